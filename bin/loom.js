@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Thin launcher: the CLI lives in src/cli (compiled to dist/ by `npm run build`, which `npm ci` runs via prepare).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+const main = fileURLToPath(new URL('../dist/src/cli/main.js', import.meta.url));
+if (!existsSync(main)) {
+  process.stderr.write('loom: not built yet; run `npm run build` (npm ci does it for you)\n');
+  process.exit(2);
+}
+const { runCli } = await import(main);
+process.exitCode = await runCli(process.argv);

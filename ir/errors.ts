@@ -1,0 +1,30 @@
+// Every error Loom raises on purpose is a LoomError with a code; anything else reaching the CLI is a bug.
+export type LoomErrorCode =
+  | 'MODEL_DECODE' // bytes are not a decodable ONNX ModelProto
+  | 'MODEL_INVALID' // decodes, but violates ONNX rules (missing graph, dangling value, cycle, ...)
+  | 'UNSUPPORTED_OP' // op type/domain/opset Loom does not implement
+  | 'UNSUPPORTED_FEATURE' // attribute value, dtype or form Loom does not implement
+  | 'SHAPE' // shapes or dtypes do not fit an op's rule
+  | 'EXTERNAL_DATA' // external tensor data missing or out of range
+  | 'VERIFY' // IR verifier found a broken invariant
+  | 'EVAL' // reference evaluation failed (bad runtime input)
+  | 'USAGE' // bad command-line or API arguments
+  | 'IO'; // file system problems
+
+export class LoomError extends Error {
+  override readonly name = 'LoomError';
+  constructor(
+    readonly code: LoomErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function fail(code: LoomErrorCode, message: string): never {
+  throw new LoomError(code, message);
+}
+
+export function isLoomError(e: unknown): e is LoomError {
+  return e instanceof LoomError;
+}
