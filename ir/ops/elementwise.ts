@@ -1,5 +1,10 @@
-import { defineOp } from '../op.js';
+import { binaryOps } from './elementwise-binary.js';
+import { miscOps } from './elementwise-misc.js';
+import { unaryOps } from './elementwise-unary.js';
 
-// TODO(helper): ops of this family.
-export const elementwiseOps = {} as const;
-void defineOp;
+// Elementwise family: unary math/activations, broadcasting binary/variadic ops, Where, casts.
+export const elementwiseOps = {
+  ...unaryOps,
+  ...binaryOps,
+  ...miscOps,
+} as const;

@@ -1,0 +1,119 @@
+import { fail } from '../../ir/errors.js';
+import { type CommonOptions, type ZooModel, ZooGraph, batchDim, requirePositiveInt } from './graph.js';
+import { batchNorm, conv2d, linearGemm, relu, scope } from './layers.js';
+
+export interface MobileNetOptions extends CommonOptions {
+  readonly resolution?: number; // default 224
+  readonly classes?: number; // default 1000
+  readonly widthMult?: number; // torchvision width_mult; default 1.0
+}
+
+type Act = 'RE' | 'HS';
+
+// torchvision mobilenet_v3_small bneck table: kernel, expanded, out, squeeze-excite, activation, stride.
+const SMALL: readonly (readonly [number, number, number, boolean, Act, number])[] = [
+  [3, 16, 16, true, 'RE', 2],
+  [3, 72, 24, false, 'RE', 2],
+  [3, 88, 24, false, 'RE', 1],
+  [5, 96, 40, true, 'HS', 2],
+  [5, 240, 40, true, 'HS', 1],
+  [5, 240, 40, true, 'HS', 1],
+  [5, 120, 48, true, 'HS', 1],
+  [5, 144, 48, true, 'HS', 1],
+  [5, 288, 96, true, 'HS', 2],
+  [5, 576, 96, true, 'HS', 1],
+  [5, 576, 96, true, 'HS', 1],
+];
+
+// Weight std is √(gain / fanIn), gain = 1 / E[act(z)²] for z ~ N(0, 1), so E[x²] stays ≈ 1 layer to
+// layer with near-identity eval BatchNorms: ReLU keeps 1/2, HardSwish about 1/3.
+const GAIN: Record<Act | 'none', number> = { RE: 2, HS: 3, none: 1 };
+// HardSigmoid gates average about 0.5, so the SE Mul shrinks E[x²] by E[s²] ≈ 0.28; the projection undoes it.
+const SE_GAIN = 1 / 0.28;
+const RESIDUAL_GAIN = 0.5;
+
+function makeDivisible(v: number): number {
+  let n = Math.max(8, Math.floor((v + 4) / 8) * 8);
+  if (n < 0.9 * v) n += 8;
+  return n;
+}
+
+// MobileNetV3-Small as torchvision builds it and torch exports it at opset 17: Conv + BatchNormalization +
+// HardSwish/Relu, depthwise convs (group = channels), squeeze-excitation (GlobalAveragePool → Conv → Relu →
+// Conv → HardSigmoid(alpha=1/6) → Mul), residual Adds, GlobalAveragePool → Flatten → Gemm → HardSwish → Gemm.
+export function mobilenet(opts: MobileNetOptions): ZooModel {
+  const R = requirePositiveInt('mobilenet', 'resolution', opts.resolution ?? 224);
+  const C = requirePositiveInt('mobilenet', 'classes', opts.classes ?? 1000);
+  const wm = opts.widthMult ?? 1;
+  if (!(wm > 0 && wm <= 4)) fail('USAGE', `model zoo: mobilenet option 'widthMult' must be in (0, 4], got ${wm}`);
+  const ch = (c: number): number => makeDivisible(c * wm);
+  const n = batchDim(opts);
+  const g = new ZooGraph(opts.seed);
+
+  let cin = ch(16);
+  let x = convBnAct(g, 'features.0', g.input('input'), 3, cin, 3, 2, 1, 'HS');
+  SMALL.forEach(([k, e, o, se, act, s], i) => {
+    const exp = ch(e);
+    const out = ch(o);
+    const path = `features.${i + 1}.block`;
+    let y = x;
+    let j = 0;
+    if (exp !== cin) y = convBnAct(g, `${path}.${j++}`, y, cin, exp, 1, 1, 0, act);
+    y = convBnAct(g, `${path}.${j++}`, y, exp, exp, k, s, (k - 1) / 2, act, exp);
+    if (se) y = squeezeExcite(g, `${path}.${j++}`, y, exp, makeDivisible(exp / 4));
+    const residual = s === 1 && cin === out;
+    const projGain = (se ? SE_GAIN : 1) * GAIN.none;
+    y = conv2d(g, `${path}.${j}.0`, y, { cin: exp, cout: out, k: 1, std: Math.sqrt(projGain / exp) });
+    y = batchNorm(g, `${path}.${j}.1`, y, out, residual ? RESIDUAL_GAIN : 1);
+    x = residual ? g.op('Add', `${scope(`features.${i + 1}`)}/Add`, [y, x]) : y;
+    cin = out;
+  });
+  const lastConv = 6 * cin;
+  x = convBnAct(g, `features.${SMALL.length + 1}`, x, cin, lastConv, 1, 1, 0, 'HS');
+  x = g.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
+  x = g.op('Flatten', '/Flatten', [x], { axis: 1 });
+  const lastChannel = makeDivisible(1024 * wm);
+  x = linearGemm(g, 'classifier.0', x, lastConv, lastChannel, Math.sqrt(GAIN.HS / lastConv));
+  x = g.op('HardSwish', '/classifier/classifier.1/HardSwish', [x]);
+  linearGemm(g, 'classifier.3', x, lastChannel, C, Math.sqrt(GAIN.HS / lastChannel), 'output');
+
+  return g.finish({
+    kind: 'mobilenet',
+    name: opts.name ?? `mobilenet_v3_small_w${wm}_r${R}_c${C}_s${opts.seed}`,
+    description: `MobileNetV3-Small (width ${wm}, ${R}x${R}, ${C} classes): depthwise convs, HardSwish, squeeze-excitation with HardSigmoid`,
+    seed: opts.seed,
+    inputs: [{ name: 'input', dtype: 'f32', shape: [n, 3, R, R] }],
+    outputs: [{ name: 'output', dtype: 'f32', shape: [n, C] }],
+  });
+}
+
+function activation(g: ZooGraph, path: string, x: string, act: Act): string {
+  switch (act) {
+    case 'RE':
+      return relu(g, path, x);
+    case 'HS':
+      return g.op('HardSwish', `${scope(path)}/HardSwish`, [x]);
+    default: {
+      const never: never = act;
+      return never;
+    }
+  }
+}
+
+// Conv2dNormActivation: <path>.0 Conv (no bias), <path>.1 BatchNorm, <path>.2 activation.
+function convBnAct(g: ZooGraph, path: string, x: string, cin: number, cout: number, k: number, stride: number, pad: number, act: Act, group = 1): string {
+  const fanIn = (cin / group) * k * k;
+  let y = conv2d(g, `${path}.0`, x, { cin, cout, k, stride, pad, group, std: Math.sqrt(GAIN[act] / fanIn) });
+  y = batchNorm(g, `${path}.1`, y, cout);
+  return activation(g, `${path}.2`, y, act);
+}
+
+function squeezeExcite(g: ZooGraph, path: string, x: string, c: number, squeeze: number): string {
+  const s = scope(path);
+  let y = g.op('GlobalAveragePool', `${s}/avgpool/GlobalAveragePool`, [x]);
+  y = conv2d(g, `${path}.fc1`, y, { cin: c, cout: squeeze, k: 1, bias: true, std: Math.sqrt(2 / c) });
+  y = relu(g, `${path}.activation`, y);
+  y = conv2d(g, `${path}.fc2`, y, { cin: squeeze, cout: c, k: 1, bias: true, std: Math.sqrt(1 / squeeze) });
+  y = g.op('HardSigmoid', `${s}/scale_activation/HardSigmoid`, [y], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } });
+  return g.op('Mul', `${s}/Mul`, [y, x]);
+}

@@ -1,0 +1,51 @@
+import type { Graph } from '../ir/graph.js';
+import { constantFold } from '../ir/passes/constant-fold.js';
+import { eliminateDeadCode } from '../ir/passes/dead-code.js';
+import { foldBatchNorm } from '../ir/passes/fold-batchnorm.js';
+import { fuseEpilogue } from '../ir/passes/fuse-epilogue.js';
+import { verifyGraph } from '../ir/verify.js';
+
+// Every canonicalizing pass, in the order it runs. Each is a pure Graph -> Graph function.
+export interface Pass {
+  readonly name: string;
+  readonly run: (g: Graph) => Graph;
+  readonly description: string;
+}
+
+export const CANONICAL_PASSES: readonly Pass[] = [
+  {
+    name: 'constant-fold',
+    run: constantFold,
+    description: 'evaluate nodes with constant inputs; turn statically known shape values into constants',
+  },
+  {
+    name: 'fold-batchnorm',
+    run: foldBatchNorm,
+    description: 'fold inference BatchNormalization into the Conv/Gemm/MatMul weights and bias before it',
+  },
+  {
+    name: 'fuse-epilogue',
+    run: fuseEpilogue,
+    description: 'attach a following bias Add and activation to MatMul/Gemm/Conv as its epilogue',
+  },
+  {
+    name: 'eliminate-dead-code',
+    run: eliminateDeadCode,
+    description: 'drop nodes and constants no output needs, and Identity/inference Dropout',
+  },
+];
+
+export interface CanonicalizeOptions {
+  readonly verify?: boolean; // run the IR verifier after every pass (tests do)
+  readonly onPass?: (name: string, g: Graph) => void; // sees the graph after each pass (for --emit / dumps)
+}
+
+export function canonicalize(g: Graph, opts: CanonicalizeOptions = {}): Graph {
+  let cur = g;
+  for (const pass of CANONICAL_PASSES) {
+    cur = pass.run(cur);
+    if (opts.verify) verifyGraph(cur);
+    opts.onPass?.(pass.name, cur);
+  }
+  return cur;
+}
