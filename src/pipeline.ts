@@ -19,6 +19,12 @@ export const CANONICAL_PASSES: readonly Pass[] = [
     description: 'evaluate nodes with constant inputs; turn statically known shape values into constants',
   },
   {
+    // before the fusions: a dead or Identity consumer would hide a producer's only real use
+    name: 'clean-after-fold',
+    run: eliminateDeadCode,
+    description: 'drop what folding left dead (shape sub-graphs) and Identity/inference Dropout',
+  },
+  {
     name: 'fold-batchnorm',
     run: foldBatchNorm,
     description: 'fold inference BatchNormalization into the Conv/Gemm/MatMul weights and bias before it',

@@ -218,6 +218,17 @@ interface CompareSpec {
   readonly foldsDims?: boolean;
 }
 
+// Decidable pairs: two numbers, one symbol with itself, or a symbol against a number below 1 (a
+// symbol stands for a positive size, so TorchScript's `Equal(shape, -1)` is false on a batch dim).
+function compareDims(cmp: CompareSpec['cmp'], x: Dim, y: Dim): Dim | undefined {
+  if (typeof x === 'number' && typeof y === 'number') return cmp(x, y) ? 1 : 0;
+  if (x === y) return cmp(0, 0) ? 1 : 0;
+  // Any positive stand-in decides it: the answer is the same for every size >= 1.
+  if (typeof x === 'number' && x < 1) return cmp(x, 1) ? 1 : 0;
+  if (typeof y === 'number' && y < 1) return cmp(1, y) ? 1 : 0;
+  return undefined;
+}
+
 function compareOp(s: CompareSpec): OpDef<Record<string, never>> {
   return defineOp({
     name: s.name,
@@ -229,12 +240,7 @@ function compareOp(s: CompareSpec): OpDef<Record<string, never>> {
       const dtype = requireSameDType([a.type, b.type], where);
       requireTypeIn(dtype, s.types, where, 'input 0 (A)');
       const type = { dtype: 'bool' as const, shape: broadcastShapes([a.type.shape, b.type.shape], where) };
-      // Only decidable pairs: two numbers, or one symbol with itself.
-      const dims = s.foldsDims
-        ? zipDims([a.dims, b.dims], ([x, y]) =>
-            typeof x === 'number' && typeof y === 'number' ? (s.cmp(x, y) ? 1 : 0) : x === y ? (s.cmp(0, 0) ? 1 : 0) : undefined,
-          )
-        : undefined;
+      const dims = s.foldsDims ? zipDims([a.dims, b.dims], ([x, y]) => compareDims(s.cmp, x!, y!)) : undefined;
       return [dims ? { type, dims } : { type }];
     },
     evaluate: (_a, inputs, where) => {
@@ -254,10 +260,10 @@ function compareOp(s: CompareSpec): OpDef<Record<string, never>> {
 
 const comparisonOps = {
   Equal: compareOp({ name: 'Equal', types: ALL_TYPES, cmp: (x, y) => x === y, foldsDims: true }),
-  Less: compareOp({ name: 'Less', types: NUMERIC, cmp: (x, y) => x < y }),
-  Greater: compareOp({ name: 'Greater', types: NUMERIC, cmp: (x, y) => x > y }),
-  LessOrEqual: compareOp({ name: 'LessOrEqual', types: NUMERIC, cmp: (x, y) => x <= y }),
-  GreaterOrEqual: compareOp({ name: 'GreaterOrEqual', types: NUMERIC, cmp: (x, y) => x >= y }),
+  Less: compareOp({ name: 'Less', types: NUMERIC, cmp: (x, y) => x < y, foldsDims: true }),
+  Greater: compareOp({ name: 'Greater', types: NUMERIC, cmp: (x, y) => x > y, foldsDims: true }),
+  LessOrEqual: compareOp({ name: 'LessOrEqual', types: NUMERIC, cmp: (x, y) => x <= y, foldsDims: true }),
+  GreaterOrEqual: compareOp({ name: 'GreaterOrEqual', types: NUMERIC, cmp: (x, y) => x >= y, foldsDims: true }),
   And: compareOp({ name: 'And', types: ['bool'], cmp: (x, y) => !!x && !!y }),
   Or: compareOp({ name: 'Or', types: ['bool'], cmp: (x, y) => !!x || !!y }),
   Xor: compareOp({ name: 'Xor', types: ['bool'], cmp: (x, y) => !!x !== !!y }),

@@ -65,9 +65,8 @@ const floatUnary = (name: string, f: (x: number) => number): OpDef<Record<string
 function roundHalfEven(x: number): number {
   const f = Math.floor(x);
   const d = x - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
+  const r = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+  return r === 0 && x < 0 ? -0 : r; // -0.4 rounds to -0, as in C and onnxruntime
 }
 
 function softplus(x: number): number {

@@ -1,5 +1,6 @@
 import type { OpDef } from '../op.js';
 import { elementwiseOps } from './elementwise.js';
+import { gatherNdOps } from './gather-nd.js';
 import { layoutOps } from './layout.js';
 import { linalgOps } from './linalg.js';
 import { poolOps } from './pool.js';
@@ -12,6 +13,7 @@ export const OPS = {
   ...linalgOps,
   ...poolOps,
   ...layoutOps,
+  ...gatherNdOps,
 } as const;
 
 export type OpName = keyof typeof OPS;

@@ -1,5 +1,10 @@
-import { defineOp } from '../op.js';
+import { convOps } from './conv.js';
+import { gemmOps } from './gemm.js';
+import { rnnOps } from './rnn.js';
 
-// TODO(helper): ops of this family.
-export const linalgOps = {} as const;
-void defineOp;
+// Linear algebra family: Gemm/MatMul, Conv/ConvTranspose, LSTM/GRU/RNN (each in its own file).
+export const linalgOps = {
+  ...gemmOps,
+  ...convOps,
+  ...rnnOps,
+} as const;

@@ -1,5 +1,8 @@
-import { defineOp } from '../op.js';
+import { normOps } from './norm.js';
+import { reduceFamilyOps } from './reduce-ops.js';
 
-// TODO(helper): ops of this family.
-export const reduceOps = {} as const;
-void defineOp;
+// Reduce family: Reduce*, ArgMax/ArgMin, and the ops that reduce inside (softmax, normalizations).
+export const reduceOps = {
+  ...reduceFamilyOps,
+  ...normOps,
+} as const;

@@ -1,8 +1,8 @@
-import { isLoomError } from '../errors.js';
+import { fail, isLoomError } from '../errors.js';
 import type { Graph, Node, ValueId } from '../graph.js';
 import type { InferArg, InferResult } from '../op.js';
 import { type AttrsOf, opDef } from '../ops/index.js';
-import { type Dim, isStatic, numel, shapesEqual } from '../shape.js';
+import { type Dim, isStatic, numel, shapeToString, shapesEqual } from '../shape.js';
 import { type Tensor, fromNumbers } from '../tensor.js';
 import { isInteger } from '../dtype.js';
 import { type ReplayContext, replayGraph } from './rewrite.js';
@@ -30,7 +30,7 @@ export function constantFold(g: Graph): Graph {
     const results = def.infer(n.attrs as never, args, where, n.outputs.length);
 
     if (args.every((a) => a === null || a.value !== undefined) && foldable(args, results)) {
-      const values = tryEvaluate(n, inputs, ctx, where);
+      const values = tryEvaluate(n, inputs, results, ctx, where);
       if (values !== undefined) {
         n.outputs.forEach((o, k) => ctx.alias(o, ctx.b.addConstant(ctx.old.value(o).name, values[k]!)));
         return true;
@@ -43,12 +43,11 @@ export function constantFold(g: Graph): Graph {
       return true;
     }
 
-    const target = staticTarget(n, inputs, ctx);
-    const outs = ctx.emit(n, target === undefined ? { inputs } : { inputs: target });
+    ctx.emit(n, { inputs: staticTarget(n, inputs, ctx) ?? inputs });
+    // a multi-output node with some outputs known: their users read constants, the node stays for the rest
     known.forEach((t, k) => {
       if (t !== undefined) ctx.alias(n.outputs[k]!, ctx.b.addConstant(`${ctx.old.value(n.outputs[k]!).name}_c`, t));
     });
-    void outs;
     return true;
   });
 }
@@ -65,7 +64,7 @@ function foldable(args: ReadonlyArray<InferArg | null>, results: readonly InferR
   return true;
 }
 
-function tryEvaluate(n: Node, inputs: ReadonlyArray<ValueId | null>, ctx: ReplayContext, where: string): Tensor[] | undefined {
+function tryEvaluate(n: Node, inputs: ReadonlyArray<ValueId | null>, results: readonly InferResult[], ctx: ReplayContext, where: string): Tensor[] | undefined {
   const tensors = inputs.map((v) => (v === null ? null : ctx.constantOf(v)!));
   let out: Tensor[];
   try {
@@ -75,6 +74,13 @@ function tryEvaluate(n: Node, inputs: ReadonlyArray<ValueId | null>, ctx: Replay
     if (isLoomError(e) && e.code === 'UNSUPPORTED_FEATURE') return undefined;
     throw e;
   }
+  n.outputs.forEach((o, k) => {
+    const want = ctx.old.value(o).type;
+    const got = out[k];
+    if (got === undefined || got.dtype !== want.dtype || !shapesEqual(got.shape, results[k]!.type.shape)) {
+      fail('VERIFY', `${where}: folding output ${k} gave ${got ? `${got.dtype}${shapeToString(got.shape)}` : 'nothing'}, its shape rule says ${want.dtype}${shapeToString(results[k]!.type.shape)}`);
+    }
+  });
   return out;
 }
 

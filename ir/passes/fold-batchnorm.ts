@@ -1,25 +1,26 @@
+import type { DType } from '../dtype.js';
 import type { Graph, Node, ValueId } from '../graph.js';
 import { type Tensor, fromNumbers, toNumbers } from '../tensor.js';
-import { numAttr, hasActivation } from './match.js';
-import { type ReplayContext, replayGraph } from './rewrite.js';
+import { existingBias, hasActivation, numAttr, perChannel } from './match.js';
+import { type GraphIndex, type ReplayContext, replayGraph } from './rewrite.js';
 
 // Inference BatchNormalization is a per-channel affine map y = x*s + t with s = scale/sqrt(var+eps) and
-// t = bias - mean*s; after a Conv/Gemm/MatMul with constant weights it folds into those weights and bias,
-// so the planner sees one GEMM instead of a GEMM and a norm. BN after anything else stays as it is.
+// t = bias - mean*s; so are Mul/Add/Sub by a per-channel constant (PP-OCRv4's "learnable affine blocks"
+// write Conv → Mul(w0) → Add(w1)). A chain of them after a Conv/Gemm/MatMul with constant weights folds
+// into those weights and bias, so the planner sees one GEMM instead of a GEMM and a norm. BN after
+// anything else stays as it is.
 export function foldBatchNorm(g: Graph): Graph {
   return replayGraph(g, (n, ctx) => {
     if (n.op !== 'Conv' && n.op !== 'Gemm' && n.op !== 'MatMul') return false;
     if (n.outputs.length !== 1 || hasActivation(n)) return false;
-    const bn = ctx.old.soleConsumer(n.outputs[0]!);
-    if (bn === undefined || bn.op !== 'BatchNormalization' || bn.inputs[0] !== n.outputs[0] || bn.outputs.length !== 1) return false;
-    if ((bn.attrs as { training_mode?: unknown }).training_mode) return false;
-    const affine = bnAffine(bn, ctx);
-    if (affine === undefined) return false;
+    const chain = affineChain(n, ctx.old);
+    if (chain === undefined) return false;
+    const { affine } = chain;
     const fused = n.op === 'Conv' ? foldIntoConv(n, affine, ctx) : n.op === 'Gemm' ? foldIntoGemm(n, affine, ctx) : foldIntoMatMul(n, affine, ctx);
     if (fused === undefined) return false;
-    const out = ctx.emit(n, { inputs: fused.inputs, attrs: fused.attrs, outputNames: [ctx.old.value(bn.outputs[0]!).name] })[0]!;
-    ctx.alias(bn.outputs[0]!, out);
-    ctx.skip(bn);
+    const out = ctx.emit(n, { inputs: fused.inputs, attrs: fused.attrs, outputNames: [ctx.old.value(chain.out).name] })[0]!;
+    ctx.alias(chain.out, out);
+    for (const m of chain.nodes) ctx.skip(m);
     return true;
   });
 }
@@ -34,8 +35,58 @@ interface Fused {
   readonly attrs: unknown;
 }
 
-function bnAffine(bn: Node, ctx: ReplayContext): Affine | undefined {
-  const params = bn.inputs.slice(1, 5).map((v) => (v === null ? undefined : ctx.old.constant(v)));
+interface AffineChain {
+  readonly affine: Affine;
+  readonly nodes: readonly Node[];
+  readonly out: ValueId;
+}
+
+// The longest run of per-channel affine nodes after n, each the only use of the previous value.
+function affineChain(n: Node, old: GraphIndex): AffineChain | undefined {
+  const y = old.value(n.outputs[0]!).type;
+  const rank = y.shape.length;
+  const axis = n.op === 'Conv' ? 1 : rank - 1;
+  const c = y.shape[axis];
+  if (typeof c !== 'number' || rank < 2) return undefined;
+  const s = new Float64Array(c).fill(1);
+  const t = new Float64Array(c);
+  const nodes: Node[] = [];
+  let cur = n.outputs[0]!;
+  for (;;) {
+    const m = old.soleConsumer(cur);
+    const step = m === undefined || m.outputs.length !== 1 ? undefined : affineStep(m, cur, old, y.dtype, rank, axis, c);
+    if (step === undefined) break;
+    for (let i = 0; i < c; i++) {
+      s[i] = s[i]! * step.s[i]!;
+      t[i] = t[i]! * step.s[i]! + step.t[i]!;
+    }
+    nodes.push(m!);
+    cur = m!.outputs[0]!;
+  }
+  return nodes.length === 0 ? undefined : { affine: { s, t }, nodes, out: cur };
+}
+
+// One node as y = x*s + t per channel, when it is BN (on axis 1), or Mul/Add/Sub by a per-channel constant.
+function affineStep(m: Node, x: ValueId, old: GraphIndex, dtype: DType, rank: number, axis: number, c: number): Affine | undefined {
+  if (m.op === 'BatchNormalization') return m.inputs[0] === x && axis === 1 ? bnAffine(m, old) : undefined;
+  if (m.op !== 'Mul' && m.op !== 'Add' && m.op !== 'Sub') return undefined;
+  const other = m.inputs[0] === x ? m.inputs[1] : m.inputs[1] === x ? m.inputs[0] : undefined;
+  if (other == null || (m.op === 'Sub' && m.inputs[0] !== x)) return undefined;
+  const k = old.constant(other);
+  if (k === undefined || k.dtype !== dtype || k.shape.length > rank || !perChannel(k, rank, axis, c)) return undefined;
+  const kv = toNumbers(k);
+  const at = (i: number): number => kv[kv.length === 1 ? 0 : i]!;
+  const s = new Float64Array(c).fill(1);
+  const t = new Float64Array(c);
+  for (let i = 0; i < c; i++) {
+    if (m.op === 'Mul') s[i] = at(i);
+    else t[i] = m.op === 'Add' ? at(i) : -at(i);
+  }
+  return { s, t };
+}
+
+function bnAffine(bn: Node, old: GraphIndex): Affine | undefined {
+  const params = bn.inputs.slice(1, 5).map((v) => (v === null ? undefined : old.constant(v)));
   if (params.length !== 4 || params.some((p) => p === undefined)) return undefined;
   const [scale, bias, mean, variance] = params.map((p) => toNumbers(p!));
   const c = scale!.length;
@@ -59,23 +110,12 @@ function foldedBias(name: string, b: Tensor | undefined, dtype: Tensor['dtype'],
   return ctx.b.addConstant(name, fromNumbers(dtype, [c], out));
 }
 
-// A bias input that is absent or a constant holding one value per channel (or one for all).
-function channelBias(v: ValueId | null | undefined, c: number, ctx: ReplayContext): Tensor | undefined | null {
-  if (v === null || v === undefined) return undefined;
-  const t = ctx.old.constant(v);
-  if (t === undefined) return null;
-  const n = t.data.length;
-  if ((n !== c && n !== 1) || t.shape.filter((d) => d !== 1).length > 1) return null;
-  if (n === c && t.shape.length > 0 && t.shape[t.shape.length - 1] !== c) return null;
-  return t;
-}
-
 function foldIntoConv(n: Node, a: Affine, ctx: ReplayContext): Fused | undefined {
   const w = n.inputs[1] == null ? undefined : ctx.old.constant(n.inputs[1]);
   const c = a.s.length;
   if (w === undefined || w.shape[0] !== c) return undefined;
-  const b = channelBias(n.inputs[2], c, ctx);
-  if (b === null || (b !== undefined && b.data.length !== c)) return undefined;
+  const b = existingBias(ctx.old, n.inputs[2], c);
+  if (b === null) return undefined;
   const wv = toNumbers(w);
   const per = wv.length / c;
   for (let m = 0; m < c; m++) for (let j = 0; j < per; j++) wv[m * per + j] *= a.s[m]!;
@@ -91,7 +131,7 @@ function foldIntoGemm(n: Node, a: Affine, ctx: ReplayContext): Fused | undefined
   if (w === undefined || w.shape.length !== 2) return undefined;
   const transB = numAttr(n, 'transB', 0) !== 0;
   if ((transB ? w.shape[0] : w.shape[1]) !== c) return undefined;
-  const b = channelBias(n.inputs[2], c, ctx);
+  const b = existingBias(ctx.old, n.inputs[2], c);
   if (b === null) return undefined;
   const beta = numAttr(n, 'beta', 1);
   const wv = scaleColumns(toNumbers(w), w.shape[0]!, w.shape[1]!, a.s, transB);
@@ -100,13 +140,12 @@ function foldIntoGemm(n: Node, a: Affine, ctx: ReplayContext): Fused | undefined
   return { inputs: [ctx.map(n.inputs[0]!), wId, cId], attrs: { ...(n.attrs as object), beta: 1 } };
 }
 
-// MatMul folds only as a 2-D GEMM with a constant [K, N] weight: then BN's channel axis is N.
+// MatMul folds with a constant [K, N] weight: the channel axis is N, the last (BN only reaches it at rank 2).
 function foldIntoMatMul(n: Node, a: Affine, ctx: ReplayContext): Fused | undefined {
   const w = n.inputs[1] == null ? undefined : ctx.old.constant(n.inputs[1]);
   const c = a.s.length;
   if (w === undefined || w.shape.length !== 2 || w.shape[1] !== c) return undefined;
-  if (ctx.old.value(n.outputs[0]!).type.shape.length !== 2) return undefined;
-  const b = channelBias(n.inputs[2], c, ctx);
+  const b = existingBias(ctx.old, n.inputs[2], c);
   if (b === null) return undefined;
   const wv = scaleColumns(toNumbers(w), w.shape[0]!, w.shape[1]!, a.s, false);
   const wId = ctx.b.addConstant(`${n.name}_W_bn`, fromNumbers(w.dtype, w.shape, wv));

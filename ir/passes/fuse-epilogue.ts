@@ -1,8 +1,8 @@
 import type { Graph, Node, ValueId } from '../graph.js';
 import type { Activation } from '../ops/activation.js';
 import { type Tensor, fromNumbers, toNumbers } from '../tensor.js';
-import { hasActivation, matchActivation, numAttr } from './match.js';
-import { type GraphIndex, type ReplayContext, replayGraph } from './rewrite.js';
+import { existingBias, hasActivation, matchActivation, numAttr, perChannel } from './match.js';
+import { type ReplayContext, replayGraph } from './rewrite.js';
 
 // Attaches the bias Add and the activation that follow a MatMul/Gemm/Conv to it as an epilogue, so the
 // planner emits one GEMM launch per layer instead of a GEMM and two elementwise launches. The fused
@@ -52,7 +52,7 @@ function matchBias(n: Node, ctx: ReplayContext): BiasMatch | undefined {
   const name = `${n.name}_bias`;
 
   if (n.op === 'Gemm') {
-    const prev = biasVector(old, n.inputs[2], channels);
+    const prev = existingBias(old, n.inputs[2], channels);
     if (prev === null) return undefined;
     const beta = numAttr(n, 'beta', 1);
     const b = ctx.b.addConstant(name, sumBias(c.dtype, channels, c, prev, beta));
@@ -63,29 +63,10 @@ function matchBias(n: Node, ctx: ReplayContext): BiasMatch | undefined {
     const w = n.inputs[1] == null ? undefined : old.constant(n.inputs[1]);
     if (w === undefined || w.shape.length !== 2) return undefined;
   }
-  const prev = biasVector(old, n.inputs[2], channels);
+  const prev = existingBias(old, n.inputs[2], channels);
   if (prev === null) return undefined;
   const b = ctx.b.addConstant(name, sumBias(c.dtype, channels, c, prev, 1));
   return { add, out: add.outputs[0]!, inputs: [x, ctx.map(n.inputs[1]!), b] };
-}
-
-// c (right-aligned against a rank-`rank` output) has size `channels` at `axis` and 1 everywhere else.
-function perChannel(c: Tensor, rank: number, axis: number, channels: number): boolean {
-  if (c.data.length === 1) return true; // one bias for every channel
-  if (c.data.length !== channels) return false;
-  const off = rank - c.shape.length;
-  if (off > axis && channels !== 1) return false;
-  return c.shape.every((d, i) => (i + off === axis ? d === channels : d === 1));
-}
-
-// An existing bias input: absent (undefined), a constant per channel or single value, or unusable (null).
-function biasVector(old: GraphIndex, v: ValueId | null | undefined, channels: number): Tensor | undefined | null {
-  if (v === null || v === undefined) return undefined;
-  const t = old.constant(v);
-  if (t === undefined || (t.data.length !== channels && t.data.length !== 1)) return null;
-  if (t.shape.filter((d) => d !== 1).length > 1) return null;
-  if (t.data.length === channels && channels !== 1 && t.shape[t.shape.length - 1] !== channels) return null;
-  return t;
 }
 
 function sumBias(dtype: Tensor['dtype'], channels: number, add: Tensor, prev: Tensor | undefined, prevScale: number): Tensor {

@@ -1,6 +1,6 @@
 import type { Node, ValueId } from '../graph.js';
 import type { Activation } from '../ops/activation.js';
-import { toNumbers } from '../tensor.js';
+import { type Tensor, toNumbers } from '../tensor.js';
 import type { GraphIndex } from './rewrite.js';
 
 // Pattern helpers over the old graph (a GraphIndex), shared by the fusion passes.
@@ -29,6 +29,26 @@ export function scalarConst(old: GraphIndex, v: ValueId | null | undefined, rank
   const t = old.constant(v);
   if (t === undefined || t.data.length !== 1 || t.shape.length > rank) return undefined;
   return toNumbers(t)[0];
+}
+
+// c (right-aligned against a rank-`rank` value) has size `channels` at `axis` and 1 everywhere else,
+// or is a single value: one number per channel of that value.
+export function perChannel(c: Tensor, rank: number, axis: number, channels: number): boolean {
+  if (c.data.length === 1) return true;
+  if (c.data.length !== channels) return false;
+  const off = rank - c.shape.length;
+  if (off > axis && channels !== 1) return false;
+  return c.shape.every((d, i) => (i + off === axis ? d === channels : d === 1));
+}
+
+// An existing bias input: absent (undefined), a constant per channel or single value, or unusable (null).
+export function existingBias(old: GraphIndex, v: ValueId | null | undefined, channels: number): Tensor | undefined | null {
+  if (v === null || v === undefined) return undefined;
+  const t = old.constant(v);
+  if (t === undefined || (t.data.length !== channels && t.data.length !== 1)) return null;
+  if (t.shape.filter((d) => d !== 1).length > 1) return null;
+  if (t.data.length === channels && channels !== 1 && t.shape[t.shape.length - 1] !== channels) return null;
+  return t;
 }
 
 const near = (a: number | undefined, b: number, tol = 1e-4): boolean => a !== undefined && Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));

@@ -43,9 +43,10 @@ export function conv2d(g: ZooGraph, path: string, x: string, o: ConvOptions): st
 }
 
 // Eval-mode BatchNormalization kept as its own node (no Conv folding) so Loom's BN folding is exercised.
-// Running stats are near (0, 1) so activations keep the scale the conv init gave them; `gain` scales gamma
-// (residual branches use < 1 so a deep ResNet's activations neither explode nor vanish).
-export function batchNorm(g: ZooGraph, path: string, x: string, c: number, gain = 1): string {
+// Running stats are near (0, inputRms²), the scale the generator expects at this point, so the BN roughly
+// normalizes like a trained one would; `gain` scales gamma (residual branches use < 1 so a deep net's
+// activations neither explode nor vanish).
+export function batchNorm(g: ZooGraph, path: string, x: string, c: number, gain = 1, inputRms = 1): string {
   const r = g.rng;
   const gamma = new Float32Array(c);
   const beta = new Float32Array(c);
@@ -54,8 +55,8 @@ export function batchNorm(g: ZooGraph, path: string, x: string, c: number, gain 
   for (let i = 0; i < c; i++) {
     gamma[i] = gain * (1 + 0.1 * r.normal());
     beta[i] = 0.1 * r.normal();
-    mean[i] = 0.1 * r.normal();
-    vari[i] = r.uniform(0.7, 1.3);
+    mean[i] = 0.1 * inputRms * r.normal();
+    vari[i] = inputRms * inputRms * r.uniform(0.7, 1.3);
   }
   const inputs = [
     g.param(`${path}.weight`, [c], gamma),

@@ -1,6 +1,7 @@
 import { fail } from '../../ir/errors.js';
 import { type CommonOptions, type ZooModel, ZooGraph, batchDim, requirePositiveInt } from './graph.js';
 import { batchNorm, conv2d, linearGemm, relu, scope } from './layers.js';
+import { gaussMoments, hardSigmoidFn, hardSwishFn, reluFn } from './moments.js';
 
 export interface MobileNetOptions extends CommonOptions {
   readonly resolution?: number; // default 224
@@ -25,12 +26,12 @@ const SMALL: readonly (readonly [number, number, number, boolean, Act, number])[
   [5, 576, 96, true, 'HS', 1],
 ];
 
-// Weight std is √(gain / fanIn), gain = 1 / E[act(z)²] for z ~ N(0, 1), so E[x²] stays ≈ 1 layer to
-// layer with near-identity eval BatchNorms: ReLU keeps 1/2, HardSwish about 1/3.
-const GAIN: Record<Act | 'none', number> = { RE: 2, HS: 3, none: 1 };
-// HardSigmoid gates average about 0.5, so the SE Mul shrinks E[x²] by E[s²] ≈ 0.28; the projection undoes it.
-const SE_GAIN = 1 / 0.28;
+// Every conv/Gemm weight has unit gain (std √(1/fanIn): E[y²] = E[x²]) and every BatchNorm's running
+// variance is the E[x²] the generator tracks at that point, so each BN re-normalizes to ~1 whatever the
+// HardSwish and squeeze-excitation gates did upstream. Residual branches end in a BN with gamma scaled by:
 const RESIDUAL_GAIN = 0.5;
+
+const ACT_FN: Record<Act, (z: number) => number> = { RE: reluFn, HS: hardSwishFn };
 
 function makeDivisible(v: number): number {
   let n = Math.max(8, Math.floor((v + 4) / 8) * 8);
@@ -51,31 +52,35 @@ export function mobilenet(opts: MobileNetOptions): ZooModel {
   const g = new ZooGraph(opts.seed);
 
   let cin = ch(16);
-  let x = convBnAct(g, 'features.0', g.input('input'), 3, cin, 3, 2, 1, 'HS');
+  // ms: the mean square the generator expects of x (the input image is ~N(0, 1))
+  let [x, ms] = convBnAct(g, 'features.0', g.input('input'), 1, 3, cin, 3, 2, 1, 'HS');
   SMALL.forEach(([k, e, o, se, act, s], i) => {
     const exp = ch(e);
     const out = ch(o);
     const path = `features.${i + 1}.block`;
     let y = x;
+    let yms = ms;
     let j = 0;
-    if (exp !== cin) y = convBnAct(g, `${path}.${j++}`, y, cin, exp, 1, 1, 0, act);
-    y = convBnAct(g, `${path}.${j++}`, y, exp, exp, k, s, (k - 1) / 2, act, exp);
-    if (se) y = squeezeExcite(g, `${path}.${j++}`, y, exp, makeDivisible(exp / 4));
+    if (exp !== cin) [y, yms] = convBnAct(g, `${path}.${j++}`, y, yms, cin, exp, 1, 1, 0, act);
+    [y, yms] = convBnAct(g, `${path}.${j++}`, y, yms, exp, exp, k, s, (k - 1) / 2, act, exp);
+    if (se) [y, yms] = squeezeExcite(g, `${path}.${j++}`, y, yms, act, exp, makeDivisible(exp / 4));
     const residual = s === 1 && cin === out;
-    const projGain = (se ? SE_GAIN : 1) * GAIN.none;
-    y = conv2d(g, `${path}.${j}.0`, y, { cin: exp, cout: out, k: 1, std: Math.sqrt(projGain / exp) });
-    y = batchNorm(g, `${path}.${j}.1`, y, out, residual ? RESIDUAL_GAIN : 1);
+    y = conv2d(g, `${path}.${j}.0`, y, { cin: exp, cout: out, k: 1, std: Math.sqrt(1 / exp) });
+    const gain = residual ? RESIDUAL_GAIN : 1;
+    y = batchNorm(g, `${path}.${j}.1`, y, out, gain, Math.sqrt(yms));
     x = residual ? g.op('Add', `${scope(`features.${i + 1}`)}/Add`, [y, x]) : y;
+    ms = residual ? ms + gain * gain : 1;
     cin = out;
   });
   const lastConv = 6 * cin;
-  x = convBnAct(g, `features.${SMALL.length + 1}`, x, cin, lastConv, 1, 1, 0, 'HS');
+  [x, ms] = convBnAct(g, `features.${SMALL.length + 1}`, x, ms, cin, lastConv, 1, 1, 0, 'HS');
   x = g.op('GlobalAveragePool', '/avgpool/GlobalAveragePool', [x]);
   x = g.op('Flatten', '/Flatten', [x], { axis: 1 });
+  const pooledMs = gaussMoments(hardSwishFn, 1).mean ** 2 + 0.1; // spatial means of BN-normalized HardSwish
   const lastChannel = makeDivisible(1024 * wm);
-  x = linearGemm(g, 'classifier.0', x, lastConv, lastChannel, Math.sqrt(GAIN.HS / lastConv));
+  x = linearGemm(g, 'classifier.0', x, lastConv, lastChannel, Math.sqrt(1 / (lastConv * pooledMs)));
   x = g.op('HardSwish', '/classifier/classifier.1/HardSwish', [x]);
-  linearGemm(g, 'classifier.3', x, lastChannel, C, Math.sqrt(GAIN.HS / lastChannel), 'output');
+  linearGemm(g, 'classifier.3', x, lastChannel, C, Math.sqrt(1 / (lastChannel * gaussMoments(hardSwishFn, 1).ms)), 'output');
 
   return g.finish({
     kind: 'mobilenet',
@@ -100,20 +105,28 @@ function activation(g: ZooGraph, path: string, x: string, act: Act): string {
   }
 }
 
-// Conv2dNormActivation: <path>.0 Conv (no bias), <path>.1 BatchNorm, <path>.2 activation.
-function convBnAct(g: ZooGraph, path: string, x: string, cin: number, cout: number, k: number, stride: number, pad: number, act: Act, group = 1): string {
+// Conv2dNormActivation: <path>.0 Conv (no bias), <path>.1 BatchNorm, <path>.2 activation. Takes and
+// returns the expected mean square of the activation.
+function convBnAct(
+  g: ZooGraph, path: string, x: string, xms: number, cin: number, cout: number, k: number, stride: number, pad: number, act: Act, group = 1,
+): [string, number] {
   const fanIn = (cin / group) * k * k;
-  let y = conv2d(g, `${path}.0`, x, { cin, cout, k, stride, pad, group, std: Math.sqrt(GAIN[act] / fanIn) });
-  y = batchNorm(g, `${path}.1`, y, cout);
-  return activation(g, `${path}.2`, y, act);
+  let y = conv2d(g, `${path}.0`, x, { cin, cout, k, stride, pad, group, std: Math.sqrt(1 / fanIn) });
+  y = batchNorm(g, `${path}.1`, y, cout, 1, Math.sqrt(xms));
+  return [activation(g, `${path}.2`, y, act), gaussMoments(ACT_FN[act], 1).ms];
 }
 
-function squeezeExcite(g: ZooGraph, path: string, x: string, c: number, squeeze: number): string {
+// torchvision SqueezeExcitation: GlobalAveragePool → fc1 (Conv 1x1) → Relu → fc2 → HardSigmoid(1/6, 0.5) → Mul.
+function squeezeExcite(g: ZooGraph, path: string, x: string, xms: number, act: Act, c: number, squeeze: number): [string, number] {
   const s = scope(path);
+  // x is a BN-normalized activation: its spatial means are about E[act(z)], z ~ N(0, 1), plus per-channel spread
+  const pooledMs = gaussMoments(ACT_FN[act], 1).mean ** 2 + 0.1;
   let y = g.op('GlobalAveragePool', `${s}/avgpool/GlobalAveragePool`, [x]);
-  y = conv2d(g, `${path}.fc1`, y, { cin: c, cout: squeeze, k: 1, bias: true, std: Math.sqrt(2 / c) });
+  y = conv2d(g, `${path}.fc1`, y, { cin: c, cout: squeeze, k: 1, bias: true, std: Math.sqrt(2 / (c * pooledMs)) });
   y = relu(g, `${path}.activation`, y);
-  y = conv2d(g, `${path}.fc2`, y, { cin: squeeze, cout: c, k: 1, bias: true, std: Math.sqrt(1 / squeeze) });
+  // fc2 pre-activations ~N(0, 1.5²): gates spread over (0, 1) rather than all sitting at 0.5
+  y = conv2d(g, `${path}.fc2`, y, { cin: squeeze, cout: c, k: 1, bias: true, std: 1.5 * Math.sqrt(1 / squeeze) });
   y = g.op('HardSigmoid', `${s}/scale_activation/HardSigmoid`, [y], { alpha: { float: 1 / 6 }, beta: { float: 0.5 } });
-  return g.op('Mul', `${s}/Mul`, [y, x]);
+  const gate = gaussMoments(hardSigmoidFn, 1.5);
+  return [g.op('Mul', `${s}/Mul`, [y, x]), gate.ms * xms];
 }

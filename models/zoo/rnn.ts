@@ -35,7 +35,7 @@ function recurrent(cell: Cell, opts: RnnOptions): ZooModel {
     const R = g.param(`onnx::${cell}_R_l${l}`, [1, gates * H, H], g.rng.uniformArray(gates * H * H, -k, k));
     const B = g.param(`onnx::${cell}_B_l${l}`, [1, 2 * gates * H], g.rng.uniformArray(2 * gates * H, -k, k));
     const name = `/rnn/${cell}${l === 0 ? '' : `_${l}`}`;
-    const attrs = cell === 'LSTM' ? { hidden_size: H } : { hidden_size: H, linear_before_reset: 1 };
+    const attrs: Record<string, number> = cell === 'LSTM' ? { hidden_size: H } : { hidden_size: H, linear_before_reset: 1 };
     const outs = g.node(cell, name, [x, W, R, B], attrs, cell === 'LSTM' ? 3 : 2);
     yh = outs[1]!;
     if (l + 1 < L) {

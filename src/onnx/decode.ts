@@ -36,7 +36,7 @@ export function decodeModel(bytes: Uint8Array): ModelProto {
 }
 
 function validateStructure(model: ModelProto, size: number): void {
-  const notModel = `the bytes (${size}) decode as protobuf but not as an ONNX model`;
+  const notModel = `the bytes (${size}) decode as protobuf but not as an ONNX model (truncated, or another format?)`;
   const graph = model.graph;
   const opsets = model.opsetImport ?? [];
   if (!graph) fail('MODEL_DECODE', `${notModel}: there is no graph`);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
 import { GraphBuilder } from '../../ir/builder.js';
 import { dtypeToOnnx } from '../../ir/dtype.js';
-import { fail, isLoomError } from '../../ir/errors.js';
+import { LoomError, fail, isLoomError } from '../../ir/errors.js';
 import type { Graph, ValueId } from '../../ir/graph.js';
 import { AttrReader, type RawAttr } from '../../ir/op.js';
 import { type OpName, isOpName, opDef } from '../../ir/ops/index.js';
@@ -22,7 +22,7 @@ import { type SortNode, topoSort } from './toposort.js';
 export interface ImportOptions {
   readonly dims?: Readonly<Record<string, number>>; // sizes for symbolic input dims, by dim_param name
   readonly baseDir?: string; // for external data; default: the model file's folder
-  readonly name?: string; // graph name; default: the ONNX graph's name
+  readonly name?: string; // graph name; default: the model file's base name, else the ONNX graph's name
 }
 
 export const OPSET_MIN = 9;
@@ -35,11 +35,17 @@ export function importModelFile(path: string, opts: ImportOptions = {}): Graph {
   } catch (e) {
     fail('IO', `cannot read model file '${path}': ${(e as Error).message}`);
   }
-  return importModelBytes(bytes, {
-    ...opts,
-    baseDir: opts.baseDir ?? dirname(path),
-    name: opts.name ?? basename(path, extname(path)),
-  });
+  try {
+    return importModelBytes(bytes, {
+      ...opts,
+      baseDir: opts.baseDir ?? dirname(path),
+      name: opts.name ?? basename(path, extname(path)),
+    });
+  } catch (e) {
+    // name the file: a fleet imports many models, and the message must say which one is bad
+    if (isLoomError(e)) throw new LoomError(e.code, `${path}: ${e.message}`);
+    throw e;
+  }
 }
 
 export function importModelBytes(bytes: Uint8Array, opts: ImportOptions = {}): Graph {
@@ -170,8 +176,11 @@ function importNode(
       return;
     }
     const inputs = (n.input ?? []).map((v) => (v === '' ? null : ids.get(v)!));
+    // Trailing unused outputs are dropped; an unused one in the middle still needs a name.
+    let nOut = outputs.length;
+    while (nOut > 0 && outputs[nOut - 1] === '') nOut--;
     const norm = normalizeLegacy(
-      { op, inputs, attrs, opset },
+      { op, inputs, attrs, opset, outputs: nOut },
       {
         where,
         name,
@@ -183,9 +192,6 @@ function importNode(
     if (!isOpName(norm.op)) fail('UNSUPPORTED_OP', `node '${name}' uses op '${op}' (opset ${opset}), which Loom does not support`);
     const irOp: OpName = norm.op;
     const typed = opDef(irOp).attrs(new AttrReader(norm.attrs, { opset: norm.opset, where }));
-    // Trailing unused outputs are dropped; an unused one in the middle still needs a name.
-    let nOut = outputs.length;
-    while (nOut > 0 && outputs[nOut - 1] === '') nOut--;
     const outNames = outputs.slice(0, nOut).map((o, i) => o || fresh(`${name}_unused${i}`));
     const outIds = b.addNode(irOp, name, norm.inputs, typed as never, outNames);
     outNames.forEach((o, i) => {

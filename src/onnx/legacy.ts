@@ -37,6 +37,7 @@ export interface NodeForm {
   readonly inputs: ReadonlyArray<ValueId | null>;
   readonly attrs: ReadonlyMap<string, RawAttr>;
   readonly opset: number; // the opset whose form this is; handed to the op's attribute reader
+  readonly outputs: number; // how many outputs the node has
 }
 
 export interface LegacyContext {
@@ -141,27 +142,27 @@ function sliceFromAttrs(node: NodeForm, ctx: LegacyContext): NodeForm {
     ctx.addConstant(`${ctx.name}_ends`, i64Tensor(ends)),
   ];
   if (axes) ins.push(ctx.addConstant(`${ctx.name}_axes`, i64Tensor(axes)));
-  return { op: 'Slice', inputs: ins, attrs: without(node.attrs, 'starts', 'ends', 'axes'), opset: 10 };
+  return { ...node, op: 'Slice', inputs: ins, attrs: without(node.attrs, 'starts', 'ends', 'axes'), opset: 10 };
 }
 
 function axesToInput(node: NodeForm, ctx: LegacyContext, formOpset: number, required: boolean): NodeForm {
   const axes = intsAttr(node, ctx, 'axes', required);
   const ins = [input(node, 0)];
   if (axes) ins.push(ctx.addConstant(`${ctx.name}_axes`, i64Tensor(axes)));
-  return { op: node.op, inputs: ins, attrs: without(node.attrs, 'axes'), opset: Math.max(node.opset, formOpset) };
+  return { ...node, op: node.op, inputs: ins, attrs: without(node.attrs, 'axes'), opset: Math.max(node.opset, formOpset) };
 }
 
 function splitFromAttr(node: NodeForm, ctx: LegacyContext): NodeForm {
   const split = intsAttr(node, ctx, 'split', false);
   const ins = [input(node, 0)];
   if (split && split.length > 0) ins.push(ctx.addConstant(`${ctx.name}_split`, i64Tensor(split)));
-  return { op: 'Split', inputs: ins, attrs: without(node.attrs, 'split'), opset: 13 };
+  return { ...node, op: 'Split', inputs: ins, attrs: without(node.attrs, 'split'), opset: 13 };
 }
 
 // Split-18 num_outputs: chunks of ceil(dim / n), the last one smaller.
 function splitFromNumOutputs(node: NodeForm, ctx: LegacyContext): NodeForm {
   const n = intsAttr(node, ctx, 'num_outputs', true)![0]!;
-  if (!Number.isInteger(n) || n < 1) fail('MODEL_INVALID', `${ctx.where}: num_outputs must be a positive integer, got ${n}`);
+  if (n !== node.outputs) fail('MODEL_INVALID', `${ctx.where}: num_outputs is ${n} but the node has ${node.outputs} outputs`);
   if (input(node, 1) !== null) fail('MODEL_INVALID', `${ctx.where}: has both a split input and num_outputs`);
   const x = ctx.typeOf(requireX(node, ctx));
   const axisAttr = node.attrs.get('axis');
@@ -173,7 +174,7 @@ function splitFromNumOutputs(node: NodeForm, ctx: LegacyContext): NodeForm {
   const last = dim - chunk * (n - 1);
   if (last < 0) fail('SHAPE', `${ctx.where}: cannot split dim ${axis} of size ${dim} into ${n} outputs`);
   const sizes = Array.from({ length: n }, (_, i) => (i === n - 1 ? last : chunk));
-  return { op: 'Split', inputs: [input(node, 0), ctx.addConstant(`${ctx.name}_split`, i64Tensor(sizes))], attrs, opset: 13 };
+  return { ...node, op: 'Split', inputs: [input(node, 0), ctx.addConstant(`${ctx.name}_split`, i64Tensor(sizes))], attrs, opset: 13 };
 }
 
 function clipFromAttrs(node: NodeForm, ctx: LegacyContext): NodeForm {
@@ -186,7 +187,7 @@ function clipFromAttrs(node: NodeForm, ctx: LegacyContext): NodeForm {
     min === undefined ? null : ctx.addConstant(`${ctx.name}_min`, scalar(dtype, min)),
     max === undefined ? null : ctx.addConstant(`${ctx.name}_max`, scalar(dtype, max)),
   ];
-  return { op: 'Clip', inputs: ins, attrs: without(node.attrs, 'min', 'max'), opset: 11 };
+  return { ...node, op: 'Clip', inputs: ins, attrs: without(node.attrs, 'min', 'max'), opset: 11 };
 }
 
 function padFromAttrs(node: NodeForm, ctx: LegacyContext): NodeForm {
@@ -195,20 +196,20 @@ function padFromAttrs(node: NodeForm, ctx: LegacyContext): NodeForm {
   const value = floatAttr(node, ctx, 'value') ?? 0;
   const ins: (ValueId | null)[] = [x, ctx.addConstant(`${ctx.name}_pads`, i64Tensor(pads))];
   if (value !== 0) ins.push(ctx.addConstant(`${ctx.name}_value`, scalar(ctx.typeOf(x).dtype, value)));
-  return { op: 'Pad', inputs: ins, attrs: without(node.attrs, 'pads', 'paddings', 'value'), opset: 11 };
+  return { ...node, op: 'Pad', inputs: ins, attrs: without(node.attrs, 'pads', 'paddings', 'value'), opset: 11 };
 }
 
 function dropoutFromAttrs(node: NodeForm, ctx: LegacyContext): NodeForm {
   const ratio = floatAttr(node, ctx, 'ratio');
   const ins = [input(node, 0)];
   if (ratio !== undefined) ins.push(ctx.addConstant(`${ctx.name}_ratio`, scalar('f32', ratio)));
-  return { op: 'Dropout', inputs: ins, attrs: without(node.attrs, 'ratio', 'is_test'), opset: 12 };
+  return { ...node, op: 'Dropout', inputs: ins, attrs: without(node.attrs, 'ratio', 'is_test'), opset: 12 };
 }
 
 function topKFromAttr(node: NodeForm, ctx: LegacyContext): NodeForm {
   const k = intsAttr(node, ctx, 'k', true)!;
   const ins = [input(node, 0), ctx.addConstant(`${ctx.name}_k`, i64Tensor(k, [1]))];
-  return { op: 'TopK', inputs: ins, attrs: without(node.attrs, 'k'), opset: 10 };
+  return { ...node, op: 'TopK', inputs: ins, attrs: without(node.attrs, 'k'), opset: 10 };
 }
 
 function resizeFromScales(node: NodeForm, ctx: LegacyContext): NodeForm {
@@ -225,8 +226,12 @@ function resizeFromScales(node: NodeForm, ctx: LegacyContext): NodeForm {
     ['mode', { kind: 'string', value: mode }],
     ['coordinate_transformation_mode', { kind: 'string', value: 'asymmetric' }],
   ]);
-  if (mode === 'nearest') attrs.set('nearest_mode', { kind: 'string', value: nearestRounding(ctx.constantOf(scalesId), ctx) });
-  return { op: 'Resize', inputs: [x, null, scalesId], attrs, opset: 11 };
+  const scales = ctx.constantOf(scalesId);
+  if (node.op === 'Upsample' && scales && toNumbers(scales).some((v) => !(v >= 1))) {
+    fail('MODEL_INVALID', `${ctx.where}: Upsample scales must be >= 1, got [${Array.from(toNumbers(scales)).join(', ')}]`);
+  }
+  if (mode === 'nearest') attrs.set('nearest_mode', { kind: 'string', value: nearestRounding(scales, ctx) });
+  return { ...node, op: 'Resize', inputs: [x, null, scalesId], attrs, opset: 11 };
 }
 
 function nearestRounding(scales: Tensor | undefined, ctx: LegacyContext): string {

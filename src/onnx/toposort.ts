@@ -50,7 +50,7 @@ export function topoSort(nodes: readonly SortNode[], available: ReadonlySet<stri
         } else if (color[child] === GRAY) {
           const from = stack.findIndex((f) => f.node === child);
           const cycle = stack.slice(from).map((f) => nodes[f.node]!.label);
-          fail('MODEL_INVALID', `the graph has a cycle through ${cycle.join(' -> ')} -> ${nodes[child]!.label}`);
+          fail('MODEL_INVALID', `the graph has a cycle (each node reads an output of the next): ${cycle.join(' -> ')} -> ${nodes[child]!.label}`);
         }
       } else {
         color[top.node] = BLACK;

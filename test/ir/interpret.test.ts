@@ -29,7 +29,7 @@ describe('interpret', () => {
     expect(out.y!.dtype).toBe('f32');
     expect(out.y!.shape).toEqual([2, 2]);
     expect(Array.from(toNumbers(out.y!))).toEqual(mlpExpected(rows).y);
-    // row 0: [14.5, -2] → relu [14.5, 0]; row 1: [-4.5, -3] → [0, 0]
+    // row 0: [14.5, -2] → relu [14.5, 0]; row 1: [-3.5, -3] → [0, 0]
     expect(mlpExpected(rows).y).toEqual([14.5, 0, 0, 0]);
   });
 
