@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import { makeTensor } from '../../ir/tensor.js';
 import { type ImportOptions, importModelBytes } from '../../src/onnx/import.js';
+import { canonicalize } from '../../src/pipeline.js';
 import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
 import { randomTensor, rng } from './helpers.js';
 
@@ -76,7 +77,8 @@ const unexpected = new Map<string, number>();
 
 function importOutcome(bytes: Uint8Array, opts: ImportOptions): 'graph' | 'error' {
   try {
-    importModelBytes(bytes, opts);
+    // a mutated model that imports must also survive the canonicalizing passes and the verifier
+    canonicalize(importModelBytes(bytes, opts), { verify: true });
     return 'graph';
   } catch (e) {
     if (!isLoomError(e)) throw e;
@@ -148,7 +150,7 @@ function mutate(src: Uint8Array, other: Uint8Array, r: () => number): { kind: st
   return { kind, bytes: Uint8Array.from(b) };
 }
 
-describe('fuzz: mutated models import or fail with LoomError', () => {
+describe('fuzz: mutated models import and canonicalize, or fail with LoomError', () => {
   it('every seed model imports unmutated', () => {
     for (const s of seeds) expect(importOutcome(s.bytes, s.opts), s.name).toBe('graph');
   });
