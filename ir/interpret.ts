@@ -2,7 +2,7 @@ import { allocArray } from './dtype.js';
 import { fail } from './errors.js';
 import type { Graph, Value, ValueId } from './graph.js';
 import { genericDef, genericNodes } from './generic-node.js';
-import { type Shape, numel, shapeToString } from './shape.js';
+import { type Shape, numel, shapeToString, splitSymbolic } from './shape.js';
 import type { Tensor } from './tensor.js';
 import { formatType } from './text-format.js';
 
@@ -120,8 +120,12 @@ function checkAgainst(
       if (d !== n) mismatch(`dim ${i}`);
       return;
     }
-    const b = bindings.get(d);
-    if (b === undefined) bindings.set(d, { size: n, from: `${what} %${v.name}` });
-    else if (b.size !== n) mismatch(`dim ${i}: ${d} is ${b.size} from ${b.from}`);
+    // a scaled symbol 'N*16' binds (and checks) N itself
+    const { sym, k } = splitSymbolic(d);
+    const b = bindings.get(sym);
+    if (b === undefined) {
+      if (n % k !== 0) mismatch(`dim ${i}: ${n} is not a multiple of ${k}`);
+      bindings.set(sym, { size: n / k, from: `${what} %${v.name}` });
+    } else if (b.size * k !== n) mismatch(`dim ${i}: ${sym} is ${b.size} from ${b.from}`);
   });
 }

@@ -2,7 +2,7 @@ import { GraphBuilder } from './builder.js';
 import { fail, isLoomError } from './errors.js';
 import type { Graph, ValueId } from './graph.js';
 import { type AttrsOf, type OpName, isOpName } from './ops/index.js';
-import { type Dim, isStatic, shapeToString, shapesEqual } from './shape.js';
+import { type Dim, isStatic, shapeToString, shapesEqual, splitSymbolic } from './shape.js';
 import type { TensorType } from './tensor.js';
 import { Scanner, formatType, tensorFromElements, tensorFromHex } from './text-format.js';
 
@@ -49,7 +49,7 @@ export function parseGraph(text: string): Graph {
       const typeAt = s.pos;
       const type = s.type();
       for (const d of type.shape) {
-        if (typeof d === 'string' && !symbols.includes(d)) s.error(`symbol '${d}' is not declared in the graph header`, typeAt);
+        if (typeof d === 'string' && !symbols.includes(splitSymbolic(d).sym)) s.error(`symbol '${d}' is not declared in the graph header`, typeAt);
       }
       return { name, type, at };
     };

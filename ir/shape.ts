@@ -1,8 +1,25 @@
 import { fail } from './errors.js';
 
-// A dimension is a concrete size or a symbol (the batch dimension, usually 'N').
+// A dimension is a concrete size or a symbol (the batch dimension, usually 'N'). A symbolic dim may
+// also be the batch symbol times a constant, spelled 'N*16': Flatten/Reshape make it when they merge
+// the batch dim with static ones (TorchScript exports advanced indexing x[b, i] as Flatten + Gather).
 export type Dim = number | string;
 export type Shape = readonly Dim[];
+
+const SCALED = /^(.+)\*(\d+)$/;
+
+// The symbol and constant factor of a symbolic dim: 'N' → {N, 1}, 'N*16' → {N, 16}.
+export function splitSymbolic(d: string): { readonly sym: string; readonly k: number } {
+  const m = SCALED.exec(d);
+  return m ? { sym: m[1]!, k: Number(m[2]) } : { sym: d, k: 1 };
+}
+
+// `sym` (itself possibly scaled) times k ≥ 0, in the canonical spelling, so equal products compare equal.
+export function scaledSymbol(sym: string, k: number): Dim {
+  const base = splitSymbolic(sym);
+  const n = base.k * k;
+  return n === 0 ? 0 : n === 1 ? base.sym : `${base.sym}*${n}`;
+}
 
 export function isStatic(s: Shape): s is readonly number[] {
   return s.every((d) => typeof d === 'number');

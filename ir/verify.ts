@@ -3,7 +3,7 @@ import { fail, isLoomError } from './errors.js';
 import type { Graph, ValueId } from './graph.js';
 import { genericDef, genericNodes } from './generic-node.js';
 import type { AttrsOf, OpName } from './ops/index.js';
-import { numel, shapeToString, shapesEqual } from './shape.js';
+import { numel, shapeToString, shapesEqual, splitSymbolic } from './shape.js';
 import { formatType } from './text-format.js';
 
 const MAX_REPORTED = 10;
@@ -94,7 +94,7 @@ function checkValues(g: Graph, report: (msg: string) => void): void {
     names.add(v.name);
     for (const d of v.type.shape) {
       if (typeof d === 'string') {
-        if (!symbols.has(d)) report(`%${v.name}: ${formatType(v.type)} uses symbol '${d}', which is not among the graph's symbols [${g.symbols.join(', ')}]`);
+        if (!symbols.has(splitSymbolic(d).sym)) report(`%${v.name}: ${formatType(v.type)} uses symbol '${d}', which is not among the graph's symbols [${g.symbols.join(', ')}]`);
       } else if (!Number.isInteger(d) || d < 0) {
         report(`%${v.name}: ${formatType(v.type)} has an invalid dimension ${d}`);
       }

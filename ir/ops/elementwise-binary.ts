@@ -1,7 +1,7 @@
 import { type DType, isInteger } from '../dtype.js';
 import { fail } from '../errors.js';
 import { type AttrReader, type InferArg, type InferResult, type OpDef, defineOp, noAttrs, requireInput } from '../op.js';
-import { type Dim, broadcastShapes, numel } from '../shape.js';
+import { type Dim, broadcastShapes, numel, scaledSymbol, splitSymbolic } from '../shape.js';
 import { type Tensor, fromNumbers, makeTensor } from '../tensor.js';
 import {
   ALL_TYPES,
@@ -51,9 +51,15 @@ function foldDim(op: DimsOp, x: Dim, y: Dim, isInt: boolean): Dim | undefined {
     case 'sub':
       return y === 0 ? x : x === y ? 0 : undefined;
     case 'mul':
-      return y === 1 ? x : x === 1 ? y : undefined;
-    case 'div':
-      return y === 1 ? x : undefined;
+      // a symbol times a whole number stays a (scaled) symbol: N*16 for a flattened [N,16]
+      if (typeof x === 'string') return isCount(y) ? scaledSymbol(x, y as number) : undefined;
+      return isCount(x) ? scaledSymbol(y as string, x) : undefined;
+    case 'div': {
+      if (y === 1) return x;
+      if (typeof x !== 'string' || typeof y !== 'number' || !Number.isInteger(y) || y <= 0) return undefined;
+      const { sym, k } = splitSymbolic(x);
+      return k % y === 0 ? scaledSymbol(sym, k / y) : undefined;
+    }
     case 'max':
     case 'min':
       return x === y ? x : undefined;
@@ -62,6 +68,10 @@ function foldDim(op: DimsOp, x: Dim, y: Dim, isInt: boolean): Dim | undefined {
       throw new Error(`unknown dims op ${String(never)}`);
     }
   }
+}
+
+function isCount(d: Dim): boolean {
+  return typeof d === 'number' && Number.isInteger(d) && d >= 0;
 }
 
 function foldDims(op: DimsOp, args: readonly InferArg[], dtype: DType): Dim[] | undefined {
@@ -218,15 +228,22 @@ interface CompareSpec {
   readonly foldsDims?: boolean;
 }
 
-// Decidable pairs: two numbers, one symbol with itself, or a symbol against a number below 1 (a
-// symbol stands for a positive size, so TorchScript's `Equal(shape, -1)` is false on a batch dim).
+// Decidable pairs: two numbers, two multiples of one symbol ('N' vs 'N*16'), or a symbol against a
+// number below its least value: a symbol stands for a positive size, so N*k >= k and TorchScript's
+// `Equal(shape, -1)` is false on a batch dim.
 function compareDims(cmp: CompareSpec['cmp'], x: Dim, y: Dim): Dim | undefined {
   if (typeof x === 'number' && typeof y === 'number') return cmp(x, y) ? 1 : 0;
-  if (x === y) return cmp(0, 0) ? 1 : 0;
-  // Any positive stand-in decides it: the answer is the same for every size >= 1.
-  if (typeof x === 'number' && x < 1) return cmp(x, 1) ? 1 : 0;
-  if (typeof y === 'number' && y < 1) return cmp(1, y) ? 1 : 0;
-  return undefined;
+  if (typeof x === 'string' && typeof y === 'string') {
+    const [a, b] = [splitSymbolic(x), splitSymbolic(y)];
+    return a.sym === b.sym ? (cmp(a.k, b.k) ? 1 : 0) : undefined;
+  }
+  // the number lies below every value the symbol can take, so its least value decides for all
+  if (typeof x === 'number') {
+    const least = splitSymbolic(y as string).k;
+    return x < least ? (cmp(x, least) ? 1 : 0) : undefined;
+  }
+  const least = splitSymbolic(x).k;
+  return (y as number) < least ? (cmp(least, y as number) ? 1 : 0) : undefined;
 }
 
 function compareOp(s: CompareSpec): OpDef<Record<string, never>> {

@@ -1,7 +1,7 @@
 import { type DType, isInteger } from '../dtype.js';
 import { fail } from '../errors.js';
 import { type InferResult, defineOp, noAttrs, requireDType, requireInput } from '../op.js';
-import { type Dim, type Shape, broadcastShapes, numel, numelOf, shapeToString, stridesOf } from '../shape.js';
+import { type Dim, type Shape, broadcastShapes, numel, numelOf, scaledSymbol, shapeToString, splitSymbolic, stridesOf } from '../shape.js';
 import { fromNumbers, makeTensor, scalarTensor, toIntList, toNumbers } from '../tensor.js';
 import {
   axisMap,
@@ -33,7 +33,11 @@ function countOf(s: Shape): Count {
   const syms: string[] = [];
   for (const d of s) {
     if (typeof d === 'number') k *= d;
-    else syms.push(d);
+    else {
+      const p = splitSymbolic(d); // 'N*16' counts as N and 16
+      k *= p.k;
+      syms.push(p.sym);
+    }
   }
   return { k, syms: syms.sort() };
 }
@@ -86,8 +90,8 @@ export function resolveReshape(input: Shape, target: readonly Dim[], allowzero: 
   if (have.k % want.k !== 0) return mismatch();
   const ratio = have.k / want.k;
   if (left.length === 0) out[inferAt] = ratio;
-  else if (left.length === 1 && (ratio === 1 || have.k === 0)) out[inferAt] = have.k === 0 ? 0 : left[0]!;
-  else fail('SHAPE', `${where}: the -1 of target ${shapeToString(target)} would be ${[...left, ratio].join('*')} for input ${shapeToString(input)}; only the batch symbol itself can be a symbolic dim`);
+  else if (left.length === 1) out[inferAt] = have.k === 0 ? 0 : scaledSymbol(left[0]!, ratio);
+  else fail('SHAPE', `${where}: the -1 of target ${shapeToString(target)} would be ${[...left, ratio].join('*')} for input ${shapeToString(input)}; only one symbolic dim is supported`);
   return out;
 }
 

@@ -1,7 +1,7 @@
 import { type AnyTypedArray, type DType, allocArray, isInteger } from '../dtype.js';
 import { fail } from '../errors.js';
 import type { InferArg } from '../op.js';
-import { type Dim, type Shape, numel, shapeToString, stridesOf } from '../shape.js';
+import { type Dim, type Shape, numel, scaledSymbol, shapeToString, stridesOf } from '../shape.js';
 import { type Tensor, type TensorType, fromNumbers, makeTensor, toIntList } from '../tensor.js';
 
 // Shared machinery of the layout family: reading shape-like inputs at infer time (constant value or
@@ -63,7 +63,7 @@ export function withDims(type: TensorType, dims: readonly Dim[] | undefined): { 
   return dims && isInteger(type.dtype) && type.shape.length <= 1 ? { type, dims } : { type };
 }
 
-// Product of dims where at most one is the batch symbol and it must stand alone (the rest multiply to 1).
+// Product of dims where at most one is symbolic: the batch symbol scaled by the static rest ('N*16').
 export function productDim(ds: readonly Dim[], where: string, what: string): Dim {
   let n = 1;
   let sym: string | undefined;
@@ -72,15 +72,11 @@ export function productDim(ds: readonly Dim[], where: string, what: string): Dim
     else if (sym === undefined) sym = d;
     else fail('SHAPE', `${where}: ${what} would be a product of symbolic dims ${shapeToString(ds)}`);
   }
-  if (sym === undefined || n === 0) return n;
-  if (n === 1) return sym;
-  fail('SHAPE', `${where}: ${what} would be ${sym}*${n}; only the batch symbol itself can be a symbolic dim`);
+  return sym === undefined ? n : scaledSymbol(sym, n);
 }
 
-export function scaleDim(d: Dim, k: number, where: string, what: string): Dim {
-  if (typeof d === 'number') return d * k;
-  if (k === 1) return d;
-  fail('SHAPE', `${where}: ${what} would be ${d}*${k}; only the batch symbol itself can be a symbolic dim`);
+export function scaleDim(d: Dim, k: number, _where: string, _what: string): Dim {
+  return typeof d === 'number' ? d * k : scaledSymbol(d, k);
 }
 
 // Concrete dims (evaluate-time shapes are always numeric).

@@ -285,7 +285,8 @@ describe('infer: symbolic shapes and dims propagation', () => {
       inferOp(op, [dtype === 'i64' ? shape : typeArg(dtype, [3], ['N', 3, 4]), typeArg(dtype, [b.length], b)])[0]!.dims;
     expect(dims('Mul', [1])).toEqual(['N', 3, 4]);
     expect(dims('Mul', [1, 2, 3])).toEqual(['N', 6, 12]);
-    expect(dims('Mul', [2])).toBeUndefined();
+    expect(dims('Mul', [2])).toEqual(['N*2', 6, 8]); // a scaled batch symbol (a flattened [N,2])
+    expect(dims('Mul', [-1])).toBeUndefined(); // a negative multiple is no size
     expect(dims('Add', [0, 1, 1])).toEqual(['N', 4, 5]);
     expect(dims('Sub', [0, 1, 1])).toEqual(['N', 2, 3]);
     expect(dims('Div', [1, 2, 3])).toEqual(['N', 1, 1]);
@@ -296,8 +297,10 @@ describe('infer: symbolic shapes and dims propagation', () => {
   });
 
   it('propagates dims through Equal, Where, Cast, Identity', () => {
+    // a symbol stands for a positive size: never -1 (TorchScript's Where(Equal(shape, -1), 1, shape))
     const eq = inferOp('Equal', [typeArg('i64', [3], [2, -1, 'N']), typeArg('i64', [1], [-1])])[0]!;
-    expect(eq.dims).toBeUndefined();
+    expect(eq.dims).toEqual([0, 1, 0]);
+    expect(inferOp('Equal', [typeArg('i64', [2], ['N', 3]), typeArg('i64', [1], [1])])[0]!.dims).toBeUndefined();
     expect(inferOp('Equal', [typeArg('i64', [3], [2, -1, 'N']), typeArg('i64', [3], [2, 0, 'N'])])[0]!.dims).toEqual([1, 0, 1]);
     const w = inferOp('Where', [typeArg('bool', [3], [1, 0, 1]), typeArg('i64', [3], ['N', 3, 4]), typeArg('i64', [1], [-1])])[0]!;
     expect(w.dims).toEqual(['N', -1, 4]);
