@@ -7,5 +7,10 @@ if (!existsSync(main)) {
   process.stderr.write('loom: not built yet; run `npm run build` (npm ci does it for you)\n');
   process.exit(2);
 }
+// `loom import … | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const { runCli } = await import(main);
 process.exitCode = await runCli(process.argv);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDoctor } from './doctor.js';
 import { reportError } from './errors.js';
 import { registerImport } from './import.js';
+import { registerOps } from './ops.js';
 import { registerZoo } from './zoo.js';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerImport(program);
   registerZoo(program);
+  registerOps(program);
   registerDoctor(program);
   return program;
 }

@@ -26,7 +26,7 @@ describe('loom CLI', () => {
   it('--help lists the commands', () => {
     const r = loom('--help');
     expect(r.code).toBe(0);
-    for (const c of ['import', 'zoo', 'doctor']) expect(r.out).toContain(c);
+    for (const c of ['import', 'zoo', 'ops', 'doctor']) expect(r.out).toContain(c);
   });
 
   it('import --emit ir prints canonical IR of a bundled PyTorch export', () => {
@@ -86,6 +86,16 @@ describe('loom CLI', () => {
     expect(r.out).toContain('f32[N,784]');
     expect(loom('zoo', '--list').out).toContain('resnet18');
     expectOneLineError(loom('zoo', 'transformer-xl'), 'USAGE', 'transformer-xl');
+  });
+
+  it('ops lists the supported ops and opsets', () => {
+    const r = loom('ops');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('opsets 9..21');
+    for (const op of ['Conv', 'LSTM', 'LayerNormalization', 'GatherND']) expect(r.out).toContain(op);
+    const j = JSON.parse(loom('ops', '--json').out) as { ops: string[] };
+    expect(j.ops).toContain('MatMul');
+    expect(j.ops).not.toContain('Constant');
   });
 
   it('doctor reports the machine and the backend auto picks', () => {
