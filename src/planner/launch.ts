@@ -1,0 +1,155 @@
+// The launches a plan consists of: what the planner decides and the native runtime executes, one after
+// another, every tick. Everything here is concrete (sizes, strides, byte offsets); a backend makes no
+// decisions. codegen/ serializes this as plan.json (see codegen/FORMAT.md); native/ reads that JSON.
+import type { DType } from '../../ir/dtype.js';
+import type { Activation } from '../../ir/ops/activation.js';
+
+export type ArenaId = 'weights' | 'act' | 'io';
+
+// A byte offset into one of the plan's arenas. weights: read-only, uploaded once (weights.bin);
+// act: activations, reused across stages by liveness; io: per-tenant input and output slots.
+export interface Ref {
+  readonly arena: ArenaId;
+  readonly offset: number;
+}
+
+// ---- GEMM ----------------------------------------------------------------------------------------
+// Row-major: C[m,n] = act(alpha * op(A)[m,k] · op(B)[k,n] + bias), op = transpose when trans*.
+// Leading dims are in elements, row-major (lda >= k when !transA, >= m when transA; ...).
+// bias: 'none'; 'row' = bias[n] added to every row; 'col' = bias[m] added to every column (conv as W·cols);
+// 'full' = bias is an [m,n] matrix with leading dim ldBias (a Gemm's C input).
+export interface GemmProblem {
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+  readonly lda: number;
+  readonly ldb: number;
+  readonly ldc: number;
+  readonly alpha: number;
+  readonly beta: number; // scales the bias term (ONNX Gemm beta); 1 for MatMul/Conv bias
+  readonly bias: 'none' | 'row' | 'col' | 'full';
+  readonly ldBias: number; // for 'full'; 0 otherwise
+  readonly activation: Activation | null;
+}
+
+export interface GemmEntry {
+  readonly tenant: number; // index into LaunchPlan.tenants
+  readonly a: Ref;
+  readonly b: Ref;
+  readonly c: Ref;
+  readonly bias: Ref | null;
+}
+
+// Uniform byte strides between consecutive entries, present only when every entry's a/b/c/bias is exactly
+// the first one's plus i * stride (then a backend may use one strided-batched call).
+export interface GemmStrides {
+  readonly a: number;
+  readonly b: number;
+  readonly c: number;
+  readonly bias: number;
+}
+
+// ---- generated kernels ---------------------------------------------------------------------------
+// Elementwise programs: postfix over the segment's inputs; computed in f32 when every input and the output
+// are float, else in f64 (integers exact below 2^53). Comparisons give 1/0.
+export type EltInstr =
+  | { readonly op: 'in'; readonly i: number }
+  | { readonly op: 'const'; readonly v: number }
+  | { readonly op: EltUnary }
+  | { readonly op: EltBinary }
+  | { readonly op: 'where' } // pops c, x, y (pushed in that order) → c ? x : y
+  | { readonly op: 'clip'; readonly min: number; readonly max: number }
+  | { readonly op: 'act'; readonly act: Activation };
+
+export type EltUnary =
+  | 'neg' | 'abs' | 'recip' | 'sqrt' | 'exp' | 'log' | 'erf' | 'tanh' | 'sigmoid' | 'relu' | 'floor' | 'ceil'
+  | 'round' | 'sin' | 'cos' | 'not' | 'sign' | 'softplus' | 'softsign' | 'isnan' | 'isinf' | 'trunc';
+export type EltBinary =
+  | 'add' | 'sub' | 'mul' | 'div' | 'idiv' | 'pow' | 'max' | 'min' | 'mod' | 'fmod'
+  | 'eq' | 'lt' | 'gt' | 'le' | 'ge' | 'and' | 'or' | 'xor';
+
+export interface TensorView {
+  readonly ref: Ref;
+  readonly dtype: DType;
+  readonly strides: readonly number[]; // in elements, one per dim of the segment's shape; 0 broadcasts
+}
+
+export type KernelOp =
+  | { readonly op: 'eltwise'; readonly program: readonly EltInstr[]; readonly computeF32: boolean }
+  | { readonly op: 'reduce'; readonly reduce: 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'sumsq' | 'logsum' | 'logsumexp' | 'argmax' | 'argmin'; readonly selectLast: boolean }
+  | { readonly op: 'softmax'; readonly log: boolean }
+  | { readonly op: 'layernorm'; readonly epsilon: number }
+  | { readonly op: 'groupnorm'; readonly epsilon: number }
+  | { readonly op: 'pool'; readonly mode: 'max' | 'avg'; readonly countIncludePad: boolean }
+  | { readonly op: 'im2col' }
+  | { readonly op: 'col2im' }
+  | { readonly op: 'copy' }
+  | { readonly op: 'fill'; readonly value: number }
+  | { readonly op: 'gather' } // runtime indices along one axis (embeddings)
+  | { readonly op: 'gather_table' }; // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
+
+// One tenant's share of a kernel launch. Which fields are set depends on the op (see codegen/FORMAT.md):
+//   eltwise:    shape, out (strides = contiguous), inputs
+//   reduce/softmax: dims [outer, axis, inner], inputs[0], out (contiguous; reduce out is [outer, inner])
+//   layernorm:  dims [rows, cols], inputs [x, scale?, bias?] (scale/bias: [cols]), out
+//   groupnorm:  dims [n, groups, channelsPerGroup, spatial], inputs [x, scale, bias] (per channel), out
+//   pool:       geom (2-D; 1-D pools have H = 1), inputs[0], out
+//   im2col:     geom; inputs[0] = one image's [C, H, W] (a group's channels), out = [C*kh*kw, oh*ow]
+//   col2im:     geom (h, w = the ConvTranspose input; oh, ow = its output); inputs [cols [C*kh*kw, h*w] of one
+//               image, bias? [C]], out = [C, oh, ow] = bias + Σ of the contributions (a gather: no atomics)
+//   copy:       shape; inputs[0] with strides (any, may be 0 or negative); out with outStrides
+//   fill:       count, out
+//   gather:     dims [outer, axisLen, inner, nIdx]; inputs [data, indices(i64/i32)], out = [outer, nIdx, inner]
+//   gather_table: count, inputs [data, table (i32, weights arena)], out
+export interface Segment {
+  readonly tenant: number;
+  readonly shape?: readonly number[];
+  readonly dims?: readonly number[];
+  readonly count?: number;
+  readonly geom?: PoolGeometry;
+  readonly inputs: readonly TensorView[];
+  readonly out: Ref;
+  readonly outDType: DType;
+  readonly outStrides?: readonly number[];
+}
+
+export interface PoolGeometry {
+  readonly n: number;
+  readonly c: number;
+  readonly h: number;
+  readonly w: number;
+  readonly oh: number;
+  readonly ow: number;
+  readonly kh: number;
+  readonly kw: number;
+  readonly sh: number;
+  readonly sw: number;
+  readonly padTop: number;
+  readonly padLeft: number;
+  readonly padBottom: number;
+  readonly padRight: number;
+  readonly dh: number;
+  readonly dw: number;
+}
+
+// ---- launches --------------------------------------------------------------------------------------
+// What a launch covers, for inspect and the cost model (not read by backends).
+export interface LaunchInfo {
+  readonly stage: number;
+  readonly label: string; // e.g. "gemm 512x784 (8 tenants)"
+  readonly tenants: readonly number[];
+  readonly sources: readonly string[]; // "tenant/node" of the IR nodes it implements
+  readonly flops: number;
+  readonly bytes: number; // bytes read + written
+  readonly predictedUs: number; // cost model, as one launch
+  readonly ungroupedUs: number; // cost model, the same work as one launch per tenant
+}
+
+export type Launch =
+  | { readonly kind: 'gemm'; readonly id: number; readonly dtype: DType; readonly problem: GemmProblem; readonly entries: readonly GemmEntry[]; readonly strides: GemmStrides | null; readonly info: LaunchInfo }
+  | { readonly kind: 'gemm_grouped'; readonly id: number; readonly dtype: DType; readonly groups: ReadonlyArray<{ readonly problem: GemmProblem; readonly entries: readonly GemmEntry[] }>; readonly info: LaunchInfo }
+  | { readonly kind: 'kernel'; readonly id: number; readonly kernel: string; readonly op: KernelOp; readonly segments: readonly Segment[]; readonly info: LaunchInfo };
+
+export type LaunchKind = Launch['kind'];

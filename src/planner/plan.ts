@@ -1,0 +1,65 @@
+// The planner's output: every tenant's I/O slots, the launches of one tick, the arenas, the packed
+// weights, and the cost model's numbers. codegen/ writes it as a LaunchPlan directory.
+import type { DType } from '../../ir/dtype.js';
+import type { Tensor } from '../../ir/tensor.js';
+import type { Launch, Ref } from './launch.js';
+
+export type Precision = 'fp32';
+
+export interface TenantIO {
+  readonly name: string; // the ONNX graph input/output name
+  readonly dtype: DType;
+  readonly shape: readonly number[]; // concrete, at maxBatch rows
+  readonly batchAxis: number | null; // the axis that holds the rows (0 almost always), null when the tensor has none
+  readonly ref: Ref; // arena 'io'
+  readonly bytes: number;
+}
+
+export interface PlannedTenant {
+  readonly id: string;
+  readonly model: string; // the model file as the manifest named it
+  readonly maxBatch: number;
+  readonly sloMs: number | null;
+  readonly layers: number; // nodes of the tenant's canonical IR (what a per-tenant runtime would launch)
+  readonly inputs: readonly TenantIO[];
+  readonly outputs: readonly TenantIO[];
+}
+
+// A constant laid out exactly as its launches read it (transposed, packed with its group, as an index table).
+export interface WeightBlob {
+  readonly offset: number; // into the weights arena
+  readonly tensor: Tensor;
+}
+
+export interface ArenaSizes {
+  readonly weights: number;
+  readonly act: number;
+  readonly io: number;
+  readonly actWithoutReuse: number; // what the activation arena would take with no liveness reuse
+}
+
+export interface CostSummary {
+  readonly predictedTickUs: number; // sum of the launches' predictions
+  readonly ungroupedTickUs: number; // the same work as one launch per tenant step (time-only)
+  readonly floorUs: number; // max(total flops / peak, total bytes / bandwidth)
+  readonly device: string; // the device the cost model describes
+}
+
+export interface Plan {
+  readonly precision: Precision;
+  readonly tenants: readonly PlannedTenant[];
+  readonly launches: readonly Launch[]; // in execution order; LaunchInfo.stage is non-decreasing
+  readonly stages: number;
+  readonly arenas: ArenaSizes;
+  readonly weights: readonly WeightBlob[];
+  readonly cost: CostSummary;
+}
+
+// What the planner needs per tenant: its canonical IR and how many rows a tick may carry for it.
+export interface TenantInput {
+  readonly id: string;
+  readonly model: string;
+  readonly graph: import('../../ir/graph.js').Graph; // canonicalized (src/pipeline.ts canonicalize)
+  readonly maxBatch: number;
+  readonly sloMs: number | null;
+}
