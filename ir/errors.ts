@@ -9,6 +9,9 @@ export type LoomErrorCode =
   | 'VERIFY' // IR verifier found a broken invariant
   | 'EVAL' // reference evaluation failed (bad runtime input)
   | 'USAGE' // bad command-line or API arguments
+  | 'CODEGEN' // generated kernels failed to compile (nvcc): a Loom bug, reported with the compiler's words
+  | 'PLAN_INVALID' // a LaunchPlan directory (plan.json, weights.bin) is corrupt, truncated or of another version
+  | 'MANIFEST' // a fleet manifest is malformed (field, tenant id, model path, precision)
   | 'IO'; // file system problems
 
 export class LoomError extends Error {

@@ -3,6 +3,7 @@ import { constantFold } from '../ir/passes/constant-fold.js';
 import { eliminateDeadCode } from '../ir/passes/dead-code.js';
 import { foldBatchNorm } from '../ir/passes/fold-batchnorm.js';
 import { fuseEpilogue } from '../ir/passes/fuse-epilogue.js';
+import { lowerRecurrent } from '../ir/passes/lower-recurrent.js';
 import { verifyGraph } from '../ir/verify.js';
 
 // Every canonicalizing pass, in the order it runs. Each is a pure Graph -> Graph function.
@@ -49,6 +50,31 @@ export interface CanonicalizeOptions {
 export function canonicalize(g: Graph, opts: CanonicalizeOptions = {}): Graph {
   let cur = g;
   for (const pass of CANONICAL_PASSES) {
+    cur = pass.run(cur);
+    if (opts.verify) verifyGraph(cur);
+    opts.onPass?.(pass.name, cur);
+  }
+  return cur;
+}
+
+// Lowerings the planner wants after canonicalization: ops it cannot batch become GEMMs + elementwise.
+export const LOWERING_PASSES: readonly Pass[] = [
+  {
+    name: 'lower-recurrent',
+    run: lowerRecurrent,
+    description: 'unroll LSTM/GRU/RNN with constant weights into one input GEMM per direction, a recurrent GEMM per step and gate math',
+  },
+];
+
+const LOWERING_CLEANUP: Pass = {
+  name: 'eliminate-dead-code-after-lowering',
+  run: eliminateDeadCode,
+  description: 'drop what the lowerings left unused',
+};
+
+export function lowerForPlanner(g: Graph, opts: CanonicalizeOptions = {}): Graph {
+  let cur = g;
+  for (const pass of [...LOWERING_PASSES, LOWERING_CLEANUP]) {
     cur = pass.run(cur);
     if (opts.verify) verifyGraph(cur);
     opts.onPass?.(pass.name, cur);

@@ -1,8 +1,8 @@
 import { fail } from '../errors.js';
-import { type InferArg, defineOp, requireInput } from '../op.js';
+import { defineOp, requireInput } from '../op.js';
 import { type Dim, numel, shapeToString } from '../shape.js';
 import type { Tensor, TensorType } from '../tensor.js';
-import { f32Of, gemmNT, requireFloat, requireSameDType, tensorFromF32, transposeInto } from './la-kernels.js';
+import { addChannelBias, convKernel, convLikeInfer, f32Of, gemmNT, requireConvBias, requireConvOperands, tensorFromF32, transposeInto } from './la-kernels.js';
 import { type Window, type WindowAttrs, listOfRank, readWindowAttrs, to3d, window3 } from './window.js';
 
 export interface ConvTransposeAttrs extends WindowAttrs {
@@ -20,19 +20,15 @@ function splitPads(total: number, attrs: ConvTransposeAttrs): [number, number] {
 
 export function convTransposeGeometry(attrs: ConvTransposeAttrs, x: TensorType, w: TensorType, b: TensorType | null, where: string): { window: Window; out: Dim[] } {
   const rank = x.shape.length - 2;
-  if (rank < 1 || rank > 3) fail('UNSUPPORTED_FEATURE', `${where}: input X ${shapeToString(x.shape)} must have 1 to 3 spatial dims`);
-  if (w.shape.length !== x.shape.length) fail('SHAPE', `${where}: weight W ${shapeToString(w.shape)} must have the rank of X ${shapeToString(x.shape)}`);
   const g = attrs.group;
-  if (!(g >= 1)) fail('MODEL_INVALID', `${where}: attribute group ${g} must be >= 1`);
+  requireConvOperands(x, w, g, where);
   const [c, mg] = [x.shape[1]!, w.shape[1]!];
   if (typeof c === 'number' && typeof w.shape[0] === 'number' && c !== w.shape[0]) {
     fail('SHAPE', `${where}: X has ${c} channels but W ${shapeToString(w.shape)} expects ${w.shape[0]}`);
   }
   const m: Dim = typeof mg === 'number' ? mg * g : mg;
-  if (b && (b.shape.length !== 1 || (typeof m === 'number' && b.shape[0] !== m))) fail('SHAPE', `${where}: bias B ${shapeToString(b.shape)} must be [${m}]`);
-  const kw = w.shape.slice(2);
-  const kernel = attrs.kernelShape ? [...attrs.kernelShape] : kw;
-  if (!kernel.every((d): d is number => typeof d === 'number')) fail('UNSUPPORTED_FEATURE', `${where}: weight shape ${shapeToString(w.shape)} has symbolic kernel dims`);
+  requireConvBias(b, m, where);
+  const kernel = convKernel(attrs.kernelShape, w.shape, where);
   if (kernel.length !== rank) fail('MODEL_INVALID', `${where}: kernel_shape has ${kernel.length} values; expected ${rank}`);
   const strides = listOfRank(attrs.strides, rank, 1, 'strides', where);
   const dilations = listOfRank(attrs.dilations, rank, 1, 'dilations', where);
@@ -65,16 +61,6 @@ export function convTransposeGeometry(attrs: ConvTransposeAttrs, x: TensorType, 
     outSpatial.push(out);
   }
   return { window: { kernel, strides, dilations, padsBegin, padsEnd, outSpatial }, out: [x.shape[0]!, m, ...outSpatial] };
-}
-
-function infer(attrs: ConvTransposeAttrs, inputs: ReadonlyArray<InferArg | null>, where: string) {
-  const x = requireInput(inputs, 0, where, 'input X').type;
-  const w = requireInput(inputs, 1, where, 'input W').type;
-  requireFloat(x, where, 'input X');
-  requireSameDType(x, w, where, 'input W');
-  const b = inputs[2]?.type ?? null;
-  if (b) requireSameDType(x, b, where, 'input B');
-  return [{ type: { dtype: x.dtype, shape: convTransposeGeometry(attrs, x, w, b, where).out } }];
 }
 
 // Per image and group: cols[(m,kd,kh,kw), p] = sum_c W[c, m, kd,kh,kw] * x[c, p] as one GEMM, then
@@ -143,15 +129,7 @@ function evaluate(attrs: ConvTransposeAttrs, inputs: ReadonlyArray<Tensor | null
       }
     }
   }
-  if (B) {
-    const bias = f32Of(B);
-    for (let b = 0; b < n; b++) {
-      for (let o = 0; o < m; o++) {
-        const base = (b * m + o) * pOut;
-        for (let p = 0; p < pOut; p++) out[base + p] = out[base + p]! + bias[o]!;
-      }
-    }
-  }
+  if (B) addChannelBias(out, f32Of(B), n, m, pOut);
   return [tensorFromF32(X.dtype, outShape, out)];
 }
 
@@ -166,7 +144,7 @@ export const convTransposeOps = {
       outputPadding: r.has('output_padding') ? [...r.ints('output_padding')] : null,
       outputShape: r.has('output_shape') ? [...r.ints('output_shape')] : null,
     }),
-    infer,
+    infer: convLikeInfer(convTransposeGeometry),
     evaluate,
   }),
 } as const;

@@ -1,10 +1,20 @@
 import { fail } from '../errors.js';
-import { type InferArg, defineOp, requireInput } from '../op.js';
-import { type Dim, type Shape, numel, shapeToString } from '../shape.js';
+import { defineOp, requireInput } from '../op.js';
+import { type Dim, numel, shapeToString } from '../shape.js';
 import type { Tensor, TensorType } from '../tensor.js';
 import type { Activation } from './activation.js';
 import { convTransposeOps } from './conv-transpose.js';
-import { applyActivationInPlace, f32Of, gemmNT, requireFloat, requireSameDType, tensorFromF32 } from './la-kernels.js';
+import {
+  addChannelBias,
+  applyActivationInPlace,
+  convKernel,
+  convLikeInfer,
+  f32Of,
+  gemmNT,
+  requireConvBias,
+  requireConvOperands,
+  tensorFromF32,
+} from './la-kernels.js';
 import { type Window, type Window3, type WindowAttrs, readWindowAttrs, resolveWindow, to3d, window3 } from './window.js';
 
 export interface ConvAttrs extends WindowAttrs {
@@ -20,41 +30,20 @@ export interface ConvGeometry {
   readonly out: Dim[];
 }
 
-function staticKernel(w: Shape, where: string): number[] {
-  const k = w.slice(2);
-  if (!k.every((d): d is number => typeof d === 'number')) fail('UNSUPPORTED_FEATURE', `${where}: weight shape ${shapeToString(w)} has symbolic kernel dims`);
-  return k;
-}
-
 // Shape rule shared by infer and evaluate (and later planning): X [N,C,...], W [M,C/group,k...], B [M].
 export function convGeometry(attrs: ConvAttrs, x: TensorType, w: TensorType, b: TensorType | null, where: string): ConvGeometry {
-  const rank = x.shape.length - 2;
-  if (rank < 1 || rank > 3) fail('UNSUPPORTED_FEATURE', `${where}: input X ${shapeToString(x.shape)} must have 1 to 3 spatial dims`);
-  if (w.shape.length !== x.shape.length) fail('SHAPE', `${where}: weight W ${shapeToString(w.shape)} must have the rank of X ${shapeToString(x.shape)}`);
-  const kernel = attrs.kernelShape ? [...attrs.kernelShape] : staticKernel(w.shape, where);
   const g = attrs.group;
-  if (!(g >= 1)) fail('MODEL_INVALID', `${where}: attribute group ${g} must be >= 1`);
+  requireConvOperands(x, w, g, where);
+  const kernel = convKernel(attrs.kernelShape, w.shape, where);
   const [n, c] = [x.shape[0]!, x.shape[1]!];
   const [m, cg] = [w.shape[0]!, w.shape[1]!];
   if (typeof c === 'number' && typeof cg === 'number' && c !== cg * g) {
     fail('SHAPE', `${where}: X has ${c} channels but W ${shapeToString(w.shape)} with group ${g} expects ${cg * g}`);
   }
   if (typeof m === 'number' && m % g !== 0) fail('SHAPE', `${where}: ${m} output channels are not divisible by group ${g}`);
-  if (b && (b.shape.length !== 1 || (typeof m === 'number' && b.shape[0] !== m))) {
-    fail('SHAPE', `${where}: bias B ${shapeToString(b.shape)} must be [${m}]`);
-  }
+  requireConvBias(b, m, where);
   const window = resolveWindow(attrs, x.shape.slice(2), kernel, false, where);
   return { window, batch: n, inChannels: c, outChannels: m, out: [n, m, ...window.outSpatial] };
-}
-
-function convInfer(attrs: ConvAttrs, inputs: ReadonlyArray<InferArg | null>, where: string) {
-  const x = requireInput(inputs, 0, where, 'input X').type;
-  const w = requireInput(inputs, 1, where, 'input W').type;
-  requireFloat(x, where, 'input X');
-  requireSameDType(x, w, where, 'input W');
-  const b = inputs[2]?.type ?? null;
-  if (b) requireSameDType(x, b, where, 'input B');
-  return [{ type: { dtype: x.dtype, shape: convGeometry(attrs, x, w, b, where).out } }];
 }
 
 // colT[p * Kg + ((c*KD + kd)*KH + kh)*KW + kw] = x[c, od*sd - pd + kd*dd, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] (0 in padding):
@@ -133,16 +122,7 @@ function convEvaluate(attrs: ConvAttrs, inputs: ReadonlyArray<Tensor | null>, wh
       gemmNT(mg, pOut, kg, w, gi * mg * kg, colT, 0, out, (b * m + gi * mg) * pOut, pOut);
     }
   }
-  if (B) {
-    const bias = f32Of(B);
-    for (let b = 0; b < n; b++) {
-      for (let o = 0; o < m; o++) {
-        const base = (b * m + o) * pOut;
-        const v = bias[o]!;
-        for (let p = 0; p < pOut; p++) out[base + p] = out[base + p]! + v;
-      }
-    }
-  }
+  if (B) addChannelBias(out, f32Of(B), n, m, pOut);
   applyActivationInPlace(attrs.activation, out);
   return [tensorFromF32(X.dtype, outShape, out)];
 }
@@ -153,7 +133,7 @@ export const convOps = {
     inputs: [2, 3],
     outputs: [1, 1],
     attrs: (r) => ({ ...readWindowAttrs(r), group: r.int('group', 1), activation: null }),
-    infer: convInfer,
+    infer: convLikeInfer(convGeometry),
     evaluate: convEvaluate,
   }),
   ...convTransposeOps,

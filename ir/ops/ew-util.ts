@@ -1,7 +1,7 @@
 import type { DType } from '../dtype.js';
 import { fail } from '../errors.js';
 import type { InferArg } from '../op.js';
-import { type Dim, type Shape, broadcastShapes, numel, shapeToString } from '../shape.js';
+import { type Dim, type Shape, broadcastShapes, normalizeAxis, numel, shapeToString } from '../shape.js';
 import { type Tensor, makeTensor, toNumbers } from '../tensor.js';
 
 // Shared machinery of the elementwise, reduce and normalization families.
@@ -11,6 +11,13 @@ export const INTS: readonly DType[] = ['i64', 'i32', 'i8', 'u8'];
 export const SIGNED_INTS: readonly DType[] = ['i64', 'i32', 'i8'];
 export const NUMERIC: readonly DType[] = [...FLOATS, ...INTS];
 export const ALL_TYPES: readonly DType[] = [...NUMERIC, 'bool'];
+
+// The `axis` attribute normalized for `shape`, with the element counts before (outer), along (len) and
+// after (inner) it: element (o, k, j) sits at (o * len + k) * inner + j.
+export function splitAtAxis(shape: readonly number[], axisAttr: number, where: string): { axis: number; outer: number; len: number; inner: number } {
+  const axis = normalizeAxis(axisAttr, shape.length, `${where}: attribute axis`);
+  return { axis, outer: numel(shape.slice(0, axis)), len: shape[axis]!, inner: numel(shape.slice(axis + 1)) };
+}
 
 // Element values readable as JS numbers without copying where the storage already holds numbers.
 // i64 is converted with Number(): exact below 2^53, which is what non-BigInt paths promise.

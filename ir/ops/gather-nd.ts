@@ -1,9 +1,9 @@
 import { type AnyTypedArray, allocArray } from '../dtype.js';
 import { fail } from '../errors.js';
-import { type InferResult, defineOp, requireDType, requireInput } from '../op.js';
+import { type InferResult, defineOp, requireInput } from '../op.js';
 import { type Dim, type Shape, numel, shapeToString, stridesOf } from '../shape.js';
 import { type Tensor, type TensorType, makeTensor, toIntList } from '../tensor.js';
-import { concrete, knownContents, withDims } from './layout-util.js';
+import { concrete, dataAndIndices, knownContents, withDims } from './layout-util.js';
 
 // Index tuples into the leading axes of a tensor: GatherND and ScatterND. PyTorch's dynamo exporter
 // emits GatherND for advanced indexing (e.g. BERT's padding mask: bool [N,16] by i64 [N,1,1,16,2]).
@@ -138,9 +138,7 @@ export const gatherNdOps = {
     outputs: [1, 1],
     attrs: (r) => ({ batchDims: r.int('batch_dims', 0) }),
     infer: (a, inputs, where): InferResult[] => {
-      const x = requireInput(inputs, 0, where, 'input 0 (data)');
-      const idx = requireInput(inputs, 1, where, 'input 1 (indices)');
-      requireDType(idx.type, INDEX_TYPES, where, 'input 1 (indices)');
+      const [x, idx] = dataAndIndices(inputs, INDEX_TYPES, where);
       const [, shape] = gatherNdShape(x.type.shape, idx.type.shape, a.batchDims, where);
       const type = { dtype: x.type.dtype, shape };
       const data = x.type.shape.length === 1 ? knownContents(x) : undefined;
@@ -159,10 +157,8 @@ export const gatherNdOps = {
       return { reduction: 'none' };
     },
     infer: (_a, inputs, where): InferResult[] => {
-      const x = requireInput(inputs, 0, where, 'input 0 (data)');
-      const idx = requireInput(inputs, 1, where, 'input 1 (indices)');
+      const [x, idx] = dataAndIndices(inputs, INDEX_TYPES, where);
       const upd = requireInput(inputs, 2, where, 'input 2 (updates)');
-      requireDType(idx.type, INDEX_TYPES, where, 'input 1 (indices)');
       if (upd.type.dtype !== x.type.dtype) fail('SHAPE', `${where}: input 2 (updates) has dtype ${upd.type.dtype}; expected the data dtype ${x.type.dtype}`);
       scatterNdCheck(x.type.shape, idx.type.shape, upd.type.shape, where);
       return [{ type: x.type }];

@@ -1,5 +1,7 @@
 import type { DType } from '../dtype.js';
 import { fail } from '../errors.js';
+import { type InferArg, requireInput } from '../op.js';
+import { type Dim, type Shape, shapeToString } from '../shape.js';
 import type { TensorType } from '../tensor.js';
 import { type Tensor, fromNumbers, makeTensor, toNumbers } from '../tensor.js';
 import { type Activation, applyActivation } from './activation.js';
@@ -18,6 +20,39 @@ export function requireFloat(t: TensorType, where: string, what: string): void {
 
 export function requireSameDType(a: TensorType, b: TensorType, where: string, what: string): void {
   if (a.dtype !== b.dtype) fail('SHAPE', `${where}: ${what} has dtype ${b.dtype}; expected ${a.dtype} like input 0`);
+}
+
+// Conv and ConvTranspose: X [N,C,...] with 1 to 3 spatial dims, W of X's rank, group >= 1.
+export function requireConvOperands(x: TensorType, w: TensorType, group: number, where: string): void {
+  const rank = x.shape.length - 2;
+  if (rank < 1 || rank > 3) fail('UNSUPPORTED_FEATURE', `${where}: input X ${shapeToString(x.shape)} must have 1 to 3 spatial dims`);
+  if (w.shape.length !== x.shape.length) fail('SHAPE', `${where}: weight W ${shapeToString(w.shape)} must have the rank of X ${shapeToString(x.shape)}`);
+  if (!(group >= 1)) fail('MODEL_INVALID', `${where}: attribute group ${group} must be >= 1`);
+}
+
+export function requireConvBias(b: TensorType | null, m: Dim, where: string): void {
+  if (b && (b.shape.length !== 1 || (typeof m === 'number' && b.shape[0] !== m))) fail('SHAPE', `${where}: bias B ${shapeToString(b.shape)} must be [${m}]`);
+}
+
+// kernel_shape when given, else W's trailing dims, which must then be static.
+export function convKernel(kernelShape: readonly number[] | null, w: Shape, where: string): number[] {
+  if (kernelShape) return [...kernelShape];
+  const k = w.slice(2);
+  if (!k.every((d): d is number => typeof d === 'number')) fail('UNSUPPORTED_FEATURE', `${where}: weight shape ${shapeToString(w)} has symbolic kernel dims`);
+  return k;
+}
+
+// The infer of Conv and ConvTranspose: float X, W and B of one dtype, output shape from the op's geometry.
+export function convLikeInfer<A>(geometry: (attrs: A, x: TensorType, w: TensorType, b: TensorType | null, where: string) => { out: Dim[] }) {
+  return (attrs: A, inputs: ReadonlyArray<InferArg | null>, where: string) => {
+    const x = requireInput(inputs, 0, where, 'input X').type;
+    const w = requireInput(inputs, 1, where, 'input W').type;
+    requireFloat(x, where, 'input X');
+    requireSameDType(x, w, where, 'input W');
+    const b = inputs[2]?.type ?? null;
+    if (b) requireSameDType(x, b, where, 'input B');
+    return [{ type: { dtype: x.dtype, shape: geometry(attrs, x, w, b, where).out } }];
+  };
 }
 
 // Float32 view of a tensor's values; f32 data is returned as is (callers only read it).
@@ -39,6 +74,17 @@ export function applyActivationInPlace(act: Activation | null, v: Float32Array):
     return;
   }
   for (let i = 0; i < v.length; i++) v[i] = applyActivation(act, v[i]!);
+}
+
+// out[b, o, p] += bias[o] for an [n, m, pixels] output.
+export function addChannelBias(out: Float32Array, bias: Float32Array, n: number, m: number, pixels: number): void {
+  for (let b = 0; b < n; b++) {
+    for (let o = 0; o < m; o++) {
+      const base = (b * m + o) * pixels;
+      const v = bias[o]!;
+      for (let p = 0; p < pixels; p++) out[base + p] = out[base + p]! + v;
+    }
+  }
 }
 
 // Rows of A and rows of B are both contiguous in k, so every product is a dot of two contiguous runs.

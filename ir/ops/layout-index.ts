@@ -1,9 +1,9 @@
 import { type AnyTypedArray, allocArray } from '../dtype.js';
 import { fail } from '../errors.js';
-import { type InferArg, type InferResult, defineOp, requireDType, requireInput } from '../op.js';
+import { type InferArg, type InferResult, defineOp, requireInput } from '../op.js';
 import { type Dim, type Shape, normalizeAxis, numel, shapeToString, stridesOf } from '../shape.js';
 import { type Tensor, makeTensor, toIntList } from '../tensor.js';
-import { axisMap, concrete, copyByAxisOffsets, intsInput, knownContents, normalizeAxes, normalizeIndices, withDims } from './layout-util.js';
+import { axisMap, concrete, copyByAxisOffsets, dataAndIndices, intsInput, knownContents, normalizeAxes, normalizeIndices, withDims } from './layout-util.js';
 
 // Ops that select or join parts of tensors along axes: Concat, Split, Slice, Gather, GatherElements.
 // Each also carries `dims` through, since shape sub-graphs (Shape → Gather/Slice → Concat) are built from them.
@@ -238,9 +238,7 @@ export const layoutIndexOps = {
     outputs: [1, 1],
     attrs: (r) => ({ axis: r.int('axis', 0) }),
     infer: (a, inputs, where) => {
-      const x = requireInput(inputs, 0, where, 'input 0 (data)');
-      const idx = requireInput(inputs, 1, where, 'input 1 (indices)');
-      requireDType(idx.type, INDEX_TYPES, where, 'input 1 (indices)');
+      const [x, idx] = dataAndIndices(inputs, INDEX_TYPES, where);
       const [ax, shape] = gatherShape(x.type.shape, idx.type.shape, a.axis, where);
       const d = x.type.shape[ax]!;
       const iv = knownContents(idx);
@@ -273,9 +271,7 @@ export const layoutIndexOps = {
     outputs: [1, 1],
     attrs: (r) => ({ axis: r.int('axis', 0) }),
     infer: (a, inputs, where) => {
-      const x = requireInput(inputs, 0, where, 'input 0 (data)');
-      const idx = requireInput(inputs, 1, where, 'input 1 (indices)');
-      requireDType(idx.type, INDEX_TYPES, where, 'input 1 (indices)');
+      const [x, idx] = dataAndIndices(inputs, INDEX_TYPES, where);
       if (idx.type.shape.length !== x.type.shape.length) {
         fail('SHAPE', `${where}: indices ${shapeToString(idx.type.shape)} must have the rank of data ${shapeToString(x.type.shape)}`);
       }

@@ -1,6 +1,6 @@
 import { type AnyTypedArray, type DType, allocArray, isInteger } from '../dtype.js';
 import { fail } from '../errors.js';
-import type { InferArg } from '../op.js';
+import { type InferArg, requireDType, requireInput } from '../op.js';
 import { type Dim, type Shape, numel, scaledSymbol, shapeToString, stridesOf } from '../shape.js';
 import { type Tensor, type TensorType, fromNumbers, makeTensor, toIntList } from '../tensor.js';
 
@@ -10,6 +10,14 @@ import { type Tensor, type TensorType, fromNumbers, makeTensor, toIntList } from
 
 // Constant contents above this size are not worth tracking as `dims`.
 const MAX_KNOWN = 1024;
+
+// Inputs 0 (data) and 1 (indices) of the gather and scatter ops, the indices of one of `indexTypes`.
+export function dataAndIndices(inputs: ReadonlyArray<InferArg | null>, indexTypes: readonly DType[], where: string): [InferArg, InferArg] {
+  const x = requireInput(inputs, 0, where, 'input 0 (data)');
+  const idx = requireInput(inputs, 1, where, 'input 1 (indices)');
+  requireDType(idx.type, indexTypes, where, 'input 1 (indices)');
+  return [x, idx];
+}
 
 export function dataDependent(where: string, what: string): never {
   fail(

@@ -3,7 +3,7 @@ import { fail } from '../errors.js';
 import { type InferArg, type OpDef, defineOp, requireInput } from '../op.js';
 import { type Dim, type Shape, normalizeAxis, numel, shapeToString } from '../shape.js';
 import { type Tensor, fromNumbers, toNumbers } from '../tensor.js';
-import { FLOATS, broadcastIndex, readNumbers, requireSameDType, requireTypeIn, requireUnidirectional } from './ew-util.js';
+import { FLOATS, broadcastIndex, readNumbers, requireSameDType, requireTypeIn, requireUnidirectional, splitAtAxis } from './ew-util.js';
 
 // Softmax family and normalizations. All compute in float64 and round once into the output dtype.
 
@@ -11,6 +11,14 @@ interface SoftmaxAttrs {
   readonly axis: number;
   // Before opset 13 the input is coerced to 2-D at `axis` and softmax runs over the flattened tail.
   readonly legacy2d: boolean;
+}
+
+// Softmax and LpNormalization: a float input of any shape, normalized along `axis` into its own type.
+function inferFloatAlongAxis(a: { readonly axis: number }, inputs: ReadonlyArray<InferArg | null>, where: string) {
+  const x = requireInput(inputs, 0, where, 'input 0 (input)');
+  requireTypeIn(x.type.dtype, FLOATS, where, 'input 0 (input)');
+  normalizeAxis(a.axis, x.type.shape.length, `${where}: attribute axis`);
+  return [{ type: x.type }];
 }
 
 function softmaxOp(name: string, log: boolean): OpDef<SoftmaxAttrs> {
@@ -22,18 +30,12 @@ function softmaxOp(name: string, log: boolean): OpDef<SoftmaxAttrs> {
       const legacy2d = r.ctx.opset < 13;
       return { axis: r.int('axis', legacy2d ? 1 : -1), legacy2d };
     },
-    infer: (a, inputs, where) => {
-      const x = requireInput(inputs, 0, where, 'input 0 (input)');
-      requireTypeIn(x.type.dtype, FLOATS, where, 'input 0 (input)');
-      normalizeAxis(a.axis, x.type.shape.length, `${where}: attribute axis`);
-      return [{ type: x.type }];
-    },
+    infer: inferFloatAlongAxis,
     evaluate: (a, inputs, where) => {
       const x = requireInput(inputs, 0, where, 'input 0 (input)');
-      const axis = normalizeAxis(a.axis, x.shape.length, `${where}: attribute axis`);
-      const outer = numel(x.shape.slice(0, axis));
-      const len = a.legacy2d ? numel(x.shape.slice(axis)) : x.shape[axis]!;
-      const inner = a.legacy2d ? 1 : numel(x.shape.slice(axis + 1));
+      const at = splitAtAxis(x.shape, a.axis, where);
+      const { outer } = at;
+      const [len, inner] = a.legacy2d ? [at.len * at.inner, 1] : [at.len, at.inner];
       const v = readNumbers(x);
       const out = new Float64Array(v.length);
       for (let o = 0; o < outer; o++) {
@@ -269,18 +271,10 @@ export const normOps = {
       if (p !== 1 && p !== 2) r.unsupported('p', `${p} (expected 1 or 2)`);
       return { axis: r.int('axis', -1), p };
     },
-    infer: (a, inputs, where) => {
-      const x = requireInput(inputs, 0, where, 'input 0 (input)');
-      requireTypeIn(x.type.dtype, FLOATS, where, 'input 0 (input)');
-      normalizeAxis(a.axis, x.type.shape.length, `${where}: attribute axis`);
-      return [{ type: x.type }];
-    },
+    infer: inferFloatAlongAxis,
     evaluate: (a, inputs, where) => {
       const x = requireInput(inputs, 0, where, 'input 0 (input)');
-      const axis = normalizeAxis(a.axis, x.shape.length, `${where}: attribute axis`);
-      const len = x.shape[axis]!;
-      const inner = numel(x.shape.slice(axis + 1));
-      const outer = numel(x.shape.slice(0, axis));
+      const { outer, len, inner } = splitAtAxis(x.shape, a.axis, where);
       const v = readNumbers(x);
       const out = new Float64Array(v.length);
       for (let o = 0; o < outer; o++) {

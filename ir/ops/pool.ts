@@ -130,6 +130,17 @@ function globalEvaluate(kind: 'max' | 'avg', inputs: ReadonlyArray<Tensor | null
   return [tensorFromF32(X.dtype, [X.shape[0]!, X.shape[1]!, ...X.shape.slice(2).map(() => 1)], out)];
 }
 
+function globalPoolOp(name: string, kind: 'max' | 'avg') {
+  return defineOp({
+    name,
+    inputs: [1, 1],
+    outputs: [1, 1],
+    attrs: noAttrs,
+    infer: globalInfer,
+    evaluate: (_a, i, w) => globalEvaluate(kind, i, w),
+  });
+}
+
 export const poolOps = {
   MaxPool: defineOp<MaxPoolAttrs>({
     name: 'MaxPool',
@@ -151,21 +162,7 @@ export const poolOps = {
     infer: (a, i, w) => poolInfer(a, i, w, 1),
     evaluate: (a, i, w) => poolEvaluate('avg', a, i, w, 1),
   }),
-  GlobalAveragePool: defineOp({
-    name: 'GlobalAveragePool',
-    inputs: [1, 1],
-    outputs: [1, 1],
-    attrs: noAttrs,
-    infer: globalInfer,
-    evaluate: (_a, i, w) => globalEvaluate('avg', i, w),
-  }),
-  GlobalMaxPool: defineOp({
-    name: 'GlobalMaxPool',
-    inputs: [1, 1],
-    outputs: [1, 1],
-    attrs: noAttrs,
-    infer: globalInfer,
-    evaluate: (_a, i, w) => globalEvaluate('max', i, w),
-  }),
+  GlobalAveragePool: globalPoolOp('GlobalAveragePool', 'avg'),
+  GlobalMaxPool: globalPoolOp('GlobalMaxPool', 'max'),
   ...resizeOps,
 } as const;

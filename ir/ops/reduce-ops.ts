@@ -2,7 +2,7 @@ import { fail } from '../errors.js';
 import { type AttrReader, type InferArg, type OpDef, defineOp, requireInput } from '../op.js';
 import { type Dim, type Shape, normalizeAxis, numel } from '../shape.js';
 import { type Tensor, fromNumbers, makeTensor, toIntList } from '../tensor.js';
-import { NUMERIC, allNumbers, broadcastIndex, readNumbers, requireTypeIn } from './ew-util.js';
+import { NUMERIC, allNumbers, broadcastIndex, readNumbers, requireTypeIn, splitAtAxis } from './ew-util.js';
 
 // Reduce* (axes as the optional second input, opset 18 form) and ArgMax/ArgMin.
 
@@ -186,10 +186,7 @@ function argOp(name: string, better: (v: number, best: number) => boolean): OpDe
     },
     evaluate: (a, inputs, where) => {
       const x = requireInput(inputs, 0, where, 'input 0 (data)');
-      const axis = normalizeAxis(a.axis, x.shape.length, `${where}: attribute axis`);
-      const len = x.shape[axis]!;
-      const inner = numel(x.shape.slice(axis + 1));
-      const outer = numel(x.shape.slice(0, axis));
+      const { axis, outer, len, inner } = splitAtAxis(x.shape, a.axis, where);
       const v = readNumbers(x);
       const out = new BigInt64Array(outer * inner);
       for (let o = 0; o < outer; o++) {

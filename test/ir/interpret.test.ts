@@ -3,18 +3,9 @@ import { GraphBuilder } from '../../ir/builder.js';
 import type { Graph, Value, ValueId } from '../../ir/graph.js';
 import { interpret, interpretAll } from '../../ir/interpret.js';
 import { fromNumbers, toNumbers } from '../../ir/tensor.js';
+import { expectLoomError } from '../support/errors.js';
 import { f32, mlp, mlpExpected } from './fixtures.js';
 
-function expectLoomError(fn: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect((e as { code?: string }).code, String(e)).toBe(code);
-    expect(String((e as Error).message)).toMatch(pattern);
-    return;
-  }
-  throw new Error('expected an error');
-}
 
 describe('interpret', () => {
   const rows = [

@@ -3,7 +3,9 @@ import { decodeModel } from '../../src/onnx/decode.js';
 import { importModelBytes } from '../../src/onnx/import.js';
 import { onnx } from '../../src/onnx/proto.js';
 import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
-import { expectLoomError, randomTensor, rng } from './helpers.js';
+import { expectLoomError } from '../support/errors.js';
+import { rng } from '../support/tensors.js';
+import { randomTensor } from './helpers.js';
 
 // Every bad model gives a LoomError with the right code and a message naming the culprit.
 

@@ -6,7 +6,10 @@ import { makeTensor, toNumbers } from '../../ir/tensor.js';
 import { importModelBytes, importModelFile } from '../../src/onnx/import.js';
 import { onnx } from '../../src/onnx/proto.js';
 import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
-import { evaluateGraph, expectClose, expectLoomError, randomTensor, runOrt, valueNamed } from './helpers.js';
+import { expectLoomError } from '../support/errors.js';
+import { ORT_DEFAULTS, runOrtOutputs } from '../support/ort.js';
+import { expectClose } from '../support/tensors.js';
+import { evaluateGraph, randomTensor, valueNamed } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'loom-onnx-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -47,7 +50,7 @@ describe('external data', () => {
     expect(Array.from(toNumbers(g.constants.get(valueNamed(g, 'w'))!))).toEqual(Array.from(toNumbers(w)));
     const x = randomTensor([2, 3], 12);
     const [z] = evaluateGraph(g, { x });
-    expectClose(z!, (await runOrt(encodeModel(addSpec), { x }))[0]!);
+    expectClose(z!, (await runOrtOutputs(encodeModel(addSpec), { x }, ORT_DEFAULTS))[0]!);
   });
 
   it('missing file, range past the end, escaping location, no base folder', () => {
@@ -90,7 +93,7 @@ describe('weights and constants', () => {
     expect(g.constants.get(valueNamed(g, 'shape'))!.dtype).toBe('i64');
     expect(g.values.get(g.outputs[0]!)!.type.shape).toEqual([3, 2]);
     const x = randomTensor([2, 3], 3);
-    expectClose(evaluateGraph(g, { x })[0]!, (await runOrt(encodeModel(spec), { x }))[0]!);
+    expectClose(evaluateGraph(g, { x })[0]!, (await runOrtOutputs(encodeModel(spec), { x }, ORT_DEFAULTS))[0]!);
   });
 
   it('initializers listed as graph inputs stay constants', () => {

@@ -5,7 +5,8 @@ import { makeTensor } from '../../ir/tensor.js';
 import { type ImportOptions, importModelBytes } from '../../src/onnx/import.js';
 import { canonicalize } from '../../src/pipeline.js';
 import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
-import { randomTensor, rng } from './helpers.js';
+import { rng } from '../support/tensors.js';
+import { randomTensor } from './helpers.js';
 
 // Mutated models must import to a Graph or fail with a LoomError: never another exception, never a hang.
 // LOOM_FUZZ_ITERS raises the count; LOOM_FUZZ_SEED picks another deterministic run.

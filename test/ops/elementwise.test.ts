@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { LoomError } from '../../ir/errors.js';
 import type { OpName } from '../../ir/ops/index.js';
 import { fromNumbers, makeTensor, toNumbers } from '../../ir/tensor.js';
-import { type Attrs, checkOp, evalOp, i64, inferOp, rand, tensor, typeArg } from './helpers-ew.js';
+import { expectLoomError } from '../support/errors.js';
+import { type Attrs, evalOp, inferOp, typeArg } from '../support/one-node.js';
+import { i64, tensor } from '../support/tensors.js';
+import { checkOp, rand } from './helpers-ew.js';
 
-function expectLoomError(f: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoomError);
-    expect((e as LoomError).code).toBe(code);
-    expect((e as LoomError).message).toMatch(pattern);
-    return;
-  }
-  expect.fail('expected a LoomError');
-}
 
 describe('unary float ops match onnxruntime', () => {
   const cases: ReadonlyArray<[OpName, Attrs, { lo?: number; hi?: number; opset?: number }]> = [

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isLoomError } from '../../ir/errors.js';
 import { fromNumbers, toNumbers } from '../../ir/tensor.js';
-import { checkOp, evalOurs, f32, i64, inferOurs, ints, readAttrs } from './helpers-layout.js';
+import { expectLoomError } from '../support/errors.js';
+import { attrsOf, evalOp, inferOp } from '../support/one-node.js';
+import { i64 } from '../support/tensors.js';
+import { checkOp, f32, ints } from './helpers-layout.js';
 
-function expectLoomError(fn: () => unknown, code: string, text: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isLoomError(e) && e.code).toBe(code);
-    expect((e as Error).message).toMatch(text);
-    return;
-  }
-  throw new Error('expected a LoomError');
-}
 
 const sym = (dtype: 'f32' | 'i64' | 'bool', shape: readonly (number | string)[]) => ({ type: { dtype, shape } });
 
@@ -44,34 +36,34 @@ describe('GatherND vs onnxruntime', () => {
     const [out] = await checkOp('GatherND', [mask, i64(pairs, [n, 1, 1, 16, 2])]);
     expect(out!.shape).toEqual([n, 1, 1, 16]);
     expect(Array.from(out!.data as Uint8Array)).toEqual(Array.from(mask.data as Uint8Array));
-    const [t] = inferOurs('GatherND', [sym('bool', ['N', 16]), sym('i64', ['N', 1, 1, 16, 2])]);
+    const [t] = inferOp('GatherND', [sym('bool', ['N', 16]), sym('i64', ['N', 1, 1, 16, 2])]);
     expect(t!.type).toEqual({ dtype: 'bool', shape: ['N', 1, 1, 16] });
   });
 
   it('infer with a symbolic batch dim', () => {
-    expect(inferOurs('GatherND', [sym('f32', ['N', 3, 4]), sym('i64', ['N', 5, 1])], { batch_dims: 1 })[0]!.type.shape).toEqual(['N', 5, 4]);
-    expect(inferOurs('GatherND', [sym('f32', ['N', 3, 4]), sym('i64', [7, 2])])[0]!.type.shape).toEqual([7, 4]);
-    expect(inferOurs('GatherND', [sym('f32', [5, 3, 4]), sym('i64', ['N', 3])])[0]!.type.shape).toEqual(['N']);
-    expectLoomError(() => inferOurs('GatherND', [sym('f32', ['N', 3]), sym('i64', ['M', 1])], { batch_dims: 1 }), 'SHAPE', /batch dim 0 differs/);
-    expectLoomError(() => inferOurs('GatherND', [sym('f32', [2, 3]), sym('i64', [2, 'K'])]), 'SHAPE', /symbolic 'K'/);
+    expect(inferOp('GatherND', [sym('f32', ['N', 3, 4]), sym('i64', ['N', 5, 1])], { batch_dims: 1 })[0]!.type.shape).toEqual(['N', 5, 4]);
+    expect(inferOp('GatherND', [sym('f32', ['N', 3, 4]), sym('i64', [7, 2])])[0]!.type.shape).toEqual([7, 4]);
+    expect(inferOp('GatherND', [sym('f32', [5, 3, 4]), sym('i64', ['N', 3])])[0]!.type.shape).toEqual(['N']);
+    expectLoomError(() => inferOp('GatherND', [sym('f32', ['N', 3]), sym('i64', ['M', 1])], { batch_dims: 1 }), 'SHAPE', /batch dim 0 differs/);
+    expectLoomError(() => inferOp('GatherND', [sym('f32', [2, 3]), sym('i64', [2, 'K'])]), 'SHAPE', /symbolic 'K'/);
   });
 
   it('propagates dims from a known shape by constant indices', () => {
     const shape = { type: { dtype: 'i64' as const, shape: [3] }, dims: ['N', 8, 16] };
     const idx = i64([-1, 0], [2, 1]);
-    const [r] = inferOurs('GatherND', [shape, { type: { dtype: 'i64', shape: idx.shape }, value: idx }]);
+    const [r] = inferOp('GatherND', [shape, { type: { dtype: 'i64', shape: idx.shape }, value: idx }]);
     expect(r!.type.shape).toEqual([2]);
     expect(r!.dims).toEqual([16, 'N']);
   });
 
   it('rejects bad batch_dims, tuple lengths, index dtype and out-of-range indices', () => {
     const x = f32([2, 3]);
-    expectLoomError(() => evalOurs('GatherND', [x, i64([0, 1], [2, 1])], { batch_dims: 2 }), 'SHAPE', /batch_dims 2 must be in \[0, 1\]/);
-    expectLoomError(() => evalOurs('GatherND', [x, i64([0, 1, 0], [1, 3])]), 'SHAPE', /tuples of length 3.*\[1, 2\]/);
-    expectLoomError(() => evalOurs('GatherND', [x, i64([0, 3], [1, 2])]), 'EVAL', /value 3 is out of range for data axis 1 of size 3/);
-    expectLoomError(() => evalOurs('GatherND', [x, i64([-3], [1, 1])]), 'EVAL', /value -3 is out of range/);
-    expectLoomError(() => evalOurs('GatherND', [f32([2, 3, 4]), i64([0, 1, 0], [3, 1])], { batch_dims: 1 }), 'SHAPE', /batch dim 0 differs/);
-    expectLoomError(() => inferOurs('GatherND', [sym('f32', [2, 3]), { type: { dtype: 'i32', shape: [1, 1] } }]), 'SHAPE', /indices.*dtype i32/);
+    expectLoomError(() => evalOp('GatherND', [x, i64([0, 1], [2, 1])], { batch_dims: 2 }), 'SHAPE', /batch_dims 2 must be in \[0, 1\]/);
+    expectLoomError(() => evalOp('GatherND', [x, i64([0, 1, 0], [1, 3])]), 'SHAPE', /tuples of length 3.*\[1, 2\]/);
+    expectLoomError(() => evalOp('GatherND', [x, i64([0, 3], [1, 2])]), 'EVAL', /value 3 is out of range for data axis 1 of size 3/);
+    expectLoomError(() => evalOp('GatherND', [x, i64([-3], [1, 1])]), 'EVAL', /value -3 is out of range/);
+    expectLoomError(() => evalOp('GatherND', [f32([2, 3, 4]), i64([0, 1, 0], [3, 1])], { batch_dims: 1 }), 'SHAPE', /batch dim 0 differs/);
+    expectLoomError(() => inferOp('GatherND', [sym('f32', [2, 3]), { type: { dtype: 'i32', shape: [1, 1] } }]), 'SHAPE', /indices.*dtype i32/);
   });
 });
 
@@ -85,10 +77,10 @@ describe('ScatterND vs onnxruntime', () => {
   });
 
   it('infer keeps the data type, checks updates, rejects reductions', () => {
-    expect(inferOurs('ScatterND', [sym('f32', ['N', 3]), sym('i64', ['N', 1]), sym('f32', ['N', 3])])[0]!.type.shape).toEqual(['N', 3]);
-    expectLoomError(() => inferOurs('ScatterND', [sym('f32', [4, 3]), sym('i64', [2, 1]), sym('f32', [2, 4])]), 'SHAPE', /updates \[2,4\] must have shape \[2,3\]/);
-    expectLoomError(() => readAttrs('ScatterND', { reduction: 'add' }, 18), 'UNSUPPORTED_FEATURE', /reduction.*'add'/);
-    const r = evalOurs('ScatterND', [f32([3], [1, 2, 3]), i64([0, 0], [2, 1]), f32([2], [7, 9])]);
+    expect(inferOp('ScatterND', [sym('f32', ['N', 3]), sym('i64', ['N', 1]), sym('f32', ['N', 3])])[0]!.type.shape).toEqual(['N', 3]);
+    expectLoomError(() => inferOp('ScatterND', [sym('f32', [4, 3]), sym('i64', [2, 1]), sym('f32', [2, 4])]), 'SHAPE', /updates \[2,4\] must have shape \[2,3\]/);
+    expectLoomError(() => attrsOf('ScatterND', { reduction: 'add' }, 18), 'UNSUPPORTED_FEATURE', /reduction.*'add'/);
+    const r = evalOp('ScatterND', [f32([3], [1, 2, 3]), i64([0, 0], [2, 1]), f32([2], [7, 9])]);
     expect(Array.from(toNumbers(r[0]!))).toEqual([9, 2, 3]);
   });
 });

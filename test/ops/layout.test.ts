@@ -1,22 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../ir/builder.js';
-import { isLoomError } from '../../ir/errors.js';
 import { makeTensor, toNumbers } from '../../ir/tensor.js';
-import { checkOp, evalOurs, f32, i64, i64s, inferOurs, ints } from './helpers-layout.js';
+import { expectLoomError } from '../support/errors.js';
+import { evalOp, inferOp } from '../support/one-node.js';
+import { i64, i64s } from '../support/tensors.js';
+import { checkOp, f32, ints } from './helpers-layout.js';
 
 const I64_MAX = makeTensor('i64', [1], BigInt64Array.from([9223372036854775807n]));
 const I64_MIN = makeTensor('i64', [1], BigInt64Array.from([-9223372036854775808n]));
 
-function expectLoomError(fn: () => unknown, code: string, text: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(isLoomError(e) && e.code).toBe(code);
-    expect((e as Error).message).toMatch(text);
-    return;
-  }
-  throw new Error('expected a LoomError');
-}
 
 describe('layout ops vs onnxruntime', () => {
   it('Shape with start/end, Size', async () => {
@@ -34,7 +26,7 @@ describe('layout ops vs onnxruntime', () => {
     await checkOp('Reshape', [x, i64([-1, 2, 0])]);
     await checkOp('Reshape', [x, i64([24])]);
     await checkOp('Reshape', [f32([0, 3]), i64([3, 0])], { allowzero: 1 });
-    expectLoomError(() => evalOurs('Reshape', [f32([2, 3]), i64([4])]), 'SHAPE', /cannot reshape \[2,3\] \(6 elements\) to \[4\]/);
+    expectLoomError(() => evalOp('Reshape', [f32([2, 3]), i64([4])]), 'SHAPE', /cannot reshape \[2,3\] \(6 elements\) to \[4\]/);
   });
 
   it('Flatten, Unsqueeze, Squeeze, Transpose', async () => {
@@ -46,7 +38,7 @@ describe('layout ops vs onnxruntime', () => {
     const y = f32([1, 3, 1, 2]);
     await checkOp('Squeeze', [y]);
     await checkOp('Squeeze', [y, i64([-2])]);
-    expectLoomError(() => evalOurs('Squeeze', [y, i64([1])]), 'SHAPE', /axis 1.*size is 3/);
+    expectLoomError(() => evalOp('Squeeze', [y, i64([1])]), 'SHAPE', /axis 1.*size is 3/);
     await checkOp('Transpose', [x]);
     await checkOp('Transpose', [x], { perm: [1, 2, 0] });
     await checkOp('Transpose', [ints('i64', [2, 3, 2])], { perm: [2, 0, 1] });
@@ -81,7 +73,7 @@ describe('layout ops vs onnxruntime', () => {
     await checkOp('Gather', [x, i64([-1, 1, 0, -4], [2, 2])], { axis: 1 });
     await checkOp('Gather', [x, i64s(-1)], { axis: -1 });
     await checkOp('Gather', [ints('i64', [6]), ints('i32', [2], [5, -6])]);
-    expectLoomError(() => evalOurs('Gather', [x, i64([3])]), 'EVAL', /out of range/);
+    expectLoomError(() => evalOp('Gather', [x, i64([3])]), 'EVAL', /out of range/);
     await checkOp('GatherElements', [f32([3, 3]), i64([1, 2, 0, -1, 0, 2], [2, 3])]);
     await checkOp('GatherElements', [f32([2, 3, 2]), i64([1, 0, -1, 0, 2, 2, 1, 1], [2, 2, 2])], { axis: -2 });
   });
@@ -159,7 +151,7 @@ describe('layout infer with a symbolic batch', () => {
   });
 
   it('Reshape/Flatten/Range/Slice keep the batch symbol', () => {
-    const r = (target: (number | string)[]) => inferOurs('Reshape', [{ type: X }, { type: { dtype: 'i64', shape: [target.length] }, dims: target }])[0]!.type.shape;
+    const r = (target: (number | string)[]) => inferOp('Reshape', [{ type: X }, { type: { dtype: 'i64', shape: [target.length] }, dims: target }])[0]!.type.shape;
     expect(r([0, -1])).toEqual(['N', 60]);
     expect(r(['N', -1])).toEqual(['N', 60]);
     expect(r([-1, 3, 20])).toEqual(['N', 3, 20]);
@@ -167,21 +159,21 @@ describe('layout infer with a symbolic batch', () => {
     expect(r([60, 'N'])).toEqual([60, 'N']);
     expect(r([-1, 20])).toEqual(['N*3', 20]); // the batch merged with a static dim: a scaled symbol
     expectLoomError(() => r(['N', 7, -1]), 'SHAPE', /cannot reshape/);
-    expect(inferOurs('Flatten', [{ type: X }], { axis: 1 })[0]!.type.shape).toEqual(['N', 60]);
-    expect(inferOurs('Flatten', [{ type: X }], { axis: -3 })[0]!.type.shape).toEqual(['N', 60]);
-    expect(inferOurs('Flatten', [{ type: X }], { axis: 2 })[0]!.type.shape).toEqual(['N*3', 20]);
+    expect(inferOp('Flatten', [{ type: X }], { axis: 1 })[0]!.type.shape).toEqual(['N', 60]);
+    expect(inferOp('Flatten', [{ type: X }], { axis: -3 })[0]!.type.shape).toEqual(['N', 60]);
+    expect(inferOp('Flatten', [{ type: X }], { axis: 2 })[0]!.type.shape).toEqual(['N*3', 20]);
     const scalar = (d: number | string) => ({ type: { dtype: 'i64' as const, shape: [] }, dims: [d] });
-    expect(inferOurs('Range', [scalar(0), scalar('N'), scalar(1)])[0]!.type.shape).toEqual(['N']);
-    const rg = inferOurs('Range', [scalar(0), scalar(4), scalar(1)])[0]!;
+    expect(inferOp('Range', [scalar(0), scalar('N'), scalar(1)])[0]!.type.shape).toEqual(['N']);
+    const rg = inferOp('Range', [scalar(0), scalar(4), scalar(1)])[0]!;
     expect(rg.dims).toEqual([0, 1, 2, 3]);
     const c = (t: ReturnType<typeof i64>) => ({ type: { dtype: 'i64' as const, shape: t.shape }, value: t });
     const ends = makeTensor('i64', [2], BigInt64Array.from([9223372036854775807n, 9223372036854775807n]));
-    const sl = inferOurs('Slice', [{ type: X }, c(i64([0, 1])), c(ends), c(i64([0, 1]))]);
+    const sl = inferOp('Slice', [{ type: X }, c(i64([0, 1])), c(ends), c(i64([0, 1]))]);
     expect(sl[0]!.type.shape).toEqual(['N', 2, 4, 5]);
-    expectLoomError(() => inferOurs('Slice', [{ type: X }, c(i64([1])), c(I64_MAX)]), 'SHAPE', /symbolic dim 'N'/);
-    const t = inferOurs('Transpose', [{ type: X }], { perm: [1, 0, 2, 3] })[0]!;
+    expectLoomError(() => inferOp('Slice', [{ type: X }, c(i64([1])), c(I64_MAX)]), 'SHAPE', /symbolic dim 'N'/);
+    const t = inferOp('Transpose', [{ type: X }], { perm: [1, 0, 2, 3] })[0]!;
     expect(t.type.shape).toEqual([3, 'N', 4, 5]);
-    const tiled = inferOurs('Tile', [{ type: X }, { type: { dtype: 'i64', shape: [4] }, value: i64([1, 2, 1, 1]) }])[0]!;
+    const tiled = inferOp('Tile', [{ type: X }, { type: { dtype: 'i64', shape: [4] }, value: i64([1, 2, 1, 1]) }])[0]!;
     expect(tiled.type.shape).toEqual(['N', 6, 4, 5]);
   });
 
@@ -194,7 +186,7 @@ describe('layout infer with a symbolic batch', () => {
   });
 
   it('ConstantOfShape attr is plain data and evaluates', () => {
-    const [t] = evalOurs('ConstantOfShape', [i64([3])], { value: i64([-2], [1]) });
+    const [t] = evalOp('ConstantOfShape', [i64([3])], { value: i64([-2], [1]) });
     expect(t!.dtype).toBe('i64');
     expect(Array.from(toNumbers(t!))).toEqual([-2, -2, -2]);
   });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import { applyActivation } from '../../ir/ops/activation.js';
 import { toNumbers } from '../../ir/tensor.js';
-import { checkOp, evalOp, inferOp, rand } from './helpers-la.js';
+import { evalIr, evalOp, inferOp } from '../support/one-node.js';
+import { checkOp, rand } from './helpers-la.js';
 
 describe('Gemm', () => {
   for (const transA of [0, 1]) {
@@ -25,8 +26,8 @@ describe('Gemm', () => {
   });
   it('IR activation epilogue applies after alpha and bias', () => {
     const [a, b, c] = [rand([3, 4]), rand([4, 5]), rand([5])];
-    const plain = evalOp('Gemm', [a, b, c], {}, 1, { alpha: 2, beta: 1, transA: false, transB: false, activation: null })[0]!;
-    const fused = evalOp('Gemm', [a, b, c], {}, 1, { alpha: 2, beta: 1, transA: false, transB: false, activation: { kind: 'leaky_relu', alpha: 0.1 } })[0]!;
+    const plain = evalIr('Gemm', [a, b, c], { alpha: 2, beta: 1, transA: false, transB: false, activation: null })[0]!;
+    const fused = evalIr('Gemm', [a, b, c], { alpha: 2, beta: 1, transA: false, transB: false, activation: { kind: 'leaky_relu', alpha: 0.1 } })[0]!;
     const want = Array.from(toNumbers(plain), (v) => applyActivation({ kind: 'leaky_relu', alpha: 0.1 }, v));
     expect(Array.from(toNumbers(fused))).toEqual(want.map(Math.fround));
     expect(want.some((v) => v < 0)).toBe(true);
@@ -67,7 +68,7 @@ describe('MatMul', () => {
     const [a, b, bias] = [rand([2, 3, 4]), rand([4, 5]), rand([5])];
     const plain = toNumbers(evalOp('MatMul', [a, b])[0]!);
     const act = { kind: 'gelu_erf' } as const;
-    const fused = evalOp('MatMul', [a, b, bias], {}, 1, { activation: act })[0]!;
+    const fused = evalIr('MatMul', [a, b, bias], { activation: act })[0]!;
     expect(fused.shape).toEqual([2, 3, 5]);
     const bv = toNumbers(bias);
     const got = toNumbers(fused);
@@ -113,8 +114,8 @@ describe('Conv', () => {
     const x = rand([1, 3, 6, 6]);
     const w = rand([4, 3, 3, 3]);
     const base = { autoPad: 'NOTSET', kernelShape: null, strides: null, pads: [1, 1, 1, 1], dilations: null, group: 1 };
-    const plain = toNumbers(evalOp('Conv', [x, w], {}, 1, { ...base, activation: null })[0]!);
-    const relu = toNumbers(evalOp('Conv', [x, w], {}, 1, { ...base, activation: { kind: 'relu' } })[0]!);
+    const plain = toNumbers(evalIr('Conv', [x, w], { ...base, activation: null })[0]!);
+    const relu = toNumbers(evalIr('Conv', [x, w], { ...base, activation: { kind: 'relu' } })[0]!);
     expect(Array.from(relu)).toEqual(Array.from(plain, (v) => Math.max(0, v)));
     expect(plain.some((v) => v < 0)).toBe(true);
   });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import { toNumbers } from '../../ir/tensor.js';
-import { attrsOf, checkOp, evalOp, inferOp, rand, tensor } from './helpers-la.js';
+import { attrsOf, evalOp, inferOp } from '../support/one-node.js';
+import { tensor } from '../support/tensors.js';
+import { checkOp, rand } from './helpers-la.js';
 
 describe('MaxPool', () => {
   const x = () => rand([2, 3, 9, 11]);

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LoomError } from '../../ir/errors.js';
 import { toNumbers } from '../../ir/tensor.js';
-import { checkOp, evalOp, i64, inferOp, rand, tensor, typeArg } from './helpers-ew.js';
+import { expectLoomError } from '../support/errors.js';
+import { evalOp, inferOp, typeArg } from '../support/one-node.js';
+import { i64, tensor } from '../support/tensors.js';
+import { checkOp, rand } from './helpers-ew.js';
 
-function expectLoomError(f: () => unknown, code: string, pattern: RegExp): void {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(LoomError);
-    expect((e as LoomError).code).toBe(code);
-    expect((e as LoomError).message).toMatch(pattern);
-    return;
-  }
-  expect.fail('expected a LoomError');
-}
 
 const REDUCE = ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceSumSquare', 'ReduceLogSumExp', 'ReduceLogSum'] as const;
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { toNumbers } from '../../ir/tensor.js';
-import { type Attrs, attrsOf, checkOp, evalOp, inferOp, rand, tensor } from './helpers-la.js';
+import { type Attrs, attrsOf, evalOp, inferOp } from '../support/one-node.js';
+import { tensor } from '../support/tensors.js';
+import { checkOp, rand } from './helpers-la.js';
 
 const [SEQ, BATCH, IN, H] = [4, 2, 3, 5];
 

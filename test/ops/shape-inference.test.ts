@@ -9,8 +9,8 @@ import { printGraph } from '../../ir/print.js';
 import { scaledSymbol, splitSymbolic } from '../../ir/shape.js';
 import { fromNumbers, toNumbers } from '../../ir/tensor.js';
 import { verifyGraph } from '../../ir/verify.js';
-import { inferOp, typeArg } from './helpers-ew.js';
-import { i64, i64s, inferOurs } from './helpers-layout.js';
+import { inferOp, typeArg } from '../support/one-node.js';
+import { i64, i64s } from '../support/tensors.js';
 
 describe('scaled batch symbols', () => {
   it('have one canonical spelling', () => {
@@ -69,9 +69,9 @@ describe('layout rules with scaled symbols', () => {
   const X = { dtype: 'f32', shape: ['N', 16] } as const;
 
   it('Flatten and Reshape merge and split the batch dim', () => {
-    expect(inferOurs('Flatten', [{ type: X }], { axis: 2 })[0]!.type.shape).toEqual(['N*16', 1]);
+    expect(inferOp('Flatten', [{ type: X }], { axis: 2 })[0]!.type.shape).toEqual(['N*16', 1]);
     const reshape = (shape: (number | string)[], target: (number | string)[]) =>
-      inferOurs('Reshape', [{ type: { dtype: 'f32', shape } }, { type: { dtype: 'i64', shape: [target.length] }, dims: target }])[0]!.type.shape;
+      inferOp('Reshape', [{ type: { dtype: 'f32', shape } }, { type: { dtype: 'i64', shape: [target.length] }, dims: target }])[0]!.type.shape;
     expect(reshape(['N', 1, 1, 16, 1], [-1])).toEqual(['N*16']);
     expect(reshape(['N*16'], ['N', 1, 1, 16])).toEqual(['N', 1, 1, 16]);
     expect(reshape(['N*16', 1], [-1, 4])).toEqual(['N*4', 4]);
@@ -80,7 +80,7 @@ describe('layout rules with scaled symbols', () => {
   });
 
   it('Tile of a symbolic dim scales it', () => {
-    const t = inferOurs('Tile', [{ type: X }, { type: { dtype: 'i64', shape: [2] }, value: i64([3, 1]) }])[0]!;
+    const t = inferOp('Tile', [{ type: X }, { type: { dtype: 'i64', shape: [2] }, value: i64([3, 1]) }])[0]!;
     expect(t.type.shape).toEqual(['N*3', 16]);
   });
 });

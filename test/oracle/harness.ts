@@ -1,54 +1,21 @@
 // Oracle harness: onnxruntime-node runs the original ONNX model; Loom imports, canonicalizes and runs its
 // reference executor on the same inputs; outputs must agree. Used by every oracle test.
-import * as ort from 'onnxruntime-node';
-import type { DType } from '../../ir/dtype.js';
 import type { Graph } from '../../ir/graph.js';
 import { interpret } from '../../ir/interpret.js';
 import { verifyGraph } from '../../ir/verify.js';
-import { type Tensor, fromNumbers, makeTensor, toNumbers } from '../../ir/tensor.js';
+import { type Tensor, fromNumbers } from '../../ir/tensor.js';
 import { canonicalize } from '../../src/pipeline.js';
+import { runOrt } from '../support/ort.js';
+import { relativeError, rng } from '../support/tensors.js';
 
-const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
-  f32: 'float32', f64: 'float64', i64: 'int64', i32: 'int32', i8: 'int8', u8: 'uint8', bool: 'bool', f16: 'float16',
-};
-const FROM_ORT: Record<string, DType> = {
-  float32: 'f32', float64: 'f64', int64: 'i64', int32: 'i32', int8: 'i8', uint8: 'u8', bool: 'bool', float16: 'f16',
-};
-
-export function toOrt(t: Tensor): ort.Tensor {
-  const type = ORT_TYPES[t.dtype];
-  if (!type) throw new Error(`no onnxruntime type for ${t.dtype}`);
-  return new ort.Tensor(type, t.data as never, [...t.shape]);
-}
-
-export function fromOrt(t: ort.Tensor): Tensor {
-  const dtype = FROM_ORT[t.type];
-  if (!dtype) throw new Error(`unsupported onnxruntime output type ${t.type}`);
-  const data = dtype === 'bool' ? Uint8Array.from(t.data as Uint8Array) : (t.data as never);
-  return makeTensor(dtype, t.dims as number[], data);
-}
-
-export async function runOrt(model: Uint8Array | string, feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> {
-  const session = await ort.InferenceSession.create(model as never, { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 });
-  try {
-    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(v)])));
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, fromOrt(v)]));
-  } finally {
-    await session.release();
-  }
-}
+// Oracle tests (and pass tests) import these from here.
+export { fromOrt, runOrt, toOrt } from '../support/ort.js';
+export { relativeError } from '../support/tensors.js';
 
 // Deterministic inputs for every graph input. Integer inputs get values in [0, intRange) (ids) or a
 // 0/1 attention-style mask when their name says mask (ones first, then padding zeros on later rows).
 export function makeFeeds(g: Graph, opts: { batch: number; seed: number; intRange?: number; scale?: number }): Record<string, Tensor> {
-  let s = opts.seed >>> 0 || 1;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = rng(opts.seed >>> 0 || 1);
   const feeds: Record<string, Tensor> = {};
   for (const id of g.inputs) {
     const v = g.values.get(id)!;
@@ -69,24 +36,6 @@ export function makeFeeds(g: Graph, opts: { batch: number; seed: number; intRang
     feeds[v.name] = fromNumbers(v.type.dtype, shape, vals);
   }
   return feeds;
-}
-
-// Norm-wise relative error max|a-b| / max|b| (integers and bools must match exactly).
-export function relativeError(got: Tensor, want: Tensor): number {
-  if (got.dtype !== want.dtype) throw new Error(`dtype ${got.dtype} vs ${want.dtype}`);
-  if (got.shape.join(',') !== want.shape.join(',')) throw new Error(`shape [${got.shape}] vs [${want.shape}]`);
-  const a = toNumbers(got);
-  const b = toNumbers(want);
-  let diff = 0;
-  let mag = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(a[i]!) !== Number.isNaN(b[i]!)) return Infinity;
-    if (Number.isNaN(b[i]!)) continue;
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    mag = Math.max(mag, Math.abs(b[i]!));
-  }
-  if (want.dtype !== 'f32' && want.dtype !== 'f64' && want.dtype !== 'f16' && want.dtype !== 'bf16') return diff === 0 ? 0 : Infinity;
-  return mag === 0 ? diff : diff / mag;
 }
 
 export interface OracleReport {

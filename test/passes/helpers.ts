@@ -7,26 +7,16 @@ import { type Tensor, fromNumbers, toNumbers } from '../../ir/tensor.js';
 import { verifyGraph } from '../../ir/verify.js';
 import { importModelBytes } from '../../src/onnx/import.js';
 import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
-import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
+import { makeFeeds } from '../oracle/harness.js';
+import { runOrt } from '../support/ort.js';
+import { relativeError, rng, uniformTensor } from '../support/tensors.js';
 
 export const TOL = 1e-5;
 
-export function seeded(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = (seed: number): (() => number) => rng(seed >>> 0 || 1);
 
 // Uniform in [lo, hi).
-export function randomF32(rand: () => number, shape: number[], lo = -1, hi = 1): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return fromNumbers('f32', shape, Array.from({ length: n }, () => lo + (hi - lo) * rand()));
-}
+export const randomF32 = (rand: () => number, shape: number[], lo = -1, hi = 1): Tensor => uniformTensor(rand, shape, { lo, hi });
 
 export const f32 = (shape: number[], values: number[]): Tensor => fromNumbers('f32', shape, values);
 export const i64 = (shape: number[], values: number[]): Tensor => fromNumbers('i64', shape, values);

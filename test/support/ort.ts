@@ -1,0 +1,61 @@
+// onnxruntime-node, the oracle of op semantics: IR Tensor <-> ort.Tensor and running a model on IR tensors.
+import * as ort from 'onnxruntime-node';
+import type { DType } from '../../ir/dtype.js';
+import { type Tensor, makeTensor } from '../../ir/tensor.js';
+
+const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
+  f32: 'float32', f64: 'float64', i64: 'int64', i32: 'int32', i8: 'int8', u8: 'uint8', bool: 'bool', f16: 'float16',
+};
+const FROM_ORT: Record<string, DType> = {
+  float32: 'f32', float64: 'f64', int64: 'i64', int32: 'i32', int8: 'i8', uint8: 'u8', bool: 'bool', float16: 'f16',
+};
+
+// Oracle runs of whole models: no graph rewrites and one thread, so onnxruntime computes what the model says.
+export const UNOPTIMIZED: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 };
+// onnxruntime's own defaults, which the op and importer tests were tuned with.
+export const ORT_DEFAULTS: ort.InferenceSession.SessionOptions = {};
+
+export function toOrt(t: Tensor): ort.Tensor {
+  const type = ORT_TYPES[t.dtype];
+  if (!type) throw new Error(`no onnxruntime type for ${t.dtype}`);
+  return new ort.Tensor(type, t.data as never, [...t.shape]);
+}
+
+export function fromOrt(t: ort.Tensor): Tensor {
+  const dtype = FROM_ORT[t.type];
+  if (!dtype) throw new Error(`unsupported onnxruntime output type ${t.type}`);
+  const data = dtype === 'bool' ? Uint8Array.from(t.data as Uint8Array) : (t.data as never);
+  return makeTensor(dtype, t.dims as number[], data);
+}
+
+async function runNamed(
+  model: Uint8Array | string,
+  feeds: Readonly<Record<string, Tensor>>,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<Array<[string, Tensor]>> {
+  const session = await ort.InferenceSession.create(model as never, options);
+  try {
+    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(v)])));
+    return session.outputNames.map((n) => [n, fromOrt(out[n]!)]);
+  } finally {
+    await session.release();
+  }
+}
+
+// The model's outputs by name.
+export async function runOrt(
+  model: Uint8Array | string,
+  feeds: Readonly<Record<string, Tensor>>,
+  options: ort.InferenceSession.SessionOptions = UNOPTIMIZED,
+): Promise<Record<string, Tensor>> {
+  return Object.fromEntries(await runNamed(model, feeds, options));
+}
+
+// The model's outputs in the order the model lists them (output names may look like array indices).
+export async function runOrtOutputs(
+  model: Uint8Array | string,
+  feeds: Readonly<Record<string, Tensor>>,
+  options: ort.InferenceSession.SessionOptions = UNOPTIMIZED,
+): Promise<Tensor[]> {
+  return (await runNamed(model, feeds, options)).map(([, t]) => t);
+}
