@@ -1,8 +1,12 @@
 import { Command, CommanderError } from 'commander';
+import { registerCompile } from './compile.js';
+import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
 import { reportError } from './errors.js';
 import { registerImport } from './import.js';
+import { registerInspect } from './inspect.js';
 import { registerOps } from './ops.js';
+import { registerRun } from './run.js';
 import { registerZoo } from './zoo.js';
 
 export function buildProgram(): Command {
@@ -18,6 +22,10 @@ export function buildProgram(): Command {
   registerZoo(program);
   registerOps(program);
   registerDoctor(program);
+  registerCompile(program);
+  registerRun(program);
+  registerInspect(program);
+  registerDemo(program);
   return program;
 }
 

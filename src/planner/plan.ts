@@ -20,7 +20,7 @@ export interface PlannedTenant {
   readonly model: string; // the model file as the manifest named it
   readonly maxBatch: number;
   readonly sloMs: number | null;
-  readonly layers: number; // nodes of the tenant's canonical IR (what a per-tenant runtime would launch)
+  readonly layers: number; // the tenant's lowered steps: the launches a per-tenant (time-only) runtime would make
   readonly inputs: readonly TenantIO[];
   readonly outputs: readonly TenantIO[];
 }

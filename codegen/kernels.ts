@@ -1,0 +1,229 @@
+// Decides the generated kernels of a plan: one CUDA kernel per distinct kernel key (op + dtypes), its
+// symbol name, the view model its template prints, and each launch's grid. Templates only print this.
+import { createHash } from 'node:crypto';
+import { isFloat, type DType } from '../ir/dtype.js';
+import { fail } from '../ir/errors.js';
+import type { KernelOp, Launch, Segment } from '../src/planner/launch.js';
+import { ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
+import type { KernelGrid } from './format.js';
+import { FORMAT_VERSION } from './format.js';
+import { renderTemplate, type TemplateData } from './render.js';
+
+type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
+
+export const BLOCK = 256;
+const MAX_GRID = 1 << 20; // kernels loop grid-stride past this
+
+export interface KernelSpec {
+  readonly name: string;
+  readonly key: string; // canonical JSON of what the code depends on
+  readonly op: KernelOp['op'];
+  readonly launches: readonly number[];
+  readonly mapping: 'thread' | 'block';
+  readonly template: string;
+  readonly view: TemplateData;
+}
+
+export interface KernelTable {
+  readonly kernels: readonly KernelSpec[]; // in order of first use
+  readonly names: Readonly<Record<string, string>>;
+  readonly grids: Readonly<Record<string, KernelGrid>>;
+}
+
+function prod(xs: readonly number[]): number {
+  let p = 1;
+  for (const x of xs) p *= x;
+  return p;
+}
+
+function mappingOf(op: KernelOp): 'thread' | 'block' {
+  return op.op === 'softmax' || op.op === 'layernorm' || op.op === 'groupnorm' ? 'block' : 'thread';
+}
+
+// Work items of one segment, as the op's template counts them (FORMAT.md "Work items").
+export function segmentWork(op: KernelOp, s: Segment): number {
+  const d = s.dims ?? [];
+  const g = s.geom;
+  switch (op.op) {
+    case 'eltwise':
+    case 'copy':
+      return prod(s.shape ?? []);
+    case 'reduce':
+    case 'softmax':
+      return d[0]! * d[2]!;
+    case 'layernorm':
+      return d[0]!;
+    case 'groupnorm':
+      return d[0]! * d[1]!;
+    case 'pool':
+      return g!.n * g!.c * g!.oh * g!.ow;
+    case 'im2col':
+      return g!.n * g!.c * g!.kh * g!.kw * g!.oh * g!.ow;
+    case 'col2im':
+      return g!.n * g!.c * g!.oh * g!.ow;
+    case 'fill':
+    case 'gather_table':
+      return s.count!;
+    case 'gather':
+      return d[0]! * d[2]! * d[3]!;
+    default: {
+      const never: never = op;
+      return fail('PLAN_INVALID', `unknown kernel op ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+// The dtypes a launch's kernel is compiled for; one launch is one kernel, so its segments must agree.
+function launchDTypes(l: KernelLaunch): { inputs: readonly DType[]; out: DType } {
+  const where = `launch ${l.id} ('${l.op.op}')`;
+  const first = l.segments[0];
+  if (first === undefined) fail('PLAN_INVALID', `${where}: a kernel launch needs at least one segment`);
+  const sig = (s: Segment): string => `${s.inputs.map((v) => v.dtype).join(',')}->${s.outDType}`;
+  for (const [i, s] of l.segments.entries()) {
+    if (sig(s) !== sig(first)) fail('PLAN_INVALID', `${where}: segment ${i} has dtypes ${sig(s)} but segment 0 has ${sig(first)}; one launch runs one kernel`);
+  }
+  return { inputs: first.inputs.map((v) => v.dtype), out: first.outDType };
+}
+
+function accType(d: DType): string {
+  return d === 'f32' || d === 'f16' || d === 'bf16' ? 'float' : 'double';
+}
+
+function sameDType(where: string, a: DType, b: DType): void {
+  if (a !== b) fail('PLAN_INVALID', `${where}: input dtype ${a} must equal the output dtype ${b}`);
+}
+
+function reduceFragments(op: Extract<KernelOp, { op: 'reduce' }>): { init: string; step: string; result: string } {
+  const sum = { init: 'acc_t a = 0;', step: 'a += v;', result: 'a' };
+  switch (op.reduce) {
+    case 'sum':
+      return sum;
+    case 'mean':
+      return { ...sum, result: 'a / (acc_t)axis' };
+    case 'max':
+      return { init: 'acc_t a = -loom_inf<acc_t>();', step: 'a = loom_max(a, v);', result: 'a' };
+    case 'min':
+      return { init: 'acc_t a = loom_inf<acc_t>();', step: 'a = loom_min(a, v);', result: 'a' };
+    case 'prod':
+      return { init: 'acc_t a = 1;', step: 'a *= v;', result: 'a' };
+    case 'l1':
+      return { ...sum, step: 'a += fabs(v);' };
+    case 'l2':
+      return { ...sum, step: 'a += v * v;', result: 'sqrt(a)' };
+    case 'sumsq':
+      return { ...sum, step: 'a += v * v;' };
+    case 'logsum':
+      return { ...sum, result: 'log(a)' };
+    case 'logsumexp': // online: running max m and sum s of exp(x - m)
+      return { init: 'acc_t m = -loom_inf<acc_t>(), s = 0;', step: 'if (v > m) { s = s * exp(m - v) + (acc_t)1; m = v; } else { s += exp(v - m); }', result: 'm + log(s)' };
+    case 'argmax':
+    case 'argmin': {
+      const cmp = op.reduce === 'argmax' ? (op.selectLast ? '>=' : '>') : op.selectLast ? '<=' : '<';
+      return { init: 'acc_t a = 0; long long ai = 0;', step: `if (k == 0 || v ${cmp} a) { a = v; ai = k; }`, result: 'ai' };
+    }
+    default: {
+      const never: never = op.reduce;
+      return fail('PLAN_INVALID', `unknown reduce '${String(never)}'`);
+    }
+  }
+}
+
+function viewModel(l: KernelLaunch, name: string, key: string): { template: string; view: TemplateData } {
+  const where = `launch ${l.id} ('${l.op.op}')`;
+  const { inputs, out } = launchDTypes(l);
+  const base = { name, block: BLOCK, comment: `${name}: ${key}`, out_t: ctypeOf(out) };
+  const in0 = inputs[0] ?? out;
+  const typed = { ...base, in_t: ctypeOf(in0), acc_t: accType(in0) };
+  const op = l.op;
+  switch (op.op) {
+    case 'eltwise': {
+      const { body, result } = eltwiseStatements(op.program, where);
+      return { template: 'eltwise.cu.hbs', view: { ...base, acc_t: op.computeF32 ? 'float' : 'double', inputs: inputs.map((d, index) => ({ index, ctype: ctypeOf(d) })), body, result } };
+    }
+    case 'copy': {
+      const convert = in0 === out ? 'x' : isFloat(out) && in0 === 'f32' ? 'loom_cvt<out_t>(x)' : 'loom_cvt<out_t>(loom_cvt<double>(x))';
+      return { template: 'copy.cu.hbs', view: { ...base, in_t: ctypeOf(in0), convert } };
+    }
+    case 'fill':
+      return { template: 'fill.cu.hbs', view: { ...base, value: doubleLiteral(op.value) } };
+    case 'gather':
+      sameDType(where, in0, out);
+      return { template: 'gather.cu.hbs', view: { ...base, idx_t: ctypeOf(inputs[1]!) } };
+    case 'gather_table':
+      sameDType(where, in0, out);
+      return { template: 'gather_table.cu.hbs', view: base };
+    case 'reduce':
+      return { template: 'reduce.cu.hbs', view: { ...typed, ...reduceFragments(op) } };
+    case 'softmax':
+      return { template: 'softmax.cu.hbs', view: { ...typed, prepare: op.log ? ['const acc_t ls = log(s);'] : ['const acc_t rs = (acc_t)1 / s;'], result: op.log ? 'v - m - ls' : 'exp(v - m) * rs' } };
+    case 'layernorm': {
+      const opt = (i: number, dflt: string): string => (inputs[i] === undefined ? dflt : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[i])}*)v[${i}].ptr)[c])`);
+      return { template: 'layernorm.cu.hbs', view: { ...typed, epsilon: doubleLiteral(op.epsilon), scale: opt(1, '(acc_t)1'), bias: opt(2, '(acc_t)0') } };
+    }
+    case 'groupnorm':
+      return { template: 'groupnorm.cu.hbs', view: { ...typed, epsilon: doubleLiteral(op.epsilon), scale_t: ctypeOf(inputs[1]!), bias_t: ctypeOf(inputs[2]!) } };
+    case 'pool': {
+      const frag =
+        op.mode === 'max'
+          ? { init: 'acc_t a = -loom_inf<acc_t>();', step: 'if (inside) a = loom_max(a, loom_cvt<acc_t>(x[iy * wd + ix]));', result: 'a' }
+          : {
+              init: 'acc_t a = 0; long long n = 0;',
+              step: `if (inside) a += loom_cvt<acc_t>(x[iy * wd + ix]); if (${op.countIncludePad ? 'inPadded' : 'inside'}) ++n;`,
+              result: 'n > 0 ? a / (acc_t)n : (acc_t)0',
+            };
+      return { template: 'pool.cu.hbs', view: { ...typed, ...frag } };
+    }
+    case 'im2col':
+      sameDType(where, in0, out);
+      return { template: 'im2col.cu.hbs', view: typed };
+    case 'col2im': {
+      const bias = inputs[1] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[1])}*)views[seg.firstView + 1].ptr)[ch])`;
+      return { template: 'col2im.cu.hbs', view: { ...typed, bias } };
+    }
+    default: {
+      const never: never = op;
+      return fail('PLAN_INVALID', `${where}: unknown kernel op ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+export function kernelKey(l: KernelLaunch): string {
+  const { inputs, out } = launchDTypes(l);
+  return JSON.stringify({ op: l.op, inputs, out, block: BLOCK });
+}
+
+export function planKernels(launches: readonly Launch[]): KernelTable {
+  const byKey = new Map<string, { name: string; launch: KernelLaunch; launches: number[] }>();
+  const names: Record<string, string> = {};
+  const grids: Record<string, KernelGrid> = {};
+  for (const l of launches) {
+    if (l.kind !== 'kernel') continue;
+    const key = kernelKey(l);
+    let k = byKey.get(key);
+    if (k === undefined) {
+      const hash = createHash('sha256').update(key).digest('hex').slice(0, 12);
+      k = { name: `loom_${l.op.op}_${hash}`, launch: l, launches: [] };
+      byKey.set(key, k);
+    }
+    k.launches.push(l.id);
+    const mapping = mappingOf(l.op);
+    const work = l.segments.map((s) => segmentWork(l.op, s));
+    const total = work.reduce((a, b) => a + b, 0);
+    const blocks = mapping === 'block' ? total : Math.ceil(total / BLOCK);
+    names[String(l.id)] = k.name;
+    grids[String(l.id)] = { name: k.name, block: BLOCK, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
+  }
+  const kernels = [...byKey.entries()].map(([key, k]): KernelSpec => ({ name: k.name, key, op: k.launch.op.op, launches: k.launches, mapping: mappingOf(k.launch.op), ...viewModel(k.launch, k.name, key) }));
+  return { kernels, names, grids };
+}
+
+export function renderKernelSource(table: KernelTable): string {
+  const code = table.kernels.map((k) => ({ code: renderTemplate(k.template, k.view) }));
+  return renderTemplate('kernels.cu.hbs', {
+    kernelCount: table.kernels.length,
+    abi: renderTemplate('abi.cuh.hbs', { version: FORMAT_VERSION }),
+    prelude: renderTemplate('prelude.cuh.hbs', {}),
+    kernels: code,
+  });
+}
+

@@ -1,0 +1,277 @@
+// Validation of a LaunchPlan: structure (parsed JSON has the documented fields and types) and meaning
+// (refs inside arena bounds, segments carry their op's fields, programs are well-formed, names exist).
+// Run on every write (catches planner bugs at compile time) and every read (corrupt or foreign files).
+import { byteSize } from '../ir/dtype.js';
+import { fail } from '../ir/errors.js';
+import type { EltInstr, Launch } from '../src/planner/launch.js';
+import { accessBytes, launchAccesses } from './extents.js';
+import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan } from './format.js';
+import { arr, bad, bool, dtype, int, num, obj, oneOf, optional, ref, sint, str, ints } from './schema.js';
+
+const UNARY = ['neg', 'abs', 'recip', 'sqrt', 'exp', 'log', 'erf', 'tanh', 'sigmoid', 'relu', 'floor', 'ceil', 'round', 'sin', 'cos', 'not', 'sign', 'softplus', 'softsign', 'isnan', 'isinf', 'trunc'] as const;
+const BINARY = ['add', 'sub', 'mul', 'div', 'idiv', 'pow', 'max', 'min', 'mod', 'fmod', 'eq', 'lt', 'gt', 'le', 'ge', 'and', 'or', 'xor'] as const;
+const REDUCE = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
+const GEOM = ['n', 'c', 'h', 'w', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'padTop', 'padLeft', 'padBottom', 'padRight', 'dh', 'dw'] as const;
+export const ELT_UNARY: readonly string[] = UNARY;
+export const ELT_BINARY: readonly string[] = BINARY;
+
+function activation(x: unknown, p: string): void {
+  const a = obj(x, p);
+  const kind = oneOf(a.kind, ['relu', 'sigmoid', 'tanh', 'gelu_erf', 'gelu_tanh', 'leaky_relu', 'clip', 'hard_sigmoid', 'hard_swish'] as const, `${p}.kind`);
+  if (kind === 'leaky_relu') num(a.alpha, `${p}.alpha`);
+  if (kind === 'clip') (num(a.min, `${p}.min`), num(a.max, `${p}.max`));
+  if (kind === 'hard_sigmoid') (num(a.alpha, `${p}.alpha`), num(a.beta, `${p}.beta`));
+}
+
+function gemmProblem(x: unknown, p: string): void {
+  const g = obj(x, p);
+  for (const k of ['m', 'n', 'k', 'lda', 'ldb', 'ldc', 'ldBias']) int(g[k], `${p}.${k}`);
+  bool(g.transA, `${p}.transA`);
+  bool(g.transB, `${p}.transB`);
+  num(g.alpha, `${p}.alpha`);
+  num(g.beta, `${p}.beta`);
+  oneOf(g.bias, ['none', 'row', 'col', 'full'] as const, `${p}.bias`);
+  if (g.activation !== null) activation(g.activation, `${p}.activation`);
+}
+
+function gemmEntry(x: unknown, p: string): void {
+  const e = obj(x, p);
+  int(e.tenant, `${p}.tenant`);
+  ref(e.a, `${p}.a`);
+  ref(e.b, `${p}.b`);
+  ref(e.c, `${p}.c`);
+  if (e.bias !== null) ref(e.bias, `${p}.bias`);
+}
+
+function instr(x: unknown, p: string): void {
+  const i = obj(x, p);
+  const op = str(i.op, `${p}.op`);
+  if (op === 'in') int(i.i, `${p}.i`);
+  else if (op === 'const') num(i.v, `${p}.v`);
+  else if (op === 'clip') (num(i.min, `${p}.min`), num(i.max, `${p}.max`));
+  else if (op === 'act') activation(i.act, `${p}.act`);
+  else if (op !== 'where') oneOf(op, [...UNARY, ...BINARY], `${p}.op`);
+}
+
+function kernelOp(x: unknown, p: string): void {
+  const o = obj(x, p);
+  const op = oneOf(o.op, ['eltwise', 'reduce', 'softmax', 'layernorm', 'groupnorm', 'pool', 'im2col', 'col2im', 'copy', 'fill', 'gather', 'gather_table'] as const, `${p}.op`);
+  switch (op) {
+    case 'eltwise':
+      arr(o.program, `${p}.program`).forEach((v, i) => instr(v, `${p}.program[${i}]`));
+      bool(o.computeF32, `${p}.computeF32`);
+      break;
+    case 'reduce':
+      oneOf(o.reduce, REDUCE, `${p}.reduce`);
+      bool(o.selectLast, `${p}.selectLast`);
+      break;
+    case 'softmax':
+      bool(o.log, `${p}.log`);
+      break;
+    case 'layernorm':
+    case 'groupnorm':
+      num(o.epsilon, `${p}.epsilon`);
+      break;
+    case 'pool':
+      oneOf(o.mode, ['max', 'avg'] as const, `${p}.mode`);
+      bool(o.countIncludePad, `${p}.countIncludePad`);
+      break;
+    case 'fill':
+      num(o.value, `${p}.value`);
+      break;
+    default:
+      break;
+  }
+}
+
+function segment(x: unknown, p: string): void {
+  const s = obj(x, p);
+  int(s.tenant, `${p}.tenant`);
+  optional(s, 'shape', p, (v, q) => ints(v, q));
+  optional(s, 'dims', p, (v, q) => ints(v, q));
+  optional(s, 'count', p, (v, q) => int(v, q));
+  optional(s, 'geom', p, (v, q) => {
+    const g = obj(v, q);
+    for (const k of GEOM) int(g[k], `${q}.${k}`);
+  });
+  optional(s, 'outStrides', p, (v, q) => ints(v, q, true));
+  arr(s.inputs, `${p}.inputs`).forEach((v, i) => {
+    const q = `${p}.inputs[${i}]`;
+    const t = obj(v, q);
+    ref(t.ref, `${q}.ref`);
+    dtype(t.dtype, `${q}.dtype`);
+    ints(t.strides, `${q}.strides`, true);
+  });
+  ref(s.out, `${p}.out`);
+  dtype(s.outDType, `${p}.outDType`);
+}
+
+function launchInfo(x: unknown, p: string): void {
+  const i = obj(x, p);
+  int(i.stage, `${p}.stage`);
+  str(i.label, `${p}.label`);
+  ints(i.tenants, `${p}.tenants`);
+  arr(i.sources, `${p}.sources`).forEach((v, k) => str(v, `${p}.sources[${k}]`));
+  for (const k of ['flops', 'bytes', 'predictedUs', 'ungroupedUs']) num(i[k], `${p}.${k}`);
+}
+
+function launch(x: unknown, p: string): void {
+  const l = obj(x, p);
+  const kind = oneOf(l.kind, ['gemm', 'gemm_grouped', 'kernel'] as const, `${p}.kind`);
+  int(l.id, `${p}.id`);
+  launchInfo(l.info, `${p}.info`);
+  switch (kind) {
+    case 'gemm': {
+      dtype(l.dtype, `${p}.dtype`);
+      gemmProblem(l.problem, `${p}.problem`);
+      arr(l.entries, `${p}.entries`).forEach((e, i) => gemmEntry(e, `${p}.entries[${i}]`));
+      if (l.strides !== null) {
+        const s = obj(l.strides, `${p}.strides`);
+        for (const k of ['a', 'b', 'c', 'bias']) sint(s[k], `${p}.strides.${k}`);
+      }
+      break;
+    }
+    case 'gemm_grouped':
+      dtype(l.dtype, `${p}.dtype`);
+      arr(l.groups, `${p}.groups`).forEach((g, gi) => {
+        const q = `${p}.groups[${gi}]`;
+        gemmProblem(obj(g, q).problem, `${q}.problem`);
+        arr(obj(g, q).entries, `${q}.entries`).forEach((e, i) => gemmEntry(e, `${q}.entries[${i}]`));
+      });
+      break;
+    case 'kernel':
+      str(l.kernel, `${p}.kernel`);
+      kernelOp(l.op, `${p}.op`);
+      arr(l.segments, `${p}.segments`).forEach((s, i) => segment(s, `${p}.segments[${i}]`));
+      break;
+  }
+}
+
+function tenantIO(x: unknown, p: string): void {
+  const t = obj(x, p);
+  str(t.name, `${p}.name`);
+  dtype(t.dtype, `${p}.dtype`);
+  ints(t.shape, `${p}.shape`);
+  if (t.batchAxis !== null) int(t.batchAxis, `${p}.batchAxis`);
+  ref(t.ref, `${p}.ref`);
+  int(t.bytes, `${p}.bytes`);
+}
+
+// Structure of a parsed plan.json; format and version first so a foreign or newer file says so plainly.
+export function checkStructure(x: unknown): LaunchPlan {
+  const root = obj(x, '(root)');
+  if (root.format !== FORMAT_NAME) bad('format', `expected "${FORMAT_NAME}", got ${JSON.stringify(root.format)}: not a Loom launch plan`);
+  if (typeof root.version !== 'number' || !Number.isInteger(root.version)) bad('version', `expected an integer, got ${JSON.stringify(root.version)}`);
+  if (root.version > FORMAT_VERSION) bad('version', `the plan is format version ${root.version}, this Loom reads version ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`);
+  if (root.version !== FORMAT_VERSION) bad('version', `format version ${root.version} is not supported (this Loom reads version ${FORMAT_VERSION})`);
+  oneOf(root.precision, ['fp32'] as const, 'precision');
+  const arenas = obj(root.arenas, 'arenas');
+  for (const k of ['weights', 'act', 'io', 'actWithoutReuse']) int(arenas[k], `arenas.${k}`);
+  arr(root.tenants, 'tenants').forEach((v, i) => {
+    const p = `tenants[${i}]`;
+    const t = obj(v, p);
+    str(t.id, `${p}.id`);
+    str(t.model, `${p}.model`);
+    int(t.maxBatch, `${p}.maxBatch`, 1);
+    if (t.sloMs !== null) num(t.sloMs, `${p}.sloMs`);
+    int(t.layers, `${p}.layers`);
+    arr(t.inputs, `${p}.inputs`).forEach((io, k) => tenantIO(io, `${p}.inputs[${k}]`));
+    arr(t.outputs, `${p}.outputs`).forEach((io, k) => tenantIO(io, `${p}.outputs[${k}]`));
+  });
+  arr(root.launches, 'launches').forEach((l, i) => launch(l, `launches[${i}]`));
+  int(root.stages, 'stages');
+  const cost = obj(root.cost, 'cost');
+  for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
+  str(cost.device, 'cost.device');
+  const w = obj(root.weights, 'weights');
+  str(w.file, 'weights.file');
+  int(w.bytes, 'weights.bytes');
+  if (!/^[0-9a-f]{64}$/.test(str(w.sha256, 'weights.sha256'))) bad('weights.sha256', 'expected 64 hex digits');
+  arr(w.blobs, 'weights.blobs').forEach((b, i) => {
+    const p = `weights.blobs[${i}]`;
+    const o = obj(b, p);
+    int(o.offset, `${p}.offset`);
+    int(o.bytes, `${p}.bytes`);
+    dtype(o.dtype, `${p}.dtype`);
+    ints(o.shape, `${p}.shape`);
+  });
+  const k = obj(root.kernels, 'kernels');
+  str(k.source, 'kernels.source');
+  if (k.cubin !== null) str(k.cubin, 'kernels.cubin');
+  if (k.arch !== null) str(k.arch, 'kernels.arch');
+  const names = obj(k.names, 'kernels.names');
+  for (const [id, n] of Object.entries(names)) str(n, `kernels.names.${id}`);
+  const grids = obj(k.grids, 'kernels.grids');
+  for (const [id, g] of Object.entries(grids)) {
+    const p = `kernels.grids.${id}`;
+    const o = obj(g, p);
+    str(o.name, `${p}.name`);
+    int(o.block, `${p}.block`, 1);
+    int(o.grid, `${p}.grid`, 1);
+    oneOf(o.mapping, ['thread', 'block'] as const, `${p}.mapping`);
+    ints(o.work, `${p}.work`);
+  }
+  return root as unknown as LaunchPlan;
+}
+
+function checkProgram(program: readonly EltInstr[], nInputs: number, where: string): void {
+  let depth = 0;
+  program.forEach((ins, pc) => {
+    const pop = ins.op === 'in' || ins.op === 'const' ? 0 : ins.op === 'where' ? 3 : (BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
+    if (depth < pop) fail('PLAN_INVALID', `${where}: program instruction ${pc} ('${ins.op}') pops ${pop} values from a stack of ${depth}`);
+    if (ins.op === 'in' && ins.i >= nInputs) fail('PLAN_INVALID', `${where}: program reads input ${ins.i} but the segment has ${nInputs} inputs`);
+    depth += 1 - pop;
+  });
+  if (depth !== 1) fail('PLAN_INVALID', `${where}: program leaves ${depth} values on the stack, expected 1`);
+}
+
+function checkLaunch(plan: LaunchPlan, l: Launch, index: number, prevStage: number): void {
+  const where = `launch ${l.id} (${l.kind}, index ${index})`;
+  if (l.info.stage < prevStage || l.info.stage >= Math.max(plan.stages, 1)) fail('PLAN_INVALID', `${where}: stage ${l.info.stage} is out of order or outside 0..${plan.stages - 1}`);
+  const tenants = l.kind === 'gemm' ? l.entries.map((e) => e.tenant) : l.kind === 'gemm_grouped' ? l.groups.flatMap((g) => g.entries.map((e) => e.tenant)) : l.segments.map((s) => s.tenant);
+  for (const t of tenants) if (t >= plan.tenants.length) fail('PLAN_INVALID', `${where}: tenant index ${t} but the plan has ${plan.tenants.length} tenants`);
+  if (l.kind === 'gemm' && l.strides !== null) {
+    const s = l.strides;
+    const e0 = l.entries[0];
+    l.entries.forEach((e, i) => {
+      const off = (r: { offset: number } | null, r0: { offset: number } | null, st: number): boolean => r === null || r0 === null || r.offset === r0.offset + i * st;
+      if (e0 && !(off(e.a, e0.a, s.a) && off(e.b, e0.b, s.b) && off(e.c, e0.c, s.c) && off(e.bias, e0.bias, s.bias))) fail('PLAN_INVALID', `${where}: entry ${i} does not follow the uniform strides`);
+    });
+  }
+  if (l.kind === 'kernel') {
+    if (l.op.op === 'eltwise') for (const [i, s] of l.segments.entries()) checkProgram(l.op.program, s.inputs.length, `${where} segment ${i}`);
+    const name = plan.kernels.names[String(l.id)];
+    const grid = plan.kernels.grids[String(l.id)];
+    if (name === undefined || grid === undefined || grid.name !== name) fail('PLAN_INVALID', `${where}: kernels.names/grids have no matching entry for this launch`);
+    if (grid.work.length !== l.segments.length) fail('PLAN_INVALID', `${where}: kernels.grids work has ${grid.work.length} entries for ${l.segments.length} segments`);
+  }
+  for (const a of launchAccesses(l)) {
+    const { start, end } = accessBytes(a);
+    const size = plan.arenas[a.ref.arena];
+    if (a.hi > a.lo && (start < 0 || end > size)) fail('PLAN_INVALID', `${a.what}: bytes [${start}, ${end}) fall outside arena '${a.ref.arena}' of ${size} bytes`);
+  }
+}
+
+// Meaning: bounds and cross references. Assumes checkStructure (or a typed Plan) as input.
+export function checkLaunchPlan(plan: LaunchPlan): void {
+  const ids = new Set<number>();
+  let prevStage = 0;
+  plan.launches.forEach((l, i) => {
+    if (ids.has(l.id)) fail('PLAN_INVALID', `launch id ${l.id} appears twice`);
+    ids.add(l.id);
+    checkLaunch(plan, l, i, prevStage);
+    prevStage = l.info.stage;
+  });
+  for (const t of plan.tenants) {
+    for (const io of [...t.inputs, ...t.outputs]) {
+      const need = io.shape.reduce((a, b) => a * b, 1) * byteSize(io.dtype);
+      if (io.bytes !== need) fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': bytes ${io.bytes} but shape [${io.shape.join(', ')}] of ${io.dtype} takes ${need}`);
+      if (io.ref.offset + io.bytes > plan.arenas[io.ref.arena]) fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': bytes [${io.ref.offset}, ${io.ref.offset + io.bytes}) fall outside arena '${io.ref.arena}' of ${plan.arenas[io.ref.arena]} bytes`);
+      if (io.batchAxis !== null && io.batchAxis >= io.shape.length) fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': batchAxis ${io.batchAxis} but rank ${io.shape.length}`);
+    }
+  }
+  if (plan.weights.bytes !== plan.arenas.weights) fail('PLAN_INVALID', `weights.bytes ${plan.weights.bytes} differs from arenas.weights ${plan.arenas.weights}`);
+  for (const b of plan.weights.blobs) {
+    if (b.offset + b.bytes > plan.weights.bytes) fail('PLAN_INVALID', `weight blob at ${b.offset} (${b.bytes} bytes) runs past the weights arena of ${plan.weights.bytes} bytes`);
+  }
+}

@@ -1,0 +1,323 @@
+#include "addon_plan.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace loom {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& where, const std::string& what) { throw loom_error("plan: " + where + ": " + what); }
+
+Napi::Value field(const Napi::Object& o, const char* key, const std::string& where) {
+  if (!o.Has(key)) bad(where, std::string("missing field '") + key + "'");
+  return o.Get(key);
+}
+
+Napi::Object as_object(const Napi::Value& v, const std::string& where) {
+  if (!v.IsObject() || v.IsArray()) bad(where, "expected an object");
+  return v.As<Napi::Object>();
+}
+
+Napi::Array as_array(const Napi::Value& v, const std::string& where) {
+  if (!v.IsArray()) bad(where, "expected an array");
+  return v.As<Napi::Array>();
+}
+
+// Numbers JSON cannot hold (±Infinity, NaN) arrive as the strings "Infinity", "-Infinity", "NaN".
+double as_double(const Napi::Value& v, const std::string& where) {
+  if (v.IsNumber()) return v.As<Napi::Number>().DoubleValue();
+  if (v.IsString()) {
+    const std::string s = v.As<Napi::String>().Utf8Value();
+    if (s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-Infinity") return -std::numeric_limits<double>::infinity();
+    if (s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+  }
+  bad(where, "expected a number");
+}
+
+int64_t as_int(const Napi::Value& v, const std::string& where) {
+  if (!v.IsNumber()) bad(where, "expected an integer");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d || std::abs(d) > 9007199254740992.0) bad(where, "expected an integer, got " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
+bool as_bool(const Napi::Value& v, const std::string& where) {
+  if (!v.IsBoolean()) bad(where, "expected a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string as_string(const Napi::Value& v, const std::string& where) {
+  if (!v.IsString()) bad(where, "expected a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+double num(const Napi::Object& o, const char* k, const std::string& w) { return as_double(field(o, k, w), w + "." + k); }
+int64_t integer(const Napi::Object& o, const char* k, const std::string& w) { return as_int(field(o, k, w), w + "." + k); }
+bool boolean(const Napi::Object& o, const char* k, const std::string& w) { return as_bool(field(o, k, w), w + "." + k); }
+std::string str(const Napi::Object& o, const char* k, const std::string& w) { return as_string(field(o, k, w), w + "." + k); }
+bool present(const Napi::Object& o, const char* k) { return o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull(); }
+
+std::vector<int64_t> int_list(const Napi::Value& v, const std::string& where) {
+  Napi::Array a = as_array(v, where);
+  std::vector<int64_t> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) out[i] = as_int(a.Get(i), where + "[" + std::to_string(i) + "]");
+  return out;
+}
+
+dtype parse_dtype(const std::string& s, const std::string& where) {
+  if (s == "f32") return dtype::f32;
+  if (s == "f64") return dtype::f64;
+  if (s == "f16") return dtype::f16;
+  if (s == "bf16") return dtype::bf16;
+  if (s == "i64") return dtype::i64;
+  if (s == "i32") return dtype::i32;
+  if (s == "i8") return dtype::i8;
+  if (s == "u8") return dtype::u8;
+  if (s == "bool") return dtype::boolean;
+  bad(where, "unknown dtype '" + s + "'");
+}
+
+ref parse_ref(const Napi::Value& v, const std::string& where) {
+  Napi::Object o = as_object(v, where);
+  ref r;
+  const std::string a = str(o, "arena", where);
+  if (a == "weights") r.arena = arena_id::weights;
+  else if (a == "act") r.arena = arena_id::act;
+  else if (a == "io") r.arena = arena_id::io;
+  else bad(where + ".arena", "unknown arena '" + a + "'");
+  r.offset = integer(o, "offset", where);
+  return r;
+}
+
+activation parse_activation(const Napi::Value& v, const std::string& where) {
+  activation a;
+  if (v.IsNull() || v.IsUndefined()) return a;
+  Napi::Object o = as_object(v, where);
+  const std::string k = str(o, "kind", where);
+  if (k == "relu") a.kind = activation_kind::relu;
+  else if (k == "sigmoid") a.kind = activation_kind::sigmoid;
+  else if (k == "tanh") a.kind = activation_kind::tanh;
+  else if (k == "gelu_erf") a.kind = activation_kind::gelu_erf;
+  else if (k == "gelu_tanh") a.kind = activation_kind::gelu_tanh;
+  else if (k == "hard_swish") a.kind = activation_kind::hard_swish;
+  else if (k == "leaky_relu") { a.kind = activation_kind::leaky_relu; a.alpha = num(o, "alpha", where); }
+  else if (k == "clip") { a.kind = activation_kind::clip; a.min = num(o, "min", where); a.max = num(o, "max", where); }
+  else if (k == "hard_sigmoid") { a.kind = activation_kind::hard_sigmoid; a.alpha = num(o, "alpha", where); a.beta = num(o, "beta", where); }
+  else bad(where + ".kind", "unknown activation '" + k + "'");
+  return a;
+}
+
+gemm_problem parse_problem(const Napi::Object& o, const std::string& w) {
+  gemm_problem p;
+  p.m = integer(o, "m", w); p.n = integer(o, "n", w); p.k = integer(o, "k", w);
+  p.trans_a = boolean(o, "transA", w); p.trans_b = boolean(o, "transB", w);
+  p.lda = integer(o, "lda", w); p.ldb = integer(o, "ldb", w); p.ldc = integer(o, "ldc", w);
+  p.alpha = num(o, "alpha", w); p.beta = num(o, "beta", w);
+  const std::string b = str(o, "bias", w);
+  if (b == "none") p.bias = bias_mode::none;
+  else if (b == "row") p.bias = bias_mode::row;
+  else if (b == "col") p.bias = bias_mode::col;
+  else if (b == "full") p.bias = bias_mode::full;
+  else bad(w + ".bias", "unknown bias mode '" + b + "'");
+  p.ld_bias = present(o, "ldBias") ? integer(o, "ldBias", w) : 0;
+  p.act = parse_activation(o.Has("activation") ? o.Get("activation") : Napi::Value(), w + ".activation");
+  return p;
+}
+
+std::vector<gemm_entry> parse_entries(const Napi::Value& v, const std::string& w) {
+  Napi::Array a = as_array(v, w);
+  std::vector<gemm_entry> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    const std::string wi = w + "[" + std::to_string(i) + "]";
+    Napi::Object o = as_object(a.Get(i), wi);
+    gemm_entry& e = out[i];
+    e.tenant = static_cast<int32_t>(integer(o, "tenant", wi));
+    e.a = parse_ref(field(o, "a", wi), wi + ".a");
+    e.b = parse_ref(field(o, "b", wi), wi + ".b");
+    e.c = parse_ref(field(o, "c", wi), wi + ".c");
+    e.has_bias = present(o, "bias");
+    if (e.has_bias) e.bias = parse_ref(o.Get("bias"), wi + ".bias");
+  }
+  return out;
+}
+
+elt_op parse_elt_op(const std::string& s, const std::string& where) {
+  static const std::pair<const char*, elt_op> table[] = {
+      {"in", elt_op::in}, {"const", elt_op::constant}, {"where", elt_op::where}, {"clip", elt_op::clip}, {"act", elt_op::act},
+      {"neg", elt_op::neg}, {"abs", elt_op::abs}, {"recip", elt_op::recip}, {"sqrt", elt_op::sqrt}, {"exp", elt_op::exp},
+      {"log", elt_op::log}, {"erf", elt_op::erf}, {"tanh", elt_op::tanh}, {"sigmoid", elt_op::sigmoid}, {"relu", elt_op::relu},
+      {"floor", elt_op::floor}, {"ceil", elt_op::ceil}, {"round", elt_op::round}, {"sin", elt_op::sin}, {"cos", elt_op::cos},
+      {"not", elt_op::logical_not}, {"sign", elt_op::sign}, {"softplus", elt_op::softplus}, {"softsign", elt_op::softsign},
+      {"isnan", elt_op::isnan}, {"isinf", elt_op::isinf}, {"trunc", elt_op::trunc},
+      {"add", elt_op::add}, {"sub", elt_op::sub}, {"mul", elt_op::mul}, {"div", elt_op::div}, {"idiv", elt_op::idiv},
+      {"pow", elt_op::pow}, {"max", elt_op::max}, {"min", elt_op::min}, {"mod", elt_op::mod}, {"fmod", elt_op::fmod},
+      {"eq", elt_op::eq}, {"lt", elt_op::lt}, {"gt", elt_op::gt}, {"le", elt_op::le}, {"ge", elt_op::ge},
+      {"and", elt_op::logical_and}, {"or", elt_op::logical_or}, {"xor", elt_op::logical_xor},
+  };
+  for (const auto& [name, op] : table)
+    if (s == name) return op;
+  bad(where, "unknown eltwise instruction '" + s + "'");
+}
+
+kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
+  kernel_op k;
+  const std::string op = str(o, "op", w);
+  if (op == "eltwise") {
+    k.kind = kernel_kind::eltwise;
+    k.compute_f32 = boolean(o, "computeF32", w);
+    Napi::Array prog = as_array(field(o, "program", w), w + ".program");
+    for (uint32_t i = 0; i < prog.Length(); i++) {
+      const std::string wi = w + ".program[" + std::to_string(i) + "]";
+      Napi::Object io = as_object(prog.Get(i), wi);
+      elt_instr ins;
+      ins.op = parse_elt_op(str(io, "op", wi), wi + ".op");
+      if (ins.op == elt_op::in) ins.input = static_cast<int32_t>(integer(io, "i", wi));
+      if (ins.op == elt_op::constant) ins.value = num(io, "v", wi);
+      if (ins.op == elt_op::clip) { ins.min = num(io, "min", wi); ins.max = num(io, "max", wi); }
+      if (ins.op == elt_op::act) ins.act = parse_activation(field(io, "act", wi), wi + ".act");
+      k.program.push_back(ins);
+    }
+  } else if (op == "reduce") {
+    k.kind = kernel_kind::reduce;
+    const std::string r = str(o, "reduce", w);
+    static const std::pair<const char*, reduce_kind> table[] = {
+        {"sum", reduce_kind::sum}, {"mean", reduce_kind::mean}, {"max", reduce_kind::max}, {"min", reduce_kind::min},
+        {"prod", reduce_kind::prod}, {"l1", reduce_kind::l1}, {"l2", reduce_kind::l2}, {"sumsq", reduce_kind::sumsq},
+        {"logsum", reduce_kind::logsum}, {"logsumexp", reduce_kind::logsumexp}, {"argmax", reduce_kind::argmax}, {"argmin", reduce_kind::argmin}};
+    bool found = false;
+    for (const auto& [name, kind] : table)
+      if (r == name) { k.reduce = kind; found = true; }
+    if (!found) bad(w + ".reduce", "unknown reduction '" + r + "'");
+    k.select_last = present(o, "selectLast") && boolean(o, "selectLast", w);
+  } else if (op == "softmax") {
+    k.kind = kernel_kind::softmax;
+    k.log = boolean(o, "log", w);
+  } else if (op == "layernorm" || op == "groupnorm") {
+    k.kind = op == "layernorm" ? kernel_kind::layernorm : kernel_kind::groupnorm;
+    k.epsilon = num(o, "epsilon", w);
+  } else if (op == "pool") {
+    k.kind = kernel_kind::pool;
+    const std::string mode = str(o, "mode", w);
+    if (mode != "max" && mode != "avg") bad(w + ".mode", "unknown pool mode '" + mode + "'");
+    k.pool_max = mode == "max";
+    k.count_include_pad = boolean(o, "countIncludePad", w);
+  } else if (op == "im2col") k.kind = kernel_kind::im2col;
+  else if (op == "col2im") k.kind = kernel_kind::col2im;
+  else if (op == "copy") k.kind = kernel_kind::copy;
+  else if (op == "fill") { k.kind = kernel_kind::fill; k.value = num(o, "value", w); }
+  else if (op == "gather") k.kind = kernel_kind::gather;
+  else if (op == "gather_table") k.kind = kernel_kind::gather_table;
+  else bad(w + ".op", "unknown kernel op '" + op + "'");
+  return k;
+}
+
+pool_geometry parse_geom(const Napi::Object& o, const std::string& w) {
+  pool_geometry g;
+  g.n = integer(o, "n", w); g.c = integer(o, "c", w); g.h = integer(o, "h", w); g.w = integer(o, "w", w);
+  g.oh = integer(o, "oh", w); g.ow = integer(o, "ow", w); g.kh = integer(o, "kh", w); g.kw = integer(o, "kw", w);
+  g.sh = integer(o, "sh", w); g.sw = integer(o, "sw", w);
+  g.pad_top = integer(o, "padTop", w); g.pad_left = integer(o, "padLeft", w);
+  g.pad_bottom = integer(o, "padBottom", w); g.pad_right = integer(o, "padRight", w);
+  g.dh = integer(o, "dh", w); g.dw = integer(o, "dw", w);
+  return g;
+}
+
+segment parse_segment(const Napi::Object& o, const std::string& w) {
+  segment s;
+  s.tenant = static_cast<int32_t>(integer(o, "tenant", w));
+  if (present(o, "shape")) s.shape = int_list(o.Get("shape"), w + ".shape");
+  if (present(o, "dims")) s.dims = int_list(o.Get("dims"), w + ".dims");
+  if (present(o, "count")) s.count = integer(o, "count", w);
+  s.has_geom = present(o, "geom");
+  if (s.has_geom) s.geom = parse_geom(as_object(o.Get("geom"), w + ".geom"), w + ".geom");
+  Napi::Array ins = as_array(field(o, "inputs", w), w + ".inputs");
+  for (uint32_t i = 0; i < ins.Length(); i++) {
+    const std::string wi = w + ".inputs[" + std::to_string(i) + "]";
+    Napi::Object vo = as_object(ins.Get(i), wi);
+    tensor_view v;
+    v.r = parse_ref(field(vo, "ref", wi), wi + ".ref");
+    v.dt = parse_dtype(str(vo, "dtype", wi), wi + ".dtype");
+    if (present(vo, "strides")) v.strides = int_list(vo.Get("strides"), wi + ".strides");
+    s.inputs.push_back(std::move(v));
+  }
+  s.out = parse_ref(field(o, "out", w), w + ".out");
+  s.out_dt = parse_dtype(str(o, "outDType", w), w + ".outDType");
+  s.has_out_strides = present(o, "outStrides");
+  if (s.has_out_strides) s.out_strides = int_list(o.Get("outStrides"), w + ".outStrides");
+  return s;
+}
+
+launch parse_launch(const Napi::Object& o, const std::string& w) {
+  launch l;
+  l.id = static_cast<int32_t>(integer(o, "id", w));
+  if (present(o, "info")) {
+    Napi::Object info = as_object(o.Get("info"), w + ".info");
+    if (present(info, "label")) l.label = str(info, "label", w + ".info");
+  }
+  const std::string kind = str(o, "kind", w);
+  if (kind == "gemm") {
+    l.kind = launch_kind::gemm;
+    l.dt = parse_dtype(str(o, "dtype", w), w + ".dtype");
+    gemm_group g;
+    g.problem = parse_problem(as_object(field(o, "problem", w), w + ".problem"), w + ".problem");
+    g.entries = parse_entries(field(o, "entries", w), w + ".entries");
+    l.groups.push_back(std::move(g));
+    l.has_strides = present(o, "strides");
+    if (l.has_strides) {
+      Napi::Object so = as_object(o.Get("strides"), w + ".strides");
+      l.strides = {integer(so, "a", w + ".strides"), integer(so, "b", w + ".strides"), integer(so, "c", w + ".strides"),
+                   integer(so, "bias", w + ".strides")};
+    }
+  } else if (kind == "gemm_grouped") {
+    l.kind = launch_kind::gemm_grouped;
+    l.dt = parse_dtype(str(o, "dtype", w), w + ".dtype");
+    Napi::Array groups = as_array(field(o, "groups", w), w + ".groups");
+    for (uint32_t i = 0; i < groups.Length(); i++) {
+      const std::string wi = w + ".groups[" + std::to_string(i) + "]";
+      Napi::Object go = as_object(groups.Get(i), wi);
+      gemm_group g;
+      g.problem = parse_problem(as_object(field(go, "problem", wi), wi + ".problem"), wi + ".problem");
+      g.entries = parse_entries(field(go, "entries", wi), wi + ".entries");
+      l.groups.push_back(std::move(g));
+    }
+  } else if (kind == "kernel") {
+    l.kind = launch_kind::kernel;
+    l.kernel = str(o, "kernel", w);
+    l.op = parse_kernel_op(as_object(field(o, "op", w), w + ".op"), w + ".op");
+    Napi::Array segs = as_array(field(o, "segments", w), w + ".segments");
+    for (uint32_t i = 0; i < segs.Length(); i++) {
+      const std::string wi = w + ".segments[" + std::to_string(i) + "]";
+      l.segments.push_back(parse_segment(as_object(segs.Get(i), wi), wi));
+    }
+  } else {
+    bad(w + ".kind", "unknown launch kind '" + kind + "'");
+  }
+  return l;
+}
+
+} // namespace
+
+launch_plan addon_plan_from_js(const Napi::Object& o) {
+  launch_plan p;
+  Napi::Object arenas = as_object(field(o, "arenas", "plan"), "arenas");
+  p.arenas.weights = integer(arenas, "weights", "arenas");
+  p.arenas.act = integer(arenas, "act", "arenas");
+  p.arenas.io = integer(arenas, "io", "arenas");
+  Napi::Array tenants = as_array(field(o, "tenants", "plan"), "tenants");
+  for (uint32_t i = 0; i < tenants.Length(); i++) {
+    Napi::Value t = tenants.Get(i);
+    const std::string wi = "tenants[" + std::to_string(i) + "]";
+    p.tenants.push_back(t.IsString() ? t.As<Napi::String>().Utf8Value() : str(as_object(t, wi), "id", wi));
+  }
+  Napi::Array launches = as_array(field(o, "launches", "plan"), "launches");
+  for (uint32_t i = 0; i < launches.Length(); i++) {
+    const std::string wi = "launches[" + std::to_string(i) + "]";
+    p.launches.push_back(parse_launch(as_object(launches.Get(i), wi), wi));
+  }
+  return p;
+}
+
+} // namespace loom

@@ -1,0 +1,89 @@
+// gemm and gemm_grouped on the CPU: every (entry, C tile) of every group is one task of the pool, so many
+// small tenant GEMMs and a few large ones balance alike. The epilogue (alpha, bias, activation) runs on the
+// tile while it is still in cache.
+#include <vector>
+
+#include "backend_cpu.h"
+#include "backend_cpu_gemm.h"
+
+namespace loom {
+
+namespace {
+
+using tile_fn = void (*)(const gemm_tile&);
+
+bool cpu_has_avx2() {
+#if LOOM_GEMM_AVX2 && (defined(__GNUC__) || defined(__clang__))
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+tile_fn pick_tile_fn() { return cpu_has_avx2() ? backend_cpu_gemm_tile_avx2 : backend_cpu_gemm_tile_generic; }
+tile_fn pick_skinny_fn() { return cpu_has_avx2() ? backend_cpu_gemm_skinny_avx2 : backend_cpu_gemm_skinny_generic; }
+
+bool use_skinny(const gemm_problem& p) {
+  return p.m <= gemm_skinny_m && (!p.trans_a || p.k <= gemm_pack_floats / gemm_skinny_m);
+}
+
+struct tile_task {
+  const gemm_problem* p;
+  const gemm_entry* e;
+  int64_t m0, n0;
+};
+
+void epilogue(const gemm_problem& p, const float* bias, float* c, int64_t m0, int64_t mc, int64_t n0, int64_t nc) {
+  const float alpha = static_cast<float>(p.alpha), beta = static_cast<float>(p.beta);
+  const bool has_act = p.act.kind != activation_kind::none;
+  if (alpha == 1.0f && p.bias == bias_mode::none && !has_act) return;
+  for (int64_t i = m0; i < m0 + mc; i++) {
+    float* row = c + i * p.ldc;
+    for (int64_t j = n0; j < n0 + nc; j++) {
+      float v = alpha * row[j];
+      switch (p.bias) {
+        case bias_mode::none: break;
+        case bias_mode::row: v += beta * bias[j]; break;
+        case bias_mode::col: v += beta * bias[i]; break;
+        case bias_mode::full: v += beta * bias[i * p.ld_bias + j]; break;
+      }
+      row[j] = has_act ? cpu_activation<float>(p.act, v) : v;
+    }
+  }
+}
+
+int64_t tile_width(const gemm_problem& p) { return use_skinny(p) && !p.trans_b ? gemm_skinny_nc : gemm_tile_nc; }
+
+} // namespace
+
+void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
+  if (l.dt != dtype::f32) throw loom_error(std::string("the CPU backend computes gemm in f32 only, got ") + dtype_name(l.dt));
+  static const tile_fn tile = pick_tile_fn();
+  static const tile_fn skinny = pick_skinny_fn();
+  std::vector<tile_task> tasks;
+  for (const auto& g : l.groups) {
+    const gemm_problem& p = g.problem;
+    for (const auto& e : g.entries) {
+      if (!tenant_active(active, e.tenant)) continue;
+      const int64_t nt = tile_width(p);
+      for (int64_t m0 = 0; m0 < p.m; m0 += gemm_tile_mc)
+        for (int64_t n0 = 0; n0 < p.n; n0 += nt) tasks.push_back({&p, &e, m0, n0});
+    }
+  }
+  ctx.pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i) {
+    thread_local std::vector<float> a_pack(gemm_pack_floats), b_pack(gemm_pack_floats);
+    const tile_task& t = tasks[static_cast<size_t>(i)];
+    const gemm_problem& p = *t.p;
+    const gemm_entry& e = *t.e;
+    float* c = reinterpret_cast<float*>(ctx.at(e.c));
+    gemm_tile g{reinterpret_cast<const float*>(ctx.at(e.a)), p.lda, p.trans_a, reinterpret_cast<const float*>(ctx.at(e.b)), p.ldb,
+                p.trans_b, c, p.ldc, t.m0, std::min(gemm_tile_mc, p.m - t.m0), t.n0, std::min(tile_width(p), p.n - t.n0), p.k,
+                a_pack.data(), b_pack.data()};
+    if (use_skinny(p)) skinny(g);
+    else tile(g);
+    const float* bias = e.has_bias ? reinterpret_cast<const float*>(ctx.at(e.bias)) : nullptr;
+    epilogue(p, bias, c, g.m0, g.mc, g.n0, g.nc);
+  });
+}
+
+} // namespace loom

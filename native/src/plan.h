@@ -1,0 +1,159 @@
+// The LaunchPlan as C++ data: a 1:1 mirror of src/planner/launch.ts (see codegen/FORMAT.md). Filled by
+// addon_plan.cc from the parsed plan.json, checked by plan_validate.cc, executed by executor.cc. Plain
+// structs: no N-API, no backend handles.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace loom {
+
+// Raised by everything below the addon boundary; addon.cc turns it into a JS Error with code 'EVAL'.
+struct loom_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class arena_id : uint8_t { weights, act, io };
+enum class dtype : uint8_t { f32, f64, f16, bf16, i64, i32, i8, u8, boolean };
+
+size_t dtype_size(dtype d);
+const char* dtype_name(dtype d);
+bool dtype_is_float(dtype d);
+
+struct ref {
+  arena_id arena = arena_id::act;
+  int64_t offset = 0; // bytes
+};
+
+enum class activation_kind : uint8_t { none, relu, sigmoid, tanh, gelu_erf, gelu_tanh, leaky_relu, clip, hard_sigmoid, hard_swish };
+
+struct activation {
+  activation_kind kind = activation_kind::none;
+  double alpha = 0, beta = 0; // leaky_relu: alpha; hard_sigmoid: alpha, beta
+  double min = 0, max = 0;    // clip
+};
+
+// ---- GEMM ----
+enum class bias_mode : uint8_t { none, row, col, full };
+
+struct gemm_problem {
+  int64_t m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  double alpha = 1, beta = 1;
+  bias_mode bias = bias_mode::none;
+  int64_t ld_bias = 0;
+  activation act;
+};
+
+struct gemm_entry {
+  int32_t tenant = 0;
+  ref a, b, c;
+  bool has_bias = false;
+  ref bias;
+};
+
+struct gemm_strides {
+  int64_t a = 0, b = 0, c = 0, bias = 0;
+};
+
+struct gemm_group {
+  gemm_problem problem;
+  std::vector<gemm_entry> entries;
+};
+
+// ---- generated kernels ----
+enum class elt_op : uint8_t {
+  in, constant, where, clip, act,
+  // unary
+  neg, abs, recip, sqrt, exp, log, erf, tanh, sigmoid, relu, floor, ceil, round, sin, cos, logical_not, sign,
+  softplus, softsign, isnan, isinf, trunc,
+  // binary
+  add, sub, mul, div, idiv, pow, max, min, mod, fmod, eq, lt, gt, le, ge, logical_and, logical_or, logical_xor,
+};
+
+struct elt_instr {
+  elt_op op = elt_op::constant;
+  int32_t input = 0;  // in
+  double value = 0;   // constant
+  double min = 0, max = 0; // clip
+  activation act;     // act
+};
+
+enum class kernel_kind : uint8_t { eltwise, reduce, softmax, layernorm, groupnorm, pool, im2col, col2im, copy, fill, gather, gather_table };
+
+enum class reduce_kind : uint8_t { sum, mean, max, min, prod, l1, l2, sumsq, logsum, logsumexp, argmax, argmin };
+
+struct kernel_op {
+  kernel_kind kind = kernel_kind::copy;
+  std::vector<elt_instr> program; // eltwise
+  bool compute_f32 = true;        // eltwise
+  int32_t stack_depth = 0;        // eltwise: the program's deepest stack (set by plan_validate)
+  reduce_kind reduce = reduce_kind::sum;
+  bool select_last = false;       // argmax/argmin
+  bool log = false;               // softmax
+  double epsilon = 0;             // layernorm/groupnorm
+  bool pool_max = true;           // pool: max or avg
+  bool count_include_pad = false; // pool avg
+  double value = 0;               // fill
+};
+
+struct tensor_view {
+  ref r;
+  dtype dt = dtype::f32;
+  std::vector<int64_t> strides; // elements; may be empty where the op reads contiguously
+};
+
+struct pool_geometry {
+  int64_t n = 0, c = 0, h = 0, w = 0, oh = 0, ow = 0, kh = 0, kw = 0, sh = 1, sw = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0, dh = 1, dw = 1;
+};
+
+struct segment {
+  int32_t tenant = 0;
+  std::vector<int64_t> shape; // eltwise, copy
+  std::vector<int64_t> dims;  // reduce, softmax, layernorm, groupnorm, gather
+  int64_t count = 0;          // fill, gather_table
+  bool has_geom = false;
+  pool_geometry geom;         // pool, im2col, col2im
+  std::vector<tensor_view> inputs;
+  ref out;
+  dtype out_dt = dtype::f32;
+  bool has_out_strides = false;
+  std::vector<int64_t> out_strides; // copy
+};
+
+enum class launch_kind : uint8_t { gemm, gemm_grouped, kernel };
+
+struct launch {
+  launch_kind kind = launch_kind::kernel;
+  int32_t id = 0;
+  std::string label; // LaunchInfo.label or the kernel name: for error messages
+  dtype dt = dtype::f32;            // gemm, gemm_grouped
+  std::vector<gemm_group> groups;   // gemm: exactly one; gemm_grouped: one per problem
+  bool has_strides = false;         // gemm: entries are uniformly strided (a strided-batched call may be used)
+  gemm_strides strides;
+  std::string kernel;               // kernel: the generated kernel's name (CUDA backend)
+  kernel_op op;
+  std::vector<segment> segments;
+};
+
+struct arena_sizes {
+  int64_t weights = 0, act = 0, io = 0;
+};
+
+struct launch_plan {
+  arena_sizes arenas;
+  std::vector<std::string> tenants; // ids, for messages
+  std::vector<launch> launches;
+};
+
+// Checks every reference of every launch against the arena sizes (a bad plan is an error, never a
+// crash) and fills derived fields (eltwise stack_depth). Throws loom_error.
+void plan_validate(launch_plan& plan);
+
+std::string launch_where(const launch_plan& plan, const launch& l);
+
+} // namespace loom

@@ -1,0 +1,130 @@
+// NumPy .npy files (format 1.0/2.0/3.0; little-endian, C order): how `loom run` takes inputs and writes
+// outputs. Writes exactly what numpy.save writes, so files diff cleanly against numpy's own.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { type DType, allocArray, byteSize } from '../ir/dtype.js';
+import { fail } from '../ir/errors.js';
+import { numel } from '../ir/shape.js';
+import type { Tensor } from '../ir/tensor.js';
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+const ARRAY_ALIGN = 64; // numpy pads the header so data starts on a 64-byte boundary
+const GROWTH_AXIS_MAX_DIGITS = 21; // numpy leaves room to rewrite shape[0] in place
+
+const DESCR_OF: Partial<Record<DType, string>> = {
+  f32: '<f4', f64: '<f8', f16: '<f2', i64: '<i8', i32: '<i4', i8: '|i1', u8: '|u1', bool: '|b1',
+};
+// Single-byte types have no byte order; numpy writes '|', but '<' and '=' mean the same thing there.
+const DTYPE_OF: Record<string, DType> = {
+  '<f4': 'f32', '<f8': 'f64', '<f2': 'f16', '<i8': 'i64', '<i4': 'i32',
+  '|i1': 'i8', '<i1': 'i8', '=i1': 'i8', '|u1': 'u8', '<u1': 'u8', '=u1': 'u8', '|b1': 'bool', '<b1': 'bool', '=b1': 'bool',
+};
+
+export const NPY_DTYPES: readonly DType[] = Object.keys(DESCR_OF) as DType[];
+
+export function readNpy(path: string): Tensor {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    fail('IO', `cannot read .npy file '${path}': ${(e as Error).message}`);
+  }
+  return decodeNpy(bytes, path);
+}
+
+export function writeNpy(path: string, t: Tensor): void {
+  const bytes = encodeNpy(t, path);
+  try {
+    writeFileSync(path, bytes);
+  } catch (e) {
+    fail('IO', `cannot write .npy file '${path}': ${(e as Error).message}`);
+  }
+}
+
+// `where` names the file (or tensor) in error messages.
+export function decodeNpy(bytes: Uint8Array, where = '<npy>'): Tensor {
+  const bad: (why: string) => never = (why) => fail('IO', `'${where}' is not a valid .npy file: ${why}`);
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) bad('it does not start with the \\x93NUMPY magic');
+  const major = bytes[6]!;
+  const minor = bytes[7]!;
+  if (major < 1 || major > 3 || minor !== 0) bad(`unknown format version ${major}.${minor} (Loom reads 1.0, 2.0, 3.0)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let headerLen: number;
+  let headerStart: number;
+  if (major === 1) {
+    headerLen = dv.getUint16(8, true);
+    headerStart = 10;
+  } else {
+    if (bytes.length < 12) bad('truncated before the header length');
+    headerLen = dv.getUint32(8, true);
+    headerStart = 12;
+  }
+  const dataStart = headerStart + headerLen;
+  if (bytes.length < dataStart) {
+    fail('IO', `'${where}' is truncated: its header says ${headerLen} header bytes, the file has ${bytes.length} bytes in all`);
+  }
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
+  const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
+  const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
+  const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (descr === undefined || fortran === undefined || shapeText === undefined) bad(`cannot parse its header ${JSON.stringify(header.trim())}`);
+  if (fortran === 'True') {
+    fail('UNSUPPORTED_FEATURE', `'${where}': fortran_order=True arrays are not supported; save a C-order array (numpy.ascontiguousarray)`);
+  }
+  const dtype = DTYPE_OF[descr];
+  if (dtype === undefined) {
+    const supported = NPY_DTYPES.map((d) => DESCR_OF[d]).join(', ');
+    const hint = descr.startsWith('>') ? ' (big-endian; convert with arr.astype(arr.dtype.newbyteorder("<")))' : '';
+    fail('UNSUPPORTED_FEATURE', `'${where}': dtype '${descr}'${hint} is not supported (supported: ${supported})`);
+  }
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim().replace(/L$/, ''))
+    .filter((s) => s !== '')
+    .map((s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 0) bad(`shape entry '${s}' is not a non-negative integer`);
+      return n;
+    });
+  const count = numel(shape);
+  const need = count * byteSize(dtype);
+  const have = bytes.length - dataStart;
+  if (have < need) {
+    fail('IO', `'${where}' is truncated: a ${descr} array of shape (${shape.join(', ')}) needs ${need} data bytes, the file has ${have}`);
+  }
+  if (have > need) bad(`${have - need} bytes follow the ${need} data bytes of a ${descr} array of shape (${shape.join(', ')})`);
+  const data = allocArray(dtype, count);
+  // copy: the file buffer's data offset need not be aligned for the typed array
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes.subarray(dataStart, dataStart + need));
+  return { dtype, shape, data };
+}
+
+export function encodeNpy(t: Tensor, where = '<tensor>'): Uint8Array {
+  const descr = DESCR_OF[t.dtype];
+  if (descr === undefined) {
+    fail('UNSUPPORTED_FEATURE', `${where}: dtype ${t.dtype} has no NumPy equivalent (supported: ${NPY_DTYPES.join(', ')})`);
+  }
+  const shapeRepr = t.shape.length === 0 ? '()' : t.shape.length === 1 ? `(${t.shape[0]},)` : `(${t.shape.join(', ')})`;
+  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeRepr}, }`;
+  if (t.shape.length > 0) dict += ' '.repeat(Math.max(0, GROWTH_AXIS_MAX_DIGITS - String(t.shape[0]).length));
+  // numpy: version 1.0 unless the header needs more than 65535 bytes
+  let prefix = 10;
+  let pad = ARRAY_ALIGN - ((prefix + dict.length + 1) % ARRAY_ALIGN);
+  let major = 1;
+  if (dict.length + 1 + pad > 0xffff) {
+    prefix = 12;
+    pad = ARRAY_ALIGN - ((prefix + dict.length + 1) % ARRAY_ALIGN);
+    major = 2;
+  }
+  const header = `${dict}${' '.repeat(pad)}\n`;
+  const body = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const out = new Uint8Array(prefix + header.length + body.length);
+  out.set(MAGIC, 0);
+  out[6] = major;
+  out[7] = 0;
+  const dv = new DataView(out.buffer);
+  if (major === 1) dv.setUint16(8, header.length, true);
+  else dv.setUint32(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[prefix + i] = header.charCodeAt(i);
+  out.set(body, prefix + header.length);
+  return out;
+}

@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { fail } from '../../ir/errors.js';
+import { EMIT_STAGES, type EmitStage, compileFleet } from '../fleet/compile.js';
+import { createProgressReporter } from '../fleet/progress.js';
+import { planHeadline } from '../fleet/summary.js';
+
+interface CompileFlags {
+  output: string;
+  maxBatch?: string;
+  emit?: string;
+  quiet?: boolean;
+  nvcc: boolean; // commander's --no-nvcc
+}
+
+export function registerCompile(program: Command): void {
+  program
+    .command('compile')
+    .description('compile a fleet of tenants\' ONNX models into one space-time batched launch plan')
+    .argument('<fleet...>', 'a manifest.json, or .onnx files (one tenant each, ids from the file names)')
+    .requiredOption('-o, --output <plan-dir>', 'the plan directory to write')
+    .option('--max-batch <n>', 'rows per tick for each tenant when compiling .onnx files (a manifest sets it per tenant)', '1')
+    .option('--emit <stage>', `stop after a stage and write it: ${EMIT_STAGES.join(' | ')}`)
+    .option('--quiet', 'no progress output')
+    .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
+    .addHelpText('after', [
+      '',
+      'Manifest:',
+      '  {"tenants": [{"id": "fraud-a", "model": "fraud.onnx", "maxBatch": 4, "sloMs": 20, "dims": {"seq": 64}}],',
+      '   "precision": "fp32"}        (model paths are relative to the manifest)',
+      'Examples:',
+      '  loom compile fleet.json -o plan/',
+      '  loom compile a.onnx b.onnx --max-batch 4 -o plan/',
+      '  loom compile fleet.json -o out/ --emit ir     (canonical IR per tenant: out/ir/<tenant>.ir)',
+      '',
+    ].join('\n'))
+    .action(async (fleet: string[], flags: CompileFlags) => {
+      const maxBatch = Number(flags.maxBatch ?? '1');
+      if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
+      const emit = flags.emit;
+      if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) fail('USAGE', `--emit must be one of ${EMIT_STAGES.join(', ')}, got '${emit}'`);
+      const progress = createProgressReporter({ quiet: flags.quiet === true });
+      const started = Date.now();
+      let result;
+      try {
+        result = await compileFleet(fleet, flags.output, {
+          maxBatch,
+          nvcc: flags.nvcc ? 'auto' : 'off',
+          onProgress: progress.onProgress,
+          ...(emit ? { emit: emit as EmitStage } : {}),
+        });
+      } finally {
+        progress.finish();
+      }
+      if (flags.quiet) return;
+      const secs = ((Date.now() - started) / 1000).toFixed(1);
+      const n = result.tenants.length;
+      const what = result.plan ? planHeadline(result.plan) : `canonical IR of ${n} tenant${n === 1 ? '' : 's'}`;
+      const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
+      process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
+    });
+}

@@ -1,0 +1,81 @@
+import type { Command } from 'commander';
+import { readPlanDir } from '../../codegen/index.js';
+import { type InspectablePlan, type LaunchRow, fewerText, fmtBytes, fmtFlops, fmtUs, launchRows, planTotals } from '../fleet/summary.js';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('show a plan: its stages and launches (strided / grouped / generated), tenants, shapes, FLOPs, bytes, predicted time')
+    .argument('<plan-dir>', 'a directory written by `loom compile`')
+    .option('--json', 'print the launches and totals as JSON')
+    .action((dir: string, flags: { json?: boolean }) => {
+      const plan: InspectablePlan = readPlanDir(dir);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(inspectJson(plan), null, 1)}\n`);
+        return;
+      }
+      process.stdout.write(`${formatLaunchTable(plan)}\n\n${formatTotals(plan)}\n`);
+    });
+}
+
+export function inspectJson(plan: InspectablePlan): unknown {
+  return {
+    tenants: plan.tenants.map((t) => ({ id: t.id, layers: t.layers, maxBatch: t.maxBatch })),
+    launches: launchRows(plan),
+    totals: planTotals(plan),
+  };
+}
+
+const MAX_CELL = 48;
+
+export function formatLaunchTable(plan: InspectablePlan): string {
+  const rows = launchRows(plan);
+  const header = ['#', 'stage', 'kind', 'launch', 'tenants', 'shapes (m x n x k | segment)', 'FLOPs', 'bytes', 'predicted', 'ungrouped'];
+  const right = new Set([0, 1, 6, 7, 8, 9]);
+  const cells = rows.map((r) => [
+    String(r.id),
+    String(r.stage),
+    r.kind === 'generated' ? `gen:${r.op}` : r.kind,
+    r.label,
+    tenantCell(r),
+    r.shapes,
+    fmtFlops(r.flops),
+    fmtBytes(r.bytes),
+    fmtUs(r.predictedUs),
+    fmtUs(r.ungroupedUs),
+  ].map(clip));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: readonly string[]) => c.map((s, i) => (right.has(i) ? s.padStart(widths[i]!) : s.padEnd(widths[i]!))).join('  ').trimEnd();
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
+  let stage = -1;
+  for (let i = 0; i < rows.length; i++) {
+    if (rows[i]!.stage !== stage && stage !== -1) out.push('');
+    stage = rows[i]!.stage;
+    out.push(line(cells[i]!));
+  }
+  return out.join('\n');
+}
+
+export function formatTotals(plan: InspectablePlan): string {
+  const t = planTotals(plan);
+  const a = t.arenas;
+  const kinds = Object.entries(t.kinds).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
+  const fewer = fewerText(t.launches, t.tenantLayers);
+  const speedup = t.predictedTickUs > 0 ? ` (${(t.ungroupedTickUs / t.predictedTickUs).toFixed(1)}x)` : '';
+  return [
+    `tenants      ${t.tenants}, ${t.stages} stages`,
+    `launches     ${t.launches} per tick (${kinds || 'none'}) vs ${t.tenantLayers} tenant layers${fewer}`,
+    `work         ${fmtFlops(t.flops)}FLOP, ${fmtBytes(t.bytes)} moved per tick`,
+    `predicted    tick ${fmtUs(t.predictedTickUs)} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,
+    `arenas       weights ${fmtBytes(a.weights)}, act ${fmtBytes(a.act)} (${fmtBytes(a.actWithoutReuse)} without reuse), io ${fmtBytes(a.io)}`,
+  ].join('\n');
+}
+
+function tenantCell(r: LaunchRow): string {
+  if (r.tenants.length <= 3) return r.tenants.join(',');
+  return `${r.tenants.length}: ${r.tenants.slice(0, 2).join(',')},…`;
+}
+
+function clip(s: string): string {
+  return s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s;
+}

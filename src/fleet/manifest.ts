@@ -1,0 +1,164 @@
+// The tenant manifest: which models a fleet serves, under which ids, with how many rows per tick.
+// Parsing checks everything a deploy-time compile would otherwise trip over later (ids, paths, precision),
+// and every message names the tenant and the field.
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { fail } from '../../ir/errors.js';
+
+export const SUPPORTED_PRECISIONS = ['fp32'] as const;
+export type FleetPrecision = (typeof SUPPORTED_PRECISIONS)[number];
+// Named in errors so a user asking for them learns they are planned, not unknown.
+const LATER_PRECISIONS = ['tf32', 'bf16', 'fp16'];
+
+export const MAX_BATCH_LIMIT = 4096;
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const TENANT_KEYS = ['id', 'model', 'maxBatch', 'sloMs', 'dims'] as const;
+const MANIFEST_KEYS = ['tenants', 'precision'] as const;
+
+export interface TenantSpec {
+  readonly id: string;
+  readonly model: string; // as the manifest wrote it (recorded in the plan)
+  readonly modelPath: string; // resolved against the manifest's folder
+  readonly maxBatch: number;
+  readonly sloMs: number | null;
+  readonly dims: Readonly<Record<string, number>>; // symbolic ONNX dims bound to sizes (not the batch dim)
+}
+
+export interface Manifest {
+  readonly source: string; // the manifest file, or a description of where the tenants came from
+  readonly precision: FleetPrecision;
+  readonly tenants: readonly TenantSpec[];
+}
+
+export function readManifest(path: string): Manifest {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    fail('IO', `cannot read manifest '${path}': ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    fail('MANIFEST', `manifest '${path}' is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseManifest(json, { source: path, baseDir: dirname(path) });
+}
+
+// Validates a parsed manifest object; model paths are resolved against baseDir.
+export function parseManifest(json: unknown, opts: { source: string; baseDir: string }): Manifest {
+  const where = `manifest '${opts.source}'`;
+  if (!isObject(json)) fail('MANIFEST', `${where}: expected a JSON object {"tenants": [...], "precision": "fp32"}, got ${describe(json)}`);
+  rejectUnknownKeys(json, MANIFEST_KEYS, where);
+  const precision = parsePrecision(json.precision, where);
+  const list = json.tenants;
+  if (!Array.isArray(list)) fail('MANIFEST', `${where}: field 'tenants' must be an array of tenants, got ${describe(list)}`);
+  if (list.length === 0) fail('MANIFEST', `${where}: field 'tenants' is empty; a fleet needs at least one tenant`);
+  const seen = new Map<string, number>();
+  const tenants = list.map((t, i) => {
+    const spec = parseTenant(t, i, opts.baseDir, where);
+    const first = seen.get(spec.id);
+    if (first !== undefined) fail('MANIFEST', `${where}: tenant id '${spec.id}' is used twice (tenants[${first}] and tenants[${i}]); ids must be unique`);
+    seen.set(spec.id, i);
+    return spec;
+  });
+  return { source: opts.source, precision, tenants };
+}
+
+// `loom compile a.onnx b.onnx`: one tenant per file, ids from the file names (a-2, a-3 when they repeat).
+export function manifestFromFiles(files: readonly string[], opts: { maxBatch?: number; precision?: string } = {}): Manifest {
+  if (files.length === 0) fail('USAGE', 'no model files given');
+  const maxBatch = opts.maxBatch ?? 1;
+  checkMaxBatch(maxBatch, '--max-batch');
+  const precision = parsePrecision(opts.precision, '--precision');
+  const used = new Set<string>();
+  const tenants = files.map((file): TenantSpec => {
+    const base = safeId(basename(file, extname(file)));
+    let id = base;
+    for (let k = 2; used.has(id); k++) id = `${base}-${k}`;
+    used.add(id);
+    const modelPath = resolve(file);
+    checkModelFile(modelPath, `tenant '${id}': model '${file}'`);
+    return { id, model: file, modelPath, maxBatch, sloMs: null, dims: {} };
+  });
+  return { source: files.length === 1 ? files[0]! : `${files.length} model files`, precision, tenants };
+}
+
+function parseTenant(t: unknown, i: number, baseDir: string, where: string): TenantSpec {
+  if (!isObject(t)) fail('MANIFEST', `${where}: tenants[${i}] must be an object {"id", "model", "maxBatch"}, got ${describe(t)}`);
+  const rawId = t.id;
+  if (typeof rawId !== 'string' || rawId === '') fail('MANIFEST', `${where}: tenants[${i}]: field 'id' must be a non-empty string, got ${describe(rawId)}`);
+  if (!ID_RE.test(rawId)) {
+    fail('MANIFEST', `${where}: tenant '${rawId}' (tenants[${i}]): field 'id' may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit`);
+  }
+  const id = rawId;
+  const at = `${where}: tenant '${id}'`;
+  rejectUnknownKeys(t, TENANT_KEYS, at);
+  const model = t.model;
+  if (typeof model !== 'string' || model === '') fail('MANIFEST', `${at}: field 'model' must be a path to an .onnx file, got ${describe(model)}`);
+  const modelPath = resolve(baseDir, model);
+  checkModelFile(modelPath, `${at}: field 'model'`);
+  if (t.maxBatch === undefined) fail('MANIFEST', `${at}: field 'maxBatch' is missing (the most rows one tick carries for this tenant, 1..${MAX_BATCH_LIMIT})`);
+  checkMaxBatch(t.maxBatch, `${at}: field 'maxBatch'`);
+  let sloMs: number | null = null;
+  if (t.sloMs !== undefined && t.sloMs !== null) {
+    if (typeof t.sloMs !== 'number' || !Number.isFinite(t.sloMs) || t.sloMs <= 0) {
+      fail('MANIFEST', `${at}: field 'sloMs' must be a positive number of milliseconds, got ${describe(t.sloMs)}`);
+    }
+    sloMs = t.sloMs;
+  }
+  return { id, model, modelPath, maxBatch: t.maxBatch as number, sloMs, dims: parseDims(t.dims, at) };
+}
+
+function parseDims(d: unknown, at: string): Record<string, number> {
+  if (d === undefined || d === null) return {};
+  if (!isObject(d)) fail('MANIFEST', `${at}: field 'dims' must be an object mapping symbolic dim names to sizes, e.g. {"seq": 64}, got ${describe(d)}`);
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(d)) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail('MANIFEST', `${at}: field 'dims.${k}' must be a positive integer, got ${describe(v)}`);
+    out[k] = v;
+  }
+  return out;
+}
+
+function parsePrecision(p: unknown, where: string): FleetPrecision {
+  if (p === undefined) return 'fp32';
+  if (typeof p === 'string' && (SUPPORTED_PRECISIONS as readonly string[]).includes(p)) return p as FleetPrecision;
+  const later = typeof p === 'string' && LATER_PRECISIONS.includes(p) ? ` ('${p}' arrives with the CUDA backend)` : '';
+  const field = where.startsWith('--') ? where : `${where}: field 'precision'`;
+  fail('MANIFEST', `${field}: precision ${describe(p)} is not supported${later}; supported: ${SUPPORTED_PRECISIONS.join(', ')} (${LATER_PRECISIONS.join('/')} arrive with the CUDA backend)`);
+}
+
+function checkMaxBatch(v: unknown, field: string): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_BATCH_LIMIT) {
+    fail('MANIFEST', `${field} must be an integer in 1..${MAX_BATCH_LIMIT}, got ${describe(v)}`);
+  }
+}
+
+function checkModelFile(path: string, field: string): void {
+  if (!existsSync(path)) fail('MANIFEST', `${field}: model file '${path}' does not exist`);
+  if (!statSync(path).isFile()) fail('MANIFEST', `${field}: '${path}' is not a file`);
+}
+
+function rejectUnknownKeys(o: Record<string, unknown>, known: readonly string[], at: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.includes(k)) fail('MANIFEST', `${at}: unknown field '${k}' (known: ${known.join(', ')})`);
+  }
+}
+
+// A file name made into a valid tenant id: runs of other characters become '_'.
+function safeId(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._-]+/, '');
+  return s === '' ? 'model' : s;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}

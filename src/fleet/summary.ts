@@ -1,0 +1,145 @@
+// What `loom inspect` shows, as data: one row per launch and the plan's headline numbers. Works on the
+// planner's Plan and on a LaunchPlan read back from disk (both carry the same launches, tenants and costs).
+import type { GemmProblem, Launch, Segment } from '../planner/launch.js';
+import type { ArenaSizes, CostSummary } from '../planner/plan.js';
+
+export interface InspectablePlan {
+  readonly tenants: ReadonlyArray<{ readonly id: string; readonly layers: number; readonly maxBatch: number }>;
+  readonly launches: readonly Launch[];
+  readonly stages: number;
+  readonly arenas: ArenaSizes;
+  readonly cost: CostSummary;
+}
+
+// strided: one strided-batched GEMM; batched: same-shape GEMMs through a pointer array; grouped: GEMMs of
+// different shapes in one call; generated: one generated kernel over every tenant's segment.
+export type LaunchKindLabel = 'strided' | 'batched' | 'grouped' | 'generated';
+
+export interface LaunchRow {
+  readonly id: number;
+  readonly stage: number;
+  readonly kind: LaunchKindLabel;
+  readonly op: string; // gemm, or the generated kernel's op (eltwise, softmax, ...)
+  readonly label: string;
+  readonly tenants: readonly string[];
+  readonly shapes: string;
+  readonly flops: number;
+  readonly bytes: number;
+  readonly predictedUs: number;
+  readonly ungroupedUs: number;
+}
+
+export interface PlanTotals {
+  readonly tenants: number;
+  readonly launches: number;
+  readonly tenantLayers: number; // what per-tenant execution would launch
+  readonly stages: number;
+  readonly kinds: Readonly<Record<LaunchKindLabel, number>>;
+  readonly flops: number;
+  readonly bytes: number;
+  readonly predictedTickUs: number;
+  readonly ungroupedTickUs: number;
+  readonly floorUs: number;
+  readonly device: string;
+  readonly arenas: ArenaSizes;
+}
+
+export function launchRows(plan: InspectablePlan): LaunchRow[] {
+  const ids = plan.tenants.map((t) => t.id);
+  return plan.launches.map((l) => {
+    const base = {
+      id: l.id,
+      stage: l.info.stage,
+      label: l.info.label,
+      tenants: l.info.tenants.map((i) => ids[i] ?? `#${i}`),
+      flops: l.info.flops,
+      bytes: l.info.bytes,
+      predictedUs: l.info.predictedUs,
+      ungroupedUs: l.info.ungroupedUs,
+    };
+    switch (l.kind) {
+      case 'gemm':
+        return { ...base, kind: l.strides ? 'strided' : 'batched', op: 'gemm', shapes: `${gemmShape(l.problem)} x${l.entries.length}` };
+      case 'gemm_grouped':
+        return { ...base, kind: 'grouped', op: 'gemm', shapes: countDistinct(l.groups.map((g) => [gemmShape(g.problem), g.entries.length])) };
+      case 'kernel':
+        return { ...base, kind: 'generated', op: l.op.op, shapes: countDistinct(l.segments.map((s) => [segmentShape(s), 1])) };
+      default: {
+        const never: never = l;
+        throw new Error(`unknown launch kind ${JSON.stringify(never)}`);
+      }
+    }
+  });
+}
+
+export function planTotals(plan: InspectablePlan): PlanTotals {
+  const rows = launchRows(plan);
+  const kinds: Record<LaunchKindLabel, number> = { strided: 0, batched: 0, grouped: 0, generated: 0 };
+  for (const r of rows) kinds[r.kind]++;
+  return {
+    tenants: plan.tenants.length,
+    launches: plan.launches.length,
+    tenantLayers: plan.tenants.reduce((s, t) => s + t.layers, 0),
+    stages: plan.stages,
+    kinds,
+    flops: rows.reduce((s, r) => s + r.flops, 0),
+    bytes: rows.reduce((s, r) => s + r.bytes, 0),
+    predictedTickUs: plan.cost.predictedTickUs,
+    ungroupedTickUs: plan.cost.ungroupedTickUs,
+    floorUs: plan.cost.floorUs,
+    device: plan.cost.device,
+    arenas: plan.arenas,
+  };
+}
+
+// One line: the numbers that say whether the plan pays.
+export function planHeadline(plan: InspectablePlan): string {
+  const t = planTotals(plan);
+  const ratio = fewerText(t.launches, t.tenantLayers);
+  return `${t.launches} launches per tick for ${t.tenantLayers} tenant layers${ratio}; predicted tick ${fmtUs(t.predictedTickUs)} vs ${fmtUs(t.ungroupedTickUs)} ungrouped (floor ${fmtUs(t.floorUs)})`;
+}
+
+// " (2.8x fewer)"; lowered layers (an LSTM unrolled per step) can make a small fleet need more.
+export function fewerText(launches: number, layers: number): string {
+  if (launches === 0 || layers === 0) return '';
+  return launches <= layers ? ` (${(layers / launches).toFixed(1)}x fewer)` : ` (${(launches / layers).toFixed(1)}x more)`;
+}
+
+function gemmShape(p: GemmProblem): string {
+  return `${p.m}x${p.n}x${p.k}`;
+}
+
+function segmentShape(s: Segment): string {
+  if (s.shape) return `[${s.shape.join(',')}]`;
+  if (s.dims) return `[${s.dims.join(',')}]`;
+  if (s.geom) return `${s.geom.c}x${s.geom.h}x${s.geom.w}→${s.geom.oh}x${s.geom.ow}`;
+  if (s.count !== undefined) return `${s.count}`;
+  return '?';
+}
+
+// "a x3, b x1" in first-seen order.
+function countDistinct(items: ReadonlyArray<readonly [string, number]>): string {
+  const counts = new Map<string, number>();
+  for (const [k, c] of items) counts.set(k, (counts.get(k) ?? 0) + c);
+  return [...counts].map(([k, c]) => `${k} x${c}`).join(', ');
+}
+
+export function fmtUs(us: number): string {
+  if (us >= 1e6) return `${(us / 1e6).toFixed(2)} s`;
+  if (us >= 1e3) return `${(us / 1e3).toFixed(2)} ms`;
+  return `${us.toFixed(us < 10 ? 2 : 1)} µs`;
+}
+
+export function fmtBytes(b: number): string {
+  if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(2)} GiB`;
+  if (b >= 1024 ** 2) return `${(b / 1024 ** 2).toFixed(2)} MiB`;
+  if (b >= 1024) return `${(b / 1024).toFixed(1)} KiB`;
+  return `${b} B`;
+}
+
+export function fmtFlops(f: number): string {
+  if (f >= 1e9) return `${(f / 1e9).toFixed(2)} G`;
+  if (f >= 1e6) return `${(f / 1e6).toFixed(2)} M`;
+  if (f >= 1e3) return `${(f / 1e3).toFixed(1)} K`;
+  return `${f}`;
+}

@@ -1,0 +1,24 @@
+// Manifest tenants → the planner's inputs: import each model (binding its symbolic dims) and canonicalize it.
+import { LoomError, isLoomError } from '../../ir/errors.js';
+import type { Graph } from '../../ir/graph.js';
+import { importModelFile } from '../onnx/import.js';
+import { canonicalize } from '../pipeline.js';
+import type { TenantInput } from '../planner/plan.js';
+import type { Manifest, TenantSpec } from './manifest.js';
+
+// Imports and canonicalizes one tenant's model; any error names the tenant (a fleet has many models).
+export function importTenant(t: TenantSpec): Graph {
+  try {
+    return canonicalize(importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
+  } catch (e) {
+    if (isLoomError(e)) throw new LoomError(e.code, `tenant '${t.id}' (field 'model': ${t.model}): ${e.message}`);
+    throw e;
+  }
+}
+
+export function loadTenants(manifest: Manifest, onTenant?: (t: TenantSpec, index: number) => void): TenantInput[] {
+  return manifest.tenants.map((t, i) => {
+    onTenant?.(t, i);
+    return { id: t.id, model: t.model, graph: importTenant(t), maxBatch: t.maxBatch, sloMs: t.sloMs };
+  });
+}

@@ -1,0 +1,8 @@
+// The planner: many tenants' canonical IR → one Plan of batched launches (see plan.ts, launch.ts).
+export { planFleet, planFleetDetailed } from './plan-fleet.js';
+export type { BufferReport, DetailedPlan, PlanOptions } from './plan-fleet.js';
+export { H100_FP32, costModel } from './cost.js';
+export type { CostModel } from './cost.js';
+export { concretizeTenant, rebuildWithInputs } from './concretize.js';
+export type * from './launch.js';
+export type * from './plan.js';

@@ -1,0 +1,139 @@
+// Turns scheduled steps into launches: per stage, GEMM steps of one signature → one 'gemm' launch (all
+// tenants' entries), several signatures → one 'gemm_grouped' launch when the cost model says it pays;
+// kernel steps of one key → one 'kernel' launch with every tenant's segments. Refs stay buffer-relative
+// here (DraftLaunch); resolveLaunches fixes them to arena offsets after the memory plan.
+import type { DType } from '../../ir/dtype.js';
+import { type CostModel, groupedPays, launchUs } from './cost.js';
+import type { GemmEntry, GemmProblem, GemmStrides, KernelOp, Launch, LaunchInfo, Ref, Segment } from './launch.js';
+import type { Placement } from './memory.js';
+import type { GemmStep, KernelStep, LRef, Step } from './steps.js';
+
+export type DraftLaunch =
+  | { readonly kind: 'gemm'; readonly stage: number; readonly dtype: DType; readonly problem: GemmProblem; readonly steps: readonly GemmStep[] }
+  | { readonly kind: 'gemm_grouped'; readonly stage: number; readonly dtype: DType; readonly groups: ReadonlyArray<readonly GemmStep[]> }
+  | { readonly kind: 'kernel'; readonly stage: number; readonly kernel: string; readonly op: KernelOp; readonly steps: readonly KernelStep[] };
+
+function groupBy<T extends Step>(steps: readonly T[]): T[][] {
+  const m = new Map<string, T[]>();
+  for (const s of steps) {
+    let l = m.get(s.key);
+    if (l === undefined) m.set(s.key, (l = []));
+    l.push(s);
+  }
+  return [...m.keys()].sort().map((k) => m.get(k)!.sort((a, b) => a.tenant - b.tenant || a.id - b.id));
+}
+
+const work = (steps: readonly Step[]): { flops: number; bytes: number } =>
+  steps.reduce((a, s) => ({ flops: a.flops + s.flops, bytes: a.bytes + s.bytes }), { flops: 0, bytes: 0 });
+
+export function buildLaunches(steps: readonly Step[], stageOf: readonly number[], stages: number, cost: CostModel): DraftLaunch[] {
+  const byStage: Step[][] = Array.from({ length: stages }, () => []);
+  for (const s of steps) byStage[stageOf[s.id]!]!.push(s);
+  const out: DraftLaunch[] = [];
+  byStage.forEach((list, stage) => {
+    const gemms = groupBy(list.filter((s): s is GemmStep => s.kind === 'gemm'));
+    const kernels = groupBy(list.filter((s): s is KernelStep => s.kind === 'kernel'));
+    const dtypes = new Set(gemms.map((g) => g[0]!.dtype));
+    if (gemms.length > 1 && dtypes.size === 1 && groupedPays(cost, gemms.map(work))) {
+      out.push({ kind: 'gemm_grouped', stage, dtype: gemms[0]![0]!.dtype, groups: gemms });
+    } else {
+      for (const g of gemms) out.push({ kind: 'gemm', stage, dtype: g[0]!.dtype, problem: g[0]!.problem, steps: g });
+    }
+    for (const k of kernels) {
+      const s0 = k[0]!;
+      out.push({ kind: 'kernel', stage, kernel: s0.key.slice(0, s0.key.indexOf('|')), op: s0.op, steps: k });
+    }
+  });
+  return out;
+}
+
+export function draftSteps(d: DraftLaunch): readonly Step[] {
+  return d.kind === 'gemm_grouped' ? d.groups.flat() : d.steps;
+}
+
+function uniformStrides(entries: readonly GemmEntry[]): GemmStrides | null {
+  const e0 = entries[0]!;
+  const e1 = entries[1] ?? e0;
+  const hasBias = e0.bias !== null;
+  const d = (x: Ref, y: Ref): number | null => (x.arena === y.arena ? y.offset - x.offset : null);
+  const sa = d(e0.a, e1.a);
+  const sb = d(e0.b, e1.b);
+  const sc = d(e0.c, e1.c);
+  const sbias = hasBias ? (e1.bias ? d(e0.bias!, e1.bias) : null) : 0;
+  if (sa === null || sb === null || sc === null || sbias === null) return null;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const ok = (x: Ref, y: Ref, s: number): boolean => x.arena === y.arena && x.offset === y.offset + i * s;
+    if (!ok(e.a, e0.a, sa) || !ok(e.b, e0.b, sb) || !ok(e.c, e0.c, sc)) return null;
+    if (hasBias !== (e.bias !== null) || (hasBias && !ok(e.bias!, e0.bias!, sbias))) return null;
+  }
+  return { a: sa, b: sb, c: sc, bias: sbias };
+}
+
+function label(d: DraftLaunch, tenants: number): string {
+  const t = `${tenants} tenant${tenants === 1 ? '' : 's'}`;
+  switch (d.kind) {
+    case 'gemm':
+      return `gemm ${d.problem.m}x${d.problem.n}x${d.problem.k} (${t})`;
+    case 'gemm_grouped':
+      return `gemm_grouped ${d.groups.length} shapes (${t})`;
+    case 'kernel':
+      return `${d.op.op} ${d.kernel} (${t})`;
+    default: {
+      const never: never = d;
+      throw new Error(`unknown launch ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef) => Placement, cost: CostModel): Launch[] {
+  const ref = (r: LRef): Ref => {
+    const p = where(r);
+    return { arena: p.arena, offset: p.offset + r.offset };
+  };
+  const entriesOf = (steps: readonly GemmStep[]): GemmEntry[] =>
+    steps.flatMap((s) => s.entries.map((e) => ({ tenant: s.tenant, a: ref(e.a), b: ref(e.b), c: ref(e.c), bias: e.bias ? ref(e.bias) : null })));
+  return drafts.map((d, id): Launch => {
+    const steps = draftSteps(d);
+    const tenants = [...new Set(steps.map((s) => s.tenant))].sort((a, b) => a - b);
+    const w = work(steps);
+    const info: LaunchInfo = {
+      stage: d.stage,
+      label: label(d, tenants.length),
+      tenants,
+      sources: steps.map((s) => s.source),
+      flops: w.flops,
+      bytes: w.bytes,
+      predictedUs: launchUs(cost, w.flops, w.bytes, d.kind === 'gemm_grouped' ? cost.groupedEfficiency : 1),
+      ungroupedUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
+    };
+    switch (d.kind) {
+      case 'gemm': {
+        const entries = entriesOf(d.steps);
+        return { kind: 'gemm', id, dtype: d.dtype, problem: d.problem, entries, strides: uniformStrides(entries), info };
+      }
+      case 'gemm_grouped':
+        return { kind: 'gemm_grouped', id, dtype: d.dtype, groups: d.groups.map((g) => ({ problem: g[0]!.problem, entries: entriesOf(g) })), info };
+      case 'kernel': {
+        const segments: Segment[] = d.steps.flatMap((s) =>
+          s.segments.map((g) => ({
+            tenant: s.tenant,
+            ...(g.shape !== undefined ? { shape: g.shape } : {}),
+            ...(g.dims !== undefined ? { dims: g.dims } : {}),
+            ...(g.count !== undefined ? { count: g.count } : {}),
+            ...(g.geom !== undefined ? { geom: g.geom } : {}),
+            inputs: g.inputs.map((v) => ({ ref: ref(v.ref), dtype: v.dtype, strides: v.strides })),
+            out: ref(g.out),
+            outDType: g.outDType,
+            ...(g.outStrides !== undefined ? { outStrides: g.outStrides } : {}),
+          })),
+        );
+        return { kind: 'kernel', id, kernel: d.kernel, op: d.op, segments, info };
+      }
+      default: {
+        const never: never = d;
+        throw new Error(`unknown launch ${JSON.stringify(never)}`);
+      }
+    }
+  });
+}

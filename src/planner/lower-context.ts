@@ -1,0 +1,200 @@
+// State of lowering one tenant: where each IR value lives (a buffer and a byte offset, so free views alias
+// their input), the buffers and steps created so far, and the dependency bookkeeping between steps.
+import { byteSize, type DType } from '../../ir/dtype.js';
+import { fail } from '../../ir/errors.js';
+import type { Graph, Node, ValueId } from '../../ir/graph.js';
+import { numel } from '../../ir/shape.js';
+import type { Tensor } from '../../ir/tensor.js';
+import type { GemmProblem, KernelOp } from './launch.js';
+import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, hashKey } from './steps.js';
+
+export interface Loc {
+  readonly ref: LRef;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+// Buffers and steps of the whole fleet (ids are global so tenants never collide).
+export interface FleetState {
+  readonly bufs: Buf[];
+  readonly steps: Step[];
+}
+
+export class TenantLowering {
+  private readonly locs = new Map<ValueId, Loc>();
+  private readonly writers = new Map<number, number[]>();
+  private readonly weightOf = new Map<ValueId, number>();
+  readonly uses = new Map<ValueId, number>(); // uses of each value by nodes and graph outputs
+  node: Node | null = null; // the node being lowered, for sources and messages
+
+  constructor(
+    readonly fleet: FleetState,
+    readonly tenant: number,
+    readonly tenantId: string,
+    readonly g: Graph,
+  ) {
+    for (const n of g.nodes) for (const i of n.inputs) if (i !== null) this.uses.set(i, (this.uses.get(i) ?? 0) + 1);
+    for (const o of g.outputs) this.uses.set(o, (this.uses.get(o) ?? 0) + 1);
+  }
+
+  where(): string {
+    const n = this.node;
+    return n ? `tenant '${this.tenantId}': node '${n.name}' (${n.op})` : `tenant '${this.tenantId}'`;
+  }
+
+  newBuf(kind: BufKind, name: string, bytes: number, weight?: Tensor): number {
+    const id = this.fleet.bufs.length;
+    this.fleet.bufs.push({ id, tenant: this.tenant, kind, bytes, name: `${this.tenantId}/${name}`, ...(weight ? { weight } : {}) });
+    return id;
+  }
+
+  buf(id: number): Buf {
+    return this.fleet.bufs[id]!;
+  }
+
+  shapeOf(v: ValueId): number[] {
+    return this.g.values.get(v)!.type.shape as number[];
+  }
+
+  dtypeOf(v: ValueId): DType {
+    return this.g.values.get(v)!.type.dtype;
+  }
+
+  constantOf(v: ValueId | null | undefined): Tensor | undefined {
+    return v == null ? undefined : this.g.constants.get(v);
+  }
+
+  has(v: ValueId): boolean {
+    return this.locs.has(v) || this.g.constants.has(v);
+  }
+
+  // Where a value lives; constants become weight buffers on first use.
+  loc(v: ValueId): Loc {
+    const l = this.locs.get(v);
+    if (l !== undefined) return l;
+    const c = this.g.constants.get(v);
+    if (c === undefined) fail('VERIFY', `${this.where()}: value '${this.g.values.get(v)?.name ?? v}' has no location`);
+    let b = this.weightOf.get(v);
+    if (b === undefined) {
+      b = this.newBuf('weight', this.g.values.get(v)!.name, c.data.byteLength, c);
+      this.weightOf.set(v, b);
+    }
+    const loc: Loc = { ref: { buf: b, offset: 0 }, dtype: c.dtype, shape: c.shape };
+    this.locs.set(v, loc);
+    return loc;
+  }
+
+  setLoc(v: ValueId, loc: Loc): void {
+    this.locs.set(v, loc);
+  }
+
+  // A fresh activation buffer holding the whole of value v.
+  newValue(v: ValueId): Loc {
+    const shape = this.shapeOf(v);
+    const dtype = this.dtypeOf(v);
+    const loc = this.temp(this.g.values.get(v)!.name, dtype, shape);
+    this.locs.set(v, loc);
+    return loc;
+  }
+
+  temp(name: string, dtype: DType, shape: readonly number[]): Loc {
+    const bytes = Math.max(1, numel(shape)) * byteSize(dtype);
+    return { ref: { buf: this.newBuf('act', name, bytes), offset: 0 }, dtype, shape };
+  }
+
+  // A compile-time tensor laid out for a launch (a derived constant: broadcast bias, index table, ...).
+  weight(name: string, t: Tensor): Loc {
+    return { ref: { buf: this.newBuf('weight', name, t.data.byteLength, t), offset: 0 }, dtype: t.dtype, shape: t.shape };
+  }
+
+  // A view of `loc` starting `elems` elements in, with a new shape (free: no step).
+  view(loc: Loc, shape: readonly number[], elems = 0, dtype: DType = loc.dtype): Loc {
+    return { ref: { buf: loc.ref.buf, offset: loc.ref.offset + elems * byteSize(loc.dtype) }, dtype, shape };
+  }
+
+  private depsFor(reads: readonly number[], writes: readonly number[], after: readonly number[]): number[] {
+    const deps = new Set<number>(after);
+    for (const b of reads) for (const s of this.writers.get(b) ?? []) deps.add(s);
+    // writers of one buffer are ordered only when asked (`after`: fill then copy); concat parts are disjoint
+    void writes;
+    return [...deps].sort((a, b) => a - b);
+  }
+
+  private record(step: Step, writes: readonly number[]): Step {
+    this.fleet.steps.push(step);
+    for (const b of new Set(writes)) {
+      let list = this.writers.get(b);
+      if (list === undefined) this.writers.set(b, (list = []));
+      list.push(step.id);
+    }
+    return step;
+  }
+
+  source(): string {
+    return `${this.tenantId}/${this.node?.name ?? 'output'}`;
+  }
+
+  gemm(dtype: DType, problem: GemmProblem, entries: readonly DraftGemmEntry[], after: readonly number[] = []): Step {
+    const reads = entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
+    const writes = entries.map((e) => e.c.buf);
+    const es = byteSize(dtype);
+    const per = problem.m * problem.k + problem.k * problem.n + problem.m * problem.n + (problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m);
+    const step: Step = {
+      kind: 'gemm',
+      id: this.fleet.steps.length,
+      tenant: this.tenant,
+      deps: this.depsFor(reads, writes, after),
+      source: this.source(),
+      flops: 2 * problem.m * problem.n * problem.k * entries.length,
+      bytes: per * es * entries.length,
+      dtype,
+      problem,
+      entries,
+      key: `gemm|${dtype}|${JSON.stringify(problem)}`,
+    };
+    return this.record(step, writes);
+  }
+
+  kernel(op: KernelOp, segments: readonly DraftSegment[], after: readonly number[] = []): Step | null {
+    if (segments.length === 0) return null;
+    const reads = segments.flatMap((g) => g.inputs.map((v) => v.ref.buf));
+    const writes = segments.map((g) => g.out.buf);
+    const s0 = segments[0]!;
+    const key = `${JSON.stringify(op)}|${s0.inputs.map((v) => v.dtype).join(',')}>${s0.outDType}`;
+    let elems = 0;
+    for (const g of segments) elems += segmentElements(op, g);
+    const inBytes = segments.reduce((a, g) => a + g.inputs.reduce((b, v) => b + byteSize(v.dtype), 0), 0) / segments.length;
+    const step: Step = {
+      kind: 'kernel',
+      id: this.fleet.steps.length,
+      tenant: this.tenant,
+      deps: this.depsFor(reads, writes, after),
+      source: this.source(),
+      flops: elems * (op.op === 'eltwise' ? Math.max(1, op.program.length) : 2),
+      bytes: elems * (inBytes + byteSize(s0.outDType)),
+      op,
+      key: `${op.op}_${hashKey(key)}|${key}`,
+      segments,
+    };
+    return this.record(step, writes);
+  }
+
+  contiguous(shape: readonly number[]): number[] {
+    return contiguousStrides(shape);
+  }
+}
+
+function segmentElements(op: KernelOp, g: DraftSegment): number {
+  if (g.count !== undefined) return g.count;
+  if (g.shape !== undefined) return numel(g.shape);
+  if (g.geom !== undefined) {
+    const q = g.geom;
+    return op.op === 'im2col' ? q.c * q.kh * q.kw * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' ? q.kh * q.kw : 1);
+  }
+  if (g.dims !== undefined) {
+    // gather dims are [outer, axisLen, inner, nIdx]: it moves only the rows it picks, not the whole table
+    if (op.op === 'gather') return g.dims[0]! * g.dims[2]! * g.dims[3]!;
+    return numel(g.dims);
+  }
+  return 0;
+}

@@ -1,0 +1,121 @@
+// Lowers one tenant's concrete IR to steps (see steps.ts): a dispatch over the node's op.
+import { byteSize } from '../../ir/dtype.js';
+import { fail } from '../../ir/errors.js';
+import type { Graph, Node, ValueId } from '../../ir/graph.js';
+import { numel } from '../../ir/shape.js';
+import { type FleetState, type Loc, TenantLowering } from './lower-context.js';
+import { type Expr, isEltwiseOp, lowerEltwise } from './lower-eltwise.js';
+import { lowerConv, lowerConvTranspose, lowerGemm, lowerMatMul } from './lower-gemm.js';
+import { INDEX_MAP_OPS, VIEW_OPS, copyInto, lowerConcat, lowerConstantOfShape, lowerGather, lowerIndexMap, lowerView } from './lower-layout.js';
+import { isReduceOp, lowerGlobalPool, lowerGroupNorm, lowerLayerNorm, lowerPool, lowerReduce, lowerSoftmax } from './lower-norm.js';
+
+export interface LoweredTenant {
+  readonly inputBufs: readonly number[];
+  readonly outputBufs: readonly number[];
+  readonly steps: number; // how many steps this tenant lowered to (its launches when run alone)
+}
+
+// Consumers that read input `pos` as a program leaf (so a producer there can be inlined).
+function readsAsLeaf(consumer: Node, pos: number): boolean {
+  if (consumer.op === 'CastLike' || consumer.op === 'BatchNormalization') return pos === 0;
+  return true;
+}
+
+function fusesIntoConsumer(g: Graph, n: Node, consumers: ReadonlyMap<ValueId, Node[]>, outputs: ReadonlySet<ValueId>): boolean {
+  if (n.outputs.length !== 1) return false;
+  const v = n.outputs[0]!;
+  if (outputs.has(v)) return false;
+  const users = consumers.get(v) ?? [];
+  if (users.length !== 1) return false;
+  const c = users[0]!;
+  if (!isEltwiseOp(c.op)) return false;
+  const positions = c.inputs.flatMap((x, i) => (x === v ? [i] : []));
+  if (positions.length !== 1 || !readsAsLeaf(c, positions[0]!)) return false;
+  return numel(g.values.get(v)!.type.shape as number[]) > 0;
+}
+
+export function lowerTenant(fleet: FleetState, tenant: number, tenantId: string, g: Graph): LoweredTenant {
+  const cx = new TenantLowering(fleet, tenant, tenantId, g);
+  const first = fleet.steps.length;
+  const inputBufs = g.inputs.map((v, j) => {
+    const shape = cx.shapeOf(v);
+    const dtype = cx.dtypeOf(v);
+    const b = cx.newBuf('input', g.values.get(v)!.name, Math.max(1, numel(shape)) * byteSize(dtype));
+    cx.buf(b).io = j;
+    cx.setLoc(v, { ref: { buf: b, offset: 0 }, dtype, shape });
+    return b;
+  });
+  const consumers = new Map<ValueId, Node[]>();
+  for (const n of g.nodes) {
+    for (const i of new Set(n.inputs)) {
+      if (i === null) continue;
+      let list = consumers.get(i);
+      if (list === undefined) consumers.set(i, (list = []));
+      list.push(n);
+    }
+  }
+  const outputs = new Set(g.outputs);
+  const pending = new Map<ValueId, Expr>();
+  for (const n of g.nodes) {
+    cx.node = n;
+    lowerNode(cx, n, pending, fusesIntoConsumer(g, n, consumers, outputs));
+  }
+  cx.node = null;
+  const claimed = new Set<number>();
+  const outputBufs = g.outputs.map((v, j) => {
+    const loc = cx.loc(v);
+    const bytes = Math.max(1, numel(loc.shape)) * byteSize(loc.dtype);
+    const buf = cx.buf(loc.ref.buf);
+    if (buf.kind === 'act' && loc.ref.offset === 0 && buf.bytes === bytes && !claimed.has(buf.id)) {
+      buf.kind = 'output';
+      buf.io = j;
+      claimed.add(buf.id);
+      return buf.id;
+    }
+    const b = cx.newBuf('output', g.values.get(v)!.name, bytes);
+    cx.buf(b).io = j;
+    const to: Loc = { ref: { buf: b, offset: 0 }, dtype: loc.dtype, shape: loc.shape };
+    copyInto(cx, loc, to);
+    return b;
+  });
+  return { inputBufs, outputBufs, steps: fleet.steps.length - first };
+}
+
+function lowerNode(cx: TenantLowering, n: Node, pending: Map<ValueId, Expr>, fuseInto: boolean): void {
+  if (isEltwiseOp(n.op)) return lowerEltwise(cx, n, pending, fuseInto);
+  if (VIEW_OPS.has(n.op)) return lowerView(cx, n);
+  if (INDEX_MAP_OPS.has(n.op)) return lowerIndexMap(cx, n);
+  if (isReduceOp(n.op)) return lowerReduce(cx, n);
+  switch (n.op) {
+    case 'Gemm':
+      return lowerGemm(cx, n);
+    case 'MatMul':
+      return lowerMatMul(cx, n);
+    case 'Conv':
+      return lowerConv(cx, n);
+    case 'ConvTranspose':
+      return lowerConvTranspose(cx, n);
+    case 'Concat':
+      return lowerConcat(cx, n);
+    case 'Gather':
+      return lowerGather(cx, n);
+    case 'ConstantOfShape':
+      return lowerConstantOfShape(cx, n);
+    case 'Softmax':
+    case 'LogSoftmax':
+      return lowerSoftmax(cx, n);
+    case 'LayerNormalization':
+      return lowerLayerNorm(cx, n);
+    case 'InstanceNormalization':
+    case 'GroupNormalization':
+      return lowerGroupNorm(cx, n);
+    case 'MaxPool':
+    case 'AveragePool':
+      return lowerPool(cx, n);
+    case 'GlobalAveragePool':
+    case 'GlobalMaxPool':
+      return lowerGlobalPool(cx, n);
+    default:
+      return fail('UNSUPPORTED_OP', `${cx.where()}: the planner cannot lower ${n.op} (tenant '${cx.tenantId}', node '${n.name}', op ${n.op})`);
+  }
+}

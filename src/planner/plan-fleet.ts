@@ -1,0 +1,172 @@
+// planFleet: concretize every tenant → lower to steps → align into stages → launches → memory plan.
+import { fail } from '../../ir/errors.js';
+import { byteSize } from '../../ir/dtype.js';
+import { numel } from '../../ir/shape.js';
+import { type ConcreteTenant, concretizeTenant } from './concretize.js';
+import { type CostModel, H100_FP32, floorUs, launchUs } from './cost.js';
+import type { ArenaId } from './launch.js';
+import { type DraftLaunch, buildLaunches, resolveLaunches } from './launches.js';
+import { lowerTenant, type LoweredTenant } from './lower.js';
+import type { FleetState } from './lower-context.js';
+import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
+import type { Plan, PlannedTenant, TenantIO, TenantInput, WeightBlob } from './plan.js';
+import { scheduleSteps } from './schedule.js';
+import { stepReads, stepWrites } from './steps.js';
+
+export interface PlanOptions {
+  readonly precision?: 'fp32';
+  readonly costModel?: CostModel;
+}
+
+// Where each buffer went (for tests and inspect): act items carry their live stages.
+export interface BufferReport {
+  readonly id: number;
+  readonly tenant: number;
+  readonly name: string;
+  readonly arena: ArenaId;
+  readonly offset: number;
+  readonly bytes: number;
+  readonly firstStage: number; // -1 when not an act buffer
+  readonly lastStage: number;
+}
+
+export interface DetailedPlan {
+  readonly plan: Plan;
+  readonly buffers: readonly BufferReport[];
+  readonly stepsPerTenant: readonly number[];
+}
+
+export function planFleet(tenants: readonly TenantInput[], opts: PlanOptions = {}): Plan {
+  return planFleetDetailed(tenants, opts).plan;
+}
+
+export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOptions = {}): DetailedPlan {
+  const precision = opts.precision ?? 'fp32';
+  if (precision !== 'fp32') fail('USAGE', `planFleet: precision '${String(precision)}' is not supported (supported: fp32)`);
+  const cost = opts.costModel ?? H100_FP32;
+  if (tenants.length === 0) fail('USAGE', 'planFleet: no tenants');
+  const ids = new Set<string>();
+  for (const t of tenants) {
+    if (ids.has(t.id)) fail('USAGE', `planFleet: tenant id '${t.id}' appears twice`);
+    ids.add(t.id);
+  }
+
+  const concrete: ConcreteTenant[] = tenants.map(concretizeTenant);
+  const fleet: FleetState = { bufs: [], steps: [] };
+  const lowered: LoweredTenant[] = concrete.map((c, i) => lowerTenant(fleet, i, tenants[i]!.id, c.graph));
+  const { bufs, steps } = fleet;
+
+  const { stageOf, stages } = scheduleSteps(steps);
+  const drafts = buildLaunches(steps, stageOf, stages, cost);
+
+  // weights: each GEMM launch's operands back to back, then the rest in creation order
+  const weightOrder: number[] = [];
+  const gemmGroups = (d: DraftLaunch) => (d.kind === 'gemm' ? [d.steps] : d.kind === 'gemm_grouped' ? d.groups : []);
+  for (const d of drafts) {
+    for (const g of gemmGroups(d)) {
+      for (const pick of ['b', 'bias', 'a'] as const) {
+        for (const s of g) for (const e of s.entries) {
+          const r = e[pick];
+          if (r !== null && bufs[r.buf]!.kind === 'weight') weightOrder.push(r.buf);
+        }
+      }
+    }
+  }
+  for (const b of bufs) if (b.kind === 'weight') weightOrder.push(b.id);
+  const weights = planWeights(bufs, weightOrder);
+
+  // activations: live stages per buffer; a GEMM launch's outputs form one contiguous item
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  for (const s of steps) {
+    const st = stageOf[s.id]!;
+    for (const b of [...stepReads(s), ...stepWrites(s)]) {
+      if (bufs[b]!.kind !== 'act') continue;
+      first.set(b, Math.min(first.get(b) ?? st, st));
+      last.set(b, Math.max(last.get(b) ?? st, st));
+    }
+  }
+  const inItem = new Set<number>();
+  const items: ActItem[] = [];
+  for (const d of drafts) {
+    for (const g of gemmGroups(d)) {
+      const cs = [...new Set(g.flatMap((s) => s.entries.map((e) => e.c.buf)))].filter((b) => bufs[b]!.kind === 'act' && !inItem.has(b));
+      if (cs.length < 2) continue;
+      for (const b of cs) inItem.add(b);
+      items.push({ bufs: cs, first: Math.min(...cs.map((b) => first.get(b)!)), last: Math.max(...cs.map((b) => last.get(b)!)) });
+    }
+  }
+  for (const b of bufs) {
+    if (b.kind === 'act' && first.has(b.id) && !inItem.has(b.id)) items.push({ bufs: [b.id], first: first.get(b.id)!, last: last.get(b.id)! });
+  }
+  const act = planActivations(bufs, items);
+  const io = planIo(bufs, lowered.map((l) => ({ inputs: l.inputBufs, outputs: l.outputBufs })));
+
+  const placement = (b: number): Placement => {
+    const buf = bufs[b]!;
+    switch (buf.kind) {
+      case 'weight':
+        return { arena: 'weights', offset: weights.offsets.get(b)! };
+      case 'act':
+        return { arena: 'act', offset: act.offsets.get(b) ?? 0 };
+      case 'input':
+      case 'output':
+        return { arena: 'io', offset: io.offsets.get(b)! };
+      default: {
+        const never: never = buf.kind;
+        throw new Error(`unknown buffer kind ${String(never)}`);
+      }
+    }
+  };
+  const launches = resolveLaunches(drafts, (r) => placement(r.buf), cost);
+
+  const plannedTenants: PlannedTenant[] = tenants.map((t, i) => {
+    const c = concrete[i]!;
+    const l = lowered[i]!;
+    const ioOf = (list: typeof c.inputs, bufIds: readonly number[]): TenantIO[] =>
+      list.map((x, j) => ({
+        name: x.name,
+        dtype: x.dtype,
+        shape: x.shape,
+        batchAxis: x.batchAxis,
+        ref: { arena: 'io', offset: io.offsets.get(bufIds[j]!)! },
+        bytes: numel(x.shape) * byteSize(x.dtype),
+      }));
+    return {
+      id: t.id,
+      model: t.model,
+      maxBatch: t.maxBatch,
+      sloMs: t.sloMs,
+      layers: steps.filter((s) => s.tenant === i).length,
+      inputs: ioOf(c.inputs, l.inputBufs),
+      outputs: ioOf(c.outputs, l.outputBufs),
+    };
+  });
+
+  const blobs: WeightBlob[] = bufs
+    .filter((b) => b.kind === 'weight')
+    .map((b) => ({ offset: weights.offsets.get(b.id)!, tensor: b.weight! }))
+    .sort((a, b) => a.offset - b.offset);
+
+  const totalFlops = steps.reduce((a, s) => a + s.flops, 0);
+  const totalBytes = steps.reduce((a, s) => a + s.bytes, 0);
+  const plan: Plan = {
+    precision,
+    tenants: plannedTenants,
+    launches,
+    stages,
+    arenas: { weights: weights.size, act: act.size, io: io.size, actWithoutReuse: act.withoutReuse },
+    weights: blobs,
+    cost: {
+      predictedTickUs: launches.reduce((a, l) => a + l.info.predictedUs, 0),
+      ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
+      floorUs: floorUs(cost, totalFlops, totalBytes),
+      device: cost.device,
+    },
+  };
+  const buffers: BufferReport[] = bufs.map((b) => {
+    const p = placement(b.id);
+    return { id: b.id, tenant: b.tenant, name: b.name, arena: p.arena, offset: p.offset, bytes: b.bytes, firstStage: first.get(b.id) ?? -1, lastStage: last.get(b.id) ?? -1 };
+  });
+  return { plan, buffers, stepsPerTenant: lowered.map((l) => l.steps) };
+}

@@ -1,0 +1,108 @@
+// The planner's internal form between lowering and launch building: every tenant's IR becomes a DAG of
+// steps (one GEMM or one kernel over that tenant's tensors), reading and writing abstract buffers that the
+// memory plan places in arenas later. Not part of the Plan contract.
+import type { DType } from '../../ir/dtype.js';
+import type { Tensor } from '../../ir/tensor.js';
+import type { GemmProblem, KernelOp, PoolGeometry } from './launch.js';
+
+export type BufKind = 'input' | 'output' | 'act' | 'weight';
+
+export interface Buf {
+  readonly id: number;
+  readonly tenant: number;
+  kind: BufKind; // 'act' may become 'output' when a graph output is computed straight into its slot (set by lowering)
+  readonly bytes: number;
+  readonly name: string;
+  readonly weight?: Tensor; // kind 'weight': the bytes as launches read them
+  io?: number; // kind 'input'/'output': index into the tenant's inputs/outputs
+}
+
+// A byte offset into one buffer.
+export interface LRef {
+  readonly buf: number;
+  readonly offset: number;
+}
+
+export interface LView {
+  readonly ref: LRef;
+  readonly dtype: DType;
+  readonly strides: readonly number[];
+}
+
+// launch.ts Segment with buffer-relative refs (the tenant is the step's).
+export interface DraftSegment {
+  readonly shape?: readonly number[];
+  readonly dims?: readonly number[];
+  readonly count?: number;
+  readonly geom?: PoolGeometry;
+  readonly inputs: readonly LView[];
+  readonly out: LRef;
+  readonly outDType: DType;
+  readonly outStrides?: readonly number[];
+}
+
+export interface DraftGemmEntry {
+  readonly a: LRef;
+  readonly b: LRef;
+  readonly c: LRef;
+  readonly bias: LRef | null;
+}
+
+interface StepBase {
+  readonly id: number; // global, in lowering order
+  readonly tenant: number;
+  readonly deps: readonly number[]; // step ids that must run in an earlier stage
+  readonly source: string; // "tenant/node"
+  readonly flops: number;
+  readonly bytes: number;
+}
+
+export interface GemmStep extends StepBase {
+  readonly kind: 'gemm';
+  readonly dtype: DType;
+  readonly problem: GemmProblem;
+  readonly entries: readonly DraftGemmEntry[];
+  readonly key: string; // the GEMM signature: steps with equal keys may share one strided launch
+}
+
+export interface KernelStep extends StepBase {
+  readonly kind: 'kernel';
+  readonly op: KernelOp;
+  readonly key: string; // op + program + dtypes: steps with equal keys share one generated kernel
+  readonly segments: readonly DraftSegment[];
+}
+
+export type Step = GemmStep | KernelStep;
+
+export function stepReads(s: Step): number[] {
+  if (s.kind === 'gemm') return s.entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
+  return s.segments.flatMap((g) => g.inputs.map((v) => v.ref.buf));
+}
+
+export function stepWrites(s: Step): number[] {
+  if (s.kind === 'gemm') return s.entries.map((e) => e.c.buf);
+  return s.segments.map((g) => g.out.buf);
+}
+
+// FNV-1a over a string: short stable names for kernel keys.
+export function hashKey(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    st[i] = acc;
+    acc *= shape[i]!;
+  }
+  return st;
+}
+
+export const ALIGN = 256;
+export const alignUp = (n: number, a = ALIGN): number => Math.ceil(n / a) * a;

@@ -1,0 +1,187 @@
+// The product surface end to end through the real `bin/loom.js` (needs a fresh dist/: `npm run build`):
+// compile a small mixed fleet, inspect it, run one tenant from .npy files, and the demo.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateModel } from '../../models/index.js';
+import { fromNumbers } from '../../ir/tensor.js';
+import { encodeNpy, readNpy, writeNpy } from '../../runtime/npy.js';
+import { runOrt } from '../support/ort.js';
+import { relativeError, rng } from '../support/tensors.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'loom-compile-run-'));
+
+function loom(...args: string[]) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/loom.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function expectOneLineError(r: ReturnType<typeof loom>, code: string, ...mentions: string[]) {
+  expect(r.code, r.err).toBe(2);
+  const lines = r.err.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain(`[${code}]`);
+  for (const m of mentions) expect(lines[0]).toContain(m);
+  expect(r.err).not.toMatch(/\n\s+at /);
+}
+
+// 5 tenants: three MLPs of one shape (one strided group), one of another shape, one LSTM (batch axis 1).
+const FLEET = [
+  { id: 'mlp-a', kind: 'mlp', opts: { seed: 11, sizes: [32, 24, 5] } },
+  { id: 'mlp-b', kind: 'mlp', opts: { seed: 12, sizes: [32, 24, 5] } },
+  { id: 'mlp-c', kind: 'mlp', opts: { seed: 13, sizes: [32, 24, 5], activation: 'relu' } },
+  { id: 'mlp-wide', kind: 'mlp', opts: { seed: 14, sizes: [16, 40, 3], linear: 'matmul' } },
+  { id: 'lstm-a', kind: 'lstm', opts: { seed: 15, hidden: 8, inputSize: 6, seqLen: 3, classes: 4 } },
+] as const;
+
+const manifest = path.join(tmp, 'fleet.json');
+const plan = path.join(tmp, 'plan');
+
+beforeAll(() => {
+  mkdirSync(path.join(tmp, 'models'), { recursive: true });
+  for (const t of FLEET) writeFileSync(path.join(tmp, 'models', `${t.id}.onnx`), generateModel(t.kind, t.opts as never).bytes);
+  writeFileSync(manifest, JSON.stringify({
+    tenants: FLEET.map((t, i) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: 1 + (i % 3), ...(i === 0 ? { sloMs: 10 } : {}) })),
+    precision: 'fp32',
+  }));
+  const r = loom('compile', manifest, '-o', plan, '--quiet');
+  if (r.code !== 0) throw new Error(`loom compile failed (${r.code}): ${r.err}`);
+});
+
+describe('loom compile / inspect / run', () => {
+  it('compile writes the plan directory, deterministically', () => {
+    for (const f of ['plan.json', 'weights.bin', 'kernels.cu']) expect(existsSync(path.join(plan, f)), f).toBe(true);
+    const again = path.join(tmp, 'plan-again');
+    const r = loom('compile', manifest, '-o', again);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('compiled 5 tenants');
+    expect(r.err).toContain('launches per tick');
+    expect(readFileSync(path.join(again, 'plan.json'))).toEqual(readFileSync(path.join(plan, 'plan.json')));
+    expect(readFileSync(path.join(again, 'weights.bin'))).toEqual(readFileSync(path.join(plan, 'weights.bin')));
+  });
+
+  it('compile of .onnx files takes ids from the names; --emit stops after a stage', () => {
+    const a = path.join(tmp, 'models/mlp-a.onnx');
+    const dir = path.join(tmp, 'from-files');
+    const r = loom('compile', a, a, path.join(tmp, 'models/lstm-a.onnx'), '--max-batch', '2', '-o', dir, '--quiet', '--no-nvcc');
+    expect(r.code, r.err).toBe(0);
+    const json = JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8')) as { tenants: { id: string; maxBatch: number }[] };
+    expect(json.tenants.map((t) => [t.id, t.maxBatch])).toEqual([['mlp-a', 2], ['mlp-a-2', 2], ['lstm-a', 2]]);
+
+    const ir = path.join(tmp, 'emit-ir');
+    expect(loom('compile', manifest, '-o', ir, '--emit', 'ir', '--quiet').code).toBe(0);
+    expect(readFileSync(path.join(ir, 'ir/mlp-b.ir'), 'utf8')).toContain('Gemm');
+    expect(existsSync(path.join(ir, 'plan.json'))).toBe(false);
+    const summary = path.join(tmp, 'emit-plan');
+    expect(loom('compile', manifest, '-o', summary, '--emit', 'plan', '--quiet').code).toBe(0);
+    const s = JSON.parse(readFileSync(path.join(summary, 'plan-summary.json'), 'utf8')) as { launches: unknown[]; weights: { bytes: number; tensor?: unknown }[] };
+    expect(s.launches.length).toBeGreaterThan(0);
+    expect(s.weights[0]!.bytes).toBeGreaterThan(0);
+    expect(s.weights[0]!.tensor).toBeUndefined();
+    const launch = path.join(tmp, 'emit-launch');
+    expect(loom('compile', manifest, '-o', launch, '--emit', 'launch', '--quiet').code).toBe(0);
+    const launches = (dirName: string) => (JSON.parse(readFileSync(path.join(dirName, 'plan.json'), 'utf8')) as { launches: unknown[] }).launches;
+    expect(launches(launch)).toEqual(launches(plan)); // the same plan, only its kernels table may lack a cubin
+    expect(existsSync(path.join(launch, 'weights.bin'))).toBe(false);
+    const cuda = path.join(tmp, 'emit-cuda');
+    expect(loom('compile', manifest, '-o', cuda, '--emit', 'cuda', '--quiet').code).toBe(0);
+    expect(readFileSync(path.join(cuda, 'kernels.cu'), 'utf8')).toEqual(readFileSync(path.join(plan, 'kernels.cu'), 'utf8'));
+    expectOneLineError(loom('compile', manifest, '-o', cuda, '--emit', 'ptx'), 'USAGE', 'ptx');
+  });
+
+  it('compile errors are one line, exit 2', () => {
+    const bad = path.join(tmp, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ tenants: [{ id: 'x', model: 'models/mlp-a.onnx', maxBatch: 2 }], precision: 'fp16' }));
+    expectOneLineError(loom('compile', bad, '-o', path.join(tmp, 'nope')), 'MANIFEST', 'fp16', 'fp32');
+    writeFileSync(bad, JSON.stringify({ tenants: [{ id: 'x', model: 'models/gone.onnx', maxBatch: 2 }] }));
+    expectOneLineError(loom('compile', bad, '-o', path.join(tmp, 'nope')), 'MANIFEST', "tenant 'x'", 'gone.onnx');
+  });
+
+  it('inspect prints the launch table and totals; --json parses', () => {
+    const r = loom('inspect', plan);
+    expect(r.code, r.err).toBe(0);
+    for (const s of ['stage', 'kind', 'tenants', 'FLOPs', 'predicted', 'launches', 'tenant layers', 'ungrouped', 'floor', 'arenas', 'without reuse', 'mlp-a']) expect(r.out).toContain(s);
+    expect(r.out).toMatch(/strided|batched|grouped/);
+    expect(r.out).toContain('gen:');
+    const j = loom('inspect', plan, '--json');
+    expect(j.code, j.err).toBe(0);
+    const parsed = JSON.parse(j.out) as { tenants: { id: string }[]; launches: { kind: string; tenants: string[] }[]; totals: { launches: number; tenantLayers: number } };
+    const onDisk = JSON.parse(readFileSync(path.join(plan, 'plan.json'), 'utf8')) as { launches: unknown[]; tenants: { id: string; layers: number }[] };
+    expect(parsed.tenants.map((t) => t.id)).toEqual(FLEET.map((t) => t.id));
+    expect(parsed.totals.launches).toBe(onDisk.launches.length);
+    // tenant layers = the launches a time-only runtime would make: 2 fused Gemms per MLP, the LSTM's lowered steps
+    expect(parsed.totals.tenantLayers).toBe(onDisk.tenants.reduce((a, t) => a + t.layers, 0));
+    for (const t of onDisk.tenants.filter((x) => x.id.startsWith('mlp'))) expect(t.layers).toBe(2);
+    expect(parsed.totals.launches).toBeLessThan(parsed.totals.tenantLayers);
+    // every MLP layer runs inside launches shared by all four MLPs: 2 launches cover their 8 layers
+    const mlpLaunches = parsed.launches.filter((l) => l.tenants.includes('mlp-a'));
+    expect(mlpLaunches).toHaveLength(2);
+    for (const l of mlpLaunches) expect(l.tenants).toEqual(expect.arrayContaining(['mlp-a', 'mlp-b', 'mlp-c', 'mlp-wide']));
+    expectOneLineError(loom('inspect', path.join(tmp, 'no-such-plan')), 'IO', 'no-such-plan');
+  });
+
+  it('run writes .npy outputs equal to onnxruntime for that tenant', async () => {
+    const rand = rng(7);
+    const x = fromNumbers('f32', [2, 32], Array.from({ length: 64 }, () => rand() * 2 - 1));
+    const xFile = path.join(tmp, 'x.npy');
+    writeNpy(xFile, x);
+    const out = path.join(tmp, 'out-b');
+    const r = loom('run', plan, '--tenant', 'mlp-b', '--input', `input=${xFile}`, '--out', out, '--backend', 'cpu');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('mlp-b');
+    const got = readNpy(path.join(out, 'output.npy'));
+    const want = (await runOrt(path.join(tmp, 'models/mlp-b.onnx'), { input: x })).output!;
+    expect(got.shape).toEqual([2, 5]);
+    expect(relativeError(got, want)).toBeLessThan(1e-4);
+    // another tenant's weights give another answer: the run used mlp-b's
+    const other = (await runOrt(path.join(tmp, 'models/mlp-a.onnx'), { input: x })).output!;
+    expect(relativeError(got, other)).toBeGreaterThan(1e-2);
+
+    // the LSTM's rows are along axis 1 ([seq, batch, input])
+    const seq = fromNumbers('f32', [3, 1, 6], Array.from({ length: 18 }, () => rand() - 0.5));
+    const seqFile = path.join(tmp, 'seq.npy');
+    writeNpy(seqFile, seq);
+    const r2 = loom('run', plan, '--tenant', 'lstm-a', '--input', `input=${seqFile}`, '--out', path.join(tmp, 'out-lstm'));
+    expect(r2.code, r2.err).toBe(0);
+    const want2 = (await runOrt(path.join(tmp, 'models/lstm-a.onnx'), { input: seq })).output!;
+    expect(relativeError(readNpy(path.join(tmp, 'out-lstm/output.npy')), want2)).toBeLessThan(1e-4);
+  });
+
+  it('bad run inputs: one line, exit 2', () => {
+    const good = path.join(tmp, 'good.npy');
+    writeNpy(good, fromNumbers('f32', [1, 32], new Array(32).fill(0.5)));
+    const out = path.join(tmp, 'out-bad');
+    const run = (...args: string[]) => loom('run', plan, '--out', out, ...args);
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', `wrong=${good}`), 'EVAL', "'wrong'", 'input');
+    const wide = path.join(tmp, 'wide.npy');
+    writeNpy(wide, fromNumbers('f32', [1, 31], new Array(31).fill(0.5)));
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', `input=${wide}`), 'EVAL', 'wide.npy', '[1,31]', 'f32[1..2,32]');
+    const rows = path.join(tmp, 'rows.npy');
+    writeNpy(rows, fromNumbers('f32', [3, 32], new Array(96).fill(0.5)));
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', `input=${rows}`), 'EVAL', '[3,32]', '1..2');
+    const f64 = path.join(tmp, 'f64.npy');
+    writeNpy(f64, fromNumbers('f64', [1, 32], new Array(32).fill(0.5)));
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', `input=${f64}`), 'EVAL', 'f64', 'f32');
+    const trunc = path.join(tmp, 'trunc.npy');
+    writeFileSync(trunc, encodeNpy(fromNumbers('f32', [1, 32], new Array(32).fill(0.5))).subarray(0, 100 + 128));
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', `input=${trunc}`), 'IO', 'trunc.npy', 'truncated', '128 data bytes');
+    expectOneLineError(run('--tenant', 'mlp-b'), 'USAGE', 'input=');
+    expectOneLineError(run('--tenant', 'nobody', '--input', `input=${good}`), 'USAGE', "'nobody'", 'mlp-a');
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', `input=${path.join(tmp, 'absent.npy')}`), 'IO', 'absent.npy');
+    expectOneLineError(run('--tenant', 'mlp-b', '--input', good), 'USAGE', 'name=file.npy');
+  });
+});
+
+describe('loom demo', () => {
+  it('--small compiles, runs and checks 16 mixed tenants against onnxruntime', () => {
+    const r = loom('demo', '--small', '--dir', path.join(tmp, 'demo'), '--quiet');
+    expect(r.code, `${r.out}\n${r.err}`).toBe(0);
+    expect(r.out).toContain('16 tenants');
+    expect(r.out).toContain('launches');
+    expect(r.out).toMatch(/encoder-2 .* ok/);
+    expect(r.out).toContain('all 16 tenants match onnxruntime');
+  });
+});

@@ -1,0 +1,169 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isLoomError } from '../../ir/errors.js';
+import { FORMAT_VERSION, loadWeights, readPlanDir, renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
+import { samplePlan } from './fixture.js';
+import type { Plan } from '../../src/planner/plan.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'loom-codegen-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+const freshDir = (): string => path.join(tmp, `plan${n++}`);
+
+function loomError(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    if (isLoomError(e)) return { code: e.code, message: e.message };
+    throw e;
+  }
+  throw new Error('expected a LoomError');
+}
+
+describe('writePlanDir / readPlanDir', () => {
+  it('round-trips the plan and is deterministic', async () => {
+    const a = freshDir();
+    const b = freshDir();
+    const wa = await writePlanDir(samplePlan(), a, { nvcc: 'off' });
+    const wb = await writePlanDir(samplePlan(), b, { nvcc: 'off' });
+    for (const f of ['plan.json', 'weights.bin', 'kernels.cu']) expect(readFileSync(path.join(a, f))).toEqual(readFileSync(path.join(b, f)));
+    expect(wa.nvccSkipped).toBe('nvcc: off');
+    const read = readPlanDir(a);
+    expect(read).toEqual(wa.plan);
+    expect(read.version).toBe(FORMAT_VERSION);
+    expect(read.kernels.cubin).toBeNull();
+    // non-finite and signed-zero constants survive JSON
+    const fill = read.launches.find((l) => l.id === 14)!;
+    expect(fill.kind === 'kernel' && fill.op.op === 'fill' && fill.op.value).toBe(-Infinity);
+    const elt = read.launches.find((l) => l.id === 18)!;
+    const prog = elt.kind === 'kernel' && elt.op.op === 'eltwise' ? elt.op.program : [];
+    expect(prog[4]).toEqual({ op: 'const', v: NaN });
+    expect(Object.is((prog[7] as { v: number }).v, -0)).toBe(true);
+    expect(prog[6]).toEqual({ op: 'clip', min: -Infinity, max: 6 });
+    // the emit functions print what the dir holds (minus the cubin, not built there)
+    expect(renderLaunchJson(samplePlan())).toBe(readFileSync(path.join(a, 'plan.json'), 'utf8'));
+    expect(renderKernelsCu(samplePlan())).toBe(readFileSync(path.join(a, 'kernels.cu'), 'utf8'));
+  });
+
+  it('key order does not depend on how the planner built its objects', async () => {
+    const p = samplePlan();
+    const shuffled = JSON.parse(JSON.stringify({ ...p, weights: [] }), (_k, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse()) : v,
+    ) as Plan;
+    const fill = { ...shuffled, weights: p.weights, launches: p.launches } as Plan;
+    const a = renderLaunchJson(p);
+    const b = renderLaunchJson({ ...fill, tenants: shuffled.tenants, cost: shuffled.cost, arenas: shuffled.arenas });
+    expect(b).toBe(a);
+  });
+
+  it('writes weights.bin with every blob at its offset and zero padding', async () => {
+    const dir = freshDir();
+    const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    const bin = loadWeights(dir, w.plan);
+    expect(bin.byteLength).toBe(176);
+    const f32 = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + 112));
+    expect([...f32.slice(0, 12)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect([...f32.slice(12, 24)]).toEqual([-1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12]);
+    expect([...f32.slice(24, 27)]).toEqual([0.5, -0.5, 0.25]);
+    expect([...bin.slice(108, 112)]).toEqual([0, 0, 0, 0]); // padding
+    const dv = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
+    expect([0, 1, 2, 3].map((i) => dv.getInt32(112 + 4 * i, true))).toEqual([3, -1, 0, 2]);
+    expect(dv.getBigInt64(128, true)).toBe(1n);
+    expect(dv.getBigInt64(136, true)).toBe(-1n);
+    expect(dv.getUint16(160, true)).toBe(15360);
+    expect([...bin.slice(164)]).toEqual(new Array(12).fill(0));
+    expect(w.plan.weights.blobs.map((b) => [b.offset, b.bytes, b.dtype])).toEqual([[0, 48, 'f32'], [48, 48, 'f32'], [96, 12, 'f32'], [112, 16, 'i32'], [128, 16, 'i64'], [160, 4, 'f16']]);
+  });
+
+  it('emits one kernel per distinct kernel key and names every kernel launch', async () => {
+    const dir = freshDir();
+    const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    const src = readFileSync(path.join(dir, 'kernels.cu'), 'utf8');
+    const defs = [...src.matchAll(/extern "C" __global__ void __launch_bounds__\(256\) (\w+)\(/g)].map((m) => m[1]);
+    expect(defs.length).toBe(17); // 18 kernel launches, launches 2 and 17 share a key
+    expect(new Set(defs).size).toBe(17);
+    const names = w.plan.kernels.names;
+    expect(Object.keys(names).length).toBe(18);
+    expect(names['2']).toBe(names['17']);
+    expect(names['13']).not.toBe(names['19']); // copy f32→f32 vs f32→f16
+    for (const name of Object.values(names)) expect(defs).toContain(name);
+    expect(w.plan.kernels.grids['2']).toEqual({ name: names['2'], block: 256, grid: 1, mapping: 'thread', work: [6, 6] });
+    expect(w.plan.kernels.grids['5']).toMatchObject({ mapping: 'block', grid: 4, work: [2, 2] });
+    // the eltwise program became straight-line code over the prelude's helpers
+    expect(src).toContain('const acc_t t1 = loom_mul(t0, ((acc_t)0.5));');
+    expect(src).toContain('loom_act_relu(t1)');
+  });
+
+  it('rejects corrupt, truncated and future plans with clear errors', async () => {
+    const dir = freshDir();
+    await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    const planFile = path.join(dir, 'plan.json');
+    const good = readFileSync(planFile, 'utf8');
+
+    writeFileSync(planFile, good.slice(0, good.length / 2));
+    let e = loomError(() => readPlanDir(dir));
+    expect(e.code).toBe('PLAN_INVALID');
+    expect(e.message).toMatch(/not valid JSON \(truncated or corrupt\?\)/);
+
+    writeFileSync(planFile, good.replace('"version": 1', '"version": 7'));
+    e = loomError(() => readPlanDir(dir));
+    expect(e.code).toBe('PLAN_INVALID');
+    expect(e.message).toMatch(/format version 7, this Loom reads version 1/);
+
+    writeFileSync(planFile, good.replace('"format": "loom-launchplan"', '"format": "other"'));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/not a Loom launch plan/);
+
+    writeFileSync(planFile, good.replace('"m": 2,', '"m": "2",'));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/launches\[0\]\.problem\.m: expected an integer >= 0, got "2"/);
+
+    const j = JSON.parse(good);
+    j.launches[0].strides = null;
+    j.launches[0].entries[1].c.offset = 2040; // C of 2x3 f32 = 24 bytes past an act arena of 2048
+    writeFileSync(planFile, JSON.stringify(j));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/launch 0 \(gemm\) entry 1 C: bytes \[2040, 2064\) fall outside arena 'act' of 2048 bytes/);
+
+    const k = JSON.parse(good);
+    k.launches[2].op.program = [{ op: 'in', i: 0 }, { op: 'add' }];
+    writeFileSync(planFile, JSON.stringify(k));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/instruction 1 \('add'\) pops 2 values from a stack of 1/);
+
+    const m = JSON.parse(good);
+    delete m.launches[3].segments[0].dims;
+    writeFileSync(planFile, JSON.stringify(m));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/launch 3 \(kernel\) 'reduce' segment 0: 'dims' is missing/);
+
+    rmSync(planFile);
+    expect(loomError(() => readPlanDir(dir)).code).toBe('IO');
+  });
+
+  it('checks weights.bin size and sha256', async () => {
+    const dir = freshDir();
+    const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    const file = path.join(dir, 'weights.bin');
+    const good = readFileSync(file);
+    writeFileSync(file, good.subarray(0, 100));
+    let e = loomError(() => loadWeights(dir, w.plan));
+    expect(e.code).toBe('PLAN_INVALID');
+    expect(e.message).toMatch(/has 100 bytes, plan.json expects 176/);
+    const flipped = Buffer.from(good);
+    flipped[5]! ^= 1;
+    writeFileSync(file, flipped);
+    e = loomError(() => loadWeights(dir, w.plan));
+    expect(e.message).toMatch(/is corrupt: sha256/);
+  });
+
+  it('rejects planner bugs at write time', async () => {
+    const p = samplePlan();
+    const badRef: Plan = { ...p, arenas: { ...p.arenas, act: 100 } };
+    await expect(writePlanDir(badRef, freshDir(), { nvcc: 'off' })).rejects.toThrow(/fall outside arena 'act' of 100 bytes/);
+    const overlap: Plan = { ...p, weights: [...p.weights, { offset: 40, tensor: p.weights[2]!.tensor }] };
+    await expect(writePlanDir(overlap, freshDir(), { nvcc: 'off' })).rejects.toThrow(/overlaps the previous blob/);
+    const mixed: Plan = {
+      ...p,
+      launches: p.launches.map((l) => (l.id === 13 && l.kind === 'kernel' ? { ...l, segments: [l.segments[0]!, { ...l.segments[1]!, outDType: 'f16' as const }] } : l)),
+    };
+    await expect(writePlanDir(mixed, freshDir(), { nvcc: 'off' })).rejects.toThrow(/segment 1 has dtypes f32->f16 but segment 0 has f32->f32/);
+  });
+});

@@ -1,0 +1,64 @@
+// A malformed or out-of-bounds plan is an EVAL error at create time, naming the launch and the field,
+// never a crash; the addon reports what it was built with.
+import { describe, expect, it } from 'vitest';
+import { loadNativeAddon } from '../../runtime/native-addon.js';
+import { ArenaBuilder, info } from './helpers.js';
+
+function create(plan: unknown, weights = new Uint8Array(0)) {
+  return () => loadNativeAddon().create(plan, weights, { backend: 'cpu', threads: 1 });
+}
+
+function gemmPlan(cOffset: number) {
+  const b = new ArenaBuilder();
+  const a = b.alloc('io', 'f32', 4);
+  const w = b.alloc('weights', 'f32', 4);
+  b.alloc('io', 'f32', 4);
+  b.launches.push({
+    kind: 'gemm', id: 7, dtype: 'f32', info: info('gemm 2x2x2'),
+    problem: { m: 2, n: 2, k: 2, transA: false, transB: false, lda: 2, ldb: 2, ldc: 2, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: null },
+    entries: [{ tenant: 0, a: a.ref, b: w.ref, c: { arena: 'io', offset: cOffset }, bias: null }], strides: null,
+  });
+  return b.plan();
+}
+
+describe('native plan checks', () => {
+  it('info() says which backends are built', () => {
+    const i = loadNativeAddon().info();
+    expect(i.backends[0]).toBe('cpu');
+    expect(i.cuda).toBe(i.backends.includes('cuda'));
+    expect(i.threads).toBeGreaterThan(0);
+  });
+
+  it('references outside an arena, writes into weights and bad fields are EVAL errors', () => {
+    const ok = gemmPlan(64);
+    expect(create(ok, new Uint8Array(16))).not.toThrow();
+    expect(create(gemmPlan(100))).toThrow(expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/launch 7 \(gemm 2x2x2\): gemm C .*outside the io arena/) }));
+    const intoWeights = gemmPlan(64);
+    (intoWeights.launches[0] as unknown as { entries: Array<{ c: unknown }> }).entries[0]!.c = { arena: 'weights', offset: 0 };
+    expect(create(intoWeights)).toThrow(/writes into the read-only weights arena/);
+    expect(create({ ...ok, launches: [{ ...ok.launches[0], kind: 'conv' }] })).toThrow(/launches\[0\]\.kind: unknown launch kind 'conv'/);
+    expect(create({ ...ok, arenas: { weights: 16, act: 0 } })).toThrow(/arenas: missing field 'io'/);
+    expect(create(ok, new Uint8Array(1000))).toThrow(/weights are 1000 bytes but the plan's weights arena is 16/);
+    expect(loadNativeAddon().create.bind(null, ok, new Uint8Array(16), { backend: 'tpu' as never })).toThrow(/unknown backend 'tpu'/);
+  });
+
+  it('eltwise programs that misuse the stack or read missing inputs are rejected', () => {
+    const b = new ArenaBuilder();
+    const x = b.alloc('io', 'f32', 4);
+    const o = b.alloc('io', 'f32', 4);
+    const seg = { tenant: 0, shape: [4], inputs: [{ ref: x.ref, dtype: 'f32' as const, strides: [1] }], out: o.ref, outDType: 'f32' as const };
+    b.launches.push({ kind: 'kernel', id: 0, kernel: 'k', op: { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 0 }, { op: 'add' }] }, segments: [seg], info: info('bad') });
+    expect(create(b.plan())).toThrow(/pops an empty stack/);
+    b.launches[0] = { kind: 'kernel', id: 0, kernel: 'k', op: { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 1 }] }, segments: [seg], info: info('bad') };
+    expect(create(b.plan())).toThrow(/reads input 1 of 1/);
+    b.launches[0] = { kind: 'kernel', id: 0, kernel: 'k', op: { op: 'copy' }, segments: [{ ...seg, shape: [4], inputs: [{ ...seg.inputs[0]!, strides: [-1] }] }], info: info('bad') };
+    expect(create(b.plan())).toThrow(/copy input reads\/writes bytes \[-12, 4\) outside the io arena/);
+  });
+
+  it('a closed handle rejects ticks', async () => {
+    const addon = loadNativeAddon();
+    const h = addon.create(gemmPlan(64), new Uint8Array(16), { backend: 'cpu', threads: 1 });
+    addon.destroy(h);
+    expect(() => addon.runTick(h, [], [], new Uint8Array(1))).toThrow(/the plan was closed/);
+  });
+});
