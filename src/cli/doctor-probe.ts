@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { nativeAddonInfo, nativeAddonPath } from '../../runtime/native-addon.js';
 
 // What this machine offers Loom, as far as TypeScript can see (no native code involved).
 export interface DoctorReport {
@@ -12,6 +13,7 @@ export interface DoctorReport {
   readonly cudaToolkit: { found: boolean; nvcc?: string; version?: string; home?: string };
   readonly cublas: { found: boolean; path?: string };
   readonly gpu: { found: boolean; devices: string[]; driver?: string; note: string };
+  readonly addon: { built: boolean; path: string; backends: readonly string[]; note?: string };
   readonly backend: { auto: 'cpu' | 'cuda'; reason: string };
 }
 
@@ -45,6 +47,16 @@ function findCublas(home?: string): string | undefined {
   return m ? m.split('=>').pop()?.trim() : undefined;
 }
 
+function probeAddon(): DoctorReport['addon'] {
+  const file = nativeAddonPath();
+  if (!existsSync(file)) return { built: false, path: file, backends: [], note: 'not built: run npm run build:native' };
+  try {
+    return { built: true, path: file, backends: nativeAddonInfo().backends };
+  } catch (e) {
+    return { built: false, path: file, backends: [], note: (e as Error).message };
+  }
+}
+
 export function probeMachine(): DoctorReport {
   const major = Number(process.versions.node.split('.')[0]);
   const { nvcc, home } = findNvcc();
@@ -56,7 +68,9 @@ export function probeMachine(): DoctorReport {
   const driver = smi?.split('\n')[0]?.split(',')[1]?.trim();
   const devNodes = existsSync('/dev') ? readdirSync('/dev').filter((f) => /^nvidia\d+$/.test(f)) : [];
   const gpuFound = devices.length > 0 || devNodes.length > 0;
-  const canCuda = gpuFound && !!nvcc && !!cublas;
+  const addon = probeAddon();
+  // auto picks what the built addon can run, not what the machine could build
+  const canCuda = gpuFound && addon.backends.includes('cuda');
   return {
     node: { version: process.versions.node, ok: major >= 20, required: '>= 20' },
     platform: `${process.platform}-${process.arch}`,
@@ -70,8 +84,18 @@ export function probeMachine(): DoctorReport {
       ...(driver ? { driver } : {}),
       note: smi ? 'from nvidia-smi' : devNodes.length ? `device nodes ${devNodes.join(', ')} (nvidia-smi missing)` : 'no NVIDIA GPU visible (no nvidia-smi, no /dev/nvidia*)',
     },
+    addon,
     backend: canCuda
-      ? { auto: 'cuda', reason: 'GPU, CUDA toolkit and cuBLAS present (the native CUDA backend is built where they are)' }
-      : { auto: 'cpu', reason: !gpuFound ? 'no GPU visible' : !nvcc ? 'no CUDA toolkit (nvcc) found' : 'cuBLAS not found' },
+      ? { auto: 'cuda', reason: 'a GPU is visible and the native addon has the CUDA backend' }
+      : {
+          auto: 'cpu',
+          reason: !addon.built
+            ? 'the native addon is not built (npm run build:native)'
+            : !gpuFound
+              ? 'no GPU visible'
+              : !nvcc || !cublas
+                ? 'the CUDA toolkit with cuBLAS is missing, so the addon was built without the CUDA backend'
+                : 'the native addon was built without a CUDA backend (this version has none yet)',
+        },
   };
 }

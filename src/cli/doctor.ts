@@ -19,6 +19,7 @@ export function registerDoctor(program: Command): void {
         `${mark(r.cudaToolkit.found)} cuda        ${r.cudaToolkit.found ? `nvcc ${r.cudaToolkit.version ?? '?'} at ${r.cudaToolkit.nvcc}` : 'no CUDA toolkit found (looked in $CUDA_HOME, /usr/local/cuda, $PATH)'}`,
         `${mark(r.cublas.found)} cublas      ${r.cublas.path ?? 'libcublas not found'}`,
         `${mark(r.gpu.found)} gpu         ${r.gpu.devices.length ? `${r.gpu.devices.join(', ')} (driver ${r.gpu.driver ?? '?'})` : r.gpu.note}`,
+        `${mark(r.addon.built)} addon       ${r.addon.built ? `backends: ${r.addon.backends.join(', ')} (${r.addon.path})` : (r.addon.note ?? 'not built')}`,
         `    backend     auto → ${r.backend.auto}: ${r.backend.reason}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -103,8 +103,12 @@ describe('loom CLI', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(process.versions.node);
     expect(r.out).toMatch(/auto → (cpu|cuda)/);
-    const j = JSON.parse(loom('doctor', '--json').out) as { node: { version: string }; backend: { auto: string } };
+    const j = JSON.parse(loom('doctor', '--json').out) as { node: { version: string }; backend: { auto: string }; addon: { built: boolean; backends: string[] } };
     expect(j.node.version).toBe(process.versions.node);
+    // auto may only pick a backend the built addon has
+    expect(j.addon.built).toBe(true);
+    expect(j.addon.backends).toContain('cpu');
+    if (j.backend.auto === 'cuda') expect(j.addon.backends).toContain('cuda');
     expect(['cpu', 'cuda']).toContain(j.backend.auto);
   });
 });
