@@ -1,9 +1,11 @@
 // loadPlan: a LaunchPlan directory → a plan resident on one backend, ready to run ticks. The runtime
 // executes the plan as written (no planning here): it checks a tick's inputs, copies them in, runs every
 // launch, and copies the outputs out.
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { type LaunchPlan, loadWeights, readPlanDir } from '../codegen/index.js';
-import { type NativeAddon, type NativeHandle, loadNativeAddon } from './native-addon.js';
+import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
 import { type TickInputs, type TickOutputs, packTick, unpackTick } from './tick-io.js';
 
 export type BackendName = 'cpu' | 'cuda';
@@ -11,6 +13,13 @@ export type BackendName = 'cpu' | 'cuda';
 export interface LoadPlanOptions {
   readonly backend?: 'auto' | BackendName; // auto: cuda where this addon was built with it, else cpu
   readonly threads?: number; // CPU backend worker threads (default: hardware concurrency)
+  // GEMM precision on the CUDA backend: 'fp32' (default: true fp32, no TF32) or 'tf32'. The manifest allows
+  // only fp32 today, so tf32 is asked for here or with the environment variable LOOM_TF32=1.
+  readonly precision?: 'fp32' | 'tf32';
+  // Debugging: fill every output slot with NaN bytes before each tick's launches (a launch that leaves part of
+  // an output unwritten shows up as NaN); CUDA: graph false runs launches eagerly, forceNvrtc compiles
+  // kernels.cu at load even when the cubin fits.
+  readonly debug?: { readonly poisonOutputs?: boolean; readonly graph?: boolean; readonly forceNvrtc?: boolean };
 }
 
 export interface LoadedPlan {
@@ -18,6 +27,13 @@ export interface LoadedPlan {
   readonly backend: BackendName;
   // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis.
   runTick(inputs: TickInputs): Promise<TickOutputs>;
+  // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, ...).
+  backendInfo(): Record<string, string | number>;
+  // Benchmarks: replays the captured tick `iters` times as it stands (CUDA backend only; blocks the thread):
+  // per replay the host wall time of graph launch + synchronize and the device time between CUDA events, µs.
+  benchTick(iters: number): { wallUs: number[]; deviceUs: number[] };
+  // Benchmarks: device time of every launch of one eager tick (CUDA backend only), in plan order.
+  profileTick(): Array<{ id: number; us: number }>;
   close(): void;
 }
 
@@ -28,9 +44,11 @@ function fromNative(e: unknown): never {
   throw new LoomError('EVAL', msg);
 }
 
-export function chooseBackend(requested: LoadPlanOptions['backend'], available: readonly string[]): BackendName {
+// `gpus`: GPUs the addon's CUDA runtime sees (info().cudaDevices); auto picks cuda only where it is built
+// AND a GPU is present (undefined: assume present, for callers that cannot tell).
+export function chooseBackend(requested: LoadPlanOptions['backend'], available: readonly string[], gpus?: number): BackendName {
   const want = requested ?? 'auto';
-  if (want === 'auto') return available.includes('cuda') ? 'cuda' : 'cpu';
+  if (want === 'auto') return available.includes('cuda') && (gpus === undefined || gpus > 0) ? 'cuda' : 'cpu';
   if (want !== 'cpu' && want !== 'cuda') fail('USAGE', `unknown backend '${String(want)}' (expected auto, cpu or cuda)`);
   if (!available.includes(want)) {
     fail('UNSUPPORTED_FEATURE', `backend '${want}' is not built into this addon (it has: ${available.join(', ')}); the CUDA backend needs the CUDA toolkit with cuBLAS at build time (npm run build:native)`);
@@ -42,15 +60,42 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
   const plan = readPlanDir(dir);
   const weights = loadWeights(dir, plan);
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
+  if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'tf32') fail('USAGE', `precision must be fp32 or tf32, got ${String(opts.precision)}`);
   const addon = loadNativeAddon();
-  const backend = chooseBackend(opts.backend, addon.info().backends);
+  const info = addon.info();
+  const backend = chooseBackend(opts.backend, info.backends, info.cudaDevices);
+  const createOpts: NativeCreateOptions = {
+    backend,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.debug?.poisonOutputs ? { debugPoisonOutputs: true } : {}),
+    ...(backend === 'cuda' ? cudaOptions(dir, plan, opts) : {}),
+  };
   let handle: NativeHandle;
   try {
-    handle = addon.create(plan, weights, opts.threads !== undefined ? { backend, threads: opts.threads } : { backend });
+    handle = addon.create(plan, weights, createOpts);
   } catch (e) {
     fromNative(e);
   }
   return new ResidentPlan(addon, handle, plan, backend);
+}
+
+// The CUDA backend gets the plan's kernels: the cubin `loom compile` built (when present) and kernels.cu
+// for NVRTC, which it uses when the cubin is missing or built for another GPU.
+function cudaOptions(dir: string, plan: LaunchPlan, opts: LoadPlanOptions): Partial<NativeCreateOptions> {
+  const precision = opts.precision ?? (process.env.LOOM_TF32 === '1' ? 'tf32' : 'fp32');
+  const out: { -readonly [K in keyof NativeCreateOptions]?: NativeCreateOptions[K] } = { precision };
+  const src = path.join(dir, plan.kernels.source);
+  if (existsSync(src)) out.kernelSource = readFileSync(src, 'utf8');
+  if (plan.kernels.cubin !== null) {
+    const cubin = path.join(dir, plan.kernels.cubin);
+    if (existsSync(cubin)) {
+      out.cubin = new Uint8Array(readFileSync(cubin));
+      if (plan.kernels.arch !== null) out.cubinArch = plan.kernels.arch;
+    }
+  }
+  if (opts.debug?.graph === false) out.graph = false;
+  if (opts.debug?.forceNvrtc) out.forceNvrtc = true;
+  return out;
 }
 
 class ResidentPlan implements LoadedPlan {
@@ -85,6 +130,33 @@ class ResidentPlan implements LoadedPlan {
     const tick = this.queue.then(run, run);
     this.queue = tick.catch(() => undefined);
     return tick;
+  }
+
+  backendInfo(): Record<string, string | number> {
+    if (this.closed) fail('USAGE', 'backendInfo on a closed plan');
+    try {
+      return this.addon.handleInfo(this.handle);
+    } catch (e) {
+      fromNative(e);
+    }
+  }
+
+  benchTick(iters: number): { wallUs: number[]; deviceUs: number[] } {
+    if (this.closed) fail('USAGE', 'benchTick on a closed plan');
+    try {
+      return this.addon.benchTick(this.handle, iters);
+    } catch (e) {
+      fromNative(e);
+    }
+  }
+
+  profileTick(): Array<{ id: number; us: number }> {
+    if (this.closed) fail('USAGE', 'profileTick on a closed plan');
+    try {
+      return this.addon.profileTick(this.handle);
+    } catch (e) {
+      fromNative(e);
+    }
   }
 
   close(): void {

@@ -11,6 +11,21 @@ export interface AddonInfo {
   readonly cuda: boolean; // LOOM_HAVE_CUDA: the CUDA toolkit with cuBLAS was found at build time
   readonly threads: number; // default CPU worker threads
   readonly napiVersion: number;
+  readonly cudaDevices?: number; // GPUs the CUDA runtime sees (0 without a GPU or driver; absent in old builds)
+  readonly gpu?: Readonly<Record<string, string | number>>; // device 0: name, computeCapability, driver, runtime, cublas, memoryBytes, sms
+}
+
+// Options of create(): backend choice and, for the CUDA backend, the plan's kernels and debug switches.
+export interface NativeCreateOptions {
+  readonly backend: 'cpu' | 'cuda';
+  readonly threads?: number;
+  readonly precision?: 'fp32' | 'tf32'; // cuda: tf32 = CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs
+  readonly cubin?: Uint8Array; // the plan's kernels.<arch>.cubin
+  readonly cubinArch?: string; // its arch, e.g. 'sm_90'
+  readonly kernelSource?: string; // kernels.cu, compiled with NVRTC when the cubin does not fit the GPU
+  readonly forceNvrtc?: boolean;
+  readonly graph?: boolean; // cuda: false runs launches eagerly instead of replaying a CUDA graph (debugging)
+  readonly debugPoisonOutputs?: boolean; // fill output slots with NaN bytes before every tick's launches
 }
 
 declare const handleBrand: unique symbol;
@@ -27,10 +42,16 @@ export interface NativeTickOutput {
 
 // The addon's whole surface (native/src/addon.cc). Errors it throws or rejects with carry code 'EVAL'.
 export interface NativeAddon {
-  create(plan: unknown, weights: Uint8Array, opts: { readonly backend: 'cpu' | 'cuda'; readonly threads?: number }): NativeHandle;
+  create(plan: unknown, weights: Uint8Array, opts: NativeCreateOptions): NativeHandle;
   runTick(handle: NativeHandle, inputs: readonly NativeTickInput[], outputs: readonly NativeTickOutput[], active: Uint8Array): Promise<Uint8Array[]>;
   destroy(handle: NativeHandle): void;
   info(): AddonInfo;
+  // What the backend says about a loaded plan (CUDA: graph, graphNodes, kernelNodes, kernelModule, device, ...).
+  handleInfo(handle: NativeHandle): Record<string, string | number>;
+  // Replays the captured tick `iters` times (CUDA backend only; blocks the calling thread): microseconds.
+  benchTick(handle: NativeHandle, iters: number): { wallUs: number[]; deviceUs: number[] };
+  // Device time of every launch of one eager tick (CUDA backend only): launch id → microseconds.
+  profileTick(handle: NativeHandle): Array<{ id: number; us: number }>;
 }
 
 const ADDON_RELATIVE = path.join('native', 'build', 'Release', 'loom.node');

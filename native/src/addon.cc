@@ -3,7 +3,9 @@
 // C++ errors into JS Errors with code 'EVAL'.
 //   create(plan, weights: Uint8Array, {backend, threads}) → handle
 //   runTick(handle, inputs: {offset, data: Uint8Array}[], outputs: {offset, bytes}[], active: Uint8Array) → Promise<Uint8Array[]>
-//   destroy(handle)   info() → {backends, cuda, threads, gemm}
+//   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion}
+//   handleInfo(handle) → backend facts   benchTick(handle, iters) → {wallUs[], deviceUs[]} (CUDA graph replay)
+//   profileTick(handle) → [{id, us}] (CUDA: device time per launch of one eager tick)
 #include <napi.h>
 
 #include <memory>
@@ -55,6 +57,22 @@ Napi::Value create(const Napi::CallbackInfo& info) {
     Napi::Object o = info[2].As<Napi::Object>();
     if (o.Has("backend") && o.Get("backend").IsString()) opts.backend = o.Get("backend").As<Napi::String>().Utf8Value();
     if (o.Has("threads") && o.Get("threads").IsNumber()) opts.threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    // CUDA backend options (runtime/load-plan.ts passes the plan's cubin and kernels.cu source).
+    if (o.Has("precision") && o.Get("precision").IsString()) {
+      const std::string p = o.Get("precision").As<Napi::String>().Utf8Value();
+      if (p != "fp32" && p != "tf32") throw eval_error(env, "loom addon: precision must be fp32 or tf32, got '" + p + "'");
+      opts.cuda.tf32 = p == "tf32";
+    }
+    if (o.Has("debugPoisonOutputs") && o.Get("debugPoisonOutputs").IsBoolean()) opts.poison_outputs = o.Get("debugPoisonOutputs").As<Napi::Boolean>().Value();
+    if (o.Has("graph") && o.Get("graph").IsBoolean()) opts.cuda.use_graph = o.Get("graph").As<Napi::Boolean>().Value();
+    if (o.Has("forceNvrtc") && o.Get("forceNvrtc").IsBoolean()) opts.cuda.force_nvrtc = o.Get("forceNvrtc").As<Napi::Boolean>().Value();
+    if (o.Has("device") && o.Get("device").IsNumber()) opts.cuda.device = o.Get("device").As<Napi::Number>().Int32Value();
+    if (o.Has("cubin") && o.Get("cubin").IsTypedArray()) {
+      Napi::Uint8Array c = as_bytes(o.Get("cubin"), "cubin");
+      opts.cuda.cubin.assign(c.Data(), c.Data() + c.ByteLength());
+    }
+    if (o.Has("cubinArch") && o.Get("cubinArch").IsString()) opts.cuda.cubin_arch = o.Get("cubinArch").As<Napi::String>().Utf8Value();
+    if (o.Has("kernelSource") && o.Get("kernelSource").IsString()) opts.cuda.kernel_source = o.Get("kernelSource").As<Napi::String>().Utf8Value();
   }
   try {
     loom::launch_plan plan = loom::addon_plan_from_js(info[0].As<Napi::Object>());
@@ -148,6 +166,67 @@ Napi::Value destroy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Object stats_object(Napi::Env env, const loom::backend_stats& st) {
+  Napi::Object o = Napi::Object::New(env);
+  for (const auto& [k, v] : st.numbers) o.Set(k, Napi::Number::New(env, v));
+  for (const auto& [k, v] : st.strings) o.Set(k, Napi::String::New(env, v));
+  return o;
+}
+
+// handleInfo(handle) → what the backend says about this plan (graph nodes, kernel module source, ...).
+Napi::Value handle_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throw eval_error(env, "loom addon: handleInfo(handle)");
+  std::shared_ptr<executor> exec = handle_executor(info[0]);
+  try {
+    return stats_object(env, exec->stats());
+  } catch (const std::exception& e) {
+    throw eval_error(env, e.what());
+  }
+}
+
+// benchTick(handle, iters) → {wallUs: number[], deviceUs: number[]}: replays the captured tick (benchmarks
+// only; blocks the calling thread for the whole run).
+Napi::Value bench_tick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber()) throw eval_error(env, "loom addon: benchTick(handle, iters)");
+  std::shared_ptr<executor> exec = handle_executor(info[0]);
+  std::vector<double> wall, dev;
+  try {
+    exec->bench(info[1].As<Napi::Number>().Int32Value(), wall, dev);
+  } catch (const std::exception& e) {
+    throw eval_error(env, e.what());
+  }
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array w = Napi::Array::New(env, wall.size()), d = Napi::Array::New(env, dev.size());
+  for (size_t i = 0; i < wall.size(); i++) w.Set(static_cast<uint32_t>(i), Napi::Number::New(env, wall[i]));
+  for (size_t i = 0; i < dev.size(); i++) d.Set(static_cast<uint32_t>(i), Napi::Number::New(env, dev[i]));
+  o.Set("wallUs", w);
+  o.Set("deviceUs", d);
+  return o;
+}
+
+// profileTick(handle) → [{id, us}]: device time of every launch of one eager tick (CUDA; benchmarks only).
+Napi::Value profile_tick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throw eval_error(env, "loom addon: profileTick(handle)");
+  std::shared_ptr<executor> exec = handle_executor(info[0]);
+  std::vector<std::pair<int32_t, double>> prof;
+  try {
+    prof = exec->profile();
+  } catch (const std::exception& e) {
+    throw eval_error(env, e.what());
+  }
+  Napi::Array out = Napi::Array::New(env, prof.size());
+  for (size_t i = 0; i < prof.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", Napi::Number::New(env, prof[i].first));
+    o.Set("us", Napi::Number::New(env, prof[i].second));
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
 Napi::Value addon_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -160,6 +239,13 @@ Napi::Value addon_info(const Napi::CallbackInfo& info) {
   o.Set("cuda", Napi::Boolean::New(env, LOOM_HAVE_CUDA != 0));
   o.Set("threads", Napi::Number::New(env, loom::thread_pool_default_threads()));
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
+#if LOOM_HAVE_CUDA
+  const int devices = loom::cuda_device_count();
+  o.Set("cudaDevices", Napi::Number::New(env, devices));
+  if (devices > 0) o.Set("gpu", stats_object(env, loom::cuda_device_info()));
+#else
+  o.Set("cudaDevices", Napi::Number::New(env, 0));
+#endif
   return o;
 }
 
@@ -168,6 +254,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("runTick", Napi::Function::New(env, run_tick, "runTick"));
   exports.Set("destroy", Napi::Function::New(env, destroy, "destroy"));
   exports.Set("info", Napi::Function::New(env, addon_info, "info"));
+  exports.Set("handleInfo", Napi::Function::New(env, handle_info, "handleInfo"));
+  exports.Set("benchTick", Napi::Function::New(env, bench_tick, "benchTick"));
+  exports.Set("profileTick", Napi::Function::New(env, profile_tick, "profileTick"));
   return exports;
 }
 

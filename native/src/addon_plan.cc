@@ -298,6 +298,39 @@ launch parse_launch(const Napi::Object& o, const std::string& w) {
   return l;
 }
 
+// tenants[].inputs / outputs: {ref (arena io), bytes} per slot.
+std::vector<io_slot> parse_io_slots(const Napi::Value& v, const std::string& w) {
+  Napi::Array a = as_array(v, w);
+  std::vector<io_slot> out;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    const std::string wi = w + "[" + std::to_string(i) + "]";
+    Napi::Object so = as_object(a.Get(i), wi);
+    const ref r = parse_ref(field(so, "ref", wi), wi + ".ref");
+    if (r.arena != arena_id::io) bad(wi + ".ref", "a tenant's I/O slot must lie in arena io");
+    out.push_back({r.offset, integer(so, "bytes", wi)});
+  }
+  return out;
+}
+
+// kernels.names / kernels.grids (keyed by launch id) onto the kernel launches; the CUDA backend needs them.
+void parse_kernel_grids(const Napi::Object& k, launch_plan& p) {
+  if (!present(k, "grids") || !present(k, "names")) return;
+  Napi::Object grids = as_object(k.Get("grids"), "kernels.grids");
+  Napi::Object names = as_object(k.Get("names"), "kernels.names");
+  for (auto& l : p.launches) {
+    if (l.kind != launch_kind::kernel) continue;
+    const std::string id = std::to_string(l.id);
+    if (!grids.Has(id) || !names.Has(id)) continue;
+    const std::string w = "kernels.grids[" + id + "]";
+    Napi::Object g = as_object(grids.Get(id), w);
+    l.grid.present = true;
+    l.grid.symbol = as_string(names.Get(id), "kernels.names[" + id + "]");
+    l.grid.block = integer(g, "block", w);
+    l.grid.grid = integer(g, "grid", w);
+    l.grid.work = int_list(field(g, "work", w), w + ".work");
+  }
+}
+
 } // namespace
 
 launch_plan addon_plan_from_js(const Napi::Object& o) {
@@ -307,16 +340,27 @@ launch_plan addon_plan_from_js(const Napi::Object& o) {
   p.arenas.act = integer(arenas, "act", "arenas");
   p.arenas.io = integer(arenas, "io", "arenas");
   Napi::Array tenants = as_array(field(o, "tenants", "plan"), "tenants");
+  bool all_io = tenants.Length() > 0;
   for (uint32_t i = 0; i < tenants.Length(); i++) {
     Napi::Value t = tenants.Get(i);
     const std::string wi = "tenants[" + std::to_string(i) + "]";
     p.tenants.push_back(t.IsString() ? t.As<Napi::String>().Utf8Value() : str(as_object(t, wi), "id", wi));
+    tenant_io tio;
+    if (t.IsObject() && present(t.As<Napi::Object>(), "inputs") && present(t.As<Napi::Object>(), "outputs")) {
+      tio.inputs = parse_io_slots(t.As<Napi::Object>().Get("inputs"), wi + ".inputs");
+      tio.outputs = parse_io_slots(t.As<Napi::Object>().Get("outputs"), wi + ".outputs");
+    } else {
+      all_io = false;
+    }
+    p.io.push_back(std::move(tio));
   }
+  if (!all_io) p.io.clear(); // a hand-built plan: no I/O slot table
   Napi::Array launches = as_array(field(o, "launches", "plan"), "launches");
   for (uint32_t i = 0; i < launches.Length(); i++) {
     const std::string wi = "launches[" + std::to_string(i) + "]";
     p.launches.push_back(parse_launch(as_object(launches.Get(i), wi), wi));
   }
+  if (present(o, "kernels")) parse_kernel_grids(as_object(o.Get("kernels"), "kernels"), p);
   return p;
 }
 

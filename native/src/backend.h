@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plan.h"
@@ -40,14 +41,64 @@ struct backend_ops {
   int (*threads)(void* ctx);
 };
 
+// A tick's bytes: inputs written into the io arena, outputs read back from it.
+struct tick_input {
+  int64_t offset = 0; // into the io arena
+  std::vector<uint8_t> bytes;
+};
+
+struct tick_output {
+  int64_t offset = 0; // into the io arena
+  int64_t bytes = 0;
+};
+
+// Numbers and words a backend reports about itself (addon handleInfo()); free-form, for humans and benches.
+struct backend_stats {
+  std::vector<std::pair<std::string, double>> numbers;
+  std::vector<std::pair<std::string, std::string>> strings;
+};
+
+// Optional whole-tick functions for a backend that runs a tick as one unit (the CUDA backend replays one
+// captured CUDA graph: copy in, every launch, copy out). Null members are not offered.
+struct backend_tick_ops {
+  // Once, after upload_weights, with the validated plan: build per-launch device state and capture the tick.
+  void (*prepare)(void* ctx, const launch_plan& plan);
+  // A whole tick; `results` gets one buffer per requested output. Inputs/outputs are inside the io arena.
+  void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs,
+                   const tenant_mask& active, std::vector<std::vector<uint8_t>>& results);
+  void (*stats)(void* ctx, backend_stats& out);
+  // Replays the tick `iters` times as it stands (no host copies); per replay: host wall time of launch +
+  // synchronize, and the device time between events around it, in microseconds.
+  void (*bench)(void* ctx, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
+  // Runs the tick's launches once eagerly with an event between consecutive launches: (launch id, device µs).
+  void (*profile)(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);
+};
+
 struct backend {
   const backend_ops* ops = nullptr;
   void* ctx = nullptr;
+  const backend_tick_ops* tick = nullptr; // null: the executor drives the tick through `ops`
+};
+
+// Options of the CUDA backend (ignored by the CPU one). Declared always so the executor can carry them.
+struct cuda_options {
+  int device = 0;
+  bool tf32 = false;                 // CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs (default: true fp32)
+  bool poison_outputs = false;       // debug: fill every output slot with 0xFF (NaN) before each tick's launches
+  bool use_graph = true;             // false: run the launches eagerly every tick (debugging)
+  bool force_nvrtc = false;          // compile kernels.cu with NVRTC even when a matching cubin is given
+  std::vector<uint8_t> cubin;        // the plan's kernels.<arch>.cubin, or empty
+  std::string cubin_arch;            // e.g. "sm_90"
+  std::string kernel_source;         // kernels.cu, for NVRTC
 };
 
 backend backend_cpu_create(int threads);
 #if LOOM_HAVE_CUDA
-backend backend_cuda_create(int device); // backend_cuda.cc (next issue)
+backend backend_cuda_create(const cuda_options& opts); // backend_cuda.cc
+// GPUs visible to the CUDA runtime (0 when none or no driver; never throws).
+int cuda_device_count();
+// Device 0's name, compute capability, driver / runtime / cuBLAS versions (never throws; "error" on failure).
+backend_stats cuda_device_info();
 #endif
 
 } // namespace loom

@@ -13,12 +13,25 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
     throw loom_error("weights are " + std::to_string(weight_bytes) + " bytes but the plan's weights arena is " +
                      std::to_string(plan_.arenas.weights) + " bytes");
   }
+  for (size_t t = 0; t < plan_.io.size(); t++) {
+    for (const auto* slots : {&plan_.io[t].inputs, &plan_.io[t].outputs}) {
+      for (const auto& s : *slots) {
+        if (s.offset < 0 || s.bytes < 0 || s.offset + s.bytes > plan_.arenas.io) {
+          throw loom_error("tenant '" + plan_.tenants[t] + "': an I/O slot [" + std::to_string(s.offset) + ", +" + std::to_string(s.bytes) +
+                           ") lies outside the io arena of " + std::to_string(plan_.arenas.io) + " bytes");
+        }
+      }
+    }
+  }
+  poison_outputs_ = opts.poison_outputs;
   int threads = opts.threads > 0 ? opts.threads : thread_pool_default_threads();
   if (opts.backend == "cpu") {
     backend_ = backend_cpu_create(threads);
   } else if (opts.backend == "cuda") {
 #if LOOM_HAVE_CUDA
-    backend_ = backend_cuda_create(0);
+    cuda_options co = opts.cuda;
+    co.poison_outputs = co.poison_outputs || opts.poison_outputs;
+    backend_ = backend_cuda_create(co);
 #else
     throw loom_error("backend 'cuda' is not built into this addon (no CUDA toolkit with cuBLAS at build time); use backend 'cpu'");
 #endif
@@ -28,6 +41,7 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
   try {
     backend_.ops->allocate(backend_.ctx, plan_.arenas);
     backend_.ops->upload_weights(backend_.ctx, weights, weight_bytes);
+    if (backend_.tick && backend_.tick->prepare) backend_.tick->prepare(backend_.ctx, plan_);
   } catch (...) {
     backend_.ops->destroy(backend_.ctx);
     throw;
@@ -54,8 +68,14 @@ std::vector<std::vector<uint8_t>> executor::run_tick(const std::vector<tick_inpu
   for (const auto& in : inputs) check_io(in.offset, static_cast<int64_t>(in.bytes.size()), "input");
   for (const auto& out : outputs) check_io(out.offset, out.bytes, "output");
 
+  if (backend_.tick && backend_.tick->run_tick) {
+    std::vector<std::vector<uint8_t>> result;
+    backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, result);
+    return result;
+  }
   const backend_ops& ops = *backend_.ops;
   for (const auto& in : inputs) ops.copy_in(backend_.ctx, ref{arena_id::io, in.offset}, in.bytes.data(), in.bytes.size());
+  if (poison_outputs_) poison(outputs);
   for (const auto& l : plan_.launches) {
     try {
       switch (l.kind) {
@@ -79,6 +99,43 @@ std::vector<std::vector<uint8_t>> executor::run_tick(const std::vector<tick_inpu
     result.push_back(std::move(buf));
   }
   return result;
+}
+
+// Debug: every output slot the plan declares (or, for a hand-built plan, every output this tick reads) is
+// filled with 0xFF bytes, a NaN in every float dtype, so a launch that fails to write part of it shows.
+void executor::poison(const std::vector<tick_output>& outputs) {
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  for (const auto& t : plan_.io)
+    for (const auto& s : t.outputs) ranges.emplace_back(s.offset, s.bytes);
+  if (plan_.io.empty())
+    for (const auto& o : outputs) ranges.emplace_back(o.offset, o.bytes);
+  for (const auto& [offset, bytes] : ranges) {
+    std::vector<uint8_t> ff(static_cast<size_t>(bytes), 0xFF);
+    backend_.ops->copy_in(backend_.ctx, ref{arena_id::io, offset}, ff.data(), ff.size());
+  }
+}
+
+backend_stats executor::stats() {
+  std::lock_guard<std::mutex> lock(tick_mu_);
+  backend_stats s;
+  s.strings.emplace_back("backend", backend_.ops->name);
+  s.numbers.emplace_back("planLaunches", static_cast<double>(plan_.launches.size()));
+  if (backend_.tick && backend_.tick->stats) backend_.tick->stats(backend_.ctx, s);
+  return s;
+}
+
+void executor::bench(int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
+  std::lock_guard<std::mutex> lock(tick_mu_);
+  if (!backend_.tick || !backend_.tick->bench) throw loom_error(std::string("backend '") + backend_.ops->name + "' has no captured tick to replay");
+  backend_.tick->bench(backend_.ctx, iters, wall_us, device_us);
+}
+
+std::vector<std::pair<int32_t, double>> executor::profile() {
+  std::lock_guard<std::mutex> lock(tick_mu_);
+  if (!backend_.tick || !backend_.tick->profile) throw loom_error(std::string("backend '") + backend_.ops->name + "' cannot profile launches");
+  std::vector<std::pair<int32_t, double>> out;
+  backend_.tick->profile(backend_.ctx, out);
+  return out;
 }
 
 } // namespace loom

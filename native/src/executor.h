@@ -12,19 +12,13 @@
 
 namespace loom {
 
-struct tick_input {
-  int64_t offset = 0; // into the io arena
-  std::vector<uint8_t> bytes;
-};
-
-struct tick_output {
-  int64_t offset = 0; // into the io arena
-  int64_t bytes = 0;
-};
+// tick_input / tick_output: backend.h.
 
 struct executor_options {
   std::string backend = "cpu"; // "cpu" | "cuda"
   int threads = 0;             // 0: hardware concurrency
+  bool poison_outputs = false; // debug: output slots are filled with 0xFF bytes (NaN) before every tick's launches
+  cuda_options cuda;           // backend "cuda" only
 };
 
 class executor {
@@ -41,13 +35,20 @@ class executor {
   const launch_plan& plan() const { return plan_; }
   const char* backend_name() const { return backend_.ops->name; }
   int threads() const { return backend_.ops->threads(backend_.ctx); }
+  backend_stats stats();
+  // Replays a whole tick `iters` times (backends with a captured tick only); microseconds per replay.
+  void bench(int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
+  // Device time of every launch of one eager tick (backends with a captured tick only).
+  std::vector<std::pair<int32_t, double>> profile();
 
  private:
   void check_io(int64_t offset, int64_t bytes, const char* what) const;
+  void poison(const std::vector<tick_output>& outputs);
 
   launch_plan plan_;
   backend backend_;
   std::mutex tick_mu_;
+  bool poison_outputs_ = false;
 };
 
 } // namespace loom

@@ -127,6 +127,15 @@ struct segment {
 
 enum class launch_kind : uint8_t { gemm, gemm_grouped, kernel };
 
+// kernels.grids[id] of plan.json (codegen/FORMAT.md): how the CUDA backend starts a generated kernel.
+// Absent (present = false) in hand-built plans, which the CPU backend runs without it.
+struct kernel_grid {
+  bool present = false;
+  std::string symbol;         // kernels.names[id]: the extern "C" symbol in kernels.cu / the cubin
+  int64_t block = 0, grid = 0;
+  std::vector<int64_t> work;  // work items per segment
+};
+
 struct launch {
   launch_kind kind = launch_kind::kernel;
   int32_t id = 0;
@@ -138,16 +147,29 @@ struct launch {
   std::string kernel;               // kernel: the generated kernel's name (CUDA backend)
   kernel_op op;
   std::vector<segment> segments;
+  kernel_grid grid;                 // kernel: from plan.json kernels.grids / kernels.names (CUDA backend)
 };
 
 struct arena_sizes {
   int64_t weights = 0, act = 0, io = 0;
 };
 
+// A tenant's input or output slot in the io arena (plan.json tenants[].inputs/outputs ref + bytes).
+struct io_slot {
+  int64_t offset = 0, bytes = 0;
+};
+
+struct tenant_io {
+  std::vector<io_slot> inputs, outputs;
+};
+
 struct launch_plan {
   arena_sizes arenas;
   std::vector<std::string> tenants; // ids, for messages
   std::vector<launch> launches;
+  // Parallel to `tenants` when plan.json names the tenants' I/O slots; empty for hand-built plans. The
+  // CUDA backend copies exactly these ranges in and out of its captured tick.
+  std::vector<tenant_io> io;
 };
 
 // Checks every reference of every launch against the arena sizes (a bad plan is an error, never a

@@ -10,6 +10,7 @@ interface CompileFlags {
   emit?: string;
   quiet?: boolean;
   nvcc: boolean; // commander's --no-nvcc
+  client?: string;
 }
 
 export function registerCompile(program: Command): void {
@@ -22,6 +23,7 @@ export function registerCompile(program: Command): void {
     .option('--emit <stage>', `stop after a stage and write it: ${EMIT_STAGES.join(' | ')}`)
     .option('--quiet', 'no progress output')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
+    .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
     .addHelpText('after', [
       '',
       'Manifest:',
@@ -31,6 +33,7 @@ export function registerCompile(program: Command): void {
       '  loom compile fleet.json -o plan/',
       '  loom compile a.onnx b.onnx --max-batch 4 -o plan/',
       '  loom compile fleet.json -o out/ --emit ir     (canonical IR per tenant: out/ir/<tenant>.ir)',
+      '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
       '',
     ].join('\n'))
     .action(async (fleet: string[], flags: CompileFlags) => {
@@ -47,6 +50,7 @@ export function registerCompile(program: Command): void {
           nvcc: flags.nvcc ? 'auto' : 'off',
           onProgress: progress.onProgress,
           ...(emit ? { emit: emit as EmitStage } : {}),
+          ...(flags.client !== undefined ? { client: flags.client } : {}),
         });
       } finally {
         progress.finish();

@@ -1,5 +1,8 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { readPlanDir } from '../../codegen/index.js';
+import { fail } from '../../ir/errors.js';
+import { readBenchFile, writeReport } from '../report/index.js';
 import { type InspectablePlan, type LaunchRow, fewerText, fmtBytes, fmtFlops, fmtUs, launchRows, planTotals } from '../fleet/summary.js';
 
 export function registerInspect(program: Command): void {
@@ -8,8 +11,18 @@ export function registerInspect(program: Command): void {
     .description('show a plan: its stages and launches (strided / grouped / generated), tenants, shapes, FLOPs, bytes, predicted time')
     .argument('<plan-dir>', 'a directory written by `loom compile`')
     .option('--json', 'print the launches and totals as JSON')
-    .action((dir: string, flags: { json?: boolean }) => {
-      const plan: InspectablePlan = readPlanDir(dir);
+    .option('--html <file>', 'write a self-contained HTML report: the space-time chart and summary panels')
+    .option('--bench <json>', 'with --html: measured launch times {"launches": [{"id": 0, "us": 12.5}, ...]}; block widths use them')
+    .action((dir: string, flags: { json?: boolean; html?: string; bench?: string }) => {
+      const launchPlan = readPlanDir(dir);
+      const plan: InspectablePlan = launchPlan;
+      if (flags.bench !== undefined && flags.html === undefined) fail('USAGE', '--bench only changes the HTML report; give --html <file> as well');
+      if (flags.html !== undefined) {
+        const bench = flags.bench !== undefined ? readBenchFile(flags.bench, launchPlan.launches.map((l) => l.id)) : undefined;
+        const model = writeReport(launchPlan, flags.html, { title: path.basename(path.resolve(dir)), ...(bench ? { bench } : {}) });
+        process.stderr.write(`loom: wrote ${flags.html}: ${model.blocks.length} launches over ${model.tenants.length} tenants, widths by ${model.basis} time\n`);
+        if (!flags.json) return;
+      }
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(inspectJson(plan), null, 1)}\n`);
         return;

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerBench } from './bench.js';
 import { registerCompile } from './compile.js';
 import { registerDemo } from './demo.js';
 import { registerDoctor } from './doctor.js';
@@ -7,6 +8,7 @@ import { registerImport } from './import.js';
 import { registerInspect } from './inspect.js';
 import { registerOps } from './ops.js';
 import { registerRun } from './run.js';
+import { registerServe } from './serve.js';
 import { registerZoo } from './zoo.js';
 
 export function buildProgram(): Command {
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerRun(program);
   registerInspect(program);
   registerDemo(program);
+  registerServe(program);
+  registerBench(program);
   return program;
 }
 

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { fail } from '../../ir/errors.js';
 import { printGraph } from '../../ir/print.js';
 import { renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
+import { CLIENT_FILE, renderClient } from '../../codegen/client.js';
+import { writeManifestCopy } from '../bench/manifest-copy.js';
 import { planFleet } from '../planner/index.js';
 import type { Plan, TenantInput } from '../planner/plan.js';
 import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
@@ -25,6 +27,7 @@ export interface CompileOptions {
   readonly nvcc?: 'auto' | 'off';
   readonly cacheDir?: string;
   readonly maxBatch?: number; // for a list of model files (a manifest says it per tenant)
+  readonly client?: string; // also write the typed client here (a full compile always writes <dir>/client.ts)
 }
 
 export interface CompileResult {
@@ -46,6 +49,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const step = (done: number, label: string) => opts.onProgress?.({ done, total, label });
   ensureDir(outDir);
 
+  if (emit === 'ir' && opts.client !== undefined) fail('USAGE', 'a typed client needs the plan; it cannot be written with emit ir');
   const tenants = loadTenants(manifest, (t, i) => step(i, `import ${t.id} (${t.model})`));
   if (emit === 'ir') {
     ensureDir(path.join(outDir, 'ir'));
@@ -60,6 +64,12 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
 
   step(n, `plan ${n} tenant${n === 1 ? '' : 's'}`);
   const plan = planFleet(tenants, { precision: manifest.precision });
+  let clientText: string | undefined; // rendered once, written where asked and into the plan dir
+  const client = async () => (clientText ??= await renderClient(plan.tenants));
+  if (opts.client !== undefined) {
+    step(n, 'write the typed client');
+    writeText(opts.client, await client());
+  }
   if (emit === 'plan') {
     writeText(path.join(outDir, 'plan-summary.json'), `${JSON.stringify(planSummary(plan), null, 1)}\n`);
     step(total, 'done');
@@ -70,9 +80,12 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
     step(n + 1, 'write the plan directory');
     const onProgress = (msg: string) => step(n + 1, msg);
     const written = await writePlanDir(plan, outDir, { nvcc: opts.nvcc ?? 'auto', ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), onProgress });
+    step(n + 1, 'write the typed client');
+    writeText(path.join(outDir, CLIENT_FILE), await client());
+    const manifestCopy = writeManifestCopy(manifest, outDir); // lets `loom bench` re-plan the baselines
     step(total, 'done');
     const f = written.files;
-    const files = [f.plan, f.weights, f.kernels, ...(f.cubin ? [f.cubin] : [])].map((p) => (path.isAbsolute(p) ? path.relative(outDir, p) : p));
+    const files = [f.plan, f.weights, f.kernels, ...(f.cubin ? [f.cubin] : []), CLIENT_FILE, manifestCopy].map((p) => (path.isAbsolute(p) ? path.relative(outDir, p) : p));
     return { dir: outDir, manifest, tenants, plan, files, nvccSkipped: written.nvccSkipped };
   }
   // launch / cuda: the one artifact, rendered without writing a plan dir or running nvcc

@@ -10,12 +10,16 @@ import { lowerTenant, type LoweredTenant } from './lower.js';
 import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
 import type { Plan, PlannedTenant, TenantIO, TenantInput, WeightBlob } from './plan.js';
-import { scheduleSteps } from './schedule.js';
+import { scheduleSequential, scheduleSteps } from './schedule.js';
 import { stepReads, stepWrites } from './steps.js';
 
 export interface PlanOptions {
   readonly precision?: 'fp32';
   readonly costModel?: CostModel;
+  // 'space-time' (default): align equal steps of different tenants into shared launches. 'none': every
+  // tenant step is its own launch, tenants one after another, same lowering: the time-only baseline of
+  // `loom bench`.
+  readonly grouping?: 'space-time' | 'none';
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -44,6 +48,8 @@ export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOpt
   const precision = opts.precision ?? 'fp32';
   if (precision !== 'fp32') fail('USAGE', `planFleet: precision '${String(precision)}' is not supported (supported: fp32)`);
   const cost = opts.costModel ?? H100_FP32;
+  const grouping = opts.grouping ?? 'space-time';
+  if (grouping !== 'space-time' && grouping !== 'none') fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
   if (tenants.length === 0) fail('USAGE', 'planFleet: no tenants');
   const ids = new Set<string>();
   for (const t of tenants) {
@@ -56,7 +62,7 @@ export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOpt
   const lowered: LoweredTenant[] = concrete.map((c, i) => lowerTenant(fleet, i, tenants[i]!.id, c.graph));
   const { bufs, steps } = fleet;
 
-  const { stageOf, stages } = scheduleSteps(steps);
+  const { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);
   const drafts = buildLaunches(steps, stageOf, stages, cost);
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order

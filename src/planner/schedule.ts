@@ -73,3 +73,16 @@ export function scheduleSteps(steps: readonly Step[]): Schedule {
   const dense = new Map(used.map((s, i) => [s, i]));
   return { stageOf: stage.map((s) => dense.get(s)!), stages: used.length };
 }
+
+// No alignment: one stage per step, in lowering order (tenant after tenant, each tenant's steps in dependency
+// order), so every launch holds exactly one step of one tenant.
+export function scheduleSequential(steps: readonly Step[]): Schedule {
+  const stageOf = new Array<number>(steps.length).fill(-1);
+  steps.forEach((s, i) => {
+    stageOf[s.id] = i;
+  });
+  for (const s of steps) {
+    for (const d of s.deps) if (!(stageOf[d]! < stageOf[s.id]!)) throw new Error(`scheduleSequential: step ${s.id} depends on step ${d}, which is lowered after it`);
+  }
+  return { stageOf, stages: steps.length };
+}

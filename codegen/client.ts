@@ -1,0 +1,173 @@
+// The typed client of a plan: a TypeScript module with one function per tenant whose input and output
+// types carry the tenant's names, element types (Float32Array, BigInt64Array, ...) and shapes, calling a
+// running `loom serve` (OIP v2) or a plan loaded in process. Built with ts-morph from the plan's tenant
+// tables; the fixed transport code is codegen/client-support.ts. The module imports nothing.
+import { writeFileSync } from 'node:fs';
+import type { DType } from '../ir/dtype.js';
+import { fail } from '../ir/errors.js';
+import type { PlannedTenant, TenantIO } from '../src/planner/plan.js';
+import { CLIENT_SUPPORT } from './client-support.js';
+
+export const CLIENT_FILE = 'client.ts';
+
+const ARRAY_TYPES: Readonly<Record<DType, string>> = {
+  f32: 'Float32Array', f64: 'Float64Array', f16: 'Uint16Array', bf16: 'Uint16Array', i64: 'BigInt64Array',
+  i32: 'Int32Array', i8: 'Int8Array', u8: 'Uint8Array', bool: 'Uint8Array',
+};
+
+// Names the support code exports, and words that cannot name a function.
+const TAKEN = new Set([
+  'DType', 'TypedArray', 'Tensor', 'Input', 'Transport', 'TensorSpec', 'TenantSpec', 'LoomClientError', 'callTenant',
+  'InProcessPlan', 'inProcessTransport', 'FetchLike', 'HttpOptions', 'httpTransport', 'TENANTS', 'LoomClient', 'createClient',
+  'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum', 'export',
+  'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'null', 'return', 'super',
+  'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'let', 'static', 'yield', 'await',
+  'implements', 'interface', 'package', 'private', 'protected', 'public', 'arguments', 'eval', 'undefined',
+]);
+
+interface TenantNames {
+  readonly fn: string; // mlpA
+  readonly type: string; // MlpA
+}
+
+// Tenant ids are letters, digits, '.', '_' and '-': 'fraud-a.v2' → fraudAV2 / FraudAV2, unique in the module.
+export function tenantNames(ids: readonly string[]): TenantNames[] {
+  const used = new Set<string>();
+  return ids.map((id) => {
+    const words = id.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
+    const pascal = words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('') || 'Tenant';
+    let type = /^[0-9]/.test(pascal) ? `Tenant${pascal}` : pascal;
+    let fn = type[0]!.toLowerCase() + type.slice(1);
+    if (TAKEN.has(fn) || TAKEN.has(type)) {
+      fn += 'Tenant';
+      type += 'Tenant';
+    }
+    const base = { fn, type };
+    for (let i = 2; used.has(fn.toLowerCase()); i++) {
+      fn = `${base.fn}${i}`;
+      type = `${base.type}${i}`;
+    }
+    used.add(fn.toLowerCase());
+    return { fn, type };
+  });
+}
+
+function propName(name: string): string {
+  return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name) ? name : JSON.stringify(name);
+}
+
+// readonly [rows: number, d1: 32]: the batch axis is the call's row count, the rest are fixed.
+function shapeType(io: TenantIO): string {
+  if (io.shape.length === 0) return 'readonly []';
+  return `readonly [${io.shape.map((d, i) => (i === io.batchAxis ? 'rows: number' : `d${i}: ${d}`)).join(', ')}]`;
+}
+
+function oneRow(io: TenantIO): number {
+  return io.shape.reduce((a, d, i) => a * (i === io.batchAxis ? 1 : d), 1);
+}
+
+function shapeText(io: TenantIO): string {
+  const dims = io.shape.map((d, i) => (i === io.batchAxis ? 'rows' : String(d)));
+  const rows = io.batchAxis !== null ? ` — rows 1..${io.shape[io.batchAxis]} on axis ${io.batchAxis}` : ' — fixed shape';
+  return `${io.dtype} [${dims.join(', ')}]${rows}`;
+}
+
+function tenantDoc(t: PlannedTenant): string {
+  const lines = [
+    `Tenant \`${t.id}\` (model \`${t.model}\`): 1..${t.maxBatch} row${t.maxBatch === 1 ? '' : 's'} per call${t.sloMs !== null ? `, SLO ${t.sloMs} ms` : ''}.`,
+    '',
+    'Inputs:',
+    ...t.inputs.map((io) => `- \`${io.name}\`: ${ARRAY_TYPES[io.dtype]}, ${shapeText(io)}`),
+    'Outputs:',
+    ...t.outputs.map((io) => `- \`${io.name}\`: ${ARRAY_TYPES[io.dtype]}, ${shapeText(io)}`),
+  ];
+  return lines.join('\n');
+}
+
+function specLiteral(t: PlannedTenant): string {
+  const io = (x: TenantIO) => `{ name: ${JSON.stringify(x.name)}, dtype: '${x.dtype}', shape: [${x.shape.join(', ')}], batchAxis: ${x.batchAxis === null ? 'null' : x.batchAxis} }`;
+  return `{\n    id: ${JSON.stringify(t.id)},\n    maxBatch: ${t.maxBatch},\n    inputs: [\n      ${t.inputs.map(io).join(',\n      ')},\n    ],\n    outputs: [\n      ${t.outputs.map(io).join(',\n      ')},\n    ],\n  }`;
+}
+
+export interface ClientOptions {
+  readonly planName?: string; // shown in the header comment
+}
+
+// The module's text. ts-morph is loaded on first use: it brings the TypeScript compiler with it.
+export async function renderClient(tenants: readonly PlannedTenant[], opts: ClientOptions = {}): Promise<string> {
+  if (tenants.length === 0) fail('USAGE', 'a client needs a plan with at least one tenant');
+  const { Project, VariableDeclarationKind } = await import('ts-morph');
+  const project = new Project({ useInMemoryFileSystem: true, compilerOptions: { strict: true } });
+  const sf = project.createSourceFile(CLIENT_FILE, '', { overwrite: true });
+  const names = tenantNames(tenants.map((t) => t.id));
+  const first = names[0]!;
+
+  sf.addStatements([
+    `// Generated by \`loom compile\` (codegen/client.ts)${opts.planName ? ` for the plan ${JSON.stringify(opts.planName)}` : ''}: one typed function per tenant`,
+    `// (${tenants.length} tenant${tenants.length === 1 ? '' : 's'}). Do not edit; compile the fleet again instead. It imports nothing:`,
+    '//   const client = createClient(httpTransport(\'http://localhost:8080\'));       // a running `loom serve`',
+    '//   const client = createClient(inProcessTransport(await loadPlan(\'plan/\')));   // import { loadPlan } from \'loom\'',
+    `//   const { ${propName(tenants[0]!.outputs[0]?.name ?? 'output')}: y } = await client.${first.fn}({ ${tenants[0]!.inputs.map((io) => `${propName(io.name)}: new ${ARRAY_TYPES[io.dtype]}(${oneRow(io)})`).join(', ')} });`,
+    CLIENT_SUPPORT.trim(),
+  ]);
+
+  sf.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['Every tenant\'s inputs and outputs as the plan lays them out (shapes at maxBatch rows).'],
+    declarations: [{
+      name: 'TENANTS',
+      initializer: `{\n  ${tenants.map((t) => `${JSON.stringify(t.id)}: ${specLiteral(t)}`).join(',\n  ')},\n} as const satisfies Readonly<Record<string, TenantSpec>>`,
+    }],
+  });
+
+  tenants.forEach((t, i) => {
+    const n = names[i]!;
+    sf.addInterface({
+      name: `${n.type}Inputs`,
+      isExported: true,
+      docs: [`Inputs of tenant \`${t.id}\`: flat data (rows follow from its length) or \`{ data, shape }\`.`],
+      properties: t.inputs.map((io) => ({ name: propName(io.name), isReadonly: true, type: `Input<${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`, docs: [shapeText(io)] })),
+    });
+    sf.addInterface({
+      name: `${n.type}Outputs`,
+      isExported: true,
+      docs: [`Outputs of tenant \`${t.id}\`, with as many rows as the call's inputs.`],
+      properties: t.outputs.map((io) => ({ name: propName(io.name), isReadonly: true, type: `Tensor<'${io.dtype}', ${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`, docs: [shapeText(io)] })),
+    });
+    sf.addFunction({
+      name: n.fn,
+      isExported: true,
+      docs: [`${tenantDoc(t)}\n@param transport httpTransport(url) or inProcessTransport(plan)`],
+      parameters: [{ name: 'transport', type: 'Transport' }, { name: 'inputs', type: `${n.type}Inputs` }],
+      returnType: `Promise<${n.type}Outputs>`,
+      statements: [`return callTenant<${n.type}Outputs>(transport, TENANTS[${JSON.stringify(t.id)}], inputs);`],
+    });
+  });
+
+  sf.addInterface({
+    name: 'LoomClient',
+    isExported: true,
+    docs: ['One method per tenant, bound to a transport.'],
+    properties: tenants.map((t, i) => ({ name: names[i]!.fn, isReadonly: true, type: `(inputs: ${names[i]!.type}Inputs) => Promise<${names[i]!.type}Outputs>`, docs: [tenantDoc(t)] })),
+  });
+  sf.addFunction({
+    name: 'createClient',
+    isExported: true,
+    docs: ['The plan\'s tenants as methods: createClient(httpTransport(url)) or createClient(inProcessTransport(plan)).'],
+    parameters: [{ name: 'transport', type: 'Transport' }],
+    returnType: 'LoomClient',
+    statements: [`return {\n${names.map((n) => `  ${n.fn}: (inputs) => ${n.fn}(transport, inputs),`).join('\n')}\n};`],
+  });
+  sf.formatText({ indentSize: 2, convertTabsToSpaces: true });
+  return sf.getFullText();
+}
+
+export async function writeClient(tenants: readonly PlannedTenant[], file: string, opts: ClientOptions = {}): Promise<void> {
+  const text = await renderClient(tenants, opts);
+  try {
+    writeFileSync(file, text);
+  } catch (e) {
+    fail('IO', `cannot write the client '${file}': ${(e as Error).message}`);
+  }
+}

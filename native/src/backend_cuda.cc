@@ -1,0 +1,832 @@
+// The CUDA backend: arenas in device memory (weights uploaded once), every launch of the plan prepared once
+// at load (cuBLAS calls with their pointer arrays on the device, generated kernels with their segment
+// tables on the device, one epilogue kernel per GEMM launch that needs bias/activation), then the whole
+// tick — H2D of the input slots from pinned staging, every launch, D2H of the output slots — captured ONCE
+// as a CUDA graph and replayed every tick: no allocation and no host sync in a tick but the final one.
+// GEMMs are row-major problems computed as column-major cuBLAS by swapping the operands:
+// Cᵀ = op(B)ᵀ · op(A)ᵀ (FORMAT.md "gemm").
+#include "backend_cuda.h"
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace loom {
+
+void cuda_fail(const std::string& what, const char* status, const char* file, int line) {
+  std::string f = file;
+  const size_t slash = f.find_last_of('/');
+  if (slash != std::string::npos) f = f.substr(slash + 1);
+  throw loom_error("CUDA backend: " + what + " failed: " + (status ? status : "?") + " (" + f + ":" + std::to_string(line) + ")");
+}
+
+const char* cublas_status_text(cublasStatus_t s) { return cublasGetStatusString(s); }
+
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS workspace: no allocation inside capture
+constexpr size_t kReserveBytes = size_t(64) << 20;   // left free for the driver, cuBLAS and the module
+constexpr int64_t kMergeGap = 64 << 10;              // copy a gap this small rather than add a copy node
+constexpr size_t kTableAlign = 256;
+
+enum class gemm_mode { strided, batched, grouped, grouped_split };
+
+// One cuBLAS call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
+struct gemm_call {
+  gemm_mode mode = gemm_mode::strided;
+  cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
+  int m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0, batch = 0;
+  float alpha = 1;
+  CUdeviceptr a = 0, b = 0, c = 0;        // strided: first matrices
+  long long sa = 0, sb = 0, sc = 0;       // strided: element strides
+  size_t arr_off = 0;                     // batched / grouped: A'[total], B'[total], C[total] device pointer arrays
+  int total = 0;                          // pointers per array
+  // grouped: host arrays, one element per group (cuBLAS reads them at call time)
+  std::vector<cublasOperation_t> gta, gtb;
+  std::vector<int> gm, gn, gk, glda, gldb, gldc, gsize;
+  std::vector<float> galpha, gbeta;
+};
+
+struct launch_state {
+  const launch* l = nullptr;
+  std::vector<gemm_call> calls;
+  // kernel
+  CUfunction fn = nullptr;
+  unsigned grid = 0, block = 0;
+  size_t segs_off = 0, views_off = 0;
+  int nsegs = 0;
+  long long total = 0;
+  // GEMM epilogue
+  size_t epi_off = 0;
+  int n_epi = 0;
+  long long epi_total = 0;
+};
+
+struct range {
+  int64_t offset, bytes;
+};
+
+struct cuda_ctx {
+  cuda_options opts;
+  int device = 0;
+  CUcontext cu_ctx = nullptr;
+  cudaDeviceProp props{};
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void* workspace = nullptr;
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  arena_sizes sizes;
+  cuda_arenas arenas;
+  void* arena_mem[3] = {nullptr, nullptr, nullptr};
+  uint8_t* pin_in = nullptr;
+  uint8_t* pin_out = nullptr;
+  std::vector<uint8_t> host_tables;
+  void* tables = nullptr;
+  CUmodule module = nullptr;
+  std::string module_how = "none (no generated kernels)";
+  std::vector<range> in_ranges, out_ranges, poison_slots;
+  std::vector<launch_state> launches;
+  std::unordered_map<int32_t, size_t> by_id;
+  cudaGraphExec_t exec = nullptr;
+  cudaEvent_t ev0 = nullptr, ev1 = nullptr;
+  bool graph = false;
+  std::string graph_note;
+  int graph_nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
+  int cublas_calls = 0, generated_launches = 0, epilogue_launches = 0, grouped_split = 0;
+  std::string grouped_note;
+  std::string plan_where; // for messages
+
+  CUdeviceptr table(size_t off) const { return reinterpret_cast<CUdeviceptr>(tables) + off; }
+  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
+};
+
+cuda_ctx& C(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
+
+// Ticks run on libuv's worker threads, load on the JS thread: make the context current on whichever calls.
+void bind(cuda_ctx& c) {
+  CUDA_CHECK(cudaSetDevice(c.device));
+  CU_CHECK(cuCtxSetCurrent(c.cu_ctx));
+}
+
+size_t append_table(cuda_ctx& c, const void* data, size_t bytes) {
+  const size_t off = (c.host_tables.size() + kTableAlign - 1) / kTableAlign * kTableAlign;
+  c.host_tables.resize(off + std::max<size_t>(bytes, 1));
+  if (bytes) std::memcpy(c.host_tables.data() + off, data, bytes);
+  return off;
+}
+
+std::string mib(double bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+void check_free_memory(cuda_ctx& c, size_t need, const std::string& what) {
+  size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (need + kReserveBytes > free_b) {
+    throw loom_error("the plan does not fit on GPU " + std::to_string(c.device) + " (" + c.props.name + "): it needs " + mib(static_cast<double>(need)) +
+                     " (" + what + ") plus " + mib(static_cast<double>(kReserveBytes)) + " headroom, but only " + mib(static_cast<double>(free_b)) +
+                     " of " + mib(static_cast<double>(total_b)) + " are free");
+  }
+}
+
+std::vector<range> merge(std::vector<range> r, int64_t gap) {
+  std::sort(r.begin(), r.end(), [](const range& a, const range& b) { return a.offset < b.offset; });
+  std::vector<range> out;
+  for (const auto& x : r) {
+    if (x.bytes <= 0) continue;
+    if (!out.empty() && x.offset <= out.back().offset + out.back().bytes + gap) {
+      out.back().bytes = std::max(out.back().offset + out.back().bytes, x.offset + x.bytes) - out.back().offset;
+    } else {
+      out.push_back(x);
+    }
+  }
+  return out;
+}
+
+bool inside(const std::vector<range>& rs, int64_t off, int64_t bytes) {
+  for (const auto& r : rs)
+    if (off >= r.offset && off + bytes <= r.offset + r.bytes) return true;
+  return false;
+}
+
+int to_int(int64_t v, const launch_plan& plan, const launch& l, const char* what) {
+  if (v < 0 || v > INT_MAX) throw loom_error(launch_where(plan, l) + ": " + what + " = " + std::to_string(v) + " does not fit cuBLAS's int");
+  return static_cast<int>(v);
+}
+
+// ---- preparing launches ----
+
+void set_problem(gemm_call& g, const gemm_problem& p, const launch_plan& plan, const launch& l) {
+  g.ta = p.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  g.tb = p.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  g.m = to_int(p.n, plan, l, "n");
+  g.n = to_int(p.m, plan, l, "m");
+  g.k = to_int(p.k, plan, l, "k");
+  g.lda = to_int(p.ldb, plan, l, "ldb");
+  g.ldb = to_int(p.lda, plan, l, "lda");
+  g.ldc = to_int(p.ldc, plan, l, "ldc");
+  g.alpha = static_cast<float>(p.alpha);
+}
+
+// entry i's ref == entry 0's + i · stride (bytes) for every operand, with element-aligned, non-negative strides
+bool uniformly_strided(const launch& l, const gemm_group& g) {
+  if (!l.has_strides) return false;
+  const int64_t s[3] = {l.strides.a, l.strides.b, l.strides.c};
+  for (int64_t v : s)
+    if (v < 0 || v % 4 != 0) return false;
+  const gemm_entry& e0 = g.entries[0];
+  for (size_t i = 0; i < g.entries.size(); i++) {
+    const gemm_entry& e = g.entries[i];
+    const int64_t n = static_cast<int64_t>(i);
+    if (e.a.arena != e0.a.arena || e.b.arena != e0.b.arena || e.c.arena != e0.c.arena) return false;
+    if (e.a.offset != e0.a.offset + n * s[0] || e.b.offset != e0.b.offset + n * s[1] || e.c.offset != e0.c.offset + n * s[2]) return false;
+  }
+  return true;
+}
+
+void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const gemm_entry*>& entries) {
+  std::vector<unsigned long long> arr(entries.size() * 3);
+  const size_t n = entries.size();
+  for (size_t i = 0; i < n; i++) {
+    arr[i] = c.arenas.at(entries[i]->b);         // A' = B
+    arr[n + i] = c.arenas.at(entries[i]->a);     // B' = A
+    arr[2 * n + i] = c.arenas.at(entries[i]->c); // C
+  }
+  call.arr_off = append_table(c, arr.data(), arr.size() * sizeof(unsigned long long));
+  call.total = static_cast<int>(n);
+}
+
+void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
+  const launch& l = *s.l;
+  if (l.dt != dtype::f32) {
+    throw loom_error(launch_where(plan, l) + ": the CUDA backend computes GEMMs in f32 (the plan's precision fp32), got " + dtype_name(l.dt));
+  }
+  if (l.kind == launch_kind::gemm) {
+    const gemm_group& g = l.groups.at(0);
+    const gemm_problem& p = g.problem;
+    if (g.entries.empty() || p.m == 0 || p.n == 0 || p.k == 0) return; // k = 0: the epilogue writes C
+    gemm_call call;
+    set_problem(call, p, plan, l);
+    call.batch = to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries");
+    if (g.entries.size() == 1 || uniformly_strided(l, g)) {
+      call.mode = gemm_mode::strided;
+      const gemm_entry& e0 = g.entries[0];
+      call.a = c.arenas.at(e0.b);
+      call.b = c.arenas.at(e0.a);
+      call.c = c.arenas.at(e0.c);
+      if (g.entries.size() > 1) {
+        call.sa = l.strides.b / 4;
+        call.sb = l.strides.a / 4;
+        call.sc = l.strides.c / 4;
+      }
+    } else {
+      call.mode = gemm_mode::batched;
+      std::vector<const gemm_entry*> es;
+      for (const auto& e : g.entries) es.push_back(&e);
+      append_pointer_arrays(c, call, es);
+    }
+    s.calls.push_back(std::move(call));
+    return;
+  }
+  // gemm_grouped: one grouped call over every group that has work
+  gemm_call call;
+#if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
+  call.mode = gemm_mode::grouped;
+#else
+  call.mode = gemm_mode::grouped_split;
+  c.grouped_note = "cuBLAS < 12.5 has no cublasGemmGroupedBatchedEx: one batched call per group";
+#endif
+  std::vector<const gemm_entry*> es;
+  for (const auto& g : l.groups) {
+    const gemm_problem& p = g.problem;
+    if (g.entries.empty() || p.m == 0 || p.n == 0 || p.k == 0) continue;
+    gemm_call one;
+    set_problem(one, p, plan, l);
+    call.gta.push_back(one.ta);
+    call.gtb.push_back(one.tb);
+    call.gm.push_back(one.m);
+    call.gn.push_back(one.n);
+    call.gk.push_back(one.k);
+    call.glda.push_back(one.lda);
+    call.gldb.push_back(one.ldb);
+    call.gldc.push_back(one.ldc);
+    call.galpha.push_back(one.alpha);
+    call.gbeta.push_back(0.0f);
+    call.gsize.push_back(to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries"));
+    for (const auto& e : g.entries) es.push_back(&e);
+  }
+  if (call.gsize.empty()) return;
+  append_pointer_arrays(c, call, es);
+  s.calls.push_back(std::move(call));
+}
+
+void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
+  const launch& l = *s.l;
+  cuda_kernel_tables t = cuda_build_kernel_tables(plan, l, c.arenas);
+  s.nsegs = static_cast<int>(t.segs.size());
+  s.total = t.total_work;
+  if (s.nsegs == 0) return;
+  if (l.grid.block <= 0 || l.grid.block > 1024 || l.grid.grid <= 0 || l.grid.grid > INT_MAX) {
+    throw loom_error(launch_where(plan, l) + ": kernels.grids gives block " + std::to_string(l.grid.block) + ", grid " + std::to_string(l.grid.grid));
+  }
+  s.block = static_cast<unsigned>(l.grid.block);
+  s.grid = static_cast<unsigned>(l.grid.grid);
+  s.segs_off = append_table(c, t.segs.data(), t.segs.size() * sizeof(LoomSegment));
+  s.views_off = append_table(c, t.views.data(), t.views.size() * sizeof(LoomView));
+  const CUresult r = cuModuleGetFunction(&s.fn, c.module, l.grid.symbol.c_str());
+  if (r != CUDA_SUCCESS) {
+    const char* msg = nullptr;
+    cuGetErrorString(r, &msg);
+    throw loom_error(launch_where(plan, l) + ": kernel '" + l.grid.symbol + "' is not in the plan's kernel module (" + c.module_how + "): " + (msg ? msg : "?"));
+  }
+}
+
+// ---- enqueueing ----
+
+void enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
+  const float zero = 0.0f;
+  const cudaDataType_t f32 = CUDA_R_32F;
+  auto arr = [&](int which) { return reinterpret_cast<void**>(c.table(g.arr_off) + static_cast<size_t>(which) * g.total * sizeof(void*)); };
+  switch (g.mode) {
+    case gemm_mode::strided:
+      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), f32, g.lda, g.sa,
+                                              reinterpret_cast<const void*>(g.b), f32, g.ldb, g.sb, &zero, reinterpret_cast<void*>(g.c), f32, g.ldc,
+                                              g.sc, g.batch, c.compute, CUBLAS_GEMM_DEFAULT));
+      return;
+    case gemm_mode::batched:
+      CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), f32, g.lda,
+                                       const_cast<const void* const*>(arr(1)), f32, g.ldb, &zero, arr(2), f32, g.ldc, g.total, c.compute,
+                                       CUBLAS_GEMM_DEFAULT));
+      return;
+    case gemm_mode::grouped: {
+#if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
+      const cublasStatus_t st = cublasGemmGroupedBatchedEx(
+          c.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), f32,
+          g.glda.data(), const_cast<const void* const*>(arr(1)), f32, g.gldb.data(), g.gbeta.data(), arr(2), f32, g.gldc.data(),
+          static_cast<int>(g.gsize.size()), g.gsize.data(), c.compute);
+      if (st == CUBLAS_STATUS_SUCCESS) return;
+      if (!may_fall_back) CUBLAS_CHECK(st);
+      // Found at load (warm-up run): this cuBLAS refuses the grouped call for these problems.
+      c.grouped_note = std::string("cublasGemmGroupedBatchedEx returned ") + cublas_status_text(st) + ": one batched call per group";
+      g.mode = gemm_mode::grouped_split;
+      c.grouped_split++;
+      cudaGetLastError();
+#endif
+      enqueue_gemm(c, g, false);
+      return;
+    }
+    case gemm_mode::grouped_split: {
+      size_t first = 0;
+      for (size_t i = 0; i < g.gsize.size(); i++) {
+        void** a = arr(0) + first;
+        void** b = arr(1) + first;
+        void** cc = arr(2) + first;
+        CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), f32,
+                                         g.glda[i], const_cast<const void* const*>(b), f32, g.gldb[i], &zero, cc, f32, g.gldc[i], g.gsize[i],
+                                         c.compute, CUBLAS_GEMM_DEFAULT));
+        first += static_cast<size_t>(g.gsize[i]);
+      }
+      return;
+    }
+  }
+}
+
+void enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
+  if (s.l->kind == launch_kind::kernel) {
+    if (s.nsegs == 0) return;
+    CUdeviceptr segs = c.table(s.segs_off), views = c.table(s.views_off);
+    int nsegs = s.nsegs;
+    long long total = s.total;
+    void* args[] = {&segs, &nsegs, &views, &total};
+    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(c.stream), args, nullptr));
+    return;
+  }
+  for (auto& g : s.calls) enqueue_gemm(c, g, may_fall_back);
+  if (s.n_epi > 0) {
+    CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(c.table(s.epi_off)), s.n_epi, s.epi_total, c.stream));
+  }
+}
+
+// The tick's body: what the graph holds. `check_each` (load-time warm-up only) synchronizes after every
+// launch so a fault names its launch.
+void enqueue_tick(cuda_ctx& c, const launch_plan* plan, bool check_each) {
+  for (const auto& r : c.in_ranges) {
+    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.io() + r.offset), c.pin_in + r.offset, static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.stream));
+  }
+  if (c.opts.poison_outputs) {
+    for (const auto& r : c.poison_slots) CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.stream));
+  }
+  for (auto& s : c.launches) {
+    if (!check_each) {
+      enqueue_launch(c, s, false);
+      continue;
+    }
+    try {
+      enqueue_launch(c, s, true);
+      CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    } catch (const loom_error& e) {
+      throw loom_error((plan ? launch_where(*plan, *s.l) : std::string("launch ") + std::to_string(s.l->id)) + ": " + e.what());
+    }
+  }
+  for (const auto& r : c.out_ranges) {
+    CUDA_CHECK(cudaMemcpyAsync(c.pin_out + r.offset, reinterpret_cast<void*>(c.io() + r.offset), static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.stream));
+  }
+}
+
+// Measured once at load, per gemm_grouped launch: one cublasGemmGroupedBatchedEx call, or one batched call
+// per group (the same GEMMs either way; an execution choice, not a planning one). The grouped call stays
+// unless the split is clearly (> 20%) faster, so near ties resolve the same way on every load.
+// LOOM_CUDA_GROUPED=grouped|split forces one for every launch.
+void choose_grouped(cuda_ctx& c) {
+  const char* env = std::getenv("LOOM_CUDA_GROUPED");
+  const std::string want = env ? env : "auto";
+  int grouped = 0, split = 0;
+  double before = 0, after = 0;
+  for (auto& s : c.launches) {
+    for (auto& g : s.calls) {
+      if (g.mode != gemm_mode::grouped) continue;
+      grouped++;
+      if (want == "grouped") continue;
+      if (want == "split") {
+        g.mode = gemm_mode::grouped_split;
+        split++;
+        continue;
+      }
+      auto time = [&](gemm_mode m) {
+        g.mode = m;
+        enqueue_gemm(c, g, false);
+        CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
+        for (int r = 0; r < 3; r++) enqueue_gemm(c, g, false);
+        CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
+        CUDA_CHECK(cudaStreamSynchronize(c.stream));
+        float ms = 0;
+        CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
+        return static_cast<double>(ms) * 1000.0 / 3.0;
+      };
+      const double tg = time(gemm_mode::grouped);
+      const double ts = time(gemm_mode::grouped_split);
+      before += tg;
+      if (ts < 0.8 * tg) {
+        g.mode = gemm_mode::grouped_split;
+        split++;
+        after += ts;
+      } else {
+        g.mode = gemm_mode::grouped;
+        after += tg;
+      }
+    }
+  }
+  c.grouped_split += split;
+  if (grouped == 0) return;
+  char buf[256];
+  if (want == "auto") {
+    std::snprintf(buf, sizeof buf, "%d of %d grouped launches run as one batched call per group (measured at load: %.1f us -> %.1f us)", split, grouped, before, after);
+  } else {
+    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GROUPED=%s: %d of %d grouped launches split per group", want.c_str(), split, grouped);
+  }
+  c.grouped_note = c.grouped_note.empty() ? buf : c.grouped_note + "; " + buf;
+}
+
+void count_nodes(cuda_ctx& c, cudaGraph_t g) {
+  size_t n = 0;
+  CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
+  std::vector<cudaGraphNode_t> nodes(n);
+  if (n) CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
+  for (auto node : nodes) {
+    cudaGraphNodeType t;
+    CUDA_CHECK(cudaGraphNodeGetType(node, &t));
+    c.graph_nodes++;
+    switch (t) {
+      case cudaGraphNodeTypeKernel: c.kernel_nodes++; break;
+      case cudaGraphNodeTypeMemcpy: c.memcpy_nodes++; break;
+      case cudaGraphNodeTypeMemset: c.memset_nodes++; break;
+      case cudaGraphNodeTypeGraph: {
+        cudaGraph_t child = nullptr;
+        CUDA_CHECK(cudaGraphChildGraphNodeGetGraph(node, &child));
+        c.graph_nodes--;
+        count_nodes(c, child);
+        break;
+      }
+      default: c.other_nodes++; break;
+    }
+  }
+}
+
+void capture(cuda_ctx& c) {
+  CUDA_CHECK(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue_tick(c, nullptr, false);
+  } catch (...) {
+    cudaGraph_t junk = nullptr;
+    cudaStreamEndCapture(c.stream, &junk);
+    if (junk) cudaGraphDestroy(junk);
+    cudaGetLastError();
+    throw;
+  }
+  cudaGraph_t g = nullptr;
+  CUDA_CHECK(cudaStreamEndCapture(c.stream, &g));
+  try {
+    count_nodes(c, g);
+    CUDA_CHECK(cudaGraphInstantiate(&c.exec, g, 0));
+    CUDA_CHECK(cudaGraphUpload(c.exec, c.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  } catch (...) {
+    cudaGraphDestroy(g);
+    throw;
+  }
+  cudaGraphDestroy(g);
+}
+
+// ---- backend_ops ----
+
+void cuda_destroy(void* ctx) {
+  cuda_ctx* c = static_cast<cuda_ctx*>(ctx);
+  if (!c) return;
+  if (c->cu_ctx) {
+    cudaSetDevice(c->device);
+    cuCtxSetCurrent(c->cu_ctx);
+  }
+  if (c->stream) cudaStreamSynchronize(c->stream);
+  if (c->exec) cudaGraphExecDestroy(c->exec);
+  if (c->ev0) cudaEventDestroy(c->ev0);
+  if (c->ev1) cudaEventDestroy(c->ev1);
+  if (c->module) cuModuleUnload(c->module);
+  if (c->blas) cublasDestroy(c->blas);
+  if (c->workspace) cudaFree(c->workspace);
+  if (c->tables) cudaFree(c->tables);
+  for (void* p : c->arena_mem)
+    if (p) cudaFree(p);
+  if (c->pin_in) cudaFreeHost(c->pin_in);
+  if (c->pin_out) cudaFreeHost(c->pin_out);
+  if (c->stream) cudaStreamDestroy(c->stream);
+  cudaGetLastError();
+  delete c;
+}
+
+void cuda_allocate(void* ctx, const arena_sizes& sizes) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  c.sizes = sizes;
+  const int64_t s[3] = {sizes.weights, sizes.act, sizes.io};
+  size_t need = kWorkspaceBytes;
+  for (int64_t v : s) need += static_cast<size_t>(std::max<int64_t>(v, 1));
+  check_free_memory(c, need, "weights " + mib(static_cast<double>(s[0])) + ", activations " + mib(static_cast<double>(s[1])) + ", io " +
+                                 mib(static_cast<double>(s[2])) + ", cuBLAS workspace " + mib(static_cast<double>(kWorkspaceBytes)));
+  for (int i = 0; i < 3; i++) {
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(s[i], 1));
+    CUDA_CHECK(cudaMalloc(&c.arena_mem[i], bytes));
+    CUDA_CHECK(cudaMemset(c.arena_mem[i], 0, bytes));
+    c.arenas.base[i] = reinterpret_cast<CUdeviceptr>(c.arena_mem[i]);
+  }
+  CUDA_CHECK(cudaMalloc(&c.workspace, kWorkspaceBytes));
+  CUBLAS_CHECK(cublasSetWorkspace(c.blas, c.workspace, kWorkspaceBytes));
+  const size_t io = static_cast<size_t>(std::max<int64_t>(sizes.io, 1));
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.pin_in), io, cudaHostAllocDefault));
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.pin_out), io, cudaHostAllocDefault));
+  std::memset(c.pin_in, 0, io);
+  std::memset(c.pin_out, 0, io);
+}
+
+void cuda_upload_weights(void* ctx, const uint8_t* data, size_t bytes) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  if (bytes) CUDA_CHECK(cudaMemcpy(c.arena_mem[0], data, bytes, cudaMemcpyHostToDevice));
+}
+
+void cuda_copy_in(void* ctx, ref dst, const uint8_t* src, size_t bytes) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  if (bytes) CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.arenas.at(dst)), src, bytes, cudaMemcpyHostToDevice));
+}
+
+void cuda_copy_out(void* ctx, ref src, uint8_t* dst, size_t bytes) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  if (bytes) CUDA_CHECK(cudaMemcpy(dst, reinterpret_cast<void*>(c.arenas.at(src)), bytes, cudaMemcpyDeviceToHost));
+}
+
+// The executor calls these only for a backend without run_tick; kept working for single launches.
+void cuda_one_launch(void* ctx, const launch& l, const tenant_mask&) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  auto it = c.by_id.find(l.id);
+  if (it == c.by_id.end()) throw loom_error("launch " + std::to_string(l.id) + " was not prepared");
+  enqueue_launch(c, c.launches[it->second], false);
+}
+
+void cuda_synchronize(void* ctx) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+}
+
+int cuda_threads(void*) { return 1; }
+
+// ---- backend_tick_ops ----
+
+void cuda_prepare(void* ctx, const launch_plan& plan) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  c.compute = c.opts.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  // The tick copies exactly the tenants' slots (or, for a plan without a slot table, the whole io arena).
+  std::vector<range> ins, outs;
+  for (const auto& t : plan.io) {
+    for (const auto& s : t.inputs) ins.push_back({s.offset, s.bytes});
+    for (const auto& s : t.outputs) outs.push_back({s.offset, s.bytes});
+  }
+  if (plan.io.empty()) {
+    ins.push_back({0, plan.arenas.io});
+    outs.push_back({0, plan.arenas.io});
+  } else {
+    c.poison_slots = merge(outs, 0);
+  }
+  c.in_ranges = merge(ins, kMergeGap);
+  c.out_ranges = merge(outs, kMergeGap);
+
+  bool any_kernel = false;
+  for (const auto& l : plan.launches) any_kernel = any_kernel || (l.kind == launch_kind::kernel && !l.segments.empty());
+  if (any_kernel) c.module = cuda_load_kernels(c.opts, c.props.major, c.props.minor, c.module_how);
+
+  c.launches.resize(plan.launches.size());
+  for (size_t i = 0; i < plan.launches.size(); i++) {
+    launch_state& s = c.launches[i];
+    s.l = &plan.launches[i];
+    c.by_id[s.l->id] = i;
+    if (s.l->kind == launch_kind::kernel) {
+      prepare_kernel(c, plan, s);
+      if (s.nsegs > 0) c.generated_launches++;
+    } else {
+      prepare_gemm(c, plan, s);
+      const std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.arenas);
+      if (!jobs.empty()) {
+        s.n_epi = static_cast<int>(jobs.size());
+        s.epi_total = jobs.back().begin + jobs.back().m * jobs.back().n;
+        s.epi_off = append_table(c, jobs.data(), jobs.size() * sizeof(cuda_epi_job));
+        c.epilogue_launches++;
+      }
+    }
+  }
+  check_free_memory(c, c.host_tables.size(), "segment tables and pointer arrays");
+  CUDA_CHECK(cudaMalloc(&c.tables, std::max<size_t>(c.host_tables.size(), 1)));
+  if (!c.host_tables.empty()) CUDA_CHECK(cudaMemcpy(c.tables, c.host_tables.data(), c.host_tables.size(), cudaMemcpyHostToDevice));
+  c.host_tables.clear();
+  c.host_tables.shrink_to_fit();
+
+  // Warm-up: one eager tick on zero inputs, synchronizing after each launch (faults name their launch;
+  // lazy module and cuBLAS initialization happen here, not inside the capture).
+  enqueue_tick(c, &plan, true);
+  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  choose_grouped(c);
+  for (const auto& s : c.launches)
+    for (const auto& g : s.calls) c.cublas_calls += g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
+
+  c.graph = false;
+  if (c.opts.use_graph) {
+    try {
+      capture(c);
+      c.graph = true;
+    } catch (const loom_error& e) {
+      c.graph_note = std::string("capture failed, ticks run eagerly: ") + e.what();
+    }
+  } else {
+    c.graph_note = "disabled (graph: false)";
+  }
+}
+
+void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask&,
+                   std::vector<std::vector<uint8_t>>& results) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  // Inputs go into pinned staging (the graph's H2D copies read it); anything outside the slots is copied now.
+  for (const auto& in : inputs) {
+    const int64_t n = static_cast<int64_t>(in.bytes.size());
+    if (n == 0) continue;
+    if (inside(c.in_ranges, in.offset, n)) {
+      std::memcpy(c.pin_in + in.offset, in.bytes.data(), in.bytes.size());
+    } else {
+      CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.io() + in.offset), in.bytes.data(), in.bytes.size(), cudaMemcpyHostToDevice));
+    }
+  }
+  if (c.graph) CUDA_CHECK(cudaGraphLaunch(c.exec, c.stream));
+  else enqueue_tick(c, nullptr, false);
+  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  results.clear();
+  results.reserve(outputs.size());
+  for (const auto& out : outputs) {
+    std::vector<uint8_t> buf(static_cast<size_t>(out.bytes));
+    if (out.bytes > 0) {
+      if (inside(c.out_ranges, out.offset, out.bytes)) std::memcpy(buf.data(), c.pin_out + out.offset, buf.size());
+      else CUDA_CHECK(cudaMemcpy(buf.data(), reinterpret_cast<void*>(c.io() + out.offset), buf.size(), cudaMemcpyDeviceToHost));
+    }
+    results.push_back(std::move(buf));
+  }
+}
+
+void cuda_stats(void* ctx, backend_stats& out) {
+  cuda_ctx& c = C(ctx);
+  auto num = [&](const char* k, double v) { out.numbers.emplace_back(k, v); };
+  num("graph", c.graph ? 1 : 0);
+  num("graphNodes", c.graph_nodes);
+  num("kernelNodes", c.kernel_nodes);
+  num("memcpyNodes", c.memcpy_nodes);
+  num("memsetNodes", c.memset_nodes);
+  num("otherNodes", c.other_nodes);
+  num("cublasCalls", c.cublas_calls);
+  num("generatedKernelLaunches", c.generated_launches);
+  num("epilogueLaunches", c.epilogue_launches);
+  num("groupedSplit", c.grouped_split);
+  num("h2dCopies", static_cast<double>(c.in_ranges.size()));
+  num("d2hCopies", static_cast<double>(c.out_ranges.size()));
+  num("weightBytes", static_cast<double>(c.sizes.weights));
+  num("actBytes", static_cast<double>(c.sizes.act));
+  num("ioBytes", static_cast<double>(c.sizes.io));
+  num("tf32", c.opts.tf32 ? 1 : 0);
+  num("poisonOutputs", c.opts.poison_outputs ? 1 : 0);
+  num("ccMajor", c.props.major);
+  num("ccMinor", c.props.minor);
+  out.strings.emplace_back("device", c.props.name);
+  out.strings.emplace_back("kernelModule", c.module_how);
+  out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
+  if (!c.graph_note.empty()) out.strings.emplace_back("graphNote", c.graph_note);
+  if (!c.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.grouped_note);
+}
+
+void cuda_bench(void* ctx, int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  if (iters < 1) throw loom_error("benchTick needs iters >= 1");
+  const int warm = 10;
+  wall_us.clear();
+  device_us.clear();
+  for (int i = 0; i < warm + iters; i++) {
+    const auto t0 = std::chrono::steady_clock::now();
+    CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
+    if (c.graph) CUDA_CHECK(cudaGraphLaunch(c.exec, c.stream));
+    else enqueue_tick(c, nullptr, false);
+    CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    const auto t1 = std::chrono::steady_clock::now();
+    if (i < warm) continue;
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
+    wall_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    device_us.push_back(static_cast<double>(ms) * 1000.0);
+  }
+}
+
+void cuda_profile(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch) {
+  cuda_ctx& c = C(ctx);
+  bind(c);
+  std::vector<cudaEvent_t> ev(c.launches.size() + 1, nullptr);
+  try {
+    for (auto& e : ev) CUDA_CHECK(cudaEventCreate(&e));
+    for (int round = 0; round < 2; round++) { // the first round warms caches and clocks
+      CUDA_CHECK(cudaEventRecord(ev[0], c.stream));
+      for (size_t i = 0; i < c.launches.size(); i++) {
+        enqueue_launch(c, c.launches[i], false);
+        CUDA_CHECK(cudaEventRecord(ev[i + 1], c.stream));
+      }
+      CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    }
+    per_launch.clear();
+    for (size_t i = 0; i < c.launches.size(); i++) {
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, ev[i], ev[i + 1]));
+      per_launch.emplace_back(c.launches[i].l->id, static_cast<double>(ms) * 1000.0);
+    }
+  } catch (...) {
+    for (auto e : ev)
+      if (e) cudaEventDestroy(e);
+    throw;
+  }
+  for (auto e : ev) cudaEventDestroy(e);
+}
+
+const backend_ops cuda_ops = {
+    "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in, cuda_copy_out,
+    cuda_one_launch, cuda_one_launch, cuda_one_launch,  cuda_synchronize,    cuda_threads,
+};
+
+const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_stats, cuda_bench, cuda_profile};
+
+} // namespace
+
+backend backend_cuda_create(const cuda_options& opts) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    throw loom_error(std::string("backend 'cuda': no CUDA GPU is visible (") + (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices") + ")");
+  }
+  if (opts.device < 0 || opts.device >= n) throw loom_error("backend 'cuda': device " + std::to_string(opts.device) + " does not exist (" + std::to_string(n) + " visible)");
+  auto* c = new cuda_ctx();
+  try {
+    c->opts = opts;
+    c->device = opts.device;
+    CUDA_CHECK(cudaSetDevice(c->device));
+    CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
+    CU_CHECK(cuInit(0));
+    CU_CHECK(cuCtxGetCurrent(&c->cu_ctx));
+    if (!c->cu_ctx) throw loom_error("backend 'cuda': no current CUDA context after initialization");
+    CUDA_CHECK(cudaGetDeviceProperties(&c->props, c->device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreate(&c->ev0));
+    CUDA_CHECK(cudaEventCreate(&c->ev1));
+    CUBLAS_CHECK(cublasCreate(&c->blas));
+    CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
+    CUBLAS_CHECK(cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST));
+    // true fp32 unless tf32 is asked for through the compute type
+    CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
+  } catch (...) {
+    cuda_destroy(c);
+    throw;
+  }
+  return backend{&cuda_ops, c, &cuda_tick_ops};
+}
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+backend_stats cuda_device_info() {
+  backend_stats s;
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
+    cudaGetLastError();
+    s.strings.emplace_back("error", "cudaGetDeviceProperties failed");
+    return s;
+  }
+  int driver = 0, runtime = 0, major = 0, minor = 0, patch = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cublasGetProperty(MAJOR_VERSION, &major);
+  cublasGetProperty(MINOR_VERSION, &minor);
+  cublasGetProperty(PATCH_LEVEL, &patch);
+  auto ver = [](int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); };
+  s.strings.emplace_back("name", p.name);
+  s.strings.emplace_back("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+  s.strings.emplace_back("driver", ver(driver));
+  s.strings.emplace_back("runtime", ver(runtime));
+  s.strings.emplace_back("cublas", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch));
+  s.numbers.emplace_back("memoryBytes", static_cast<double>(p.totalGlobalMem));
+  s.numbers.emplace_back("sms", p.multiProcessorCount);
+  return s;
+}
+
+} // namespace loom

@@ -1,0 +1,109 @@
+// Host-side tables of the CUDA backend, built once at load: the LoomSegment / LoomView arrays the
+// generated kernels read (layout: codegen/FORMAT.md "Segment tables") and the GEMM epilogue jobs. Layout
+// only: every number comes from the plan.
+#include <cstring>
+#include <string>
+
+#include "backend_cuda.h"
+
+namespace loom {
+
+namespace {
+
+[[noreturn]] void bad(const launch_plan& plan, const launch& l, const std::string& msg) {
+  throw loom_error(launch_where(plan, l) + ": " + msg);
+}
+
+void put8(long long (&dst)[8], const std::vector<int64_t>& src, const launch_plan& plan, const launch& l, const char* what) {
+  if (src.size() > 8) bad(plan, l, std::string(what) + " has " + std::to_string(src.size()) + " entries; the segment table holds at most 8");
+  for (size_t i = 0; i < 8; i++) dst[i] = i < src.size() ? static_cast<long long>(src[i]) : 0;
+}
+
+} // namespace
+
+cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launch& l, const cuda_arenas& arenas) {
+  if (!l.grid.present) {
+    bad(plan, l, "the plan has no kernels.grids / kernels.names entry for this kernel launch (the CUDA backend needs plan.json written by codegen)");
+  }
+  if (l.grid.work.size() != l.segments.size()) {
+    bad(plan, l, "kernels.grids gives work for " + std::to_string(l.grid.work.size()) + " segments, the launch has " + std::to_string(l.segments.size()));
+  }
+  cuda_kernel_tables t;
+  t.segs.resize(l.segments.size());
+  for (size_t i = 0; i < l.segments.size(); i++) {
+    const segment& s = l.segments[i];
+    LoomSegment& g = t.segs[i];
+    std::memset(&g, 0, sizeof g);
+    if (l.grid.work[i] < 0) bad(plan, l, "negative work in kernels.grids");
+    g.workBegin = t.total_work;
+    g.work = l.grid.work[i];
+    t.total_work += g.work;
+    put8(g.shape, s.shape, plan, l, "segment shape");
+    put8(g.dims, s.dims, plan, l, "segment dims");
+    if ((l.op.kind == kernel_kind::fill || l.op.kind == kernel_kind::gather_table) && s.dims.empty()) g.dims[0] = s.count;
+    if (s.has_geom) {
+      const pool_geometry& p = s.geom;
+      const int64_t geom[16] = {p.n, p.c, p.h, p.w, p.oh, p.ow, p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.dh, p.dw};
+      for (int k = 0; k < 16; k++) g.geom[k] = geom[k];
+    }
+    g.out = arenas.at(s.out);
+    if (s.has_out_strides) {
+      put8(g.outStrides, s.out_strides, plan, l, "segment outStrides");
+    } else {
+      long long c = 1;
+      if (s.shape.size() > 8) bad(plan, l, "segment shape has more than 8 dims");
+      for (size_t d = s.shape.size(); d-- > 0;) {
+        g.outStrides[d] = c;
+        c *= s.shape[d];
+      }
+    }
+    g.rank = static_cast<int>(s.shape.size());
+    g.nInputs = static_cast<int>(s.inputs.size());
+    g.firstView = static_cast<long long>(t.views.size());
+    for (const auto& v : s.inputs) {
+      LoomView lv;
+      std::memset(&lv, 0, sizeof lv);
+      lv.ptr = arenas.at(v.r);
+      put8(lv.strides, v.strides, plan, l, "input strides");
+      t.views.push_back(lv);
+    }
+  }
+  return t;
+}
+
+std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas) {
+  std::vector<cuda_epi_job> jobs;
+  long long begin = 0;
+  for (const auto& g : l.groups) {
+    const gemm_problem& p = g.problem;
+    const bool has_bias = p.bias != bias_mode::none;
+    const bool needed = has_bias || p.act.kind != activation_kind::none || p.k == 0;
+    if (!needed || p.m == 0 || p.n == 0) continue;
+    for (const auto& e : g.entries) {
+      cuda_epi_job j;
+      std::memset(&j, 0, sizeof j);
+      j.begin = begin;
+      j.m = p.m;
+      j.n = p.n;
+      j.ldc = p.ldc;
+      j.ld_bias = p.ld_bias;
+      j.c = arenas.at(e.c);
+      j.bias = has_bias && e.has_bias ? arenas.at(e.bias) : 0;
+      j.bias_mode = static_cast<int>(p.bias); // none row col full = 0 1 2 3
+      j.act = static_cast<int>(p.act.kind);
+      j.beta = static_cast<float>(p.beta);
+      switch (p.act.kind) {
+        case activation_kind::leaky_relu: j.p0 = static_cast<float>(p.act.alpha); break;
+        case activation_kind::hard_sigmoid: j.p0 = static_cast<float>(p.act.alpha); j.p1 = static_cast<float>(p.act.beta); break;
+        case activation_kind::clip: j.p0 = static_cast<float>(p.act.min); j.p1 = static_cast<float>(p.act.max); break;
+        default: break;
+      }
+      j.zero_c = p.k == 0 ? 1 : 0;
+      begin += p.m * p.n;
+      jobs.push_back(j);
+    }
+  }
+  return jobs;
+}
+
+} // namespace loom

@@ -1,0 +1,22 @@
+// The one error type the serving runtime raises on purpose: it carries the HTTP status the server answers
+// with, so the HTTP layer maps errors without knowing why they happened.
+export type ServeStatus = 400 | 404 | 413 | 429 | 500 | 503;
+
+export class ServeError extends Error {
+  override readonly name = 'ServeError';
+  constructor(
+    readonly status: ServeStatus,
+    message: string,
+    readonly retryAfterS: number | null = null, // 429 only: when the tenant's queue should have room again
+  ) {
+    super(message);
+  }
+}
+
+export function isServeError(e: unknown): e is ServeError {
+  return e instanceof ServeError;
+}
+
+export function refuse(status: ServeStatus, message: string, retryAfterS: number | null = null): never {
+  throw new ServeError(status, message, retryAfterS);
+}

@@ -1,0 +1,348 @@
+// The tick scheduler: one FIFO queue per tenant; a tick takes up to maxBatch rows of whole requests from
+// every tenant with work, runs the plan once (tenants without work are absent: the backend skips them),
+// and cuts the outputs back per request. A tick starts as soon as work is waiting and the previous one
+// is done. Admission happens at submit time, so nothing waits in a queue it was never meant to be in:
+// a request is refused (429) when its tenant's quota is full or when the tick that would carry it cannot
+// finish within the tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows.
+import type { LaunchPlan } from '../../codegen/index.js';
+import type { Tensor } from '../../ir/tensor.js';
+import type { PlannedTenant } from '../../src/planner/plan.js';
+import type { TickInputs, TickOutputs } from '../tick-io.js';
+import { concatRows, splitRows } from './batch.js';
+import { ServeError, isServeError, refuse } from './errors.js';
+import { isBatchable, validateRequest } from './validate.js';
+
+// What the scheduler needs from a loaded plan (LoadedPlan fits; tests wrap one to inject failures).
+export interface TickRunner {
+  readonly plan: LaunchPlan;
+  runTick(inputs: TickInputs): Promise<TickOutputs>;
+}
+
+export type RejectReason = 'quota' | 'slo' | 'closed';
+
+export interface TickReport {
+  readonly seq: number;
+  readonly durationMs: number;
+  readonly ok: boolean;
+  readonly error: string | null;
+  readonly tenants: number; // tenants carried by the tick
+  readonly requests: number;
+  readonly rows: number; // live rows
+  readonly capacityRows: number; // every tenant's maxBatch: the rows of a full tick
+  readonly launches: number;
+}
+
+export interface AnsweredReport {
+  readonly waitMs: number; // arrival until its tick started
+  readonly totalMs: number; // arrival until answered
+  readonly missedSlo: boolean;
+}
+
+// Hooks for metrics and logs; the scheduler itself knows neither.
+export interface SchedulerObserver {
+  onTick?(report: TickReport): void;
+  onReject?(tenant: string, reason: RejectReason): void;
+  onAnswered?(tenant: string, report: AnsweredReport): void;
+}
+
+export interface SchedulerOptions {
+  readonly queueTicks?: number; // per-tenant quota: this many full batches of rows may wait (default 4)
+  readonly defaultSloMs?: number | null; // for tenants whose plan has sloMs null (default: none)
+  readonly checkFinite?: boolean; // refuse NaN/Inf in float inputs
+  readonly observer?: SchedulerObserver;
+}
+
+interface Pending {
+  readonly inputs: Readonly<Record<string, Tensor>>;
+  readonly rows: number;
+  readonly arrivedAt: number;
+  readonly resolve: (out: Record<string, Tensor>) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface TenantQueue {
+  readonly tenant: PlannedTenant;
+  readonly sloMs: number | null;
+  readonly quotaRows: number;
+  readonly batchable: boolean;
+  queue: Pending[];
+  rows: number; // rows waiting in `queue`
+}
+
+export interface QueueDepth {
+  readonly requests: number;
+  readonly rows: number;
+}
+
+const ESTIMATE_WINDOW = 32;
+
+export class TickScheduler {
+  private readonly tenants = new Map<string, TenantQueue>();
+  private readonly order: TenantQueue[] = []; // plan order: a tick's inputs list tenants in it
+  private readonly clock: () => number;
+  private readonly capacityRows: number;
+  private readonly durations: number[] = []; // the last ESTIMATE_WINDOW tick durations (ms)
+  private running = false;
+  private kickPending = false;
+  private tickStartedAt = 0;
+  private seq = 0;
+  private accepting = true;
+  private drained: Promise<void> | null = null;
+  private counts = { accepted: 0, answered: 0, failed: 0 };
+  private resolveDrained: (() => void) | null = null;
+
+  constructor(
+    private readonly runner: TickRunner,
+    private readonly opts: SchedulerOptions = {},
+  ) {
+    this.clock = () => performance.now(); // the HTTP layer's arrivedAt is on this clock too
+    const queueTicks = opts.queueTicks ?? 4;
+    if (!(queueTicks >= 1)) throw new ServeError(500, `queueTicks must be >= 1, got ${queueTicks}`);
+    for (const tenant of runner.plan.tenants) {
+      const q: TenantQueue = {
+        tenant,
+        sloMs: tenant.sloMs ?? opts.defaultSloMs ?? null,
+        quotaRows: Math.max(1, Math.floor(queueTicks * tenant.maxBatch)),
+        batchable: isBatchable(tenant),
+        queue: [],
+        rows: 0,
+      };
+      this.tenants.set(tenant.id, q);
+      this.order.push(q);
+    }
+    this.capacityRows = runner.plan.tenants.reduce((a, t) => a + t.maxBatch, 0);
+  }
+
+  // Requests admitted into a queue, and how they ended: answered (outputs) or failed (their tick failed).
+  // After close() resolves, accepted === answered + failed.
+  get stats(): { readonly accepted: number; readonly answered: number; readonly failed: number } {
+    return { ...this.counts };
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  tenant(id: string): PlannedTenant | undefined {
+    return this.tenants.get(id)?.tenant;
+  }
+
+  sloMs(id: string): number | null {
+    return this.tenants.get(id)?.sloMs ?? null;
+  }
+
+  queueDepth(id: string): QueueDepth {
+    const q = this.tenants.get(id);
+    return q ? { requests: q.queue.length, rows: q.rows } : { requests: 0, rows: 0 };
+  }
+
+  // A conservative tick time: the 90th percentile of recent ticks; null before the first tick.
+  estimateTickMs(): number | null {
+    if (this.durations.length === 0) return null;
+    const sorted = [...this.durations].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
+  }
+
+  // Validates, admits and queues one request; resolves with its outputs (its own rows only).
+  // Rejects with ServeError: 404 unknown tenant, 400 bad input, 429 refused by admission, 503 closing,
+  // 500 when its tick failed.
+  // `arrivedAt` (the scheduler's clock): when the request reached the server, if earlier than now (the
+  // HTTP layer passes it so time spent reading and decoding the body counts against the SLO).
+  submit(tenantId: string, inputs: Readonly<Record<string, Tensor>>, opts: { readonly arrivedAt?: number } = {}): Promise<Record<string, Tensor>> {
+    try {
+      const q = this.tenants.get(tenantId);
+      if (!q) refuse(404, `unknown model '${tenantId}' (this server has: ${this.order.map((t) => t.tenant.id).join(', ')})`);
+      if (!this.accepting) {
+        this.opts.observer?.onReject?.(tenantId, 'closed');
+        refuse(503, 'the server is shutting down and accepts no new requests');
+      }
+      const rows = validateRequest(q.tenant, inputs, { checkFinite: this.opts.checkFinite === true });
+      const now = this.clock();
+      const arrivedAt = Math.min(opts.arrivedAt ?? now, now);
+      this.admit(q, rows, now - arrivedAt);
+      return new Promise((resolve, reject) => {
+        this.counts.accepted++;
+        q.queue.push({
+          inputs,
+          rows,
+          arrivedAt,
+          resolve: (out) => {
+            this.counts.answered++;
+            resolve(out);
+          },
+          reject: (e) => {
+            this.counts.failed++;
+            reject(e);
+          },
+        });
+        q.rows += rows;
+        this.kick();
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  // Stops accepting; resolves once every accepted request has been answered.
+  close(): Promise<void> {
+    this.accepting = false;
+    if (!this.drained) {
+      this.drained = new Promise((resolve) => {
+        this.resolveDrained = resolve;
+      });
+      this.checkDrained();
+    }
+    return this.drained;
+  }
+
+  // Refuses (throws the 429 or 503 that submit would) when not even a one-row request could be admitted
+  // for `tenantId` now: the HTTP layer asks before reading a body, so a flood is turned away cheaply.
+  precheck(tenantId: string): void {
+    const q = this.tenants.get(tenantId);
+    if (!q) return; // submit names the unknown model
+    if (!this.accepting) {
+      this.opts.observer?.onReject?.(tenantId, 'closed');
+      refuse(503, 'the server is shutting down and accepts no new requests');
+    }
+    this.admit(q, 1, 0);
+  }
+
+  private admit(q: TenantQueue, rows: number, spentMs: number): void {
+    const est = this.estimateTickMs();
+    const now = this.clock();
+    const remaining = this.running && est !== null ? Math.max(0, est - (now - this.tickStartedAt)) : 0;
+    const maxBatch = q.tenant.maxBatch;
+    const ticksAhead = q.batchable ? Math.ceil(q.rows / maxBatch) : q.queue.length;
+    const retryAfterS = () => Math.max(1, Math.ceil((remaining + ticksAhead * (est ?? 0)) / 1000));
+    if (q.rows + rows > q.quotaRows) {
+      this.opts.observer?.onReject?.(q.tenant.id, 'quota');
+      refuse(429, `model '${q.tenant.id}' has ${q.rows} rows queued and a quota of ${q.quotaRows}; retry later`, retryAfterS());
+    }
+    const idle = !this.running && q.queue.length === 0; // it would start now: the best any tick can do
+    if (q.sloMs === null || est === null || idle) return;
+    const ticksNeeded = q.batchable ? Math.ceil((q.rows + rows) / maxBatch) : q.queue.length + 1;
+    const expectedMs = spentMs + remaining + ticksNeeded * est;
+    if (expectedMs > q.sloMs) {
+      this.opts.observer?.onReject?.(q.tenant.id, 'slo');
+      refuse(429, `model '${q.tenant.id}' cannot answer within its SLO of ${q.sloMs} ms now (${q.queue.length} requests queued, ~${expectedMs.toFixed(1)} ms expected); retry later`, retryAfterS());
+    }
+  }
+
+  private hasWork(): boolean {
+    return this.order.some((q) => q.queue.length > 0);
+  }
+
+  private kick(): void {
+    if (this.running || this.kickPending || !this.hasWork()) return;
+    // one macrotask of slack: requests that arrived in the same I/O turn join this tick
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      void this.runOneTick();
+    });
+  }
+
+  private checkDrained(): void {
+    if (!this.accepting && !this.running && !this.kickPending && !this.hasWork()) this.resolveDrained?.();
+  }
+
+  private take(q: TenantQueue): Pending[] {
+    const taken: Pending[] = [];
+    let rows = 0;
+    while (q.queue.length > 0) {
+      const p = q.queue[0]!;
+      if (taken.length > 0 && (!q.batchable || rows + p.rows > q.tenant.maxBatch)) break;
+      taken.push(q.queue.shift()!);
+      rows += p.rows;
+    }
+    q.rows -= rows;
+    return taken;
+  }
+
+  private async runOneTick(): Promise<void> {
+    if (this.running) return;
+    const groups: Array<{ q: TenantQueue; taken: Pending[] }> = [];
+    const inputs: Record<string, Record<string, Tensor>> = {};
+    let rows = 0;
+    let requests = 0;
+    for (const q of this.order) {
+      if (q.queue.length === 0) continue;
+      const taken = this.take(q);
+      groups.push({ q, taken });
+      rows += taken.reduce((a, p) => a + p.rows, 0);
+      requests += taken.length;
+    }
+    if (groups.length === 0) {
+      this.checkDrained();
+      return;
+    }
+    this.running = true;
+    const seq = ++this.seq;
+    const started = this.clock();
+    this.tickStartedAt = started;
+    let outputs: TickOutputs | null = null;
+    let error: unknown = null;
+    try {
+      for (const { q, taken } of groups) {
+        const merged: Record<string, Tensor> = {};
+        for (const io of q.tenant.inputs) merged[io.name] = concatRows(taken.map((p) => p.inputs[io.name]!), io.batchAxis ?? 0);
+        inputs[q.tenant.id] = merged;
+      }
+      outputs = await this.runner.runTick(inputs);
+    } catch (e) {
+      error = e;
+    }
+    const finished = this.clock();
+    const durationMs = finished - started;
+    if (outputs) {
+      this.durations.push(durationMs);
+      if (this.durations.length > ESTIMATE_WINDOW) this.durations.shift();
+    }
+    for (const { q, taken } of groups) {
+      if (error !== null) {
+        const msg = error instanceof Error ? error.message : String(error);
+        const fail = new ServeError(500, `the backend failed in tick ${seq}, which carried this request: ${msg}`);
+        for (const p of taken) p.reject(fail);
+        continue;
+      }
+      this.answer(q, taken, outputs![q.tenant.id], started, finished);
+    }
+    this.running = false;
+    this.opts.observer?.onTick?.({
+      seq,
+      durationMs,
+      ok: error === null,
+      error: error === null ? null : error instanceof Error ? error.message : String(error),
+      tenants: groups.length,
+      requests,
+      rows,
+      capacityRows: this.capacityRows,
+      launches: this.runner.plan.launches.length,
+    });
+    this.kick();
+    this.checkDrained();
+  }
+
+  private answer(q: TenantQueue, taken: readonly Pending[], outs: Record<string, Tensor> | undefined, started: number, finished: number): void {
+    const pieces: Array<Record<string, Tensor>> = taken.map(() => ({}));
+    try {
+      for (const io of q.tenant.outputs) {
+        const t = outs?.[io.name];
+        if (!t) throw new ServeError(500, `the runtime returned no output '${io.name}' for model '${q.tenant.id}'`);
+        const parts = taken.length === 1 ? [t] : splitRows(t, io.batchAxis ?? 0, taken.map((p) => p.rows));
+        parts.forEach((part, i) => {
+          pieces[i]![io.name] = part;
+        });
+      }
+    } catch (e) {
+      const err = isServeError(e) ? e : new ServeError(500, `cannot split the tick's outputs for model '${q.tenant.id}': ${(e as Error).message}`);
+      for (const p of taken) p.reject(err);
+      return;
+    }
+    taken.forEach((p, i) => {
+      const totalMs = finished - p.arrivedAt;
+      this.opts.observer?.onAnswered?.(q.tenant.id, { waitMs: started - p.arrivedAt, totalMs, missedSlo: q.sloMs !== null && totalMs > q.sloMs });
+      p.resolve(pieces[i]!);
+    });
+  }
+}

@@ -1,0 +1,11 @@
+// `loom bench`: the compiled fleet timed three ways (time-only, space-only, space-time) on one backend.
+export { benchFleet, benchInputs, BENCH_FORMAT } from './run.js';
+export type { BenchOptions, BenchProgress, BenchResult, ModeResult } from './run.js';
+export { formatBench, fmtCount } from './format.js';
+export { BENCH_MODES, modeSemantics, openMode, openModes, launchesPerTick, workPerTick } from './modes.js';
+export type { BenchMode, ModeRunner } from './modes.js';
+export { writeBaselines } from './variants.js';
+export type { BaselineDirs } from './variants.js';
+export { MANIFEST_COPY, readPlanManifest, renderManifestCopy, writeManifestCopy } from './manifest-copy.js';
+export { percentile, tickStats } from './stats.js';
+export type { TickStats } from './stats.js';

@@ -1,0 +1,263 @@
+// `loom bench` as a library call: re-plan the fleet's baselines, load all three modes on one backend,
+// check they compute the same outputs, then time warm ticks of each, interleaved (wall clock around the
+// tick; on CUDA also the device time of the captured tick, from CUDA events) and derive throughput and ratios.
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
+import { fail } from '../../ir/errors.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { type TickInputs, type TickOutputs, nativeAddonInfo } from '../../runtime/index.js';
+import { exampleInputs } from '../fleet/inputs.js';
+import { relativeError } from '../fleet/oracle.js';
+import { planTotals } from '../fleet/summary.js';
+import { readPlanManifest } from './manifest-copy.js';
+import { BENCH_MODES, type BenchMode, type ModeRunner, launchesPerTick, modeSemantics, openModes, workPerTick } from './modes.js';
+import { type TickStats, tickStats } from './stats.js';
+import { writeBaselines } from './variants.js';
+
+export const BENCH_FORMAT = 'loom-bench';
+const AGREE_TOLERANCE = 1e-4; // fp32, norm-wise relative: the modes run the same lowering, so far below this
+
+export interface BenchOptions {
+  readonly backend?: 'auto' | 'cpu' | 'cuda';
+  readonly ticks?: number; // timed ticks per mode (default 200)
+  readonly warmup?: number; // untimed ticks per mode first (default 20)
+  readonly threads?: number; // CPU backend worker threads per loaded plan (default: the backend's)
+  readonly manifest?: string; // the fleet's manifest, when the plan dir has no manifest.json copy
+  readonly onProgress?: (p: BenchProgress) => void;
+}
+
+export interface BenchProgress {
+  readonly phase: 'prepare' | 'warm-up' | 'measure';
+  readonly done: number;
+  readonly total: number;
+  readonly label: string;
+}
+
+export interface ModeResult {
+  readonly mode: BenchMode;
+  readonly semantics: string;
+  readonly plans: number;
+  readonly launchesPerTick: number;
+  readonly flopsPerTick: number;
+  readonly bytesPerTick: number;
+  readonly tickUs: TickStats; // wall clock around one tick (inputs in → outputs out)
+  readonly deviceTickUs: TickStats | null; // CUDA events around a replay of the captured tick; null where not measured
+  readonly inferencesPerSec: number; // rows over all tenants per tick / p50 tick
+  readonly flopsPerSec: number; // flopsPerTick / p50 tick
+  readonly bytesPerSec: number;
+  readonly spaceTimeSpeedup: number; // this mode's p50 / space-time's p50: how much faster the plan is
+  readonly maxRelErrorVsSpaceTime: number; // first tick, worst tenant output (norm-wise relative)
+  readonly samplesUs: readonly number[];
+}
+
+export interface BenchResult {
+  readonly format: typeof BENCH_FORMAT;
+  readonly version: 1;
+  readonly date: string; // ISO 8601
+  readonly planDir: string;
+  readonly backend: 'cpu' | 'cuda';
+  readonly device: string; // the CPU model, or the GPU's name
+  readonly deviceInfo: Readonly<Record<string, string | number>>;
+  // loadAverage: the host's 1-minute load before and after the run (a busy host makes wall-clock numbers noisy)
+  readonly host: { readonly platform: string; readonly arch: string; readonly cpus: number; readonly cpuModel: string; readonly node: string; readonly loadAverage: readonly [number, number] };
+  readonly settings: { readonly ticks: number; readonly warmup: number; readonly threads: number | null; readonly rows: 'maxBatch' };
+  readonly fleet: {
+    readonly tenants: ReadonlyArray<{ readonly id: string; readonly model: string; readonly maxBatch: number; readonly layers: number }>;
+    readonly tenantCount: number;
+    readonly rowsPerTick: number;
+    readonly stages: number;
+    readonly launches: number;
+    readonly tenantLayers: number;
+    readonly flops: number;
+    readonly bytes: number;
+    readonly predictedTickUs: number;
+    readonly ungroupedTickUs: number;
+    readonly floorUs: number;
+    readonly costModel: string;
+  };
+  readonly modes: readonly ModeResult[];
+}
+
+export async function benchFleet(planDir: string, opts: BenchOptions = {}): Promise<BenchResult> {
+  const ticks = opts.ticks ?? 200;
+  const warmup = opts.warmup ?? 20;
+  if (!Number.isInteger(ticks) || ticks < 1) fail('USAGE', `ticks must be a positive integer, got ${ticks}`);
+  if (!Number.isInteger(warmup) || warmup < 0) fail('USAGE', `warmup must be a non-negative integer, got ${warmup}`);
+  const plan = readPlanDir(planDir);
+  const manifest = readPlanManifest(planDir, opts.manifest);
+  const progress = opts.onProgress ?? (() => {});
+  const prepTotal = plan.tenants.length * 2 + 2;
+  let prepDone = 0;
+  const prep = (label: string) => progress({ phase: 'prepare', done: prepDone++, total: prepTotal, label });
+
+  const loadBefore = os.loadavg()[0]!;
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'loom-bench-'));
+  let runners: ModeRunner[] = [];
+  try {
+    const baselines = await writeBaselines(plan, manifest, scratch, prep);
+    prep('load the three modes');
+    const loadOpts = { ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) };
+    runners = await openModes(planDir, baselines, loadOpts);
+    const backend = runners[0]!.loaded[0]!.backend;
+    const inputs = benchInputs(plan);
+
+    const first = new Map<BenchMode, TickOutputs>();
+    for (const r of runners) first.set(r.mode, await r.tick(inputs));
+    const reference = first.get('space-time')!;
+    const errors = new Map(runners.map((r) => [r.mode, worstError(first.get(r.mode)!, reference, plan)]));
+    const disagree = [...errors].filter(([, e]) => !(e <= AGREE_TOLERANCE));
+    if (disagree.length > 0) {
+      fail('EVAL', `bench: ${disagree.map(([m, e]) => `${m} (rel. error ${e.toExponential(2)})`).join(', ')} computes different outputs than the plan; did the models change since \`loom compile\`?`);
+    }
+
+    // Timed ticks go round-robin over the modes (the first mode rotating), so a busy host or a clock change
+    // slows every mode alike and the ratios stay fair; each mode warms up on its own first.
+    for (const [k, r] of runners.entries()) {
+      for (let i = 0; i < warmup; i++) {
+        progress({ phase: 'warm-up', done: k * warmup + i, total: runners.length * warmup, label: r.mode });
+        await r.tick(inputs);
+      }
+    }
+    const samples = new Map<BenchMode, number[]>(runners.map((r) => [r.mode, []]));
+    for (let i = 0; i < ticks; i++) {
+      progress({ phase: 'measure', done: i, total: ticks, label: 'one tick of every mode per step' });
+      for (let j = 0; j < runners.length; j++) {
+        const r = runners[(i + j) % runners.length]!;
+        const t0 = performance.now();
+        await r.tick(inputs);
+        samples.get(r.mode)!.push((performance.now() - t0) * 1e3);
+      }
+    }
+    progress({ phase: 'measure', done: ticks, total: ticks, label: 'done' });
+    const measured = new Map(runners.map((r) => [r.mode, { samples: samples.get(r.mode)!, device: backend === 'cuda' ? deviceTimes(r, ticks) : null }]));
+
+    const rowsPerTick = plan.tenants.reduce((a, t) => a + t.maxBatch, 0);
+    const spaceTimeP50 = tickStats(measured.get('space-time')!.samples).p50;
+    const modes = BENCH_MODES.map((mode): ModeResult => {
+      const r = runners.find((x) => x.mode === mode)!;
+      const m = measured.get(mode)!;
+      const stats = tickStats(m.samples);
+      const work = workPerTick(r.plans);
+      const secs = stats.p50 / 1e6;
+      return {
+        mode,
+        semantics: modeSemantics(mode, backend),
+        plans: r.plans.length,
+        launchesPerTick: launchesPerTick(r.plans),
+        flopsPerTick: work.flops,
+        bytesPerTick: work.bytes,
+        tickUs: stats,
+        deviceTickUs: m.device,
+        inferencesPerSec: rowsPerTick / secs,
+        flopsPerSec: work.flops / secs,
+        bytesPerSec: work.bytes / secs,
+        spaceTimeSpeedup: stats.p50 / spaceTimeP50,
+        maxRelErrorVsSpaceTime: errors.get(mode)!,
+        samplesUs: m.samples,
+      };
+    });
+    return {
+      format: BENCH_FORMAT,
+      version: 1,
+      date: new Date().toISOString(),
+      planDir: path.resolve(planDir),
+      backend,
+      ...deviceOf(backend, runners),
+      host: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage: [loadBefore, os.loadavg()[0]!] },
+      settings: { ticks, warmup, threads: opts.threads ?? null, rows: 'maxBatch' },
+      fleet: fleetSummary(plan, rowsPerTick),
+      modes,
+    };
+  } finally {
+    for (const r of runners) r.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+// Full occupancy: every tenant at maxBatch rows, deterministic values (exampleInputs: floats in [-1, 1),
+// masks ones). Integer ids stay below INT_RANGE: the plan does not record a vocabulary size, and small
+// ids are valid for any embedding table a real model has.
+const INT_RANGE = 16;
+
+export function benchInputs(plan: LaunchPlan): TickInputs {
+  const inputs: Record<string, Record<string, Tensor>> = {};
+  plan.tenants.forEach((t, i) => {
+    inputs[t.id] = exampleInputs(t, t.maxBatch, 7000 + i, INT_RANGE);
+  });
+  return inputs;
+}
+
+function worstError(got: TickOutputs, want: TickOutputs, plan: LaunchPlan): number {
+  let worst = 0;
+  for (const t of plan.tenants) {
+    for (const io of t.outputs) {
+      const g = got[t.id]?.[io.name];
+      const w = want[t.id]?.[io.name];
+      const e = g && w ? relativeError(g, w) : Infinity;
+      if (!(e <= worst)) worst = e;
+    }
+  }
+  return worst;
+}
+
+// CUDA: replays of the captured tick timed with CUDA events (one plan per mode only; space-only's
+// concurrent plans have no single captured tick). Any failure leaves the wall-clock numbers standing.
+function deviceTimes(r: ModeRunner, iters: number): TickStats | null {
+  if (r.loaded.length !== 1) return null;
+  try {
+    const t = r.loaded[0]!.benchTick(iters);
+    return t.deviceUs.length > 0 ? tickStats(t.deviceUs) : null;
+  } catch {
+    return null;
+  }
+}
+
+function deviceOf(backend: 'cpu' | 'cuda', runners: readonly ModeRunner[]): { device: string; deviceInfo: Record<string, string | number> } {
+  if (backend === 'cpu') {
+    const cpus = os.cpus();
+    return { device: cpus[0]?.model ?? 'unknown CPU', deviceInfo: { cpus: cpus.length, threadsDefault: safeAddonThreads() } };
+  }
+  const info: Record<string, string | number> = {};
+  try {
+    Object.assign(info, nativeAddonInfo().gpu ?? {});
+  } catch {
+    // the addon loaded before (the plans run on it); info is best effort
+  }
+  try {
+    const st = runners.find((r) => r.mode === 'space-time')!.loaded[0]!.backendInfo();
+    for (const [k, v] of Object.entries(st)) if (!(k in info)) info[k] = v;
+  } catch {
+    // best effort
+  }
+  const name = typeof info.name === 'string' ? info.name : typeof info.device === 'string' ? info.device : 'CUDA device';
+  return { device: name, deviceInfo: info };
+}
+
+function safeAddonThreads(): number {
+  try {
+    return nativeAddonInfo().threads;
+  } catch {
+    return 0;
+  }
+}
+
+function fleetSummary(plan: LaunchPlan, rowsPerTick: number): BenchResult['fleet'] {
+  const t = planTotals(plan);
+  return {
+    tenants: plan.tenants.map((x) => ({ id: x.id, model: x.model, maxBatch: x.maxBatch, layers: x.layers })),
+    tenantCount: t.tenants,
+    rowsPerTick,
+    stages: t.stages,
+    launches: t.launches,
+    tenantLayers: t.tenantLayers,
+    flops: t.flops,
+    bytes: t.bytes,
+    predictedTickUs: t.predictedTickUs,
+    ungroupedTickUs: t.ungroupedTickUs,
+    floorUs: t.floorUs,
+    costModel: t.device,
+  };
+}

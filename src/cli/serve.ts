@@ -1,0 +1,79 @@
+import type { Command } from 'commander';
+import { fail } from '../../ir/errors.js';
+import { loadPlan } from '../../runtime/index.js';
+import { DEFAULT_BODY_LIMIT, createServer } from '../serve/index.js';
+
+interface ServeFlags {
+  port: string;
+  host: string;
+  backend: string;
+  threads?: string;
+  queueTicks: string;
+  defaultSloMs?: string;
+  checkFinite?: boolean;
+  maxBodyMb: string;
+  logLevel: string;
+}
+
+const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function positive(flag: string, value: string, integer: boolean): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) fail('USAGE', `${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${value}'`);
+  return n;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve every tenant of a compiled plan over the Open Inference Protocol v2 (KServe/Triton HTTP), with Prometheus /metrics')
+    .argument('<plan-dir>', 'a directory written by `loom compile`')
+    .option('--port <n>', 'TCP port (0: any free port)', '8000')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--backend <name>', `execution backend: ${BACKENDS.join(' | ')}`, 'auto')
+    .option('--threads <n>', 'CPU backend worker threads (default: all cores)')
+    .option('--queue-ticks <n>', 'per-tenant queue quota, in full batches (maxBatch rows each)', '4')
+    .option('--default-slo-ms <ms>', 'deadline for tenants whose manifest gives no sloMs (default: none)')
+    .option('--check-finite', 'refuse requests whose float inputs hold NaN or Inf')
+    .option('--max-body-mb <n>', 'largest accepted request body, MiB', String(DEFAULT_BODY_LIMIT / (1024 * 1024)))
+    .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
+    .addHelpText('after', '\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d \'{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}\'\n')
+    .action(async (dir: string, flags: ServeFlags) => {
+      if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
+      if (!(LEVELS as readonly string[]).includes(flags.logLevel)) fail('USAGE', `--log-level must be one of ${LEVELS.join(', ')}, got '${flags.logLevel}'`);
+      const port = Number(flags.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) fail('USAGE', `--port must be 0..65535, got '${flags.port}'`);
+      const queueTicks = positive('--queue-ticks', flags.queueTicks, false);
+      const defaultSloMs = flags.defaultSloMs === undefined ? null : positive('--default-slo-ms', flags.defaultSloMs, false);
+      const bodyLimit = Math.floor(positive('--max-body-mb', flags.maxBodyMb, false) * 1024 * 1024);
+      const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
+
+      const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number], ...(threads !== undefined ? { threads } : {}) });
+      const server = createServer({
+        runner: loaded,
+        scheduler: { queueTicks, defaultSloMs, checkFinite: flags.checkFinite === true },
+        bodyLimit,
+        logger: { level: flags.logLevel },
+      });
+      let url: string;
+      try {
+        url = await server.listen(port, flags.host);
+      } catch (e) {
+        loaded.close();
+        fail('IO', `cannot listen on ${flags.host}:${port}: ${(e as Error).message}`);
+      }
+      const n = loaded.plan.tenants.length;
+      process.stderr.write(`loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)\n`);
+      await new Promise<void>((resolve, reject) => {
+        const stop = (signal: string) => {
+          process.stderr.write(`loom: ${signal}: finishing accepted requests, then exiting\n`);
+          server.shutdown().then(resolve, reject);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      const { accepted, answered, failed } = server.scheduler.stats;
+      process.stderr.write(`loom: stopped; ${accepted} accepted requests: ${answered} answered, ${failed} failed by their tick\n`);
+    });
+}

@@ -1,0 +1,155 @@
+// The tick scheduler without HTTP, on the real CPU backend: batching whole requests up to maxBatch rows per
+// tenant, dynamic occupancy (only tenants with work are in a tick), isolation of a bad request, recovery
+// from a backend failure, admission (quota, SLO) and draining.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Tensor } from '../../ir/tensor.js';
+import { type LoadedPlan, type TickInputs, loadPlan } from '../../runtime/index.js';
+import { ServeError, type TickReport, type TickRunner, TickScheduler, concatRows, splitRows } from '../../runtime/serve/index.js';
+import { compileTestFleet, expectedOutputs, requestInputs } from './fleet.js';
+
+let loaded: LoadedPlan;
+
+beforeAll(async () => {
+  loaded = await loadPlan(await compileTestFleet({ 'mlp-c': 1000 }), { backend: 'cpu' });
+});
+afterAll(() => loaded?.close());
+
+function bits(t: Tensor): number[] {
+  return Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+}
+
+// A runner over the real plan that records each tick's inputs and can fail or slow chosen ticks.
+function spy(opts: { failTick?: number; delayMs?: number } = {}) {
+  const ticks: TickInputs[] = [];
+  const runner: TickRunner = {
+    plan: loaded.plan,
+    async runTick(inputs) {
+      ticks.push(inputs);
+      if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+      if (ticks.length === opts.failTick) throw new Error('simulated device fault');
+      return loaded.runTick(inputs);
+    },
+  };
+  return { runner, ticks };
+}
+
+describe('batching helpers', () => {
+  it('concatRows / splitRows round-trip along axis 0 and axis 1', () => {
+    const a = requestInputs(loaded.plan, 'lstm-a', 1, 1).input!; // [3, 1, 6], rows on axis 1
+    const b = requestInputs(loaded.plan, 'lstm-a', 2, 2).input!;
+    const ab = concatRows([a, b], 1);
+    expect(ab.shape).toEqual([3, 3, 6]);
+    const [a2, b2] = splitRows(ab, 1, [1, 2]);
+    expect(bits(a2!)).toEqual(bits(a));
+    expect(bits(b2!)).toEqual(bits(b));
+    const x = requestInputs(loaded.plan, 'enc-a', 1, 3).input_ids!;
+    const y = requestInputs(loaded.plan, 'enc-a', 1, 4).input_ids!;
+    const [x2, y2] = splitRows(concatRows([x, y], 0), 0, [1, 1]);
+    expect(bits(x2!)).toEqual(bits(x));
+    expect(bits(y2!)).toEqual(bits(y));
+  });
+});
+
+describe('TickScheduler', () => {
+  it('batches concurrent requests into one tick per maxBatch rows and splits the answers back', async () => {
+    const { runner, ticks } = spy();
+    const reports: TickReport[] = [];
+    const s = new TickScheduler(runner, { observer: { onTick: (r) => reports.push(r) } });
+    // mlp-a (maxBatch 4): 1 + 2 + 1 rows fit one tick, the next 3 rows go to the second; lstm-a rides along once
+    const reqs = [
+      { id: 'mlp-a', x: requestInputs(loaded.plan, 'mlp-a', 1, 1) },
+      { id: 'mlp-a', x: requestInputs(loaded.plan, 'mlp-a', 2, 2) },
+      { id: 'mlp-a', x: requestInputs(loaded.plan, 'mlp-a', 1, 3) },
+      { id: 'mlp-a', x: requestInputs(loaded.plan, 'mlp-a', 3, 4) },
+      { id: 'lstm-a', x: requestInputs(loaded.plan, 'lstm-a', 2, 5) },
+    ];
+    const got = await Promise.all(reqs.map((r) => s.submit(r.id, r.x)));
+    expect(ticks).toHaveLength(2);
+    expect(Object.keys(ticks[0]!).sort()).toEqual(['lstm-a', 'mlp-a']); // only tenants with work
+    expect(ticks[0]!['mlp-a']!.input!.shape).toEqual([4, 32]);
+    expect(Object.keys(ticks[1]!)).toEqual(['mlp-a']);
+    expect(ticks[1]!['mlp-a']!.input!.shape).toEqual([3, 32]);
+    expect(reports.map((r) => [r.tenants, r.requests, r.rows, r.ok])).toEqual([[2, 4, 6, true], [1, 1, 3, true]]);
+    expect(reports[0]!.capacityRows).toBe(4 + 4 + 2 + 3 + 2);
+    for (const [i, r] of reqs.entries()) {
+      const want = await expectedOutputs(loaded, r.id, r.x);
+      expect(got[i]!.output!.shape).toEqual(want.output!.shape);
+      expect(bits(got[i]!.output!), `request ${i}`).toEqual(bits(want.output!));
+    }
+  });
+
+  it('a bad request fails alone at submit; the others\' results are bit-identical to a tick without it', async () => {
+    const s = new TickScheduler(spy().runner);
+    const a = requestInputs(loaded.plan, 'mlp-a', 2, 10);
+    const e = requestInputs(loaded.plan, 'enc-a', 1, 11);
+    const clean = await Promise.all([s.submit('mlp-a', a), s.submit('enc-a', e)]);
+    const bad = { input: requestInputs(loaded.plan, 'mlp-c', 1, 12).input! }; // mlp-c's tensor sent to mlp-b
+    const results = await Promise.allSettled([s.submit('mlp-a', a), s.submit('mlp-b', bad), s.submit('enc-a', e), s.submit('enc-a', { input_ids: e.input_ids! })]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    const err1 = (results[1] as PromiseRejectedResult).reason as ServeError;
+    expect(err1.status).toBe(400);
+    expect(err1.message).toContain("input 'input'");
+    expect(err1.message).toContain('[1,16]');
+    expect(((results[3] as PromiseRejectedResult).reason as ServeError).message).toContain("'attention_mask'");
+    expect(bits((results[0] as PromiseFulfilledResult<Record<string, Tensor>>).value.output!)).toEqual(bits(clean[0]!.output!));
+    const enc = (results[2] as PromiseFulfilledResult<Record<string, Tensor>>).value;
+    expect(bits(enc.last_hidden_state!)).toEqual(bits(clean[1]!.last_hidden_state!));
+    await expect(s.submit('nobody', a)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('a backend failure fails only that tick\'s requests with 500, and the next tick runs', async () => {
+    const { runner } = spy({ failTick: 1 });
+    const reports: TickReport[] = [];
+    const s = new TickScheduler(runner, { observer: { onTick: (r) => reports.push(r) } });
+    const x = requestInputs(loaded.plan, 'mlp-b', 1, 20);
+    const first = await Promise.allSettled([s.submit('mlp-b', x), s.submit('mlp-c', requestInputs(loaded.plan, 'mlp-c', 1, 21))]);
+    for (const r of first) {
+      expect(r.status).toBe('rejected');
+      const err = (r as PromiseRejectedResult).reason as ServeError;
+      expect(err.status).toBe(500);
+      expect(err.message).toContain('simulated device fault');
+      expect(err.message).toContain('tick 1');
+    }
+    const again = await s.submit('mlp-b', x);
+    expect(bits(again.output!)).toEqual(bits((await expectedOutputs(loaded, 'mlp-b', x)).output!));
+    expect(reports.map((r) => r.ok)).toEqual([false, true]);
+  });
+
+  it('admission: a full quota and an unmeetable SLO are refused at once with 429 and Retry-After', async () => {
+    // ticks take >= 40 ms here; mlp-c (maxBatch 2) may queue 1 tick of rows; its SLO is 1000 ms
+    const s = new TickScheduler(spy({ delayMs: 40 }).runner, { queueTicks: 1 });
+    const x = requestInputs(loaded.plan, 'mlp-c', 1, 30);
+    const accepted = [s.submit('mlp-c', x)]; // idle: starts a tick at once
+    await new Promise((r) => setImmediate(r));
+    accepted.push(s.submit('mlp-c', x), s.submit('mlp-c', x)); // 2 rows queued: the quota
+    await expect(s.submit('mlp-c', x)).rejects.toMatchObject({ status: 429, message: expect.stringContaining('quota of 2') });
+    await Promise.all(accepted);
+    expect(s.estimateTickMs()).toBeGreaterThanOrEqual(40);
+
+    // sloMs 60 with ~40 ms ticks: one request can wait for the running tick, a second tick's worth cannot
+    const tight = new TickScheduler(spy({ delayMs: 40 }).runner, { defaultSloMs: 60, queueTicks: 8 });
+    const y = requestInputs(loaded.plan, 'mlp-a', 1, 31);
+    await tight.submit('mlp-a', y); // learn the tick time
+    const busy = [tight.submit('mlp-a', y), tight.submit('mlp-b', y)];
+    await new Promise((r) => setTimeout(r, 30)); // the tick is running, ~10 ms left
+    busy.push(tight.submit('mlp-a', y)); // next tick: done in ~50 ms < 60
+    const refused = tight.submit('mlp-a', requestInputs(loaded.plan, 'mlp-a', 4, 32)); // 5 rows queued > maxBatch 4: a tick too late
+    await expect(refused).rejects.toBeInstanceOf(ServeError);
+    const err = (await refused.catch((e: unknown) => e)) as ServeError;
+    expect(err.status).toBe(429);
+    expect(err.message).toContain('SLO of 60 ms');
+    expect(err.retryAfterS).toBeGreaterThanOrEqual(1);
+    await Promise.all(busy);
+  });
+
+  it('close() answers every accepted request, then refuses new ones with 503', async () => {
+    const s = new TickScheduler(spy({ delayMs: 10 }).runner);
+    const pending = Array.from({ length: 12 }, (_, i) => s.submit(i % 2 ? 'mlp-a' : 'lstm-a', requestInputs(loaded.plan, i % 2 ? 'mlp-a' : 'lstm-a', 1, 40 + i)));
+    const drained = s.close();
+    await expect(s.submit('mlp-a', requestInputs(loaded.plan, 'mlp-a', 1, 1))).rejects.toMatchObject({ status: 503 });
+    const results = await Promise.allSettled(pending);
+    await drained;
+    expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+    expect(s.queueDepth('mlp-a')).toEqual({ requests: 0, rows: 0 });
+  });
+});

@@ -1,0 +1,119 @@
+// Graceful shutdown of the real CLI process: `node bin/loom.js serve` under load gets SIGTERM; it stops
+// accepting (503), finishes the ticks in flight, answers every request it accepted, and exits 0. Needs a
+// dist/ that includes the serve command: rebuilt here when older than the sources.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Tensor } from '../../ir/tensor.js';
+import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
+import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const SOURCES = ['src/cli/serve.ts', 'src/cli/main.ts', 'src/serve/server.ts', 'src/serve/oip.ts', 'runtime/serve/scheduler.ts', 'runtime/serve/validate.ts', 'runtime/serve/batch.ts', 'runtime/serve/metrics.ts'];
+
+function ensureBuilt(): void {
+  const built = path.join(ROOT, 'dist/src/cli/serve.js');
+  const newest = Math.max(...SOURCES.map((f) => statSync(path.join(ROOT, f)).mtimeMs));
+  if (existsSync(built) && statSync(built).mtimeMs >= newest) return;
+  try {
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+  } catch {
+    // type errors elsewhere in the tree still emit JavaScript; the check below decides
+  }
+  if (!existsSync(built) || statSync(built).mtimeMs < newest) throw new Error('dist/ is stale and `npm run build` did not refresh it');
+}
+
+let planDir: string;
+let reference: LoadedPlan;
+let child: ChildProcess | null = null;
+
+beforeAll(async () => {
+  ensureBuilt();
+  planDir = await compileTestFleet();
+  reference = await loadPlan(planDir, { backend: 'cpu' });
+});
+afterAll(() => {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+  reference?.close();
+});
+
+interface Job {
+  readonly tenant: string;
+  readonly body: string;
+  readonly want: Record<string, Tensor>;
+}
+
+type Outcome = { kind: 'http'; status: number; job: Job; body: { error?: string; outputs?: OipOutput[] } } | { kind: 'network'; code: string };
+
+describe('SIGTERM', () => {
+  it('during load: every accepted request is answered, then exit 0', async () => {
+    const jobs: Job[] = [];
+    for (let i = 0; i < 60; i++) {
+      const t = FLEET[i % FLEET.length]!;
+      const x = requestInputs(reference.plan, t.id, 1 + (i % t.maxBatch), 500 + i);
+      jobs.push({ tenant: t.id, body: oipBody(x), want: await expectedOutputs(reference, t.id, x) });
+    }
+    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', '--log-level', 'info'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    let stderr = '';
+    let stdout = '';
+    proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    const url = await new Promise<string>((resolve, reject) => {
+      proc.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const m = /serving .* at (http:\/\/[^\s]+) /.exec(stderr);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`loom serve exited early (${code}): ${stderr}`)));
+    });
+
+    const outcomes: Outcome[] = [];
+    let ok = 0;
+    let k = 0;
+    const client = async () => {
+      for (;;) {
+        const job = jobs[k++ % jobs.length]!;
+        try {
+          const r = await fetch(`${url}/v2/models/${job.tenant}/infer`, { method: 'POST', body: job.body, signal: AbortSignal.timeout(10_000) });
+          const body = (await r.json()) as { error?: string; outputs?: OipOutput[] };
+          outcomes.push({ kind: 'http', status: r.status, job, body });
+          if (r.status === 200) ok++;
+          else return; // 503: the server is going away
+        } catch (e) {
+          const cause = (e as { cause?: { code?: string } }).cause;
+          outcomes.push({ kind: 'network', code: cause?.code ?? String(e) });
+          return;
+        }
+      }
+    };
+    const clients = Array.from({ length: 16 }, client);
+    while (ok < 200) await new Promise((r) => setTimeout(r, 5));
+    proc.kill('SIGTERM');
+    const code = await exited;
+    await Promise.all(clients);
+
+    expect(code, stderr).toBe(0);
+    const http = outcomes.filter((o): o is Extract<Outcome, { kind: 'http' }> => o.kind === 'http');
+    const answered = http.filter((o) => o.status === 200);
+    for (const o of answered) for (const out of o.body.outputs!) expect(sameValues(out, o.job.want[out.name]!), o.job.tenant).toBe(true);
+    for (const o of http.filter((x) => x.status !== 200)) {
+      expect(o.status).toBe(503);
+      expect(o.body.error).toMatch(/shutting down|closing|Unavailable/i);
+    }
+    // A connection the listener refused, or closed before reading a request from it, carried no accepted
+    // request: the server's own count below proves that every request it accepted got its answer.
+    for (const o of outcomes.filter((x) => x.kind === 'network')) expect(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain((o as { code: string }).code);
+    // the server's own count: everything it accepted was answered, and the clients got all those answers
+    const m = /stopped; (\d+) accepted requests: (\d+) answered, (\d+) failed/.exec(stderr);
+    expect(m, stderr).not.toBeNull();
+    expect(Number(m![1])).toBe(Number(m![2]));
+    expect(Number(m![3])).toBe(0);
+    expect(Number(m![2])).toBe(answered.length);
+    // structured logs: JSON lines with levels
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.some((l) => l.msg.startsWith('shut down'))).toBe(true);
+    expect(lines.every((l) => typeof l.level === 'number')).toBe(true);
+  });
+});
