@@ -45,12 +45,12 @@ function gemmAccesses(p: GemmProblem, dtype: DType, e: GemmEntry, where: string)
   const out: Access[] = [
     { ref: e.a, dtype, lo: 0, hi: p.transA ? span(p.k, p.m, p.lda) : span(p.m, p.k, p.lda), what: `${where} A` },
     { ref: e.b, dtype, lo: 0, hi: p.transB ? span(p.n, p.k, p.ldb) : span(p.k, p.n, p.ldb), what: `${where} B` },
-    { ref: e.c, dtype, lo: 0, hi: span(p.m, p.n, p.ldc), what: `${where} C` },
+    { ref: e.c, dtype: 'f32', lo: 0, hi: span(p.m, p.n, p.ldc), what: `${where} C` }, // C and bias are f32 for every gemm dtype
   ];
   if ((p.bias === 'none') !== (e.bias === null)) bad(where, `bias mode '${p.bias}' but the entry ${e.bias === null ? 'has no' : 'has a'} bias ref`);
   if (e.bias !== null) {
     const hi = p.bias === 'row' ? p.n : p.bias === 'col' ? p.m : span(p.m, p.n, p.ldBias);
-    out.push({ ref: e.bias, dtype, lo: 0, hi, what: `${where} bias` });
+    out.push({ ref: e.bias, dtype: 'f32', lo: 0, hi, what: `${where} bias` });
   }
   return out;
 }

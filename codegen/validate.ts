@@ -12,6 +12,8 @@ const UNARY = ['neg', 'abs', 'recip', 'sqrt', 'exp', 'log', 'erf', 'tanh', 'sigm
 const BINARY = ['add', 'sub', 'mul', 'div', 'idiv', 'pow', 'max', 'min', 'mod', 'fmod', 'eq', 'lt', 'gt', 'le', 'ge', 'and', 'or', 'xor'] as const;
 const REDUCE = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
 const GEOM = ['n', 'c', 'h', 'w', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'padTop', 'padLeft', 'padBottom', 'padRight', 'dh', 'dw'] as const;
+// A GEMM launch's dtype is that of its A and B operands; C and bias are f32 (FORMAT.md "gemm dtype").
+const GEMM_DTYPES = ['f32', 'bf16', 'f16'] as const;
 export const ELT_UNARY: readonly string[] = UNARY;
 export const ELT_BINARY: readonly string[] = BINARY;
 
@@ -122,7 +124,7 @@ function launch(x: unknown, p: string): void {
   launchInfo(l.info, `${p}.info`);
   switch (kind) {
     case 'gemm': {
-      dtype(l.dtype, `${p}.dtype`);
+      oneOf(l.dtype, GEMM_DTYPES, `${p}.dtype`);
       gemmProblem(l.problem, `${p}.problem`);
       arr(l.entries, `${p}.entries`).forEach((e, i) => gemmEntry(e, `${p}.entries[${i}]`));
       if (l.strides !== null) {
@@ -132,7 +134,7 @@ function launch(x: unknown, p: string): void {
       break;
     }
     case 'gemm_grouped':
-      dtype(l.dtype, `${p}.dtype`);
+      oneOf(l.dtype, GEMM_DTYPES, `${p}.dtype`);
       arr(l.groups, `${p}.groups`).forEach((g, gi) => {
         const q = `${p}.groups[${gi}]`;
         gemmProblem(obj(g, q).problem, `${q}.problem`);
@@ -164,7 +166,7 @@ export function checkStructure(x: unknown): LaunchPlan {
   if (typeof root.version !== 'number' || !Number.isInteger(root.version)) bad('version', `expected an integer, got ${JSON.stringify(root.version)}`);
   if (root.version > FORMAT_VERSION) bad('version', `the plan is format version ${root.version}, this Loom reads version ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`);
   if (root.version !== FORMAT_VERSION) bad('version', `format version ${root.version} is not supported (this Loom reads version ${FORMAT_VERSION})`);
-  oneOf(root.precision, ['fp32'] as const, 'precision');
+  oneOf(root.precision, ['fp32', 'tf32', 'bf16', 'fp16'] as const, 'precision');
   const arenas = obj(root.arenas, 'arenas');
   for (const k of ['weights', 'act', 'io', 'actWithoutReuse']) int(arenas[k], `arenas.${k}`);
   arr(root.tenants, 'tenants').forEach((v, i) => {

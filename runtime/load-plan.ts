@@ -13,8 +13,10 @@ export type BackendName = 'cpu' | 'cuda';
 export interface LoadPlanOptions {
   readonly backend?: 'auto' | BackendName; // auto: cuda where this addon was built with it, else cpu
   readonly threads?: number; // CPU backend worker threads (default: hardware concurrency)
-  // GEMM precision on the CUDA backend: 'fp32' (default: true fp32, no TF32) or 'tf32'. The manifest allows
-  // only fp32 today, so tf32 is asked for here or with the environment variable LOOM_TF32=1.
+  // Compute of the f32 GEMMs on the CUDA backend: 'fp32' (true fp32, no TF32) or 'tf32'. Default: the plan's
+  // precision (a 'tf32' plan runs tf32), or tf32 when the environment variable LOOM_TF32=1; this overrides
+  // both. bf16/fp16 plans' GEMMs are half-operand GEMMs with fp32 compute either way; the CPU backend always
+  // computes f32 GEMMs in true fp32.
   readonly precision?: 'fp32' | 'tf32';
   // Debugging: fill every output slot with NaN bytes before each tick's launches (a launch that leaves part of
   // an output unwritten shows up as NaN); CUDA: graph false runs launches eagerly, forceNvrtc compiles
@@ -82,7 +84,7 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
 // The CUDA backend gets the plan's kernels: the cubin `loom compile` built (when present) and kernels.cu
 // for NVRTC, which it uses when the cubin is missing or built for another GPU.
 function cudaOptions(dir: string, plan: LaunchPlan, opts: LoadPlanOptions): Partial<NativeCreateOptions> {
-  const precision = opts.precision ?? (process.env.LOOM_TF32 === '1' ? 'tf32' : 'fp32');
+  const precision = opts.precision ?? (process.env.LOOM_TF32 === '1' || plan.precision === 'tf32' ? 'tf32' : 'fp32');
   const out: { -readonly [K in keyof NativeCreateOptions]?: NativeCreateOptions[K] } = { precision };
   const src = path.join(dir, plan.kernels.source);
   if (existsSync(src)) out.kernelSource = readFileSync(src, 'utf8');

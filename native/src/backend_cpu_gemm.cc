@@ -54,10 +54,40 @@ void epilogue(const gemm_problem& p, const float* bias, float* c, int64_t m0, in
 
 int64_t tile_width(const gemm_problem& p) { return use_skinny(p) && !p.trans_b ? gemm_skinny_nc : gemm_tile_nc; }
 
+// bf16/f16 operands (FORMAT.md "gemm dtype"): the part of op(A) and op(B) one C tile reads, converted
+// exactly to f32 in the same layout (transposed stays transposed), so the f32 tile kernels run unchanged.
+// A: rows [m0, m0+mc) of op(A); B: columns [n0, n0+nc) of op(B).
+void convert_a(const gemm_problem& p, dtype dt, const uint8_t* a, int64_t m0, int64_t mc, std::vector<float>& out, int64_t& ld) {
+  const int64_t es = static_cast<int64_t>(dtype_size(dt));
+  out.resize(static_cast<size_t>(std::max<int64_t>(1, mc * p.k)));
+  if (!p.trans_a) {
+    for (int64_t i = 0; i < mc; i++) cpu_load_run_f(a + (m0 + i) * p.lda * es, dt, 1, p.k, out.data() + i * p.k);
+    ld = std::max<int64_t>(1, p.k);
+  } else {
+    for (int64_t q = 0; q < p.k; q++) cpu_load_run_f(a + (q * p.lda + m0) * es, dt, 1, mc, out.data() + q * mc);
+    ld = std::max<int64_t>(1, mc);
+  }
+}
+
+void convert_b(const gemm_problem& p, dtype dt, const uint8_t* b, int64_t n0, int64_t nc, std::vector<float>& out, int64_t& ld) {
+  const int64_t es = static_cast<int64_t>(dtype_size(dt));
+  out.resize(static_cast<size_t>(std::max<int64_t>(1, nc * p.k)));
+  if (!p.trans_b) {
+    for (int64_t q = 0; q < p.k; q++) cpu_load_run_f(b + (q * p.ldb + n0) * es, dt, 1, nc, out.data() + q * nc);
+    ld = std::max<int64_t>(1, nc);
+  } else {
+    for (int64_t j = 0; j < nc; j++) cpu_load_run_f(b + (n0 + j) * p.ldb * es, dt, 1, p.k, out.data() + j * p.k);
+    ld = std::max<int64_t>(1, p.k);
+  }
+}
+
 } // namespace
 
 void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
-  if (l.dt != dtype::f32) throw loom_error(std::string("the CPU backend computes gemm in f32 only, got ") + dtype_name(l.dt));
+  if (l.dt != dtype::f32 && l.dt != dtype::bf16 && l.dt != dtype::f16) {
+    throw loom_error(std::string("gemm operands must be f32, bf16 or f16, got ") + dtype_name(l.dt));
+  }
+  const bool half = l.dt != dtype::f32;
   static const tile_fn tile = pick_tile_fn();
   static const tile_fn skinny = pick_skinny_fn();
   std::vector<tile_task> tasks;
@@ -76,13 +106,23 @@ void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
     const gemm_problem& p = *t.p;
     const gemm_entry& e = *t.e;
     float* c = reinterpret_cast<float*>(ctx.at(e.c));
+    const int64_t mc = std::min(gemm_tile_mc, p.m - t.m0), nc = std::min(tile_width(p), p.n - t.n0);
     gemm_tile g{reinterpret_cast<const float*>(ctx.at(e.a)), p.lda, p.trans_a, reinterpret_cast<const float*>(ctx.at(e.b)), p.ldb,
-                p.trans_b, c, p.ldc, t.m0, std::min(gemm_tile_mc, p.m - t.m0), t.n0, std::min(tile_width(p), p.n - t.n0), p.k,
-                a_pack.data(), b_pack.data()};
+                p.trans_b, c, p.ldc, t.m0, mc, t.n0, nc, p.k, a_pack.data(), b_pack.data()};
+    if (half) {
+      thread_local std::vector<float> a_f32, b_f32;
+      convert_a(p, l.dt, ctx.at(e.a), t.m0, mc, a_f32, g.lda);
+      convert_b(p, l.dt, ctx.at(e.b), t.n0, nc, b_f32, g.ldb);
+      g.a = a_f32.data();
+      g.b = b_f32.data();
+      g.c = c + t.m0 * p.ldc + t.n0; // the converted blocks start at the tile: tile coordinates are 0
+      g.m0 = 0;
+      g.n0 = 0;
+    }
     if (use_skinny(p)) skinny(g);
     else tile(g);
     const float* bias = e.has_bias ? reinterpret_cast<const float*>(ctx.at(e.bias)) : nullptr;
-    epilogue(p, bias, c, g.m0, g.mc, g.n0, g.nc);
+    epilogue(p, bias, c, t.m0, mc, t.n0, nc);
   });
 }
 

@@ -45,6 +45,9 @@ struct gemm_call {
   cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
   int m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0, batch = 0;
   float alpha = 1;
+  // A'/B' storage: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F for bf16/f16 launches (C is always CUDA_R_32F and
+  // those run with CUBLAS_COMPUTE_32F: FORMAT.md "gemm dtype")
+  cudaDataType_t ab = CUDA_R_32F;
   CUdeviceptr a = 0, b = 0, c = 0;        // strided: first matrices
   long long sa = 0, sb = 0, sc = 0;       // strided: element strides
   size_t arr_off = 0;                     // batched / grouped: A'[total], B'[total], C[total] device pointer arrays
@@ -179,11 +182,13 @@ void set_problem(gemm_call& g, const gemm_problem& p, const launch_plan& plan, c
 }
 
 // entry i's ref == entry 0's + i · stride (bytes) for every operand, with element-aligned, non-negative strides
+// (A and B in elements of the launch dtype, C of f32)
 bool uniformly_strided(const launch& l, const gemm_group& g) {
   if (!l.has_strides) return false;
   const int64_t s[3] = {l.strides.a, l.strides.b, l.strides.c};
-  for (int64_t v : s)
-    if (v < 0 || v % 4 != 0) return false;
+  const int64_t es[3] = {static_cast<int64_t>(dtype_size(l.dt)), static_cast<int64_t>(dtype_size(l.dt)), 4};
+  for (int i = 0; i < 3; i++)
+    if (s[i] < 0 || s[i] % es[i] != 0) return false;
   const gemm_entry& e0 = g.entries[0];
   for (size_t i = 0; i < g.entries.size(); i++) {
     const gemm_entry& e = g.entries[i];
@@ -206,17 +211,26 @@ void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const
   call.total = static_cast<int>(n);
 }
 
+cudaDataType_t gemm_operand_type(const launch_plan& plan, const launch& l) {
+  switch (l.dt) {
+    case dtype::f32: return CUDA_R_32F;
+    case dtype::bf16: return CUDA_R_16BF;
+    case dtype::f16: return CUDA_R_16F;
+    default: throw loom_error(launch_where(plan, l) + ": GEMM operands must be f32, bf16 or f16, got " + dtype_name(l.dt));
+  }
+}
+
 void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
   const launch& l = *s.l;
-  if (l.dt != dtype::f32) {
-    throw loom_error(launch_where(plan, l) + ": the CUDA backend computes GEMMs in f32 (the plan's precision fp32), got " + dtype_name(l.dt));
-  }
+  const cudaDataType_t ab = gemm_operand_type(plan, l);
+  const int64_t ab_size = static_cast<int64_t>(dtype_size(l.dt));
   if (l.kind == launch_kind::gemm) {
     const gemm_group& g = l.groups.at(0);
     const gemm_problem& p = g.problem;
     if (g.entries.empty() || p.m == 0 || p.n == 0 || p.k == 0) return; // k = 0: the epilogue writes C
     gemm_call call;
     set_problem(call, p, plan, l);
+    call.ab = ab;
     call.batch = to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries");
     if (g.entries.size() == 1 || uniformly_strided(l, g)) {
       call.mode = gemm_mode::strided;
@@ -225,8 +239,8 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
       call.b = c.arenas.at(e0.a);
       call.c = c.arenas.at(e0.c);
       if (g.entries.size() > 1) {
-        call.sa = l.strides.b / 4;
-        call.sb = l.strides.a / 4;
+        call.sa = l.strides.b / ab_size;
+        call.sb = l.strides.a / ab_size;
         call.sc = l.strides.c / 4;
       }
     } else {
@@ -240,6 +254,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
   }
   // gemm_grouped: one grouped call over every group that has work
   gemm_call call;
+  call.ab = ab;
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
   call.mode = gemm_mode::grouped;
 #else
@@ -295,25 +310,27 @@ void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
 
 void enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
   const float zero = 0.0f;
-  const cudaDataType_t f32 = CUDA_R_32F;
+  const cudaDataType_t f32 = CUDA_R_32F, ab = g.ab;
+  // TF32 (when asked for) applies to f32 operands; half operands always accumulate in true fp32
+  const cublasComputeType_t compute = ab == CUDA_R_32F ? c.compute : CUBLAS_COMPUTE_32F;
   auto arr = [&](int which) { return reinterpret_cast<void**>(c.table(g.arr_off) + static_cast<size_t>(which) * g.total * sizeof(void*)); };
   switch (g.mode) {
     case gemm_mode::strided:
-      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), f32, g.lda, g.sa,
-                                              reinterpret_cast<const void*>(g.b), f32, g.ldb, g.sb, &zero, reinterpret_cast<void*>(g.c), f32, g.ldc,
-                                              g.sc, g.batch, c.compute, CUBLAS_GEMM_DEFAULT));
+      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda, g.sa,
+                                              reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero, reinterpret_cast<void*>(g.c), f32, g.ldc,
+                                              g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::batched:
-      CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), f32, g.lda,
-                                       const_cast<const void* const*>(arr(1)), f32, g.ldb, &zero, arr(2), f32, g.ldc, g.total, c.compute,
+      CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
+                                       const_cast<const void* const*>(arr(1)), ab, g.ldb, &zero, arr(2), f32, g.ldc, g.total, compute,
                                        CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::grouped: {
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
       const cublasStatus_t st = cublasGemmGroupedBatchedEx(
-          c.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), f32,
-          g.glda.data(), const_cast<const void* const*>(arr(1)), f32, g.gldb.data(), g.gbeta.data(), arr(2), f32, g.gldc.data(),
-          static_cast<int>(g.gsize.size()), g.gsize.data(), c.compute);
+          c.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), ab,
+          g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(), g.gbeta.data(), arr(2), f32, g.gldc.data(),
+          static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
       if (st == CUBLAS_STATUS_SUCCESS) return;
       if (!may_fall_back) CUBLAS_CHECK(st);
       // Found at load (warm-up run): this cuBLAS refuses the grouped call for these problems.
@@ -331,9 +348,9 @@ void enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
         void** a = arr(0) + first;
         void** b = arr(1) + first;
         void** cc = arr(2) + first;
-        CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), f32,
-                                         g.glda[i], const_cast<const void* const*>(b), f32, g.gldb[i], &zero, cc, f32, g.gldc[i], g.gsize[i],
-                                         c.compute, CUBLAS_GEMM_DEFAULT));
+        CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), ab,
+                                         g.glda[i], const_cast<const void* const*>(b), ab, g.gldb[i], &zero, cc, f32, g.gldc[i], g.gsize[i],
+                                         compute, CUBLAS_GEMM_DEFAULT));
         first += static_cast<size_t>(g.gsize[i]);
       }
       return;
@@ -685,6 +702,10 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("cublasCalls", c.cublas_calls);
   num("generatedKernelLaunches", c.generated_launches);
   num("epilogueLaunches", c.epilogue_launches);
+  int half_calls = 0;
+  for (const auto& ls : c.launches)
+    for (const auto& g : ls.calls) half_calls += g.ab != CUDA_R_32F ? 1 : 0;
+  num("halfOperandGemmCalls", half_calls); // prepared cuBLAS calls with bf16/f16 A and B
   num("groupedSplit", c.grouped_split);
   num("h2dCopies", static_cast<double>(c.in_ranges.size()));
   num("d2hCopies", static_cast<double>(c.out_ranges.size()));

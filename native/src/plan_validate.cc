@@ -122,15 +122,16 @@ struct checker {
     if (p.lda < ca || p.ldb < cb || p.ldc < p.n) bad("gemm leading dimension smaller than the row length");
     span("gemm A", e.a, l.dt, {ra, ca}, {p.lda, 1}, false);
     span("gemm B", e.b, l.dt, {rb, cb}, {p.ldb, 1}, false);
-    span("gemm C", e.c, l.dt, {p.m, p.n}, {p.ldc, 1}, true);
+    // l.dt is A's and B's dtype; C and bias are f32 (FORMAT.md "gemm dtype")
+    span("gemm C", e.c, dtype::f32, {p.m, p.n}, {p.ldc, 1}, true);
     if ((p.bias != bias_mode::none) != e.has_bias) bad("gemm entry bias does not match the problem's bias mode");
     switch (p.bias) {
       case bias_mode::none: break;
-      case bias_mode::row: flat("gemm bias", e.bias, l.dt, p.n, false); break;
-      case bias_mode::col: flat("gemm bias", e.bias, l.dt, p.m, false); break;
+      case bias_mode::row: flat("gemm bias", e.bias, dtype::f32, p.n, false); break;
+      case bias_mode::col: flat("gemm bias", e.bias, dtype::f32, p.m, false); break;
       case bias_mode::full:
         if (p.ld_bias < p.n) bad("gemm ldBias smaller than n");
-        span("gemm bias", e.bias, l.dt, {p.m, p.n}, {p.ld_bias, 1}, false);
+        span("gemm bias", e.bias, dtype::f32, {p.m, p.n}, {p.ld_bias, 1}, false);
         break;
     }
   }
@@ -265,6 +266,7 @@ void plan_validate(launch_plan& plan) {
       case launch_kind::gemm:
       case launch_kind::gemm_grouped:
         if (l.kind == launch_kind::gemm && l.groups.size() != 1) c.bad("a gemm launch has exactly one problem");
+        if (l.dt != dtype::f32 && l.dt != dtype::bf16 && l.dt != dtype::f16) c.bad(std::string("gemm dtype must be f32, bf16 or f16, got ") + dtype_name(l.dt));
         for (const auto& g : l.groups)
           for (const auto& e : g.entries) c.gemm_entry(g.problem, e);
         break;

@@ -28,7 +28,7 @@ export function registerCompile(program: Command): void {
       '',
       'Manifest:',
       '  {"tenants": [{"id": "fraud-a", "model": "fraud.onnx", "maxBatch": 4, "sloMs": 20, "dims": {"seq": 64}}],',
-      '   "precision": "fp32"}        (model paths are relative to the manifest)',
+      '   "precision": "fp32"}        (fp32 | tf32 | bf16 | fp16; model paths are relative to the manifest)',
       'Examples:',
       '  loom compile fleet.json -o plan/',
       '  loom compile a.onnx b.onnx --max-batch 4 -o plan/',

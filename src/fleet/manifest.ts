@@ -5,10 +5,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { fail } from '../../ir/errors.js';
 
-export const SUPPORTED_PRECISIONS = ['fp32'] as const;
+// fp32: true fp32. tf32: fp32 plan, GEMMs on TF32 tensor cores (CUDA). bf16/fp16: GEMM weights converted at
+// compile time and GEMM inputs cast, fp32 accumulation; everything else fp32 (codegen/FORMAT.md "Precision").
+export const SUPPORTED_PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
 export type FleetPrecision = (typeof SUPPORTED_PRECISIONS)[number];
-// Named in errors so a user asking for them learns they are planned, not unknown.
-const LATER_PRECISIONS = ['tf32', 'bf16', 'fp16'];
 
 export const MAX_BATCH_LIMIT = 4096;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -125,9 +125,8 @@ function parseDims(d: unknown, at: string): Record<string, number> {
 function parsePrecision(p: unknown, where: string): FleetPrecision {
   if (p === undefined) return 'fp32';
   if (typeof p === 'string' && (SUPPORTED_PRECISIONS as readonly string[]).includes(p)) return p as FleetPrecision;
-  const later = typeof p === 'string' && LATER_PRECISIONS.includes(p) ? ` ('${p}' arrives with the CUDA backend)` : '';
   const field = where.startsWith('--') ? where : `${where}: field 'precision'`;
-  fail('MANIFEST', `${field}: precision ${describe(p)} is not supported${later}; supported: ${SUPPORTED_PRECISIONS.join(', ')} (${LATER_PRECISIONS.join('/')} arrive with the CUDA backend)`);
+  fail('MANIFEST', `${field}: precision ${describe(p)} is not supported; supported: ${SUPPORTED_PRECISIONS.join(', ')}`);
 }
 
 function checkMaxBatch(v: unknown, field: string): void {

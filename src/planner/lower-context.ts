@@ -1,10 +1,10 @@
 // State of lowering one tenant: where each IR value lives (a buffer and a byte offset, so free views alias
 // their input), the buffers and steps created so far, and the dependency bookkeeping between steps.
-import { byteSize, type DType } from '../../ir/dtype.js';
+import { byteSize, type DType, f32ToBf16, f32ToF16 } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
-import type { Tensor } from '../../ir/tensor.js';
+import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp } from './launch.js';
 import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, hashKey } from './steps.js';
 
@@ -18,12 +18,17 @@ export interface Loc {
 export interface FleetState {
   readonly bufs: Buf[];
   readonly steps: Step[];
+  // Dtype of GEMM operands A and B (the plan's precision: bf16 → bf16, fp16 → f16, else f32). GEMM outputs
+  // and biases are f32 whatever it is.
+  readonly gemmDType?: 'f32' | 'bf16' | 'f16';
 }
 
 export class TenantLowering {
   private readonly locs = new Map<ValueId, Loc>();
   private readonly writers = new Map<number, number[]>();
   private readonly weightOf = new Map<ValueId, number>();
+  private readonly halfWeightOf = new Map<ValueId, Loc>();
+  private readonly castOf = new Map<string, Loc>();
   readonly uses = new Map<ValueId, number>(); // uses of each value by nodes and graph outputs
   node: Node | null = null; // the node being lowered, for sources and messages
 
@@ -84,6 +89,49 @@ export class TenantLowering {
     return loc;
   }
 
+  get gemmDType(): 'f32' | 'bf16' | 'f16' {
+    return this.fleet.gemmDType ?? 'f32';
+  }
+
+  // Value v as a GEMM operand in gemmDType: itself in f32 plans; in bf16/f16 plans a constant becomes a
+  // weight converted at compile time (its f32 form is not stored unless something else reads it), an
+  // activation a copy cast by an eltwise step. Both are made once per value/location.
+  gemmOperand(v: ValueId): Loc {
+    const dt = this.gemmDType;
+    if (dt === 'f32') return this.loc(v);
+    const c = this.g.constants.get(v);
+    if (c === undefined) return this.castForGemm(this.loc(v));
+    let l = this.halfWeightOf.get(v);
+    if (l === undefined) {
+      const t = makeTensor(dt, c.shape);
+      const src = c.data as Float32Array;
+      const dst = t.data as Uint16Array;
+      const cvt = dt === 'bf16' ? f32ToBf16 : f32ToF16;
+      for (let i = 0; i < src.length; i++) dst[i] = cvt(src[i]!);
+      l = this.weight(`${this.g.values.get(v)!.name}_${dt}`, t);
+      this.halfWeightOf.set(v, l);
+    }
+    return l;
+  }
+
+  // An f32 activation (or a view of one) cast to gemmDType by an elementwise step (round to nearest even).
+  castForGemm(loc: Loc): Loc {
+    const dt = this.gemmDType;
+    if (dt === 'f32' || loc.dtype === dt) return loc;
+    if (loc.dtype !== 'f32') fail('UNSUPPORTED_FEATURE', `${this.where()}: GEMM operands must be f32 to be cast to ${dt}, got ${loc.dtype}`);
+    const key = `${loc.ref.buf}:${loc.ref.offset}:${loc.shape.join(',')}`;
+    let out = this.castOf.get(key);
+    if (out === undefined) {
+      out = this.temp(`${this.buf(loc.ref.buf).name.slice(this.tenantId.length + 1)}_${dt}`, dt, loc.shape);
+      const shape = loc.shape.length === 0 ? [1] : loc.shape;
+      this.kernel({ op: 'eltwise', program: [{ op: 'in', i: 0 }], computeF32: true }, [
+        { shape, inputs: [{ ref: loc.ref, dtype: 'f32', strides: contiguousStrides(shape) }], out: out.ref, outDType: dt },
+      ]);
+      this.castOf.set(key, out);
+    }
+    return out;
+  }
+
   setLoc(v: ValueId, loc: Loc): void {
     this.locs.set(v, loc);
   }
@@ -137,8 +185,9 @@ export class TenantLowering {
   gemm(dtype: DType, problem: GemmProblem, entries: readonly DraftGemmEntry[], after: readonly number[] = []): Step {
     const reads = entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
     const writes = entries.map((e) => e.c.buf);
-    const es = byteSize(dtype);
-    const per = problem.m * problem.k + problem.k * problem.n + problem.m * problem.n + (problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m);
+    // A and B in `dtype`; C and bias always f32
+    const ab = (problem.m * problem.k + problem.k * problem.n) * byteSize(dtype);
+    const cb = (problem.m * problem.n + (problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m)) * 4;
     const step: Step = {
       kind: 'gemm',
       id: this.fleet.steps.length,
@@ -146,7 +195,7 @@ export class TenantLowering {
       deps: this.depsFor(reads, writes, after),
       source: this.source(),
       flops: 2 * problem.m * problem.n * problem.k * entries.length,
-      bytes: per * es * entries.length,
+      bytes: (ab + cb) * entries.length,
       dtype,
       problem,
       entries,

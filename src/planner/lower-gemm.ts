@@ -3,7 +3,7 @@
 // and ConvTranspose (GEMM + col2im).
 import { byteSize } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
-import type { Node } from '../../ir/graph.js';
+import type { Node, ValueId } from '../../ir/graph.js';
 import type { Activation } from '../../ir/ops/activation.js';
 import type { ConvAttrs } from '../../ir/ops/conv.js';
 import { convTransposeGeometry } from '../../ir/ops/conv-transpose.js';
@@ -30,15 +30,19 @@ function problem(p: Partial<GemmProblem> & Pick<GemmProblem, 'm' | 'n' | 'k' | '
 
 const at = (l: Loc, elems: number): LRef => ({ buf: l.ref.buf, offset: l.ref.offset + elems * byteSize(l.dtype) });
 
-function requireF32(cx: TenantLowering, ...locs: Loc[]): void {
-  for (const l of locs) if (l.dtype !== 'f32') fail('UNSUPPORTED_FEATURE', `${cx.where()}: GEMM operands must be f32 for precision fp32, got ${l.dtype}`);
+// GEMM operands must be f32 in the model; in bf16/fp16 plans they are then converted (cx.gemmOperand).
+function requireF32(cx: TenantLowering, ...ids: Array<ValueId | null | undefined>): void {
+  for (const v of ids) {
+    const dt = v == null ? 'missing' : cx.dtypeOf(v);
+    if (dt !== 'f32') fail('UNSUPPORTED_FEATURE', `${cx.where()}: GEMM operands must be f32, got ${dt}`);
+  }
 }
 
 export function lowerGemm(cx: TenantLowering, n: Extract<Node, { op: 'Gemm' }>): void {
   const a: GemmAttrs = n.attrs;
-  const A = cx.loc(n.inputs[0]!);
-  const B = cx.loc(n.inputs[1]!);
-  requireF32(cx, A, B);
+  requireF32(cx, n.inputs[0], n.inputs[1]);
+  const A = cx.gemmOperand(n.inputs[0]!);
+  const B = cx.gemmOperand(n.inputs[1]!);
   const [m, k] = a.transA ? [A.shape[1]!, A.shape[0]!] : [A.shape[0]!, A.shape[1]!];
   const nn = a.transB ? B.shape[0]! : B.shape[1]!;
   const Y = cx.newValue(n.outputs[0]!);
@@ -62,7 +66,7 @@ export function lowerGemm(cx: TenantLowering, n: Extract<Node, { op: 'Gemm' }>):
     m, n: nn, k, transA: a.transA, transB: a.transB, lda: A.shape[1]!, ldb: B.shape[1]!, ldc: nn,
     alpha: a.alpha, beta: a.beta, bias: mode, ldBias, activation: a.activation,
   });
-  cx.gemm('f32', p, [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
+  cx.gemm(cx.gemmDType, p, [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
 }
 
 // A runtime Gemm C of a broadcast shape, materialized as [m, n] by a copy.
@@ -102,9 +106,9 @@ export function broadcastTo(t: { dtype: import('../../ir/dtype.js').DType; shape
 
 export function lowerMatMul(cx: TenantLowering, n: Extract<Node, { op: 'MatMul' }>): void {
   const attrs: MatMulAttrs = n.attrs;
-  const A = cx.loc(n.inputs[0]!);
-  const B = cx.loc(n.inputs[1]!);
-  requireF32(cx, A, B);
+  requireF32(cx, n.inputs[0], n.inputs[1]);
+  const A = cx.gemmOperand(n.inputs[0]!);
+  const B = cx.gemmOperand(n.inputs[1]!);
   const Y = cx.newValue(n.outputs[0]!);
   const biasId = n.inputs[2] ?? null;
   const aS = A.shape.length === 1 ? [1, A.shape[0]!] : A.shape;
@@ -123,7 +127,7 @@ export function lowerMatMul(cx: TenantLowering, n: Extract<Node, { op: 'MatMul' 
   if (numel(bBatch) === 1) {
     // B is one matrix: A's batch dims fold into rows
     const rows = numel(aBatch) * M;
-    cx.gemm('f32', problem({ ...base, m: rows }), [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
+    cx.gemm(cx.gemmDType, problem({ ...base, m: rows }), [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
     return;
   }
   const batch = broadcastShapes([aBatch, bBatch], cx.where()) as number[];
@@ -145,7 +149,7 @@ export function lowerMatMul(cx: TenantLowering, n: Extract<Node, { op: 'MatMul' 
       idx[d] = 0;
     }
   }
-  cx.gemm('f32', problem({ ...base, m: M }), entries);
+  cx.gemm(cx.gemmDType, problem({ ...base, m: M }), entries);
 }
 
 // Element strides of each batch index into an operand whose batch dims broadcast to `batch`.
@@ -174,9 +178,11 @@ function spatialOf(shape: readonly number[], where: string): Spatial {
 
 export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): void {
   const attrs: ConvAttrs = n.attrs;
-  const X = cx.loc(n.inputs[0]!);
-  const W = cx.loc(n.inputs[1]!);
-  requireF32(cx, X, W);
+  requireF32(cx, n.inputs[0], n.inputs[1]);
+  // bf16/fp16: X is cast before im2col (kh·kw times fewer elements than the columns)
+  const X = cx.gemmOperand(n.inputs[0]!);
+  const W = cx.gemmOperand(n.inputs[1]!);
+  const dt = cx.gemmDType;
   const where = cx.where();
   const { h, w } = spatialOf(X.shape, where);
   const rank = X.shape.length - 2;
@@ -202,11 +208,11 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   let colsPerImage = C * h * w;
   if (!direct) {
     colsPerImage = C * kh * kw * ohw;
-    cols = cx.temp(`${n.name}_cols`, 'f32', [N, C * kh * kw, ohw]);
+    cols = cx.temp(`${n.name}_cols`, dt, [N, C * kh * kw, ohw]);
     const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
     const segs = [];
     for (let i = 0; i < N; i++) {
-      segs.push({ geom, inputs: [{ ref: at(X, i * C * h * w), dtype: 'f32' as const, strides: [h * w, w, 1] }], out: at(cols, i * colsPerImage), outDType: 'f32' as const });
+      segs.push({ geom, inputs: [{ ref: at(X, i * C * h * w), dtype: dt, strides: [h * w, w, 1] }], out: at(cols, i * colsPerImage), outDType: dt });
     }
     cx.kernel({ op: 'im2col' }, segs);
   }
@@ -224,14 +230,14 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
     }
   }
   const p = problem({ m: mg, n: ohw, k: K, lda: K, ldb: ohw, ldc: ohw, bias: B ? 'col' : 'none', activation: attrs.activation });
-  cx.gemm('f32', p, entries);
+  cx.gemm(dt, p, entries);
 }
 
 export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'ConvTranspose' }>): void {
   const attrs = n.attrs;
-  const X = cx.loc(n.inputs[0]!);
-  const W = cx.loc(n.inputs[1]!);
-  requireF32(cx, X, W);
+  requireF32(cx, n.inputs[0], n.inputs[1]);
+  const X = cx.gemmOperand(n.inputs[0]!);
+  const W = cx.gemmOperand(n.inputs[1]!);
   const where = cx.where();
   const { h, w } = spatialOf(X.shape, where);
   const rank = X.shape.length - 2;
@@ -261,7 +267,7 @@ export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'C
       entries.push({ a: at(W, gi * cg * rowsG), b: at(X, i * C * hw + gi * cg * hw), c: at(cols, (i * G + gi) * rowsG * hw), bias: null });
     }
   }
-  cx.gemm('f32', problem({ m: rowsG, n: hw, k: cg, transA: true, lda: rowsG, ldb: hw, ldc: hw }), entries);
+  cx.gemm(cx.gemmDType, problem({ m: rowsG, n: hw, k: cg, transA: true, lda: rowsG, ldb: hw, ldc: hw }), entries);
   const B = biasId === null ? null : cx.loc(biasId);
   const geom: PoolGeometry = { n: 1, c: M, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
   const segs = [];

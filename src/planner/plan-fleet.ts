@@ -9,12 +9,12 @@ import { type DraftLaunch, buildLaunches, resolveLaunches } from './launches.js'
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
-import type { Plan, PlannedTenant, TenantIO, TenantInput, WeightBlob } from './plan.js';
+import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from './plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
 import { stepReads, stepWrites } from './steps.js';
 
 export interface PlanOptions {
-  readonly precision?: 'fp32';
+  readonly precision?: Precision;
   readonly costModel?: CostModel;
   // 'space-time' (default): align equal steps of different tenants into shared launches. 'none': every
   // tenant step is its own launch, tenants one after another, same lowering: the time-only baseline of
@@ -46,7 +46,7 @@ export function planFleet(tenants: readonly TenantInput[], opts: PlanOptions = {
 
 export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOptions = {}): DetailedPlan {
   const precision = opts.precision ?? 'fp32';
-  if (precision !== 'fp32') fail('USAGE', `planFleet: precision '${String(precision)}' is not supported (supported: fp32)`);
+  if (!PRECISIONS.includes(precision)) fail('USAGE', `planFleet: precision '${String(precision)}' is not supported (supported: ${PRECISIONS.join(', ')})`);
   const cost = opts.costModel ?? H100_FP32;
   const grouping = opts.grouping ?? 'space-time';
   if (grouping !== 'space-time' && grouping !== 'none') fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
@@ -58,7 +58,7 @@ export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOpt
   }
 
   const concrete: ConcreteTenant[] = tenants.map(concretizeTenant);
-  const fleet: FleetState = { bufs: [], steps: [] };
+  const fleet: FleetState = { bufs: [], steps: [], gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32' };
   const lowered: LoweredTenant[] = concrete.map((c, i) => lowerTenant(fleet, i, tenants[i]!.id, c.graph));
   const { bufs, steps } = fleet;
 

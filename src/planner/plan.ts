@@ -4,7 +4,11 @@ import type { DType } from '../../ir/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { Launch, Ref } from './launch.js';
 
-export type Precision = 'fp32';
+// fp32: true fp32 everywhere. tf32: the same plan; a backend may run f32 GEMMs with TF32 tensor cores.
+// bf16 / fp16: GEMM operands (A, B) in that dtype (weights converted at compile time, activations cast by an
+// eltwise step), GEMM outputs, biases and everything else f32; GEMMs accumulate in f32.
+export type Precision = 'fp32' | 'tf32' | 'bf16' | 'fp16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16', 'fp16'];
 
 export interface TenantIO {
   readonly name: string; // the ONNX graph input/output name

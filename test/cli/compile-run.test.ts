@@ -94,8 +94,8 @@ describe('loom compile / inspect / run', () => {
 
   it('compile errors are one line, exit 2', () => {
     const bad = path.join(tmp, 'bad.json');
-    writeFileSync(bad, JSON.stringify({ tenants: [{ id: 'x', model: 'models/mlp-a.onnx', maxBatch: 2 }], precision: 'fp16' }));
-    expectOneLineError(loom('compile', bad, '-o', path.join(tmp, 'nope')), 'MANIFEST', 'fp16', 'fp32');
+    writeFileSync(bad, JSON.stringify({ tenants: [{ id: 'x', model: 'models/mlp-a.onnx', maxBatch: 2 }], precision: 'int8' }));
+    expectOneLineError(loom('compile', bad, '-o', path.join(tmp, 'nope')), 'MANIFEST', 'int8', 'fp32');
     writeFileSync(bad, JSON.stringify({ tenants: [{ id: 'x', model: 'models/gone.onnx', maxBatch: 2 }] }));
     expectOneLineError(loom('compile', bad, '-o', path.join(tmp, 'nope')), 'MANIFEST', "tenant 'x'", 'gone.onnx');
   });

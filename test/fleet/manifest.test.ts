@@ -61,10 +61,12 @@ describe('fleet manifest', () => {
     expectLoomError(() => readManifest(writeManifest('numid.json', { tenants: [{ id: 7, model: 'models/a.onnx', maxBatch: 1 }] })), 'MANIFEST', 'tenants[0]', "'id'", '7');
   });
 
-  it('unknown precision says what is supported and what comes later', () => {
-    const f = writeManifest('bf16.json', { tenants: [ok('a')], precision: 'bf16' });
-    expectLoomError(() => readManifest(f), 'MANIFEST', "'precision'", 'bf16', 'supported: fp32', 'CUDA backend');
-    expectLoomError(() => readManifest(writeManifest('int4.json', { tenants: [ok('a')], precision: 'int4' })), 'MANIFEST', 'int4', 'fp32');
+  it('precision: fp32, tf32, bf16 and fp16 are accepted; anything else says what is supported', () => {
+    for (const p of ['fp32', 'tf32', 'bf16', 'fp16']) expect(readManifest(writeManifest(`${p}.json`, { tenants: [ok('a')], precision: p })).precision).toBe(p);
+    const f = writeManifest('int4.json', { tenants: [ok('a')], precision: 'int4' });
+    expectLoomError(() => readManifest(f), 'MANIFEST', "'precision'", 'int4', 'supported: fp32, tf32, bf16, fp16');
+    expectLoomError(() => readManifest(writeManifest('f16.json', { tenants: [ok('a')], precision: 'f16' })), 'MANIFEST', 'f16', 'fp16');
+    expectLoomError(() => readManifest(writeManifest('num.json', { tenants: [ok('a')], precision: 16 })), 'MANIFEST', '16', 'fp32');
   });
 
   it('bad maxBatch', () => {

@@ -101,8 +101,9 @@ function gemm(a: Arenas, dtype: DType, p: GemmProblem, e: GemmEntry): void {
   const ld = (f: { arr: Float32Array; base: number } | null, r: Ref, i: number): number => (f ? f.arr[f.base + i]! : load(a, r, dtype, i));
   for (let i = 0; i < p.m; i++) for (let q = 0; q < p.k; q++) A[i * p.k + q] = ld(fa, e.a, p.transA ? q * p.lda + i : i * p.lda + q);
   for (let q = 0; q < p.k; q++) for (let j = 0; j < p.n; j++) B[q * p.n + j] = ld(fb, e.b, p.transB ? j * p.ldb + q : q * p.ldb + j);
-  const fc = f32Ref(a, e.c, dtype);
-  const fbias = e.bias ? f32Ref(a, e.bias, dtype) : null;
+  // `dtype` is A's and B's; C and bias are f32 (FORMAT.md "gemm dtype")
+  const fc = f32Ref(a, e.c, 'f32');
+  const fbias = e.bias ? f32Ref(a, e.bias, 'f32') : null;
   const acc = new Float64Array(p.n);
   for (let i = 0; i < p.m; i++) {
     acc.fill(0);
@@ -116,11 +117,11 @@ function gemm(a: Arenas, dtype: DType, p: GemmProblem, e: GemmEntry): void {
       let v = p.alpha * acc[j]!;
       if (p.bias !== 'none') {
         const bi = p.bias === 'row' ? j : p.bias === 'col' ? i : i * p.ldBias + j;
-        v += p.beta * ld(fbias, e.bias!, bi);
+        v += p.beta * (fbias ? fbias.arr[fbias.base + bi]! : load(a, e.bias!, 'f32', bi));
       }
       if (p.activation) v = applyActivation(p.activation, v);
       if (fc) fc.arr[fc.base + i * p.ldc + j] = v;
-      else store(a, e.c, dtype, i * p.ldc + j, v);
+      else store(a, e.c, 'f32', i * p.ldc + j, v);
     }
   }
 }
