@@ -194,13 +194,7 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   const G = attrs.group;
   const cg = C / G;
   const mg = M / G;
-  const two = (v: readonly (number | string)[], d: number): [number, number] => (rank === 1 ? [d, v[0] as number] : [v[0] as number, v[1] as number]);
-  const [kh, kw] = two(win.kernel, 1);
-  const [sh, sw] = two(win.strides, 1);
-  const [dh, dw] = two(win.dilations, 1);
-  const [pt, pl] = two(win.padsBegin, 0);
-  const [pb, pr] = two(win.padsEnd, 0);
-  const [oh, ow] = two(win.outSpatial, 1);
+  const { kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow } = window2d(win, rank);
   const ohw = oh * ow;
   const K = cg * kh * kw;
   const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && pb === 0 && pr === 0;
@@ -250,13 +244,7 @@ export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'C
   const mg = W.shape[1]!;
   const M = mg * G;
   const cg = C / G;
-  const two = (v: readonly (number | string)[], d: number): [number, number] => (rank === 1 ? [d, v[0] as number] : [v[0] as number, v[1] as number]);
-  const [kh, kw] = two(win.kernel, 1);
-  const [sh, sw] = two(win.strides, 1);
-  const [dh, dw] = two(win.dilations, 1);
-  const [pt, pl] = two(win.padsBegin, 0);
-  const [pb, pr] = two(win.padsEnd, 0);
-  const [oh, ow] = two(win.outSpatial, 1);
+  const { kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow } = window2d(win, rank);
   const hw = h * w;
   const rowsG = mg * kh * kw;
   const cols = cx.temp(`${n.name}_cols`, 'f32', [N, M * kh * kw, hw]);
@@ -277,4 +265,19 @@ export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'C
     segs.push({ geom, inputs, out: at(Y, i * M * oh * ow), outDType: 'f32' as const });
   }
   cx.kernel({ op: 'col2im' }, segs);
+}
+
+// A 1-D or 2-D conv window as 2-D numbers (a 1-D window is one with height 1).
+function window2d(
+  win: { readonly kernel: readonly (number | string)[]; readonly strides: readonly (number | string)[]; readonly dilations: readonly (number | string)[]; readonly padsBegin: readonly (number | string)[]; readonly padsEnd: readonly (number | string)[]; readonly outSpatial: readonly (number | string)[] },
+  rank: number,
+) {
+  const two = (v: readonly (number | string)[], d: number): [number, number] => (rank === 1 ? [d, v[0] as number] : [v[0] as number, v[1] as number]);
+  const [kh, kw] = two(win.kernel, 1);
+  const [sh, sw] = two(win.strides, 1);
+  const [dh, dw] = two(win.dilations, 1);
+  const [pt, pl] = two(win.padsBegin, 0);
+  const [pb, pr] = two(win.padsEnd, 0);
+  const [oh, ow] = two(win.outSpatial, 1);
+  return { kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow };
 }
