@@ -11,8 +11,9 @@ import { writePlanDir } from '../../codegen/index.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { planFleet } from '../../src/planner/index.js';
-import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
+import { makeFeeds, runOrt } from '../oracle/harness.js';
 import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
+import { worstErrors } from '../runtime/precision-fleet.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
 
@@ -38,21 +39,6 @@ function bytesOf(t: Tensor): Buffer {
   return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
 }
 
-// Worst relative error per tenant of `got` against `want` (same tenants and outputs).
-function worst(got: Outs, want: Outs): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [id, outs] of Object.entries(want)) {
-    let e = 0;
-    for (const [name, w] of Object.entries(outs)) {
-      const g = got[id]?.[name];
-      if (!g) throw new Error(`tenant ${id}: no output ${name}`);
-      expect(g.shape, `${id}/${name}`).toEqual(w.shape);
-      e = Math.max(e, relativeError(g, w));
-    }
-    out[id] = e;
-  }
-  return out;
-}
 
 function identical(a: Outs, b: Outs): boolean {
   for (const [id, outs] of Object.entries(b)) for (const [name, t] of Object.entries(outs)) if (!bytesOf(a[id]![name]!).equals(bytesOf(t))) return false;
@@ -108,12 +94,12 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
     for (const [tick, rows] of [full, () => 1].entries()) {
       const feeds = feedsFor(ts, 100 + 1000 * tick, rows);
       const [g, c] = [await gpu.runTick(feeds), await cpu.runTick(feeds)];
-      const vsCpu = worst(g, c);
+      const vsCpu = worstErrors(g, c);
       table(`tick ${tick}: GPU vs CPU backend`, vsCpu);
       for (const [id, e] of Object.entries(vsCpu)) expect(e, id).toBeLessThanOrEqual(1e-4);
       const ort: Outs = {};
       for (const t of ts) ort[t.input.id] = await runOrt(t.model, feeds[t.input.id]!);
-      const vsOrt = worst(g, ort);
+      const vsOrt = worstErrors(g, ort);
       for (const [id, e] of Object.entries(vsOrt)) expect(e, `${id} vs onnxruntime`).toBeLessThanOrEqual(1e-4);
     }
   });
@@ -131,7 +117,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
     const gb = await gpu.runTick(b);
     const cb = await cpu.runTick(b);
     expect(Object.keys(gb).sort()).toEqual(Object.keys(b).sort());
-    for (const [id, e] of Object.entries(worst(gb, cb))) expect(e, id).toBeLessThanOrEqual(1e-4);
+    for (const [id, e] of Object.entries(worstErrors(gb, cb))) expect(e, id).toBeLessThanOrEqual(1e-4);
     for (const id of Object.keys(gb)) {
       const name = Object.keys(gb[id]!)[0]!;
       expect(bytesOf(gb[id]![name]!).equals(bytesOf(ga[id]![name]!)), `${id} kept the old answer`).toBe(false);
@@ -150,11 +136,11 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
       const clean = await gpu.runTick(feeds);
       expect(hasNaN(clean)).toBe(false);
       expect(hasNaN(p)).toBe(false);
-      for (const [id, e] of Object.entries(worst(p, clean))) expect(e, id).toBeLessThanOrEqual(SAME);
+      for (const [id, e] of Object.entries(worstErrors(p, clean))) expect(e, id).toBeLessThanOrEqual(SAME);
       const partial = feedsFor(ts, 34, () => 1);
       const pp = await poisoned.runTick(partial);
       expect(hasNaN(pp)).toBe(false);
-      for (const [id, e] of Object.entries(worst(pp, await gpu.runTick(partial)))) expect(e, id).toBeLessThanOrEqual(SAME);
+      for (const [id, e] of Object.entries(worstErrors(pp, await gpu.runTick(partial)))) expect(e, id).toBeLessThanOrEqual(SAME);
     } finally {
       poisoned.close();
     }
@@ -165,7 +151,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
     try {
       expect(tf32.backendInfo().compute).toBe('CUBLAS_COMPUTE_32F_FAST_TF32');
       const feeds = feedsFor(ts, 61, full);
-      const errs = worst(await tf32.runTick(feeds), await cpu.runTick(feeds));
+      const errs = worstErrors(await tf32.runTick(feeds), await cpu.runTick(feeds));
       table('tf32 vs CPU backend', errs);
       for (const [id, e] of Object.entries(errs)) expect(e, id).toBeLessThanOrEqual(5e-3);
     } finally {
@@ -182,8 +168,8 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
       expect(eager.backendInfo().graph).toBe(0);
       const feeds = feedsFor(ts, 77, full);
       const ref = await gpu.runTick(feeds);
-      for (const [id, e] of Object.entries(worst(await nvrtc.runTick(feeds), ref))) expect(e, `nvrtc ${id}`).toBeLessThanOrEqual(1e-5);
-      for (const [id, e] of Object.entries(worst(await eager.runTick(feeds), ref))) expect(e, `eager ${id}`).toBeLessThanOrEqual(SAME);
+      for (const [id, e] of Object.entries(worstErrors(await nvrtc.runTick(feeds), ref))) expect(e, `nvrtc ${id}`).toBeLessThanOrEqual(1e-5);
+      for (const [id, e] of Object.entries(worstErrors(await eager.runTick(feeds), ref))) expect(e, `eager ${id}`).toBeLessThanOrEqual(SAME);
     } finally {
       nvrtc.close();
       eager.close();

@@ -2,6 +2,7 @@
 import { expect } from 'vitest';
 import type { DType } from '../../ir/dtype.js';
 import { type Tensor, fromNumbers, toNumbers } from '../../ir/tensor.js';
+import { relativeError as oracleRelativeError } from '../../src/fleet/oracle.js';
 
 // Seeded RNG (mulberry32), uniform in [0, 1): tests and fuzzing are deterministic.
 export function rng(seed: number): () => number {
@@ -39,22 +40,12 @@ export function tensor(dtype: DType, shape: readonly number[], values: readonly 
 export const i64 = (values: readonly number[], shape: readonly number[] = [values.length]): Tensor => fromNumbers('i64', shape, values);
 export const i64s = (v: number): Tensor => fromNumbers('i64', [], [v]);
 
-// Norm-wise relative error max|a-b| / max|b| (integers and bools must match exactly).
+// Norm-wise relative error max|a-b| / max|b| (integers and bools must match exactly): the product's own
+// measure (src/fleet/oracle.ts), except that a dtype or shape mismatch throws with both sides named.
 export function relativeError(got: Tensor, want: Tensor): number {
   if (got.dtype !== want.dtype) throw new Error(`dtype ${got.dtype} vs ${want.dtype}`);
   if (got.shape.join(',') !== want.shape.join(',')) throw new Error(`shape [${got.shape}] vs [${want.shape}]`);
-  const a = toNumbers(got);
-  const b = toNumbers(want);
-  let diff = 0;
-  let mag = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (Number.isNaN(a[i]!) !== Number.isNaN(b[i]!)) return Infinity;
-    if (Number.isNaN(b[i]!)) continue;
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    mag = Math.max(mag, Math.abs(b[i]!));
-  }
-  if (want.dtype !== 'f32' && want.dtype !== 'f64' && want.dtype !== 'f16' && want.dtype !== 'bf16') return diff === 0 ? 0 : Infinity;
-  return mag === 0 ? diff : diff / mag;
+  return oracleRelativeError(got, want);
 }
 
 // Same dtype and shape, and every element within tol * max(1, |ref|) (absolute near zero, relative above 1);
