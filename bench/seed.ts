@@ -15,7 +15,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { fromNumbers } from '../ir/tensor.js';
 import { loadPlan } from '../runtime/index.js';
 import { type BenchResult, benchFleet } from '../src/bench/index.js';
@@ -27,6 +26,9 @@ import { planFleet } from '../src/planner/index.js';
 import type { Plan } from '../src/planner/plan.js';
 import { encodeModel } from '../src/onnx/write.js';
 import type { Launch } from '../src/planner/launch.js';
+import { alignTable, geomean, median, resultFile, runIfMain } from './common.js';
+
+export { geomean };
 
 export const SEED_SHAPES = {
   matvec: { M: 512, N: 1, K: 512, seedSpeedup: '2.48x over time-only' },
@@ -65,13 +67,14 @@ export interface SeedRow {
   readonly precision: SeedPrecision;
   readonly planGemms: ReadonlyArray<{ readonly kind: string; readonly m: number; readonly n: number; readonly k: number; readonly batch: number }>;
   readonly launches: { readonly timeOnly: number; readonly spaceOnly: number; readonly spaceTime: number };
-  // device p50 = CUDA events around a replay of the captured tick (null: not measured, e.g. space-only's
-  // concurrent plans or the CPU backend); wall p50 = host clock around one runTick (inputs in → outputs out)
-  readonly deviceUs: { readonly timeOnly: number | null; readonly spaceTime: number | null };
+  // device p50 = CUDA events around a replay of the captured tick (space-only: every tenant's plan's graph
+  // launched together, each on its own stream; null: not measured, e.g. the CPU backend); wall p50 = host
+  // clock around one runTick (inputs in → outputs out)
+  readonly deviceUs: { readonly timeOnly: number | null; readonly spaceOnly: number | null; readonly spaceTime: number | null };
   readonly wallUs: { readonly timeOnly: number; readonly spaceOnly: number; readonly spaceTime: number };
   readonly torchBmmGraphUs: number | null;
   readonly speedupVsTimeOnly: number; // device p50 where both measured, else wall p50
-  readonly speedupVsSpaceOnly: number; // wall p50 (space-only has no single captured tick)
+  readonly speedupVsSpaceOnly: number; // device p50 where both measured, else wall p50
   readonly torchOverLoom: number | null; // torch.bmm+graph µs / Loom space-time device µs (≥ 0.95 = within 5%)
   readonly weightBytes: number;
   readonly weightGBps: number | null; // weight bytes / space-time device p50
@@ -135,6 +138,7 @@ export async function runSeed(opts: SeedOptions): Promise<{ rows: SeedRow[]; err
           const st = mode('space-time');
           const dTo = to.deviceTickUs?.p50 ?? null;
           const dSt = st.deviceTickUs?.p50 ?? null;
+          const dSo = so.deviceTickUs?.p50 ?? null;
           const torch = opts.torch?.rows.find((r) => r.shape === shape && r.R === R && r.precision === precision)?.us ?? null;
           const weightBytes = R * K * M * (precision === 'bf16' ? 2 : 4);
           const row: SeedRow = {
@@ -146,11 +150,11 @@ export async function runSeed(opts: SeedOptions): Promise<{ rows: SeedRow[]; err
             precision,
             planGemms,
             launches: { timeOnly: to.launchesPerTick, spaceOnly: so.launchesPerTick, spaceTime: st.launchesPerTick },
-            deviceUs: { timeOnly: dTo, spaceTime: dSt },
+            deviceUs: { timeOnly: dTo, spaceOnly: dSo, spaceTime: dSt },
             wallUs: { timeOnly: to.tickUs.p50, spaceOnly: so.tickUs.p50, spaceTime: st.tickUs.p50 },
             torchBmmGraphUs: torch,
             speedupVsTimeOnly: dTo !== null && dSt !== null ? dTo / dSt : to.tickUs.p50 / st.tickUs.p50,
-            speedupVsSpaceOnly: so.tickUs.p50 / st.tickUs.p50,
+            speedupVsSpaceOnly: dSo !== null && dSt !== null ? dSo / dSt : so.tickUs.p50 / st.tickUs.p50,
             torchOverLoom: torch !== null && dSt !== null ? torch / dSt : null,
             weightBytes,
             weightGBps: dSt !== null ? weightBytes / dSt / 1e3 : null,
@@ -274,25 +278,17 @@ export async function runGemmOnly(opts: Omit<SeedOptions, 'ticks' | 'warmup' | '
   return out;
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
-}
-
-export function geomean(xs: readonly number[]): number {
-  return xs.length === 0 ? NaN : Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length);
-}
-
 const us = (x: number | null) => (x === null ? '-' : x.toFixed(1));
 
 export function formatSeed(rows: readonly SeedRow[], copyGBps: number | null): string {
-  const head = ['prec', 'shape', 'R', 'launches TO/SO/ST', 'time-only dev µs', 'space-only wall µs', 'space-time dev µs', 'ST wall µs', 'torch.bmm+graph µs', 'ST vs TO', 'ST vs SO', 'torch/ST', 'weights GB/s'];
+  const head = ['prec', 'shape', 'R', 'launches TO/SO/ST', 'time-only dev µs', 'space-only dev µs', 'space-only wall µs', 'space-time dev µs', 'ST wall µs', 'torch.bmm+graph µs', 'ST vs TO', 'ST vs SO', 'torch/ST', 'weights GB/s'];
   const body = rows.map((r) => [
     r.precision,
     r.shape,
     String(r.R),
     `${r.launches.timeOnly}/${r.launches.spaceOnly}/${r.launches.spaceTime}`,
     us(r.deviceUs.timeOnly),
+    us(r.deviceUs.spaceOnly),
     us(r.wallUs.spaceOnly),
     us(r.deviceUs.spaceTime),
     us(r.wallUs.spaceTime),
@@ -302,9 +298,7 @@ export function formatSeed(rows: readonly SeedRow[], copyGBps: number | null): s
     r.torchOverLoom === null ? '-' : r.torchOverLoom.toFixed(2),
     r.weightGBps === null ? '-' : `${r.weightGBps.toFixed(0)}${copyGBps ? ` (${((100 * r.weightGBps) / copyGBps).toFixed(0)}%)` : ''}`,
   ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((c) => c[i]!.length)));
-  const line = (c: readonly string[]) => c.map((s, i) => (i < 2 ? s.padEnd(w[i]!) : s.padStart(w[i]!))).join('  ');
-  const out = [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line), ''];
+  const out = [...alignTable(head, body, 2), ''];
   for (const g of summarize(rows)) {
     out.push(`geomean ${g.precision} ${g.shape.padEnd(8)} ST vs TO ${g.vsTimeOnly.toFixed(2)}x  ST vs SO ${g.vsSpaceOnly.toFixed(2)}x  torch/ST ${Number.isNaN(g.torchOverLoom) ? '-' : g.torchOverLoom.toFixed(2)}`);
   }
@@ -362,22 +356,15 @@ async function main(): Promise<void> {
     warmup: Number(arg('--warmup') ?? 10),
     torch,
     onError: (m) => process.stderr.write(`seed: FAILED ${m}\n`),
-    onRow: (r) => process.stderr.write(`seed: ${r.precision} ${r.shape} R=${r.R} gemms=${JSON.stringify(r.planGemms)} TO ${us(r.deviceUs.timeOnly)} SO ${us(r.wallUs.spaceOnly)} ST ${us(r.deviceUs.spaceTime)} (${((Date.now() - t0) / 1e3).toFixed(0)} s)\n`),
+    onRow: (r) => process.stderr.write(`seed: ${r.precision} ${r.shape} R=${r.R} gemms=${JSON.stringify(r.planGemms)} TO ${us(r.deviceUs.timeOnly)} SO ${us(r.deviceUs.spaceOnly ?? r.wallUs.spaceOnly)} ST ${us(r.deviceUs.spaceTime)} (${((Date.now() - t0) / 1e3).toFixed(0)} s)\n`),
   });
   const copy = torch?.copyBandwidthGBps ?? null;
   process.stdout.write(`loom seed table — ${backend} on ${device}${copy ? `; copy bandwidth ${copy.toFixed(0)} GB/s (torch D2D memcpy)` : ''}\n`);
   process.stdout.write(`${formatSeed(rows, copy)}\n`);
-  const card = device.replace(/[^A-Za-z0-9.]+/g, '-').replace(/^-|-$/g, '');
-  const date = new Date().toISOString().slice(0, 10);
-  const out = arg('--out') ?? path.join(import.meta.dirname, 'results', `${date}-${card}-seed.json`);
+  const out = arg('--out') ?? resultFile(path.join(import.meta.dirname, 'results'), device, 'seed', 'json');
   const json = { format: 'loom-seed', version: 1, date: new Date().toISOString(), backend, device, copyBandwidthGBps: copy, torch, rows, errors, geomeans: summarize(rows) };
   writeFileSync(out, `${JSON.stringify(json, null, 1)}\n`);
   process.stderr.write(`seed: wrote ${out}\n`);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, main);

@@ -71,4 +71,5 @@ export interface WritePlanOptions {
   readonly nvcc?: 'auto' | 'off';
   readonly cacheDir?: string;
   readonly onProgress?: (msg: string) => void;
+  readonly onPhase?: (phase: string, seconds: number) => void; // where the time went (`loom compile --timings`)
 }

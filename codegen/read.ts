@@ -1,9 +1,9 @@
 // readPlanDir / loadWeights: the runtime's entry to a LaunchPlan directory. Everything read is validated;
 // a corrupt, truncated, foreign or newer plan is a PLAN_INVALID error that says which and where.
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fail } from '../ir/errors.js';
-import { sha256Hex } from './build.js';
 import { PLAN_FILE, type LaunchPlan } from './format.js';
 import { parsePlanJson } from './json.js';
 import { checkLaunchPlan, checkStructure } from './validate.js';
@@ -34,11 +34,34 @@ export function readPlanDir(dir: string): LaunchPlan {
   return parseLaunchPlan(readFile(file, 'plan').toString('utf8'), file);
 }
 
+// Read in chunks into one array: readFileSync refuses files over 2 GiB, and a 120-tenant LSTM fleet's
+// weights are ~4 GB. The sha256 is computed on the way.
+const WEIGHT_CHUNK = 64 << 20;
+
 export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
   const file = path.join(dir, plan.weights.file);
-  const buf = readFile(file, 'weights file');
-  if (buf.byteLength !== plan.weights.bytes) fail('PLAN_INVALID', `${file} has ${buf.byteLength} bytes, plan.json expects ${plan.weights.bytes} (truncated or from another plan?)`);
-  const sha = sha256Hex(buf);
-  if (sha !== plan.weights.sha256) fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (!existsSync(file)) fail('IO', `weights file '${file}' does not exist`);
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    return fail('IO', `cannot read weights file '${file}': ${(e as Error).message}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size !== plan.weights.bytes) fail('PLAN_INVALID', `${file} has ${size} bytes, plan.json expects ${plan.weights.bytes} (truncated or from another plan?)`);
+    const out = new Uint8Array(size);
+    const hash = createHash('sha256');
+    for (let at = 0; at < size; ) {
+      const n = readSync(fd, out, at, Math.min(WEIGHT_CHUNK, size - at), at);
+      if (n <= 0) fail('IO', `${file}: unexpected end of file at byte ${at} of ${size}`);
+      hash.update(out.subarray(at, at + n));
+      at += n;
+    }
+    const sha = hash.digest('hex');
+    if (sha !== plan.weights.sha256) fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
+    return out;
+  } finally {
+    closeSync(fd);
+  }
 }

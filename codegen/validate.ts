@@ -176,6 +176,7 @@ export function checkStructure(x: unknown): LaunchPlan {
     str(t.model, `${p}.model`);
     int(t.maxBatch, `${p}.maxBatch`, 1);
     if (t.sloMs !== null) num(t.sloMs, `${p}.sloMs`);
+    if (t.checkFinite !== undefined && t.checkFinite !== true) bad(`${p}.checkFinite`, `expected true or absent, got ${JSON.stringify(t.checkFinite)}`);
     int(t.layers, `${p}.layers`);
     arr(t.inputs, `${p}.inputs`).forEach((io, k) => tenantIO(io, `${p}.inputs[${k}]`));
     arr(t.outputs, `${p}.outputs`).forEach((io, k) => tenantIO(io, `${p}.outputs[${k}]`));

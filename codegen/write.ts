@@ -1,10 +1,10 @@
 // writePlanDir: a Plan becomes a LaunchPlan directory (plan.json, weights.bin, kernels.cu and, where nvcc
 // is present, kernels.sm_90.cubin). Same Plan → byte-identical files.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fail } from '../ir/errors.js';
+import { fail, isLoomError } from '../ir/errors.js';
 import type { Plan } from '../src/planner/plan.js';
-import { buildLaunchPlan } from './build.js';
+import { type BuiltPlan, buildLaunchPlan } from './build.js';
 import { KERNELS_FILE, PLAN_FILE, WEIGHTS_FILE, type LaunchPlan, type WritePlanOptions, type WrittenPlan } from './format.js';
 import { stableJson } from './json.js';
 import { ARCH, compileCubin, defaultCacheDir, findNvcc } from './nvcc.js';
@@ -17,18 +17,72 @@ function write(file: string, data: string | Uint8Array): void {
   }
 }
 
+// Small chunks (biases, padding) are gathered so the file is written in large pieces.
+const GATHER = 1 << 20;
+
+// Builds the LaunchPlan while weights.bin streams into a temporary file, renamed into place only when the
+// plan validated: a failed build leaves no weights file behind, and the packed arena is never in memory whole.
+function buildWritingWeights(plan: Plan, file: string): BuiltPlan {
+  const tmp = `${file}.tmp-${process.pid}`;
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'w');
+  } catch (e) {
+    fail('IO', `cannot write '${file}': ${(e as Error).message}`);
+  }
+  const pending = new Uint8Array(GATHER);
+  let used = 0;
+  const put = (bytes: Uint8Array): void => {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+  };
+  const flush = (): void => {
+    put(pending.subarray(0, used));
+    used = 0;
+  };
+  let built: BuiltPlan;
+  try {
+    try {
+      built = buildLaunchPlan(plan, (chunk) => {
+        if (used + chunk.byteLength > GATHER) flush();
+        if (chunk.byteLength >= GATHER) put(chunk);
+        else {
+          pending.set(chunk, used);
+          used += chunk.byteLength;
+        }
+      });
+      flush();
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    if (isLoomError(e)) throw e;
+    fail('IO', `cannot write '${file}': ${(e as Error).message}`);
+  }
+  return built;
+}
+
 export async function writePlanDir(plan: Plan, dir: string, opts: WritePlanOptions = {}): Promise<WrittenPlan> {
   const progress = opts.onProgress ?? (() => {});
+  const phase = opts.onPhase ?? (() => {});
+  let t0 = performance.now();
+  const lap = (name: string): void => {
+    const now = performance.now();
+    phase(name, (now - t0) / 1000);
+    t0 = now;
+  };
   progress(`launch plan: ${plan.launches.length} launches, ${plan.tenants.length} tenants`);
-  const built = buildLaunchPlan(plan);
-  progress(`kernels: ${built.kernels.kernels.length} generated kernels for ${Object.keys(built.kernels.names).length} launches`);
   try {
     mkdirSync(dir, { recursive: true });
   } catch (e) {
     fail('IO', `cannot create the plan directory '${dir}': ${(e as Error).message}`);
   }
   const files = { plan: path.join(dir, PLAN_FILE), weights: path.join(dir, WEIGHTS_FILE), kernels: path.join(dir, KERNELS_FILE) };
-  write(files.weights, built.weights);
+  const built = buildWritingWeights(plan, files.weights);
+  lap('weights + kernels');
+  progress(`kernels: ${built.kernels.kernels.length} generated kernels for ${Object.keys(built.kernels.names).length} launches`);
   write(files.kernels, built.source);
 
   let launchPlan: LaunchPlan = built.plan;
@@ -46,8 +100,10 @@ export async function writePlanDir(plan: Plan, dir: string, opts: WritePlanOptio
     write(cubinFile, r.cubin);
     fromCache = r.fromCache;
     launchPlan = { ...launchPlan, kernels: { ...launchPlan.kernels, cubin: name, arch: ARCH } };
+    lap(fromCache ? 'cubin (cache)' : 'cubin (nvcc)');
   } else if (skipped !== null) progress(`kernels: ${skipped}`);
   write(files.plan, stableJson(launchPlan));
+  lap('plan.json');
   progress(`launch plan written to ${dir}`);
   return { dir, plan: launchPlan, files: { ...files, cubin: cubinFile }, cubinFromCache: fromCache, nvccSkipped: skipped };
 }

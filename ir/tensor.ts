@@ -38,7 +38,7 @@ export function toNumbers(t: Tensor): Float64Array {
       for (let i = 0; i < n; i++) out[i] = Number((d as BigInt64Array)[i]!);
       break;
     default:
-      for (let i = 0; i < n; i++) out[i] = (d as Float32Array)[i]!;
+      out.set(d as Float32Array); // exact for every remaining dtype, converted natively (weights are millions)
   }
   return out;
 }

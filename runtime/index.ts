@@ -1,9 +1,9 @@
 // runtime/: executes LaunchPlans through the native addon. Importing this module never loads the addon;
 // loadPlan does, on first use.
-export { loadPlan, chooseBackend } from './load-plan.js';
-export type { LoadedPlan, LoadPlanOptions, BackendName } from './load-plan.js';
+export { loadPlan, chooseBackend, benchConcurrent } from './load-plan.js';
+export type { LoadedPlan, LoadPlanOptions, BackendName, BenchTimes } from './load-plan.js';
 export { loadNativeAddon, nativeAddonInfo, nativeAddonPath } from './native-addon.js';
 export type { AddonInfo, NativeAddon } from './native-addon.js';
-export { packTick, unpackTick } from './tick-io.js';
-export type { TickInputs, TickOutputs } from './tick-io.js';
+export { TickCodec } from './tick-io.js';
+export type { PackedTick, TickInputs, TickOutputs } from './tick-io.js';
 export { readNpy, writeNpy, decodeNpy, encodeNpy } from './npy.js';

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { type LaunchPlan, loadWeights, readPlanDir } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
-import { type TickInputs, type TickOutputs, packTick, unpackTick } from './tick-io.js';
+import { type PackedTick, type TickInputs, type TickOutputs, TickCodec } from './tick-io.js';
 
 export type BackendName = 'cpu' | 'cuda';
 
@@ -24,6 +24,12 @@ export interface LoadPlanOptions {
   readonly debug?: { readonly poisonOutputs?: boolean; readonly graph?: boolean; readonly forceNvrtc?: boolean };
 }
 
+// Microseconds per replay (or per round of a concurrent bench).
+export interface BenchTimes {
+  wallUs: number[];
+  deviceUs: number[];
+}
+
 export interface LoadedPlan {
   readonly plan: LaunchPlan;
   readonly backend: BackendName;
@@ -33,7 +39,8 @@ export interface LoadedPlan {
   backendInfo(): Record<string, string | number>;
   // Benchmarks: replays the captured tick `iters` times as it stands (CUDA backend only; blocks the thread):
   // per replay the host wall time of graph launch + synchronize and the device time between CUDA events, µs.
-  benchTick(iters: number): { wallUs: number[]; deviceUs: number[] };
+  // `live`: the tenants with work in the replayed tick (default: all), as runTick would run it.
+  benchTick(iters: number, live?: readonly string[]): BenchTimes;
   // Benchmarks: device time of every launch of one eager tick (CUDA backend only), in plan order.
   profileTick(): Array<{ id: number; us: number }>;
   close(): void;
@@ -100,34 +107,61 @@ function cudaOptions(dir: string, plan: LaunchPlan, opts: LoadPlanOptions): Part
   return out;
 }
 
+// Every plan's full tick launched at once, one CUDA stream each, `iters` rounds after a warm-up: the
+// space-only baseline of `loom bench`. CUDA backend only; blocks the thread.
+export function benchConcurrent(plans: readonly LoadedPlan[], iters: number): BenchTimes {
+  if (plans.length === 0) fail('USAGE', 'benchConcurrent needs at least one plan');
+  checkIters(iters);
+  const resident = plans.map((p, i) => {
+    if (!(p instanceof ResidentPlan)) fail('USAGE', `benchConcurrent: plan ${i} was not loaded by loadPlan`);
+    if (p.backend !== 'cuda') fail('USAGE', `benchConcurrent runs CUDA graphs side by side: plan ${i} (tenants ${p.plan.tenants.map((t) => t.id).join(', ')}) is on the ${p.backend} backend`);
+    return p;
+  });
+  const handles = resident.map((p) => p.nativeHandle('benchConcurrent'));
+  try {
+    return resident[0]!.addonOf().benchTicks(handles, iters);
+  } catch (e) {
+    fromNative(e);
+  }
+}
+
+function checkIters(iters: number): void {
+  if (!Number.isInteger(iters) || iters < 1 || iters > 2 ** 31 - 1) fail('USAGE', `iters must be a positive integer, got ${iters}`);
+}
+
 class ResidentPlan implements LoadedPlan {
   private closed = false;
   private queue: Promise<unknown> = Promise.resolve(); // ticks run one after another, in call order
+  private readonly codec: TickCodec;
 
   constructor(
     private readonly addon: NativeAddon,
     private readonly handle: NativeHandle,
     readonly plan: LaunchPlan,
     readonly backend: BackendName,
-  ) {}
+  ) {
+    this.codec = new TickCodec(plan.tenants);
+  }
 
   runTick(inputs: TickInputs): Promise<TickOutputs> {
     if (this.closed) return Promise.reject(new LoomError('USAGE', 'runTick on a closed plan'));
-    let packed: ReturnType<typeof packTick>;
+    let packed: PackedTick;
     try {
-      packed = packTick(this.plan.tenants, inputs);
+      packed = this.codec.pack(inputs);
     } catch (e) {
       return Promise.reject(e);
     }
     const run = async (): Promise<TickOutputs> => {
-      if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
-      let results: Uint8Array[];
+      let result: ArrayBuffer;
       try {
-        results = await this.addon.runTick(this.handle, packed.inputs, packed.outputs, packed.active);
+        if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
+        result = await this.addon.runTickPacked(this.handle, packed.data, packed.inputs, packed.outputs, packed.active);
       } catch (e) {
         fromNative(e);
+      } finally {
+        this.codec.release(packed);
       }
-      return unpackTick(packed, results);
+      return this.codec.unpack(packed, result);
     };
     const tick = this.queue.then(run, run);
     this.queue = tick.catch(() => undefined);
@@ -143,13 +177,34 @@ class ResidentPlan implements LoadedPlan {
     }
   }
 
-  benchTick(iters: number): { wallUs: number[]; deviceUs: number[] } {
+  benchTick(iters: number, live?: readonly string[]): BenchTimes {
     if (this.closed) fail('USAGE', 'benchTick on a closed plan');
+    checkIters(iters);
+    let mask: Uint8Array | undefined;
+    if (live !== undefined) {
+      const index = new Map(this.plan.tenants.map((t, i) => [t.id, i]));
+      mask = new Uint8Array(this.plan.tenants.length);
+      for (const id of live) {
+        const i = index.get(id);
+        if (i === undefined) fail('USAGE', `benchTick: unknown tenant '${id}' (the plan has: ${this.plan.tenants.map((t) => t.id).join(', ')})`);
+        mask[i] = 1;
+      }
+    }
     try {
-      return this.addon.benchTick(this.handle, iters);
+      return this.addon.benchTick(this.handle, iters, mask);
     } catch (e) {
       fromNative(e);
     }
+  }
+
+  // For benchConcurrent: this plan's native handle and addon.
+  nativeHandle(what: string): NativeHandle {
+    if (this.closed) fail('USAGE', `${what} on a closed plan`);
+    return this.handle;
+  }
+
+  addonOf(): NativeAddon {
+    return this.addon;
   }
 
   profileTick(): Array<{ id: number; us: number }> {

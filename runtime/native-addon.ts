@@ -43,13 +43,21 @@ export interface NativeTickOutput {
 // The addon's whole surface (native/src/addon.cc). Errors it throws or rejects with carry code 'EVAL'.
 export interface NativeAddon {
   create(plan: unknown, weights: Uint8Array, opts: NativeCreateOptions): NativeHandle;
+  // The general tick: one object per input and output (hand-built plans, tests).
   runTick(handle: NativeHandle, inputs: readonly NativeTickInput[], outputs: readonly NativeTickOutput[], active: Uint8Array): Promise<Uint8Array[]>;
+  // The runtime's tick: every input's bytes in `data` (left untouched until the promise settles), rows of 3
+  // numbers per input [ioOffset, dataOffset, bytes] and per output [ioOffset, bytes, resultOffset]; all
+  // outputs come back in one ArrayBuffer at their resultOffsets.
+  runTickPacked(handle: NativeHandle, data: Uint8Array, inputs: Float64Array, outputs: Float64Array, active: Uint8Array): Promise<ArrayBuffer>;
   destroy(handle: NativeHandle): void;
   info(): AddonInfo;
   // What the backend says about a loaded plan (CUDA: graph, graphNodes, kernelNodes, kernelModule, device, ...).
   handleInfo(handle: NativeHandle): Record<string, string | number>;
   // Replays the captured tick `iters` times (CUDA backend only; blocks the calling thread): microseconds.
-  benchTick(handle: NativeHandle, iters: number): { wallUs: number[]; deviceUs: number[] };
+  // `active`: one byte per plan tenant (absent: every tenant live).
+  benchTick(handle: NativeHandle, iters: number, active?: Uint8Array): { wallUs: number[]; deviceUs: number[] };
+  // Every plan's full tick launched at once, one CUDA stream each, `iters` rounds (CUDA backend only).
+  benchTicks(handles: readonly NativeHandle[], iters: number): { wallUs: number[]; deviceUs: number[] };
   // Device time of every launch of one eager tick (CUDA backend only): launch id → microseconds.
   profileTick(handle: NativeHandle): Array<{ id: number; us: number }>;
 }

@@ -1,114 +1,244 @@
 // A tick's tensors ⇄ the io arena: validates each tenant's inputs against its TenantIO table, lays them
 // into their slots (rows along batchAxis, zero padding up to maxBatch), and cuts outputs back to the rows
 // the tick carried. Pure TypeScript; the native side only copies the bytes.
-import { allocArray, byteSize } from '../ir/dtype.js';
+// Everything per tenant that does not depend on the request (slot geometry, name sets, where its bytes go
+// in the packed buffer) is computed once per plan by TickCodec, so a tick costs a few typed-array writes
+// per tenant and a constant number of N-API calls (addon runTickPacked).
+import { type AnyTypedArray, type DType, allocArray, byteSize } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import { shapeToString } from '../ir/shape.js';
+import { numel, shapeToString } from '../ir/shape.js';
 import { type Tensor, makeTensor, tensorBytes } from '../ir/tensor.js';
 import type { PlannedTenant, TenantIO } from '../src/planner/plan.js';
-import type { NativeTickInput, NativeTickOutput } from './native-addon.js';
 
 export type TickInputs = Readonly<Record<string, Readonly<Record<string, Tensor>>>>;
 export type TickOutputs = Record<string, Record<string, Tensor>>;
 
+// One io slot's geometry: outer = product of dims before the batch axis, rowBytes = bytes of one row
+// slice after it; maxRows = 1 for a slot without a batch axis.
+interface Slot {
+  readonly io: TenantIO;
+  readonly outer: number;
+  readonly maxRows: number;
+  readonly rowBytes: number;
+  readonly dataOffset: number; // inputs: where the slot's bytes go in the packed buffer
+}
+
+interface TenantTable {
+  readonly tenant: PlannedTenant;
+  readonly index: number;
+  readonly inputs: readonly Slot[];
+  readonly inputNames: ReadonlySet<string>;
+  readonly outputs: readonly Slot[];
+}
+
+// One output the tick reads back: which, how many rows, where in the result buffer.
+interface TickRead {
+  readonly table: TenantTable;
+  readonly slot: Slot;
+  readonly rows: number;
+  readonly resultOffset: number;
+}
+
+// What runTickPacked takes (native-addon.ts), plus what unpack needs.
 export interface PackedTick {
-  readonly inputs: NativeTickInput[];
-  readonly outputs: NativeTickOutput[];
+  readonly data: Uint8Array; // the inputs' bytes; owned by the codec's pool until release()
+  readonly inputs: Float64Array; // [ioOffset, dataOffset, bytes] per input
+  readonly outputs: Float64Array; // [ioOffset, bytes, resultOffset] per output
   readonly active: Uint8Array; // one byte per plan tenant
-  readonly reads: ReadonlyArray<{ readonly tenant: PlannedTenant; readonly io: TenantIO; readonly rows: number }>; // one per output
+  readonly reads: readonly TickRead[]; // one per output row of the table
 }
 
-function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
+// Outputs start 8-byte aligned in the result buffer, so every dtype can be viewed in place.
+const RESULT_ALIGN = 8;
+// Free input buffers kept per plan: enough for a few ticks queued behind the one running.
+const POOL_LIMIT = 4;
 
-// outer = product of dims before the axis, inner = bytes of one row slice after it.
-function rowGeometry(io: TenantIO): { outer: number; maxRows: number; rowBytes: number } {
+function slotOf(io: TenantIO, dataOffset: number): Slot {
   const axis = io.batchAxis ?? 0;
-  const outer = numel(io.shape.slice(0, axis));
-  const inner = numel(io.shape.slice(axis + 1));
-  return { outer, maxRows: io.shape.length === 0 ? 1 : io.shape[axis]!, rowBytes: inner * byteSize(io.dtype) };
+  return {
+    io,
+    outer: numel(io.shape.slice(0, axis)),
+    maxRows: io.shape.length === 0 || io.batchAxis === null ? 1 : io.shape[axis]!,
+    rowBytes: numel(io.shape.slice(axis + 1)) * byteSize(io.dtype),
+    dataOffset,
+  };
 }
 
-// The number of rows `t` carries for `io`, or an EVAL error saying what does not match.
+function badShape(tenant: PlannedTenant, io: TenantIO, t: Tensor): never {
+  return fail('EVAL', `tenant '${tenant.id}' input '${io.name}': shape ${shapeToString(t.shape)}, expected ${shapeToString(io.shape)}` +
+    (io.batchAxis !== null ? ` with 1..${io.shape[io.batchAxis]} rows on axis ${io.batchAxis}` : ''));
+}
+
+// The number of rows `t` carries for `io`, or an EVAL error saying what does not match. Builds no strings
+// and no closures unless it fails: it runs for every input of every tick.
 function checkInput(tenant: PlannedTenant, io: TenantIO, t: Tensor): number {
-  const where = `tenant '${tenant.id}' input '${io.name}'`;
-  if (t.dtype !== io.dtype) fail('EVAL', `${where}: dtype ${t.dtype}, expected ${io.dtype}`);
-  if (t.data.length !== numel(t.shape)) fail('EVAL', `${where}: ${t.data.length} elements for shape ${shapeToString(t.shape)}`);
-  const bad = (): never =>
-    fail('EVAL', `${where}: shape ${shapeToString(t.shape)}, expected ${shapeToString(io.shape)}` +
-      (io.batchAxis !== null ? ` with 1..${io.shape[io.batchAxis]} rows on axis ${io.batchAxis}` : ''));
-  if (t.shape.length !== io.shape.length) bad();
+  if (t.dtype !== io.dtype) fail('EVAL', `tenant '${tenant.id}' input '${io.name}': dtype ${t.dtype}, expected ${io.dtype}`);
+  let count = 1;
+  for (let d = 0; d < t.shape.length; d++) count *= t.shape[d]!;
+  if (t.data.length !== count) fail('EVAL', `tenant '${tenant.id}' input '${io.name}': ${t.data.length} elements for shape ${shapeToString(t.shape)}`);
+  if (t.shape.length !== io.shape.length) badShape(tenant, io, t);
   for (let d = 0; d < io.shape.length; d++) {
     if (d === io.batchAxis) {
-      if (t.shape[d]! < 1 || t.shape[d]! > io.shape[d]!) bad();
-    } else if (t.shape[d] !== io.shape[d]) bad();
+      if (t.shape[d]! < 1 || t.shape[d]! > io.shape[d]!) badShape(tenant, io, t);
+    } else if (t.shape[d] !== io.shape[d]) badShape(tenant, io, t);
+  }
+  if (t.data.BYTES_PER_ELEMENT !== byteSize(io.dtype)) {
+    fail('EVAL', `tenant '${tenant.id}' input '${io.name}': a ${t.data.constructor.name} holds ${t.data.BYTES_PER_ELEMENT}-byte elements, ${io.dtype} needs ${byteSize(io.dtype)}`);
   }
   return io.batchAxis === null ? 0 : t.shape[io.batchAxis]!;
 }
 
-function packInput(io: TenantIO, t: Tensor, rows: number): Uint8Array {
+// Rows [0, rows) of each outer block go to the front of the slot's block; the rest of the block is zeroed
+// (the buffer is reused from earlier ticks).
+function writeInput(data: Uint8Array, slot: Slot, t: Tensor, rows: number): void {
   const src = tensorBytes(t);
-  // a copy: the tick may run after the caller has moved on (ticks queue)
-  if (io.batchAxis === null || rows === io.shape[io.batchAxis]) return src.slice();
-  const { outer, maxRows, rowBytes } = rowGeometry(io);
-  const out = new Uint8Array(io.bytes); // zero padding for the rows the tick does not carry
-  for (let o = 0; o < outer; o++) out.set(src.subarray(o * rows * rowBytes, (o + 1) * rows * rowBytes), o * maxRows * rowBytes);
-  return out;
+  if (slot.io.batchAxis === null || rows === slot.maxRows) {
+    data.set(src, slot.dataOffset);
+    return;
+  }
+  const given = rows * slot.rowBytes;
+  const block = slot.maxRows * slot.rowBytes;
+  for (let o = 0; o < slot.outer; o++) {
+    const at = slot.dataOffset + o * block;
+    data.set(src.subarray(o * given, (o + 1) * given), at);
+    data.fill(0, at + given, at + block);
+  }
 }
 
-export function packTick(tenants: readonly PlannedTenant[], inputs: TickInputs): PackedTick {
-  if (inputs === null || typeof inputs !== 'object') fail('EVAL', 'runTick expects an object of tenant id → { input name → Tensor }');
-  const index = new Map(tenants.map((t, i) => [t.id, i]));
-  for (const id of Object.keys(inputs)) {
-    if (!index.has(id)) fail('EVAL', `unknown tenant '${id}' (the plan has: ${tenants.map((t) => t.id).join(', ')})`);
+// A typed array of `dtype` over `buffer` without copying (byteOffset must be aligned to the element size).
+function viewArray(dtype: DType, buffer: ArrayBuffer, byteOffset: number, length: number): AnyTypedArray {
+  switch (dtype) {
+    case 'f32':
+      return new Float32Array(buffer, byteOffset, length);
+    case 'f64':
+      return new Float64Array(buffer, byteOffset, length);
+    case 'f16':
+    case 'bf16':
+      return new Uint16Array(buffer, byteOffset, length);
+    case 'i64':
+      return new BigInt64Array(buffer, byteOffset, length);
+    case 'i32':
+      return new Int32Array(buffer, byteOffset, length);
+    case 'i8':
+      return new Int8Array(buffer, byteOffset, length);
+    case 'u8':
+    case 'bool':
+      return new Uint8Array(buffer, byteOffset, length);
   }
-  const packed: PackedTick = { inputs: [], outputs: [], active: new Uint8Array(tenants.length), reads: [] };
-  for (const [id, given] of Object.entries(inputs)) {
-    const ti = index.get(id)!;
-    const tenant = tenants[ti]!;
-    const names = new Set(tenant.inputs.map((io) => io.name));
-    for (const name of Object.keys(given)) {
-      if (!names.has(name)) fail('EVAL', `tenant '${id}' has no input '${name}' (its inputs: ${[...names].join(', ')})`);
-    }
-    let rows: number | null = null;
-    for (const io of tenant.inputs) {
-      const t = given[io.name];
-      if (t === undefined) fail('EVAL', `tenant '${id}' is missing input '${io.name}'`);
-      const r = checkInput(tenant, io, t);
-      if (io.batchAxis !== null) {
-        if (rows !== null && r !== rows) fail('EVAL', `tenant '${id}': input '${io.name}' has ${r} rows, the tenant's other inputs ${rows}`);
-        rows = r;
-      }
-      packed.inputs.push({ offset: io.ref.offset, data: packInput(io, t, r) });
-    }
-    packed.active[ti] = 1;
-    for (const io of tenant.outputs) {
-      packed.outputs.push({ offset: io.ref.offset, bytes: io.bytes });
-      (packed.reads as Array<PackedTick['reads'][number]>).push({ tenant, io, rows: rows ?? tenant.maxBatch });
-    }
-  }
-  return packed;
 }
 
-function unpackOutput(io: TenantIO, bytes: Uint8Array, rows: number): Tensor {
+// Output tensors are views into the tick's result buffer where the rows carried are contiguous (no batch
+// axis, full batch, or batch axis 0); each tenant's view covers only its own range, so tenants never see
+// each other's bytes. A partial batch on an inner axis is compacted into a new array.
+function readOutput(r: TickRead, result: ArrayBuffer): Tensor {
+  const { io, outer, maxRows, rowBytes } = r.slot;
+  const elem = byteSize(io.dtype);
+  if (io.batchAxis === null || r.rows === maxRows) return makeTensor(io.dtype, io.shape, viewArray(io.dtype, result, r.resultOffset, io.bytes / elem));
   const shape = [...io.shape];
-  let data = bytes;
-  if (io.batchAxis !== null && rows < io.shape[io.batchAxis]!) {
-    const { outer, maxRows, rowBytes } = rowGeometry(io);
-    shape[io.batchAxis] = rows;
-    data = new Uint8Array(outer * rows * rowBytes);
-    for (let o = 0; o < outer; o++) data.set(bytes.subarray(o * maxRows * rowBytes, o * maxRows * rowBytes + rows * rowBytes), o * rows * rowBytes);
-  }
-  const arr = allocArray(io.dtype, numel(shape));
-  new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength).set(data.subarray(0, arr.byteLength));
+  shape[io.batchAxis] = r.rows;
+  const given = r.rows * rowBytes;
+  if (outer === 1) return makeTensor(io.dtype, shape, viewArray(io.dtype, result, r.resultOffset, given / elem));
+  const arr = allocArray(io.dtype, (outer * given) / elem);
+  const dst = new Uint8Array(arr.buffer);
+  const src = new Uint8Array(result, r.resultOffset, io.bytes);
+  for (let o = 0; o < outer; o++) dst.set(src.subarray(o * maxRows * rowBytes, o * maxRows * rowBytes + given), o * given);
   return makeTensor(io.dtype, shape, arr);
 }
 
-export function unpackTick(packed: PackedTick, results: readonly Uint8Array[]): TickOutputs {
-  const out: TickOutputs = {};
-  packed.reads.forEach(({ tenant, io, rows }, i) => {
-    (out[tenant.id] ??= {})[io.name] = unpackOutput(io, results[i]!, rows);
-  });
-  return out;
+// Packs ticks for one plan's tenants and unpacks their results. Built once per loaded plan.
+export class TickCodec {
+  private readonly tables: readonly TenantTable[];
+  private readonly byId: ReadonlyMap<string, TenantTable>;
+  private readonly dataBytes: number; // every tenant's input slots, back to back
+  private readonly pool: Uint8Array[] = [];
+
+  constructor(tenants: readonly PlannedTenant[]) {
+    let dataOffset = 0;
+    this.tables = tenants.map((tenant, index) => ({
+      tenant,
+      index,
+      inputs: tenant.inputs.map((io) => {
+        const s = slotOf(io, dataOffset);
+        dataOffset += io.bytes;
+        return s;
+      }),
+      inputNames: new Set(tenant.inputs.map((io) => io.name)),
+      outputs: tenant.outputs.map((io) => slotOf(io, 0)),
+    }));
+    this.byId = new Map(this.tables.map((t) => [t.tenant.id, t]));
+    this.dataBytes = dataOffset;
+  }
+
+  // Validates `inputs` (EVAL errors name the tenant, the input and what is wrong) and lays them out.
+  pack(inputs: TickInputs): PackedTick {
+    if (inputs === null || typeof inputs !== 'object') fail('EVAL', 'runTick expects an object of tenant id → { input name → Tensor }');
+    const ids = Object.keys(inputs);
+    let nIn = 0;
+    let nOut = 0;
+    for (const id of ids) {
+      const t = this.byId.get(id);
+      if (t === undefined) fail('EVAL', `unknown tenant '${id}' (the plan has: ${this.tables.map((x) => x.tenant.id).join(', ')})`);
+      nIn += t.inputs.length;
+      nOut += t.outputs.length;
+    }
+    const data = this.pool.pop() ?? new Uint8Array(this.dataBytes);
+    try {
+      return this.fill(inputs, ids, data, new Float64Array(3 * nIn), new Float64Array(3 * nOut));
+    } catch (e) {
+      this.pool.push(data);
+      throw e;
+    }
+  }
+
+  // Output tensors per tenant from the addon's result buffer (see readOutput on sharing).
+  unpack(packed: PackedTick, result: ArrayBuffer): TickOutputs {
+    const out: TickOutputs = {};
+    for (const r of packed.reads) (out[r.table.tenant.id] ??= {})[r.slot.io.name] = readOutput(r, result);
+    return out;
+  }
+
+  // The tick's input buffer may be reused once the addon is done with it (its promise settled).
+  release(packed: PackedTick): void {
+    if (this.pool.length < POOL_LIMIT && !this.pool.includes(packed.data)) this.pool.push(packed.data);
+  }
+
+  private fill(inputs: TickInputs, ids: readonly string[], data: Uint8Array, inTable: Float64Array, outTable: Float64Array): PackedTick {
+    const active = new Uint8Array(this.tables.length);
+    const reads: TickRead[] = [];
+    let k = 0;
+    let resultOffset = 0;
+    for (const id of ids) {
+      const table = this.byId.get(id)!;
+      const { tenant } = table;
+      const given = inputs[id]!;
+      for (const name of Object.keys(given)) {
+        if (!table.inputNames.has(name)) fail('EVAL', `tenant '${id}' has no input '${name}' (its inputs: ${[...table.inputNames].join(', ')})`);
+      }
+      let rows: number | null = null;
+      for (const slot of table.inputs) {
+        const { io } = slot;
+        const t = given[io.name];
+        if (t === undefined) fail('EVAL', `tenant '${id}' is missing input '${io.name}'`);
+        const r = checkInput(tenant, io, t);
+        if (io.batchAxis !== null) {
+          if (rows !== null && r !== rows) fail('EVAL', `tenant '${id}': input '${io.name}' has ${r} rows, the tenant's other inputs ${rows}`);
+          rows = r;
+        }
+        writeInput(data, slot, t, r);
+        inTable[k++] = io.ref.offset;
+        inTable[k++] = slot.dataOffset;
+        inTable[k++] = io.bytes;
+      }
+      active[table.index] = 1;
+      for (const slot of table.outputs) {
+        const j = reads.length * 3;
+        outTable[j] = slot.io.ref.offset;
+        outTable[j + 1] = slot.io.bytes;
+        outTable[j + 2] = resultOffset;
+        reads.push({ table, slot, rows: rows ?? tenant.maxBatch, resultOffset });
+        resultOffset += Math.ceil(slot.io.bytes / RESULT_ALIGN) * RESULT_ALIGN;
+      }
+    }
+    return { data, inputs: inTable, outputs: outTable, active, reads };
+  }
 }

@@ -1,6 +1,6 @@
 import type { DType } from '../dtype.js';
 import type { Graph, Node, ValueId } from '../graph.js';
-import { type Tensor, fromNumbers, toNumbers } from '../tensor.js';
+import { type Tensor, fromNumbers, makeTensor, toNumbers } from '../tensor.js';
 import { existingBias, hasActivation, numAttr, perChannel } from './match.js';
 import { type GraphIndex, type ReplayContext, replayGraph } from './rewrite.js';
 
@@ -116,12 +116,29 @@ function foldIntoConv(n: Node, a: Affine, ctx: ReplayContext): Fused | undefined
   if (w === undefined || w.shape[0] !== c) return undefined;
   const b = existingBias(ctx.old, n.inputs[2], c);
   if (b === null) return undefined;
-  const wv = toNumbers(w);
-  const per = wv.length / c;
-  for (let m = 0; m < c; m++) for (let j = 0; j < per; j++) wv[m * per + j] *= a.s[m]!;
-  const wId = ctx.b.addConstant(`${n.name}_W_bn`, fromNumbers(w.dtype, w.shape, wv));
+  const wId = ctx.b.addConstant(`${n.name}_W_bn`, scaleOutputChannels(w, a.s));
   const bId = foldedBias(`${n.name}_B_bn`, b, w.dtype, a, ctx);
   return { inputs: [ctx.map(n.inputs[0]!), wId, bId], attrs: n.attrs };
+}
+
+// Conv weights [C_out, ...] times their output channel's scale. f32 (every real model) goes straight from
+// Float32Array to Float32Array: the same f64 product rounded once, without two full f64 copies per weight.
+function scaleOutputChannels(w: Tensor, s: Float64Array): Tensor {
+  const c = s.length;
+  const per = Math.floor(w.data.length / c);
+  if (w.dtype !== 'f32') {
+    const wv = toNumbers(w);
+    for (let m = 0; m < c; m++) for (let j = 0; j < per; j++) wv[m * per + j] *= s[m]!;
+    return fromNumbers(w.dtype, w.shape, wv);
+  }
+  const src = w.data as Float32Array;
+  const out = new Float32Array(src.length);
+  for (let m = 0; m < c; m++) {
+    const k = s[m]!;
+    const end = (m + 1) * per;
+    for (let i = m * per; i < end; i++) out[i] = src[i]! * k;
+  }
+  return makeTensor(w.dtype, w.shape, out);
 }
 
 // Gemm's output is [M, N]; BN's channel axis is N, the columns of op(B).

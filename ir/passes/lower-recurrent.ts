@@ -86,7 +86,7 @@ function lowerNode(n: RecurrentNode, ctx: ReplayContext): void {
   for (let d = 0; d < dirs; d++) {
     const reverse = attrs.direction === 'reverse' || d === 1;
     const dc = cell(e, w, d);
-    const wT = e.constant(`W${d}_T`, [I, G], transposedRows(w.w, d * G * I, I, 0, G));
+    const wT = e.ownedConstant(`W${d}_T`, [I, G], transposedRows(w.w, d * G * I, I, 0, G));
     const bias = dc.inputBias === null || allZero(dc.inputBias) ? null : e.constant(`B${d}`, [G], dc.inputBias);
     const xw = e.reshape(`xW${d}_steps`, e.matmul(`xW${d}`, rows, wT, bias), [S, -1, G]);
     const xs = S === 1 ? [xw] : e.split(`xW${d}_t`, xw, 0, S);

@@ -2,7 +2,7 @@ import type { DType } from '../dtype.js';
 import type { Node, ValueId } from '../graph.js';
 import type { AttrsOf, OpName } from '../ops/index.js';
 import type { LstmAttrs, RnnAttrs } from '../ops/rnn.js';
-import { type Tensor, fromNumbers, toIntList, toNumbers } from '../tensor.js';
+import { type Tensor, fromNumbers, makeTensor, toIntList, toNumbers } from '../tensor.js';
 import type { GraphIndex, ReplayContext } from './rewrite.js';
 
 // Shared pieces of the recurrent lowerings (lower-lstm/gru/rnn.ts): when a node can be lowered, its
@@ -17,6 +17,10 @@ export function isRecurrent(n: Node): n is RecurrentNode {
 
 const GATES = { LSTM: 4, GRU: 3, RNN: 1 } as const;
 
+// The big matrices as stored: an f32 tensor's own data (read only; copying 33 MB per LSTM to f64 and back
+// was most of a large fleet's compile), other dtypes as float64 numbers.
+export type WeightValues = Float32Array | Float64Array;
+
 // Everything a cell lowering reads, taken from the old graph's constants.
 export interface RnnWeights {
   readonly dtype: DType;
@@ -25,8 +29,8 @@ export interface RnnWeights {
   readonly hidden: number;
   readonly dirs: number;
   readonly gates: number;
-  readonly w: Float64Array; // [dirs, gates*H, I]
-  readonly r: Float64Array; // [dirs, gates*H, H]
+  readonly w: WeightValues; // [dirs, gates*H, I]
+  readonly r: WeightValues; // [dirs, gates*H, H]
   readonly b: Float64Array | null; // [dirs, 2*gates*H]: Wb then Rb
   readonly p: Float64Array | null; // LSTM peepholes [dirs, 3*H] (i, o, f)
 }
@@ -60,6 +64,10 @@ export function readWeights(n: RecurrentNode, old: GraphIndex): RnnWeights {
     const v = n.inputs[i];
     return v === null || v === undefined ? null : toNumbers(old.constant(v)!);
   };
+  const matrix = (i: number): WeightValues => {
+    const t = old.constant(n.inputs[i]!)!;
+    return t.dtype === 'f32' ? (t.data as Float32Array) : toNumbers(t);
+  };
   const x = old.value(n.inputs[0]!).type;
   const rShape = old.value(n.inputs[2]!).type.shape;
   const hidden = attrs.hiddenSize ?? (rShape[2] as number);
@@ -70,21 +78,30 @@ export function readWeights(n: RecurrentNode, old: GraphIndex): RnnWeights {
     hidden,
     dirs: attrs.direction === 'bidirectional' ? 2 : 1,
     gates: GATES[n.op],
-    w: nums(1)!,
-    r: nums(2)!,
+    w: matrix(1),
+    r: matrix(2),
     b: nums(3),
     p: n.op === 'LSTM' ? nums(7) : null,
   };
 }
 
 // Rows [r0, r1) of the [rows, cols] block at `offset`, transposed to [cols, r1-r0]: ONNX keeps gate
-// weights as [gates*H, K], the GEMM wants K-major B.
-export function transposedRows(src: Float64Array, offset: number, cols: number, r0: number, r1: number): Float64Array {
+// weights as [gates*H, K], the GEMM wants K-major B. Copied in square tiles: a row-by-row copy writes one
+// element per cache line and was most of a 120-LSTM compile.
+const TILE = 32;
+
+export function transposedRows<A extends WeightValues>(src: A, offset: number, cols: number, r0: number, r1: number): A {
   const n = r1 - r0;
-  const out = new Float64Array(cols * n);
-  for (let j = 0; j < n; j++) {
-    const row = offset + (r0 + j) * cols;
-    for (let k = 0; k < cols; k++) out[k * n + j] = src[row + k]!;
+  const out = (src instanceof Float32Array ? new Float32Array(cols * n) : new Float64Array(cols * n)) as A;
+  for (let j0 = 0; j0 < n; j0 += TILE) {
+    const j1 = Math.min(j0 + TILE, n);
+    for (let k0 = 0; k0 < cols; k0 += TILE) {
+      const k1 = Math.min(k0 + TILE, cols);
+      for (let j = j0; j < j1; j++) {
+        const row = offset + (r0 + j) * cols;
+        for (let k = k0; k < k1; k++) out[k * n + j] = src[row + k]!;
+      }
+    }
   }
   return out;
 }
@@ -121,6 +138,13 @@ export class StepEmitter {
 
   constant(tag: string, shape: readonly number[], values: ArrayLike<number>): ValueId {
     return this.ctx.b.addConstant(`${this.base}/${tag}`, fromNumbers(this.dtype, shape, values));
+  }
+
+  // Like constant, but takes `values` (a fresh array no one writes again) as the tensor's data when it
+  // already has the tensor's dtype.
+  ownedConstant(tag: string, shape: readonly number[], values: WeightValues): ValueId {
+    if (this.dtype !== 'f32' || !(values instanceof Float32Array)) return this.constant(tag, shape, values);
+    return this.ctx.b.addConstant(`${this.base}/${tag}`, makeTensor('f32', shape, values));
   }
 
   scalar(v: number): ValueId {
@@ -233,5 +257,5 @@ export function foldedBias(w: RnnWeights, d: number, r0 = 0, r1 = w.gates * w.hi
 // R of direction d, gate rows [r0, r1), as a [H, r1-r0] constant.
 export function recurrentWeight(e: StepEmitter, w: RnnWeights, d: number, tag: string, r0: number, r1: number): ValueId {
   const g = w.gates * w.hidden;
-  return e.constant(tag, [w.hidden, r1 - r0], transposedRows(w.r, d * g * w.hidden, w.hidden, r0, r1));
+  return e.ownedConstant(tag, [w.hidden, r1 - r0], transposedRows(w.r, d * g * w.hidden, w.hidden, r0, r1));
 }

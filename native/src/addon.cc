@@ -2,56 +2,32 @@
 // ticks on libuv's thread pool (Napi::AsyncWorker → Promise) so Node's event loop never blocks, and turns
 // C++ errors into JS Errors with code 'EVAL'.
 //   create(plan, weights: Uint8Array, {backend, threads}) → handle
-//   runTick(handle, inputs: {offset, data: Uint8Array}[], outputs: {offset, bytes}[], active: Uint8Array) → Promise<Uint8Array[]>
+//   runTick / runTickPacked → Promise (addon_tick.cc)
 //   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion}
-//   handleInfo(handle) → backend facts   benchTick(handle, iters) → {wallUs[], deviceUs[]} (CUDA graph replay)
+//   handleInfo(handle) → backend facts   benchTick(handle, iters, active?) → {wallUs[], deviceUs[]} (CUDA graph replay)
+//   benchTicks(handles[], iters) → {wallUs[], deviceUs[]} (CUDA: every plan's graph at once, one stream each)
 //   profileTick(handle) → [{id, us}] (CUDA: device time per launch of one eager tick)
 #include <napi.h>
 
 #include <memory>
+#include <vector>
 
+#include "addon_common.h"
 #include "addon_plan.h"
-#include "executor.h"
 #include "thread_pool.h"
 
 namespace {
 
 using loom::executor;
-
-Napi::Error eval_error(Napi::Env env, const std::string& msg) {
-  Napi::Error e = Napi::Error::New(env, msg);
-  e.Set("code", Napi::String::New(env, "EVAL"));
-  return e;
-}
-
-// A handle keeps its executor alive for ticks in flight even after destroy().
-struct handle_state {
-  std::shared_ptr<executor> exec;
-};
-
-std::shared_ptr<executor> handle_executor(const Napi::Value& v) {
-  if (!v.IsExternal()) throw eval_error(v.Env(), "loom addon: expected a plan handle");
-  handle_state* h = v.As<Napi::External<handle_state>>().Data();
-  if (!h->exec) throw eval_error(v.Env(), "loom addon: the plan was closed");
-  return h->exec;
-}
-
-Napi::Uint8Array as_bytes(const Napi::Value& v, const char* what) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw eval_error(v.Env(), std::string("loom addon: ") + what + " must be a Uint8Array");
-  }
-  return v.As<Napi::Uint8Array>();
-}
-
-int64_t as_offset(const Napi::Value& v, const char* what) {
-  if (!v.IsNumber()) throw eval_error(v.Env(), std::string("loom addon: ") + what + " must be a number");
-  return v.As<Napi::Number>().Int64Value();
-}
+using loom::addon_bytes;
+using loom::addon_eval_error;
+using loom::addon_handle;
+using loom::addon_handle_executor;
 
 Napi::Value create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsObject()) throw eval_error(env, "loom addon: create(plan, weights, opts) needs a plan object");
-  Napi::Uint8Array weights = as_bytes(info[1], "weights");
+  if (info.Length() < 2 || !info[0].IsObject()) throw addon_eval_error(env, "loom addon: create(plan, weights, opts) needs a plan object");
+  Napi::Uint8Array weights = addon_bytes(info[1], "weights");
   loom::executor_options opts;
   if (info.Length() > 2 && info[2].IsObject()) {
     Napi::Object o = info[2].As<Napi::Object>();
@@ -60,7 +36,7 @@ Napi::Value create(const Napi::CallbackInfo& info) {
     // CUDA backend options (runtime/load-plan.ts passes the plan's cubin and kernels.cu source).
     if (o.Has("precision") && o.Get("precision").IsString()) {
       const std::string p = o.Get("precision").As<Napi::String>().Utf8Value();
-      if (p != "fp32" && p != "tf32") throw eval_error(env, "loom addon: precision must be fp32 or tf32, got '" + p + "'");
+      if (p != "fp32" && p != "tf32") throw addon_eval_error(env, "loom addon: precision must be fp32 or tf32, got '" + p + "'");
       opts.cuda.tf32 = p == "tf32";
     }
     if (o.Has("debugPoisonOutputs") && o.Get("debugPoisonOutputs").IsBoolean()) opts.poison_outputs = o.Get("debugPoisonOutputs").As<Napi::Boolean>().Value();
@@ -68,7 +44,7 @@ Napi::Value create(const Napi::CallbackInfo& info) {
     if (o.Has("forceNvrtc") && o.Get("forceNvrtc").IsBoolean()) opts.cuda.force_nvrtc = o.Get("forceNvrtc").As<Napi::Boolean>().Value();
     if (o.Has("device") && o.Get("device").IsNumber()) opts.cuda.device = o.Get("device").As<Napi::Number>().Int32Value();
     if (o.Has("cubin") && o.Get("cubin").IsTypedArray()) {
-      Napi::Uint8Array c = as_bytes(o.Get("cubin"), "cubin");
+      Napi::Uint8Array c = addon_bytes(o.Get("cubin"), "cubin");
       opts.cuda.cubin.assign(c.Data(), c.Data() + c.ByteLength());
     }
     if (o.Has("cubinArch") && o.Get("cubinArch").IsString()) opts.cuda.cubin_arch = o.Get("cubinArch").As<Napi::String>().Utf8Value();
@@ -77,92 +53,14 @@ Napi::Value create(const Napi::CallbackInfo& info) {
   try {
     loom::launch_plan plan = loom::addon_plan_from_js(info[0].As<Napi::Object>());
     auto exec = std::make_shared<executor>(std::move(plan), weights.Data(), weights.ByteLength(), opts);
-    return Napi::External<handle_state>::New(env, new handle_state{std::move(exec)}, [](Napi::Env, handle_state* h) { delete h; });
+    return Napi::External<addon_handle>::New(env, new addon_handle{std::move(exec)}, [](Napi::Env, addon_handle* h) { delete h; });
   } catch (const std::exception& e) {
-    throw eval_error(env, e.what());
+    throw addon_eval_error(env, e.what());
   }
-}
-
-class tick_worker : public Napi::AsyncWorker {
- public:
-  tick_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<loom::tick_input> inputs, std::vector<loom::tick_output> outputs,
-              loom::tenant_mask active)
-      : Napi::AsyncWorker(env, "loom.runTick"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        exec_(std::move(exec)),
-        inputs_(std::move(inputs)),
-        outputs_(std::move(outputs)),
-        active_(std::move(active)) {}
-
-  Napi::Promise promise() const { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      results_ = exec_->run_tick(inputs_, outputs_, active_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Array out = Napi::Array::New(env, results_.size());
-    for (size_t i = 0; i < results_.size(); i++) {
-      Napi::Uint8Array a = Napi::Uint8Array::New(env, results_[i].size());
-      if (!results_[i].empty()) std::memcpy(a.Data(), results_[i].data(), results_[i].size());
-      out.Set(static_cast<uint32_t>(i), a);
-    }
-    deferred_.Resolve(out);
-  }
-
-  void OnError(const Napi::Error& e) override {
-    Napi::Error err = eval_error(Env(), e.Message());
-    deferred_.Reject(err.Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<executor> exec_;
-  std::vector<loom::tick_input> inputs_;
-  std::vector<loom::tick_output> outputs_;
-  loom::tenant_mask active_;
-  std::vector<std::vector<uint8_t>> results_;
-};
-
-Napi::Value run_tick(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[1].IsArray() || !info[2].IsArray()) {
-    throw eval_error(env, "loom addon: runTick(handle, inputs, outputs, active) needs two arrays and a mask");
-  }
-  std::shared_ptr<executor> exec = handle_executor(info[0]);
-  // Inputs are copied here, on the JS thread: the caller may reuse its buffers as soon as this returns.
-  std::vector<loom::tick_input> inputs;
-  Napi::Array ins = info[1].As<Napi::Array>();
-  for (uint32_t i = 0; i < ins.Length(); i++) {
-    Napi::Object o = ins.Get(i).As<Napi::Object>();
-    Napi::Uint8Array data = as_bytes(o.Get("data"), "input data");
-    loom::tick_input in;
-    in.offset = as_offset(o.Get("offset"), "input offset");
-    in.bytes.assign(data.Data(), data.Data() + data.ByteLength());
-    inputs.push_back(std::move(in));
-  }
-  std::vector<loom::tick_output> outputs;
-  Napi::Array outs = info[2].As<Napi::Array>();
-  for (uint32_t i = 0; i < outs.Length(); i++) {
-    Napi::Object o = outs.Get(i).As<Napi::Object>();
-    outputs.push_back({as_offset(o.Get("offset"), "output offset"), as_offset(o.Get("bytes"), "output bytes")});
-  }
-  Napi::Uint8Array mask = as_bytes(info[3], "active mask");
-  loom::tenant_mask active(mask.Data(), mask.Data() + mask.ByteLength());
-  auto* worker = new tick_worker(env, std::move(exec), std::move(inputs), std::move(outputs), std::move(active));
-  Napi::Promise p = worker->promise();
-  worker->Queue();
-  return p;
 }
 
 Napi::Value destroy(const Napi::CallbackInfo& info) {
-  if (info.Length() > 0 && info[0].IsExternal()) info[0].As<Napi::External<handle_state>>().Data()->exec.reset();
+  if (info.Length() > 0 && info[0].IsExternal()) info[0].As<Napi::External<addon_handle>>().Data()->exec.reset();
   return info.Env().Undefined();
 }
 
@@ -176,27 +74,16 @@ Napi::Object stats_object(Napi::Env env, const loom::backend_stats& st) {
 // handleInfo(handle) → what the backend says about this plan (graph nodes, kernel module source, ...).
 Napi::Value handle_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1) throw eval_error(env, "loom addon: handleInfo(handle)");
-  std::shared_ptr<executor> exec = handle_executor(info[0]);
+  if (info.Length() < 1) throw addon_eval_error(env, "loom addon: handleInfo(handle)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   try {
     return stats_object(env, exec->stats());
   } catch (const std::exception& e) {
-    throw eval_error(env, e.what());
+    throw addon_eval_error(env, e.what());
   }
 }
 
-// benchTick(handle, iters) → {wallUs: number[], deviceUs: number[]}: replays the captured tick (benchmarks
-// only; blocks the calling thread for the whole run).
-Napi::Value bench_tick(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[1].IsNumber()) throw eval_error(env, "loom addon: benchTick(handle, iters)");
-  std::shared_ptr<executor> exec = handle_executor(info[0]);
-  std::vector<double> wall, dev;
-  try {
-    exec->bench(info[1].As<Napi::Number>().Int32Value(), wall, dev);
-  } catch (const std::exception& e) {
-    throw eval_error(env, e.what());
-  }
+Napi::Object bench_object(Napi::Env env, const std::vector<double>& wall, const std::vector<double>& dev) {
   Napi::Object o = Napi::Object::New(env);
   Napi::Array w = Napi::Array::New(env, wall.size()), d = Napi::Array::New(env, dev.size());
   for (size_t i = 0; i < wall.size(); i++) w.Set(static_cast<uint32_t>(i), Napi::Number::New(env, wall[i]));
@@ -206,16 +93,58 @@ Napi::Value bench_tick(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// benchTick(handle, iters, active?: Uint8Array) → {wallUs, deviceUs}: replays the captured tick (benchmarks
+// only; blocks the calling thread for the whole run). `active`: one byte per plan tenant; absent: all live.
+Napi::Value bench_tick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber()) throw addon_eval_error(env, "loom addon: benchTick(handle, iters, active?)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
+  const bool masked = info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull();
+  loom::tenant_mask active;
+  if (masked) {
+    Napi::Uint8Array mask = addon_bytes(info[2], "bench mask");
+    active.assign(mask.Data(), mask.Data() + mask.ByteLength());
+  }
+  std::vector<double> wall, dev;
+  try {
+    exec->bench(info[1].As<Napi::Number>().Int32Value(), masked ? &active : nullptr, wall, dev);
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
+  }
+  return bench_object(env, wall, dev);
+}
+
+// benchTicks(handles[], iters) → {wallUs, deviceUs}: every plan's full tick launched at once, one CUDA stream
+// each (the space-only baseline of `loom bench`; blocks the calling thread).
+Napi::Value bench_ticks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber()) throw addon_eval_error(env, "loom addon: benchTicks(handles[], iters)");
+  Napi::Array hs = info[0].As<Napi::Array>();
+  std::vector<std::shared_ptr<executor>> owned;
+  std::vector<executor*> execs;
+  for (uint32_t i = 0; i < hs.Length(); i++) {
+    owned.push_back(addon_handle_executor(hs.Get(i)));
+    execs.push_back(owned.back().get());
+  }
+  std::vector<double> wall, dev;
+  try {
+    executor::bench_concurrent(execs, info[1].As<Napi::Number>().Int32Value(), wall, dev);
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
+  }
+  return bench_object(env, wall, dev);
+}
+
 // profileTick(handle) → [{id, us}]: device time of every launch of one eager tick (CUDA; benchmarks only).
 Napi::Value profile_tick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1) throw eval_error(env, "loom addon: profileTick(handle)");
-  std::shared_ptr<executor> exec = handle_executor(info[0]);
+  if (info.Length() < 1) throw addon_eval_error(env, "loom addon: profileTick(handle)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   std::vector<std::pair<int32_t, double>> prof;
   try {
     prof = exec->profile();
   } catch (const std::exception& e) {
-    throw eval_error(env, e.what());
+    throw addon_eval_error(env, e.what());
   }
   Napi::Array out = Napi::Array::New(env, prof.size());
   for (size_t i = 0; i < prof.size(); i++) {
@@ -251,11 +180,13 @@ Napi::Value addon_info(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, create, "create"));
-  exports.Set("runTick", Napi::Function::New(env, run_tick, "runTick"));
+  exports.Set("runTick", Napi::Function::New(env, loom::addon_run_tick, "runTick"));
+  exports.Set("runTickPacked", Napi::Function::New(env, loom::addon_run_tick_packed, "runTickPacked"));
   exports.Set("destroy", Napi::Function::New(env, destroy, "destroy"));
   exports.Set("info", Napi::Function::New(env, addon_info, "info"));
   exports.Set("handleInfo", Napi::Function::New(env, handle_info, "handleInfo"));
   exports.Set("benchTick", Napi::Function::New(env, bench_tick, "benchTick"));
+  exports.Set("benchTicks", Napi::Function::New(env, bench_ticks, "benchTicks"));
   exports.Set("profileTick", Napi::Function::New(env, profile_tick, "profileTick"));
   return exports;
 }

@@ -41,10 +41,13 @@ struct backend_ops {
   int (*threads)(void* ctx);
 };
 
-// A tick's bytes: inputs written into the io arena, outputs read back from it.
+// A tick's bytes: inputs written into the io arena, outputs read back from it. An input does not own its
+// bytes (the caller keeps them alive until run_tick returns): the addon points straight into the JS
+// buffer, so a tick's inputs are copied once, into the backend's staging.
 struct tick_input {
   int64_t offset = 0; // into the io arena
-  std::vector<uint8_t> bytes;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
 };
 
 struct tick_output {
@@ -63,13 +66,17 @@ struct backend_stats {
 struct backend_tick_ops {
   // Once, after upload_weights, with the validated plan: build per-launch device state and capture the tick.
   void (*prepare)(void* ctx, const launch_plan& plan);
-  // A whole tick; `results` gets one buffer per requested output. Inputs/outputs are inside the io arena.
+  // A whole tick; output i is written to dst[i] (outputs[i].bytes bytes, the caller's memory). Inputs and
+  // outputs are inside the io arena.
   void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs,
-                   const tenant_mask& active, std::vector<std::vector<uint8_t>>& results);
+                   const tenant_mask& active, uint8_t* const* dst);
   void (*stats)(void* ctx, backend_stats& out);
-  // Replays the tick `iters` times as it stands (no host copies); per replay: host wall time of launch +
-  // synchronize, and the device time between events around it, in microseconds.
-  void (*bench)(void* ctx, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
+  // Replays the tick `iters` times as it stands (no host-side staging copies; the device-side H2D/D2H of the
+  // live tenants' slots are part of it); per replay: host wall time of launch + synchronize, and the device
+  // time between events around it, in microseconds. `active` null: every tenant live (the full tick);
+  // otherwise the tick as run_tick would run it for that occupancy (only live tenants' work where the
+  // backend can skip the rest).
+  void (*bench)(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
   // Runs the tick's launches once eagerly with an event between consecutive launches: (launch id, device µs).
   void (*profile)(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);
 };
@@ -95,6 +102,10 @@ struct cuda_options {
 backend backend_cpu_create(int threads);
 #if LOOM_HAVE_CUDA
 backend backend_cuda_create(const cuda_options& opts); // backend_cuda.cc
+// Space-only measurement: every backend's full captured tick launched at once, each on its own stream
+// (all must be CUDA backends on the same device), `iters` times after a warm-up; per round the host wall
+// time until all finished and the device time from one start event to the last stream's end, in µs.
+void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
 // GPUs visible to the CUDA runtime (0 when none or no driver; never throws).
 int cuda_device_count();
 // Device 0's name, compute capability, driver / runtime / cuBLAS versions (never throws; "error" on failure).

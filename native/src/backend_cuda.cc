@@ -3,9 +3,11 @@
 // tables on the device, one epilogue kernel per GEMM launch that needs bias/activation), then the whole
 // tick — H2D of the input slots from pinned staging, every launch, D2H of the output slots — captured ONCE
 // as a CUDA graph and replayed every tick: no allocation and no host sync in a tick but the final one.
+// A tick where few tenants are live may instead run a sparse tick of only their work
+// (backend_cuda_sparse.cc), when measurements say it is clearly cheaper.
 // GEMMs are row-major problems computed as column-major cuBLAS by swapping the operands:
 // Cᵀ = op(B)ᵀ · op(A)ᵀ (FORMAT.md "gemm").
-#include "backend_cuda.h"
+#include "backend_cuda_ctx.h"
 
 #include <algorithm>
 #include <chrono>
@@ -30,97 +32,38 @@ void cuda_fail(const std::string& what, const char* status, const char* file, in
 
 const char* cublas_status_text(cublasStatus_t s) { return cublasGetStatusString(s); }
 
+void cuda_bind(cuda_ctx& c) {
+  CUDA_CHECK(cudaSetDevice(c.device));
+  CU_CHECK(cuCtxSetCurrent(c.cu_ctx));
+}
+
+std::vector<range> cuda_merge_ranges(std::vector<range> r, int64_t gap) {
+  std::sort(r.begin(), r.end(), [](const range& a, const range& b) { return a.offset < b.offset; });
+  std::vector<range> out;
+  for (const auto& x : r) {
+    if (x.bytes <= 0) continue;
+    if (!out.empty() && x.offset <= out.back().offset + out.back().bytes + gap) {
+      out.back().bytes = std::max(out.back().offset + out.back().bytes, x.offset + x.bytes) - out.back().offset;
+    } else {
+      out.push_back(x);
+    }
+  }
+  return out;
+}
+
+bool cuda_ranges_hold(const std::vector<range>& rs, int64_t off, int64_t bytes) {
+  for (const auto& r : rs)
+    if (off >= r.offset && off + bytes <= r.offset + r.bytes) return true;
+  return false;
+}
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS workspace: no allocation inside capture
 constexpr size_t kReserveBytes = size_t(64) << 20;   // left free for the driver, cuBLAS and the module
 constexpr int64_t kMergeGap = 64 << 10;              // copy a gap this small rather than add a copy node
-constexpr size_t kTableAlign = 256;
-
-enum class gemm_mode { strided, batched, grouped, grouped_split };
-
-// One cuBLAS call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
-struct gemm_call {
-  gemm_mode mode = gemm_mode::strided;
-  cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
-  int m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0, batch = 0;
-  float alpha = 1;
-  // A'/B' storage: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F for bf16/f16 launches (C is always CUDA_R_32F and
-  // those run with CUBLAS_COMPUTE_32F: FORMAT.md "gemm dtype")
-  cudaDataType_t ab = CUDA_R_32F;
-  CUdeviceptr a = 0, b = 0, c = 0;        // strided: first matrices
-  long long sa = 0, sb = 0, sc = 0;       // strided: element strides
-  size_t arr_off = 0;                     // batched / grouped: A'[total], B'[total], C[total] device pointer arrays
-  int total = 0;                          // pointers per array
-  // grouped: host arrays, one element per group (cuBLAS reads them at call time)
-  std::vector<cublasOperation_t> gta, gtb;
-  std::vector<int> gm, gn, gk, glda, gldb, gldc, gsize;
-  std::vector<float> galpha, gbeta;
-};
-
-struct launch_state {
-  const launch* l = nullptr;
-  std::vector<gemm_call> calls;
-  // kernel
-  CUfunction fn = nullptr;
-  unsigned grid = 0, block = 0;
-  size_t segs_off = 0, views_off = 0;
-  int nsegs = 0;
-  long long total = 0;
-  // GEMM epilogue
-  size_t epi_off = 0;
-  int n_epi = 0;
-  long long epi_total = 0;
-};
-
-struct range {
-  int64_t offset, bytes;
-};
-
-struct cuda_ctx {
-  cuda_options opts;
-  int device = 0;
-  CUcontext cu_ctx = nullptr;
-  cudaDeviceProp props{};
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
-  void* workspace = nullptr;
-  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
-  arena_sizes sizes;
-  cuda_arenas arenas;
-  void* arena_mem[3] = {nullptr, nullptr, nullptr};
-  uint8_t* pin_in = nullptr;
-  uint8_t* pin_out = nullptr;
-  std::vector<uint8_t> host_tables;
-  void* tables = nullptr;
-  CUmodule module = nullptr;
-  std::string module_how = "none (no generated kernels)";
-  std::vector<range> in_ranges, out_ranges, poison_slots;
-  std::vector<launch_state> launches;
-  std::unordered_map<int32_t, size_t> by_id;
-  cudaGraphExec_t exec = nullptr;
-  cudaEvent_t ev0 = nullptr, ev1 = nullptr;
-  bool graph = false;
-  std::string graph_note;
-  int graph_nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
-  int cublas_calls = 0, generated_launches = 0, epilogue_launches = 0, grouped_split = 0;
-  std::string grouped_note;
-  std::string plan_where; // for messages
-
-  CUdeviceptr table(size_t off) const { return reinterpret_cast<CUdeviceptr>(tables) + off; }
-  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
-};
-
-cuda_ctx& C(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
-
-// Ticks run on libuv's worker threads, load on the JS thread: make the context current on whichever calls.
-void bind(cuda_ctx& c) {
-  CUDA_CHECK(cudaSetDevice(c.device));
-  CU_CHECK(cuCtxSetCurrent(c.cu_ctx));
-}
 
 size_t append_table(cuda_ctx& c, const void* data, size_t bytes) {
-  const size_t off = (c.host_tables.size() + kTableAlign - 1) / kTableAlign * kTableAlign;
+  const size_t off = (c.host_tables.size() + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign;
   c.host_tables.resize(off + std::max<size_t>(bytes, 1));
   if (bytes) std::memcpy(c.host_tables.data() + off, data, bytes);
   return off;
@@ -140,26 +83,6 @@ void check_free_memory(cuda_ctx& c, size_t need, const std::string& what) {
                      " (" + what + ") plus " + mib(static_cast<double>(kReserveBytes)) + " headroom, but only " + mib(static_cast<double>(free_b)) +
                      " of " + mib(static_cast<double>(total_b)) + " are free");
   }
-}
-
-std::vector<range> merge(std::vector<range> r, int64_t gap) {
-  std::sort(r.begin(), r.end(), [](const range& a, const range& b) { return a.offset < b.offset; });
-  std::vector<range> out;
-  for (const auto& x : r) {
-    if (x.bytes <= 0) continue;
-    if (!out.empty() && x.offset <= out.back().offset + out.back().bytes + gap) {
-      out.back().bytes = std::max(out.back().offset + out.back().bytes, x.offset + x.bytes) - out.back().offset;
-    } else {
-      out.push_back(x);
-    }
-  }
-  return out;
-}
-
-bool inside(const std::vector<range>& rs, int64_t off, int64_t bytes) {
-  for (const auto& r : rs)
-    if (off >= r.offset && off + bytes <= r.offset + r.bytes) return true;
-  return false;
 }
 
 int to_int(int64_t v, const launch_plan& plan, const launch& l, const char* what) {
@@ -220,7 +143,7 @@ cudaDataType_t gemm_operand_type(const launch_plan& plan, const launch& l) {
   }
 }
 
-void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
+void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_src& src) {
   const launch& l = *s.l;
   const cudaDataType_t ab = gemm_operand_type(plan, l);
   const int64_t ab_size = static_cast<int64_t>(dtype_size(l.dt));
@@ -231,7 +154,9 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
     gemm_call call;
     set_problem(call, p, plan, l);
     call.ab = ab;
+    call.ab_size = static_cast<size_t>(ab_size);
     call.batch = to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries");
+    call.mode = gemm_mode::batched;
     if (g.entries.size() == 1 || uniformly_strided(l, g)) {
       call.mode = gemm_mode::strided;
       const gemm_entry& e0 = g.entries[0];
@@ -243,18 +168,18 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
         call.sb = l.strides.a / ab_size;
         call.sc = l.strides.c / 4;
       }
-    } else {
-      call.mode = gemm_mode::batched;
-      std::vector<const gemm_entry*> es;
-      for (const auto& e : g.entries) es.push_back(&e);
-      append_pointer_arrays(c, call, es);
     }
+    std::vector<const gemm_entry*> es;
+    for (const auto& e : g.entries) es.push_back(&e);
+    if (call.mode == gemm_mode::batched) append_pointer_arrays(c, call, es);
+    src.call_entries.push_back(std::move(es));
     s.calls.push_back(std::move(call));
     return;
   }
   // gemm_grouped: one grouped call over every group that has work
   gemm_call call;
   call.ab = ab;
+  call.ab_size = static_cast<size_t>(ab_size);
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
   call.mode = gemm_mode::grouped;
 #else
@@ -282,10 +207,11 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
   }
   if (call.gsize.empty()) return;
   append_pointer_arrays(c, call, es);
+  src.call_entries.push_back(std::move(es));
   s.calls.push_back(std::move(call));
 }
 
-void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
+void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_src& src) {
   const launch& l = *s.l;
   cuda_kernel_tables t = cuda_build_kernel_tables(plan, l, c.arenas);
   s.nsegs = static_cast<int>(t.segs.size());
@@ -304,204 +230,8 @@ void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s) {
     cuGetErrorString(r, &msg);
     throw loom_error(launch_where(plan, l) + ": kernel '" + l.grid.symbol + "' is not in the plan's kernel module (" + c.module_how + "): " + (msg ? msg : "?"));
   }
-}
-
-// ---- enqueueing ----
-
-void enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
-  const float zero = 0.0f;
-  const cudaDataType_t f32 = CUDA_R_32F, ab = g.ab;
-  // TF32 (when asked for) applies to f32 operands; half operands always accumulate in true fp32
-  const cublasComputeType_t compute = ab == CUDA_R_32F ? c.compute : CUBLAS_COMPUTE_32F;
-  auto arr = [&](int which) { return reinterpret_cast<void**>(c.table(g.arr_off) + static_cast<size_t>(which) * g.total * sizeof(void*)); };
-  switch (g.mode) {
-    case gemm_mode::strided:
-      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda, g.sa,
-                                              reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero, reinterpret_cast<void*>(g.c), f32, g.ldc,
-                                              g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
-      return;
-    case gemm_mode::batched:
-      CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
-                                       const_cast<const void* const*>(arr(1)), ab, g.ldb, &zero, arr(2), f32, g.ldc, g.total, compute,
-                                       CUBLAS_GEMM_DEFAULT));
-      return;
-    case gemm_mode::grouped: {
-#if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
-      const cublasStatus_t st = cublasGemmGroupedBatchedEx(
-          c.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), ab,
-          g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(), g.gbeta.data(), arr(2), f32, g.gldc.data(),
-          static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
-      if (st == CUBLAS_STATUS_SUCCESS) return;
-      if (!may_fall_back) CUBLAS_CHECK(st);
-      // Found at load (warm-up run): this cuBLAS refuses the grouped call for these problems.
-      c.grouped_note = std::string("cublasGemmGroupedBatchedEx returned ") + cublas_status_text(st) + ": one batched call per group";
-      g.mode = gemm_mode::grouped_split;
-      c.grouped_split++;
-      cudaGetLastError();
-#endif
-      enqueue_gemm(c, g, false);
-      return;
-    }
-    case gemm_mode::grouped_split: {
-      size_t first = 0;
-      for (size_t i = 0; i < g.gsize.size(); i++) {
-        void** a = arr(0) + first;
-        void** b = arr(1) + first;
-        void** cc = arr(2) + first;
-        CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), ab,
-                                         g.glda[i], const_cast<const void* const*>(b), ab, g.gldb[i], &zero, cc, f32, g.gldc[i], g.gsize[i],
-                                         compute, CUBLAS_GEMM_DEFAULT));
-        first += static_cast<size_t>(g.gsize[i]);
-      }
-      return;
-    }
-  }
-}
-
-void enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
-  if (s.l->kind == launch_kind::kernel) {
-    if (s.nsegs == 0) return;
-    CUdeviceptr segs = c.table(s.segs_off), views = c.table(s.views_off);
-    int nsegs = s.nsegs;
-    long long total = s.total;
-    void* args[] = {&segs, &nsegs, &views, &total};
-    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(c.stream), args, nullptr));
-    return;
-  }
-  for (auto& g : s.calls) enqueue_gemm(c, g, may_fall_back);
-  if (s.n_epi > 0) {
-    CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(c.table(s.epi_off)), s.n_epi, s.epi_total, c.stream));
-  }
-}
-
-// The tick's body: what the graph holds. `check_each` (load-time warm-up only) synchronizes after every
-// launch so a fault names its launch.
-void enqueue_tick(cuda_ctx& c, const launch_plan* plan, bool check_each) {
-  for (const auto& r : c.in_ranges) {
-    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.io() + r.offset), c.pin_in + r.offset, static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.stream));
-  }
-  if (c.opts.poison_outputs) {
-    for (const auto& r : c.poison_slots) CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.stream));
-  }
-  for (auto& s : c.launches) {
-    if (!check_each) {
-      enqueue_launch(c, s, false);
-      continue;
-    }
-    try {
-      enqueue_launch(c, s, true);
-      CUDA_CHECK(cudaStreamSynchronize(c.stream));
-    } catch (const loom_error& e) {
-      throw loom_error((plan ? launch_where(*plan, *s.l) : std::string("launch ") + std::to_string(s.l->id)) + ": " + e.what());
-    }
-  }
-  for (const auto& r : c.out_ranges) {
-    CUDA_CHECK(cudaMemcpyAsync(c.pin_out + r.offset, reinterpret_cast<void*>(c.io() + r.offset), static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.stream));
-  }
-}
-
-// Measured once at load, per gemm_grouped launch: one cublasGemmGroupedBatchedEx call, or one batched call
-// per group (the same GEMMs either way; an execution choice, not a planning one). The grouped call stays
-// unless the split is clearly (> 20%) faster, so near ties resolve the same way on every load.
-// LOOM_CUDA_GROUPED=grouped|split forces one for every launch.
-void choose_grouped(cuda_ctx& c) {
-  const char* env = std::getenv("LOOM_CUDA_GROUPED");
-  const std::string want = env ? env : "auto";
-  int grouped = 0, split = 0;
-  double before = 0, after = 0;
-  for (auto& s : c.launches) {
-    for (auto& g : s.calls) {
-      if (g.mode != gemm_mode::grouped) continue;
-      grouped++;
-      if (want == "grouped") continue;
-      if (want == "split") {
-        g.mode = gemm_mode::grouped_split;
-        split++;
-        continue;
-      }
-      auto time = [&](gemm_mode m) {
-        g.mode = m;
-        enqueue_gemm(c, g, false);
-        CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
-        for (int r = 0; r < 3; r++) enqueue_gemm(c, g, false);
-        CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
-        CUDA_CHECK(cudaStreamSynchronize(c.stream));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
-        return static_cast<double>(ms) * 1000.0 / 3.0;
-      };
-      const double tg = time(gemm_mode::grouped);
-      const double ts = time(gemm_mode::grouped_split);
-      before += tg;
-      if (ts < 0.8 * tg) {
-        g.mode = gemm_mode::grouped_split;
-        split++;
-        after += ts;
-      } else {
-        g.mode = gemm_mode::grouped;
-        after += tg;
-      }
-    }
-  }
-  c.grouped_split += split;
-  if (grouped == 0) return;
-  char buf[256];
-  if (want == "auto") {
-    std::snprintf(buf, sizeof buf, "%d of %d grouped launches run as one batched call per group (measured at load: %.1f us -> %.1f us)", split, grouped, before, after);
-  } else {
-    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GROUPED=%s: %d of %d grouped launches split per group", want.c_str(), split, grouped);
-  }
-  c.grouped_note = c.grouped_note.empty() ? buf : c.grouped_note + "; " + buf;
-}
-
-void count_nodes(cuda_ctx& c, cudaGraph_t g) {
-  size_t n = 0;
-  CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
-  std::vector<cudaGraphNode_t> nodes(n);
-  if (n) CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
-  for (auto node : nodes) {
-    cudaGraphNodeType t;
-    CUDA_CHECK(cudaGraphNodeGetType(node, &t));
-    c.graph_nodes++;
-    switch (t) {
-      case cudaGraphNodeTypeKernel: c.kernel_nodes++; break;
-      case cudaGraphNodeTypeMemcpy: c.memcpy_nodes++; break;
-      case cudaGraphNodeTypeMemset: c.memset_nodes++; break;
-      case cudaGraphNodeTypeGraph: {
-        cudaGraph_t child = nullptr;
-        CUDA_CHECK(cudaGraphChildGraphNodeGetGraph(node, &child));
-        c.graph_nodes--;
-        count_nodes(c, child);
-        break;
-      }
-      default: c.other_nodes++; break;
-    }
-  }
-}
-
-void capture(cuda_ctx& c) {
-  CUDA_CHECK(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeThreadLocal));
-  try {
-    enqueue_tick(c, nullptr, false);
-  } catch (...) {
-    cudaGraph_t junk = nullptr;
-    cudaStreamEndCapture(c.stream, &junk);
-    if (junk) cudaGraphDestroy(junk);
-    cudaGetLastError();
-    throw;
-  }
-  cudaGraph_t g = nullptr;
-  CUDA_CHECK(cudaStreamEndCapture(c.stream, &g));
-  try {
-    count_nodes(c, g);
-    CUDA_CHECK(cudaGraphInstantiate(&c.exec, g, 0));
-    CUDA_CHECK(cudaGraphUpload(c.exec, c.stream));
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
-  } catch (...) {
-    cudaGraphDestroy(g);
-    throw;
-  }
-  cudaGraphDestroy(g);
+  for (const auto& seg : l.segments) src.seg_tenants.push_back(seg.tenant);
+  src.segs = std::move(t.segs);
 }
 
 // ---- backend_ops ----
@@ -514,6 +244,7 @@ void cuda_destroy(void* ctx) {
     cuCtxSetCurrent(c->cu_ctx);
   }
   if (c->stream) cudaStreamSynchronize(c->stream);
+  cuda_sparse_destroy(*c);
   if (c->exec) cudaGraphExecDestroy(c->exec);
   if (c->ev0) cudaEventDestroy(c->ev0);
   if (c->ev1) cudaEventDestroy(c->ev1);
@@ -531,8 +262,8 @@ void cuda_destroy(void* ctx) {
 }
 
 void cuda_allocate(void* ctx, const arena_sizes& sizes) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   c.sizes = sizes;
   const int64_t s[3] = {sizes.weights, sizes.act, sizes.io};
   size_t need = kWorkspaceBytes;
@@ -555,36 +286,36 @@ void cuda_allocate(void* ctx, const arena_sizes& sizes) {
 }
 
 void cuda_upload_weights(void* ctx, const uint8_t* data, size_t bytes) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   if (bytes) CUDA_CHECK(cudaMemcpy(c.arena_mem[0], data, bytes, cudaMemcpyHostToDevice));
 }
 
 void cuda_copy_in(void* ctx, ref dst, const uint8_t* src, size_t bytes) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   if (bytes) CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.arenas.at(dst)), src, bytes, cudaMemcpyHostToDevice));
 }
 
 void cuda_copy_out(void* ctx, ref src, uint8_t* dst, size_t bytes) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   CUDA_CHECK(cudaStreamSynchronize(c.stream));
   if (bytes) CUDA_CHECK(cudaMemcpy(dst, reinterpret_cast<void*>(c.arenas.at(src)), bytes, cudaMemcpyDeviceToHost));
 }
 
 // The executor calls these only for a backend without run_tick; kept working for single launches.
 void cuda_one_launch(void* ctx, const launch& l, const tenant_mask&) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   auto it = c.by_id.find(l.id);
   if (it == c.by_id.end()) throw loom_error("launch " + std::to_string(l.id) + " was not prepared");
-  enqueue_launch(c, c.launches[it->second], false);
+  cuda_enqueue_launch(c, c.launches[it->second], false);
 }
 
 void cuda_synchronize(void* ctx) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   CUDA_CHECK(cudaStreamSynchronize(c.stream));
 }
 
@@ -593,8 +324,8 @@ int cuda_threads(void*) { return 1; }
 // ---- backend_tick_ops ----
 
 void cuda_prepare(void* ctx, const launch_plan& plan) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
   c.compute = c.opts.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   // The tick copies exactly the tenants' slots (or, for a plan without a slot table, the whole io arena).
   std::vector<range> ins, outs;
@@ -606,31 +337,34 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
     ins.push_back({0, plan.arenas.io});
     outs.push_back({0, plan.arenas.io});
   } else {
-    c.poison_slots = merge(outs, 0);
+    c.poison_slots = cuda_merge_ranges(outs, 0);
   }
-  c.in_ranges = merge(ins, kMergeGap);
-  c.out_ranges = merge(outs, kMergeGap);
+  c.in_ranges = cuda_merge_ranges(ins, kMergeGap);
+  c.out_ranges = cuda_merge_ranges(outs, kMergeGap);
 
   bool any_kernel = false;
   for (const auto& l : plan.launches) any_kernel = any_kernel || (l.kind == launch_kind::kernel && !l.segments.empty());
   if (any_kernel) c.module = cuda_load_kernels(c.opts, c.props.major, c.props.minor, c.module_how);
 
   c.launches.resize(plan.launches.size());
+  c.sparse.src.resize(plan.launches.size());
   for (size_t i = 0; i < plan.launches.size(); i++) {
     launch_state& s = c.launches[i];
+    launch_src& src = c.sparse.src[i];
     s.l = &plan.launches[i];
     c.by_id[s.l->id] = i;
     if (s.l->kind == launch_kind::kernel) {
-      prepare_kernel(c, plan, s);
+      prepare_kernel(c, plan, s, src);
       if (s.nsegs > 0) c.generated_launches++;
     } else {
-      prepare_gemm(c, plan, s);
-      const std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.arenas);
+      prepare_gemm(c, plan, s, src);
+      std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.arenas, &src.job_tenants);
       if (!jobs.empty()) {
         s.n_epi = static_cast<int>(jobs.size());
         s.epi_total = jobs.back().begin + jobs.back().m * jobs.back().n;
         s.epi_off = append_table(c, jobs.data(), jobs.size() * sizeof(cuda_epi_job));
         c.epilogue_launches++;
+        src.jobs = std::move(jobs);
       }
     }
   }
@@ -639,19 +373,31 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   if (!c.host_tables.empty()) CUDA_CHECK(cudaMemcpy(c.tables, c.host_tables.data(), c.host_tables.size(), cudaMemcpyHostToDevice));
   c.host_tables.clear();
   c.host_tables.shrink_to_fit();
+  const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(c.tables);
+  for (auto& s : c.launches) {
+    s.segs = base + s.segs_off;
+    s.views = base + s.views_off;
+    s.epi = base + s.epi_off;
+    for (auto& g : s.calls) g.arr = base + g.arr_off;
+  }
 
   // Warm-up: one eager tick on zero inputs, synchronizing after each launch (faults name their launch;
   // lazy module and cuBLAS initialization happen here, not inside the capture).
-  enqueue_tick(c, &plan, true);
+  cuda_enqueue_body(c, cuda_full_body(c), true, true);
   CUDA_CHECK(cudaStreamSynchronize(c.stream));
-  choose_grouped(c);
-  for (const auto& s : c.launches)
-    for (const auto& g : s.calls) c.cublas_calls += g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
+  cuda_choose_grouped(c);
+  for (size_t i = 0; i < c.launches.size(); i++) {
+    const launch_state& s = c.launches[i];
+    int api = (s.nsegs > 0 ? 1 : 0) + (s.n_epi > 0 ? 1 : 0);
+    for (const auto& g : s.calls) api += g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
+    c.sparse.src[i].api_launches = api;
+    c.cublas_calls += api - (s.nsegs > 0 ? 1 : 0) - (s.n_epi > 0 ? 1 : 0);
+  }
 
   c.graph = false;
   if (c.opts.use_graph) {
     try {
-      capture(c);
+      c.exec = cuda_capture(c, cuda_full_body(c), true);
       c.graph = true;
     } catch (const loom_error& e) {
       c.graph_note = std::string("capture failed, ticks run eagerly: ") + e.what();
@@ -659,39 +405,50 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   } else {
     c.graph_note = "disabled (graph: false)";
   }
+  cuda_sparse_prepare(c, plan);
 }
 
-void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask&,
-                   std::vector<std::vector<uint8_t>>& results) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
-  // Inputs go into pinned staging (the graph's H2D copies read it); anything outside the slots is copied now.
+void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                   uint8_t* const* dst) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
+  mask_entry* sparse = cuda_sparse_choose(c, active);
+  const std::vector<range>& ins = sparse ? sparse->prog->in : c.in_ranges;
+  const std::vector<range>& outs = sparse ? sparse->prog->out : c.out_ranges;
+  // Inputs go into pinned staging (the tick's H2D copies read it); anything outside the tick's copies is
+  // copied now, in stream order (a slot of a tenant outside the sparse tick's mask still reaches the device).
   for (const auto& in : inputs) {
-    const int64_t n = static_cast<int64_t>(in.bytes.size());
+    const int64_t n = static_cast<int64_t>(in.size);
     if (n == 0) continue;
-    if (inside(c.in_ranges, in.offset, n)) {
-      std::memcpy(c.pin_in + in.offset, in.bytes.data(), in.bytes.size());
+    if (cuda_ranges_hold(ins, in.offset, n)) {
+      std::memcpy(c.pin_in + in.offset, in.data, in.size);
+    } else if (cuda_ranges_hold(c.in_ranges, in.offset, n)) {
+      std::memcpy(c.pin_in + in.offset, in.data, in.size);
+      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.io() + in.offset), c.pin_in + in.offset, in.size, cudaMemcpyHostToDevice, c.stream));
     } else {
-      CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.io() + in.offset), in.bytes.data(), in.bytes.size(), cudaMemcpyHostToDevice));
+      CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.io() + in.offset), in.data, in.size, cudaMemcpyHostToDevice));
     }
   }
-  if (c.graph) CUDA_CHECK(cudaGraphLaunch(c.exec, c.stream));
-  else enqueue_tick(c, nullptr, false);
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph);
   CUDA_CHECK(cudaStreamSynchronize(c.stream));
-  results.clear();
-  results.reserve(outputs.size());
-  for (const auto& out : outputs) {
-    std::vector<uint8_t> buf(static_cast<size_t>(out.bytes));
-    if (out.bytes > 0) {
-      if (inside(c.out_ranges, out.offset, out.bytes)) std::memcpy(buf.data(), c.pin_out + out.offset, buf.size());
-      else CUDA_CHECK(cudaMemcpy(buf.data(), reinterpret_cast<void*>(c.io() + out.offset), buf.size(), cudaMemcpyDeviceToHost));
-    }
-    results.push_back(std::move(buf));
+  const double wall_us = cuda_since_us(t0);
+  if (sparse) {
+    c.sparse.sparse_ticks++;
+    if (graphed) cuda_sparse_record(c, *sparse, wall_us);
+  } else {
+    c.sparse.full_ticks++;
+  }
+  for (size_t i = 0; i < outputs.size(); i++) {
+    const tick_output& out = outputs[i];
+    if (out.bytes <= 0) continue;
+    if (cuda_ranges_hold(outs, out.offset, out.bytes)) std::memcpy(dst[i], c.pin_out + out.offset, static_cast<size_t>(out.bytes));
+    else CUDA_CHECK(cudaMemcpy(dst[i], reinterpret_cast<void*>(c.io() + out.offset), static_cast<size_t>(out.bytes), cudaMemcpyDeviceToHost));
   }
 }
 
 void cuda_stats(void* ctx, backend_stats& out) {
-  cuda_ctx& c = C(ctx);
+  cuda_ctx& c = cuda_ctx_of(ctx);
   auto num = [&](const char* k, double v) { out.numbers.emplace_back(k, v); };
   num("graph", c.graph ? 1 : 0);
   num("graphNodes", c.graph_nodes);
@@ -721,57 +478,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
   if (!c.graph_note.empty()) out.strings.emplace_back("graphNote", c.graph_note);
   if (!c.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.grouped_note);
-}
-
-void cuda_bench(void* ctx, int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
-  if (iters < 1) throw loom_error("benchTick needs iters >= 1");
-  const int warm = 10;
-  wall_us.clear();
-  device_us.clear();
-  for (int i = 0; i < warm + iters; i++) {
-    const auto t0 = std::chrono::steady_clock::now();
-    CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
-    if (c.graph) CUDA_CHECK(cudaGraphLaunch(c.exec, c.stream));
-    else enqueue_tick(c, nullptr, false);
-    CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
-    const auto t1 = std::chrono::steady_clock::now();
-    if (i < warm) continue;
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
-    wall_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-    device_us.push_back(static_cast<double>(ms) * 1000.0);
-  }
-}
-
-void cuda_profile(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch) {
-  cuda_ctx& c = C(ctx);
-  bind(c);
-  std::vector<cudaEvent_t> ev(c.launches.size() + 1, nullptr);
-  try {
-    for (auto& e : ev) CUDA_CHECK(cudaEventCreate(&e));
-    for (int round = 0; round < 2; round++) { // the first round warms caches and clocks
-      CUDA_CHECK(cudaEventRecord(ev[0], c.stream));
-      for (size_t i = 0; i < c.launches.size(); i++) {
-        enqueue_launch(c, c.launches[i], false);
-        CUDA_CHECK(cudaEventRecord(ev[i + 1], c.stream));
-      }
-      CUDA_CHECK(cudaStreamSynchronize(c.stream));
-    }
-    per_launch.clear();
-    for (size_t i = 0; i < c.launches.size(); i++) {
-      float ms = 0;
-      CUDA_CHECK(cudaEventElapsedTime(&ms, ev[i], ev[i + 1]));
-      per_launch.emplace_back(c.launches[i].l->id, static_cast<double>(ms) * 1000.0);
-    }
-  } catch (...) {
-    for (auto e : ev)
-      if (e) cudaEventDestroy(e);
-    throw;
-  }
-  for (auto e : ev) cudaEventDestroy(e);
+  cuda_sparse_stats(c, out);
 }
 
 const backend_ops cuda_ops = {
@@ -779,9 +486,11 @@ const backend_ops cuda_ops = {
     cuda_one_launch, cuda_one_launch, cuda_one_launch,  cuda_synchronize,    cuda_threads,
 };
 
-const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_stats, cuda_bench, cuda_profile};
+const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_stats, cuda_bench_tick, cuda_profile_tick};
 
 } // namespace
+
+bool cuda_backend_is(const backend& b) { return b.ops == &cuda_ops; }
 
 backend backend_cuda_create(const cuda_options& opts) {
   int n = 0;
@@ -795,6 +504,7 @@ backend backend_cuda_create(const cuda_options& opts) {
   try {
     c->opts = opts;
     c->device = opts.device;
+    c->sparse.policy = cuda_sparse_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

@@ -78,8 +78,9 @@ struct cuda_kernel_tables {
 // backend_cuda_tables.cc: the LoomSegment / LoomView arrays of one kernel launch (throws loom_error on a
 // segment the fixed-size ABI cannot hold).
 cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launch& l, const cuda_arenas& arenas);
-// The epilogue jobs of one gemm / gemm_grouped launch (empty when no entry needs bias, activation or k = 0).
-std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas);
+// The epilogue jobs of one gemm / gemm_grouped launch (empty when no entry needs bias, activation or k = 0);
+// `tenants`, when given, gets each job's tenant (the sparse tick keeps only live tenants' jobs).
+std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants = nullptr);
 
 // backend_cuda_module.cc: the plan's generated kernels as a loaded module: the cubin when it was built for
 // this GPU's architecture, else kernels.cu compiled by NVRTC. `how` says which (and why).

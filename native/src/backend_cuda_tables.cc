@@ -71,8 +71,9 @@ cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launc
   return t;
 }
 
-std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas) {
+std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants) {
   std::vector<cuda_epi_job> jobs;
+  if (tenants) tenants->clear();
   long long begin = 0;
   for (const auto& g : l.groups) {
     const gemm_problem& p = g.problem;
@@ -101,6 +102,7 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
       j.zero_c = p.k == 0 ? 1 : 0;
       begin += p.m * p.n;
       jobs.push_back(j);
+      if (tenants) tenants->push_back(e.tenant);
     }
   }
   return jobs;

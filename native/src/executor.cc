@@ -1,5 +1,7 @@
 #include "executor.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "thread_pool.h"
@@ -59,22 +61,31 @@ void executor::check_io(int64_t offset, int64_t bytes, const char* what) const {
   }
 }
 
-std::vector<std::vector<uint8_t>> executor::run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs,
-                                                     const tenant_mask& active) {
+void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                        uint8_t* const* dst) {
   std::lock_guard<std::mutex> lock(tick_mu_);
   if (active.size() != plan_.tenants.size()) {
     throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
   }
-  for (const auto& in : inputs) check_io(in.offset, static_cast<int64_t>(in.bytes.size()), "input");
+  for (const auto& in : inputs) {
+    check_io(in.offset, static_cast<int64_t>(in.size), "input");
+    if (in.size > 0 && in.data == nullptr) throw loom_error("tick input at io offset " + std::to_string(in.offset) + " has no bytes");
+  }
   for (const auto& out : outputs) check_io(out.offset, out.bytes, "output");
 
+  const auto t0 = std::chrono::steady_clock::now();
   if (backend_.tick && backend_.tick->run_tick) {
-    std::vector<std::vector<uint8_t>> result;
-    backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, result);
-    return result;
+    backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, dst);
+  } else {
+    run_launches(inputs, outputs, active, dst);
   }
+  last_tick_us_ = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void executor::run_launches(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                            uint8_t* const* dst) {
   const backend_ops& ops = *backend_.ops;
-  for (const auto& in : inputs) ops.copy_in(backend_.ctx, ref{arena_id::io, in.offset}, in.bytes.data(), in.bytes.size());
+  for (const auto& in : inputs) ops.copy_in(backend_.ctx, ref{arena_id::io, in.offset}, in.data, in.size);
   if (poison_outputs_) poison(outputs);
   for (const auto& l : plan_.launches) {
     try {
@@ -91,14 +102,7 @@ std::vector<std::vector<uint8_t>> executor::run_tick(const std::vector<tick_inpu
     }
   }
   ops.synchronize(backend_.ctx);
-  std::vector<std::vector<uint8_t>> result;
-  result.reserve(outputs.size());
-  for (const auto& out : outputs) {
-    std::vector<uint8_t> buf(static_cast<size_t>(out.bytes));
-    ops.copy_out(backend_.ctx, ref{arena_id::io, out.offset}, buf.data(), buf.size());
-    result.push_back(std::move(buf));
-  }
-  return result;
+  for (size_t i = 0; i < outputs.size(); i++) ops.copy_out(backend_.ctx, ref{arena_id::io, outputs[i].offset}, dst[i], static_cast<size_t>(outputs[i].bytes));
 }
 
 // Debug: every output slot the plan declares (or, for a hand-built plan, every output this tick reads) is
@@ -120,14 +124,48 @@ backend_stats executor::stats() {
   backend_stats s;
   s.strings.emplace_back("backend", backend_.ops->name);
   s.numbers.emplace_back("planLaunches", static_cast<double>(plan_.launches.size()));
+  s.numbers.emplace_back("lastTickUs", last_tick_us_);
   if (backend_.tick && backend_.tick->stats) backend_.tick->stats(backend_.ctx, s);
   return s;
 }
 
-void executor::bench(int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
+void executor::bench(int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us) {
   std::lock_guard<std::mutex> lock(tick_mu_);
+  if (iters < 1) throw loom_error("bench needs at least one iteration, got " + std::to_string(iters));
+  if (active && active->size() != plan_.tenants.size()) {
+    throw loom_error("bench mask names " + std::to_string(active->size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
+  }
   if (!backend_.tick || !backend_.tick->bench) throw loom_error(std::string("backend '") + backend_.ops->name + "' has no captured tick to replay");
-  backend_.tick->bench(backend_.ctx, iters, wall_us, device_us);
+  backend_.tick->bench(backend_.ctx, iters, active, wall_us, device_us);
+}
+
+void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
+  if (execs.empty()) throw loom_error("concurrent bench needs at least one plan");
+  if (iters < 1) throw loom_error("concurrent bench needs at least one iteration, got " + std::to_string(iters));
+  for (size_t i = 0; i < execs.size(); i++) {
+    const char* name = execs[i]->backend_.ops->name;
+    if (std::string(name) != "cuda") {
+      throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + name + "', not cuda");
+    }
+  }
+  // One lock per distinct executor, taken in address order so two concurrent benches cannot deadlock;
+  // the same plan twice would replay one graph on two streams over the same arenas.
+  std::vector<executor*> order(execs);
+  std::sort(order.begin(), order.end());
+  if (std::adjacent_find(order.begin(), order.end()) != order.end()) throw loom_error("concurrent bench names the same plan twice");
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(order.size());
+  for (executor* e : order) locks.emplace_back(e->tick_mu_);
+#if LOOM_HAVE_CUDA
+  std::vector<backend*> backends;
+  backends.reserve(execs.size());
+  for (executor* e : execs) backends.push_back(&e->backend_);
+  cuda_bench_concurrent(backends, iters, wall_us, device_us);
+#else
+  (void)wall_us;
+  (void)device_us;
+  throw loom_error("concurrent bench needs the CUDA backend, which is not built into this addon");
+#endif
 }
 
 std::vector<std::pair<int32_t, double>> executor::profile() {

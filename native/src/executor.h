@@ -28,27 +28,35 @@ class executor {
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
 
-  // active: one byte per tenant. Returns one buffer per requested output.
-  std::vector<std::vector<uint8_t>> run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs,
-                                             const tenant_mask& active);
+  // active: one byte per tenant. Output i is written to dst[i] (outputs[i].bytes bytes).
+  void run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                uint8_t* const* dst);
 
   const launch_plan& plan() const { return plan_; }
   const char* backend_name() const { return backend_.ops->name; }
   int threads() const { return backend_.ops->threads(backend_.ctx); }
   backend_stats stats();
   // Replays a whole tick `iters` times (backends with a captured tick only); microseconds per replay.
-  void bench(int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
+  // `active` null: every tenant live; otherwise one byte per plan tenant.
+  void bench(int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
+  // Space-only measurement: every executor's full tick launched at once, each on its own stream (all must
+  // run the CUDA backend); per round the host wall time and device time, microseconds.
+  static void bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
   // Device time of every launch of one eager tick (backends with a captured tick only).
   std::vector<std::pair<int32_t, double>> profile();
 
  private:
   void check_io(int64_t offset, int64_t bytes, const char* what) const;
+  // The tick through backend_ops, for backends without a whole-tick run_tick.
+  void run_launches(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                    uint8_t* const* dst);
   void poison(const std::vector<tick_output>& outputs);
 
   launch_plan plan_;
   backend backend_;
   std::mutex tick_mu_;
   bool poison_outputs_ = false;
+  double last_tick_us_ = 0; // native time of the last run_tick (copy in, launches, copy out), for benches
 };
 
 } // namespace loom

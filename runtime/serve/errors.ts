@@ -1,6 +1,7 @@
 // The one error type the serving runtime raises on purpose: it carries the HTTP status the server answers
 // with, so the HTTP layer maps errors without knowing why they happened.
-export type ServeStatus = 400 | 404 | 413 | 429 | 500 | 503;
+// 499: the client closed the connection before the answer (nginx's convention; nobody reads it).
+export type ServeStatus = 400 | 404 | 413 | 429 | 499 | 500 | 503;
 
 export class ServeError extends Error {
   override readonly name = 'ServeError';

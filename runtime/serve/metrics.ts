@@ -4,7 +4,7 @@
 // (the backend's resident memory: device memory on CUDA).
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { LaunchPlan } from '../../codegen/index.js';
-import type { AnsweredReport, QueueDepth, RejectReason, SchedulerObserver, TickReport } from './scheduler.js';
+import type { AnsweredReport, CancelStage, QueueDepth, RejectReason, SchedulerObserver, TickReport } from './scheduler.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const OCCUPANCY_BUCKETS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
@@ -22,6 +22,7 @@ export class ServeMetrics implements SchedulerObserver {
   private readonly queueWait: Histogram<'tenant'>;
   private readonly rejected: Counter<'tenant' | 'reason'>;
   private readonly sloMissed: Counter<'tenant'>;
+  private readonly cancelled: Counter<'tenant' | 'stage'>;
   private readonly ticks: Counter<'result'>;
   private readonly tickDuration: Histogram;
   private readonly tickOccupancy: Histogram;
@@ -38,6 +39,7 @@ export class ServeMetrics implements SchedulerObserver {
     this.queueWait = new Histogram({ name: 'loom_queue_wait_seconds', help: 'Time an accepted request waited in its tenant queue for its tick to start', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers });
     this.rejected = new Counter({ name: 'loom_admission_rejected_total', help: 'Requests refused at admission: quota (queue full), slo (deadline cannot be met), closed (shutting down)', labelNames: ['tenant', 'reason'], registers });
     this.sloMissed = new Counter({ name: 'loom_slo_missed_total', help: 'Accepted requests answered later than their tenant\'s sloMs', labelNames: ['tenant'], registers });
+    this.cancelled = new Counter({ name: 'loom_requests_cancelled_total', help: 'Requests whose client went away before the answer: queued (dropped from the queue, not computed) or in_tick (computed, answer discarded)', labelNames: ['tenant', 'stage'], registers });
     new Gauge({
       name: 'loom_queue_depth',
       help: 'Requests waiting in each tenant queue',
@@ -93,6 +95,10 @@ export class ServeMetrics implements SchedulerObserver {
   onAnswered(tenant: string, r: AnsweredReport): void {
     this.queueWait.observe({ tenant: this.label(tenant) }, r.waitMs / 1000);
     if (r.missedSlo) this.sloMissed.inc({ tenant: this.label(tenant) });
+  }
+
+  onCancel(tenant: string, stage: CancelStage): void {
+    this.cancelled.inc({ tenant: this.label(tenant), stage });
   }
 
   contentType(): string {

@@ -1,7 +1,10 @@
 // The tick scheduler: one FIFO queue per tenant; a tick takes up to maxBatch rows of whole requests from
 // every tenant with work, runs the plan once (tenants without work are absent: the backend skips them),
 // and cuts the outputs back per request. A tick starts as soon as work is waiting and the previous one
-// is done. Admission happens at submit time, so nothing waits in a queue it was never meant to be in:
+// is done; with `pipeline` the next tick is batched and handed to the runner while the current one runs,
+// so it starts the moment the current one ends (the runner runs ticks one at a time, in call order).
+// A queued request whose client went away (its AbortSignal) leaves the queue uncomputed.
+// Admission happens at submit time, so nothing waits in a queue it was never meant to be in:
 // a request is refused (429) when its tenant's quota is full or when the tick that would carry it cannot
 // finish within the tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows.
 import type { LaunchPlan } from '../../codegen/index.js';
@@ -13,12 +16,16 @@ import { ServeError, isServeError, refuse } from './errors.js';
 import { isBatchable, validateRequest } from './validate.js';
 
 // What the scheduler needs from a loaded plan (LoadedPlan fits; tests wrap one to inject failures).
+// runTick may be called again before the previous call settles (pipelining): it must run the ticks one at
+// a time, in call order, as LoadedPlan does.
 export interface TickRunner {
   readonly plan: LaunchPlan;
   runTick(inputs: TickInputs): Promise<TickOutputs>;
 }
 
 export type RejectReason = 'quota' | 'slo' | 'closed';
+// queued: dropped before any tick took it (not computed); in_tick: computed, the answer discarded.
+export type CancelStage = 'queued' | 'in_tick';
 
 export interface TickReport {
   readonly seq: number;
@@ -43,19 +50,33 @@ export interface SchedulerObserver {
   onTick?(report: TickReport): void;
   onReject?(tenant: string, reason: RejectReason): void;
   onAnswered?(tenant: string, report: AnsweredReport): void;
+  onCancel?(tenant: string, stage: CancelStage): void;
 }
 
 export interface SchedulerOptions {
   readonly queueTicks?: number; // per-tenant quota: this many full batches of rows may wait (default 4)
   readonly defaultSloMs?: number | null; // for tenants whose plan has sloMs null (default: none)
-  readonly checkFinite?: boolean; // refuse NaN/Inf in float inputs
+  // Refuse NaN/Inf in float inputs for every tenant; without it, only tenants whose manifest sets checkFinite.
+  readonly checkFinite?: boolean;
+  // Batch the next tick and hand it to the runner while one runs (default false: on the CPU backend it gave no
+  // throughput and halved the requests per tick, bench/serve-pipeline.ts; worth measuring on CUDA).
+  readonly pipeline?: boolean;
   readonly observer?: SchedulerObserver;
+}
+
+export interface SubmitOptions {
+  // When the request reached the server (the scheduler's clock), if earlier than now: the HTTP layer passes
+  // it so time spent reading and decoding the body counts against the SLO.
+  readonly arrivedAt?: number;
+  readonly signal?: AbortSignal; // aborted when the client goes away
 }
 
 interface Pending {
   readonly inputs: Readonly<Record<string, Tensor>>;
   readonly rows: number;
   readonly arrivedAt: number;
+  readonly signal: AbortSignal | null;
+  detach: () => void; // stops listening for the client going away (once a tick has taken the request)
   readonly resolve: (out: Record<string, Tensor>) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -63,6 +84,7 @@ interface Pending {
 interface TenantQueue {
   readonly tenant: PlannedTenant;
   readonly sloMs: number | null;
+  readonly checkFinite: boolean;
   readonly quotaRows: number;
   readonly batchable: boolean;
   queue: Pending[];
@@ -76,19 +98,33 @@ export interface QueueDepth {
 
 const ESTIMATE_WINDOW = 32;
 
+interface TickGroup {
+  readonly q: TenantQueue;
+  readonly taken: readonly Pending[];
+}
+
+interface InFlight {
+  readonly seq: number;
+  readonly calledAt: number; // when it was handed to the runner; it starts once the tick before it ends
+  readonly groups: readonly TickGroup[];
+  readonly requests: number;
+  readonly rows: number;
+}
+
 export class TickScheduler {
   private readonly tenants = new Map<string, TenantQueue>();
   private readonly order: TenantQueue[] = []; // plan order: a tick's inputs list tenants in it
   private readonly clock: () => number;
   private readonly capacityRows: number;
   private readonly durations: number[] = []; // the last ESTIMATE_WINDOW tick durations (ms)
-  private running = false;
+  private readonly maxInFlight: number;
+  private readonly inFlight: InFlight[] = []; // handed to the runner, in order; the first is running
+  private lastSettledAt = Number.NEGATIVE_INFINITY;
   private kickPending = false;
-  private tickStartedAt = 0;
   private seq = 0;
   private accepting = true;
   private drained: Promise<void> | null = null;
-  private counts = { accepted: 0, answered: 0, failed: 0 };
+  private counts = { accepted: 0, answered: 0, failed: 0, cancelled: 0 };
   private resolveDrained: (() => void) | null = null;
 
   constructor(
@@ -96,12 +132,14 @@ export class TickScheduler {
     private readonly opts: SchedulerOptions = {},
   ) {
     this.clock = () => performance.now(); // the HTTP layer's arrivedAt is on this clock too
+    this.maxInFlight = opts.pipeline === true ? 2 : 1;
     const queueTicks = opts.queueTicks ?? 4;
     if (!(queueTicks >= 1)) throw new ServeError(500, `queueTicks must be >= 1, got ${queueTicks}`);
     for (const tenant of runner.plan.tenants) {
       const q: TenantQueue = {
         tenant,
         sloMs: tenant.sloMs ?? opts.defaultSloMs ?? null,
+        checkFinite: opts.checkFinite === true || tenant.checkFinite === true,
         quotaRows: Math.max(1, Math.floor(queueTicks * tenant.maxBatch)),
         batchable: isBatchable(tenant),
         queue: [],
@@ -113,9 +151,9 @@ export class TickScheduler {
     this.capacityRows = runner.plan.tenants.reduce((a, t) => a + t.maxBatch, 0);
   }
 
-  // Requests admitted into a queue, and how they ended: answered (outputs) or failed (their tick failed).
-  // After close() resolves, accepted === answered + failed.
-  get stats(): { readonly accepted: number; readonly answered: number; readonly failed: number } {
+  // Requests admitted into a queue, and how they ended: answered (outputs), failed (their tick failed) or
+  // cancelled (the client went away while it was queued). After close() resolves, accepted is their sum.
+  get stats(): { readonly accepted: number; readonly answered: number; readonly failed: number; readonly cancelled: number } {
     return { ...this.counts };
   }
 
@@ -145,10 +183,8 @@ export class TickScheduler {
 
   // Validates, admits and queues one request; resolves with its outputs (its own rows only).
   // Rejects with ServeError: 404 unknown tenant, 400 bad input, 429 refused by admission, 503 closing,
-  // 500 when its tick failed.
-  // `arrivedAt` (the scheduler's clock): when the request reached the server, if earlier than now (the
-  // HTTP layer passes it so time spent reading and decoding the body counts against the SLO).
-  submit(tenantId: string, inputs: Readonly<Record<string, Tensor>>, opts: { readonly arrivedAt?: number } = {}): Promise<Record<string, Tensor>> {
+  // 500 when its tick failed, 499 when its signal aborted while it was queued.
+  submit(tenantId: string, inputs: Readonly<Record<string, Tensor>>, opts: SubmitOptions = {}): Promise<Record<string, Tensor>> {
     try {
       const q = this.tenants.get(tenantId);
       if (!q) refuse(404, `unknown model '${tenantId}' (this server has: ${this.order.map((t) => t.tenant.id).join(', ')})`);
@@ -156,25 +192,24 @@ export class TickScheduler {
         this.opts.observer?.onReject?.(tenantId, 'closed');
         refuse(503, 'the server is shutting down and accepts no new requests');
       }
-      const rows = validateRequest(q.tenant, inputs, { checkFinite: this.opts.checkFinite === true });
+      const rows = validateRequest(q.tenant, inputs, { checkFinite: q.checkFinite });
       const now = this.clock();
       const arrivedAt = Math.min(opts.arrivedAt ?? now, now);
       this.admit(q, rows, now - arrivedAt);
+      const signal = opts.signal ?? null;
+      if (signal?.aborted) {
+        this.opts.observer?.onCancel?.(tenantId, 'queued');
+        refuse(499, `the client of this request to model '${tenantId}' went away before it was queued`);
+      }
       return new Promise((resolve, reject) => {
         this.counts.accepted++;
-        q.queue.push({
-          inputs,
-          rows,
-          arrivedAt,
-          resolve: (out) => {
-            this.counts.answered++;
-            resolve(out);
-          },
-          reject: (e) => {
-            this.counts.failed++;
-            reject(e);
-          },
-        });
+        const p: Pending = { inputs, rows, arrivedAt, signal, detach: () => {}, resolve, reject };
+        if (signal) {
+          const onAbort = () => this.cancelQueued(q, p);
+          signal.addEventListener('abort', onAbort, { once: true });
+          p.detach = () => signal.removeEventListener('abort', onAbort);
+        }
+        q.queue.push(p);
         q.rows += rows;
         this.kick();
       });
@@ -207,10 +242,29 @@ export class TickScheduler {
     this.admit(q, 1, 0);
   }
 
+  // The client went away: a request no tick has taken yet leaves its queue, uncomputed.
+  private cancelQueued(q: TenantQueue, p: Pending): void {
+    const at = q.queue.indexOf(p);
+    if (at < 0) return; // a tick took it; its answer is discarded when it comes
+    q.queue.splice(at, 1);
+    q.rows -= p.rows;
+    this.counts.cancelled++;
+    this.opts.observer?.onCancel?.(q.tenant.id, 'queued');
+    p.reject(new ServeError(499, `the client of this request to model '${q.tenant.id}' went away while it was queued; it was dropped, not computed`));
+    this.checkDrained();
+  }
+
+  // Ms until the runner is free for a tick handed to it now: the running tick's rest plus the ticks queued behind it.
+  private busyMs(est: number | null): number {
+    const running = this.inFlight[0];
+    if (!running || est === null) return 0;
+    const startedAt = Math.max(running.calledAt, this.lastSettledAt);
+    return Math.max(0, est - (this.clock() - startedAt)) + (this.inFlight.length - 1) * est;
+  }
+
   private admit(q: TenantQueue, rows: number, spentMs: number): void {
     const est = this.estimateTickMs();
-    const now = this.clock();
-    const remaining = this.running && est !== null ? Math.max(0, est - (now - this.tickStartedAt)) : 0;
+    const remaining = this.busyMs(est);
     const maxBatch = q.tenant.maxBatch;
     const ticksAhead = q.batchable ? Math.ceil(q.rows / maxBatch) : q.queue.length;
     const retryAfterS = () => Math.max(1, Math.ceil((remaining + ticksAhead * (est ?? 0)) / 1000));
@@ -218,7 +272,7 @@ export class TickScheduler {
       this.opts.observer?.onReject?.(q.tenant.id, 'quota');
       refuse(429, `model '${q.tenant.id}' has ${q.rows} rows queued and a quota of ${q.quotaRows}; retry later`, retryAfterS());
     }
-    const idle = !this.running && q.queue.length === 0; // it would start now: the best any tick can do
+    const idle = this.inFlight.length === 0 && q.queue.length === 0; // it would start now: the best any tick can do
     if (q.sloMs === null || est === null || idle) return;
     const ticksNeeded = q.batchable ? Math.ceil((q.rows + rows) / maxBatch) : q.queue.length + 1;
     const expectedMs = spentMs + remaining + ticksNeeded * est;
@@ -233,17 +287,17 @@ export class TickScheduler {
   }
 
   private kick(): void {
-    if (this.running || this.kickPending || !this.hasWork()) return;
+    if (this.inFlight.length >= this.maxInFlight || this.kickPending || !this.hasWork()) return;
     // one macrotask of slack: requests that arrived in the same I/O turn join this tick
     this.kickPending = true;
     setImmediate(() => {
       this.kickPending = false;
-      void this.runOneTick();
+      this.launchTick();
     });
   }
 
   private checkDrained(): void {
-    if (!this.accepting && !this.running && !this.kickPending && !this.hasWork()) this.resolveDrained?.();
+    if (!this.accepting && this.inFlight.length === 0 && !this.kickPending && !this.hasWork()) this.resolveDrained?.();
   }
 
   private take(q: TenantQueue): Pending[] {
@@ -253,16 +307,18 @@ export class TickScheduler {
       const p = q.queue[0]!;
       if (taken.length > 0 && (!q.batchable || rows + p.rows > q.tenant.maxBatch)) break;
       taken.push(q.queue.shift()!);
+      p.detach();
       rows += p.rows;
     }
     q.rows -= rows;
     return taken;
   }
 
-  private async runOneTick(): Promise<void> {
-    if (this.running) return;
-    const groups: Array<{ q: TenantQueue; taken: Pending[] }> = [];
-    const inputs: Record<string, Record<string, Tensor>> = {};
+  // Batches every tenant's waiting requests and hands the tick to the runner, which starts it once the
+  // tick before it (if any) ends.
+  private launchTick(): void {
+    if (this.inFlight.length >= this.maxInFlight) return;
+    const groups: TickGroup[] = [];
     let rows = 0;
     let requests = 0;
     for (const q of this.order) {
@@ -276,51 +332,64 @@ export class TickScheduler {
       this.checkDrained();
       return;
     }
-    this.running = true;
-    const seq = ++this.seq;
-    const started = this.clock();
-    this.tickStartedAt = started;
-    let outputs: TickOutputs | null = null;
-    let error: unknown = null;
+    const tick: InFlight = { seq: ++this.seq, calledAt: this.clock(), groups, requests, rows };
+    this.inFlight.push(tick);
+    let run: Promise<TickOutputs>;
     try {
+      const inputs: Record<string, Record<string, Tensor>> = {};
       for (const { q, taken } of groups) {
         const merged: Record<string, Tensor> = {};
         for (const io of q.tenant.inputs) merged[io.name] = concatRows(taken.map((p) => p.inputs[io.name]!), io.batchAxis ?? 0);
         inputs[q.tenant.id] = merged;
       }
-      outputs = await this.runner.runTick(inputs);
+      run = this.runner.runTick(inputs);
     } catch (e) {
-      error = e;
+      run = Promise.reject(e);
     }
+    run.then(
+      (outputs) => this.settle(tick, outputs, null),
+      (e: unknown) => this.settle(tick, null, e ?? new Error('the tick failed')),
+    );
+    this.kick(); // with pipelining: the rows that did not fit make the next tick now
+  }
+
+  private settle(tick: InFlight, outputs: TickOutputs | null, error: unknown): void {
     const finished = this.clock();
+    const started = Math.max(tick.calledAt, this.lastSettledAt); // ticks settle in call order
+    this.lastSettledAt = finished;
+    this.inFlight.shift();
     const durationMs = finished - started;
     if (outputs) {
       this.durations.push(durationMs);
       if (this.durations.length > ESTIMATE_WINDOW) this.durations.shift();
     }
-    for (const { q, taken } of groups) {
-      if (error !== null) {
-        const msg = error instanceof Error ? error.message : String(error);
-        const fail = new ServeError(500, `the backend failed in tick ${seq}, which carried this request: ${msg}`);
-        for (const p of taken) p.reject(fail);
+    this.kick();
+    const message = error === null ? null : error instanceof Error ? error.message : String(error);
+    for (const { q, taken } of tick.groups) {
+      if (outputs === null) {
+        const fail = new ServeError(500, `the backend failed in tick ${tick.seq}, which carried this request: ${message}`);
+        for (const p of taken) this.fail(p, fail);
         continue;
       }
-      this.answer(q, taken, outputs![q.tenant.id], started, finished);
+      this.answer(q, taken, outputs[q.tenant.id], started, finished);
     }
-    this.running = false;
     this.opts.observer?.onTick?.({
-      seq,
+      seq: tick.seq,
       durationMs,
-      ok: error === null,
-      error: error === null ? null : error instanceof Error ? error.message : String(error),
-      tenants: groups.length,
-      requests,
-      rows,
+      ok: outputs !== null,
+      error: message,
+      tenants: tick.groups.length,
+      requests: tick.requests,
+      rows: tick.rows,
       capacityRows: this.capacityRows,
       launches: this.runner.plan.launches.length,
     });
-    this.kick();
     this.checkDrained();
+  }
+
+  private fail(p: Pending, e: unknown): void {
+    this.counts.failed++;
+    p.reject(e);
   }
 
   private answer(q: TenantQueue, taken: readonly Pending[], outs: Record<string, Tensor> | undefined, started: number, finished: number): void {
@@ -336,12 +405,14 @@ export class TickScheduler {
       }
     } catch (e) {
       const err = isServeError(e) ? e : new ServeError(500, `cannot split the tick's outputs for model '${q.tenant.id}': ${(e as Error).message}`);
-      for (const p of taken) p.reject(err);
+      for (const p of taken) this.fail(p, err);
       return;
     }
     taken.forEach((p, i) => {
       const totalMs = finished - p.arrivedAt;
       this.opts.observer?.onAnswered?.(q.tenant.id, { waitMs: started - p.arrivedAt, totalMs, missedSlo: q.sloMs !== null && totalMs > q.sloMs });
+      if (p.signal?.aborted) this.opts.observer?.onCancel?.(q.tenant.id, 'in_tick');
+      this.counts.answered++;
       p.resolve(pieces[i]!);
     });
   }

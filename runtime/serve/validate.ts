@@ -35,6 +35,20 @@ export function firstNonFinite(t: Tensor): number {
   }
 }
 
+function describeElement(t: Tensor, i: number): string {
+  switch (t.dtype) {
+    case 'f32':
+    case 'f64':
+      return String((t.data as Float32Array)[i]);
+    default: {
+      // f16 / bf16 bits with an all-ones exponent: a zero mantissa is an infinity
+      const bits = (t.data as Uint16Array)[i]!;
+      if ((bits & (t.dtype === 'f16' ? 0x03ff : 0x007f)) !== 0) return 'NaN';
+      return bits & 0x8000 ? '-Infinity' : 'Infinity';
+    }
+  }
+}
+
 export interface ValidateOptions {
   readonly checkFinite?: boolean;
 }
@@ -60,7 +74,7 @@ export function validateRequest(tenant: PlannedTenant, inputs: Readonly<Record<s
     if (t.data.byteLength !== n * byteSize(io.dtype)) refuse(400, `${what}: ${t.data.byteLength} bytes, expected ${n * byteSize(io.dtype)}`);
     if (opts.checkFinite) {
       const bad = firstNonFinite(t);
-      if (bad >= 0) refuse(400, `${what}: element ${bad} is not finite (this server refuses NaN and Inf)`);
+      if (bad >= 0) refuse(400, `${at}, ${what}: element ${bad} is not finite (${describeElement(t, bad)}, row-major index); this model refuses NaN and Inf`);
     }
     if (io.batchAxis === null) continue;
     const r = t.shape[io.batchAxis]!;

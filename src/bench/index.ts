@@ -9,3 +9,6 @@ export type { BaselineDirs } from './variants.js';
 export { MANIFEST_COPY, readPlanManifest, renderManifestCopy, writeManifestCopy } from './manifest-copy.js';
 export { percentile, tickStats } from './stats.js';
 export type { TickStats } from './stats.js';
+export { benchOccupancy, kindCount, liveTenants, parseOccupancy, OCCUPANCY_FORMAT, OCCUPANCY_TARGET } from './occupancy.js';
+export type { OccupancyOptions, OccupancyResult, OccupancyRow } from './occupancy.js';
+export { formatOccupancy } from './occupancy-format.js';

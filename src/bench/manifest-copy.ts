@@ -15,6 +15,7 @@ export function renderManifestCopy(manifest: Manifest, planDir: string): string 
     model: path.relative(dir, t.modelPath).split(path.sep).join('/'),
     maxBatch: t.maxBatch,
     ...(t.sloMs !== null ? { sloMs: t.sloMs } : {}),
+    ...(t.checkFinite ? { checkFinite: true } : {}),
     ...(Object.keys(t.dims).length > 0 ? { dims: t.dims } : {}),
   }));
   return `${JSON.stringify({ tenants, precision: manifest.precision }, null, 1)}\n`;

@@ -17,7 +17,7 @@ export function modeSemantics(mode: BenchMode, backend: 'cpu' | 'cuda'): string 
     case 'space-only':
       return backend === 'cpu'
         ? 'each tenant planned alone (one plan per tenant, no batching across tenants); every tenant\'s tick is in flight at once (overlapping runTick calls on the libuv pool, each plan with its own CPU worker threads); tick = until the last finishes'
-        : 'each tenant planned alone (one plan per tenant, no batching across tenants); every tenant\'s tick is in flight at once (overlapping runTick calls, one loaded plan per tenant); tick = until the last finishes';
+        : 'each tenant planned alone (one plan per tenant, no batching across tenants); wall: every tenant\'s runTick in flight at once, tick = until the last finishes; device: every plan\'s captured graph launched together, each on its own CUDA stream, from one start event to the last stream\'s end';
     case 'space-time':
       return 'the compiled plan: tenants\' equal steps aligned into shared launches';
     default: {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { type TickInputs, type TickOutputs, nativeAddonInfo } from '../../runtime/index.js';
+import { type LoadedPlan, type TickInputs, type TickOutputs, benchConcurrent, nativeAddonInfo } from '../../runtime/index.js';
 import { exampleInputs } from '../fleet/inputs.js';
 import { relativeError } from '../fleet/oracle.js';
 import { planTotals } from '../fleet/summary.js';
@@ -165,7 +165,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
       date: new Date().toISOString(),
       planDir: path.resolve(planDir),
       backend,
-      ...deviceOf(backend, runners),
+      ...deviceOf(backend, runners.find((r) => r.mode === 'space-time')!.loaded[0]!),
       host: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage: [loadBefore, os.loadavg()[0]!] },
       settings: { ticks, warmup, threads: opts.threads ?? null, rows: 'maxBatch' },
       fleet: fleetSummary(plan, rowsPerTick),
@@ -190,9 +190,11 @@ export function benchInputs(plan: LaunchPlan): TickInputs {
   return inputs;
 }
 
-function worstError(got: TickOutputs, want: TickOutputs, plan: LaunchPlan): number {
+// The worst norm-wise relative error over the outputs of `tenants` (default: all of the plan's).
+export function worstError(got: TickOutputs, want: TickOutputs, plan: LaunchPlan, tenants?: readonly string[]): number {
   let worst = 0;
   for (const t of plan.tenants) {
+    if (tenants !== undefined && !tenants.includes(t.id)) continue;
     for (const io of t.outputs) {
       const g = got[t.id]?.[io.name];
       const w = want[t.id]?.[io.name];
@@ -203,19 +205,21 @@ function worstError(got: TickOutputs, want: TickOutputs, plan: LaunchPlan): numb
   return worst;
 }
 
-// CUDA: replays of the captured tick timed with CUDA events (one plan per mode only; space-only's
-// concurrent plans have no single captured tick). Any failure leaves the wall-clock numbers standing.
+// CUDA: replays of the captured tick timed with CUDA events. Space-only's plans (one per tenant) are
+// launched together, each graph on its own stream, from one start event to the last stream's end
+// (benchConcurrent). Any failure leaves the wall-clock numbers standing.
 function deviceTimes(r: ModeRunner, iters: number): TickStats | null {
-  if (r.loaded.length !== 1) return null;
+  if (r.loaded.length === 0 || r.loaded.some((l) => l.backend !== 'cuda')) return null;
   try {
-    const t = r.loaded[0]!.benchTick(iters);
+    const t = r.loaded.length === 1 ? r.loaded[0]!.benchTick(iters) : benchConcurrent(r.loaded, iters);
     return t.deviceUs.length > 0 ? tickStats(t.deviceUs) : null;
   } catch {
     return null;
   }
 }
 
-function deviceOf(backend: 'cpu' | 'cuda', runners: readonly ModeRunner[]): { device: string; deviceInfo: Record<string, string | number> } {
+// The CPU model, or the GPU's name and what the addon and `loaded` (a plan on it) report about it.
+export function deviceOf(backend: 'cpu' | 'cuda', loaded: LoadedPlan): { device: string; deviceInfo: Record<string, string | number> } {
   if (backend === 'cpu') {
     const cpus = os.cpus();
     return { device: cpus[0]?.model ?? 'unknown CPU', deviceInfo: { cpus: cpus.length, threadsDefault: safeAddonThreads() } };
@@ -227,7 +231,7 @@ function deviceOf(backend: 'cpu' | 'cuda', runners: readonly ModeRunner[]): { de
     // the addon loaded before (the plans run on it); info is best effort
   }
   try {
-    const st = runners.find((r) => r.mode === 'space-time')!.loaded[0]!.backendInfo();
+    const st = loaded.backendInfo();
     for (const [k, v] of Object.entries(st)) if (!(k in info)) info[k] = v;
   } catch {
     // best effort

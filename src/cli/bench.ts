@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
-import { type BenchProgress, benchFleet, formatBench } from '../bench/index.js';
+import { type BenchProgress, benchFleet, benchOccupancy, formatBench, formatOccupancy, parseOccupancy } from '../bench/index.js';
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
 
@@ -13,6 +13,7 @@ interface BenchFlags {
   threads?: string;
   json?: string;
   manifest?: string;
+  occupancy?: string;
   quiet?: boolean;
 }
 
@@ -27,6 +28,7 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', 'CPU backend: worker threads per loaded plan (default: the backend\'s)')
     .option('--json <file>', 'also write the results as JSON (every sample, the fleet, the device, the date)')
     .option('--manifest <fleet.json>', 'the fleet\'s manifest, when <plan-dir>/manifest.json is missing or its model paths moved')
+    .option('--occupancy <fractions>', 'instead: time the plan with only some tenants live, e.g. 0.1,0.5,1 (each in (0, 1]; rows relative to the full tick)')
     .option('--quiet', 'no progress output')
     .addHelpText('after', [
       '',
@@ -35,8 +37,11 @@ export function registerBench(program: Command): void {
       '  space-only  each tenant planned alone; all tenants\' ticks in flight at once',
       '  space-time  the plan itself',
       'Every tenant runs at maxBatch rows; the three modes must compute the same outputs (checked first).',
+      'With --occupancy, each fraction f runs ceil(f x tenants) live tenants (round robin over model kinds, each',
+      'at maxBatch) through the plan and compares the tick with the full one; target: 10% costs <= 0.4x full.',
       'Example:',
       '  loom bench plan/ --backend cpu --ticks 100 --json bench.json',
+      '  loom bench plan/ --occupancy 0.1,0.5,1',
       '',
     ].join('\n'))
     .action(async (dir: string, flags: BenchFlags) => {
@@ -44,6 +49,13 @@ export function registerBench(program: Command): void {
       const ticks = positiveInt(flags.ticks, '--ticks', 1);
       const warmup = positiveInt(flags.warmup, '--warmup', 0);
       const threads = flags.threads !== undefined ? positiveInt(flags.threads, '--threads', 1) : undefined;
+      if (flags.occupancy !== undefined) {
+        const fractions = parseOccupancy(flags.occupancy);
+        const r = await benchOccupancy(dir, { fractions, backend: flags.backend as (typeof BACKENDS)[number], ticks, warmup, ...(threads !== undefined ? { threads } : {}) });
+        process.stdout.write(`${formatOccupancy(r)}\n`);
+        writeJson(flags, r);
+        return;
+      }
       const progress = benchProgress(flags.quiet === true);
       let result;
       try {
@@ -59,15 +71,18 @@ export function registerBench(program: Command): void {
         progress.finish();
       }
       process.stdout.write(`${formatBench(result)}\n`);
-      if (flags.json !== undefined) {
-        try {
-          writeFileSync(flags.json, `${JSON.stringify(result, null, 1)}\n`);
-        } catch (e) {
-          fail('IO', `cannot write '${flags.json}': ${(e as Error).message}`);
-        }
-        if (!flags.quiet) process.stderr.write(`loom: wrote ${flags.json}\n`);
-      }
+      writeJson(flags, result);
     });
+}
+
+function writeJson(flags: BenchFlags, result: unknown): void {
+  if (flags.json === undefined) return;
+  try {
+    writeFileSync(flags.json, `${JSON.stringify(result, null, 1)}\n`);
+  } catch (e) {
+    fail('IO', `cannot write '${flags.json}': ${(e as Error).message}`);
+  }
+  if (!flags.quiet) process.stderr.write(`loom: wrote ${flags.json}\n`);
 }
 
 function positiveInt(v: string, flag: string, min: number): number {

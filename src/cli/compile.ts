@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
+import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
 import { EMIT_STAGES, type EmitStage, compileFleet } from '../fleet/compile.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
+import type { PhaseTime } from '../fleet/timings.js';
 
 interface CompileFlags {
   output: string;
@@ -11,6 +13,7 @@ interface CompileFlags {
   quiet?: boolean;
   nvcc: boolean; // commander's --no-nvcc
   client?: string;
+  timings?: string;
 }
 
 export function registerCompile(program: Command): void {
@@ -23,6 +26,7 @@ export function registerCompile(program: Command): void {
     .option('--emit <stage>', `stop after a stage and write it: ${EMIT_STAGES.join(' | ')}`)
     .option('--quiet', 'no progress output')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
+    .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
     .addHelpText('after', [
       '',
@@ -55,6 +59,7 @@ export function registerCompile(program: Command): void {
       } finally {
         progress.finish();
       }
+      if (flags.timings !== undefined) writeTimings(flags.timings, result.phases, (Date.now() - started) / 1000);
       if (flags.quiet) return;
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       const n = result.tenants.length;
@@ -62,4 +67,14 @@ export function registerCompile(program: Command): void {
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
     });
+}
+
+// maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.
+function writeTimings(file: string, phases: readonly PhaseTime[], seconds: number): void {
+  const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  try {
+    writeFileSync(file, `${JSON.stringify({ seconds, peakRssBytes, phases }, null, 1)}\n`);
+  } catch (e) {
+    fail('IO', `cannot write the timings file '${file}': ${(e as Error).message}`);
+  }
 }

@@ -11,6 +11,7 @@ import { planFleet } from '../planner/index.js';
 import type { Plan, TenantInput } from '../planner/plan.js';
 import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
 import { loadTenants } from './tenants.js';
+import { type PhaseTime, createPhaseClock } from './timings.js';
 
 export const EMIT_STAGES = ['ir', 'plan', 'launch', 'cuda'] as const;
 export type EmitStage = (typeof EMIT_STAGES)[number];
@@ -37,6 +38,7 @@ export interface CompileResult {
   readonly plan: Plan | null; // null for --emit ir
   readonly files: readonly string[]; // what was written, relative to dir
   readonly nvccSkipped?: string | null; // why no cubin was built (full compiles only)
+  readonly phases: readonly PhaseTime[]; // seconds per compile phase
 }
 
 // `fleet` is a Manifest, a manifest file path, or a list of .onnx files (one tenant each).
@@ -48,9 +50,10 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const total = n + (emit === 'ir' ? 0 : 1) + (emit === undefined ? 1 : 0);
   const step = (done: number, label: string) => opts.onProgress?.({ done, total, label });
   ensureDir(outDir);
+  const clock = createPhaseClock();
 
   if (emit === 'ir' && opts.client !== undefined) fail('USAGE', 'a typed client needs the plan; it cannot be written with emit ir');
-  const tenants = loadTenants(manifest, (t, i) => step(i, `import ${t.id} (${t.model})`));
+  const tenants = loadTenants(manifest, (t, i) => step(i, `import ${t.id} (${t.model})`), clock);
   if (emit === 'ir') {
     ensureDir(path.join(outDir, 'ir'));
     const files = tenants.map((t) => {
@@ -59,13 +62,13 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       return rel;
     });
     step(total, 'done');
-    return { dir: outDir, manifest, tenants, plan: null, files };
+    return { dir: outDir, manifest, tenants, plan: null, files, phases: clock.phases() };
   }
 
   step(n, `plan ${n} tenant${n === 1 ? '' : 's'}`);
-  const plan = planFleet(tenants, { precision: manifest.precision });
+  const plan = clock.time('plan', () => planFleet(tenants, { precision: manifest.precision }));
   let clientText: string | undefined; // rendered once, written where asked and into the plan dir
-  const client = async () => (clientText ??= await renderClient(plan.tenants));
+  const client = async () => (clientText ??= await clock.timeAsync('client', () => renderClient(plan.tenants)));
   if (opts.client !== undefined) {
     step(n, 'write the typed client');
     writeText(opts.client, await client());
@@ -73,26 +76,26 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   if (emit === 'plan') {
     writeText(path.join(outDir, 'plan-summary.json'), `${JSON.stringify(planSummary(plan), null, 1)}\n`);
     step(total, 'done');
-    return { dir: outDir, manifest, tenants, plan, files: ['plan-summary.json'] };
+    return { dir: outDir, manifest, tenants, plan, files: ['plan-summary.json'], phases: clock.phases() };
   }
 
   if (emit === undefined) {
     step(n + 1, 'write the plan directory');
     const onProgress = (msg: string) => step(n + 1, msg);
-    const written = await writePlanDir(plan, outDir, { nvcc: opts.nvcc ?? 'auto', ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), onProgress });
+    const written = await writePlanDir(plan, outDir, { nvcc: opts.nvcc ?? 'auto', ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), onProgress, onPhase: clock.add });
     step(n + 1, 'write the typed client');
     writeText(path.join(outDir, CLIENT_FILE), await client());
-    const manifestCopy = writeManifestCopy(manifest, outDir); // lets `loom bench` re-plan the baselines
+    const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(manifest, outDir)); // lets `loom bench` re-plan the baselines
     step(total, 'done');
     const f = written.files;
     const files = [f.plan, f.weights, f.kernels, ...(f.cubin ? [f.cubin] : []), CLIENT_FILE, manifestCopy].map((p) => (path.isAbsolute(p) ? path.relative(outDir, p) : p));
-    return { dir: outDir, manifest, tenants, plan, files, nvccSkipped: written.nvccSkipped };
+    return { dir: outDir, manifest, tenants, plan, files, nvccSkipped: written.nvccSkipped, phases: clock.phases() };
   }
   // launch / cuda: the one artifact, rendered without writing a plan dir or running nvcc
   const wanted = emit === 'launch' ? 'plan.json' : 'kernels.cu';
   writeText(path.join(outDir, wanted), emit === 'launch' ? renderLaunchJson(plan) : renderKernelsCu(plan));
   step(total, 'done');
-  return { dir: outDir, manifest, tenants, plan, files: [wanted] };
+  return { dir: outDir, manifest, tenants, plan, files: [wanted], phases: clock.phases() };
 }
 
 function toManifest(fleet: Manifest | string | readonly string[], opts: CompileOptions): Manifest {

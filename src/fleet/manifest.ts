@@ -12,7 +12,7 @@ export type FleetPrecision = (typeof SUPPORTED_PRECISIONS)[number];
 
 export const MAX_BATCH_LIMIT = 4096;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const TENANT_KEYS = ['id', 'model', 'maxBatch', 'sloMs', 'dims'] as const;
+const TENANT_KEYS = ['id', 'model', 'maxBatch', 'sloMs', 'checkFinite', 'dims'] as const;
 const MANIFEST_KEYS = ['tenants', 'precision'] as const;
 
 export interface TenantSpec {
@@ -21,6 +21,7 @@ export interface TenantSpec {
   readonly modelPath: string; // resolved against the manifest's folder
   readonly maxBatch: number;
   readonly sloMs: number | null;
+  readonly checkFinite: boolean; // `loom serve` refuses requests whose float inputs hold NaN or Inf
   readonly dims: Readonly<Record<string, number>>; // symbolic ONNX dims bound to sizes (not the batch dim)
 }
 
@@ -80,7 +81,7 @@ export function manifestFromFiles(files: readonly string[], opts: { maxBatch?: n
     used.add(id);
     const modelPath = resolve(file);
     checkModelFile(modelPath, `tenant '${id}': model '${file}'`);
-    return { id, model: file, modelPath, maxBatch, sloMs: null, dims: {} };
+    return { id, model: file, modelPath, maxBatch, sloMs: null, checkFinite: false, dims: {} };
   });
   return { source: files.length === 1 ? files[0]! : `${files.length} model files`, precision, tenants };
 }
@@ -108,7 +109,10 @@ function parseTenant(t: unknown, i: number, baseDir: string, where: string): Ten
     }
     sloMs = t.sloMs;
   }
-  return { id, model, modelPath, maxBatch: t.maxBatch as number, sloMs, dims: parseDims(t.dims, at) };
+  if (t.checkFinite !== undefined && typeof t.checkFinite !== 'boolean') {
+    fail('MANIFEST', `${at}: field 'checkFinite' must be true or false (refuse requests whose float inputs hold NaN or Inf), got ${describe(t.checkFinite)}`);
+  }
+  return { id, model, modelPath, maxBatch: t.maxBatch as number, sloMs, checkFinite: t.checkFinite === true, dims: parseDims(t.dims, at) };
 }
 
 function parseDims(d: unknown, at: string): Record<string, number> {

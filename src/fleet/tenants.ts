@@ -5,20 +5,23 @@ import { importModelFile } from '../onnx/import.js';
 import { canonicalize } from '../pipeline.js';
 import type { TenantInput } from '../planner/plan.js';
 import type { Manifest, TenantSpec } from './manifest.js';
+import type { PhaseClock } from './timings.js';
 
 // Imports and canonicalizes one tenant's model; any error names the tenant (a fleet has many models).
-export function importTenant(t: TenantSpec): Graph {
+export function importTenant(t: TenantSpec, clock?: PhaseClock): Graph {
   try {
-    return canonicalize(importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
+    if (clock === undefined) return canonicalize(importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
+    const imported = clock.time('import', () => importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
+    return clock.time('canonicalize', () => canonicalize(imported));
   } catch (e) {
     if (isLoomError(e)) throw new LoomError(e.code, `tenant '${t.id}' (field 'model': ${t.model}): ${e.message}`);
     throw e;
   }
 }
 
-export function loadTenants(manifest: Manifest, onTenant?: (t: TenantSpec, index: number) => void): TenantInput[] {
+export function loadTenants(manifest: Manifest, onTenant?: (t: TenantSpec, index: number) => void, clock?: PhaseClock): TenantInput[] {
   return manifest.tenants.map((t, i) => {
     onTenant?.(t, i);
-    return { id: t.id, model: t.model, graph: importTenant(t), maxBatch: t.maxBatch, sloMs: t.sloMs };
+    return { id: t.id, model: t.model, graph: importTenant(t, clock), maxBatch: t.maxBatch, sloMs: t.sloMs, checkFinite: t.checkFinite };
   });
 }

@@ -143,6 +143,7 @@ export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOpt
       model: t.model,
       maxBatch: t.maxBatch,
       sloMs: t.sloMs,
+      ...(t.checkFinite === true ? { checkFinite: true as const } : {}),
       layers: steps.filter((s) => s.tenant === i).length,
       inputs: ioOf(c.inputs, l.inputBufs),
       outputs: ioOf(c.outputs, l.outputBufs),

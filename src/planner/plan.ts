@@ -24,6 +24,7 @@ export interface PlannedTenant {
   readonly model: string; // the model file as the manifest named it
   readonly maxBatch: number;
   readonly sloMs: number | null;
+  readonly checkFinite?: true; // `loom serve` refuses NaN/Inf in float inputs; written only when set (absent = false)
   readonly layers: number; // the tenant's lowered steps: the launches a per-tenant (time-only) runtime would make
   readonly inputs: readonly TenantIO[];
   readonly outputs: readonly TenantIO[];
@@ -66,4 +67,5 @@ export interface TenantInput {
   readonly graph: import('../../ir/graph.js').Graph; // canonicalized (src/pipeline.ts canonicalize)
   readonly maxBatch: number;
   readonly sloMs: number | null;
+  readonly checkFinite?: boolean; // from the manifest; default false
 }

@@ -3,7 +3,7 @@
 // runtime/serve/, queueing, batching and admission in the scheduler.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { isLoomError } from '../../ir/errors.js';
-import { type SchedulerOptions, ServeMetrics, TickScheduler, type TickRunner, isServeError } from '../../runtime/serve/index.js';
+import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from '../../runtime/serve/index.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 
 // A LoadedPlan fits; tests may wrap one.
@@ -69,6 +69,7 @@ export function createServer(opts: ServeOptions): LoomServer {
       },
       onReject: (t, reason) => metrics?.onReject(t, reason),
       onAnswered: (t, r) => metrics?.onAnswered(t, r),
+      onCancel: (t, stage) => metrics?.onCancel(t, stage),
     },
   });
   metrics = new ServeMetrics({ plan: runner.plan, backend: runner.backend, queueDepth: (t) => scheduler.queueDepth(t) });
@@ -111,6 +112,7 @@ export function createServer(opts: ServeOptions): LoomServer {
       if (typeof sc === 'number' && sc >= 400 && sc < 500) status = sc;
     }
     if (status === 500) req.log.error({ reqId: req.id, err }, 'internal error');
+    if (status === 499) req.log.info({ reqId: req.id, model: (req.params as Partial<ModelParams>).model, msg: message }, 'client went away');
     if (status === 503) reply.header('connection', 'close');
     void reply.code(status).send({ error: message });
   });
@@ -151,7 +153,13 @@ export function createServer(opts: ServeOptions): LoomServer {
     if ('error' in r) return reply.code(404).send({ error: r.error });
     const headerLength = req.headers['inference-header-content-length'];
     const decoded = decodeInferRequest(r.tenant, req.body, Array.isArray(headerLength) ? headerLength[0] : headerLength);
-    const outs = await scheduler.submit(r.tenant.id, decoded.inputs, { arrivedAt: performance.now() - reply.elapsedTime });
+    // the client going away (the response closing before it was written) drops the request from its queue
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) gone.abort();
+    });
+    const outs = await scheduler.submit(r.tenant.id, decoded.inputs, { arrivedAt: performance.now() - reply.elapsedTime, signal: gone.signal });
+    if (gone.signal.aborted) throw new ServeError(499, `the client of this request to model '${r.tenant.id}' went away while its tick ran; the answer was discarded`);
     const enc = encodeInferResponse(r.tenant.id, decoded.id ?? req.id, outs, decoded.outputs);
     if (enc.binary.length === 0) return enc.json;
     const head = Buffer.from(JSON.stringify(enc.json));

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateModel } from '../../models/index.js';
+import type { OccupancyResult } from '../../src/bench/index.js';
 import { runCli } from '../../src/cli/main.js';
 import { FLEET, compileBenchFleet } from './fleet-fixture.js';
 
@@ -64,6 +65,27 @@ describe('loom bench CLI', () => {
     const backend = await loom('bench', planDir, '--backend', 'tpu');
     expect(backend.code).toBe(2);
     expect(backend.err).toContain('--backend');
+  });
+
+  it('--occupancy prints the occupancy table and writes its JSON; a bad fraction is one line on stderr, exit 2', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-occ-'));
+    const json = path.join(dir, 'occ.json');
+    const r = await loom('bench', planDir, '--occupancy', '0.1,1', '--backend', 'cpu', '--ticks', '2', '--warmup', '0', '--json', json);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('loom bench --occupancy');
+    expect(r.out).toMatch(/^full \(1\.0\)\s+5\s+12\s/m);
+    expect(r.out).toMatch(/^target: 10% occupancy <= 0.4x full: (met|missed)/m);
+    const parsed = JSON.parse(readFileSync(json, 'utf8')) as OccupancyResult;
+    expect(parsed.format).toBe('loom-bench-occupancy');
+    expect(parsed.rows.map((x) => x.fraction)).toEqual([0.1, 1]);
+    expect(typeof parsed.date).toBe('string');
+    expect(parsed.device.length).toBeGreaterThan(0);
+    rmSync(dir, { recursive: true, force: true });
+
+    const bad = await loom('bench', planDir, '--occupancy', '0.1,2', '--backend', 'cpu');
+    expect(bad.code).toBe(2);
+    expect(bad.err.trim().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/\[USAGE\].*--occupancy: '2' is not a fraction in \(0, 1\]/);
   });
 
   it('a model changed since compile: the baselines disagree with the plan, exit 2 before any timing', async () => {

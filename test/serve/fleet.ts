@@ -22,13 +22,14 @@ export const FLEET = [
 
 export type TenantId = (typeof FLEET)[number]['id'];
 
-// Writes the models and manifest, compiles; returns the plan dir. `slo` sets sloMs per tenant.
-export async function compileTestFleet(slo: Partial<Record<TenantId, number>> = {}): Promise<string> {
+// Writes the models and manifest, compiles; returns the plan dir. `slo` sets sloMs per tenant, `checkFinite`
+// lists the tenants whose manifest entry asks for the finite-value check.
+export async function compileTestFleet(slo: Partial<Record<TenantId, number>> = {}, checkFinite: readonly TenantId[] = []): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-serve-'));
   mkdirSync(path.join(dir, 'models'));
   for (const t of FLEET) writeFileSync(path.join(dir, 'models', `${t.id}.onnx`), generateModel(t.kind, t.opts as never).bytes);
   const manifest = {
-    tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch, ...(slo[t.id] !== undefined ? { sloMs: slo[t.id] } : {}) })),
+    tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch, ...(slo[t.id] !== undefined ? { sloMs: slo[t.id] } : {}), ...(checkFinite.includes(t.id) ? { checkFinite: true } : {}) })),
     precision: 'fp32',
   };
   writeFileSync(path.join(dir, 'fleet.json'), JSON.stringify(manifest));

@@ -18,19 +18,35 @@ function bits(t: Tensor): number[] {
   return Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 }
 
-// A runner over the real plan that records each tick's inputs and can fail or slow chosen ticks.
+// A runner over the real plan that records each tick's inputs and can fail or slow chosen ticks. Like a
+// LoadedPlan it runs ticks one at a time in call order (the scheduler may hand it the next one early).
 function spy(opts: { failTick?: number; delayMs?: number } = {}) {
   const ticks: TickInputs[] = [];
+  const seen = { handedOver: 0, maxHandedOver: 0, running: 0, maxRunning: 0 }; // ticks called but unsettled; ticks executing
+  let queue: Promise<unknown> = Promise.resolve();
   const runner: TickRunner = {
     plan: loaded.plan,
-    async runTick(inputs) {
+    runTick(inputs) {
       ticks.push(inputs);
-      if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
-      if (ticks.length === opts.failTick) throw new Error('simulated device fault');
-      return loaded.runTick(inputs);
+      const n = ticks.length;
+      seen.maxHandedOver = Math.max(seen.maxHandedOver, ++seen.handedOver);
+      const run = async () => {
+        seen.maxRunning = Math.max(seen.maxRunning, ++seen.running);
+        try {
+          if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+          if (n === opts.failTick) throw new Error('simulated device fault');
+          return await loaded.runTick(inputs);
+        } finally {
+          seen.running--;
+          seen.handedOver--;
+        }
+      };
+      const tick = queue.then(run, run);
+      queue = tick.catch(() => undefined);
+      return tick;
     },
   };
-  return { runner, ticks };
+  return { runner, ticks, seen };
 }
 
 describe('batching helpers', () => {
@@ -140,6 +156,21 @@ describe('TickScheduler', () => {
     expect(err.message).toContain('SLO of 60 ms');
     expect(err.retryAfterS).toBeGreaterThanOrEqual(1);
     await Promise.all(busy);
+  });
+
+  it('pipelining: the next tick is handed over while one runs, never two running at once; off, one at a time', async () => {
+    for (const pipeline of [true, false]) {
+      const { runner, ticks, seen } = spy({ delayMs: 5 });
+      const s = new TickScheduler(runner, { pipeline });
+      // 5 single-row requests per tenant for two tenants of maxBatch 4 and 2: several ticks' worth
+      const reqs = Array.from({ length: 10 }, (_, i) => ({ id: i % 2 ? 'mlp-a' : 'mlp-c', x: requestInputs(loaded.plan, i % 2 ? 'mlp-a' : 'mlp-c', 1, 60 + i) }));
+      const got = await Promise.all(reqs.map((r) => s.submit(r.id, r.x)));
+      expect(seen.maxRunning, `pipeline ${pipeline}`).toBe(1);
+      expect(seen.maxHandedOver, `pipeline ${pipeline}`).toBe(pipeline ? 2 : 1);
+      expect(ticks.length).toBeGreaterThanOrEqual(3); // mlp-c's 5 rows need 3 ticks of 2
+      for (const [i, r] of reqs.entries()) expect(bits(got[i]!.output!), `request ${i}`).toEqual(bits((await expectedOutputs(loaded, r.id, r.x)).output!));
+      expect(s.stats).toEqual({ accepted: 10, answered: 10, failed: 0, cancelled: 0 });
+    }
   });
 
   it('close() answers every accepted request, then refuses new ones with 503', async () => {

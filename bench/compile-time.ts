@@ -1,0 +1,207 @@
+// Issue 5's compile-time table: `loom compile` of 120 tenants of each fleet on this machine, wall seconds and
+// peak memory (target: <= 10 s). Each compile runs the real CLI in a child process, so module loading, the
+// weights file and the typed client are all counted; the child's --timings file gives the phase breakdown and
+// its peak RSS (process.resourceUsage().maxRSS: the compile process alone, not an nvcc child).
+//
+//   usage: node --import tsx bench/compile-time.ts [--fleets mlp-b1,mlp-b16,lstm,resnet18,mixed]
+//          [--tenants 120] [--work DIR] [--nvcc auto|off] [--out file.json]
+//
+// The fleets' ONNX files and manifests are written once under --work (untimed) and reused when present.
+// --nvcc auto (default) includes the cubin build: its own row says how long nvcc took; the kernel cache is a
+// fresh folder per compile, so the cubin really is built (no cache hit from an earlier run).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type ZooKind, generateModel } from '../models/index.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+interface KindSpec {
+  readonly tag: string; // folder of this kind's models under <work>/models
+  readonly kind: ZooKind;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+interface FleetSpec {
+  readonly name: string;
+  readonly maxBatch: number;
+  readonly mix: readonly { readonly spec: KindSpec; readonly parts: number }[]; // tenants split by parts
+}
+
+const MLP: KindSpec = { tag: 'mlp-784-512-512-10', kind: 'mlp', options: {} };
+const LSTM: KindSpec = { tag: 'lstm-h1024-i1024-s1', kind: 'lstm', options: { hidden: 1024, inputSize: 1024, seqLen: 1 } };
+const RESNET: KindSpec = { tag: 'resnet18-224', kind: 'resnet18', options: { resolution: 224 } };
+const ENCODER: KindSpec = { tag: 'encoder-seq64', kind: 'encoder', options: { seq: 64 } };
+
+export const FLEETS: readonly FleetSpec[] = [
+  { name: 'mlp-b1', maxBatch: 1, mix: [{ spec: MLP, parts: 1 }] },
+  { name: 'mlp-b16', maxBatch: 16, mix: [{ spec: MLP, parts: 1 }] },
+  { name: 'lstm', maxBatch: 1, mix: [{ spec: LSTM, parts: 1 }] },
+  { name: 'resnet18', maxBatch: 1, mix: [{ spec: RESNET, parts: 1 }] },
+  { name: 'mixed', maxBatch: 1, mix: [{ spec: ENCODER, parts: 1 }, { spec: RESNET, parts: 1 }, { spec: MLP, parts: 2 }] },
+];
+
+export interface FleetTenant {
+  readonly id: string;
+  readonly spec: KindSpec;
+  readonly seed: number;
+}
+
+// The fleet's tenants in manifest order: each kind's share of `n` (rounding gives the remainder to the last
+// kind), seeds 1.. per kind so fleets that share a kind share its files.
+export function fleetTenants(fleet: FleetSpec, n: number): FleetTenant[] {
+  const parts = fleet.mix.reduce((a, m) => a + m.parts, 0);
+  const out: FleetTenant[] = [];
+  let given = 0;
+  fleet.mix.forEach((m, k) => {
+    const count = k === fleet.mix.length - 1 ? n - given : Math.round((n * m.parts) / parts);
+    given += count;
+    for (let i = 0; i < count; i++) out.push({ id: `${m.spec.kind}-${i + 1}`, spec: m.spec, seed: i + 1 });
+  });
+  return out;
+}
+
+// Writes what is missing (models, then the manifest) and returns the manifest's path. Options override the
+// kinds' options (tests shrink the models); they are part of the folder name so sizes never mix.
+export function prepareFleet(work: string, fleet: FleetSpec, n: number, shrink: Readonly<Record<string, Record<string, unknown>>> = {}, onModel?: (file: string) => void): string {
+  const tenants = fleetTenants(fleet, n).map((t) => {
+    const extra = shrink[t.spec.kind];
+    const tag = extra ? `${t.spec.tag}-${Object.entries(extra).map(([k, v]) => `${k}${String(v)}`).join('-')}` : t.spec.tag;
+    const rel = path.join('models', tag, `s${t.seed}.onnx`);
+    const file = path.join(work, rel);
+    if (!existsSync(file)) {
+      onModel?.(rel);
+      mkdirSync(path.dirname(file), { recursive: true });
+      const bytes = generateModel(t.spec.kind, { ...t.spec.options, ...extra, seed: t.seed } as never).bytes;
+      writeFileSync(`${file}.tmp`, bytes);
+      renameSync(`${file}.tmp`, file); // an interrupted run never leaves a truncated model to reuse
+    }
+    return { id: t.id, model: path.join('..', rel), maxBatch: fleet.maxBatch };
+  });
+  const dir = path.join(work, `${fleet.name}-${n}`);
+  mkdirSync(dir, { recursive: true });
+  const manifest = path.join(dir, 'fleet.json');
+  writeFileSync(manifest, `${JSON.stringify({ tenants, precision: 'fp32' }, null, 1)}\n`);
+  return manifest;
+}
+
+export interface Phase {
+  readonly phase: string;
+  readonly seconds: number;
+}
+
+export interface CompileRow {
+  readonly fleet: string;
+  readonly tenants: number;
+  readonly modelBytes: number; // the fleet's ONNX files together
+  readonly weightsBytes: number; // weights.bin
+  readonly seconds: number; // wall, child start to exit
+  readonly peakRssBytes: number;
+  readonly phases: readonly Phase[];
+  readonly nvcc: 'auto' | 'off';
+}
+
+// Runs `loom compile` in a child process with a fresh kernel cache and returns its row.
+export async function timeCompile(fleetName: string, manifest: string, opts: { nvcc?: 'auto' | 'off'; keepPlan?: boolean } = {}): Promise<CompileRow> {
+  const nvcc = opts.nvcc ?? 'auto';
+  const dir = path.dirname(manifest);
+  const planDir = path.join(dir, 'plan');
+  const cache = path.join(dir, 'kernel-cache');
+  const timings = path.join(dir, 'timings.json');
+  for (const p of [planDir, cache, timings]) rmSync(p, { recursive: true, force: true });
+  const args = [path.join(ROOT, 'bin', 'loom.js'), 'compile', manifest, '-o', planDir, '--quiet', '--timings', timings, ...(nvcc === 'off' ? ['--no-nvcc'] : [])];
+  const started = process.hrtime.bigint();
+  const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, LOOM_CACHE_DIR: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('close', (c) => resolve({ code: c ?? 1, stderr: err }));
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (code !== 0) throw new Error(`loom compile of fleet '${fleetName}' exited with ${code}:\n${stderr.trim()}`);
+  const report = JSON.parse(readFileSync(timings, 'utf8')) as { phases: Phase[]; peakRssBytes: number };
+  const manifestJson = JSON.parse(readFileSync(manifest, 'utf8')) as { tenants: { model: string }[] };
+  const modelBytes = manifestJson.tenants.reduce((a, t) => a + statSync(path.resolve(dir, t.model)).size, 0);
+  const row: CompileRow = {
+    fleet: fleetName,
+    tenants: manifestJson.tenants.length,
+    modelBytes,
+    weightsBytes: statSync(path.join(planDir, 'weights.bin')).size,
+    seconds,
+    peakRssBytes: report.peakRssBytes,
+    phases: report.phases,
+    nvcc,
+  };
+  if (!opts.keepPlan) rmSync(planDir, { recursive: true, force: true }); // 5 GB per fleet otherwise
+  rmSync(cache, { recursive: true, force: true });
+  return row;
+}
+
+const MB = 1024 * 1024;
+
+export function formatTable(rows: readonly CompileRow[]): string {
+  const phaseNames = [...new Set(rows.flatMap((r) => r.phases.map((p) => p.phase)))];
+  const head = ['fleet', 'tenants', 'models MB', 'weights MB', 'seconds', 'peak RSS MB', ...phaseNames.map((p) => `${p} s`)];
+  const body = rows.map((r) => [
+    r.fleet,
+    String(r.tenants),
+    (r.modelBytes / MB).toFixed(0),
+    (r.weightsBytes / MB).toFixed(0),
+    r.seconds.toFixed(2),
+    (r.peakRssBytes / MB).toFixed(0),
+    ...phaseNames.map((p) => {
+      const s = r.phases.find((x) => x.phase === p)?.seconds;
+      return s === undefined ? '-' : s.toFixed(2);
+    }),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+function cpuName(): string {
+  const model = os.cpus()[0]?.model.trim() ?? 'cpu';
+  return `${model.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}-${os.cpus().length}cpu`;
+}
+
+function arg(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const names = (arg(argv, '--fleets') ?? FLEETS.map((f) => f.name).join(',')).split(',');
+  const n = Number(arg(argv, '--tenants') ?? '120');
+  const work = path.resolve(arg(argv, '--work') ?? path.join(os.tmpdir(), 'loom-compile-time'));
+  const nvcc = (arg(argv, '--nvcc') ?? 'auto') as 'auto' | 'off';
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--tenants must be a positive integer, got ${arg(argv, '--tenants')}`);
+  if (nvcc !== 'auto' && nvcc !== 'off') throw new Error(`--nvcc must be auto or off, got ${nvcc}`);
+  const fleets = names.map((name) => FLEETS.find((f) => f.name === name) ?? (() => { throw new Error(`unknown fleet '${name}' (known: ${FLEETS.map((f) => f.name).join(', ')})`); })());
+  const rows: CompileRow[] = [];
+  for (const fleet of fleets) {
+    const manifest = prepareFleet(work, fleet, n, {}, (file) => process.stderr.write(`writing ${file}\r`));
+    process.stderr.write(`compiling ${fleet.name} (${n} tenants)...\n`);
+    const row = await timeCompile(fleet.name, manifest, { nvcc });
+    rows.push(row);
+    process.stderr.write(`${fleet.name}: ${row.seconds.toFixed(2)} s, peak ${(row.peakRssBytes / MB).toFixed(0)} MB\n`);
+  }
+  const table = formatTable(rows);
+  const date = new Date().toISOString().slice(0, 10);
+  const cpu = cpuName();
+  const header = `loom compile, ${n} tenants per fleet, ${cpu}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}, nvcc ${nvcc}, ${date} (target <= 10 s)`;
+  process.stdout.write(`${header}\n${table}\n`);
+  const out = arg(argv, '--out') ?? path.join(ROOT, 'bench', 'results', `${date}-${cpu}-compile-time.json`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ bench: 'compile-time', date, cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, memBytes: os.totalmem(), node: process.version, tenants: n, nvcc, rows }, null, 1)}\n`);
+  writeFileSync(out.replace(/\.json$/, '.txt'), `${header}\n${table}\n`);
+  process.stderr.write(`wrote ${out}\n`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

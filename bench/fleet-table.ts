@@ -1,0 +1,214 @@
+// Issue 5's fleet table, "Fleets against PyTorch": for each fleet, the tenants' zoo models are written and
+// compiled, Loom's tick is timed end to end (and on CUDA its device tick and per-launch times), the fleet is
+// handed to the PyTorch peer (bench/peers/fleet_torch.py: same weights, same inputs, Loom's outputs to check
+// against), and both are set against the roofline floor from the peaks the peer measured on the card.
+//
+//   usage: node --import tsx bench/fleet-table.ts [--fleets mlp-b1,mlp-b16,lstm,resnet18,mixed] [--work DIR]
+//          [--backend cpu|cuda] [--iters 200] [--warmup 20] [--tenants-scale 1] [--precision fp32] [--no-peers]
+//          [--peers eager,streams,...] [--python python3] [--fresh] [--out bench/results]
+//   Writes <out>/<date>-<device>-fleet-table.json and .txt. --work keeps the fleets (models, plan, hand-off)
+//   between runs (default <tmp>/loom-fleet-table); --fresh regenerates and recompiles them.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fail } from '../ir/errors.js';
+import { SUPPORTED_PRECISIONS } from '../src/fleet/manifest.js';
+import { resultFile, runIfMain } from './common.js';
+import { type TableMeta, formatFleetTable } from './fleet-table/format.js';
+import { writePeerFleet } from './fleet-table/handoff.js';
+import { measureLoom } from './fleet-table/measure.js';
+import { PEER_NAMES, type PeerName, type PeerPeaks, type PeerRun, runPeer } from './fleet-table/peer.js';
+import { prepareFleet } from './fleet-table/prepare.js';
+import { type FleetRow, buildRow } from './fleet-table/row.js';
+import { type FleetSpec, FLEETS, describeFleet, fleetByName, fleetTenants, scaleFleet } from './fleet-table/specs.js';
+
+export { checkPeerFleet, writeInitializers } from './fleet-table/handoff.js';
+export { formatFleetTable } from './fleet-table/format.js';
+export { probePeer, runPeer } from './fleet-table/peer.js';
+export { buildRow, rooflineFloor } from './fleet-table/row.js';
+export { FLEETS, fleetTenants, scaleFleet } from './fleet-table/specs.js';
+export type { FleetSpec, TenantGroup } from './fleet-table/specs.js';
+export type { FleetRow } from './fleet-table/row.js';
+
+export const FLEET_TABLE_FORMAT = 'loom-fleet-table';
+
+export interface FleetTableOptions {
+  readonly fleets: readonly FleetSpec[];
+  readonly work: string;
+  readonly backend: 'cpu' | 'cuda';
+  readonly precision: string;
+  readonly iters: number;
+  readonly warmup: number;
+  readonly peers: { readonly run: false; readonly reason: string } | { readonly run: true; readonly python: string; readonly script?: string; readonly names?: readonly PeerName[] };
+  readonly peaks?: PeerPeaks | null; // instead of the peer's (a fleet the peer did not run still gets a floor)
+  readonly nvcc?: 'auto' | 'off'; // default: auto on cuda, off on cpu (a cubin the CPU backend never reads)
+  readonly fresh?: boolean;
+  readonly log?: (msg: string) => void;
+  readonly quietProgress?: boolean;
+}
+
+export interface FleetTableResult {
+  readonly format: typeof FLEET_TABLE_FORMAT;
+  readonly version: 1;
+  readonly date: string;
+  readonly backend: 'cpu' | 'cuda';
+  readonly device: string;
+  readonly peerDevice: string | null;
+  readonly host: { readonly cpus: number; readonly cpuModel: string; readonly node: string };
+  readonly settings: { readonly iters: number; readonly warmup: number; readonly precision: string; readonly fleets: readonly FleetSpec[] };
+  readonly rows: readonly FleetRow[];
+  readonly table: string;
+}
+
+export async function runFleetTable(opts: FleetTableOptions): Promise<FleetTableResult> {
+  const log = opts.log ?? (() => {});
+  const rows: FleetRow[] = [];
+  for (const spec of opts.fleets) {
+    const prepared = await prepareFleet(spec, {
+      work: opts.work,
+      precision: opts.precision,
+      nvcc: opts.nvcc ?? (opts.backend === 'cuda' ? 'auto' : 'off'),
+      ...(opts.fresh ? { fresh: true } : {}),
+      log,
+      ...(opts.quietProgress ? { quietProgress: true } : {}),
+    });
+    let t0 = Date.now();
+    log(`${spec.name}: Loom on ${opts.backend}, ${opts.warmup} warm-up + ${opts.iters} timed ticks`);
+    const loom = await measureLoom(prepared.planDir, {
+      backend: opts.backend,
+      iters: opts.iters,
+      warmup: opts.warmup,
+      onFirstTick: (loaded, inputs, outputs) => {
+        writePeerFleet(prepared.peerDir, spec.name, opts.precision, prepared.entries, prepared.weights, loaded.plan.tenants, inputs, outputs);
+      },
+    });
+    const measureS = (Date.now() - t0) / 1e3;
+    t0 = Date.now();
+    const peer = await peerRun(opts, path.join(prepared.peerDir, 'fleet.json'), path.join(prepared.dir, 'peer-result.json'));
+    const base = {
+      fleet: spec.name,
+      description: describeFleet(spec),
+      tenants: prepared.entries.length,
+      precision: opts.precision,
+      seconds: { models: prepared.seconds.models, compile: prepared.seconds.compile, loom: measureS, peer: (Date.now() - t0) / 1e3 },
+    };
+    const row = buildRow(base, loom, peer, opts.peaks);
+    log(`${spec.name}: loom p50 ${row.loom.runTickUs.p50.toFixed(1)} µs, peer ${peer.status}${row.bestPeer ? ` (best ${row.bestPeer.name} ${row.bestPeer.p50Us.toFixed(1)} µs)` : ''}`);
+    rows.push(row);
+  }
+  const device = rows[0]?.loom.device ?? 'unknown';
+  const peerDevice = rows.map((r) => (r.peer.status === 'ran' || r.peer.status === 'failed' ? r.peer.result?.device : undefined)).find((d) => d !== undefined) ?? null;
+  const date = new Date().toISOString();
+  const meta: TableMeta = { date, backend: opts.backend, device, peerDevice, iters: opts.iters };
+  return {
+    format: FLEET_TABLE_FORMAT,
+    version: 1,
+    date,
+    backend: opts.backend,
+    device,
+    peerDevice,
+    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+    settings: { iters: opts.iters, warmup: opts.warmup, precision: opts.precision, fleets: opts.fleets },
+    rows,
+    table: formatFleetTable(rows, meta),
+  };
+}
+
+async function peerRun(opts: FleetTableOptions, fleetJson: string, out: string): Promise<PeerRun> {
+  const p = opts.peers;
+  if (!p.run) return { status: 'skipped', reason: p.reason };
+  return runPeer({ python: p.python, ...(p.script ? { script: p.script } : {}), fleetJson, out, iters: opts.iters, warmup: opts.warmup, ...(p.names ? { peers: p.names } : {}) });
+}
+
+// <out>/<date>-<card>-fleet-table.json and .txt; the card is the peer's GPU where it ran, else Loom's device.
+export function writeFleetTable(result: FleetTableResult, outDir: string): { json: string; txt: string } {
+  mkdirSync(outDir, { recursive: true });
+  const card = result.peerDevice ?? result.device;
+  const json = resultFile(outDir, card, 'fleet-table', 'json', new Date(result.date));
+  const txt = resultFile(outDir, card, 'fleet-table', 'txt', new Date(result.date));
+  writeFileSync(json, `${JSON.stringify(result, null, 1)}\n`);
+  writeFileSync(txt, `${result.table}\n`);
+  return { json, txt };
+}
+
+export function parseFleetTableArgs(argv: readonly string[]): { opts: FleetTableOptions; out: string } {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      fleets: { type: 'string', default: Object.keys(FLEETS).join(',') },
+      work: { type: 'string', default: path.join(os.tmpdir(), 'loom-fleet-table') },
+      backend: { type: 'string', default: 'cuda' },
+      precision: { type: 'string', default: 'fp32' },
+      iters: { type: 'string', default: '200' },
+      warmup: { type: 'string', default: '20' },
+      'tenants-scale': { type: 'string', default: '1' },
+      'no-peers': { type: 'boolean', default: false },
+      peers: { type: 'string' },
+      python: { type: 'string', default: 'python3' },
+      fresh: { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
+    },
+    strict: true,
+  });
+  const backend = values.backend;
+  if (backend !== 'cpu' && backend !== 'cuda') fail('USAGE', `--backend must be cpu or cuda, got '${backend}'`);
+  if (!(SUPPORTED_PRECISIONS as readonly string[]).includes(values.precision)) fail('USAGE', `--precision must be one of ${SUPPORTED_PRECISIONS.join(', ')}, got '${values.precision}'`);
+  const int = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) fail('USAGE', `--${name} must be an integer ≥ ${min}, got '${v}'`);
+    return n;
+  };
+  const scale = Number(values['tenants-scale']);
+  const fleets = values.fleets.split(',').filter((s) => s !== '').map((n) => scaleFleet(fleetByName(n), scale));
+  const names = values.peers?.split(',').map((n) => {
+    if (!(PEER_NAMES as readonly string[]).includes(n)) fail('USAGE', `--peers: unknown peer '${n}' (known: ${PEER_NAMES.join(', ')})`);
+    return n as PeerName;
+  });
+  const opts: FleetTableOptions = {
+    fleets,
+    work: values.work,
+    backend,
+    precision: values.precision,
+    iters: int('iters', values.iters, 1),
+    warmup: int('warmup', values.warmup, 0),
+    peers: values['no-peers'] ? { run: false, reason: '--no-peers' } : { run: true, python: values.python, ...(names ? { names } : {}) },
+    fresh: values.fresh,
+    log: (m) => process.stderr.write(`fleet-table: ${m}\n`),
+  };
+  return { opts, out: values.out };
+}
+
+const USAGE = `usage: node --import tsx bench/fleet-table.ts [options]
+
+Issue 5's fleet table: each fleet compiled by Loom and run end to end (host inputs -> host outputs) against
+PyTorch peers (bench/peers/fleet_torch.py: eager loop, one stream per tenant, CUDA graph, vmap, vmap+graph)
+with the same weights, plus the roofline floor from the peaks the peer measures on the card.
+
+  --fleets a,b          ${Object.keys(FLEETS).join(', ')} (default: all)
+  --work DIR            where models, plans and hand-offs go (default: <tmp>/loom-fleet-table; reused)
+  --backend cuda|cpu    Loom backend (default cuda)
+  --precision P         fp32 (default) | tf32 | bf16 | fp16
+  --iters N --warmup N  timed / untimed ticks per system (default 200 / 20)
+  --tenants-scale F     multiply tenant counts (e.g. 0.25 for a quick run)
+  --peers a,b           peers to run (default all); --no-peers skips PyTorch
+  --python BIN          python with torch (default python3)
+  --fresh               rebuild models and plans even when the work dir matches
+  --out DIR             results folder (default bench/results)
+`;
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const { opts, out } = parseFleetTableArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  opts.log?.(`fleets ${opts.fleets.map((f) => `${f.name} (${fleetTenants(f).length} tenants)`).join(', ')}; work dir ${opts.work}`);
+  const result = await runFleetTable(opts);
+  process.stdout.write(`${result.table}\n`);
+  const files = writeFleetTable(result, out);
+  opts.log?.(`wrote ${files.json} and ${files.txt} (${((Date.now() - t0) / 1e3).toFixed(0)} s)`);
+}
+
+runIfMain(import.meta.url, main);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Every GPU benchmark and the GPU tests of the issue-4/5/6 notes, on one CUDA machine, from a fresh clone
+# (after `npm ci`, or on the lent GPU machine after `source .device/env.sh`):
+#
+#   bash bench/gpu-suite.sh OUT_DIR [PART ...]
+#
+# PARTs (default: all, in this order):
+#   build      tsc + the native addon with the CUDA backend
+#   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks)
+#   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
+#   host       bench/host-overhead.ts: runTick wall time minus the native tick
+#   demo       loom demo + loom bench (time-only / space-only / space-time) + loom bench --occupancy
+#   fleets     bench/fleet-table.ts: the issue-5 fleets against the PyTorch peers (needs python3 + torch)
+#   occupancy  loom bench --occupancy on the fleet table's 64 x MLP plan (after `fleets`)
+#   seed       bench/peers/seed_torch.py + bench/seed.ts: the seed study's table (fp32)
+# Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
+# FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; WORK=DIR keeps the compiled fleets between runs.
+set -uo pipefail
+OUT=${1:?usage: bash bench/gpu-suite.sh OUT_DIR [PART ...]}
+shift
+PARTS=${*:-build tests tick host demo fleets occupancy seed}
+WORK=${WORK:-/tmp/loom-gpu-suite}
+FLEETS=${FLEETS:-mlp-b1,mlp-b16,lstm,resnet18,mixed}
+mkdir -p "$OUT" "$WORK"
+TSX="node --import tsx"
+X=""; command -v npx >/dev/null && X="npx" # the lent GPU machine has node_modules/.bin on PATH but no npx
+LOOM="node bin/loom.js"
+status=0
+
+step() { # name, command...: runs it with its output in OUT/name.log; a failure is recorded, the suite goes on
+  local name=$1
+  shift
+  local t0=$SECONDS
+  echo "== $name: $*"
+  if "$@" >"$OUT/$name.log" 2>&1; then
+    echo "   ok ($((SECONDS - t0)) s)"
+  else
+    echo "   FAILED ($((SECONDS - t0)) s): tail of $OUT/$name.log"
+    tail -25 "$OUT/$name.log"
+    status=1
+  fi
+}
+
+for part in $PARTS; do
+  case $part in
+    build)
+      step build-ts $X tsc -p tsconfig.json
+      step build-native $X cmake-js compile -d native --out native/build
+      step doctor $LOOM doctor
+      ;;
+    tests) step gpu-tests $X vitest run test/gpu ;;
+    tick) step cuda-tick $TSX bench/cuda-tick.ts --iters 300 ;;
+    host) step host-overhead $TSX bench/host-overhead.ts --backend cuda --iters 2000 ;;
+    demo)
+      step demo $LOOM demo --dir "$WORK/demo" --backend cuda --quiet
+      step bench-demo $LOOM bench "$WORK/demo/plan" --backend cuda --ticks 200 --warmup 20 --json "$OUT/bench-demo.json" --quiet
+      step occupancy-demo $LOOM bench "$WORK/demo/plan" --backend cuda --occupancy 0.1,0.25,0.5,1 --ticks 200 --json "$OUT/occupancy-demo.json" --quiet
+      ;;
+    fleets) step fleet-table $TSX bench/fleet-table.ts --fleets "$FLEETS" --work "$WORK/fleets" --backend cuda --iters 200 --out "$OUT" ;;
+    occupancy)
+      step occupancy-mlp64 $LOOM bench "$WORK/fleets/mlp-b1/plan" --backend cuda --occupancy 0.1,0.25,0.5,1 --ticks 300 --json "$OUT/occupancy-mlp64.json" --quiet
+      ;;
+    seed)
+      step seed-torch python3 bench/peers/seed_torch.py --out "$OUT/seed-torch.json"
+      step seed $TSX bench/seed.ts --backend cuda --precision fp32 --torch "$OUT/seed-torch.json" --out "$OUT/seed.json"
+      ;;
+    *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed)"; exit 2 ;;
+  esac
+done
+exit $status

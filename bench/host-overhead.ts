@@ -1,0 +1,167 @@
+// Host overhead of a tick: `LoadedPlan.runTick` wall time from JS (validate + pack inputs, N-API, the
+// libuv thread-pool handoff, results back, unpack) minus the native tick (the executor's own time for
+// copy in, launches, copy out; handleInfo().lastTickUs). Fleets whose native tick is tiny, so what is
+// left is the JS/N-API path that every backend shares:
+//   mlp64  — 64 × MLP 784-16-16-10 at batch 1 (the I/O of issue 5's 64 × MLP 784-512-512-10, tiny compute)
+//   demo   — the `loom demo` fleet (16 tenants, mixed models), batch 1; by default only on a GPU (its CPU
+//            tick takes most of a second, so on the CPU backend it runs only with --only demo, at most 20 ticks)
+// Writes bench/results/<date>-<cpu or card>-host-overhead.json (and a copy under $OUT when set), prints a table.
+//   usage: tsx bench/host-overhead.ts [--iters N] [--only mlp64|demo] [--backend auto|cpu|cuda] [--threads N]
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Tensor } from '../ir/tensor.js';
+import { writeZooModel } from '../models/index.js';
+import { type LoadedPlan, loadPlan, nativeAddonInfo } from '../runtime/index.js';
+import { compileFleet } from '../src/fleet/compile.js';
+import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
+import { exampleInputs } from '../src/fleet/inputs.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const arg = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const ITERS = Number(arg('--iters') ?? 2000);
+const ONLY = arg('--only');
+const BACKEND = (arg('--backend') ?? 'auto') as 'auto' | 'cpu' | 'cuda';
+const THREADS = arg('--threads') !== undefined ? Number(arg('--threads')) : 1;
+
+interface Spread {
+  median: number;
+  p10: number;
+  p90: number;
+}
+
+interface FleetResult {
+  fleet: string;
+  backend: string;
+  tenants: number;
+  ticks: number;
+  inputBytes: number; // per tick, all tenants
+  outputBytes: number;
+  runTickUs: Spread; // JS wall time of `await runTick(inputs)`
+  nativeUs: Spread; // the executor's time for the same ticks
+  hostOverheadUs: Spread; // per tick: runTick - native
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
+}
+
+function spread(xs: readonly number[]): Spread {
+  return { median: quantile(xs, 0.5), p10: quantile(xs, 0.1), p90: quantile(xs, 0.9) };
+}
+
+async function measure(name: string, planDir: string, iters = ITERS): Promise<FleetResult> {
+  const loaded: LoadedPlan = await loadPlan(planDir, { backend: BACKEND, threads: THREADS });
+  try {
+    const inputs: Record<string, Record<string, Tensor>> = {};
+    loaded.plan.tenants.forEach((t, i) => {
+      inputs[t.id] = exampleInputs(t, 1, 1000 + i);
+    });
+    const bytes = (key: 'inputs' | 'outputs'): number => loaded.plan.tenants.reduce((a, t) => a + t[key].reduce((b, io) => b + io.bytes, 0), 0);
+    for (let i = 0; i < Math.min(200, iters); i++) await loaded.runTick(inputs);
+    const wall: number[] = [];
+    const native: number[] = [];
+    const over: number[] = [];
+    for (let i = 0; i < iters; i++) {
+      const t0 = process.hrtime.bigint();
+      await loaded.runTick(inputs);
+      const us = Number(process.hrtime.bigint() - t0) / 1e3;
+      const n = Number(loaded.backendInfo().lastTickUs);
+      wall.push(us);
+      native.push(n);
+      over.push(us - n);
+    }
+    return {
+      fleet: name,
+      backend: loaded.backend,
+      tenants: loaded.plan.tenants.length,
+      ticks: iters,
+      inputBytes: bytes('inputs'),
+      outputBytes: bytes('outputs'),
+      runTickUs: spread(wall),
+      nativeUs: spread(native),
+      hostOverheadUs: spread(over),
+    };
+  } finally {
+    loaded.close();
+  }
+}
+
+// nvcc only where the plan will run on a GPU (a CPU-only run needs no cubin).
+const NVCC: 'auto' | 'off' = BACKEND !== 'cpu' && nativeAddonInfo().cudaDevices ? 'auto' : 'off';
+
+async function compileMlp64(dir: string): Promise<void> {
+  mkdirSync(path.join(dir, 'models'), { recursive: true });
+  const tenants = Array.from({ length: 64 }, (_, i) => {
+    const model = `models/mlp-${i}.onnx`;
+    writeZooModel('mlp', { seed: 5000 + i, sizes: [784, 16, 16, 10] }, path.join(dir, model));
+    return { id: `mlp-${i}`, model, maxBatch: 1 };
+  });
+  const manifest = path.join(dir, 'fleet.json');
+  writeFileSync(manifest, JSON.stringify({ tenants, precision: 'fp32' }));
+  await compileFleet(manifest, path.join(dir, 'plan'), { nvcc: NVCC });
+}
+
+function row(cells: Array<string | number>, widths: number[]): string {
+  return cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
+}
+
+async function main(): Promise<void> {
+  const addon = nativeAddonInfo();
+  const results: FleetResult[] = [];
+  const work = mkdtempSync(path.join(os.tmpdir(), 'loom-host-'));
+  try {
+    if (!ONLY || ONLY === 'mlp64') {
+      const dir = path.join(work, 'mlp64');
+      await compileMlp64(dir);
+      results.push(await measure('64 x MLP 784-16-16-10', path.join(dir, 'plan')));
+    }
+    if (ONLY === 'demo' || (!ONLY && NVCC === 'auto')) {
+      const dir = path.join(work, 'demo');
+      await compileFleet(writeDemoFleet(dir, demoFleet(false)), path.join(dir, 'plan'), { nvcc: NVCC });
+      results.push(await measure('demo (loom demo fleet)', path.join(dir, 'plan'), NVCC === 'auto' ? ITERS : Math.min(ITERS, 20)));
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const date = new Date().toISOString().slice(0, 10);
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const card = results.some((r) => r.backend === 'cuda') ? String(addon.gpu?.name ?? 'unknown GPU') : null;
+  const machine = card ?? `${os.cpus().length}cpu`;
+  const report = {
+    date,
+    cpu,
+    cores: os.cpus().length,
+    card,
+    node: process.version,
+    command: `tsx bench/host-overhead.ts${args.length ? ` ${args.join(' ')}` : ''}`,
+    iters: ITERS,
+    threads: THREADS,
+    results,
+  };
+  const outDir = path.join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${date}-${machine.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}-host-overhead.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  if (process.env.OUT) copyFileSync(file, path.join(process.env.OUT, path.basename(file)));
+
+  process.stdout.write(`\nLoom host overhead per tick — ${card ?? cpu} (${os.cpus().length} cores, node ${process.version}), ${date}, up to ${ITERS} ticks\n\n`);
+  const w = [24, 7, 7, 9, 9, 10, 10, 10, 10];
+  process.stdout.write(`${row(['fleet', 'backend', 'tenants', 'in KB', 'out KB', 'runTick µs', 'native µs', 'host µs', 'host p90'], w)}\n`);
+  for (const r of results) {
+    process.stdout.write(
+      `${row([
+        r.fleet, r.backend, r.tenants, (r.inputBytes / 1024).toFixed(1), (r.outputBytes / 1024).toFixed(1), r.runTickUs.median.toFixed(1),
+        r.nativeUs.median.toFixed(1), r.hostOverheadUs.median.toFixed(1), r.hostOverheadUs.p90.toFixed(1),
+      ], w)}\n`,
+    );
+  }
+  process.stdout.write(`\n(host = runTick wall - the executor's native tick, per tick; medians unless noted)\nwrote ${path.relative(ROOT, file)}\n`);
+}
+
+await main();

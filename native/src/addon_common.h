@@ -1,0 +1,55 @@
+// Helpers shared by the addon's translation units (addon.cc, addon_tick.cc): JS errors with code 'EVAL',
+// plan handles, and argument checks. Part of the N-API boundary only.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+
+#include "executor.h"
+
+namespace loom {
+
+inline Napi::Error addon_eval_error(Napi::Env env, const std::string& msg) {
+  Napi::Error e = Napi::Error::New(env, msg);
+  e.Set("code", Napi::String::New(env, "EVAL"));
+  return e;
+}
+
+// A handle keeps its executor alive for ticks in flight even after destroy().
+struct addon_handle {
+  std::shared_ptr<executor> exec;
+};
+
+inline std::shared_ptr<executor> addon_handle_executor(const Napi::Value& v) {
+  if (!v.IsExternal()) throw addon_eval_error(v.Env(), "loom addon: expected a plan handle");
+  addon_handle* h = v.As<Napi::External<addon_handle>>().Data();
+  if (!h->exec) throw addon_eval_error(v.Env(), "loom addon: the plan was closed");
+  return h->exec;
+}
+
+inline Napi::Uint8Array addon_bytes(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw addon_eval_error(v.Env(), std::string("loom addon: ") + what + " must be a Uint8Array");
+  }
+  return v.As<Napi::Uint8Array>();
+}
+
+inline Napi::Float64Array addon_f64s(const Napi::Value& v, const char* what) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw addon_eval_error(v.Env(), std::string("loom addon: ") + what + " must be a Float64Array");
+  }
+  return v.As<Napi::Float64Array>();
+}
+
+inline int64_t addon_offset(const Napi::Value& v, const char* what) {
+  if (!v.IsNumber()) throw addon_eval_error(v.Env(), std::string("loom addon: ") + what + " must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+// runTick / runTickPacked, defined in addon_tick.cc.
+Napi::Value addon_run_tick(const Napi::CallbackInfo& info);
+Napi::Value addon_run_tick_packed(const Napi::CallbackInfo& info);
+
+} // namespace loom

@@ -1,0 +1,226 @@
+// The CUDA backend's context and the internal functions its files share (backend_cuda.cc: load and the
+// backend_ops; backend_cuda_enqueue.cc: putting launches on the stream and capturing graphs;
+// backend_cuda_sparse.cc: the sparse tick of a partly occupied fleet; backend_cuda_bench.cc: timing).
+// Not part of the backend interface: nothing outside backend_cuda*.cc includes it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "backend_cuda.h"
+
+namespace loom {
+
+constexpr size_t kCudaTableAlign = 256;
+
+enum class gemm_mode { strided, batched, grouped, grouped_split };
+
+// One cuBLAS call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
+struct gemm_call {
+  gemm_mode mode = gemm_mode::strided;
+  cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
+  int m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0, batch = 0;
+  float alpha = 1;
+  // A'/B' storage: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F for bf16/f16 launches (C is always CUDA_R_32F and
+  // those run with CUBLAS_COMPUTE_32F: FORMAT.md "gemm dtype")
+  cudaDataType_t ab = CUDA_R_32F;
+  size_t ab_size = 4;                     // bytes of one A'/B' element
+  CUdeviceptr a = 0, b = 0, c = 0;        // strided: first matrices
+  long long sa = 0, sb = 0, sc = 0;       // strided: element strides
+  size_t arr_off = 0;                     // batched / grouped: offset of the pointer arrays in the load-time table
+  CUdeviceptr arr = 0;                    // ... and their device address: A'[total], B'[total], C[total]
+  int total = 0;                          // pointers per array
+  // grouped: host arrays, one element per group (cuBLAS reads them at call time)
+  std::vector<cublasOperation_t> gta, gtb;
+  std::vector<int> gm, gn, gk, glda, gldb, gldc, gsize;
+  std::vector<float> galpha, gbeta;
+};
+
+// One launch of the plan as the stream sees it. Device addresses are absolute, so the same enqueue code runs
+// the full tick (load-time tables) and a sparse tick (its own compacted tables).
+struct launch_state {
+  const launch* l = nullptr;
+  std::vector<gemm_call> calls;
+  // kernel
+  CUfunction fn = nullptr;
+  unsigned grid = 0, block = 0;
+  size_t segs_off = 0, views_off = 0;
+  CUdeviceptr segs = 0, views = 0;
+  int nsegs = 0;
+  long long total = 0;
+  // GEMM epilogue
+  size_t epi_off = 0;
+  CUdeviceptr epi = 0;
+  int n_epi = 0;
+  long long epi_total = 0;
+};
+
+struct range {
+  int64_t offset, bytes;
+};
+
+// What a sparse tick needs of one launch of the full tick, kept on the host from load on.
+struct launch_src {
+  std::vector<std::vector<const gemm_entry*>> call_entries; // per gemm_call, in pointer-array order
+  std::vector<LoomSegment> segs;                            // kernel: the load-time segment table
+  std::vector<int32_t> seg_tenants;
+  std::vector<cuda_epi_job> jobs;                           // GEMM epilogue jobs
+  std::vector<int32_t> job_tenants;
+  int api_launches = 0;                                     // cuBLAS calls + kernels this launch enqueues
+};
+
+// A sparse tick for one occupancy mask: its copies, its launches over compacted tables (uploaded once into
+// a table slot), and, from its second use on, its captured graph.
+struct sparse_program {
+  std::vector<range> in, out, poison;
+  std::vector<launch_state> launches;
+  int slot = -1;
+  size_t table_bytes = 0;
+  cudaGraphExec_t exec = nullptr;
+  bool capture_failed = false;
+  int uses = 0;
+};
+
+struct mask_entry {
+  tenant_mask mask;
+  bool sparse = false;          // the rule's choice for this mask
+  double estimate_us = 0;       // the rule's estimate of the sparse tick (host wall, launch to synchronize)
+  double measured_us = -1;      // the fastest measured replay of its graph; < 0: none yet
+  int measured_n = 0;
+  std::unique_ptr<sparse_program> prog; // when sparse
+  uint64_t last_use = 0;
+};
+
+enum class sparse_policy { never, always, automatic };
+
+struct sparse_state {
+  sparse_policy policy = sparse_policy::automatic;
+  bool available = false;
+  std::string note;
+  std::vector<launch_src> src;                                     // parallel to cuda_ctx::launches
+  std::vector<std::vector<std::pair<size_t, double>>> by_tenant;   // tenant → (launch index, share of its work)
+  std::vector<std::vector<range>> tenant_in, tenant_out;           // tenant → its io slots
+  std::vector<range> all_out;                                      // every output slot, sorted
+  // measured at load (auto only), microseconds
+  bool calibrated = false;
+  double full_wall_us = 0, full_device_us = 0, fixed_us = 0, node_us = 0, host_launch_us = 0, min_launch_us = 0, launch_sum_us = 0;
+  std::vector<double> launch_us; // per launch, device time in an eager tick
+  // tables: one pinned staging buffer, `n_slots` device slots of `slot_bytes` (worst case: every entry live)
+  size_t slot_bytes = 0;
+  int n_slots = 0;
+  void* slab = nullptr;
+  uint8_t* pinned = nullptr;
+  void* scratch = nullptr; // a few bytes the calibration graph writes
+  std::vector<int> free_slots;
+  std::vector<std::unique_ptr<mask_entry>> cache; // LRU by last_use, at most n_slots entries
+  uint64_t clock = 0;
+  // counters
+  uint64_t sparse_ticks = 0, full_ticks = 0, captures = 0, evictions = 0, uploads = 0;
+  double last_estimate_us = -1, last_measured_us = -1;
+  int last_bench_sparse = -1; // -1: no masked bench yet
+};
+
+struct cuda_ctx {
+  cuda_options opts;
+  int device = 0;
+  CUcontext cu_ctx = nullptr;
+  cudaDeviceProp props{};
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void* workspace = nullptr;
+  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  arena_sizes sizes;
+  cuda_arenas arenas;
+  void* arena_mem[3] = {nullptr, nullptr, nullptr};
+  uint8_t* pin_in = nullptr;
+  uint8_t* pin_out = nullptr;
+  std::vector<uint8_t> host_tables;
+  void* tables = nullptr;
+  CUmodule module = nullptr;
+  std::string module_how = "none (no generated kernels)";
+  std::vector<range> in_ranges, out_ranges, poison_slots;
+  std::vector<launch_state> launches;
+  std::unordered_map<int32_t, size_t> by_id;
+  cudaGraphExec_t exec = nullptr;
+  cudaEvent_t ev0 = nullptr, ev1 = nullptr;
+  bool graph = false;
+  std::string graph_note;
+  int graph_nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
+  int cublas_calls = 0, generated_launches = 0, epilogue_launches = 0, grouped_split = 0;
+  std::string grouped_note;
+  sparse_state sparse;
+
+  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
+};
+
+inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
+
+inline double cuda_since_us(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Ticks run on libuv's worker threads, load on the JS thread: make the context current on whichever calls.
+void cuda_bind(cuda_ctx& c);
+
+// Sorted, merged ranges; ranges closer than `gap` bytes are joined.
+std::vector<range> cuda_merge_ranges(std::vector<range> r, int64_t gap);
+bool cuda_ranges_hold(const std::vector<range>& rs, int64_t off, int64_t bytes);
+
+// backend_cuda.cc: whether `b` is a CUDA backend (its ctx a cuda_ctx).
+bool cuda_backend_is(const backend& b);
+
+// ---- backend_cuda_enqueue.cc ----
+// One gemm call; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS refuses becomes split.
+void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back);
+void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back);
+// A tick's body: H2D of `in` from pinned staging, poison memsets, the launches, D2H of `out`. `check_each`
+// synchronizes after every launch so a fault names its launch (load-time warm-up, a sparse tick's first run).
+struct tick_body {
+  const std::vector<range>* in;
+  const std::vector<range>* poison;
+  std::vector<launch_state>* launches;
+  const std::vector<range>* out;
+};
+tick_body cuda_full_body(cuda_ctx& c);
+void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool may_fall_back);
+// Captures `b` on the context's stream into an uploaded executable graph (throws loom_error on failure);
+// `count` (the full tick only) tallies its nodes into the context's stats.
+cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
+void cuda_choose_grouped(cuda_ctx& c);
+
+// ---- backend_cuda_sparse.cc ----
+// Reads LOOM_CUDA_SPARSE (never|always|auto; throws on anything else).
+sparse_policy cuda_sparse_policy_from_env();
+// At load, after the full tick is prepared and captured: host sources, table slots, and (auto) the
+// measurements the rule uses.
+void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan);
+// The mask's cache entry when the rule picks a sparse tick for it (built on first sight), else null.
+mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active);
+// backend_cuda_sparse_cost.cc: per-tenant shares of each launch's work, the load-time measurements, and the
+// estimate of a mask's sparse tick (host wall µs) from them.
+void cuda_sparse_build_shares(cuda_ctx& c, size_t n_tenants);
+void cuda_sparse_calibrate(cuda_ctx& c);
+double cuda_sparse_estimate_us(const cuda_ctx& c, const tenant_mask& m);
+// Enqueues the entry's sparse tick (eagerly and checked on first use, then as its captured graph). Returns
+// whether the graph ran (only those runs are measured).
+bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e);
+void cuda_sparse_record(cuda_ctx& c, mask_entry& e, double wall_us);
+void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out);
+void cuda_sparse_destroy(cuda_ctx& c);
+
+// ---- backend_cuda_bench.cc ----
+// One eager tick twice with an event between launches; the second round's device µs per launch, and the
+// host µs per API launch of enqueueing it.
+void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, double& host_us_per_api_launch);
+// The full tick once on the stream (its graph, or eagerly without one).
+void cuda_launch_full(cuda_ctx& c);
+// backend_tick_ops::bench and ::profile.
+void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
+void cuda_profile_tick(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);
+
+} // namespace loom

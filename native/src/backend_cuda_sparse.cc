@@ -1,0 +1,398 @@
+// The sparse tick: when few tenants are live, run only the launches that have a live tenant, each over only
+// the live tenants' entries / segments, and copy only their io slots. A strided GEMM whose live entries are
+// one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
+// arrays; epilogue jobs and kernel segment tables are compacted (workBegin re-prefix-summed; views stay in
+// the load-time table, segments index them by firstView).
+//
+// Per occupancy mask the compacted tables are built once on the host, staged in one pinned buffer and sent
+// with ONE cudaMemcpyAsync into a device table slot that the mask keeps while it is cached (LRU, at most 32
+// masks): production traffic repeats masks, so a mask's second tick on replays a captured graph (~1-2 µs
+// per node) instead of eager launches (~3-8 µs each on the host). The first tick of a mask runs eagerly and
+// checked (a fault names its launch), so a one-off mask never pays a capture.
+//
+// The choice is measured, not guessed (backend_cuda_sparse_cost.cc): a mask's sparse tick is estimated from
+// load-time measurements and used only below kSparseRatio of the full tick; once a mask's graph has been
+// replayed a few times, its measured time replaces the estimate.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "backend_cuda_ctx.h"
+
+namespace loom {
+
+namespace {
+
+constexpr double kSparseRatio = 0.8;             // sparse only when clearly cheaper than the full tick
+constexpr int kMaxMasks = 32;                    // cached masks (each holds a table slot and maybe a graph)
+constexpr size_t kSlabBudget = size_t(64) << 20; // device bytes for all table slots together
+constexpr int64_t kMergeGap = 64 << 10;          // as the full tick: copy a small gap rather than add a copy
+constexpr int kTrustAfter = 3;                   // graph replays measured before the measurement decides
+
+size_t align_up(size_t v) { return (v + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign; }
+
+bool live(const tenant_mask& m, int32_t t) { return t >= 0 && static_cast<size_t>(t) < m.size() && m[t] != 0; }
+
+const char* policy_name(sparse_policy p) {
+  switch (p) {
+    case sparse_policy::never: return "never";
+    case sparse_policy::always: return "always";
+    case sparse_policy::automatic: return "auto";
+  }
+  return "?";
+}
+
+// Bytes of a sparse tick's tables when every entry is live: the size of one slot.
+size_t worst_table_bytes(const cuda_ctx& c) {
+  size_t b = 0;
+  for (size_t i = 0; i < c.launches.size(); i++) {
+    const launch_state& s = c.launches[i];
+    const launch_src& src = c.sparse.src[i];
+    for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * 3 * sizeof(unsigned long long));
+    b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
+    if (s.nsegs > 0) b += align_up(src.segs.size() * sizeof(LoomSegment));
+  }
+  return std::max(b, kCudaTableAlign);
+}
+
+// Ranges merged across small gaps, but never across another tenant's output slot: an H2D copy over it would
+// overwrite an inactive tenant's last outputs with staging bytes.
+std::vector<range> merge_guarded(std::vector<range> r, const std::vector<range>& forbidden) {
+  std::sort(r.begin(), r.end(), [](const range& a, const range& b) { return a.offset < b.offset; });
+  std::vector<range> out;
+  for (const auto& x : r) {
+    if (x.bytes <= 0) continue;
+    if (!out.empty()) {
+      const int64_t end = out.back().offset + out.back().bytes;
+      bool clear = x.offset <= end + kMergeGap;
+      for (const auto& f : forbidden) clear = clear && !(f.offset < x.offset && f.offset + f.bytes > end);
+      if (clear) {
+        out.back().bytes = std::max(end, x.offset + x.bytes) - out.back().offset;
+        continue;
+      }
+    }
+    out.push_back(x);
+  }
+  return out;
+}
+
+// The compacted tables of one sparse tick, written into the pinned staging buffer at the slot's layout.
+struct table_writer {
+  uint8_t* pin;
+  size_t cap;
+  CUdeviceptr base;
+  size_t used = 0;
+  CUdeviceptr put(const void* data, size_t bytes) {
+    const size_t off = align_up(used);
+    if (off + bytes > cap) throw loom_error("sparse tick: compacted tables need more than the " + std::to_string(cap) + " bytes sized at load");
+    std::memcpy(pin + off, data, bytes);
+    used = off + bytes;
+    return base + off;
+  }
+};
+
+void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& es, const tenant_mask& m, const cuda_arenas& ar,
+                  table_writer& tw, std::vector<gemm_call>& out) {
+  std::vector<size_t> idx;
+  for (size_t j = 0; j < es.size(); j++)
+    if (live(m, es[j]->tenant)) idx.push_back(j);
+  if (idx.empty()) return;
+  gemm_call g = full;
+  switch (full.mode) {
+    case gemm_mode::strided:
+      if (idx.back() - idx.front() + 1 == idx.size()) {
+        const CUdeviceptr i0 = static_cast<CUdeviceptr>(idx.front());
+        g.a = full.a + i0 * static_cast<CUdeviceptr>(full.sa) * full.ab_size;
+        g.b = full.b + i0 * static_cast<CUdeviceptr>(full.sb) * full.ab_size;
+        g.c = full.c + i0 * static_cast<CUdeviceptr>(full.sc) * sizeof(float);
+        g.batch = static_cast<int>(idx.size());
+        out.push_back(std::move(g));
+        return;
+      }
+      g.mode = gemm_mode::batched;
+      break;
+    case gemm_mode::batched: break;
+    case gemm_mode::grouped:
+    case gemm_mode::grouped_split: {
+      // entries are concatenated group after group: keep each group's live count, drop groups with none
+      g.gta.clear(), g.gtb.clear(), g.gm.clear(), g.gn.clear(), g.gk.clear(), g.glda.clear(), g.gldb.clear(), g.gldc.clear();
+      g.gsize.clear(), g.galpha.clear(), g.gbeta.clear();
+      size_t first = 0;
+      for (size_t q = 0; q < full.gsize.size(); q++) {
+        const size_t end = first + static_cast<size_t>(full.gsize[q]);
+        int n = 0;
+        for (size_t j = first; j < end && j < es.size(); j++) n += live(m, es[j]->tenant) ? 1 : 0;
+        first = end;
+        if (n == 0) continue;
+        g.gta.push_back(full.gta[q]), g.gtb.push_back(full.gtb[q]), g.gm.push_back(full.gm[q]), g.gn.push_back(full.gn[q]);
+        g.gk.push_back(full.gk[q]), g.glda.push_back(full.glda[q]), g.gldb.push_back(full.gldb[q]), g.gldc.push_back(full.gldc[q]);
+        g.galpha.push_back(full.galpha[q]), g.gbeta.push_back(full.gbeta[q]), g.gsize.push_back(n);
+      }
+      break;
+    }
+  }
+  const size_t n = idx.size();
+  std::vector<unsigned long long> arr(3 * n);
+  for (size_t i = 0; i < n; i++) {
+    arr[i] = ar.at(es[idx[i]]->b);         // A' = B
+    arr[n + i] = ar.at(es[idx[i]]->a);     // B' = A
+    arr[2 * n + i] = ar.at(es[idx[i]]->c); // C
+  }
+  g.arr = tw.put(arr.data(), arr.size() * sizeof(unsigned long long));
+  g.total = static_cast<int>(n);
+  g.batch = static_cast<int>(n);
+  out.push_back(std::move(g));
+}
+
+// The launch's sparse form; false when no live tenant has work in it.
+bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, table_writer& tw, launch_state& s) {
+  const launch_state& full = c.launches[i];
+  const launch_src& src = c.sparse.src[i];
+  s.l = full.l;
+  if (full.l->kind == launch_kind::kernel) {
+    if (full.nsegs == 0 || full.total <= 0) return false;
+    std::vector<LoomSegment> segs;
+    long long total = 0;
+    for (size_t j = 0; j < src.segs.size(); j++) {
+      if (!live(m, src.seg_tenants[j])) continue;
+      segs.push_back(src.segs[j]);
+      segs.back().workBegin = total;
+      total += src.segs[j].work;
+    }
+    if (segs.empty() || total == 0) return false;
+    s.fn = full.fn;
+    s.block = full.block;
+    s.views = full.views;
+    s.segs = tw.put(segs.data(), segs.size() * sizeof(LoomSegment));
+    s.nsegs = static_cast<int>(segs.size());
+    s.total = total;
+    // every template is grid-stride over totalWork: any grid is correct; shrink it with the work
+    const double g = std::ceil(static_cast<double>(full.grid) * static_cast<double>(total) / static_cast<double>(full.total));
+    s.grid = static_cast<unsigned>(std::min<double>(full.grid, std::max(1.0, g)));
+    return true;
+  }
+  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, c.arenas, tw, s.calls);
+  if (full.n_epi > 0) {
+    std::vector<cuda_epi_job> jobs;
+    long long begin = 0;
+    for (size_t j = 0; j < src.jobs.size(); j++) {
+      if (!live(m, src.job_tenants[j])) continue;
+      jobs.push_back(src.jobs[j]);
+      jobs.back().begin = begin;
+      begin += src.jobs[j].m * src.jobs[j].n;
+    }
+    if (!jobs.empty()) {
+      s.epi = tw.put(jobs.data(), jobs.size() * sizeof(cuda_epi_job));
+      s.n_epi = static_cast<int>(jobs.size());
+      s.epi_total = begin;
+    }
+  }
+  return !s.calls.empty() || s.n_epi > 0;
+}
+
+void release_program(cuda_ctx& c, mask_entry& e) {
+  if (!e.prog) return;
+  if (e.prog->exec) cudaGraphExecDestroy(e.prog->exec);
+  if (e.prog->slot >= 0) c.sparse.free_slots.push_back(e.prog->slot);
+  e.prog.reset();
+}
+
+// Builds the mask's sparse tick into a free table slot and queues the slot's one upload.
+void build_program(cuda_ctx& c, mask_entry& e) {
+  sparse_state& sp = c.sparse;
+  if (sp.free_slots.empty()) throw loom_error("sparse tick: no free table slot (cache bookkeeping)");
+  auto p = std::make_unique<sparse_program>();
+  p->slot = sp.free_slots.back();
+  sp.free_slots.pop_back();
+  try {
+    std::vector<range> ins, outs;
+    for (size_t t = 0; t < e.mask.size(); t++) {
+      if (!e.mask[t]) continue;
+      ins.insert(ins.end(), sp.tenant_in[t].begin(), sp.tenant_in[t].end());
+      outs.insert(outs.end(), sp.tenant_out[t].begin(), sp.tenant_out[t].end());
+    }
+    p->in = merge_guarded(ins, sp.all_out);
+    p->out = cuda_merge_ranges(outs, kMergeGap);
+    p->poison = cuda_merge_ranges(outs, 0);
+    // the previous upload from the staging buffer must be done before it is rewritten
+    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(sp.slab) + static_cast<CUdeviceptr>(p->slot) * sp.slot_bytes;
+    table_writer tw{sp.pinned, sp.slot_bytes, base};
+    for (size_t i = 0; i < c.launches.size(); i++) {
+      launch_state s;
+      if (compact_launch(c, i, e.mask, tw, s)) p->launches.push_back(std::move(s));
+    }
+    p->table_bytes = tw.used;
+    if (tw.used > 0) {
+      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(base), sp.pinned, tw.used, cudaMemcpyHostToDevice, c.stream));
+      sp.uploads++;
+    }
+  } catch (...) {
+    sp.free_slots.push_back(p->slot);
+    throw;
+  }
+  e.prog = std::move(p);
+}
+
+} // namespace
+
+sparse_policy cuda_sparse_policy_from_env() {
+  const char* env = std::getenv("LOOM_CUDA_SPARSE");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "auto") return sparse_policy::automatic;
+  if (v == "never") return sparse_policy::never;
+  if (v == "always") return sparse_policy::always;
+  throw loom_error("LOOM_CUDA_SPARSE must be never, always or auto, got '" + v + "'");
+}
+
+void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
+  sparse_state& sp = c.sparse;
+  if (sp.policy == sparse_policy::never) {
+    sp.note = "LOOM_CUDA_SPARSE=never: every tick runs in full";
+    return;
+  }
+  if (plan.io.size() != plan.tenants.size()) {
+    sp.note = "the plan names no per-tenant I/O slots: every tick runs in full";
+    return;
+  }
+  const size_t n = plan.tenants.size();
+  sp.tenant_in.assign(n, {});
+  sp.tenant_out.assign(n, {});
+  std::vector<range> outs;
+  for (size_t t = 0; t < n; t++) {
+    for (const auto& s : plan.io[t].inputs) sp.tenant_in[t].push_back({s.offset, s.bytes});
+    for (const auto& s : plan.io[t].outputs) sp.tenant_out[t].push_back({s.offset, s.bytes});
+    outs.insert(outs.end(), sp.tenant_out[t].begin(), sp.tenant_out[t].end());
+  }
+  sp.all_out = cuda_merge_ranges(outs, 0);
+  cuda_sparse_build_shares(c, n);
+  sp.slot_bytes = worst_table_bytes(c);
+  if (sp.slot_bytes > 4 * kSlabBudget) {
+    sp.note = "the sparse tick's tables would need " + std::to_string(sp.slot_bytes) + " bytes per mask: every tick runs in full";
+    return;
+  }
+  sp.n_slots = static_cast<int>(std::clamp<size_t>(kSlabBudget / sp.slot_bytes, 1, kMaxMasks));
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&sp.pinned), sp.slot_bytes, cudaHostAllocDefault));
+  const cudaError_t st = cudaMalloc(&sp.slab, sp.slot_bytes * static_cast<size_t>(sp.n_slots));
+  if (st != cudaSuccess) {
+    cudaGetLastError();
+    sp.slab = nullptr;
+    sp.note = std::string("no device memory for the sparse tick's tables (") + cudaGetErrorString(st) + "): every tick runs in full";
+    return;
+  }
+  for (int s = sp.n_slots; s-- > 0;) sp.free_slots.push_back(s);
+  sp.available = true;
+  if (sp.policy == sparse_policy::automatic) cuda_sparse_calibrate(c);
+}
+
+mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
+  sparse_state& sp = c.sparse;
+  if (!sp.available || sp.policy == sparse_policy::never || active.size() != sp.tenant_in.size()) return nullptr;
+  if (std::all_of(active.begin(), active.end(), [](uint8_t a) { return a != 0; })) return nullptr; // the full tick is that
+  sp.clock++;
+  for (auto& e : sp.cache) {
+    if (e->mask != active) continue;
+    e->last_use = sp.clock;
+    if (sp.policy == sparse_policy::automatic && e->sparse && e->measured_n >= kTrustAfter && e->measured_us >= kSparseRatio * sp.full_wall_us) {
+      e->sparse = false; // measured: not worth it after all
+      release_program(c, *e);
+    }
+    sp.last_estimate_us = e->estimate_us;
+    return e->sparse ? e.get() : nullptr;
+  }
+  auto e = std::make_unique<mask_entry>();
+  e->mask = active;
+  e->last_use = sp.clock;
+  e->estimate_us = sp.calibrated ? cuda_sparse_estimate_us(c, active) : -1;
+  e->sparse = sp.policy == sparse_policy::always || (sp.calibrated && e->estimate_us < kSparseRatio * sp.full_wall_us);
+  sp.last_estimate_us = e->estimate_us;
+  if (static_cast<int>(sp.cache.size()) >= sp.n_slots) {
+    auto lru = std::min_element(sp.cache.begin(), sp.cache.end(), [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
+    release_program(c, **lru);
+    sp.cache.erase(lru);
+    sp.evictions++;
+  }
+  if (e->sparse) build_program(c, *e);
+  sp.cache.push_back(std::move(e));
+  return sp.cache.back()->sparse ? sp.cache.back().get() : nullptr;
+}
+
+bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e) {
+  sparse_program& p = *e.prog;
+  const tick_body body{&p.in, &p.poison, &p.launches, &p.out};
+  p.uses++;
+  if (p.uses == 1) {
+    cuda_enqueue_body(c, body, true, false);
+    return false;
+  }
+  if (!p.exec && !p.capture_failed && c.opts.use_graph) {
+    try {
+      p.exec = cuda_capture(c, body, false);
+      c.sparse.captures++;
+    } catch (const loom_error& err) {
+      p.capture_failed = true;
+      c.sparse.note = std::string("a sparse tick's capture failed, it runs eagerly: ") + err.what();
+    }
+  }
+  if (!p.exec) {
+    cuda_enqueue_body(c, body, false, false);
+    return false;
+  }
+  CUDA_CHECK(cudaGraphLaunch(p.exec, c.stream));
+  return true;
+}
+
+void cuda_sparse_record(cuda_ctx& c, mask_entry& e, double wall_us) {
+  e.measured_us = e.measured_n == 0 ? wall_us : std::min(e.measured_us, wall_us);
+  e.measured_n++;
+  c.sparse.last_measured_us = wall_us;
+}
+
+void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out) {
+  const sparse_state& sp = c.sparse;
+  auto num = [&](const char* k, double v) { out.numbers.emplace_back(k, v); };
+  int graphs = 0;
+  for (const auto& e : sp.cache) graphs += e->prog && e->prog->exec ? 1 : 0;
+  num("sparseTicks", static_cast<double>(sp.sparse_ticks));
+  num("fullTicks", static_cast<double>(sp.full_ticks));
+  num("sparseAvailable", sp.available ? 1 : 0);
+  num("sparseRatio", kSparseRatio);
+  num("sparseMasksCached", static_cast<double>(sp.cache.size()));
+  num("sparseGraphs", graphs);
+  num("sparseCaptures", static_cast<double>(sp.captures));
+  num("sparseEvictions", static_cast<double>(sp.evictions));
+  num("sparseTableUploads", static_cast<double>(sp.uploads));
+  num("sparseTableSlots", sp.n_slots);
+  num("sparseSlotBytes", static_cast<double>(sp.slot_bytes));
+  num("sparseCalibrated", sp.calibrated ? 1 : 0);
+  num("sparseFullWallUs", sp.full_wall_us);
+  num("sparseFullDeviceUs", sp.full_device_us);
+  num("sparseFixedUs", sp.fixed_us);
+  num("sparseNodeUs", sp.node_us);
+  num("sparseHostLaunchUs", sp.host_launch_us);
+  num("sparseMinLaunchUs", sp.min_launch_us);
+  num("sparseLaunchSumUs", sp.launch_sum_us);
+  num("sparseLastEstimateUs", sp.last_estimate_us);
+  num("sparseLastMeasuredUs", sp.last_measured_us);
+  if (sp.last_bench_sparse >= 0) num("benchSparse", sp.last_bench_sparse);
+  out.strings.emplace_back("sparseMode", policy_name(sp.policy));
+  if (!sp.note.empty()) out.strings.emplace_back("sparseNote", sp.note);
+}
+
+void cuda_sparse_destroy(cuda_ctx& c) {
+  sparse_state& sp = c.sparse;
+  for (auto& e : sp.cache)
+    if (e->prog && e->prog->exec) cudaGraphExecDestroy(e->prog->exec);
+  sp.cache.clear();
+  if (sp.slab) cudaFree(sp.slab);
+  if (sp.pinned) cudaFreeHost(sp.pinned);
+  if (sp.scratch) cudaFree(sp.scratch);
+  sp.slab = nullptr;
+  sp.pinned = nullptr;
+  sp.scratch = nullptr;
+}
+
+} // namespace loom
