@@ -13,6 +13,12 @@ type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
 
 export const BLOCK = 256;
 const MAX_GRID = 1 << 20; // kernels loop grid-stride past this
+// Kernels whose template walks runs (prelude loom_for_runs): a thread does several items of one segment,
+// paying the segment search and index divisions once per run. Their grid gives each thread up to
+// RUN_ITEMS items but keeps at least RUN_MIN_BLOCKS blocks (an H100 holds ~1000 blocks of 256 at once).
+const RUN_OPS: ReadonlySet<KernelOp['op']> = new Set(['im2col']);
+const RUN_ITEMS = 16;
+const RUN_MIN_BLOCKS = 2048;
 
 export interface KernelSpec {
   readonly name: string;
@@ -187,6 +193,10 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   }
 }
 
+function runGrid(op: KernelOp, blocks: number): number {
+  return RUN_OPS.has(op.op) && blocks > RUN_MIN_BLOCKS ? Math.max(RUN_MIN_BLOCKS, Math.ceil(blocks / RUN_ITEMS)) : blocks;
+}
+
 export function kernelKey(l: KernelLaunch): string {
   const { inputs, out } = launchDTypes(l);
   return JSON.stringify({ op: l.op, inputs, out, block: BLOCK });
@@ -209,7 +219,7 @@ export function planKernels(launches: readonly Launch[]): KernelTable {
     const mapping = mappingOf(l.op);
     const work = l.segments.map((s) => segmentWork(l.op, s));
     const total = work.reduce((a, b) => a + b, 0);
-    const blocks = mapping === 'block' ? total : Math.ceil(total / BLOCK);
+    const blocks = mapping === 'block' ? total : runGrid(l.op, Math.ceil(total / BLOCK));
     names[String(l.id)] = k.name;
     grids[String(l.id)] = { name: k.name, block: BLOCK, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
   }

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { planKernels } from '../../codegen/kernels.js';
+import type { Launch, Segment } from '../../src/planner/launch.js';
+import { samplePlan } from './fixture.js';
+
+// im2col walks runs (prelude loom_for_runs): its grid gives each thread several items of one segment but
+// keeps enough blocks to fill the card; any grid is correct, so this pins the policy, not correctness.
+function im2colLaunch(tenants: number, c: number, hw: number): Launch {
+  const base = samplePlan().launches.find((l) => l.kind === 'kernel' && l.op.op === 'im2col');
+  if (base === undefined || base.kind !== 'kernel') throw new Error('fixture has no im2col launch');
+  const s0 = base.segments[0]!;
+  const geom = { ...s0.geom!, n: 1, c, h: hw, w: hw, oh: hw, ow: hw, kh: 3, kw: 3, sh: 1, sw: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1 };
+  const segments: Segment[] = Array.from({ length: tenants }, (_, t) => ({ ...s0, tenant: t, geom }));
+  return { ...base, segments };
+}
+
+describe('generated kernel grids', () => {
+  it('gives im2col threads up to 16 items each, never fewer than 2048 blocks, and covers every item', () => {
+    for (const [c, hw, want] of [
+      [64, 56, Math.ceil((16 * 64 * 9 * 56 * 56) / 256 / 16)], // ResNet-18 layer1: 7056 blocks of 16 items
+      [512, 7, 2048], // 14112 one-item blocks: kept at 2048 (7 items each)
+      [1, 8, Math.ceil((16 * 9 * 64) / 256)], // small: one item per thread, as before
+    ] as const) {
+      const l = im2colLaunch(16, c, hw);
+      const g = planKernels([l]).grids[String(l.id)]!;
+      const total = g.work.reduce((a, b) => a + b, 0);
+      expect(total).toBe(16 * c * 9 * hw * hw);
+      expect(g.grid).toBe(want);
+      expect(Math.ceil(Math.ceil(total / g.block) / g.grid)).toBeLessThanOrEqual(16);
+    }
+  });
+
+  it('keeps one item per thread for the kernels that still loop grid-stride', () => {
+    const plan = samplePlan();
+    const { grids } = planKernels(plan.launches);
+    for (const l of plan.launches) {
+      if (l.kind !== 'kernel' || l.op.op === 'im2col') continue;
+      const g = grids[String(l.id)]!;
+      const total = g.work.reduce((a, b) => a + b, 0);
+      expect(g.grid).toBe(Math.max(1, g.mapping === 'block' ? total : Math.ceil(total / g.block)));
+    }
+  });
+});
