@@ -386,12 +386,16 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   cuda_enqueue_body(c, cuda_full_body(c), true, true);
   CUDA_CHECK(cudaStreamSynchronize(c.stream));
   cuda_choose_grouped(c);
+  cuda_choose_gemv(c);
   for (size_t i = 0; i < c.launches.size(); i++) {
     const launch_state& s = c.launches[i];
     int api = (s.nsegs > 0 ? 1 : 0) + (s.n_epi > 0 ? 1 : 0);
-    for (const auto& g : s.calls) api += g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
+    for (const auto& g : s.calls) {
+      const int n = g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
+      api += n;
+      if (!gemm_mode_is_gemv(g.mode)) c.cublas_calls += n;
+    }
     c.sparse.src[i].api_launches = api;
-    c.cublas_calls += api - (s.nsegs > 0 ? 1 : 0) - (s.n_epi > 0 ? 1 : 0);
   }
 
   c.graph = false;
@@ -462,8 +466,9 @@ void cuda_stats(void* ctx, backend_stats& out) {
   int half_calls = 0;
   for (const auto& ls : c.launches)
     for (const auto& g : ls.calls) half_calls += g.ab != CUDA_R_32F ? 1 : 0;
-  num("halfOperandGemmCalls", half_calls); // prepared cuBLAS calls with bf16/f16 A and B
+  num("halfOperandGemmCalls", half_calls); // prepared GEMM calls (cuBLAS or skinny kernel) with bf16/f16 A and B
   num("groupedSplit", c.grouped_split);
+  num("gemvCalls", c.gemv_calls); // GEMM calls run by the skinny-GEMM kernel instead of cuBLAS
   num("h2dCopies", static_cast<double>(c.in_ranges.size()));
   num("d2hCopies", static_cast<double>(c.out_ranges.size()));
   num("weightBytes", static_cast<double>(c.sizes.weights));
@@ -478,6 +483,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
   if (!c.graph_note.empty()) out.strings.emplace_back("graphNote", c.graph_note);
   if (!c.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.grouped_note);
+  if (!c.gemv_note.empty()) out.strings.emplace_back("gemvNote", c.gemv_note);
   cuda_sparse_stats(c, out);
 }
 
@@ -505,6 +511,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->opts = opts;
     c->device = opts.device;
     c->sparse.policy = cuda_sparse_policy_from_env();
+    c->gemv = cuda_gemv_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

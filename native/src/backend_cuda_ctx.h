@@ -13,14 +13,21 @@
 #include <vector>
 
 #include "backend_cuda.h"
+#include "backend_cuda_gemv.h"
 
 namespace loom {
 
 constexpr size_t kCudaTableAlign = 256;
 
-enum class gemm_mode { strided, batched, grouped, grouped_split };
+// gemv_strided / gemv_batched: the strided / batched call run by the skinny-GEMM kernel (backend_cuda_gemv.cu)
+// instead of cuBLAS, same fields; chosen per call at load (cuda_choose_gemv).
+enum class gemm_mode { strided, batched, grouped, grouped_split, gemv_strided, gemv_batched };
 
-// One cuBLAS call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
+inline bool gemm_mode_is_gemv(gemm_mode m) { return m == gemm_mode::gemv_strided || m == gemm_mode::gemv_batched; }
+
+enum class gemv_policy { automatic, off, force };
+
+// One GEMM call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
 struct gemm_call {
   gemm_mode mode = gemm_mode::strided;
   cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
@@ -153,6 +160,9 @@ struct cuda_ctx {
   int graph_nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
   int cublas_calls = 0, generated_launches = 0, epilogue_launches = 0, grouped_split = 0;
   std::string grouped_note;
+  gemv_policy gemv = gemv_policy::automatic; // LOOM_CUDA_GEMV, read when the backend is created
+  int gemv_calls = 0;
+  std::string gemv_note;
   sparse_state sparse;
 
   CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
@@ -192,6 +202,15 @@ void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool ma
 // `count` (the full tick only) tallies its nodes into the context's stats.
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
 void cuda_choose_grouped(cuda_ctx& c);
+// Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
+gemv_policy cuda_gemv_policy_from_env();
+// The kernel's arguments for a strided / batched call (either mode: the cuBLAS one or its gemv twin), and
+// whether the kernel can run it (m <= 16 rows per entry, trans_a false, dense leading dims).
+cuda_gemv_args cuda_gemv_args_of(const gemm_call& g);
+bool cuda_gemv_eligible(const gemm_call& g);
+// At load, after warm-up: per eligible call, cuBLAS vs the skinny-GEMM kernel (auto: measured, kept only
+// when > 10% faster; force: every eligible call; off: none).
+void cuda_choose_gemv(cuda_ctx& c);
 
 // ---- backend_cuda_sparse.cc ----
 // Reads LOOM_CUDA_SPARSE (never|always|auto; throws on anything else).

@@ -44,6 +44,8 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
       cuda_enqueue_gemm(c, g, false);
       return;
     }
+    case gemm_mode::gemv_strided:
+    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), c.stream)); return;
     case gemm_mode::grouped_split: {
       size_t first = 0;
       for (size_t i = 0; i < g.gsize.size(); i++) {
@@ -123,6 +125,28 @@ void count_nodes(cuda_ctx& c, cudaGraph_t g) {
   }
 }
 
+// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then 3 timed.
+double time_gemm(cuda_ctx& c, gemm_call& g, gemm_mode mode) {
+  g.mode = mode;
+  cuda_enqueue_gemm(c, g, false);
+  CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
+  for (int r = 0; r < 3; r++) cuda_enqueue_gemm(c, g, false);
+  CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
+  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  float ms = 0;
+  CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
+  return static_cast<double>(ms) * 1000.0 / 3.0;
+}
+
+int gemv_dtype(cudaDataType_t t) {
+  switch (t) {
+    case CUDA_R_32F: return 0;
+    case CUDA_R_16BF: return 1;
+    case CUDA_R_16F: return 2;
+    default: return -1;
+  }
+}
+
 } // namespace
 
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
@@ -172,19 +196,8 @@ void cuda_choose_grouped(cuda_ctx& c) {
         split++;
         continue;
       }
-      auto time = [&](gemm_mode m) {
-        g.mode = m;
-        cuda_enqueue_gemm(c, g, false);
-        CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
-        for (int r = 0; r < 3; r++) cuda_enqueue_gemm(c, g, false);
-        CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
-        CUDA_CHECK(cudaStreamSynchronize(c.stream));
-        float ms = 0;
-        CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
-        return static_cast<double>(ms) * 1000.0 / 3.0;
-      };
-      const double tg = time(gemm_mode::grouped);
-      const double ts = time(gemm_mode::grouped_split);
+      const double tg = time_gemm(c, g, gemm_mode::grouped);
+      const double ts = time_gemm(c, g, gemm_mode::grouped_split);
       before += tg;
       if (ts < 0.8 * tg) {
         g.mode = gemm_mode::grouped_split;
@@ -205,6 +218,105 @@ void cuda_choose_grouped(cuda_ctx& c) {
     std::snprintf(buf, sizeof buf, "LOOM_CUDA_GROUPED=%s: %d of %d grouped launches split per group", want.c_str(), split, grouped);
   }
   c.grouped_note = c.grouped_note.empty() ? buf : c.grouped_note + "; " + buf;
+}
+
+gemv_policy cuda_gemv_policy_from_env() {
+  const char* env = std::getenv("LOOM_CUDA_GEMV");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "auto") return gemv_policy::automatic;
+  if (v == "off") return gemv_policy::off;
+  if (v == "force") return gemv_policy::force;
+  throw loom_error("LOOM_CUDA_GEMV must be auto, off or force, got '" + v + "'");
+}
+
+cuda_gemv_args cuda_gemv_args_of(const gemm_call& g) {
+  cuda_gemv_args a;
+  const bool arrays = g.mode == gemm_mode::batched || g.mode == gemm_mode::gemv_batched;
+  if (arrays) {
+    a.arr = g.arr;
+    a.total = g.total;
+    a.batch = g.total;
+  } else {
+    a.w = g.a, a.x = g.b, a.c = g.c;
+    a.sw = g.sa, a.sx = g.sb, a.sc = g.sc;
+    a.batch = g.batch;
+  }
+  // column-major call → the plan's row-major problem: rows = plan m = g.n, cols = plan n = g.m
+  a.rows = g.n, a.cols = g.m, a.k = g.k;
+  a.ldw = g.lda, a.ldx = g.ldb, a.ldc = g.ldc;
+  a.trans_w = g.ta == CUBLAS_OP_T ? 1 : 0;
+  a.dtype = gemv_dtype(g.ab);
+  a.alpha = g.alpha;
+  return a;
+}
+
+bool cuda_gemv_eligible(const gemm_call& g) {
+  switch (g.mode) {
+    case gemm_mode::strided:
+    case gemm_mode::batched:
+    case gemm_mode::gemv_strided:
+    case gemm_mode::gemv_batched: break;
+    case gemm_mode::grouped:
+    case gemm_mode::grouped_split: return false;
+  }
+  // B' = the plan's A must be untransposed; A' = the plan's B either way
+  if (g.tb != CUBLAS_OP_N || (g.ta != CUBLAS_OP_N && g.ta != CUBLAS_OP_T)) return false;
+  return cuda_gemv_fits(cuda_gemv_args_of(g));
+}
+
+// Measured once at load like cuda_choose_grouped; the kernel must beat cuBLAS by > 10% so near ties keep
+// cuBLAS on every load.
+void cuda_choose_gemv(cuda_ctx& c) {
+  if (c.gemv == gemv_policy::off) {
+    c.gemv_note = "LOOM_CUDA_GEMV=off: every GEMM call runs on cuBLAS";
+    return;
+  }
+  int eligible = 0;
+  double before = 0, after = 0;
+  std::string detail;
+  for (auto& s : c.launches) {
+    for (auto& g : s.calls) {
+      if (gemm_mode_is_gemv(g.mode) || !cuda_gemv_eligible(g)) continue;
+      eligible++;
+      const gemm_mode blas = g.mode;
+      const gemm_mode twin = blas == gemm_mode::strided ? gemm_mode::gemv_strided : gemm_mode::gemv_batched;
+      try {
+        if (c.gemv == gemv_policy::force) {
+          // run once eagerly: a fault names its launch, and the kernel is loaded before any capture
+          g.mode = twin;
+          cuda_enqueue_gemm(c, g, false);
+          CUDA_CHECK(cudaStreamSynchronize(c.stream));
+          c.gemv_calls++;
+          continue;
+        }
+        const double tb = time_gemm(c, g, blas);
+        const double tk = time_gemm(c, g, twin);
+        const bool keep = tk < 0.9 * tb;
+        g.mode = keep ? twin : blas;
+        c.gemv_calls += keep ? 1 : 0;
+        before += tb;
+        after += keep ? tk : tb;
+        if (eligible <= 8) {
+          char buf[160];
+          std::snprintf(buf, sizeof buf, "%slaunch %d (%dx%dx%d x%d): cuBLAS %.1f us, kernel %.1f us", detail.empty() ? "" : "; ", s.l->id, g.n, g.m, g.k,
+                        cuda_gemv_args_of(g).batch, tb, tk);
+          detail += buf;
+        }
+      } catch (const loom_error& e) {
+        throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "' (skinny GEMM kernel): " + e.what());
+      }
+    }
+  }
+  if (eligible == 0) return;
+  char buf[256];
+  if (c.gemv == gemv_policy::force) {
+    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GEMV=force: %d of %d eligible GEMM calls run the skinny-GEMM kernel", c.gemv_calls, eligible);
+    c.gemv_note = buf;
+    return;
+  }
+  std::snprintf(buf, sizeof buf, "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us)", c.gemv_calls, eligible,
+                before, after);
+  c.gemv_note = std::string(buf) + (detail.empty() ? "" : ": " + detail) + (eligible > 8 ? "; ..." : "");
 }
 
 } // namespace loom

@@ -1,8 +1,9 @@
 // The sparse tick: when few tenants are live, run only the launches that have a live tenant, each over only
 // the live tenants' entries / segments, and copy only their io slots. A strided GEMM whose live entries are
 // one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
-// arrays; epilogue jobs and kernel segment tables are compacted (workBegin re-prefix-summed; views stay in
-// the load-time table, segments index them by firstView).
+// arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way); epilogue jobs and
+// kernel segment tables are compacted (workBegin re-prefix-summed; views stay in the load-time table,
+// segments index them by firstView).
 //
 // Per occupancy mask the compacted tables are built once on the host, staged in one pinned buffer and sent
 // with ONE cudaMemcpyAsync into a device table slot that the mask keeps while it is cached (LRU, at most 32
@@ -103,6 +104,7 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
   gemm_call g = full;
   switch (full.mode) {
     case gemm_mode::strided:
+    case gemm_mode::gemv_strided:
       if (idx.back() - idx.front() + 1 == idx.size()) {
         const CUdeviceptr i0 = static_cast<CUdeviceptr>(idx.front());
         g.a = full.a + i0 * static_cast<CUdeviceptr>(full.sa) * full.ab_size;
@@ -112,9 +114,11 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
         out.push_back(std::move(g));
         return;
       }
-      g.mode = gemm_mode::batched;
+      // the full call's choice of cuBLAS or the skinny-GEMM kernel carries over to its pointer-array form
+      g.mode = full.mode == gemm_mode::strided ? gemm_mode::batched : gemm_mode::gemv_batched;
       break;
-    case gemm_mode::batched: break;
+    case gemm_mode::batched:
+    case gemm_mode::gemv_batched: break;
     case gemm_mode::grouped:
     case gemm_mode::grouped_split: {
       // entries are concatenated group after group: keep each group's live count, drop groups with none

@@ -1,7 +1,9 @@
 // The CUDA backend's GEMM paths on hand-built plans, against the CPU backend on the same plan: single
 // entries (strided call, batch 1), uniformly strided entry lists (cublasGemmStridedBatchedEx), entry lists
 // without strides (cublasGemmBatchedEx over device pointer arrays), gemm_grouped (cublasGemmGroupedBatchedEx),
-// every transpose combination, bias mode and activation epilogue, k = 0, and tf32 vs true fp32.
+// every transpose combination, bias mode and activation epilogue, k = 0, and tf32 vs true fp32. The
+// skinny-GEMM kernel (LOOM_CUDA_GEMV=force: every call with m <= 16 and trans_a false) on the same forms,
+// on full ticks and on masked ticks (LOOM_CUDA_SPARSE=always); LOOM_CUDA_GEMV=off and auto.
 import { describe, expect, it } from 'vitest';
 import type { Activation } from '../../ir/ops/activation.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
@@ -16,6 +18,8 @@ class Hand {
   readonly inits: Array<{ ref: Ref; data: Float32Array }> = [];
   readonly launches: Launch[] = [];
   tenants = 8;
+  // Tenants with (empty) I/O slot lists: the plan has a slot table, so the CUDA backend can run sparse ticks.
+  ioSlots = false;
 
   alloc(arena: ArenaId, count: number, init?: Float32Array): Ref {
     const offset = Math.ceil(this.sizes[arena] / 64) * 64;
@@ -26,18 +30,45 @@ class Hand {
   }
 
   // Runs the launches once on `backend`; returns the io arena as floats plus the backend's report.
-  async run(backend: 'cpu' | 'cuda', precision: 'fp32' | 'tf32' = 'fp32'): Promise<{ io: Float32Array; stats: Record<string, string | number> }> {
+  async run(backend: 'cpu' | 'cuda', precision: 'fp32' | 'tf32' = 'fp32', env: Env = {}): Promise<{ io: Float32Array; stats: Record<string, string | number> }> {
+    const r = await this.runTicks(backend, [new Uint8Array(this.tenants).fill(1)], precision, env);
+    return { io: r.ticks[0]!, stats: r.stats };
+  }
+
+  // One tick per mask on one backend instance (`env` is set only around its creation); the io arena after each.
+  async runTicks(backend: 'cpu' | 'cuda', masks: readonly Uint8Array[], precision: 'fp32' | 'tf32' = 'fp32', env: Env = {}): Promise<{ ticks: Float32Array[]; stats: Record<string, string | number> }> {
     const addon = loadNativeAddon();
     const weights = new Uint8Array(this.sizes.weights);
     for (const i of this.inits) if (i.ref.arena === 'weights') weights.set(new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength), i.ref.offset);
-    const plan = { arenas: { ...this.sizes }, tenants: Array.from({ length: this.tenants }, (_, i) => ({ id: `t${i}` })), launches: this.launches };
-    const handle = addon.create(plan, weights, backend === 'cuda' ? { backend, precision } : { backend, threads: 4 });
+    const tenants = Array.from({ length: this.tenants }, (_, i) => (this.ioSlots ? { id: `t${i}`, inputs: [], outputs: [] } : { id: `t${i}` }));
+    const plan = { arenas: { ...this.sizes }, tenants, launches: this.launches };
+    const handle = withEnv(env, () => addon.create(plan, weights, backend === 'cuda' ? { backend, precision } : { backend, threads: 4 }));
     try {
       const ins = this.inits.filter((i) => i.ref.arena === 'io').map((i) => ({ offset: i.ref.offset, data: new Uint8Array(i.data.buffer.slice(i.data.byteOffset, i.data.byteOffset + i.data.byteLength)) }));
-      const out = await addon.runTick(handle, ins, [{ offset: 0, bytes: this.sizes.io }], new Uint8Array(this.tenants).fill(1));
-      return { io: new Float32Array(out[0]!.buffer.slice(out[0]!.byteOffset, out[0]!.byteOffset + out[0]!.byteLength)), stats: addon.handleInfo(handle) };
+      const ticks: Float32Array[] = [];
+      for (const mask of masks) {
+        const out = await addon.runTick(handle, ins, [{ offset: 0, bytes: this.sizes.io }], mask);
+        ticks.push(new Float32Array(out[0]!.buffer.slice(out[0]!.byteOffset, out[0]!.byteOffset + out[0]!.byteLength)));
+      }
+      return { ticks, stats: addon.handleInfo(handle) };
     } finally {
       addon.destroy(handle);
+    }
+  }
+}
+
+type Env = Record<string, string>;
+
+// The CUDA backend reads LOOM_CUDA_* when it is created: set them only around that.
+function withEnv<T>(env: Env, fn: () => T): T {
+  const before = Object.keys(env).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, env);
+  try {
+    return fn();
+  } finally {
+    for (const [k, v] of before) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
     }
   }
 }
@@ -63,14 +94,31 @@ function entry(h: Hand, p: GemmProblem, tenant: number, seed: number): GemmEntry
   return { tenant, a, b, c, bias };
 }
 
+// `count` entries whose operands lie back to back (A and C in io, B and bias in weights): a strided launch.
+function stridedLaunch(h: Hand, id: number, p: GemmProblem, count: number, seed: number, tenantOf: (i: number) => number): Launch {
+  const aLen = (p.transA ? p.k : p.m) * p.lda, bLen = (p.transB ? p.n : p.k) * p.ldb, cLen = p.m * p.ldc, biasLen = biasLength(p);
+  const A = h.alloc('io', count * aLen, randomF32(count * aLen, seed));
+  const B = h.alloc('weights', count * bLen, randomF32(count * bLen, seed + 1));
+  const bias = biasLen ? h.alloc('weights', count * biasLen, randomF32(count * biasLen, seed + 2)) : null;
+  const C = h.alloc('io', count * cLen);
+  const entries = Array.from({ length: count }, (_, i) => ({
+    tenant: tenantOf(i),
+    a: { arena: 'io' as const, offset: A.offset + i * aLen * F },
+    b: { arena: 'weights' as const, offset: B.offset + i * bLen * F },
+    c: { arena: 'io' as const, offset: C.offset + i * cLen * F },
+    bias: bias && { arena: 'weights' as const, offset: bias.offset + i * biasLen * F },
+  }));
+  return { kind: 'gemm', id, dtype: 'f32', problem: p, entries, strides: { a: aLen * F, b: bLen * F, c: cLen * F, bias: biasLen * F }, info: info(`strided${id}`) };
+}
+
 const ACTS: Array<Activation | null> = [
   null, { kind: 'relu' }, { kind: 'sigmoid' }, { kind: 'tanh' }, { kind: 'gelu_erf' }, { kind: 'gelu_tanh' },
   { kind: 'leaky_relu', alpha: 0.1 }, { kind: 'clip', min: -0.5, max: 0.5 }, { kind: 'hard_sigmoid', alpha: 0.2, beta: 0.5 }, { kind: 'hard_swish' },
 ];
 
-async function compare(h: Hand, tol = 1e-5): Promise<Record<string, string | number>> {
+async function compare(h: Hand, tol = 1e-5, env: Env = {}): Promise<Record<string, string | number>> {
   const cpu = await h.run('cpu');
-  const gpu = await h.run('cuda');
+  const gpu = await h.run('cuda', 'fp32', env);
   expect(gpu.stats.graph, String(gpu.stats.graphNote ?? '')).toBe(1);
   expect(maxRelError(Array.from(gpu.io), Array.from(cpu.io))).toBeLessThanOrEqual(tol);
   expect(gpu.io.some((v) => Number.isNaN(v))).toBe(false);
@@ -93,27 +141,14 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
       }
     }
     const stats = await compare(h);
-    expect(stats.cublasCalls).toBe(id);
+    // auto: calls with m <= 16 may run the skinny-GEMM kernel where it measured faster
+    expect(Number(stats.cublasCalls) + Number(stats.gemvCalls)).toBe(id);
   });
 
   it('strided entry lists, entry lists with pointer arrays, and k = 0', async () => {
     const h = new Hand();
-    const R = 6;
-    const p = problem(3, 40, 24, false, true, 'row', { kind: 'relu' }, 0);
     // uniformly strided: every operand packed back to back
-    const aLen = p.m * p.lda, bLen = p.n * p.ldb, cLen = p.m * p.ldc;
-    const A = h.alloc('io', R * aLen, randomF32(R * aLen, 1));
-    const B = h.alloc('weights', R * bLen, randomF32(R * bLen, 2));
-    const bias = h.alloc('weights', R * p.n, randomF32(R * p.n, 3));
-    const Cs = h.alloc('io', R * cLen);
-    const strided = Array.from({ length: R }, (_, t) => ({
-      tenant: t,
-      a: { arena: 'io' as const, offset: A.offset + t * aLen * F },
-      b: { arena: 'weights' as const, offset: B.offset + t * bLen * F },
-      c: { arena: 'io' as const, offset: Cs.offset + t * cLen * F },
-      bias: { arena: 'weights' as const, offset: bias.offset + t * p.n * F },
-    }));
-    h.launches.push({ kind: 'gemm', id: 0, dtype: 'f32', problem: p, entries: strided, strides: { a: aLen * F, b: bLen * F, c: cLen * F, bias: p.n * F }, info: info('strided') });
+    h.launches.push(stridedLaunch(h, 0, problem(3, 40, 24, false, true, 'row', { kind: 'relu' }, 0), 6, 1, (t) => t));
     // the same operands in a shuffled order, each with its own C: pointer arrays
     const q = problem(7, 9, 31, true, false, 'full', { kind: 'gelu_erf' }, 2);
     const listed = [3, 0, 5, 1, 4, 2].map((t) => entry(h, q, t, 50 + t));
@@ -162,5 +197,90 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     expect(err(fp32.io)).toBeLessThanOrEqual(1e-5);
     expect(err(tf32.io)).toBeLessThanOrEqual(5e-3);
     process.stdout.write(`deep gemm error vs CPU: fp32 ${err(fp32.io).toExponential(2)}, tf32 ${err(tf32.io).toExponential(2)}\n`);
+  });
+
+  it('LOOM_CUDA_GEMV=force: the skinny-GEMM kernel for m = 1, 3, 16 x trans_b, batch 1 / 64 strided and pointer arrays', async () => {
+    const h = new Hand();
+    let id = 0;
+    for (const m of [1, 3, 16]) {
+      for (const tb of [false, true]) {
+        // batch 1 (a strided call), n = 10, k not a multiple of 4 or 32
+        const one = problem(m, 10, 37, false, tb, 'row', { kind: 'gelu_erf' }, id % 2);
+        h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: one, entries: [entry(h, one, id % 8, 100 + 10 * id)], strides: null, info: info(`one${id}`) });
+        id++;
+        // 64 entries, k over two of the kernel's k tiles, n over several column blocks
+        h.launches.push(stridedLaunch(h, id, problem(m, 67, 301, false, tb, 'full', { kind: 'relu' }, 1), 64, 300 + 10 * id, (i) => i % 8));
+        id++;
+        // pointer arrays, entries in shuffled order
+        const listed = problem(m, 33, 45, false, tb, 'col', { kind: 'tanh' }, 2);
+        h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: listed, entries: [5, 0, 3, 7, 1].map((t) => entry(h, listed, t, 600 + 10 * id + t)), strides: null, info: info(`listed${id}`) });
+        id++;
+      }
+    }
+    // not for the kernel: 17 rows, transposed A
+    for (const p of [problem(17, 12, 20, false, true, 'row', null, 0), problem(4, 12, 20, true, false, 'none', null, 0)]) {
+      h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: p, entries: [entry(h, p, 0, 900 + id)], strides: null, info: info(`blas${id}`) });
+      id++;
+    }
+    const stats = await compare(h, 1e-5, { LOOM_CUDA_GEMV: 'force' });
+    expect(stats.gemvCalls).toBe(18);
+    expect(stats.cublasCalls).toBe(2);
+    expect(String(stats.gemvNote)).toContain('LOOM_CUDA_GEMV=force: 18 of 18');
+  });
+
+  it('LOOM_CUDA_GEMV=off keeps cuBLAS, auto measures each eligible call, anything else is refused', async () => {
+    const h = new Hand();
+    // the MLP layer of the measurements (64 tenants at batch 1, W [n x k]) and one call the kernel cannot take
+    h.launches.push(stridedLaunch(h, 0, problem(1, 256, 784, false, true, 'row', { kind: 'gelu_erf' }, 0), 64, 5, (i) => i % 8));
+    const big = problem(20, 12, 20, false, false, 'none', null, 0);
+    h.launches.push({ kind: 'gemm', id: 1, dtype: 'f32', problem: big, entries: [entry(h, big, 0, 77)], strides: null, info: info('m20') });
+    const off = await compare(h, 1e-5, { LOOM_CUDA_GEMV: 'off' });
+    expect(off.gemvCalls).toBe(0);
+    expect(off.cublasCalls).toBe(2);
+    const auto = await compare(h, 1e-5, { LOOM_CUDA_GEMV: 'auto' });
+    expect(Number(auto.gemvCalls) + Number(auto.cublasCalls)).toBe(2);
+    expect(Number(auto.cublasCalls)).toBeGreaterThanOrEqual(1);
+    expect(String(auto.gemvNote)).toContain('of 1 eligible GEMM calls run the skinny-GEMM kernel (measured at load');
+    process.stdout.write(`skinny GEMM, auto: ${String(auto.gemvNote)}\n`);
+    await expect(h.run('cuda', 'fp32', { LOOM_CUDA_GEMV: 'fast' })).rejects.toThrow(/LOOM_CUDA_GEMV must be auto, off or force, got 'fast'/);
+  });
+
+  it('masked ticks (LOOM_CUDA_SPARSE=always) run the kernel over the live entries: a contiguous run and scattered tenants', async () => {
+    const h = new Hand();
+    h.tenants = 64;
+    h.ioSlots = true;
+    // strided: a contiguous run stays strided at an offset, scattered tenants go through pointer arrays
+    h.launches.push(stridedLaunch(h, 0, problem(3, 40, 70, false, true, 'row', { kind: 'gelu_tanh' }, 1), 64, 11, (i) => i));
+    // pointer arrays from the start, tenants in reverse order
+    const q = problem(16, 24, 50, false, false, 'row', { kind: 'relu' }, 0);
+    h.launches.push({ kind: 'gemm', id: 1, dtype: 'f32', problem: q, entries: Array.from({ length: 64 }, (_, i) => entry(h, q, 63 - i, 1000 + 3 * i)), strides: null, info: info('listed') });
+    const run = new Uint8Array(64).fill(1, 10, 17);
+    const scattered = new Uint8Array(64).map((_, t) => (t % 9 === 0 ? 1 : 0));
+    const all = new Uint8Array(64).fill(1);
+    const masks = [run, run, scattered, scattered, all]; // each mask's first tick runs eagerly, its second as a graph
+    const cpu = await h.run('cpu');
+    const gpu = await h.runTicks('cuda', masks, 'fp32', { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_SPARSE: 'always' });
+    expect(gpu.stats.gemvCalls).toBe(2);
+    expect(gpu.stats.sparseTicks).toBe(4);
+    expect(gpu.stats.sparseCaptures).toBe(2);
+    masks.forEach((mask, tick) => {
+      const got: number[] = [];
+      const want: number[] = [];
+      for (const l of h.launches) {
+        if (l.kind !== 'gemm') continue;
+        for (const e of l.entries) {
+          if (!mask[e.tenant]) continue;
+          for (let r = 0; r < l.problem.m; r++) {
+            for (let j = 0; j < l.problem.n; j++) {
+              const at = e.c.offset / F + r * l.problem.ldc + j;
+              got.push(gpu.ticks[tick]![at]!);
+              want.push(cpu.io[at]!);
+            }
+          }
+        }
+      }
+      expect(got.length, `tick ${tick}`).toBeGreaterThan(0);
+      expect(maxRelError(got, want), `tick ${tick}`).toBeLessThanOrEqual(1e-5);
+    });
   });
 });

@@ -1,0 +1,198 @@
+// The skinny-GEMM kernels (see backend_cuda_gemv.h). One CTA = one entry x a few output columns, so even a
+// handful of entries fills the GPU. X (<= 16 rows) is staged in shared memory a k-tile at a time and reused
+// across the CTA's columns; every W element is read exactly once, coalesced:
+//  - trans_w (W rows [cols x k], contiguous in k): a warp per kNtCols columns, lanes stride over k, the
+//    partial sums reduced with shuffles;
+//  - !trans_w (W [k x cols]): a lane per column, the CTA's warps split k, partial sums reduced in shared.
+// Rows beyond `rows` read zeros from the staged X and are never written.
+#include "backend_cuda_gemv.h"
+
+#include <climits>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace loom {
+
+namespace {
+
+constexpr int kKTile = 256;                      // X columns staged per step
+constexpr int kNtWarps = 4, kNtCols = 4;         // trans_w: warps per CTA, columns per warp
+constexpr int kNtBlockCols = kNtWarps * kNtCols;
+constexpr int kNnWarps = 8;                      // !trans_w: warps splitting k; 32 columns per CTA
+constexpr int kNnBlockCols = 32;
+
+__device__ __forceinline__ float to_f32(float v) { return v; }
+__device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+
+template <typename T>
+struct entry_ptrs {
+  const T* w;
+  const T* x;
+  float* c;
+};
+
+template <typename T>
+__device__ __forceinline__ entry_ptrs<T> entry_of(const cuda_gemv_args& a, int e) {
+  if (a.arr) {
+    const unsigned long long* p = reinterpret_cast<const unsigned long long*>(a.arr);
+    const long long n = a.total;
+    return {reinterpret_cast<const T*>(p[e]), reinterpret_cast<const T*>(p[n + e]), reinterpret_cast<float*>(p[2 * n + e])};
+  }
+  const long long i = e;
+  return {reinterpret_cast<const T*>(a.w) + i * a.sw, reinterpret_cast<const T*>(a.x) + i * a.sx, reinterpret_cast<float*>(a.c) + i * a.sc};
+}
+
+// xs[r][kk] = X[r, k0 + kk] for r < rows and kk < kn, else 0. Called by the whole CTA between barriers.
+template <typename T, int M>
+__device__ __forceinline__ void stage_x(float (*xs)[kKTile], const T* x, int rows, int ldx, int k0, int kn) {
+  for (int i = threadIdx.x; i < M * kKTile; i += blockDim.x) {
+    const int r = i / kKTile, kk = i % kKTile;
+    xs[r][kk] = (r < rows && kk < kn) ? to_f32(x[static_cast<long long>(r) * ldx + k0 + kk]) : 0.0f;
+  }
+}
+
+template <typename T, int M>
+__global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, int col_blocks) {
+  __shared__ float xs[M][kKTile];
+  const int e = blockIdx.x / col_blocks;
+  const int lane = threadIdx.x & 31;
+  const int j0 = (blockIdx.x % col_blocks) * kNtBlockCols + (threadIdx.x >> 5) * kNtCols;
+  const bool busy = j0 < a.cols; // warp-uniform
+  const entry_ptrs<T> p = entry_of<T>(a, e);
+  const T* wrow[kNtCols];
+#pragma unroll
+  for (int q = 0; q < kNtCols; q++) {
+    // a column past the end reads a valid row (the last) and is never written
+    const int j = min(j0 + q, a.cols - 1);
+    wrow[q] = p.w + static_cast<long long>(j) * a.ldw;
+  }
+  float acc[M][kNtCols];
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++) acc[r][q] = 0.0f;
+
+  for (int k0 = 0; k0 < a.k; k0 += kKTile) {
+    const int kn = min(kKTile, a.k - k0);
+    __syncthreads(); // the previous tile is consumed
+    stage_x<T, M>(xs, p.x, a.rows, a.ldx, k0, kn);
+    __syncthreads();
+    if (!busy) continue;
+#pragma unroll
+    for (int t = 0; t < kKTile / 32; t++) {
+      const int kk = t * 32 + lane;
+      if (kk < kn) {
+        float wv[kNtCols];
+#pragma unroll
+        for (int q = 0; q < kNtCols; q++) wv[q] = to_f32(wrow[q][k0 + kk]);
+#pragma unroll
+        for (int r = 0; r < M; r++) {
+          const float xv = xs[r][kk];
+#pragma unroll
+          for (int q = 0; q < kNtCols; q++) acc[r][q] = fmaf(wv[q], xv, acc[r][q]);
+        }
+      }
+    }
+  }
+  if (!busy) return; // no barrier follows
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++)
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
+  if (lane != 0) return;
+#pragma unroll
+  for (int r = 0; r < M; r++) {
+    if (r >= a.rows) break;
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++)
+      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = a.alpha * acc[r][q];
+  }
+}
+
+template <typename T, int M>
+__global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, int col_blocks) {
+  __shared__ float xs[M][kKTile];
+  __shared__ float part[kNnWarps][M][32];
+  const int e = blockIdx.x / col_blocks;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int jb = (blockIdx.x % col_blocks) * kNnBlockCols;
+  const bool col_ok = jb + lane < a.cols;
+  const entry_ptrs<T> p = entry_of<T>(a, e);
+  const T* wcol = p.w + (col_ok ? jb + lane : 0);
+  float acc[M];
+#pragma unroll
+  for (int r = 0; r < M; r++) acc[r] = 0.0f;
+
+  for (int k0 = 0; k0 < a.k; k0 += kKTile) {
+    const int kn = min(kKTile, a.k - k0);
+    __syncthreads();
+    stage_x<T, M>(xs, p.x, a.rows, a.ldx, k0, kn);
+    __syncthreads();
+    if (!col_ok) continue;
+#pragma unroll 4
+    for (int kk = warp; kk < kn; kk += kNnWarps) {
+      const float wv = to_f32(wcol[static_cast<long long>(k0 + kk) * a.ldw]);
+#pragma unroll
+      for (int r = 0; r < M; r++) acc[r] = fmaf(wv, xs[r][kk], acc[r]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < M; r++) part[warp][r][lane] = acc[r];
+  __syncthreads();
+  for (int i = threadIdx.x; i < M * 32; i += blockDim.x) {
+    const int r = i / 32, l = i % 32;
+    if (r >= a.rows || jb + l >= a.cols) continue;
+    float s = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kNnWarps; w++) s += part[w][r][l];
+    p.c[static_cast<long long>(r) * a.ldc + jb + l] = a.alpha * s;
+  }
+}
+
+int col_blocks(const cuda_gemv_args& a) {
+  const int per = a.trans_w ? kNtBlockCols : kNnBlockCols;
+  return (a.cols + per - 1) / per;
+}
+
+template <typename T, int M>
+cudaError_t launch_m(const cuda_gemv_args& a, cudaStream_t stream) {
+  const int cb = col_blocks(a);
+  const unsigned grid = static_cast<unsigned>(static_cast<long long>(cb) * a.batch);
+  if (a.trans_w) loom_gemv_nt<T, M><<<grid, kNtWarps * 32, 0, stream>>>(a, cb);
+  else loom_gemv_nn<T, M><<<grid, kNnWarps * 32, 0, stream>>>(a, cb);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_t(const cuda_gemv_args& a, cudaStream_t stream) {
+  if (a.rows <= 1) return launch_m<T, 1>(a, stream);
+  if (a.rows <= 2) return launch_m<T, 2>(a, stream);
+  if (a.rows <= 4) return launch_m<T, 4>(a, stream);
+  if (a.rows <= 8) return launch_m<T, 8>(a, stream);
+  return launch_m<T, kGemvMaxRows>(a, stream);
+}
+
+} // namespace
+
+bool cuda_gemv_fits(const cuda_gemv_args& a) {
+  if (a.rows < 1 || a.rows > kGemvMaxRows || a.cols < 1 || a.k < 1 || a.batch < 1) return false;
+  if (a.dtype < 0 || a.dtype > 2) return false;
+  if (a.ldx < a.k || a.ldc < a.cols || a.ldw < (a.trans_w ? a.k : a.cols)) return false;
+  if (a.arr ? a.total < a.batch : (a.sw < 0 || a.sx < 0 || a.sc < 0)) return false;
+  return static_cast<long long>(col_blocks(a)) * a.batch <= INT_MAX;
+}
+
+cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream) {
+  if (!cuda_gemv_fits(a)) return cudaErrorInvalidValue;
+  switch (a.dtype) {
+    case 0: return launch_t<float>(a, stream);
+    case 1: return launch_t<__nv_bfloat16>(a, stream);
+    case 2: return launch_t<__half>(a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+} // namespace loom

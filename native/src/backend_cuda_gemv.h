@@ -1,0 +1,37 @@
+// The skinny-GEMM kernel of the CUDA backend (backend_cuda_gemv.cu): for GEMMs with at most 16 rows per
+// entry (batch-1..16 inference), cuBLAS leaves most of the memory bandwidth unused and, for few entries, most
+// SMs idle; this kernel spreads entries x output columns over many CTAs so each reads its part of the
+// weights once. Used per gemm call only where it measured faster at load (cuda_choose_gemv).
+// Shared by nvcc and the host compiler: plain C layout only.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace loom {
+
+constexpr int kGemvMaxRows = 16;
+
+// Per entry, row-major (the plan's view, not cuBLAS's swapped one):
+//   C[rows x cols] (f32, ldc) = alpha · X[rows x k] (ldx) · op(W)
+// op(W) = Wᵀ with W stored [cols x k] (ldw) when trans_w, else W stored [k x cols] (ldw).
+// X is the plan's A (trans_a false), W the plan's B; C is overwritten (the epilogue adds bias/activation).
+struct cuda_gemv_args {
+  unsigned long long w = 0, x = 0, c = 0; // strided: entry 0's operands
+  long long sw = 0, sx = 0, sc = 0;       // strided: element strides between entries
+  unsigned long long arr = 0;             // when non-zero, pointer arrays instead: W[total], X[total], C[total]
+  int total = 0;                          // pointers per array
+  int batch = 0;                          // entries
+  int rows = 0, cols = 0, k = 0;
+  int ldw = 0, ldx = 0, ldc = 0;
+  int trans_w = 0;
+  int dtype = 0; // W and X storage: 0 f32, 1 bf16, 2 f16 (accumulation is always f32)
+  float alpha = 1;
+};
+
+// Whether the kernel takes these sizes (rows 1..16, cols/k >= 1, dense leading dims, grid within limits).
+bool cuda_gemv_fits(const cuda_gemv_args& a);
+
+// Enqueues the kernel on `stream`; returns the launch status (cudaErrorInvalidValue when !cuda_gemv_fits).
+cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream);
+
+} // namespace loom
