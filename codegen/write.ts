@@ -19,6 +19,9 @@ function write(file: string, data: string | Uint8Array): void {
 
 // Small chunks (biases, padding) are gathered so the file is written in large pieces.
 const GATHER = 1 << 20;
+// ...but no single write() is larger than this: one multi-MB write from cold memory ran at a third of the
+// speed of the same bytes in 256 KB pieces (5 GB of weights took 18 s instead of ~6).
+const WRITE_MAX = 1 << 18;
 
 // Builds the LaunchPlan while weights.bin streams into a temporary file, renamed into place only when the
 // plan validated: a failed build leaves no weights file behind, and the packed arena is never in memory whole.
@@ -34,7 +37,7 @@ function buildWritingWeights(plan: Plan, file: string): BuiltPlan {
   let used = 0;
   const put = (bytes: Uint8Array): void => {
     let done = 0;
-    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, Math.min(WRITE_MAX, bytes.byteLength - done));
   };
   const flush = (): void => {
     put(pending.subarray(0, used));

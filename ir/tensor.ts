@@ -15,6 +15,20 @@ export interface Tensor {
   readonly data: AnyTypedArray;
 }
 
+// Tensor data a pass may overwrite instead of copying, because its graph is being consumed: the fleet
+// compile marks an imported graph's constants and drops that graph once canonicalized. A side table, not a
+// field, so every other caller keeps the never-mutated rule without doing anything.
+const consumable = new WeakSet<AnyTypedArray>();
+
+export function markConsumable(t: Tensor): void {
+  consumable.add(t.data);
+}
+
+// True once per tensor: the caller takes the data over (and may write it) and no one else is handed it.
+export function takeConsumable(t: Tensor): boolean {
+  return consumable.delete(t.data);
+}
+
 export function makeTensor(dtype: DType, shape: readonly number[], data?: AnyTypedArray): Tensor {
   const n = numel(shape);
   const d = data ?? allocArray(dtype, n);

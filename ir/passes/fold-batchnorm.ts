@@ -1,6 +1,6 @@
 import type { DType } from '../dtype.js';
 import type { Graph, Node, ValueId } from '../graph.js';
-import { type Tensor, fromNumbers, makeTensor, toNumbers } from '../tensor.js';
+import { type Tensor, fromNumbers, makeTensor, takeConsumable, toNumbers } from '../tensor.js';
 import { existingBias, hasActivation, numAttr, perChannel } from './match.js';
 import { type GraphIndex, type ReplayContext, replayGraph } from './rewrite.js';
 
@@ -10,13 +10,14 @@ import { type GraphIndex, type ReplayContext, replayGraph } from './rewrite.js';
 // into those weights and bias, so the planner sees one GEMM instead of a GEMM and a norm. BN after
 // anything else stays as it is.
 export function foldBatchNorm(g: Graph): Graph {
+  const shared = sharedData(g);
   return replayGraph(g, (n, ctx) => {
     if (n.op !== 'Conv' && n.op !== 'Gemm' && n.op !== 'MatMul') return false;
     if (n.outputs.length !== 1 || hasActivation(n)) return false;
     const chain = affineChain(n, ctx.old);
     if (chain === undefined) return false;
     const { affine } = chain;
-    const fused = n.op === 'Conv' ? foldIntoConv(n, affine, ctx) : n.op === 'Gemm' ? foldIntoGemm(n, affine, ctx) : foldIntoMatMul(n, affine, ctx);
+    const fused = n.op === 'Conv' ? foldIntoConv(n, affine, ctx, shared) : n.op === 'Gemm' ? foldIntoGemm(n, affine, ctx) : foldIntoMatMul(n, affine, ctx);
     if (fused === undefined) return false;
     const out = ctx.emit(n, { inputs: fused.inputs, attrs: fused.attrs, outputNames: [ctx.old.value(chain.out).name] })[0]!;
     ctx.alias(chain.out, out);
@@ -110,20 +111,31 @@ function foldedBias(name: string, b: Tensor | undefined, dtype: Tensor['dtype'],
   return ctx.b.addConstant(name, fromNumbers(dtype, [c], out));
 }
 
-function foldIntoConv(n: Node, a: Affine, ctx: ReplayContext): Fused | undefined {
+// Data arrays held by more than one constant (never overwritten in place).
+function sharedData(g: Graph): ReadonlySet<Tensor['data']> {
+  const seen = new Set<Tensor['data']>();
+  const shared = new Set<Tensor['data']>();
+  for (const t of g.constants.values()) (seen.has(t.data) ? shared : seen).add(t.data);
+  return shared;
+}
+
+function foldIntoConv(n: Node, a: Affine, ctx: ReplayContext, shared: ReadonlySet<Tensor['data']>): Fused | undefined {
   const w = n.inputs[1] == null ? undefined : ctx.old.constant(n.inputs[1]);
   const c = a.s.length;
   if (w === undefined || w.shape[0] !== c) return undefined;
   const b = existingBias(ctx.old, n.inputs[2], c);
   if (b === null) return undefined;
-  const wId = ctx.b.addConstant(`${n.name}_W_bn`, scaleOutputChannels(w, a.s));
+  // Scaled in place when nothing else uses the imported weight: a fresh copy per conv was most of the pass.
+  const sole = ctx.old.consumers(n.inputs[1]!).length === 1 && !ctx.old.isGraphOutput(n.inputs[1]!) && !shared.has(w.data);
+  const wId = ctx.b.addConstant(`${n.name}_W_bn`, scaleOutputChannels(w, a.s, sole && takeConsumable(w)));
   const bId = foldedBias(`${n.name}_B_bn`, b, w.dtype, a, ctx);
   return { inputs: [ctx.map(n.inputs[0]!), wId, bId], attrs: n.attrs };
 }
 
 // Conv weights [C_out, ...] times their output channel's scale. f32 (every real model) goes straight from
 // Float32Array to Float32Array: the same f64 product rounded once, without two full f64 copies per weight.
-function scaleOutputChannels(w: Tensor, s: Float64Array): Tensor {
+// inPlace: w's data is ours to overwrite (takeConsumable); the result then shares it.
+function scaleOutputChannels(w: Tensor, s: Float64Array, inPlace: boolean): Tensor {
   const c = s.length;
   const per = Math.floor(w.data.length / c);
   if (w.dtype !== 'f32') {
@@ -132,7 +144,7 @@ function scaleOutputChannels(w: Tensor, s: Float64Array): Tensor {
     return fromNumbers(w.dtype, w.shape, wv);
   }
   const src = w.data as Float32Array;
-  const out = new Float32Array(src.length);
+  const out = inPlace ? src : new Float32Array(src.length);
   for (let m = 0; m < c; m++) {
     const k = s[m]!;
     const end = (m + 1) * per;

@@ -1,4 +1,5 @@
 import type { DType } from '../dtype.js';
+import { fail } from '../errors.js';
 import type { Node, ValueId } from '../graph.js';
 import type { AttrsOf, OpName } from '../ops/index.js';
 import type { LstmAttrs, RnnAttrs } from '../ops/rnn.js';
@@ -33,6 +34,9 @@ export interface RnnWeights {
   readonly r: WeightValues; // [dirs, gates*H, H]
   readonly b: Float64Array | null; // [dirs, 2*gates*H]: Wb then Rb
   readonly p: Float64Array | null; // LSTM peepholes [dirs, 3*H] (i, o, f)
+  // Some step sees a non-zero previous state. When not (one step from the zero state, the usual seqLen-1
+  // export), R is never multiplied: transposing it anyway was half of a 120-LSTM fleet's lowering.
+  readonly recurrent: boolean;
 }
 
 // Why node n stays a recurrent op (null: it can be lowered). The planner reports these.
@@ -71,9 +75,10 @@ export function readWeights(n: RecurrentNode, old: GraphIndex): RnnWeights {
   const x = old.value(n.inputs[0]!).type;
   const rShape = old.value(n.inputs[2]!).type.shape;
   const hidden = attrs.hiddenSize ?? (rShape[2] as number);
+  const seq = (attrs.layout === 0 ? x.shape[0] : x.shape[1]) as number;
   return {
     dtype: x.dtype,
-    seq: (attrs.layout === 0 ? x.shape[0] : x.shape[1]) as number,
+    seq,
     input: x.shape[2] as number,
     hidden,
     dirs: attrs.direction === 'bidirectional' ? 2 : 1,
@@ -82,6 +87,7 @@ export function readWeights(n: RecurrentNode, old: GraphIndex): RnnWeights {
     r: matrix(2),
     b: nums(3),
     p: n.op === 'LSTM' ? nums(7) : null,
+    recurrent: seq > 1 || !isZeroState(n.inputs[5], old),
   };
 }
 
@@ -160,7 +166,9 @@ export class StepEmitter {
     return id;
   }
 
-  matmul(tag: string, a: ValueId, b: ValueId, bias: ValueId | null): ValueId {
+  // b null only where recurrentWeight said no step needs it: reaching here then is a lowering bug.
+  matmul(tag: string, a: ValueId, b: ValueId | null, bias: ValueId | null): ValueId {
+    if (b === null) fail('VERIFY', `${this.base}/${tag}: a recurrent GEMM without its weight (the lowering judged every previous state zero)`);
     return this.op('MatMul', tag, bias === null ? [a, b] : [a, b, bias], { activation: null });
   }
 
@@ -254,8 +262,10 @@ export function foldedBias(w: RnnWeights, d: number, r0 = 0, r1 = w.gates * w.hi
   return out;
 }
 
-// R of direction d, gate rows [r0, r1), as a [H, r1-r0] constant.
-export function recurrentWeight(e: StepEmitter, w: RnnWeights, d: number, tag: string, r0: number, r1: number): ValueId {
+// R of direction d, gate rows [r0, r1), as a [H, r1-r0] constant; null when no step multiplies by it
+// (steps only read it when their previous state is non-zero).
+export function recurrentWeight(e: StepEmitter, w: RnnWeights, d: number, tag: string, r0: number, r1: number): ValueId | null {
+  if (!w.recurrent) return null;
   const g = w.gates * w.hidden;
   return e.ownedConstant(tag, [w.hidden, r1 - r0], transposedRows(w.r, d * g * w.hidden, w.hidden, r0, r1));
 }

@@ -1,6 +1,7 @@
 // Manifest tenants → the planner's inputs: import each model (binding its symbolic dims) and canonicalize it.
 import { LoomError, isLoomError } from '../../ir/errors.js';
 import type { Graph } from '../../ir/graph.js';
+import { markConsumable } from '../../ir/tensor.js';
 import { importModelFile } from '../onnx/import.js';
 import { canonicalize } from '../pipeline.js';
 import type { TenantInput } from '../planner/plan.js';
@@ -10,13 +11,19 @@ import type { PhaseClock } from './timings.js';
 // Imports and canonicalizes one tenant's model; any error names the tenant (a fleet has many models).
 export function importTenant(t: TenantSpec, clock?: PhaseClock): Graph {
   try {
-    if (clock === undefined) return canonicalize(importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
+    if (clock === undefined) return canonicalize(consumed(importModelFile(t.modelPath, { dims: t.dims, name: t.id })));
     const imported = clock.time('import', () => importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
-    return clock.time('canonicalize', () => canonicalize(imported));
+    return clock.time('canonicalize', () => canonicalize(consumed(imported)));
   } catch (e) {
     if (isLoomError(e)) throw new LoomError(e.code, `tenant '${t.id}' (field 'model': ${t.model}): ${e.message}`);
     throw e;
   }
+}
+
+// Nothing keeps the imported graph once canonicalized, so passes may overwrite its constants' data.
+function consumed(g: Graph): Graph {
+  for (const t of g.constants.values()) markConsumable(t);
+  return g;
 }
 
 export function loadTenants(manifest: Manifest, onTenant?: (t: TenantSpec, index: number) => void, clock?: PhaseClock): TenantInput[] {

@@ -36,11 +36,8 @@ export function importModelFile(path: string, opts: ImportOptions = {}): Graph {
     fail('IO', `cannot read model file '${path}': ${(e as Error).message}`);
   }
   try {
-    return importModelBytes(bytes, {
-      ...opts,
-      baseDir: opts.baseDir ?? dirname(path),
-      name: opts.name ?? basename(path, extname(path)),
-    });
+    // the bytes are this call's own: initializers become views of them instead of copies
+    return importDecoded(decodeModel(bytes), { ...opts, baseDir: opts.baseDir ?? dirname(path), name: opts.name ?? basename(path, extname(path)) }, true);
   } catch (e) {
     // name the file: a fleet imports many models, and the message must say which one is bad
     if (isLoomError(e)) throw new LoomError(e.code, `${path}: ${e.message}`);
@@ -49,9 +46,13 @@ export function importModelFile(path: string, opts: ImportOptions = {}): Graph {
 }
 
 export function importModelBytes(bytes: Uint8Array, opts: ImportOptions = {}): Graph {
-  const model = decodeModel(bytes);
+  return importDecoded(decodeModel(bytes), opts, false);
+}
+
+// ownsBytes: the model's bytes belong to this import alone (see ownedView in tensor.ts).
+function importDecoded(model: ModelProto, opts: ImportOptions, ownsBytes: boolean): Graph {
   try {
-    return importModel(model, opts);
+    return importModel(model, opts, ownsBytes);
   } catch (e) {
     if (isLoomError(e)) throw e;
     fail('MODEL_INVALID', `unexpected error while importing the model: ${e instanceof Error ? e.message : String(e)}`);
@@ -96,7 +97,7 @@ function checkOpsSupported(nodes: readonly NodeProto[], opset: number, model: Mo
   if (bad.length > 1) fail('UNSUPPORTED_OP', `${bad[0]} (and ${bad.length - 1} more: ${bad.slice(1, 20).join('; ')}${bad.length > 21 ? '; ...' : ''})`);
 }
 
-function importModel(model: ModelProto, opts: ImportOptions): Graph {
+function importModel(model: ModelProto, opts: ImportOptions, ownsBytes: boolean): Graph {
   const opset = defaultOpset(model);
   const graph = model.graph as GraphProto;
   const nodes = graph.node ?? [];
@@ -113,7 +114,7 @@ function importModel(model: ModelProto, opts: ImportOptions): Graph {
     const name = init.name ?? '';
     if (name === '') fail('MODEL_INVALID', 'an initializer has no name');
     if (ids.has(name)) fail('MODEL_INVALID', `initializer '${name}' is defined twice`);
-    ids.set(name, b.addConstant(name, tensorFromProto(init, { ...tctx, what: `initializer '${name}'` })));
+    ids.set(name, b.addConstant(name, tensorFromProto(init, { ...tctx, what: `initializer '${name}'`, ownsRaw: ownsBytes })));
   }
 
   // Old exporters list initializers among the inputs; those stay constants.
