@@ -75,6 +75,28 @@ export function allocArray(d: DType, n: number): AnyTypedArray {
   }
 }
 
+// A typed array of `d` over `length` elements of `buffer` without copying (byteOffset aligned to the element).
+export function viewArray(d: DType, buffer: ArrayBufferLike, byteOffset: number, length: number): AnyTypedArray {
+  switch (d) {
+    case 'f32':
+      return new Float32Array(buffer, byteOffset, length);
+    case 'f64':
+      return new Float64Array(buffer, byteOffset, length);
+    case 'f16':
+    case 'bf16':
+      return new Uint16Array(buffer, byteOffset, length);
+    case 'i64':
+      return new BigInt64Array(buffer, byteOffset, length);
+    case 'i32':
+      return new Int32Array(buffer, byteOffset, length);
+    case 'i8':
+      return new Int8Array(buffer, byteOffset, length);
+    case 'u8':
+    case 'bool':
+      return new Uint8Array(buffer, byteOffset, length);
+  }
+}
+
 // ONNX TensorProto.DataType numbering.
 const ONNX_TO_DTYPE: Record<number, DType> = {
   1: 'f32',

@@ -4,7 +4,7 @@
 // Everything per tenant that does not depend on the request (slot geometry, name sets, where its bytes go
 // in the packed buffer) is computed once per plan by TickCodec, so a tick costs a few typed-array writes
 // per tenant and a constant number of N-API calls (addon runTickPacked).
-import { type AnyTypedArray, type DType, allocArray, byteSize } from '../ir/dtype.js';
+import { allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import { numel, shapeToString } from '../ir/shape.js';
 import { type Tensor, makeTensor, tensorBytes } from '../ir/tensor.js';
@@ -102,28 +102,6 @@ function writeInput(data: Uint8Array, slot: Slot, t: Tensor, rows: number): void
     const at = slot.dataOffset + o * block;
     data.set(src.subarray(o * given, (o + 1) * given), at);
     data.fill(0, at + given, at + block);
-  }
-}
-
-// A typed array of `dtype` over `buffer` without copying (byteOffset must be aligned to the element size).
-function viewArray(dtype: DType, buffer: ArrayBuffer, byteOffset: number, length: number): AnyTypedArray {
-  switch (dtype) {
-    case 'f32':
-      return new Float32Array(buffer, byteOffset, length);
-    case 'f64':
-      return new Float64Array(buffer, byteOffset, length);
-    case 'f16':
-    case 'bf16':
-      return new Uint16Array(buffer, byteOffset, length);
-    case 'i64':
-      return new BigInt64Array(buffer, byteOffset, length);
-    case 'i32':
-      return new Int32Array(buffer, byteOffset, length);
-    case 'i8':
-      return new Int8Array(buffer, byteOffset, length);
-    case 'u8':
-    case 'bool':
-      return new Uint8Array(buffer, byteOffset, length);
   }
 }
 

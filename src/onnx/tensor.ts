@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
-import { type AnyTypedArray, type DType, allocArray, byteSize, dtypeFromOnnx } from '../../ir/dtype.js';
+import { type AnyTypedArray, type DType, allocArray, byteSize, dtypeFromOnnx, viewArray } from '../../ir/dtype.js';
 import { fail, isLoomError } from '../../ir/errors.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import { int64 } from './decode.js';
@@ -57,34 +57,13 @@ function ownedView(dtype: DType, raw: Uint8Array, count: number, what: string): 
   if (dtype === 'bool' || misalign > 1 + varintBytes(raw.length)) return fromBytes(dtype, raw, count, what);
   const start = raw.byteOffset - misalign;
   if (misalign > 0) new Uint8Array(raw.buffer, start, raw.length + misalign).copyWithin(0, misalign);
-  return typedView(dtype, raw.buffer, start, count);
+  return viewArray(dtype, raw.buffer, start, count);
 }
 
 function varintBytes(n: number): number {
   let k = 1;
   for (let v = n; v >= 0x80; v = Math.floor(v / 0x80)) k++;
   return k;
-}
-
-function typedView(dtype: DType, buf: ArrayBufferLike, offset: number, count: number): AnyTypedArray {
-  switch (dtype) {
-    case 'f32':
-      return new Float32Array(buf, offset, count);
-    case 'f64':
-      return new Float64Array(buf, offset, count);
-    case 'f16':
-    case 'bf16':
-      return new Uint16Array(buf, offset, count);
-    case 'i64':
-      return new BigInt64Array(buf, offset, count);
-    case 'i32':
-      return new Int32Array(buf, offset, count);
-    case 'i8':
-      return new Int8Array(buf, offset, count);
-    case 'u8':
-    case 'bool':
-      return new Uint8Array(buf, offset, count);
-  }
 }
 
 // The raw view is usually unaligned (a slice of the model file), so copy into a fresh buffer first.
