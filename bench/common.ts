@@ -1,7 +1,10 @@
 // What the benchmark programs under bench/ share: running as a program, result file names, small statistics
 // and the column layout of their tables.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { writeZooModel } from '../models/index.js';
+import { percentile } from '../src/bench/stats.js';
 
 // Runs `main` when this module is the program node started (not when a test imports it); errors exit 1.
 export function runIfMain(moduleUrl: string, main: () => Promise<void>): void {
@@ -22,10 +25,15 @@ export function resultFile(dir: string, device: string, name: string, ext: strin
   return path.join(dir, `${now.toISOString().slice(0, 10)}-${cardSlug(device)}-${name}.${ext}`);
 }
 
-// The lower median: a sample that was measured, not an average of two.
+// The lower median: a sample that was measured, not an average of two (nearest-rank p50, as tickStats).
 export function median(xs: readonly number[]): number {
+  return percentile([...xs].sort((a, b) => a - b), 50);
+}
+
+// The sample at rank round(q · (n − 1)) of the sorted samples (q in [0, 1]).
+export function quantile(xs: readonly number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor((s.length - 1) / 2)]!;
+  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
 }
 
 export function geomean(xs: readonly number[]): number {
@@ -38,4 +46,18 @@ export function alignTable(head: readonly string[], body: ReadonlyArray<readonly
   const w = head.map((h, i) => Math.max(h.length, ...body.map((c) => (c[i] ?? '').length)));
   const line = (c: readonly string[]) => c.map((s, i) => (i < leftColumns ? s.padEnd(w[i]!) : s.padStart(w[i]!))).join('  ').trimEnd();
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line)];
+}
+
+// `count` zoo MLPs of the given layer widths at batch 1 (seeds 5000 + i) and their manifest under `dir`;
+// returns the manifest's path.
+export function writeMlpFleet(dir: string, sizes: readonly number[], count = 64): string {
+  mkdirSync(path.join(dir, 'models'), { recursive: true });
+  const tenants = Array.from({ length: count }, (_, i) => {
+    const model = `models/mlp-${i}.onnx`;
+    writeZooModel('mlp', { seed: 5000 + i, sizes }, path.join(dir, model));
+    return { id: `mlp-${i}`, model, maxBatch: 1 };
+  });
+  const manifest = path.join(dir, 'fleet.json');
+  writeFileSync(manifest, JSON.stringify({ tenants, precision: 'fp32' }));
+  return manifest;
 }

@@ -10,11 +10,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import type { Tensor } from '../ir/tensor.js';
-import { writeZooModel } from '../models/index.js';
 import { type LoadedPlan, loadPlan, nativeAddonInfo } from '../runtime/index.js';
 import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { exampleInputs } from '../src/fleet/inputs.js';
+import { alignTable, quantile, resultFile, writeMlpFleet } from './common.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -48,11 +48,6 @@ interface FleetResult {
   groupedNote: string; // how gemm_grouped launches run (backend_cuda.cc choose_grouped)
   // One eager tick with an event between launches: where the device time goes.
   profile: { eagerTotalUs: number; byKind: Record<string, { launches: number; us: number }>; top: Array<{ id: number; kind: string; label: string; us: number }> };
-}
-
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
 }
 
 function nominal(card: string): { bytesPerS: number; label: string } {
@@ -131,20 +126,8 @@ async function compileDemo(dir: string): Promise<number> {
 
 async function compileMlp64(dir: string): Promise<number> {
   const t0 = Date.now();
-  mkdirSync(path.join(dir, 'models'), { recursive: true });
-  const tenants = Array.from({ length: 64 }, (_, i) => {
-    const model = `models/mlp-${i}.onnx`;
-    writeZooModel('mlp', { seed: 5000 + i, sizes: [784, 512, 512, 10] }, path.join(dir, model));
-    return { id: `mlp-${i}`, model, maxBatch: 1 };
-  });
-  const manifest = path.join(dir, 'fleet.json');
-  writeFileSync(manifest, JSON.stringify({ tenants, precision: 'fp32' }));
-  await compileFleet(manifest, path.join(dir, 'plan'), {});
+  await compileFleet(writeMlpFleet(dir, [784, 512, 512, 10]), path.join(dir, 'plan'), {});
   return (Date.now() - t0) / 1000;
-}
-
-function row(cells: Array<string | number>, widths: number[]): string {
-  return cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
 }
 
 async function main(): Promise<void> {
@@ -185,23 +168,19 @@ async function main(): Promise<void> {
   };
   const outDir = path.join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, `${date}-${card.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}-cuda-tick.json`);
+  const file = resultFile(outDir, card, 'cuda-tick', 'json');
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   if (process.env.OUT) copyFileSync(file, path.join(process.env.OUT, path.basename(file)));
 
   process.stdout.write(`\nLoom CUDA tick — ${card} (cc ${String(gpu.computeCapability)}, driver ${String(gpu.driver)}, CUDA runtime ${String(gpu.runtime)}, cuBLAS ${String(gpu.cublas)}), ${date}\n`);
   process.stdout.write(`graph replays: ${ITERS} per fleet; bandwidth reference: ${bw.label}\n\n`);
-  const w = [26, 7, 8, 9, 10, 10, 10, 10, 9, 9, 8];
-  process.stdout.write(`${row(['fleet', 'tenants', 'launches', 'weights', 'tick µs', 'device µs', 'runTick ms', 'GB/s', 'floor µs', 'of floor', 'cost µs'], w)}\n`);
-  for (const r of results) {
-    process.stdout.write(
-      `${row([
-        r.fleet, r.tenants, `${r.launchesPerTick}`, `${(r.weightBytes / 2 ** 20).toFixed(1)}M`, r.graphWallUs.median.toFixed(1),
-        r.graphDeviceUsMedian.toFixed(1), r.runTickMsMedian.toFixed(2), r.weightGBps.toFixed(0), r.floorUs.toFixed(1),
-        `${(r.ofNominal * 100).toFixed(0)}%`, r.predictedTickUs.toFixed(0),
-      ], w)}\n`,
-    );
-  }
+  const head = ['fleet', 'tenants', 'launches', 'weights', 'tick µs', 'device µs', 'runTick ms', 'GB/s', 'floor µs', 'of floor', 'cost µs'];
+  const body = results.map((r) => [
+    r.fleet, String(r.tenants), `${r.launchesPerTick}`, `${(r.weightBytes / 2 ** 20).toFixed(1)}M`, r.graphWallUs.median.toFixed(1),
+    r.graphDeviceUsMedian.toFixed(1), r.runTickMsMedian.toFixed(2), r.weightGBps.toFixed(0), r.floorUs.toFixed(1),
+    `${(r.ofNominal * 100).toFixed(0)}%`, r.predictedTickUs.toFixed(0),
+  ]);
+  process.stdout.write(`${alignTable(head, body, 1).join('\n')}\n`);
   process.stdout.write(`\n(launches = kernel nodes in the tick's CUDA graph; plan launches: ${results.map((r) => `${r.fleet.split(' ')[0]} ${r.planLaunches}`).join(', ')})\n`);
   for (const r of results) {
     process.stdout.write(`\n${r.fleet}: gemm_grouped: ${r.groupedNote}\n`);

@@ -11,11 +11,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import type { Tensor } from '../ir/tensor.js';
-import { writeZooModel } from '../models/index.js';
 import { type LoadedPlan, loadPlan, nativeAddonInfo } from '../runtime/index.js';
 import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { exampleInputs } from '../src/fleet/inputs.js';
+import { alignTable, quantile, resultFile, writeMlpFleet } from './common.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -44,11 +44,6 @@ interface FleetResult {
   runTickUs: Spread; // JS wall time of `await runTick(inputs)`
   nativeUs: Spread; // the executor's time for the same ticks
   hostOverheadUs: Spread; // per tick: runTick - native
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))]!;
 }
 
 function spread(xs: readonly number[]): Spread {
@@ -95,21 +90,6 @@ async function measure(name: string, planDir: string, iters = ITERS): Promise<Fl
 // nvcc only where the plan will run on a GPU (a CPU-only run needs no cubin).
 const NVCC: 'auto' | 'off' = BACKEND !== 'cpu' && nativeAddonInfo().cudaDevices ? 'auto' : 'off';
 
-async function compileMlp64(dir: string): Promise<void> {
-  mkdirSync(path.join(dir, 'models'), { recursive: true });
-  const tenants = Array.from({ length: 64 }, (_, i) => {
-    const model = `models/mlp-${i}.onnx`;
-    writeZooModel('mlp', { seed: 5000 + i, sizes: [784, 16, 16, 10] }, path.join(dir, model));
-    return { id: `mlp-${i}`, model, maxBatch: 1 };
-  });
-  const manifest = path.join(dir, 'fleet.json');
-  writeFileSync(manifest, JSON.stringify({ tenants, precision: 'fp32' }));
-  await compileFleet(manifest, path.join(dir, 'plan'), { nvcc: NVCC });
-}
-
-function row(cells: Array<string | number>, widths: number[]): string {
-  return cells.map((c, i) => String(c).padStart(widths[i]!)).join('  ');
-}
 
 async function main(): Promise<void> {
   const addon = nativeAddonInfo();
@@ -118,7 +98,7 @@ async function main(): Promise<void> {
   try {
     if (!ONLY || ONLY === 'mlp64') {
       const dir = path.join(work, 'mlp64');
-      await compileMlp64(dir);
+      await compileFleet(writeMlpFleet(dir, [784, 16, 16, 10]), path.join(dir, 'plan'), { nvcc: NVCC });
       results.push(await measure('64 x MLP 784-16-16-10', path.join(dir, 'plan')));
     }
     if (ONLY === 'demo' || (!ONLY && NVCC === 'auto')) {
@@ -146,21 +126,17 @@ async function main(): Promise<void> {
   };
   const outDir = path.join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const file = path.join(outDir, `${date}-${machine.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '')}-host-overhead.json`);
+  const file = resultFile(outDir, machine, 'host-overhead', 'json');
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   if (process.env.OUT) copyFileSync(file, path.join(process.env.OUT, path.basename(file)));
 
   process.stdout.write(`\nLoom host overhead per tick — ${card ?? cpu} (${os.cpus().length} cores, node ${process.version}), ${date}, up to ${ITERS} ticks\n\n`);
-  const w = [24, 7, 7, 9, 9, 10, 10, 10, 10];
-  process.stdout.write(`${row(['fleet', 'backend', 'tenants', 'in KB', 'out KB', 'runTick µs', 'native µs', 'host µs', 'host p90'], w)}\n`);
-  for (const r of results) {
-    process.stdout.write(
-      `${row([
-        r.fleet, r.backend, r.tenants, (r.inputBytes / 1024).toFixed(1), (r.outputBytes / 1024).toFixed(1), r.runTickUs.median.toFixed(1),
-        r.nativeUs.median.toFixed(1), r.hostOverheadUs.median.toFixed(1), r.hostOverheadUs.p90.toFixed(1),
-      ], w)}\n`,
-    );
-  }
+  const head = ['fleet', 'backend', 'tenants', 'in KB', 'out KB', 'runTick µs', 'native µs', 'host µs', 'host p90'];
+  const body = results.map((r) => [
+    r.fleet, r.backend, String(r.tenants), (r.inputBytes / 1024).toFixed(1), (r.outputBytes / 1024).toFixed(1), r.runTickUs.median.toFixed(1),
+    r.nativeUs.median.toFixed(1), r.hostOverheadUs.median.toFixed(1), r.hostOverheadUs.p90.toFixed(1),
+  ]);
+  process.stdout.write(`${alignTable(head, body, 2).join('\n')}\n`);
   process.stdout.write(`\n(host = runTick wall - the executor's native tick, per tick; medians unless noted)\nwrote ${path.relative(ROOT, file)}\n`);
 }
 
