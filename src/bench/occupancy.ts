@@ -4,13 +4,13 @@
 // the full tick. The issue's target: a tick at 10% occupancy costs <= 0.4x a full tick.
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import type { PlannedTenant } from '../planner/plan.js';
-import { type LoadedPlan, type TickInputs, type TickOutputs, loadPlan } from '../../runtime/index.js';
+import { type TickInputs, type TickOutputs, loadPlan } from '../../runtime/index.js';
 import { benchInputs, deviceOf, worstError } from './run.js';
 import { type TickStats, tickStats } from './stats.js';
+import { benchLoadOptions, deviceStats, timeInterleaved } from './timing.js';
 
 export const OCCUPANCY_FORMAT = 'loom-bench-occupancy';
 export const OCCUPANCY_TARGET = { fraction: 0.1, maxRatio: 0.4 } as const;
@@ -107,7 +107,7 @@ export async function benchOccupancy(planDir: string, opts: OccupancyOptions): P
   const plan = readPlanDir(planDir);
   const sets = [1, ...opts.fractions].map((f) => ({ fraction: f, live: liveTenants(plan, f) })); // [0]: the full tick, the reference
   const loadBefore = os.loadavg()[0]!;
-  const loaded = await loadPlan(planDir, { ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+  const loaded = await loadPlan(planDir, benchLoadOptions(opts));
   try {
     const all = benchInputs(plan);
     const inputs = sets.map((s) => onlyLive(all, s.live));
@@ -118,16 +118,8 @@ export async function benchOccupancy(planDir: string, opts: OccupancyOptions): P
     if (bad.length > 0) fail('EVAL', `occupancy: the live tenants' outputs differ from the full tick's at ${bad.map((x) => `${x.s.fraction} (rel. error ${x.e.toExponential(2)})`).join(', ')}`);
 
     for (const inp of inputs) for (let i = 0; i < warmup; i++) await loaded.runTick(inp);
-    const samples: number[][] = sets.map(() => []);
-    for (let i = 0; i < ticks; i++) {
-      for (let j = 0; j < sets.length; j++) {
-        const k = (i + j) % sets.length; // rotate which set goes first, so drift hits every set alike
-        const t0 = performance.now();
-        await loaded.runTick(inputs[k]!);
-        samples[k]!.push((performance.now() - t0) * 1e3);
-      }
-    }
-    const device = sets.map((s) => (loaded.backend === 'cuda' ? deviceTimes(loaded, ticks, s.live) : null));
+    const samples = await timeInterleaved(sets.length, ticks, (k) => loaded.runTick(inputs[k]!));
+    const device = sets.map((s) => (loaded.backend === 'cuda' ? deviceStats(() => loaded.benchTick(ticks, s.live)) : null));
     const stats = samples.map(tickStats);
     const fullP50 = stats[0]!.p50;
     const fullDevice = device[0]?.p50 ?? null;
@@ -176,15 +168,4 @@ function targetOf(rows: readonly OccupancyRow[]): OccupancyResult['target'] {
 function errorVsFull(got: TickOutputs, full: TickOutputs, plan: LaunchPlan, live: readonly string[]): number {
   if (Object.keys(got).some((id) => !live.includes(id))) return Infinity;
   return worstError(got, full, plan, live);
-}
-
-// CUDA: replays of the captured tick for the live set, timed with CUDA events. Any failure leaves the
-// wall-clock numbers standing.
-function deviceTimes(loaded: LoadedPlan, iters: number, live: readonly string[]): TickStats | null {
-  try {
-    const t = loaded.benchTick(iters, live);
-    return t.deviceUs.length > 0 ? tickStats(t.deviceUs) : null;
-  } catch {
-    return null;
-  }
 }

@@ -4,7 +4,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import type { Tensor } from '../../ir/tensor.js';
@@ -15,6 +14,7 @@ import { planTotals } from '../fleet/summary.js';
 import { readPlanManifest } from './manifest-copy.js';
 import { BENCH_MODES, type BenchMode, type ModeRunner, launchesPerTick, modeSemantics, openModes, workPerTick } from './modes.js';
 import { type TickStats, tickStats } from './stats.js';
+import { benchLoadOptions, deviceStats, timeInterleaved } from './timing.js';
 import { writeBaselines } from './variants.js';
 
 export const BENCH_FORMAT = 'loom-bench';
@@ -99,8 +99,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
   try {
     const baselines = await writeBaselines(plan, manifest, scratch, prep);
     prep('load the three modes');
-    const loadOpts = { ...(opts.backend ? { backend: opts.backend } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) };
-    runners = await openModes(planDir, baselines, loadOpts);
+    runners = await openModes(planDir, baselines, benchLoadOptions(opts));
     const backend = runners[0]!.loaded[0]!.backend;
     const inputs = benchInputs(plan);
 
@@ -121,16 +120,10 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
         await r.tick(inputs);
       }
     }
-    const samples = new Map<BenchMode, number[]>(runners.map((r) => [r.mode, []]));
-    for (let i = 0; i < ticks; i++) {
-      progress({ phase: 'measure', done: i, total: ticks, label: 'one tick of every mode per step' });
-      for (let j = 0; j < runners.length; j++) {
-        const r = runners[(i + j) % runners.length]!;
-        const t0 = performance.now();
-        await r.tick(inputs);
-        samples.get(r.mode)!.push((performance.now() - t0) * 1e3);
-      }
-    }
+    const timed = await timeInterleaved(runners.length, ticks, (k) => runners[k]!.tick(inputs), (i) =>
+      progress({ phase: 'measure', done: i, total: ticks, label: 'one tick of every mode per step' }),
+    );
+    const samples = new Map<BenchMode, number[]>(runners.map((r, k) => [r.mode, timed[k]!]));
     progress({ phase: 'measure', done: ticks, total: ticks, label: 'done' });
     const measured = new Map(runners.map((r) => [r.mode, { samples: samples.get(r.mode)!, device: backend === 'cuda' ? deviceTimes(r, ticks) : null }]));
 
@@ -206,16 +199,10 @@ export function worstError(got: TickOutputs, want: TickOutputs, plan: LaunchPlan
 }
 
 // CUDA: replays of the captured tick timed with CUDA events. Space-only's plans (one per tenant) are
-// launched together, each graph on its own stream, from one start event to the last stream's end
-// (benchConcurrent). Any failure leaves the wall-clock numbers standing.
+// launched together, each graph on its own stream, from one start event to the last stream's end.
 function deviceTimes(r: ModeRunner, iters: number): TickStats | null {
   if (r.loaded.length === 0 || r.loaded.some((l) => l.backend !== 'cuda')) return null;
-  try {
-    const t = r.loaded.length === 1 ? r.loaded[0]!.benchTick(iters) : benchConcurrent(r.loaded, iters);
-    return t.deviceUs.length > 0 ? tickStats(t.deviceUs) : null;
-  } catch {
-    return null;
-  }
+  return deviceStats(() => (r.loaded.length === 1 ? r.loaded[0]!.benchTick(iters) : benchConcurrent(r.loaded, iters)));
 }
 
 // The CPU model, or the GPU's name and what the addon and `loaded` (a plan on it) report about it.
