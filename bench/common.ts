@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { writeZooModel } from '../models/index.js';
-import { percentile } from '../src/bench/stats.js';
+import { percentile } from '../src/measure/stats.js';
 
 // Runs `main` when this module is the program node started (not when a test imports it); errors exit 1.
 export function runIfMain(moduleUrl: string, main: () => Promise<void>): void {

@@ -13,7 +13,7 @@ import { readPlanDir } from '../codegen/index.js';
 import { generateModel } from '../models/index.js';
 import { compileFleet } from '../src/fleet/compile.js';
 import { exampleInputs } from '../src/fleet/inputs.js';
-import { oipDatatype, tensorToJson } from '../src/serve/index.js';
+import { oipDatatype, tensorToJson } from '../runtime/serve/index.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({

@@ -10,10 +10,10 @@ import { parseArgs } from 'node:util';
 import { readPlanDir } from '../codegen/index.js';
 import { generateModel } from '../models/index.js';
 import { loadPlan } from '../runtime/index.js';
-import { percentile } from '../src/bench/stats.js';
+import { percentile } from '../src/measure/stats.js';
 import { compileFleet } from '../src/fleet/compile.js';
 import { exampleInputs } from '../src/fleet/inputs.js';
-import { createServer, oipDatatype, tensorToJson } from '../src/serve/index.js';
+import { createServer, oipDatatype, tensorToJson } from '../runtime/serve/index.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({

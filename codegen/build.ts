@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { byteSize } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { Plan } from '../src/planner/plan.js';
-import { FORMAT_NAME, FORMAT_VERSION, KERNELS_FILE, WEIGHTS_FILE, type LaunchPlan, type WeightBlobInfo } from './format.js';
+import type { Plan } from '../ir/contract/plan.js';
+import { FORMAT_NAME, FORMAT_VERSION, KERNELS_FILE, WEIGHTS_FILE, type LaunchPlan, type WeightBlobInfo } from '../ir/contract/launch-plan.js';
 import { planKernels, renderKernelSource, type KernelTable } from './kernels.js';
 import { checkLaunchPlan } from './validate.js';
 

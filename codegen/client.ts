@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import type { DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { PlannedTenant, TenantIO } from '../src/planner/plan.js';
+import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
 import { CLIENT_SUPPORT } from './client-support.js';
 
 export const CLIENT_FILE = 'client.ts';

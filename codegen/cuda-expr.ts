@@ -3,8 +3,8 @@
 import type { DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import type { Activation } from '../ir/ops/activation.js';
-import type { EltInstr } from '../src/planner/launch.js';
-import { ELT_BINARY, ELT_UNARY } from './validate.js';
+import type { EltInstr } from '../ir/contract/launch.js';
+import { ELT_BINARY, ELT_UNARY } from '../ir/contract/launch.js';
 
 export function ctypeOf(d: DType): string {
   switch (d) {
@@ -102,8 +102,8 @@ export function eltwiseStatements(program: readonly EltInstr[], where: string): 
         emit(activationCall(ins.act, pop()));
         break;
       default:
-        if (ELT_UNARY.includes(ins.op)) emit(`loom_${ins.op}(${pop()})`);
-        else if (ELT_BINARY.includes(ins.op)) {
+        if ((ELT_UNARY as readonly string[]).includes(ins.op)) emit(`loom_${ins.op}(${pop()})`);
+        else if ((ELT_BINARY as readonly string[]).includes(ins.op)) {
           const b = pop();
           emit(`loom_${ins.op}(${pop()}, ${b})`);
         } else fail('PLAN_INVALID', `${where}: unknown eltwise instruction '${(ins as { op: string }).op}'`);

@@ -3,7 +3,7 @@
 // check that each segment carries the fields its op needs.
 import { byteSize, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, Segment, TensorView } from '../src/planner/launch.js';
+import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, Segment, TensorView } from '../ir/contract/launch.js';
 
 export interface Access {
   readonly ref: Ref;

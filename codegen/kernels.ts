@@ -3,10 +3,10 @@
 import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { KernelOp, Launch, Segment } from '../src/planner/launch.js';
+import type { KernelOp, Launch, Segment } from '../ir/contract/launch.js';
 import { ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
-import type { KernelGrid } from './format.js';
-import { FORMAT_VERSION } from './format.js';
+import type { KernelGrid } from '../ir/contract/launch-plan.js';
+import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
 import { renderTemplate, type TemplateData } from './render.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;

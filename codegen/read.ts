@@ -4,7 +4,7 @@ import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } fr
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fail } from '../ir/errors.js';
-import { PLAN_FILE, type LaunchPlan } from './format.js';
+import { PLAN_FILE, type LaunchPlan } from '../ir/contract/launch-plan.js';
 import { parsePlanJson } from './json.js';
 import { checkLaunchPlan, checkStructure } from './validate.js';
 

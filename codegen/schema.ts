@@ -1,5 +1,6 @@
 // Structural checks of a parsed plan.json: every field the readers use is present with the right JSON type,
 // so later code can trust the LaunchPlan type. Errors name the JSON path.
+import { ARENA_IDS } from '../ir/contract/launch.js';
 import { DTYPES } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 
@@ -61,7 +62,7 @@ export function describe(x: J): string {
 
 export function ref(x: J, path: string): void {
   const r = obj(x, path);
-  oneOf(r.arena, ['weights', 'act', 'io'] as const, `${path}.arena`);
+  oneOf(r.arena, ARENA_IDS, `${path}.arena`);
   int(r.offset, `${path}.offset`);
 }
 

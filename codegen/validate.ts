@@ -3,23 +3,27 @@
 // Run on every write (catches planner bugs at compile time) and every read (corrupt or foreign files).
 import { byteSize } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { EltInstr, Launch } from '../src/planner/launch.js';
+import {
+  ACTIVATION_KINDS,
+  ELT_BINARY,
+  ELT_UNARY,
+  type EltInstr,
+  GEMM_BIAS_MODES,
+  GEMM_DTYPES,
+  KERNEL_OPS,
+  LAUNCH_KINDS,
+  type Launch,
+  POOL_GEOMETRY_FIELDS,
+  POOL_MODES,
+  REDUCE_KINDS,
+} from '../ir/contract/launch.js';
 import { accessBytes, launchAccesses } from './extents.js';
-import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan } from './format.js';
+import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan } from '../ir/contract/launch-plan.js';
 import { arr, bad, bool, dtype, int, num, obj, oneOf, optional, ref, sint, str, ints } from './schema.js';
-
-const UNARY = ['neg', 'abs', 'recip', 'sqrt', 'exp', 'log', 'erf', 'tanh', 'sigmoid', 'relu', 'floor', 'ceil', 'round', 'sin', 'cos', 'not', 'sign', 'softplus', 'softsign', 'isnan', 'isinf', 'trunc'] as const;
-const BINARY = ['add', 'sub', 'mul', 'div', 'idiv', 'pow', 'max', 'min', 'mod', 'fmod', 'eq', 'lt', 'gt', 'le', 'ge', 'and', 'or', 'xor'] as const;
-const REDUCE = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
-const GEOM = ['n', 'c', 'h', 'w', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'padTop', 'padLeft', 'padBottom', 'padRight', 'dh', 'dw'] as const;
-// A GEMM launch's dtype is that of its A and B operands; C and bias are f32 (FORMAT.md "gemm dtype").
-const GEMM_DTYPES = ['f32', 'bf16', 'f16'] as const;
-export const ELT_UNARY: readonly string[] = UNARY;
-export const ELT_BINARY: readonly string[] = BINARY;
 
 function activation(x: unknown, p: string): void {
   const a = obj(x, p);
-  const kind = oneOf(a.kind, ['relu', 'sigmoid', 'tanh', 'gelu_erf', 'gelu_tanh', 'leaky_relu', 'clip', 'hard_sigmoid', 'hard_swish'] as const, `${p}.kind`);
+  const kind = oneOf(a.kind, ACTIVATION_KINDS, `${p}.kind`);
   if (kind === 'leaky_relu') num(a.alpha, `${p}.alpha`);
   if (kind === 'clip') (num(a.min, `${p}.min`), num(a.max, `${p}.max`));
   if (kind === 'hard_sigmoid') (num(a.alpha, `${p}.alpha`), num(a.beta, `${p}.beta`));
@@ -32,7 +36,7 @@ function gemmProblem(x: unknown, p: string): void {
   bool(g.transB, `${p}.transB`);
   num(g.alpha, `${p}.alpha`);
   num(g.beta, `${p}.beta`);
-  oneOf(g.bias, ['none', 'row', 'col', 'full'] as const, `${p}.bias`);
+  oneOf(g.bias, GEMM_BIAS_MODES, `${p}.bias`);
   if (g.activation !== null) activation(g.activation, `${p}.activation`);
 }
 
@@ -52,19 +56,19 @@ function instr(x: unknown, p: string): void {
   else if (op === 'const') num(i.v, `${p}.v`);
   else if (op === 'clip') (num(i.min, `${p}.min`), num(i.max, `${p}.max`));
   else if (op === 'act') activation(i.act, `${p}.act`);
-  else if (op !== 'where') oneOf(op, [...UNARY, ...BINARY], `${p}.op`);
+  else if (op !== 'where') oneOf(op, [...ELT_UNARY, ...ELT_BINARY], `${p}.op`);
 }
 
 function kernelOp(x: unknown, p: string): void {
   const o = obj(x, p);
-  const op = oneOf(o.op, ['eltwise', 'reduce', 'softmax', 'layernorm', 'groupnorm', 'pool', 'im2col', 'col2im', 'copy', 'fill', 'gather', 'gather_table'] as const, `${p}.op`);
+  const op = oneOf(o.op, KERNEL_OPS, `${p}.op`);
   switch (op) {
     case 'eltwise':
       arr(o.program, `${p}.program`).forEach((v, i) => instr(v, `${p}.program[${i}]`));
       bool(o.computeF32, `${p}.computeF32`);
       break;
     case 'reduce':
-      oneOf(o.reduce, REDUCE, `${p}.reduce`);
+      oneOf(o.reduce, REDUCE_KINDS, `${p}.reduce`);
       bool(o.selectLast, `${p}.selectLast`);
       break;
     case 'softmax':
@@ -75,7 +79,7 @@ function kernelOp(x: unknown, p: string): void {
       num(o.epsilon, `${p}.epsilon`);
       break;
     case 'pool':
-      oneOf(o.mode, ['max', 'avg'] as const, `${p}.mode`);
+      oneOf(o.mode, POOL_MODES, `${p}.mode`);
       bool(o.countIncludePad, `${p}.countIncludePad`);
       break;
     case 'fill':
@@ -94,7 +98,7 @@ function segment(x: unknown, p: string): void {
   optional(s, 'count', p, (v, q) => int(v, q));
   optional(s, 'geom', p, (v, q) => {
     const g = obj(v, q);
-    for (const k of GEOM) int(g[k], `${q}.${k}`);
+    for (const k of POOL_GEOMETRY_FIELDS) int(g[k], `${q}.${k}`);
   });
   optional(s, 'outStrides', p, (v, q) => ints(v, q, true));
   arr(s.inputs, `${p}.inputs`).forEach((v, i) => {
@@ -119,7 +123,7 @@ function launchInfo(x: unknown, p: string): void {
 
 function launch(x: unknown, p: string): void {
   const l = obj(x, p);
-  const kind = oneOf(l.kind, ['gemm', 'gemm_grouped', 'kernel'] as const, `${p}.kind`);
+  const kind = oneOf(l.kind, LAUNCH_KINDS, `${p}.kind`);
   int(l.id, `${p}.id`);
   launchInfo(l.info, `${p}.info`);
   switch (kind) {
@@ -220,7 +224,7 @@ export function checkStructure(x: unknown): LaunchPlan {
 function checkProgram(program: readonly EltInstr[], nInputs: number, where: string): void {
   let depth = 0;
   program.forEach((ins, pc) => {
-    const pop = ins.op === 'in' || ins.op === 'const' ? 0 : ins.op === 'where' ? 3 : (BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
+    const pop = ins.op === 'in' || ins.op === 'const' ? 0 : ins.op === 'where' ? 3 : (ELT_BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
     if (depth < pop) fail('PLAN_INVALID', `${where}: program instruction ${pc} ('${ins.op}') pops ${pop} values from a stack of ${depth}`);
     if (ins.op === 'in' && ins.i >= nInputs) fail('PLAN_INVALID', `${where}: program reads input ${ins.i} but the segment has ${nInputs} inputs`);
     depth += 1 - pop;

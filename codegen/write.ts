@@ -3,9 +3,10 @@
 import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fail, isLoomError } from '../ir/errors.js';
-import type { Plan } from '../src/planner/plan.js';
+import type { Plan } from '../ir/contract/plan.js';
 import { type BuiltPlan, buildLaunchPlan } from './build.js';
-import { KERNELS_FILE, PLAN_FILE, WEIGHTS_FILE, type LaunchPlan, type WritePlanOptions, type WrittenPlan } from './format.js';
+import { KERNELS_FILE, PLAN_FILE, WEIGHTS_FILE, type LaunchPlan } from '../ir/contract/launch-plan.js';
+import type { WritePlanOptions, WrittenPlan } from './format.js';
 import { stableJson } from './json.js';
 import { ARCH, compileCubin, defaultCacheDir, findNvcc } from './nvcc.js';
 

@@ -8,7 +8,7 @@ import { allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import { numel, shapeToString } from '../ir/shape.js';
 import { type Tensor, makeTensor, tensorBytes } from '../ir/tensor.js';
-import type { PlannedTenant, TenantIO } from '../src/planner/plan.js';
+import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
 
 export type TickInputs = Readonly<Record<string, Readonly<Record<string, Tensor>>>>;
 export type TickOutputs = Record<string, Record<string, Tensor>>;

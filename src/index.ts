@@ -10,10 +10,10 @@ export type { InspectablePlan, LaunchRow, PlanTotals } from './fleet/summary.js'
 
 export { importModelFile, importModelBytes } from './onnx/import.js';
 export type { ImportOptions } from './onnx/import.js';
-export { canonicalize, lowerForPlanner, CANONICAL_PASSES } from './pipeline.js';
+export { canonicalize, lowerForPlanner, CANONICAL_PASSES } from '../ir/passes/index.js';
 export { planFleet } from './planner/index.js';
-export type { Launch, LaunchKind, GemmProblem, GemmEntry, KernelOp, Segment, Ref, ArenaId } from './planner/launch.js';
-export type { Plan, PlannedTenant, TenantIO, TenantInput, ArenaSizes, CostSummary, Precision, WeightBlob } from './planner/plan.js';
+export type { Launch, LaunchKind, GemmProblem, GemmEntry, KernelOp, Segment, Ref, ArenaId } from '../ir/contract/launch.js';
+export type { Plan, PlannedTenant, TenantIO, TenantInput, ArenaSizes, CostSummary, Precision, WeightBlob } from '../ir/contract/plan.js';
 export { writePlanDir, readPlanDir, loadWeights } from '../codegen/index.js';
 export type { LaunchPlan, WrittenPlan } from '../codegen/index.js';
 export { loadPlan } from '../runtime/index.js';

@@ -1,7 +1,7 @@
 // The fleet table as text: one row per fleet, then what every number means, each peer's status, and where
 // Loom's device time goes (the top launches of an eager tick) for every fleet that was profiled.
 import { fmtBytes, fmtUs } from '../../src/fleet/summary.js';
-import { fmtCount } from '../../src/bench/index.js';
+import { fmtCount } from '../../src/measure/index.js';
 import { alignTable } from '../common.js';
 import { PEER_MISMATCH, PEER_NAMES } from './peer.js';
 import { BYTES_COUNTED, type FleetRow, TARGET_FLOOR, TARGET_SPEEDUP } from './row.js';

@@ -12,7 +12,7 @@ import { type Tensor, tensorBytes } from '../../ir/tensor.js';
 import type { TickInputs, TickOutputs } from '../../runtime/index.js';
 import { decodeModel } from '../../src/onnx/decode.js';
 import { tensorFromProto } from '../../src/onnx/tensor.js';
-import type { PlannedTenant } from '../../src/planner/plan.js';
+import type { PlannedTenant } from '../../ir/contract/plan.js';
 import type { PeerKind, TenantPlanEntry } from './specs.js';
 
 export const PEER_FLEET_FORMAT = 'loom-peer-fleet';

@@ -4,8 +4,8 @@
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { type LoadedPlan, type TickInputs, type TickOutputs, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
-import { benchInputs, tickStats, workPerTick } from '../../src/bench/index.js';
-import type { TickStats } from '../../src/bench/index.js';
+import { benchInputs, tickStats, workPerTick } from '../../src/measure/index.js';
+import type { TickStats } from '../../src/measure/index.js';
 import { launchRows } from '../../src/fleet/summary.js';
 import { median } from '../common.js';
 import { ioBytes } from './handoff.js';

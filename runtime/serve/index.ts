@@ -1,5 +1,5 @@
-// runtime/serve: what `loom serve` runs on, without HTTP: per-tenant queues and the tick scheduler
-// (admission, SLOs, quotas), request validation, batching, and the Prometheus metrics.
+// runtime/serve: `loom serve` — the Open Inference Protocol v2 HTTP server (server.ts, oip.ts) over per-tenant
+// queues and the tick scheduler (admission, SLOs, quotas), request validation, batching, Prometheus metrics.
 export { TickScheduler } from './scheduler.js';
 export type { AnsweredReport, CancelStage, QueueDepth, RejectReason, SchedulerObserver, SchedulerOptions, SubmitOptions, TickReport, TickRunner } from './scheduler.js';
 export { ServeError, isServeError, refuse } from './errors.js';
@@ -8,3 +8,7 @@ export { concatRows, splitRows } from './batch.js';
 export { describeTenantIO, firstNonFinite, isBatchable, validateRequest } from './validate.js';
 export { ServeMetrics } from './metrics.js';
 export type { MetricsSource } from './metrics.js';
+export { createServer, DEFAULT_BODY_LIMIT } from './server.js';
+export type { LoomServer, ServeOptions, ServeRunner } from './server.js';
+export { decodeInferRequest, encodeInferResponse, modelMetadata, oipDatatype, describeOip, tensorToJson, MODEL_VERSION } from './oip.js';
+export type { OipDatatype, OipModelMetadata, OipTensorMetadata, DecodedInfer, RequestedOutput } from './oip.js';

@@ -9,7 +9,7 @@
 // finish within the tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows.
 import type { LaunchPlan } from '../../codegen/index.js';
 import type { Tensor } from '../../ir/tensor.js';
-import type { PlannedTenant } from '../../src/planner/plan.js';
+import type { PlannedTenant } from '../../ir/contract/plan.js';
 import type { TickInputs, TickOutputs } from '../tick-io.js';
 import { concatRows, splitRows } from './batch.js';
 import { ServeError, isServeError, refuse } from './errors.js';

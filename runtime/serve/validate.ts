@@ -3,7 +3,7 @@
 // values. A failure is a 400 that names the input and says what the plan expects; nothing else is touched.
 import { byteSize } from '../../ir/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
-import type { PlannedTenant, TenantIO } from '../../src/planner/plan.js';
+import type { PlannedTenant, TenantIO } from '../../ir/contract/plan.js';
 import { refuse } from './errors.js';
 
 // "f32[1..4,784]": the shapes a request may have.

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
-import { type BenchProgress, benchFleet, benchOccupancy, formatBench, formatOccupancy, parseOccupancy } from '../bench/index.js';
+import { type BenchProgress, benchFleet, benchOccupancy, formatBench, formatOccupancy, parseOccupancy } from '../measure/index.js';
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
 

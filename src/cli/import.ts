@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { printGraph } from '../../ir/print.js';
 import { importModelFile } from '../onnx/import.js';
-import { canonicalize } from '../pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import { graphToJson } from './graph-json.js';
 import { collectDim } from './options.js';
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
-import { DEFAULT_BODY_LIMIT, createServer } from '../serve/index.js';
+import { DEFAULT_BODY_LIMIT, createServer } from '../../runtime/serve/index.js';
 
 interface ServeFlags {
   port: string;

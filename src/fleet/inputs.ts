@@ -2,7 +2,7 @@
 // say which input, what was given and what the plan expects; and seeded example inputs for demos.
 import { fail } from '../../ir/errors.js';
 import { type Tensor, fromNumbers } from '../../ir/tensor.js';
-import type { PlannedTenant, TenantIO } from '../planner/plan.js';
+import type { PlannedTenant, TenantIO } from '../../ir/contract/plan.js';
 
 // "f32[1..4,784]": the shape a request may have (rows along the batch axis).
 export function describeIO(io: TenantIO): string {

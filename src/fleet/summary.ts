@@ -1,7 +1,7 @@
 // What `loom inspect` shows, as data: one row per launch and the plan's headline numbers. Works on the
 // planner's Plan and on a LaunchPlan read back from disk (both carry the same launches, tenants and costs).
-import type { GemmProblem, Launch, Segment } from '../planner/launch.js';
-import type { ArenaSizes, CostSummary } from '../planner/plan.js';
+import type { GemmProblem, Launch, Segment } from '../../ir/contract/launch.js';
+import type { ArenaSizes, CostSummary } from '../../ir/contract/plan.js';
 
 export interface InspectablePlan {
   readonly tenants: ReadonlyArray<{ readonly id: string; readonly layers: number; readonly maxBatch: number }>;

@@ -3,8 +3,8 @@ import { LoomError, isLoomError } from '../../ir/errors.js';
 import type { Graph } from '../../ir/graph.js';
 import { markConsumable } from '../../ir/tensor.js';
 import { importModelFile } from '../onnx/import.js';
-import { canonicalize } from '../pipeline.js';
-import type { TenantInput } from '../planner/plan.js';
+import { canonicalize } from '../../ir/passes/index.js';
+import type { TenantInput } from '../../ir/contract/plan.js';
 import type { Manifest, TenantSpec } from './manifest.js';
 import type { PhaseClock } from './timings.js';
 

@@ -9,8 +9,8 @@ import { constantFold } from '../../ir/passes/constant-fold.js';
 import { eliminateDeadCode } from '../../ir/passes/dead-code.js';
 import { type Dim, isStatic, shapeToString, splitSymbolic } from '../../ir/shape.js';
 import type { TensorType } from '../../ir/tensor.js';
-import { lowerForPlanner } from '../pipeline.js';
-import type { TenantInput } from './plan.js';
+import { lowerForPlanner } from '../../ir/passes/index.js';
+import type { TenantInput } from '../../ir/contract/plan.js';
 
 export interface ConcreteIO {
   readonly name: string;

@@ -4,5 +4,5 @@ export type { BufferReport, DetailedPlan, PlanOptions } from './plan-fleet.js';
 export { H100_FP32, costModel } from './cost.js';
 export type { CostModel } from './cost.js';
 export { concretizeTenant, rebuildWithInputs } from './concretize.js';
-export type * from './launch.js';
-export type * from './plan.js';
+export type * from '../../ir/contract/launch.js';
+export type * from '../../ir/contract/plan.js';

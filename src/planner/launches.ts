@@ -4,7 +4,7 @@
 // here (DraftLaunch); resolveLaunches fixes them to arena offsets after the memory plan.
 import type { DType } from '../../ir/dtype.js';
 import { type CostModel, groupedPays, launchUs } from './cost.js';
-import type { GemmEntry, GemmProblem, GemmStrides, KernelOp, Launch, LaunchInfo, Ref, Segment } from './launch.js';
+import type { GemmEntry, GemmProblem, GemmStrides, KernelOp, Launch, LaunchInfo, Ref, Segment } from '../../ir/contract/launch.js';
 import type { Placement } from './memory.js';
 import type { GemmStep, KernelStep, LRef, Step } from './steps.js';
 

@@ -5,7 +5,7 @@ import { fail } from '../../ir/errors.js';
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
-import type { GemmProblem, KernelOp } from './launch.js';
+import type { GemmProblem, KernelOp } from '../../ir/contract/launch.js';
 import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, hashKey } from './steps.js';
 
 export interface Loc {

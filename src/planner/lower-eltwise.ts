@@ -6,7 +6,7 @@ import type { Node, ValueId } from '../../ir/graph.js';
 import type { Activation } from '../../ir/ops/activation.js';
 import { numel } from '../../ir/shape.js';
 import { fromNumbers, toNumbers } from '../../ir/tensor.js';
-import type { EltBinary, EltInstr, EltUnary } from './launch.js';
+import type { EltBinary, EltInstr, EltUnary } from '../../ir/contract/launch.js';
 import type { Loc, TenantLowering } from './lower-context.js';
 
 type Leaf = ValueId | Loc;

@@ -11,7 +11,7 @@ import type { GemmAttrs, MatMulAttrs } from '../../ir/ops/gemm.js';
 import { resolveWindow } from '../../ir/ops/window.js';
 import { broadcastShapes, numel } from '../../ir/shape.js';
 import { fromNumbers, toNumbers } from '../../ir/tensor.js';
-import type { GemmProblem, PoolGeometry } from './launch.js';
+import type { GemmProblem, PoolGeometry } from '../../ir/contract/launch.js';
 import type { Loc, TenantLowering } from './lower-context.js';
 import type { DraftGemmEntry, LRef } from './steps.js';
 

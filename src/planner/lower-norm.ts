@@ -6,7 +6,7 @@ import type { PoolAttrs } from '../../ir/ops/pool.js';
 import { resolveWindow } from '../../ir/ops/window.js';
 import { normalizeAxis, numel } from '../../ir/shape.js';
 import { fromNumbers, toIntList, toNumbers } from '../../ir/tensor.js';
-import type { KernelOp, PoolGeometry } from './launch.js';
+import type { KernelOp, PoolGeometry } from '../../ir/contract/launch.js';
 import type { Loc, TenantLowering } from './lower-context.js';
 import { broadcastTo } from './lower-gemm.js';
 import { contiguousStrides } from './steps.js';

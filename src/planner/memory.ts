@@ -2,7 +2,7 @@
 // operands back to back so its strides are uniform); activations share one arena by liveness over stages
 // (an item is live from the first stage that touches it to the last, inclusive, so two launches of one
 // stage never share bytes); io holds each tenant's input and output slots.
-import type { ArenaId } from './launch.js';
+import type { ArenaId } from '../../ir/contract/launch.js';
 import { type Buf, alignUp } from './steps.js';
 
 export interface Placement {

@@ -4,12 +4,12 @@ import { byteSize } from '../../ir/dtype.js';
 import { numel } from '../../ir/shape.js';
 import { type ConcreteTenant, concretizeTenant } from './concretize.js';
 import { type CostModel, H100_FP32, floorUs, launchUs } from './cost.js';
-import type { ArenaId } from './launch.js';
+import type { ArenaId } from '../../ir/contract/launch.js';
 import { type DraftLaunch, buildLaunches, resolveLaunches } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
-import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from './plan.js';
+import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
 import { stepReads, stepWrites } from './steps.js';
 

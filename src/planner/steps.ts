@@ -3,7 +3,7 @@
 // memory plan places in arenas later. Not part of the Plan contract.
 import type { DType } from '../../ir/dtype.js';
 import type { Tensor } from '../../ir/tensor.js';
-import type { GemmProblem, KernelOp, PoolGeometry } from './launch.js';
+import type { GemmProblem, KernelOp, PoolGeometry } from '../../ir/contract/launch.js';
 
 export type BufKind = 'input' | 'output' | 'act' | 'weight';
 

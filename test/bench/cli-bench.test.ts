@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateModel } from '../../models/index.js';
-import type { OccupancyResult } from '../../src/bench/index.js';
+import type { OccupancyResult } from '../../src/measure/index.js';
 import { runCli } from '../../src/cli/main.js';
 import { FLEET, compileBenchFleet } from './fleet-fixture.js';
 

@@ -10,9 +10,9 @@ import { FLEETS, fleetTenants, formatTable, prepareFleet, timeCompile } from '..
 import { writePlanDir } from '../../codegen/index.js';
 import { generateModel } from '../../models/index.js';
 import { importModelBytes } from '../../src/onnx/import.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import { planFleet } from '../../src/planner/index.js';
-import type { Plan, TenantInput } from '../../src/planner/plan.js';
+import type { Plan, TenantInput } from '../../ir/contract/plan.js';
 
 const SHRINK = {
   mlp: { sizes: [24, 32, 8] },

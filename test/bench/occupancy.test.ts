@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { loadPlan } from '../../runtime/index.js';
-import { type OccupancyResult, benchInputs, benchOccupancy, formatOccupancy, kindCount, liveTenants, parseOccupancy } from '../../src/bench/index.js';
+import { type OccupancyResult, benchInputs, benchOccupancy, formatOccupancy, kindCount, liveTenants, parseOccupancy } from '../../src/measure/index.js';
 import { expectLoomError } from '../support/errors.js';
 import { compileBenchFleet } from './fleet-fixture.js';
 

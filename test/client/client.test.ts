@@ -14,7 +14,7 @@ import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { readNpy, writeNpy } from '../../runtime/npy.js';
 import { runCli } from '../../src/cli/main.js';
 import { compileFleet } from '../../src/fleet/compile.js';
-import { type LoomServer, createServer } from '../../src/serve/index.js';
+import { type LoomServer, createServer } from '../../runtime/serve/index.js';
 import { relativeError, rng } from '../support/tensors.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');

@@ -1,8 +1,8 @@
 // A hand-built Plan exercising every launch kind and kernel op (the planner is written in parallel).
 import type { DType } from '../../ir/dtype.js';
 import { fromNumbers } from '../../ir/tensor.js';
-import type { EltInstr, GemmProblem, KernelOp, Launch, LaunchInfo, Ref, Segment, TensorView } from '../../src/planner/launch.js';
-import type { Plan, WeightBlob } from '../../src/planner/plan.js';
+import type { EltInstr, GemmProblem, KernelOp, Launch, LaunchInfo, Ref, Segment, TensorView } from '../../ir/contract/launch.js';
+import type { Plan, WeightBlob } from '../../ir/contract/plan.js';
 
 const w = (offset: number): Ref => ({ arena: 'weights', offset });
 const act = (offset: number): Ref => ({ arena: 'act', offset });

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import { FORMAT_VERSION, loadWeights, readPlanDir, renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
 import { samplePlan } from './fixture.js';
-import type { Plan } from '../../src/planner/plan.js';
+import type { Plan } from '../../ir/contract/plan.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'loom-codegen-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planKernels } from '../../codegen/kernels.js';
-import type { Launch, Segment } from '../../src/planner/launch.js';
+import type { Launch, Segment } from '../../ir/contract/launch.js';
 import { samplePlan } from './fixture.js';
 
 // im2col walks runs (prelude loom_for_runs): its grid gives each thread several items of one segment but

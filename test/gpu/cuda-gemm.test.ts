@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Activation } from '../../ir/ops/activation.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
-import type { ArenaId, GemmEntry, GemmProblem, Launch, Ref } from '../../src/planner/launch.js';
+import type { ArenaId, GemmEntry, GemmProblem, Launch, Ref } from '../../ir/contract/launch.js';
 import { info, maxRelError, randomF32 } from '../native/helpers.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 

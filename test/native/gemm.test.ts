@@ -3,7 +3,7 @@
 // with uniform strides, grouped problems, and tenants left out of a tick.
 import { describe, expect, it } from 'vitest';
 import { type Activation, applyActivation } from '../../ir/ops/activation.js';
-import type { GemmProblem } from '../../src/planner/launch.js';
+import type { GemmProblem } from '../../ir/contract/launch.js';
 import { ArenaBuilder, info, maxRelError, randomF32 } from './helpers.js';
 
 function reference(p: GemmProblem, a: Float32Array, b: Float32Array, bias: Float32Array | null): Float64Array {

@@ -3,7 +3,7 @@
 // computations the tests compare against are plain TypeScript loops.
 import type { DType } from '../../ir/dtype.js';
 import { allocArray, byteSize } from '../../ir/dtype.js';
-import type { ArenaId, Launch, LaunchInfo, Ref } from '../../src/planner/launch.js';
+import type { ArenaId, Launch, LaunchInfo, Ref } from '../../ir/contract/launch.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
 
 export type Arr = Float32Array | Float64Array | Int32Array | BigInt64Array | Int8Array | Uint8Array | Uint16Array;

@@ -3,7 +3,7 @@
 // copies (negative and zero strides), fill, gathers (with their index errors).
 import { describe, expect, it } from 'vitest';
 import { erf } from '../../ir/ops/activation.js';
-import type { EltInstr, KernelOp, PoolGeometry, Segment } from '../../src/planner/launch.js';
+import type { EltInstr, KernelOp, PoolGeometry, Segment } from '../../ir/contract/launch.js';
 import { ArenaBuilder, info, maxRelError, randomF32 } from './helpers.js';
 
 function kernel(b: ArenaBuilder, op: KernelOp, segments: Segment[]): void {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import { makeTensor } from '../../ir/tensor.js';
 import { type ImportOptions, importModelBytes } from '../../src/onnx/import.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
 import { rng } from '../support/tensors.js';
 import { randomTensor } from './helpers.js';

@@ -4,7 +4,7 @@ import type { Graph } from '../../ir/graph.js';
 import { interpret } from '../../ir/interpret.js';
 import { verifyGraph } from '../../ir/verify.js';
 import { type Tensor, fromNumbers } from '../../ir/tensor.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import { runOrt } from '../support/ort.js';
 import { relativeError, rng } from '../support/tensors.js';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { interpret } from '../../ir/interpret.js';
 import { generateModel } from '../../models/index.js';
 import { importModelBytes } from '../../src/onnx/import.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import { checkAgainstOrt, makeFeeds, relativeError, runOrt, worstError } from './harness.js';
 
 const TOL = 1e-4;

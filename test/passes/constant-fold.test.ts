@@ -4,7 +4,7 @@ import type { Graph } from '../../ir/graph.js';
 import { constantFold } from '../../ir/passes/constant-fold.js';
 import { eliminateDeadCode } from '../../ir/passes/dead-code.js';
 import { verifyGraph } from '../../ir/verify.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import type { NodeSpec } from '../../src/onnx/write.js';
 import { checkPass, constantInput, expectSameOutputs, f32, i64, nodesOf, numbers, onnxModel, opsOf, randomF32, seeded } from './helpers.js';
 

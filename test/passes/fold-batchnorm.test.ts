@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { foldBatchNorm } from '../../ir/passes/fold-batchnorm.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import type { NodeSpec } from '../../src/onnx/write.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { checkPass, constantInput, expectSameOutputs, f32, nodesOf, onnxModel, opsOf, randomF32, seeded } from './helpers.js';

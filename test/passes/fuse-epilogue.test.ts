@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Graph, Node } from '../../ir/graph.js';
 import { constantFold } from '../../ir/passes/constant-fold.js';
 import { fuseEpilogue } from '../../ir/passes/fuse-epilogue.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import type { NodeSpec } from '../../src/onnx/write.js';
 import { checkPass, constantInput, expectSameOutputs, f32, i64, numbers, onnxModel, opsOf, randomF32, seeded } from './helpers.js';
 

@@ -7,7 +7,7 @@ import { type Tensor, fromNumbers } from '../../ir/tensor.js';
 import { generateModel } from '../../models/index.js';
 import { importModelBytes, importModelFile } from '../../src/onnx/import.js';
 import { type AttrValue, type IOSpec, type NodeSpec, encodeModel } from '../../src/onnx/write.js';
-import { LOWERING_PASSES, canonicalize, lowerForPlanner } from '../../src/pipeline.js';
+import { LOWERING_PASSES, canonicalize, lowerForPlanner } from '../../ir/passes/index.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
 import { nodesOf, randomF32, seeded } from './helpers.js';
 

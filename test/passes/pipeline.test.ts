@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Graph } from '../../ir/graph.js';
-import { CANONICAL_PASSES, canonicalize } from '../../src/pipeline.js';
+import { CANONICAL_PASSES, canonicalize } from '../../ir/passes/index.js';
 import { checkPass, constantInput, expectSameOutputs, f32, i64, onnxModel, opsOf, randomF32, seeded } from './helpers.js';
 
 describe('canonicalize', () => {

@@ -3,9 +3,9 @@
 import path from 'node:path';
 import { generateModel } from '../../models/index.js';
 import { importModelBytes, importModelFile } from '../../src/onnx/import.js';
-import { canonicalize } from '../../src/pipeline.js';
+import { canonicalize } from '../../ir/passes/index.js';
 import type { ImportOptions } from '../../src/onnx/import.js';
-import type { Plan, TenantInput } from '../../src/planner/plan.js';
+import type { Plan, TenantInput } from '../../ir/contract/plan.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
 import { simulateTick } from '../support/plan-simulator.js';

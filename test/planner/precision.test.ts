@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bf16ToF32, f16ToF32 } from '../../ir/dtype.js';
 import { generateModel } from '../../models/index.js';
-import type { Launch } from '../../src/planner/launch.js';
+import type { Launch } from '../../ir/contract/launch.js';
 import { type Plan, type Precision, planFleet } from '../../src/planner/index.js';
 import { expectLoomError } from '../support/errors.js';
 import { type TestTenant, checkFleet, tenantFromBytes, tenantFromFile } from './fleet-helpers.js';

@@ -7,7 +7,7 @@ import { LoomError } from '../../ir/errors.js';
 import { fromNumbers, tensorBytes } from '../../ir/tensor.js';
 import { generateModel } from '../../models/index.js';
 import { planFleet, planFleetDetailed } from '../../src/planner/index.js';
-import type { Plan, TenantInput } from '../../src/planner/plan.js';
+import type { Plan, TenantInput } from '../../ir/contract/plan.js';
 import { checkFleet, tenantFromBytes } from './fleet-helpers.js';
 
 const mlp = (id: string, seed: number, sizes: number[], maxBatch = 2) => tenantFromBytes(id, generateModel('mlp', { seed, sizes }).bytes, maxBatch);

@@ -1,6 +1,6 @@
 // The report's view model without a browser: row order, bench parsing, block geometry and the page's text.
 import { describe, expect, it } from 'vitest';
-import type { Launch, LaunchInfo } from '../../src/planner/launch.js';
+import type { Launch, LaunchInfo } from '../../ir/contract/launch.js';
 import { type ReportPlan, buildReportModel, countBreaks, orderTenants, parseBench, renderReport } from '../../src/report/index.js';
 import { layoutChart, MIN_BLOCK_PX } from '../../src/report/layout.js';
 import { expectLoomError } from '../support/errors.js';

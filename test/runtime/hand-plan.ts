@@ -3,8 +3,8 @@
 //   a, b: y = 2 * relu(x · W_t + bias_t)        x [4, 8] (batchAxis 0), y [4, 5]
 //   c:    y = 2 * (xᵀ · W_c)                     x [8, 3] (batchAxis 1), y [3, 5]
 import { makeTensor } from '../../ir/tensor.js';
-import type { Launch, LaunchInfo } from '../../src/planner/launch.js';
-import type { Plan, PlannedTenant } from '../../src/planner/plan.js';
+import type { Launch, LaunchInfo } from '../../ir/contract/launch.js';
+import type { Plan, PlannedTenant } from '../../ir/contract/plan.js';
 import { randomF32 } from '../native/helpers.js';
 
 const F = 4;

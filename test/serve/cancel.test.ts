@@ -5,7 +5,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LaunchPlan } from '../../codegen/index.js';
 import { type LoadedPlan, type TickInputs, loadPlan } from '../../runtime/index.js';
-import { type LoomServer, createServer } from '../../src/serve/index.js';
+import { type LoomServer, createServer } from '../../runtime/serve/index.js';
 import { compileTestFleet, oipBody, requestInputs } from './fleet.js';
 
 let loaded: LoadedPlan;

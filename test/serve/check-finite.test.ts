@@ -11,7 +11,7 @@ import { fromNumbers } from '../../ir/tensor.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { TickScheduler } from '../../runtime/serve/index.js';
 import { parseManifest } from '../../src/fleet/manifest.js';
-import { type LoomServer, createServer } from '../../src/serve/index.js';
+import { type LoomServer, createServer } from '../../runtime/serve/index.js';
 import { expectLoomError } from '../support/errors.js';
 import { compileTestFleet, oipBody, requestInputs } from './fleet.js';
 

@@ -10,7 +10,7 @@ import { generateModel } from '../../models/index.js';
 import type { LoadedPlan } from '../../runtime/index.js';
 import { compileFleet } from '../../src/fleet/compile.js';
 import { exampleInputs } from '../../src/fleet/inputs.js';
-import { oipDatatype, tensorToJson } from '../../src/serve/index.js';
+import { oipDatatype, tensorToJson } from '../../runtime/serve/index.js';
 
 export const FLEET = [
   { id: 'mlp-a', kind: 'mlp', opts: { seed: 11, sizes: [32, 24, 5] }, maxBatch: 4 },

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../ir/tensor.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
-import { type LoomServer, type ServeRunner, createServer } from '../../src/serve/index.js';
+import { type LoomServer, type ServeRunner, createServer } from '../../runtime/serve/index.js';
 import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
 
 let planDir: string;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LaunchPlan } from '../../codegen/index.js';
 import { type Tensor, fromNumbers } from '../../ir/tensor.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
-import { type LoomServer, createServer } from '../../src/serve/index.js';
+import { type LoomServer, createServer } from '../../runtime/serve/index.js';
 import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
 
 let planDir: string;

@@ -10,7 +10,7 @@ import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const SOURCES = ['src/cli/serve.ts', 'src/cli/main.ts', 'src/serve/server.ts', 'src/serve/oip.ts', 'runtime/serve/scheduler.ts', 'runtime/serve/validate.ts', 'runtime/serve/batch.ts', 'runtime/serve/metrics.ts'];
+const SOURCES = ['src/cli/serve.ts', 'src/cli/main.ts', 'runtime/serve/server.ts', 'runtime/serve/oip.ts', 'runtime/serve/scheduler.ts', 'runtime/serve/validate.ts', 'runtime/serve/batch.ts', 'runtime/serve/metrics.ts'];
 
 function ensureBuilt(): void {
   const built = path.join(ROOT, 'dist/src/cli/serve.js');

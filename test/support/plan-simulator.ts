@@ -5,8 +5,8 @@ import { type DType, bf16ToF32, byteSize, f16ToF32, f32ToBf16, f32ToF16 } from '
 import { applyActivation, erf } from '../../ir/ops/activation.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
-import type { EltInstr, GemmEntry, GemmProblem, KernelOp, Launch, Ref, Segment, TensorView } from '../../src/planner/launch.js';
-import type { Plan, TenantIO } from '../../src/planner/plan.js';
+import type { EltInstr, GemmEntry, GemmProblem, KernelOp, Launch, Ref, Segment, TensorView } from '../../ir/contract/launch.js';
+import type { Plan, TenantIO } from '../../ir/contract/plan.js';
 
 export interface Arenas {
   readonly weights: DataView;

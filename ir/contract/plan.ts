@@ -1,7 +1,7 @@
 // The planner's output: every tenant's I/O slots, the launches of one tick, the arenas, the packed
 // weights, and the cost model's numbers. codegen/ writes it as a LaunchPlan directory.
-import type { DType } from '../../ir/dtype.js';
-import type { Tensor } from '../../ir/tensor.js';
+import type { DType } from '../dtype.js';
+import type { Tensor } from '../tensor.js';
 import type { Launch, Ref } from './launch.js';
 
 // fp32: true fp32 everywhere. tf32: the same plan; a backend may run f32 GEMMs with TF32 tensor cores.
@@ -64,7 +64,7 @@ export interface Plan {
 export interface TenantInput {
   readonly id: string;
   readonly model: string;
-  readonly graph: import('../../ir/graph.js').Graph; // canonicalized (src/pipeline.ts canonicalize)
+  readonly graph: import('../graph.js').Graph; // canonicalized (ir/passes canonicalize)
   readonly maxBatch: number;
   readonly sloMs: number | null;
   readonly checkFinite?: boolean; // from the manifest; default false

@@ -1,10 +1,10 @@
-import type { Graph } from '../ir/graph.js';
-import { constantFold } from '../ir/passes/constant-fold.js';
-import { eliminateDeadCode } from '../ir/passes/dead-code.js';
-import { foldBatchNorm } from '../ir/passes/fold-batchnorm.js';
-import { fuseEpilogue } from '../ir/passes/fuse-epilogue.js';
-import { lowerRecurrent } from '../ir/passes/lower-recurrent.js';
-import { verifyGraph } from '../ir/verify.js';
+import type { Graph } from '../graph.js';
+import { constantFold } from './constant-fold.js';
+import { eliminateDeadCode } from './dead-code.js';
+import { foldBatchNorm } from './fold-batchnorm.js';
+import { fuseEpilogue } from './fuse-epilogue.js';
+import { lowerRecurrent } from './lower-recurrent.js';
+import { verifyGraph } from '../verify.js';
 
 // Every canonicalizing pass, in the order it runs. Each is a pure Graph -> Graph function.
 export interface Pass {

@@ -3,8 +3,8 @@
 // error a 400 that names the field. Pure functions; the HTTP routes live in server.ts.
 import { type DType, allocArray, byteSize, f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../ir/dtype.js';
 import { type Tensor, makeTensor, tensorBytes } from '../../ir/tensor.js';
-import { refuse } from '../../runtime/serve/errors.js';
-import type { PlannedTenant, TenantIO } from '../planner/plan.js';
+import { refuse } from './errors.js';
+import type { PlannedTenant, TenantIO } from '../../ir/contract/plan.js';
 
 export type OipDatatype = 'FP32' | 'FP64' | 'FP16' | 'BF16' | 'INT64' | 'INT32' | 'INT8' | 'UINT8' | 'BOOL';
 

@@ -4,7 +4,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../../ir/errors.js';
-import { type Manifest, readManifest } from '../fleet/manifest.js';
+import { type Manifest, readManifest } from './manifest.js';
 
 export const MANIFEST_COPY = 'manifest.json';
 

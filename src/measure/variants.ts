@@ -8,7 +8,7 @@ import { fail } from '../../ir/errors.js';
 import type { Manifest } from '../fleet/manifest.js';
 import { loadTenants } from '../fleet/tenants.js';
 import { planFleet } from '../planner/index.js';
-import type { PlannedTenant, TenantIO, TenantInput } from '../planner/plan.js';
+import type { PlannedTenant, TenantIO, TenantInput } from '../../ir/contract/plan.js';
 
 export interface BaselineDirs {
   readonly timeOnly: string;

@@ -6,7 +6,6 @@ export { BENCH_MODES, modeSemantics, openMode, openModes, launchesPerTick, workP
 export type { BenchMode, ModeRunner } from './modes.js';
 export { writeBaselines } from './variants.js';
 export type { BaselineDirs } from './variants.js';
-export { MANIFEST_COPY, readPlanManifest, renderManifestCopy, writeManifestCopy } from './manifest-copy.js';
 export { percentile, tickStats } from './stats.js';
 export type { TickStats } from './stats.js';
 export { benchOccupancy, kindCount, liveTenants, parseOccupancy, OCCUPANCY_FORMAT, OCCUPANCY_TARGET } from './occupancy.js';

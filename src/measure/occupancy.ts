@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
-import type { PlannedTenant } from '../planner/plan.js';
+import type { PlannedTenant } from '../../ir/contract/plan.js';
 import { type TickInputs, type TickOutputs, loadPlan } from '../../runtime/index.js';
 import { benchInputs, deviceOf, worstError } from './run.js';
 import { type TickStats, tickStats } from './stats.js';

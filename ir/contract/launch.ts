@@ -1,10 +1,35 @@
 // The launches a plan consists of: what the planner decides and the native runtime executes, one after
 // another, every tick. Everything here is concrete (sizes, strides, byte offsets); a backend makes no
 // decisions. codegen/ serializes this as plan.json (see codegen/FORMAT.md); native/ reads that JSON.
-import type { DType } from '../../ir/dtype.js';
-import type { Activation } from '../../ir/ops/activation.js';
+// Every closed list of names below is declared once, as data: the TypeScript types derive from it, the JS
+// validator (codegen/validate.ts) checks against it, and native/src/plan_enums.gen.h is generated from it
+// (tools/gen-native-contract.ts), so a KernelOp or an elementwise instruction is named in one place.
+import type { DType } from '../dtype.js';
+import type { Activation } from '../ops/activation.js';
 
-export type ArenaId = 'weights' | 'act' | 'io';
+export const ARENA_IDS = ['weights', 'act', 'io'] as const;
+export type ArenaId = (typeof ARENA_IDS)[number];
+
+export const LAUNCH_KINDS = ['gemm', 'gemm_grouped', 'kernel'] as const;
+// A GEMM launch's dtype is that of its A and B operands; C and bias are f32 (FORMAT.md "gemm dtype").
+export const GEMM_DTYPES = ['f32', 'bf16', 'f16'] as const;
+export const GEMM_BIAS_MODES = ['none', 'row', 'col', 'full'] as const;
+export type GemmBiasMode = (typeof GEMM_BIAS_MODES)[number];
+export const ACTIVATION_KINDS = ['relu', 'sigmoid', 'tanh', 'gelu_erf', 'gelu_tanh', 'leaky_relu', 'clip', 'hard_sigmoid', 'hard_swish'] as const satisfies readonly Activation['kind'][];
+
+// Elementwise instructions: the operand ones first, then unary, then binary (native keeps this order).
+export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act'] as const;
+export const ELT_UNARY = ['neg', 'abs', 'recip', 'sqrt', 'exp', 'log', 'erf', 'tanh', 'sigmoid', 'relu', 'floor', 'ceil', 'round', 'sin', 'cos', 'not', 'sign', 'softplus', 'softsign', 'isnan', 'isinf', 'trunc'] as const;
+export const ELT_BINARY = ['add', 'sub', 'mul', 'div', 'idiv', 'pow', 'max', 'min', 'mod', 'fmod', 'eq', 'lt', 'gt', 'le', 'ge', 'and', 'or', 'xor'] as const;
+export type EltUnary = (typeof ELT_UNARY)[number];
+export type EltBinary = (typeof ELT_BINARY)[number];
+
+export const KERNEL_OPS = ['eltwise', 'reduce', 'softmax', 'layernorm', 'groupnorm', 'pool', 'im2col', 'col2im', 'copy', 'fill', 'gather', 'gather_table'] as const;
+export type KernelOpName = (typeof KERNEL_OPS)[number];
+export const REDUCE_KINDS = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
+export type ReduceKind = (typeof REDUCE_KINDS)[number];
+export const POOL_MODES = ['max', 'avg'] as const;
+export const POOL_GEOMETRY_FIELDS = ['n', 'c', 'h', 'w', 'oh', 'ow', 'kh', 'kw', 'sh', 'sw', 'padTop', 'padLeft', 'padBottom', 'padRight', 'dh', 'dw'] as const;
 
 // A byte offset into one of the plan's arenas. weights: read-only, uploaded once (weights.bin);
 // act: activations, reused across stages by liveness; io: per-tenant input and output slots.
@@ -29,7 +54,7 @@ export interface GemmProblem {
   readonly ldc: number;
   readonly alpha: number;
   readonly beta: number; // scales the bias term (ONNX Gemm beta); 1 for MatMul/Conv bias
-  readonly bias: 'none' | 'row' | 'col' | 'full';
+  readonly bias: GemmBiasMode;
   readonly ldBias: number; // for 'full'; 0 otherwise
   readonly activation: Activation | null;
 }
@@ -63,13 +88,6 @@ export type EltInstr =
   | { readonly op: 'clip'; readonly min: number; readonly max: number }
   | { readonly op: 'act'; readonly act: Activation };
 
-export type EltUnary =
-  | 'neg' | 'abs' | 'recip' | 'sqrt' | 'exp' | 'log' | 'erf' | 'tanh' | 'sigmoid' | 'relu' | 'floor' | 'ceil'
-  | 'round' | 'sin' | 'cos' | 'not' | 'sign' | 'softplus' | 'softsign' | 'isnan' | 'isinf' | 'trunc';
-export type EltBinary =
-  | 'add' | 'sub' | 'mul' | 'div' | 'idiv' | 'pow' | 'max' | 'min' | 'mod' | 'fmod'
-  | 'eq' | 'lt' | 'gt' | 'le' | 'ge' | 'and' | 'or' | 'xor';
-
 export interface TensorView {
   readonly ref: Ref;
   readonly dtype: DType;
@@ -78,11 +96,11 @@ export interface TensorView {
 
 export type KernelOp =
   | { readonly op: 'eltwise'; readonly program: readonly EltInstr[]; readonly computeF32: boolean }
-  | { readonly op: 'reduce'; readonly reduce: 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'sumsq' | 'logsum' | 'logsumexp' | 'argmax' | 'argmin'; readonly selectLast: boolean }
+  | { readonly op: 'reduce'; readonly reduce: ReduceKind; readonly selectLast: boolean }
   | { readonly op: 'softmax'; readonly log: boolean }
   | { readonly op: 'layernorm'; readonly epsilon: number }
   | { readonly op: 'groupnorm'; readonly epsilon: number }
-  | { readonly op: 'pool'; readonly mode: 'max' | 'avg'; readonly countIncludePad: boolean }
+  | { readonly op: 'pool'; readonly mode: (typeof POOL_MODES)[number]; readonly countIncludePad: boolean }
   | { readonly op: 'im2col' }
   | { readonly op: 'col2im' }
   | { readonly op: 'copy' }
@@ -115,24 +133,7 @@ export interface Segment {
   readonly outStrides?: readonly number[];
 }
 
-export interface PoolGeometry {
-  readonly n: number;
-  readonly c: number;
-  readonly h: number;
-  readonly w: number;
-  readonly oh: number;
-  readonly ow: number;
-  readonly kh: number;
-  readonly kw: number;
-  readonly sh: number;
-  readonly sw: number;
-  readonly padTop: number;
-  readonly padLeft: number;
-  readonly padBottom: number;
-  readonly padRight: number;
-  readonly dh: number;
-  readonly dw: number;
-}
+export type PoolGeometry = { readonly [F in (typeof POOL_GEOMETRY_FIELDS)[number]]: number };
 
 // ---- launches --------------------------------------------------------------------------------------
 // What a launch covers, for inspect and the cost model (not read by backends).
@@ -153,3 +154,12 @@ export type Launch =
   | { readonly kind: 'kernel'; readonly id: number; readonly kernel: string; readonly op: KernelOp; readonly segments: readonly Segment[]; readonly info: LaunchInfo };
 
 export type LaunchKind = Launch['kind'];
+
+// The lists above and the unions they name must agree (a compile error here means one was edited alone).
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const CONTRACT_LISTS_AGREE: readonly true[] = [
+  true satisfies Same<KernelOp['op'], KernelOpName>,
+  true satisfies Same<LaunchKind, (typeof LAUNCH_KINDS)[number]>,
+  true satisfies Same<Activation['kind'], (typeof ACTIVATION_KINDS)[number]>,
+  true satisfies Same<EltInstr['op'], (typeof ELT_OPERAND_OPS)[number] | EltUnary | EltBinary>,
+];

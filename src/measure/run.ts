@@ -11,7 +11,7 @@ import { type LoadedPlan, type TickInputs, type TickOutputs, benchConcurrent, na
 import { exampleInputs } from '../fleet/inputs.js';
 import { relativeError } from '../fleet/oracle.js';
 import { planTotals } from '../fleet/summary.js';
-import { readPlanManifest } from './manifest-copy.js';
+import { readPlanManifest } from '../fleet/manifest-copy.js';
 import { BENCH_MODES, type BenchMode, type ModeRunner, launchesPerTick, modeSemantics, openModes, workPerTick } from './modes.js';
 import { type TickStats, tickStats } from './stats.js';
 import { benchLoadOptions, deviceStats, timeInterleaved } from './timing.js';

@@ -3,7 +3,7 @@
 // runtime/serve/, queueing, batching and admission in the scheduler.
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { isLoomError } from '../../ir/errors.js';
-import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from '../../runtime/serve/index.js';
+import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from './index.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 
 // A LoadedPlan fits; tests may wrap one.
