@@ -1,13 +1,11 @@
-// Lowers one tenant's concrete IR to steps (see steps.ts): a dispatch over the node's op.
+// Lowers one tenant's concrete IR to steps (see steps.ts): each node through its op's entry in lowerings.ts.
 import { byteSize } from '../../ir/dtype.js';
-import { fail } from '../../ir/errors.js';
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
 import { type FleetState, type Loc, TenantLowering } from './lower-context.js';
-import { type Expr, isEltwiseOp, lowerEltwise } from './lower-eltwise.js';
-import { lowerConv, lowerConvTranspose, lowerGemm, lowerMatMul } from './lower-gemm.js';
-import { INDEX_MAP_OPS, VIEW_OPS, copyInto, lowerConcat, lowerConstantOfShape, lowerGather, lowerIndexMap, lowerView } from './lower-layout.js';
-import { isReduceOp, lowerGlobalPool, lowerGroupNorm, lowerLayerNorm, lowerPool, lowerReduce, lowerSoftmax } from './lower-norm.js';
+import { type Expr, isEltwiseOp } from './lower-eltwise.js';
+import { copyInto } from './lower-layout.js';
+import { lowerNodeByOp } from './lowerings.js';
 
 export interface LoweredTenant {
   readonly inputBufs: readonly number[];
@@ -58,7 +56,7 @@ export function lowerTenant(fleet: FleetState, tenant: number, tenantId: string,
   const pending = new Map<ValueId, Expr>();
   for (const n of g.nodes) {
     cx.node = n;
-    lowerNode(cx, n, pending, fusesIntoConsumer(g, n, consumers, outputs));
+    lowerNodeByOp(cx, n, pending, fusesIntoConsumer(g, n, consumers, outputs));
   }
   cx.node = null;
   const claimed = new Set<number>();
@@ -79,43 +77,4 @@ export function lowerTenant(fleet: FleetState, tenant: number, tenantId: string,
     return b;
   });
   return { inputBufs, outputBufs, steps: fleet.steps.length - first };
-}
-
-function lowerNode(cx: TenantLowering, n: Node, pending: Map<ValueId, Expr>, fuseInto: boolean): void {
-  if (isEltwiseOp(n.op)) return lowerEltwise(cx, n, pending, fuseInto);
-  if (VIEW_OPS.has(n.op)) return lowerView(cx, n);
-  if (INDEX_MAP_OPS.has(n.op)) return lowerIndexMap(cx, n);
-  if (isReduceOp(n.op)) return lowerReduce(cx, n);
-  switch (n.op) {
-    case 'Gemm':
-      return lowerGemm(cx, n);
-    case 'MatMul':
-      return lowerMatMul(cx, n);
-    case 'Conv':
-      return lowerConv(cx, n);
-    case 'ConvTranspose':
-      return lowerConvTranspose(cx, n);
-    case 'Concat':
-      return lowerConcat(cx, n);
-    case 'Gather':
-      return lowerGather(cx, n);
-    case 'ConstantOfShape':
-      return lowerConstantOfShape(cx, n);
-    case 'Softmax':
-    case 'LogSoftmax':
-      return lowerSoftmax(cx, n);
-    case 'LayerNormalization':
-      return lowerLayerNorm(cx, n);
-    case 'InstanceNormalization':
-    case 'GroupNormalization':
-      return lowerGroupNorm(cx, n);
-    case 'MaxPool':
-    case 'AveragePool':
-      return lowerPool(cx, n);
-    case 'GlobalAveragePool':
-    case 'GlobalMaxPool':
-      return lowerGlobalPool(cx, n);
-    default:
-      return fail('UNSUPPORTED_OP', `${cx.where()}: the planner cannot lower ${n.op} (tenant '${cx.tenantId}', node '${n.name}', op ${n.op})`);
-  }
 }
