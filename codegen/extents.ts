@@ -3,7 +3,7 @@
 // check that each segment carries the fields its op needs.
 import { byteSize, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, Segment, TensorView } from '../ir/contract/launch.js';
+import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, TensorView, UncheckedSegment } from '../ir/contract/launch.js';
 
 export interface Access {
   readonly ref: Ref;
@@ -66,18 +66,18 @@ function checkGemmProblem(p: GemmProblem, where: string): void {
   if (p.bias === 'full') need(p.ldBias, p.n, 'ldBias');
 }
 
-function view(seg: Segment, i: number, where: string): TensorView {
+function view(seg: UncheckedSegment, i: number, where: string): TensorView {
   const v = seg.inputs[i];
   if (v === undefined) bad(where, `input ${i} is missing (segment has ${seg.inputs.length})`);
   return v;
 }
 
-function contiguousIn(seg: Segment, i: number, n: number, where: string): Access {
+function contiguousIn(seg: UncheckedSegment, i: number, n: number, where: string): Access {
   const v = view(seg, i, where);
   return { ref: v.ref, dtype: v.dtype, lo: 0, hi: n, what: `${where} input ${i}` };
 }
 
-function needArity(seg: Segment, min: number, max: number, where: string): void {
+function needArity(seg: UncheckedSegment, min: number, max: number, where: string): void {
   if (seg.inputs.length < min || seg.inputs.length > max) bad(where, `expects ${min === max ? min : `${min}..${max}`} inputs, got ${seg.inputs.length}`);
 }
 
@@ -90,9 +90,9 @@ function needList(x: readonly number[] | undefined, len: number | null, field: s
 
 export const MAX_RANK = 8;
 
-function segmentAccesses(op: KernelOp, seg: Segment, where: string): Access[] {
+function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Access[] {
   const out = (n: number): Access => ({ ref: seg.out, dtype: seg.outDType, lo: 0, hi: n, what: `${where} out` });
-  const geomOf = (): NonNullable<Segment['geom']> => {
+  const geomOf = (): NonNullable<UncheckedSegment['geom']> => {
     if (seg.geom === undefined) bad(where, `'geom' is missing`);
     return seg.geom;
   };

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import type { KernelOp, Launch, Segment } from '../ir/contract/launch.js';
+import { type KernelOp, type Launch, type Segment, segmentOf } from '../ir/contract/launch.js';
 import { ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
@@ -47,31 +47,41 @@ function mappingOf(op: KernelOp): 'thread' | 'block' {
 }
 
 // Work items of one segment, as the op's template counts them (FORMAT.md "Work items").
-export function segmentWork(op: KernelOp, s: Segment): number {
-  const d = s.dims ?? [];
-  const g = s.geom;
+export function segmentWork(op: KernelOp, seg: Segment): number {
   switch (op.op) {
     case 'eltwise':
     case 'copy':
-      return prod(s.shape ?? []);
+      return prod(segmentOf(op, seg).shape);
     case 'reduce':
-    case 'softmax':
+    case 'softmax': {
+      const d = segmentOf(op, seg).dims;
       return d[0]! * d[2]!;
+    }
     case 'layernorm':
-      return d[0]!;
-    case 'groupnorm':
+      return segmentOf(op, seg).dims[0]!;
+    case 'groupnorm': {
+      const d = segmentOf(op, seg).dims;
       return d[0]! * d[1]!;
-    case 'pool':
-      return g!.n * g!.c * g!.oh * g!.ow;
-    case 'im2col':
-      return g!.n * g!.c * g!.kh * g!.kw * g!.oh * g!.ow;
-    case 'col2im':
-      return g!.n * g!.c * g!.oh * g!.ow;
+    }
+    case 'pool': {
+      const g = segmentOf(op, seg).geom;
+      return g.n * g.c * g.oh * g.ow;
+    }
+    case 'im2col': {
+      const g = segmentOf(op, seg).geom;
+      return g.n * g.c * g.kh * g.kw * g.oh * g.ow;
+    }
+    case 'col2im': {
+      const g = segmentOf(op, seg).geom;
+      return g.n * g.c * g.oh * g.ow;
+    }
     case 'fill':
     case 'gather_table':
-      return s.count!;
-    case 'gather':
+      return segmentOf(op, seg).count;
+    case 'gather': {
+      const d = segmentOf(op, seg).dims;
       return d[0]! * d[2]! * d[3]!;
+    }
     default: {
       const never: never = op;
       return fail('PLAN_INVALID', `unknown kernel op ${JSON.stringify(never)}`);

@@ -11,12 +11,15 @@ import {
   GEMM_BIAS_MODES,
   GEMM_DTYPES,
   KERNEL_OPS,
+  type KernelOpName,
   LAUNCH_KINDS,
   type Launch,
   POOL_GEOMETRY_FIELDS,
   POOL_MODES,
   REDUCE_KINDS,
+  SEGMENT_FIELDS,
 } from '../ir/contract/launch.js';
+import { PRECISIONS } from '../ir/contract/plan.js';
 import { accessBytes, launchAccesses } from './extents.js';
 import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan } from '../ir/contract/launch-plan.js';
 import { arr, bad, bool, dtype, int, num, obj, oneOf, optional, ref, sint, str, ints } from './schema.js';
@@ -59,7 +62,7 @@ function instr(x: unknown, p: string): void {
   else if (op !== 'where') oneOf(op, [...ELT_UNARY, ...ELT_BINARY], `${p}.op`);
 }
 
-function kernelOp(x: unknown, p: string): void {
+function kernelOp(x: unknown, p: string): KernelOpName {
   const o = obj(x, p);
   const op = oneOf(o.op, KERNEL_OPS, `${p}.op`);
   switch (op) {
@@ -87,6 +90,18 @@ function kernelOp(x: unknown, p: string): void {
       break;
     default:
       break;
+  }
+  return op;
+}
+
+// The op-specific segment fields (SEGMENT_FIELDS): another op's field is an error. A missing required one is
+// reported by extents.ts with the launch's name, after the structure is known to be sound.
+const OP_SEGMENT_FIELDS = new Set<string>(Object.values(SEGMENT_FIELDS).flatMap((f) => [...f.required, ...f.optional]));
+
+function segmentFields(op: KernelOpName, s: Record<string, unknown>, p: string): void {
+  const own: readonly string[] = [...SEGMENT_FIELDS[op].required, ...SEGMENT_FIELDS[op].optional];
+  for (const k of Object.keys(s)) {
+    if (OP_SEGMENT_FIELDS.has(k) && !own.includes(k)) bad(`${p}.${k}`, `a '${op}' segment has no '${k}' (it carries ${own.join(', ')})`);
   }
 }
 
@@ -145,11 +160,15 @@ function launch(x: unknown, p: string): void {
         arr(obj(g, q).entries, `${q}.entries`).forEach((e, i) => gemmEntry(e, `${q}.entries[${i}]`));
       });
       break;
-    case 'kernel':
+    case 'kernel': {
       str(l.kernel, `${p}.kernel`);
-      kernelOp(l.op, `${p}.op`);
-      arr(l.segments, `${p}.segments`).forEach((s, i) => segment(s, `${p}.segments[${i}]`));
+      const op = kernelOp(l.op, `${p}.op`);
+      arr(l.segments, `${p}.segments`).forEach((s, i) => {
+        segment(s, `${p}.segments[${i}]`);
+        segmentFields(op, s as Record<string, unknown>, `${p}.segments[${i}]`);
+      });
       break;
+    }
   }
 }
 
@@ -170,7 +189,7 @@ export function checkStructure(x: unknown): LaunchPlan {
   if (typeof root.version !== 'number' || !Number.isInteger(root.version)) bad('version', `expected an integer, got ${JSON.stringify(root.version)}`);
   if (root.version > FORMAT_VERSION) bad('version', `the plan is format version ${root.version}, this Loom reads version ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`);
   if (root.version !== FORMAT_VERSION) bad('version', `format version ${root.version} is not supported (this Loom reads version ${FORMAT_VERSION})`);
-  oneOf(root.precision, ['fp32', 'tf32', 'bf16', 'fp16'] as const, 'precision');
+  oneOf(root.precision, PRECISIONS, 'precision');
   const arenas = obj(root.arenas, 'arenas');
   for (const k of ['weights', 'act', 'io', 'actWithoutReuse']) int(arenas[k], `arenas.${k}`);
   arr(root.tenants, 'tenants').forEach((v, i) => {

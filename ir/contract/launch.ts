@@ -108,7 +108,7 @@ export type KernelOp =
   | { readonly op: 'gather' } // runtime indices along one axis (embeddings)
   | { readonly op: 'gather_table' }; // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
 
-// One tenant's share of a kernel launch. Which fields are set depends on the op (see codegen/FORMAT.md):
+// One tenant's share of a kernel launch. Its fields depend on the op (see codegen/FORMAT.md):
 //   eltwise:    shape, out (strides = contiguous), inputs
 //   reduce/softmax: dims [outer, axis, inner], inputs[0], out (contiguous; reduce out is [outer, inner])
 //   layernorm:  dims [rows, cols], inputs [x, scale?, bias?] (scale/bias: [cols]), out
@@ -121,16 +121,72 @@ export type KernelOp =
 //   fill:       count, out
 //   gather:     dims [outer, axisLen, inner, nIdx]; inputs [data, indices(i64/i32)], out = [outer, nIdx, inner]
 //   gather_table: count, inputs [data, table (i32, weights arena)], out
-export interface Segment {
+interface SegmentBase {
   readonly tenant: number;
-  readonly shape?: readonly number[];
-  readonly dims?: readonly number[];
-  readonly count?: number;
-  readonly geom?: PoolGeometry;
   readonly inputs: readonly TensorView[];
   readonly out: Ref;
   readonly outDType: DType;
-  readonly outStrides?: readonly number[];
+}
+export interface ShapeSegment extends SegmentBase {
+  readonly shape: readonly number[];
+}
+export interface CopySegment extends ShapeSegment {
+  readonly outStrides?: readonly number[]; // absent: out is contiguous
+}
+export interface DimsSegment extends SegmentBase {
+  readonly dims: readonly number[];
+}
+export interface GeomSegment extends SegmentBase {
+  readonly geom: PoolGeometry;
+}
+export interface CountSegment extends SegmentBase {
+  readonly count: number;
+}
+
+// The segment form of each KernelOp; every op must have one (the mapped type makes a missing one an error).
+interface SegmentByOp {
+  readonly eltwise: ShapeSegment;
+  readonly reduce: DimsSegment;
+  readonly softmax: DimsSegment;
+  readonly layernorm: DimsSegment;
+  readonly groupnorm: DimsSegment;
+  readonly pool: GeomSegment;
+  readonly im2col: GeomSegment;
+  readonly col2im: GeomSegment;
+  readonly copy: CopySegment;
+  readonly fill: CountSegment;
+  readonly gather: DimsSegment;
+  readonly gather_table: CountSegment;
+}
+export type SegmentOf<K extends KernelOpName> = SegmentByOp[K];
+// A kernel launch's segments all have the form of its op: the tag is the launch's `op.op` (plan.json keeps
+// segments untagged). Narrow with segmentsOf / segmentOf after switching on the op.
+export type Segment = SegmentByOp[KernelOpName];
+
+// A segment as read from plan.json before validation: any of the op-specific fields may be present.
+export type UncheckedSegment = SegmentBase & Partial<Omit<CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
+
+// The same, as data: the fields beyond tenant/inputs/out/outDType that each op's segments carry
+// (codegen/validate.ts requires them; `optional` ones may be absent).
+export const SEGMENT_FIELDS = {
+  eltwise: { required: ['shape'], optional: [] },
+  reduce: { required: ['dims'], optional: [] },
+  softmax: { required: ['dims'], optional: [] },
+  layernorm: { required: ['dims'], optional: [] },
+  groupnorm: { required: ['dims'], optional: [] },
+  pool: { required: ['geom'], optional: [] },
+  im2col: { required: ['geom'], optional: [] },
+  col2im: { required: ['geom'], optional: [] },
+  copy: { required: ['shape'], optional: ['outStrides'] },
+  fill: { required: ['count'], optional: [] },
+  gather: { required: ['dims'], optional: [] },
+  gather_table: { required: ['count'], optional: [] },
+} as const satisfies { readonly [K in KernelOpName]: { readonly required: readonly string[]; readonly optional: readonly string[] } };
+
+// One segment viewed as its op's form. Sound once the plan was validated (codegen/validate.ts checks the
+// fields of SEGMENT_FIELDS) or built by the planner, which sets exactly those fields.
+export function segmentOf<O extends KernelOp>(_op: O, s: Segment): SegmentOf<O['op']> {
+  return s as SegmentOf<O['op']>;
 }
 
 export type PoolGeometry = { readonly [F in (typeof POOL_GEOMETRY_FIELDS)[number]]: number };
@@ -157,9 +213,12 @@ export type LaunchKind = Launch['kind'];
 
 // The lists above and the unions they name must agree (a compile error here means one was edited alone).
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type AllTrue<T extends boolean> = false extends T ? false : true;
 export const CONTRACT_LISTS_AGREE: readonly true[] = [
   true satisfies Same<KernelOp['op'], KernelOpName>,
   true satisfies Same<LaunchKind, (typeof LAUNCH_KINDS)[number]>,
   true satisfies Same<Activation['kind'], (typeof ACTIVATION_KINDS)[number]>,
   true satisfies Same<EltInstr['op'], (typeof ELT_OPERAND_OPS)[number] | EltUnary | EltBinary>,
+  true satisfies AllTrue<{ [K in KernelOpName]: Same<Exclude<keyof SegmentOf<K>, keyof SegmentBase>, SegmentFieldNames<K>> }[KernelOpName]>,
 ];
+type SegmentFieldNames<K extends KernelOpName> = (typeof SEGMENT_FIELDS)[K]['required'][number] | (typeof SEGMENT_FIELDS)[K]['optional'][number];

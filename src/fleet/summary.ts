@@ -110,10 +110,10 @@ function gemmShape(p: GemmProblem): string {
 }
 
 function segmentShape(s: Segment): string {
-  if (s.shape) return `[${s.shape.join(',')}]`;
-  if (s.dims) return `[${s.dims.join(',')}]`;
-  if (s.geom) return `${s.geom.c}x${s.geom.h}x${s.geom.w}→${s.geom.oh}x${s.geom.ow}`;
-  if (s.count !== undefined) return `${s.count}`;
+  if ('shape' in s) return `[${s.shape.join(',')}]`;
+  if ('dims' in s) return `[${s.dims.join(',')}]`;
+  if ('geom' in s) return `${s.geom.c}x${s.geom.h}x${s.geom.w}→${s.geom.oh}x${s.geom.ow}`;
+  if ('count' in s) return `${s.count}`;
   return '?';
 }
 

@@ -116,7 +116,7 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
         return { kind: 'gemm_grouped', id, dtype: d.dtype, groups: d.groups.map((g) => ({ problem: g[0]!.problem, entries: entriesOf(g) })), info };
       case 'kernel': {
         const segments: Segment[] = d.steps.flatMap((s) =>
-          s.segments.map((g) => ({
+          s.segments.map((g): Segment => ({
             tenant: s.tenant,
             ...(g.shape !== undefined ? { shape: g.shape } : {}),
             ...(g.dims !== undefined ? { dims: g.dims } : {}),
@@ -126,7 +126,7 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
             out: ref(g.out),
             outDType: g.outDType,
             ...(g.outStrides !== undefined ? { outStrides: g.outStrides } : {}),
-          })),
+          }) as Segment), // lowering sets exactly the op's fields (SEGMENT_FIELDS); validate() checks on write
         );
         return { kind: 'kernel', id, kernel: d.kernel, op: d.op, segments, info };
       }

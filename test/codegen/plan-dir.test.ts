@@ -134,6 +134,11 @@ describe('writePlanDir / readPlanDir', () => {
     writeFileSync(planFile, JSON.stringify(m));
     expect(loomError(() => readPlanDir(dir)).message).toMatch(/launch 3 \(kernel\) 'reduce' segment 0: 'dims' is missing/);
 
+    const f = JSON.parse(good);
+    f.launches[3].segments[0].count = 4; // a fill/gather_table field on a reduce segment
+    writeFileSync(planFile, JSON.stringify(f));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/launches\[3\]\.segments\[0\]\.count: a 'reduce' segment has no 'count' \(it carries dims\)/);
+
     rmSync(planFile);
     expect(loomError(() => readPlanDir(dir)).code).toBe('IO');
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planKernels } from '../../codegen/kernels.js';
-import type { Launch, Segment } from '../../ir/contract/launch.js';
+import { type GeomSegment, type Launch, type Segment, segmentOf } from '../../ir/contract/launch.js';
 import { samplePlan } from './fixture.js';
 
 // im2col walks runs (prelude loom_for_runs): its grid gives each thread several items of one segment but
@@ -8,8 +8,8 @@ import { samplePlan } from './fixture.js';
 function im2colLaunch(tenants: number, c: number, hw: number): Launch {
   const base = samplePlan().launches.find((l) => l.kind === 'kernel' && l.op.op === 'im2col');
   if (base === undefined || base.kind !== 'kernel') throw new Error('fixture has no im2col launch');
-  const s0 = base.segments[0]!;
-  const geom = { ...s0.geom!, n: 1, c, h: hw, w: hw, oh: hw, ow: hw, kh: 3, kw: 3, sh: 1, sw: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1 };
+  const s0 = segmentOf(base.op, base.segments[0]!) as GeomSegment;
+  const geom = { ...s0.geom, n: 1, c, h: hw, w: hw, oh: hw, ow: hw, kh: 3, kw: 3, sh: 1, sw: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1 };
   const segments: Segment[] = Array.from({ length: tenants }, (_, t) => ({ ...s0, tenant: t, geom }));
   return { ...base, segments };
 }

@@ -5,7 +5,22 @@ import { type DType, bf16ToF32, byteSize, f16ToF32, f32ToBf16, f32ToF16 } from '
 import { applyActivation, erf } from '../../ir/ops/activation.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
-import type { EltInstr, GemmEntry, GemmProblem, KernelOp, Launch, Ref, Segment, TensorView } from '../../ir/contract/launch.js';
+import {
+  type CopySegment,
+  type CountSegment,
+  type DimsSegment,
+  type EltInstr,
+  type GemmEntry,
+  type GemmProblem,
+  type GeomSegment,
+  type KernelOp,
+  type Launch,
+  type Ref,
+  type Segment,
+  type ShapeSegment,
+  type TensorView,
+  segmentOf,
+} from '../../ir/contract/launch.js';
 import type { Plan, TenantIO } from '../../ir/contract/plan.js';
 
 export interface Arenas {
@@ -241,8 +256,8 @@ function forEachIndex(shape: readonly number[], strides: ReadonlyArray<readonly 
   }
 }
 
-function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: Segment): void {
-  const shape = s.shape!;
+function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: ShapeSegment): void {
+  const shape = s.shape;
   const ins = new Float64Array(s.inputs.length);
   const stack = new Float64Array(op.program.length + 1);
   forEachIndex(shape, s.inputs.map((v) => v.strides), (i, offs) => {
@@ -258,7 +273,7 @@ function viewLoad(a: Arenas, v: TensorView, i: number): number {
 }
 
 // ---- reduce / softmax / norms ----
-function reduce(a: Arenas, op: Extract<KernelOp, { op: 'reduce' }>, s: Segment): void {
+function reduce(a: Arenas, op: Extract<KernelOp, { op: 'reduce' }>, s: DimsSegment): void {
   const [outer, len, inner] = s.dims as [number, number, number];
   const x = s.inputs[0]!;
   for (let o = 0; o < outer; o++) {
@@ -313,7 +328,7 @@ function reduce(a: Arenas, op: Extract<KernelOp, { op: 'reduce' }>, s: Segment):
   }
 }
 
-function softmax(a: Arenas, op: Extract<KernelOp, { op: 'softmax' }>, s: Segment): void {
+function softmax(a: Arenas, op: Extract<KernelOp, { op: 'softmax' }>, s: DimsSegment): void {
   const [outer, len, inner] = s.dims as [number, number, number];
   const x = s.inputs[0]!;
   const e = new Float64Array(len);
@@ -328,7 +343,7 @@ function softmax(a: Arenas, op: Extract<KernelOp, { op: 'softmax' }>, s: Segment
   }
 }
 
-function layernorm(a: Arenas, op: Extract<KernelOp, { op: 'layernorm' }>, s: Segment): void {
+function layernorm(a: Arenas, op: Extract<KernelOp, { op: 'layernorm' }>, s: DimsSegment): void {
   const [rows, cols] = s.dims as [number, number];
   const [x, scale, bias] = s.inputs;
   const v = new Float64Array(cols);
@@ -346,7 +361,7 @@ function layernorm(a: Arenas, op: Extract<KernelOp, { op: 'layernorm' }>, s: Seg
   }
 }
 
-function groupnorm(a: Arenas, op: Extract<KernelOp, { op: 'groupnorm' }>, s: Segment): void {
+function groupnorm(a: Arenas, op: Extract<KernelOp, { op: 'groupnorm' }>, s: DimsSegment): void {
   const [n, groups, cpg, spatial] = s.dims as [number, number, number, number];
   const [x, scale, bias] = s.inputs;
   const size = cpg * spatial;
@@ -368,8 +383,8 @@ function groupnorm(a: Arenas, op: Extract<KernelOp, { op: 'groupnorm' }>, s: Seg
 }
 
 // ---- windows ----
-function pool(a: Arenas, op: Extract<KernelOp, { op: 'pool' }>, s: Segment): void {
-  const q = s.geom!;
+function pool(a: Arenas, op: Extract<KernelOp, { op: 'pool' }>, s: GeomSegment): void {
+  const q = s.geom;
   const x = s.inputs[0]!;
   let o = 0;
   for (let plane = 0; plane < q.n * q.c; plane++) {
@@ -405,8 +420,8 @@ function f32Ref(a: Arenas, r: Ref, dtype: DType): { arr: Float32Array; base: num
   return f && r.offset % 4 === 0 ? { arr: f, base: r.offset >> 2 } : null;
 }
 
-function im2col(a: Arenas, s: Segment): void {
-  const q = s.geom!;
+function im2col(a: Arenas, s: GeomSegment): void {
+  const q = s.geom;
   const x = s.inputs[0]!;
   const ohw = q.oh * q.ow;
   const src = f32Ref(a, x.ref, x.dtype);
@@ -448,8 +463,8 @@ function im2col(a: Arenas, s: Segment): void {
   }
 }
 
-function col2im(a: Arenas, s: Segment): void {
-  const q = s.geom!;
+function col2im(a: Arenas, s: GeomSegment): void {
+  const q = s.geom;
   const [cols, bias] = s.inputs;
   const hw = q.h * q.w;
   for (let c = 0; c < q.c; c++) {
@@ -472,14 +487,14 @@ function col2im(a: Arenas, s: Segment): void {
 }
 
 // ---- data movement ----
-function copy(a: Arenas, s: Segment): void {
+function copy(a: Arenas, s: CopySegment): void {
   const x = s.inputs[0]!;
   forEachIndex(s.shape!, [x.strides, s.outStrides!], (_i, offs) => {
     store(a, s.out, s.outDType, offs[1]!, load(a, x.ref, x.dtype, offs[0]!));
   });
 }
 
-function gather(a: Arenas, s: Segment): void {
+function gather(a: Arenas, s: DimsSegment): void {
   const [outer, axisLen, inner, nIdx] = s.dims as [number, number, number, number];
   const [data, idx] = s.inputs;
   for (let o = 0; o < outer; o++) {
@@ -492,9 +507,9 @@ function gather(a: Arenas, s: Segment): void {
   }
 }
 
-function gatherTable(a: Arenas, s: Segment): void {
+function gatherTable(a: Arenas, s: CountSegment): void {
   const [data, table] = s.inputs;
-  for (let i = 0; i < s.count!; i++) {
+  for (let i = 0; i < s.count; i++) {
     const t = viewLoad(a, table!, i);
     store(a, s.out, s.outDType, i, t < 0 ? 0 : viewLoad(a, data!, t));
   }
@@ -502,20 +517,20 @@ function gatherTable(a: Arenas, s: Segment): void {
 
 function kernel(a: Arenas, op: KernelOp, s: Segment): void {
   switch (op.op) {
-    case 'eltwise': return eltwise(a, op, s);
-    case 'reduce': return reduce(a, op, s);
-    case 'softmax': return softmax(a, op, s);
-    case 'layernorm': return layernorm(a, op, s);
-    case 'groupnorm': return groupnorm(a, op, s);
-    case 'pool': return pool(a, op, s);
-    case 'im2col': return im2col(a, s);
-    case 'col2im': return col2im(a, s);
-    case 'copy': return copy(a, s);
+    case 'eltwise': return eltwise(a, op, segmentOf(op, s));
+    case 'reduce': return reduce(a, op, segmentOf(op, s));
+    case 'softmax': return softmax(a, op, segmentOf(op, s));
+    case 'layernorm': return layernorm(a, op, segmentOf(op, s));
+    case 'groupnorm': return groupnorm(a, op, segmentOf(op, s));
+    case 'pool': return pool(a, op, segmentOf(op, s));
+    case 'im2col': return im2col(a, segmentOf(op, s));
+    case 'col2im': return col2im(a, segmentOf(op, s));
+    case 'copy': return copy(a, segmentOf(op, s));
     case 'fill':
-      for (let i = 0; i < s.count!; i++) store(a, s.out, s.outDType, i, op.value);
+      for (let i = 0; i < segmentOf(op, s).count; i++) store(a, s.out, s.outDType, i, op.value);
       return;
-    case 'gather': return gather(a, s);
-    case 'gather_table': return gatherTable(a, s);
+    case 'gather': return gather(a, segmentOf(op, s));
+    case 'gather_table': return gatherTable(a, segmentOf(op, s));
     default: {
       const never: never = op;
       throw new Error(`simulator: unknown kernel ${JSON.stringify(never)}`);
