@@ -194,7 +194,7 @@ describe('default (full-size) models', () => {
       const m = generateModel(kind, { seed: 5 });
       expect(m.inputs[0]!.shape).toEqual([8, 'N', 128]);
       const op = kind === 'lstm' ? 'LSTM' : 'GRU';
-      const w = onnx.ModelProto.decode(m.bytes).graph!.initializer?.find((t) => t.name === `onnx::${op}_W_l0`)!;
+      const w = onnx.ModelProto.decode(m.bytes).graph!.initializer!.find((t) => t.name === `onnx::${op}_W_l0`)!;
       expect(w.dims).toEqual([1, (kind === 'lstm' ? 4 : 3) * 256, 128]);
       expect(nodeAttr(m.bytes, op, 'hidden_size')).toBe(256);
       if (kind === 'gru') expect(nodeAttr(m.bytes, 'GRU', 'linear_before_reset')).toBe(1);
