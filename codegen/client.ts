@@ -1,12 +1,14 @@
 // The typed client of a plan: a TypeScript module with one function per tenant whose input and output
 // types carry the tenant's names, element types (Float32Array, BigInt64Array, ...) and shapes, calling a
 // running `loom serve` (OIP v2) or a plan loaded in process. Built with ts-morph from the plan's tenant
-// tables; the fixed transport code is codegen/client-support.ts. The module imports nothing.
-import { writeFileSync } from 'node:fs';
+// tables; the fixed transport code is codegen/client-support/support.ts, which checks inputs with the
+// validator runTick and `loom serve` use (ir/contract/tenant-io.ts): both are copied in as text, so the
+// module imports nothing.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
-import { CLIENT_SUPPORT } from './client-support.js';
 
 export const CLIENT_FILE = 'client.ts';
 
@@ -15,15 +17,58 @@ const ARRAY_TYPES: Readonly<Record<DType, string>> = {
   i32: 'Int32Array', i8: 'Int8Array', u8: 'Uint8Array', bool: 'Uint8Array',
 };
 
-// Names the support code exports, and words that cannot name a function.
-const TAKEN = new Set([
-  'DType', 'TypedArray', 'Tensor', 'Input', 'Transport', 'TensorSpec', 'TenantSpec', 'LoomClientError', 'callTenant',
-  'InProcessPlan', 'inProcessTransport', 'FetchLike', 'HttpOptions', 'httpTransport', 'TENANTS', 'LoomClient', 'createClient',
+// The client's fixed text comes from real source files (tsc checks them), support first importing only from
+// the validator; paths from the repository root. From dist/codegen/ they are found in the source tree, as
+// the templates are (tsc emits only .js).
+const SUPPORT_SOURCE = 'codegen/client-support/support.ts';
+const VALIDATOR_SOURCE = 'ir/contract/tenant-io.ts';
+
+function sourceRoot(): string {
+  const here = import.meta.dirname;
+  for (const root of [path.resolve(here, '..'), path.resolve(here, '../..')]) if (existsSync(path.join(root, SUPPORT_SOURCE))) return root;
+  throw new Error(`the client support source ${SUPPORT_SOURCE} was not found above ${here}`);
+}
+
+// A source file's text without its header comment (written for this project's readers) and its imports,
+// which must all be of the validator: its text is in the client too.
+function embeddable(root: string, file: string): string {
+  const lines = readFileSync(path.join(root, file), 'utf8').split('\n');
+  let i = 0;
+  while (i < lines.length && (lines[i]!.startsWith('//') || lines[i]!.trim() === '')) i++;
+  const text = lines.slice(i).join('\n');
+  const body = text.replace(/^import\s[^;]*?from\s+'([^']+)';\n/gm, (_, from: string) => {
+    if (path.posix.join(path.posix.dirname(file), from.replace(/\.js$/, '.ts')) !== VALIDATOR_SOURCE) throw new Error(`${file} imports '${from}': the client can embed only ${VALIDATOR_SOURCE}`);
+    return '';
+  });
+  if (/^import\s/m.test(body)) throw new Error(`${file}: an import the client generator cannot remove (write it on one line, ending in ';')`);
+  return body.trim();
+}
+
+let supportText: string | null = null;
+
+// The validator, then the support code: the client's fixed part.
+export function clientSupportText(): string {
+  if (supportText === null) {
+    const root = sourceRoot();
+    supportText = `// ---- input checks: the validator runTick and \`loom serve\` use (${VALIDATOR_SOURCE}) ----\n\n${embeddable(root, VALIDATOR_SOURCE)}\n\n// ---- types, calls and transports ----\n\n${embeddable(root, SUPPORT_SOURCE)}`;
+  }
+  return supportText;
+}
+
+// Top-level names of the fixed text, which a tenant's function and type names must not take.
+function supportNames(): string[] {
+  return [...clientSupportText().matchAll(/^(?:export )?(?:declare )?(?:abstract )?(?:async )?(?:function|const|let|var|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/gm)].map((m) => m[1]!);
+}
+
+// Names the client declares besides the tenants', and words that cannot name a function.
+const RESERVED = [
+  'TENANTS', 'LoomClient', 'createClient',
   'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum', 'export',
   'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'null', 'return', 'super',
   'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'let', 'static', 'yield', 'await',
   'implements', 'interface', 'package', 'private', 'protected', 'public', 'arguments', 'eval', 'undefined',
-]);
+];
+let taken: ReadonlySet<string> | null = null;
 
 interface TenantNames {
   readonly fn: string; // mlpA
@@ -33,12 +78,13 @@ interface TenantNames {
 // Tenant ids are letters, digits, '.', '_' and '-': 'fraud-a.v2' → fraudAV2 / FraudAV2, unique in the module.
 export function tenantNames(ids: readonly string[]): TenantNames[] {
   const used = new Set<string>();
+  const reserved = (taken ??= new Set([...RESERVED, ...supportNames()]));
   return ids.map((id) => {
     const words = id.split(/[^A-Za-z0-9]+/).filter((w) => w !== '');
     const pascal = words.map((w) => w[0]!.toUpperCase() + w.slice(1)).join('') || 'Tenant';
     let type = /^[0-9]/.test(pascal) ? `Tenant${pascal}` : pascal;
     let fn = type[0]!.toLowerCase() + type.slice(1);
-    if (TAKEN.has(fn) || TAKEN.has(type)) {
+    if (reserved.has(fn) || reserved.has(type)) {
       fn += 'Tenant';
       type += 'Tenant';
     }
@@ -165,7 +211,7 @@ export async function renderClient(tenants: readonly PlannedTenant[], opts: Clie
     '//   const client = createClient(httpTransport(\'http://localhost:8080\'));       // a running `loom serve`',
     '//   const client = createClient(inProcessTransport(await loadPlan(\'plan/\')));   // import { loadPlan } from \'loom\'',
     `//   const { ${propName(tenants[0]!.outputs[0]?.name ?? 'output')}: y } = await client.${first.fn}({ ${tenants[0]!.inputs.map((io) => `${propName(io.name)}: new ${ARRAY_TYPES[io.dtype]}(${oneRow(io)})`).join(', ')} });`,
-    CLIENT_SUPPORT.trim(),
+    clientSupportText(),
   ]);
 
   for (const f of [sf, body]) f.formatText({ indentSize: 2, convertTabsToSpaces: true });

@@ -19,8 +19,9 @@ export class LoomError extends Error {
   constructor(
     readonly code: LoomErrorCode,
     message: string,
+    options?: ErrorOptions, // { cause }: the error this one reports, where it carries more (a field path)
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -1,14 +1,16 @@
-// A tick's tensors ⇄ the io arena: validates each tenant's inputs against its TenantIO table, lays them
-// into their slots (rows along batchAxis, zero padding up to maxBatch), and cuts outputs back to the rows
-// the tick carried. Pure TypeScript; the native side only copies the bytes.
-// Everything per tenant that does not depend on the request (slot geometry, name sets, where its bytes go
+// A tick's tensors ⇄ the io arena: validates each tenant's inputs against its TenantIO table (the shared
+// check, ir/contract/tenant-io.ts), lays them into their slots (rows along batchAxis, zero padding up to
+// maxBatch), and cuts outputs back to the rows the tick carried. Pure TypeScript; the native side only
+// copies the bytes.
+// Everything per tenant that does not depend on the request (slot geometry, where its bytes go
 // in the packed buffer) is computed once per plan by TickCodec, so a tick costs a few typed-array writes
 // per tenant and a constant number of N-API calls (addon runTickPacked).
 import { allocArray, byteSize, viewArray } from '../ir/dtype.js';
-import { fail } from '../ir/errors.js';
-import { numel, shapeToString } from '../ir/shape.js';
+import { LoomError, fail } from '../ir/errors.js';
+import { numel } from '../ir/shape.js';
 import { type Tensor, makeTensor, tensorBytes } from '../ir/tensor.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
+import { TenantIOError, validateTenantInputs } from '../ir/contract/tenant-io.js';
 
 export type TickInputs = Readonly<Record<string, Readonly<Record<string, Tensor>>>>;
 export type TickOutputs = Record<string, Record<string, Tensor>>;
@@ -27,7 +29,6 @@ interface TenantTable {
   readonly tenant: PlannedTenant;
   readonly index: number;
   readonly inputs: readonly Slot[];
-  readonly inputNames: ReadonlySet<string>;
   readonly outputs: readonly Slot[];
 }
 
@@ -64,28 +65,15 @@ function slotOf(io: TenantIO, dataOffset: number): Slot {
   };
 }
 
-function badShape(tenant: PlannedTenant, io: TenantIO, t: Tensor): never {
-  return fail('EVAL', `tenant '${tenant.id}' input '${io.name}': shape ${shapeToString(t.shape)}, expected ${shapeToString(io.shape)}` +
-    (io.batchAxis !== null ? ` with 1..${io.shape[io.batchAxis]} rows on axis ${io.batchAxis}` : ''));
-}
-
-// The number of rows `t` carries for `io`, or an EVAL error saying what does not match. Builds no strings
-// and no closures unless it fails: it runs for every input of every tick.
-function checkInput(tenant: PlannedTenant, io: TenantIO, t: Tensor): number {
-  if (t.dtype !== io.dtype) fail('EVAL', `tenant '${tenant.id}' input '${io.name}': dtype ${t.dtype}, expected ${io.dtype}`);
-  let count = 1;
-  for (let d = 0; d < t.shape.length; d++) count *= t.shape[d]!;
-  if (t.data.length !== count) fail('EVAL', `tenant '${tenant.id}' input '${io.name}': ${t.data.length} elements for shape ${shapeToString(t.shape)}`);
-  if (t.shape.length !== io.shape.length) badShape(tenant, io, t);
-  for (let d = 0; d < io.shape.length; d++) {
-    if (d === io.batchAxis) {
-      if (t.shape[d]! < 1 || t.shape[d]! > io.shape[d]!) badShape(tenant, io, t);
-    } else if (t.shape[d] !== io.shape[d]) badShape(tenant, io, t);
+// The request's row count for one tenant (null: no input has a batch axis), or an EVAL error from the
+// shared tenant-I/O check, with that check's error (field path, code) as its cause.
+function checkTenantTick(tenant: PlannedTenant, given: Readonly<Record<string, Tensor>>): number | null {
+  try {
+    return validateTenantInputs(tenant, given);
+  } catch (e) {
+    if (e instanceof TenantIOError) throw new LoomError('EVAL', e.message, { cause: e });
+    throw e;
   }
-  if (t.data.BYTES_PER_ELEMENT !== byteSize(io.dtype)) {
-    fail('EVAL', `tenant '${tenant.id}' input '${io.name}': a ${t.data.constructor.name} holds ${t.data.BYTES_PER_ELEMENT}-byte elements, ${io.dtype} needs ${byteSize(io.dtype)}`);
-  }
-  return io.batchAxis === null ? 0 : t.shape[io.batchAxis]!;
 }
 
 // Rows [0, rows) of each outer block go to the front of the slot's block; the rest of the block is zeroed
@@ -140,7 +128,6 @@ export class TickCodec {
         dataOffset += io.bytes;
         return s;
       }),
-      inputNames: new Set(tenant.inputs.map((io) => io.name)),
       outputs: tenant.outputs.map((io) => slotOf(io, 0)),
     }));
     this.byId = new Map(this.tables.map((t) => [t.tenant.id, t]));
@@ -189,20 +176,10 @@ export class TickCodec {
       const table = this.byId.get(id)!;
       const { tenant } = table;
       const given = inputs[id]!;
-      for (const name of Object.keys(given)) {
-        if (!table.inputNames.has(name)) fail('EVAL', `tenant '${id}' has no input '${name}' (its inputs: ${[...table.inputNames].join(', ')})`);
-      }
-      let rows: number | null = null;
+      const rows = checkTenantTick(tenant, given);
       for (const slot of table.inputs) {
         const { io } = slot;
-        const t = given[io.name];
-        if (t === undefined) fail('EVAL', `tenant '${id}' is missing input '${io.name}'`);
-        const r = checkInput(tenant, io, t);
-        if (io.batchAxis !== null) {
-          if (rows !== null && r !== rows) fail('EVAL', `tenant '${id}': input '${io.name}' has ${r} rows, the tenant's other inputs ${rows}`);
-          rows = r;
-        }
-        writeInput(data, slot, t, r);
+        writeInput(data, slot, given[io.name]!, io.batchAxis === null ? 0 : rows!);
         inTable[k++] = io.ref.offset;
         inTable[k++] = slot.dataOffset;
         inTable[k++] = io.bytes;

@@ -5,6 +5,9 @@ export { manifestFromFiles, parseManifest, readManifest, SUPPORTED_PRECISIONS, M
 export type { FleetPrecision, Manifest, TenantSpec } from './fleet/manifest.js';
 export { loadTenants, importTenant } from './fleet/tenants.js';
 export { checkTenantInputs, exampleInputs } from './fleet/inputs.js';
+// runTick's and checkTenantInputs' EVAL errors carry a TenantIOError (code, field path) as their cause
+export { TenantIOError, validateTenantInputs, describeTenantIO } from '../ir/contract/tenant-io.js';
+export type { TenantIOErrorCode, TenantIOCheckOptions } from '../ir/contract/tenant-io.js';
 export { launchRows, planHeadline, planTotals } from './fleet/summary.js';
 export type { InspectablePlan, LaunchRow, PlanTotals } from './fleet/summary.js';
 

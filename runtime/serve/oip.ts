@@ -5,6 +5,7 @@ import { type DType, allocArray, byteSize, f16ToF32, f32ToBf16, f32ToF16, bf16To
 import { type Tensor, makeTensor, tensorBytes } from '../../ir/tensor.js';
 import { refuse } from './errors.js';
 import type { PlannedTenant, TenantIO } from '../../ir/contract/plan.js';
+import { shapeFits } from '../../ir/contract/tenant-io.js';
 
 export type OipDatatype = 'FP32' | 'FP64' | 'FP16' | 'BF16' | 'INT64' | 'INT32' | 'INT8' | 'UINT8' | 'BOOL';
 
@@ -127,8 +128,7 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
       refuse(400, `${at}.shape must be an array of non-negative integers, got ${describeValue(shape)}`);
     }
     const dims = shape as number[];
-    const fits = dims.length === io.shape.length && dims.every((d, k) => (k === io.batchAxis ? d >= 1 && d <= io.shape[k]! : d === io.shape[k]));
-    if (!fits) refuse(400, `${at}.shape: [${dims.join(',')}], model '${tenant.id}' expects ${describeOip(io)}`);
+    if (!shapeFits(io, dims)) refuse(400, `${at}.shape: [${dims.join(',')}], model '${tenant.id}' expects ${describeOip(io)}`);
     const n = dims.reduce((a, b) => a * b, 1);
     const p = raw.parameters;
     if (p !== undefined && !isObject(p)) refuse(400, `${at}.parameters must be an object, got ${describeValue(p)}`);

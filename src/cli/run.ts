@@ -46,7 +46,7 @@ export function registerRun(program: Command): void {
       }
       const inputs: Record<string, Tensor> = {};
       for (const [name, file] of Object.entries(files)) inputs[name] = readNpy(file);
-      const rows = checkTenantInputs(tenant, inputs, (n) => `'${files[n]}'`);
+      const rows = checkTenantInputs(tenant, inputs, (n) => files[n]);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number] });
       let outputs: Record<string, Tensor>;

@@ -1,41 +1,22 @@
-// A tenant's request tensors checked against its plan I/O table before anything runs, with messages that
-// say which input, what was given and what the plan expects; and seeded example inputs for demos.
-import { fail } from '../../ir/errors.js';
+// A tenant's request tensors checked against its plan I/O table before anything runs (the shared check,
+// ir/contract/tenant-io.ts, as an EVAL error naming the input's file); and seeded example inputs for demos.
+import { LoomError } from '../../ir/errors.js';
 import { type Tensor, fromNumbers } from '../../ir/tensor.js';
-import type { PlannedTenant, TenantIO } from '../../ir/contract/plan.js';
+import type { PlannedTenant } from '../../ir/contract/plan.js';
+import { TenantIOError, validateTenantInputs } from '../../ir/contract/tenant-io.js';
 
 // "f32[1..4,784]": the shape a request may have (rows along the batch axis).
-export function describeIO(io: TenantIO): string {
-  const dims = io.shape.map((d, i) => (i === io.batchAxis && d > 1 ? `1..${d}` : String(d)));
-  return `${io.dtype}[${dims.join(',')}]`;
-}
+export { describeTenantIO as describeIO } from '../../ir/contract/tenant-io.js';
 
 // Checks names, dtypes and shapes; returns the request's row count (1 when no input has a batch axis).
-export function checkTenantInputs(tenant: PlannedTenant, inputs: Readonly<Record<string, Tensor>>, sourceOf: (name: string) => string = (n) => `'${n}'`): number {
-  const at = `tenant '${tenant.id}'`;
-  const known = tenant.inputs.map((io) => io.name);
-  for (const name of Object.keys(inputs)) {
-    if (!known.includes(name)) fail('EVAL', `${at} has no input '${name}' (its inputs: ${tenant.inputs.map((io) => `${io.name} ${describeIO(io)}`).join(', ')})`);
+// sourceOf says where an input came from (`loom run`: its .npy file); the message names it.
+export function checkTenantInputs(tenant: PlannedTenant, inputs: Readonly<Record<string, Tensor>>, sourceOf?: (name: string) => string | undefined): number {
+  try {
+    return validateTenantInputs(tenant, inputs, sourceOf ? { sourceOf } : {}) ?? 1;
+  } catch (e) {
+    if (e instanceof TenantIOError) throw new LoomError('EVAL', e.message, { cause: e });
+    throw e;
   }
-  let rows: number | null = null;
-  let rowsFrom = '';
-  for (const io of tenant.inputs) {
-    const t = inputs[io.name];
-    if (!t) fail('EVAL', `${at} needs input '${io.name}' (${describeIO(io)}), which was not given`);
-    const what = `${at}: input '${io.name}' from ${sourceOf(io.name)}`;
-    if (t.dtype !== io.dtype) fail('EVAL', `${what} has dtype ${t.dtype}, expected ${io.dtype} (${describeIO(io)})`);
-    const shapeOk = t.shape.length === io.shape.length && t.shape.every((d, i) => (i === io.batchAxis ? d >= 1 && d <= io.shape[i]! : d === io.shape[i]));
-    if (!shapeOk) fail('EVAL', `${what} has shape [${t.shape.join(',')}], expected ${describeIO(io)}`);
-    if (io.batchAxis === null) continue;
-    const r = t.shape[io.batchAxis]!;
-    if (rows === null) {
-      rows = r;
-      rowsFrom = io.name;
-    } else if (r !== rows) {
-      fail('EVAL', `${what} has ${r} rows along axis ${io.batchAxis}, but input '${rowsFrom}' has ${rows}; a request's inputs must agree`);
-    }
-  }
-  return rows ?? 1;
 }
 
 // Deterministic example inputs with `rows` rows: floats in [-1, 1); integer ids in [0, intRange); inputs

@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderClient, tenantNames } from '../../codegen/client.js';
+import { clientSupportText, renderClient, tenantNames } from '../../codegen/client.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { fromNumbers, makeTensor } from '../../ir/tensor.js';
 import { generateModel } from '../../models/index.js';
@@ -188,11 +188,13 @@ export async function use(): Promise<number> {
   it('checks inputs before calling: element type, length, names', async () => {
     const client = mod.createClient(mod.inProcessTransport(loaded));
     await expect(client.mlpA!({ input: new Int32Array(32) })).rejects.toThrow(/tenant 'mlp-a' input 'input': Int32Array, expected Float32Array/);
-    await expect(client.mlpA!({ input: new Float32Array(33) })).rejects.toThrow(/33 values, expected f32\[rows, 32\] with 1..3 rows/);
-    await expect(client.mlpA!({ input: new Float32Array(32 * 4) })).rejects.toThrow(/1..3 rows/);
+    await expect(client.mlpA!({ input: new Float32Array(33) })).rejects.toThrow(/tenant 'mlp-a' input 'input': 33 values, not whole rows of 32 \(f32\[1\.\.3,32\]\)/);
+    await expect(client.mlpA!({ input: new Float32Array(32 * 4) })).rejects.toThrow(/tenant 'mlp-a' input 'input': shape \[4,32\], expected f32\[1\.\.3,32\]/);
     await expect(client.mlpA!({ x: new Float32Array(32) })).rejects.toThrow(/has no input 'x'/);
     await expect(client.encA!({ input_ids: new BigInt64Array(4) })).rejects.toThrow(/missing input 'attention_mask'/);
-    await expect(client.encA!({ input_ids: new BigInt64Array(8), attention_mask: new BigInt64Array(4) })).rejects.toThrow(/1 rows, the other inputs 2/);
+    await expect(client.encA!({ input_ids: new BigInt64Array(8), attention_mask: new BigInt64Array(4) })).rejects.toThrow(/tenant 'enc-a' input 'attention_mask': 1 row on axis 0, but input 'input_ids' has 2/);
+    // the validator runTick and loom serve use, with its field path
+    await expect(client.mlpA!({ input: { data: new Float32Array(62), shape: [2, 31] } })).rejects.toMatchObject({ name: 'LoomClientError', status: null, path: "inputs[0] ('input').shape" });
   });
 
   it('over HTTP against loom serve (OIP v2), JSON and binary tensors: the same results', async () => {
@@ -226,6 +228,20 @@ describe('client names and text', () => {
       { fn: 'createClientTenant', type: 'CreateClientTenant' },
       { fn: 'fraudV2B', type: 'FraudV2B' },
       { fn: 'tenant', type: 'Tenant' },
+    ]);
+  });
+
+  it('embeds the validator source runTick and loom serve use, and the support source, without imports', () => {
+    const text = clientSupportText();
+    const validator = readFileSync(path.join(ROOT, 'ir/contract/tenant-io.ts'), 'utf8');
+    const body = validator.slice(validator.indexOf('/** One input of a tenant'));
+    expect(text).toContain(body.trim());
+    expect(text).toContain('function toTensors(');
+    expect(text).not.toMatch(/^import /m);
+    // a tenant cannot take a name the embedded code declares
+    expect(tenantNames(['validate-tenant-inputs', 'TenantIOError'])).toEqual([
+      { fn: 'validateTenantInputsTenant', type: 'ValidateTenantInputsTenant' },
+      { fn: 'tenantIOErrorTenant', type: 'TenantIOErrorTenant' },
     ]);
   });
 

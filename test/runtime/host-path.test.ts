@@ -88,7 +88,7 @@ describe('runTick host path (cpu)', () => {
 
   it('an input array whose element size does not fit its dtype is an EVAL error', async () => {
     const wrong = { dtype: 'f32', shape: [1, K], data: new Float64Array(K) } as unknown as Tensor;
-    await expect(loaded.runTick({ a: { x: wrong } })).rejects.toMatchObject({ code: 'EVAL', message: expect.stringMatching(/tenant 'a' input 'x': a Float64Array holds 8-byte elements, f32 needs 4/) });
+    await expect(loaded.runTick({ a: { x: wrong } })).rejects.toMatchObject({ code: 'EVAL', message: expect.stringMatching(/tenant 'a' input 'x': Float64Array, expected Float32Array \(f32\)/) });
   });
 });
 

@@ -81,11 +81,13 @@ describe('runtime loadPlan/runTick (cpu)', () => {
     await bad({ a: { y: xa(1, 1) } }, /tenant 'a' has no input 'y'.*x/);
     await bad({ a: {} }, /tenant 'a' is missing input 'x'/);
     await bad({ a: { x: makeTensor('f64', [1, K]) } }, /tenant 'a' input 'x': dtype f64, expected f32/);
-    await bad({ a: { x: makeTensor('f32', [1, K + 1]) } }, /shape \[1, ?9\], expected \[4, ?8\] with 1\.\.4 rows on axis 0/);
+    await bad({ a: { x: makeTensor('f32', [1, K + 1]) } }, /tenant 'a' input 'x': shape \[1,9\], expected f32\[1\.\.4,8\]/);
     await bad({ a: { x: makeTensor('f32', [5, K]) } }, /shape \[5, ?8\]/);
     await bad({ a: { x: makeTensor('f32', [0, K]) } }, /shape \[0, ?8\]/);
-    await bad({ c: { x: makeTensor('f32', [K, 4]) } }, /with 1\.\.3 rows on axis 1/);
-    await bad({ a: { x: makeTensor('f32', [K]) } }, /expected \[4, ?8\]/);
+    await bad({ c: { x: makeTensor('f32', [K, 4]) } }, /shape \[8,4\], expected f32\[8,1\.\.3\]/);
+    await bad({ a: { x: makeTensor('f32', [K]) } }, /shape \[8\], expected f32\[1\.\.4,8\]/);
+    // the shared validator's error, with its field path, is the cause
+    await expect(loaded.runTick({ a: { x: makeTensor('f32', [5, K]) } })).rejects.toMatchObject({ cause: { name: 'TenantIOError', code: 'shape', path: "inputs[0] ('x').shape" } });
   });
 
   it('a tick does not block the event loop', async () => {

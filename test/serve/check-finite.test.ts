@@ -88,11 +88,11 @@ describe('serving with checkFinite', () => {
     const nan = binaryBody(withBad(Number.NaN, 37));
     const r = await post('mlp-a', nan.body, nan.headers);
     expect(r.status).toBe(400);
-    expect(r.body.error).toMatch(/model 'mlp-a', input 'input': element 37 is not finite \(NaN/);
+    expect(r.body.error).toMatch(/model 'mlp-a' input 'input': element 37 is not finite \(NaN/);
     const inf = binaryBody(withBad(Number.NEGATIVE_INFINITY, 5));
     const r2 = await post('mlp-a', inf.body, inf.headers);
     expect(r2.status).toBe(400);
-    expect(r2.body.error).toMatch(/model 'mlp-a', input 'input': element 5 is not finite \(-Infinity/);
+    expect(r2.body.error).toMatch(/model 'mlp-a' input 'input': element 5 is not finite \(-Infinity/);
     expect((await post('mlp-a', oipBody(requestInputs(plan, 'mlp-a', 1, 1)))).status).toBe(200);
   });
 
@@ -110,7 +110,7 @@ describe('serving with checkFinite', () => {
       const nan = binaryBody(withBad(Number.NaN, 2));
       const r = await fetch(`${u}/v2/models/mlp-b/infer`, { method: 'POST', body: nan.body, headers: nan.headers });
       expect(r.status).toBe(400);
-      expect(((await r.json()) as { error: string }).error).toMatch(/model 'mlp-b', input 'input': element 2 is not finite/);
+      expect(((await r.json()) as { error: string }).error).toMatch(/model 'mlp-b' input 'input': element 2 is not finite/);
     } finally {
       await strict.shutdown();
     }

@@ -124,7 +124,7 @@ describe('OIP v2 endpoints', () => {
     const encBody = JSON.parse(oipBody(ids)) as { inputs: Array<{ data: number[] }> };
     encBody.inputs[0]!.data[3] = 1.5;
     await expectError(infer('enc-a', JSON.stringify(encBody)), 400, "inputs[0] ('input_ids').data[3]", 'integer', 'INT64');
-    await expectError(infer('enc-a', JSON.stringify({ inputs: [JSON.parse(oipBody(ids)).inputs[0]] })), 400, "'attention_mask'", 'does not give');
+    await expectError(infer('enc-a', JSON.stringify({ inputs: [JSON.parse(oipBody(ids)).inputs[0]] })), 400, "model 'enc-a' is missing input 'attention_mask'");
     await expectError(infer('mlp-a', 'x'.repeat(100 * 1024)), 413, 'limit');
     // the server still answers afterwards
     expect((await infer('mlp-a', oipBody(good))).status).toBe(200);

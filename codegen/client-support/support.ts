@@ -1,9 +1,13 @@
 // The fixed part of every generated client (codegen/client.ts adds the per-tenant types and functions):
 // tensor types, the transports (a running `loom serve` over Open Inference Protocol v2, or a loaded plan in
-// process) and the checks every call makes. It is printed verbatim, so it must compile on its own under
-// strict TypeScript with only the ES2020 library (no DOM, no @types/node): the globals it needs (fetch,
-// TextEncoder, TextDecoder) are reached through `globalThis` with the few members it uses typed here.
-export const CLIENT_SUPPORT = String.raw`
+// process) and the checks every call makes. codegen/client.ts copies this file's text into client.ts, after
+// the text of the input validator it imports (ir/contract/tenant-io.ts) and without the import lines, so the
+// client imports nothing. That is why it must compile on its own under strict TypeScript with only the
+// ES2020 library (no DOM, no @types/node), and its top-level names must not clash with the validator's: the
+// globals it needs (fetch, TextEncoder, TextDecoder) are reached through `globalThis` with the few members it
+// uses typed here. The project's tsc checks it like any other source file.
+import { TYPED_ARRAY_NAMES, TenantIOError, arrayKindOf, checkInputNames, describeTenantIO, validateTenantInputs } from '../../ir/contract/tenant-io.js';
+
 /** Element types of Loom tensors (f16/bf16 carry raw 16-bit patterns; bool is 0/1 bytes). */
 export type DType = 'f32' | 'f64' | 'f16' | 'bf16' | 'i64' | 'i32' | 'i8' | 'u8' | 'bool';
 
@@ -38,18 +42,22 @@ export interface TenantSpec {
   readonly outputs: readonly TensorSpec[];
 }
 
-/** A failed call: a bad input (status null), or the server's answer (status = its HTTP status). */
+/**
+ * A failed call: a bad input (status null; path names the input field at fault, e.g. "inputs[0] ('x').shape"),
+ * or the server's answer (status = its HTTP status).
+ */
 export class LoomClientError extends Error {
   readonly status: number | null;
-  constructor(message: string, status: number | null = null) {
+  readonly path: string | null;
+  constructor(message: string, status: number | null = null, path: string | null = null) {
     super(message);
     this.name = 'LoomClientError';
     this.status = status;
+    this.path = path;
   }
 }
 
 const OIP_TYPES: Readonly<Record<DType, string>> = { f32: 'FP32', f64: 'FP64', f16: 'FP16', bf16: 'BF16', i64: 'INT64', i32: 'INT32', i8: 'INT8', u8: 'UINT8', bool: 'BOOL' };
-const ARRAY_NAMES: Readonly<Record<DType, string>> = { f32: 'Float32Array', f64: 'Float64Array', f16: 'Uint16Array', bf16: 'Uint16Array', i64: 'BigInt64Array', i32: 'Int32Array', i8: 'Int8Array', u8: 'Uint8Array', bool: 'Uint8Array' };
 
 function allocArray(dtype: DType, n: number): TypedArray {
   switch (dtype) {
@@ -63,48 +71,41 @@ function allocArray(dtype: DType, n: number): TypedArray {
   }
 }
 
-function arrayName(data: unknown): string {
-  return ArrayBuffer.isView(data) ? Object.prototype.toString.call(data).slice(8, -1) : typeof data;
-}
-
 function product(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
-function describe(spec: TensorSpec): string {
-  const dims = spec.shape.map((d, i) => (i === spec.batchAxis ? 'rows' : String(d)));
-  return spec.dtype + '[' + dims.join(', ') + ']' + (spec.batchAxis !== null ? ' with 1..' + spec.shape[spec.batchAxis] + ' rows on axis ' + spec.batchAxis : '');
-}
-
-// A call's inputs as tensors, checked against the tenant's table: element type, shape, one row count.
+// A call's inputs as tensors: flat data takes its rows from its length. Everything else is the validator's
+// (the same check runTick and loom serve make), so a mistake reads the same here as there.
 function toTensors(spec: TenantSpec, given: Readonly<Record<string, unknown>>): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
-  const where = "tenant '" + spec.id + "'";
-  for (const name of Object.keys(given)) {
-    if (!spec.inputs.some((s) => s.name === name)) throw new LoomClientError(where + " has no input '" + name + "' (its inputs: " + spec.inputs.map((s) => s.name).join(', ') + ')');
-  }
-  let rows: number | null = null;
-  for (const s of spec.inputs) {
-    const v = given[s.name];
-    if (v === undefined) throw new LoomClientError(where + " is missing input '" + s.name + "' (" + describe(s) + ')');
-    const data = (ArrayBuffer.isView(v) ? v : (v as { data?: unknown }).data) as TypedArray;
-    if (arrayName(data) !== ARRAY_NAMES[s.dtype]) throw new LoomClientError(where + " input '" + s.name + "': " + arrayName(data) + ', expected ' + ARRAY_NAMES[s.dtype] + ' (' + describe(s) + ')');
-    let shape: number[];
-    if (ArrayBuffer.isView(v)) {
-      if (s.batchAxis === null) shape = [...s.shape];
-      else {
-        const perRow = product(s.shape) / s.shape[s.batchAxis]!;
-        shape = s.shape.map((d, i) => (i === s.batchAxis ? (perRow > 0 ? data.length / perRow : 0) : d));
+  try {
+    checkInputNames(spec, Object.keys(given));
+    for (const s of spec.inputs) {
+      const v = given[s.name];
+      if (v === undefined) continue; // the validator names it
+      if (!ArrayBuffer.isView(v)) {
+        const t = v as { data?: unknown; shape?: readonly number[] };
+        out[s.name] = { dtype: s.dtype, shape: Array.isArray(t.shape) ? [...t.shape] : (t.shape as readonly number[]), data: t.data as TypedArray };
+        continue;
       }
-    } else shape = [...(v as { shape: readonly number[] }).shape];
-    const fits = shape.length === s.shape.length && shape.every((d, i) => (i === s.batchAxis ? Number.isInteger(d) && d >= 1 && d <= s.shape[i]! : d === s.shape[i]));
-    if (!fits || product(shape) !== data.length) throw new LoomClientError(where + " input '" + s.name + "': " + data.length + ' values' + (ArrayBuffer.isView(v) ? '' : ' in shape [' + shape.join(', ') + ']') + ', expected ' + describe(s));
-    if (s.batchAxis !== null) {
-      const r = shape[s.batchAxis]!;
-      if (rows !== null && r !== rows) throw new LoomClientError(where + " input '" + s.name + "' has " + r + ' rows, the other inputs ' + rows);
-      rows = r;
+      const data = v as TypedArray;
+      const shape = [...s.shape];
+      if (s.batchAxis !== null) {
+        const perRow = product(s.shape) / s.shape[s.batchAxis]!;
+        shape[s.batchAxis] = perRow > 0 ? data.length / perRow : 0;
+        // whole rows or not is only a question for the right kind of array; the validator names a wrong kind
+        if (!Number.isInteger(shape[s.batchAxis]) && arrayKindOf(data) === TYPED_ARRAY_NAMES[s.dtype]) {
+          const message = "tenant '" + spec.id + "' input '" + s.name + "': " + data.length + ' values, not whole rows of ' + perRow + ' (' + describeTenantIO(s) + ')';
+          throw new LoomClientError(message, null, 'inputs[' + spec.inputs.indexOf(s) + "] ('" + s.name + "').data");
+        }
+      }
+      out[s.name] = { dtype: s.dtype, shape, data };
     }
-    out[s.name] = { dtype: s.dtype, shape, data };
+    validateTenantInputs(spec, out);
+  } catch (e) {
+    if (e instanceof TenantIOError) throw new LoomClientError(e.message, null, e.path);
+    throw e;
   }
   return out;
 }
@@ -363,4 +364,3 @@ export function httpTransport(baseUrl: string, options: HttpOptions = {}): Trans
     },
   };
 }
-`;
