@@ -22,7 +22,7 @@ struct cpu_arena {
 
 struct cpu_ctx {
   explicit cpu_ctx(int threads) : pool(threads) {}
-  cpu_arena arenas[3];
+  cpu_arena arenas[arena_id_count]; // indexed by arena_id
   thread_pool pool;
 
   uint8_t* at(ref r) { return arenas[static_cast<int>(r.arena)].data.get() + r.offset; }
