@@ -29,6 +29,8 @@ struct cpu_ctx {
   int64_t arena_size(arena_id a) const { return arenas[static_cast<int>(a)].size; }
 };
 
+backend backend_cpu_create(int threads); // backend_cpu_entry.create; threads > 0
+
 inline bool tenant_active(const tenant_mask& m, int32_t t) { return t >= 0 && static_cast<size_t>(t) < m.size() && m[t]; }
 
 void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active); // gemm and gemm_grouped

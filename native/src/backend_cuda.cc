@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "backend_ext.h"
+
 namespace loom {
 
 void cuda_fail(const std::string& what, const char* status, const char* file, int line) {
@@ -321,7 +323,7 @@ void cuda_synchronize(void* ctx) {
 
 int cuda_threads(void*) { return 1; }
 
-// ---- backend_tick_ops ----
+// ---- backend_tick_ops and extensions ----
 
 void cuda_prepare(void* ctx, const launch_plan& plan) {
   cuda_ctx& c = cuda_ctx_of(ctx);
@@ -521,14 +523,62 @@ void cuda_stats(void* ctx, backend_stats& out) {
   cuda_sparse_stats(c, out);
 }
 
+// The extensions this backend offers (backend_ext.h), by name.
+const backend_stats_ext cuda_stats_ext = {cuda_stats};
+const backend_bench_ext cuda_bench_ext = {cuda_bench_tick};
+const backend_profile_ext cuda_profile_ext = {cuda_profile_tick};
+const backend_bench_concurrent_ext cuda_bench_concurrent_ext = {cuda_bench_concurrent};
+const backend_device_info_ext cuda_device_info_ext = {cuda_device_count, cuda_device_info};
+
+const void* cuda_get_extension(const char* name) {
+  if (backend_extension_is<backend_stats_ext>(name)) return &cuda_stats_ext;
+  if (backend_extension_is<backend_bench_ext>(name)) return &cuda_bench_ext;
+  if (backend_extension_is<backend_profile_ext>(name)) return &cuda_profile_ext;
+  if (backend_extension_is<backend_bench_concurrent_ext>(name)) return &cuda_bench_concurrent_ext;
+  if (backend_extension_is<backend_device_info_ext>(name)) return &cuda_device_info_ext;
+  return nullptr;
+}
+
 const backend_ops cuda_ops = {
-    "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in, cuda_copy_out,
-    cuda_one_launch, cuda_one_launch, cuda_one_launch,  cuda_synchronize,    cuda_threads,
+    LOOM_BACKEND_ABI, "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in, cuda_copy_out,
+    cuda_one_launch,  cuda_one_launch, cuda_one_launch, cuda_synchronize, cuda_threads,        cuda_get_extension,
 };
 
-const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_stats, cuda_bench_tick, cuda_profile_tick};
+const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick};
+
+bool cuda_available() { return cuda_device_count() > 0; }
+
+backend cuda_create(const backend_config& cfg) { return backend_cuda_create(cfg.cuda); }
+
+// cuBLAS runs both GEMM kinds; every KernelOp is a generated kernel from the plan's module (codegen/kernels.ts
+// writes one per op). No default: a KernelOp added to the contract without a CUDA template warns here
+// (-Wswitch) and is refused at load.
+bool cuda_supports(launch_kind kind, kernel_kind op) {
+  switch (kind) {
+    case launch_kind::gemm:
+    case launch_kind::gemm_grouped: return true;
+    case launch_kind::kernel: break;
+  }
+  switch (op) {
+    case kernel_kind::eltwise:
+    case kernel_kind::reduce:
+    case kernel_kind::softmax:
+    case kernel_kind::layernorm:
+    case kernel_kind::groupnorm:
+    case kernel_kind::pool:
+    case kernel_kind::im2col:
+    case kernel_kind::col2im:
+    case kernel_kind::copy:
+    case kernel_kind::fill:
+    case kernel_kind::gather:
+    case kernel_kind::gather_table: return true;
+  }
+  return false;
+}
 
 } // namespace
+
+const backend_entry backend_cuda_entry = {"cuda", LOOM_BACKEND_ABI, cuda_available, cuda_create, cuda_supports, cuda_get_extension};
 
 bool cuda_backend_is(const backend& b) { return b.ops == &cuda_ops; }
 

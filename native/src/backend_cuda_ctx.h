@@ -185,6 +185,12 @@ bool cuda_ranges_hold(const std::vector<range>& rs, int64_t off, int64_t bytes);
 
 // backend_cuda.cc: whether `b` is a CUDA backend (its ctx a cuda_ctx).
 bool cuda_backend_is(const backend& b);
+// backend_cuda.cc: backend_cuda_entry.create. Throws when no GPU is visible or the device does not exist.
+backend backend_cuda_create(const cuda_options& opts);
+// The "device_info" extension (backend_ext.h): GPUs visible to the CUDA runtime (0 when none or no driver),
+// device 0's name, compute capability, driver / runtime / cuBLAS versions. Never throw.
+int cuda_device_count();
+backend_stats cuda_device_info();
 
 // ---- backend_cuda_enqueue.cc ----
 // One gemm call; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS refuses becomes split.
@@ -240,8 +246,9 @@ void cuda_sparse_destroy(cuda_ctx& c);
 void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, double& host_us_per_api_launch);
 // The full tick once on the stream (its graph, or eagerly without one).
 void cuda_launch_full(cuda_ctx& c);
-// backend_tick_ops::bench and ::profile.
+// The "bench", "profile" and "bench_concurrent" extensions (backend_ext.h).
 void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
 void cuda_profile_tick(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);
+void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
 
 } // namespace loom
