@@ -110,7 +110,7 @@ struct sparse_state {
   sparse_policy policy = sparse_policy::automatic;
   bool available = false;
   std::string note;
-  std::vector<launch_src> src;                                     // parallel to cuda_ctx::launches
+  std::vector<launch_src> src;                                     // parallel to cuda_ctx::full.launches
   std::vector<std::vector<std::pair<size_t, double>>> by_tenant;   // tenant → (launch index, share of its work)
   std::vector<std::vector<range>> tenant_in, tenant_out;           // tenant → its io slots
   std::vector<range> all_out;                                      // every output slot, sorted
@@ -133,41 +133,77 @@ struct sparse_state {
   int last_bench_sparse = -1; // -1: no masked bench yet
 };
 
-struct cuda_ctx {
-  cuda_options opts;
+// The CUDA backend's context, one sub-struct per concern so each file names what it touches
+// (c.dev.stream, c.mem.pin_in, c.graph.exec, ...).
+
+// The device and the handles every call goes through: set up by backend_cuda_create, freed by cuda_destroy.
+struct cuda_device_handles {
   int device = 0;
   CUcontext cu_ctx = nullptr;
   cudaDeviceProp props{};
   cudaStream_t stream = nullptr;
+  cudaEvent_t ev0 = nullptr, ev1 = nullptr; // timing on `stream` (benches, load-time measurements)
   cublasHandle_t blas = nullptr;
-  void* workspace = nullptr;
+  void* workspace = nullptr;                // cuBLAS workspace: no allocation inside a capture
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+};
+
+// The plan's arenas in device memory and the pinned host staging a tick copies through.
+struct cuda_memory {
   arena_sizes sizes;
   cuda_arenas arenas;
   void* arena_mem[3] = {nullptr, nullptr, nullptr};
   uint8_t* pin_in = nullptr;
   uint8_t* pin_out = nullptr;
   std::unique_ptr<thread_pool> copy_pool; // host staging copies of big ticks, made on first need (backend_cuda.cc)
-  std::vector<uint8_t> host_tables;
-  void* tables = nullptr;
-  CUmodule module = nullptr;
-  std::string module_how = "none (no generated kernels)";
+
+  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
+};
+
+// The full tick as prepared at load: its copies, one state per launch of the plan, and the device table
+// (segment tables, pointer arrays, epilogue jobs) those states point into.
+struct cuda_full_tick {
   std::vector<range> in_ranges, out_ranges, poison_slots;
   std::vector<launch_state> launches;
   std::unordered_map<int32_t, size_t> by_id;
+  std::vector<uint8_t> host_tables; // built at load, uploaded into `tables`, then freed
+  void* tables = nullptr;
+};
+
+// The full tick captured as a CUDA graph, and what the capture holds (handleInfo()).
+struct cuda_graph_state {
   cudaGraphExec_t exec = nullptr;
-  cudaEvent_t ev0 = nullptr, ev1 = nullptr;
-  bool graph = false;
-  std::string graph_note;
-  int graph_nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
-  int cublas_calls = 0, generated_launches = 0, epilogue_launches = 0, grouped_split = 0;
+  bool captured = false; // false: ticks run eagerly (`note` says why)
+  std::string note;
+  int nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
+};
+
+// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel) and
+// their counts.
+struct cuda_gemm_state {
+  int cublas_calls = 0, epilogue_launches = 0, grouped_split = 0;
   std::string grouped_note;
   gemv_policy gemv = gemv_policy::automatic; // LOOM_CUDA_GEMV, read when the backend is created
   int gemv_calls = 0;
   std::string gemv_note;
-  sparse_state sparse;
+};
 
-  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
+// The plan's generated kernels: the loaded module and how it was obtained (cubin or NVRTC).
+struct cuda_kernel_module {
+  CUmodule module = nullptr;
+  std::string module_how = "none (no generated kernels)";
+  int generated_launches = 0;
+};
+
+struct cuda_ctx {
+  cuda_options opts;
+  cuda_device_handles dev;
+  cuda_memory mem;
+  cuda_full_tick full;
+  cuda_graph_state graph;
+  cuda_gemm_state gemm;
+  cuda_kernel_module kernels;
+  sparse_state sparse;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
