@@ -1,5 +1,6 @@
-// The CUDA backend's context and the internal functions its files share (backend_cuda.cc: load and the
-// backend_ops; backend_cuda_enqueue.cc: putting launches on the stream and capturing graphs;
+// The CUDA backend's context and the internal functions its files share (backend_cuda.cc: load, the
+// backend_ops, extensions and registry entry; backend_cuda_device.cc: error reporting, context binding, the
+// device query; backend_cuda_enqueue.cc: putting launches on the stream and capturing graphs;
 // backend_cuda_sparse.cc: the sparse tick of a partly occupied fleet; backend_cuda_bench.cc: timing).
 // Not part of the backend interface: nothing outside backend_cuda*.cc includes it.
 #pragma once
