@@ -13,6 +13,17 @@ export interface AddonInfo {
   readonly napiVersion: number;
   readonly cudaDevices?: number; // GPUs the CUDA runtime sees (0 without a GPU or driver; absent in old builds)
   readonly gpu?: Readonly<Record<string, string | number>>; // device 0: name, computeCapability, driver, runtime, cublas, memoryBytes, sms
+  readonly registry?: readonly AddonBackendInfo[]; // the backend registry (native/src/backend.h); absent in old builds
+}
+
+// One backend of the addon's registry: what it runs and which optional entry points (native/src/backend_ext.h) it offers.
+export interface AddonBackendInfo {
+  readonly name: string;
+  readonly abi: number; // LOOM_BACKEND_ABI it was built against
+  readonly available: boolean; // create() can succeed here (cuda: a GPU is visible)
+  readonly launchKinds: readonly string[];
+  readonly kernelOps: readonly string[];
+  readonly extensions: readonly string[]; // e.g. stats, bench, profile, bench_concurrent, device_info
 }
 
 // Options of create(): backend choice and, for the CUDA backend, the plan's kernels and debug switches.

@@ -3,17 +3,19 @@
 // C++ errors into JS Errors with code 'EVAL'.
 //   create(plan, weights: Uint8Array, {backend, threads}) → handle
 //   runTick / runTickPacked → Promise (addon_tick.cc)
-//   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion}
+//   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion, registry}
 //   handleInfo(handle) → backend facts   benchTick(handle, iters, active?) → {wallUs[], deviceUs[]} (CUDA graph replay)
 //   benchTicks(handles[], iters) → {wallUs[], deviceUs[]} (CUDA: every plan's graph at once, one stream each)
 //   profileTick(handle) → [{id, us}] (CUDA: device time per launch of one eager tick)
 #include <napi.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "addon_common.h"
 #include "addon_plan.h"
+#include "backend_ext.h"
 #include "thread_pool.h"
 
 namespace {
@@ -156,25 +158,58 @@ Napi::Value profile_tick(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Array string_array(Napi::Env env, const std::vector<std::string>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, v[i]));
+  return a;
+}
+
+// registry[i]: one built-in backend and what it runs, from its registry entry (backend.h backend_entry).
+Napi::Object registry_object(Napi::Env env, const loom::backend_entry& e) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("name", Napi::String::New(env, e.name));
+  o.Set("abi", Napi::Number::New(env, e.abi));
+  o.Set("available", Napi::Boolean::New(env, e.available()));
+  std::vector<std::string> kinds, ops, exts;
+  for (size_t k = 0; k < loom::launch_kind_count; k++) {
+    const auto kind = static_cast<loom::launch_kind>(k);
+    bool any = false;
+    for (size_t op = 0; op < loom::kernel_kind_count; op++) any = any || e.supports(kind, static_cast<loom::kernel_kind>(op));
+    if (any) kinds.push_back(loom::launch_kind_name(kind));
+  }
+  for (size_t op = 0; op < loom::kernel_kind_count; op++) {
+    if (e.supports(loom::launch_kind::kernel, static_cast<loom::kernel_kind>(op))) ops.push_back(loom::kernel_kind_name(static_cast<loom::kernel_kind>(op)));
+  }
+  for (const char* name : loom::backend_extension_names())
+    if (e.get_extension && e.get_extension(name)) exts.push_back(name);
+  o.Set("launchKinds", string_array(env, kinds));
+  o.Set("kernelOps", string_array(env, ops));
+  o.Set("extensions", string_array(env, exts));
+  return o;
+}
+
+// info(): backends / cuda / cudaDevices / gpu keep the shape runtime/native-addon.ts and `loom doctor` read;
+// they now come from the backend registry (cuda = a backend named "cuda" is registered, i.e. LOOM_HAVE_CUDA).
+// registry: every built-in backend with the launch kinds, KernelOps and extensions it offers.
 Napi::Value addon_info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  Napi::Array backends = Napi::Array::New(env);
-  backends.Set(0u, Napi::String::New(env, "cpu"));
-#if LOOM_HAVE_CUDA
-  backends.Set(1u, Napi::String::New(env, "cuda"));
-#endif
-  o.Set("backends", backends);
-  o.Set("cuda", Napi::Boolean::New(env, LOOM_HAVE_CUDA != 0));
+  std::vector<std::string> names;
+  Napi::Array registry = Napi::Array::New(env);
+  for (const loom::backend_entry* e : loom::backend_registry()) {
+    registry.Set(static_cast<uint32_t>(names.size()), registry_object(env, *e));
+    names.push_back(e->name);
+  }
+  o.Set("backends", string_array(env, names));
+  const loom::backend_entry* cuda = loom::backend_find("cuda");
+  o.Set("cuda", Napi::Boolean::New(env, cuda != nullptr));
   o.Set("threads", Napi::Number::New(env, loom::thread_pool_default_threads()));
   o.Set("napiVersion", Napi::Number::New(env, NAPI_VERSION));
-#if LOOM_HAVE_CUDA
-  const int devices = loom::cuda_device_count();
+  const auto* devices_ext = cuda ? loom::backend_extension<loom::backend_device_info_ext>(*cuda) : nullptr;
+  const int devices = devices_ext ? devices_ext->device_count() : 0;
   o.Set("cudaDevices", Napi::Number::New(env, devices));
-  if (devices > 0) o.Set("gpu", stats_object(env, loom::cuda_device_info()));
-#else
-  o.Set("cudaDevices", Napi::Number::New(env, 0));
-#endif
+  if (devices > 0) o.Set("gpu", stats_object(env, devices_ext->device_info()));
+  o.Set("registry", registry);
   return o;
 }
 

@@ -10,6 +10,15 @@ namespace {
 
 [[noreturn]] void bad(const std::string& where, const std::string& what) { throw loom_error("plan: " + where + ": " + what); }
 
+// A closed-list name through its generated parser (plan_enums.gen.h); an unknown one names the field, the
+// value and the values the contract allows: "<where>: unknown <what> 'x' (expected a, b or c)".
+template <typename E>
+E parse_name(bool (*parse)(const std::string&, E&), const char* (*expected)(), const std::string& s, const std::string& where, const char* what) {
+  E out{};
+  if (!parse(s, out)) bad(where, std::string("unknown ") + what + " '" + s + "' (expected " + expected() + ")");
+  return out;
+}
+
 Napi::Value field(const Napi::Object& o, const char* key, const std::string& where) {
   if (!o.Has(key)) bad(where, std::string("missing field '") + key + "'");
   return o.Get(key);
@@ -67,27 +76,12 @@ std::vector<int64_t> int_list(const Napi::Value& v, const std::string& where) {
   return out;
 }
 
-dtype parse_dtype(const std::string& s, const std::string& where) {
-  if (s == "f32") return dtype::f32;
-  if (s == "f64") return dtype::f64;
-  if (s == "f16") return dtype::f16;
-  if (s == "bf16") return dtype::bf16;
-  if (s == "i64") return dtype::i64;
-  if (s == "i32") return dtype::i32;
-  if (s == "i8") return dtype::i8;
-  if (s == "u8") return dtype::u8;
-  if (s == "bool") return dtype::boolean;
-  bad(where, "unknown dtype '" + s + "'");
-}
+dtype parse_dtype(const std::string& s, const std::string& where) { return parse_name(dtype_parse, dtype_expected, s, where, "dtype"); }
 
 ref parse_ref(const Napi::Value& v, const std::string& where) {
   Napi::Object o = as_object(v, where);
   ref r;
-  const std::string a = str(o, "arena", where);
-  if (a == "weights") r.arena = arena_id::weights;
-  else if (a == "act") r.arena = arena_id::act;
-  else if (a == "io") r.arena = arena_id::io;
-  else bad(where + ".arena", "unknown arena '" + a + "'");
+  r.arena = parse_name(arena_id_parse, arena_id_expected, str(o, "arena", where), where + ".arena", "arena");
   r.offset = integer(o, "offset", where);
   return r;
 }
@@ -96,17 +90,14 @@ activation parse_activation(const Napi::Value& v, const std::string& where) {
   activation a;
   if (v.IsNull() || v.IsUndefined()) return a;
   Napi::Object o = as_object(v, where);
-  const std::string k = str(o, "kind", where);
-  if (k == "relu") a.kind = activation_kind::relu;
-  else if (k == "sigmoid") a.kind = activation_kind::sigmoid;
-  else if (k == "tanh") a.kind = activation_kind::tanh;
-  else if (k == "gelu_erf") a.kind = activation_kind::gelu_erf;
-  else if (k == "gelu_tanh") a.kind = activation_kind::gelu_tanh;
-  else if (k == "hard_swish") a.kind = activation_kind::hard_swish;
-  else if (k == "leaky_relu") { a.kind = activation_kind::leaky_relu; a.alpha = num(o, "alpha", where); }
-  else if (k == "clip") { a.kind = activation_kind::clip; a.min = num(o, "min", where); a.max = num(o, "max", where); }
-  else if (k == "hard_sigmoid") { a.kind = activation_kind::hard_sigmoid; a.alpha = num(o, "alpha", where); a.beta = num(o, "beta", where); }
-  else bad(where + ".kind", "unknown activation '" + k + "'");
+  a.kind = parse_name(activation_kind_parse, activation_kind_expected, str(o, "kind", where), where + ".kind", "activation");
+  // the parameters some kinds carry
+  switch (a.kind) {
+    case activation_kind::leaky_relu: a.alpha = num(o, "alpha", where); break;
+    case activation_kind::clip: a.min = num(o, "min", where); a.max = num(o, "max", where); break;
+    case activation_kind::hard_sigmoid: a.alpha = num(o, "alpha", where); a.beta = num(o, "beta", where); break;
+    default: break;
+  }
   return a;
 }
 
@@ -116,12 +107,7 @@ gemm_problem parse_problem(const Napi::Object& o, const std::string& w) {
   p.trans_a = boolean(o, "transA", w); p.trans_b = boolean(o, "transB", w);
   p.lda = integer(o, "lda", w); p.ldb = integer(o, "ldb", w); p.ldc = integer(o, "ldc", w);
   p.alpha = num(o, "alpha", w); p.beta = num(o, "beta", w);
-  const std::string b = str(o, "bias", w);
-  if (b == "none") p.bias = bias_mode::none;
-  else if (b == "row") p.bias = bias_mode::row;
-  else if (b == "col") p.bias = bias_mode::col;
-  else if (b == "full") p.bias = bias_mode::full;
-  else bad(w + ".bias", "unknown bias mode '" + b + "'");
+  p.bias = parse_name(bias_mode_parse, bias_mode_expected, str(o, "bias", w), w + ".bias", "bias mode");
   p.ld_bias = present(o, "ldBias") ? integer(o, "ldBias", w) : 0;
   p.act = parse_activation(o.Has("activation") ? o.Get("activation") : Napi::Value(), w + ".activation");
   return p;
@@ -144,84 +130,60 @@ std::vector<gemm_entry> parse_entries(const Napi::Value& v, const std::string& w
   return out;
 }
 
-elt_op parse_elt_op(const std::string& s, const std::string& where) {
-  static const std::pair<const char*, elt_op> table[] = {
-      {"in", elt_op::in}, {"const", elt_op::constant}, {"where", elt_op::where}, {"clip", elt_op::clip}, {"act", elt_op::act},
-      {"neg", elt_op::neg}, {"abs", elt_op::abs}, {"recip", elt_op::recip}, {"sqrt", elt_op::sqrt}, {"exp", elt_op::exp},
-      {"log", elt_op::log}, {"erf", elt_op::erf}, {"tanh", elt_op::tanh}, {"sigmoid", elt_op::sigmoid}, {"relu", elt_op::relu},
-      {"floor", elt_op::floor}, {"ceil", elt_op::ceil}, {"round", elt_op::round}, {"sin", elt_op::sin}, {"cos", elt_op::cos},
-      {"not", elt_op::logical_not}, {"sign", elt_op::sign}, {"softplus", elt_op::softplus}, {"softsign", elt_op::softsign},
-      {"isnan", elt_op::isnan}, {"isinf", elt_op::isinf}, {"trunc", elt_op::trunc},
-      {"add", elt_op::add}, {"sub", elt_op::sub}, {"mul", elt_op::mul}, {"div", elt_op::div}, {"idiv", elt_op::idiv},
-      {"pow", elt_op::pow}, {"max", elt_op::max}, {"min", elt_op::min}, {"mod", elt_op::mod}, {"fmod", elt_op::fmod},
-      {"eq", elt_op::eq}, {"lt", elt_op::lt}, {"gt", elt_op::gt}, {"le", elt_op::le}, {"ge", elt_op::ge},
-      {"and", elt_op::logical_and}, {"or", elt_op::logical_or}, {"xor", elt_op::logical_xor},
-  };
-  for (const auto& [name, op] : table)
-    if (s == name) return op;
-  bad(where, "unknown eltwise instruction '" + s + "'");
-}
-
 kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
   kernel_op k;
-  const std::string op = str(o, "op", w);
-  if (op == "eltwise") {
-    k.kind = kernel_kind::eltwise;
-    k.compute_f32 = boolean(o, "computeF32", w);
-    Napi::Array prog = as_array(field(o, "program", w), w + ".program");
-    for (uint32_t i = 0; i < prog.Length(); i++) {
-      const std::string wi = w + ".program[" + std::to_string(i) + "]";
-      Napi::Object io = as_object(prog.Get(i), wi);
-      elt_instr ins;
-      ins.op = parse_elt_op(str(io, "op", wi), wi + ".op");
-      if (ins.op == elt_op::in) ins.input = static_cast<int32_t>(integer(io, "i", wi));
-      if (ins.op == elt_op::constant) ins.value = num(io, "v", wi);
-      if (ins.op == elt_op::clip) { ins.min = num(io, "min", wi); ins.max = num(io, "max", wi); }
-      if (ins.op == elt_op::act) ins.act = parse_activation(field(io, "act", wi), wi + ".act");
-      k.program.push_back(ins);
+  k.kind = parse_name(kernel_kind_parse, kernel_kind_expected, str(o, "op", w), w + ".op", "kernel op");
+  // the fields each op carries (ir/contract/launch.ts KernelOp)
+  switch (k.kind) {
+    case kernel_kind::eltwise: {
+      k.compute_f32 = boolean(o, "computeF32", w);
+      Napi::Array prog = as_array(field(o, "program", w), w + ".program");
+      for (uint32_t i = 0; i < prog.Length(); i++) {
+        const std::string wi = w + ".program[" + std::to_string(i) + "]";
+        Napi::Object io = as_object(prog.Get(i), wi);
+        elt_instr ins;
+        ins.op = parse_name(elt_op_parse, elt_op_expected, str(io, "op", wi), wi + ".op", "eltwise instruction");
+        if (ins.op == elt_op::in) ins.input = static_cast<int32_t>(integer(io, "i", wi));
+        if (ins.op == elt_op::constant) ins.value = num(io, "v", wi);
+        if (ins.op == elt_op::clip) { ins.min = num(io, "min", wi); ins.max = num(io, "max", wi); }
+        if (ins.op == elt_op::act) ins.act = parse_activation(field(io, "act", wi), wi + ".act");
+        k.program.push_back(ins);
+      }
+      break;
     }
-  } else if (op == "reduce") {
-    k.kind = kernel_kind::reduce;
-    const std::string r = str(o, "reduce", w);
-    static const std::pair<const char*, reduce_kind> table[] = {
-        {"sum", reduce_kind::sum}, {"mean", reduce_kind::mean}, {"max", reduce_kind::max}, {"min", reduce_kind::min},
-        {"prod", reduce_kind::prod}, {"l1", reduce_kind::l1}, {"l2", reduce_kind::l2}, {"sumsq", reduce_kind::sumsq},
-        {"logsum", reduce_kind::logsum}, {"logsumexp", reduce_kind::logsumexp}, {"argmax", reduce_kind::argmax}, {"argmin", reduce_kind::argmin}};
-    bool found = false;
-    for (const auto& [name, kind] : table)
-      if (r == name) { k.reduce = kind; found = true; }
-    if (!found) bad(w + ".reduce", "unknown reduction '" + r + "'");
-    k.select_last = present(o, "selectLast") && boolean(o, "selectLast", w);
-  } else if (op == "softmax") {
-    k.kind = kernel_kind::softmax;
-    k.log = boolean(o, "log", w);
-  } else if (op == "layernorm" || op == "groupnorm") {
-    k.kind = op == "layernorm" ? kernel_kind::layernorm : kernel_kind::groupnorm;
-    k.epsilon = num(o, "epsilon", w);
-  } else if (op == "pool") {
-    k.kind = kernel_kind::pool;
-    const std::string mode = str(o, "mode", w);
-    if (mode != "max" && mode != "avg") bad(w + ".mode", "unknown pool mode '" + mode + "'");
-    k.pool_max = mode == "max";
-    k.count_include_pad = boolean(o, "countIncludePad", w);
-  } else if (op == "im2col") k.kind = kernel_kind::im2col;
-  else if (op == "col2im") k.kind = kernel_kind::col2im;
-  else if (op == "copy") k.kind = kernel_kind::copy;
-  else if (op == "fill") { k.kind = kernel_kind::fill; k.value = num(o, "value", w); }
-  else if (op == "gather") k.kind = kernel_kind::gather;
-  else if (op == "gather_table") k.kind = kernel_kind::gather_table;
-  else bad(w + ".op", "unknown kernel op '" + op + "'");
+    case kernel_kind::reduce:
+      k.reduce = parse_name(reduce_kind_parse, reduce_kind_expected, str(o, "reduce", w), w + ".reduce", "reduction");
+      k.select_last = present(o, "selectLast") && boolean(o, "selectLast", w);
+      break;
+    case kernel_kind::softmax: k.log = boolean(o, "log", w); break;
+    case kernel_kind::layernorm:
+    case kernel_kind::groupnorm: k.epsilon = num(o, "epsilon", w); break;
+    case kernel_kind::pool:
+      k.pool_max = parse_name(pool_mode_parse, pool_mode_expected, str(o, "mode", w), w + ".mode", "pool mode") == pool_mode::max;
+      k.count_include_pad = boolean(o, "countIncludePad", w);
+      break;
+    case kernel_kind::fill: k.value = num(o, "value", w); break;
+    case kernel_kind::im2col:
+    case kernel_kind::col2im:
+    case kernel_kind::copy:
+    case kernel_kind::gather:
+    case kernel_kind::gather_table: break;
+  }
   return k;
 }
 
+// pool_geometry's members in POOL_GEOMETRY_FIELDS order (plan_enums.gen.h names them).
+constexpr int64_t pool_geometry::*kGeomMembers[] = {
+    &pool_geometry::n,       &pool_geometry::c,        &pool_geometry::h,          &pool_geometry::w,
+    &pool_geometry::oh,      &pool_geometry::ow,       &pool_geometry::kh,         &pool_geometry::kw,
+    &pool_geometry::sh,      &pool_geometry::sw,       &pool_geometry::pad_top,    &pool_geometry::pad_left,
+    &pool_geometry::pad_bottom, &pool_geometry::pad_right, &pool_geometry::dh,     &pool_geometry::dw,
+};
+static_assert(sizeof(kGeomMembers) / sizeof(kGeomMembers[0]) == pool_geometry_field_count, "one member per POOL_GEOMETRY_FIELDS entry");
+
 pool_geometry parse_geom(const Napi::Object& o, const std::string& w) {
   pool_geometry g;
-  g.n = integer(o, "n", w); g.c = integer(o, "c", w); g.h = integer(o, "h", w); g.w = integer(o, "w", w);
-  g.oh = integer(o, "oh", w); g.ow = integer(o, "ow", w); g.kh = integer(o, "kh", w); g.kw = integer(o, "kw", w);
-  g.sh = integer(o, "sh", w); g.sw = integer(o, "sw", w);
-  g.pad_top = integer(o, "padTop", w); g.pad_left = integer(o, "padLeft", w);
-  g.pad_bottom = integer(o, "padBottom", w); g.pad_right = integer(o, "padRight", w);
-  g.dh = integer(o, "dh", w); g.dw = integer(o, "dw", w);
+  for (size_t i = 0; i < pool_geometry_field_count; i++) g.*kGeomMembers[i] = integer(o, pool_geometry_field_names[i], w);
   return g;
 }
 
@@ -257,9 +219,8 @@ launch parse_launch(const Napi::Object& o, const std::string& w) {
     Napi::Object info = as_object(o.Get("info"), w + ".info");
     if (present(info, "label")) l.label = str(info, "label", w + ".info");
   }
-  const std::string kind = str(o, "kind", w);
-  if (kind == "gemm") {
-    l.kind = launch_kind::gemm;
+  l.kind = parse_name(launch_kind_parse, launch_kind_expected, str(o, "kind", w), w + ".kind", "launch kind");
+  if (l.kind == launch_kind::gemm) {
     l.dt = parse_dtype(str(o, "dtype", w), w + ".dtype");
     gemm_group g;
     g.problem = parse_problem(as_object(field(o, "problem", w), w + ".problem"), w + ".problem");
@@ -271,8 +232,7 @@ launch parse_launch(const Napi::Object& o, const std::string& w) {
       l.strides = {integer(so, "a", w + ".strides"), integer(so, "b", w + ".strides"), integer(so, "c", w + ".strides"),
                    integer(so, "bias", w + ".strides")};
     }
-  } else if (kind == "gemm_grouped") {
-    l.kind = launch_kind::gemm_grouped;
+  } else if (l.kind == launch_kind::gemm_grouped) {
     l.dt = parse_dtype(str(o, "dtype", w), w + ".dtype");
     Napi::Array groups = as_array(field(o, "groups", w), w + ".groups");
     for (uint32_t i = 0; i < groups.Length(); i++) {
@@ -283,8 +243,7 @@ launch parse_launch(const Napi::Object& o, const std::string& w) {
       g.entries = parse_entries(field(go, "entries", wi), wi + ".entries");
       l.groups.push_back(std::move(g));
     }
-  } else if (kind == "kernel") {
-    l.kind = launch_kind::kernel;
+  } else { // launch_kind::kernel
     l.kernel = str(o, "kernel", w);
     l.op = parse_kernel_op(as_object(field(o, "op", w), w + ".op"), w + ".op");
     Napi::Array segs = as_array(field(o, "segments", w), w + ".segments");
@@ -292,8 +251,6 @@ launch parse_launch(const Napi::Object& o, const std::string& w) {
       const std::string wi = w + ".segments[" + std::to_string(i) + "]";
       l.segments.push_back(parse_segment(as_object(segs.Get(i), wi), wi));
     }
-  } else {
-    bad(w + ".kind", "unknown launch kind '" + kind + "'");
   }
   return l;
 }

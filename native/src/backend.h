@@ -23,7 +23,14 @@ struct tenant_error : loom_error {
   int32_t tenant;
 };
 
+// The version of the function tables below. A backend stamps the value it was compiled against into its
+// backend_ops and backend_entry; the executor refuses one that differs (a stale object file or a backend built
+// out of tree would otherwise call through a table of another shape). Bump it on any change to backend_ops,
+// backend_tick_ops, backend_entry, backend_config or an extension struct.
+#define LOOM_BACKEND_ABI 2
+
 struct backend_ops {
+  int abi; // LOOM_BACKEND_ABI
   const char* name;
   void (*destroy)(void* ctx);
   // Arenas are allocated once, zero-filled; weights are copied in once (bytes <= sizes.weights).
@@ -39,6 +46,9 @@ struct backend_ops {
   // Waits for all queued work (a no-op on the CPU).
   void (*synchronize)(void* ctx);
   int (*threads)(void* ctx);
+  // Optional entry points by name (backend_ext.h; ggml's get_proc_address): the table registered under
+  // `name`, or null when this backend does not offer it. Null: none at all.
+  const void* (*get_extension)(const char* name);
 };
 
 // A tick's bytes: inputs written into the io arena, outputs read back from it. An input does not own its
@@ -61,8 +71,9 @@ struct backend_stats {
   std::vector<std::pair<std::string, std::string>> strings;
 };
 
-// Optional whole-tick functions for a backend that runs a tick as one unit (the CUDA backend replays one
-// captured CUDA graph: copy in, every launch, copy out). Null members are not offered.
+// Whole-tick functions for a backend that runs a tick as one unit (the CUDA backend replays one captured
+// CUDA graph: copy in, every launch, copy out). Null members are not offered. They stay a fixed table, not
+// an extension: the executor calls them on every load and tick. Stats, benches and profiles: backend_ext.h.
 struct backend_tick_ops {
   // Once, after upload_weights, with the validated plan: build per-launch device state and capture the tick.
   void (*prepare)(void* ctx, const launch_plan& plan);
@@ -70,15 +81,6 @@ struct backend_tick_ops {
   // outputs are inside the io arena.
   void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs,
                    const tenant_mask& active, uint8_t* const* dst);
-  void (*stats)(void* ctx, backend_stats& out);
-  // Replays the tick `iters` times as it stands (no host-side staging copies; the device-side H2D/D2H of the
-  // live tenants' slots are part of it); per replay: host wall time of launch + synchronize, and the device
-  // time between events around it, in microseconds. `active` null: every tenant live (the full tick);
-  // otherwise the tick as run_tick would run it for that occupancy (only live tenants' work where the
-  // backend can skip the rest).
-  void (*bench)(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
-  // Runs the tick's launches once eagerly with an event between consecutive launches: (launch id, device µs).
-  void (*profile)(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);
 };
 
 struct backend {
@@ -99,17 +101,40 @@ struct cuda_options {
   std::string kernel_source;         // kernels.cu, for NVRTC
 };
 
-backend backend_cpu_create(int threads);
+// What create() gets: every backend's options (each reads its own).
+struct backend_config {
+  int threads = 0;     // CPU worker threads (> 0: the executor resolves "0 = hardware concurrency")
+  cuda_options cuda;   // backend "cuda"
+};
+
+// One backend as the executor and the addon find it by name (backend_registry.cc). The CPU backend is always
+// registered; the CUDA backend only where the build found the CUDA toolkit with cuBLAS (LOOM_HAVE_CUDA).
+struct backend_entry {
+  const char* name;
+  int abi; // LOOM_BACKEND_ABI
+  // Whether create() can succeed on this machine (cuda: a GPU is visible). Never throws.
+  bool (*available)();
+  backend (*create)(const backend_config& cfg);
+  // Whether the backend runs a launch of this kind (and, for launch_kind::kernel, this KernelOp; the
+  // kernel_kind is ignored for the GEMM kinds). The executor asks for every launch at load.
+  bool (*supports)(launch_kind kind, kernel_kind op);
+  // As backend_ops::get_extension, without a backend instance (e.g. the addon's info()).
+  const void* (*get_extension)(const char* name);
+};
+
+// Every registered backend, in a fixed order (cpu first).
+const std::vector<const backend_entry*>& backend_registry();
+// The entry named `name`, or null when no backend of that name is built into this addon.
+const backend_entry* backend_find(const std::string& name);
+// Names the addon knows whether built or not ("cpu", "cuda"), and why a known one is missing from this build
+// (null when it is built): for the executor's messages.
+const std::vector<const char*>& backend_known_names();
+const char* backend_missing_reason(const std::string& name);
+
+// The registry entries (backend_cpu.cc, backend_cuda.cc); reach them through backend_registry().
+extern const backend_entry backend_cpu_entry;
 #if LOOM_HAVE_CUDA
-backend backend_cuda_create(const cuda_options& opts); // backend_cuda.cc
-// Space-only measurement: every backend's full captured tick launched at once, each on its own stream
-// (all must be CUDA backends on the same device), `iters` times after a warm-up; per round the host wall
-// time until all finished and the device time from one start event to the last stream's end, in µs.
-void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
-// GPUs visible to the CUDA runtime (0 when none or no driver; never throws).
-int cuda_device_count();
-// Device 0's name, compute capability, driver / runtime / cuBLAS versions (never throws; "error" on failure).
-backend_stats cuda_device_info();
+extern const backend_entry backend_cuda_entry;
 #endif
 
 } // namespace loom

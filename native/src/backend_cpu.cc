@@ -156,9 +156,39 @@ void cpu_synchronize(void*) {}
 int cpu_threads(void* ctx) { return C(ctx).pool.size(); }
 
 const backend_ops cpu_ops = {
-    "cpu",           cpu_destroy,       cpu_allocate,      cpu_upload_weights, cpu_copy_in, cpu_copy_out,
-    cpu_gemm_launch, cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize,    cpu_threads,
+    LOOM_BACKEND_ABI, "cpu",           cpu_destroy,       cpu_allocate,    cpu_upload_weights, cpu_copy_in, cpu_copy_out,
+    cpu_gemm_launch,  cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize, cpu_threads,
+    nullptr, // no extensions: the executor runs the tick launch by launch and has nothing to replay or profile
 };
+
+bool cpu_available() { return true; }
+
+backend cpu_create(const backend_config& cfg) { return backend_cpu_create(cfg.threads); }
+
+// Every launch kind and every KernelOp (cpu_kernel_launch dispatches each). No default: a KernelOp added to
+// the contract (plan_enums.gen.h) without a CPU kernel warns here (-Wswitch) and is refused at load.
+bool cpu_supports(launch_kind kind, kernel_kind op) {
+  switch (kind) {
+    case launch_kind::gemm:
+    case launch_kind::gemm_grouped: return true;
+    case launch_kind::kernel: break;
+  }
+  switch (op) {
+    case kernel_kind::eltwise:
+    case kernel_kind::reduce:
+    case kernel_kind::softmax:
+    case kernel_kind::layernorm:
+    case kernel_kind::groupnorm:
+    case kernel_kind::pool:
+    case kernel_kind::im2col:
+    case kernel_kind::col2im:
+    case kernel_kind::copy:
+    case kernel_kind::fill:
+    case kernel_kind::gather:
+    case kernel_kind::gather_table: return true;
+  }
+  return false;
+}
 
 } // namespace
 
@@ -168,5 +198,7 @@ void cpu_store_run(uint8_t* p, dtype d, int64_t count, const double* src) { stor
 void cpu_store_run_f(uint8_t* p, dtype d, int64_t count, const float* src) { store_run(p, d, count, src); }
 
 backend backend_cpu_create(int threads) { return backend{&cpu_ops, new cpu_ctx(threads)}; }
+
+const backend_entry backend_cpu_entry = {"cpu", LOOM_BACKEND_ABI, cpu_available, cpu_create, cpu_supports, nullptr};
 
 } // namespace loom

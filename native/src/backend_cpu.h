@@ -22,12 +22,14 @@ struct cpu_arena {
 
 struct cpu_ctx {
   explicit cpu_ctx(int threads) : pool(threads) {}
-  cpu_arena arenas[3];
+  cpu_arena arenas[arena_id_count]; // indexed by arena_id
   thread_pool pool;
 
   uint8_t* at(ref r) { return arenas[static_cast<int>(r.arena)].data.get() + r.offset; }
   int64_t arena_size(arena_id a) const { return arenas[static_cast<int>(a)].size; }
 };
+
+backend backend_cpu_create(int threads); // backend_cpu_entry.create; threads > 0
 
 inline bool tenant_active(const tenant_mask& m, int32_t t) { return t >= 0 && static_cast<size_t>(t) < m.size() && m[t]; }
 

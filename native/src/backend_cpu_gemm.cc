@@ -84,9 +84,7 @@ void convert_b(const gemm_problem& p, dtype dt, const uint8_t* b, int64_t n0, in
 } // namespace
 
 void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
-  if (l.dt != dtype::f32 && l.dt != dtype::bf16 && l.dt != dtype::f16) {
-    throw loom_error(std::string("gemm operands must be f32, bf16 or f16, got ") + dtype_name(l.dt));
-  }
+  if (!dtype_is_gemm_operand(l.dt)) throw loom_error(std::string("gemm operands must be ") + gemm_dtype_expected() + ", got " + dtype_name(l.dt));
   const bool half = l.dt != dtype::f32;
   static const tile_fn tile = pick_tile_fn();
   static const tile_fn skinny = pick_skinny_fn();

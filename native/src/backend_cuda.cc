@@ -21,21 +21,9 @@
 #include <utility>
 #include <vector>
 
+#include "backend_ext.h"
+
 namespace loom {
-
-void cuda_fail(const std::string& what, const char* status, const char* file, int line) {
-  std::string f = file;
-  const size_t slash = f.find_last_of('/');
-  if (slash != std::string::npos) f = f.substr(slash + 1);
-  throw loom_error("CUDA backend: " + what + " failed: " + (status ? status : "?") + " (" + f + ":" + std::to_string(line) + ")");
-}
-
-const char* cublas_status_text(cublasStatus_t s) { return cublasGetStatusString(s); }
-
-void cuda_bind(cuda_ctx& c) {
-  CUDA_CHECK(cudaSetDevice(c.device));
-  CU_CHECK(cuCtxSetCurrent(c.cu_ctx));
-}
 
 std::vector<range> cuda_merge_ranges(std::vector<range> r, int64_t gap) {
   std::sort(r.begin(), r.end(), [](const range& a, const range& b) { return a.offset < b.offset; });
@@ -63,9 +51,9 @@ constexpr size_t kReserveBytes = size_t(64) << 20;   // left free for the driver
 constexpr int64_t kMergeGap = 64 << 10;              // copy a gap this small rather than add a copy node
 
 size_t append_table(cuda_ctx& c, const void* data, size_t bytes) {
-  const size_t off = (c.host_tables.size() + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign;
-  c.host_tables.resize(off + std::max<size_t>(bytes, 1));
-  if (bytes) std::memcpy(c.host_tables.data() + off, data, bytes);
+  const size_t off = (c.full.host_tables.size() + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign;
+  c.full.host_tables.resize(off + std::max<size_t>(bytes, 1));
+  if (bytes) std::memcpy(c.full.host_tables.data() + off, data, bytes);
   return off;
 }
 
@@ -79,7 +67,7 @@ void check_free_memory(cuda_ctx& c, size_t need, const std::string& what) {
   size_t free_b = 0, total_b = 0;
   CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   if (need + kReserveBytes > free_b) {
-    throw loom_error("the plan does not fit on GPU " + std::to_string(c.device) + " (" + c.props.name + "): it needs " + mib(static_cast<double>(need)) +
+    throw loom_error("the plan does not fit on GPU " + std::to_string(c.dev.device) + " (" + c.dev.props.name + "): it needs " + mib(static_cast<double>(need)) +
                      " (" + what + ") plus " + mib(static_cast<double>(kReserveBytes)) + " headroom, but only " + mib(static_cast<double>(free_b)) +
                      " of " + mib(static_cast<double>(total_b)) + " are free");
   }
@@ -126,9 +114,9 @@ void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const
   std::vector<unsigned long long> arr(entries.size() * 3);
   const size_t n = entries.size();
   for (size_t i = 0; i < n; i++) {
-    arr[i] = c.arenas.at(entries[i]->b);         // A' = B
-    arr[n + i] = c.arenas.at(entries[i]->a);     // B' = A
-    arr[2 * n + i] = c.arenas.at(entries[i]->c); // C
+    arr[i] = c.mem.arenas.at(entries[i]->b);         // A' = B
+    arr[n + i] = c.mem.arenas.at(entries[i]->a);     // B' = A
+    arr[2 * n + i] = c.mem.arenas.at(entries[i]->c); // C
   }
   call.arr_off = append_table(c, arr.data(), arr.size() * sizeof(unsigned long long));
   call.total = static_cast<int>(n);
@@ -160,9 +148,9 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
     if (g.entries.size() == 1 || uniformly_strided(l, g)) {
       call.mode = gemm_mode::strided;
       const gemm_entry& e0 = g.entries[0];
-      call.a = c.arenas.at(e0.b);
-      call.b = c.arenas.at(e0.a);
-      call.c = c.arenas.at(e0.c);
+      call.a = c.mem.arenas.at(e0.b);
+      call.b = c.mem.arenas.at(e0.a);
+      call.c = c.mem.arenas.at(e0.c);
       if (g.entries.size() > 1) {
         call.sa = l.strides.b / ab_size;
         call.sb = l.strides.a / ab_size;
@@ -184,7 +172,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
   call.mode = gemm_mode::grouped;
 #else
   call.mode = gemm_mode::grouped_split;
-  c.grouped_note = "cuBLAS < 12.5 has no cublasGemmGroupedBatchedEx: one batched call per group";
+  c.gemm.grouped_note = "cuBLAS < 12.5 has no cublasGemmGroupedBatchedEx: one batched call per group";
 #endif
   std::vector<const gemm_entry*> es;
   for (const auto& g : l.groups) {
@@ -213,7 +201,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
 
 void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_src& src) {
   const launch& l = *s.l;
-  cuda_kernel_tables t = cuda_build_kernel_tables(plan, l, c.arenas);
+  cuda_kernel_tables t = cuda_build_kernel_tables(plan, l, c.mem.arenas);
   s.nsegs = static_cast<int>(t.segs.size());
   s.total = t.total_work;
   if (s.nsegs == 0) return;
@@ -224,11 +212,11 @@ void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launc
   s.grid = static_cast<unsigned>(l.grid.grid);
   s.segs_off = append_table(c, t.segs.data(), t.segs.size() * sizeof(LoomSegment));
   s.views_off = append_table(c, t.views.data(), t.views.size() * sizeof(LoomView));
-  const CUresult r = cuModuleGetFunction(&s.fn, c.module, l.grid.symbol.c_str());
+  const CUresult r = cuModuleGetFunction(&s.fn, c.kernels.module, l.grid.symbol.c_str());
   if (r != CUDA_SUCCESS) {
     const char* msg = nullptr;
     cuGetErrorString(r, &msg);
-    throw loom_error(launch_where(plan, l) + ": kernel '" + l.grid.symbol + "' is not in the plan's kernel module (" + c.module_how + "): " + (msg ? msg : "?"));
+    throw loom_error(launch_where(plan, l) + ": kernel '" + l.grid.symbol + "' is not in the plan's kernel module (" + c.kernels.module_how + "): " + (msg ? msg : "?"));
   }
   for (const auto& seg : l.segments) src.seg_tenants.push_back(seg.tenant);
   src.segs = std::move(t.segs);
@@ -239,24 +227,24 @@ void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launc
 void cuda_destroy(void* ctx) {
   cuda_ctx* c = static_cast<cuda_ctx*>(ctx);
   if (!c) return;
-  if (c->cu_ctx) {
-    cudaSetDevice(c->device);
-    cuCtxSetCurrent(c->cu_ctx);
+  if (c->dev.cu_ctx) {
+    cudaSetDevice(c->dev.device);
+    cuCtxSetCurrent(c->dev.cu_ctx);
   }
-  if (c->stream) cudaStreamSynchronize(c->stream);
+  if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
   cuda_sparse_destroy(*c);
-  if (c->exec) cudaGraphExecDestroy(c->exec);
-  if (c->ev0) cudaEventDestroy(c->ev0);
-  if (c->ev1) cudaEventDestroy(c->ev1);
-  if (c->module) cuModuleUnload(c->module);
-  if (c->blas) cublasDestroy(c->blas);
-  if (c->workspace) cudaFree(c->workspace);
-  if (c->tables) cudaFree(c->tables);
-  for (void* p : c->arena_mem)
+  if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
+  if (c->dev.ev0) cudaEventDestroy(c->dev.ev0);
+  if (c->dev.ev1) cudaEventDestroy(c->dev.ev1);
+  if (c->kernels.module) cuModuleUnload(c->kernels.module);
+  if (c->dev.blas) cublasDestroy(c->dev.blas);
+  if (c->dev.workspace) cudaFree(c->dev.workspace);
+  if (c->full.tables) cudaFree(c->full.tables);
+  for (void* p : c->mem.arena_mem)
     if (p) cudaFree(p);
-  if (c->pin_in) cudaFreeHost(c->pin_in);
-  if (c->pin_out) cudaFreeHost(c->pin_out);
-  if (c->stream) cudaStreamDestroy(c->stream);
+  if (c->mem.pin_in) cudaFreeHost(c->mem.pin_in);
+  if (c->mem.pin_out) cudaFreeHost(c->mem.pin_out);
+  if (c->dev.stream) cudaStreamDestroy(c->dev.stream);
   cudaGetLastError();
   delete c;
 }
@@ -264,7 +252,7 @@ void cuda_destroy(void* ctx) {
 void cuda_allocate(void* ctx, const arena_sizes& sizes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  c.sizes = sizes;
+  c.mem.sizes = sizes;
   const int64_t s[3] = {sizes.weights, sizes.act, sizes.io};
   size_t need = kWorkspaceBytes;
   for (int64_t v : s) need += static_cast<size_t>(std::max<int64_t>(v, 1));
@@ -272,61 +260,61 @@ void cuda_allocate(void* ctx, const arena_sizes& sizes) {
                                  mib(static_cast<double>(s[2])) + ", cuBLAS workspace " + mib(static_cast<double>(kWorkspaceBytes)));
   for (int i = 0; i < 3; i++) {
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(s[i], 1));
-    CUDA_CHECK(cudaMalloc(&c.arena_mem[i], bytes));
-    CUDA_CHECK(cudaMemset(c.arena_mem[i], 0, bytes));
-    c.arenas.base[i] = reinterpret_cast<CUdeviceptr>(c.arena_mem[i]);
+    CUDA_CHECK(cudaMalloc(&c.mem.arena_mem[i], bytes));
+    CUDA_CHECK(cudaMemset(c.mem.arena_mem[i], 0, bytes));
+    c.mem.arenas.base[i] = reinterpret_cast<CUdeviceptr>(c.mem.arena_mem[i]);
   }
-  CUDA_CHECK(cudaMalloc(&c.workspace, kWorkspaceBytes));
-  CUBLAS_CHECK(cublasSetWorkspace(c.blas, c.workspace, kWorkspaceBytes));
+  CUDA_CHECK(cudaMalloc(&c.dev.workspace, kWorkspaceBytes));
+  CUBLAS_CHECK(cublasSetWorkspace(c.dev.blas, c.dev.workspace, kWorkspaceBytes));
   const size_t io = static_cast<size_t>(std::max<int64_t>(sizes.io, 1));
-  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.pin_in), io, cudaHostAllocDefault));
-  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.pin_out), io, cudaHostAllocDefault));
-  std::memset(c.pin_in, 0, io);
-  std::memset(c.pin_out, 0, io);
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.mem.pin_in), io, cudaHostAllocDefault));
+  CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.mem.pin_out), io, cudaHostAllocDefault));
+  std::memset(c.mem.pin_in, 0, io);
+  std::memset(c.mem.pin_out, 0, io);
 }
 
 void cuda_upload_weights(void* ctx, const uint8_t* data, size_t bytes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  if (bytes) CUDA_CHECK(cudaMemcpy(c.arena_mem[0], data, bytes, cudaMemcpyHostToDevice));
+  if (bytes) CUDA_CHECK(cudaMemcpy(c.mem.arena_mem[0], data, bytes, cudaMemcpyHostToDevice));
 }
 
 void cuda_copy_in(void* ctx, ref dst, const uint8_t* src, size_t bytes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  if (bytes) CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.arenas.at(dst)), src, bytes, cudaMemcpyHostToDevice));
+  if (bytes) CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.mem.arenas.at(dst)), src, bytes, cudaMemcpyHostToDevice));
 }
 
 void cuda_copy_out(void* ctx, ref src, uint8_t* dst, size_t bytes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  CUDA_CHECK(cudaStreamSynchronize(c.stream));
-  if (bytes) CUDA_CHECK(cudaMemcpy(dst, reinterpret_cast<void*>(c.arenas.at(src)), bytes, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+  if (bytes) CUDA_CHECK(cudaMemcpy(dst, reinterpret_cast<void*>(c.mem.arenas.at(src)), bytes, cudaMemcpyDeviceToHost));
 }
 
 // The executor calls these only for a backend without run_tick; kept working for single launches.
 void cuda_one_launch(void* ctx, const launch& l, const tenant_mask&) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  auto it = c.by_id.find(l.id);
-  if (it == c.by_id.end()) throw loom_error("launch " + std::to_string(l.id) + " was not prepared");
-  cuda_enqueue_launch(c, c.launches[it->second], false);
+  auto it = c.full.by_id.find(l.id);
+  if (it == c.full.by_id.end()) throw loom_error("launch " + std::to_string(l.id) + " was not prepared");
+  cuda_enqueue_launch(c, c.full.launches[it->second], false);
 }
 
 void cuda_synchronize(void* ctx) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
 }
 
 int cuda_threads(void*) { return 1; }
 
-// ---- backend_tick_ops ----
+// ---- backend_tick_ops and extensions ----
 
 void cuda_prepare(void* ctx, const launch_plan& plan) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  c.compute = c.opts.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  c.dev.compute = c.opts.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   // The tick copies exactly the tenants' slots (or, for a plan without a slot table, the whole io arena).
   std::vector<range> ins, outs;
   for (const auto& t : plan.io) {
@@ -337,44 +325,44 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
     ins.push_back({0, plan.arenas.io});
     outs.push_back({0, plan.arenas.io});
   } else {
-    c.poison_slots = cuda_merge_ranges(outs, 0);
+    c.full.poison_slots = cuda_merge_ranges(outs, 0);
   }
-  c.in_ranges = cuda_merge_ranges(ins, kMergeGap);
-  c.out_ranges = cuda_merge_ranges(outs, kMergeGap);
+  c.full.in_ranges = cuda_merge_ranges(ins, kMergeGap);
+  c.full.out_ranges = cuda_merge_ranges(outs, kMergeGap);
 
   bool any_kernel = false;
   for (const auto& l : plan.launches) any_kernel = any_kernel || (l.kind == launch_kind::kernel && !l.segments.empty());
-  if (any_kernel) c.module = cuda_load_kernels(c.opts, c.props.major, c.props.minor, c.module_how);
+  if (any_kernel) c.kernels.module = cuda_load_kernels(c.opts, c.dev.props.major, c.dev.props.minor, c.kernels.module_how);
 
-  c.launches.resize(plan.launches.size());
+  c.full.launches.resize(plan.launches.size());
   c.sparse.src.resize(plan.launches.size());
   for (size_t i = 0; i < plan.launches.size(); i++) {
-    launch_state& s = c.launches[i];
+    launch_state& s = c.full.launches[i];
     launch_src& src = c.sparse.src[i];
     s.l = &plan.launches[i];
-    c.by_id[s.l->id] = i;
+    c.full.by_id[s.l->id] = i;
     if (s.l->kind == launch_kind::kernel) {
       prepare_kernel(c, plan, s, src);
-      if (s.nsegs > 0) c.generated_launches++;
+      if (s.nsegs > 0) c.kernels.generated_launches++;
     } else {
       prepare_gemm(c, plan, s, src);
-      std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.arenas, &src.job_tenants);
+      std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.mem.arenas, &src.job_tenants);
       if (!jobs.empty()) {
         s.n_epi = static_cast<int>(jobs.size());
         s.epi_total = jobs.back().begin + jobs.back().m * jobs.back().n;
         s.epi_off = append_table(c, jobs.data(), jobs.size() * sizeof(cuda_epi_job));
-        c.epilogue_launches++;
+        c.gemm.epilogue_launches++;
         src.jobs = std::move(jobs);
       }
     }
   }
-  check_free_memory(c, c.host_tables.size(), "segment tables and pointer arrays");
-  CUDA_CHECK(cudaMalloc(&c.tables, std::max<size_t>(c.host_tables.size(), 1)));
-  if (!c.host_tables.empty()) CUDA_CHECK(cudaMemcpy(c.tables, c.host_tables.data(), c.host_tables.size(), cudaMemcpyHostToDevice));
-  c.host_tables.clear();
-  c.host_tables.shrink_to_fit();
-  const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(c.tables);
-  for (auto& s : c.launches) {
+  check_free_memory(c, c.full.host_tables.size(), "segment tables and pointer arrays");
+  CUDA_CHECK(cudaMalloc(&c.full.tables, std::max<size_t>(c.full.host_tables.size(), 1)));
+  if (!c.full.host_tables.empty()) CUDA_CHECK(cudaMemcpy(c.full.tables, c.full.host_tables.data(), c.full.host_tables.size(), cudaMemcpyHostToDevice));
+  c.full.host_tables.clear();
+  c.full.host_tables.shrink_to_fit();
+  const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(c.full.tables);
+  for (auto& s : c.full.launches) {
     s.segs = base + s.segs_off;
     s.views = base + s.views_off;
     s.epi = base + s.epi_off;
@@ -384,30 +372,30 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   // Warm-up: one eager tick on zero inputs, synchronizing after each launch (faults name their launch;
   // lazy module and cuBLAS initialization happen here, not inside the capture).
   cuda_enqueue_body(c, cuda_full_body(c), true, true);
-  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   cuda_choose_grouped(c);
   cuda_choose_gemv(c);
-  for (size_t i = 0; i < c.launches.size(); i++) {
-    const launch_state& s = c.launches[i];
+  for (size_t i = 0; i < c.full.launches.size(); i++) {
+    const launch_state& s = c.full.launches[i];
     int api = (s.nsegs > 0 ? 1 : 0) + (s.n_epi > 0 ? 1 : 0);
     for (const auto& g : s.calls) {
       const int n = g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
       api += n;
-      if (!gemm_mode_is_gemv(g.mode)) c.cublas_calls += n;
+      if (!gemm_mode_is_gemv(g.mode)) c.gemm.cublas_calls += n;
     }
     c.sparse.src[i].api_launches = api;
   }
 
-  c.graph = false;
+  c.graph.captured = false;
   if (c.opts.use_graph) {
     try {
-      c.exec = cuda_capture(c, cuda_full_body(c), true);
-      c.graph = true;
+      c.graph.exec = cuda_capture(c, cuda_full_body(c), true);
+      c.graph.captured = true;
     } catch (const loom_error& e) {
-      c.graph_note = std::string("capture failed, ticks run eagerly: ") + e.what();
+      c.graph.note = std::string("capture failed, ticks run eagerly: ") + e.what();
     }
   } else {
-    c.graph_note = "disabled (graph: false)";
+    c.graph.note = "disabled (graph: false)";
   }
   cuda_sparse_prepare(c, plan);
 }
@@ -431,12 +419,12 @@ void copy_host(cuda_ctx& c, const std::vector<host_copy>& copies) {
     for (const auto& x : copies) std::memcpy(x.dst, x.src, x.bytes);
     return;
   }
-  if (!c.copy_pool) c.copy_pool = std::make_unique<thread_pool>(std::max(2, std::min(8, thread_pool_default_threads() / 2)));
+  if (!c.mem.copy_pool) c.mem.copy_pool = std::make_unique<thread_pool>(std::max(2, std::min(8, thread_pool_default_threads() / 2)));
   std::vector<host_copy> chunks;
   for (const auto& x : copies) {
     for (size_t at = 0; at < x.bytes; at += kCopyChunk) chunks.push_back({x.dst + at, x.src + at, std::min(kCopyChunk, x.bytes - at)});
   }
-  c.copy_pool->parallel_for(static_cast<int64_t>(chunks.size()), [&](int64_t i) {
+  c.mem.copy_pool->parallel_for(static_cast<int64_t>(chunks.size()), [&](int64_t i) {
     const host_copy& x = chunks[static_cast<size_t>(i)];
     std::memcpy(x.dst, x.src, x.bytes);
   });
@@ -447,8 +435,8 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
   mask_entry* sparse = cuda_sparse_choose(c, active);
-  const std::vector<range>& ins = sparse ? sparse->prog->in : c.in_ranges;
-  const std::vector<range>& outs = sparse ? sparse->prog->out : c.out_ranges;
+  const std::vector<range>& ins = sparse ? sparse->prog->in : c.full.in_ranges;
+  const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
   // Inputs go into pinned staging (the tick's H2D copies read it); anything outside the tick's copies is
   // copied now, in stream order (a slot of a tenant outside the sparse tick's mask still reaches the device).
   std::vector<host_copy> staging;
@@ -456,18 +444,18 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
     const int64_t n = static_cast<int64_t>(in.size);
     if (n == 0) continue;
     if (cuda_ranges_hold(ins, in.offset, n)) {
-      staging.push_back({c.pin_in + in.offset, in.data, in.size});
-    } else if (cuda_ranges_hold(c.in_ranges, in.offset, n)) {
-      std::memcpy(c.pin_in + in.offset, in.data, in.size);
-      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.io() + in.offset), c.pin_in + in.offset, in.size, cudaMemcpyHostToDevice, c.stream));
+      staging.push_back({c.mem.pin_in + in.offset, in.data, in.size});
+    } else if (cuda_ranges_hold(c.full.in_ranges, in.offset, n)) {
+      std::memcpy(c.mem.pin_in + in.offset, in.data, in.size);
+      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + in.offset), c.mem.pin_in + in.offset, in.size, cudaMemcpyHostToDevice, c.dev.stream));
     } else {
-      CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.io() + in.offset), in.data, in.size, cudaMemcpyHostToDevice));
+      CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.mem.io() + in.offset), in.data, in.size, cudaMemcpyHostToDevice));
     }
   }
   copy_host(c, staging);
   const auto t0 = std::chrono::steady_clock::now();
-  const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph);
-  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph.captured);
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   const double wall_us = cuda_since_us(t0);
   if (sparse) {
     c.sparse.sparse_ticks++;
@@ -479,8 +467,8 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
   for (size_t i = 0; i < outputs.size(); i++) {
     const tick_output& out = outputs[i];
     if (out.bytes <= 0) continue;
-    if (cuda_ranges_hold(outs, out.offset, out.bytes)) staging.push_back({dst[i], c.pin_out + out.offset, static_cast<size_t>(out.bytes)});
-    else CUDA_CHECK(cudaMemcpy(dst[i], reinterpret_cast<void*>(c.io() + out.offset), static_cast<size_t>(out.bytes), cudaMemcpyDeviceToHost));
+    if (cuda_ranges_hold(outs, out.offset, out.bytes)) staging.push_back({dst[i], c.mem.pin_out + out.offset, static_cast<size_t>(out.bytes)});
+    else CUDA_CHECK(cudaMemcpy(dst[i], reinterpret_cast<void*>(c.mem.io() + out.offset), static_cast<size_t>(out.bytes), cudaMemcpyDeviceToHost));
   }
   copy_host(c, staging);
 }
@@ -488,47 +476,95 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
 void cuda_stats(void* ctx, backend_stats& out) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   auto num = [&](const char* k, double v) { out.numbers.emplace_back(k, v); };
-  num("graph", c.graph ? 1 : 0);
-  num("graphNodes", c.graph_nodes);
-  num("kernelNodes", c.kernel_nodes);
-  num("memcpyNodes", c.memcpy_nodes);
-  num("memsetNodes", c.memset_nodes);
-  num("otherNodes", c.other_nodes);
-  num("cublasCalls", c.cublas_calls);
-  num("generatedKernelLaunches", c.generated_launches);
-  num("epilogueLaunches", c.epilogue_launches);
+  num("graph", c.graph.captured ? 1 : 0);
+  num("graphNodes", c.graph.nodes);
+  num("kernelNodes", c.graph.kernel_nodes);
+  num("memcpyNodes", c.graph.memcpy_nodes);
+  num("memsetNodes", c.graph.memset_nodes);
+  num("otherNodes", c.graph.other_nodes);
+  num("cublasCalls", c.gemm.cublas_calls);
+  num("generatedKernelLaunches", c.kernels.generated_launches);
+  num("epilogueLaunches", c.gemm.epilogue_launches);
   int half_calls = 0;
-  for (const auto& ls : c.launches)
+  for (const auto& ls : c.full.launches)
     for (const auto& g : ls.calls) half_calls += g.ab != CUDA_R_32F ? 1 : 0;
   num("halfOperandGemmCalls", half_calls); // prepared GEMM calls (cuBLAS or skinny kernel) with bf16/f16 A and B
-  num("groupedSplit", c.grouped_split);
-  num("gemvCalls", c.gemv_calls); // GEMM calls run by the skinny-GEMM kernel instead of cuBLAS
-  num("h2dCopies", static_cast<double>(c.in_ranges.size()));
-  num("d2hCopies", static_cast<double>(c.out_ranges.size()));
-  num("weightBytes", static_cast<double>(c.sizes.weights));
-  num("actBytes", static_cast<double>(c.sizes.act));
-  num("ioBytes", static_cast<double>(c.sizes.io));
+  num("groupedSplit", c.gemm.grouped_split);
+  num("gemvCalls", c.gemm.gemv_calls); // GEMM calls run by the skinny-GEMM kernel instead of cuBLAS
+  num("h2dCopies", static_cast<double>(c.full.in_ranges.size()));
+  num("d2hCopies", static_cast<double>(c.full.out_ranges.size()));
+  num("weightBytes", static_cast<double>(c.mem.sizes.weights));
+  num("actBytes", static_cast<double>(c.mem.sizes.act));
+  num("ioBytes", static_cast<double>(c.mem.sizes.io));
   num("tf32", c.opts.tf32 ? 1 : 0);
   num("poisonOutputs", c.opts.poison_outputs ? 1 : 0);
-  num("ccMajor", c.props.major);
-  num("ccMinor", c.props.minor);
-  out.strings.emplace_back("device", c.props.name);
-  out.strings.emplace_back("kernelModule", c.module_how);
+  num("ccMajor", c.dev.props.major);
+  num("ccMinor", c.dev.props.minor);
+  out.strings.emplace_back("device", c.dev.props.name);
+  out.strings.emplace_back("kernelModule", c.kernels.module_how);
   out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
-  if (!c.graph_note.empty()) out.strings.emplace_back("graphNote", c.graph_note);
-  if (!c.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.grouped_note);
-  if (!c.gemv_note.empty()) out.strings.emplace_back("gemvNote", c.gemv_note);
+  if (!c.graph.note.empty()) out.strings.emplace_back("graphNote", c.graph.note);
+  if (!c.gemm.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.gemm.grouped_note);
+  if (!c.gemm.gemv_note.empty()) out.strings.emplace_back("gemvNote", c.gemm.gemv_note);
   cuda_sparse_stats(c, out);
 }
 
+// The extensions this backend offers (backend_ext.h), by name.
+const backend_stats_ext cuda_stats_ext = {cuda_stats};
+const backend_bench_ext cuda_bench_ext = {cuda_bench_tick};
+const backend_profile_ext cuda_profile_ext = {cuda_profile_tick};
+const backend_bench_concurrent_ext cuda_bench_concurrent_ext = {cuda_bench_concurrent};
+const backend_device_info_ext cuda_device_info_ext = {cuda_device_count, cuda_device_info};
+
+const void* cuda_get_extension(const char* name) {
+  if (backend_extension_is<backend_stats_ext>(name)) return &cuda_stats_ext;
+  if (backend_extension_is<backend_bench_ext>(name)) return &cuda_bench_ext;
+  if (backend_extension_is<backend_profile_ext>(name)) return &cuda_profile_ext;
+  if (backend_extension_is<backend_bench_concurrent_ext>(name)) return &cuda_bench_concurrent_ext;
+  if (backend_extension_is<backend_device_info_ext>(name)) return &cuda_device_info_ext;
+  return nullptr;
+}
+
 const backend_ops cuda_ops = {
-    "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in, cuda_copy_out,
-    cuda_one_launch, cuda_one_launch, cuda_one_launch,  cuda_synchronize,    cuda_threads,
+    LOOM_BACKEND_ABI, "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in, cuda_copy_out,
+    cuda_one_launch,  cuda_one_launch, cuda_one_launch, cuda_synchronize, cuda_threads,        cuda_get_extension,
 };
 
-const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_stats, cuda_bench_tick, cuda_profile_tick};
+const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick};
+
+bool cuda_available() { return cuda_device_count() > 0; }
+
+backend cuda_create(const backend_config& cfg) { return backend_cuda_create(cfg.cuda); }
+
+// cuBLAS runs both GEMM kinds; every KernelOp is a generated kernel from the plan's module (codegen/kernels.ts
+// writes one per op). No default: a KernelOp added to the contract without a CUDA template warns here
+// (-Wswitch) and is refused at load.
+bool cuda_supports(launch_kind kind, kernel_kind op) {
+  switch (kind) {
+    case launch_kind::gemm:
+    case launch_kind::gemm_grouped: return true;
+    case launch_kind::kernel: break;
+  }
+  switch (op) {
+    case kernel_kind::eltwise:
+    case kernel_kind::reduce:
+    case kernel_kind::softmax:
+    case kernel_kind::layernorm:
+    case kernel_kind::groupnorm:
+    case kernel_kind::pool:
+    case kernel_kind::im2col:
+    case kernel_kind::col2im:
+    case kernel_kind::copy:
+    case kernel_kind::fill:
+    case kernel_kind::gather:
+    case kernel_kind::gather_table: return true;
+  }
+  return false;
+}
 
 } // namespace
+
+const backend_entry backend_cuda_entry = {"cuda", LOOM_BACKEND_ABI, cuda_available, cuda_create, cuda_supports, cuda_get_extension};
 
 bool cuda_backend_is(const backend& b) { return b.ops == &cuda_ops; }
 
@@ -543,62 +579,28 @@ backend backend_cuda_create(const cuda_options& opts) {
   auto* c = new cuda_ctx();
   try {
     c->opts = opts;
-    c->device = opts.device;
+    c->dev.device = opts.device;
     c->sparse.policy = cuda_sparse_policy_from_env();
-    c->gemv = cuda_gemv_policy_from_env();
-    CUDA_CHECK(cudaSetDevice(c->device));
+    c->gemm.gemv = cuda_gemv_policy_from_env();
+    CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));
-    CU_CHECK(cuCtxGetCurrent(&c->cu_ctx));
-    if (!c->cu_ctx) throw loom_error("backend 'cuda': no current CUDA context after initialization");
-    CUDA_CHECK(cudaGetDeviceProperties(&c->props, c->device));
-    CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    CUDA_CHECK(cudaEventCreate(&c->ev0));
-    CUDA_CHECK(cudaEventCreate(&c->ev1));
-    CUBLAS_CHECK(cublasCreate(&c->blas));
-    CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
-    CUBLAS_CHECK(cublasSetPointerMode(c->blas, CUBLAS_POINTER_MODE_HOST));
+    CU_CHECK(cuCtxGetCurrent(&c->dev.cu_ctx));
+    if (!c->dev.cu_ctx) throw loom_error("backend 'cuda': no current CUDA context after initialization");
+    CUDA_CHECK(cudaGetDeviceProperties(&c->dev.props, c->dev.device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->dev.stream, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreate(&c->dev.ev0));
+    CUDA_CHECK(cudaEventCreate(&c->dev.ev1));
+    CUBLAS_CHECK(cublasCreate(&c->dev.blas));
+    CUBLAS_CHECK(cublasSetStream(c->dev.blas, c->dev.stream));
+    CUBLAS_CHECK(cublasSetPointerMode(c->dev.blas, CUBLAS_POINTER_MODE_HOST));
     // true fp32 unless tf32 is asked for through the compute type
-    CUBLAS_CHECK(cublasSetMathMode(c->blas, CUBLAS_DEFAULT_MATH));
+    CUBLAS_CHECK(cublasSetMathMode(c->dev.blas, CUBLAS_DEFAULT_MATH));
   } catch (...) {
     cuda_destroy(c);
     throw;
   }
   return backend{&cuda_ops, c, &cuda_tick_ops};
-}
-
-int cuda_device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();
-    return 0;
-  }
-  return n;
-}
-
-backend_stats cuda_device_info() {
-  backend_stats s;
-  cudaDeviceProp p{};
-  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
-    cudaGetLastError();
-    s.strings.emplace_back("error", "cudaGetDeviceProperties failed");
-    return s;
-  }
-  int driver = 0, runtime = 0, major = 0, minor = 0, patch = 0;
-  cudaDriverGetVersion(&driver);
-  cudaRuntimeGetVersion(&runtime);
-  cublasGetProperty(MAJOR_VERSION, &major);
-  cublasGetProperty(MINOR_VERSION, &minor);
-  cublasGetProperty(PATCH_LEVEL, &patch);
-  auto ver = [](int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); };
-  s.strings.emplace_back("name", p.name);
-  s.strings.emplace_back("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
-  s.strings.emplace_back("driver", ver(driver));
-  s.strings.emplace_back("runtime", ver(runtime));
-  s.strings.emplace_back("cublas", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch));
-  s.numbers.emplace_back("memoryBytes", static_cast<double>(p.totalGlobalMem));
-  s.numbers.emplace_back("sms", p.multiProcessorCount);
-  return s;
 }
 
 } // namespace loom

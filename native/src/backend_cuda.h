@@ -61,6 +61,7 @@ struct LoomSegment {
 };
 static_assert(sizeof(LoomView) == 72, "LoomView layout (codegen/FORMAT.md)");
 static_assert(sizeof(LoomSegment) == 360, "LoomSegment layout (codegen/FORMAT.md)");
+static_assert(pool_geometry_field_count == 16, "LoomSegment::geom holds one entry per POOL_GEOMETRY_FIELDS name");
 
 // Device addresses of the three arenas: ref → address.
 struct cuda_arenas {

@@ -37,32 +37,32 @@ double us_between(cudaEvent_t a, cudaEvent_t b) {
 } // namespace
 
 void cuda_launch_full(cuda_ctx& c) {
-  if (c.graph) CUDA_CHECK(cudaGraphLaunch(c.exec, c.stream));
+  if (c.graph.captured) CUDA_CHECK(cudaGraphLaunch(c.graph.exec, c.dev.stream));
   else cuda_enqueue_body(c, cuda_full_body(c), false, false);
 }
 
 void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, double& host_us_per_api_launch) {
-  event_set ev(c.launches.size() + 1, cudaEventDefault);
+  event_set ev(c.full.launches.size() + 1, cudaEventDefault);
   double host_us = 0;
   for (int round = 0; round < 2; round++) { // the first round warms caches and clocks
     const auto t0 = std::chrono::steady_clock::now();
-    CUDA_CHECK(cudaEventRecord(ev.ev[0], c.stream));
-    for (size_t i = 0; i < c.launches.size(); i++) {
+    CUDA_CHECK(cudaEventRecord(ev.ev[0], c.dev.stream));
+    for (size_t i = 0; i < c.full.launches.size(); i++) {
       try {
-        cuda_enqueue_launch(c, c.launches[i], false);
+        cuda_enqueue_launch(c, c.full.launches[i], false);
       } catch (const loom_error& e) {
-        throw loom_error("profiling launch " + std::to_string(c.launches[i].l->id) + " '" + c.launches[i].l->label + "': " + e.what());
+        throw loom_error("profiling launch " + std::to_string(c.full.launches[i].l->id) + " '" + c.full.launches[i].l->label + "': " + e.what());
       }
-      CUDA_CHECK(cudaEventRecord(ev.ev[i + 1], c.stream));
+      CUDA_CHECK(cudaEventRecord(ev.ev[i + 1], c.dev.stream));
     }
     host_us = cuda_since_us(t0);
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   }
-  per_launch_us.assign(c.launches.size(), 0.0);
+  per_launch_us.assign(c.full.launches.size(), 0.0);
   int api = 0;
-  for (size_t i = 0; i < c.launches.size(); i++) {
+  for (size_t i = 0; i < c.full.launches.size(); i++) {
     per_launch_us[i] = us_between(ev.ev[i], ev.ev[i + 1]);
-    api += c.sparse.src.size() == c.launches.size() ? c.sparse.src[i].api_launches : 1;
+    api += c.sparse.src.size() == c.full.launches.size() ? c.sparse.src[i].api_launches : 1;
   }
   // the host time includes one event record per launch: an upper bound of the launch cost
   host_us_per_api_launch = api > 0 ? host_us / api : 0.0;
@@ -75,7 +75,7 @@ void cuda_profile_tick(void* ctx, std::vector<std::pair<int32_t, double>>& per_l
   double host = 0;
   cuda_profile_launches(c, us, host);
   per_launch.clear();
-  for (size_t i = 0; i < c.launches.size(); i++) per_launch.emplace_back(c.launches[i].l->id, us[i]);
+  for (size_t i = 0; i < c.full.launches.size(); i++) per_launch.emplace_back(c.full.launches[i].l->id, us[i]);
 }
 
 void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us) {
@@ -88,15 +88,15 @@ void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vecto
   device_us.clear();
   for (int i = 0; i < kWarmup + iters; i++) {
     const auto t0 = std::chrono::steady_clock::now();
-    CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
-    const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph);
-    CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
+    const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph.captured);
+    CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     const double wall = cuda_since_us(t0);
     if (sparse && graphed) cuda_sparse_record(c, *sparse, wall);
     if (i < kWarmup) continue;
     wall_us.push_back(wall);
-    device_us.push_back(us_between(c.ev0, c.ev1));
+    device_us.push_back(us_between(c.dev.ev0, c.dev.ev1));
   }
 }
 
@@ -108,9 +108,9 @@ void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std
   for (size_t i = 0; i < backends.size(); i++) {
     if (!backends[i] || !cuda_backend_is(*backends[i])) throw loom_error("concurrent bench: backend " + std::to_string(i) + " is not a CUDA backend");
     cuda_ctx* c = &cuda_ctx_of(backends[i]->ctx);
-    if (!cs.empty() && cs[0]->device != c->device) {
-      throw loom_error("concurrent bench: backend " + std::to_string(i) + " is on GPU " + std::to_string(c->device) + ", backend 0 on GPU " +
-                       std::to_string(cs[0]->device) + " (all must share one device)");
+    if (!cs.empty() && cs[0]->dev.device != c->dev.device) {
+      throw loom_error("concurrent bench: backend " + std::to_string(i) + " is on GPU " + std::to_string(c->dev.device) + ", backend 0 on GPU " +
+                       std::to_string(cs[0]->dev.device) + " (all must share one device)");
     }
     cs.push_back(c);
   }
@@ -118,13 +118,13 @@ void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std
   cuda_bind(*cs[0]);
   event_set timing(2, cudaEventDefault);              // start, end on the first stream
   event_set joins(cs.size(), cudaEventDisableTiming); // each other stream's end
-  const cudaStream_t s0 = cs[0]->stream;
+  const cudaStream_t s0 = cs[0]->dev.stream;
   wall_us.clear();
   device_us.clear();
   for (int round = 0; round < kWarmup + iters; round++) {
     const auto t0 = std::chrono::steady_clock::now();
     CUDA_CHECK(cudaEventRecord(timing.ev[0], s0));
-    for (size_t i = 1; i < cs.size(); i++) CUDA_CHECK(cudaStreamWaitEvent(cs[i]->stream, timing.ev[0], 0));
+    for (size_t i = 1; i < cs.size(); i++) CUDA_CHECK(cudaStreamWaitEvent(cs[i]->dev.stream, timing.ev[0], 0));
     for (size_t i = 0; i < cs.size(); i++) {
       try {
         cuda_launch_full(*cs[i]);
@@ -133,7 +133,7 @@ void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std
       }
     }
     for (size_t i = 1; i < cs.size(); i++) {
-      CUDA_CHECK(cudaEventRecord(joins.ev[i], cs[i]->stream));
+      CUDA_CHECK(cudaEventRecord(joins.ev[i], cs[i]->dev.stream));
       CUDA_CHECK(cudaStreamWaitEvent(s0, joins.ev[i], 0));
     }
     CUDA_CHECK(cudaEventRecord(timing.ev[1], s0));

@@ -1,5 +1,6 @@
-// The CUDA backend's context and the internal functions its files share (backend_cuda.cc: load and the
-// backend_ops; backend_cuda_enqueue.cc: putting launches on the stream and capturing graphs;
+// The CUDA backend's context and the internal functions its files share (backend_cuda.cc: load, the
+// backend_ops, extensions and registry entry; backend_cuda_device.cc: error reporting, context binding, the
+// device query; backend_cuda_enqueue.cc: putting launches on the stream and capturing graphs;
 // backend_cuda_sparse.cc: the sparse tick of a partly occupied fleet; backend_cuda_bench.cc: timing).
 // Not part of the backend interface: nothing outside backend_cuda*.cc includes it.
 #pragma once
@@ -110,7 +111,7 @@ struct sparse_state {
   sparse_policy policy = sparse_policy::automatic;
   bool available = false;
   std::string note;
-  std::vector<launch_src> src;                                     // parallel to cuda_ctx::launches
+  std::vector<launch_src> src;                                     // parallel to cuda_ctx::full.launches
   std::vector<std::vector<std::pair<size_t, double>>> by_tenant;   // tenant → (launch index, share of its work)
   std::vector<std::vector<range>> tenant_in, tenant_out;           // tenant → its io slots
   std::vector<range> all_out;                                      // every output slot, sorted
@@ -133,41 +134,77 @@ struct sparse_state {
   int last_bench_sparse = -1; // -1: no masked bench yet
 };
 
-struct cuda_ctx {
-  cuda_options opts;
+// The CUDA backend's context, one sub-struct per concern so each file names what it touches
+// (c.dev.stream, c.mem.pin_in, c.graph.exec, ...).
+
+// The device and the handles every call goes through: set up by backend_cuda_create, freed by cuda_destroy.
+struct cuda_device_handles {
   int device = 0;
   CUcontext cu_ctx = nullptr;
   cudaDeviceProp props{};
   cudaStream_t stream = nullptr;
+  cudaEvent_t ev0 = nullptr, ev1 = nullptr; // timing on `stream` (benches, load-time measurements)
   cublasHandle_t blas = nullptr;
-  void* workspace = nullptr;
+  void* workspace = nullptr;                // cuBLAS workspace: no allocation inside a capture
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+};
+
+// The plan's arenas in device memory and the pinned host staging a tick copies through.
+struct cuda_memory {
   arena_sizes sizes;
   cuda_arenas arenas;
   void* arena_mem[3] = {nullptr, nullptr, nullptr};
   uint8_t* pin_in = nullptr;
   uint8_t* pin_out = nullptr;
   std::unique_ptr<thread_pool> copy_pool; // host staging copies of big ticks, made on first need (backend_cuda.cc)
-  std::vector<uint8_t> host_tables;
-  void* tables = nullptr;
-  CUmodule module = nullptr;
-  std::string module_how = "none (no generated kernels)";
+
+  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
+};
+
+// The full tick as prepared at load: its copies, one state per launch of the plan, and the device table
+// (segment tables, pointer arrays, epilogue jobs) those states point into.
+struct cuda_full_tick {
   std::vector<range> in_ranges, out_ranges, poison_slots;
   std::vector<launch_state> launches;
   std::unordered_map<int32_t, size_t> by_id;
+  std::vector<uint8_t> host_tables; // built at load, uploaded into `tables`, then freed
+  void* tables = nullptr;
+};
+
+// The full tick captured as a CUDA graph, and what the capture holds (handleInfo()).
+struct cuda_graph_state {
   cudaGraphExec_t exec = nullptr;
-  cudaEvent_t ev0 = nullptr, ev1 = nullptr;
-  bool graph = false;
-  std::string graph_note;
-  int graph_nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
-  int cublas_calls = 0, generated_launches = 0, epilogue_launches = 0, grouped_split = 0;
+  bool captured = false; // false: ticks run eagerly (`note` says why)
+  std::string note;
+  int nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
+};
+
+// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel) and
+// their counts.
+struct cuda_gemm_state {
+  int cublas_calls = 0, epilogue_launches = 0, grouped_split = 0;
   std::string grouped_note;
   gemv_policy gemv = gemv_policy::automatic; // LOOM_CUDA_GEMV, read when the backend is created
   int gemv_calls = 0;
   std::string gemv_note;
-  sparse_state sparse;
+};
 
-  CUdeviceptr io() const { return arenas.base[static_cast<int>(arena_id::io)]; }
+// The plan's generated kernels: the loaded module and how it was obtained (cubin or NVRTC).
+struct cuda_kernel_module {
+  CUmodule module = nullptr;
+  std::string module_how = "none (no generated kernels)";
+  int generated_launches = 0;
+};
+
+struct cuda_ctx {
+  cuda_options opts;
+  cuda_device_handles dev;
+  cuda_memory mem;
+  cuda_full_tick full;
+  cuda_graph_state graph;
+  cuda_gemm_state gemm;
+  cuda_kernel_module kernels;
+  sparse_state sparse;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
@@ -185,6 +222,12 @@ bool cuda_ranges_hold(const std::vector<range>& rs, int64_t off, int64_t bytes);
 
 // backend_cuda.cc: whether `b` is a CUDA backend (its ctx a cuda_ctx).
 bool cuda_backend_is(const backend& b);
+// backend_cuda.cc: backend_cuda_entry.create. Throws when no GPU is visible or the device does not exist.
+backend backend_cuda_create(const cuda_options& opts);
+// The "device_info" extension (backend_ext.h): GPUs visible to the CUDA runtime (0 when none or no driver),
+// device 0's name, compute capability, driver / runtime / cuBLAS versions. Never throw.
+int cuda_device_count();
+backend_stats cuda_device_info();
 
 // ---- backend_cuda_enqueue.cc ----
 // One gemm call; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS refuses becomes split.
@@ -240,8 +283,9 @@ void cuda_sparse_destroy(cuda_ctx& c);
 void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, double& host_us_per_api_launch);
 // The full tick once on the stream (its graph, or eagerly without one).
 void cuda_launch_full(cuda_ctx& c);
-// backend_tick_ops::bench and ::profile.
+// The "bench", "profile" and "bench_concurrent" extensions (backend_ext.h).
 void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
 void cuda_profile_tick(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);
+void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
 
 } // namespace loom

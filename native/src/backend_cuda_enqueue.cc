@@ -14,45 +14,45 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
   const float zero = 0.0f;
   const cudaDataType_t f32 = CUDA_R_32F, ab = g.ab;
   // TF32 (when asked for) applies to f32 operands; half operands always accumulate in true fp32
-  const cublasComputeType_t compute = ab == CUDA_R_32F ? c.compute : CUBLAS_COMPUTE_32F;
+  const cublasComputeType_t compute = ab == CUDA_R_32F ? c.dev.compute : CUBLAS_COMPUTE_32F;
   auto arr = [&](int which) { return reinterpret_cast<void**>(g.arr + static_cast<size_t>(which) * g.total * sizeof(void*)); };
   switch (g.mode) {
     case gemm_mode::strided:
-      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda, g.sa,
+      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda, g.sa,
                                               reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero, reinterpret_cast<void*>(g.c), f32, g.ldc,
                                               g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::batched:
-      CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
+      CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
                                        const_cast<const void* const*>(arr(1)), ab, g.ldb, &zero, arr(2), f32, g.ldc, g.total, compute,
                                        CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::grouped: {
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
       const cublasStatus_t st = cublasGemmGroupedBatchedEx(
-          c.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), ab,
+          c.dev.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), ab,
           g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(), g.gbeta.data(), arr(2), f32, g.gldc.data(),
           static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
       if (st == CUBLAS_STATUS_SUCCESS) return;
       if (!may_fall_back) CUBLAS_CHECK(st);
       // Found at load (warm-up run): this cuBLAS refuses the grouped call for these problems.
-      c.grouped_note = std::string("cublasGemmGroupedBatchedEx returned ") + cublas_status_text(st) + ": one batched call per group";
+      c.gemm.grouped_note = std::string("cublasGemmGroupedBatchedEx returned ") + cublas_status_text(st) + ": one batched call per group";
       g.mode = gemm_mode::grouped_split;
-      c.grouped_split++;
+      c.gemm.grouped_split++;
       cudaGetLastError();
 #endif
       cuda_enqueue_gemm(c, g, false);
       return;
     }
     case gemm_mode::gemv_strided:
-    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), c.stream)); return;
+    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), c.dev.stream)); return;
     case gemm_mode::grouped_split: {
       size_t first = 0;
       for (size_t i = 0; i < g.gsize.size(); i++) {
         void** a = arr(0) + first;
         void** b = arr(1) + first;
         void** cc = arr(2) + first;
-        CUBLAS_CHECK(cublasGemmBatchedEx(c.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), ab,
+        CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), ab,
                                          g.glda[i], const_cast<const void* const*>(b), ab, g.gldb[i], &zero, cc, f32, g.gldc[i], g.gsize[i],
                                          compute, CUBLAS_GEMM_DEFAULT));
         first += static_cast<size_t>(g.gsize[i]);
@@ -69,32 +69,32 @@ void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
     int nsegs = s.nsegs;
     long long total = s.total;
     void* args[] = {&segs, &nsegs, &views, &total};
-    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(c.stream), args, nullptr));
+    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(c.dev.stream), args, nullptr));
     return;
   }
   for (auto& g : s.calls) cuda_enqueue_gemm(c, g, may_fall_back);
-  if (s.n_epi > 0) CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, c.stream));
+  if (s.n_epi > 0) CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, c.dev.stream));
 }
 
-tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.in_ranges, &c.poison_slots, &c.launches, &c.out_ranges}; }
+tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.full.poison_slots, &c.full.launches, &c.full.out_ranges}; }
 
 void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool may_fall_back) {
   for (const auto& r : *b.in) {
-    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.io() + r.offset), c.pin_in + r.offset, static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.stream));
+    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), c.mem.pin_in + r.offset, static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.dev.stream));
   }
   if (c.opts.poison_outputs) {
-    for (const auto& r : *b.poison) CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.stream));
+    for (const auto& r : *b.poison) CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.dev.stream));
   }
   for (auto& s : *b.launches) {
     try {
       cuda_enqueue_launch(c, s, may_fall_back);
-      if (check_each) CUDA_CHECK(cudaStreamSynchronize(c.stream));
+      if (check_each) CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     } catch (const loom_error& e) {
       throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "': " + e.what());
     }
   }
   for (const auto& r : *b.out) {
-    CUDA_CHECK(cudaMemcpyAsync(c.pin_out + r.offset, reinterpret_cast<void*>(c.io() + r.offset), static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.stream));
+    CUDA_CHECK(cudaMemcpyAsync(c.mem.pin_out + r.offset, reinterpret_cast<void*>(c.mem.io() + r.offset), static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.dev.stream));
   }
 }
 
@@ -108,19 +108,19 @@ void count_nodes(cuda_ctx& c, cudaGraph_t g) {
   for (auto node : nodes) {
     cudaGraphNodeType t;
     CUDA_CHECK(cudaGraphNodeGetType(node, &t));
-    c.graph_nodes++;
+    c.graph.nodes++;
     switch (t) {
-      case cudaGraphNodeTypeKernel: c.kernel_nodes++; break;
-      case cudaGraphNodeTypeMemcpy: c.memcpy_nodes++; break;
-      case cudaGraphNodeTypeMemset: c.memset_nodes++; break;
+      case cudaGraphNodeTypeKernel: c.graph.kernel_nodes++; break;
+      case cudaGraphNodeTypeMemcpy: c.graph.memcpy_nodes++; break;
+      case cudaGraphNodeTypeMemset: c.graph.memset_nodes++; break;
       case cudaGraphNodeTypeGraph: {
         cudaGraph_t child = nullptr;
         CUDA_CHECK(cudaGraphChildGraphNodeGetGraph(node, &child));
-        c.graph_nodes--;
+        c.graph.nodes--;
         count_nodes(c, child);
         break;
       }
-      default: c.other_nodes++; break;
+      default: c.graph.other_nodes++; break;
     }
   }
 }
@@ -129,12 +129,12 @@ void count_nodes(cuda_ctx& c, cudaGraph_t g) {
 double time_gemm(cuda_ctx& c, gemm_call& g, gemm_mode mode) {
   g.mode = mode;
   cuda_enqueue_gemm(c, g, false);
-  CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
+  CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
   for (int r = 0; r < 3; r++) cuda_enqueue_gemm(c, g, false);
-  CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
-  CUDA_CHECK(cudaStreamSynchronize(c.stream));
+  CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   float ms = 0;
-  CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
+  CUDA_CHECK(cudaEventElapsedTime(&ms, c.dev.ev0, c.dev.ev1));
   return static_cast<double>(ms) * 1000.0 / 3.0;
 }
 
@@ -150,24 +150,24 @@ int gemv_dtype(cudaDataType_t t) {
 } // namespace
 
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
-  CUDA_CHECK(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeThreadLocal));
+  CUDA_CHECK(cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal));
   try {
     cuda_enqueue_body(c, b, false, false);
   } catch (...) {
     cudaGraph_t junk = nullptr;
-    cudaStreamEndCapture(c.stream, &junk);
+    cudaStreamEndCapture(c.dev.stream, &junk);
     if (junk) cudaGraphDestroy(junk);
     cudaGetLastError();
     throw;
   }
   cudaGraph_t g = nullptr;
-  CUDA_CHECK(cudaStreamEndCapture(c.stream, &g));
+  CUDA_CHECK(cudaStreamEndCapture(c.dev.stream, &g));
   cudaGraphExec_t exec = nullptr;
   try {
     if (count) count_nodes(c, g);
     CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
-    CUDA_CHECK(cudaGraphUpload(exec, c.stream));
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    CUDA_CHECK(cudaGraphUpload(exec, c.dev.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   } catch (...) {
     if (exec) cudaGraphExecDestroy(exec);
     cudaGraphDestroy(g);
@@ -186,7 +186,7 @@ void cuda_choose_grouped(cuda_ctx& c) {
   const std::string want = env ? env : "auto";
   int grouped = 0, split = 0;
   double before = 0, after = 0;
-  for (auto& s : c.launches) {
+  for (auto& s : c.full.launches) {
     for (auto& g : s.calls) {
       if (g.mode != gemm_mode::grouped) continue;
       grouped++;
@@ -209,7 +209,7 @@ void cuda_choose_grouped(cuda_ctx& c) {
       }
     }
   }
-  c.grouped_split += split;
+  c.gemm.grouped_split += split;
   if (grouped == 0) return;
   char buf[256];
   if (want == "auto") {
@@ -217,7 +217,7 @@ void cuda_choose_grouped(cuda_ctx& c) {
   } else {
     std::snprintf(buf, sizeof buf, "LOOM_CUDA_GROUPED=%s: %d of %d grouped launches split per group", want.c_str(), split, grouped);
   }
-  c.grouped_note = c.grouped_note.empty() ? buf : c.grouped_note + "; " + buf;
+  c.gemm.grouped_note = c.gemm.grouped_note.empty() ? buf : c.gemm.grouped_note + "; " + buf;
 }
 
 gemv_policy cuda_gemv_policy_from_env() {
@@ -267,33 +267,33 @@ bool cuda_gemv_eligible(const gemm_call& g) {
 // Measured once at load like cuda_choose_grouped; the kernel must beat cuBLAS by > 10% so near ties keep
 // cuBLAS on every load.
 void cuda_choose_gemv(cuda_ctx& c) {
-  if (c.gemv == gemv_policy::off) {
-    c.gemv_note = "LOOM_CUDA_GEMV=off: every GEMM call runs on cuBLAS";
+  if (c.gemm.gemv == gemv_policy::off) {
+    c.gemm.gemv_note = "LOOM_CUDA_GEMV=off: every GEMM call runs on cuBLAS";
     return;
   }
   int eligible = 0;
   double before = 0, after = 0;
   std::string detail;
-  for (auto& s : c.launches) {
+  for (auto& s : c.full.launches) {
     for (auto& g : s.calls) {
       if (gemm_mode_is_gemv(g.mode) || !cuda_gemv_eligible(g)) continue;
       eligible++;
       const gemm_mode blas = g.mode;
       const gemm_mode twin = blas == gemm_mode::strided ? gemm_mode::gemv_strided : gemm_mode::gemv_batched;
       try {
-        if (c.gemv == gemv_policy::force) {
+        if (c.gemm.gemv == gemv_policy::force) {
           // run once eagerly: a fault names its launch, and the kernel is loaded before any capture
           g.mode = twin;
           cuda_enqueue_gemm(c, g, false);
-          CUDA_CHECK(cudaStreamSynchronize(c.stream));
-          c.gemv_calls++;
+          CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+          c.gemm.gemv_calls++;
           continue;
         }
         const double tb = time_gemm(c, g, blas);
         const double tk = time_gemm(c, g, twin);
         const bool keep = tk < 0.9 * tb;
         g.mode = keep ? twin : blas;
-        c.gemv_calls += keep ? 1 : 0;
+        c.gemm.gemv_calls += keep ? 1 : 0;
         before += tb;
         after += keep ? tk : tb;
         if (eligible <= 8) {
@@ -309,14 +309,14 @@ void cuda_choose_gemv(cuda_ctx& c) {
   }
   if (eligible == 0) return;
   char buf[256];
-  if (c.gemv == gemv_policy::force) {
-    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GEMV=force: %d of %d eligible GEMM calls run the skinny-GEMM kernel", c.gemv_calls, eligible);
-    c.gemv_note = buf;
+  if (c.gemm.gemv == gemv_policy::force) {
+    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GEMV=force: %d of %d eligible GEMM calls run the skinny-GEMM kernel", c.gemm.gemv_calls, eligible);
+    c.gemm.gemv_note = buf;
     return;
   }
-  std::snprintf(buf, sizeof buf, "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us)", c.gemv_calls, eligible,
+  std::snprintf(buf, sizeof buf, "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us)", c.gemm.gemv_calls, eligible,
                 before, after);
-  c.gemv_note = std::string(buf) + (detail.empty() ? "" : ": " + detail) + (eligible > 8 ? "; ..." : "");
+  c.gemm.gemv_note = std::string(buf) + (detail.empty() ? "" : ": " + detail) + (eligible > 8 ? "; ..." : "");
 }
 
 } // namespace loom

@@ -49,8 +49,8 @@ const char* policy_name(sparse_policy p) {
 // Bytes of a sparse tick's tables when every entry is live: the size of one slot.
 size_t worst_table_bytes(const cuda_ctx& c) {
   size_t b = 0;
-  for (size_t i = 0; i < c.launches.size(); i++) {
-    const launch_state& s = c.launches[i];
+  for (size_t i = 0; i < c.full.launches.size(); i++) {
+    const launch_state& s = c.full.launches[i];
     const launch_src& src = c.sparse.src[i];
     for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * 3 * sizeof(unsigned long long));
     b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
@@ -153,7 +153,7 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
 
 // The launch's sparse form; false when no live tenant has work in it.
 bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, table_writer& tw, launch_state& s) {
-  const launch_state& full = c.launches[i];
+  const launch_state& full = c.full.launches[i];
   const launch_src& src = c.sparse.src[i];
   s.l = full.l;
   if (full.l->kind == launch_kind::kernel) {
@@ -178,7 +178,7 @@ bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, table_wri
     s.grid = static_cast<unsigned>(std::min<double>(full.grid, std::max(1.0, g)));
     return true;
   }
-  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, c.arenas, tw, s.calls);
+  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, c.mem.arenas, tw, s.calls);
   if (full.n_epi > 0) {
     std::vector<cuda_epi_job> jobs;
     long long begin = 0;
@@ -222,16 +222,16 @@ void build_program(cuda_ctx& c, mask_entry& e) {
     p->out = cuda_merge_ranges(outs, kMergeGap);
     p->poison = cuda_merge_ranges(outs, 0);
     // the previous upload from the staging buffer must be done before it is rewritten
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(sp.slab) + static_cast<CUdeviceptr>(p->slot) * sp.slot_bytes;
     table_writer tw{sp.pinned, sp.slot_bytes, base};
-    for (size_t i = 0; i < c.launches.size(); i++) {
+    for (size_t i = 0; i < c.full.launches.size(); i++) {
       launch_state s;
       if (compact_launch(c, i, e.mask, tw, s)) p->launches.push_back(std::move(s));
     }
     p->table_bytes = tw.used;
     if (tw.used > 0) {
-      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(base), sp.pinned, tw.used, cudaMemcpyHostToDevice, c.stream));
+      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(base), sp.pinned, tw.used, cudaMemcpyHostToDevice, c.dev.stream));
       sp.uploads++;
     }
   } catch (...) {
@@ -345,7 +345,7 @@ bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e) {
     cuda_enqueue_body(c, body, false, false);
     return false;
   }
-  CUDA_CHECK(cudaGraphLaunch(p.exec, c.stream));
+  CUDA_CHECK(cudaGraphLaunch(p.exec, c.dev.stream));
   return true;
 }
 

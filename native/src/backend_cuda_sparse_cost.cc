@@ -27,10 +27,10 @@ double fixed_cost_us(cuda_ctx& c) {
   CUDA_CHECK(cudaMalloc(&sp.scratch, 256));
   cudaGraphExec_t exec = nullptr;
   if (c.opts.use_graph) {
-    CUDA_CHECK(cudaStreamBeginCapture(c.stream, cudaStreamCaptureModeThreadLocal));
-    const cudaError_t st = cudaMemsetAsync(sp.scratch, 0, 4, c.stream);
+    CUDA_CHECK(cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal));
+    const cudaError_t st = cudaMemsetAsync(sp.scratch, 0, 4, c.dev.stream);
     cudaGraph_t g = nullptr;
-    const cudaError_t end = cudaStreamEndCapture(c.stream, &g);
+    const cudaError_t end = cudaStreamEndCapture(c.dev.stream, &g);
     if (st != cudaSuccess || end != cudaSuccess) {
       if (g) cudaGraphDestroy(g);
       CUDA_CHECK(st);
@@ -44,9 +44,9 @@ double fixed_cost_us(cuda_ctx& c) {
   try {
     for (int i = 0; i < 9; i++) {
       const auto t0 = std::chrono::steady_clock::now();
-      if (exec) CUDA_CHECK(cudaGraphLaunch(exec, c.stream));
-      else CUDA_CHECK(cudaMemsetAsync(sp.scratch, 0, 4, c.stream));
-      CUDA_CHECK(cudaStreamSynchronize(c.stream));
+      if (exec) CUDA_CHECK(cudaGraphLaunch(exec, c.dev.stream));
+      else CUDA_CHECK(cudaMemsetAsync(sp.scratch, 0, 4, c.dev.stream));
+      CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
       if (i >= 2) wall.push_back(cuda_since_us(t0));
     }
   } catch (...) {
@@ -64,8 +64,8 @@ void cuda_sparse_build_shares(cuda_ctx& c, size_t n_tenants) {
   sparse_state& sp = c.sparse;
   sp.by_tenant.assign(n_tenants, {});
   std::vector<double> w(n_tenants);
-  for (size_t i = 0; i < c.launches.size(); i++) {
-    const launch_state& s = c.launches[i];
+  for (size_t i = 0; i < c.full.launches.size(); i++) {
+    const launch_state& s = c.full.launches[i];
     const launch_src& src = sp.src[i];
     std::fill(w.begin(), w.end(), 0.0);
     double total = 0;
@@ -96,7 +96,7 @@ void cuda_sparse_build_shares(cuda_ctx& c, size_t n_tenants) {
 
 double cuda_sparse_estimate_us(const cuda_ctx& c, const tenant_mask& m) {
   const sparse_state& sp = c.sparse;
-  std::vector<double> f(c.launches.size(), 0.0);
+  std::vector<double> f(c.full.launches.size(), 0.0);
   size_t slots = 0;
   for (size_t t = 0; t < m.size(); t++) {
     if (!m[t]) continue;
@@ -119,13 +119,13 @@ void cuda_sparse_calibrate(cuda_ctx& c) {
   std::vector<double> wall, device;
   for (int i = 0; i < 9; i++) {
     const auto t0 = std::chrono::steady_clock::now();
-    CUDA_CHECK(cudaEventRecord(c.ev0, c.stream));
+    CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
     cuda_launch_full(c);
-    CUDA_CHECK(cudaEventRecord(c.ev1, c.stream));
-    CUDA_CHECK(cudaStreamSynchronize(c.stream));
+    CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     const double w = cuda_since_us(t0);
     float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, c.ev0, c.ev1));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, c.dev.ev0, c.dev.ev1));
     if (i < 2) continue;
     wall.push_back(w);
     device.push_back(static_cast<double>(ms) * 1000.0);
@@ -142,7 +142,7 @@ void cuda_sparse_calibrate(cuda_ctx& c) {
   sp.min_launch_us = std::max(0.0, sp.min_launch_us);
   sp.fixed_us = fixed_cost_us(c);
   // what the full graph costs beyond its fixed cost and its launches' device time, per node
-  sp.node_us = c.graph && c.graph_nodes > 0 ? std::max(0.0, (sp.full_wall_us - sp.fixed_us - sp.launch_sum_us) / c.graph_nodes) : 0.0;
+  sp.node_us = c.graph.captured && c.graph.nodes > 0 ? std::max(0.0, (sp.full_wall_us - sp.fixed_us - sp.launch_sum_us) / c.graph.nodes) : 0.0;
   sp.calibrated = true;
 }
 

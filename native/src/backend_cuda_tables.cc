@@ -19,6 +19,20 @@ void put8(long long (&dst)[8], const std::vector<int64_t>& src, const launch_pla
   for (size_t i = 0; i < 8; i++) dst[i] = i < src.size() ? static_cast<long long>(src[i]) : 0;
 }
 
+// The epilogue kernel (backend_cuda_epilogue.cu) switches on these enums as plain ints: none row col full =
+// 0 1 2 3, and activation_kind's order (none first, then ACTIVATION_KINDS). A reordered contract list must
+// fail here, not compute the wrong activation.
+static_assert(static_cast<int>(bias_mode::none) == 0 && static_cast<int>(bias_mode::row) == 1 && static_cast<int>(bias_mode::col) == 2 &&
+                  static_cast<int>(bias_mode::full) == 3 && bias_mode_count == 4,
+              "cuda_epi_job::bias_mode codes");
+static_assert(static_cast<int>(activation_kind::none) == 0 && static_cast<int>(activation_kind::relu) == 1 &&
+                  static_cast<int>(activation_kind::sigmoid) == 2 && static_cast<int>(activation_kind::tanh) == 3 &&
+                  static_cast<int>(activation_kind::gelu_erf) == 4 && static_cast<int>(activation_kind::gelu_tanh) == 5 &&
+                  static_cast<int>(activation_kind::leaky_relu) == 6 && static_cast<int>(activation_kind::clip) == 7 &&
+                  static_cast<int>(activation_kind::hard_sigmoid) == 8 && static_cast<int>(activation_kind::hard_swish) == 9 &&
+                  activation_kind_count == 10,
+              "cuda_epi_job::act codes (epi_activation in backend_cuda_epilogue.cu)");
+
 } // namespace
 
 cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launch& l, const cuda_arenas& arenas) {

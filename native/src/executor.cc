@@ -4,9 +4,37 @@
 #include <chrono>
 #include <string>
 
+#include "backend_ext.h"
 #include "thread_pool.h"
 
 namespace loom {
+
+namespace {
+
+std::string join_or(const std::vector<const char*>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); i++) out += std::string(i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return out;
+}
+
+// The registry entry for `name`, or the error the addon has always given for an unknown or unbuilt backend.
+const backend_entry& find_backend(const std::string& name) {
+  if (const backend_entry* e = backend_find(name)) return *e;
+  if (const char* why = backend_missing_reason(name)) throw loom_error("backend '" + name + "' is not built into this addon (" + why + "); use backend 'cpu'");
+  throw loom_error("unknown backend '" + name + "' (expected " + join_or(backend_known_names()) + ")");
+}
+
+// Every launch must be one the backend runs: a clear error at load, not a failure mid-tick.
+void check_supported(const launch_plan& plan, const backend_entry& e) {
+  for (const auto& l : plan.launches) {
+    if (e.supports(l.kind, l.op.kind)) continue;
+    const std::string what = l.kind == launch_kind::kernel ? std::string("kernel op '") + kernel_kind_name(l.op.kind) + "'"
+                                                             : std::string("launch kind '") + launch_kind_name(l.kind) + "'";
+    throw loom_error(launch_where(plan, l) + ": backend '" + e.name + "' cannot run " + what);
+  }
+}
+
+} // namespace
 
 executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes, const executor_options& opts)
     : plan_(std::move(plan)) {
@@ -26,19 +54,22 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
     }
   }
   poison_outputs_ = opts.poison_outputs;
-  int threads = opts.threads > 0 ? opts.threads : thread_pool_default_threads();
-  if (opts.backend == "cpu") {
-    backend_ = backend_cpu_create(threads);
-  } else if (opts.backend == "cuda") {
-#if LOOM_HAVE_CUDA
-    cuda_options co = opts.cuda;
-    co.poison_outputs = co.poison_outputs || opts.poison_outputs;
-    backend_ = backend_cuda_create(co);
-#else
-    throw loom_error("backend 'cuda' is not built into this addon (no CUDA toolkit with cuBLAS at build time); use backend 'cpu'");
-#endif
-  } else {
-    throw loom_error("unknown backend '" + opts.backend + "' (expected cpu or cuda)");
+  const backend_entry& entry = find_backend(opts.backend);
+  if (entry.abi != LOOM_BACKEND_ABI) {
+    throw loom_error("backend '" + opts.backend + "' was built against backend ABI " + std::to_string(entry.abi) + ", this addon's is " +
+                     std::to_string(LOOM_BACKEND_ABI) + " (rebuild: npm run build:native)");
+  }
+  check_supported(plan_, entry);
+  backend_config cfg;
+  cfg.threads = opts.threads > 0 ? opts.threads : thread_pool_default_threads();
+  cfg.cuda = opts.cuda;
+  // a backend that runs the tick as one unit poisons its outputs itself (run_launches does it otherwise)
+  cfg.cuda.poison_outputs = opts.cuda.poison_outputs || opts.poison_outputs;
+  backend_ = entry.create(cfg);
+  if (backend_.ops->abi != LOOM_BACKEND_ABI) {
+    backend_.ops->destroy(backend_.ctx);
+    backend_ = backend{};
+    throw loom_error("backend '" + opts.backend + "' returned a function table of another ABI (rebuild: npm run build:native)");
   }
   try {
     backend_.ops->allocate(backend_.ctx, plan_.arenas);
@@ -125,7 +156,7 @@ backend_stats executor::stats() {
   s.strings.emplace_back("backend", backend_.ops->name);
   s.numbers.emplace_back("planLaunches", static_cast<double>(plan_.launches.size()));
   s.numbers.emplace_back("lastTickUs", last_tick_us_);
-  if (backend_.tick && backend_.tick->stats) backend_.tick->stats(backend_.ctx, s);
+  if (const auto* ext = backend_extension<backend_stats_ext>(backend_)) ext->stats(backend_.ctx, s);
   return s;
 }
 
@@ -135,17 +166,20 @@ void executor::bench(int iters, const tenant_mask* active, std::vector<double>& 
   if (active && active->size() != plan_.tenants.size()) {
     throw loom_error("bench mask names " + std::to_string(active->size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
   }
-  if (!backend_.tick || !backend_.tick->bench) throw loom_error(std::string("backend '") + backend_.ops->name + "' has no captured tick to replay");
-  backend_.tick->bench(backend_.ctx, iters, active, wall_us, device_us);
+  const auto* ext = backend_extension<backend_bench_ext>(backend_);
+  if (!ext) throw loom_error(std::string("backend '") + backend_.ops->name + "' has no captured tick to replay");
+  ext->bench(backend_.ctx, iters, active, wall_us, device_us);
 }
 
 void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
   if (execs.empty()) throw loom_error("concurrent bench needs at least one plan");
   if (iters < 1) throw loom_error("concurrent bench needs at least one iteration, got " + std::to_string(iters));
+  // one extension, of one backend (the CUDA backend's today), runs them all: every plan must be on it
+  const auto* ext = backend_extension<backend_bench_concurrent_ext>(execs[0]->backend_);
   for (size_t i = 0; i < execs.size(); i++) {
-    const char* name = execs[i]->backend_.ops->name;
-    if (std::string(name) != "cuda") {
-      throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + name + "', not cuda");
+    const backend& b = execs[i]->backend_;
+    if (!ext || b.ops != execs[0]->backend_.ops) {
+      throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + b.ops->name + "', not cuda");
     }
   }
   // One lock per distinct executor, taken in address order so two concurrent benches cannot deadlock;
@@ -156,23 +190,18 @@ void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, 
   std::vector<std::unique_lock<std::mutex>> locks;
   locks.reserve(order.size());
   for (executor* e : order) locks.emplace_back(e->tick_mu_);
-#if LOOM_HAVE_CUDA
   std::vector<backend*> backends;
   backends.reserve(execs.size());
   for (executor* e : execs) backends.push_back(&e->backend_);
-  cuda_bench_concurrent(backends, iters, wall_us, device_us);
-#else
-  (void)wall_us;
-  (void)device_us;
-  throw loom_error("concurrent bench needs the CUDA backend, which is not built into this addon");
-#endif
+  ext->bench_concurrent(backends, iters, wall_us, device_us);
 }
 
 std::vector<std::pair<int32_t, double>> executor::profile() {
   std::lock_guard<std::mutex> lock(tick_mu_);
-  if (!backend_.tick || !backend_.tick->profile) throw loom_error(std::string("backend '") + backend_.ops->name + "' cannot profile launches");
+  const auto* ext = backend_extension<backend_profile_ext>(backend_);
+  if (!ext) throw loom_error(std::string("backend '") + backend_.ops->name + "' cannot profile launches");
   std::vector<std::pair<int32_t, double>> out;
-  backend_.tick->profile(backend_.ctx, out);
+  ext->profile(backend_.ctx, out);
   return out;
 }
 

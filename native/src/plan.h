@@ -1,12 +1,16 @@
-// The LaunchPlan as C++ data: a 1:1 mirror of src/planner/launch.ts (see codegen/FORMAT.md). Filled by
+// The LaunchPlan as C++ data: a 1:1 mirror of ir/contract/launch.ts (see codegen/FORMAT.md). Filled by
 // addon_plan.cc from the parsed plan.json, checked by plan_validate.cc, executed by executor.cc. Plain
-// structs: no N-API, no backend handles.
+// structs: no N-API, no backend handles. The enums of the contract's closed name lists (arena_id, dtype,
+// launch_kind, bias_mode, activation_kind, elt_op, kernel_kind, reduce_kind, pool_mode) with their name
+// tables and parsers are generated from the contract into plan_enums.gen.h (npm run gen:native).
 #pragma once
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "plan_enums.gen.h"
 
 namespace loom {
 
@@ -15,19 +19,13 @@ struct loom_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class arena_id : uint8_t { weights, act, io };
-enum class dtype : uint8_t { f32, f64, f16, bf16, i64, i32, i8, u8, boolean };
-
 size_t dtype_size(dtype d);
-const char* dtype_name(dtype d);
 bool dtype_is_float(dtype d);
 
 struct ref {
   arena_id arena = arena_id::act;
   int64_t offset = 0; // bytes
 };
-
-enum class activation_kind : uint8_t { none, relu, sigmoid, tanh, gelu_erf, gelu_tanh, leaky_relu, clip, hard_sigmoid, hard_swish };
 
 struct activation {
   activation_kind kind = activation_kind::none;
@@ -36,8 +34,6 @@ struct activation {
 };
 
 // ---- GEMM ----
-enum class bias_mode : uint8_t { none, row, col, full };
-
 struct gemm_problem {
   int64_t m = 0, n = 0, k = 0;
   bool trans_a = false, trans_b = false;
@@ -65,15 +61,6 @@ struct gemm_group {
 };
 
 // ---- generated kernels ----
-enum class elt_op : uint8_t {
-  in, constant, where, clip, act,
-  // unary
-  neg, abs, recip, sqrt, exp, log, erf, tanh, sigmoid, relu, floor, ceil, round, sin, cos, logical_not, sign,
-  softplus, softsign, isnan, isinf, trunc,
-  // binary
-  add, sub, mul, div, idiv, pow, max, min, mod, fmod, eq, lt, gt, le, ge, logical_and, logical_or, logical_xor,
-};
-
 struct elt_instr {
   elt_op op = elt_op::constant;
   int32_t input = 0;  // in
@@ -81,10 +68,6 @@ struct elt_instr {
   double min = 0, max = 0; // clip
   activation act;     // act
 };
-
-enum class kernel_kind : uint8_t { eltwise, reduce, softmax, layernorm, groupnorm, pool, im2col, col2im, copy, fill, gather, gather_table };
-
-enum class reduce_kind : uint8_t { sum, mean, max, min, prod, l1, l2, sumsq, logsum, logsumexp, argmax, argmin };
 
 struct kernel_op {
   kernel_kind kind = kernel_kind::copy;
@@ -95,7 +78,7 @@ struct kernel_op {
   bool select_last = false;       // argmax/argmin
   bool log = false;               // softmax
   double epsilon = 0;             // layernorm/groupnorm
-  bool pool_max = true;           // pool: max or avg
+  bool pool_max = true;           // pool: pool_mode::max (else avg)
   bool count_include_pad = false; // pool avg
   double value = 0;               // fill
 };
@@ -110,6 +93,8 @@ struct pool_geometry {
   int64_t n = 0, c = 0, h = 0, w = 0, oh = 0, ow = 0, kh = 0, kw = 0, sh = 1, sw = 1;
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0, dh = 1, dw = 1;
 };
+// One int64 per POOL_GEOMETRY_FIELDS entry, in that order (addon_plan.cc reads them by name).
+static_assert(sizeof(pool_geometry) == pool_geometry_field_count * sizeof(int64_t), "pool_geometry: one field per POOL_GEOMETRY_FIELDS entry");
 
 struct segment {
   int32_t tenant = 0;
@@ -124,8 +109,6 @@ struct segment {
   bool has_out_strides = false;
   std::vector<int64_t> out_strides; // copy
 };
-
-enum class launch_kind : uint8_t { gemm, gemm_grouped, kernel };
 
 // kernels.grids[id] of plan.json (codegen/FORMAT.md): how the CUDA backend starts a generated kernel.
 // Absent (present = false) in hand-built plans, which the CPU backend runs without it.
@@ -153,6 +136,7 @@ struct launch {
 struct arena_sizes {
   int64_t weights = 0, act = 0, io = 0;
 };
+static_assert(arena_id_count == 3, "arena_sizes and every backend's arena table hold weights, act and io");
 
 // A tenant's input or output slot in the io arena (plan.json tenants[].inputs/outputs ref + bytes).
 struct io_slot {

@@ -18,21 +18,6 @@ size_t dtype_size(dtype d) {
   return 1;
 }
 
-const char* dtype_name(dtype d) {
-  switch (d) {
-    case dtype::f32: return "f32";
-    case dtype::f64: return "f64";
-    case dtype::f16: return "f16";
-    case dtype::bf16: return "bf16";
-    case dtype::i64: return "i64";
-    case dtype::i32: return "i32";
-    case dtype::i8: return "i8";
-    case dtype::u8: return "u8";
-    case dtype::boolean: return "bool";
-  }
-  return "?";
-}
-
 bool dtype_is_float(dtype d) { return d == dtype::f32 || d == dtype::f64 || d == dtype::f16 || d == dtype::bf16; }
 
 std::string launch_where(const launch_plan& plan, const launch& l) {
@@ -41,15 +26,6 @@ std::string launch_where(const launch_plan& plan, const launch& l) {
 }
 
 namespace {
-
-const char* arena_name(arena_id a) {
-  switch (a) {
-    case arena_id::weights: return "weights";
-    case arena_id::act: return "act";
-    case arena_id::io: return "io";
-  }
-  return "?";
-}
 
 struct checker {
   const launch_plan& plan;
@@ -90,7 +66,7 @@ struct checker {
     int64_t first = r.offset + lo * es, end = r.offset + (hi + 1) * es;
     if (first < 0 || end > arena_size(r.arena)) {
       bad(std::string(what) + " reads/writes bytes [" + std::to_string(first) + ", " + std::to_string(end) + ") outside the " +
-          arena_name(r.arena) + " arena of " + std::to_string(arena_size(r.arena)) + " bytes");
+          arena_id_name(r.arena) + " arena of " + std::to_string(arena_size(r.arena)) + " bytes");
     }
     if (written && r.arena == arena_id::weights) bad(std::string(what) + " writes into the read-only weights arena");
   }
@@ -147,12 +123,7 @@ struct checker {
         case elt_op::constant: break;
         case elt_op::where: pops = 3; break;
         case elt_op::clip: case elt_op::act: pops = 1; break;
-        case elt_op::neg: case elt_op::abs: case elt_op::recip: case elt_op::sqrt: case elt_op::exp: case elt_op::log:
-        case elt_op::erf: case elt_op::tanh: case elt_op::sigmoid: case elt_op::relu: case elt_op::floor: case elt_op::ceil:
-        case elt_op::round: case elt_op::sin: case elt_op::cos: case elt_op::logical_not: case elt_op::sign:
-        case elt_op::softplus: case elt_op::softsign: case elt_op::isnan: case elt_op::isinf: case elt_op::trunc:
-          pops = 1; break;
-        default: pops = 2; break;
+        default: pops = elt_op_is_unary(ins.op) ? 1 : 2; break; // the rest: unary or binary (plan_enums.gen.h)
       }
       if (depth < pops) bad("eltwise program pops an empty stack");
       depth += pushes - pops;
@@ -266,7 +237,7 @@ void plan_validate(launch_plan& plan) {
       case launch_kind::gemm:
       case launch_kind::gemm_grouped:
         if (l.kind == launch_kind::gemm && l.groups.size() != 1) c.bad("a gemm launch has exactly one problem");
-        if (l.dt != dtype::f32 && l.dt != dtype::bf16 && l.dt != dtype::f16) c.bad(std::string("gemm dtype must be f32, bf16 or f16, got ") + dtype_name(l.dt));
+        if (!dtype_is_gemm_operand(l.dt)) c.bad(std::string("gemm dtype must be ") + gemm_dtype_expected() + ", got " + dtype_name(l.dt));
         for (const auto& g : l.groups)
           for (const auto& e : g.entries) c.gemm_entry(g.problem, e);
         break;

@@ -54,6 +54,14 @@ export class ArenaBuilder {
     return new Runner(out[0]!);
   }
 
+  // The weights and io arenas as the initialized slots leave them (act starts zeroed): what a backend or the
+  // simulator starts a tick from when the whole io arena is passed in as one input.
+  initialBytes(): { weights: Uint8Array; io: Uint8Array } {
+    const bytes = { weights: new Uint8Array(this.sizes.weights), io: new Uint8Array(this.sizes.io) };
+    for (const i of this.inits) if (i.ref.arena !== 'act') bytes[i.ref.arena].set(i.bytes, i.ref.offset);
+    return bytes;
+  }
+
   plan(): { arenas: Record<ArenaId, number>; tenants: Array<{ id: string }>; launches: Launch[] } {
     return {
       arenas: { ...this.sizes },
