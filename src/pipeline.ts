@@ -17,7 +17,8 @@ import type { Plan } from '../ir/contract/plan.js';
 import { type BuiltPlan, type WrittenPlan, WEIGHTS_FILE, buildLaunchPlan, loadWeights, planFromLaunchPlan, readPlanDir, writeKernels, writeLaunchJson, writeWeights } from '../codegen/index.js';
 import { type ConcreteIO, type ConcreteTenant, concretizeTenant, planConcreteFleet } from './planner/index.js';
 import type { Manifest, TenantSpec } from './fleet/manifest.js';
-import { type DumpRecord, ensureDir, readDumpRecord, readTenantIr, writeDumpRecord, writeTenantIr, writeText } from './fleet/stage-dump.js';
+import { DUMP_FILE, type DumpRecord, ensureDir, orderedJson, parseOrderedJson, readDumpRecord, readTenantIr, writeDumpRecord, writeTenantIr, writeText } from './fleet/stage-dump.js';
+import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
 
@@ -179,13 +180,16 @@ export const LAUNCH: FleetStage<PlannedFleet, LaunchFiles> = {
   },
   dump: (out, dir) => {
     if (path.resolve(out.dir) !== path.resolve(dir)) copyFileSync(path.join(out.dir, WEIGHTS_FILE), path.join(dir, WEIGHTS_FILE));
-    return [path.basename(writeLaunchJson(out.built, dir)), WEIGHTS_FILE, writeDumpRecord(dir, { stage: 'launch', manifest: out.manifest })];
+    const kernelOps = Object.fromEntries(out.plan.launches.flatMap((l) => (l.kind === 'kernel' ? [[String(l.id), orderedJson(l.op)]] : [])));
+    return [path.basename(writeLaunchJson(out.built, dir)), WEIGHTS_FILE, writeDumpRecord(dir, { stage: 'launch', manifest: out.manifest, kernelOps })];
   },
   load: (dir) => {
-    const { manifest } = readDumpRecord(dir, 'launch');
+    const { manifest, kernelOps } = readDumpRecord(dir, 'launch') as DumpRecord & { kernelOps?: Record<string, string> };
     const lp = readPlanDir(dir); // validated; weights.bin's size and sha256 are checked against it
     const plan = planFromLaunchPlan(lp, loadWeights(dir, lp));
-    return { manifest, plan, built: buildLaunchPlan(plan), dir };
+    const launches = plan.launches.map((l) => (l.kind === 'kernel' ? { ...l, op: keyOrdered(l.op, kernelOps?.[String(l.id)], dir, l.id) } : l));
+    const ordered = { ...plan, launches };
+    return { manifest, plan: ordered, built: buildLaunchPlan(ordered), dir };
   },
 };
 
@@ -208,6 +212,14 @@ export const KERNELS: FleetStage<LaunchFiles, KernelFiles> = {
 };
 
 export const STAGES = [IMPORT, CANONICALIZE, LOWER, PLAN, LAUNCH, KERNELS] as const;
+
+// plan.json's op with the planner's key order back (see orderedJson); both must say the same.
+function keyOrdered<T>(op: T, text: string | undefined, dir: string, id: number): T {
+  if (text === undefined) fail('USAGE', `--from launch: '${path.join(dir, DUMP_FILE)}' lacks kernel op ${id} (write the dump with \`loom compile --emit launch\`)`);
+  const ordered = parseOrderedJson(text) as T;
+  if (stableJson(ordered) !== stableJson(op)) fail('PLAN_INVALID', `--from launch: launch ${id}'s op differs between plan.json and ${DUMP_FILE}`);
+  return ordered;
+}
 
 function passHook(t: TenantSpec, ctx: StageContext): { onPass?: (pass: string, g: Graph) => void } {
   const onPass = ctx.onPass;

@@ -18,6 +18,7 @@ export interface DumpRecord<T = unknown> {
   readonly stage: string;
   readonly manifest: Manifest;
   readonly tenants?: readonly T[]; // per-tenant extras, in manifest order
+  readonly [extra: string]: unknown; // a stage's own extras
 }
 
 export function writeDumpRecord(dir: string, record: DumpRecord): string {
@@ -89,4 +90,18 @@ export function writeText(file: string, text: string): void {
   } catch (e) {
     fail('IO', `cannot write '${file}': ${(e as Error).message}`);
   }
+}
+
+// Kernel names hash each kernel op's JSON in the planner's key order (codegen/kernels.ts kernelKey), and
+// plan.json sorts keys, so a launch dump keeps the ops as written by JSON.stringify (which keeps key order),
+// with the numbers JSON cannot hold (±Infinity, NaN, -0) spelled as {"$number": "..."}.
+export function orderedJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && (!Number.isFinite(x) || Object.is(x, -0)) ? { $number: Object.is(x, -0) ? '-0' : String(x) } : x));
+}
+
+export function parseOrderedJson(text: string): unknown {
+  return JSON.parse(text, (_k, x: unknown) => {
+    if (typeof x === 'object' && x !== null && '$number' in x && Object.keys(x).length === 1) return Number((x as { $number: string }).$number);
+    return x;
+  });
 }
