@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
-import { DUMP_AFTER_PASSES, EMIT_STAGES, type EmitStage, FROM_STAGES, type FromStage, compileFleet } from '../fleet/compile.js';
+import { DUMP_AFTER_PASSES, EMIT_STAGES, type EmitStage, FROM_STAGES, type FromStage, checkStageNames, compileFleet } from '../fleet/compile.js';
 import { STAGES } from '../pipeline.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
@@ -56,9 +56,8 @@ export function registerCompile(program: Command): void {
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;
-      if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) fail('USAGE', `--emit must be one of ${EMIT_STAGES.join(', ')}, got '${emit}'`);
       const from = flags.from;
-      if (from !== undefined && !FROM_STAGES.includes(from)) fail('USAGE', `--from must be one of ${FROM_STAGES.join(', ')} (the stages whose dump can be read back), got '${from}'`);
+      checkStageNames(emit, from);
       if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter)) fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();

@@ -22,7 +22,7 @@ export { planSummary };
 // rendered from the Plan without writing the launch files or running nvcc.
 export const EMIT_STAGES = ['import', 'canonicalize', 'ir', 'lower', 'plan', 'launch', 'cuda'] as const;
 export type EmitStage = (typeof EMIT_STAGES)[number];
-export const FROM_STAGES = ['ir', ...RESTART_STAGES] as readonly string[];
+export const FROM_STAGES: readonly string[] = RESTART_STAGES.flatMap((s) => (s === 'canonicalize' ? [s, 'ir'] : [s]));
 export type FromStage = 'ir' | StageName;
 export const DUMP_AFTER_PASSES: readonly string[] = [...CANONICAL_PASSES.map((p) => p.name), ...LOWERING_PASS_NAMES];
 
@@ -59,8 +59,7 @@ const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'ca
 // dump directory to restart from.
 export async function compileFleet(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const { emit, from } = opts;
-  if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) fail('USAGE', `emit must be one of ${EMIT_STAGES.join(', ')}, got '${String(emit)}'`);
-  if (from !== undefined && !FROM_STAGES.includes(from)) fail('USAGE', `from must be one of ${FROM_STAGES.join(', ')}, got '${String(from)}'`);
+  checkStageNames(emit, from);
   const until = emit === undefined ? undefined : stageOf(emit);
   const after = from === undefined ? undefined : stageOf(from);
   const index = (s: StageName | undefined, dflt: number) => (s === undefined ? dflt : STAGE_NAMES.indexOf(s));
@@ -109,6 +108,19 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const f = written.files;
   const files = [f.plan, f.weights, f.kernels, ...(f.cubin ? [f.cubin] : []), CLIENT_FILE, manifestCopy].map((p) => (path.isAbsolute(p) ? path.relative(outDir, p) : p));
   return result(files, { nvccSkipped: written.nvccSkipped });
+}
+
+// Shared with the CLI, so both say why a stage name does not fit.
+export function checkStageNames(emit: string | undefined, from: string | undefined): void {
+  if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) {
+    const why = emit === 'kernels' ? ' (kernels is the last stage: leave --emit out for the whole plan directory)' : '';
+    fail('USAGE', `--emit must be one of ${EMIT_STAGES.join(', ')}, got '${emit}'${why}`);
+  }
+  if (from !== undefined && !FROM_STAGES.includes(from)) {
+    const stage = stageNamed(from);
+    const why = stage?.notRestartable ? ` (${from} is not a restart point: ${stage.notRestartable})` : '';
+    fail('USAGE', `--from must be one of ${FROM_STAGES.join(', ')} (the stages whose dump can be read back), got '${from}'${why}`);
+  }
 }
 
 // --dump-after: the pass must be one the stages that run will run.

@@ -56,7 +56,7 @@ describe('a restarted compile writes the same plan as a full one', () => {
     await expectRejects(compileFleet(dump, path.join(dir, 'p'), { from: 'ir' }), 'IO', 'mlp-2.ir');
     await expectRejects(compileFleet(path.join(dir, 'nothing'), path.join(dir, 'p'), { from: 'launch' }), 'IO', 'dump.json');
     await expectRejects(compileFleet(dump, path.join(dir, 'p'), { from: 'launch' }), 'USAGE', "stage 'canonicalize'");
-    await expectRejects(compileFleet(dump, path.join(dir, 'p'), { from: 'plan' as FromStage }), 'USAGE', 'from must be one of');
+    await expectRejects(compileFleet(dump, path.join(dir, 'p'), { from: 'plan' as FromStage }), 'USAGE', 'plan is not a restart point');
     expect(existsSync(path.join(dir, 'p', 'plan.json'))).toBe(false);
   });
 });
