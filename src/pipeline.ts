@@ -286,7 +286,9 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
 
   const tenantStages = stages.filter((s): s is TenantStage<never, unknown> => s.scope === 'tenant');
   const fleetStages = stages.filter((s): s is FleetStage<never, unknown> => s.scope === 'fleet');
-  const total = (tenantStages.length > 0 ? manifest.tenants.length : 0) + fleetStages.filter((s) => s.label !== null).length;
+  // a stage that continues the current step opens one when nothing ran before it (a restart)
+  const opensStep = (s: FleetStage<never, unknown>) => s.label !== null || s === stages[0];
+  const total = (tenantStages.length > 0 ? manifest.tenants.length : 0) + fleetStages.filter(opensStep).length;
   let done = -1; // the step under way
   const message = (l: string) => run.onStep?.(Math.max(done, 0), total, l);
   const newStep = (l: string) => {
@@ -318,6 +320,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
   for (const s of fleetStages) {
     const isLast = s === stages[stages.length - 1];
     if (s.label !== null) newStep(s.label(input as never, isLast));
+    else if (opensStep(s)) newStep(`write ${s.output}`);
     input = await s.run(input as never, ctx, isLast);
     outputs.set(s.name, input);
     await run.afterStage?.(s.name, input, message);

@@ -90,6 +90,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const canonical = run.outputs.get('canonicalize') as PerTenant<Graph> | undefined;
   const tenants = canonical === undefined ? [] : canonical.values.map((g, i) => tenantInput(run.manifest.tenants[i]!, g));
   const plan = (run.outputs.get('plan') as PlannedFleet | undefined)?.plan ?? (run.outputs.get('launch') as PlannedFleet | undefined)?.plan ?? null;
+  if (opts.client !== undefined && clientText === undefined) writeText(opts.client, await client(plan!)); // restarted after plan
   const result = (files: readonly string[], extra: Partial<CompileResult> = {}): CompileResult => {
     opts.onProgress?.({ done: run.total, total: run.total, label: 'done' });
     return { dir: outDir, manifest: run.manifest, tenants, plan, files, phases: clock.phases(), ...extra };
