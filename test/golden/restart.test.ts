@@ -7,8 +7,11 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HASHED_FILES, writeHashFleet } from '../../tools/plan-fleets.js';
 import { type EmitStage, type FromStage, compileFleet } from '../../src/fleet/compile.js';
+import { STAGES } from '../../src/pipeline.js';
 import { isLoomError } from '../../ir/errors.js';
 
+// the full compile is itself held to the recorded bytes, so a restart is too
+const recorded = JSON.parse(readFileSync(new URL('./plan-hashes.json', import.meta.url), 'utf8')) as Record<string, Record<string, string>>;
 const root = mkdtempSync(path.join(tmpdir(), 'loom-restart-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -29,12 +32,18 @@ const RESTARTS: ReadonlyArray<readonly [EmitStage, FromStage]> = [
 ];
 
 describe('a restarted compile writes the same plan as a full one', () => {
+  it('runs the stages in order, restarting where a dump can be read back', () => {
+    expect(STAGES.map((s) => s.name)).toEqual(['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels']);
+    expect(STAGES.filter((s) => s.load === null).map((s) => [s.name, typeof s.notRestartable])).toEqual([['plan', 'string'], ['kernels', 'string']]);
+  });
+
   for (const fleet of ['lstm', 'mixed']) {
     it(`fleet ${fleet}: --from import, ir, lower, launch`, async () => {
       const dir = path.join(root, fleet);
       const manifest = writeHashFleet(fleet, dir);
       await compileFleet(manifest, path.join(dir, 'full'), { nvcc: 'off' });
       const full = hashes(path.join(dir, 'full'));
+      expect(full).toEqual(recorded[fleet]);
       for (const [emit, from] of RESTARTS) {
         const dump = path.join(dir, `dump-${emit}`);
         await compileFleet(manifest, dump, { nvcc: 'off', emit });
