@@ -206,6 +206,7 @@ export const KERNELS: FleetStage<LaunchFiles, KernelFiles> = {
     const opts = { nvcc: ctx.nvcc, ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}), onProgress: ctx.message, onPhase: ctx.clock.add };
     return { manifest: input.manifest, plan: input.plan, written: await writeKernels(input.built, ctx.outDir, opts) };
   },
+  // run wrote them already (into the output directory, where a full compile's files go): this names them
   dump: (out) => [out.written.files.plan, out.written.files.weights, out.written.files.kernels, ...(out.written.files.cubin ? [out.written.files.cubin] : [])].map((f) => path.basename(f)),
   load: null,
   notRestartable: 'it is the last stage',

@@ -9,7 +9,7 @@ import { CLIENT_FILE, renderClient } from '../../codegen/client.js';
 import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
-import { type KernelFiles, type PerTenant, type PlannedFleet, RESTART_STAGES, STAGE_NAMES, type StageName, planSummary, runPipeline, stageNamed } from '../pipeline.js';
+import { KERNELS, type KernelFiles, type PerTenant, type PlannedFleet, RESTART_STAGES, STAGE_NAMES, type StageName, planSummary, runPipeline, stageNamed } from '../pipeline.js';
 import { writeManifestCopy } from './manifest-copy.js';
 import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
@@ -102,13 +102,12 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   }
   if (until !== undefined) return result(stageNamed(until)!.dump(run.outputs.get(until) as never, outDir));
 
-  const { written } = run.outputs.get('kernels') as KernelFiles;
+  const kernels = run.outputs.get('kernels') as KernelFiles;
   run.step('write the typed client');
   writeText(path.join(outDir, CLIENT_FILE), await client(plan!));
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
-  const f = written.files;
-  const files = [f.plan, f.weights, f.kernels, ...(f.cubin ? [f.cubin] : []), CLIENT_FILE, manifestCopy].map((p) => (path.isAbsolute(p) ? path.relative(outDir, p) : p));
-  return result(files, { nvccSkipped: written.nvccSkipped });
+  const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
+  return result(files, { nvccSkipped: kernels.written.nvccSkipped });
 }
 
 // Shared with the CLI, so both say why a stage name does not fit.
