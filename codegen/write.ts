@@ -68,7 +68,27 @@ function buildWritingWeights(plan: Plan, file: string): BuiltPlan {
   return built;
 }
 
-export async function writePlanDir(plan: Plan, dir: string, opts: WritePlanOptions = {}): Promise<WrittenPlan> {
+// The launch stage's half of a plan directory: weights.bin streamed in (never whole in memory) while the
+// LaunchPlan is built; plan.json waits for the kernels half, which may add the cubin to it.
+export function writeWeights(plan: Plan, dir: string, onProgress?: (msg: string) => void): BuiltPlan {
+  onProgress?.(`launch plan: ${plan.launches.length} launches, ${plan.tenants.length} tenants`);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    fail('IO', `cannot create the plan directory '${dir}': ${(e as Error).message}`);
+  }
+  return buildWritingWeights(plan, path.join(dir, WEIGHTS_FILE));
+}
+
+// The launch files alone (`loom compile --emit launch`): plan.json without a cubin, next to weights.bin.
+export function writeLaunchJson(built: BuiltPlan, dir: string): string {
+  const file = path.join(dir, PLAN_FILE);
+  write(file, stableJson(built.plan));
+  return file;
+}
+
+// The kernels half: kernels.cu, the cubin where nvcc is present, then plan.json (which names the cubin).
+export async function writeKernels(built: BuiltPlan, dir: string, opts: WritePlanOptions = {}): Promise<WrittenPlan> {
   const progress = opts.onProgress ?? (() => {});
   const phase = opts.onPhase ?? (() => {});
   let t0 = performance.now();
@@ -77,15 +97,7 @@ export async function writePlanDir(plan: Plan, dir: string, opts: WritePlanOptio
     phase(name, (now - t0) / 1000);
     t0 = now;
   };
-  progress(`launch plan: ${plan.launches.length} launches, ${plan.tenants.length} tenants`);
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    fail('IO', `cannot create the plan directory '${dir}': ${(e as Error).message}`);
-  }
   const files = { plan: path.join(dir, PLAN_FILE), weights: path.join(dir, WEIGHTS_FILE), kernels: path.join(dir, KERNELS_FILE) };
-  const built = buildWritingWeights(plan, files.weights);
-  lap('weights + kernels');
   progress(`kernels: ${built.kernels.kernels.length} generated kernels for ${Object.keys(built.kernels.names).length} launches`);
   write(files.kernels, built.source);
 
@@ -110,4 +122,11 @@ export async function writePlanDir(plan: Plan, dir: string, opts: WritePlanOptio
   lap('plan.json');
   progress(`launch plan written to ${dir}`);
   return { dir, plan: launchPlan, files: { ...files, cubin: cubinFile }, cubinFromCache: fromCache, nvccSkipped: skipped };
+}
+
+export async function writePlanDir(plan: Plan, dir: string, opts: WritePlanOptions = {}): Promise<WrittenPlan> {
+  const t0 = performance.now();
+  const built = writeWeights(plan, dir, opts.onProgress);
+  opts.onPhase?.('weights + kernels', (performance.now() - t0) / 1000);
+  return writeKernels(built, dir, opts);
 }

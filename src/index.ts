@@ -1,6 +1,8 @@
 // Loom's library API: what the CLI is a thin layer over. `import { compile, loadPlan } from 'loom'`.
-export { compileFleet as compile, compileFleet, planSummary, EMIT_STAGES } from './fleet/compile.js';
-export type { CompileOptions, CompileProgress, CompileResult, EmitStage } from './fleet/compile.js';
+export { compileFleet as compile, compileFleet, planSummary, EMIT_STAGES, FROM_STAGES, DUMP_AFTER_PASSES } from './fleet/compile.js';
+export type { CompileOptions, CompileProgress, CompileResult, EmitStage, FromStage } from './fleet/compile.js';
+export { STAGES, STAGE_NAMES, runPipeline } from './pipeline.js';
+export type { Stage, StageName, StageContext, PipelineRun, PipelineResult } from './pipeline.js';
 export { manifestFromFiles, parseManifest, readManifest, SUPPORTED_PRECISIONS, MAX_BATCH_LIMIT } from './fleet/manifest.js';
 export type { FleetPrecision, Manifest, TenantSpec } from './fleet/manifest.js';
 export { loadTenants, importTenant } from './fleet/tenants.js';

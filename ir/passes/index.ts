@@ -72,6 +72,9 @@ const LOWERING_CLEANUP: Pass = {
   description: 'drop what the lowerings left unused',
 };
 
+// Every pass lowerForPlanner runs (and reports to onPass), cleanup included.
+export const LOWERING_PASS_NAMES: readonly string[] = [...LOWERING_PASSES, LOWERING_CLEANUP].map((p) => p.name);
+
 export function lowerForPlanner(g: Graph, opts: CanonicalizeOptions = {}): Graph {
   let cur = g;
   for (const pass of [...LOWERING_PASSES, LOWERING_CLEANUP]) {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
-import { EMIT_STAGES, type EmitStage, compileFleet } from '../fleet/compile.js';
+import { DUMP_AFTER_PASSES, EMIT_STAGES, type EmitStage, FROM_STAGES, type FromStage, checkStageNames, compileFleet } from '../fleet/compile.js';
+import { STAGES } from '../pipeline.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
@@ -10,6 +11,8 @@ interface CompileFlags {
   output: string;
   maxBatch?: string;
   emit?: string;
+  from?: string;
+  dumpAfter?: string;
   quiet?: boolean;
   nvcc: boolean; // commander's --no-nvcc
   client?: string;
@@ -20,10 +23,12 @@ export function registerCompile(program: Command): void {
   program
     .command('compile')
     .description('compile a fleet of tenants\' ONNX models into one space-time batched launch plan')
-    .argument('<fleet...>', 'a manifest.json, or .onnx files (one tenant each, ids from the file names)')
+    .argument('<fleet...>', 'a manifest.json, or .onnx files (one tenant each, ids from the file names); with --from, the dump directory')
     .requiredOption('-o, --output <plan-dir>', 'the plan directory to write')
     .option('--max-batch <n>', 'rows per tick for each tenant when compiling .onnx files (a manifest sets it per tenant)', '1')
-    .option('--emit <stage>', `stop after a stage and write it: ${EMIT_STAGES.join(' | ')}`)
+    .option('--emit <stage>', `stop after a stage and write its dump: ${EMIT_STAGES.join(' | ')}`)
+    .option('--from <stage>', `restart from a stage's dump (written by --emit <stage>): ${FROM_STAGES.join(' | ')}`)
+    .option('--dump-after <pass>', 'also write the IR after this canonicalizing or lowering pass to <plan-dir>/dump/<tenant>.<pass>.ir')
     .option('--quiet', 'no progress output')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
@@ -33,10 +38,17 @@ export function registerCompile(program: Command): void {
       'Manifest:',
       '  {"tenants": [{"id": "fraud-a", "model": "fraud.onnx", "maxBatch": 4, "sloMs": 20, "dims": {"seq": 64}}],',
       '   "precision": "fp32"}        (fp32 | tf32 | bf16 | fp16; model paths are relative to the manifest)',
+      'Stages (src/pipeline.ts), in order; --emit <stage> stops after one, --from <stage> restarts after one:',
+      ...STAGES.map((st) => `  ${st.name.padEnd(13)}${st.description}\n  ${''.padEnd(13)}→ ${st.output}${st.load === null ? ` (not a restart point: ${st.notRestartable})` : ''}`),
+      '  (--emit ir = canonicalize; --emit cuda = kernels.cu alone, without the launch files or nvcc)',
+      `Passes for --dump-after: ${DUMP_AFTER_PASSES.join(', ')}`,
       'Examples:',
       '  loom compile fleet.json -o plan/',
       '  loom compile a.onnx b.onnx --max-batch 4 -o plan/',
-      '  loom compile fleet.json -o out/ --emit ir     (canonical IR per tenant: out/ir/<tenant>.ir)',
+      '  loom compile fleet.json -o out/ --emit ir     (canonical IR per tenant: out/ir/<tenant>.ir + out/dump.json)',
+      '  loom compile --from ir out/ -o plan/         (plan, launch and kernels from that dump: the same plan as a full compile)',
+      '  loom compile fleet.json -o out/ --emit launch && loom compile --from launch out/ -o plan/',
+      '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
       '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
       '',
     ].join('\n'))
@@ -44,7 +56,9 @@ export function registerCompile(program: Command): void {
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;
-      if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) fail('USAGE', `--emit must be one of ${EMIT_STAGES.join(', ')}, got '${emit}'`);
+      const from = flags.from;
+      checkStageNames(emit, from);
+      if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter)) fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
       let result;
@@ -54,6 +68,8 @@ export function registerCompile(program: Command): void {
           nvcc: flags.nvcc ? 'auto' : 'off',
           onProgress: progress.onProgress,
           ...(emit ? { emit: emit as EmitStage } : {}),
+          ...(from ? { from: from as FromStage } : {}),
+          ...(flags.dumpAfter !== undefined ? { dumpAfter: flags.dumpAfter } : {}),
           ...(flags.client !== undefined ? { client: flags.client } : {}),
         });
       } finally {
@@ -62,8 +78,8 @@ export function registerCompile(program: Command): void {
       if (flags.timings !== undefined) writeTimings(flags.timings, result.phases, (Date.now() - started) / 1000);
       if (flags.quiet) return;
       const secs = ((Date.now() - started) / 1000).toFixed(1);
-      const n = result.tenants.length;
-      const what = result.plan ? planHeadline(result.plan) : `canonical IR of ${n} tenant${n === 1 ? '' : 's'}`;
+      const n = result.manifest.tenants.length;
+      const what = result.plan ? planHeadline(result.plan) : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
     });

@@ -1,20 +1,30 @@
-// The deploy-time compile: manifest → import + canonicalize every tenant → planFleet → LaunchPlan directory.
-// `emit` stops after a stage and writes only that stage's artifact, so each stage can be inspected alone.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// The deploy-time compile: manifest → the stages of src/pipeline.ts (import, canonicalize, lower, plan, launch,
+// kernels) → LaunchPlan directory. `emit` stops after a stage and writes only that stage's dump, so each stage
+// can be inspected alone; `from` restarts after a stage, from its dump.
 import path from 'node:path';
 import { fail } from '../../ir/errors.js';
 import { printGraph } from '../../ir/print.js';
-import { renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
+import { renderKernelsCu } from '../../codegen/index.js';
 import { CLIENT_FILE, renderClient } from '../../codegen/client.js';
-import { writeManifestCopy } from './manifest-copy.js';
-import { planFleet } from '../planner/index.js';
+import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js';
+import type { Graph } from '../../ir/graph.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
+import { KERNELS, type KernelFiles, type PerTenant, type PlannedFleet, RESTART_STAGES, STAGE_NAMES, type StageName, planSummary, runPipeline, stageNamed } from '../pipeline.js';
+import { writeManifestCopy } from './manifest-copy.js';
 import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
-import { loadTenants } from './tenants.js';
+import { ensureDir, writeText } from './stage-dump.js';
+import { tenantInput } from './tenants.js';
 import { type PhaseTime, createPhaseClock } from './timings.js';
 
-export const EMIT_STAGES = ['ir', 'plan', 'launch', 'cuda'] as const;
+export { planSummary };
+
+// `ir` is the canonical IR (the name --emit had before the stages were named); `cuda` is kernels.cu alone,
+// rendered from the Plan without writing the launch files or running nvcc.
+export const EMIT_STAGES = ['import', 'canonicalize', 'ir', 'lower', 'plan', 'launch', 'cuda'] as const;
 export type EmitStage = (typeof EMIT_STAGES)[number];
+export const FROM_STAGES: readonly string[] = RESTART_STAGES.flatMap((s) => (s === 'canonicalize' ? [s, 'ir'] : [s]));
+export type FromStage = 'ir' | StageName;
+export const DUMP_AFTER_PASSES: readonly string[] = [...CANONICAL_PASSES.map((p) => p.name), ...LOWERING_PASS_NAMES];
 
 export interface CompileProgress {
   readonly done: number; // steps finished before this one
@@ -25,6 +35,8 @@ export interface CompileProgress {
 export interface CompileOptions {
   readonly onProgress?: (p: CompileProgress) => void;
   readonly emit?: EmitStage; // stop after this stage; default: the whole plan directory
+  readonly from?: FromStage; // `fleet` is then a dump directory written by emit of this stage
+  readonly dumpAfter?: string; // also write <dir>/dump/<tenant>.<pass>.ir after this pass
   readonly nvcc?: 'auto' | 'off';
   readonly cacheDir?: string;
   readonly maxBatch?: number; // for a list of model files (a manifest says it per tenant)
@@ -34,68 +46,102 @@ export interface CompileOptions {
 export interface CompileResult {
   readonly dir: string;
   readonly manifest: Manifest;
-  readonly tenants: readonly TenantInput[];
-  readonly plan: Plan | null; // null for --emit ir
+  readonly tenants: readonly TenantInput[]; // canonical IR per tenant; empty when restarted after canonicalize
+  readonly plan: Plan | null; // null when stopped before the plan
   readonly files: readonly string[]; // what was written, relative to dir
   readonly nvccSkipped?: string | null; // why no cubin was built (full compiles only)
   readonly phases: readonly PhaseTime[]; // seconds per compile phase
 }
 
-// `fleet` is a Manifest, a manifest file path, or a list of .onnx files (one tenant each).
+const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'canonicalize' : name === 'cuda' ? 'plan' : name);
+
+// `fleet` is a Manifest, a manifest file path, or a list of .onnx files (one tenant each); with `from`, the
+// dump directory to restart from.
 export async function compileFleet(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
-  const manifest = toManifest(fleet, opts);
-  const emit = opts.emit;
-  if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) fail('USAGE', `emit must be one of ${EMIT_STAGES.join(', ')}, got '${String(emit)}'`);
-  const n = manifest.tenants.length;
-  const total = n + (emit === 'ir' ? 0 : 1) + (emit === undefined ? 1 : 0);
-  const step = (done: number, label: string) => opts.onProgress?.({ done, total, label });
+  const { emit, from } = opts;
+  checkStageNames(emit, from);
+  const until = emit === undefined ? undefined : stageOf(emit);
+  const after = from === undefined ? undefined : stageOf(from);
+  const index = (s: StageName | undefined, dflt: number) => (s === undefined ? dflt : STAGE_NAMES.indexOf(s));
+  if (after !== undefined && until !== undefined && index(until, 0) <= index(after, 0)) fail('USAGE', `--emit ${emit} stops at or before the restart point --from ${from}`);
+  const beforePlan = index(until, STAGE_NAMES.length) < STAGE_NAMES.indexOf('plan');
+  if (beforePlan && opts.client !== undefined) fail('USAGE', `a typed client needs the plan; it cannot be written with emit ${emit}`);
+  const onPass = opts.dumpAfter === undefined ? undefined : dumpAfterHook(opts.dumpAfter, outDir, index(after, -1), index(until, STAGE_NAMES.length));
+  const manifest = from === undefined ? toManifest(fleet, opts) : undefined;
+  const dumpDir = from === undefined ? undefined : dumpDirOf(fleet);
   ensureDir(outDir);
   const clock = createPhaseClock();
 
-  if (emit === 'ir' && opts.client !== undefined) fail('USAGE', 'a typed client needs the plan; it cannot be written with emit ir');
-  const tenants = loadTenants(manifest, (t, i) => step(i, `import ${t.id} (${t.model})`), clock);
-  if (emit === 'ir') {
-    ensureDir(path.join(outDir, 'ir'));
-    const files = tenants.map((t) => {
-      const rel = path.join('ir', `${t.id}.ir`);
-      writeText(path.join(outDir, rel), printGraph(t.graph));
-      return rel;
-    });
-    step(total, 'done');
-    return { dir: outDir, manifest, tenants, plan: null, files, phases: clock.phases() };
-  }
-
-  step(n, `plan ${n} tenant${n === 1 ? '' : 's'}`);
-  const plan = clock.time('plan', () => planFleet(tenants, { precision: manifest.precision }));
   let clientText: string | undefined; // rendered once, written where asked and into the plan dir
-  const client = async () => (clientText ??= await clock.timeAsync('client', () => renderClient(plan.tenants)));
-  if (opts.client !== undefined) {
-    step(n, 'write the typed client');
-    writeText(opts.client, await client());
-  }
-  if (emit === 'plan') {
-    writeText(path.join(outDir, 'plan-summary.json'), `${JSON.stringify(planSummary(plan), null, 1)}\n`);
-    step(total, 'done');
-    return { dir: outDir, manifest, tenants, plan, files: ['plan-summary.json'], phases: clock.phases() };
-  }
+  const client = async (plan: Plan) => (clientText ??= await clock.timeAsync('client', () => renderClient(plan.tenants)));
+  const run = await runPipeline({
+    ...(manifest ? { manifest } : {}),
+    ...(after !== undefined ? { from: { stage: after, dir: dumpDir! } } : {}),
+    ...(until !== undefined ? { until } : {}),
+    keep: ['canonicalize'],
+    ctx: { outDir, nvcc: opts.nvcc ?? 'auto', ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), clock, ...(onPass ? { onPass } : {}) },
+    onStep: (done, total, label) => opts.onProgress?.({ done, total, label }),
+    afterStage: async (name, output, step) => {
+      if (name !== 'plan' || opts.client === undefined) return;
+      step('write the typed client');
+      writeText(opts.client, await client((output as PlannedFleet).plan));
+    },
+  });
+  const canonical = run.outputs.get('canonicalize') as PerTenant<Graph> | undefined;
+  const tenants = canonical === undefined ? [] : canonical.values.map((g, i) => tenantInput(run.manifest.tenants[i]!, g));
+  const plan = (run.outputs.get('plan') as PlannedFleet | undefined)?.plan ?? (run.outputs.get('launch') as PlannedFleet | undefined)?.plan ?? null;
+  if (opts.client !== undefined && clientText === undefined) writeText(opts.client, await client(plan!)); // restarted after plan
+  const result = (files: readonly string[], extra: Partial<CompileResult> = {}): CompileResult => {
+    opts.onProgress?.({ done: run.total, total: run.total, label: 'done' });
+    return { dir: outDir, manifest: run.manifest, tenants, plan, files, phases: clock.phases(), ...extra };
+  };
 
-  if (emit === undefined) {
-    step(n + 1, 'write the plan directory');
-    const onProgress = (msg: string) => step(n + 1, msg);
-    const written = await writePlanDir(plan, outDir, { nvcc: opts.nvcc ?? 'auto', ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), onProgress, onPhase: clock.add });
-    step(n + 1, 'write the typed client');
-    writeText(path.join(outDir, CLIENT_FILE), await client());
-    const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(manifest, outDir)); // lets `loom bench` re-plan the baselines
-    step(total, 'done');
-    const f = written.files;
-    const files = [f.plan, f.weights, f.kernels, ...(f.cubin ? [f.cubin] : []), CLIENT_FILE, manifestCopy].map((p) => (path.isAbsolute(p) ? path.relative(outDir, p) : p));
-    return { dir: outDir, manifest, tenants, plan, files, nvccSkipped: written.nvccSkipped, phases: clock.phases() };
+  if (emit === 'cuda') {
+    writeText(path.join(outDir, 'kernels.cu'), renderKernelsCu(plan!));
+    return result(['kernels.cu']);
   }
-  // launch / cuda: the one artifact, rendered without writing a plan dir or running nvcc
-  const wanted = emit === 'launch' ? 'plan.json' : 'kernels.cu';
-  writeText(path.join(outDir, wanted), emit === 'launch' ? renderLaunchJson(plan) : renderKernelsCu(plan));
-  step(total, 'done');
-  return { dir: outDir, manifest, tenants, plan, files: [wanted], phases: clock.phases() };
+  if (until !== undefined) return result(stageNamed(until)!.dump(run.outputs.get(until) as never, outDir));
+
+  const kernels = run.outputs.get('kernels') as KernelFiles;
+  run.step('write the typed client');
+  writeText(path.join(outDir, CLIENT_FILE), await client(plan!));
+  const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
+  const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
+  return result(files, { nvccSkipped: kernels.written.nvccSkipped });
+}
+
+// Shared with the CLI, so both say why a stage name does not fit.
+export function checkStageNames(emit: string | undefined, from: string | undefined): void {
+  if (emit !== undefined && !(EMIT_STAGES as readonly string[]).includes(emit)) {
+    const why = emit === 'kernels' ? ' (kernels is the last stage: leave --emit out for the whole plan directory)' : '';
+    fail('USAGE', `--emit must be one of ${EMIT_STAGES.join(', ')}, got '${emit}'${why}`);
+  }
+  if (from !== undefined && !FROM_STAGES.includes(from)) {
+    const stage = stageNamed(from);
+    const why = stage?.notRestartable ? ` (${from} is not a restart point: ${stage.notRestartable})` : '';
+    fail('USAGE', `--from must be one of ${FROM_STAGES.join(', ')} (the stages whose dump can be read back), got '${from}'${why}`);
+  }
+}
+
+// --dump-after: the pass must be one the stages that run will run.
+function dumpAfterHook(pass: string, outDir: string, afterIndex: number, untilIndex: number): (tenant: string, name: string, g: Graph) => void {
+  const all = DUMP_AFTER_PASSES;
+  if (!all.includes(pass)) fail('USAGE', `--dump-after: unknown pass '${pass}'; passes: ${all.join(', ')}`);
+  const stage = LOWERING_PASS_NAMES.includes(pass) ? 'lower' : 'canonicalize';
+  const at = STAGE_NAMES.indexOf(stage);
+  if (at <= afterIndex || at > untilIndex) fail('USAGE', `--dump-after ${pass}: that pass runs in the ${stage} stage, which this compile does not run`);
+  const dir = path.join(outDir, 'dump');
+  return (tenant, name, g) => {
+    if (name !== pass) return;
+    ensureDir(dir);
+    writeText(path.join(dir, `${tenant}.${pass}.ir`), printGraph(g));
+  };
+}
+
+function dumpDirOf(fleet: Manifest | string | readonly string[]): string {
+  const list = typeof fleet === 'string' ? [fleet] : isStringList(fleet) ? fleet : [];
+  if (list.length !== 1) fail('USAGE', `--from restarts from one dump directory, got ${list.length === 0 ? 'a manifest' : list.join(', ')}`);
+  return list[0]!;
 }
 
 function toManifest(fleet: Manifest | string | readonly string[], opts: CompileOptions): Manifest {
@@ -115,33 +161,4 @@ function toManifest(fleet: Manifest | string | readonly string[], opts: CompileO
 
 function isStringList(v: unknown): v is readonly string[] {
   return Array.isArray(v);
-}
-
-// The Plan as JSON for `--emit plan`: everything but the weights' data (their placement stays).
-export function planSummary(plan: Plan): unknown {
-  return {
-    ...plan,
-    weights: plan.weights.map((w) => ({
-      offset: w.offset,
-      dtype: w.tensor.dtype,
-      shape: w.tensor.shape,
-      bytes: w.tensor.data.byteLength,
-    })),
-  };
-}
-
-function ensureDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    fail('IO', `cannot create output folder '${dir}': ${(e as Error).message}`);
-  }
-}
-
-function writeText(file: string, text: string): void {
-  try {
-    writeFileSync(file, text);
-  } catch (e) {
-    fail('IO', `cannot write '${file}': ${(e as Error).message}`);
-  }
 }

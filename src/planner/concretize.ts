@@ -9,7 +9,7 @@ import { constantFold } from '../../ir/passes/constant-fold.js';
 import { eliminateDeadCode } from '../../ir/passes/dead-code.js';
 import { type Dim, isStatic, shapeToString, splitSymbolic } from '../../ir/shape.js';
 import type { TensorType } from '../../ir/tensor.js';
-import { lowerForPlanner } from '../../ir/passes/index.js';
+import { type CanonicalizeOptions, lowerForPlanner } from '../../ir/passes/index.js';
 import type { TenantInput } from '../../ir/contract/plan.js';
 
 export interface ConcreteIO {
@@ -95,7 +95,8 @@ function ioOf(g: Graph, ids: readonly ValueId[], sym: string | null, concrete: G
   });
 }
 
-export function concretizeTenant(t: TenantInput): ConcreteTenant {
+// `opts.onPass` sees the graph after each lowering pass (`loom compile --dump-after`).
+export function concretizeTenant(t: TenantInput, opts: Pick<CanonicalizeOptions, 'onPass'> = {}): ConcreteTenant {
   const where = `tenant '${t.id}'`;
   if (!Number.isInteger(t.maxBatch) || t.maxBatch < 1) fail('USAGE', `${where}: maxBatch must be a positive integer, got ${t.maxBatch}`);
   let g = t.graph;
@@ -115,7 +116,7 @@ export function concretizeTenant(t: TenantInput): ConcreteTenant {
   }
   let c = rebuildWithInputs(g, types, []);
   c = eliminateDeadCode(constantFold(c));
-  c = lowerForPlanner(c);
+  c = lowerForPlanner(c, opts);
   c = eliminateDeadCode(constantFold(c));
   return { graph: c, inputs: ioOf(g, g.inputs, sym, c, c.inputs, where), outputs: ioOf(g, g.outputs, sym, c, c.outputs, where) };
 }

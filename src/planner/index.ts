@@ -1,8 +1,9 @@
 // The planner: many tenants' canonical IR → one Plan of batched launches (see plan.ts, launch.ts).
-export { planFleet, planFleetDetailed } from './plan-fleet.js';
-export type { BufferReport, DetailedPlan, PlanOptions } from './plan-fleet.js';
+export { planConcreteFleet, planFleet, planFleetDetailed } from './plan-fleet.js';
+export type { BufferReport, DetailedPlan, PlannedTenantSpec, PlanOptions } from './plan-fleet.js';
 export { H100_FP32, costModel } from './cost.js';
 export type { CostModel } from './cost.js';
 export { concretizeTenant, rebuildWithInputs } from './concretize.js';
+export type { ConcreteIO, ConcreteTenant } from './concretize.js';
 export type * from '../../ir/contract/launch.js';
 export type * from '../../ir/contract/plan.js';

@@ -45,9 +45,21 @@ export function planFleet(tenants: readonly TenantInput[], opts: PlanOptions = {
 }
 
 export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOptions = {}): DetailedPlan {
+  checkFleet(tenants, opts);
+  return planConcreteFleetDetailed(tenants, tenants.map((t) => concretizeTenant(t)), opts);
+}
+
+// What planning needs of a tenant once its graph is concrete (concretizeTenant's output holds the graph).
+export type PlannedTenantSpec = Omit<TenantInput, 'graph'>;
+
+// Plans tenants concretized beforehand (the pipeline's lower stage, or its dump read back).
+export function planConcreteFleet(tenants: readonly PlannedTenantSpec[], concrete: readonly ConcreteTenant[], opts: PlanOptions = {}): Plan {
+  return planConcreteFleetDetailed(tenants, concrete, opts).plan;
+}
+
+function checkFleet(tenants: readonly PlannedTenantSpec[], opts: PlanOptions): void {
   const precision = opts.precision ?? 'fp32';
   if (!PRECISIONS.includes(precision)) fail('USAGE', `planFleet: precision '${String(precision)}' is not supported (supported: ${PRECISIONS.join(', ')})`);
-  const cost = opts.costModel ?? H100_FP32;
   const grouping = opts.grouping ?? 'space-time';
   if (grouping !== 'space-time' && grouping !== 'none') fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
   if (tenants.length === 0) fail('USAGE', 'planFleet: no tenants');
@@ -56,8 +68,14 @@ export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOpt
     if (ids.has(t.id)) fail('USAGE', `planFleet: tenant id '${t.id}' appears twice`);
     ids.add(t.id);
   }
+}
 
-  const concrete: ConcreteTenant[] = tenants.map(concretizeTenant);
+function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concrete: readonly ConcreteTenant[], opts: PlanOptions): DetailedPlan {
+  checkFleet(tenants, opts);
+  if (concrete.length !== tenants.length) fail('USAGE', `planFleet: ${tenants.length} tenants but ${concrete.length} concrete graphs`);
+  const precision = opts.precision ?? 'fp32';
+  const cost = opts.costModel ?? H100_FP32;
+  const grouping = opts.grouping ?? 'space-time';
   const fleet: FleetState = { bufs: [], steps: [], gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32' };
   const lowered: LoweredTenant[] = concrete.map((c, i) => lowerTenant(fleet, i, tenants[i]!.id, c.graph));
   const { bufs, steps } = fleet;

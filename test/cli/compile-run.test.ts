@@ -85,11 +85,37 @@ describe('loom compile / inspect / run', () => {
     expect(loom('compile', manifest, '-o', launch, '--emit', 'launch', '--quiet').code).toBe(0);
     const launches = (dirName: string) => (JSON.parse(readFileSync(path.join(dirName, 'plan.json'), 'utf8')) as { launches: unknown[] }).launches;
     expect(launches(launch)).toEqual(launches(plan)); // the same plan, only its kernels table may lack a cubin
-    expect(existsSync(path.join(launch, 'weights.bin'))).toBe(false);
+    expect(existsSync(path.join(launch, 'weights.bin'))).toBe(true); // so a compile can restart from it (--from launch)
     const cuda = path.join(tmp, 'emit-cuda');
     expect(loom('compile', manifest, '-o', cuda, '--emit', 'cuda', '--quiet').code).toBe(0);
     expect(readFileSync(path.join(cuda, 'kernels.cu'), 'utf8')).toEqual(readFileSync(path.join(plan, 'kernels.cu'), 'utf8'));
     expectOneLineError(loom('compile', manifest, '-o', cuda, '--emit', 'ptx'), 'USAGE', 'ptx');
+  });
+
+  it('--from restarts from a dump with the same plan; --dump-after writes one pass\'s IR', () => {
+    const same = (dir: string) => {
+      for (const f of ['plan.json', 'weights.bin', 'kernels.cu', 'client.ts']) expect(readFileSync(path.join(dir, f)), f).toEqual(readFileSync(path.join(plan, f)));
+    };
+    const fromIr = path.join(tmp, 'from-ir');
+    expect(loom('compile', '--from', 'ir', path.join(tmp, 'emit-ir'), '-o', fromIr, '--quiet').err).toBe('');
+    same(fromIr);
+    const fromLaunch = path.join(tmp, 'from-launch');
+    expect(loom('compile', '--from', 'launch', path.join(tmp, 'emit-launch'), '-o', fromLaunch, '--quiet').err).toBe('');
+    same(fromLaunch);
+
+    const dumped = path.join(tmp, 'dump-after');
+    const r = loom('compile', manifest, '-o', dumped, '--emit', 'lower', '--dump-after', 'lower-recurrent', '--quiet');
+    expect(r.code, r.err).toBe(0);
+    expect(readFileSync(path.join(dumped, 'dump/lstm-a.lower-recurrent.ir'), 'utf8')).toContain('MatMul');
+    expect(existsSync(path.join(dumped, 'dump/mlp-a.lower-recurrent.ir'))).toBe(true);
+
+    expectOneLineError(loom('compile', manifest, '-o', dumped, '--dump-after', 'fold-everything'), 'USAGE', 'fold-everything', 'fuse-epilogue', 'lower-recurrent');
+    expectOneLineError(loom('compile', '--from', 'ir', path.join(tmp, 'emit-ir'), '-o', dumped, '--dump-after', 'fuse-epilogue'), 'USAGE', 'canonicalize');
+    expectOneLineError(loom('compile', '--from', 'kernels', path.join(tmp, 'emit-ir'), '-o', dumped), 'USAGE', 'kernels', 'launch');
+    expectOneLineError(loom('compile', '--from', 'launch', path.join(tmp, 'emit-plan'), '-o', dumped), 'IO', 'dump.json');
+    expectOneLineError(loom('compile', '--from', 'ir', path.join(tmp, 'emit-launch'), '-o', dumped), 'USAGE', "'launch'");
+    const help = loom('compile', '--help').out;
+    for (const word of ['--from', '--dump-after', 'import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels', 'fuse-epilogue']) expect(help).toContain(word);
   });
 
   it('compile errors are one line, exit 2', () => {
