@@ -27,7 +27,10 @@ export function resultFile(dir: string, device: string, name: string, ext: strin
 
 // The lower median: a sample that was measured, not an average of two (nearest-rank p50, as tickStats).
 export function median(xs: readonly number[]): number {
-  return percentile([...xs].sort((a, b) => a - b), 50);
+  return percentile(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );
 }
 
 // The sample at rank round(q · (n − 1)) of the sorted samples (q in [0, 1]).
@@ -44,7 +47,11 @@ export function geomean(xs: readonly number[]): number {
 // left-aligned (names), the rest right-aligned (numbers).
 export function alignTable(head: readonly string[], body: ReadonlyArray<readonly string[]>, leftColumns: number): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...body.map((c) => (c[i] ?? '').length)));
-  const line = (c: readonly string[]) => c.map((s, i) => (i < leftColumns ? s.padEnd(w[i]!) : s.padStart(w[i]!))).join('  ').trimEnd();
+  const line = (c: readonly string[]) =>
+    c
+      .map((s, i) => (i < leftColumns ? s.padEnd(w[i]!) : s.padStart(w[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line)];
 }
 

@@ -40,7 +40,15 @@ export const FLEETS: readonly FleetSpec[] = [
   { name: 'mlp-b16', maxBatch: 16, mix: [{ spec: MLP, parts: 1 }] },
   { name: 'lstm', maxBatch: 1, mix: [{ spec: LSTM, parts: 1 }] },
   { name: 'resnet18', maxBatch: 1, mix: [{ spec: RESNET, parts: 1 }] },
-  { name: 'mixed', maxBatch: 1, mix: [{ spec: ENCODER, parts: 1 }, { spec: RESNET, parts: 1 }, { spec: MLP, parts: 2 }] },
+  {
+    name: 'mixed',
+    maxBatch: 1,
+    mix: [
+      { spec: ENCODER, parts: 1 },
+      { spec: RESNET, parts: 1 },
+      { spec: MLP, parts: 2 },
+    ],
+  },
 ];
 
 export interface FleetTenant {
@@ -65,10 +73,20 @@ export function fleetTenants(fleet: FleetSpec, n: number): FleetTenant[] {
 
 // Writes what is missing (models, then the manifest) and returns the manifest's path. Options override the
 // kinds' options (tests shrink the models); they are part of the folder name so sizes never mix.
-export function prepareFleet(work: string, fleet: FleetSpec, n: number, shrink: Readonly<Record<string, Record<string, unknown>>> = {}, onModel?: (file: string) => void): string {
+export function prepareFleet(
+  work: string,
+  fleet: FleetSpec,
+  n: number,
+  shrink: Readonly<Record<string, Record<string, unknown>>> = {},
+  onModel?: (file: string) => void,
+): string {
   const tenants = fleetTenants(fleet, n).map((t) => {
     const extra = shrink[t.spec.kind];
-    const tag = extra ? `${t.spec.tag}-${Object.entries(extra).map(([k, v]) => `${k}${String(v)}`).join('-')}` : t.spec.tag;
+    const tag = extra
+      ? `${t.spec.tag}-${Object.entries(extra)
+          .map(([k, v]) => `${k}${String(v)}`)
+          .join('-')}`
+      : t.spec.tag;
     const rel = path.join('models', tag, `s${t.seed}.onnx`);
     const file = path.join(work, rel);
     if (!existsSync(file)) {
@@ -111,7 +129,17 @@ export async function timeCompile(fleetName: string, manifest: string, opts: { n
   const cache = path.join(dir, 'kernel-cache');
   const timings = path.join(dir, 'timings.json');
   for (const p of [planDir, cache, timings]) rmSync(p, { recursive: true, force: true });
-  const args = [path.join(ROOT, 'bin', 'loom.js'), 'compile', manifest, '-o', planDir, '--quiet', '--timings', timings, ...(nvcc === 'off' ? ['--no-nvcc'] : [])];
+  const args = [
+    path.join(ROOT, 'bin', 'loom.js'),
+    'compile',
+    manifest,
+    '-o',
+    planDir,
+    '--quiet',
+    '--timings',
+    timings,
+    ...(nvcc === 'off' ? ['--no-nvcc'] : []),
+  ];
   const started = process.hrtime.bigint();
   const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, args, { env: { ...process.env, LOOM_CACHE_DIR: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -178,7 +206,13 @@ async function main(argv: readonly string[]): Promise<void> {
   const nvcc = (arg(argv, '--nvcc') ?? 'auto') as 'auto' | 'off';
   if (!Number.isInteger(n) || n < 1) throw new Error(`--tenants must be a positive integer, got ${arg(argv, '--tenants')}`);
   if (nvcc !== 'auto' && nvcc !== 'off') throw new Error(`--nvcc must be auto or off, got ${nvcc}`);
-  const fleets = names.map((name) => FLEETS.find((f) => f.name === name) ?? (() => { throw new Error(`unknown fleet '${name}' (known: ${FLEETS.map((f) => f.name).join(', ')})`); })());
+  const fleets = names.map(
+    (name) =>
+      FLEETS.find((f) => f.name === name) ??
+      (() => {
+        throw new Error(`unknown fleet '${name}' (known: ${FLEETS.map((f) => f.name).join(', ')})`);
+      })(),
+  );
   const rows: CompileRow[] = [];
   for (const fleet of fleets) {
     const manifest = prepareFleet(work, fleet, n, {}, (file) => process.stderr.write(`writing ${file}\r`));
@@ -194,7 +228,10 @@ async function main(argv: readonly string[]): Promise<void> {
   process.stdout.write(`${header}\n${table}\n`);
   const out = arg(argv, '--out') ?? path.join(ROOT, 'bench', 'results', `${date}-${cpu}-compile-time.json`);
   mkdirSync(path.dirname(out), { recursive: true });
-  writeFileSync(out, `${JSON.stringify({ bench: 'compile-time', date, cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, memBytes: os.totalmem(), node: process.version, tenants: n, nvcc, rows }, null, 1)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ bench: 'compile-time', date, cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, memBytes: os.totalmem(), node: process.version, tenants: n, nvcc, rows }, null, 1)}\n`,
+  );
   writeFileSync(out.replace(/\.json$/, '.txt'), `${header}\n${table}\n`);
   process.stderr.write(`wrote ${out}\n`);
 }

@@ -41,7 +41,9 @@ if (args[0] === '--prepare') {
       }
     }
   }
-  process.stdout.write(`sanitized fleet: ${gpu.plan.tenants.length} tenants, ${gpu.plan.launches.length} launches, graph ${String(gpu.backendInfo().graph)}, worst rel. error vs CPU ${worst.toExponential(2)}\n`);
+  process.stdout.write(
+    `sanitized fleet: ${gpu.plan.tenants.length} tenants, ${gpu.plan.launches.length} launches, graph ${String(gpu.backendInfo().graph)}, worst rel. error vs CPU ${worst.toExponential(2)}\n`,
+  );
   gpu.close();
   cpu.close();
   if (!(worst <= 1e-4)) process.exitCode = 1;

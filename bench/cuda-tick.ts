@@ -47,7 +47,11 @@ interface FleetResult {
   compileS: number;
   groupedNote: string; // how gemm_grouped launches run (backend_cuda.cc choose_grouped)
   // One eager tick with an event between launches: where the device time goes.
-  profile: { eagerTotalUs: number; byKind: Record<string, { launches: number; us: number }>; top: Array<{ id: number; kind: string; label: string; us: number }> };
+  profile: {
+    eagerTotalUs: number;
+    byKind: Record<string, { launches: number; us: number }>;
+    top: Array<{ id: number; kind: string; label: string; us: number }>;
+  };
 }
 
 function nominal(card: string): { bytesPerS: number; label: string } {
@@ -84,7 +88,10 @@ async function measure(name: string, planDir: string, rows: number, compileS: nu
       k.launches++;
       k.us += p.us;
     }
-    const top = [...prof].sort((a, b) => b.us - a.us).slice(0, 8).map((p) => ({ id: p.id, kind: kindOf(p.id), label: byId.get(p.id)!.info.label, us: p.us }));
+    const top = [...prof]
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 8)
+      .map((p) => ({ id: p.id, kind: kindOf(p.id), label: byId.get(p.id)!.info.label, us: p.us }));
     const info = loaded.backendInfo();
     if (info.graph !== 1) process.stdout.write(`warning: ${name} runs without a CUDA graph: ${String(info.graphNote)}\n`);
     const weightBytes = plan.arenas.weights;
@@ -172,22 +179,36 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   if (process.env.OUT) copyFileSync(file, path.join(process.env.OUT, path.basename(file)));
 
-  process.stdout.write(`\nLoom CUDA tick — ${card} (cc ${String(gpu.computeCapability)}, driver ${String(gpu.driver)}, CUDA runtime ${String(gpu.runtime)}, cuBLAS ${String(gpu.cublas)}), ${date}\n`);
+  process.stdout.write(
+    `\nLoom CUDA tick — ${card} (cc ${String(gpu.computeCapability)}, driver ${String(gpu.driver)}, CUDA runtime ${String(gpu.runtime)}, cuBLAS ${String(gpu.cublas)}), ${date}\n`,
+  );
   process.stdout.write(`graph replays: ${ITERS} per fleet; bandwidth reference: ${bw.label}\n\n`);
   const head = ['fleet', 'tenants', 'launches', 'weights', 'tick µs', 'device µs', 'runTick ms', 'GB/s', 'floor µs', 'of floor', 'cost µs'];
   const body = results.map((r) => [
-    r.fleet, String(r.tenants), `${r.launchesPerTick}`, `${(r.weightBytes / 2 ** 20).toFixed(1)}M`, r.graphWallUs.median.toFixed(1),
-    r.graphDeviceUsMedian.toFixed(1), r.runTickMsMedian.toFixed(2), r.weightGBps.toFixed(0), r.floorUs.toFixed(1),
-    `${(r.ofNominal * 100).toFixed(0)}%`, r.predictedTickUs.toFixed(0),
+    r.fleet,
+    String(r.tenants),
+    `${r.launchesPerTick}`,
+    `${(r.weightBytes / 2 ** 20).toFixed(1)}M`,
+    r.graphWallUs.median.toFixed(1),
+    r.graphDeviceUsMedian.toFixed(1),
+    r.runTickMsMedian.toFixed(2),
+    r.weightGBps.toFixed(0),
+    r.floorUs.toFixed(1),
+    `${(r.ofNominal * 100).toFixed(0)}%`,
+    r.predictedTickUs.toFixed(0),
   ]);
   process.stdout.write(`${alignTable(head, body, 1).join('\n')}\n`);
-  process.stdout.write(`\n(launches = kernel nodes in the tick's CUDA graph; plan launches: ${results.map((r) => `${r.fleet.split(' ')[0]} ${r.planLaunches}`).join(', ')})\n`);
+  process.stdout.write(
+    `\n(launches = kernel nodes in the tick's CUDA graph; plan launches: ${results.map((r) => `${r.fleet.split(' ')[0]} ${r.planLaunches}`).join(', ')})\n`,
+  );
   for (const r of results) {
     process.stdout.write(`\n${r.fleet}: gemm_grouped: ${r.groupedNote}\n`);
     process.stdout.write(`${r.fleet}: one eager tick, device time by launch kind (total ${r.profile.eagerTotalUs.toFixed(0)} µs)\n`);
-    for (const [k, v] of Object.entries(r.profile.byKind).sort((a, b) => b[1].us - a[1].us)) process.stdout.write(`  ${k.padEnd(20)} ${String(v.launches).padStart(4)} launches ${v.us.toFixed(1).padStart(9)} µs\n`);
+    for (const [k, v] of Object.entries(r.profile.byKind).sort((a, b) => b[1].us - a[1].us))
+      process.stdout.write(`  ${k.padEnd(20)} ${String(v.launches).padStart(4)} launches ${v.us.toFixed(1).padStart(9)} µs\n`);
     process.stdout.write('  slowest launches:\n');
-    for (const t of r.profile.top) process.stdout.write(`    #${String(t.id).padEnd(5)} ${t.kind.padEnd(18)} ${t.us.toFixed(1).padStart(8)} µs  ${t.label.slice(0, 70)}\n`);
+    for (const t of r.profile.top)
+      process.stdout.write(`    #${String(t.id).padEnd(5)} ${t.kind.padEnd(18)} ${t.us.toFixed(1).padStart(8)} µs  ${t.label.slice(0, 70)}\n`);
   }
   process.stdout.write(`wrote ${path.relative(ROOT, file)}\n`);
 }

@@ -40,7 +40,9 @@ export interface FleetTableOptions {
   readonly precision: string;
   readonly iters: number;
   readonly warmup: number;
-  readonly peers: { readonly run: false; readonly reason: string } | { readonly run: true; readonly python: string; readonly script?: string; readonly names?: readonly PeerName[] };
+  readonly peers:
+    | { readonly run: false; readonly reason: string }
+    | { readonly run: true; readonly python: string; readonly script?: string; readonly names?: readonly PeerName[] };
   readonly peaks?: PeerPeaks | null; // instead of the peer's (a fleet the peer did not run still gets a floor)
   readonly nvcc?: 'auto' | 'off'; // default: auto on cuda, off on cpu (a cubin the CPU backend never reads)
   readonly fresh?: boolean;
@@ -94,11 +96,14 @@ export async function runFleetTable(opts: FleetTableOptions): Promise<FleetTable
       seconds: { models: prepared.seconds.models, compile: prepared.seconds.compile, loom: measureS, peer: (Date.now() - t0) / 1e3 },
     };
     const row = buildRow(base, loom, peer, opts.peaks);
-    log(`${spec.name}: loom p50 ${row.loom.runTickUs.p50.toFixed(1)} µs, peer ${peer.status}${row.bestPeer ? ` (best ${row.bestPeer.name} ${row.bestPeer.p50Us.toFixed(1)} µs)` : ''}`);
+    log(
+      `${spec.name}: loom p50 ${row.loom.runTickUs.p50.toFixed(1)} µs, peer ${peer.status}${row.bestPeer ? ` (best ${row.bestPeer.name} ${row.bestPeer.p50Us.toFixed(1)} µs)` : ''}`,
+    );
     rows.push(row);
   }
   const device = rows[0]?.loom.device ?? 'unknown';
-  const peerDevice = rows.map((r) => (r.peer.status === 'ran' || r.peer.status === 'failed' ? r.peer.result?.device : undefined)).find((d) => d !== undefined) ?? null;
+  const peerDevice =
+    rows.map((r) => (r.peer.status === 'ran' || r.peer.status === 'failed' ? r.peer.result?.device : undefined)).find((d) => d !== undefined) ?? null;
   const date = new Date().toISOString();
   const meta: TableMeta = { date, backend: opts.backend, device, peerDevice, iters: opts.iters };
   return {
@@ -118,7 +123,15 @@ export async function runFleetTable(opts: FleetTableOptions): Promise<FleetTable
 async function peerRun(opts: FleetTableOptions, fleetJson: string, out: string): Promise<PeerRun> {
   const p = opts.peers;
   if (!p.run) return { status: 'skipped', reason: p.reason };
-  return runPeer({ python: p.python, ...(p.script ? { script: p.script } : {}), fleetJson, out, iters: opts.iters, warmup: opts.warmup, ...(p.names ? { peers: p.names } : {}) });
+  return runPeer({
+    python: p.python,
+    ...(p.script ? { script: p.script } : {}),
+    fleetJson,
+    out,
+    iters: opts.iters,
+    warmup: opts.warmup,
+    ...(p.names ? { peers: p.names } : {}),
+  });
 }
 
 // <out>/<date>-<card>-fleet-table.json and .txt; the card is the peer's GPU where it ran, else Loom's device.
@@ -153,14 +166,18 @@ export function parseFleetTableArgs(argv: readonly string[]): { opts: FleetTable
   });
   const backend = values.backend;
   if (backend !== 'cpu' && backend !== 'cuda') fail('USAGE', `--backend must be cpu or cuda, got '${backend}'`);
-  if (!(SUPPORTED_PRECISIONS as readonly string[]).includes(values.precision)) fail('USAGE', `--precision must be one of ${SUPPORTED_PRECISIONS.join(', ')}, got '${values.precision}'`);
+  if (!(SUPPORTED_PRECISIONS as readonly string[]).includes(values.precision))
+    fail('USAGE', `--precision must be one of ${SUPPORTED_PRECISIONS.join(', ')}, got '${values.precision}'`);
   const int = (name: string, v: string, min: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) fail('USAGE', `--${name} must be an integer ≥ ${min}, got '${v}'`);
     return n;
   };
   const scale = Number(values['tenants-scale']);
-  const fleets = values.fleets.split(',').filter((s) => s !== '').map((n) => scaleFleet(fleetByName(n), scale));
+  const fleets = values.fleets
+    .split(',')
+    .filter((s) => s !== '')
+    .map((n) => scaleFleet(fleetByName(n), scale));
   const names = values.peers?.split(',').map((n) => {
     if (!(PEER_NAMES as readonly string[]).includes(n)) fail('USAGE', `--peers: unknown peer '${n}' (known: ${PEER_NAMES.join(', ')})`);
     return n as PeerName;

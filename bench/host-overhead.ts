@@ -90,7 +90,6 @@ async function measure(name: string, planDir: string, iters = ITERS): Promise<Fl
 // nvcc only where the plan will run on a GPU (a CPU-only run needs no cubin).
 const NVCC: 'auto' | 'off' = BACKEND !== 'cpu' && nativeAddonInfo().cudaDevices ? 'auto' : 'off';
 
-
 async function main(): Promise<void> {
   const addon = nativeAddonInfo();
   const results: FleetResult[] = [];
@@ -130,11 +129,20 @@ async function main(): Promise<void> {
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   if (process.env.OUT) copyFileSync(file, path.join(process.env.OUT, path.basename(file)));
 
-  process.stdout.write(`\nLoom host overhead per tick — ${card ?? cpu} (${os.cpus().length} cores, node ${process.version}), ${date}, up to ${ITERS} ticks\n\n`);
+  process.stdout.write(
+    `\nLoom host overhead per tick — ${card ?? cpu} (${os.cpus().length} cores, node ${process.version}), ${date}, up to ${ITERS} ticks\n\n`,
+  );
   const head = ['fleet', 'backend', 'tenants', 'in KB', 'out KB', 'runTick µs', 'native µs', 'host µs', 'host p90'];
   const body = results.map((r) => [
-    r.fleet, r.backend, String(r.tenants), (r.inputBytes / 1024).toFixed(1), (r.outputBytes / 1024).toFixed(1), r.runTickUs.median.toFixed(1),
-    r.nativeUs.median.toFixed(1), r.hostOverheadUs.median.toFixed(1), r.hostOverheadUs.p90.toFixed(1),
+    r.fleet,
+    r.backend,
+    String(r.tenants),
+    (r.inputBytes / 1024).toFixed(1),
+    (r.outputBytes / 1024).toFixed(1),
+    r.runTickUs.median.toFixed(1),
+    r.nativeUs.median.toFixed(1),
+    r.hostOverheadUs.median.toFixed(1),
+    r.hostOverheadUs.p90.toFixed(1),
   ]);
   process.stdout.write(`${alignTable(head, body, 2).join('\n')}\n`);
   process.stdout.write(`\n(host = runTick wall - the executor's native tick, per tick; medians unless noted)\nwrote ${path.relative(ROOT, file)}\n`);

@@ -118,50 +118,50 @@ export async function runSeed(opts: SeedOptions): Promise<{ rows: SeedRow[]; err
         for (const R of opts.rs) {
           const dir = path.join(scratch, `${shape}-${precision}-${R}`);
           try {
-          mkdirSync(path.join(dir, 'models'), { recursive: true });
-          const files: string[] = [];
-          for (let i = 0; i < R; i++) {
-            const f = path.join(dir, 'models', `t${String(i).padStart(3, '0')}.onnx`);
-            writeFileSync(f, seedModel(shape, 1000 * R + i));
-            files.push(f);
-          }
-          const { M, N, K } = SEED_SHAPES[shape];
-          const manifest = manifestFromFiles(files, { maxBatch: N, precision });
-          const planDir = path.join(dir, 'plan');
-          const plan = await compileSeedFleet(manifest, planDir);
-          const planGemms = plan.launches.flatMap((l) => gemmDims(l));
-          const b = await benchFleet(planDir, { backend: opts.backend, ticks: opts.ticks, warmup: opts.warmup });
-          device = b.device;
-          const mode = (m: string) => b.modes.find((x) => x.mode === m)!;
-          const to = mode('time-only');
-          const so = mode('space-only');
-          const st = mode('space-time');
-          const dTo = to.deviceTickUs?.p50 ?? null;
-          const dSt = st.deviceTickUs?.p50 ?? null;
-          const dSo = so.deviceTickUs?.p50 ?? null;
-          const torch = opts.torch?.rows.find((r) => r.shape === shape && r.R === R && r.precision === precision)?.us ?? null;
-          const weightBytes = R * K * M * (precision === 'bf16' ? 2 : 4);
-          const row: SeedRow = {
-            shape,
-            M,
-            N,
-            K,
-            R,
-            precision,
-            planGemms,
-            launches: { timeOnly: to.launchesPerTick, spaceOnly: so.launchesPerTick, spaceTime: st.launchesPerTick },
-            deviceUs: { timeOnly: dTo, spaceOnly: dSo, spaceTime: dSt },
-            wallUs: { timeOnly: to.tickUs.p50, spaceOnly: so.tickUs.p50, spaceTime: st.tickUs.p50 },
-            torchBmmGraphUs: torch,
-            speedupVsTimeOnly: dTo !== null && dSt !== null ? dTo / dSt : to.tickUs.p50 / st.tickUs.p50,
-            speedupVsSpaceOnly: dSo !== null && dSt !== null ? dSo / dSt : so.tickUs.p50 / st.tickUs.p50,
-            torchOverLoom: torch !== null && dSt !== null ? torch / dSt : null,
-            weightBytes,
-            weightGBps: dSt !== null ? weightBytes / dSt / 1e3 : null,
-            maxRelErrorVsSpaceTime: Math.max(...b.modes.map((m) => m.maxRelErrorVsSpaceTime)),
-          };
-          rows.push(row);
-          opts.onRow?.(row, b);
+            mkdirSync(path.join(dir, 'models'), { recursive: true });
+            const files: string[] = [];
+            for (let i = 0; i < R; i++) {
+              const f = path.join(dir, 'models', `t${String(i).padStart(3, '0')}.onnx`);
+              writeFileSync(f, seedModel(shape, 1000 * R + i));
+              files.push(f);
+            }
+            const { M, N, K } = SEED_SHAPES[shape];
+            const manifest = manifestFromFiles(files, { maxBatch: N, precision });
+            const planDir = path.join(dir, 'plan');
+            const plan = await compileSeedFleet(manifest, planDir);
+            const planGemms = plan.launches.flatMap((l) => gemmDims(l));
+            const b = await benchFleet(planDir, { backend: opts.backend, ticks: opts.ticks, warmup: opts.warmup });
+            device = b.device;
+            const mode = (m: string) => b.modes.find((x) => x.mode === m)!;
+            const to = mode('time-only');
+            const so = mode('space-only');
+            const st = mode('space-time');
+            const dTo = to.deviceTickUs?.p50 ?? null;
+            const dSt = st.deviceTickUs?.p50 ?? null;
+            const dSo = so.deviceTickUs?.p50 ?? null;
+            const torch = opts.torch?.rows.find((r) => r.shape === shape && r.R === R && r.precision === precision)?.us ?? null;
+            const weightBytes = R * K * M * (precision === 'bf16' ? 2 : 4);
+            const row: SeedRow = {
+              shape,
+              M,
+              N,
+              K,
+              R,
+              precision,
+              planGemms,
+              launches: { timeOnly: to.launchesPerTick, spaceOnly: so.launchesPerTick, spaceTime: st.launchesPerTick },
+              deviceUs: { timeOnly: dTo, spaceOnly: dSo, spaceTime: dSt },
+              wallUs: { timeOnly: to.tickUs.p50, spaceOnly: so.tickUs.p50, spaceTime: st.tickUs.p50 },
+              torchBmmGraphUs: torch,
+              speedupVsTimeOnly: dTo !== null && dSt !== null ? dTo / dSt : to.tickUs.p50 / st.tickUs.p50,
+              speedupVsSpaceOnly: dSo !== null && dSt !== null ? dSo / dSt : so.tickUs.p50 / st.tickUs.p50,
+              torchOverLoom: torch !== null && dSt !== null ? torch / dSt : null,
+              weightBytes,
+              weightGBps: dSt !== null ? weightBytes / dSt / 1e3 : null,
+              maxRelErrorVsSpaceTime: Math.max(...b.modes.map((m) => m.maxRelErrorVsSpaceTime)),
+            };
+            rows.push(row);
+            opts.onRow?.(row, b);
           } catch (e) {
             // one failing fleet (e.g. a precision the backend cannot run) must not lose the others' rows
             if (opts.stopOnError) throw e;
@@ -215,7 +215,9 @@ export interface GemmOnlyRow {
   readonly weightGBps: number;
 }
 
-export async function runGemmOnly(opts: Omit<SeedOptions, 'ticks' | 'warmup' | 'onRow'> & { reps?: number; onGemmRow?: (r: GemmOnlyRow) => void }): Promise<GemmOnlyRow[]> {
+export async function runGemmOnly(
+  opts: Omit<SeedOptions, 'ticks' | 'warmup' | 'onRow'> & { reps?: number; onGemmRow?: (r: GemmOnlyRow) => void },
+): Promise<GemmOnlyRow[]> {
   const out: GemmOnlyRow[] = [];
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'loom-seed-gemm-'));
   const reps = opts.reps ?? 9;
@@ -281,7 +283,22 @@ export async function runGemmOnly(opts: Omit<SeedOptions, 'ticks' | 'warmup' | '
 const us = (x: number | null) => (x === null ? '-' : x.toFixed(1));
 
 export function formatSeed(rows: readonly SeedRow[], copyGBps: number | null): string {
-  const head = ['prec', 'shape', 'R', 'launches TO/SO/ST', 'time-only dev µs', 'space-only dev µs', 'space-only wall µs', 'space-time dev µs', 'ST wall µs', 'torch.bmm+graph µs', 'ST vs TO', 'ST vs SO', 'torch/ST', 'weights GB/s'];
+  const head = [
+    'prec',
+    'shape',
+    'R',
+    'launches TO/SO/ST',
+    'time-only dev µs',
+    'space-only dev µs',
+    'space-only wall µs',
+    'space-time dev µs',
+    'ST wall µs',
+    'torch.bmm+graph µs',
+    'ST vs TO',
+    'ST vs SO',
+    'torch/ST',
+    'weights GB/s',
+  ];
   const body = rows.map((r) => [
     r.precision,
     r.shape,
@@ -300,12 +317,16 @@ export function formatSeed(rows: readonly SeedRow[], copyGBps: number | null): s
   ]);
   const out = [...alignTable(head, body, 2), ''];
   for (const g of summarize(rows)) {
-    out.push(`geomean ${g.precision} ${g.shape.padEnd(8)} ST vs TO ${g.vsTimeOnly.toFixed(2)}x  ST vs SO ${g.vsSpaceOnly.toFixed(2)}x  torch/ST ${Number.isNaN(g.torchOverLoom) ? '-' : g.torchOverLoom.toFixed(2)}`);
+    out.push(
+      `geomean ${g.precision} ${g.shape.padEnd(8)} ST vs TO ${g.vsTimeOnly.toFixed(2)}x  ST vs SO ${g.vsSpaceOnly.toFixed(2)}x  torch/ST ${Number.isNaN(g.torchOverLoom) ? '-' : g.torchOverLoom.toFixed(2)}`,
+    );
   }
   return out.join('\n');
 }
 
-export function summarize(rows: readonly SeedRow[]): Array<{ precision: string; shape: string; vsTimeOnly: number; vsSpaceOnly: number; torchOverLoom: number }> {
+export function summarize(
+  rows: readonly SeedRow[],
+): Array<{ precision: string; shape: string; vsTimeOnly: number; vsSpaceOnly: number; torchOverLoom: number }> {
   const keys = [...new Set(rows.map((r) => `${r.precision}|${r.shape}`))];
   return keys.map((k) => {
     const rs = rows.filter((r) => `${r.precision}|${r.shape}` === k);
@@ -341,7 +362,10 @@ async function main(): Promise<void> {
       rs,
       precisions,
       torch,
-      onGemmRow: (r) => process.stdout.write(`${r.precision} ${r.shape.padEnd(8)} R=${String(r.R).padStart(3)}  ST gemm ${r.spaceTimeGemmUs.toFixed(1)} µs  TO gemms ${r.timeOnlyGemmUs.toFixed(1)} µs (${(r.timeOnlyGemmUs / r.spaceTimeGemmUs).toFixed(2)}x)  other ${r.otherLaunchUs.toFixed(1)}  torch ${r.torchBmmGraphUs?.toFixed(1) ?? '-'} (torch/ST ${r.torchOverLoom?.toFixed(2) ?? '-'})  ${r.weightGBps.toFixed(0)} GB/s  (${((Date.now() - t0) / 1e3).toFixed(0)} s)\n`),
+      onGemmRow: (r) =>
+        process.stdout.write(
+          `${r.precision} ${r.shape.padEnd(8)} R=${String(r.R).padStart(3)}  ST gemm ${r.spaceTimeGemmUs.toFixed(1)} µs  TO gemms ${r.timeOnlyGemmUs.toFixed(1)} µs (${(r.timeOnlyGemmUs / r.spaceTimeGemmUs).toFixed(2)}x)  other ${r.otherLaunchUs.toFixed(1)}  torch ${r.torchBmmGraphUs?.toFixed(1) ?? '-'} (torch/ST ${r.torchOverLoom?.toFixed(2) ?? '-'})  ${r.weightGBps.toFixed(0)} GB/s  (${((Date.now() - t0) / 1e3).toFixed(0)} s)\n`,
+        ),
     });
     const out = arg('--out') ?? path.join(import.meta.dirname, 'results', 'seed-gemm-only.json');
     writeFileSync(out, `${JSON.stringify({ format: 'loom-seed-gemm-only', version: 1, date: new Date().toISOString(), backend, torch, rows: g }, null, 1)}\n`);
@@ -356,13 +380,27 @@ async function main(): Promise<void> {
     warmup: Number(arg('--warmup') ?? 10),
     torch,
     onError: (m) => process.stderr.write(`seed: FAILED ${m}\n`),
-    onRow: (r) => process.stderr.write(`seed: ${r.precision} ${r.shape} R=${r.R} gemms=${JSON.stringify(r.planGemms)} TO ${us(r.deviceUs.timeOnly)} SO ${us(r.deviceUs.spaceOnly ?? r.wallUs.spaceOnly)} ST ${us(r.deviceUs.spaceTime)} (${((Date.now() - t0) / 1e3).toFixed(0)} s)\n`),
+    onRow: (r) =>
+      process.stderr.write(
+        `seed: ${r.precision} ${r.shape} R=${r.R} gemms=${JSON.stringify(r.planGemms)} TO ${us(r.deviceUs.timeOnly)} SO ${us(r.deviceUs.spaceOnly ?? r.wallUs.spaceOnly)} ST ${us(r.deviceUs.spaceTime)} (${((Date.now() - t0) / 1e3).toFixed(0)} s)\n`,
+      ),
   });
   const copy = torch?.copyBandwidthGBps ?? null;
   process.stdout.write(`loom seed table — ${backend} on ${device}${copy ? `; copy bandwidth ${copy.toFixed(0)} GB/s (torch D2D memcpy)` : ''}\n`);
   process.stdout.write(`${formatSeed(rows, copy)}\n`);
   const out = arg('--out') ?? resultFile(path.join(import.meta.dirname, 'results'), device, 'seed', 'json');
-  const json = { format: 'loom-seed', version: 1, date: new Date().toISOString(), backend, device, copyBandwidthGBps: copy, torch, rows, errors, geomeans: summarize(rows) };
+  const json = {
+    format: 'loom-seed',
+    version: 1,
+    date: new Date().toISOString(),
+    backend,
+    device,
+    copyBandwidthGBps: copy,
+    torch,
+    rows,
+    errors,
+    geomeans: summarize(rows),
+  };
   writeFileSync(out, `${JSON.stringify(json, null, 1)}\n`);
   process.stderr.write(`seed: wrote ${out}\n`);
 }

@@ -33,7 +33,12 @@ const FLEET = [
   ...Array.from({ length: 5 }, (_, i) => ({ id: `mlp-${i}`, kind: 'mlp' as const, opts: { seed: 10 + i, sizes: [256, 512, 256, 10] }, maxBatch: 8 })),
   { id: 'mlp-wide', kind: 'mlp' as const, opts: { seed: 20, sizes: [128, 1024, 10], linear: 'matmul' }, maxBatch: 8 },
   { id: 'lstm', kind: 'lstm' as const, opts: { seed: 30, hidden: 64, inputSize: 32, seqLen: 8, classes: 10 }, maxBatch: 8 },
-  { id: 'encoder', kind: 'encoder' as const, opts: { seed: 40, layers: 2, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 }, maxBatch: 4 },
+  {
+    id: 'encoder',
+    kind: 'encoder' as const,
+    opts: { seed: 40, layers: 2, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 },
+    maxBatch: 4,
+  },
 ];
 const SLO_MS = 200;
 
@@ -41,14 +46,32 @@ async function compile(): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-bench-serve-'));
   mkdirSync(path.join(dir, 'models'));
   for (const t of FLEET) writeFileSync(path.join(dir, 'models', `${t.id}.onnx`), generateModel(t.kind, t.opts as never).bytes);
-  writeFileSync(path.join(dir, 'fleet.json'), JSON.stringify({ tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch, sloMs: SLO_MS })), precision: 'fp32' }));
+  writeFileSync(
+    path.join(dir, 'fleet.json'),
+    JSON.stringify({ tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch, sloMs: SLO_MS })), precision: 'fp32' }),
+  );
   await compileFleet(path.join(dir, 'fleet.json'), path.join(dir, 'plan'), { nvcc: 'off' });
   return path.join(dir, 'plan');
 }
 
 function startServer(plan: string): Promise<{ proc: ChildProcess; url: string }> {
   if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', plan, '--port', '0', '--backend', args.backend!, '--log-level', 'warn', ...(args.threads ? ['--threads', args.threads] : [])], { stdio: ['ignore', 'inherit', 'pipe'] });
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin/loom.js'),
+      'serve',
+      plan,
+      '--port',
+      '0',
+      '--backend',
+      args.backend!,
+      '--log-level',
+      'warn',
+      ...(args.threads ? ['--threads', args.threads] : []),
+    ],
+    { stdio: ['ignore', 'inherit', 'pipe'] },
+  );
   return new Promise((resolve, reject) => {
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => {
@@ -168,7 +191,12 @@ async function phase(name: string, url: string, bodies: Map<string, string>, flo
   return {
     phase: name,
     flood: floodInFlight === null ? null : { inFlight: floodInFlight, sent: flood.sent, answered: flood.ok, refused: flood.refused },
-    victims: Object.fromEntries([...stats].map(([id, s]) => [id, { sent: s.sent, ok: s.ok, refused: s.refused, failed: s.failed, p50Ms: percentile(s.latencies, 0.5), p99Ms: percentile(s.latencies, 0.99) }])),
+    victims: Object.fromEntries(
+      [...stats].map(([id, s]) => [
+        id,
+        { sent: s.sent, ok: s.ok, refused: s.refused, failed: s.failed, p50Ms: percentile(s.latencies, 0.5), p99Ms: percentile(s.latencies, 0.99) },
+      ]),
+    ),
     victimsAll: {
       ok: okAll,
       p50Ms: percentile(all, 0.5),
@@ -188,7 +216,22 @@ function table(results: readonly PhaseResult[]): string {
   // the baseline: the mean of the 'alone' phases (run before and between the floods, to show the noise)
   const alone = results.filter((r) => r.flood === null);
   const base = alone.reduce((a, r) => a + r.victimsAll.p99Ms, 0) / alone.length;
-  const rows = [['phase', 'victim p50 ms', 'victim p99 ms', 'p99 vs alone (mean)', 'victim 429', 'flood answered/s', 'flood 429/s', 'answered/s', 'ticks/s', 'tick ms', 'occupancy', 'slo missed']];
+  const rows = [
+    [
+      'phase',
+      'victim p50 ms',
+      'victim p99 ms',
+      'p99 vs alone (mean)',
+      'victim 429',
+      'flood answered/s',
+      'flood 429/s',
+      'answered/s',
+      'ticks/s',
+      'tick ms',
+      'occupancy',
+      'slo missed',
+    ],
+  ];
   for (const r of results) {
     rows.push([
       r.phase,
@@ -226,14 +269,24 @@ async function main(): Promise<void> {
     process.stderr.write(`server at ${url}; warm-up...\n`);
     await phase('warm-up', url, bodies, null).catch(() => undefined);
     const results: PhaseResult[] = [];
-    for (const [name, flood] of [['alone', null], ['flood x8', 8], ['alone (again)', null], ['hammer x64', 64]] as const) {
+    for (const [name, flood] of [
+      ['alone', null],
+      ['flood x8', 8],
+      ['alone (again)', null],
+      ['hammer x64', 64],
+    ] as const) {
       process.stderr.write(`phase ${name} (${SECONDS} s)...\n`);
       results.push(await phase(name, url, bodies, flood));
     }
     const text = table(results);
-    process.stdout.write(`\nserve isolation: ${FLEET.length - 1} victim tenants at ${RATE} req/s each (1 row, open loop), '${FLOODER}' flooding with ${FLEET.find((t) => t.id === FLOODER)!.maxBatch}-row requests; sloMs ${SLO_MS}; backend ${args.backend}${args.threads ? ` (${args.threads} threads)` : ''}; ${os.cpus().length} CPU cores, load average ${os.loadavg()[0]!.toFixed(1)} at the end\n\n${text}\n`);
+    process.stdout.write(
+      `\nserve isolation: ${FLEET.length - 1} victim tenants at ${RATE} req/s each (1 row, open loop), '${FLOODER}' flooding with ${FLEET.find((t) => t.id === FLOODER)!.maxBatch}-row requests; sloMs ${SLO_MS}; backend ${args.backend}${args.threads ? ` (${args.threads} threads)` : ''}; ${os.cpus().length} CPU cores, load average ${os.loadavg()[0]!.toFixed(1)} at the end\n\n${text}\n`,
+    );
     mkdirSync(path.dirname(args.out!), { recursive: true });
-    writeFileSync(args.out!, `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', node: process.version }, backend: args.backend, threads: args.threads ?? null, loadAverage1m: os.loadavg()[0], seconds: SECONDS, ratePerVictim: RATE, sloMs: SLO_MS, flooder: FLOODER, fleet: FLEET.map((t) => ({ id: t.id, kind: t.kind, maxBatch: t.maxBatch })), launchesPerTick: plan.launches.length, results }, null, 1)}\n`);
+    writeFileSync(
+      args.out!,
+      `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? '', node: process.version }, backend: args.backend, threads: args.threads ?? null, loadAverage1m: os.loadavg()[0], seconds: SECONDS, ratePerVictim: RATE, sloMs: SLO_MS, flooder: FLOODER, fleet: FLEET.map((t) => ({ id: t.id, kind: t.kind, maxBatch: t.maxBatch })), launchesPerTick: plan.launches.length, results }, null, 1)}\n`,
+    );
     process.stdout.write(`\nwrote ${path.relative(process.cwd(), args.out!)}\n`);
   } finally {
     proc.kill('SIGTERM');

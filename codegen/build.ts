@@ -33,9 +33,11 @@ export function packWeights(plan: Plan, sink: WeightsSink): WeightBlobInfo[] {
     const t = b.tensor;
     const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     const expect = t.shape.reduce((x, y) => x * y, 1) * byteSize(t.dtype);
-    if (data.byteLength !== expect) fail('PLAN_INVALID', `weight blob at ${b.offset}: ${t.dtype}[${t.shape.join(', ')}] needs ${expect} bytes, its data has ${data.byteLength}`);
+    if (data.byteLength !== expect)
+      fail('PLAN_INVALID', `weight blob at ${b.offset}: ${t.dtype}[${t.shape.join(', ')}] needs ${expect} bytes, its data has ${data.byteLength}`);
     if (!Number.isSafeInteger(b.offset) || b.offset < end) fail('PLAN_INVALID', `weight blob at ${b.offset} overlaps the previous blob (which ends at ${end})`);
-    if (b.offset + data.byteLength > size) fail('PLAN_INVALID', `weight blob at ${b.offset} (${data.byteLength} bytes) runs past the weights arena of ${size} bytes`);
+    if (b.offset + data.byteLength > size)
+      fail('PLAN_INVALID', `weight blob at ${b.offset} (${data.byteLength} bytes) runs past the weights arena of ${size} bytes`);
     zeros(b.offset - end);
     if (data.byteLength > 0) sink(data);
     end = b.offset + data.byteLength;

@@ -13,8 +13,15 @@ import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
 export const CLIENT_FILE = 'client.ts';
 
 const ARRAY_TYPES: Readonly<Record<DType, string>> = {
-  f32: 'Float32Array', f64: 'Float64Array', f16: 'Uint16Array', bf16: 'Uint16Array', i64: 'BigInt64Array',
-  i32: 'Int32Array', i8: 'Int8Array', u8: 'Uint8Array', bool: 'Uint8Array',
+  f32: 'Float32Array',
+  f64: 'Float64Array',
+  f16: 'Uint16Array',
+  bf16: 'Uint16Array',
+  i64: 'BigInt64Array',
+  i32: 'Int32Array',
+  i8: 'Int8Array',
+  u8: 'Uint8Array',
+  bool: 'Uint8Array',
 };
 
 // The client's fixed text comes from real source files (tsc checks them), support first importing only from
@@ -37,7 +44,8 @@ function embeddable(root: string, file: string): string {
   while (i < lines.length && (lines[i]!.startsWith('//') || lines[i]!.trim() === '')) i++;
   const text = lines.slice(i).join('\n');
   const body = text.replace(/^import\s[^;]*?from\s+'([^']+)';\n/gm, (_, from: string) => {
-    if (path.posix.join(path.posix.dirname(file), from.replace(/\.js$/, '.ts')) !== VALIDATOR_SOURCE) throw new Error(`${file} imports '${from}': the client can embed only ${VALIDATOR_SOURCE}`);
+    if (path.posix.join(path.posix.dirname(file), from.replace(/\.js$/, '.ts')) !== VALIDATOR_SOURCE)
+      throw new Error(`${file} imports '${from}': the client can embed only ${VALIDATOR_SOURCE}`);
     return '';
   });
   if (/^import\s/m.test(body)) throw new Error(`${file}: an import the client generator cannot remove (write it on one line, ending in ';')`);
@@ -57,16 +65,67 @@ export function clientSupportText(): string {
 
 // Top-level names of the fixed text, which a tenant's function and type names must not take.
 function supportNames(): string[] {
-  return [...clientSupportText().matchAll(/^(?:export )?(?:declare )?(?:abstract )?(?:async )?(?:function|const|let|var|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/gm)].map((m) => m[1]!);
+  return [
+    ...clientSupportText().matchAll(
+      /^(?:export )?(?:declare )?(?:abstract )?(?:async )?(?:function|const|let|var|class|interface|type|enum)\s+([A-Za-z_$][\w$]*)/gm,
+    ),
+  ].map((m) => m[1]!);
 }
 
 // Names the client declares besides the tenants', and words that cannot name a function.
 const RESERVED = [
-  'TENANTS', 'LoomClient', 'createClient',
-  'break', 'case', 'catch', 'class', 'const', 'continue', 'debugger', 'default', 'delete', 'do', 'else', 'enum', 'export',
-  'extends', 'false', 'finally', 'for', 'function', 'if', 'import', 'in', 'instanceof', 'new', 'null', 'return', 'super',
-  'switch', 'this', 'throw', 'true', 'try', 'typeof', 'var', 'void', 'while', 'with', 'let', 'static', 'yield', 'await',
-  'implements', 'interface', 'package', 'private', 'protected', 'public', 'arguments', 'eval', 'undefined',
+  'TENANTS',
+  'LoomClient',
+  'createClient',
+  'break',
+  'case',
+  'catch',
+  'class',
+  'const',
+  'continue',
+  'debugger',
+  'default',
+  'delete',
+  'do',
+  'else',
+  'enum',
+  'export',
+  'extends',
+  'false',
+  'finally',
+  'for',
+  'function',
+  'if',
+  'import',
+  'in',
+  'instanceof',
+  'new',
+  'null',
+  'return',
+  'super',
+  'switch',
+  'this',
+  'throw',
+  'true',
+  'try',
+  'typeof',
+  'var',
+  'void',
+  'while',
+  'with',
+  'let',
+  'static',
+  'yield',
+  'await',
+  'implements',
+  'interface',
+  'package',
+  'private',
+  'protected',
+  'public',
+  'arguments',
+  'eval',
+  'undefined',
 ];
 let taken: ReadonlySet<string> | null = null;
 
@@ -131,7 +190,8 @@ function tenantDoc(t: PlannedTenant): string {
 }
 
 function specLiteral(t: PlannedTenant): string {
-  const io = (x: TenantIO) => `{ name: ${JSON.stringify(x.name)}, dtype: '${x.dtype}', shape: [${x.shape.join(', ')}], batchAxis: ${x.batchAxis === null ? 'null' : x.batchAxis} }`;
+  const io = (x: TenantIO) =>
+    `{ name: ${JSON.stringify(x.name)}, dtype: '${x.dtype}', shape: [${x.shape.join(', ')}], batchAxis: ${x.batchAxis === null ? 'null' : x.batchAxis} }`;
   return `{\n    id: ${JSON.stringify(t.id)},\n    maxBatch: ${t.maxBatch},\n    inputs: [\n      ${t.inputs.map(io).join(',\n      ')},\n    ],\n    outputs: [\n      ${t.outputs.map(io).join(',\n      ')},\n    ],\n  }`;
 }
 
@@ -152,64 +212,93 @@ export async function renderClient(tenants: readonly PlannedTenant[], opts: Clie
   const names = tenantNames(tenants.map((t) => t.id));
   const first = names[0]!;
 
-  const statements: Statement[] = [{
-    kind: StructureKind.VariableStatement,
-    isExported: true,
-    declarationKind: VariableDeclarationKind.Const,
-    docs: ['Every tenant\'s inputs and outputs as the plan lays them out (shapes at maxBatch rows).'],
-    declarations: [{
-      name: 'TENANTS',
-      initializer: `{\n  ${tenants.map((t) => `${JSON.stringify(t.id)}: ${specLiteral(t)}`).join(',\n  ')},\n} as const satisfies Readonly<Record<string, TenantSpec>>`,
-    }],
-  }];
+  const statements: Statement[] = [
+    {
+      kind: StructureKind.VariableStatement,
+      isExported: true,
+      declarationKind: VariableDeclarationKind.Const,
+      docs: ["Every tenant's inputs and outputs as the plan lays them out (shapes at maxBatch rows)."],
+      declarations: [
+        {
+          name: 'TENANTS',
+          initializer: `{\n  ${tenants.map((t) => `${JSON.stringify(t.id)}: ${specLiteral(t)}`).join(',\n  ')},\n} as const satisfies Readonly<Record<string, TenantSpec>>`,
+        },
+      ],
+    },
+  ];
 
   tenants.forEach((t, i) => {
     const n = names[i]!;
-    statements.push({
-      kind: StructureKind.Interface,
-      name: `${n.type}Inputs`,
-      isExported: true,
-      docs: [`Inputs of tenant \`${t.id}\`: flat data (rows follow from its length) or \`{ data, shape }\`.`],
-      properties: t.inputs.map((io) => ({ name: propName(io.name), isReadonly: true, type: `Input<${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`, docs: [shapeText(io)] })),
-    }, {
-      kind: StructureKind.Interface,
-      name: `${n.type}Outputs`,
-      isExported: true,
-      docs: [`Outputs of tenant \`${t.id}\`, with as many rows as the call's inputs.`],
-      properties: t.outputs.map((io) => ({ name: propName(io.name), isReadonly: true, type: `Tensor<'${io.dtype}', ${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`, docs: [shapeText(io)] })),
-    }, {
-      kind: StructureKind.Function,
-      name: n.fn,
-      isExported: true,
-      docs: [`${tenantDoc(t)}\n@param transport httpTransport(url) or inProcessTransport(plan)`],
-      parameters: [{ name: 'transport', type: 'Transport' }, { name: 'inputs', type: `${n.type}Inputs` }],
-      returnType: `Promise<${n.type}Outputs>`,
-      statements: [`return callTenant<${n.type}Outputs>(transport, TENANTS[${JSON.stringify(t.id)}], inputs);`],
-    });
+    statements.push(
+      {
+        kind: StructureKind.Interface,
+        name: `${n.type}Inputs`,
+        isExported: true,
+        docs: [`Inputs of tenant \`${t.id}\`: flat data (rows follow from its length) or \`{ data, shape }\`.`],
+        properties: t.inputs.map((io) => ({
+          name: propName(io.name),
+          isReadonly: true,
+          type: `Input<${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`,
+          docs: [shapeText(io)],
+        })),
+      },
+      {
+        kind: StructureKind.Interface,
+        name: `${n.type}Outputs`,
+        isExported: true,
+        docs: [`Outputs of tenant \`${t.id}\`, with as many rows as the call's inputs.`],
+        properties: t.outputs.map((io) => ({
+          name: propName(io.name),
+          isReadonly: true,
+          type: `Tensor<'${io.dtype}', ${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`,
+          docs: [shapeText(io)],
+        })),
+      },
+      {
+        kind: StructureKind.Function,
+        name: n.fn,
+        isExported: true,
+        docs: [`${tenantDoc(t)}\n@param transport httpTransport(url) or inProcessTransport(plan)`],
+        parameters: [
+          { name: 'transport', type: 'Transport' },
+          { name: 'inputs', type: `${n.type}Inputs` },
+        ],
+        returnType: `Promise<${n.type}Outputs>`,
+        statements: [`return callTenant<${n.type}Outputs>(transport, TENANTS[${JSON.stringify(t.id)}], inputs);`],
+      },
+    );
   });
 
-  statements.push({
-    kind: StructureKind.Interface,
-    name: 'LoomClient',
-    isExported: true,
-    docs: ['One method per tenant, bound to a transport.'],
-    properties: tenants.map((t, i) => ({ name: names[i]!.fn, isReadonly: true, type: `(inputs: ${names[i]!.type}Inputs) => Promise<${names[i]!.type}Outputs>`, docs: [tenantDoc(t)] })),
-  }, {
-    kind: StructureKind.Function,
-    name: 'createClient',
-    isExported: true,
-    docs: ['The plan\'s tenants as methods: createClient(httpTransport(url)) or createClient(inProcessTransport(plan)).'],
-    parameters: [{ name: 'transport', type: 'Transport' }],
-    returnType: 'LoomClient',
-    statements: [`return {\n${names.map((n) => `  ${n.fn}: (inputs) => ${n.fn}(transport, inputs),`).join('\n')}\n};`],
-  });
+  statements.push(
+    {
+      kind: StructureKind.Interface,
+      name: 'LoomClient',
+      isExported: true,
+      docs: ['One method per tenant, bound to a transport.'],
+      properties: tenants.map((t, i) => ({
+        name: names[i]!.fn,
+        isReadonly: true,
+        type: `(inputs: ${names[i]!.type}Inputs) => Promise<${names[i]!.type}Outputs>`,
+        docs: [tenantDoc(t)],
+      })),
+    },
+    {
+      kind: StructureKind.Function,
+      name: 'createClient',
+      isExported: true,
+      docs: ["The plan's tenants as methods: createClient(httpTransport(url)) or createClient(inProcessTransport(plan))."],
+      parameters: [{ name: 'transport', type: 'Transport' }],
+      returnType: 'LoomClient',
+      statements: [`return {\n${names.map((n) => `  ${n.fn}: (inputs) => ${n.fn}(transport, inputs),`).join('\n')}\n};`],
+    },
+  );
   // the declarations are one batch in a file of their own: a batch is not set off from text before it
   body.addStatements(statements);
   sf.addStatements([
     `// Generated by \`loom compile\` (codegen/client.ts)${opts.planName ? ` for the plan ${JSON.stringify(opts.planName)}` : ''}: one typed function per tenant`,
     `// (${tenants.length} tenant${tenants.length === 1 ? '' : 's'}). Do not edit; compile the fleet again instead. It imports nothing:`,
-    '//   const client = createClient(httpTransport(\'http://localhost:8080\'));       // a running `loom serve`',
-    '//   const client = createClient(inProcessTransport(await loadPlan(\'plan/\')));   // import { loadPlan } from \'loom\'',
+    "//   const client = createClient(httpTransport('http://localhost:8080'));       // a running `loom serve`",
+    "//   const client = createClient(inProcessTransport(await loadPlan('plan/')));   // import { loadPlan } from 'loom'",
     `//   const { ${propName(tenants[0]!.outputs[0]?.name ?? 'output')}: y } = await client.${first.fn}({ ${tenants[0]!.inputs.map((io) => `${propName(io.name)}: new ${ARRAY_TYPES[io.dtype]}(${oneRow(io)})`).join(', ')} });`,
     clientSupportText(),
   ]);

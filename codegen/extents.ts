@@ -56,7 +56,8 @@ function gemmAccesses(p: GemmProblem, dtype: DType, e: GemmEntry, where: string)
 }
 
 function checkGemmProblem(p: GemmProblem, where: string): void {
-  for (const k of ['m', 'n', 'k', 'lda', 'ldb', 'ldc', 'ldBias'] as const) if (!isCount(p[k])) bad(where, `${k} must be a non-negative integer, got ${String(p[k])}`);
+  for (const k of ['m', 'n', 'k', 'lda', 'ldb', 'ldc', 'ldBias'] as const)
+    if (!isCount(p[k])) bad(where, `${k} must be a non-negative integer, got ${String(p[k])}`);
   const need = (ld: number, min: number, name: string): void => {
     if (ld < Math.max(1, min)) bad(where, `${name} = ${ld} is below ${Math.max(1, min)}`);
   };
@@ -103,11 +104,13 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       if (shape.length > MAX_RANK) bad(where, `rank ${shape.length} exceeds ${MAX_RANK}`);
       if (op.op === 'copy') needArity(seg, 1, 1, where);
       const acc = seg.inputs.map((v, i): Access => {
-        if (v.strides.length !== shape.length || !v.strides.every(Number.isInteger)) bad(where, `input ${i} strides [${v.strides.join(', ')}] do not fit shape [${shape.join(', ')}]`);
+        if (v.strides.length !== shape.length || !v.strides.every(Number.isInteger))
+          bad(where, `input ${i} strides [${v.strides.join(', ')}] do not fit shape [${shape.join(', ')}]`);
         return { ref: v.ref, dtype: v.dtype, ...stridedRange(shape, v.strides), what: `${where} input ${i}` };
       });
       if (op.op === 'copy' && seg.outStrides !== undefined) {
-        if (seg.outStrides.length !== shape.length || !seg.outStrides.every(Number.isInteger)) bad(where, `outStrides [${seg.outStrides.join(', ')}] do not fit shape [${shape.join(', ')}]`);
+        if (seg.outStrides.length !== shape.length || !seg.outStrides.every(Number.isInteger))
+          bad(where, `outStrides [${seg.outStrides.join(', ')}] do not fit shape [${shape.join(', ')}]`);
         return [...acc, { ref: seg.out, dtype: seg.outDType, ...stridedRange(shape, seg.outStrides), what: `${where} out` }];
       }
       return [...acc, out(prod(shape))];
@@ -161,7 +164,8 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       if (!isCount(seg.count)) bad(where, `'count' must be a non-negative integer`);
       needArity(seg, 2, 2, where);
       const table = view(seg, 1, where);
-      if (table.dtype !== 'i32' || table.ref.arena !== 'weights') bad(where, `the gather table must be i32 in the weights arena, got ${table.dtype} in '${table.ref.arena}'`);
+      if (table.dtype !== 'i32' || table.ref.arena !== 'weights')
+        bad(where, `the gather table must be i32 in the weights arena, got ${table.dtype} in '${table.ref.arena}'`);
       return [contiguousIn(seg, 0, seg.count > 0 ? 1 : 0, where), contiguousIn(seg, 1, seg.count, where), out(seg.count)];
     }
     default: {

@@ -31,7 +31,9 @@ function compact(v: unknown): string {
       return JSON.stringify(v);
     case 'object': {
       if (Array.isArray(v)) return `[${v.map(compact).join(', ')}]`;
-      const keys = Object.keys(v as object).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort(keyOrder);
+      const keys = Object.keys(v as object)
+        .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+        .sort(keyOrder);
       if (keys.length === 0) return '{}';
       return `{ ${keys.map((k) => `${JSON.stringify(k)}: ${compact((v as Record<string, unknown>)[k])}`).join(', ')} }`;
     }
@@ -49,7 +51,9 @@ function pretty(v: unknown, indent: string): string {
     return `[\n${v.map((x) => inner + pretty(x, inner)).join(',\n')}\n${indent}]`;
   }
   const rec = v as Record<string, unknown>;
-  const keys = Object.keys(rec).filter((k) => rec[k] !== undefined).sort(keyOrder);
+  const keys = Object.keys(rec)
+    .filter((k) => rec[k] !== undefined)
+    .sort(keyOrder);
   return `{\n${keys.map((k) => `${inner}${JSON.stringify(k)}: ${pretty(rec[k], inner)}`).join(',\n')}\n${indent}}`;
 }
 
@@ -59,7 +63,22 @@ export function stableJson(v: unknown): string {
 
 const NONFINITE: Readonly<Record<string, number>> = { Infinity: Infinity, '-Infinity': -Infinity, NaN: NaN };
 // Fields that hold numbers which may legitimately be non-finite (constants, clip bounds, fill values, costs).
-const NUMERIC_KEYS = new Set(['v', 'value', 'min', 'max', 'alpha', 'beta', 'epsilon', 'flops', 'bytes', 'predictedUs', 'ungroupedUs', 'predictedTickUs', 'ungroupedTickUs', 'floorUs']);
+const NUMERIC_KEYS = new Set([
+  'v',
+  'value',
+  'min',
+  'max',
+  'alpha',
+  'beta',
+  'epsilon',
+  'flops',
+  'bytes',
+  'predictedUs',
+  'ungroupedUs',
+  'predictedTickUs',
+  'ungroupedTickUs',
+  'floorUs',
+]);
 
 export function parsePlanJson(text: string): unknown {
   return JSON.parse(text, (key, value: unknown) =>

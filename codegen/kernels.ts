@@ -131,7 +131,11 @@ function reduceFragments(op: Extract<KernelOp, { op: 'reduce' }>): { init: strin
     case 'logsum':
       return { ...sum, result: 'log(a)' };
     case 'logsumexp': // online: running max m and sum s of exp(x - m)
-      return { init: 'acc_t m = -loom_inf<acc_t>(), s = 0;', step: 'if (v > m) { s = s * exp(m - v) + (acc_t)1; m = v; } else { s += exp(v - m); }', result: 'm + log(s)' };
+      return {
+        init: 'acc_t m = -loom_inf<acc_t>(), s = 0;',
+        step: 'if (v > m) { s = s * exp(m - v) + (acc_t)1; m = v; } else { s += exp(v - m); }',
+        result: 'm + log(s)',
+      };
     case 'argmax':
     case 'argmin': {
       const cmp = op.reduce === 'argmax' ? (op.selectLast ? '>=' : '>') : op.selectLast ? '<=' : '<';
@@ -154,7 +158,10 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   switch (op.op) {
     case 'eltwise': {
       const { body, result } = eltwiseStatements(op.program, where);
-      return { template: 'eltwise.cu.hbs', view: { ...base, acc_t: op.computeF32 ? 'float' : 'double', inputs: inputs.map((d, index) => ({ index, ctype: ctypeOf(d) })), body, result } };
+      return {
+        template: 'eltwise.cu.hbs',
+        view: { ...base, acc_t: op.computeF32 ? 'float' : 'double', inputs: inputs.map((d, index) => ({ index, ctype: ctypeOf(d) })), body, result },
+      };
     }
     case 'copy': {
       const convert = in0 === out ? 'x' : isFloat(out) && in0 === 'f32' ? 'loom_cvt<out_t>(x)' : 'loom_cvt<out_t>(loom_cvt<double>(x))';
@@ -171,13 +178,23 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
     case 'reduce':
       return { template: 'reduce.cu.hbs', view: { ...typed, ...reduceFragments(op) } };
     case 'softmax':
-      return { template: 'softmax.cu.hbs', view: { ...typed, prepare: op.log ? ['const acc_t ls = log(s);'] : ['const acc_t rs = (acc_t)1 / s;'], result: op.log ? 'v - m - ls' : 'exp(v - m) * rs' } };
+      return {
+        template: 'softmax.cu.hbs',
+        view: {
+          ...typed,
+          prepare: op.log ? ['const acc_t ls = log(s);'] : ['const acc_t rs = (acc_t)1 / s;'],
+          result: op.log ? 'v - m - ls' : 'exp(v - m) * rs',
+        },
+      };
     case 'layernorm': {
       const opt = (i: number, dflt: string): string => (inputs[i] === undefined ? dflt : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[i])}*)v[${i}].ptr)[c])`);
       return { template: 'layernorm.cu.hbs', view: { ...typed, epsilon: doubleLiteral(op.epsilon), scale: opt(1, '(acc_t)1'), bias: opt(2, '(acc_t)0') } };
     }
     case 'groupnorm':
-      return { template: 'groupnorm.cu.hbs', view: { ...typed, epsilon: doubleLiteral(op.epsilon), scale_t: ctypeOf(inputs[1]!), bias_t: ctypeOf(inputs[2]!) } };
+      return {
+        template: 'groupnorm.cu.hbs',
+        view: { ...typed, epsilon: doubleLiteral(op.epsilon), scale_t: ctypeOf(inputs[1]!), bias_t: ctypeOf(inputs[2]!) },
+      };
     case 'pool': {
       const frag =
         op.mode === 'max'
@@ -233,7 +250,16 @@ export function planKernels(launches: readonly Launch[]): KernelTable {
     names[String(l.id)] = k.name;
     grids[String(l.id)] = { name: k.name, block: BLOCK, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
   }
-  const kernels = [...byKey.entries()].map(([key, k]): KernelSpec => ({ name: k.name, key, op: k.launch.op.op, launches: k.launches, mapping: mappingOf(k.launch.op), ...viewModel(k.launch, k.name, key) }));
+  const kernels = [...byKey.entries()].map(
+    ([key, k]): KernelSpec => ({
+      name: k.name,
+      key,
+      op: k.launch.op.op,
+      launches: k.launches,
+      mapping: mappingOf(k.launch.op),
+      ...viewModel(k.launch, k.name, key),
+    }),
+  );
   return { kernels, names, grids };
 }
 
@@ -246,4 +272,3 @@ export function renderKernelSource(table: KernelTable): string {
     kernels: code,
   });
 }
-

@@ -49,7 +49,8 @@ export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
   }
   try {
     const size = fstatSync(fd).size;
-    if (size !== plan.weights.bytes) fail('PLAN_INVALID', `${file} has ${size} bytes, plan.json expects ${plan.weights.bytes} (truncated or from another plan?)`);
+    if (size !== plan.weights.bytes)
+      fail('PLAN_INVALID', `${file} has ${size} bytes, plan.json expects ${plan.weights.bytes} (truncated or from another plan?)`);
     const out = new Uint8Array(size);
     const hash = createHash('sha256');
     for (let at = 0; at < size; ) {
@@ -59,7 +60,8 @@ export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
       at += n;
     }
     const sha = hash.digest('hex');
-    if (sha !== plan.weights.sha256) fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
+    if (sha !== plan.weights.sha256)
+      fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
     return out;
   } finally {
     closeSync(fd);

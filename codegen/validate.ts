@@ -28,8 +28,8 @@ function activation(x: unknown, p: string): void {
   const a = obj(x, p);
   const kind = oneOf(a.kind, ACTIVATION_KINDS, `${p}.kind`);
   if (kind === 'leaky_relu') num(a.alpha, `${p}.alpha`);
-  if (kind === 'clip') (num(a.min, `${p}.min`), num(a.max, `${p}.max`));
-  if (kind === 'hard_sigmoid') (num(a.alpha, `${p}.alpha`), num(a.beta, `${p}.beta`));
+  if (kind === 'clip') num(a.min, `${p}.min`), num(a.max, `${p}.max`);
+  if (kind === 'hard_sigmoid') num(a.alpha, `${p}.alpha`), num(a.beta, `${p}.beta`);
 }
 
 function gemmProblem(x: unknown, p: string): void {
@@ -57,7 +57,7 @@ function instr(x: unknown, p: string): void {
   const op = str(i.op, `${p}.op`);
   if (op === 'in') int(i.i, `${p}.i`);
   else if (op === 'const') num(i.v, `${p}.v`);
-  else if (op === 'clip') (num(i.min, `${p}.min`), num(i.max, `${p}.max`));
+  else if (op === 'clip') num(i.min, `${p}.min`), num(i.max, `${p}.max`);
   else if (op === 'act') activation(i.act, `${p}.act`);
   else if (op !== 'where') oneOf(op, [...ELT_UNARY, ...ELT_BINARY], `${p}.op`);
 }
@@ -187,7 +187,8 @@ export function checkStructure(x: unknown): LaunchPlan {
   const root = obj(x, '(root)');
   if (root.format !== FORMAT_NAME) bad('format', `expected "${FORMAT_NAME}", got ${JSON.stringify(root.format)}: not a Loom launch plan`);
   if (typeof root.version !== 'number' || !Number.isInteger(root.version)) bad('version', `expected an integer, got ${JSON.stringify(root.version)}`);
-  if (root.version > FORMAT_VERSION) bad('version', `the plan is format version ${root.version}, this Loom reads version ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`);
+  if (root.version > FORMAT_VERSION)
+    bad('version', `the plan is format version ${root.version}, this Loom reads version ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`);
   if (root.version !== FORMAT_VERSION) bad('version', `format version ${root.version} is not supported (this Loom reads version ${FORMAT_VERSION})`);
   oneOf(root.precision, PRECISIONS, 'precision');
   const arenas = obj(root.arenas, 'arenas');
@@ -253,28 +254,39 @@ function checkProgram(program: readonly EltInstr[], nInputs: number, where: stri
 
 function checkLaunch(plan: LaunchPlan, l: Launch, index: number, prevStage: number): void {
   const where = `launch ${l.id} (${l.kind}, index ${index})`;
-  if (l.info.stage < prevStage || l.info.stage >= Math.max(plan.stages, 1)) fail('PLAN_INVALID', `${where}: stage ${l.info.stage} is out of order or outside 0..${plan.stages - 1}`);
-  const tenants = l.kind === 'gemm' ? l.entries.map((e) => e.tenant) : l.kind === 'gemm_grouped' ? l.groups.flatMap((g) => g.entries.map((e) => e.tenant)) : l.segments.map((s) => s.tenant);
+  if (l.info.stage < prevStage || l.info.stage >= Math.max(plan.stages, 1))
+    fail('PLAN_INVALID', `${where}: stage ${l.info.stage} is out of order or outside 0..${plan.stages - 1}`);
+  const tenants =
+    l.kind === 'gemm'
+      ? l.entries.map((e) => e.tenant)
+      : l.kind === 'gemm_grouped'
+        ? l.groups.flatMap((g) => g.entries.map((e) => e.tenant))
+        : l.segments.map((s) => s.tenant);
   for (const t of tenants) if (t >= plan.tenants.length) fail('PLAN_INVALID', `${where}: tenant index ${t} but the plan has ${plan.tenants.length} tenants`);
   if (l.kind === 'gemm' && l.strides !== null) {
     const s = l.strides;
     const e0 = l.entries[0];
     l.entries.forEach((e, i) => {
-      const off = (r: { offset: number } | null, r0: { offset: number } | null, st: number): boolean => r === null || r0 === null || r.offset === r0.offset + i * st;
-      if (e0 && !(off(e.a, e0.a, s.a) && off(e.b, e0.b, s.b) && off(e.c, e0.c, s.c) && off(e.bias, e0.bias, s.bias))) fail('PLAN_INVALID', `${where}: entry ${i} does not follow the uniform strides`);
+      const off = (r: { offset: number } | null, r0: { offset: number } | null, st: number): boolean =>
+        r === null || r0 === null || r.offset === r0.offset + i * st;
+      if (e0 && !(off(e.a, e0.a, s.a) && off(e.b, e0.b, s.b) && off(e.c, e0.c, s.c) && off(e.bias, e0.bias, s.bias)))
+        fail('PLAN_INVALID', `${where}: entry ${i} does not follow the uniform strides`);
     });
   }
   if (l.kind === 'kernel') {
     if (l.op.op === 'eltwise') for (const [i, s] of l.segments.entries()) checkProgram(l.op.program, s.inputs.length, `${where} segment ${i}`);
     const name = plan.kernels.names[String(l.id)];
     const grid = plan.kernels.grids[String(l.id)];
-    if (name === undefined || grid === undefined || grid.name !== name) fail('PLAN_INVALID', `${where}: kernels.names/grids have no matching entry for this launch`);
-    if (grid.work.length !== l.segments.length) fail('PLAN_INVALID', `${where}: kernels.grids work has ${grid.work.length} entries for ${l.segments.length} segments`);
+    if (name === undefined || grid === undefined || grid.name !== name)
+      fail('PLAN_INVALID', `${where}: kernels.names/grids have no matching entry for this launch`);
+    if (grid.work.length !== l.segments.length)
+      fail('PLAN_INVALID', `${where}: kernels.grids work has ${grid.work.length} entries for ${l.segments.length} segments`);
   }
   for (const a of launchAccesses(l)) {
     const { start, end } = accessBytes(a);
     const size = plan.arenas[a.ref.arena];
-    if (a.hi > a.lo && (start < 0 || end > size)) fail('PLAN_INVALID', `${a.what}: bytes [${start}, ${end}) fall outside arena '${a.ref.arena}' of ${size} bytes`);
+    if (a.hi > a.lo && (start < 0 || end > size))
+      fail('PLAN_INVALID', `${a.what}: bytes [${start}, ${end}) fall outside arena '${a.ref.arena}' of ${size} bytes`);
   }
 }
 
@@ -291,13 +303,21 @@ export function checkLaunchPlan(plan: LaunchPlan): void {
   for (const t of plan.tenants) {
     for (const io of [...t.inputs, ...t.outputs]) {
       const need = io.shape.reduce((a, b) => a * b, 1) * byteSize(io.dtype);
-      if (io.bytes !== need) fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': bytes ${io.bytes} but shape [${io.shape.join(', ')}] of ${io.dtype} takes ${need}`);
-      if (io.ref.offset + io.bytes > plan.arenas[io.ref.arena]) fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': bytes [${io.ref.offset}, ${io.ref.offset + io.bytes}) fall outside arena '${io.ref.arena}' of ${plan.arenas[io.ref.arena]} bytes`);
-      if (io.batchAxis !== null && io.batchAxis >= io.shape.length) fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': batchAxis ${io.batchAxis} but rank ${io.shape.length}`);
+      if (io.bytes !== need)
+        fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': bytes ${io.bytes} but shape [${io.shape.join(', ')}] of ${io.dtype} takes ${need}`);
+      if (io.ref.offset + io.bytes > plan.arenas[io.ref.arena])
+        fail(
+          'PLAN_INVALID',
+          `tenant '${t.id}' I/O '${io.name}': bytes [${io.ref.offset}, ${io.ref.offset + io.bytes}) fall outside arena '${io.ref.arena}' of ${plan.arenas[io.ref.arena]} bytes`,
+        );
+      if (io.batchAxis !== null && io.batchAxis >= io.shape.length)
+        fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': batchAxis ${io.batchAxis} but rank ${io.shape.length}`);
     }
   }
-  if (plan.weights.bytes !== plan.arenas.weights) fail('PLAN_INVALID', `weights.bytes ${plan.weights.bytes} differs from arenas.weights ${plan.arenas.weights}`);
+  if (plan.weights.bytes !== plan.arenas.weights)
+    fail('PLAN_INVALID', `weights.bytes ${plan.weights.bytes} differs from arenas.weights ${plan.arenas.weights}`);
   for (const b of plan.weights.blobs) {
-    if (b.offset + b.bytes > plan.weights.bytes) fail('PLAN_INVALID', `weight blob at ${b.offset} (${b.bytes} bytes) runs past the weights arena of ${plan.weights.bytes} bytes`);
+    if (b.offset + b.bytes > plan.weights.bytes)
+      fail('PLAN_INVALID', `weight blob at ${b.offset} (${b.bytes} bytes) runs past the weights arena of ${plan.weights.bytes} bytes`);
   }
 }

@@ -72,13 +72,7 @@ export class GraphBuilder {
   }
 
   // Adds a node; output types come from the op's shape rule. Returns the output value ids.
-  addNode<K extends OpName>(
-    op: K,
-    name: string,
-    inputs: ReadonlyArray<ValueId | null>,
-    attrs: AttrsOf<K>,
-    outputNames: readonly string[],
-  ): ValueId[] {
+  addNode<K extends OpName>(op: K, name: string, inputs: ReadonlyArray<ValueId | null>, attrs: AttrsOf<K>, outputNames: readonly string[]): ValueId[] {
     const def = opDef(op);
     let nodeName = name || `${op}_${this.nextNode}`;
     for (let i = 1; this.nodeNames.has(nodeName); i++) nodeName = `${name || op}_${i}`;

@@ -19,14 +19,7 @@ export type TypedArrayOf<D extends DType> = D extends 'f32'
             ? Int8Array
             : Uint8Array;
 
-export type AnyTypedArray =
-  | Float32Array
-  | Float64Array
-  | Uint16Array
-  | BigInt64Array
-  | Int32Array
-  | Int8Array
-  | Uint8Array;
+export type AnyTypedArray = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
 export function byteSize(d: DType): number {
   switch (d) {
@@ -110,9 +103,21 @@ const ONNX_TO_DTYPE: Record<number, DType> = {
   16: 'bf16',
 };
 const ONNX_NAMES: Record<number, string> = {
-  0: 'UNDEFINED', 4: 'UINT16', 5: 'INT16', 8: 'STRING', 12: 'UINT32', 13: 'UINT64',
-  14: 'COMPLEX64', 15: 'COMPLEX128', 17: 'FLOAT8E4M3FN', 18: 'FLOAT8E4M3FNUZ', 19: 'FLOAT8E5M2',
-  20: 'FLOAT8E5M2FNUZ', 21: 'UINT4', 22: 'INT4', 23: 'FLOAT4E2M1',
+  0: 'UNDEFINED',
+  4: 'UINT16',
+  5: 'INT16',
+  8: 'STRING',
+  12: 'UINT32',
+  13: 'UINT64',
+  14: 'COMPLEX64',
+  15: 'COMPLEX128',
+  17: 'FLOAT8E4M3FN',
+  18: 'FLOAT8E4M3FNUZ',
+  19: 'FLOAT8E5M2',
+  20: 'FLOAT8E5M2FNUZ',
+  21: 'UINT4',
+  22: 'INT4',
+  23: 'FLOAT4E2M1',
 };
 
 export function dtypeFromOnnx(code: number, where: string): DType {
@@ -150,7 +155,7 @@ export function f32ToF16(x: number): number {
   const exp = (u >>> 23) & 0xff;
   let mant = u & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 31) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;

@@ -15,11 +15,7 @@ export interface InterpretOptions {
 // The reference executor: runs each node's reference semantics in order on concrete tensors.
 // Returns the graph outputs (and any kept values) keyed by value name. Intermediates are dropped
 // after their last use so large models do not hold every activation.
-export function interpret(
-  g: Graph,
-  inputs: Readonly<Record<string, Tensor>>,
-  opts: InterpretOptions = {},
-): Record<string, Tensor> {
+export function interpret(g: Graph, inputs: Readonly<Record<string, Tensor>>, opts: InterpretOptions = {}): Record<string, Tensor> {
   const bindings = new Map<string, { size: number; from: string }>();
   const env = new Map<ValueId, Tensor>();
   const valueOf = (id: ValueId): Value => g.values.get(id) ?? fail('VERIFY', `value #${id} is not defined in graph '${g.name}'`);
@@ -111,8 +107,7 @@ function checkAgainst(
   bindings: Map<string, { size: number; from: string }>,
 ): void {
   const got = `${t.dtype}${shapeToString(t.shape)}`;
-  const mismatch = (detail: string): never =>
-    fail(code, `${what} %${v.name}: expected ${formatType(v.type)}, got ${got}${detail ? ` (${detail})` : ''}`);
+  const mismatch = (detail: string): never => fail(code, `${what} %${v.name}: expected ${formatType(v.type)}, got ${got}${detail ? ` (${detail})` : ''}`);
   if (t.dtype !== v.type.dtype || t.shape.length !== declared.length) mismatch('');
   declared.forEach((d, i) => {
     const n = t.shape[i]!;

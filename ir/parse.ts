@@ -153,7 +153,13 @@ function parseNode(
 
   let ids: ValueId[];
   try {
-    ids = b.addNode(op as OpName, nodeName, inputs, attrs as AttrsOf<OpName>, outs.map((o) => o.name));
+    ids = b.addNode(
+      op as OpName,
+      nodeName,
+      inputs,
+      attrs as AttrsOf<OpName>,
+      outs.map((o) => o.name),
+    );
   } catch (e) {
     s.error(isLoomError(e) ? e.message : `${op}: ${String(e)}`, opAt);
   }

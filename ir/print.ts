@@ -2,17 +2,7 @@ import { fail } from './errors.js';
 import { genericNodes } from './generic-node.js';
 import type { Graph, Value, ValueId } from './graph.js';
 import type { Tensor } from './tensor.js';
-import {
-  formatAttrFields,
-  formatDim,
-  formatElements,
-  formatName,
-  formatType,
-  hexOf,
-  sameBytes,
-  shortHash,
-  tensorFromElements,
-} from './text-format.js';
+import { formatAttrFields, formatDim, formatElements, formatName, formatType, hexOf, sameBytes, shortHash, tensorFromElements } from './text-format.js';
 
 // The text form of a graph, deterministic (same graph → byte-identical text), e.g.
 //   graph mlp (symbols: N)

@@ -361,7 +361,7 @@ export class Scanner {
     do {
       const at = this.pos;
       const key = this.peek() === '"' ? this.jsonString() : this.ident('an attribute name');
-      if (Object.prototype.hasOwnProperty.call(out, key)) this.error(`attribute '${key}' given twice`, at);
+      if (Object.hasOwn(out, key)) this.error(`attribute '${key}' given twice`, at);
       this.expect(sep);
       out[key] = this.attrValue();
     } while (this.accept(','));

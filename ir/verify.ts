@@ -94,7 +94,8 @@ function checkValues(g: Graph, report: (msg: string) => void): void {
     names.add(v.name);
     for (const d of v.type.shape) {
       if (typeof d === 'string') {
-        if (!symbols.has(splitSymbolic(d).sym)) report(`%${v.name}: ${formatType(v.type)} uses symbol '${d}', which is not among the graph's symbols [${g.symbols.join(', ')}]`);
+        if (!symbols.has(splitSymbolic(d).sym))
+          report(`%${v.name}: ${formatType(v.type)} uses symbol '${d}', which is not among the graph's symbols [${g.symbols.join(', ')}]`);
       } else if (!Number.isInteger(d) || d < 0) {
         report(`%${v.name}: ${formatType(v.type)} has an invalid dimension ${d}`);
       }

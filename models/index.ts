@@ -45,7 +45,7 @@ export type ZooOptions<K extends ZooKind> = Parameters<(typeof ZOO)[K]['generate
 export const ZOO_KINDS = Object.keys(ZOO) as ZooKind[];
 
 export function isZooKind(s: string): s is ZooKind {
-  return Object.prototype.hasOwnProperty.call(ZOO, s);
+  return Object.hasOwn(ZOO, s);
 }
 
 export function generateModel<K extends ZooKind>(kind: K, opts: ZooOptions<K>): ZooModel {

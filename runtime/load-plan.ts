@@ -60,7 +60,10 @@ export function chooseBackend(requested: LoadPlanOptions['backend'], available: 
   if (want === 'auto') return available.includes('cuda') && (gpus === undefined || gpus > 0) ? 'cuda' : 'cpu';
   if (want !== 'cpu' && want !== 'cuda') fail('USAGE', `unknown backend '${String(want)}' (expected auto, cpu or cuda)`);
   if (!available.includes(want)) {
-    fail('UNSUPPORTED_FEATURE', `backend '${want}' is not built into this addon (it has: ${available.join(', ')}); the CUDA backend needs the CUDA toolkit with cuBLAS at build time (npm run build:native)`);
+    fail(
+      'UNSUPPORTED_FEATURE',
+      `backend '${want}' is not built into this addon (it has: ${available.join(', ')}); the CUDA backend needs the CUDA toolkit with cuBLAS at build time (npm run build:native)`,
+    );
   }
   return want;
 }
@@ -68,8 +71,10 @@ export function chooseBackend(requested: LoadPlanOptions['backend'], available: 
 export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
   const plan = readPlanDir(dir);
   const weights = loadWeights(dir, plan);
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
-  if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'tf32') fail('USAGE', `precision must be fp32 or tf32, got ${String(opts.precision)}`);
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
+    fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
+  if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'tf32')
+    fail('USAGE', `precision must be fp32 or tf32, got ${String(opts.precision)}`);
   const addon = loadNativeAddon();
   const info = addon.info();
   const backend = chooseBackend(opts.backend, info.backends, info.cudaDevices);
@@ -114,7 +119,11 @@ export function benchConcurrent(plans: readonly LoadedPlan[], iters: number): Be
   checkIters(iters);
   const resident = plans.map((p, i) => {
     if (!(p instanceof ResidentPlan)) fail('USAGE', `benchConcurrent: plan ${i} was not loaded by loadPlan`);
-    if (p.backend !== 'cuda') fail('USAGE', `benchConcurrent runs CUDA graphs side by side: plan ${i} (tenants ${p.plan.tenants.map((t) => t.id).join(', ')}) is on the ${p.backend} backend`);
+    if (p.backend !== 'cuda')
+      fail(
+        'USAGE',
+        `benchConcurrent runs CUDA graphs side by side: plan ${i} (tenants ${p.plan.tenants.map((t) => t.id).join(', ')}) is on the ${p.backend} backend`,
+      );
     return p;
   });
   const handles = resident.map((p) => p.nativeHandle('benchConcurrent'));

@@ -11,12 +11,31 @@ const ARRAY_ALIGN = 64; // numpy pads the header so data starts on a 64-byte bou
 const GROWTH_AXIS_MAX_DIGITS = 21; // numpy leaves room to rewrite shape[0] in place
 
 const DESCR_OF: Partial<Record<DType, string>> = {
-  f32: '<f4', f64: '<f8', f16: '<f2', i64: '<i8', i32: '<i4', i8: '|i1', u8: '|u1', bool: '|b1',
+  f32: '<f4',
+  f64: '<f8',
+  f16: '<f2',
+  i64: '<i8',
+  i32: '<i4',
+  i8: '|i1',
+  u8: '|u1',
+  bool: '|b1',
 };
 // Single-byte types have no byte order; numpy writes '|', but '<' and '=' mean the same thing there.
 const DTYPE_OF: Record<string, DType> = {
-  '<f4': 'f32', '<f8': 'f64', '<f2': 'f16', '<i8': 'i64', '<i4': 'i32',
-  '|i1': 'i8', '<i1': 'i8', '=i1': 'i8', '|u1': 'u8', '<u1': 'u8', '=u1': 'u8', '|b1': 'bool', '<b1': 'bool', '=b1': 'bool',
+  '<f4': 'f32',
+  '<f8': 'f64',
+  '<f2': 'f16',
+  '<i8': 'i64',
+  '<i4': 'i32',
+  '|i1': 'i8',
+  '<i1': 'i8',
+  '=i1': 'i8',
+  '|u1': 'u8',
+  '<u1': 'u8',
+  '=u1': 'u8',
+  '|b1': 'bool',
+  '<b1': 'bool',
+  '=b1': 'bool',
 };
 
 export const NPY_DTYPES: readonly DType[] = Object.keys(DESCR_OF) as DType[];

@@ -14,10 +14,32 @@ import path from 'node:path';
 import { fail } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { Plan } from '../ir/contract/plan.js';
-import { type BuiltPlan, type WrittenPlan, WEIGHTS_FILE, buildLaunchPlan, loadWeights, planFromLaunchPlan, readPlanDir, writeKernels, writeLaunchJson, writeWeights } from '../codegen/index.js';
+import {
+  type BuiltPlan,
+  type WrittenPlan,
+  WEIGHTS_FILE,
+  buildLaunchPlan,
+  loadWeights,
+  planFromLaunchPlan,
+  readPlanDir,
+  writeKernels,
+  writeLaunchJson,
+  writeWeights,
+} from '../codegen/index.js';
 import { type ConcreteIO, type ConcreteTenant, concretizeTenant, planConcreteFleet } from './planner/index.js';
 import type { Manifest, TenantSpec } from './fleet/manifest.js';
-import { DUMP_FILE, type DumpRecord, ensureDir, orderedJson, parseOrderedJson, readDumpRecord, readTenantIr, writeDumpRecord, writeTenantIr, writeText } from './fleet/stage-dump.js';
+import {
+  DUMP_FILE,
+  type DumpRecord,
+  ensureDir,
+  orderedJson,
+  parseOrderedJson,
+  readDumpRecord,
+  readTenantIr,
+  writeDumpRecord,
+  writeTenantIr,
+  writeText,
+} from './fleet/stage-dump.js';
 import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
@@ -89,7 +111,10 @@ export type Stage<In = never, Out = unknown> = TenantStage<In, Out> | FleetStage
 // import and canonicalize dump the same way: one IR file per tenant, restartable.
 function irDump(stage: StageName): Pick<StageInfo<unknown, PerTenant<Graph>>, 'dump' | 'load'> {
   return {
-    dump: (out, dir) => [...out.values.map((g, i) => writeTenantIr(dir, out.manifest.tenants[i]!.id, g)), writeDumpRecord(dir, { stage, manifest: out.manifest })],
+    dump: (out, dir) => [
+      ...out.values.map((g, i) => writeTenantIr(dir, out.manifest.tenants[i]!.id, g)),
+      writeDumpRecord(dir, { stage, manifest: out.manifest }),
+    ],
     load: (dir) => {
       const { manifest } = readDumpRecord(dir, stage);
       return { manifest, values: manifest.tenants.map((t) => readTenantIr(dir, t.id, stage)) };
@@ -100,8 +125,8 @@ function irDump(stage: StageName): Pick<StageInfo<unknown, PerTenant<Graph>>, 'd
 export const IMPORT: TenantStage<TenantSpec, Graph> = {
   name: 'import',
   scope: 'tenant',
-  description: 'decode each tenant\'s ONNX model into the IR, its symbolic dims bound (the batch dim stays symbolic)',
-  input: 'the manifest\'s tenants',
+  description: "decode each tenant's ONNX model into the IR, its symbolic dims bound (the batch dim stays symbolic)",
+  input: "the manifest's tenants",
   output: 'raw IR per tenant (ir/<tenant>.ir + dump.json)',
   phase: 'import',
   label: (t) => `import ${t.id} (${t.model})`,
@@ -131,7 +156,7 @@ export const LOWER: TenantStage<Graph, ConcreteTenant> = {
   scope: 'tenant',
   description: 'bind the batch dim to maxBatch, fold, run the lowering passes (LOWERING_PASSES): the graph the planner schedules',
   input: 'canonical IR per tenant',
-  output: 'concrete lowered IR per tenant (ir/<tenant>.ir + dump.json with each tenant\'s I/O batch axes)',
+  output: "concrete lowered IR per tenant (ir/<tenant>.ir + dump.json with each tenant's I/O batch axes)",
   // concretization was always timed as part of planning; keeping its phase keeps --timings comparable
   phase: 'plan',
   label: (t) => `lower ${t.id}`,
@@ -152,7 +177,7 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
   scope: 'fleet',
   description: 'align equal steps of different tenants into shared launches, place every buffer in the arenas, pack the weights',
   input: 'concrete lowered IR per tenant',
-  output: 'the Plan (plan-summary.json: everything but the weights\' bytes)',
+  output: "the Plan (plan-summary.json: everything but the weights' bytes)",
   label: (input) => `plan ${input.values.length} tenant${input.values.length === 1 ? '' : 's'}`,
   run: (input, ctx) => {
     const specs = input.manifest.tenants.map(({ id, model, maxBatch, sloMs, checkFinite }) => ({ id, model, maxBatch, sloMs, checkFinite }));
@@ -163,7 +188,8 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
     return ['plan-summary.json'];
   },
   load: null,
-  notRestartable: 'plan-summary.json leaves out the weights\' bytes and JSON has no ±Infinity; the launch dump holds the same Plan losslessly: restart --from launch',
+  notRestartable:
+    "plan-summary.json leaves out the weights' bytes and JSON has no ±Infinity; the launch dump holds the same Plan losslessly: restart --from launch",
 };
 
 export const LAUNCH: FleetStage<PlannedFleet, LaunchFiles> = {
@@ -207,7 +233,10 @@ export const KERNELS: FleetStage<LaunchFiles, KernelFiles> = {
     return { manifest: input.manifest, plan: input.plan, written: await writeKernels(input.built, ctx.outDir, opts) };
   },
   // run wrote them already (into the output directory, where a full compile's files go): this names them
-  dump: (out) => [out.written.files.plan, out.written.files.weights, out.written.files.kernels, ...(out.written.files.cubin ? [out.written.files.cubin] : [])].map((f) => path.basename(f)),
+  dump: (out) =>
+    [out.written.files.plan, out.written.files.weights, out.written.files.kernels, ...(out.written.files.cubin ? [out.written.files.cubin] : [])].map((f) =>
+      path.basename(f),
+    ),
   load: null,
   notRestartable: 'it is the last stage',
 };
@@ -216,7 +245,8 @@ export const STAGES = [IMPORT, CANONICALIZE, LOWER, PLAN, LAUNCH, KERNELS] as co
 
 // plan.json's op with the planner's key order back (see orderedJson); both must say the same.
 function keyOrdered<T>(op: T, text: string | undefined, dir: string, id: number): T {
-  if (text === undefined) fail('USAGE', `--from launch: '${path.join(dir, DUMP_FILE)}' lacks kernel op ${id} (write the dump with \`loom compile --emit launch\`)`);
+  if (text === undefined)
+    fail('USAGE', `--from launch: '${path.join(dir, DUMP_FILE)}' lacks kernel op ${id} (write the dump with \`loom compile --emit launch\`)`);
   const ordered = parseOrderedJson(text) as T;
   if (stableJson(ordered) !== stableJson(op)) fail('PLAN_INVALID', `--from launch: launch ${id}'s op differs between plan.json and ${DUMP_FILE}`);
   return ordered;

@@ -55,11 +55,13 @@ const ENUMS: readonly EnumSpec[] = [
 
 // C++17 keywords and alternative tokens: a contract name among them needs an entry in its rename table.
 const CPP_RESERVED = new Set(
-  ('alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class compl const constexpr ' +
+  (
+    'alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class compl const constexpr ' +
     'const_cast continue decltype default delete do double dynamic_cast else enum explicit export extern false float for friend ' +
     'goto if inline int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private protected public register ' +
     'reinterpret_cast return short signed sizeof static static_assert static_cast struct switch template this thread_local throw ' +
-    'true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor xor_eq').split(' '),
+    'true try typedef typeid typename union unsigned using virtual void volatile wchar_t while xor xor_eq'
+  ).split(' '),
 );
 
 function enumerators(e: EnumSpec): string[] {
@@ -158,7 +160,7 @@ export function nativeContractHeader(): string {
     '',
     ...ENUMS.map(enumBlock),
     '// elt_op lists the operand instructions, then the unary ones, then the binary ones (the contract keeps',
-    '// that order), so an instruction\'s stack effect is a range check.',
+    "// that order), so an instruction's stack effect is a range check.",
     `constexpr bool elt_op_is_unary(elt_op o) { return o >= elt_op::${firstUnary} && o < elt_op::${firstBinary}; }`,
     `constexpr bool elt_op_is_binary(elt_op o) { return o >= elt_op::${firstBinary}; }`,
     '',
@@ -169,7 +171,7 @@ export function nativeContractHeader(): string {
     '}',
     `inline const char* gemm_dtype_expected() { return ${quote(expectedText(GEMM_DTYPES))}; }`,
     '',
-    '// POOL_GEOMETRY_FIELDS: a segment\'s geom, in the order of the segment table\'s geom[16] (codegen/FORMAT.md).',
+    "// POOL_GEOMETRY_FIELDS: a segment's geom, in the order of the segment table's geom[16] (codegen/FORMAT.md).",
     `inline constexpr size_t pool_geometry_field_count = ${geomFields.length};`,
     'inline constexpr const char* pool_geometry_field_names[pool_geometry_field_count] = {',
     wrap(geomFields.map(quote), '    '),

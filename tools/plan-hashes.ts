@@ -16,7 +16,10 @@ export async function planHashes(name: string): Promise<Record<string, string>> 
     const out = path.join(dir, 'plan');
     await compileFleet(manifest, out, { nvcc: 'off' });
     const hashes: Record<string, string> = {};
-    for (const f of HASHED_FILES) hashes[f] = createHash('sha256').update(readFileSync(path.join(out, f))).digest('hex');
+    for (const f of HASHED_FILES)
+      hashes[f] = createHash('sha256')
+        .update(readFileSync(path.join(out, f)))
+        .digest('hex');
     return hashes;
   } finally {
     rmSync(dir, { recursive: true, force: true });

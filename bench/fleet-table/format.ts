@@ -19,7 +19,20 @@ const ratio = (x: number | null): string => (x === null ? '-' : `${x.toFixed(2)}
 const yn = (x: boolean | null): string => (x === null ? '-' : x ? 'y' : 'n');
 
 export function formatFleetTable(rows: readonly FleetRow[], meta: TableMeta): string {
-  const head = ['fleet', 'tenants', 'loom p50', 'loom p99', 'loom device', ...PEER_NAMES, 'best peer', 'speedup', 'floor', 'PCIe floor', 'loom/floor', 'targets'];
+  const head = [
+    'fleet',
+    'tenants',
+    'loom p50',
+    'loom p99',
+    'loom device',
+    ...PEER_NAMES,
+    'best peer',
+    'speedup',
+    'floor',
+    'PCIe floor',
+    'loom/floor',
+    'targets',
+  ];
   const body = rows.map((r) => [
     r.fleet,
     String(r.tenants),
@@ -68,7 +81,9 @@ function peerCell(r: FleetRow): string {
 
 function rowNotes(r: FleetRow): string[] {
   const w = r.loom.work;
-  const lines = [`${r.fleet}: ${r.description}; ${w.launches} launches per tick for ${w.tenantLayers} tenant steps; ${fmtCount(w.flops)}FLOP, ${fmtBytes(w.launchBytes)} launch bytes (weights ${fmtBytes(w.weightBytes)}), ${fmtBytes(w.ioBytes)} host↔device`];
+  const lines = [
+    `${r.fleet}: ${r.description}; ${w.launches} launches per tick for ${w.tenantLayers} tenant steps; ${fmtCount(w.flops)}FLOP, ${fmtBytes(w.launchBytes)} launch bytes (weights ${fmtBytes(w.weightBytes)}), ${fmtBytes(w.ioBytes)} host↔device`,
+  ];
   switch (r.peer.status) {
     case 'ran':
       lines.push(`  peer: ran in ${r.peer.seconds.toFixed(0)} s, worst rel. error vs Loom ${r.peer.result.maxRelErr?.toExponential(2) ?? 'NaN'}`);
@@ -85,15 +100,23 @@ function rowNotes(r: FleetRow): string[] {
       throw new Error(`unknown peer status ${JSON.stringify(never)}`);
     }
   }
-  if (r.peerMismatch) lines.push(`  PEER MISMATCH: the peer's outputs differ from Loom's by more than ${PEER_MISMATCH} (norm-wise relative): its timings are not of the same model`);
+  if (r.peerMismatch)
+    lines.push(
+      `  PEER MISMATCH: the peer's outputs differ from Loom's by more than ${PEER_MISMATCH} (norm-wise relative): its timings are not of the same model`,
+    );
   if (r.floor) {
     const f = r.floor;
-    lines.push(`  floor: compute ${fmtUs(f.computeUs)} (${fmtCount(f.flops)}FLOP at ${fmtCount(f.peakFlops)}FLOP/s), memory ${fmtUs(f.memoryUs)} (${fmtBytes(f.bytes)} at ${fmtCount(f.copyBytesPerS)}B/s); PCIe ${fmtUs(f.pcieUs)} (${fmtBytes(f.ioBytes)} at ${fmtCount(f.h2dBytesPerS)}B/s)`);
+    lines.push(
+      `  floor: compute ${fmtUs(f.computeUs)} (${fmtCount(f.flops)}FLOP at ${fmtCount(f.peakFlops)}FLOP/s), memory ${fmtUs(f.memoryUs)} (${fmtBytes(f.bytes)} at ${fmtCount(f.copyBytesPerS)}B/s); PCIe ${fmtUs(f.pcieUs)} (${fmtBytes(f.ioBytes)} at ${fmtCount(f.h2dBytesPerS)}B/s)`,
+    );
   }
   const p = r.loom.profile;
   if (p) {
     lines.push(`  where the device time goes (eager tick, launches summed ${fmtUs(p.eagerLaunchUs)}; top ${p.top.length}):`);
-    for (const t of p.top) lines.push(`    #${String(t.id).padEnd(5)} ${t.kind.padEnd(9)} ${t.op.padEnd(9)} ${fmtUs(t.us).padStart(10)} ${(100 * t.share).toFixed(1).padStart(5)}%  ${t.label}${t.shapes ? `  [${t.shapes.length > 80 ? `${t.shapes.slice(0, 77)}...` : t.shapes}]` : ''}`);
+    for (const t of p.top)
+      lines.push(
+        `    #${String(t.id).padEnd(5)} ${t.kind.padEnd(9)} ${t.op.padEnd(9)} ${fmtUs(t.us).padStart(10)} ${(100 * t.share).toFixed(1).padStart(5)}%  ${t.label}${t.shapes ? `  [${t.shapes.length > 80 ? `${t.shapes.slice(0, 77)}...` : t.shapes}]` : ''}`,
+      );
   }
   return lines;
 }

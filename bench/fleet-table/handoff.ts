@@ -175,7 +175,8 @@ export function checkPeerFleet(peerDir: string): string[] {
     const at = `tenant '${t.id}'`;
     if (ids.has(t.id)) problems.push(`${at} appears twice`);
     ids.add(t.id);
-    if (!['mlp', 'lstm', 'resnet18', 'encoder'].includes(t.kind)) problems.push(`${at}: kind ${JSON.stringify(t.kind)} is not one of mlp, lstm, resnet18, encoder`);
+    if (!['mlp', 'lstm', 'resnet18', 'encoder'].includes(t.kind))
+      problems.push(`${at}: kind ${JSON.stringify(t.kind)} is not one of mlp, lstm, resnet18, encoder`);
     if (!Number.isInteger(t.batch) || t.batch < 1) problems.push(`${at}: batch must be a positive integer`);
     if (typeof t.options !== 'object' || t.options === null) problems.push(`${at}: options must be an object`);
     let offset = 0;

@@ -104,7 +104,15 @@ function profileLaunches(loaded: LoadedPlan): LoomMeasurement['profile'] {
     .slice(0, TOP_LAUNCHES)
     .map((x): TopLaunch => {
       const r = rows.get(x.id);
-      return { id: x.id, kind: r?.kind ?? '?', op: r?.op ?? '?', label: r?.label ?? '?', shapes: r?.shapes ?? '', us: x.us, share: total > 0 ? x.us / total : 0 };
+      return {
+        id: x.id,
+        kind: r?.kind ?? '?',
+        op: r?.op ?? '?',
+        label: r?.label ?? '?',
+        shapes: r?.shapes ?? '',
+        us: x.us,
+        share: total > 0 ? x.us / total : 0,
+      };
     });
   return { eagerLaunchUs: total, top };
 }

@@ -71,7 +71,18 @@ export async function runPeer(opts: PeerOptions): Promise<PeerRun> {
   const script = opts.script ?? PEER_SCRIPT;
   const probe = probePeer(opts.python, script);
   if (!probe.ok) return { status: 'unavailable', reason: probe.reason };
-  const args = [script, '--fleet', opts.fleetJson, '--out', opts.out, '--iters', String(opts.iters), '--warmup', String(opts.warmup), ...(opts.peers ? ['--peers', opts.peers.join(',')] : [])];
+  const args = [
+    script,
+    '--fleet',
+    opts.fleetJson,
+    '--out',
+    opts.out,
+    '--iters',
+    String(opts.iters),
+    '--warmup',
+    String(opts.warmup),
+    ...(opts.peers ? ['--peers', opts.peers.join(',')] : []),
+  ];
   const t0 = Date.now();
   const { code, tail } = await passThrough(opts.python, args);
   const seconds = (Date.now() - t0) / 1e3;

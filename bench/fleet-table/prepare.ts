@@ -76,11 +76,27 @@ export async function prepareFleet(spec: FleetSpec, opts: PrepareOptions): Promi
   }
   const compileS = (performance.now() - t0) / 1e3;
   log(`${spec.name}: models ${modelsS.toFixed(1)} s${modelsStamp ? ' (reused)' : ''}, compile ${compileS.toFixed(1)} s${planReused ? ' (reused)' : ''}`);
-  return { spec, precision: opts.precision, dir, planDir, peerDir, entries, weights, reused: { models: modelsStamp !== null, plan: planReused }, seconds: { models: modelsS, compile: compileS } };
+  return {
+    spec,
+    precision: opts.precision,
+    dir,
+    planDir,
+    peerDir,
+    entries,
+    weights,
+    reused: { models: modelsStamp !== null, plan: planReused },
+    seconds: { models: modelsS, compile: compileS },
+  };
 }
 
 // One tenant at a time: generate, write the .onnx, stream its initializers to the peer's weights file.
-function writeModels(dir: string, peerDir: string, entries: readonly TenantPlanEntry[], precision: string, log: (msg: string) => void): Record<string, PeerWeightTensor[]> {
+function writeModels(
+  dir: string,
+  peerDir: string,
+  entries: readonly TenantPlanEntry[],
+  precision: string,
+  log: (msg: string) => void,
+): Record<string, PeerWeightTensor[]> {
   mkdirSync(path.join(dir, 'models'), { recursive: true });
   const weights: Record<string, PeerWeightTensor[]> = {};
   let bytes = 0;

@@ -7,8 +7,8 @@ export const TARGET_SPEEDUP = 1.3; // Loom ≥ 1.3x the best peer
 export const TARGET_FLOOR = 1.3; // Loom's device tick ≤ 1.3x the floor
 
 export const BYTES_COUNTED =
-  'floor bytes = Σ over the plan\'s launches of the bytes each reads and writes (weights once per launch that reads them, ' +
-  'activations every time a launch reads or writes them); PCIe floor = every tenant\'s input and output bytes at maxBatch / pinned host→device bandwidth';
+  "floor bytes = Σ over the plan's launches of the bytes each reads and writes (weights once per launch that reads them, " +
+  "activations every time a launch reads or writes them); PCIe floor = every tenant's input and output bytes at maxBatch / pinned host→device bandwidth";
 
 export interface Floor {
   readonly flops: number;
@@ -68,10 +68,12 @@ export function buildRow(
   peaksOverride?: PeerPeaks | null,
 ): FleetRow {
   const result = peer.status === 'ran' || peer.status === 'failed' ? peer.result : null;
-  const peers = Object.fromEntries(PEER_NAMES.map((n) => {
-    const t = result?.peers[n];
-    return [n, t ? { p50Us: t.p50_us, p99Us: t.p99_us } : null];
-  })) as Record<PeerName, { p50Us: number; p99Us: number } | null>;
+  const peers = Object.fromEntries(
+    PEER_NAMES.map((n) => {
+      const t = result?.peers[n];
+      return [n, t ? { p50Us: t.p50_us, p99Us: t.p99_us } : null];
+    }),
+  ) as Record<PeerName, { p50Us: number; p99Us: number } | null>;
   let bestPeer: FleetRow['bestPeer'] = null;
   for (const n of PEER_NAMES) {
     const t = peers[n];

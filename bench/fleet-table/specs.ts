@@ -64,8 +64,10 @@ export function fleetTenants(spec: FleetSpec): TenantPlanEntry[] {
   const perKind = new Map<string, number>();
   const out: TenantPlanEntry[] = [];
   for (const group of spec.groups) {
-    if (!Number.isInteger(group.count) || group.count < 1) fail('USAGE', `fleet '${spec.name}': a ${group.kind} group needs a positive integer count, got ${group.count}`);
-    if (!Number.isInteger(group.batch) || group.batch < 1) fail('USAGE', `fleet '${spec.name}': a ${group.kind} group needs a positive integer batch, got ${group.batch}`);
+    if (!Number.isInteger(group.count) || group.count < 1)
+      fail('USAGE', `fleet '${spec.name}': a ${group.kind} group needs a positive integer count, got ${group.count}`);
+    if (!Number.isInteger(group.batch) || group.batch < 1)
+      fail('USAGE', `fleet '${spec.name}': a ${group.kind} group needs a positive integer batch, got ${group.batch}`);
     for (let i = 0; i < group.count; i++) {
       const k = perKind.get(group.kind) ?? 0;
       perKind.set(group.kind, k + 1);
@@ -82,5 +84,8 @@ export function describeFleet(spec: FleetSpec): string {
 
 // What decides the models, their weights and inputs: a fleet directory made from the same hash is reused.
 export function specHash(spec: FleetSpec, precision: string): string {
-  return createHash('sha256').update(JSON.stringify({ v: 1, spec, precision })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ v: 1, spec, precision }))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -57,17 +57,36 @@ export class LoomClientError extends Error {
   }
 }
 
-const OIP_TYPES: Readonly<Record<DType, string>> = { f32: 'FP32', f64: 'FP64', f16: 'FP16', bf16: 'BF16', i64: 'INT64', i32: 'INT32', i8: 'INT8', u8: 'UINT8', bool: 'BOOL' };
+const OIP_TYPES: Readonly<Record<DType, string>> = {
+  f32: 'FP32',
+  f64: 'FP64',
+  f16: 'FP16',
+  bf16: 'BF16',
+  i64: 'INT64',
+  i32: 'INT32',
+  i8: 'INT8',
+  u8: 'UINT8',
+  bool: 'BOOL',
+};
 
 function allocArray(dtype: DType, n: number): TypedArray {
   switch (dtype) {
-    case 'f32': return new Float32Array(n);
-    case 'f64': return new Float64Array(n);
-    case 'f16': case 'bf16': return new Uint16Array(n);
-    case 'i64': return new BigInt64Array(n);
-    case 'i32': return new Int32Array(n);
-    case 'i8': return new Int8Array(n);
-    case 'u8': case 'bool': return new Uint8Array(n);
+    case 'f32':
+      return new Float32Array(n);
+    case 'f64':
+      return new Float64Array(n);
+    case 'f16':
+    case 'bf16':
+      return new Uint16Array(n);
+    case 'i64':
+      return new BigInt64Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'i8':
+      return new Int8Array(n);
+    case 'u8':
+    case 'bool':
+      return new Uint8Array(n);
   }
 }
 
@@ -96,7 +115,8 @@ function toTensors(spec: TenantSpec, given: Readonly<Record<string, unknown>>): 
         shape[s.batchAxis] = perRow > 0 ? data.length / perRow : 0;
         // whole rows or not is only a question for the right kind of array; the validator names a wrong kind
         if (!Number.isInteger(shape[s.batchAxis]) && arrayKindOf(data) === TYPED_ARRAY_NAMES[s.dtype]) {
-          const message = "tenant '" + spec.id + "' input '" + s.name + "': " + data.length + ' values, not whole rows of ' + perRow + ' (' + describeTenantIO(s) + ')';
+          const message =
+            "tenant '" + spec.id + "' input '" + s.name + "': " + data.length + ' values, not whole rows of ' + perRow + ' (' + describeTenantIO(s) + ')';
           throw new LoomClientError(message, null, 'inputs[' + spec.inputs.indexOf(s) + "] ('" + s.name + "').data");
         }
       }
@@ -255,15 +275,21 @@ function numberToBf16(x: number): number {
 
 function toJsonData(t: Tensor, where: string): Array<number | boolean> {
   switch (t.dtype) {
-    case 'f16': return Array.from(t.data as Uint16Array, f16ToNumber);
-    case 'bf16': return Array.from(t.data as Uint16Array, bf16ToNumber);
-    case 'bool': return Array.from(t.data as Uint8Array, (x) => x !== 0);
-    case 'i64': return Array.from(t.data as BigInt64Array, (x) => {
-      const n = Number(x);
-      if (!Number.isSafeInteger(n)) throw new LoomClientError(where + ': ' + x + ' does not fit a JSON number exactly; use httpTransport(url, { binary: true })');
-      return n;
-    });
-    default: return Array.from(t.data as Float32Array);
+    case 'f16':
+      return Array.from(t.data as Uint16Array, f16ToNumber);
+    case 'bf16':
+      return Array.from(t.data as Uint16Array, bf16ToNumber);
+    case 'bool':
+      return Array.from(t.data as Uint8Array, (x) => x !== 0);
+    case 'i64':
+      return Array.from(t.data as BigInt64Array, (x) => {
+        const n = Number(x);
+        if (!Number.isSafeInteger(n))
+          throw new LoomClientError(where + ': ' + x + ' does not fit a JSON number exactly; use httpTransport(url, { binary: true })');
+        return n;
+      });
+    default:
+      return Array.from(t.data as Float32Array);
   }
 }
 
@@ -276,14 +302,24 @@ function flatValues(v: unknown, out: unknown[]): unknown[] {
 function fromJsonData(dtype: DType, values: readonly unknown[], where: string): TypedArray {
   const out = allocArray(dtype, values.length);
   values.forEach((v, i) => {
-    if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string') throw new LoomClientError(where + '[' + i + ']: ' + String(v) + ' is not a value');
+    if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string')
+      throw new LoomClientError(where + '[' + i + ']: ' + String(v) + ' is not a value');
     const n = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
     switch (dtype) {
-      case 'f16': (out as Uint16Array)[i] = numberToF16(n); break;
-      case 'bf16': (out as Uint16Array)[i] = numberToBf16(n); break;
-      case 'i64': (out as BigInt64Array)[i] = BigInt(typeof v === 'string' ? v : Math.trunc(n)); break;
-      case 'bool': (out as Uint8Array)[i] = n !== 0 ? 1 : 0; break;
-      default: (out as Float64Array)[i] = n;
+      case 'f16':
+        (out as Uint16Array)[i] = numberToF16(n);
+        break;
+      case 'bf16':
+        (out as Uint16Array)[i] = numberToBf16(n);
+        break;
+      case 'i64':
+        (out as BigInt64Array)[i] = BigInt(typeof v === 'string' ? v : Math.trunc(n));
+        break;
+      case 'bool':
+        (out as Uint8Array)[i] = n !== 0 ? 1 : 0;
+        break;
+      default:
+        (out as Float64Array)[i] = n;
     }
   });
   return out;
@@ -327,7 +363,10 @@ export function httpTransport(baseUrl: string, options: HttpOptions = {}): Trans
         const all = new Uint8Array(head.byteLength + chunks.reduce((a, c) => a + c.byteLength, 0));
         all.set(head, 0);
         let at = head.byteLength;
-        for (const c of chunks) { all.set(c, at); at += c.byteLength; }
+        for (const c of chunks) {
+          all.set(c, at);
+          at += c.byteLength;
+        }
         body = all;
       }
       const res = await doFetch(base + '/v2/models/' + encodeURIComponent(tenant) + '/infer', { method: 'POST', headers, body });
@@ -351,12 +390,14 @@ export function httpTransport(baseUrl: string, options: HttpOptions = {}): Trans
         let data: TypedArray;
         if (size !== undefined) {
           data = allocArray(dtype, product(o.shape));
-          if (data.byteLength !== size || at + size > bytes.byteLength) throw new LoomClientError(where + " output '" + o.name + "': " + size + ' binary bytes do not fit shape [' + o.shape.join(', ') + ']');
+          if (data.byteLength !== size || at + size > bytes.byteLength)
+            throw new LoomClientError(where + " output '" + o.name + "': " + size + ' binary bytes do not fit shape [' + o.shape.join(', ') + ']');
           bytesOf(data).set(bytes.subarray(at, at + size));
           at += size;
         } else {
           data = fromJsonData(dtype, flatValues(o.data, []), where + " output '" + o.name + "'");
-          if (data.length !== product(o.shape)) throw new LoomClientError(where + " output '" + o.name + "': " + data.length + ' values for shape [' + o.shape.join(', ') + ']');
+          if (data.length !== product(o.shape))
+            throw new LoomClientError(where + " output '" + o.name + "': " + data.length + ' values for shape [' + o.shape.join(', ') + ']');
         }
         out[o.name] = { dtype, shape: [...o.shape], data };
       }

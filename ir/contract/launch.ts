@@ -15,16 +15,62 @@ export const LAUNCH_KINDS = ['gemm', 'gemm_grouped', 'kernel'] as const;
 export const GEMM_DTYPES = ['f32', 'bf16', 'f16'] as const;
 export const GEMM_BIAS_MODES = ['none', 'row', 'col', 'full'] as const;
 export type GemmBiasMode = (typeof GEMM_BIAS_MODES)[number];
-export const ACTIVATION_KINDS = ['relu', 'sigmoid', 'tanh', 'gelu_erf', 'gelu_tanh', 'leaky_relu', 'clip', 'hard_sigmoid', 'hard_swish'] as const satisfies readonly Activation['kind'][];
+export const ACTIVATION_KINDS = [
+  'relu',
+  'sigmoid',
+  'tanh',
+  'gelu_erf',
+  'gelu_tanh',
+  'leaky_relu',
+  'clip',
+  'hard_sigmoid',
+  'hard_swish',
+] as const satisfies readonly Activation['kind'][];
 
 // Elementwise instructions: the operand ones first, then unary, then binary (native keeps this order).
 export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act'] as const;
-export const ELT_UNARY = ['neg', 'abs', 'recip', 'sqrt', 'exp', 'log', 'erf', 'tanh', 'sigmoid', 'relu', 'floor', 'ceil', 'round', 'sin', 'cos', 'not', 'sign', 'softplus', 'softsign', 'isnan', 'isinf', 'trunc'] as const;
+export const ELT_UNARY = [
+  'neg',
+  'abs',
+  'recip',
+  'sqrt',
+  'exp',
+  'log',
+  'erf',
+  'tanh',
+  'sigmoid',
+  'relu',
+  'floor',
+  'ceil',
+  'round',
+  'sin',
+  'cos',
+  'not',
+  'sign',
+  'softplus',
+  'softsign',
+  'isnan',
+  'isinf',
+  'trunc',
+] as const;
 export const ELT_BINARY = ['add', 'sub', 'mul', 'div', 'idiv', 'pow', 'max', 'min', 'mod', 'fmod', 'eq', 'lt', 'gt', 'le', 'ge', 'and', 'or', 'xor'] as const;
 export type EltUnary = (typeof ELT_UNARY)[number];
 export type EltBinary = (typeof ELT_BINARY)[number];
 
-export const KERNEL_OPS = ['eltwise', 'reduce', 'softmax', 'layernorm', 'groupnorm', 'pool', 'im2col', 'col2im', 'copy', 'fill', 'gather', 'gather_table'] as const;
+export const KERNEL_OPS = [
+  'eltwise',
+  'reduce',
+  'softmax',
+  'layernorm',
+  'groupnorm',
+  'pool',
+  'im2col',
+  'col2im',
+  'copy',
+  'fill',
+  'gather',
+  'gather_table',
+] as const;
 export type KernelOpName = (typeof KERNEL_OPS)[number];
 export const REDUCE_KINDS = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
 export type ReduceKind = (typeof REDUCE_KINDS)[number];
@@ -205,9 +251,30 @@ export interface LaunchInfo {
 }
 
 export type Launch =
-  | { readonly kind: 'gemm'; readonly id: number; readonly dtype: DType; readonly problem: GemmProblem; readonly entries: readonly GemmEntry[]; readonly strides: GemmStrides | null; readonly info: LaunchInfo }
-  | { readonly kind: 'gemm_grouped'; readonly id: number; readonly dtype: DType; readonly groups: ReadonlyArray<{ readonly problem: GemmProblem; readonly entries: readonly GemmEntry[] }>; readonly info: LaunchInfo }
-  | { readonly kind: 'kernel'; readonly id: number; readonly kernel: string; readonly op: KernelOp; readonly segments: readonly Segment[]; readonly info: LaunchInfo };
+  | {
+      readonly kind: 'gemm';
+      readonly id: number;
+      readonly dtype: DType;
+      readonly problem: GemmProblem;
+      readonly entries: readonly GemmEntry[];
+      readonly strides: GemmStrides | null;
+      readonly info: LaunchInfo;
+    }
+  | {
+      readonly kind: 'gemm_grouped';
+      readonly id: number;
+      readonly dtype: DType;
+      readonly groups: ReadonlyArray<{ readonly problem: GemmProblem; readonly entries: readonly GemmEntry[] }>;
+      readonly info: LaunchInfo;
+    }
+  | {
+      readonly kind: 'kernel';
+      readonly id: number;
+      readonly kernel: string;
+      readonly op: KernelOp;
+      readonly segments: readonly Segment[];
+      readonly info: LaunchInfo;
+    };
 
 export type LaunchKind = Launch['kind'];
 

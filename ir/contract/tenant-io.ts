@@ -61,8 +61,15 @@ export interface TenantIOCheckOptions {
 
 /** The typed array that holds each dtype (f16/bf16 as raw 16-bit patterns, bool as 0/1 bytes). */
 export const TYPED_ARRAY_NAMES: Readonly<Record<string, string>> = {
-  f32: 'Float32Array', f64: 'Float64Array', f16: 'Uint16Array', bf16: 'Uint16Array', i64: 'BigInt64Array',
-  i32: 'Int32Array', i8: 'Int8Array', u8: 'Uint8Array', bool: 'Uint8Array',
+  f32: 'Float32Array',
+  f64: 'Float64Array',
+  f16: 'Uint16Array',
+  bf16: 'Uint16Array',
+  i64: 'BigInt64Array',
+  i32: 'Int32Array',
+  i8: 'Int8Array',
+  u8: 'Uint8Array',
+  bool: 'Uint8Array',
 };
 
 /** "Float32Array" for a typed array (of any realm; a Node Buffer is a Uint8Array), else the JavaScript type. */
@@ -130,7 +137,12 @@ export function checkInputNames(tenant: TenantIOSpec, names: readonly string[], 
     for (const io of tenant.inputs) if (io.name === name) known = true;
     if (!known) {
       const list = tenant.inputs.map((io) => io.name + ' ' + describeTenantIO(io)).join(', ');
-      throw new TenantIOError('unknown-input', "inputs ('" + name + "')", tenant.id, subjectOf(tenant, opts) + " has no input '" + name + "' (its inputs: " + list + ')');
+      throw new TenantIOError(
+        'unknown-input',
+        "inputs ('" + name + "')",
+        tenant.id,
+        subjectOf(tenant, opts) + " has no input '" + name + "' (its inputs: " + list + ')',
+      );
     }
     if (names.indexOf(name) !== i) {
       throw new TenantIOError('duplicate-input', "inputs ('" + name + "')", tenant.id, subjectOf(tenant, opts) + " input '" + name + "' is given twice");
@@ -152,7 +164,11 @@ function refuseTenantInput(tenant: TenantIOSpec, k: number, opts: TenantIOCheckO
  * has a batch axis. Throws TenantIOError. Builds no strings and no closures unless it fails: runTick calls
  * it for every tenant of every tick.
  */
-export function validateTenantInputs(tenant: TenantIOSpec, inputs: Readonly<Record<string, TensorValue | undefined>>, opts: TenantIOCheckOptions = {}): number | null {
+export function validateTenantInputs(
+  tenant: TenantIOSpec,
+  inputs: Readonly<Record<string, TensorValue | undefined>>,
+  opts: TenantIOCheckOptions = {},
+): number | null {
   checkInputNames(tenant, Object.keys(inputs), opts);
   let rows: number | null = null;
   let rowsFrom = '';
@@ -160,22 +176,30 @@ export function validateTenantInputs(tenant: TenantIOSpec, inputs: Readonly<Reco
     const io = tenant.inputs[k]!;
     const t = inputs[io.name];
     if (t === undefined) {
-      throw new TenantIOError('missing-input', 'inputs[' + k + "] ('" + io.name + "')", tenant.id, subjectOf(tenant, opts) + " is missing input '" + io.name + "' (" + describeTenantIO(io) + ')');
+      throw new TenantIOError(
+        'missing-input',
+        'inputs[' + k + "] ('" + io.name + "')",
+        tenant.id,
+        subjectOf(tenant, opts) + " is missing input '" + io.name + "' (" + describeTenantIO(io) + ')',
+      );
     }
     if (t.dtype !== io.dtype) refuseTenantInput(tenant, k, opts, 'dtype', '.dtype', 'dtype ' + t.dtype + ', expected ' + describeTenantIO(io));
     const arrayName = TYPED_ARRAY_NAMES[io.dtype];
     if (arrayName !== undefined && arrayKindOf(t.data) !== arrayName) {
       refuseTenantInput(tenant, k, opts, 'array-type', '.data', arrayKindOf(t.data) + ', expected ' + arrayName + ' (' + io.dtype + ')');
     }
-    if (!Array.isArray(t.shape) || !shapeFits(io, t.shape)) refuseTenantInput(tenant, k, opts, 'shape', '.shape', 'shape ' + shapeText(t.shape) + ', expected ' + describeTenantIO(io));
+    if (!Array.isArray(t.shape) || !shapeFits(io, t.shape))
+      refuseTenantInput(tenant, k, opts, 'shape', '.shape', 'shape ' + shapeText(t.shape) + ', expected ' + describeTenantIO(io));
     let n = 1;
     for (let i = 0; i < t.shape.length; i++) n *= t.shape[i]!;
     const length = (t.data as ArrayLike<unknown>).length;
-    if (length !== n) refuseTenantInput(tenant, k, opts, 'element-count', '.data', length + ' elements for shape ' + shapeText(t.shape) + ' (' + n + ' expected)');
+    if (length !== n)
+      refuseTenantInput(tenant, k, opts, 'element-count', '.data', length + ' elements for shape ' + shapeText(t.shape) + ' (' + n + ' expected)');
     if (opts.checkFinite) {
       const bad = firstNonFinite(t);
       if (bad >= 0) {
-        const problem = 'element ' + bad + ' is not finite (' + describeNonFinite(t, bad) + ', row-major index); this ' + (opts.noun ?? 'tenant') + ' refuses NaN and Inf';
+        const problem =
+          'element ' + bad + ' is not finite (' + describeNonFinite(t, bad) + ', row-major index); this ' + (opts.noun ?? 'tenant') + ' refuses NaN and Inf';
         refuseTenantInput(tenant, k, opts, 'not-finite', '.data[' + bad + ']', problem);
       }
     }
@@ -185,7 +209,17 @@ export function validateTenantInputs(tenant: TenantIOSpec, inputs: Readonly<Reco
       rows = r;
       rowsFrom = io.name;
     } else if (r !== rows) {
-      const problem = r + ' row' + (r === 1 ? '' : 's') + ' on axis ' + io.batchAxis + ", but input '" + rowsFrom + "' has " + rows + "; a request's inputs must carry the same rows";
+      const problem =
+        r +
+        ' row' +
+        (r === 1 ? '' : 's') +
+        ' on axis ' +
+        io.batchAxis +
+        ", but input '" +
+        rowsFrom +
+        "' has " +
+        rows +
+        "; a request's inputs must carry the same rows";
       refuseTenantInput(tenant, k, opts, 'rows-disagree', '.shape', problem);
     }
   }

@@ -18,7 +18,13 @@ function splitPads(total: number, attrs: ConvTransposeAttrs): [number, number] {
   return attrs.autoPad === 'SAME_UPPER' ? [half, total - half] : [total - half, half];
 }
 
-export function convTransposeGeometry(attrs: ConvTransposeAttrs, x: TensorType, w: TensorType, b: TensorType | null, where: string): { window: Window; out: Dim[] } {
+export function convTransposeGeometry(
+  attrs: ConvTransposeAttrs,
+  x: TensorType,
+  w: TensorType,
+  b: TensorType | null,
+  where: string,
+): { window: Window; out: Dim[] } {
   const rank = x.shape.length - 2;
   const g = attrs.group;
   requireConvOperands(x, w, g, where);

@@ -83,7 +83,10 @@ function foldDims(op: DimsOp, args: readonly InferArg[], dtype: DType): Dim[] | 
 }
 
 function concreteShape(ts: readonly Tensor[], where: string): number[] {
-  return broadcastShapes(ts.map((t) => t.shape), where) as number[];
+  return broadcastShapes(
+    ts.map((t) => t.shape),
+    where,
+  ) as number[];
 }
 
 function allInputs(inputs: ReadonlyArray<Tensor | null>, where: string): Tensor[] {
@@ -115,10 +118,16 @@ function arithOp<A>(s: ArithSpec<A>): OpDef<A> {
     attrs: s.attrs,
     infer: (attrs, inputs, where) => {
       const args = allArgs(inputs, where);
-      const dtype = requireSameDType(args.map((a) => a.type), where);
+      const dtype = requireSameDType(
+        args.map((a) => a.type),
+        where,
+      );
       requireTypeIn(dtype, s.types, where, 'input 0');
       s.check?.(attrs, dtype, where);
-      const shape = broadcastShapes(args.map((a) => a.type.shape), where);
+      const shape = broadcastShapes(
+        args.map((a) => a.type.shape),
+        where,
+      );
       const dims = s.dims ? foldDims(s.dims, args, dtype) : undefined;
       return [dims ? { type: { dtype, shape }, dims } : { type: { dtype, shape } }];
     },

@@ -58,8 +58,7 @@ function unaryOp<A>(s: UnarySpec<A>): OpDef<A> {
   });
 }
 
-const floatUnary = (name: string, f: (x: number) => number): OpDef<Record<string, never>> =>
-  unaryOp({ name, types: FLOATS, attrs: noAttrs, fn: () => f });
+const floatUnary = (name: string, f: (x: number) => number): OpDef<Record<string, never>> => unaryOp({ name, types: FLOATS, attrs: noAttrs, fn: () => f });
 
 // Round half to even, as ONNX Round (and numpy) do.
 function roundHalfEven(x: number): number {
@@ -77,7 +76,14 @@ const SELU_ALPHA = 1.67326319217681884765625;
 const SELU_GAMMA = 1.05070102214813232421875;
 
 export const unaryOps = {
-  Relu: unaryOp({ name: 'Relu', types: [...FLOATS, ...SIGNED_INTS], attrs: noAttrs, fn: () => (x) => (x > 0 ? x : 0), big: (x) => (x > 0n ? x : 0n), foldsDims: true }),
+  Relu: unaryOp({
+    name: 'Relu',
+    types: [...FLOATS, ...SIGNED_INTS],
+    attrs: noAttrs,
+    fn: () => (x) => (x > 0 ? x : 0),
+    big: (x) => (x > 0n ? x : 0n),
+    foldsDims: true,
+  }),
   Sigmoid: floatUnary('Sigmoid', (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)))),
   Tanh: floatUnary('Tanh', Math.tanh),
   Exp: floatUnary('Exp', Math.exp),
@@ -86,7 +92,14 @@ export const unaryOps = {
   Reciprocal: floatUnary('Reciprocal', (x) => 1 / x),
   Neg: unaryOp({ name: 'Neg', types: [...FLOATS, ...SIGNED_INTS], attrs: noAttrs, fn: () => (x) => -x, big: (x) => -x, foldsDims: true }),
   Abs: unaryOp({ name: 'Abs', types: NUMERIC, attrs: noAttrs, fn: () => Math.abs, big: (x) => (x < 0n ? -x : x), foldsDims: true }),
-  Sign: unaryOp({ name: 'Sign', types: NUMERIC, attrs: noAttrs, fn: () => (x) => (x > 0 ? 1 : x < 0 ? -1 : x), big: (x) => (x > 0n ? 1n : x < 0n ? -1n : 0n), foldsDims: true }),
+  Sign: unaryOp({
+    name: 'Sign',
+    types: NUMERIC,
+    attrs: noAttrs,
+    fn: () => (x) => (x > 0 ? 1 : x < 0 ? -1 : x),
+    big: (x) => (x > 0n ? 1n : x < 0n ? -1n : 0n),
+    foldsDims: true,
+  }),
   Floor: unaryOp({ name: 'Floor', types: FLOATS, attrs: noAttrs, fn: () => Math.floor, foldsDims: true }),
   Ceil: unaryOp({ name: 'Ceil', types: FLOATS, attrs: noAttrs, fn: () => Math.ceil, foldsDims: true }),
   Round: unaryOp({ name: 'Round', types: FLOATS, attrs: noAttrs, fn: () => roundHalfEven, foldsDims: true }),
@@ -165,10 +178,14 @@ export const unaryOps = {
     infer: (_a, inputs, where) => {
       const x = requireInput(inputs, 0, where, 'input 0 (input)');
       requireTypeIn(x.type.dtype, NUMERIC, where, 'input 0 (input)');
-      for (const [i, what] of [[1, 'min'], [2, 'max']] as const) {
+      for (const [i, what] of [
+        [1, 'min'],
+        [2, 'max'],
+      ] as const) {
         const b = inputs[i];
         if (!b) continue;
-        if (b.type.dtype !== x.type.dtype) fail('SHAPE', `${where}: input ${i} (${what}) has dtype ${b.type.dtype} but input 0 has ${x.type.dtype}; the op requires equal element types`);
+        if (b.type.dtype !== x.type.dtype)
+          fail('SHAPE', `${where}: input ${i} (${what}) has dtype ${b.type.dtype} but input 0 has ${x.type.dtype}; the op requires equal element types`);
         if (b.type.shape.length > 1 || (b.type.shape.length === 1 && b.type.shape[0] !== 1)) {
           fail('SHAPE', `${where}: input ${i} (${what}) must be a scalar, got shape [${b.type.shape.join(',')}]`);
         }
@@ -177,7 +194,7 @@ export const unaryOps = {
     },
     evaluate: (_a, inputs, where) => {
       const t = requireInput(inputs, 0, where, 'input 0 (input)');
-      const bound = (b: Tensor | null | undefined, dflt: number): number => (b ? toNumbers(b)[0] ?? dflt : dflt);
+      const bound = (b: Tensor | null | undefined, dflt: number): number => (b ? (toNumbers(b)[0] ?? dflt) : dflt);
       const lo = bound(inputs[1], -Infinity);
       const hi = bound(inputs[2], Infinity);
       const x = readNumbers(t);

@@ -111,7 +111,10 @@ export function requireSameDType(types: ReadonlyArray<{ readonly dtype: DType } 
       first = t.dtype;
       firstIdx = i;
     } else if (t.dtype !== first) {
-      fail('SHAPE', `${where}: ${inputName(i, names)} has dtype ${t.dtype} but ${inputName(firstIdx, names)} has ${first}; the op requires equal element types`);
+      fail(
+        'SHAPE',
+        `${where}: ${inputName(i, names)} has dtype ${t.dtype} but ${inputName(firstIdx, names)} has ${first}; the op requires equal element types`,
+      );
     }
   });
   if (first === undefined) fail('MODEL_INVALID', `${where}: no inputs`);
@@ -135,10 +138,7 @@ export function presentArgs(inputs: ReadonlyArray<InferArg | null>): InferArg[] 
 }
 
 // Known contents of a shape-like value, broadcast elementwise over two dims lists (length-1 lists repeat).
-export function zipDims(
-  lists: ReadonlyArray<readonly Dim[] | undefined>,
-  f: (xs: readonly Dim[]) => Dim | undefined,
-): Dim[] | undefined {
+export function zipDims(lists: ReadonlyArray<readonly Dim[] | undefined>, f: (xs: readonly Dim[]) => Dim | undefined): Dim[] | undefined {
   if (lists.some((l) => l === undefined)) return undefined;
   const ls = lists as ReadonlyArray<readonly Dim[]>;
   const n = Math.max(...ls.map((l) => l.length));

@@ -39,10 +39,16 @@ function gatherNdShape(data: Shape, idx: Shape, b: number, where: string): [k: n
   if (r < 1) fail('SHAPE', `${where}: data must have rank >= 1, got a scalar`);
   const k = tupleLength(idx, where);
   if (!Number.isInteger(b) || b < 0 || b >= Math.min(q, r)) {
-    fail('SHAPE', `${where}: attribute batch_dims ${b} must be in [0, ${Math.min(q, r) - 1}] for data ${shapeToString(data)} and indices ${shapeToString(idx)}`);
+    fail(
+      'SHAPE',
+      `${where}: attribute batch_dims ${b} must be in [0, ${Math.min(q, r) - 1}] for data ${shapeToString(data)} and indices ${shapeToString(idx)}`,
+    );
   }
   if (k < 1 || b + k > r) {
-    fail('SHAPE', `${where}: index tuples of length ${k} (last dim of indices ${shapeToString(idx)}) must be in [1, ${r - b}] for data ${shapeToString(data)} with batch_dims ${b}`);
+    fail(
+      'SHAPE',
+      `${where}: index tuples of length ${k} (last dim of indices ${shapeToString(idx)}) must be in [1, ${r - b}] for data ${shapeToString(data)} with batch_dims ${b}`,
+    );
   }
   for (let i = 0; i < b; i++) {
     if (dimsClash(data[i]!, idx[i]!)) {
@@ -55,7 +61,10 @@ function gatherNdShape(data: Shape, idx: Shape, b: number, where: string): [k: n
 function scatterNdCheck(data: Shape, idx: Shape, upd: Shape, where: string): number {
   const k = tupleLength(idx, where);
   if (k < 1 || k > data.length) {
-    fail('SHAPE', `${where}: index tuples of length ${k} (last dim of indices ${shapeToString(idx)}) must be in [1, ${data.length}] for data ${shapeToString(data)}`);
+    fail(
+      'SHAPE',
+      `${where}: index tuples of length ${k} (last dim of indices ${shapeToString(idx)}) must be in [1, ${data.length}] for data ${shapeToString(data)}`,
+    );
   }
   const want = [...idx.slice(0, -1), ...data.slice(k)];
   if (want.length !== upd.length || want.some((d, i) => dimsClash(d, upd[i]!))) {
@@ -144,7 +153,9 @@ export const gatherNdOps = {
       const data = x.type.shape.length === 1 ? knownContents(x) : undefined;
       return [withDims(type, gatherNdDims(data, idx.value, type))];
     },
-    evaluate: (a, inputs, where) => [gatherNd(requireInput(inputs, 0, where, 'input 0 (data)'), requireInput(inputs, 1, where, 'input 1 (indices)'), a.batchDims, where)],
+    evaluate: (a, inputs, where) => [
+      gatherNd(requireInput(inputs, 0, where, 'input 0 (data)'), requireInput(inputs, 1, where, 'input 1 (indices)'), a.batchDims, where),
+    ],
   }),
 
   ScatterND: defineOp<ScatterNdAttrs>({
@@ -164,7 +175,12 @@ export const gatherNdOps = {
       return [{ type: x.type }];
     },
     evaluate: (_a, inputs, where) => [
-      scatterNd(requireInput(inputs, 0, where, 'input 0 (data)'), requireInput(inputs, 1, where, 'input 1 (indices)'), requireInput(inputs, 2, where, 'input 2 (updates)'), where),
+      scatterNd(
+        requireInput(inputs, 0, where, 'input 0 (data)'),
+        requireInput(inputs, 1, where, 'input 1 (indices)'),
+        requireInput(inputs, 2, where, 'input 2 (updates)'),
+        where,
+      ),
     ],
   }),
 } as const;

@@ -77,7 +77,8 @@ function gemmEvaluate(attrs: GemmAttrs, inputs: ReadonlyArray<Tensor | null>, wh
   if (C && attrs.beta !== 0) {
     const c = f32Of(C);
     const cs = [...new Array<number>(2 - C.shape.length).fill(1), ...C.shape];
-    if ((cs[0] !== 1 && cs[0] !== m) || (cs[1] !== 1 && cs[1] !== n)) fail('EVAL', `${where}: input C ${shapeToString(C.shape)} does not broadcast to [${m},${n}]`);
+    if ((cs[0] !== 1 && cs[0] !== m) || (cs[1] !== 1 && cs[1] !== n))
+      fail('EVAL', `${where}: input C ${shapeToString(C.shape)} does not broadcast to [${m},${n}]`);
     const sm = cs[0] === 1 ? 0 : cs[1]!;
     const sn = cs[1] === 1 ? 0 : 1;
     const beta = attrs.beta;

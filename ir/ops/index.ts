@@ -20,7 +20,7 @@ export type OpName = keyof typeof OPS;
 export type AttrsOf<K extends OpName> = (typeof OPS)[K] extends OpDef<infer A> ? A : never;
 
 export function isOpName(s: string): s is OpName {
-  return Object.prototype.hasOwnProperty.call(OPS, s);
+  return Object.hasOwn(OPS, s);
 }
 
 export function opDef<K extends OpName>(op: K): OpDef<AttrsOf<K>> {

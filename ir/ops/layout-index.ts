@@ -36,7 +36,14 @@ interface SlicePlan {
   readonly axes: ReadonlyMap<number, AxisSlice>; // numeric axes that are sliced
 }
 
-function planSlice(s: Shape, starts: readonly number[], ends: readonly number[], axesIn: readonly number[] | null, stepsIn: readonly number[] | null, where: string): SlicePlan {
+function planSlice(
+  s: Shape,
+  starts: readonly number[],
+  ends: readonly number[],
+  axesIn: readonly number[] | null,
+  stepsIn: readonly number[] | null,
+  where: string,
+): SlicePlan {
   const k = starts.length;
   if (ends.length !== k) fail('SHAPE', `${where}: starts ${shapeToString(starts)} and ends ${shapeToString(ends)} differ in length`);
   const axes = normalizeAxes(axesIn ?? starts.map((_, i) => i), s.length, where, 'axes');
@@ -51,7 +58,11 @@ function planSlice(s: Shape, starts: readonly number[], ends: readonly number[],
     const d = s[a]!;
     if (typeof d === 'string') {
       const full = sp === 1 ? (st === 0 || st <= -OPEN_END) && en >= OPEN_END : sp === -1 && (st === -1 || st >= OPEN_END) && en <= -OPEN_END;
-      if (!full) fail('SHAPE', `${where}: slicing symbolic dim '${d}' (axis ${a}) with start ${st}, end ${en}, step ${sp} gives a data-dependent size; only the full range is supported`);
+      if (!full)
+        fail(
+          'SHAPE',
+          `${where}: slicing symbolic dim '${d}' (axis ${a}) with start ${st}, end ${en}, step ${sp} gives a data-dependent size; only the full range is supported`,
+        );
       if (sp === -1) fail('UNSUPPORTED_FEATURE', `${where}: reversing symbolic dim '${d}' (axis ${a}) is not supported`);
       continue;
     }
@@ -82,7 +93,8 @@ function concatShape(shapes: readonly Shape[], axis: number, where: string): Dim
     else if (sym === undefined) sym = d;
     else fail('SHAPE', `${where}: concatenating symbolic dims along axis ${a} of ${shapes.map(shapeToString).join(', ')} is not supported`);
   }
-  if (sym !== undefined && sum !== 0) fail('SHAPE', `${where}: the concat axis ${a} would be ${sym}+${sum}; only the batch symbol itself can be a symbolic dim`);
+  if (sym !== undefined && sum !== 0)
+    fail('SHAPE', `${where}: the concat axis ${a} would be ${sym}+${sum}; only the batch symbol itself can be a symbolic dim`);
   out[a] = sym ?? sum;
   return out;
 }
@@ -130,14 +142,29 @@ export const layoutIndexOps = {
       const xs = inputs.map((_, i) => requireInput(inputs, i, where));
       const dtype = xs[0]!.type.dtype;
       for (const x of xs) if (x.type.dtype !== dtype) fail('SHAPE', `${where}: inputs mix dtypes ${xs.map((v) => v.type.dtype).join(', ')}`);
-      const type = { dtype, shape: concatShape(xs.map((x) => x.type.shape), a.axis, where) };
+      const type = {
+        dtype,
+        shape: concatShape(
+          xs.map((x) => x.type.shape),
+          a.axis,
+          where,
+        ),
+      };
       const parts = xs.map(knownContents);
       const dims = type.shape.length === 1 && parts.every((p) => p !== undefined) ? parts.flatMap((p) => [...p!]) : undefined;
       return [withDims(type, dims)];
     },
     evaluate: (a, inputs, where) => {
       const xs = inputs.map((_, i) => requireInput(inputs, i, where));
-      const shape = concrete(concatShape(xs.map((x) => x.shape), a.axis, where), where, 'output');
+      const shape = concrete(
+        concatShape(
+          xs.map((x) => x.shape),
+          a.axis,
+          where,
+        ),
+        where,
+        'output',
+      );
       const ax = normalizeAxis(a.axis, shape.length, where);
       const outer = numel(shape.slice(0, ax));
       const inner = numel(shape.slice(ax + 1));

@@ -2,18 +2,7 @@ import { fail } from '../errors.js';
 import { type AttrReader, defineOp, requireInput } from '../op.js';
 import { type Dim, type Shape, shapeToString, stridesOf } from '../shape.js';
 import { type Tensor, makeTensor, toIntList, toNumbers } from '../tensor.js';
-import {
-  type RawElem,
-  axisMap,
-  concrete,
-  copyByAxisOffsets,
-  intsInput,
-  normalizeAxes,
-  passDims,
-  rawOf,
-  scaleDim,
-  transposeTensor,
-} from './layout-util.js';
+import { type RawElem, axisMap, concrete, copyByAxisOffsets, intsInput, normalizeAxes, passDims, rawOf, scaleDim, transposeTensor } from './layout-util.js';
 
 // Ops that move elements to new positions: Transpose, Pad, Trilu, DepthToSpace, SpaceToDepth.
 
@@ -47,7 +36,8 @@ function planPad(s: Shape, pads: readonly number[], axesIn: readonly number[] | 
     begin[a] = b;
     const d = s[a]!;
     if (typeof d === 'string') {
-      if (b !== 0 || e !== 0) fail('SHAPE', `${where}: padding symbolic dim '${d}' (axis ${a}) by ${b}+${e}; only the batch symbol itself can be a symbolic dim`);
+      if (b !== 0 || e !== 0)
+        fail('SHAPE', `${where}: padding symbolic dim '${d}' (axis ${a}) by ${b}+${e}; only the batch symbol itself can be a symbolic dim`);
       return;
     }
     if (mode !== 'constant' && d === 0 && b + e > 0) fail('SHAPE', `${where}: ${mode} padding of an empty axis ${a}`);
@@ -146,7 +136,14 @@ export const layoutMoveOps = {
     evaluate: (a, inputs, where) => {
       const x = requireInput(inputs, 0, where);
       const perm = permOf(a, x.shape.length, where);
-      return [transposeTensor(x, x.shape, perm, perm.map((p) => x.shape[p]!))];
+      return [
+        transposeTensor(
+          x,
+          x.shape,
+          perm,
+          perm.map((p) => x.shape[p]!),
+        ),
+      ];
     },
   }),
 
@@ -190,7 +187,7 @@ export const layoutMoveOps = {
     evaluate: (a, inputs, where) => {
       const x = requireInput(inputs, 0, where, 'input 0 (input)');
       if (x.shape.length < 2) fail('EVAL', `${where}: input must have rank >= 2, got ${shapeToString(x.shape)}`);
-      const k = inputs[1] ? toIntList(inputs[1])[0] ?? 0 : 0;
+      const k = inputs[1] ? (toIntList(inputs[1])[0] ?? 0) : 0;
       return [trilu(x, a.upper, k)];
     },
   }),
@@ -214,9 +211,7 @@ export const layoutMoveOps = {
       const out = concrete(depthToSpaceShape(x.shape, b, where), where, 'output');
       const [n, c, h, w] = [x.shape[0]!, out[1]!, x.shape[2]!, x.shape[3]!];
       return [
-        a.mode === 'DCR'
-          ? transposeTensor(x, [n, b, b, c, h, w], [0, 3, 4, 1, 5, 2], out)
-          : transposeTensor(x, [n, c, b, b, h, w], [0, 1, 4, 2, 5, 3], out),
+        a.mode === 'DCR' ? transposeTensor(x, [n, b, b, c, h, w], [0, 3, 4, 1, 5, 2], out) : transposeTensor(x, [n, c, b, b, h, w], [0, 1, 4, 2, 5, 3], out),
       ];
     },
   }),

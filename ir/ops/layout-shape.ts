@@ -67,7 +67,8 @@ export function resolveReshape(input: Shape, target: readonly Dim[], allowzero: 
       return -1;
     }
     if (d === 0 && !allowzero) {
-      if (i >= input.length) fail('SHAPE', `${where}: target shape ${shapeToString(target)} copies dim ${i} (0) but the input ${shapeToString(input)} has rank ${input.length}`);
+      if (i >= input.length)
+        fail('SHAPE', `${where}: target shape ${shapeToString(target)} copies dim ${i} (0) but the input ${shapeToString(input)} has rank ${input.length}`);
       return input[i]!;
     }
     if (d < 0 || !Number.isInteger(d)) fail('SHAPE', `${where}: target shape ${shapeToString(target)} has invalid entry ${d}`);
@@ -91,7 +92,11 @@ export function resolveReshape(input: Shape, target: readonly Dim[], allowzero: 
   const ratio = have.k / want.k;
   if (left.length === 0) out[inferAt] = ratio;
   else if (left.length === 1) out[inferAt] = have.k === 0 ? 0 : scaledSymbol(left[0]!, ratio);
-  else fail('SHAPE', `${where}: the -1 of target ${shapeToString(target)} would be ${[...left, ratio].join('*')} for input ${shapeToString(input)}; only one symbolic dim is supported`);
+  else
+    fail(
+      'SHAPE',
+      `${where}: the -1 of target ${shapeToString(target)} would be ${[...left, ratio].join('*')} for input ${shapeToString(input)}; only one symbolic dim is supported`,
+    );
   return out;
 }
 
@@ -134,7 +139,8 @@ function tileShape(s: Shape, reps: readonly number[], where: string): Dim[] {
 }
 
 function checkTarget(target: readonly Dim[], where: string, what: string): void {
-  for (const d of target) if (typeof d === 'number' && (d < 0 || !Number.isInteger(d))) fail('SHAPE', `${where}: ${what} ${shapeToString(target)} has invalid entry ${d}`);
+  for (const d of target)
+    if (typeof d === 'number' && (d < 0 || !Number.isInteger(d))) fail('SHAPE', `${where}: ${what} ${shapeToString(target)} has invalid entry ${d}`);
 }
 
 const RANGE_TYPES: readonly DType[] = ['f32', 'f64', 'i32', 'i64'];

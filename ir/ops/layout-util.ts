@@ -112,12 +112,7 @@ export function rawOf(dtype: DType, v: number): RawElem {
 // Copies src elements into a fresh array: output element at multi-index o reads src[Σ maps[a][o_a]],
 // or `fill` where any map entry is -1. Every layout move (transpose, slice, pad, tile, expand,
 // gather) is one of these with per-axis offset tables, so the inner loop is a plain indexed copy.
-export function copyByAxisOffsets(
-  src: Tensor,
-  iterShape: readonly number[],
-  maps: readonly Int32Array[],
-  fill: RawElem = 0,
-): AnyTypedArray {
+export function copyByAxisOffsets(src: Tensor, iterShape: readonly number[], maps: readonly Int32Array[], fill: RawElem = 0): AnyTypedArray {
   const n = numel(iterShape);
   const out = allocArray(src.dtype, n);
   if (n === 0) return out;

@@ -152,7 +152,10 @@ export const normOps = {
         }
       }
       const statShape = x.shape.map((d, i) => (i < axis ? d : 1));
-      return [fromNumbers(x.dtype, x.shape, out), fromNumbers(a.stashType, statShape, means), fromNumbers(a.stashType, statShape, invs)].slice(0, Math.max(1, nOutputs));
+      return [fromNumbers(x.dtype, x.shape, out), fromNumbers(a.stashType, statShape, means), fromNumbers(a.stashType, statShape, invs)].slice(
+        0,
+        Math.max(1, nOutputs),
+      );
     },
   }),
 
@@ -198,7 +201,11 @@ export const normOps = {
       const x = requireInput(inputs, 0, where, 'input 0 (input)');
       requireTypeIn(x.type.dtype, FLOATS, where, 'input 0 (input)');
       requireRank(x.type.shape, 2, where);
-      requireSameDType(inputs.map((i) => i?.type ?? null), where, ['input', 'scale', 'B']);
+      requireSameDType(
+        inputs.map((i) => i?.type ?? null),
+        where,
+        ['input', 'scale', 'B'],
+      );
       channelParams(inputs, 1, ['scale', 'B'], x.type.shape[1]!, where);
       return [{ type: x.type }];
     },
@@ -232,7 +239,11 @@ export const normOps = {
       const x = requireInput(inputs, 0, where, 'input 0 (X)');
       requireTypeIn(x.type.dtype, FLOATS, where, 'input 0 (X)');
       requireRank(x.type.shape, 2, where);
-      requireSameDType(inputs.map((i) => i?.type ?? null), where, ['X', 'scale', 'bias']);
+      requireSameDType(
+        inputs.map((i) => i?.type ?? null),
+        where,
+        ['X', 'scale', 'bias'],
+      );
       const c = x.type.shape[1]!;
       if (a.numGroups <= 0 || (typeof c === 'number' && c % a.numGroups !== 0)) {
         fail('SHAPE', `${where}: attribute num_groups ${a.numGroups} does not divide the ${c} channels`);

@@ -65,7 +65,8 @@ export function resizePlan(attrs: ResizeAttrs, x: readonly Dim[], scales: readon
       const s = scales[i]!;
       if (!(s > 0)) fail('MODEL_INVALID', `${where}: scale ${s} for axis ${a} must be > 0`);
       const d = x[a]!;
-      if (typeof d === 'number') out[a] = Math.floor(Math.fround(d * Math.fround(s))); // float32 product, like onnxruntime
+      if (typeof d === 'number')
+        out[a] = Math.floor(Math.fround(d * Math.fround(s))); // float32 product, like onnxruntime
       else if (s !== 1) fail('UNSUPPORTED_FEATURE', `${where}: scale ${s} on symbolic dim '${d}' is not supported`);
       sc[a] = s;
     });

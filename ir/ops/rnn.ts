@@ -122,7 +122,8 @@ function batchMajorY(y: Float32Array, seq: number, dirs: number, batch: number, 
   const out = new Float32Array(y.length);
   for (let t = 0; t < seq; t++) {
     for (let d = 0; d < dirs; d++) {
-      for (let b = 0; b < batch; b++) out.set(y.subarray(((t * dirs + d) * batch + b) * h, ((t * dirs + d) * batch + b + 1) * h), ((b * seq + t) * dirs + d) * h);
+      for (let b = 0; b < batch; b++)
+        out.set(y.subarray(((t * dirs + d) * batch + b) * h, ((t * dirs + d) * batch + b + 1) * h), ((b * seq + t) * dirs + d) * h);
     }
   }
   return out;
@@ -247,11 +248,7 @@ function rnnEvaluate(cell: RnnCell, attrs: RnnAttrs, inputs: ReadonlyArray<Tenso
         tensorFromF32(dtype, [batch, dirs, H], swap01(Yh, dirs, batch, H)),
         tensorFromF32(dtype, [batch, dirs, H], swap01(Yc, dirs, batch, H)),
       ]
-    : [
-        tensorFromF32(dtype, [seq, dirs, batch, H], Y),
-        tensorFromF32(dtype, [dirs, batch, H], Yh),
-        tensorFromF32(dtype, [dirs, batch, H], Yc),
-      ];
+    : [tensorFromF32(dtype, [seq, dirs, batch, H], Y), tensorFromF32(dtype, [dirs, batch, H], Yh), tensorFromF32(dtype, [dirs, batch, H], Yc)];
   return outs.slice(0, nOutputs);
 }
 

@@ -58,7 +58,11 @@ export function resolveWindow(a: WindowAttrs, inSpatial: readonly Dim[], kernel:
   const dilations = listOfRank(a.dilations, rank, 1, 'dilations', where);
   const pads = a.pads === null ? new Array<number>(2 * rank).fill(0) : [...a.pads];
   if (pads.length !== 2 * rank) fail('MODEL_INVALID', `${where}: attribute pads has ${pads.length} values; expected ${2 * rank}`);
-  for (const [name, vals] of [['strides', strides], ['dilations', dilations], ['kernel_shape', kernel]] as const) {
+  for (const [name, vals] of [
+    ['strides', strides],
+    ['dilations', dilations],
+    ['kernel_shape', kernel],
+  ] as const) {
     if (vals.some((v) => !(v >= 1))) fail('MODEL_INVALID', `${where}: attribute ${name} [${vals.join(',')}] must be >= 1`);
   }
   if (pads.some((p) => p < 0)) fail('UNSUPPORTED_FEATURE', `${where}: negative pads [${pads.join(',')}] are not supported`);

@@ -78,7 +78,10 @@ function tryEvaluate(n: Node, inputs: ReadonlyArray<ValueId | null>, results: re
     const want = ctx.old.value(o).type;
     const got = out[k];
     if (got === undefined || got.dtype !== want.dtype || !shapesEqual(got.shape, results[k]!.type.shape)) {
-      fail('VERIFY', `${where}: folding output ${k} gave ${got ? `${got.dtype}${shapeToString(got.shape)}` : 'nothing'}, its shape rule says ${want.dtype}${shapeToString(results[k]!.type.shape)}`);
+      fail(
+        'VERIFY',
+        `${where}: folding output ${k} gave ${got ? `${got.dtype}${shapeToString(got.shape)}` : 'nothing'}, its shape rule says ${want.dtype}${shapeToString(results[k]!.type.shape)}`,
+      );
     }
   });
   return out;

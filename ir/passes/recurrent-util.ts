@@ -57,7 +57,8 @@ export function recurrentBlocker(n: RecurrentNode, old: GraphIndex): string | nu
   if (typeof x[2] !== 'number') return `the input size ${String(x[2])} is not static`;
   const lens = constIn(4);
   if (lens === undefined) return 'sequence_lens is computed at run time; masking is not lowered';
-  if (lens !== null && toIntList(lens).some((l) => l !== seq)) return `sequence_lens holds lengths other than the sequence length ${seq}; masking is not lowered`;
+  if (lens !== null && toIntList(lens).some((l) => l !== seq))
+    return `sequence_lens holds lengths other than the sequence length ${seq}; masking is not lowered`;
   return null;
 }
 

@@ -66,7 +66,13 @@ export class ZooGraph {
   }
 
   // Adds a node named `name`; outputs are named '<name>_output_<i>' unless given.
-  node(op: string, name: string, inputs: readonly string[], attrs: Readonly<Record<string, AttrValue>> = {}, outputs: number | readonly string[] = 1): string[] {
+  node(
+    op: string,
+    name: string,
+    inputs: readonly string[],
+    attrs: Readonly<Record<string, AttrValue>> = {},
+    outputs: number | readonly string[] = 1,
+  ): string[] {
     if (this.nodeNames.has(name)) fail('MODEL_INVALID', `model zoo: node name '${name}' used twice`);
     this.nodeNames.add(name);
     for (const i of inputs) {
@@ -96,14 +102,7 @@ export class ZooGraph {
     return this.constant(name, makeTensor('i64', shape, BigInt64Array.from(values.map((v) => BigInt(v)))));
   }
 
-  finish(meta: {
-    kind: string;
-    name: string;
-    description: string;
-    seed: number;
-    inputs: readonly IOSpec[];
-    outputs: readonly IOSpec[];
-  }): ZooModel {
+  finish(meta: { kind: string; name: string; description: string; seed: number; inputs: readonly IOSpec[]; outputs: readonly IOSpec[] }): ZooModel {
     for (const o of meta.outputs) {
       if (!this.values.has(o.name)) fail('MODEL_INVALID', `model zoo: graph output '${o.name}' is never produced`);
     }

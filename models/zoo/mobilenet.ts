@@ -108,7 +108,17 @@ function activation(g: ZooGraph, path: string, x: string, act: Act): string {
 // Conv2dNormActivation: <path>.0 Conv (no bias), <path>.1 BatchNorm, <path>.2 activation. Takes and
 // returns the expected mean square of the activation.
 function convBnAct(
-  g: ZooGraph, path: string, x: string, xms: number, cin: number, cout: number, k: number, stride: number, pad: number, act: Act, group = 1,
+  g: ZooGraph,
+  path: string,
+  x: string,
+  xms: number,
+  cin: number,
+  cout: number,
+  k: number,
+  stride: number,
+  pad: number,
+  act: Act,
+  group = 1,
 ): [string, number] {
   const fanIn = (cin / group) * k * k;
   let y = conv2d(g, `${path}.0`, x, { cin, cout, k, stride, pad, group, std: Math.sqrt(1 / fanIn) });

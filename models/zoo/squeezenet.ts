@@ -62,7 +62,12 @@ export function squeezenet(opts: SqueezeNetOptions): ZooModel {
   x =
     headPool === 'global'
       ? g.op('GlobalAveragePool', '/classifier/classifier.3/GlobalAveragePool', [x])
-      : g.op('AveragePool', '/classifier/classifier.3/AveragePool', [x], { ceil_mode: 0, kernel_shape: [size, size], pads: [0, 0, 0, 0], strides: [size, size] });
+      : g.op('AveragePool', '/classifier/classifier.3/AveragePool', [x], {
+          ceil_mode: 0,
+          kernel_shape: [size, size],
+          pads: [0, 0, 0, 0],
+          strides: [size, size],
+        });
   g.op('Flatten', '/Flatten', [x], { axis: 1 }, 'output');
 
   return g.finish({

@@ -20,11 +20,11 @@
 
 namespace {
 
-using loom::executor;
 using loom::addon_bytes;
 using loom::addon_eval_error;
 using loom::addon_handle;
 using loom::addon_handle_executor;
+using loom::executor;
 
 Napi::Value create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -41,7 +41,8 @@ Napi::Value create(const Napi::CallbackInfo& info) {
       if (p != "fp32" && p != "tf32") throw addon_eval_error(env, "loom addon: precision must be fp32 or tf32, got '" + p + "'");
       opts.cuda.tf32 = p == "tf32";
     }
-    if (o.Has("debugPoisonOutputs") && o.Get("debugPoisonOutputs").IsBoolean()) opts.poison_outputs = o.Get("debugPoisonOutputs").As<Napi::Boolean>().Value();
+    if (o.Has("debugPoisonOutputs") && o.Get("debugPoisonOutputs").IsBoolean())
+      opts.poison_outputs = o.Get("debugPoisonOutputs").As<Napi::Boolean>().Value();
     if (o.Has("graph") && o.Get("graph").IsBoolean()) opts.cuda.use_graph = o.Get("graph").As<Napi::Boolean>().Value();
     if (o.Has("forceNvrtc") && o.Get("forceNvrtc").IsBoolean()) opts.cuda.force_nvrtc = o.Get("forceNvrtc").As<Napi::Boolean>().Value();
     if (o.Has("device") && o.Get("device").IsNumber()) opts.cuda.device = o.Get("device").As<Napi::Number>().Int32Value();
@@ -50,7 +51,8 @@ Napi::Value create(const Napi::CallbackInfo& info) {
       opts.cuda.cubin.assign(c.Data(), c.Data() + c.ByteLength());
     }
     if (o.Has("cubinArch") && o.Get("cubinArch").IsString()) opts.cuda.cubin_arch = o.Get("cubinArch").As<Napi::String>().Utf8Value();
-    if (o.Has("kernelSource") && o.Get("kernelSource").IsString()) opts.cuda.kernel_source = o.Get("kernelSource").As<Napi::String>().Utf8Value();
+    if (o.Has("kernelSource") && o.Get("kernelSource").IsString())
+      opts.cuda.kernel_source = o.Get("kernelSource").As<Napi::String>().Utf8Value();
   }
   try {
     loom::launch_plan plan = loom::addon_plan_from_js(info[0].As<Napi::Object>());
@@ -120,7 +122,8 @@ Napi::Value bench_tick(const Napi::CallbackInfo& info) {
 // each (the space-only baseline of `loom bench`; blocks the calling thread).
 Napi::Value bench_ticks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber()) throw addon_eval_error(env, "loom addon: benchTicks(handles[], iters)");
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
+    throw addon_eval_error(env, "loom addon: benchTicks(handles[], iters)");
   Napi::Array hs = info[0].As<Napi::Array>();
   std::vector<std::shared_ptr<executor>> owned;
   std::vector<executor*> execs;
@@ -178,7 +181,8 @@ Napi::Object registry_object(Napi::Env env, const loom::backend_entry& e) {
     if (any) kinds.push_back(loom::launch_kind_name(kind));
   }
   for (size_t op = 0; op < loom::kernel_kind_count; op++) {
-    if (e.supports(loom::launch_kind::kernel, static_cast<loom::kernel_kind>(op))) ops.push_back(loom::kernel_kind_name(static_cast<loom::kernel_kind>(op)));
+    if (e.supports(loom::launch_kind::kernel, static_cast<loom::kernel_kind>(op)))
+      ops.push_back(loom::kernel_kind_name(static_cast<loom::kernel_kind>(op)));
   }
   for (const char* name : loom::backend_extension_names())
     if (e.get_extension && e.get_extension(name)) exts.push_back(name);

@@ -13,7 +13,8 @@ namespace {
 // A closed-list name through its generated parser (plan_enums.gen.h); an unknown one names the field, the
 // value and the values the contract allows: "<where>: unknown <what> 'x' (expected a, b or c)".
 template <typename E>
-E parse_name(bool (*parse)(const std::string&, E&), const char* (*expected)(), const std::string& s, const std::string& where, const char* what) {
+E parse_name(bool (*parse)(const std::string&, E&), const char* (*expected)(), const std::string& s, const std::string& where,
+             const char* what) {
   E out{};
   if (!parse(s, out)) bad(where, std::string("unknown ") + what + " '" + s + "' (expected " + expected() + ")");
   return out;
@@ -49,7 +50,8 @@ double as_double(const Napi::Value& v, const std::string& where) {
 int64_t as_int(const Napi::Value& v, const std::string& where) {
   if (!v.IsNumber()) bad(where, "expected an integer");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::trunc(d) != d || std::abs(d) > 9007199254740992.0) bad(where, "expected an integer, got " + std::to_string(d));
+  if (!std::isfinite(d) || std::trunc(d) != d || std::abs(d) > 9007199254740992.0)
+    bad(where, "expected an integer, got " + std::to_string(d));
   return static_cast<int64_t>(d);
 }
 
@@ -94,8 +96,14 @@ activation parse_activation(const Napi::Value& v, const std::string& where) {
   // the parameters some kinds carry
   switch (a.kind) {
     case activation_kind::leaky_relu: a.alpha = num(o, "alpha", where); break;
-    case activation_kind::clip: a.min = num(o, "min", where); a.max = num(o, "max", where); break;
-    case activation_kind::hard_sigmoid: a.alpha = num(o, "alpha", where); a.beta = num(o, "beta", where); break;
+    case activation_kind::clip:
+      a.min = num(o, "min", where);
+      a.max = num(o, "max", where);
+      break;
+    case activation_kind::hard_sigmoid:
+      a.alpha = num(o, "alpha", where);
+      a.beta = num(o, "beta", where);
+      break;
     default: break;
   }
   return a;
@@ -103,10 +111,16 @@ activation parse_activation(const Napi::Value& v, const std::string& where) {
 
 gemm_problem parse_problem(const Napi::Object& o, const std::string& w) {
   gemm_problem p;
-  p.m = integer(o, "m", w); p.n = integer(o, "n", w); p.k = integer(o, "k", w);
-  p.trans_a = boolean(o, "transA", w); p.trans_b = boolean(o, "transB", w);
-  p.lda = integer(o, "lda", w); p.ldb = integer(o, "ldb", w); p.ldc = integer(o, "ldc", w);
-  p.alpha = num(o, "alpha", w); p.beta = num(o, "beta", w);
+  p.m = integer(o, "m", w);
+  p.n = integer(o, "n", w);
+  p.k = integer(o, "k", w);
+  p.trans_a = boolean(o, "transA", w);
+  p.trans_b = boolean(o, "transB", w);
+  p.lda = integer(o, "lda", w);
+  p.ldb = integer(o, "ldb", w);
+  p.ldc = integer(o, "ldc", w);
+  p.alpha = num(o, "alpha", w);
+  p.beta = num(o, "beta", w);
   p.bias = parse_name(bias_mode_parse, bias_mode_expected, str(o, "bias", w), w + ".bias", "bias mode");
   p.ld_bias = present(o, "ldBias") ? integer(o, "ldBias", w) : 0;
   p.act = parse_activation(o.Has("activation") ? o.Get("activation") : Napi::Value(), w + ".activation");
@@ -145,7 +159,10 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
         ins.op = parse_name(elt_op_parse, elt_op_expected, str(io, "op", wi), wi + ".op", "eltwise instruction");
         if (ins.op == elt_op::in) ins.input = static_cast<int32_t>(integer(io, "i", wi));
         if (ins.op == elt_op::constant) ins.value = num(io, "v", wi);
-        if (ins.op == elt_op::clip) { ins.min = num(io, "min", wi); ins.max = num(io, "max", wi); }
+        if (ins.op == elt_op::clip) {
+          ins.min = num(io, "min", wi);
+          ins.max = num(io, "max", wi);
+        }
         if (ins.op == elt_op::act) ins.act = parse_activation(field(io, "act", wi), wi + ".act");
         k.program.push_back(ins);
       }
@@ -174,10 +191,10 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
 
 // pool_geometry's members in POOL_GEOMETRY_FIELDS order (plan_enums.gen.h names them).
 constexpr int64_t pool_geometry::*kGeomMembers[] = {
-    &pool_geometry::n,       &pool_geometry::c,        &pool_geometry::h,          &pool_geometry::w,
-    &pool_geometry::oh,      &pool_geometry::ow,       &pool_geometry::kh,         &pool_geometry::kw,
-    &pool_geometry::sh,      &pool_geometry::sw,       &pool_geometry::pad_top,    &pool_geometry::pad_left,
-    &pool_geometry::pad_bottom, &pool_geometry::pad_right, &pool_geometry::dh,     &pool_geometry::dw,
+    &pool_geometry::n,          &pool_geometry::c,         &pool_geometry::h,       &pool_geometry::w,
+    &pool_geometry::oh,         &pool_geometry::ow,        &pool_geometry::kh,      &pool_geometry::kw,
+    &pool_geometry::sh,         &pool_geometry::sw,        &pool_geometry::pad_top, &pool_geometry::pad_left,
+    &pool_geometry::pad_bottom, &pool_geometry::pad_right, &pool_geometry::dh,      &pool_geometry::dw,
 };
 static_assert(sizeof(kGeomMembers) / sizeof(kGeomMembers[0]) == pool_geometry_field_count, "one member per POOL_GEOMETRY_FIELDS entry");
 

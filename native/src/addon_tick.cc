@@ -19,7 +19,8 @@ namespace {
 
 class tick_worker : public Napi::AsyncWorker {
  public:
-  tick_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<tick_input> inputs, std::vector<tick_output> outputs, tenant_mask active)
+  tick_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<tick_input> inputs, std::vector<tick_output> outputs,
+              tenant_mask active)
       : Napi::AsyncWorker(env, "loom.runTick"),
         deferred_(Napi::Promise::Deferred::New(env)),
         exec_(std::move(exec)),
@@ -56,8 +57,8 @@ class tick_worker : public Napi::AsyncWorker {
 // runTick: inputs copied on the JS thread (the caller may reuse its buffers at once), one buffer per output.
 class tick_list_worker : public tick_worker {
  public:
-  tick_list_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<std::vector<uint8_t>> in_bytes, std::vector<int64_t> in_offsets,
-                   std::vector<tick_output> outputs, tenant_mask active)
+  tick_list_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<std::vector<uint8_t>> in_bytes,
+                   std::vector<int64_t> in_offsets, std::vector<tick_output> outputs, tenant_mask active)
       : tick_worker(env, std::move(exec), {}, std::move(outputs), std::move(active)), in_store_(std::move(in_bytes)) {
     for (size_t i = 0; i < in_store_.size(); i++) inputs_.push_back({in_offsets[i], in_store_[i].data(), in_store_[i].size()});
     out_store_.resize(outputs_.size());
@@ -113,8 +114,8 @@ class tick_packed_worker : public tick_worker {
 
 int64_t table_int(Napi::Env env, double v, const char* table, size_t row, const char* field) {
   if (!(v >= 0 && v <= 9007199254740992.0 && std::floor(v) == v)) {
-    throw addon_eval_error(env, std::string("loom addon: ") + table + " row " + std::to_string(row) + ": " + field + " must be a non-negative integer, got " +
-                                    std::to_string(v));
+    throw addon_eval_error(env, std::string("loom addon: ") + table + " row " + std::to_string(row) + ": " + field +
+                                    " must be a non-negative integer, got " + std::to_string(v));
   }
   return static_cast<int64_t>(v);
 }
@@ -145,7 +146,8 @@ Napi::Value addon_run_tick(const Napi::CallbackInfo& info) {
   }
   Napi::Uint8Array mask = addon_bytes(info[3], "active mask");
   tenant_mask active(mask.Data(), mask.Data() + mask.ByteLength());
-  auto* worker = new tick_list_worker(env, std::move(exec), std::move(in_bytes), std::move(in_offsets), std::move(outputs), std::move(active));
+  auto* worker =
+      new tick_list_worker(env, std::move(exec), std::move(in_bytes), std::move(in_offsets), std::move(outputs), std::move(active));
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
@@ -160,7 +162,9 @@ Napi::Value addon_run_tick_packed(const Napi::CallbackInfo& info) {
   Napi::Float64Array out_table = addon_f64s(info[3], "output table");
   Napi::Uint8Array mask = addon_bytes(info[4], "active mask");
   if (in_table.ElementLength() % 3 != 0 || out_table.ElementLength() % 3 != 0) {
-    throw addon_eval_error(env, "loom addon: runTickPacked tables hold 3 numbers per row (inputs: ioOffset, dataOffset, bytes; outputs: ioOffset, bytes, resultOffset)");
+    throw addon_eval_error(env,
+                           "loom addon: runTickPacked tables hold 3 numbers per row (inputs: ioOffset, dataOffset, bytes; outputs: "
+                           "ioOffset, bytes, resultOffset)");
   }
   const size_t data_bytes = data.ByteLength();
   std::vector<packed_input> inputs(in_table.ElementLength() / 3);
@@ -169,8 +173,9 @@ Napi::Value addon_run_tick_packed(const Napi::CallbackInfo& info) {
     inputs[i] = {table_int(env, r[0], "input table", i, "ioOffset"), table_int(env, r[1], "input table", i, "dataOffset"),
                  table_int(env, r[2], "input table", i, "bytes")};
     if (static_cast<uint64_t>(inputs[i].data_offset) + static_cast<uint64_t>(inputs[i].bytes) > data_bytes) {
-      throw addon_eval_error(env, "loom addon: input " + std::to_string(i) + " [" + std::to_string(inputs[i].data_offset) + ", +" + std::to_string(inputs[i].bytes) +
-                                      ") lies outside the tick data of " + std::to_string(data_bytes) + " bytes");
+      throw addon_eval_error(env, "loom addon: input " + std::to_string(i) + " [" + std::to_string(inputs[i].data_offset) + ", +" +
+                                      std::to_string(inputs[i].bytes) + ") lies outside the tick data of " + std::to_string(data_bytes) +
+                                      " bytes");
     }
   }
   std::vector<tick_output> outputs(out_table.ElementLength() / 3);
@@ -183,7 +188,8 @@ Napi::Value addon_run_tick_packed(const Napi::CallbackInfo& info) {
     result_bytes = std::max(result_bytes, static_cast<size_t>(result_offsets[i] + outputs[i].bytes));
   }
   tenant_mask active(mask.Data(), mask.Data() + mask.ByteLength());
-  auto* worker = new tick_packed_worker(env, std::move(exec), data, inputs, std::move(outputs), result_offsets, result_bytes, std::move(active));
+  auto* worker =
+      new tick_packed_worker(env, std::move(exec), data, inputs, std::move(outputs), result_offsets, result_bytes, std::move(active));
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;

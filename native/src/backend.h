@@ -79,8 +79,8 @@ struct backend_tick_ops {
   void (*prepare)(void* ctx, const launch_plan& plan);
   // A whole tick; output i is written to dst[i] (outputs[i].bytes bytes, the caller's memory). Inputs and
   // outputs are inside the io arena.
-  void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs,
-                   const tenant_mask& active, uint8_t* const* dst);
+  void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                   uint8_t* const* dst);
 };
 
 struct backend {
@@ -92,19 +92,19 @@ struct backend {
 // Options of the CUDA backend (ignored by the CPU one). Declared always so the executor can carry them.
 struct cuda_options {
   int device = 0;
-  bool tf32 = false;                 // CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs (default: true fp32)
-  bool poison_outputs = false;       // debug: fill every output slot with 0xFF (NaN) before each tick's launches
-  bool use_graph = true;             // false: run the launches eagerly every tick (debugging)
-  bool force_nvrtc = false;          // compile kernels.cu with NVRTC even when a matching cubin is given
-  std::vector<uint8_t> cubin;        // the plan's kernels.<arch>.cubin, or empty
-  std::string cubin_arch;            // e.g. "sm_90"
-  std::string kernel_source;         // kernels.cu, for NVRTC
+  bool tf32 = false;           // CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs (default: true fp32)
+  bool poison_outputs = false; // debug: fill every output slot with 0xFF (NaN) before each tick's launches
+  bool use_graph = true;       // false: run the launches eagerly every tick (debugging)
+  bool force_nvrtc = false;    // compile kernels.cu with NVRTC even when a matching cubin is given
+  std::vector<uint8_t> cubin;  // the plan's kernels.<arch>.cubin, or empty
+  std::string cubin_arch;      // e.g. "sm_90"
+  std::string kernel_source;   // kernels.cu, for NVRTC
 };
 
 // What create() gets: every backend's options (each reads its own).
 struct backend_config {
-  int threads = 0;     // CPU worker threads (> 0: the executor resolves "0 = hardware concurrency")
-  cuda_options cuda;   // backend "cuda"
+  int threads = 0;   // CPU worker threads (> 0: the executor resolves "0 = hardware concurrency")
+  cuda_options cuda; // backend "cuda"
 };
 
 // One backend as the executor and the addon find it by name (backend_registry.cc). The CPU backend is always

@@ -78,8 +78,10 @@ void load_run(const uint8_t* p, dtype d, int64_t stride, int64_t count, T* dst) 
     case dtype::i64: load_typed<int64_t>(p, stride, count, dst); return;
     case dtype::i32: load_typed<int32_t>(p, stride, count, dst); return;
     case dtype::i8: load_typed<int8_t>(p, stride, count, dst); return;
-    case dtype::u8: case dtype::boolean: load_typed<uint8_t>(p, stride, count, dst); return;
-    case dtype::f16: case dtype::bf16:
+    case dtype::u8:
+    case dtype::boolean: load_typed<uint8_t>(p, stride, count, dst); return;
+    case dtype::f16:
+    case dtype::bf16:
       for (int64_t i = 0; i < count; i++) dst[i] = static_cast<T>(cpu_load(p + i * stride * 2, d));
       return;
   }
@@ -156,8 +158,8 @@ void cpu_synchronize(void*) {}
 int cpu_threads(void* ctx) { return C(ctx).pool.size(); }
 
 const backend_ops cpu_ops = {
-    LOOM_BACKEND_ABI, "cpu",           cpu_destroy,       cpu_allocate,    cpu_upload_weights, cpu_copy_in, cpu_copy_out,
-    cpu_gemm_launch,  cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize, cpu_threads,
+    LOOM_BACKEND_ABI, "cpu",           cpu_destroy,     cpu_allocate,      cpu_upload_weights, cpu_copy_in,
+    cpu_copy_out,     cpu_gemm_launch, cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize,    cpu_threads,
     nullptr, // no extensions: the executor runs the tick launch by launch and has nothing to replay or profile
 };
 

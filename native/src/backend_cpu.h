@@ -55,14 +55,39 @@ uint16_t cpu_float_to_bf16(float f);
 
 inline double cpu_load(const uint8_t* p, dtype d) {
   switch (d) {
-    case dtype::f32: { float v; std::memcpy(&v, p, 4); return v; }
-    case dtype::f64: { double v; std::memcpy(&v, p, 8); return v; }
-    case dtype::f16: { uint16_t v; std::memcpy(&v, p, 2); return cpu_half_to_float(v); }
-    case dtype::bf16: { uint16_t v; std::memcpy(&v, p, 2); return cpu_bf16_to_float(v); }
-    case dtype::i64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case dtype::i32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case dtype::f32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case dtype::f64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    case dtype::f16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return cpu_half_to_float(v);
+    }
+    case dtype::bf16: {
+      uint16_t v;
+      std::memcpy(&v, p, 2);
+      return cpu_bf16_to_float(v);
+    }
+    case dtype::i64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      return static_cast<double>(v);
+    }
+    case dtype::i32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
     case dtype::i8: return static_cast<int8_t>(*p);
-    case dtype::u8: case dtype::boolean: return *p;
+    case dtype::u8:
+    case dtype::boolean: return *p;
   }
   return 0;
 }
@@ -73,12 +98,32 @@ inline int64_t cpu_to_int(double v) { return std::isfinite(v) ? static_cast<int6
 
 inline void cpu_store(uint8_t* p, dtype d, double v) {
   switch (d) {
-    case dtype::f32: { float f = static_cast<float>(v); std::memcpy(p, &f, 4); return; }
+    case dtype::f32: {
+      float f = static_cast<float>(v);
+      std::memcpy(p, &f, 4);
+      return;
+    }
     case dtype::f64: std::memcpy(p, &v, 8); return;
-    case dtype::f16: { uint16_t h = cpu_float_to_half(static_cast<float>(v)); std::memcpy(p, &h, 2); return; }
-    case dtype::bf16: { uint16_t h = cpu_float_to_bf16(static_cast<float>(v)); std::memcpy(p, &h, 2); return; }
-    case dtype::i64: { int64_t x = cpu_to_int(v); std::memcpy(p, &x, 8); return; }
-    case dtype::i32: { int32_t x = static_cast<int32_t>(cpu_to_int(v)); std::memcpy(p, &x, 4); return; }
+    case dtype::f16: {
+      uint16_t h = cpu_float_to_half(static_cast<float>(v));
+      std::memcpy(p, &h, 2);
+      return;
+    }
+    case dtype::bf16: {
+      uint16_t h = cpu_float_to_bf16(static_cast<float>(v));
+      std::memcpy(p, &h, 2);
+      return;
+    }
+    case dtype::i64: {
+      int64_t x = cpu_to_int(v);
+      std::memcpy(p, &x, 8);
+      return;
+    }
+    case dtype::i32: {
+      int32_t x = static_cast<int32_t>(cpu_to_int(v));
+      std::memcpy(p, &x, 4);
+      return;
+    }
     case dtype::i8: *p = static_cast<uint8_t>(static_cast<int8_t>(cpu_to_int(v))); return;
     case dtype::u8: *p = static_cast<uint8_t>(cpu_to_int(v)); return;
     case dtype::boolean: *p = (v != 0 && !std::isnan(v)) ? 1 : 0; return;
@@ -99,8 +144,7 @@ inline T cpu_activation(const activation& a, T x) {
     case activation_kind::sigmoid: return T(1) / (T(1) + std::exp(-x));
     case activation_kind::tanh: return std::tanh(x);
     case activation_kind::gelu_erf: return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
-    case activation_kind::gelu_tanh:
-      return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+    case activation_kind::gelu_tanh: return T(0.5) * x * (T(1) + std::tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
     case activation_kind::leaky_relu: return x >= T(0) ? x : T(a.alpha) * x;
     case activation_kind::clip: return std::min(T(a.max), std::max(T(a.min), x));
     case activation_kind::hard_sigmoid: return std::max(T(0), std::min(T(1), T(a.alpha) * x + T(a.beta)));

@@ -53,37 +53,83 @@ void load_view(const uint8_t* base, dtype dt, const std::vector<int64_t>& shape,
 }
 
 template <typename T>
-inline T nan_max(T a, T b) { return (a != a || b != b) ? (a + b) : (a > b ? a : b); }
+inline T nan_max(T a, T b) {
+  return (a != a || b != b) ? (a + b) : (a > b ? a : b);
+}
 template <typename T>
-inline T nan_min(T a, T b) { return (a != a || b != b) ? (a + b) : (a < b ? a : b); }
+inline T nan_min(T a, T b) {
+  return (a != a || b != b) ? (a + b) : (a < b ? a : b);
+}
 
 template <typename T>
 void unary(elt_op op, T* x, int64_t n) {
   switch (op) {
-    case elt_op::neg: for (int64_t i = 0; i < n; i++) x[i] = -x[i]; return;
-    case elt_op::abs: for (int64_t i = 0; i < n; i++) x[i] = std::abs(x[i]); return;
-    case elt_op::recip: for (int64_t i = 0; i < n; i++) x[i] = T(1) / x[i]; return;
-    case elt_op::sqrt: for (int64_t i = 0; i < n; i++) x[i] = std::sqrt(x[i]); return;
-    case elt_op::exp: for (int64_t i = 0; i < n; i++) x[i] = std::exp(x[i]); return;
-    case elt_op::log: for (int64_t i = 0; i < n; i++) x[i] = std::log(x[i]); return;
-    case elt_op::erf: for (int64_t i = 0; i < n; i++) x[i] = std::erf(x[i]); return;
-    case elt_op::tanh: for (int64_t i = 0; i < n; i++) x[i] = std::tanh(x[i]); return;
-    case elt_op::sigmoid: for (int64_t i = 0; i < n; i++) x[i] = T(1) / (T(1) + std::exp(-x[i])); return;
-    case elt_op::relu: for (int64_t i = 0; i < n; i++) x[i] = x[i] > T(0) ? x[i] : (x[i] != x[i] ? x[i] : T(0)); return;
-    case elt_op::floor: for (int64_t i = 0; i < n; i++) x[i] = std::floor(x[i]); return;
-    case elt_op::ceil: for (int64_t i = 0; i < n; i++) x[i] = std::ceil(x[i]); return;
-    case elt_op::round: for (int64_t i = 0; i < n; i++) x[i] = std::nearbyint(x[i]); return; // half to even
-    case elt_op::sin: for (int64_t i = 0; i < n; i++) x[i] = std::sin(x[i]); return;
-    case elt_op::cos: for (int64_t i = 0; i < n; i++) x[i] = std::cos(x[i]); return;
-    case elt_op::logical_not: for (int64_t i = 0; i < n; i++) x[i] = x[i] == T(0) ? T(1) : T(0); return;
-    case elt_op::sign: for (int64_t i = 0; i < n; i++) x[i] = x[i] > T(0) ? T(1) : x[i] < T(0) ? T(-1) : x[i]; return;
+    case elt_op::neg:
+      for (int64_t i = 0; i < n; i++) x[i] = -x[i];
+      return;
+    case elt_op::abs:
+      for (int64_t i = 0; i < n; i++) x[i] = std::abs(x[i]);
+      return;
+    case elt_op::recip:
+      for (int64_t i = 0; i < n; i++) x[i] = T(1) / x[i];
+      return;
+    case elt_op::sqrt:
+      for (int64_t i = 0; i < n; i++) x[i] = std::sqrt(x[i]);
+      return;
+    case elt_op::exp:
+      for (int64_t i = 0; i < n; i++) x[i] = std::exp(x[i]);
+      return;
+    case elt_op::log:
+      for (int64_t i = 0; i < n; i++) x[i] = std::log(x[i]);
+      return;
+    case elt_op::erf:
+      for (int64_t i = 0; i < n; i++) x[i] = std::erf(x[i]);
+      return;
+    case elt_op::tanh:
+      for (int64_t i = 0; i < n; i++) x[i] = std::tanh(x[i]);
+      return;
+    case elt_op::sigmoid:
+      for (int64_t i = 0; i < n; i++) x[i] = T(1) / (T(1) + std::exp(-x[i]));
+      return;
+    case elt_op::relu:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] > T(0) ? x[i] : (x[i] != x[i] ? x[i] : T(0));
+      return;
+    case elt_op::floor:
+      for (int64_t i = 0; i < n; i++) x[i] = std::floor(x[i]);
+      return;
+    case elt_op::ceil:
+      for (int64_t i = 0; i < n; i++) x[i] = std::ceil(x[i]);
+      return;
+    case elt_op::round:
+      for (int64_t i = 0; i < n; i++) x[i] = std::nearbyint(x[i]);
+      return; // half to even
+    case elt_op::sin:
+      for (int64_t i = 0; i < n; i++) x[i] = std::sin(x[i]);
+      return;
+    case elt_op::cos:
+      for (int64_t i = 0; i < n; i++) x[i] = std::cos(x[i]);
+      return;
+    case elt_op::logical_not:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] == T(0) ? T(1) : T(0);
+      return;
+    case elt_op::sign:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] > T(0) ? T(1) : x[i] < T(0) ? T(-1) : x[i];
+      return;
     case elt_op::softplus:
       for (int64_t i = 0; i < n; i++) x[i] = x[i] > T(0) ? x[i] + std::log1p(std::exp(-x[i])) : std::log1p(std::exp(x[i]));
       return;
-    case elt_op::softsign: for (int64_t i = 0; i < n; i++) x[i] = x[i] / (T(1) + std::abs(x[i])); return;
-    case elt_op::isnan: for (int64_t i = 0; i < n; i++) x[i] = std::isnan(x[i]) ? T(1) : T(0); return;
-    case elt_op::isinf: for (int64_t i = 0; i < n; i++) x[i] = std::isinf(x[i]) ? T(1) : T(0); return;
-    case elt_op::trunc: for (int64_t i = 0; i < n; i++) x[i] = std::trunc(x[i]); return;
+    case elt_op::softsign:
+      for (int64_t i = 0; i < n; i++) x[i] = x[i] / (T(1) + std::abs(x[i]));
+      return;
+    case elt_op::isnan:
+      for (int64_t i = 0; i < n; i++) x[i] = std::isnan(x[i]) ? T(1) : T(0);
+      return;
+    case elt_op::isinf:
+      for (int64_t i = 0; i < n; i++) x[i] = std::isinf(x[i]) ? T(1) : T(0);
+      return;
+    case elt_op::trunc:
+      for (int64_t i = 0; i < n; i++) x[i] = std::trunc(x[i]);
+      return;
     default: throw loom_error("not a unary eltwise instruction");
   }
 }
@@ -92,14 +138,30 @@ void unary(elt_op op, T* x, int64_t n) {
 template <typename T>
 void binary(elt_op op, T* a, const T* b, int64_t n) {
   switch (op) {
-    case elt_op::add: for (int64_t i = 0; i < n; i++) a[i] += b[i]; return;
-    case elt_op::sub: for (int64_t i = 0; i < n; i++) a[i] -= b[i]; return;
-    case elt_op::mul: for (int64_t i = 0; i < n; i++) a[i] *= b[i]; return;
-    case elt_op::div: for (int64_t i = 0; i < n; i++) a[i] /= b[i]; return;
-    case elt_op::idiv: for (int64_t i = 0; i < n; i++) a[i] = std::trunc(a[i] / b[i]); return;
-    case elt_op::pow: for (int64_t i = 0; i < n; i++) a[i] = std::pow(a[i], b[i]); return;
-    case elt_op::max: for (int64_t i = 0; i < n; i++) a[i] = nan_max(a[i], b[i]); return;
-    case elt_op::min: for (int64_t i = 0; i < n; i++) a[i] = nan_min(a[i], b[i]); return;
+    case elt_op::add:
+      for (int64_t i = 0; i < n; i++) a[i] += b[i];
+      return;
+    case elt_op::sub:
+      for (int64_t i = 0; i < n; i++) a[i] -= b[i];
+      return;
+    case elt_op::mul:
+      for (int64_t i = 0; i < n; i++) a[i] *= b[i];
+      return;
+    case elt_op::div:
+      for (int64_t i = 0; i < n; i++) a[i] /= b[i];
+      return;
+    case elt_op::idiv:
+      for (int64_t i = 0; i < n; i++) a[i] = std::trunc(a[i] / b[i]);
+      return;
+    case elt_op::pow:
+      for (int64_t i = 0; i < n; i++) a[i] = std::pow(a[i], b[i]);
+      return;
+    case elt_op::max:
+      for (int64_t i = 0; i < n; i++) a[i] = nan_max(a[i], b[i]);
+      return;
+    case elt_op::min:
+      for (int64_t i = 0; i < n; i++) a[i] = nan_min(a[i], b[i]);
+      return;
     case elt_op::mod: // sign of the divisor (ONNX Mod, fmod = 0)
       for (int64_t i = 0; i < n; i++) {
         T r = std::fmod(a[i], b[i]);
@@ -107,15 +169,33 @@ void binary(elt_op op, T* a, const T* b, int64_t n) {
         a[i] = r;
       }
       return;
-    case elt_op::fmod: for (int64_t i = 0; i < n; i++) a[i] = std::fmod(a[i], b[i]); return;
-    case elt_op::eq: for (int64_t i = 0; i < n; i++) a[i] = a[i] == b[i] ? T(1) : T(0); return;
-    case elt_op::lt: for (int64_t i = 0; i < n; i++) a[i] = a[i] < b[i] ? T(1) : T(0); return;
-    case elt_op::gt: for (int64_t i = 0; i < n; i++) a[i] = a[i] > b[i] ? T(1) : T(0); return;
-    case elt_op::le: for (int64_t i = 0; i < n; i++) a[i] = a[i] <= b[i] ? T(1) : T(0); return;
-    case elt_op::ge: for (int64_t i = 0; i < n; i++) a[i] = a[i] >= b[i] ? T(1) : T(0); return;
-    case elt_op::logical_and: for (int64_t i = 0; i < n; i++) a[i] = (a[i] != T(0) && b[i] != T(0)) ? T(1) : T(0); return;
-    case elt_op::logical_or: for (int64_t i = 0; i < n; i++) a[i] = (a[i] != T(0) || b[i] != T(0)) ? T(1) : T(0); return;
-    case elt_op::logical_xor: for (int64_t i = 0; i < n; i++) a[i] = ((a[i] != T(0)) != (b[i] != T(0))) ? T(1) : T(0); return;
+    case elt_op::fmod:
+      for (int64_t i = 0; i < n; i++) a[i] = std::fmod(a[i], b[i]);
+      return;
+    case elt_op::eq:
+      for (int64_t i = 0; i < n; i++) a[i] = a[i] == b[i] ? T(1) : T(0);
+      return;
+    case elt_op::lt:
+      for (int64_t i = 0; i < n; i++) a[i] = a[i] < b[i] ? T(1) : T(0);
+      return;
+    case elt_op::gt:
+      for (int64_t i = 0; i < n; i++) a[i] = a[i] > b[i] ? T(1) : T(0);
+      return;
+    case elt_op::le:
+      for (int64_t i = 0; i < n; i++) a[i] = a[i] <= b[i] ? T(1) : T(0);
+      return;
+    case elt_op::ge:
+      for (int64_t i = 0; i < n; i++) a[i] = a[i] >= b[i] ? T(1) : T(0);
+      return;
+    case elt_op::logical_and:
+      for (int64_t i = 0; i < n; i++) a[i] = (a[i] != T(0) && b[i] != T(0)) ? T(1) : T(0);
+      return;
+    case elt_op::logical_or:
+      for (int64_t i = 0; i < n; i++) a[i] = (a[i] != T(0) || b[i] != T(0)) ? T(1) : T(0);
+      return;
+    case elt_op::logical_xor:
+      for (int64_t i = 0; i < n; i++) a[i] = ((a[i] != T(0)) != (b[i] != T(0))) ? T(1) : T(0);
+      return;
     default: throw loom_error("not a binary eltwise instruction");
   }
 }
@@ -189,7 +269,10 @@ void run_chunk(const launch& l, cpu_ctx& ctx, const segment& s, int64_t start, i
 } // namespace
 
 void cpu_eltwise(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
-  struct task { const segment* s; int64_t start, len; };
+  struct task {
+    const segment* s;
+    int64_t start, len;
+  };
   std::vector<task> tasks;
   for (const auto& s : l.segments) {
     if (!tenant_active(active, s.tenant)) continue;

@@ -23,9 +23,7 @@ bool cpu_has_avx2() {
 tile_fn pick_tile_fn() { return cpu_has_avx2() ? backend_cpu_gemm_tile_avx2 : backend_cpu_gemm_tile_generic; }
 tile_fn pick_skinny_fn() { return cpu_has_avx2() ? backend_cpu_gemm_skinny_avx2 : backend_cpu_gemm_skinny_generic; }
 
-bool use_skinny(const gemm_problem& p) {
-  return p.m <= gemm_skinny_m && (!p.trans_a || p.k <= gemm_pack_floats / gemm_skinny_m);
-}
+bool use_skinny(const gemm_problem& p) { return p.m <= gemm_skinny_m && (!p.trans_a || p.k <= gemm_pack_floats / gemm_skinny_m); }
 
 struct tile_task {
   const gemm_problem* p;
@@ -84,7 +82,8 @@ void convert_b(const gemm_problem& p, dtype dt, const uint8_t* b, int64_t n0, in
 } // namespace
 
 void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
-  if (!dtype_is_gemm_operand(l.dt)) throw loom_error(std::string("gemm operands must be ") + gemm_dtype_expected() + ", got " + dtype_name(l.dt));
+  if (!dtype_is_gemm_operand(l.dt))
+    throw loom_error(std::string("gemm operands must be ") + gemm_dtype_expected() + ", got " + dtype_name(l.dt));
   const bool half = l.dt != dtype::f32;
   static const tile_fn tile = pick_tile_fn();
   static const tile_fn skinny = pick_skinny_fn();
@@ -105,8 +104,21 @@ void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
     const gemm_entry& e = *t.e;
     float* c = reinterpret_cast<float*>(ctx.at(e.c));
     const int64_t mc = std::min(gemm_tile_mc, p.m - t.m0), nc = std::min(tile_width(p), p.n - t.n0);
-    gemm_tile g{reinterpret_cast<const float*>(ctx.at(e.a)), p.lda, p.trans_a, reinterpret_cast<const float*>(ctx.at(e.b)), p.ldb,
-                p.trans_b, c, p.ldc, t.m0, mc, t.n0, nc, p.k, a_pack.data(), b_pack.data()};
+    gemm_tile g{reinterpret_cast<const float*>(ctx.at(e.a)),
+                p.lda,
+                p.trans_a,
+                reinterpret_cast<const float*>(ctx.at(e.b)),
+                p.ldb,
+                p.trans_b,
+                c,
+                p.ldc,
+                t.m0,
+                mc,
+                t.n0,
+                nc,
+                p.k,
+                a_pack.data(),
+                b_pack.data()};
     if (half) {
       thread_local std::vector<float> a_f32, b_f32;
       convert_a(p, l.dt, ctx.at(e.a), t.m0, mc, a_f32, g.lda);

@@ -9,7 +9,10 @@ namespace loom {
 
 namespace {
 
-struct plane_task { const segment* s; int64_t plane; };
+struct plane_task {
+  const segment* s;
+  int64_t plane;
+};
 
 // Element strides (n, c, h, w) of an image view.
 void image_strides(const tensor_view& v, const pool_geometry& g, int64_t out[4]) {
@@ -33,7 +36,8 @@ void for_planes(cpu_ctx& ctx, const launch& l, const tenant_mask& active, F fn) 
     if (!tenant_active(active, s.tenant)) continue;
     for (int64_t p = 0; p < s.geom.n * s.geom.c; p++) tasks.push_back({&s, p});
   }
-  ctx.pool.parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t i) { fn(*tasks[static_cast<size_t>(i)].s, tasks[static_cast<size_t>(i)].plane); });
+  ctx.pool.parallel_for(static_cast<int64_t>(tasks.size()),
+                        [&](int64_t i) { fn(*tasks[static_cast<size_t>(i)].s, tasks[static_cast<size_t>(i)].plane); });
 }
 
 // Linear element walk over `shape` with two stride sets (copy); calls fn(src_off, dst_off) per element.
@@ -66,8 +70,11 @@ void walk2(const std::vector<int64_t>& shape, const int64_t* sa, const int64_t* 
 }
 
 template <typename E>
-void copy_elems(const uint8_t* src, uint8_t* dst, const std::vector<int64_t>& shape, const int64_t* ss, const int64_t* ds, int64_t start, int64_t len) {
-  walk2(shape, ss, ds, start, len, [&](int64_t a, int64_t b) { std::memcpy(dst + b * static_cast<int64_t>(sizeof(E)), src + a * static_cast<int64_t>(sizeof(E)), sizeof(E)); });
+void copy_elems(const uint8_t* src, uint8_t* dst, const std::vector<int64_t>& shape, const int64_t* ss, const int64_t* ds, int64_t start,
+                int64_t len) {
+  walk2(shape, ss, ds, start, len, [&](int64_t a, int64_t b) {
+    std::memcpy(dst + b * static_cast<int64_t>(sizeof(E)), src + a * static_cast<int64_t>(sizeof(E)), sizeof(E));
+  });
 }
 
 } // namespace
@@ -149,7 +156,8 @@ void cpu_col2im(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
     const tensor_view& cv = s.inputs[0];
     const int64_t n = plane / g.c, c = plane % g.c, es = static_cast<int64_t>(dtype_size(cv.dt)), hw = g.h * g.w;
     const uint8_t* cols = ctx.at(cv.r) + (n * g.c * g.kh * g.kw + c * g.kh * g.kw) * hw * es;
-    const double bias = s.inputs.size() > 1 ? cpu_load(ctx.at(s.inputs[1].r) + c * static_cast<int64_t>(dtype_size(s.inputs[1].dt)), s.inputs[1].dt) : 0.0;
+    const double bias =
+        s.inputs.size() > 1 ? cpu_load(ctx.at(s.inputs[1].r) + c * static_cast<int64_t>(dtype_size(s.inputs[1].dt)), s.inputs[1].dt) : 0.0;
     const int64_t oes = static_cast<int64_t>(dtype_size(s.out_dt));
     uint8_t* out = ctx.at(s.out) + plane * g.oh * g.ow * oes;
     for (int64_t y = 0; y < g.oh; y++) {
@@ -173,7 +181,10 @@ void cpu_col2im(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
 }
 
 void cpu_copy(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
-  struct task { const segment* s; int64_t start, len; };
+  struct task {
+    const segment* s;
+    int64_t start, len;
+  };
   std::vector<task> tasks;
   for (const auto& s : l.segments) {
     if (!tenant_active(active, s.tenant)) continue;
@@ -239,7 +250,11 @@ void cpu_gather(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
     for (int64_t j = 0; j < n_idx; j++) {
       int64_t k;
       if (iv.dt == dtype::i64) std::memcpy(&k, idx + j * 8, 8);
-      else { int32_t k32; std::memcpy(&k32, idx + j * 4, 4); k = k32; }
+      else {
+        int32_t k32;
+        std::memcpy(&k32, idx + j * 4, 4);
+        k = k32;
+      }
       if (k < -axis || k >= axis) {
         throw tenant_error(s.tenant, "gather index " + std::to_string(k) + " (position " + std::to_string(j) +
                                          ") is out of range for an axis of length " + std::to_string(axis));
@@ -269,7 +284,8 @@ void cpu_gather_table(cpu_ctx& ctx, const launch& l, const tenant_mask& active) 
         std::memset(out + e * es, 0, static_cast<size_t>(es));
         continue;
       }
-      if (k < 0 || k >= room) throw tenant_error(s.tenant, "gather_table entry " + std::to_string(e) + " = " + std::to_string(k) + " reads outside its arena");
+      if (k < 0 || k >= room)
+        throw tenant_error(s.tenant, "gather_table entry " + std::to_string(e) + " = " + std::to_string(k) + " reads outside its arena");
       std::memcpy(out + e * es, src + static_cast<int64_t>(k) * es, static_cast<size_t>(es));
     }
   });

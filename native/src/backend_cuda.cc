@@ -67,14 +67,15 @@ void check_free_memory(cuda_ctx& c, size_t need, const std::string& what) {
   size_t free_b = 0, total_b = 0;
   CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
   if (need + kReserveBytes > free_b) {
-    throw loom_error("the plan does not fit on GPU " + std::to_string(c.dev.device) + " (" + c.dev.props.name + "): it needs " + mib(static_cast<double>(need)) +
-                     " (" + what + ") plus " + mib(static_cast<double>(kReserveBytes)) + " headroom, but only " + mib(static_cast<double>(free_b)) +
-                     " of " + mib(static_cast<double>(total_b)) + " are free");
+    throw loom_error("the plan does not fit on GPU " + std::to_string(c.dev.device) + " (" + c.dev.props.name + "): it needs " +
+                     mib(static_cast<double>(need)) + " (" + what + ") plus " + mib(static_cast<double>(kReserveBytes)) +
+                     " headroom, but only " + mib(static_cast<double>(free_b)) + " of " + mib(static_cast<double>(total_b)) + " are free");
   }
 }
 
 int to_int(int64_t v, const launch_plan& plan, const launch& l, const char* what) {
-  if (v < 0 || v > INT_MAX) throw loom_error(launch_where(plan, l) + ": " + what + " = " + std::to_string(v) + " does not fit cuBLAS's int");
+  if (v < 0 || v > INT_MAX)
+    throw loom_error(launch_where(plan, l) + ": " + what + " = " + std::to_string(v) + " does not fit cuBLAS's int");
   return static_cast<int>(v);
 }
 
@@ -206,7 +207,8 @@ void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launc
   s.total = t.total_work;
   if (s.nsegs == 0) return;
   if (l.grid.block <= 0 || l.grid.block > 1024 || l.grid.grid <= 0 || l.grid.grid > INT_MAX) {
-    throw loom_error(launch_where(plan, l) + ": kernels.grids gives block " + std::to_string(l.grid.block) + ", grid " + std::to_string(l.grid.grid));
+    throw loom_error(launch_where(plan, l) + ": kernels.grids gives block " + std::to_string(l.grid.block) + ", grid " +
+                     std::to_string(l.grid.grid));
   }
   s.block = static_cast<unsigned>(l.grid.block);
   s.grid = static_cast<unsigned>(l.grid.grid);
@@ -216,7 +218,8 @@ void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launc
   if (r != CUDA_SUCCESS) {
     const char* msg = nullptr;
     cuGetErrorString(r, &msg);
-    throw loom_error(launch_where(plan, l) + ": kernel '" + l.grid.symbol + "' is not in the plan's kernel module (" + c.kernels.module_how + "): " + (msg ? msg : "?"));
+    throw loom_error(launch_where(plan, l) + ": kernel '" + l.grid.symbol + "' is not in the plan's kernel module (" +
+                     c.kernels.module_how + "): " + (msg ? msg : "?"));
   }
   for (const auto& seg : l.segments) src.seg_tenants.push_back(seg.tenant);
   src.segs = std::move(t.segs);
@@ -256,8 +259,9 @@ void cuda_allocate(void* ctx, const arena_sizes& sizes) {
   const int64_t s[3] = {sizes.weights, sizes.act, sizes.io};
   size_t need = kWorkspaceBytes;
   for (int64_t v : s) need += static_cast<size_t>(std::max<int64_t>(v, 1));
-  check_free_memory(c, need, "weights " + mib(static_cast<double>(s[0])) + ", activations " + mib(static_cast<double>(s[1])) + ", io " +
-                                 mib(static_cast<double>(s[2])) + ", cuBLAS workspace " + mib(static_cast<double>(kWorkspaceBytes)));
+  check_free_memory(c, need,
+                    "weights " + mib(static_cast<double>(s[0])) + ", activations " + mib(static_cast<double>(s[1])) + ", io " +
+                        mib(static_cast<double>(s[2])) + ", cuBLAS workspace " + mib(static_cast<double>(kWorkspaceBytes)));
   for (int i = 0; i < 3; i++) {
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(s[i], 1));
     CUDA_CHECK(cudaMalloc(&c.mem.arena_mem[i], bytes));
@@ -358,7 +362,8 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   }
   check_free_memory(c, c.full.host_tables.size(), "segment tables and pointer arrays");
   CUDA_CHECK(cudaMalloc(&c.full.tables, std::max<size_t>(c.full.host_tables.size(), 1)));
-  if (!c.full.host_tables.empty()) CUDA_CHECK(cudaMemcpy(c.full.tables, c.full.host_tables.data(), c.full.host_tables.size(), cudaMemcpyHostToDevice));
+  if (!c.full.host_tables.empty())
+    CUDA_CHECK(cudaMemcpy(c.full.tables, c.full.host_tables.data(), c.full.host_tables.size(), cudaMemcpyHostToDevice));
   c.full.host_tables.clear();
   c.full.host_tables.shrink_to_fit();
   const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(c.full.tables);
@@ -447,7 +452,8 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
       staging.push_back({c.mem.pin_in + in.offset, in.data, in.size});
     } else if (cuda_ranges_hold(c.full.in_ranges, in.offset, n)) {
       std::memcpy(c.mem.pin_in + in.offset, in.data, in.size);
-      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + in.offset), c.mem.pin_in + in.offset, in.size, cudaMemcpyHostToDevice, c.dev.stream));
+      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + in.offset), c.mem.pin_in + in.offset, in.size, cudaMemcpyHostToDevice,
+                                 c.dev.stream));
     } else {
       CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.mem.io() + in.offset), in.data, in.size, cudaMemcpyHostToDevice));
     }
@@ -467,8 +473,11 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
   for (size_t i = 0; i < outputs.size(); i++) {
     const tick_output& out = outputs[i];
     if (out.bytes <= 0) continue;
-    if (cuda_ranges_hold(outs, out.offset, out.bytes)) staging.push_back({dst[i], c.mem.pin_out + out.offset, static_cast<size_t>(out.bytes)});
-    else CUDA_CHECK(cudaMemcpy(dst[i], reinterpret_cast<void*>(c.mem.io() + out.offset), static_cast<size_t>(out.bytes), cudaMemcpyDeviceToHost));
+    if (cuda_ranges_hold(outs, out.offset, out.bytes))
+      staging.push_back({dst[i], c.mem.pin_out + out.offset, static_cast<size_t>(out.bytes)});
+    else
+      CUDA_CHECK(
+          cudaMemcpy(dst[i], reinterpret_cast<void*>(c.mem.io() + out.offset), static_cast<size_t>(out.bytes), cudaMemcpyDeviceToHost));
   }
   copy_host(c, staging);
 }
@@ -526,7 +535,7 @@ const void* cuda_get_extension(const char* name) {
 }
 
 const backend_ops cuda_ops = {
-    LOOM_BACKEND_ABI, "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in, cuda_copy_out,
+    LOOM_BACKEND_ABI, "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in,       cuda_copy_out,
     cuda_one_launch,  cuda_one_launch, cuda_one_launch, cuda_synchronize, cuda_threads,        cuda_get_extension,
 };
 
@@ -573,9 +582,11 @@ backend backend_cuda_create(const cuda_options& opts) {
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n == 0) {
     cudaGetLastError();
-    throw loom_error(std::string("backend 'cuda': no CUDA GPU is visible (") + (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices") + ")");
+    throw loom_error(std::string("backend 'cuda': no CUDA GPU is visible (") + (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices") +
+                     ")");
   }
-  if (opts.device < 0 || opts.device >= n) throw loom_error("backend 'cuda': device " + std::to_string(opts.device) + " does not exist (" + std::to_string(n) + " visible)");
+  if (opts.device < 0 || opts.device >= n)
+    throw loom_error("backend 'cuda': device " + std::to_string(opts.device) + " does not exist (" + std::to_string(n) + " visible)");
   auto* c = new cuda_ctx();
   try {
     c->opts = opts;

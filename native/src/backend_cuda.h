@@ -20,25 +20,25 @@ namespace loom {
 [[noreturn]] void cuda_fail(const std::string& what, const char* status, const char* file, int line);
 const char* cublas_status_text(cublasStatus_t s);
 
-#define CUDA_CHECK(expr)                                                                      \
-  do {                                                                                        \
-    const cudaError_t loom_e_ = (expr);                                                       \
+#define CUDA_CHECK(expr)                                                                                   \
+  do {                                                                                                     \
+    const cudaError_t loom_e_ = (expr);                                                                    \
     if (loom_e_ != cudaSuccess) ::loom::cuda_fail(#expr, cudaGetErrorString(loom_e_), __FILE__, __LINE__); \
   } while (0)
 
-#define CU_CHECK(expr)                                                                        \
-  do {                                                                                        \
-    const CUresult loom_r_ = (expr);                                                          \
-    if (loom_r_ != CUDA_SUCCESS) {                                                            \
-      const char* loom_s_ = nullptr;                                                          \
-      cuGetErrorString(loom_r_, &loom_s_);                                                    \
+#define CU_CHECK(expr)                                                                          \
+  do {                                                                                          \
+    const CUresult loom_r_ = (expr);                                                            \
+    if (loom_r_ != CUDA_SUCCESS) {                                                              \
+      const char* loom_s_ = nullptr;                                                            \
+      cuGetErrorString(loom_r_, &loom_s_);                                                      \
       ::loom::cuda_fail(#expr, loom_s_ ? loom_s_ : "unknown driver error", __FILE__, __LINE__); \
-    }                                                                                         \
+    }                                                                                           \
   } while (0)
 
-#define CUBLAS_CHECK(expr)                                                                    \
-  do {                                                                                        \
-    const cublasStatus_t loom_b_ = (expr);                                                    \
+#define CUBLAS_CHECK(expr)                                                                                                   \
+  do {                                                                                                                       \
+    const cublasStatus_t loom_b_ = (expr);                                                                                   \
     if (loom_b_ != CUBLAS_STATUS_SUCCESS) ::loom::cuda_fail(#expr, ::loom::cublas_status_text(loom_b_), __FILE__, __LINE__); \
   } while (0)
 

@@ -51,7 +51,8 @@ void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, doub
       try {
         cuda_enqueue_launch(c, c.full.launches[i], false);
       } catch (const loom_error& e) {
-        throw loom_error("profiling launch " + std::to_string(c.full.launches[i].l->id) + " '" + c.full.launches[i].l->label + "': " + e.what());
+        throw loom_error("profiling launch " + std::to_string(c.full.launches[i].l->id) + " '" + c.full.launches[i].l->label +
+                         "': " + e.what());
       }
       CUDA_CHECK(cudaEventRecord(ev.ev[i + 1], c.dev.stream));
     }
@@ -106,11 +107,12 @@ void cuda_bench_concurrent(const std::vector<backend*>& backends, int iters, std
   if (backends.empty()) throw loom_error("concurrent bench needs at least one CUDA backend");
   std::vector<cuda_ctx*> cs;
   for (size_t i = 0; i < backends.size(); i++) {
-    if (!backends[i] || !cuda_backend_is(*backends[i])) throw loom_error("concurrent bench: backend " + std::to_string(i) + " is not a CUDA backend");
+    if (!backends[i] || !cuda_backend_is(*backends[i]))
+      throw loom_error("concurrent bench: backend " + std::to_string(i) + " is not a CUDA backend");
     cuda_ctx* c = &cuda_ctx_of(backends[i]->ctx);
     if (!cs.empty() && cs[0]->dev.device != c->dev.device) {
-      throw loom_error("concurrent bench: backend " + std::to_string(i) + " is on GPU " + std::to_string(c->dev.device) + ", backend 0 on GPU " +
-                       std::to_string(cs[0]->dev.device) + " (all must share one device)");
+      throw loom_error("concurrent bench: backend " + std::to_string(i) + " is on GPU " + std::to_string(c->dev.device) +
+                       ", backend 0 on GPU " + std::to_string(cs[0]->dev.device) + " (all must share one device)");
     }
     cs.push_back(c);
   }

@@ -38,12 +38,12 @@ struct gemm_call {
   // A'/B' storage: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F for bf16/f16 launches (C is always CUDA_R_32F and
   // those run with CUBLAS_COMPUTE_32F: FORMAT.md "gemm dtype")
   cudaDataType_t ab = CUDA_R_32F;
-  size_t ab_size = 4;                     // bytes of one A'/B' element
-  CUdeviceptr a = 0, b = 0, c = 0;        // strided: first matrices
-  long long sa = 0, sb = 0, sc = 0;       // strided: element strides
-  size_t arr_off = 0;                     // batched / grouped: offset of the pointer arrays in the load-time table
-  CUdeviceptr arr = 0;                    // ... and their device address: A'[total], B'[total], C[total]
-  int total = 0;                          // pointers per array
+  size_t ab_size = 4;               // bytes of one A'/B' element
+  CUdeviceptr a = 0, b = 0, c = 0;  // strided: first matrices
+  long long sa = 0, sb = 0, sc = 0; // strided: element strides
+  size_t arr_off = 0;               // batched / grouped: offset of the pointer arrays in the load-time table
+  CUdeviceptr arr = 0;              // ... and their device address: A'[total], B'[total], C[total]
+  int total = 0;                    // pointers per array
   // grouped: host arrays, one element per group (cuBLAS reads them at call time)
   std::vector<cublasOperation_t> gta, gtb;
   std::vector<int> gm, gn, gk, glda, gldb, gldc, gsize;
@@ -78,9 +78,9 @@ struct launch_src {
   std::vector<std::vector<const gemm_entry*>> call_entries; // per gemm_call, in pointer-array order
   std::vector<LoomSegment> segs;                            // kernel: the load-time segment table
   std::vector<int32_t> seg_tenants;
-  std::vector<cuda_epi_job> jobs;                           // GEMM epilogue jobs
+  std::vector<cuda_epi_job> jobs; // GEMM epilogue jobs
   std::vector<int32_t> job_tenants;
-  int api_launches = 0;                                     // cuBLAS calls + kernels this launch enqueues
+  int api_launches = 0; // cuBLAS calls + kernels this launch enqueues
 };
 
 // A sparse tick for one occupancy mask: its copies, its launches over compacted tables (uploaded once into
@@ -97,9 +97,9 @@ struct sparse_program {
 
 struct mask_entry {
   tenant_mask mask;
-  bool sparse = false;          // the rule's choice for this mask
-  double estimate_us = 0;       // the rule's estimate of the sparse tick (host wall, launch to synchronize)
-  double measured_us = -1;      // the fastest measured replay of its graph; < 0: none yet
+  bool sparse = false;     // the rule's choice for this mask
+  double estimate_us = 0;  // the rule's estimate of the sparse tick (host wall, launch to synchronize)
+  double measured_us = -1; // the fastest measured replay of its graph; < 0: none yet
   int measured_n = 0;
   std::unique_ptr<sparse_program> prog; // when sparse
   uint64_t last_use = 0;
@@ -111,10 +111,10 @@ struct sparse_state {
   sparse_policy policy = sparse_policy::automatic;
   bool available = false;
   std::string note;
-  std::vector<launch_src> src;                                     // parallel to cuda_ctx::full.launches
-  std::vector<std::vector<std::pair<size_t, double>>> by_tenant;   // tenant → (launch index, share of its work)
-  std::vector<std::vector<range>> tenant_in, tenant_out;           // tenant → its io slots
-  std::vector<range> all_out;                                      // every output slot, sorted
+  std::vector<launch_src> src;                                   // parallel to cuda_ctx::full.launches
+  std::vector<std::vector<std::pair<size_t, double>>> by_tenant; // tenant → (launch index, share of its work)
+  std::vector<std::vector<range>> tenant_in, tenant_out;         // tenant → its io slots
+  std::vector<range> all_out;                                    // every output slot, sorted
   // measured at load (auto only), microseconds
   bool calibrated = false;
   double full_wall_us = 0, full_device_us = 0, fixed_us = 0, node_us = 0, host_launch_us = 0, min_launch_us = 0, launch_sum_us = 0;
@@ -145,7 +145,7 @@ struct cuda_device_handles {
   cudaStream_t stream = nullptr;
   cudaEvent_t ev0 = nullptr, ev1 = nullptr; // timing on `stream` (benches, load-time measurements)
   cublasHandle_t blas = nullptr;
-  void* workspace = nullptr;                // cuBLAS workspace: no allocation inside a capture
+  void* workspace = nullptr; // cuBLAS workspace: no allocation inside a capture
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
 };
 

@@ -18,9 +18,9 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
   auto arr = [&](int which) { return reinterpret_cast<void**>(g.arr + static_cast<size_t>(which) * g.total * sizeof(void*)); };
   switch (g.mode) {
     case gemm_mode::strided:
-      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda, g.sa,
-                                              reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero, reinterpret_cast<void*>(g.c), f32, g.ldc,
-                                              g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
+      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab,
+                                              g.lda, g.sa, reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero,
+                                              reinterpret_cast<void*>(g.c), f32, g.ldc, g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::batched:
       CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
@@ -30,9 +30,9 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
     case gemm_mode::grouped: {
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
       const cublasStatus_t st = cublasGemmGroupedBatchedEx(
-          c.dev.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(), const_cast<const void* const*>(arr(0)), ab,
-          g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(), g.gbeta.data(), arr(2), f32, g.gldc.data(),
-          static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
+          c.dev.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(),
+          const_cast<const void* const*>(arr(0)), ab, g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(),
+          g.gbeta.data(), arr(2), f32, g.gldc.data(), static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
       if (st == CUBLAS_STATUS_SUCCESS) return;
       if (!may_fall_back) CUBLAS_CHECK(st);
       // Found at load (warm-up run): this cuBLAS refuses the grouped call for these problems.
@@ -52,9 +52,9 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
         void** a = arr(0) + first;
         void** b = arr(1) + first;
         void** cc = arr(2) + first;
-        CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i], const_cast<const void* const*>(a), ab,
-                                         g.glda[i], const_cast<const void* const*>(b), ab, g.gldb[i], &zero, cc, f32, g.gldc[i], g.gsize[i],
-                                         compute, CUBLAS_GEMM_DEFAULT));
+        CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i],
+                                         const_cast<const void* const*>(a), ab, g.glda[i], const_cast<const void* const*>(b), ab, g.gldb[i],
+                                         &zero, cc, f32, g.gldc[i], g.gsize[i], compute, CUBLAS_GEMM_DEFAULT));
         first += static_cast<size_t>(g.gsize[i]);
       }
       return;
@@ -80,10 +80,12 @@ tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.f
 
 void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool may_fall_back) {
   for (const auto& r : *b.in) {
-    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), c.mem.pin_in + r.offset, static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), c.mem.pin_in + r.offset, static_cast<size_t>(r.bytes),
+                               cudaMemcpyHostToDevice, c.dev.stream));
   }
   if (c.opts.poison_outputs) {
-    for (const auto& r : *b.poison) CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.dev.stream));
+    for (const auto& r : *b.poison)
+      CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.dev.stream));
   }
   for (auto& s : *b.launches) {
     try {
@@ -94,7 +96,8 @@ void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool ma
     }
   }
   for (const auto& r : *b.out) {
-    CUDA_CHECK(cudaMemcpyAsync(c.mem.pin_out + r.offset, reinterpret_cast<void*>(c.mem.io() + r.offset), static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(c.mem.pin_out + r.offset, reinterpret_cast<void*>(c.mem.io() + r.offset), static_cast<size_t>(r.bytes),
+                               cudaMemcpyDeviceToHost, c.dev.stream));
   }
 }
 
@@ -213,7 +216,8 @@ void cuda_choose_grouped(cuda_ctx& c) {
   if (grouped == 0) return;
   char buf[256];
   if (want == "auto") {
-    std::snprintf(buf, sizeof buf, "%d of %d grouped launches run as one batched call per group (measured at load: %.1f us -> %.1f us)", split, grouped, before, after);
+    std::snprintf(buf, sizeof buf, "%d of %d grouped launches run as one batched call per group (measured at load: %.1f us -> %.1f us)",
+                  split, grouped, before, after);
   } else {
     std::snprintf(buf, sizeof buf, "LOOM_CUDA_GROUPED=%s: %d of %d grouped launches split per group", want.c_str(), split, grouped);
   }
@@ -298,8 +302,8 @@ void cuda_choose_gemv(cuda_ctx& c) {
         after += keep ? tk : tb;
         if (eligible <= 8) {
           char buf[160];
-          std::snprintf(buf, sizeof buf, "%slaunch %d (%dx%dx%d x%d): cuBLAS %.1f us, kernel %.1f us", detail.empty() ? "" : "; ", s.l->id, g.n, g.m, g.k,
-                        cuda_gemv_args_of(g).batch, tb, tk);
+          std::snprintf(buf, sizeof buf, "%slaunch %d (%dx%dx%d x%d): cuBLAS %.1f us, kernel %.1f us", detail.empty() ? "" : "; ", s.l->id,
+                        g.n, g.m, g.k, cuda_gemv_args_of(g).batch, tb, tk);
           detail += buf;
         }
       } catch (const loom_error& e) {
@@ -310,12 +314,13 @@ void cuda_choose_gemv(cuda_ctx& c) {
   if (eligible == 0) return;
   char buf[256];
   if (c.gemm.gemv == gemv_policy::force) {
-    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GEMV=force: %d of %d eligible GEMM calls run the skinny-GEMM kernel", c.gemm.gemv_calls, eligible);
+    std::snprintf(buf, sizeof buf, "LOOM_CUDA_GEMV=force: %d of %d eligible GEMM calls run the skinny-GEMM kernel", c.gemm.gemv_calls,
+                  eligible);
     c.gemm.gemv_note = buf;
     return;
   }
-  std::snprintf(buf, sizeof buf, "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us)", c.gemm.gemv_calls, eligible,
-                before, after);
+  std::snprintf(buf, sizeof buf, "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us)",
+                c.gemm.gemv_calls, eligible, before, after);
   c.gemm.gemv_note = std::string(buf) + (detail.empty() ? "" : ": " + detail) + (eligible > 8 ? "; ..." : "");
 }
 

@@ -9,16 +9,16 @@ namespace {
 
 __device__ __forceinline__ float epi_activation(int act, float x, float p0, float p1) {
   switch (act) {
-    case 0: return x;                                                    // none
-    case 1: return x > 0.0f ? x : 0.0f;                                  // relu
-    case 2: return 1.0f / (1.0f + expf(-x));                             // sigmoid
-    case 3: return tanhf(x);                                             // tanh
-    case 4: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); // gelu_erf
+    case 0: return x;                                                                                // none
+    case 1: return x > 0.0f ? x : 0.0f;                                                              // relu
+    case 2: return 1.0f / (1.0f + expf(-x));                                                         // sigmoid
+    case 3: return tanhf(x);                                                                         // tanh
+    case 4: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));                            // gelu_erf
     case 5: return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x))); // gelu_tanh
-    case 6: return x >= 0.0f ? x : p0 * x;                               // leaky_relu
-    case 7: return fminf(p1, fmaxf(p0, x));                              // clip (min, max)
-    case 8: return fmaxf(0.0f, fminf(1.0f, p0 * x + p1));                // hard_sigmoid
-    case 9: return x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f));        // hard_swish
+    case 6: return x >= 0.0f ? x : p0 * x;                                                           // leaky_relu
+    case 7: return fminf(p1, fmaxf(p0, x));                                                          // clip (min, max)
+    case 8: return fmaxf(0.0f, fminf(1.0f, p0 * x + p1));                                            // hard_sigmoid
+    case 9: return x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f));                                    // hard_swish
   }
   return x;
 }
@@ -28,7 +28,8 @@ __global__ void __launch_bounds__(256) loom_gemm_epilogue(const cuda_epi_job* __
     int lo = 0, hi = n_jobs - 1;
     while (lo < hi) {
       const int mid = (lo + hi + 1) >> 1;
-      if (jobs[mid].begin <= w) lo = mid; else hi = mid - 1;
+      if (jobs[mid].begin <= w) lo = mid;
+      else hi = mid - 1;
     }
     const cuda_epi_job& j = jobs[lo];
     const long long i = w - j.begin, r = i / j.n, c = i % j.n;

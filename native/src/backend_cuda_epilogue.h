@@ -9,7 +9,7 @@ namespace loom {
 
 // One (group, entry) of a launch: its C block and bias. 80 bytes.
 struct cuda_epi_job {
-  long long begin;         // Σ m·n of the previous jobs of the launch
+  long long begin; // Σ m·n of the previous jobs of the launch
   long long m, n, ldc, ld_bias;
   unsigned long long c;    // device address of C (f32)
   unsigned long long bias; // device address of the bias (f32), 0 for none

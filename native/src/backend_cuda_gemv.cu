@@ -15,10 +15,10 @@ namespace loom {
 
 namespace {
 
-constexpr int kKTile = 256;                      // X columns staged per step
-constexpr int kNtWarps = 4, kNtCols = 4;         // trans_w: warps per CTA, columns per warp
+constexpr int kKTile = 256;              // X columns staged per step
+constexpr int kNtWarps = 4, kNtCols = 4; // trans_w: warps per CTA, columns per warp
 constexpr int kNtBlockCols = kNtWarps * kNtCols;
-constexpr int kNnWarps = 8;                      // !trans_w: warps splitting k; 32 columns per CTA
+constexpr int kNnWarps = 8; // !trans_w: warps splitting k; 32 columns per CTA
 constexpr int kNnBlockCols = 32;
 
 __device__ __forceinline__ float to_f32(float v) { return v; }

@@ -15,9 +15,9 @@ namespace loom {
 
 namespace {
 
-#define NVRTC_CHECK(expr)                                                               \
-  do {                                                                                  \
-    const nvrtcResult loom_n_ = (expr);                                                 \
+#define NVRTC_CHECK(expr)                                                                                     \
+  do {                                                                                                        \
+    const nvrtcResult loom_n_ = (expr);                                                                       \
     if (loom_n_ != NVRTC_SUCCESS) ::loom::cuda_fail(#expr, nvrtcGetErrorString(loom_n_), __FILE__, __LINE__); \
   } while (0)
 
@@ -74,7 +74,8 @@ CUmodule cuda_load_kernels(const cuda_options& opts, int cc_major, int cc_minor,
   std::string why;
   if (opts.force_nvrtc) why = "NVRTC forced";
   else if (opts.cubin.empty()) why = "the plan has no cubin";
-  else if (opts.cubin_arch != arch) why = "the cubin is for " + (opts.cubin_arch.empty() ? std::string("an unknown arch") : opts.cubin_arch) + ", this GPU is " + arch;
+  else if (opts.cubin_arch != arch)
+    why = "the cubin is for " + (opts.cubin_arch.empty() ? std::string("an unknown arch") : opts.cubin_arch) + ", this GPU is " + arch;
   else {
     CUmodule mod = nullptr;
     const CUresult r = cuModuleLoadData(&mod, opts.cubin.data());
@@ -86,7 +87,8 @@ CUmodule cuda_load_kernels(const cuda_options& opts, int cc_major, int cc_minor,
     cuGetErrorString(r, &s);
     why = std::string("cuModuleLoadData of the cubin failed: ") + (s ? s : "unknown error");
   }
-  if (opts.kernel_source.empty()) throw loom_error("cannot load the plan's kernels: " + why + ", and no kernels.cu source was given to compile with NVRTC");
+  if (opts.kernel_source.empty())
+    throw loom_error("cannot load the plan's kernels: " + why + ", and no kernels.cu source was given to compile with NVRTC");
   std::vector<char> cubin = nvrtc_compile(opts.kernel_source, arch);
   CUmodule mod = nullptr;
   CU_CHECK(cuModuleLoadData(&mod, cubin.data()));

@@ -88,7 +88,8 @@ struct table_writer {
   size_t used = 0;
   CUdeviceptr put(const void* data, size_t bytes) {
     const size_t off = align_up(used);
-    if (off + bytes > cap) throw loom_error("sparse tick: compacted tables need more than the " + std::to_string(cap) + " bytes sized at load");
+    if (off + bytes > cap)
+      throw loom_error("sparse tick: compacted tables need more than the " + std::to_string(cap) + " bytes sized at load");
     std::memcpy(pin + off, data, bytes);
     used = off + bytes;
     return base + off;
@@ -300,7 +301,8 @@ mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
   for (auto& e : sp.cache) {
     if (e->mask != active) continue;
     e->last_use = sp.clock;
-    if (sp.policy == sparse_policy::automatic && e->sparse && e->measured_n >= kTrustAfter && e->measured_us >= kSparseRatio * sp.full_wall_us) {
+    if (sp.policy == sparse_policy::automatic && e->sparse && e->measured_n >= kTrustAfter &&
+        e->measured_us >= kSparseRatio * sp.full_wall_us) {
       e->sparse = false; // measured: not worth it after all
       release_program(c, *e);
     }

@@ -142,7 +142,8 @@ void cuda_sparse_calibrate(cuda_ctx& c) {
   sp.min_launch_us = std::max(0.0, sp.min_launch_us);
   sp.fixed_us = fixed_cost_us(c);
   // what the full graph costs beyond its fixed cost and its launches' device time, per node
-  sp.node_us = c.graph.captured && c.graph.nodes > 0 ? std::max(0.0, (sp.full_wall_us - sp.fixed_us - sp.launch_sum_us) / c.graph.nodes) : 0.0;
+  sp.node_us =
+      c.graph.captured && c.graph.nodes > 0 ? std::max(0.0, (sp.full_wall_us - sp.fixed_us - sp.launch_sum_us) / c.graph.nodes) : 0.0;
   sp.calibrated = true;
 }
 

@@ -15,7 +15,8 @@ namespace {
 }
 
 void put8(long long (&dst)[8], const std::vector<int64_t>& src, const launch_plan& plan, const launch& l, const char* what) {
-  if (src.size() > 8) bad(plan, l, std::string(what) + " has " + std::to_string(src.size()) + " entries; the segment table holds at most 8");
+  if (src.size() > 8)
+    bad(plan, l, std::string(what) + " has " + std::to_string(src.size()) + " entries; the segment table holds at most 8");
   for (size_t i = 0; i < 8; i++) dst[i] = i < src.size() ? static_cast<long long>(src[i]) : 0;
 }
 
@@ -37,10 +38,13 @@ static_assert(static_cast<int>(activation_kind::none) == 0 && static_cast<int>(a
 
 cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launch& l, const cuda_arenas& arenas) {
   if (!l.grid.present) {
-    bad(plan, l, "the plan has no kernels.grids / kernels.names entry for this kernel launch (the CUDA backend needs plan.json written by codegen)");
+    bad(plan, l,
+        "the plan has no kernels.grids / kernels.names entry for this kernel launch (the CUDA backend needs plan.json written by codegen)");
   }
   if (l.grid.work.size() != l.segments.size()) {
-    bad(plan, l, "kernels.grids gives work for " + std::to_string(l.grid.work.size()) + " segments, the launch has " + std::to_string(l.segments.size()));
+    bad(plan, l,
+        "kernels.grids gives work for " + std::to_string(l.grid.work.size()) + " segments, the launch has " +
+            std::to_string(l.segments.size()));
   }
   cuda_kernel_tables t;
   t.segs.resize(l.segments.size());
@@ -57,7 +61,8 @@ cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launc
     if ((l.op.kind == kernel_kind::fill || l.op.kind == kernel_kind::gather_table) && s.dims.empty()) g.dims[0] = s.count;
     if (s.has_geom) {
       const pool_geometry& p = s.geom;
-      const int64_t geom[16] = {p.n, p.c, p.h, p.w, p.oh, p.ow, p.kh, p.kw, p.sh, p.sw, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.dh, p.dw};
+      const int64_t geom[16] = {p.n,  p.c,  p.h,       p.w,        p.oh,         p.ow,        p.kh, p.kw,
+                                p.sh, p.sw, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.dh, p.dw};
       for (int k = 0; k < 16; k++) g.geom[k] = geom[k];
     }
     g.out = arenas.at(s.out);
@@ -109,8 +114,14 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
       j.beta = static_cast<float>(p.beta);
       switch (p.act.kind) {
         case activation_kind::leaky_relu: j.p0 = static_cast<float>(p.act.alpha); break;
-        case activation_kind::hard_sigmoid: j.p0 = static_cast<float>(p.act.alpha); j.p1 = static_cast<float>(p.act.beta); break;
-        case activation_kind::clip: j.p0 = static_cast<float>(p.act.min); j.p1 = static_cast<float>(p.act.max); break;
+        case activation_kind::hard_sigmoid:
+          j.p0 = static_cast<float>(p.act.alpha);
+          j.p1 = static_cast<float>(p.act.beta);
+          break;
+        case activation_kind::clip:
+          j.p0 = static_cast<float>(p.act.min);
+          j.p1 = static_cast<float>(p.act.max);
+          break;
         default: break;
       }
       j.zero_c = p.k == 0 ? 1 : 0;

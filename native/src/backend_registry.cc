@@ -17,11 +17,11 @@ struct known_backend {
 
 const std::vector<known_backend>& known() {
   static const std::vector<known_backend> k = {
-      {"cpu", &backend_cpu_entry, nullptr},
+    {"cpu", &backend_cpu_entry, nullptr},
 #if LOOM_HAVE_CUDA
-      {"cuda", &backend_cuda_entry, nullptr},
+    {"cuda", &backend_cuda_entry, nullptr},
 #else
-      {"cuda", nullptr, "no CUDA toolkit with cuBLAS at build time"},
+    {"cuda", nullptr, "no CUDA toolkit with cuBLAS at build time"},
 #endif
   };
   return k;

@@ -20,7 +20,8 @@ std::string join_or(const std::vector<const char*>& names) {
 // The registry entry for `name`, or the error the addon has always given for an unknown or unbuilt backend.
 const backend_entry& find_backend(const std::string& name) {
   if (const backend_entry* e = backend_find(name)) return *e;
-  if (const char* why = backend_missing_reason(name)) throw loom_error("backend '" + name + "' is not built into this addon (" + why + "); use backend 'cpu'");
+  if (const char* why = backend_missing_reason(name))
+    throw loom_error("backend '" + name + "' is not built into this addon (" + why + "); use backend 'cpu'");
   throw loom_error("unknown backend '" + name + "' (expected " + join_or(backend_known_names()) + ")");
 }
 
@@ -29,15 +30,14 @@ void check_supported(const launch_plan& plan, const backend_entry& e) {
   for (const auto& l : plan.launches) {
     if (e.supports(l.kind, l.op.kind)) continue;
     const std::string what = l.kind == launch_kind::kernel ? std::string("kernel op '") + kernel_kind_name(l.op.kind) + "'"
-                                                             : std::string("launch kind '") + launch_kind_name(l.kind) + "'";
+                                                           : std::string("launch kind '") + launch_kind_name(l.kind) + "'";
     throw loom_error(launch_where(plan, l) + ": backend '" + e.name + "' cannot run " + what);
   }
 }
 
 } // namespace
 
-executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes, const executor_options& opts)
-    : plan_(std::move(plan)) {
+executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes, const executor_options& opts) : plan_(std::move(plan)) {
   plan_validate(plan_);
   if (static_cast<int64_t>(weight_bytes) > plan_.arenas.weights) {
     throw loom_error("weights are " + std::to_string(weight_bytes) + " bytes but the plan's weights arena is " +
@@ -133,7 +133,8 @@ void executor::run_launches(const std::vector<tick_input>& inputs, const std::ve
     }
   }
   ops.synchronize(backend_.ctx);
-  for (size_t i = 0; i < outputs.size(); i++) ops.copy_out(backend_.ctx, ref{arena_id::io, outputs[i].offset}, dst[i], static_cast<size_t>(outputs[i].bytes));
+  for (size_t i = 0; i < outputs.size(); i++)
+    ops.copy_out(backend_.ctx, ref{arena_id::io, outputs[i].offset}, dst[i], static_cast<size_t>(outputs[i].bytes));
 }
 
 // Debug: every output slot the plan declares (or, for a hand-built plan, every output this tick reads) is
@@ -164,14 +165,16 @@ void executor::bench(int iters, const tenant_mask* active, std::vector<double>& 
   std::lock_guard<std::mutex> lock(tick_mu_);
   if (iters < 1) throw loom_error("bench needs at least one iteration, got " + std::to_string(iters));
   if (active && active->size() != plan_.tenants.size()) {
-    throw loom_error("bench mask names " + std::to_string(active->size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
+    throw loom_error("bench mask names " + std::to_string(active->size()) + " tenants, the plan has " +
+                     std::to_string(plan_.tenants.size()));
   }
   const auto* ext = backend_extension<backend_bench_ext>(backend_);
   if (!ext) throw loom_error(std::string("backend '") + backend_.ops->name + "' has no captured tick to replay");
   ext->bench(backend_.ctx, iters, active, wall_us, device_us);
 }
 
-void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us, std::vector<double>& device_us) {
+void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us,
+                                std::vector<double>& device_us) {
   if (execs.empty()) throw loom_error("concurrent bench needs at least one plan");
   if (iters < 1) throw loom_error("concurrent bench needs at least one iteration, got " + std::to_string(iters));
   // one extension, of one backend (the CUDA backend's today), runs them all: every plan must be on it
@@ -179,7 +182,8 @@ void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, 
   for (size_t i = 0; i < execs.size(); i++) {
     const backend& b = execs[i]->backend_;
     if (!ext || b.ops != execs[0]->backend_.ops) {
-      throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + b.ops->name + "', not cuda");
+      throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + b.ops->name +
+                       "', not cuda");
     }
   }
   // One lock per distinct executor, taken in address order so two concurrent benches cannot deadlock;

@@ -41,7 +41,8 @@ class executor {
   void bench(int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
   // Space-only measurement: every executor's full tick launched at once, each on its own stream (all must
   // run the CUDA backend); per round the host wall time and device time, microseconds.
-  static void bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us, std::vector<double>& device_us);
+  static void bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us,
+                               std::vector<double>& device_us);
   // Device time of every launch of one eager tick (backends with a captured tick only).
   std::vector<std::pair<int32_t, double>> profile();
 

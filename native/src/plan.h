@@ -63,10 +63,10 @@ struct gemm_group {
 // ---- generated kernels ----
 struct elt_instr {
   elt_op op = elt_op::constant;
-  int32_t input = 0;  // in
-  double value = 0;   // constant
+  int32_t input = 0;       // in
+  double value = 0;        // constant
   double min = 0, max = 0; // clip
-  activation act;     // act
+  activation act;          // act
 };
 
 struct kernel_op {
@@ -94,7 +94,8 @@ struct pool_geometry {
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0, dh = 1, dw = 1;
 };
 // One int64 per POOL_GEOMETRY_FIELDS entry, in that order (addon_plan.cc reads them by name).
-static_assert(sizeof(pool_geometry) == pool_geometry_field_count * sizeof(int64_t), "pool_geometry: one field per POOL_GEOMETRY_FIELDS entry");
+static_assert(sizeof(pool_geometry) == pool_geometry_field_count * sizeof(int64_t),
+              "pool_geometry: one field per POOL_GEOMETRY_FIELDS entry");
 
 struct segment {
   int32_t tenant = 0;
@@ -102,7 +103,7 @@ struct segment {
   std::vector<int64_t> dims;  // reduce, softmax, layernorm, groupnorm, gather
   int64_t count = 0;          // fill, gather_table
   bool has_geom = false;
-  pool_geometry geom;         // pool, im2col, col2im
+  pool_geometry geom; // pool, im2col, col2im
   std::vector<tensor_view> inputs;
   ref out;
   dtype out_dt = dtype::f32;
@@ -114,23 +115,23 @@ struct segment {
 // Absent (present = false) in hand-built plans, which the CPU backend runs without it.
 struct kernel_grid {
   bool present = false;
-  std::string symbol;         // kernels.names[id]: the extern "C" symbol in kernels.cu / the cubin
+  std::string symbol; // kernels.names[id]: the extern "C" symbol in kernels.cu / the cubin
   int64_t block = 0, grid = 0;
-  std::vector<int64_t> work;  // work items per segment
+  std::vector<int64_t> work; // work items per segment
 };
 
 struct launch {
   launch_kind kind = launch_kind::kernel;
   int32_t id = 0;
-  std::string label; // LaunchInfo.label or the kernel name: for error messages
-  dtype dt = dtype::f32;            // gemm, gemm_grouped
-  std::vector<gemm_group> groups;   // gemm: exactly one; gemm_grouped: one per problem
-  bool has_strides = false;         // gemm: entries are uniformly strided (a strided-batched call may be used)
+  std::string label;              // LaunchInfo.label or the kernel name: for error messages
+  dtype dt = dtype::f32;          // gemm, gemm_grouped
+  std::vector<gemm_group> groups; // gemm: exactly one; gemm_grouped: one per problem
+  bool has_strides = false;       // gemm: entries are uniformly strided (a strided-batched call may be used)
   gemm_strides strides;
-  std::string kernel;               // kernel: the generated kernel's name (CUDA backend)
+  std::string kernel; // kernel: the generated kernel's name (CUDA backend)
   kernel_op op;
   std::vector<segment> segments;
-  kernel_grid grid;                 // kernel: from plan.json kernels.grids / kernels.names (CUDA backend)
+  kernel_grid grid; // kernel: from plan.json kernels.grids / kernels.names (CUDA backend)
 };
 
 struct arena_sizes {

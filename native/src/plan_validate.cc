@@ -10,10 +10,15 @@ namespace loom {
 
 size_t dtype_size(dtype d) {
   switch (d) {
-    case dtype::f64: case dtype::i64: return 8;
-    case dtype::f32: case dtype::i32: return 4;
-    case dtype::f16: case dtype::bf16: return 2;
-    case dtype::i8: case dtype::u8: case dtype::boolean: return 1;
+    case dtype::f64:
+    case dtype::i64: return 8;
+    case dtype::f32:
+    case dtype::i32: return 4;
+    case dtype::f16:
+    case dtype::bf16: return 2;
+    case dtype::i8:
+    case dtype::u8:
+    case dtype::boolean: return 1;
   }
   return 1;
 }
@@ -47,8 +52,7 @@ struct checker {
   }
 
   // Element span [lo, hi] (inclusive, relative to r) of a view; empty when any dim is 0.
-  void span(const char* what, ref r, dtype dt, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
-            bool written) const {
+  void span(const char* what, ref r, dtype dt, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, bool written) const {
     if (!strides.empty() && strides.size() != shape.size()) {
       bad(std::string(what) + ": " + std::to_string(strides.size()) + " strides for a rank-" + std::to_string(shape.size()) + " view");
     }
@@ -60,7 +64,8 @@ struct checker {
       int64_t st = strides.empty() ? contiguous : strides[i];
       contiguous *= s;
       int64_t far = (s - 1) * st;
-      if (far < 0) lo += far; else hi += far;
+      if (far < 0) lo += far;
+      else hi += far;
     }
     int64_t es = static_cast<int64_t>(dtype_size(dt));
     int64_t first = r.offset + lo * es, end = r.offset + (hi + 1) * es;
@@ -87,7 +92,8 @@ struct checker {
   void need_geom(const segment& s) const {
     if (!s.has_geom) bad("segment has no geom");
     const pool_geometry& g = s.geom;
-    if (g.sh <= 0 || g.sw <= 0 || g.dh <= 0 || g.dw <= 0 || g.kh <= 0 || g.kw <= 0) bad("geom has a non-positive kernel, stride or dilation");
+    if (g.sh <= 0 || g.sw <= 0 || g.dh <= 0 || g.dw <= 0 || g.kh <= 0 || g.kw <= 0)
+      bad("geom has a non-positive kernel, stride or dilation");
   }
 
   void gemm_entry(const gemm_problem& p, const gemm_entry& e) const {
@@ -118,11 +124,13 @@ struct checker {
       int32_t pops = 0, pushes = 1;
       switch (ins.op) {
         case elt_op::in:
-          if (ins.input < 0 || static_cast<size_t>(ins.input) >= n_inputs) bad("eltwise program reads input " + std::to_string(ins.input) + " of " + std::to_string(n_inputs));
+          if (ins.input < 0 || static_cast<size_t>(ins.input) >= n_inputs)
+            bad("eltwise program reads input " + std::to_string(ins.input) + " of " + std::to_string(n_inputs));
           break;
         case elt_op::constant: break;
         case elt_op::where: pops = 3; break;
-        case elt_op::clip: case elt_op::act: pops = 1; break;
+        case elt_op::clip:
+        case elt_op::act: pops = 1; break;
         default: pops = elt_op_is_unary(ins.op) ? 1 : 2; break; // the rest: unary or binary (plan_enums.gen.h)
       }
       if (depth < pops) bad("eltwise program pops an empty stack");
@@ -186,8 +194,9 @@ struct checker {
           flat("output", s.out, s.out_dt, g.n * g.c * g.oh * g.ow, true);
         } else {
           need_inputs(s, 1, 1);
-          span("input", in(0).r, in(0).dt, in(0).strides.size() == 3 ? std::vector<int64_t>{g.c, g.h, g.w} : std::vector<int64_t>{g.n, g.c, g.h, g.w},
-               in(0).strides, false);
+          span("input", in(0).r, in(0).dt,
+               in(0).strides.size() == 3 ? std::vector<int64_t>{g.c, g.h, g.w} : std::vector<int64_t>{g.n, g.c, g.h, g.w}, in(0).strides,
+               false);
           if (in(0).strides.size() == 3 && g.n != 1) bad("a [C,H,W] strided input needs geom.n = 1");
           int64_t outs = op.kind == kernel_kind::pool ? g.n * g.c * g.oh * g.ow : g.n * g.c * g.kh * g.kw * g.oh * g.ow;
           flat("output", s.out, s.out_dt, outs, true);
@@ -209,7 +218,8 @@ struct checker {
       case kernel_kind::gather: {
         need_dims(s, 4);
         need_inputs(s, 2, 2);
-        if (in(1).dt != dtype::i64 && in(1).dt != dtype::i32) bad(std::string("gather indices must be i64 or i32, got ") + dtype_name(in(1).dt));
+        if (in(1).dt != dtype::i64 && in(1).dt != dtype::i32)
+          bad(std::string("gather indices must be i64 or i32, got ") + dtype_name(in(1).dt));
         if (dtype_size(in(0).dt) != dtype_size(s.out_dt)) bad("gather output dtype differs from the data's");
         flat("data", in(0).r, in(0).dt, s.dims[0] * s.dims[1] * s.dims[2], false);
         flat("indices", in(1).r, in(1).dt, s.dims[3], false);

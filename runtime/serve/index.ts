@@ -1,7 +1,17 @@
 // runtime/serve: `loom serve` — the Open Inference Protocol v2 HTTP server (server.ts, oip.ts) over per-tenant
 // queues and the tick scheduler (admission, SLOs, quotas), request validation, batching, Prometheus metrics.
 export { TickScheduler } from './scheduler.js';
-export type { AnsweredReport, CancelStage, QueueDepth, RejectReason, SchedulerObserver, SchedulerOptions, SubmitOptions, TickReport, TickRunner } from './scheduler.js';
+export type {
+  AnsweredReport,
+  CancelStage,
+  QueueDepth,
+  RejectReason,
+  SchedulerObserver,
+  SchedulerOptions,
+  SubmitOptions,
+  TickReport,
+  TickRunner,
+} from './scheduler.js';
 export { ServeError, isServeError, refuse } from './errors.js';
 export type { ServeStatus } from './errors.js';
 export { concatRows, splitRows } from './batch.js';

@@ -34,12 +34,44 @@ export class ServeMetrics implements SchedulerObserver {
     const registers = [this.registry];
     this.tenantIds = new Set(source.plan.tenants.map((t) => t.id));
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'loom_requests_total', help: 'Inference requests answered, by model (tenant) and HTTP status code', labelNames: ['tenant', 'code'], registers });
-    this.latency = new Histogram({ name: 'loom_request_duration_seconds', help: 'Latency of answered (200) inference requests, arrival to response', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers });
-    this.queueWait = new Histogram({ name: 'loom_queue_wait_seconds', help: 'Time an accepted request waited in its tenant queue for its tick to start', labelNames: ['tenant'], buckets: LATENCY_BUCKETS, registers });
-    this.rejected = new Counter({ name: 'loom_admission_rejected_total', help: 'Requests refused at admission: quota (queue full), slo (deadline cannot be met), closed (shutting down)', labelNames: ['tenant', 'reason'], registers });
-    this.sloMissed = new Counter({ name: 'loom_slo_missed_total', help: 'Accepted requests answered later than their tenant\'s sloMs', labelNames: ['tenant'], registers });
-    this.cancelled = new Counter({ name: 'loom_requests_cancelled_total', help: 'Requests whose client went away before the answer: queued (dropped from the queue, not computed) or in_tick (computed, answer discarded)', labelNames: ['tenant', 'stage'], registers });
+    this.requests = new Counter({
+      name: 'loom_requests_total',
+      help: 'Inference requests answered, by model (tenant) and HTTP status code',
+      labelNames: ['tenant', 'code'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'loom_request_duration_seconds',
+      help: 'Latency of answered (200) inference requests, arrival to response',
+      labelNames: ['tenant'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'loom_queue_wait_seconds',
+      help: 'Time an accepted request waited in its tenant queue for its tick to start',
+      labelNames: ['tenant'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'loom_admission_rejected_total',
+      help: 'Requests refused at admission: quota (queue full), slo (deadline cannot be met), closed (shutting down)',
+      labelNames: ['tenant', 'reason'],
+      registers,
+    });
+    this.sloMissed = new Counter({
+      name: 'loom_slo_missed_total',
+      help: "Accepted requests answered later than their tenant's sloMs",
+      labelNames: ['tenant'],
+      registers,
+    });
+    this.cancelled = new Counter({
+      name: 'loom_requests_cancelled_total',
+      help: 'Requests whose client went away before the answer: queued (dropped from the queue, not computed) or in_tick (computed, answer discarded)',
+      labelNames: ['tenant', 'stage'],
+      registers,
+    });
     new Gauge({
       name: 'loom_queue_depth',
       help: 'Requests waiting in each tenant queue',
@@ -59,13 +91,33 @@ export class ServeMetrics implements SchedulerObserver {
       },
     });
     this.ticks = new Counter({ name: 'loom_ticks_total', help: 'Ticks run, by result (ok, error)', labelNames: ['result'], registers });
-    this.tickDuration = new Histogram({ name: 'loom_tick_duration_seconds', help: 'Duration of one tick (all tenants\' batched rows through the plan)', buckets: LATENCY_BUCKETS, registers });
-    this.tickOccupancy = new Histogram({ name: 'loom_tick_occupancy_ratio', help: 'Live rows of a tick / the rows of a full tick (every tenant at maxBatch)', buckets: OCCUPANCY_BUCKETS, registers });
+    this.tickDuration = new Histogram({
+      name: 'loom_tick_duration_seconds',
+      help: "Duration of one tick (all tenants' batched rows through the plan)",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.tickOccupancy = new Histogram({
+      name: 'loom_tick_occupancy_ratio',
+      help: 'Live rows of a tick / the rows of a full tick (every tenant at maxBatch)',
+      buckets: OCCUPANCY_BUCKETS,
+      registers,
+    });
     this.tickTenants = new Histogram({ name: 'loom_tick_tenants', help: 'Tenants carried by a tick', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
-    this.launches = new Counter({ name: 'loom_tick_launches_total', help: 'Launches issued by ticks (the plan\'s launches per tick)', registers });
-    const arena = new Gauge({ name: 'loom_plan_arena_bytes', help: 'Bytes the loaded plan holds on its backend, by arena (device memory on CUDA)', labelNames: ['backend', 'arena'], registers });
+    this.launches = new Counter({ name: 'loom_tick_launches_total', help: "Launches issued by ticks (the plan's launches per tick)", registers });
+    const arena = new Gauge({
+      name: 'loom_plan_arena_bytes',
+      help: 'Bytes the loaded plan holds on its backend, by arena (device memory on CUDA)',
+      labelNames: ['backend', 'arena'],
+      registers,
+    });
     for (const name of ['weights', 'act', 'io'] as const) arena.set({ backend: source.backend, arena: name }, source.plan.arenas[name]);
-    const info = new Gauge({ name: 'loom_plan_info', help: 'The loaded plan: tenants and launches per tick', labelNames: ['backend', 'tenants', 'launches'], registers });
+    const info = new Gauge({
+      name: 'loom_plan_info',
+      help: 'The loaded plan: tenants and launches per tick',
+      labelNames: ['backend', 'tenants', 'launches'],
+      registers,
+    });
     info.set({ backend: source.backend, tenants: String(source.plan.tenants.length), launches: String(source.plan.launches.length) }, 1);
   }
 

@@ -10,7 +10,15 @@ import { shapeFits } from '../../ir/contract/tenant-io.js';
 export type OipDatatype = 'FP32' | 'FP64' | 'FP16' | 'BF16' | 'INT64' | 'INT32' | 'INT8' | 'UINT8' | 'BOOL';
 
 const TO_OIP: Readonly<Record<DType, OipDatatype>> = {
-  f32: 'FP32', f64: 'FP64', f16: 'FP16', bf16: 'BF16', i64: 'INT64', i32: 'INT32', i8: 'INT8', u8: 'UINT8', bool: 'BOOL',
+  f32: 'FP32',
+  f64: 'FP64',
+  f16: 'FP16',
+  bf16: 'BF16',
+  i64: 'INT64',
+  i32: 'INT32',
+  i8: 'INT8',
+  u8: 'UINT8',
+  bool: 'BOOL',
 };
 const FROM_OIP: ReadonlyMap<string, DType> = new Map(Object.entries(TO_OIP).map(([d, o]) => [o, d as DType]));
 
@@ -108,7 +116,8 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
   if (params !== undefined && !isObject(params)) refuse(400, `field 'parameters' must be an object, got ${describeValue(params)}`);
   const binaryDefault = params?.binary_data_output === true;
 
-  if (!Array.isArray(req.inputs) || req.inputs.length === 0) refuse(400, `field 'inputs' must be a non-empty array of tensors, got ${describeValue(req.inputs)}`);
+  if (!Array.isArray(req.inputs) || req.inputs.length === 0)
+    refuse(400, `field 'inputs' must be a non-empty array of tensors, got ${describeValue(req.inputs)}`);
   const byName = new Map(tenant.inputs.map((io) => [io.name, io]));
   const inputs: Record<string, Tensor> = {};
   let binaryAt = 0;
@@ -118,7 +127,8 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
     if (typeof raw.name !== 'string') refuse(400, `${f}.name must be a string, got ${describeValue(raw.name)}`);
     const io = byName.get(raw.name);
     const at = `${f} ('${raw.name}')`;
-    if (!io) refuse(400, `${at}: model '${tenant.id}' has no input '${raw.name}' (its inputs: ${tenant.inputs.map((x) => `${x.name} ${describeOip(x)}`).join(', ')})`);
+    if (!io)
+      refuse(400, `${at}: model '${tenant.id}' has no input '${raw.name}' (its inputs: ${tenant.inputs.map((x) => `${x.name} ${describeOip(x)}`).join(', ')})`);
     if (raw.name in inputs) refuse(400, `${at}: input '${raw.name}' is given twice`);
     const dtype = typeof raw.datatype === 'string' ? FROM_OIP.get(raw.datatype) : undefined;
     if (dtype === undefined) refuse(400, `${at}.datatype: ${describeValue(raw.datatype)} is not an OIP datatype (${[...FROM_OIP.keys()].join(', ')})`);
@@ -134,11 +144,15 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
     if (p !== undefined && !isObject(p)) refuse(400, `${at}.parameters must be an object, got ${describeValue(p)}`);
     if (p?.binary_data_size !== undefined) {
       const size = p.binary_data_size;
-      if (binary === null) refuse(400, `${at}.parameters.binary_data_size is set but the request has no Inference-Header-Content-Length header (binary tensor extension)`);
-      if (!Number.isSafeInteger(size) || (size as number) < 0) refuse(400, `${at}.parameters.binary_data_size must be a byte count, got ${describeValue(size)}`);
+      if (binary === null)
+        refuse(400, `${at}.parameters.binary_data_size is set but the request has no Inference-Header-Content-Length header (binary tensor extension)`);
+      if (!Number.isSafeInteger(size) || (size as number) < 0)
+        refuse(400, `${at}.parameters.binary_data_size must be a byte count, got ${describeValue(size)}`);
       const want = n * byteSize(dtype);
-      if (size !== want) refuse(400, `${at}.parameters.binary_data_size: ${size as number} bytes, shape [${dims.join(',')}] of ${raw.datatype as string} needs ${want}`);
-      if (binaryAt + want > binary.length) refuse(400, `${at}: binary data runs past the end of the body (${binary.length - binaryAt} bytes left, ${want} needed)`);
+      if (size !== want)
+        refuse(400, `${at}.parameters.binary_data_size: ${size as number} bytes, shape [${dims.join(',')}] of ${raw.datatype as string} needs ${want}`);
+      if (binaryAt + want > binary.length)
+        refuse(400, `${at}: binary data runs past the end of the body (${binary.length - binaryAt} bytes left, ${want} needed)`);
       if (raw.data !== undefined) refuse(400, `${at}: give either 'data' or parameters.binary_data_size, not both`);
       const arr = allocArray(dtype, n);
       new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength).set(binary.subarray(binaryAt, binaryAt + want));
@@ -148,7 +162,8 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
     }
     inputs[raw.name] = makeTensor(dtype, dims, decodeData(raw.data, dtype, n, `${at}.data`, dims));
   });
-  if (binary !== null && binaryAt !== binary.length) refuse(400, `the body carries ${binary.length} bytes of binary tensor data but the inputs' binary_data_size add up to ${binaryAt}`);
+  if (binary !== null && binaryAt !== binary.length)
+    refuse(400, `the body carries ${binary.length} bytes of binary tensor data but the inputs' binary_data_size add up to ${binaryAt}`);
 
   const outputs = decodeOutputs(tenant, req.outputs, binaryDefault);
   return { id, inputs, outputs };

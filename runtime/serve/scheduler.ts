@@ -278,7 +278,11 @@ export class TickScheduler {
     const expectedMs = spentMs + remaining + ticksNeeded * est;
     if (expectedMs > q.sloMs) {
       this.opts.observer?.onReject?.(q.tenant.id, 'slo');
-      refuse(429, `model '${q.tenant.id}' cannot answer within its SLO of ${q.sloMs} ms now (${q.queue.length} requests queued, ~${expectedMs.toFixed(1)} ms expected); retry later`, retryAfterS());
+      refuse(
+        429,
+        `model '${q.tenant.id}' cannot answer within its SLO of ${q.sloMs} ms now (${q.queue.length} requests queued, ~${expectedMs.toFixed(1)} ms expected); retry later`,
+        retryAfterS(),
+      );
     }
   }
 
@@ -339,7 +343,11 @@ export class TickScheduler {
       const inputs: Record<string, Record<string, Tensor>> = {};
       for (const { q, taken } of groups) {
         const merged: Record<string, Tensor> = {};
-        for (const io of q.tenant.inputs) merged[io.name] = concatRows(taken.map((p) => p.inputs[io.name]!), io.batchAxis ?? 0);
+        for (const io of q.tenant.inputs)
+          merged[io.name] = concatRows(
+            taken.map((p) => p.inputs[io.name]!),
+            io.batchAxis ?? 0,
+          );
         inputs[q.tenant.id] = merged;
       }
       run = this.runner.runTick(inputs);
@@ -398,7 +406,14 @@ export class TickScheduler {
       for (const io of q.tenant.outputs) {
         const t = outs?.[io.name];
         if (!t) throw new ServeError(500, `the runtime returned no output '${io.name}' for model '${q.tenant.id}'`);
-        const parts = taken.length === 1 ? [t] : splitRows(t, io.batchAxis ?? 0, taken.map((p) => p.rows));
+        const parts =
+          taken.length === 1
+            ? [t]
+            : splitRows(
+                t,
+                io.batchAxis ?? 0,
+                taken.map((p) => p.rows),
+              );
         parts.forEach((part, i) => {
           pieces[i]![io.name] = part;
         });

@@ -117,7 +117,9 @@ export function createServer(opts: ServeOptions): LoomServer {
     void reply.code(status).send({ error: message });
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]} (Open Inference Protocol v2: /v2, /v2/health/live, /v2/health/ready, /v2/models/{model}[/ready|/infer], /metrics)` });
+    void reply.code(404).send({
+      error: `no route ${req.method} ${req.url.split('?')[0]} (Open Inference Protocol v2: /v2, /v2/health/live, /v2/health/ready, /v2/models/{model}[/ready|/infer], /metrics)`,
+    });
   });
 
   const tenantOf = (p: ModelParams) => {
@@ -159,7 +161,8 @@ export function createServer(opts: ServeOptions): LoomServer {
       if (!reply.raw.writableEnded) gone.abort();
     });
     const outs = await scheduler.submit(r.tenant.id, decoded.inputs, { arrivedAt: performance.now() - reply.elapsedTime, signal: gone.signal });
-    if (gone.signal.aborted) throw new ServeError(499, `the client of this request to model '${r.tenant.id}' went away while its tick ran; the answer was discarded`);
+    if (gone.signal.aborted)
+      throw new ServeError(499, `the client of this request to model '${r.tenant.id}' went away while its tick ran; the answer was discarded`);
     const enc = encodeInferResponse(r.tenant.id, decoded.id ?? req.id, outs, decoded.outputs);
     if (enc.binary.length === 0) return enc.json;
     const head = Buffer.from(JSON.stringify(enc.json));

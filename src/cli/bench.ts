@@ -25,25 +25,28 @@ export function registerBench(program: Command): void {
     .option('--backend <name>', `execution backend: ${BACKENDS.join(' | ')}`, 'auto')
     .option('--ticks <n>', 'timed ticks per mode', '200')
     .option('--warmup <n>', 'untimed ticks per mode before timing', '20')
-    .option('--threads <n>', 'CPU backend: worker threads per loaded plan (default: the backend\'s)')
+    .option('--threads <n>', "CPU backend: worker threads per loaded plan (default: the backend's)")
     .option('--json <file>', 'also write the results as JSON (every sample, the fleet, the device, the date)')
-    .option('--manifest <fleet.json>', 'the fleet\'s manifest, when <plan-dir>/manifest.json is missing or its model paths moved')
+    .option('--manifest <fleet.json>', "the fleet's manifest, when <plan-dir>/manifest.json is missing or its model paths moved")
     .option('--occupancy <fractions>', 'instead: time the plan with only some tenants live, e.g. 0.1,0.5,1 (each in (0, 1]; rows relative to the full tick)')
     .option('--quiet', 'no progress output')
-    .addHelpText('after', [
-      '',
-      'The baselines are re-planned from the tenants\' models (<plan-dir>/manifest.json, written by `loom compile`):',
-      '  time-only   one launch per tenant step, tenants one after another, no batching across tenants',
-      '  space-only  each tenant planned alone; all tenants\' ticks in flight at once',
-      '  space-time  the plan itself',
-      'Every tenant runs at maxBatch rows; the three modes must compute the same outputs (checked first).',
-      'With --occupancy, each fraction f runs ceil(f x tenants) live tenants (round robin over model kinds, each',
-      'at maxBatch) through the plan and compares the tick with the full one; target: 10% costs <= 0.4x full.',
-      'Example:',
-      '  loom bench plan/ --backend cpu --ticks 100 --json bench.json',
-      '  loom bench plan/ --occupancy 0.1,0.5,1',
-      '',
-    ].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        "The baselines are re-planned from the tenants' models (<plan-dir>/manifest.json, written by `loom compile`):",
+        '  time-only   one launch per tenant step, tenants one after another, no batching across tenants',
+        "  space-only  each tenant planned alone; all tenants' ticks in flight at once",
+        '  space-time  the plan itself',
+        'Every tenant runs at maxBatch rows; the three modes must compute the same outputs (checked first).',
+        'With --occupancy, each fraction f runs ceil(f x tenants) live tenants (round robin over model kinds, each',
+        'at maxBatch) through the plan and compares the tick with the full one; target: 10% costs <= 0.4x full.',
+        'Example:',
+        '  loom bench plan/ --backend cpu --ticks 100 --json bench.json',
+        '  loom bench plan/ --occupancy 0.1,0.5,1',
+        '',
+      ].join('\n'),
+    )
     .action(async (dir: string, flags: BenchFlags) => {
       if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       const ticks = positiveInt(flags.ticks, '--ticks', 1);
@@ -51,7 +54,13 @@ export function registerBench(program: Command): void {
       const threads = flags.threads !== undefined ? positiveInt(flags.threads, '--threads', 1) : undefined;
       if (flags.occupancy !== undefined) {
         const fractions = parseOccupancy(flags.occupancy);
-        const r = await benchOccupancy(dir, { fractions, backend: flags.backend as (typeof BACKENDS)[number], ticks, warmup, ...(threads !== undefined ? { threads } : {}) });
+        const r = await benchOccupancy(dir, {
+          fractions,
+          backend: flags.backend as (typeof BACKENDS)[number],
+          ticks,
+          warmup,
+          ...(threads !== undefined ? { threads } : {}),
+        });
         process.stdout.write(`${formatOccupancy(r)}\n`);
         writeJson(flags, r);
         return;
@@ -102,7 +111,10 @@ function benchProgress(quiet: boolean): { onProgress: (p: BenchProgress) => void
       if (p.phase !== phase) {
         bar?.stop();
         phase = p.phase;
-        bar = new cliProgress.SingleBar({ format: `loom: bench ${p.phase.padEnd(10)} [{bar}] {value}/{total} {label}`, stream, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar(
+          { format: `loom: bench ${p.phase.padEnd(10)} [{bar}] {value}/{total} {label}`, stream, hideCursor: true, clearOnComplete: false },
+          cliProgress.Presets.shades_classic,
+        );
         bar.start(p.total, p.done, { label: p.label });
       } else bar?.update(p.done, { label: p.label });
     },

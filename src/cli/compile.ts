@@ -22,7 +22,7 @@ interface CompileFlags {
 export function registerCompile(program: Command): void {
   program
     .command('compile')
-    .description('compile a fleet of tenants\' ONNX models into one space-time batched launch plan')
+    .description("compile a fleet of tenants' ONNX models into one space-time batched launch plan")
     .argument('<fleet...>', 'a manifest.json, or .onnx files (one tenant each, ids from the file names); with --from, the dump directory')
     .requiredOption('-o, --output <plan-dir>', 'the plan directory to write')
     .option('--max-batch <n>', 'rows per tick for each tenant when compiling .onnx files (a manifest sets it per tenant)', '1')
@@ -33,32 +33,39 @@ export function registerCompile(program: Command): void {
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
-    .addHelpText('after', [
-      '',
-      'Manifest:',
-      '  {"tenants": [{"id": "fraud-a", "model": "fraud.onnx", "maxBatch": 4, "sloMs": 20, "dims": {"seq": 64}}],',
-      '   "precision": "fp32"}        (fp32 | tf32 | bf16 | fp16; model paths are relative to the manifest)',
-      'Stages (src/pipeline.ts), in order; --emit <stage> stops after one, --from <stage> restarts after one:',
-      ...STAGES.map((st) => `  ${st.name.padEnd(13)}${st.description}\n  ${''.padEnd(13)}→ ${st.output}${st.load === null ? ` (not a restart point: ${st.notRestartable})` : ''}`),
-      '  (--emit ir = canonicalize; --emit cuda = kernels.cu alone, without the launch files or nvcc)',
-      `Passes for --dump-after: ${DUMP_AFTER_PASSES.join(', ')}`,
-      'Examples:',
-      '  loom compile fleet.json -o plan/',
-      '  loom compile a.onnx b.onnx --max-batch 4 -o plan/',
-      '  loom compile fleet.json -o out/ --emit ir     (canonical IR per tenant: out/ir/<tenant>.ir + out/dump.json)',
-      '  loom compile --from ir out/ -o plan/         (plan, launch and kernels from that dump: the same plan as a full compile)',
-      '  loom compile fleet.json -o out/ --emit launch && loom compile --from launch out/ -o plan/',
-      '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
-      '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
-      '',
-    ].join('\n'))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Manifest:',
+        '  {"tenants": [{"id": "fraud-a", "model": "fraud.onnx", "maxBatch": 4, "sloMs": 20, "dims": {"seq": 64}}],',
+        '   "precision": "fp32"}        (fp32 | tf32 | bf16 | fp16; model paths are relative to the manifest)',
+        'Stages (src/pipeline.ts), in order; --emit <stage> stops after one, --from <stage> restarts after one:',
+        ...STAGES.map(
+          (st) =>
+            `  ${st.name.padEnd(13)}${st.description}\n  ${''.padEnd(13)}→ ${st.output}${st.load === null ? ` (not a restart point: ${st.notRestartable})` : ''}`,
+        ),
+        '  (--emit ir = canonicalize; --emit cuda = kernels.cu alone, without the launch files or nvcc)',
+        `Passes for --dump-after: ${DUMP_AFTER_PASSES.join(', ')}`,
+        'Examples:',
+        '  loom compile fleet.json -o plan/',
+        '  loom compile a.onnx b.onnx --max-batch 4 -o plan/',
+        '  loom compile fleet.json -o out/ --emit ir     (canonical IR per tenant: out/ir/<tenant>.ir + out/dump.json)',
+        '  loom compile --from ir out/ -o plan/         (plan, launch and kernels from that dump: the same plan as a full compile)',
+        '  loom compile fleet.json -o out/ --emit launch && loom compile --from launch out/ -o plan/',
+        '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
+        '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
+        '',
+      ].join('\n'),
+    )
     .action(async (fleet: string[], flags: CompileFlags) => {
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;
       const from = flags.from;
       checkStageNames(emit, from);
-      if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter)) fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
+      if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter))
+        fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
       let result;
@@ -79,7 +86,9 @@ export function registerCompile(program: Command): void {
       if (flags.quiet) return;
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       const n = result.manifest.tenants.length;
-      const what = result.plan ? planHeadline(result.plan) : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
+      const what = result.plan
+        ? planHeadline(result.plan)
+        : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
     });

@@ -36,7 +36,9 @@ export function registerDemo(program: Command): void {
       const fleet = demoFleet(flags.small === true);
       const counts = new Map<string, number>();
       for (const t of fleet) counts.set(t.kind, (counts.get(t.kind) ?? 0) + 1);
-      out(`loom demo: ${fleet.length} tenants (${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}), different weights each, maxBatch ${DEMO_MAX_BATCH}${flags.small ? ', small sizes' : ''}`);
+      out(
+        `loom demo: ${fleet.length} tenants (${[...counts].map(([k, n]) => `${n} ${k}`).join(', ')}), different weights each, maxBatch ${DEMO_MAX_BATCH}${flags.small ? ', small sizes' : ''}`,
+      );
       const manifest = writeDemoFleet(dir, fleet);
       out(`models and manifest: ${manifest}`);
 
@@ -87,11 +89,22 @@ export function registerDemo(program: Command): void {
         }
         const ok = worst <= TOLERANCE;
         if (!ok) failed.push(t.id);
-        rows.push([t.id, t.model, String(1 + (i % t.maxBatch)), Object.keys(want).join(','), worst.toExponential(2), ok ? 'ok' : `FAIL${note ? ` (${note})` : ''}`]);
+        rows.push([
+          t.id,
+          t.model,
+          String(1 + (i % t.maxBatch)),
+          Object.keys(want).join(','),
+          worst.toExponential(2),
+          ok ? 'ok' : `FAIL${note ? ` (${note})` : ''}`,
+        ]);
       }
       const header = ['tenant', 'model', 'rows', 'outputs', 'max rel. error', `vs onnxruntime (≤ ${TOLERANCE})`];
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-      const line = (r: readonly string[]) => r.map((s, i) => s.padEnd(widths[i]!)).join('  ').trimEnd();
+      const line = (r: readonly string[]) =>
+        r
+          .map((s, i) => s.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd();
       out([line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
       if (failed.length > 0) fail('EVAL', `demo: ${failed.length} of ${plan.tenants.length} tenants differ from onnxruntime: ${failed.join(', ')}`);
       out(`\nall ${plan.tenants.length} tenants match onnxruntime`);

@@ -36,7 +36,12 @@ function findNvcc(): { nvcc?: string; home?: string } {
 }
 
 function findCublas(home?: string): string | undefined {
-  const dirs = [home && path.join(home, 'lib64'), home && path.join(home, 'lib'), home && path.join(home, 'targets/x86_64-linux/lib'), '/usr/lib/x86_64-linux-gnu'];
+  const dirs = [
+    home && path.join(home, 'lib64'),
+    home && path.join(home, 'lib'),
+    home && path.join(home, 'targets/x86_64-linux/lib'),
+    '/usr/lib/x86_64-linux-gnu',
+  ];
   for (const d of dirs) {
     if (!d || !existsSync(d)) continue;
     const hit = readdirSync(d).find((f) => /^libcublas\.so/.test(f));
@@ -64,7 +69,12 @@ export function probeMachine(): DoctorReport {
   const version = nvccOut?.match(/release ([\d.]+)/)?.[1];
   const cublas = findCublas(home);
   const smi = run('nvidia-smi', ['--query-gpu=name,driver_version', '--format=csv,noheader']);
-  const devices = smi ? smi.split('\n').map((l) => l.split(',')[0]!.trim()).filter(Boolean) : [];
+  const devices = smi
+    ? smi
+        .split('\n')
+        .map((l) => l.split(',')[0]!.trim())
+        .filter(Boolean)
+    : [];
   const driver = smi?.split('\n')[0]?.split(',')[1]?.trim();
   const devNodes = existsSync('/dev') ? readdirSync('/dev').filter((f) => /^nvidia\d+$/.test(f)) : [];
   const gpuFound = devices.length > 0 || devNodes.length > 0;
@@ -82,7 +92,11 @@ export function probeMachine(): DoctorReport {
       found: gpuFound,
       devices,
       ...(driver ? { driver } : {}),
-      note: smi ? 'from nvidia-smi' : devNodes.length ? `device nodes ${devNodes.join(', ')} (nvidia-smi missing)` : 'no NVIDIA GPU visible (no nvidia-smi, no /dev/nvidia*)',
+      note: smi
+        ? 'from nvidia-smi'
+        : devNodes.length
+          ? `device nodes ${devNodes.join(', ')} (nvidia-smi missing)`
+          : 'no NVIDIA GPU visible (no nvidia-smi, no /dev/nvidia*)',
     },
     addon,
     backend: canCuda

@@ -17,7 +17,7 @@ interface ImportFlags {
 export function registerImport(program: Command): void {
   program
     .command('import')
-    .description('import an ONNX model into Loom\'s IR, canonicalize it, and print the IR')
+    .description("import an ONNX model into Loom's IR, canonicalize it, and print the IR")
     .argument('<model.onnx>', 'ONNX model file (external data is read from its folder)')
     .option('--emit <form>', 'what to print: ir (readable text) or json', 'ir')
     .option('--dim <name=size>', 'bind a symbolic dimension (repeatable), e.g. --dim seq=64', collectDim)

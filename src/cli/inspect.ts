@@ -18,9 +18,17 @@ export function registerInspect(program: Command): void {
       const plan: InspectablePlan = launchPlan;
       if (flags.bench !== undefined && flags.html === undefined) fail('USAGE', '--bench only changes the HTML report; give --html <file> as well');
       if (flags.html !== undefined) {
-        const bench = flags.bench !== undefined ? readBenchFile(flags.bench, launchPlan.launches.map((l) => l.id)) : undefined;
+        const bench =
+          flags.bench !== undefined
+            ? readBenchFile(
+                flags.bench,
+                launchPlan.launches.map((l) => l.id),
+              )
+            : undefined;
         const model = writeReport(launchPlan, flags.html, { title: path.basename(path.resolve(dir)), ...(bench ? { bench } : {}) });
-        process.stderr.write(`loom: wrote ${flags.html}: ${model.blocks.length} launches over ${model.tenants.length} tenants, widths by ${model.basis} time\n`);
+        process.stderr.write(
+          `loom: wrote ${flags.html}: ${model.blocks.length} launches over ${model.tenants.length} tenants, widths by ${model.basis} time\n`,
+        );
         if (!flags.json) return;
       }
       if (flags.json) {
@@ -45,20 +53,26 @@ export function formatLaunchTable(plan: InspectablePlan): string {
   const rows = launchRows(plan);
   const header = ['#', 'stage', 'kind', 'launch', 'tenants', 'shapes (m x n x k | segment)', 'FLOPs', 'bytes', 'predicted', 'ungrouped'];
   const right = new Set([0, 1, 6, 7, 8, 9]);
-  const cells = rows.map((r) => [
-    String(r.id),
-    String(r.stage),
-    r.kind === 'generated' ? `gen:${r.op}` : r.kind,
-    r.label,
-    tenantCell(r),
-    r.shapes,
-    fmtFlops(r.flops),
-    fmtBytes(r.bytes),
-    fmtUs(r.predictedUs),
-    fmtUs(r.ungroupedUs),
-  ].map(clip));
+  const cells = rows.map((r) =>
+    [
+      String(r.id),
+      String(r.stage),
+      r.kind === 'generated' ? `gen:${r.op}` : r.kind,
+      r.label,
+      tenantCell(r),
+      r.shapes,
+      fmtFlops(r.flops),
+      fmtBytes(r.bytes),
+      fmtUs(r.predictedUs),
+      fmtUs(r.ungroupedUs),
+    ].map(clip),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: readonly string[]) => c.map((s, i) => (right.has(i) ? s.padStart(widths[i]!) : s.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (c: readonly string[]) =>
+    c
+      .map((s, i) => (right.has(i) ? s.padStart(widths[i]!) : s.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  ')];
   let stage = -1;
   for (let i = 0; i < rows.length; i++) {
@@ -72,7 +86,10 @@ export function formatLaunchTable(plan: InspectablePlan): string {
 export function formatTotals(plan: InspectablePlan): string {
   const t = planTotals(plan);
   const a = t.arenas;
-  const kinds = Object.entries(t.kinds).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
+  const kinds = Object.entries(t.kinds)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
   const fewer = fewerText(t.launches, t.tenantLayers);
   const speedup = t.predictedTickUs > 0 ? ` (${(t.ungroupedTickUs / t.predictedTickUs).toFixed(1)}x)` : '';
   return [

@@ -15,7 +15,7 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('loom')
-    .description('Compile many tenants\' ONNX models into one space-time batched GPU plan, and run it.')
+    .description("Compile many tenants' ONNX models into one space-time batched GPU plan, and run it.")
     .version('0.1.0')
     .option('--verbose', 'print stack traces with errors')
     .showHelpAfterError('(run with --help for usage)')

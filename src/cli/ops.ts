@@ -15,7 +15,14 @@ export function registerOps(program: Command): void {
         return;
       }
       process.stdout.write(`ONNX default-domain opsets ${OPSET_MIN}..${OPSET_MAX}; ${ops.length} ops (Constant nodes become constants):\n`);
-      for (let i = 0; i < ops.length; i += 6) process.stdout.write(`  ${ops.slice(i, i + 6).map((o) => o.padEnd(22)).join('').trimEnd()}\n`);
-      process.stdout.write('older opsets\' attribute forms (Slice, Squeeze, Clip, Pad, Reduce*, Upsample, ...) are rewritten on import\n');
+      for (let i = 0; i < ops.length; i += 6)
+        process.stdout.write(
+          `  ${ops
+            .slice(i, i + 6)
+            .map((o) => o.padEnd(22))
+            .join('')
+            .trimEnd()}\n`,
+        );
+      process.stdout.write("older opsets' attribute forms (Slice, Squeeze, Clip, Pad, Reduce*, Upsample, ...) are rewritten on import\n");
     });
 }

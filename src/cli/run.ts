@@ -32,7 +32,7 @@ export function registerRun(program: Command): void {
     .argument('<plan-dir>', 'a directory written by `loom compile`')
     .requiredOption('--tenant <id>', 'the tenant to run')
     .option('--input <name=file.npy>', 'an input tensor (repeatable); rows along the batch axis: 1..maxBatch', collectInput)
-    .requiredOption('--out <dir>', 'where to write <output name>.npy for each of the tenant\'s outputs')
+    .requiredOption('--out <dir>', "where to write <output name>.npy for each of the tenant's outputs")
     .option('--backend <name>', `execution backend: ${BACKENDS.join(' | ')}`, 'auto')
     .addHelpText('after', '\nExample:\n  loom run plan/ --tenant fraud-a --input input=x.npy --out out/\n')
     .action(async (dir: string, flags: RunFlags) => {

@@ -21,7 +21,8 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as
 
 function positive(flag: string, value: string, integer: boolean): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) fail('USAGE', `${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${value}'`);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    fail('USAGE', `${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${value}'`);
   return n;
 }
 
@@ -37,10 +38,16 @@ export function registerServe(program: Command): void {
     .option('--queue-ticks <n>', 'per-tenant queue quota, in full batches (maxBatch rows each)', '4')
     .option('--default-slo-ms <ms>', 'deadline for tenants whose manifest gives no sloMs (default: none)')
     .option('--check-finite', 'refuse NaN/Inf in float inputs for every model (without it: only models whose manifest entry sets "checkFinite": true)')
-    .option('--pipeline', 'batch the next tick while the current one runs, so it starts the moment that one ends (default off: on the CPU backend it did not raise throughput and made ticks smaller)')
+    .option(
+      '--pipeline',
+      'batch the next tick while the current one runs, so it starts the moment that one ends (default off: on the CPU backend it did not raise throughput and made ticks smaller)',
+    )
     .option('--max-body-mb <n>', 'largest accepted request body, MiB', String(DEFAULT_BODY_LIMIT / (1024 * 1024)))
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
-    .addHelpText('after', '\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d \'{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}\'\n')
+    .addHelpText(
+      'after',
+      '\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d \'{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}\'\n',
+    )
     .action(async (dir: string, flags: ServeFlags) => {
       if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       if (!(LEVELS as readonly string[]).includes(flags.logLevel)) fail('USAGE', `--log-level must be one of ${LEVELS.join(', ')}, got '${flags.logLevel}'`);
@@ -66,7 +73,9 @@ export function registerServe(program: Command): void {
         fail('IO', `cannot listen on ${flags.host}:${port}: ${(e as Error).message}`);
       }
       const n = loaded.plan.tenants.length;
-      process.stderr.write(`loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)\n`);
+      process.stderr.write(
+        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)\n`,
+      );
       await new Promise<void>((resolve, reject) => {
         const stop = (signal: string) => {
           process.stderr.write(`loom: ${signal}: finishing accepted requests, then exiting\n`);
@@ -76,6 +85,8 @@ export function registerServe(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
       });
       const { accepted, answered, failed, cancelled } = server.scheduler.stats;
-      process.stderr.write(`loom: stopped; ${accepted} accepted requests: ${answered} answered, ${failed} failed by their tick, ${cancelled} dropped (client gone)\n`);
+      process.stderr.write(
+        `loom: stopped; ${accepted} accepted requests: ${answered} answered, ${failed} failed by their tick, ${cancelled} dropped (client gone)\n`,
+      );
     });
 }

@@ -9,7 +9,18 @@ import { CLIENT_FILE, renderClient } from '../../codegen/client.js';
 import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js';
 import type { Graph } from '../../ir/graph.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
-import { KERNELS, type KernelFiles, type PerTenant, type PlannedFleet, RESTART_STAGES, STAGE_NAMES, type StageName, planSummary, runPipeline, stageNamed } from '../pipeline.js';
+import {
+  KERNELS,
+  type KernelFiles,
+  type PerTenant,
+  type PlannedFleet,
+  RESTART_STAGES,
+  STAGE_NAMES,
+  type StageName,
+  planSummary,
+  runPipeline,
+  stageNamed,
+} from '../pipeline.js';
 import { writeManifestCopy } from './manifest-copy.js';
 import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
@@ -63,7 +74,8 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const until = emit === undefined ? undefined : stageOf(emit);
   const after = from === undefined ? undefined : stageOf(from);
   const index = (s: StageName | undefined, dflt: number) => (s === undefined ? dflt : STAGE_NAMES.indexOf(s));
-  if (after !== undefined && until !== undefined && index(until, 0) <= index(after, 0)) fail('USAGE', `--emit ${emit} stops at or before the restart point --from ${from}`);
+  if (after !== undefined && until !== undefined && index(until, 0) <= index(after, 0))
+    fail('USAGE', `--emit ${emit} stops at or before the restart point --from ${from}`);
   const beforePlan = index(until, STAGE_NAMES.length) < STAGE_NAMES.indexOf('plan');
   if (beforePlan && opts.client !== undefined) fail('USAGE', `a typed client needs the plan; it cannot be written with emit ${emit}`);
   const onPass = opts.dumpAfter === undefined ? undefined : dumpAfterHook(opts.dumpAfter, outDir, index(after, -1), index(until, STAGE_NAMES.length));

@@ -36,12 +36,19 @@ export function readPlanManifest(planDir: string, override?: string): Manifest {
   if (override !== undefined) return readManifest(override);
   const file = path.join(planDir, MANIFEST_COPY);
   if (!existsSync(file)) {
-    fail('USAGE', `plan '${planDir}' has no ${MANIFEST_COPY} (it was compiled by an older loom): recompile it with \`loom compile\`, or give the fleet's manifest with --manifest <fleet.json>`);
+    fail(
+      'USAGE',
+      `plan '${planDir}' has no ${MANIFEST_COPY} (it was compiled by an older loom): recompile it with \`loom compile\`, or give the fleet's manifest with --manifest <fleet.json>`,
+    );
   }
   try {
     return readManifest(file);
   } catch (e) {
-    if (isLoomError(e)) throw new LoomError(e.code, `${e.message} (model paths in ${MANIFEST_COPY} are relative to the plan directory; if the plan or the models moved, give the fleet's manifest with --manifest <fleet.json>)`);
+    if (isLoomError(e))
+      throw new LoomError(
+        e.code,
+        `${e.message} (model paths in ${MANIFEST_COPY} are relative to the plan directory; if the plan or the models moved, give the fleet's manifest with --manifest <fleet.json>)`,
+      );
     throw e;
   }
 }

@@ -91,7 +91,10 @@ function parseTenant(t: unknown, i: number, baseDir: string, where: string): Ten
   const rawId = t.id;
   if (typeof rawId !== 'string' || rawId === '') fail('MANIFEST', `${where}: tenants[${i}]: field 'id' must be a non-empty string, got ${describe(rawId)}`);
   if (!ID_RE.test(rawId)) {
-    fail('MANIFEST', `${where}: tenant '${rawId}' (tenants[${i}]): field 'id' may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit`);
+    fail(
+      'MANIFEST',
+      `${where}: tenant '${rawId}' (tenants[${i}]): field 'id' may contain only letters, digits, '.', '_' and '-', and must start with a letter or digit`,
+    );
   }
   const id = rawId;
   const at = `${where}: tenant '${id}'`;

@@ -7,13 +7,29 @@ import { type Tensor, makeTensor, toNumbers } from '../../ir/tensor.js';
 type OrtModule = typeof Ort;
 
 const ORT_TYPES: Partial<Record<DType, Ort.Tensor.Type>> = {
-  f32: 'float32', f64: 'float64', i64: 'int64', i32: 'int32', i8: 'int8', u8: 'uint8', bool: 'bool', f16: 'float16',
+  f32: 'float32',
+  f64: 'float64',
+  i64: 'int64',
+  i32: 'int32',
+  i8: 'int8',
+  u8: 'uint8',
+  bool: 'bool',
+  f16: 'float16',
 };
 const FROM_ORT: Record<string, DType> = {
-  float32: 'f32', float64: 'f64', int64: 'i64', int32: 'i32', int8: 'i8', uint8: 'u8', bool: 'bool', float16: 'f16',
+  float32: 'f32',
+  float64: 'f64',
+  int64: 'i64',
+  int32: 'i32',
+  int8: 'i8',
+  uint8: 'u8',
+  bool: 'bool',
+  float16: 'f16',
 };
 
-export type Oracle = { readonly ok: true; run(model: string, feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> } | { readonly ok: false; readonly reason: string };
+export type Oracle =
+  | { readonly ok: true; run(model: string, feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> }
+  | { readonly ok: false; readonly reason: string };
 
 export async function loadOracle(): Promise<Oracle> {
   let ort: OrtModule;
@@ -22,7 +38,10 @@ export async function loadOracle(): Promise<Oracle> {
     const m = (await import(name)) as OrtModule & { default?: OrtModule };
     ort = m.InferenceSession ? m : m.default!;
   } catch (e) {
-    return { ok: false, reason: `onnxruntime-node cannot be imported (${(e as Error).message.split('\n')[0]}); install the devDependencies (npm install) to enable the check` };
+    return {
+      ok: false,
+      reason: `onnxruntime-node cannot be imported (${(e as Error).message.split('\n')[0]}); install the devDependencies (npm install) to enable the check`,
+    };
   }
   return {
     ok: true,

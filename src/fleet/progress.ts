@@ -27,7 +27,10 @@ export function createProgressReporter(opts: { quiet?: boolean; stream?: NodeJS.
     onProgress: (p) => {
       if (!bar && Date.now() - startedAt < BAR_DELAY_MS) return;
       if (!bar) {
-        bar = new cliProgress.SingleBar({ format: 'loom: compile [{bar}] {value}/{total} {label}', stream, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar(
+          { format: 'loom: compile [{bar}] {value}/{total} {label}', stream, hideCursor: true, clearOnComplete: false },
+          cliProgress.Presets.shades_classic,
+        );
         bar.start(p.total, p.done, { label: p.label });
       } else bar.update(p.done, { label: p.label });
     },

@@ -38,7 +38,10 @@ export function readDumpRecord<T = unknown>(dir: string, stage: string, accepts:
     fail('USAGE', `--from ${stage}: '${path.join(dir, DUMP_FILE)}' is not a loom stage dump`);
   }
   if (!accepts.includes(String(json.stage))) {
-    fail('USAGE', `--from ${stage}: '${dir}' holds the dump of stage '${String(json.stage)}', not of ${accepts.join(' / ')} (use --from ${String(json.stage)})`);
+    fail(
+      'USAGE',
+      `--from ${stage}: '${dir}' holds the dump of stage '${String(json.stage)}', not of ${accepts.join(' / ')} (use --from ${String(json.stage)})`,
+    );
   }
   return json as DumpRecord<T>;
 }
@@ -96,7 +99,9 @@ export function writeText(file: string, text: string): void {
 // plan.json sorts keys, so a launch dump keeps the ops as written by JSON.stringify (which keeps key order),
 // with the numbers JSON cannot hold (±Infinity, NaN, -0) spelled as {"$number": "..."}.
 export function orderedJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'number' && (!Number.isFinite(x) || Object.is(x, -0)) ? { $number: Object.is(x, -0) ? '-0' : String(x) } : x));
+  return JSON.stringify(v, (_k, x: unknown) =>
+    typeof x === 'number' && (!Number.isFinite(x) || Object.is(x, -0)) ? { $number: Object.is(x, -0) ? '-0' : String(x) } : x,
+  );
 }
 
 export function parseOrderedJson(text: string): unknown {

@@ -12,7 +12,17 @@ export function formatBench(r: BenchResult): string {
     `ticks        ${r.settings.warmup} warm-up + ${r.settings.ticks} timed per mode, timed ticks interleaved across modes; tick time = wall clock around one tick (inputs in → outputs out)${r.modes.some((m) => m.deviceTickUs) ? '; device = CUDA events around a replay of the captured tick' : ''}`,
   ];
   const hasDevice = r.modes.some((m) => m.deviceTickUs !== null);
-  const header = ['mode', 'launches/tick', 'tick p50', 'tick p99', ...(hasDevice ? ['device p50'] : []), 'inferences/s', 'FLOP/s', 'bytes/s', 'space-time speedup'];
+  const header = [
+    'mode',
+    'launches/tick',
+    'tick p50',
+    'tick p99',
+    ...(hasDevice ? ['device p50'] : []),
+    'inferences/s',
+    'FLOP/s',
+    'bytes/s',
+    'space-time speedup',
+  ];
   const rows = r.modes.map((m) => [
     m.mode,
     String(m.launchesPerTick),
@@ -25,7 +35,11 @@ export function formatBench(r: BenchResult): string {
     m.mode === 'space-time' ? '1.00x (the plan)' : `${m.spaceTimeSpeedup.toFixed(2)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((c) => c[i]!.length)));
-  const line = (c: readonly string[]) => c.map((s, i) => (i === 0 || i === c.length - 1 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (c: readonly string[]) =>
+    c
+      .map((s, i) => (i === 0 || i === c.length - 1 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const table = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
   const notes = r.modes.map((m: ModeResult) => `  ${m.mode.padEnd(10)}  ${m.semantics}`);
   const worst = Math.max(...r.modes.map((m) => m.maxRelErrorVsSpaceTime));
@@ -43,7 +57,12 @@ export function formatBench(r: BenchResult): string {
 // 1234567 → "1.23 M" (SI prefixes; FLOP counts and rates).
 export function fmtCount(x: number): string {
   if (!Number.isFinite(x)) return String(x);
-  const units: ReadonlyArray<readonly [number, string]> = [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e3, 'K']];
+  const units: ReadonlyArray<readonly [number, string]> = [
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'K'],
+  ];
   for (const [v, u] of units) if (x >= v) return `${(x / v).toFixed(2)} ${u}`;
   return `${x.toFixed(x < 10 ? 2 : 0)} `;
 }

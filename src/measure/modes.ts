@@ -16,10 +16,10 @@ export function modeSemantics(mode: BenchMode, backend: 'cpu' | 'cuda'): string 
       return 'every tenant step is its own launch, tenants one after another, no batching across tenants (the fleet planned with grouping none)';
     case 'space-only':
       return backend === 'cpu'
-        ? 'each tenant planned alone (one plan per tenant, no batching across tenants); every tenant\'s tick is in flight at once (overlapping runTick calls on the libuv pool, each plan with its own CPU worker threads); tick = until the last finishes'
-        : 'each tenant planned alone (one plan per tenant, no batching across tenants); wall: every tenant\'s runTick in flight at once, tick = until the last finishes; device: every plan\'s captured graph launched together, each on its own CUDA stream, from one start event to the last stream\'s end';
+        ? "each tenant planned alone (one plan per tenant, no batching across tenants); every tenant's tick is in flight at once (overlapping runTick calls on the libuv pool, each plan with its own CPU worker threads); tick = until the last finishes"
+        : "each tenant planned alone (one plan per tenant, no batching across tenants); wall: every tenant's runTick in flight at once, tick = until the last finishes; device: every plan's captured graph launched together, each on its own CUDA stream, from one start event to the last stream's end";
     case 'space-time':
-      return 'the compiled plan: tenants\' equal steps aligned into shared launches';
+      return "the compiled plan: tenants' equal steps aligned into shared launches";
     default: {
       const never: never = mode;
       throw new Error(`unknown bench mode ${String(never)}`);
@@ -66,7 +66,12 @@ export async function openMode(mode: BenchMode, planDir: string, baselines: Base
 }
 
 // Every mode of a plan at once (tests compare their outputs); closes what it opened if one fails.
-export async function openModes(planDir: string, baselines: BaselineDirs, opts: LoadPlanOptions, modes: readonly BenchMode[] = BENCH_MODES): Promise<ModeRunner[]> {
+export async function openModes(
+  planDir: string,
+  baselines: BaselineDirs,
+  opts: LoadPlanOptions,
+  modes: readonly BenchMode[] = BENCH_MODES,
+): Promise<ModeRunner[]> {
   const out: ModeRunner[] = [];
   try {
     for (const m of modes) out.push(await openMode(m, planDir, baselines, opts));
@@ -84,10 +89,10 @@ export function launchesPerTick(plans: readonly LaunchPlan[]): number {
 export function workPerTick(plans: readonly LaunchPlan[]): { flops: number; bytes: number } {
   let flops = 0;
   let bytes = 0;
-  for (const p of plans) for (const l of p.launches) {
-    flops += l.info.flops;
-    bytes += l.info.bytes;
-  }
+  for (const p of plans)
+    for (const l of p.launches) {
+      flops += l.info.flops;
+      bytes += l.info.bytes;
+    }
   return { flops, bytes };
 }
-

@@ -13,7 +13,15 @@ export function formatOccupancy(r: OccupancyResult): string {
     `ticks        ${r.settings.warmup} warm-up + ${r.settings.ticks} timed per row, interleaved; live tenants chosen round robin over kinds, each at maxBatch rows${hasDevice ? '; device = CUDA events around a replay of the captured tick' : ''}`,
   ];
   const header = ['occupancy', 'live tenants', 'live rows', 'tick p50', 'tick p99', 'vs full', ...(hasDevice ? ['device p50', 'device vs full'] : [])];
-  const full = ['full (1.0)', String(f.tenants), String(f.rowsPerTick), fmtUs(r.full.tickUs.p50), fmtUs(r.full.tickUs.p99), '1.00x', ...(hasDevice ? [r.full.deviceTickUs ? fmtUs(r.full.deviceTickUs.p50) : '-', '1.00x'] : [])];
+  const full = [
+    'full (1.0)',
+    String(f.tenants),
+    String(f.rowsPerTick),
+    fmtUs(r.full.tickUs.p50),
+    fmtUs(r.full.tickUs.p99),
+    '1.00x',
+    ...(hasDevice ? [r.full.deviceTickUs ? fmtUs(r.full.deviceTickUs.p50) : '-', '1.00x'] : []),
+  ];
   const rows = r.rows.map((x) => [
     `${+(x.fraction * 100).toFixed(2)}%`,
     String(x.live.length),
@@ -25,11 +33,13 @@ export function formatOccupancy(r: OccupancyResult): string {
   ]);
   const all = [full, ...rows];
   const widths = header.map((h, i) => Math.max(h.length, ...all.map((c) => c[i]!.length)));
-  const line = (c: readonly string[]) => c.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (c: readonly string[]) =>
+    c
+      .map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const t = r.target;
-  const verdict = t.met === null
-    ? `not measured (add ${t.fraction} to --occupancy)`
-    : `${t.met ? 'met' : 'missed'} (${t.ratio!.toFixed(2)}x, ${t.measure})`;
+  const verdict = t.met === null ? `not measured (add ${t.fraction} to --occupancy)` : `${t.met ? 'met' : 'missed'} (${t.ratio!.toFixed(2)}x, ${t.measure})`;
   return [
     ...head,
     '',

@@ -19,7 +19,8 @@ const AGREE_TOLERANCE = 1e-5; // the live tenants run the same launches on the s
 // "0.1,0.5,1" → [0.1, 0.5, 1]: each 0 < f <= 1, no repeats, in the order given.
 export function parseOccupancy(list: string): number[] {
   const parts = list.split(',').map((s) => s.trim());
-  if (parts.length === 0 || parts.some((p) => p === '')) fail('USAGE', `--occupancy must be a comma-separated list of fractions in (0, 1], e.g. 0.1,0.5,1; got '${list}'`);
+  if (parts.length === 0 || parts.some((p) => p === ''))
+    fail('USAGE', `--occupancy must be a comma-separated list of fractions in (0, 1], e.g. 0.1,0.5,1; got '${list}'`);
   const out: number[] = [];
   for (const p of parts) {
     const f = Number(p);
@@ -91,7 +92,13 @@ export interface OccupancyResult {
   readonly full: { readonly tickUs: TickStats; readonly deviceTickUs: TickStats | null };
   readonly rows: readonly OccupancyRow[];
   // measured on the device time where there is one, else the wall clock; null when 0.1 was not asked for
-  readonly target: { readonly fraction: number; readonly maxRatio: number; readonly measure: 'device p50' | 'tick p50'; readonly ratio: number | null; readonly met: boolean | null };
+  readonly target: {
+    readonly fraction: number;
+    readonly maxRatio: number;
+    readonly measure: 'device p50' | 'tick p50';
+    readonly ratio: number | null;
+    readonly met: boolean | null;
+  };
 }
 
 function onlyLive(all: TickInputs, live: readonly string[]): TickInputs {
@@ -115,7 +122,11 @@ export async function benchOccupancy(planDir: string, opts: OccupancyOptions): P
     const errors: number[] = [];
     for (const [k, s] of sets.entries()) errors.push(errorVsFull(await loaded.runTick(inputs[k]!), fullOut, plan, s.live));
     const bad = sets.map((s, k) => ({ s, e: errors[k]! })).filter((x) => !(x.e <= AGREE_TOLERANCE));
-    if (bad.length > 0) fail('EVAL', `occupancy: the live tenants' outputs differ from the full tick's at ${bad.map((x) => `${x.s.fraction} (rel. error ${x.e.toExponential(2)})`).join(', ')}`);
+    if (bad.length > 0)
+      fail(
+        'EVAL',
+        `occupancy: the live tenants' outputs differ from the full tick's at ${bad.map((x) => `${x.s.fraction} (rel. error ${x.e.toExponential(2)})`).join(', ')}`,
+      );
 
     for (const inp of inputs) for (let i = 0; i < warmup; i++) await loaded.runTick(inp);
     const samples = await timeInterleaved(sets.length, ticks, (k) => loaded.runTick(inputs[k]!));
@@ -147,7 +158,12 @@ export async function benchOccupancy(planDir: string, opts: OccupancyOptions): P
       ...deviceOf(backend, loaded),
       host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage: [loadBefore, os.loadavg()[0]!] },
       settings: { ticks, warmup, threads: opts.threads ?? null },
-      fleet: { tenants: plan.tenants.length, kinds: kindCount(plan), launches: plan.launches.length, rowsPerTick: plan.tenants.reduce((a, t) => a + t.maxBatch, 0) },
+      fleet: {
+        tenants: plan.tenants.length,
+        kinds: kindCount(plan),
+        launches: plan.launches.length,
+        rowsPerTick: plan.tenants.reduce((a, t) => a + t.maxBatch, 0),
+      },
       full: { tickUs: stats[0]!, deviceTickUs: device[0] ?? null },
       rows,
       target: targetOf(rows),

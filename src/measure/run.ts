@@ -62,7 +62,14 @@ export interface BenchResult {
   readonly device: string; // the CPU model, or the GPU's name
   readonly deviceInfo: Readonly<Record<string, string | number>>;
   // loadAverage: the host's 1-minute load before and after the run (a busy host makes wall-clock numbers noisy)
-  readonly host: { readonly platform: string; readonly arch: string; readonly cpus: number; readonly cpuModel: string; readonly node: string; readonly loadAverage: readonly [number, number] };
+  readonly host: {
+    readonly platform: string;
+    readonly arch: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly node: string;
+    readonly loadAverage: readonly [number, number];
+  };
   readonly settings: { readonly ticks: number; readonly warmup: number; readonly threads: number | null; readonly rows: 'maxBatch' };
   readonly fleet: {
     readonly tenants: ReadonlyArray<{ readonly id: string; readonly model: string; readonly maxBatch: number; readonly layers: number }>;
@@ -109,7 +116,10 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
     const errors = new Map(runners.map((r) => [r.mode, worstError(first.get(r.mode)!, reference, plan)]));
     const disagree = [...errors].filter(([, e]) => !(e <= AGREE_TOLERANCE));
     if (disagree.length > 0) {
-      fail('EVAL', `bench: ${disagree.map(([m, e]) => `${m} (rel. error ${e.toExponential(2)})`).join(', ')} computes different outputs than the plan; did the models change since \`loom compile\`?`);
+      fail(
+        'EVAL',
+        `bench: ${disagree.map(([m, e]) => `${m} (rel. error ${e.toExponential(2)})`).join(', ')} computes different outputs than the plan; did the models change since \`loom compile\`?`,
+      );
     }
 
     // Timed ticks go round-robin over the modes (the first mode rotating), so a busy host or a clock change
@@ -120,8 +130,11 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
         await r.tick(inputs);
       }
     }
-    const timed = await timeInterleaved(runners.length, ticks, (k) => runners[k]!.tick(inputs), (i) =>
-      progress({ phase: 'measure', done: i, total: ticks, label: 'one tick of every mode per step' }),
+    const timed = await timeInterleaved(
+      runners.length,
+      ticks,
+      (k) => runners[k]!.tick(inputs),
+      (i) => progress({ phase: 'measure', done: i, total: ticks, label: 'one tick of every mode per step' }),
     );
     const samples = new Map<BenchMode, number[]>(runners.map((r, k) => [r.mode, timed[k]!]));
     progress({ phase: 'measure', done: ticks, total: ticks, label: 'done' });
@@ -159,7 +172,14 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
       planDir: path.resolve(planDir),
       backend,
       ...deviceOf(backend, runners.find((r) => r.mode === 'space-time')!.loaded[0]!),
-      host: { platform: process.platform, arch: process.arch, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverage: [loadBefore, os.loadavg()[0]!] },
+      host: {
+        platform: process.platform,
+        arch: process.arch,
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        loadAverage: [loadBefore, os.loadavg()[0]!],
+      },
       settings: { ticks, warmup, threads: opts.threads ?? null, rows: 'maxBatch' },
       fleet: fleetSummary(plan, rowsPerTick),
       modes,

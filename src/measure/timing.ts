@@ -5,7 +5,12 @@ import { type TickStats, tickStats } from './stats.js';
 
 // Timed ticks of several subjects, interleaved: step i runs every subject once, the first one rotating, so
 // a busy host or a clock change slows every subject alike and their ratios stay fair. µs per subject.
-export async function timeInterleaved(subjects: number, ticks: number, tick: (k: number) => Promise<unknown>, onStep?: (i: number) => void): Promise<number[][]> {
+export async function timeInterleaved(
+  subjects: number,
+  ticks: number,
+  tick: (k: number) => Promise<unknown>,
+  onStep?: (i: number) => void,
+): Promise<number[][]> {
   const samples: number[][] = Array.from({ length: subjects }, () => []);
   for (let i = 0; i < ticks; i++) {
     onStep?.(i);

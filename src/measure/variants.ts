@@ -48,8 +48,15 @@ function checkSameIO(planned: readonly PlannedTenant[], replanned: readonly Plan
   const sig = (ios: readonly TenantIO[]) => ios.map((io) => `${io.name}:${io.dtype}[${io.shape.join(',')}]@${io.batchAxis}`).join(' ');
   planned.forEach((p, i) => {
     const r = replanned[i]!;
-    for (const [what, x, y] of [['inputs', sig(p.inputs), sig(r.inputs)], ['outputs', sig(p.outputs), sig(r.outputs)]] as const) {
-      if (x !== y) fail('USAGE', `tenant '${p.id}': the model from '${source}' now has ${what} ${y}, the plan has ${x}; the model changed since \`loom compile\`, recompile the plan`);
+    for (const [what, x, y] of [
+      ['inputs', sig(p.inputs), sig(r.inputs)],
+      ['outputs', sig(p.outputs), sig(r.outputs)],
+    ] as const) {
+      if (x !== y)
+        fail(
+          'USAGE',
+          `tenant '${p.id}': the model from '${source}' now has ${what} ${y}, the plan has ${x}; the model changed since \`loom compile\`, recompile the plan`,
+        );
     }
   });
 }

@@ -47,7 +47,10 @@ function validateStructure(model: ModelProto, size: number): void {
   const ir = int64(model.irVersion);
   if (!Number.isInteger(ir) || ir <= 0) fail('MODEL_DECODE', `${notModel}: ir_version is missing or invalid (${ir})`);
   if (ir < IR_VERSION_MIN) {
-    fail('UNSUPPORTED_FEATURE', `the model has ONNX IR version ${ir}; Loom reads IR versions ${IR_VERSION_MIN}..${IR_VERSION_MAX} (re-export it with a newer exporter)`);
+    fail(
+      'UNSUPPORTED_FEATURE',
+      `the model has ONNX IR version ${ir}; Loom reads IR versions ${IR_VERSION_MIN}..${IR_VERSION_MAX} (re-export it with a newer exporter)`,
+    );
   }
   if (ir > IR_VERSION_MAX) {
     fail('UNSUPPORTED_FEATURE', `the model has ONNX IR version ${ir}, newer than Loom reads (${IR_VERSION_MIN}..${IR_VERSION_MAX})`);

@@ -88,7 +88,9 @@ function checkOpsSupported(nodes: readonly NodeProto[], opset: number, model: Mo
     if (op === '') fail('MODEL_INVALID', `${nodeLabel(n, i)} has no op_type`);
     if (!isDefaultDomain(n.domain)) {
       const ver = (model.opsetImport ?? []).find((o) => o.domain === n.domain);
-      bad.push(`node '${name}' uses op '${op}' of domain '${n.domain}'${ver ? ` (opset ${int64(ver.version)})` : ''}, which Loom does not support (only the default ai.onnx domain)`);
+      bad.push(
+        `node '${name}' uses op '${op}' of domain '${n.domain}'${ver ? ` (opset ${int64(ver.version)})` : ''}, which Loom does not support (only the default ai.onnx domain)`,
+      );
     } else if (op !== 'Constant' && !isOpName(modernOpName(op))) {
       bad.push(`node '${name}' uses op '${op}' (opset ${opset}), which Loom does not support`);
     }

@@ -56,8 +56,15 @@ export function modernOpName(op: string): string {
 }
 
 const REDUCE_OPS = new Set([
-  'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2',
-  'ReduceSumSquare', 'ReduceLogSum', 'ReduceLogSumExp',
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceSumSquare',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
 ]);
 
 export function normalizeLegacy(node: NodeForm, ctx: LegacyContext): NodeForm {
@@ -236,12 +243,19 @@ function resizeFromScales(node: NodeForm, ctx: LegacyContext): NodeForm {
 
 function nearestRounding(scales: Tensor | undefined, ctx: LegacyContext): string {
   if (scales === undefined) {
-    fail('UNSUPPORTED_FEATURE', `${ctx.where}: nearest resizing with scales computed at run time is not supported in this opset (the rounding depends on the scales)`);
+    fail(
+      'UNSUPPORTED_FEATURE',
+      `${ctx.where}: nearest resizing with scales computed at run time is not supported in this opset (the rounding depends on the scales)`,
+    );
   }
   const s = Array.from(toNumbers(scales));
   const up = s.some((v) => v > 1);
   const down = s.some((v) => v < 1);
-  if (up && down) fail('UNSUPPORTED_FEATURE', `${ctx.where}: nearest resizing that upsamples some axes and downsamples others (scales [${s.join(', ')}]) is not supported in this opset`);
+  if (up && down)
+    fail(
+      'UNSUPPORTED_FEATURE',
+      `${ctx.where}: nearest resizing that upsamples some axes and downsamples others (scales [${s.join(', ')}]) is not supported in this opset`,
+    );
   return down ? 'ceil' : 'floor';
 }
 

@@ -81,7 +81,11 @@ function fromBytes(dtype: DType, raw: Uint8Array, count: number, what: string): 
 function fromTypedFields(t: TensorProto, dtype: DType, count: number, what: string): AnyTypedArray {
   const out = allocArray(dtype, count);
   const check = (field: string, n: number): void => {
-    if (n !== count) fail('MODEL_INVALID', `${what}: ${field} has ${n} values; a ${dtype} tensor of ${count} elements needs ${count}${n === 0 ? ' (the tensor has no data)' : ''}`);
+    if (n !== count)
+      fail(
+        'MODEL_INVALID',
+        `${what}: ${field} has ${n} values; a ${dtype} tensor of ${count} elements needs ${count}${n === 0 ? ' (the tensor has no data)' : ''}`,
+      );
   };
   switch (dtype) {
     case 'f32': {
@@ -166,7 +170,10 @@ function readExternal(t: TensorProto, bytes: number, ctx: TensorContext): Uint8A
   const offset = parseSize('offset') ?? 0;
   const length = parseSize('length');
   if (ctx.baseDir === undefined) {
-    fail('EXTERNAL_DATA', `${what}: data is in external file '${location}', but no base folder was given to read it from (pass baseDir, or import the model from its file)`);
+    fail(
+      'EXTERNAL_DATA',
+      `${what}: data is in external file '${location}', but no base folder was given to read it from (pass baseDir, or import the model from its file)`,
+    );
   }
   const base = resolve(ctx.baseDir);
   const file = resolve(base, location);

@@ -25,13 +25,19 @@ export function topoSort(nodes: readonly SortNode[], available: ReadonlySet<stri
     for (const name of n.inputs) {
       if (name === '' || available.has(name)) continue;
       const p = producer.get(name);
-      if (p === undefined) fail('MODEL_INVALID', `${n.label} reads value '${name}', which no node produces and which is neither a graph input nor an initializer (a missing initializer?)`);
+      if (p === undefined)
+        fail(
+          'MODEL_INVALID',
+          `${n.label} reads value '${name}', which no node produces and which is neither a graph input nor an initializer (a missing initializer?)`,
+        );
       d.push(p);
     }
     return d;
   });
 
-  const WHITE = 0, GRAY = 1, BLACK = 2;
+  const WHITE = 0,
+    GRAY = 1,
+    BLACK = 2;
   const color = new Uint8Array(nodes.length);
   const order: number[] = [];
   const stack: { node: number; next: number }[] = [];

@@ -45,7 +45,13 @@ export function rebuildWithInputs(g: Graph, types: ReadonlyMap<ValueId, TensorTy
     return id;
   };
   for (const n of g.nodes) {
-    const outs = b.addNode(n.op, n.name, n.inputs.map((v) => (v === null ? null : get(v))), n.attrs as never, n.outputs.map((o) => g.values.get(o)!.name));
+    const outs = b.addNode(
+      n.op,
+      n.name,
+      n.inputs.map((v) => (v === null ? null : get(v))),
+      n.attrs as never,
+      n.outputs.map((o) => g.values.get(o)!.name),
+    );
     n.outputs.forEach((o, k) => map.set(o, outs[k]!));
   }
   b.setOutputs(g.outputs.map(get));
@@ -60,7 +66,10 @@ function rebindFixedBatch(t: TenantInput): Graph {
   for (const i of g.inputs) {
     const v = g.values.get(i)!;
     if (v.type.shape.length === 0 || v.type.shape[0] !== 1) {
-      fail('UNSUPPORTED_FEATURE', `tenant '${t.id}': input '${v.name}' ${shapeToString(v.type.shape)} has no batch dim of 1 to batch maxBatch ${t.maxBatch} rows along; ${hint}`);
+      fail(
+        'UNSUPPORTED_FEATURE',
+        `tenant '${t.id}': input '${v.name}' ${shapeToString(v.type.shape)} has no batch dim of 1 to batch maxBatch ${t.maxBatch} rows along; ${hint}`,
+      );
     }
     types.set(i, { dtype: v.type.dtype, shape: [BATCH, ...v.type.shape.slice(1)] });
   }
@@ -74,7 +83,10 @@ function rebindFixedBatch(t: TenantInput): Graph {
   for (const o of out.outputs) {
     const v = out.values.get(o)!;
     if (v.type.shape[0] !== BATCH || v.type.shape.slice(1).some((d) => typeof d !== 'number')) {
-      fail('UNSUPPORTED_FEATURE', `tenant '${t.id}': the model fixes its batch at 1; with the batch rebound, output '${v.name}' is ${shapeToString(v.type.shape)} and does not carry the rows on axis 0; ${hint}`);
+      fail(
+        'UNSUPPORTED_FEATURE',
+        `tenant '${t.id}': the model fixes its batch at 1; with the batch rebound, output '${v.name}' is ${shapeToString(v.type.shape)} and does not carry the rows on axis 0; ${hint}`,
+      );
     }
   }
   return out;
@@ -87,7 +99,8 @@ function ioOf(g: Graph, ids: readonly ValueId[], sym: string | null, concrete: G
     let batchAxis: number | null = null;
     v.type.shape.forEach((d, i) => {
       if (typeof d !== 'string') return;
-      if (d !== sym || batchAxis !== null) fail('UNSUPPORTED_FEATURE', `${where}: '${v.name}' ${shapeToString(v.type.shape)} must carry the batch symbol once, as a plain dim`);
+      if (d !== sym || batchAxis !== null)
+        fail('UNSUPPORTED_FEATURE', `${where}: '${v.name}' ${shapeToString(v.type.shape)} must carry the batch symbol once, as a plain dim`);
       batchAxis = i;
     });
     if (!isStatic(c.type.shape)) fail('VERIFY', `${where}: '${c.name}' is still symbolic after concretization`);
@@ -100,7 +113,8 @@ export function concretizeTenant(t: TenantInput, opts: Pick<CanonicalizeOptions,
   const where = `tenant '${t.id}'`;
   if (!Number.isInteger(t.maxBatch) || t.maxBatch < 1) fail('USAGE', `${where}: maxBatch must be a positive integer, got ${t.maxBatch}`);
   let g = t.graph;
-  if (g.symbols.length > 1) fail('UNSUPPORTED_FEATURE', `${where}: symbolic dims ${g.symbols.join(', ')}; only the batch dim may stay symbolic (bind the others at import)`);
+  if (g.symbols.length > 1)
+    fail('UNSUPPORTED_FEATURE', `${where}: symbolic dims ${g.symbols.join(', ')}; only the batch dim may stay symbolic (bind the others at import)`);
   if (g.symbols.length === 0 && t.maxBatch > 1) g = rebindFixedBatch(t);
   const sym = g.symbols[0] ?? null;
   const rows = (d: Dim): number => {

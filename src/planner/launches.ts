@@ -115,18 +115,22 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
       case 'gemm_grouped':
         return { kind: 'gemm_grouped', id, dtype: d.dtype, groups: d.groups.map((g) => ({ problem: g[0]!.problem, entries: entriesOf(g) })), info };
       case 'kernel': {
-        const segments: Segment[] = d.steps.flatMap((s) =>
-          s.segments.map((g): Segment => ({
-            tenant: s.tenant,
-            ...(g.shape !== undefined ? { shape: g.shape } : {}),
-            ...(g.dims !== undefined ? { dims: g.dims } : {}),
-            ...(g.count !== undefined ? { count: g.count } : {}),
-            ...(g.geom !== undefined ? { geom: g.geom } : {}),
-            inputs: g.inputs.map((v) => ({ ref: ref(v.ref), dtype: v.dtype, strides: v.strides })),
-            out: ref(g.out),
-            outDType: g.outDType,
-            ...(g.outStrides !== undefined ? { outStrides: g.outStrides } : {}),
-          }) as Segment), // lowering sets exactly the op's fields (SEGMENT_FIELDS); validate() checks on write
+        const segments: Segment[] = d.steps.flatMap(
+          (s) =>
+            s.segments.map(
+              (g): Segment =>
+                ({
+                  tenant: s.tenant,
+                  ...(g.shape !== undefined ? { shape: g.shape } : {}),
+                  ...(g.dims !== undefined ? { dims: g.dims } : {}),
+                  ...(g.count !== undefined ? { count: g.count } : {}),
+                  ...(g.geom !== undefined ? { geom: g.geom } : {}),
+                  inputs: g.inputs.map((v) => ({ ref: ref(v.ref), dtype: v.dtype, strides: v.strides })),
+                  out: ref(g.out),
+                  outDType: g.outDType,
+                  ...(g.outStrides !== undefined ? { outStrides: g.outStrides } : {}),
+                }) as Segment,
+            ), // lowering sets exactly the op's fields (SEGMENT_FIELDS); validate() checks on write
         );
         return { kind: 'kernel', id, kernel: d.kernel, op: d.op, segments, info };
       }

@@ -187,7 +187,10 @@ export class TenantLowering {
     const writes = entries.map((e) => e.c.buf);
     // A and B in `dtype`; C and bias always f32
     const ab = (problem.m * problem.k + problem.k * problem.n) * byteSize(dtype);
-    const cb = (problem.m * problem.n + (problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m)) * 4;
+    const cb =
+      (problem.m * problem.n +
+        (problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m)) *
+      4;
     const step: Step = {
       kind: 'gemm',
       id: this.fleet.steps.length,

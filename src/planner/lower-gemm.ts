@@ -63,8 +63,19 @@ export function lowerGemm(cx: TenantLowering, n: Extract<Node, { op: 'Gemm' }>):
     if (mode === 'full') ldBias = nn;
   }
   const p = problem({
-    m, n: nn, k, transA: a.transA, transB: a.transB, lda: A.shape[1]!, ldb: B.shape[1]!, ldc: nn,
-    alpha: a.alpha, beta: a.beta, bias: mode, ldBias, activation: a.activation,
+    m,
+    n: nn,
+    k,
+    transA: a.transA,
+    transB: a.transB,
+    lda: A.shape[1]!,
+    ldb: B.shape[1]!,
+    ldc: nn,
+    alpha: a.alpha,
+    beta: a.beta,
+    bias: mode,
+    ldBias,
+    activation: a.activation,
   });
   cx.gemm(cx.gemmDType, p, [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
 }
@@ -75,11 +86,22 @@ function expandRuntime(cx: TenantLowering, cId: NonNullable<Node['inputs'][numbe
   const full = [...new Array<number>(2 - c.shape.length).fill(1), ...c.shape];
   const t = cx.temp(`${cx.node?.name ?? 'gemm'}_c`, c.dtype, shape);
   const st = cx.contiguous(full);
-  cx.kernel({ op: 'copy' }, [{ shape, inputs: [{ ref: c.ref, dtype: c.dtype, strides: full.map((d, i) => (d === 1 ? 0 : st[i]!)) }], out: t.ref, outDType: c.dtype, outStrides: cx.contiguous(shape) }]);
+  cx.kernel({ op: 'copy' }, [
+    {
+      shape,
+      inputs: [{ ref: c.ref, dtype: c.dtype, strides: full.map((d, i) => (d === 1 ? 0 : st[i]!)) }],
+      out: t.ref,
+      outDType: c.dtype,
+      outStrides: cx.contiguous(shape),
+    },
+  ]);
   return t.ref;
 }
 
-export function broadcastTo(t: { dtype: import('../../ir/dtype.js').DType; shape: readonly number[]; data: unknown }, shape: readonly number[]): import('../../ir/tensor.js').Tensor {
+export function broadcastTo(
+  t: { dtype: import('../../ir/dtype.js').DType; shape: readonly number[]; data: unknown },
+  shape: readonly number[],
+): import('../../ir/tensor.js').Tensor {
   const src = toNumbers(t as import('../../ir/tensor.js').Tensor);
   const r = shape.length;
   const s = [...new Array<number>(Math.max(0, r - t.shape.length)).fill(1), ...t.shape];
@@ -236,7 +258,13 @@ export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'C
   const { h, w } = spatialOf(X.shape, where);
   const rank = X.shape.length - 2;
   const biasId = n.inputs[2] ?? null;
-  const geo = convTransposeGeometry(attrs, { dtype: 'f32', shape: X.shape }, { dtype: 'f32', shape: W.shape }, biasId === null ? null : { dtype: 'f32', shape: cx.shapeOf(biasId) }, where);
+  const geo = convTransposeGeometry(
+    attrs,
+    { dtype: 'f32', shape: X.shape },
+    { dtype: 'f32', shape: W.shape },
+    biasId === null ? null : { dtype: 'f32', shape: cx.shapeOf(biasId) },
+    where,
+  );
   const win = geo.window;
   const Y = cx.newValue(n.outputs[0]!);
   const [N, C] = [X.shape[0]!, X.shape[1]!];
@@ -269,7 +297,14 @@ export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'C
 
 // A 1-D or 2-D conv window as 2-D numbers (a 1-D window is one with height 1).
 function window2d(
-  win: { readonly kernel: readonly (number | string)[]; readonly strides: readonly (number | string)[]; readonly dilations: readonly (number | string)[]; readonly padsBegin: readonly (number | string)[]; readonly padsEnd: readonly (number | string)[]; readonly outSpatial: readonly (number | string)[] },
+  win: {
+    readonly kernel: readonly (number | string)[];
+    readonly strides: readonly (number | string)[];
+    readonly dilations: readonly (number | string)[];
+    readonly padsBegin: readonly (number | string)[];
+    readonly padsEnd: readonly (number | string)[];
+    readonly outSpatial: readonly (number | string)[];
+  },
   rank: number,
 ) {
   const two = (v: readonly (number | string)[], d: number): [number, number] => (rank === 1 ? [d, v[0] as number] : [v[0] as number, v[1] as number]);

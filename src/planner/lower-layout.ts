@@ -14,7 +14,18 @@ import { contiguousStrides } from './steps.js';
 
 export const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
 export const INDEX_MAP_OPS = new Set([
-  'Transpose', 'Slice', 'Expand', 'Tile', 'Pad', 'DepthToSpace', 'SpaceToDepth', 'Trilu', 'GatherElements', 'GatherND', 'Resize', 'Split',
+  'Transpose',
+  'Slice',
+  'Expand',
+  'Tile',
+  'Pad',
+  'DepthToSpace',
+  'SpaceToDepth',
+  'Trilu',
+  'GatherElements',
+  'GatherND',
+  'Resize',
+  'Split',
 ]);
 
 export function lowerView(cx: TenantLowering, n: Node): void {
@@ -107,12 +118,28 @@ export function lowerIndexMap(cx: TenantLowering, n: Node): void {
         return;
       }
       const y = cx.newValue(o);
-      copies.push({ shape, inputs: [{ ref: cx.view(x, [], aff.base).ref, dtype: x.dtype, strides: aff.strides }], out: y.ref, outDType: x.dtype, outStrides: cs });
+      copies.push({
+        shape,
+        inputs: [{ ref: cx.view(x, [], aff.base).ref, dtype: x.dtype, strides: aff.strides }],
+        out: y.ref,
+        outDType: x.dtype,
+        outStrides: cs,
+      });
       return;
     }
     const y = cx.newValue(o);
     const t = cx.weight(`${n.name}_table${k}`, makeTensor('i32', [table.length], table));
-    cx.kernel({ op: 'gather_table' }, [{ count: table.length, inputs: [{ ref: x.ref, dtype: x.dtype, strides: [1] }, { ref: t.ref, dtype: 'i32', strides: [1] }], out: y.ref, outDType: x.dtype }]);
+    cx.kernel({ op: 'gather_table' }, [
+      {
+        count: table.length,
+        inputs: [
+          { ref: x.ref, dtype: x.dtype, strides: [1] },
+          { ref: t.ref, dtype: 'i32', strides: [1] },
+        ],
+        out: y.ref,
+        outDType: x.dtype,
+      },
+    ]);
     if (padValue !== 0) {
       // padded positions read 0 from the table; add the pad value there
       const mask = new Float64Array(table.length);
@@ -120,7 +147,15 @@ export function lowerIndexMap(cx: TenantLowering, n: Node): void {
       const m = cx.weight(`${n.name}_pad`, fromNumbers(x.dtype, [table.length], mask));
       const z = cx.temp(`${n.name}_padded`, x.dtype, shape);
       cx.kernel({ op: 'eltwise', program: [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'add' }], computeF32: x.dtype === 'f32' }, [
-        { shape: [table.length], inputs: [{ ref: y.ref, dtype: x.dtype, strides: [1] }, { ref: m.ref, dtype: x.dtype, strides: [1] }], out: z.ref, outDType: x.dtype },
+        {
+          shape: [table.length],
+          inputs: [
+            { ref: y.ref, dtype: x.dtype, strides: [1] },
+            { ref: m.ref, dtype: x.dtype, strides: [1] },
+          ],
+          out: z.ref,
+          outDType: x.dtype,
+        },
       ]);
       cx.setLoc(o, z);
     }
@@ -139,7 +174,13 @@ export function lowerConcat(cx: TenantLowering, n: Extract<Node, { op: 'Concat' 
   for (const i of n.inputs) {
     const x = cx.loc(i!);
     if (numel(x.shape) > 0) {
-      segs.push({ shape: x.shape, inputs: [{ ref: x.ref, dtype: x.dtype, strides: contiguousStrides(x.shape) }], out: cx.view(y, [], off * cs[axis]!).ref, outDType: x.dtype, outStrides: cs });
+      segs.push({
+        shape: x.shape,
+        inputs: [{ ref: x.ref, dtype: x.dtype, strides: contiguousStrides(x.shape) }],
+        out: cx.view(y, [], off * cs[axis]!).ref,
+        outDType: x.dtype,
+        outStrides: cs,
+      });
     }
     off += x.shape[axis]!;
   }
@@ -156,12 +197,17 @@ export function lowerGather(cx: TenantLowering, n: Extract<Node, { op: 'Gather' 
   const inner = numel(data.shape.slice(axis + 1));
   const nIdx = numel(idx.shape);
   if (idx.dtype !== 'i64' && idx.dtype !== 'i32') fail('UNSUPPORTED_FEATURE', `${cx.where()}: indices must be i64 or i32`);
-  cx.kernel({ op: 'gather' }, [{
-    dims: [outer, data.shape[axis]!, inner, nIdx],
-    inputs: [{ ref: data.ref, dtype: data.dtype, strides: [1] }, { ref: idx.ref, dtype: idx.dtype, strides: [1] }],
-    out: y.ref,
-    outDType: data.dtype,
-  }]);
+  cx.kernel({ op: 'gather' }, [
+    {
+      dims: [outer, data.shape[axis]!, inner, nIdx],
+      inputs: [
+        { ref: data.ref, dtype: data.dtype, strides: [1] },
+        { ref: idx.ref, dtype: idx.dtype, strides: [1] },
+      ],
+      out: y.ref,
+      outDType: data.dtype,
+    },
+  ]);
 }
 
 export function lowerConstantOfShape(cx: TenantLowering, n: Node): void {

@@ -14,8 +14,16 @@ import { contiguousStrides } from './steps.js';
 type ReduceKind = Extract<KernelOp, { op: 'reduce' }>['reduce'];
 
 const REDUCE: Record<string, ReduceKind> = {
-  ReduceSum: 'sum', ReduceMean: 'mean', ReduceMax: 'max', ReduceMin: 'min', ReduceProd: 'prod', ReduceL1: 'l1',
-  ReduceL2: 'l2', ReduceSumSquare: 'sumsq', ReduceLogSum: 'logsum', ReduceLogSumExp: 'logsumexp',
+  ReduceSum: 'sum',
+  ReduceMean: 'mean',
+  ReduceMax: 'max',
+  ReduceMin: 'min',
+  ReduceProd: 'prod',
+  ReduceL1: 'l1',
+  ReduceL2: 'l2',
+  ReduceSumSquare: 'sumsq',
+  ReduceLogSum: 'logsum',
+  ReduceLogSumExp: 'logsumexp',
 };
 
 export function isReduceOp(op: string): boolean {
@@ -41,7 +49,15 @@ function reduceStep(cx: TenantLowering, x: Loc, axes: readonly number[], y: Loc,
     const pshape = perm.map((p) => shape[p]!);
     const st = contiguousStrides(shape);
     src = cx.temp(`${cx.node?.name ?? 'reduce'}_t`, x.dtype, pshape);
-    cx.kernel({ op: 'copy' }, [{ shape: pshape, inputs: [{ ref: x.ref, dtype: x.dtype, strides: perm.map((p) => st[p]!) }], out: src.ref, outDType: x.dtype, outStrides: contiguousStrides(pshape) }]);
+    cx.kernel({ op: 'copy' }, [
+      {
+        shape: pshape,
+        inputs: [{ ref: x.ref, dtype: x.dtype, strides: perm.map((p) => st[p]!) }],
+        out: src.ref,
+        outDType: x.dtype,
+        outStrides: contiguousStrides(pshape),
+      },
+    ]);
     outer = numel(kept.map((k) => shape[k]!));
     len = numel(axes.map((a) => shape[a]!));
     inner = 1;
@@ -92,7 +108,9 @@ export function lowerSoftmax(cx: TenantLowering, n: Extract<Node, { op: 'Softmax
   const len = a.legacy2d ? numel(x.shape.slice(axis)) : x.shape[axis]!;
   const inner = a.legacy2d ? 1 : numel(x.shape.slice(axis + 1));
   const y = cx.newValue(n.outputs[0]!);
-  cx.kernel({ op: 'softmax', log: n.op === 'LogSoftmax' }, [{ dims: [outer, len, inner], inputs: [{ ref: x.ref, dtype: x.dtype, strides: [len * inner, inner, 1] }], out: y.ref, outDType: y.dtype }]);
+  cx.kernel({ op: 'softmax', log: n.op === 'LogSoftmax' }, [
+    { dims: [outer, len, inner], inputs: [{ ref: x.ref, dtype: x.dtype, strides: [len * inner, inner, 1] }], out: y.ref, outDType: y.dtype },
+  ]);
 }
 
 // A per-column parameter as [cols] (constants broadcast at compile time).
@@ -105,7 +123,8 @@ function paramVector(cx: TenantLowering, id: NonNullable<Node['inputs'][number]>
 }
 
 export function lowerLayerNorm(cx: TenantLowering, n: Extract<Node, { op: 'LayerNormalization' }>): void {
-  for (const o of n.outputs.slice(1)) if ((cx.uses.get(o) ?? 0) > 0) fail('UNSUPPORTED_OP', `${cx.where()}: LayerNormalization's Mean/InvStdDev outputs are not supported`);
+  for (const o of n.outputs.slice(1))
+    if ((cx.uses.get(o) ?? 0) > 0) fail('UNSUPPORTED_OP', `${cx.where()}: LayerNormalization's Mean/InvStdDev outputs are not supported`);
   const x = cx.loc(n.inputs[0]!);
   const axis = normalizeAxis(n.attrs.axis, x.shape.length, cx.where());
   const rows = numel(x.shape.slice(0, axis));
@@ -147,12 +166,18 @@ export function lowerGroupNorm(cx: TenantLowering, n: Extract<Node, { op: 'Insta
     }
   }
   const y = cx.newValue(n.outputs[0]!);
-  cx.kernel({ op: 'groupnorm', epsilon: n.attrs.epsilon }, [{
-    dims: [N, groups, C / groups, spatial],
-    inputs: [{ ref: x.ref, dtype: x.dtype, strides: [C * spatial, (C / groups) * spatial, spatial, 1] }, { ref: scale.ref, dtype: scale.dtype, strides: [1] }, { ref: bias.ref, dtype: bias.dtype, strides: [1] }],
-    out: y.ref,
-    outDType: y.dtype,
-  }]);
+  cx.kernel({ op: 'groupnorm', epsilon: n.attrs.epsilon }, [
+    {
+      dims: [N, groups, C / groups, spatial],
+      inputs: [
+        { ref: x.ref, dtype: x.dtype, strides: [C * spatial, (C / groups) * spatial, spatial, 1] },
+        { ref: scale.ref, dtype: scale.dtype, strides: [1] },
+        { ref: bias.ref, dtype: bias.dtype, strides: [1] },
+      ],
+      out: y.ref,
+      outDType: y.dtype,
+    },
+  ]);
 }
 
 export function lowerPool(cx: TenantLowering, n: Extract<Node, { op: 'MaxPool' | 'AveragePool' }>): void {
@@ -174,5 +199,7 @@ export function lowerPool(cx: TenantLowering, n: Extract<Node, { op: 'MaxPool' |
   const countIncludePad = n.op === 'AveragePool' ? n.attrs.countIncludePad : false;
   const geom: PoolGeometry = { n: x.shape[0]!, c: x.shape[1]!, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
   const y = cx.newValue(n.outputs[0]!);
-  cx.kernel({ op: 'pool', mode: n.op === 'MaxPool' ? 'max' : 'avg', countIncludePad }, [{ geom, inputs: [{ ref: x.ref, dtype: x.dtype, strides: contiguousStrides(x.shape) }], out: y.ref, outDType: y.dtype }]);
+  cx.kernel({ op: 'pool', mode: n.op === 'MaxPool' ? 'max' : 'avg', countIncludePad }, [
+    { geom, inputs: [{ ref: x.ref, dtype: x.dtype, strides: contiguousStrides(x.shape) }], out: y.ref, outDType: y.dtype },
+  ]);
 }

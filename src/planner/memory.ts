@@ -65,7 +65,10 @@ export function planWeights(bufs: readonly Buf[], order: readonly number[]): { o
 }
 
 // io: per tenant in order, its inputs then its outputs (so identical tenants sit at a uniform stride).
-export function planIo(bufs: readonly Buf[], perTenant: ReadonlyArray<{ inputs: readonly number[]; outputs: readonly number[] }>): { offsets: Map<number, number>; size: number } {
+export function planIo(
+  bufs: readonly Buf[],
+  perTenant: ReadonlyArray<{ inputs: readonly number[]; outputs: readonly number[] }>,
+): { offsets: Map<number, number>; size: number } {
   const offsets = new Map<number, number>();
   let off = 0;
   for (const t of perTenant) {

@@ -46,7 +46,11 @@ export function planFleet(tenants: readonly TenantInput[], opts: PlanOptions = {
 
 export function planFleetDetailed(tenants: readonly TenantInput[], opts: PlanOptions = {}): DetailedPlan {
   checkFleet(tenants, opts);
-  return planConcreteFleetDetailed(tenants, tenants.map((t) => concretizeTenant(t)), opts);
+  return planConcreteFleetDetailed(
+    tenants,
+    tenants.map((t) => concretizeTenant(t)),
+    opts,
+  );
 }
 
 // What planning needs of a tenant once its graph is concrete (concretizeTenant's output holds the graph).
@@ -61,7 +65,8 @@ function checkFleet(tenants: readonly PlannedTenantSpec[], opts: PlanOptions): v
   const precision = opts.precision ?? 'fp32';
   if (!PRECISIONS.includes(precision)) fail('USAGE', `planFleet: precision '${String(precision)}' is not supported (supported: ${PRECISIONS.join(', ')})`);
   const grouping = opts.grouping ?? 'space-time';
-  if (grouping !== 'space-time' && grouping !== 'none') fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
+  if (grouping !== 'space-time' && grouping !== 'none')
+    fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
   if (tenants.length === 0) fail('USAGE', 'planFleet: no tenants');
   const ids = new Set<string>();
   for (const t of tenants) {
@@ -89,10 +94,11 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   for (const d of drafts) {
     for (const g of gemmGroups(d)) {
       for (const pick of ['b', 'bias', 'a'] as const) {
-        for (const s of g) for (const e of s.entries) {
-          const r = e[pick];
-          if (r !== null && bufs[r.buf]!.kind === 'weight') weightOrder.push(r.buf);
-        }
+        for (const s of g)
+          for (const e of s.entries) {
+            const r = e[pick];
+            if (r !== null && bufs[r.buf]!.kind === 'weight') weightOrder.push(r.buf);
+          }
       }
     }
   }
@@ -124,7 +130,10 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     if (b.kind === 'act' && first.has(b.id) && !inItem.has(b.id)) items.push({ bufs: [b.id], first: first.get(b.id)!, last: last.get(b.id)! });
   }
   const act = planActivations(bufs, items);
-  const io = planIo(bufs, lowered.map((l) => ({ inputs: l.inputBufs, outputs: l.outputBufs })));
+  const io = planIo(
+    bufs,
+    lowered.map((l) => ({ inputs: l.inputBufs, outputs: l.outputBufs })),
+  );
 
   const placement = (b: number): Placement => {
     const buf = bufs[b]!;
@@ -191,7 +200,16 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   };
   const buffers: BufferReport[] = bufs.map((b) => {
     const p = placement(b.id);
-    return { id: b.id, tenant: b.tenant, name: b.name, arena: p.arena, offset: p.offset, bytes: b.bytes, firstStage: first.get(b.id) ?? -1, lastStage: last.get(b.id) ?? -1 };
+    return {
+      id: b.id,
+      tenant: b.tenant,
+      name: b.name,
+      arena: p.arena,
+      offset: p.offset,
+      bytes: b.bytes,
+      firstStage: first.get(b.id) ?? -1,
+      lastStage: last.get(b.id) ?? -1,
+    };
   });
   return { plan, buffers, stepsPerTenant: lowered.map((l) => l.steps) };
 }

@@ -82,7 +82,8 @@ export function scheduleSequential(steps: readonly Step[]): Schedule {
     stageOf[s.id] = i;
   });
   for (const s of steps) {
-    for (const d of s.deps) if (!(stageOf[d]! < stageOf[s.id]!)) throw new Error(`scheduleSequential: step ${s.id} depends on step ${d}, which is lowered after it`);
+    for (const d of s.deps)
+      if (!(stageOf[d]! < stageOf[s.id]!)) throw new Error(`scheduleSequential: step ${s.id} depends on step ${d}, which is lowered after it`);
   }
   return { stageOf, stages: steps.length };
 }

@@ -44,7 +44,8 @@ export function parseBench(json: unknown, launchIds: readonly number[], where = 
     const { id, us: t } = entry as { id?: unknown; us?: unknown };
     if (typeof id !== 'number' || !Number.isInteger(id)) fail('USAGE', `${at}: "id" must be an integer launch id, got ${JSON.stringify(id)}`);
     if (!known.has(id)) fail('USAGE', `${at}: the plan has no launch ${id} (is the bench file from another plan?)`);
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) fail('USAGE', `${at}: "us" must be a finite number of microseconds >= 0, got ${JSON.stringify(t)}`);
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0)
+      fail('USAGE', `${at}: "us" must be a finite number of microseconds >= 0, got ${JSON.stringify(t)}`);
     if (us.has(id)) fail('USAGE', `${at}: launch ${id} is listed twice`);
     us.set(id, t);
   });

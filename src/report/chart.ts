@@ -8,8 +8,12 @@ export function renderChart(model: ReportModel): string {
   const L = layoutChart(model);
   const rowsBottom = L.rowsTop + model.tenants.length * L.rowH;
   const parts: string[] = [];
-  parts.push(`<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}" role="img" aria-label="space-time chart: ${model.tenants.length} tenants, ${model.blocks.length} launches">`);
-  parts.push('<defs><pattern id="hatch" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="5" fill="rgba(255,255,255,0.55)"/></pattern></defs>');
+  parts.push(
+    `<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}" role="img" aria-label="space-time chart: ${model.tenants.length} tenants, ${model.blocks.length} launches">`,
+  );
+  parts.push(
+    '<defs><pattern id="hatch" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="5" fill="rgba(255,255,255,0.55)"/></pattern></defs>',
+  );
   parts.push(stageBands(L, rowsBottom));
   parts.push(tenantRows(model, L));
   parts.push(timeAxis(model, L, rowsBottom));
@@ -22,7 +26,9 @@ export function renderChart(model: ReportModel): string {
 function stageBands(L: ChartLayout, rowsBottom: number): string {
   const out = ['<g class="stages">', `<text class="axis-title" x="${LABEL_W - 8}" y="${L.rowsTop - 12}" text-anchor="end">stage</text>`];
   L.stages.forEach((s, i) => {
-    out.push(`<rect class="stage-band${i % 2 ? ' odd' : ''}" x="${px(s.x)}" y="${L.rowsTop - 22}" width="${px(s.w)}" height="${px(rowsBottom - L.rowsTop + 22)}"/>`);
+    out.push(
+      `<rect class="stage-band${i % 2 ? ' odd' : ''}" x="${px(s.x)}" y="${L.rowsTop - 22}" width="${px(s.w)}" height="${px(rowsBottom - L.rowsTop + 22)}"/>`,
+    );
     if (s.label !== null) out.push(`<text class="stage-label" x="${px(s.x + s.w / 2)}" y="${L.rowsTop - 8}" text-anchor="middle">${s.label}</text>`);
   });
   out.push('</g>');
@@ -35,9 +41,11 @@ function tenantRows(model: ReportModel, L: ChartLayout): string {
     const y = L.rowsTop + t.row * L.rowH;
     const name = t.id.length > 22 ? `${t.id.slice(0, 21)}…` : t.id;
     const tip = `${t.id}${t.model ? ` (${t.model})` : ''}: ${t.layers} layers, in ${t.launches} launches, max batch ${t.maxBatch}${t.sloMs !== null ? `, SLO ${t.sloMs} ms` : ''}`;
-    out.push(`<g class="tenant" data-tenant="${esc(t.id)}"><title>${esc(tip)}</title>` +
-      `<line class="row-line" x1="${LABEL_W}" x2="${px(LABEL_W + L.plotW)}" y1="${px(y + L.rowH)}" y2="${px(y + L.rowH)}"/>` +
-      `<text class="tenant-label" x="${LABEL_W - 8}" y="${px(y + L.rowH / 2)}" dy="0.35em" text-anchor="end" font-size="${Math.min(12, L.rowH - 1)}">${esc(name)}</text></g>`);
+    out.push(
+      `<g class="tenant" data-tenant="${esc(t.id)}"><title>${esc(tip)}</title>` +
+        `<line class="row-line" x1="${LABEL_W}" x2="${px(LABEL_W + L.plotW)}" y1="${px(y + L.rowH)}" y2="${px(y + L.rowH)}"/>` +
+        `<text class="tenant-label" x="${LABEL_W - 8}" y="${px(y + L.rowH / 2)}" dy="0.35em" text-anchor="end" font-size="${Math.min(12, L.rowH - 1)}">${esc(name)}</text></g>`,
+    );
   }
   out.push('</g>');
   return out.join('');
@@ -64,18 +72,23 @@ function blockSvg(b: ReportBlock, box: ChartLayout['blocks'][number], rowH: numb
   const fill = KIND_COLORS[b.kind];
   const rects = box.rects.map((r) => {
     const main = `<rect x="${px(box.x + 0.5)}" y="${px(r.y)}" width="${px(Math.max(1, box.w - 1))}" height="${px(r.h)}" rx="2" fill="${fill}"/>`;
-    const hatch = predictedOnly ? `<rect x="${px(box.x + 0.5)}" y="${px(r.y)}" width="${px(Math.max(1, box.w - 1))}" height="${px(r.h)}" fill="url(#hatch)"/>` : '';
+    const hatch = predictedOnly
+      ? `<rect x="${px(box.x + 0.5)}" y="${px(r.y)}" width="${px(Math.max(1, box.w - 1))}" height="${px(r.h)}" fill="url(#hatch)"/>`
+      : '';
     return main + hatch;
   });
   // a launch whose rows could not all be adjacent: its pieces are joined by a line, still one block
   const first = box.rects[0]!;
   const last = box.rects[box.rects.length - 1]!;
-  const joint = box.rects.length > 1
-    ? `<line class="joint" x1="${px(box.x + box.w / 2)}" x2="${px(box.x + box.w / 2)}" y1="${px(first.y + first.h)}" y2="${px(last.y)}" stroke="${fill}"/>`
-    : '';
+  const joint =
+    box.rects.length > 1
+      ? `<line class="joint" x1="${px(box.x + box.w / 2)}" x2="${px(box.x + box.w / 2)}" y1="${px(first.y + first.h)}" y2="${px(last.y)}" stroke="${fill}"/>`
+      : '';
   const tallest = box.rects.reduce((a, r) => (r.h > a.h ? r : a), first);
   const text = blockText(b, box.w, tallest.h, rowH);
-  const label = text ? `<text class="block-label" x="${px(box.x + box.w / 2)}" y="${px(tallest.y + tallest.h / 2)}" dy="0.35em" text-anchor="middle">${esc(text)}</text>` : '';
+  const label = text
+    ? `<text class="block-label" x="${px(box.x + box.w / 2)}" y="${px(tallest.y + tallest.h / 2)}" dy="0.35em" text-anchor="middle">${esc(text)}</text>`
+    : '';
   return `<g class="${cls}" data-id="${b.id}" tabindex="0" role="button" aria-label="${esc(`launch ${b.id}: ${b.label}`)}">${rects.join('')}${joint}${label}</g>`;
 }
 

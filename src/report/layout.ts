@@ -31,7 +31,10 @@ export function layoutChart(model: ReportModel): ChartLayout {
   const rowCount = Math.max(1, model.tenants.length);
   const rowH = Math.max(10, Math.min(24, Math.floor(600 / rowCount)));
   const plotW = Math.max(TARGET_PLOT_W, Math.ceil(n * MIN_BLOCK_PX * 1.25));
-  const scale = fitScale(model.blocks.map((b) => b.us), plotW);
+  const scale = fitScale(
+    model.blocks.map((b) => b.us),
+    plotW,
+  );
   const widths = model.blocks.map((b) => Math.max(MIN_BLOCK_PX, b.us * scale));
   const edges = [0]; // px of each block boundary
   for (const w of widths) edges.push(edges[edges.length - 1]! + w);

@@ -6,7 +6,13 @@ import { countBreaks, orderTenants } from './order.js';
 
 // A LaunchPlan or a Plan: tenants may also say their model file and SLO.
 export interface ReportPlan extends InspectablePlan {
-  readonly tenants: ReadonlyArray<{ readonly id: string; readonly layers: number; readonly maxBatch: number; readonly model?: string; readonly sloMs?: number | null }>;
+  readonly tenants: ReadonlyArray<{
+    readonly id: string;
+    readonly layers: number;
+    readonly maxBatch: number;
+    readonly model?: string;
+    readonly sloMs?: number | null;
+  }>;
 }
 
 // Consecutive chart rows a launch covers: a launch is one block of one or more such runs.

@@ -16,7 +16,11 @@ export function orderTenants(tenants: number, groups: ReadonlyArray<readonly num
     for (const m of member) if (m[a] !== m[b]) return m[b]! - m[a]!;
     return a - b; // keep the plan's order among tenants that share everything
   });
-  return improveOrder(order, member, sets.map((s) => s.weight));
+  return improveOrder(
+    order,
+    member,
+    sets.map((s) => s.weight),
+  );
 }
 
 // The number of extra pieces the groups break into under `order`: 0 when every launch is one block.

@@ -35,18 +35,32 @@ function launchTable(m: ReportModel): string {
   const head = ['#', 'stage', 'kind', 'launch', 'tenants', 'shapes', 'FLOPs', 'bytes', 'predicted', 'ungrouped', ...(measured ? ['measured'] : [])];
   const rows = m.blocks.map((b) => {
     const tenants = b.tenants.length <= 4 ? b.tenants.join(', ') : `${b.tenants.length}: ${b.tenants.slice(0, 3).join(', ')}, …`;
-    const cells = [String(b.id), String(b.stage), b.kind === 'generated' ? `gen:${b.op}` : b.kind, b.label, tenants, b.shapes,
-      fmtFlops(b.flops), fmtBytes(b.bytes), fmtUs(b.predictedUs), fmtUs(b.ungroupedUs), ...(measured ? [b.measuredUs === null ? '—' : fmtUs(b.measuredUs)] : [])];
+    const cells = [
+      String(b.id),
+      String(b.stage),
+      b.kind === 'generated' ? `gen:${b.op}` : b.kind,
+      b.label,
+      tenants,
+      b.shapes,
+      fmtFlops(b.flops),
+      fmtBytes(b.bytes),
+      fmtUs(b.predictedUs),
+      fmtUs(b.ungroupedUs),
+      ...(measured ? [b.measuredUs === null ? '—' : fmtUs(b.measuredUs)] : []),
+    ];
     return `<tr data-id="${b.id}">${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
   });
-  return `<details class="card" id="launch-table"><summary>All ${m.blocks.length} launches</summary><div class="table-scroll"><table>` +
-    `<thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`;
+  return (
+    `<details class="card" id="launch-table"><summary>All ${m.blocks.length} launches</summary><div class="table-scroll"><table>` +
+    `<thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`
+  );
 }
 
 export function renderPage(m: ReportModel, opts: PageOptions = {}): string {
   const t = m.totals;
   const title = `Loom plan${opts.title ? ` · ${opts.title}` : ''}`;
-  const sub = `${t.tenants} tenant${t.tenants === 1 ? '' : 's'} · ${t.stages} stage${t.stages === 1 ? '' : 's'} · ${t.launches} launches per tick · ` +
+  const sub =
+    `${t.tenants} tenant${t.tenants === 1 ? '' : 's'} · ${t.stages} stage${t.stages === 1 ? '' : 's'} · ${t.launches} launches per tick · ` +
     `${flopText(t.flops)} and ${fmtBytes(t.bytes)} per tick · widths: ${m.basis === 'measured' ? `measured${m.benchDevice ? ` on ${m.benchDevice}` : ''}` : 'predicted'} time`;
   const split = m.breaks > 0 ? ` ${m.breaks} launch piece${m.breaks === 1 ? '' : 's'} could not sit next to the rest of their launch; a line joins them.` : '';
   const data = { blocks: blockDetails(m), tenants: m.tenants.map((x) => x.id) };

@@ -6,7 +6,17 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readPlanDir } from '../../codegen/index.js';
 import { toNumbers } from '../../ir/tensor.js';
-import { BENCH_MODES, type BenchResult, benchFleet, benchInputs, formatBench, openModes, percentile, tickStats, writeBaselines } from '../../src/measure/index.js';
+import {
+  BENCH_MODES,
+  type BenchResult,
+  benchFleet,
+  benchInputs,
+  formatBench,
+  openModes,
+  percentile,
+  tickStats,
+  writeBaselines,
+} from '../../src/measure/index.js';
 import { readPlanManifest } from '../../src/fleet/manifest-copy.js';
 import { planFleetDetailed } from '../../src/planner/index.js';
 import { readManifest } from '../../src/fleet/manifest.js';
@@ -124,7 +134,8 @@ describe('bench modes', () => {
     expect(timeOnly!.flopsPerTick).toBe(spaceTime!.flopsPerTick);
     expect(spaceOnly!.flopsPerTick).toBe(spaceTime!.flopsPerTick);
     const text = formatBench(r);
-    for (const s of ['time-only', 'space-only', 'space-time', 'launches/tick', 'tick p50', 'tick p99', 'inferences/s', 'FLOP/s', 'speedup']) expect(text).toContain(s);
+    for (const s of ['time-only', 'space-only', 'space-time', 'launches/tick', 'tick p50', 'tick p99', 'inferences/s', 'FLOP/s', 'speedup'])
+      expect(text).toContain(s);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
   });
 

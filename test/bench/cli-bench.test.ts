@@ -44,7 +44,11 @@ describe('loom bench CLI', () => {
     expect(r.out).toContain('backend      cpu on');
     const parsed = JSON.parse(readFileSync(json, 'utf8')) as { backend: string; modes: Array<{ mode: string; samplesUs: number[] }> };
     expect(parsed.backend).toBe('cpu');
-    expect(parsed.modes.map((m) => [m.mode, m.samplesUs.length])).toEqual([['time-only', 2], ['space-only', 2], ['space-time', 2]]);
+    expect(parsed.modes.map((m) => [m.mode, m.samplesUs.length])).toEqual([
+      ['time-only', 2],
+      ['space-only', 2],
+      ['space-time', 2],
+    ]);
   });
 
   it('a bad plan dir or bad flags: one line on stderr, exit 2', async () => {

@@ -32,7 +32,12 @@ const TINY: FleetSpec = {
     { kind: 'mlp', count: 3, batch: 2, options: { sizes: [16, 8, 4], activation: 'gelu', linear: 'gemm' } },
     { kind: 'lstm', count: 2, batch: 1, options: { hidden: 8, inputSize: 4, seqLen: 2, layers: 1, classes: 3 } },
     { kind: 'resnet18', count: 1, batch: 1, options: { width: 4, resolution: 32, classes: 5 } },
-    { kind: 'encoder', count: 1, batch: 1, options: { layers: 1, hidden: 16, heads: 2, ffn: 32, seq: 4, vocabSize: 30, maxPositions: 8, pooler: true, maskValue: 'finfo-min' } },
+    {
+      kind: 'encoder',
+      count: 1,
+      batch: 1,
+      options: { layers: 1, hidden: 16, heads: 2, ffn: 32, seq: 4, vocabSize: 30, maxPositions: 8, pooler: true, maskValue: 'finfo-min' },
+    },
   ],
 };
 
@@ -41,7 +46,10 @@ const FROM_PEER: Readonly<Record<string, DType>> = { float32: 'f32', int64: 'i64
 function readTensor(file: string, dtype: string, shape: readonly number[]): Tensor {
   const d = FROM_PEER[dtype]!;
   const bytes = readFileSync(file);
-  const arr = allocArray(d, shape.reduce((a, b) => a * b, 1));
+  const arr = allocArray(
+    d,
+    shape.reduce((a, b) => a * b, 1),
+  );
   new Uint8Array(arr.buffer).set(bytes);
   return makeTensor(d, shape, arr);
 }
@@ -54,7 +62,17 @@ describe('bench/fleet-table.ts', () => {
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'loom-fleet-table-test-'));
-    result = await runFleetTable({ fleets: [TINY], work, backend: 'cpu', precision: 'fp32', iters: 2, warmup: 0, peers: { run: false, reason: '--no-peers' }, nvcc: 'off', quietProgress: true });
+    result = await runFleetTable({
+      fleets: [TINY],
+      work,
+      backend: 'cpu',
+      precision: 'fp32',
+      iters: 2,
+      warmup: 0,
+      peers: { run: false, reason: '--no-peers' },
+      nvcc: 'off',
+      quietProgress: true,
+    });
     peerDir = path.join(work, 'tiny', 'peer');
     doc = JSON.parse(readFileSync(path.join(peerDir, 'fleet.json'), 'utf8')) as PeerFleet;
   }, 300_000);
@@ -71,7 +89,10 @@ describe('bench/fleet-table.ts', () => {
     expect(mlp.inputs).toEqual([{ name: 'input', dtype: 'float32', shape: [2, 16], file: 'io/mlp-0.in0.bin' }]);
     expect(mlp.outputs).toEqual([{ name: 'output', dtype: 'float32', shape: [2, 4], file: 'io/mlp-0.out0.bin' }]);
     const enc = doc.tenants[6]!;
-    expect(enc.inputs.map((i) => [i.name, i.dtype, i.shape])).toEqual([['input_ids', 'int64', [1, 4]], ['attention_mask', 'int64', [1, 4]]]);
+    expect(enc.inputs.map((i) => [i.name, i.dtype, i.shape])).toEqual([
+      ['input_ids', 'int64', [1, 4]],
+      ['attention_mask', 'int64', [1, 4]],
+    ]);
     expect(enc.outputs.map((o) => o.name)).toEqual(['last_hidden_state', 'pooler_output']);
     for (const t of doc.tenants) {
       for (const f of [t.weights.file, ...t.inputs.map((i) => i.file), ...t.outputs.map((o) => o.file)]) expect(existsSync(path.join(peerDir, f))).toBe(true);
@@ -95,8 +116,14 @@ describe('bench/fleet-table.ts', () => {
     for (const t of doc.tenants) {
       const graph = decodeModel(new Uint8Array(readFileSync(path.join(work, 'tiny', 'models', `${t.id}.onnx`)))).graph!;
       const inits = graph.initializer ?? [];
-      expect(t.weights.tensors.map((w) => w.name), t.id).toEqual(inits.map((i) => i.name));
-      expect(t.weights.tensors.map((w) => w.shape), t.id).toEqual(inits.map((i) => (i.dims ?? []).map(Number)));
+      expect(
+        t.weights.tensors.map((w) => w.name),
+        t.id,
+      ).toEqual(inits.map((i) => i.name));
+      expect(
+        t.weights.tensors.map((w) => w.shape),
+        t.id,
+      ).toEqual(inits.map((i) => (i.dims ?? []).map(Number)));
       const file = readFileSync(path.join(peerDir, t.weights.file));
       // every initializer, raw_data as the .onnx stores it (the zoo writes raw_data)
       t.weights.tensors.forEach((w, k) => {
@@ -112,12 +139,16 @@ describe('bench/fleet-table.ts', () => {
   it("the output files are Loom's outputs for exactly the input files", async () => {
     const loaded = await loadPlan(path.join(work, 'tiny', 'plan'), { backend: 'cpu' });
     try {
-      const inputs = Object.fromEntries(doc.tenants.map((t) => [t.id, Object.fromEntries(t.inputs.map((i) => [i.name, readTensor(path.join(peerDir, i.file), i.dtype, i.shape)]))]));
+      const inputs = Object.fromEntries(
+        doc.tenants.map((t) => [t.id, Object.fromEntries(t.inputs.map((i) => [i.name, readTensor(path.join(peerDir, i.file), i.dtype, i.shape)]))]),
+      );
       const outputs = await loaded.runTick(inputs);
       for (const t of doc.tenants) {
         for (const o of t.outputs) {
           const got = tensorBytes(outputs[t.id]![o.name]!);
-          expect(Buffer.compare(readFileSync(path.join(peerDir, o.file)), Buffer.from(got.buffer, got.byteOffset, got.byteLength)), `${t.id} ${o.name}`).toBe(0);
+          expect(Buffer.compare(readFileSync(path.join(peerDir, o.file)), Buffer.from(got.buffer, got.byteOffset, got.byteLength)), `${t.id} ${o.name}`).toBe(
+            0,
+          );
         }
       }
     } finally {
@@ -147,7 +178,18 @@ describe('bench/fleet-table.ts', () => {
   it('reports a peer that cannot run instead of crashing, and reuses the fleet directory', async () => {
     const missing = path.join(work, 'no-such-python3');
     const logs: string[] = [];
-    const again = await runFleetTable({ fleets: [TINY], work, backend: 'cpu', precision: 'fp32', iters: 1, warmup: 0, peers: { run: true, python: missing }, nvcc: 'off', quietProgress: true, log: (m) => logs.push(m) });
+    const again = await runFleetTable({
+      fleets: [TINY],
+      work,
+      backend: 'cpu',
+      precision: 'fp32',
+      iters: 1,
+      warmup: 0,
+      peers: { run: true, python: missing },
+      nvcc: 'off',
+      quietProgress: true,
+      log: (m) => logs.push(m),
+    });
     const row = again.rows[0]!;
     expect(row.peer.status).toBe('unavailable');
     expect(row.peer.status !== 'ran' && row.peer.status !== 'failed' ? row.peer.reason : '').toContain('cannot be started');
@@ -198,7 +240,10 @@ describe('fleet table arithmetic', () => {
       warmup: 0,
       runTickUs: stats(p50),
       deviceTickUs: device === null ? null : stats(device),
-      profile: { eagerLaunchUs: 90, top: [{ id: 4, kind: 'strided', op: 'gemm', label: 'gemm 512x784 (64 tenants)', shapes: '1x512x784 x64', us: 60, share: 2 / 3 }] },
+      profile: {
+        eagerLaunchUs: 90,
+        top: [{ id: 4, kind: 'strided', op: 'gemm', label: 'gemm 512x784 (64 tenants)', shapes: '1x512x784 x64', us: 60, share: 2 / 3 }],
+      },
       work: { launches: 5, tenantLayers: 320, flops: 1e9, launchBytes: 250e6, weightBytes: 200e6, ioBytes: 1e5 },
     };
   };
@@ -213,7 +258,13 @@ describe('fleet table arithmetic', () => {
     peaks,
     check: {},
     maxRelErr,
-    peers: { eager: { p50_us: eager, p99_us: eager, iters: 3, semantics: 'loop' }, streams: null, graph: { p50_us: graph, p99_us: graph, iters: 3, semantics: 'graph' }, vmap: null, vmap_graph: null },
+    peers: {
+      eager: { p50_us: eager, p99_us: eager, iters: 3, semantics: 'loop' },
+      streams: null,
+      graph: { p50_us: graph, p99_us: graph, iters: 3, semantics: 'graph' },
+      vmap: null,
+      vmap_graph: null,
+    },
     notes: [],
   });
   const base = (fleet: string) => ({ fleet, description: `64 ${fleet}`, tenants: 64, precision: 'fp32', seconds: {} });
@@ -247,7 +298,15 @@ describe('fleet table arithmetic', () => {
   });
 
   it('tenant ids, seeds and --tenants-scale', () => {
-    expect(fleetTenants(TINY).map((t) => `${t.id}:${t.seed}`)).toEqual(['mlp-0:101', 'mlp-1:102', 'mlp-2:103', 'lstm-0:104', 'lstm-1:105', 'resnet18-0:106', 'encoder-0:107']);
+    expect(fleetTenants(TINY).map((t) => `${t.id}:${t.seed}`)).toEqual([
+      'mlp-0:101',
+      'mlp-1:102',
+      'mlp-2:103',
+      'lstm-0:104',
+      'lstm-1:105',
+      'resnet18-0:106',
+      'encoder-0:107',
+    ]);
     expect(scaleFleet(TINY, 0.25).groups.map((g) => g.count)).toEqual([1, 1, 1, 1]);
     expect(() => scaleFleet(TINY, 0)).toThrow(/tenants-scale/);
   });

@@ -5,7 +5,15 @@ import { formatSeed, geomean, runSeed, summarize } from '../../bench/seed.js';
 
 describe('bench/seed.ts', () => {
   it('runs the seed fleets in three modes on the CPU backend', async () => {
-    const { rows, errors } = await runSeed({ backend: 'cpu', shapes: ['matvec', 'square'], rs: [2], precisions: ['fp32'], ticks: 2, warmup: 0, stopOnError: true });
+    const { rows, errors } = await runSeed({
+      backend: 'cpu',
+      shapes: ['matvec', 'square'],
+      rs: [2],
+      precisions: ['fp32'],
+      ticks: 2,
+      warmup: 0,
+      stopOnError: true,
+    });
     expect(errors).toEqual([]);
     expect(rows.map((r) => r.shape)).toEqual(['matvec', 'square']);
     expect(rows[0]!.planGemms).toEqual([{ kind: 'gemm', m: 1, n: 512, k: 512, batch: 2 }]);

@@ -54,11 +54,14 @@ describe('loom CLI', () => {
     expectOneLineError(loom('import', junk), 'MODEL_DECODE', 'junk.onnx');
     expectOneLineError(loom('import', path.join(tmp, 'missing.onnx')), 'IO', 'missing.onnx');
     const unsupported = path.join(tmp, 'nms.onnx');
-    writeFileSync(unsupported, encodeModel({
-      inputs: [{ name: 'x', dtype: 'f32', shape: [1, 4] }],
-      outputs: [{ name: 'y', dtype: 'f32', shape: [1, 4] }],
-      nodes: [{ op: 'FancyNewOp', name: 'fancy', inputs: ['x'], outputs: ['y'] }],
-    }));
+    writeFileSync(
+      unsupported,
+      encodeModel({
+        inputs: [{ name: 'x', dtype: 'f32', shape: [1, 4] }],
+        outputs: [{ name: 'y', dtype: 'f32', shape: [1, 4] }],
+        nodes: [{ op: 'FancyNewOp', name: 'fancy', inputs: ['x'], outputs: ['y'] }],
+      }),
+    );
     expectOneLineError(loom('import', unsupported), 'UNSUPPORTED_OP', 'FancyNewOp', 'fancy', '17');
     expectOneLineError(loom('import', 'models/torch/onnx/torch_mlp.onnx', '--emit', 'yaml'), 'USAGE', 'yaml');
   });
@@ -103,7 +106,11 @@ describe('loom CLI', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toContain(process.versions.node);
     expect(r.out).toMatch(/auto → (cpu|cuda)/);
-    const j = JSON.parse(loom('doctor', '--json').out) as { node: { version: string }; backend: { auto: string }; addon: { built: boolean; backends: string[] } };
+    const j = JSON.parse(loom('doctor', '--json').out) as {
+      node: { version: string };
+      backend: { auto: string };
+      addon: { built: boolean; backends: string[] };
+    };
     expect(j.node.version).toBe(process.versions.node);
     // auto may only pick a backend the built addon has
     expect(j.addon.built).toBe(true);

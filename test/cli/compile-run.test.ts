@@ -43,10 +43,13 @@ const plan = path.join(tmp, 'plan');
 beforeAll(() => {
   mkdirSync(path.join(tmp, 'models'), { recursive: true });
   for (const t of FLEET) writeFileSync(path.join(tmp, 'models', `${t.id}.onnx`), generateModel(t.kind, t.opts as never).bytes);
-  writeFileSync(manifest, JSON.stringify({
-    tenants: FLEET.map((t, i) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: 1 + (i % 3), ...(i === 0 ? { sloMs: 10 } : {}) })),
-    precision: 'fp32',
-  }));
+  writeFileSync(
+    manifest,
+    JSON.stringify({
+      tenants: FLEET.map((t, i) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: 1 + (i % 3), ...(i === 0 ? { sloMs: 10 } : {}) })),
+      precision: 'fp32',
+    }),
+  );
   const r = loom('compile', manifest, '-o', plan, '--quiet');
   if (r.code !== 0) throw new Error(`loom compile failed (${r.code}): ${r.err}`);
 });
@@ -69,7 +72,11 @@ describe('loom compile / inspect / run', () => {
     const r = loom('compile', a, a, path.join(tmp, 'models/lstm-a.onnx'), '--max-batch', '2', '-o', dir, '--quiet', '--no-nvcc');
     expect(r.code, r.err).toBe(0);
     const json = JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8')) as { tenants: { id: string; maxBatch: number }[] };
-    expect(json.tenants.map((t) => [t.id, t.maxBatch])).toEqual([['mlp-a', 2], ['mlp-a-2', 2], ['lstm-a', 2]]);
+    expect(json.tenants.map((t) => [t.id, t.maxBatch])).toEqual([
+      ['mlp-a', 2],
+      ['mlp-a-2', 2],
+      ['lstm-a', 2],
+    ]);
 
     const ir = path.join(tmp, 'emit-ir');
     expect(loom('compile', manifest, '-o', ir, '--emit', 'ir', '--quiet').code).toBe(0);
@@ -77,7 +84,10 @@ describe('loom compile / inspect / run', () => {
     expect(existsSync(path.join(ir, 'plan.json'))).toBe(false);
     const summary = path.join(tmp, 'emit-plan');
     expect(loom('compile', manifest, '-o', summary, '--emit', 'plan', '--quiet').code).toBe(0);
-    const s = JSON.parse(readFileSync(path.join(summary, 'plan-summary.json'), 'utf8')) as { launches: unknown[]; weights: { bytes: number; tensor?: unknown }[] };
+    const s = JSON.parse(readFileSync(path.join(summary, 'plan-summary.json'), 'utf8')) as {
+      launches: unknown[];
+      weights: { bytes: number; tensor?: unknown }[];
+    };
     expect(s.launches.length).toBeGreaterThan(0);
     expect(s.weights[0]!.bytes).toBeGreaterThan(0);
     expect(s.weights[0]!.tensor).toBeUndefined();
@@ -92,9 +102,10 @@ describe('loom compile / inspect / run', () => {
     expectOneLineError(loom('compile', manifest, '-o', cuda, '--emit', 'ptx'), 'USAGE', 'ptx');
   });
 
-  it('--from restarts from a dump with the same plan; --dump-after writes one pass\'s IR', () => {
+  it("--from restarts from a dump with the same plan; --dump-after writes one pass's IR", () => {
     const same = (dir: string) => {
-      for (const f of ['plan.json', 'weights.bin', 'kernels.cu', 'client.ts']) expect(readFileSync(path.join(dir, f)), f).toEqual(readFileSync(path.join(plan, f)));
+      for (const f of ['plan.json', 'weights.bin', 'kernels.cu', 'client.ts'])
+        expect(readFileSync(path.join(dir, f)), f).toEqual(readFileSync(path.join(plan, f)));
     };
     const fromIr = path.join(tmp, 'from-ir');
     expect(loom('compile', '--from', 'ir', path.join(tmp, 'emit-ir'), '-o', fromIr, '--quiet').err).toBe('');
@@ -109,13 +120,20 @@ describe('loom compile / inspect / run', () => {
     expect(readFileSync(path.join(dumped, 'dump/lstm-a.lower-recurrent.ir'), 'utf8')).toContain('MatMul');
     expect(existsSync(path.join(dumped, 'dump/mlp-a.lower-recurrent.ir'))).toBe(true);
 
-    expectOneLineError(loom('compile', manifest, '-o', dumped, '--dump-after', 'fold-everything'), 'USAGE', 'fold-everything', 'fuse-epilogue', 'lower-recurrent');
+    expectOneLineError(
+      loom('compile', manifest, '-o', dumped, '--dump-after', 'fold-everything'),
+      'USAGE',
+      'fold-everything',
+      'fuse-epilogue',
+      'lower-recurrent',
+    );
     expectOneLineError(loom('compile', '--from', 'ir', path.join(tmp, 'emit-ir'), '-o', dumped, '--dump-after', 'fuse-epilogue'), 'USAGE', 'canonicalize');
     expectOneLineError(loom('compile', '--from', 'kernels', path.join(tmp, 'emit-ir'), '-o', dumped), 'USAGE', 'kernels', 'launch');
     expectOneLineError(loom('compile', '--from', 'launch', path.join(tmp, 'emit-plan'), '-o', dumped), 'IO', 'dump.json');
     expectOneLineError(loom('compile', '--from', 'ir', path.join(tmp, 'emit-launch'), '-o', dumped), 'USAGE', "'launch'");
     const help = loom('compile', '--help').out;
-    for (const word of ['--from', '--dump-after', 'import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels', 'fuse-epilogue']) expect(help).toContain(word);
+    for (const word of ['--from', '--dump-after', 'import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels', 'fuse-epilogue'])
+      expect(help).toContain(word);
   });
 
   it('compile errors are one line, exit 2', () => {
@@ -129,12 +147,17 @@ describe('loom compile / inspect / run', () => {
   it('inspect prints the launch table and totals; --json parses', () => {
     const r = loom('inspect', plan);
     expect(r.code, r.err).toBe(0);
-    for (const s of ['stage', 'kind', 'tenants', 'FLOPs', 'predicted', 'launches', 'tenant layers', 'ungrouped', 'floor', 'arenas', 'without reuse', 'mlp-a']) expect(r.out).toContain(s);
+    for (const s of ['stage', 'kind', 'tenants', 'FLOPs', 'predicted', 'launches', 'tenant layers', 'ungrouped', 'floor', 'arenas', 'without reuse', 'mlp-a'])
+      expect(r.out).toContain(s);
     expect(r.out).toMatch(/strided|batched|grouped/);
     expect(r.out).toContain('gen:');
     const j = loom('inspect', plan, '--json');
     expect(j.code, j.err).toBe(0);
-    const parsed = JSON.parse(j.out) as { tenants: { id: string }[]; launches: { kind: string; tenants: string[] }[]; totals: { launches: number; tenantLayers: number } };
+    const parsed = JSON.parse(j.out) as {
+      tenants: { id: string }[];
+      launches: { kind: string; tenants: string[] }[];
+      totals: { launches: number; tenantLayers: number };
+    };
     const onDisk = JSON.parse(readFileSync(path.join(plan, 'plan.json'), 'utf8')) as { launches: unknown[]; tenants: { id: string; layers: number }[] };
     expect(parsed.tenants.map((t) => t.id)).toEqual(FLEET.map((t) => t.id));
     expect(parsed.totals.launches).toBe(onDisk.launches.length);
@@ -151,7 +174,11 @@ describe('loom compile / inspect / run', () => {
 
   it('run writes .npy outputs equal to onnxruntime for that tenant', async () => {
     const rand = rng(7);
-    const x = fromNumbers('f32', [2, 32], Array.from({ length: 64 }, () => rand() * 2 - 1));
+    const x = fromNumbers(
+      'f32',
+      [2, 32],
+      Array.from({ length: 64 }, () => rand() * 2 - 1),
+    );
     const xFile = path.join(tmp, 'x.npy');
     writeNpy(xFile, x);
     const out = path.join(tmp, 'out-b');
@@ -167,7 +194,11 @@ describe('loom compile / inspect / run', () => {
     expect(relativeError(got, other)).toBeGreaterThan(1e-2);
 
     // the LSTM's rows are along axis 1 ([seq, batch, input])
-    const seq = fromNumbers('f32', [3, 1, 6], Array.from({ length: 18 }, () => rand() - 0.5));
+    const seq = fromNumbers(
+      'f32',
+      [3, 1, 6],
+      Array.from({ length: 18 }, () => rand() - 0.5),
+    );
     const seqFile = path.join(tmp, 'seq.npy');
     writeNpy(seqFile, seq);
     const r2 = loom('run', plan, '--tenant', 'lstm-a', '--input', `input=${seqFile}`, '--out', path.join(tmp, 'out-lstm'));

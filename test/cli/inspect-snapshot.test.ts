@@ -23,7 +23,10 @@ describe('loom inspect snapshot', () => {
     mkdirSync(path.join(dir, 'models'));
     for (const t of FLEET) writeFileSync(path.join(dir, 'models', `${t.id}.onnx`), generateModel(t.kind, t.opts as never).bytes);
     const manifest = path.join(dir, 'fleet.json');
-    writeFileSync(manifest, JSON.stringify({ tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch })), precision: 'fp32' }));
+    writeFileSync(
+      manifest,
+      JSON.stringify({ tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch })), precision: 'fp32' }),
+    );
     await compileFleet(manifest, path.join(dir, 'plan'), { nvcc: 'off' });
     const plan = readPlanDir(path.join(dir, 'plan'));
     await expect(`${formatLaunchTable(plan)}\n\n${formatTotals(plan)}\n`).toMatchFileSnapshot('__snapshots__/inspect-fleet.txt');

@@ -47,7 +47,12 @@ let expected: Record<string, Record<string, Tensor>>;
 
 function tickInputs(): Record<string, Record<string, Tensor>> {
   const rand = rng(99);
-  const f32 = (shape: number[]) => fromNumbers('f32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1));
+  const f32 = (shape: number[]) =>
+    fromNumbers(
+      'f32',
+      shape,
+      Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1),
+    );
   const ids = new BigInt64Array(2 * 4).map(() => BigInt(Math.floor(rand() * 50)));
   const mask = new BigInt64Array(2 * 4).fill(1n);
   mask[7] = 0n;
@@ -108,7 +113,9 @@ describe('generated client', () => {
 
   it('compiles with tsc --noEmit; wrong types, names and shapes are compile errors', () => {
     const runtimeTypes = path.relative(planDir, path.join(ROOT, 'runtime/index.js')).split(path.sep).join('/');
-    writeFileSync(path.join(planDir, 'use.ts'), `
+    writeFileSync(
+      path.join(planDir, 'use.ts'),
+      `
 import type { LoadedPlan } from '${runtimeTypes}';
 import { createClient, httpTransport, inProcessTransport, mlpA, type MlpAOutputs, type EncAOutputs } from './client.js';
 declare const plan: LoadedPlan;
@@ -137,19 +144,45 @@ export async function use(): Promise<number> {
   client.mlpZ;
   return rows + five + data.length + e.pooler_output.data.length + wrong.length;
 }
-`);
-    writeFileSync(path.join(planDir, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022'], types: ['node'], typeRoots: [path.join(ROOT, 'node_modules/@types')],
-        strict: true, noEmit: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, skipLibCheck: true,
-      },
-      files: ['client.ts', 'use.ts'],
-    }));
+`,
+    );
+    writeFileSync(
+      path.join(planDir, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          lib: ['ES2022'],
+          types: ['node'],
+          typeRoots: [path.join(ROOT, 'node_modules/@types')],
+          strict: true,
+          noEmit: true,
+          noUncheckedIndexedAccess: true,
+          exactOptionalPropertyTypes: true,
+          skipLibCheck: true,
+        },
+        files: ['client.ts', 'use.ts'],
+      }),
+    );
     // and alone, with nothing but the ES library: no DOM, no @types/node
-    writeFileSync(path.join(planDir, 'tsconfig.bare.json'), JSON.stringify({
-      compilerOptions: { target: 'ES2020', module: 'ESNext', moduleResolution: 'Bundler', lib: ['ES2020'], types: [], strict: true, noEmit: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true },
-      files: [path.join(planDir, 'client.ts')],
-    }));
+    writeFileSync(
+      path.join(planDir, 'tsconfig.bare.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2020',
+          module: 'ESNext',
+          moduleResolution: 'Bundler',
+          lib: ['ES2020'],
+          types: [],
+          strict: true,
+          noEmit: true,
+          noUncheckedIndexedAccess: true,
+          exactOptionalPropertyTypes: true,
+        },
+        files: [path.join(planDir, 'client.ts')],
+      }),
+    );
     const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
     for (const cfg of ['tsconfig.json', 'tsconfig.bare.json']) {
       const r = spawnSync(process.execPath, [tsc, '-p', path.join(planDir, cfg)], { cwd: planDir, encoding: 'utf8', timeout: 60_000 });
@@ -188,13 +221,21 @@ export async function use(): Promise<number> {
   it('checks inputs before calling: element type, length, names', async () => {
     const client = mod.createClient(mod.inProcessTransport(loaded));
     await expect(client.mlpA!({ input: new Int32Array(32) })).rejects.toThrow(/tenant 'mlp-a' input 'input': Int32Array, expected Float32Array/);
-    await expect(client.mlpA!({ input: new Float32Array(33) })).rejects.toThrow(/tenant 'mlp-a' input 'input': 33 values, not whole rows of 32 \(f32\[1\.\.3,32\]\)/);
+    await expect(client.mlpA!({ input: new Float32Array(33) })).rejects.toThrow(
+      /tenant 'mlp-a' input 'input': 33 values, not whole rows of 32 \(f32\[1\.\.3,32\]\)/,
+    );
     await expect(client.mlpA!({ input: new Float32Array(32 * 4) })).rejects.toThrow(/tenant 'mlp-a' input 'input': shape \[4,32\], expected f32\[1\.\.3,32\]/);
     await expect(client.mlpA!({ x: new Float32Array(32) })).rejects.toThrow(/has no input 'x'/);
     await expect(client.encA!({ input_ids: new BigInt64Array(4) })).rejects.toThrow(/missing input 'attention_mask'/);
-    await expect(client.encA!({ input_ids: new BigInt64Array(8), attention_mask: new BigInt64Array(4) })).rejects.toThrow(/tenant 'enc-a' input 'attention_mask': 1 row on axis 0, but input 'input_ids' has 2/);
+    await expect(client.encA!({ input_ids: new BigInt64Array(8), attention_mask: new BigInt64Array(4) })).rejects.toThrow(
+      /tenant 'enc-a' input 'attention_mask': 1 row on axis 0, but input 'input_ids' has 2/,
+    );
     // the validator runTick and loom serve use, with its field path
-    await expect(client.mlpA!({ input: { data: new Float32Array(62), shape: [2, 31] } })).rejects.toMatchObject({ name: 'LoomClientError', status: null, path: "inputs[0] ('input').shape" });
+    await expect(client.mlpA!({ input: { data: new Float32Array(62), shape: [2, 31] } })).rejects.toMatchObject({
+      name: 'LoomClientError',
+      status: null,
+      path: "inputs[0] ('input').shape",
+    });
   });
 
   it('over HTTP against loom serve (OIP v2), JSON and binary tensors: the same results', async () => {

@@ -14,14 +14,45 @@ function info(stage: number, label: string, tenants: number[]): LaunchInfo {
 }
 
 const problem = (m: number, n: number, k: number, extra: Partial<GemmProblem> = {}): GemmProblem => ({
-  m, n, k, transA: false, transB: false, lda: k, ldb: n, ldc: n, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: null, ...extra,
+  m,
+  n,
+  k,
+  transA: false,
+  transB: false,
+  lda: k,
+  ldb: n,
+  ldc: n,
+  alpha: 1,
+  beta: 1,
+  bias: 'none',
+  ldBias: 0,
+  activation: null,
+  ...extra,
 });
 
 function kernel(id: number, stage: number, op: KernelOp, segments: Segment[]): Launch {
-  return { kind: 'kernel', id, kernel: `k${id}`, op, segments, info: info(stage, op.op, segments.map((s) => s.tenant)) };
+  return {
+    kind: 'kernel',
+    id,
+    kernel: `k${id}`,
+    op,
+    segments,
+    info: info(
+      stage,
+      op.op,
+      segments.map((s) => s.tenant),
+    ),
+  };
 }
 
-export const ADD_RELU: EltInstr[] = [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'add' }, { op: 'const', v: 0.5 }, { op: 'mul' }, { op: 'act', act: { kind: 'relu' } }];
+export const ADD_RELU: EltInstr[] = [
+  { op: 'in', i: 0 },
+  { op: 'in', i: 1 },
+  { op: 'add' },
+  { op: 'const', v: 0.5 },
+  { op: 'mul' },
+  { op: 'act', act: { kind: 'relu' } },
+];
 
 export function weightBlobs(): WeightBlob[] {
   return [
@@ -37,18 +68,30 @@ export function weightBlobs(): WeightBlob[] {
 export function samplePlan(): Plan {
   const launches: Launch[] = [
     {
-      kind: 'gemm', id: 0, dtype: 'f32', problem: problem(2, 3, 4, { bias: 'row', activation: { kind: 'relu' } }),
+      kind: 'gemm',
+      id: 0,
+      dtype: 'f32',
+      problem: problem(2, 3, 4, { bias: 'row', activation: { kind: 'relu' } }),
       entries: [
         { tenant: 0, a: io(0), b: w(0), c: act(0), bias: w(96) },
         { tenant: 1, a: io(32), b: w(48), c: act(24), bias: w(96) },
       ],
-      strides: { a: 32, b: 48, c: 24, bias: 0 }, info: info(0, 'gemm 2x3x4', [0, 1]),
+      strides: { a: 32, b: 48, c: 24, bias: 0 },
+      info: info(0, 'gemm 2x3x4', [0, 1]),
     },
     {
-      kind: 'gemm_grouped', id: 1, dtype: 'f32',
+      kind: 'gemm_grouped',
+      id: 1,
+      dtype: 'f32',
       groups: [
-        { problem: problem(2, 3, 4, { transB: true, ldb: 4, bias: 'full', ldBias: 3, alpha: 0.5, beta: 2 }), entries: [{ tenant: 0, a: io(0), b: w(0), c: act(64), bias: act(0) }] },
-        { problem: problem(1, 2, 3, { transA: true, lda: 1, activation: { kind: 'leaky_relu', alpha: 0.01 } }), entries: [{ tenant: 1, a: io(64), b: w(48), c: act(96), bias: null }] },
+        {
+          problem: problem(2, 3, 4, { transB: true, ldb: 4, bias: 'full', ldBias: 3, alpha: 0.5, beta: 2 }),
+          entries: [{ tenant: 0, a: io(0), b: w(0), c: act(64), bias: act(0) }],
+        },
+        {
+          problem: problem(1, 2, 3, { transA: true, lda: 1, activation: { kind: 'leaky_relu', alpha: 0.01 } }),
+          entries: [{ tenant: 1, a: io(64), b: w(48), c: act(96), bias: null }],
+        },
       ],
       info: info(0, 'grouped', [0, 1]),
     },
@@ -56,19 +99,41 @@ export function samplePlan(): Plan {
       { tenant: 0, shape: [2, 3], inputs: [view(act(0), 'f32', [3, 1]), view(w(96), 'f32', [0, 1])], out: act(128), outDType: 'f32' },
       { tenant: 1, shape: [2, 3], inputs: [view(act(24), 'f32', [3, 1]), view(w(96), 'f32', [0, 1])], out: act(152), outDType: 'f32' },
     ]),
-    kernel(3, 1, { op: 'reduce', reduce: 'sum', selectLast: false }, [{ tenant: 0, dims: [2, 3, 1], inputs: [view(act(0), 'f32')], out: act(176), outDType: 'f32' }]),
-    kernel(4, 1, { op: 'reduce', reduce: 'argmax', selectLast: true }, [{ tenant: 1, dims: [1, 3, 2], inputs: [view(act(24), 'f32')], out: act(184), outDType: 'i64' }]),
+    kernel(3, 1, { op: 'reduce', reduce: 'sum', selectLast: false }, [
+      { tenant: 0, dims: [2, 3, 1], inputs: [view(act(0), 'f32')], out: act(176), outDType: 'f32' },
+    ]),
+    kernel(4, 1, { op: 'reduce', reduce: 'argmax', selectLast: true }, [
+      { tenant: 1, dims: [1, 3, 2], inputs: [view(act(24), 'f32')], out: act(184), outDType: 'i64' },
+    ]),
     kernel(5, 2, { op: 'softmax', log: false }, [
       { tenant: 0, dims: [2, 3, 1], inputs: [view(act(128), 'f32')], out: act(200), outDType: 'f32' },
       { tenant: 1, dims: [1, 3, 2], inputs: [view(act(152), 'f32')], out: act(224), outDType: 'f32' },
     ]),
-    kernel(6, 2, { op: 'layernorm', epsilon: 1e-5 }, [{ tenant: 0, dims: [2, 3], inputs: [view(act(0), 'f32'), view(w(96), 'f32'), view(w(96), 'f32')], out: act(248), outDType: 'f32' }]),
+    kernel(6, 2, { op: 'layernorm', epsilon: 1e-5 }, [
+      { tenant: 0, dims: [2, 3], inputs: [view(act(0), 'f32'), view(w(96), 'f32'), view(w(96), 'f32')], out: act(248), outDType: 'f32' },
+    ]),
     kernel(7, 2, { op: 'layernorm', epsilon: 1e-5 }, [{ tenant: 1, dims: [2, 3], inputs: [view(act(24), 'f32')], out: act(272), outDType: 'f32' }]),
-    kernel(8, 2, { op: 'groupnorm', epsilon: 1e-5 }, [{ tenant: 0, dims: [1, 1, 3, 2], inputs: [view(act(0), 'f32'), view(w(96), 'f32'), view(w(96), 'f32')], out: act(296), outDType: 'f32' }]),
-    kernel(9, 3, { op: 'pool', mode: 'max', countIncludePad: false }, [{ tenant: 0, geom: geom(), inputs: [view(act(320), 'f32')], out: act(400), outDType: 'f32' }]),
-    kernel(10, 3, { op: 'pool', mode: 'avg', countIncludePad: true }, [{ tenant: 1, geom: geom(), inputs: [view(act(320), 'f32')], out: act(440), outDType: 'f32' }]),
-    kernel(11, 3, { op: 'im2col' }, [{ tenant: 0, geom: { ...geom(), kh: 2, kw: 2, sh: 1, sw: 1, oh: 4, ow: 4 }, inputs: [view(act(320), 'f32')], out: act(512), outDType: 'f32' }]),
-    kernel(12, 3, { op: 'col2im' }, [{ tenant: 1, geom: { ...geom(), h: 2, w: 2, oh: 3, ow: 3, kh: 2, kw: 2, sh: 1, sw: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0 }, inputs: [view(act(512), 'f32'), view(w(96), 'f32')], out: act(1024), outDType: 'f32' }]),
+    kernel(8, 2, { op: 'groupnorm', epsilon: 1e-5 }, [
+      { tenant: 0, dims: [1, 1, 3, 2], inputs: [view(act(0), 'f32'), view(w(96), 'f32'), view(w(96), 'f32')], out: act(296), outDType: 'f32' },
+    ]),
+    kernel(9, 3, { op: 'pool', mode: 'max', countIncludePad: false }, [
+      { tenant: 0, geom: geom(), inputs: [view(act(320), 'f32')], out: act(400), outDType: 'f32' },
+    ]),
+    kernel(10, 3, { op: 'pool', mode: 'avg', countIncludePad: true }, [
+      { tenant: 1, geom: geom(), inputs: [view(act(320), 'f32')], out: act(440), outDType: 'f32' },
+    ]),
+    kernel(11, 3, { op: 'im2col' }, [
+      { tenant: 0, geom: { ...geom(), kh: 2, kw: 2, sh: 1, sw: 1, oh: 4, ow: 4 }, inputs: [view(act(320), 'f32')], out: act(512), outDType: 'f32' },
+    ]),
+    kernel(12, 3, { op: 'col2im' }, [
+      {
+        tenant: 1,
+        geom: { ...geom(), h: 2, w: 2, oh: 3, ow: 3, kh: 2, kw: 2, sh: 1, sw: 1, padTop: 0, padLeft: 0, padBottom: 0, padRight: 0 },
+        inputs: [view(act(512), 'f32'), view(w(96), 'f32')],
+        out: act(1024),
+        outDType: 'f32',
+      },
+    ]),
     kernel(13, 4, { op: 'copy' }, [
       { tenant: 0, shape: [3, 2], inputs: [view(act(0), 'f32', [1, 3])], out: act(1100), outDType: 'f32', outStrides: [-2, 1] },
       { tenant: 1, shape: [2, 3], inputs: [view(act(24), 'f32', [3, 1])], out: act(1200), outDType: 'f32' },
@@ -79,16 +144,38 @@ export function samplePlan(): Plan {
     kernel(17, 5, { op: 'eltwise', program: ADD_RELU, computeF32: true }, [
       { tenant: 1, shape: [3], inputs: [view(act(200), 'f32', [1]), view(act(224), 'f32', [1])], out: act(1600), outDType: 'f32' },
     ]),
-    kernel(18, 5, { op: 'eltwise', computeF32: false, program: [
-      { op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'lt' }, { op: 'in', i: 0 }, { op: 'const', v: NaN }, { op: 'where' },
-      { op: 'clip', min: -Infinity, max: 6 }, { op: 'const', v: -0 }, { op: 'max' }, { op: 'isnan' }, { op: 'not' },
-    ] }, [{ tenant: 0, shape: [2], inputs: [view(w(160), 'f16', [1]), view(w(128), 'i64', [0])], out: act(1700), outDType: 'bool' }]),
+    kernel(
+      18,
+      5,
+      {
+        op: 'eltwise',
+        computeF32: false,
+        program: [
+          { op: 'in', i: 0 },
+          { op: 'in', i: 1 },
+          { op: 'lt' },
+          { op: 'in', i: 0 },
+          { op: 'const', v: NaN },
+          { op: 'where' },
+          { op: 'clip', min: -Infinity, max: 6 },
+          { op: 'const', v: -0 },
+          { op: 'max' },
+          { op: 'isnan' },
+          { op: 'not' },
+        ],
+      },
+      [{ tenant: 0, shape: [2], inputs: [view(w(160), 'f16', [1]), view(w(128), 'i64', [0])], out: act(1700), outDType: 'bool' }],
+    ),
     kernel(19, 5, { op: 'copy' }, [{ tenant: 1, shape: [6], inputs: [view(act(24), 'f32', [1])], out: act(1800), outDType: 'f16' }]),
   ];
   return {
     precision: 'fp32',
     tenants: [0, 1].map((t) => ({
-      id: `tenant-${t}`, model: `models/t${t}.onnx`, maxBatch: 2, sloMs: t === 0 ? 20 : null, layers: 7 + t,
+      id: `tenant-${t}`,
+      model: `models/t${t}.onnx`,
+      maxBatch: 2,
+      sloMs: t === 0 ? 20 : null,
+      layers: 7 + t,
       inputs: [{ name: 'x', dtype: 'f32' as DType, shape: [2, 4], batchAxis: 0, ref: io(t * 32), bytes: 32 }],
       outputs: [{ name: 'y', dtype: 'f32' as DType, shape: [2, 3], batchAxis: 0, ref: io(64 + t * 24), bytes: 24 }],
     })),

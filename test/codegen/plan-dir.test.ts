@@ -74,7 +74,14 @@ describe('writePlanDir / readPlanDir', () => {
     expect(dv.getBigInt64(136, true)).toBe(-1n);
     expect(dv.getUint16(160, true)).toBe(15360);
     expect([...bin.slice(164)]).toEqual(new Array(12).fill(0));
-    expect(w.plan.weights.blobs.map((b) => [b.offset, b.bytes, b.dtype])).toEqual([[0, 48, 'f32'], [48, 48, 'f32'], [96, 12, 'f32'], [112, 16, 'i32'], [128, 16, 'i64'], [160, 4, 'f16']]);
+    expect(w.plan.weights.blobs.map((b) => [b.offset, b.bytes, b.dtype])).toEqual([
+      [0, 48, 'f32'],
+      [48, 48, 'f32'],
+      [96, 12, 'f32'],
+      [112, 16, 'i32'],
+      [128, 16, 'i64'],
+      [160, 4, 'f16'],
+    ]);
   });
 
   it('emits one kernel per distinct kernel key and names every kernel launch', async () => {
@@ -167,7 +174,9 @@ describe('writePlanDir / readPlanDir', () => {
     await expect(writePlanDir(overlap, freshDir(), { nvcc: 'off' })).rejects.toThrow(/overlaps the previous blob/);
     const mixed: Plan = {
       ...p,
-      launches: p.launches.map((l) => (l.id === 13 && l.kind === 'kernel' ? { ...l, segments: [l.segments[0]!, { ...l.segments[1]!, outDType: 'f16' as const }] } : l)),
+      launches: p.launches.map((l) =>
+        l.id === 13 && l.kind === 'kernel' ? { ...l, segments: [l.segments[0]!, { ...l.segments[1]!, outDType: 'f16' as const }] } : l,
+      ),
     };
     await expect(writePlanDir(mixed, freshDir(), { nvcc: 'off' })).rejects.toThrow(/segment 1 has dtypes f32->f16 but segment 0 has f32->f32/);
   });

@@ -14,11 +14,14 @@ const small = { sizes: [8, 6, 3] };
 writeFileSync(path.join(dir, 'models/a.onnx'), generateModel('mlp', { seed: 1, ...small }).bytes);
 writeFileSync(path.join(dir, 'models/b.onnx'), generateModel('mlp', { seed: 2, ...small }).bytes);
 writeFileSync(path.join(dir, 'models/junk.onnx'), Buffer.from('definitely not protobuf'));
-writeFileSync(path.join(dir, 'models/nms.onnx'), encodeModel({
-  inputs: [{ name: 'x', dtype: 'f32', shape: [1, 4] }],
-  outputs: [{ name: 'y', dtype: 'f32', shape: [1, 4] }],
-  nodes: [{ op: 'FancyNewOp', name: 'fancy', inputs: ['x'], outputs: ['y'] }],
-}));
+writeFileSync(
+  path.join(dir, 'models/nms.onnx'),
+  encodeModel({
+    inputs: [{ name: 'x', dtype: 'f32', shape: [1, 4] }],
+    outputs: [{ name: 'y', dtype: 'f32', shape: [1, 4] }],
+    nodes: [{ op: 'FancyNewOp', name: 'fancy', inputs: ['x'], outputs: ['y'] }],
+  }),
+);
 
 function writeManifest(name: string, json: unknown): string {
   const file = path.join(dir, name);
@@ -30,7 +33,12 @@ const ok = (id: string, model = 'models/a.onnx', extra: Record<string, unknown> 
 
 describe('fleet manifest', () => {
   it('parses a good manifest: paths relative to it, defaults filled', () => {
-    const m = readManifest(writeManifest('good.json', { tenants: [ok('fraud-a', 'models/a.onnx', { sloMs: 20 }), ok('fraud.b_2', 'models/b.onnx', { dims: { seq: 8 } })], precision: 'fp32' }));
+    const m = readManifest(
+      writeManifest('good.json', {
+        tenants: [ok('fraud-a', 'models/a.onnx', { sloMs: 20 }), ok('fraud.b_2', 'models/b.onnx', { dims: { seq: 8 } })],
+        precision: 'fp32',
+      }),
+    );
     expect(m.precision).toBe('fp32');
     expect(m.tenants.map((t) => t.id)).toEqual(['fraud-a', 'fraud.b_2']);
     expect(m.tenants[0]!.modelPath).toBe(path.join(dir, 'models/a.onnx'));
@@ -58,7 +66,13 @@ describe('fleet manifest', () => {
       expectLoomError(() => readManifest(f), 'MANIFEST', `'${id}'`, "field 'id'", 'letters, digits');
     }
     expectLoomError(() => readManifest(writeManifest('noid.json', { tenants: [{ model: 'models/a.onnx', maxBatch: 1 }] })), 'MANIFEST', 'tenants[0]', "'id'");
-    expectLoomError(() => readManifest(writeManifest('numid.json', { tenants: [{ id: 7, model: 'models/a.onnx', maxBatch: 1 }] })), 'MANIFEST', 'tenants[0]', "'id'", '7');
+    expectLoomError(
+      () => readManifest(writeManifest('numid.json', { tenants: [{ id: 7, model: 'models/a.onnx', maxBatch: 1 }] })),
+      'MANIFEST',
+      'tenants[0]',
+      "'id'",
+      '7',
+    );
   });
 
   it('precision: fp32, tf32, bf16 and fp16 are accepted; anything else says what is supported', () => {
@@ -74,16 +88,33 @@ describe('fleet manifest', () => {
       const f = writeManifest('mb.json', { tenants: [ok('a'), { id: 'big', model: 'models/a.onnx', maxBatch: mb }] });
       expectLoomError(() => readManifest(f), 'MANIFEST', "tenant 'big'", "'maxBatch'", '1..4096');
     }
-    expectLoomError(() => readManifest(writeManifest('nomb.json', { tenants: [{ id: 'a', model: 'models/a.onnx' }] })), 'MANIFEST', "tenant 'a'", "'maxBatch'", 'missing');
+    expectLoomError(
+      () => readManifest(writeManifest('nomb.json', { tenants: [{ id: 'a', model: 'models/a.onnx' }] })),
+      'MANIFEST',
+      "tenant 'a'",
+      "'maxBatch'",
+      'missing',
+    );
   });
 
   it('other malformed manifests', () => {
     expectLoomError(() => readManifest(writeManifest('notjson.json', '{"tenants": [')), 'MANIFEST', 'notjson.json', 'not valid JSON');
     expectLoomError(() => readManifest(writeManifest('arr.json', [])), 'MANIFEST', 'expected a JSON object');
     expectLoomError(() => readManifest(writeManifest('empty.json', { tenants: [] })), 'MANIFEST', "'tenants'", 'empty');
-    expectLoomError(() => readManifest(writeManifest('typo.json', { tenants: [{ ...ok('a'), maxbatch: 2 }] })), 'MANIFEST', "tenant 'a'", "unknown field 'maxbatch'", 'maxBatch');
+    expectLoomError(
+      () => readManifest(writeManifest('typo.json', { tenants: [{ ...ok('a'), maxbatch: 2 }] })),
+      'MANIFEST',
+      "tenant 'a'",
+      "unknown field 'maxbatch'",
+      'maxBatch',
+    );
     expectLoomError(() => readManifest(writeManifest('slo.json', { tenants: [ok('a', undefined, { sloMs: -3 })] })), 'MANIFEST', "tenant 'a'", "'sloMs'");
-    expectLoomError(() => readManifest(writeManifest('dims.json', { tenants: [ok('a', undefined, { dims: { seq: 0 } })] })), 'MANIFEST', "tenant 'a'", "'dims.seq'");
+    expectLoomError(
+      () => readManifest(writeManifest('dims.json', { tenants: [ok('a', undefined, { dims: { seq: 0 } })] })),
+      'MANIFEST',
+      "tenant 'a'",
+      "'dims.seq'",
+    );
     expectLoomError(() => readManifest(path.join(dir, 'absent.json')), 'IO', 'absent.json');
   });
 
@@ -99,7 +130,10 @@ describe('fleet manifest', () => {
     const seen: string[] = [];
     const ts = loadTenants(m, (t) => seen.push(t.id));
     expect(seen).toEqual(['t1', 't2']);
-    expect(ts.map((t) => [t.id, t.model, t.maxBatch, t.sloMs])).toEqual([['t1', 'models/a.onnx', 4, null], ['t2', 'models/b.onnx', 2, 5]]);
+    expect(ts.map((t) => [t.id, t.model, t.maxBatch, t.sloMs])).toEqual([
+      ['t1', 'models/a.onnx', 4, null],
+      ['t2', 'models/b.onnx', 2, 5],
+    ]);
     expect(ts[0]!.graph.name).toBe('t1');
     expect(ts[0]!.graph.nodes.length).toBeGreaterThan(0);
     expect(ts[0]!.graph.nodes.some((n) => n.op === 'Erf')).toBe(false); // GELU fused into the Gemm epilogue by canonicalize

@@ -15,7 +15,12 @@ function numpyFile(dict: string, dataHex: string): Uint8Array {
   const headerLen = 118;
   const header = dict + ' '.repeat(headerLen - 1 - dict.length) + '\n';
   return Uint8Array.from([
-    0x93, ...Buffer.from('NUMPY'), 1, 0, headerLen & 0xff, headerLen >> 8,
+    0x93,
+    ...Buffer.from('NUMPY'),
+    1,
+    0,
+    headerLen & 0xff,
+    headerLen >> 8,
     ...Buffer.from(header, 'latin1'),
     ...Buffer.from(dataHex, 'hex'),
   ]);
@@ -57,8 +62,10 @@ describe('npy', () => {
       const back = readNpy(file);
       expect(back.dtype).toBe(dtype);
       expect(back.shape).toEqual(shape);
-      expect(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength)).toEqual(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-      expect(readFileSync(file).length % 64).toBe((t.data.byteLength) % 64); // data starts on a 64-byte boundary
+      expect(Buffer.from(back.data.buffer, back.data.byteOffset, back.data.byteLength)).toEqual(
+        Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
+      );
+      expect(readFileSync(file).length % 64).toBe(t.data.byteLength % 64); // data starts on a 64-byte boundary
     }
   });
 

@@ -16,12 +16,22 @@ const root = mkdtempSync(path.join(tmpdir(), 'loom-restart-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 async function expectRejects(p: Promise<unknown>, code: string, text: string): Promise<void> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(isLoomError(e) ? `${e.code}: ${e.message}` : String(e)).toMatch(new RegExp(`^${code}: .*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
 }
 
 function hashes(dir: string): Record<string, string> {
-  return Object.fromEntries(HASHED_FILES.map((f) => [f, createHash('sha256').update(readFileSync(path.join(dir, f))).digest('hex')]));
+  return Object.fromEntries(
+    HASHED_FILES.map((f) => [
+      f,
+      createHash('sha256')
+        .update(readFileSync(path.join(dir, f)))
+        .digest('hex'),
+    ]),
+  );
 }
 
 const RESTARTS: ReadonlyArray<readonly [EmitStage, FromStage]> = [
@@ -34,7 +44,10 @@ const RESTARTS: ReadonlyArray<readonly [EmitStage, FromStage]> = [
 describe('a restarted compile writes the same plan as a full one', () => {
   it('runs the stages in order, restarting where a dump can be read back', () => {
     expect(STAGES.map((s) => s.name)).toEqual(['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels']);
-    expect(STAGES.filter((s) => s.load === null).map((s) => [s.name, typeof s.notRestartable])).toEqual([['plan', 'string'], ['kernels', 'string']]);
+    expect(STAGES.filter((s) => s.load === null).map((s) => [s.name, typeof s.notRestartable])).toEqual([
+      ['plan', 'string'],
+      ['kernels', 'string'],
+    ]);
   });
 
   for (const fleet of ['lstm', 'mixed']) {

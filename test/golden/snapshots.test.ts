@@ -19,7 +19,9 @@ const shape = (s: readonly number[]) => `[${s.join(',')}]`;
 
 // One line per launch (stage, kind, label, tenants), then the arenas and counts: not plan.json's every field.
 function planSummaryText(plan: Plan): string {
-  const lines = [`precision ${plan.precision}; ${plan.tenants.length} tenants; ${plan.launches.length} launches in ${plan.stages} stages; ${plan.weights.length} weight blobs`];
+  const lines = [
+    `precision ${plan.precision}; ${plan.tenants.length} tenants; ${plan.launches.length} launches in ${plan.stages} stages; ${plan.weights.length} weight blobs`,
+  ];
   const a = plan.arenas;
   lines.push(`arenas: weights ${a.weights} B, act ${a.act} B (${a.actWithoutReuse} B without reuse), io ${a.io} B`);
   for (const t of plan.tenants) {

@@ -16,7 +16,6 @@ import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
 import { worstErrors } from '../runtime/precision-fleet.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
-
 type Feeds = Record<string, Record<string, Tensor>>;
 type Outs = Record<string, Record<string, Tensor>>;
 
@@ -39,14 +38,14 @@ function bytesOf(t: Tensor): Buffer {
   return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
 }
 
-
 function identical(a: Outs, b: Outs): boolean {
   for (const [id, outs] of Object.entries(b)) for (const [name, t] of Object.entries(outs)) if (!bytesOf(a[id]![name]!).equals(bytesOf(t))) return false;
   return Object.keys(a).length === Object.keys(b).length;
 }
 
 function hasNaN(o: Outs): boolean {
-  for (const outs of Object.values(o)) for (const t of Object.values(outs)) if (t.dtype === 'f32' && Array.from(t.data as Float32Array).some(Number.isNaN)) return true;
+  for (const outs of Object.values(o))
+    for (const t of Object.values(outs)) if (t.dtype === 'f32' && Array.from(t.data as Float32Array).some(Number.isNaN)) return true;
   return false;
 }
 
@@ -55,7 +54,11 @@ function hasNaN(o: Outs): boolean {
 const SAME = 1e-6;
 
 function table(title: string, errs: Record<string, number>): void {
-  process.stdout.write(`${title}\n${Object.entries(errs).map(([id, e]) => `  ${id.padEnd(14)} ${e.toExponential(2)}`).join('\n')}\n`);
+  process.stdout.write(
+    `${title}\n${Object.entries(errs)
+      .map(([id, e]) => `  ${id.padEnd(14)} ${e.toExponential(2)}`)
+      .join('\n')}\n`,
+  );
 }
 
 describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 tenants', () => {

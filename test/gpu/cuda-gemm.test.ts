@@ -30,13 +30,22 @@ class Hand {
   }
 
   // Runs the launches once on `backend`; returns the io arena as floats plus the backend's report.
-  async run(backend: 'cpu' | 'cuda', precision: 'fp32' | 'tf32' = 'fp32', env: Env = {}): Promise<{ io: Float32Array; stats: Record<string, string | number> }> {
+  async run(
+    backend: 'cpu' | 'cuda',
+    precision: 'fp32' | 'tf32' = 'fp32',
+    env: Env = {},
+  ): Promise<{ io: Float32Array; stats: Record<string, string | number> }> {
     const r = await this.runTicks(backend, [new Uint8Array(this.tenants).fill(1)], precision, env);
     return { io: r.ticks[0]!, stats: r.stats };
   }
 
   // One tick per mask on one backend instance (`env` is set only around its creation); the io arena after each.
-  async runTicks(backend: 'cpu' | 'cuda', masks: readonly Uint8Array[], precision: 'fp32' | 'tf32' = 'fp32', env: Env = {}): Promise<{ ticks: Float32Array[]; stats: Record<string, string | number> }> {
+  async runTicks(
+    backend: 'cpu' | 'cuda',
+    masks: readonly Uint8Array[],
+    precision: 'fp32' | 'tf32' = 'fp32',
+    env: Env = {},
+  ): Promise<{ ticks: Float32Array[]; stats: Record<string, string | number> }> {
     const addon = loadNativeAddon();
     const weights = new Uint8Array(this.sizes.weights);
     for (const i of this.inits) if (i.ref.arena === 'weights') weights.set(new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength), i.ref.offset);
@@ -44,7 +53,9 @@ class Hand {
     const plan = { arenas: { ...this.sizes }, tenants, launches: this.launches };
     const handle = withEnv(env, () => addon.create(plan, weights, backend === 'cuda' ? { backend, precision } : { backend, threads: 4 }));
     try {
-      const ins = this.inits.filter((i) => i.ref.arena === 'io').map((i) => ({ offset: i.ref.offset, data: new Uint8Array(i.data.buffer.slice(i.data.byteOffset, i.data.byteOffset + i.data.byteLength)) }));
+      const ins = this.inits
+        .filter((i) => i.ref.arena === 'io')
+        .map((i) => ({ offset: i.ref.offset, data: new Uint8Array(i.data.buffer.slice(i.data.byteOffset, i.data.byteOffset + i.data.byteLength)) }));
       const ticks: Float32Array[] = [];
       for (const mask of masks) {
         const out = await addon.runTick(handle, ins, [{ offset: 0, bytes: this.sizes.io }], mask);
@@ -73,11 +84,30 @@ function withEnv<T>(env: Env, fn: () => T): T {
   }
 }
 
-function problem(m: number, n: number, k: number, transA: boolean, transB: boolean, bias: GemmProblem['bias'], activation: Activation | null, pad = 3): GemmProblem {
+function problem(
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  bias: GemmProblem['bias'],
+  activation: Activation | null,
+  pad = 3,
+): GemmProblem {
   return {
-    m, n, k, transA, transB,
-    lda: (transA ? m : k) + pad, ldb: (transB ? k : n) + pad, ldc: n + pad,
-    alpha: 1.5, beta: 0.75, bias, ldBias: bias === 'full' ? n + 2 : 0, activation,
+    m,
+    n,
+    k,
+    transA,
+    transB,
+    lda: (transA ? m : k) + pad,
+    ldb: (transB ? k : n) + pad,
+    ldc: n + pad,
+    alpha: 1.5,
+    beta: 0.75,
+    bias,
+    ldBias: bias === 'full' ? n + 2 : 0,
+    activation,
   };
 }
 
@@ -96,7 +126,10 @@ function entry(h: Hand, p: GemmProblem, tenant: number, seed: number): GemmEntry
 
 // `count` entries whose operands lie back to back (A and C in io, B and bias in weights): a strided launch.
 function stridedLaunch(h: Hand, id: number, p: GemmProblem, count: number, seed: number, tenantOf: (i: number) => number): Launch {
-  const aLen = (p.transA ? p.k : p.m) * p.lda, bLen = (p.transB ? p.n : p.k) * p.ldb, cLen = p.m * p.ldc, biasLen = biasLength(p);
+  const aLen = (p.transA ? p.k : p.m) * p.lda,
+    bLen = (p.transB ? p.n : p.k) * p.ldb,
+    cLen = p.m * p.ldc,
+    biasLen = biasLength(p);
   const A = h.alloc('io', count * aLen, randomF32(count * aLen, seed));
   const B = h.alloc('weights', count * bLen, randomF32(count * bLen, seed + 1));
   const bias = biasLen ? h.alloc('weights', count * biasLen, randomF32(count * biasLen, seed + 2)) : null;
@@ -108,12 +141,28 @@ function stridedLaunch(h: Hand, id: number, p: GemmProblem, count: number, seed:
     c: { arena: 'io' as const, offset: C.offset + i * cLen * F },
     bias: bias && { arena: 'weights' as const, offset: bias.offset + i * biasLen * F },
   }));
-  return { kind: 'gemm', id, dtype: 'f32', problem: p, entries, strides: { a: aLen * F, b: bLen * F, c: cLen * F, bias: biasLen * F }, info: info(`strided${id}`) };
+  return {
+    kind: 'gemm',
+    id,
+    dtype: 'f32',
+    problem: p,
+    entries,
+    strides: { a: aLen * F, b: bLen * F, c: cLen * F, bias: biasLen * F },
+    info: info(`strided${id}`),
+  };
 }
 
 const ACTS: Array<Activation | null> = [
-  null, { kind: 'relu' }, { kind: 'sigmoid' }, { kind: 'tanh' }, { kind: 'gelu_erf' }, { kind: 'gelu_tanh' },
-  { kind: 'leaky_relu', alpha: 0.1 }, { kind: 'clip', min: -0.5, max: 0.5 }, { kind: 'hard_sigmoid', alpha: 0.2, beta: 0.5 }, { kind: 'hard_swish' },
+  null,
+  { kind: 'relu' },
+  { kind: 'sigmoid' },
+  { kind: 'tanh' },
+  { kind: 'gelu_erf' },
+  { kind: 'gelu_tanh' },
+  { kind: 'leaky_relu', alpha: 0.1 },
+  { kind: 'clip', min: -0.5, max: 0.5 },
+  { kind: 'hard_sigmoid', alpha: 0.2, beta: 0.5 },
+  { kind: 'hard_swish' },
 ];
 
 async function compare(h: Hand, tol = 1e-5, env: Env = {}): Promise<Record<string, string | number>> {
@@ -133,8 +182,16 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
       for (const tb of [false, true]) {
         for (const bias of ['none', 'row', 'col', 'full'] as const) {
           for (const act of ACTS) {
-            const p = problem(5 + id % 3, 17 + id % 5, 33, ta, tb, bias, act, id % 2);
-            h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: p, entries: [entry(h, p, id % 8, 1000 + 10 * id)], strides: null, info: info(`g${id}`) });
+            const p = problem(5 + (id % 3), 17 + (id % 5), 33, ta, tb, bias, act, id % 2);
+            h.launches.push({
+              kind: 'gemm',
+              id,
+              dtype: 'f32',
+              problem: p,
+              entries: [entry(h, p, id % 8, 1000 + 10 * id)],
+              strides: null,
+              info: info(`g${id}`),
+            });
             id++;
           }
         }
@@ -170,11 +227,19 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     ];
     let seed = 200;
     h.launches.push({
-      kind: 'gemm_grouped', id: 0, dtype: 'f32', info: info('grouped'),
-      groups: probs.map((p, g) => ({ problem: p.k === 0 ? { ...p, lda: 0 } : p, entries: Array.from({ length: 1 + (g % 3) }, (_, e) => entry(h, p, (g + e) % 8, (seed += 10))) })),
+      kind: 'gemm_grouped',
+      id: 0,
+      dtype: 'f32',
+      info: info('grouped'),
+      groups: probs.map((p, g) => ({
+        problem: p.k === 0 ? { ...p, lda: 0 } : p,
+        entries: Array.from({ length: 1 + (g % 3) }, (_, e) => entry(h, p, (g + e) % 8, (seed += 10))),
+      })),
     });
     const stats = await compare(h);
-    process.stdout.write(`gemm_grouped on the GPU: ${stats.groupedSplit ? `split per group (${String(stats.groupedNote)})` : 'one cublasGemmGroupedBatchedEx call'}\n`);
+    process.stdout.write(
+      `gemm_grouped on the GPU: ${stats.groupedSplit ? `split per group (${String(stats.groupedNote)})` : 'one cublasGemmGroupedBatchedEx call'}\n`,
+    );
   });
 
   it('tf32 stays within 5e-3 of true fp32 on a deep product; fp32 within 1e-5', async () => {
@@ -206,14 +271,30 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
       for (const tb of [false, true]) {
         // batch 1 (a strided call), n = 10, k not a multiple of 4 or 32
         const one = problem(m, 10, 37, false, tb, 'row', { kind: 'gelu_erf' }, id % 2);
-        h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: one, entries: [entry(h, one, id % 8, 100 + 10 * id)], strides: null, info: info(`one${id}`) });
+        h.launches.push({
+          kind: 'gemm',
+          id,
+          dtype: 'f32',
+          problem: one,
+          entries: [entry(h, one, id % 8, 100 + 10 * id)],
+          strides: null,
+          info: info(`one${id}`),
+        });
         id++;
         // 64 entries, k over two of the kernel's k tiles, n over several column blocks
         h.launches.push(stridedLaunch(h, id, problem(m, 67, 301, false, tb, 'full', { kind: 'relu' }, 1), 64, 300 + 10 * id, (i) => i % 8));
         id++;
         // pointer arrays, entries in shuffled order
         const listed = problem(m, 33, 45, false, tb, 'col', { kind: 'tanh' }, 2);
-        h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: listed, entries: [5, 0, 3, 7, 1].map((t) => entry(h, listed, t, 600 + 10 * id + t)), strides: null, info: info(`listed${id}`) });
+        h.launches.push({
+          kind: 'gemm',
+          id,
+          dtype: 'f32',
+          problem: listed,
+          entries: [5, 0, 3, 7, 1].map((t) => entry(h, listed, t, 600 + 10 * id + t)),
+          strides: null,
+          info: info(`listed${id}`),
+        });
         id++;
       }
     }
@@ -255,7 +336,15 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     h.launches.push(stridedLaunch(h, 0, problem(3, 40, 70, false, true, 'row', { kind: 'gelu_tanh' }, 1), 64, 11, (i) => i));
     // pointer arrays from the start, tenants in reverse order
     const q = problem(16, 24, 50, false, false, 'row', { kind: 'relu' }, 0);
-    h.launches.push({ kind: 'gemm', id: 1, dtype: 'f32', problem: q, entries: Array.from({ length: 64 }, (_, i) => entry(h, q, 63 - i, 1000 + 3 * i)), strides: null, info: info('listed') });
+    h.launches.push({
+      kind: 'gemm',
+      id: 1,
+      dtype: 'f32',
+      problem: q,
+      entries: Array.from({ length: 64 }, (_, i) => entry(h, q, 63 - i, 1000 + 3 * i)),
+      strides: null,
+      info: info('listed'),
+    });
     const run = new Uint8Array(64).fill(1, 10, 17);
     const scattered = new Uint8Array(64).map((_, t) => (t % 9 === 0 ? 1 : 0));
     const all = new Uint8Array(64).fill(1);

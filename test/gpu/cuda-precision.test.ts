@@ -32,7 +32,9 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: manifest precisions bf1
       const cpu = await loadPlan(dir, { backend: 'cpu' });
       try {
         const info = gpu.backendInfo();
-        process.stdout.write(`${precision}: ${String(info.device)}, compute ${String(info.compute)}, ${String(info.halfOperandGemmCalls)} half-operand cuBLAS calls of ${String(info.cublasCalls)}, graph ${String(info.graph)}\n`);
+        process.stdout.write(
+          `${precision}: ${String(info.device)}, compute ${String(info.compute)}, ${String(info.halfOperandGemmCalls)} half-operand cuBLAS calls of ${String(info.cublasCalls)}, graph ${String(info.graph)}\n`,
+        );
         expect(info.compute).toBe('CUBLAS_COMPUTE_32F');
         expect(Number(info.halfOperandGemmCalls)).toBeGreaterThan(0);
         for (const [tick, rows] of [undefined, () => 1].entries()) {

@@ -148,9 +148,16 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: sparse ticks for partly
     // runTick returns live tenants' outputs only: read the others' slots through the addon (a tick with the
     // same mask that asks for them; outside the sparse tick's copies they are read from device memory)
     const inner = sparse as unknown as { addon?: NativeAddon; handle?: NativeHandle };
-    if (!inner.addon || !inner.handle) throw new Error('this test reads the loaded plan\'s addon and handle (runtime/load-plan.ts ResidentPlan)');
-    const slots = sparse.plan.tenants.flatMap((t, i) => (i === liveIndex ? [] : t.outputs.map((io) => ({ id: t.id, name: io.name, offset: io.ref.offset, bytes: io.bytes }))));
-    const raw = await inner.addon.runTick(inner.handle, [], slots.map((s) => ({ offset: s.offset, bytes: s.bytes })), mask);
+    if (!inner.addon || !inner.handle) throw new Error("this test reads the loaded plan's addon and handle (runtime/load-plan.ts ResidentPlan)");
+    const slots = sparse.plan.tenants.flatMap((t, i) =>
+      i === liveIndex ? [] : t.outputs.map((io) => ({ id: t.id, name: io.name, offset: io.ref.offset, bytes: io.bytes })),
+    );
+    const raw = await inner.addon.runTick(
+      inner.handle,
+      [],
+      slots.map((s) => ({ offset: s.offset, bytes: s.bytes })),
+      mask,
+    );
     slots.forEach((s, k) => {
       const want = bytesOf(first[s.id]![s.name]!);
       expect(Buffer.from(raw[k]!).subarray(0, want.length).equals(want), `${s.id}/${s.name} was overwritten by a sparse tick`).toBe(true);

@@ -6,7 +6,6 @@ import { fromNumbers, toNumbers } from '../../ir/tensor.js';
 import { expectLoomError } from '../support/errors.js';
 import { f32, mlp, mlpExpected } from './fixtures.js';
 
-
 describe('interpret', () => {
   const rows = [
     [1, 2, 3],

@@ -33,7 +33,14 @@ function awkward(): Graph {
   const b = new GraphBuilder('odd graph');
   const x = b.addInput('onnx::Input:0', { dtype: 'f32', shape: ['batch', 6] });
   const hi = b.addConstant('/clip/max', fromNumbers('f32', [], [0.1]));
-  const big = b.addConstant('big', fromNumbers('f32', [6, 6], Array.from({ length: 36 }, (_, i) => Math.fround(Math.sin(i) * 1e3))));
+  const big = b.addConstant(
+    'big',
+    fromNumbers(
+      'f32',
+      [6, 6],
+      Array.from({ length: 36 }, (_, i) => Math.fround(Math.sin(i) * 1e3)),
+    ),
+  );
   b.addConstant('special', fromNumbers('f32', [5], [NaN, Infinity, -Infinity, -0, 1e-40]));
   b.addConstant('halves', fromNumbers('f16', [3], [0.1, -65504, 5.96e-8]));
   b.addConstant('brains', fromNumbers('bf16', [2], [3.14159, -1e30]));

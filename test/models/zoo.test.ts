@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
-import { type ZooKind, type ZooModel, ZOO, ZOO_KINDS, generateModel, isZooKind, writeZooModel } from '../../models/index.js';
+import { type ZooKind, type ZooModel, type ZOO, ZOO_KINDS, generateModel, isZooKind, writeZooModel } from '../../models/index.js';
 import { Rng } from '../../models/random.js';
 import { onnx } from '../../src/onnx/proto.js';
 
@@ -212,7 +212,17 @@ describe('variants and options', () => {
   });
 
   it('encoder with a symbolic sequence length, -10000 mask and no pooler', async () => {
-    const m = generateModel('encoder', { seed: 3, layers: 1, hidden: 64, heads: 2, ffn: 128, seq: 'S', vocabSize: 600, pooler: false, maskValue: 'minus-10000' });
+    const m = generateModel('encoder', {
+      seed: 3,
+      layers: 1,
+      hidden: 64,
+      heads: 2,
+      ffn: 128,
+      seq: 'S',
+      vocabSize: 600,
+      pooler: false,
+      maskValue: 'minus-10000',
+    });
     expect(m.inputs[0]!.shape).toEqual(['N', 'S']);
     expect(m.outputs.map((o) => o.name)).toEqual(['last_hidden_state']);
     expect(opCounts(m.bytes).get('Slice')).toBe(2);

@@ -66,7 +66,13 @@ function ints(n: number, seed: number, lo: number, hi: number): Int32Array {
 }
 
 // One eltwise launch over a [3, 5] shape: two tenants, each its own segment; inputs may broadcast a row.
-function eltwise(b: ArenaBuilder, program: EltInstr[], inputs: Array<{ data: Arr; dtype: DType; row?: boolean }>, outDType: DType, computeF32: boolean): Slot[] {
+function eltwise(
+  b: ArenaBuilder,
+  program: EltInstr[],
+  inputs: Array<{ data: Arr; dtype: DType; row?: boolean }>,
+  outDType: DType,
+  computeF32: boolean,
+): Slot[] {
   const shape = [3, 5];
   const outs: Slot[] = [];
   const segments: Segment[] = [];
@@ -93,7 +99,13 @@ const SPECIAL = new Float32Array([NaN, Infinity, -Infinity, 0, -0, 1.5, -2.5, 0,
 // Unary ops whose domain is not all of R get inputs inside it (the reference and the backends would
 // agree on NaN, but a NaN-only comparison checks nothing).
 const UNARY_INPUT: Partial<Record<(typeof ELT_UNARY)[number], Float32Array>> = {
-  sqrt: POSITIVE, log: POSITIVE, recip: POSITIVE, erf: UNIT, not: SPECIAL, isnan: SPECIAL, isinf: SPECIAL,
+  sqrt: POSITIVE,
+  log: POSITIVE,
+  recip: POSITIVE,
+  erf: UNIT,
+  not: SPECIAL,
+  isnan: SPECIAL,
+  isinf: SPECIAL,
   // sign(NaN): both backends return NaN, the simulator 0 (an open difference): compared without NaN
   sign: SPECIAL.map((v) => (Number.isNaN(v) ? 0.75 : v)),
 };
@@ -116,31 +128,71 @@ function binaryCase(op: (typeof ELT_BINARY)[number]): Case {
     if (LOGICAL.has(op)) {
       const x = Uint8Array.from(ints(15, 111, 0, 2));
       const y = Uint8Array.from(ints(15, 112, 0, 2));
-      return eltwise(b, program, [{ data: x, dtype: 'bool' }, { data: y, dtype: 'bool' }], 'bool', false);
+      return eltwise(
+        b,
+        program,
+        [
+          { data: x, dtype: 'bool' },
+          { data: y, dtype: 'bool' },
+        ],
+        'bool',
+        false,
+      );
     }
     if (INTEGER.has(op)) {
       const y = ints(15, 114, -4, 5).map((v) => (v === 0 ? 3 : v));
-      return eltwise(b, program, [{ data: ints(15, 113, -20, 21), dtype: 'i32' }, { data: y, dtype: 'i32' }], 'i32', false);
+      return eltwise(
+        b,
+        program,
+        [
+          { data: ints(15, 113, -20, 21), dtype: 'i32' },
+          { data: y, dtype: 'i32' },
+        ],
+        'i32',
+        false,
+      );
     }
     if (COMPARE.has(op)) {
       // small integers stored as f32, so equal pairs occur
       const x = Float32Array.from(ints(15, 115, -2, 3));
       const y = Float32Array.from(ints(5, 116, -2, 3));
-      return eltwise(b, program, [{ data: x, dtype: 'f32' }, { data: y, dtype: 'f32', row: true }], 'bool', true);
+      return eltwise(
+        b,
+        program,
+        [
+          { data: x, dtype: 'f32' },
+          { data: y, dtype: 'f32', row: true },
+        ],
+        'bool',
+        true,
+      );
     }
     const x = op === 'pow' ? POSITIVE : SIGNED;
     const y = op === 'div' ? uniform(5, 117, 0.5, 2) : randomF32(5, 118, 2);
-    return eltwise(b, program, [{ data: x, dtype: 'f32' }, { data: y, dtype: 'f32', row: true }], 'f32', true);
+    return eltwise(
+      b,
+      program,
+      [
+        { data: x, dtype: 'f32' },
+        { data: y, dtype: 'f32', row: true },
+      ],
+      'f32',
+      true,
+    );
   };
   return { name: `eltwise binary ${op}`, covers: [`binary:${op}`], build };
 }
 
 function activation(kind: (typeof ACTIVATION_KINDS)[number]): Activation {
   switch (kind) {
-    case 'leaky_relu': return { kind, alpha: 0.1 };
-    case 'clip': return { kind, min: -0.5, max: 1.25 };
-    case 'hard_sigmoid': return { kind, alpha: 0.2, beta: 0.5 };
-    default: return { kind } as Activation;
+    case 'leaky_relu':
+      return { kind, alpha: 0.1 };
+    case 'clip':
+      return { kind, min: -0.5, max: 1.25 };
+    case 'hard_sigmoid':
+      return { kind, alpha: 0.2, beta: 0.5 };
+    default:
+      return { kind } as Activation;
   }
 }
 
@@ -148,24 +200,72 @@ function operandCase(op: (typeof ELT_OPERAND_OPS)[number]): Case[] {
   const f32In = (data: Float32Array, row = false) => ({ data, dtype: 'f32' as const, row });
   switch (op) {
     case 'in':
-      return [{ name: 'eltwise in (f64 compute, broadcast row)', covers: ['operand:in'], build: (b) => eltwise(b, [{ op: 'in', i: 1 }], [f32In(SIGNED), f32In(POSITIVE.subarray(0, 5), true)], 'f64', false) }];
+      return [
+        {
+          name: 'eltwise in (f64 compute, broadcast row)',
+          covers: ['operand:in'],
+          build: (b) => eltwise(b, [{ op: 'in', i: 1 }], [f32In(SIGNED), f32In(POSITIVE.subarray(0, 5), true)], 'f64', false),
+        },
+      ];
     case 'const':
-      return [{ name: 'eltwise const', covers: ['operand:const'], build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'const', v: -1.75 }, { op: 'mul' }], [f32In(SIGNED)], 'f32', true) }];
+      return [
+        {
+          name: 'eltwise const',
+          covers: ['operand:const'],
+          build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'const', v: -1.75 }, { op: 'mul' }], [f32In(SIGNED)], 'f32', true),
+        },
+      ];
     case 'where':
-      return [{
-        name: 'eltwise where',
-        covers: ['operand:where'],
-        build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'in', i: 2 }, { op: 'where' }],
-          [{ data: Uint8Array.from(ints(15, 121, 0, 2)), dtype: 'bool' }, f32In(SIGNED), f32In(POSITIVE)], 'f32', true),
-      }];
+      return [
+        {
+          name: 'eltwise where',
+          covers: ['operand:where'],
+          build: (b) =>
+            eltwise(
+              b,
+              [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'in', i: 2 }, { op: 'where' }],
+              [{ data: Uint8Array.from(ints(15, 121, 0, 2)), dtype: 'bool' }, f32In(SIGNED), f32In(POSITIVE)],
+              'f32',
+              true,
+            ),
+        },
+      ];
     case 'clip':
-      return [{ name: 'eltwise clip', covers: ['operand:clip'], build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'clip', min: -0.75, max: 0.5 }], [f32In(SIGNED)], 'f32', true) }];
+      return [
+        {
+          name: 'eltwise clip',
+          covers: ['operand:clip'],
+          build: (b) =>
+            eltwise(
+              b,
+              [
+                { op: 'in', i: 0 },
+                { op: 'clip', min: -0.75, max: 0.5 },
+              ],
+              [f32In(SIGNED)],
+              'f32',
+              true,
+            ),
+        },
+      ];
     case 'act':
-      return ACTIVATION_KINDS.map((kind): Case => ({
-        name: `eltwise act ${kind}`,
-        covers: ['operand:act', `activation:${kind}`],
-        build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'act', act: activation(kind) }], [f32In(SIGNED)], 'f32', true),
-      }));
+      return ACTIVATION_KINDS.map(
+        (kind): Case => ({
+          name: `eltwise act ${kind}`,
+          covers: ['operand:act', `activation:${kind}`],
+          build: (b) =>
+            eltwise(
+              b,
+              [
+                { op: 'in', i: 0 },
+                { op: 'act', act: activation(kind) },
+              ],
+              [f32In(SIGNED)],
+              'f32',
+              true,
+            ),
+        }),
+      );
   }
 }
 
@@ -235,7 +335,9 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
     const scale = b.alloc('weights', 'f32', 6, randomF32(6, 172));
     const bias = b.alloc('weights', 'f32', 6, randomF32(6, 173));
     const out = b.alloc('io', 'f32', 48);
-    kernel(b, { op: 'groupnorm', epsilon: 1e-3 }, [{ tenant: 3, dims: [2, 3, 2, 4], inputs: [view(x), view(scale), view(bias)], out: out.ref, outDType: 'f32' }]);
+    kernel(b, { op: 'groupnorm', epsilon: 1e-3 }, [
+      { tenant: 3, dims: [2, 3, 2, 4], inputs: [view(x), view(scale), view(bias)], out: out.ref, outDType: 'f32' },
+    ]);
     return [out];
   },
   im2col: (b) => {
@@ -256,7 +358,16 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
   copy: (b) => {
     const src = b.alloc('io', 'f32', 24, randomF32(24, 191));
     const flipped = b.alloc('io', 'f32', 24);
-    kernel(b, { op: 'copy' }, [{ tenant: 0, shape: [4, 3, 2], inputs: [{ ref: { arena: 'io', offset: src.ref.offset + 3 * 4 }, dtype: 'f32', strides: [-1, 4, 12] }], out: flipped.ref, outDType: 'f32', outStrides: [6, 2, 1] }]);
+    kernel(b, { op: 'copy' }, [
+      {
+        tenant: 0,
+        shape: [4, 3, 2],
+        inputs: [{ ref: { arena: 'io', offset: src.ref.offset + 3 * 4 }, dtype: 'f32', strides: [-1, 4, 12] }],
+        out: flipped.ref,
+        outDType: 'f32',
+        outStrides: [6, 2, 1],
+      },
+    ]);
     const cast = b.alloc('io', 'i32', 6);
     kernel(b, { op: 'copy' }, [{ tenant: 1, shape: [2, 3], inputs: [view(src, [0, 5])], out: cast.ref, outDType: 'i32', outStrides: [1, 2] }]);
     return [flipped, cast];
@@ -264,7 +375,10 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
   fill: (b) => {
     const a = b.alloc('io', 'f32', 5);
     const c = b.alloc('io', 'i64', 3);
-    kernel(b, { op: 'fill', value: -2.5 }, [{ tenant: 0, count: 5, inputs: [], out: a.ref, outDType: 'f32' }, { tenant: 1, count: 3, inputs: [], out: c.ref, outDType: 'i64' }]);
+    kernel(b, { op: 'fill', value: -2.5 }, [
+      { tenant: 0, count: 5, inputs: [], out: a.ref, outDType: 'f32' },
+      { tenant: 1, count: 3, inputs: [], out: c.ref, outDType: 'i64' },
+    ]);
     return [a, c];
   },
   gather: (b) => {
@@ -290,9 +404,15 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
 
 function kernelOpCases(op: KernelOpName): Case[] {
   switch (op) {
-    case 'eltwise': return [...ELT_OPERAND_OPS.flatMap(operandCase), ...ELT_UNARY.map(unaryCase), ...ELT_BINARY.map(binaryCase)].map((c) => ({ ...c, covers: [...c.covers, 'kernel:eltwise'] }));
-    case 'reduce': return REDUCE_KINDS.map(reduceCase).map((c) => ({ ...c, covers: [...c.covers, 'kernel:reduce'] }));
-    case 'pool': return POOL_MODES.map(poolCase).map((c) => ({ ...c, covers: [...c.covers, 'kernel:pool'] }));
+    case 'eltwise':
+      return [...ELT_OPERAND_OPS.flatMap(operandCase), ...ELT_UNARY.map(unaryCase), ...ELT_BINARY.map(binaryCase)].map((c) => ({
+        ...c,
+        covers: [...c.covers, 'kernel:eltwise'],
+      }));
+    case 'reduce':
+      return REDUCE_KINDS.map(reduceCase).map((c) => ({ ...c, covers: [...c.covers, 'kernel:reduce'] }));
+    case 'pool':
+      return POOL_MODES.map(poolCase).map((c) => ({ ...c, covers: [...c.covers, 'kernel:pool'] }));
     default: {
       const build = KERNEL_CASES[op];
       if (!build) throw new Error(`no cross-backend case for KernelOp '${op}': add one to KERNEL_CASES`);
@@ -326,11 +446,31 @@ function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode): Case
       const c = b.alloc('io', 'f32', 2 * m * n);
       const es = Number(dtype === 'f32' ? 4 : 2);
       b.launches.push({
-        kind: 'gemm', id: b.launches.length, dtype, info: info('gemm'),
-        problem: { m, n, k, transA: false, transB: false, lda: k, ldb: n, ldc: n, alpha: 1.5, beta: 0.5, bias, ldBias: bias === 'full' ? n : 0, activation: { kind: 'relu' } },
+        kind: 'gemm',
+        id: b.launches.length,
+        dtype,
+        info: info('gemm'),
+        problem: {
+          m,
+          n,
+          k,
+          transA: false,
+          transB: false,
+          lda: k,
+          ldb: n,
+          ldc: n,
+          alpha: 1.5,
+          beta: 0.5,
+          bias,
+          ldBias: bias === 'full' ? n : 0,
+          activation: { kind: 'relu' },
+        },
         entries: [0, 1].map((t) => ({
-          tenant: t, a: { arena: 'io' as const, offset: a.ref.offset + t * m * k * es }, b: wb.ref,
-          c: { arena: 'io' as const, offset: c.ref.offset + t * m * n * 4 }, bias: bslot ? bslot.ref : null,
+          tenant: t,
+          a: { arena: 'io' as const, offset: a.ref.offset + t * m * k * es },
+          b: wb.ref,
+          c: { arena: 'io' as const, offset: c.ref.offset + t * m * n * 4 },
+          bias: bslot ? bslot.ref : null,
         })),
         strides: { a: m * k * es, b: 0, c: m * n * 4, bias: 0 },
       });
@@ -352,10 +492,27 @@ function gemmGroupedCase(): Case {
       const w2 = b.alloc('weights', 'f32', 5 * 2, randomF32(10, 234));
       const bias2 = b.alloc('weights', 'f32', 2, randomF32(2, 235));
       b.launches.push({
-        kind: 'gemm_grouped', id: b.launches.length, dtype: 'f32', info: info('gemm_grouped'),
+        kind: 'gemm_grouped',
+        id: b.launches.length,
+        dtype: 'f32',
+        info: info('gemm_grouped'),
         groups: [
           {
-            problem: { m: 2, n: 4, k: 3, transA: false, transB: true, lda: 3, ldb: 3, ldc: 4, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: { kind: 'gelu_tanh' } },
+            problem: {
+              m: 2,
+              n: 4,
+              k: 3,
+              transA: false,
+              transB: true,
+              lda: 3,
+              ldb: 3,
+              ldc: 4,
+              alpha: 1,
+              beta: 1,
+              bias: 'none',
+              ldBias: 0,
+              activation: { kind: 'gelu_tanh' },
+            },
             entries: [{ tenant: 0, a: a1.ref, b: w1.ref, c: c1.ref, bias: null }],
           },
           {
@@ -371,9 +528,12 @@ function gemmGroupedCase(): Case {
 
 function launchKindCases(kind: (typeof LAUNCH_KINDS)[number]): Case[] {
   switch (kind) {
-    case 'gemm': return GEMM_DTYPES.flatMap((d) => GEMM_BIAS_MODES.map((bias) => gemmCase(d, bias)));
-    case 'gemm_grouped': return [gemmGroupedCase()];
-    case 'kernel': return KERNEL_OPS.flatMap(kernelOpCases).map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
+    case 'gemm':
+      return GEMM_DTYPES.flatMap((d) => GEMM_BIAS_MODES.map((bias) => gemmCase(d, bias)));
+    case 'gemm_grouped':
+      return [gemmGroupedCase()];
+    case 'kernel':
+      return KERNEL_OPS.flatMap(kernelOpCases).map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
   }
 }
 
@@ -413,7 +573,10 @@ async function runNative(x: Built, backend: 'cpu' | 'cuda'): Promise<Uint8Array>
   let create: { plan: object; opts: Parameters<typeof addon.create>[2] };
   if (backend === 'cuda') {
     const table = planKernels(plan.launches);
-    create = { plan: { ...plan, kernels: { names: table.names, grids: table.grids } }, opts: { backend, kernelSource: renderKernelSource(table), forceNvrtc: true } };
+    create = {
+      plan: { ...plan, kernels: { names: table.names, grids: table.grids } },
+      opts: { backend, kernelSource: renderKernelSource(table), forceNvrtc: true },
+    };
   } else {
     create = { plan, opts: { backend, threads: 2 } };
   }
@@ -432,13 +595,29 @@ function readSlot(io: Uint8Array, slot: Slot): number[] {
   const dv = new DataView(bytes.buffer);
   for (let i = 0; i < slot.count; i++) {
     switch (slot.dtype) {
-      case 'f32': out.push(dv.getFloat32(i * 4, true)); break;
-      case 'f64': out.push(dv.getFloat64(i * 8, true)); break;
-      case 'i64': out.push(Number(dv.getBigInt64(i * 8, true))); break;
-      case 'i32': out.push(dv.getInt32(i * 4, true)); break;
-      case 'i8': out.push(dv.getInt8(i)); break;
-      case 'u8': case 'bool': out.push(dv.getUint8(i)); break;
-      case 'f16': case 'bf16': out.push(dv.getUint16(i * 2, true)); break;
+      case 'f32':
+        out.push(dv.getFloat32(i * 4, true));
+        break;
+      case 'f64':
+        out.push(dv.getFloat64(i * 8, true));
+        break;
+      case 'i64':
+        out.push(Number(dv.getBigInt64(i * 8, true)));
+        break;
+      case 'i32':
+        out.push(dv.getInt32(i * 4, true));
+        break;
+      case 'i8':
+        out.push(dv.getInt8(i));
+        break;
+      case 'u8':
+      case 'bool':
+        out.push(dv.getUint8(i));
+        break;
+      case 'f16':
+      case 'bf16':
+        out.push(dv.getUint16(i * 2, true));
+        break;
     }
   }
   return out;
@@ -452,7 +631,10 @@ function compare(c: Case, x: Built, want: Uint8Array, got: Uint8Array, backend: 
   x.outs.forEach((slot, i) => {
     const w = readSlot(want, slot);
     const g = readSlot(got, slot);
-    expect(w.some((v) => Number.isFinite(v)), `${c.name}: output ${i} of the reference is not all NaN/Inf`).toBe(true);
+    expect(
+      w.some((v) => Number.isFinite(v)),
+      `${c.name}: output ${i} of the reference is not all NaN/Inf`,
+    ).toBe(true);
     expect(maxRelError(g, w), `${c.name}: output ${i}, ${backend} vs simulator`).toBeLessThanOrEqual(TOLERANCE);
   });
 }

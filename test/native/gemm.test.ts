@@ -26,13 +26,28 @@ function reference(p: GemmProblem, a: Float32Array, b: Float32Array, bias: Float
   return c;
 }
 
-function problem(m: number, n: number, k: number, transA: boolean, transB: boolean, bias: GemmProblem['bias'], activation: Activation | null, pad = 3): GemmProblem {
+function problem(
+  m: number,
+  n: number,
+  k: number,
+  transA: boolean,
+  transB: boolean,
+  bias: GemmProblem['bias'],
+  activation: Activation | null,
+  pad = 3,
+): GemmProblem {
   return {
-    m, n, k, transA, transB,
+    m,
+    n,
+    k,
+    transA,
+    transB,
     lda: (transA ? m : k) + pad,
     ldb: (transB ? k : n) + pad,
     ldc: n + pad,
-    alpha: 1, beta: 1, bias,
+    alpha: 1,
+    beta: 1,
+    bias,
     ldBias: bias === 'full' ? n + 1 : 0,
     activation,
   };
@@ -50,8 +65,15 @@ function written(p: GemmProblem, c: ArrayLike<number>): number[] {
 }
 
 const ACTS: Array<Activation | null> = [
-  null, { kind: 'relu' }, { kind: 'sigmoid' }, { kind: 'tanh' }, { kind: 'gelu_erf' }, { kind: 'gelu_tanh' },
-  { kind: 'leaky_relu', alpha: 0.1 }, { kind: 'clip', min: -0.5, max: 0.5 }, { kind: 'hard_sigmoid', alpha: 0.2, beta: 0.5 },
+  null,
+  { kind: 'relu' },
+  { kind: 'sigmoid' },
+  { kind: 'tanh' },
+  { kind: 'gelu_erf' },
+  { kind: 'gelu_tanh' },
+  { kind: 'leaky_relu', alpha: 0.1 },
+  { kind: 'clip', min: -0.5, max: 0.5 },
+  { kind: 'hard_sigmoid', alpha: 0.2, beta: 0.5 },
   { kind: 'hard_swish' },
 ];
 
@@ -73,8 +95,13 @@ describe('native gemm (cpu)', () => {
           const sbias = bv ? b.alloc('weights', 'f32', bv.length, bv) : null;
           const sc = b.alloc('io', 'f32', p.m * p.ldc);
           b.launches.push({
-            kind: 'gemm', id: b.launches.length, dtype: 'f32', problem: p,
-            entries: [{ tenant: 0, a: sa.ref, b: sb.ref, c: sc.ref, bias: sbias?.ref ?? null }], strides: null, info: info(),
+            kind: 'gemm',
+            id: b.launches.length,
+            dtype: 'f32',
+            problem: p,
+            entries: [{ tenant: 0, a: sa.ref, b: sb.ref, c: sc.ref, bias: sbias?.ref ?? null }],
+            strides: null,
+            info: info(),
           });
           cases.push({ p, a, bm, bias: bv, c: sc });
         }
@@ -92,7 +119,11 @@ describe('native gemm (cpu)', () => {
 
   it('large problems span several row/column/depth blocks', async () => {
     const b = new ArenaBuilder();
-    const cases = [problem(130, 300, 600, false, true, 'full', null, 0), problem(97, 513, 257, true, false, 'col', { kind: 'relu' }, 5), problem(1, 1000, 784, false, false, 'row', null, 0)];
+    const cases = [
+      problem(130, 300, 600, false, true, 'full', null, 0),
+      problem(97, 513, 257, true, false, 'col', { kind: 'relu' }, 5),
+      problem(1, 1000, 784, false, false, 'row', null, 0),
+    ];
     const slots = cases.map((p, i) => {
       const a = randomF32((p.transA ? p.k : p.m) * p.lda, 10 + i);
       const bm = randomF32((p.transB ? p.n : p.k) * p.ldb, 20 + i);
@@ -101,7 +132,15 @@ describe('native gemm (cpu)', () => {
       const sb = b.alloc('weights', 'f32', bm.length, bm);
       const sbias = b.alloc('weights', 'f32', bias.length, bias);
       const sc = b.alloc('io', 'f32', p.m * p.ldc);
-      b.launches.push({ kind: 'gemm', id: i, dtype: 'f32', problem: p, entries: [{ tenant: 0, a: sa.ref, b: sb.ref, c: sc.ref, bias: sbias.ref }], strides: null, info: info() });
+      b.launches.push({
+        kind: 'gemm',
+        id: i,
+        dtype: 'f32',
+        problem: p,
+        entries: [{ tenant: 0, a: sa.ref, b: sb.ref, c: sc.ref, bias: sbias.ref }],
+        strides: null,
+        info: info(),
+      });
       return { p, a, bm, bias, sc };
     });
     const r = await b.run();
@@ -129,7 +168,15 @@ describe('native gemm (cpu)', () => {
       c: { arena: 'io' as const, offset: sc.ref.offset + t * p.m * p.n * f },
       bias: { arena: 'weights' as const, offset: sbias.ref.offset + t * p.n * f },
     }));
-    b.launches.push({ kind: 'gemm', id: 0, dtype: 'f32', problem: p, entries, strides: { a: p.m * p.k * f, b: p.k * p.n * f, c: p.m * p.n * f, bias: p.n * f }, info: info() });
+    b.launches.push({
+      kind: 'gemm',
+      id: 0,
+      dtype: 'f32',
+      problem: p,
+      entries,
+      strides: { a: p.m * p.k * f, b: p.k * p.n * f, c: p.m * p.n * f, bias: p.n * f },
+      info: info(),
+    });
     const all = await b.run();
     const some = await b.run({ active: [0, 2] });
     const got = all.read(sc) as Float32Array;
@@ -151,10 +198,22 @@ describe('native gemm (cpu)', () => {
       const a = randomF32((p.transA ? p.k : p.m) * p.lda, 40 + i);
       const bm = randomF32((p.transB ? p.n : p.k) * p.ldb, 50 + i);
       const bias = p.bias === 'none' ? null : randomF32(biasLength(p), 60 + i);
-      return { p, a, bm, bias, sa: b.alloc('io', 'f32', a.length, a), sb: b.alloc('weights', 'f32', bm.length, bm), sbias: bias ? b.alloc('weights', 'f32', bias.length, bias) : null, sc: b.alloc('io', 'f32', p.m * p.ldc) };
+      return {
+        p,
+        a,
+        bm,
+        bias,
+        sa: b.alloc('io', 'f32', a.length, a),
+        sb: b.alloc('weights', 'f32', bm.length, bm),
+        sbias: bias ? b.alloc('weights', 'f32', bias.length, bias) : null,
+        sc: b.alloc('io', 'f32', p.m * p.ldc),
+      };
     });
     b.launches.push({
-      kind: 'gemm_grouped', id: 0, dtype: 'f32', info: info(),
+      kind: 'gemm_grouped',
+      id: 0,
+      dtype: 'f32',
+      info: info(),
       groups: data.map((d, i) => ({ problem: d.p, entries: [{ tenant: i, a: d.sa.ref, b: d.sb.ref, c: d.sc.ref, bias: d.sbias?.ref ?? null }] })),
     });
     const r = await b.run();
@@ -169,7 +228,15 @@ describe('native gemm (cpu)', () => {
     const sb = b.alloc('io', 'f32', 1);
     const sbias = b.alloc('weights', 'f32', 3, bias);
     const sc = b.alloc('io', 'f32', 6, new Float32Array(6).fill(9));
-    b.launches.push({ kind: 'gemm', id: 0, dtype: 'f32', problem: { ...p, lda: 0, ldb: 3 }, entries: [{ tenant: 0, a: sa.ref, b: sb.ref, c: sc.ref, bias: sbias.ref }], strides: null, info: info() });
+    b.launches.push({
+      kind: 'gemm',
+      id: 0,
+      dtype: 'f32',
+      problem: { ...p, lda: 0, ldb: 3 },
+      entries: [{ tenant: 0, a: sa.ref, b: sb.ref, c: sc.ref, bias: sbias.ref }],
+      strides: null,
+      info: info(),
+    });
     expect((await b.run()).floats(sc)).toEqual([1, 2, 3, 1, 2, 3]);
   });
 });

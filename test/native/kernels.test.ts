@@ -29,26 +29,41 @@ describe('native eltwise (cpu)', () => {
     const out = b.alloc('io', 'f32', 105);
     // gelu(x * row + col) clipped, then max with 0.1 * x
     const program: EltInstr[] = [
-      { op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'mul' }, { op: 'in', i: 2 }, { op: 'add' },
-      { op: 'act', act: { kind: 'gelu_erf' } }, { op: 'clip', min: -0.2, max: 1.5 },
-      { op: 'const', v: 0.1 }, { op: 'in', i: 0 }, { op: 'mul' }, { op: 'max' },
+      { op: 'in', i: 0 },
+      { op: 'in', i: 1 },
+      { op: 'mul' },
+      { op: 'in', i: 2 },
+      { op: 'add' },
+      { op: 'act', act: { kind: 'gelu_erf' } },
+      { op: 'clip', min: -0.2, max: 1.5 },
+      { op: 'const', v: 0.1 },
+      { op: 'in', i: 0 },
+      { op: 'mul' },
+      { op: 'max' },
     ];
-    kernel(b, { op: 'eltwise', program, computeF32: true }, [{
-      tenant: 0, shape, out: out.ref, outDType: 'f32',
-      inputs: [
-        { ref: sx.ref, dtype: 'f32', strides: contiguous(shape) },
-        { ref: srow.ref, dtype: 'f32', strides: [0, 0, 1] },
-        { ref: scol.ref, dtype: 'f32', strides: [0, 1, 0] },
-      ],
-    }]);
+    kernel(b, { op: 'eltwise', program, computeF32: true }, [
+      {
+        tenant: 0,
+        shape,
+        out: out.ref,
+        outDType: 'f32',
+        inputs: [
+          { ref: sx.ref, dtype: 'f32', strides: contiguous(shape) },
+          { ref: srow.ref, dtype: 'f32', strides: [0, 0, 1] },
+          { ref: scol.ref, dtype: 'f32', strides: [0, 1, 0] },
+        ],
+      },
+    ]);
     const got = (await b.run()).floats(out);
     const want: number[] = [];
-    for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) for (let k = 0; k < 7; k++) {
-      const xv = x[(i * 5 + j) * 7 + k]!;
-      const v = xv * row[k]! + col[j]!;
-      const g = Math.min(1.5, Math.max(-0.2, 0.5 * v * (1 + erf(v / Math.SQRT2))));
-      want.push(Math.max(g, 0.1 * xv));
-    }
+    for (let i = 0; i < 3; i++)
+      for (let j = 0; j < 5; j++)
+        for (let k = 0; k < 7; k++) {
+          const xv = x[(i * 5 + j) * 7 + k]!;
+          const v = xv * row[k]! + col[j]!;
+          const g = Math.min(1.5, Math.max(-0.2, 0.5 * v * (1 + erf(v / Math.SQRT2))));
+          want.push(Math.max(g, 0.1 * xv));
+        }
     expect(maxRelError(got, want)).toBeLessThan(1e-6);
   });
 
@@ -58,8 +73,17 @@ describe('native eltwise (cpu)', () => {
     const d = new Int32Array([2, 2, -2, -2, 1, 3]);
     const sa = b.alloc('io', 'i64', 6, a);
     const sd = b.alloc('io', 'i32', 6, d);
-    const outs = { idiv: b.alloc('io', 'i64', 6), mod: b.alloc('io', 'i32', 6), fmod: b.alloc('io', 'i64', 6), lt: b.alloc('io', 'bool', 6), u8: b.alloc('io', 'u8', 6) };
-    const view = [{ ref: sa.ref, dtype: 'i64' as const, strides: [1] }, { ref: sd.ref, dtype: 'i32' as const, strides: [1] }];
+    const outs = {
+      idiv: b.alloc('io', 'i64', 6),
+      mod: b.alloc('io', 'i32', 6),
+      fmod: b.alloc('io', 'i64', 6),
+      lt: b.alloc('io', 'bool', 6),
+      u8: b.alloc('io', 'u8', 6),
+    };
+    const view = [
+      { ref: sa.ref, dtype: 'i64' as const, strides: [1] },
+      { ref: sd.ref, dtype: 'i32' as const, strides: [1] },
+    ];
     const seg = (out: typeof outs.idiv, dt: Segment['outDType']): Segment => ({ tenant: 1, shape: [6], inputs: view, out: out.ref, outDType: dt });
     kernel(b, { op: 'eltwise', computeF32: false, program: [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'idiv' }] }, [seg(outs.idiv, 'i64')]);
     kernel(b, { op: 'eltwise', computeF32: false, program: [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'mod' }] }, [seg(outs.mod, 'i32')]);
@@ -80,23 +104,58 @@ describe('native eltwise (cpu)', () => {
     const cond = new Uint8Array([1, 0, 1, 0, 1, 0, 1, 0]);
     const sx = b.alloc('io', 'f32', 8, x);
     const sc = b.alloc('io', 'bool', 8, cond);
-    const view = [{ ref: sx.ref, dtype: 'f32' as const, strides: [1] }, { ref: sc.ref, dtype: 'bool' as const, strides: [1] }];
-    const unaries = ['neg', 'abs', 'floor', 'ceil', 'round', 'sign', 'relu', 'softsign', 'softplus', 'isnan', 'isinf', 'trunc', 'sigmoid', 'tanh', 'erf', 'exp'] as const;
+    const view = [
+      { ref: sx.ref, dtype: 'f32' as const, strides: [1] },
+      { ref: sc.ref, dtype: 'bool' as const, strides: [1] },
+    ];
+    const unaries = [
+      'neg',
+      'abs',
+      'floor',
+      'ceil',
+      'round',
+      'sign',
+      'relu',
+      'softsign',
+      'softplus',
+      'isnan',
+      'isinf',
+      'trunc',
+      'sigmoid',
+      'tanh',
+      'erf',
+      'exp',
+    ] as const;
     const outs = unaries.map((u) => {
       const o = b.alloc('io', 'f32', 8);
-      kernel(b, { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 0 }, { op: u }] }, [{ tenant: 0, shape: [8], inputs: view, out: o.ref, outDType: 'f32' }]);
+      kernel(b, { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 0 }, { op: u }] }, [
+        { tenant: 0, shape: [8], inputs: view, out: o.ref, outDType: 'f32' },
+      ]);
       return o;
     });
     const w = b.alloc('io', 'f32', 8);
-    kernel(b, { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 1 }, { op: 'in', i: 0 }, { op: 'const', v: -1 }, { op: 'where' }] }, [{ tenant: 0, shape: [8], inputs: view, out: w.ref, outDType: 'f32' }]);
+    kernel(b, { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 1 }, { op: 'in', i: 0 }, { op: 'const', v: -1 }, { op: 'where' }] }, [
+      { tenant: 0, shape: [8], inputs: view, out: w.ref, outDType: 'f32' },
+    ]);
     const r = await b.run();
     const f32 = (v: number) => Math.fround(v);
     const ref: Record<(typeof unaries)[number], (v: number) => number> = {
-      neg: (v) => -v, abs: Math.abs, floor: Math.floor, ceil: Math.ceil,
-      round: (v) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)), sign: (v) => (Number.isNaN(v) ? NaN : Math.sign(v)),
-      relu: (v) => (Number.isNaN(v) ? NaN : Math.max(0, v)), softsign: (v) => v / (1 + Math.abs(v)), softplus: (v) => Math.log1p(Math.exp(v)),
-      isnan: (v) => (Number.isNaN(v) ? 1 : 0), isinf: (v) => (Math.abs(v) === Infinity ? 1 : 0), trunc: Math.trunc,
-      sigmoid: (v) => 1 / (1 + Math.exp(-v)), tanh: Math.tanh, erf: (v) => (Number.isNaN(v) ? NaN : v === Infinity ? 1 : erf(v)), exp: Math.exp,
+      neg: (v) => -v,
+      abs: Math.abs,
+      floor: Math.floor,
+      ceil: Math.ceil,
+      round: (v) => (Math.abs(v % 1) === 0.5 ? 2 * Math.round(v / 2) : Math.round(v)),
+      sign: (v) => (Number.isNaN(v) ? NaN : Math.sign(v)),
+      relu: (v) => (Number.isNaN(v) ? NaN : Math.max(0, v)),
+      softsign: (v) => v / (1 + Math.abs(v)),
+      softplus: (v) => Math.log1p(Math.exp(v)),
+      isnan: (v) => (Number.isNaN(v) ? 1 : 0),
+      isinf: (v) => (Math.abs(v) === Infinity ? 1 : 0),
+      trunc: Math.trunc,
+      sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+      tanh: Math.tanh,
+      erf: (v) => (Number.isNaN(v) ? NaN : v === Infinity ? 1 : erf(v)),
+      exp: Math.exp,
     };
     unaries.forEach((u, i) => {
       const want = Array.from(x, (v) => f32(ref[u](v)));
@@ -107,7 +166,9 @@ describe('native eltwise (cpu)', () => {
 });
 
 describe('native reduce / softmax / norms (cpu)', () => {
-  const outer = 3, axis = 6, inner = 4;
+  const outer = 3,
+    axis = 6,
+    inner = 4;
   const x = randomF32(outer * axis * inner, 11, 2);
   const at = (o: number, a: number, i: number) => x[(o * axis + a) * inner + i]!;
   const kinds = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsumexp', 'argmax', 'argmin'] as const;
@@ -118,22 +179,41 @@ describe('native reduce / softmax / norms (cpu)', () => {
     const outs = kinds.map((k) => {
       const arg = k === 'argmax' || k === 'argmin';
       const o = b.alloc('io', arg ? 'i64' : 'f32', outer * inner);
-      kernel(b, { op: 'reduce', reduce: k, selectLast: false }, [{ tenant: 2, dims: [outer, axis, inner], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [axis * inner, inner, 1] }], out: o.ref, outDType: arg ? 'i64' : 'f32' }]);
+      kernel(b, { op: 'reduce', reduce: k, selectLast: false }, [
+        {
+          tenant: 2,
+          dims: [outer, axis, inner],
+          inputs: [{ ref: sx.ref, dtype: 'f32', strides: [axis * inner, inner, 1] }],
+          out: o.ref,
+          outDType: arg ? 'i64' : 'f32',
+        },
+      ]);
       return o;
     });
     const r = await b.run();
     kinds.forEach((k, ki) => {
       const want: number[] = [];
-      for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
-        const v = Array.from({ length: axis }, (_, a) => at(o, a, i));
-        const sum = v.reduce((s, e) => s + e, 0);
-        const m = Math.max(...v);
-        want.push({
-          sum, mean: sum / axis, max: m, min: Math.min(...v), prod: v.reduce((s, e) => s * e, 1), l1: v.reduce((s, e) => s + Math.abs(e), 0),
-          l2: Math.sqrt(v.reduce((s, e) => s + e * e, 0)), sumsq: v.reduce((s, e) => s + e * e, 0),
-          logsumexp: m + Math.log(v.reduce((s, e) => s + Math.exp(e - m), 0)), argmax: v.indexOf(m), argmin: v.indexOf(Math.min(...v)),
-        }[k]);
-      }
+      for (let o = 0; o < outer; o++)
+        for (let i = 0; i < inner; i++) {
+          const v = Array.from({ length: axis }, (_, a) => at(o, a, i));
+          const sum = v.reduce((s, e) => s + e, 0);
+          const m = Math.max(...v);
+          want.push(
+            {
+              sum,
+              mean: sum / axis,
+              max: m,
+              min: Math.min(...v),
+              prod: v.reduce((s, e) => s * e, 1),
+              l1: v.reduce((s, e) => s + Math.abs(e), 0),
+              l2: Math.sqrt(v.reduce((s, e) => s + e * e, 0)),
+              sumsq: v.reduce((s, e) => s + e * e, 0),
+              logsumexp: m + Math.log(v.reduce((s, e) => s + Math.exp(e - m), 0)),
+              argmax: v.indexOf(m),
+              argmin: v.indexOf(Math.min(...v)),
+            }[k],
+          );
+        }
       expect(maxRelError(r.floats(outs[ki]!), want), k).toBeLessThan(1e-6);
     });
   });
@@ -143,8 +223,13 @@ describe('native reduce / softmax / norms (cpu)', () => {
     const sx = b.alloc('io', 'f32', 5, new Float32Array([1, 3, 2, 3, 0]));
     const first = b.alloc('io', 'i64', 1);
     const last = b.alloc('io', 'i64', 1);
-    for (const [o, sel] of [[first, false], [last, true]] as const) {
-      kernel(b, { op: 'reduce', reduce: 'argmax', selectLast: sel }, [{ tenant: 0, dims: [1, 5, 1], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [] }], out: o.ref, outDType: 'i64' }]);
+    for (const [o, sel] of [
+      [first, false],
+      [last, true],
+    ] as const) {
+      kernel(b, { op: 'reduce', reduce: 'argmax', selectLast: sel }, [
+        { tenant: 0, dims: [1, 5, 1], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [] }], out: o.ref, outDType: 'i64' },
+      ]);
     }
     const r = await b.run();
     expect(r.floats(first)).toEqual([1]);
@@ -156,28 +241,35 @@ describe('native reduce / softmax / norms (cpu)', () => {
     const sx = b.alloc('io', 'f32', x.length, x);
     const sm = b.alloc('io', 'f32', x.length);
     const lsm = b.alloc('io', 'f32', x.length);
-    for (const [o, log] of [[sm, false], [lsm, true]] as const) {
-      kernel(b, { op: 'softmax', log }, [{ tenant: 0, dims: [outer, axis, inner], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [axis * inner, inner, 1] }], out: o.ref, outDType: 'f32' }]);
+    for (const [o, log] of [
+      [sm, false],
+      [lsm, true],
+    ] as const) {
+      kernel(b, { op: 'softmax', log }, [
+        { tenant: 0, dims: [outer, axis, inner], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [axis * inner, inner, 1] }], out: o.ref, outDType: 'f32' },
+      ]);
     }
     const r = await b.run();
     const want: number[] = new Array(x.length);
     const wantLog: number[] = new Array(x.length);
-    for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) {
-      const v = Array.from({ length: axis }, (_, a) => at(o, a, i));
-      const m = Math.max(...v);
-      const s = v.reduce((acc, e) => acc + Math.exp(e - m), 0);
-      v.forEach((e, a) => {
-        want[(o * axis + a) * inner + i] = Math.exp(e - m) / s;
-        wantLog[(o * axis + a) * inner + i] = e - m - Math.log(s);
-      });
-    }
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        const v = Array.from({ length: axis }, (_, a) => at(o, a, i));
+        const m = Math.max(...v);
+        const s = v.reduce((acc, e) => acc + Math.exp(e - m), 0);
+        v.forEach((e, a) => {
+          want[(o * axis + a) * inner + i] = Math.exp(e - m) / s;
+          wantLog[(o * axis + a) * inner + i] = e - m - Math.log(s);
+        });
+      }
     expect(maxRelError(r.floats(sm), want)).toBeLessThan(1e-6);
     expect(maxRelError(r.floats(lsm), wantLog)).toBeLessThan(1e-6);
   });
 
   it('layernorm with and without scale/bias, groupnorm per channel', async () => {
     const b = new ArenaBuilder();
-    const rows = 5, cols = 12;
+    const rows = 5,
+      cols = 12;
     const lx = randomF32(rows * cols, 21, 3);
     const scale = randomF32(cols, 22);
     const bias = randomF32(cols, 23);
@@ -187,7 +279,17 @@ describe('native reduce / softmax / norms (cpu)', () => {
     const full = b.alloc('io', 'f32', lx.length);
     const bare = b.alloc('io', 'f32', lx.length);
     kernel(b, { op: 'layernorm', epsilon: 1e-5 }, [
-      { tenant: 0, dims: [rows, cols], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [] }, { ref: ss.ref, dtype: 'f32', strides: [] }, { ref: sb.ref, dtype: 'f32', strides: [] }], out: full.ref, outDType: 'f32' },
+      {
+        tenant: 0,
+        dims: [rows, cols],
+        inputs: [
+          { ref: sx.ref, dtype: 'f32', strides: [] },
+          { ref: ss.ref, dtype: 'f32', strides: [] },
+          { ref: sb.ref, dtype: 'f32', strides: [] },
+        ],
+        out: full.ref,
+        outDType: 'f32',
+      },
       { tenant: 1, dims: [rows, cols], inputs: [{ ref: sx.ref, dtype: 'f32', strides: [] }], out: bare.ref, outDType: 'f32' },
     ]);
     // groupnorm: n=2, groups=3, cpg=2, spatial=4 (channels = 6)
@@ -198,7 +300,19 @@ describe('native reduce / softmax / norms (cpu)', () => {
     const sgs = b.alloc('weights', 'f32', 6, gs);
     const sgb = b.alloc('weights', 'f32', 6, gb);
     const gout = b.alloc('io', 'f32', gx.length);
-    kernel(b, { op: 'groupnorm', epsilon: 1e-3 }, [{ tenant: 3, dims: [2, 3, 2, 4], inputs: [{ ref: sgx.ref, dtype: 'f32', strides: [] }, { ref: sgs.ref, dtype: 'f32', strides: [] }, { ref: sgb.ref, dtype: 'f32', strides: [] }], out: gout.ref, outDType: 'f32' }]);
+    kernel(b, { op: 'groupnorm', epsilon: 1e-3 }, [
+      {
+        tenant: 3,
+        dims: [2, 3, 2, 4],
+        inputs: [
+          { ref: sgx.ref, dtype: 'f32', strides: [] },
+          { ref: sgs.ref, dtype: 'f32', strides: [] },
+          { ref: sgb.ref, dtype: 'f32', strides: [] },
+        ],
+        out: gout.ref,
+        outDType: 'f32',
+      },
+    ]);
     const r = await b.run();
     const norm = (v: number[], eps: number) => {
       const m = v.reduce((s, e) => s + e, 0) / v.length;
@@ -209,24 +323,45 @@ describe('native reduce / softmax / norms (cpu)', () => {
     const wantBare: number[] = [];
     for (let i = 0; i < rows; i++) {
       const n = norm(Array.from(lx.subarray(i * cols, (i + 1) * cols)), 1e-5);
-      n.forEach((e, c) => { wantFull.push(e * scale[c]! + bias[c]!); wantBare.push(e); });
+      n.forEach((e, c) => {
+        wantFull.push(e * scale[c]! + bias[c]!);
+        wantBare.push(e);
+      });
     }
     expect(maxRelError(r.floats(full), wantFull)).toBeLessThan(1e-5);
     expect(maxRelError(r.floats(bare), wantBare)).toBeLessThan(1e-5);
     const wantG: number[] = [];
-    for (let n = 0; n < 2; n++) for (let g = 0; g < 3; g++) {
-      const base = (n * 3 + g) * 8;
-      norm(Array.from(gx.subarray(base, base + 8)), 1e-3).forEach((e, j) => {
-        const ch = g * 2 + Math.floor(j / 4);
-        wantG.push(e * gs[ch]! + gb[ch]!);
-      });
-    }
+    for (let n = 0; n < 2; n++)
+      for (let g = 0; g < 3; g++) {
+        const base = (n * 3 + g) * 8;
+        norm(Array.from(gx.subarray(base, base + 8)), 1e-3).forEach((e, j) => {
+          const ch = g * 2 + Math.floor(j / 4);
+          wantG.push(e * gs[ch]! + gb[ch]!);
+        });
+      }
     expect(maxRelError(r.floats(gout), wantG)).toBeLessThan(1e-5);
   });
 });
 
 describe('native pooling and image layout (cpu)', () => {
-  const geom: PoolGeometry = { n: 2, c: 3, h: 7, w: 6, oh: 4, ow: 3, kh: 3, kw: 2, sh: 2, sw: 2, padTop: 1, padLeft: 0, padBottom: 1, padRight: 1, dh: 1, dw: 2 };
+  const geom: PoolGeometry = {
+    n: 2,
+    c: 3,
+    h: 7,
+    w: 6,
+    oh: 4,
+    ow: 3,
+    kh: 3,
+    kw: 2,
+    sh: 2,
+    sw: 2,
+    padTop: 1,
+    padLeft: 0,
+    padBottom: 1,
+    padRight: 1,
+    dh: 1,
+    dw: 2,
+  };
   const x = randomF32(2 * 3 * 7 * 6, 31, 2);
   const px = (n: number, c: number, y: number, xx: number) => x[((n * 3 + c) * 7 + y) * 6 + xx]!;
 
@@ -235,27 +370,36 @@ describe('native pooling and image layout (cpu)', () => {
     const sx = b.alloc('io', 'f32', x.length, x);
     const outs = (['max', 'avg', 'avgpad'] as const).map((mode) => {
       const o = b.alloc('io', 'f32', 2 * 3 * 4 * 3);
-      kernel(b, { op: 'pool', mode: mode === 'max' ? 'max' : 'avg', countIncludePad: mode === 'avgpad' }, [{ tenant: 0, geom, inputs: [{ ref: sx.ref, dtype: 'f32', strides: [] }], out: o.ref, outDType: 'f32' }]);
+      kernel(b, { op: 'pool', mode: mode === 'max' ? 'max' : 'avg', countIncludePad: mode === 'avgpad' }, [
+        { tenant: 0, geom, inputs: [{ ref: sx.ref, dtype: 'f32', strides: [] }], out: o.ref, outDType: 'f32' },
+      ]);
       return o;
     });
     const r = await b.run();
     const g = geom;
     const want = { max: [] as number[], avg: [] as number[], avgpad: [] as number[] };
-    for (let n = 0; n < g.n; n++) for (let c = 0; c < g.c; c++) for (let oy = 0; oy < g.oh; oy++) for (let ox = 0; ox < g.ow; ox++) {
-      let m = -Infinity, s = 0, cnt = 0, padded = 0;
-      for (let ky = 0; ky < g.kh; ky++) for (let kx = 0; kx < g.kw; kx++) {
-        const y = oy * g.sh - g.padTop + ky * g.dh;
-        const xx = ox * g.sw - g.padLeft + kx * g.dw;
-        if (y >= -g.padTop && y < g.h + g.padBottom && xx >= -g.padLeft && xx < g.w + g.padRight) padded++;
-        if (y < 0 || y >= g.h || xx < 0 || xx >= g.w) continue;
-        m = Math.max(m, px(n, c, y, xx));
-        s += px(n, c, y, xx);
-        cnt++;
-      }
-      want.max.push(m);
-      want.avg.push(s / cnt);
-      want.avgpad.push(s / padded);
-    }
+    for (let n = 0; n < g.n; n++)
+      for (let c = 0; c < g.c; c++)
+        for (let oy = 0; oy < g.oh; oy++)
+          for (let ox = 0; ox < g.ow; ox++) {
+            let m = -Infinity,
+              s = 0,
+              cnt = 0,
+              padded = 0;
+            for (let ky = 0; ky < g.kh; ky++)
+              for (let kx = 0; kx < g.kw; kx++) {
+                const y = oy * g.sh - g.padTop + ky * g.dh;
+                const xx = ox * g.sw - g.padLeft + kx * g.dw;
+                if (y >= -g.padTop && y < g.h + g.padBottom && xx >= -g.padLeft && xx < g.w + g.padRight) padded++;
+                if (y < 0 || y >= g.h || xx < 0 || xx >= g.w) continue;
+                m = Math.max(m, px(n, c, y, xx));
+                s += px(n, c, y, xx);
+                cnt++;
+              }
+            want.max.push(m);
+            want.avg.push(s / cnt);
+            want.avgpad.push(s / padded);
+          }
     expect(maxRelError(r.floats(outs[0]!), want.max)).toBe(0);
     expect(maxRelError(r.floats(outs[1]!), want.avg)).toBeLessThan(1e-6);
     expect(maxRelError(r.floats(outs[2]!), want.avgpad)).toBeLessThan(1e-6);
@@ -274,24 +418,43 @@ describe('native pooling and image layout (cpu)', () => {
     const tbias = new Float32Array([0.5, -1, 2]);
     const stb = b.alloc('weights', 'f32', 3, tbias);
     const timg = b.alloc('io', 'f32', 3 * 7 * 6);
-    kernel(b, { op: 'col2im' }, [{ tenant: 0, geom: tg, inputs: [{ ref: stc.ref, dtype: 'f32', strides: [] }, { ref: stb.ref, dtype: 'f32', strides: [] }], out: timg.ref, outDType: 'f32' }]);
+    kernel(b, { op: 'col2im' }, [
+      {
+        tenant: 0,
+        geom: tg,
+        inputs: [
+          { ref: stc.ref, dtype: 'f32', strides: [] },
+          { ref: stb.ref, dtype: 'f32', strides: [] },
+        ],
+        out: timg.ref,
+        outDType: 'f32',
+      },
+    ]);
     const r = await b.run();
     const want: number[] = [];
-    for (let c = 0; c < 3; c++) for (let ky = 0; ky < g.kh; ky++) for (let kx = 0; kx < g.kw; kx++) for (let oy = 0; oy < g.oh; oy++) for (let ox = 0; ox < g.ow; ox++) {
-      const y = oy * g.sh - g.padTop + ky * g.dh;
-      const xx = ox * g.sw - g.padLeft + kx * g.dw;
-      want.push(y < 0 || y >= g.h || xx < 0 || xx >= g.w ? 0 : px(0, c, y, xx));
-    }
+    for (let c = 0; c < 3; c++)
+      for (let ky = 0; ky < g.kh; ky++)
+        for (let kx = 0; kx < g.kw; kx++)
+          for (let oy = 0; oy < g.oh; oy++)
+            for (let ox = 0; ox < g.ow; ox++) {
+              const y = oy * g.sh - g.padTop + ky * g.dh;
+              const xx = ox * g.sw - g.padLeft + kx * g.dw;
+              want.push(y < 0 || y >= g.h || xx < 0 || xx >= g.w ? 0 : px(0, c, y, xx));
+            }
     expect(r.floats(cols)).toEqual(want);
     // scatter form of ConvTranspose: out[c, iy*sh - padTop + ky*dh, ix*sw - padLeft + kx*dw] += cols[(c,ky,kx), (iy,ix)]
     const img = new Float64Array(3 * 7 * 6);
     for (let c = 0; c < 3; c++) img.fill(tbias[c]!, c * 42, (c + 1) * 42);
-    for (let c = 0; c < 3; c++) for (let ky = 0; ky < g.kh; ky++) for (let kx = 0; kx < g.kw; kx++) for (let iy = 0; iy < 4; iy++) for (let ix = 0; ix < 3; ix++) {
-      const y = iy * g.sh - g.padTop + ky * g.dh;
-      const xx = ix * g.sw - g.padLeft + kx * g.dw;
-      if (y < 0 || y >= 7 || xx < 0 || xx >= 6) continue;
-      img[c * 42 + y * 6 + xx] += tcols[((c * g.kh + ky) * g.kw + kx) * 12 + iy * 3 + ix]!;
-    }
+    for (let c = 0; c < 3; c++)
+      for (let ky = 0; ky < g.kh; ky++)
+        for (let kx = 0; kx < g.kw; kx++)
+          for (let iy = 0; iy < 4; iy++)
+            for (let ix = 0; ix < 3; ix++) {
+              const y = iy * g.sh - g.padTop + ky * g.dh;
+              const xx = ix * g.sw - g.padLeft + kx * g.dw;
+              if (y < 0 || y >= 7 || xx < 0 || xx >= 6) continue;
+              img[c * 42 + y * 6 + xx] += tcols[((c * g.kh + ky) * g.kw + kx) * 12 + iy * 3 + ix]!;
+            }
     expect(maxRelError(r.floats(timg), Array.from(img))).toBeLessThan(1e-6);
   });
 });
@@ -303,14 +466,26 @@ describe('native copy / fill / gather (cpu)', () => {
     const s = b.alloc('io', 'i64', 24, src);
     // view [4, 3, 2] of the source [2, 3, 4] transposed (2,1,0) with the first axis reversed
     const flipped = b.alloc('io', 'i64', 24);
-    kernel(b, { op: 'copy' }, [{ tenant: 0, shape: [4, 3, 2], inputs: [{ ref: { arena: 'io', offset: s.ref.offset + 3 * 8 }, dtype: 'i64', strides: [-1, 4, 12] }], out: flipped.ref, outDType: 'i64' }]);
+    kernel(b, { op: 'copy' }, [
+      {
+        tenant: 0,
+        shape: [4, 3, 2],
+        inputs: [{ ref: { arena: 'io', offset: s.ref.offset + 3 * 8 }, dtype: 'i64', strides: [-1, 4, 12] }],
+        out: flipped.ref,
+        outDType: 'i64',
+      },
+    ]);
     // broadcast a row with a zero stride, written through outStrides (columns of a 3x2 matrix)
     const bcast = b.alloc('io', 'i64', 6);
-    kernel(b, { op: 'copy' }, [{ tenant: 0, shape: [2, 3], inputs: [{ ref: s.ref, dtype: 'i64', strides: [0, 1] }], out: bcast.ref, outDType: 'i64', outStrides: [1, 2] }]);
+    kernel(b, { op: 'copy' }, [
+      { tenant: 0, shape: [2, 3], inputs: [{ ref: s.ref, dtype: 'i64', strides: [0, 1] }], out: bcast.ref, outDType: 'i64', outStrides: [1, 2] },
+    ]);
     const f = new Float32Array([1.5, -2.5, 3.25]);
     const sf = b.alloc('io', 'f32', 3, f);
     const cast = b.alloc('io', 'i32', 3);
-    kernel(b, { op: 'copy' }, [{ tenant: 0, shape: [3], inputs: [{ ref: { arena: 'io', offset: sf.ref.offset + 8 }, dtype: 'f32', strides: [-1] }], out: cast.ref, outDType: 'i32' }]);
+    kernel(b, { op: 'copy' }, [
+      { tenant: 0, shape: [3], inputs: [{ ref: { arena: 'io', offset: sf.ref.offset + 8 }, dtype: 'f32', strides: [-1] }], out: cast.ref, outDType: 'i32' },
+    ]);
     const r = await b.run();
     const want: bigint[] = [];
     for (let i = 0; i < 4; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 2; k++) want.push(src[3 - i + 4 * j + 12 * k]!);
@@ -325,7 +500,10 @@ describe('native copy / fill / gather (cpu)', () => {
     const c = b.alloc('io', 'i64', 3);
     const d = b.alloc('io', 'bool', 4);
     kernel(b, { op: 'fill', value: -Infinity }, [{ tenant: 0, count: 5, inputs: [], out: a.ref, outDType: 'f32' }]);
-    kernel(b, { op: 'fill', value: 42 }, [{ tenant: 0, count: 3, inputs: [], out: c.ref, outDType: 'i64' }, { tenant: 1, count: 4, inputs: [], out: d.ref, outDType: 'bool' }]);
+    kernel(b, { op: 'fill', value: 42 }, [
+      { tenant: 0, count: 3, inputs: [], out: c.ref, outDType: 'i64' },
+      { tenant: 1, count: 4, inputs: [], out: d.ref, outDType: 'bool' },
+    ]);
     const r = await b.run();
     expect(r.floats(a)).toEqual(new Array(5).fill(-Infinity));
     expect(Array.from(r.read(c) as BigInt64Array)).toEqual([42n, 42n, 42n]);
@@ -342,12 +520,41 @@ describe('native copy / fill / gather (cpu)', () => {
     const o1 = b.alloc('io', 'f32', 2 * 4 * 3);
     const o2 = b.alloc('io', 'f32', 2 * 2 * 3);
     kernel(b, { op: 'gather' }, [
-      { tenant: 0, dims: [2, 5, 3, 4], inputs: [{ ref: sd.ref, dtype: 'f32', strides: [] }, { ref: i64.ref, dtype: 'i64', strides: [] }], out: o1.ref, outDType: 'f32' },
-      { tenant: 1, dims: [2, 5, 3, 2], inputs: [{ ref: sd.ref, dtype: 'f32', strides: [] }, { ref: i32.ref, dtype: 'i32', strides: [] }], out: o2.ref, outDType: 'f32' },
+      {
+        tenant: 0,
+        dims: [2, 5, 3, 4],
+        inputs: [
+          { ref: sd.ref, dtype: 'f32', strides: [] },
+          { ref: i64.ref, dtype: 'i64', strides: [] },
+        ],
+        out: o1.ref,
+        outDType: 'f32',
+      },
+      {
+        tenant: 1,
+        dims: [2, 5, 3, 2],
+        inputs: [
+          { ref: sd.ref, dtype: 'f32', strides: [] },
+          { ref: i32.ref, dtype: 'i32', strides: [] },
+        ],
+        out: o2.ref,
+        outDType: 'f32',
+      },
     ]);
     const table = b.alloc('weights', 'i32', 4, new Int32Array([5, -1, 0, 29]));
     const o3 = b.alloc('io', 'f32', 4);
-    kernel(b, { op: 'gather_table' }, [{ tenant: 2, count: 4, inputs: [{ ref: sd.ref, dtype: 'f32', strides: [] }, { ref: table.ref, dtype: 'i32', strides: [] }], out: o3.ref, outDType: 'f32' }]);
+    kernel(b, { op: 'gather_table' }, [
+      {
+        tenant: 2,
+        count: 4,
+        inputs: [
+          { ref: sd.ref, dtype: 'f32', strides: [] },
+          { ref: table.ref, dtype: 'i32', strides: [] },
+        ],
+        out: o3.ref,
+        outDType: 'f32',
+      },
+    ]);
     const r = await b.run();
     const g = (idx: number[]) => {
       const out: number[] = [];
@@ -364,8 +571,22 @@ describe('native copy / fill / gather (cpu)', () => {
     const sd = b.alloc('weights', 'f32', 10, randomF32(10, 1));
     const idx = b.alloc('io', 'i64', 1, new BigInt64Array([5n]));
     const o = b.alloc('io', 'f32', 2);
-    kernel(b, { op: 'gather' }, [{ tenant: 3, dims: [1, 5, 2, 1], inputs: [{ ref: sd.ref, dtype: 'f32', strides: [] }, { ref: idx.ref, dtype: 'i64', strides: [] }], out: o.ref, outDType: 'f32' }]);
-    await expect(b.run()).rejects.toMatchObject({ code: 'EVAL', message: expect.stringMatching(/tenant 't3'.*launch 0.*gather index 5 .*out of range.*length 5/) });
+    kernel(b, { op: 'gather' }, [
+      {
+        tenant: 3,
+        dims: [1, 5, 2, 1],
+        inputs: [
+          { ref: sd.ref, dtype: 'f32', strides: [] },
+          { ref: idx.ref, dtype: 'i64', strides: [] },
+        ],
+        out: o.ref,
+        outDType: 'f32',
+      },
+    ]);
+    await expect(b.run()).rejects.toMatchObject({
+      code: 'EVAL',
+      message: expect.stringMatching(/tenant 't3'.*launch 0.*gather index 5 .*out of range.*length 5/),
+    });
     // the same launch with tenant 3 absent from the tick does not read its indices
     await expect(b.run({ active: [0] })).resolves.toBeDefined();
   });

@@ -14,9 +14,13 @@ function gemmPlan(cOffset: number) {
   const w = b.alloc('weights', 'f32', 4);
   b.alloc('io', 'f32', 4);
   b.launches.push({
-    kind: 'gemm', id: 7, dtype: 'f32', info: info('gemm 2x2x2'),
+    kind: 'gemm',
+    id: 7,
+    dtype: 'f32',
+    info: info('gemm 2x2x2'),
     problem: { m: 2, n: 2, k: 2, transA: false, transB: false, lda: 2, ldb: 2, ldc: 2, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: null },
-    entries: [{ tenant: 0, a: a.ref, b: w.ref, c: { arena: 'io', offset: cOffset }, bias: null }], strides: null,
+    entries: [{ tenant: 0, a: a.ref, b: w.ref, c: { arena: 'io', offset: cOffset }, bias: null }],
+    strides: null,
   });
   return b.plan();
 }
@@ -32,7 +36,9 @@ describe('native plan checks', () => {
   it('references outside an arena, writes into weights and bad fields are EVAL errors', () => {
     const ok = gemmPlan(64);
     expect(create(ok, new Uint8Array(16))).not.toThrow();
-    expect(create(gemmPlan(100))).toThrow(expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/launch 7 \(gemm 2x2x2\): gemm C .*outside the io arena/) }));
+    expect(create(gemmPlan(100))).toThrow(
+      expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/launch 7 \(gemm 2x2x2\): gemm C .*outside the io arena/) }),
+    );
     const intoWeights = gemmPlan(64);
     (intoWeights.launches[0] as unknown as { entries: Array<{ c: unknown }> }).entries[0]!.c = { arena: 'weights', offset: 0 };
     expect(create(intoWeights)).toThrow(/writes into the read-only weights arena/);
@@ -47,11 +53,32 @@ describe('native plan checks', () => {
     const x = b.alloc('io', 'f32', 4);
     const o = b.alloc('io', 'f32', 4);
     const seg = { tenant: 0, shape: [4], inputs: [{ ref: x.ref, dtype: 'f32' as const, strides: [1] }], out: o.ref, outDType: 'f32' as const };
-    b.launches.push({ kind: 'kernel', id: 0, kernel: 'k', op: { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 0 }, { op: 'add' }] }, segments: [seg], info: info('bad') });
+    b.launches.push({
+      kind: 'kernel',
+      id: 0,
+      kernel: 'k',
+      op: { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 0 }, { op: 'add' }] },
+      segments: [seg],
+      info: info('bad'),
+    });
     expect(create(b.plan())).toThrow(/pops an empty stack/);
-    b.launches[0] = { kind: 'kernel', id: 0, kernel: 'k', op: { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 1 }] }, segments: [seg], info: info('bad') };
+    b.launches[0] = {
+      kind: 'kernel',
+      id: 0,
+      kernel: 'k',
+      op: { op: 'eltwise', computeF32: true, program: [{ op: 'in', i: 1 }] },
+      segments: [seg],
+      info: info('bad'),
+    };
     expect(create(b.plan())).toThrow(/reads input 1 of 1/);
-    b.launches[0] = { kind: 'kernel', id: 0, kernel: 'k', op: { op: 'copy' }, segments: [{ ...seg, shape: [4], inputs: [{ ...seg.inputs[0]!, strides: [-1] }] }], info: info('bad') };
+    b.launches[0] = {
+      kind: 'kernel',
+      id: 0,
+      kernel: 'k',
+      op: { op: 'copy' },
+      segments: [{ ...seg, shape: [4], inputs: [{ ...seg.inputs[0]!, strides: [-1] }] }],
+      info: info('bad'),
+    };
     expect(create(b.plan())).toThrow(/copy input reads\/writes bytes \[-12, 4\) outside the io arena/);
   });
 

@@ -28,7 +28,14 @@ describe('native backend registry', () => {
   it('unknown and unbuilt backends keep their messages', () => {
     const b = new ArenaBuilder();
     const x = b.alloc('io', 'f32', 4);
-    b.launches.push({ kind: 'kernel', id: 0, kernel: 'k', op: { op: 'fill', value: 1 }, segments: [{ tenant: 0, count: 4, inputs: [], out: x.ref, outDType: 'f32' }], info: info('fill') });
+    b.launches.push({
+      kind: 'kernel',
+      id: 0,
+      kernel: 'k',
+      op: { op: 'fill', value: 1 },
+      segments: [{ tenant: 0, count: 4, inputs: [], out: x.ref, outDType: 'f32' }],
+      info: info('fill'),
+    });
     const addon = loadNativeAddon();
     expect(() => addon.create(b.plan(), new Uint8Array(0), { backend: 'tpu' as never })).toThrow(/unknown backend 'tpu' \(expected cpu or cuda\)/);
     if (!addon.info().cuda) {

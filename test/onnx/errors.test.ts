@@ -70,7 +70,11 @@ describe('undecodable bytes', () => {
 describe('invalid graphs', () => {
   it('unknown op', () => {
     const spec: ModelSpec = { ...addSpec, nodes: [addSpec.nodes[0]!, { op: 'NonMaxSuppression', name: 'nms', inputs: ['y'], outputs: ['z'] }] };
-    expectLoomError(() => importModelBytes(encodeModel(spec)), 'UNSUPPORTED_OP', "node 'nms' uses op 'NonMaxSuppression' (opset 17), which Loom does not support");
+    expectLoomError(
+      () => importModelBytes(encodeModel(spec)),
+      'UNSUPPORTED_OP',
+      "node 'nms' uses op 'NonMaxSuppression' (opset 17), which Loom does not support",
+    );
   });
 
   it('op of another domain', () => {

@@ -156,38 +156,44 @@ describe('fuzz: mutated models import and canonicalize, or fail with LoomError',
     for (const s of seeds) expect(importOutcome(s.bytes, s.opts), s.name).toBe('graph');
   });
 
-  it(`${ITERS} mutations (seed ${SEED})`, () => {
-    const all = [...seeds];
-    // The real exporter's model, when the registry can import it: fewer rounds, it is 100x larger.
-    if (existsSync(CLS)) {
-      const bytes = new Uint8Array(readFileSync(CLS));
-      const opts = { dims: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 192 } };
-      if (importOutcome(bytes, opts) === 'graph') all.push({ name: 'ppocr-cls', bytes, opts });
-    }
-    const r = rng(SEED);
-    const counts = { graph: 0, error: 0 };
-    let slowest = 0;
-    for (let i = 0; i < ITERS; i++) {
-      const big = all.length > seeds.length && i % BIG_EVERY === 0;
-      const s = big ? all[all.length - 1]! : seeds[Math.floor(r() * seeds.length)]!;
-      const other = seeds[Math.floor(r() * seeds.length)]!.bytes;
-      const m = mutate(s.bytes, other, r);
-      const t0 = performance.now();
-      let outcome: 'graph' | 'error';
-      try {
-        outcome = importOutcome(m.bytes, s.opts);
-      } catch (e) {
-        throw new Error(`iteration ${i} (${s.name}, ${m.kind}): non-Loom exception ${String(e)}\n${(e as Error).stack}`, { cause: e });
+  it(
+    `${ITERS} mutations (seed ${SEED})`,
+    () => {
+      const all = [...seeds];
+      // The real exporter's model, when the registry can import it: fewer rounds, it is 100x larger.
+      if (existsSync(CLS)) {
+        const bytes = new Uint8Array(readFileSync(CLS));
+        const opts = { dims: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 192 } };
+        if (importOutcome(bytes, opts) === 'graph') all.push({ name: 'ppocr-cls', bytes, opts });
       }
-      const dt = performance.now() - t0;
-      slowest = Math.max(slowest, dt);
-      expect(dt, `iteration ${i} (${s.name}, ${m.kind}) took ${dt} ms`).toBeLessThan(5000);
-      counts[outcome]++;
-    }
-    // Both outcomes occur, so the mutations are neither all fatal nor all harmless.
-    expect(counts.graph).toBeGreaterThan(0);
-    expect(counts.error).toBeGreaterThan(ITERS / 4);
-    for (const [k, n] of unexpected) console.log(`fuzz: ${n}x wrapped non-Loom exception: ${k}`);
-    console.log(`fuzz: ${ITERS} mutations over ${all.map((s) => s.name).join(', ')}: ${counts.graph} graphs, ${counts.error} LoomErrors, slowest ${slowest.toFixed(1)} ms`);
-  }, 60_000 + ITERS * 100);
+      const r = rng(SEED);
+      const counts = { graph: 0, error: 0 };
+      let slowest = 0;
+      for (let i = 0; i < ITERS; i++) {
+        const big = all.length > seeds.length && i % BIG_EVERY === 0;
+        const s = big ? all[all.length - 1]! : seeds[Math.floor(r() * seeds.length)]!;
+        const other = seeds[Math.floor(r() * seeds.length)]!.bytes;
+        const m = mutate(s.bytes, other, r);
+        const t0 = performance.now();
+        let outcome: 'graph' | 'error';
+        try {
+          outcome = importOutcome(m.bytes, s.opts);
+        } catch (e) {
+          throw new Error(`iteration ${i} (${s.name}, ${m.kind}): non-Loom exception ${String(e)}\n${(e as Error).stack}`, { cause: e });
+        }
+        const dt = performance.now() - t0;
+        slowest = Math.max(slowest, dt);
+        expect(dt, `iteration ${i} (${s.name}, ${m.kind}) took ${dt} ms`).toBeLessThan(5000);
+        counts[outcome]++;
+      }
+      // Both outcomes occur, so the mutations are neither all fatal nor all harmless.
+      expect(counts.graph).toBeGreaterThan(0);
+      expect(counts.error).toBeGreaterThan(ITERS / 4);
+      for (const [k, n] of unexpected) console.log(`fuzz: ${n}x wrapped non-Loom exception: ${k}`);
+      console.log(
+        `fuzz: ${ITERS} mutations over ${all.map((s) => s.name).join(', ')}: ${counts.graph} graphs, ${counts.error} LoomErrors, slowest ${slowest.toFixed(1)} ms`,
+      );
+    },
+    60_000 + ITERS * 100,
+  );
 });

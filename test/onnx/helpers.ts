@@ -8,7 +8,11 @@ import { rng } from '../support/tensors.js';
 export function randomTensor(shape: readonly number[], seed: number, dtype: DType = 'f32'): Tensor {
   const r = rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return fromNumbers(dtype, shape, Array.from({ length: n }, () => Math.round((r() * 2 - 1) * 1000) / 100));
+  return fromNumbers(
+    dtype,
+    shape,
+    Array.from({ length: n }, () => Math.round((r() * 2 - 1) * 1000) / 100),
+  );
 }
 
 // Straight-line reference evaluation of an imported graph with the ops' own `evaluate`.

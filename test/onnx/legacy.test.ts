@@ -13,7 +13,14 @@ import { evaluateGraph, randomTensor } from './helpers.js';
 // Older-opset forms import into the modern input forms and compute what onnxruntime computes on the
 // original model.
 
-function unary(opset: number, op: string, attrs: Record<string, AttrValue>, inShape: number[], outShapes: number[][], extra: Partial<ModelSpec> = {}): ModelSpec {
+function unary(
+  opset: number,
+  op: string,
+  attrs: Record<string, AttrValue>,
+  inShape: number[],
+  outShapes: number[][],
+  extra: Partial<ModelSpec> = {},
+): ModelSpec {
   return {
     opset,
     inputs: [{ name: 'x', dtype: 'f32', shape: inShape }],
@@ -75,13 +82,47 @@ describe('legacy attribute forms', () => {
   });
 
   it('Split < 13: split attr becomes an input', async () => {
-    const g = await checkAgainstOrt(unary(11, 'Split', { axis: 1, split: [1, 3] }, [2, 4], [[2, 1], [2, 3]]));
+    const g = await checkAgainstOrt(
+      unary(
+        11,
+        'Split',
+        { axis: 1, split: [1, 3] },
+        [2, 4],
+        [
+          [2, 1],
+          [2, 3],
+        ],
+      ),
+    );
     expect(constInputs(g)).toEqual([[], [1, 3]]);
-    await checkAgainstOrt(unary(11, 'Split', { axis: 0 }, [4, 2], [[2, 2], [2, 2]]));
+    await checkAgainstOrt(
+      unary(
+        11,
+        'Split',
+        { axis: 0 },
+        [4, 2],
+        [
+          [2, 2],
+          [2, 2],
+        ],
+      ),
+    );
   });
 
   it('Split 18: num_outputs becomes split sizes, the last chunk smaller', async () => {
-    const g = await checkAgainstOrt(unary(18, 'Split', { axis: 1, num_outputs: 3 }, [2, 7], [[2, 3], [2, 3], [2, 1]]));
+    const g = await checkAgainstOrt(
+      unary(
+        18,
+        'Split',
+        { axis: 1, num_outputs: 3 },
+        [2, 7],
+        [
+          [2, 3],
+          [2, 3],
+          [2, 1],
+        ],
+      ),
+    );
     expect(constInputs(g)).toEqual([[], [3, 3, 1]]);
   });
 
@@ -101,7 +142,10 @@ describe('legacy attribute forms', () => {
   });
 
   it('Upsample-9 and Resize-10 import as Resize and compute like onnxruntime', async () => {
-    for (const [op, opset] of [['Upsample', 9], ['Resize', 10]] as const) {
+    for (const [op, opset] of [
+      ['Upsample', 9],
+      ['Resize', 10],
+    ] as const) {
       for (const mode of ['nearest', 'linear']) {
         const spec = unary(opset, op, { mode }, [1, 2, 3, 4], [[1, 2, 6, 6]], {
           initializers: { scales: makeTensor('f32', [4], Float32Array.from([1, 1, 2, 1.5])) },
@@ -142,7 +186,10 @@ describe('Upsample and Resize-10 become Resize-11 with the same results in onnxr
     { name: 'linear up', mode: 'linear', scales: [1, 1, 2, 1.5], shape: [1, 2, 3, 4] },
   ];
   for (const c of cases) {
-    for (const [op, opset] of [['Upsample', 9], ['Resize', 10]] as const) {
+    for (const [op, opset] of [
+      ['Upsample', 9],
+      ['Resize', 10],
+    ] as const) {
       it(`${op}-${opset} ${c.name}`, async () => {
         const scales = makeTensor('f32', [4], Float32Array.from(c.scales));
         if (op === 'Upsample' && c.scales.some((s) => s < 1)) {

@@ -18,10 +18,16 @@ const NAMES = ['a', 'bb', 'ccc', 'dddd', 'eeeee', 'ffffff', 'ggggggg', 'hhhhhhhh
 function spec(dtype: 'f32' | 'f16' | 'i64' | 'bool'): { spec: ModelSpec; inits: Record<string, Tensor> } {
   const inits: Record<string, Tensor> = {};
   NAMES.forEach((n, i) => (inits[n] = randomTensor([3 + i, 40], 30 + i, dtype)));
-  const sum = NAMES.slice(1).reduce((acc, n, i) => {
-    const out = i === NAMES.length - 2 ? 'z' : `s${i}`;
-    return [...acc, { op: 'Concat', name: `cat${i}`, inputs: [acc.length ? acc[acc.length - 1]!.outputs[0]! : NAMES[0]!, n], outputs: [out], attrs: { axis: 0 } }];
-  }, [] as { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, number> }[]);
+  const sum = NAMES.slice(1).reduce(
+    (acc, n, i) => {
+      const out = i === NAMES.length - 2 ? 'z' : `s${i}`;
+      return [
+        ...acc,
+        { op: 'Concat', name: `cat${i}`, inputs: [acc.length ? acc[acc.length - 1]!.outputs[0]! : NAMES[0]!, n], outputs: [out], attrs: { axis: 0 } },
+      ];
+    },
+    [] as { op: string; name: string; inputs: string[]; outputs: string[]; attrs: Record<string, number> }[],
+  );
   const rows = NAMES.reduce((a, _, i) => a + 3 + i, 0);
   return { spec: { inputs: [], outputs: [{ name: 'z', dtype, shape: [rows, 40] }], nodes: sum as ModelSpec['nodes'], initializers: inits }, inits };
 }

@@ -6,7 +6,6 @@ import { type Attrs, evalOp, inferOp, typeArg } from '../support/one-node.js';
 import { i64, tensor } from '../support/tensors.js';
 import { checkOp, rand } from './helpers-ew.js';
 
-
 describe('unary float ops match onnxruntime', () => {
   const cases: ReadonlyArray<[OpName, Attrs, { lo?: number; hi?: number; opset?: number }]> = [
     ['Relu', {}, {}],
@@ -114,10 +113,19 @@ describe('Clip and PRelu', () => {
 
 describe('binary and variadic ops match onnxruntime', () => {
   const shapes: ReadonlyArray<[number[], number[]]> = [
-    [[2, 3, 4], [2, 3, 4]],
-    [[2, 3, 4], [3, 1]],
+    [
+      [2, 3, 4],
+      [2, 3, 4],
+    ],
+    [
+      [2, 3, 4],
+      [3, 1],
+    ],
     [[2, 3, 4], [4]],
-    [[2, 1, 4], [1, 3, 1]],
+    [
+      [2, 1, 4],
+      [1, 3, 1],
+    ],
     [[], [3, 2]],
     [[5], []],
   ];
@@ -266,7 +274,11 @@ describe('infer: symbolic shapes and dims propagation', () => {
   });
 
   it('fails when shapes cannot broadcast', () => {
-    expectLoomError(() => inferOp('Add', [typeArg('f32', [2, 3]), typeArg('f32', [4])]), 'SHAPE', /node 'n' \(Add\): shapes \[2,3\] and \[4\] cannot be broadcast/);
+    expectLoomError(
+      () => inferOp('Add', [typeArg('f32', [2, 3]), typeArg('f32', [4])]),
+      'SHAPE',
+      /node 'n' \(Add\): shapes \[2,3\] and \[4\] cannot be broadcast/,
+    );
     expectLoomError(() => evalOp('Sub', [rand([2, 3]), rand([2])]), 'SHAPE', /cannot be broadcast/);
   });
 

@@ -5,7 +5,6 @@ import { attrsOf, evalOp, inferOp } from '../support/one-node.js';
 import { i64 } from '../support/tensors.js';
 import { checkOp, f32, ints } from './helpers-layout.js';
 
-
 const sym = (dtype: 'f32' | 'i64' | 'bool', shape: readonly (number | string)[]) => ({ type: { dtype, shape } });
 
 describe('GatherND vs onnxruntime', () => {
@@ -30,7 +29,11 @@ describe('GatherND vs onnxruntime', () => {
 
   it('the BERT dynamo form: bool [N,16] by i64 [N,1,1,16,2] pairs', async () => {
     const n = 3;
-    const mask = fromNumbers('bool', [n, 16], Array.from({ length: n * 16 }, (_, i) => (i * 7) % 5 < 3 ? 1 : 0));
+    const mask = fromNumbers(
+      'bool',
+      [n, 16],
+      Array.from({ length: n * 16 }, (_, i) => ((i * 7) % 5 < 3 ? 1 : 0)),
+    );
     const pairs: number[] = [];
     for (let b = 0; b < n; b++) for (let j = 0; j < 16; j++) pairs.push(b, j);
     const [out] = await checkOp('GatherND', [mask, i64(pairs, [n, 1, 1, 16, 2])]);
@@ -78,7 +81,11 @@ describe('ScatterND vs onnxruntime', () => {
 
   it('infer keeps the data type, checks updates, rejects reductions', () => {
     expect(inferOp('ScatterND', [sym('f32', ['N', 3]), sym('i64', ['N', 1]), sym('f32', ['N', 3])])[0]!.type.shape).toEqual(['N', 3]);
-    expectLoomError(() => inferOp('ScatterND', [sym('f32', [4, 3]), sym('i64', [2, 1]), sym('f32', [2, 4])]), 'SHAPE', /updates \[2,4\] must have shape \[2,3\]/);
+    expectLoomError(
+      () => inferOp('ScatterND', [sym('f32', [4, 3]), sym('i64', [2, 1]), sym('f32', [2, 4])]),
+      'SHAPE',
+      /updates \[2,4\] must have shape \[2,3\]/,
+    );
     expectLoomError(() => attrsOf('ScatterND', { reduction: 'add' }, 18), 'UNSUPPORTED_FEATURE', /reduction.*'add'/);
     const r = evalOp('ScatterND', [f32([3], [1, 2, 3]), i64([0, 0], [2, 1]), f32([2], [7, 9])]);
     expect(Array.from(toNumbers(r[0]!))).toEqual([9, 2, 3]);

@@ -4,7 +4,12 @@ import { type Tensor, fromNumbers, toNumbers } from '../../ir/tensor.js';
 import { type Attrs, evalInferOrt } from '../support/one-node.js';
 
 // Our evaluate, our infer (all inputs constant) and onnxruntime must agree exactly.
-export async function checkOp(op: OpName, inputs: ReadonlyArray<Tensor | null>, attrs: Attrs = {}, opts: { nOut?: number; opset?: number } = {}): Promise<Tensor[]> {
+export async function checkOp(
+  op: OpName,
+  inputs: ReadonlyArray<Tensor | null>,
+  attrs: Attrs = {},
+  opts: { nOut?: number; opset?: number } = {},
+): Promise<Tensor[]> {
   const nOut = opts.nOut ?? 1;
   const { ours, inferred, ref: theirs } = await evalInferOrt(op, inputs, attrs, nOut, opts.opset ?? 17);
   expect(ours.length).toBe(nOut);

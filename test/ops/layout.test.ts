@@ -9,7 +9,6 @@ import { checkOp, f32, ints } from './helpers-layout.js';
 const I64_MAX = makeTensor('i64', [1], BigInt64Array.from([9223372036854775807n]));
 const I64_MIN = makeTensor('i64', [1], BigInt64Array.from([-9223372036854775808n]));
 
-
 describe('layout ops vs onnxruntime', () => {
   it('Shape with start/end, Size', async () => {
     const x = f32([2, 3, 4, 5]);
@@ -151,7 +150,8 @@ describe('layout infer with a symbolic batch', () => {
   });
 
   it('Reshape/Flatten/Range/Slice keep the batch symbol', () => {
-    const r = (target: (number | string)[]) => inferOp('Reshape', [{ type: X }, { type: { dtype: 'i64', shape: [target.length] }, dims: target }])[0]!.type.shape;
+    const r = (target: (number | string)[]) =>
+      inferOp('Reshape', [{ type: X }, { type: { dtype: 'i64', shape: [target.length] }, dims: target }])[0]!.type.shape;
     expect(r([0, -1])).toEqual(['N', 60]);
     expect(r(['N', -1])).toEqual(['N', 60]);
     expect(r([-1, 3, 20])).toEqual(['N', 3, 20]);

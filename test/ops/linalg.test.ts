@@ -33,7 +33,11 @@ describe('Gemm', () => {
     expect(want.some((v) => v < 0)).toBe(true);
   });
   it('infers symbolic M and rejects a K mismatch', () => {
-    const r = inferOp('Gemm', [{ type: { dtype: 'f32', shape: ['N', 64] } }, { type: { dtype: 'f32', shape: [10, 64] } }, { type: { dtype: 'f32', shape: [10] } }], { transB: 1 });
+    const r = inferOp(
+      'Gemm',
+      [{ type: { dtype: 'f32', shape: ['N', 64] } }, { type: { dtype: 'f32', shape: [10, 64] } }, { type: { dtype: 'f32', shape: [10] } }],
+      { transB: 1 },
+    );
     expect(r[0]!.type.shape).toEqual(['N', 10]);
     try {
       inferOp('Gemm', [{ type: { dtype: 'f32', shape: [2, 64] } }, { type: { dtype: 'f32', shape: [10, 63] } }], { transB: 1 });
@@ -49,12 +53,30 @@ describe('MatMul', () => {
     [[7], [7]],
     [[7], [7, 5]],
     [[3, 7], [7]],
-    [[6, 9], [9, 5]],
-    [[2, 6, 9], [9, 5]],
-    [[6, 9], [3, 9, 5]],
-    [[2, 1, 4, 9], [3, 9, 6]],
-    [[2, 3, 4, 9], [2, 3, 9, 6]],
-    [[1, 5, 8], [4, 1, 8, 3]],
+    [
+      [6, 9],
+      [9, 5],
+    ],
+    [
+      [2, 6, 9],
+      [9, 5],
+    ],
+    [
+      [6, 9],
+      [3, 9, 5],
+    ],
+    [
+      [2, 1, 4, 9],
+      [3, 9, 6],
+    ],
+    [
+      [2, 3, 4, 9],
+      [2, 3, 9, 6],
+    ],
+    [
+      [1, 5, 8],
+      [4, 1, 8, 3],
+    ],
   ];
   for (const [a, b] of cases) {
     it(`[${a}] x [${b}]`, async () => {
@@ -120,7 +142,10 @@ describe('Conv', () => {
     expect(plain.some((v) => v < 0)).toBe(true);
   });
   it('infers with a symbolic batch dim and rejects channel mismatch', () => {
-    const r = inferOp('Conv', [{ type: { dtype: 'f32', shape: ['N', 3, 224, 224] } }, { type: { dtype: 'f32', shape: [64, 3, 7, 7] } }], { strides: [2, 2], pads: [3, 3, 3, 3] });
+    const r = inferOp('Conv', [{ type: { dtype: 'f32', shape: ['N', 3, 224, 224] } }, { type: { dtype: 'f32', shape: [64, 3, 7, 7] } }], {
+      strides: [2, 2],
+      pads: [3, 3, 3, 3],
+    });
     expect(r[0]!.type.shape).toEqual(['N', 64, 112, 112]);
     expect(() => inferOp('Conv', [{ type: { dtype: 'f32', shape: ['N', 4, 8, 8] } }, { type: { dtype: 'f32', shape: [64, 3, 3, 3] } }])).toThrow(/channels/);
   });

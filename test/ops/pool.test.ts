@@ -41,7 +41,13 @@ describe('AveragePool', () => {
       await checkOp('AveragePool', [rand([2, 3, 9, 10])], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: countIncludePad });
     });
     it(`ceil_mode, asymmetric pads, count_include_pad=${countIncludePad}`, async () => {
-      await checkOp('AveragePool', [rand([1, 2, 10, 9])], { kernel_shape: [3, 2], strides: [2, 2], pads: [0, 1, 1, 0], ceil_mode: 1, count_include_pad: countIncludePad });
+      await checkOp('AveragePool', [rand([1, 2, 10, 9])], {
+        kernel_shape: [3, 2],
+        strides: [2, 2],
+        pads: [0, 1, 1, 0],
+        ceil_mode: 1,
+        count_include_pad: countIncludePad,
+      });
     });
   }
   it('auto_pad SAME_UPPER', async () => {
@@ -78,10 +84,18 @@ describe('Resize', () => {
     }
   }
   it('nearest with sizes (torch style)', async () => {
-    await checkOp('Resize', [rand([2, 3, 5, 7]), null, null, sizes([2, 3, 12, 9])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+    await checkOp('Resize', [rand([2, 3, 5, 7]), null, null, sizes([2, 3, 12, 9])], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
   });
   it('PaddleOCR det form: nearest, scales, empty roi', async () => {
-    await checkOp('Resize', [rand([1, 4, 8, 8]), tensor('f32', [0], []), scales([1, 1, 2, 2])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+    await checkOp('Resize', [rand([1, 4, 8, 8]), tensor('f32', [0], []), scales([1, 1, 2, 2])], {
+      mode: 'nearest',
+      coordinate_transformation_mode: 'asymmetric',
+      nearest_mode: 'floor',
+    });
   });
   for (const ctm of ['half_pixel', 'asymmetric', 'align_corners', 'pytorch_half_pixel']) {
     it(`linear ${ctm}: up by scales, down by sizes, to 1 pixel`, async () => {
@@ -106,7 +120,12 @@ describe('Resize', () => {
     const s = scales([1, 1, 2, 2]);
     const r = inferOp('Resize', [{ type: { dtype: 'f32', shape: ['N', 3, 20, 30] } }, null, { type: { dtype: 'f32', shape: [4] }, value: s }]);
     expect(r[0]!.type.shape).toEqual(['N', 3, 40, 60]);
-    const r2 = inferOp('Resize', [{ type: { dtype: 'f32', shape: ['N', 3, 20, 30] } }, null, null, { type: { dtype: 'i64', shape: [4] }, dims: ['N', 3, 64, 64] }]);
+    const r2 = inferOp('Resize', [
+      { type: { dtype: 'f32', shape: ['N', 3, 20, 30] } },
+      null,
+      null,
+      { type: { dtype: 'i64', shape: [4] }, dims: ['N', 3, 64, 64] },
+    ]);
     expect(r2[0]!.type.shape).toEqual(['N', 3, 64, 64]);
     expect(() => inferOp('Resize', [{ type: { dtype: 'f32', shape: [1, 3, 20, 30] } }, null, { type: { dtype: 'f32', shape: [4] } }])).toThrow(/constant/);
   });

@@ -5,8 +5,18 @@ import { evalOp, inferOp, typeArg } from '../support/one-node.js';
 import { i64, tensor } from '../support/tensors.js';
 import { checkOp, rand } from './helpers-ew.js';
 
-
-const REDUCE = ['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2', 'ReduceSumSquare', 'ReduceLogSumExp', 'ReduceLogSum'] as const;
+const REDUCE = [
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceSumSquare',
+  'ReduceLogSumExp',
+  'ReduceLogSum',
+] as const;
 
 describe('Reduce* match onnxruntime (opset 18, axes as input)', () => {
   for (const op of REDUCE) {
@@ -83,7 +93,11 @@ describe('normalizations match onnxruntime', () => {
     await checkOp('BatchNormalization', [rand([2, 3, 4, 4]), rand([3]), rand([3]), rand([3]), rand([3], pos)]);
     await checkOp('BatchNormalization', [rand([5, 3]), rand([3]), rand([3]), rand([3]), rand([3], pos)], { epsilon: 1e-3 });
     await checkOp('BatchNormalization', [rand([2, 3, 6]), rand([3]), rand([3]), rand([3]), rand([3], pos)], {}, { opset: 9 });
-    expectLoomError(() => evalOp('BatchNormalization', [rand([1, 3]), rand([3]), rand([3]), rand([3]), rand([3])], { training_mode: 1 }), 'UNSUPPORTED_FEATURE', /training_mode/);
+    expectLoomError(
+      () => evalOp('BatchNormalization', [rand([1, 3]), rand([3]), rand([3]), rand([3]), rand([3])], { training_mode: 1 }),
+      'UNSUPPORTED_FEATURE',
+      /training_mode/,
+    );
     expectLoomError(
       () => inferOp('BatchNormalization', [typeArg('f32', ['N', 3, 2]), typeArg('f32', [4]), typeArg('f32', [3]), typeArg('f32', [3]), typeArg('f32', [3])]),
       'SHAPE',
@@ -101,7 +115,11 @@ describe('normalizations match onnxruntime', () => {
     await checkOp('GroupNormalization', [x, rand([3]), rand([3])], { num_groups: 3 }, { opset: 18 });
     await checkOp('GroupNormalization', [x, rand([6]), rand([6])], { num_groups: 2 }, { opset: 21 });
     await checkOp('GroupNormalization', [x, rand([6]), rand([6])], { num_groups: 6, epsilon: 1e-3 }, { opset: 21 });
-    expectLoomError(() => inferOp('GroupNormalization', [typeArg('f32', ['N', 6, 3]), typeArg('f32', [6]), typeArg('f32', [6])], { num_groups: 4 }, 1, 21), 'SHAPE', /num_groups 4/);
+    expectLoomError(
+      () => inferOp('GroupNormalization', [typeArg('f32', ['N', 6, 3]), typeArg('f32', [6]), typeArg('f32', [6])], { num_groups: 4 }, 1, 21),
+      'SHAPE',
+      /num_groups 4/,
+    );
   });
 
   it('LpNormalization p=1 and p=2, zero vectors stay zero', async () => {

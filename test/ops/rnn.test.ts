@@ -114,15 +114,15 @@ describe('recurrent IR behaviour', () => {
   it('infers symbolic batch and sequence dims', () => {
     const r = inferOp(
       'LSTM',
-      [
-        { type: { dtype: 'f32', shape: ['T', 'N', IN] } },
-        { type: { dtype: 'f32', shape: [2, 4 * H, IN] } },
-        { type: { dtype: 'f32', shape: [2, 4 * H, H] } },
-      ],
+      [{ type: { dtype: 'f32', shape: ['T', 'N', IN] } }, { type: { dtype: 'f32', shape: [2, 4 * H, IN] } }, { type: { dtype: 'f32', shape: [2, 4 * H, H] } }],
       { direction: 'bidirectional', hidden_size: H },
       3,
     );
-    expect(r.map((x) => x.type.shape)).toEqual([['T', 2, 'N', H], [2, 'N', H], [2, 'N', H]]);
+    expect(r.map((x) => x.type.shape)).toEqual([
+      ['T', 2, 'N', H],
+      [2, 'N', H],
+      [2, 'N', H],
+    ]);
   });
 
   it('non-default activations are UNSUPPORTED_FEATURE; defaults are accepted', () => {

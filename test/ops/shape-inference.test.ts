@@ -108,7 +108,25 @@ describe('TorchScript patterns through GraphBuilder', () => {
     expect(b.dimsOf(eq!)).toEqual([0, 0]);
     const [target] = b.addNode('Where', 'w', [eq!, ones!, shape!], {}, ['target']);
     expect(b.dimsOf(target!)).toEqual(['N', 16]);
-    const [pos] = b.addNode('Slice', 'sl', [b.addConstant('buf', fromNumbers('i64', [1, 64], Array.from({ length: 64 }, (_, i) => i))), c(b, 'st', [0]), l1!, c(b, 'ax', [1])], {}, ['pos']);
+    const [pos] = b.addNode(
+      'Slice',
+      'sl',
+      [
+        b.addConstant(
+          'buf',
+          fromNumbers(
+            'i64',
+            [1, 64],
+            Array.from({ length: 64 }, (_, i) => i),
+          ),
+        ),
+        c(b, 'st', [0]),
+        l1!,
+        c(b, 'ax', [1]),
+      ],
+      {},
+      ['pos'],
+    );
     const [e] = b.addNode('Expand', 'ex', [pos!, target!], {}, ['e']);
     expect(b.value(e!).type.shape).toEqual(['N', 16]);
   });
@@ -141,7 +159,11 @@ describe('TorchScript patterns through GraphBuilder', () => {
     expect(text).toContain('f32["N*16",1]');
     verifyGraph(parseGraph(text));
 
-    const x = fromNumbers('f32', [3, 16], Array.from({ length: 48 }, (_, i) => i));
+    const x = fromNumbers(
+      'f32',
+      [3, 16],
+      Array.from({ length: 48 }, (_, i) => i),
+    );
     const y = interpret(g, { mask: x }).out!;
     expect(y.shape).toEqual([3, 1, 1, 16]);
     expect(Array.from(toNumbers(y))).toEqual(Array.from(toNumbers(x)));

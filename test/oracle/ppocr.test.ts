@@ -21,7 +21,9 @@ describe('PP-OCR (Paddle2ONNX) models match onnxruntime', () => {
       const g = importModelFile(file, { dims: c.dims });
       expect(g.symbols).toEqual(['N']); // the batch dim stays symbolic, the bound ones are static
       expect(g.nodes.some((n) => (n.op as string) === 'Constant')).toBe(false); // Constant nodes became constants
-      const feeds = c.page ? { x: textPage(c.dims['p2o.DynamicDimension.1']!, c.dims['p2o.DynamicDimension.2']!, 5) } : makeFeeds(g, { batch: c.batch, seed: 5 });
+      const feeds = c.page
+        ? { x: textPage(c.dims['p2o.DynamicDimension.1']!, c.dims['p2o.DynamicDimension.2']!, 5) }
+        : makeFeeds(g, { batch: c.batch, seed: 5 });
       const reports = await checkAgainstOrt(file, g, feeds, { everyPass: c.everyPass });
       const worst = worstError(reports);
       expect(worst.error, `worst at ${worst.stage} output ${worst.output}`).toBeLessThanOrEqual(1e-4);

@@ -6,7 +6,9 @@ import { importModelFile } from '../../src/onnx/import.js';
 import { checkAgainstOrt, makeFeeds, worstError } from './harness.js';
 
 const DIR = path.resolve(import.meta.dirname, '../../models/torch/onnx');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.onnx')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.onnx'))
+  .sort();
 
 describe('PyTorch exports match onnxruntime through import and every pass', () => {
   it('the export set is present', () => {

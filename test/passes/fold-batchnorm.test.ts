@@ -69,7 +69,13 @@ describe('foldBatchNorm', () => {
         { op: 'MatMul', inputs: ['gb', 'w2'], outputs: ['mm'] },
         bnNode('mm', 'y', 'bn2'),
       ],
-      initializers: { w1: randomF32(rand, [6, 8]), c1: randomF32(rand, [6]), w2: randomF32(rand, [6, 5]), ...bnParams(rand, 6, 'bn1'), ...bnParams(rand, 5, 'bn2') },
+      initializers: {
+        w1: randomF32(rand, [6, 8]),
+        c1: randomF32(rand, [6]),
+        w2: randomF32(rand, [6, 5]),
+        ...bnParams(rand, 6, 'bn1'),
+        ...bnParams(rand, 5, 'bn2'),
+      },
     });
     const folded = await checkPass(foldBatchNorm, m.graph, { model: m.bytes });
     expect(opsOf(folded)).toEqual(['Gemm', 'MatMul']);

@@ -96,7 +96,10 @@ describe('fuseEpilogue', () => {
 
   it('fuses the bias but not a GELU whose input is also used by a residual Add', async () => {
     const m = denseModel(
-      [...GELU_FORMS['Div → Erf → Add → Mul(x) → Mul(0.5)']!.map((n) => (n.outputs[0] === 'y' ? { ...n, outputs: ['g'] } : n)), { op: 'Add', inputs: ['g', 'h'], outputs: ['y'] }],
+      [
+        ...GELU_FORMS['Div → Erf → Add → Mul(x) → Mul(0.5)']!.map((n) => (n.outputs[0] === 'y' ? { ...n, outputs: ['g'] } : n)),
+        { op: 'Add', inputs: ['g', 'h'], outputs: ['y'] },
+      ],
       { rank3: true },
     );
     const fused = await checkPass(fuseEpilogue, m.graph, { model: m.bytes });

@@ -167,7 +167,10 @@ describe('lower-recurrent', () => {
   });
 
   describe('PyTorch exports', () => {
-    for (const [file, dirs] of [['torch_lstm', 1], ['torch_gru_bidir', 2]] as const) {
+    for (const [file, dirs] of [
+      ['torch_lstm', 1],
+      ['torch_gru_bidir', 2],
+    ] as const) {
       it(file, async () => {
         const path = new URL(`../../models/torch/onnx/${file}.onnx`, import.meta.url).pathname;
         const { readFileSync } = await import('node:fs');
@@ -242,7 +245,11 @@ describe('lower-recurrent', () => {
     it('keeps the recurrent GEMM weights transposed and constant', () => {
       const low = lower(importModelBytes(rnnModel({ cell: 'LSTM', seq: 2, initialH: 'input', hidden: 6, input: 5 })));
       const shapes = nodesOf(low, 'MatMul').map((n) => low.constants.get(n.inputs[1]!)?.shape);
-      expect(shapes).toEqual([[5, 24], [6, 24], [6, 24]]);
+      expect(shapes).toEqual([
+        [5, 24],
+        [6, 24],
+        [6, 24],
+      ]);
     });
   });
 

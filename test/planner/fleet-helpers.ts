@@ -55,7 +55,11 @@ export function mixedFleet(opts: { readonly ppocr?: boolean; readonly moreZoo?: 
     tenantFromFile('lstm', path.join(TORCH, 'torch_lstm.onnx'), 2),
     tenantFromFile('gru-bidir', path.join(TORCH, 'torch_gru_bidir.onnx'), 2),
     ...(opts.ppocr
-      ? [tenantFromFile('ppocr-cls', path.join(PPOCR, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), 1, { dims: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 96 } })]
+      ? [
+          tenantFromFile('ppocr-cls', path.join(PPOCR, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), 1, {
+            dims: { 'p2o.DynamicDimension.1': 48, 'p2o.DynamicDimension.2': 96 },
+          }),
+        ]
       : []),
   ];
 }

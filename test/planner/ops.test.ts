@@ -20,7 +20,12 @@ interface Case {
 }
 
 const rand = rng(42);
-const f32 = (shape: number[]): Tensor => fromNumbers('f32', shape, Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1));
+const f32 = (shape: number[]): Tensor =>
+  fromNumbers(
+    'f32',
+    shape,
+    Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rand() * 2 - 1),
+  );
 const i64 = (v: number[]): Tensor => fromNumbers('i64', [v.length], v);
 const scalar = (v: number): Tensor => fromNumbers('f32', [], [v]);
 
@@ -47,7 +52,10 @@ const CASES: Case[] = [
       { op: 'Pad', inputs: ['x', 'p2', 'v'], outputs: ['y2'] },
     ],
     init: { p1: i64([0, 0, 1, 2, 0, 0, 2, 1]), p2: i64([0, 0, 1, 1, 0, 0, 1, 1]), v: scalar(0.5) },
-    outputs: [['y1', ['N', 3, 7, 7]], ['y2', ['N', 3, 6, 6]]],
+    outputs: [
+      ['y1', ['N', 3, 7, 7]],
+      ['y2', ['N', 3, 6, 6]],
+    ],
   },
   {
     name: 'tile-expand-concat',
@@ -70,7 +78,11 @@ const CASES: Case[] = [
       { op: 'ArgMax', inputs: ['x'], outputs: ['a'], attrs: { axis: 2, keepdims: 0 } },
     ],
     init: { axes: i64([1, 3]), axes2: i64([2, 3]) },
-    outputs: [['s', ['N', 4]], ['m', ['N', 3, 1, 1]], ['a', ['N', 3, 5], 'i64']],
+    outputs: [
+      ['s', ['N', 4]],
+      ['m', ['N', 3, 1, 1]],
+      ['a', ['N', 3, 5], 'i64'],
+    ],
     opset: 18,
   },
   {
@@ -87,12 +99,22 @@ const CASES: Case[] = [
     name: 'pools',
     x: ['N', 2, 7, 7],
     nodes: [
-      { op: 'AveragePool', inputs: ['x'], outputs: ['a'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 } },
+      {
+        op: 'AveragePool',
+        inputs: ['x'],
+        outputs: ['a'],
+        attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 },
+      },
       { op: 'AveragePool', inputs: ['x'], outputs: ['b'], attrs: { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] } },
       { op: 'MaxPool', inputs: ['x'], outputs: ['m'], attrs: { kernel_shape: [2, 3], dilations: [2, 1], pads: [0, 1, 0, 1] } },
       { op: 'GlobalMaxPool', inputs: ['x'], outputs: ['g'] },
     ],
-    outputs: [['a', ['N', 2, 4, 4]], ['b', ['N', 2, 4, 4]], ['m', ['N', 2, 5, 7]], ['g', ['N', 2, 1, 1]]],
+    outputs: [
+      ['a', ['N', 2, 4, 4]],
+      ['b', ['N', 2, 4, 4]],
+      ['m', ['N', 2, 5, 7]],
+      ['g', ['N', 2, 1, 1]],
+    ],
   },
   {
     name: 'index-maps',
@@ -105,7 +127,13 @@ const CASES: Case[] = [
       { op: 'Transpose', inputs: ['x'], outputs: ['t'], attrs: { perm: [0, 3, 1, 2] } },
     ],
     init: { st: i64([7, 0]), en: i64([-9, 3]), ax: i64([1, 3]), sp: i64([-3, 2]), idx: i64([5, 0, -1]), scales: fromNumbers('f32', [4], [1, 1, 2, 1.5]) },
-    outputs: [['d', ['N', 2, 4, 6]], ['s', ['N', 3, 2, 2]], ['g', ['N', 3, 2, 3]], ['r', ['N', 8, 4, 4]], ['t', ['N', 3, 8, 2]]],
+    outputs: [
+      ['d', ['N', 2, 4, 6]],
+      ['s', ['N', 3, 2, 2]],
+      ['g', ['N', 3, 2, 3]],
+      ['r', ['N', 8, 4, 4]],
+      ['t', ['N', 3, 8, 2]],
+    ],
   },
   {
     name: 'split-softmax-layernorm',
@@ -116,7 +144,10 @@ const CASES: Case[] = [
       { op: 'LayerNormalization', inputs: ['b', 'sc', 'bi'], outputs: ['ln'], attrs: { axis: 1, epsilon: { float: 1e-5 } } },
     ],
     init: { sp: i64([2, 4]), sc: f32([4, 4]), bi: f32([4]) },
-    outputs: [['ls', ['N', 2, 4]], ['ln', ['N', 4, 4]]],
+    outputs: [
+      ['ls', ['N', 2, 4]],
+      ['ln', ['N', 4, 4]],
+    ],
   },
   {
     name: 'batched-matmul-eltwise',
@@ -133,7 +164,11 @@ const CASES: Case[] = [
       { op: 'MatMul', inputs: ['x', 'wb'], outputs: ['z'] },
     ],
     init: { zero: scalar(0), tenth: scalar(0.1), lo: scalar(-0.5), hi: scalar(0.5), wb: f32([2, 4, 5]) },
-    outputs: [['y', ['N', 2, 3, 3]], ['pi', ['N', 2, 3, 3], 'i64'], ['z', ['N', 2, 3, 5]]],
+    outputs: [
+      ['y', ['N', 2, 3, 3]],
+      ['pi', ['N', 2, 3, 3], 'i64'],
+      ['z', ['N', 2, 3, 5]],
+    ],
   },
   {
     name: 'gemm-transA-bias-col',
@@ -159,7 +194,11 @@ describe('op lowerings match onnxruntime (one fleet of one-op tenants)', () => {
     const plan = planFleet(ts.map((t) => t.input));
     const errors = await checkFleet(plan, ts);
     expect(Object.keys(errors)).toHaveLength(CASES.length);
-    if (process.env.PLANNER_DEBUG) console.log(errors, plan.launches.map((l) => l.info.label));
+    if (process.env.PLANNER_DEBUG)
+      console.log(
+        errors,
+        plan.launches.map((l) => l.info.label),
+      );
     for (const [id, e] of Object.entries(errors)) expect(e, id).toBeLessThanOrEqual(1e-5);
   });
 });

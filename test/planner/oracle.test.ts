@@ -4,7 +4,6 @@ import { generateModel } from '../../models/index.js';
 import { planFleetDetailed } from '../../src/planner/index.js';
 import { type TestTenant, checkFleet, mixedFleet, tenantFromBytes } from './fleet-helpers.js';
 
-
 describe('planned fleets match onnxruntime per tenant', () => {
   it('8 MLPs (different seeds): each layer is one strided gemm launch with 8 entries', async () => {
     const ts = Array.from({ length: 8 }, (_, i) => tenantFromBytes(`mlp${i}`, generateModel('mlp', { seed: 10 + i, sizes: [64, 128, 128, 10] }).bytes, 4));

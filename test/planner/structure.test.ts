@@ -14,7 +14,12 @@ const mlp = (id: string, seed: number, sizes: number[], maxBatch = 2) => tenantF
 
 // The whole plan as text, weights by content hash (their bytes are what a plan dir would hold).
 function fingerprint(plan: Plan): string {
-  const weights = plan.weights.map((w) => ({ offset: w.offset, dtype: w.tensor.dtype, shape: w.tensor.shape, sha: createHash('sha256').update(tensorBytes(w.tensor)).digest('hex') }));
+  const weights = plan.weights.map((w) => ({
+    offset: w.offset,
+    dtype: w.tensor.dtype,
+    shape: w.tensor.shape,
+    sha: createHash('sha256').update(tensorBytes(w.tensor)).digest('hex'),
+  }));
   return JSON.stringify({ ...plan, weights });
 }
 
@@ -68,7 +73,10 @@ describe('GEMM grouping', () => {
   it('the cost model keeps GEMMs apart when one launch would be slower', () => {
     const ts = [mlp('a', 1, [16, 32, 8]), mlp('b', 2, [24, 32, 8])];
     const cost = { device: 'launch-free', peakFlops: 1e12, bandwidth: 1e12, launchUs: 0, groupedEfficiency: 0.5 };
-    const plan = planFleet(ts.map((t) => t.input), { costModel: cost });
+    const plan = planFleet(
+      ts.map((t) => t.input),
+      { costModel: cost },
+    );
     expect(plan.launches.filter((l) => l.info.stage === 0).map((l) => l.kind)).toEqual(['gemm', 'gemm']);
   });
 });
@@ -77,7 +85,8 @@ describe('plan properties', () => {
   const fleet = (): TenantInput[] => [
     mlp('m0', 1, [16, 32, 8]).input,
     mlp('m1', 2, [16, 32, 8]).input,
-    tenantFromBytes('enc', generateModel('encoder', { seed: 3, layers: 1, hidden: 32, heads: 2, ffn: 64, seq: 8, vocabSize: 50, maxPositions: 16 }).bytes, 2).input,
+    tenantFromBytes('enc', generateModel('encoder', { seed: 3, layers: 1, hidden: 32, heads: 2, ffn: 64, seq: 8, vocabSize: 50, maxPositions: 16 }).bytes, 2)
+      .input,
     tenantFromBytes('sq', generateModel('squeezenet', { seed: 4, resolution: 32, classes: 10 }).bytes, 2).input,
   ];
 

@@ -38,7 +38,9 @@ async function open(file: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
   await page.route('**/*', (route) => {
     const url = route.request().url();
     if (url.startsWith('file:')) return route.continue();
@@ -67,7 +69,16 @@ beforeAll(async () => {
   expect(await runCli(['node', 'loom', 'inspect', planDir, '--html', benchReport, '--bench', path.join(tmp, 'bench.json')])).toBe(0);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -76,7 +87,7 @@ afterAll(async () => {
 });
 
 describe.skipIf(!haveChromium)('HTML report in headless Chromium', () => {
-  it('draws one block per launch of plan.json, in launch order, spanning the launch\'s tenants', async () => {
+  it("draws one block per launch of plan.json, in launch order, spanning the launch's tenants", async () => {
     const page = await open(report);
     const blocks = page.locator('svg#chart g.launch');
     expect(await blocks.count()).toBe(plan.launches.length);
@@ -85,10 +96,12 @@ describe.skipIf(!haveChromium)('HTML report in headless Chromium', () => {
     const kinds = new Set(await blocks.evaluateAll((gs) => gs.map((g) => g.getAttribute('class')!.split(' ')[1])));
     expect(kinds).toEqual(new Set(['kind-strided', 'kind-batched', 'kind-grouped', 'kind-generated']));
     // time runs left to right: every block starts where the one before it ended
-    const boxes = await blocks.evaluateAll((gs) => gs.map((g) => {
-      const b = (g as unknown as Boxed).getBBox();
-      return { x: b.x, y: b.y, width: b.width, height: b.height };
-    }));
+    const boxes = await blocks.evaluateAll((gs) =>
+      gs.map((g) => {
+        const b = (g as unknown as Boxed).getBBox();
+        return { x: b.x, y: b.y, width: b.width, height: b.height };
+      }),
+    );
     for (let i = 1; i < boxes.length; i++) expect(boxes[i]!.x).toBeGreaterThanOrEqual(boxes[i - 1]!.x + boxes[i - 1]!.width - 1);
     // the widest launch (12 tenants) spans 12 rows: as tall as 12 tenant labels
     const big = plan.launches.reduce((a, l) => (l.info.tenants.length > a.info.tenants.length ? l : a));
@@ -101,12 +114,13 @@ describe.skipIf(!haveChromium)('HTML report in headless Chromium', () => {
     const panels = await page.locator('.panels').innerText();
     expect(panels).toContain(`${plan.launches.length}`);
     expect(panels).toContain(`${plan.tenants.reduce((a, t) => a + t.layers, 0)}`);
-    for (const s of ['Launches per tick', 'fewer launches', 'Tick time', 'roofline floor', 'ungrouped', 'Memory arenas', 'weights', 'activations', 'io slots']) expect(panels).toContain(s);
+    for (const s of ['Launches per tick', 'fewer launches', 'Tick time', 'roofline floor', 'ungrouped', 'Memory arenas', 'weights', 'activations', 'io slots'])
+      expect(panels).toContain(s);
     await page.screenshot({ path: path.join(OUT, 'report.png'), fullPage: true });
     await page.close();
   });
 
-  it('hover shows a launch\'s details; click pins them and highlights the block', async () => {
+  it("hover shows a launch's details; click pins them and highlights the block", async () => {
     const page = await open(report);
     const grouped = plan.launches.find((l) => l.kind === 'gemm_grouped' && l.info.tenants.length > 3)!;
     const block = page.locator(`svg#chart g.launch[data-id="${grouped.id}"]`);

@@ -7,14 +7,58 @@ import { expectLoomError } from '../support/errors.js';
 
 // A hand-made plan: 6 tenants, launches over nested and disjoint tenant sets, every launch kind.
 function info(stage: number, tenants: number[], predictedUs: number): LaunchInfo {
-  return { stage, label: `l${tenants.join('')}`, tenants, sources: [], flops: 1000 * tenants.length, bytes: 64 * tenants.length, predictedUs, ungroupedUs: predictedUs * tenants.length };
+  return {
+    stage,
+    label: `l${tenants.join('')}`,
+    tenants,
+    sources: [],
+    flops: 1000 * tenants.length,
+    bytes: 64 * tenants.length,
+    predictedUs,
+    ungroupedUs: predictedUs * tenants.length,
+  };
 }
-const problem = { m: 1, n: 8, k: 8, transA: false, transB: false, lda: 8, ldb: 8, ldc: 8, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: null } as const;
+const problem = {
+  m: 1,
+  n: 8,
+  k: 8,
+  transA: false,
+  transB: false,
+  lda: 8,
+  ldb: 8,
+  ldc: 8,
+  alpha: 1,
+  beta: 1,
+  bias: 'none',
+  ldBias: 0,
+  activation: null,
+} as const;
 const ref = { arena: 'act', offset: 0 } as const;
 const entry = (tenant: number) => ({ tenant, a: ref, b: ref, c: ref, bias: null });
-const gemm = (id: number, i: LaunchInfo, strided: boolean): Launch => ({ kind: 'gemm', id, dtype: 'f32', problem, entries: i.tenants.map(entry), strides: strided ? { a: 0, b: 0, c: 0, bias: 0 } : null, info: i });
-const kernel = (id: number, i: LaunchInfo): Launch => ({ kind: 'kernel', id, kernel: 'k', op: { op: 'softmax', log: false }, segments: i.tenants.map((t) => ({ tenant: t, dims: [1, 8, 1], inputs: [], out: ref, outDType: 'f32' })), info: i });
-const grouped = (id: number, i: LaunchInfo): Launch => ({ kind: 'gemm_grouped', id, dtype: 'f32', groups: [{ problem, entries: i.tenants.map(entry) }], info: i });
+const gemm = (id: number, i: LaunchInfo, strided: boolean): Launch => ({
+  kind: 'gemm',
+  id,
+  dtype: 'f32',
+  problem,
+  entries: i.tenants.map(entry),
+  strides: strided ? { a: 0, b: 0, c: 0, bias: 0 } : null,
+  info: i,
+});
+const kernel = (id: number, i: LaunchInfo): Launch => ({
+  kind: 'kernel',
+  id,
+  kernel: 'k',
+  op: { op: 'softmax', log: false },
+  segments: i.tenants.map((t) => ({ tenant: t, dims: [1, 8, 1], inputs: [], out: ref, outDType: 'f32' })),
+  info: i,
+});
+const grouped = (id: number, i: LaunchInfo): Launch => ({
+  kind: 'gemm_grouped',
+  id,
+  dtype: 'f32',
+  groups: [{ problem, entries: i.tenants.map(entry) }],
+  info: i,
+});
 
 // tenants 0, 2, 4 share launches (as do 1, 3), so the plan's order would split every group
 const PLAN: ReportPlan = {
@@ -42,7 +86,12 @@ describe('tenant order', () => {
   });
 
   it('mends overlapping groups where a lexicographic sort cannot', () => {
-    const groups = [[0, 1, 2], [2, 3], [3, 4], [1, 0]];
+    const groups = [
+      [0, 1, 2],
+      [2, 3],
+      [3, 4],
+      [1, 0],
+    ];
     const order = orderTenants(5, groups);
     expect(countBreaks(order, groups)).toBe(0);
   });
@@ -50,12 +99,37 @@ describe('tenant order', () => {
 
 describe('bench file', () => {
   it('reads launch times and rejects what does not belong to the plan', () => {
-    const b = parseBench({ device: 'H100', launches: [{ id: 0, us: 12.5 }, { id: 5, us: 3 }] }, [0, 1, 5]);
+    const b = parseBench(
+      {
+        device: 'H100',
+        launches: [
+          { id: 0, us: 12.5 },
+          { id: 5, us: 3 },
+        ],
+      },
+      [0, 1, 5],
+    );
     expect(b.device).toBe('H100');
-    expect([...b.us]).toEqual([[0, 12.5], [5, 3]]);
+    expect([...b.us]).toEqual([
+      [0, 12.5],
+      [5, 3],
+    ]);
     expectLoomError(() => parseBench({ launches: [{ id: 9, us: 1 }] }, [0, 1]), 'USAGE', 'no launch 9');
     expectLoomError(() => parseBench({ launches: [{ id: 0, us: -1 }] }, [0]), 'USAGE', 'launches[0]', '"us"');
-    expectLoomError(() => parseBench({ launches: [{ id: 0, us: 1 }, { id: 0, us: 2 }] }, [0]), 'USAGE', 'twice');
+    expectLoomError(
+      () =>
+        parseBench(
+          {
+            launches: [
+              { id: 0, us: 1 },
+              { id: 0, us: 2 },
+            ],
+          },
+          [0],
+        ),
+      'USAGE',
+      'twice',
+    );
     expectLoomError(() => parseBench([1, 2], [0]), 'USAGE', 'expected {"launches"');
     expectLoomError(() => parseBench({ times: [] }, [0]), 'USAGE', 'missing "launches"');
   });
@@ -71,7 +145,11 @@ describe('view model', () => {
     expect(m.blocks.every((b) => b.runs.length === 1)).toBe(true);
     expect(m.blocks[2]!.runs).toEqual([{ row: 0, rows: 6 }]);
     expect(m.breaks).toBe(0);
-    expect(m.stages.map((s) => [s.stage, s.launches, s.us])).toEqual([[0, 2, 14], [1, 1, 20], [2, 2, 1.5]]);
+    expect(m.stages.map((s) => [s.stage, s.launches, s.us])).toEqual([
+      [0, 2, 14],
+      [1, 1, 20],
+      [2, 2, 1.5],
+    ]);
     expect(m.totals.launches).toBe(5);
     expect(m.totals.tenantLayers).toBe(18);
     expect(m.tenants.find((t) => t.id === 'a0')).toMatchObject({ model: 'a0.onnx', sloMs: 5, launches: 3 });
@@ -79,7 +157,18 @@ describe('view model', () => {
   });
 
   it('draws measured times when a bench is given; unmeasured launches keep their predicted width', () => {
-    const m = buildReportModel(PLAN, parseBench({ launches: [{ id: 2, us: 200 }, { id: 0, us: 1 }] }, [0, 1, 2, 5, 7]));
+    const m = buildReportModel(
+      PLAN,
+      parseBench(
+        {
+          launches: [
+            { id: 2, us: 200 },
+            { id: 0, us: 1 },
+          ],
+        },
+        [0, 1, 2, 5, 7],
+      ),
+    );
     expect(m.basis).toBe('measured');
     expect(m.blocks.map((b) => b.us)).toEqual([1, 4, 200, 1, 0.5]);
     expect(m.measuredTickUs).toBeNull(); // partial

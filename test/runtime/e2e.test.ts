@@ -12,9 +12,12 @@ import { planFleet } from '../../src/planner/index.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
 import { type TestTenant, mixedFleet, tenantFromBytes } from '../planner/fleet-helpers.js';
 
-
 // Compiles the fleet, runs ticks on the CPU backend and returns each tenant's worst error per tick.
-async function runFleet(ts: readonly TestTenant[], rowsPerTick: ReadonlyArray<(t: TestTenant) => number>, threads?: number): Promise<Array<Record<string, number>>> {
+async function runFleet(
+  ts: readonly TestTenant[],
+  rowsPerTick: ReadonlyArray<(t: TestTenant) => number>,
+  threads?: number,
+): Promise<Array<Record<string, number>>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'loom-e2e-'));
   try {
     await writePlanDir(planFleet(ts.map((t) => t.input)), dir, { nvcc: 'off' });

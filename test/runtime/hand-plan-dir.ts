@@ -20,7 +20,9 @@ export async function loadHandPlan(threads = 2): Promise<LoadedHandPlan> {
   await writePlanDir(hand.plan, dir, { nvcc: 'off' });
   const loaded = await loadPlan(dir, { backend: 'cpu', threads });
   return {
-    dir, hand, loaded,
+    dir,
+    hand,
+    loaded,
     close: () => {
       loaded.close();
       rmSync(dir, { recursive: true, force: true });

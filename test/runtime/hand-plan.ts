@@ -39,21 +39,55 @@ export function handPlan(bigGemm = 0): HandPlan {
   const hOff = [0, 4 * N * F, 8 * N * F];
   let actBytes = 11 * N * F;
   const tenant = (id: string, t: number): PlannedTenant => ({
-    id, model: `${id}.onnx`, maxBatch: t === 2 ? 3 : 4, sloMs: null, layers: 2,
-    inputs: [{ name: 'x', dtype: 'f32', shape: t === 2 ? [K, 3] : [4, K], batchAxis: t === 2 ? 1 : 0, ref: { arena: 'io', offset: xOff[t]! }, bytes: xBytes[t]! }],
+    id,
+    model: `${id}.onnx`,
+    maxBatch: t === 2 ? 3 : 4,
+    sloMs: null,
+    layers: 2,
+    inputs: [
+      { name: 'x', dtype: 'f32', shape: t === 2 ? [K, 3] : [4, K], batchAxis: t === 2 ? 1 : 0, ref: { arena: 'io', offset: xOff[t]! }, bytes: xBytes[t]! },
+    ],
     outputs: [{ name: 'y', dtype: 'f32', shape: t === 2 ? [3, N] : [4, N], batchAxis: 0, ref: { arena: 'io', offset: yOff[t]! }, bytes: yBytes[t]! }],
   });
   const launches: Launch[] = [
     {
-      kind: 'gemm', id: 0, dtype: 'f32', info: info(0, 'gemm 4x5x8 (2 tenants)', [0, 1]),
-      problem: { m: 4, n: N, k: K, transA: false, transB: false, lda: K, ldb: N, ldc: N, alpha: 1, beta: 1, bias: 'row', ldBias: 0, activation: { kind: 'relu' } },
-      entries: [0, 1].map((t) => ({ tenant: t, a: { arena: 'io' as const, offset: xOff[t]! }, b: { arena: 'weights' as const, offset: wOff[t]! }, c: { arena: 'act' as const, offset: hOff[t]! }, bias: { arena: 'weights' as const, offset: bOff[t]! } })),
+      kind: 'gemm',
+      id: 0,
+      dtype: 'f32',
+      info: info(0, 'gemm 4x5x8 (2 tenants)', [0, 1]),
+      problem: {
+        m: 4,
+        n: N,
+        k: K,
+        transA: false,
+        transB: false,
+        lda: K,
+        ldb: N,
+        ldc: N,
+        alpha: 1,
+        beta: 1,
+        bias: 'row',
+        ldBias: 0,
+        activation: { kind: 'relu' },
+      },
+      entries: [0, 1].map((t) => ({
+        tenant: t,
+        a: { arena: 'io' as const, offset: xOff[t]! },
+        b: { arena: 'weights' as const, offset: wOff[t]! },
+        c: { arena: 'act' as const, offset: hOff[t]! },
+        bias: { arena: 'weights' as const, offset: bOff[t]! },
+      })),
       strides: { a: xBytes[0]!, b: K * N * F, c: 4 * N * F, bias: N * F },
     },
     {
-      kind: 'gemm', id: 1, dtype: 'f32', info: info(0, 'gemm 3x5x8 (1 tenant)', [2]),
+      kind: 'gemm',
+      id: 1,
+      dtype: 'f32',
+      info: info(0, 'gemm 3x5x8 (1 tenant)', [2]),
       problem: { m: 3, n: N, k: K, transA: true, transB: false, lda: 3, ldb: N, ldc: N, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: null },
-      entries: [{ tenant: 2, a: { arena: 'io', offset: xOff[2]! }, b: { arena: 'weights', offset: wOff[2]! }, c: { arena: 'act', offset: hOff[2]! }, bias: null }],
+      entries: [
+        { tenant: 2, a: { arena: 'io', offset: xOff[2]! }, b: { arena: 'weights', offset: wOff[2]! }, c: { arena: 'act', offset: hOff[2]! }, bias: null },
+      ],
       strides: null,
     },
   ];
@@ -62,18 +96,52 @@ export function handPlan(bigGemm = 0): HandPlan {
     const big = actBytes;
     actBytes += 3 * bigGemm * bigGemm * F;
     launches.push({
-      kind: 'gemm', id: 2, dtype: 'f32', info: info(0, 'big', [0]),
-      problem: { m: bigGemm, n: bigGemm, k: bigGemm, transA: false, transB: true, lda: bigGemm, ldb: bigGemm, ldc: bigGemm, alpha: 1, beta: 1, bias: 'none', ldBias: 0, activation: null },
-      entries: [{ tenant: 0, a: { arena: 'act', offset: big }, b: { arena: 'act', offset: big + bigGemm * bigGemm * F }, c: { arena: 'act', offset: big + 2 * bigGemm * bigGemm * F }, bias: null }],
+      kind: 'gemm',
+      id: 2,
+      dtype: 'f32',
+      info: info(0, 'big', [0]),
+      problem: {
+        m: bigGemm,
+        n: bigGemm,
+        k: bigGemm,
+        transA: false,
+        transB: true,
+        lda: bigGemm,
+        ldb: bigGemm,
+        ldc: bigGemm,
+        alpha: 1,
+        beta: 1,
+        bias: 'none',
+        ldBias: 0,
+        activation: null,
+      },
+      entries: [
+        {
+          tenant: 0,
+          a: { arena: 'act', offset: big },
+          b: { arena: 'act', offset: big + bigGemm * bigGemm * F },
+          c: { arena: 'act', offset: big + 2 * bigGemm * bigGemm * F },
+          bias: null,
+        },
+      ],
       strides: null,
     });
   }
   launches.push({
-    kind: 'kernel', id: launches.length, kernel: 'scale2', op: { op: 'eltwise', program: [{ op: 'in', i: 0 }, { op: 'const', v: 2 }, { op: 'mul' }], computeF32: true },
+    kind: 'kernel',
+    id: launches.length,
+    kernel: 'scale2',
+    op: { op: 'eltwise', program: [{ op: 'in', i: 0 }, { op: 'const', v: 2 }, { op: 'mul' }], computeF32: true },
     info: info(1, 'eltwise (3 tenants)', [0, 1, 2]),
     segments: [0, 1, 2].map((t) => {
       const rows = t === 2 ? 3 : 4;
-      return { tenant: t, shape: [rows, N], inputs: [{ ref: { arena: 'act' as const, offset: hOff[t]! }, dtype: 'f32' as const, strides: [N, 1] }], out: { arena: 'io' as const, offset: yOff[t]! }, outDType: 'f32' as const };
+      return {
+        tenant: t,
+        shape: [rows, N],
+        inputs: [{ ref: { arena: 'act' as const, offset: hOff[t]! }, dtype: 'f32' as const, strides: [N, 1] }],
+        out: { arena: 'io' as const, offset: yOff[t]! },
+        outDType: 'f32' as const,
+      };
     }),
   });
   const weights = [

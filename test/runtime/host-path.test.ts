@@ -88,7 +88,10 @@ describe('runTick host path (cpu)', () => {
 
   it('an input array whose element size does not fit its dtype is an EVAL error', async () => {
     const wrong = { dtype: 'f32', shape: [1, K], data: new Float64Array(K) } as unknown as Tensor;
-    await expect(loaded.runTick({ a: { x: wrong } })).rejects.toMatchObject({ code: 'EVAL', message: expect.stringMatching(/tenant 'a' input 'x': Float64Array, expected Float32Array \(f32\)/) });
+    await expect(loaded.runTick({ a: { x: wrong } })).rejects.toMatchObject({
+      code: 'EVAL',
+      message: expect.stringMatching(/tenant 'a' input 'x': Float64Array, expected Float32Array \(f32\)/),
+    });
   });
 });
 
@@ -97,23 +100,28 @@ describe('runTickPacked argument checks', () => {
     const addon = loadNativeAddon();
     const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
     try {
-      const run = (data: Uint8Array, ins: number[], outs: number[]) => () => addon.runTickPacked(handle, data, new Float64Array(ins), new Float64Array(outs), new Uint8Array(3));
+      const run = (data: Uint8Array, ins: number[], outs: number[]) => () =>
+        addon.runTickPacked(handle, data, new Float64Array(ins), new Float64Array(outs), new Uint8Array(3));
       expect(run(new Uint8Array(8), [0, 0], [])).toThrow(expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/3 numbers per row/) }));
       expect(run(new Uint8Array(8), [0, 4, 8], [])).toThrow(/input 0 \[4, \+8\) lies outside the tick data of 8 bytes/);
       expect(run(new Uint8Array(8), [0, -1, 4], [])).toThrow(/input table row 0: dataOffset must be a non-negative integer/);
       expect(run(new Uint8Array(8), [], [0, 1.5, 0])).toThrow(/output table row 0: bytes must be a non-negative integer/);
-      expect(() => addon.runTickPacked(handle, new Uint8Array(8), [] as unknown as Float64Array, new Float64Array(0), new Uint8Array(3))).toThrow(/input table must be a Float64Array/);
+      expect(() => addon.runTickPacked(handle, new Uint8Array(8), [] as unknown as Float64Array, new Float64Array(0), new Uint8Array(3))).toThrow(
+        /input table must be a Float64Array/,
+      );
     } finally {
       addon.destroy(handle);
     }
   });
 
-  it('an io range outside the arena rejects with the executor\'s error', async () => {
+  it("an io range outside the arena rejects with the executor's error", async () => {
     const addon = loadNativeAddon();
     const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
     try {
       const io = loaded.plan.arenas.io;
-      await expect(addon.runTickPacked(handle, new Uint8Array(0), new Float64Array(0), new Float64Array([io - 4, 8, 0]), new Uint8Array(3))).rejects.toMatchObject({
+      await expect(
+        addon.runTickPacked(handle, new Uint8Array(0), new Float64Array(0), new Float64Array([io - 4, 8, 0]), new Uint8Array(3)),
+      ).rejects.toMatchObject({
         code: 'EVAL',
         message: expect.stringMatching(/tick output \[\d+, \+8\) lies outside the io arena/),
       });
@@ -125,14 +133,22 @@ describe('runTickPacked argument checks', () => {
 
 describe('bench entry points on the CPU backend', () => {
   it('benchTick: unknown tenant ids and bad masks are clear errors; the CPU backend has no captured tick', () => {
-    expect(() => loaded.benchTick(1, ['a', 'zz'])).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(/unknown tenant 'zz' \(the plan has: a, b, c\)/) }));
-    expect(() => loaded.benchTick(0)).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(/iters must be a positive integer, got 0/) }));
-    expect(() => loaded.benchTick(1, ['a'])).toThrow(expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/backend 'cpu' has no captured tick to replay/) }));
+    expect(() => loaded.benchTick(1, ['a', 'zz'])).toThrow(
+      expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(/unknown tenant 'zz' \(the plan has: a, b, c\)/) }),
+    );
+    expect(() => loaded.benchTick(0)).toThrow(
+      expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(/iters must be a positive integer, got 0/) }),
+    );
+    expect(() => loaded.benchTick(1, ['a'])).toThrow(
+      expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/backend 'cpu' has no captured tick to replay/) }),
+    );
     expect(() => loaded.benchTick(1)).toThrow(/has no captured tick/);
     const addon = loadNativeAddon();
     const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
     try {
-      expect(() => addon.benchTick(handle, 1, new Uint8Array(2))).toThrow(expect.objectContaining({ code: 'EVAL', message: 'bench mask names 2 tenants, the plan has 3' }));
+      expect(() => addon.benchTick(handle, 1, new Uint8Array(2))).toThrow(
+        expect.objectContaining({ code: 'EVAL', message: 'bench mask names 2 tenants, the plan has 3' }),
+      );
       expect(() => addon.benchTick(handle, 1, new Float32Array(3) as unknown as Uint8Array)).toThrow(/bench mask must be a Uint8Array/);
     } finally {
       addon.destroy(handle);
@@ -142,12 +158,19 @@ describe('bench entry points on the CPU backend', () => {
   it('benchConcurrent needs CUDA plans and says so', async () => {
     const other = await loadPlan(dir, { backend: 'cpu', threads: 1 });
     try {
-      expect(() => benchConcurrent([loaded, other], 1)).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringMatching(/runs CUDA graphs side by side: plan 0 \(tenants a, b, c\) is on the cpu backend/) }));
+      expect(() => benchConcurrent([loaded, other], 1)).toThrow(
+        expect.objectContaining({
+          code: 'USAGE',
+          message: expect.stringMatching(/runs CUDA graphs side by side: plan 0 \(tenants a, b, c\) is on the cpu backend/),
+        }),
+      );
       expect(() => benchConcurrent([], 1)).toThrow(/needs at least one plan/);
       const addon = loadNativeAddon();
       const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
       try {
-        expect(() => addon.benchTicks([handle], 1)).toThrow(expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/plan 0 is on backend 'cpu', not cuda/) }));
+        expect(() => addon.benchTicks([handle], 1)).toThrow(
+          expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/plan 0 is on backend 'cpu', not cuda/) }),
+        );
       } finally {
         addon.destroy(handle);
       }

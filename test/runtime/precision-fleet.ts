@@ -123,5 +123,9 @@ export async function tickErrors(loaded: LoadedPlan, feeds: Feeds, want: Outs): 
 
 export function report(title: string, errs: Record<string, number>): void {
   const worst = Math.max(...Object.values(errs));
-  process.stdout.write(`${title}: worst ${worst.toExponential(2)}\n${Object.entries(errs).map(([id, e]) => `  ${id.padEnd(12)} ${e.toExponential(2)}`).join('\n')}\n`);
+  process.stdout.write(
+    `${title}: worst ${worst.toExponential(2)}\n${Object.entries(errs)
+      .map(([id, e]) => `  ${id.padEnd(12)} ${e.toExponential(2)}`)
+      .join('\n')}\n`,
+  );
 }

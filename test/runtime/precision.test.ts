@@ -10,7 +10,17 @@ import { readPlanDir } from '../../codegen/index.js';
 import { loadPlan } from '../../runtime/index.js';
 import { planFleet } from '../../src/planner/index.js';
 import { simulateTick } from '../support/plan-simulator.js';
-import { type PrecisionFleet, compilePrecision, fleetFeeds, limitFor, ortOutputs, report, tickErrors, worstErrors, writeFleetModels } from './precision-fleet.js';
+import {
+  type PrecisionFleet,
+  compilePrecision,
+  fleetFeeds,
+  limitFor,
+  ortOutputs,
+  report,
+  tickErrors,
+  worstErrors,
+  writeFleetModels,
+} from './precision-fleet.js';
 
 describe('manifest precisions on the CPU backend match onnxruntime fp32 per tenant', () => {
   let root = '';
@@ -26,7 +36,10 @@ describe('manifest precisions on the CPU backend match onnxruntime fp32 per tena
     if (root) rmSync(root, { recursive: true, force: true });
   });
 
-  for (const [precision, dt] of [['bf16', 'bf16'], ['fp16', 'f16']] as const) {
+  for (const [precision, dt] of [
+    ['bf16', 'bf16'],
+    ['fp16', 'f16'],
+  ] as const) {
     it(`${precision}: every tenant within 2e-2, full and partial batches`, async () => {
       const dir = path.join(root, precision);
       const tenants = await compilePrecision(fleet, precision, dir, 'off');

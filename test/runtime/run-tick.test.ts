@@ -87,7 +87,9 @@ describe('runtime loadPlan/runTick (cpu)', () => {
     await bad({ c: { x: makeTensor('f32', [K, 4]) } }, /shape \[8,4\], expected f32\[8,1\.\.3\]/);
     await bad({ a: { x: makeTensor('f32', [K]) } }, /shape \[8\], expected f32\[1\.\.4,8\]/);
     // the shared validator's error, with its field path, is the cause
-    await expect(loaded.runTick({ a: { x: makeTensor('f32', [5, K]) } })).rejects.toMatchObject({ cause: { name: 'TenantIOError', code: 'shape', path: "inputs[0] ('x').shape" } });
+    await expect(loaded.runTick({ a: { x: makeTensor('f32', [5, K]) } })).rejects.toMatchObject({
+      cause: { name: 'TenantIOError', code: 'shape', path: "inputs[0] ('x').shape" },
+    });
   });
 
   it('a tick does not block the event loop', async () => {

@@ -31,7 +31,9 @@ function rawInfer(url: string, model: string, body: string): net.Socket {
   const { hostname, port } = new URL(url);
   const sock = net.connect(Number(port), hostname);
   sock.on('error', () => {});
-  sock.write(`POST /v2/models/${model}/infer HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  sock.write(
+    `POST /v2/models/${model}/infer HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
   return sock;
 }
 

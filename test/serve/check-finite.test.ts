@@ -28,7 +28,13 @@ afterAll(() => loaded?.close());
 
 // mlp-a's and mlp-b's input is f32[1..4,32]; element `at` is `bad`
 function withBad(bad: number, at: number) {
-  return { input: fromNumbers('f32', [2, 32], Array.from({ length: 64 }, (_, i) => (i === at ? bad : 0.25))) };
+  return {
+    input: fromNumbers(
+      'f32',
+      [2, 32],
+      Array.from({ length: 64 }, (_, i) => (i === at ? bad : 0.25)),
+    ),
+  };
 }
 
 describe('manifest field checkFinite', () => {
@@ -46,7 +52,13 @@ describe('manifest field checkFinite', () => {
 
   it('is written into plan.json only for the tenant that asked; a plan without it loads with the check off', async () => {
     const json = JSON.parse(readFileSync(path.join(planDir, 'plan.json'), 'utf8')) as { tenants: Array<Record<string, unknown>> };
-    expect(json.tenants.map((t) => [t.id, t.checkFinite])).toEqual([['mlp-a', true], ['mlp-b', undefined], ['mlp-c', undefined], ['lstm-a', undefined], ['enc-a', undefined]]);
+    expect(json.tenants.map((t) => [t.id, t.checkFinite])).toEqual([
+      ['mlp-a', true],
+      ['mlp-b', undefined],
+      ['mlp-c', undefined],
+      ['lstm-a', undefined],
+      ['enc-a', undefined],
+    ]);
     // the compiled manifest copy keeps it, so `loom bench` re-plans the same fleet
     const copy = JSON.parse(readFileSync(path.join(planDir, 'manifest.json'), 'utf8')) as { tenants: Array<Record<string, unknown>> };
     expect(copy.tenants.find((t) => t.id === 'mlp-a')!.checkFinite).toBe(true);
@@ -81,7 +93,10 @@ describe('serving with checkFinite', () => {
   };
   const binaryBody = (x: ReturnType<typeof withBad>) => {
     const head = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [2, 32], datatype: 'FP32', parameters: { binary_data_size: 256 } }] }));
-    return { body: Buffer.concat([head, Buffer.from((x.input.data as Float32Array).buffer)]), headers: { 'inference-header-content-length': String(head.length) } };
+    return {
+      body: Buffer.concat([head, Buffer.from((x.input.data as Float32Array).buffer)]),
+      headers: { 'inference-header-content-length': String(head.length) },
+    };
   };
 
   it('a NaN or Inf for the tenant that asked is a 400 naming tenant, input and the first bad index', async () => {

@@ -29,7 +29,13 @@ export async function compileTestFleet(slo: Partial<Record<TenantId, number>> = 
   mkdirSync(path.join(dir, 'models'));
   for (const t of FLEET) writeFileSync(path.join(dir, 'models', `${t.id}.onnx`), generateModel(t.kind, t.opts as never).bytes);
   const manifest = {
-    tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: t.maxBatch, ...(slo[t.id] !== undefined ? { sloMs: slo[t.id] } : {}), ...(checkFinite.includes(t.id) ? { checkFinite: true } : {}) })),
+    tenants: FLEET.map((t) => ({
+      id: t.id,
+      model: `models/${t.id}.onnx`,
+      maxBatch: t.maxBatch,
+      ...(slo[t.id] !== undefined ? { sloMs: slo[t.id] } : {}),
+      ...(checkFinite.includes(t.id) ? { checkFinite: true } : {}),
+    })),
     precision: 'fp32',
   };
   writeFileSync(path.join(dir, 'fleet.json'), JSON.stringify(manifest));
@@ -71,5 +77,10 @@ export interface OipOutput {
 // The JSON output equals the tensor exactly (FP32 values survive JSON as doubles).
 export function sameValues(got: OipOutput, want: Tensor): boolean {
   const w = tensorToJson(want);
-  return got.shape.length === want.shape.length && got.shape.every((d, i) => d === want.shape[i]) && got.data.length === w.length && got.data.every((v, i) => v === w[i]);
+  return (
+    got.shape.length === want.shape.length &&
+    got.shape.every((d, i) => d === want.shape[i]) &&
+    got.data.length === w.length &&
+    got.data.every((v, i) => v === w[i])
+  );
 }

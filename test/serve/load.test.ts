@@ -58,9 +58,21 @@ async function drive(url: string, jobs: readonly Job[], clients: number): Promis
     while (next < jobs.length) {
       const job = jobs[next++]!;
       const t0 = performance.now();
-      const r = await fetch(`${url}/v2/models/${job.tenant}/infer`, { method: 'POST', body: job.body, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(10_000) });
+      const r = await fetch(`${url}/v2/models/${job.tenant}/infer`, {
+        method: 'POST',
+        body: job.body,
+        headers: { 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(10_000),
+      });
       const serverMs = Number(/dur=([\d.]+)/.exec(r.headers.get('server-timing') ?? '')?.[1]);
-      outcomes.push({ job, status: r.status, ms: performance.now() - t0, serverMs, retryAfter: r.headers.get('retry-after'), body: (await r.json()) as Outcome['body'] });
+      outcomes.push({
+        job,
+        status: r.status,
+        ms: performance.now() - t0,
+        serverMs,
+        retryAfter: r.headers.get('retry-after'),
+        body: (await r.json()) as Outcome['body'],
+      });
     }
   };
   await Promise.all(Array.from({ length: clients }, worker));
@@ -85,7 +97,11 @@ describe('load', () => {
     const server = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), scheduler: { queueTicks: 16 }, logger: false });
     servers.push(server);
     const url = await server.listen(0, '127.0.0.1');
-    const jobs = await makeJobs(600, FLEET.map((t) => t.id), 1);
+    const jobs = await makeJobs(
+      600,
+      FLEET.map((t) => t.id),
+      1,
+    );
     const t0 = performance.now();
     const outcomes = await drive(url, jobs, 12);
     const seconds = (performance.now() - t0) / 1000;
@@ -96,7 +112,9 @@ describe('load', () => {
       checkAnswer(o);
     }
     const lat = outcomes.map((o) => o.ms);
-    console.log(`load: ${jobs.length} requests in ${seconds.toFixed(2)} s = ${(jobs.length / seconds).toFixed(0)} req/s, p50 ${percentile(lat, 0.5).toFixed(1)} ms, p99 ${percentile(lat, 0.99).toFixed(1)} ms`);
+    console.log(
+      `load: ${jobs.length} requests in ${seconds.toFixed(2)} s = ${(jobs.length / seconds).toFixed(0)} req/s, p50 ${percentile(lat, 0.5).toFixed(1)} ms, p99 ${percentile(lat, 0.99).toFixed(1)} ms`,
+    );
     // the ticks batched requests: fewer ticks than requests
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const ticks = Number(/loom_ticks_total\{result="ok"\} (\d+)/.exec(metrics)?.[1]);
@@ -135,7 +153,9 @@ describe('load', () => {
     const refusedMs = byStatus.get(429)!.map((o) => o.serverMs);
     const acceptedMs = byStatus.get(200)!.map((o) => o.serverMs);
     const clientMs = outcomes.map((o) => o.ms);
-    console.log(`overload: ${acceptedMs.length} accepted (server p50 ${percentile(acceptedMs, 0.5).toFixed(1)} ms, p99 ${percentile(acceptedMs, 0.99).toFixed(1)} ms), ${refusedMs.length} refused (server p50 ${percentile(refusedMs, 0.5).toFixed(2)} ms, p99 ${percentile(refusedMs, 0.99).toFixed(1)} ms); client p99 ${percentile(clientMs, 0.99).toFixed(1)} ms`);
+    console.log(
+      `overload: ${acceptedMs.length} accepted (server p50 ${percentile(acceptedMs, 0.5).toFixed(1)} ms, p99 ${percentile(acceptedMs, 0.99).toFixed(1)} ms), ${refusedMs.length} refused (server p50 ${percentile(refusedMs, 0.5).toFixed(2)} ms, p99 ${percentile(refusedMs, 0.99).toFixed(1)} ms); client p99 ${percentile(clientMs, 0.99).toFixed(1)} ms`,
+    );
     expect(acceptedMs.length).toBeGreaterThan(0);
     expect(percentile(refusedMs, 0.5)).toBeLessThan(percentile(acceptedMs, 0.5)); // refused at admission, not after waiting
     const metrics = await (await fetch(`${url}/metrics`)).text();

@@ -107,7 +107,8 @@ describe('OIP v2 endpoints', () => {
 
   it('bad requests are 400 naming the field; a body over the limit is 413', async () => {
     const good = requestInputs(plan, 'mlp-a', 1, 2);
-    const input = (over: Record<string, unknown>) => JSON.stringify({ inputs: [{ name: 'input', shape: [1, 32], datatype: 'FP32', data: Array.from(good.input!.data as Float32Array), ...over }] });
+    const input = (over: Record<string, unknown>) =>
+      JSON.stringify({ inputs: [{ name: 'input', shape: [1, 32], datatype: 'FP32', data: Array.from(good.input!.data as Float32Array), ...over }] });
     await expectError(infer('mlp-a', '{"inputs": [ {"name": '), 400, 'malformed JSON');
     await expectError(infer('mlp-a', '[1,2]'), 400, 'JSON object');
     await expectError(infer('mlp-a', '{}'), 400, "'inputs'");
@@ -119,7 +120,12 @@ describe('OIP v2 endpoints', () => {
     await expectError(infer('mlp-a', input({ shape: [2, 32] })), 400, "inputs[0] ('input').data", '32 values', '64');
     await expectError(infer('mlp-a', input({ data: [...new Array(31).fill(0), 'x'] })), 400, "inputs[0] ('input').data[31]", '"x"', 'number');
     await expectError(infer('mlp-a', input({ name: 'inptu' })), 400, "no input 'inptu'", 'input FP32[-1,32]');
-    await expectError(infer('mlp-a', JSON.stringify({ inputs: [JSON.parse(input({}).slice(11, -2))] , outputs: [{ name: 'nope' }] })), 400, "outputs[0].name", "'nope'");
+    await expectError(
+      infer('mlp-a', JSON.stringify({ inputs: [JSON.parse(input({}).slice(11, -2))], outputs: [{ name: 'nope' }] })),
+      400,
+      'outputs[0].name',
+      "'nope'",
+    );
     const ids = requestInputs(plan, 'enc-a', 1, 3);
     const encBody = JSON.parse(oipBody(ids)) as { inputs: Array<{ data: number[] }> };
     encBody.inputs[0]!.data[3] = 1.5;
@@ -133,10 +139,12 @@ describe('OIP v2 endpoints', () => {
   it('binary tensor extension: binary inputs in, binary outputs out', async () => {
     const x = requestInputs(plan, 'mlp-b', 3, 9);
     const bytes = new Uint8Array((x.input!.data as Float32Array).buffer.slice(0));
-    const head = Buffer.from(JSON.stringify({
-      inputs: [{ name: 'input', shape: [3, 32], datatype: 'FP32', parameters: { binary_data_size: bytes.length } }],
-      outputs: [{ name: 'output', parameters: { binary_data: true } }],
-    }));
+    const head = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'input', shape: [3, 32], datatype: 'FP32', parameters: { binary_data_size: bytes.length } }],
+        outputs: [{ name: 'output', parameters: { binary_data: true } }],
+      }),
+    );
     const r = await fetch(`${url}/v2/models/mlp-b/infer`, {
       method: 'POST',
       body: Buffer.concat([head, bytes]),
@@ -145,14 +153,21 @@ describe('OIP v2 endpoints', () => {
     expect(r.status).toBe(200);
     const n = Number(r.headers.get('inference-header-content-length'));
     const body = new Uint8Array(await r.arrayBuffer());
-    const json = JSON.parse(Buffer.from(body.subarray(0, n)).toString()) as { outputs: Array<{ name: string; shape: number[]; parameters: { binary_data_size: number } }> };
+    const json = JSON.parse(Buffer.from(body.subarray(0, n)).toString()) as {
+      outputs: Array<{ name: string; shape: number[]; parameters: { binary_data_size: number } }>;
+    };
     expect(json.outputs[0]).toMatchObject({ name: 'output', shape: [3, 5], parameters: { binary_data_size: 60 } });
     const got = new Float32Array(body.slice(n).buffer);
     const want = (await expectedOutputs(reference, 'mlp-b', x)).output!;
     expect(Array.from(got)).toEqual(Array.from(want.data as Float32Array));
     // a size that does not match the shape names the field
     const bad = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [3, 32], datatype: 'FP32', parameters: { binary_data_size: 10 } }] }));
-    await expectError(infer('mlp-b', Buffer.concat([bad, bytes.subarray(0, 10)]), { 'inference-header-content-length': String(bad.length) }), 400, 'binary_data_size', '384');
+    await expectError(
+      infer('mlp-b', Buffer.concat([bad, bytes.subarray(0, 10)]), { 'inference-header-content-length': String(bad.length) }),
+      400,
+      'binary_data_size',
+      '384',
+    );
   });
 
   it('results through HTTP equal a direct runTick for every tenant of the mixed fleet', async () => {
@@ -187,7 +202,8 @@ describe('OIP v2 endpoints', () => {
       'loom_tick_launches_total',
       `loom_plan_arena_bytes{backend="cpu",arena="weights"} ${plan.arenas.weights}`,
       'process_resident_memory_bytes',
-    ]) expect(text).toContain(s);
+    ])
+      expect(text).toContain(s);
     const ticks = Number(/loom_ticks_total\{result="ok"\} (\d+)/.exec(text)?.[1]);
     const launches = Number(/loom_tick_launches_total (\d+)/.exec(text)?.[1]);
     expect(ticks).toBeGreaterThan(0);
@@ -199,13 +215,24 @@ describe('OIP v2 endpoints', () => {
     const u = await strict.listen(0, '127.0.0.1');
     try {
       const data = Array.from({ length: 32 }, (_, i) => (i === 7 ? '1e39' : '0.5')).join(','); // 1e39 overflows FP32 to Inf
-      const r = await fetch(`${u}/v2/models/mlp-a/infer`, { method: 'POST', body: `{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[${data}]}]}` });
+      const r = await fetch(`${u}/v2/models/mlp-a/infer`, {
+        method: 'POST',
+        body: `{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[${data}]}]}`,
+      });
       expect(r.status).toBe(400);
       expect(((await r.json()) as { error: string }).error).toMatch(/input 'input'.*element 7 is not finite/);
       // NaN can only come as binary data
-      const nan = fromNumbers('f32', [1, 32], Array.from({ length: 32 }, (_, i) => (i === 3 ? Number.NaN : 0.5)));
+      const nan = fromNumbers(
+        'f32',
+        [1, 32],
+        Array.from({ length: 32 }, (_, i) => (i === 3 ? Number.NaN : 0.5)),
+      );
       const head = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 32], datatype: 'FP32', parameters: { binary_data_size: 128 } }] }));
-      const r2 = await fetch(`${u}/v2/models/mlp-a/infer`, { method: 'POST', body: Buffer.concat([head, Buffer.from((nan.data as Float32Array).buffer)]), headers: { 'inference-header-content-length': String(head.length) } });
+      const r2 = await fetch(`${u}/v2/models/mlp-a/infer`, {
+        method: 'POST',
+        body: Buffer.concat([head, Buffer.from((nan.data as Float32Array).buffer)]),
+        headers: { 'inference-header-content-length': String(head.length) },
+      });
       expect(r2.status).toBe(400);
       expect(((await r2.json()) as { error: string }).error).toContain('element 3 is not finite');
       expect((await fetch(`${u}/v2/models/mlp-a/infer`, { method: 'POST', body: oipBody(requestInputs(plan, 'mlp-a', 1, 1)) })).status).toBe(200);

@@ -85,7 +85,10 @@ describe('TickScheduler', () => {
     expect(ticks[0]!['mlp-a']!.input!.shape).toEqual([4, 32]);
     expect(Object.keys(ticks[1]!)).toEqual(['mlp-a']);
     expect(ticks[1]!['mlp-a']!.input!.shape).toEqual([3, 32]);
-    expect(reports.map((r) => [r.tenants, r.requests, r.rows, r.ok])).toEqual([[2, 4, 6, true], [1, 1, 3, true]]);
+    expect(reports.map((r) => [r.tenants, r.requests, r.rows, r.ok])).toEqual([
+      [2, 4, 6, true],
+      [1, 1, 3, true],
+    ]);
     expect(reports[0]!.capacityRows).toBe(4 + 4 + 2 + 3 + 2);
     for (const [i, r] of reqs.entries()) {
       const want = await expectedOutputs(loaded, r.id, r.x);
@@ -94,13 +97,18 @@ describe('TickScheduler', () => {
     }
   });
 
-  it('a bad request fails alone at submit; the others\' results are bit-identical to a tick without it', async () => {
+  it("a bad request fails alone at submit; the others' results are bit-identical to a tick without it", async () => {
     const s = new TickScheduler(spy().runner);
     const a = requestInputs(loaded.plan, 'mlp-a', 2, 10);
     const e = requestInputs(loaded.plan, 'enc-a', 1, 11);
     const clean = await Promise.all([s.submit('mlp-a', a), s.submit('enc-a', e)]);
     const bad = { input: requestInputs(loaded.plan, 'mlp-c', 1, 12).input! }; // mlp-c's tensor sent to mlp-b
-    const results = await Promise.allSettled([s.submit('mlp-a', a), s.submit('mlp-b', bad), s.submit('enc-a', e), s.submit('enc-a', { input_ids: e.input_ids! })]);
+    const results = await Promise.allSettled([
+      s.submit('mlp-a', a),
+      s.submit('mlp-b', bad),
+      s.submit('enc-a', e),
+      s.submit('enc-a', { input_ids: e.input_ids! }),
+    ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
     const err1 = (results[1] as PromiseRejectedResult).reason as ServeError;
     expect(err1.status).toBe(400);
@@ -113,7 +121,7 @@ describe('TickScheduler', () => {
     await expect(s.submit('nobody', a)).rejects.toMatchObject({ status: 404 });
   });
 
-  it('a backend failure fails only that tick\'s requests with 500, and the next tick runs', async () => {
+  it("a backend failure fails only that tick's requests with 500, and the next tick runs", async () => {
     const { runner } = spy({ failTick: 1 });
     const reports: TickReport[] = [];
     const s = new TickScheduler(runner, { observer: { onTick: (r) => reports.push(r) } });
@@ -163,7 +171,10 @@ describe('TickScheduler', () => {
       const { runner, ticks, seen } = spy({ delayMs: 5 });
       const s = new TickScheduler(runner, { pipeline });
       // 5 single-row requests per tenant for two tenants of maxBatch 4 and 2: several ticks' worth
-      const reqs = Array.from({ length: 10 }, (_, i) => ({ id: i % 2 ? 'mlp-a' : 'mlp-c', x: requestInputs(loaded.plan, i % 2 ? 'mlp-a' : 'mlp-c', 1, 60 + i) }));
+      const reqs = Array.from({ length: 10 }, (_, i) => ({
+        id: i % 2 ? 'mlp-a' : 'mlp-c',
+        x: requestInputs(loaded.plan, i % 2 ? 'mlp-a' : 'mlp-c', 1, 60 + i),
+      }));
       const got = await Promise.all(reqs.map((r) => s.submit(r.id, r.x)));
       expect(seen.maxRunning, `pipeline ${pipeline}`).toBe(1);
       expect(seen.maxHandedOver, `pipeline ${pipeline}`).toBe(pipeline ? 2 : 1);
@@ -175,7 +186,9 @@ describe('TickScheduler', () => {
 
   it('close() answers every accepted request, then refuses new ones with 503', async () => {
     const s = new TickScheduler(spy({ delayMs: 10 }).runner);
-    const pending = Array.from({ length: 12 }, (_, i) => s.submit(i % 2 ? 'mlp-a' : 'lstm-a', requestInputs(loaded.plan, i % 2 ? 'mlp-a' : 'lstm-a', 1, 40 + i)));
+    const pending = Array.from({ length: 12 }, (_, i) =>
+      s.submit(i % 2 ? 'mlp-a' : 'lstm-a', requestInputs(loaded.plan, i % 2 ? 'mlp-a' : 'lstm-a', 1, 40 + i)),
+    );
     const drained = s.close();
     await expect(s.submit('mlp-a', requestInputs(loaded.plan, 'mlp-a', 1, 1))).rejects.toMatchObject({ status: 503 });
     const results = await Promise.allSettled(pending);

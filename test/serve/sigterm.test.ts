@@ -10,7 +10,16 @@ import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const SOURCES = ['src/cli/serve.ts', 'src/cli/main.ts', 'runtime/serve/server.ts', 'runtime/serve/oip.ts', 'runtime/serve/scheduler.ts', 'runtime/serve/validate.ts', 'runtime/serve/batch.ts', 'runtime/serve/metrics.ts'];
+const SOURCES = [
+  'src/cli/serve.ts',
+  'src/cli/main.ts',
+  'runtime/serve/server.ts',
+  'runtime/serve/oip.ts',
+  'runtime/serve/scheduler.ts',
+  'runtime/serve/validate.ts',
+  'runtime/serve/batch.ts',
+  'runtime/serve/metrics.ts',
+];
 
 function ensureBuilt(): void {
   const built = path.join(ROOT, 'dist/src/cli/serve.js');
@@ -54,7 +63,10 @@ describe('SIGTERM', () => {
       const x = requestInputs(reference.plan, t.id, 1 + (i % t.maxBatch), 500 + i);
       jobs.push({ tenant: t.id, body: oipBody(x), want: await expectedOutputs(reference, t.id, x) });
     }
-    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', '--log-level', 'info'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', '--log-level', 'info'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child = proc;
     let stderr = '';
     let stdout = '';
@@ -104,7 +116,8 @@ describe('SIGTERM', () => {
     }
     // A connection the listener refused, or closed before reading a request from it, carried no accepted
     // request: the server's own count below proves that every request it accepted got its answer.
-    for (const o of outcomes.filter((x) => x.kind === 'network')) expect(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain((o as { code: string }).code);
+    for (const o of outcomes.filter((x) => x.kind === 'network'))
+      expect(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain((o as { code: string }).code);
     // the server's own count: everything it accepted was answered, and the clients got all those answers
     const m = /stopped; (\d+) accepted requests: (\d+) answered, (\d+) failed/.exec(stderr);
     expect(m, stderr).not.toBeNull();
@@ -112,7 +125,10 @@ describe('SIGTERM', () => {
     expect(Number(m![3])).toBe(0);
     expect(Number(m![2])).toBe(answered.length);
     // structured logs: JSON lines with levels
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
     expect(lines.some((l) => l.msg.startsWith('shut down'))).toBe(true);
     expect(lines.every((l) => typeof l.level === 'number')).toBe(true);
   });

@@ -4,10 +4,24 @@ import type { DType } from '../../ir/dtype.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 
 const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
-  f32: 'float32', f64: 'float64', i64: 'int64', i32: 'int32', i8: 'int8', u8: 'uint8', bool: 'bool', f16: 'float16',
+  f32: 'float32',
+  f64: 'float64',
+  i64: 'int64',
+  i32: 'int32',
+  i8: 'int8',
+  u8: 'uint8',
+  bool: 'bool',
+  f16: 'float16',
 };
 const FROM_ORT: Record<string, DType> = {
-  float32: 'f32', float64: 'f64', int64: 'i64', int32: 'i32', int8: 'i8', uint8: 'u8', bool: 'bool', float16: 'f16',
+  float32: 'f32',
+  float64: 'f64',
+  int64: 'i64',
+  int32: 'i32',
+  int8: 'i8',
+  uint8: 'u8',
+  bool: 'bool',
+  float16: 'f16',
 };
 
 // Oracle runs of whole models: no graph rewrites and one thread, so onnxruntime computes what the model says.

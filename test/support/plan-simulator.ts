@@ -144,60 +144,100 @@ function gemm(a: Arenas, dtype: DType, p: GemmProblem, e: GemmEntry): void {
 // ---- eltwise ----
 function unary(op: string, x: number): number {
   switch (op) {
-    case 'neg': return -x;
-    case 'abs': return Math.abs(x);
-    case 'recip': return 1 / x;
-    case 'sqrt': return Math.sqrt(x);
-    case 'exp': return Math.exp(x);
-    case 'log': return Math.log(x);
-    case 'erf': return erf(x);
-    case 'tanh': return Math.tanh(x);
-    case 'sigmoid': return 1 / (1 + Math.exp(-x));
-    case 'relu': return x > 0 ? x : 0;
-    case 'floor': return Math.floor(x);
-    case 'ceil': return Math.ceil(x);
+    case 'neg':
+      return -x;
+    case 'abs':
+      return Math.abs(x);
+    case 'recip':
+      return 1 / x;
+    case 'sqrt':
+      return Math.sqrt(x);
+    case 'exp':
+      return Math.exp(x);
+    case 'log':
+      return Math.log(x);
+    case 'erf':
+      return erf(x);
+    case 'tanh':
+      return Math.tanh(x);
+    case 'sigmoid':
+      return 1 / (1 + Math.exp(-x));
+    case 'relu':
+      return x > 0 ? x : 0;
+    case 'floor':
+      return Math.floor(x);
+    case 'ceil':
+      return Math.ceil(x);
     case 'round': {
       const f = Math.floor(x);
       const d = x - f;
       return d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
     }
-    case 'sin': return Math.sin(x);
-    case 'cos': return Math.cos(x);
-    case 'not': return x === 0 ? 1 : 0;
-    case 'sign': return x > 0 ? 1 : x < 0 ? -1 : 0;
-    case 'softplus': return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
-    case 'softsign': return x / (1 + Math.abs(x));
-    case 'isnan': return Number.isNaN(x) ? 1 : 0;
-    case 'isinf': return x === Infinity || x === -Infinity ? 1 : 0;
-    case 'trunc': return Math.trunc(x);
-    default: throw new Error(`simulator: unknown unary ${op}`);
+    case 'sin':
+      return Math.sin(x);
+    case 'cos':
+      return Math.cos(x);
+    case 'not':
+      return x === 0 ? 1 : 0;
+    case 'sign':
+      return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case 'softplus':
+      return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+    case 'softsign':
+      return x / (1 + Math.abs(x));
+    case 'isnan':
+      return Number.isNaN(x) ? 1 : 0;
+    case 'isinf':
+      return x === Infinity || x === -Infinity ? 1 : 0;
+    case 'trunc':
+      return Math.trunc(x);
+    default:
+      throw new Error(`simulator: unknown unary ${op}`);
   }
 }
 
 function binary(op: string, x: number, y: number): number {
   switch (op) {
-    case 'add': return x + y;
-    case 'sub': return x - y;
-    case 'mul': return x * y;
-    case 'div': return x / y;
-    case 'idiv': return Math.trunc(x / y);
-    case 'pow': return Math.pow(x, y);
-    case 'max': return Number.isNaN(x) || x > y ? x : y;
-    case 'min': return Number.isNaN(x) || x < y ? x : y;
+    case 'add':
+      return x + y;
+    case 'sub':
+      return x - y;
+    case 'mul':
+      return x * y;
+    case 'div':
+      return x / y;
+    case 'idiv':
+      return Math.trunc(x / y);
+    case 'pow':
+      return x ** y;
+    case 'max':
+      return Number.isNaN(x) || x > y ? x : y;
+    case 'min':
+      return Number.isNaN(x) || x < y ? x : y;
     case 'mod': {
       const r = x % y;
-      return r !== 0 && (r < 0) !== (y < 0) ? r + y : r;
+      return r !== 0 && r < 0 !== y < 0 ? r + y : r;
     }
-    case 'fmod': return x % y;
-    case 'eq': return x === y ? 1 : 0;
-    case 'lt': return x < y ? 1 : 0;
-    case 'gt': return x > y ? 1 : 0;
-    case 'le': return x <= y ? 1 : 0;
-    case 'ge': return x >= y ? 1 : 0;
-    case 'and': return x !== 0 && y !== 0 ? 1 : 0;
-    case 'or': return x !== 0 || y !== 0 ? 1 : 0;
-    case 'xor': return (x !== 0) !== (y !== 0) ? 1 : 0;
-    default: throw new Error(`simulator: unknown binary ${op}`);
+    case 'fmod':
+      return x % y;
+    case 'eq':
+      return x === y ? 1 : 0;
+    case 'lt':
+      return x < y ? 1 : 0;
+    case 'gt':
+      return x > y ? 1 : 0;
+    case 'le':
+      return x <= y ? 1 : 0;
+    case 'ge':
+      return x >= y ? 1 : 0;
+    case 'and':
+      return x !== 0 && y !== 0 ? 1 : 0;
+    case 'or':
+      return x !== 0 || y !== 0 ? 1 : 0;
+    case 'xor':
+      return (x !== 0) !== (y !== 0) ? 1 : 0;
+    default:
+      throw new Error(`simulator: unknown binary ${op}`);
   }
 }
 
@@ -260,12 +300,16 @@ function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: ShapeSe
   const shape = s.shape;
   const ins = new Float64Array(s.inputs.length);
   const stack = new Float64Array(op.program.length + 1);
-  forEachIndex(shape, s.inputs.map((v) => v.strides), (i, offs) => {
-    s.inputs.forEach((v, k) => {
-      ins[k] = load(a, v.ref, v.dtype, offs[k]!);
-    });
-    store(a, s.out, s.outDType, i, runProgram(op.program, ins, op.computeF32, stack));
-  });
+  forEachIndex(
+    shape,
+    s.inputs.map((v) => v.strides),
+    (i, offs) => {
+      s.inputs.forEach((v, k) => {
+        ins[k] = load(a, v.ref, v.dtype, offs[k]!);
+      });
+      store(a, s.out, s.outDType, i, runProgram(op.program, ins, op.computeF32, stack));
+    },
+  );
 }
 
 function viewLoad(a: Arenas, v: TensorView, i: number): number {
@@ -281,7 +325,12 @@ function reduce(a: Arenas, op: Extract<KernelOp, { op: 'reduce' }>, s: DimsSegme
       const at = (q: number): number => viewLoad(a, x, (o * len + q) * inner + j);
       let v: number;
       switch (op.reduce) {
-        case 'sum': case 'mean': case 'l1': case 'l2': case 'sumsq': case 'logsum': {
+        case 'sum':
+        case 'mean':
+        case 'l1':
+        case 'l2':
+        case 'sumsq':
+        case 'logsum': {
           let acc = 0;
           for (let q = 0; q < len; q++) {
             const e = at(q);
@@ -295,7 +344,8 @@ function reduce(a: Arenas, op: Extract<KernelOp, { op: 'reduce' }>, s: DimsSegme
           for (let q = 0; q < len; q++) v *= at(q);
           break;
         }
-        case 'max': case 'min': {
+        case 'max':
+        case 'min': {
           v = at(0);
           for (let q = 1; q < len; q++) {
             const e = at(q);
@@ -311,7 +361,8 @@ function reduce(a: Arenas, op: Extract<KernelOp, { op: 'reduce' }>, s: DimsSegme
           v = m + Math.log(acc);
           break;
         }
-        case 'argmax': case 'argmin': {
+        case 'argmax':
+        case 'argmin': {
           let best = at(0);
           let bi = 0;
           for (let q = 1; q < len; q++) {
@@ -349,7 +400,7 @@ function layernorm(a: Arenas, op: Extract<KernelOp, { op: 'layernorm' }>, s: Dim
   const v = new Float64Array(cols);
   for (let r = 0; r < rows; r++) {
     let mean = 0;
-    for (let c = 0; c < cols; c++) mean += (v[c] = viewLoad(a, x!, r * cols + c));
+    for (let c = 0; c < cols; c++) mean += v[c] = viewLoad(a, x!, r * cols + c);
     mean /= cols;
     let vr = 0;
     for (let c = 0; c < cols; c++) vr += (v[c]! - mean) ** 2;
@@ -517,20 +568,31 @@ function gatherTable(a: Arenas, s: CountSegment): void {
 
 function kernel(a: Arenas, op: KernelOp, s: Segment): void {
   switch (op.op) {
-    case 'eltwise': return eltwise(a, op, segmentOf(op, s));
-    case 'reduce': return reduce(a, op, segmentOf(op, s));
-    case 'softmax': return softmax(a, op, segmentOf(op, s));
-    case 'layernorm': return layernorm(a, op, segmentOf(op, s));
-    case 'groupnorm': return groupnorm(a, op, segmentOf(op, s));
-    case 'pool': return pool(a, op, segmentOf(op, s));
-    case 'im2col': return im2col(a, segmentOf(op, s));
-    case 'col2im': return col2im(a, segmentOf(op, s));
-    case 'copy': return copy(a, segmentOf(op, s));
+    case 'eltwise':
+      return eltwise(a, op, segmentOf(op, s));
+    case 'reduce':
+      return reduce(a, op, segmentOf(op, s));
+    case 'softmax':
+      return softmax(a, op, segmentOf(op, s));
+    case 'layernorm':
+      return layernorm(a, op, segmentOf(op, s));
+    case 'groupnorm':
+      return groupnorm(a, op, segmentOf(op, s));
+    case 'pool':
+      return pool(a, op, segmentOf(op, s));
+    case 'im2col':
+      return im2col(a, segmentOf(op, s));
+    case 'col2im':
+      return col2im(a, segmentOf(op, s));
+    case 'copy':
+      return copy(a, segmentOf(op, s));
     case 'fill':
       for (let i = 0; i < segmentOf(op, s).count; i++) store(a, s.out, s.outDType, i, op.value);
       return;
-    case 'gather': return gather(a, segmentOf(op, s));
-    case 'gather_table': return gatherTable(a, segmentOf(op, s));
+    case 'gather':
+      return gather(a, segmentOf(op, s));
+    case 'gather_table':
+      return gatherTable(a, segmentOf(op, s));
     default: {
       const never: never = op;
       throw new Error(`simulator: unknown kernel ${JSON.stringify(never)}`);
@@ -558,7 +620,11 @@ export function runLaunch(a: Arenas, l: Launch): void {
 
 // One tick: each present tenant's inputs (1..maxBatch rows along batchAxis) are written into its io
 // slots (missing rows zero), every launch runs, and outputs are read back trimmed to the same rows.
-export function simulateTick(plan: Plan, inputs: Readonly<Record<string, Readonly<Record<string, Tensor>>>>, arenas: Arenas = allocArenas(plan)): Record<string, Record<string, Tensor>> {
+export function simulateTick(
+  plan: Plan,
+  inputs: Readonly<Record<string, Readonly<Record<string, Tensor>>>>,
+  arenas: Arenas = allocArenas(plan),
+): Record<string, Record<string, Tensor>> {
   const rowsOf: Record<string, number> = {};
   new Uint8Array(arenas.io.buffer).fill(0);
   for (const t of plan.tenants) {

@@ -17,11 +17,7 @@ export function rng(seed: number): () => number {
 }
 
 // Values uniform in [lo, hi) drawn from `rand` (floored to integers with `int`).
-export function uniformTensor(
-  rand: () => number,
-  shape: readonly number[],
-  opts: { lo?: number; hi?: number; dtype?: DType; int?: boolean } = {},
-): Tensor {
+export function uniformTensor(rand: () => number, shape: readonly number[], opts: { lo?: number; hi?: number; dtype?: DType; int?: boolean } = {}): Tensor {
   const lo = opts.lo ?? -1;
   const hi = opts.hi ?? 1;
   const n = shape.reduce((a, b) => a * b, 1);
