@@ -74,7 +74,9 @@ export const TYPED_ARRAY_NAMES: Readonly<Record<string, string>> = {
 
 /** "Float32Array" for a typed array (of any realm; a Node Buffer is a Uint8Array), else the JavaScript type. */
 export function arrayKindOf(data: unknown): string {
-  if (ArrayBuffer.isView(data)) return Object.prototype.toString.call(data).slice(8, -1);
+  // a typed array's @@toStringTag getter returns its constructor's name without building a string (runTick
+  // asks this for every input of every tick); a DataView has its own tag
+  if (ArrayBuffer.isView(data)) return (data as unknown as Record<symbol, string | undefined>)[Symbol.toStringTag] ?? 'DataView';
   return data === null ? 'null' : Array.isArray(data) ? 'Array' : typeof data;
 }
 
@@ -169,13 +171,18 @@ export function validateTenantInputs(
   inputs: Readonly<Record<string, TensorValue | undefined>>,
   opts: TenantIOCheckOptions = {},
 ): number | null {
-  checkInputNames(tenant, Object.keys(inputs), opts);
+  // names: a record cannot repeat a key, so when no more keys than table inputs are given and each table
+  // input is found below, every key is known; only a mismatch builds the key list to name the stranger
+  let given = 0;
+  for (const key in inputs) if (Object.prototype.hasOwnProperty.call(inputs, key)) given++;
+  if (given > tenant.inputs.length) checkInputNames(tenant, Object.keys(inputs), opts);
   let rows: number | null = null;
   let rowsFrom = '';
   for (let k = 0; k < tenant.inputs.length; k++) {
     const io = tenant.inputs[k]!;
     const t = inputs[io.name];
     if (t === undefined) {
+      checkInputNames(tenant, Object.keys(inputs), opts); // a stranger in its place is named first
       throw new TenantIOError(
         'missing-input',
         'inputs[' + k + "] ('" + io.name + "')",

@@ -42,8 +42,18 @@ interface Case {
 
 // ---- building blocks ---------------------------------------------------------------------------------
 
+// One launch per dtype signature: a launch runs one compiled kernel, so its segments must share input and
+// output dtypes (FORMAT.md); cases that mix them (an optional input left out, another index or output type)
+// become consecutive launches of the same op.
 function kernel(b: ArenaBuilder, op: KernelOp, segments: Segment[]): void {
-  b.launches.push({ kind: 'kernel', id: b.launches.length, kernel: `k${b.launches.length}`, op, segments, info: info(op.op) });
+  const bySignature = new Map<string, Segment[]>();
+  for (const s of segments) {
+    const sig = `${s.inputs.map((v) => v.dtype).join(',')}->${s.outDType}`;
+    bySignature.set(sig, [...(bySignature.get(sig) ?? []), s]);
+  }
+  for (const group of bySignature.values()) {
+    b.launches.push({ kind: 'kernel', id: b.launches.length, kernel: `k${b.launches.length}`, op, segments: group, info: info(op.op) });
+  }
 }
 
 function contiguous(shape: readonly number[]): number[] {
