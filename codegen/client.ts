@@ -9,20 +9,12 @@ import path from 'node:path';
 import type { DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
+import { TYPED_ARRAY_NAMES } from '../ir/contract/tenant-io.js';
 
 export const CLIENT_FILE = 'client.ts';
 
-const ARRAY_TYPES: Readonly<Record<DType, string>> = {
-  f32: 'Float32Array',
-  f64: 'Float64Array',
-  f16: 'Uint16Array',
-  bf16: 'Uint16Array',
-  i64: 'BigInt64Array',
-  i32: 'Int32Array',
-  i8: 'Int8Array',
-  u8: 'Uint8Array',
-  bool: 'Uint8Array',
-};
+// The typed array of each dtype, as the shared tenant-I/O check (embedded in every client) expects it.
+const arrayType = (d: DType): string => TYPED_ARRAY_NAMES[d] ?? fail('PLAN_INVALID', `no typed array for dtype '${d}'`);
 
 // The client's fixed text comes from real source files (tsc checks them), support first importing only from
 // the validator; paths from the repository root. From dist/codegen/ they are found in the source tree, as
@@ -182,9 +174,9 @@ function tenantDoc(t: PlannedTenant): string {
     `Tenant \`${t.id}\` (model \`${t.model}\`): 1..${t.maxBatch} row${t.maxBatch === 1 ? '' : 's'} per call${t.sloMs !== null ? `, SLO ${t.sloMs} ms` : ''}.`,
     '',
     'Inputs:',
-    ...t.inputs.map((io) => `- \`${io.name}\`: ${ARRAY_TYPES[io.dtype]}, ${shapeText(io)}`),
+    ...t.inputs.map((io) => `- \`${io.name}\`: ${arrayType(io.dtype)}, ${shapeText(io)}`),
     'Outputs:',
-    ...t.outputs.map((io) => `- \`${io.name}\`: ${ARRAY_TYPES[io.dtype]}, ${shapeText(io)}`),
+    ...t.outputs.map((io) => `- \`${io.name}\`: ${arrayType(io.dtype)}, ${shapeText(io)}`),
   ];
   return lines.join('\n');
 }
@@ -238,7 +230,7 @@ export async function renderClient(tenants: readonly PlannedTenant[], opts: Clie
         properties: t.inputs.map((io) => ({
           name: propName(io.name),
           isReadonly: true,
-          type: `Input<${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`,
+          type: `Input<${arrayType(io.dtype)}, ${shapeType(io)}>`,
           docs: [shapeText(io)],
         })),
       },
@@ -250,7 +242,7 @@ export async function renderClient(tenants: readonly PlannedTenant[], opts: Clie
         properties: t.outputs.map((io) => ({
           name: propName(io.name),
           isReadonly: true,
-          type: `Tensor<'${io.dtype}', ${ARRAY_TYPES[io.dtype]}, ${shapeType(io)}>`,
+          type: `Tensor<'${io.dtype}', ${arrayType(io.dtype)}, ${shapeType(io)}>`,
           docs: [shapeText(io)],
         })),
       },
@@ -299,7 +291,7 @@ export async function renderClient(tenants: readonly PlannedTenant[], opts: Clie
     `// (${tenants.length} tenant${tenants.length === 1 ? '' : 's'}). Do not edit; compile the fleet again instead. It imports nothing:`,
     "//   const client = createClient(httpTransport('http://localhost:8080'));       // a running `loom serve`",
     "//   const client = createClient(inProcessTransport(await loadPlan('plan/')));   // import { loadPlan } from 'loom'",
-    `//   const { ${propName(tenants[0]!.outputs[0]?.name ?? 'output')}: y } = await client.${first.fn}({ ${tenants[0]!.inputs.map((io) => `${propName(io.name)}: new ${ARRAY_TYPES[io.dtype]}(${oneRow(io)})`).join(', ')} });`,
+    `//   const { ${propName(tenants[0]!.outputs[0]?.name ?? 'output')}: y } = await client.${first.fn}({ ${tenants[0]!.inputs.map((io) => `${propName(io.name)}: new ${arrayType(io.dtype)}(${oneRow(io)})`).join(', ')} });`,
     clientSupportText(),
   ]);
 
