@@ -44,7 +44,8 @@ step() { # name, command...: runs it with its output in OUT/name.log; a failure 
 for part in $PARTS; do
   case $part in
     build)
-      step build-ts $X tsc -p tsconfig.json
+      # TypeScript does not travel in the GPU kit (tools/device-pack.sh): there dist/ comes built, carried
+      if command -v tsc >/dev/null || [ -n "$X" ]; then step build-ts $X tsc -p tsconfig.json; else echo "== build-ts: no tsc here, using the carried dist/"; fi
       step build-native $X cmake-js compile -d native --out native/build
       step doctor $LOOM doctor
       ;;

@@ -6,7 +6,8 @@ import { type Tensor, makeTensor, toNumbers } from '../../ir/tensor.js';
 
 type OrtModule = typeof Ort;
 
-const ORT_TYPES: Partial<Record<DType, Ort.Tensor.Type>> = {
+// IR dtype ⇄ onnxruntime tensor type (shared with the tests' onnxruntime helpers, test/support/ort.ts).
+export const ORT_TYPES: Partial<Record<DType, Ort.Tensor.Type>> = {
   f32: 'float32',
   f64: 'float64',
   i64: 'int64',
@@ -16,7 +17,7 @@ const ORT_TYPES: Partial<Record<DType, Ort.Tensor.Type>> = {
   bool: 'bool',
   f16: 'float16',
 };
-const FROM_ORT: Record<string, DType> = {
+export const FROM_ORT: Readonly<Record<string, DType>> = {
   float32: 'f32',
   float64: 'f64',
   int64: 'i64',
@@ -26,6 +27,19 @@ const FROM_ORT: Record<string, DType> = {
   bool: 'bool',
   float16: 'f16',
 };
+
+// The IR keeps f16 as raw bits in a Uint16Array. Where the runtime has Float16Array (Node 24), onnxruntime
+// returns float16 outputs as Float16Array: the bits are taken back as a Uint16Array view of the same bytes.
+// (onnxruntime-node 1.30's binding also reads a Float16Array *input* as empty, which is why the test runner
+// starts its workers with --no-js-float16array on such runtimes: vitest.config.ts.)
+export function fromOrtData(dtype: DType, dims: readonly number[], data: unknown): Tensor {
+  if (dtype === 'bool') return makeTensor(dtype, dims, Uint8Array.from(data as Uint8Array));
+  if (dtype === 'f16' && !(data instanceof Uint16Array)) {
+    const view = data as ArrayBufferView & { length: number };
+    return makeTensor(dtype, dims, new Uint16Array(view.buffer, view.byteOffset, view.length));
+  }
+  return makeTensor(dtype, dims, data as never);
+}
 
 export type Oracle =
   | { readonly ok: true; run(model: string, feeds: Readonly<Record<string, Tensor>>): Promise<Record<string, Tensor>> }
@@ -61,7 +75,7 @@ export async function loadOracle(): Promise<Oracle> {
           const o = out[n]!;
           const dtype = FROM_ORT[o.type];
           if (!dtype) throw new Error(`unsupported onnxruntime output type ${o.type}`);
-          res[n] = makeTensor(dtype, o.dims as number[], dtype === 'bool' ? Uint8Array.from(o.data as Uint8Array) : (o.data as never));
+          res[n] = fromOrtData(dtype, o.dims as number[], o.data);
         }
         return res;
       } finally {

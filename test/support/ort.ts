@@ -1,28 +1,7 @@
 // onnxruntime-node, the oracle of op semantics: IR Tensor <-> ort.Tensor and running a model on IR tensors.
 import * as ort from 'onnxruntime-node';
-import type { DType } from '../../ir/dtype.js';
-import { type Tensor, makeTensor } from '../../ir/tensor.js';
-
-const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
-  f32: 'float32',
-  f64: 'float64',
-  i64: 'int64',
-  i32: 'int32',
-  i8: 'int8',
-  u8: 'uint8',
-  bool: 'bool',
-  f16: 'float16',
-};
-const FROM_ORT: Record<string, DType> = {
-  float32: 'f32',
-  float64: 'f64',
-  int64: 'i64',
-  int32: 'i32',
-  int8: 'i8',
-  uint8: 'u8',
-  bool: 'bool',
-  float16: 'f16',
-};
+import type { Tensor } from '../../ir/tensor.js';
+import { FROM_ORT, ORT_TYPES, fromOrtData } from '../../src/fleet/oracle.js';
 
 // Oracle runs of whole models: no graph rewrites and one thread, so onnxruntime computes what the model says.
 export const UNOPTIMIZED: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'disabled', intraOpNumThreads: 1 };
@@ -38,8 +17,7 @@ export function toOrt(t: Tensor): ort.Tensor {
 export function fromOrt(t: ort.Tensor): Tensor {
   const dtype = FROM_ORT[t.type];
   if (!dtype) throw new Error(`unsupported onnxruntime output type ${t.type}`);
-  const data = dtype === 'bool' ? Uint8Array.from(t.data as Uint8Array) : (t.data as never);
-  return makeTensor(dtype, t.dims as number[], data);
+  return fromOrtData(dtype, t.dims as number[], t.data);
 }
 
 async function runNamed(
