@@ -45,7 +45,14 @@ export function registerRun(program: Command): void {
         fail('USAGE', `give the tenant's inputs with --input: ${tenant.inputs.map((io) => `${io.name}=<file.npy> (${describeIO(io)})`).join(' ')}`);
       }
       const inputs: Record<string, Tensor> = {};
-      for (const [name, file] of Object.entries(files)) inputs[name] = readNpy(file);
+      for (const [name, file] of Object.entries(files)) {
+        // no more data than the input holds at maxBatch rows (an unknown name is reported by the check below)
+        const io = tenant.inputs.find((x) => x.name === name);
+        inputs[name] = readNpy(
+          file,
+          io ? { maxDataBytes: io.bytes, limitNote: `input '${name}' of tenant '${tenant.id}' holds at most ${tenant.maxBatch} rows` } : {},
+        );
+      }
       const rows = checkTenantInputs(tenant, inputs, (n) => files[n]);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number] });
