@@ -116,13 +116,19 @@ export interface JsonParseOptions {
 // stack overflow is an untyped RangeError; so the nesting is measured first (one pass, strings skipped).
 export function parseJsonText(text: string, opts: JsonParseOptions): unknown {
   const code = opts.code ?? 'USAGE';
-  const depth = jsonDepth(text, MAX_JSON_DEPTH);
-  if (depth > MAX_JSON_DEPTH) fail(code, `${opts.what} is nested more than ${MAX_JSON_DEPTH} levels deep (arrays and objects); refusing to read it`);
+  checkJsonDepth(text, opts);
   try {
     return opts.reviver ? JSON.parse(text, opts.reviver) : JSON.parse(text);
   } catch (e) {
     if (isLoomError(e)) throw e;
     fail(code, `${opts.what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+// For callers with their own parser: refuses JSON text nested deeper than MAX_JSON_DEPTH.
+export function checkJsonDepth(text: string, opts: Pick<JsonParseOptions, 'what' | 'code'>): void {
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+    fail(opts.code ?? 'USAGE', `${opts.what} is nested more than ${MAX_JSON_DEPTH} levels deep (arrays and objects); refusing to read it`);
   }
 }
 
