@@ -164,6 +164,10 @@ describe('hostile run inputs and plan directories', () => {
     expectOneLineError(loom('inspect', plan, '--html', path.join(tmp, 'r.html'), '--bench', bench), 'USAGE', 'nested');
   });
 
+  it('an output file in a folder that does not exist', () => {
+    expectOneLineError(loom('import', path.join(models, 'a.onnx'), '-o', path.join(tmp, 'no', 'such', 'dir', 'a.ir')), 'IO', 'a.ir');
+  });
+
   it('a restart dump whose dump.json is nested 100k deep', () => {
     const dump = path.join(tmp, 'dump');
     mkdirSync(dump);
