@@ -154,12 +154,12 @@ describe('hostile run inputs and plan directories', () => {
     makeFifo(path.join(pipe, 'plan.json'));
     expectOneLineError(loom('inspect', pipe), 'IO', 'FIFO');
     // the files a plan names are bare names inside its directory
-    const escape = path.join(tmp, 'escape-plan');
-    mkdirSync(escape);
+    const escapeDir = path.join(tmp, 'escape-plan');
+    mkdirSync(escapeDir);
     const json = JSON.parse(readFileSync(path.join(plan, 'plan.json'), 'utf8')) as { weights: { file: string } };
     json.weights.file = '../../../etc/passwd';
-    writeFileSync(path.join(escape, 'plan.json'), JSON.stringify(json));
-    expectOneLineError(loom('inspect', escape), 'PLAN_INVALID', 'weights.file', 'not a file name inside the plan directory');
+    writeFileSync(path.join(escapeDir, 'plan.json'), JSON.stringify(json));
+    expectOneLineError(loom('inspect', escapeDir), 'PLAN_INVALID', 'weights.file', 'not a file name inside the plan directory');
     const bench = manifestOf('bench.json', `{"launches": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
     expectOneLineError(loom('inspect', plan, '--html', path.join(tmp, 'r.html'), '--bench', bench), 'USAGE', 'nested');
   });
