@@ -51,6 +51,9 @@ const PREAMBLE_MAX = 12;
 export interface ReadNpyOptions {
   readonly maxDataBytes?: number; // default NPY_MAX_DATA_BYTES
   readonly limitNote?: string; // says where maxDataBytes comes from, in the message that refuses more
+  // Called with the header once it is known to match the file, before the data is read (or the limit checked):
+  // a caller that knows what the array should be refuses a wrong one here, without reading it.
+  readonly beforeData?: (header: { readonly dtype: DType; readonly shape: readonly number[]; readonly bytes: number }) => void;
 }
 
 // A regular file only (a FIFO or a device is refused before any read), its header length capped, and the data
@@ -62,6 +65,8 @@ export function readNpy(path: string, opts: ReadNpyOptions = {}): Tensor {
     const pre = parsePreamble(f.read(0, Math.min(f.size, PREAMBLE_MAX)), path);
     if (f.size < pre.dataStart) truncatedHeader(path, pre.headerLen, f.size);
     const h = parseHeader(f.read(pre.headerStart, pre.headerLen), pre.major, path);
+    checkDataSize(h, f.size - pre.dataStart, Number.POSITIVE_INFINITY, path);
+    opts.beforeData?.(h);
     checkDataSize(h, f.size - pre.dataStart, maxData, path, opts.limitNote);
     const data = allocArray(h.dtype, h.count);
     f.read(pre.dataStart, h.bytes, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));

@@ -46,12 +46,18 @@ export function registerRun(program: Command): void {
       }
       const inputs: Record<string, Tensor> = {};
       for (const [name, file] of Object.entries(files)) {
-        // no more data than the input holds at maxBatch rows (an unknown name is reported by the check below)
+        // an input bigger than the tenant takes at maxBatch rows is refused from its header, before its data
+        // is read (an unknown name, or a smaller mismatch, is reported by the shared check below)
         const io = tenant.inputs.find((x) => x.name === name);
-        inputs[name] = readNpy(
-          file,
-          io ? { maxDataBytes: io.bytes, limitNote: `input '${name}' of tenant '${tenant.id}' holds at most ${tenant.maxBatch} rows` } : {},
-        );
+        const beforeData = (h: { dtype: string; shape: readonly number[]; bytes: number }): void => {
+          if (io && h.bytes > io.bytes) {
+            fail(
+              'EVAL',
+              `'${file}': input '${name}' of tenant '${tenant.id}' is ${h.dtype}[${h.shape.join(',')}] (${h.bytes} bytes), more than it takes: ${describeIO(io)} (${io.bytes} bytes at ${tenant.maxBatch} rows)`,
+            );
+          }
+        };
+        inputs[name] = readNpy(file, { beforeData });
       }
       const rows = checkTenantInputs(tenant, inputs, (n) => files[n]);
 
