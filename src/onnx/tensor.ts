@@ -179,7 +179,7 @@ function readExternal(t: TensorProto, bytes: number, ctx: TensorContext): Uint8A
   const base = resolve(ctx.baseDir);
   const file = resolve(base, location);
   const rel = relative(base, file);
-  if (isAbsolute(location) || rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+  if (isAbsolute(location) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     fail('EXTERNAL_DATA', `${what}: external data location '${location}' is outside the model's folder '${base}'; refusing to read it`);
   }
   if (length !== undefined && length !== bytes) {

@@ -74,6 +74,12 @@ describe('external data files', () => {
     expect(Array.from(toNumbers(g.constants.get(valueNamed(g, 'w'))!))).toEqual(Array.from(toNumbers(w)));
   });
 
+  it("a file whose name starts with '..' is inside the folder", () => {
+    const { dir, file, data } = modelDir('..weights.bin');
+    writeFileSync(join(dir, '..weights.bin'), data);
+    expect(importModelFile(file).constants.size).toBe(1);
+  });
+
   it('the model folder may itself be reached through a link', () => {
     const { dir, data } = modelDir('weights.bin');
     writeFileSync(join(dir, 'weights.bin'), data);
