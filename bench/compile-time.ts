@@ -138,6 +138,7 @@ export async function timeCompile(fleetName: string, manifest: string, opts: { n
     '--quiet',
     '--timings',
     timings,
+    '--allow-outside-paths', // the fleets share one model cache, '../models', beside their manifests' folders
     ...(nvcc === 'off' ? ['--no-nvcc'] : []),
   ];
   const started = process.hrtime.bigint();

@@ -172,6 +172,12 @@ function launch(x: unknown, p: string): void {
   }
 }
 
+// The files a plan names lie in its own directory: a bare file name, never a path ('../x', '/dev/zero').
+function planFile(x: unknown, p: string): void {
+  const name = str(x, p);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name)) bad(p, `'${name.slice(0, 80)}' is not a file name inside the plan directory`);
+}
+
 function tenantIO(x: unknown, p: string): void {
   const t = obj(x, p);
   str(t.name, `${p}.name`);
@@ -211,7 +217,7 @@ export function checkStructure(x: unknown): LaunchPlan {
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
   str(cost.device, 'cost.device');
   const w = obj(root.weights, 'weights');
-  str(w.file, 'weights.file');
+  planFile(w.file, 'weights.file');
   int(w.bytes, 'weights.bytes');
   if (!/^[0-9a-f]{64}$/.test(str(w.sha256, 'weights.sha256'))) bad('weights.sha256', 'expected 64 hex digits');
   arr(w.blobs, 'weights.blobs').forEach((b, i) => {
@@ -223,8 +229,8 @@ export function checkStructure(x: unknown): LaunchPlan {
     ints(o.shape, `${p}.shape`);
   });
   const k = obj(root.kernels, 'kernels');
-  str(k.source, 'kernels.source');
-  if (k.cubin !== null) str(k.cubin, 'kernels.cubin');
+  planFile(k.source, 'kernels.source');
+  if (k.cubin !== null) planFile(k.cubin, 'kernels.cubin');
   if (k.arch !== null) str(k.arch, 'kernels.arch');
   const names = obj(k.names, 'kernels.names');
   for (const [id, n] of Object.entries(names)) str(n, `kernels.names.${id}`);

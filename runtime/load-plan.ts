@@ -1,9 +1,10 @@
 // loadPlan: a LaunchPlan directory → a plan resident on one backend, ready to run ticks. The runtime
 // executes the plan as written (no planning here): it checks a tick's inputs, copies them in, runs every
 // launch, and copies the outputs out.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../ir/errors.js';
+import { MiB, readRegularFile, readTextFile } from '../ir/files.js';
 import { type LaunchPlan, loadWeights, readPlanDir } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
 import { type PackedTick, type TickInputs, type TickOutputs, TickCodec } from './tick-io.js';
@@ -93,17 +94,19 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
   return new ResidentPlan(addon, handle, plan, backend);
 }
 
+const MAX_KERNEL_FILE_BYTES = 256 * MiB; // kernels.cu and the cubin (a 120-tenant fleet's are under 1 MB)
+
 // The CUDA backend gets the plan's kernels: the cubin `loom compile` built (when present) and kernels.cu
 // for NVRTC, which it uses when the cubin is missing or built for another GPU.
 function cudaOptions(dir: string, plan: LaunchPlan, opts: LoadPlanOptions): Partial<NativeCreateOptions> {
   const precision = opts.precision ?? (process.env.LOOM_TF32 === '1' || plan.precision === 'tf32' ? 'tf32' : 'fp32');
   const out: { -readonly [K in keyof NativeCreateOptions]?: NativeCreateOptions[K] } = { precision };
   const src = path.join(dir, plan.kernels.source);
-  if (existsSync(src)) out.kernelSource = readFileSync(src, 'utf8');
+  if (existsSync(src)) out.kernelSource = readTextFile(src, { what: 'kernel source', maxBytes: MAX_KERNEL_FILE_BYTES });
   if (plan.kernels.cubin !== null) {
     const cubin = path.join(dir, plan.kernels.cubin);
     if (existsSync(cubin)) {
-      out.cubin = new Uint8Array(readFileSync(cubin));
+      out.cubin = readRegularFile(cubin, { what: 'cubin', maxBytes: MAX_KERNEL_FILE_BYTES });
       if (plan.kernels.arch !== null) out.cubinArch = plan.kernels.arch;
     }
   }

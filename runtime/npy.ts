@@ -1,8 +1,9 @@
 // NumPy .npy files (format 1.0/2.0/3.0; little-endian, C order): how `loom run` takes inputs and writes
 // outputs. Writes exactly what numpy.save writes, so files diff cleanly against numpy's own.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { type DType, allocArray, byteSize } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
+import { GiB, KiB, openRegularFile } from '../ir/files.js';
 import { numel } from '../ir/shape.js';
 import type { Tensor } from '../ir/tensor.js';
 
@@ -40,14 +41,39 @@ const DTYPE_OF: Record<string, DType> = {
 
 export const NPY_DTYPES: readonly DType[] = Object.keys(DESCR_OF) as DType[];
 
-export function readNpy(path: string): Tensor {
-  let bytes: Uint8Array;
+// Real headers are under 1 KiB (numpy pads to 64 bytes); format 2.0/3.0 allows 4 GiB, which Loom refuses.
+export const NPY_MAX_HEADER_BYTES = 64 * KiB;
+// The most data one .npy input may hold (as ONNX tensors in src/onnx/tensor.ts); `loom run` caps it further at
+// what the tenant's input holds at maxBatch rows.
+export const NPY_MAX_DATA_BYTES = 2 * GiB;
+const PREAMBLE_MAX = 12;
+
+export interface ReadNpyOptions {
+  readonly maxDataBytes?: number; // default NPY_MAX_DATA_BYTES
+  readonly limitNote?: string; // says where maxDataBytes comes from, in the message that refuses more
+  // Called with the header once it is known to match the file, before the data is read (or the limit checked):
+  // a caller that knows what the array should be refuses a wrong one here, without reading it.
+  readonly beforeData?: (header: { readonly dtype: DType; readonly shape: readonly number[]; readonly bytes: number }) => void;
+}
+
+// A regular file only (a FIFO or a device is refused before any read), its header length capped, and the data
+// size the header's shape implies checked against the file and the limit before the data is read.
+export function readNpy(path: string, opts: ReadNpyOptions = {}): Tensor {
+  const maxData = opts.maxDataBytes ?? NPY_MAX_DATA_BYTES;
+  const f = openRegularFile(path, { what: '.npy file', maxBytes: PREAMBLE_MAX + NPY_MAX_HEADER_BYTES + NPY_MAX_DATA_BYTES });
   try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    fail('IO', `cannot read .npy file '${path}': ${(e as Error).message}`);
+    const pre = parsePreamble(f.read(0, Math.min(f.size, PREAMBLE_MAX)), path);
+    if (f.size < pre.dataStart) truncatedHeader(path, pre.headerLen, f.size);
+    const h = parseHeader(f.read(pre.headerStart, pre.headerLen), pre.major, path);
+    checkDataSize(h, f.size - pre.dataStart, Number.POSITIVE_INFINITY, path);
+    opts.beforeData?.(h);
+    checkDataSize(h, f.size - pre.dataStart, maxData, path, opts.limitNote);
+    const data = allocArray(h.dtype, h.count);
+    f.read(pre.dataStart, h.bytes, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return { dtype: h.dtype, shape: h.shape, data };
+  } finally {
+    f.close();
   }
-  return decodeNpy(bytes, path);
 }
 
 export function writeNpy(path: string, t: Tensor): void {
@@ -61,11 +87,37 @@ export function writeNpy(path: string, t: Tensor): void {
 
 // `where` names the file (or tensor) in error messages.
 export function decodeNpy(bytes: Uint8Array, where = '<npy>'): Tensor {
-  const bad: (why: string) => never = (why) => fail('IO', `'${where}' is not a valid .npy file: ${why}`);
-  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) bad('it does not start with the \\x93NUMPY magic');
+  const pre = parsePreamble(bytes, where);
+  if (bytes.length < pre.dataStart) truncatedHeader(where, pre.headerLen, bytes.length);
+  const h = parseHeader(bytes.subarray(pre.headerStart, pre.dataStart), pre.major, where);
+  checkDataSize(h, bytes.length - pre.dataStart, NPY_MAX_DATA_BYTES, where);
+  const data = allocArray(h.dtype, h.count);
+  // copy: the file buffer's data offset need not be aligned for the typed array
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes.subarray(pre.dataStart, pre.dataStart + h.bytes));
+  return { dtype: h.dtype, shape: h.shape, data };
+}
+
+function invalid(where: string, why: string): never {
+  return fail('IO', `'${where}' is not a valid .npy file: ${why}`);
+}
+
+function truncatedHeader(where: string, headerLen: number, size: number): never {
+  return fail('IO', `'${where}' is truncated: its header says ${headerLen} header bytes, the file has ${size} bytes in all`);
+}
+
+interface Preamble {
+  readonly major: number;
+  readonly headerLen: number;
+  readonly headerStart: number;
+  readonly dataStart: number;
+}
+
+// The magic, the version and the header length (the first 10 or 12 bytes); the length is capped here.
+function parsePreamble(bytes: Uint8Array, where: string): Preamble {
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) invalid(where, 'it does not start with the \\x93NUMPY magic');
   const major = bytes[6]!;
   const minor = bytes[7]!;
-  if (major < 1 || major > 3 || minor !== 0) bad(`unknown format version ${major}.${minor} (Loom reads 1.0, 2.0, 3.0)`);
+  if (major < 1 || major > 3 || minor !== 0) invalid(where, `unknown format version ${major}.${minor} (Loom reads 1.0, 2.0, 3.0)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let headerLen: number;
   let headerStart: number;
@@ -73,19 +125,31 @@ export function decodeNpy(bytes: Uint8Array, where = '<npy>'): Tensor {
     headerLen = dv.getUint16(8, true);
     headerStart = 10;
   } else {
-    if (bytes.length < 12) bad('truncated before the header length');
+    if (bytes.length < 12) invalid(where, 'truncated before the header length');
     headerLen = dv.getUint32(8, true);
     headerStart = 12;
   }
-  const dataStart = headerStart + headerLen;
-  if (bytes.length < dataStart) {
-    fail('IO', `'${where}' is truncated: its header says ${headerLen} header bytes, the file has ${bytes.length} bytes in all`);
+  if (headerLen > NPY_MAX_HEADER_BYTES) {
+    invalid(where, `its header length is ${headerLen} bytes, more than Loom's limit of ${NPY_MAX_HEADER_BYTES} bytes (numpy writes headers under 1 KiB)`);
   }
-  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(headerStart, dataStart));
+  return { major, headerLen, headerStart, dataStart: headerStart + headerLen };
+}
+
+interface NpyHeader {
+  readonly descr: string;
+  readonly dtype: DType;
+  readonly shape: number[];
+  readonly count: number;
+  readonly bytes: number; // data bytes the shape needs
+}
+
+function parseHeader(headerBytes: Uint8Array, major: number, where: string): NpyHeader {
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) bad(`cannot parse its header ${JSON.stringify(header.trim())}`);
+  if (descr === undefined || fortran === undefined || shapeText === undefined)
+    invalid(where, `cannot parse its header ${JSON.stringify(header.trim().slice(0, 200))}`);
   if (fortran === 'True') {
     fail('UNSUPPORTED_FEATURE', `'${where}': fortran_order=True arrays are not supported; save a C-order array (numpy.ascontiguousarray)`);
   }
@@ -101,20 +165,19 @@ export function decodeNpy(bytes: Uint8Array, where = '<npy>'): Tensor {
     .filter((s) => s !== '')
     .map((s) => {
       const n = Number(s);
-      if (!Number.isInteger(n) || n < 0) bad(`shape entry '${s}' is not a non-negative integer`);
+      if (!Number.isSafeInteger(n) || n < 0) invalid(where, `shape entry '${s}' is not a non-negative integer`);
       return n;
     });
   const count = numel(shape);
-  const need = count * byteSize(dtype);
-  const have = bytes.length - dataStart;
-  if (have < need) {
-    fail('IO', `'${where}' is truncated: a ${descr} array of shape (${shape.join(', ')}) needs ${need} data bytes, the file has ${have}`);
-  }
-  if (have > need) bad(`${have - need} bytes follow the ${need} data bytes of a ${descr} array of shape (${shape.join(', ')})`);
-  const data = allocArray(dtype, count);
-  // copy: the file buffer's data offset need not be aligned for the typed array
-  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(bytes.subarray(dataStart, dataStart + need));
-  return { dtype, shape, data };
+  return { descr, dtype, shape, count, bytes: count * byteSize(dtype) };
+}
+
+// The shape's data size against what the file holds, and against the limit, before anything is allocated.
+function checkDataSize(h: NpyHeader, have: number, maxData: number, where: string, limitNote?: string): void {
+  const what = `a ${h.descr} array of shape (${h.shape.join(', ')})`;
+  if (have < h.bytes) fail('IO', `'${where}' is truncated: ${what} needs ${h.bytes} data bytes, the file has ${have}`);
+  if (have > h.bytes) invalid(where, `${have - h.bytes} bytes follow the ${h.bytes} data bytes of ${what}`);
+  if (h.bytes > maxData) fail('IO', `'${where}': ${what} is ${h.bytes} bytes, more than the limit of ${maxData} bytes${limitNote ? ` (${limitNote})` : ''}`);
 }
 
 export function encodeNpy(t: Tensor, where = '<tensor>'): Uint8Array {

@@ -247,7 +247,7 @@ export const STAGES = [IMPORT, CANONICALIZE, LOWER, PLAN, LAUNCH, KERNELS] as co
 function keyOrdered<T>(op: T, text: string | undefined, dir: string, id: number): T {
   if (text === undefined)
     fail('USAGE', `--from launch: '${path.join(dir, DUMP_FILE)}' lacks kernel op ${id} (write the dump with \`loom compile --emit launch\`)`);
-  const ordered = parseOrderedJson(text) as T;
+  const ordered = parseOrderedJson(text, `--from launch: kernel op ${id} in '${path.join(dir, DUMP_FILE)}'`) as T;
   if (stableJson(ordered) !== stableJson(op)) fail('PLAN_INVALID', `--from launch: launch ${id}'s op differs between plan.json and ${DUMP_FILE}`);
   return ordered;
 }

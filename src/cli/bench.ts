@@ -13,6 +13,7 @@ interface BenchFlags {
   threads?: string;
   json?: string;
   manifest?: string;
+  allowOutsidePaths?: boolean;
   occupancy?: string;
   quiet?: boolean;
 }
@@ -28,6 +29,7 @@ export function registerBench(program: Command): void {
     .option('--threads <n>', "CPU backend: worker threads per loaded plan (default: the backend's)")
     .option('--json <file>', 'also write the results as JSON (every sample, the fleet, the device, the date)')
     .option('--manifest <fleet.json>', "the fleet's manifest, when <plan-dir>/manifest.json is missing or its model paths moved")
+    .option('--allow-outside-paths', "with --manifest: let its relative model paths lead out of its folder ('..', or symlinks to elsewhere)")
     .option('--occupancy <fractions>', 'instead: time the plan with only some tenants live, e.g. 0.1,0.5,1 (each in (0, 1]; rows relative to the full tick)')
     .option('--quiet', 'no progress output')
     .addHelpText(
@@ -74,6 +76,7 @@ export function registerBench(program: Command): void {
           warmup,
           ...(threads !== undefined ? { threads } : {}),
           ...(flags.manifest !== undefined ? { manifest: flags.manifest } : {}),
+          ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           onProgress: progress.onProgress,
         });
       } finally {

@@ -17,6 +17,7 @@ interface CompileFlags {
   nvcc: boolean; // commander's --no-nvcc
   client?: string;
   timings?: string;
+  allowOutsidePaths?: boolean;
 }
 
 export function registerCompile(program: Command): void {
@@ -32,6 +33,7 @@ export function registerCompile(program: Command): void {
     .option('--quiet', 'no progress output')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
+    .option('--allow-outside-paths', "let a manifest's relative model paths lead out of its folder ('..', or symlinks to elsewhere)")
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
     .addHelpText(
       'after',
@@ -40,6 +42,8 @@ export function registerCompile(program: Command): void {
         'Manifest:',
         '  {"tenants": [{"id": "fraud-a", "model": "fraud.onnx", "maxBatch": 4, "sloMs": 20, "dims": {"seq": 64}}],',
         '   "precision": "fp32"}        (fp32 | tf32 | bf16 | fp16; model paths are relative to the manifest)',
+        "  relative model paths must stay inside the manifest's folder after symlinks (--allow-outside-paths lifts it);",
+        '  absolute paths are taken as written',
         'Stages (src/pipeline.ts), in order; --emit <stage> stops after one, --from <stage> restarts after one:',
         ...STAGES.map(
           (st) =>
@@ -78,6 +82,7 @@ export function registerCompile(program: Command): void {
           ...(from ? { from: from as FromStage } : {}),
           ...(flags.dumpAfter !== undefined ? { dumpAfter: flags.dumpAfter } : {}),
           ...(flags.client !== undefined ? { client: flags.client } : {}),
+          ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
         });
       } finally {
         progress.finish();

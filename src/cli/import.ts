@@ -29,8 +29,13 @@ export function registerImport(program: Command): void {
       const imported = importModelFile(model, { dims: flags.dim ?? {} });
       const graph = flags.raw ? imported : canonicalize(imported);
       const text = flags.emit === 'ir' ? printGraph(graph) : `${JSON.stringify(graphToJson(graph), null, 1)}\n`;
-      if (flags.output) writeFileSync(flags.output, text);
-      else process.stdout.write(text);
+      if (flags.output) {
+        try {
+          writeFileSync(flags.output, text);
+        } catch (e) {
+          fail('IO', `cannot write '${flags.output}': ${(e as Error).message}`);
+        }
+      } else process.stdout.write(text);
       const summary = `${graph.nodes.length} nodes (${imported.nodes.length} as imported), ${graph.constants.size} constants`;
       process.stderr.write(`loom: imported ${model}: ${summary}${flags.output ? ` → ${flags.output}` : ''}\n`);
     });

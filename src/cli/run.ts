@@ -45,7 +45,20 @@ export function registerRun(program: Command): void {
         fail('USAGE', `give the tenant's inputs with --input: ${tenant.inputs.map((io) => `${io.name}=<file.npy> (${describeIO(io)})`).join(' ')}`);
       }
       const inputs: Record<string, Tensor> = {};
-      for (const [name, file] of Object.entries(files)) inputs[name] = readNpy(file);
+      for (const [name, file] of Object.entries(files)) {
+        // an input bigger than the tenant takes at maxBatch rows is refused from its header, before its data
+        // is read (an unknown name, or a smaller mismatch, is reported by the shared check below)
+        const io = tenant.inputs.find((x) => x.name === name);
+        const beforeData = (h: { dtype: string; shape: readonly number[]; bytes: number }): void => {
+          if (io && h.bytes > io.bytes) {
+            fail(
+              'EVAL',
+              `'${file}': input '${name}' of tenant '${tenant.id}' is ${h.dtype}[${h.shape.join(',')}] (${h.bytes} bytes), more than it takes: ${describeIO(io)} (${io.bytes} bytes at ${tenant.maxBatch} rows)`,
+            );
+          }
+        };
+        inputs[name] = readNpy(file, { beforeData });
+      }
       const rows = checkTenantInputs(tenant, inputs, (n) => files[n]);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number] });

@@ -52,6 +52,7 @@ export interface CompileOptions {
   readonly cacheDir?: string;
   readonly maxBatch?: number; // for a list of model files (a manifest says it per tenant)
   readonly client?: string; // also write the typed client here (a full compile always writes <dir>/client.ts)
+  readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
 }
 
 export interface CompileResult {
@@ -157,14 +158,15 @@ function dumpDirOf(fleet: Manifest | string | readonly string[]): string {
 }
 
 function toManifest(fleet: Manifest | string | readonly string[], opts: CompileOptions): Manifest {
+  const pathOpts = { allowOutsidePaths: opts.allowOutsidePaths === true };
   if (typeof fleet === 'string') {
-    return fleet.endsWith('.json') ? readManifest(fleet) : manifestFromFiles([fleet], opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch });
+    return fleet.endsWith('.json') ? readManifest(fleet, pathOpts) : manifestFromFiles([fleet], opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch });
   }
   if (isStringList(fleet)) {
     const jsons = fleet.filter((f) => f.endsWith('.json'));
     if (jsons.length > 0) {
       if (fleet.length > 1) fail('USAGE', `give either one manifest (.json) or a list of .onnx files, not both (got ${fleet.join(', ')})`);
-      return readManifest(jsons[0]!);
+      return readManifest(jsons[0]!, pathOpts);
     }
     return manifestFromFiles(fleet, opts.maxBatch === undefined ? {} : { maxBatch: opts.maxBatch });
   }

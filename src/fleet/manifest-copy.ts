@@ -4,7 +4,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../../ir/errors.js';
-import { type Manifest, readManifest } from './manifest.js';
+import { type Manifest, type ManifestPathOptions, readManifest } from './manifest.js';
 
 export const MANIFEST_COPY = 'manifest.json';
 
@@ -31,9 +31,11 @@ export function writeManifestCopy(manifest: Manifest, planDir: string): string {
   return MANIFEST_COPY;
 }
 
-// The manifest a plan was compiled from: `override` when given, else the plan directory's copy.
-export function readPlanManifest(planDir: string, override?: string): Manifest {
-  if (override !== undefined) return readManifest(override);
+// The manifest a plan was compiled from: `override` when given (the ordinary path policy, unless
+// allowOutsidePaths), else the plan directory's copy. The copy's model paths lead out of the plan directory
+// by design (they were checked when the fleet was compiled), so they are not confined to it.
+export function readPlanManifest(planDir: string, override?: string, opts: ManifestPathOptions = {}): Manifest {
+  if (override !== undefined) return readManifest(override, opts);
   const file = path.join(planDir, MANIFEST_COPY);
   if (!existsSync(file)) {
     fail(
@@ -42,7 +44,7 @@ export function readPlanManifest(planDir: string, override?: string): Manifest {
     );
   }
   try {
-    return readManifest(file);
+    return readManifest(file, { allowOutsidePaths: true });
   } catch (e) {
     if (isLoomError(e))
       throw new LoomError(

@@ -1,9 +1,11 @@
 // The tenant manifest: which models a fleet serves, under which ids, with how many rows per tick.
 // Parsing checks everything a deploy-time compile would otherwise trip over later (ids, paths, precision),
 // and every message names the tenant and the field.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { fail } from '../../ir/errors.js';
+import { MiB, openRegularFile, parseJsonText, readTextFile } from '../../ir/files.js';
+import { MAX_MODEL_FILE_BYTES } from '../onnx/import.js';
 
 // fp32: true fp32. tf32: fp32 plan, GEMMs on TF32 tensor cores (CUDA). bf16/fp16: GEMM weights converted at
 // compile time and GEMM inputs cast, fp32 accumulation; everything else fp32 (codegen/FORMAT.md "Precision").
@@ -11,6 +13,8 @@ export const SUPPORTED_PRECISIONS = ['fp32', 'tf32', 'bf16', 'fp16'] as const;
 export type FleetPrecision = (typeof SUPPORTED_PRECISIONS)[number];
 
 export const MAX_BATCH_LIMIT = 4096;
+export const MAX_MANIFEST_BYTES = 16 * MiB; // a manifest of 100k tenants is ~10 MB
+export const MAX_DIM_SIZE = 2 ** 31 - 1; // a symbolic dim bound in `dims`
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const TENANT_KEYS = ['id', 'model', 'maxBatch', 'sloMs', 'checkFinite', 'dims'] as const;
 const MANIFEST_KEYS = ['tenants', 'precision'] as const;
@@ -18,7 +22,7 @@ const MANIFEST_KEYS = ['tenants', 'precision'] as const;
 export interface TenantSpec {
   readonly id: string;
   readonly model: string; // as the manifest wrote it (recorded in the plan)
-  readonly modelPath: string; // resolved against the manifest's folder
+  readonly modelPath: string; // resolved against the manifest's folder, symlinks resolved (the file that is read)
   readonly maxBatch: number;
   readonly sloMs: number | null;
   readonly checkFinite: boolean; // `loom serve` refuses requests whose float inputs hold NaN or Inf
@@ -31,24 +35,21 @@ export interface Manifest {
   readonly tenants: readonly TenantSpec[];
 }
 
-export function readManifest(path: string): Manifest {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    fail('IO', `cannot read manifest '${path}': ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    fail('MANIFEST', `manifest '${path}' is not valid JSON: ${(e as Error).message}`);
-  }
-  return parseManifest(json, { source: path, baseDir: dirname(path) });
+export interface ManifestPathOptions {
+  // Relative model paths may lead out of the manifest's folder (`..`, or a symlink whose target lies outside).
+  readonly allowOutsidePaths?: boolean;
 }
 
-// Validates a parsed manifest object; model paths are resolved against baseDir.
-export function parseManifest(json: unknown, opts: { source: string; baseDir: string }): Manifest {
+export function readManifest(path: string, opts: ManifestPathOptions = {}): Manifest {
+  const text = readTextFile(path, { what: 'manifest', maxBytes: MAX_MANIFEST_BYTES });
+  const json = parseJsonText(text, { what: `manifest '${path}'`, code: 'MANIFEST' });
+  return parseManifest(json, { source: path, baseDir: dirname(path), ...opts });
+}
+
+// Validates a parsed manifest object. Model paths: a relative one resolves against baseDir and, once symlinks
+// are resolved, must lie inside it (unless allowOutsidePaths); an absolute one is the operator's own choice.
+// Either way the model must be a regular file, and modelPath is its real path.
+export function parseManifest(json: unknown, opts: { source: string; baseDir: string } & ManifestPathOptions): Manifest {
   const where = `manifest '${opts.source}'`;
   if (!isObject(json)) fail('MANIFEST', `${where}: expected a JSON object {"tenants": [...], "precision": "fp32"}, got ${describe(json)}`);
   rejectUnknownKeys(json, MANIFEST_KEYS, where);
@@ -58,7 +59,7 @@ export function parseManifest(json: unknown, opts: { source: string; baseDir: st
   if (list.length === 0) fail('MANIFEST', `${where}: field 'tenants' is empty; a fleet needs at least one tenant`);
   const seen = new Map<string, number>();
   const tenants = list.map((t, i) => {
-    const spec = parseTenant(t, i, opts.baseDir, where);
+    const spec = parseTenant(t, i, opts, where);
     const first = seen.get(spec.id);
     if (first !== undefined) fail('MANIFEST', `${where}: tenant id '${spec.id}' is used twice (tenants[${first}] and tenants[${i}]); ids must be unique`);
     seen.set(spec.id, i);
@@ -79,14 +80,13 @@ export function manifestFromFiles(files: readonly string[], opts: { maxBatch?: n
     let id = base;
     for (let k = 2; used.has(id); k++) id = `${base}-${k}`;
     used.add(id);
-    const modelPath = resolve(file);
-    checkModelFile(modelPath, `tenant '${id}': model '${file}'`);
+    const modelPath = realModelFile(resolve(file), `tenant '${id}': model '${file}'`);
     return { id, model: file, modelPath, maxBatch, sloMs: null, checkFinite: false, dims: {} };
   });
   return { source: files.length === 1 ? files[0]! : `${files.length} model files`, precision, tenants };
 }
 
-function parseTenant(t: unknown, i: number, baseDir: string, where: string): TenantSpec {
+function parseTenant(t: unknown, i: number, opts: { baseDir: string } & ManifestPathOptions, where: string): TenantSpec {
   if (!isObject(t)) fail('MANIFEST', `${where}: tenants[${i}] must be an object {"id", "model", "maxBatch"}, got ${describe(t)}`);
   const rawId = t.id;
   if (typeof rawId !== 'string' || rawId === '') fail('MANIFEST', `${where}: tenants[${i}]: field 'id' must be a non-empty string, got ${describe(rawId)}`);
@@ -101,8 +101,7 @@ function parseTenant(t: unknown, i: number, baseDir: string, where: string): Ten
   rejectUnknownKeys(t, TENANT_KEYS, at);
   const model = t.model;
   if (typeof model !== 'string' || model === '') fail('MANIFEST', `${at}: field 'model' must be a path to an .onnx file, got ${describe(model)}`);
-  const modelPath = resolve(baseDir, model);
-  checkModelFile(modelPath, `${at}: field 'model'`);
+  const modelPath = modelPathOf(model, opts, `${at}: field 'model'`);
   if (t.maxBatch === undefined) fail('MANIFEST', `${at}: field 'maxBatch' is missing (the most rows one tick carries for this tenant, 1..${MAX_BATCH_LIMIT})`);
   checkMaxBatch(t.maxBatch, `${at}: field 'maxBatch'`);
   let sloMs: number | null = null;
@@ -123,7 +122,9 @@ function parseDims(d: unknown, at: string): Record<string, number> {
   if (!isObject(d)) fail('MANIFEST', `${at}: field 'dims' must be an object mapping symbolic dim names to sizes, e.g. {"seq": 64}, got ${describe(d)}`);
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(d)) {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail('MANIFEST', `${at}: field 'dims.${k}' must be a positive integer, got ${describe(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_DIM_SIZE) {
+      fail('MANIFEST', `${at}: field 'dims.${k}' must be a positive integer up to ${MAX_DIM_SIZE}, got ${describe(v)}`);
+    }
     out[k] = v;
   }
   return out;
@@ -142,9 +143,38 @@ function checkMaxBatch(v: unknown, field: string): void {
   }
 }
 
-function checkModelFile(path: string, field: string): void {
+function modelPathOf(model: string, opts: { baseDir: string } & ManifestPathOptions, field: string): string {
+  if (isAbsolute(model)) return realModelFile(model, field);
+  const real = realModelFile(resolve(opts.baseDir, model), field);
+  if (opts.allowOutsidePaths) return real;
+  let base: string;
+  try {
+    base = realpathSync(resolve(opts.baseDir));
+  } catch (e) {
+    fail('IO', `${field}: cannot resolve the manifest's folder '${opts.baseDir}': ${(e as Error).message}`);
+  }
+  const rel = relative(base, real);
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+    fail(
+      'MANIFEST',
+      `${field}: '${model}' resolves to '${real}', outside the manifest's folder '${base}'; relative model paths must stay inside it (write an absolute path, or pass --allow-outside-paths)`,
+    );
+  }
+  return real;
+}
+
+// The model file's real path, after checking that it is a regular file (a FIFO or a device is refused here,
+// before any import could block on it).
+function realModelFile(path: string, field: string): string {
   if (!existsSync(path)) fail('MANIFEST', `${field}: model file '${path}' does not exist`);
-  if (!statSync(path).isFile()) fail('MANIFEST', `${field}: '${path}' is not a file`);
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch (e) {
+    fail('MANIFEST', `${field}: cannot resolve model file '${path}': ${(e as Error).message}`);
+  }
+  openRegularFile(real, { what: `${field}: model file`, maxBytes: MAX_MODEL_FILE_BYTES, code: 'MANIFEST' }).close();
+  return real;
 }
 
 function rejectUnknownKeys(o: Record<string, unknown>, known: readonly string[], at: string): void {

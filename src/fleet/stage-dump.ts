@@ -1,9 +1,10 @@
 // The files a pipeline stage's dump is made of, beyond the stage's own artifact: dump.json (which stage, the
 // fleet's manifest entries as compiled, and per-tenant extras) and one IR text file per tenant. A restart
 // (`loom compile --from <stage> <dir>`) reads them back, so everything here must round-trip exactly.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fail, isLoomError } from '../../ir/errors.js';
+import { fail } from '../../ir/errors.js';
+import { MAX_TEXT_BYTES, parseJsonText, readTextFile } from '../../ir/files.js';
 import type { Graph } from '../../ir/graph.js';
 import { parseGraph } from '../../ir/parse.js';
 import { printGraph } from '../../ir/print.js';
@@ -27,13 +28,11 @@ export function writeDumpRecord(dir: string, record: DumpRecord): string {
 }
 
 export function readDumpRecord<T = unknown>(dir: string, stage: string, accepts: readonly string[] = [stage]): DumpRecord<T> {
-  let json: Partial<DumpRecord<T>> & { format?: string };
-  try {
-    json = JSON.parse(readDumpText(dir, DUMP_FILE, stage)) as typeof json;
-  } catch (e) {
-    if (isLoomError(e)) throw e;
-    return fail('USAGE', `--from ${stage}: '${path.join(dir, DUMP_FILE)}' is not valid JSON: ${(e as Error).message}`);
-  }
+  const text = readDumpText(dir, DUMP_FILE, stage);
+  const parsed = parseJsonText(text, { what: `--from ${stage}: '${path.join(dir, DUMP_FILE)}'`, code: 'USAGE' });
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    fail('USAGE', `--from ${stage}: '${path.join(dir, DUMP_FILE)}' is not a loom stage dump`);
+  const json = parsed as Partial<DumpRecord<T>> & { format?: string };
   if (json.format !== DUMP_FORMAT || json.manifest === undefined || !Array.isArray(json.manifest.tenants)) {
     fail('USAGE', `--from ${stage}: '${path.join(dir, DUMP_FILE)}' is not a loom stage dump`);
   }
@@ -46,15 +45,12 @@ export function readDumpRecord<T = unknown>(dir: string, stage: string, accepts:
   return json as DumpRecord<T>;
 }
 
-// A missing or unreadable file of a dump names the file and the stage that should have written it.
+// A missing or unreadable file of a dump names the file and the stage that should have written it. IR dumps
+// hold constants in hex, so the bound is the longest string V8 holds (512 MiB), not a smaller one.
 export function readDumpText(dir: string, rel: string, stage: string): string {
   const file = path.join(dir, rel);
   if (!existsSync(file)) fail('IO', `--from ${stage}: '${dir}' lacks ${rel} (write it with \`loom compile --emit ${stage}\`)`);
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    return fail('IO', `--from ${stage}: cannot read '${file}': ${(e as Error).message}`);
-  }
+  return readTextFile(file, { what: `--from ${stage}: dump file`, maxBytes: MAX_TEXT_BYTES });
 }
 
 export function tenantIrFile(id: string): string {
@@ -104,9 +100,12 @@ export function orderedJson(v: unknown): string {
   );
 }
 
-export function parseOrderedJson(text: string): unknown {
-  return JSON.parse(text, (_k, x: unknown) => {
-    if (typeof x === 'object' && x !== null && '$number' in x && Object.keys(x).length === 1) return Number((x as { $number: string }).$number);
-    return x;
+export function parseOrderedJson(text: string, what = 'ordered JSON'): unknown {
+  return parseJsonText(text, {
+    what,
+    reviver: (_k, x: unknown) => {
+      if (typeof x === 'object' && x !== null && '$number' in x && Object.keys(x).length === 1) return Number((x as { $number: string }).$number);
+      return x;
+    },
   });
 }

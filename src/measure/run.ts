@@ -26,6 +26,7 @@ export interface BenchOptions {
   readonly warmup?: number; // untimed ticks per mode first (default 20)
   readonly threads?: number; // CPU backend worker threads per loaded plan (default: the backend's)
   readonly manifest?: string; // the fleet's manifest, when the plan dir has no manifest.json copy
+  readonly allowOutsidePaths?: boolean; // that manifest's relative model paths may lead out of its folder
   readonly onProgress?: (p: BenchProgress) => void;
 }
 
@@ -94,7 +95,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
   if (!Number.isInteger(ticks) || ticks < 1) fail('USAGE', `ticks must be a positive integer, got ${ticks}`);
   if (!Number.isInteger(warmup) || warmup < 0) fail('USAGE', `warmup must be a non-negative integer, got ${warmup}`);
   const plan = readPlanDir(planDir);
-  const manifest = readPlanManifest(planDir, opts.manifest);
+  const manifest = readPlanManifest(planDir, opts.manifest, { allowOutsidePaths: opts.allowOutsidePaths === true });
   const progress = opts.onProgress ?? (() => {});
   const prepTotal = plan.tenants.length * 2 + 2;
   let prepDone = 0;

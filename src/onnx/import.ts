@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { basename, dirname, extname } from 'node:path';
 import { GraphBuilder } from '../../ir/builder.js';
 import { dtypeToOnnx } from '../../ir/dtype.js';
 import { LoomError, fail, isLoomError } from '../../ir/errors.js';
+import { GiB, readRegularFile } from '../../ir/files.js';
 import type { Graph, ValueId } from '../../ir/graph.js';
 import { AttrReader, type RawAttr } from '../../ir/op.js';
 import { type OpName, isOpName, opDef } from '../../ir/ops/index.js';
@@ -28,13 +28,11 @@ export interface ImportOptions {
 export const OPSET_MIN = 9;
 export const OPSET_MAX = 21;
 
+// ONNX models are protobuf messages, which cannot exceed 2 GiB (larger weights go to external data).
+export const MAX_MODEL_FILE_BYTES = 2 * GiB;
+
 export function importModelFile(path: string, opts: ImportOptions = {}): Graph {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    fail('IO', `cannot read model file '${path}': ${(e as Error).message}`);
-  }
+  const bytes = readRegularFile(path, { what: 'model file', maxBytes: MAX_MODEL_FILE_BYTES });
   try {
     // the bytes are this call's own: initializers become views of them instead of copies
     return importDecoded(decodeModel(bytes), { ...opts, baseDir: opts.baseDir ?? dirname(path), name: opts.name ?? basename(path, extname(path)) }, true);

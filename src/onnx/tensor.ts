@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type AnyTypedArray, type DType, allocArray, byteSize, dtypeFromOnnx, viewArray } from '../../ir/dtype.js';
-import { fail, isLoomError } from '../../ir/errors.js';
+import { fail } from '../../ir/errors.js';
+import { openRegularFile } from '../../ir/files.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import { int64 } from './decode.js';
 import type { TensorProto } from './proto.js';
@@ -178,35 +179,41 @@ function readExternal(t: TensorProto, bytes: number, ctx: TensorContext): Uint8A
   const base = resolve(ctx.baseDir);
   const file = resolve(base, location);
   const rel = relative(base, file);
-  if (isAbsolute(location) || rel === '' || rel.startsWith('..') || isAbsolute(rel)) {
+  if (isAbsolute(location) || rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
     fail('EXTERNAL_DATA', `${what}: external data location '${location}' is outside the model's folder '${base}'; refusing to read it`);
   }
   if (length !== undefined && length !== bytes) {
     fail('EXTERNAL_DATA', `${what}: external data length is ${length} bytes; the tensor needs ${bytes}`);
   }
-  let fd: number;
+  // ONNX: a location is relative to the model's folder. Symlinks are resolved before the check, so a link
+  // inside the folder cannot lead out of it (to /etc/passwd, or another tenant's weights).
+  let realBase: string;
+  let realFile: string;
   try {
-    fd = openSync(file, 'r');
+    realBase = realpathSync(base);
+    realFile = realpathSync(file);
   } catch (e) {
-    fail('EXTERNAL_DATA', `${what}: cannot open external data file '${file}': ${(e as Error).message}`);
+    fail('EXTERNAL_DATA', `${what}: cannot open external data file '${file}' (location '${location}'): ${(e as Error).message}`);
   }
+  const realRel = relative(realBase, realFile);
+  if (realRel === '' || realRel === '..' || realRel.startsWith(`..${sep}`) || isAbsolute(realRel)) {
+    fail(
+      'EXTERNAL_DATA',
+      `${what}: external data location '${location}' resolves to '${realFile}', outside the model's folder '${realBase}' (through a symbolic link); refusing to read it`,
+    );
+  }
+  // The file may hold many tensors (no limit on its size); only [offset, offset + bytes) is read.
+  const f = openRegularFile(realFile, {
+    what: `${what}: external data file (location '${location}')`,
+    maxBytes: Number.MAX_SAFE_INTEGER,
+    code: 'EXTERNAL_DATA',
+  });
   try {
-    const size = fstatSync(fd).size;
-    if (offset + bytes > size) {
-      fail('EXTERNAL_DATA', `${what}: external data range [${offset}, ${offset + bytes}) is past the end of '${file}' (${size} bytes)`);
+    if (offset + bytes > f.size) {
+      fail('EXTERNAL_DATA', `${what}: external data range [${offset}, ${offset + bytes}) is past the end of '${file}' (${f.size} bytes)`);
     }
-    const out = new Uint8Array(bytes);
-    let done = 0;
-    while (done < bytes) {
-      const n = readSync(fd, out, done, bytes - done, offset + done);
-      if (n <= 0) fail('EXTERNAL_DATA', `${what}: short read from '${file}' at byte ${offset + done}`);
-      done += n;
-    }
-    return out;
-  } catch (e) {
-    if (isLoomError(e)) throw e;
-    fail('EXTERNAL_DATA', `${what}: cannot read external data file '${file}': ${(e as Error).message}`);
+    return f.read(offset, bytes);
   } finally {
-    closeSync(fd);
+    f.close();
   }
 }

@@ -5,8 +5,8 @@
 // `id` is a launch id of plan.json; `us` the measured time of that launch in microseconds (a mean or median
 // over ticks, as the harness sees fit). Launches the file omits are drawn with their predicted time and
 // marked as such; an id the plan does not have is an error (the file belongs to another plan).
-import { readFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
+import { MiB, parseJsonText, readTextFile } from '../../ir/files.js';
 
 export interface BenchTimes {
   readonly device: string | null;
@@ -14,18 +14,8 @@ export interface BenchTimes {
 }
 
 export function readBenchFile(file: string, launchIds: readonly number[]): BenchTimes {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    fail('IO', `cannot read bench file '${file}': ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    fail('USAGE', `bench file '${file}' is not JSON: ${(e as Error).message}`);
-  }
+  const text = readTextFile(file, { what: 'bench file', maxBytes: 64 * MiB });
+  const json = parseJsonText(text, { what: `bench file '${file}'`, code: 'USAGE' });
   return parseBench(json, launchIds, `bench file '${file}'`);
 }
 
