@@ -18,7 +18,7 @@ export { concatRows, splitRows } from './batch.js';
 export { describeTenantIO, firstNonFinite, isBatchable, validateRequest } from './validate.js';
 export { ServeMetrics } from './metrics.js';
 export type { MetricsSource } from './metrics.js';
-export { createServer, DEFAULT_BODY_LIMIT } from './server.js';
+export { createServer, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS } from './server.js';
 export type { LoomServer, ServeOptions, ServeRunner } from './server.js';
 export { decodeInferRequest, encodeInferResponse, modelMetadata, oipDatatype, describeOip, tensorToJson, MODEL_VERSION } from './oip.js';
 export type { OipDatatype, OipModelMetadata, OipTensorMetadata, DecodedInfer, RequestedOutput } from './oip.js';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
-import { DEFAULT_BODY_LIMIT, createServer } from '../../runtime/serve/index.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer } from '../../runtime/serve/index.js';
 
 interface ServeFlags {
   port: string;
@@ -14,6 +14,10 @@ interface ServeFlags {
   pipeline?: boolean;
   maxBodyMb: string;
   logLevel: string;
+  requestTimeoutMs: string;
+  headersTimeoutMs: string;
+  keepAliveTimeoutMs: string;
+  maxConnections: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -43,6 +47,22 @@ export function registerServe(program: Command): void {
       'batch the next tick while the current one runs, so it starts the moment that one ends (default off: on the CPU backend it did not raise throughput and made ticks smaller)',
     )
     .option('--max-body-mb <n>', 'largest accepted request body, MiB', String(DEFAULT_BODY_LIMIT / (1024 * 1024)))
+    .option(
+      '--request-timeout-ms <ms>',
+      'a request (headers and body) must arrive in full within this, else 408 and the connection closes',
+      String(DEFAULT_LIMITS.requestTimeoutMs),
+    )
+    .option('--headers-timeout-ms <ms>', 'its headers must arrive within this (capped at --request-timeout-ms)', String(DEFAULT_LIMITS.headersTimeoutMs))
+    .option(
+      '--keep-alive-timeout-ms <ms>',
+      "an idle keep-alive connection is closed after this (keep it above a load balancer's idle timeout)",
+      String(DEFAULT_LIMITS.keepAliveTimeoutMs),
+    )
+    .option(
+      '--max-connections <n>',
+      'open connections at most; more are closed at accept (0: no cap; keep it below `ulimit -n`)',
+      String(DEFAULT_LIMITS.maxConnections),
+    )
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
@@ -56,6 +76,12 @@ export function registerServe(program: Command): void {
       const queueTicks = positive('--queue-ticks', flags.queueTicks, false);
       const defaultSloMs = flags.defaultSloMs === undefined ? null : positive('--default-slo-ms', flags.defaultSloMs, false);
       const bodyLimit = Math.floor(positive('--max-body-mb', flags.maxBodyMb, false) * 1024 * 1024);
+      const requestTimeoutMs = positive('--request-timeout-ms', flags.requestTimeoutMs, true);
+      const headersTimeoutMs = positive('--headers-timeout-ms', flags.headersTimeoutMs, true);
+      const keepAliveTimeoutMs = positive('--keep-alive-timeout-ms', flags.keepAliveTimeoutMs, true);
+      const maxConnections = Number(flags.maxConnections);
+      if (!Number.isInteger(maxConnections) || maxConnections < 0)
+        fail('USAGE', `--max-connections must be a non-negative integer, got '${flags.maxConnections}'`);
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number], ...(threads !== undefined ? { threads } : {}) });
@@ -64,6 +90,10 @@ export function registerServe(program: Command): void {
         scheduler: { queueTicks, defaultSloMs, checkFinite: flags.checkFinite === true, pipeline: flags.pipeline === true },
         bodyLimit,
         logger: { level: flags.logLevel },
+        requestTimeoutMs,
+        headersTimeoutMs,
+        keepAliveTimeoutMs,
+        maxConnections,
       });
       let url: string;
       try {

@@ -3,6 +3,7 @@
 // dist/ that includes the serve command: rebuilt here when older than the sources.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../ir/tensor.js';
@@ -131,5 +132,72 @@ describe('SIGTERM', () => {
       .map((l) => JSON.parse(l) as { level: number; msg: string });
     expect(lines.some((l) => l.msg.startsWith('shut down'))).toBe(true);
     expect(lines.every((l) => typeof l.level === 'number')).toBe(true);
+  });
+});
+
+// `loom serve` with flags: starts, returns its URL and a way to stop it.
+async function serveCli(args: readonly string[]): Promise<{ url: string; stderr: () => string; stop: () => Promise<number | null> }> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', '--log-level', 'warn', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child = proc;
+  let stderr = '';
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /serving .* at (https?:\/\/[^\s]+) /.exec(stderr);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then((code) => reject(new Error(`loom serve exited early (${code}): ${stderr}`)));
+  });
+  return {
+    url,
+    stderr: () => stderr,
+    stop: () => {
+      proc.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+describe('timeout and connection flags', () => {
+  it('--request-timeout-ms, --headers-timeout-ms, --keep-alive-timeout-ms, --max-connections take effect', async () => {
+    const s = await serveCli(['--request-timeout-ms', '400', '--headers-timeout-ms', '200', '--keep-alive-timeout-ms', '200', '--max-connections', '50']);
+    try {
+      const { port } = new URL(s.url);
+      const sock = net.connect(Number(port), '127.0.0.1');
+      let got = '';
+      sock.on('data', (d) => (got += d.toString()));
+      sock.on('error', () => {});
+      sock.write('POST /v2/models/mlp-a/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs":');
+      const closed = await Promise.race([
+        new Promise<boolean>((r) => sock.on('close', () => r(true))),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 4000)),
+      ]);
+      sock.destroy();
+      expect(closed).toBe(true);
+      expect(got).toMatch(/^HTTP\/1\.1 408 /);
+      expect(got).toContain('400 ms');
+    } finally {
+      expect(await s.stop()).toBe(0);
+    }
+  });
+
+  it('refuses bad values', () => {
+    for (const [flag, value] of [
+      ['--request-timeout-ms', '0'],
+      ['--keep-alive-timeout-ms', 'x'],
+      ['--max-connections', '-1'],
+    ] as const) {
+      let err = '';
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, flag, value], { cwd: ROOT, stdio: 'pipe' });
+      } catch (e) {
+        err = String((e as { stderr?: Buffer }).stderr);
+      }
+      expect(err).toContain(flag);
+    }
   });
 });
