@@ -259,6 +259,56 @@ export async function use(): Promise<number> {
   });
 });
 
+describe('generated client over HTTP: non-finite values', () => {
+  it('reads "NaN", "Infinity", "-Infinity" back as numbers and sends non-finite inputs the same way (JSON)', async () => {
+    const seen: Record<string, Record<string, Tensor>>[] = [];
+    const s = createServer({
+      runner: {
+        plan: loaded.plan,
+        backend: loaded.backend,
+        async runTick(i) {
+          seen.push(i as Record<string, Record<string, Tensor>>);
+          const out = await loaded.runTick(i);
+          for (const t of Object.values(out['mlp-a'] ?? {})) (t.data as Float32Array).set([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+          return out;
+        },
+      },
+    });
+    try {
+      const url = await s.listen(0, '127.0.0.1');
+      const client = mod.createClient(mod.httpTransport(url));
+      const x = new Float32Array(inputs['mlp-a']!.input!.data as Float32Array);
+      x.set([Number.NaN, Number.NEGATIVE_INFINITY], 5);
+      const out = await client.mlpA!({ input: x });
+      const y = out.output!.data as Float32Array;
+      expect([...y.subarray(0, 3)]).toEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+      expect(y.subarray(5).every(Number.isFinite)).toBe(true); // row 1 (row 0's NaN input made its row NaN)
+      const sent = seen.flatMap((t) => (t['mlp-a'] ? [t['mlp-a'].input!.data as Float32Array] : []))[0]!;
+      expect([...sent.subarray(5, 7)]).toEqual([Number.NaN, Number.NEGATIVE_INFINITY]);
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('a null or an unknown string in an answer is an error naming tenant, output and element', async () => {
+    const answer = (data: unknown[]) => {
+      const text = JSON.stringify({ outputs: [{ name: 'output', datatype: 'FP32', shape: [1, 5], data }] });
+      return async () => ({
+        ok: true,
+        status: 200,
+        headers: { get: () => null },
+        arrayBuffer: async () => new TextEncoder().encode(text).buffer as ArrayBuffer,
+      });
+    };
+    const t = mod.httpTransport('http://127.0.0.1:1', { fetch: answer([1, null, 2, 3, 4]) } as never);
+    const e1 = await t.infer('mlp-a', { input: inputs['mlp-a']!.input! }).catch((e: unknown) => e);
+    expect(String(e1)).toMatch(/tenant 'mlp-a' output 'output'\[1\]: null/);
+    const t2 = mod.httpTransport('http://127.0.0.1:1', { fetch: answer([1, 'inf', 2, 3, 4]) } as never);
+    const e2 = await t2.infer('mlp-a', { input: inputs['mlp-a']!.input! }).catch((e: unknown) => e);
+    expect(String(e2)).toMatch(/tenant 'mlp-a' output 'output'\[1\]: "inf"/);
+  });
+});
+
 describe('client names and text', () => {
   it('turns tenant ids into unique identifiers', () => {
     expect(tenantNames(['mlp-a', 'mlp_a', '3d-net', 'delete', 'createClient', 'fraud.v2-b', '---'])).toEqual([
