@@ -210,6 +210,8 @@ export interface HttpOptions {
   /** Send inputs and ask for outputs in the binary tensor extension (exact for INT64 beyond 2^53, and smaller). */
   readonly binary?: boolean;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A bearer token for a server started with --auth: sent as 'Authorization: Bearer <token>'. */
+  readonly token?: string;
   /** Defaults to the global fetch (Node 18+, browsers). */
   readonly fetch?: FetchLike;
 }
@@ -379,6 +381,7 @@ export function httpTransport(baseUrl: string, options: HttpOptions = {}): Trans
       const request = { inputs: tensors, ...(options.binary ? { parameters: { binary_data_output: true } } : {}) };
       const json = JSON.stringify(request);
       const headers: Record<string, string> = { 'content-type': options.binary ? 'application/octet-stream' : 'application/json', ...options.headers };
+      if (options.token !== undefined) headers.authorization = 'Bearer ' + options.token;
       let body: string | Uint8Array = json;
       if (options.binary) {
         const head = new textCodecs.TextEncoder().encode(json);

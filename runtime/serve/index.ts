@@ -22,3 +22,5 @@ export { createServer, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS } from './server.js';
 export type { LoomServer, ServeOptions, ServeRunner } from './server.js';
 export { decodeInferRequest, encodeInferResponse, modelMetadata, oipDatatype, describeOip, tensorToJson, MODEL_VERSION } from './oip.js';
 export type { OipDatatype, OipModelMetadata, OipTensorMetadata, DecodedInfer, RequestedOutput } from './oip.js';
+export { authorize, loadAuthFile, parseAuthConfig } from './auth.js';
+export type { AuthConfig, AuthDecision, AuthScope, AuthToken } from './auth.js';

@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { isLoomError } from '../../ir/errors.js';
 import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from './index.js';
+import { type AuthConfig, type AuthScope, authorize } from './auth.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 
 // A LoadedPlan fits; tests may wrap one.
@@ -18,7 +19,12 @@ export interface ServeOptions {
   readonly runner: ServeRunner;
   readonly scheduler?: Omit<SchedulerOptions, 'observer'>;
   readonly bodyLimit?: number; // bytes (default 32 MiB)
-  readonly logger?: false | { readonly level: string } | FastifyBaseLogger; // default: no logs
+  readonly logger?: false | { readonly level: string; readonly stream?: { write(line: string): void } } | FastifyBaseLogger; // default: no logs
+  // Bearer tokens per tenant (auth.ts): model metadata, model ready and infer need a token allowed that
+  // model, /metrics one with "metrics": true; health and /v2 stay open. Absent: no authentication.
+  readonly auth?: AuthConfig | null;
+  // HTTPS with this certificate chain and private key (PEM). Absent: plain HTTP.
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   readonly version?: string;
   // Slow and idle clients (the CLI's flags of the same names; defaults in DEFAULT_LIMITS):
   readonly requestTimeoutMs?: number; // the whole request (headers and body) must arrive within this; else 408 and close
@@ -84,7 +90,15 @@ export function createServer(opts: ServeOptions): LoomServer {
     keepAliveTimeout: keepAliveTimeoutMs,
     connectionsCheckingInterval: checkMs,
   };
-  const logOpts = logger === false ? { logger: false } : isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: { level: logger.level } };
+  // the Authorization header is never logged (no log line carries request headers; redaction in case one does)
+  const redact = ['req.headers.authorization', 'headers.authorization', 'authorization'];
+  const logOpts =
+    logger === false
+      ? { logger: false }
+      : isLoggerInstance(logger)
+        ? { loggerInstance: logger }
+        : { logger: { level: logger.level, redact, ...(logger.stream ? { stream: logger.stream } : {}) } };
+  const tls = opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: headersTimeoutMs, ...nodeHttp } } : {};
   const app = Fastify({
     ...logOpts,
     bodyLimit,
@@ -97,8 +111,9 @@ export function createServer(opts: ServeOptions): LoomServer {
     keepAliveTimeout: keepAliveTimeoutMs,
     maxRequestsPerSocket: opts.maxRequestsPerSocket ?? DEFAULT_LIMITS.maxRequestsPerSocket,
     http: nodeHttp,
+    ...tls,
     clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => clientError(err, socket),
-  }) as unknown as FastifyInstance;
+  } as never) as unknown as FastifyInstance;
   if (maxConnections > 0) app.server.maxConnections = maxConnections;
   app.server.on('drop', () => metrics?.onConnectionRefused());
 
@@ -217,6 +232,24 @@ export function createServer(opts: ServeOptions): LoomServer {
     return t ? { tenant: t } : { error: `unknown model '${p.model}' (this server has: ${runner.plan.tenants.map((x) => x.id).join(', ')})` };
   };
 
+  if (opts.auth) {
+    const auth = opts.auth;
+    // before the route's own onRequest (admission): a client without a valid token learns nothing of queues
+    app.addHook('onRequest', async (req, reply) => {
+      const route = req.routeOptions.url;
+      let scope: AuthScope | null = null;
+      if (route === '/metrics') scope = { kind: 'metrics' };
+      else if (route?.startsWith('/v2/models/')) scope = { kind: 'tenant', tenant: (req.params as ModelParams).model };
+      if (scope === null) return; // health, /v2, unknown routes
+      const d = authorize(auth, req.headers.authorization, scope);
+      if (d.ok) return;
+      m.onAuthFailure(d.status);
+      req.log.info({ reqId: req.id, status: d.status, msg: d.message }, 'request not authorized');
+      if (d.status === 401) reply.header('www-authenticate', `Bearer realm="loom"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
+      return reply.code(d.status).send({ error: d.message });
+    });
+  }
+
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => reply.code(ready ? 200 : 503).send({ ready }));
   app.get('/v2', async () => ({ name: 'loom', version: opts.version ?? '0.1.0', extensions: ['binary_tensor_data'] }));
@@ -295,7 +328,7 @@ export function createServer(opts: ServeOptions): LoomServer {
       const addr = app.server.address();
       const where = typeof addr === 'object' && addr !== null ? addr : { address: host, port };
       const h = where.address.includes(':') ? `[${where.address}]` : where.address;
-      return `http://${h}:${where.port}`;
+      return `${opts.tls ? 'https' : 'http'}://${h}:${where.port}`;
     },
     shutdown,
   };

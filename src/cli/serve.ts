@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
-import { DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer } from '../../runtime/serve/index.js';
+import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer, loadAuthFile } from '../../runtime/serve/index.js';
 
 interface ServeFlags {
   port: string;
@@ -18,6 +19,9 @@ interface ServeFlags {
   headersTimeoutMs: string;
   keepAliveTimeoutMs: string;
   maxConnections: string;
+  auth?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -28,6 +32,29 @@ function positive(flag: string, value: string, integer: boolean): number {
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
     fail('USAGE', `${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${value}'`);
   return n;
+}
+
+// 127.0.0.0/8, ::1, localhost: only this machine can connect.
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+// What `loom serve` warns about once at startup (stderr): other machines can call every model, or tokens
+// cross the network in clear.
+export function authWarnings(o: { host: string; auth: boolean; tls: boolean }): string[] {
+  if (isLoopback(o.host)) return [];
+  if (!o.auth) return [`listening on ${o.host} without --auth: any client that can reach this address may call every model (see --auth FILE)`];
+  if (!o.tls) return [`listening on ${o.host} with --auth but without --tls-cert/--tls-key: bearer tokens cross the network in clear`];
+  return [];
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    fail('IO', `${flag}: cannot read ${file}: ${(e as Error).message}`);
+  }
 }
 
 export function registerServe(program: Command): void {
@@ -63,6 +90,12 @@ export function registerServe(program: Command): void {
       'open connections at most; more are closed at accept (0: no cap; keep it below `ulimit -n`)',
       String(DEFAULT_LIMITS.maxConnections),
     )
+    .option(
+      '--auth <file>',
+      'require bearer tokens: JSON {"tokens":[{"name","sha256":"<hex sha256 of the token>","tenants":[ids] or "*","metrics"?:true}]} (default: no authentication)',
+    )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'the PEM private key for --tls-cert')
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
@@ -82,9 +115,22 @@ export function registerServe(program: Command): void {
       const maxConnections = Number(flags.maxConnections);
       if (!Number.isInteger(maxConnections) || maxConnections < 0)
         fail('USAGE', `--max-connections must be a non-negative integer, got '${flags.maxConnections}'`);
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) fail('USAGE', '--tls-cert and --tls-key go together: give both or neither');
+      const tls = flags.tlsCert !== undefined ? { cert: readPem('--tls-cert', flags.tlsCert), key: readPem('--tls-key', flags.tlsKey!) } : null;
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number], ...(threads !== undefined ? { threads } : {}) });
+      let auth: AuthConfig | null = null;
+      try {
+        if (flags.auth !== undefined)
+          auth = loadAuthFile(
+            flags.auth,
+            loaded.plan.tenants.map((t) => t.id),
+          );
+      } catch (e) {
+        loaded.close();
+        throw e;
+      }
       const server = createServer({
         runner: loaded,
         scheduler: { queueTicks, defaultSloMs, checkFinite: flags.checkFinite === true, pipeline: flags.pipeline === true },
@@ -94,6 +140,8 @@ export function registerServe(program: Command): void {
         headersTimeoutMs,
         keepAliveTimeoutMs,
         maxConnections,
+        auth,
+        tls,
       });
       let url: string;
       try {
@@ -102,6 +150,7 @@ export function registerServe(program: Command): void {
         loaded.close();
         fail('IO', `cannot listen on ${flags.host}:${port}: ${(e as Error).message}`);
       }
+      for (const w of authWarnings({ host: flags.host, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
       const n = loaded.plan.tenants.length;
       process.stderr.write(
         `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)\n`,

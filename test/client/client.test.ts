@@ -2,6 +2,7 @@
 // (right calls compile, wrong element types / names / shapes do not), and call every tenant through it,
 // in process and over HTTP against `loom serve`'s server, getting what runTick and `loom run` give.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +15,7 @@ import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { readNpy, writeNpy } from '../../runtime/npy.js';
 import { runCli } from '../../src/cli/main.js';
 import { compileFleet } from '../../src/fleet/compile.js';
-import { type LoomServer, createServer } from '../../runtime/serve/index.js';
+import { type LoomServer, createServer, parseAuthConfig } from '../../runtime/serve/index.js';
 import { relativeError, rng } from '../support/tensors.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -306,6 +307,32 @@ describe('generated client over HTTP: non-finite values', () => {
     const t2 = mod.httpTransport('http://127.0.0.1:1', { fetch: answer([1, 'inf', 2, 3, 4]) } as never);
     const e2 = await t2.infer('mlp-a', { input: inputs['mlp-a']!.input! }).catch((e: unknown) => e);
     expect(String(e2)).toMatch(/tenant 'mlp-a' output 'output'\[1\]: "inf"/);
+  });
+});
+
+describe('generated client over HTTP: bearer token', () => {
+  it('sends { token } as Authorization: Bearer; without it the 401 is a LoomClientError', async () => {
+    const token = 'client-test-token-5be1';
+    const auth = parseAuthConfig(
+      JSON.stringify({ tokens: [{ name: 'app', sha256: createHash('sha256').update(token).digest('hex'), tenants: ['mlp-a'] }] }),
+      'auth.json',
+      FLEET.map((t) => t.id),
+    );
+    const s = createServer({ runner: { plan: loaded.plan, backend: loaded.backend, runTick: (i) => loaded.runTick(i) }, auth });
+    try {
+      const url = await s.listen(0, '127.0.0.1');
+      for (const binary of [false, true]) {
+        const client = mod.createClient(mod.httpTransport(url, { token, binary } as never));
+        expectSame(await client.mlpA!(inputs['mlp-a']!), expected['mlp-a']!, 'http with token');
+        const denied = await client.mlpB!(inputs['mlp-b']!).catch((e: unknown) => e);
+        expect(denied).toMatchObject({ name: 'LoomClientError', status: 403 });
+      }
+      const err = await mod.createClient(mod.httpTransport(url)).mlpA!(inputs['mlp-a']!).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'LoomClientError', status: 401 });
+      expect(String(err)).toContain('bearer token');
+    } finally {
+      await s.shutdown();
+    }
   });
 });
 

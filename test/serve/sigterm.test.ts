@@ -2,13 +2,16 @@
 // accepting (503), finishes the ticks in flight, answers every request it accepted, and exits 0. Needs a
 // dist/ that includes the serve command: rebuilt here when older than the sources.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../ir/tensor.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
+import { hasOpenssl, httpsGet, selfSigned } from './tls.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SOURCES = [
@@ -20,6 +23,7 @@ const SOURCES = [
   'runtime/serve/validate.ts',
   'runtime/serve/batch.ts',
   'runtime/serve/metrics.ts',
+  'runtime/serve/auth.ts',
 ];
 
 function ensureBuilt(): void {
@@ -198,6 +202,48 @@ describe('timeout and connection flags', () => {
         err = String((e as { stderr?: Buffer }).stderr);
       }
       expect(err).toContain(flag);
+    }
+  });
+});
+
+describe('--auth, --tls-cert, --tls-key', () => {
+  it('a bad auth file or half the TLS pair is a usage error', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-auth-cli-'));
+    writeFileSync(path.join(dir, 'auth.json'), '{"tokens":[{"name":"x","sha256":"zz","tenants":"*"}]}');
+    const run = (args: string[]) => {
+      try {
+        execFileSync(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', ...args], {
+          cwd: ROOT,
+          stdio: 'pipe',
+        });
+        return '';
+      } catch (e) {
+        return String((e as { stderr?: Buffer }).stderr);
+      }
+    };
+    expect(run(['--auth', path.join(dir, 'auth.json')])).toMatch(/auth\.json: tokens\[0\] \('x'\)\.sha256 must be 64 hex digits/);
+    expect(run(['--auth', path.join(dir, 'missing.json')])).toMatch(/cannot read the auth file/);
+    expect(run(['--tls-cert', path.join(dir, 'auth.json')])).toMatch(/--tls-cert and --tls-key go together/);
+  });
+
+  it.skipIf(!hasOpenssl())('serves HTTPS with bearer tokens; no warning on loopback', async () => {
+    const { cert, key, dir } = selfSigned();
+    const token = 'cli-token-0d2f';
+    writeFileSync(
+      path.join(dir, 'auth.json'),
+      JSON.stringify({ tokens: [{ name: 'cli', sha256: createHash('sha256').update(token).digest('hex'), tenants: ['mlp-a'] }] }),
+    );
+    const s = await serveCli(['--auth', path.join(dir, 'auth.json'), '--tls-cert', cert, '--tls-key', key]);
+    try {
+      expect(s.url).toMatch(/^https:/);
+      const ca = readFileSync(cert, 'utf8');
+      expect((await httpsGet(`${s.url}/v2/health/ready`, ca)).status).toBe(200);
+      expect((await httpsGet(`${s.url}/v2/models/mlp-a`, ca)).status).toBe(401);
+      expect((await httpsGet(`${s.url}/v2/models/mlp-a`, ca, { authorization: `Bearer ${token}` })).status).toBe(200);
+      expect((await httpsGet(`${s.url}/v2/models/mlp-b`, ca, { authorization: `Bearer ${token}` })).status).toBe(403);
+      expect(s.stderr()).not.toContain('warning');
+    } finally {
+      expect(await s.stop()).toBe(0);
     }
   });
 });
