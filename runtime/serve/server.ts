@@ -134,7 +134,7 @@ export function createServer(opts: ServeOptions): LoomServer {
       message = 'the request headers are larger than this server accepts';
     }
     metrics?.onClientError(reason);
-    app.log.info({ reason, code: err.code, remote: socket.remoteAddress }, 'client cut off before its request was read');
+    app.log.debug({ reason, code: err.code, remote: socket.remoteAddress }, 'client cut off before its request was read'); // counted in loom_client_errors_total
     const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
     if (socket.writable && !res?.headersSent) {
       const body = JSON.stringify({ error: message });
@@ -148,13 +148,16 @@ export function createServer(opts: ServeOptions): LoomServer {
 
   // Open connections and how many requests each has in flight: the drain at shutdown tells idle ones apart.
   const inFlight = new Map<Socket, number>();
-  app.server.on('connection', (sock: Socket) => {
+  const track = (sock: Socket): void => {
     inFlight.set(sock, 0);
     sock.once('close', () => inFlight.delete(sock));
-  });
+  };
+  // with TLS, requests come on the TLS socket, not the TCP one 'connection' gives
+  app.server.on(opts.tls ? 'secureConnection' : 'connection', track);
   app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const sock = req.socket;
-    inFlight.set(sock, (inFlight.get(sock) ?? 0) + 1);
+    if (!inFlight.has(sock)) track(sock);
+    inFlight.set(sock, inFlight.get(sock)! + 1);
     res.once('close', () => {
       if (inFlight.has(sock)) inFlight.set(sock, Math.max(0, inFlight.get(sock)! - 1));
     });
