@@ -4,7 +4,7 @@
 // was on a socket when it began (none is reset). Small timeouts keep it fast; every wait is bounded.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
+import { type LoadedPlan, type TickInputs, loadPlan } from '../../runtime/index.js';
 import { type LoomServer, type ServeOptions, createServer } from '../../runtime/serve/index.js';
 import { compileTestFleet, oipBody, requestInputs } from './fleet.js';
 
@@ -120,6 +120,22 @@ describe('timeouts', { timeout: 15_000 }, () => {
     const ends = await within(Promise.all(slow.map((c) => c.ended)), 5000, 'the slow clients cut off');
     expect(new Set(ends)).toEqual(new Set(['closed']));
     for (const c of slow) expect(statuses(c.received)).toEqual([408]);
+  });
+
+  it('a request read in time is answered even when its tick takes longer than the request timeout', async () => {
+    const runner = {
+      plan: loaded.plan,
+      backend: 'cpu',
+      runTick: async (i: TickInputs) => {
+        await new Promise((r) => setTimeout(r, 1200));
+        return loaded.runTick(i);
+      },
+    };
+    const server = createServer({ runner, logger: false, ...timeouts });
+    servers.push(server);
+    const url = await server.listen(0, '127.0.0.1');
+    const r = await fetch(`${url}/v2/models/mlp-a/infer`, { method: 'POST', body: oipBody(requestInputs(loaded.plan, 'mlp-a', 1, 5)) });
+    expect(r.status).toBe(200);
   });
 
   it('connections beyond --max-connections are refused; the ones open are served', async () => {

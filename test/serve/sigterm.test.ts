@@ -119,10 +119,10 @@ describe('SIGTERM', () => {
       expect(o.status).toBe(503);
       expect(o.body.error).toMatch(/shutting down|closing|Unavailable/i);
     }
-    // A connection the listener refused, or closed before reading a request from it, carried no accepted
-    // request: the server's own count below proves that every request it accepted got its answer.
-    for (const o of outcomes.filter((x) => x.kind === 'network'))
-      expect(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET']).toContain((o as { code: string }).code);
+    // No request meets a reset: answers during the drain say Connection: close, and idle keep-alive sockets
+    // stay open for the drain grace, so a request already on its way gets a 503. Only a connection the
+    // listener refused (closed) carries no answer.
+    for (const o of outcomes.filter((x) => x.kind === 'network')) expect(['ECONNREFUSED']).toContain((o as { code: string }).code);
     // the server's own count: everything it accepted was answered, and the clients got all those answers
     const m = /stopped; (\d+) accepted requests: (\d+) answered, (\d+) failed/.exec(stderr);
     expect(m, stderr).not.toBeNull();
