@@ -210,6 +210,8 @@ export interface HttpOptions {
   /** Send inputs and ask for outputs in the binary tensor extension (exact for INT64 beyond 2^53, and smaller). */
   readonly binary?: boolean;
   readonly headers?: Readonly<Record<string, string>>;
+  /** A bearer token for a server started with --auth: sent as 'Authorization: Bearer <token>'. */
+  readonly token?: string;
   /** Defaults to the global fetch (Node 18+, browsers). */
   readonly fetch?: FetchLike;
 }
@@ -273,12 +275,24 @@ function numberToBf16(x: number): number {
   return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
-function toJsonData(t: Tensor, where: string): Array<number | boolean> {
+// JSON has no literal for NaN and the infinities: loom serve writes and reads them as these strings.
+function floatJson(values: number[]): Array<number | string> {
+  const out: Array<number | string> = values;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (Number.isNaN(v)) out[i] = 'NaN';
+    else if (v === Infinity) out[i] = 'Infinity';
+    else if (v === -Infinity) out[i] = '-Infinity';
+  }
+  return out;
+}
+
+function toJsonData(t: Tensor, where: string): Array<number | boolean | string> {
   switch (t.dtype) {
     case 'f16':
-      return Array.from(t.data as Uint16Array, f16ToNumber);
+      return floatJson(Array.from(t.data as Uint16Array, f16ToNumber));
     case 'bf16':
-      return Array.from(t.data as Uint16Array, bf16ToNumber);
+      return floatJson(Array.from(t.data as Uint16Array, bf16ToNumber));
     case 'bool':
       return Array.from(t.data as Uint8Array, (x) => x !== 0);
     case 'i64':
@@ -288,8 +302,11 @@ function toJsonData(t: Tensor, where: string): Array<number | boolean> {
           throw new LoomClientError(where + ': ' + x + ' does not fit a JSON number exactly; use httpTransport(url, { binary: true })');
         return n;
       });
+    case 'f32':
+    case 'f64':
+      return floatJson(Array.from(t.data as Float32Array));
     default:
-      return Array.from(t.data as Float32Array);
+      return Array.from(t.data as Int32Array);
   }
 }
 
@@ -299,12 +316,20 @@ function flatValues(v: unknown, out: unknown[]): unknown[] {
   return out;
 }
 
+const NON_FINITE: Readonly<Record<string, number>> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
 function fromJsonData(dtype: DType, values: readonly unknown[], where: string): TypedArray {
   const out = allocArray(dtype, values.length);
+  const float = dtype === 'f32' || dtype === 'f64' || dtype === 'f16' || dtype === 'bf16';
   values.forEach((v, i) => {
-    if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string')
-      throw new LoomClientError(where + '[' + i + ']: ' + String(v) + ' is not a value');
-    const n = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v);
+    // numbers; for floats also "NaN", "Infinity", "-Infinity"; for INT64 a decimal string; booleans for BOOL
+    const ok =
+      typeof v === 'number' ||
+      typeof v === 'boolean' ||
+      (typeof v === 'string' && (float ? v === 'NaN' || v === 'Infinity' || v === '-Infinity' : dtype === 'i64' && /^-?[0-9]+$/.test(v)));
+    if (!ok)
+      throw new LoomClientError(where + '[' + i + ']: ' + (typeof v === 'string' ? JSON.stringify(v) : String(v)) + ' is not a ' + OIP_TYPES[dtype] + ' value');
+    const n = typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'string' && float ? NON_FINITE[v]! : Number(v);
     switch (dtype) {
       case 'f16':
         (out as Uint16Array)[i] = numberToF16(n);
@@ -356,6 +381,7 @@ export function httpTransport(baseUrl: string, options: HttpOptions = {}): Trans
       const request = { inputs: tensors, ...(options.binary ? { parameters: { binary_data_output: true } } : {}) };
       const json = JSON.stringify(request);
       const headers: Record<string, string> = { 'content-type': options.binary ? 'application/octet-stream' : 'application/json', ...options.headers };
+      if (options.token !== undefined) headers.authorization = 'Bearer ' + options.token;
       let body: string | Uint8Array = json;
       if (options.binary) {
         const head = new textCodecs.TextEncoder().encode(json);

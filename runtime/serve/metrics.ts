@@ -28,6 +28,9 @@ export class ServeMetrics implements SchedulerObserver {
   private readonly tickOccupancy: Histogram;
   private readonly tickTenants: Histogram;
   private readonly launches: Counter;
+  private readonly connectionsRefused: Counter;
+  private readonly clientErrors: Counter<'reason'>;
+  private readonly authFailures: Counter<'code'>;
   private readonly tenantIds: ReadonlySet<string>;
 
   constructor(source: MetricsSource) {
@@ -90,6 +93,23 @@ export class ServeMetrics implements SchedulerObserver {
         for (const t of source.plan.tenants) this.set({ tenant: t.id }, source.queueDepth(t.id).rows);
       },
     });
+    this.connectionsRefused = new Counter({
+      name: 'loom_connections_refused_total',
+      help: 'Connections closed at accept because --max-connections were already open',
+      registers,
+    });
+    this.clientErrors = new Counter({
+      name: 'loom_client_errors_total',
+      help: 'Connections cut off before a request was read in full, by reason (timeout: --request-timeout-ms or the headers timeout; header_overflow; malformed)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'loom_auth_failures_total',
+      help: 'Requests refused by --auth, by status (401: no or unknown token, 403: token not allowed for the route)',
+      labelNames: ['code'],
+      registers,
+    });
     this.ticks = new Counter({ name: 'loom_ticks_total', help: 'Ticks run, by result (ok, error)', labelNames: ['result'], registers });
     this.tickDuration = new Histogram({
       name: 'loom_tick_duration_seconds',
@@ -151,6 +171,18 @@ export class ServeMetrics implements SchedulerObserver {
 
   onCancel(tenant: string, stage: CancelStage): void {
     this.cancelled.inc({ tenant: this.label(tenant), stage });
+  }
+
+  onConnectionRefused(): void {
+    this.connectionsRefused.inc();
+  }
+
+  onClientError(reason: 'timeout' | 'header_overflow' | 'malformed'): void {
+    this.clientErrors.inc({ reason });
+  }
+
+  onAuthFailure(code: 401 | 403): void {
+    this.authFailures.inc({ code: String(code) });
   }
 
   contentType(): string {

@@ -160,7 +160,7 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
       inputs[raw.name] = makeTensor(dtype, dims, arr);
       return;
     }
-    inputs[raw.name] = makeTensor(dtype, dims, decodeData(raw.data, dtype, n, `${at}.data`, dims));
+    inputs[raw.name] = makeTensor(dtype, dims, decodeData(raw.data, dtype, n, `${at}.data`, dims, tenant.id));
   });
   if (binary !== null && binaryAt !== binary.length)
     refuse(400, `the body carries ${binary.length} bytes of binary tensor data but the inputs' binary_data_size add up to ${binaryAt}`);
@@ -213,27 +213,59 @@ const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = {
   i64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
-function decodeData(data: Json | undefined, dtype: DType, n: number, field: string, dims: readonly number[]): ReturnType<typeof allocArray> {
+// JSON has no literal for NaN and the infinities: in `data` they are these strings, both ways (outputs are
+// encoded so, float inputs accept them). A client reads them back with Number(s) or float(s).
+export const NON_FINITE_JSON: ReadonlyMap<string, number> = new Map([
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
+
+// The largest finite value of each float datatype, for the out-of-range message.
+const FLOAT_MAX: Partial<Record<DType, number>> = { f64: Number.MAX_VALUE, f32: 3.4028234663852886e38, f16: 65504, bf16: 3.3895313892515355e38 };
+
+function decodeData(data: Json | undefined, dtype: DType, n: number, field: string, dims: readonly number[], model: string): ReturnType<typeof allocArray> {
   const values = flatten(data, field, dims);
   if (values.length !== n) refuse(400, `${field}: ${values.length} values, shape [${dims.join(',')}] needs ${n}`);
   const out = allocArray(dtype, n);
-  const bad = (i: number, want: string): never => refuse(400, `${field}[${i}]: ${describeValue(values[i])} is not ${want}`);
+  const bad = (i: number, want: string): never => refuse(400, `model '${model}' ${field}[${i}]: ${describeValue(values[i])} is not ${want}`);
+  // a float element: a JSON number the datatype can hold, or one of the non-finite strings
+  const float = (i: number): number => {
+    const v = values[i];
+    if (typeof v === 'string') {
+      const x = NON_FINITE_JSON.get(v);
+      if (x === undefined) bad(i, `a number (NaN and the infinities are the strings "NaN", "Infinity", "-Infinity")`);
+      return x as number;
+    }
+    if (typeof v !== 'number') bad(i, 'a number');
+    return v as number;
+  };
+  // a JSON number that overflowed when parsed (1e400) or does not fit the datatype (the encoded value is infinite)
+  const tooBig = (i: number): never =>
+    refuse(
+      400,
+      `model '${model}' ${field}[${i}]: ${describeValue(values[i])} is beyond the range of ${TO_OIP[dtype]} (largest finite ${FLOAT_MAX[dtype]}); send "Infinity" or "-Infinity" for an infinity`,
+    );
   switch (dtype) {
-    case 'f32':
     case 'f64':
+    case 'f32': {
+      const o = out as Float32Array | Float64Array;
       for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'number') bad(i, 'a number');
-        (out as Float64Array)[i] = v as number;
+        const v = float(i);
+        o[i] = v;
+        if (!Number.isFinite(o[i]!) && typeof values[i] === 'number') tooBig(i);
       }
       break;
+    }
     case 'f16':
     case 'bf16': {
       const enc = dtype === 'f16' ? f32ToF16 : f32ToBf16;
+      const infBits = dtype === 'f16' ? 0x7c00 : 0x7f80;
       for (let i = 0; i < n; i++) {
-        const v = values[i];
-        if (typeof v !== 'number') bad(i, 'a number');
-        (out as Uint16Array)[i] = enc(v as number);
+        const v = float(i);
+        const h = enc(v);
+        if ((h & 0x7fff) === infBits && typeof values[i] === 'number') tooBig(i);
+        (out as Uint16Array)[i] = h;
       }
       break;
     }
@@ -261,20 +293,34 @@ function decodeData(data: Json | undefined, dtype: DType, n: number, field: stri
   return out;
 }
 
-// A tensor's values as JSON numbers/booleans (i64 as numbers: exact up to 2^53).
-export function tensorToJson(t: Tensor): Array<number | boolean> {
+// A float's JSON form: the number, or "NaN" / "Infinity" / "-Infinity" (JSON has no literal for them).
+function floatJson(values: number[]): Array<number | string> {
+  const out: Array<number | string> = values;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (!Number.isFinite(v)) out[i] = Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+  }
+  return out;
+}
+
+// A tensor's values as JSON numbers/booleans (i64 as numbers: exact up to 2^53; non-finite floats as the
+// strings "NaN", "Infinity", "-Infinity").
+export function tensorToJson(t: Tensor): Array<number | boolean | string> {
   const d = t.data;
   switch (t.dtype) {
     case 'f16':
-      return Array.from(d as Uint16Array, f16ToF32);
+      return floatJson(Array.from(d as Uint16Array, f16ToF32));
     case 'bf16':
-      return Array.from(d as Uint16Array, bf16ToF32);
+      return floatJson(Array.from(d as Uint16Array, bf16ToF32));
     case 'i64':
       return Array.from(d as BigInt64Array, Number);
     case 'bool':
       return Array.from(d as Uint8Array, (x) => x !== 0);
+    case 'f32':
+    case 'f64':
+      return floatJson(Array.from(d as Float32Array));
     default:
-      return Array.from(d as Float32Array);
+      return Array.from(d as Int32Array);
   }
 }
 

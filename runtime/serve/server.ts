@@ -1,9 +1,12 @@
 // `loom serve`'s HTTP layer: Open Inference Protocol v2 routes over the tick scheduler (fastify, pino logs
 // with request ids, prom-client metrics). Thin on purpose: decoding and validation are in oip.ts and
 // runtime/serve/, queueing, batching and admission in the scheduler.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { isLoomError } from '../../ir/errors.js';
 import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from './index.js';
+import { type AuthConfig, type AuthScope, authorize } from './auth.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 
 // A LoadedPlan fits; tests may wrap one.
@@ -16,9 +19,32 @@ export interface ServeOptions {
   readonly runner: ServeRunner;
   readonly scheduler?: Omit<SchedulerOptions, 'observer'>;
   readonly bodyLimit?: number; // bytes (default 32 MiB)
-  readonly logger?: false | { readonly level: string } | FastifyBaseLogger; // default: no logs
+  readonly logger?: false | { readonly level: string; readonly stream?: { write(line: string): void } } | FastifyBaseLogger; // default: no logs
+  // Bearer tokens per tenant (auth.ts): model metadata, model ready and infer need a token allowed that
+  // model, /metrics one with "metrics": true; health and /v2 stay open. Absent: no authentication.
+  readonly auth?: AuthConfig | null;
+  // HTTPS with this certificate chain and private key (PEM). Absent: plain HTTP.
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   readonly version?: string;
+  // Slow and idle clients (the CLI's flags of the same names; defaults in DEFAULT_LIMITS):
+  readonly requestTimeoutMs?: number; // the whole request (headers and body) must arrive within this; else 408 and close
+  readonly headersTimeoutMs?: number; // the headers must arrive within this (at most requestTimeoutMs)
+  readonly keepAliveTimeoutMs?: number; // an idle keep-alive connection is closed after this
+  readonly maxConnections?: number; // connections beyond this are closed at accept (0: no cap)
+  readonly maxRequestsPerSocket?: number; // 0: no limit
+  // At shutdown, idle keep-alive connections stay open this long (or until they have all closed), so a
+  // request already on its way on one gets a 503 with `Connection: close` rather than a reset.
+  readonly drainGraceMs?: number;
 }
+
+export const DEFAULT_LIMITS = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1_000,
+  maxRequestsPerSocket: 0,
+  drainGraceMs: 1_000,
+} as const;
 
 export interface LoomServer {
   readonly app: FastifyInstance;
@@ -47,7 +73,32 @@ export function createServer(opts: ServeOptions): LoomServer {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   let nextId = 0;
   const logger = opts.logger ?? false;
-  const logOpts = logger === false ? { logger: false } : isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: { level: logger.level } };
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
+  const headersTimeoutMs = Math.min(opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs, requestTimeoutMs);
+  const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs;
+  const maxConnections = opts.maxConnections ?? DEFAULT_LIMITS.maxConnections;
+  const drainGraceMs = opts.drainGraceMs ?? DEFAULT_LIMITS.drainGraceMs;
+  for (const [k, v] of Object.entries({ requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs })) {
+    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`createServer: ${k} must be a positive integer, got ${v}`);
+  }
+  // Node checks the request and headers timeouts every connectionsCheckingInterval: a quarter of the
+  // shorter one (at most 1 s), so a cut-off comes at most 25% late
+  const checkMs = Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4)));
+  const nodeHttp = {
+    requestTimeout: requestTimeoutMs,
+    headersTimeout: headersTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    connectionsCheckingInterval: checkMs,
+  };
+  // the Authorization header is never logged (no log line carries request headers; redaction in case one does)
+  const redact = ['req.headers.authorization', 'headers.authorization', 'authorization'];
+  const logOpts =
+    logger === false
+      ? { logger: false }
+      : isLoggerInstance(logger)
+        ? { loggerInstance: logger }
+        : { logger: { level: logger.level, redact, ...(logger.stream ? { stream: logger.stream } : {}) } };
+  const tls = opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: headersTimeoutMs, ...nodeHttp } } : {};
   const app = Fastify({
     ...logOpts,
     bodyLimit,
@@ -56,7 +107,61 @@ export function createServer(opts: ServeOptions): LoomServer {
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-  }) as unknown as FastifyInstance;
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: keepAliveTimeoutMs,
+    maxRequestsPerSocket: opts.maxRequestsPerSocket ?? DEFAULT_LIMITS.maxRequestsPerSocket,
+    http: nodeHttp,
+    ...tls,
+    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => clientError(err, socket),
+  } as never) as unknown as FastifyInstance;
+  if (maxConnections > 0) app.server.maxConnections = maxConnections;
+  app.server.on('drop', () => metrics?.onConnectionRefused());
+
+  // A request that did not arrive in time, or could not be parsed: Node hands the socket here before any
+  // route sees it. Answer in the protocol's words when nothing was written on the socket yet, then close.
+  const clientError = (err: Error & { code?: string }, socket: Socket): void => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    let status = 400;
+    let reason: 'timeout' | 'header_overflow' | 'malformed' = 'malformed';
+    let message = `malformed HTTP request (${err.code ?? err.message})`;
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      status = 408;
+      reason = 'timeout';
+      message = `the request did not arrive in time: headers within ${headersTimeoutMs} ms, the whole request within ${requestTimeoutMs} ms (--request-timeout-ms); the connection is closed`;
+    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      reason = 'header_overflow';
+      message = 'the request headers are larger than this server accepts';
+    }
+    metrics?.onClientError(reason);
+    app.log.debug({ reason, code: err.code, remote: socket.remoteAddress }, 'client cut off before its request was read'); // counted in loom_client_errors_total
+    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (socket.writable && !res?.headersSent) {
+      const body = JSON.stringify({ error: message });
+      socket.write(
+        `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
+
+  // Open connections and how many requests each has in flight: the drain at shutdown tells idle ones apart.
+  const inFlight = new Map<Socket, number>();
+  const track = (sock: Socket): void => {
+    inFlight.set(sock, 0);
+    sock.once('close', () => inFlight.delete(sock));
+  };
+  // with TLS, requests come on the TLS socket, not the TCP one 'connection' gives
+  app.server.on(opts.tls ? 'secureConnection' : 'connection', track);
+  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const sock = req.socket;
+    if (!inFlight.has(sock)) track(sock);
+    inFlight.set(sock, inFlight.get(sock)! + 1);
+    res.once('close', () => {
+      if (inFlight.has(sock)) inFlight.set(sock, Math.max(0, inFlight.get(sock)! - 1));
+    });
+  });
 
   let metrics: ServeMetrics | null = null;
   const scheduler = new TickScheduler(runner, {
@@ -130,6 +235,24 @@ export function createServer(opts: ServeOptions): LoomServer {
     return t ? { tenant: t } : { error: `unknown model '${p.model}' (this server has: ${runner.plan.tenants.map((x) => x.id).join(', ')})` };
   };
 
+  if (opts.auth) {
+    const auth = opts.auth;
+    // before the route's own onRequest (admission): a client without a valid token learns nothing of queues
+    app.addHook('onRequest', async (req, reply) => {
+      const route = req.routeOptions.url;
+      let scope: AuthScope | null = null;
+      if (route === '/metrics') scope = { kind: 'metrics' };
+      else if (route?.startsWith('/v2/models/')) scope = { kind: 'tenant', tenant: (req.params as ModelParams).model };
+      if (scope === null) return; // health, /v2, unknown routes
+      const d = authorize(auth, req.headers.authorization, scope);
+      if (d.ok) return;
+      m.onAuthFailure(d.status);
+      req.log.info({ reqId: req.id, status: d.status, msg: d.message }, 'request not authorized');
+      if (d.status === 401) reply.header('www-authenticate', `Bearer realm="loom"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
+      return reply.code(d.status).send({ error: d.message });
+    });
+  }
+
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => reply.code(ready ? 200 : 503).send({ ready }));
   app.get('/v2', async () => ({ name: 'loom', version: opts.version ?? '0.1.0', extensions: ['binary_tensor_data'] }));
@@ -183,7 +306,16 @@ export function createServer(opts: ServeOptions): LoomServer {
       ready = false;
       app.log.info('shutting down: no new requests; finishing accepted ones');
       await scheduler.close();
+      // Idle keep-alive connections stay open a moment: a request already on its way on one is answered
+      // (503, Connection: close) instead of meeting a closed socket. Active ones close after their answer.
+      const graceEnd = performance.now() + drainGraceMs;
+      while (performance.now() < graceEnd && [...inFlight.values()].some((n) => n === 0)) await new Promise((r) => setTimeout(r, 10));
+      // Node stops enforcing the request timeout once the listener closes: a client still sending after
+      // another full request timeout is cut off here, so the drain cannot hang on it.
+      const force = setTimeout(() => app.server.closeAllConnections(), requestTimeoutMs);
+      force.unref();
       await app.close();
+      clearTimeout(force);
       runner.close?.();
       app.log.info({ ...scheduler.stats }, 'shut down: every accepted request was answered');
     })();
@@ -199,7 +331,7 @@ export function createServer(opts: ServeOptions): LoomServer {
       const addr = app.server.address();
       const where = typeof addr === 'object' && addr !== null ? addr : { address: host, port };
       const h = where.address.includes(':') ? `[${where.address}]` : where.address;
-      return `http://${h}:${where.port}`;
+      return `${opts.tls ? 'https' : 'http'}://${h}:${where.port}`;
     },
     shutdown,
   };

@@ -1,7 +1,8 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
-import { DEFAULT_BODY_LIMIT, createServer } from '../../runtime/serve/index.js';
+import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer, loadAuthFile } from '../../runtime/serve/index.js';
 
 interface ServeFlags {
   port: string;
@@ -14,6 +15,13 @@ interface ServeFlags {
   pipeline?: boolean;
   maxBodyMb: string;
   logLevel: string;
+  requestTimeoutMs: string;
+  headersTimeoutMs: string;
+  keepAliveTimeoutMs: string;
+  maxConnections: string;
+  auth?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -24,6 +32,29 @@ function positive(flag: string, value: string, integer: boolean): number {
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
     fail('USAGE', `${flag} must be a positive ${integer ? 'integer' : 'number'}, got '${value}'`);
   return n;
+}
+
+// 127.0.0.0/8, ::1, localhost: only this machine can connect.
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+// What `loom serve` warns about once at startup (stderr): other machines can call every model, or tokens
+// cross the network in clear.
+export function authWarnings(o: { host: string; auth: boolean; tls: boolean }): string[] {
+  if (isLoopback(o.host)) return [];
+  if (!o.auth) return [`listening on ${o.host} without --auth: any client that can reach this address may call every model (see --auth FILE)`];
+  if (!o.tls) return [`listening on ${o.host} with --auth but without --tls-cert/--tls-key: bearer tokens cross the network in clear`];
+  return [];
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    fail('IO', `${flag}: cannot read ${file}: ${(e as Error).message}`);
+  }
 }
 
 export function registerServe(program: Command): void {
@@ -43,6 +74,28 @@ export function registerServe(program: Command): void {
       'batch the next tick while the current one runs, so it starts the moment that one ends (default off: on the CPU backend it did not raise throughput and made ticks smaller)',
     )
     .option('--max-body-mb <n>', 'largest accepted request body, MiB', String(DEFAULT_BODY_LIMIT / (1024 * 1024)))
+    .option(
+      '--request-timeout-ms <ms>',
+      'a request (headers and body) must arrive in full within this, else 408 and the connection closes',
+      String(DEFAULT_LIMITS.requestTimeoutMs),
+    )
+    .option('--headers-timeout-ms <ms>', 'its headers must arrive within this (capped at --request-timeout-ms)', String(DEFAULT_LIMITS.headersTimeoutMs))
+    .option(
+      '--keep-alive-timeout-ms <ms>',
+      "an idle keep-alive connection is closed after this (keep it above a load balancer's idle timeout)",
+      String(DEFAULT_LIMITS.keepAliveTimeoutMs),
+    )
+    .option(
+      '--max-connections <n>',
+      'open connections at most; more are closed at accept (0: no cap; keep it below `ulimit -n`)',
+      String(DEFAULT_LIMITS.maxConnections),
+    )
+    .option(
+      '--auth <file>',
+      'require bearer tokens: JSON {"tokens":[{"name","sha256":"<hex sha256 of the token>","tenants":[ids] or "*","metrics"?:true}]} (default: no authentication)',
+    )
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <file>', 'the PEM private key for --tls-cert')
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
@@ -56,14 +109,39 @@ export function registerServe(program: Command): void {
       const queueTicks = positive('--queue-ticks', flags.queueTicks, false);
       const defaultSloMs = flags.defaultSloMs === undefined ? null : positive('--default-slo-ms', flags.defaultSloMs, false);
       const bodyLimit = Math.floor(positive('--max-body-mb', flags.maxBodyMb, false) * 1024 * 1024);
+      const requestTimeoutMs = positive('--request-timeout-ms', flags.requestTimeoutMs, true);
+      const headersTimeoutMs = positive('--headers-timeout-ms', flags.headersTimeoutMs, true);
+      const keepAliveTimeoutMs = positive('--keep-alive-timeout-ms', flags.keepAliveTimeoutMs, true);
+      const maxConnections = Number(flags.maxConnections);
+      if (!Number.isInteger(maxConnections) || maxConnections < 0)
+        fail('USAGE', `--max-connections must be a non-negative integer, got '${flags.maxConnections}'`);
+      if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) fail('USAGE', '--tls-cert and --tls-key go together: give both or neither');
+      const tls = flags.tlsCert !== undefined ? { cert: readPem('--tls-cert', flags.tlsCert), key: readPem('--tls-key', flags.tlsKey!) } : null;
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number], ...(threads !== undefined ? { threads } : {}) });
+      let auth: AuthConfig | null = null;
+      try {
+        if (flags.auth !== undefined)
+          auth = loadAuthFile(
+            flags.auth,
+            loaded.plan.tenants.map((t) => t.id),
+          );
+      } catch (e) {
+        loaded.close();
+        throw e;
+      }
       const server = createServer({
         runner: loaded,
         scheduler: { queueTicks, defaultSloMs, checkFinite: flags.checkFinite === true, pipeline: flags.pipeline === true },
         bodyLimit,
         logger: { level: flags.logLevel },
+        requestTimeoutMs,
+        headersTimeoutMs,
+        keepAliveTimeoutMs,
+        maxConnections,
+        auth,
+        tls,
       });
       let url: string;
       try {
@@ -72,6 +150,7 @@ export function registerServe(program: Command): void {
         loaded.close();
         fail('IO', `cannot listen on ${flags.host}:${port}: ${(e as Error).message}`);
       }
+      for (const w of authWarnings({ host: flags.host, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
       const n = loaded.plan.tenants.length;
       process.stderr.write(
         `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)\n`,

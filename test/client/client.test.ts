@@ -2,6 +2,7 @@
 // (right calls compile, wrong element types / names / shapes do not), and call every tenant through it,
 // in process and over HTTP against `loom serve`'s server, getting what runTick and `loom run` give.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +15,7 @@ import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { readNpy, writeNpy } from '../../runtime/npy.js';
 import { runCli } from '../../src/cli/main.js';
 import { compileFleet } from '../../src/fleet/compile.js';
-import { type LoomServer, createServer } from '../../runtime/serve/index.js';
+import { type LoomServer, createServer, parseAuthConfig } from '../../runtime/serve/index.js';
 import { relativeError, rng } from '../support/tensors.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -256,6 +257,82 @@ export async function use(): Promise<number> {
     const err400 = await raw.infer('mlp-a', { input: bad }).catch((e: unknown) => e);
     expect(err400).toMatchObject({ name: 'LoomClientError', status: 400 });
     expect(String(err400)).toContain('shape');
+  });
+});
+
+describe('generated client over HTTP: non-finite values', () => {
+  it('reads "NaN", "Infinity", "-Infinity" back as numbers and sends non-finite inputs the same way (JSON)', async () => {
+    const seen: Record<string, Record<string, Tensor>>[] = [];
+    const s = createServer({
+      runner: {
+        plan: loaded.plan,
+        backend: loaded.backend,
+        async runTick(i) {
+          seen.push(i as Record<string, Record<string, Tensor>>);
+          const out = await loaded.runTick(i);
+          for (const t of Object.values(out['mlp-a'] ?? {})) (t.data as Float32Array).set([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+          return out;
+        },
+      },
+    });
+    try {
+      const url = await s.listen(0, '127.0.0.1');
+      const client = mod.createClient(mod.httpTransport(url));
+      const x = new Float32Array(inputs['mlp-a']!.input!.data as Float32Array);
+      x.set([Number.NaN, Number.NEGATIVE_INFINITY], 5);
+      const out = await client.mlpA!({ input: x });
+      const y = out.output!.data as Float32Array;
+      expect([...y.subarray(0, 3)]).toEqual([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
+      expect(y.subarray(5).every(Number.isFinite)).toBe(true); // row 1 (row 0's NaN input made its row NaN)
+      const sent = seen.flatMap((t) => (t['mlp-a'] ? [t['mlp-a'].input!.data as Float32Array] : []))[0]!;
+      expect([...sent.subarray(5, 7)]).toEqual([Number.NaN, Number.NEGATIVE_INFINITY]);
+    } finally {
+      await s.shutdown();
+    }
+  });
+
+  it('a null or an unknown string in an answer is an error naming tenant, output and element', async () => {
+    const answer = (data: unknown[]) => {
+      const text = JSON.stringify({ outputs: [{ name: 'output', datatype: 'FP32', shape: [1, 5], data }] });
+      return async () => ({
+        ok: true,
+        status: 200,
+        headers: { get: () => null },
+        arrayBuffer: async () => new TextEncoder().encode(text).buffer as ArrayBuffer,
+      });
+    };
+    const t = mod.httpTransport('http://127.0.0.1:1', { fetch: answer([1, null, 2, 3, 4]) } as never);
+    const e1 = await t.infer('mlp-a', { input: inputs['mlp-a']!.input! }).catch((e: unknown) => e);
+    expect(String(e1)).toMatch(/tenant 'mlp-a' output 'output'\[1\]: null/);
+    const t2 = mod.httpTransport('http://127.0.0.1:1', { fetch: answer([1, 'inf', 2, 3, 4]) } as never);
+    const e2 = await t2.infer('mlp-a', { input: inputs['mlp-a']!.input! }).catch((e: unknown) => e);
+    expect(String(e2)).toMatch(/tenant 'mlp-a' output 'output'\[1\]: "inf"/);
+  });
+});
+
+describe('generated client over HTTP: bearer token', () => {
+  it('sends { token } as Authorization: Bearer; without it the 401 is a LoomClientError', async () => {
+    const token = 'client-test-token-5be1';
+    const auth = parseAuthConfig(
+      JSON.stringify({ tokens: [{ name: 'app', sha256: createHash('sha256').update(token).digest('hex'), tenants: ['mlp-a'] }] }),
+      'auth.json',
+      FLEET.map((t) => t.id),
+    );
+    const s = createServer({ runner: { plan: loaded.plan, backend: loaded.backend, runTick: (i) => loaded.runTick(i) }, auth });
+    try {
+      const url = await s.listen(0, '127.0.0.1');
+      for (const binary of [false, true]) {
+        const client = mod.createClient(mod.httpTransport(url, { token, binary } as never));
+        expectSame(await client.mlpA!(inputs['mlp-a']!), expected['mlp-a']!, 'http with token');
+        const denied = await client.mlpB!(inputs['mlp-b']!).catch((e: unknown) => e);
+        expect(denied).toMatchObject({ name: 'LoomClientError', status: 403 });
+      }
+      const err = await mod.createClient(mod.httpTransport(url)).mlpA!(inputs['mlp-a']!).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'LoomClientError', status: 401 });
+      expect(String(err)).toContain('bearer token');
+    } finally {
+      await s.shutdown();
+    }
   });
 });
 

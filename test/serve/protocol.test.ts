@@ -214,14 +214,14 @@ describe('OIP v2 endpoints', () => {
     const strict = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), scheduler: { checkFinite: true }, logger: false });
     const u = await strict.listen(0, '127.0.0.1');
     try {
-      const data = Array.from({ length: 32 }, (_, i) => (i === 7 ? '1e39' : '0.5')).join(','); // 1e39 overflows FP32 to Inf
+      const data = Array.from({ length: 32 }, (_, i) => (i === 7 ? '"Infinity"' : '0.5')).join(','); // JSON's spelling of +Inf
       const r = await fetch(`${u}/v2/models/mlp-a/infer`, {
         method: 'POST',
         body: `{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[${data}]}]}`,
       });
       expect(r.status).toBe(400);
       expect(((await r.json()) as { error: string }).error).toMatch(/input 'input'.*element 7 is not finite/);
-      // NaN can only come as binary data
+      // and as binary data
       const nan = fromNumbers(
         'f32',
         [1, 32],
