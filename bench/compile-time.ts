@@ -4,7 +4,11 @@
 // its peak RSS (process.resourceUsage().maxRSS: the compile process alone, not an nvcc child).
 //
 //   usage: node --import tsx bench/compile-time.ts [--fleets mlp-b1,mlp-b16,lstm,resnet18,mixed]
-//          [--tenants 120] [--work DIR] [--nvcc auto|off] [--out file.json]
+//          [--tenants 120] [--chains eltwise:20000,eltwise:100000,matmul:20000|none] [--work DIR] [--nvcc auto|off] [--out file.json]
+//
+// --chains adds one-tenant rows of a single long chain (issue 14: compile time must grow near-linearly with
+// graph size): `eltwise` alternates Add and Relu (all fused into one kernel), `matmul` is MatMuls by one 16x16
+// weight (one GEMM step each). The row is named chain-<kind>-<nodes>.
 //
 // The fleets' ONNX files and manifests are written once under --work (untimed) and reused when present.
 // --nvcc auto (default) includes the cubin build: its own row says how long nvcc took; the kernel cache is a
@@ -15,6 +19,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ZooKind, generateModel } from '../models/index.js';
+import { type Tensor, fromNumbers } from '../ir/tensor.js';
+import { type ModelSpec, encodeModel } from '../src/onnx/write.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -50,6 +56,65 @@ export const FLEETS: readonly FleetSpec[] = [
     ],
   },
 ];
+
+export const CHAIN_KINDS = ['eltwise', 'matmul'] as const;
+export type ChainKind = (typeof CHAIN_KINDS)[number];
+export const DEFAULT_CHAINS = 'eltwise:20000,eltwise:100000,matmul:20000';
+
+// One model, x [N,16] → `nodes` nodes in a line → y [N,16].
+export function chainModelSpec(kind: ChainKind, nodes: number): ModelSpec {
+  const list: { op: string; name: string; inputs: string[]; outputs: string[] }[] = [];
+  let prev = 'x';
+  for (let i = 0; i < nodes; i++) {
+    const out = i === nodes - 1 ? 'y' : `v${i}`;
+    const name = `n${i}`;
+    if (kind === 'matmul') list.push({ op: 'MatMul', name, inputs: [prev, 'w'], outputs: [out] });
+    else list.push(i % 2 === 0 ? { op: 'Add', name, inputs: [prev, 'b'], outputs: [out] } : { op: 'Relu', name, inputs: [prev], outputs: [out] });
+    prev = out;
+  }
+  const initializers: Record<string, Tensor> =
+    kind === 'matmul'
+      ? {
+          w: fromNumbers(
+            'f32',
+            [16, 16],
+            Array.from({ length: 256 }, (_, i) => ((i % 17) - 8) / 64),
+          ),
+        }
+      : {
+          b: fromNumbers(
+            'f32',
+            [16],
+            Array.from({ length: 16 }, (_, i) => (i - 8) / 16),
+          ),
+        };
+  return { inputs: [{ name: 'x', dtype: 'f32', shape: ['N', 16] }], outputs: [{ name: 'y', dtype: 'f32', shape: ['N', 16] }], nodes: list, initializers };
+}
+
+// Writes the chain's model and manifest (reused when present) and returns the manifest's path.
+export function prepareChain(work: string, kind: ChainKind, nodes: number): string {
+  const dir = path.join(work, `chain-${kind}-${nodes}`);
+  mkdirSync(dir, { recursive: true });
+  const model = path.join(dir, 'chain.onnx');
+  if (!existsSync(model)) {
+    writeFileSync(`${model}.tmp`, encodeModel(chainModelSpec(kind, nodes)));
+    renameSync(`${model}.tmp`, model);
+  }
+  const manifest = path.join(dir, 'fleet.json');
+  writeFileSync(manifest, `${JSON.stringify({ tenants: [{ id: 'chain', model: 'chain.onnx', maxBatch: 1 }], precision: 'fp32' }, null, 1)}\n`);
+  return manifest;
+}
+
+export function parseChains(s: string): { kind: ChainKind; nodes: number }[] {
+  if (s === 'none' || s === '') return [];
+  return s.split(',').map((part) => {
+    const [kind, count] = part.split(':');
+    const nodes = Number(count);
+    if (!CHAIN_KINDS.includes(kind as ChainKind) || !Number.isInteger(nodes) || nodes < 1)
+      throw new Error(`--chains: '${part}' is not <${CHAIN_KINDS.join('|')}>:<nodes>`);
+    return { kind: kind as ChainKind, nodes };
+  });
+}
 
 export interface FleetTenant {
   readonly id: string;
@@ -201,7 +266,7 @@ function arg(argv: readonly string[], name: string): string | undefined {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
-  const names = (arg(argv, '--fleets') ?? FLEETS.map((f) => f.name).join(',')).split(',');
+  const names = (arg(argv, '--fleets') ?? FLEETS.map((f) => f.name).join(',')).split(',').filter((f) => f !== 'none' && f !== '');
   const n = Number(arg(argv, '--tenants') ?? '120');
   const work = path.resolve(arg(argv, '--work') ?? path.join(os.tmpdir(), 'loom-compile-time'));
   const nvcc = (arg(argv, '--nvcc') ?? 'auto') as 'auto' | 'off';
@@ -214,7 +279,15 @@ async function main(argv: readonly string[]): Promise<void> {
         throw new Error(`unknown fleet '${name}' (known: ${FLEETS.map((f) => f.name).join(', ')})`);
       })(),
   );
+  const chains = parseChains(arg(argv, '--chains') ?? DEFAULT_CHAINS);
   const rows: CompileRow[] = [];
+  for (const { kind, nodes } of chains) {
+    const name = `chain-${kind}-${nodes}`;
+    process.stderr.write(`compiling ${name}...\n`);
+    const row = await timeCompile(name, prepareChain(work, kind, nodes), { nvcc });
+    rows.push(row);
+    process.stderr.write(`${name}: ${row.seconds.toFixed(2)} s, peak ${(row.peakRssBytes / MB).toFixed(0)} MB\n`);
+  }
   for (const fleet of fleets) {
     const manifest = prepareFleet(work, fleet, n, {}, (file) => process.stderr.write(`writing ${file}\r`));
     process.stderr.write(`compiling ${fleet.name} (${n} tenants)...\n`);

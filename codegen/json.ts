@@ -42,9 +42,48 @@ function compact(v: unknown): string {
   }
 }
 
+// compact(v) when that is at most `max` characters, else undefined, found without building the rest: pretty
+// asks this at every level, and building the whole compact text of a 100k-launch plan at each level cost seconds.
+function compactWithin(v: unknown, max: number): string | undefined {
+  if (v === null || typeof v !== 'object') {
+    const s = compact(v);
+    return s.length <= max ? s : undefined;
+  }
+  let out: string;
+  if (Array.isArray(v)) {
+    out = '[';
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ', ';
+      const s = compactWithin(v[i], max - out.length - 1);
+      if (s === undefined) return undefined;
+      out += s;
+    }
+    out += ']';
+  } else {
+    const rec = v as Record<string, unknown>;
+    const keys = Object.keys(rec)
+      .filter((k) => rec[k] !== undefined)
+      .sort(keyOrder);
+    if (keys.length === 0) out = '{}';
+    else {
+      out = '{ ';
+      for (let i = 0; i < keys.length; i++) {
+        if (i > 0) out += ', ';
+        out += `${JSON.stringify(keys[i])}: `;
+        const s = compactWithin(rec[keys[i]!], max - out.length - 2);
+        if (s === undefined) return undefined;
+        out += s;
+      }
+      out += ' }';
+    }
+  }
+  return out.length <= max ? out : undefined;
+}
+
 function pretty(v: unknown, indent: string): string {
-  const flat = compact(v);
-  if (typeof v !== 'object' || v === null || indent.length + flat.length <= INLINE_WIDTH) return flat;
+  if (typeof v !== 'object' || v === null) return compact(v);
+  const flat = compactWithin(v, INLINE_WIDTH - indent.length);
+  if (flat !== undefined) return flat;
   const inner = indent + '  ';
   if (Array.isArray(v)) {
     if (v.length === 0) return '[]';

@@ -12,6 +12,7 @@ export type LoomErrorCode =
   | 'CODEGEN' // generated kernels failed to compile (nvcc): a Loom bug, reported with the compiler's words
   | 'PLAN_INVALID' // a LaunchPlan directory (plan.json, weights.bin) is corrupt, truncated or of another version
   | 'MANIFEST' // a fleet manifest is malformed (field, tenant id, model path, precision)
+  | 'LIMIT' // a tensor or arena would pass a size limit (ir/limits.ts; raised with --max-*-mb)
   | 'IO'; // file system problems
 
 export class LoomError extends Error {

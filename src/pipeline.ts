@@ -13,6 +13,7 @@ import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { fail } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
+import type { SizeLimits } from '../ir/limits.js';
 import type { Plan } from '../ir/contract/plan.js';
 import {
   type BuiltPlan,
@@ -51,6 +52,7 @@ export interface StageContext {
   readonly outDir: string; // where a stage that streams files (launch, kernels) writes them
   readonly nvcc: 'auto' | 'off';
   readonly cacheDir?: string;
+  readonly limits?: Partial<SizeLimits>; // size limits for planning (ir/limits.ts)
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
   readonly onPass?: (tenant: string, pass: string, g: Graph) => void; // after every canonicalizing or lowering pass
@@ -181,7 +183,12 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
   label: (input) => `plan ${input.values.length} tenant${input.values.length === 1 ? '' : 's'}`,
   run: (input, ctx) => {
     const specs = input.manifest.tenants.map(({ id, model, maxBatch, sloMs, checkFinite }) => ({ id, model, maxBatch, sloMs, checkFinite }));
-    return { manifest: input.manifest, plan: ctx.clock.time('plan', () => planConcreteFleet(specs, input.values, { precision: input.manifest.precision })) };
+    return {
+      manifest: input.manifest,
+      plan: ctx.clock.time('plan', () =>
+        planConcreteFleet(specs, input.values, { precision: input.manifest.precision, ...(ctx.limits ? { limits: ctx.limits } : {}) }),
+      ),
+    };
   },
   dump: (out, dir) => {
     writeText(path.join(dir, 'plan-summary.json'), `${JSON.stringify(planSummary(out.plan), null, 1)}\n`);

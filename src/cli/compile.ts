@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
+import { DEFAULT_LIMITS, type SizeLimits } from '../../ir/limits.js';
 import { DUMP_AFTER_PASSES, EMIT_STAGES, type EmitStage, FROM_STAGES, type FromStage, checkStageNames, compileFleet } from '../fleet/compile.js';
 import { STAGES } from '../pipeline.js';
 import { createProgressReporter } from '../fleet/progress.js';
@@ -18,7 +19,33 @@ interface CompileFlags {
   client?: string;
   timings?: string;
   allowOutsidePaths?: boolean;
+  maxWeightsMb?: string;
+  maxActivationsMb?: string;
+  maxIoMb?: string;
+  maxConstantMb?: string;
 }
+
+const MB_FLAGS = [
+  ['maxWeightsMb', 'maxWeightsBytes', '--max-weights-mb'],
+  ['maxActivationsMb', 'maxActivationsBytes', '--max-activations-mb'],
+  ['maxIoMb', 'maxIoBytes', '--max-io-mb'],
+  ['maxConstantMb', 'maxConstantBytes', '--max-constant-mb'],
+] as const;
+
+// --max-*-mb flags → SizeLimits in bytes (MiB: 2^20 bytes); unset ones keep their defaults.
+function limitsFrom(flags: CompileFlags): Partial<SizeLimits> | undefined {
+  const out: { -readonly [K in keyof SizeLimits]?: number } = {};
+  for (const [flag, key, name] of MB_FLAGS) {
+    const v = flags[flag];
+    if (v === undefined) continue;
+    const mb = Number(v);
+    if (!Number.isFinite(mb) || mb <= 0) fail('USAGE', `${name} must be a positive number of MiB, got '${v}'`);
+    out[key] = Math.floor(mb * 1024 * 1024);
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+const mib = (bytes: number): string => String(bytes / (1024 * 1024));
 
 export function registerCompile(program: Command): void {
   program
@@ -34,6 +61,16 @@ export function registerCompile(program: Command): void {
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
     .option('--allow-outside-paths', "let a manifest's relative model paths lead out of its folder ('..', or symlinks to elsewhere)")
+    .option('--max-weights-mb <MiB>', `refuse a plan whose weights arena passes this (default ${mib(DEFAULT_LIMITS.maxWeightsBytes)})`)
+    .option(
+      '--max-activations-mb <MiB>',
+      `refuse a plan whose activation arena, or any one activation, passes this (default ${mib(DEFAULT_LIMITS.maxActivationsBytes)})`,
+    )
+    .option('--max-io-mb <MiB>', `refuse a plan whose io arena (all tenants' input and output slots) passes this (default ${mib(DEFAULT_LIMITS.maxIoBytes)})`)
+    .option(
+      '--max-constant-mb <MiB>',
+      `refuse to compute one tensor at compile time (a folded constant, an index table) past this (default ${mib(DEFAULT_LIMITS.maxConstantBytes)})`,
+    )
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
     .addHelpText(
       'after',
@@ -70,6 +107,7 @@ export function registerCompile(program: Command): void {
       checkStageNames(emit, from);
       if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter))
         fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
+      const limits = limitsFrom(flags);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
       let result;
@@ -83,6 +121,7 @@ export function registerCompile(program: Command): void {
           ...(flags.dumpAfter !== undefined ? { dumpAfter: flags.dumpAfter } : {}),
           ...(flags.client !== undefined ? { client: flags.client } : {}),
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
+          ...(limits ? { limits } : {}),
         });
       } finally {
         progress.finish();

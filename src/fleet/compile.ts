@@ -8,6 +8,7 @@ import { renderKernelsCu } from '../../codegen/index.js';
 import { CLIENT_FILE, renderClient } from '../../codegen/client.js';
 import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js';
 import type { Graph } from '../../ir/graph.js';
+import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
 import {
   KERNELS,
@@ -53,6 +54,7 @@ export interface CompileOptions {
   readonly maxBatch?: number; // for a list of model files (a manifest says it per tenant)
   readonly client?: string; // also write the typed client here (a full compile always writes <dir>/client.ts)
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
+  readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
 }
 
 export interface CompileResult {
@@ -92,7 +94,14 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
     ...(after !== undefined ? { from: { stage: after, dir: dumpDir! } } : {}),
     ...(until !== undefined ? { until } : {}),
     keep: ['canonicalize'],
-    ctx: { outDir, nvcc: opts.nvcc ?? 'auto', ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), clock, ...(onPass ? { onPass } : {}) },
+    ctx: {
+      outDir,
+      nvcc: opts.nvcc ?? 'auto',
+      ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+      ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
+      clock,
+      ...(onPass ? { onPass } : {}),
+    },
     onStep: (done, total, label) => opts.onProgress?.({ done, total, label }),
     afterStage: async (name, output, step) => {
       if (name !== 'plan' || opts.client === undefined) return;

@@ -1,5 +1,5 @@
 // Manifest tenants → the planner's inputs: import each model (binding its symbolic dims) and canonicalize it.
-import { LoomError, isLoomError } from '../../ir/errors.js';
+import { LoomError, fail, isLoomError } from '../../ir/errors.js';
 import type { Graph } from '../../ir/graph.js';
 import { markConsumable } from '../../ir/tensor.js';
 import { importModelFile } from '../onnx/import.js';
@@ -20,7 +20,13 @@ function inTenant<T>(t: TenantSpec, fn: () => T): T {
 
 // The tenant's model as imported (raw IR, its symbolic dims bound).
 export function importTenantModel(t: TenantSpec): Graph {
-  return inTenant(t, () => importModelFile(t.modelPath, { dims: t.dims, name: t.id }));
+  return inTenant(t, () => {
+    const g = importModelFile(t.modelPath, { dims: t.dims, name: t.id });
+    if (g.inputs.length === 0) {
+      fail('MODEL_INVALID', 'the model has no runtime inputs (graph.input is empty or lists only initializers), so no request could ever call it');
+    }
+    return g;
+  });
 }
 
 // Nothing keeps the imported graph once canonicalized, so passes may overwrite its constants' data.

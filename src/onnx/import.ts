@@ -117,17 +117,25 @@ function importModel(model: ModelProto, opts: ImportOptions, ownsBytes: boolean)
     ids.set(name, b.addConstant(name, tensorFromProto(init, { ...tctx, what: `initializer '${name}'`, ownsRaw: ownsBytes })));
   }
 
-  // Old exporters list initializers among the inputs; those stay constants.
+  // IR version 3 requires every initializer to be listed among the inputs: those stay constants. From IR
+  // version 4 on, an initializer that shares an input's name is that input's default, which a caller may
+  // override; Loom has no optional inputs, and freezing the default would silently ignore what callers send.
   const runtime: { name: string; declared: DeclaredType }[] = [];
   const seenInputs = new Set<string>();
+  const defaulted: string[] = [];
   for (const vi of graph.input ?? []) {
     const name = vi.name ?? '';
     if (name === '') fail('MODEL_INVALID', 'a graph input has no name');
     if (seenInputs.has(name)) fail('MODEL_INVALID', `graph input '${name}' is listed twice`);
     seenInputs.add(name);
-    if (ids.has(name)) continue;
+    if (ids.has(name)) {
+      defaulted.push(name);
+      continue;
+    }
     runtime.push({ name, declared: declaredType(vi, `graph input '${name}'`) });
   }
+  const irVersion = model.irVersion === null || model.irVersion === undefined ? 0 : int64(model.irVersion);
+  if (defaulted.length > 0 && irVersion >= 4) refuseInputDefaults(defaulted, irVersion);
   const bound = bindInputs(runtime, opts.dims);
   runtime.forEach((r, i) => ids.set(r.name, b.addInput(r.name, bound.types[i]!)));
 
@@ -154,6 +162,17 @@ function importModel(model: ModelProto, opts: ImportOptions, ownsBytes: boolean)
   if (outs.length === 0) fail('MODEL_INVALID', 'the graph has no outputs');
   b.setOutputs(outs);
   return b.build(bound.symbols);
+}
+
+function refuseInputDefaults(names: readonly string[], irVersion: number): never {
+  const shown = names.slice(0, 5).map((n) => `'${n}'`);
+  const list = names.length === 1 ? `graph input ${shown[0]}` : `graph inputs ${shown.join(', ')}${names.length > 5 ? ` (and ${names.length - 5} more)` : ''}`;
+  fail(
+    'UNSUPPORTED_FEATURE',
+    `${list} ${names.length === 1 ? 'has an initializer' : 'have initializers'} of the same name: in ONNX IR version ${irVersion} that makes the initializer ` +
+      'a default a caller may override, and Loom has no optional inputs. If it is a weight, remove it from graph.input (PyTorch: export with ' +
+      'keep_initializers_as_inputs=False); if callers must supply it, remove the initializer',
+  );
 }
 
 function importNode(

@@ -2,6 +2,7 @@
 // their input), the buffers and steps created so far, and the dependency bookkeeping between steps.
 import { byteSize, type DType, f32ToBf16, f32ToF16 } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type SizeLimits, formatBytes } from '../../ir/limits.js';
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
@@ -21,7 +22,15 @@ export interface FleetState {
   // Dtype of GEMM operands A and B (the plan's precision: bf16 → bf16, fp16 → f16, else f32). GEMM outputs
   // and biases are f32 whatever it is.
   readonly gemmDType?: 'f32' | 'bf16' | 'f16';
+  readonly limits?: SizeLimits; // default DEFAULT_LIMITS
 }
+
+const BUF_LIMIT: Readonly<Record<BufKind, { key: 'maxWeightsBytes' | 'maxActivationsBytes' | 'maxIoBytes'; what: string; arena: string }>> = {
+  weight: { key: 'maxWeightsBytes', what: 'constant', arena: 'weights' },
+  act: { key: 'maxActivationsBytes', what: 'activation', arena: 'activation' },
+  input: { key: 'maxIoBytes', what: 'input', arena: 'io' },
+  output: { key: 'maxIoBytes', what: 'output', arena: 'io' },
+};
 
 export class TenantLowering {
   private readonly locs = new Map<ValueId, Loc>();
@@ -47,7 +56,21 @@ export class TenantLowering {
     return n ? `tenant '${this.tenantId}': node '${n.name}' (${n.op})` : `tenant '${this.tenantId}'`;
   }
 
+  get limits(): SizeLimits {
+    return this.fleet.limits ?? DEFAULT_LIMITS;
+  }
+
+  // Every buffer's bytes are checked against its arena's limit as it is created, before the plan lays it out
+  // (a batch dim of 10^15 stops here, naming the tenant, node and value, not at serve start).
   newBuf(kind: BufKind, name: string, bytes: number, weight?: Tensor): number {
+    const lim = BUF_LIMIT[kind];
+    const max = this.limits[lim.key];
+    if (!(bytes <= max)) {
+      fail(
+        'LIMIT',
+        `${this.where()}: ${lim.what} '${name}' would take ${formatBytes(bytes)}, past the ${lim.arena} limit of ${formatBytes(max)} (${LIMIT_FLAGS[lim.key]})`,
+      );
+    }
     const id = this.fleet.bufs.length;
     this.fleet.bufs.push({ id, tenant: this.tenant, kind, bytes, name: `${this.tenantId}/${name}`, ...(weight ? { weight } : {}) });
     return id;

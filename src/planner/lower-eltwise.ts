@@ -18,6 +18,16 @@ export interface Expr {
   readonly allFloat: boolean; // every intermediate is a float (then the kernel computes in f32)
 }
 
+// A deferred program (in `pending`) as lowerEltwise built it, with its numeric leaves' index. Such a program
+// re-emits into an empty one unchanged (numeric leaves are unique and indexed in first-use order, each Loc
+// leaf is read once, scalar constants are already immediates), so a consumer that starts with it adopts its
+// arrays instead of copying them: a chain of n fused nodes costs O(n), not O(n^2).
+interface PendingExpr extends Expr {
+  readonly program: EltInstr[];
+  readonly leaves: Leaf[];
+  readonly leafIndex: Map<ValueId, number>;
+}
+
 const UNARY: Partial<Record<string, EltUnary>> = {
   Neg: 'neg',
   Abs: 'abs',
@@ -207,10 +217,10 @@ export function lowerEltwise(cx: TenantLowering, n: Node, pending: Map<ValueId, 
   const outV = n.outputs[0]!;
   const outDType = cx.dtypeOf(outV);
   // inline pending producers and scalar constants; collect final leaves
-  const leaves: Leaf[] = [];
-  const leafIndex = new Map<ValueId, number>();
+  let leaves: Leaf[] = [];
+  let leafIndex = new Map<ValueId, number>();
   let allFloat = isFloat(outDType);
-  const program: EltInstr[] = [];
+  let program: EltInstr[] = [];
   const emit = (e: Expr): void => {
     for (const ins of e.program) {
       if (ins.op !== 'in') {
@@ -222,7 +232,13 @@ export function lowerEltwise(cx: TenantLowering, n: Node, pending: Map<ValueId, 
         const p = pending.get(leaf);
         if (p !== undefined) {
           pending.delete(leaf);
-          emit(p);
+          if (program.length === 0 && leaves.length === 0 && 'leafIndex' in p) {
+            const q = p as PendingExpr; // consumed: nothing else reads it, so its arrays are ours now
+            program = q.program;
+            leaves = q.leaves;
+            leafIndex = q.leafIndex;
+            if (!q.allFloat) allFloat = false;
+          } else emit(p);
           if (!isFloat(cx.dtypeOf(leaf))) allFloat = false;
           continue;
         }
@@ -252,11 +268,12 @@ export function lowerEltwise(cx: TenantLowering, n: Node, pending: Map<ValueId, 
     if (!e.allFloat) allFloat = false;
   };
   emit(own);
-  const expr: Expr = { program, leaves, allFloat };
   if (fuseInto) {
-    pending.set(outV, expr);
+    const deferred: PendingExpr = { program, leaves, allFloat, leafIndex };
+    pending.set(outV, deferred);
     return;
   }
+  const expr: Expr = { program, leaves, allFloat };
   const Y = cx.newValue(outV);
   emitProgram(cx, expr, Y, outDType);
 }

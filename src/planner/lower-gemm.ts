@@ -1,6 +1,7 @@
 // GEMM-like nodes → GEMM steps: Gemm, MatMul (dense layers, and batched products of two activations as one
 // entry per broadcast batch index), Conv (im2col + one GEMM per image and group, bias per output channel)
 // and ConvTranspose (GEMM + col2im).
+import { checkComputedTensor } from '../../ir/limits.js';
 import { byteSize } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import type { Node, ValueId } from '../../ir/graph.js';
@@ -58,8 +59,10 @@ export function lowerGemm(cx: TenantLowering, n: Extract<Node, { op: 'Gemm' }>):
     else if (full[1] === 1 && full[0] === m && m !== 1) [mode, bias] = ['col', cx.loc(cId).ref];
     else if (full[0] === m && full[1] === nn) [mode, bias] = ['full', cx.loc(cId).ref];
     else if (c && full[0] === 1) [mode, bias] = ['row', cx.weight(`${n.name}_bias`, broadcastTo(c, [nn])).ref];
-    else if (c) [mode, bias] = ['full', cx.weight(`${n.name}_bias`, broadcastTo(c, [m, nn])).ref];
-    else [mode, bias] = ['full', expandRuntime(cx, cId, [m, nn])];
+    else if (c) {
+      checkComputedTensor(cx.limits, `${cx.where()}: bias broadcast to [${m},${nn}]`, [m, nn], c.dtype);
+      [mode, bias] = ['full', cx.weight(`${n.name}_bias`, broadcastTo(c, [m, nn])).ref];
+    } else [mode, bias] = ['full', expandRuntime(cx, cId, [m, nn])];
     if (mode === 'full') ldBias = nn;
   }
   const p = problem({

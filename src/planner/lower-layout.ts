@@ -6,7 +6,8 @@ import type { DType } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import type { Node } from '../../ir/graph.js';
 import { opDef } from '../../ir/ops/index.js';
-import { normalizeAxis, numel } from '../../ir/shape.js';
+import { checkComputedTensor } from '../../ir/limits.js';
+import { normalizeAxis, numel, shapeToString } from '../../ir/shape.js';
 import { type Tensor, fromNumbers, makeTensor, toNumbers } from '../../ir/tensor.js';
 import type { Loc, TenantLowering } from './lower-context.js';
 import type { DraftSegment } from './steps.js';
@@ -51,6 +52,10 @@ function indexMaps(cx: TenantLowering, n: Node): Int32Array[] {
   else if (dt === 'f16' || dt === 'bf16' || dt === 'bool' || dt === 'u8' || dt === 'i8') iotaType = 'f32';
   else iotaType = 'f32';
   if (iotaType === 'f32' && count + 1 >= 1 << 24) fail('UNSUPPORTED_FEATURE', `${where}: tensor of ${count} elements is too large to plan as an index map`);
+  // the result is computed here, element by element (f64, then an int32 table): estimate it first
+  n.outputs.forEach((o, k) =>
+    checkComputedTensor(cx.limits, `${where}: index map of output ${k} '${cx.g.values.get(o)!.name}' ${shapeToString(cx.shapeOf(o))}`, cx.shapeOf(o), 'f64'),
+  );
   const iota = new Float64Array(count);
   for (let i = 0; i < count; i++) iota[i] = i + 1;
   const inputs: Array<Tensor | null> = n.inputs.map((v, i) => {

@@ -24,24 +24,41 @@ export interface ActPlan {
 }
 
 // Greedy best-fit by size: each item (largest first) takes the lowest offset where it overlaps no placed
-// item that is live at the same time.
+// item that is live at the same time. Placed items are listed per live stage, so finding an item's conflicts
+// reads only the stages it spans (not every placed item: that was quadratic on long graphs).
 export function planActivations(bufs: readonly Buf[], items: readonly ActItem[]): ActPlan {
   const sizeOf = (it: ActItem): number => it.bufs.reduce((a, b) => a + alignUp(bufs[b]!.bytes), 0);
   const order = items.map((it, i) => ({ it, i, size: sizeOf(it) }));
   order.sort((x, y) => y.size - x.size || x.it.first - y.it.first || x.i - y.i);
-  const placed: Array<{ off: number; size: number; first: number; last: number }> = [];
+  const placed: Array<{ off: number; size: number }> = [];
+  const liveAt: number[][] = []; // per stage: indexes into placed, in placement order
+  const seen: number[] = []; // per placed item: the last query that listed it
   const offsets = new Map<number, number>();
   let size = 0;
   let withoutReuse = 0;
-  for (const { it, size: sz } of order) {
+  for (let q = 0; q < order.length; q++) {
+    const { it, size: sz } = order[q]!;
     withoutReuse += sz;
-    const conflicts = placed.filter((p) => p.first <= it.last && it.first <= p.last).sort((a, b) => a.off - b.off);
+    const hits: number[] = [];
+    for (let st = it.first; st <= it.last; st++) {
+      for (const p of liveAt[st] ?? []) {
+        if (seen[p] === q) continue;
+        seen[p] = q;
+        hits.push(p);
+      }
+    }
+    // by offset, ties in placement order (as a stable sort of the placed list would leave them)
+    hits.sort((a, b) => placed[a]!.off - placed[b]!.off || a - b);
     let off = 0;
-    for (const c of conflicts) {
+    for (const h of hits) {
+      const c = placed[h]!;
       if (off + sz <= c.off) break;
       off = Math.max(off, c.off + c.size);
     }
-    placed.push({ off, size: sz, first: it.first, last: it.last });
+    const id = placed.length;
+    placed.push({ off, size: sz });
+    seen.push(-1);
+    for (let st = it.first; st <= it.last; st++) (liveAt[st] ??= []).push(id);
     size = Math.max(size, off + sz);
     let o = off;
     for (const b of it.bufs) {

@@ -11,7 +11,8 @@ import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
-import { stepReads, stepWrites } from './steps.js';
+import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
+import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
 
 export interface PlanOptions {
   readonly precision?: Precision;
@@ -20,6 +21,9 @@ export interface PlanOptions {
   // tenant step is its own launch, tenants one after another, same lowering: the time-only baseline of
   // `loom bench`.
   readonly grouping?: 'space-time' | 'none';
+  // Size limits (ir/limits.ts; defaults DEFAULT_LIMITS): every buffer is checked as lowering creates it, and
+  // the arenas once laid out, so no plan is made that one GPU cannot load.
+  readonly limits?: Partial<SizeLimits>;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -81,7 +85,8 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const precision = opts.precision ?? 'fp32';
   const cost = opts.costModel ?? H100_FP32;
   const grouping = opts.grouping ?? 'space-time';
-  const fleet: FleetState = { bufs: [], steps: [], gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32' };
+  const limits = resolveLimits(opts.limits);
+  const fleet: FleetState = { bufs: [], steps: [], gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32', limits };
   const lowered: LoweredTenant[] = concrete.map((c, i) => lowerTenant(fleet, i, tenants[i]!.id, c.graph));
   const { bufs, steps } = fleet;
 
@@ -134,6 +139,9 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     bufs,
     lowered.map((l) => ({ inputs: l.inputBufs, outputs: l.outputBufs })),
   );
+  checkArena(bufs, 'weights', weights.size, limits.maxWeightsBytes, LIMIT_FLAGS.maxWeightsBytes, ['weight']);
+  checkArena(bufs, 'activation', act.size, limits.maxActivationsBytes, LIMIT_FLAGS.maxActivationsBytes, ['act']);
+  checkArena(bufs, 'io', io.size, limits.maxIoBytes, LIMIT_FLAGS.maxIoBytes, ['input', 'output']);
 
   const placement = (b: number): Placement => {
     const buf = bufs[b]!;
@@ -212,4 +220,16 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     };
   });
   return { plan, buffers, stepsPerTenant: lowered.map((l) => l.steps) };
+}
+
+// An arena past its limit: the plan could not be loaded on the card the limits describe. Names the biggest
+// buffers in it (tenant/value), which is where a fix starts.
+function checkArena(bufs: readonly Buf[], arena: string, size: number, max: number, flag: string, kinds: readonly BufKind[]): void {
+  if (size <= max) return;
+  const top = bufs
+    .filter((b) => kinds.includes(b.kind))
+    .sort((a, b) => b.bytes - a.bytes || a.id - b.id)
+    .slice(0, 3)
+    .map((b) => `'${b.name}' ${formatBytes(b.bytes)}`);
+  fail('LIMIT', `the ${arena} arena would take ${formatBytes(size)}, past the limit of ${formatBytes(max)} (${flag}); biggest: ${top.join(', ')}`);
 }
