@@ -39,6 +39,7 @@ describe('soak (open loop, cpu backend)', () => {
       const port = Number(new URL(url).port);
       const handlesBefore = activeHandles();
       let report;
+      let nativeFailedTicks = -1;
       try {
         report = await runSoak(server, port, runner, pool, {
           seconds: SECONDS,
@@ -50,6 +51,7 @@ describe('soak (open loop, cpu backend)', () => {
           maxSlow: 16,
           clientTimeoutMs: 20_000,
         });
+        nativeFailedTicks = Number(runner.backendInfo().failedTicks);
       } finally {
         await server.shutdown();
       }
@@ -67,7 +69,8 @@ describe('soak (open loop, cpu backend)', () => {
         cut: report.cut,
         slow: report.slow,
         faultsArmed: report.faultsArmed,
-        failedTicks: report.failedTicks.length,
+        failedTicks: nativeFailedTicks,
+        failedTicksSeenByClients: report.failedTicks.length,
         server: stats,
         lost: report.good.lost + (stats.accepted - stats.answered - stats.failed - stats.cancelled),
         duplicated: report.good.duplicated,
@@ -86,8 +89,10 @@ describe('soak (open loop, cpu backend)', () => {
       expect(report.good.ok).toBeGreaterThan(report.arrivals.good * 0.8);
       // every accepted request ended exactly one way
       expect(stats.accepted).toBe(stats.answered + stats.failed + stats.cancelled);
-      // the 500s came from the armed faults only: one failed tick per fault
-      expect(report.failedTicks.length).toBe(report.faultsArmed);
+      // the 500s came from the armed faults only: one failed tick per fault (a failed tick whose clients had all
+      // gone away answers nobody, so clients may see fewer)
+      expect(nativeFailedTicks).toBe(report.faultsArmed);
+      expect(report.failedTicks.length).toBeLessThanOrEqual(report.faultsArmed);
       expect(report.faultsArmed).toBeGreaterThan(0);
       expect(stats.failed).toBeGreaterThanOrEqual(report.good.failed500);
       expect(rss.last - rss.first).toBeLessThan(RSS_TOLERANCE);
