@@ -11,6 +11,7 @@ export interface Access {
   readonly lo: number; // lowest element touched, relative to ref (negative strides reach below)
   readonly hi: number; // one past the highest element touched; lo == hi: nothing
   readonly what: string;
+  readonly written?: boolean; // an output: must not lie in the read-only weights arena
 }
 
 function bad(where: string, msg: string): never {
@@ -45,7 +46,7 @@ function gemmAccesses(p: GemmProblem, dtype: DType, e: GemmEntry, where: string)
   const out: Access[] = [
     { ref: e.a, dtype, lo: 0, hi: p.transA ? span(p.k, p.m, p.lda) : span(p.m, p.k, p.lda), what: `${where} A` },
     { ref: e.b, dtype, lo: 0, hi: p.transB ? span(p.n, p.k, p.ldb) : span(p.k, p.n, p.ldb), what: `${where} B` },
-    { ref: e.c, dtype: 'f32', lo: 0, hi: span(p.m, p.n, p.ldc), what: `${where} C` }, // C and bias are f32 for every gemm dtype
+    { ref: e.c, dtype: 'f32', lo: 0, hi: span(p.m, p.n, p.ldc), what: `${where} C`, written: true }, // C and bias are f32 for every gemm dtype
   ];
   if ((p.bias === 'none') !== (e.bias === null)) bad(where, `bias mode '${p.bias}' but the entry ${e.bias === null ? 'has no' : 'has a'} bias ref`);
   if (e.bias !== null) {
@@ -78,6 +79,16 @@ function contiguousIn(seg: UncheckedSegment, i: number, n: number, where: string
   return { ref: v.ref, dtype: v.dtype, lo: 0, hi: n, what: `${where} input ${i}` };
 }
 
+// Input i read through its view's strides over `shape` (contiguous when it has none), as the native runtime
+// reads reduce / softmax / layernorm / pool / im2col inputs (plan_validate.cc checks the same span).
+function stridedIn(seg: UncheckedSegment, i: number, shape: readonly number[], where: string): Access {
+  const v = view(seg, i, where);
+  if (v.strides.length === 0) return { ref: v.ref, dtype: v.dtype, lo: 0, hi: prod(shape), what: `${where} input ${i}` };
+  if (v.strides.length !== shape.length || !v.strides.every(Number.isInteger))
+    bad(where, `input ${i} strides [${v.strides.join(', ')}] do not fit shape [${shape.join(', ')}]`);
+  return { ref: v.ref, dtype: v.dtype, ...stridedRange(shape, v.strides), what: `${where} input ${i}` };
+}
+
 function needArity(seg: UncheckedSegment, min: number, max: number, where: string): void {
   if (seg.inputs.length < min || seg.inputs.length > max) bad(where, `expects ${min === max ? min : `${min}..${max}`} inputs, got ${seg.inputs.length}`);
 }
@@ -92,7 +103,7 @@ function needList(x: readonly number[] | undefined, len: number | null, field: s
 export const MAX_RANK = 8;
 
 function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Access[] {
-  const out = (n: number): Access => ({ ref: seg.out, dtype: seg.outDType, lo: 0, hi: n, what: `${where} out` });
+  const out = (n: number): Access => ({ ref: seg.out, dtype: seg.outDType, lo: 0, hi: n, what: `${where} out`, written: true });
   const geomOf = (): NonNullable<UncheckedSegment['geom']> => {
     if (seg.geom === undefined) bad(where, `'geom' is missing`);
     return seg.geom;
@@ -111,7 +122,7 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       if (op.op === 'copy' && seg.outStrides !== undefined) {
         if (seg.outStrides.length !== shape.length || !seg.outStrides.every(Number.isInteger))
           bad(where, `outStrides [${seg.outStrides.join(', ')}] do not fit shape [${shape.join(', ')}]`);
-        return [...acc, { ref: seg.out, dtype: seg.outDType, ...stridedRange(shape, seg.outStrides), what: `${where} out` }];
+        return [...acc, { ref: seg.out, dtype: seg.outDType, ...stridedRange(shape, seg.outStrides), what: `${where} out`, written: true }];
       }
       return [...acc, out(prod(shape))];
     }
@@ -119,27 +130,27 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
     case 'softmax': {
       const [o, a, n] = needList(seg.dims, 3, 'dims', where) as [number, number, number];
       needArity(seg, 1, 1, where);
-      return [contiguousIn(seg, 0, o * a * n, where), out(op.op === 'reduce' ? o * n : o * a * n)];
+      return [stridedIn(seg, 0, [o, a, n], where), out(op.op === 'reduce' ? o * n : o * a * n)];
     }
     case 'layernorm': {
       const [r, c] = needList(seg.dims, 2, 'dims', where) as [number, number];
       needArity(seg, 1, 3, where);
-      return [contiguousIn(seg, 0, r * c, where), ...seg.inputs.slice(1).map((_, i) => contiguousIn(seg, i + 1, c, where)), out(r * c)];
+      return [stridedIn(seg, 0, [r, c], where), ...seg.inputs.slice(1).map((_, i) => contiguousIn(seg, i + 1, c, where)), out(r * c)];
     }
     case 'groupnorm': {
       const [n, g, cpg, sp] = needList(seg.dims, 4, 'dims', where) as [number, number, number, number];
       needArity(seg, 3, 3, where);
       return [contiguousIn(seg, 0, n * g * cpg * sp, where), contiguousIn(seg, 1, g * cpg, where), contiguousIn(seg, 2, g * cpg, where), out(n * g * cpg * sp)];
     }
-    case 'pool': {
-      const g = geomOf();
-      needArity(seg, 1, 1, where);
-      return [contiguousIn(seg, 0, g.n * g.c * g.h * g.w, where), out(g.n * g.c * g.oh * g.ow)];
-    }
+    case 'pool':
     case 'im2col': {
       const g = geomOf();
       needArity(seg, 1, 1, where);
-      return [contiguousIn(seg, 0, g.n * g.c * g.h * g.w, where), out(g.n * g.c * g.kh * g.kw * g.oh * g.ow)];
+      // a [C,H,W] strided view (3 strides) covers one image
+      const chw = view(seg, 0, where).strides.length === 3;
+      if (chw && g.n !== 1) bad(where, `a [C,H,W] strided input needs geom.n = 1, got ${g.n}`);
+      const input = stridedIn(seg, 0, chw ? [g.c, g.h, g.w] : [g.n, g.c, g.h, g.w], where);
+      return [input, out(op.op === 'pool' ? g.n * g.c * g.oh * g.ow : g.n * g.c * g.kh * g.kw * g.oh * g.ow)];
     }
     case 'col2im': {
       const g = geomOf();
@@ -158,6 +169,8 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       needArity(seg, 2, 2, where);
       const idx = view(seg, 1, where);
       if (idx.dtype !== 'i64' && idx.dtype !== 'i32') bad(where, `gather indices must be i64 or i32, got ${idx.dtype}`);
+      if (byteSize(view(seg, 0, where).dtype) !== byteSize(seg.outDType))
+        bad(where, `gather output dtype ${seg.outDType} differs in size from the data's ${view(seg, 0, where).dtype}`);
       return [contiguousIn(seg, 0, o * a * n, where), contiguousIn(seg, 1, k, where), out(o * k * n)];
     }
     case 'gather_table': {
@@ -166,6 +179,8 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       const table = view(seg, 1, where);
       if (table.dtype !== 'i32' || table.ref.arena !== 'weights')
         bad(where, `the gather table must be i32 in the weights arena, got ${table.dtype} in '${table.ref.arena}'`);
+      if (byteSize(view(seg, 0, where).dtype) !== byteSize(seg.outDType))
+        bad(where, `gather_table output dtype ${seg.outDType} differs in size from the data's ${view(seg, 0, where).dtype}`);
       return [contiguousIn(seg, 0, seg.count > 0 ? 1 : 0, where), contiguousIn(seg, 1, seg.count, where), out(seg.count)];
     }
     default: {

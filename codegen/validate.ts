@@ -293,6 +293,7 @@ function checkLaunch(plan: LaunchPlan, l: Launch, index: number, prevStage: numb
     const size = plan.arenas[a.ref.arena];
     if (a.hi > a.lo && (start < 0 || end > size))
       fail('PLAN_INVALID', `${a.what}: bytes [${start}, ${end}) fall outside arena '${a.ref.arena}' of ${size} bytes`);
+    if (a.written && a.hi > a.lo && a.ref.arena === 'weights') fail('PLAN_INVALID', `${a.what}: writes into the read-only weights arena`);
   }
 }
 
@@ -308,6 +309,7 @@ export function checkLaunchPlan(plan: LaunchPlan): void {
   });
   for (const t of plan.tenants) {
     for (const io of [...t.inputs, ...t.outputs]) {
+      if (io.ref.arena !== 'io') fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': a tenant's I/O slot must lie in arena 'io', not '${io.ref.arena}'`);
       const need = io.shape.reduce((a, b) => a * b, 1) * byteSize(io.dtype);
       if (io.bytes !== need)
         fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': bytes ${io.bytes} but shape [${io.shape.join(', ')}] of ${io.dtype} takes ${need}`);

@@ -23,6 +23,10 @@ export interface LoadPlanOptions {
   // an output unwritten shows up as NaN); CUDA: graph false runs launches eagerly, forceNvrtc compiles
   // kernels.cu at load even when the cubin fits.
   readonly debug?: { readonly poisonOutputs?: boolean; readonly graph?: boolean; readonly forceNvrtc?: boolean };
+  // TEST ONLY (fault drills): after `after` ticks (default 0), the next `ticks` ticks fail inside the backend as a
+  // failing kernel / cuBLAS call / graph launch would (the CUDA backend then runs its real recovery). Without
+  // it, the environment variable LOOM_TEST_FAULT_TICKS=N or N@K (K ticks first) does the same at load.
+  readonly testFaults?: { readonly ticks: number; readonly after?: number };
 }
 
 // Microseconds per replay (or per round of a concurrent bench).
@@ -44,6 +48,8 @@ export interface LoadedPlan {
   benchTick(iters: number, live?: readonly string[]): BenchTimes;
   // Benchmarks: device time of every launch of one eager tick (CUDA backend only), in plan order.
   profileTick(): Array<{ id: number; us: number }>;
+  // TEST ONLY: after `after` more ticks (default 0), the next `ticks` ticks fail inside the backend; 0 disarms.
+  testInjectFault(ticks: number, after?: number): void;
   close(): void;
 }
 
@@ -91,7 +97,25 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
   } catch (e) {
     fromNative(e);
   }
-  return new ResidentPlan(addon, handle, plan, backend);
+  const resident = new ResidentPlan(addon, handle, plan, backend);
+  const faults = opts.testFaults ?? faultsFromEnv(process.env.LOOM_TEST_FAULT_TICKS);
+  if (faults) {
+    try {
+      resident.testInjectFault(faults.ticks, faults.after ?? 0);
+    } catch (e) {
+      resident.close();
+      throw e;
+    }
+  }
+  return resident;
+}
+
+// LOOM_TEST_FAULT_TICKS: "N" (the first N ticks fail) or "N@K" (after K good ticks, N fail). Test only.
+export function faultsFromEnv(v: string | undefined): { ticks: number; after: number } | null {
+  if (v === undefined || v === '') return null;
+  const m = /^(\d{1,9})(?:@(\d{1,9}))?$/.exec(v.trim());
+  if (!m) fail('USAGE', `LOOM_TEST_FAULT_TICKS must be N or N@K (non-negative integers), got '${v}'`);
+  return { ticks: Number(m[1]), after: Number(m[2] ?? 0) };
 }
 
 const MAX_KERNEL_FILE_BYTES = 256 * MiB; // kernels.cu and the cubin (a 120-tenant fleet's are under 1 MB)
@@ -223,6 +247,20 @@ class ResidentPlan implements LoadedPlan {
     if (this.closed) fail('USAGE', 'profileTick on a closed plan');
     try {
       return this.addon.profileTick(this.handle);
+    } catch (e) {
+      fromNative(e);
+    }
+  }
+
+  testInjectFault(ticks: number, after = 0): void {
+    if (this.closed) fail('USAGE', 'testInjectFault on a closed plan');
+    for (const [k, v] of [
+      ['ticks', ticks],
+      ['after', after],
+    ] as const)
+      if (!Number.isInteger(v) || v < 0 || v > 1e9) fail('USAGE', `testInjectFault: ${k} must be an integer in [0, 1e9], got ${v}`);
+    try {
+      this.addon.testInjectFault(this.handle, ticks, after);
     } catch (e) {
       fromNative(e);
     }

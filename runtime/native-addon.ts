@@ -71,6 +71,8 @@ export interface NativeAddon {
   benchTicks(handles: readonly NativeHandle[], iters: number): { wallUs: number[]; deviceUs: number[] };
   // Device time of every launch of one eager tick (CUDA backend only): launch id → microseconds.
   profileTick(handle: NativeHandle): Array<{ id: number; us: number }>;
+  // TEST ONLY: after `after` more ticks, the next `ticks` ticks fail inside the backend (0 disarms).
+  testInjectFault(handle: NativeHandle, ticks: number, after: number): void;
 }
 
 const ADDON_RELATIVE = path.join('native', 'build', 'Release', 'loom.node');

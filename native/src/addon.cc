@@ -161,6 +161,25 @@ Napi::Value profile_tick(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// testInjectFault(handle, ticks, after): TEST ONLY. After `after` more ticks, the next `ticks` ticks fail inside the
+// backend (executor::inject_fault); ticks 0 disarms.
+Napi::Value test_inject_fault(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+    throw addon_eval_error(env, "loom addon: testInjectFault(handle, ticks, after)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
+  const double ticks = info[1].As<Napi::Number>().DoubleValue(), after = info[2].As<Napi::Number>().DoubleValue();
+  if (!(ticks >= 0 && ticks <= 1e9 && ticks == static_cast<int>(ticks)) ||
+      !(after >= 0 && after <= 1e9 && after == static_cast<int>(after)))
+    throw addon_eval_error(env, "loom addon: testInjectFault needs integer ticks and after in [0, 1e9]");
+  try {
+    exec->inject_fault(static_cast<int>(ticks), static_cast<int>(after));
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
+  }
+  return env.Undefined();
+}
+
 Napi::Array string_array(Napi::Env env, const std::vector<std::string>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());
   for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, v[i]));
@@ -227,6 +246,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("benchTick", Napi::Function::New(env, bench_tick, "benchTick"));
   exports.Set("benchTicks", Napi::Function::New(env, bench_ticks, "benchTicks"));
   exports.Set("profileTick", Napi::Function::New(env, profile_tick, "profileTick"));
+  exports.Set("testInjectFault", Napi::Function::New(env, test_inject_fault, "testInjectFault"));
   return exports;
 }
 

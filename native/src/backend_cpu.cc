@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "backend_ext.h"
+
 namespace loom {
 
 float cpu_half_to_float(uint16_t h) {
@@ -133,10 +135,22 @@ void cpu_copy_out(void* ctx, ref src, uint8_t* dst, size_t bytes) {
   if (bytes) std::memcpy(dst, C(ctx).at(src), bytes);
 }
 
-void cpu_gemm_launch(void* ctx, const launch& l, const tenant_mask& active) { cpu_gemm(C(ctx), l, active); }
+// TEST ONLY: an armed fault (backend_fault_ext) fails its launch here, before the kernel runs, as a kernel
+// that failed would: the executor names the launch and the tick fails; the next tick runs normally.
+void cpu_fault_check(cpu_ctx& c) {
+  if (c.fault_countdown < 0) return;
+  if (c.fault_countdown-- > 0) return;
+  throw loom_error("injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS): the kernel failed");
+}
+
+void cpu_gemm_launch(void* ctx, const launch& l, const tenant_mask& active) {
+  cpu_fault_check(C(ctx));
+  cpu_gemm(C(ctx), l, active);
+}
 
 void cpu_kernel_launch(void* ctx, const launch& l, const tenant_mask& active) {
   cpu_ctx& c = C(ctx);
+  cpu_fault_check(c);
   switch (l.op.kind) {
     case kernel_kind::eltwise: cpu_eltwise(c, l, active); return;
     case kernel_kind::reduce: cpu_reduce(c, l, active); return;
@@ -157,10 +171,19 @@ void cpu_synchronize(void*) {}
 
 int cpu_threads(void* ctx) { return C(ctx).pool.size(); }
 
+void cpu_fault_arm(void* ctx, int32_t at_launch) { C(ctx).fault_countdown = at_launch < 0 ? -1 : at_launch; }
+
+const backend_fault_ext cpu_fault_ext = {cpu_fault_arm};
+
+// Only the test-only fault hook: the executor runs the tick launch by launch and there is nothing to replay or profile.
+const void* cpu_get_extension(const char* name) {
+  if (backend_extension_is<backend_fault_ext>(name)) return &cpu_fault_ext;
+  return nullptr;
+}
+
 const backend_ops cpu_ops = {
-    LOOM_BACKEND_ABI, "cpu",           cpu_destroy,     cpu_allocate,      cpu_upload_weights, cpu_copy_in,
-    cpu_copy_out,     cpu_gemm_launch, cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize,    cpu_threads,
-    nullptr, // no extensions: the executor runs the tick launch by launch and has nothing to replay or profile
+    LOOM_BACKEND_ABI, "cpu",           cpu_destroy,       cpu_allocate,    cpu_upload_weights, cpu_copy_in,       cpu_copy_out,
+    cpu_gemm_launch,  cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize, cpu_threads,        cpu_get_extension,
 };
 
 bool cpu_available() { return true; }
@@ -201,6 +224,6 @@ void cpu_store_run_f(uint8_t* p, dtype d, int64_t count, const float* src) { sto
 
 backend backend_cpu_create(int threads) { return backend{&cpu_ops, new cpu_ctx(threads)}; }
 
-const backend_entry backend_cpu_entry = {"cpu", LOOM_BACKEND_ABI, cpu_available, cpu_create, cpu_supports, nullptr};
+const backend_entry backend_cpu_entry = {"cpu", LOOM_BACKEND_ABI, cpu_available, cpu_create, cpu_supports, cpu_get_extension};
 
 } // namespace loom

@@ -24,6 +24,8 @@ struct cpu_ctx {
   explicit cpu_ctx(int threads) : pool(threads) {}
   cpu_arena arenas[arena_id_count]; // indexed by arena_id
   thread_pool pool;
+  // TEST ONLY (backend_fault_ext): launches left before the one that fails; -1: disarmed.
+  int32_t fault_countdown = -1;
 
   uint8_t* at(ref r) { return arenas[static_cast<int>(r.arena)].data.get() + r.offset; }
   int64_t arena_size(arena_id a) const { return arenas[static_cast<int>(a)].size; }

@@ -435,10 +435,8 @@ void copy_host(cuda_ctx& c, const std::vector<host_copy>& copies) {
   });
 }
 
-void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                    uint8_t* const* dst) {
-  cuda_ctx& c = cuda_ctx_of(ctx);
-  cuda_bind(c);
   mask_entry* sparse = cuda_sparse_choose(c, active);
   const std::vector<range>& ins = sparse ? sparse->prog->in : c.full.in_ranges;
   const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
@@ -459,6 +457,12 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
     }
   }
   copy_host(c, staging);
+  if (c.fault.armed) { // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
+    c.fault.armed = false;
+    c.fault.injected++;
+    cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)",
+              __FILE__, __LINE__);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph.captured);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
@@ -481,6 +485,61 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
   }
   copy_host(c, staging);
 }
+
+// After a failed tick, in the worker thread that ran it: clear the error a failed call leaves behind (the
+// epilogue and skinny-GEMM launches check cudaGetLastError, which would report it again in the next tick),
+// wait for whatever the tick had enqueued, and re-capture the full tick's graph (a launch that failed part
+// way may leave the executable graph unusable; the sparse graphs are re-checked on their next use only if
+// they fail). A sticky error (the context is corrupted and every call keeps failing) cannot be recovered
+// in this process: the backend is marked lost and every later tick fails at once, naming it; the plan
+// has to be loaded again in a new process. Never throws.
+void cuda_recover(cuda_ctx& c) {
+  cudaGetLastError();
+  if (cudaStreamSynchronize(c.dev.stream) != cudaSuccess) {
+    cudaGetLastError();
+    const cudaError_t again = cudaStreamSynchronize(c.dev.stream); // a sticky error keeps failing
+    if (again != cudaSuccess) {
+      c.fault.lost = std::string(cudaGetErrorName(again)) + ": " + cudaGetErrorString(again);
+      return;
+    }
+  }
+  if (c.graph.captured) {
+    try {
+      cudaGraphExec_t fresh = cuda_capture(c, cuda_full_body(c), false);
+      cudaGraphExecDestroy(c.graph.exec);
+      c.graph.exec = fresh;
+      c.fault.recaptures++;
+    } catch (const std::exception& e) {
+      cudaGetLastError();
+      cudaGraphExecDestroy(c.graph.exec);
+      c.graph.exec = nullptr;
+      c.graph.captured = false;
+      c.graph.note = std::string("re-capture after a failed tick failed, ticks run eagerly: ") + e.what();
+    }
+  }
+  c.fault.recoveries++;
+}
+
+void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                   uint8_t* const* dst) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
+  if (!c.fault.lost.empty()) {
+    c.fault.armed = false;
+    throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
+                     "); load the plan again in a new process");
+  }
+  try {
+    run_tick_body(c, inputs, outputs, active, dst);
+  } catch (...) {
+    c.fault.armed = false;
+    c.fault.failed_ticks++;
+    cuda_recover(c);
+    throw;
+  }
+}
+
+void cuda_fault_arm(void* ctx, int32_t at_launch) { cuda_ctx_of(ctx).fault.armed = at_launch >= 0; }
 
 void cuda_stats(void* ctx, backend_stats& out) {
   cuda_ctx& c = cuda_ctx_of(ctx);
@@ -515,6 +574,11 @@ void cuda_stats(void* ctx, backend_stats& out) {
   if (!c.graph.note.empty()) out.strings.emplace_back("graphNote", c.graph.note);
   if (!c.gemm.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.gemm.grouped_note);
   if (!c.gemm.gemv_note.empty()) out.strings.emplace_back("gemvNote", c.gemm.gemv_note);
+  num("cudaFailedTicks", c.fault.failed_ticks);
+  num("cudaFaultsInjected", c.fault.injected);
+  num("cudaRecoveries", c.fault.recoveries);
+  num("cudaRecaptures", c.fault.recaptures);
+  if (!c.fault.lost.empty()) out.strings.emplace_back("cudaLost", c.fault.lost);
   cuda_sparse_stats(c, out);
 }
 
@@ -524,6 +588,7 @@ const backend_bench_ext cuda_bench_ext = {cuda_bench_tick};
 const backend_profile_ext cuda_profile_ext = {cuda_profile_tick};
 const backend_bench_concurrent_ext cuda_bench_concurrent_ext = {cuda_bench_concurrent};
 const backend_device_info_ext cuda_device_info_ext = {cuda_device_count, cuda_device_info};
+const backend_fault_ext cuda_fault_ext = {cuda_fault_arm};
 
 const void* cuda_get_extension(const char* name) {
   if (backend_extension_is<backend_stats_ext>(name)) return &cuda_stats_ext;
@@ -531,6 +596,7 @@ const void* cuda_get_extension(const char* name) {
   if (backend_extension_is<backend_profile_ext>(name)) return &cuda_profile_ext;
   if (backend_extension_is<backend_bench_concurrent_ext>(name)) return &cuda_bench_concurrent_ext;
   if (backend_extension_is<backend_device_info_ext>(name)) return &cuda_device_info_ext;
+  if (backend_extension_is<backend_fault_ext>(name)) return &cuda_fault_ext;
   return nullptr;
 }
 

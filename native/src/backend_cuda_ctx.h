@@ -196,6 +196,13 @@ struct cuda_kernel_module {
   int generated_launches = 0;
 };
 
+// After a failed tick (backend_cuda.cc cuda_recover), and the test-only fault hook (backend_fault_ext).
+struct cuda_fault_state {
+  bool armed = false; // TEST ONLY: the next tick fails as a failing cudaGraphLaunch would
+  int injected = 0, failed_ticks = 0, recoveries = 0, recaptures = 0;
+  std::string lost; // non-empty: recovery found a sticky error; every later tick fails at once, naming it
+};
+
 struct cuda_ctx {
   cuda_options opts;
   cuda_device_handles dev;
@@ -205,6 +212,7 @@ struct cuda_ctx {
   cuda_gemm_state gemm;
   cuda_kernel_module kernels;
   sparse_state sparse;
+  cuda_fault_state fault;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }

@@ -53,10 +53,21 @@ struct backend_device_info_ext {
   backend_stats (*device_info)();
 };
 
+// TEST ONLY (LoadedPlan.testInjectFault, loadPlan's testFaults, LOOM_TEST_FAULT_TICKS): the executor arms it
+// just before a tick it was told to fail and disarms it (at_launch -1) after that tick. Armed, the backend
+// fails the tick from inside, as a real device fault would: the CPU backend's launch number `at_launch` (in
+// plan order) throws as a failing kernel; the CUDA backend's tick takes the error path of a failing
+// cudaGraphLaunch and then runs the same recovery as after a real failed tick (backend_cuda.cc).
+struct backend_fault_ext {
+  static constexpr const char* name = "test_fault";
+  void (*arm)(void* ctx, int32_t at_launch);
+};
+
 // Every extension name, for info() listings.
 inline const std::vector<const char*>& backend_extension_names() {
-  static const std::vector<const char*> names = {backend_stats_ext::name, backend_bench_ext::name, backend_profile_ext::name,
-                                                 backend_bench_concurrent_ext::name, backend_device_info_ext::name};
+  static const std::vector<const char*> names = {backend_stats_ext::name,       backend_bench_ext::name,
+                                                 backend_profile_ext::name,     backend_bench_concurrent_ext::name,
+                                                 backend_device_info_ext::name, backend_fault_ext::name};
   return names;
 }
 

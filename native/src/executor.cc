@@ -104,11 +104,35 @@ void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector
   }
   for (const auto& out : outputs) check_io(out.offset, out.bytes, "output");
 
+  // Test only: arm the backend's fault hook for this tick when inject_fault asked for it.
+  const backend_fault_ext* fault = nullptr;
+  if (fault_ticks_ > 0) {
+    if (fault_after_ > 0) {
+      fault_after_--;
+    } else {
+      fault_ticks_--;
+      faults_injected_++;
+      fault = backend_extension<backend_fault_ext>(backend_);
+      fault->arm(backend_.ctx, static_cast<int32_t>(plan_.launches.size() / 2));
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  if (backend_.tick && backend_.tick->run_tick) {
-    backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, dst);
-  } else {
-    run_launches(inputs, outputs, active, dst);
+  try {
+    if (backend_.tick && backend_.tick->run_tick) {
+      backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, dst);
+    } else {
+      run_launches(inputs, outputs, active, dst);
+    }
+  } catch (...) {
+    failed_ticks_++;
+    if (fault) fault->arm(backend_.ctx, -1);
+    throw;
+  }
+  if (fault) {
+    fault->arm(backend_.ctx, -1);
+    // a plan without launches gives the hook nothing to fail: the tick still fails, as asked
+    failed_ticks_++;
+    throw loom_error("injected fault (test only): the plan has no launch to fail, so the tick fails here");
   }
   last_tick_us_ = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -157,8 +181,19 @@ backend_stats executor::stats() {
   s.strings.emplace_back("backend", backend_.ops->name);
   s.numbers.emplace_back("planLaunches", static_cast<double>(plan_.launches.size()));
   s.numbers.emplace_back("lastTickUs", last_tick_us_);
+  s.numbers.emplace_back("failedTicks", failed_ticks_);
+  s.numbers.emplace_back("faultsInjected", faults_injected_);
   if (const auto* ext = backend_extension<backend_stats_ext>(backend_)) ext->stats(backend_.ctx, s);
   return s;
+}
+
+void executor::inject_fault(int ticks, int after) {
+  std::lock_guard<std::mutex> lock(tick_mu_);
+  if (ticks < 0 || after < 0) throw loom_error("injectFault needs ticks >= 0 and after >= 0");
+  if (ticks > 0 && !backend_extension<backend_fault_ext>(backend_))
+    throw loom_error(std::string("backend '") + backend_.ops->name + "' has no fault hook");
+  fault_ticks_ = ticks;
+  fault_after_ = after;
 }
 
 void executor::bench(int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us) {

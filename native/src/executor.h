@@ -45,6 +45,9 @@ class executor {
                                std::vector<double>& device_us);
   // Device time of every launch of one eager tick (backends with a captured tick only).
   std::vector<std::pair<int32_t, double>> profile();
+  // TEST ONLY: after `after` more ticks, the next `ticks` ticks fail inside the backend (backend_fault_ext);
+  // ticks 0 disarms. Throws when the backend offers no fault hook.
+  void inject_fault(int ticks, int after);
 
  private:
   void check_io(int64_t offset, int64_t bytes, const char* what) const;
@@ -57,6 +60,8 @@ class executor {
   backend backend_;
   std::mutex tick_mu_;
   bool poison_outputs_ = false;
+  int fault_ticks_ = 0, fault_after_ = 0; // inject_fault (test only)
+  int faults_injected_ = 0, failed_ticks_ = 0;
   double last_tick_us_ = 0; // native time of the last run_tick (copy in, launches, copy out), for benches
 };
 

@@ -7,6 +7,7 @@ export type {
   QueueDepth,
   RejectReason,
   SchedulerObserver,
+  SchedulerHealth,
   SchedulerOptions,
   SubmitOptions,
   TickReport,

@@ -61,7 +61,16 @@ export interface SchedulerOptions {
   // Batch the next tick and hand it to the runner while one runs (default false: on the CPU backend it gave no
   // throughput and halved the requests per tick, bench/serve-pipeline.ts; worth measuring on CUDA).
   readonly pipeline?: boolean;
+  // Readiness after a failed tick (see health()): how long the scheduler stays unready after the last failed
+  // tick when no tick has succeeded since (default 2000 ms).
+  readonly failureHoldMs?: number;
   readonly observer?: SchedulerObserver;
+}
+
+export interface SchedulerHealth {
+  readonly ready: boolean;
+  readonly failedTick: number | null; // the failed tick that makes it unready
+  readonly error: string | null;
 }
 
 export interface SubmitOptions {
@@ -126,6 +135,8 @@ export class TickScheduler {
   private drained: Promise<void> | null = null;
   private counts = { accepted: 0, answered: 0, failed: 0, cancelled: 0 };
   private resolveDrained: (() => void) | null = null;
+  private lastFailure: { seq: number; at: number; error: string } | null = null; // cleared by a tick that succeeds
+  private readonly failureHoldMs: number;
 
   constructor(
     private readonly runner: TickRunner,
@@ -133,6 +144,8 @@ export class TickScheduler {
   ) {
     this.clock = () => performance.now(); // the HTTP layer's arrivedAt is on this clock too
     this.maxInFlight = opts.pipeline === true ? 2 : 1;
+    this.failureHoldMs = opts.failureHoldMs ?? 2000;
+    if (!(this.failureHoldMs >= 0)) throw new ServeError(500, `failureHoldMs must be >= 0, got ${opts.failureHoldMs}`);
     const queueTicks = opts.queueTicks ?? 4;
     if (!(queueTicks >= 1)) throw new ServeError(500, `queueTicks must be >= 1, got ${queueTicks}`);
     for (const tenant of runner.plan.tenants) {
@@ -172,6 +185,16 @@ export class TickScheduler {
   queueDepth(id: string): QueueDepth {
     const q = this.tenants.get(id);
     return q ? { requests: q.queue.length, rows: q.rows } : { requests: 0, rows: 0 };
+  }
+
+  // Readiness as the ticks see it: unready from a failed tick until a later tick succeeds, or until
+  // failureHoldMs pass without another failure (an idle server runs no tick to prove it recovered, and a
+  // load balancer that stops sending it traffic would otherwise never let it back). A backend that keeps
+  // failing keeps it unready as long as requests keep coming.
+  health(): SchedulerHealth {
+    const f = this.lastFailure;
+    if (f === null || this.clock() - f.at >= this.failureHoldMs) return { ready: true, failedTick: null, error: null };
+    return { ready: false, failedTick: f.seq, error: f.error };
   }
 
   // A conservative tick time: the 90th percentile of recent ticks; null before the first tick.
@@ -373,6 +396,11 @@ export class TickScheduler {
     }
     this.kick();
     const message = error === null ? null : error instanceof Error ? error.message : String(error);
+    if (outputs) {
+      if (this.lastFailure !== null && tick.seq > this.lastFailure.seq) this.lastFailure = null;
+    } else {
+      this.lastFailure = { seq: tick.seq, at: finished, error: message ?? 'the tick failed' };
+    }
     for (const { q, taken } of tick.groups) {
       if (outputs === null) {
         const fail = new ServeError(500, `the backend failed in tick ${tick.seq}, which carried this request: ${message}`);

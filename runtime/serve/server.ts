@@ -254,7 +254,12 @@ export function createServer(opts: ServeOptions): LoomServer {
   }
 
   app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/health/ready', async (_req, reply) => reply.code(ready ? 200 : 503).send({ ready }));
+  // ready: not shutting down, and no failed tick the backend has not yet recovered from (scheduler.health())
+  const isReady = () => ready && scheduler.health().ready;
+  app.get('/v2/health/ready', async (_req, reply) => {
+    const now = isReady();
+    return reply.code(now ? 200 : 503).send({ ready: now });
+  });
   app.get('/v2', async () => ({ name: 'loom', version: opts.version ?? '0.1.0', extensions: ['binary_tensor_data'] }));
 
   const metadata = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
@@ -268,7 +273,8 @@ export function createServer(opts: ServeOptions): LoomServer {
   const modelReady = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const r = tenantOf(req.params);
     if ('error' in r) return reply.code(404).send({ error: r.error });
-    return reply.code(ready ? 200 : 503).send({ name: r.tenant.id, ready });
+    const now = isReady();
+    return reply.code(now ? 200 : 503).send({ name: r.tenant.id, ready: now });
   };
   app.get('/v2/models/:model/ready', modelReady);
   app.get('/v2/models/:model/versions/:version/ready', modelReady);

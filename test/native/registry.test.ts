@@ -15,12 +15,12 @@ describe('native backend registry', () => {
     expect(cpu.abi).toBeGreaterThan(0);
     expect(cpu.launchKinds).toEqual([...LAUNCH_KINDS]);
     expect(cpu.kernelOps).toEqual([...KERNEL_OPS]);
-    expect(cpu.extensions).toEqual([]); // the executor drives its tick launch by launch: nothing to replay or profile
+    expect(cpu.extensions).toEqual(['test_fault']); // the executor drives its tick launch by launch: nothing to replay or profile; only the test-only fault hook
     const cuda = registry.find((b) => b.name === 'cuda');
     expect(i.cuda).toBe(cuda !== undefined);
     if (cuda) {
       expect(cuda.kernelOps).toEqual([...KERNEL_OPS]);
-      expect(cuda.extensions).toEqual(expect.arrayContaining(['stats', 'bench', 'profile', 'bench_concurrent', 'device_info']));
+      expect(cuda.extensions).toEqual(expect.arrayContaining(['stats', 'bench', 'profile', 'bench_concurrent', 'device_info', 'test_fault']));
       expect(cuda.available).toBe((i.cudaDevices ?? 0) > 0);
     }
   });
