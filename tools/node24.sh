@@ -7,7 +7,7 @@ case "$(uname -m)" in
   aarch64 | arm64) loom_node_arch=arm64 ;;
   *) echo "tools/node24.sh: no Node package for $(uname -m)" >&2; return 1 2>/dev/null || exit 1 ;;
 esac
-LOOM_NODE_DIR=${LOOM_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/loom-node/$LOOM_NODE_VERSION}
+LOOM_NODE_DIR=${LOOM_NODE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/loom-node/$LOOM_NODE_VERSION}
 LOOM_NODE_BIN="$LOOM_NODE_DIR/node_modules/node-linux-$loom_node_arch/bin"
 if [ ! -x "$LOOM_NODE_BIN/node" ]; then
   echo "installing Node $LOOM_NODE_VERSION (node-linux-$loom_node_arch) into $LOOM_NODE_DIR" >&2
