@@ -310,7 +310,7 @@ export async function openLoop(
   await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, opts.drainS * 1000)))]);
   clearTimeout(timer);
   agent.destroy();
-  return summarize({ target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate }, ledger, sentFor, 0, 0);
+  return summarize({ target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate }, ledger, Math.max(sentFor, opts.seconds), 0, 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------
