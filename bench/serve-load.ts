@@ -310,7 +310,13 @@ export async function openLoop(
   await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, opts.drainS * 1000)))]);
   clearTimeout(timer);
   agent.destroy();
-  return summarize({ target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate }, ledger, Math.max(sentFor, opts.seconds), 0, 0);
+  return summarize(
+    { target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate },
+    ledger,
+    Math.max(sentFor, opts.seconds),
+    0,
+    0,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -577,6 +583,7 @@ async function main(): Promise<void> {
       'lost',
       'dup',
       'mism',
+      'slo missed', // loom_slo_missed_total: answered later than sloMs as the server measures it
       '429 by reason',
     ];
     const rows = phases.map((p) => [
@@ -595,6 +602,7 @@ async function main(): Promise<void> {
       String(p.lost),
       String(p.duplicated),
       String(p.mismatched),
+      p.sloMissed === null ? '-' : String(p.sloMissed),
       p.rejectedByReason
         ? Object.entries(p.rejectedByReason)
             .map(([k, v]) => `${k} ${v}`)
