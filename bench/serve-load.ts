@@ -397,7 +397,7 @@ async function startFloorChild(tenantsFile: string): Promise<{ proc: ChildProces
 
 function stop(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (proc.exitCode !== null) return resolve();
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
     const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
     proc.once('exit', () => {
       clearTimeout(timer);
