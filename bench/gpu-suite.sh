@@ -4,7 +4,7 @@
 #
 #   bash bench/gpu-suite.sh OUT_DIR [PART ...]
 #
-# PARTs (default: all, in this order):
+# PARTs (default: all but serve, in this order):
 #   build      tsc + the native addon with the CUDA backend
 #   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks)
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
@@ -13,6 +13,8 @@
 #   fleets     bench/fleet-table.ts: the issue-5 fleets against the PyTorch peers (needs python3 + torch)
 #   occupancy  loom bench --occupancy on the fleet table's 64 x MLP plan (after `fleets`)
 #   seed       bench/peers/seed_torch.py + bench/seed.ts: the seed study's table (fp32)
+#   serve      bench/serve-load.ts: loom serve (CUDA backend) under closed- and open-loop HTTP load, JSON and
+#              binary bodies, against the fastify floor in the same run (SERVE_LOAD_ARGS adds/overrides flags)
 # Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
 # FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; WORK=DIR keeps the compiled fleets between runs.
 set -uo pipefail
@@ -65,7 +67,12 @@ for part in $PARTS; do
       step seed-torch python3 bench/peers/seed_torch.py --out "$OUT/seed-torch.json"
       step seed $TSX bench/seed.ts --backend cuda --precision fp32 --torch "$OUT/seed-torch.json" --out "$OUT/seed.json"
       ;;
-    *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed)"; exit 2 ;;
+    serve)
+      # not in the default list: about 3 minutes (2 targets x 2 bodies x 4 phases x 10 s), the host's cores to itself
+      # shellcheck disable=SC2086
+      step serve-load env OUT="$OUT" $TSX bench/serve-load.ts --backend cuda --seconds 10 --tenants 16 --connections 64,256 --rates 2000,5000 ${SERVE_LOAD_ARGS:-}
+      ;;
+    *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed serve)"; exit 2 ;;
   esac
 done
 exit $status

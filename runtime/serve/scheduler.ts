@@ -5,8 +5,12 @@
 // so it starts the moment the current one ends (the runner runs ticks one at a time, in call order).
 // A queued request whose client went away (its AbortSignal) leaves the queue uncomputed.
 // Admission happens at submit time, so nothing waits in a queue it was never meant to be in:
-// a request is refused (429) when its tenant's quota is full or when the tick that would carry it cannot
-// finish within the tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows.
+// a request is refused (429) when its tenant's quota is full or when its predicted completion is past the
+// tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows. The prediction
+// (admit): the time it already spent, the running tick's remaining time, the ticks handed over behind it,
+// then ceil((rows queued before it + its rows) / maxBatch) ticks of its tenant (a tick takes up to maxBatch
+// rows per tenant), each tick costing the median of the recent tick durations (the tail's p90 per tick ahead
+// refused bursts that fit: issue 12 item 6).
 import type { LaunchPlan } from '../../codegen/index.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
@@ -65,6 +69,9 @@ export interface SchedulerOptions {
   // tick when no tick has succeeded since (default 2000 ms).
   readonly failureHoldMs?: number;
   readonly observer?: SchedulerObserver;
+  // The scheduler's clock in ms (default performance.now, which the HTTP layer's arrivedAt also uses): tests
+  // pass a fake one to make tick times exact.
+  readonly clock?: () => number;
 }
 
 export interface SchedulerHealth {
@@ -142,7 +149,7 @@ export class TickScheduler {
     private readonly runner: TickRunner,
     private readonly opts: SchedulerOptions = {},
   ) {
-    this.clock = () => performance.now(); // the HTTP layer's arrivedAt is on this clock too
+    this.clock = opts.clock ?? (() => performance.now()); // the HTTP layer's arrivedAt is on performance.now too
     this.maxInFlight = opts.pipeline === true ? 2 : 1;
     this.failureHoldMs = opts.failureHoldMs ?? 2000;
     if (!(this.failureHoldMs >= 0)) throw new ServeError(500, `failureHoldMs must be >= 0, got ${opts.failureHoldMs}`);
@@ -197,11 +204,22 @@ export class TickScheduler {
     return { ready: false, failedTick: f.seq, error: f.error };
   }
 
-  // A conservative tick time: the 90th percentile of recent ticks; null before the first tick.
+  // The tick time admission predicts with: the median of the last ESTIMATE_WINDOW successful ticks (each
+  // measured from when it could start, after the tick before it, to when it settled: idle gaps between ticks
+  // are not in it); null before the first tick. Not the p90: a request several ticks back waits for the sum of
+  // those ticks, and charging each one the tail's time refused requests that would have made their SLO.
   estimateTickMs(): number | null {
     if (this.durations.length === 0) return null;
     const sorted = [...this.durations].sort((a, b) => a - b);
-    return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.9))]!;
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  }
+
+  // What admission would predict now for a request of `rows` rows to `tenantId` that has already spent
+  // `spentMs`: ms until it is answered; null when it would start at once or no tick has been timed yet.
+  predictCompletionMs(tenantId: string, rows = 1, spentMs = 0): number | null {
+    const q = this.tenants.get(tenantId);
+    return q ? this.predict(q, rows, spentMs, this.estimateTickMs()) : null;
   }
 
   // Validates, admits and queues one request; resolves with its outputs (its own rows only).
@@ -285,6 +303,16 @@ export class TickScheduler {
     return Math.max(0, est - (this.clock() - startedAt)) + (this.inFlight.length - 1) * est;
   }
 
+  // Predicted ms from arrival until a request of `rows` rows joining q now is answered: spentMs, the runner's
+  // busy time (the running tick's rest, the ticks handed over behind it), then the ticks of q it waits for
+  // (its rows and the rows queued before it, maxBatch per tick; one tick per request when q cannot batch).
+  // null when it would start at once (nothing running or queued: the best any request can do) or untimed.
+  private predict(q: TenantQueue, rows: number, spentMs: number, est: number | null): number | null {
+    if (est === null || (this.inFlight.length === 0 && q.queue.length === 0)) return null;
+    const ticksNeeded = q.batchable ? Math.ceil((q.rows + rows) / q.tenant.maxBatch) : q.queue.length + 1;
+    return spentMs + this.busyMs(est) + ticksNeeded * est;
+  }
+
   private admit(q: TenantQueue, rows: number, spentMs: number): void {
     const est = this.estimateTickMs();
     const remaining = this.busyMs(est);
@@ -295,15 +323,13 @@ export class TickScheduler {
       this.opts.observer?.onReject?.(q.tenant.id, 'quota');
       refuse(429, `model '${q.tenant.id}' has ${q.rows} rows queued and a quota of ${q.quotaRows}; retry later`, retryAfterS());
     }
-    const idle = this.inFlight.length === 0 && q.queue.length === 0; // it would start now: the best any tick can do
-    if (q.sloMs === null || est === null || idle) return;
-    const ticksNeeded = q.batchable ? Math.ceil((q.rows + rows) / maxBatch) : q.queue.length + 1;
-    const expectedMs = spentMs + remaining + ticksNeeded * est;
-    if (expectedMs > q.sloMs) {
+    if (q.sloMs === null) return;
+    const expectedMs = this.predict(q, rows, spentMs, est);
+    if (expectedMs !== null && expectedMs > q.sloMs) {
       this.opts.observer?.onReject?.(q.tenant.id, 'slo');
       refuse(
         429,
-        `model '${q.tenant.id}' cannot answer within its SLO of ${q.sloMs} ms now (${q.queue.length} requests queued, ~${expectedMs.toFixed(1)} ms expected); retry later`,
+        `model '${q.tenant.id}' cannot answer within its SLO of ${q.sloMs} ms now (${q.queue.length} requests queued, ~${expectedMs.toFixed(1)} ms predicted); retry later`,
         retryAfterS(),
       );
     }

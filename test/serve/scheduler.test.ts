@@ -166,6 +166,117 @@ describe('TickScheduler', () => {
     await Promise.all(busy);
   });
 
+  // Admission predicts completion (issue 12 item 6) on a fake clock: the runner's ticks take exactly the ms the
+  // test says, so predicted and actual completion times are exact.
+  function timed(sloMs: number) {
+    let now = 0;
+    const gates: Array<() => void> = [];
+    let chain: Promise<unknown> = Promise.resolve();
+    const runner: TickRunner = {
+      plan: loaded.plan,
+      runTick(inputs) {
+        const tick = chain.then(async () => {
+          await new Promise<void>((r) => gates.push(r));
+          return loaded.runTick(inputs);
+        });
+        chain = tick.catch(() => undefined);
+        return tick;
+      },
+    };
+    const answered: Array<{ tenant: string; totalMs: number; missedSlo: boolean }> = [];
+    let settled = 0;
+    const s = new TickScheduler(runner, {
+      clock: () => now,
+      defaultSloMs: sloMs,
+      queueTicks: 64, // the quota stays out of the way: only the SLO refuses here
+      observer: { onTick: () => settled++, onAnswered: (tenant, r) => answered.push({ tenant, ...r }) },
+    });
+    const until = async (cond: () => boolean) => {
+      for (let i = 0; i < 10_000 && !cond(); i++) await new Promise((r) => setImmediate(r));
+      expect(cond()).toBe(true);
+    };
+    // The running tick ends `ms` after it started (the clock moves by what is left of it).
+    let tickStart = 0;
+    const running = () => until(() => gates.length > 0);
+    const finish = async (ms: number) => {
+      await running();
+      now = Math.max(now, tickStart + ms);
+      const before = settled;
+      gates.shift()!();
+      await until(() => settled > before);
+      tickStart = now;
+    };
+    const advance = (ms: number) => {
+      now += ms;
+    };
+    return { s, answered, running, finish, advance, at: () => now };
+  }
+
+  async function refusal(p: Promise<unknown>): Promise<ServeError | null> {
+    return p.then(
+      () => null,
+      (e: unknown) => e as ServeError,
+    );
+  }
+
+  it('admission: a burst whose predicted completion fits the SLO gets no 429, though a slow tick is in the history', async () => {
+    const t = timed(60);
+    const x = requestInputs(loaded.plan, 'mlp-a', 1, 70);
+    // history: seven 10 ms ticks and one 40 ms tick (the old p90-per-tick estimate said 40 ms for every tick)
+    for (const ms of [10, 10, 10, 40, 10, 10, 10, 10]) {
+      const p = t.s.submit('mlp-a', x);
+      await t.finish(ms);
+      await p;
+    }
+    expect(t.s.estimateTickMs()).toBe(10);
+    const first = t.s.submit('mlp-a', x); // idle: its tick starts now
+    await t.running();
+    // 12 one-row requests for mlp-a (maxBatch 4): 3 ticks after the running one, done at 10 + 3 * 10 = 40 ms < 60
+    expect(t.s.predictCompletionMs('mlp-a', 12)).toBe(40);
+    const burst = Array.from({ length: 12 }, (_, i) => t.s.submit('mlp-a', requestInputs(loaded.plan, 'mlp-a', 1, 71 + i)));
+    const results = Promise.all(burst.map(refusal));
+    for (let i = 0; i < 4; i++) await t.finish(10);
+    await first;
+    expect(await results).toEqual(Array(12).fill(null));
+    const last = t.answered.slice(-12);
+    expect(last.map((a) => a.totalMs)).toEqual([...Array(4).fill(20), ...Array(4).fill(30), ...Array(4).fill(40)]);
+    expect(last.every((a) => !a.missedSlo)).toBe(true);
+  });
+
+  it('admission: a burst that does not fit is refused only past its predicted SLO miss, with Retry-After', async () => {
+    const t = timed(35);
+    const x = requestInputs(loaded.plan, 'mlp-a', 1, 90);
+    for (let i = 0; i < 3; i++) {
+      const p = t.s.submit('mlp-a', x);
+      await t.finish(10);
+      await p;
+    }
+    const first = t.s.submit('mlp-a', x);
+    await t.running();
+    // the running tick ends at 10 ms; mlp-a's rows 1-4 at 20, 5-8 at 30 (<= 35), 9-16 at 40 and 50: refused
+    const burst = Array.from({ length: 16 }, (_, i) => t.s.submit('mlp-a', requestInputs(loaded.plan, 'mlp-a', 1, 91 + i)));
+    const other = t.s.submit('mlp-b', requestInputs(loaded.plan, 'mlp-b', 1, 120)); // its own queue: 20 ms
+    const outcomes = burst.map(refusal);
+    const refusedEarly = await Promise.all(outcomes.slice(8));
+    for (const e of refusedEarly) {
+      expect(e?.status).toBe(429);
+      expect(e?.message).toContain('SLO of 35 ms');
+      expect(e?.retryAfterS).toBeGreaterThanOrEqual(1);
+    }
+    // 5 ms into the running tick: 5 + 3 ticks = 35 ms for mlp-a's rows 9-12 (admitted), 45 ms for the 13th
+    t.advance(5);
+    const late = Array.from({ length: 5 }, (_, i) => t.s.submit('mlp-a', requestInputs(loaded.plan, 'mlp-a', 1, 130 + i)));
+    const lateOutcomes = late.map(refusal);
+    expect((await lateOutcomes[4])?.status).toBe(429);
+    for (let i = 0; i < 4; i++) await t.finish(10);
+    await Promise.all([first, other]);
+    expect(await Promise.all(outcomes.slice(0, 8))).toEqual(Array(8).fill(null));
+    expect(await Promise.all(lateOutcomes.slice(0, 4))).toEqual(Array(4).fill(null));
+    const burstAnswers = t.answered.filter((a) => a.tenant === 'mlp-a').slice(-12);
+    expect(burstAnswers.map((a) => a.totalMs)).toEqual([20, 20, 20, 20, 30, 30, 30, 30, 35, 35, 35, 35]);
+    expect(t.answered.every((a) => !a.missedSlo)).toBe(true);
+  });
+
   it('pipelining: the next tick is handed over while one runs, never two running at once; off, one at a time', async () => {
     for (const pipeline of [true, false]) {
       const { runner, ticks, seen } = spy({ delayMs: 5 });

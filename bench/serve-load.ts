@@ -1,0 +1,649 @@
+// Benchmark (not a test): `loom serve` under load (issue 12 item 7). Compiles N zoo MLPs (maxBatch 8, sloMs),
+// starts `loom serve` as a child process (needs a built dist/: `npm run build`) and, in the same run, an
+// HTTP floor: a bare fastify server (another child process of this program) that parses the same request
+// and answers a canned response (the request's id, fixed outputs). Each target is driven with 1-row
+// requests round robin over the tenants, JSON and binary-tensor bodies, in two modes:
+//   closed loop: autocannon (programmatic API), C connections, one request in flight on each;
+//   open loop:   a fixed arrival rate from this program's own scheduler (autocannon's overallRate only caps a
+//                closed loop at N requests a second per connection, so arrivals wait for answers: not open
+//                loop); request i is due at start + i / rate whether or not earlier ones were answered,
+//                latency counts from when it was due (no coordinated omission), the connections it may use
+//                are capped (--open-sockets) and a request waiting for one is late, not dropped.
+// Per phase: answered/s, p50/p99/p999 latency (ms, of 2xx), 2xx / 429 / other counts, loom's admission
+// refusals by reason (/metrics), and the accounting: every request carries a unique id; an answer whose id
+// is not its request's is `mismatched`, a request answered twice `duplicated`, one never answered `lost`
+// (closed loop: sent - answers - the one request in flight on each connection when the phase stops; open
+// loop: exact, every request is awaited, bounded by --drain-s). lost, duplicated, mismatched must be 0.
+// Prints a table; writes JSON to bench/results/<date>-<cpu or card>-serve-load.json (and $OUT if set).
+//   npx tsx bench/serve-load.ts [--seconds 10] [--tenants 16] [--backend cpu|cuda|auto] [--connections 64,256]
+//     [--rates 2000,5000] [--bodies json,binary] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
+//     [--sizes 256,512,256,10] [--threads N] [--grpc]
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { compileFleet } from '../src/fleet/compile.js';
+import { alignTable, resultFile, runIfMain, writeMlpFleet } from './common.js';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const SELF = fileURLToPath(import.meta.url);
+
+// ---------------------------------------------------------------------------------------------------------
+// Request bodies: one template per tenant, the id spliced in per request.
+
+export type BodyKind = 'json' | 'binary';
+
+export interface TenantShape {
+  readonly id: string;
+  readonly input: string; // the input's name
+  readonly width: number; // features per row
+  readonly output: string;
+}
+
+export interface BuiltRequest {
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+}
+
+// Makes request bodies for 1-row requests, round robin over `tenants`.
+export function requestMaker(tenants: readonly TenantShape[], kind: BodyKind): (id: string, seq: number) => BuiltRequest {
+  const per = tenants.map((t, ti) => {
+    const values = Array.from({ length: t.width }, (_, i) => Math.round(Math.sin(ti * 31 + i) * 1000) / 1000);
+    const path = `/v2/models/${t.id}/infer`;
+    if (kind === 'json') {
+      const tail = `,"inputs":[{"name":${JSON.stringify(t.input)},"shape":[1,${t.width}],"datatype":"FP32","data":${JSON.stringify(values)}}]}`;
+      return (id: string): BuiltRequest => ({ path, headers: { 'content-type': 'application/json' }, body: Buffer.from(`{"id":${JSON.stringify(id)}${tail}`) });
+    }
+    const bytes = Buffer.from(new Float32Array(values).buffer);
+    const tail = `,"inputs":[{"name":${JSON.stringify(t.input)},"shape":[1,${t.width}],"datatype":"FP32","parameters":{"binary_data_size":${bytes.length}}}],"parameters":{"binary_data_output":true}}`;
+    return (id: string): BuiltRequest => {
+      const head = Buffer.from(`{"id":${JSON.stringify(id)}${tail}`);
+      return {
+        path,
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(head.length) },
+        body: Buffer.concat([head, bytes]),
+      };
+    };
+  });
+  return (id, seq) => per[seq % per.length]!(id);
+}
+
+// The id an answer names: the JSON body's (or the binary answer's JSON header's) "id".
+export function answerId(body: string): string | null {
+  const m = /"id"\s*:\s*"([^"]*)"/.exec(body);
+  return m ? m[1]! : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Accounting: every request's id, sent once; every answer checked against the request it answers.
+
+export class Ledger {
+  sent = 0;
+  answers = 0; // responses of any status
+  ok = 0; // 2xx
+  refused = 0; // 429
+  other = 0; // any other status
+  errors = 0; // transport errors (no response)
+  mismatched = 0; // a 2xx whose id is not its request's
+  duplicated = 0; // a request answered more than once
+  readonly latenciesMs: number[] = []; // of 2xx answers
+  private readonly pending = new Set<string>();
+  private readonly answered = new Set<string>();
+
+  send(id: string): void {
+    this.sent++;
+    this.pending.add(id);
+  }
+
+  // status 0: a transport error. body: the answer (only its id is read, for 2xx).
+  answer(sentId: string, status: number, body: string, latencyMs: number): void {
+    if (status === 0) {
+      this.errors++;
+      return;
+    }
+    this.answers++;
+    if (this.answered.has(sentId) || !this.pending.has(sentId)) this.duplicated++;
+    this.pending.delete(sentId);
+    this.answered.add(sentId);
+    if (status >= 200 && status < 300) {
+      this.ok++;
+      this.latenciesMs.push(latencyMs);
+      if (answerId(body) !== sentId) this.mismatched++;
+    } else if (status === 429) this.refused++;
+    else this.other++;
+  }
+
+  get unanswered(): number {
+    return this.pending.size;
+  }
+}
+
+// Nearest-rank quantile of sorted samples (q in [0, 1]); NaN when empty.
+function q(sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+export interface PhaseResult {
+  readonly target: string;
+  readonly body: BodyKind;
+  readonly mode: 'closed' | 'open';
+  readonly connections: number | null;
+  readonly rate: number | null;
+  readonly seconds: number;
+  readonly sent: number;
+  readonly answers: number;
+  readonly ok: number;
+  readonly refused429: number;
+  readonly other: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly okPerS: number;
+  readonly answersPerS: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly p999Ms: number;
+  readonly inFlightAtStop: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  readonly mismatched: number;
+  readonly rejectedByReason: Record<string, number> | null; // loom's loom_admission_rejected_total deltas
+  readonly sloMissed: number | null; // loom_slo_missed_total delta
+}
+
+function summarize(
+  base: Pick<PhaseResult, 'target' | 'body' | 'mode' | 'connections' | 'rate'>,
+  ledger: Ledger,
+  seconds: number,
+  inFlightAtStop: number,
+  timeouts: number,
+): Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'> {
+  const s = [...ledger.latenciesMs].sort((a, b) => a - b);
+  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    ...base,
+    seconds: r3(seconds),
+    sent: ledger.sent,
+    answers: ledger.answers,
+    ok: ledger.ok,
+    refused429: ledger.refused,
+    other: ledger.other,
+    errors: ledger.errors,
+    timeouts,
+    okPerS: Math.round(ledger.ok / seconds),
+    answersPerS: Math.round(ledger.answers / seconds),
+    p50Ms: r3(q(s, 0.5)),
+    p99Ms: r3(q(s, 0.99)),
+    p999Ms: r3(q(s, 0.999)),
+    inFlightAtStop,
+    lost: Math.max(0, ledger.unanswered - inFlightAtStop),
+    duplicated: ledger.duplicated,
+    mismatched: ledger.mismatched,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Closed loop: autocannon.
+
+interface AutocannonResult {
+  readonly requests: { readonly sent: number };
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly duration: number; // seconds
+}
+type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
+const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+export async function closedLoop(
+  url: string,
+  make: (id: string, seq: number) => BuiltRequest,
+  opts: { connections: number; seconds: number; target: string; body: BodyKind; idPrefix: string },
+): Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>> {
+  const ledger = new Ledger();
+  let seq = 0;
+  interface Ctx {
+    id?: string;
+    t0?: number;
+  }
+  const started = performance.now();
+  const result = await autocannon({
+    url,
+    connections: opts.connections,
+    pipelining: 1,
+    duration: opts.seconds,
+    timeout: 10,
+    // autocannon builds each connection's next request right before writing it (and the first one when the
+    // connection is made); the context is that request's until its answer is recorded
+    requests: [
+      {
+        method: 'POST',
+        setupRequest(req: Record<string, unknown>, ctx: Ctx) {
+          const n = seq++;
+          const id = `${opts.idPrefix}${n}`;
+          const r = make(id, n);
+          ctx.id = id;
+          ctx.t0 = performance.now();
+          ledger.send(id);
+          return { ...req, path: r.path, headers: r.headers, body: r.body };
+        },
+        onResponse(status: number, body: string, ctx: Ctx) {
+          ledger.answer(ctx.id ?? '?', status, body, performance.now() - (ctx.t0 ?? started));
+        },
+      },
+    ],
+  });
+  const seconds = result.duration || (performance.now() - started) / 1000;
+  // autocannon counts connection errors itself (no response reaches onResponse then)
+  ledger.errors += result.errors;
+  // one request is in flight on each connection when autocannon stops (it sends the next on every answer)
+  return summarize(
+    { target: opts.target, body: opts.body, mode: 'closed', connections: opts.connections, rate: null },
+    ledger,
+    seconds,
+    opts.connections,
+    result.timeouts,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Open loop: fixed arrival rate, our own scheduler over node:http with a capped keep-alive agent.
+
+export async function openLoop(
+  url: string,
+  make: (id: string, seq: number) => BuiltRequest,
+  opts: { rate: number; seconds: number; target: string; body: BodyKind; idPrefix: string; sockets: number; drainS: number },
+): Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>> {
+  const ledger = new Ledger();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: opts.sockets });
+  const u = new URL(url);
+  const total = Math.max(1, Math.floor(opts.rate * opts.seconds)); // bounded in count
+  const inflight = new Set<Promise<void>>();
+  const start = performance.now();
+  const deadline = start + opts.seconds * 1000 + 1000; // and in time: no send after it
+  let i = 0;
+  const one = (n: number, due: number) => {
+    const id = `${opts.idPrefix}${n}`;
+    const r = make(id, n);
+    ledger.send(id);
+    const p = new Promise<void>((resolve) => {
+      const req = http.request(
+        { host: u.hostname, port: u.port, method: 'POST', path: r.path, headers: { ...r.headers, 'content-length': String(r.body.length) }, agent },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            ledger.answer(id, res.statusCode ?? 0, Buffer.concat(chunks).toString('latin1'), performance.now() - due);
+            resolve();
+          });
+          res.on('error', () => {
+            ledger.answer(id, 0, '', 0);
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        ledger.answer(id, 0, '', 0);
+        resolve();
+      });
+      req.end(r.body);
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
+  };
+  while (i < total && performance.now() < deadline) {
+    const now = performance.now();
+    while (i < total && start + (i * 1000) / opts.rate <= now) {
+      one(i, start + (i * 1000) / opts.rate);
+      i++;
+    }
+    const next = start + (i * 1000) / opts.rate - performance.now();
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(next, 5))));
+  }
+  const sentFor = (performance.now() - start) / 1000;
+  // drain: every request sent is awaited, at most drainS seconds
+  const drained = Promise.all([...inflight]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, opts.drainS * 1000)))]);
+  clearTimeout(timer);
+  agent.destroy();
+  return summarize(
+    { target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate },
+    ledger,
+    Math.max(sentFor, opts.seconds),
+    0,
+    0,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The HTTP floor: the same framework (fastify), the same routes and body parsing, a canned answer.
+
+export type FloorFault = 'none' | 'wrong-id' | 'drop'; // faults for the harness's own test
+
+export async function startFloor(tenants: readonly TenantShape[], fault: FloorFault = 'none'): Promise<{ url: string; close: () => Promise<void> }> {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify({ logger: false, bodyLimit: 32 * 1024 * 1024 });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const byId = new Map(tenants.map((t) => [t.id, t]));
+  let n = 0;
+  app.post('/v2/models/:model/infer', async (req, reply) => {
+    const model = (req.params as { model: string }).model;
+    const t = byId.get(model);
+    if (!t) return reply.code(404).send({ error: `unknown model '${model}'` });
+    let parsed: { id?: string };
+    if (Buffer.isBuffer(req.body)) {
+      const len = Number(req.headers['inference-header-content-length']);
+      parsed = JSON.parse(req.body.subarray(0, len).toString()) as { id?: string };
+    } else parsed = req.body as { id?: string };
+    n++;
+    if (fault === 'drop' && n % 10 === 0) {
+      req.raw.socket.destroy(); // never answered
+      return reply;
+    }
+    const id = fault === 'wrong-id' && n % 10 === 0 ? `${parsed.id}-x` : parsed.id;
+    return { model_name: model, model_version: '1', id, outputs: [{ name: t.output, datatype: 'FP32', shape: [1, 10], data: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }] };
+  });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { url, close: () => app.close() };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Child processes: loom serve, the floor.
+
+function waitForUrl(proc: ChildProcess, re: RegExp, what: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const on = (d: Buffer) => {
+      out += d.toString();
+      const m = re.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    proc.stdout?.on('data', on);
+    proc.stderr?.on('data', on);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start in 120 s: ${out.slice(-2000)}`)), 120_000);
+    timer.unref();
+    proc.on('exit', (code) => reject(new Error(`${what} exited (${code}): ${out.slice(-2000)}`)));
+  });
+}
+
+export async function startLoom(plan: string, opts: { backend: string; threads?: string; queueTicks: number }): Promise<{ proc: ChildProcess; url: string }> {
+  if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
+  const argv = [
+    path.join(ROOT, 'bin/loom.js'),
+    'serve',
+    plan,
+    '--port',
+    '0',
+    '--backend',
+    opts.backend,
+    '--log-level',
+    'warn',
+    '--queue-ticks',
+    String(opts.queueTicks),
+  ];
+  if (opts.threads) argv.push('--threads', opts.threads);
+  const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return { proc, url: await waitForUrl(proc, /serving .* at (https?:\/\/[^\s]+) /, 'loom serve') };
+}
+
+async function startFloorChild(tenantsFile: string): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--floor-server', tenantsFile], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+  return { proc, url: await waitForUrl(proc, /floor at (http:\/\/[^\s]+)/, 'the floor server') };
+}
+
+function stop(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}
+
+async function scrape(url: string): Promise<{ rejected: Record<string, number>; sloMissed: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const rejected: Record<string, number> = {};
+  for (const m of text.matchAll(/^loom_admission_rejected_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm))
+    rejected[m[1]!] = (rejected[m[1]!] ?? 0) + Number(m[2]);
+  const sloMissed = [...text.matchAll(/^loom_slo_missed_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  return { rejected, sloMissed };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// gRPC: the hook. Another change adds runtime/serve/grpc/; until its module exports a load client this
+// program says so and exits. Contract for it: `serveLoadClient(target, { tenants, body, connections | rate,
+// seconds, idPrefix })` resolving to the same counts as closedLoop/openLoop (a Ledger's), so the table and
+// JSON take gRPC phases as they are.
+
+async function grpcHook(): Promise<null | ((...a: unknown[]) => Promise<unknown>)> {
+  const candidates = [path.join(ROOT, 'runtime/serve/grpc/index.ts'), path.join(ROOT, 'dist/runtime/serve/grpc/index.js')];
+  const found = candidates.find((f) => existsSync(f));
+  if (!found) return null;
+  const mod = (await import(found)) as { serveLoadClient?: (...a: unknown[]) => Promise<unknown> };
+  return mod.serveLoadClient ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function list(s: string): string[] {
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+}
+
+function deviceName(backend: string): string {
+  if (backend !== 'cpu') {
+    try {
+      const name = execFileSync('nvidia-smi', ['--query-gpu=name', '--format=csv,noheader'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+        .split('\n')[0]!
+        .trim();
+      if (name) return name;
+    } catch {
+      // no GPU tools: the CPU names the file
+    }
+  }
+  return os.cpus()[0]?.model ?? 'cpu';
+}
+
+async function main(): Promise<void> {
+  const { values: args } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '10' },
+      tenants: { type: 'string', default: '16' },
+      backend: { type: 'string', default: 'cpu' },
+      threads: { type: 'string' },
+      connections: { type: 'string', default: '64,256' },
+      rates: { type: 'string', default: '2000,5000' }, // open loop, requests per second over all tenants
+      bodies: { type: 'string', default: 'json,binary' },
+      targets: { type: 'string', default: 'floor,loom' },
+      'slo-ms': { type: 'string', default: '50' },
+      'queue-ticks': { type: 'string', default: '4' },
+      'max-batch': { type: 'string', default: '8' },
+      sizes: { type: 'string', default: '256,512,256,10' },
+      'open-sockets': { type: 'string', default: '512' },
+      'drain-s': { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      grpc: { type: 'boolean', default: false },
+      out: { type: 'string', default: path.join(ROOT, 'bench/results') },
+      'floor-server': { type: 'string' }, // internal: run the floor server for this tenants file
+    },
+  });
+  if (args['floor-server']) {
+    const tenants = JSON.parse(readFileSync(args['floor-server'], 'utf8')) as TenantShape[];
+    const floor = await startFloor(tenants);
+    process.stdout.write(`floor at ${floor.url}\n`);
+    process.once('SIGTERM', () => void floor.close().then(() => process.exit(0)));
+    return;
+  }
+  if (args.grpc) {
+    const hook = await grpcHook();
+    if (!hook) {
+      process.stderr.write('serve-load --grpc: not available in this build (no runtime/serve/grpc module exporting serveLoadClient)\n');
+      process.exit(2);
+    }
+    process.stderr.write('serve-load --grpc: runtime/serve/grpc exports serveLoadClient, but this program does not drive it yet (hook only)\n');
+    process.exit(2);
+  }
+  const seconds = Number(args.seconds);
+  const nTenants = Number(args.tenants);
+  const sloMs = Number(args['slo-ms']);
+  const queueTicks = Number(args['queue-ticks']);
+  const maxBatch = Number(args['max-batch']);
+  const sizes = list(args.sizes!).map(Number);
+  const bodies = list(args.bodies!) as BodyKind[];
+  const targets = list(args.targets!);
+  const backend = args.backend!;
+
+  const work = mkdtempSync(path.join(os.tmpdir(), 'loom-serve-load-'));
+  const children: ChildProcess[] = [];
+  try {
+    // the fleet: N zoo MLPs at maxBatch, one SLO
+    const manifest = writeMlpFleet(work, sizes, nTenants);
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as { tenants: Array<Record<string, unknown>> };
+    for (const t of m.tenants) Object.assign(t, { maxBatch, sloMs });
+    writeFileSync(manifest, JSON.stringify(m));
+    const plan = path.join(work, 'plan');
+    process.stderr.write(`compiling ${nTenants} x MLP ${sizes.join('-')} (maxBatch ${maxBatch}, sloMs ${sloMs})...\n`);
+    await compileFleet(manifest, plan, { nvcc: backend === 'cpu' ? 'off' : 'auto' });
+    const shapes: TenantShape[] = m.tenants.map((t) => ({ id: t.id as string, input: 'input', width: sizes[0]!, output: 'output' }));
+    const planJson = JSON.parse(readFileSync(path.join(plan, 'plan.json'), 'utf8')) as {
+      tenants?: Array<{ id: string; inputs: Array<{ name: string }>; outputs: Array<{ name: string }> }>;
+    };
+    for (const s of shapes) {
+      const pt = planJson.tenants?.find((t) => t.id === s.id);
+      if (pt) Object.assign(s, { input: pt.inputs[0]!.name, output: pt.outputs[0]!.name });
+    }
+    const tenantsFile = path.join(work, 'tenants.json');
+    writeFileSync(tenantsFile, JSON.stringify(shapes));
+
+    const phases: PhaseResult[] = [];
+    let prefix = 0;
+    for (const target of targets) {
+      let url: string;
+      let proc: ChildProcess;
+      if (target === 'loom') ({ proc, url } = await startLoom(plan, { backend, threads: args.threads, queueTicks }));
+      else if (target === 'floor') ({ proc, url } = await startFloorChild(tenantsFile));
+      else throw new Error(`unknown target '${target}' (floor, loom)`);
+      children.push(proc);
+      process.stderr.write(`${target} at ${url}\n`);
+      for (const body of bodies) {
+        const make = requestMaker(shapes, body);
+        if (Number(args.warmup) > 0) await closedLoop(url, make, { connections: 8, seconds: Number(args.warmup), target, body, idPrefix: `w${prefix++}-` });
+        const run = async (phase: () => Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>>) => {
+          const before = target === 'loom' ? await scrape(url) : null;
+          const r = await phase();
+          const after = target === 'loom' ? await scrape(url) : null;
+          const rejectedByReason =
+            before && after ? Object.fromEntries(Object.entries(after.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)])) : null;
+          const full: PhaseResult = { ...r, rejectedByReason, sloMissed: before && after ? after.sloMissed - before.sloMissed : null };
+          phases.push(full);
+          process.stderr.write(
+            `  ${target} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
+          );
+        };
+        for (const c of list(args.connections!).map(Number))
+          await run(() => closedLoop(url, make, { connections: c, seconds, target, body, idPrefix: `c${prefix++}-` }));
+        for (const rate of list(args.rates!).map(Number))
+          await run(() =>
+            openLoop(url, make, {
+              rate,
+              seconds,
+              target,
+              body,
+              idPrefix: `o${prefix++}-`,
+              sockets: Number(args['open-sockets']),
+              drainS: Number(args['drain-s']),
+            }),
+          );
+      }
+      await stop(proc);
+    }
+
+    const head = [
+      'target',
+      'body',
+      'mode',
+      'load',
+      'ok/s',
+      'p50 ms',
+      'p99 ms',
+      'p999 ms',
+      '2xx',
+      '429',
+      'other',
+      'err',
+      'lost',
+      'dup',
+      'mism',
+      'slo missed', // loom_slo_missed_total: answered later than sloMs as the server measures it
+      '429 by reason',
+    ];
+    const rows = phases.map((p) => [
+      p.target,
+      p.body,
+      p.mode,
+      p.mode === 'closed' ? `${p.connections} conn` : `${p.rate}/s`,
+      String(p.okPerS),
+      p.p50Ms.toFixed(2),
+      p.p99Ms.toFixed(2),
+      p.p999Ms.toFixed(2),
+      String(p.ok),
+      String(p.refused429),
+      String(p.other),
+      String(p.errors + p.timeouts),
+      String(p.lost),
+      String(p.duplicated),
+      String(p.mismatched),
+      p.sloMissed === null ? '-' : String(p.sloMissed),
+      p.rejectedByReason
+        ? Object.entries(p.rejectedByReason)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || '-'
+        : '-',
+    ]);
+    const device = deviceName(backend);
+    process.stdout.write(
+      `\nloom serve load: ${nTenants} x MLP ${sizes.join('-')}, maxBatch ${maxBatch}, sloMs ${sloMs}, --queue-ticks ${queueTicks}, backend ${backend}, ${device}, ${os.cpus().length} cores, ${seconds} s a phase\n`,
+    );
+    process.stdout.write(`${alignTable(head, rows, 4).join('\n')}\n`);
+    const bad = phases.filter((p) => p.lost > 0 || p.duplicated > 0 || p.mismatched > 0);
+    process.stdout.write(
+      bad.length === 0 ? 'accounting: lost = duplicated = mismatched = 0 in every phase\n' : `ACCOUNTING FAILED in ${bad.length} phase(s)\n`,
+    );
+
+    const json = {
+      benchmark: 'serve-load',
+      date: new Date().toISOString(),
+      device,
+      cores: os.cpus().length,
+      node: process.version,
+      backend,
+      fleet: { tenants: nTenants, sizes, maxBatch, sloMs, queueTicks },
+      closedLoopClient: 'autocannon (pipelining 1)',
+      openLoopClient: `own fixed-rate scheduler, node:http keep-alive agent, maxSockets ${args['open-sockets']}, latency from the due time`,
+      phases,
+    };
+    mkdirSync(args.out!, { recursive: true });
+    const file = resultFile(args.out!, device, 'serve-load', 'json');
+    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+    process.stdout.write(`wrote ${path.relative(ROOT, file)}\n`);
+    if (process.env.OUT) {
+      mkdirSync(process.env.OUT, { recursive: true });
+      writeFileSync(path.join(process.env.OUT, path.basename(file)), `${JSON.stringify(json, null, 2)}\n`);
+    }
+    if (bad.length > 0) process.exitCode = 1;
+  } finally {
+    for (const c of children) await stop(c);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+runIfMain(import.meta.url, main);
