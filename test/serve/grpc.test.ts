@@ -1,0 +1,319 @@
+// The OIP v2 gRPC service (createServer({grpc: true}).listenGrpc, `loom serve --grpc-port`) with a real
+// @grpc/grpc-js client over loopback: every RPC; typed and raw contents give answers bit-identical to HTTP's
+// and to a direct runTick; bad requests get the gRPC code of HTTP's status and HTTP's message; bearer tokens
+// in the `authorization` metadata; tenants share ticks; shutdown answers accepted calls and refuses new ones.
+import { createHash } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LaunchPlan } from '../../codegen/index.js';
+import { type Tensor, tensorBytes } from '../../ir/tensor.js';
+import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
+import { loadInferenceProto } from '../../runtime/serve/grpc/service.js';
+import { type LoomServer, createServer, oipDatatype, parseAuthConfig } from '../../runtime/serve/index.js';
+import { type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
+
+type Client = grpc.Client &
+  Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void>;
+const Ctor = (loadInferenceProto().packageObject.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+
+let planDir: string;
+let reference: LoadedPlan;
+let plan: LaunchPlan;
+let server: LoomServer;
+let url: string;
+let client: Client;
+
+function connect(where: string): Client {
+  return new Ctor(where, grpc.credentials.createInsecure()) as unknown as Client;
+}
+
+function call(c: Client, method: string, req: unknown, opts: { token?: string; deadlineMs?: number } = {}): Promise<any> {
+  const md = new grpc.Metadata();
+  if (opts.token !== undefined) md.set('authorization', `Bearer ${opts.token}`);
+  const co: grpc.CallOptions = opts.deadlineMs !== undefined ? { deadline: Date.now() + opts.deadlineMs } : {};
+  return new Promise((resolve, reject) => c[method]!(req, md, co, (e, r) => (e ? reject(e) : resolve(r))));
+}
+
+async function expectStatus(p: Promise<unknown>, code: grpc.status, message?: string): Promise<grpc.ServiceError> {
+  const e = (await p.then(
+    () => null,
+    (x: grpc.ServiceError) => x,
+  )) as grpc.ServiceError | null;
+  expect(e, 'the call succeeded').not.toBeNull();
+  expect(grpc.status[e!.code], e!.details).toBe(grpc.status[code]);
+  if (message !== undefined) expect(e!.details).toBe(message);
+  return e!;
+}
+
+// typed contents of a tensor, in the field of its datatype
+function typed(t: Tensor): Record<string, unknown> {
+  switch (t.dtype) {
+    case 'f32':
+      return { fp32_contents: Array.from(t.data as Float32Array) };
+    case 'i64':
+      return { int64_contents: Array.from(t.data as BigInt64Array, (x) => x.toString()) };
+    default:
+      throw new Error(`test: no typed contents for ${t.dtype}`);
+  }
+}
+
+function inferRequest(model: string, inputs: Readonly<Record<string, Tensor>>, raw: boolean, extra: Record<string, unknown> = {}) {
+  const entries = Object.entries(inputs);
+  return {
+    model_name: model,
+    inputs: entries.map(([name, t]) => ({ name, datatype: oipDatatype(t.dtype), shape: t.shape, ...(raw ? {} : { contents: typed(t) }) })),
+    raw_input_contents: raw ? entries.map(([, t]) => Buffer.from(tensorBytes(t))) : [],
+    ...extra,
+  };
+}
+
+// the response's output `name` as bytes: raw contents, or the typed values re-encoded as the datatype
+function outputBytes(res: any, name: string): Buffer {
+  const i = res.outputs.findIndex((o: { name: string }) => o.name === name);
+  expect(i).toBeGreaterThanOrEqual(0);
+  if (res.raw_output_contents.length > 0) return res.raw_output_contents[i];
+  const o = res.outputs[i];
+  expect(o.datatype).toBe('FP32');
+  return Buffer.from(new Float32Array(o.contents.fp32_contents).buffer);
+}
+
+async function httpInfer(model: string, body: string) {
+  const r = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  return { status: r.status, body: (await r.json()) as { error?: string; outputs?: OipOutput[] } };
+}
+
+beforeAll(async () => {
+  planDir = await compileTestFleet();
+  reference = await loadPlan(planDir, { backend: 'cpu' });
+  plan = reference.plan;
+  server = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, logger: false });
+  url = await server.listen(0, '127.0.0.1');
+  client = connect(await server.listenGrpc(0, '127.0.0.1'));
+});
+
+afterAll(async () => {
+  client?.close();
+  await server?.shutdown();
+  reference?.close();
+});
+
+describe('gRPC OIP v2', () => {
+  it('health and metadata RPCs', async () => {
+    expect(await call(client, 'ServerLive', {})).toEqual({ live: true });
+    expect(await call(client, 'ServerReady', {})).toEqual({ ready: true });
+    expect(await call(client, 'ServerMetadata', {})).toMatchObject({ name: 'loom', extensions: ['binary_tensor_data'] });
+    expect(await call(client, 'ModelReady', { name: 'mlp-a' })).toEqual({ ready: true });
+    expect(await call(client, 'ModelReady', { name: 'mlp-a', version: '1' })).toEqual({ ready: true });
+    const meta = await call(client, 'ModelMetadata', { name: 'lstm-a' });
+    const http = (await (await fetch(`${url}/v2/models/lstm-a`)).json()) as Record<string, any>;
+    expect(meta.name).toBe('lstm-a');
+    expect(meta.versions).toEqual(['1']);
+    expect(meta.platform).toBe(http.platform);
+    const dims = (ts: any[]) => ts.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) }));
+    expect(dims(meta.inputs)).toEqual(http.inputs);
+    expect(dims(meta.outputs)).toEqual(http.outputs);
+    expect(meta.parameters.max_batch_size.int64_param).toBe(String(http.parameters.max_batch_size));
+    const unknown = (await (await fetch(`${url}/v2/models/nope`)).json()) as { error: string };
+    await expectStatus(call(client, 'ModelMetadata', { name: 'nope' }), grpc.status.NOT_FOUND, unknown.error);
+    await expectStatus(call(client, 'ModelReady', { name: 'mlp-a', version: '7' }), grpc.status.NOT_FOUND, "model 'mlp-a' has no version '7' (it has: 1)");
+  });
+
+  it('typed and raw contents give the bits of HTTP and of runTick, for every tenant', async () => {
+    for (const t of plan.tenants) {
+      const inputs = requestInputs(plan, t.id, Math.min(2, t.maxBatch), 5);
+      const want = await expectedOutputs(reference, t.id, inputs);
+      const http = await httpInfer(t.id, oipBody(inputs));
+      expect(http.status).toBe(200);
+      const rawRes = await call(client, 'ModelInfer', inferRequest(t.id, inputs, true, { id: 'req-7' }));
+      expect(rawRes.id).toBe('req-7');
+      expect(rawRes.model_name).toBe(t.id);
+      expect(rawRes.outputs.every((o: { contents: unknown }) => o.contents === null)).toBe(true);
+      const typedRes = await call(client, 'ModelInfer', inferRequest(t.id, inputs, false));
+      expect(typedRes.raw_output_contents).toEqual([]);
+      for (const [name, w] of Object.entries(want)) {
+        const wantBytes = Buffer.from(tensorBytes(w));
+        expect(outputBytes(rawRes, name).equals(wantBytes), `${t.id}.${name} raw`).toBe(true);
+        expect(outputBytes(typedRes, name).equals(wantBytes), `${t.id}.${name} typed`).toBe(true);
+        const o = typedRes.outputs.find((x: { name: string }) => x.name === name);
+        expect(o.shape.map(Number)).toEqual(w.shape);
+        expect(sameValues(http.body.outputs!.find((x) => x.name === name)!, w)).toBe(true);
+      }
+    }
+  });
+
+  it('asks for one output by name', async () => {
+    const t = plan.tenants.find((x) => x.outputs.length > 0)!;
+    const inputs = requestInputs(plan, t.id, 1, 9);
+    const name = t.outputs[0]!.name;
+    const res = await call(client, 'ModelInfer', inferRequest(t.id, inputs, true, { outputs: [{ name }] }));
+    expect(res.outputs.map((o: { name: string }) => o.name)).toEqual([name]);
+  });
+
+  it('bad requests: the gRPC code of the HTTP status, with the HTTP message', async () => {
+    const inputs = requestInputs(plan, 'mlp-a', 1, 3);
+    const x = inputs.input!;
+    const cases: Array<{ model: string; json: Record<string, unknown>; grpc: Record<string, unknown>; code: grpc.status }> = [
+      {
+        model: 'nope',
+        json: { inputs: [{ name: 'input', shape: x.shape, datatype: 'FP32', data: Array.from(x.data as Float32Array) }] },
+        grpc: inferRequest('nope', inputs, false),
+        code: grpc.status.NOT_FOUND,
+      },
+      {
+        model: 'mlp-a',
+        json: { inputs: [{ name: 'wrong', shape: x.shape, datatype: 'FP32', data: Array.from(x.data as Float32Array) }] },
+        grpc: { model_name: 'mlp-a', inputs: [{ name: 'wrong', shape: x.shape, datatype: 'FP32', contents: typed(x) }] },
+        code: grpc.status.INVALID_ARGUMENT,
+      },
+      {
+        model: 'mlp-a',
+        json: { inputs: [{ name: 'input', shape: [1, 31], datatype: 'FP32', data: Array.from(x.data as Float32Array).slice(0, 31) }] },
+        grpc: {
+          model_name: 'mlp-a',
+          inputs: [{ name: 'input', shape: [1, 31], datatype: 'FP32', contents: { fp32_contents: Array.from(x.data as Float32Array).slice(0, 31) } }],
+        },
+        code: grpc.status.INVALID_ARGUMENT,
+      },
+      {
+        model: 'mlp-a',
+        json: { inputs: [{ name: 'input', shape: x.shape, datatype: 'INT64', data: Array.from(x.data as Float32Array, () => 1) }] },
+        grpc: {
+          model_name: 'mlp-a',
+          inputs: [{ name: 'input', shape: x.shape, datatype: 'INT64', contents: { int64_contents: Array.from(x.data as Float32Array, () => '1') } }],
+        },
+        code: grpc.status.INVALID_ARGUMENT,
+      },
+      {
+        model: 'mlp-a',
+        json: { inputs: [{ name: 'input', shape: x.shape, datatype: 'FP32', data: [1, 2, 3] }] },
+        grpc: { model_name: 'mlp-a', inputs: [{ name: 'input', shape: x.shape, datatype: 'FP32', contents: { fp32_contents: [1, 2, 3] } }] },
+        code: grpc.status.INVALID_ARGUMENT,
+      },
+    ];
+    for (const c of cases) {
+      const http = await httpInfer(c.model, JSON.stringify(c.json));
+      expect(http.status).toBe(c.code === grpc.status.NOT_FOUND ? 404 : 400);
+      await expectStatus(call(client, 'ModelInfer', c.grpc), c.code, http.body.error);
+    }
+    // gRPC's own: the wrong contents field, raw entries that do not match the inputs
+    await expectStatus(
+      call(client, 'ModelInfer', { model_name: 'mlp-a', inputs: [{ name: 'input', shape: x.shape, datatype: 'FP32', contents: { fp64_contents: [1] } }] }),
+      grpc.status.INVALID_ARGUMENT,
+      "inputs[0] ('input').contents: FP32 values go in fp32_contents, got fp64_contents",
+    );
+    await expectStatus(
+      call(client, 'ModelInfer', { ...inferRequest('mlp-a', inputs, true), raw_input_contents: [Buffer.alloc(4), Buffer.alloc(4)] }),
+      grpc.status.INVALID_ARGUMENT,
+    );
+    const short = await expectStatus(
+      call(client, 'ModelInfer', { ...inferRequest('mlp-a', inputs, true), raw_input_contents: [Buffer.alloc(12)] }),
+      grpc.status.INVALID_ARGUMENT,
+    );
+    expect(short.details).toContain('needs 128');
+  });
+
+  it('counts gRPC calls in loom_requests_total and loom_grpc_requests_total', async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(/loom_grpc_requests_total\{method="ModelInfer",code="200"\} [1-9]/);
+    expect(text).toMatch(/loom_grpc_requests_total\{method="ModelInfer",code="400"\} [1-9]/);
+    expect(text).toMatch(/loom_requests_total\{tenant="_unknown",code="404"\} [1-9]/);
+  });
+
+  it('concurrent calls for different tenants share ticks', async () => {
+    const before = server.scheduler.stats;
+    const ids = ['mlp-a', 'mlp-b', 'mlp-c', 'lstm-a'];
+    const reqs = ids.map((id) => ({ id, inputs: requestInputs(plan, id, 1, 21) }));
+    const ticksBefore = Number(/loom_ticks_total\{result="ok"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    const answers = await Promise.all(reqs.map((r) => call(client, 'ModelInfer', inferRequest(r.id, r.inputs, true))));
+    const ticksAfter = Number(/loom_ticks_total\{result="ok"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0);
+    expect(ticksAfter - ticksBefore).toBeLessThan(ids.length);
+    expect(server.scheduler.stats.answered - before.answered).toBe(ids.length);
+    for (const [i, r] of reqs.entries()) {
+      const want = await expectedOutputs(reference, r.id, r.inputs);
+      for (const [name, w] of Object.entries(want)) expect(outputBytes(answers[i], name).equals(Buffer.from(tensorBytes(w)))).toBe(true);
+    }
+  });
+});
+
+describe('gRPC auth', () => {
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  const TOKEN_A = 'grpc-token-a-19fe';
+  let authed: LoomServer;
+  let c: Client;
+  let aurl: string;
+  beforeAll(async () => {
+    const auth = parseAuthConfig(
+      JSON.stringify({ tokens: [{ name: 'team-a', sha256: sha(TOKEN_A), tenants: ['mlp-a'] }] }),
+      'auth.json',
+      plan.tenants.map((t) => t.id),
+    );
+    authed = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, auth, logger: false });
+    aurl = await authed.listen(0, '127.0.0.1');
+    c = connect(await authed.listenGrpc(0, '127.0.0.1'));
+  });
+  afterAll(async () => {
+    c?.close();
+    await authed?.shutdown();
+  });
+
+  it('401 → UNAUTHENTICATED, 403 → PERMISSION_DENIED, with the HTTP messages; health stays open', async () => {
+    const inputs = requestInputs(plan, 'mlp-a', 1, 4);
+    const msg = async (model: string, token?: string) => {
+      const r = await fetch(`${aurl}/v2/models/${model}/infer`, {
+        method: 'POST',
+        body: oipBody(inputs),
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      });
+      return ((await r.json()) as { error: string }).error;
+    };
+    expect(await call(c, 'ServerLive', {})).toEqual({ live: true });
+    const [none, unknown, denied] = [await msg('mlp-a'), await msg('mlp-a', 'nope'), await msg('mlp-b', TOKEN_A)];
+    await expectStatus(call(c, 'ModelInfer', inferRequest('mlp-a', inputs, true)), grpc.status.UNAUTHENTICATED, none);
+    await expectStatus(call(c, 'ModelInfer', inferRequest('mlp-a', inputs, true), { token: 'nope' }), grpc.status.UNAUTHENTICATED, unknown);
+    const other = requestInputs(plan, 'mlp-b', 1, 4);
+    await expectStatus(call(c, 'ModelInfer', inferRequest('mlp-b', other, true), { token: TOKEN_A }), grpc.status.PERMISSION_DENIED, denied);
+    await expectStatus(call(c, 'ModelMetadata', { name: 'mlp-b' }, { token: TOKEN_A }), grpc.status.PERMISSION_DENIED);
+    await expectStatus(call(c, 'ModelReady', { name: 'mlp-a' }), grpc.status.UNAUTHENTICATED);
+    expect(await call(c, 'ModelReady', { name: 'mlp-a' }, { token: TOKEN_A })).toEqual({ ready: true });
+    const res = await call(c, 'ModelInfer', inferRequest('mlp-a', inputs, true), { token: TOKEN_A });
+    const want = await expectedOutputs(reference, 'mlp-a', inputs);
+    for (const [name, w] of Object.entries(want)) expect(outputBytes(res, name).equals(Buffer.from(tensorBytes(w)))).toBe(true);
+  });
+});
+
+describe('gRPC deadline and shutdown', () => {
+  it('a call whose deadline passes gets DEADLINE_EXCEEDED; shutdown answers accepted calls, then refuses', async () => {
+    const s = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, logger: false });
+    await s.listen(0, '127.0.0.1');
+    const c = connect(await s.listenGrpc(0, '127.0.0.1'));
+    try {
+      await expectStatus(
+        call(c, 'ModelInfer', inferRequest('mlp-a', requestInputs(plan, 'mlp-a', 1, 1), true), { deadlineMs: 0 }),
+        grpc.status.DEADLINE_EXCEEDED,
+      );
+      const acceptedBefore = s.scheduler.stats.accepted;
+      const reqs = Array.from({ length: 6 }, (_, i) => ({
+        id: i % 2 ? 'mlp-a' : 'lstm-a',
+        inputs: requestInputs(plan, i % 2 ? 'mlp-a' : 'lstm-a', 1, 30 + i),
+      }));
+      const pending = reqs.map((r) =>
+        call(c, 'ModelInfer', inferRequest(r.id, r.inputs, true)).then(
+          (x) => ({ ok: true as const, x }),
+          (e: grpc.ServiceError) => ({ ok: false as const, e }),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 30)); // the calls reach the server
+      const accepted = s.scheduler.stats.accepted;
+      const done = s.shutdown();
+      const results = await Promise.all(pending);
+      await done;
+      const ok = results.filter((r) => r.ok).length;
+      expect(ok).toBe(accepted - acceptedBefore); // every accepted call was answered
+      for (const r of results) if (!r.ok) expect(r.e.code).toBe(grpc.status.UNAVAILABLE);
+      await expectStatus(call(c, 'ServerLive', {}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
+    } finally {
+      c.close();
+      await s.shutdown();
+    }
+  });
+});
