@@ -3,17 +3,39 @@
 // and to a direct runTick; bad requests get the gRPC code of HTTP's status and HTTP's message; bearer tokens
 // in the `authorization` metadata; tenants share ticks; shutdown answers accepted calls and refuses new ones.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LaunchPlan } from '../../codegen/index.js';
 import { type Tensor, tensorBytes } from '../../ir/tensor.js';
-import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
+import { type LoadedPlan, type TickInputs, loadPlan } from '../../runtime/index.js';
 import { loadInferenceProto } from '../../runtime/serve/grpc/service.js';
 import { type LoomServer, createServer, oipDatatype, parseAuthConfig } from '../../runtime/serve/index.js';
 import { type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
+import { hasOpenssl, selfSigned } from './tls.js';
 
-type Client = grpc.Client &
-  Record<string, (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: any) => void) => void>;
+interface OutTensor {
+  name: string;
+  datatype: string;
+  shape: string[]; // int64 fields arrive as strings (proto-loader longs: String)
+  contents: { fp32_contents: number[] } | null;
+}
+// the replies the tests read (proto-loader's plain objects); ModelInfer's by default
+interface InferRes {
+  id: string;
+  model_name: string;
+  outputs: OutTensor[];
+  raw_output_contents: Buffer[];
+  live?: boolean;
+  ready?: boolean;
+  name?: string;
+  versions?: string[];
+  platform?: string;
+  inputs?: OutTensor[];
+  parameters?: Record<string, { int64_param?: string }>;
+}
+type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: InferRes) => void) => void;
+type Client = grpc.Client & Record<string, Unary>;
 const Ctor = (loadInferenceProto().packageObject.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
 
 let planDir: string;
@@ -27,7 +49,7 @@ function connect(where: string): Client {
   return new Ctor(where, grpc.credentials.createInsecure()) as unknown as Client;
 }
 
-function call(c: Client, method: string, req: unknown, opts: { token?: string; deadlineMs?: number } = {}): Promise<any> {
+function call(c: Client, method: string, req: unknown, opts: { token?: string; deadlineMs?: number } = {}): Promise<InferRes> {
   const md = new grpc.Metadata();
   if (opts.token !== undefined) md.set('authorization', `Bearer ${opts.token}`);
   const co: grpc.CallOptions = opts.deadlineMs !== undefined ? { deadline: Date.now() + opts.deadlineMs } : {};
@@ -68,13 +90,13 @@ function inferRequest(model: string, inputs: Readonly<Record<string, Tensor>>, r
 }
 
 // the response's output `name` as bytes: raw contents, or the typed values re-encoded as the datatype
-function outputBytes(res: any, name: string): Buffer {
-  const i = res.outputs.findIndex((o: { name: string }) => o.name === name);
+function outputBytes(res: InferRes, name: string): Buffer {
+  const i = res.outputs.findIndex((o) => o.name === name);
   expect(i).toBeGreaterThanOrEqual(0);
-  if (res.raw_output_contents.length > 0) return res.raw_output_contents[i];
-  const o = res.outputs[i];
+  if (res.raw_output_contents.length > 0) return res.raw_output_contents[i]!;
+  const o = res.outputs[i]!;
   expect(o.datatype).toBe('FP32');
-  return Buffer.from(new Float32Array(o.contents.fp32_contents).buffer);
+  return Buffer.from(new Float32Array(o.contents!.fp32_contents).buffer);
 }
 
 async function httpInfer(model: string, body: string) {
@@ -105,14 +127,19 @@ describe('gRPC OIP v2', () => {
     expect(await call(client, 'ModelReady', { name: 'mlp-a' })).toEqual({ ready: true });
     expect(await call(client, 'ModelReady', { name: 'mlp-a', version: '1' })).toEqual({ ready: true });
     const meta = await call(client, 'ModelMetadata', { name: 'lstm-a' });
-    const http = (await (await fetch(`${url}/v2/models/lstm-a`)).json()) as Record<string, any>;
+    const http = (await (await fetch(`${url}/v2/models/lstm-a`)).json()) as {
+      platform: string;
+      inputs: unknown;
+      outputs: unknown;
+      parameters: { max_batch_size: number };
+    };
     expect(meta.name).toBe('lstm-a');
     expect(meta.versions).toEqual(['1']);
     expect(meta.platform).toBe(http.platform);
-    const dims = (ts: any[]) => ts.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) }));
+    const dims = (ts: OutTensor[] = []) => ts.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape.map(Number) }));
     expect(dims(meta.inputs)).toEqual(http.inputs);
     expect(dims(meta.outputs)).toEqual(http.outputs);
-    expect(meta.parameters.max_batch_size.int64_param).toBe(String(http.parameters.max_batch_size));
+    expect(meta.parameters?.max_batch_size?.int64_param).toBe(String(http.parameters.max_batch_size));
     const unknown = (await (await fetch(`${url}/v2/models/nope`)).json()) as { error: string };
     await expectStatus(call(client, 'ModelMetadata', { name: 'nope' }), grpc.status.NOT_FOUND, unknown.error);
     await expectStatus(call(client, 'ModelReady', { name: 'mlp-a', version: '7' }), grpc.status.NOT_FOUND, "model 'mlp-a' has no version '7' (it has: 1)");
@@ -134,7 +161,7 @@ describe('gRPC OIP v2', () => {
         const wantBytes = Buffer.from(tensorBytes(w));
         expect(outputBytes(rawRes, name).equals(wantBytes), `${t.id}.${name} raw`).toBe(true);
         expect(outputBytes(typedRes, name).equals(wantBytes), `${t.id}.${name} typed`).toBe(true);
-        const o = typedRes.outputs.find((x: { name: string }) => x.name === name);
+        const o = typedRes.outputs.find((x) => x.name === name)!;
         expect(o.shape.map(Number)).toEqual(w.shape);
         expect(sameValues(http.body.outputs!.find((x) => x.name === name)!, w)).toBe(true);
       }
@@ -281,36 +308,88 @@ describe('gRPC auth', () => {
   });
 });
 
-describe('gRPC deadline and shutdown', () => {
-  it('a call whose deadline passes gets DEADLINE_EXCEEDED; shutdown answers accepted calls, then refuses', async () => {
-    const s = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, logger: false });
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('gRPC deadlines and shutdown (ticks behind a gate)', () => {
+  it('a call whose deadline passes while queued is dropped; shutdown answers accepted calls and refuses new ones', async () => {
+    const loaded = await loadPlan(planDir, { backend: 'cpu' });
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    let ticks = 0;
+    const runner = {
+      plan,
+      backend: 'cpu',
+      close: () => loaded.close(),
+      runTick(inputs: TickInputs) {
+        ticks++;
+        return gate.then(() => loaded.runTick(inputs));
+      },
+    };
+    const s = createServer({ runner, grpc: true, logger: false });
     await s.listen(0, '127.0.0.1');
     const c = connect(await s.listenGrpc(0, '127.0.0.1'));
+    const settle = (p: Promise<InferRes>) =>
+      p.then(
+        (x) => ({ ok: true as const, x }),
+        (e: grpc.ServiceError) => ({ ok: false as const, e }),
+      );
     try {
+      const a = { id: 'mlp-a', inputs: requestInputs(plan, 'mlp-a', 1, 1) };
+      const pa = settle(call(c, 'ModelInfer', inferRequest(a.id, a.inputs, true)));
+      await until(() => ticks === 1, 'the first tick');
+      // B waits in the queue behind A's tick; its deadline passes there
       await expectStatus(
-        call(c, 'ModelInfer', inferRequest('mlp-a', requestInputs(plan, 'mlp-a', 1, 1), true), { deadlineMs: 0 }),
+        call(c, 'ModelInfer', inferRequest('mlp-a', requestInputs(plan, 'mlp-a', 1, 2), true), { deadlineMs: 150 }),
         grpc.status.DEADLINE_EXCEEDED,
       );
-      const acceptedBefore = s.scheduler.stats.accepted;
-      const reqs = Array.from({ length: 6 }, (_, i) => ({
-        id: i % 2 ? 'mlp-a' : 'lstm-a',
-        inputs: requestInputs(plan, i % 2 ? 'mlp-a' : 'lstm-a', 1, 30 + i),
-      }));
-      const pending = reqs.map((r) =>
-        call(c, 'ModelInfer', inferRequest(r.id, r.inputs, true)).then(
-          (x) => ({ ok: true as const, x }),
-          (e: grpc.ServiceError) => ({ ok: false as const, e }),
-        ),
-      );
-      await new Promise((r) => setTimeout(r, 30)); // the calls reach the server
-      const accepted = s.scheduler.stats.accepted;
+      await until(() => s.scheduler.stats.cancelled === 1, 'B dropped from its queue');
+      expect(s.scheduler.queueDepth('mlp-a').requests).toBe(0);
+
+      const more = [
+        { id: 'lstm-a', inputs: requestInputs(plan, 'lstm-a', 2, 3) },
+        { id: 'mlp-b', inputs: requestInputs(plan, 'mlp-b', 1, 4) },
+      ];
+      const pending = more.map((r) => settle(call(c, 'ModelInfer', inferRequest(r.id, r.inputs, false))));
+      await until(() => s.scheduler.queueDepth('lstm-a').requests + s.scheduler.queueDepth('mlp-b').requests === 2, 'C and D queued');
       const done = s.shutdown();
-      const results = await Promise.all(pending);
+      await expectStatus(call(c, 'ModelInfer', inferRequest('mlp-c', requestInputs(plan, 'mlp-c', 1, 5), true), { deadlineMs: 3000 }), grpc.status.UNAVAILABLE);
+      open();
+      const [ra, ...rest] = await Promise.all([pa, ...pending]);
       await done;
-      const ok = results.filter((r) => r.ok).length;
-      expect(ok).toBe(accepted - acceptedBefore); // every accepted call was answered
-      for (const r of results) if (!r.ok) expect(r.e.code).toBe(grpc.status.UNAVAILABLE);
-      await expectStatus(call(c, 'ServerLive', {}, { deadlineMs: 2000 }), grpc.status.UNAVAILABLE);
+      for (const [r, req] of [[ra, a] as const, ...rest.map((x, i) => [x, more[i]!] as const)]) {
+        expect(r!.ok, r!.ok ? '' : r!.e.details).toBe(true);
+        const want = await expectedOutputs(reference, req.id, req.inputs);
+        for (const [name, w] of Object.entries(want)) expect(outputBytes((r as { x: InferRes }).x, name).equals(Buffer.from(tensorBytes(w)))).toBe(true);
+      }
+      const text = await s.metrics.text();
+      expect(text).toContain('loom_requests_cancelled_total{tenant="mlp-a",stage="queued"} 1');
+      expect(text).toContain('loom_requests_total{tenant="mlp-a",code="408"} 1');
+    } finally {
+      open();
+      c.close();
+      await s.shutdown();
+    }
+  });
+});
+
+describe('gRPC over TLS', () => {
+  it.skipIf(!hasOpenssl())('serves with the --tls-cert/--tls-key pair; a client trusting it gets answers', async () => {
+    const { cert, key } = selfSigned();
+    const pem = { cert: readFileSync(cert), key: readFileSync(key) };
+    const s = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, tls: pem, logger: false });
+    const c = new Ctor(await s.listenGrpc(0, '127.0.0.1'), grpc.credentials.createSsl(pem.cert)) as unknown as Client;
+    try {
+      expect(await call(c, 'ServerLive', {})).toEqual({ live: true });
+      const inputs = requestInputs(plan, 'mlp-c', 2, 6);
+      const res = await call(c, 'ModelInfer', inferRequest('mlp-c', inputs, true));
+      const want = await expectedOutputs(reference, 'mlp-c', inputs);
+      for (const [name, w] of Object.entries(want)) expect(outputBytes(res, name).equals(Buffer.from(tensorBytes(w)))).toBe(true);
     } finally {
       c.close();
       await s.shutdown();
