@@ -3,7 +3,10 @@
 // and to a direct runTick; bad requests get the gRPC code of HTTP's status and HTTP's message; bearer tokens
 // in the `authorization` metadata; tenants share ticks; shutdown answers accepted calls and refuses new ones.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LaunchPlan } from '../../codegen/index.js';
@@ -394,5 +397,93 @@ describe('gRPC over TLS', () => {
       c.close();
       await s.shutdown();
     }
+  });
+});
+
+// `loom serve --grpc-port`: the real CLI process (dist/, rebuilt when older than the sources it runs here)
+const ROOT = path.resolve(import.meta.dirname, '../..');
+function ensureBuilt(): void {
+  const built = path.join(ROOT, 'dist/runtime/serve/grpc/service.js');
+  const sources = ['runtime/serve/grpc/service.ts', 'runtime/serve/server.ts', 'runtime/serve/oip.ts', 'runtime/serve/metrics.ts', 'src/cli/serve.ts'];
+  const newest = Math.max(...sources.map((f) => statSync(path.join(ROOT, f)).mtimeMs));
+  if (existsSync(built) && statSync(built).mtimeMs >= newest) return;
+  spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'pipe' });
+  if (!existsSync(built) || statSync(built).mtimeMs < newest) throw new Error('dist/ is stale and `npm run build` did not refresh it');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('loom serve --grpc-port', () => {
+  it('serves gRPC beside HTTP; SIGTERM answers the calls in flight and exits 0', async () => {
+    ensureBuilt();
+    const port = await freePort();
+    const proc = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--grpc-port', String(port), '--backend', 'cpu', '--log-level', 'warn'],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+    let c: Client | null = null;
+    try {
+      const where = await new Promise<string>((resolve, reject) => {
+        proc.stderr!.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const m = /gRPC \(inference\.GRPCInferenceService\) at (\S+)/.exec(stderr);
+          if (m) resolve(m[1]!);
+        });
+        void exited.then((code) => reject(new Error(`loom serve exited early (${code}): ${stderr}`)));
+      });
+      expect(where).toBe(`127.0.0.1:${port}`);
+      c = connect(where);
+      expect(await call(c, 'ServerReady', {})).toEqual({ ready: true });
+      const jobs = Array.from({ length: 8 }, (_, i) => {
+        const id = ['mlp-a', 'enc-a', 'lstm-a', 'mlp-b'][i % 4]!;
+        return { id, inputs: requestInputs(plan, id, 1, 40 + i) };
+      });
+      const pending = jobs.map((j) => call(c!, 'ModelInfer', inferRequest(j.id, j.inputs, true)));
+      await new Promise((r) => setTimeout(r, 20));
+      proc.kill('SIGTERM');
+      const answers = await Promise.allSettled(pending);
+      expect(await exited).toBe(0);
+      expect(stderr).toMatch(/stopped; (\d+) accepted requests: \1 answered/);
+      const accepted = Number(/stopped; (\d+) accepted/.exec(stderr)![1]);
+      expect(accepted).toBeGreaterThan(0);
+      expect(answers.filter((a) => a.status === 'fulfilled').length).toBe(accepted);
+      for (const [i, a] of answers.entries()) {
+        if (a.status === 'rejected') {
+          expect((a.reason as grpc.ServiceError).code).toBe(grpc.status.UNAVAILABLE);
+          continue;
+        }
+        const want = await expectedOutputs(reference, jobs[i]!.id, jobs[i]!.inputs);
+        for (const [name, w] of Object.entries(want)) expect(outputBytes(a.value, name).equals(Buffer.from(tensorBytes(w)))).toBe(true);
+      }
+    } finally {
+      c?.close();
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    }
+  });
+
+  it('refuses a bad --grpc-port', () => {
+    ensureBuilt();
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--grpc-port', 'x'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("--grpc-port must be 0..65535 (0: off), got 'x'");
   });
 });
