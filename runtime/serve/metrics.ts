@@ -31,6 +31,7 @@ export class ServeMetrics implements SchedulerObserver {
   private readonly connectionsRefused: Counter;
   private readonly clientErrors: Counter<'reason'>;
   private readonly authFailures: Counter<'code'>;
+  private readonly grpcRequests: Counter<'method' | 'code'>;
   private readonly tenantIds: ReadonlySet<string>;
 
   constructor(source: MetricsSource) {
@@ -110,6 +111,12 @@ export class ServeMetrics implements SchedulerObserver {
       labelNames: ['code'],
       registers,
     });
+    this.grpcRequests = new Counter({
+      name: 'loom_grpc_requests_total',
+      help: 'ModelInfer calls over gRPC (--grpc-port), by method and HTTP-equivalent status; they are also in loom_requests_total',
+      labelNames: ['method', 'code'],
+      registers,
+    });
     this.ticks = new Counter({ name: 'loom_ticks_total', help: 'Ticks run, by result (ok, error)', labelNames: ['result'], registers });
     this.tickDuration = new Histogram({
       name: 'loom_tick_duration_seconds',
@@ -183,6 +190,10 @@ export class ServeMetrics implements SchedulerObserver {
 
   onAuthFailure(code: 401 | 403): void {
     this.authFailures.inc({ code: String(code) });
+  }
+
+  onGrpcRequest(method: string, code: number): void {
+    this.grpcRequests.inc({ method, code: String(code) });
   }
 
   contentType(): string {

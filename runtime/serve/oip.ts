@@ -106,6 +106,12 @@ export function decodeInferRequest(tenant: PlannedTenant, body: Uint8Array | und
   } catch (e) {
     refuse(400, `malformed JSON in the request body: ${(e as Error).message}`);
   }
+  return decodeInferObject(tenant, req, binary);
+}
+
+// The parsed request object and the binary tensor data that followed it (null: none), for protocols that
+// do not arrive as JSON bytes (gRPC builds the same object, so its requests meet the same checks and messages).
+export function decodeInferObject(tenant: PlannedTenant, req: unknown, binary: Uint8Array | null): DecodedInfer {
   if (!isObject(req)) refuse(400, `the request body must be a JSON object {"inputs": [...]}, got ${describeValue(req)}`);
   let id: string | null = null;
   if (req.id !== undefined && req.id !== null) {

@@ -8,6 +8,7 @@ import { isLoomError } from '../../ir/errors.js';
 import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from './index.js';
 import { type AuthConfig, type AuthScope, authorize } from './auth.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
+import { type GrpcService, createGrpcService } from './grpc/service.js';
 
 // A LoadedPlan fits; tests may wrap one.
 export interface ServeRunner extends TickRunner {
@@ -35,6 +36,9 @@ export interface ServeOptions {
   // At shutdown, idle keep-alive connections stay open this long (or until they have all closed), so a
   // request already on its way on one gets a 503 with `Connection: close` rather than a reset.
   readonly drainGraceMs?: number;
+  // Also serve the OIP v2 gRPC service (grpc/inference.proto) through listenGrpc, with the same auth, TLS,
+  // validation, scheduler and metrics. Default false.
+  readonly grpc?: boolean;
 }
 
 export const DEFAULT_LIMITS = {
@@ -51,6 +55,8 @@ export interface LoomServer {
   readonly scheduler: TickScheduler;
   readonly metrics: ServeMetrics;
   listen(port: number, host: string): Promise<string>; // resolves with the base URL
+  // the gRPC service (needs the `grpc` option): resolves with host:port
+  listenGrpc(port: number, host: string): Promise<string>;
   // Stop accepting, answer every accepted request, close the listener and the plan. Idempotent.
   shutdown(): Promise<void>;
 }
@@ -256,6 +262,20 @@ export function createServer(opts: ServeOptions): LoomServer {
   app.get('/v2/health/live', async () => ({ live: true }));
   // ready: not shutting down, and no failed tick the backend has not yet recovered from (scheduler.health())
   const isReady = () => ready && scheduler.health().ready;
+  const grpcService: GrpcService | null = opts.grpc
+    ? createGrpcService({
+        scheduler,
+        metrics: m,
+        tenantIds: runner.plan.tenants.map((t) => t.id),
+        auth: opts.auth ?? null,
+        version: opts.version ?? '0.1.0',
+        isReady,
+        maxMessageBytes: bodyLimit,
+        tls: opts.tls ?? null,
+        log: app.log,
+      })
+    : null;
+  let grpcListening = false;
   app.get('/v2/health/ready', async (_req, reply) => {
     const now = isReady();
     return reply.code(now ? 200 : 503).send({ ready: now });
@@ -311,7 +331,10 @@ export function createServer(opts: ServeOptions): LoomServer {
     closing ??= (async () => {
       ready = false;
       app.log.info('shutting down: no new requests; finishing accepted ones');
+      // gRPC: no new calls from here; accepted ones are answered as the scheduler drains
+      const grpcDone = grpcListening && grpcService ? grpcService.shutdown(requestTimeoutMs) : Promise.resolve();
       await scheduler.close();
+      await grpcDone;
       // Idle keep-alive connections stay open a moment: a request already on its way on one is answered
       // (503, Connection: close) instead of meeting a closed socket. Active ones close after their answer.
       const graceEnd = performance.now() + drainGraceMs;
@@ -338,6 +361,12 @@ export function createServer(opts: ServeOptions): LoomServer {
       const where = typeof addr === 'object' && addr !== null ? addr : { address: host, port };
       const h = where.address.includes(':') ? `[${where.address}]` : where.address;
       return `${opts.tls ? 'https' : 'http'}://${h}:${where.port}`;
+    },
+    async listenGrpc(port, host) {
+      if (!grpcService) throw new Error('createServer: listenGrpc needs the grpc option');
+      const where = await grpcService.listen(port, host);
+      grpcListening = true;
+      return where;
     },
     shutdown,
   };

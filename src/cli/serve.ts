@@ -22,6 +22,8 @@ interface ServeFlags {
   auth?: string;
   tlsCert?: string;
   tlsKey?: string;
+  grpcPort: string;
+  grpcHost?: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -96,6 +98,8 @@ export function registerServe(program: Command): void {
     )
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
     .option('--tls-key <file>', 'the PEM private key for --tls-cert')
+    .option('--grpc-port <n>', 'also serve the OIP v2 gRPC service (inference.GRPCInferenceService) on this TCP port (0: off)', '0')
+    .option('--grpc-host <addr>', 'address for --grpc-port (default: --host)')
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
@@ -115,6 +119,9 @@ export function registerServe(program: Command): void {
       const maxConnections = Number(flags.maxConnections);
       if (!Number.isInteger(maxConnections) || maxConnections < 0)
         fail('USAGE', `--max-connections must be a non-negative integer, got '${flags.maxConnections}'`);
+      const grpcPort = Number(flags.grpcPort);
+      if (!Number.isInteger(grpcPort) || grpcPort < 0 || grpcPort > 65535) fail('USAGE', `--grpc-port must be 0..65535 (0: off), got '${flags.grpcPort}'`);
+      const grpcHost = flags.grpcHost ?? flags.host;
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) fail('USAGE', '--tls-cert and --tls-key go together: give both or neither');
       const tls = flags.tlsCert !== undefined ? { cert: readPem('--tls-cert', flags.tlsCert), key: readPem('--tls-key', flags.tlsKey!) } : null;
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
@@ -142,18 +149,29 @@ export function registerServe(program: Command): void {
         maxConnections,
         auth,
         tls,
+        grpc: grpcPort > 0,
       });
       let url: string;
+      let grpcAt: string | null = null;
       try {
         url = await server.listen(port, flags.host);
       } catch (e) {
         loaded.close();
         fail('IO', `cannot listen on ${flags.host}:${port}: ${(e as Error).message}`);
       }
-      for (const w of authWarnings({ host: flags.host, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
+      if (grpcPort > 0) {
+        try {
+          grpcAt = await server.listenGrpc(grpcPort, grpcHost);
+        } catch (e) {
+          await server.shutdown();
+          fail('IO', `--grpc-port: cannot listen on ${grpcHost}:${grpcPort}: ${(e as Error).message}`);
+        }
+      }
+      const hosts = grpcPort > 0 && grpcHost !== flags.host ? [flags.host, grpcHost] : [flags.host];
+      for (const h of hosts) for (const w of authWarnings({ host: h, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
       const n = loaded.plan.tenants.length;
       process.stderr.write(
-        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)\n`,
+        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
       );
       await new Promise<void>((resolve, reject) => {
         const stop = (signal: string) => {
