@@ -11,22 +11,12 @@ import { loadWeights, readPlanDir } from '../../codegen/index.js';
 import { isLoomError } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
 import { exampleInputs } from '../../src/fleet/inputs.js';
+import { rng } from '../support/tensors.js';
 
 const [planDir, work, seedArg, firstArg, countArg] = process.argv.slice(2);
 const SEED = Number(seedArg);
 const FIRST = Number(firstArg);
 const COUNT = Number(countArg);
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NUMBERS = [
   0,

@@ -9,6 +9,7 @@ import type { Tensor } from '../../ir/tensor.js';
 import type { LoadedPlan } from '../../runtime/index.js';
 import type { LoomServer } from '../../runtime/serve/index.js';
 import { FLEET, type OipOutput, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
+import { rng } from '../support/tensors.js';
 
 export type ArrivalKind = 'good' | 'bad' | 'abort' | 'cut' | 'slow';
 
@@ -48,18 +49,6 @@ export interface SoakReport {
   readonly server: { accepted: number; answered: number; failed: number; cancelled: number };
   readonly samples: readonly Sample[];
   readonly maxLatenessMs: number; // how far behind schedule the arrival loop ever was
-}
-
-// mulberry32: a small seeded PRNG, so a soak's mix is reproducible from its seed.
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // Distinct requests per tenant, each with the answer of running it alone on a separate plan.
