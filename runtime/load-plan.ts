@@ -7,7 +7,7 @@ import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { MiB, readRegularFile, readTextFile } from '../ir/files.js';
 import { type LaunchPlan, loadWeights, readPlanDir } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
-import { type PackedTick, type TickInputs, type TickOutputs, TickCodec } from './tick-io.js';
+import { type CheckedTick, type TickInputs, type TickOutputs, TickCodec, type WrittenTick } from './tick-io.js';
 
 export type BackendName = 'cpu' | 'cuda';
 
@@ -27,6 +27,9 @@ export interface LoadPlanOptions {
   // failing kernel / cuBLAS call / graph launch would (the CUDA backend then runs its real recovery). Without
   // it, the environment variable LOOM_TEST_FAULT_TICKS=N or N@K (K ticks first) does the same at load.
   readonly testFaults?: { readonly ticks: number; readonly after?: number };
+  // Ticks that may be in flight at once (staging sets; 1..8, default 3): while the device runs one, the next
+  // is written and submitted and the last one's outputs are read.
+  readonly pipelineDepth?: number;
 }
 
 // Microseconds per replay (or per round of a concurrent bench).
@@ -80,6 +83,8 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
   const weights = loadWeights(dir, plan);
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
     fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
+  if (opts.pipelineDepth !== undefined && (!Number.isInteger(opts.pipelineDepth) || opts.pipelineDepth < 1 || opts.pipelineDepth > 8))
+    fail('USAGE', `pipelineDepth must be an integer from 1 to 8, got ${opts.pipelineDepth}`);
   if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'tf32')
     fail('USAGE', `precision must be fp32 or tf32, got ${String(opts.precision)}`);
   const addon = loadNativeAddon();
@@ -89,6 +94,7 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
     backend,
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     ...(opts.debug?.poisonOutputs ? { debugPoisonOutputs: true } : {}),
+    ...(opts.pipelineDepth !== undefined ? { pipelineDepth: opts.pipelineDepth } : {}),
     ...(backend === 'cuda' ? cudaOptions(dir, plan, opts) : {}),
   };
   let handle: NativeHandle;
@@ -97,7 +103,13 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
   } catch (e) {
     fromNative(e);
   }
-  const resident = new ResidentPlan(addon, handle, plan, backend);
+  let resident: ResidentPlan;
+  try {
+    resident = new ResidentPlan(addon, handle, plan, backend);
+  } catch (e) {
+    addon.destroy(handle);
+    fromNative(e);
+  }
   const faults = opts.testFaults ?? faultsFromEnv(process.env.LOOM_TEST_FAULT_TICKS);
   if (faults) {
     try {
@@ -165,10 +177,21 @@ function checkIters(iters: number): void {
   if (!Number.isInteger(iters) || iters < 1 || iters > 2 ** 31 - 1) fail('USAGE', `iters must be a positive integer, got ${iters}`);
 }
 
+// A tick waiting for a staging set: its inputs already checked (and, when it had to wait, already written into
+// a buffer of its own, so the caller may reuse its tensors as soon as runTick returns).
+interface WaitingTick {
+  readonly bytes: Uint8Array;
+  readonly written: WrittenTick;
+  readonly settle: { resolve(o: TickOutputs): void; reject(e: unknown): void };
+}
+
 class ResidentPlan implements LoadedPlan {
   private closed = false;
-  private queue: Promise<unknown> = Promise.resolve(); // ticks run one after another, in call order
   private readonly codec: TickCodec;
+  private readonly sets: readonly Uint8Array[]; // the native staging sets (pinned memory on CUDA)
+  private readonly masks: readonly Uint8Array[]; // one per set, all zero between ticks
+  private readonly free: number[]; // staging sets not in flight
+  private readonly waiting: WaitingTick[] = []; // in call order
 
   constructor(
     private readonly addon: NativeAddon,
@@ -176,32 +199,66 @@ class ResidentPlan implements LoadedPlan {
     readonly plan: LaunchPlan,
     readonly backend: BackendName,
   ) {
-    this.codec = new TickCodec(plan.tenants);
+    const staging = addon.staging(handle);
+    this.codec = new TickCodec(plan.tenants, staging);
+    this.sets = staging.sets.map((b) => new Uint8Array(b, 0, staging.inBytes));
+    this.masks = staging.sets.map(() => new Uint8Array(plan.tenants.length));
+    this.free = staging.sets.map((_, i) => staging.sets.length - 1 - i);
   }
 
+  // Ticks run in call order, up to the plan's pipeline depth at once: a tick is written straight into a free
+  // staging set and submitted before this returns; when none is free it waits (its bytes copied aside first).
   runTick(inputs: TickInputs): Promise<TickOutputs> {
     if (this.closed) return Promise.reject(new LoomError('USAGE', 'runTick on a closed plan'));
-    let packed: PackedTick;
+    let checked: CheckedTick;
     try {
-      packed = this.codec.pack(inputs);
+      checked = this.codec.check(inputs);
     } catch (e) {
       return Promise.reject(e);
     }
-    const run = async (): Promise<TickOutputs> => {
-      let result: ArrayBuffer;
-      try {
-        if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
-        result = await this.addon.runTickPacked(this.handle, packed.data, packed.inputs, packed.outputs, packed.active);
-      } catch (e) {
-        fromNative(e);
-      } finally {
-        this.codec.release(packed);
-      }
-      return this.codec.unpack(packed, result);
-    };
-    const tick = this.queue.then(run, run);
-    this.queue = tick.catch(() => undefined);
-    return tick;
+    if (this.waiting.length === 0 && this.free.length > 0) {
+      const set = this.free.pop()!;
+      const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!);
+      return this.submit(set, written);
+    }
+    const bytes = new Uint8Array(this.codec.inBytes);
+    const written = this.codec.write(checked, bytes, new Uint8Array(this.plan.tenants.length));
+    return new Promise<TickOutputs>((resolve, reject) => this.waiting.push({ bytes, written, settle: { resolve, reject } }));
+  }
+
+  private submit(set: number, written: WrittenTick): Promise<TickOutputs> {
+    let pending: Promise<ArrayBuffer>;
+    try {
+      if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
+      pending = this.addon.submitTick(this.handle, set, written.active);
+    } catch (e) {
+      this.release(set, written);
+      return Promise.reject(isLoomError(e) ? e : new LoomError('EVAL', e instanceof Error ? e.message : String(e)));
+    }
+    return pending.then(
+      (result) => {
+        this.release(set, written);
+        return this.codec.unpack(written, result);
+      },
+      (e: unknown) => {
+        this.release(set, written);
+        return fromNative(e);
+      },
+    );
+  }
+
+  // The set is free again: the next waiting tick (in call order) takes it.
+  private release(set: number, written: WrittenTick): void {
+    if (written.active === this.masks[set]) this.codec.clear(written);
+    const next = this.waiting.shift();
+    if (next === undefined) {
+      this.free.push(set);
+      return;
+    }
+    this.sets[set]!.set(next.bytes);
+    const mask = this.masks[set]!;
+    mask.set(next.written.active);
+    this.submit(set, { active: mask, reads: next.written.reads }).then(next.settle.resolve, next.settle.reject);
   }
 
   backendInfo(): Record<string, string | number> {
@@ -266,9 +323,12 @@ class ResidentPlan implements LoadedPlan {
     }
   }
 
+  // Ticks in flight finish (the native side keeps the plan alive for them); ticks still waiting for a staging
+  // set are refused.
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.addon.destroy(this.handle);
+    for (const w of this.waiting.splice(0)) w.settle.reject(new LoomError('USAGE', 'the plan was closed before this tick ran'));
   }
 }

@@ -37,6 +37,18 @@ export interface NativeCreateOptions {
   readonly forceNvrtc?: boolean;
   readonly graph?: boolean; // cuda: false runs launches eagerly instead of replaying a CUDA graph (debugging)
   readonly debugPoisonOutputs?: boolean; // fill output slots with NaN bytes before every tick's launches
+  readonly pipelineDepth?: number; // staging sets: ticks that may be in flight at once (1..8, default 3)
+  readonly device?: number; // cuda: which GPU (default 0)
+}
+
+// A plan's staging buffers and layout: spans are rows of [ioOffset, bytes, hostOffset]; an io slot's bytes sit
+// at hostOffset + (slotOffset − ioOffset) of the span holding it, in a staging set (inputs) or a result (outputs).
+export interface NativeStaging {
+  readonly sets: readonly ArrayBuffer[];
+  readonly inSpans: Float64Array;
+  readonly outSpans: Float64Array;
+  readonly inBytes: number;
+  readonly outBytes: number;
 }
 
 declare const handleBrand: unique symbol;
@@ -56,10 +68,12 @@ export interface NativeAddon {
   create(plan: unknown, weights: Uint8Array, opts: NativeCreateOptions): NativeHandle;
   // The general tick: one object per input and output (hand-built plans, tests).
   runTick(handle: NativeHandle, inputs: readonly NativeTickInput[], outputs: readonly NativeTickOutput[], active: Uint8Array): Promise<Uint8Array[]>;
-  // The runtime's tick: every input's bytes in `data` (left untouched until the promise settles), rows of 3
-  // numbers per input [ioOffset, dataOffset, bytes] and per output [ioOffset, bytes, resultOffset]; all
-  // outputs come back in one ArrayBuffer at their resultOffsets.
-  runTickPacked(handle: NativeHandle, data: Uint8Array, inputs: Float64Array, outputs: Float64Array, active: Uint8Array): Promise<ArrayBuffer>;
+  // The runtime's tick path (native/src/tick_staging.h): the plan's staging sets and their layout, once per plan.
+  staging(handle: NativeHandle): NativeStaging;
+  // Submits the tick whose inputs were written into staging set `set` (at the layout's input offsets); the set
+  // must not be written again until the promise settles. Resolves with the outputs at the layout's output
+  // offsets, read in place (on CUDA a pinned block that returns to its pool when the buffer is collected).
+  submitTick(handle: NativeHandle, set: number, active: Uint8Array): Promise<ArrayBuffer>;
   destroy(handle: NativeHandle): void;
   info(): AddonInfo;
   // What the backend says about a loaded plan (CUDA: graph, graphNodes, kernelNodes, kernelModule, device, ...).

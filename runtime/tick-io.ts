@@ -1,10 +1,11 @@
-// A tick's tensors ⇄ the io arena: validates each tenant's inputs against its TenantIO table (the shared
-// check, ir/contract/tenant-io.ts), lays them into their slots (rows along batchAxis, zero padding up to
-// maxBatch), and cuts outputs back to the rows the tick carried. Pure TypeScript; the native side only
-// copies the bytes.
-// Everything per tenant that does not depend on the request (slot geometry, where its bytes go
-// in the packed buffer) is computed once per plan by TickCodec, so a tick costs a few typed-array writes
-// per tenant and a constant number of N-API calls (addon runTickPacked).
+// A tick's tensors ⇄ the plan's staging buffers: validates each tenant's inputs against its TenantIO table
+// (the shared check, ir/contract/tenant-io.ts), writes them straight into a staging set at the layout the native
+// side gave (rows along batchAxis, zero padding up to maxBatch), and reads outputs in place from the tick's
+// result buffer, cut back to the rows the tick carried. Pure TypeScript; the native side copies the bytes to
+// the device and back, nothing on the host copies them again.
+// Everything per tenant that does not depend on the request (slot geometry, where its bytes sit in the
+// staging and result layouts) is computed once per plan by TickCodec, so a tick costs a few typed-array
+// writes per live tenant, whatever the plan's tenant count.
 import { allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { LoomError, fail } from '../ir/errors.js';
 import { numel } from '../ir/shape.js';
@@ -22,7 +23,15 @@ interface Slot {
   readonly outer: number;
   readonly maxRows: number;
   readonly rowBytes: number;
-  readonly dataOffset: number; // inputs: where the slot's bytes go in the packed buffer
+  readonly hostOffset: number; // where the slot's bytes sit in a staging set (inputs) or a tick's result (outputs)
+}
+
+// The native side's staging layout (runtime/native-addon.ts NativeStaging): spans of [ioOffset, bytes, hostOffset].
+export interface StagingLayout {
+  readonly inSpans: Float64Array;
+  readonly outSpans: Float64Array;
+  readonly inBytes: number;
+  readonly outBytes: number;
 }
 
 interface TenantTable {
@@ -32,36 +41,51 @@ interface TenantTable {
   readonly outputs: readonly Slot[];
 }
 
-// One output the tick reads back: which, how many rows, where in the result buffer.
+// One output the tick reads back: which, and how many rows.
 interface TickRead {
   readonly table: TenantTable;
   readonly slot: Slot;
   readonly rows: number;
-  readonly resultOffset: number;
 }
 
-// What runTickPacked takes (native-addon.ts), plus what unpack needs.
-export interface PackedTick {
-  readonly data: Uint8Array; // the inputs' bytes; owned by the codec's pool until release()
-  readonly inputs: Float64Array; // [ioOffset, dataOffset, bytes] per input
-  readonly outputs: Float64Array; // [ioOffset, bytes, resultOffset] per output
-  readonly active: Uint8Array; // one byte per plan tenant
-  readonly reads: readonly TickRead[]; // one per output row of the table
+// A validated tick: its tenants' tables, inputs and row counts, ready to be written into a staging set.
+export interface CheckedTick {
+  readonly entries: readonly { readonly table: TenantTable; readonly given: Readonly<Record<string, Tensor>>; readonly rows: number | null }[];
 }
 
-// Outputs start 8-byte aligned in the result buffer, so every dtype can be viewed in place.
-const RESULT_ALIGN = 8;
-// Free input buffers kept per plan: enough for a few ticks queued behind the one running.
-const POOL_LIMIT = 4;
+// A tick written into a staging set: its mask (one byte per plan tenant) and the outputs to read back.
+export interface WrittenTick {
+  readonly active: Uint8Array;
+  readonly reads: readonly TickRead[];
+}
 
-function slotOf(io: TenantIO, dataOffset: number): Slot {
+// Where io range [offset, offset + bytes) sits in the host buffer of `spans`; throws when no span holds it
+// (the layout and the plan disagree: a bug, not a request error).
+function hostOffset(spans: Float64Array, offset: number, bytes: number, what: string): number {
+  let lo = 0;
+  let hi = spans.length / 3 - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const start = spans[3 * mid]!;
+    const end = start + spans[3 * mid + 1]!;
+    if (offset < start) hi = mid - 1;
+    else if (offset >= end) lo = mid + 1;
+    else {
+      if (offset + bytes > end) break;
+      return spans[3 * mid + 2]! + (offset - start);
+    }
+  }
+  return fail('EVAL', `${what} at io offset ${offset} (+${bytes}) is outside the native staging layout`);
+}
+
+function slotOf(io: TenantIO, hostOffset: number): Slot {
   const axis = io.batchAxis ?? 0;
   return {
     io,
     outer: numel(io.shape.slice(0, axis)),
     maxRows: io.shape.length === 0 || io.batchAxis === null ? 1 : io.shape[axis]!,
     rowBytes: numel(io.shape.slice(axis + 1)) * byteSize(io.dtype),
-    dataOffset,
+    hostOffset,
   };
 }
 
@@ -81,13 +105,13 @@ function checkTenantTick(tenant: PlannedTenant, given: Readonly<Record<string, T
 function writeInput(data: Uint8Array, slot: Slot, t: Tensor, rows: number): void {
   const src = tensorBytes(t);
   if (slot.io.batchAxis === null || rows === slot.maxRows) {
-    data.set(src, slot.dataOffset);
+    data.set(src, slot.hostOffset);
     return;
   }
   const given = rows * slot.rowBytes;
   const block = slot.maxRows * slot.rowBytes;
   for (let o = 0; o < slot.outer; o++) {
-    const at = slot.dataOffset + o * block;
+    const at = slot.hostOffset + o * block;
     data.set(src.subarray(o * given, (o + 1) * given), at);
     data.fill(0, at + given, at + block);
   }
@@ -97,103 +121,78 @@ function writeInput(data: Uint8Array, slot: Slot, t: Tensor, rows: number): void
 // axis, full batch, or batch axis 0); each tenant's view covers only its own range, so tenants never see
 // each other's bytes. A partial batch on an inner axis is compacted into a new array.
 function readOutput(r: TickRead, result: ArrayBuffer): Tensor {
-  const { io, outer, maxRows, rowBytes } = r.slot;
+  const { io, outer, maxRows, rowBytes, hostOffset: at } = r.slot;
   const elem = byteSize(io.dtype);
-  if (io.batchAxis === null || r.rows === maxRows) return makeTensor(io.dtype, io.shape, viewArray(io.dtype, result, r.resultOffset, io.bytes / elem));
+  if (io.batchAxis === null || r.rows === maxRows) return makeTensor(io.dtype, io.shape, viewArray(io.dtype, result, at, io.bytes / elem));
   const shape = [...io.shape];
   shape[io.batchAxis] = r.rows;
   const given = r.rows * rowBytes;
-  if (outer === 1) return makeTensor(io.dtype, shape, viewArray(io.dtype, result, r.resultOffset, given / elem));
+  if (outer === 1) return makeTensor(io.dtype, shape, viewArray(io.dtype, result, at, given / elem));
   const arr = allocArray(io.dtype, (outer * given) / elem);
   const dst = new Uint8Array(arr.buffer);
-  const src = new Uint8Array(result, r.resultOffset, io.bytes);
+  const src = new Uint8Array(result, at, io.bytes);
   for (let o = 0; o < outer; o++) dst.set(src.subarray(o * maxRows * rowBytes, o * maxRows * rowBytes + given), o * given);
   return makeTensor(io.dtype, shape, arr);
 }
 
-// Packs ticks for one plan's tenants and unpacks their results. Built once per loaded plan.
+// Writes ticks for one plan's tenants into its staging sets and reads their results. Built once per loaded plan.
 export class TickCodec {
   private readonly tables: readonly TenantTable[];
   private readonly byId: ReadonlyMap<string, TenantTable>;
-  private readonly dataBytes: number; // every tenant's input slots, back to back
-  private readonly pool: Uint8Array[] = [];
+  readonly inBytes: number;
+  readonly outBytes: number;
 
-  constructor(tenants: readonly PlannedTenant[]) {
-    let dataOffset = 0;
+  constructor(tenants: readonly PlannedTenant[], layout: StagingLayout) {
+    this.inBytes = layout.inBytes;
+    this.outBytes = layout.outBytes;
     this.tables = tenants.map((tenant, index) => ({
       tenant,
       index,
-      inputs: tenant.inputs.map((io) => {
-        const s = slotOf(io, dataOffset);
-        dataOffset += io.bytes;
-        return s;
-      }),
-      outputs: tenant.outputs.map((io) => slotOf(io, 0)),
+      inputs: tenant.inputs.map((io) => slotOf(io, hostOffset(layout.inSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' input '${io.name}'`))),
+      outputs: tenant.outputs.map((io) => slotOf(io, hostOffset(layout.outSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' output '${io.name}'`))),
     }));
     this.byId = new Map(this.tables.map((t) => [t.tenant.id, t]));
-    this.dataBytes = dataOffset;
   }
 
-  // Validates `inputs` (EVAL errors name the tenant, the input and what is wrong) and lays them out.
-  pack(inputs: TickInputs): PackedTick {
+  // Validates `inputs` (EVAL errors name the tenant, the input and what is wrong); touches no buffer.
+  check(inputs: TickInputs): CheckedTick {
     if (inputs === null || typeof inputs !== 'object') fail('EVAL', 'runTick expects an object of tenant id → { input name → Tensor }');
-    const ids = Object.keys(inputs);
-    let nIn = 0;
-    let nOut = 0;
-    for (const id of ids) {
-      const t = this.byId.get(id);
-      if (t === undefined) fail('EVAL', `unknown tenant '${id}' (the plan has: ${this.tables.map((x) => x.tenant.id).join(', ')})`);
-      nIn += t.inputs.length;
-      nOut += t.outputs.length;
+    const entries: { table: TenantTable; given: Readonly<Record<string, Tensor>>; rows: number | null }[] = [];
+    for (const id of Object.keys(inputs)) {
+      const table = this.byId.get(id);
+      if (table === undefined) fail('EVAL', `unknown tenant '${id}' (${this.describeTenants()})`);
+      const given = inputs[id]!;
+      entries.push({ table, given, rows: checkTenantTick(table.tenant, given) });
     }
-    const data = this.pool.pop() ?? new Uint8Array(this.dataBytes);
-    try {
-      return this.fill(inputs, ids, data, new Float64Array(3 * nIn), new Float64Array(3 * nOut));
-    } catch (e) {
-      this.pool.push(data);
-      throw e;
-    }
+    return { entries };
   }
 
-  // Output tensors per tenant from the addon's result buffer (see readOutput on sharing).
-  unpack(packed: PackedTick, result: ArrayBuffer): TickOutputs {
+  // Lays a checked tick's inputs into `data` (a staging set, or a buffer of inBytes copied into one later);
+  // `active` is the set's mask, all zero on entry.
+  write(tick: CheckedTick, data: Uint8Array, active: Uint8Array): WrittenTick {
+    const reads: TickRead[] = [];
+    for (const { table, given, rows } of tick.entries) {
+      for (const slot of table.inputs) writeInput(data, slot, given[slot.io.name]!, slot.io.batchAxis === null ? 0 : rows!);
+      active[table.index] = 1;
+      for (const slot of table.outputs) reads.push({ table, slot, rows: rows ?? table.tenant.maxBatch });
+    }
+    return { active, reads };
+  }
+
+  // Output tensors per tenant from the tick's result buffer (see readOutput on sharing).
+  unpack(tick: WrittenTick, result: ArrayBuffer): TickOutputs {
     const out: TickOutputs = {};
-    for (const r of packed.reads) (out[r.table.tenant.id] ??= {})[r.slot.io.name] = readOutput(r, result);
+    for (const r of tick.reads) (out[r.table.tenant.id] ??= {})[r.slot.io.name] = readOutput(r, result);
     return out;
   }
 
-  // The tick's input buffer may be reused once the addon is done with it (its promise settled).
-  release(packed: PackedTick): void {
-    if (this.pool.length < POOL_LIMIT && !this.pool.includes(packed.data)) this.pool.push(packed.data);
+  // The mask back to all zero, touching only the tick's tenants.
+  clear(tick: WrittenTick): void {
+    for (const r of tick.reads) tick.active[r.table.index] = 0;
   }
 
-  private fill(inputs: TickInputs, ids: readonly string[], data: Uint8Array, inTable: Float64Array, outTable: Float64Array): PackedTick {
-    const active = new Uint8Array(this.tables.length);
-    const reads: TickRead[] = [];
-    let k = 0;
-    let resultOffset = 0;
-    for (const id of ids) {
-      const table = this.byId.get(id)!;
-      const { tenant } = table;
-      const given = inputs[id]!;
-      const rows = checkTenantTick(tenant, given);
-      for (const slot of table.inputs) {
-        const { io } = slot;
-        writeInput(data, slot, given[io.name]!, io.batchAxis === null ? 0 : rows!);
-        inTable[k++] = io.ref.offset;
-        inTable[k++] = slot.dataOffset;
-        inTable[k++] = io.bytes;
-      }
-      active[table.index] = 1;
-      for (const slot of table.outputs) {
-        const j = reads.length * 3;
-        outTable[j] = slot.io.ref.offset;
-        outTable[j + 1] = slot.io.bytes;
-        outTable[j + 2] = resultOffset;
-        reads.push({ table, slot, rows: rows ?? tenant.maxBatch, resultOffset });
-        resultOffset += Math.ceil(slot.io.bytes / RESULT_ALIGN) * RESULT_ALIGN;
-      }
-    }
-    return { data, inputs: inTable, outputs: outTable, active, reads };
+  private describeTenants(): string {
+    const ids = this.tables.map((x) => x.tenant.id);
+    return ids.length <= 20 ? `the plan has: ${ids.join(', ')}` : `the plan has ${ids.length} tenants: ${ids.slice(0, 10).join(', ')}, …`;
   }
 }

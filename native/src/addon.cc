@@ -2,7 +2,7 @@
 // ticks on libuv's thread pool (Napi::AsyncWorker → Promise) so Node's event loop never blocks, and turns
 // C++ errors into JS Errors with code 'EVAL'.
 //   create(plan, weights: Uint8Array, {backend, threads}) → handle
-//   runTick / runTickPacked → Promise (addon_tick.cc)
+//   runTick / staging / submitTick (addon_tick.cc)
 //   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion, registry}
 //   handleInfo(handle) → backend facts   benchTick(handle, iters, active?) → {wallUs[], deviceUs[]} (CUDA graph replay)
 //   benchTicks(handles[], iters) → {wallUs[], deviceUs[]} (CUDA: every plan's graph at once, one stream each)
@@ -46,6 +46,8 @@ Napi::Value create(const Napi::CallbackInfo& info) {
     if (o.Has("graph") && o.Get("graph").IsBoolean()) opts.cuda.use_graph = o.Get("graph").As<Napi::Boolean>().Value();
     if (o.Has("forceNvrtc") && o.Get("forceNvrtc").IsBoolean()) opts.cuda.force_nvrtc = o.Get("forceNvrtc").As<Napi::Boolean>().Value();
     if (o.Has("device") && o.Get("device").IsNumber()) opts.cuda.device = o.Get("device").As<Napi::Number>().Int32Value();
+    if (o.Has("pipelineDepth") && o.Get("pipelineDepth").IsNumber())
+      opts.pipeline_depth = o.Get("pipelineDepth").As<Napi::Number>().Int32Value();
     if (o.Has("cubin") && o.Get("cubin").IsTypedArray()) {
       Napi::Uint8Array c = addon_bytes(o.Get("cubin"), "cubin");
       opts.cuda.cubin.assign(c.Data(), c.Data() + c.ByteLength());
@@ -239,7 +241,8 @@ Napi::Value addon_info(const Napi::CallbackInfo& info) {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("create", Napi::Function::New(env, create, "create"));
   exports.Set("runTick", Napi::Function::New(env, loom::addon_run_tick, "runTick"));
-  exports.Set("runTickPacked", Napi::Function::New(env, loom::addon_run_tick_packed, "runTickPacked"));
+  exports.Set("staging", Napi::Function::New(env, loom::addon_staging, "staging"));
+  exports.Set("submitTick", Napi::Function::New(env, loom::addon_submit_tick, "submitTick"));
   exports.Set("destroy", Napi::Function::New(env, destroy, "destroy"));
   exports.Set("info", Napi::Function::New(env, addon_info, "info"));
   exports.Set("handleInfo", Napi::Function::New(env, handle_info, "handleInfo"));

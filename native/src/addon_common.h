@@ -48,8 +48,9 @@ inline int64_t addon_offset(const Napi::Value& v, const char* what) {
   return v.As<Napi::Number>().Int64Value();
 }
 
-// runTick / runTickPacked, defined in addon_tick.cc.
+// runTick / staging / submitTick, defined in addon_tick.cc.
 Napi::Value addon_run_tick(const Napi::CallbackInfo& info);
-Napi::Value addon_run_tick_packed(const Napi::CallbackInfo& info);
+Napi::Value addon_staging(const Napi::CallbackInfo& info);
+Napi::Value addon_submit_tick(const Napi::CallbackInfo& info);
 
 } // namespace loom

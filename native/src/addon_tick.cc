@@ -1,21 +1,22 @@
-// The addon's two tick entry points. Both run the tick on libuv's thread pool (Napi::AsyncWorker → Promise)
-// so Node's event loop never blocks:
+// The addon's tick entry points; the tick itself never runs on the JS thread (Napi::AsyncWorker → Promise):
+//   staging(handle) → the plan's staging sets (ArrayBuffers over pinned memory on CUDA) and their layout.
+//   submitTick(handle, set, active) → Promise<ArrayBuffer>: the runtime's tick. JS wrote the inputs into staging
+//     set `set` at the layout's offsets; the tick is submitted at once (CUDA: enqueued on the stream before this
+//     returns), up to `depth` ticks are in flight, and the result block (output layout) is read in place.
 //   runTick(handle, inputs: {offset, data}[], outputs: {offset, bytes}[], active) → Promise<Uint8Array[]>
 //     the general form (hand-built plans, tests): one JS object per input and output.
-//   runTickPacked(handle, data: Uint8Array, inputs: Float64Array, outputs: Float64Array, active) → Promise<ArrayBuffer>
-//     the runtime's form: every input's bytes in one buffer, tables of numbers instead of objects, and all
-//     outputs in one ArrayBuffer, so a tick costs a constant number of N-API calls whatever its tenant count.
-//     inputs: [ioOffset, dataOffset, bytes] per input; outputs: [ioOffset, bytes, resultOffset] per output.
-//     The caller must leave `data` untouched until the promise settles (it is read on the worker thread).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include "addon_common.h"
 
 namespace loom {
 
 namespace {
+
+Napi::Value result_buffer(Napi::Env env, const staged_result& r);
 
 class tick_worker : public Napi::AsyncWorker {
  public:
@@ -83,41 +84,97 @@ class tick_list_worker : public tick_worker {
   std::vector<std::vector<uint8_t>> in_store_, out_store_;
 };
 
-struct packed_input {
-  int64_t io_offset, data_offset, bytes;
-};
-
-// runTickPacked: the backend reads the inputs straight out of the JS buffer (kept alive and untouched by
-// the caller until the promise settles) and writes the outputs straight into the result ArrayBuffer, so a
-// tick's bytes are copied once each way on the host (into / out of the backend's staging).
-class tick_packed_worker : public tick_worker {
+// submitTick: the tick was submitted on the JS thread (inputs already in the staging set); the worker waits for
+// it (CUDA: its event; CPU: runs it, in submission order) and hands back its result block in place.
+class staged_worker : public Napi::AsyncWorker {
  public:
-  tick_packed_worker(Napi::Env env, std::shared_ptr<executor> exec, Napi::Uint8Array data, const std::vector<packed_input>& packed,
-                     std::vector<tick_output> outputs, const std::vector<int64_t>& result_offsets, size_t result_bytes, tenant_mask active)
-      : tick_worker(env, std::move(exec), {}, std::move(outputs), std::move(active)), data_ref_(Napi::Persistent(data)) {
-    const uint8_t* base = data.Data();
-    inputs_.reserve(packed.size());
-    for (const auto& p : packed) inputs_.push_back({p.io_offset, base + p.data_offset, static_cast<size_t>(p.bytes)});
-    Napi::ArrayBuffer result = Napi::ArrayBuffer::New(env, std::max<size_t>(result_bytes, 1));
-    auto* out = static_cast<uint8_t*>(result.Data());
-    result_ref_ = Napi::Persistent(result);
-    for (size_t i = 0; i < outputs_.size(); i++) dst_.push_back(out + result_offsets[i]);
-  }
+  staged_worker(Napi::Env env, std::shared_ptr<executor> exec, int set)
+      : Napi::AsyncWorker(env, "loom.submitTick"), deferred_(Napi::Promise::Deferred::New(env)), exec_(std::move(exec)), set_(set) {}
+
+  Napi::Promise promise() const { return deferred_.Promise(); }
 
  protected:
-  Napi::Value result_value(Napi::Env) override { return result_ref_.Value(); }
+  void Execute() override {
+    try {
+      exec_->await(set_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    staged_result r;
+    try {
+      r = exec_->finish(set_);
+    } catch (const std::exception& e) {
+      deferred_.Reject(addon_eval_error(env, e.what()).Value());
+      return;
+    }
+    deferred_.Resolve(result_buffer(env, r));
+  }
+
+  void OnError(const Napi::Error& e) override {
+    try {
+      exec_->finish(set_);
+    } catch (const std::exception&) {
+      // the set is freed either way; the tick's own error is the one to report
+    }
+    deferred_.Reject(addon_eval_error(Env(), e.Message()).Value());
+  }
 
  private:
-  Napi::Reference<Napi::Uint8Array> data_ref_; // keeps the input bytes alive while the worker reads them
-  Napi::Reference<Napi::ArrayBuffer> result_ref_;
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<executor> exec_;
+  int set_;
 };
 
-int64_t table_int(Napi::Env env, double v, const char* table, size_t row, const char* field) {
-  if (!(v >= 0 && v <= 9007199254740992.0 && std::floor(v) == v)) {
-    throw addon_eval_error(env, std::string("loom addon: ") + table + " row " + std::to_string(row) + ": " + field +
-                                    " must be a non-negative integer, got " + std::to_string(v));
+int set_index(Napi::Env env, const Napi::Value& v, const executor& exec) {
+  if (!v.IsNumber()) throw addon_eval_error(env, "loom addon: the staging set must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d < exec.depth() && std::floor(d) == d))
+  {
+    std::ostringstream n;
+    n << d;
+    throw addon_eval_error(env, "loom addon: staging set " + n.str() + " does not exist (the plan has " + std::to_string(exec.depth()) + ")");
   }
-  return static_cast<int64_t>(v);
+  return static_cast<int>(d);
+}
+
+Napi::Float64Array span_table(Napi::Env env, const std::vector<io_span>& spans) {
+  Napi::Float64Array a = Napi::Float64Array::New(env, spans.size() * 3);
+  for (size_t i = 0; i < spans.size(); i++) {
+    a[3 * i] = static_cast<double>(spans[i].offset);
+    a[3 * i + 1] = static_cast<double>(spans[i].bytes);
+    a[3 * i + 2] = static_cast<double>(spans[i].host);
+  }
+  return a;
+}
+
+// An ArrayBuffer over a host block, read in place; the block stays alive (and out of the pool) until the
+// buffer is collected. Where this Node forbids external buffers, a copy.
+Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>& block, size_t bytes) {
+#ifndef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+  if (bytes > 0) {
+    auto* hint = new std::shared_ptr<host_block>(block);
+    try {
+      return Napi::ArrayBuffer::New(
+          env, block->data, bytes, [](Napi::Env, void*, std::shared_ptr<host_block>* h) { delete h; }, hint);
+    } catch (const Napi::Error&) {
+      delete hint; // external buffers refused (a sandboxed runtime): copy below
+    }
+  }
+#endif
+  Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, std::max<size_t>(bytes, 1));
+  if (bytes) std::memcpy(copy.Data(), block->data, bytes);
+  return copy;
+}
+
+Napi::Value result_buffer(Napi::Env env, const staged_result& r) {
+  if (r.block) return block_buffer(env, r.block, r.bytes);
+  Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, std::max<size_t>(r.bytes, 1));
+  if (r.bytes) std::memcpy(copy.Data(), r.landing, r.bytes);
+  return copy;
 }
 
 } // namespace
@@ -153,43 +210,39 @@ Napi::Value addon_run_tick(const Napi::CallbackInfo& info) {
   return p;
 }
 
-Napi::Value addon_run_tick_packed(const Napi::CallbackInfo& info) {
+// staging(handle) → {sets: ArrayBuffer[], inSpans, outSpans: Float64Array [ioOffset, bytes, hostOffset] per span,
+// inBytes, outBytes}: the plan's staging buffers (JS writes a tick's inputs there) and their layout.
+Napi::Value addon_staging(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5) throw addon_eval_error(env, "loom addon: runTickPacked(handle, data, inputs, outputs, active)");
+  if (info.Length() < 1) throw addon_eval_error(env, "loom addon: staging(handle)");
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
-  Napi::Uint8Array data = addon_bytes(info[1], "tick data");
-  Napi::Float64Array in_table = addon_f64s(info[2], "input table");
-  Napi::Float64Array out_table = addon_f64s(info[3], "output table");
-  Napi::Uint8Array mask = addon_bytes(info[4], "active mask");
-  if (in_table.ElementLength() % 3 != 0 || out_table.ElementLength() % 3 != 0) {
-    throw addon_eval_error(env,
-                           "loom addon: runTickPacked tables hold 3 numbers per row (inputs: ioOffset, dataOffset, bytes; outputs: "
-                           "ioOffset, bytes, resultOffset)");
+  const io_layout& l = exec->layout();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array sets = Napi::Array::New(env, static_cast<size_t>(exec->depth()));
+  for (int i = 0; i < exec->depth(); i++)
+    sets.Set(static_cast<uint32_t>(i), block_buffer(env, exec->staging(i), static_cast<size_t>(l.in_bytes)));
+  o.Set("sets", sets);
+  o.Set("inSpans", span_table(env, l.in));
+  o.Set("outSpans", span_table(env, l.out));
+  o.Set("inBytes", Napi::Number::New(env, static_cast<double>(l.in_bytes)));
+  o.Set("outBytes", Napi::Number::New(env, static_cast<double>(l.out_bytes)));
+  return o;
+}
+
+// submitTick(handle, set, active) → Promise<ArrayBuffer>: the tick whose inputs JS wrote into staging set `set`;
+// submitted now (the CUDA backend enqueues it before this returns), settled in submission order.
+Napi::Value addon_submit_tick(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3) throw addon_eval_error(env, "loom addon: submitTick(handle, set, active)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
+  const int set = set_index(env, info[1], *exec);
+  Napi::Uint8Array mask = addon_bytes(info[2], "active mask");
+  try {
+    exec->submit(set, tenant_mask(mask.Data(), mask.Data() + mask.ByteLength()));
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
   }
-  const size_t data_bytes = data.ByteLength();
-  std::vector<packed_input> inputs(in_table.ElementLength() / 3);
-  for (size_t i = 0; i < inputs.size(); i++) {
-    const double* r = in_table.Data() + 3 * i;
-    inputs[i] = {table_int(env, r[0], "input table", i, "ioOffset"), table_int(env, r[1], "input table", i, "dataOffset"),
-                 table_int(env, r[2], "input table", i, "bytes")};
-    if (static_cast<uint64_t>(inputs[i].data_offset) + static_cast<uint64_t>(inputs[i].bytes) > data_bytes) {
-      throw addon_eval_error(env, "loom addon: input " + std::to_string(i) + " [" + std::to_string(inputs[i].data_offset) + ", +" +
-                                      std::to_string(inputs[i].bytes) + ") lies outside the tick data of " + std::to_string(data_bytes) +
-                                      " bytes");
-    }
-  }
-  std::vector<tick_output> outputs(out_table.ElementLength() / 3);
-  std::vector<int64_t> result_offsets(outputs.size());
-  size_t result_bytes = 0;
-  for (size_t i = 0; i < outputs.size(); i++) {
-    const double* r = out_table.Data() + 3 * i;
-    outputs[i] = {table_int(env, r[0], "output table", i, "ioOffset"), table_int(env, r[1], "output table", i, "bytes")};
-    result_offsets[i] = table_int(env, r[2], "output table", i, "resultOffset");
-    result_bytes = std::max(result_bytes, static_cast<size_t>(result_offsets[i] + outputs[i].bytes));
-  }
-  tenant_mask active(mask.Data(), mask.Data() + mask.ByteLength());
-  auto* worker =
-      new tick_packed_worker(env, std::move(exec), data, inputs, std::move(outputs), result_offsets, result_bytes, std::move(active));
+  auto* worker = new staged_worker(env, std::move(exec), set);
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "plan.h"
+#include "tick_staging.h"
 
 namespace loom {
 
@@ -27,7 +28,7 @@ struct tenant_error : loom_error {
 // backend_ops and backend_entry; the executor refuses one that differs (a stale object file or a backend built
 // out of tree would otherwise call through a table of another shape). Bump it on any change to backend_ops,
 // backend_tick_ops, backend_entry, backend_config or an extension struct.
-#define LOOM_BACKEND_ABI 3
+#define LOOM_BACKEND_ABI 4
 
 struct backend_ops {
   int abi; // LOOM_BACKEND_ABI
@@ -49,6 +50,10 @@ struct backend_ops {
   // Optional entry points by name (backend_ext.h; ggml's get_proc_address): the table registered under
   // `name`, or null when this backend does not offer it. Null: none at all.
   const void* (*get_extension)(const char* name);
+  // Host memory for staging buffers and result blocks (tick_staging.h): pinned on the CUDA backend so its
+  // copies run asynchronously. Both null: plain memory. Neither needs `ctx` (a block may outlive the backend).
+  uint8_t* (*host_alloc)(size_t bytes);
+  void (*host_free)(uint8_t* p);
 };
 
 // A tick's bytes: inputs written into the io arena, outputs read back from it. An input does not own its
@@ -71,6 +76,15 @@ struct backend_stats {
   std::vector<std::pair<std::string, std::string>> strings;
 };
 
+// One staged tick as the executor hands it to backend_tick_ops::submit.
+struct staged_tick {
+  const io_layout* layout = nullptr;
+  const uint8_t* in = nullptr; // layout->in_bytes bytes, left untouched until finish
+  uint8_t* out = nullptr;      // layout->out_bytes bytes
+  const tenant_mask* active = nullptr;
+  int slot = 0;
+};
+
 // Whole-tick functions for a backend that runs a tick as one unit (the CUDA backend replays one captured
 // CUDA graph: copy in, every launch, copy out). Null members are not offered. They stay a fixed table, not
 // an extension: the executor calls them on every load and tick. Stats, benches and profiles: backend_ext.h.
@@ -81,7 +95,15 @@ struct backend_tick_ops {
   // outputs are inside the io arena.
   void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                    uint8_t* const* dst);
+  // Staged ticks run asynchronously (all three or none). submit, on the caller's thread: enqueue the tick whose
+  // inputs are in `t.in` (layout t.layout->in) and whose outputs go to `t.out` (layout t.layout->out), tagged
+  // t.slot (at most one tick per slot in flight), and return at once. wait, on any thread: block until the
+  // slot's tick is done (throws its error). finish, on the submitting thread after wait: bookkeeping.
+  void (*submit)(void* ctx, const staged_tick& t);
+  void (*wait)(void* ctx, int slot);
+  void (*finish)(void* ctx, int slot, double wall_us);
 };
+
 
 struct backend {
   const backend_ops* ops = nullptr;

@@ -235,6 +235,8 @@ void cuda_destroy(void* ctx) {
     cuCtxSetCurrent(c->dev.cu_ctx);
   }
   if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
+  for (auto& slot : c->staged.slots)
+    if (slot.done) cudaEventDestroy(slot.done);
   cuda_sparse_destroy(*c);
   if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
   if (c->dev.ev0) cudaEventDestroy(c->dev.ev0);
@@ -319,20 +321,15 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
   c.dev.compute = c.opts.tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  // The tick copies exactly the tenants' slots (or, for a plan without a slot table, the whole io arena).
-  std::vector<range> ins, outs;
-  for (const auto& t : plan.io) {
-    for (const auto& s : t.inputs) ins.push_back({s.offset, s.bytes});
+  // The tick copies exactly the tenants' slots (or, for a plan without a slot table, the whole io arena), in
+  // the spans of the staging layout the executor hands JS (tick_staging.h), so a staged tick's buffers line up.
+  std::vector<range> outs;
+  for (const auto& t : plan.io)
     for (const auto& s : t.outputs) outs.push_back({s.offset, s.bytes});
-  }
-  if (plan.io.empty()) {
-    ins.push_back({0, plan.arenas.io});
-    outs.push_back({0, plan.arenas.io});
-  } else {
-    c.full.poison_slots = cuda_merge_ranges(outs, 0);
-  }
-  c.full.in_ranges = cuda_merge_ranges(ins, kMergeGap);
-  c.full.out_ranges = cuda_merge_ranges(outs, kMergeGap);
+  if (!plan.io.empty()) c.full.poison_slots = cuda_merge_ranges(outs, 0);
+  const io_layout layout = make_io_layout(plan, kMergeGap);
+  for (const auto& s : layout.in) c.full.in_ranges.push_back({s.offset, s.bytes});
+  for (const auto& s : layout.out) c.full.out_ranges.push_back({s.offset, s.bytes});
 
   bool any_kernel = false;
   for (const auto& l : plan.launches) any_kernel = any_kernel || (l.kind == launch_kind::kernel && !l.segments.empty());
@@ -464,7 +461,14 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
               __FILE__, __LINE__);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph.captured);
+  bool graphed = c.graph.captured;
+  if (sparse) {
+    cuda_enqueue_copies_in(c, ins, c.mem.pin_in, nullptr);
+    graphed = cuda_sparse_enqueue(c, *sparse);
+    cuda_enqueue_copies_out(c, outs, c.mem.pin_out, nullptr);
+  } else {
+    cuda_launch_full(c);
+  }
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   const double wall_us = cuda_since_us(t0);
   if (sparse) {
@@ -539,6 +543,100 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
   }
 }
 
+// ---- staged ticks: submitted on the JS thread, waited for on a worker, finished on the JS thread ----
+
+cuda_staged_slot& staged_slot(cuda_ctx& c, int slot) {
+  if (slot < 0 || slot >= kCudaStagedSlots) throw loom_error("staged tick: slot " + std::to_string(slot) + " does not exist");
+  cuda_staged_slot& s = c.staged.slots[slot];
+  if (!s.done) CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
+  return s;
+}
+
+// The sparse program for this mask when the rule picks one and its copies fit the staging layout.
+mask_entry* staged_sparse(cuda_ctx& c, const staged_tick& t) {
+  mask_entry* sparse = cuda_sparse_choose(c, *t.active);
+  if (!sparse) return nullptr;
+  for (const auto& r : sparse->prog->in)
+    if (io_host_offset(t.layout->in, r.offset, r.bytes) < 0) return nullptr;
+  for (const auto& r : sparse->prog->out)
+    if (io_host_offset(t.layout->out, r.offset, r.bytes) < 0) return nullptr;
+  return sparse;
+}
+
+void cuda_submit(void* ctx, const staged_tick& t) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
+  if (!c.fault.lost.empty()) {
+    c.fault.armed = false;
+    throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
+                     "); load the plan again in a new process");
+  }
+  cuda_staged_slot& slot = staged_slot(c, t.slot);
+  try {
+    mask_entry* sparse = staged_sparse(c, t);
+    cuda_enqueue_copies_in(c, sparse ? sparse->prog->in : c.full.in_ranges, t.in, &t.layout->in);
+    if (c.fault.armed) { // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
+      c.fault.armed = false;
+      c.fault.injected++;
+      cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)",
+                __FILE__, __LINE__);
+    }
+    bool graphed = c.graph.captured;
+    if (sparse) graphed = cuda_sparse_enqueue(c, *sparse);
+    else cuda_launch_full_compute(c);
+    cuda_enqueue_copies_out(c, sparse ? sparse->prog->out : c.full.out_ranges, t.out, &t.layout->out);
+    CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
+    slot.sparse_id = sparse ? sparse->id : 0;
+    slot.graphed = graphed;
+    slot.alone = c.staged.in_flight == 0;
+    c.staged.in_flight++;
+  } catch (...) {
+    c.fault.armed = false;
+    c.fault.failed_ticks++;
+    cuda_recover(c);
+    throw;
+  }
+}
+
+void cuda_wait(void* ctx, int slot) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  if (slot < 0 || slot >= kCudaStagedSlots || !c.staged.slots[slot].done) throw loom_error("staged tick: slot " + std::to_string(slot) + " has no tick");
+  cudaEvent_t ev = c.staged.slots[slot].done;
+  CUDA_CHECK(cudaSetDevice(c.dev.device));
+  CUDA_CHECK(cudaEventSynchronize(ev));
+}
+
+void cuda_finish(void* ctx, int slot, double wall_us) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  if (slot < 0 || slot >= kCudaStagedSlots) return;
+  cuda_staged_slot& s = c.staged.slots[slot];
+  c.staged.in_flight = std::max(0, c.staged.in_flight - 1);
+  c.staged.ticks++;
+  if (s.sparse_id == 0) {
+    c.sparse.full_ticks++;
+    return;
+  }
+  c.sparse.sparse_ticks++;
+  if (!s.graphed || !s.alone) return;
+  for (auto& e : c.sparse.cache)
+    if (e->id == s.sparse_id && e->prog) cuda_sparse_record(c, *e, wall_us);
+}
+
+uint8_t* cuda_host_alloc(size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t e = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocPortable);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw loom_error("CUDA backend: cannot allocate " + mib(static_cast<double>(bytes)) + " of pinned host memory for tick staging (" +
+                     cudaGetErrorString(e) + ")");
+  }
+  return static_cast<uint8_t*>(p);
+}
+
+void cuda_host_free(uint8_t* p) {
+  if (p) cudaFreeHost(p);
+}
+
 void cuda_fault_arm(void* ctx, int32_t at_launch) { cuda_ctx_of(ctx).fault.armed = at_launch >= 0; }
 
 void cuda_stats(void* ctx, backend_stats& out) {
@@ -558,6 +656,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
     for (const auto& g : ls.calls) half_calls += g.ab != CUDA_R_32F ? 1 : 0;
   num("halfOperandGemmCalls", half_calls); // prepared GEMM calls (cuBLAS or skinny kernel) with bf16/f16 A and B
   num("groupedSplit", c.gemm.grouped_split);
+  num("stagedTicksCuda", static_cast<double>(c.staged.ticks));
   num("gemvCalls", c.gemm.gemv_calls); // GEMM calls run by the skinny-GEMM kernel instead of cuBLAS
   num("h2dCopies", static_cast<double>(c.full.in_ranges.size()));
   num("d2hCopies", static_cast<double>(c.full.out_ranges.size()));
@@ -603,9 +702,10 @@ const void* cuda_get_extension(const char* name) {
 const backend_ops cuda_ops = {
     LOOM_BACKEND_ABI, "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in,       cuda_copy_out,
     cuda_one_launch,  cuda_one_launch, cuda_one_launch, cuda_synchronize, cuda_threads,        cuda_get_extension,
+    cuda_host_alloc,  cuda_host_free,
 };
 
-const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick};
+const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_submit, cuda_wait, cuda_finish};
 
 bool cuda_available() { return cuda_device_count() > 0; }
 

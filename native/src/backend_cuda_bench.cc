@@ -36,9 +36,15 @@ double us_between(cudaEvent_t a, cudaEvent_t b) {
 
 } // namespace
 
-void cuda_launch_full(cuda_ctx& c) {
+void cuda_launch_full_compute(cuda_ctx& c) {
   if (c.graph.captured) CUDA_CHECK(cudaGraphLaunch(c.graph.exec, c.dev.stream));
   else cuda_enqueue_body(c, cuda_full_body(c), false, false);
+}
+
+void cuda_launch_full(cuda_ctx& c) {
+  cuda_enqueue_copies_in(c, c.full.in_ranges, c.mem.pin_in, nullptr);
+  cuda_launch_full_compute(c);
+  cuda_enqueue_copies_out(c, c.full.out_ranges, c.mem.pin_out, nullptr);
 }
 
 void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, double& host_us_per_api_launch) {
@@ -90,7 +96,14 @@ void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vecto
   for (int i = 0; i < kWarmup + iters; i++) {
     const auto t0 = std::chrono::steady_clock::now();
     CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
-    const bool graphed = sparse ? cuda_sparse_enqueue(c, *sparse) : (cuda_launch_full(c), c.graph.captured);
+    bool graphed = c.graph.captured;
+    if (sparse) {
+      cuda_enqueue_copies_in(c, sparse->prog->in, c.mem.pin_in, nullptr);
+      graphed = cuda_sparse_enqueue(c, *sparse);
+      cuda_enqueue_copies_out(c, sparse->prog->out, c.mem.pin_out, nullptr);
+    } else {
+      cuda_launch_full(c);
+    }
     CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
     CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     const double wall = cuda_since_us(t0);

@@ -96,6 +96,7 @@ struct sparse_program {
 };
 
 struct mask_entry {
+  uint64_t id = 0; // unique per entry (a staged tick names its program by id: the entry may be evicted before it finishes)
   tenant_mask mask;
   bool sparse = false;     // the rule's choice for this mask
   double estimate_us = 0;  // the rule's estimate of the sparse tick (host wall, launch to synchronize)
@@ -127,7 +128,7 @@ struct sparse_state {
   void* scratch = nullptr; // a few bytes the calibration graph writes
   std::vector<int> free_slots;
   std::vector<std::unique_ptr<mask_entry>> cache; // LRU by last_use, at most n_slots entries
-  uint64_t clock = 0;
+  uint64_t clock = 0, next_id = 1;
   // counters
   uint64_t sparse_ticks = 0, full_ticks = 0, captures = 0, evictions = 0, uploads = 0;
   double last_estimate_us = -1, last_measured_us = -1;
@@ -203,6 +204,22 @@ struct cuda_fault_state {
   std::string lost; // non-empty: recovery found a sticky error; every later tick fails at once, naming it
 };
 
+// Staged ticks in flight (backend_tick_ops submit / wait / finish), one slot per staging set.
+struct cuda_staged_slot {
+  cudaEvent_t done = nullptr; // recorded after the tick's last copy
+  uint64_t sparse_id = 0;     // the sparse program it ran (0: the full tick)
+  bool graphed = false;       // it ran as a captured graph (only those are measured)
+  bool alone = false;         // nothing else was in flight when it was submitted (its wall time is its own)
+};
+
+constexpr int kCudaStagedSlots = 8; // the executor's deepest pipeline
+
+struct cuda_staged_state {
+  cuda_staged_slot slots[kCudaStagedSlots]; // fixed: a worker reads its slot while the JS thread submits others
+  int in_flight = 0;
+  uint64_t ticks = 0;
+};
+
 struct cuda_ctx {
   cuda_options opts;
   cuda_device_handles dev;
@@ -213,6 +230,7 @@ struct cuda_ctx {
   cuda_kernel_module kernels;
   sparse_state sparse;
   cuda_fault_state fault;
+  cuda_staged_state staged;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
@@ -241,8 +259,10 @@ backend_stats cuda_device_info();
 // One gemm call; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS refuses becomes split.
 void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back);
 void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back);
-// A tick's body: H2D of `in` from pinned staging, poison memsets, the launches, D2H of `out`. `check_each`
-// synchronizes after every launch so a fault names its launch (load-time warm-up, a sparse tick's first run).
+// A tick's body: poison memsets and the launches — what a captured graph holds. Its copies (`in`, `out`: io
+// ranges) are enqueued around it by the caller, from and to whichever host buffer the tick uses (the pinned
+// io mirror, or a staging set and result block). `check_each` synchronizes after every launch so a fault
+// names its launch (load-time warm-up, a sparse tick's first run).
 struct tick_body {
   const std::vector<range>* in;
   const std::vector<range>* poison;
@@ -251,6 +271,10 @@ struct tick_body {
 };
 tick_body cuda_full_body(cuda_ctx& c);
 void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool may_fall_back);
+// H2D of io ranges from host memory / D2H into it. `spans` null: the host buffer mirrors the io arena (c.mem.pin_in,
+// pin_out); otherwise it has that compact layout (tick_staging.h) and every range must lie inside one span.
+void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const uint8_t* host, const std::vector<io_span>* spans);
+void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans);
 // Captures `b` on the context's stream into an uploaded executable graph (throws loom_error on failure);
 // `count` (the full tick only) tallies its nodes into the context's stats.
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
@@ -278,8 +302,9 @@ mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active);
 void cuda_sparse_build_shares(cuda_ctx& c, size_t n_tenants);
 void cuda_sparse_calibrate(cuda_ctx& c);
 double cuda_sparse_estimate_us(const cuda_ctx& c, const tenant_mask& m);
-// Enqueues the entry's sparse tick (eagerly and checked on first use, then as its captured graph). Returns
-// whether the graph ran (only those runs are measured).
+// Enqueues the entry's sparse tick's launches (eagerly and checked on first use, then as its captured graph);
+// the caller copies prog->in before and prog->out after. Returns whether the graph ran (only those runs are
+// measured).
 bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e);
 void cuda_sparse_record(cuda_ctx& c, mask_entry& e, double wall_us);
 void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out);
@@ -289,8 +314,11 @@ void cuda_sparse_destroy(cuda_ctx& c);
 // One eager tick twice with an event between launches; the second round's device µs per launch, and the
 // host µs per API launch of enqueueing it.
 void cuda_profile_launches(cuda_ctx& c, std::vector<double>& per_launch_us, double& host_us_per_api_launch);
-// The full tick once on the stream (its graph, or eagerly without one).
+// The full tick once on the stream from and to the pinned io mirror: its copies in, its graph (or eagerly
+// without one), its copies out.
 void cuda_launch_full(cuda_ctx& c);
+// The full tick's launches only (its graph, or eagerly).
+void cuda_launch_full_compute(cuda_ctx& c);
 // The "bench", "profile" and "bench_concurrent" extensions (backend_ext.h).
 void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us);
 void cuda_profile_tick(void* ctx, std::vector<std::pair<int32_t, double>>& per_launch_us);

@@ -79,10 +79,6 @@ void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
 tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.full.poison_slots, &c.full.launches, &c.full.out_ranges}; }
 
 void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool may_fall_back) {
-  for (const auto& r : *b.in) {
-    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), c.mem.pin_in + r.offset, static_cast<size_t>(r.bytes),
-                               cudaMemcpyHostToDevice, c.dev.stream));
-  }
   if (c.opts.poison_outputs) {
     for (const auto& r : *b.poison)
       CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.dev.stream));
@@ -95,8 +91,32 @@ void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool ma
       throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "': " + e.what());
     }
   }
-  for (const auto& r : *b.out) {
-    CUDA_CHECK(cudaMemcpyAsync(c.mem.pin_out + r.offset, reinterpret_cast<void*>(c.mem.io() + r.offset), static_cast<size_t>(r.bytes),
+}
+
+namespace {
+
+int64_t host_offset_of(const range& r, const std::vector<io_span>* spans) {
+  if (!spans) return r.offset;
+  const int64_t h = io_host_offset(*spans, r.offset, r.bytes);
+  if (h < 0)
+    throw loom_error("tick copy of io [" + std::to_string(r.offset) + ", +" + std::to_string(r.bytes) + ") lies outside the staging layout");
+  return h;
+}
+
+} // namespace
+
+void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const uint8_t* host, const std::vector<io_span>* spans) {
+  for (const auto& r : ranges) {
+    if (r.bytes <= 0) continue;
+    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), host + host_offset_of(r, spans), static_cast<size_t>(r.bytes),
+                               cudaMemcpyHostToDevice, c.dev.stream));
+  }
+}
+
+void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans) {
+  for (const auto& r : ranges) {
+    if (r.bytes <= 0) continue;
+    CUDA_CHECK(cudaMemcpyAsync(host + host_offset_of(r, spans), reinterpret_cast<void*>(c.mem.io() + r.offset), static_cast<size_t>(r.bytes),
                                cudaMemcpyDeviceToHost, c.dev.stream));
   }
 }

@@ -304,6 +304,7 @@ mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
     if (sp.policy == sparse_policy::automatic && e->sparse && e->measured_n >= kTrustAfter &&
         e->measured_us >= kSparseRatio * sp.full_wall_us) {
       e->sparse = false; // measured: not worth it after all
+      CUDA_CHECK(cudaStreamSynchronize(c.dev.stream)); // a staged tick may still run its graph
       release_program(c, *e);
     }
     sp.last_estimate_us = e->estimate_us;
@@ -315,7 +316,10 @@ mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
   e->estimate_us = sp.calibrated ? cuda_sparse_estimate_us(c, active) : -1;
   e->sparse = sp.policy == sparse_policy::always || (sp.calibrated && e->estimate_us < kSparseRatio * sp.full_wall_us);
   sp.last_estimate_us = e->estimate_us;
+  e->id = sp.next_id++;
   if (static_cast<int>(sp.cache.size()) >= sp.n_slots) {
+    // staged ticks may still be running the program about to go (its graph, its table slot)
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     auto lru = std::min_element(sp.cache.begin(), sp.cache.end(), [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
     release_program(c, **lru);
     sp.cache.erase(lru);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "backend_ext.h"
@@ -10,6 +11,11 @@
 namespace loom {
 
 namespace {
+
+constexpr int kMaxPipelineDepth = 8;
+constexpr int64_t kStagingMergeGap = 64 << 10; // as the CUDA backend's copies: a gap this small is copied along
+constexpr int kResultPoolBlocks = 64;
+constexpr int64_t kResultPoolBytes = int64_t(256) << 20;
 
 std::string join_or(const std::vector<const char*>& names) {
   std::string out;
@@ -75,7 +81,11 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
     backend_.ops->allocate(backend_.ctx, plan_.arenas);
     backend_.ops->upload_weights(backend_.ctx, weights, weight_bytes);
     if (backend_.tick && backend_.tick->prepare) backend_.tick->prepare(backend_.ctx, plan_);
+    setup_staging(opts.pipeline_depth);
   } catch (...) {
+    staging_.clear();
+    landing_.clear();
+    results_.reset();
     backend_.ops->destroy(backend_.ctx);
     throw;
   }
@@ -92,6 +102,177 @@ void executor::check_io(int64_t offset, int64_t bytes, const char* what) const {
   }
 }
 
+void executor::setup_staging(int depth) {
+  if (depth < 1 || depth > kMaxPipelineDepth)
+    throw loom_error("pipeline depth must be 1.." + std::to_string(kMaxPipelineDepth) + ", got " + std::to_string(depth));
+  layout_ = make_io_layout(plan_, kStagingMergeGap);
+  const host_memory mem{backend_.ops->host_alloc, backend_.ops->host_free};
+  for (int i = 0; i < depth; i++) {
+    staging_.push_back(std::make_shared<host_block>(mem, static_cast<size_t>(layout_.in_bytes)));
+    std::memset(staging_.back()->data, 0, staging_.back()->bytes);
+    landing_.push_back(std::make_shared<host_block>(mem, static_cast<size_t>(layout_.out_bytes)));
+  }
+  // Enough result blocks for the ticks in flight and a few answers JS still holds, within a byte budget.
+  const int64_t per = std::max<int64_t>(layout_.out_bytes, 1);
+  const int by_bytes = static_cast<int>(std::min<int64_t>(kResultPoolBytes / per, 1 << 20));
+  results_ = std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), std::max(depth, std::min(kResultPoolBlocks, by_bytes)));
+  tickets_.assign(static_cast<size_t>(depth), staged_ticket{});
+}
+
+const backend_fault_ext* executor::arm_fault() {
+  if (fault_ticks_ <= 0) return nullptr;
+  if (fault_after_ > 0) {
+    fault_after_--;
+    return nullptr;
+  }
+  fault_ticks_--;
+  faults_injected_++;
+  const auto* fault = backend_extension<backend_fault_ext>(backend_);
+  fault->arm(backend_.ctx, static_cast<int32_t>(plan_.launches.size() / 2));
+  return fault;
+}
+
+void executor::check_set(int set, const char* what) const {
+  if (set < 0 || set >= depth())
+    throw loom_error(std::string(what) + ": staging set " + std::to_string(set) + " does not exist (the plan has " +
+                     std::to_string(depth()) + ")");
+}
+
+void executor::submit(int set, tenant_mask active) {
+  check_set(set, "submit");
+  if (active.size() != plan_.tenants.size()) {
+    throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
+  }
+  staged_ticket& t = tickets_[static_cast<size_t>(set)];
+  if (t.busy) throw loom_error("staging set " + std::to_string(set) + " is still in use by an earlier tick");
+  std::shared_ptr<host_block> result = results_->acquire();
+  {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    t.busy = true;
+    t.done = false;
+    t.error = nullptr;
+    t.seq = next_seq_;
+    t.active = std::move(active);
+    t.result = std::move(result);
+    t.t0 = std::chrono::steady_clock::now();
+  }
+  if (!backend_.tick || !backend_.tick->submit) {
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    next_seq_++; // run by await, in this order
+    return;
+  }
+  std::lock_guard<std::mutex> lock(tick_mu_);
+  const backend_fault_ext* fault = arm_fault();
+  staged_tick st;
+  st.layout = &layout_;
+  st.in = staging_[static_cast<size_t>(set)]->data;
+  st.out = t.result ? t.result->data : landing_[static_cast<size_t>(set)]->data;
+  st.active = &t.active;
+  st.slot = set;
+  try {
+    backend_.tick->submit(backend_.ctx, st);
+  } catch (...) {
+    failed_ticks_++;
+    if (fault) fault->arm(backend_.ctx, -1);
+    std::lock_guard<std::mutex> l2(staged_mu_);
+    t = staged_ticket{};
+    throw;
+  }
+  if (fault) fault->arm(backend_.ctx, -1);
+  std::lock_guard<std::mutex> l2(staged_mu_);
+  next_seq_++;
+}
+
+void executor::await(int set) {
+  check_set(set, "await");
+  staged_ticket& t = tickets_[static_cast<size_t>(set)];
+  if (!t.busy) throw loom_error("await: staging set " + std::to_string(set) + " has no tick");
+  if (backend_.tick && backend_.tick->submit) {
+    try {
+      backend_.tick->wait(backend_.ctx, set);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(staged_mu_);
+      t.error = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(staged_mu_);
+    t.done = true;
+    last_tick_us_ = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t.t0).count();
+  } else {
+    // a backend without asynchronous ticks runs them here, one at a time, in submission order
+    std::unique_lock<std::mutex> lock(staged_mu_);
+    staged_cv_.wait(lock, [&] { return next_run_ == t.seq; });
+    lock.unlock();
+    try {
+      run_staged(set);
+    } catch (...) {
+      lock.lock();
+      t.error = std::current_exception();
+      lock.unlock();
+    }
+    lock.lock();
+    t.done = true;
+    next_run_++;
+    lock.unlock();
+    staged_cv_.notify_all();
+  }
+  if (t.error) std::rethrow_exception(t.error);
+}
+
+staged_result executor::finish(int set) {
+  check_set(set, "finish");
+  staged_ticket& t = tickets_[static_cast<size_t>(set)];
+  if (!t.busy || !t.done) throw loom_error("finish: staging set " + std::to_string(set) + " has no finished tick");
+  staged_result r;
+  r.bytes = static_cast<size_t>(layout_.out_bytes);
+  if (!t.error && backend_.tick && backend_.tick->finish) {
+    std::lock_guard<std::mutex> lock(tick_mu_);
+    backend_.tick->finish(backend_.ctx, set, last_tick_us_);
+  }
+  if (t.result) {
+    r.block = std::move(t.result);
+    pooled_results_++;
+  } else {
+    r.landing = landing_[static_cast<size_t>(set)]->data;
+    copied_results_++;
+  }
+  staged_ticks_++;
+  std::lock_guard<std::mutex> lock(staged_mu_);
+  t = staged_ticket{};
+  return r;
+}
+
+void executor::run_staged(int set) {
+  const staged_ticket& t = tickets_[static_cast<size_t>(set)];
+  const uint8_t* in = staging_[static_cast<size_t>(set)]->data;
+  uint8_t* out = t.result ? t.result->data : landing_[static_cast<size_t>(set)]->data;
+  std::vector<tick_input> inputs;
+  std::vector<tick_output> outputs;
+  std::vector<uint8_t*> dst;
+  if (plan_.io.empty()) { // a hand-built plan: the whole layout
+    for (const auto& s : layout_.in) inputs.push_back({s.offset, in + s.host, static_cast<size_t>(s.bytes)});
+    for (const auto& s : layout_.out) {
+      outputs.push_back({s.offset, s.bytes});
+      dst.push_back(out + s.host);
+    }
+  } else {
+    for (size_t k = 0; k < plan_.io.size(); k++) {
+      if (!t.active[k]) continue;
+      for (const auto& s : plan_.io[k].inputs) {
+        const int64_t h = io_host_offset(layout_.in, s.offset, s.bytes);
+        if (h < 0) throw loom_error("input slot at io offset " + std::to_string(s.offset) + " is outside the staging layout");
+        inputs.push_back({s.offset, in + h, static_cast<size_t>(s.bytes)});
+      }
+      for (const auto& s : plan_.io[k].outputs) {
+        const int64_t h = io_host_offset(layout_.out, s.offset, s.bytes);
+        if (h < 0) throw loom_error("output slot at io offset " + std::to_string(s.offset) + " is outside the result layout");
+        outputs.push_back({s.offset, s.bytes});
+        dst.push_back(out + h);
+      }
+    }
+  }
+  run_tick(inputs, outputs, t.active, dst.data());
+}
+
 void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                         uint8_t* const* dst) {
   std::lock_guard<std::mutex> lock(tick_mu_);
@@ -105,17 +286,7 @@ void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector
   for (const auto& out : outputs) check_io(out.offset, out.bytes, "output");
 
   // Test only: arm the backend's fault hook for this tick when inject_fault asked for it.
-  const backend_fault_ext* fault = nullptr;
-  if (fault_ticks_ > 0) {
-    if (fault_after_ > 0) {
-      fault_after_--;
-    } else {
-      fault_ticks_--;
-      faults_injected_++;
-      fault = backend_extension<backend_fault_ext>(backend_);
-      fault->arm(backend_.ctx, static_cast<int32_t>(plan_.launches.size() / 2));
-    }
-  }
+  const backend_fault_ext* fault = arm_fault();
   const auto t0 = std::chrono::steady_clock::now();
   try {
     if (backend_.tick && backend_.tick->run_tick) {
@@ -183,6 +354,13 @@ backend_stats executor::stats() {
   s.numbers.emplace_back("lastTickUs", last_tick_us_);
   s.numbers.emplace_back("failedTicks", failed_ticks_);
   s.numbers.emplace_back("faultsInjected", faults_injected_);
+  s.numbers.emplace_back("pipelineDepth", depth());
+  s.numbers.emplace_back("stagedTicks", static_cast<double>(staged_ticks_));
+  s.numbers.emplace_back("pooledResults", static_cast<double>(pooled_results_));
+  s.numbers.emplace_back("copiedResults", static_cast<double>(copied_results_));
+  s.numbers.emplace_back("resultBlocks", results_ ? results_->live() : 0);
+  s.numbers.emplace_back("stagingInBytes", static_cast<double>(layout_.in_bytes));
+  s.numbers.emplace_back("stagingOutBytes", static_cast<double>(layout_.out_bytes));
   if (const auto* ext = backend_extension<backend_stats_ext>(backend_)) ext->stats(backend_.ctx, s);
   return s;
 }

@@ -2,6 +2,9 @@
 // copies the requested outputs out. Makes no planning decisions. One tick at a time per executor.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -14,11 +17,22 @@ namespace loom {
 
 // tick_input / tick_output: backend.h.
 
+struct backend_fault_ext;
+
 struct executor_options {
   std::string backend = "cpu"; // "cpu" | "cuda"
   int threads = 0;             // 0: hardware concurrency
   bool poison_outputs = false; // debug: output slots are filled with 0xFF bytes (NaN) before every tick's launches
   cuda_options cuda;           // backend "cuda" only
+  int pipeline_depth = 3;      // staging sets: ticks that may be in flight at once (1..8)
+};
+
+// What a finished staged tick hands back: its result block (read in place), or, when the result pool was
+// exhausted, the landing buffer its bytes are in (copy them before the set's next tick).
+struct staged_result {
+  std::shared_ptr<host_block> block;
+  const uint8_t* landing = nullptr;
+  size_t bytes = 0;
 };
 
 class executor {
@@ -31,6 +45,17 @@ class executor {
   // active: one byte per tenant. Output i is written to dst[i] (outputs[i].bytes bytes).
   void run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                 uint8_t* const* dst);
+
+  // Staged ticks (tick_staging.h): the caller writes a tick's inputs into staging set `set` at the layout's
+  // input offsets, then submit (the submitting thread) → await (any thread; blocks until done, or, on a backend
+  // without asynchronous ticks, runs the tick in submission order) → finish (the submitting thread). Up to
+  // depth() ticks are in flight; a set is busy from submit to finish.
+  const io_layout& layout() const { return layout_; }
+  int depth() const { return static_cast<int>(staging_.size()); }
+  const std::shared_ptr<host_block>& staging(int set) const { return staging_.at(static_cast<size_t>(set)); }
+  void submit(int set, tenant_mask active);
+  void await(int set);
+  staged_result finish(int set);
 
   const launch_plan& plan() const { return plan_; }
   const char* backend_name() const { return backend_.ops->name; }
@@ -55,6 +80,22 @@ class executor {
   void run_launches(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                     uint8_t* const* dst);
   void poison(const std::vector<tick_output>& outputs);
+  // Test only: the fault hook armed for this tick when inject_fault asked for it (null otherwise).
+  const backend_fault_ext* arm_fault();
+  // A staged tick on a backend without asynchronous ticks: its slots as tick_input / tick_output.
+  void run_staged(int set);
+  void check_set(int set, const char* what) const;
+  void setup_staging(int depth);
+
+  struct staged_ticket {
+    bool busy = false;
+    uint64_t seq = 0;
+    tenant_mask active;
+    std::shared_ptr<host_block> result; // null: the landing buffer
+    std::chrono::steady_clock::time_point t0;
+    bool done = false;
+    std::exception_ptr error;
+  };
 
   launch_plan plan_;
   backend backend_;
@@ -63,6 +104,14 @@ class executor {
   int fault_ticks_ = 0, fault_after_ = 0; // inject_fault (test only)
   int faults_injected_ = 0, failed_ticks_ = 0;
   double last_tick_us_ = 0; // native time of the last run_tick (copy in, launches, copy out), for benches
+  io_layout layout_;
+  std::vector<std::shared_ptr<host_block>> staging_, landing_;
+  std::shared_ptr<block_pool> results_;
+  std::vector<staged_ticket> tickets_; // one per staging set
+  std::mutex staged_mu_;               // tickets_' done/error and run order (await runs on worker threads)
+  std::condition_variable staged_cv_;
+  uint64_t next_seq_ = 0, next_run_ = 0;
+  uint64_t staged_ticks_ = 0, pooled_results_ = 0, copied_results_ = 0;
 };
 
 } // namespace loom

@@ -1,6 +1,7 @@
-// The runtime's fast host path (TickCodec + addon runTickPacked) and the bench entry points, on the CPU
-// backend: many ticks in flight each get their own outputs, pooled input buffers are re-zeroed where a
-// partial batch pads, output views never overlap, and benchTick / benchConcurrent fail clearly here.
+// The runtime's host path (TickCodec + the addon's staging sets and submitTick) and the bench entry points, on
+// the CPU backend: many ticks in flight each get their own outputs, in call order, a failed tick fails alone,
+// reused staging sets are re-zeroed where a partial batch pads, output views never overlap, and benchTick /
+// benchConcurrent fail clearly here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTensor, type Tensor } from '../../ir/tensor.js';
 import { TickCodec, benchConcurrent, loadNativeAddon, loadPlan, type LoadedPlan } from '../../runtime/index.js';
@@ -61,24 +62,33 @@ describe('runTick host path (cpu)', () => {
     expect(Array.from(floats(out.c!.y))).toEqual(c);
   });
 
-  it('a reused input buffer is zero-padded again for a partial batch (both batch axes)', async () => {
+  it('a reused staging set is zero-padded again for a partial batch (both batch axes)', () => {
     const addon = loadNativeAddon();
-    const codec = new TickCodec(loaded.plan.tenants);
-    const [a, , c] = loaded.plan.tenants;
     const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
     try {
-      const full = codec.pack({ a: { x: xa(4, 5) }, c: { x: xc(3, 6) } });
-      codec.release(full);
-      const partial = codec.pack({ a: { x: xa(2, 7) }, c: { x: xc(1, 8) } });
-      expect(partial.data).toBe(full.data); // the pool gave the same buffer back
-      // read the input slots themselves back out of the io arena
-      const slots = [a!.inputs[0]!, c!.inputs[0]!];
-      const table = new Float64Array(slots.flatMap((io, i) => [io.ref.offset, io.bytes, i * 256]));
-      const result = new Float32Array(await addon.runTickPacked(handle, partial.data, partial.inputs, table, partial.active));
-      const xaIn = result.subarray(0, 4 * K);
+      const staging = addon.staging(handle);
+      expect(staging.sets).toHaveLength(3); // the default pipeline depth
+      const codec = new TickCodec(loaded.plan.tenants, staging);
+      const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
+      const mask = new Uint8Array(3);
+      const full = codec.write(codec.check({ a: { x: xa(4, 5) }, c: { x: xc(3, 6) } }), set, mask);
+      expect(Array.from(mask)).toEqual([1, 0, 1]);
+      codec.clear(full);
+      expect(Array.from(mask)).toEqual([0, 0, 0]);
+      codec.write(codec.check({ a: { x: xa(2, 7) }, c: { x: xc(1, 8) } }), set, mask);
+      // read the input slots back out of the staging set, where the layout puts them
+      const at = (io: { ref: { offset: number }; bytes: number }) => {
+        for (let i = 0; i < staging.inSpans.length; i += 3) {
+          const [off, bytes, host] = [staging.inSpans[i]!, staging.inSpans[i + 1]!, staging.inSpans[i + 2]!];
+          if (io.ref.offset >= off && io.ref.offset + io.bytes <= off + bytes) return host + io.ref.offset - off;
+        }
+        throw new Error('slot outside the layout');
+      };
+      const [a, , c] = loaded.plan.tenants;
+      const xaIn = new Float32Array(set.buffer, at(a!.inputs[0]!), 4 * K);
       expect(Array.from(xaIn.subarray(0, 2 * K))).toEqual(Array.from(floats(xa(2, 7))));
       expect(Array.from(xaIn.subarray(2 * K))).toEqual(new Array(2 * K).fill(0));
-      const xcIn = result.subarray(64, 64 + 3 * K); // [K, 3]: row k holds 1 given value, then 2 zeros
+      const xcIn = new Float32Array(set.buffer, at(c!.inputs[0]!), 3 * K); // [K, 3]: row k holds 1 given value, then 2 zeros
       const given = floats(xc(1, 8));
       for (let k = 0; k < K; k++) expect(Array.from(xcIn.subarray(3 * k, 3 * k + 3))).toEqual([given[k]!, 0, 0]);
     } finally {
@@ -95,33 +105,46 @@ describe('runTick host path (cpu)', () => {
   });
 });
 
-describe('runTickPacked argument checks', () => {
-  it('tables of the wrong shape or rows outside the data are EVAL errors', () => {
+describe('submitTick argument checks', () => {
+  it('a set that does not exist, a busy set and a mask of the wrong length are EVAL errors', async () => {
     const addon = loadNativeAddon();
-    const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
+    const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1, pipelineDepth: 2 });
     try {
-      const run = (data: Uint8Array, ins: number[], outs: number[]) => () =>
-        addon.runTickPacked(handle, data, new Float64Array(ins), new Float64Array(outs), new Uint8Array(3));
-      expect(run(new Uint8Array(8), [0, 0], [])).toThrow(expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/3 numbers per row/) }));
-      expect(run(new Uint8Array(8), [0, 4, 8], [])).toThrow(/input 0 \[4, \+8\) lies outside the tick data of 8 bytes/);
-      expect(run(new Uint8Array(8), [0, -1, 4], [])).toThrow(/input table row 0: dataOffset must be a non-negative integer/);
-      expect(run(new Uint8Array(8), [], [0, 1.5, 0])).toThrow(/output table row 0: bytes must be a non-negative integer/);
-      expect(() => addon.runTickPacked(handle, new Uint8Array(8), [] as unknown as Float64Array, new Float64Array(0), new Uint8Array(3))).toThrow(
-        /input table must be a Float64Array/,
+      expect(addon.staging(handle).sets).toHaveLength(2);
+      expect(() => addon.submitTick(handle, 2, new Uint8Array(3))).toThrow(
+        expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/staging set 2 does not exist \(the plan has 2\)/) }),
       );
+      expect(() => addon.submitTick(handle, 0.5, new Uint8Array(3))).toThrow(/staging set 0.5 does not exist/);
+      expect(() => addon.submitTick(handle, 0, new Float32Array(3) as unknown as Uint8Array)).toThrow(/active mask must be a Uint8Array/);
+      expect(() => addon.submitTick(handle, 0, new Uint8Array(2))).toThrow(
+        expect.objectContaining({ code: 'EVAL', message: 'tick names 2 tenants, the plan has 3' }),
+      );
+      const first = addon.submitTick(handle, 0, new Uint8Array(3));
+      expect(() => addon.submitTick(handle, 0, new Uint8Array(3))).toThrow(/staging set 0 is still in use by an earlier tick/);
+      await first;
+      await addon.submitTick(handle, 0, new Uint8Array(3)); // free again once settled
     } finally {
       addon.destroy(handle);
     }
   });
 
-  it("an io range outside the arena rejects with the executor's error", async () => {
+  it('pipeline depth outside 1..8 is refused at load', async () => {
+    await expect(loadPlan(dir, { backend: 'cpu', pipelineDepth: 0 })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringMatching(/pipelineDepth must be an integer from 1 to 8, got 0/),
+    });
+    const addon = loadNativeAddon();
+    expect(() => addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', pipelineDepth: 9 })).toThrow(
+      /pipeline depth must be 1..8, got 9/,
+    );
+  });
+
+  it("an io range outside the arena rejects with the executor's error (general runTick)", async () => {
     const addon = loadNativeAddon();
     const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1 });
     try {
       const io = loaded.plan.arenas.io;
-      await expect(
-        addon.runTickPacked(handle, new Uint8Array(0), new Float64Array(0), new Float64Array([io - 4, 8, 0]), new Uint8Array(3)),
-      ).rejects.toMatchObject({
+      await expect(addon.runTick(handle, [], [{ offset: io - 4, bytes: 8 }], new Uint8Array(3))).rejects.toMatchObject({
         code: 'EVAL',
         message: expect.stringMatching(/tick output \[\d+, \+8\) lies outside the io arena/),
       });

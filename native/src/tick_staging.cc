@@ -1,0 +1,114 @@
+#include "tick_staging.h"
+
+#include <algorithm>
+#include <new>
+#include <string>
+
+namespace loom {
+
+namespace {
+
+constexpr int64_t kHostAlign = 8;
+
+int64_t align_up(int64_t v) { return (v + kHostAlign - 1) / kHostAlign * kHostAlign; }
+
+std::vector<io_span> merge_spans(std::vector<io_span> r, int64_t gap, int64_t& total) {
+  std::sort(r.begin(), r.end(), [](const io_span& a, const io_span& b) { return a.offset < b.offset; });
+  std::vector<io_span> out;
+  for (const auto& x : r) {
+    if (x.bytes <= 0) continue;
+    if (!out.empty() && x.offset <= out.back().offset + out.back().bytes + gap) {
+      out.back().bytes = std::max(out.back().offset + out.back().bytes, x.offset + x.bytes) - out.back().offset;
+    } else {
+      out.push_back(x);
+    }
+  }
+  total = 0;
+  for (auto& s : out) {
+    s.host = total;
+    total = align_up(total + s.bytes);
+  }
+  return out;
+}
+
+} // namespace
+
+io_layout make_io_layout(const launch_plan& plan, int64_t gap) {
+  std::vector<io_span> ins, outs;
+  for (const auto& t : plan.io) {
+    for (const auto& s : t.inputs) ins.push_back({s.offset, s.bytes, 0});
+    for (const auto& s : t.outputs) outs.push_back({s.offset, s.bytes, 0});
+  }
+  if (plan.io.empty()) {
+    ins.push_back({0, plan.arenas.io, 0});
+    outs.push_back({0, plan.arenas.io, 0});
+  }
+  io_layout l;
+  l.in = merge_spans(std::move(ins), gap, l.in_bytes);
+  l.out = merge_spans(std::move(outs), gap, l.out_bytes);
+  return l;
+}
+
+int64_t io_host_offset(const std::vector<io_span>& spans, int64_t offset, int64_t bytes) {
+  // the last span starting at or before `offset`
+  auto it = std::upper_bound(spans.begin(), spans.end(), offset, [](int64_t off, const io_span& s) { return off < s.offset; });
+  if (it == spans.begin()) return -1;
+  --it;
+  if (offset + bytes > it->offset + it->bytes) return -1;
+  return it->host + (offset - it->offset);
+}
+
+host_block::host_block(const host_memory& m, size_t n) : bytes(n), mem(m) {
+  const size_t want = std::max<size_t>(n, 1);
+  data = mem.alloc ? mem.alloc(want) : static_cast<uint8_t*>(::operator new(want));
+}
+
+host_block::~host_block() {
+  if (!data) return;
+  if (mem.release) mem.release(data);
+  else ::operator delete(data);
+}
+
+block_pool::block_pool(const host_memory& mem, size_t block_bytes, int max_blocks)
+    : mem_(mem), block_bytes_(block_bytes), max_blocks_(std::max(1, max_blocks)) {}
+
+std::shared_ptr<host_block> block_pool::acquire() {
+  std::unique_ptr<host_block> b;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!free_.empty()) {
+      b = std::move(free_.back());
+      free_.pop_back();
+    } else if (live_ >= max_blocks_) {
+      return nullptr;
+    } else {
+      live_++;
+    }
+  }
+  if (!b) {
+    try {
+      b = std::make_unique<host_block>(mem_, block_bytes_);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      live_--;
+      throw;
+    }
+  }
+  std::weak_ptr<block_pool> pool = weak_from_this();
+  return std::shared_ptr<host_block>(b.release(), [pool](host_block* raw) {
+    if (auto p = pool.lock()) p->give_back(raw);
+    else delete raw;
+  });
+}
+
+void block_pool::give_back(host_block* b) {
+  std::lock_guard<std::mutex> lock(mu_);
+  free_.emplace_back(b);
+}
+
+int block_pool::live() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_;
+}
+
+} // namespace loom

@@ -1,0 +1,77 @@
+// Staged ticks: where a tick's bytes live on the host. The tenants' input slots are laid out once per plan
+// (io_layout: the slots merged into spans of the io arena, each with its place in one compact host buffer),
+// the caller writes a tick's inputs straight into one of a few staging buffers of that layout (pinned
+// memory on the CUDA backend, exposed to JS as external ArrayBuffers), and the tick's outputs land in a
+// result block of the output layout that JS reads in place. Nothing is copied on the host between the
+// caller's bytes and the device's copies. No N-API and no backend handles here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "plan.h"
+
+namespace loom {
+
+// One merged run of io-arena bytes and its place in the compact host buffer.
+struct io_span {
+  int64_t offset = 0; // io arena byte offset
+  int64_t bytes = 0;
+  int64_t host = 0; // byte offset in the host buffer
+};
+
+struct io_layout {
+  std::vector<io_span> in, out; // sorted by offset, disjoint
+  int64_t in_bytes = 0, out_bytes = 0;
+};
+
+// Slots closer than `gap` bytes share a span (one device copy instead of two; the gap's bytes are copied too).
+// Host offsets are 8-byte aligned so every dtype can be viewed in place. A plan without a slot table
+// (hand-built) gets one span over the whole io arena each way.
+io_layout make_io_layout(const launch_plan& plan, int64_t gap);
+
+// Where io range [offset, offset + bytes) lies in the host buffer of `spans`, or -1 when no span holds it.
+int64_t io_host_offset(const std::vector<io_span>& spans, int64_t offset, int64_t bytes);
+
+// Host memory a backend hands out for staging and results (pinned on the CUDA backend). The functions need
+// no backend instance: a block may outlive the backend that allocated it (JS holds it until collected).
+struct host_memory {
+  uint8_t* (*alloc)(size_t bytes) = nullptr; // throws loom_error; null: the executor uses operator new
+  void (*release)(uint8_t* p) = nullptr;
+};
+
+struct host_block {
+  host_block(const host_memory& mem, size_t bytes);
+  ~host_block();
+  host_block(const host_block&) = delete;
+  host_block& operator=(const host_block&) = delete;
+  uint8_t* data = nullptr;
+  size_t bytes = 0;
+  host_memory mem;
+};
+
+// Result blocks, reused: a block goes back to the pool when its last holder (a tick in flight, or the JS
+// ArrayBuffer over it, at garbage collection) lets go. At most `max_blocks` exist at once; acquire() gives
+// null beyond that and the tick's result is copied instead (a caller holding thousands of results does not
+// pin thousands of blocks).
+class block_pool : public std::enable_shared_from_this<block_pool> {
+ public:
+  block_pool(const host_memory& mem, size_t block_bytes, int max_blocks);
+  std::shared_ptr<host_block> acquire();
+  size_t block_bytes() const { return block_bytes_; }
+  int live() const;
+
+ private:
+  void give_back(host_block* b);
+  host_memory mem_;
+  size_t block_bytes_;
+  int max_blocks_;
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<host_block>> free_;
+  int live_ = 0; // blocks that exist (free or held)
+};
+
+} // namespace loom
