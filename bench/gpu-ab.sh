@@ -21,7 +21,7 @@ run() { # tree, label: build the addon there (if not built), then both benches, 
     { echo "$label failed: see $OUT/$label/*.log"; tail -20 "$OUT/$label"/*.log; status=1; }
 }
 # interleaved twice (base, new, base, new) so a drifting clock or a warming card shows as a difference between rounds
-for round in 1 2; do
+for round in $(seq 1 "${ROUNDS:-2}"); do
   run "$BASE" base
   run "$HERE" new
   for label in base new; do

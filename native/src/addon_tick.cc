@@ -132,11 +132,11 @@ class staged_worker : public Napi::AsyncWorker {
 int set_index(Napi::Env env, const Napi::Value& v, const executor& exec) {
   if (!v.IsNumber()) throw addon_eval_error(env, "loom addon: the staging set must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d < exec.depth() && std::floor(d) == d))
-  {
+  if (!(d >= 0 && d < exec.depth() && std::floor(d) == d)) {
     std::ostringstream n;
     n << d;
-    throw addon_eval_error(env, "loom addon: staging set " + n.str() + " does not exist (the plan has " + std::to_string(exec.depth()) + ")");
+    throw addon_eval_error(env,
+                           "loom addon: staging set " + n.str() + " does not exist (the plan has " + std::to_string(exec.depth()) + ")");
   }
   return static_cast<int>(d);
 }

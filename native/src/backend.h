@@ -104,7 +104,6 @@ struct backend_tick_ops {
   void (*finish)(void* ctx, int slot, double wall_us);
 };
 
-
 struct backend {
   const backend_ops* ops = nullptr;
   void* ctx = nullptr;

@@ -182,8 +182,9 @@ const void* cpu_get_extension(const char* name) {
 }
 
 const backend_ops cpu_ops = {
-    LOOM_BACKEND_ABI, "cpu",           cpu_destroy,       cpu_allocate,    cpu_upload_weights, cpu_copy_in,       cpu_copy_out,
-    cpu_gemm_launch,  cpu_gemm_launch, cpu_kernel_launch, cpu_synchronize, cpu_threads,        cpu_get_extension, nullptr, nullptr,
+    LOOM_BACKEND_ABI, "cpu",        cpu_destroy,       cpu_allocate,    cpu_upload_weights,
+    cpu_copy_in,      cpu_copy_out, cpu_gemm_launch,   cpu_gemm_launch, cpu_kernel_launch,
+    cpu_synchronize,  cpu_threads,  cpu_get_extension, nullptr,         nullptr,
 };
 
 bool cpu_available() { return true; }

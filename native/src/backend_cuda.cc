@@ -48,7 +48,7 @@ namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS workspace: no allocation inside capture
 constexpr size_t kReserveBytes = size_t(64) << 20;   // left free for the driver, cuBLAS and the module
-constexpr int64_t kMergeGap = 64 << 10;              // copy a gap this small rather than add a copy node
+constexpr int64_t kMergeGap = kStagingMergeGap;      // copy a gap this small rather than add a copy node (tick_staging.h)
 
 size_t append_table(cuda_ctx& c, const void* data, size_t bytes) {
   const size_t off = (c.full.host_tables.size() + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign;
@@ -556,7 +556,7 @@ cuda_staged_slot& staged_slot(cuda_ctx& c, int slot) {
 mask_entry* staged_sparse(cuda_ctx& c, const staged_tick& t) {
   mask_entry* sparse = cuda_sparse_choose(c, *t.active);
   if (!sparse) return nullptr;
-  for (const auto& r : sparse->prog->in)
+  for (const auto& r : sparse->prog->in_coarse)
     if (io_host_offset(t.layout->in, r.offset, r.bytes) < 0) return nullptr;
   for (const auto& r : sparse->prog->out)
     if (io_host_offset(t.layout->out, r.offset, r.bytes) < 0) return nullptr;
@@ -574,7 +574,7 @@ void cuda_submit(void* ctx, const staged_tick& t) {
   cuda_staged_slot& slot = staged_slot(c, t.slot);
   try {
     mask_entry* sparse = staged_sparse(c, t);
-    cuda_enqueue_copies_in(c, sparse ? sparse->prog->in : c.full.in_ranges, t.in, &t.layout->in);
+    cuda_enqueue_copies_in(c, sparse ? sparse->prog->in_coarse : c.full.in_ranges, t.in, &t.layout->in);
     if (c.fault.armed) { // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
       c.fault.armed = false;
       c.fault.injected++;
@@ -600,7 +600,8 @@ void cuda_submit(void* ctx, const staged_tick& t) {
 
 void cuda_wait(void* ctx, int slot) {
   cuda_ctx& c = cuda_ctx_of(ctx);
-  if (slot < 0 || slot >= kCudaStagedSlots || !c.staged.slots[slot].done) throw loom_error("staged tick: slot " + std::to_string(slot) + " has no tick");
+  if (slot < 0 || slot >= kCudaStagedSlots || !c.staged.slots[slot].done)
+    throw loom_error("staged tick: slot " + std::to_string(slot) + " has no tick");
   cudaEvent_t ev = c.staged.slots[slot].done;
   CUDA_CHECK(cudaSetDevice(c.dev.device));
   CUDA_CHECK(cudaEventSynchronize(ev));
@@ -700,9 +701,9 @@ const void* cuda_get_extension(const char* name) {
 }
 
 const backend_ops cuda_ops = {
-    LOOM_BACKEND_ABI, "cuda",          cuda_destroy,    cuda_allocate,    cuda_upload_weights, cuda_copy_in,       cuda_copy_out,
-    cuda_one_launch,  cuda_one_launch, cuda_one_launch, cuda_synchronize, cuda_threads,        cuda_get_extension,
-    cuda_host_alloc,  cuda_host_free,
+    LOOM_BACKEND_ABI, "cuda",        cuda_destroy,       cuda_allocate,   cuda_upload_weights,
+    cuda_copy_in,     cuda_copy_out, cuda_one_launch,    cuda_one_launch, cuda_one_launch,
+    cuda_synchronize, cuda_threads,  cuda_get_extension, cuda_host_alloc, cuda_host_free,
 };
 
 const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_submit, cuda_wait, cuda_finish};

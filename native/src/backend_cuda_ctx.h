@@ -87,6 +87,9 @@ struct launch_src {
 // a table slot), and, from its second use on, its captured graph.
 struct sparse_program {
   std::vector<range> in, out, poison;
+  // A staged tick's input copies: `in` merged across small gaps even over inactive tenants' output slots (a
+  // staged tick reads only live tenants' outputs, so fewer, larger copies win: each is one API call)
+  std::vector<range> in_coarse;
   std::vector<launch_state> launches;
   int slot = -1;
   size_t table_bytes = 0;

@@ -99,7 +99,8 @@ int64_t host_offset_of(const range& r, const std::vector<io_span>* spans) {
   if (!spans) return r.offset;
   const int64_t h = io_host_offset(*spans, r.offset, r.bytes);
   if (h < 0)
-    throw loom_error("tick copy of io [" + std::to_string(r.offset) + ", +" + std::to_string(r.bytes) + ") lies outside the staging layout");
+    throw loom_error("tick copy of io [" + std::to_string(r.offset) + ", +" + std::to_string(r.bytes) +
+                     ") lies outside the staging layout");
   return h;
 }
 
@@ -108,16 +109,16 @@ int64_t host_offset_of(const range& r, const std::vector<io_span>* spans) {
 void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const uint8_t* host, const std::vector<io_span>* spans) {
   for (const auto& r : ranges) {
     if (r.bytes <= 0) continue;
-    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), host + host_offset_of(r, spans), static_cast<size_t>(r.bytes),
-                               cudaMemcpyHostToDevice, c.dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), host + host_offset_of(r, spans),
+                               static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.dev.stream));
   }
 }
 
 void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans) {
   for (const auto& r : ranges) {
     if (r.bytes <= 0) continue;
-    CUDA_CHECK(cudaMemcpyAsync(host + host_offset_of(r, spans), reinterpret_cast<void*>(c.mem.io() + r.offset), static_cast<size_t>(r.bytes),
-                               cudaMemcpyDeviceToHost, c.dev.stream));
+    CUDA_CHECK(cudaMemcpyAsync(host + host_offset_of(r, spans), reinterpret_cast<void*>(c.mem.io() + r.offset),
+                               static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.dev.stream));
   }
 }
 

@@ -30,7 +30,7 @@ namespace {
 constexpr double kSparseRatio = 0.8;             // sparse only when clearly cheaper than the full tick
 constexpr int kMaxMasks = 32;                    // cached masks (each holds a table slot and maybe a graph)
 constexpr size_t kSlabBudget = size_t(64) << 20; // device bytes for all table slots together
-constexpr int64_t kMergeGap = 64 << 10;          // as the full tick: copy a small gap rather than add a copy
+constexpr int64_t kMergeGap = kStagingMergeGap;  // as the full tick: copy a small gap rather than add a copy
 constexpr int kTrustAfter = 3;                   // graph replays measured before the measurement decides
 
 size_t align_up(size_t v) { return (v + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign; }
@@ -220,6 +220,7 @@ void build_program(cuda_ctx& c, mask_entry& e) {
       outs.insert(outs.end(), sp.tenant_out[t].begin(), sp.tenant_out[t].end());
     }
     p->in = merge_guarded(ins, sp.all_out);
+    p->in_coarse = cuda_merge_ranges(p->in, kMergeGap);
     p->out = cuda_merge_ranges(outs, kMergeGap);
     p->poison = cuda_merge_ranges(outs, 0);
     // the previous upload from the staging buffer must be done before it is rewritten
@@ -303,7 +304,7 @@ mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
     e->last_use = sp.clock;
     if (sp.policy == sparse_policy::automatic && e->sparse && e->measured_n >= kTrustAfter &&
         e->measured_us >= kSparseRatio * sp.full_wall_us) {
-      e->sparse = false; // measured: not worth it after all
+      e->sparse = false;                               // measured: not worth it after all
       CUDA_CHECK(cudaStreamSynchronize(c.dev.stream)); // a staged tick may still run its graph
       release_program(c, *e);
     }

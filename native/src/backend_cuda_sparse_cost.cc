@@ -97,14 +97,17 @@ void cuda_sparse_build_shares(cuda_ctx& c, size_t n_tenants) {
 double cuda_sparse_estimate_us(const cuda_ctx& c, const tenant_mask& m) {
   const sparse_state& sp = c.sparse;
   std::vector<double> f(c.full.launches.size(), 0.0);
-  size_t slots = 0;
+  std::vector<range> ins, outs;
   for (size_t t = 0; t < m.size(); t++) {
     if (!m[t]) continue;
     for (const auto& [i, share] : sp.by_tenant[t]) f[i] += share;
-    slots += sp.tenant_in[t].size() + sp.tenant_out[t].size();
+    ins.insert(ins.end(), sp.tenant_in[t].begin(), sp.tenant_in[t].end());
+    outs.insert(outs.end(), sp.tenant_out[t].begin(), sp.tenant_out[t].end());
   }
+  // the tick's copies are API calls around its graph, one per merged range (as the staged tick copies them)
+  const size_t copies = cuda_merge_ranges(ins, kStagingMergeGap).size() + cuda_merge_ranges(outs, kStagingMergeGap).size();
   const bool graph = c.opts.use_graph;
-  double est = sp.fixed_us + static_cast<double>(slots) * (graph ? sp.node_us : sp.host_launch_us);
+  double est = sp.fixed_us + static_cast<double>(copies) * sp.host_launch_us;
   for (size_t i = 0; i < f.size(); i++) {
     if (f[i] <= 0) continue;
     const double device = std::max(sp.min_launch_us, sp.launch_us[i] * std::min(1.0, f[i]));

@@ -13,7 +13,6 @@ namespace loom {
 namespace {
 
 constexpr int kMaxPipelineDepth = 8;
-constexpr int64_t kStagingMergeGap = 64 << 10; // as the CUDA backend's copies: a gap this small is copied along
 constexpr int kResultPoolBlocks = 64;
 constexpr int64_t kResultPoolBytes = int64_t(256) << 20;
 
@@ -115,8 +114,12 @@ void executor::setup_staging(int depth) {
   // Enough result blocks for the ticks in flight and a few answers JS still holds, within a byte budget.
   const int64_t per = std::max<int64_t>(layout_.out_bytes, 1);
   const int by_bytes = static_cast<int>(std::min<int64_t>(kResultPoolBytes / per, 1 << 20));
-  results_ = std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), std::max(depth, std::min(kResultPoolBlocks, by_bytes)));
+  results_ =
+      std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), std::max(depth, std::min(kResultPoolBlocks, by_bytes)));
   tickets_.assign(static_cast<size_t>(depth), staged_ticket{});
+  // the first ticks should not pay for allocating (pinning) their result blocks
+  std::vector<std::shared_ptr<host_block>> warm;
+  for (int i = 0; i <= depth; i++) warm.push_back(results_->acquire());
 }
 
 const backend_fault_ext* executor::arm_fault() {
@@ -224,7 +227,7 @@ staged_result executor::finish(int set) {
   if (!t.busy || !t.done) throw loom_error("finish: staging set " + std::to_string(set) + " has no finished tick");
   staged_result r;
   r.bytes = static_cast<size_t>(layout_.out_bytes);
-  if (!t.error && backend_.tick && backend_.tick->finish) {
+  if (backend_.tick && backend_.tick->finish) {
     std::lock_guard<std::mutex> lock(tick_mu_);
     backend_.tick->finish(backend_.ctx, set, last_tick_us_);
   }

@@ -28,6 +28,10 @@ struct io_layout {
   int64_t in_bytes = 0, out_bytes = 0;
 };
 
+// The gap below which the executor's layout and the CUDA backend's copies merge slots into one span: one value,
+// so every range the CUDA backend copies (full or sparse tick) lies inside one span of the layout.
+constexpr int64_t kStagingMergeGap = int64_t(64) << 10;
+
 // Slots closer than `gap` bytes share a span (one device copy instead of two; the gap's bytes are copied too).
 // Host offsets are 8-byte aligned so every dtype can be viewed in place. A plan without a slot table
 // (hand-built) gets one span over the whole io arena each way.
