@@ -38,6 +38,9 @@ export interface LoomMeasurement {
   readonly iters: number;
   readonly warmup: number;
   readonly runTickUs: TickStats;
+  // Throughput with ticks in flight (runTick called while earlier ticks run, up to the plan's pipeline depth):
+  // wall time of the timed ticks / their count. A user serving a stream of ticks sees this rate.
+  readonly pipelinedUsPerTick?: number;
   readonly deviceTickUs: TickStats | null; // CUDA only
   readonly profile: { readonly eagerLaunchUs: number; readonly top: readonly TopLaunch[] } | null; // CUDA only
   readonly work: PlanWork;
@@ -63,6 +66,7 @@ export async function measureLoom(planDir: string, opts: MeasureOptions): Promis
       await loaded.runTick(inputs);
       samples.push((performance.now() - t0) * 1e3);
     }
+    const pipelinedUsPerTick = await pipelined(loaded, inputs, opts.iters);
     const cuda = loaded.backend === 'cuda';
     return {
       backend: loaded.backend,
@@ -70,6 +74,7 @@ export async function measureLoom(planDir: string, opts: MeasureOptions): Promis
       iters: opts.iters,
       warmup: opts.warmup,
       runTickUs: tickStats(samples),
+      pipelinedUsPerTick,
       deviceTickUs: cuda ? tickStats(loaded.benchTick(opts.iters).deviceUs) : null,
       profile: cuda ? profileLaunches(loaded) : null,
       work: planWork(loaded.plan),
@@ -77,6 +82,19 @@ export async function measureLoom(planDir: string, opts: MeasureOptions): Promis
   } finally {
     loaded.close();
   }
+}
+
+const PIPELINE_DEPTH = 3; // loadPlan's default
+
+async function pipelined(loaded: LoadedPlan, inputs: TickInputs, n: number): Promise<number> {
+  const inFlight: Promise<unknown>[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    inFlight.push(loaded.runTick(inputs));
+    if (inFlight.length >= PIPELINE_DEPTH) await inFlight.shift();
+  }
+  await Promise.all(inFlight);
+  return ((performance.now() - t0) * 1e3) / n;
 }
 
 export function planWork(plan: LoadedPlan['plan']): PlanWork {
