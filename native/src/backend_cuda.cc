@@ -235,8 +235,7 @@ void cuda_destroy(void* ctx) {
     cuCtxSetCurrent(c->dev.cu_ctx);
   }
   if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
-  for (auto& slot : c->staged.slots)
-    if (slot.done) cudaEventDestroy(slot.done);
+  cuda_staged_destroy(*c);
   cuda_sparse_destroy(*c);
   if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
   if (c->dev.ev0) cudaEventDestroy(c->dev.ev0);
@@ -490,6 +489,8 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
   copy_host(c, staging);
 }
 
+} // namespace
+
 // After a failed tick, in the worker thread that ran it: clear the error a failed call leaves behind (the
 // epilogue and skinny-GEMM launches check cudaGetLastError, which would report it again in the next tick),
 // wait for whatever the tick had enqueued, and re-capture the full tick's graph (a launch that failed part
@@ -524,6 +525,8 @@ void cuda_recover(cuda_ctx& c) {
   c.fault.recoveries++;
 }
 
+namespace {
+
 void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                    uint8_t* const* dst) {
   cuda_ctx& c = cuda_ctx_of(ctx);
@@ -541,101 +544,6 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
     cuda_recover(c);
     throw;
   }
-}
-
-// ---- staged ticks: submitted on the JS thread, waited for on a worker, finished on the JS thread ----
-
-cuda_staged_slot& staged_slot(cuda_ctx& c, int slot) {
-  if (slot < 0 || slot >= kCudaStagedSlots) throw loom_error("staged tick: slot " + std::to_string(slot) + " does not exist");
-  cuda_staged_slot& s = c.staged.slots[slot];
-  if (!s.done) CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
-  return s;
-}
-
-// The sparse program for this mask when the rule picks one and its copies fit the staging layout.
-mask_entry* staged_sparse(cuda_ctx& c, const staged_tick& t) {
-  mask_entry* sparse = cuda_sparse_choose(c, *t.active);
-  if (!sparse) return nullptr;
-  for (const auto& r : sparse->prog->in_coarse)
-    if (io_host_offset(t.layout->in, r.offset, r.bytes) < 0) return nullptr;
-  for (const auto& r : sparse->prog->out)
-    if (io_host_offset(t.layout->out, r.offset, r.bytes) < 0) return nullptr;
-  return sparse;
-}
-
-void cuda_submit(void* ctx, const staged_tick& t) {
-  cuda_ctx& c = cuda_ctx_of(ctx);
-  cuda_bind(c);
-  if (!c.fault.lost.empty()) {
-    c.fault.armed = false;
-    throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
-                     "); load the plan again in a new process");
-  }
-  cuda_staged_slot& slot = staged_slot(c, t.slot);
-  try {
-    mask_entry* sparse = staged_sparse(c, t);
-    cuda_enqueue_copies_in(c, sparse ? sparse->prog->in_coarse : c.full.in_ranges, t.in, &t.layout->in);
-    if (c.fault.armed) { // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
-      c.fault.armed = false;
-      c.fault.injected++;
-      cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)",
-                __FILE__, __LINE__);
-    }
-    bool graphed = c.graph.captured;
-    if (sparse) graphed = cuda_sparse_enqueue(c, *sparse);
-    else cuda_launch_full_compute(c);
-    cuda_enqueue_copies_out(c, sparse ? sparse->prog->out : c.full.out_ranges, t.out, &t.layout->out);
-    CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
-    slot.sparse_id = sparse ? sparse->id : 0;
-    slot.graphed = graphed;
-    slot.alone = c.staged.in_flight == 0;
-    c.staged.in_flight++;
-  } catch (...) {
-    c.fault.armed = false;
-    c.fault.failed_ticks++;
-    cuda_recover(c);
-    throw;
-  }
-}
-
-void cuda_wait(void* ctx, int slot) {
-  cuda_ctx& c = cuda_ctx_of(ctx);
-  if (slot < 0 || slot >= kCudaStagedSlots || !c.staged.slots[slot].done)
-    throw loom_error("staged tick: slot " + std::to_string(slot) + " has no tick");
-  cudaEvent_t ev = c.staged.slots[slot].done;
-  CUDA_CHECK(cudaSetDevice(c.dev.device));
-  CUDA_CHECK(cudaEventSynchronize(ev));
-}
-
-void cuda_finish(void* ctx, int slot, double wall_us) {
-  cuda_ctx& c = cuda_ctx_of(ctx);
-  if (slot < 0 || slot >= kCudaStagedSlots) return;
-  cuda_staged_slot& s = c.staged.slots[slot];
-  c.staged.in_flight = std::max(0, c.staged.in_flight - 1);
-  c.staged.ticks++;
-  if (s.sparse_id == 0) {
-    c.sparse.full_ticks++;
-    return;
-  }
-  c.sparse.sparse_ticks++;
-  if (!s.graphed || !s.alone) return;
-  for (auto& e : c.sparse.cache)
-    if (e->id == s.sparse_id && e->prog) cuda_sparse_record(c, *e, wall_us);
-}
-
-uint8_t* cuda_host_alloc(size_t bytes) {
-  void* p = nullptr;
-  const cudaError_t e = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocPortable);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    throw loom_error("CUDA backend: cannot allocate " + mib(static_cast<double>(bytes)) + " of pinned host memory for tick staging (" +
-                     cudaGetErrorString(e) + ")");
-  }
-  return static_cast<uint8_t*>(p);
-}
-
-void cuda_host_free(uint8_t* p) {
-  if (p) cudaFreeHost(p);
 }
 
 void cuda_fault_arm(void* ctx, int32_t at_launch) { cuda_ctx_of(ctx).fault.armed = at_launch >= 0; }
@@ -658,6 +566,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("halfOperandGemmCalls", half_calls); // prepared GEMM calls (cuBLAS or skinny kernel) with bf16/f16 A and B
   num("groupedSplit", c.gemm.grouped_split);
   num("stagedTicksCuda", static_cast<double>(c.staged.ticks));
+  num("stagedOverlapped", static_cast<double>(c.staged.overlapped));
   num("gemvCalls", c.gemm.gemv_calls); // GEMM calls run by the skinny-GEMM kernel instead of cuBLAS
   num("h2dCopies", static_cast<double>(c.full.in_ranges.size()));
   num("d2hCopies", static_cast<double>(c.full.out_ranges.size()));
@@ -701,12 +610,12 @@ const void* cuda_get_extension(const char* name) {
 }
 
 const backend_ops cuda_ops = {
-    LOOM_BACKEND_ABI, "cuda",        cuda_destroy,       cuda_allocate,   cuda_upload_weights,
-    cuda_copy_in,     cuda_copy_out, cuda_one_launch,    cuda_one_launch, cuda_one_launch,
-    cuda_synchronize, cuda_threads,  cuda_get_extension, cuda_host_alloc, cuda_host_free,
+    LOOM_BACKEND_ABI, "cuda",        cuda_destroy,       cuda_allocate,     cuda_upload_weights,
+    cuda_copy_in,     cuda_copy_out, cuda_one_launch,    cuda_one_launch,   cuda_one_launch,
+    cuda_synchronize, cuda_threads,  cuda_get_extension, cuda_pinned_alloc, cuda_pinned_free,
 };
 
-const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_submit, cuda_wait, cuda_finish};
+const backend_tick_ops cuda_tick_ops = {cuda_prepare, cuda_run_tick, cuda_staged_submit, cuda_staged_wait, cuda_staged_finish};
 
 bool cuda_available() { return cuda_device_count() > 0; }
 
@@ -760,6 +669,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->dev.device = opts.device;
     c->sparse.policy = cuda_sparse_policy_from_env();
     c->gemm.gemv = cuda_gemv_policy_from_env();
+    c->staged.overlap = cuda_overlap_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

@@ -207,20 +207,28 @@ struct cuda_fault_state {
   std::string lost; // non-empty: recovery found a sticky error; every later tick fails at once, naming it
 };
 
-// Staged ticks in flight (backend_tick_ops submit / wait / finish), one slot per staging set.
+// Staged ticks in flight (backend_tick_ops submit / wait / finish; backend_cuda_staged.cc), one slot per staging set.
 struct cuda_staged_slot {
   cudaEvent_t done = nullptr; // recorded after the tick's last copy
   uint64_t sparse_id = 0;     // the sparse program it ran (0: the full tick)
   bool graphed = false;       // it ran as a captured graph (only those are measured)
   bool alone = false;         // nothing else was in flight when it was submitted (its wall time is its own)
+  // overlap mode: the set's device copies of its staging and result buffers, and their events
+  void* d_in = nullptr;
+  void* d_out = nullptr;
+  cudaEvent_t h2d = nullptr, computed = nullptr;
 };
+
+enum class overlap_policy { never, always, automatic };
 
 constexpr int kCudaStagedSlots = 8; // the executor's deepest pipeline
 
 struct cuda_staged_state {
   cuda_staged_slot slots[kCudaStagedSlots]; // fixed: a worker reads its slot while the JS thread submits others
   int in_flight = 0;
-  uint64_t ticks = 0;
+  uint64_t ticks = 0, overlapped = 0;
+  overlap_policy overlap = overlap_policy::automatic; // LOOM_CUDA_OVERLAP
+  cudaStream_t copy_stream = nullptr;                 // overlap mode's host↔device copies
 };
 
 struct cuda_ctx {
@@ -312,6 +320,20 @@ bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e);
 void cuda_sparse_record(cuda_ctx& c, mask_entry& e, double wall_us);
 void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out);
 void cuda_sparse_destroy(cuda_ctx& c);
+
+// ---- backend_cuda_staged.cc ----
+// Reads LOOM_CUDA_OVERLAP (never|always|auto; throws on anything else).
+overlap_policy cuda_overlap_policy_from_env();
+void cuda_staged_submit(void* ctx, const staged_tick& t);
+void cuda_staged_wait(void* ctx, int slot);
+void cuda_staged_finish(void* ctx, int slot, double wall_us);
+void cuda_staged_destroy(cuda_ctx& c);
+// Pinned host memory for staging sets and result blocks (backend_ops host_alloc / host_free).
+uint8_t* cuda_pinned_alloc(size_t bytes);
+void cuda_pinned_free(uint8_t* p);
+// backend_cuda.cc: after a failed tick, on the thread that ran it (waits for the stream, re-captures the full
+// tick's graph, or marks the context lost). Never throws.
+void cuda_recover(cuda_ctx& c);
 
 // ---- backend_cuda_bench.cc ----
 // One eager tick twice with an event between launches; the second round's device µs per launch, and the

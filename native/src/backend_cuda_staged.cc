@@ -1,0 +1,227 @@
+// Staged ticks on the CUDA backend (backend_tick_ops submit / wait / finish; tick_staging.h): submitted on the JS
+// thread, waited for on a worker, finished on the JS thread. Inputs come from a staging set (pinned, the
+// executor's layout), outputs go to a pinned result block; one event per staging set says when its tick is
+// done. Ticks of several sets are in flight at once.
+//
+// Two ways to run one, chosen per tick:
+//   direct   H2D from the staging set into the io arena, the launches, D2H into the result block, all on the
+//            compute stream: the fewest API calls, for ticks whose copies are short.
+//   overlap  H2D into a device copy of the staging set on the copy stream (overlapping the ticks ahead of it),
+//            a device-to-device copy into the io arena and the launches on the compute stream, a device-to-device
+//            copy of the outputs into a device result buffer, and the D2H from it on the copy stream
+//            (overlapping the ticks behind it). For ticks whose host↔device copies take long enough to hide.
+// LOOM_CUDA_OVERLAP=never|always|auto (default auto: overlap when the tick copies ≥ kOverlapMinBytes).
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+
+#include "backend_cuda_ctx.h"
+
+namespace loom {
+
+namespace {
+
+constexpr int64_t kOverlapMinBytes = int64_t(2) << 20; // ~40-80 µs of PCIe: worth the extra API calls
+
+cuda_staged_slot& staged_slot(cuda_ctx& c, int slot) {
+  if (slot < 0 || slot >= kCudaStagedSlots) throw loom_error("staged tick: slot " + std::to_string(slot) + " does not exist");
+  cuda_staged_slot& s = c.staged.slots[slot];
+  if (!s.done) CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
+  return s;
+}
+
+// The sparse program for this mask when the rule picks one and its copies fit the staging layout.
+mask_entry* staged_sparse(cuda_ctx& c, const staged_tick& t) {
+  mask_entry* sparse = cuda_sparse_choose(c, *t.active);
+  if (!sparse) return nullptr;
+  for (const auto& r : sparse->prog->in_coarse)
+    if (io_host_offset(t.layout->in, r.offset, r.bytes) < 0) return nullptr;
+  for (const auto& r : sparse->prog->out)
+    if (io_host_offset(t.layout->out, r.offset, r.bytes) < 0) return nullptr;
+  return sparse;
+}
+
+int64_t bytes_of(const std::vector<range>& rs) {
+  int64_t b = 0;
+  for (const auto& r : rs) b += r.bytes;
+  return b;
+}
+
+bool want_overlap(const cuda_ctx& c, int64_t copy_bytes) {
+  switch (c.staged.overlap) {
+    case overlap_policy::never: return false;
+    case overlap_policy::always: return true;
+    case overlap_policy::automatic: return copy_bytes >= kOverlapMinBytes;
+  }
+  return false;
+}
+
+// The overlap mode's per-set device buffers, streams and events, made on first need.
+void ensure_overlap(cuda_ctx& c, cuda_staged_slot& s, const io_layout& l) {
+  if (!c.staged.copy_stream) CUDA_CHECK(cudaStreamCreateWithFlags(&c.staged.copy_stream, cudaStreamNonBlocking));
+  if (!s.h2d) CUDA_CHECK(cudaEventCreateWithFlags(&s.h2d, cudaEventDisableTiming));
+  if (!s.computed) CUDA_CHECK(cudaEventCreateWithFlags(&s.computed, cudaEventDisableTiming));
+  if (!s.d_in) CUDA_CHECK(cudaMalloc(&s.d_in, static_cast<size_t>(std::max<int64_t>(l.in_bytes, 1))));
+  if (!s.d_out) CUDA_CHECK(cudaMalloc(&s.d_out, static_cast<size_t>(std::max<int64_t>(l.out_bytes, 1))));
+}
+
+// Copies between io ranges and a buffer of the staging layout, on `stream`, in direction `kind`.
+void copy_ranges(cuda_ctx& c, const std::vector<range>& rs, const std::vector<io_span>& spans, void* buf, bool to_io, cudaMemcpyKind kind,
+                 cudaStream_t stream) {
+  for (const auto& r : rs) {
+    if (r.bytes <= 0) continue;
+    const int64_t h = io_host_offset(spans, r.offset, r.bytes);
+    if (h < 0)
+      throw loom_error("tick copy of io [" + std::to_string(r.offset) + ", +" + std::to_string(r.bytes) +
+                       ") lies outside the staging layout");
+    void* io = reinterpret_cast<void*>(c.mem.io() + r.offset);
+    void* at = static_cast<uint8_t*>(buf) + h;
+    CUDA_CHECK(cudaMemcpyAsync(to_io ? io : at, to_io ? at : io, static_cast<size_t>(r.bytes), kind, stream));
+  }
+}
+
+// Buffer-to-buffer copies of the same ranges in the staging layout (host staging ⇄ its device copy).
+void copy_layout(const std::vector<range>& rs, const std::vector<io_span>& spans, void* dst, const void* src, cudaMemcpyKind kind,
+                 cudaStream_t stream) {
+  for (const auto& r : rs) {
+    if (r.bytes <= 0) continue;
+    const int64_t h = io_host_offset(spans, r.offset, r.bytes);
+    if (h < 0) throw loom_error("tick copy lies outside the staging layout");
+    CUDA_CHECK(
+        cudaMemcpyAsync(static_cast<uint8_t*>(dst) + h, static_cast<const uint8_t*>(src) + h, static_cast<size_t>(r.bytes), kind, stream));
+  }
+}
+
+void fail_if_armed(cuda_ctx& c) {
+  if (!c.fault.armed) return; // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
+  c.fault.armed = false;
+  c.fault.injected++;
+  cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)", __FILE__,
+            __LINE__);
+}
+
+bool enqueue_launches(cuda_ctx& c, mask_entry* sparse) {
+  if (sparse) return cuda_sparse_enqueue(c, *sparse);
+  cuda_launch_full_compute(c);
+  return c.graph.captured;
+}
+
+} // namespace
+
+overlap_policy cuda_overlap_policy_from_env() {
+  const char* env = std::getenv("LOOM_CUDA_OVERLAP");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "auto") return overlap_policy::automatic;
+  if (v == "never") return overlap_policy::never;
+  if (v == "always") return overlap_policy::always;
+  throw loom_error("LOOM_CUDA_OVERLAP must be never, always or auto, got '" + v + "'");
+}
+
+void cuda_staged_submit(void* ctx, const staged_tick& t) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  cuda_bind(c);
+  if (!c.fault.lost.empty()) {
+    c.fault.armed = false;
+    throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
+                     "); load the plan again in a new process");
+  }
+  cuda_staged_slot& slot = staged_slot(c, t.slot);
+  try {
+    mask_entry* sparse = staged_sparse(c, t);
+    const std::vector<range>& ins = sparse ? sparse->prog->in_coarse : c.full.in_ranges;
+    const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
+    const bool overlap = want_overlap(c, bytes_of(ins) + bytes_of(outs));
+    bool graphed = false;
+    if (!overlap) {
+      cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
+      fail_if_armed(c);
+      graphed = enqueue_launches(c, sparse);
+      cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);
+      CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
+    } else {
+      ensure_overlap(c, slot, *t.layout);
+      const cudaStream_t cs = c.staged.copy_stream;
+      // the set's device buffers are free: its previous tick was finished before the set came back
+      copy_layout(ins, t.layout->in, slot.d_in, t.in, cudaMemcpyHostToDevice, cs);
+      CUDA_CHECK(cudaEventRecord(slot.h2d, cs));
+      CUDA_CHECK(cudaStreamWaitEvent(c.dev.stream, slot.h2d, 0));
+      copy_ranges(c, ins, t.layout->in, slot.d_in, true, cudaMemcpyDeviceToDevice, c.dev.stream);
+      fail_if_armed(c);
+      graphed = enqueue_launches(c, sparse);
+      copy_ranges(c, outs, t.layout->out, slot.d_out, false, cudaMemcpyDeviceToDevice, c.dev.stream);
+      CUDA_CHECK(cudaEventRecord(slot.computed, c.dev.stream));
+      CUDA_CHECK(cudaStreamWaitEvent(cs, slot.computed, 0));
+      copy_layout(outs, t.layout->out, t.out, slot.d_out, cudaMemcpyDeviceToHost, cs);
+      CUDA_CHECK(cudaEventRecord(slot.done, cs));
+      c.staged.overlapped++;
+    }
+    slot.sparse_id = sparse ? sparse->id : 0;
+    slot.graphed = graphed;
+    slot.alone = c.staged.in_flight == 0;
+    c.staged.in_flight++;
+  } catch (...) {
+    c.fault.armed = false;
+    c.fault.failed_ticks++;
+    if (c.staged.copy_stream) cudaStreamSynchronize(c.staged.copy_stream);
+    cuda_recover(c);
+    throw;
+  }
+}
+
+void cuda_staged_wait(void* ctx, int slot) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  if (slot < 0 || slot >= kCudaStagedSlots || !c.staged.slots[slot].done)
+    throw loom_error("staged tick: slot " + std::to_string(slot) + " has no tick");
+  cudaEvent_t ev = c.staged.slots[slot].done;
+  CUDA_CHECK(cudaSetDevice(c.dev.device));
+  CUDA_CHECK(cudaEventSynchronize(ev));
+}
+
+void cuda_staged_finish(void* ctx, int slot, double wall_us) {
+  cuda_ctx& c = cuda_ctx_of(ctx);
+  if (slot < 0 || slot >= kCudaStagedSlots) return;
+  cuda_staged_slot& s = c.staged.slots[slot];
+  c.staged.in_flight = std::max(0, c.staged.in_flight - 1);
+  c.staged.ticks++;
+  if (s.sparse_id == 0) {
+    c.sparse.full_ticks++;
+    return;
+  }
+  c.sparse.sparse_ticks++;
+  if (!s.graphed || !s.alone) return;
+  for (auto& e : c.sparse.cache)
+    if (e->id == s.sparse_id && e->prog) cuda_sparse_record(c, *e, wall_us);
+}
+
+void cuda_staged_destroy(cuda_ctx& c) {
+  for (auto& s : c.staged.slots) {
+    if (s.done) cudaEventDestroy(s.done);
+    if (s.h2d) cudaEventDestroy(s.h2d);
+    if (s.computed) cudaEventDestroy(s.computed);
+    if (s.d_in) cudaFree(s.d_in);
+    if (s.d_out) cudaFree(s.d_out);
+    s = cuda_staged_slot{};
+  }
+  if (c.staged.copy_stream) {
+    cudaStreamSynchronize(c.staged.copy_stream);
+    cudaStreamDestroy(c.staged.copy_stream);
+    c.staged.copy_stream = nullptr;
+  }
+}
+
+uint8_t* cuda_pinned_alloc(size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t e = cudaHostAlloc(&p, std::max<size_t>(bytes, 1), cudaHostAllocPortable);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    throw loom_error("CUDA backend: cannot allocate " + std::to_string(bytes) + " bytes of pinned host memory for tick staging (" +
+                     cudaGetErrorString(e) + ")");
+  }
+  return static_cast<uint8_t*>(p);
+}
+
+void cuda_pinned_free(uint8_t* p) {
+  if (p) cudaFreeHost(p);
+}
+
+} // namespace loom
