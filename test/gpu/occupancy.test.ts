@@ -20,7 +20,6 @@ import { worstErrors } from '../runtime/precision-fleet.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
 type Feeds = Record<string, Record<string, Tensor>>;
-type Outs = Record<string, Record<string, Tensor>>;
 
 const SAME_CALLS = 1e-5; // cuBLAS may pick another algorithm for another batch count
 const VS_CPU = 1e-4;
