@@ -1,5 +1,6 @@
 // onnxruntime-node, the oracle of op semantics: IR Tensor <-> ort.Tensor and running a model on IR tensors.
-import * as ort from 'onnxruntime-node';
+import { createRequire } from 'node:module';
+import type * as ort from 'onnxruntime-node';
 import type { Tensor } from '../../ir/tensor.js';
 import { FROM_ORT, ORT_TYPES, fromOrtData } from '../../src/fleet/oracle.js';
 
@@ -8,10 +9,18 @@ export const UNOPTIMIZED: ort.InferenceSession.SessionOptions = { graphOptimizat
 // onnxruntime's own defaults, which the op and importer tests were tuned with.
 export const ORT_DEFAULTS: ort.InferenceSession.SessionOptions = {};
 
+// Loaded on first use, so test files that only share this folder's helpers (makeFeeds, ...) run where
+// onnxruntime-node is not installed (the lent GPU machine's kit leaves it out unless WITH_ORT=1).
+let loaded: typeof ort | null = null;
+function ortModule(): typeof ort {
+  loaded ??= createRequire(import.meta.url)('onnxruntime-node') as typeof ort;
+  return loaded;
+}
+
 export function toOrt(t: Tensor): ort.Tensor {
   const type = ORT_TYPES[t.dtype];
   if (!type) throw new Error(`no onnxruntime type for ${t.dtype}`);
-  return new ort.Tensor(type, t.data as never, [...t.shape]);
+  return new (ortModule().Tensor)(type, t.data as never, [...t.shape]);
 }
 
 export function fromOrt(t: ort.Tensor): Tensor {
@@ -25,7 +34,7 @@ async function runNamed(
   feeds: Readonly<Record<string, Tensor>>,
   options: ort.InferenceSession.SessionOptions,
 ): Promise<Array<[string, Tensor]>> {
-  const session = await ort.InferenceSession.create(model as never, options);
+  const session = await ortModule().InferenceSession.create(model as never, options);
   try {
     const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, toOrt(v)])));
     return session.outputNames.map((n) => [n, fromOrt(out[n]!)]);
