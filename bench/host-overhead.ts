@@ -16,6 +16,7 @@ import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { exampleInputs } from '../src/fleet/inputs.js';
 import { alignTable, quantile, resultFile, writeMlpFleet } from './common.js';
+import { type TickPhases, tickPhases } from './tick-phases.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -44,6 +45,7 @@ interface FleetResult {
   runTickUs: Spread; // JS wall time of `await runTick(inputs)`
   nativeUs: Spread; // the executor's time for the same ticks
   hostOverheadUs: Spread; // per tick: runTick - native
+  phases: TickPhases; // bench/tick-phases.ts: medians per phase of the same path, one tick at a time
 }
 
 function spread(xs: readonly number[]): Spread {
@@ -81,6 +83,7 @@ async function measure(name: string, planDir: string, iters = ITERS): Promise<Fl
       runTickUs: spread(wall),
       nativeUs: spread(native),
       hostOverheadUs: spread(over),
+      phases: await tickPhases(loaded, loaded.backend, iters),
     };
   } finally {
     loaded.close();
@@ -145,7 +148,18 @@ async function main(): Promise<void> {
     r.hostOverheadUs.p90.toFixed(1),
   ]);
   process.stdout.write(`${alignTable(head, body, 2).join('\n')}\n`);
-  process.stdout.write(`\n(host = runTick wall - the executor's native tick, per tick; medians unless noted)\nwrote ${path.relative(ROOT, file)}\n`);
+  process.stdout.write(`\n(host = runTick wall - the executor's native tick, per tick; medians unless noted)\n`);
+  const phaseHead = ['fleet', 'check', 'write', 'submit', 'settle', 'native', 'unpack', 'total'];
+  const phaseBody = results.map((r) => [
+    r.fleet,
+    ...[r.phases.checkUs, r.phases.writeUs, r.phases.submitUs, r.phases.settleUs, r.phases.nativeUs, r.phases.unpackUs, r.phases.totalUs].map((v) =>
+      v.toFixed(1),
+    ),
+  ]);
+  process.stdout.write(`\n${alignTable(phaseHead, phaseBody, 2).join('\n')}\n`);
+  process.stdout.write(
+    `(µs, medians, bench/tick-phases.ts: settle = submitTick returned → promise resolved; native = the executor's submit → tick done)\nwrote ${path.relative(ROOT, file)}\n`,
+  );
 }
 
 await main();
