@@ -66,7 +66,7 @@ Napi::Value create(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value destroy(const Napi::CallbackInfo& info) {
-  if (info.Length() > 0 && info[0].IsExternal()) info[0].As<Napi::External<addon_handle>>().Data()->exec.reset();
+  if (info.Length() > 0 && info[0].IsExternal()) info[0].As<Napi::External<addon_handle>>().Data()->close();
   return info.Env().Undefined();
 }
 

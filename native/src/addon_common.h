@@ -17,9 +17,15 @@ inline Napi::Error addon_eval_error(Napi::Env env, const std::string& msg) {
   return e;
 }
 
-// A handle keeps its executor alive for ticks in flight even after destroy().
+class tick_waiter;
+
+// A handle keeps its executor alive for ticks in flight even after destroy(); its waiter (addon_waiter.h, made
+// on the first submitTick) hands staged ticks back to JS.
 struct addon_handle {
   std::shared_ptr<executor> exec;
+  std::shared_ptr<tick_waiter> waiter;
+  ~addon_handle();
+  void close(); // destroy(): no more ticks; those in flight are still answered
 };
 
 inline std::shared_ptr<executor> addon_handle_executor(const Napi::Value& v) {

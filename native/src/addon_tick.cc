@@ -11,12 +11,11 @@
 #include <sstream>
 
 #include "addon_common.h"
+#include "addon_waiter.h"
 
 namespace loom {
 
 namespace {
-
-Napi::Value result_buffer(Napi::Env env, const staged_result& r);
 
 class tick_worker : public Napi::AsyncWorker {
  public:
@@ -84,51 +83,6 @@ class tick_list_worker : public tick_worker {
   std::vector<std::vector<uint8_t>> in_store_, out_store_;
 };
 
-// submitTick: the tick was submitted on the JS thread (inputs already in the staging set); the worker waits for
-// it (CUDA: its event; CPU: runs it, in submission order) and hands back its result block in place.
-class staged_worker : public Napi::AsyncWorker {
- public:
-  staged_worker(Napi::Env env, std::shared_ptr<executor> exec, int set)
-      : Napi::AsyncWorker(env, "loom.submitTick"), deferred_(Napi::Promise::Deferred::New(env)), exec_(std::move(exec)), set_(set) {}
-
-  Napi::Promise promise() const { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      exec_->await(set_);
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    staged_result r;
-    try {
-      r = exec_->finish(set_);
-    } catch (const std::exception& e) {
-      deferred_.Reject(addon_eval_error(env, e.what()).Value());
-      return;
-    }
-    deferred_.Resolve(result_buffer(env, r));
-  }
-
-  void OnError(const Napi::Error& e) override {
-    try {
-      exec_->finish(set_);
-    } catch (const std::exception&) {
-      // the set is freed either way; the tick's own error is the one to report
-    }
-    deferred_.Reject(addon_eval_error(Env(), e.Message()).Value());
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<executor> exec_;
-  int set_;
-};
-
 int set_index(Napi::Env env, const Napi::Value& v, const executor& exec) {
   if (!v.IsNumber()) throw addon_eval_error(env, "loom addon: the staging set must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
@@ -170,14 +124,14 @@ Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>&
   return copy;
 }
 
-Napi::Value result_buffer(Napi::Env env, const staged_result& r) {
+} // namespace
+
+Napi::Value addon_result_buffer(Napi::Env env, const staged_result& r) {
   if (r.block) return block_buffer(env, r.block, r.bytes);
   Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, std::max<size_t>(r.bytes, 1));
   if (r.bytes) std::memcpy(copy.Data(), r.landing, r.bytes);
   return copy;
 }
-
-} // namespace
 
 Napi::Value addon_run_tick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -242,10 +196,9 @@ Napi::Value addon_submit_tick(const Napi::CallbackInfo& info) {
   } catch (const std::exception& e) {
     throw addon_eval_error(env, e.what());
   }
-  auto* worker = new staged_worker(env, std::move(exec), set);
-  Napi::Promise p = worker->promise();
-  worker->Queue();
-  return p;
+  addon_handle* h = info[0].As<Napi::External<addon_handle>>().Data();
+  if (!h->waiter) h->waiter = tick_waiter::create(env, exec);
+  return h->waiter->watch(env, set);
 }
 
 } // namespace loom

@@ -2,6 +2,8 @@
 // come back in call order, a tick that fails fails alone, the caller may reuse its input tensors as soon as
 // runTick returns (a tick waiting for a set has its bytes copied aside), rows per tenant come back as given,
 // and closing the plan refuses only the ticks still waiting.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTensor, type Tensor } from '../../ir/tensor.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
@@ -101,5 +103,20 @@ describe('pipelined ticks (cpu)', () => {
     const out = await running;
     expect(maxRelError(floats(out.a!.y), expected(fixture.hand, 0, floats(xa(1, 1)), 1))).toBeLessThan(1e-6);
     await expect(plan.runTick({ a: { x: xa(1, 3) } })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
+  it('a process whose plan is left open exits once its ticks are answered (the tick waiter does not hold it)', () => {
+    const runtime = path.resolve(import.meta.dirname, '../../runtime/index.ts');
+    const script = [
+      `const { loadPlan } = await import(${JSON.stringify(runtime)});`,
+      `const p = await loadPlan(${JSON.stringify(fixture.dir)}, { backend: 'cpu', threads: 1 });`,
+      "const x = { dtype: 'f32', shape: [1, " + K + '], data: new Float32Array(' + K + ') };',
+      'const outs = await Promise.all([1, 2, 3, 4].map(() => p.runTick({ a: { x } })));',
+      "process.stdout.write('answered ' + outs.length + '\\n');",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.error, r.stderr).toBeUndefined();
+    expect(r.stdout).toContain('answered 4');
+    expect(r.status, r.stderr).toBe(0);
   });
 });

@@ -1,0 +1,111 @@
+#include "addon_waiter.h"
+
+#include "addon_common.h"
+
+namespace loom {
+
+void addon_handle::close() {
+  exec.reset();
+  if (waiter) waiter->stop();
+}
+
+addon_handle::~addon_handle() {
+  if (waiter) waiter->stop();
+}
+
+std::shared_ptr<tick_waiter> tick_waiter::create(Napi::Env env, std::shared_ptr<executor> exec) {
+  auto w = std::make_shared<tick_waiter>(std::move(exec));
+  w->deferred_.resize(static_cast<size_t>(w->exec_->depth()));
+  // The finalizer (JS thread, after the thread released the function, or at environment teardown) owns a
+  // reference until it has joined the thread, so the thread never outlives its object.
+  auto* keep = new std::shared_ptr<tick_waiter>(w);
+  w->tsfn_ =
+      Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "loom.tick", 0, 1, [keep](Napi::Env) {
+        tick_waiter& self = **keep;
+        {
+          std::lock_guard<std::mutex> lock(self.mu_);
+          self.stopping_ = true;
+        }
+        self.cv_.notify_all();
+        if (self.thread_.joinable()) self.thread_.join();
+        delete keep;
+      });
+  w->tsfn_.Unref(env); // an idle plan does not keep the process alive
+  tick_waiter* raw = w.get();
+  w->thread_ = std::thread([raw] { raw->run(); });
+  return w;
+}
+
+tick_waiter::~tick_waiter() {
+  if (thread_.joinable()) thread_.detach(); // only when the environment is gone without finalizing (never joined from itself)
+}
+
+Napi::Promise tick_waiter::watch(Napi::Env env, int set) {
+  auto& d = deferred_.at(static_cast<size_t>(set));
+  d.emplace(Napi::Promise::Deferred::New(env));
+  if (in_flight_++ == 0) tsfn_.Ref(env);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back(set);
+  }
+  cv_.notify_one();
+  return d->Promise();
+}
+
+void tick_waiter::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+}
+
+void tick_waiter::run() {
+  for (;;) {
+    int set = 0;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) break; // stopping, nothing left to hand back
+      set = queue_.front();
+      queue_.pop_front();
+    }
+    auto* c = new completion{set, {}};
+    try {
+      exec_->await(set);
+    } catch (const std::exception& e) {
+      c->error = e.what();
+      if (c->error.empty()) c->error = "the tick failed";
+    }
+    std::shared_ptr<tick_waiter> self = shared_from_this();
+    const napi_status st = tsfn_.BlockingCall(c, [self](Napi::Env env, Napi::Function, completion* done) { self->settle(env, done); });
+    if (st != napi_ok) delete c; // the environment is going away
+  }
+  tsfn_.Release();
+}
+
+void tick_waiter::settle(Napi::Env env, completion* c) {
+  std::unique_ptr<completion> own(c);
+  if (env == nullptr) return; // torn down with ticks queued
+  std::optional<Napi::Promise::Deferred>& d = deferred_.at(static_cast<size_t>(c->set));
+  if (!d) return;
+  Napi::Promise::Deferred deferred = *d;
+  d.reset();
+  if (--in_flight_ == 0) tsfn_.Unref(env);
+  if (!c->error.empty()) {
+    try {
+      exec_->finish(c->set);
+    } catch (const std::exception&) {
+      // the set is freed either way; the tick's own error is the one to report
+    }
+    deferred.Reject(addon_eval_error(env, c->error).Value());
+    return;
+  }
+  try {
+    deferred.Resolve(addon_result_buffer(env, exec_->finish(c->set)));
+  } catch (const std::exception& e) {
+    deferred.Reject(addon_eval_error(env, e.what()).Value());
+  }
+}
+
+} // namespace loom
