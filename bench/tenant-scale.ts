@@ -378,7 +378,16 @@ async function main(): Promise<void> {
   for (const r of rows) for (const s of r.skipped) process.stdout.write(`${r.row}: skipped ${s}\n`);
   const bad = rows.filter((r) => r.serve && r.serve.lost + r.serve.duplicated + r.serve.mismatched > 0);
   if (bad.length > 0) process.stdout.write(`ACCOUNTING FAILED: ${bad.map((r) => r.row).join(', ')}\n`);
-  const json = { benchmark: 'tenant-scale', date: new Date().toISOString(), device, cores: os.cpus().length, node: process.version, backend: o.backend, elapsedS, rows };
+  const json = {
+    benchmark: 'tenant-scale',
+    date: new Date().toISOString(),
+    device,
+    cores: os.cpus().length,
+    node: process.version,
+    backend: o.backend,
+    elapsedS,
+    rows,
+  };
   mkdirSync(a.out!, { recursive: true });
   const file = resultFile(a.out!, device, 'tenant-scale', 'json');
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
