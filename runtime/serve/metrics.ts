@@ -19,7 +19,8 @@ export interface MetricsSource {
   readonly plan: LaunchPlan;
   readonly backend: string;
   queueDepth(tenant: string): QueueDepth;
-  queued(): Iterable<[string, QueueDepth]>; // the tenants with queued work only
+  // The tenants with queued work only (TickScheduler.queued()); without it every tenant is asked at a scrape.
+  queued?(): Iterable<[string, QueueDepth]>;
 }
 
 export interface MetricsOptions {
@@ -179,9 +180,11 @@ export class ServeMetrics implements SchedulerObserver {
   // count of tenants with queued work, from the active tenants only; and the top-K gauges.
   private queueGauges(source: MetricsSource, registers: Registry[]): void {
     const perTenant = this.perTenant;
+    const queued = (): Iterable<[string, QueueDepth]> =>
+      source.queued ? source.queued() : source.plan.tenants.map((t): [string, QueueDepth] => [t.id, source.queueDepth(t.id)]).filter(([, d]) => d.requests > 0);
     const total = (pick: (d: QueueDepth) => number) => {
       let n = 0;
-      for (const [, d] of source.queued()) n += pick(d);
+      for (const [, d] of queued()) n += pick(d);
       return n;
     };
     const gauge = (name: string, what: string, pick: (d: QueueDepth) => number) =>
@@ -203,7 +206,7 @@ export class ServeMetrics implements SchedulerObserver {
       registers,
       collect() {
         let n = 0;
-        for (const _ of source.queued()) n++;
+        for (const _ of queued()) n++;
         this.set(n);
       },
     });
@@ -221,7 +224,7 @@ export class ServeMetrics implements SchedulerObserver {
         },
       });
     top('loom_top_tenant_queue_rows', 'Rows queued now', function* () {
-      for (const [t, d] of source.queued()) yield [t, d.rows];
+      for (const [t, d] of queued()) yield [t, d.rows];
     });
     top('loom_top_tenant_rejected', 'Requests refused at admission since start', () => this.rejectedBy.entries());
     top('loom_top_tenant_slo_missed', 'Requests answered past sloMs since start', () => this.missedBy.entries());

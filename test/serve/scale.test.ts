@@ -2,6 +2,7 @@
 // per tick counted (not timed) against the tenants with queued work, admission and queues per tenant among
 // 1,000 tenants, `loom serve`'s start-up and a fleet-level /metrics page, and the /metrics size at 10,000
 // tenants (the metrics alone, over a plan-shaped fleet of ids: no compile needed).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { exampleInputs } from '../../src/fleet/inputs.js';
 import { writeTenantFleet } from '../../bench/tenant-fleet.js';
 import { oipBody } from './fleet.js';
 
+const ROOT = path.resolve(import.meta.dirname, '../..');
 const TENANTS = 1000;
 let dir: string;
 let loaded: LoadedPlan;
@@ -212,5 +214,28 @@ describe('/metrics at 10,000 tenants', () => {
       ['a', 1],
     ]);
     expect(topEntries(e, 0)).toEqual([]);
+  });
+});
+
+describe('loom serve metrics flags', () => {
+  const loom = (...args: string[]) => spawnSync(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  it('--help documents them', () => {
+    const r = loom('--help');
+    expect(r.stdout).toContain('--metrics-per-tenant');
+    expect(r.stdout).toContain('--metrics-top-k <n>');
+  });
+
+  it('a bad --metrics-top-k is refused with one line naming it, before the plan loads', () => {
+    const r = loom(path.join(dir, 'plan'), '--metrics-top-k', '-1');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain("--metrics-top-k must be a non-negative integer, got '-1'");
+  });
+
+  it('the ServeMetrics topK option is checked too', () => {
+    expect(() => new ServeMetrics({ plan: idPlan(2), backend: 'cpu', queueDepth: () => ({ requests: 0, rows: 0 }) }, { topK: 1.5 })).toThrow(
+      'topK must be an integer >= 0',
+    );
   });
 });
