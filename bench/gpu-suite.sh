@@ -17,7 +17,7 @@
 #              binary bodies, against the fastify floor in the same run (SERVE_LOAD_ARGS adds/overrides flags)
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
-#              over 10% of the tenants; one 280 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
+#              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
 #              and autocannon, as serve does. Not in the default list: about 5 minutes.
 # Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
 # FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; WORK=DIR keeps the compiled fleets between runs.
@@ -78,7 +78,7 @@ for part in $PARTS; do
       ;;
     tenants)
       # shellcheck disable=SC2086
-      step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 280 ${TENANT_SCALE_ARGS:-}
+      step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 240 ${TENANT_SCALE_ARGS:-}
       ;;
     *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed serve tenants)"; exit 2 ;;
   esac
