@@ -67,20 +67,20 @@ function rowsNote(m: ReportModel): string {
 // The groups, largest first (at most MAX_GROUP_ROWS rows): who is in each, instead of a table of every tenant.
 function groupTable(m: ReportModel): string {
   if (!m.grouping) return '';
-  const head = ['group', 'tenants', 'model', 'max batch', 'SLO ms', 'layers', 'launches', 'first tenants'];
+  const head = ['group', 'first tenants', 'model', 'tenants', 'max batch', 'SLO ms', 'layers', 'launches']; // numbers last: the table style right-aligns columns 7+
   const rows = [...m.tenants]
     .sort((a, b) => b.members - a.members || a.index - b.index)
     .map((t) => {
       const g = m.grouping!.groups[t.index]!;
       const cells = [
         t.id,
-        String(t.members),
+        `${t.sample.join(', ')}${t.members > t.sample.length ? ', …' : ''}`,
         g.model ?? '(several)',
+        String(t.members),
         g.maxBatch === null ? '(several)' : String(g.maxBatch),
         g.sloMs === null ? '—' : String(g.sloMs),
         g.layers === null ? '(several)' : String(g.layers),
         String(t.launches),
-        `${t.sample.join(', ')}${t.members > t.sample.length ? ', …' : ''}`,
       ];
       return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
     });
