@@ -42,7 +42,7 @@ describe('tenant-scale helpers', () => {
   });
 
   it('names the card the floor is measured against', () => {
-    expect(nominalBandwidth('NVIDIA H100 80GB HBM3').bytesPerS).toBe(3.35e12);
+    expect(nominalBandwidth('NVIDIA H100 80GB HBM3').bytesPerS).toBe(3.0e12);
     expect(nominalBandwidth('NVIDIA H200').bytesPerS).toBe(4.8e12);
     expect(nominalBandwidth('some GPU').label).toContain('assumed');
   });
