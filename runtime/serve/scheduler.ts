@@ -14,7 +14,7 @@
 // Scale: per-tick work is proportional to the tenants with queued work, never to all of them. The tenants
 // with a non-empty queue are an `active` set kept as requests are queued, taken and cancelled; a tick walks
 // only that set (in plan order), and the counters in `work` count every tenant queue the tick path looks
-// at, so a test can prove idle tenants cost nothing (test/serve/scheduler-scale.test.ts).
+// at, so a test can prove idle tenants cost nothing (test/serve/scale.test.ts).
 import type { LaunchPlan } from '../../codegen/index.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
