@@ -4,7 +4,7 @@
 #
 #   bash bench/gpu-suite.sh OUT_DIR [PART ...]
 #
-# PARTs (default: all but serve, in this order):
+# PARTs (default: all but serve and tenants, in this order):
 #   build      tsc + the native addon with the CUDA backend
 #   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks)
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
@@ -15,6 +15,10 @@
 #   seed       bench/peers/seed_torch.py + bench/seed.ts: the seed study's table (fp32)
 #   serve      bench/serve-load.ts: loom serve (CUDA backend) under closed- and open-loop HTTP load, JSON and
 #              binary bodies, against the fastify floor in the same run (SERVE_LOAD_ARGS adds/overrides flags)
+#   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
+#              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
+#              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
+#              and autocannon, as serve does. Not in the default list: about 5 minutes.
 # Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
 # FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; WORK=DIR keeps the compiled fleets between runs.
 set -uo pipefail
@@ -72,7 +76,11 @@ for part in $PARTS; do
       # shellcheck disable=SC2086
       step serve-load env OUT="$OUT" $TSX bench/serve-load.ts --backend cuda --seconds 10 --tenants 16 --connections 64,256 --rates 2000,5000 ${SERVE_LOAD_ARGS:-}
       ;;
-    *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed serve)"; exit 2 ;;
+    tenants)
+      # shellcheck disable=SC2086
+      step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 240 ${TENANT_SCALE_ARGS:-}
+      ;;
+    *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed serve tenants)"; exit 2 ;;
   esac
 done
 exit $status

@@ -395,7 +395,7 @@ async function startFloorChild(tenantsFile: string): Promise<{ proc: ChildProces
   return { proc, url: await waitForUrl(proc, /floor at (http:\/\/[^\s]+)/, 'the floor server') };
 }
 
-function stop(proc: ChildProcess): Promise<void> {
+export function stop(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
     const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
@@ -407,12 +407,13 @@ function stop(proc: ChildProcess): Promise<void> {
   });
 }
 
-async function scrape(url: string): Promise<{ rejected: Record<string, number>; sloMissed: number }> {
+export async function scrape(url: string): Promise<{ rejected: Record<string, number>; sloMissed: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const rejected: Record<string, number> = {};
   for (const m of text.matchAll(/^loom_admission_rejected_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm))
     rejected[m[1]!] = (rejected[m[1]!] ?? 0) + Number(m[2]);
-  const sloMissed = [...text.matchAll(/^loom_slo_missed_total\{[^}]*\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+  // fleet-level by default (no labels), one series a tenant with --metrics-per-tenant
+  const sloMissed = [...text.matchAll(/^loom_slo_missed_total(?:\{[^}]*\})? (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
   return { rejected, sloMissed };
 }
 

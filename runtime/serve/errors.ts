@@ -21,3 +21,13 @@ export function isServeError(e: unknown): e is ServeError {
 export function refuse(status: ServeStatus, message: string, retryAfterS: number | null = null): never {
   throw new ServeError(status, message, retryAfterS);
 }
+
+const LISTED_MODELS = 20;
+
+// The 404 for a model name the server does not have, naming a few it has: at thousands of tenants the full
+// list would make every mistyped name a page-long answer (and a cost per bad request).
+export function unknownModelMessage(name: string, ids: readonly string[]): string {
+  const shown = ids.slice(0, LISTED_MODELS).join(', ');
+  const more = ids.length > LISTED_MODELS ? `, … ${ids.length - LISTED_MODELS} more; GET /v2/models/{model} asks for one` : '';
+  return `unknown model '${name}' (this server has ${ids.length}: ${shown}${more})`;
+}

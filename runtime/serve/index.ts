@@ -9,16 +9,17 @@ export type {
   SchedulerObserver,
   SchedulerHealth,
   SchedulerOptions,
+  SchedulerWork,
   SubmitOptions,
   TickReport,
   TickRunner,
 } from './scheduler.js';
-export { ServeError, isServeError, refuse } from './errors.js';
+export { ServeError, isServeError, refuse, unknownModelMessage } from './errors.js';
 export type { ServeStatus } from './errors.js';
 export { concatRows, splitRows } from './batch.js';
 export { describeTenantIO, firstNonFinite, isBatchable, validateRequest } from './validate.js';
-export { ServeMetrics } from './metrics.js';
-export type { MetricsSource } from './metrics.js';
+export { DEFAULT_TOP_K, ServeMetrics, topEntries } from './metrics.js';
+export type { MetricsOptions, MetricsSource } from './metrics.js';
 export { createServer, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS } from './server.js';
 export type { LoomServer, ServeOptions, ServeRunner } from './server.js';
 export { decodeInferRequest, encodeInferResponse, modelMetadata, oipDatatype, describeOip, tensorToJson, MODEL_VERSION } from './oip.js';

@@ -5,8 +5,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { isLoomError } from '../../ir/errors.js';
-import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from './index.js';
+import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError, unknownModelMessage } from './index.js';
 import { type AuthConfig, type AuthScope, authorize } from './auth.js';
+import type { MetricsOptions } from './metrics.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 import { type GrpcService, createGrpcService } from './grpc/service.js';
 
@@ -19,6 +20,8 @@ export interface ServeRunner extends TickRunner {
 export interface ServeOptions {
   readonly runner: ServeRunner;
   readonly scheduler?: Omit<SchedulerOptions, 'observer'>;
+  // /metrics cardinality (metrics.ts): fleet-level series by default, perTenant adds a tenant label; top-K gauges.
+  readonly metrics?: MetricsOptions;
   readonly bodyLimit?: number; // bytes (default 32 MiB)
   readonly logger?: false | { readonly level: string; readonly stream?: { write(line: string): void } } | FastifyBaseLogger; // default: no logs
   // Bearer tokens per tenant (auth.ts): model metadata, model ready and infer need a token allowed that
@@ -183,7 +186,10 @@ export function createServer(opts: ServeOptions): LoomServer {
       onCancel: (t, stage) => metrics?.onCancel(t, stage),
     },
   });
-  metrics = new ServeMetrics({ plan: runner.plan, backend: runner.backend, queueDepth: (t) => scheduler.queueDepth(t) });
+  metrics = new ServeMetrics(
+    { plan: runner.plan, backend: runner.backend, queueDepth: (t) => scheduler.queueDepth(t), queued: () => scheduler.queued() },
+    opts.metrics ?? {},
+  );
   const m = metrics;
   let ready = true;
   let closing: Promise<void> | null = null;
@@ -233,12 +239,13 @@ export function createServer(opts: ServeOptions): LoomServer {
     });
   });
 
+  const tenantIds = runner.plan.tenants.map((t) => t.id);
   const tenantOf = (p: ModelParams) => {
     if (p.version !== undefined && p.version !== MODEL_VERSION) {
       return { error: `model '${p.model}' has no version '${p.version}' (it has: ${MODEL_VERSION})` };
     }
     const t = scheduler.tenant(p.model);
-    return t ? { tenant: t } : { error: `unknown model '${p.model}' (this server has: ${runner.plan.tenants.map((x) => x.id).join(', ')})` };
+    return t ? { tenant: t } : { error: unknownModelMessage(p.model, tenantIds) };
   };
 
   if (opts.auth) {

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
-import { readBenchFile, writeReport } from '../report/index.js';
+import { CHART_TENANT_ROWS, type ReportPlan, groupTenants, readBenchFile, writeReport } from '../report/index.js';
 import { type InspectablePlan, type LaunchRow, fewerText, fmtBytes, fmtFlops, fmtUs, launchRows, planTotals } from '../fleet/summary.js';
 
 export function registerInspect(program: Command): void {
@@ -26,16 +26,16 @@ export function registerInspect(program: Command): void {
               )
             : undefined;
         const model = writeReport(launchPlan, flags.html, { title: path.basename(path.resolve(dir)), ...(bench ? { bench } : {}) });
-        process.stderr.write(
-          `loom: wrote ${flags.html}: ${model.blocks.length} launches over ${model.tenants.length} tenants, widths by ${model.basis} time\n`,
-        );
+        const rows = model.grouping ? `${model.grouping.tenants} tenants (${model.tenants.length} group rows)` : `${model.tenants.length} tenants`;
+        process.stderr.write(`loom: wrote ${flags.html}: ${model.blocks.length} launches over ${rows}, widths by ${model.basis} time\n`);
         if (!flags.json) return;
       }
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(inspectJson(plan), null, 1)}\n`);
         return;
       }
-      process.stdout.write(`${formatLaunchTable(plan)}\n\n${formatTotals(plan)}\n`);
+      const groups = launchPlan.tenants.length > CHART_TENANT_ROWS ? `\n\n${formatTenantGroups(launchPlan)}` : '';
+      process.stdout.write(`${formatLaunchTable(plan)}\n\n${formatTotals(plan)}${groups}\n`);
     });
 }
 
@@ -99,6 +99,20 @@ export function formatTotals(plan: InspectablePlan): string {
     `predicted    tick ${fmtUs(t.predictedTickUs)} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,
     `arenas       weights ${fmtBytes(a.weights)}, act ${fmtBytes(a.act)} (${fmtBytes(a.actWithoutReuse)} without reuse), io ${fmtBytes(a.io)}`,
   ].join('\n');
+}
+
+// Large fleets: who the tenants are, as groups (same model, max batch, SLO and launches), the largest first;
+// `--json` lists every tenant.
+export function formatTenantGroups(plan: ReportPlan, top = 10): string {
+  const { groups } = groupTenants(plan);
+  const shown = groups.slice(0, top);
+  const lines = shown.map((g) => {
+    const more = g.members.length > g.sample.length ? ', …' : '';
+    return `  ${g.label}: ${g.layers ?? 'several'} layers, max batch ${g.maxBatch ?? 'several'}${g.sloMs !== null ? `, SLO ${g.sloMs} ms` : ''} (${g.sample.join(', ')}${more})`;
+  });
+  if (groups.length > shown.length)
+    lines.push(`  … ${groups.length - shown.length} more groups (${groups.slice(top).reduce((a, g) => a + g.members.length, 0)} tenants)`);
+  return [`tenant groups ${plan.tenants.length} tenants in ${groups.length} groups of the same model, max batch, SLO and launches:`, ...lines].join('\n');
 }
 
 function tenantCell(r: LaunchRow): string {

@@ -9,7 +9,7 @@ export function renderChart(model: ReportModel): string {
   const rowsBottom = L.rowsTop + model.tenants.length * L.rowH;
   const parts: string[] = [];
   parts.push(
-    `<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}" role="img" aria-label="space-time chart: ${model.tenants.length} tenants, ${model.blocks.length} launches">`,
+    `<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" viewBox="0 0 ${L.width} ${L.height}" role="img" aria-label="space-time chart: ${model.grouping ? `${model.grouping.tenants} tenants in ${model.tenants.length} groups` : `${model.tenants.length} tenants`}, ${model.blocks.length} launches">`,
   );
   parts.push(
     '<defs><pattern id="hatch" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="5" fill="rgba(255,255,255,0.55)"/></pattern></defs>',
@@ -39,8 +39,9 @@ function tenantRows(model: ReportModel, L: ChartLayout): string {
   const out = ['<g class="tenants">'];
   for (const t of model.tenants) {
     const y = L.rowsTop + t.row * L.rowH;
-    const name = t.id.length > 22 ? `${t.id.slice(0, 21)}…` : t.id;
-    const tip = `${t.id}${t.model ? ` (${t.model})` : ''}: ${t.layers} layers, in ${t.launches} launches, max batch ${t.maxBatch}${t.sloMs !== null ? `, SLO ${t.sloMs} ms` : ''}`;
+    const name = t.members > 1 ? groupName(t.id, t.members) : t.id.length > 22 ? `${t.id.slice(0, 21)}…` : t.id;
+    const who = t.members > 1 ? `${t.members} tenants (${t.sample.join(', ')}, …)` : t.id;
+    const tip = `${who}${t.model ? ` (${t.model})` : ''}: ${t.layers} layers, in ${t.launches} launches, max batch ${t.maxBatch}${t.sloMs !== null ? `, SLO ${t.sloMs} ms` : ''}`;
     out.push(
       `<g class="tenant" data-tenant="${esc(t.id)}"><title>${esc(tip)}</title>` +
         `<line class="row-line" x1="${LABEL_W}" x2="${px(LABEL_W + L.plotW)}" y1="${px(y + L.rowH)}" y2="${px(y + L.rowH)}"/>` +
@@ -50,6 +51,16 @@ function tenantRows(model: ReportModel, L: ChartLayout): string {
   out.push('</g>');
   return out.join('');
 }
+
+// A group row's label: its size and the end of its model name (what tells groups of one family apart).
+function groupName(label: string, members: number): string {
+  const prefix = `${members} × `;
+  const rest = label.slice(prefix.length);
+  const room = GROUP_LABEL_CHARS - prefix.length;
+  return rest.length > room ? `${prefix}…${rest.slice(-(room - 1))}` : label;
+}
+
+const GROUP_LABEL_CHARS = 18; // fits LABEL_W at the 12 px label font (20 did not, by a character)
 
 function timeAxis(model: ReportModel, L: ChartLayout, rowsBottom: number): string {
   const out = ['<g class="axis">', `<line class="axis-line" x1="${LABEL_W}" x2="${px(LABEL_W + L.plotW)}" y1="${rowsBottom}" y2="${rowsBottom}"/>`];

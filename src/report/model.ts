@@ -2,6 +2,7 @@
 // same rows and totals as the terminal `loom inspect` (src/fleet/summary.ts), never recomputed.
 import { type InspectablePlan, type LaunchKindLabel, type LaunchRow, type PlanTotals, launchRows, planTotals } from '../fleet/summary.js';
 import type { BenchTimes } from './bench.js';
+import { CHART_TENANT_ROWS, type TenantGroup, groupTenants } from './groups.js';
 import { countBreaks, orderTenants } from './order.js';
 
 // A LaunchPlan or a Plan: tenants may also say their model file and SLO.
@@ -22,6 +23,7 @@ export interface RowRun {
 }
 
 export interface ReportBlock extends LaunchRow {
+  readonly tenantCount: number; // tenants the launch covers (its `tenants` are group rows when grouped)
   readonly measuredUs: number | null;
   readonly us: number; // what the chart draws: measured when the bench has it, else predicted
   readonly startUs: number; // launches run one after another; this one starts here in the tick
@@ -44,6 +46,14 @@ export interface ReportTenant {
   readonly sloMs: number | null;
   readonly layers: number;
   readonly launches: number; // launches that cover this tenant
+  readonly members: number; // 1, or the tenants of a group row
+  readonly sample: readonly string[]; // a group's first few tenant ids (a tenant: its own)
+}
+
+// How the chart's rows relate to the plan's tenants when there are too many for one row each.
+export interface ReportGrouping {
+  readonly tenants: number;
+  readonly groups: readonly TenantGroup[];
 }
 
 export type KindTotals = Readonly<Record<LaunchKindLabel, { readonly launches: number; readonly us: number }>>;
@@ -60,13 +70,20 @@ export interface ReportModel {
   readonly measuredLaunches: number;
   readonly kinds: KindTotals;
   readonly breaks: number; // extra pieces launches break into because their rows could not all be adjacent
+  readonly grouping: ReportGrouping | null; // null: one row a tenant
+}
+
+export interface ReportModelOptions {
+  readonly maxTenantRows?: number; // more tenants than this: one row a tenant group (default CHART_TENANT_ROWS)
 }
 
 export const KIND_LABELS: readonly LaunchKindLabel[] = ['strided', 'batched', 'grouped', 'generated'];
 
-export function buildReportModel(plan: ReportPlan, bench?: BenchTimes): ReportModel {
+export function buildReportModel(full: ReportPlan, bench?: BenchTimes, opts: ReportModelOptions = {}): ReportModel {
+  const totals = planTotals(full);
+  const grouped = full.tenants.length > (opts.maxTenantRows ?? CHART_TENANT_ROWS) ? groupTenants(full) : null;
+  const plan = grouped?.plan ?? full; // the rows the chart draws: tenants, or tenant groups
   const rows = launchRows(plan);
-  const totals = planTotals(plan);
   const tenantSets = plan.launches.map((l) => l.info.tenants);
   const order = orderTenants(plan.tenants.length, tenantSets);
   const rowOf = new Map(order.map((t, row) => [t, row]));
@@ -75,14 +92,33 @@ export function buildReportModel(plan: ReportPlan, bench?: BenchTimes): ReportMo
   for (const set of tenantSets) for (const t of new Set(set)) covering[t] = (covering[t] ?? 0) + 1;
   const tenants: ReportTenant[] = order.map((index, row) => {
     const t = plan.tenants[index]!;
-    return { id: t.id, index, row, model: t.model ?? null, maxBatch: t.maxBatch, sloMs: t.sloMs ?? null, layers: t.layers, launches: covering[index]! };
+    const g = grouped?.groups[index];
+    return {
+      id: t.id,
+      index,
+      row,
+      model: t.model ?? null,
+      maxBatch: t.maxBatch,
+      sloMs: t.sloMs ?? null,
+      layers: t.layers,
+      launches: covering[index]!,
+      members: g ? g.members.length : 1,
+      sample: g ? g.sample : [t.id],
+    };
   });
 
   let clock = 0;
   const blocks: ReportBlock[] = rows.map((r, i) => {
     const measured = bench?.us.get(r.id);
     const us = measured ?? r.predictedUs;
-    const block = { ...r, measuredUs: measured ?? null, us, startUs: clock, runs: rowRuns(tenantSets[i]!.map((t) => rowOf.get(t)!)) };
+    const block = {
+      ...r,
+      tenantCount: new Set(full.launches[i]!.info.tenants).size,
+      measuredUs: measured ?? null,
+      us,
+      startUs: clock,
+      runs: rowRuns(tenantSets[i]!.map((t) => rowOf.get(t)!)),
+    };
     clock += us;
     return block;
   });
@@ -112,6 +148,7 @@ export function buildReportModel(plan: ReportPlan, bench?: BenchTimes): ReportMo
     measuredLaunches,
     kinds,
     breaks: countBreaks(order, tenantSets),
+    grouping: grouped ? { tenants: full.tenants.length, groups: grouped.groups } : null,
   };
 }
 

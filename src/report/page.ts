@@ -2,6 +2,7 @@
 import { fmtBytes, fmtFlops, fmtUs } from '../fleet/summary.js';
 import { renderChart } from './chart.js';
 import { KIND_TEXT, esc, flopText, scriptJson } from './html.js';
+import { MAX_GROUP_ROWS } from './groups.js';
 import type { ReportModel } from './model.js';
 import { renderLegend, renderPanels } from './panels.js';
 import { PAGE_CSS, PAGE_SCRIPT } from './page-assets.js';
@@ -23,7 +24,8 @@ function blockDetails(m: ReportModel): unknown {
       ['FLOPs', flopText(b.flops)],
       ['bytes', `${fmtBytes(b.bytes)} read + written`],
       ['predicted', fmtUs(b.predictedUs)],
-      ['ungrouped', `${fmtUs(b.ungroupedUs)} as ${b.tenants.length} per-tenant launch${b.tenants.length === 1 ? '' : 'es'}`],
+      ['ungrouped', `${fmtUs(b.ungroupedUs)} as ${b.tenantCount} per-tenant launch${b.tenantCount === 1 ? '' : 'es'}`],
+      ...(m.grouping ? [['tenants', `${b.tenantCount} in ${b.tenants.length} group${b.tenants.length === 1 ? '' : 's'} (listed below)`]] : []),
       ...(b.measuredUs !== null ? [['measured', fmtUs(b.measuredUs)]] : m.basis === 'measured' ? [['measured', 'not in the bench file']] : []),
     ],
     tenants: b.tenants,
@@ -34,7 +36,8 @@ function launchTable(m: ReportModel): string {
   const measured = m.basis === 'measured';
   const head = ['#', 'stage', 'kind', 'launch', 'tenants', 'shapes', 'FLOPs', 'bytes', 'predicted', 'ungrouped', ...(measured ? ['measured'] : [])];
   const rows = m.blocks.map((b) => {
-    const tenants = b.tenants.length <= 4 ? b.tenants.join(', ') : `${b.tenants.length}: ${b.tenants.slice(0, 3).join(', ')}, …`;
+    const names = b.tenants.length <= 4 ? b.tenants.join(', ') : `${b.tenants.length}: ${b.tenants.slice(0, 3).join(', ')}, …`;
+    const tenants = m.grouping ? `${b.tenantCount} in ${b.tenants.length === 1 ? b.tenants[0] : `${b.tenants.length} groups`}` : names;
     const cells = [
       String(b.id),
       String(b.stage),
@@ -53,6 +56,37 @@ function launchTable(m: ReportModel): string {
   return (
     `<details class="card" id="launch-table"><summary>All ${m.blocks.length} launches</summary><div class="table-scroll"><table>` +
     `<thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div></details>`
+  );
+}
+
+function rowsNote(m: ReportModel): string {
+  if (!m.grouping) return 'One row per tenant.';
+  return `One row per tenant group: the ${m.grouping.tenants} tenants fall into ${m.tenants.length} rows of tenants with the same model, max batch, SLO and launches (the largest groups first${m.grouping.groups.length >= MAX_GROUP_ROWS ? '; the smallest share the "other" row' : ''}).`;
+}
+
+// The groups, largest first (at most MAX_GROUP_ROWS rows): who is in each, instead of a table of every tenant.
+function groupTable(m: ReportModel): string {
+  if (!m.grouping) return '';
+  const head = ['group', 'first tenants', 'model', 'tenants', 'max batch', 'SLO ms', 'layers', 'launches']; // numbers last: the table style right-aligns columns 7+
+  const rows = [...m.tenants]
+    .sort((a, b) => b.members - a.members || a.index - b.index)
+    .map((t) => {
+      const g = m.grouping!.groups[t.index]!;
+      const cells = [
+        t.id,
+        `${t.sample.join(', ')}${t.members > t.sample.length ? ', …' : ''}`,
+        g.model ?? '(several)',
+        String(t.members),
+        g.maxBatch === null ? '(several)' : String(g.maxBatch),
+        g.sloMs === null ? '—' : String(g.sloMs),
+        g.layers === null ? '(several)' : String(g.layers),
+        String(t.launches),
+      ];
+      return `<tr>${cells.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`;
+    });
+  return (
+    `<section class="card" id="tenant-groups"><h2>Tenant groups</h2><p class="note">${m.grouping.tenants} tenants in ${m.tenants.length} groups; <code>loom inspect --json</code> lists every tenant.</p>` +
+    `<div class="table-scroll"><table><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div></section>\n`
   );
 }
 
@@ -78,12 +112,12 @@ export function renderPage(m: ReportModel, opts: PageOptions = {}): string {
 ${renderPanels(m)}
 <section class="card" id="chart-card">
 <h2>Space-time chart</h2>
-<p class="note">One row per tenant, one block per launch: a block spans every tenant the launch covers and is as wide as its ${m.basis} time (at least 3 px). Stages are the shaded columns. Hover or click a block for its shapes, FLOPs, bytes and tenants; click a tenant to see its launches.${esc(split)}</p>
+<p class="note">${esc(rowsNote(m))} One block per launch: a block spans every ${m.grouping ? 'group' : 'tenant'} the launch covers and is as wide as its ${m.basis} time (at least 3 px). Stages are the shaded columns. Hover or click a block for its shapes, FLOPs, bytes and ${m.grouping ? 'groups' : 'tenants'}; click a ${m.grouping ? 'group' : 'tenant'} to see its launches.${esc(split)}</p>
 ${renderLegend(m)}
 <div class="chart-wrap"><div class="chart-scroll">${renderChart(m)}</div>
 <aside id="details" aria-live="polite"><p class="muted">Click a block to pin its details here.</p></aside></div>
 </section>
-${launchTable(m)}
+${groupTable(m)}${launchTable(m)}
 <div id="tip" role="tooltip" hidden></div>
 <script type="application/json" id="loom-data">${scriptJson(data)}</script>
 <script>${PAGE_SCRIPT}</script>

@@ -59,7 +59,7 @@ describe('clients that go away', () => {
         return tick;
       },
     };
-    server = createServer({ runner, scheduler: { pipeline: true }, logger: false });
+    server = createServer({ runner, scheduler: { pipeline: true }, logger: false, metrics: { perTenant: true } });
     url = await server.listen(0, '127.0.0.1');
   });
   afterAll(async () => {

@@ -111,7 +111,7 @@ beforeAll(async () => {
   planDir = await compileTestFleet();
   reference = await loadPlan(planDir, { backend: 'cpu' });
   plan = reference.plan;
-  server = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, logger: false });
+  server = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), grpc: true, logger: false, metrics: { perTenant: true } });
   url = await server.listen(0, '127.0.0.1');
   client = connect(await server.listenGrpc(0, '127.0.0.1'));
 });
@@ -331,7 +331,7 @@ describe('gRPC deadlines and shutdown (ticks behind a gate)', () => {
         return gate.then(() => loaded.runTick(inputs));
       },
     };
-    const s = createServer({ runner, grpc: true, logger: false });
+    const s = createServer({ runner, grpc: true, logger: false, metrics: { perTenant: true } });
     const httpUrl = await s.listen(0, '127.0.0.1');
     const c = connect(await s.listenGrpc(0, '127.0.0.1'));
     const settle = (p: Promise<InferRes>) =>

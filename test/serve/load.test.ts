@@ -134,7 +134,7 @@ describe('load', () => {
       close: () => loaded.close(),
     };
     const sloMs = 80;
-    const server = createServer({ runner: slow, scheduler: { queueTicks: 1, defaultSloMs: sloMs }, logger: false });
+    const server = createServer({ runner: slow, scheduler: { queueTicks: 1, defaultSloMs: sloMs }, logger: false, metrics: { perTenant: true } });
     servers.push(server);
     const url = await server.listen(0, '127.0.0.1');
     const jobs = await makeJobs(400, ['mlp-a', 'mlp-a', 'mlp-a', 'enc-a', 'lstm-a'], 2);

@@ -18,7 +18,7 @@ beforeAll(async () => {
   planDir = await compileTestFleet({ 'mlp-a': 5000 });
   reference = await loadPlan(planDir, { backend: 'cpu' });
   plan = reference.plan;
-  server = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), bodyLimit: 64 * 1024, logger: false });
+  server = createServer({ runner: await loadPlan(planDir, { backend: 'cpu' }), bodyLimit: 64 * 1024, logger: false, metrics: { perTenant: true } });
   url = await server.listen(0, '127.0.0.1');
 });
 

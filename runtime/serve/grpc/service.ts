@@ -13,7 +13,7 @@ import type { PlannedTenant } from '../../../ir/contract/plan.js';
 import type { DType } from '../../../ir/dtype.js';
 import { type Tensor, tensorBytes } from '../../../ir/tensor.js';
 import { type AuthConfig, authorize } from '../auth.js';
-import { ServeError, isServeError } from '../errors.js';
+import { ServeError, isServeError, unknownModelMessage } from '../errors.js';
 import type { ServeMetrics } from '../metrics.js';
 import { MODEL_VERSION, type RequestedOutput, decodeInferObject, modelMetadata, oipDatatype } from '../oip.js';
 import type { TickScheduler } from '../scheduler.js';
@@ -221,7 +221,7 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
     if (retryAfterS !== null) md.set('retry-after', String(retryAfterS));
     cb({ code: GRPC_STATUS[status] ?? grpc.status.INTERNAL, details: message, metadata: md });
   };
-  const unknownModel = (name: string) => `unknown model '${name}' (this server has: ${o.tenantIds.join(', ')})`;
+  const unknownModel = (name: string) => unknownModelMessage(name, o.tenantIds);
   const lookup = (name: string, version: string): { tenant: PlannedTenant } | { error: string } => {
     if (version !== '' && version !== MODEL_VERSION) return { error: `model '${name}' has no version '${version}' (it has: ${MODEL_VERSION})` };
     const t = scheduler.tenant(name);
