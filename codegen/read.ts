@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fail } from '../ir/errors.js';
-import { MAX_TEXT_BYTES, checkJsonDepth, openRegularFile, readTextFile } from '../ir/files.js';
+import { MAX_TEXT_BYTES, type RegularFile, checkJsonDepth, openRegularFile, readTextFile } from '../ir/files.js';
 import { PLAN_FILE, type LaunchPlan } from '../ir/contract/launch-plan.js';
 import { parsePlanJson } from './json.js';
 import { checkLaunchPlan, checkStructure } from './validate.js';
@@ -40,14 +40,9 @@ export function readPlanDir(dir: string): LaunchPlan {
 const WEIGHT_CHUNK = 64 << 20;
 
 export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
-  const file = path.join(dir, plan.weights.file);
-  if (!existsSync(file)) fail('IO', `weights file '${file}' does not exist`);
-  // the size is checked against plan.json's below; the read is bounded by the size fstat reports
-  const f = openRegularFile(file, { what: 'weights file', maxBytes: Number.MAX_SAFE_INTEGER });
+  const { file, f } = openWeights(dir, plan);
   try {
     const size = f.size;
-    if (size !== plan.weights.bytes)
-      fail('PLAN_INVALID', `${file} has ${size} bytes, plan.json expects ${plan.weights.bytes} (truncated or from another plan?)`);
     const out = new Uint8Array(size);
     const hash = createHash('sha256');
     for (let at = 0; at < size; ) {
@@ -56,11 +51,49 @@ export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
       hash.update(out.subarray(at, at + n));
       at += n;
     }
-    const sha = hash.digest('hex');
-    if (sha !== plan.weights.sha256)
-      fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
+    checkWeightsHash(file, plan, hash.digest('hex'));
     return out;
   } finally {
     f.close();
   }
+}
+
+// As loadWeights, reading the next chunk while the last one is hashed (a plan of gigabytes loads in about the
+// time of the slower of the two, not their sum). What loadPlan uses.
+export async function loadWeightsAsync(dir: string, plan: LaunchPlan): Promise<Uint8Array> {
+  const { file, f } = openWeights(dir, plan);
+  try {
+    const size = f.size;
+    const out = new Uint8Array(size);
+    const hash = createHash('sha256');
+    const chunk = (at: number): Uint8Array => out.subarray(at, Math.min(size, at + WEIGHT_CHUNK));
+    let pending: Promise<void> | null = size > 0 ? f.readInto(0, chunk(0)) : null;
+    for (let at = 0; at < size; at += WEIGHT_CHUNK) {
+      await pending;
+      const next = at + WEIGHT_CHUNK;
+      pending = next < size ? f.readInto(next, chunk(next)) : null;
+      hash.update(chunk(at));
+    }
+    checkWeightsHash(file, plan, hash.digest('hex'));
+    return out;
+  } finally {
+    f.close();
+  }
+}
+
+function openWeights(dir: string, plan: LaunchPlan): { file: string; f: RegularFile } {
+  const file = path.join(dir, plan.weights.file);
+  if (!existsSync(file)) fail('IO', `weights file '${file}' does not exist`);
+  // the size is checked against plan.json's below; the read is bounded by the size fstat reports
+  const f = openRegularFile(file, { what: 'weights file', maxBytes: Number.MAX_SAFE_INTEGER });
+  if (f.size !== plan.weights.bytes) {
+    f.close();
+    fail('PLAN_INVALID', `${file} has ${f.size} bytes, plan.json expects ${plan.weights.bytes} (truncated or from another plan?)`);
+  }
+  return { file, f };
+}
+
+function checkWeightsHash(file: string, plan: LaunchPlan, sha: string): void {
+  if (sha !== plan.weights.sha256)
+    fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
 }

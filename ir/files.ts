@@ -3,7 +3,7 @@
 // fstat the descriptor, refuse anything that is not a regular file (FIFO, socket, device such as /dev/zero,
 // directory), refuse a file over the caller's size limit before reading a byte, and never read past the size
 // fstat reported. Every refusal is a LoomError naming the file. It sits in ir/ so that every layer may use it.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, read, readSync, statSync } from 'node:fs';
 import { type LoomErrorCode, fail, isLoomError } from './errors.js';
 
 export const KiB = 1024;
@@ -52,6 +52,30 @@ export class RegularFile {
       fail(code, `cannot read ${this.opts.what} '${this.path}': ${(e as Error).message}`);
     }
     return out;
+  }
+
+  // As read(), into `into`, on libuv's thread pool: the caller can work (hash the last chunk) meanwhile.
+  async readInto(offset: number, into: Uint8Array): Promise<void> {
+    const code = this.opts.code ?? 'IO';
+    const fd = this.fd;
+    if (fd === null) throw new Error(`${this.path}: read after close`);
+    const length = into.byteLength;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
+      fail(code, `${this.opts.what} '${this.path}': bytes [${offset}, ${offset + length}) are past the end of the file (${this.size} bytes)`);
+    }
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        n = await new Promise<number>((resolve, reject) =>
+          read(fd, into, done, Math.min(length - done, 1 << 30), offset + done, (e, bytes) => (e ? reject(e) : resolve(bytes))),
+        );
+      } catch (e) {
+        fail(code, `cannot read ${this.opts.what} '${this.path}': ${(e as Error).message}`);
+      }
+      if (n <= 0) fail(code, `${this.opts.what} '${this.path}' ended at byte ${offset + done} of ${this.size} (did it change while being read?)`);
+      done += n;
+    }
   }
 
   close(): void {

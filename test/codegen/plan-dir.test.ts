@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
-import { FORMAT_VERSION, loadWeights, readPlanDir, renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
+import { FORMAT_VERSION, loadWeights, loadWeightsAsync, readPlanDir, renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
 import { samplePlan } from './fixture.js';
 import type { Plan } from '../../ir/contract/plan.js';
 
@@ -164,6 +164,12 @@ describe('writePlanDir / readPlanDir', () => {
     writeFileSync(file, flipped);
     e = loomError(() => loadWeights(dir, w.plan));
     expect(e.message).toMatch(/is corrupt: sha256/);
+    // the overlapped reader loadPlan uses says the same
+    await expect(loadWeightsAsync(dir, w.plan)).rejects.toMatchObject({ code: 'PLAN_INVALID', message: expect.stringMatching(/is corrupt: sha256/) });
+    writeFileSync(file, good.subarray(0, 100));
+    await expect(loadWeightsAsync(dir, w.plan)).rejects.toMatchObject({ code: 'PLAN_INVALID', message: expect.stringMatching(/has 100 bytes/) });
+    writeFileSync(file, good);
+    expect(Buffer.from(await loadWeightsAsync(dir, w.plan)).equals(good)).toBe(true);
   });
 
   it('rejects planner bugs at write time', async () => {
