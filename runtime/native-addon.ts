@@ -30,6 +30,7 @@ export interface AddonBackendInfo {
 export interface NativeCreateOptions {
   readonly backend: 'cpu' | 'cuda';
   readonly threads?: number;
+  readonly device?: number; // cuda: the GPU index (native/src/addon.cc reads it into cuda_options.device; default 0)
   readonly precision?: 'fp32' | 'tf32'; // cuda: tf32 = CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs
   readonly cubin?: Uint8Array; // the plan's kernels.<arch>.cubin
   readonly cubinArch?: string; // its arch, e.g. 'sm_90'

@@ -74,7 +74,7 @@ export async function planShards(manifest: Manifest, opts: ShardOptions): Promis
     while (fits < n && !partition({ ...input, shards: fits }).ok) fits++;
     result = {
       ok: false,
-      reason: `the fleet (${n} tenants, ${bytesText(measure(manifest.tenants.map((_, i) => i)).bytes)} planned on one device) does not fit ${opts.shards} shard${opts.shards === 1 ? '' : 's'} of --device-memory ${bytesText(budgetBytes)} while keeping every tenant's SLO; it needs --shards ${fits}`,
+      reason: `the fleet (${n} tenants, ${bytesText(measure(manifest.tenants.map((_, i) => i)).bytes)} planned on one device) does not fit ${opts.shards} shard${opts.shards === 1 ? '' : 's'} of --device-memory ${bytesText(budgetBytes)}${manifest.tenants.some((t) => t.sloMs !== null) ? " while keeping every tenant's SLO" : ''}; it needs --shards ${fits}`,
     };
   }
   return { result, manifest: run.manifest, plans };

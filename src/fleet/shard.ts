@@ -69,10 +69,17 @@ export function partition(input: PartitionInput): PartitionResult {
   };
 
   // a tenant that cannot run alone within the budget or its SLO makes every partition impossible
+  const tooBig = tenants.map((_, i) => i).filter((i) => piece([i]).cost.bytes > budgetBytes);
+  if (tooBig.length > 0) {
+    const worst = tooBig.reduce((a, b) => (piece([b]).cost.bytes > piece([a]).cost.bytes ? b : a));
+    const others = tooBig.length > 1 ? ` (${tooBig.length - 1} other tenant${tooBig.length === 2 ? '' : 's'} too)` : '';
+    return {
+      ok: false,
+      reason: `tenant '${tenants[worst]!.id}' alone needs ${bytesText(piece([worst]).cost.bytes)} of device memory, more than --device-memory ${bytesText(budgetBytes)}${others}; no number of shards fits it`,
+    };
+  }
   for (let i = 0; i < tenants.length; i++) {
     const alone = piece([i]);
-    if (alone.cost.bytes > budgetBytes)
-      return { ok: false, reason: `tenant '${tenants[i]!.id}' alone needs ${bytesText(alone.cost.bytes)} of device memory, more than --device-memory ${bytesText(budgetBytes)}` };
     if (alone.cost.tickUs > alone.capUs)
       return {
         ok: false,
@@ -157,9 +164,7 @@ function halves(p: Piece): number[][] {
   return [p.members.slice(0, mid), p.members.slice(mid)];
 }
 
-export function bytesText(bytes: number): string {
-  return `${bytes} bytes (${formatBytes(bytes)})`;
-}
+export const bytesText = formatBytes; // "269.5 KiB (275968 bytes)"
 
 // Batch classes: a tenant joins the first class whose first tenant it batches with: planned together, the pair's
 // predicted tick is at most (1 - minGain) of the two ticks planned apart. `together(i, j)` plans the pair.

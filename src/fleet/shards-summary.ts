@@ -22,7 +22,7 @@ export function formatShards(f: ShardsFile): string {
   const ticks = f.shards.map((s) => s.predictedTickUs);
   const spread = Math.min(...ticks) > 0 ? `, slowest/fastest predicted tick ${(Math.max(...ticks) / Math.min(...ticks)).toFixed(2)}x` : '';
   return [
-    `${f.shards.length} shards of ${f.manifest} (${f.precision}), device memory budget ${fmtBytes(f.deviceMemoryBytes)} per shard${spread}`,
+    `${f.shards.length} shards of ${f.manifest} (${f.precision}), device memory budget ${f.deviceMemoryBytes / 1e9} GB (${fmtBytes(f.deviceMemoryBytes)}) per shard${spread}`,
     `cost model: ${f.costModel}`,
     '',
     line(header),
