@@ -28,8 +28,8 @@ export interface PartitionInput {
 
 export interface PartitionShard {
   readonly tenants: readonly number[]; // ascending
-  readonly estTickUs: number; // the sum of its pieces' ticks (the planner may batch across pieces too)
-  readonly estBytes: number;
+  readonly tickUs: number; // measure() of the shard's tenants: its planned tick
+  readonly bytes: number;
 }
 
 export type PartitionResult =
@@ -87,28 +87,73 @@ export function partition(input: PartitionInput): PartitionResult {
       };
   }
 
+  // Placement on the sums of the pieces' ticks (cheap), splitting while that helps; then the first fit (fewest
+  // splits) and the best one are refined on planned shards, where pieces of different classes batch too.
   let pieces = input.classes.map((c) => piece(c));
+  let first: { a: Assignment; splits: number } | null = null;
   let best: { a: Assignment; splits: number } | null = null;
   let splits = 0;
   for (let round = 0; round <= tenants.length; round++) {
     const a = assign(pieces, n, budgetBytes);
+    if (a.ok && first === null) first = { a, splits };
     if (a.ok && (best === null || maxTick(a) < maxTick(best.a) * 0.98)) best = { a, splits };
     const next = a.ok ? splitForBalance(a) : splitForFit(a, pieces);
     if (next === null) break;
     pieces = [...pieces.filter((p) => p !== next), ...halves(next).map(piece)];
     splits++;
   }
-  if (best === null) return { ok: false, reason: '' }; // the caller reports how many shards would do
-  const shards = best.a.shards
-    .map((s) => ({ tenants: [...s.members].sort((x, y) => x - y), estTickUs: s.tickUs, estBytes: s.bytes }))
+  if (best === null || first === null) return { ok: false, reason: '' }; // the caller reports how many shards would do
+  const shardCost = (ps: readonly Piece[]) => piece(ps.flatMap((p) => p.members)).cost;
+  const candidates = [first, best].map((c) => ({ shards: refine(c.a, shardCost, budgetBytes), splits: c.splits }));
+  const worst = (ss: readonly Piece[][]) => Math.max(...ss.map((ps) => shardCost(ps).tickUs));
+  const chosen = worst(candidates[1]!.shards) < worst(candidates[0]!.shards) * 0.98 ? candidates[1]! : candidates[0]!;
+  const shards = chosen.shards
+    .map((ps) => {
+      const cost = shardCost(ps);
+      return { tenants: ps.flatMap((p) => p.members).sort((x, y) => x - y), tickUs: cost.tickUs, bytes: cost.bytes };
+    })
     .sort((x, y) => x.tenants[0]! - y.tenants[0]!); // shard 0 holds the first tenant: stable numbering
-  return { ok: true, shards, splits: best.splits };
+  return { ok: true, shards, splits: chosen.splits };
+}
+
+// Local search on planned shards: move one piece off the slowest shard, or swap it with a piece of another shard,
+// while that lowers the slowest shard's planned tick and keeps every shard within the budget and its SLO caps.
+function refine(a: Assignment, cost: (ps: readonly Piece[]) => PieceCost, budgetBytes: number): Piece[][] {
+  const shards = a.shards.map((s) => [...s.pieces]);
+  const fits = (ps: readonly Piece[]) => {
+    if (ps.length === 0) return false;
+    const c = cost(ps);
+    return c.bytes <= budgetBytes && c.tickUs <= Math.min(...ps.map((p) => p.capUs));
+  };
+  for (let round = 0; round < 4 * shards.flat().length; round++) {
+    const ticks = shards.map((ps) => cost(ps).tickUs);
+    const hi = ticks.indexOf(Math.max(...ticks));
+    let move: { j: number; from: Piece[]; to: Piece[]; max: number } | null = null;
+    for (const [i, p] of shards[hi]!.entries()) {
+      const rest = shards[hi]!.filter((_, k) => k !== i);
+      for (let j = 0; j < shards.length; j++) {
+        if (j === hi) continue;
+        const options: [Piece[], Piece[]][] = rest.length > 0 ? [[rest, [...shards[j]!, p]]] : [];
+        for (const [m, q] of shards[j]!.entries()) options.push([[...rest, q], [...shards[j]!.filter((_, k) => k !== m), p]]);
+        for (const [from, to] of options) {
+          if (!fits(from) || !fits(to)) continue;
+          const max = Math.max(...ticks.map((t, k) => (k === hi ? cost(from).tickUs : k === j ? cost(to).tickUs : t)));
+          if (max < ticks[hi]! - 1e-9 && (move === null || max < move.max)) move = { j, from, to, max };
+        }
+      }
+    }
+    if (move === null) break;
+    shards[hi] = move.from;
+    shards[move.j] = move.to;
+  }
+  return shards;
 }
 
 // Longest-tick first onto the shard with the least tick that has room and keeps every SLO cap. Ties go to the
 // lower shard and the earlier piece, so the same fleet always gives the same shards.
 function assign(pieces: readonly Piece[], n: number, budgetBytes: number): Assignment {
-  const order = [...pieces].sort((a, b) => b.cost.tickUs - a.cost.tickUs || b.cost.bytes - a.cost.bytes || a.members[0]! - b.members[0]!);
+  // pieces with the tightest SLO caps first (they need the emptiest shards), then the longest ticks
+  const order = [...pieces].sort((a, b) => a.capUs - b.capUs || b.cost.tickUs - a.cost.tickUs || b.cost.bytes - a.cost.bytes || a.members[0]! - b.members[0]!);
   const shards = Array.from({ length: n }, () => ({ members: [] as number[], tickUs: 0, bytes: 0, capUs: Number.POSITIVE_INFINITY, pieces: [] as Piece[] }));
   for (const p of order) {
     let target: (typeof shards)[number] | null = null;
