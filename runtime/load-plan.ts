@@ -83,7 +83,8 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
     fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
   if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'tf32')
     fail('USAGE', `precision must be fp32 or tf32, got ${String(opts.precision)}`);
-  if (opts.device !== undefined && (!Number.isInteger(opts.device) || opts.device < 0)) fail('USAGE', `device must be a GPU index (0, 1, ...), got ${opts.device}`);
+  if (opts.device !== undefined && (!Number.isInteger(opts.device) || opts.device < 0))
+    fail('USAGE', `device must be a GPU index (0, 1, ...), got ${opts.device}`);
   const addon = loadNativeAddon();
   const info = addon.info();
   const backend = chooseBackend(opts.backend, info.backends, info.cudaDevices);

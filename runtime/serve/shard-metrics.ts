@@ -28,7 +28,12 @@ export class ShardMetrics implements ShardObserver {
       buckets: TICK_BUCKETS,
       registers,
     });
-    this.tickRows = new Counter({ name: 'loom_shard_tick_rows_total', help: 'Live rows carried by the ticks of a shard', labelNames: ['shard', 'device'], registers });
+    this.tickRows = new Counter({
+      name: 'loom_shard_tick_rows_total',
+      help: 'Live rows carried by the ticks of a shard',
+      labelNames: ['shard', 'device'],
+      registers,
+    });
     new Gauge({
       name: 'loom_shard_ready',
       help: '1 while a shard is ready (no failed tick it has not recovered from), else 0',
@@ -44,7 +49,11 @@ export class ShardMetrics implements ShardObserver {
       labelNames: ['shard', 'device'],
       registers,
       collect() {
-        for (const s of router.shards) this.set(labels(s), s.runner.plan.tenants.reduce((a, t) => a + router.queueDepth(t.id).requests, 0));
+        for (const s of router.shards)
+          this.set(
+            labels(s),
+            s.runner.plan.tenants.reduce((a, t) => a + router.queueDepth(t.id).requests, 0),
+          );
       },
     });
     const arena = new Gauge({

@@ -9,7 +9,7 @@ import { formatShards } from '../fleet/shards-summary.js';
 export const SHARD_HELP = [
   'Sharding (more than one GPU):',
   '  loom compile fleet.json --shards 2 -o shards/      (shards/shard-0/, shards/shard-1/: plan directories; shards/shards.json)',
-  '  loom compile fleet.json --shards 4 --device-memory 40 -o shards/   (each shard\'s arenas within 40 GB)',
+  "  loom compile fleet.json --shards 4 --device-memory 40 -o shards/   (each shard's arenas within 40 GB)",
   `  tenants are partitioned with the cost model: balanced predicted ticks, arenas within --device-memory (default ${DEFAULT_DEVICE_MEMORY_GB} GB),`,
   "  tenants that batch together kept on one shard, each shard's tick at most half of its tenants' sloMs;",
   '  `loom serve shards/ --devices 0,1` serves them, `loom deploy nginx|k8s shards/` routes to them',
@@ -52,7 +52,8 @@ export async function runShardedCompile(fleet: readonly string[], flags: ShardFl
   if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
   const jsons = fleet.filter((f) => f.endsWith('.json'));
   if (jsons.length > 0 && fleet.length > 1) fail('USAGE', `give either one manifest (.json) or a list of .onnx files, not both (got ${fleet.join(', ')})`);
-  const manifest = jsons.length === 1 ? readManifest(jsons[0]!, { allowOutsidePaths: flags.allowOutsidePaths === true }) : manifestFromFiles(fleet, { maxBatch });
+  const manifest =
+    jsons.length === 1 ? readManifest(jsons[0]!, { allowOutsidePaths: flags.allowOutsidePaths === true }) : manifestFromFiles(fleet, { maxBatch });
   const progress = createProgressReporter({ quiet: flags.quiet === true });
   const started = Date.now();
   let result;
@@ -70,5 +71,7 @@ export async function runShardedCompile(fleet: readonly string[], flags: ShardFl
   if (flags.quiet) return;
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   const split = result.splits > 0 ? `; ${result.splits} batch class${result.splits === 1 ? ' was' : 'es were'} split to balance or fit` : '';
-  process.stderr.write(`loom: compiled ${manifest.tenants.length} tenants into ${n} shards in ${secs}s → ${result.dir}${split}\n${formatShards(result.file)}\n`);
+  process.stderr.write(
+    `loom: compiled ${manifest.tenants.length} tenants into ${n} shards in ${secs}s → ${result.dir}${split}\n${formatShards(result.file)}\n`,
+  );
 }

@@ -11,7 +11,8 @@ import { ensureDir, writeText } from '../fleet/stage-dump.js';
 const repeat = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 function shardsOf(dir: string): ShardsFile {
-  if (!isShardsDir(dir)) fail('USAGE', `'${dir}' has no shards.json: deploy takes a directory written by \`loom compile <manifest> --shards N -o DIR\` (--shards 1 for one GPU)`);
+  if (!isShardsDir(dir))
+    fail('USAGE', `'${dir}' has no shards.json: deploy takes a directory written by \`loom compile <manifest> --shards N -o DIR\` (--shards 1 for one GPU)`);
   return readShardsFile(dir);
 }
 
@@ -62,9 +63,9 @@ export function registerDeploy(program: Command): void {
     .requiredOption('--listen <host:port>', 'where nginx listens for OIP v2 HTTP')
     .option('--shard <k=host:port>', 'where shard k (`loom serve DIR/shard-<k>`) answers HTTP; repeatable, every shard once or more (more: replicas)', repeat)
     .option('--grpc-listen <host:port>', `also route gRPC (HTTP/2, plaintext) on this address, by the "${GRPC_MODEL_HEADER}" request metadata`)
-    .option('--grpc-shard <k=host:port>', "where shard k answers gRPC (its loom serve --grpc-port); repeatable, with --grpc-listen", repeat)
-    .option('--max-body-mb <n>', 'largest request body nginx passes on, MiB (keep it at the shards\' --max-body-mb)', '32')
-    .requiredOption('-o, --output <nginx.conf>', 'the file to write; its folder is nginx\'s prefix')
+    .option('--grpc-shard <k=host:port>', 'where shard k answers gRPC (its loom serve --grpc-port); repeatable, with --grpc-listen', repeat)
+    .option('--max-body-mb <n>', "largest request body nginx passes on, MiB (keep it at the shards' --max-body-mb)", '32')
+    .requiredOption('-o, --output <nginx.conf>', "the file to write; its folder is nginx's prefix")
     .addHelpText(
       'after',
       [
@@ -74,7 +75,7 @@ export function registerDeploy(program: Command): void {
         '  nginx -p /srv/loom-nginx -c nginx.conf -e error.log      (foreground; every file it writes stays in /srv/loom-nginx)',
         'Routes: /v2/models/<tenant>[/ready|/infer|/versions/…] → its shard; unknown tenants 404 with the OIP error body; a shard that does',
         'not answer: 503 with an error body for its tenants only; /v2/health/ready: 200 only when every shard is ready',
-        '(/v2/health/ready/shard-<k> per shard); /v2/health/live: nginx itself; /metrics/shard-<k>: one shard\'s metrics.',
+        "(/v2/health/ready/shard-<k> per shard); /v2/health/live: nginx itself; /metrics/shard-<k>: one shard's metrics.",
         `gRPC: nginx cannot read the model name inside a protobuf body: clients send it again as "${GRPC_MODEL_HEADER}: <tenant>" metadata;`,
         'calls without it (ServerLive/ServerReady/ServerMetadata) go to shard 0; an unknown model gets NOT_FOUND from nginx.',
         '',
@@ -85,7 +86,8 @@ export function registerDeploy(program: Command): void {
       const n = file.shards.length;
       const listen = parseHostPort(flags.listen, '--listen');
       const shards = parseShardAddresses(flags.shard ?? [], n, '--shard');
-      if ((flags.grpcListen === undefined) !== (flags.grpcShard === undefined)) fail('USAGE', '--grpc-listen and --grpc-shard go together: give both or neither');
+      if ((flags.grpcListen === undefined) !== (flags.grpcShard === undefined))
+        fail('USAGE', '--grpc-listen and --grpc-shard go together: give both or neither');
       const grpc =
         flags.grpcListen !== undefined
           ? { grpcListen: parseHostPort(flags.grpcListen, '--grpc-listen'), grpcShards: parseShardAddresses(flags.grpcShard ?? [], n, '--grpc-shard') }
@@ -93,7 +95,11 @@ export function registerDeploy(program: Command): void {
       const maxBodyMb = int('--max-body-mb', flags.maxBodyMb, 1, 1 << 20);
       const conf = renderNginxConf(file, { listen, shards, maxBodyMb, ...grpc });
       const prefix = path.dirname(path.resolve(flags.output));
-      write(flags.output, conf, `${n} shards, ${file.shards.reduce((a, s) => a + s.tenants.length, 0)} models; run: nginx -p ${prefix} -c ${path.basename(flags.output)} -e error.log`);
+      write(
+        flags.output,
+        conf,
+        `${n} shards, ${file.shards.reduce((a, s) => a + s.tenants.length, 0)} models; run: nginx -p ${prefix} -c ${path.basename(flags.output)} -e error.log`,
+      );
     });
 
   deploy
@@ -110,13 +116,14 @@ export function registerDeploy(program: Command): void {
     .option('--gpu-resource <name>', 'the extended resource a pod asks one of', 'nvidia.com/gpu')
     .option('--plan-claim <pvc>', `a PersistentVolumeClaim holding the shards directory (each pod mounts its shard-<k> at ${'/plan'}); default loom-plans`)
     .option('--plan-host-path <dir>', 'or: the shards directory on every node (hostPath)')
-    .option('--ingress-host <host>', 'the Ingress rule\'s host (default: any)')
-    .option('--ingress-class <class>', 'ingressClassName (default: the cluster\'s default class)')
+    .option('--ingress-host <host>', "the Ingress rule's host (default: any)")
+    .option('--ingress-class <class>', "ingressClassName (default: the cluster's default class)")
     .option('--request-timeout-ms <ms>', 'loom serve --request-timeout-ms; the SIGTERM grace period is this plus 15 s', '30000')
     .option('--loom-command <cmd>', 'how the image runs loom (split on spaces)', 'loom')
     .action((dir: string, flags: K8sFlags) => {
       const file = shardsOf(dir);
-      if (flags.planClaim !== undefined && flags.planHostPath !== undefined) fail('USAGE', '--plan-claim and --plan-host-path are two places for the plans: give one');
+      if (flags.planClaim !== undefined && flags.planHostPath !== undefined)
+        fail('USAGE', '--plan-claim and --plan-host-path are two places for the plans: give one');
       if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(flags.name) || flags.name.length > 50)
         fail('USAGE', `--name '${flags.name}' must be a DNS label (lowercase letters, digits, '-'), at most 50 characters`);
       const port = int('--port', flags.port, 1, 65535);

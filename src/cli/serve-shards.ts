@@ -27,7 +27,10 @@ export interface DeviceSpec {
 export function parseDevices(spec: string, count: number): DeviceSpec[] {
   const parts = spec.split(',').map((s) => s.trim());
   if (parts.length !== count)
-    fail('USAGE', `--devices '${spec}' names ${parts.length} device${parts.length === 1 ? '' : 's'}, but there ${count === 1 ? 'is 1 plan' : `are ${count} shards`}; give one entry per shard, in shard order`);
+    fail(
+      'USAGE',
+      `--devices '${spec}' names ${parts.length} device${parts.length === 1 ? '' : 's'}, but there ${count === 1 ? 'is 1 plan' : `are ${count} shards`}; give one entry per shard, in shard order`,
+    );
   return parts.map((p) => {
     if (p === 'cpu') return { backend: 'cpu', gpu: null, label: 'cpu' };
     const m = /^(?:cuda:)?(\d{1,3})$/.exec(p);
@@ -87,7 +90,10 @@ export async function loadServed(
       const want = [...s.tenants].sort().join(',');
       if ([...runner.plan.tenants.map((t) => t.id)].sort().join(',') !== want) {
         runner.close();
-        fail('PLAN_INVALID', `'${path.join(dir, s.dir)}' serves other tenants than shards.json lists for shard ${k} (${s.tenants.join(', ')}); recompile with --shards`);
+        fail(
+          'PLAN_INVALID',
+          `'${path.join(dir, s.dir)}' serves other tenants than shards.json lists for shard ${k} (${s.tenants.join(', ')}); recompile with --shards`,
+        );
       }
       loaded.push({ id: s.id, device: d.label, runner });
     }
@@ -95,5 +101,10 @@ export async function loadServed(
     for (const s of loaded) s.runner.close?.();
     throw e;
   }
-  return { shards: loaded, single: null, tenants: loaded.flatMap((s) => s.runner.plan.tenants.map((t) => t.id)), close: () => loaded.forEach((s) => s.runner.close?.()) };
+  return {
+    shards: loaded,
+    single: null,
+    tenants: loaded.flatMap((s) => s.runner.plan.tenants.map((t) => t.id)),
+    close: () => loaded.forEach((s) => s.runner.close?.()),
+  };
 }

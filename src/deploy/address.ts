@@ -27,7 +27,8 @@ export function parseShardAddresses(specs: readonly string[], shards: number, fl
     out[k]!.push(parseHostPort(m[2]!, `${flag} ${k}`));
   }
   const missing = out.flatMap((a, k) => (a.length === 0 ? [k] : []));
-  if (missing.length > 0) fail('USAGE', `${flag}: no address for shard${missing.length === 1 ? '' : 's'} ${missing.join(', ')}; give ${flag} k=HOST:PORT for every shard`);
+  if (missing.length > 0)
+    fail('USAGE', `${flag}: no address for shard${missing.length === 1 ? '' : 's'} ${missing.join(', ')}; give ${flag} k=HOST:PORT for every shard`);
   return out;
 }
 

@@ -79,7 +79,10 @@ export function renderNginxConf(file: ShardsFile, o: NginxOptions): string {
   add(4, `return 404 ${q(`{"error":"unknown model '$loom_model' (this deployment has: ${list})"}`)};`);
   add(3, '}', 'error_page 502 504 = @shard_down;', 'proxy_pass http://$loom_shard;', '}');
   add(2, 'location @shard_down {', '  add_header Retry-After 1 always;');
-  add(3, `return 503 ${q(`{"error":"model '$loom_model' is served by shard $loom_shard_id, which is not answering (no server of upstream $loom_shard took the request); the other shards' models are unaffected"}`)};`);
+  add(
+    3,
+    `return 503 ${q(`{"error":"model '$loom_model' is served by shard $loom_shard_id, which is not answering (no server of upstream $loom_shard took the request); the other shards' models are unaffected"}`)};`,
+  );
   add(2, '}', '');
 
   add(2, '# ready only when every shard is: each step probes one shard, then asks this nginx for the next step');
@@ -98,10 +101,13 @@ export function renderNginxConf(file: ShardsFile, o: NginxOptions): string {
   for (let k = 0; k < n; k++) add(2, `location = /v2/health/ready/shard-${k} { proxy_pass http://${up(k)}/v2/health/ready; }`);
   add(2, `location = /v2/health/live { return 200 '{"live":true}'; }`);
   add(2, `location = /v2 { proxy_pass http://${up(0)}; }`);
-  add(2, '# Prometheus: scrape every shard (these pass one shard\'s /metrics through)');
+  add(2, "# Prometheus: scrape every shard (these pass one shard's /metrics through)");
   for (let k = 0; k < n; k++) add(2, `location = /metrics/shard-${k} { proxy_pass http://${up(k)}/metrics; }`);
   add(2, 'location / {');
-  add(3, `return 404 ${q(`{"error":"no route $request_method $uri (Open Inference Protocol v2 through loom's nginx: /v2, /v2/health/live, /v2/health/ready, /v2/health/ready/shard-<k>, /v2/models/{model}[/ready|/infer], /metrics/shard-<k>)"}`)};`);
+  add(
+    3,
+    `return 404 ${q(`{"error":"no route $request_method $uri (Open Inference Protocol v2 through loom's nginx: /v2, /v2/health/live, /v2/health/ready, /v2/health/ready/shard-<k>, /v2/models/{model}[/ready|/infer], /metrics/shard-<k>)"}`)};`,
+  );
   add(2, '}');
   add(1, '}');
 

@@ -30,7 +30,10 @@ export interface ShardedResult {
 const planBytes = (p: Plan) => p.arenas.weights + p.arenas.act + p.arenas.io;
 
 // The partition alone (no files written): for tests and for the refusal's "how many shards would do".
-export async function planShards(manifest: Manifest, opts: ShardOptions): Promise<{ result: PartitionResult; manifest: Manifest; plans: (ids: readonly number[]) => Plan }> {
+export async function planShards(
+  manifest: Manifest,
+  opts: ShardOptions,
+): Promise<{ result: PartitionResult; manifest: Manifest; plans: (ids: readonly number[]) => Plan }> {
   const run = await runPipeline({
     manifest,
     until: 'lower',

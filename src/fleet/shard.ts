@@ -134,7 +134,11 @@ function refine(a: Assignment, cost: (ps: readonly Piece[]) => PieceCost, budget
       for (let j = 0; j < shards.length; j++) {
         if (j === hi) continue;
         const options: [Piece[], Piece[]][] = rest.length > 0 ? [[rest, [...shards[j]!, p]]] : [];
-        for (const [m, q] of shards[j]!.entries()) options.push([[...rest, q], [...shards[j]!.filter((_, k) => k !== m), p]]);
+        for (const [m, q] of shards[j]!.entries())
+          options.push([
+            [...rest, q],
+            [...shards[j]!.filter((_, k) => k !== m), p],
+          ]);
         for (const [from, to] of options) {
           if (!fits(from) || !fits(to)) continue;
           const max = Math.max(...ticks.map((t, k) => (k === hi ? cost(from).tickUs : k === j ? cost(to).tickUs : t)));
@@ -213,12 +217,7 @@ export const bytesText = formatBytes; // "269.5 KiB (275968 bytes)"
 
 // Batch classes: a tenant joins the first class whose first tenant it batches with: planned together, the pair's
 // predicted tick is at most (1 - minGain) of the two ticks planned apart. `together(i, j)` plans the pair.
-export function batchClasses(
-  count: number,
-  aloneUs: (i: number) => number,
-  togetherUs: (i: number, j: number) => number,
-  minGain = 0.2,
-): number[][] {
+export function batchClasses(count: number, aloneUs: (i: number) => number, togetherUs: (i: number, j: number) => number, minGain = 0.2): number[][] {
   const classes: number[][] = [];
   for (let i = 0; i < count; i++) {
     const home = classes.find((c) => togetherUs(c[0]!, i) <= (1 - minGain) * (aloneUs(c[0]!) + aloneUs(i)));

@@ -32,7 +32,9 @@ describe('loom compile --shards / inspect / serve --devices / deploy', () => {
   it('refuses what does not fit, and flags that do not combine', () => {
     const r = loom('compile', manifest, '--shards', '1', '--device-memory', '0.00001', '--no-nvcc', '--quiet', '-o', `${dir}-x`);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/error \[LIMIT\]: cannot shard: tenant '\S+' alone needs .*\(\d+ bytes\) of device memory, more than --device-memory 9\.8 KiB \(10000 bytes\)/);
+    expect(r.err).toMatch(
+      /error \[LIMIT\]: cannot shard: tenant '\S+' alone needs .*\(\d+ bytes\) of device memory, more than --device-memory 9\.8 KiB \(10000 bytes\)/,
+    );
     expect(loom('compile', manifest, '--shards', '2', '--emit', 'ir', '-o', `${dir}-y`).err).toContain('--emit does not combine with --shards');
     expect(loom('compile', manifest, '--device-memory', '4', '-o', `${dir}-z`).err).toContain('give --shards as well');
     expect(loom('compile', manifest, '--shards', '0', '-o', `${dir}-z`).err).toContain('--shards must be a positive integer');

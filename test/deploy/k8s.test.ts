@@ -15,12 +15,16 @@ import { MIXED, writeFleet } from '../fleet/shard-fleet.js';
 import { ROOT } from './processes.js';
 
 const probe = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
-const noYaml = probe.status !== 0 ? `python3 with PyYAML is not available (${(probe.error?.message ?? probe.stderr).trim()}); apt-get install python3-yaml` : null;
+const noYaml =
+  probe.status !== 0 ? `python3 with PyYAML is not available (${(probe.error?.message ?? probe.stderr).trim()}); apt-get install python3-yaml` : null;
 if (noYaml) console.warn(`test/deploy/k8s.test.ts skipped: ${noYaml}`);
 
 // Every document of a YAML stream, as JSON values.
 function parseYaml(text: string): unknown[] {
-  const out = execFileSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))'], { input: text, encoding: 'utf8' });
+  const out = execFileSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin))))'], {
+    input: text,
+    encoding: 'utf8',
+  });
   return JSON.parse(out) as unknown[];
 }
 

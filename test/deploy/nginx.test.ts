@@ -96,10 +96,12 @@ describe.skipIf('reason' in found)('nginx in front of three shards', () => {
   it('writes every file nginx needs under its prefix', () => {
     const conf = readFileSync(path.join(prefix, 'nginx.conf'), 'utf8');
     for (const m of conf.matchAll(/^\s*(pid|error_log|access_log|\w+_temp_path)\s+(\S+)/gm)) expect(m[2]!.startsWith('/'), m[0]).toBe(false);
-    expect(readdirSync(prefix).sort()).toEqual(expect.arrayContaining(['access.log', 'client_body_temp', 'error.log', 'nginx.conf', 'nginx.pid', 'proxy_temp']));
+    expect(readdirSync(prefix).sort()).toEqual(
+      expect.arrayContaining(['access.log', 'client_body_temp', 'error.log', 'nginx.conf', 'nginx.pid', 'proxy_temp']),
+    );
   });
 
-  it("answers every tenant as its shard does directly, and as onnxruntime does", async () => {
+  it('answers every tenant as its shard does directly, and as onnxruntime does', async () => {
     for (const [i, t] of FLEET.entries()) {
       const k = shardOf(t.id);
       const inputs = requestInputs(plans[k]!, t.id, Math.min(2, t.maxBatch), 300 + i);
@@ -142,7 +144,7 @@ describe.skipIf('reason' in found)('nginx in front of three shards', () => {
     }
   });
 
-  it("stopping one shard fails only its tenants; restarting it recovers", async () => {
+  it('stopping one shard fails only its tenants; restarting it recovers', async () => {
     const victim = 1;
     const theirs = file.shards[victim]!.tenants;
     const body = (id: string) => oipBody(requestInputs(plans[shardOf(id)]!, id, 1, 9));

@@ -144,9 +144,9 @@ describe('sharding a mixed fleet with the cost model', () => {
     expect(needed).toBeGreaterThanOrEqual(3);
     expect((await planShards(manifest, { shards: needed, deviceMemoryBytes: budget })).result.ok).toBe(true);
     expect((await planShards(manifest, { shards: needed - 1, deviceMemoryBytes: budget })).result.ok).toBe(false);
-    await expect(compileShards(manifest, path.join(path.dirname(manifestPath), 'refused'), { shards: 1, deviceMemoryBytes: budget, nvcc: 'off' })).rejects.toThrow(
-      /^cannot shard: .*it needs --shards \d+$/,
-    );
+    await expect(
+      compileShards(manifest, path.join(path.dirname(manifestPath), 'refused'), { shards: 1, deviceMemoryBytes: budget, nvcc: 'off' }),
+    ).rejects.toThrow(/^cannot shard: .*it needs --shards \d+$/);
     expectLoomError(() => readShardsFile(path.join(path.dirname(manifestPath), 'refused')), 'IO');
   });
 

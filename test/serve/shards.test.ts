@@ -103,7 +103,7 @@ describe('--devices', () => {
       { backend: 'cuda', gpu: 1, label: 'cuda:1' },
       { backend: 'cpu', gpu: null, label: 'cpu' },
     ]);
-    expectLoomError(() => parseDevices('0', 2), 'USAGE', "names 1 device, but there are 2 shards");
+    expectLoomError(() => parseDevices('0', 2), 'USAGE', 'names 1 device, but there are 2 shards');
     expectLoomError(() => parseDevices('0,gpu1', 2), 'USAGE', "'gpu1' is not a device");
   });
 
