@@ -1,7 +1,8 @@
 // Several plans behind one front end (`loom serve DIR --devices …` on a `loom compile --shards N` directory):
 // one TickScheduler per shard, each with its own tick loop on its own device, and a router that presents the
 // scheduler surface the HTTP and gRPC layers use, delegating every call to the shard that serves the tenant.
-// A failed tick on one shard makes only that shard's tenants unready.
+// A failed tick on one shard makes only that shard's tenants unready. Each running tick holds a libuv pool
+// thread: a process serving N shards needs UV_THREADPOOL_SIZE of at least N + 1 (bin/loom.js sets N + 4).
 import type { LaunchPlan } from '../../codegen/index.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
 import type { Tensor } from '../../ir/tensor.js';

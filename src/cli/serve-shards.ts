@@ -6,6 +6,7 @@ import { fail } from '../../ir/errors.js';
 import { type LoadedPlan, chooseBackend, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
 import type { ServeShard } from '../../runtime/serve/index.js';
 import { isShardsDir, readShardsFile } from '../fleet/shards-file.js';
+import { UV_DEFAULT_POOL, threadpoolSize } from './threadpool.js';
 
 export const DEVICES_HELP = [
   'Shards (a directory written by `loom compile --shards N`): shard k runs on the k-th entry of --devices, one tick loop each,',
@@ -101,6 +102,11 @@ export async function loadServed(
     for (const s of loaded) s.runner.close?.();
     throw e;
   }
+  const pool = threadpoolSize(process.env);
+  if (pool < n + 1)
+    process.stderr.write(
+      `loom: warning: UV_THREADPOOL_SIZE=${pool} runs at most ${pool} ticks at once (with nothing left for file work) for ${n} shards: ticks of different shards will wait for each other; set it to ${n + UV_DEFAULT_POOL} or unset it\n`,
+    );
   return {
     shards: loaded,
     single: null,

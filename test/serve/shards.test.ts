@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { type LoomServer, type ServeShard, createServer } from '../../runtime/serve/index.js';
 import { loadServed, parseDevices } from '../../src/cli/serve-shards.js';
+import { threadpoolSizeFor } from '../../src/cli/threadpool.js';
 import { readManifest } from '../../src/fleet/manifest.js';
 import { compileShards } from '../../src/fleet/shard-compile.js';
 import { type ShardsFile, readShardsFile } from '../../src/fleet/shards-file.js';
@@ -105,6 +106,15 @@ describe('--devices', () => {
     ]);
     expectLoomError(() => parseDevices('0', 2), 'USAGE', 'names 1 device, but there are 2 shards');
     expectLoomError(() => parseDevices('0,gpu1', 2), 'USAGE', "'gpu1' is not a device");
+  });
+
+  it("sizes libuv's pool for one tick per shard (bin/loom.js, before anything uses it)", () => {
+    expect(threadpoolSizeFor(['serve', dir], {})).toBe(4 + 2);
+    expect(threadpoolSizeFor(['serve', dir, '--devices', '0,0,1'], {})).toBe(4 + 3);
+    expect(threadpoolSizeFor(['serve', '--devices=cpu,cpu', dir], {})).toBe(4 + 2);
+    expect(threadpoolSizeFor(['serve', path.join(dir, 'shard-0')], {})).toBeNull(); // one plan: libuv's default
+    expect(threadpoolSizeFor(['serve', dir], { UV_THREADPOOL_SIZE: '3' })).toBeNull(); // the operator's choice stands
+    expect(threadpoolSizeFor(['compile', dir], {})).toBeNull();
   });
 
   it('refuses a shards directory whose shard serves other tenants than shards.json says', async () => {
