@@ -12,5 +12,9 @@ process.stdout.on('error', (e) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
+// `loom serve` over shards: size libuv's pool (one tick per shard at a time) before anything uses it
+const { threadpoolSizeFor } = await import(new URL('../dist/src/cli/threadpool.js', import.meta.url).href);
+const pool = threadpoolSizeFor(process.argv.slice(2), process.env);
+if (pool !== null) process.env.UV_THREADPOOL_SIZE = String(pool);
 const { runCli } = await import(main);
 process.exitCode = await runCli(process.argv);
