@@ -1,0 +1,253 @@
+// The tick thread's side of worker intake (`loom serve --intake-threads N`): starts N intake workers
+// (worker.ts) on one port, hands their requests to the scheduler and posts the answers back, one message per
+// worker per event-loop turn. Admission (429 with Retry-After, 503 when closing) is decided here, by the
+// scheduler's submit. /metrics from any worker is this thread's registry plus every worker's request metrics,
+// summed (prom-client's AggregatorRegistry, as for the cluster module).
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { AggregatorRegistry } from 'prom-client';
+import type { Tensor } from '../../../ir/tensor.js';
+import { isServeError } from '../errors.js';
+import type { ServeMetrics } from '../metrics.js';
+import type { TickScheduler } from '../scheduler.js';
+import { type AnswerItem, type IntakeWorkerData, type MainMessage, type MetricsJson, type WorkerMessage, packTensors, unpackTensors } from './protocol.js';
+
+// What `--intake-threads` defaults to: every core but the tick thread's, at most 16 (the tick thread absorbs
+// the requests of about that many; see BENCHMARKS.md), 0 (no workers) on a single core.
+export function defaultIntakeThreads(cores = availableParallelism()): number {
+  return Math.max(0, Math.min(16, cores - 1));
+}
+
+// null when this Node and OS can share a port between threads (listen's reusePort: Node >= 22.12 / 23.1, and
+// an OS with SO_REUSEPORT load balancing); otherwise why not.
+export function reusePortUnsupported(version = process.versions.node, platform: string = process.platform): string | null {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (!(major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)))
+    return `Node ${version} has no reusePort for listen (needs 22.12+ or 23.1+)`;
+  if (!['linux', 'freebsd', 'dragonfly', 'sunos', 'aix'].includes(platform)) return `${platform} does not spread one port's connections over several listeners (SO_REUSEPORT)`;
+  return null;
+}
+
+export interface IntakePoolOptions {
+  readonly threads: number;
+  readonly scheduler: TickScheduler;
+  readonly metrics: ServeMetrics; // this thread's registry: ticks, queues, gRPC, process
+  readonly isReady: () => boolean;
+  readonly worker: Omit<IntakeWorkerData, 'index' | 'port' | 'host'>;
+  readonly writeLog: (line: string) => void;
+  readonly logError: (o: object, msg: string) => void;
+  readonly closeTimeoutMs: number; // a worker that has not closed by then is terminated
+}
+
+interface Slot {
+  readonly index: number;
+  readonly worker: Worker;
+  readonly inFlight: Map<number, AbortController>; // rid → its abort, until answered
+  outbox: Array<{ rid: number; outs: Record<string, Tensor> | null; err: AnswerItem | null }>;
+  flushing: boolean;
+  closed: boolean; // it said it closed its listener, answered every request and is about to exit
+  readonly done: Promise<void>; // closed, or exited
+  readonly markDone: () => void;
+}
+
+// The worker's entry: the compiled .js beside this file, or (tests and tsx, running the .ts sources) worker.ts
+// through tsx's loader.
+function workerEntry(): { url: URL; execArgv: string[] } {
+  if (import.meta.url.endsWith('.ts')) return { url: new URL('./worker.ts', import.meta.url), execArgv: ['--import', import.meta.resolve('tsx')] };
+  return { url: new URL('./worker.js', import.meta.url), execArgv: [] };
+}
+
+export class IntakePool {
+  private readonly slots: Slot[] = [];
+  private readonly collects = new Map<number, { want: number; got: MetricsJson[]; done: (parts: MetricsJson[]) => void }>();
+  private nextCollect = 0;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly o: IntakePoolOptions) {
+    if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`intake threads must be a positive integer, got ${o.threads}`);
+  }
+
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  // Starts the workers; the first binds the port (0: any free one), the others share the one it got.
+  async listen(port: number, host: string): Promise<string> {
+    const url = await this.start(0, port, host);
+    const bound = Number(new URL(url).port);
+    await Promise.all(Array.from({ length: this.o.threads - 1 }, (_, i) => this.start(i + 1, bound, host)));
+    return url;
+  }
+
+  private start(index: number, port: number, host: string): Promise<string> {
+    const { url, execArgv } = workerEntry();
+    const data: IntakeWorkerData = { ...this.o.worker, index, port, host };
+    const worker = new Worker(url, { workerData: data, execArgv, name: `loom-intake-${index}` });
+    let markDone = (): void => {};
+    const done = new Promise<void>((r) => (markDone = r));
+    const slot: Slot = {
+      index,
+      worker,
+      inFlight: new Map(),
+      outbox: [],
+      flushing: false,
+      closed: false,
+      done,
+      markDone,
+    };
+    this.slots.push(slot);
+    return new Promise<string>((resolve, reject) => {
+      let listening = false;
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'listening') {
+          listening = true;
+          resolve(m.url);
+        } else this.onMessage(slot, m);
+      });
+      worker.on('error', (e) => {
+        if (!listening) reject(e);
+        else this.o.logError({ worker: index, err: e }, 'intake worker failed; its connections are gone');
+      });
+      worker.on('exit', (code) => {
+        slot.markDone();
+        for (const ac of slot.inFlight.values()) ac.abort(); // nobody is left to answer: drop them from the queues
+        slot.inFlight.clear();
+        if (!listening) reject(new Error(`intake worker ${index} exited (code ${code}) before it listened`));
+        else if (!slot.closed) this.o.logError({ worker: index, code }, 'intake worker exited unexpectedly; its connections are gone');
+      });
+    });
+  }
+
+  private onMessage(slot: Slot, m: WorkerMessage): void {
+    switch (m.type) {
+      case 'submit': {
+        const origin = performance.timeOrigin;
+        for (const it of m.items) {
+          const ac = new AbortController();
+          slot.inFlight.set(it.rid, ac);
+          let inputs: Record<string, Tensor>;
+          try {
+            inputs = unpackTensors(m.buffer, it.inputs);
+          } catch (e) {
+            this.answer(slot, it.rid, null, e);
+            continue;
+          }
+          this.o.scheduler.submit(it.tenant, inputs, { arrivedAt: it.arrivedAt - origin, signal: ac.signal }).then(
+            (outs) => this.answer(slot, it.rid, outs, null),
+            (e: unknown) => this.answer(slot, it.rid, null, e),
+          );
+        }
+        return;
+      }
+      case 'cancel':
+        slot.inFlight.get(m.rid)?.abort();
+        return;
+      case 'ask':
+        if (m.what === 'ready') this.post(slot, { type: 'reply', ask: m.ask, value: this.o.isReady() });
+        else
+          void this.metricsText().then(
+            (value) => this.post(slot, { type: 'reply', ask: m.ask, value }),
+            (e: unknown) => this.post(slot, { type: 'reply', ask: m.ask, value: { contentType: 'text/plain', text: `# metrics failed: ${String(e)}\n` } }),
+          );
+        return;
+      case 'metrics-json': {
+        const c = this.collects.get(m.collect);
+        if (!c) return;
+        c.got.push(m.metrics);
+        if (c.got.length === c.want) c.done(c.got);
+        return;
+      }
+      case 'log':
+        this.o.writeLog(m.line);
+        return;
+      case 'closed':
+        slot.closed = true;
+        slot.markDone();
+        return;
+      case 'listening':
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`intake pool: unknown message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private post(slot: Slot, m: MainMessage, transfer?: ArrayBuffer[]): void {
+    if (!slot.closed) slot.worker.postMessage(m, transfer);
+  }
+
+  private answer(slot: Slot, rid: number, outs: Record<string, Tensor> | null, e: unknown): void {
+    if (!slot.inFlight.delete(rid)) return; // its worker is gone
+    let err: AnswerItem | null = null;
+    if (outs === null) {
+      err = isServeError(e)
+        ? { rid, ok: false, status: e.status, message: e.message, retryAfterS: e.retryAfterS }
+        : { rid, ok: false, status: 500, message: e instanceof Error ? e.message : String(e), retryAfterS: null };
+    }
+    slot.outbox.push({ rid, outs, err });
+    if (!slot.flushing) {
+      slot.flushing = true;
+      setImmediate(() => this.flush(slot));
+    }
+  }
+
+  // The answers of this turn (one tick's, usually): the outputs copied into one buffer (a tick's outputs share
+  // its result buffer, which must not be transferred), one message.
+  private flush(slot: Slot): void {
+    slot.flushing = false;
+    const batch = slot.outbox;
+    slot.outbox = [];
+    if (batch.length === 0) return;
+    const ok = batch.filter((b) => b.outs !== null);
+    const { buffer, metas } = packTensors(ok.map((b) => b.outs!));
+    let i = 0;
+    const items = batch.map((b): AnswerItem => (b.outs !== null ? { rid: b.rid, ok: true, outputs: metas[i++]! } : b.err!));
+    this.post(slot, { type: 'answers', buffer, items }, [buffer]);
+  }
+
+  // This thread's metrics plus the workers' request metrics (a worker that does not answer within 2 s is left out).
+  async metricsText(): Promise<{ contentType: string; text: string }> {
+    const own = await this.o.metrics.registry.getMetricsAsJSON();
+    const live = this.slots.filter((s) => !s.closed);
+    const n = ++this.nextCollect;
+    const parts = await new Promise<MetricsJson[]>((resolve) => {
+      if (live.length === 0) return resolve([]);
+      const c = { want: live.length, got: [] as MetricsJson[], done: resolve };
+      this.collects.set(n, c);
+      for (const s of live) this.post(s, { type: 'collect-metrics', collect: n });
+      setTimeout(() => resolve(c.got), 2000).unref();
+    });
+    this.collects.delete(n);
+    const reg = AggregatorRegistry.aggregate([own, ...parts] as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+    return { contentType: reg.contentType, text: await reg.metrics() };
+  }
+
+  // Shutdown began: workers refuse new infer requests (503) and close connections after their answers.
+  drain(): void {
+    for (const s of this.slots) this.post(s, { type: 'drain' });
+  }
+
+  // After the scheduler has drained: the answers still waiting are sent, then each worker closes its listener
+  // (idle keep-alive grace, in-flight requests answered) and exits.
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const s of this.slots) {
+        this.flush(s);
+        this.post(s, { type: 'close' });
+      }
+      await Promise.all(
+        this.slots.map(async (s) => {
+          const force = setTimeout(() => void s.worker.terminate(), this.o.closeTimeoutMs);
+          force.unref();
+          // a worker's pending requests may still be submitted while it closes: this thread keeps answering
+          await s.done;
+          clearTimeout(force);
+          this.flush(s);
+          await s.worker.terminate();
+        }),
+      );
+    })();
+    return this.closing;
+  }
+}
