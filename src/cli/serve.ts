@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
-import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer, loadAuthFile } from '../../runtime/serve/index.js';
+import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer, defaultIntakeThreads, loadAuthFile } from '../../runtime/serve/index.js';
 
 interface ServeFlags {
   port: string;
@@ -24,6 +24,7 @@ interface ServeFlags {
   tlsKey?: string;
   grpcPort: string;
   grpcHost?: string;
+  intakeThreads?: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -100,6 +101,10 @@ export function registerServe(program: Command): void {
     .option('--tls-key <file>', 'the PEM private key for --tls-cert')
     .option('--grpc-port <n>', 'also serve the OIP v2 gRPC service (inference.GRPCInferenceService) on this TCP port (0: off)', '0')
     .option('--grpc-host <addr>', 'address for --grpc-port (default: --host)')
+    .option(
+      '--intake-threads <n>',
+      `HTTP intake worker threads: they parse, decode, validate and encode requests on one shared port and hand them to the tick thread (0: HTTP on the tick thread; default: cores - 1, at most 16, here ${defaultIntakeThreads()})`,
+    )
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
@@ -125,6 +130,9 @@ export function registerServe(program: Command): void {
       if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) fail('USAGE', '--tls-cert and --tls-key go together: give both or neither');
       const tls = flags.tlsCert !== undefined ? { cert: readPem('--tls-cert', flags.tlsCert), key: readPem('--tls-key', flags.tlsKey!) } : null;
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
+      const intakeThreads = flags.intakeThreads === undefined ? defaultIntakeThreads() : Number(flags.intakeThreads);
+      if (!Number.isInteger(intakeThreads) || intakeThreads < 0 || intakeThreads > 256)
+        fail('USAGE', `--intake-threads must be an integer 0..256 (0: HTTP on the tick thread), got '${flags.intakeThreads}'`);
 
       const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number], ...(threads !== undefined ? { threads } : {}) });
       let auth: AuthConfig | null = null;
@@ -150,6 +158,7 @@ export function registerServe(program: Command): void {
         auth,
         tls,
         grpc: grpcPort > 0,
+        intakeThreads,
       });
       let url: string;
       let grpcAt: string | null = null;
@@ -170,8 +179,10 @@ export function registerServe(program: Command): void {
       const hosts = grpcPort > 0 && grpcHost !== flags.host ? [flags.host, grpcHost] : [flags.host];
       for (const h of hosts) for (const w of authWarnings({ host: h, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
       const n = loaded.plan.tenants.length;
+      const k = server.intakeThreads;
+      const intake = k === 0 ? 'HTTP on the tick thread' : `HTTP intake on ${k} worker thread${k === 1 ? '' : 's'}`;
       process.stderr.write(
-        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
+        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics; ${intake})${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
       );
       await new Promise<void>((resolve, reject) => {
         const stop = (signal: string) => {
