@@ -31,10 +31,23 @@ export function concatRows(parts: readonly Tensor[], axis: number): Tensor {
   return makeTensor(first.dtype, shape, out);
 }
 
-// The inverse of concatRows: `rows[i]` rows for piece i, in order; their sum is t.shape[axis].
+// The inverse of concatRows: `rows[i]` rows for piece i, in order; their sum is t.shape[axis]. Where each
+// piece is one run of t's memory (nothing before the batch axis but 1s) the pieces are views of t, as the one
+// piece of a whole tensor is: like t, they are read before the next tick (the HTTP and gRPC encoders read them
+// at once; the intake pool copies them into its message).
 export function splitRows(t: Tensor, axis: number, rows: readonly number[]): Tensor[] {
   if (rows.length === 1 && rows[0] === t.shape[axis]) return [t];
   const { outer, rowBytes } = geometry(t, axis);
+  if (outer === 1) {
+    const rowElems = rowBytes / byteSize(t.dtype);
+    let first = 0;
+    return rows.map((r) => {
+      const shape = t.shape.map((d, i) => (i === axis ? r : d));
+      const piece = { dtype: t.dtype, shape, data: t.data.subarray(first * rowElems, (first + r) * rowElems) as typeof t.data };
+      first += r;
+      return piece;
+    });
+  }
   const src = tensorBytes(t);
   const sliceBytes = t.shape[axis]! * rowBytes;
   let at = 0;

@@ -80,18 +80,25 @@ export interface SchedulerHealth {
   readonly error: string | null;
 }
 
+// What submit needs of an AbortSignal (one fits): the intake pool passes a lighter one per request.
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface SubmitOptions {
   // When the request reached the server (the scheduler's clock), if earlier than now: the HTTP layer passes
   // it so time spent reading and decoding the body counts against the SLO.
   readonly arrivedAt?: number;
-  readonly signal?: AbortSignal; // aborted when the client goes away
+  readonly signal?: CancelSignal; // aborted when the client goes away
 }
 
 interface Pending {
   readonly inputs: Readonly<Record<string, Tensor>>;
   readonly rows: number;
   readonly arrivedAt: number;
-  readonly signal: AbortSignal | null;
+  readonly signal: CancelSignal | null;
   detach: () => void; // stops listening for the client going away (once a tick has taken the request)
   readonly resolve: (out: Record<string, Tensor>) => void;
   readonly reject: (e: unknown) => void;
@@ -133,6 +140,8 @@ export class TickScheduler {
   private readonly clock: () => number;
   private readonly capacityRows: number;
   private readonly durations: number[] = []; // the last ESTIMATE_WINDOW tick durations (ms)
+  private estimate: number | null = null; // their median, recomputed when a tick settles (admission reads it per request)
+  private queuedRequests = 0; // requests waiting in all queues
   private readonly maxInFlight: number;
   private readonly inFlight: InFlight[] = []; // handed to the runner, in order; the first is running
   private lastSettledAt = Number.NEGATIVE_INFINITY;
@@ -209,10 +218,13 @@ export class TickScheduler {
   // are not in it); null before the first tick. Not the p90: a request several ticks back waits for the sum of
   // those ticks, and charging each one the tail's time refused requests that would have made their SLO.
   estimateTickMs(): number | null {
-    if (this.durations.length === 0) return null;
+    return this.estimate;
+  }
+
+  private updateEstimate(): void {
     const sorted = [...this.durations].sort((a, b) => a - b);
     const mid = sorted.length >> 1;
-    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    this.estimate = sorted.length === 0 ? null : sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   }
 
   // What admission would predict now for a request of `rows` rows to `tenantId` that has already spent
@@ -252,6 +264,7 @@ export class TickScheduler {
         }
         q.queue.push(p);
         q.rows += rows;
+        this.queuedRequests++;
         this.kick();
       });
     } catch (e) {
@@ -289,6 +302,7 @@ export class TickScheduler {
     if (at < 0) return; // a tick took it; its answer is discarded when it comes
     q.queue.splice(at, 1);
     q.rows -= p.rows;
+    this.queuedRequests--;
     this.counts.cancelled++;
     this.opts.observer?.onCancel?.(q.tenant.id, 'queued');
     p.reject(new ServeError(499, `the client of this request to model '${q.tenant.id}' went away while it was queued; it was dropped, not computed`));
@@ -336,7 +350,7 @@ export class TickScheduler {
   }
 
   private hasWork(): boolean {
-    return this.order.some((q) => q.queue.length > 0);
+    return this.queuedRequests > 0;
   }
 
   private kick(): void {
@@ -364,6 +378,7 @@ export class TickScheduler {
       rows += p.rows;
     }
     q.rows -= rows;
+    this.queuedRequests -= taken.length;
     return taken;
   }
 
@@ -419,6 +434,7 @@ export class TickScheduler {
     if (outputs) {
       this.durations.push(durationMs);
       if (this.durations.length > ESTIMATE_WINDOW) this.durations.shift();
+      this.updateEstimate();
     }
     this.kick();
     const message = error === null ? null : error instanceof Error ? error.message : String(error);

@@ -9,8 +9,8 @@ import { AggregatorRegistry } from 'prom-client';
 import type { Tensor } from '../../../ir/tensor.js';
 import { isServeError } from '../errors.js';
 import type { ServeMetrics } from '../metrics.js';
-import type { TickScheduler } from '../scheduler.js';
-import { type AnswerItem, type IntakeWorkerData, type MainMessage, type MetricsJson, type WorkerMessage, packTensors, unpackTensors } from './protocol.js';
+import type { CancelSignal, TickScheduler } from '../scheduler.js';
+import { type AnswerItem, type IntakeWorkerData, type MainMessage, type MetricsJson, TensorArena, type WorkerMessage, unpackTensors } from './protocol.js';
 
 // What `--intake-threads` defaults to: every core but the tick thread's, at most 16 (the tick thread absorbs
 // the requests of about that many; see BENCHMARKS.md), 0 (no workers) on a single core.
@@ -39,11 +39,38 @@ export interface IntakePoolOptions {
   readonly closeTimeoutMs: number; // a worker that has not closed by then is terminated
 }
 
+// Where a worker's answers go: a Worker, or (benchmarks) anything with its postMessage and terminate.
+export interface WorkerPort {
+  postMessage(m: MainMessage, transfer?: readonly ArrayBuffer[]): void;
+  terminate(): Promise<unknown>;
+}
+
+// A request's cancellation as the scheduler reads it: one listener, no EventTarget (an AbortController per
+// request was a measurable share of this thread's time, bench/serve-intake.ts).
+class Cancel implements CancelSignal {
+  aborted = false;
+  private listener: (() => void) | null = null;
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.listener = listener;
+  }
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.listener === listener) this.listener = null;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const l = this.listener;
+    this.listener = null;
+    l?.();
+  }
+}
+
 interface Slot {
   readonly index: number;
-  readonly worker: Worker;
-  readonly inFlight: Map<number, AbortController>; // rid → its abort, until answered
-  outbox: Array<{ rid: number; outs: Record<string, Tensor> | null; err: AnswerItem | null }>;
+  readonly worker: WorkerPort;
+  readonly inFlight: Map<number, Cancel>; // rid → its cancellation, until answered
+  outbox: AnswerItem[]; // this turn's answers; their outputs are in `arena`
+  readonly arena: TensorArena;
   flushing: boolean;
   closed: boolean; // it said it closed its listener, answered every request and is about to exit
   readonly done: Promise<void>; // closed, or exited
@@ -83,19 +110,7 @@ export class IntakePool {
     const { url, execArgv } = workerEntry();
     const data: IntakeWorkerData = { ...this.o.worker, index, port, host };
     const worker = new Worker(url, { workerData: data, execArgv, name: `loom-intake-${index}` });
-    let markDone = (): void => {};
-    const done = new Promise<void>((r) => (markDone = r));
-    const slot: Slot = {
-      index,
-      worker,
-      inFlight: new Map(),
-      outbox: [],
-      flushing: false,
-      closed: false,
-      done,
-      markDone,
-    };
-    this.slots.push(slot);
+    const slot = this.addSlot(index, worker);
     return new Promise<string>((resolve, reject) => {
       let listening = false;
       worker.on('message', (m: WorkerMessage) => {
@@ -118,12 +133,27 @@ export class IntakePool {
     });
   }
 
+  private addSlot(index: number, worker: WorkerPort): Slot {
+    let markDone = (): void => {};
+    const done = new Promise<void>((r) => (markDone = r));
+    const slot: Slot = { index, worker, inFlight: new Map(), outbox: [], arena: new TensorArena(), flushing: false, closed: false, done, markDone };
+    this.slots.push(slot);
+    return slot;
+  }
+
+  // A worker's messages, from a port that is not a Worker this pool started (bench/serve-intake.ts measures
+  // this thread's cost per request so, without threads or sockets).
+  attach(port: WorkerPort): (m: WorkerMessage) => void {
+    const slot = this.addSlot(this.slots.length, port);
+    return (m) => this.onMessage(slot, m);
+  }
+
   private onMessage(slot: Slot, m: WorkerMessage): void {
     switch (m.type) {
       case 'submit': {
         const origin = performance.timeOrigin;
         for (const it of m.items) {
-          const ac = new AbortController();
+          const ac = new Cancel();
           slot.inFlight.set(it.rid, ac);
           let inputs: Record<string, Tensor>;
           try {
@@ -132,7 +162,7 @@ export class IntakePool {
             this.answer(slot, it.rid, null, e);
             continue;
           }
-          this.o.scheduler.submit(it.tenant, inputs, { arrivedAt: it.arrivedAt - origin, signal: ac.signal }).then(
+          this.o.scheduler.submit(it.tenant, inputs, { arrivedAt: it.arrivedAt - origin, signal: ac }).then(
             (outs) => this.answer(slot, it.rid, outs, null),
             (e: unknown) => this.answer(slot, it.rid, null, e),
           );
@@ -179,30 +209,22 @@ export class IntakePool {
 
   private answer(slot: Slot, rid: number, outs: Record<string, Tensor> | null, e: unknown): void {
     if (!slot.inFlight.delete(rid)) return; // its worker is gone
-    let err: AnswerItem | null = null;
-    if (outs === null) {
-      err = isServeError(e)
-        ? { rid, ok: false, status: e.status, message: e.message, retryAfterS: e.retryAfterS }
-        : { rid, ok: false, status: 500, message: e instanceof Error ? e.message : String(e), retryAfterS: null };
-    }
-    slot.outbox.push({ rid, outs, err });
+    if (outs !== null) slot.outbox.push({ rid, ok: true, outputs: slot.arena.add(outs) });
+    else if (isServeError(e)) slot.outbox.push({ rid, ok: false, status: e.status, message: e.message, retryAfterS: e.retryAfterS });
+    else slot.outbox.push({ rid, ok: false, status: 500, message: e instanceof Error ? e.message : String(e), retryAfterS: null });
     if (!slot.flushing) {
       slot.flushing = true;
       setImmediate(() => this.flush(slot));
     }
   }
 
-  // The answers of this turn (one tick's, usually): the outputs copied into one buffer (a tick's outputs share
-  // its result buffer, which must not be transferred), one message.
+  // The answers of this turn (one tick's, usually), one message.
   private flush(slot: Slot): void {
     slot.flushing = false;
-    const batch = slot.outbox;
+    if (slot.outbox.length === 0) return;
+    const items = slot.outbox;
     slot.outbox = [];
-    if (batch.length === 0) return;
-    const ok = batch.filter((b) => b.outs !== null);
-    const { buffer, metas } = packTensors(ok.map((b) => b.outs!));
-    let i = 0;
-    const items = batch.map((b): AnswerItem => (b.outs !== null ? { rid: b.rid, ok: true, outputs: metas[i++]! } : b.err!));
+    const buffer = slot.arena.take();
     this.post(slot, { type: 'answers', buffer, items }, [buffer]);
   }
 

@@ -102,3 +102,40 @@ export function unpackTensors(buffer: ArrayBuffer, metas: readonly TensorMeta[])
   }
   return out;
 }
+
+// Tensors copied in as they come and sent as one buffer: a tick's outputs share its result buffer, so they are
+// copied out while the answer is being made, not later when the message goes.
+export class TensorArena {
+  private bytes: Uint8Array;
+  private used = 0;
+
+  constructor(private readonly initialBytes = 64 * 1024) {
+    this.bytes = new Uint8Array(initialBytes);
+  }
+
+  add(group: Readonly<Record<string, Tensor>>): TensorMeta[] {
+    const out: TensorMeta[] = [];
+    for (const name in group) {
+      const t = group[name]!;
+      const n = t.data.byteLength;
+      if (this.used + n > this.bytes.length) {
+        const grown = new Uint8Array(Math.max(2 * this.bytes.length, align8(this.used + n)));
+        grown.set(this.bytes.subarray(0, this.used));
+        this.bytes = grown;
+      }
+      this.bytes.set(tensorBytes(t), this.used);
+      out.push({ name, dtype: t.dtype, shape: t.shape, offset: this.used });
+      this.used = align8(this.used + n);
+    }
+    return out;
+  }
+
+  // Everything added since the last take (to be transferred); the arena starts afresh, sized for as much again.
+  take(): ArrayBuffer {
+    if (this.used === 0) return new ArrayBuffer(0);
+    const b = this.bytes.buffer as ArrayBuffer;
+    this.bytes = new Uint8Array(Math.max(this.initialBytes, align8(this.used + (this.used >> 1))));
+    this.used = 0;
+    return b;
+  }
+}
