@@ -22,12 +22,15 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileFleet } from '../src/fleet/compile.js';
 import { alignTable, resultFile, runIfMain, writeMlpFleet } from './common.js';
+import { grpcClosedLoop, grpcOpenLoop, grpcRequestMaker } from './serve-load-grpc.js';
+import { type BodyKind, type ClientPhase, Ledger, type PhaseResult, type TenantShape, mergePhases, summarize } from './serve-load-ledger.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -35,14 +38,8 @@ const SELF = fileURLToPath(import.meta.url);
 // ---------------------------------------------------------------------------------------------------------
 // Request bodies: one template per tenant, the id spliced in per request.
 
-export type BodyKind = 'json' | 'binary';
-
-export interface TenantShape {
-  readonly id: string;
-  readonly input: string; // the input's name
-  readonly width: number; // features per row
-  readonly output: string;
-}
+export type { BodyKind, TenantShape, PhaseResult } from './serve-load-ledger.js';
+export { Ledger, answerId } from './serve-load-ledger.js';
 
 export interface BuiltRequest {
   readonly path: string;
@@ -51,7 +48,7 @@ export interface BuiltRequest {
 }
 
 // Makes request bodies for 1-row requests, round robin over `tenants`.
-export function requestMaker(tenants: readonly TenantShape[], kind: BodyKind): (id: string, seq: number) => BuiltRequest {
+export function requestMaker(tenants: readonly TenantShape[], kind: 'json' | 'binary'): (id: string, seq: number) => BuiltRequest {
   const per = tenants.map((t, ti) => {
     const values = Array.from({ length: t.width }, (_, i) => Math.round(Math.sin(ti * 31 + i) * 1000) / 1000);
     const path = `/v2/models/${t.id}/infer`;
@@ -73,119 +70,6 @@ export function requestMaker(tenants: readonly TenantShape[], kind: BodyKind): (
   return (id, seq) => per[seq % per.length]!(id);
 }
 
-// The id an answer names: the JSON body's (or the binary answer's JSON header's) "id".
-export function answerId(body: string): string | null {
-  const m = /"id"\s*:\s*"([^"]*)"/.exec(body);
-  return m ? m[1]! : null;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Accounting: every request's id, sent once; every answer checked against the request it answers.
-
-export class Ledger {
-  sent = 0;
-  answers = 0; // responses of any status
-  ok = 0; // 2xx
-  refused = 0; // 429
-  other = 0; // any other status
-  errors = 0; // transport errors (no response)
-  mismatched = 0; // a 2xx whose id is not its request's
-  duplicated = 0; // a request answered more than once
-  readonly latenciesMs: number[] = []; // of 2xx answers
-  private readonly pending = new Set<string>();
-  private readonly answered = new Set<string>();
-
-  send(id: string): void {
-    this.sent++;
-    this.pending.add(id);
-  }
-
-  // status 0: a transport error. body: the answer (only its id is read, for 2xx).
-  answer(sentId: string, status: number, body: string, latencyMs: number): void {
-    if (status === 0) {
-      this.errors++;
-      return;
-    }
-    this.answers++;
-    if (this.answered.has(sentId) || !this.pending.has(sentId)) this.duplicated++;
-    this.pending.delete(sentId);
-    this.answered.add(sentId);
-    if (status >= 200 && status < 300) {
-      this.ok++;
-      this.latenciesMs.push(latencyMs);
-      if (answerId(body) !== sentId) this.mismatched++;
-    } else if (status === 429) this.refused++;
-    else this.other++;
-  }
-
-  get unanswered(): number {
-    return this.pending.size;
-  }
-}
-
-// Nearest-rank quantile of sorted samples (q in [0, 1]); NaN when empty.
-function q(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-export interface PhaseResult {
-  readonly target: string;
-  readonly body: BodyKind;
-  readonly mode: 'closed' | 'open';
-  readonly connections: number | null;
-  readonly rate: number | null;
-  readonly seconds: number;
-  readonly sent: number;
-  readonly answers: number;
-  readonly ok: number;
-  readonly refused429: number;
-  readonly other: number;
-  readonly errors: number;
-  readonly timeouts: number;
-  readonly okPerS: number;
-  readonly answersPerS: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly p999Ms: number;
-  readonly inFlightAtStop: number;
-  readonly lost: number;
-  readonly duplicated: number;
-  readonly mismatched: number;
-  readonly rejectedByReason: Record<string, number> | null; // loom's loom_admission_rejected_total deltas
-  readonly sloMissed: number | null; // loom_slo_missed_total delta
-}
-
-function summarize(
-  base: Pick<PhaseResult, 'target' | 'body' | 'mode' | 'connections' | 'rate'>,
-  ledger: Ledger,
-  seconds: number,
-  inFlightAtStop: number,
-  timeouts: number,
-): Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'> {
-  const s = [...ledger.latenciesMs].sort((a, b) => a - b);
-  const r3 = (x: number) => Math.round(x * 1000) / 1000;
-  return {
-    ...base,
-    seconds: r3(seconds),
-    sent: ledger.sent,
-    answers: ledger.answers,
-    ok: ledger.ok,
-    refused429: ledger.refused,
-    other: ledger.other,
-    errors: ledger.errors,
-    timeouts,
-    okPerS: Math.round(ledger.ok / seconds),
-    answersPerS: Math.round(ledger.answers / seconds),
-    p50Ms: r3(q(s, 0.5)),
-    p99Ms: r3(q(s, 0.99)),
-    p999Ms: r3(q(s, 0.999)),
-    inFlightAtStop,
-    lost: Math.max(0, ledger.unanswered - inFlightAtStop),
-    duplicated: ledger.duplicated,
-    mismatched: ledger.mismatched,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Closed loop: autocannon.
 
@@ -202,7 +86,8 @@ export async function closedLoop(
   url: string,
   make: (id: string, seq: number) => BuiltRequest,
   opts: { connections: number; seconds: number; target: string; body: BodyKind; idPrefix: string },
-): Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>> {
+  sink?: { latenciesMs: number[] }, // receives the 2xx latencies (several client processes pool them)
+): Promise<ClientPhase> {
   const ledger = new Ledger();
   let seq = 0;
   interface Ctx {
@@ -239,6 +124,7 @@ export async function closedLoop(
   const seconds = result.duration || (performance.now() - started) / 1000;
   // autocannon counts connection errors itself (no response reaches onResponse then)
   ledger.errors += result.errors;
+  if (sink) sink.latenciesMs = ledger.latenciesMs;
   // one request is in flight on each connection when autocannon stops (it sends the next on every answer)
   return summarize(
     { target: opts.target, body: opts.body, mode: 'closed', connections: opts.connections, rate: null },
@@ -256,7 +142,7 @@ export async function openLoop(
   url: string,
   make: (id: string, seq: number) => BuiltRequest,
   opts: { rate: number; seconds: number; target: string; body: BodyKind; idPrefix: string; sockets: number; drainS: number },
-): Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>> {
+): Promise<ClientPhase> {
   const ledger = new Ledger();
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.sockets });
   const u = new URL(url);
@@ -370,7 +256,11 @@ function waitForUrl(proc: ChildProcess, re: RegExp, what: string): Promise<strin
   });
 }
 
-export async function startLoom(plan: string, opts: { backend: string; threads?: string; queueTicks: number }): Promise<{ proc: ChildProcess; url: string }> {
+// intakeThreads: `--intake-threads` ('auto' or absent: loom serve's default); grpcPort: also serve gRPC there.
+export async function startLoom(
+  plan: string,
+  opts: { backend: string; threads?: string; queueTicks: number; intakeThreads?: string; grpcPort?: number },
+): Promise<{ proc: ChildProcess; url: string; grpc: string | null; intakeThreads: number | null }> {
   if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
   const argv = [
     path.join(ROOT, 'bin/loom.js'),
@@ -386,8 +276,16 @@ export async function startLoom(plan: string, opts: { backend: string; threads?:
     String(opts.queueTicks),
   ];
   if (opts.threads) argv.push('--threads', opts.threads);
+  if (opts.intakeThreads !== undefined && opts.intakeThreads !== 'auto') argv.push('--intake-threads', opts.intakeThreads);
+  if (opts.grpcPort !== undefined) argv.push('--grpc-port', String(opts.grpcPort));
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return { proc, url: await waitForUrl(proc, /serving .* at (https?:\/\/[^\s]+) /, 'loom serve') };
+  let line = '';
+  proc.stderr?.on('data', (d: Buffer) => (line += d.toString()));
+  const url = await waitForUrl(proc, /serving .* at (https?:\/\/[^\s]+) /, 'loom serve');
+  const grpcAt = /gRPC \([^)]*\) at (\S+)/.exec(line)?.[1] ?? null;
+  // the startup line says how many intake threads serve HTTP ("HTTP on the tick thread": 0); older builds say neither
+  const k = /HTTP intake on (\d+) worker thread/.exec(line);
+  return { proc, url, grpc: grpcAt, intakeThreads: k ? Number(k[1]) : /HTTP on the tick thread/.test(line) ? 0 : null };
 }
 
 async function startFloorChild(tenantsFile: string): Promise<{ proc: ChildProcess; url: string }> {
@@ -417,17 +315,81 @@ async function scrape(url: string): Promise<{ rejected: Record<string, number>; 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// gRPC: the hook. Another change adds runtime/serve/grpc/; until its module exports a load client this
-// program says so and exits. Contract for it: `serveLoadClient(target, { tenants, body, connections | rate,
-// seconds, idPrefix })` resolving to the same counts as closedLoop/openLoop (a Ledger's), so the table and
-// JSON take gRPC phases as they are.
+// Several client processes (--client-procs): one load generator is one JavaScript thread, which cannot
+// drive a server that has many. Each child runs the same closed loop on its share of the connections with
+// its own ids, from the same start time, and hands back its counts and latencies; the phase is their merge.
 
-async function grpcHook(): Promise<null | ((...a: unknown[]) => Promise<unknown>)> {
-  const candidates = [path.join(ROOT, 'runtime/serve/grpc/index.ts'), path.join(ROOT, 'dist/runtime/serve/grpc/index.js')];
-  const found = candidates.find((f) => existsSync(f));
-  if (!found) return null;
-  const mod = (await import(found)) as { serveLoadClient?: (...a: unknown[]) => Promise<unknown> };
-  return mod.serveLoadClient ?? null;
+interface ClientSpec {
+  readonly kind: 'http' | 'grpc';
+  readonly address: string; // the base URL, or host:port for gRPC
+  readonly tenantsFile: string;
+  readonly body: BodyKind;
+  readonly target: string;
+  readonly connections: number;
+  readonly channels: number;
+  readonly seconds: number;
+  readonly idPrefix: string;
+  readonly startAt: number; // epoch ms: every child starts then
+  readonly out: string; // the child writes <out>.json (its phase) and <out>.lat (Float64 latencies)
+}
+
+async function clientChild(specFile: string): Promise<void> {
+  const spec = JSON.parse(readFileSync(specFile, 'utf8')) as ClientSpec;
+  const tenants = JSON.parse(readFileSync(spec.tenantsFile, 'utf8')) as TenantShape[];
+  await new Promise((r) => setTimeout(r, Math.max(0, spec.startAt - Date.now())));
+  const sink = { latenciesMs: [] as number[] };
+  const phase =
+    spec.kind === 'grpc'
+      ? await grpcClosedLoop(
+          spec.address,
+          grpcRequestMaker(tenants),
+          { concurrency: spec.connections, channels: spec.channels, seconds: spec.seconds, target: spec.target, idPrefix: spec.idPrefix },
+          sink,
+        )
+      : await closedLoop(
+          spec.address,
+          requestMaker(tenants, spec.body as 'json' | 'binary'),
+          { connections: spec.connections, seconds: spec.seconds, target: spec.target, body: spec.body, idPrefix: spec.idPrefix },
+          sink,
+        );
+  writeFileSync(`${spec.out}.lat`, Buffer.from(new Float64Array(sink.latenciesMs).buffer));
+  writeFileSync(`${spec.out}.json`, JSON.stringify(phase));
+}
+
+async function closedLoopInProcs(base: Omit<ClientSpec, 'connections' | 'startAt' | 'out' | 'idPrefix'>, connections: number, procs: number, work: string, idPrefix: string): Promise<ClientPhase> {
+  const startAt = Date.now() + 5000; // time for every child to load
+  const children = Array.from({ length: procs }, (_, i) => {
+    const spec: ClientSpec = {
+      ...base,
+      connections: Math.floor(connections / procs) + (i < connections % procs ? 1 : 0),
+      startAt,
+      idPrefix: `${idPrefix}p${i}-`,
+      out: path.join(work, `client-${idPrefix}${i}`),
+    };
+    writeFileSync(`${spec.out}.spec.json`, JSON.stringify(spec));
+    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--client-child', `${spec.out}.spec.json`], { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise<{ phase: ClientPhase; latenciesMs: Float64Array }>((resolve, reject) =>
+      proc.on('exit', (code) => {
+        if (code !== 0) return reject(new Error(`client process ${i} exited ${code}: ${err.slice(-2000)}`));
+        const lat = readFileSync(`${spec.out}.lat`);
+        resolve({
+          phase: JSON.parse(readFileSync(`${spec.out}.json`, 'utf8')) as ClientPhase,
+          latenciesMs: new Float64Array(lat.buffer, lat.byteOffset, lat.byteLength / 8),
+        });
+      }),
+    );
+  });
+  return mergePhases(await Promise.all(children));
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -471,26 +433,22 @@ async function main(): Promise<void> {
       'open-sockets': { type: 'string', default: '512' },
       'drain-s': { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
-      grpc: { type: 'boolean', default: false },
+      grpc: { type: 'boolean', default: false }, // adds grpc to --bodies
+      'grpc-channels': { type: 'string', default: '8' }, // HTTP/2 connections the gRPC client spreads its calls over
+      'intake-threads': { type: 'string', default: 'auto' }, // loom serve --intake-threads, swept: e.g. 0,auto or 0,4,15
+      'client-procs': { type: 'string', default: '1' }, // load-generating processes for the closed loops
       out: { type: 'string', default: path.join(ROOT, 'bench/results') },
       'floor-server': { type: 'string' }, // internal: run the floor server for this tenants file
+      'client-child': { type: 'string' }, // internal: run one client process of a closed loop (--client-procs)
     },
   });
+  if (args['client-child']) return clientChild(args['client-child']);
   if (args['floor-server']) {
     const tenants = JSON.parse(readFileSync(args['floor-server'], 'utf8')) as TenantShape[];
     const floor = await startFloor(tenants);
     process.stdout.write(`floor at ${floor.url}\n`);
     process.once('SIGTERM', () => void floor.close().then(() => process.exit(0)));
     return;
-  }
-  if (args.grpc) {
-    const hook = await grpcHook();
-    if (!hook) {
-      process.stderr.write('serve-load --grpc: not available in this build (no runtime/serve/grpc module exporting serveLoadClient)\n');
-      process.exit(2);
-    }
-    process.stderr.write('serve-load --grpc: runtime/serve/grpc exports serveLoadClient, but this program does not drive it yet (hook only)\n');
-    process.exit(2);
   }
   const seconds = Number(args.seconds);
   const nTenants = Number(args.tenants);
@@ -499,8 +457,17 @@ async function main(): Promise<void> {
   const maxBatch = Number(args['max-batch']);
   const sizes = list(args.sizes!).map(Number);
   const bodies = list(args.bodies!) as BodyKind[];
+  if (args.grpc && !bodies.includes('grpc')) bodies.push('grpc');
+  for (const b of bodies) if (!['json', 'binary', 'grpc'].includes(b)) throw new Error(`--bodies: unknown '${b}' (json, binary, grpc)`);
   const targets = list(args.targets!);
   const backend = args.backend!;
+  const intakeSweep = list(args['intake-threads']!);
+  for (const v of intakeSweep)
+    if (v !== 'auto' && !/^\d+$/.test(v)) throw new Error(`--intake-threads: '${v}' is not a thread count or 'auto' (loom serve's default)`);
+  const clientProcs = Number(args['client-procs']);
+  const channels = Number(args['grpc-channels']);
+  if (!Number.isInteger(clientProcs) || clientProcs < 1) throw new Error(`--client-procs must be a positive integer, got '${args['client-procs']}'`);
+  if (!Number.isInteger(channels) || channels < 1) throw new Error(`--grpc-channels must be a positive integer, got '${args['grpc-channels']}'`);
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'loom-serve-load-'));
   const children: ChildProcess[] = [];
@@ -526,49 +493,72 @@ async function main(): Promise<void> {
 
     const phases: PhaseResult[] = [];
     let prefix = 0;
-    for (const target of targets) {
+    // loom once per --intake-threads value; the floor once (it has no intake threads)
+    const runs = targets.flatMap((target) => {
+      if (target === 'floor') return [{ target, intake: null as string | null }];
+      if (target === 'loom') return intakeSweep.map((intake) => ({ target, intake: intake as string | null }));
+      throw new Error(`unknown target '${target}' (floor, loom)`);
+    });
+    for (const { target, intake } of runs) {
       let url: string;
       let proc: ChildProcess;
-      if (target === 'loom') ({ proc, url } = await startLoom(plan, { backend, threads: args.threads, queueTicks }));
-      else if (target === 'floor') ({ proc, url } = await startFloorChild(tenantsFile));
-      else throw new Error(`unknown target '${target}' (floor, loom)`);
+      let grpcAt: string | null = null;
+      let intakeThreads: number | null = null;
+      if (target === 'loom') {
+        const grpcPort = bodies.includes('grpc') ? await freePort() : undefined;
+        ({ proc, url, grpc: grpcAt, intakeThreads } = await startLoom(plan, { backend, threads: args.threads, queueTicks, intakeThreads: intake!, grpcPort }));
+      } else ({ proc, url } = await startFloorChild(tenantsFile));
       children.push(proc);
-      process.stderr.write(`${target} at ${url}\n`);
+      process.stderr.write(`${target} at ${url}${grpcAt ? ` (gRPC ${grpcAt})` : ''}${target === 'loom' ? `, intake threads ${intakeThreads ?? '?'}` : ''}\n`);
       for (const body of bodies) {
-        const make = requestMaker(shapes, body);
-        if (Number(args.warmup) > 0) await closedLoop(url, make, { connections: 8, seconds: Number(args.warmup), target, body, idPrefix: `w${prefix++}-` });
-        const run = async (phase: () => Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>>) => {
+        if (body === 'grpc' && grpcAt === null) continue; // the floor is HTTP only
+        const grpcMake = grpcRequestMaker(shapes);
+        const make = requestMaker(shapes, body === 'grpc' ? 'binary' : body);
+        const warmup = Number(args.warmup);
+        if (warmup > 0) {
+          if (body === 'grpc') await grpcClosedLoop(grpcAt!, grpcMake, { concurrency: 8, channels, seconds: warmup, target, idPrefix: `w${prefix++}-` });
+          else await closedLoop(url, make, { connections: 8, seconds: warmup, target, body, idPrefix: `w${prefix++}-` });
+        }
+        const run = async (phase: () => Promise<ClientPhase>, procs: number) => {
           const before = target === 'loom' ? await scrape(url) : null;
           const r = await phase();
           const after = target === 'loom' ? await scrape(url) : null;
           const rejectedByReason =
             before && after ? Object.fromEntries(Object.entries(after.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)])) : null;
-          const full: PhaseResult = { ...r, rejectedByReason, sloMissed: before && after ? after.sloMissed - before.sloMissed : null };
+          const full: PhaseResult = {
+            ...r,
+            rejectedByReason,
+            sloMissed: before && after ? after.sloMissed - before.sloMissed : null,
+            intakeThreads,
+            clientProcs: procs,
+          };
           phases.push(full);
           process.stderr.write(
-            `  ${target} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
+            `  ${target}${intakeThreads !== null ? ` intake ${intakeThreads}` : ''} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
           );
         };
-        for (const c of list(args.connections!).map(Number))
-          await run(() => closedLoop(url, make, { connections: c, seconds, target, body, idPrefix: `c${prefix++}-` }));
-        for (const rate of list(args.rates!).map(Number))
-          await run(() =>
-            openLoop(url, make, {
-              rate,
-              seconds,
-              target,
-              body,
-              idPrefix: `o${prefix++}-`,
-              sockets: Number(args['open-sockets']),
-              drainS: Number(args['drain-s']),
-            }),
-          );
+        for (const c of list(args.connections!).map(Number)) {
+          const idPrefix = `c${prefix++}-`;
+          if (clientProcs > 1) {
+            const kind = body === 'grpc' ? 'grpc' : 'http';
+            const address = body === 'grpc' ? grpcAt! : url;
+            await run(() => closedLoopInProcs({ kind, address, tenantsFile, body, target, channels, seconds }, c, clientProcs, work, idPrefix), clientProcs);
+          } else if (body === 'grpc') await run(() => grpcClosedLoop(grpcAt!, grpcMake, { concurrency: c, channels, seconds, target, idPrefix }), 1);
+          else await run(() => closedLoop(url, make, { connections: c, seconds, target, body, idPrefix }), 1);
+        }
+        for (const rate of list(args.rates!).map(Number)) {
+          const idPrefix = `o${prefix++}-`;
+          const drainS = Number(args['drain-s']);
+          if (body === 'grpc') await run(() => grpcOpenLoop(grpcAt!, grpcMake, { rate, seconds, target, idPrefix, channels, drainS }), 1);
+          else await run(() => openLoop(url, make, { rate, seconds, target, body, idPrefix, sockets: Number(args['open-sockets']), drainS }), 1);
+        }
       }
       await stop(proc);
     }
 
     const head = [
       'target',
+      'intake',
       'body',
       'mode',
       'load',
@@ -588,9 +578,10 @@ async function main(): Promise<void> {
     ];
     const rows = phases.map((p) => [
       p.target,
+      p.intakeThreads === null ? '-' : String(p.intakeThreads),
       p.body,
       p.mode,
-      p.mode === 'closed' ? `${p.connections} conn` : `${p.rate}/s`,
+      p.mode === 'closed' ? `${p.connections} ${p.body === 'grpc' ? 'calls' : 'conn'}${p.clientProcs > 1 ? ` / ${p.clientProcs} procs` : ''}` : `${p.rate}/s`,
       String(p.okPerS),
       p.p50Ms.toFixed(2),
       p.p99Ms.toFixed(2),
@@ -613,7 +604,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nloom serve load: ${nTenants} x MLP ${sizes.join('-')}, maxBatch ${maxBatch}, sloMs ${sloMs}, --queue-ticks ${queueTicks}, backend ${backend}, ${device}, ${os.cpus().length} cores, ${seconds} s a phase\n`,
     );
-    process.stdout.write(`${alignTable(head, rows, 4).join('\n')}\n`);
+    process.stdout.write(`${alignTable(head, rows, 5).join('\n')}\n`);
     const bad = phases.filter((p) => p.lost > 0 || p.duplicated > 0 || p.mismatched > 0);
     process.stdout.write(
       bad.length === 0 ? 'accounting: lost = duplicated = mismatched = 0 in every phase\n' : `ACCOUNTING FAILED in ${bad.length} phase(s)\n`,
@@ -627,7 +618,7 @@ async function main(): Promise<void> {
       node: process.version,
       backend,
       fleet: { tenants: nTenants, sizes, maxBatch, sloMs, queueTicks },
-      closedLoopClient: 'autocannon (pipelining 1)',
+      closedLoopClient: `autocannon (pipelining 1); gRPC: @grpc/grpc-js ModelInfer, raw_input_contents, N calls in flight over ${channels} channels; ${clientProcs} client process(es)`,
       openLoopClient: `own fixed-rate scheduler, node:http keep-alive agent, maxSockets ${args['open-sockets']}, latency from the due time`,
       phases,
     };
