@@ -15,9 +15,15 @@
 // (closed loop: sent - answers - the one request in flight on each connection when the phase stops; open
 // loop: exact, every request is awaited, bounded by --drain-s). lost, duplicated, mismatched must be 0.
 // Prints a table; writes JSON to bench/results/<date>-<cpu or card>-serve-load.json (and $OUT if set).
+// gRPC (--bodies …,grpc or --grpc): loom serve also listens with --grpc-port and serve-load-grpc.ts drives
+// ModelInfer with raw_input_contents, closed loop (N calls in flight over --grpc-channels connections) and
+// open loop, with the same ledger; the floor is HTTP only. --intake-threads sweeps loom serve's intake threads
+// (a list: 0 = HTTP on the tick thread, auto = its default); --client-procs K runs every phase from K
+// processes (one JavaScript client cannot load a server with many threads) and merges their ledgers.
+// A rate of "80%" is 80% of the best closed-loop rate of that body in the same run (the SLO check at 80%).
 //   npx tsx bench/serve-load.ts [--seconds 10] [--tenants 16] [--backend cpu|cuda|auto] [--connections 64,256]
-//     [--rates 2000,5000] [--bodies json,binary] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
-//     [--sizes 256,512,256,10] [--threads N] [--grpc]
+//     [--rates 2000,5000,80%] [--bodies json,binary,grpc] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
+//     [--sizes 256,512,256,10] [--threads N] [--intake-threads 0,auto] [--client-procs 1] [--grpc-channels 8]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -142,6 +148,7 @@ export async function openLoop(
   url: string,
   make: (id: string, seq: number) => BuiltRequest,
   opts: { rate: number; seconds: number; target: string; body: BodyKind; idPrefix: string; sockets: number; drainS: number },
+  sink?: { latenciesMs: number[] },
 ): Promise<ClientPhase> {
   const ledger = new Ledger();
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.sockets });
@@ -196,6 +203,7 @@ export async function openLoop(
   await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, opts.drainS * 1000)))]);
   clearTimeout(timer);
   agent.destroy();
+  if (sink) sink.latenciesMs = ledger.latenciesMs;
   return summarize(
     { target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate },
     ledger,
@@ -321,6 +329,10 @@ async function scrape(url: string): Promise<{ rejected: Record<string, number>; 
 
 interface ClientSpec {
   readonly kind: 'http' | 'grpc';
+  readonly mode: 'closed' | 'open';
+  readonly rate: number; // open loop: this process's share of the arrivals per second
+  readonly drainS: number;
+  readonly sockets: number;
   readonly address: string; // the base URL, or host:port for gRPC
   readonly tenantsFile: string;
   readonly body: BodyKind;
@@ -339,7 +351,21 @@ async function clientChild(specFile: string): Promise<void> {
   await new Promise((r) => setTimeout(r, Math.max(0, spec.startAt - Date.now())));
   const sink = { latenciesMs: [] as number[] };
   const phase =
-    spec.kind === 'grpc'
+    spec.mode === 'open'
+      ? spec.kind === 'grpc'
+        ? await grpcOpenLoop(
+            spec.address,
+            grpcRequestMaker(tenants),
+            { rate: spec.rate, channels: spec.channels, seconds: spec.seconds, target: spec.target, idPrefix: spec.idPrefix, drainS: spec.drainS },
+            sink,
+          )
+        : await openLoop(
+            spec.address,
+            requestMaker(tenants, spec.body as 'json' | 'binary'),
+            { rate: spec.rate, seconds: spec.seconds, target: spec.target, body: spec.body, idPrefix: spec.idPrefix, sockets: spec.sockets, drainS: spec.drainS },
+            sink,
+          )
+      : spec.kind === 'grpc'
       ? await grpcClosedLoop(
           spec.address,
           grpcRequestMaker(tenants),
@@ -356,12 +382,21 @@ async function clientChild(specFile: string): Promise<void> {
   writeFileSync(`${spec.out}.json`, JSON.stringify(phase));
 }
 
-async function closedLoopInProcs(base: Omit<ClientSpec, 'connections' | 'startAt' | 'out' | 'idPrefix'>, connections: number, procs: number, work: string, idPrefix: string): Promise<ClientPhase> {
+// load: the closed loop's connections (or gRPC calls in flight), or the open loop's arrivals per second, split
+// over the processes.
+async function loopInProcs(
+  base: Omit<ClientSpec, 'connections' | 'rate' | 'startAt' | 'out' | 'idPrefix'>,
+  load: number,
+  procs: number,
+  work: string,
+  idPrefix: string,
+): Promise<ClientPhase> {
   const startAt = Date.now() + 5000; // time for every child to load
   const children = Array.from({ length: procs }, (_, i) => {
     const spec: ClientSpec = {
       ...base,
-      connections: Math.floor(connections / procs) + (i < connections % procs ? 1 : 0),
+      connections: base.mode === 'closed' ? Math.floor(load / procs) + (i < load % procs ? 1 : 0) : 0,
+      rate: base.mode === 'open' ? load / procs : 0,
       startAt,
       idPrefix: `${idPrefix}p${i}-`,
       out: path.join(work, `client-${idPrefix}${i}`),
@@ -436,7 +471,7 @@ async function main(): Promise<void> {
       grpc: { type: 'boolean', default: false }, // adds grpc to --bodies
       'grpc-channels': { type: 'string', default: '8' }, // HTTP/2 connections the gRPC client spreads its calls over
       'intake-threads': { type: 'string', default: 'auto' }, // loom serve --intake-threads, swept: e.g. 0,auto or 0,4,15
-      'client-procs': { type: 'string', default: '1' }, // load-generating processes for the closed loops
+      'client-procs': { type: 'string', default: '1' }, // load-generating processes per phase (closed and open loops)
       out: { type: 'string', default: path.join(ROOT, 'bench/results') },
       'floor-server': { type: 'string' }, // internal: run the floor server for this tenants file
       'client-child': { type: 'string' }, // internal: run one client process of a closed loop (--client-procs)
@@ -537,20 +572,37 @@ async function main(): Promise<void> {
             `  ${target}${intakeThreads !== null ? ` intake ${intakeThreads}` : ''} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
           );
         };
+        const drainS = Number(args['drain-s']);
+        const sockets = Number(args['open-sockets']);
+        const kind = body === 'grpc' ? ('grpc' as const) : ('http' as const);
+        const address = body === 'grpc' ? grpcAt! : url;
+        const first = phases.length;
         for (const c of list(args.connections!).map(Number)) {
           const idPrefix = `c${prefix++}-`;
-          if (clientProcs > 1) {
-            const kind = body === 'grpc' ? 'grpc' : 'http';
-            const address = body === 'grpc' ? grpcAt! : url;
-            await run(() => closedLoopInProcs({ kind, address, tenantsFile, body, target, channels, seconds }, c, clientProcs, work, idPrefix), clientProcs);
-          } else if (body === 'grpc') await run(() => grpcClosedLoop(grpcAt!, grpcMake, { concurrency: c, channels, seconds, target, idPrefix }), 1);
+          if (clientProcs > 1)
+            await run(
+              () => loopInProcs({ kind, mode: 'closed', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, c, clientProcs, work, idPrefix),
+              clientProcs,
+            );
+          else if (body === 'grpc') await run(() => grpcClosedLoop(grpcAt!, grpcMake, { concurrency: c, channels, seconds, target, idPrefix }), 1);
           else await run(() => closedLoop(url, make, { connections: c, seconds, target, body, idPrefix }), 1);
         }
-        for (const rate of list(args.rates!).map(Number)) {
+        // "80%": that share of the best closed-loop rate this body just reached (the issue's p99 check at 80% of saturation)
+        const saturated = Math.max(0, ...phases.slice(first).map((p) => p.okPerS));
+        for (const spec of list(args.rates!)) {
+          const rate = spec.endsWith('%') ? Math.round((saturated * Number(spec.slice(0, -1))) / 100) : Number(spec);
+          if (!(rate > 0)) {
+            process.stderr.write(`  rate '${spec}': no closed-loop rate to take a share of; skipped\n`);
+            continue;
+          }
           const idPrefix = `o${prefix++}-`;
-          const drainS = Number(args['drain-s']);
-          if (body === 'grpc') await run(() => grpcOpenLoop(grpcAt!, grpcMake, { rate, seconds, target, idPrefix, channels, drainS }), 1);
-          else await run(() => openLoop(url, make, { rate, seconds, target, body, idPrefix, sockets: Number(args['open-sockets']), drainS }), 1);
+          if (clientProcs > 1)
+            await run(
+              () => loopInProcs({ kind, mode: 'open', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, rate, clientProcs, work, idPrefix),
+              clientProcs,
+            );
+          else if (body === 'grpc') await run(() => grpcOpenLoop(grpcAt!, grpcMake, { rate, seconds, target, idPrefix, channels, drainS }), 1);
+          else await run(() => openLoop(url, make, { rate, seconds, target, body, idPrefix, sockets, drainS }), 1);
         }
       }
       await stop(proc);
