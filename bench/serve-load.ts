@@ -341,14 +341,23 @@ interface ClientSpec {
   readonly channels: number;
   readonly seconds: number;
   readonly idPrefix: string;
-  readonly startAt: number; // epoch ms: every child starts then
   readonly out: string; // the child writes <out>.json (its phase) and <out>.lat (Float64 latencies)
 }
 
 async function clientChild(specFile: string): Promise<void> {
   const spec = JSON.parse(readFileSync(specFile, 'utf8')) as ClientSpec;
   const tenants = JSON.parse(readFileSync(spec.tenantsFile, 'utf8')) as TenantShape[];
-  await new Promise((r) => setTimeout(r, Math.max(0, spec.startAt - Date.now())));
+  // loaded: say so, then start at the epoch ms the parent writes once every child is loaded
+  process.stdout.write('ready\n');
+  const startAt = await new Promise<number>((resolve) => {
+    let got = '';
+    process.stdin.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) resolve(Number(got.trim()));
+    });
+  });
+  process.stdin.destroy();
+  await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
   const sink = { latenciesMs: [] as number[] };
   const phase =
     spec.mode === 'open'
@@ -385,24 +394,30 @@ async function clientChild(specFile: string): Promise<void> {
 // load: the closed loop's connections (or gRPC calls in flight), or the open loop's arrivals per second, split
 // over the processes.
 async function loopInProcs(
-  base: Omit<ClientSpec, 'connections' | 'rate' | 'startAt' | 'out' | 'idPrefix'>,
+  base: Omit<ClientSpec, 'connections' | 'rate' | 'out' | 'idPrefix'>,
   load: number,
   procs: number,
   work: string,
   idPrefix: string,
 ): Promise<ClientPhase> {
-  const startAt = Date.now() + 5000; // time for every child to load
+  let ready = 0;
+  let go = (): void => {};
+  const allReady = new Promise<void>((r) => (go = r));
+  const procsStarted: ChildProcess[] = [];
   const children = Array.from({ length: procs }, (_, i) => {
     const spec: ClientSpec = {
       ...base,
       connections: base.mode === 'closed' ? Math.floor(load / procs) + (i < load % procs ? 1 : 0) : 0,
       rate: base.mode === 'open' ? load / procs : 0,
-      startAt,
       idPrefix: `${idPrefix}p${i}-`,
       out: path.join(work, `client-${idPrefix}${i}`),
     };
     writeFileSync(`${spec.out}.spec.json`, JSON.stringify(spec));
-    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--client-child', `${spec.out}.spec.json`], { stdio: ['ignore', 'ignore', 'pipe'], cwd: ROOT });
+    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--client-child', `${spec.out}.spec.json`], { stdio: ['pipe', 'pipe', 'pipe'], cwd: ROOT });
+    procsStarted.push(proc);
+    proc.stdout!.once('data', () => {
+      if (++ready === procs) go();
+    });
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     return new Promise<{ phase: ClientPhase; latenciesMs: Float64Array }>((resolve, reject) =>
@@ -416,7 +431,11 @@ async function loopInProcs(
       }),
     );
   });
-  return mergePhases(await Promise.all(children));
+  const exits = Promise.all(children);
+  await Promise.race([allReady, exits]);
+  const startAt = Date.now() + 100;
+  for (const p of procsStarted) p.stdin!.end(`${startAt}\n`);
+  return mergePhases(await exits);
 }
 
 export async function freePort(): Promise<number> {
