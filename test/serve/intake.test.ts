@@ -4,6 +4,7 @@
 // Retry-After crosses back, auth is enforced in the workers, a shutdown with requests in flight answers all of
 // them, /metrics (from any worker) counts what the workers served, and gRPC on this thread works alongside.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { defaultIntakeThreads, reusePortUnsupported } from '../../runtime/serve/
 import { packTensors, unpackTensors } from '../../runtime/serve/intake/protocol.js';
 import { type LoomServer, type ServeOptions, createServer, parseAuthConfig } from '../../runtime/serve/index.js';
 import { FLEET, type OipOutput, compileTestFleet, expectedOutputs, oipBody, requestInputs, sameValues } from './fleet.js';
+import { hasOpenssl, httpsGet, selfSigned } from './tls.js';
 
 const why = reusePortUnsupported();
 if (why !== null) console.log(`test/serve/intake.test.ts: worker intake skipped: ${why}`);
@@ -235,6 +237,40 @@ describe.skipIf(why !== null)('worker intake', () => {
     await closed;
     expect(server.scheduler.stats).toEqual({ accepted: 24, answered: 24, failed: 0, cancelled: 0 });
     await expect(post(url, '/v2/models/mlp-a/infer', jobs[0]!.body)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it.skipIf(!hasOpenssl())('TLS in the workers; their log lines reach the server logger', async () => {
+    const { cert, key } = selfSigned();
+    let logs = '';
+    const { url } = await start({
+      tls: { cert: readFileSync(cert), key: readFileSync(key) },
+      logger: { level: 'info', stream: { write: (line: string) => void (logs += line) } },
+    });
+    expect(url).toMatch(/^https:/);
+    const ca = readFileSync(cert, 'utf8');
+    expect((await httpsGet(`${url}/v2/health/ready`, ca)).status).toBe(200);
+    const meta = await httpsGet(`${url}/v2/models/mlp-a`, ca);
+    expect(JSON.parse(meta.text)).toMatchObject({ name: 'mlp-a', parameters: { max_batch_size: 4, slo_ms: 5000 } });
+    expect((await httpsGet(`${url}/v2/models/nope`, ca)).status).toBe(404);
+    await new Promise((r) => setTimeout(r, 100)); // log lines cross threads asynchronously
+    expect(logs).toMatch(/"reqId":"w[01]r\w+".*"status":404.*request refused/);
+  });
+
+  it('a client that goes away while queued is dropped from the queue on the tick thread', async () => {
+    const { server, url } = await start({ slowMs: 400 });
+    const x = oipBody(requestInputs(reference.plan, 'mlp-a', 1, 3));
+    const first = post(url, '/v2/models/mlp-a/infer', x); // its tick runs 400 ms
+    while (server.scheduler.stats.accepted < 1) await new Promise((r) => setTimeout(r, 5));
+    const u = new URL(url);
+    const req = http.request({ host: u.hostname, port: u.port, path: '/v2/models/mlp-b/infer', method: 'POST', agent: false });
+    req.on('error', () => {});
+    req.end(x);
+    while (server.scheduler.queueDepth('mlp-b').requests < 1) await new Promise((r) => setTimeout(r, 5));
+    req.destroy();
+    while (server.scheduler.stats.cancelled < 1) await new Promise((r) => setTimeout(r, 5));
+    expect((await first).status).toBe(200);
+    expect(server.scheduler.stats).toMatchObject({ accepted: 2, answered: 1, cancelled: 1 });
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/loom_requests_cancelled_total\{tenant="mlp-b",stage="queued"\} 1\b/);
   });
 
   it('gRPC on the tick thread alongside HTTP workers', async () => {
