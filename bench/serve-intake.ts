@@ -88,7 +88,16 @@ async function main(): Promise<void> {
               const rows = Object.values(rowsIn)[0]!.shape[0]!;
               const shape = io.shape.map((d, i) => (i === io.batchAxis ? rows : d));
               out[t.id] ??= {};
-              out[t.id]![io.name] = { dtype: io.dtype, shape, data: viewArray(io.dtype, result, at, shape.reduce((x, y) => x * y, 1)) };
+              out[t.id]![io.name] = {
+                dtype: io.dtype,
+                shape,
+                data: viewArray(
+                  io.dtype,
+                  result,
+                  at,
+                  shape.reduce((x, y) => x * y, 1),
+                ),
+              };
             }
             at += n * 4;
           }
@@ -138,7 +147,12 @@ async function main(): Promise<void> {
       const refill = (): void => {
         while (outstanding + batch <= window && performance.now() < stopAt) {
           const p = packed[next++ % packed.length]!;
-          const items: SubmitItem[] = p.groups.map((g, i) => ({ rid: ++rid, tenant: tenants[g]!.id, arrivedAt: performance.timeOrigin + performance.now(), inputs: p.metas[i]! }));
+          const items: SubmitItem[] = p.groups.map((g, i) => ({
+            rid: ++rid,
+            tenant: tenants[g]!.id,
+            arrivedAt: performance.timeOrigin + performance.now(),
+            inputs: p.metas[i]!,
+          }));
           outstanding += batch;
           receive({ type: 'submit', buffer: p.buffer, items });
         }
@@ -147,7 +161,7 @@ async function main(): Promise<void> {
       const receive = pool.attach({
         postMessage: (msg: MainMessage) => {
           if (msg.type !== 'answers') return;
-          for (const a of msg.items) (a.ok ? answered++ : failed++, outstanding--);
+          for (const a of msg.items) a.ok ? answered++ : failed++, outstanding--;
           queueMicrotask(refill);
         },
         terminate: async () => 0,
@@ -172,7 +186,13 @@ async function main(): Promise<void> {
         absorbedReqPerS: Math.round(absorbed),
         requestsPerTick: Number((answered / ticks).toFixed(1)),
       });
-      rows.push([String(batch), String(Math.round(answered / wall)), ((cpu * 1e6) / answered).toFixed(2), String(Math.round(absorbed)), (answered / ticks).toFixed(1)]);
+      rows.push([
+        String(batch),
+        String(Math.round(answered / wall)),
+        ((cpu * 1e6) / answered).toFixed(2),
+        String(Math.round(absorbed)),
+        (answered / ticks).toFixed(1),
+      ]);
     }
 
     // the worker's own cost per request (no HTTP): decode + validate + encode
@@ -184,7 +204,8 @@ async function main(): Promise<void> {
       const data = x[io.name]!.data as Float32Array;
       let body: Buffer;
       let headerLength: string | undefined;
-      if (kind === 'json') body = Buffer.from(JSON.stringify({ id: 'a1', inputs: [{ name: io.name, shape: [1, data.length], datatype: 'FP32', data: Array.from(data) }] }));
+      if (kind === 'json')
+        body = Buffer.from(JSON.stringify({ id: 'a1', inputs: [{ name: io.name, shape: [1, data.length], datatype: 'FP32', data: Array.from(data) }] }));
       else {
         const head = Buffer.from(
           JSON.stringify({
@@ -217,10 +238,25 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\ntick thread under worker intake, no-op runner: ${nTenants} x MLP ${sizes.join('-')}, maxBatch ${maxBatch}, window ${window}, ${seconds} s, ${device}, Node ${process.version}\n`,
     );
-    process.stdout.write(`${alignTable(['requests per message', 'req/s (wall)', 'CPU µs per request', 'req/s per CPU second', 'requests per tick'], rows, 1).join('\n')}\n`);
+    process.stdout.write(
+      `${alignTable(['requests per message', 'req/s (wall)', 'CPU µs per request', 'req/s per CPU second', 'requests per tick'], rows, 1).join('\n')}\n`,
+    );
     if (parts.includes('worker'))
-      process.stdout.write(`worker side, CPU per request without HTTP (decode + validate + encode): JSON ${workerSide.json} µs, binary ${workerSide.binary} µs\n`);
-    const json = { benchmark: 'serve-intake', date: new Date().toISOString(), device, cores: os.cpus().length, node: process.version, fleet: { tenants: nTenants, sizes, maxBatch }, window, seconds, absorb, workerSideUs: workerSide };
+      process.stdout.write(
+        `worker side, CPU per request without HTTP (decode + validate + encode): JSON ${workerSide.json} µs, binary ${workerSide.binary} µs\n`,
+      );
+    const json = {
+      benchmark: 'serve-intake',
+      date: new Date().toISOString(),
+      device,
+      cores: os.cpus().length,
+      node: process.version,
+      fleet: { tenants: nTenants, sizes, maxBatch },
+      window,
+      seconds,
+      absorb,
+      workerSideUs: workerSide,
+    };
     mkdirSync(args.out!, { recursive: true });
     const file = resultFile(args.out!, device, 'serve-intake', 'json');
     writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);

@@ -38,7 +38,11 @@ function connect(where: string, channels: number): InferClient[] {
   const Ctor = (loadInferenceProto().packageObject.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
   return Array.from(
     { length: channels },
-    () => new Ctor(where, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as unknown as InferClient,
+    () =>
+      new Ctor(where, grpc.credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+        'grpc.max_receive_message_length': 64 * 1024 * 1024,
+      }) as unknown as InferClient,
   );
 }
 
@@ -124,5 +128,11 @@ export async function grpcOpenLoop(
   clearTimeout(timer);
   for (const c of clients) c.close();
   if (sink) sink.latenciesMs = ledger.latenciesMs;
-  return summarize({ target: opts.target, body: 'grpc', mode: 'open', connections: opts.channels, rate: opts.rate }, ledger, Math.max(sentFor, opts.seconds), 0, 0);
+  return summarize(
+    { target: opts.target, body: 'grpc', mode: 'open', connections: opts.channels, rate: opts.rate },
+    ledger,
+    Math.max(sentFor, opts.seconds),
+    0,
+    0,
+  );
 }

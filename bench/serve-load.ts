@@ -371,22 +371,30 @@ async function clientChild(specFile: string): Promise<void> {
         : await openLoop(
             spec.address,
             requestMaker(tenants, spec.body as 'json' | 'binary'),
-            { rate: spec.rate, seconds: spec.seconds, target: spec.target, body: spec.body, idPrefix: spec.idPrefix, sockets: spec.sockets, drainS: spec.drainS },
+            {
+              rate: spec.rate,
+              seconds: spec.seconds,
+              target: spec.target,
+              body: spec.body,
+              idPrefix: spec.idPrefix,
+              sockets: spec.sockets,
+              drainS: spec.drainS,
+            },
             sink,
           )
       : spec.kind === 'grpc'
-      ? await grpcClosedLoop(
-          spec.address,
-          grpcRequestMaker(tenants),
-          { concurrency: spec.connections, channels: spec.channels, seconds: spec.seconds, target: spec.target, idPrefix: spec.idPrefix },
-          sink,
-        )
-      : await closedLoop(
-          spec.address,
-          requestMaker(tenants, spec.body as 'json' | 'binary'),
-          { connections: spec.connections, seconds: spec.seconds, target: spec.target, body: spec.body, idPrefix: spec.idPrefix },
-          sink,
-        );
+        ? await grpcClosedLoop(
+            spec.address,
+            grpcRequestMaker(tenants),
+            { concurrency: spec.connections, channels: spec.channels, seconds: spec.seconds, target: spec.target, idPrefix: spec.idPrefix },
+            sink,
+          )
+        : await closedLoop(
+            spec.address,
+            requestMaker(tenants, spec.body as 'json' | 'binary'),
+            { connections: spec.connections, seconds: spec.seconds, target: spec.target, body: spec.body, idPrefix: spec.idPrefix },
+            sink,
+          );
   writeFileSync(`${spec.out}.lat`, Buffer.from(new Float64Array(sink.latenciesMs).buffer));
   writeFileSync(`${spec.out}.json`, JSON.stringify(phase));
 }
@@ -600,7 +608,8 @@ async function main(): Promise<void> {
           const idPrefix = `c${prefix++}-`;
           if (clientProcs > 1)
             await run(
-              () => loopInProcs({ kind, mode: 'closed', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, c, clientProcs, work, idPrefix),
+              () =>
+                loopInProcs({ kind, mode: 'closed', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, c, clientProcs, work, idPrefix),
               clientProcs,
             );
           else if (body === 'grpc') await run(() => grpcClosedLoop(grpcAt!, grpcMake, { concurrency: c, channels, seconds, target, idPrefix }), 1);
@@ -617,7 +626,8 @@ async function main(): Promise<void> {
           const idPrefix = `o${prefix++}-`;
           if (clientProcs > 1)
             await run(
-              () => loopInProcs({ kind, mode: 'open', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, rate, clientProcs, work, idPrefix),
+              () =>
+                loopInProcs({ kind, mode: 'open', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, rate, clientProcs, work, idPrefix),
               clientProcs,
             );
           else if (body === 'grpc') await run(() => grpcOpenLoop(grpcAt!, grpcMake, { rate, seconds, target, idPrefix, channels, drainS }), 1);

@@ -73,7 +73,8 @@ export function createServer(opts: ServeOptions): LoomServer {
   });
   const version = opts.version ?? '0.1.0';
   let intakeThreads = opts.intakeThreads ?? 0;
-  if (!Number.isInteger(intakeThreads) || intakeThreads < 0) throw new RangeError(`createServer: intakeThreads must be a non-negative integer, got ${intakeThreads}`);
+  if (!Number.isInteger(intakeThreads) || intakeThreads < 0)
+    throw new RangeError(`createServer: intakeThreads must be a non-negative integer, got ${intakeThreads}`);
 
   let metrics: ServeMetrics | null = null;
   let log: FastifyBaseLogger | null = null;
@@ -181,7 +182,12 @@ export function createServer(opts: ServeOptions): LoomServer {
           checkFinite: opts.scheduler?.checkFinite === true,
           sloMs: Object.fromEntries(runner.plan.tenants.map((t) => [t.id, scheduler.sloMs(t.id)])),
           // the connection cap is the process's: each worker takes its share
-          http: { ...httpOpts, limits: { ...limits, maxConnections: Math.ceil(limits.maxConnections / intakeThreads) }, idPrefix: '', logLevel: workerLog.level },
+          http: {
+            ...httpOpts,
+            limits: { ...limits, maxConnections: Math.ceil(limits.maxConnections / intakeThreads) },
+            idPrefix: '',
+            logLevel: workerLog.level,
+          },
         },
         writeLog: workerLog.write,
         logError: (o, msg) => app.log.error(o, msg),

@@ -96,7 +96,13 @@ describe('serve-load accounting', () => {
     for (const t of m.tenants) Object.assign(t, { maxBatch: 8, sloMs: 500 });
     writeFileSync(manifest, JSON.stringify(m));
     await compileFleet(manifest, path.join(dir, 'plan'), { nvcc: 'off' });
-    const { proc, url, grpc, intakeThreads } = await startLoom(path.join(dir, 'plan'), { backend: 'cpu', threads: '1', queueTicks: 4, intakeThreads: '1', grpcPort: 0 });
+    const { proc, url, grpc, intakeThreads } = await startLoom(path.join(dir, 'plan'), {
+      backend: 'cpu',
+      threads: '1',
+      queueTicks: 4,
+      intakeThreads: '1',
+      grpcPort: 0,
+    });
     expect(intakeThreads).toBe(1);
     expect(grpc).toBeNull(); // --grpc-port 0: off
     cleanup.push(() => killed(proc));

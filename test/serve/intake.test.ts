@@ -287,9 +287,8 @@ describe.skipIf(why !== null)('worker intake', () => {
     const bytes = Buffer.from(x.input!.data.buffer, x.input!.data.byteOffset, x.input!.data.byteLength);
     const [g, h] = await Promise.all([
       new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) =>
-        client.ModelInfer!(
-          { model_name: 'mlp-c', inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 16] }], raw_input_contents: [bytes] },
-          (e, r) => (e ? reject(e) : resolve(r)),
+        client.ModelInfer!({ model_name: 'mlp-c', inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 16] }], raw_input_contents: [bytes] }, (e, r) =>
+          e ? reject(e) : resolve(r),
         ),
       ),
       post(url, '/v2/models/mlp-c/infer', oipBody(x)),

@@ -24,7 +24,8 @@ export function reusePortUnsupported(version = process.versions.node, platform: 
   const [major = 0, minor = 0] = version.split('.').map(Number);
   if (!(major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)))
     return `Node ${version} has no reusePort for listen (needs 22.12+ or 23.1+)`;
-  if (!['linux', 'freebsd', 'dragonfly', 'sunos', 'aix'].includes(platform)) return `${platform} does not spread one port's connections over several listeners (SO_REUSEPORT)`;
+  if (!['linux', 'freebsd', 'dragonfly', 'sunos', 'aix'].includes(platform))
+    return `${platform} does not spread one port's connections over several listeners (SO_REUSEPORT)`;
   return null;
 }
 

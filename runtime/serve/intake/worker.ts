@@ -130,7 +130,9 @@ port.on('message', (m: MainMessage) => {
       return;
     }
     case 'collect-metrics':
-      void metrics.registry.getMetricsAsJSON().then((all) => post({ type: 'metrics-json', collect: m.collect, metrics: all.filter((x) => INTAKE_METRICS.has(x.name)) }));
+      void metrics.registry
+        .getMetricsAsJSON()
+        .then((all) => post({ type: 'metrics-json', collect: m.collect, metrics: all.filter((x) => INTAKE_METRICS.has(x.name)) }));
       return;
     case 'drain':
       draining = true;
