@@ -108,7 +108,8 @@ export function createServer(opts: ServeOptions): LoomServer {
     isReady,
     metrics: async () => (pool ? pool.metricsText() : { contentType: m.contentType(), text: await m.text() }),
   };
-  const http = createHttpApp({ bodyLimit, logger, auth: opts.auth ?? null, tls: opts.tls ?? null, version, limits }, local, m);
+  const httpOpts = { bodyLimit, auth: opts.auth ?? null, tls: opts.tls ?? null, version, limits };
+  const http = createHttpApp({ ...httpOpts, logger }, local, m);
   const app = http.app;
   log = app.log;
 
@@ -170,7 +171,6 @@ export function createServer(opts: ServeOptions): LoomServer {
     metrics: m,
     async listen(port, host) {
       if (intakeThreads === 0) return http.listen(port, host);
-      const { logger: _, ...httpOpts } = { bodyLimit, logger, auth: opts.auth ?? null, tls: opts.tls ?? null, version, limits };
       pool = new IntakePool({
         threads: intakeThreads,
         scheduler,
@@ -185,7 +185,6 @@ export function createServer(opts: ServeOptions): LoomServer {
           http: {
             ...httpOpts,
             limits: { ...limits, maxConnections: Math.ceil(limits.maxConnections / intakeThreads) },
-            idPrefix: '',
             logLevel: workerLog.level,
           },
         },
