@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { loadPlan } from '../../runtime/index.js';
-import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, createServer, defaultIntakeThreads, loadAuthFile, reusePortUnsupported } from '../../runtime/serve/index.js';
+import {
+  type AuthConfig,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_LIMITS,
+  createServer,
+  defaultIntakeThreads,
+  loadAuthFile,
+  reusePortUnsupported,
+} from '../../runtime/serve/index.js';
 
 interface ServeFlags {
   port: string;
@@ -181,7 +189,9 @@ export function registerServe(program: Command): void {
       const n = loaded.plan.tenants.length;
       const k = server.intakeThreads;
       if (intakeThreads > 0 && k === 0)
-        process.stderr.write(`loom: warning: --intake-threads ${intakeThreads}: ${reusePortUnsupported() ?? 'not available'}; serving HTTP on the tick thread\n`);
+        process.stderr.write(
+          `loom: warning: --intake-threads ${intakeThreads}: ${reusePortUnsupported() ?? 'not available'}; serving HTTP on the tick thread\n`,
+        );
       const intake = k === 0 ? 'HTTP on the tick thread' : `HTTP intake on ${k} worker thread${k === 1 ? '' : 's'}`;
       process.stderr.write(
         `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics; ${intake})${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
