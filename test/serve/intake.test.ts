@@ -35,22 +35,25 @@ afterAll(async () => {
   reference?.close();
 });
 
-async function start(o: Partial<ServeOptions> & { slowMs?: number } = {}): Promise<{ server: LoomServer; url: string }> {
+// slowMs: every tick takes this much longer; failFirst: the first tick fails in the backend
+async function start(o: Partial<ServeOptions> & { slowMs?: number; failFirst?: boolean } = {}): Promise<{ server: LoomServer; url: string }> {
   const loaded = await loadPlan(planDir, { backend: 'cpu' });
-  const slowMs = o.slowMs ?? 0;
+  const { slowMs = 0, failFirst = false, ...opts } = o;
+  let ticks = 0;
   const runner =
-    slowMs > 0
+    slowMs > 0 || failFirst
       ? {
           plan: loaded.plan,
           backend: loaded.backend,
           runTick: async (i: TickInputs) => {
-            await new Promise((r) => setTimeout(r, slowMs));
+            if (slowMs > 0) await new Promise((r) => setTimeout(r, slowMs));
+            if (failFirst && ticks++ === 0) throw new Error('injected backend failure');
             return loaded.runTick(i);
           },
           close: () => loaded.close(),
         }
       : loaded;
-  const server = createServer({ runner, logger: false, intakeThreads: 2, ...o });
+  const server = createServer({ runner, logger: false, intakeThreads: 2, ...opts });
   servers.push(server);
   return { server, url: await server.listen(0, '127.0.0.1') };
 }
@@ -237,6 +240,19 @@ describe.skipIf(why !== null)('worker intake', () => {
     await closed;
     expect(server.scheduler.stats).toEqual({ accepted: 24, answered: 24, failed: 0, cancelled: 0 });
     await expect(post(url, '/v2/models/mlp-a/infer', jobs[0]!.body)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('readiness from any worker comes from the tick thread: 503 after a failed tick, 200 once a tick succeeds', async () => {
+    const { url } = await start({ failFirst: true, scheduler: { failureHoldMs: 60_000 } });
+    const x = oipBody(requestInputs(reference.plan, 'mlp-a', 1, 4));
+    const failed = await post(url, '/v2/models/mlp-a/infer', x);
+    expect(failed.status).toBe(500);
+    expect(failed.body.error).toMatch(/the backend failed in tick 1.*injected backend failure/);
+    const probe = async () => (await fetch(`${url}/v2/health/ready`, { headers: { connection: 'close' } })).status;
+    expect([await probe(), await probe(), await probe()]).toEqual([503, 503, 503]);
+    expect((await fetch(`${url}/v2/models/mlp-b/ready`)).status).toBe(503);
+    expect((await post(url, '/v2/models/mlp-a/infer', x)).status).toBe(200);
+    expect([await probe(), await probe(), await probe()]).toEqual([200, 200, 200]);
   });
 
   it.skipIf(!hasOpenssl())('TLS in the workers; their log lines reach the server logger', async () => {
