@@ -5,12 +5,20 @@
 // summed (prom-client's AggregatorRegistry, as for the cluster module).
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { AggregatorRegistry } from 'prom-client';
 import type { Tensor } from '../../../ir/tensor.js';
 import { isServeError } from '../errors.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { CancelSignal, TickScheduler } from '../scheduler.js';
-import { type AnswerItem, type IntakeWorkerData, type MainMessage, type MetricsJson, TensorArena, type WorkerMessage, unpackTensors } from './protocol.js';
+import {
+  type AnswerItem,
+  type IntakeWorkerData,
+  type MainMessage,
+  type MetricsJson,
+  TensorArena,
+  renderMetrics,
+  type WorkerMessage,
+  unpackTensors,
+} from './protocol.js';
 
 // What `--intake-threads` defaults to: every core but the tick thread's, at most 16 (the tick thread absorbs
 // the requests of about that many; see BENCHMARKS.md), 0 (no workers) on a single core.
@@ -175,10 +183,11 @@ export class IntakePool {
         return;
       case 'ask':
         if (m.what === 'ready') this.post(slot, { type: 'reply', ask: m.ask, value: this.o.isReady() });
+        // the asking worker adds them up and renders the text: that work stays off this thread
         else
-          void this.metricsText().then(
+          void this.metricsParts().then(
             (value) => this.post(slot, { type: 'reply', ask: m.ask, value }),
-            (e: unknown) => this.post(slot, { type: 'reply', ask: m.ask, value: { contentType: 'text/plain', text: `# metrics failed: ${String(e)}\n` } }),
+            (e: unknown) => this.post(slot, { type: 'reply', ask: m.ask, value: String(e) }),
           );
         return;
       case 'metrics-json': {
@@ -229,8 +238,8 @@ export class IntakePool {
     this.post(slot, { type: 'answers', buffer, items }, [buffer]);
   }
 
-  // This thread's metrics plus the workers' request metrics (a worker that does not answer within 2 s is left out).
-  async metricsText(): Promise<{ contentType: string; text: string }> {
+  // This thread's metrics and every worker's request metrics (a worker that does not answer within 2 s is left out).
+  async metricsParts(): Promise<MetricsJson[]> {
     const own = await this.o.metrics.registry.getMetricsAsJSON();
     const live = this.slots.filter((s) => !s.closed);
     const n = ++this.nextCollect;
@@ -242,8 +251,12 @@ export class IntakePool {
       setTimeout(() => resolve(c.got), 2000).unref();
     });
     this.collects.delete(n);
-    const reg = AggregatorRegistry.aggregate([own, ...parts] as Parameters<typeof AggregatorRegistry.aggregate>[0]);
-    return { contentType: reg.contentType, text: await reg.metrics() };
+    return [own, ...parts];
+  }
+
+  // The whole server's metrics as Prometheus text.
+  async metricsText(): Promise<{ contentType: string; text: string }> {
+    return renderMetrics(await this.metricsParts());
   }
 
   // Shutdown began: workers refuse new infer requests (503) and close connections after their answers.

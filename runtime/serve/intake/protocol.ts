@@ -1,7 +1,7 @@
 // The messages between the tick thread and its intake workers (worker_threads), and how tensors cross: the
 // tensors of one batch of messages are copied into one ArrayBuffer that is transferred, not cloned, and read
 // back as views (no second copy). Offsets are 8-byte aligned so every dtype's view is legal.
-import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { LaunchPlan } from '../../../codegen/index.js';
 import { type DType, byteSize, viewArray } from '../../../ir/dtype.js';
 import { type Tensor, tensorBytes } from '../../../ir/tensor.js';
@@ -68,6 +68,12 @@ export const INTAKE_METRICS: ReadonlySet<string> = new Set([
   'loom_client_errors_total',
   'loom_connections_refused_total',
 ]);
+
+// The registries' metrics summed series by series (prom-client's cluster aggregation), as Prometheus text.
+export async function renderMetrics(parts: readonly MetricsJson[]): Promise<{ contentType: string; text: string }> {
+  const reg = AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]);
+  return { contentType: reg.contentType, text: await reg.metrics() };
+}
 
 const align8 = (n: number) => (n + 7) & ~7;
 

@@ -10,7 +10,17 @@ import { ServeError, refuse } from '../errors.js';
 import { type IntakeBackend, createHttpApp } from '../http-app.js';
 import { ServeMetrics } from '../metrics.js';
 import { validateRequest } from '../validate.js';
-import { INTAKE_METRICS, type IntakeWorkerData, type MainMessage, type SubmitItem, type WorkerMessage, packTensors, unpackTensors } from './protocol.js';
+import {
+  INTAKE_METRICS,
+  type IntakeWorkerData,
+  type MainMessage,
+  type MetricsJson,
+  type SubmitItem,
+  type WorkerMessage,
+  packTensors,
+  renderMetrics,
+  unpackTensors,
+} from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('runtime/serve/intake/worker.ts runs as a worker thread (started by the intake pool), not on its own');
@@ -92,7 +102,11 @@ const backend: IntakeBackend = {
     });
   },
   isReady: () => ask<boolean>('ready'),
-  metrics: () => ask<{ contentType: string; text: string }>('metrics'),
+  metrics: async () => {
+    const parts = await ask<MetricsJson[] | string>('metrics');
+    if (typeof parts === 'string') throw new Error(`the metrics could not be collected: ${parts}`);
+    return renderMetrics(parts);
+  },
 };
 
 // The auth config crossed as a structured clone: its digests arrive as Uint8Arrays.
