@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Tensor } from '../../ir/tensor.js';
@@ -253,6 +254,20 @@ describe.skipIf(why !== null)('worker intake', () => {
     expect((await fetch(`${url}/v2/models/mlp-b/ready`)).status).toBe(503);
     expect((await post(url, '/v2/models/mlp-a/infer', x)).status).toBe(200);
     expect([await probe(), await probe(), await probe()]).toEqual([200, 200, 200]);
+  });
+
+  it('a port another program holds fails listen() with the reason; the server still shuts down', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const loaded = await loadPlan(planDir, { backend: 'cpu' });
+      const server = createServer({ runner: loaded, logger: false, intakeThreads: 2 });
+      await expect(server.listen(port, '127.0.0.1')).rejects.toThrow(/EADDRINUSE/);
+      await server.shutdown();
+    } finally {
+      blocker.close();
+    }
   });
 
   it.skipIf(!hasOpenssl())('TLS in the workers; their log lines reach the server logger', async () => {
