@@ -201,6 +201,8 @@ describe('timeout and connection flags', () => {
       ['--request-timeout-ms', '0'],
       ['--keep-alive-timeout-ms', 'x'],
       ['--max-connections', '-1'],
+      ['--intake-threads', '-1'],
+      ['--intake-threads', '1.5'],
     ] as const) {
       let err = '';
       try {

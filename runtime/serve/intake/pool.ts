@@ -86,11 +86,11 @@ interface Slot {
   readonly markDone: () => void;
 }
 
-// The worker's entry: the compiled .js beside this file, or (tests and tsx, running the .ts sources) worker.ts
-// through tsx's loader.
-function workerEntry(): { url: URL; execArgv: string[] } {
+// The worker's entry: the compiled .js beside this file (with this process's Node flags, as workers get by
+// default), or (tests and tsx, running the .ts sources) worker.ts through tsx's loader.
+function workerEntry(): { url: URL; execArgv?: string[] } {
   if (import.meta.url.endsWith('.ts')) return { url: new URL('./worker.ts', import.meta.url), execArgv: ['--import', import.meta.resolve('tsx')] };
-  return { url: new URL('./worker.js', import.meta.url), execArgv: [] };
+  return { url: new URL('./worker.js', import.meta.url) };
 }
 
 export class IntakePool {
@@ -118,7 +118,7 @@ export class IntakePool {
   private start(index: number, port: number, host: string): Promise<string> {
     const { url, execArgv } = workerEntry();
     const data: IntakeWorkerData = { ...this.o.worker, index, port, host };
-    const worker = new Worker(url, { workerData: data, execArgv, name: `loom-intake-${index}` });
+    const worker = new Worker(url, { workerData: data, ...(execArgv ? { execArgv } : {}), name: `loom-intake-${index}` });
     const slot = this.addSlot(index, worker);
     return new Promise<string>((resolve, reject) => {
       let listening = false;
