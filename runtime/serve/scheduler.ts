@@ -404,14 +404,24 @@ export class TickScheduler {
     this.inFlight.push(tick);
     let run: Promise<TickOutputs>;
     try {
+      // every tenant's merged inputs in one buffer: one allocation per tick, not one per tenant and input
+      const align8 = (n: number) => (n + 7) & ~7;
+      let bytes = 0;
+      for (const { q, taken } of groups)
+        if (taken.length > 1) for (const io of q.tenant.inputs) bytes += align8(taken.reduce((a, p) => a + p.inputs[io.name]!.data.byteLength, 0));
+      const merge = new ArrayBuffer(bytes);
+      let at = 0;
       const inputs: Record<string, Record<string, Tensor>> = {};
       for (const { q, taken } of groups) {
         const merged: Record<string, Tensor> = {};
-        for (const io of q.tenant.inputs)
-          merged[io.name] = concatRows(
-            taken.map((p) => p.inputs[io.name]!),
-            io.batchAxis ?? 0,
-          );
+        for (const io of q.tenant.inputs) {
+          const parts = taken.map((p) => p.inputs[io.name]!);
+          if (parts.length === 1) merged[io.name] = parts[0]!;
+          else {
+            merged[io.name] = concatRows(parts, io.batchAxis ?? 0, { buffer: merge, byteOffset: at });
+            at += align8(merged[io.name]!.data.byteLength);
+          }
+        }
         inputs[q.tenant.id] = merged;
       }
       run = this.runner.runTick(inputs);
