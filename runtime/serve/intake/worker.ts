@@ -109,6 +109,17 @@ const backend: IntakeBackend = {
   },
 };
 
+let logLines: string[] = [];
+function flushLog(): void {
+  if (logLines.length === 0) return;
+  post({ type: 'log', line: logLines.join('') });
+  logLines = [];
+}
+function writeLog(line: string): void {
+  if (logLines.length === 0) setImmediate(flushLog);
+  logLines.push(line);
+}
+
 // The auth config crossed as a structured clone: its digests arrive as Uint8Arrays.
 const auth: AuthConfig | null = data.http.auth
   ? { ...data.http.auth, tokens: data.http.auth.tokens.map((t) => ({ ...t, digest: Buffer.from(t.digest.buffer, t.digest.byteOffset, t.digest.byteLength) })) }
@@ -119,8 +130,8 @@ const http = createHttpApp(
     ...data.http,
     auth,
     idPrefix: `w${data.index}`, // request ids unique across the workers
-    // log lines go to the tick thread, which writes them where the server's logger writes
-    logger: data.http.logLevel === null ? false : { level: data.http.logLevel, stream: { write: (line: string) => post({ type: 'log', line }) } },
+    // log lines go to the tick thread, which writes them where the server's logger writes (one message a turn)
+    logger: data.http.logLevel === null ? false : { level: data.http.logLevel, stream: { write: writeLog } },
   },
   backend,
   metrics,
@@ -154,6 +165,7 @@ port.on('message', (m: MainMessage) => {
       return;
     case 'close':
       void http.close().then(() => {
+        flushLog();
         post({ type: 'closed' });
         port.close();
       });
