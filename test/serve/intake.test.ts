@@ -256,6 +256,26 @@ describe.skipIf(why !== null)('worker intake', () => {
     expect([await probe(), await probe(), await probe()]).toEqual([200, 200, 200]);
   });
 
+  it('body limit and request timeouts hold in the workers', async () => {
+    const { url } = await start({ bodyLimit: 1024, requestTimeoutMs: 300, headersTimeoutMs: 200 });
+    const big = oipBody(requestInputs(reference.plan, 'mlp-a', 4, 1)); // 4 x 32 floats: over 1 KiB
+    expect(big.length).toBeGreaterThan(1024);
+    const r = await post(url, '/v2/models/mlp-a/infer', big);
+    expect(r.status).toBe(413);
+    expect(r.body.error).toContain("this server's limit of 1024 bytes");
+    const u = new URL(url);
+    const sock = net.connect(Number(u.port), u.hostname);
+    let got = '';
+    sock.on('data', (d) => (got += d.toString()));
+    sock.on('error', () => {});
+    sock.write('POST /v2/models/mlp-a/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"inputs":');
+    await new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    expect(got).toMatch(/^HTTP\/1\.1 408 /);
+    const text = await (await fetch(`${url}/metrics`)).text();
+    expect(text).toMatch(/loom_client_errors_total\{reason="timeout"\} 1\b/);
+    expect(text).toMatch(/loom_requests_total\{tenant="mlp-a",code="413"\} 1\b/);
+  });
+
   it('a port another program holds fails listen() with the reason; the server still shuts down', async () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
