@@ -11,6 +11,7 @@ import type { Tensor } from '../../ir/tensor.js';
 import { type AuthConfig, type AuthScope, authorize } from './auth.js';
 import { ServeError, isServeError } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
+import type { CancelSignal } from './scheduler.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 
 // What answers the routes. submit resolves with the request's outputs or rejects with a ServeError.
@@ -21,7 +22,11 @@ export interface IntakeBackend {
   // throws the 429/503 submit would for a one-row request, before the body is read
   precheck(model: string): void;
   // arrivedAt: this thread's performance.now() when the request arrived
-  submit(tenant: string, inputs: Record<string, Tensor>, opts: { readonly arrivedAt: number; readonly signal: AbortSignal }): Promise<Record<string, Tensor>>;
+  submit(
+    tenant: string,
+    inputs: Readonly<Record<string, Tensor>>,
+    opts: { readonly arrivedAt: number; readonly signal: CancelSignal },
+  ): Promise<Record<string, Tensor>>;
   isReady(): boolean | Promise<boolean>;
   metrics(): Promise<{ readonly contentType: string; readonly text: string }>;
 }

@@ -324,8 +324,8 @@ describe.skipIf(why !== null)('worker intake', () => {
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/loom_requests_cancelled_total\{tenant="mlp-b",stage="queued"\} 1\b/);
   });
 
-  it('gRPC on the tick thread alongside HTTP workers', async () => {
-    const { server, url } = await start({ grpc: true });
+  it('gRPC on the first intake worker alongside HTTP: same answers, counted in the one /metrics, drained at shutdown', async () => {
+    const { server, url } = await start({ grpc: true, slowMs: 200 });
     const where = await server.listenGrpc(0, '127.0.0.1');
     const Ctor = (loadInferenceProto().packageObject.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
     const client = new Ctor(where, grpc.credentials.createInsecure()) as unknown as Record<
@@ -333,6 +333,7 @@ describe.skipIf(why !== null)('worker intake', () => {
       (r: unknown, cb: (e: grpc.ServiceError | null, r: { raw_output_contents: Buffer[] }) => void) => void
     > &
       grpc.Client;
+    const client2 = () => new Ctor(where, grpc.credentials.createInsecure()) as unknown as typeof client;
     const x = requestInputs(reference.plan, 'mlp-c', 2, 77);
     const want = (await expectedOutputs(reference, 'mlp-c', x)).output!;
     const bytes = Buffer.from(x.input!.data.buffer, x.input!.data.byteOffset, x.input!.data.byteLength);
@@ -349,6 +350,16 @@ describe.skipIf(why !== null)('worker intake', () => {
     expect(h.status).toBe(200);
     expect(sameValues(h.body.outputs![0]!, want)).toBe(true);
     const text = await (await fetch(`${url}/metrics`)).text();
-    expect(text).toMatch(/loom_requests_total\{tenant="mlp-c",code="200"\} 2\b/); // one gRPC (this thread) + one HTTP (a worker)
+    expect(text).toMatch(/loom_requests_total\{tenant="mlp-c",code="200"\} 2\b/); // one gRPC, one HTTP
+    expect(text).toMatch(/loom_grpc_requests_total\{method="ModelInfer",code="200"\} 1\b/);
+    // a call in flight when shutdown begins is answered; the port closes after
+    const slow = new Promise<{ raw_output_contents: Buffer[] }>((resolve, reject) =>
+      client2().ModelInfer!({ model_name: 'mlp-c', inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 16] }], raw_input_contents: [bytes] }, (e, r) =>
+        e ? reject(e) : resolve(r),
+      ),
+    );
+    while (server.scheduler.stats.accepted < 3) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all([server.shutdown(), slow]);
+    expect((await slow).raw_output_contents[0]).toEqual(Buffer.from(want.data.buffer, want.data.byteOffset, want.data.byteLength));
   });
 });

@@ -98,6 +98,7 @@ export class IntakePool {
   private readonly collects = new Map<number, { want: number; got: MetricsJson[]; done: (parts: MetricsJson[]) => void }>();
   private nextCollect = 0;
   private closing: Promise<void> | null = null;
+  private grpcListen: ((m: Extract<WorkerMessage, { type: 'grpc-listening' | 'grpc-failed' }>) => void) | null = null;
 
   constructor(private readonly o: IntakePoolOptions) {
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`intake threads must be a positive integer, got ${o.threads}`);
@@ -204,6 +205,10 @@ export class IntakePool {
         slot.closed = true;
         slot.markDone();
         return;
+      case 'grpc-listening':
+      case 'grpc-failed':
+        this.grpcListen?.(m);
+        return;
       case 'listening':
         return;
       default: {
@@ -257,6 +262,20 @@ export class IntakePool {
   // The whole server's metrics as Prometheus text.
   async metricsText(): Promise<{ contentType: string; text: string }> {
     return renderMetrics(await this.metricsParts());
+  }
+
+  // The gRPC service, on the first worker (grpc-js cannot share a port between threads): resolves with host:port.
+  listenGrpc(port: number, host: string): Promise<string> {
+    const first = this.slots[0];
+    if (!first || first.closed) return Promise.reject(new Error('intake pool: no worker to serve gRPC (listen first)'));
+    return new Promise((resolve, reject) => {
+      this.grpcListen = (m) => {
+        this.grpcListen = null;
+        if (m.type === 'grpc-listening') resolve(m.where);
+        else reject(new Error(m.message));
+      };
+      this.post(first, { type: 'grpc-listen', port, host });
+    });
   }
 
   // Shutdown began: workers refuse new infer requests (503) and close connections after their answers.

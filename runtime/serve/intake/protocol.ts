@@ -37,6 +37,8 @@ export type WorkerMessage =
   | { readonly type: 'ask'; readonly ask: number; readonly what: 'ready' | 'metrics' }
   | { readonly type: 'metrics-json'; readonly collect: number; readonly metrics: MetricsJson }
   | { readonly type: 'log'; readonly line: string }
+  | { readonly type: 'grpc-listening'; readonly where: string }
+  | { readonly type: 'grpc-failed'; readonly message: string }
   | { readonly type: 'closed' };
 
 // tick thread → worker
@@ -44,6 +46,7 @@ export type MainMessage =
   | { readonly type: 'answers'; readonly buffer: ArrayBuffer; readonly items: readonly AnswerItem[] }
   | { readonly type: 'reply'; readonly ask: number; readonly value: unknown }
   | { readonly type: 'collect-metrics'; readonly collect: number }
+  | { readonly type: 'grpc-listen'; readonly port: number; readonly host: string } // serve gRPC here (the first worker)
   | { readonly type: 'drain' } // shutdown began: refuse new infer requests (503), responses close their connection
   | { readonly type: 'close' }; // every accepted request was answered: close the listener and exit
 
@@ -67,6 +70,7 @@ export const INTAKE_METRICS: ReadonlySet<string> = new Set([
   'loom_auth_failures_total',
   'loom_client_errors_total',
   'loom_connections_refused_total',
+  'loom_grpc_requests_total',
 ]);
 
 // The registries' metrics summed series by series (prom-client's cluster aggregation), as Prometheus text.

@@ -8,6 +8,7 @@ import type { Tensor } from '../../../ir/tensor.js';
 import type { AuthConfig } from '../auth.js';
 import { ServeError, refuse } from '../errors.js';
 import { type IntakeBackend, createHttpApp } from '../http-app.js';
+import { type GrpcService, createGrpcService } from '../grpc/service.js';
 import { ServeMetrics } from '../metrics.js';
 import { validateRequest } from '../validate.js';
 import {
@@ -137,6 +138,33 @@ const http = createHttpApp(
   metrics,
 );
 
+// gRPC, when the tick thread asks this worker to serve it: the same backend as the HTTP routes
+const never = new AbortController().signal;
+let grpcService: GrpcService | null = null;
+let grpcDone: Promise<void> = Promise.resolve();
+const listenGrpc = (grpcPort: number, host: string): void => {
+  grpcService = createGrpcService({
+    scheduler: {
+      tenant: backend.tenant,
+      sloMs: backend.sloMs,
+      precheck: backend.precheck,
+      submit: (tenant, inputs, o = {}) => backend.submit(tenant, inputs, { arrivedAt: o.arrivedAt ?? performance.now(), signal: o.signal ?? never }),
+    },
+    metrics,
+    tenantIds,
+    auth,
+    version: data.http.version,
+    isReady: backend.isReady,
+    maxMessageBytes: data.http.bodyLimit,
+    tls: data.http.tls,
+    log: http.app.log,
+  });
+  grpcService.listen(grpcPort, host).then(
+    (where) => post({ type: 'grpc-listening', where }),
+    (e: unknown) => post({ type: 'grpc-failed', message: e instanceof Error ? e.message : String(e) }),
+  );
+};
+
 port.on('message', (m: MainMessage) => {
   switch (m.type) {
     case 'answers':
@@ -159,12 +187,17 @@ port.on('message', (m: MainMessage) => {
         .getMetricsAsJSON()
         .then((all) => post({ type: 'metrics-json', collect: m.collect, metrics: all.filter((x) => INTAKE_METRICS.has(x.name)) }));
       return;
+    case 'grpc-listen':
+      listenGrpc(m.port, m.host);
+      return;
     case 'drain':
       draining = true;
       http.startClosing();
+      // gRPC: no new calls; accepted ones are answered as the tick thread drains
+      if (grpcService) grpcDone = (grpcService as GrpcService).shutdown(data.http.limits.requestTimeoutMs);
       return;
     case 'close':
-      void http.close().then(() => {
+      void Promise.all([http.close(), grpcDone]).then(() => {
         flushLog();
         post({ type: 'closed' });
         port.close();
