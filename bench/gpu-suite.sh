@@ -13,8 +13,10 @@
 #   fleets     bench/fleet-table.ts: the issue-5 fleets against the PyTorch peers (needs python3 + torch)
 #   occupancy  loom bench --occupancy on the fleet table's 64 x MLP plan (after `fleets`)
 #   seed       bench/peers/seed_torch.py + bench/seed.ts: the seed study's table (fp32)
-#   serve      bench/serve-load.ts: loom serve (CUDA backend) under closed- and open-loop HTTP load, JSON and
-#              binary bodies, against the fastify floor in the same run (SERVE_LOAD_ARGS adds/overrides flags)
+#   serve      bench/serve-load.ts: loom serve (CUDA backend) under closed- and open-loop load, HTTP JSON and
+#              binary bodies and gRPC, with --intake-threads 0 (HTTP on the tick thread) and loom's default
+#              (cores - 1), 4 client processes, against the fastify floor in the same run; then
+#              bench/serve-intake.ts (the tick thread's cost per request) (SERVE_LOAD_ARGS adds/overrides flags)
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -72,9 +74,12 @@ for part in $PARTS; do
       step seed $TSX bench/seed.ts --backend cuda --precision fp32 --torch "$OUT/seed-torch.json" --out "$OUT/seed.json"
       ;;
     serve)
-      # not in the default list: about 3 minutes (2 targets x 2 bodies x 4 phases x 10 s), the host's cores to itself
+      # not in the default list: about 6 minutes (floor: 2 bodies x 4 phases; loom twice: 3 bodies x 4 phases; 8 s
+      # each), the host's cores to itself; "80%" is an open loop at 80% of the body's closed-loop rate in the run
       # shellcheck disable=SC2086
-      step serve-load env OUT="$OUT" $TSX bench/serve-load.ts --backend cuda --seconds 10 --tenants 16 --connections 64,256 --rates 2000,5000 ${SERVE_LOAD_ARGS:-}
+      step serve-load env OUT="$OUT" $TSX bench/serve-load.ts --backend cuda --seconds 8 --tenants 16 --connections 64,256 --rates 5000,80% \
+        --bodies json,binary,grpc --intake-threads 0,auto --client-procs 4 ${SERVE_LOAD_ARGS:-}
+      step serve-intake $TSX bench/serve-intake.ts --seconds 3 --out "$OUT"
       ;;
     tenants)
       # shellcheck disable=SC2086

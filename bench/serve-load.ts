@@ -15,15 +15,23 @@
 // (closed loop: sent - answers - the one request in flight on each connection when the phase stops; open
 // loop: exact, every request is awaited, bounded by --drain-s). lost, duplicated, mismatched must be 0.
 // Prints a table; writes JSON to bench/results/<date>-<cpu or card>-serve-load.json (and $OUT if set).
+// gRPC (--bodies …,grpc or --grpc): loom serve also listens with --grpc-port and serve-load-grpc.ts drives
+// ModelInfer with raw_input_contents, closed loop (N calls in flight over --grpc-channels connections) and
+// open loop, with the same ledger; the floor is HTTP only. --intake-threads sweeps loom serve's intake threads
+// (a list: 0 = HTTP on the tick thread, auto = its default); --client-procs K runs every phase from K
+// processes (one JavaScript client cannot load a server with many threads) and merges their ledgers.
+// A rate of "80%" is 80% of the best closed-loop rate of that body in the same run (the SLO check at 80%).
 //   npx tsx bench/serve-load.ts [--seconds 10] [--tenants 16] [--backend cpu|cuda|auto] [--connections 64,256]
-//     [--rates 2000,5000] [--bodies json,binary] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
-//     [--sizes 256,512,256,10] [--threads N] [--grpc] [--shards N --devices 0,0]
+//     [--rates 2000,5000,80%] [--bodies json,binary,grpc] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
+//     [--sizes 256,512,256,10] [--threads N] [--intake-threads 0,auto] [--client-procs 1] [--grpc-channels 8]
+//     [--shards N --devices 0,0]
 // --shards N compiles the fleet with `loom compile --shards N` and serves every shard from the one process
 // (`loom serve DIR --devices LIST`: e.g. 0,0 for two shards on one GPU, cpu,cpu on the CPU backend).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +40,8 @@ import { compileFleet } from '../src/fleet/compile.js';
 import { readManifest } from '../src/fleet/manifest.js';
 import { compileShards } from '../src/fleet/shard-compile.js';
 import { alignTable, resultFile, runIfMain, writeMlpFleet } from './common.js';
+import { grpcClosedLoop, grpcOpenLoop, grpcRequestMaker } from './serve-load-grpc.js';
+import { type BodyKind, type ClientPhase, Ledger, type PhaseResult, type TenantShape, mergePhases, summarize } from './serve-load-ledger.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const SELF = fileURLToPath(import.meta.url);
@@ -39,14 +49,8 @@ const SELF = fileURLToPath(import.meta.url);
 // ---------------------------------------------------------------------------------------------------------
 // Request bodies: one template per tenant, the id spliced in per request.
 
-export type BodyKind = 'json' | 'binary';
-
-export interface TenantShape {
-  readonly id: string;
-  readonly input: string; // the input's name
-  readonly width: number; // features per row
-  readonly output: string;
-}
+export type { BodyKind, TenantShape, PhaseResult } from './serve-load-ledger.js';
+export { Ledger, answerId } from './serve-load-ledger.js';
 
 export interface BuiltRequest {
   readonly path: string;
@@ -55,7 +59,7 @@ export interface BuiltRequest {
 }
 
 // Makes request bodies for 1-row requests, round robin over `tenants`.
-export function requestMaker(tenants: readonly TenantShape[], kind: BodyKind): (id: string, seq: number) => BuiltRequest {
+export function requestMaker(tenants: readonly TenantShape[], kind: 'json' | 'binary'): (id: string, seq: number) => BuiltRequest {
   const per = tenants.map((t, ti) => {
     const values = Array.from({ length: t.width }, (_, i) => Math.round(Math.sin(ti * 31 + i) * 1000) / 1000);
     const path = `/v2/models/${t.id}/infer`;
@@ -77,119 +81,6 @@ export function requestMaker(tenants: readonly TenantShape[], kind: BodyKind): (
   return (id, seq) => per[seq % per.length]!(id);
 }
 
-// The id an answer names: the JSON body's (or the binary answer's JSON header's) "id".
-export function answerId(body: string): string | null {
-  const m = /"id"\s*:\s*"([^"]*)"/.exec(body);
-  return m ? m[1]! : null;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Accounting: every request's id, sent once; every answer checked against the request it answers.
-
-export class Ledger {
-  sent = 0;
-  answers = 0; // responses of any status
-  ok = 0; // 2xx
-  refused = 0; // 429
-  other = 0; // any other status
-  errors = 0; // transport errors (no response)
-  mismatched = 0; // a 2xx whose id is not its request's
-  duplicated = 0; // a request answered more than once
-  readonly latenciesMs: number[] = []; // of 2xx answers
-  private readonly pending = new Set<string>();
-  private readonly answered = new Set<string>();
-
-  send(id: string): void {
-    this.sent++;
-    this.pending.add(id);
-  }
-
-  // status 0: a transport error. body: the answer (only its id is read, for 2xx).
-  answer(sentId: string, status: number, body: string, latencyMs: number): void {
-    if (status === 0) {
-      this.errors++;
-      return;
-    }
-    this.answers++;
-    if (this.answered.has(sentId) || !this.pending.has(sentId)) this.duplicated++;
-    this.pending.delete(sentId);
-    this.answered.add(sentId);
-    if (status >= 200 && status < 300) {
-      this.ok++;
-      this.latenciesMs.push(latencyMs);
-      if (answerId(body) !== sentId) this.mismatched++;
-    } else if (status === 429) this.refused++;
-    else this.other++;
-  }
-
-  get unanswered(): number {
-    return this.pending.size;
-  }
-}
-
-// Nearest-rank quantile of sorted samples (q in [0, 1]); NaN when empty.
-function q(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
-export interface PhaseResult {
-  readonly target: string;
-  readonly body: BodyKind;
-  readonly mode: 'closed' | 'open';
-  readonly connections: number | null;
-  readonly rate: number | null;
-  readonly seconds: number;
-  readonly sent: number;
-  readonly answers: number;
-  readonly ok: number;
-  readonly refused429: number;
-  readonly other: number;
-  readonly errors: number;
-  readonly timeouts: number;
-  readonly okPerS: number;
-  readonly answersPerS: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly p999Ms: number;
-  readonly inFlightAtStop: number;
-  readonly lost: number;
-  readonly duplicated: number;
-  readonly mismatched: number;
-  readonly rejectedByReason: Record<string, number> | null; // loom's loom_admission_rejected_total deltas
-  readonly sloMissed: number | null; // loom_slo_missed_total delta
-}
-
-function summarize(
-  base: Pick<PhaseResult, 'target' | 'body' | 'mode' | 'connections' | 'rate'>,
-  ledger: Ledger,
-  seconds: number,
-  inFlightAtStop: number,
-  timeouts: number,
-): Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'> {
-  const s = [...ledger.latenciesMs].sort((a, b) => a - b);
-  const r3 = (x: number) => Math.round(x * 1000) / 1000;
-  return {
-    ...base,
-    seconds: r3(seconds),
-    sent: ledger.sent,
-    answers: ledger.answers,
-    ok: ledger.ok,
-    refused429: ledger.refused,
-    other: ledger.other,
-    errors: ledger.errors,
-    timeouts,
-    okPerS: Math.round(ledger.ok / seconds),
-    answersPerS: Math.round(ledger.answers / seconds),
-    p50Ms: r3(q(s, 0.5)),
-    p99Ms: r3(q(s, 0.99)),
-    p999Ms: r3(q(s, 0.999)),
-    inFlightAtStop,
-    lost: Math.max(0, ledger.unanswered - inFlightAtStop),
-    duplicated: ledger.duplicated,
-    mismatched: ledger.mismatched,
-  };
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Closed loop: autocannon.
 
@@ -206,7 +97,8 @@ export async function closedLoop(
   url: string,
   make: (id: string, seq: number) => BuiltRequest,
   opts: { connections: number; seconds: number; target: string; body: BodyKind; idPrefix: string },
-): Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>> {
+  sink?: { latenciesMs: number[] }, // receives the 2xx latencies (several client processes pool them)
+): Promise<ClientPhase> {
   const ledger = new Ledger();
   let seq = 0;
   interface Ctx {
@@ -243,6 +135,7 @@ export async function closedLoop(
   const seconds = result.duration || (performance.now() - started) / 1000;
   // autocannon counts connection errors itself (no response reaches onResponse then)
   ledger.errors += result.errors;
+  if (sink) sink.latenciesMs = ledger.latenciesMs;
   // one request is in flight on each connection when autocannon stops (it sends the next on every answer)
   return summarize(
     { target: opts.target, body: opts.body, mode: 'closed', connections: opts.connections, rate: null },
@@ -260,7 +153,8 @@ export async function openLoop(
   url: string,
   make: (id: string, seq: number) => BuiltRequest,
   opts: { rate: number; seconds: number; target: string; body: BodyKind; idPrefix: string; sockets: number; drainS: number },
-): Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>> {
+  sink?: { latenciesMs: number[] },
+): Promise<ClientPhase> {
   const ledger = new Ledger();
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.sockets });
   const u = new URL(url);
@@ -314,6 +208,7 @@ export async function openLoop(
   await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, opts.drainS * 1000)))]);
   clearTimeout(timer);
   agent.destroy();
+  if (sink) sink.latenciesMs = ledger.latenciesMs;
   return summarize(
     { target: opts.target, body: opts.body, mode: 'open', connections: opts.sockets, rate: opts.rate },
     ledger,
@@ -374,10 +269,12 @@ function waitForUrl(proc: ChildProcess, re: RegExp, what: string): Promise<strin
   });
 }
 
+// intakeThreads: `--intake-threads` ('auto' or absent: loom serve's default); grpcPort: also serve gRPC there;
+// devices: `--devices` (a shards directory).
 export async function startLoom(
   plan: string,
-  opts: { backend: string; threads?: string; queueTicks: number; devices?: string },
-): Promise<{ proc: ChildProcess; url: string }> {
+  opts: { backend: string; threads?: string; queueTicks: number; intakeThreads?: string; grpcPort?: number; devices?: string },
+): Promise<{ proc: ChildProcess; url: string; grpc: string | null; intakeThreads: number | null }> {
   if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
   const argv = [
     path.join(ROOT, 'bin/loom.js'),
@@ -394,8 +291,16 @@ export async function startLoom(
   ];
   if (opts.threads) argv.push('--threads', opts.threads);
   if (opts.devices) argv.push('--devices', opts.devices);
+  if (opts.intakeThreads !== undefined && opts.intakeThreads !== 'auto') argv.push('--intake-threads', opts.intakeThreads);
+  if (opts.grpcPort !== undefined) argv.push('--grpc-port', String(opts.grpcPort));
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return { proc, url: await waitForUrl(proc, /serving .* at (https?:\/\/[^\s]+) /, 'loom serve') };
+  let line = '';
+  proc.stderr?.on('data', (d: Buffer) => (line += d.toString()));
+  const url = await waitForUrl(proc, /serving .* at (https?:\/\/[^\s]+) /, 'loom serve');
+  const grpcAt = /gRPC \([^)]*\) at (\S+)/.exec(line)?.[1] ?? null;
+  // the startup line says how many intake threads serve HTTP ("HTTP on the tick thread": 0); older builds say neither
+  const k = /HTTP intake on (\d+) worker thread/.exec(line);
+  return { proc, url, grpc: grpcAt, intakeThreads: k ? Number(k[1]) : /HTTP on the tick thread/.test(line) ? 0 : null };
 }
 
 async function startFloorChild(tenantsFile: string): Promise<{ proc: ChildProcess; url: string }> {
@@ -426,17 +331,135 @@ export async function scrape(url: string): Promise<{ rejected: Record<string, nu
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// gRPC: the hook. Another change adds runtime/serve/grpc/; until its module exports a load client this
-// program says so and exits. Contract for it: `serveLoadClient(target, { tenants, body, connections | rate,
-// seconds, idPrefix })` resolving to the same counts as closedLoop/openLoop (a Ledger's), so the table and
-// JSON take gRPC phases as they are.
+// Several client processes (--client-procs): one load generator is one JavaScript thread, which cannot
+// drive a server that has many. Each child runs the same closed loop on its share of the connections with
+// its own ids, from the same start time, and hands back its counts and latencies; the phase is their merge.
 
-async function grpcHook(): Promise<null | ((...a: unknown[]) => Promise<unknown>)> {
-  const candidates = [path.join(ROOT, 'runtime/serve/grpc/index.ts'), path.join(ROOT, 'dist/runtime/serve/grpc/index.js')];
-  const found = candidates.find((f) => existsSync(f));
-  if (!found) return null;
-  const mod = (await import(found)) as { serveLoadClient?: (...a: unknown[]) => Promise<unknown> };
-  return mod.serveLoadClient ?? null;
+interface ClientSpec {
+  readonly kind: 'http' | 'grpc';
+  readonly mode: 'closed' | 'open';
+  readonly rate: number; // open loop: this process's share of the arrivals per second
+  readonly drainS: number;
+  readonly sockets: number;
+  readonly address: string; // the base URL, or host:port for gRPC
+  readonly tenantsFile: string;
+  readonly body: BodyKind;
+  readonly target: string;
+  readonly connections: number;
+  readonly channels: number;
+  readonly seconds: number;
+  readonly idPrefix: string;
+  readonly out: string; // the child writes <out>.json (its phase) and <out>.lat (Float64 latencies)
+}
+
+async function clientChild(specFile: string): Promise<void> {
+  const spec = JSON.parse(readFileSync(specFile, 'utf8')) as ClientSpec;
+  const tenants = JSON.parse(readFileSync(spec.tenantsFile, 'utf8')) as TenantShape[];
+  // loaded: say so, then start at the epoch ms the parent writes once every child is loaded
+  process.stdout.write('ready\n');
+  const startAt = await new Promise<number>((resolve) => {
+    let got = '';
+    process.stdin.on('data', (d: Buffer) => {
+      got += d.toString();
+      if (got.includes('\n')) resolve(Number(got.trim()));
+    });
+  });
+  process.stdin.destroy();
+  await new Promise((r) => setTimeout(r, Math.max(0, startAt - Date.now())));
+  const sink = { latenciesMs: [] as number[] };
+  const phase =
+    spec.mode === 'open'
+      ? spec.kind === 'grpc'
+        ? await grpcOpenLoop(
+            spec.address,
+            grpcRequestMaker(tenants),
+            { rate: spec.rate, channels: spec.channels, seconds: spec.seconds, target: spec.target, idPrefix: spec.idPrefix, drainS: spec.drainS },
+            sink,
+          )
+        : await openLoop(
+            spec.address,
+            requestMaker(tenants, spec.body as 'json' | 'binary'),
+            {
+              rate: spec.rate,
+              seconds: spec.seconds,
+              target: spec.target,
+              body: spec.body,
+              idPrefix: spec.idPrefix,
+              sockets: spec.sockets,
+              drainS: spec.drainS,
+            },
+            sink,
+          )
+      : spec.kind === 'grpc'
+        ? await grpcClosedLoop(
+            spec.address,
+            grpcRequestMaker(tenants),
+            { concurrency: spec.connections, channels: spec.channels, seconds: spec.seconds, target: spec.target, idPrefix: spec.idPrefix },
+            sink,
+          )
+        : await closedLoop(
+            spec.address,
+            requestMaker(tenants, spec.body as 'json' | 'binary'),
+            { connections: spec.connections, seconds: spec.seconds, target: spec.target, body: spec.body, idPrefix: spec.idPrefix },
+            sink,
+          );
+  writeFileSync(`${spec.out}.lat`, Buffer.from(new Float64Array(sink.latenciesMs).buffer));
+  writeFileSync(`${spec.out}.json`, JSON.stringify(phase));
+}
+
+// load: the closed loop's connections (or gRPC calls in flight), or the open loop's arrivals per second, split
+// over the processes.
+async function loopInProcs(
+  base: Omit<ClientSpec, 'connections' | 'rate' | 'out' | 'idPrefix'>,
+  load: number,
+  procs: number,
+  work: string,
+  idPrefix: string,
+): Promise<ClientPhase> {
+  let ready = 0;
+  let go = (): void => {};
+  const allReady = new Promise<void>((r) => (go = r));
+  const procsStarted: ChildProcess[] = [];
+  const children = Array.from({ length: procs }, (_, i) => {
+    const spec: ClientSpec = {
+      ...base,
+      connections: base.mode === 'closed' ? Math.floor(load / procs) + (i < load % procs ? 1 : 0) : 0,
+      rate: base.mode === 'open' ? load / procs : 0,
+      idPrefix: `${idPrefix}p${i}-`,
+      out: path.join(work, `client-${idPrefix}${i}`),
+    };
+    writeFileSync(`${spec.out}.spec.json`, JSON.stringify(spec));
+    const proc = spawn(process.execPath, ['--import', 'tsx', SELF, '--client-child', `${spec.out}.spec.json`], { stdio: ['pipe', 'pipe', 'pipe'], cwd: ROOT });
+    procsStarted.push(proc);
+    proc.stdout!.once('data', () => {
+      if (++ready === procs) go();
+    });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise<{ phase: ClientPhase; latenciesMs: Float64Array }>((resolve, reject) =>
+      proc.on('exit', (code) => {
+        if (code !== 0) return reject(new Error(`client process ${i} exited ${code}: ${err.slice(-2000)}`));
+        const lat = readFileSync(`${spec.out}.lat`);
+        resolve({
+          phase: JSON.parse(readFileSync(`${spec.out}.json`, 'utf8')) as ClientPhase,
+          latenciesMs: new Float64Array(lat.buffer, lat.byteOffset, lat.byteLength / 8),
+        });
+      }),
+    );
+  });
+  const exits = Promise.all(children);
+  await Promise.race([allReady, exits]);
+  const startAt = Date.now() + 100;
+  for (const p of procsStarted) p.stdin!.end(`${startAt}\n`);
+  return mergePhases(await exits);
+}
+
+export async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -480,28 +503,24 @@ async function main(): Promise<void> {
       'open-sockets': { type: 'string', default: '512' },
       'drain-s': { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
-      grpc: { type: 'boolean', default: false },
+      grpc: { type: 'boolean', default: false }, // adds grpc to --bodies
+      'grpc-channels': { type: 'string', default: '8' }, // HTTP/2 connections the gRPC client spreads its calls over
+      'intake-threads': { type: 'string', default: 'auto' }, // loom serve --intake-threads, swept: e.g. 0,auto or 0,4,15
+      'client-procs': { type: 'string', default: '1' }, // load-generating processes per phase (closed and open loops)
       shards: { type: 'string', default: '1' },
       devices: { type: 'string' }, // loom serve --devices, with --shards
       out: { type: 'string', default: path.join(ROOT, 'bench/results') },
       'floor-server': { type: 'string' }, // internal: run the floor server for this tenants file
+      'client-child': { type: 'string' }, // internal: run one client process of a closed loop (--client-procs)
     },
   });
+  if (args['client-child']) return clientChild(args['client-child']);
   if (args['floor-server']) {
     const tenants = JSON.parse(readFileSync(args['floor-server'], 'utf8')) as TenantShape[];
     const floor = await startFloor(tenants);
     process.stdout.write(`floor at ${floor.url}\n`);
     process.once('SIGTERM', () => void floor.close().then(() => process.exit(0)));
     return;
-  }
-  if (args.grpc) {
-    const hook = await grpcHook();
-    if (!hook) {
-      process.stderr.write('serve-load --grpc: not available in this build (no runtime/serve/grpc module exporting serveLoadClient)\n');
-      process.exit(2);
-    }
-    process.stderr.write('serve-load --grpc: runtime/serve/grpc exports serveLoadClient, but this program does not drive it yet (hook only)\n');
-    process.exit(2);
   }
   const seconds = Number(args.seconds);
   const nTenants = Number(args.tenants);
@@ -510,8 +529,17 @@ async function main(): Promise<void> {
   const maxBatch = Number(args['max-batch']);
   const sizes = list(args.sizes!).map(Number);
   const bodies = list(args.bodies!) as BodyKind[];
+  if (args.grpc && !bodies.includes('grpc')) bodies.push('grpc');
+  for (const b of bodies) if (!['json', 'binary', 'grpc'].includes(b)) throw new Error(`--bodies: unknown '${b}' (json, binary, grpc)`);
   const targets = list(args.targets!);
   const backend = args.backend!;
+  const intakeSweep = list(args['intake-threads']!);
+  for (const v of intakeSweep)
+    if (v !== 'auto' && !/^\d+$/.test(v)) throw new Error(`--intake-threads: '${v}' is not a thread count or 'auto' (loom serve's default)`);
+  const clientProcs = Number(args['client-procs']);
+  const channels = Number(args['grpc-channels']);
+  if (!Number.isInteger(clientProcs) || clientProcs < 1) throw new Error(`--client-procs must be a positive integer, got '${args['client-procs']}'`);
+  if (!Number.isInteger(channels) || channels < 1) throw new Error(`--grpc-channels must be a positive integer, got '${args['grpc-channels']}'`);
 
   const work = mkdtempSync(path.join(os.tmpdir(), 'loom-serve-load-'));
   const children: ChildProcess[] = [];
@@ -546,50 +574,104 @@ async function main(): Promise<void> {
 
     const phases: PhaseResult[] = [];
     let prefix = 0;
-    for (const target of targets) {
+    // loom once per --intake-threads value; the floor once (it has no intake threads)
+    const runs = targets.flatMap((target) => {
+      if (target === 'floor') return [{ target, intake: null as string | null }];
+      if (target === 'loom') return intakeSweep.map((intake) => ({ target, intake: intake as string | null }));
+      throw new Error(`unknown target '${target}' (floor, loom)`);
+    });
+    for (const { target, intake } of runs) {
       let url: string;
       let proc: ChildProcess;
-      if (target === 'loom')
-        ({ proc, url } = await startLoom(plan, { backend, threads: args.threads, queueTicks, ...(args.devices ? { devices: args.devices } : {}) }));
-      else if (target === 'floor') ({ proc, url } = await startFloorChild(tenantsFile));
+      let grpcAt: string | null = null;
+      let intakeThreads: number | null = null;
+      if (target === 'loom') {
+        const grpcPort = bodies.includes('grpc') ? await freePort() : undefined;
+        ({
+          proc,
+          url,
+          grpc: grpcAt,
+          intakeThreads,
+        } = await startLoom(plan, {
+          backend,
+          threads: args.threads,
+          queueTicks,
+          intakeThreads: intake!,
+          grpcPort,
+          ...(args.devices ? { devices: args.devices } : {}),
+        }));
+      } else if (target === 'floor') ({ proc, url } = await startFloorChild(tenantsFile));
       else throw new Error(`unknown target '${target}' (floor, loom)`);
       children.push(proc);
-      process.stderr.write(`${target} at ${url}\n`);
+      process.stderr.write(`${target} at ${url}${grpcAt ? ` (gRPC ${grpcAt})` : ''}${target === 'loom' ? `, intake threads ${intakeThreads ?? '?'}` : ''}\n`);
       for (const body of bodies) {
-        const make = requestMaker(shapes, body);
-        if (Number(args.warmup) > 0) await closedLoop(url, make, { connections: 8, seconds: Number(args.warmup), target, body, idPrefix: `w${prefix++}-` });
-        const run = async (phase: () => Promise<Omit<PhaseResult, 'rejectedByReason' | 'sloMissed'>>) => {
+        if (body === 'grpc' && grpcAt === null) continue; // the floor is HTTP only
+        const grpcMake = grpcRequestMaker(shapes);
+        const make = requestMaker(shapes, body === 'grpc' ? 'binary' : body);
+        const warmup = Number(args.warmup);
+        if (warmup > 0) {
+          if (body === 'grpc') await grpcClosedLoop(grpcAt!, grpcMake, { concurrency: 8, channels, seconds: warmup, target, idPrefix: `w${prefix++}-` });
+          else await closedLoop(url, make, { connections: 8, seconds: warmup, target, body, idPrefix: `w${prefix++}-` });
+        }
+        const run = async (phase: () => Promise<ClientPhase>, procs: number) => {
           const before = target === 'loom' ? await scrape(url) : null;
           const r = await phase();
           const after = target === 'loom' ? await scrape(url) : null;
           const rejectedByReason =
             before && after ? Object.fromEntries(Object.entries(after.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)])) : null;
-          const full: PhaseResult = { ...r, rejectedByReason, sloMissed: before && after ? after.sloMissed - before.sloMissed : null };
+          const full: PhaseResult = {
+            ...r,
+            rejectedByReason,
+            sloMissed: before && after ? after.sloMissed - before.sloMissed : null,
+            intakeThreads,
+            clientProcs: procs,
+          };
           phases.push(full);
           process.stderr.write(
-            `  ${target} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
+            `  ${target}${intakeThreads !== null ? ` intake ${intakeThreads}` : ''} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
           );
         };
-        for (const c of list(args.connections!).map(Number))
-          await run(() => closedLoop(url, make, { connections: c, seconds, target, body, idPrefix: `c${prefix++}-` }));
-        for (const rate of list(args.rates!).map(Number))
-          await run(() =>
-            openLoop(url, make, {
-              rate,
-              seconds,
-              target,
-              body,
-              idPrefix: `o${prefix++}-`,
-              sockets: Number(args['open-sockets']),
-              drainS: Number(args['drain-s']),
-            }),
-          );
+        const drainS = Number(args['drain-s']);
+        const sockets = Number(args['open-sockets']);
+        const kind = body === 'grpc' ? ('grpc' as const) : ('http' as const);
+        const address = body === 'grpc' ? grpcAt! : url;
+        const first = phases.length;
+        for (const c of list(args.connections!).map(Number)) {
+          const idPrefix = `c${prefix++}-`;
+          if (clientProcs > 1)
+            await run(
+              () =>
+                loopInProcs({ kind, mode: 'closed', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, c, clientProcs, work, idPrefix),
+              clientProcs,
+            );
+          else if (body === 'grpc') await run(() => grpcClosedLoop(grpcAt!, grpcMake, { concurrency: c, channels, seconds, target, idPrefix }), 1);
+          else await run(() => closedLoop(url, make, { connections: c, seconds, target, body, idPrefix }), 1);
+        }
+        // "80%": that share of the best closed-loop rate this body just reached (the issue's p99 check at 80% of saturation)
+        const saturated = Math.max(0, ...phases.slice(first).map((p) => p.okPerS));
+        for (const spec of list(args.rates!)) {
+          const rate = spec.endsWith('%') ? Math.round((saturated * Number(spec.slice(0, -1))) / 100) : Number(spec);
+          if (!(rate > 0)) {
+            process.stderr.write(`  rate '${spec}': no closed-loop rate to take a share of; skipped\n`);
+            continue;
+          }
+          const idPrefix = `o${prefix++}-`;
+          if (clientProcs > 1)
+            await run(
+              () =>
+                loopInProcs({ kind, mode: 'open', address, tenantsFile, body, target, channels, seconds, drainS, sockets }, rate, clientProcs, work, idPrefix),
+              clientProcs,
+            );
+          else if (body === 'grpc') await run(() => grpcOpenLoop(grpcAt!, grpcMake, { rate, seconds, target, idPrefix, channels, drainS }), 1);
+          else await run(() => openLoop(url, make, { rate, seconds, target, body, idPrefix, sockets, drainS }), 1);
+        }
       }
       await stop(proc);
     }
 
     const head = [
       'target',
+      'intake',
       'body',
       'mode',
       'load',
@@ -609,9 +691,10 @@ async function main(): Promise<void> {
     ];
     const rows = phases.map((p) => [
       p.target,
+      p.intakeThreads === null ? '-' : String(p.intakeThreads),
       p.body,
       p.mode,
-      p.mode === 'closed' ? `${p.connections} conn` : `${p.rate}/s`,
+      p.mode === 'closed' ? `${p.connections} ${p.body === 'grpc' ? 'calls' : 'conn'}${p.clientProcs > 1 ? ` / ${p.clientProcs} procs` : ''}` : `${p.rate}/s`,
       String(p.okPerS),
       p.p50Ms.toFixed(2),
       p.p99Ms.toFixed(2),
@@ -634,7 +717,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nloom serve load: ${nTenants} x MLP ${sizes.join('-')}, maxBatch ${maxBatch}, sloMs ${sloMs}, --queue-ticks ${queueTicks}, backend ${backend}, ${device}, ${os.cpus().length} cores, ${seconds} s a phase\n`,
     );
-    process.stdout.write(`${alignTable(head, rows, 4).join('\n')}\n`);
+    process.stdout.write(`${alignTable(head, rows, 5).join('\n')}\n`);
     const bad = phases.filter((p) => p.lost > 0 || p.duplicated > 0 || p.mismatched > 0);
     process.stdout.write(
       bad.length === 0 ? 'accounting: lost = duplicated = mismatched = 0 in every phase\n' : `ACCOUNTING FAILED in ${bad.length} phase(s)\n`,
@@ -648,7 +731,7 @@ async function main(): Promise<void> {
       node: process.version,
       backend,
       fleet: { tenants: nTenants, sizes, maxBatch, sloMs, queueTicks },
-      closedLoopClient: 'autocannon (pipelining 1)',
+      closedLoopClient: `autocannon (pipelining 1); gRPC: @grpc/grpc-js ModelInfer, raw_input_contents, N calls in flight over ${channels} channels; ${clientProcs} client process(es)`,
       openLoopClient: `own fixed-rate scheduler, node:http keep-alive agent, maxSockets ${args['open-sockets']}, latency from the due time`,
       phases,
     };

@@ -84,18 +84,25 @@ export interface SchedulerHealth {
   readonly error: string | null;
 }
 
+// What submit needs of an AbortSignal (one fits): the intake pool passes a lighter one per request.
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface SubmitOptions {
   // When the request reached the server (the scheduler's clock), if earlier than now: the HTTP layer passes
   // it so time spent reading and decoding the body counts against the SLO.
   readonly arrivedAt?: number;
-  readonly signal?: AbortSignal; // aborted when the client goes away
+  readonly signal?: CancelSignal; // aborted when the client goes away
 }
 
 interface Pending {
   readonly inputs: Readonly<Record<string, Tensor>>;
   readonly rows: number;
   readonly arrivedAt: number;
-  readonly signal: AbortSignal | null;
+  readonly signal: CancelSignal | null;
   detach: () => void; // stops listening for the client going away (once a tick has taken the request)
   readonly resolve: (out: Record<string, Tensor>) => void;
   readonly reject: (e: unknown) => void;
@@ -423,14 +430,24 @@ export class TickScheduler {
     this.inFlight.push(tick);
     let run: Promise<TickOutputs>;
     try {
+      // every tenant's merged inputs in one buffer: one allocation per tick, not one per tenant and input
+      const align8 = (n: number) => (n + 7) & ~7;
+      let bytes = 0;
+      for (const { q, taken } of groups)
+        if (taken.length > 1) for (const io of q.tenant.inputs) bytes += align8(taken.reduce((a, p) => a + p.inputs[io.name]!.data.byteLength, 0));
+      const merge = new ArrayBuffer(bytes);
+      let at = 0;
       const inputs: Record<string, Record<string, Tensor>> = {};
       for (const { q, taken } of groups) {
         const merged: Record<string, Tensor> = {};
-        for (const io of q.tenant.inputs)
-          merged[io.name] = concatRows(
-            taken.map((p) => p.inputs[io.name]!),
-            io.batchAxis ?? 0,
-          );
+        for (const io of q.tenant.inputs) {
+          const parts = taken.map((p) => p.inputs[io.name]!);
+          if (parts.length === 1) merged[io.name] = parts[0]!;
+          else {
+            merged[io.name] = concatRows(parts, io.batchAxis ?? 0, { buffer: merge, byteOffset: at });
+            at += align8(merged[io.name]!.data.byteLength);
+          }
+        }
         inputs[q.tenant.id] = merged;
       }
       run = this.runner.runTick(inputs);

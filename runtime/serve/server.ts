@@ -1,17 +1,18 @@
-// `loom serve`'s HTTP layer: Open Inference Protocol v2 routes over the tick scheduler (fastify, pino logs
-// with request ids, prom-client metrics). Thin on purpose: decoding and validation are in oip.ts and
-// runtime/serve/, queueing, batching and admission in the scheduler.
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import { isLoomError } from '../../ir/errors.js';
-import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError, unknownModelMessage } from './index.js';
-import { type AuthConfig, type AuthScope, authorize } from './auth.js';
+// `loom serve`: the tick scheduler and its metrics, and the transports in front of them: the OIP v2 HTTP
+// routes (http-app.ts) on this thread or on intake worker threads (intake/), and the gRPC service (grpc/).
+// Thin on purpose: decoding and validation are in oip.ts and runtime/serve/, queueing, batching and
+// admission in the scheduler.
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { type SchedulerOptions, ServeMetrics, TickScheduler, type TickRunner } from './index.js';
+import type { AuthConfig } from './auth.js';
 import type { MetricsOptions } from './metrics.js';
-import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
-import { type GrpcService, createGrpcService } from './grpc/service.js';
 import { type ServeScheduler, type ServeShard, ShardRouter } from './shards.js';
 import { ShardMetrics } from './shard-metrics.js';
+import { DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, type IntakeBackend, checkLimits, createHttpApp } from './http-app.js';
+import { type GrpcService, createGrpcService } from './grpc/service.js';
+import { IntakePool, reusePortUnsupported } from './intake/pool.js';
+
+export { DEFAULT_BODY_LIMIT, DEFAULT_LIMITS } from './http-app.js';
 
 // A LoadedPlan fits; tests may wrap one.
 export interface ServeRunner extends TickRunner {
@@ -46,19 +47,16 @@ export interface ServeOptions {
   // Also serve the OIP v2 gRPC service (grpc/inference.proto) through listenGrpc, with the same auth, TLS,
   // validation, scheduler and metrics. Default false.
   readonly grpc?: boolean;
+  // HTTP intake on this many worker threads (intake/): each serves the HTTP routes on the same port
+  // (SO_REUSEPORT) and hands decoded, validated requests to this thread's scheduler. 0 (default): the HTTP
+  // routes run on this thread. Where Node or the OS cannot share a port between threads: 0, with a warning.
+  // maxConnections is split between them. gRPC (listenGrpc after listen) then runs on the first worker.
+  readonly intakeThreads?: number;
 }
 
-export const DEFAULT_LIMITS = {
-  requestTimeoutMs: 30_000,
-  headersTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 5_000,
-  maxConnections: 1_000,
-  maxRequestsPerSocket: 0,
-  drainGraceMs: 1_000,
-} as const;
-
 export interface LoomServer {
-  readonly app: FastifyInstance;
+  readonly app: FastifyInstance; // this thread's HTTP app: it listens when intakeThreads is 0 (inject() works either way)
+  readonly intakeThreads: number; // worker threads serving HTTP (0: this thread)
   readonly scheduler: ServeScheduler;
   readonly metrics: ServeMetrics;
   listen(port: number, host: string): Promise<string>; // resolves with the base URL
@@ -68,122 +66,32 @@ export interface LoomServer {
   shutdown(): Promise<void>;
 }
 
-function isLoggerInstance(l: { readonly level: string } | FastifyBaseLogger): l is FastifyBaseLogger {
-  return typeof (l as { child?: unknown }).child === 'function';
-}
-
-export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
-
-interface ModelParams {
-  model: string;
-  version?: string;
-}
-
-type InferRoute = { Params: ModelParams; Body: Buffer | undefined };
-
 export function createServer(opts: ServeOptions): LoomServer {
   if ((opts.runner === undefined) === (opts.shards === undefined)) throw new RangeError('createServer: give either runner or shards');
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  let nextId = 0;
   const logger = opts.logger ?? false;
-  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs;
-  const headersTimeoutMs = Math.min(opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs, requestTimeoutMs);
-  const keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs;
-  const maxConnections = opts.maxConnections ?? DEFAULT_LIMITS.maxConnections;
-  const drainGraceMs = opts.drainGraceMs ?? DEFAULT_LIMITS.drainGraceMs;
-  for (const [k, v] of Object.entries({ requestTimeoutMs, headersTimeoutMs, keepAliveTimeoutMs })) {
-    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`createServer: ${k} must be a positive integer, got ${v}`);
-  }
-  // Node checks the request and headers timeouts every connectionsCheckingInterval: a quarter of the
-  // shorter one (at most 1 s), so a cut-off comes at most 25% late
-  const checkMs = Math.max(10, Math.min(1000, Math.floor(headersTimeoutMs / 4)));
-  const nodeHttp = {
-    requestTimeout: requestTimeoutMs,
-    headersTimeout: headersTimeoutMs,
-    keepAliveTimeout: keepAliveTimeoutMs,
-    connectionsCheckingInterval: checkMs,
-  };
-  // the Authorization header is never logged (no log line carries request headers; redaction in case one does)
-  const redact = ['req.headers.authorization', 'headers.authorization', 'authorization'];
-  const logOpts =
-    logger === false
-      ? { logger: false }
-      : isLoggerInstance(logger)
-        ? { loggerInstance: logger }
-        : { logger: { level: logger.level, redact, ...(logger.stream ? { stream: logger.stream } : {}) } };
-  const tls = opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: headersTimeoutMs, ...nodeHttp } } : {};
-  const app = Fastify({
-    ...logOpts,
-    bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => `r${(++nextId).toString(36)}`,
-    logController: new LogController({ disableRequestLogging: true }),
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
-    requestTimeout: requestTimeoutMs,
-    keepAliveTimeout: keepAliveTimeoutMs,
+  const limits = checkLimits({
+    requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_LIMITS.requestTimeoutMs,
+    headersTimeoutMs: opts.headersTimeoutMs ?? DEFAULT_LIMITS.headersTimeoutMs,
+    keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? DEFAULT_LIMITS.keepAliveTimeoutMs,
+    maxConnections: opts.maxConnections ?? DEFAULT_LIMITS.maxConnections,
     maxRequestsPerSocket: opts.maxRequestsPerSocket ?? DEFAULT_LIMITS.maxRequestsPerSocket,
-    http: nodeHttp,
-    ...tls,
-    clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => clientError(err, socket),
-  } as never) as unknown as FastifyInstance;
-  if (maxConnections > 0) app.server.maxConnections = maxConnections;
-  app.server.on('drop', () => metrics?.onConnectionRefused());
-
-  // A request that did not arrive in time, or could not be parsed: Node hands the socket here before any
-  // route sees it. Answer in the protocol's words when nothing was written on the socket yet, then close.
-  const clientError = (err: Error & { code?: string }, socket: Socket): void => {
-    if (err.code === 'ECONNRESET' || socket.destroyed) return;
-    let status = 400;
-    let reason: 'timeout' | 'header_overflow' | 'malformed' = 'malformed';
-    let message = `malformed HTTP request (${err.code ?? err.message})`;
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      status = 408;
-      reason = 'timeout';
-      message = `the request did not arrive in time: headers within ${headersTimeoutMs} ms, the whole request within ${requestTimeoutMs} ms (--request-timeout-ms); the connection is closed`;
-    } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-      status = 431;
-      reason = 'header_overflow';
-      message = 'the request headers are larger than this server accepts';
-    }
-    metrics?.onClientError(reason);
-    app.log.debug({ reason, code: err.code, remote: socket.remoteAddress }, 'client cut off before its request was read'); // counted in loom_client_errors_total
-    const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (socket.writable && !res?.headersSent) {
-      const body = JSON.stringify({ error: message });
-      socket.write(
-        `HTTP/1.1 ${status} ${status === 408 ? 'Request Timeout' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    }
-    socket.destroy();
-  };
-
-  // Open connections and how many requests each has in flight: the drain at shutdown tells idle ones apart.
-  const inFlight = new Map<Socket, number>();
-  const track = (sock: Socket): void => {
-    inFlight.set(sock, 0);
-    sock.once('close', () => inFlight.delete(sock));
-  };
-  // with TLS, requests come on the TLS socket, not the TCP one 'connection' gives
-  app.server.on(opts.tls ? 'secureConnection' : 'connection', track);
-  app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const sock = req.socket;
-    if (!inFlight.has(sock)) track(sock);
-    inFlight.set(sock, inFlight.get(sock)! + 1);
-    res.once('close', () => {
-      if (inFlight.has(sock)) inFlight.set(sock, Math.max(0, inFlight.get(sock)! - 1));
-    });
+    drainGraceMs: opts.drainGraceMs ?? DEFAULT_LIMITS.drainGraceMs,
   });
+  const version = opts.version ?? '0.1.0';
+  let intakeThreads = opts.intakeThreads ?? 0;
+  if (!Number.isInteger(intakeThreads) || intakeThreads < 0)
+    throw new RangeError(`createServer: intakeThreads must be a non-negative integer, got ${intakeThreads}`);
 
   let metrics: ServeMetrics | null = null;
+  let log: FastifyBaseLogger | null = null;
   const schedulerOpts = {
     ...opts.scheduler,
     observer: {
       onTick: (r) => {
         metrics?.onTick(r);
-        if (!r.ok) app.log.error({ tick: r.seq, requests: r.requests, err: r.error }, 'tick failed; its requests got 500');
-        else app.log.trace({ tick: r.seq, ms: r.durationMs, tenants: r.tenants, rows: r.rows }, 'tick');
+        if (!r.ok) log?.error({ tick: r.seq, requests: r.requests, err: r.error }, 'tick failed; its requests got 500');
+        else log?.trace({ tick: r.seq, ms: r.durationMs, tenants: r.tenants, rows: r.rows }, 'tick');
       },
       onReject: (t, reason) => metrics?.onReject(t, reason),
       onAnswered: (t, r) => metrics?.onAnswered(t, r),
@@ -203,165 +111,70 @@ export function createServer(opts: ServeOptions): LoomServer {
   if (router) router.observeShards(new ShardMetrics(router, m.registry));
   let ready = true;
   let closing: Promise<void> | null = null;
-
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-
-  app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-request-id', req.id);
-    reply.header('server-timing', `total;dur=${reply.elapsedTime.toFixed(3)}`); // arrival to response, in the server
-    // once shutting down, no socket is kept alive for a next request that would race the listener's close
-    if (closing) reply.header('connection', 'close');
-    return payload;
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    const infer = (req.routeOptions.config as { infer?: boolean }).infer === true;
-    const code = reply.statusCode;
-    if (infer) m.observeRequest((req.params as ModelParams).model, code, reply.elapsedTime / 1000);
-    const line = { reqId: req.id, method: req.method, url: req.url, status: code, ms: Number(reply.elapsedTime.toFixed(3)) };
-    if (code >= 500) req.log.error(line, 'request failed');
-    else if (code >= 400) req.log.info(line, 'request refused');
-    else req.log.debug(line, 'request answered');
-  });
-
-  app.setErrorHandler((err: unknown, req, reply) => {
-    let status = 500;
-    let message = err instanceof Error ? err.message : String(err);
-    if (isServeError(err)) {
-      status = err.status;
-      if (err.retryAfterS !== null) reply.header('retry-after', String(err.retryAfterS));
-    } else if (isLoomError(err)) {
-      status = err.code === 'EVAL' || err.code === 'USAGE' ? 400 : 500;
-    } else {
-      const code = (err as { code?: string; statusCode?: number }).code;
-      const sc = (err as { statusCode?: number }).statusCode;
-      if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') message = `the request body is larger than this server's limit of ${bodyLimit} bytes`;
-      if (typeof sc === 'number' && sc >= 400 && sc < 500) status = sc;
-    }
-    if (status === 500) req.log.error({ reqId: req.id, err }, 'internal error');
-    if (status === 499) req.log.info({ reqId: req.id, model: (req.params as Partial<ModelParams>).model, msg: message }, 'client went away');
-    if (status === 503) reply.header('connection', 'close');
-    void reply.code(status).send({ error: message });
-  });
-  app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({
-      error: `no route ${req.method} ${req.url.split('?')[0]} (Open Inference Protocol v2: /v2, /v2/health/live, /v2/health/ready, /v2/models/{model}[/ready|/infer], /metrics)`,
-    });
-  });
-
-  const tenantIds = runner.plan.tenants.map((t) => t.id);
-  const tenantOf = (p: ModelParams) => {
-    if (p.version !== undefined && p.version !== MODEL_VERSION) {
-      return { error: `model '${p.model}' has no version '${p.version}' (it has: ${MODEL_VERSION})` };
-    }
-    const t = scheduler.tenant(p.model);
-    return t ? { tenant: t } : { error: unknownModelMessage(p.model, tenantIds) };
-  };
-
-  if (opts.auth) {
-    const auth = opts.auth;
-    // before the route's own onRequest (admission): a client without a valid token learns nothing of queues
-    app.addHook('onRequest', async (req, reply) => {
-      const route = req.routeOptions.url;
-      let scope: AuthScope | null = null;
-      if (route === '/metrics') scope = { kind: 'metrics' };
-      else if (route?.startsWith('/v2/models/')) scope = { kind: 'tenant', tenant: (req.params as ModelParams).model };
-      if (scope === null) return; // health, /v2, unknown routes
-      const d = authorize(auth, req.headers.authorization, scope);
-      if (d.ok) return;
-      m.onAuthFailure(d.status);
-      req.log.info({ reqId: req.id, status: d.status, msg: d.message }, 'request not authorized');
-      if (d.status === 401) reply.header('www-authenticate', `Bearer realm="loom"${req.headers.authorization ? ', error="invalid_token"' : ''}`);
-      return reply.code(d.status).send({ error: d.message });
-    });
-  }
-
-  app.get('/v2/health/live', async () => ({ live: true }));
   // ready: not shutting down, and no failed tick the backend has not yet recovered from (scheduler.health())
   const isReady = () => ready && scheduler.health().ready;
+  let pool: IntakePool | null = null;
+
+  const local: IntakeBackend = {
+    tenantIds: runner.plan.tenants.map((t) => t.id),
+    tenant: (id) => scheduler.tenant(id),
+    sloMs: (id) => scheduler.sloMs(id),
+    precheck: (model) => scheduler.precheck(model),
+    submit: (tenant, inputs, o) => scheduler.submit(tenant, inputs, o),
+    isReady,
+    // a model is ready when the server is and its shard has no failed tick outstanding
+    isModelReady: (id) => ready && scheduler.health(id).ready,
+    metrics: async () => (pool ? pool.metricsText() : { contentType: m.contentType(), text: await m.text() }),
+  };
+  const httpOpts = { bodyLimit, auth: opts.auth ?? null, tls: opts.tls ?? null, version, limits };
+  const http = createHttpApp({ ...httpOpts, logger }, local, m);
+  const app = http.app;
+  log = app.log;
+
+  if (intakeThreads > 0) {
+    const why = reusePortUnsupported();
+    if (why !== null) {
+      app.log.warn({ intakeThreads, reason: why }, 'worker intake is not available here: serving HTTP on the tick thread (intake threads 0)');
+      intakeThreads = 0;
+    }
+  }
+  // log lines of the workers: where this thread's logger writes (a logger instance: its level, on stdout)
+  const workerLog =
+    logger === false
+      ? { level: null, write: (_line: string) => {} }
+      : 'child' in logger
+        ? { level: logger.level, write: (line: string) => process.stdout.write(line) }
+        : { level: logger.level, write: (line: string) => (logger.stream ?? process.stdout).write(line) };
+
   const grpcService: GrpcService | null = opts.grpc
     ? createGrpcService({
         scheduler,
         metrics: m,
         tenantIds: runner.plan.tenants.map((t) => t.id),
         auth: opts.auth ?? null,
-        version: opts.version ?? '0.1.0',
+        version,
         isReady,
+        isModelReady: (id) => ready && scheduler.health(id).ready,
         maxMessageBytes: bodyLimit,
         tls: opts.tls ?? null,
         log: app.log,
       })
     : null;
   let grpcListening = false;
-  app.get('/v2/health/ready', async (_req, reply) => {
-    const now = isReady();
-    return reply.code(now ? 200 : 503).send({ ready: now });
-  });
-  app.get('/v2', async () => ({ name: 'loom', version: opts.version ?? '0.1.0', extensions: ['binary_tensor_data'] }));
-
-  const metadata = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const r = tenantOf(req.params);
-    if ('error' in r) return reply.code(404).send({ error: r.error });
-    return modelMetadata(r.tenant, scheduler.sloMs(r.tenant.id));
-  };
-  app.get('/v2/models/:model', metadata);
-  app.get('/v2/models/:model/versions/:version', metadata);
-
-  const modelReady = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-    const r = tenantOf(req.params);
-    if ('error' in r) return reply.code(404).send({ error: r.error });
-    const now = ready && scheduler.health(r.tenant.id).ready;
-    return reply.code(now ? 200 : 503).send({ name: r.tenant.id, ready: now });
-  };
-  app.get('/v2/models/:model/ready', modelReady);
-  app.get('/v2/models/:model/versions/:version/ready', modelReady);
-
-  const infer = async (req: FastifyRequest<InferRoute>, reply: FastifyReply) => {
-    const r = tenantOf(req.params);
-    if ('error' in r) return reply.code(404).send({ error: r.error });
-    const headerLength = req.headers['inference-header-content-length'];
-    const decoded = decodeInferRequest(r.tenant, req.body, Array.isArray(headerLength) ? headerLength[0] : headerLength);
-    // the client going away (the response closing before it was written) drops the request from its queue
-    const gone = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableEnded) gone.abort();
-    });
-    const outs = await scheduler.submit(r.tenant.id, decoded.inputs, { arrivedAt: performance.now() - reply.elapsedTime, signal: gone.signal });
-    if (gone.signal.aborted)
-      throw new ServeError(499, `the client of this request to model '${r.tenant.id}' went away while its tick ran; the answer was discarded`);
-    const enc = encodeInferResponse(r.tenant.id, decoded.id ?? req.id, outs, decoded.outputs);
-    if (enc.binary.length === 0) return enc.json;
-    const head = Buffer.from(JSON.stringify(enc.json));
-    return reply
-      .header('inference-header-content-length', String(head.length))
-      .type('application/octet-stream')
-      .send(Buffer.concat([head, ...enc.binary]));
-  };
-  // admission before the body is read: a tenant whose queue is full costs the server no parsing
-  const early = async (req: FastifyRequest<{ Params: ModelParams }>) => scheduler.precheck(req.params.model);
-  app.post('/v2/models/:model/infer', { config: { infer: true }, onRequest: early }, infer);
-  app.post('/v2/models/:model/versions/:version/infer', { config: { infer: true }, onRequest: early }, infer);
-
-  app.get('/metrics', async (_req, reply) => reply.type(m.contentType()).send(await m.text()));
 
   const shutdown = (): Promise<void> => {
     closing ??= (async () => {
       ready = false;
+      http.startClosing();
+      pool?.drain();
       app.log.info('shutting down: no new requests; finishing accepted ones');
       // gRPC: no new calls from here; accepted ones are answered as the scheduler drains
-      const grpcDone = grpcListening && grpcService ? grpcService.shutdown(requestTimeoutMs) : Promise.resolve();
+      const grpcDone = grpcListening && grpcService ? grpcService.shutdown(limits.requestTimeoutMs) : Promise.resolve();
       await scheduler.close();
       await grpcDone;
-      // Idle keep-alive connections stay open a moment: a request already on its way on one is answered
-      // (503, Connection: close) instead of meeting a closed socket. Active ones close after their answer.
-      const graceEnd = performance.now() + drainGraceMs;
-      while (performance.now() < graceEnd && [...inFlight.values()].some((n) => n === 0)) await new Promise((r) => setTimeout(r, 10));
-      // Node stops enforcing the request timeout once the listener closes: a client still sending after
-      // another full request timeout is cut off here, so the drain cannot hang on it.
-      const force = setTimeout(() => app.server.closeAllConnections(), requestTimeoutMs);
-      force.unref();
-      await app.close();
-      clearTimeout(force);
+      // the workers close their listeners once their last answers are written (the same grace as below)
+      await pool?.close();
+      await http.close();
       if (router) router.closeRunners();
       else opts.runner!.close?.();
       app.log.info({ ...scheduler.stats }, 'shut down: every accepted request was answered');
@@ -371,17 +184,46 @@ export function createServer(opts: ServeOptions): LoomServer {
 
   return {
     app,
+    get intakeThreads() {
+      return intakeThreads;
+    },
     scheduler,
     metrics: m,
     async listen(port, host) {
-      await app.listen({ port, host });
-      const addr = app.server.address();
-      const where = typeof addr === 'object' && addr !== null ? addr : { address: host, port };
-      const h = where.address.includes(':') ? `[${where.address}]` : where.address;
-      return `${opts.tls ? 'https' : 'http'}://${h}:${where.port}`;
+      if (intakeThreads === 0) return http.listen(port, host);
+      pool = new IntakePool({
+        threads: intakeThreads,
+        scheduler,
+        metrics: m,
+        isReady,
+        worker: {
+          plan: runner.plan,
+          backend: runner.backend,
+          checkFinite: opts.scheduler?.checkFinite === true,
+          metrics: opts.metrics ?? {},
+          sloMs: Object.fromEntries(runner.plan.tenants.map((t) => [t.id, scheduler.sloMs(t.id)])),
+          // the connection cap is the process's: each worker takes its share
+          http: {
+            ...httpOpts,
+            limits: { ...limits, maxConnections: Math.ceil(limits.maxConnections / intakeThreads) },
+            logLevel: workerLog.level,
+          },
+        },
+        writeLog: workerLog.write,
+        logError: (o, msg) => app.log.error(o, msg),
+        closeTimeoutMs: limits.drainGraceMs + 2 * limits.requestTimeoutMs,
+      });
+      try {
+        return await pool.listen(port, host);
+      } catch (e) {
+        await pool.close();
+        pool = null;
+        throw e;
+      }
     },
     async listenGrpc(port, host) {
       if (!grpcService) throw new Error('createServer: listenGrpc needs the grpc option');
+      if (pool) return pool.listenGrpc(port, host); // on the first intake worker, off this thread
       const where = await grpcService.listen(port, host);
       grpcListening = true;
       return where;

@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
-import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, DEFAULT_TOP_K, createServer, loadAuthFile } from '../../runtime/serve/index.js';
+import {
+  type AuthConfig,
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_LIMITS,
+  DEFAULT_TOP_K,
+  createServer,
+  defaultIntakeThreads,
+  loadAuthFile,
+  reusePortUnsupported,
+} from '../../runtime/serve/index.js';
 import { DEVICES_HELP, loadServed } from './serve-shards.js';
 
 interface ServeFlags {
@@ -27,6 +36,7 @@ interface ServeFlags {
   metricsPerTenant?: boolean;
   metricsTopK: string;
   devices?: string;
+  intakeThreads?: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -113,6 +123,10 @@ export function registerServe(program: Command): void {
       'tenants named by the loom_top_tenant_* gauges (most rows queued, most refused, most SLO misses; 0: none)',
       String(DEFAULT_TOP_K),
     )
+    .option(
+      '--intake-threads <n>',
+      `HTTP intake worker threads: they parse, decode, validate and encode requests on one shared port and hand them to the tick thread (0: HTTP on the tick thread; default: cores - 1, at most 16, here ${defaultIntakeThreads()})`,
+    )
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
@@ -140,6 +154,9 @@ export function registerServe(program: Command): void {
       const topK = Number(flags.metricsTopK);
       if (!Number.isInteger(topK) || topK < 0) fail('USAGE', `--metrics-top-k must be a non-negative integer, got '${flags.metricsTopK}'`);
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
+      const intakeThreads = flags.intakeThreads === undefined ? defaultIntakeThreads() : Number(flags.intakeThreads);
+      if (!Number.isInteger(intakeThreads) || intakeThreads < 0 || intakeThreads > 256)
+        fail('USAGE', `--intake-threads must be an integer 0..256 (0: HTTP on the tick thread), got '${flags.intakeThreads}'`);
 
       const loaded = await loadServed(dir, {
         backend: flags.backend as (typeof BACKENDS)[number],
@@ -166,6 +183,7 @@ export function registerServe(program: Command): void {
         tls,
         grpc: grpcPort > 0,
         metrics: { perTenant: flags.metricsPerTenant === true, topK },
+        intakeThreads,
       });
       let url: string;
       let grpcAt: string | null = null;
@@ -187,8 +205,14 @@ export function registerServe(program: Command): void {
       for (const h of hosts) for (const w of authWarnings({ host: h, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
       const n = loaded.tenants.length;
       const on = loaded.single ? loaded.single.backend : `${loaded.shards!.length} shards (${loaded.shards!.map((s) => `${s.id}: ${s.device}`).join(', ')})`;
+      const k = server.intakeThreads;
+      if (intakeThreads > 0 && k === 0)
+        process.stderr.write(
+          `loom: warning: --intake-threads ${intakeThreads}: ${reusePortUnsupported() ?? 'not available'}; serving HTTP on the tick thread\n`,
+        );
+      const intake = k === 0 ? 'HTTP on the tick thread' : `HTTP intake on ${k} worker thread${k === 1 ? '' : 's'}`;
       process.stderr.write(
-        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${on} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
+        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${on} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics; ${intake})${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
       );
       await new Promise<void>((resolve, reject) => {
         const stop = (signal: string) => {

@@ -6,8 +6,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Ledger, type TenantShape, answerId, closedLoop, openLoop, requestMaker, startFloor, startLoom } from '../../bench/serve-load.js';
+import { Ledger, type TenantShape, answerId, closedLoop, freePort, openLoop, requestMaker, startFloor, startLoom } from '../../bench/serve-load.js';
 import { writeMlpFleet } from '../../bench/common.js';
+import { grpcClosedLoop, grpcOpenLoop, grpcRequestMaker } from '../../bench/serve-load-grpc.js';
+import { type ClientPhase, mergePhases } from '../../bench/serve-load-ledger.js';
 import { compileFleet } from '../../src/fleet/compile.js';
 
 const TENANTS: TenantShape[] = [
@@ -94,7 +96,15 @@ describe('serve-load accounting', () => {
     for (const t of m.tenants) Object.assign(t, { maxBatch: 8, sloMs: 500 });
     writeFileSync(manifest, JSON.stringify(m));
     await compileFleet(manifest, path.join(dir, 'plan'), { nvcc: 'off' });
-    const { proc, url } = await startLoom(path.join(dir, 'plan'), { backend: 'cpu', threads: '1', queueTicks: 4 });
+    const { proc, url, grpc, intakeThreads } = await startLoom(path.join(dir, 'plan'), {
+      backend: 'cpu',
+      threads: '1',
+      queueTicks: 4,
+      intakeThreads: '1',
+      grpcPort: 0,
+    });
+    expect(intakeThreads).toBe(1);
+    expect(grpc).toBeNull(); // --grpc-port 0: off
     cleanup.push(() => killed(proc));
     const c = await closedLoop(url, requestMaker(TENANTS, 'json'), { connections: 8, seconds: 1, target: 'loom', body: 'json', idPrefix: 'e-' });
     expect(c.ok).toBeGreaterThan(20);
@@ -109,6 +119,64 @@ describe('serve-load accounting', () => {
       drainS: 10,
     });
     expect([o.sent, o.ok + o.refused429, o.lost, o.duplicated, o.mismatched]).toEqual([50, 50, 0, 0, 0]);
+  });
+
+  it('the gRPC client against loom serve --grpc-port: every call answered once, with its own id', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-serve-load-grpc-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const manifest = writeMlpFleet(dir, [8, 16, 4], 2);
+    const m = JSON.parse(readFileSync(manifest, 'utf8')) as { tenants: Array<Record<string, unknown>> };
+    for (const t of m.tenants) Object.assign(t, { maxBatch: 8, sloMs: 500 });
+    writeFileSync(manifest, JSON.stringify(m));
+    await compileFleet(manifest, path.join(dir, 'plan'), { nvcc: 'off' });
+    const port = await freePort();
+    const { proc, grpc } = await startLoom(path.join(dir, 'plan'), { backend: 'cpu', threads: '1', queueTicks: 4, intakeThreads: '0', grpcPort: port });
+    cleanup.push(() => killed(proc));
+    expect(grpc).toBe(`127.0.0.1:${port}`);
+    const make = grpcRequestMaker(TENANTS);
+    expect(make('g1', 1)).toMatchObject({ model_name: 'mlp-1', id: 'g1', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 8] }] });
+    const c = await grpcClosedLoop(grpc!, make, { concurrency: 8, channels: 2, seconds: 1, target: 'loom', idPrefix: 'g-' });
+    expect(c.ok).toBeGreaterThan(20);
+    expect([c.sent, c.lost, c.duplicated, c.mismatched, c.other, c.errors, c.inFlightAtStop]).toEqual([c.ok + c.refused429, 0, 0, 0, 0, 0, 0]);
+    const o = await grpcOpenLoop(grpc!, make, { rate: 100, seconds: 0.5, target: 'loom', idPrefix: 'h-', channels: 2, drainS: 10 });
+    expect([o.sent, o.ok + o.refused429, o.lost, o.duplicated, o.mismatched]).toEqual([50, 50, 0, 0, 0]);
+    // a model the server does not have: every call is `other` (NOT_FOUND), none lost
+    const bad = grpcRequestMaker([{ id: 'nope', input: 'input', width: 8, output: 'output' }]);
+    const b = await grpcClosedLoop(grpc!, bad, { concurrency: 2, channels: 1, seconds: 0.3, target: 'loom', idPrefix: 'b-' });
+    expect(b.ok).toBe(0);
+    expect(b.other).toBe(b.sent);
+  });
+
+  it('merging the phases of several client processes adds counts and pools latencies', () => {
+    const phase = (ok: number, lost: number, seconds: number): ClientPhase => ({
+      target: 'loom',
+      body: 'json',
+      mode: 'closed',
+      connections: 4,
+      rate: null,
+      seconds,
+      sent: ok + lost + 4,
+      answers: ok,
+      ok,
+      refused429: 0,
+      other: 0,
+      errors: 0,
+      timeouts: 0,
+      okPerS: 0,
+      answersPerS: 0,
+      p50Ms: 0,
+      p99Ms: 0,
+      p999Ms: 0,
+      inFlightAtStop: 4,
+      lost,
+      duplicated: 0,
+      mismatched: 0,
+    });
+    const merged = mergePhases([
+      { phase: phase(3, 0, 2), latenciesMs: [1, 2, 3] },
+      { phase: phase(2, 1, 2.5), latenciesMs: [10, 20] },
+    ]);
+    expect(merged).toMatchObject({ connections: 8, sent: 14, ok: 5, lost: 1, inFlightAtStop: 8, seconds: 2.5, okPerS: 2, p50Ms: 3, p99Ms: 20 });
   });
 });
 

@@ -24,6 +24,10 @@ const SOURCES = [
   'runtime/serve/batch.ts',
   'runtime/serve/metrics.ts',
   'runtime/serve/auth.ts',
+  'runtime/serve/http-app.ts',
+  'runtime/serve/intake/pool.ts',
+  'runtime/serve/intake/worker.ts',
+  'runtime/serve/intake/protocol.ts',
 ];
 
 function ensureBuilt(): void {
@@ -61,17 +65,19 @@ interface Job {
 type Outcome = { kind: 'http'; status: number; job: Job; body: { error?: string; outputs?: OipOutput[] } } | { kind: 'network'; code: string };
 
 describe('SIGTERM', () => {
-  it('during load: every accepted request is answered, then exit 0', async () => {
+  // 0: HTTP on the tick thread; 2: two intake worker threads in front of it
+  it.each(['0', '2'])('during load (--intake-threads %s): every accepted request is answered, then exit 0', async (intakeThreads) => {
     const jobs: Job[] = [];
     for (let i = 0; i < 60; i++) {
       const t = FLEET[i % FLEET.length]!;
       const x = requestInputs(reference.plan, t.id, 1 + (i % t.maxBatch), 500 + i);
       jobs.push({ tenant: t.id, body: oipBody(x), want: await expectedOutputs(reference, t.id, x) });
     }
-    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', '--log-level', 'info'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin/loom.js'), 'serve', planDir, '--port', '0', '--backend', 'cpu', '--log-level', 'info', '--intake-threads', intakeThreads],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     child = proc;
     let stderr = '';
     let stdout = '';
@@ -86,6 +92,7 @@ describe('SIGTERM', () => {
       void exited.then((code) => reject(new Error(`loom serve exited early (${code}): ${stderr}`)));
     });
 
+    expect(stderr).toContain(intakeThreads === '0' ? 'HTTP on the tick thread' : 'HTTP intake on 2 worker threads');
     const outcomes: Outcome[] = [];
     let ok = 0;
     let k = 0;
@@ -194,6 +201,8 @@ describe('timeout and connection flags', () => {
       ['--request-timeout-ms', '0'],
       ['--keep-alive-timeout-ms', 'x'],
       ['--max-connections', '-1'],
+      ['--intake-threads', '-1'],
+      ['--intake-threads', '1.5'],
     ] as const) {
       let err = '';
       try {

@@ -187,12 +187,15 @@ export function encodeGrpcResponse(model: string, id: string, outs: Readonly<Rec
 }
 
 export interface GrpcServiceOptions {
-  readonly scheduler: ServeScheduler;
+  // the tick scheduler (or shard router), or (an intake worker) the tick thread seen from there
+  readonly scheduler: Pick<ServeScheduler, 'tenant' | 'sloMs' | 'precheck' | 'submit'>;
   readonly metrics: ServeMetrics;
   readonly tenantIds: readonly string[];
   readonly auth: AuthConfig | null;
   readonly version: string;
-  readonly isReady: () => boolean;
+  readonly isReady: () => boolean | Promise<boolean>;
+  // One model's readiness (its shard's health); absent: the server's.
+  readonly isModelReady?: (tenant: string) => boolean | Promise<boolean>;
   readonly maxMessageBytes: number; // the HTTP body limit
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   readonly log: { info(o: object, msg: string): void; error(o: object, msg: string): void };
@@ -241,7 +244,7 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
   type Call<Req> = grpc.ServerUnaryCall<Req, unknown>;
   const handlers: grpc.UntypedServiceImplementation = {
     ServerLive: (_call: Call<object>, cb: grpc.sendUnaryData<unknown>) => cb(null, { live: true }),
-    ServerReady: (_call: Call<object>, cb: grpc.sendUnaryData<unknown>) => cb(null, { ready: o.isReady() }),
+    ServerReady: (_call: Call<object>, cb: grpc.sendUnaryData<unknown>) => void Promise.resolve(o.isReady()).then((ready) => cb(null, { ready })),
     ServerMetadata: (_call: Call<object>, cb: grpc.sendUnaryData<unknown>) =>
       cb(null, { name: 'loom', version: o.version, extensions: ['binary_tensor_data'] }),
     ModelReady: (call: Call<{ name: string; version: string }>, cb: grpc.sendUnaryData<unknown>) => {
@@ -249,7 +252,7 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
       if (denied) return fail(cb, denied.status, denied.message);
       const r = lookup(call.request.name, call.request.version);
       if ('error' in r) return fail(cb, 404, r.error);
-      cb(null, { ready: o.isReady() && scheduler.health(r.tenant.id).ready });
+      void Promise.resolve(o.isModelReady ? o.isModelReady(r.tenant.id) : o.isReady()).then((ready) => cb(null, { ready }));
     },
     ModelMetadata: (call: Call<{ name: string; version: string }>, cb: grpc.sendUnaryData<unknown>) => {
       const denied = allowed(call, call.request.name);
