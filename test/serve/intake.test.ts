@@ -54,7 +54,8 @@ async function start(o: Partial<ServeOptions> & { slowMs?: number; failFirst?: b
           close: () => loaded.close(),
         }
       : loaded;
-  const server = createServer({ runner, logger: false, intakeThreads: 2, ...opts });
+  // per-tenant series: the tests read a tenant's request counts back from /metrics
+  const server = createServer({ runner, logger: false, intakeThreads: 2, metrics: { perTenant: true }, ...opts });
   servers.push(server);
   return { server, url: await server.listen(0, '127.0.0.1') };
 }
