@@ -44,6 +44,7 @@ import {
 import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
+import type { TenantCache } from './cache/tenant-cache.js';
 
 export const STAGE_NAMES = ['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -56,6 +57,9 @@ export interface StageContext {
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
   readonly onPass?: (tenant: string, pass: string, g: Graph) => void; // after every canonicalizing or lowering pass
+  // Tenants whose lowered IR it holds skip import, canonicalize and lower; the others are stored once lowered.
+  // Used only when those three stages all run (compileFleet decides).
+  readonly tenantCache?: TenantCache;
 }
 
 // What the tenant stages hand on: one value per manifest tenant, in manifest order.
@@ -132,7 +136,7 @@ export const IMPORT: TenantStage<TenantSpec, Graph> = {
   output: 'raw IR per tenant (ir/<tenant>.ir + dump.json)',
   phase: 'import',
   label: (t) => `import ${t.id} (${t.model})`,
-  runTenant: (t) => importTenantModel(t),
+  runTenant: (t, _t, ctx) => importTenantModel(t, ctx.tenantCache?.importHooks(t)),
   ...irDump('import'),
 };
 
@@ -250,6 +254,12 @@ export const KERNELS: FleetStage<LaunchFiles, KernelFiles> = {
 
 export const STAGES = [IMPORT, CANONICALIZE, LOWER, PLAN, LAUNCH, KERNELS] as const;
 
+// The cache holds the lower stage's output: it stands in only for a run of import, canonicalize and lower
+// that keeps nothing but the last one.
+function cachedStages(stages: readonly TenantStage<never, unknown>[], kept: readonly boolean[]): boolean {
+  return stages.map((s) => s.name).join(',') === 'import,canonicalize,lower' && kept.filter(Boolean).length === 1;
+}
+
 // plan.json's op with the planner's key order back (see orderedJson); both must say the same.
 function keyOrdered<T>(op: T, text: string | undefined, dir: string, id: number): T {
   if (text === undefined)
@@ -340,13 +350,21 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
     // an earlier stage's values are dropped unless asked for: a fleet's raw graphs would double its memory
     const kept = tenantStages.map((s, k) => k === tenantStages.length - 1 || (run.keep ?? []).includes(s.name));
     const results = tenantStages.map(() => [] as unknown[]);
+    const cache = cachedStages(tenantStages, kept) ? ctx.tenantCache : undefined;
     manifest.tenants.forEach((t, i) => {
+      const cached = cache === undefined ? undefined : ctx.clock.time('cache read', () => cache.lookup(t, manifest.precision));
+      if (cached !== undefined) {
+        newStep(`cached ${t.id}`);
+        results[tenantStages.length - 1]!.push(cached);
+        return;
+      }
       newStep(tenantStages[0]!.label(t));
       let v = per.values[i];
       tenantStages.forEach((s, k) => {
         v = ctx.clock.time(s.phase, () => s.runTenant(v as never, t, ctx));
         if (kept[k]) results[k]!.push(v);
       });
+      if (cache !== undefined) ctx.clock.time('cache write', () => cache.store(t, manifest.precision, v as ConcreteTenant));
     });
     for (const [k, s] of tenantStages.entries()) {
       if (!kept[k]) continue;

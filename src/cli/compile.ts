@@ -2,7 +2,18 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
 import { DEFAULT_LIMITS, type SizeLimits } from '../../ir/limits.js';
-import { DUMP_AFTER_PASSES, EMIT_STAGES, type EmitStage, FROM_STAGES, type FromStage, checkStageNames, compileFleet } from '../fleet/compile.js';
+import { formatBytes } from '../../ir/files.js';
+import { DEFAULT_CACHE_MAX_BYTES, TENANT_CACHE_ENV, defaultTenantCacheDir } from '../cache/location.js';
+import {
+  DUMP_AFTER_PASSES,
+  EMIT_STAGES,
+  type EmitStage,
+  FROM_STAGES,
+  type FromStage,
+  type TenantCacheReport,
+  checkStageNames,
+  compileFleet,
+} from '../fleet/compile.js';
 import { STAGES } from '../pipeline.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
@@ -23,6 +34,8 @@ interface CompileFlags {
   maxActivationsMb?: string;
   maxIoMb?: string;
   maxConstantMb?: string;
+  cache?: string | false; // --cache DIR, or false from --no-cache
+  cacheMaxMb?: string;
 }
 
 const MB_FLAGS = [
@@ -71,6 +84,12 @@ export function registerCompile(program: Command): void {
       '--max-constant-mb <MiB>',
       `refuse to compute one tensor at compile time (a folded constant, an index table) past this (default ${mib(DEFAULT_LIMITS.maxConstantBytes)})`,
     )
+    .option(
+      '--cache <dir>',
+      `the tenant cache: unchanged tenants are read back instead of imported and lowered again (default $${TENANT_CACHE_ENV}, else $XDG_CACHE_HOME/loom/tenants, else ~/.cache/loom/tenants)`,
+    )
+    .option('--no-cache', 'import, canonicalize and lower every tenant afresh, and write nothing to the tenant cache')
+    .option('--cache-max-mb <MiB>', `after compiling, delete least recently used cache entries past this (default ${mib(DEFAULT_CACHE_MAX_BYTES)})`)
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
     .addHelpText(
       'after',
@@ -96,6 +115,10 @@ export function registerCompile(program: Command): void {
         '  loom compile fleet.json -o out/ --emit launch && loom compile --from launch out/ -o plan/',
         '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
         '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
+        '  loom compile fleet.json -o plan/ --cache .loom-cache   (a second compile reads unchanged tenants from .loom-cache)',
+        'Tenant cache: an entry per tenant keyed by the model file\'s sha256, its dims, maxBatch, the precision and',
+        "  Loom's version; entries are checksummed (a corrupt or truncated one is recompiled) and written atomically;",
+        '  a model whose size, times and inode are unchanged since it was hashed is not read at all.',
         '',
       ].join('\n'),
     )
@@ -108,6 +131,7 @@ export function registerCompile(program: Command): void {
       if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter))
         fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
       const limits = limitsFrom(flags);
+      const cache = cacheFrom(flags, emit, from, flags.dumpAfter);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
       let result;
@@ -122,6 +146,7 @@ export function registerCompile(program: Command): void {
           ...(flags.client !== undefined ? { client: flags.client } : {}),
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
+          ...cache,
         });
       } finally {
         progress.finish();
@@ -135,7 +160,40 @@ export function registerCompile(program: Command): void {
         : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
+      if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
+}
+
+// --cache / --no-cache / --cache-max-mb → compileFleet's options. The cache serves full compiles (and --emit
+// of lower or later); --from and --dump-after run without it.
+function cacheFrom(flags: CompileFlags, emit: string | undefined, from: string | undefined, dumpAfter: string | undefined) {
+  let maxBytes: number | undefined;
+  if (flags.cacheMaxMb !== undefined) {
+    const mb = Number(flags.cacheMaxMb);
+    if (!Number.isFinite(mb) || mb < 0) fail('USAGE', `--cache-max-mb must be a non-negative number of MiB, got '${flags.cacheMaxMb}'`);
+    maxBytes = Math.floor(mb * 1024 * 1024);
+  }
+  if (flags.cache === false) {
+    if (maxBytes !== undefined) fail('USAGE', '--cache-max-mb has no cache to bound with --no-cache');
+    return {};
+  }
+  if (flags.cache === '') fail('USAGE', '--cache needs a folder');
+  const early = emit === 'import' || emit === 'canonicalize' || emit === 'ir';
+  if (from !== undefined || early || dumpAfter !== undefined) return {};
+  return { tenantCache: flags.cache ?? defaultTenantCacheDir(), ...(maxBytes !== undefined ? { tenantCacheMaxBytes: maxBytes } : {}) };
+}
+
+function cacheSummary(c: TenantCacheReport): string {
+  const lines = [
+    `loom: tenant cache ${c.dir}: ${c.hits} reused, ${c.misses} compiled` +
+      (c.written > 0 ? `, ${c.written} written (${formatBytes(c.bytesWritten)})` : '') +
+      (c.pruned.removed > 0 ? `, ${c.pruned.removed} old entries pruned (${formatBytes(c.pruned.freedBytes)})` : ''),
+  ];
+  for (const r of c.rejected) lines.push(`loom: tenant cache: entry for '${r.tenant}' ${r.reason}; recompiled it`);
+  for (const e of c.writeErrors) lines.push(`loom: tenant cache: could not write ${e}`);
+  if (c.pruned.keptBytes > c.pruned.maxBytes)
+    lines.push(`loom: tenant cache holds ${formatBytes(c.pruned.keptBytes)}, past --cache-max-mb ${mib(c.pruned.maxBytes)}: this fleet's entries alone need it`);
+  return `${lines.join('\n')}\n`;
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.
