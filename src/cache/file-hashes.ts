@@ -31,29 +31,36 @@ export class FileHashes {
 
   constructor(private readonly dir: string) {}
 
-  // The recorded hash of `file` if its stat still matches the record, else undefined (nothing is read).
-  recorded(file: string): string | undefined {
+  // The recorded hash of `file` if its stat still matches the record (nothing is read); `seen` says whether
+  // there was a record at all (a file never hashed before is best read by the import itself).
+  lookup(file: string): { readonly sha256?: string; readonly seen: boolean } {
     const memo = this.known.get(file);
-    if (memo !== undefined) return memo;
+    if (memo !== undefined) return { sha256: memo, seen: true };
     const st = statOrNull(file);
-    if (st === null) return undefined;
+    if (st === null) return { seen: false };
     let rec: Partial<StatRecord>;
     try {
       rec = JSON.parse(readFileSync(this.recordFile(file), 'utf8')) as Partial<StatRecord>;
     } catch {
-      return undefined;
+      return { seen: false };
     }
     const now = statFields(file, st, 0n);
     const same = (['file', 'size', 'mtimeNs', 'ctimeNs', 'ino', 'dev'] as const).every((k) => rec[k] === now[k]);
-    if (!same || typeof rec.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(rec.sha256)) return undefined;
-    if (BigInt(rec.recordedNs ?? '0') - maxTime(st) < RACY_NS) return undefined;
+    if (!same || typeof rec.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(rec.sha256)) return { seen: true };
+    if (BigInt(rec.recordedNs ?? '0') - maxTime(st) < RACY_NS) return { seen: true };
     this.known.set(file, rec.sha256);
-    return rec.sha256;
+    return { sha256: rec.sha256, seen: true };
+  }
+
+  recorded(file: string): string | undefined {
+    return this.lookup(file).sha256;
   }
 
   // The hash of `file`: recorded, or read and hashed now (and recorded).
-  hash(file: string): string {
-    return this.recorded(file) ?? this.remember(file, statOrNull(file), sha256Hex(readRegularFile(file, { what: 'external data file', maxBytes: MAX_HASHED_BYTES })));
+  hash(file: string, what = 'external data file'): string {
+    const known = this.recorded(file);
+    if (known !== undefined) return known;
+    return this.remember(file, statOrNull(file), sha256Hex(readRegularFile(file, { what, maxBytes: MAX_HASHED_BYTES })));
   }
 
   // Records the hash of bytes read from `file`, taken with `before` = its stat before the read; nothing is

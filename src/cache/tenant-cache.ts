@@ -24,6 +24,7 @@ export interface TenantCacheOptions {
 export interface CacheStats {
   hits: number;
   misses: number;
+  modelsRead: number; // model files read (imports, and hashing a model whose stat changed)
   written: number;
   bytesWritten: number;
   readonly rejected: { readonly tenant: string; readonly reason: string }[]; // entries found but not trusted
@@ -45,7 +46,7 @@ const ENTRY_EXT = '.tenant';
 export class TenantCache {
   readonly dir: string;
   readonly maxBytes: number;
-  readonly stats: CacheStats = { hits: 0, misses: 0, written: 0, bytesWritten: 0, rejected: [], writeErrors: [] };
+  readonly stats: CacheStats = { hits: 0, misses: 0, modelsRead: 0, written: 0, bytesWritten: 0, rejected: [], writeErrors: [] };
   private readonly files: FileHashes;
   private readonly memo = new Map<string, ConcreteTenant>(); // this run's tenants by key
   private readonly pending = new Map<string, Pending>(); // tenants being compiled, by id
@@ -60,7 +61,11 @@ export class TenantCache {
   // The tenant's lowered IR if the cache holds it for the model as it is now; undefined: compile it (with
   // importHooks, then store).
   lookup(t: TenantSpec, precision: FleetPrecision): ConcreteTenant | undefined {
-    const modelSha = this.files.recorded(t.modelPath);
+    // a model never hashed is read once, by its import; one whose stat changed is hashed first (it may be
+    // unchanged: touched, copied back), which reads it but spares decoding and lowering on a hit
+    const known = this.files.lookup(t.modelPath);
+    if (!known.seen) return this.miss();
+    const modelSha = known.sha256 ?? this.hashModel(t);
     if (modelSha === undefined) return this.miss();
     const key = this.keyOf(t, precision, modelSha);
     const memo = this.memo.get(key);
@@ -86,6 +91,7 @@ export class TenantCache {
     const before = statOrNull(t.modelPath);
     return {
       onModelBytes: (bytes) => {
+        this.stats.modelsRead++;
         p.modelSha = this.files.remember(t.modelPath, before, sha256Hex(bytes));
       },
       onExternalFile: (file) => p.external.add(file),
@@ -155,6 +161,15 @@ export class TenantCache {
       .map((k) => [k, t.dims[k]]);
     const what = { format: CACHE_FORMAT, loom: loomVersion(), model: modelSha, dims, maxBatch: t.maxBatch, precision };
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+  }
+
+  private hashModel(t: TenantSpec): string | undefined {
+    this.stats.modelsRead++;
+    try {
+      return this.files.hash(t.modelPath, 'model file');
+    } catch {
+      return undefined; // unreadable: the import says why
+    }
   }
 
   private entryFile(key: string): string {

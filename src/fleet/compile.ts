@@ -66,6 +66,7 @@ export interface TenantCacheReport {
   readonly dir: string;
   readonly hits: number;
   readonly misses: number;
+  readonly modelsRead: number; // model files read: those imported, and those hashed again because their stat changed
   readonly written: number;
   readonly bytesWritten: number;
   readonly rejected: readonly { readonly tenant: string; readonly reason: string }[]; // corrupt, truncated or foreign entries, recompiled
@@ -157,8 +158,8 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
 }
 
 function reportCache(cache: TenantCache): TenantCacheReport {
-  const { hits, misses, written, bytesWritten, rejected, writeErrors } = cache.stats;
-  return { dir: cache.dir, hits, misses, written, bytesWritten, rejected, writeErrors, pruned: { ...cache.prune(), maxBytes: cache.maxBytes } };
+  const { hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors } = cache.stats;
+  return { dir: cache.dir, hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors, pruned: { ...cache.prune(), maxBytes: cache.maxBytes } };
 }
 
 // Shared with the CLI, so both say why a stage name does not fit.
