@@ -1,7 +1,8 @@
 // Where the tenant cache lives and what it may hold. `loom compile --cache DIR` names it; otherwise
 // $LOOM_TENANT_CACHE, else $XDG_CACHE_HOME/loom/tenants, else ~/.cache/loom/tenants (beside the kernel cache,
 // ~/.cache/loom/kernels).
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -37,4 +38,46 @@ export function loomVersion(): string {
     }
     if (path.dirname(dir) === dir) return (version = 'unknown');
   }
+}
+
+// The code that decides a lowered tenant, relative to the tree this module runs from (the repository under
+// tsx, or dist/): a developer's change to a pass or the importer must not read entries an older build wrote
+// while the package version stays the same.
+const COMPILER_CODE = ['ir', 'src/onnx', 'src/planner', 'src/cache', 'src/fleet/tenants'];
+
+let buildId: string | undefined;
+
+// Loom's version plus a hash of its compiler code (read once per process, a few hundred small files).
+export function loomBuildId(): string {
+  if (buildId !== undefined) return buildId;
+  const tree = path.resolve(import.meta.dirname, '..', '..');
+  const h = createHash('sha256').update(loomVersion());
+  const files: string[] = [];
+  const walk = (rel: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(path.join(tree, rel)).sort();
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const r = path.join(rel, n);
+      if (/\.(ts|js)$/.test(n) && !n.endsWith('.d.ts')) files.push(r);
+      else if (!n.includes('.')) walk(r);
+    }
+  };
+  for (const c of COMPILER_CODE) {
+    walk(c);
+    for (const ext of ['.ts', '.js']) {
+      try {
+        readFileSync(path.join(tree, c + ext));
+        files.push(c + ext);
+      } catch {
+        // a folder, or the other extension
+      }
+    }
+  }
+  if (files.length === 0) return (buildId = `${loomVersion()}+unknown-tree`);
+  for (const f of files) h.update(`\0${f}\0`).update(readFileSync(path.join(tree, f)));
+  return (buildId = `${loomVersion()}+${h.digest('hex').slice(0, 16)}`);
 }

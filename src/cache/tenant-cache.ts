@@ -1,6 +1,6 @@
 // The per-tenant compile cache (`loom compile --cache DIR`): a tenant's import + canonicalize + lower result,
 // keyed by what determines it (the model's bytes, its bound dims, maxBatch, the fleet's precision, Loom's
-// version and the cache format). An unchanged tenant is read back from its entry instead of being decoded,
+// version with a hash of its compiler code (location.ts loomBuildId) and the cache format). An unchanged tenant is read back from its entry instead of being decoded,
 // folded and lowered again; its model is not even read when its stat matches the recorded hash
 // (file-hashes.ts). Entries are shared by tenants with the same key (one model file serving many tenants).
 //
@@ -14,7 +14,7 @@ import type { ConcreteTenant } from '../planner/index.js';
 import type { FleetPrecision, TenantSpec } from '../fleet/manifest.js';
 import { type Dependency, readEntry, writeEntry } from './entry.js';
 import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
-import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomVersion } from './location.js';
+import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomBuildId } from './location.js';
 
 export interface TenantCacheOptions {
   readonly dir: string;
@@ -159,7 +159,7 @@ export class TenantCache {
     const dims = Object.keys(t.dims)
       .sort()
       .map((k) => [k, t.dims[k]]);
-    const what = { format: CACHE_FORMAT, loom: loomVersion(), model: modelSha, dims, maxBatch: t.maxBatch, precision };
+    const what = { format: CACHE_FORMAT, loom: loomBuildId(), model: modelSha, dims, maxBatch: t.maxBatch, precision };
     return createHash('sha256').update(JSON.stringify(what)).digest('hex');
   }
 
