@@ -151,7 +151,7 @@ export function registerCompile(program: Command): void {
       } finally {
         progress.finish();
       }
-      if (flags.timings !== undefined) writeTimings(flags.timings, result.phases, (Date.now() - started) / 1000);
+      if (flags.timings !== undefined) writeTimings(flags.timings, result.phases, (Date.now() - started) / 1000, result.cache);
       if (flags.quiet) return;
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       const n = result.manifest.tenants.length;
@@ -197,10 +197,11 @@ function cacheSummary(c: TenantCacheReport): string {
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.
-function writeTimings(file: string, phases: readonly PhaseTime[], seconds: number): void {
+function writeTimings(file: string, phases: readonly PhaseTime[], seconds: number, cache: TenantCacheReport | undefined): void {
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  const tenantCache = cache === undefined ? {} : { tenantCache: { hits: cache.hits, misses: cache.misses, modelsRead: cache.modelsRead, bytesWritten: cache.bytesWritten } };
   try {
-    writeFileSync(file, `${JSON.stringify({ seconds, peakRssBytes, phases }, null, 1)}\n`);
+    writeFileSync(file, `${JSON.stringify({ seconds, peakRssBytes, phases, ...tenantCache }, null, 1)}\n`);
   } catch (e) {
     fail('IO', `cannot write the timings file '${file}': ${(e as Error).message}`);
   }
