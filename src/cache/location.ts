@@ -43,7 +43,7 @@ export function loomVersion(): string {
 // The code that decides a lowered tenant, relative to the tree this module runs from (the repository under
 // tsx, or dist/): a developer's change to a pass or the importer must not read entries an older build wrote
 // while the package version stays the same.
-const COMPILER_CODE = ['ir', 'src/onnx', 'src/planner', 'src/cache', 'src/fleet/tenants'];
+const COMPILER_CODE = ['ir', 'src/onnx', 'src/planner', 'src/cache', 'src/fleet/tenants', 'codegen/client'];
 
 let buildId: string | undefined;
 

@@ -4,7 +4,8 @@
 // folded and lowered again; its model is not even read when its stat matches the recorded hash
 // (file-hashes.ts). Entries are shared by tenants with the same key (one model file serving many tenants).
 //
-// Layout under the cache folder: entries/<key>.tenant (entry.ts), files/<path hash>.json (stat records).
+// Layout under the cache folder: entries/<key>.tenant (entry.ts), clients/<key>.json (client-cache.ts),
+// files/<path hash>.json (stat records).
 // Size: after each compile, least recently used entries are deleted until the folder's entries fit maxBytes;
 // entries this compile used are kept even past it (pruneReport says so).
 import { createHash } from 'node:crypto';
@@ -12,6 +13,8 @@ import { readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import type { ConcreteTenant } from '../planner/index.js';
 import type { FleetPrecision, TenantSpec } from '../fleet/manifest.js';
+import type { PlannedTenant } from '../../ir/contract/plan.js';
+import { CLIENTS_DIR, cachedClient } from './client-cache.js';
 import { type Dependency, readEntry, writeEntry } from './entry.js';
 import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
 import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomBuildId } from './location.js';
@@ -42,6 +45,7 @@ interface Pending {
 }
 
 const ENTRY_EXT = '.tenant';
+const ENTRIES_DIR = 'entries';
 
 export class TenantCache {
   readonly dir: string;
@@ -117,21 +121,25 @@ export class TenantCache {
     }
   }
 
-  // Deletes least recently used entries (and stale temporary files) until the entries fit maxBytes.
+  // The plan's typed client, from the cache when these tenants' was rendered before.
+  client(tenants: readonly PlannedTenant[], render: () => Promise<string>): Promise<string> {
+    return cachedClient(this.dir, tenants, render, (f) => this.used.add(f));
+  }
+
+  // Deletes least recently used entries and clients (and stale temporary files) until they fit maxBytes.
   prune(): { removed: number; freedBytes: number; keptBytes: number } {
-    const dir = path.join(this.dir, 'entries');
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      return { removed: 0, freedBytes: 0, keptBytes: 0 };
-    }
+    const names = [ENTRIES_DIR, CLIENTS_DIR].flatMap((sub) => {
+      try {
+        return readdirSync(path.join(this.dir, sub)).map((n) => path.join(this.dir, sub, n));
+      } catch {
+        return [];
+      }
+    });
     const now = Date.now();
-    const all = names.flatMap((n) => {
-      const file = path.join(dir, n);
+    const all = names.flatMap((file) => {
       try {
         const st = statSync(file);
-        return [{ file, size: st.size, mtime: st.mtimeMs, tmp: !n.endsWith(ENTRY_EXT) }];
+        return [{ file, size: st.size, mtime: st.mtimeMs, tmp: file.includes('.tmp-') }];
       } catch {
         return []; // removed by another compile meanwhile
       }
@@ -173,7 +181,7 @@ export class TenantCache {
   }
 
   private entryFile(key: string): string {
-    return path.join(this.dir, 'entries', `${key}${ENTRY_EXT}`);
+    return path.join(this.dir, ENTRIES_DIR, `${key}${ENTRY_EXT}`);
   }
 
   private miss(): undefined {

@@ -111,7 +111,9 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       : undefined;
 
   let clientText: string | undefined; // rendered once, written where asked and into the plan dir
-  const client = async (plan: Plan) => (clientText ??= await clock.timeAsync('client', () => renderClient(plan.tenants)));
+  const render = (plan: Plan) => () => renderClient(plan.tenants);
+  const client = async (plan: Plan) =>
+    (clientText ??= await clock.timeAsync('client', () => (cache ? cache.client(plan.tenants, render(plan)) : render(plan)())));
   const run = await runPipeline({
     ...(manifest ? { manifest } : {}),
     ...(after !== undefined ? { from: { stage: after, dir: dumpDir! } } : {}),
@@ -137,8 +139,8 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const tenants = canonical === undefined ? [] : canonical.values.map((g, i) => tenantInput(run.manifest.tenants[i]!, g));
   const plan = (run.outputs.get('plan') as PlannedFleet | undefined)?.plan ?? (run.outputs.get('launch') as PlannedFleet | undefined)?.plan ?? null;
   if (opts.client !== undefined && clientText === undefined) writeText(opts.client, await client(plan!)); // restarted after plan
-  const cacheReport = cache === undefined ? undefined : clock.time('cache prune', () => reportCache(cache));
   const result = (files: readonly string[], extra: Partial<CompileResult> = {}): CompileResult => {
+    const cacheReport = cache === undefined ? undefined : clock.time('cache prune', () => reportCache(cache)); // last: the client is in the cache too
     opts.onProgress?.({ done: run.total, total: run.total, label: 'done' });
     return { dir: outDir, manifest: run.manifest, tenants, plan, files, phases: clock.phases(), ...(cacheReport ? { cache: cacheReport } : {}), ...extra };
   };

@@ -78,6 +78,20 @@ describe('tenant cache', () => {
     expect(again.cache).toMatchObject({ hits: 16, misses: 0, rejected: [] });
   });
 
+  it('keeps the typed client, checked: a tampered one is rendered again', async () => {
+    const cache = path.join(root, 'cache-e');
+    const first = await compile(cache);
+    const clients = readdirSync(path.join(cache, 'clients')).map((f) => path.join(cache, 'clients', f));
+    expect(clients).toHaveLength(1);
+    const warm = await compile(cache);
+    expectSamePlan(first.out, warm.out);
+    const rec = JSON.parse(readFileSync(clients[0]!, 'utf8')) as { text: string };
+    writeFileSync(clients[0]!, JSON.stringify({ ...rec, text: `${rec.text}// tampered\n` }));
+    const again = await compile(cache);
+    expectSamePlan(first.out, again.out);
+    expect(readFileSync(clients[0]!, 'utf8')).not.toContain('tampered');
+  });
+
   it('does not read an unchanged model once its stat is recorded', async () => {
     const cache = path.join(root, 'cache-c');
     await new Promise((r) => setTimeout(r, 2100)); // past the racy window after the models were written
