@@ -307,7 +307,20 @@ export function loadavg(): string {
 
 export function formatTable(rows: readonly CompileRow[]): string {
   const phaseNames = [...new Set(rows.flatMap((r) => r.phases.map((p) => p.phase)))];
-  const head = ['fleet', 'mode', 'tenants', 'models MB', 'weights MB', 'seconds', 'vs cold', 'floor s', 'peak RSS MB', 'cached', 'load', ...phaseNames.map((p) => `${p} s`)];
+  const head = [
+    'fleet',
+    'mode',
+    'tenants',
+    'models MB',
+    'weights MB',
+    'seconds',
+    'vs cold',
+    'floor s',
+    'peak RSS MB',
+    'cached',
+    'load',
+    ...phaseNames.map((p) => `${p} s`),
+  ];
   const body = rows.map((r) => [
     r.fleet,
     r.mode === 'warm' ? 'warm, 1 changed' : r.mode === 'cache' ? 'cold, fill cache' : 'cold',

@@ -116,7 +116,7 @@ export function registerCompile(program: Command): void {
         '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
         '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
         '  loom compile fleet.json -o plan/ --cache .loom-cache   (a second compile reads unchanged tenants from .loom-cache)',
-        'Tenant cache: an entry per tenant keyed by the model file\'s sha256, its dims, maxBatch, the precision and',
+        "Tenant cache: an entry per tenant keyed by the model file's sha256, its dims, maxBatch, the precision and",
         "  Loom's version; entries are checksummed (a corrupt or truncated one is recompiled) and written atomically;",
         '  a model whose size, times and inode are unchanged since it was hashed is not read at all.',
         '',
@@ -192,14 +192,17 @@ function cacheSummary(c: TenantCacheReport): string {
   for (const r of c.rejected) lines.push(`loom: tenant cache: entry for '${r.tenant}' ${r.reason}; recompiled it`);
   for (const e of c.writeErrors) lines.push(`loom: tenant cache: could not write ${e}`);
   if (c.pruned.keptBytes > c.pruned.maxBytes)
-    lines.push(`loom: tenant cache holds ${formatBytes(c.pruned.keptBytes)}, past --cache-max-mb ${mib(c.pruned.maxBytes)}: this fleet's entries alone need it`);
+    lines.push(
+      `loom: tenant cache holds ${formatBytes(c.pruned.keptBytes)}, past --cache-max-mb ${mib(c.pruned.maxBytes)}: this fleet's entries alone need it`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.
 function writeTimings(file: string, phases: readonly PhaseTime[], seconds: number, cache: TenantCacheReport | undefined): void {
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-  const tenantCache = cache === undefined ? {} : { tenantCache: { hits: cache.hits, misses: cache.misses, modelsRead: cache.modelsRead, bytesWritten: cache.bytesWritten } };
+  const tenantCache =
+    cache === undefined ? {} : { tenantCache: { hits: cache.hits, misses: cache.misses, modelsRead: cache.modelsRead, bytesWritten: cache.bytesWritten } };
   try {
     writeFileSync(file, `${JSON.stringify({ seconds, peakRssBytes, phases, ...tenantCache }, null, 1)}\n`);
   } catch (e) {

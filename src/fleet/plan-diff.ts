@@ -70,8 +70,14 @@ function diffPlans(a: Side, b: Side): PlanDiff {
   const kept = b.plan.tenants.filter((t) => oldIds.has(t.id));
   const shareA = tenantShares(a.plan);
   const shareB = tenantShares(b.plan);
-  const weightsA = weightHashes(a, kept.map((t) => oldIds.get(t.id)!));
-  const weightsB = weightHashes(b, kept.map((t) => newIds.get(t.id)!));
+  const weightsA = weightHashes(
+    a,
+    kept.map((t) => oldIds.get(t.id)!),
+  );
+  const weightsB = weightHashes(
+    b,
+    kept.map((t) => newIds.get(t.id)!),
+  );
   const changed: ChangedTenant[] = [];
   for (const t of kept) {
     const i = oldIds.get(t.id)!;

@@ -72,7 +72,12 @@ describe('tenant cache', () => {
     expect(r.cache!.hits).toBe(12);
     expect(r.cache!.misses).toBe(4);
     const reasons = r.cache!.rejected.map((x) => x.reason).sort();
-    expect(reasons).toEqual(['corrupt (payload checksum)', 'not a tenant cache entry (bad magic)', expect.stringMatching(/^truncated or padded \(\d+ bytes, header says \d+\)$/), 'written for another key']);
+    expect(reasons).toEqual([
+      'corrupt (payload checksum)',
+      'not a tenant cache entry (bad magic)',
+      expect.stringMatching(/^truncated or padded \(\d+ bytes, header says \d+\)$/),
+      'written for another key',
+    ]);
     expectSamePlan(ref.out, r.out);
     const again = await compile(cache); // the rejected entries were rewritten
     expect(again.cache).toMatchObject({ hits: 16, misses: 0, rejected: [] });

@@ -93,7 +93,9 @@ describe('diffPlanDirs', () => {
     expect(text.stdout).toMatch(/^ {2}\+ joins$/m);
     expect(text.stdout).toMatch(/^ {2}- leaves$/m);
     expect(text.stdout).toContain('  ~ reweigh: weights\n');
-    expect(text.stdout).toContain('  ~ rebatch: graph, settings (I/O (input:f32[2,16]) -> (output:f32[2,4]) → (input:f32[4,16]) -> (output:f32[4,4]); maxBatch 2 → 4)');
+    expect(text.stdout).toContain(
+      '  ~ rebatch: graph, settings (I/O (input:f32[2,16]) -> (output:f32[2,4]) → (input:f32[4,16]) -> (output:f32[4,4]); maxBatch 2 → 4)',
+    );
     expect(text.stdout).toMatch(/^predicted {2}tick /m);
     expect(text.stdout).toMatch(/^memory {5}.* on the device: weights .* → /m);
     const json = run('--json');
