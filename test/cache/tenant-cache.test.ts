@@ -121,6 +121,19 @@ describe('tenant cache', () => {
     expect(entriesOf(cache).length).toBe(before); // every entry this compile used survives
   });
 
+  it('imports a model file shared by several tenants once, with the same plan as importing it for each', async () => {
+    const dir = path.join(root, 'shared');
+    writeZooModel('mlp', { sizes: [16, 12, 4], seed: 5 }, path.join(dir, 'one.onnx'));
+    writeZooModel('mlp', { sizes: [16, 12, 4], seed: 6 }, path.join(dir, 'two.onnx'));
+    const tenants = ['a', 'b', 'c', 'd'].map((id, i) => ({ id, model: i < 3 ? 'one.onnx' : 'two.onnx', maxBatch: 2 }));
+    writeFileSync(path.join(dir, 'fleet.json'), JSON.stringify({ tenants, precision: 'fp32' }));
+    const cold = await compileFleet(path.join(dir, 'fleet.json'), path.join(dir, 'cold'), { nvcc: 'off' });
+    expect(cold.tenants).toHaveLength(4);
+    const cached = await compileFleet(path.join(dir, 'fleet.json'), path.join(dir, 'cached'), { nvcc: 'off', tenantCache: path.join(dir, 'cache') });
+    expect(cached.cache).toMatchObject({ hits: 2, misses: 2, modelsRead: 2, written: 2 });
+    expectSamePlan(path.join(dir, 'cold'), path.join(dir, 'cached'));
+  });
+
   it('defaults to $LOOM_TENANT_CACHE, else $XDG_CACHE_HOME/loom/tenants, else ~/.cache/loom/tenants', () => {
     expect(defaultTenantCacheDir({ LOOM_TENANT_CACHE: '/x/y' })).toBe('/x/y');
     expect(defaultTenantCacheDir({ XDG_CACHE_HOME: '/c' })).toBe('/c/loom/tenants');
