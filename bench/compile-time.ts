@@ -12,6 +12,7 @@
 // Modes, run in this order per fleet: `cold` compiles with --no-cache; `cache` compiles into an empty tenant
 // cache (a cold compile that also writes every entry); `warm` then points one tenant at a new model (another
 // seed of the same kind: new weights) and compiles with that cache: one tenant compiled, the rest read back.
+// Before each compile the bench runs `sync`, so no compile pays for the previous one's writes.
 // Every row also has the fleet's read+write floor: reading its distinct model files once and writing
 // weights.bin's bytes (256 KiB writes, no fsync, as the compile writes it), timed here in the bench process.
 // mlp-1k and small-10k have fixed sizes (--tenants does not change them); small-10k reuses 16 model files.
@@ -23,7 +24,7 @@
 // The fleets' ONNX files and manifests are written once under --work (untimed) and reused when present.
 // --nvcc auto (default) includes the cubin build: its own row says how long nvcc took; the kernel cache is a
 // fresh folder per compile, so the cubin really is built (no cache hit from an earlier run).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -239,6 +240,7 @@ export async function timeCompile(
     ...(nvcc === 'off' ? ['--no-nvcc'] : []),
     ...(opts.tenantCache !== undefined ? ['--cache', opts.tenantCache] : ['--no-cache']),
   ];
+  spawnSync('sync'); // start with no dirty pages: the previous compile's writes would otherwise slow this one's
   const started = process.hrtime.bigint();
   const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, args, { env: { ...process.env, LOOM_CACHE_DIR: cache }, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -20,6 +20,7 @@ const MAGIC = Buffer.from('LOOMTEN\n', 'latin1');
 const PREFIX = 16;
 const ALIGN = 64;
 const FORMAT_NAME = 'loom-tenant-cache';
+const MAX_ENTRY_BYTES = 2 ** 31 - 1; // an entry is read with one readFileSync
 
 export interface Dependency {
   readonly file: string; // real path
@@ -94,8 +95,10 @@ export function writeEntry(file: string, key: string, deps: readonly Dependency[
   prefix.writeUInt32LE(json.byteLength, 8);
   prefix.writeUInt32LE(crc32(json), 12);
   const headPad = new Uint8Array(pad(PREFIX + json.byteLength) - PREFIX - json.byteLength);
+  const total = pad(PREFIX + json.byteLength) + offset;
+  if (total > MAX_ENTRY_BYTES) throw new Error(`its lowered IR is ${total} bytes, more than one entry holds (${MAX_ENTRY_BYTES}); it is compiled afresh each time`);
   writeAtomic(file, [prefix, json, headPad, ...parts]);
-  return pad(PREFIX + json.byteLength) + offset;
+  return total;
 }
 
 // Reads and checks an entry written for `key`. A missing file is a plain miss (rejected: '').
