@@ -254,6 +254,15 @@ export const KERNELS: FleetStage<LaunchFiles, KernelFiles> = {
 
 export const STAGES = [IMPORT, CANONICALIZE, LOWER, PLAN, LAUNCH, KERNELS] as const;
 
+// A tenant stage's output (a Graph, or a ConcreteTenant holding one) under another tenant's name: import names
+// each graph after its tenant, and messages use it; the rest is shared, never copied.
+function named(v: unknown, id: string): unknown {
+  const o = v as { graph?: Graph; nodes?: unknown };
+  if (o.graph !== undefined) return { ...o, graph: { ...o.graph, name: id } };
+  if (o.nodes !== undefined) return { ...o, name: id };
+  return v;
+}
+
 // The cache holds the lower stage's output: it stands in only for a run of import, canonicalize and lower
 // that keeps nothing but the last one.
 function cachedStages(stages: readonly TenantStage<never, unknown>[], kept: readonly boolean[]): boolean {
@@ -303,6 +312,9 @@ export interface PipelineRun {
   readonly onStep?: (done: number, total: number, label: string) => void;
   readonly afterStage?: (name: StageName, output: unknown, step: (label: string) => void) => void | Promise<void>;
   readonly keep?: readonly StageName[]; // tenant stages whose outputs to keep besides the last one's (they cost memory)
+  // Tenants with equal keys get equal tenant-stage outputs (one model file, the same dims and maxBatch): the
+  // first is computed, the others share it under their own names. Undefined: no sharing.
+  readonly shareKey?: (t: TenantSpec) => string;
 }
 
 export interface PipelineResult {
@@ -351,19 +363,32 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
     const kept = tenantStages.map((s, k) => k === tenantStages.length - 1 || (run.keep ?? []).includes(s.name));
     const results = tenantStages.map(() => [] as unknown[]);
     const cache = cachedStages(tenantStages, kept) ? ctx.tenantCache : undefined;
+    const shareKey = tenantStages[0]!.name === 'import' ? run.shareKey : undefined;
+    const shared = new Map<string, { readonly id: string; readonly values: unknown[] }>();
     manifest.tenants.forEach((t, i) => {
+      const key = shareKey?.(t);
+      const first = key === undefined ? undefined : shared.get(key);
+      if (first !== undefined) {
+        newStep(`${t.id}: the same model as ${first.id}`);
+        first.values.forEach((v, k) => v !== undefined && results[k]!.push(named(v, t.id)));
+        return;
+      }
       const cached = cache === undefined ? undefined : ctx.clock.time('cache read', () => cache.lookup(t, manifest.precision));
       if (cached !== undefined) {
         newStep(`cached ${t.id}`);
         results[tenantStages.length - 1]!.push(cached);
+        if (key !== undefined) shared.set(key, { id: t.id, values: tenantStages.map((_, k) => (k === tenantStages.length - 1 ? cached : undefined)) });
         return;
       }
       newStep(tenantStages[0]!.label(t));
       let v = per.values[i];
+      const values: unknown[] = [];
       tenantStages.forEach((s, k) => {
         v = ctx.clock.time(s.phase, () => s.runTenant(v as never, t, ctx));
         if (kept[k]) results[k]!.push(v);
+        values.push(kept[k] ? v : undefined);
       });
+      if (key !== undefined) shared.set(key, { id: t.id, values });
       if (cache !== undefined) ctx.clock.time('cache write', () => cache.store(t, manifest.precision, v as ConcreteTenant));
     });
     for (const [k, s] of tenantStages.entries()) {

@@ -24,7 +24,7 @@ import {
 } from '../pipeline.js';
 import { TenantCache } from '../cache/tenant-cache.js';
 import { writeManifestCopy } from './manifest-copy.js';
-import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
+import { type Manifest, type TenantSpec, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
 import { tenantInput } from './tenants.js';
 import { type PhaseTime, createPhaseClock } from './timings.js';
@@ -119,6 +119,8 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
     ...(after !== undefined ? { from: { stage: after, dir: dumpDir! } } : {}),
     ...(until !== undefined ? { until } : {}),
     keep: cache === undefined ? ['canonicalize'] : [],
+    // tenants of one model file (same dims, maxBatch) are imported and lowered once; --dump-after sees each
+    ...(onPass === undefined ? { shareKey: sameModelKey } : {}),
     ctx: {
       outDir,
       nvcc: opts.nvcc ?? 'auto',
@@ -157,6 +159,13 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
   const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
   return result(files, { nvccSkipped: kernels.written.nvccSkipped });
+}
+
+function sameModelKey(t: TenantSpec): string {
+  const dims = Object.keys(t.dims)
+    .sort()
+    .map((k) => [k, t.dims[k]]);
+  return JSON.stringify([t.modelPath, dims, t.maxBatch]);
 }
 
 function reportCache(cache: TenantCache): TenantCacheReport {

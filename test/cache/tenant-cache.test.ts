@@ -121,17 +121,26 @@ describe('tenant cache', () => {
     expect(entriesOf(cache).length).toBe(before); // every entry this compile used survives
   });
 
-  it('imports a model file shared by several tenants once, with the same plan as importing it for each', async () => {
+  it('imports a model file shared by several tenants once (cache or not), with the same plan as importing it for each', async () => {
     const dir = path.join(root, 'shared');
     writeZooModel('mlp', { sizes: [16, 12, 4], seed: 5 }, path.join(dir, 'one.onnx'));
     writeZooModel('mlp', { sizes: [16, 12, 4], seed: 6 }, path.join(dir, 'two.onnx'));
     const tenants = ['a', 'b', 'c', 'd'].map((id, i) => ({ id, model: i < 3 ? 'one.onnx' : 'two.onnx', maxBatch: 2 }));
     writeFileSync(path.join(dir, 'fleet.json'), JSON.stringify({ tenants, precision: 'fp32' }));
     const cold = await compileFleet(path.join(dir, 'fleet.json'), path.join(dir, 'cold'), { nvcc: 'off' });
-    expect(cold.tenants).toHaveLength(4);
+    expect(cold.tenants.map((t) => t.graph.name)).toEqual(['a', 'b', 'c', 'd']);
     const cached = await compileFleet(path.join(dir, 'fleet.json'), path.join(dir, 'cached'), { nvcc: 'off', tenantCache: path.join(dir, 'cache') });
-    expect(cached.cache).toMatchObject({ hits: 2, misses: 2, modelsRead: 2, written: 2 });
+    expect(cached.cache).toMatchObject({ hits: 0, misses: 2, modelsRead: 2, written: 2 }); // b and c share a's
     expectSamePlan(path.join(dir, 'cold'), path.join(dir, 'cached'));
+    // the same as three separate copies of the file, each imported on its own
+    copyFileSync(path.join(dir, 'one.onnx'), path.join(dir, 'one-b.onnx'));
+    copyFileSync(path.join(dir, 'one.onnx'), path.join(dir, 'one-c.onnx'));
+    const copies = tenants.map((t, i) => ({ ...t, model: ['one.onnx', 'one-b.onnx', 'one-c.onnx', 'two.onnx'][i]! }));
+    writeFileSync(path.join(dir, 'copies.json'), JSON.stringify({ tenants: copies, precision: 'fp32' }));
+    await compileFleet(path.join(dir, 'copies.json'), path.join(dir, 'separate'), { nvcc: 'off' });
+    for (const f of ['weights.bin', 'kernels.cu']) expect(readFileSync(path.join(dir, 'separate', f)).equals(readFileSync(path.join(dir, 'cold', f))), f).toBe(true);
+    const planText = (d: string) => readFileSync(path.join(dir, d, 'plan.json'), 'utf8').replace(/one-[bc]\.onnx/g, 'one.onnx');
+    expect(planText('separate')).toBe(planText('cold'));
   });
 
   it('defaults to $LOOM_TENANT_CACHE, else $XDG_CACHE_HOME/loom/tenants, else ~/.cache/loom/tenants', () => {
