@@ -4,7 +4,10 @@
 //
 // import, canonicalize and lower work tenant by tenant; the runner streams a tenant through all of them before
 // the next one starts (each imported graph is consumed by canonicalize while it is fresh, and progress counts
-// tenants). plan, launch and kernels work on the whole fleet.
+// tenants). plan, launch and kernels work on the whole fleet. Two shortcuts skip the tenant stages for a
+// tenant: a tenant with the same model file, dims and maxBatch as an earlier one shares its outputs
+// (PipelineRun.shareKey), and the tenant cache (src/cache/, StageContext.tenantCache) answers with the lower
+// stage's output of an unchanged tenant.
 //
 // Where lowering sits: the planner consumes concrete graphs (src/planner/concretize.ts): the batch symbol bound
 // to the tenant's maxBatch, constant folding, then lowerForPlanner's passes, then folding again. That whole
