@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
 import { DEFAULT_LIMITS, type SizeLimits } from '../../ir/limits.js';
-import { formatBytes } from '../../ir/files.js';
-import { DEFAULT_CACHE_MAX_BYTES, TENANT_CACHE_ENV, defaultTenantCacheDir } from '../cache/location.js';
+import { DEFAULT_CACHE_MAX_BYTES, TENANT_CACHE_ENV } from '../cache/location.js';
+import { cacheFrom, cacheSummary } from './compile-cache.js';
 import {
   DUMP_AFTER_PASSES,
   EMIT_STAGES,
@@ -162,40 +162,6 @@ export function registerCompile(program: Command): void {
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
       if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
-}
-
-// --cache / --no-cache / --cache-max-mb → compileFleet's options. The cache serves full compiles (and --emit
-// of lower or later); --from and --dump-after run without it.
-function cacheFrom(flags: CompileFlags, emit: string | undefined, from: string | undefined, dumpAfter: string | undefined) {
-  let maxBytes: number | undefined;
-  if (flags.cacheMaxMb !== undefined) {
-    const mb = Number(flags.cacheMaxMb);
-    if (!Number.isFinite(mb) || mb < 0) fail('USAGE', `--cache-max-mb must be a non-negative number of MiB, got '${flags.cacheMaxMb}'`);
-    maxBytes = Math.floor(mb * 1024 * 1024);
-  }
-  if (flags.cache === false) {
-    if (maxBytes !== undefined) fail('USAGE', '--cache-max-mb has no cache to bound with --no-cache');
-    return {};
-  }
-  if (flags.cache === '') fail('USAGE', '--cache needs a folder');
-  const early = emit === 'import' || emit === 'canonicalize' || emit === 'ir';
-  if (from !== undefined || early || dumpAfter !== undefined) return {};
-  return { tenantCache: flags.cache ?? defaultTenantCacheDir(), ...(maxBytes !== undefined ? { tenantCacheMaxBytes: maxBytes } : {}) };
-}
-
-function cacheSummary(c: TenantCacheReport): string {
-  const lines = [
-    `loom: tenant cache ${c.dir}: ${c.hits} reused, ${c.misses} compiled` +
-      (c.written > 0 ? `, ${c.written} written (${formatBytes(c.bytesWritten)})` : '') +
-      (c.pruned.removed > 0 ? `, ${c.pruned.removed} old entries pruned (${formatBytes(c.pruned.freedBytes)})` : ''),
-  ];
-  for (const r of c.rejected) lines.push(`loom: tenant cache: entry for '${r.tenant}' ${r.reason}; recompiled it`);
-  for (const e of c.writeErrors) lines.push(`loom: tenant cache: could not write ${e}`);
-  if (c.pruned.keptBytes > c.pruned.maxBytes)
-    lines.push(
-      `loom: tenant cache holds ${formatBytes(c.pruned.keptBytes)}, past --cache-max-mb ${mib(c.pruned.maxBytes)}: this fleet's entries alone need it`,
-    );
-  return `${lines.join('\n')}\n`;
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.
