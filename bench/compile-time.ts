@@ -10,8 +10,9 @@
 //          [--work DIR] [--nvcc auto|off] [--out file.json]
 //
 // Modes, run in this order per fleet: `cold` compiles with --no-cache; `cache` compiles into an empty tenant
-// cache (a cold compile that also writes every entry); `warm` then points one tenant at a new model (another
-// seed of the same kind: new weights) and compiles with that cache: one tenant compiled, the rest read back.
+// cache (a cold compile that also writes every entry); `warm` then rewrites the first tenant's model file (the
+// fleet's own first.onnx) with another seed of the same kind (new weights) and compiles with that cache: one
+// tenant compiled, the rest read back.
 // Before each compile the bench runs `sync`, so no compile pays for the previous one's writes.
 // Every row also has the fleet's read+write floor: reading its distinct model files once and writing
 // weights.bin's bytes (256 KiB writes, no fsync, as the compile writes it), timed here in the bench process.
@@ -165,6 +166,7 @@ export function prepareFleet(
   onModel?: (file: string) => void,
   changed = false, // the `warm` variant: the first tenant's model is another seed (new weights, same kind)
 ): string {
+  const dir = path.join(work, `${fleet.name}-${n}`);
   const tenants = fleetTenants(fleet, n).map((t, i) => {
     const extra = shrink[t.spec.kind];
     const tag = extra
@@ -182,16 +184,25 @@ export function prepareFleet(
       writeFileSync(`${file}.tmp`, bytes);
       renameSync(`${file}.tmp`, file); // an interrupted run never leaves a truncated model to reuse
     }
-    return { id: t.id, model: path.join('..', rel), maxBatch: fleet.maxBatch };
+    if (i > 0) return { id: t.id, model: path.join('..', rel), maxBatch: fleet.maxBatch };
+    // the first tenant's model is the fleet's own file, rewritten in place when it changes (as a tenant
+    // shipping new weights would): its path, and so the plan's tenants and typed client, stay the same
+    const own = path.join(dir, FIRST_MODEL);
+    if (!existsSync(own) || !readFileSync(own).equals(readFileSync(file))) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${own}.tmp`, readFileSync(file));
+      renameSync(`${own}.tmp`, own);
+    }
+    return { id: t.id, model: FIRST_MODEL, maxBatch: fleet.maxBatch };
   });
-  const dir = path.join(work, `${fleet.name}-${n}`);
   mkdirSync(dir, { recursive: true });
-  const manifest = path.join(dir, changed ? 'fleet-changed.json' : 'fleet.json');
+  const manifest = path.join(dir, 'fleet.json');
   writeFileSync(manifest, `${JSON.stringify({ tenants, precision: 'fp32' }, null, 1)}\n`);
   return manifest;
 }
 
 const CHANGED_SEED = 1_000_003;
+const FIRST_MODEL = 'first.onnx';
 
 export interface Phase {
   readonly phase: string;

@@ -51,9 +51,10 @@ describe('bench/compile-time.ts', () => {
     const cache = path.join(work, 'tenant-cache');
     const filled = await timeCompile('mixed', manifest, { nvcc: 'off', tenantCache: cache, mode: 'cache' });
     expect(filled.cache).toMatchObject({ hits: 0, misses: 3 });
-    const changed = prepareFleet(work, mixed, 3, SHRINK, undefined, true);
-    expect(changed).not.toBe(manifest);
-    const warm = await timeCompile('mixed', changed, { nvcc: 'off', tenantCache: cache, mode: 'warm' });
+    const before = readFileSync(path.join(path.dirname(manifest), 'first.onnx'));
+    expect(prepareFleet(work, mixed, 3, SHRINK, undefined, true)).toBe(manifest); // first.onnx rewritten in place
+    expect(readFileSync(path.join(path.dirname(manifest), 'first.onnx')).equals(before)).toBe(false);
+    const warm = await timeCompile('mixed', manifest, { nvcc: 'off', tenantCache: cache, mode: 'warm' });
     expect(warm.cache).toMatchObject({ hits: 2, misses: 1 });
     expect(readWriteFloor(manifest, row.weightsBytes)).toBeGreaterThan(0);
 
