@@ -96,7 +96,8 @@ export function writeEntry(file: string, key: string, deps: readonly Dependency[
   prefix.writeUInt32LE(crc32(json), 12);
   const headPad = new Uint8Array(pad(PREFIX + json.byteLength) - PREFIX - json.byteLength);
   const total = pad(PREFIX + json.byteLength) + offset;
-  if (total > MAX_ENTRY_BYTES) throw new Error(`its lowered IR is ${total} bytes, more than one entry holds (${MAX_ENTRY_BYTES}); it is compiled afresh each time`);
+  if (total > MAX_ENTRY_BYTES)
+    throw new Error(`its lowered IR is ${total} bytes, more than one entry holds (${MAX_ENTRY_BYTES}); it is compiled afresh each time`);
   writeAtomic(file, [prefix, json, headPad, ...parts]);
   return total;
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { ConcreteTenant } from '../planner/index.js';
 import type { FleetPrecision, TenantSpec } from '../fleet/manifest.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
+import { fail } from '../../ir/errors.js';
 import { CLIENTS_DIR, cachedClient } from './client-cache.js';
 import { type Dependency, readEntry, writeEntry } from './entry.js';
 import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
@@ -58,6 +59,9 @@ export class TenantCache {
 
   constructor(opts: TenantCacheOptions) {
     this.dir = path.resolve(opts.dir);
+    const st = statOrNull(this.dir);
+    if (st !== null && !st.isDirectory())
+      fail('USAGE', `the tenant cache '${opts.dir}' is not a folder (--cache names a folder; --no-cache compiles without one)`);
     this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
     this.files = new FileHashes(path.join(this.dir, 'files'));
   }

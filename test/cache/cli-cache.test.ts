@@ -53,12 +53,15 @@ describe('loom compile --cache', () => {
     expect(on.stderr).toContain(`tenant cache ${cache}: 0 reused, 16 compiled, 16 written`);
   }, 300_000);
 
-  it('refuses a bad --cache-max-mb, and one with --no-cache', () => {
+  it('refuses a bad --cache-max-mb, one with --no-cache, and a --cache that is a file', () => {
     const bad = loom(['compile', manifest, '-o', path.join(root, 'f'), '--cache-max-mb', 'lots']);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("--cache-max-mb must be a non-negative number of MiB, got 'lots'");
     const both = loom(['compile', manifest, '-o', path.join(root, 'f'), '--no-cache', '--cache-max-mb', '10']);
     expect(both.status).toBe(2);
     expect(both.stderr).toContain('--cache-max-mb has no cache to bound with --no-cache');
+    const file = loom(['compile', manifest, '-o', path.join(root, 'f'), '--cache', manifest]);
+    expect(file.status).toBe(2);
+    expect(file.stderr).toContain(`the tenant cache '${manifest}' is not a folder`);
   });
 });

@@ -138,7 +138,8 @@ describe('tenant cache', () => {
     const copies = tenants.map((t, i) => ({ ...t, model: ['one.onnx', 'one-b.onnx', 'one-c.onnx', 'two.onnx'][i]! }));
     writeFileSync(path.join(dir, 'copies.json'), JSON.stringify({ tenants: copies, precision: 'fp32' }));
     await compileFleet(path.join(dir, 'copies.json'), path.join(dir, 'separate'), { nvcc: 'off' });
-    for (const f of ['weights.bin', 'kernels.cu']) expect(readFileSync(path.join(dir, 'separate', f)).equals(readFileSync(path.join(dir, 'cold', f))), f).toBe(true);
+    for (const f of ['weights.bin', 'kernels.cu'])
+      expect(readFileSync(path.join(dir, 'separate', f)).equals(readFileSync(path.join(dir, 'cold', f))), f).toBe(true);
     const planText = (d: string) => readFileSync(path.join(dir, d, 'plan.json'), 'utf8').replace(/one-[bc]\.onnx/g, 'one.onnx');
     expect(planText('separate')).toBe(planText('cold'));
   });
