@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 // Node 24 ships Float16Array; onnxruntime-common then hands float16 tensor data to onnxruntime-node 1.30's
@@ -16,8 +13,6 @@ export default defineConfig({
     hookTimeout: 300_000,
     pool: 'forks',
     execArgv: WITHOUT_FLOAT16ARRAY,
-    // `loom compile` caches tenants by default (~/.cache/loom/tenants): the CLI tests use a folder of this run's
-    env: { LOOM_TENANT_CACHE: mkdtempSync(path.join(os.tmpdir(), 'loom-test-tenant-cache-')) },
     reporters: ['default'],
   },
 });
