@@ -1,10 +1,13 @@
 // The tenant cache (src/cache/): a compile that reads tenants back from it writes the same bytes as a cold
 // compile; a corrupt, truncated or foreign entry is recompiled, never trusted; pruning bounds the folder.
-import { mkdtempSync, readFileSync, readdirSync, truncateSync, writeFileSync, copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeZooModel } from '../../models/index.js';
+import { fromNumbers } from '../../ir/tensor.js';
+import { onnx } from '../../src/onnx/proto.js';
+import { type ModelSpec, encodeModel } from '../../src/onnx/write.js';
 import { type CompileResult, compileFleet } from '../../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../../src/fleet/demo.js';
 import { defaultTenantCacheDir } from '../../src/cache/location.js';
@@ -142,6 +145,36 @@ describe('tenant cache', () => {
       expect(readFileSync(path.join(dir, 'separate', f)).equals(readFileSync(path.join(dir, 'cold', f))), f).toBe(true);
     const planText = (d: string) => readFileSync(path.join(dir, d, 'plan.json'), 'utf8').replace(/one-[bc]\.onnx/g, 'one.onnx');
     expect(planText('separate')).toBe(planText('cold'));
+  });
+
+  it('a changed external data file makes its tenant compile again', async () => {
+    const dir = path.join(root, 'external');
+    mkdirSync(dir, { recursive: true });
+    const spec: ModelSpec = {
+      inputs: [{ name: 'x', dtype: 'f32', shape: ['N', 3] }],
+      outputs: [{ name: 'z', dtype: 'f32', shape: ['N', 3] }],
+      nodes: [{ op: 'Add', name: 'add1', inputs: ['x', 'w'], outputs: ['z'] }],
+      initializers: { w: fromNumbers('f32', [3], [1, 2, 3]) },
+    };
+    const m = onnx.ModelProto.decode(encodeModel(spec));
+    const w = m.graph!.initializer!.find((i) => i.name === 'w')!;
+    w.rawData = new Uint8Array();
+    w.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    w.externalData = [{ key: 'location', value: 'w.bin' }];
+    writeFileSync(path.join(dir, 'ext.onnx'), onnx.ModelProto.encode(m).finish());
+    const data = (v: number[]) => writeFileSync(path.join(dir, 'w.bin'), new Uint8Array(new Float32Array(v).buffer));
+    data([1, 2, 3]);
+    writeFileSync(path.join(dir, 'fleet.json'), JSON.stringify({ tenants: [{ id: 'ext', model: 'ext.onnx', maxBatch: 2 }], precision: 'fp32' }));
+    const fleet = path.join(dir, 'fleet.json');
+    const cache = path.join(dir, 'cache');
+    await compileFleet(fleet, path.join(dir, 'a'), { nvcc: 'off', tenantCache: cache });
+    expect((await compileFleet(fleet, path.join(dir, 'b'), { nvcc: 'off', tenantCache: cache })).cache).toMatchObject({ hits: 1 });
+    data([4, 5, 6]); // the model file itself is unchanged
+    const changed = await compileFleet(fleet, path.join(dir, 'c'), { nvcc: 'off', tenantCache: cache });
+    expect(changed.cache).toMatchObject({ hits: 0, misses: 1, written: 1 });
+    await compileFleet(fleet, path.join(dir, 'cold'), { nvcc: 'off' });
+    expectSamePlan(path.join(dir, 'cold'), path.join(dir, 'c'));
+    expect(readFileSync(path.join(dir, 'c', 'weights.bin')).equals(readFileSync(path.join(dir, 'a', 'weights.bin')))).toBe(false);
   });
 
   it('defaults to $LOOM_TENANT_CACHE, else $XDG_CACHE_HOME/loom/tenants, else ~/.cache/loom/tenants', () => {
