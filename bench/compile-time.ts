@@ -1,10 +1,22 @@
-// Issue 5's compile-time table: `loom compile` of 120 tenants of each fleet on this machine, wall seconds and
-// peak memory (target: <= 10 s). Each compile runs the real CLI in a child process, so module loading, the
-// weights file and the typed client are all counted; the child's --timings file gives the phase breakdown and
-// its peak RSS (process.resourceUsage().maxRSS: the compile process alone, not an nvcc child).
+// Issues 5, 15 and 18's compile-time table: `loom compile` of each fleet on this machine, wall seconds and
+// peak memory (targets: 120 tenants <= 10 s; 1,000 zoo MLPs <= 30 s; 10,000 small MLPs <= 60 s; a recompile
+// after one tenant changed <= 20% of the cold compile). Each compile runs the real CLI in a child process, so
+// module loading, the weights file and the typed client are all counted; the child's --timings file gives the
+// phase breakdown, its peak RSS (process.resourceUsage().maxRSS: the compile process alone, not an nvcc child)
+// and the tenant cache's hits.
 //
-//   usage: node --import tsx bench/compile-time.ts [--fleets mlp-b1,mlp-b16,lstm,resnet18,mixed]
-//          [--tenants 120] [--chains eltwise:20000,eltwise:100000,matmul:20000|none] [--work DIR] [--nvcc auto|off] [--out file.json]
+//   usage: node --import tsx bench/compile-time.ts [--fleets mlp-b1,mlp-b16,lstm,resnet18,mixed,mlp-1k,small-10k]
+//          [--modes cold,cache,warm] [--tenants 120] [--chains eltwise:20000,eltwise:100000,matmul:20000|none]
+//          [--work DIR] [--nvcc auto|off] [--out file.json]
+//
+// Modes, run in this order per fleet: `cold` compiles with --no-cache; `cache` compiles into an empty tenant
+// cache (a cold compile that also writes every entry); `warm` then rewrites the first tenant's model file (the
+// fleet's own first.onnx) with another seed of the same kind (new weights) and compiles with that cache: one
+// tenant compiled, the rest read back.
+// Before each compile the bench runs `sync`, so no compile pays for the previous one's writes.
+// Every row also has the fleet's read+write floor: reading its distinct model files once and writing
+// weights.bin's bytes (256 KiB writes, no fsync, as the compile writes it), timed here in the bench process.
+// mlp-1k and small-10k have fixed sizes (--tenants does not change them); small-10k reuses 16 model files.
 //
 // --chains adds one-tenant rows of a single long chain (issue 14: compile time must grow near-linearly with
 // graph size): `eltwise` alternates Add and Relu (all fused into one kernel), `matmul` is MatMuls by one 16x16
@@ -13,8 +25,8 @@
 // The fleets' ONNX files and manifests are written once under --work (untimed) and reused when present.
 // --nvcc auto (default) includes the cubin build: its own row says how long nvcc took; the kernel cache is a
 // fresh folder per compile, so the cubin really is built (no cache hit from an earlier run).
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -34,12 +46,15 @@ interface FleetSpec {
   readonly name: string;
   readonly maxBatch: number;
   readonly mix: readonly { readonly spec: KindSpec; readonly parts: number }[]; // tenants split by parts
+  readonly tenants?: number; // a fixed size (the scale points); else --tenants
+  readonly files?: number; // distinct model files per kind, reused round-robin; default one per tenant
 }
 
 const MLP: KindSpec = { tag: 'mlp-784-512-512-10', kind: 'mlp', options: {} };
 const LSTM: KindSpec = { tag: 'lstm-h1024-i1024-s1', kind: 'lstm', options: { hidden: 1024, inputSize: 1024, seqLen: 1 } };
 const RESNET: KindSpec = { tag: 'resnet18-224', kind: 'resnet18', options: { resolution: 224 } };
 const ENCODER: KindSpec = { tag: 'encoder-seq64', kind: 'encoder', options: { seq: 64 } };
+const SMALL_MLP: KindSpec = { tag: 'mlp-256-256-256-256', kind: 'mlp', options: { sizes: [256, 256, 256, 256] } };
 
 export const FLEETS: readonly FleetSpec[] = [
   { name: 'mlp-b1', maxBatch: 1, mix: [{ spec: MLP, parts: 1 }] },
@@ -55,7 +70,12 @@ export const FLEETS: readonly FleetSpec[] = [
       { spec: MLP, parts: 2 },
     ],
   },
+  { name: 'mlp-1k', maxBatch: 1, tenants: 1000, mix: [{ spec: MLP, parts: 1 }] },
+  { name: 'small-10k', maxBatch: 1, tenants: 10000, files: 16, mix: [{ spec: SMALL_MLP, parts: 1 }] },
 ];
+
+export const MODES = ['cold', 'cache', 'warm'] as const;
+export type Mode = (typeof MODES)[number];
 
 export const CHAIN_KINDS = ['eltwise', 'matmul'] as const;
 export type ChainKind = (typeof CHAIN_KINDS)[number];
@@ -131,7 +151,7 @@ export function fleetTenants(fleet: FleetSpec, n: number): FleetTenant[] {
   fleet.mix.forEach((m, k) => {
     const count = k === fleet.mix.length - 1 ? n - given : Math.round((n * m.parts) / parts);
     given += count;
-    for (let i = 0; i < count; i++) out.push({ id: `${m.spec.kind}-${i + 1}`, spec: m.spec, seed: i + 1 });
+    for (let i = 0; i < count; i++) out.push({ id: `${m.spec.kind}-${i + 1}`, spec: m.spec, seed: (fleet.files === undefined ? i : i % fleet.files) + 1 });
   });
   return out;
 }
@@ -144,31 +164,45 @@ export function prepareFleet(
   n: number,
   shrink: Readonly<Record<string, Record<string, unknown>>> = {},
   onModel?: (file: string) => void,
+  changed = false, // the `warm` variant: the first tenant's model is another seed (new weights, same kind)
 ): string {
-  const tenants = fleetTenants(fleet, n).map((t) => {
+  const dir = path.join(work, `${fleet.name}-${n}`);
+  const tenants = fleetTenants(fleet, n).map((t, i) => {
     const extra = shrink[t.spec.kind];
     const tag = extra
       ? `${t.spec.tag}-${Object.entries(extra)
           .map(([k, v]) => `${k}${String(v)}`)
           .join('-')}`
       : t.spec.tag;
-    const rel = path.join('models', tag, `s${t.seed}.onnx`);
+    const seed = changed && i === 0 ? CHANGED_SEED : t.seed;
+    const rel = path.join('models', tag, `s${seed}.onnx`);
     const file = path.join(work, rel);
     if (!existsSync(file)) {
       onModel?.(rel);
       mkdirSync(path.dirname(file), { recursive: true });
-      const bytes = generateModel(t.spec.kind, { ...t.spec.options, ...extra, seed: t.seed } as never).bytes;
+      const bytes = generateModel(t.spec.kind, { ...t.spec.options, ...extra, seed } as never).bytes;
       writeFileSync(`${file}.tmp`, bytes);
       renameSync(`${file}.tmp`, file); // an interrupted run never leaves a truncated model to reuse
     }
-    return { id: t.id, model: path.join('..', rel), maxBatch: fleet.maxBatch };
+    if (i > 0) return { id: t.id, model: path.join('..', rel), maxBatch: fleet.maxBatch };
+    // the first tenant's model is the fleet's own file, rewritten in place when it changes (as a tenant
+    // shipping new weights would): its path, and so the plan's tenants and typed client, stay the same
+    const own = path.join(dir, FIRST_MODEL);
+    if (!existsSync(own) || !readFileSync(own).equals(readFileSync(file))) {
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(`${own}.tmp`, readFileSync(file));
+      renameSync(`${own}.tmp`, own);
+    }
+    return { id: t.id, model: FIRST_MODEL, maxBatch: fleet.maxBatch };
   });
-  const dir = path.join(work, `${fleet.name}-${n}`);
   mkdirSync(dir, { recursive: true });
   const manifest = path.join(dir, 'fleet.json');
   writeFileSync(manifest, `${JSON.stringify({ tenants, precision: 'fp32' }, null, 1)}\n`);
   return manifest;
 }
+
+const CHANGED_SEED = 1_000_003;
+const FIRST_MODEL = 'first.onnx';
 
 export interface Phase {
   readonly phase: string;
@@ -184,10 +218,20 @@ export interface CompileRow {
   readonly peakRssBytes: number;
   readonly phases: readonly Phase[];
   readonly nvcc: 'auto' | 'off';
+  readonly mode: Mode;
+  readonly cache?: { readonly hits: number; readonly misses: number; readonly modelsRead: number; readonly bytesWritten: number };
+  readonly floorSeconds?: number; // read the distinct model files + write weights.bin's bytes
+  readonly coldSeconds?: number; // the same fleet's cold row, for the ratio
+  readonly loadavg: string; // /proc/loadavg's 1/5/15-minute load when the compile ended: other users of the machine
 }
 
-// Runs `loom compile` in a child process with a fresh kernel cache and returns its row.
-export async function timeCompile(fleetName: string, manifest: string, opts: { nvcc?: 'auto' | 'off'; keepPlan?: boolean } = {}): Promise<CompileRow> {
+// Runs `loom compile` in a child process with a fresh kernel cache and returns its row. `tenantCache`: the
+// tenant cache folder to use (kept), else --no-cache.
+export async function timeCompile(
+  fleetName: string,
+  manifest: string,
+  opts: { nvcc?: 'auto' | 'off'; keepPlan?: boolean; tenantCache?: string; mode?: Mode } = {},
+): Promise<CompileRow> {
   const nvcc = opts.nvcc ?? 'auto';
   const dir = path.dirname(manifest);
   const planDir = path.join(dir, 'plan');
@@ -205,7 +249,9 @@ export async function timeCompile(fleetName: string, manifest: string, opts: { n
     timings,
     '--allow-outside-paths', // the fleets share one model cache, '../models', beside their manifests' folders
     ...(nvcc === 'off' ? ['--no-nvcc'] : []),
+    ...(opts.tenantCache !== undefined ? ['--cache', opts.tenantCache] : ['--no-cache']),
   ];
+  spawnSync('sync'); // start with no dirty pages: the previous compile's writes would otherwise slow this one's
   const started = process.hrtime.bigint();
   const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, args, { env: { ...process.env, LOOM_CACHE_DIR: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -215,9 +261,9 @@ export async function timeCompile(fleetName: string, manifest: string, opts: { n
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`loom compile of fleet '${fleetName}' exited with ${code}:\n${stderr.trim()}`);
-  const report = JSON.parse(readFileSync(timings, 'utf8')) as { phases: Phase[]; peakRssBytes: number };
+  const report = JSON.parse(readFileSync(timings, 'utf8')) as { phases: Phase[]; peakRssBytes: number; tenantCache?: CompileRow['cache'] };
+  const modelBytes = modelFiles(manifest).reduce((a, f) => a + statSync(f).size, 0);
   const manifestJson = JSON.parse(readFileSync(manifest, 'utf8')) as { tenants: { model: string }[] };
-  const modelBytes = manifestJson.tenants.reduce((a, t) => a + statSync(path.resolve(dir, t.model)).size, 0);
   const row: CompileRow = {
     fleet: fleetName,
     tenants: manifestJson.tenants.length,
@@ -227,6 +273,9 @@ export async function timeCompile(fleetName: string, manifest: string, opts: { n
     peakRssBytes: report.peakRssBytes,
     phases: report.phases,
     nvcc,
+    mode: opts.mode ?? 'cold',
+    ...(report.tenantCache ? { cache: report.tenantCache } : {}),
+    loadavg: loadavg(),
   };
   if (!opts.keepPlan) rmSync(planDir, { recursive: true, force: true }); // 5 GB per fleet otherwise
   rmSync(cache, { recursive: true, force: true });
@@ -235,23 +284,75 @@ export async function timeCompile(fleetName: string, manifest: string, opts: { n
 
 const MB = 1024 * 1024;
 
+// The manifest's distinct model files (resolved).
+export function modelFiles(manifest: string): string[] {
+  const json = JSON.parse(readFileSync(manifest, 'utf8')) as { tenants: { model: string }[] };
+  return [...new Set(json.tenants.map((t) => path.resolve(path.dirname(manifest), t.model)))];
+}
+
+// What no compile can beat: read every distinct model file once, write `weightsBytes` in 256 KiB writes.
+export function readWriteFloor(manifest: string, weightsBytes: number): number {
+  const started = process.hrtime.bigint();
+  for (const f of modelFiles(manifest)) readFileSync(f);
+  const out = path.join(path.dirname(manifest), 'floor.bin');
+  const fd = openSync(out, 'w');
+  const chunk = Buffer.alloc(256 * 1024, 1);
+  try {
+    for (let left = weightsBytes; left > 0; left -= chunk.byteLength) writeSync(fd, chunk, 0, Math.min(chunk.byteLength, left));
+  } finally {
+    closeSync(fd);
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  rmSync(out, { force: true });
+  return seconds;
+}
+
+export function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
+  }
+}
+
 export function formatTable(rows: readonly CompileRow[]): string {
   const phaseNames = [...new Set(rows.flatMap((r) => r.phases.map((p) => p.phase)))];
-  const head = ['fleet', 'tenants', 'models MB', 'weights MB', 'seconds', 'peak RSS MB', ...phaseNames.map((p) => `${p} s`)];
+  const head = [
+    'fleet',
+    'mode',
+    'tenants',
+    'models MB',
+    'weights MB',
+    'seconds',
+    'vs cold',
+    'floor s',
+    'peak RSS MB',
+    'cached',
+    'load',
+    ...phaseNames.map((p) => `${p} s`),
+  ];
   const body = rows.map((r) => [
     r.fleet,
+    r.mode === 'warm' ? 'warm, 1 changed' : r.mode === 'cache' ? 'cold, fill cache' : 'cold',
     String(r.tenants),
     (r.modelBytes / MB).toFixed(0),
     (r.weightsBytes / MB).toFixed(0),
     r.seconds.toFixed(2),
+    r.coldSeconds ? `${((r.seconds / r.coldSeconds) * 100).toFixed(0)}%` : '-',
+    r.floorSeconds === undefined ? '-' : r.floorSeconds.toFixed(2),
     (r.peakRssBytes / MB).toFixed(0),
+    r.cache ? `${r.cache.hits}/${r.cache.hits + r.cache.misses}` : '-',
+    r.loadavg.split(' ')[0] ?? '-',
     ...phaseNames.map((p) => {
       const s = r.phases.find((x) => x.phase === p)?.seconds;
       return s === undefined ? '-' : s.toFixed(2);
     }),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
@@ -280,6 +381,8 @@ async function main(argv: readonly string[]): Promise<void> {
       })(),
   );
   const chains = parseChains(arg(argv, '--chains') ?? DEFAULT_CHAINS);
+  const modes = (arg(argv, '--modes') ?? MODES.join(',')).split(',') as Mode[];
+  for (const m of modes) if (!MODES.includes(m)) throw new Error(`--modes: unknown mode '${m}' (known: ${MODES.join(', ')})`);
   const rows: CompileRow[] = [];
   for (const { kind, nodes } of chains) {
     const name = `chain-${kind}-${nodes}`;
@@ -289,22 +392,38 @@ async function main(argv: readonly string[]): Promise<void> {
     process.stderr.write(`${name}: ${row.seconds.toFixed(2)} s, peak ${(row.peakRssBytes / MB).toFixed(0)} MB\n`);
   }
   for (const fleet of fleets) {
-    const manifest = prepareFleet(work, fleet, n, {}, (file) => process.stderr.write(`writing ${file}\r`));
-    process.stderr.write(`compiling ${fleet.name} (${n} tenants)...\n`);
-    const row = await timeCompile(fleet.name, manifest, { nvcc });
-    rows.push(row);
-    process.stderr.write(`${fleet.name}: ${row.seconds.toFixed(2)} s, peak ${(row.peakRssBytes / MB).toFixed(0)} MB\n`);
+    const size = fleet.tenants ?? n;
+    const note = (file: string) => process.stderr.write(`writing ${file}\r`);
+    const manifest = prepareFleet(work, fleet, size, {}, note);
+    let cold: CompileRow | undefined;
+    let floor: number | undefined;
+    const cache = path.join(path.dirname(manifest), 'tenant-cache');
+    for (const mode of modes) {
+      if (mode === 'cache') rmSync(cache, { recursive: true, force: true });
+      if (mode === 'warm' && !existsSync(cache)) throw new Error(`--modes: warm needs the cache the 'cache' mode fills (${cache})`);
+      const file = mode === 'warm' ? prepareFleet(work, fleet, size, {}, note, true) : manifest;
+      process.stderr.write(`compiling ${fleet.name} (${size} tenants, ${mode})...\n`);
+      const row = await timeCompile(fleet.name, file, { nvcc, mode, ...(mode === 'cold' ? {} : { tenantCache: cache }) });
+      floor ??= readWriteFloor(manifest, row.weightsBytes);
+      const full: CompileRow = { ...row, floorSeconds: floor, ...(cold && mode !== 'cold' ? { coldSeconds: cold.seconds } : {}) };
+      if (mode === 'cold') cold = full;
+      rows.push(full);
+      process.stderr.write(
+        `${fleet.name} ${mode}: ${row.seconds.toFixed(2)} s, peak ${(row.peakRssBytes / MB).toFixed(0)} MB, floor ${floor.toFixed(2)} s, load ${row.loadavg}\n`,
+      );
+    }
+    rmSync(cache, { recursive: true, force: true }); // as large as the fleet's weights
   }
   const table = formatTable(rows);
   const date = new Date().toISOString().slice(0, 10);
   const cpu = cpuName();
-  const header = `loom compile, ${n} tenants per fleet, ${cpu}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}, nvcc ${nvcc}, ${date} (target <= 10 s)`;
+  const header = `loom compile, ${n} tenants per fleet (mlp-1k: 1,000, small-10k: 10,000), ${cpu}, ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, node ${process.version}, nvcc ${nvcc}, ${date}; load = /proc/loadavg 1-min at the end of each compile (targets: 120 <= 10 s, 1k <= 30 s, 10k <= 60 s, warm <= 20% of cold)`;
   process.stdout.write(`${header}\n${table}\n`);
   const out = arg(argv, '--out') ?? path.join(ROOT, 'bench', 'results', `${date}-${cpu}-compile-time.json`);
   mkdirSync(path.dirname(out), { recursive: true });
   writeFileSync(
     out,
-    `${JSON.stringify({ bench: 'compile-time', date, cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, memBytes: os.totalmem(), node: process.version, tenants: n, nvcc, rows }, null, 1)}\n`,
+    `${JSON.stringify({ bench: 'compile-time', date, cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, memBytes: os.totalmem(), node: process.version, tenants: n, nvcc, modes, rows }, null, 1)}\n`,
   );
   writeFileSync(out.replace(/\.json$/, '.txt'), `${header}\n${table}\n`);
   process.stderr.write(`wrote ${out}\n`);

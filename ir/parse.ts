@@ -3,14 +3,18 @@ import { fail, isLoomError } from './errors.js';
 import type { Graph, ValueId } from './graph.js';
 import { type AttrsOf, type OpName, isOpName } from './ops/index.js';
 import { type Dim, isStatic, shapeToString, shapesEqual, splitSymbolic } from './shape.js';
-import type { TensorType } from './tensor.js';
+import type { Tensor, TensorType } from './tensor.js';
 import { Scanner, formatType, tensorFromElements, tensorFromHex } from './text-format.js';
 
 // Reads the text form written by ir/print.ts back into a Graph. The graph is rebuilt through
 // GraphBuilder, so every node's output types are re-inferred and must equal the printed ones.
 // Every error is MODEL_INVALID and starts with "line L:C:".
 
-export function parseGraph(text: string): Graph {
+export interface ParseOptions {
+  readonly blobs?: readonly Tensor[]; // the data of `blob <index>` constants (PrintOptions.blobs)
+}
+
+export function parseGraph(text: string, opts: ParseOptions = {}): Graph {
   const lines = text.split(/\r?\n/);
   let b: GraphBuilder | undefined;
   let symbols: string[] = [];
@@ -89,6 +93,8 @@ export function parseGraph(text: string): Graph {
           t = tensorFromElements(d.type.dtype, shape, elems, where);
         } else if (s.startsWith('hex"')) {
           t = tensorFromHex(d.type.dtype, shape, s.hexString(), where);
+        } else if (s.accept('blob')) {
+          t = blobConstant(s, d.type, opts.blobs, `constant %${d.name}`);
         } else if (s.peek() === '<') {
           s.error(`the data of constant %${d.name} was left out when printing; print with { fullConstants: true } to parse it back`);
         } else {
@@ -108,6 +114,19 @@ export function parseGraph(text: string): Graph {
   if (b === undefined) fail('MODEL_INVALID', "line 1:1: expected 'graph NAME'");
   b.setOutputs(outputs);
   return b.build(symbols);
+}
+
+// `blob <index>`: the tensor must have exactly the declared dtype and shape.
+function blobConstant(s: Scanner, type: TensorType, blobs: readonly Tensor[] | undefined, what: string): Tensor {
+  const at = s.pos;
+  const token = s.numberToken();
+  const index = Number(token);
+  if (blobs === undefined) s.error(`${what} refers to blob ${token}, but no blobs were given to parse it with`, at);
+  if (!Number.isInteger(index) || index < 0 || index >= blobs.length) s.error(`${what}: blob ${token} is not one of the ${blobs.length} blobs given`, at);
+  const t = blobs[index]!;
+  if (t.dtype !== type.dtype || !shapesEqual(t.shape, type.shape as readonly Dim[]))
+    s.error(`${what} is declared ${formatType(type)} but blob ${index} is ${formatType({ dtype: t.dtype, shape: t.shape })}`, at);
+  return t;
 }
 
 function endOfLine(s: Scanner): void {

@@ -13,10 +13,13 @@ import { formatAttrFields, formatDim, formatElements, formatName, formatType, he
 //     output %h1
 // `_` is an omitted optional input; the trailing `# name` of a node line is the node's name (ir/parse.ts
 // reads it back). Constants print inline up to INLINE_LIMIT elements; larger ones print as a hash
-// unless `fullConstants`, which prints their raw little-endian bytes as hex so the text parses back exactly.
+// unless `fullConstants`, which prints their raw little-endian bytes as hex so the text parses back exactly,
+// or `blobs`, which collects them into that array and prints `blob <index>` (a binary side file holds the
+// bytes: the tenant cache, src/cache/); parseGraph's `blobs` option reads them back.
 
 export interface PrintOptions {
   readonly fullConstants?: boolean;
+  readonly blobs?: Tensor[]; // filled by printGraph, in the order the `blob <index>` references count
 }
 
 export const INLINE_LIMIT = 16;
@@ -36,7 +39,7 @@ export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   for (const id of g.inputs) lines.push(`  input ${decl(value(id, 'graph input'))}`);
   for (const [id, t] of g.constants) {
     const v = value(id, 'constant');
-    lines.push(`  const ${decl(v)} = ${formatConstant(t, opts.fullConstants === true)}`);
+    lines.push(`  const ${decl(v)} = ${formatConstant(t, opts.fullConstants === true, opts.blobs)}`);
   }
   for (const node of genericNodes(g)) {
     const where = `node '${node.name}' (${node.op})`;
@@ -50,11 +53,12 @@ export function printGraph(g: Graph, opts: PrintOptions = {}): string {
   return `${lines.join('\n')}\n`;
 }
 
-function formatConstant(t: Tensor, full: boolean): string {
+function formatConstant(t: Tensor, full: boolean, blobs: Tensor[] | undefined): string {
   if (t.data.length <= INLINE_LIMIT) {
     const elems = formatElements(t);
     // Rare bit patterns (NaN payloads) have no decimal spelling; those fall through to hex.
     if (sameBytes(tensorFromElements(t.dtype, t.shape, elems, 'constant'), t)) return `[${elems.join(', ')}]`;
   }
+  if (blobs !== undefined) return `blob ${blobs.push(t) - 1}`;
   return full ? `hex"${hexOf(t)}"` : `<${t.data.length} values, sha ${shortHash(t)}>`;
 }

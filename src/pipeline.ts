@@ -4,7 +4,10 @@
 //
 // import, canonicalize and lower work tenant by tenant; the runner streams a tenant through all of them before
 // the next one starts (each imported graph is consumed by canonicalize while it is fresh, and progress counts
-// tenants). plan, launch and kernels work on the whole fleet.
+// tenants). plan, launch and kernels work on the whole fleet. Two shortcuts skip the tenant stages for a
+// tenant: a tenant with the same model file, dims and maxBatch as an earlier one shares its outputs
+// (PipelineRun.shareKey), and the tenant cache (src/cache/, StageContext.tenantCache) answers with the lower
+// stage's output of an unchanged tenant.
 //
 // Where lowering sits: the planner consumes concrete graphs (src/planner/concretize.ts): the batch symbol bound
 // to the tenant's maxBatch, constant folding, then lowerForPlanner's passes, then folding again. That whole
@@ -44,6 +47,7 @@ import {
 import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
+import type { TenantCache } from './cache/tenant-cache.js';
 
 export const STAGE_NAMES = ['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -56,6 +60,9 @@ export interface StageContext {
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
   readonly onPass?: (tenant: string, pass: string, g: Graph) => void; // after every canonicalizing or lowering pass
+  // Tenants whose lowered IR it holds skip import, canonicalize and lower; the others are stored once lowered.
+  // Used only when those three stages all run (compileFleet decides).
+  readonly tenantCache?: TenantCache;
 }
 
 // What the tenant stages hand on: one value per manifest tenant, in manifest order.
@@ -132,7 +139,7 @@ export const IMPORT: TenantStage<TenantSpec, Graph> = {
   output: 'raw IR per tenant (ir/<tenant>.ir + dump.json)',
   phase: 'import',
   label: (t) => `import ${t.id} (${t.model})`,
-  runTenant: (t) => importTenantModel(t),
+  runTenant: (t, _t, ctx) => importTenantModel(t, ctx.tenantCache?.importHooks(t)),
   ...irDump('import'),
 };
 
@@ -250,6 +257,21 @@ export const KERNELS: FleetStage<LaunchFiles, KernelFiles> = {
 
 export const STAGES = [IMPORT, CANONICALIZE, LOWER, PLAN, LAUNCH, KERNELS] as const;
 
+// A tenant stage's output (a Graph, or a ConcreteTenant holding one) under another tenant's name: import names
+// each graph after its tenant, and messages use it; the rest is shared, never copied.
+function named(v: unknown, id: string): unknown {
+  const o = v as { graph?: Graph; nodes?: unknown };
+  if (o.graph !== undefined) return { ...o, graph: { ...o.graph, name: id } };
+  if (o.nodes !== undefined) return { ...o, name: id };
+  return v;
+}
+
+// The cache holds the lower stage's output: it stands in only for a run of import, canonicalize and lower
+// that keeps nothing but the last one.
+function cachedStages(stages: readonly TenantStage<never, unknown>[], kept: readonly boolean[]): boolean {
+  return stages.map((s) => s.name).join(',') === 'import,canonicalize,lower' && kept.filter(Boolean).length === 1;
+}
+
 // plan.json's op with the planner's key order back (see orderedJson); both must say the same.
 function keyOrdered<T>(op: T, text: string | undefined, dir: string, id: number): T {
   if (text === undefined)
@@ -293,6 +315,9 @@ export interface PipelineRun {
   readonly onStep?: (done: number, total: number, label: string) => void;
   readonly afterStage?: (name: StageName, output: unknown, step: (label: string) => void) => void | Promise<void>;
   readonly keep?: readonly StageName[]; // tenant stages whose outputs to keep besides the last one's (they cost memory)
+  // Tenants with equal keys get equal tenant-stage outputs (one model file, the same dims and maxBatch): the
+  // first is computed, the others share it under their own names. Undefined: no sharing.
+  readonly shareKey?: (t: TenantSpec) => string;
 }
 
 export interface PipelineResult {
@@ -340,13 +365,34 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
     // an earlier stage's values are dropped unless asked for: a fleet's raw graphs would double its memory
     const kept = tenantStages.map((s, k) => k === tenantStages.length - 1 || (run.keep ?? []).includes(s.name));
     const results = tenantStages.map(() => [] as unknown[]);
+    const cache = cachedStages(tenantStages, kept) ? ctx.tenantCache : undefined;
+    const shareKey = tenantStages[0]!.name === 'import' ? run.shareKey : undefined;
+    const shared = new Map<string, { readonly id: string; readonly values: unknown[] }>();
     manifest.tenants.forEach((t, i) => {
+      const key = shareKey?.(t);
+      const first = key === undefined ? undefined : shared.get(key);
+      if (first !== undefined) {
+        newStep(`${t.id}: the same model as ${first.id}`);
+        first.values.forEach((v, k) => v !== undefined && results[k]!.push(named(v, t.id)));
+        return;
+      }
+      const cached = cache === undefined ? undefined : ctx.clock.time('cache read', () => cache.lookup(t, manifest.precision));
+      if (cached !== undefined) {
+        newStep(`cached ${t.id}`);
+        results[tenantStages.length - 1]!.push(cached);
+        if (key !== undefined) shared.set(key, { id: t.id, values: tenantStages.map((_, k) => (k === tenantStages.length - 1 ? cached : undefined)) });
+        return;
+      }
       newStep(tenantStages[0]!.label(t));
       let v = per.values[i];
+      const values: unknown[] = [];
       tenantStages.forEach((s, k) => {
         v = ctx.clock.time(s.phase, () => s.runTenant(v as never, t, ctx));
         if (kept[k]) results[k]!.push(v);
+        values.push(kept[k] ? v : undefined);
       });
+      if (key !== undefined) shared.set(key, { id: t.id, values });
+      if (cache !== undefined) ctx.clock.time('cache write', () => cache.store(t, manifest.precision, v as ConcreteTenant));
     });
     for (const [k, s] of tenantStages.entries()) {
       if (!kept[k]) continue;

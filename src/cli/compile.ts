@@ -2,7 +2,18 @@ import type { Command } from 'commander';
 import { writeFileSync } from 'node:fs';
 import { fail } from '../../ir/errors.js';
 import { DEFAULT_LIMITS, type SizeLimits } from '../../ir/limits.js';
-import { DUMP_AFTER_PASSES, EMIT_STAGES, type EmitStage, FROM_STAGES, type FromStage, checkStageNames, compileFleet } from '../fleet/compile.js';
+import { DEFAULT_CACHE_MAX_BYTES, TENANT_CACHE_ENV } from '../cache/location.js';
+import { cacheFrom, cacheSummary } from './compile-cache.js';
+import {
+  DUMP_AFTER_PASSES,
+  EMIT_STAGES,
+  type EmitStage,
+  FROM_STAGES,
+  type FromStage,
+  type TenantCacheReport,
+  checkStageNames,
+  compileFleet,
+} from '../fleet/compile.js';
 import { STAGES } from '../pipeline.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
@@ -26,6 +37,8 @@ interface CompileFlags {
   maxConstantMb?: string;
   shards?: string;
   deviceMemory?: string;
+  cache?: string | false; // --cache DIR, or false from --no-cache
+  cacheMaxMb?: string;
 }
 
 const MB_FLAGS = [
@@ -74,6 +87,12 @@ export function registerCompile(program: Command): void {
       '--max-constant-mb <MiB>',
       `refuse to compute one tensor at compile time (a folded constant, an index table) past this (default ${mib(DEFAULT_LIMITS.maxConstantBytes)})`,
     )
+    .option(
+      '--cache <dir>',
+      `the tenant cache: unchanged tenants are read back instead of imported and lowered again (default $${TENANT_CACHE_ENV}, else $XDG_CACHE_HOME/loom/tenants, else ~/.cache/loom/tenants)`,
+    )
+    .option('--no-cache', 'import, canonicalize and lower every tenant afresh, and write nothing to the tenant cache')
+    .option('--cache-max-mb <MiB>', `after compiling, delete least recently used cache entries past this (default ${mib(DEFAULT_CACHE_MAX_BYTES)})`)
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
     .option('--shards <n>', 'partition the tenants into n shard plans, <plan-dir>/shard-<k>/ and <plan-dir>/shards.json (one device each; see below)')
     .option('--device-memory <GB>', 'with --shards: device memory per shard, GB (10^9 bytes) for the plan arenas (default 80)')
@@ -102,6 +121,10 @@ export function registerCompile(program: Command): void {
         '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
         '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
         ...SHARD_HELP,
+        '  loom compile fleet.json -o plan/ --cache .loom-cache   (a second compile reads unchanged tenants from .loom-cache)',
+        "Tenant cache: an entry per tenant keyed by the model file's sha256, its dims, maxBatch, the precision and",
+        "  Loom's version; entries are checksummed (a corrupt or truncated one is recompiled) and written atomically;",
+        '  a model whose size, times and inode are unchanged since it was hashed is not read at all.',
         '',
       ].join('\n'),
     )
@@ -115,6 +138,7 @@ export function registerCompile(program: Command): void {
       if (flags.dumpAfter !== undefined && !DUMP_AFTER_PASSES.includes(flags.dumpAfter))
         fail('USAGE', `--dump-after: unknown pass '${flags.dumpAfter}'; passes: ${DUMP_AFTER_PASSES.join(', ')}`);
       const limits = limitsFrom(flags);
+      const cache = cacheFrom(flags, emit, from, flags.dumpAfter);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
       let result;
@@ -129,11 +153,12 @@ export function registerCompile(program: Command): void {
           ...(flags.client !== undefined ? { client: flags.client } : {}),
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
+          ...cache,
         });
       } finally {
         progress.finish();
       }
-      if (flags.timings !== undefined) writeTimings(flags.timings, result.phases, (Date.now() - started) / 1000);
+      if (flags.timings !== undefined) writeTimings(flags.timings, result.phases, (Date.now() - started) / 1000, result.cache);
       if (flags.quiet) return;
       const secs = ((Date.now() - started) / 1000).toFixed(1);
       const n = result.manifest.tenants.length;
@@ -142,14 +167,17 @@ export function registerCompile(program: Command): void {
         : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
+      if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.
-function writeTimings(file: string, phases: readonly PhaseTime[], seconds: number): void {
+function writeTimings(file: string, phases: readonly PhaseTime[], seconds: number, cache: TenantCacheReport | undefined): void {
   const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+  const tenantCache =
+    cache === undefined ? {} : { tenantCache: { hits: cache.hits, misses: cache.misses, modelsRead: cache.modelsRead, bytesWritten: cache.bytesWritten } };
   try {
-    writeFileSync(file, `${JSON.stringify({ seconds, peakRssBytes, phases }, null, 1)}\n`);
+    writeFileSync(file, `${JSON.stringify({ seconds, peakRssBytes, phases, ...tenantCache }, null, 1)}\n`);
   } catch (e) {
     fail('IO', `cannot write the timings file '${file}': ${(e as Error).message}`);
   }

@@ -5,6 +5,8 @@ import { fail } from '../../ir/errors.js';
 import { CHART_TENANT_ROWS, type ReportPlan, groupTenants, readBenchFile, writeReport } from '../report/index.js';
 import { isShardsDir, readShardsFile } from '../fleet/shards-file.js';
 import { formatShards } from '../fleet/shards-summary.js';
+import { diffPlanDirs } from '../fleet/plan-diff.js';
+import { formatPlanDiff } from './inspect-diff.js';
 import { type InspectablePlan, type LaunchRow, fewerText, fmtBytes, fmtFlops, fmtUs, launchRows, planTotals } from '../fleet/summary.js';
 
 export function registerInspect(program: Command): void {
@@ -13,9 +15,19 @@ export function registerInspect(program: Command): void {
     .description('show a plan: its stages and launches (strided / grouped / generated), tenants, shapes, FLOPs, bytes, predicted time')
     .argument('<plan-dir>', 'a directory written by `loom compile` (with --shards: the shards side by side)')
     .option('--json', 'print the launches and totals as JSON')
+    .option(
+      '--diff <old-plan>',
+      'compare <old-plan> with <plan-dir> (`loom inspect --diff OLD NEW`): tenants added, removed and changed (graph, weights, settings), launches regrouped, predicted tick and memory before and after',
+    )
     .option('--html <file>', 'write a self-contained HTML report: the space-time chart and summary panels')
     .option('--bench <json>', 'with --html: measured launch times {"launches": [{"id": 0, "us": 12.5}, ...]}; block widths use them')
-    .action((dir: string, flags: { json?: boolean; html?: string; bench?: string }) => {
+    .action((dir: string, flags: { json?: boolean; html?: string; bench?: string; diff?: string }) => {
+      if (flags.diff !== undefined) {
+        if (flags.html !== undefined || flags.bench !== undefined) fail('USAGE', '--diff prints text or --json; it does not take --html or --bench');
+        const d = diffPlanDirs(flags.diff, dir);
+        process.stdout.write(flags.json ? `${JSON.stringify(d, null, 1)}\n` : `${formatPlanDiff(d)}\n`);
+        return;
+      }
       if (isShardsDir(dir)) return inspectShards(dir, flags);
       const launchPlan = readPlanDir(dir);
       const plan: InspectablePlan = launchPlan;

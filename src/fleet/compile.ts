@@ -22,8 +22,9 @@ import {
   runPipeline,
   stageNamed,
 } from '../pipeline.js';
+import { TenantCache } from '../cache/tenant-cache.js';
 import { writeManifestCopy } from './manifest-copy.js';
-import { type Manifest, manifestFromFiles, readManifest } from './manifest.js';
+import { type Manifest, type TenantSpec, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
 import { tenantInput } from './tenants.js';
 import { type PhaseTime, createPhaseClock } from './timings.js';
@@ -55,6 +56,22 @@ export interface CompileOptions {
   readonly client?: string; // also write the typed client here (a full compile always writes <dir>/client.ts)
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
+  // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
+  // Used by compiles that run import through lower without --dump-after; CompileResult.tenants is then empty.
+  readonly tenantCache?: string;
+  readonly tenantCacheMaxBytes?: number; // pruned to this after the compile (default DEFAULT_CACHE_MAX_BYTES)
+}
+
+export interface TenantCacheReport {
+  readonly dir: string;
+  readonly hits: number;
+  readonly misses: number;
+  readonly modelsRead: number; // model files read: those imported, and those hashed again because their stat changed
+  readonly written: number;
+  readonly bytesWritten: number;
+  readonly rejected: readonly { readonly tenant: string; readonly reason: string }[]; // corrupt, truncated or foreign entries, recompiled
+  readonly writeErrors: readonly string[];
+  readonly pruned: { readonly removed: number; readonly freedBytes: number; readonly keptBytes: number; readonly maxBytes: number };
 }
 
 export interface CompileResult {
@@ -65,6 +82,7 @@ export interface CompileResult {
   readonly files: readonly string[]; // what was written, relative to dir
   readonly nvccSkipped?: string | null; // why no cubin was built (full compiles only)
   readonly phases: readonly PhaseTime[]; // seconds per compile phase
+  readonly cache?: TenantCacheReport; // when the tenant cache was used
 }
 
 const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'canonicalize' : name === 'cuda' ? 'plan' : name);
@@ -86,14 +104,23 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const dumpDir = from === undefined ? undefined : dumpDirOf(fleet);
   ensureDir(outDir);
   const clock = createPhaseClock();
+  const runsLower = index(after, -1) < STAGE_NAMES.indexOf('import') && index(until, STAGE_NAMES.length) >= STAGE_NAMES.indexOf('lower');
+  const cache =
+    opts.tenantCache !== undefined && runsLower && onPass === undefined
+      ? new TenantCache({ dir: opts.tenantCache, ...(opts.tenantCacheMaxBytes !== undefined ? { maxBytes: opts.tenantCacheMaxBytes } : {}) })
+      : undefined;
 
   let clientText: string | undefined; // rendered once, written where asked and into the plan dir
-  const client = async (plan: Plan) => (clientText ??= await clock.timeAsync('client', () => renderClient(plan.tenants)));
+  const render = (plan: Plan) => () => renderClient(plan.tenants);
+  const client = async (plan: Plan) =>
+    (clientText ??= await clock.timeAsync('client', () => (cache ? cache.client(plan.tenants, render(plan)) : render(plan)())));
   const run = await runPipeline({
     ...(manifest ? { manifest } : {}),
     ...(after !== undefined ? { from: { stage: after, dir: dumpDir! } } : {}),
     ...(until !== undefined ? { until } : {}),
-    keep: ['canonicalize'],
+    keep: cache === undefined ? ['canonicalize'] : [],
+    // tenants of one model file (same dims, maxBatch) are imported and lowered once; --dump-after sees each
+    ...(onPass === undefined ? { shareKey: sameModelKey } : {}),
     ctx: {
       outDir,
       nvcc: opts.nvcc ?? 'auto',
@@ -101,6 +128,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
       clock,
       ...(onPass ? { onPass } : {}),
+      ...(cache ? { tenantCache: cache } : {}),
     },
     onStep: (done, total, label) => opts.onProgress?.({ done, total, label }),
     afterStage: async (name, output, step) => {
@@ -114,8 +142,9 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const plan = (run.outputs.get('plan') as PlannedFleet | undefined)?.plan ?? (run.outputs.get('launch') as PlannedFleet | undefined)?.plan ?? null;
   if (opts.client !== undefined && clientText === undefined) writeText(opts.client, await client(plan!)); // restarted after plan
   const result = (files: readonly string[], extra: Partial<CompileResult> = {}): CompileResult => {
+    const cacheReport = cache === undefined ? undefined : clock.time('cache prune', () => reportCache(cache)); // last: the client is in the cache too
     opts.onProgress?.({ done: run.total, total: run.total, label: 'done' });
-    return { dir: outDir, manifest: run.manifest, tenants, plan, files, phases: clock.phases(), ...extra };
+    return { dir: outDir, manifest: run.manifest, tenants, plan, files, phases: clock.phases(), ...(cacheReport ? { cache: cacheReport } : {}), ...extra };
   };
 
   if (emit === 'cuda') {
@@ -130,6 +159,18 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
   const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
   return result(files, { nvccSkipped: kernels.written.nvccSkipped });
+}
+
+function sameModelKey(t: TenantSpec): string {
+  const dims = Object.keys(t.dims)
+    .sort()
+    .map((k) => [k, t.dims[k]]);
+  return JSON.stringify([t.modelPath, dims, t.maxBatch]);
+}
+
+function reportCache(cache: TenantCache): TenantCacheReport {
+  const { hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors } = cache.stats;
+  return { dir: cache.dir, hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors, pruned: { ...cache.prune(), maxBytes: cache.maxBytes } };
 }
 
 // Shared with the CLI, so both say why a stage name does not fit.

@@ -2,7 +2,7 @@
 import { LoomError, fail, isLoomError } from '../../ir/errors.js';
 import type { Graph } from '../../ir/graph.js';
 import { markConsumable } from '../../ir/tensor.js';
-import { importModelFile } from '../onnx/import.js';
+import { type ImportOptions, importModelFile } from '../onnx/import.js';
 import { type CanonicalizeOptions, canonicalize } from '../../ir/passes/index.js';
 import type { TenantInput } from '../../ir/contract/plan.js';
 import type { Manifest, TenantSpec } from './manifest.js';
@@ -19,9 +19,10 @@ function inTenant<T>(t: TenantSpec, fn: () => T): T {
 }
 
 // The tenant's model as imported (raw IR, its symbolic dims bound).
-export function importTenantModel(t: TenantSpec): Graph {
+// hooks: the tenant cache's (it hashes the bytes read and notes external data files).
+export function importTenantModel(t: TenantSpec, hooks?: Pick<ImportOptions, 'onModelBytes' | 'onExternalFile'>): Graph {
   return inTenant(t, () => {
-    const g = importModelFile(t.modelPath, { dims: t.dims, name: t.id });
+    const g = importModelFile(t.modelPath, { dims: t.dims, name: t.id, ...hooks });
     if (g.inputs.length === 0) {
       fail('MODEL_INVALID', 'the model has no runtime inputs (graph.input is empty or lists only initializers), so no request could ever call it');
     }

@@ -2,20 +2,22 @@ import { fail } from '../../ir/errors.js';
 import type { RawAttr } from '../../ir/op.js';
 import { int64 } from './decode.js';
 import { type AttributeProto, AttributeType } from './proto.js';
-import { tensorFromProto } from './tensor.js';
+import { type TensorContext, tensorFromProto } from './tensor.js';
+
+type FileContext = Pick<TensorContext, 'baseDir' | 'onExternalFile'>; // where a tensor attribute's external data is read from
 
 // AttributeProto[] → the RawAttr map that op attribute readers see.
 
 const utf8 = new TextDecoder('utf-8');
 
-export function decodeAttributes(attrs: readonly AttributeProto[], where: string, baseDir: string | undefined): Map<string, RawAttr> {
+export function decodeAttributes(attrs: readonly AttributeProto[], where: string, files: FileContext = {}): Map<string, RawAttr> {
   const out = new Map<string, RawAttr>();
   for (const a of attrs) {
     const name = a.name ?? '';
     if (name === '') fail('MODEL_INVALID', `${where}: has an attribute without a name`);
     if (out.has(name)) fail('MODEL_INVALID', `${where}: attribute '${name}' is given twice`);
     if (a.refAttrName) fail('MODEL_INVALID', `${where}: attribute '${name}' refers to a function attribute ('${a.refAttrName}') outside a function`);
-    out.set(name, decodeAttribute(a, name, where, baseDir));
+    out.set(name, decodeAttribute(a, name, where, files));
   }
   return out;
 }
@@ -35,7 +37,7 @@ function kindOf(a: AttributeProto): number {
   return AttributeType.UNDEFINED;
 }
 
-function decodeAttribute(a: AttributeProto, name: string, where: string, baseDir: string | undefined): RawAttr {
+function decodeAttribute(a: AttributeProto, name: string, where: string, files: FileContext): RawAttr {
   const kind = kindOf(a);
   switch (kind) {
     case AttributeType.FLOAT:
@@ -52,7 +54,7 @@ function decodeAttribute(a: AttributeProto, name: string, where: string, baseDir
       return { kind: 'strings', value: (a.strings ?? []).map((s) => utf8.decode(s)) };
     case AttributeType.TENSOR:
       if (!a.t) fail('MODEL_INVALID', `${where}: tensor attribute '${name}' has no tensor`);
-      return { kind: 'tensor', value: tensorFromProto(a.t, { what: `${where}: attribute '${name}'`, ...(baseDir !== undefined ? { baseDir } : {}) }) };
+      return { kind: 'tensor', value: tensorFromProto(a.t, { what: `${where}: attribute '${name}'`, ...files }) };
     case AttributeType.GRAPH:
     case AttributeType.GRAPHS:
       return { kind: 'graph' };

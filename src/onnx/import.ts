@@ -13,7 +13,7 @@ import { decodeModel, int64 } from './decode.js';
 import { type DeclaredType, bindInputs, declaredType } from './inputs.js';
 import { modernOpName, normalizeLegacy } from './legacy.js';
 import type { GraphProto, ModelProto, NodeProto } from './proto.js';
-import { i64Tensor, tensorFromProto } from './tensor.js';
+import { type TensorContext, i64Tensor, tensorFromProto } from './tensor.js';
 import { type SortNode, topoSort } from './toposort.js';
 
 // ONNX ModelProto → IR Graph: constants from initializers and Constant nodes, runtime inputs with bound
@@ -23,6 +23,8 @@ export interface ImportOptions {
   readonly dims?: Readonly<Record<string, number>>; // sizes for symbolic input dims, by dim_param name
   readonly baseDir?: string; // for external data; default: the model file's folder
   readonly name?: string; // graph name; default: the model file's base name, else the ONNX graph's name
+  readonly onExternalFile?: (file: string) => void; // each external data file read (real path): the tenant cache keys on them
+  readonly onModelBytes?: (bytes: Uint8Array) => void; // importModelFile: the file's bytes as read, before decoding (hashed by the tenant cache)
 }
 
 export const OPSET_MIN = 9;
@@ -33,6 +35,7 @@ export const MAX_MODEL_FILE_BYTES = 2 * GiB;
 
 export function importModelFile(path: string, opts: ImportOptions = {}): Graph {
   const bytes = readRegularFile(path, { what: 'model file', maxBytes: MAX_MODEL_FILE_BYTES });
+  opts.onModelBytes?.(bytes);
   try {
     // the bytes are this call's own: initializers become views of them instead of copies
     return importDecoded(decodeModel(bytes), { ...opts, baseDir: opts.baseDir ?? dirname(path), name: opts.name ?? basename(path, extname(path)) }, true);
@@ -101,7 +104,8 @@ function importModel(model: ModelProto, opts: ImportOptions, ownsBytes: boolean)
   const opset = defaultOpset(model);
   const graph = model.graph as GraphProto;
   const nodes = graph.node ?? [];
-  const tctx = opts.baseDir !== undefined ? { baseDir: opts.baseDir } : {};
+  const ext = opts.onExternalFile !== undefined ? { onExternalFile: opts.onExternalFile } : {};
+  const tctx = { ...(opts.baseDir !== undefined ? { baseDir: opts.baseDir } : {}), ...ext };
   if ((graph.sparseInitializer ?? []).length > 0) {
     fail('UNSUPPORTED_FEATURE', `the graph has sparse initializers ('${graph.sparseInitializer![0]!.values?.name ?? ''}'); Loom reads dense ones only`);
   }
@@ -150,7 +154,7 @@ function importModel(model: ModelProto, opts: ImportOptions, ownsBytes: boolean)
     onnxNames.add(s);
     return s;
   };
-  for (const i of order) importNode(nodes[i]!, i, opset, b, ids, opts.baseDir, fresh);
+  for (const i of order) importNode(nodes[i]!, i, opset, b, ids, tctx, fresh);
 
   const outs = (graph.output ?? []).map((vi) => {
     const name = vi.name ?? '';
@@ -181,7 +185,7 @@ function importNode(
   opset: number,
   b: GraphBuilder,
   ids: Map<string, ValueId>,
-  baseDir: string | undefined,
+  files: Pick<TensorContext, 'baseDir' | 'onExternalFile'>,
   fresh: (base: string) => string,
 ): void {
   const op = n.opType ?? '';
@@ -189,7 +193,7 @@ function importNode(
   const where = `node '${name}' (${op})`;
   try {
     const outputs = n.output ?? [];
-    const attrs = decodeAttributes(n.attribute ?? [], where, baseDir);
+    const attrs = decodeAttributes(n.attribute ?? [], where, files);
     if (op === 'Constant') {
       if (outputs.length !== 1 || outputs[0] === '') fail('MODEL_INVALID', `${where}: must have exactly one output, has ${outputs.length}`);
       ids.set(outputs[0]!, b.addConstant(outputs[0]!, constantValue(attrs, where)));

@@ -16,6 +16,7 @@ export interface TensorContext {
   readonly what: string; // e.g. "initializer 'conv1.weight'" for messages
   // raw_data lies in bytes this import owns (a model file it read): the tensor may view them in place.
   readonly ownsRaw?: boolean;
+  readonly onExternalFile?: (file: string) => void; // told the real path of every external data file read
 }
 
 const EXTERNAL = 1;
@@ -202,6 +203,7 @@ function readExternal(t: TensorProto, bytes: number, ctx: TensorContext): Uint8A
       `${what}: external data location '${location}' resolves to '${realFile}', outside the model's folder '${realBase}' (through a symbolic link); refusing to read it`,
     );
   }
+  ctx.onExternalFile?.(realFile);
   // The file may hold many tensors (no limit on its size); only [offset, offset + bytes) is read.
   const f = openRegularFile(realFile, {
     what: `${what}: external data file (location '${location}')`,

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FLEETS, fleetTenants, formatTable, prepareFleet, timeCompile } from '../../bench/compile-time.js';
+import { FLEETS, fleetTenants, formatTable, prepareFleet, readWriteFloor, timeCompile } from '../../bench/compile-time.js';
 import { writePlanDir } from '../../codegen/index.js';
 import { generateModel } from '../../models/index.js';
 import { importModelBytes } from '../../src/onnx/import.js';
@@ -44,10 +44,33 @@ describe('bench/compile-time.ts', () => {
     const phases = row.phases.map((p) => p.phase);
     for (const p of ['import', 'canonicalize', 'plan', 'weights + kernels', 'client']) expect(phases).toContain(p);
     expect(row.phases.every((p) => p.seconds >= 0)).toBe(true);
-    const table = formatTable([row]);
+    expect(row.cache).toBeUndefined(); // cold: --no-cache
+    expect(row.loadavg).toMatch(/^[\d.]+ [\d.]+ [\d.]+$/);
+
+    // the cache modes: fill an empty cache, then recompile with one tenant's model changed
+    const cache = path.join(work, 'tenant-cache');
+    const filled = await timeCompile('mixed', manifest, { nvcc: 'off', tenantCache: cache, mode: 'cache' });
+    expect(filled.cache).toMatchObject({ hits: 0, misses: 3 });
+    const before = readFileSync(path.join(path.dirname(manifest), 'first.onnx'));
+    expect(prepareFleet(work, mixed, 3, SHRINK, undefined, true)).toBe(manifest); // first.onnx rewritten in place
+    expect(readFileSync(path.join(path.dirname(manifest), 'first.onnx')).equals(before)).toBe(false);
+    const warm = await timeCompile('mixed', manifest, { nvcc: 'off', tenantCache: cache, mode: 'warm' });
+    expect(warm.cache).toMatchObject({ hits: 2, misses: 1 });
+    expect(readWriteFloor(manifest, row.weightsBytes)).toBeGreaterThan(0);
+
+    const table = formatTable([row, { ...warm, coldSeconds: row.seconds, floorSeconds: 0.5 }]);
     expect(table).toContain('peak RSS MB');
-    expect(table.split('\n')[2]).toMatch(/^mixed\s+3\s/);
+    expect(table.split('\n')[2]).toMatch(/^mixed\s+cold\s+3\s/);
+    expect(table.split('\n')[3]).toMatch(/^mixed\s+warm, 1 changed\s+3\s.*\s2\/3\s/);
   }, 120_000);
+
+  it('the scale fleets: 1,000 zoo MLPs, 10,000 small MLPs over 16 model files', () => {
+    const small = FLEETS.find((f) => f.name === 'small-10k')!;
+    const tenants = fleetTenants(small, small.tenants!);
+    expect(tenants).toHaveLength(10000);
+    expect(new Set(tenants.map((t) => t.seed)).size).toBe(16);
+    expect(FLEETS.find((f) => f.name === 'mlp-1k')!.tenants).toBe(1000);
+  });
 });
 
 // Every architecture whose weights compile rewrites: BN folded into convs, LSTM/GRU gates transposed.

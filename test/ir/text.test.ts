@@ -4,7 +4,7 @@ import type { Graph } from '../../ir/graph.js';
 import { interpret } from '../../ir/interpret.js';
 import { parseGraph } from '../../ir/parse.js';
 import { printGraph } from '../../ir/print.js';
-import { fromNumbers, makeTensor, toNumbers } from '../../ir/tensor.js';
+import { type Tensor, fromNumbers, makeTensor, toNumbers } from '../../ir/tensor.js';
 import { verifyGraph } from '../../ir/verify.js';
 import { f32, mlp } from './fixtures.js';
 
@@ -91,6 +91,20 @@ describe('parseGraph', () => {
       verifyGraph(back);
       expect(printGraph(back, { fullConstants: true })).toBe(text);
     }
+  });
+
+  it('round-trips large constants as blobs, checking their dtype and shape', () => {
+    const g = awkward();
+    const blobs: Tensor[] = [];
+    const text = printGraph(g, { blobs });
+    expect(text).toMatch(/const %big: f32\[6,6\] = blob 0$/m);
+    expect(blobs.length).toBeGreaterThan(0);
+    const back = parseGraph(text, { blobs });
+    expect(printGraph(back, { fullConstants: true })).toBe(printGraph(g, { fullConstants: true }));
+    expect(() => parseGraph(text)).toThrow(/refers to blob 0, but no blobs were given/);
+    expect(() => parseGraph(text, { blobs: [] })).toThrow(/blob 0 is not one of the 0 blobs given/);
+    const wrong = [makeTensor('f32', [36]), ...blobs.slice(1)];
+    expect(() => parseGraph(text, { blobs: wrong })).toThrow(/%big is declared f32\[6,6\] but blob 0 is f32\[36\]/);
   });
 
   it('keeps constants exact and the graph computing the same values', () => {

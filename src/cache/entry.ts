@@ -1,0 +1,152 @@
+// One tenant's lowered IR on disk: the concrete graph as IR text with its constants as binary blobs, and the
+// tenant's I/O. Layout (little-endian):
+//   'LOOMTEN\n' | u32 header bytes | u32 crc32(header) | header (JSON) | zeros to 64 | payload (blobs, each at a
+//   multiple of 64)
+// The header names the cache format, the key, the files the tenant was compiled from (with their hashes),
+// every blob's dtype, shape and offset, and the payload's size and crc32. Reading checks all of it: a
+// truncated, corrupt or foreign entry is reported as a reason and never used.
+import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { type AnyTypedArray, type DType, DTYPES, allocArray, byteSize, viewArray } from '../../ir/dtype.js';
+import type { Graph } from '../../ir/graph.js';
+import { parseGraph } from '../../ir/parse.js';
+import { printGraph } from '../../ir/print.js';
+import { type Tensor, makeTensor, tensorBytes } from '../../ir/tensor.js';
+import type { ConcreteIO, ConcreteTenant } from '../planner/index.js';
+import { writeAtomic } from './atomic.js';
+import { CACHE_FORMAT } from './location.js';
+
+const MAGIC = Buffer.from('LOOMTEN\n', 'latin1');
+const PREFIX = 16;
+const ALIGN = 64;
+const FORMAT_NAME = 'loom-tenant-cache';
+const MAX_ENTRY_BYTES = 2 ** 31 - 1; // an entry is read with one readFileSync
+
+export interface Dependency {
+  readonly file: string; // real path
+  readonly sha256: string;
+}
+
+interface BlobInfo {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly offset: number; // in the payload
+}
+
+interface Header {
+  readonly format: string;
+  readonly version: number;
+  readonly key: string;
+  readonly deps: readonly Dependency[];
+  readonly inputs: readonly ConcreteIO[];
+  readonly outputs: readonly ConcreteIO[];
+  readonly ir: string;
+  readonly blobs: readonly BlobInfo[];
+  readonly payloadBytes: number;
+  readonly payloadCrc32: number;
+}
+
+export interface Entry {
+  readonly deps: readonly Dependency[];
+  readonly tenant: ConcreteTenant;
+}
+
+export type ReadResult = { readonly entry: Entry } | { readonly rejected: string };
+
+const pad = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+
+// Writes the entry atomically; returns its size in bytes.
+export function writeEntry(file: string, key: string, deps: readonly Dependency[], tenant: ConcreteTenant): number {
+  const blobs: Tensor[] = [];
+  const ir = printGraph(tenant.graph, { blobs });
+  const infos: BlobInfo[] = [];
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  let crc = 0;
+  for (const t of blobs) {
+    const gap = pad(offset) - offset;
+    if (gap > 0) {
+      const zeros = new Uint8Array(gap);
+      parts.push(zeros);
+      crc = crc32(zeros, crc);
+      offset += gap;
+    }
+    const bytes = tensorBytes(t);
+    infos.push({ dtype: t.dtype, shape: t.shape, offset });
+    parts.push(bytes);
+    crc = crc32(bytes, crc);
+    offset += bytes.byteLength;
+  }
+  const header: Header = {
+    format: FORMAT_NAME,
+    version: CACHE_FORMAT,
+    key,
+    deps,
+    inputs: tenant.inputs,
+    outputs: tenant.outputs,
+    ir,
+    blobs: infos,
+    payloadBytes: offset,
+    payloadCrc32: crc,
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(PREFIX);
+  MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(json.byteLength, 8);
+  prefix.writeUInt32LE(crc32(json), 12);
+  const headPad = new Uint8Array(pad(PREFIX + json.byteLength) - PREFIX - json.byteLength);
+  const total = pad(PREFIX + json.byteLength) + offset;
+  if (total > MAX_ENTRY_BYTES)
+    throw new Error(`its lowered IR is ${total} bytes, more than one entry holds (${MAX_ENTRY_BYTES}); it is compiled afresh each time`);
+  writeAtomic(file, [prefix, json, headPad, ...parts]);
+  return total;
+}
+
+// Reads and checks an entry written for `key`. A missing file is a plain miss (rejected: '').
+export function readEntry(file: string, key: string): ReadResult {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    return { rejected: (e as NodeJS.ErrnoException).code === 'ENOENT' ? '' : `unreadable (${(e as Error).message})` };
+  }
+  if (buf.byteLength < PREFIX || !buf.subarray(0, 8).equals(MAGIC)) return { rejected: 'not a tenant cache entry (bad magic)' };
+  const headerBytes = buf.readUInt32LE(8);
+  if (PREFIX + headerBytes > buf.byteLength) return { rejected: 'truncated (header)' };
+  const json = buf.subarray(PREFIX, PREFIX + headerBytes);
+  if (crc32(json) !== buf.readUInt32LE(12)) return { rejected: 'corrupt (header checksum)' };
+  let h: Header;
+  try {
+    h = JSON.parse(json.toString('utf8')) as Header;
+  } catch {
+    return { rejected: 'corrupt (header is not JSON)' };
+  }
+  if (h.format !== FORMAT_NAME || h.version !== CACHE_FORMAT) return { rejected: `another cache format (${String(h.format)} ${String(h.version)})` };
+  if (h.key !== key) return { rejected: 'written for another key' };
+  const start = pad(PREFIX + headerBytes);
+  if (buf.byteLength !== start + h.payloadBytes) return { rejected: `truncated or padded (${buf.byteLength} bytes, header says ${start + h.payloadBytes})` };
+  const payload = buf.subarray(start);
+  if (crc32(payload) !== h.payloadCrc32) return { rejected: 'corrupt (payload checksum)' };
+  try {
+    const blobs = h.blobs.map((b) => blobTensor(payload, b));
+    const graph: Graph = parseGraph(h.ir, { blobs });
+    return { entry: { deps: h.deps, tenant: { graph, inputs: h.inputs, outputs: h.outputs } } };
+  } catch (e) {
+    return { rejected: `unreadable IR (${(e as Error).message})` };
+  }
+}
+
+function blobTensor(payload: Buffer, b: BlobInfo): Tensor {
+  if (!DTYPES.includes(b.dtype) || !Array.isArray(b.shape) || !b.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error('bad blob table');
+  const n = b.shape.reduce((a, d) => a * d, 1);
+  const bytes = n * byteSize(b.dtype);
+  if (!Number.isSafeInteger(b.offset) || b.offset < 0 || b.offset + bytes > payload.byteLength) throw new Error('blob outside the payload');
+  const at = payload.byteOffset + b.offset;
+  let data: AnyTypedArray;
+  if (at % byteSize(b.dtype) === 0) data = viewArray(b.dtype, payload.buffer, at, n);
+  else {
+    data = allocArray(b.dtype, n); // a small file's Buffer may sit misaligned in Node's pool
+    new Uint8Array(data.buffer, data.byteOffset, bytes).set(payload.subarray(b.offset, b.offset + bytes));
+  }
+  return makeTensor(b.dtype, b.shape, data);
+}

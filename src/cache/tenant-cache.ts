@@ -1,0 +1,210 @@
+// The per-tenant compile cache (`loom compile --cache DIR`): a tenant's import + canonicalize + lower result,
+// keyed by what determines it (the model's bytes, its bound dims, maxBatch, the fleet's precision, Loom's
+// version with a hash of its compiler code (location.ts loomBuildId) and the cache format). An unchanged tenant is read back from its entry instead of being decoded,
+// folded and lowered again; its model is not even read when its stat matches the recorded hash
+// (file-hashes.ts). Entries are shared by tenants with the same key (one model file serving many tenants).
+//
+// Layout under the cache folder: entries/<key>.tenant (entry.ts), clients/<key>.json (client-cache.ts),
+// files/<path hash>.json (stat records).
+// Size: after each compile, least recently used entries are deleted until the folder's entries fit maxBytes;
+// entries this compile used are kept even past it (pruneReport says so).
+import { createHash } from 'node:crypto';
+import { readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import type { ConcreteTenant } from '../planner/index.js';
+import type { FleetPrecision, TenantSpec } from '../fleet/manifest.js';
+import type { PlannedTenant } from '../../ir/contract/plan.js';
+import { fail } from '../../ir/errors.js';
+import { CLIENTS_DIR, cachedClient } from './client-cache.js';
+import { type Dependency, readEntry, writeEntry } from './entry.js';
+import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
+import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomBuildId } from './location.js';
+
+export interface TenantCacheOptions {
+  readonly dir: string;
+  readonly maxBytes?: number; // default DEFAULT_CACHE_MAX_BYTES
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  modelsRead: number; // model files read (imports, and hashing a model whose stat changed)
+  written: number;
+  bytesWritten: number;
+  readonly rejected: { readonly tenant: string; readonly reason: string }[]; // entries found but not trusted
+  readonly writeErrors: string[];
+}
+
+export interface ImportHooks {
+  readonly onModelBytes: (bytes: Uint8Array) => void;
+  readonly onExternalFile: (file: string) => void;
+}
+
+interface Pending {
+  modelSha?: string;
+  readonly external: Set<string>;
+}
+
+const ENTRY_EXT = '.tenant';
+const ENTRIES_DIR = 'entries';
+
+export class TenantCache {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly stats: CacheStats = { hits: 0, misses: 0, modelsRead: 0, written: 0, bytesWritten: 0, rejected: [], writeErrors: [] };
+  private readonly files: FileHashes;
+  private readonly memo = new Map<string, ConcreteTenant>(); // this run's tenants by key
+  private readonly pending = new Map<string, Pending>(); // tenants being compiled, by id
+  private readonly used = new Set<string>(); // entry files this run read or wrote
+
+  constructor(opts: TenantCacheOptions) {
+    this.dir = path.resolve(opts.dir);
+    const st = statOrNull(this.dir);
+    if (st !== null && !st.isDirectory())
+      fail('USAGE', `the tenant cache '${opts.dir}' is not a folder (--cache names a folder; --no-cache compiles without one)`);
+    this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
+    this.files = new FileHashes(path.join(this.dir, 'files'));
+  }
+
+  // The tenant's lowered IR if the cache holds it for the model as it is now; undefined: compile it (with
+  // importHooks, then store).
+  lookup(t: TenantSpec, precision: FleetPrecision): ConcreteTenant | undefined {
+    // a model never hashed is read once, by its import; one whose stat changed is hashed first (it may be
+    // unchanged: touched, copied back), which reads it but spares decoding and lowering on a hit
+    const known = this.files.lookup(t.modelPath);
+    if (!known.seen) return this.miss();
+    const modelSha = known.sha256 ?? this.hashModel(t);
+    if (modelSha === undefined) return this.miss();
+    const key = this.keyOf(t, precision, modelSha);
+    const memo = this.memo.get(key);
+    if (memo !== undefined) return this.hit(t, memo);
+    const file = this.entryFile(key);
+    const r = readEntry(file, key);
+    if ('rejected' in r) {
+      if (r.rejected !== '') this.stats.rejected.push({ tenant: t.id, reason: r.rejected });
+      return this.miss();
+    }
+    const stale = r.entry.deps.find((d) => this.files.hash(d.file) !== d.sha256);
+    if (stale !== undefined) return this.miss();
+    this.used.add(file);
+    touch(file);
+    this.memo.set(key, r.entry.tenant);
+    return this.hit(t, r.entry.tenant);
+  }
+
+  // Hooks for importing a tenant that missed: the model's bytes are hashed as they are read (not read twice).
+  importHooks(t: TenantSpec): ImportHooks {
+    const p: Pending = { external: new Set() };
+    this.pending.set(t.id, p);
+    const before = statOrNull(t.modelPath);
+    return {
+      onModelBytes: (bytes) => {
+        this.stats.modelsRead++;
+        p.modelSha = this.files.remember(t.modelPath, before, sha256Hex(bytes));
+      },
+      onExternalFile: (file) => p.external.add(file),
+    };
+  }
+
+  // Writes a freshly lowered tenant. A failed write (disk full, read-only folder) is recorded, not thrown:
+  // the compile itself succeeded.
+  store(t: TenantSpec, precision: FleetPrecision, tenant: ConcreteTenant): void {
+    const p = this.pending.get(t.id);
+    this.pending.delete(t.id);
+    if (p?.modelSha === undefined) return; // imported without the hooks
+    const key = this.keyOf(t, precision, p.modelSha);
+    this.memo.set(key, tenant);
+    const file = this.entryFile(key);
+    try {
+      const deps: Dependency[] = [...p.external].sort().map((f) => ({ file: f, sha256: this.files.hash(f) }));
+      this.stats.bytesWritten += writeEntry(file, key, deps, tenant);
+      this.stats.written++;
+      this.used.add(file);
+    } catch (e) {
+      this.stats.writeErrors.push(`tenant '${t.id}': ${(e as Error).message}`);
+    }
+  }
+
+  // The plan's typed client, from the cache when these tenants' was rendered before.
+  client(tenants: readonly PlannedTenant[], render: () => Promise<string>): Promise<string> {
+    return cachedClient(this.dir, tenants, render, (f) => this.used.add(f));
+  }
+
+  // Deletes least recently used entries and clients (and stale temporary files) until they fit maxBytes.
+  prune(): { removed: number; freedBytes: number; keptBytes: number } {
+    const names = [ENTRIES_DIR, CLIENTS_DIR].flatMap((sub) => {
+      try {
+        return readdirSync(path.join(this.dir, sub)).map((n) => path.join(this.dir, sub, n));
+      } catch {
+        return [];
+      }
+    });
+    const now = Date.now();
+    const all = names.flatMap((file) => {
+      try {
+        const st = statSync(file);
+        return [{ file, size: st.size, mtime: st.mtimeMs, tmp: file.includes('.tmp-') }];
+      } catch {
+        return []; // removed by another compile meanwhile
+      }
+    });
+    let removed = 0;
+    let freedBytes = 0;
+    const drop = (f: { file: string; size: number }) => {
+      rmSync(f.file, { force: true });
+      removed++;
+      freedBytes += f.size;
+    };
+    for (const f of all) if (f.tmp && now - f.mtime > 3600_000) drop(f); // a crashed compile's temporary file
+    const entries = all.filter((f) => !f.tmp).sort((a, b) => a.mtime - b.mtime);
+    let total = entries.reduce((a, f) => a + f.size, 0);
+    for (const f of entries) {
+      if (total <= this.maxBytes) break;
+      if (this.used.has(f.file)) continue;
+      drop(f);
+      total -= f.size;
+    }
+    return { removed, freedBytes, keptBytes: total };
+  }
+
+  private keyOf(t: TenantSpec, precision: FleetPrecision, modelSha: string): string {
+    const dims = Object.keys(t.dims)
+      .sort()
+      .map((k) => [k, t.dims[k]]);
+    const what = { format: CACHE_FORMAT, loom: loomBuildId(), model: modelSha, dims, maxBatch: t.maxBatch, precision };
+    return createHash('sha256').update(JSON.stringify(what)).digest('hex');
+  }
+
+  private hashModel(t: TenantSpec): string | undefined {
+    this.stats.modelsRead++;
+    try {
+      return this.files.hash(t.modelPath, 'model file');
+    } catch {
+      return undefined; // unreadable: the import says why
+    }
+  }
+
+  private entryFile(key: string): string {
+    return path.join(this.dir, ENTRIES_DIR, `${key}${ENTRY_EXT}`);
+  }
+
+  private miss(): undefined {
+    this.stats.misses++;
+    return undefined;
+  }
+
+  // The graph is named after the tenant (import names it so; messages use it), the rest is shared.
+  private hit(t: TenantSpec, c: ConcreteTenant): ConcreteTenant {
+    this.stats.hits++;
+    return { ...c, graph: { ...c.graph, name: t.id } };
+  }
+}
+
+function touch(file: string): void {
+  const now = new Date();
+  try {
+    utimesSync(file, now, now); // least recently used goes first when pruning
+  } catch {
+    // another compile pruned it meanwhile: this run holds its data already
+  }
+}
