@@ -17,7 +17,9 @@
 // Prints a table; writes JSON to bench/results/<date>-<cpu or card>-serve-load.json (and $OUT if set).
 //   npx tsx bench/serve-load.ts [--seconds 10] [--tenants 16] [--backend cpu|cuda|auto] [--connections 64,256]
 //     [--rates 2000,5000] [--bodies json,binary] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
-//     [--sizes 256,512,256,10] [--threads N] [--grpc]
+//     [--sizes 256,512,256,10] [--threads N] [--grpc] [--shards N --devices 0,0]
+// --shards N compiles the fleet with `loom compile --shards N` and serves every shard from the one process
+// (`loom serve DIR --devices LIST`: e.g. 0,0 for two shards on one GPU, cpu,cpu on the CPU backend).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -27,6 +29,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileFleet } from '../src/fleet/compile.js';
+import { readManifest } from '../src/fleet/manifest.js';
+import { compileShards } from '../src/fleet/shard-compile.js';
 import { alignTable, resultFile, runIfMain, writeMlpFleet } from './common.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -370,7 +374,10 @@ function waitForUrl(proc: ChildProcess, re: RegExp, what: string): Promise<strin
   });
 }
 
-export async function startLoom(plan: string, opts: { backend: string; threads?: string; queueTicks: number }): Promise<{ proc: ChildProcess; url: string }> {
+export async function startLoom(
+  plan: string,
+  opts: { backend: string; threads?: string; queueTicks: number; devices?: string },
+): Promise<{ proc: ChildProcess; url: string }> {
   if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
   const argv = [
     path.join(ROOT, 'bin/loom.js'),
@@ -386,6 +393,7 @@ export async function startLoom(plan: string, opts: { backend: string; threads?:
     String(opts.queueTicks),
   ];
   if (opts.threads) argv.push('--threads', opts.threads);
+  if (opts.devices) argv.push('--devices', opts.devices);
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   return { proc, url: await waitForUrl(proc, /serving .* at (https?:\/\/[^\s]+) /, 'loom serve') };
 }
@@ -473,6 +481,8 @@ async function main(): Promise<void> {
       'drain-s': { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
       grpc: { type: 'boolean', default: false },
+      shards: { type: 'string', default: '1' },
+      devices: { type: 'string' }, // loom serve --devices, with --shards
       out: { type: 'string', default: path.join(ROOT, 'bench/results') },
       'floor-server': { type: 'string' }, // internal: run the floor server for this tenants file
     },
@@ -513,13 +523,22 @@ async function main(): Promise<void> {
     writeFileSync(manifest, JSON.stringify(m));
     const plan = path.join(work, 'plan');
     process.stderr.write(`compiling ${nTenants} x MLP ${sizes.join('-')} (maxBatch ${maxBatch}, sloMs ${sloMs})...\n`);
-    await compileFleet(manifest, plan, { nvcc: backend === 'cpu' ? 'off' : 'auto' });
+    const shards = Number(args.shards);
+    const nvcc = backend === 'cpu' ? 'off' : 'auto';
+    if (shards > 1) await compileShards(readManifest(manifest), plan, { shards, nvcc });
+    else await compileFleet(manifest, plan, { nvcc });
     const shapes: TenantShape[] = m.tenants.map((t) => ({ id: t.id as string, input: 'input', width: sizes[0]!, output: 'output' }));
-    const planJson = JSON.parse(readFileSync(path.join(plan, 'plan.json'), 'utf8')) as {
-      tenants?: Array<{ id: string; inputs: Array<{ name: string }>; outputs: Array<{ name: string }> }>;
-    };
+    const planDirs = shards > 1 ? Array.from({ length: shards }, (_, k) => path.join(plan, `shard-${k}`)) : [plan];
+    const planTenants = planDirs.flatMap(
+      (d) =>
+        (
+          JSON.parse(readFileSync(path.join(d, 'plan.json'), 'utf8')) as {
+            tenants?: Array<{ id: string; inputs: Array<{ name: string }>; outputs: Array<{ name: string }> }>;
+          }
+        ).tenants ?? [],
+    );
     for (const s of shapes) {
-      const pt = planJson.tenants?.find((t) => t.id === s.id);
+      const pt = planTenants.find((t) => t.id === s.id);
       if (pt) Object.assign(s, { input: pt.inputs[0]!.name, output: pt.outputs[0]!.name });
     }
     const tenantsFile = path.join(work, 'tenants.json');
@@ -530,7 +549,8 @@ async function main(): Promise<void> {
     for (const target of targets) {
       let url: string;
       let proc: ChildProcess;
-      if (target === 'loom') ({ proc, url } = await startLoom(plan, { backend, threads: args.threads, queueTicks }));
+      if (target === 'loom')
+        ({ proc, url } = await startLoom(plan, { backend, threads: args.threads, queueTicks, ...(args.devices ? { devices: args.devices } : {}) }));
       else if (target === 'floor') ({ proc, url } = await startFloorChild(tenantsFile));
       else throw new Error(`unknown target '${target}' (floor, loom)`);
       children.push(proc);

@@ -14,6 +14,7 @@ export type BackendName = 'cpu' | 'cuda';
 export interface LoadPlanOptions {
   readonly backend?: 'auto' | BackendName; // auto: cuda where this addon was built with it, else cpu
   readonly threads?: number; // CPU backend worker threads (default: hardware concurrency)
+  readonly device?: number; // CUDA backend: the GPU index (default 0); checked by the addon against the GPUs it sees
   // Compute of the f32 GEMMs on the CUDA backend: 'fp32' (true fp32, no TF32) or 'tf32'. Default: the plan's
   // precision (a 'tf32' plan runs tf32), or tf32 when the environment variable LOOM_TF32=1; this overrides
   // both. bf16/fp16 plans' GEMMs are half-operand GEMMs with fp32 compute either way; the CPU backend always
@@ -87,6 +88,8 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
     fail('USAGE', `pipelineDepth must be an integer from 1 to 8, got ${opts.pipelineDepth}`);
   if (opts.precision !== undefined && opts.precision !== 'fp32' && opts.precision !== 'tf32')
     fail('USAGE', `precision must be fp32 or tf32, got ${String(opts.precision)}`);
+  if (opts.device !== undefined && (!Number.isInteger(opts.device) || opts.device < 0))
+    fail('USAGE', `device must be a GPU index (0, 1, ...), got ${opts.device}`);
   const addon = loadNativeAddon();
   const info = addon.info();
   const backend = chooseBackend(opts.backend, info.backends, info.cudaDevices);
@@ -137,6 +140,7 @@ const MAX_KERNEL_FILE_BYTES = 256 * MiB; // kernels.cu and the cubin (a 120-tena
 function cudaOptions(dir: string, plan: LaunchPlan, opts: LoadPlanOptions): Partial<NativeCreateOptions> {
   const precision = opts.precision ?? (process.env.LOOM_TF32 === '1' || plan.precision === 'tf32' ? 'tf32' : 'fp32');
   const out: { -readonly [K in keyof NativeCreateOptions]?: NativeCreateOptions[K] } = { precision };
+  if (opts.device !== undefined) out.device = opts.device;
   const src = path.join(dir, plan.kernels.source);
   if (existsSync(src)) out.kernelSource = readTextFile(src, { what: 'kernel source', maxBytes: MAX_KERNEL_FILE_BYTES });
   if (plan.kernels.cubin !== null) {

@@ -30,6 +30,7 @@ export interface AddonBackendInfo {
 export interface NativeCreateOptions {
   readonly backend: 'cpu' | 'cuda';
   readonly threads?: number;
+  readonly device?: number; // cuda: the GPU index (native/src/addon.cc reads it into cuda_options.device; default 0)
   readonly precision?: 'fp32' | 'tf32'; // cuda: tf32 = CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs
   readonly cubin?: Uint8Array; // the plan's kernels.<arch>.cubin
   readonly cubinArch?: string; // its arch, e.g. 'sm_90'
@@ -38,7 +39,6 @@ export interface NativeCreateOptions {
   readonly graph?: boolean; // cuda: false runs launches eagerly instead of replaying a CUDA graph (debugging)
   readonly debugPoisonOutputs?: boolean; // fill output slots with NaN bytes before every tick's launches
   readonly pipelineDepth?: number; // staging sets: ticks that may be in flight at once (1..8, default 3)
-  readonly device?: number; // cuda: which GPU (default 0)
 }
 
 // A plan's staging buffers and layout: spans are rows of [ioOffset, bytes, hostOffset]; an io slot's bytes sit

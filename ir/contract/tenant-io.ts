@@ -174,7 +174,7 @@ export function validateTenantInputs(
   // names: a record cannot repeat a key, so when no more keys than table inputs are given and each table
   // input is found below, every key is known; only a mismatch builds the key list to name the stranger
   let given = 0;
-  for (const key in inputs) if (Object.prototype.hasOwnProperty.call(inputs, key)) given++;
+  for (const key in inputs) if (Object.hasOwn(inputs, key)) given++;
   if (given > tenant.inputs.length) checkInputNames(tenant, Object.keys(inputs), opts);
   let rows: number | null = null;
   let rowsFrom = '';

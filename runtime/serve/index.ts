@@ -26,3 +26,6 @@ export { decodeInferRequest, encodeInferResponse, modelMetadata, oipDatatype, de
 export type { OipDatatype, OipModelMetadata, OipTensorMetadata, DecodedInfer, RequestedOutput } from './oip.js';
 export { authorize, loadAuthFile, parseAuthConfig } from './auth.js';
 export type { AuthConfig, AuthDecision, AuthScope, AuthToken } from './auth.js';
+export { ShardRouter } from './shards.js';
+export type { ServeScheduler, ServeShard, ShardObserver } from './shards.js';
+export { ShardMetrics } from './shard-metrics.js';

@@ -10,6 +10,8 @@ import { type AuthConfig, type AuthScope, authorize } from './auth.js';
 import type { MetricsOptions } from './metrics.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 import { type GrpcService, createGrpcService } from './grpc/service.js';
+import { type ServeScheduler, type ServeShard, ShardRouter } from './shards.js';
+import { ShardMetrics } from './shard-metrics.js';
 
 // A LoadedPlan fits; tests may wrap one.
 export interface ServeRunner extends TickRunner {
@@ -18,7 +20,9 @@ export interface ServeRunner extends TickRunner {
 }
 
 export interface ServeOptions {
-  readonly runner: ServeRunner;
+  readonly runner?: ServeRunner;
+  // Several plans, one tick loop each (shards.ts), behind this one front end; instead of runner.
+  readonly shards?: readonly ServeShard[];
   readonly scheduler?: Omit<SchedulerOptions, 'observer'>;
   // /metrics cardinality (metrics.ts): fleet-level series by default, perTenant adds a tenant label; top-K gauges.
   readonly metrics?: MetricsOptions;
@@ -55,7 +59,7 @@ export const DEFAULT_LIMITS = {
 
 export interface LoomServer {
   readonly app: FastifyInstance;
-  readonly scheduler: TickScheduler;
+  readonly scheduler: ServeScheduler;
   readonly metrics: ServeMetrics;
   listen(port: number, host: string): Promise<string>; // resolves with the base URL
   // the gRPC service (needs the `grpc` option): resolves with host:port
@@ -78,7 +82,7 @@ interface ModelParams {
 type InferRoute = { Params: ModelParams; Body: Buffer | undefined };
 
 export function createServer(opts: ServeOptions): LoomServer {
-  const { runner } = opts;
+  if ((opts.runner === undefined) === (opts.shards === undefined)) throw new RangeError('createServer: give either runner or shards');
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
   let nextId = 0;
   const logger = opts.logger ?? false;
@@ -173,7 +177,7 @@ export function createServer(opts: ServeOptions): LoomServer {
   });
 
   let metrics: ServeMetrics | null = null;
-  const scheduler = new TickScheduler(runner, {
+  const schedulerOpts = {
     ...opts.scheduler,
     observer: {
       onTick: (r) => {
@@ -185,12 +189,18 @@ export function createServer(opts: ServeOptions): LoomServer {
       onAnswered: (t, r) => metrics?.onAnswered(t, r),
       onCancel: (t, stage) => metrics?.onCancel(t, stage),
     },
-  });
+  } satisfies SchedulerOptions;
+  const router = opts.shards ? new ShardRouter(opts.shards, schedulerOpts) : null;
+  const runner = router ?? opts.runner!; // what the front end reads: the plan's tenants, the backend
+  const scheduler: ServeScheduler = router ?? new TickScheduler(opts.runner!, schedulerOpts);
+  // a single scheduler lists its tenants with queued work; over shards /metrics asks per tenant at a scrape
+  const queued = scheduler instanceof TickScheduler ? () => scheduler.queued() : undefined;
   metrics = new ServeMetrics(
-    { plan: runner.plan, backend: runner.backend, queueDepth: (t) => scheduler.queueDepth(t), queued: () => scheduler.queued() },
+    { plan: runner.plan, backend: runner.backend, queueDepth: (t) => scheduler.queueDepth(t), ...(queued ? { queued } : {}) },
     opts.metrics ?? {},
   );
   const m = metrics;
+  if (router) router.observeShards(new ShardMetrics(router, m.registry));
   let ready = true;
   let closing: Promise<void> | null = null;
 
@@ -300,7 +310,7 @@ export function createServer(opts: ServeOptions): LoomServer {
   const modelReady = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
     const r = tenantOf(req.params);
     if ('error' in r) return reply.code(404).send({ error: r.error });
-    const now = isReady();
+    const now = ready && scheduler.health(r.tenant.id).ready;
     return reply.code(now ? 200 : 503).send({ name: r.tenant.id, ready: now });
   };
   app.get('/v2/models/:model/ready', modelReady);
@@ -352,7 +362,8 @@ export function createServer(opts: ServeOptions): LoomServer {
       force.unref();
       await app.close();
       clearTimeout(force);
-      runner.close?.();
+      if (router) router.closeRunners();
+      else opts.runner!.close?.();
       app.log.info({ ...scheduler.stats }, 'shut down: every accepted request was answered');
     })();
     return closing;

@@ -7,6 +7,7 @@ import { STAGES } from '../pipeline.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
+import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 
 interface CompileFlags {
   output: string;
@@ -23,6 +24,8 @@ interface CompileFlags {
   maxActivationsMb?: string;
   maxIoMb?: string;
   maxConstantMb?: string;
+  shards?: string;
+  deviceMemory?: string;
 }
 
 const MB_FLAGS = [
@@ -72,6 +75,8 @@ export function registerCompile(program: Command): void {
       `refuse to compute one tensor at compile time (a folded constant, an index table) past this (default ${mib(DEFAULT_LIMITS.maxConstantBytes)})`,
     )
     .option('--client <file.ts>', 'also write the typed TypeScript client here (a full compile always writes <plan-dir>/client.ts)')
+    .option('--shards <n>', 'partition the tenants into n shard plans, <plan-dir>/shard-<k>/ and <plan-dir>/shards.json (one device each; see below)')
+    .option('--device-memory <GB>', 'with --shards: device memory per shard, GB (10^9 bytes) for the plan arenas (default 80)')
     .addHelpText(
       'after',
       [
@@ -96,10 +101,12 @@ export function registerCompile(program: Command): void {
         '  loom compile fleet.json -o out/ --emit launch && loom compile --from launch out/ -o plan/',
         '  loom compile fleet.json -o plan/ --dump-after fuse-epilogue   (plan/dump/<tenant>.fuse-epilogue.ir)',
         '  loom compile fleet.json -o plan/ --client src/loom-client.ts   (typed calls: one function per tenant)',
+        ...SHARD_HELP,
         '',
       ].join('\n'),
     )
     .action(async (fleet: string[], flags: CompileFlags) => {
+      if (flags.shards !== undefined || flags.deviceMemory !== undefined) return runShardedCompile(fleet, flags, limitsFrom(flags));
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;

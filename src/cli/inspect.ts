@@ -3,17 +3,20 @@ import type { Command } from 'commander';
 import { readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import { CHART_TENANT_ROWS, type ReportPlan, groupTenants, readBenchFile, writeReport } from '../report/index.js';
+import { isShardsDir, readShardsFile } from '../fleet/shards-file.js';
+import { formatShards } from '../fleet/shards-summary.js';
 import { type InspectablePlan, type LaunchRow, fewerText, fmtBytes, fmtFlops, fmtUs, launchRows, planTotals } from '../fleet/summary.js';
 
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('show a plan: its stages and launches (strided / grouped / generated), tenants, shapes, FLOPs, bytes, predicted time')
-    .argument('<plan-dir>', 'a directory written by `loom compile`')
+    .argument('<plan-dir>', 'a directory written by `loom compile` (with --shards: the shards side by side)')
     .option('--json', 'print the launches and totals as JSON')
     .option('--html <file>', 'write a self-contained HTML report: the space-time chart and summary panels')
     .option('--bench <json>', 'with --html: measured launch times {"launches": [{"id": 0, "us": 12.5}, ...]}; block widths use them')
     .action((dir: string, flags: { json?: boolean; html?: string; bench?: string }) => {
+      if (isShardsDir(dir)) return inspectShards(dir, flags);
       const launchPlan = readPlanDir(dir);
       const plan: InspectablePlan = launchPlan;
       if (flags.bench !== undefined && flags.html === undefined) fail('USAGE', '--bench only changes the HTML report; give --html <file> as well');
@@ -122,4 +125,16 @@ function tenantCell(r: LaunchRow): string {
 
 function clip(s: string): string {
   return s.length > MAX_CELL ? `${s.slice(0, MAX_CELL - 1)}…` : s;
+}
+
+// A `loom compile --shards N` directory: the shards side by side; one shard's launches are `loom inspect DIR/shard-<k>`.
+function inspectShards(dir: string, flags: { json?: boolean; html?: string; bench?: string }): void {
+  const shards = readShardsFile(dir);
+  if (flags.html !== undefined || flags.bench !== undefined)
+    fail('USAGE', `'${dir}' holds ${shards.shards.length} shard plans; give one of them for --html (e.g. ${dir.replace(/\/$/, '')}/shard-0)`);
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(shards, null, 1)}\n`);
+    return;
+  }
+  process.stdout.write(`${formatShards(shards)}\n`);
 }

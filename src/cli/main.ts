@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
 import { registerCompile } from './compile.js';
 import { registerDemo } from './demo.js';
+import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { reportError } from './errors.js';
 import { registerImport } from './import.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerServe(program);
   registerBench(program);
+  registerDeploy(program);
   return program;
 }
 

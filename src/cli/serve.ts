@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
-import { loadPlan } from '../../runtime/index.js';
 import { type AuthConfig, DEFAULT_BODY_LIMIT, DEFAULT_LIMITS, DEFAULT_TOP_K, createServer, loadAuthFile } from '../../runtime/serve/index.js';
+import { DEVICES_HELP, loadServed } from './serve-shards.js';
 
 interface ServeFlags {
   port: string;
@@ -26,6 +26,7 @@ interface ServeFlags {
   grpcHost?: string;
   metricsPerTenant?: boolean;
   metricsTopK: string;
+  devices?: string;
 }
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -65,10 +66,11 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .description('serve every tenant of a compiled plan over the Open Inference Protocol v2 (KServe/Triton HTTP), with Prometheus /metrics')
-    .argument('<plan-dir>', 'a directory written by `loom compile`')
+    .argument('<plan-dir>', 'a directory written by `loom compile` (or by `loom compile --shards N`: every shard, see below)')
     .option('--port <n>', 'TCP port (0: any free port)', '8000')
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--backend <name>', `execution backend: ${BACKENDS.join(' | ')}`, 'auto')
+    .option('--devices <list>', 'where each shard runs, in shard order: GPU indices and/or cpu, e.g. 0,1 or cpu,cpu (see below)')
     .option('--threads <n>', 'CPU backend worker threads (default: all cores)')
     .option('--queue-ticks <n>', 'per-tenant queue quota, in full batches (maxBatch rows each)', '4')
     .option('--default-slo-ms <ms>', 'deadline for tenants whose manifest gives no sloMs (default: none)')
@@ -114,7 +116,7 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
-      '\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d \'{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}\'\n',
+      `\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d '{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}'\n  loom serve shards/ --devices 0,1 --port 8000\n\n${DEVICES_HELP.join('\n')}\n`,
     )
     .action(async (dir: string, flags: ServeFlags) => {
       if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
@@ -139,20 +141,20 @@ export function registerServe(program: Command): void {
       if (!Number.isInteger(topK) || topK < 0) fail('USAGE', `--metrics-top-k must be a non-negative integer, got '${flags.metricsTopK}'`);
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
 
-      const loaded = await loadPlan(dir, { backend: flags.backend as (typeof BACKENDS)[number], ...(threads !== undefined ? { threads } : {}) });
+      const loaded = await loadServed(dir, {
+        backend: flags.backend as (typeof BACKENDS)[number],
+        ...(flags.devices !== undefined ? { devices: flags.devices } : {}),
+        ...(threads !== undefined ? { threads } : {}),
+      });
       let auth: AuthConfig | null = null;
       try {
-        if (flags.auth !== undefined)
-          auth = loadAuthFile(
-            flags.auth,
-            loaded.plan.tenants.map((t) => t.id),
-          );
+        if (flags.auth !== undefined) auth = loadAuthFile(flags.auth, loaded.tenants);
       } catch (e) {
         loaded.close();
         throw e;
       }
       const server = createServer({
-        runner: loaded,
+        ...(loaded.single ? { runner: loaded.single } : { shards: loaded.shards! }),
         scheduler: { queueTicks, defaultSloMs, checkFinite: flags.checkFinite === true, pipeline: flags.pipeline === true },
         bodyLimit,
         logger: { level: flags.logLevel },
@@ -183,9 +185,10 @@ export function registerServe(program: Command): void {
       }
       const hosts = grpcPort > 0 && grpcHost !== flags.host ? [flags.host, grpcHost] : [flags.host];
       for (const h of hosts) for (const w of authWarnings({ host: h, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
-      const n = loaded.plan.tenants.length;
+      const n = loaded.tenants.length;
+      const on = loaded.single ? loaded.single.backend : `${loaded.shards!.length} shards (${loaded.shards!.map((s) => `${s.id}: ${s.device}`).join(', ')})`;
       process.stderr.write(
-        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${loaded.backend} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
+        `loom: serving ${n} model${n === 1 ? '' : 's'} on ${on} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
       );
       await new Promise<void>((resolve, reject) => {
         const stop = (signal: string) => {

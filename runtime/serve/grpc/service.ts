@@ -16,7 +16,7 @@ import { type AuthConfig, authorize } from '../auth.js';
 import { ServeError, isServeError, unknownModelMessage } from '../errors.js';
 import type { ServeMetrics } from '../metrics.js';
 import { MODEL_VERSION, type RequestedOutput, decodeInferObject, modelMetadata, oipDatatype } from '../oip.js';
-import type { TickScheduler } from '../scheduler.js';
+import type { ServeScheduler } from '../shards.js';
 
 // The HTTP status each refusal has (ServeError and the HTTP layer's own) → its gRPC status code.
 export const GRPC_STATUS: Readonly<Record<number, grpc.status>> = {
@@ -187,7 +187,7 @@ export function encodeGrpcResponse(model: string, id: string, outs: Readonly<Rec
 }
 
 export interface GrpcServiceOptions {
-  readonly scheduler: TickScheduler;
+  readonly scheduler: ServeScheduler;
   readonly metrics: ServeMetrics;
   readonly tenantIds: readonly string[];
   readonly auth: AuthConfig | null;
@@ -249,7 +249,7 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
       if (denied) return fail(cb, denied.status, denied.message);
       const r = lookup(call.request.name, call.request.version);
       if ('error' in r) return fail(cb, 404, r.error);
-      cb(null, { ready: o.isReady() });
+      cb(null, { ready: o.isReady() && scheduler.health(r.tenant.id).ready });
     },
     ModelMetadata: (call: Call<{ name: string; version: string }>, cb: grpc.sendUnaryData<unknown>) => {
       const denied = allowed(call, call.request.name);
