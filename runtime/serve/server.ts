@@ -5,13 +5,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import { isLoomError } from '../../ir/errors.js';
-import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError, unknownModelMessage } from './index.js';
+import { type SchedulerOptions, ServeError, ServeMetrics, TickScheduler, type TickRunner, isServeError } from './index.js';
 import { type AuthConfig, type AuthScope, authorize } from './auth.js';
 import type { MetricsOptions } from './metrics.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
 import { type GrpcService, createGrpcService } from './grpc/service.js';
 import { type ServeScheduler, type ServeShard, ShardRouter } from './shards.js';
 import { ShardMetrics } from './shard-metrics.js';
+import { type LoadedServe, type PlanGeneration, PlanSwitch, type ReloadReport, type RepositoryEntry, gateRunner } from './swap.js';
+import { SwapMetrics } from './swap-metrics.js';
 
 // A LoadedPlan fits; tests may wrap one.
 export interface ServeRunner extends TickRunner {
@@ -19,10 +21,23 @@ export interface ServeRunner extends TickRunner {
   close?(): void;
 }
 
+// What serves: one plan, or a shard set (one tick loop per shard); a reload may bring a new auth config
+// (checked against the new plan's tenants), else the current one stays.
+export interface ServedPlan {
+  readonly runner?: ServeRunner;
+  readonly shards?: readonly ServeShard[];
+  readonly auth?: AuthConfig | null;
+}
+
 export interface ServeOptions {
   readonly runner?: ServeRunner;
   // Several plans, one tick loop each (shards.ts), behind this one front end; instead of runner.
   readonly shards?: readonly ServeShard[];
+  // The starting plan's origin, for the reload report and loom_plan_source_info (planSha in swap.ts).
+  readonly planSource?: { readonly source: string; readonly sha: string };
+  // Hot plan swap (swap.ts): loads the plan a reload switches to (SIGHUP in `loom serve`, or
+  // POST /v2/repository/reload). Absent: a reload fails, saying there is nothing to reload from.
+  readonly reload?: () => Promise<LoadedServe<ServedPlan>>;
   readonly scheduler?: Omit<SchedulerOptions, 'observer'>;
   // /metrics cardinality (metrics.ts): fleet-level series by default, perTenant adds a tenant label; top-K gauges.
   readonly metrics?: MetricsOptions;
@@ -60,6 +75,10 @@ export const DEFAULT_LIMITS = {
 export interface LoomServer {
   readonly app: FastifyInstance;
   readonly scheduler: ServeScheduler;
+  readonly plans: PlanSwitch<ServedPlan>; // the same object as scheduler: the plan serving now, reloads
+  // Loads the new plan (the reload option) and switches to it; resolves once the old plan is freed, or
+  // with ok false while the old plan keeps serving (logged and counted in /metrics either way).
+  reload(): Promise<ReloadReport>;
   readonly metrics: ServeMetrics;
   listen(port: number, host: string): Promise<string>; // resolves with the base URL
   // the gRPC service (needs the `grpc` option): resolves with host:port
@@ -73,6 +92,32 @@ function isLoggerInstance(l: { readonly level: string } | FastifyBaseLogger): l 
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
+
+// Hot plan swap (swap.ts) and the repository extension's index: Loom's admin route and KServe's index route.
+export const RELOAD_ROUTE = '/v2/repository/reload';
+export const INDEX_ROUTE = '/v2/repository/index';
+
+// Without --auth the admin route answers only a client on this machine: a loopback peer that is not a
+// proxy passing on someone else's request (no Forwarded / X-Forwarded-For / X-Real-IP header). null: allowed.
+function adminWithoutAuth(req: FastifyRequest): string | null {
+  const peer = (req.socket.remoteAddress ?? '').toLowerCase();
+  const loopback = peer === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(peer);
+  const forwarded = ['forwarded', 'x-forwarded-for', 'x-real-ip'].find((h) => req.headers[h] !== undefined);
+  if (loopback && forwarded === undefined) return null;
+  const why = loopback ? `it came through a proxy (header ${forwarded})` : `it came from ${peer || 'an unknown address'}`;
+  return `${RELOAD_ROUTE} is an admin route: without --auth it answers only clients on this machine (loopback, not through a proxy), and ${why}; start loom serve with --auth FILE and call it with a token whose entry has "admin": true, or send SIGHUP to the loom serve process`;
+}
+
+// An optional JSON object body (the repository index's {"ready": …}); undefined when it is not one.
+function parseJsonBody(body: unknown): Record<string, unknown> | undefined {
+  if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) return {};
+  try {
+    const v: unknown = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 interface ModelParams {
   model: string;
@@ -190,17 +235,79 @@ export function createServer(opts: ServeOptions): LoomServer {
       onCancel: (t, stage) => metrics?.onCancel(t, stage),
     },
   } satisfies SchedulerOptions;
-  const router = opts.shards ? new ShardRouter(opts.shards, schedulerOpts) : null;
-  const runner = router ?? opts.runner!; // what the front end reads: the plan's tenants, the backend
-  const scheduler: ServeScheduler = router ?? new TickScheduler(opts.runner!, schedulerOpts);
-  // a single scheduler lists its tenants with queued work; over shards /metrics asks per tenant at a scrape
-  const queued = scheduler instanceof TickScheduler ? () => scheduler.queued() : undefined;
+  // A plan (or shard set) and its scheduler; after a reload its ticks wait for the old plan's last one (gate).
+  type Served = PlanGeneration & { readonly auth: AuthConfig | null | undefined };
+  const schedule = (p: ServedPlan, generation: number, source: string, sha: string, gate: Promise<void> | null): Served => {
+    if ((p.runner === undefined) === (p.shards === undefined)) throw new RangeError('createServer: give either runner or shards');
+    if (p.shards) {
+      const router = new ShardRouter(gate ? p.shards.map((s) => ({ ...s, runner: gateRunner(s.runner, gate) })) : p.shards, schedulerOpts);
+      return {
+        generation,
+        scheduler: router,
+        plan: router.plan,
+        backend: router.backend,
+        source,
+        sha,
+        auth: p.auth,
+        closeRunners: () => router.closeRunners(),
+      };
+    }
+    const runner = p.runner!;
+    const scheduler = new TickScheduler(gate ? gateRunner(runner, gate) : runner, schedulerOpts);
+    return { generation, scheduler, plan: runner.plan, backend: runner.backend, source, sha, auth: p.auth, closeRunners: () => runner.close?.() };
+  };
+  const first = opts.planSource ?? { source: '(given to createServer)', sha: '' };
+  let auth = opts.auth ?? null;
+  let shardMetrics: ShardMetrics | null = null;
+  const observeShards = (g: PlanGeneration): void => {
+    if (!(g.scheduler instanceof ShardRouter)) return;
+    // a new shard set: its loom_shard_* series start over (a counter reset, as at a restart)
+    if (shardMetrics) for (const x of m.registry.getMetricsAsArray()) if (x.name.startsWith('loom_shard_')) m.registry.removeSingleMetric(x.name);
+    shardMetrics = new ShardMetrics(g.scheduler, m.registry);
+    g.scheduler.observeShards(shardMetrics);
+  };
+  const plans: PlanSwitch<ServedPlan> = new PlanSwitch(
+    schedule(opts.runner ? { runner: opts.runner } : { shards: opts.shards! }, 1, first.source, first.sha, null),
+    (loaded, generation, gate) => schedule(loaded.value, generation, loaded.source, loaded.sha, gate),
+    {
+      onSwitch: (next, prev, { added, removed }) => {
+        const a = (next as Served).auth;
+        if (a !== undefined) auth = a;
+        m.setPlan(next.plan, next.backend);
+        swapMetrics.serving(next);
+        swapMetrics.onReload(true);
+        observeShards(next);
+        const names = (l: readonly string[]) => (l.length > 20 ? [...l.slice(0, 20), `… ${l.length - 20} more`] : l);
+        app.log.info(
+          { generation: next.generation, source: next.source, sha: next.sha, previous: prev.generation, added: names(added), removed: names(removed) },
+          `plan reloaded: generation ${next.generation} serves ${next.plan.tenants.length} tenants (${added.length} added, ${removed.length} removed); generation ${prev.generation} answers the requests it accepted, then is freed`,
+        );
+      },
+      onFreed: (prev, drainMs) =>
+        app.log.info({ generation: prev.generation, drainMs: Math.round(drainMs) }, `plan generation ${prev.generation} drained and freed`),
+      onReloadFailed: (r) => {
+        swapMetrics.onReload(false);
+        app.log.error({ failure: r.failure, source: r.source, err: r.error }, `plan reload failed; generation ${r.generation} keeps serving: ${r.error}`);
+      },
+    },
+  );
+  const scheduler: ServeScheduler = plans;
   metrics = new ServeMetrics(
-    { plan: runner.plan, backend: runner.backend, queueDepth: (t) => scheduler.queueDepth(t), ...(queued ? { queued } : {}) },
+    {
+      get plan() {
+        return plans.plan;
+      },
+      get backend() {
+        return plans.current.backend;
+      },
+      queueDepth: (t) => plans.queueDepth(t),
+      queued: () => plans.queued(),
+    },
     opts.metrics ?? {},
   );
   const m = metrics;
-  if (router) router.observeShards(new ShardMetrics(router, m.registry));
+  const swapMetrics = new SwapMetrics(plans, m.registry);
+  observeShards(plans.current);
   let ready = true;
   let closing: Promise<void> | null = null;
 
@@ -249,24 +356,24 @@ export function createServer(opts: ServeOptions): LoomServer {
     });
   });
 
-  const tenantIds = runner.plan.tenants.map((t) => t.id);
   const tenantOf = (p: ModelParams) => {
     if (p.version !== undefined && p.version !== MODEL_VERSION) {
       return { error: `model '${p.model}' has no version '${p.version}' (it has: ${MODEL_VERSION})` };
     }
     const t = scheduler.tenant(p.model);
-    return t ? { tenant: t } : { error: unknownModelMessage(p.model, tenantIds) };
+    return t ? { tenant: t } : { error: plans.unknownModel(p.model) };
   };
 
   if (opts.auth) {
-    const auth = opts.auth;
     // before the route's own onRequest (admission): a client without a valid token learns nothing of queues
     app.addHook('onRequest', async (req, reply) => {
       const route = req.routeOptions.url;
       let scope: AuthScope | null = null;
       if (route === '/metrics') scope = { kind: 'metrics' };
       else if (route?.startsWith('/v2/models/')) scope = { kind: 'tenant', tenant: (req.params as ModelParams).model };
-      if (scope === null) return; // health, /v2, unknown routes
+      else if (route === RELOAD_ROUTE) scope = { kind: 'admin' };
+      else if (route === INDEX_ROUTE) scope = { kind: 'any' }; // lists the token's tenants only
+      if (scope === null || auth === null) return; // health, /v2, unknown routes
       const d = authorize(auth, req.headers.authorization, scope);
       if (d.ok) return;
       m.onAuthFailure(d.status);
@@ -283,8 +390,8 @@ export function createServer(opts: ServeOptions): LoomServer {
     ? createGrpcService({
         scheduler,
         metrics: m,
-        tenantIds: runner.plan.tenants.map((t) => t.id),
-        auth: opts.auth ?? null,
+        unknownModel: (name) => plans.unknownModel(name),
+        auth: () => auth,
         version: opts.version ?? '0.1.0',
         isReady,
         maxMessageBytes: bodyLimit,
@@ -344,6 +451,33 @@ export function createServer(opts: ServeOptions): LoomServer {
 
   app.get('/metrics', async (_req, reply) => reply.type(m.contentType()).send(await m.text()));
 
+  // The repository extension's index: every tenant served now and those a reload removed, with their state.
+  // With --auth, a token sees the tenants it may use (all: "*" or an admin token).
+  app.post(INDEX_ROUTE, async (req, reply) => {
+    const body = parseJsonBody(req.body);
+    if (body === undefined) return reply.code(400).send({ error: `${INDEX_ROUTE}: the body must be empty or a JSON object {"ready": true|false}` });
+    if (body.ready !== undefined && typeof body.ready !== 'boolean') return reply.code(400).send({ error: `${INDEX_ROUTE}: 'ready' must be true or false` });
+    let entries: RepositoryEntry[] = plans.index(ready && closing === null, body.ready === true);
+    const d = auth ? authorize(auth, req.headers.authorization, { kind: 'any' }) : null;
+    if (d?.ok && !d.entry.admin && d.entry.tenants !== '*') {
+      const may = d.entry.tenants;
+      entries = entries.filter((e) => may.has(e.name));
+    }
+    return entries;
+  });
+
+  // Hot plan swap over HTTP: with --auth, a token whose entry says "admin": true (the hook above); without,
+  // only a client on this machine (loopback), and not through a proxy that forwards others' requests.
+  app.post(RELOAD_ROUTE, async (req, reply) => {
+    if (!auth) {
+      const refused = adminWithoutAuth(req);
+      if (refused !== null) return reply.code(403).send({ error: refused });
+    }
+    const r = await reload();
+    const status = r.ok ? 200 : r.failure === 'busy' ? 409 : r.failure === 'closing' ? 503 : 422;
+    return reply.code(status).send(r);
+  });
+
   const shutdown = (): Promise<void> => {
     closing ??= (async () => {
       ready = false;
@@ -362,16 +496,26 @@ export function createServer(opts: ServeOptions): LoomServer {
       force.unref();
       await app.close();
       clearTimeout(force);
-      if (router) router.closeRunners();
-      else opts.runner!.close?.();
+      plans.closeRunners();
       app.log.info({ ...scheduler.stats }, 'shut down: every accepted request was answered');
     })();
     return closing;
   };
 
+  const reload = (): Promise<ReloadReport> =>
+    plans.reload(
+      opts.reload ??
+        (() =>
+          Promise.reject(
+            new Error('this server was started without a plan source to reload from (createServer: the reload option; loom serve reloads its <plan-dir>)'),
+          )),
+    );
+
   return {
     app,
     scheduler,
+    plans,
+    reload,
     metrics: m,
     async listen(port, host) {
       await app.listen({ port, host });
