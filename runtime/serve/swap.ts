@@ -319,8 +319,9 @@ export class PlanSwitch<T = unknown> implements ServeScheduler {
   // now is abandoned: its plan freed unused).
   async close(): Promise<void> {
     this.closing = true;
+    const serving = this.gen.scheduler.close(); // no new requests from here, even while a reload loads
     await this.reloading?.done;
-    await Promise.all([this.gen.scheduler.close(), ...this.retiring.values()]);
+    await Promise.all([serving, this.gen.scheduler.close(), ...this.retiring.values()]);
   }
 
   // After close(): the serving plan freed (retired ones were freed by their drain).

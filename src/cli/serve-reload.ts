@@ -53,7 +53,8 @@ export async function loadServeSource(src: ServeSource): Promise<LoadedServe<Ser
     loaded.close();
     throw e;
   }
-  const value: ServedPlan = loaded.single ? { runner: loaded.single, auth } : { shards: loaded.shards!, auth };
+  // without --auth the server's auth stays as it is (undefined), never replaced by "no authentication"
+  const value: ServedPlan = { ...(loaded.single ? { runner: loaded.single } : { shards: loaded.shards! }), ...(src.auth !== undefined ? { auth } : {}) };
   const source = real === path.resolve(src.dir) ? real : `${src.dir} -> ${real}`;
   return { value, source, sha, tenants: loaded.tenants, close: () => loaded.close() };
 }
