@@ -41,6 +41,8 @@ let logs = '';
 // Every tick each plan generation ran: when the plan itself was called and when it settled.
 const ticks: Array<{ generation: number; start: number; end: number }> = [];
 let loads = 0;
+const TICK_MS = 15;
+const LOOPS = [0, 1, 2, 3, 4, 5];
 
 // The CLI's loader (real path per load, sha), its runner wrapped to record ticks with the generation it gets.
 async function load(src: ServeSource): Promise<LoadedServe<ServedPlan>> {
@@ -54,6 +56,7 @@ async function load(src: ServeSource): Promise<LoadedServe<ServedPlan>> {
     async runTick(inputs: TickInputs) {
       const start = performance.now();
       try {
+        await sleep(TICK_MS); // slow ticks: requests are queued and in flight whenever a switch comes
         return await inner.runTick(inputs);
       } finally {
         ticks.push({ generation, start, end: performance.now() });
@@ -136,7 +139,7 @@ describe('hot plan swap under load', () => {
         outcomes.push({ tenant, loop: k, sentAt, doneAt, status: r.status, plans, ...(r.body.error ? { error: r.body.error } : {}) });
       }
     };
-    const loops = [0, 1, 2, 3].map(loop);
+    const loops = LOOPS.map(loop);
     const swaps: Array<{ start: number; end: number }> = [];
     await sleep(400);
     for (const next of [dirs[1]!, dirs[2]!]) {
@@ -162,10 +165,13 @@ describe('hot plan swap under load', () => {
       expect(o.plans[0]).toBeLessThanOrEqual(highest(o));
     }
     // a client loop never gets an older plan's answer after a newer one's
-    for (const k of [0, 1, 2, 3]) {
+    for (const k of LOOPS) {
       const seen = outcomes.filter((o) => o.loop === k && o.status === 200).map((o) => o.plans[0]!);
       expect(seen).toEqual([...seen].sort((a, b) => a - b));
     }
+    // the old plan answered requests it had accepted after the switch (the drain), and none after it was freed
+    expect(kept.filter((o) => o.plans[0] === 1 && o.doneAt > r1.start).length, 'plan 1 answers after the first switch').toBeGreaterThan(0);
+    expect(kept.filter((o) => o.plans[0] === 2 && o.doneAt > r2.start).length, 'plan 2 answers after the second switch').toBeGreaterThan(0);
     // load ran in every generation
     for (const g of [1, 2, 3]) expect(kept.filter((o) => o.plans[0] === g).length, `answers from plan ${g}`).toBeGreaterThan(3);
 
