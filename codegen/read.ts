@@ -38,8 +38,26 @@ export function readPlanDir(dir: string): LaunchPlan {
 // Read in chunks into one array: readFileSync refuses files over 2 GiB, and a 120-tenant LSTM fleet's
 // weights are ~4 GB. The sha256 is computed on the way.
 const WEIGHT_CHUNK = 64 << 20;
+// loadWeightsAsync's chunk: one chunk read and hashed is what holds the event loop (about 15 ms on the 2-core
+// machine), so a server loading a new plan beside the one it serves keeps answering (runtime/serve/swap.ts).
+const WEIGHT_CHUNK_ASYNC = 8 << 20;
 
 export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
+  const read = readWeights(dir, plan, WEIGHT_CHUNK);
+  for (let r = read.next(); ; r = read.next()) if (r.done) return r.value;
+}
+
+// The same, giving the event loop a turn between chunks.
+export async function loadWeightsAsync(dir: string, plan: LaunchPlan): Promise<Uint8Array> {
+  const read = readWeights(dir, plan, WEIGHT_CHUNK_ASYNC);
+  for (let r = read.next(); ; r = read.next()) {
+    if (r.done) return r.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+// Reads and hashes `chunk` bytes per step; returns the weights once the sha256 matched plan.json's.
+function* readWeights(dir: string, plan: LaunchPlan, chunk: number): Generator<void, Uint8Array> {
   const file = path.join(dir, plan.weights.file);
   if (!existsSync(file)) fail('IO', `weights file '${file}' does not exist`);
   // the size is checked against plan.json's below; the read is bounded by the size fstat reports
@@ -51,10 +69,11 @@ export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
     const out = new Uint8Array(size);
     const hash = createHash('sha256');
     for (let at = 0; at < size; ) {
-      const n = Math.min(WEIGHT_CHUNK, size - at);
+      const n = Math.min(chunk, size - at);
       f.read(at, n, out.subarray(at, at + n));
       hash.update(out.subarray(at, at + n));
       at += n;
+      if (at < size) yield;
     }
     const sha = hash.digest('hex');
     if (sha !== plan.weights.sha256)

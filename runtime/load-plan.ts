@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { MiB, readRegularFile, readTextFile } from '../ir/files.js';
-import { type LaunchPlan, loadWeights, readPlanDir } from '../codegen/index.js';
+import { type LaunchPlan, loadWeightsAsync, readPlanDir } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
 import { type CheckedTick, type TickInputs, type TickOutputs, TickCodec, type WrittenTick } from './tick-io.js';
 
@@ -81,7 +81,7 @@ export function chooseBackend(requested: LoadPlanOptions['backend'], available: 
 
 export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
   const plan = readPlanDir(dir);
-  const weights = loadWeights(dir, plan);
+  const weights = await loadWeightsAsync(dir, plan); // the event loop gets a turn between chunks (a server loading its next plan keeps answering)
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
     fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
   if (opts.pipelineDepth !== undefined && (!Number.isInteger(opts.pipelineDepth) || opts.pipelineDepth < 1 || opts.pipelineDepth > 8))
