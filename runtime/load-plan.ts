@@ -44,7 +44,8 @@ export interface LoadedPlan {
   readonly backend: BackendName;
   // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis.
   runTick(inputs: TickInputs): Promise<TickOutputs>;
-  // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, ...).
+  // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, weightBytes,
+  // deviceFreeBytes: cudaMemGetInfo's free bytes on its GPU at the call, ...).
   backendInfo(): Record<string, string | number>;
   // Benchmarks: replays the captured tick `iters` times as it stands (CUDA backend only; blocks the thread):
   // per replay the host wall time of graph launch + synchronize and the device time between CUDA events, µs.

@@ -12,8 +12,7 @@ export interface AddonInfo {
   readonly threads: number; // default CPU worker threads
   readonly napiVersion: number;
   readonly cudaDevices?: number; // GPUs the CUDA runtime sees (0 without a GPU or driver; absent in old builds)
-  // device 0: name, computeCapability, driver, runtime, cublas, memoryBytes, memoryFreeBytes (cudaMemGetInfo at the call; absent in old builds), sms
-  readonly gpu?: Readonly<Record<string, string | number>>;
+  readonly gpu?: Readonly<Record<string, string | number>>; // device 0: name, computeCapability, driver, runtime, cublas, memoryBytes, sms
   readonly registry?: readonly AddonBackendInfo[]; // the backend registry (native/src/backend.h); absent in old builds
 }
 

@@ -51,11 +51,6 @@ backend_stats cuda_device_info() {
   s.strings.emplace_back("runtime", ver(runtime));
   s.strings.emplace_back("cublas", std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch));
   s.numbers.emplace_back("memoryBytes", static_cast<double>(p.totalGlobalMem));
-  // free now on the calling thread's current device (0 unless the host code chose another): the hot-swap
-  // test reads it before and after a plan is freed (test/gpu/swap.test.ts)
-  size_t free_b = 0, total_b = 0;
-  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) s.numbers.emplace_back("memoryFreeBytes", static_cast<double>(free_b));
-  else cudaGetLastError();
   s.numbers.emplace_back("sms", p.multiProcessorCount);
   return s;
 }
