@@ -12,8 +12,9 @@ import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata }
 import { type GrpcService, createGrpcService } from './grpc/service.js';
 import { type ServeScheduler, type ServeShard, ShardRouter } from './shards.js';
 import { ShardMetrics } from './shard-metrics.js';
-import { type LoadedServe, type PlanGeneration, PlanSwitch, type ReloadReport, type RepositoryEntry, gateRunner } from './swap.js';
+import { type LoadedServe, type PlanGeneration, PlanSwitch, type ReloadReport, gateRunner } from './swap.js';
 import { SwapMetrics } from './swap-metrics.js';
+import { INDEX_ROUTE, RELOAD_ROUTE, registerRepositoryRoutes } from './repository.js';
 
 // A LoadedPlan fits; tests may wrap one.
 export interface ServeRunner extends TickRunner {
@@ -92,32 +93,6 @@ function isLoggerInstance(l: { readonly level: string } | FastifyBaseLogger): l 
 }
 
 export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
-
-// Hot plan swap (swap.ts) and the repository extension's index: Loom's admin route and KServe's index route.
-export const RELOAD_ROUTE = '/v2/repository/reload';
-export const INDEX_ROUTE = '/v2/repository/index';
-
-// Without --auth the admin route answers only a client on this machine: a loopback peer that is not a
-// proxy passing on someone else's request (no Forwarded / X-Forwarded-For / X-Real-IP header). null: allowed.
-function adminWithoutAuth(req: FastifyRequest): string | null {
-  const peer = (req.socket.remoteAddress ?? '').toLowerCase();
-  const loopback = peer === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(peer);
-  const forwarded = ['forwarded', 'x-forwarded-for', 'x-real-ip'].find((h) => req.headers[h] !== undefined);
-  if (loopback && forwarded === undefined) return null;
-  const why = loopback ? `it came through a proxy (header ${forwarded})` : `it came from ${peer || 'an unknown address'}`;
-  return `${RELOAD_ROUTE} is an admin route: without --auth it answers only clients on this machine (loopback, not through a proxy), and ${why}; start loom serve with --auth FILE and call it with a token whose entry has "admin": true, or send SIGHUP to the loom serve process`;
-}
-
-// An optional JSON object body (the repository index's {"ready": …}); undefined when it is not one.
-function parseJsonBody(body: unknown): Record<string, unknown> | undefined {
-  if (body === undefined || body === null || (Buffer.isBuffer(body) && body.length === 0)) return {};
-  try {
-    const v: unknown = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body));
-    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 interface ModelParams {
   model: string;
@@ -283,6 +258,7 @@ export function createServer(opts: ServeOptions): LoomServer {
           `plan reloaded: generation ${next.generation} serves ${next.plan.tenants.length} tenants (${added.length} added, ${removed.length} removed); generation ${prev.generation} answers the requests it accepted, then is freed`,
         );
       },
+      onFreeFailed: (prev, err) => app.log.error({ generation: prev.generation, err }, `plan generation ${prev.generation} drained but freeing it failed`),
       onFreed: (prev, drainMs) =>
         app.log.info({ generation: prev.generation, drainMs: Math.round(drainMs) }, `plan generation ${prev.generation} drained and freed`),
       onReloadFailed: (r) => {
@@ -451,32 +427,7 @@ export function createServer(opts: ServeOptions): LoomServer {
 
   app.get('/metrics', async (_req, reply) => reply.type(m.contentType()).send(await m.text()));
 
-  // The repository extension's index: every tenant served now and those a reload removed, with their state.
-  // With --auth, a token sees the tenants it may use (all: "*" or an admin token).
-  app.post(INDEX_ROUTE, async (req, reply) => {
-    const body = parseJsonBody(req.body);
-    if (body === undefined) return reply.code(400).send({ error: `${INDEX_ROUTE}: the body must be empty or a JSON object {"ready": true|false}` });
-    if (body.ready !== undefined && typeof body.ready !== 'boolean') return reply.code(400).send({ error: `${INDEX_ROUTE}: 'ready' must be true or false` });
-    let entries: RepositoryEntry[] = plans.index(ready && closing === null, body.ready === true);
-    const d = auth ? authorize(auth, req.headers.authorization, { kind: 'any' }) : null;
-    if (d?.ok && !d.entry.admin && d.entry.tenants !== '*') {
-      const may = d.entry.tenants;
-      entries = entries.filter((e) => may.has(e.name));
-    }
-    return entries;
-  });
-
-  // Hot plan swap over HTTP: with --auth, a token whose entry says "admin": true (the hook above); without,
-  // only a client on this machine (loopback), and not through a proxy that forwards others' requests.
-  app.post(RELOAD_ROUTE, async (req, reply) => {
-    if (!auth) {
-      const refused = adminWithoutAuth(req);
-      if (refused !== null) return reply.code(403).send({ error: refused });
-    }
-    const r = await reload();
-    const status = r.ok ? 200 : r.failure === 'busy' ? 409 : r.failure === 'closing' ? 503 : 422;
-    return reply.code(status).send(r);
-  });
+  registerRepositoryRoutes(app, { plans, auth: () => auth, serving: () => ready && closing === null, reload: () => reload() });
 
   const shutdown = (): Promise<void> => {
     closing ??= (async () => {

@@ -59,6 +59,7 @@ export interface SwapObserver {
   onSwitch?(next: PlanGeneration, prev: PlanGeneration, report: { added: readonly string[]; removed: readonly string[] }): void;
   onFreed?(prev: PlanGeneration, drainMs: number): void;
   onReloadFailed?(report: ReloadReport): void;
+  onFreeFailed?(prev: PlanGeneration, error: unknown): void;
 }
 
 // KServe's repository extension: one entry of POST /v2/repository/index.
@@ -309,7 +310,11 @@ export class PlanSwitch<T = unknown> implements ServeScheduler {
         this.retiredStats.answered += s.answered;
         this.retiredStats.failed += s.failed;
         this.retiredStats.cancelled += s.cancelled;
-        prev.closeRunners();
+        try {
+          prev.closeRunners();
+        } catch (e) {
+          this.observer.onFreeFailed?.(prev, e); // the switch stands; the old plan may still hold its memory
+        }
       });
     this.retiring.set(prev, drained);
     return drained;

@@ -161,6 +161,11 @@ export function registerServe(program: Command): void {
       if (!Number.isInteger(topK) || topK < 0) fail('USAGE', `--metrics-top-k must be a non-negative integer, got '${flags.metricsTopK}'`);
       const threads = flags.threads === undefined ? undefined : positive('--threads', flags.threads, true);
 
+      // SIGHUP before the server listens (the plan still loading): ignored, said on stderr, never the default
+      // action (which ends the process)
+      let onHangup: () => void = () => process.stderr.write('loom: SIGHUP while starting: ignored (reload once the server listens)\n');
+      const hangup = () => onHangup();
+      process.on('SIGHUP', hangup);
       const source = {
         dir,
         backend: flags.backend as (typeof BACKENDS)[number],
@@ -209,11 +214,13 @@ export function registerServe(program: Command): void {
       const on = shards ? `${shards.length} shards (${shards.map((s) => `${s.id}: ${s.device}`).join(', ')})` : loaded.value.runner!.backend;
       // SIGHUP: reload the plan directory (a symbolic link may point at a new plan by now); registered before
       // the startup line, so a SIGHUP sent after it never kills the process
-      const onHangup = () => {
+      onHangup = () => {
         process.stderr.write(`loom: SIGHUP: reloading ${dir}\n`);
-        server.reload().then((r) => process.stderr.write(`loom: ${reloadLine(r)}\n`));
+        server.reload().then(
+          (r) => process.stderr.write(`loom: ${reloadLine(r)}\n`),
+          (e: unknown) => process.stderr.write(`loom: reload failed: ${e instanceof Error ? e.message : String(e)}\n`),
+        );
       };
-      process.on('SIGHUP', onHangup);
       process.stderr.write(
         `loom: serving ${n} model${n === 1 ? '' : 's'} on ${on} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics)${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
       );
@@ -225,7 +232,7 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
-      process.off('SIGHUP', onHangup);
+      process.off('SIGHUP', hangup);
       const { accepted, answered, failed, cancelled } = server.scheduler.stats;
       process.stderr.write(
         `loom: stopped; ${accepted} accepted requests: ${answered} answered, ${failed} failed by their tick, ${cancelled} dropped (client gone)\n`,
