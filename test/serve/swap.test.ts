@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TickInputs } from '../../runtime/index.js';
+import { type TickInputs, loadPlan } from '../../runtime/index.js';
 import { type LoomServer, type ServedPlan, type ServeRunner, createServer, parseAuthConfig } from '../../runtime/serve/index.js';
 import type { LoadedServe } from '../../runtime/serve/swap.js';
 import { type ServeSource, loadServeSource } from '../../src/cli/serve-reload.js';
@@ -239,6 +239,28 @@ describe('hot plan swap under load', () => {
     expect((await index('{"ready": true}')).body.map((e) => e.name)).toEqual(['keep-1', 'keep-2', 'added', 'late']);
     expect((await index('[1]')).status).toBe(400);
     expect((await index('{"ready": 1}')).status).toBe(400);
+  });
+});
+
+describe('the repository index while a plan is unready', () => {
+  it('lists its tenants UNAVAILABLE with the failed tick, and READY again after a good tick', async () => {
+    const runner = await loadPlan(dirs[0]!, { backend: 'cpu', threads: 1, testFaults: { ticks: 1 } });
+    const s = createServer({ runner, scheduler: { failureHoldMs: 60_000 } });
+    try {
+      const index = async () =>
+        (await s.app.inject({ method: 'POST', url: '/v2/repository/index' })).json() as Array<{ name: string; state: string; reason: string }>;
+      expect((await index()).map((e) => e.state)).toEqual(['READY', 'READY', 'READY']);
+      const infer = () => s.app.inject({ method: 'POST', url: '/v2/models/keep-1/infer', payload: oipBody(inputsFor('keep-1', 1, 3)) });
+      expect((await infer()).statusCode).toBe(500);
+      const down = await index();
+      expect(down.map((e) => e.state)).toEqual(['UNAVAILABLE', 'UNAVAILABLE', 'UNAVAILABLE']);
+      expect(down[0]!.reason).toMatch(/^a tick failed: /);
+      expect((await s.app.inject({ method: 'POST', url: '/v2/repository/index', payload: '{"ready":true}' })).json()).toEqual([]);
+      expect((await infer()).statusCode).toBe(200);
+      expect((await index()).map((e) => e.state)).toEqual(['READY', 'READY', 'READY']);
+    } finally {
+      await s.shutdown();
+    }
   });
 });
 
