@@ -401,6 +401,36 @@ describe('the admin route', () => {
   });
 });
 
+describe('with --pipeline', () => {
+  it('a swap under load: kept tenants never fail, answers from the plan that accepted them', async () => {
+    const src: ServeSource = { dir: dirs[0]!, backend: 'cpu', threads: 1 };
+    const first = await loadServeSource(src);
+    const s = createServer({ runner: first.value.runner!, scheduler: { pipeline: true }, reload: () => loadServeSource({ ...src, dir: dirs[1]! }) });
+    try {
+      let stop = false;
+      const got: Array<{ status: number; plans: number[] }> = [];
+      const loop = async (k: number) => {
+        for (let i = 0; !stop; i++) {
+          const inputs = inputsFor('keep-2', 1 + ((i + k) % 4), 700 + 50 * k + i);
+          const r = await s.app.inject({ method: 'POST', url: '/v2/models/keep-2/infer', payload: oipBody(inputs) });
+          got.push({ status: r.statusCode, plans: r.statusCode === 200 ? await oracle.whichPlans('keep-2', inputs, r.json().outputs) : [] });
+        }
+      };
+      const loops = [0, 1, 2, 3].map(loop);
+      await sleep(200);
+      expect((await s.reload()).ok).toBe(true);
+      await sleep(200);
+      stop = true;
+      await Promise.all(loops);
+      expect(got.filter((g) => g.status !== 200)).toEqual([]);
+      for (const g of got) expect(g.plans).toHaveLength(1);
+      expect(new Set(got.map((g) => g.plans[0]))).toEqual(new Set([1, 2]));
+    } finally {
+      await s.shutdown();
+    }
+  });
+});
+
 describe('shutdown during a swap', () => {
   it('every accepted request is answered, from the plan that accepted it', async () => {
     const src: ServeSource = { dir: dirs[0]!, backend: 'cpu', threads: 1 };
