@@ -56,6 +56,14 @@ afterAll(() => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('loom serve: SIGHUP', () => {
+  it('--help says how to reload and who may', () => {
+    const help = execFileSync(process.execPath, [path.join(ROOT, 'bin/loom.js'), 'serve', '--help'], { cwd: ROOT, encoding: 'utf8' });
+    expect(help).toContain('kill -HUP <pid>, or POST /v2/repository/reload');
+    expect(help).toMatch(/POST \/v2\/repository\/reload +with --auth: a token whose entry has "admin": true; without: loopback clients only/);
+    expect(help).toContain('POST /v2/repository/index');
+    expect(help).toContain('"admin"?:true');
+  });
+
   it('reloads the plan behind a symbolic link under load; a broken plan is reported and the old one keeps serving', async () => {
     const link = path.join(root, 'current');
     switchLink(link, dirs[0]!);
