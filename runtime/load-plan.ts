@@ -44,7 +44,8 @@ export interface LoadedPlan {
   readonly backend: BackendName;
   // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis.
   runTick(inputs: TickInputs): Promise<TickOutputs>;
-  // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, ...).
+  // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, weightBytes,
+  // deviceFreeBytes: cudaMemGetInfo's free bytes on its GPU at the call, ...).
   backendInfo(): Record<string, string | number>;
   // Benchmarks: replays the captured tick `iters` times as it stands (CUDA backend only; blocks the thread):
   // per replay the host wall time of graph launch + synchronize and the device time between CUDA events, µs.
@@ -81,7 +82,7 @@ export function chooseBackend(requested: LoadPlanOptions['backend'], available: 
 
 export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
   const plan = readPlanDir(dir);
-  const weights = await loadWeightsAsync(dir, plan);
+  const weights = await loadWeightsAsync(dir, plan); // the event loop gets a turn between chunks (a server loading its next plan keeps answering)
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
     fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
   if (opts.pipelineDepth !== undefined && (!Number.isInteger(opts.pipelineDepth) || opts.pipelineDepth < 1 || opts.pipelineDepth > 8))

@@ -573,6 +573,15 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("weightBytes", static_cast<double>(c.mem.sizes.weights));
   num("actBytes", static_cast<double>(c.mem.sizes.act));
   num("ioBytes", static_cast<double>(c.mem.sizes.io));
+  {
+    // free memory on this plan's GPU now (all processes and plans on it): the hot-swap test reads it after a
+    // swap to see the old plan's memory returned (test/gpu/swap.test.ts). Not in addon info(): that would
+    // create a context on GPU 0 in processes serving another GPU.
+    size_t free_b = 0, total_b = 0;
+    if (cudaSetDevice(c.dev.device) == cudaSuccess && cudaMemGetInfo(&free_b, &total_b) == cudaSuccess)
+      num("deviceFreeBytes", static_cast<double>(free_b));
+    else cudaGetLastError();
+  }
   num("tf32", c.opts.tf32 ? 1 : 0);
   num("poisonOutputs", c.opts.poison_outputs ? 1 : 0);
   num("ccMajor", c.dev.props.major);

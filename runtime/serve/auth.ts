@@ -1,5 +1,5 @@
 // `loom serve --auth FILE`: bearer tokens per tenant. The file holds only sha256 digests of the tokens
-// ({"tokens":[{"name","sha256","tenants":[…] | "*","metrics"?}]}), so it reveals no token; a request's token
+// ({"tokens":[{"name","sha256","tenants":[…] | "*","metrics"?,"admin"?}]}), so it reveals no token; a request's token
 // is hashed and compared with every entry's digest in constant time (crypto.timingSafeEqual, no early exit),
 // so the time taken says neither which entry matched nor how much of a digest did.
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -11,6 +11,7 @@ export interface AuthToken {
   readonly digest: Buffer; // sha256 of the token, 32 bytes
   readonly tenants: '*' | ReadonlySet<string>;
   readonly metrics: boolean; // may read /metrics
+  readonly admin: boolean; // may reload the plan (POST /v2/repository/reload)
 }
 
 export interface AuthConfig {
@@ -18,12 +19,19 @@ export interface AuthConfig {
   readonly tokens: readonly AuthToken[];
 }
 
-// What a request may do: a tenant's routes (metadata, ready, infer) or /metrics.
-export type AuthScope = { readonly kind: 'tenant'; readonly tenant: string } | { readonly kind: 'metrics' };
+// What a request may do: a tenant's routes (metadata, ready, infer), /metrics, the admin routes (reload), or
+// any route a known token may call (the repository index, which then lists the token's tenants only).
+export type AuthScope =
+  | { readonly kind: 'tenant'; readonly tenant: string }
+  | { readonly kind: 'metrics' }
+  | { readonly kind: 'admin' }
+  | { readonly kind: 'any' };
 
-export type AuthDecision = { readonly ok: true; readonly token: string } | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
+export type AuthDecision =
+  | { readonly ok: true; readonly token: string; readonly entry: AuthToken }
+  | { readonly ok: false; readonly status: 401 | 403; readonly message: string };
 
-const FIELDS = new Set(['name', 'sha256', 'tenants', 'metrics']);
+const FIELDS = new Set(['name', 'sha256', 'tenants', 'metrics', 'admin']);
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -39,13 +47,13 @@ export function parseAuthConfig(text: string, source: string, tenants: readonly 
     fail('USAGE', `${source}: not JSON (${(e as Error).message}); expected {"tokens":[{"name":…,"sha256":…,"tenants":[…] or "*"}]}`);
   }
   if (!isObject(raw) || !Array.isArray(raw.tokens) || raw.tokens.length === 0)
-    fail('USAGE', `${source}: 'tokens' must be a non-empty array of {"name", "sha256", "tenants", "metrics"?}`);
+    fail('USAGE', `${source}: 'tokens' must be a non-empty array of {"name", "sha256", "tenants", "metrics"?, "admin"?}`);
   for (const k of Object.keys(raw)) if (k !== 'tokens') fail('USAGE', `${source}: unknown field '${k}' (only 'tokens')`);
   const known = new Set(tenants);
   const names = new Set<string>();
   const digests = new Map<string, string>();
   const out = raw.tokens.map((t: unknown, i: number): AuthToken => {
-    if (!isObject(t)) fail('USAGE', `${source}: tokens[${i}] must be an object {"name", "sha256", "tenants", "metrics"?}`);
+    if (!isObject(t)) fail('USAGE', `${source}: tokens[${i}] must be an object {"name", "sha256", "tenants", "metrics"?, "admin"?}`);
     if (typeof t.name !== 'string' || t.name.length === 0) fail('USAGE', `${source}: tokens[${i}].name must be a non-empty string`);
     const at = `${source}: tokens[${i}] ('${t.name}')`;
     if (names.has(t.name)) fail('USAGE', `${at}.name: another token has this name`);
@@ -68,7 +76,8 @@ export function parseAuthConfig(text: string, source: string, tenants: readonly 
       }
     } else fail('USAGE', `${at}.tenants must be "*" or an array of tenant ids`);
     if (t.metrics !== undefined && typeof t.metrics !== 'boolean') fail('USAGE', `${at}.metrics must be true or false`);
-    return { name: t.name, digest: Buffer.from(hex, 'hex'), tenants: allowed, metrics: t.metrics === true };
+    if (t.admin !== undefined && typeof t.admin !== 'boolean') fail('USAGE', `${at}.admin must be true or false`);
+    return { name: t.name, digest: Buffer.from(hex, 'hex'), tenants: allowed, metrics: t.metrics === true, admin: t.admin === true };
   });
   return { source, tokens: out };
 }
@@ -97,10 +106,17 @@ export function authorize(config: AuthConfig, header: string | string[] | undefi
   let found: AuthToken | null = null;
   for (const t of config.tokens) if (timingSafeEqual(t.digest, digest) && found === null) found = t; // every entry compared
   if (found === null) return { ok: false, status: 401, message: 'the bearer token is not one this server knows' };
-  const allowed = scope.kind === 'metrics' ? found.metrics : found.tenants === '*' || found.tenants.has(scope.tenant);
+  const allowed =
+    scope.kind === 'any' ||
+    (scope.kind === 'metrics' ? found.metrics : scope.kind === 'admin' ? found.admin : found.tenants === '*' || found.tenants.has(scope.tenant));
   if (!allowed) {
-    const what = scope.kind === 'metrics' ? '/metrics (its entry needs "metrics": true)' : `model '${scope.tenant}'`;
+    const what =
+      scope.kind === 'metrics'
+        ? '/metrics (its entry needs "metrics": true)'
+        : scope.kind === 'admin'
+          ? 'the admin routes (POST /v2/repository/reload; its entry needs "admin": true)'
+          : `model '${scope.kind === 'tenant' ? scope.tenant : ''}'`;
     return { ok: false, status: 403, message: `token '${found.name}' may not use ${what}` };
   }
-  return { ok: true, token: found.name };
+  return { ok: true, token: found.name, entry: found };
 }

@@ -31,3 +31,15 @@ export function unknownModelMessage(name: string, ids: readonly string[]): strin
   const more = ids.length > LISTED_MODELS ? `, … ${ids.length - LISTED_MODELS} more; GET /v2/models/{model} asks for one` : '';
   return `unknown model '${name}' (this server has ${ids.length}: ${shown}${more})`;
 }
+
+// A model a plan reload (swap.ts) removed: which generation removed it, and when (ISO time).
+export interface RemovedModel {
+  readonly generation: number;
+  readonly at: string;
+}
+
+// The 404 for a model the server does not serve now, saying when a reload removed it (if one did).
+export function notServedMessage(name: string, ids: readonly string[], removed: RemovedModel | undefined): string {
+  const base = unknownModelMessage(name, ids);
+  return removed ? `${base}; it was removed by the plan reload of ${removed.at} (generation ${removed.generation})` : base;
+}

@@ -9,15 +9,17 @@ import type { PlannedTenant } from '../../ir/contract/plan.js';
 import { isLoomError } from '../../ir/errors.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { type AuthConfig, type AuthScope, authorize } from './auth.js';
-import { ServeError, isServeError, unknownModelMessage } from './errors.js';
+import { ServeError, isServeError } from './errors.js';
 import type { ServeMetrics } from './metrics.js';
 import type { CancelSignal } from './scheduler.js';
 import { MODEL_VERSION, decodeInferRequest, encodeInferResponse, modelMetadata } from './oip.js';
+import { INDEX_ROUTE, RELOAD_ROUTE, type RepositoryBackend, registerRepositoryRoutes } from './repository.js';
 
 // What answers the routes. submit resolves with the request's outputs or rejects with a ServeError.
 export interface IntakeBackend {
-  readonly tenantIds: readonly string[];
   tenant(id: string): PlannedTenant | undefined;
+  // The 404's message for a model not served now (the tenants change with a plan reload: swap.ts).
+  unknownModel(name: string): string;
   sloMs(id: string): number | null;
   // throws the 429/503 submit would for a one-row request, before the body is read
   precheck(model: string): void;
@@ -31,6 +33,8 @@ export interface IntakeBackend {
   // One model's readiness (its shard's health); absent: the server's.
   isModelReady?(tenant: string): boolean | Promise<boolean>;
   metrics(): Promise<{ readonly contentType: string; readonly text: string }>;
+  // The repository routes (POST /v2/repository/index and /reload: repository.ts); absent: not served.
+  readonly repository?: RepositoryBackend;
 }
 
 // The request-side metrics this transport records (on this thread's registry).
@@ -63,7 +67,10 @@ export const DEFAULT_BODY_LIMIT = 32 * 1024 * 1024;
 export interface HttpAppOptions {
   readonly bodyLimit: number;
   readonly logger: LoggerOption;
-  readonly auth: AuthConfig | null;
+  readonly auth: AuthConfig | null; // at start; null: no authentication
+  // The auth config now, read per request where given (a plan reload may re-read the auth file: swap.ts); it
+  // may replace `auth` but not turn authentication on or off (server.ts refuses such a reload).
+  readonly authNow?: () => AuthConfig | null;
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   readonly version: string;
   readonly limits: HttpLimits;
@@ -231,7 +238,7 @@ export function createHttpApp(opts: HttpAppOptions, backend: IntakeBackend, metr
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({
-      error: `no route ${req.method} ${req.url.split('?')[0]} (Open Inference Protocol v2: /v2, /v2/health/live, /v2/health/ready, /v2/models/{model}[/ready|/infer], /metrics)`,
+      error: `no route ${req.method} ${req.url.split('?')[0]} (Open Inference Protocol v2: /v2, /v2/health/live, /v2/health/ready, /v2/models/{model}[/ready|/infer], /metrics${backend.repository ? `, POST ${INDEX_ROUTE}, POST ${RELOAD_ROUTE}` : ''})`,
     });
   });
 
@@ -240,18 +247,22 @@ export function createHttpApp(opts: HttpAppOptions, backend: IntakeBackend, metr
       return { error: `model '${p.model}' has no version '${p.version}' (it has: ${MODEL_VERSION})` };
     }
     const t = backend.tenant(p.model);
-    return t ? { tenant: t } : { error: unknownModelMessage(p.model, backend.tenantIds) };
+    return t ? { tenant: t } : { error: backend.unknownModel(p.model) };
   };
 
-  if (opts.auth) {
-    const auth = opts.auth;
+  const start = opts.auth;
+  const authNow = opts.authNow ?? (() => start);
+  if (start) {
     // before the route's own onRequest (admission): a client without a valid token learns nothing of queues
     app.addHook('onRequest', async (req, reply) => {
       const route = req.routeOptions.url;
       let scope: AuthScope | null = null;
       if (route === '/metrics') scope = { kind: 'metrics' };
       else if (route?.startsWith('/v2/models/')) scope = { kind: 'tenant', tenant: (req.params as ModelParams).model };
-      if (scope === null) return; // health, /v2, unknown routes
+      else if (route === RELOAD_ROUTE) scope = { kind: 'admin' };
+      else if (route === INDEX_ROUTE) scope = { kind: 'any' }; // lists the token's tenants only
+      const auth = authNow();
+      if (scope === null || auth === null) return; // health, /v2, unknown routes
       const d = authorize(auth, req.headers.authorization, scope);
       if (d.ok) return;
       metrics.onAuthFailure(d.status);
@@ -316,6 +327,8 @@ export function createHttpApp(opts: HttpAppOptions, backend: IntakeBackend, metr
     const m = await backend.metrics();
     return reply.type(m.contentType).send(m.text);
   });
+
+  if (backend.repository) registerRepositoryRoutes(app, { ...backend.repository, auth: authNow });
 
   return {
     app,

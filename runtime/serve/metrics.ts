@@ -67,7 +67,9 @@ export class ServeMetrics implements SchedulerObserver {
   private readonly clientErrors: Counter<'reason'>;
   private readonly authFailures: Counter<'code'>;
   private readonly grpcRequests: Counter<'method' | 'code'>;
-  private readonly tenantIds: ReadonlySet<string>;
+  private tenantIds: ReadonlySet<string>; // the serving plan's (setPlan after a reload)
+  private readonly arena: Gauge<'backend' | 'arena'>;
+  private readonly info: Gauge<'backend' | 'tenants' | 'launches'>;
   readonly perTenant: boolean;
   readonly topK: number;
   private readonly rejectedBy = new Map<string, number>(); // for the top-K gauges: tenants with refusals only
@@ -160,20 +162,28 @@ export class ServeMetrics implements SchedulerObserver {
     });
     this.tickTenants = new Histogram({ name: 'loom_tick_tenants', help: 'Tenants carried by a tick', buckets: TICK_TENANT_BUCKETS, registers });
     this.launches = new Counter({ name: 'loom_tick_launches_total', help: "Launches issued by ticks (the plan's launches per tick)", registers });
-    const arena = new Gauge({
+    this.arena = new Gauge({
       name: 'loom_plan_arena_bytes',
       help: 'Bytes the loaded plan holds on its backend, by arena (device memory on CUDA)',
       labelNames: ['backend', 'arena'],
       registers,
     });
-    for (const name of ['weights', 'act', 'io'] as const) arena.set({ backend: source.backend, arena: name }, source.plan.arenas[name]);
-    const info = new Gauge({
+    this.info = new Gauge({
       name: 'loom_plan_info',
       help: 'The loaded plan: tenants and launches per tick',
       labelNames: ['backend', 'tenants', 'launches'],
       registers,
     });
-    info.set({ backend: source.backend, tenants: String(source.plan.tenants.length), launches: String(source.plan.launches.length) }, 1);
+    this.setPlan(source.plan, source.backend);
+  }
+
+  // The plan serving now (at start, and after a reload switched plans): its tenants, arenas and launches.
+  setPlan(plan: LaunchPlan, backend: string): void {
+    this.tenantIds = new Set(plan.tenants.map((t) => t.id));
+    this.arena.reset();
+    for (const name of ['weights', 'act', 'io'] as const) this.arena.set({ backend, arena: name }, plan.arenas[name]);
+    this.info.reset();
+    this.info.set({ backend, tenants: String(plan.tenants.length), launches: String(plan.launches.length) }, 1);
   }
 
   // Queue depth and rows: per tenant (every tenant, 0 included) with perTenant, else the fleet's sums and the

@@ -2,16 +2,16 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import {
-  type AuthConfig,
   DEFAULT_BODY_LIMIT,
   DEFAULT_LIMITS,
   DEFAULT_TOP_K,
+  type ReloadReport,
   createServer,
   defaultIntakeThreads,
-  loadAuthFile,
   reusePortUnsupported,
 } from '../../runtime/serve/index.js';
-import { DEVICES_HELP, loadServed } from './serve-shards.js';
+import { loadServeSource } from './serve-reload.js';
+import { DEVICES_HELP } from './serve-shards.js';
 
 interface ServeFlags {
   port: string;
@@ -72,6 +72,26 @@ function readPem(flag: string, file: string): Buffer {
   }
 }
 
+const RELOAD_HELP = [
+  'Changing the plan without a restart (hot swap): kill -HUP <pid>, or POST /v2/repository/reload, re-reads <plan-dir>',
+  '(point a symbolic link at the new plan with an atomic rename first), loads it beside the old one and switches to it;',
+  'the old plan answers the requests it accepted, then is freed. A plan that fails to load leaves the old one serving',
+  '(stderr, the JSON log, loom_plan_reloads_total{result="error"}). With --auth the auth file is re-read too.',
+  '  POST /v2/repository/reload   with --auth: a token whose entry has "admin": true; without: loopback clients only',
+  '  POST /v2/repository/index    the tenants and their state: [{name, version, state: READY|UNAVAILABLE, reason}]',
+  '  loom serve shards/ reloads the whole shard set on the same --devices.',
+  '  With --intake-threads N the switch reaches every worker before the reload reports (either route works on any worker).',
+];
+
+// The stderr line of a reload (the JSON log has the same, with the lists of tenants added and removed).
+export function reloadLine(r: ReloadReport): string {
+  if (!r.ok) return `reload failed; generation ${r.generation} keeps serving: ${r.error}`;
+  return (
+    `reloaded: generation ${r.generation} from ${r.source} (plan sha256 ${r.sha!.slice(0, 12)}…): ${r.added.length} added, ${r.removed.length} removed, ` +
+    `${r.kept} kept; loaded in ${Math.round(r.loadMs)} ms, the old plan drained and freed ${Math.round(r.drainMs)} ms after the switch`
+  );
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -108,7 +128,7 @@ export function registerServe(program: Command): void {
     )
     .option(
       '--auth <file>',
-      'require bearer tokens: JSON {"tokens":[{"name","sha256":"<hex sha256 of the token>","tenants":[ids] or "*","metrics"?:true}]} (default: no authentication)',
+      'require bearer tokens: JSON {"tokens":[{"name","sha256":"<hex sha256 of the token>","tenants":[ids] or "*","metrics"?:true,"admin"?:true}]} ("admin": may POST /v2/repository/reload; default: no authentication)',
     )
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
     .option('--tls-key <file>', 'the PEM private key for --tls-cert')
@@ -130,7 +150,7 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', `JSON log level on stdout: ${LEVELS.join(' | ')}`, 'info')
     .addHelpText(
       'after',
-      `\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d '{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}'\n  loom serve shards/ --devices 0,1 --port 8000\n\n${DEVICES_HELP.join('\n')}\n`,
+      `\nExample:\n  loom serve plan/ --port 8000\n  curl -s localhost:8000/v2/models/fraud-a/infer -d '{"inputs":[{"name":"input","shape":[1,32],"datatype":"FP32","data":[...]}]}'\n  loom serve shards/ --devices 0,1 --port 8000\n\n${RELOAD_HELP.join('\n')}\n\n${DEVICES_HELP.join('\n')}\n`,
     )
     .action(async (dir: string, flags: ServeFlags) => {
       if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
@@ -158,20 +178,24 @@ export function registerServe(program: Command): void {
       if (!Number.isInteger(intakeThreads) || intakeThreads < 0 || intakeThreads > 256)
         fail('USAGE', `--intake-threads must be an integer 0..256 (0: HTTP on the tick thread), got '${flags.intakeThreads}'`);
 
-      const loaded = await loadServed(dir, {
+      // SIGHUP before the server listens (the plan still loading): ignored, said on stderr, never the default
+      // action (which ends the process)
+      let onHangup: () => void = () => process.stderr.write('loom: SIGHUP while starting: ignored (reload once the server listens)\n');
+      const hangup = () => onHangup();
+      process.on('SIGHUP', hangup);
+      const source = {
+        dir,
         backend: flags.backend as (typeof BACKENDS)[number],
         ...(flags.devices !== undefined ? { devices: flags.devices } : {}),
         ...(threads !== undefined ? { threads } : {}),
-      });
-      let auth: AuthConfig | null = null;
-      try {
-        if (flags.auth !== undefined) auth = loadAuthFile(flags.auth, loaded.tenants);
-      } catch (e) {
-        loaded.close();
-        throw e;
-      }
+        ...(flags.auth !== undefined ? { auth: flags.auth } : {}),
+      };
+      const loaded = await loadServeSource(source);
+      const auth = loaded.value.auth ?? null;
       const server = createServer({
-        ...(loaded.single ? { runner: loaded.single } : { shards: loaded.shards! }),
+        ...(loaded.value.runner ? { runner: loaded.value.runner } : { shards: loaded.value.shards! }),
+        planSource: { source: loaded.source, sha: loaded.sha },
+        reload: () => loadServeSource(source),
         scheduler: { queueTicks, defaultSloMs, checkFinite: flags.checkFinite === true, pipeline: flags.pipeline === true },
         bodyLimit,
         logger: { level: flags.logLevel },
@@ -204,13 +228,23 @@ export function registerServe(program: Command): void {
       const hosts = grpcPort > 0 && grpcHost !== flags.host ? [flags.host, grpcHost] : [flags.host];
       for (const h of hosts) for (const w of authWarnings({ host: h, auth: auth !== null, tls: tls !== null })) process.stderr.write(`loom: warning: ${w}\n`);
       const n = loaded.tenants.length;
-      const on = loaded.single ? loaded.single.backend : `${loaded.shards!.length} shards (${loaded.shards!.map((s) => `${s.id}: ${s.device}`).join(', ')})`;
+      const shards = loaded.value.shards;
+      const on = shards ? `${shards.length} shards (${shards.map((s) => `${s.id}: ${s.device}`).join(', ')})` : loaded.value.runner!.backend;
       const k = server.intakeThreads;
       if (intakeThreads > 0 && k === 0)
         process.stderr.write(
           `loom: warning: --intake-threads ${intakeThreads}: ${reusePortUnsupported() ?? 'not available'}; serving HTTP on the tick thread\n`,
         );
       const intake = k === 0 ? 'HTTP on the tick thread' : `HTTP intake on ${k} worker thread${k === 1 ? '' : 's'}`;
+      // SIGHUP: reload the plan directory (a symbolic link may point at a new plan by now); registered before
+      // the startup line, so a SIGHUP sent after it never kills the process
+      onHangup = () => {
+        process.stderr.write(`loom: SIGHUP: reloading ${dir}\n`);
+        server.reload().then(
+          (r) => process.stderr.write(`loom: ${reloadLine(r)}\n`),
+          (e: unknown) => process.stderr.write(`loom: reload failed: ${e instanceof Error ? e.message : String(e)}\n`),
+        );
+      };
       process.stderr.write(
         `loom: serving ${n} model${n === 1 ? '' : 's'} on ${on} at ${url} (OIP v2: ${url}/v2/models/{model}/infer, metrics: ${url}/metrics; ${intake})${grpcAt ? `; gRPC (inference.GRPCInferenceService${tls ? ', TLS' : ''}) at ${grpcAt}` : ''}\n`,
       );
@@ -222,6 +256,7 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
       });
+      process.off('SIGHUP', hangup);
       const { accepted, answered, failed, cancelled } = server.scheduler.stats;
       process.stderr.write(
         `loom: stopped; ${accepted} accepted requests: ${answered} answered, ${failed} failed by their tick, ${cancelled} dropped (client gone)\n`,

@@ -13,7 +13,7 @@ import type { PlannedTenant } from '../../../ir/contract/plan.js';
 import type { DType } from '../../../ir/dtype.js';
 import { type Tensor, tensorBytes } from '../../../ir/tensor.js';
 import { type AuthConfig, authorize } from '../auth.js';
-import { ServeError, isServeError, unknownModelMessage } from '../errors.js';
+import { ServeError, isServeError } from '../errors.js';
 import type { ServeMetrics } from '../metrics.js';
 import { MODEL_VERSION, type RequestedOutput, decodeInferObject, modelMetadata, oipDatatype } from '../oip.js';
 import type { ServeScheduler } from '../shards.js';
@@ -190,8 +190,8 @@ export interface GrpcServiceOptions {
   // the tick scheduler (or shard router), or (an intake worker) the tick thread seen from there
   readonly scheduler: Pick<ServeScheduler, 'tenant' | 'sloMs' | 'precheck' | 'submit'>;
   readonly metrics: ServeMetrics;
-  readonly tenantIds: readonly string[];
-  readonly auth: AuthConfig | null;
+  readonly unknownModel: (name: string) => string; // the 404's message (names some of the models served now)
+  readonly auth: () => AuthConfig | null; // read per call: a plan reload may re-read the auth file
   readonly version: string;
   readonly isReady: () => boolean | Promise<boolean>;
   // One model's readiness (its shard's health); absent: the server's.
@@ -224,7 +224,7 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
     if (retryAfterS !== null) md.set('retry-after', String(retryAfterS));
     cb({ code: GRPC_STATUS[status] ?? grpc.status.INTERNAL, details: message, metadata: md });
   };
-  const unknownModel = (name: string) => unknownModelMessage(name, o.tenantIds);
+  const unknownModel = o.unknownModel;
   const lookup = (name: string, version: string): { tenant: PlannedTenant } | { error: string } => {
     if (version !== '' && version !== MODEL_VERSION) return { error: `model '${name}' has no version '${version}' (it has: ${MODEL_VERSION})` };
     const t = scheduler.tenant(name);
@@ -232,9 +232,10 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
   };
   // the same check as HTTP's onRequest hook: a token allowed this model (none configured: open)
   const allowed = (call: grpc.ServerUnaryCall<unknown, unknown>, model: string): { status: 401 | 403; message: string } | null => {
-    if (!o.auth) return null;
+    const auth = o.auth();
+    if (!auth) return null;
     const header = call.metadata.get('authorization')[0];
-    const d = authorize(o.auth, typeof header === 'string' ? header : undefined, { kind: 'tenant', tenant: model });
+    const d = authorize(auth, typeof header === 'string' ? header : undefined, { kind: 'tenant', tenant: model });
     if (d.ok) return null;
     m.onAuthFailure(d.status);
     o.log.info({ status: d.status, msg: d.message, protocol: 'grpc' }, 'request not authorized');

@@ -2,16 +2,19 @@
 // (worker.ts) on one port, hands their requests to the scheduler and posts the answers back, one message per
 // worker per event-loop turn. Admission (429 with Retry-After, 503 when closing) is decided here, by the
 // scheduler's submit. /metrics from any worker is this thread's registry plus every worker's request metrics,
-// summed (prom-client's AggregatorRegistry, as for the cluster module).
+// summed (prom-client's AggregatorRegistry, as for the cluster module). A plan reload (swap.ts) reaches the
+// workers as a 'plan' message (setPlan); their repository routes (index, reload) are answered here.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Tensor } from '../../../ir/tensor.js';
 import { isServeError } from '../errors.js';
 import type { ServeMetrics } from '../metrics.js';
 import type { CancelSignal } from '../scheduler.js';
+import type { RepositoryBackend } from '../repository.js';
 import type { ServeScheduler } from '../shards.js';
 import {
   type AnswerItem,
+  type IntakePlan,
   type IntakeWorkerData,
   type MainMessage,
   type MetricsJson,
@@ -43,6 +46,8 @@ export interface IntakePoolOptions {
   readonly scheduler: Pick<ServeScheduler, 'submit'>;
   readonly metrics: ServeMetrics; // this thread's registry: ticks, queues, gRPC, process
   readonly isReady: () => boolean;
+  // what answers the workers' POST /v2/repository/index and /reload (absent: they answer 500 saying so)
+  readonly repository?: RepositoryBackend;
   readonly worker: Omit<IntakeWorkerData, 'index' | 'port' | 'host'>;
   readonly writeLog: (line: string) => void;
   readonly logError: (o: object, msg: string) => void;
@@ -85,6 +90,7 @@ interface Slot {
   closed: boolean; // it said it closed its listener, answered every request and is about to exit
   readonly done: Promise<void>; // closed, or exited
   readonly markDone: () => void;
+  readonly planWaits: Map<number, () => void>; // 'plan' messages not yet applied (setPlan)
 }
 
 // The worker's entry: the compiled .js beside this file (with this process's Node flags, as workers get by
@@ -100,6 +106,8 @@ export class IntakePool {
   private nextCollect = 0;
   private closing: Promise<void> | null = null;
   private grpcListen: ((m: Extract<WorkerMessage, { type: 'grpc-listening' | 'grpc-failed' }>) => void) | null = null;
+  private serving: IntakePlan | null = null; // the last setPlan's (a worker started after it serves that plan)
+  private planSeq = 0;
 
   constructor(private readonly o: IntakePoolOptions) {
     if (!Number.isInteger(o.threads) || o.threads < 1) throw new RangeError(`intake threads must be a positive integer, got ${o.threads}`);
@@ -119,7 +127,16 @@ export class IntakePool {
 
   private start(index: number, port: number, host: string): Promise<string> {
     const { url, execArgv } = workerEntry();
-    const data: IntakeWorkerData = { ...this.o.worker, index, port, host };
+    const p = this.serving;
+    const data: IntakeWorkerData = {
+      ...this.o.worker,
+      ...(p
+        ? { plan: p.plan, backend: p.backend, checkFinite: p.checkFinite, sloMs: p.sloMs, removed: p.removed, http: { ...this.o.worker.http, auth: p.auth } }
+        : {}),
+      index,
+      port,
+      host,
+    };
     const worker = new Worker(url, { workerData: data, ...(execArgv ? { execArgv } : {}), name: `loom-intake-${index}` });
     const slot = this.addSlot(index, worker);
     return new Promise<string>((resolve, reject) => {
@@ -147,7 +164,23 @@ export class IntakePool {
   private addSlot(index: number, worker: WorkerPort): Slot {
     let markDone = (): void => {};
     const done = new Promise<void>((r) => (markDone = r));
-    const slot: Slot = { index, worker, inFlight: new Map(), outbox: [], arena: new TensorArena(), flushing: false, closed: false, done, markDone };
+    const planWaits = new Map<number, () => void>();
+    const slot: Slot = {
+      index,
+      worker,
+      inFlight: new Map(),
+      outbox: [],
+      arena: new TensorArena(),
+      flushing: false,
+      closed: false,
+      done,
+      markDone: () => {
+        markDone();
+        for (const w of planWaits.values()) w(); // nobody is left to apply it
+        planWaits.clear();
+      },
+      planWaits,
+    };
     this.slots.push(slot);
     return slot;
   }
@@ -183,15 +216,30 @@ export class IntakePool {
       case 'cancel':
         slot.inFlight.get(m.rid)?.abort();
         return;
-      case 'ask':
-        if (m.what === 'ready') this.post(slot, { type: 'reply', ask: m.ask, value: this.o.isReady() });
+      case 'ask': {
+        const what = m.what;
+        if (what === 'ready') return this.post(slot, { type: 'reply', ask: m.ask, value: this.o.isReady() });
         // the asking worker adds them up and renders the text: that work stays off this thread
-        else
-          void this.metricsParts().then(
+        if (what === 'metrics')
+          return void this.metricsParts().then(
             (value) => this.post(slot, { type: 'reply', ask: m.ask, value }),
             (e: unknown) => this.post(slot, { type: 'reply', ask: m.ask, value: String(e) }),
           );
+        const repo = this.o.repository;
+        const failed = (e: unknown) => this.post(slot, { type: 'reply', ask: m.ask, value: undefined, error: e instanceof Error ? e.message : String(e) });
+        if (!repo) return failed('this server has no plan repository (the intake pool was started without one)');
+        // a reload's report comes after its drain; the 'plan' messages of its switch were posted before it
+        Promise.resolve()
+          .then((): unknown => (what === 'reload' ? repo.reload() : repo.index(what.index.readyOnly)))
+          .then((value) => this.post(slot, { type: 'reply', ask: m.ask, value }), failed);
         return;
+      }
+      case 'plan-applied': {
+        const w = slot.planWaits.get(m.seq);
+        slot.planWaits.delete(m.seq);
+        w?.();
+        return;
+      }
       case 'metrics-json': {
         const c = this.collects.get(m.collect);
         if (!c) return;
@@ -276,6 +324,30 @@ export class IntakePool {
         else reject(new Error(m.message));
       };
       this.post(first, { type: 'grpc-listen', port, host });
+    });
+  }
+
+  // A plan reload switched plans: every worker serves the new plan's tenants (added ones answer, removed ones
+  // 404), SLOs and auth. Resolves once every live worker applied it (at most timeoutMs).
+  setPlan(p: IntakePlan, timeoutMs = 5000): Promise<void> {
+    this.serving = p;
+    const seq = ++this.planSeq;
+    const applied = this.slots
+      .filter((s) => !s.closed)
+      .map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.planWaits.set(seq, resolve);
+            this.post(s, { type: 'plan', seq, plan: p });
+          }),
+      );
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      t.unref();
+      void Promise.all(applied).then(() => {
+        clearTimeout(t);
+        resolve();
+      });
     });
   }
 

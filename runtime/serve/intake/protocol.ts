@@ -6,7 +6,8 @@ import type { MetricsOptions } from '../metrics.js';
 import type { LaunchPlan } from '../../../codegen/index.js';
 import { type DType, byteSize, viewArray } from '../../../ir/dtype.js';
 import { type Tensor, tensorBytes } from '../../../ir/tensor.js';
-import type { ServeStatus } from '../errors.js';
+import type { AuthConfig } from '../auth.js';
+import type { RemovedModel, ServeStatus } from '../errors.js';
 import type { HttpAppOptions } from '../http-app.js';
 
 export interface TensorMeta {
@@ -35,7 +36,8 @@ export type WorkerMessage =
   | { readonly type: 'listening'; readonly url: string }
   | { readonly type: 'submit'; readonly buffer: ArrayBuffer; readonly items: readonly SubmitItem[] }
   | { readonly type: 'cancel'; readonly rid: number } // the client went away
-  | { readonly type: 'ask'; readonly ask: number; readonly what: 'ready' | 'metrics' }
+  | { readonly type: 'ask'; readonly ask: number; readonly what: AskWhat }
+  | { readonly type: 'plan-applied'; readonly seq: number } // its tables now hold the plan of 'plan' message `seq`
   | { readonly type: 'metrics-json'; readonly collect: number; readonly metrics: MetricsJson }
   | { readonly type: 'log'; readonly line: string }
   | { readonly type: 'grpc-listening'; readonly where: string }
@@ -45,11 +47,29 @@ export type WorkerMessage =
 // tick thread → worker
 export type MainMessage =
   | { readonly type: 'answers'; readonly buffer: ArrayBuffer; readonly items: readonly AnswerItem[] }
-  | { readonly type: 'reply'; readonly ask: number; readonly value: unknown }
+  // error: the ask failed (value undefined)
+  | { readonly type: 'reply'; readonly ask: number; readonly value: unknown; readonly error?: string }
   | { readonly type: 'collect-metrics'; readonly collect: number }
   | { readonly type: 'grpc-listen'; readonly port: number; readonly host: string } // serve gRPC here (the first worker)
+  // a plan reload switched plans (swap.ts): serve the new plan's tenants from now on, then say 'plan-applied'
+  | { readonly type: 'plan'; readonly seq: number; readonly plan: IntakePlan }
   | { readonly type: 'drain' } // shutdown began: refuse new infer requests (503), responses close their connection
   | { readonly type: 'close' }; // every accepted request was answered: close the listener and exit
+
+// What a worker asks the tick thread: readiness, the metrics' parts, and the repository routes (repository.ts):
+// the index (readyOnly: {"ready": true}) and a plan reload, whose report is the answer.
+export type AskWhat = 'ready' | 'metrics' | { readonly index: { readonly readyOnly: boolean } } | 'reload';
+
+// The plan a worker serves after a reload: its tenants (and the plan for its metrics' labels), their SLOs, the
+// finite check, the auth config now (re-read by the reload, or the same) and the models reloads removed (404s).
+export interface IntakePlan {
+  readonly plan: LaunchPlan;
+  readonly backend: string;
+  readonly checkFinite: boolean;
+  readonly sloMs: Readonly<Record<string, number | null>>;
+  readonly auth: AuthConfig | null;
+  readonly removed: ReadonlyArray<readonly [string, RemovedModel]>;
+}
 
 // What a worker needs to serve: the plan's tenants (and the plan for its metrics' labels), the HTTP options.
 export interface IntakeWorkerData {
@@ -59,6 +79,7 @@ export interface IntakeWorkerData {
   readonly checkFinite: boolean; // --check-finite (tenants' own checkFinite adds to it)
   readonly metrics: MetricsOptions; // the tick thread's (per-tenant labels or not): the series must match to add up
   readonly sloMs: Readonly<Record<string, number | null>>;
+  readonly removed?: ReadonlyArray<readonly [string, RemovedModel]>; // models earlier reloads removed (404s say so)
   readonly http: Omit<HttpAppOptions, 'logger'> & { readonly logLevel: string | null }; // null: no logs
   readonly port: number;
   readonly host: string;

@@ -2,17 +2,23 @@
 // port (SO_REUSEPORT: the kernel spreads connections over the workers), with auth, TLS, limits and body
 // decoding and validation here; the requests decoded in one event-loop turn go to the tick thread as one
 // message with their tensors in one transferred buffer, and its answers come back the same way. A request
-// that fails decoding or validation is answered here and never reaches the tick thread.
+// that fails decoding or validation is answered here and never reaches the tick thread. After a plan reload
+// (swap.ts) the tick thread sends the new plan's tenants, SLOs and auth ('plan'); the repository routes
+// (index, reload) are asked of the tick thread and answer what it says.
 import { parentPort, workerData } from 'node:worker_threads';
+import type { PlannedTenant } from '../../../ir/contract/plan.js';
 import type { Tensor } from '../../../ir/tensor.js';
 import type { AuthConfig } from '../auth.js';
-import { ServeError, refuse } from '../errors.js';
+import { type RemovedModel, ServeError, notServedMessage, refuse } from '../errors.js';
 import { type IntakeBackend, createHttpApp } from '../http-app.js';
 import { type GrpcService, createGrpcService } from '../grpc/service.js';
 import { ServeMetrics } from '../metrics.js';
+import type { ReloadReport, RepositoryEntry } from '../swap.js';
 import { validateRequest } from '../validate.js';
 import {
+  type AskWhat,
   INTAKE_METRICS,
+  type IntakePlan,
   type IntakeWorkerData,
   type MainMessage,
   type MetricsJson,
@@ -28,9 +34,28 @@ if (!port) throw new Error('runtime/serve/intake/worker.ts runs as a worker thre
 const data = workerData as IntakeWorkerData;
 const post = (m: WorkerMessage, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
-const tenants = new Map(data.plan.tenants.map((t) => [t.id, t]));
-const tenantIds = data.plan.tenants.map((t) => t.id);
-const checkFinite = new Map(data.plan.tenants.map((t) => [t.id, data.checkFinite || t.checkFinite === true]));
+// The auth config crossed as a structured clone: its digests arrive as Uint8Arrays.
+const authOf = (a: AuthConfig | null): AuthConfig | null =>
+  a ? { ...a, tokens: a.tokens.map((t) => ({ ...t, digest: Buffer.from(t.digest.buffer, t.digest.byteOffset, t.digest.byteLength) })) } : null;
+
+// The plan served now: replaced whole by a reload's 'plan' message (each request reads it once it is decoded).
+interface Serving {
+  readonly tenants: ReadonlyMap<string, PlannedTenant>;
+  readonly tenantIds: readonly string[];
+  readonly checkFinite: ReadonlyMap<string, boolean>;
+  readonly sloMs: Readonly<Record<string, number | null>>;
+  readonly auth: AuthConfig | null;
+  readonly removed: ReadonlyMap<string, RemovedModel>;
+}
+const servingOf = (p: IntakePlan): Serving => ({
+  tenants: new Map(p.plan.tenants.map((t) => [t.id, t])),
+  tenantIds: p.plan.tenants.map((t) => t.id),
+  checkFinite: new Map(p.plan.tenants.map((t) => [t.id, p.checkFinite || t.checkFinite === true])),
+  sloMs: p.sloMs,
+  auth: authOf(p.auth),
+  removed: new Map(p.removed),
+});
+let serving = servingOf({ ...data, auth: data.http.auth, removed: data.removed ?? [] });
 
 interface Pending {
   readonly resolve: (outs: Record<string, Tensor>) => void;
@@ -54,28 +79,30 @@ const flush = (): void => {
   post({ type: 'submit', buffer, items: batch.map((b, i) => ({ ...b.item, inputs: metas[i]! })) }, [buffer]);
 };
 
-const asks = new Map<number, (v: unknown) => void>();
+const asks = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 let nextAsk = 0;
-const ask = <T>(what: 'ready' | 'metrics'): Promise<T> =>
-  new Promise((resolve) => {
+const ask = <T>(what: AskWhat): Promise<T> =>
+  new Promise((resolve, reject) => {
     const n = ++nextAsk;
-    asks.set(n, resolve as (v: unknown) => void);
+    asks.set(n, { resolve: resolve as (v: unknown) => void, reject });
     post({ type: 'ask', ask: n, what });
   });
 
+const unknownModel = (name: string): string => notServedMessage(name, serving.tenantIds, serving.removed.get(name));
+
 const backend: IntakeBackend = {
-  tenantIds,
-  tenant: (id) => tenants.get(id),
-  sloMs: (id) => data.sloMs[id] ?? null,
+  tenant: (id) => serving.tenants.get(id),
+  unknownModel,
+  sloMs: (id) => serving.sloMs[id] ?? null,
   // admission (quota, SLO) is the tick thread's, at submit; here only the drain refuses before the body is read
   precheck: () => {
     if (draining) refuse(503, 'the server is shutting down and accepts no new requests');
   },
   submit(tenant, inputs, { arrivedAt, signal }) {
-    const t = tenants.get(tenant);
-    if (!t) return Promise.reject(new ServeError(404, `unknown model '${tenant}' (this server has: ${tenantIds.join(', ')})`));
+    const t = serving.tenants.get(tenant);
+    if (!t) return Promise.reject(new ServeError(404, unknownModel(tenant)));
     try {
-      validateRequest(t, inputs, { checkFinite: checkFinite.get(tenant) === true });
+      validateRequest(t, inputs, { checkFinite: serving.checkFinite.get(tenant) === true });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -108,6 +135,11 @@ const backend: IntakeBackend = {
     if (typeof parts === 'string') throw new Error(`the metrics could not be collected: ${parts}`);
     return renderMetrics(parts);
   },
+  // the tick thread answers (the PlanSwitch there); the caller's token filters the index here
+  repository: {
+    index: (readyOnly) => ask<RepositoryEntry[]>({ index: { readyOnly } }),
+    reload: () => ask<ReloadReport>('reload'),
+  },
 };
 
 let logLines: string[] = [];
@@ -121,15 +153,12 @@ function writeLog(line: string): void {
   logLines.push(line);
 }
 
-// The auth config crossed as a structured clone: its digests arrive as Uint8Arrays.
-const auth: AuthConfig | null = data.http.auth
-  ? { ...data.http.auth, tokens: data.http.auth.tokens.map((t) => ({ ...t, digest: Buffer.from(t.digest.buffer, t.digest.byteOffset, t.digest.byteLength) })) }
-  : null;
 const metrics = new ServeMetrics({ plan: data.plan, backend: data.backend, queueDepth: () => ({ requests: 0, rows: 0 }) }, data.metrics);
 const http = createHttpApp(
   {
     ...data.http,
-    auth,
+    auth: serving.auth,
+    authNow: () => serving.auth,
     idPrefix: `w${data.index}`, // request ids unique across the workers
     // log lines go to the tick thread, which writes them where the server's logger writes (one message a turn)
     logger: data.http.logLevel === null ? false : { level: data.http.logLevel, stream: { write: writeLog } },
@@ -151,8 +180,8 @@ const listenGrpc = (grpcPort: number, host: string): void => {
       submit: (tenant, inputs, o = {}) => backend.submit(tenant, inputs, { arrivedAt: o.arrivedAt ?? performance.now(), signal: o.signal ?? never }),
     },
     metrics,
-    tenantIds,
-    auth,
+    unknownModel,
+    auth: () => serving.auth,
     version: data.http.version,
     isReady: backend.isReady,
     maxMessageBytes: data.http.bodyLimit,
@@ -179,9 +208,17 @@ port.on('message', (m: MainMessage) => {
     case 'reply': {
       const r = asks.get(m.ask);
       asks.delete(m.ask);
-      r?.(m.value);
+      if (m.error !== undefined) r?.reject(new Error(m.error));
+      else r?.resolve(m.value);
       return;
     }
+    case 'plan':
+      // added tenants answer from here on, removed ones 404 (a request already handed over is the tick
+      // thread's to answer); the metrics' plan labels follow
+      serving = servingOf(m.plan);
+      metrics.setPlan(m.plan.plan, m.plan.backend);
+      post({ type: 'plan-applied', seq: m.seq });
+      return;
     case 'collect-metrics':
       void metrics.registry
         .getMetricsAsJSON()
