@@ -41,7 +41,7 @@ const WEIGHT_CHUNK = 64 << 20;
 // loadWeightsAsync's chunk: hashing one chunk is what holds the event loop (a 64 MiB chunk about 100 ms on the
 // 2-core machine, 8 MiB about 15 ms), so a server loading a new plan beside the one it serves keeps answering
 // (runtime/serve/swap.ts). The reads overlap the hashing, so the smaller chunk costs little.
-const WEIGHT_CHUNK_ASYNC = 8 << 20;
+export const WEIGHT_CHUNK_ASYNC = 8 << 20;
 
 export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
   const { file, f } = openWeights(dir, plan);

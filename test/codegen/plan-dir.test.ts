@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
 import { FORMAT_VERSION, loadWeights, loadWeightsAsync, readPlanDir, renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
+import { WEIGHT_CHUNK_ASYNC } from '../../codegen/read.js';
 import { samplePlan } from './fixture.js';
 import type { Plan } from '../../ir/contract/plan.js';
 
@@ -170,6 +172,23 @@ describe('writePlanDir / readPlanDir', () => {
     await expect(loadWeightsAsync(dir, w.plan)).rejects.toMatchObject({ code: 'PLAN_INVALID', message: expect.stringMatching(/has 100 bytes/) });
     writeFileSync(file, good);
     expect(Buffer.from(await loadWeightsAsync(dir, w.plan)).equals(good)).toBe(true);
+  });
+
+  it('reads weights over several chunks (the async reader: 8 MiB, so a server loading its next plan keeps answering)', async () => {
+    const dir = freshDir();
+    const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    expect(WEIGHT_CHUNK_ASYNC).toBe(8 << 20);
+    // three chunks and a ragged tail, every byte different from its neighbours in the next chunk
+    const big = Buffer.alloc(3 * WEIGHT_CHUNK_ASYNC + 12345);
+    for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    writeFileSync(path.join(dir, 'weights.bin'), big);
+    const plan = { ...w.plan, weights: { ...w.plan.weights, bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') } };
+    expect(Buffer.from(await loadWeightsAsync(dir, plan)).equals(big)).toBe(true);
+    expect(Buffer.from(loadWeights(dir, plan)).equals(big)).toBe(true);
+    // a flipped byte in the last chunk is caught
+    big[big.length - 7]! ^= 1;
+    writeFileSync(path.join(dir, 'weights.bin'), big);
+    await expect(loadWeightsAsync(dir, plan)).rejects.toMatchObject({ code: 'PLAN_INVALID', message: expect.stringMatching(/is corrupt: sha256/) });
   });
 
   it('rejects planner bugs at write time', async () => {
