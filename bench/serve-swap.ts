@@ -4,7 +4,8 @@
 // tenants with closed-loop clients, and swaps back and forth. Prints, per swap, the load and drain times,
 // and the kept tenants' latency p50/p99 in steady state vs in the window from a reload's start to 200 ms
 // after it ended; failures must be 0. Writes JSON under bench/results/.
-//   npx tsx bench/serve-swap.ts [--tenants 24] [--swaps 4] [--clients 8] [--backend cpu] [--threads N]
+//   npx tsx bench/serve-swap.ts [--tenants 24] [--swaps 4] [--clients 8] [--backend cpu] [--threads N] [--intake-threads 0]
+// (--intake-threads N: HTTP on N intake workers, which the switch reaches before the reload reports)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,10 +22,12 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '8' },
     backend: { type: 'string', default: 'cpu' },
     threads: { type: 'string' },
+    'intake-threads': { type: 'string', default: '0' },
     out: { type: 'string', default: path.join(ROOT, 'bench/results/serve-swap.json') },
   },
 });
 const N = Number(args.tenants);
+const INTAKE = Number(args['intake-threads']);
 const SIZES = [256, 512, 256, 10];
 
 const pct = (xs: number[], p: number) => {
@@ -48,7 +51,12 @@ async function main(): Promise<void> {
     ...(args.threads !== undefined ? { threads: Number(args.threads) } : {}),
   };
   const first = await loadServeSource(src);
-  const server = createServer({ runner: first.value.runner!, planSource: { source: first.source, sha: first.sha }, reload: () => loadServeSource(src) });
+  const server = createServer({
+    runner: first.value.runner!,
+    planSource: { source: first.source, sha: first.sha },
+    reload: () => loadServeSource(src),
+    intakeThreads: INTAKE,
+  });
   const url = await server.listen(0, '127.0.0.1');
   const tenant = first.value.runner!.plan.tenants[0]!;
   const bodies = kept.map((id, i) => {
@@ -104,7 +112,7 @@ async function main(): Promise<void> {
     )
       .toFixed(1)
       .padStart(8)}`;
-  process.stdout.write(`\nswaps (${N} tenants, ${SIZES.join('-')} MLPs, ${args.backend}):\n`);
+  process.stdout.write(`\nswaps (${N} tenants, ${SIZES.join('-')} MLPs, ${args.backend}, intake threads ${server.intakeThreads}):\n`);
   for (const s of swaps) process.stdout.write(`  generation ${s.generation}: load ${s.loadMs} ms, drain+free ${s.drainMs} ms, reload() ${s.totalMs} ms\n`);
   process.stdout.write(`\nkept tenants, ${args.clients} closed-loop clients      requests   p50 ms   p99 ms\n`);
   process.stdout.write(`${row('steady', steady)}\n${row('during a swap (+200ms)', during)}\nfailures: ${failures}\n`);
@@ -122,7 +130,7 @@ async function main(): Promise<void> {
   });
   writeFileSync(
     args.out!,
-    `${JSON.stringify({ tenants: N, sizes: SIZES, backend: args.backend, clients: Number(args.clients), swaps, steady: summarize(steady), duringSwap: summarize(during), failures }, null, 2)}\n`,
+    `${JSON.stringify({ tenants: N, sizes: SIZES, backend: args.backend, intakeThreads: server.intakeThreads, clients: Number(args.clients), swaps, steady: summarize(steady), duringSwap: summarize(during), failures }, null, 2)}\n`,
   );
   if (failures > 0) process.exitCode = 1;
 }
