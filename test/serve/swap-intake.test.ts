@@ -271,6 +271,41 @@ describe.skipIf(why !== null)('hot plan swap with intake workers', () => {
   }, 120_000);
 });
 
+describe.skipIf(why !== null)('shutdown during a swap with intake workers', () => {
+  it('every accepted request is answered, from the plan that accepted it; the reload switched or was abandoned', async () => {
+    const src: ServeSource = { dir: dirs[0]!, backend: 'cpu', threads: 1 };
+    const first = await loadServeSource(src);
+    const s = createServer({
+      runner: first.value.runner!,
+      reload: () => loadServeSource({ ...src, dir: dirs[1]! }),
+      scheduler: { queueTicks: 50 },
+      intakeThreads: 2,
+      logger: false,
+    });
+    const u = await s.listen(0, '127.0.0.1');
+    const sent = Array.from({ length: 24 }, async (_, i) => {
+      const inputs = inputsFor('keep-1', 1 + (i % 4), 300 + i);
+      const r = await call(u, 'POST', '/v2/models/keep-1/infer', oipBody(inputs), { 'content-type': 'application/json' });
+      return { status: r.status, plans: r.status === 200 ? await oracle.whichPlans('keep-1', inputs, r.body.outputs!) : [] };
+    });
+    await sleep(30);
+    const reloaded = s.reload();
+    const down = s.shutdown();
+    const results = await Promise.all(sent);
+    await down;
+    const r = await reloaded;
+    for (const x of results) {
+      expect([200, 503]).toContain(x.status);
+      if (x.status === 200) expect(x.plans).toHaveLength(1);
+    }
+    expect(results.some((x) => x.status === 200)).toBe(true);
+    const st = s.scheduler.stats;
+    expect(st.accepted).toBe(st.answered);
+    expect(st.failed).toBe(0);
+    if (!r.ok) expect(r.failure).toBe('closing');
+  }, 60_000);
+});
+
 describe('a reload cannot turn authentication on or off', () => {
   it('the reload fails (the old plan and auth keep serving)', async () => {
     const src: ServeSource = { dir: dirs[0]!, backend: 'cpu', threads: 1 };

@@ -334,12 +334,14 @@ export class IntakePool {
     const seq = ++this.planSeq;
     const applied = this.slots
       .filter((s) => !s.closed)
-      .map(
-        (s) =>
+      .map((s) =>
+        Promise.race([
           new Promise<void>((resolve) => {
             s.planWaits.set(seq, resolve);
             this.post(s, { type: 'plan', seq, plan: p });
           }),
+          s.done, // a worker that exited (or closed) has nothing left to apply
+        ]),
       );
     return new Promise<void>((resolve) => {
       const t = setTimeout(resolve, timeoutMs);
