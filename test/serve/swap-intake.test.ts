@@ -164,8 +164,9 @@ describe.skipIf(why !== null)('hot plan swap with intake workers', () => {
     expect(outcomes.filter((o) => o.doneAt < start1 && o.tenant === 'gone').every((o) => o.status === 200)).toBe(true);
 
     // metadata and readiness of the new plan's tenants from every worker
-    const meta = await Promise.all(Array.from({ length: 8 }, () => call(url, 'GET', '/v2/models/added')));
-    expect(meta.map((m) => m.status)).toEqual(Array(8).fill(200));
+    // (24 fresh connections: the kernel puts them all on one worker with odds of 2^-23)
+    const meta = await Promise.all(Array.from({ length: 24 }, () => call(url, 'GET', '/v2/models/added')));
+    expect(meta.map((m) => m.status)).toEqual(Array(24).fill(200));
     expect(new Set(meta.map((m) => m.worker)).size).toBe(2);
 
     // the repository index, answered through a worker from the tick thread's PlanSwitch
@@ -229,10 +230,11 @@ describe.skipIf(why !== null)('hot plan swap with intake workers', () => {
     write(['keep-1']);
     const { server, url } = await start({ dir: link, backend: 'cpu', threads: 1, auth: file }, { auth: true });
     const as = (token: string) => ({ authorization: `Bearer ${token}` });
-    const many = async (p: string, token: string) => Promise.all(Array.from({ length: 8 }, () => call(url, 'GET', p, undefined, as(token))));
+    // 24 fresh connections: both workers answer some (all on one: odds of 2^-23)
+    const many = async (p: string, token: string) => Promise.all(Array.from({ length: 24 }, () => call(url, 'GET', p, undefined, as(token))));
 
-    expect((await many('/v2/models/keep-1', 'team-token')).map((a) => a.status)).toEqual(Array(8).fill(200));
-    expect((await many('/v2/models/keep-2', 'team-token')).map((a) => a.status)).toEqual(Array(8).fill(403));
+    expect((await many('/v2/models/keep-1', 'team-token')).map((a) => a.status)).toEqual(Array(24).fill(200));
+    expect((await many('/v2/models/keep-2', 'team-token')).map((a) => a.status)).toEqual(Array(24).fill(403));
     // the admin route: no token 401, a tenant token 403, both from a worker
     const none = await call(url, 'POST', '/v2/repository/reload');
     expect([none.status, none.worker]).toEqual([401, expect.stringMatching(/^w\d$/)]);
@@ -266,7 +268,7 @@ describe.skipIf(why !== null)('hot plan swap with intake workers', () => {
     const bad = await call(url, 'POST', '/v2/repository/reload', undefined, as('ops-token'));
     expect(bad.status).toBe(422);
     expect(bad.body.error).toMatch(/no tenant 'nope' in this plan/);
-    expect((await many('/v2/models/added', 'team-token')).map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect((await many('/v2/models/added', 'team-token')).map((a) => a.status)).toEqual(Array(24).fill(200));
     expect(server.plans.current.generation).toBe(2);
   }, 120_000);
 });
@@ -288,7 +290,9 @@ describe.skipIf(why !== null)('shutdown during a swap with intake workers', () =
       const r = await call(u, 'POST', '/v2/models/keep-1/infer', oipBody(inputs), { 'content-type': 'application/json' });
       return { status: r.status, plans: r.status === 200 ? await oracle.whichPlans('keep-1', inputs, r.body.outputs!) : [] };
     });
-    await sleep(30);
+    // some requests accepted (through the workers) before the reload and the shutdown begin
+    for (let i = 0; i < 1000 && s.scheduler.stats.accepted < 4; i++) await sleep(5);
+    expect(s.scheduler.stats.accepted).toBeGreaterThanOrEqual(4);
     const reloaded = s.reload();
     const down = s.shutdown();
     const results = await Promise.all(sent);
@@ -298,7 +302,7 @@ describe.skipIf(why !== null)('shutdown during a swap with intake workers', () =
       expect([200, 503]).toContain(x.status);
       if (x.status === 200) expect(x.plans).toHaveLength(1);
     }
-    expect(results.some((x) => x.status === 200)).toBe(true);
+    expect(results.filter((x) => x.status === 200).length).toBeGreaterThanOrEqual(4); // those accepted before
     const st = s.scheduler.stats;
     expect(st.accepted).toBe(st.answered);
     expect(st.failed).toBe(0);
