@@ -6,6 +6,8 @@ namespace loom {
 
 void addon_handle::close() {
   exec.reset();
+  // with no tick in flight the plan is freed now (its device memory back before destroy() returns); else
+  // once its last tick is answered (the waiter lets go of it in its finalizer, on this thread)
   if (waiter) waiter->stop();
 }
 
@@ -28,6 +30,7 @@ std::shared_ptr<tick_waiter> tick_waiter::create(Napi::Env env, std::shared_ptr<
         }
         self.cv_.notify_all();
         if (self.thread_.joinable()) self.thread_.join();
+        self.exec_.reset(); // the plan is freed here, on the JS thread, never on the waiter thread
         delete keep;
       });
   w->tsfn_.Unref(env); // an idle plan does not keep the process alive
@@ -58,6 +61,8 @@ void tick_waiter::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  // nothing watched is pending (in_flight_ counts settles not yet run): the thread touches exec_ no more
+  if (in_flight_ == 0) exec_.reset();
 }
 
 void tick_waiter::run() {
@@ -70,14 +75,15 @@ void tick_waiter::run() {
       set = queue_.front();
       queue_.pop_front();
     }
-    auto* c = new completion{set, {}};
+    auto* c = new completion{set, {}, exec_};
     try {
-      exec_->await(set);
+      c->exec->await(set);
     } catch (const std::exception& e) {
       c->error = e.what();
       if (c->error.empty()) c->error = "the tick failed";
     }
-    std::shared_ptr<tick_waiter> self = shared_from_this();
+    // the object outlives every queued call: the finalizer, which runs after them, holds a reference
+    tick_waiter* self = this;
     const napi_status st = tsfn_.BlockingCall(c, [self](Napi::Env env, Napi::Function, completion* done) { self->settle(env, done); });
     if (st != napi_ok) delete c; // the environment is going away
   }
@@ -94,7 +100,7 @@ void tick_waiter::settle(Napi::Env env, completion* c) {
   if (--in_flight_ == 0) tsfn_.Unref(env);
   if (!c->error.empty()) {
     try {
-      exec_->finish(c->set);
+      c->exec->finish(c->set);
     } catch (const std::exception&) {
       // the set is freed either way; the tick's own error is the one to report
     }
@@ -102,7 +108,7 @@ void tick_waiter::settle(Napi::Env env, completion* c) {
     return;
   }
   try {
-    deferred.Resolve(addon_result_buffer(env, exec_->finish(c->set)));
+    deferred.Resolve(addon_result_buffer(env, c->exec->finish(c->set)));
   } catch (const std::exception& e) {
     deferred.Reject(addon_eval_error(env, e.what()).Value());
   }

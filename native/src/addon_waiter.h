@@ -25,7 +25,8 @@ class tick_waiter : public std::enable_shared_from_this<tick_waiter> {
   ~tick_waiter();
   // JS thread: the tick in staging set `set` was submitted; the promise settles with its result buffer.
   Napi::Promise watch(Napi::Env env, int set);
-  // JS thread: no more ticks; the thread ends once the ticks already watched are handed back.
+  // JS thread: no more ticks; the thread ends once the ticks already watched are handed back. With none
+  // in flight the waiter lets go of the plan at once.
   void stop();
 
   tick_waiter(std::shared_ptr<executor> exec) : exec_(std::move(exec)) {}
@@ -33,7 +34,8 @@ class tick_waiter : public std::enable_shared_from_this<tick_waiter> {
  private:
   struct completion {
     int set;
-    std::string error; // empty: the tick succeeded
+    std::string error;              // empty: the tick succeeded
+    std::shared_ptr<executor> exec; // alive until the JS thread has finished the tick
   };
   void run();
   void settle(Napi::Env env, completion* c);

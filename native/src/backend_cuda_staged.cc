@@ -194,6 +194,7 @@ void cuda_staged_finish(void* ctx, int slot, double wall_us) {
 }
 
 void cuda_staged_destroy(cuda_ctx& c) {
+  if (c.staged.copy_stream) cudaStreamSynchronize(c.staged.copy_stream); // its copies read and write the buffers below
   for (auto& s : c.staged.slots) {
     if (s.done) cudaEventDestroy(s.done);
     if (s.h2d) cudaEventDestroy(s.h2d);
