@@ -341,6 +341,9 @@ bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e) {
   }
   if (!p.exec && !p.capture_failed && c.opts.use_graph) {
     try {
+      // capture on an idle stream, as the full tick's graph is captured at load: a staged tick has already
+      // enqueued its input copies, and other staged ticks may still be running
+      CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
       p.exec = cuda_capture(c, body, false);
       c.sparse.captures++;
     } catch (const loom_error& err) {
