@@ -112,8 +112,16 @@ Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>&
   if (bytes > 0) {
     auto* hint = new std::shared_ptr<host_block>(block);
     try {
-      return Napi::ArrayBuffer::New(
-          env, block->data, bytes, [](Napi::Env, void*, std::shared_ptr<host_block>* h) { delete h; }, hint);
+      Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+          env, block->data, bytes,
+          [](Napi::Env e, void*, std::shared_ptr<host_block>* h) {
+            Napi::MemoryManagement::AdjustExternalMemory(e, -static_cast<int64_t>((*h)->bytes));
+            delete h;
+          },
+          hint);
+      // the collector learns what the buffer holds, so blocks held only by dropped results come back soon
+      Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(block->bytes));
+      return ab;
     } catch (const Napi::Error&) {
       delete hint; // external buffers refused (a sandboxed runtime): copy below
     }

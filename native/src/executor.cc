@@ -13,7 +13,6 @@ namespace loom {
 namespace {
 
 constexpr int kMaxPipelineDepth = 8;
-constexpr int kResultPoolBlocks = 64;
 constexpr int64_t kResultPoolBytes = int64_t(256) << 20;
 
 std::string join_or(const std::vector<const char*>& names) {
@@ -111,15 +110,13 @@ void executor::setup_staging(int depth) {
     std::memset(staging_.back()->data, 0, staging_.back()->bytes);
     landing_.push_back(std::make_shared<host_block>(mem, static_cast<size_t>(layout_.out_bytes)));
   }
-  // Enough result blocks for the ticks in flight and a few answers JS still holds, within a byte budget.
+  // Result blocks for the ticks in flight and a few answers JS still holds (until its collector returns them),
+  // within a byte budget; allocated now, never on a tick's path.
   const int64_t per = std::max<int64_t>(layout_.out_bytes, 1);
   const int by_bytes = static_cast<int>(std::min<int64_t>(kResultPoolBytes / per, 1 << 20));
   results_ =
-      std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), std::max(depth, std::min(kResultPoolBlocks, by_bytes)));
+      std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), std::max(depth + 1, std::min(4 * depth + 4, by_bytes)));
   tickets_.assign(static_cast<size_t>(depth), staged_ticket{});
-  // the first ticks should not pay for allocating (pinning) their result blocks
-  std::vector<std::shared_ptr<host_block>> warm;
-  for (int i = 0; i <= depth; i++) warm.push_back(results_->acquire());
 }
 
 const backend_fault_ext* executor::arm_fault() {

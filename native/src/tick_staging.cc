@@ -69,30 +69,17 @@ host_block::~host_block() {
   else ::operator delete(data);
 }
 
-block_pool::block_pool(const host_memory& mem, size_t block_bytes, int max_blocks)
-    : mem_(mem), block_bytes_(block_bytes), max_blocks_(std::max(1, max_blocks)) {}
+block_pool::block_pool(const host_memory& mem, size_t block_bytes, int blocks) : block_bytes_(block_bytes), blocks_(std::max(1, blocks)) {
+  for (int i = 0; i < blocks_; i++) free_.push_back(std::make_unique<host_block>(mem, block_bytes));
+}
 
 std::shared_ptr<host_block> block_pool::acquire() {
   std::unique_ptr<host_block> b;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!free_.empty()) {
-      b = std::move(free_.back());
-      free_.pop_back();
-    } else if (live_ >= max_blocks_) {
-      return nullptr;
-    } else {
-      live_++;
-    }
-  }
-  if (!b) {
-    try {
-      b = std::make_unique<host_block>(mem_, block_bytes_);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu_);
-      live_--;
-      throw;
-    }
+    if (free_.empty()) return nullptr;
+    b = std::move(free_.back());
+    free_.pop_back();
   }
   std::weak_ptr<block_pool> pool = weak_from_this();
   return std::shared_ptr<host_block>(b.release(), [pool](host_block* raw) {
@@ -104,11 +91,6 @@ std::shared_ptr<host_block> block_pool::acquire() {
 void block_pool::give_back(host_block* b) {
   std::lock_guard<std::mutex> lock(mu_);
   free_.emplace_back(b);
-}
-
-int block_pool::live() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return live_;
 }
 
 } // namespace loom

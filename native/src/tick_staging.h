@@ -58,24 +58,23 @@ struct host_block {
 };
 
 // Result blocks, reused: a block goes back to the pool when its last holder (a tick in flight, or the JS
-// ArrayBuffer over it, at garbage collection) lets go. At most `max_blocks` exist at once; acquire() gives
-// null beyond that and the tick's result is copied instead (a caller holding thousands of results does not
-// pin thousands of blocks).
+// ArrayBuffer over it, at garbage collection) lets go. All `blocks` are allocated when the pool is made and it
+// never grows: acquire() gives null when none is free, and that tick's result is copied instead. So no tick
+// pays for allocating (on CUDA: pinning) memory, and a caller holding thousands of results does not pin
+// thousands of blocks.
 class block_pool : public std::enable_shared_from_this<block_pool> {
  public:
-  block_pool(const host_memory& mem, size_t block_bytes, int max_blocks);
+  block_pool(const host_memory& mem, size_t block_bytes, int blocks);
   std::shared_ptr<host_block> acquire();
   size_t block_bytes() const { return block_bytes_; }
-  int live() const;
+  int live() const { return blocks_; }
 
  private:
   void give_back(host_block* b);
-  host_memory mem_;
   size_t block_bytes_;
-  int max_blocks_;
+  int blocks_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<host_block>> free_;
-  int live_ = 0; // blocks that exist (free or held)
 };
 
 } // namespace loom
