@@ -453,12 +453,7 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
     }
   }
   copy_host(c, staging);
-  if (c.fault.armed) { // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
-    c.fault.armed = false;
-    c.fault.injected++;
-    cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)",
-              __FILE__, __LINE__);
-  }
+  cuda_fail_if_armed(c); // inputs already on the stream
   const auto t0 = std::chrono::steady_clock::now();
   bool graphed = c.graph.captured;
   if (sparse) {
@@ -490,6 +485,21 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
 }
 
 } // namespace
+
+void cuda_check_usable(cuda_ctx& c) {
+  if (c.fault.lost.empty()) return;
+  c.fault.armed = false;
+  throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
+                   "); load the plan again in a new process");
+}
+
+void cuda_fail_if_armed(cuda_ctx& c) {
+  if (!c.fault.armed) return;
+  c.fault.armed = false;
+  c.fault.injected++;
+  cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)", __FILE__,
+            __LINE__);
+}
 
 // After a failed tick, in the worker thread that ran it: clear the error a failed call leaves behind (the
 // epilogue and skinny-GEMM launches check cudaGetLastError, which would report it again in the next tick),
@@ -531,11 +541,7 @@ void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::
                    uint8_t* const* dst) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  if (!c.fault.lost.empty()) {
-    c.fault.armed = false;
-    throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
-                     "); load the plan again in a new process");
-  }
+  cuda_check_usable(c);
   try {
     run_tick_body(c, inputs, outputs, active, dst);
   } catch (...) {

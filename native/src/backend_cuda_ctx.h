@@ -284,6 +284,13 @@ tick_body cuda_full_body(cuda_ctx& c);
 void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool may_fall_back);
 // H2D of io ranges from host memory / D2H into it. `spans` null: the host buffer mirrors the io arena (c.mem.pin_in,
 // pin_out); otherwise it has that compact layout (tick_staging.h) and every range must lie inside one span.
+// Where io range `r` sits in a buffer of `spans`' layout (null: the buffer mirrors the io arena); throws when no
+// span holds it.
+int64_t cuda_staging_offset(const range& r, const std::vector<io_span>* spans);
+// The general form: between the io arena and `buf` (host or device memory, laid out as above), on `stream`;
+// to_io: buf → arena.
+void cuda_enqueue_io_copies(cuda_ctx& c, const std::vector<range>& ranges, void* buf, const std::vector<io_span>* spans, bool to_io,
+                            cudaMemcpyKind kind, cudaStream_t stream);
 void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const uint8_t* host, const std::vector<io_span>* spans);
 void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans);
 // Captures `b` on the context's stream into an uploaded executable graph (throws loom_error on failure);
@@ -331,6 +338,10 @@ void cuda_staged_destroy(cuda_ctx& c);
 // Pinned host memory for staging sets and result blocks (backend_ops host_alloc / host_free).
 uint8_t* cuda_pinned_alloc(size_t bytes);
 void cuda_pinned_free(uint8_t* p);
+// backend_cuda.cc: throws when an earlier tick left a sticky error (the context cannot run another).
+void cuda_check_usable(cuda_ctx& c);
+// backend_cuda.cc: TEST ONLY (backend_fault_ext): when armed, fails as a failing graph launch would.
+void cuda_fail_if_armed(cuda_ctx& c);
 // backend_cuda.cc: after a failed tick, on the thread that ran it (waits for the stream, re-captures the full
 // tick's graph, or marks the context lost). Never throws.
 void cuda_recover(cuda_ctx& c);

@@ -93,9 +93,7 @@ void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool ma
   }
 }
 
-namespace {
-
-int64_t host_offset_of(const range& r, const std::vector<io_span>* spans) {
+int64_t cuda_staging_offset(const range& r, const std::vector<io_span>* spans) {
   if (!spans) return r.offset;
   const int64_t h = io_host_offset(*spans, r.offset, r.bytes);
   if (h < 0)
@@ -104,22 +102,22 @@ int64_t host_offset_of(const range& r, const std::vector<io_span>* spans) {
   return h;
 }
 
-} // namespace
-
-void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const uint8_t* host, const std::vector<io_span>* spans) {
+void cuda_enqueue_io_copies(cuda_ctx& c, const std::vector<range>& ranges, void* buf, const std::vector<io_span>* spans, bool to_io,
+                            cudaMemcpyKind kind, cudaStream_t stream) {
   for (const auto& r : ranges) {
     if (r.bytes <= 0) continue;
-    CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), host + host_offset_of(r, spans),
-                               static_cast<size_t>(r.bytes), cudaMemcpyHostToDevice, c.dev.stream));
+    void* io = reinterpret_cast<void*>(c.mem.io() + r.offset);
+    void* at = static_cast<uint8_t*>(buf) + cuda_staging_offset(r, spans);
+    CUDA_CHECK(cudaMemcpyAsync(to_io ? io : at, to_io ? at : io, static_cast<size_t>(r.bytes), kind, stream));
   }
 }
 
+void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const uint8_t* host, const std::vector<io_span>* spans) {
+  cuda_enqueue_io_copies(c, ranges, const_cast<uint8_t*>(host), spans, true, cudaMemcpyHostToDevice, c.dev.stream);
+}
+
 void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans) {
-  for (const auto& r : ranges) {
-    if (r.bytes <= 0) continue;
-    CUDA_CHECK(cudaMemcpyAsync(host + host_offset_of(r, spans), reinterpret_cast<void*>(c.mem.io() + r.offset),
-                               static_cast<size_t>(r.bytes), cudaMemcpyDeviceToHost, c.dev.stream));
-  }
+  cuda_enqueue_io_copies(c, ranges, host, spans, false, cudaMemcpyDeviceToHost, c.dev.stream);
 }
 
 namespace {

@@ -65,39 +65,15 @@ void ensure_overlap(cuda_ctx& c, cuda_staged_slot& s, const io_layout& l) {
   if (!s.d_out) CUDA_CHECK(cudaMalloc(&s.d_out, static_cast<size_t>(std::max<int64_t>(l.out_bytes, 1))));
 }
 
-// Copies between io ranges and a buffer of the staging layout, on `stream`, in direction `kind`.
-void copy_ranges(cuda_ctx& c, const std::vector<range>& rs, const std::vector<io_span>& spans, void* buf, bool to_io, cudaMemcpyKind kind,
-                 cudaStream_t stream) {
-  for (const auto& r : rs) {
-    if (r.bytes <= 0) continue;
-    const int64_t h = io_host_offset(spans, r.offset, r.bytes);
-    if (h < 0)
-      throw loom_error("tick copy of io [" + std::to_string(r.offset) + ", +" + std::to_string(r.bytes) +
-                       ") lies outside the staging layout");
-    void* io = reinterpret_cast<void*>(c.mem.io() + r.offset);
-    void* at = static_cast<uint8_t*>(buf) + h;
-    CUDA_CHECK(cudaMemcpyAsync(to_io ? io : at, to_io ? at : io, static_cast<size_t>(r.bytes), kind, stream));
-  }
-}
-
-// Buffer-to-buffer copies of the same ranges in the staging layout (host staging ⇄ its device copy).
+// Buffer-to-buffer copies of io ranges between two buffers of the staging layout (host staging ⇄ its device copy).
 void copy_layout(const std::vector<range>& rs, const std::vector<io_span>& spans, void* dst, const void* src, cudaMemcpyKind kind,
                  cudaStream_t stream) {
   for (const auto& r : rs) {
     if (r.bytes <= 0) continue;
-    const int64_t h = io_host_offset(spans, r.offset, r.bytes);
-    if (h < 0) throw loom_error("tick copy lies outside the staging layout");
+    const int64_t h = cuda_staging_offset(r, &spans);
     CUDA_CHECK(
         cudaMemcpyAsync(static_cast<uint8_t*>(dst) + h, static_cast<const uint8_t*>(src) + h, static_cast<size_t>(r.bytes), kind, stream));
   }
-}
-
-void fail_if_armed(cuda_ctx& c) {
-  if (!c.fault.armed) return; // TEST ONLY (backend_fault_ext): the error path of a failing graph launch, inputs already on the stream
-  c.fault.armed = false;
-  c.fault.injected++;
-  cuda_fail("cudaGraphLaunch(c.graph.exec, c.dev.stream)", "injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS)", __FILE__,
-            __LINE__);
 }
 
 bool enqueue_launches(cuda_ctx& c, mask_entry* sparse) {
@@ -120,11 +96,7 @@ overlap_policy cuda_overlap_policy_from_env() {
 void cuda_staged_submit(void* ctx, const staged_tick& t) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  if (!c.fault.lost.empty()) {
-    c.fault.armed = false;
-    throw loom_error("the CUDA context is unusable since an earlier tick failed with a sticky error (" + c.fault.lost +
-                     "); load the plan again in a new process");
-  }
+  cuda_check_usable(c);
   cuda_staged_slot& slot = staged_slot(c, t.slot);
   try {
     mask_entry* sparse = staged_sparse(c, t);
@@ -134,7 +106,7 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
     bool graphed = false;
     if (!overlap) {
       cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
-      fail_if_armed(c);
+      cuda_fail_if_armed(c);
       graphed = enqueue_launches(c, sparse);
       cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);
       CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
@@ -145,10 +117,10 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
       copy_layout(ins, t.layout->in, slot.d_in, t.in, cudaMemcpyHostToDevice, cs);
       CUDA_CHECK(cudaEventRecord(slot.h2d, cs));
       CUDA_CHECK(cudaStreamWaitEvent(c.dev.stream, slot.h2d, 0));
-      copy_ranges(c, ins, t.layout->in, slot.d_in, true, cudaMemcpyDeviceToDevice, c.dev.stream);
-      fail_if_armed(c);
+      cuda_enqueue_io_copies(c, ins, slot.d_in, &t.layout->in, true, cudaMemcpyDeviceToDevice, c.dev.stream);
+      cuda_fail_if_armed(c);
       graphed = enqueue_launches(c, sparse);
-      copy_ranges(c, outs, t.layout->out, slot.d_out, false, cudaMemcpyDeviceToDevice, c.dev.stream);
+      cuda_enqueue_io_copies(c, outs, slot.d_out, &t.layout->out, false, cudaMemcpyDeviceToDevice, c.dev.stream);
       CUDA_CHECK(cudaEventRecord(slot.computed, c.dev.stream));
       CUDA_CHECK(cudaStreamWaitEvent(cs, slot.computed, 0));
       copy_layout(outs, t.layout->out, t.out, slot.d_out, cudaMemcpyDeviceToHost, cs);
