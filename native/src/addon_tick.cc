@@ -105,6 +105,13 @@ Napi::Float64Array span_table(Napi::Env env, const std::vector<io_span>& spans) 
   return a;
 }
 
+// A JS-owned copy of `bytes` host bytes.
+Napi::ArrayBuffer copy_buffer(Napi::Env env, const uint8_t* data, size_t bytes) {
+  Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, std::max<size_t>(bytes, 1));
+  if (bytes) std::memcpy(copy.Data(), data, bytes);
+  return copy;
+}
+
 // An ArrayBuffer over a host block, read in place; the block stays alive (and out of the pool) until the
 // buffer is collected. Where this Node forbids external buffers, a copy.
 Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>& block, size_t bytes) {
@@ -127,18 +134,14 @@ Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>&
     }
   }
 #endif
-  Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, std::max<size_t>(bytes, 1));
-  if (bytes) std::memcpy(copy.Data(), block->data, bytes);
-  return copy;
+  return copy_buffer(env, block->data, bytes);
 }
 
 } // namespace
 
 Napi::Value addon_result_buffer(Napi::Env env, const staged_result& r) {
   if (r.block) return block_buffer(env, r.block, r.bytes);
-  Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, std::max<size_t>(r.bytes, 1));
-  if (r.bytes) std::memcpy(copy.Data(), r.landing, r.bytes);
-  return copy;
+  return copy_buffer(env, r.landing, r.bytes);
 }
 
 Napi::Value addon_run_tick(const Napi::CallbackInfo& info) {

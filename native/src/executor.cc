@@ -358,7 +358,7 @@ backend_stats executor::stats() {
   s.numbers.emplace_back("stagedTicks", static_cast<double>(staged_ticks_));
   s.numbers.emplace_back("pooledResults", static_cast<double>(pooled_results_));
   s.numbers.emplace_back("copiedResults", static_cast<double>(copied_results_));
-  s.numbers.emplace_back("resultBlocks", results_ ? results_->live() : 0);
+  s.numbers.emplace_back("resultBlocks", results_ ? results_->blocks() : 0);
   s.numbers.emplace_back("stagingInBytes", static_cast<double>(layout_.in_bytes));
   s.numbers.emplace_back("stagingOutBytes", static_cast<double>(layout_.out_bytes));
   if (const auto* ext = backend_extension<backend_stats_ext>(backend_)) ext->stats(backend_.ctx, s);

@@ -69,7 +69,7 @@ host_block::~host_block() {
   else ::operator delete(data);
 }
 
-block_pool::block_pool(const host_memory& mem, size_t block_bytes, int blocks) : block_bytes_(block_bytes), blocks_(std::max(1, blocks)) {
+block_pool::block_pool(const host_memory& mem, size_t block_bytes, int blocks) : blocks_(std::max(1, blocks)) {
   for (int i = 0; i < blocks_; i++) free_.push_back(std::make_unique<host_block>(mem, block_bytes));
 }
 

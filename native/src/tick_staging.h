@@ -66,12 +66,10 @@ class block_pool : public std::enable_shared_from_this<block_pool> {
  public:
   block_pool(const host_memory& mem, size_t block_bytes, int blocks);
   std::shared_ptr<host_block> acquire();
-  size_t block_bytes() const { return block_bytes_; }
-  int live() const { return blocks_; }
+  int blocks() const { return blocks_; }
 
  private:
   void give_back(host_block* b);
-  size_t block_bytes_;
   int blocks_;
   mutable std::mutex mu_;
   std::vector<std::unique_ptr<host_block>> free_;
