@@ -83,7 +83,7 @@ async function measure(name: string, planDir: string, iters = ITERS): Promise<Fl
       runTickUs: spread(wall),
       nativeUs: spread(native),
       hostOverheadUs: spread(over),
-      phases: await tickPhases(loaded, loaded.backend, iters),
+      phases: await tickPhases(loaded, inputs, iters),
     };
   } finally {
     loaded.close();

@@ -4,10 +4,8 @@
 // copies, the graph and the event here), settle (submit returned → the promise resolved: the device tick, the
 // worker's wait and the hand-back to the event loop), unpack (the output views). The executor's own wait
 // (submit → the tick's event seen by the worker) is handleInfo().lastTickUs.
-import type { Tensor } from '../ir/tensor.js';
-import { type LoadedPlan, TickCodec, loadNativeAddon } from '../runtime/index.js';
+import { type LoadedPlan, TickCodec, type TickInputs, loadNativeAddon } from '../runtime/index.js';
 import type { NativeHandle } from '../runtime/native-addon.js';
-import { exampleInputs } from '../src/fleet/inputs.js';
 import { quantile } from './common.js';
 
 export interface TickPhases {
@@ -22,8 +20,8 @@ export interface TickPhases {
 
 const now = (): number => Number(process.hrtime.bigint()) / 1e3;
 
-// Medians over `iters` ticks on `loaded`'s plan (a fresh handle with the same backend options is created).
-export async function tickPhases(loaded: LoadedPlan, backend: 'cpu' | 'cuda', iters: number): Promise<TickPhases> {
+// Medians over `iters` ticks of `inputs` on `loaded`'s plan, through its own native handle.
+export async function tickPhases(loaded: LoadedPlan, inputs: TickInputs, iters: number): Promise<TickPhases> {
   const addon = loadNativeAddon();
   const inner = loaded as unknown as { handle?: NativeHandle };
   if (!inner.handle) throw new Error('tickPhases reads the loaded plan’s native handle (runtime/load-plan.ts ResidentPlan)');
@@ -32,10 +30,7 @@ export async function tickPhases(loaded: LoadedPlan, backend: 'cpu' | 'cuda', it
   const codec = new TickCodec(loaded.plan.tenants, staging);
   const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
   const mask = new Uint8Array(loaded.plan.tenants.length);
-  const inputs: Record<string, Record<string, Tensor>> = {};
-  loaded.plan.tenants.forEach((t, i) => {
-    inputs[t.id] = exampleInputs(t, 1, 1000 + i);
-  });
+
   const cols: number[][] = [[], [], [], [], [], [], []];
   for (let i = 0; i < iters + 50; i++) {
     const t0 = now();
@@ -54,7 +49,6 @@ export async function tickPhases(loaded: LoadedPlan, backend: 'cpu' | 'cuda', it
     const native = Number(addon.handleInfo(handle).lastTickUs);
     [t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, native, t5 - t0].forEach((v, k) => cols[k]!.push(v));
   }
-  void backend;
   const med = (k: number): number => quantile(cols[k]!, 0.5);
   return { checkUs: med(0), writeUs: med(1), submitUs: med(2), settleUs: med(3), unpackUs: med(4), nativeUs: med(5), totalUs: med(6) };
 }
