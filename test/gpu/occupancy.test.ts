@@ -14,23 +14,13 @@ import type { Tensor } from '../../ir/tensor.js';
 import { type LoadedPlan, type NativeAddon, loadPlan } from '../../runtime/index.js';
 import type { NativeHandle } from '../../runtime/native-addon.js';
 import { planFleet } from '../../src/planner/index.js';
-import { makeFeeds } from '../oracle/harness.js';
 import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
 import { worstErrors } from '../runtime/precision-fleet.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
-
-type Feeds = Record<string, Record<string, Tensor>>;
+import { feedsFor, loadCudaWith } from './masked-fleet.js';
 
 const SAME_CALLS = 1e-5; // cuBLAS may pick another algorithm for another batch count
 const VS_CPU = 1e-4;
-
-function feedsFor(ts: readonly TestTenant[], seed: number, live: (i: number) => boolean): Feeds {
-  const feeds: Feeds = {};
-  ts.forEach((t, i) => {
-    if (live(i)) feeds[t.input.id] = makeFeeds(t.input.graph, { batch: t.input.maxBatch, seed: seed + i, intRange: t.intRange ?? 50 });
-  });
-  return feeds;
-}
 
 function bytesOf(t: Tensor): Buffer {
   const d = t.data as ArrayBufferView;
@@ -46,16 +36,7 @@ function expectClose(errs: Record<string, number>, tol: number, what: string): v
 }
 
 // LOOM_CUDA_SPARSE is read when the backend is created: set it only around the load.
-async function loadWith(dir: string, mode: string): Promise<LoadedPlan> {
-  const before = process.env.LOOM_CUDA_SPARSE;
-  process.env.LOOM_CUDA_SPARSE = mode;
-  try {
-    return await loadPlan(dir, { backend: 'cuda' });
-  } finally {
-    if (before === undefined) delete process.env.LOOM_CUDA_SPARSE;
-    else process.env.LOOM_CUDA_SPARSE = before;
-  }
-}
+const loadWith = (dir: string, mode: string): Promise<LoadedPlan> => loadCudaWith(dir, { LOOM_CUDA_SPARSE: mode });
 
 describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: sparse ticks for partly occupied fleets', () => {
   let dir = '';

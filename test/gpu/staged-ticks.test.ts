@@ -7,38 +7,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writePlanDir } from '../../codegen/index.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { type LoadedPlan, type LoadPlanOptions, loadPlan } from '../../runtime/index.js';
+import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { planFleet } from '../../src/planner/index.js';
-import { makeFeeds } from '../oracle/harness.js';
 import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
 import { worstErrors } from '../runtime/precision-fleet.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
+import { feedsFor, loadCudaWith as loadWith } from './masked-fleet.js';
 
-type Feeds = Record<string, Record<string, Tensor>>;
 const VS_CPU = 1e-4;
-
-function feedsFor(ts: readonly TestTenant[], seed: number, live: (i: number) => boolean): Feeds {
-  const feeds: Feeds = {};
-  ts.forEach((t, i) => {
-    if (live(i)) feeds[t.input.id] = makeFeeds(t.input.graph, { batch: t.input.maxBatch, seed: seed + i, intRange: t.intRange ?? 50 });
-  });
-  return feeds;
-}
-
-// LOOM_CUDA_OVERLAP / LOOM_CUDA_SPARSE are read when the backend is created: set them only around the load.
-async function loadWith(dir: string, env: Record<string, string>, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
-  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    return await loadPlan(dir, { backend: 'cuda', ...opts });
-  } finally {
-    for (const [k, v] of Object.entries(before)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
 
 describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: staged, pipelined ticks', () => {
   let dir = '';
