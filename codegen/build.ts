@@ -67,6 +67,7 @@ export function buildLaunchPlan(plan: Plan, weights?: WeightsSink): BuiltPlan {
     tenants: plan.tenants,
     launches: plan.launches,
     stages: plan.stages,
+    ...(plan.lanes !== undefined ? { lanes: plan.lanes } : {}),
     cost: plan.cost,
     weights: { file: WEIGHTS_FILE, bytes: plan.arenas.weights, sha256: hash.digest('hex'), blobs },
     kernels: { source: KERNELS_FILE, cubin: null, arch: null, names: kernels.names, grids: kernels.grids },

@@ -22,6 +22,7 @@ export function planFromLaunchPlan(lp: LaunchPlan, weights: Uint8Array): Plan {
     tenants: lp.tenants,
     launches: lp.launches,
     stages: lp.stages,
+    ...(lp.lanes !== undefined ? { lanes: lp.lanes } : {}),
     arenas: lp.arenas,
     weights: blobs,
     cost: lp.cost,

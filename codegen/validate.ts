@@ -20,7 +20,8 @@ import {
   SEGMENT_FIELDS,
 } from '../ir/contract/launch.js';
 import { PRECISIONS } from '../ir/contract/plan.js';
-import { accessBytes, launchAccesses } from './extents.js';
+import { accessBytes, launchAccesses } from '../ir/contract/extents.js';
+import { laneOrderViolation, launchDependencies } from '../ir/contract/dependencies.js';
 import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan } from '../ir/contract/launch-plan.js';
 import { arr, bad, bool, dtype, int, num, obj, oneOf, optional, ref, sint, str, ints } from './schema.js';
 
@@ -140,6 +141,8 @@ function launch(x: unknown, p: string): void {
   const l = obj(x, p);
   const kind = oneOf(l.kind, LAUNCH_KINDS, `${p}.kind`);
   int(l.id, `${p}.id`);
+  if (l.lane !== undefined) int(l.lane, `${p}.lane`);
+  if (l.after !== undefined) ints(l.after, `${p}.after`);
   launchInfo(l.info, `${p}.info`);
   switch (kind) {
     case 'gemm': {
@@ -213,8 +216,10 @@ export function checkStructure(x: unknown): LaunchPlan {
   });
   arr(root.launches, 'launches').forEach((l, i) => launch(l, `launches[${i}]`));
   int(root.stages, 'stages');
+  if (root.lanes !== undefined) int(root.lanes, 'lanes', 1);
   const cost = obj(root.cost, 'cost');
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
+  if (cost.criticalPathUs !== undefined) num(cost.criticalPathUs, 'cost.criticalPathUs');
   str(cost.device, 'cost.device');
   const w = obj(root.weights, 'weights');
   planFile(w.file, 'weights.file');
@@ -307,6 +312,7 @@ export function checkLaunchPlan(plan: LaunchPlan): void {
     checkLaunch(plan, l, i, prevStage);
     prevStage = l.info.stage;
   });
+  checkLanes(plan);
   for (const t of plan.tenants) {
     for (const io of [...t.inputs, ...t.outputs]) {
       if (io.ref.arena !== 'io') fail('PLAN_INVALID', `tenant '${t.id}' I/O '${io.name}': a tenant's I/O slot must lie in arena 'io', not '${io.ref.arena}'`);
@@ -328,4 +334,23 @@ export function checkLaunchPlan(plan: LaunchPlan): void {
     if (b.offset + b.bytes > plan.weights.bytes)
       fail('PLAN_INVALID', `weight blob at ${b.offset} (${b.bytes} bytes) runs past the weights arena of ${plan.weights.bytes} bytes`);
   }
+}
+
+// Lanes (FORMAT.md "Lanes"): in range, waits on earlier launches of other lanes, and every dependency of the
+// tick's DAG covered — a backend running lanes in parallel trusts this, so a hand-edited plan that would race
+// is refused here rather than computing garbage.
+function checkLanes(plan: LaunchPlan): void {
+  const lanes = plan.lanes ?? 1;
+  plan.launches.forEach((l, i) => {
+    const where = `launch ${l.id} (${l.kind}, index ${i})`;
+    if (l.id !== i && (l.lane !== undefined || l.after !== undefined)) fail('PLAN_INVALID', `${where}: a plan with lanes needs launch ids equal to positions`);
+    if ((l.lane ?? 0) >= lanes) fail('PLAN_INVALID', `${where}: lane ${l.lane} but the plan has ${lanes} lane${lanes === 1 ? '' : 's'}`);
+    for (const a of l.after ?? []) {
+      if (a >= i) fail('PLAN_INVALID', `${where}: waits for launch ${a}, which is not earlier`);
+      if ((plan.launches[a]!.lane ?? 0) === (l.lane ?? 0)) fail('PLAN_INVALID', `${where}: waits for launch ${a} of its own lane`);
+    }
+  });
+  if (lanes <= 1) return;
+  const violation = laneOrderViolation(plan.launches, launchDependencies(plan.launches));
+  if (violation !== null) fail('PLAN_INVALID', `lanes: ${violation}`);
 }

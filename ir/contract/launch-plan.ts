@@ -55,6 +55,7 @@ export interface LaunchPlan {
   readonly tenants: readonly PlannedTenant[];
   readonly launches: readonly Launch[];
   readonly stages: number;
+  readonly lanes?: number; // absent: 1 (FORMAT.md "Lanes")
   readonly cost: CostSummary;
   readonly weights: WeightsTable;
   readonly kernels: KernelsTable;

@@ -250,7 +250,17 @@ export interface LaunchInfo {
   readonly ungroupedUs: number; // cost model, the same work as one launch per tenant
 }
 
-export type Launch =
+// Where a launch runs in the tick's DAG (absent on single-lane plans: every launch on lane 0, in order). Lanes
+// are parallel streams forked from the tick's stream; launches of one lane run in plan order, and a launch
+// also waits for the launches named in `after` (ids of earlier launches on other lanes). A backend without
+// streams may ignore both: plan order is always a valid order.
+export interface LaunchOrder {
+  readonly lane?: number;
+  readonly after?: readonly number[];
+}
+
+export type Launch = LaunchOrder &
+  (
   | {
       readonly kind: 'gemm';
       readonly id: number;
@@ -274,7 +284,8 @@ export type Launch =
       readonly op: KernelOp;
       readonly segments: readonly Segment[];
       readonly info: LaunchInfo;
-    };
+    }
+  );
 
 export type LaunchKind = Launch['kind'];
 

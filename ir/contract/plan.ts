@@ -48,6 +48,7 @@ export interface CostSummary {
   readonly ungroupedTickUs: number; // the same work as one launch per tenant step (time-only)
   readonly floorUs: number; // max(total flops / peak, total bytes / bandwidth)
   readonly device: string; // the device the cost model describes
+  readonly criticalPathUs?: number; // multi-lane plans: the lanes' list schedule under the cost model
 }
 
 export interface Plan {
@@ -55,6 +56,7 @@ export interface Plan {
   readonly tenants: readonly PlannedTenant[];
   readonly launches: readonly Launch[]; // in execution order; LaunchInfo.stage is non-decreasing
   readonly stages: number;
+  readonly lanes?: number; // parallel lanes of the tick's DAG (absent: 1, every launch in order on one stream)
   readonly arenas: ArenaSizes;
   readonly weights: readonly WeightBlob[];
   readonly cost: CostSummary;

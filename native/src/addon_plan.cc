@@ -237,6 +237,9 @@ launch parse_launch(const Napi::Object& o, const std::string& w) {
     if (present(info, "label")) l.label = str(info, "label", w + ".info");
   }
   l.kind = parse_name(launch_kind_parse, launch_kind_expected, str(o, "kind", w), w + ".kind", "launch kind");
+  if (present(o, "lane")) l.lane = static_cast<int32_t>(integer(o, "lane", w));
+  if (present(o, "after"))
+    for (int64_t a : int_list(o.Get("after"), w + ".after")) l.after.push_back(static_cast<int32_t>(a));
   if (l.kind == launch_kind::gemm) {
     l.dt = parse_dtype(str(o, "dtype", w), w + ".dtype");
     gemm_group g;
@@ -334,6 +337,7 @@ launch_plan addon_plan_from_js(const Napi::Object& o) {
     const std::string wi = "launches[" + std::to_string(i) + "]";
     p.launches.push_back(parse_launch(as_object(launches.Get(i), wi), wi));
   }
+  if (present(o, "lanes")) p.lanes = static_cast<int32_t>(integer(o, "lanes", "plan"));
   if (present(o, "kernels")) parse_kernel_grids(as_object(o.Get("kernels"), "kernels"), p);
   return p;
 }

@@ -235,6 +235,7 @@ void cuda_destroy(void* ctx) {
     cuCtxSetCurrent(c->dev.cu_ctx);
   }
   if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
+  cuda_lanes_destroy(*c);
   cuda_staged_destroy(*c);
   cuda_sparse_destroy(*c);
   if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
@@ -369,6 +370,8 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
     s.epi = base + s.epi_off;
     for (auto& g : s.calls) g.arr = base + g.arr_off;
   }
+
+  cuda_lanes_prepare(c, plan, kWorkspaceBytes);
 
   // Warm-up: one eager tick on zero inputs, synchronizing after each launch (faults name their launch;
   // lazy module and cuBLAS initialization happen here, not inside the capture).
@@ -510,6 +513,7 @@ void cuda_fail_if_armed(cuda_ctx& c) {
 // has to be loaded again in a new process. Never throws.
 void cuda_recover(cuda_ctx& c) {
   cudaGetLastError();
+  cuda_lanes_synchronize(c); // an eager tick that failed part way may have left work on its lanes
   if (cudaStreamSynchronize(c.dev.stream) != cudaSuccess) {
     cudaGetLastError();
     const cudaError_t again = cudaStreamSynchronize(c.dev.stream); // a sticky error keeps failing
@@ -592,6 +596,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("poisonOutputs", c.opts.poison_outputs ? 1 : 0);
   num("ccMajor", c.dev.props.major);
   num("ccMinor", c.dev.props.minor);
+  cuda_lanes_stats(c, out);
   out.strings.emplace_back("device", c.dev.props.name);
   out.strings.emplace_back("kernelModule", c.kernels.module_how);
   out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
@@ -685,6 +690,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->sparse.policy = cuda_sparse_policy_from_env();
     c->gemm.gemv = cuda_gemv_policy_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();
+    c->lanes.policy = cuda_lanes_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

@@ -153,6 +153,32 @@ struct cuda_device_handles {
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
 };
 
+// Where a launch's work goes: a stream and the cuBLAS handle bound to it (with its own workspace). Lane 0 is
+// the tick's stream (cuda_main_lane); a multi-lane plan adds one per further lane (backend_cuda_lanes.cc).
+struct cuda_lane {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void* workspace = nullptr;
+};
+
+// The tick's DAG (plan.json lanes, FORMAT.md "Lanes"): lanes 1.. on their own streams, forked from the tick's
+// stream after its input copies and joined back before its output copies, inside the captured graph.
+enum class lanes_policy { automatic, off };
+
+struct cuda_lanes_state {
+  lanes_policy policy = lanes_policy::automatic; // LOOM_CUDA_LANES (off: every launch on lane 0, in plan order)
+  bool enabled = false;                          // the plan has > 1 lane and the policy allows them
+  int plan_lanes = 1;
+  std::string note;
+  std::vector<cuda_lane> extra;            // lanes 1.., owned
+  std::vector<int32_t> lane_of;            // per full-tick launch
+  std::vector<std::vector<int32_t>> after; // per full-tick launch: launch indices of other lanes it waits for
+  std::vector<cudaEvent_t> done;           // per full-tick launch: recorded after it when some launch waits for it
+  cudaEvent_t fork = nullptr;
+  std::vector<cudaEvent_t> join; // per extra lane
+  int waits = 0;                 // cross-lane waits per tick
+};
+
 // The plan's arenas in device memory and the pinned host staging a tick copies through.
 struct cuda_memory {
   arena_sizes sizes;
@@ -242,7 +268,10 @@ struct cuda_ctx {
   sparse_state sparse;
   cuda_fault_state fault;
   cuda_staged_state staged;
+  cuda_lanes_state lanes;
 };
+
+inline cuda_lane cuda_main_lane(const cuda_ctx& c) { return cuda_lane{c.dev.stream, c.dev.blas, c.dev.workspace}; }
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
 
@@ -268,8 +297,13 @@ backend_stats cuda_device_info();
 
 // ---- backend_cuda_enqueue.cc ----
 // One gemm call; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS refuses becomes split.
-void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back);
-void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back);
+// Without a lane: on the tick's stream (lane 0).
+void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back, const cuda_lane& on);
+void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, const cuda_lane& on);
+inline void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) { cuda_enqueue_gemm(c, g, may_fall_back, cuda_main_lane(c)); }
+inline void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
+  cuda_enqueue_launch(c, s, may_fall_back, cuda_main_lane(c));
+}
 // A tick's body: poison memsets and the launches — what a captured graph holds. Its copies (`in`, `out`: io
 // ranges) are enqueued around it by the caller, from and to whichever host buffer the tick uses (the pinned
 // io mirror, or a staging set and result block). `check_each` synchronizes after every launch so a fault
@@ -306,6 +340,20 @@ bool cuda_gemv_eligible(const gemm_call& g);
 // At load, after warm-up: per eligible call, cuBLAS vs the skinny-GEMM kernel (auto: measured, kept only
 // when > 10% faster; force: every eligible call; off: none).
 void cuda_choose_gemv(cuda_ctx& c);
+
+// ---- backend_cuda_lanes.cc ----
+// Reads LOOM_CUDA_LANES (auto|off; throws on anything else).
+lanes_policy cuda_lanes_policy_from_env();
+// At load, before the warm-up: the plan's lanes (streams, cuBLAS handles and workspaces, events) when it has
+// more than one and the policy allows. Throws loom_error (out of memory, a failing CUDA call).
+void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_bytes);
+// The full tick's launches across the lanes: fork after what lane 0 already holds, each launch on its lane
+// after its waits, join back into lane 0. What the captured graph holds when lanes are enabled.
+void cuda_lanes_enqueue(cuda_ctx& c, bool may_fall_back);
+// Waits for every extra lane (after a failed tick). Never throws.
+void cuda_lanes_synchronize(cuda_ctx& c);
+void cuda_lanes_stats(const cuda_ctx& c, backend_stats& out);
+void cuda_lanes_destroy(cuda_ctx& c);
 
 // ---- backend_cuda_sparse.cc ----
 // Reads LOOM_CUDA_SPARSE (never|always|auto; throws on anything else).

@@ -10,7 +10,7 @@
 
 namespace loom {
 
-void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
+void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back, const cuda_lane& on) {
   const float zero = 0.0f;
   const cudaDataType_t f32 = CUDA_R_32F, ab = g.ab;
   // TF32 (when asked for) applies to f32 operands; half operands always accumulate in true fp32
@@ -18,19 +18,19 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
   auto arr = [&](int which) { return reinterpret_cast<void**>(g.arr + static_cast<size_t>(which) * g.total * sizeof(void*)); };
   switch (g.mode) {
     case gemm_mode::strided:
-      CUBLAS_CHECK(cublasGemmStridedBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab,
-                                              g.lda, g.sa, reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero,
+      CUBLAS_CHECK(cublasGemmStridedBatchedEx(on.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda,
+                                              g.sa, reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero,
                                               reinterpret_cast<void*>(g.c), f32, g.ldc, g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::batched:
-      CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
+      CUBLAS_CHECK(cublasGemmBatchedEx(on.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
                                        const_cast<const void* const*>(arr(1)), ab, g.ldb, &zero, arr(2), f32, g.ldc, g.total, compute,
                                        CUBLAS_GEMM_DEFAULT));
       return;
     case gemm_mode::grouped: {
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
       const cublasStatus_t st = cublasGemmGroupedBatchedEx(
-          c.dev.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(),
+          on.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(),
           const_cast<const void* const*>(arr(0)), ab, g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(),
           g.gbeta.data(), arr(2), f32, g.gldc.data(), static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
       if (st == CUBLAS_STATUS_SUCCESS) return;
@@ -41,18 +41,18 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
       c.gemm.grouped_split++;
       cudaGetLastError();
 #endif
-      cuda_enqueue_gemm(c, g, false);
+      cuda_enqueue_gemm(c, g, false, on);
       return;
     }
     case gemm_mode::gemv_strided:
-    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), c.dev.stream)); return;
+    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), on.stream)); return;
     case gemm_mode::grouped_split: {
       size_t first = 0;
       for (size_t i = 0; i < g.gsize.size(); i++) {
         void** a = arr(0) + first;
         void** b = arr(1) + first;
         void** cc = arr(2) + first;
-        CUBLAS_CHECK(cublasGemmBatchedEx(c.dev.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i],
+        CUBLAS_CHECK(cublasGemmBatchedEx(on.blas, g.gta[i], g.gtb[i], g.gm[i], g.gn[i], g.gk[i], &g.galpha[i],
                                          const_cast<const void* const*>(a), ab, g.glda[i], const_cast<const void* const*>(b), ab, g.gldb[i],
                                          &zero, cc, f32, g.gldc[i], g.gsize[i], compute, CUBLAS_GEMM_DEFAULT));
         first += static_cast<size_t>(g.gsize[i]);
@@ -62,18 +62,18 @@ void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) {
   }
 }
 
-void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
+void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, const cuda_lane& on) {
   if (s.l->kind == launch_kind::kernel) {
     if (s.nsegs == 0) return;
     CUdeviceptr segs = s.segs, views = s.views;
     int nsegs = s.nsegs;
     long long total = s.total;
     void* args[] = {&segs, &nsegs, &views, &total};
-    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(c.dev.stream), args, nullptr));
+    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(on.stream), args, nullptr));
     return;
   }
-  for (auto& g : s.calls) cuda_enqueue_gemm(c, g, may_fall_back);
-  if (s.n_epi > 0) CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, c.dev.stream));
+  for (auto& g : s.calls) cuda_enqueue_gemm(c, g, may_fall_back, on);
+  if (s.n_epi > 0) CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, on.stream));
 }
 
 tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.full.poison_slots, &c.full.launches, &c.full.out_ranges}; }
@@ -82,6 +82,11 @@ void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool ma
   if (c.opts.poison_outputs) {
     for (const auto& r : *b.poison)
       CUDA_CHECK(cudaMemsetAsync(reinterpret_cast<void*>(c.mem.io() + r.offset), 0xFF, static_cast<size_t>(r.bytes), c.dev.stream));
+  }
+  // the full tick across its lanes (never when checking each launch: the warm-up and first runs stay serial)
+  if (c.lanes.enabled && !check_each && b.launches == &c.full.launches) {
+    cuda_lanes_enqueue(c, may_fall_back);
+    return;
   }
   for (auto& s : *b.launches) {
     try {

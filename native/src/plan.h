@@ -132,6 +132,10 @@ struct launch {
   kernel_op op;
   std::vector<segment> segments;
   kernel_grid grid; // kernel: from plan.json kernels.grids / kernels.names (CUDA backend)
+  // The tick's DAG (FORMAT.md "Lanes"): the lane it runs on, and the earlier launches of other lanes it waits
+  // for. A backend without streams runs launches in plan order, which always respects both.
+  int32_t lane = 0;
+  std::vector<int32_t> after; // launch indices
 };
 
 struct arena_sizes {
@@ -152,6 +156,7 @@ struct launch_plan {
   arena_sizes arenas;
   std::vector<std::string> tenants; // ids, for messages
   std::vector<launch> launches;
+  int32_t lanes = 1; // parallel lanes of the tick (plan.json `lanes`, absent: 1)
   // Parallel to `tenants` when plan.json names the tenants' I/O slots; empty for hand-built plans. The
   // CUDA backend copies exactly these ranges in and out of its captured tick.
   std::vector<tenant_io> io;

@@ -240,7 +240,26 @@ struct checker {
 
 } // namespace
 
+// Lanes: in range, and every wait names an earlier launch of another lane (the DAG's coverage of each
+// dependency is the JS validator's check: codegen/validate.ts checkLanes).
+static void check_lanes(const launch_plan& plan) {
+  if (plan.lanes < 1 || plan.lanes > 32) throw loom_error("plan: lanes " + std::to_string(plan.lanes) + " is outside 1..32");
+  for (size_t i = 0; i < plan.launches.size(); i++) {
+    const launch& l = plan.launches[i];
+    const std::string where = launch_where(plan, l);
+    if (l.lane < 0 || l.lane >= plan.lanes)
+      throw loom_error(where + ": lane " + std::to_string(l.lane) + " is outside 0.." + std::to_string(plan.lanes - 1));
+    for (int32_t a : l.after) {
+      if (a < 0 || static_cast<size_t>(a) >= i)
+        throw loom_error(where + ": waits for launch index " + std::to_string(a) + ", which is not earlier");
+      if (plan.launches[static_cast<size_t>(a)].lane == l.lane)
+        throw loom_error(where + ": waits for launch index " + std::to_string(a) + " of its own lane");
+    }
+  }
+}
+
 void plan_validate(launch_plan& plan) {
+  check_lanes(plan);
   for (auto& l : plan.launches) {
     checker c{plan, l};
     switch (l.kind) {

@@ -11,6 +11,7 @@ import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
+import { DEFAULT_MAX_LANES, MAX_LANES, withLanes } from './lanes.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
 
@@ -24,6 +25,9 @@ export interface PlanOptions {
   // Size limits (ir/limits.ts; defaults DEFAULT_LIMITS): every buffer is checked as lowering creates it, and
   // the arenas once laid out, so no plan is made that one GPU cannot load.
   readonly limits?: Partial<SizeLimits>;
+  // Parallel lanes of the tick's DAG (src/planner/lanes.ts; default DEFAULT_MAX_LANES, 1: one stream). Grouping
+  // 'none' always plans one lane: it is the time-only baseline.
+  readonly maxLanes?: number;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -71,6 +75,8 @@ function checkFleet(tenants: readonly PlannedTenantSpec[], opts: PlanOptions): v
   const grouping = opts.grouping ?? 'space-time';
   if (grouping !== 'space-time' && grouping !== 'none')
     fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
+  if (opts.maxLanes !== undefined && !(Number.isInteger(opts.maxLanes) && opts.maxLanes >= 1 && opts.maxLanes <= MAX_LANES))
+    fail('USAGE', `planFleet: maxLanes ${String(opts.maxLanes)} is outside 1..${MAX_LANES}`);
   if (tenants.length === 0) fail('USAGE', 'planFleet: no tenants');
   const ids = new Set<string>();
   for (const t of tenants) {
@@ -159,7 +165,10 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       }
     }
   };
-  const launches = resolveLaunches(drafts, (r) => placement(r.buf), cost);
+  const { launches, lanes } = withLanes(
+    resolveLaunches(drafts, (r) => placement(r.buf), cost),
+    grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES),
+  );
 
   const plannedTenants: PlannedTenant[] = tenants.map((t, i) => {
     const c = concrete[i]!;
@@ -197,6 +206,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     tenants: plannedTenants,
     launches,
     stages,
+    ...(lanes.lanes > 1 ? { lanes: lanes.lanes } : {}),
     arenas: { weights: weights.size, act: act.size, io: io.size, actWithoutReuse: act.withoutReuse },
     weights: blobs,
     cost: {
@@ -204,6 +214,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
+      ...(lanes.lanes > 1 ? { criticalPathUs: lanes.criticalPathUs } : {}),
     },
   };
   const buffers: BufferReport[] = bufs.map((b) => {

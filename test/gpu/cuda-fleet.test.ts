@@ -107,6 +107,27 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
     }
   });
 
+  it('the tick runs on parallel lanes and matches the same plan run in order on one stream', async () => {
+    const info = gpu.backendInfo();
+    expect(gpu.plan.lanes ?? 1, 'the planner found independent launches in a mixed fleet').toBeGreaterThan(1);
+    expect(info.lanes, String(info.lanesNote ?? '')).toBe(gpu.plan.lanes);
+    const before = process.env.LOOM_CUDA_LANES;
+    process.env.LOOM_CUDA_LANES = 'off';
+    const serial = await loadPlan(dir, { backend: 'cuda' });
+    if (before === undefined) delete process.env.LOOM_CUDA_LANES;
+    else process.env.LOOM_CUDA_LANES = before;
+    try {
+      expect(serial.backendInfo().lanes).toBe(1);
+      for (const seed of [3, 4]) {
+        const feeds = feedsFor(ts, seed, full);
+        const [a, b] = [await gpu.runTick(feeds), await serial.runTick(feeds)];
+        for (const [id, e] of Object.entries(worstErrors(a, b))) expect(e, id).toBeLessThanOrEqual(SAME);
+      }
+    } finally {
+      serial.close();
+    }
+  });
+
   it('20 ticks in a row give bit-identical outputs', async () => {
     const feeds = feedsFor(ts, 7, full);
     const first = await gpu.runTick(feeds);

@@ -1,9 +1,9 @@
 // The memory every launch touches, derived from its sizes and strides exactly as FORMAT.md defines them.
 // Used to check that each ref stays inside its arena (at write time and when a plan is read back), and to
 // check that each segment carries the fields its op needs.
-import { byteSize, type DType } from '../ir/dtype.js';
-import { fail } from '../ir/errors.js';
-import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, TensorView, UncheckedSegment } from '../ir/contract/launch.js';
+import { byteSize, type DType } from '../dtype.js';
+import { fail } from '../errors.js';
+import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, TensorView, UncheckedSegment } from './launch.js';
 
 export interface Access {
   readonly ref: Ref;

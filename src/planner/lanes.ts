@@ -1,0 +1,81 @@
+// The tick as a DAG of parallel lanes: the CUDA backend runs each lane on its own stream, forked from the
+// tick's stream and joined back inside the captured graph. Launches that do not depend on each other (a mixed
+// fleet's MLP stage and its LSTM stage) then overlap on the device, as each tenant's own stream would, while
+// launches of equal shape stay batched. Dependencies come from ir/contract/dependencies.ts.
+import type { Launch } from '../../ir/contract/launch.js';
+import { launchDependencies } from '../../ir/contract/dependencies.js';
+
+export interface LaneAssignment {
+  readonly lanes: number; // lanes used (1: the plain single-stream tick)
+  readonly laneOf: readonly number[]; // per launch
+  readonly after: ReadonlyArray<readonly number[]>; // per launch: launches on other lanes it waits for (at most one per lane)
+  readonly deps: ReadonlyArray<readonly number[]>; // per launch: every launch it directly depends on (for inspect/tests)
+  readonly criticalPathUs: number; // the list schedule's length under the cost model (launches on a lane run in order)
+}
+
+export const DEFAULT_MAX_LANES = 8;
+export const MAX_LANES = 32;
+
+// List scheduling over the dependency DAG in launch order: each launch starts when its dependencies have
+// finished (cost-model times) and goes to the lane that lets it start earliest, preferring the lane whose last
+// launch it follows (no wait needed) and opening a new lane only while fewer than maxLanes are open.
+export function assignLanes(deps: ReadonlyArray<readonly number[]>, predictedUs: readonly number[], maxLanes = DEFAULT_MAX_LANES): LaneAssignment {
+  if (!Number.isInteger(maxLanes) || maxLanes < 1 || maxLanes > MAX_LANES) throw new Error(`assignLanes: maxLanes ${maxLanes} is outside 1..${MAX_LANES}`);
+  const n = deps.length;
+  const laneOf = new Array<number>(n).fill(0);
+  const finish = new Array<number>(n).fill(0);
+  const laneFree: number[] = [];
+  const laneTail: number[] = []; // last launch on each lane
+  for (let i = 0; i < n; i++) {
+    const ready = deps[i]!.reduce((t, d) => Math.max(t, finish[d]!), 0);
+    let best = -1;
+    let bestStart = Number.POSITIVE_INFINITY;
+    let bestFollows = false;
+    for (let l = 0; l < laneFree.length; l++) {
+      const start = Math.max(ready, laneFree[l]!);
+      const follows = deps[i]!.includes(laneTail[l]!);
+      // earlier start wins; at equal start a lane whose tail it follows (no cross-lane wait), then the lower lane
+      if (start < bestStart - 1e-9 || (Math.abs(start - bestStart) <= 1e-9 && follows && !bestFollows)) {
+        best = l;
+        bestStart = start;
+        bestFollows = follows;
+      }
+    }
+    if (laneFree.length < maxLanes && (best < 0 || bestStart > ready + 1e-9)) {
+      best = laneFree.length;
+      laneFree.push(0);
+      laneTail.push(-1);
+      bestStart = ready;
+    }
+    laneOf[i] = best;
+    finish[i] = bestStart + Math.max(0, predictedUs[i] ?? 0);
+    laneFree[best] = finish[i]!;
+    laneTail[best] = i;
+  }
+  const after = deps.map((ds, i) => {
+    const latest = new Map<number, number>(); // lane → its latest dependency (waiting for it covers the earlier ones)
+    for (const d of ds) {
+      const l = laneOf[d]!;
+      if (l === laneOf[i]) continue;
+      latest.set(l, Math.max(latest.get(l) ?? -1, d));
+    }
+    return [...latest.values()].sort((x, y) => x - y);
+  });
+  const lanes = n === 0 ? 1 : Math.max(...laneOf) + 1;
+  return { lanes, laneOf, after, deps: deps.map((d) => [...d]), criticalPathUs: finish.reduce((a, b) => Math.max(a, b), 0) };
+}
+
+// The launches with their lanes and waits set (unchanged when one lane is used: single-lane plans carry
+// neither field).
+export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LANES): { launches: Launch[]; lanes: LaneAssignment } {
+  const a = assignLanes(
+    maxLanes > 1 ? launchDependencies(launches) : launches.map(() => []),
+    launches.map((l) => l.info.predictedUs),
+    maxLanes,
+  );
+  if (a.lanes <= 1) return { launches: [...launches], lanes: { ...a, lanes: 1 } };
+  return {
+    launches: launches.map((l, i): Launch => ({ ...l, lane: a.laneOf[i]!, ...(a.after[i]!.length > 0 ? { after: a.after[i]! } : {}) })),
+    lanes: a,
+  };
+}

@@ -1,0 +1,96 @@
+// The tick as a DAG: dependencies from bytes (read after write, write after read, write after write; weights
+// never), the lane assignment (independent chains on separate lanes, every dependency covered by lane order or
+// a wait), and the validator refusing a plan whose lanes would race.
+import { describe, expect, it } from 'vitest';
+import { checkLaunchPlan } from '../../codegen/validate.js';
+import { buildLaunchPlan } from '../../codegen/build.js';
+import { type ByteAccess, accessDependencies, laneOrderViolation, launchDependencies } from '../../ir/contract/dependencies.js';
+import type { Launch } from '../../ir/contract/launch.js';
+import type { LaunchPlan } from '../../ir/contract/launch-plan.js';
+import { planFleet } from '../../src/planner/index.js';
+import { assignLanes } from '../../src/planner/lanes.js';
+import { mixedFleet } from './fleet-helpers.js';
+
+const act = (begin: number, end: number, write = false): ByteAccess => ({ arena: 'act', begin, end, write });
+
+describe('launch dependencies from bytes', () => {
+  it('read after write, write after read, write after write; disjoint bytes and weights do not depend', () => {
+    const deps = accessDependencies([
+      [act(0, 100, true)], // 0 writes A
+      [act(200, 300, true)], // 1 writes B (disjoint)
+      [act(50, 60), act(400, 500, true)], // 2 reads part of A (RAW on 0), writes C
+      [act(0, 10, true)], // 3 overwrites A's head: WAW on 0, and WAR on 2? no: 2 read [50,60) only
+      [act(55, 56, true)], // 4 overwrites what 2 read: WAR on 2, WAW on 0
+      [{ arena: 'weights', begin: 0, end: 1000, write: false }, act(200, 201)], // 5 reads B (RAW on 1); weights never
+      [{ arena: 'io', begin: 0, end: 100, write: false }], // 6 reads an input slot nobody writes
+    ]);
+    expect(deps).toEqual([[], [], [0], [0], [0, 2], [1], []]);
+  });
+
+  it('a range straddling several earlier writes depends on each of them', () => {
+    const deps = accessDependencies([[act(0, 10, true)], [act(10, 20, true)], [act(20, 30, true)], [act(5, 25)]]);
+    expect(deps[3]).toEqual([0, 1, 2]);
+  });
+});
+
+describe('lane assignment', () => {
+  it('two independent chains take two lanes; a join waits for the other lane', () => {
+    // 0 → 1 → 4, 2 → 3 → 4
+    const deps = [[], [0], [], [2], [1, 3]];
+    const a = assignLanes(deps, [10, 10, 10, 10, 10]);
+    expect(a.lanes).toBe(2);
+    expect(a.laneOf[0]).toBe(a.laneOf[1]);
+    expect(a.laneOf[2]).toBe(a.laneOf[3]);
+    expect(a.laneOf[0]).not.toBe(a.laneOf[2]);
+    expect(a.criticalPathUs).toBe(30);
+    const other = a.laneOf[4] === a.laneOf[1] ? 3 : 1;
+    expect(a.after[4]).toEqual([other]);
+  });
+
+  it('maxLanes 1 is the plain order; maxLanes bounds the lanes', () => {
+    const deps = [[], [], [], [], []];
+    expect(assignLanes(deps, [1, 1, 1, 1, 1], 1)).toMatchObject({ lanes: 1, laneOf: [0, 0, 0, 0, 0], criticalPathUs: 5 });
+    expect(assignLanes(deps, [1, 1, 1, 1, 1], 3).lanes).toBe(3);
+    expect(() => assignLanes(deps, [1, 1, 1, 1, 1], 0)).toThrow(/maxLanes/);
+  });
+
+  it('waits name at most one launch per other lane: the latest dependency there', () => {
+    const deps = [[], [0], [], [0, 1, 2]];
+    const a = assignLanes(deps, [5, 5, 1, 1]);
+    const byLane = new Map<number, number[]>();
+    for (const w of a.after[3]!) byLane.set(a.laneOf[w]!, [...(byLane.get(a.laneOf[w]!) ?? []), w]);
+    for (const ws of byLane.values()) expect(ws.length).toBe(1);
+    if (a.laneOf[1] !== a.laneOf[3]) expect(a.after[3]).toContain(1);
+  });
+});
+
+describe('a mixed fleet planned as a DAG', () => {
+  const plan = planFleet(mixedFleet({ moreZoo: true }).map((t) => t.input));
+  const built = buildLaunchPlan(plan).plan;
+
+  it('uses several lanes, covers every dependency, and predicts a shorter tick than the serial sum', () => {
+    expect(plan.lanes ?? 1).toBeGreaterThan(1);
+    expect(laneOrderViolation(plan.launches, launchDependencies(plan.launches))).toBeNull();
+    expect(plan.cost.criticalPathUs!).toBeLessThan(plan.cost.predictedTickUs);
+    expect(() => checkLaunchPlan(built)).not.toThrow();
+  });
+
+  it('maxLanes 1 plans one stream, no lane fields', () => {
+    const one = planFleet(mixedFleet({ moreZoo: true }).map((t) => t.input), { maxLanes: 1 });
+    expect(one.lanes).toBeUndefined();
+    expect(one.launches.every((l) => l.lane === undefined && l.after === undefined)).toBe(true);
+    expect(() => planFleet(mixedFleet().map((t) => t.input), { maxLanes: 99 })).toThrow(/maxLanes 99/);
+  });
+
+  it('the validator refuses lanes that would race', () => {
+    const deps = launchDependencies(built.launches);
+    const i = built.launches.findIndex((l, k) => (l.after?.length ?? 0) > 0 && deps[k]!.length > 0);
+    expect(i).toBeGreaterThan(0);
+    const noWait: LaunchPlan = { ...built, launches: built.launches.map((l, k): Launch => (k === i ? { ...l, after: undefined } : l)) };
+    expect(() => checkLaunchPlan(noWait)).toThrow(/lanes: launch \d+ \(lane \d+\) depends on launch \d+/);
+    const badLane: LaunchPlan = { ...built, launches: built.launches.map((l, k): Launch => (k === i ? { ...l, lane: 40 } : l)) };
+    expect(() => checkLaunchPlan(badLane)).toThrow(/lane 40 but the plan has/);
+    const forward: LaunchPlan = { ...built, launches: built.launches.map((l, k): Launch => (k === 0 ? { ...l, after: [3] } : l)) };
+    expect(() => checkLaunchPlan(forward)).toThrow(/waits for launch 3, which is not earlier/);
+  });
+});
