@@ -57,6 +57,7 @@ export interface StageContext {
   readonly nvcc: 'auto' | 'off';
   readonly cacheDir?: string;
   readonly limits?: Partial<SizeLimits>; // size limits for planning (ir/limits.ts)
+  readonly maxLanes?: number; // parallel lanes of the tick (src/planner/lanes.ts; default the planner's)
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
   readonly onPass?: (tenant: string, pass: string, g: Graph) => void; // after every canonicalizing or lowering pass
@@ -193,7 +194,11 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
     return {
       manifest: input.manifest,
       plan: ctx.clock.time('plan', () =>
-        planConcreteFleet(specs, input.values, { precision: input.manifest.precision, ...(ctx.limits ? { limits: ctx.limits } : {}) }),
+        planConcreteFleet(specs, input.values, {
+          precision: input.manifest.precision,
+          ...(ctx.limits ? { limits: ctx.limits } : {}),
+          ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
+        }),
       ),
     };
   },

@@ -19,6 +19,7 @@ import { createProgressReporter } from '../fleet/progress.js';
 import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
+import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
 
 interface CompileFlags {
   output: string;
@@ -39,6 +40,7 @@ interface CompileFlags {
   deviceMemory?: string;
   cache?: string | false; // --cache DIR, or false from --no-cache
   cacheMaxMb?: string;
+  lanes?: string;
 }
 
 const MB_FLAGS = [
@@ -49,6 +51,12 @@ const MB_FLAGS = [
 ] as const;
 
 // --max-*-mb flags → SizeLimits in bytes (MiB: 2^20 bytes); unset ones keep their defaults.
+function lanesFrom(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LANES) fail('USAGE', `--lanes: expected an integer in 1..${MAX_LANES}, got '${v}'`);
+  return n;
+}
+
 function limitsFrom(flags: CompileFlags): Partial<SizeLimits> | undefined {
   const out: { -readonly [K in keyof SizeLimits]?: number } = {};
   for (const [flag, key, name] of MB_FLAGS) {
@@ -73,6 +81,7 @@ export function registerCompile(program: Command): void {
     .option('--emit <stage>', `stop after a stage and write its dump: ${EMIT_STAGES.join(' | ')}`)
     .option('--from <stage>', `restart from a stage's dump (written by --emit <stage>): ${FROM_STAGES.join(' | ')}`)
     .option('--dump-after <pass>', 'also write the IR after this canonicalizing or lowering pass to <plan-dir>/dump/<tenant>.<pass>.ir')
+    .option('--lanes <n>', `parallel lanes of the tick: independent launches run side by side on their own CUDA streams (1..${MAX_LANES}, default ${DEFAULT_MAX_LANES}; 1: every launch in order on one stream)`)
     .option('--quiet', 'no progress output')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
@@ -153,6 +162,7 @@ export function registerCompile(program: Command): void {
           ...(flags.client !== undefined ? { client: flags.client } : {}),
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
+          ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
           ...cache,
         });
       } finally {

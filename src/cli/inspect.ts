@@ -66,12 +66,14 @@ const MAX_CELL = 48;
 
 export function formatLaunchTable(plan: InspectablePlan): string {
   const rows = launchRows(plan);
-  const header = ['#', 'stage', 'kind', 'launch', 'tenants', 'shapes (m x n x k | segment)', 'FLOPs', 'bytes', 'predicted', 'ungrouped'];
-  const right = new Set([0, 1, 6, 7, 8, 9]);
+  const lanes = (plan.lanes ?? 1) > 1;
+  const header = ['#', 'stage', ...(lanes ? ['lane', 'waits for'] : []), 'kind', 'launch', 'tenants', 'shapes (m x n x k | segment)', 'FLOPs', 'bytes', 'predicted', 'ungrouped'];
+  const right = new Set(lanes ? [0, 1, 2, 8, 9, 10, 11] : [0, 1, 6, 7, 8, 9]);
   const cells = rows.map((r) =>
     [
       String(r.id),
       String(r.stage),
+      ...(lanes ? [String(r.lane), r.after.map((a) => `#${a}`).join(' ')] : []),
       r.kind === 'generated' ? `gen:${r.op}` : r.kind,
       r.label,
       tenantCell(r),
@@ -108,10 +110,10 @@ export function formatTotals(plan: InspectablePlan): string {
   const fewer = fewerText(t.launches, t.tenantLayers);
   const speedup = t.predictedTickUs > 0 ? ` (${(t.ungroupedTickUs / t.predictedTickUs).toFixed(1)}x)` : '';
   return [
-    `tenants      ${t.tenants}, ${t.stages} stages`,
+    `tenants      ${t.tenants}, ${t.stages} stages${t.lanes > 1 ? `, ${t.lanes} parallel lanes` : ''}`,
     `launches     ${t.launches} per tick (${kinds || 'none'}) vs ${t.tenantLayers} tenant layers${fewer}`,
     `work         ${fmtFlops(t.flops)}FLOP, ${fmtBytes(t.bytes)} moved per tick`,
-    `predicted    tick ${fmtUs(t.predictedTickUs)} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,
+    `predicted    tick ${fmtUs(t.predictedTickUs)}${t.criticalPathUs !== null ? ` in order, ${fmtUs(t.criticalPathUs)} on ${t.lanes} lanes,` : ''} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,
     `arenas       weights ${fmtBytes(a.weights)}, act ${fmtBytes(a.act)} (${fmtBytes(a.actWithoutReuse)} without reuse), io ${fmtBytes(a.io)}`,
   ].join('\n');
 }

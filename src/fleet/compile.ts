@@ -56,6 +56,7 @@ export interface CompileOptions {
   readonly client?: string; // also write the typed client here (a full compile always writes <dir>/client.ts)
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
+  readonly maxLanes?: number; // parallel lanes of the tick's DAG (default the planner's; 1: one stream)
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
   // Used by compiles that run import through lower without --dump-after; CompileResult.tenants is then empty.
   readonly tenantCache?: string;
@@ -126,6 +127,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       nvcc: opts.nvcc ?? 'auto',
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
+      ...(opts.maxLanes !== undefined ? { maxLanes: opts.maxLanes } : {}),
       clock,
       ...(onPass ? { onPass } : {}),
       ...(cache ? { tenantCache: cache } : {}),

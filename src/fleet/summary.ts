@@ -7,6 +7,7 @@ export interface InspectablePlan {
   readonly tenants: ReadonlyArray<{ readonly id: string; readonly layers: number; readonly maxBatch: number }>;
   readonly launches: readonly Launch[];
   readonly stages: number;
+  readonly lanes?: number;
   readonly arenas: ArenaSizes;
   readonly cost: CostSummary;
 }
@@ -18,6 +19,8 @@ export type LaunchKindLabel = 'strided' | 'batched' | 'grouped' | 'generated';
 export interface LaunchRow {
   readonly id: number;
   readonly stage: number;
+  readonly lane: number; // 0 on single-lane plans
+  readonly after: readonly number[]; // launches of other lanes it waits for
   readonly kind: LaunchKindLabel;
   readonly op: string; // gemm, or the generated kernel's op (eltwise, softmax, ...)
   readonly label: string;
@@ -34,6 +37,8 @@ export interface PlanTotals {
   readonly launches: number;
   readonly tenantLayers: number; // what per-tenant execution would launch
   readonly stages: number;
+  readonly lanes: number;
+  readonly criticalPathUs: number | null; // multi-lane plans: the lanes' predicted tick
   readonly kinds: Readonly<Record<LaunchKindLabel, number>>;
   readonly flops: number;
   readonly bytes: number;
@@ -50,6 +55,8 @@ export function launchRows(plan: InspectablePlan): LaunchRow[] {
     const base = {
       id: l.id,
       stage: l.info.stage,
+      lane: l.lane ?? 0,
+      after: l.after ?? [],
       label: l.info.label,
       tenants: l.info.tenants.map((i) => ids[i] ?? `#${i}`),
       flops: l.info.flops,
@@ -81,6 +88,8 @@ export function planTotals(plan: InspectablePlan): PlanTotals {
     launches: plan.launches.length,
     tenantLayers: plan.tenants.reduce((s, t) => s + t.layers, 0),
     stages: plan.stages,
+    lanes: plan.lanes ?? 1,
+    criticalPathUs: plan.cost.criticalPathUs ?? null,
     kinds,
     flops: rows.reduce((s, r) => s + r.flops, 0),
     bytes: rows.reduce((s, r) => s + r.bytes, 0),

@@ -35,9 +35,12 @@ export interface Work {
   readonly bytes: number;
 }
 
-// Several signature groups of GEMMs at one stage: one grouped launch, or one launch per group?
-export function groupedPays(m: CostModel, groups: readonly Work[]): boolean {
-  const separate = groups.reduce((a, g) => a + launchUs(m, g.flops, g.bytes), 0);
+// Several signature groups of GEMMs at one stage: one grouped launch, or one launch per group? The groups of
+// one stage never depend on each other, so with parallel lanes (src/planner/lanes.ts) separate launches can
+// overlap: they then cost the longest of them, not their sum.
+export function groupedPays(m: CostModel, groups: readonly Work[], parallel = false): boolean {
+  const each = groups.map((g) => launchUs(m, g.flops, g.bytes));
+  const separate = parallel ? Math.max(...each) : each.reduce((a, b) => a + b, 0);
   const total = groups.reduce((a, g) => ({ flops: a.flops + g.flops, bytes: a.bytes + g.bytes }), { flops: 0, bytes: 0 });
   return launchUs(m, total.flops, total.bytes, m.groupedEfficiency) <= separate;
 }

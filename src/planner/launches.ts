@@ -26,7 +26,8 @@ function groupBy<T extends Step>(steps: readonly T[]): T[][] {
 const work = (steps: readonly Step[]): { flops: number; bytes: number } =>
   steps.reduce((a, s) => ({ flops: a.flops + s.flops, bytes: a.bytes + s.bytes }), { flops: 0, bytes: 0 });
 
-export function buildLaunches(steps: readonly Step[], stageOf: readonly number[], stages: number, cost: CostModel): DraftLaunch[] {
+// parallel: the plan will have several lanes, so a stage's GEMM groups may run side by side as separate launches.
+export function buildLaunches(steps: readonly Step[], stageOf: readonly number[], stages: number, cost: CostModel, parallel = false): DraftLaunch[] {
   const byStage: Step[][] = Array.from({ length: stages }, () => []);
   for (const s of steps) byStage[stageOf[s.id]!]!.push(s);
   const out: DraftLaunch[] = [];
@@ -34,7 +35,7 @@ export function buildLaunches(steps: readonly Step[], stageOf: readonly number[]
     const gemms = groupBy(list.filter((s): s is GemmStep => s.kind === 'gemm'));
     const kernels = groupBy(list.filter((s): s is KernelStep => s.kind === 'kernel'));
     const dtypes = new Set(gemms.map((g) => g[0]!.dtype));
-    if (gemms.length > 1 && dtypes.size === 1 && groupedPays(cost, gemms.map(work))) {
+    if (gemms.length > 1 && dtypes.size === 1 && groupedPays(cost, gemms.map(work), parallel)) {
       out.push({ kind: 'gemm_grouped', stage, dtype: gemms[0]![0]!.dtype, groups: gemms });
     } else {
       for (const g of gemms) out.push({ kind: 'gemm', stage, dtype: g[0]!.dtype, problem: g[0]!.problem, steps: g });

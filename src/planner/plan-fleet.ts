@@ -97,7 +97,8 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const { bufs, steps } = fleet;
 
   const { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);
-  const drafts = buildLaunches(steps, stageOf, stages, cost);
+  const maxLanes = grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES);
+  const drafts = buildLaunches(steps, stageOf, stages, cost, maxLanes > 1);
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
   const weightOrder: number[] = [];
@@ -167,7 +168,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   };
   const { launches, lanes } = withLanes(
     resolveLaunches(drafts, (r) => placement(r.buf), cost),
-    grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES),
+    maxLanes,
   );
 
   const plannedTenants: PlannedTenant[] = tenants.map((t, i) => {
