@@ -51,7 +51,9 @@ __device__ __forceinline__ entry_ptrs<T> entry_of(const cuda_gemv_args& a, int e
           has_bias ? reinterpret_cast<const float*>(a.bias) + i * a.sbias : nullptr};
 }
 
-// The value stored at row r, column j of an entry: v = alpha · its full k sum, plus the fused epilogue.
+// The value stored at row r, column j of an entry: v = alpha · its full k sum (rounded on its own, __fmul_rn,
+// never merged into an FMA with the bias term: so the fused store gives the bits the epilogue kernel gives
+// after an unfused store), plus the fused epilogue.
 __device__ __forceinline__ float finish(const cuda_gemv_args& a, const float* bias, int r, int j, float v) {
   return a.epilogue ? cuda_epilogue_value(v, bias, a.bias_mode, a.ld_bias, r, j, a.beta, a.act, a.p0, a.p1) : v;
 }
@@ -121,7 +123,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
     if (r >= a.rows) break;
 #pragma unroll
     for (int q = 0; q < kNtCols; q++)
-      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p.bias, r, j0 + q, a.alpha * acc[r][q]);
+      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p.bias, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
   }
 }
 
@@ -161,7 +163,7 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
     float s = 0.0f;
 #pragma unroll
     for (int w = 0; w < kNnWarps; w++) s += part[w][r][l];
-    p.c[static_cast<long long>(r) * a.ldc + jb + l] = finish(a, p.bias, r, jb + l, a.alpha * s);
+    p.c[static_cast<long long>(r) * a.ldc + jb + l] = finish(a, p.bias, r, jb + l, __fmul_rn(a.alpha, s));
   }
 }
 
