@@ -126,7 +126,13 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   if (gs.lt != lt_policy::off && strided_layout(g.mode)) {
     std::string why;
     const cublasComputeType_t compute = g.ab == CUDA_R_32F ? c.dev.compute : CUBLAS_COMPUTE_32F;
-    plan = cuda_lt_plan_make(c.dev.gemm, g, compute, gs.fuse != fuse_policy::never, kLtCandidates, why);
+    try {
+      plan = cuda_lt_plan_make(c.dev.gemm, g, compute, gs.fuse != fuse_policy::never, kLtCandidates, why);
+    } catch (const loom_error& e) {
+      // a descriptor attribute this cuBLASLt refuses: no cuBLASLt candidate, today's path still runs
+      plan.reset();
+      why = e.what();
+    }
     if (!plan && lt_refusal.empty()) lt_refusal = "launch " + std::to_string(s.l->id) + ": " + why;
     if (plan && lt_refusal.empty() && has_epilogue && !plan->fused && gs.fuse != fuse_policy::never)
       lt_refusal = "launch " + std::to_string(s.l->id) + " not fused on cuBLASLt: " + plan->form;
