@@ -1,7 +1,8 @@
 // The skinny-GEMM kernel of the CUDA backend (backend_cuda_gemv.cu): for GEMMs with at most 16 rows per
 // entry (batch-1..16 inference), cuBLAS leaves most of the memory bandwidth unused and, for few entries, most
 // SMs idle; this kernel spreads entries x output columns over many CTAs so each reads its part of the
-// weights once. Used per gemm call only where it measured faster at load (cuda_choose_gemv).
+// weights once. Used per gemm call only where it measured faster at load (cuda_choose_gemv; with its store
+// applying the launch's epilogue: cuda_choose_gemm_paths).
 // Shared by nvcc and the host compiler: plain C layout only.
 #pragma once
 
