@@ -35,7 +35,10 @@ interface FleetResult {
   memcpyNodes: number;
   cublasCalls: number;
   generatedKernelLaunches: number;
-  epilogueLaunches: number;
+  epilogueLaunches: number; // epilogue kernels left in the tick (LOOM_CUDA_FUSE=auto fuses the rest into their GEMMs)
+  fusedEpilogues: number;
+  ltCalls: number;
+  gemmPaths: string; // per gemm launch, the path chosen at load
   weightBytes: number;
   graphWallUs: { median: number; p10: number; p90: number };
   graphDeviceUsMedian: number;
@@ -108,6 +111,9 @@ async function measure(name: string, planDir: string, rows: number, compileS: nu
       cublasCalls: Number(info.cublasCalls),
       generatedKernelLaunches: Number(info.generatedKernelLaunches),
       epilogueLaunches: Number(info.epilogueLaunches),
+      fusedEpilogues: Number(info.fusedEpilogues ?? 0),
+      ltCalls: Number(info.ltCalls ?? 0),
+      gemmPaths: String(info.gemmPaths ?? ''),
       weightBytes,
       graphWallUs: { median: quantile(wallUs, 0.5), p10: quantile(wallUs, 0.1), p90: quantile(wallUs, 0.9) },
       graphDeviceUsMedian: dev,

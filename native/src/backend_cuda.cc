@@ -1,6 +1,7 @@
 // The CUDA backend: arenas in device memory (weights uploaded once), every launch of the plan prepared once
 // at load (cuBLAS calls with their pointer arrays on the device, generated kernels with their segment
-// tables on the device, one epilogue kernel per GEMM launch that needs bias/activation), then the whole
+// tables on the device, bias/activation applied by the GEMM call itself where that is exact and measured no
+// slower, else one epilogue kernel per GEMM launch that needs them: backend_cuda_gemm_paths.cc), then the whole
 // tick — H2D of the input slots from pinned staging, every launch, D2H of the output slots — captured ONCE
 // as a CUDA graph and replayed every tick: no allocation and no host sync in a tick but the final one.
 // A tick where few tenants are live may instead run a sparse tick of only their work
@@ -46,9 +47,9 @@ bool cuda_ranges_hold(const std::vector<range>& rs, int64_t off, int64_t bytes) 
 }
 namespace {
 
-constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS workspace: no allocation inside capture
-constexpr size_t kReserveBytes = size_t(64) << 20;   // left free for the driver, cuBLAS and the module
-constexpr int64_t kMergeGap = kStagingMergeGap;      // copy a gap this small rather than add a copy node (tick_staging.h)
+constexpr size_t kWorkspaceBytes = kCudaGemmWorkspaceBytes; // cuBLAS / cuBLASLt workspace: no allocation inside capture
+constexpr size_t kReserveBytes = size_t(64) << 20;          // left free for the driver, cuBLAS and the module
+constexpr int64_t kMergeGap = kStagingMergeGap;             // copy a gap this small rather than add a copy node (tick_staging.h)
 
 size_t append_table(cuda_ctx& c, const void* data, size_t bytes) {
   const size_t off = (c.full.host_tables.size() + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign;
@@ -112,15 +113,43 @@ bool uniformly_strided(const launch& l, const gemm_group& g) {
 }
 
 void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const gemm_entry*>& entries) {
-  std::vector<unsigned long long> arr(entries.size() * 3);
+  std::vector<unsigned long long> arr(entries.size() * 4);
   const size_t n = entries.size();
   for (size_t i = 0; i < n; i++) {
-    arr[i] = c.mem.arenas.at(entries[i]->b);         // A' = B
-    arr[n + i] = c.mem.arenas.at(entries[i]->a);     // B' = A
-    arr[2 * n + i] = c.mem.arenas.at(entries[i]->c); // C
+    arr[i] = c.mem.arenas.at(entries[i]->b);                                          // A' = B
+    arr[n + i] = c.mem.arenas.at(entries[i]->a);                                      // B' = A
+    arr[2 * n + i] = c.mem.arenas.at(entries[i]->c);                                  // C
+    arr[3 * n + i] = entries[i]->has_bias ? c.mem.arenas.at(entries[i]->bias) : 0ULL; // bias (a fused epilogue reads it)
   }
   call.arr_off = append_table(c, arr.data(), arr.size() * sizeof(unsigned long long));
   call.total = static_cast<int>(n);
+}
+
+// The launch's epilogue as its call may apply it (gemm launches); with strided entries, whether their biases
+// are uniformly strided too (strides.bias), so that entry 0's bias and the stride reach them all.
+cuda_gemm_epi gemm_epilogue(const cuda_ctx& c, const launch& l, const gemm_group& g, bool strided) {
+  const gemm_problem& p = g.problem;
+  cuda_gemm_epi e;
+  e.needed = p.bias != bias_mode::none || p.act.kind != activation_kind::none;
+  e.bias_mode = static_cast<int>(p.bias);
+  e.ld_bias = p.ld_bias;
+  e.act = static_cast<int>(p.act.kind);
+  e.beta = static_cast<float>(p.beta);
+  cuda_activation_params(p.act, e.p0, e.p1);
+  if (p.bias == bias_mode::none || g.entries.empty()) return e;
+  const gemm_entry& e0 = g.entries[0];
+  e.bias = c.mem.arenas.at(e0.bias);
+  if (!strided || g.entries.size() == 1) return e;
+  const int64_t sb = l.strides.bias;
+  bool uniform = sb >= 0 && sb % 4 == 0;
+  for (size_t i = 0; uniform && i < g.entries.size(); i++) {
+    const gemm_entry& x = g.entries[i];
+    uniform = x.has_bias && x.bias.arena == e0.bias.arena && x.bias.offset == e0.bias.offset + static_cast<int64_t>(i) * sb;
+  }
+  e.bias_strided = uniform;
+  e.sbias = uniform ? sb / 4 : 0;
+  if (!uniform) e.bias = 0; // nothing strided reaches every entry's bias: only pointer arrays could
+  return e;
 }
 
 cudaDataType_t gemm_operand_type(const launch_plan& plan, const launch& l) {
@@ -158,6 +187,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
         call.sc = l.strides.c / 4;
       }
     }
+    call.epi = gemm_epilogue(c, l, g, call.mode == gemm_mode::strided);
     std::vector<const gemm_entry*> es;
     for (const auto& e : g.entries) es.push_back(&e);
     if (call.mode == gemm_mode::batched) append_pointer_arrays(c, call, es);
@@ -242,8 +272,8 @@ void cuda_destroy(void* ctx) {
   if (c->dev.ev0) cudaEventDestroy(c->dev.ev0);
   if (c->dev.ev1) cudaEventDestroy(c->dev.ev1);
   if (c->kernels.module) cuModuleUnload(c->kernels.module);
-  if (c->dev.blas) cublasDestroy(c->dev.blas);
-  if (c->dev.workspace) cudaFree(c->dev.workspace);
+  c->gemm.lt_plans.clear();
+  cuda_gemm_ctx_destroy(c->dev.gemm);
   if (c->full.tables) cudaFree(c->full.tables);
   for (void* p : c->mem.arena_mem)
     if (p) cudaFree(p);
@@ -270,8 +300,7 @@ void cuda_allocate(void* ctx, const arena_sizes& sizes) {
     CUDA_CHECK(cudaMemset(c.mem.arena_mem[i], 0, bytes));
     c.mem.arenas.base[i] = reinterpret_cast<CUdeviceptr>(c.mem.arena_mem[i]);
   }
-  CUDA_CHECK(cudaMalloc(&c.dev.workspace, kWorkspaceBytes));
-  CUBLAS_CHECK(cublasSetWorkspace(c.dev.blas, c.dev.workspace, kWorkspaceBytes));
+  cuda_gemm_ctx_allocate(c.dev.gemm, kWorkspaceBytes);
   const size_t io = static_cast<size_t>(std::max<int64_t>(sizes.io, 1));
   CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.mem.pin_in), io, cudaHostAllocDefault));
   CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.mem.pin_out), io, cudaHostAllocDefault));
@@ -352,7 +381,6 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
         s.n_epi = static_cast<int>(jobs.size());
         s.epi_total = jobs.back().begin + jobs.back().m * jobs.back().n;
         s.epi_off = append_table(c, jobs.data(), jobs.size() * sizeof(cuda_epi_job));
-        c.gemm.epilogue_launches++;
         src.jobs = std::move(jobs);
       }
     }
@@ -379,14 +407,11 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   cuda_choose_grouped(c);
   cuda_choose_gemv(c);
+  cuda_choose_gemm_paths(c);
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     const launch_state& s = c.full.launches[i];
-    int api = (s.nsegs > 0 ? 1 : 0) + (s.n_epi > 0 ? 1 : 0);
-    for (const auto& g : s.calls) {
-      const int n = g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
-      api += n;
-      if (!gemm_mode_is_gemv(g.mode)) c.gemm.cublas_calls += n;
-    }
+    int api = (s.nsegs > 0 ? 1 : 0) + (s.n_epi > 0 && !cuda_epilogue_fused(s.calls) ? 1 : 0);
+    for (const auto& g : s.calls) api += g.mode == gemm_mode::grouped_split ? static_cast<int>(g.gsize.size()) : 1;
     c.sparse.src[i].api_launches = api;
   }
 
@@ -567,9 +592,11 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("memcpyNodes", c.graph.memcpy_nodes);
   num("memsetNodes", c.graph.memset_nodes);
   num("otherNodes", c.graph.other_nodes);
-  num("cublasCalls", c.gemm.cublas_calls);
+  num("cublasCalls", c.gemm.cublas_calls); // cuBLAS API calls (not cuBLASLt, not the skinny-GEMM kernel)
   num("generatedKernelLaunches", c.kernels.generated_launches);
-  num("epilogueLaunches", c.gemm.epilogue_launches);
+  num("epilogueLaunches", c.gemm.epilogue_launches); // epilogue kernel launches in a full tick
+  num("fusedEpilogues", c.gemm.fused_epilogues);     // GEMM launches whose call applies bias / activation itself
+  num("ltCalls", c.gemm.lt_calls);                   // GEMM calls run as cublasLtMatmul
   int half_calls = 0;
   for (const auto& ls : c.full.launches)
     for (const auto& g : ls.calls) half_calls += g.ab != CUDA_R_32F ? 1 : 0;
@@ -600,9 +627,20 @@ void cuda_stats(void* ctx, backend_stats& out) {
   out.strings.emplace_back("device", c.dev.props.name);
   out.strings.emplace_back("kernelModule", c.kernels.module_how);
   out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
+  const char* const policy3[3][3] = {{"auto", "never", "force"}, {"auto", "off", "force"}, {"auto", "off", "force"}};
+  out.strings.emplace_back("fuseMode", policy3[0][static_cast<int>(c.gemm.fuse)]);
+  out.strings.emplace_back("ltMode", policy3[1][static_cast<int>(c.gemm.lt)]);
+  out.strings.emplace_back("gemvMode", policy3[2][static_cast<int>(c.gemm.gemv)]);
   if (!c.graph.note.empty()) out.strings.emplace_back("graphNote", c.graph.note);
   if (!c.gemm.grouped_note.empty()) out.strings.emplace_back("groupedNote", c.gemm.grouped_note);
   if (!c.gemm.gemv_note.empty()) out.strings.emplace_back("gemvNote", c.gemm.gemv_note);
+  if (!c.gemm.paths_note.empty()) out.strings.emplace_back("gemmPathsNote", c.gemm.paths_note);
+  if (!c.gemm.paths.empty()) {
+    // per gemm launch, "id: path [time]", joined by "; " (the path each runs, as chosen at load)
+    std::string paths;
+    for (const auto& [id, path] : c.gemm.paths) paths += (paths.empty() ? "" : "; ") + std::to_string(id) + ": " + path;
+    out.strings.emplace_back("gemmPaths", paths);
+  }
   num("cudaFailedTicks", c.fault.failed_ticks);
   num("cudaFaultsInjected", c.fault.injected);
   num("cudaRecoveries", c.fault.recoveries);
@@ -689,6 +727,8 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->dev.device = opts.device;
     c->sparse.policy = cuda_sparse_policy_from_env();
     c->gemm.gemv = cuda_gemv_policy_from_env();
+    c->gemm.fuse = cuda_fuse_policy_from_env();
+    c->gemm.lt = cuda_lt_policy_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();
     c->lanes.policy = cuda_lanes_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
@@ -700,11 +740,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->dev.stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev0));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev1));
-    CUBLAS_CHECK(cublasCreate(&c->dev.blas));
-    CUBLAS_CHECK(cublasSetStream(c->dev.blas, c->dev.stream));
-    CUBLAS_CHECK(cublasSetPointerMode(c->dev.blas, CUBLAS_POINTER_MODE_HOST));
-    // true fp32 unless tf32 is asked for through the compute type
-    CUBLAS_CHECK(cublasSetMathMode(c->dev.blas, CUBLAS_DEFAULT_MATH));
+    cuda_gemm_ctx_create(c->dev.gemm, c->dev.stream);
   } catch (...) {
     cuda_destroy(c);
     throw;

@@ -79,6 +79,9 @@ struct cuda_kernel_tables {
 // backend_cuda_tables.cc: the LoomSegment / LoomView arrays of one kernel launch (throws loom_error on a
 // segment the fixed-size ABI cannot hold).
 cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launch& l, const cuda_arenas& arenas);
+// The activation's parameters as the device epilogues take them (leaky_relu: alpha; hard_sigmoid: alpha, beta;
+// clip: min, max; others: 0, 0).
+void cuda_activation_params(const activation& a, float& p0, float& p1);
 // The epilogue jobs of one gemm / gemm_grouped launch (empty when no entry needs bias, activation or k = 0);
 // `tenants`, when given, gets each job's tenant (the sparse tick keeps only live tenants' jobs).
 std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants = nullptr);

@@ -15,6 +15,7 @@
 
 #include "backend_cuda.h"
 #include "backend_cuda_gemv.h"
+#include "backend_cuda_lt.h"
 #include "thread_pool.h"
 
 namespace loom {
@@ -22,12 +23,19 @@ namespace loom {
 constexpr size_t kCudaTableAlign = 256;
 
 // gemv_strided / gemv_batched: the strided / batched call run by the skinny-GEMM kernel (backend_cuda_gemv.cu)
-// instead of cuBLAS, same fields; chosen per call at load (cuda_choose_gemv).
-enum class gemm_mode { strided, batched, grouped, grouped_split, gemv_strided, gemv_batched };
+// instead of cuBLAS, same fields; chosen per call at load (cuda_choose_gemv, cuda_choose_gemm_paths).
+// lt_strided: the strided call as one cublasLtMatmul (gemm_call::lt; cuda_choose_gemm_paths).
+enum class gemm_mode { strided, batched, grouped, grouped_split, gemv_strided, gemv_batched, lt_strided };
 
 inline bool gemm_mode_is_gemv(gemm_mode m) { return m == gemm_mode::gemv_strided || m == gemm_mode::gemv_batched; }
 
 enum class gemv_policy { automatic, off, force };
+// LOOM_CUDA_FUSE: whether a GEMM call may apply its launch's epilogue itself (skinny-GEMM kernel, cuBLASLt)
+// instead of a separate epilogue launch. auto: where measured no slower; force: wherever expressible.
+enum class fuse_policy { automatic, never, force };
+// LOOM_CUDA_LT: whether strided calls may run as cublasLtMatmul. auto: where measured faster; force: wherever
+// cuBLASLt has an algorithm (the skinny-GEMM kernel keeps the calls LOOM_CUDA_GEMV=force gives it).
+enum class lt_policy { automatic, off, force };
 
 // One GEMM call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
 struct gemm_call {
@@ -42,13 +50,26 @@ struct gemm_call {
   CUdeviceptr a = 0, b = 0, c = 0;  // strided: first matrices
   long long sa = 0, sb = 0, sc = 0; // strided: element strides
   size_t arr_off = 0;               // batched / grouped: offset of the pointer arrays in the load-time table
-  CUdeviceptr arr = 0;              // ... and their device address: A'[total], B'[total], C[total]
+  CUdeviceptr arr = 0;              // ... and their device address: A'[total], B'[total], C[total], bias[total] (0: none)
   int total = 0;                    // pointers per array
   // grouped: host arrays, one element per group (cuBLAS reads them at call time)
   std::vector<cublasOperation_t> gta, gtb;
   std::vector<int> gm, gn, gk, glda, gldb, gldc, gsize;
   std::vector<float> galpha, gbeta;
+  // The launch's epilogue (gemm launches), and whether this call applies it itself (the skinny-GEMM kernel's
+  // store, or the cuBLASLt epilogue): a launch whose calls all do runs no epilogue kernel.
+  cuda_gemm_epi epi;
+  bool fused = false;
+  const cuda_lt_plan* lt = nullptr; // lt_strided: its plan (owned by cuda_gemm_state::lt_plans)
 };
+
+// Whether a launch's epilogue jobs are applied by its GEMM calls (no epilogue kernel runs).
+inline bool cuda_epilogue_fused(const std::vector<gemm_call>& calls) {
+  if (calls.empty()) return false;
+  for (const auto& g : calls)
+    if (!g.fused) return false;
+  return true;
+}
 
 // One launch of the plan as the stream sees it. Device addresses are absolute, so the same enqueue code runs
 // the full tick (load-time tables) and a sparse tick (its own compacted tables).
@@ -148,21 +169,13 @@ struct cuda_device_handles {
   cudaDeviceProp props{};
   cudaStream_t stream = nullptr;
   cudaEvent_t ev0 = nullptr, ev1 = nullptr; // timing on `stream` (benches, load-time measurements)
-  cublasHandle_t blas = nullptr;
-  void* workspace = nullptr; // cuBLAS workspace: no allocation inside a capture
+  cuda_gemm_ctx gemm;                       // `stream`'s cuBLAS / cuBLASLt handles and workspace
   cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
 };
 
-// Where a launch's work goes: a stream and the cuBLAS handle bound to it (with its own workspace). Lane 0 is
-// the tick's stream (cuda_main_lane); a multi-lane plan adds one per further lane (backend_cuda_lanes.cc).
-struct cuda_lane {
-  cudaStream_t stream = nullptr;
-  cublasHandle_t blas = nullptr;
-  void* workspace = nullptr;
-};
-
-// The tick's DAG (plan.json lanes, FORMAT.md "Lanes"): lanes 1.. on their own streams, forked from the tick's
-// stream after its input copies and joined back before its output copies, inside the captured graph.
+// The tick's DAG (plan.json lanes, FORMAT.md "Lanes"): lanes 1.. on their own streams, each with its own
+// cuBLAS / cuBLASLt handles and workspace, forked from the tick's stream after its input copies and joined back
+// before its output copies, inside the captured graph (backend_cuda_lanes.cc). Lane 0 is c.dev.gemm.
 enum class lanes_policy { automatic, off };
 
 struct cuda_lanes_state {
@@ -170,7 +183,7 @@ struct cuda_lanes_state {
   bool enabled = false;                          // the plan has > 1 lane and the policy allows them
   int plan_lanes = 1;
   std::string note;
-  std::vector<cuda_lane> extra;            // lanes 1.., owned
+  std::vector<cuda_gemm_ctx> extra;        // lanes 1.., owned with their streams
   std::vector<int32_t> lane_of;            // per full-tick launch
   std::vector<std::vector<int32_t>> after; // per full-tick launch: launch indices of other lanes it waits for
   std::vector<cudaEvent_t> done;           // per full-tick launch: recorded after it when some launch waits for it
@@ -209,14 +222,22 @@ struct cuda_graph_state {
   int nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
 };
 
-// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel) and
-// their counts.
+// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
+// cuBLASLt, the epilogue fused or not) and their counts.
 struct cuda_gemm_state {
-  int cublas_calls = 0, epilogue_launches = 0, grouped_split = 0;
+  int cublas_calls = 0, grouped_split = 0;
+  int epilogue_launches = 0; // epilogue kernel launches in a full tick (set once the paths are chosen)
+  int fused_epilogues = 0;   // launches whose bias / activation their GEMM call applies (no epilogue launch)
   std::string grouped_note;
   gemv_policy gemv = gemv_policy::automatic; // LOOM_CUDA_GEMV, read when the backend is created
   int gemv_calls = 0;
   std::string gemv_note;
+  fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
+  lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
+  int lt_calls = 0;
+  std::string paths_note;                              // the load-time choice, summed up
+  std::vector<std::pair<int32_t, std::string>> paths;  // per gemm launch (plan id): the path it runs, as measured
+  std::vector<std::unique_ptr<cuda_lt_plan>> lt_plans; // the plans lt_strided calls point to
 };
 
 // The plan's generated kernels: the loaded module and how it was obtained (cubin or NVRTC).
@@ -271,8 +292,6 @@ struct cuda_ctx {
   cuda_lanes_state lanes;
 };
 
-inline cuda_lane cuda_main_lane(const cuda_ctx& c) { return cuda_lane{c.dev.stream, c.dev.blas, c.dev.workspace}; }
-
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
 
 inline double cuda_since_us(std::chrono::steady_clock::time_point t0) {
@@ -296,14 +315,13 @@ int cuda_device_count();
 backend_stats cuda_device_info();
 
 // ---- backend_cuda_enqueue.cc ----
-// One gemm call; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS refuses becomes split.
-// Without a lane: on the tick's stream (lane 0).
-void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back, const cuda_lane& on);
-void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, const cuda_lane& on);
-inline void cuda_enqueue_gemm(cuda_ctx& c, gemm_call& g, bool may_fall_back) { cuda_enqueue_gemm(c, g, may_fall_back, cuda_main_lane(c)); }
-inline void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) {
-  cuda_enqueue_launch(c, s, may_fall_back, cuda_main_lane(c));
-}
+// One gemm call on x's stream and handles; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS
+// refuses becomes split.
+void cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool may_fall_back);
+// One launch (its kernel, or its GEMM calls and, unless they applied it, its epilogue kernel) on x's stream.
+void cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, bool may_fall_back);
+// ... on the context's own stream (c.dev.gemm).
+void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back);
 // A tick's body: poison memsets and the launches — what a captured graph holds. Its copies (`in`, `out`: io
 // ranges) are enqueued around it by the caller, from and to whichever host buffer the tick uses (the pinned
 // io mirror, or a staging set and result block). `check_each` synchronizes after every launch so a fault
@@ -333,6 +351,9 @@ cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
 void cuda_choose_grouped(cuda_ctx& c);
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
+// Reads LOOM_CUDA_FUSE (auto|never|force) and LOOM_CUDA_LT (auto|off|force); throw on anything else.
+fuse_policy cuda_fuse_policy_from_env();
+lt_policy cuda_lt_policy_from_env();
 // The kernel's arguments for a strided / batched call (either mode: the cuBLAS one or its gemv twin), and
 // whether the kernel can run it (m <= 16 rows per entry, trans_a false, dense leading dims).
 cuda_gemv_args cuda_gemv_args_of(const gemm_call& g);
@@ -340,12 +361,31 @@ bool cuda_gemv_eligible(const gemm_call& g);
 // At load, after warm-up: per eligible call, cuBLAS vs the skinny-GEMM kernel (auto: measured, kept only
 // when > 10% faster; force: every eligible call; off: none).
 void cuda_choose_gemv(cuda_ctx& c);
+// Device µs of one launch as it is configured now: one untimed, checked run, then the best of a few timed rounds.
+double cuda_time_launch(cuda_ctx& c, launch_state& s);
+
+// ---- backend_cuda_gemm_paths.cc ----
+// At load, after cuda_choose_gemv: per gemm launch with one call, the path it runs — today's (cuBLAS or the
+// skinny-GEMM kernel, then the epilogue kernel), the skinny-GEMM kernel with the epilogue in its store,
+// cuBLASLt (heuristic candidates, epilogue fused where exact) — measured, never slower than today's within
+// noise (a fused path wins near ties: it is one launch less), under LOOM_CUDA_FUSE / LOOM_CUDA_LT. Then sets
+// the counts (cublas, lt, gemv calls; epilogue launches; fused epilogues).
+void cuda_choose_gemm_paths(cuda_ctx& c);
+
+// ---- backend_cuda_lt.cc ----
+// The cuBLASLt plan of a strided call (g.mode strided or gemv_strided: a, b, c, strides and batch set) with, when
+// `fuse` and cuBLASLt expresses g.epi exactly, the launch's epilogue (else the plain product). Null, with `why`,
+// when cuBLASLt has no algorithm. At most `max_algos` heuristic candidates are kept.
+std::unique_ptr<cuda_lt_plan> cuda_lt_plan_make(const cuda_gemm_ctx& x, const gemm_call& g, cublasComputeType_t compute, bool fuse,
+                                                int max_algos, std::string& why);
+// Enqueues g (mode lt_strided) with its plan's chosen algorithm on x's stream.
+void cuda_lt_enqueue(const cuda_gemm_ctx& x, const gemm_call& g);
 
 // ---- backend_cuda_lanes.cc ----
 // Reads LOOM_CUDA_LANES (auto|off; throws on anything else).
 lanes_policy cuda_lanes_policy_from_env();
-// At load, before the warm-up: the plan's lanes (streams, cuBLAS handles and workspaces, events) when it has
-// more than one and the policy allows. Throws loom_error (out of memory, a failing CUDA call).
+// At load, before the warm-up: the plan's lanes (streams, GEMM contexts with workspaces of `workspace_bytes`,
+// events) when it has more than one and the policy allows. Throws loom_error (out of memory, a failing call).
 void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_bytes);
 // The full tick's launches across the lanes: fork after what lane 0 already holds, each launch on its lane
 // after its waits, join back into lane 0. What the captured graph holds when lanes are enabled.

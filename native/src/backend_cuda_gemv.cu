@@ -4,12 +4,16 @@
 //  - trans_w (W rows [cols x k], contiguous in k): a warp per kNtCols columns, lanes stride over k, the
 //    partial sums reduced with shuffles;
 //  - !trans_w (W [k x cols]): a lane per column, the CTA's warps split k, partial sums reduced in shared.
-// Rows beyond `rows` read zeros from the staged X and are never written.
+// Rows beyond `rows` read zeros from the staged X and are never written. Each C element is stored exactly
+// once, by one thread, after its full k sum (the shuffle / shared-memory reduction): that store applies the
+// fused epilogue when asked (`finish`).
 #include "backend_cuda_gemv.h"
 
 #include <climits>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include "backend_cuda_activation.cuh"
 
 namespace loom {
 
@@ -30,17 +34,28 @@ struct entry_ptrs {
   const T* w;
   const T* x;
   float* c;
+  const float* bias; // null: none (or no fused epilogue)
 };
 
 template <typename T>
 __device__ __forceinline__ entry_ptrs<T> entry_of(const cuda_gemv_args& a, int e) {
+  const bool has_bias = a.epilogue && a.bias_mode != 0;
   if (a.arr) {
     const unsigned long long* p = reinterpret_cast<const unsigned long long*>(a.arr);
     const long long n = a.total;
-    return {reinterpret_cast<const T*>(p[e]), reinterpret_cast<const T*>(p[n + e]), reinterpret_cast<float*>(p[2 * n + e])};
+    return {reinterpret_cast<const T*>(p[e]), reinterpret_cast<const T*>(p[n + e]), reinterpret_cast<float*>(p[2 * n + e]),
+            has_bias ? reinterpret_cast<const float*>(p[3 * n + e]) : nullptr};
   }
   const long long i = e;
-  return {reinterpret_cast<const T*>(a.w) + i * a.sw, reinterpret_cast<const T*>(a.x) + i * a.sx, reinterpret_cast<float*>(a.c) + i * a.sc};
+  return {reinterpret_cast<const T*>(a.w) + i * a.sw, reinterpret_cast<const T*>(a.x) + i * a.sx, reinterpret_cast<float*>(a.c) + i * a.sc,
+          has_bias ? reinterpret_cast<const float*>(a.bias) + i * a.sbias : nullptr};
+}
+
+// The value stored at row r, column j of an entry: v = alpha · its full k sum (rounded on its own, __fmul_rn,
+// never merged into an FMA with the bias term: so the fused store gives the bits the epilogue kernel gives
+// after an unfused store), plus the fused epilogue.
+__device__ __forceinline__ float finish(const cuda_gemv_args& a, const float* bias, int r, int j, float v) {
+  return a.epilogue ? cuda_epilogue_value(v, bias, a.bias_mode, a.ld_bias, r, j, a.beta, a.act, a.p0, a.p1) : v;
 }
 
 // xs[r][kk] = X[r, k0 + kk] for r < rows and kk < kn, else 0. Called by the whole CTA between barriers.
@@ -108,7 +123,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
     if (r >= a.rows) break;
 #pragma unroll
     for (int q = 0; q < kNtCols; q++)
-      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = a.alpha * acc[r][q];
+      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p.bias, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
   }
 }
 
@@ -148,7 +163,7 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
     float s = 0.0f;
 #pragma unroll
     for (int w = 0; w < kNnWarps; w++) s += part[w][r][l];
-    p.c[static_cast<long long>(r) * a.ldc + jb + l] = a.alpha * s;
+    p.c[static_cast<long long>(r) * a.ldc + jb + l] = finish(a, p.bias, r, jb + l, __fmul_rn(a.alpha, s));
   }
 }
 
@@ -182,6 +197,11 @@ bool cuda_gemv_fits(const cuda_gemv_args& a) {
   if (a.dtype < 0 || a.dtype > 2) return false;
   if (a.ldx < a.k || a.ldc < a.cols || a.ldw < (a.trans_w ? a.k : a.cols)) return false;
   if (a.arr ? a.total < a.batch : (a.sw < 0 || a.sx < 0 || a.sc < 0)) return false;
+  if (a.epilogue) {
+    if (a.bias_mode < 0 || a.bias_mode > 3 || a.act < 0) return false;
+    if (a.bias_mode != 0 && !a.arr && (a.bias == 0 || a.sbias < 0)) return false;
+    if (a.bias_mode == 3 && a.ld_bias < a.cols) return false;
+  }
   return static_cast<long long>(col_blocks(a)) * a.batch <= INT_MAX;
 }
 

@@ -1,7 +1,8 @@
 // The skinny-GEMM kernel of the CUDA backend (backend_cuda_gemv.cu): for GEMMs with at most 16 rows per
 // entry (batch-1..16 inference), cuBLAS leaves most of the memory bandwidth unused and, for few entries, most
 // SMs idle; this kernel spreads entries x output columns over many CTAs so each reads its part of the
-// weights once. Used per gemm call only where it measured faster at load (cuda_choose_gemv).
+// weights once. Used per gemm call only where it measured faster at load (cuda_choose_gemv; with its store
+// applying the launch's epilogue: cuda_choose_gemm_paths).
 // Shared by nvcc and the host compiler: plain C layout only.
 #pragma once
 
@@ -14,11 +15,14 @@ constexpr int kGemvMaxRows = 16;
 // Per entry, row-major (the plan's view, not cuBLAS's swapped one):
 //   C[rows x cols] (f32, ldc) = alpha · X[rows x k] (ldx) · op(W)
 // op(W) = Wᵀ with W stored [cols x k] (ldw) when trans_w, else W stored [k x cols] (ldw).
-// X is the plan's A (trans_a false), W the plan's B; C is overwritten (the epilogue adds bias/activation).
+// X is the plan's A (trans_a false), W the plan's B; C is overwritten. With `epilogue` the store applies the
+// launch's epilogue itself, once per element after the whole k sum (C = act(alpha · X · op(W) + beta · bias),
+// the same math as the epilogue kernel: backend_cuda_activation.cuh), so no epilogue launch follows; without
+// it the separate epilogue launch adds bias and activation.
 struct cuda_gemv_args {
   unsigned long long w = 0, x = 0, c = 0; // strided: entry 0's operands
   long long sw = 0, sx = 0, sc = 0;       // strided: element strides between entries
-  unsigned long long arr = 0;             // when non-zero, pointer arrays instead: W[total], X[total], C[total]
+  unsigned long long arr = 0;             // when non-zero, pointer arrays instead: W[total], X[total], C[total], bias[total]
   int total = 0;                          // pointers per array
   int batch = 0;                          // entries
   int rows = 0, cols = 0, k = 0;
@@ -26,9 +30,18 @@ struct cuda_gemv_args {
   int trans_w = 0;
   int dtype = 0; // W and X storage: 0 f32, 1 bf16, 2 f16 (accumulation is always f32)
   float alpha = 1;
+  // the fused epilogue (read only when epilogue = 1)
+  int epilogue = 0;
+  int bias_mode = 0;           // 0 none, 1 row (bias[j]), 2 col (bias[r]), 3 full (bias[r·ld_bias + j])
+  unsigned long long bias = 0; // strided: entry 0's bias (f32); with `arr` the fourth array holds each entry's
+  long long sbias = 0;         // strided: element stride between entries' biases (0: one shared bias)
+  long long ld_bias = 0;
+  int act = 0; // loom::activation_kind as int
+  float beta = 1, p0 = 0, p1 = 0;
 };
 
-// Whether the kernel takes these sizes (rows 1..16, cols/k >= 1, dense leading dims, grid within limits).
+// Whether the kernel takes these sizes (rows 1..16, cols/k >= 1, dense leading dims, grid within limits) and,
+// with `epilogue`, can reach every entry's bias.
 bool cuda_gemv_fits(const cuda_gemv_args& a);
 
 // Enqueues the kernel on `stream`; returns the launch status (cudaErrorInvalidValue when !cuda_gemv_fits).

@@ -1,6 +1,6 @@
 // The tick as a DAG on the CUDA backend: a plan with several lanes (plan.json `lanes`, each launch's `lane`
 // and `after`; FORMAT.md "Lanes") runs lane 0 on the tick's stream and every further lane on a stream of its
-// own, with its own cuBLAS handle and workspace. The lanes fork from the tick's stream after whatever it
+// own, with its own cuBLAS / cuBLASLt handles and workspace (a cuda_gemm_ctx). The lanes fork from the tick's stream after whatever it
 // already holds (the tick's input copies and poison memsets), each launch waits for the launches named in its
 // `after`, and every lane joins back into the tick's stream before its output copies. Captured, the forks,
 // waits and joins become the graph's edges, so independent launches overlap on the device as each tenant's
@@ -47,13 +47,11 @@ void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_b
   L.extra.resize(static_cast<size_t>(plan.lanes - 1));
   L.join.assign(L.extra.size(), nullptr);
   for (auto& lane : L.extra) {
-    CUDA_CHECK(cudaStreamCreateWithFlags(&lane.stream, cudaStreamNonBlocking));
-    CUBLAS_CHECK(cublasCreate(&lane.blas));
-    CUBLAS_CHECK(cublasSetStream(lane.blas, lane.stream));
-    CUBLAS_CHECK(cublasSetPointerMode(lane.blas, CUBLAS_POINTER_MODE_HOST));
-    CUBLAS_CHECK(cublasSetMathMode(lane.blas, CUBLAS_DEFAULT_MATH));
-    CUDA_CHECK(cudaMalloc(&lane.workspace, workspace_bytes));
-    CUBLAS_CHECK(cublasSetWorkspace(lane.blas, lane.workspace, workspace_bytes));
+    cudaStream_t stream = nullptr;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    lane.stream = stream; // owned from here (cuda_lanes_destroy), even if what follows throws
+    cuda_gemm_ctx_create(lane, stream);
+    cuda_gemm_ctx_allocate(lane, workspace_bytes); // cuBLASLt algorithms were chosen for this workspace size
   }
   CUDA_CHECK(cudaEventCreateWithFlags(&L.fork, cudaEventDisableTiming));
   for (auto& e : L.join) CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
@@ -65,16 +63,16 @@ void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_b
 
 void cuda_lanes_enqueue(cuda_ctx& c, bool may_fall_back) {
   cuda_lanes_state& L = c.lanes;
-  const cuda_lane main = cuda_main_lane(c);
-  auto lane = [&](int32_t i) -> const cuda_lane& { return i == 0 ? main : L.extra[static_cast<size_t>(i - 1)]; };
+  const cuda_gemm_ctx& main = c.dev.gemm;
+  auto lane = [&](int32_t i) -> const cuda_gemm_ctx& { return i == 0 ? main : L.extra[static_cast<size_t>(i - 1)]; };
   CUDA_CHECK(cudaEventRecord(L.fork, main.stream));
   for (const auto& x : L.extra) CUDA_CHECK(cudaStreamWaitEvent(x.stream, L.fork, 0));
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     launch_state& s = c.full.launches[i];
-    const cuda_lane& on = lane(L.lane_of[i]);
+    const cuda_gemm_ctx& on = lane(L.lane_of[i]);
     try {
       for (int32_t a : L.after[i]) CUDA_CHECK(cudaStreamWaitEvent(on.stream, L.done[static_cast<size_t>(a)], 0));
-      cuda_enqueue_launch(c, s, may_fall_back, on);
+      cuda_enqueue_launch(c, on, s, may_fall_back);
       if (L.done[i]) CUDA_CHECK(cudaEventRecord(L.done[i], on.stream));
     } catch (const loom_error& e) {
       throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "' (lane " + std::to_string(L.lane_of[i]) +
@@ -109,9 +107,9 @@ void cuda_lanes_destroy(cuda_ctx& c) {
     if (e) cudaEventDestroy(e);
   if (L.fork) cudaEventDestroy(L.fork);
   for (auto& x : L.extra) {
-    if (x.blas) cublasDestroy(x.blas);
-    if (x.workspace) cudaFree(x.workspace);
-    if (x.stream) cudaStreamDestroy(x.stream);
+    cudaStream_t stream = x.stream;
+    cuda_gemm_ctx_destroy(x);
+    if (stream) cudaStreamDestroy(stream);
   }
   L = cuda_lanes_state{};
   cudaGetLastError();

@@ -1,9 +1,10 @@
 // The sparse tick: when few tenants are live, run only the launches that have a live tenant, each over only
 // the live tenants' entries / segments, and copy only their io slots. A strided GEMM whose live entries are
 // one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
-// arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way); epilogue jobs and
-// kernel segment tables are compacted (workBegin re-prefix-summed; views stay in the load-time table,
-// segments index them by firstView).
+// arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way, its fused epilogue
+// included; a cuBLASLt call, whose plan holds the full tick's pointers, runs on cuBLAS with the epilogue
+// kernel); epilogue jobs and kernel segment tables are compacted (workBegin re-prefix-summed; views stay in
+// the load-time table, segments index them by firstView).
 //
 // Per occupancy mask the compacted tables are built once on the host, staged in one pinned buffer and sent
 // with ONE cudaMemcpyAsync into a device table slot that the mask keeps while it is cached (LRU, at most 32
@@ -52,7 +53,7 @@ size_t worst_table_bytes(const cuda_ctx& c) {
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     const launch_state& s = c.full.launches[i];
     const launch_src& src = c.sparse.src[i];
-    for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * 3 * sizeof(unsigned long long));
+    for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * 4 * sizeof(unsigned long long));
     b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
     if (s.nsegs > 0) b += align_up(src.segs.size() * sizeof(LoomSegment));
   }
@@ -103,7 +104,14 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
     if (live(m, es[j]->tenant)) idx.push_back(j);
   if (idx.empty()) return;
   gemm_call g = full;
-  switch (full.mode) {
+  if (full.mode == gemm_mode::lt_strided) {
+    // its cuBLASLt plan holds the full tick's pointers and batch: cuBLAS runs the live entries, and the
+    // launch's epilogue kernel (compact_launch keeps its jobs) applies bias / activation
+    g.mode = gemm_mode::strided;
+    g.fused = false;
+    g.lt = nullptr;
+  }
+  switch (g.mode) {
     case gemm_mode::strided:
     case gemm_mode::gemv_strided:
       if (idx.back() - idx.front() + 1 == idx.size()) {
@@ -111,15 +119,18 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
         g.a = full.a + i0 * static_cast<CUdeviceptr>(full.sa) * full.ab_size;
         g.b = full.b + i0 * static_cast<CUdeviceptr>(full.sb) * full.ab_size;
         g.c = full.c + i0 * static_cast<CUdeviceptr>(full.sc) * sizeof(float);
+        if (g.epi.bias) g.epi.bias = full.epi.bias + i0 * static_cast<CUdeviceptr>(full.epi.sbias) * sizeof(float);
         g.batch = static_cast<int>(idx.size());
         out.push_back(std::move(g));
         return;
       }
-      // the full call's choice of cuBLAS or the skinny-GEMM kernel carries over to its pointer-array form
-      g.mode = full.mode == gemm_mode::strided ? gemm_mode::batched : gemm_mode::gemv_batched;
+      // the full call's choice of cuBLAS or the skinny-GEMM kernel (fused or not) carries over to its
+      // pointer-array form, whose fourth array holds each entry's bias
+      g.mode = g.mode == gemm_mode::strided ? gemm_mode::batched : gemm_mode::gemv_batched;
       break;
     case gemm_mode::batched:
-    case gemm_mode::gemv_batched: break;
+    case gemm_mode::gemv_batched:
+    case gemm_mode::lt_strided: break; // lt_strided: turned into strided above
     case gemm_mode::grouped:
     case gemm_mode::grouped_split: {
       // entries are concatenated group after group: keep each group's live count, drop groups with none
@@ -140,11 +151,13 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
     }
   }
   const size_t n = idx.size();
-  std::vector<unsigned long long> arr(3 * n);
+  std::vector<unsigned long long> arr(4 * n);
   for (size_t i = 0; i < n; i++) {
-    arr[i] = ar.at(es[idx[i]]->b);         // A' = B
-    arr[n + i] = ar.at(es[idx[i]]->a);     // B' = A
-    arr[2 * n + i] = ar.at(es[idx[i]]->c); // C
+    const gemm_entry& e = *es[idx[i]];
+    arr[i] = ar.at(e.b);                                // A' = B
+    arr[n + i] = ar.at(e.a);                            // B' = A
+    arr[2 * n + i] = ar.at(e.c);                        // C
+    arr[3 * n + i] = e.has_bias ? ar.at(e.bias) : 0ULL; // bias (a fused epilogue reads it)
   }
   g.arr = tw.put(arr.data(), arr.size() * sizeof(unsigned long long));
   g.total = static_cast<int>(n);

@@ -20,9 +20,9 @@ void put8(long long (&dst)[8], const std::vector<int64_t>& src, const launch_pla
   for (size_t i = 0; i < 8; i++) dst[i] = i < src.size() ? static_cast<long long>(src[i]) : 0;
 }
 
-// The epilogue kernel (backend_cuda_epilogue.cu) switches on these enums as plain ints: none row col full =
-// 0 1 2 3, and activation_kind's order (none first, then ACTIVATION_KINDS). A reordered contract list must
-// fail here, not compute the wrong activation.
+// The epilogue kernel and the skinny-GEMM kernel's fused store (backend_cuda_activation.cuh) switch on these
+// enums as plain ints: none row col full = 0 1 2 3, and activation_kind's order (none first, then
+// ACTIVATION_KINDS). A reordered contract list must fail here, not compute the wrong activation.
 static_assert(static_cast<int>(bias_mode::none) == 0 && static_cast<int>(bias_mode::row) == 1 && static_cast<int>(bias_mode::col) == 2 &&
                   static_cast<int>(bias_mode::full) == 3 && bias_mode_count == 4,
               "cuda_epi_job::bias_mode codes");
@@ -32,7 +32,7 @@ static_assert(static_cast<int>(activation_kind::none) == 0 && static_cast<int>(a
                   static_cast<int>(activation_kind::leaky_relu) == 6 && static_cast<int>(activation_kind::clip) == 7 &&
                   static_cast<int>(activation_kind::hard_sigmoid) == 8 && static_cast<int>(activation_kind::hard_swish) == 9 &&
                   activation_kind_count == 10,
-              "cuda_epi_job::act codes (epi_activation in backend_cuda_epilogue.cu)");
+              "cuda_epi_job::act and cuda_gemv_args::act codes (cuda_activation in backend_cuda_activation.cuh)");
 
 } // namespace
 
@@ -90,6 +90,22 @@ cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launc
   return t;
 }
 
+void cuda_activation_params(const activation& a, float& p0, float& p1) {
+  p0 = 0, p1 = 0;
+  switch (a.kind) {
+    case activation_kind::leaky_relu: p0 = static_cast<float>(a.alpha); break;
+    case activation_kind::hard_sigmoid:
+      p0 = static_cast<float>(a.alpha);
+      p1 = static_cast<float>(a.beta);
+      break;
+    case activation_kind::clip:
+      p0 = static_cast<float>(a.min);
+      p1 = static_cast<float>(a.max);
+      break;
+    default: break;
+  }
+}
+
 std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants) {
   std::vector<cuda_epi_job> jobs;
   if (tenants) tenants->clear();
@@ -112,18 +128,7 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
       j.bias_mode = static_cast<int>(p.bias); // none row col full = 0 1 2 3
       j.act = static_cast<int>(p.act.kind);
       j.beta = static_cast<float>(p.beta);
-      switch (p.act.kind) {
-        case activation_kind::leaky_relu: j.p0 = static_cast<float>(p.act.alpha); break;
-        case activation_kind::hard_sigmoid:
-          j.p0 = static_cast<float>(p.act.alpha);
-          j.p1 = static_cast<float>(p.act.beta);
-          break;
-        case activation_kind::clip:
-          j.p0 = static_cast<float>(p.act.min);
-          j.p1 = static_cast<float>(p.act.max);
-          break;
-        default: break;
-      }
+      cuda_activation_params(p.act, j.p0, j.p1);
       j.zero_c = p.k == 0 ? 1 : 0;
       begin += p.m * p.n;
       jobs.push_back(j);

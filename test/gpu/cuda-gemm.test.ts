@@ -3,176 +3,16 @@
 // without strides (cublasGemmBatchedEx over device pointer arrays), gemm_grouped (cublasGemmGroupedBatchedEx),
 // every transpose combination, bias mode and activation epilogue, k = 0, and tf32 vs true fp32. The
 // skinny-GEMM kernel (LOOM_CUDA_GEMV=force: every call with m <= 16 and trans_a false) on the same forms,
-// on full ticks and on masked ticks (LOOM_CUDA_SPARSE=always); LOOM_CUDA_GEMV=off and auto.
+// on full ticks and on masked ticks (LOOM_CUDA_SPARSE=always); LOOM_CUDA_GEMV=off and auto. The first test
+// runs with the default path choice (LOOM_CUDA_FUSE / LOOM_CUDA_LT auto), the others on the unfused paths.
 import { describe, expect, it } from 'vitest';
-import type { Activation } from '../../ir/ops/activation.js';
-import { loadNativeAddon } from '../../runtime/native-addon.js';
-import type { ArenaId, GemmEntry, GemmProblem, Launch, Ref } from '../../ir/contract/launch.js';
-import { info, maxRelError, randomF32 } from '../native/helpers.js';
+import { info, maxRelError } from '../native/helpers.js';
+import { ACTS, F, Hand, compare, entry, problem, stridedLaunch } from './gemm-hand.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
-const F = 4; // bytes per f32
-
-class Hand {
-  readonly sizes: Record<ArenaId, number> = { weights: 0, act: 0, io: 0 };
-  readonly inits: Array<{ ref: Ref; data: Float32Array }> = [];
-  readonly launches: Launch[] = [];
-  tenants = 8;
-  // Tenants with (empty) I/O slot lists: the plan has a slot table, so the CUDA backend can run sparse ticks.
-  ioSlots = false;
-
-  alloc(arena: ArenaId, count: number, init?: Float32Array): Ref {
-    const offset = Math.ceil(this.sizes[arena] / 64) * 64;
-    this.sizes[arena] = offset + Math.max(1, count) * F;
-    const ref = { arena, offset };
-    if (init) this.inits.push({ ref, data: init });
-    return ref;
-  }
-
-  // Runs the launches once on `backend`; returns the io arena as floats plus the backend's report.
-  async run(
-    backend: 'cpu' | 'cuda',
-    precision: 'fp32' | 'tf32' = 'fp32',
-    env: Env = {},
-  ): Promise<{ io: Float32Array; stats: Record<string, string | number> }> {
-    const r = await this.runTicks(backend, [new Uint8Array(this.tenants).fill(1)], precision, env);
-    return { io: r.ticks[0]!, stats: r.stats };
-  }
-
-  // One tick per mask on one backend instance (`env` is set only around its creation); the io arena after each.
-  async runTicks(
-    backend: 'cpu' | 'cuda',
-    masks: readonly Uint8Array[],
-    precision: 'fp32' | 'tf32' = 'fp32',
-    env: Env = {},
-  ): Promise<{ ticks: Float32Array[]; stats: Record<string, string | number> }> {
-    const addon = loadNativeAddon();
-    const weights = new Uint8Array(this.sizes.weights);
-    for (const i of this.inits) if (i.ref.arena === 'weights') weights.set(new Uint8Array(i.data.buffer, i.data.byteOffset, i.data.byteLength), i.ref.offset);
-    const tenants = Array.from({ length: this.tenants }, (_, i) => (this.ioSlots ? { id: `t${i}`, inputs: [], outputs: [] } : { id: `t${i}` }));
-    const plan = { arenas: { ...this.sizes }, tenants, launches: this.launches };
-    const handle = withEnv(env, () => addon.create(plan, weights, backend === 'cuda' ? { backend, precision } : { backend, threads: 4 }));
-    try {
-      const ins = this.inits
-        .filter((i) => i.ref.arena === 'io')
-        .map((i) => ({ offset: i.ref.offset, data: new Uint8Array(i.data.buffer.slice(i.data.byteOffset, i.data.byteOffset + i.data.byteLength)) }));
-      const ticks: Float32Array[] = [];
-      for (const mask of masks) {
-        const out = await addon.runTick(handle, ins, [{ offset: 0, bytes: this.sizes.io }], mask);
-        ticks.push(new Float32Array(out[0]!.buffer.slice(out[0]!.byteOffset, out[0]!.byteOffset + out[0]!.byteLength)));
-      }
-      return { ticks, stats: addon.handleInfo(handle) };
-    } finally {
-      addon.destroy(handle);
-    }
-  }
-}
-
-type Env = Record<string, string>;
-
-// The CUDA backend reads LOOM_CUDA_* when it is created: set them only around that.
-function withEnv<T>(env: Env, fn: () => T): T {
-  const before = Object.keys(env).map((k) => [k, process.env[k]] as const);
-  Object.assign(process.env, env);
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of before) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
-}
-
-function problem(
-  m: number,
-  n: number,
-  k: number,
-  transA: boolean,
-  transB: boolean,
-  bias: GemmProblem['bias'],
-  activation: Activation | null,
-  pad = 3,
-): GemmProblem {
-  return {
-    m,
-    n,
-    k,
-    transA,
-    transB,
-    lda: (transA ? m : k) + pad,
-    ldb: (transB ? k : n) + pad,
-    ldc: n + pad,
-    alpha: 1.5,
-    beta: 0.75,
-    bias,
-    ldBias: bias === 'full' ? n + 2 : 0,
-    activation,
-  };
-}
-
-function biasLength(p: GemmProblem): number {
-  return p.bias === 'row' ? p.n : p.bias === 'col' ? p.m : p.bias === 'full' ? (p.m - 1) * p.ldBias + p.n : 0;
-}
-
-// One entry's operands, laid out in the arenas (A in io, B and bias in weights, C in io).
-function entry(h: Hand, p: GemmProblem, tenant: number, seed: number): GemmEntry {
-  const a = h.alloc('io', (p.transA ? p.k : p.m) * p.lda, randomF32((p.transA ? p.k : p.m) * p.lda, seed));
-  const b = h.alloc('weights', (p.transB ? p.n : p.k) * p.ldb, randomF32((p.transB ? p.n : p.k) * p.ldb, seed + 1));
-  const bias = p.bias === 'none' ? null : h.alloc('weights', biasLength(p), randomF32(biasLength(p), seed + 2));
-  const c = h.alloc('io', p.m * p.ldc);
-  return { tenant, a, b, c, bias };
-}
-
-// `count` entries whose operands lie back to back (A and C in io, B and bias in weights): a strided launch.
-function stridedLaunch(h: Hand, id: number, p: GemmProblem, count: number, seed: number, tenantOf: (i: number) => number): Launch {
-  const aLen = (p.transA ? p.k : p.m) * p.lda,
-    bLen = (p.transB ? p.n : p.k) * p.ldb,
-    cLen = p.m * p.ldc,
-    biasLen = biasLength(p);
-  const A = h.alloc('io', count * aLen, randomF32(count * aLen, seed));
-  const B = h.alloc('weights', count * bLen, randomF32(count * bLen, seed + 1));
-  const bias = biasLen ? h.alloc('weights', count * biasLen, randomF32(count * biasLen, seed + 2)) : null;
-  const C = h.alloc('io', count * cLen);
-  const entries = Array.from({ length: count }, (_, i) => ({
-    tenant: tenantOf(i),
-    a: { arena: 'io' as const, offset: A.offset + i * aLen * F },
-    b: { arena: 'weights' as const, offset: B.offset + i * bLen * F },
-    c: { arena: 'io' as const, offset: C.offset + i * cLen * F },
-    bias: bias && { arena: 'weights' as const, offset: bias.offset + i * biasLen * F },
-  }));
-  return {
-    kind: 'gemm',
-    id,
-    dtype: 'f32',
-    problem: p,
-    entries,
-    strides: { a: aLen * F, b: bLen * F, c: cLen * F, bias: biasLen * F },
-    info: info(`strided${id}`),
-  };
-}
-
-const ACTS: Array<Activation | null> = [
-  null,
-  { kind: 'relu' },
-  { kind: 'sigmoid' },
-  { kind: 'tanh' },
-  { kind: 'gelu_erf' },
-  { kind: 'gelu_tanh' },
-  { kind: 'leaky_relu', alpha: 0.1 },
-  { kind: 'clip', min: -0.5, max: 0.5 },
-  { kind: 'hard_sigmoid', alpha: 0.2, beta: 0.5 },
-  { kind: 'hard_swish' },
-];
-
-async function compare(h: Hand, tol = 1e-5, env: Env = {}): Promise<Record<string, string | number>> {
-  const cpu = await h.run('cpu');
-  const gpu = await h.run('cuda', 'fp32', env);
-  expect(gpu.stats.graph, String(gpu.stats.graphNote ?? '')).toBe(1);
-  expect(maxRelError(Array.from(gpu.io), Array.from(cpu.io))).toBeLessThanOrEqual(tol);
-  expect(gpu.io.some((v) => Number.isNaN(v))).toBe(false);
-  return gpu.stats;
-}
+// The paths of this file's tests, whatever LOOM_CUDA_FUSE / LOOM_CUDA_LT would choose: cuBLAS or the skinny
+// kernel, then the epilogue kernel (cuda-gemm-fused.test.ts covers the fused paths and cuBLASLt).
+const TODAY = { LOOM_CUDA_FUSE: 'never', LOOM_CUDA_LT: 'off' };
 
 describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU backend', () => {
   it('every transpose combination x bias mode x activation (single entries)', async () => {
@@ -198,8 +38,10 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
       }
     }
     const stats = await compare(h);
-    // auto: calls with m <= 16 may run the skinny-GEMM kernel where it measured faster
-    expect(Number(stats.cublasCalls) + Number(stats.gemvCalls)).toBe(id);
+    // auto: calls with m <= 16 may run the skinny-GEMM kernel, strided calls cuBLASLt, where measured faster
+    expect(Number(stats.cublasCalls) + Number(stats.gemvCalls) + Number(stats.ltCalls)).toBe(id);
+    expect(Number(stats.epilogueLaunches) + Number(stats.fusedEpilogues)).toBe(id - 4); // 4 launches: no bias, no activation
+    process.stdout.write(`every combination, default paths: ${String(stats.gemmPathsNote)}\n`);
   });
 
   it('strided entry lists, entry lists with pointer arrays, and k = 0', async () => {
@@ -213,7 +55,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     // k = 0: C = act(beta * bias)
     const z = { ...problem(2, 3, 0, false, false, 'row', { kind: 'tanh' }, 0), lda: 0, ldb: 3 };
     h.launches.push({ kind: 'gemm', id: 2, dtype: 'f32', problem: z, entries: [entry(h, z, 0, 90), entry(h, z, 1, 95)], strides: null, info: info('k0') });
-    await compare(h);
+    await compare(h, 1e-5, TODAY);
   });
 
   it('gemm_grouped: problems of different shapes, several entries each, in one launch', async () => {
@@ -236,7 +78,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
         entries: Array.from({ length: 1 + (g % 3) }, (_, e) => entry(h, p, (g + e) % 8, (seed += 10))),
       })),
     });
-    const stats = await compare(h);
+    const stats = await compare(h, 1e-5, TODAY);
     process.stdout.write(
       `gemm_grouped on the GPU: ${stats.groupedSplit ? `split per group (${String(stats.groupedNote)})` : 'one cublasGemmGroupedBatchedEx call'}\n`,
     );
@@ -247,8 +89,8 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     const p = problem(64, 300, 1024, false, false, 'row', null, 0);
     h.launches.push({ kind: 'gemm', id: 0, dtype: 'f32', problem: p, entries: [entry(h, p, 0, 7), entry(h, p, 1, 17)], strides: null, info: info('deep') });
     const cpu = await h.run('cpu');
-    const fp32 = await h.run('cuda', 'fp32');
-    const tf32 = await h.run('cuda', 'tf32');
+    const fp32 = await h.run('cuda', 'fp32', TODAY);
+    const tf32 = await h.run('cuda', 'tf32', TODAY);
     expect(tf32.stats.compute).toBe('CUBLAS_COMPUTE_32F_FAST_TF32');
     expect(fp32.stats.compute).toBe('CUBLAS_COMPUTE_32F');
     // errors relative to the output's magnitude (sums of 1024 products of [-1, 1] values)
@@ -305,7 +147,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     }
     // The kernel sums k in another order than the CPU's packed sgemm (per-lane partials, then a warp
     // reduction): with k up to 600 that moves the last bits; 1.1e-5 was seen on the H100 (cuBLAS: < 1e-5).
-    const stats = await compare(h, 5e-5, { LOOM_CUDA_GEMV: 'force' });
+    const stats = await compare(h, 5e-5, { ...TODAY, LOOM_CUDA_GEMV: 'force' });
     expect(stats.gemvCalls).toBe(18);
     expect(stats.cublasCalls).toBe(2);
     expect(String(stats.gemvNote)).toContain('LOOM_CUDA_GEMV=force: 18 of 18');
@@ -317,10 +159,10 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     h.launches.push(stridedLaunch(h, 0, problem(1, 256, 784, false, true, 'row', { kind: 'gelu_erf' }, 0), 64, 5, (i) => i % 8));
     const big = problem(20, 12, 20, false, false, 'none', null, 0);
     h.launches.push({ kind: 'gemm', id: 1, dtype: 'f32', problem: big, entries: [entry(h, big, 0, 77)], strides: null, info: info('m20') });
-    const off = await compare(h, 1e-5, { LOOM_CUDA_GEMV: 'off' });
+    const off = await compare(h, 1e-5, { ...TODAY, LOOM_CUDA_GEMV: 'off' });
     expect(off.gemvCalls).toBe(0);
     expect(off.cublasCalls).toBe(2);
-    const auto = await compare(h, 1e-5, { LOOM_CUDA_GEMV: 'auto' });
+    const auto = await compare(h, 1e-5, { ...TODAY, LOOM_CUDA_GEMV: 'auto' });
     expect(Number(auto.gemvCalls) + Number(auto.cublasCalls)).toBe(2);
     expect(Number(auto.cublasCalls)).toBeGreaterThanOrEqual(1);
     expect(String(auto.gemvNote)).toContain('of 1 eligible GEMM calls run the skinny-GEMM kernel (measured at load');
@@ -350,7 +192,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     const all = new Uint8Array(64).fill(1);
     const masks = [run, run, scattered, scattered, all]; // each mask's first tick runs eagerly, its second as a graph
     const cpu = await h.run('cpu');
-    const gpu = await h.runTicks('cuda', masks, 'fp32', { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_SPARSE: 'always' });
+    const gpu = await h.runTicks('cuda', masks, 'fp32', { ...TODAY, LOOM_CUDA_GEMV: 'force', LOOM_CUDA_SPARSE: 'always' });
     expect(gpu.stats.gemvCalls).toBe(2);
     expect(gpu.stats.sparseTicks).toBe(4);
     expect(gpu.stats.sparseCaptures).toBe(2);

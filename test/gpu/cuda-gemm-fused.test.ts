@@ -1,0 +1,239 @@
+// GEMM epilogues fused into the GEMM on the CUDA backend, against the CPU backend on the same hand-built plan:
+//  - the skinny-GEMM kernel's store (LOOM_CUDA_GEMV=force) applying every bias mode x beta x activation, f32 /
+//    bf16 / f16, one entry / strided entries / pointer arrays: the same bits as the kernel followed by the
+//    epilogue launch (LOOM_CUDA_FUSE=never), on full ticks and on masked (sparse) ticks;
+//  - cuBLASLt (LOOM_CUDA_LT=force) for strided launches, with the epilogue fused where cuBLASLt expresses it
+//    exactly (row bias with beta 1, full bias as C, relu; gelu_tanh for tf32 / bf16 / f16 only), the rest by
+//    the epilogue kernel; fp32, tf32, bf16, f16; aligned and odd leading dims;
+//  - the default choice (auto) on a 64-tenant 3-layer MLP at batch 1: three GEMM launches, no epilogue launch.
+import { describe, expect, it } from 'vitest';
+import type { Activation } from '../../ir/ops/activation.js';
+import { GEMM_BIAS_MODES, GEMM_DTYPES, type GemmProblem, type Launch } from '../../ir/contract/launch.js';
+import { info, maxRelError } from '../native/helpers.js';
+import { ACTS, F, type GemmDType, Hand, type Stats, compare, elemBytes, entry, problem, stridedLaunch } from './gemm-hand.js';
+import { GPU_SKIP_REASON } from './gpu-env.js';
+
+const SKINNY = { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_LT: 'off' };
+const LT = { LOOM_CUDA_GEMV: 'off', LOOM_CUDA_LT: 'force' };
+
+function needsEpilogue(p: GemmProblem): boolean {
+  return p.bias !== 'none' || p.activation !== null;
+}
+
+// Whether cuBLASLt applies this launch's epilogue itself (backend_cuda_lt.cc): relu, or gelu_tanh off true fp32;
+// a row bias only with beta 1, a full bias as C, never a col bias.
+function ltFuses(p: GemmProblem, trueFp32: boolean): boolean {
+  const act = p.activation?.kind;
+  const actOk = act === undefined || act === 'relu' || (act === 'gelu_tanh' && !trueFp32);
+  const biasOk = p.bias === 'none' || p.bias === 'full' || (p.bias === 'row' && p.beta === 1);
+  return needsEpilogue(p) && actOk && biasOk;
+}
+
+// The io offsets of every C element of the launches' entries whose tenant is live in `mask`.
+function liveOutputs(h: Hand, mask: Uint8Array): number[] {
+  const at: number[] = [];
+  for (const l of h.launches) {
+    if (l.kind !== 'gemm') continue;
+    for (const e of l.entries) {
+      if (!mask[e.tenant]) continue;
+      for (let r = 0; r < l.problem.m; r++) for (let j = 0; j < l.problem.n; j++) at.push(e.c.offset / F + r * l.problem.ldc + j);
+    }
+  }
+  return at;
+}
+
+function firstDifference(a: Float32Array, b: Float32Array): number {
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return i;
+  return -1;
+}
+
+function report(what: string, s: Stats): void {
+  process.stdout.write(`${what}: ${String(s.gemmPathsNote)}\n  ${String(s.gemmPaths ?? '')}\n`);
+}
+
+describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the epilogue in its store', () => {
+  for (const dtype of GEMM_DTYPES) {
+    it(`${dtype}: every bias mode x beta x activation, one entry / strided / pointer arrays: the unfused bits, the CPU's values`, async () => {
+      const h = new Hand();
+      let id = 0;
+      let withEpilogue = 0;
+      for (const bias of GEMM_BIAS_MODES) {
+        for (const act of ACTS) {
+          const m = [1, 3, 16][Math.floor(id / 3) % 3]!;
+          // k over two of the kernel's 256-wide tiles on some, n over several column blocks; both kernels (trans_b)
+          const p = problem(m, 10 + (id % 7) * 9, 37 + (id % 5) * 60, false, id % 2 === 0, bias, act, id % 2, id % 4 === 0 ? 1 : 0.75);
+          if (id % 3 === 0) {
+            h.launches.push({
+              kind: 'gemm',
+              id,
+              dtype,
+              problem: p,
+              entries: [entry(h, p, id % 8, 100 + 10 * id, dtype)],
+              strides: null,
+              info: info(`one${id}`),
+            });
+          } else if (id % 3 === 1) {
+            h.launches.push(stridedLaunch(h, id, p, 5, 300 + 10 * id, (i) => (i + id) % 8, dtype));
+          } else {
+            const entries = [6, 1, 4, 0].map((t) => entry(h, p, t, 600 + 10 * id + t, dtype));
+            h.launches.push({ kind: 'gemm', id, dtype, problem: p, entries, strides: null, info: info(`listed${id}`) });
+          }
+          withEpilogue += needsEpilogue(p) ? 1 : 0;
+          id++;
+        }
+      }
+      const cpu = await h.run('cpu');
+      const fused = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force' });
+      const plain = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'never' });
+      report(`skinny kernel ${dtype}, fused`, fused.stats);
+      for (const r of [fused, plain]) {
+        expect(r.stats.graph, String(r.stats.graphNote ?? '')).toBe(1);
+        expect(r.stats.gemvCalls).toBe(id);
+        expect(r.stats.ltCalls).toBe(0);
+      }
+      expect(fused.stats.fusedEpilogues).toBe(withEpilogue);
+      expect(fused.stats.epilogueLaunches).toBe(0);
+      expect(plain.stats.fusedEpilogues).toBe(0);
+      expect(plain.stats.epilogueLaunches).toBe(withEpilogue);
+      // the same math in the same order (alpha · sum rounded on its own, then backend_cuda_activation.cuh)
+      expect(firstDifference(fused.io, plain.io), 'first io float where fused and unfused differ').toBe(-1);
+      // the kernel sums k in another order than the CPU's packed sgemm (see cuda-gemm.test.ts)
+      expect(maxRelError(Array.from(fused.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
+      expect(fused.io.some((v) => Number.isNaN(v))).toBe(false);
+    });
+  }
+
+  it('masked ticks (LOOM_CUDA_SPARSE=always): the fused kernel over a contiguous run, scattered tenants (bias pointer array)', async () => {
+    const h = new Hand();
+    h.tenants = 64;
+    h.ioSlots = true;
+    h.launches.push(stridedLaunch(h, 0, problem(3, 40, 70, false, true, 'row', { kind: 'gelu_erf' }, 1), 64, 11, (i) => i));
+    h.launches.push(stridedLaunch(h, 1, problem(2, 33, 45, false, false, 'full', { kind: 'hard_swish' }, 0), 64, 21, (i) => i));
+    const q = problem(16, 24, 50, false, false, 'col', { kind: 'relu' }, 0);
+    const listed = Array.from({ length: 64 }, (_, i) => entry(h, q, 63 - i, 1000 + 3 * i));
+    h.launches.push({ kind: 'gemm', id: 2, dtype: 'f32', problem: q, entries: listed, strides: null, info: info('listed') });
+    const run = new Uint8Array(64).fill(1, 10, 17);
+    const scattered = new Uint8Array(64).map((_, t) => (t % 9 === 0 ? 1 : 0));
+    const masks = [run, run, scattered, scattered, new Uint8Array(64).fill(1)];
+    const cpu = await h.run('cpu');
+    const gpu = await h.runTicks('cuda', masks, 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force', LOOM_CUDA_SPARSE: 'always' });
+    expect(gpu.stats.fusedEpilogues).toBe(3);
+    expect(gpu.stats.epilogueLaunches).toBe(0);
+    expect(gpu.stats.sparseTicks).toBe(4);
+    masks.forEach((mask, tick) => {
+      const at = liveOutputs(h, mask);
+      expect(at.length, `tick ${tick}`).toBeGreaterThan(0);
+      const got = at.map((i) => gpu.ticks[tick]![i]!);
+      const want = at.map((i) => cpu.io[i]!);
+      expect(maxRelError(got, want), `tick ${tick}`).toBeLessThanOrEqual(1e-5);
+    });
+  });
+});
+
+// Strided launches for cuBLASLt: every bias mode x {none, relu, gelu_tanh, sigmoid} x beta {1, 0.75}, one entry
+// and 6 strided entries alternating. `aligned`: dims and leading dims multiples of 16 elements (every
+// operand 16-byte aligned or better); else odd pads (4-byte / 2-byte aligned operands).
+function ltPlan(dtype: GemmDType, aligned: boolean): { h: Hand; launches: number; needed: number; gemm: GemmProblem[] } {
+  const h = new Hand();
+  const acts: Array<Activation | null> = [null, { kind: 'relu' }, { kind: 'gelu_tanh' }, { kind: 'sigmoid' }];
+  const gemm: GemmProblem[] = [];
+  let id = 0;
+  for (const bias of GEMM_BIAS_MODES) {
+    for (const act of acts) {
+      for (const beta of [1, 0.75]) {
+        const [m, n, k] = aligned ? [32, 48, 64] : [24 + (id % 5), 40 + (id % 7), 33 + (id % 11)];
+        const pad = aligned ? (elemBytes(dtype) === 2 ? 16 : 0) : 1 + (id % 3);
+        const p = { ...problem(m, n, k, id % 4 >= 2, id % 2 === 1, bias, act, pad, beta), ldBias: bias === 'full' ? n + (aligned ? 16 : 2) : 0 };
+        if (id % 2 === 0) {
+          h.launches.push({ kind: 'gemm', id, dtype, problem: p, entries: [entry(h, p, id % 8, 50 + 10 * id, dtype)], strides: null, info: info(`lt${id}`) });
+        } else {
+          h.launches.push(stridedLaunch(h, id, p, 6, 70 + 10 * id, (i) => i, dtype));
+        }
+        gemm.push(p);
+        id++;
+      }
+    }
+  }
+  return { h, launches: id, needed: gemm.filter(needsEpilogue).length, gemm };
+}
+
+describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: cuBLASLt for strided launches, epilogues fused where exact', () => {
+  const cases: Array<{ dtype: GemmDType; precision: 'fp32' | 'tf32'; tol: number }> = [
+    { dtype: 'f32', precision: 'fp32', tol: 1e-4 },
+    { dtype: 'f32', precision: 'tf32', tol: 5e-3 },
+    { dtype: 'bf16', precision: 'fp32', tol: 5e-3 }, // products exact; cuBLASLt's GELU is an approximation of tanhf's
+    { dtype: 'f16', precision: 'fp32', tol: 5e-3 },
+  ];
+  for (const { dtype, precision, tol } of cases) {
+    it(`${dtype} ${precision}, aligned operands: every strided launch on cuBLASLt, fused exactly where expressible`, async () => {
+      const { h, launches, needed, gemm } = ltPlan(dtype, true);
+      const trueFp32 = dtype === 'f32' && precision === 'fp32';
+      const fusable = gemm.filter((p) => ltFuses(p, trueFp32)).length;
+      const fused = await compare(h, tol, { ...LT, LOOM_CUDA_FUSE: 'force' }, precision);
+      report(`cuBLASLt ${dtype} ${precision}`, fused);
+      expect(fused.ltCalls, String(fused.gemmPaths)).toBe(launches);
+      expect(fused.fusedEpilogues, String(fused.gemmPaths)).toBe(fusable);
+      expect(fused.epilogueLaunches).toBe(needed - fusable);
+      const plain = await compare(h, tol, { ...LT, LOOM_CUDA_FUSE: 'never' }, precision);
+      expect(plain.ltCalls).toBe(launches);
+      expect(plain.fusedEpilogues).toBe(0);
+      expect(plain.epilogueLaunches).toBe(needed);
+    });
+  }
+
+  for (const dtype of GEMM_DTYPES) {
+    it(`${dtype}, odd leading dims (operands 4- / 2-byte aligned): correct on whichever path cuBLASLt takes`, async () => {
+      const { h, launches } = ltPlan(dtype, false);
+      const stats = await compare(h, dtype === 'f32' ? 1e-4 : 5e-3, { ...LT, LOOM_CUDA_FUSE: 'force' });
+      report(`cuBLASLt ${dtype}, odd leading dims`, stats);
+      expect(Number(stats.ltCalls) + Number(stats.cublasCalls)).toBe(launches);
+    });
+  }
+
+  it('a pointer-array launch stays on cuBLAS; LOOM_CUDA_FUSE / LOOM_CUDA_LT refuse unknown values', async () => {
+    const h = new Hand();
+    const p = problem(8, 24, 40, false, true, 'row', { kind: 'relu' }, 0, 1);
+    h.launches.push({
+      kind: 'gemm',
+      id: 0,
+      dtype: 'f32',
+      problem: p,
+      entries: [3, 0, 5].map((t) => entry(h, p, t, 40 + t)),
+      strides: null,
+      info: info('listed'),
+    });
+    const stats = await compare(h, 1e-5, { ...LT, LOOM_CUDA_FUSE: 'force' });
+    expect(stats.ltCalls).toBe(0);
+    expect(stats.cublasCalls).toBe(1);
+    expect(stats.epilogueLaunches).toBe(1);
+    await expect(h.run('cuda', 'fp32', { LOOM_CUDA_FUSE: 'always' })).rejects.toThrow(/LOOM_CUDA_FUSE must be auto, never or force, got 'always'/);
+    await expect(h.run('cuda', 'fp32', { LOOM_CUDA_LT: 'on' })).rejects.toThrow(/LOOM_CUDA_LT must be auto, off or force, got 'on'/);
+  });
+});
+
+describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the default path choice', () => {
+  it('64 tenants x a 784-256-256-10 MLP at batch 1: three GEMM launches and no epilogue launch', async () => {
+    const h = new Hand();
+    h.tenants = 64;
+    const tenant = (i: number) => i;
+    const layer = (n: number, k: number, act: Activation | null): GemmProblem => ({ ...problem(1, n, k, false, true, 'row', act, 0, 1), alpha: 1 });
+    const layers: Launch[] = [
+      stridedLaunch(h, 0, layer(256, 784, { kind: 'relu' }), 64, 1, tenant),
+      stridedLaunch(h, 1, layer(256, 256, { kind: 'relu' }), 64, 2, tenant),
+      stridedLaunch(h, 2, layer(10, 256, null), 64, 3, tenant),
+    ];
+    h.launches.push(...layers);
+    const stats = await compare(h, 5e-5);
+    report('64 x MLP b1, default (auto)', stats);
+    process.stdout.write(
+      `  kernel nodes ${String(stats.kernelNodes)}, cuBLAS ${String(stats.cublasCalls)}, cuBLASLt ${String(stats.ltCalls)}, skinny ${String(stats.gemvCalls)}\n`,
+    );
+    expect(stats.fusedEpilogues, String(stats.gemmPaths)).toBe(3);
+    expect(stats.epilogueLaunches).toBe(0);
+    // each GEMM is the one launch of its layer (cuBLASLt may add a split-K reduction kernel to its node count)
+    expect(Number(stats.kernelNodes)).toBeGreaterThanOrEqual(3);
+    const never = await compare(h, 5e-5, { LOOM_CUDA_FUSE: 'never' });
+    expect(never.epilogueLaunches).toBe(3);
+    expect(never.fusedEpilogues).toBe(0);
+  });
+});
