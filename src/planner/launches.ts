@@ -48,6 +48,12 @@ export function buildLaunches(steps: readonly Step[], stageOf: readonly number[]
   return out;
 }
 
+// The cost model's time of a draft launch, as resolveLaunches will record it.
+export function draftPredictedUs(d: DraftLaunch, cost: CostModel): number {
+  const w = work(draftSteps(d));
+  return launchUs(cost, w.flops, w.bytes, d.kind === 'gemm_grouped' ? cost.groupedEfficiency : 1);
+}
+
 export function draftSteps(d: DraftLaunch): readonly Step[] {
   return d.kind === 'gemm_grouped' ? d.groups.flat() : d.steps;
 }
@@ -105,7 +111,7 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
       sources: steps.map((s) => s.source),
       flops: w.flops,
       bytes: w.bytes,
-      predictedUs: launchUs(cost, w.flops, w.bytes, d.kind === 'gemm_grouped' ? cost.groupedEfficiency : 1),
+      predictedUs: draftPredictedUs(d, cost),
       ungroupedUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
     };
     switch (d.kind) {

@@ -11,7 +11,7 @@ import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
-import { DEFAULT_MAX_LANES, MAX_LANES, withLanes } from './lanes.js';
+import { DEFAULT_MAX_LANES, MAX_LANES, lanesPay, withLanes } from './lanes.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
 
@@ -97,8 +97,14 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const { bufs, steps } = fleet;
 
   const { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);
-  const maxLanes = grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES);
-  const drafts = buildLaunches(steps, stageOf, stages, cost, maxLanes > 1);
+  // Lanes: as many as asked for; by default up to DEFAULT_MAX_LANES where the cost model says they pay
+  // (lanesPay), else the single-stream plan with its grouped GEMMs.
+  let maxLanes = grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES);
+  let drafts = buildLaunches(steps, stageOf, stages, cost, maxLanes > 1);
+  if (maxLanes > 1 && opts.maxLanes === undefined && !lanesPay(drafts, cost, maxLanes)) {
+    maxLanes = 1;
+    drafts = buildLaunches(steps, stageOf, stages, cost, false);
+  }
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
   const weightOrder: number[] = [];
