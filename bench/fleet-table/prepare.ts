@@ -16,8 +16,8 @@ import { type PeerWeightTensor, weightsFile, writeInitializers } from './handoff
 import { type FleetSpec, type TenantPlanEntry, fleetTenants, specHash } from './specs.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const ZOO_SOURCES = ['models/zoo', 'models/index.ts', 'models/random.ts', 'src/onnx/write.ts'];
-const COMPILER_SOURCES = ['ir', 'src/onnx', 'src/planner', 'src/fleet', 'codegen'];
+export const ZOO_SOURCES = ['models/zoo', 'models/index.ts', 'models/random.ts', 'src/onnx/write.ts'];
+export const COMPILER_SOURCES = ['ir', 'src/onnx', 'src/planner', 'src/fleet', 'codegen'];
 const MODELS_STAMP = 'models-stamp.json';
 const PLAN_STAMP = 'plan-stamp.json';
 const SPACE_ONLY_STAMP = 'space-only-stamp.json';
@@ -147,7 +147,7 @@ function writeModels(
   return weights;
 }
 
-function readStamp<T>(file: string, hash: string): (T & { hash: string }) | null {
+export function readStamp<T>(file: string, hash: string): (T & { hash: string }) | null {
   if (!existsSync(file)) return null;
   try {
     const s = JSON.parse(readFileSync(file, 'utf8')) as T & { hash: string };
@@ -157,7 +157,7 @@ function readStamp<T>(file: string, hash: string): (T & { hash: string }) | null
   }
 }
 
-function writeStamp(file: string, hash: string, body: object): void {
+export function writeStamp(file: string, hash: string, body: object): void {
   writeFileSync(file, `${JSON.stringify({ hash, ...body })}\n`);
 }
 
