@@ -10,7 +10,12 @@
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
 #   host       bench/host-overhead.ts: runTick wall time minus the native tick
 #   demo       loom demo + loom bench (time-only / space-only / space-time) + loom bench --occupancy
-#   fleets     bench/fleet-table.ts: the issue-5 fleets against the PyTorch peers (needs python3 + torch)
+#   fleets     bench/fleet-table.ts: the issue-5 fleets and the zoo mix against Loom space-only (each tenant its
+#              own plan, its own CUDA graph on its own stream, all launched at once) and the PyTorch peers (needs
+#              python3 + torch), all at fp32; then PRECISION_FLEETS at each of PRECISIONS, peers at the same precision
+#   spacetime  bench/space-time.ts: issue 13's device ticks, time-only / space-only / space-time with ST/SO and
+#              ST/TO against the targets, for the demo fleet, the fleet table's fleets and the zoo mix (after
+#              `fleets` it reuses their compiled plans)
 #   occupancy  loom bench --occupancy on the fleet table's 64 x MLP plan (after `fleets`)
 #   seed       bench/peers/seed_torch.py + bench/seed.ts: the seed study's table (fp32)
 #   serve      bench/serve-load.ts: loom serve (CUDA backend) under closed- and open-loop load, HTTP JSON and
@@ -22,13 +27,22 @@
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
 #              and autocannon, as serve does. Not in the default list: about 5 minutes.
 # Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
-# FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; WORK=DIR keeps the compiled fleets between runs.
+# FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; PRECISIONS=bf16,tf32 (default; PRECISIONS= for none) and
+# PRECISION_FLEETS=mlp-b1,zoo-mix (default) choose its precision rows; SPACE_TIME_FLEETS limits `spacetime`
+# (default: demo and every fleet); FLEET_ITERS (200) and SPACE_TIME_TICKS (100) set their timed ticks; WORK=DIR
+# keeps the compiled fleets between runs. The whole fleet table does not fit one 10-minute call: split it by
+# FLEETS (BENCHMARKS.md, "Space-only, precision rows and the zoo mix", lists the calls).
 set -uo pipefail
 OUT=${1:?usage: bash bench/gpu-suite.sh OUT_DIR [PART ...]}
 shift
-PARTS=${*:-build tests tick host demo fleets occupancy seed}
+PARTS=${*:-build tests tick host demo fleets spacetime occupancy seed}
 WORK=${WORK:-/tmp/loom-gpu-suite}
-FLEETS=${FLEETS:-mlp-b1,mlp-b16,lstm,resnet18,mixed}
+FLEETS=${FLEETS:-mlp-b1,mlp-b16,lstm,resnet18,mixed,zoo-mix}
+PRECISIONS=${PRECISIONS-bf16,tf32}
+PRECISION_FLEETS=${PRECISION_FLEETS:-mlp-b1,zoo-mix}
+SPACE_TIME_FLEETS=${SPACE_TIME_FLEETS:-demo,mlp-b1,mlp-b16,lstm,resnet18,mixed,zoo-mix}
+FLEET_ITERS=${FLEET_ITERS:-200}
+SPACE_TIME_TICKS=${SPACE_TIME_TICKS:-100}
 mkdir -p "$OUT" "$WORK"
 TSX="node --import tsx"
 X=""; command -v npx >/dev/null && X="npx" # the lent GPU machine has node_modules/.bin on PATH but no npx
@@ -65,7 +79,11 @@ for part in $PARTS; do
       step bench-demo $LOOM bench "$WORK/demo/plan" --backend cuda --ticks 200 --warmup 20 --json "$OUT/bench-demo.json" --quiet
       step occupancy-demo $LOOM bench "$WORK/demo/plan" --backend cuda --occupancy 0.1,0.25,0.5,1 --ticks 200 --json "$OUT/occupancy-demo.json" --quiet
       ;;
-    fleets) step fleet-table $TSX bench/fleet-table.ts --fleets "$FLEETS" --work "$WORK/fleets" --backend cuda --iters 200 --out "$OUT" ;;
+    fleets)
+      step fleet-table $TSX bench/fleet-table.ts --fleets "$FLEETS" --work "$WORK/fleets" --backend cuda --iters "$FLEET_ITERS" \
+        --extra-precisions "$PRECISIONS" --extra-fleets "$PRECISION_FLEETS" --out "$OUT"
+      ;;
+    spacetime) step space-time $TSX bench/space-time.ts --fleets "$SPACE_TIME_FLEETS" --work "$WORK/fleets" --backend cuda --ticks "$SPACE_TIME_TICKS" --warmup 10 --out "$OUT" ;;
     occupancy)
       step occupancy-mlp64 $LOOM bench "$WORK/fleets/mlp-b1/plan" --backend cuda --occupancy 0.1,0.25,0.5,1 --ticks 300 --json "$OUT/occupancy-mlp64.json" --quiet
       ;;
@@ -85,7 +103,7 @@ for part in $PARTS; do
       # shellcheck disable=SC2086
       step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 240 ${TENANT_SCALE_ARGS:-}
       ;;
-    *) echo "unknown part '$part' (build tests tick host demo fleets occupancy seed serve tenants)"; exit 2 ;;
+    *) echo "unknown part '$part' (build tests tick host demo fleets spacetime occupancy seed serve tenants)"; exit 2 ;;
   esac
 done
 exit $status

@@ -13,7 +13,7 @@ import type { TickInputs, TickOutputs } from '../../runtime/index.js';
 import { decodeModel } from '../../src/onnx/decode.js';
 import { tensorFromProto } from '../../src/onnx/tensor.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
-import type { PeerKind, TenantPlanEntry } from './specs.js';
+import { PEER_KINDS, type PeerKind, type TenantPlanEntry } from './specs.js';
 
 export const PEER_FLEET_FORMAT = 'loom-peer-fleet';
 export const PEER_FLEET_FILE = 'fleet.json';
@@ -175,8 +175,7 @@ export function checkPeerFleet(peerDir: string): string[] {
     const at = `tenant '${t.id}'`;
     if (ids.has(t.id)) problems.push(`${at} appears twice`);
     ids.add(t.id);
-    if (!['mlp', 'lstm', 'resnet18', 'encoder'].includes(t.kind))
-      problems.push(`${at}: kind ${JSON.stringify(t.kind)} is not one of mlp, lstm, resnet18, encoder`);
+    if (!(PEER_KINDS as readonly string[]).includes(t.kind)) problems.push(`${at}: kind ${JSON.stringify(t.kind)} is not one of ${PEER_KINDS.join(', ')}`);
     if (!Number.isInteger(t.batch) || t.batch < 1) problems.push(`${at}: batch must be a positive integer`);
     if (typeof t.options !== 'object' || t.options === null) problems.push(`${at}: options must be an object`);
     let offset = 0;

@@ -1,11 +1,13 @@
 // Loom's side of a fleet row, end to end as a user calls it: runTick wall time (inputs in host memory →
 // outputs in host memory); on CUDA also the captured tick's device time (benchTick, CUDA events) and every
-// launch's device time in an eager tick (profileTick), the top ones named from plan.json.
+// launch's device time in an eager tick (profileTick), the top ones named from plan.json. Then, in the same
+// process, Loom space-only: every tenant planned alone (`loom bench`'s space-only mode), all its plans' ticks
+// in flight at once; on CUDA each plan's tick is its own captured graph on its own stream (benchConcurrent).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { type LoadedPlan, type TickInputs, type TickOutputs, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
-import { benchInputs, tickStats, workPerTick } from '../../src/measure/index.js';
-import type { TickStats } from '../../src/measure/index.js';
+import { type LoadedPlan, type TickInputs, type TickOutputs, benchConcurrent, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
+import { benchInputs, launchesPerTick, openSpaceOnly, tickStats, workPerTick, worstError } from '../../src/measure/index.js';
+import type { SpaceOnlyDirs, TickStats } from '../../src/measure/index.js';
 import { launchRows } from '../../src/fleet/summary.js';
 import { median } from '../common.js';
 import { ioBytes } from './handoff.js';
@@ -44,6 +46,21 @@ export interface LoomMeasurement {
   readonly deviceTickUs: TickStats | null; // CUDA only
   readonly profile: { readonly eagerLaunchUs: number; readonly top: readonly TopLaunch[] } | null; // CUDA only
   readonly work: PlanWork;
+  readonly spaceOnly: SpaceOnlyMeasurement | null; // null: not asked for
+}
+
+// How far space-only's outputs may be from the plan's (norm-wise relative, worst tenant output) before the row
+// says they differ: the same lowering per tenant, so only the order of reductions changes.
+export const SPACE_ONLY_AGREE: Readonly<Record<string, number>> = { fp32: 1e-4, tf32: 5e-3, bf16: 2e-2, fp16: 2e-2 };
+
+export interface SpaceOnlyMeasurement {
+  readonly plans: number;
+  readonly launches: number; // summed over the plans
+  readonly runTickUs: TickStats; // wall: every plan's runTick in flight at once, until the last resolves
+  readonly deviceTickUs: TickStats | null; // CUDA: every plan's captured tick launched at once, a stream each
+  readonly deviceError: string | null; // why there is no device time on CUDA
+  readonly maxRelErrorVsPlan: number; // first tick, worst tenant output against the plan's
+  readonly agrees: boolean; // maxRelErrorVsPlan ≤ SPACE_ONLY_AGREE[precision]
 }
 
 export interface MeasureOptions {
@@ -52,13 +69,19 @@ export interface MeasureOptions {
   readonly warmup: number;
   // The first tick's inputs and outputs, before any timing (the hand-off writes them for the peer).
   readonly onFirstTick?: (plan: LoadedPlan, inputs: TickInputs, outputs: TickOutputs) => void;
+  // Also measure Loom space-only from these per-tenant plans (after the plan is closed), with this precision's
+  // agreement bound.
+  readonly spaceOnly?: { readonly dirs: SpaceOnlyDirs; readonly precision: string } | null;
 }
 
 export async function measureLoom(planDir: string, opts: MeasureOptions): Promise<LoomMeasurement> {
   const loaded = await loadPlan(planDir, { backend: opts.backend });
+  let first: { inputs: TickInputs; outputs: TickOutputs } | null = null;
+  let main: Omit<LoomMeasurement, 'spaceOnly'>;
   try {
     const inputs = benchInputs(loaded.plan);
-    opts.onFirstTick?.(loaded, inputs, await loaded.runTick(inputs));
+    first = { inputs, outputs: await loaded.runTick(inputs) };
+    opts.onFirstTick?.(loaded, inputs, first.outputs);
     for (let i = 0; i < opts.warmup; i++) await loaded.runTick(inputs);
     const samples: number[] = [];
     for (let i = 0; i < opts.iters; i++) {
@@ -68,7 +91,7 @@ export async function measureLoom(planDir: string, opts: MeasureOptions): Promis
     }
     const pipelinedUsPerTick = await pipelined(loaded, inputs, opts.iters);
     const cuda = loaded.backend === 'cuda';
-    return {
+    main = {
       backend: loaded.backend,
       device: deviceName(loaded.backend),
       iters: opts.iters,
@@ -81,6 +104,50 @@ export async function measureLoom(planDir: string, opts: MeasureOptions): Promis
     };
   } finally {
     loaded.close();
+  }
+  const so = opts.spaceOnly;
+  return { ...main, spaceOnly: so ? await measureSpaceOnly(so.dirs, loaded.plan, first, { ...opts, precision: so.precision }) : null };
+}
+
+// Loom space-only, timed like the plan: the same inputs, warm-up, then `iters` wall-clock ticks (every
+// tenant's runTick in flight at once) and, on CUDA, `iters` rounds of every plan's captured tick launched
+// together, each on its own stream, from one start event to the last stream's end.
+async function measureSpaceOnly(
+  dirs: SpaceOnlyDirs,
+  plan: LoadedPlan['plan'],
+  first: { inputs: TickInputs; outputs: TickOutputs },
+  opts: MeasureOptions & { precision: string },
+): Promise<SpaceOnlyMeasurement> {
+  const runner = await openSpaceOnly(dirs, { backend: opts.backend });
+  try {
+    const err = worstError(await runner.tick(first.inputs), first.outputs, plan);
+    for (let i = 0; i < opts.warmup; i++) await runner.tick(first.inputs);
+    const samples: number[] = [];
+    for (let i = 0; i < opts.iters; i++) {
+      const t0 = performance.now();
+      await runner.tick(first.inputs);
+      samples.push((performance.now() - t0) * 1e3);
+    }
+    let deviceTickUs: TickStats | null = null;
+    let deviceError: string | null = null;
+    if (runner.loaded.every((l) => l.backend === 'cuda')) {
+      try {
+        deviceTickUs = tickStats(benchConcurrent(runner.loaded, opts.iters).deviceUs);
+      } catch (e) {
+        deviceError = (e as Error).message; // the wall-clock numbers still stand
+      }
+    }
+    return {
+      plans: runner.plans.length,
+      launches: launchesPerTick(runner.plans),
+      runTickUs: tickStats(samples),
+      deviceTickUs,
+      deviceError,
+      maxRelErrorVsPlan: err,
+      agrees: err <= (SPACE_ONLY_AGREE[opts.precision] ?? SPACE_ONLY_AGREE.fp32!),
+    };
+  } finally {
+    runner.close();
   }
 }
 

@@ -8,7 +8,15 @@ import path from 'node:path';
 export const PEER_SCRIPT = path.resolve(import.meta.dirname, '..', 'peers', 'fleet_torch.py');
 export const PEER_NAMES = ['eager', 'streams', 'graph', 'vmap', 'vmap_graph'] as const;
 export type PeerName = (typeof PEER_NAMES)[number];
-export const PEER_MISMATCH = 1e-3; // fp32, norm-wise relative: above it the peer is not the same model
+// Norm-wise relative error of the peer's outputs against Loom's above which the peer is not the same model, per
+// precision (fleet_peer/spec.py TOLERANCE says the same): both sides round at tf32/bf16/fp16, each its own way.
+export const PEER_MISMATCH: Readonly<Record<string, number>> = { fp32: 1e-3, tf32: 1e-2, bf16: 3e-2, fp16: 1e-2 };
+
+export function peerMismatchBound(precision: string): number {
+  const b = PEER_MISMATCH[precision];
+  if (b === undefined) throw new Error(`no peer tolerance for precision '${precision}' (known: ${Object.keys(PEER_MISMATCH).join(', ')})`);
+  return b;
+}
 
 export interface PeerTiming {
   readonly p50_us: number;
@@ -65,6 +73,7 @@ export interface PeerOptions {
   readonly iters: number;
   readonly warmup: number;
   readonly peers?: readonly PeerName[];
+  readonly precision?: string; // --precision: the hand-off's, said again (the peer refuses a contradiction)
 }
 
 export async function runPeer(opts: PeerOptions): Promise<PeerRun> {
@@ -82,6 +91,7 @@ export async function runPeer(opts: PeerOptions): Promise<PeerRun> {
     '--warmup',
     String(opts.warmup),
     ...(opts.peers ? ['--peers', opts.peers.join(',')] : []),
+    ...(opts.precision ? ['--precision', opts.precision] : []),
   ];
   const t0 = Date.now();
   const { code, tail } = await passThrough(opts.python, args);

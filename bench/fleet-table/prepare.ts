@@ -6,23 +6,29 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { readPlanDir } from '../../codegen/index.js';
 import { generateModel } from '../../models/index.js';
 import { compileFleet } from '../../src/fleet/compile.js';
+import { readPlanManifest } from '../../src/fleet/manifest-copy.js';
+import { type SpaceOnlyDirs, writeSpaceOnly } from '../../src/measure/index.js';
 import { createProgressReporter } from '../../src/fleet/progress.js';
 import { type PeerWeightTensor, weightsFile, writeInitializers } from './handoff.js';
 import { type FleetSpec, type TenantPlanEntry, fleetTenants, specHash } from './specs.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const ZOO_SOURCES = ['models/zoo', 'models/index.ts', 'models/random.ts', 'src/onnx/write.ts'];
-const COMPILER_SOURCES = ['ir', 'src/onnx', 'src/planner', 'src/fleet', 'codegen'];
+export const ZOO_SOURCES = ['models/zoo', 'models/index.ts', 'models/random.ts', 'src/onnx/write.ts'];
+export const COMPILER_SOURCES = ['ir', 'src/onnx', 'src/planner', 'src/fleet', 'codegen'];
 const MODELS_STAMP = 'models-stamp.json';
 const PLAN_STAMP = 'plan-stamp.json';
+const SPACE_ONLY_STAMP = 'space-only-stamp.json';
 
 export interface PrepareOptions {
-  readonly work: string; // the fleet goes to <work>/<fleet name>/
+  readonly work: string; // the fleet goes to <work>/<dirName>/
+  readonly dirName?: string; // default: the fleet's name
   readonly precision: string;
   readonly nvcc: 'auto' | 'off';
   readonly fresh?: boolean; // ignore the stamps: regenerate and recompile
+  readonly spaceOnly?: boolean; // also plan every tenant alone (the space-only column), in <dir>/space-only/
   readonly log?: (msg: string) => void;
   readonly quietProgress?: boolean;
 }
@@ -35,13 +41,14 @@ export interface PreparedFleet {
   readonly peerDir: string;
   readonly entries: readonly TenantPlanEntry[];
   readonly weights: Readonly<Record<string, readonly PeerWeightTensor[]>>;
+  readonly spaceOnly: SpaceOnlyDirs | null; // one plan per tenant, as `loom bench` plans its space-only mode
   readonly reused: { readonly models: boolean; readonly plan: boolean };
-  readonly seconds: { readonly models: number; readonly compile: number };
+  readonly seconds: { readonly models: number; readonly compile: number; readonly spaceOnly: number };
 }
 
 export async function prepareFleet(spec: FleetSpec, opts: PrepareOptions): Promise<PreparedFleet> {
   const log = opts.log ?? (() => {});
-  const dir = path.join(opts.work, spec.name);
+  const dir = path.join(opts.work, opts.dirName ?? spec.name);
   const planDir = path.join(dir, 'plan');
   const peerDir = path.join(dir, 'peer');
   const entries = fleetTenants(spec);
@@ -76,6 +83,9 @@ export async function prepareFleet(spec: FleetSpec, opts: PrepareOptions): Promi
   }
   const compileS = (performance.now() - t0) / 1e3;
   log(`${spec.name}: models ${modelsS.toFixed(1)} s${modelsStamp ? ' (reused)' : ''}, compile ${compileS.toFixed(1)} s${planReused ? ' (reused)' : ''}`);
+
+  t0 = performance.now();
+  const spaceOnly = opts.spaceOnly ? await prepareSpaceOnly(spec.name, dir, planDir, { reused: planReused, hash: planHash, nvcc: opts.nvcc }, log) : null;
   return {
     spec,
     precision: opts.precision,
@@ -84,9 +94,34 @@ export async function prepareFleet(spec: FleetSpec, opts: PrepareOptions): Promi
     peerDir,
     entries,
     weights,
+    spaceOnly,
     reused: { models: modelsStamp !== null, plan: planReused },
-    seconds: { models: modelsS, compile: compileS },
+    seconds: { models: modelsS, compile: compileS, spaceOnly: (performance.now() - t0) / 1e3 },
   };
+}
+
+// The space-only baseline: every tenant planned alone from the plan's manifest copy (src/measure's
+// writeSpaceOnly, what `loom bench` runs), reused while the plan is (same stamp hash). With nvcc 'auto' the
+// tenants of one architecture share one cached cubin instead of an NVRTC compile per plan at load.
+async function prepareSpaceOnly(
+  name: string,
+  dir: string,
+  planDir: string,
+  plan: { readonly reused: boolean; readonly hash: string; readonly nvcc: 'auto' | 'off' },
+  log: (msg: string) => void,
+): Promise<SpaceOnlyDirs> {
+  const soDir = path.join(dir, 'space-only');
+  const stamp = plan.reused ? readStamp<{ tenants: string[] }>(path.join(dir, SPACE_ONLY_STAMP), plan.hash) : null;
+  if (stamp) {
+    log(`${name}: reusing ${stamp.tenants.length} space-only plans in ${soDir}`);
+    return stamp.tenants.map((tenant, i) => ({ tenant, dir: path.join(soDir, String(i)) }));
+  }
+  rmSync(soDir, { recursive: true, force: true });
+  const t0 = performance.now();
+  const dirs = await writeSpaceOnly(readPlanDir(planDir), readPlanManifest(planDir), soDir, { nvcc: plan.nvcc });
+  writeStamp(path.join(dir, SPACE_ONLY_STAMP), plan.hash, { tenants: dirs.map((d) => d.tenant) });
+  log(`${name}: planned ${dirs.length} tenants alone for space-only in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+  return dirs;
 }
 
 // One tenant at a time: generate, write the .onnx, stream its initializers to the peer's weights file.
@@ -112,7 +147,7 @@ function writeModels(
   return weights;
 }
 
-function readStamp<T>(file: string, hash: string): (T & { hash: string }) | null {
+export function readStamp<T>(file: string, hash: string): (T & { hash: string }) | null {
   if (!existsSync(file)) return null;
   try {
     const s = JSON.parse(readFileSync(file, 'utf8')) as T & { hash: string };
@@ -122,7 +157,7 @@ function readStamp<T>(file: string, hash: string): (T & { hash: string }) | null
   }
 }
 
-function writeStamp(file: string, hash: string, body: object): void {
+export function writeStamp(file: string, hash: string, body: object): void {
   writeFileSync(file, `${JSON.stringify({ hash, ...body })}\n`);
 }
 

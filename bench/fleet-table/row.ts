@@ -1,10 +1,11 @@
 // One row of the fleet table: Loom's numbers, the peer's, and what follows from them: the best peer, Loom's
 // speedup over it, the roofline floor from the peaks the peer measured on the card, and the issue's targets.
 import type { LoomMeasurement, PlanWork } from './measure.js';
-import { PEER_MISMATCH, PEER_NAMES, type PeerName, type PeerPeaks, type PeerRun } from './peer.js';
+import { PEER_NAMES, type PeerName, type PeerPeaks, type PeerRun, peerMismatchBound } from './peer.js';
 
 export const TARGET_SPEEDUP = 1.3; // Loom ≥ 1.3x the best peer
 export const TARGET_FLOOR = 1.3; // Loom's device tick ≤ 1.3x the floor
+export const TARGET_SPACE_ONLY = 0.8; // issue 13: the plan's device tick ≤ 0.8x Loom space-only's
 
 export const BYTES_COUNTED =
   "floor bytes = Σ over the plan's launches of the bytes each reads and writes (weights once per launch that reads them, " +
@@ -53,11 +54,13 @@ export interface FleetRow {
   readonly peer: PeerRun;
   readonly peers: Readonly<Record<PeerName, { readonly p50Us: number; readonly p99Us: number } | null>>;
   readonly bestPeer: { readonly name: PeerName; readonly p50Us: number } | null;
-  readonly peerMismatch: boolean; // the peer's outputs differ from Loom's by more than PEER_MISMATCH
+  readonly peerMismatch: boolean; // the peer's outputs differ from Loom's by more than peerMismatchBound(precision)
   readonly speedup: number | null; // best peer p50 / Loom runTick p50 (both end to end)
   readonly floor: Floor | null;
   readonly loomOverFloor: number | null; // Loom device tick p50 (runTick p50 without one) / floor
-  readonly targets: { readonly speedup: boolean | null; readonly floor: boolean | null };
+  // Loom (space-time) over Loom space-only, p50 against p50: device ticks (CUDA), and wall clock end to end
+  readonly overSpaceOnly: { readonly device: number | null; readonly wall: number | null };
+  readonly targets: { readonly speedup: boolean | null; readonly floor: boolean | null; readonly spaceOnly: boolean | null };
   readonly seconds: Readonly<Record<string, number>>;
 }
 
@@ -84,16 +87,27 @@ export function buildRow(
   const loomTick = loom.deviceTickUs?.p50 ?? loom.runTickUs.p50;
   const speedup = bestPeer ? bestPeer.p50Us / loom.runTickUs.p50 : null;
   const loomOverFloor = floor && floor.floorUs > 0 ? loomTick / floor.floorUs : null;
+  const so = loom.spaceOnly;
+  const soDevice = so?.deviceTickUs?.p50;
+  const overSpaceOnly = {
+    device: soDevice && loom.deviceTickUs ? loom.deviceTickUs.p50 / soDevice : null,
+    wall: so ? loom.runTickUs.p50 / so.runTickUs.p50 : null,
+  };
   return {
     ...base,
     loom,
     peer,
     peers,
     bestPeer,
-    peerMismatch: result !== null && !(typeof result.maxRelErr === 'number' && result.maxRelErr <= PEER_MISMATCH),
+    peerMismatch: result !== null && !(typeof result.maxRelErr === 'number' && result.maxRelErr <= peerMismatchBound(base.precision)),
     speedup,
     floor,
     loomOverFloor,
-    targets: { speedup: speedup === null ? null : speedup >= TARGET_SPEEDUP, floor: loomOverFloor === null ? null : loomOverFloor <= TARGET_FLOOR },
+    overSpaceOnly,
+    targets: {
+      speedup: speedup === null ? null : speedup >= TARGET_SPEEDUP,
+      floor: loomOverFloor === null ? null : loomOverFloor <= TARGET_FLOOR,
+      spaceOnly: overSpaceOnly.device === null ? null : overSpaceOnly.device <= TARGET_SPACE_ONLY,
+    },
   };
 }

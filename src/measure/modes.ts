@@ -4,7 +4,7 @@
 //   space-time  the compiled plan itself
 import type { LaunchPlan } from '../../codegen/index.js';
 import { type LoadPlanOptions, type LoadedPlan, type TickInputs, type TickOutputs, loadPlan } from '../../runtime/index.js';
-import type { BaselineDirs } from './variants.js';
+import type { BaselineDirs, SpaceOnlyDirs } from './variants.js';
 
 export const BENCH_MODES = ['time-only', 'space-only', 'space-time'] as const;
 export type BenchMode = (typeof BENCH_MODES)[number];
@@ -43,26 +43,31 @@ export async function openMode(mode: BenchMode, planDir: string, baselines: Base
       const loaded = await loadPlan(dir, opts);
       return { mode, plans: [loaded.plan], loaded: [loaded], tick: (inputs) => loaded.runTick(inputs), close: () => loaded.close() };
     }
-    case 'space-only': {
-      const loaded: LoadedPlan[] = [];
-      try {
-        for (const b of baselines.spaceOnly) loaded.push(await loadPlan(b.dir, opts));
-      } catch (e) {
-        for (const l of loaded) l.close();
-        throw e;
-      }
-      const ids = baselines.spaceOnly.map((b) => b.tenant);
-      const tick = async (inputs: TickInputs): Promise<TickOutputs> => {
-        const parts = await Promise.all(ids.map((id, i) => (inputs[id] ? loaded[i]!.runTick({ [id]: inputs[id]! }) : Promise.resolve({}))));
-        return Object.assign({}, ...parts) as TickOutputs;
-      };
-      return { mode, plans: loaded.map((l) => l.plan), loaded, tick, close: () => loaded.forEach((l) => l.close()) };
-    }
+    case 'space-only':
+      return openSpaceOnly(baselines.spaceOnly, opts);
     default: {
       const never: never = mode;
       throw new Error(`unknown bench mode ${String(never)}`);
     }
   }
+}
+
+// Space-only: one loaded plan per tenant; a tick hands each plan its tenant's inputs, all in flight at once
+// (tick = until the last finishes). Closes what it opened if a load fails.
+export async function openSpaceOnly(spaceOnly: SpaceOnlyDirs, opts: LoadPlanOptions): Promise<ModeRunner> {
+  const loaded: LoadedPlan[] = [];
+  try {
+    for (const b of spaceOnly) loaded.push(await loadPlan(b.dir, opts));
+  } catch (e) {
+    for (const l of loaded) l.close();
+    throw e;
+  }
+  const ids = spaceOnly.map((b) => b.tenant);
+  const tick = async (inputs: TickInputs): Promise<TickOutputs> => {
+    const parts = await Promise.all(ids.map((id, i) => (inputs[id] ? loaded[i]!.runTick({ [id]: inputs[id]! }) : Promise.resolve({}))));
+    return Object.assign({}, ...parts) as TickOutputs;
+  };
+  return { mode: 'space-only', plans: loaded.map((l) => l.plan), loaded, tick, close: () => loaded.forEach((l) => l.close()) };
 }
 
 // Every mode of a plan at once (tests compare their outputs); closes what it opened if one fails.

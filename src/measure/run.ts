@@ -27,6 +27,7 @@ export interface BenchOptions {
   readonly threads?: number; // CPU backend worker threads per loaded plan (default: the backend's)
   readonly manifest?: string; // the fleet's manifest, when the plan dir has no manifest.json copy
   readonly allowOutsidePaths?: boolean; // that manifest's relative model paths may lead out of its folder
+  readonly nvcc?: 'auto' | 'off'; // the baselines' kernels: 'off' (default) compiles them at load, 'auto' with nvcc (cached cubins)
   readonly onProgress?: (p: BenchProgress) => void;
 }
 
@@ -105,7 +106,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'loom-bench-'));
   let runners: ModeRunner[] = [];
   try {
-    const baselines = await writeBaselines(plan, manifest, scratch, prep);
+    const baselines = await writeBaselines(plan, manifest, scratch, { onStep: prep, ...(opts.nvcc ? { nvcc: opts.nvcc } : {}) });
     prep('load the three modes');
     runners = await openModes(planDir, baselines, benchLoadOptions(opts));
     const backend = runners[0]!.loaded[0]!.backend;

@@ -15,26 +15,54 @@ export interface BaselineDirs {
   readonly spaceOnly: ReadonlyArray<{ readonly tenant: string; readonly dir: string }>;
 }
 
-// `onStep(label)` reports each tenant import and plan write (a fleet of ResNets takes a while).
-export async function writeBaselines(plan: LaunchPlan, manifest: Manifest, scratch: string, onStep: (label: string) => void = () => {}): Promise<BaselineDirs> {
+export type SpaceOnlyDirs = BaselineDirs['spaceOnly'];
+
+export interface BaselineOptions {
+  // 'off' (default): the baselines' kernels compile at load (NVRTC, once per plan); 'auto': nvcc writes a cubin
+  // at plan time when the toolkit is there, cached by source, so a hundred same-architecture plans compile once.
+  readonly nvcc?: 'auto' | 'off';
+  readonly onStep?: (label: string) => void; // each tenant import and plan write (a fleet of ResNets takes a while)
+}
+
+export async function writeBaselines(plan: LaunchPlan, manifest: Manifest, scratch: string, opts: BaselineOptions = {}): Promise<BaselineDirs> {
+  const onStep = opts.onStep ?? (() => {});
+  const tenants = baselineTenants(plan, manifest, onStep);
+  onStep('plan time-only (one launch per tenant step)');
+  const timeOnlyPlan = planFleet(tenants, { precision: manifest.precision, grouping: 'none' });
+  const timeOnly = path.join(scratch, 'time-only');
+  await writePlanDir(timeOnlyPlan, timeOnly, { nvcc: opts.nvcc ?? 'off' });
+  checkSameIO(plan.tenants, timeOnlyPlan.tenants, manifest.source);
+  return { timeOnly, spaceOnly: await planSpaceOnly(plan, manifest, tenants, path.join(scratch, 'space-only'), opts) };
+}
+
+// Only the space-only baseline: one plan per tenant, in <dir>/<tenant index>/ (the fleet table's column).
+export async function writeSpaceOnly(plan: LaunchPlan, manifest: Manifest, dir: string, opts: BaselineOptions = {}): Promise<SpaceOnlyDirs> {
+  return planSpaceOnly(plan, manifest, baselineTenants(plan, manifest, opts.onStep ?? (() => {})), dir, opts);
+}
+
+function baselineTenants(plan: LaunchPlan, manifest: Manifest, onStep: (label: string) => void): TenantInput[] {
   const tenants: TenantInput[] = loadTenants(manifest, (t) => onStep(`import ${t.id}`));
   checkSameTenants(plan.tenants, tenants, manifest.source);
-  const precision = manifest.precision;
-  onStep('plan time-only (one launch per tenant step)');
-  const timeOnlyPlan = planFleet(tenants, { precision, grouping: 'none' });
-  const timeOnly = path.join(scratch, 'time-only');
-  await writePlanDir(timeOnlyPlan, timeOnly, { nvcc: 'off' });
-  checkSameIO(plan.tenants, timeOnlyPlan.tenants, manifest.source);
+  return tenants;
+}
+
+async function planSpaceOnly(
+  plan: LaunchPlan,
+  manifest: Manifest,
+  tenants: readonly TenantInput[],
+  dir: string,
+  opts: BaselineOptions,
+): Promise<SpaceOnlyDirs> {
   const spaceOnly: Array<{ tenant: string; dir: string }> = [];
   for (const [i, t] of tenants.entries()) {
-    onStep(`plan space-only ${t.id}`);
-    const alone = planFleet([t], { precision });
-    const dir = path.join(scratch, 'space-only', String(i));
-    await writePlanDir(alone, dir, { nvcc: 'off' });
+    opts.onStep?.(`plan space-only ${t.id}`);
+    const alone = planFleet([t], { precision: manifest.precision });
+    const out = path.join(dir, String(i));
+    await writePlanDir(alone, out, { nvcc: opts.nvcc ?? 'off' });
     checkSameIO([plan.tenants[i]!], alone.tenants, manifest.source);
-    spaceOnly.push({ tenant: t.id, dir });
+    spaceOnly.push({ tenant: t.id, dir: out });
   }
-  return { timeOnly, spaceOnly };
+  return spaceOnly;
 }
 
 function checkSameTenants(planned: readonly PlannedTenant[], tenants: readonly TenantInput[], source: string): void {

@@ -11,8 +11,9 @@ import { type Tensor, makeTensor, tensorBytes } from '../../ir/tensor.js';
 import { loadPlan } from '../../runtime/index.js';
 import { decodeModel } from '../../src/onnx/decode.js';
 import type { PeerFleet } from '../../bench/fleet-table/handoff.js';
-import type { LoomMeasurement } from '../../bench/fleet-table/measure.js';
-import { type PeerResult, probePeer } from '../../bench/fleet-table/peer.js';
+import type { LoomMeasurement, SpaceOnlyMeasurement } from '../../bench/fleet-table/measure.js';
+import { type PeerResult, type PeerRun, peerMismatchBound, probePeer } from '../../bench/fleet-table/peer.js';
+import { TARGET_SPACE_ONLY } from '../../bench/fleet-table/row.js';
 import {
   type FleetRow,
   type FleetSpec,
@@ -170,9 +171,27 @@ describe('bench/fleet-table.ts', () => {
     expect(row.peer).toEqual({ status: 'skipped', reason: '--no-peers' });
     expect(row.bestPeer).toBeNull();
     expect(row.floor).toBeNull();
-    expect(row.targets).toEqual({ speedup: null, floor: null });
-    expect(result.table).toMatch(/^tiny\s+7\s/m);
+    expect(row.targets).toEqual({ speedup: null, floor: null, spaceOnly: null });
+    expect(result.table).toMatch(/^tiny\s+fp32\s+7\s/m);
     expect(result.table).toContain('peer: not run: --no-peers');
+  });
+
+  it('measures Loom space-only from one plan per tenant, computing what the plan computes', () => {
+    const row = result.rows[0]!;
+    const so = row.loom.spaceOnly!;
+    expect(so.plans).toBe(7);
+    expect(so.runTickUs.n).toBe(2);
+    expect(so.deviceTickUs).toBeNull(); // CPU: no device time, and no error either
+    expect(so.deviceError).toBeNull();
+    expect(so.maxRelErrorVsPlan).toBeLessThanOrEqual(1e-4);
+    expect(so.agrees).toBe(true);
+    // every tenant's own plan has at least one launch per tenant step it runs; the shared plan has fewer launches
+    expect(so.launches).toBeGreaterThanOrEqual(row.loom.work.launches);
+    expect(row.overSpaceOnly.device).toBeNull();
+    expect(row.overSpaceOnly.wall).toBeCloseTo(row.loom.runTickUs.p50 / so.runTickUs.p50, 12);
+    expect(existsSync(path.join(work, 'tiny', 'space-only', '6', 'plan.json'))).toBe(true);
+    expect(result.table).toContain('space-only: 7 plans');
+    expect(result.settings).toMatchObject({ spaceOnly: true, rows: [{ fleet: 'tiny', precision: 'fp32' }] });
   });
 
   it('reports a peer that cannot run instead of crashing, and reuses the fleet directory', async () => {
@@ -194,6 +213,7 @@ describe('bench/fleet-table.ts', () => {
     expect(row.peer.status).toBe('unavailable');
     expect(row.peer.status !== 'ran' && row.peer.status !== 'failed' ? row.peer.reason : '').toContain('cannot be started');
     expect(logs.join('\n')).toMatch(/tiny: reusing 7 models and weights/);
+    expect(logs.join('\n')).toMatch(/tiny: reusing 7 space-only plans/);
     expect(again.table).toMatch(/^tiny .*no torch/m);
     expect(again.table).toContain('peer: not run:');
     const probe = probePeer('python3');
@@ -207,6 +227,7 @@ describe('bench/fleet-table.ts', () => {
       expect(path.basename(files.json)).toMatch(/^\d{4}-\d\d-\d\d-.+-fleet-table\.json$/);
       const json = JSON.parse(readFileSync(files.json, 'utf8')) as { format: string; rows: unknown[] };
       expect(json.format).toBe('loom-fleet-table');
+      expect((json as unknown as { version: number }).version).toBe(2);
       expect(json.rows).toHaveLength(1);
       expect(readFileSync(files.txt, 'utf8')).toBe(`${result.table}\n`);
     } finally {
@@ -231,8 +252,17 @@ describe('fleet table arithmetic', () => {
     expect(rooflineFloor({ flops: 1e12, launchBytes: 0, ioBytes: 0 }, peaks, 'bf16').floorUs).toBeCloseTo(2000, 6);
   });
 
-  const loom = (p50: number, device: number | null): LoomMeasurement => {
-    const stats = (x: number) => ({ n: 3, p50: x, p99: x * 1.5, mean: x, min: x, max: x * 1.5 });
+  const stats = (x: number) => ({ n: 3, p50: x, p99: x * 1.5, mean: x, min: x, max: x * 1.5 });
+  const spaceOnly = (wall: number, device: number | null, err = 1e-7): SpaceOnlyMeasurement => ({
+    plans: 64,
+    launches: 192,
+    runTickUs: stats(wall),
+    deviceTickUs: device === null ? null : stats(device),
+    deviceError: null,
+    maxRelErrorVsPlan: err,
+    agrees: err <= 1e-4,
+  });
+  const loom = (p50: number, device: number | null, so: SpaceOnlyMeasurement | null = spaceOnly(400, 200)): LoomMeasurement => {
     return {
       backend: 'cuda',
       device: 'Fake GPU',
@@ -245,6 +275,7 @@ describe('fleet table arithmetic', () => {
         top: [{ id: 4, kind: 'strided', op: 'gemm', label: 'gemm 512x784 (64 tenants)', shapes: '1x512x784 x64', us: 60, share: 2 / 3 }],
       },
       work: { launches: 5, tenantLayers: 320, flops: 1e9, launchBytes: 250e6, weightBytes: 200e6, ioBytes: 1e5 },
+      spaceOnly: so,
     };
   };
   const peerResult = (eager: number, graph: number, maxRelErr = 1e-6): PeerResult => ({
@@ -267,7 +298,7 @@ describe('fleet table arithmetic', () => {
     },
     notes: [],
   });
-  const base = (fleet: string) => ({ fleet, description: `64 ${fleet}`, tenants: 64, precision: 'fp32', seconds: {} });
+  const base = (fleet: string, precision = 'fp32') => ({ fleet, description: `64 ${fleet}`, tenants: 64, precision, seconds: {} });
 
   it('best peer, speedup, floor ratio and targets', () => {
     const row = buildRow(base('a'), loom(200, 110), { status: 'ran', result: peerResult(2000, 300), seconds: 1 });
@@ -275,11 +306,32 @@ describe('fleet table arithmetic', () => {
     expect(row.speedup).toBeCloseTo(1.5, 12);
     expect(row.floor!.floorUs).toBeCloseTo(100, 9); // 250e6 B / 2.5e12 B/s
     expect(row.loomOverFloor).toBeCloseTo(1.1, 12); // the device tick against the floor
-    expect(row.targets).toEqual({ speedup: true, floor: true });
+    expect(row.overSpaceOnly.device).toBeCloseTo(110 / 200, 12);
+    expect(row.overSpaceOnly.wall).toBeCloseTo(200 / 400, 12);
+    expect(row.targets).toEqual({ speedup: true, floor: true, spaceOnly: true });
     expect(row.peerMismatch).toBe(false);
     const slow = buildRow(base('b'), loom(400, 200), { status: 'failed', reason: 'exited with 1', result: peerResult(2000, 300, 0.5), seconds: 1 });
-    expect(slow.targets).toEqual({ speedup: false, floor: false });
+    expect(slow.targets).toEqual({ speedup: false, floor: false, spaceOnly: false }); // 200 / 200 > 0.8
     expect(slow.peerMismatch).toBe(true);
+    const noSpaceOnly = buildRow(base('c'), loom(200, 110, null), { status: 'skipped', reason: '--no-peers' });
+    expect(noSpaceOnly.overSpaceOnly).toEqual({ device: null, wall: null });
+    expect(noSpaceOnly.targets.spaceOnly).toBeNull();
+  });
+
+  it("the issue-13 space-only target: the plan's device tick ≤ 0.8x space-only's, at the boundary too", () => {
+    const at = (st: number, so: number) => buildRow(base('x'), loom(200, st, spaceOnly(300, so)), { status: 'skipped', reason: '-' }).targets.spaceOnly;
+    expect(TARGET_SPACE_ONLY).toBe(0.8);
+    expect(at(80, 100)).toBe(true);
+    expect(at(81, 100)).toBe(false);
+  });
+
+  it('judges the peer against the tolerance of the row precision', () => {
+    const ran = (err: number): PeerRun => ({ status: 'ran', result: peerResult(2000, 300, err), seconds: 1 });
+    expect(buildRow(base('m', 'fp32'), loom(200, 110), ran(2e-2)).peerMismatch).toBe(true);
+    expect(buildRow(base('m', 'bf16'), loom(200, 110), ran(2e-2)).peerMismatch).toBe(false);
+    expect(buildRow(base('m', 'tf32'), loom(200, 110), ran(5e-3)).peerMismatch).toBe(false);
+    expect(buildRow(base('m', 'bf16'), loom(200, 110), ran(0.2)).peerMismatch).toBe(true);
+    expect(() => peerMismatchBound('int8')).toThrow(/int8/);
   });
 
   it('the table prints every fleet row, the peer status and where the time goes', () => {
@@ -288,10 +340,18 @@ describe('fleet table arithmetic', () => {
       buildRow(base('lstm'), loom(400, 200), { status: 'failed', reason: 'exited with 1', result: peerResult(2000, 300, 0.5), seconds: 1 }),
       buildRow(base('resnet18'), loom(900, null), { status: 'unavailable', reason: 'python3 cannot import torch' }),
     ];
+    rows.push(buildRow(base('zoo-mix', 'bf16'), loom(300, 150, spaceOnly(280, 140, 0.5)), { status: 'skipped', reason: '--no-peers' }));
     const text = formatFleetTable(rows, { date: '2026-11-27', backend: 'cuda', device: 'Fake GPU', peerDevice: 'Fake GPU', iters: 3 });
-    for (const f of ['mlp-b1', 'lstm', 'resnet18']) expect(text).toMatch(new RegExp(`^${f}\\s+64\\s`, 'm'));
-    expect(text).toMatch(/^mlp-b1 .* graph\s+1\.50x .* y\/y$/m);
-    expect(text).toMatch(/^resnet18 .*no torch .* -\/-$/m);
+    for (const f of ['mlp-b1', 'lstm', 'resnet18']) expect(text).toMatch(new RegExp(`^${f}\\s+fp32\\s+64\\s`, 'm'));
+    const head = text.split('\n')[2]!;
+    expect(head).toMatch(/loom device\s+space-only p50\s+space-only device\s+ST\/SO device\s+eager/);
+    // loom device 110 µs, space-only 400 µs wall / 200 µs device: ST/SO 0.55x
+    expect(text).toMatch(/^mlp-b1\s+fp32\s+64\s.*110\.0 µs\s+400\.0 µs\s+200\.0 µs\s+0\.55x\s.* graph\s+1\.50x .* y\/y\/y$/m);
+    expect(text).toMatch(/^resnet18 .*no torch .* -\/-\/-$/m); // no device tick of its own: no ST/SO ratio
+    expect(text).toMatch(/^zoo-mix\s+bf16\s+64\s.*1\.07x/m); // 150 / 140
+    expect(text).toContain('zoo-mix (bf16): 64 zoo-mix');
+    expect(text).toContain('SPACE-ONLY MISMATCH');
+    expect(text).toContain('ST/SO device: loom device p50 / space-only device p50 (issue 13: ≤ 0.8x');
     expect(text).toContain('PEER MISMATCH');
     expect(text).toContain('peer: FAILED: exited with 1');
     expect(text).toContain('gemm 512x784 (64 tenants)');

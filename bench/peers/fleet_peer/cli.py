@@ -9,7 +9,7 @@ import traceback
 from .run import run
 from .runners import WHERE
 from .self_test import self_test
-from .spec import PEERS, PeerError
+from .spec import PEERS, PRECISIONS, PeerError
 from .util import json_safe, log
 
 
@@ -22,6 +22,9 @@ def parse_args(argv):
     ap.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated subset of {','.join(PEERS)}")
     ap.add_argument("--peaks-only", action="store_true", help="only measure the card's peaks (no --fleet needed)")
     ap.add_argument("--skip-peaks", action="store_true", help="do not measure peaks (peaks: null)")
+    ap.add_argument("--precision", choices=PRECISIONS, default=None,
+                    help="fp32 (TF32 off) | tf32 (allow_tf32 on) | bf16 | fp16 (modules in that dtype); default: the "
+                         "hand-off's precision, which it must match")
     ap.add_argument("--lstm", choices=["cudnn", "cell"], default="cudnn",
                     help="LSTM tenants as nn.LSTM (cuDNN, default) or as plain torch ops (vmap always uses the latter)")
     ap.add_argument("--self-test", action="store_true", help="test parsing, validation and loading without torch, then exit")

@@ -3,7 +3,7 @@ import math
 
 from .deps import F, nn, torch
 from .handoff import tenant_arrays
-from .spec import PeerError, initializer_spec
+from .spec import SQUEEZENET_FEATURES, PeerError, initializer_spec, mobilenet_layout
 
 
 _Module = nn.Module if nn is not None else object
@@ -178,7 +178,95 @@ class EncoderNet(_Module):
         return x, torch.tanh(self.pooler.dense(x[:, 0]))
 
 
-MODULES = {"mlp": MlpNet, "lstm": LstmNet, "resnet18": ResNet18, "encoder": EncoderNet}
+def _conv_bn(cin, cout, k, stride=1, groups=1, act=None, **kw):
+    """torchvision's Conv2dNormActivation as the zoo writes it: .0 Conv (no bias), .1 BatchNorm (eps 1e-5, the
+    zoo's; torchvision's MobileNet uses 1e-3), .2 the activation when there is one."""
+    layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False, **kw), nn.BatchNorm2d(cout, eps=1e-5, **kw)]
+    return nn.Sequential(*layers, *([act()] if act else []))
+
+
+class SqueezeExcite(_Module):
+    """avgpool -> fc1 (1x1 conv) -> ReLU -> fc2 -> hardsigmoid (ONNX HardSigmoid alpha 1/6, beta 0.5) -> scale."""
+
+    def __init__(self, c, squeeze, **kw):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, squeeze, 1, **kw)
+        self.fc2 = nn.Conv2d(squeeze, c, 1, **kw)
+
+    def forward(self, x):
+        s = F.adaptive_avg_pool2d(x, 1)
+        return x * F.hardsigmoid(self.fc2(F.relu(self.fc1(s))))
+
+
+class InvertedResidual(_Module):
+    def __init__(self, b, **kw):
+        super().__init__()
+        act = nn.ReLU if b["act"] == "RE" else nn.Hardswish
+        layers = [_conv_bn(b["cin"], b["exp"], 1, act=act, **kw)] if b["expand"] else []
+        layers.append(_conv_bn(b["exp"], b["exp"], b["k"], b["stride"], groups=b["exp"], act=act, **kw))
+        if b["se"]:
+            layers.append(SqueezeExcite(b["exp"], b["squeeze"], **kw))
+        layers.append(_conv_bn(b["exp"], b["out"], 1, **kw))
+        self.block = nn.Sequential(*layers)
+        self.residual = b["residual"]
+
+    def forward(self, x):
+        y = self.block(x)
+        return y + x if self.residual else y
+
+
+class MobileNetV3Small(_Module):
+    """torchvision mobilenet_v3_small's layout and names (models/zoo/mobilenet.ts); Dropout is gone in eval."""
+
+    def __init__(self, o, **kw):
+        super().__init__()
+        stem, blocks, last_conv, hidden = mobilenet_layout(o)
+        layers = [_conv_bn(3, stem, 3, 2, act=nn.Hardswish, **kw)] + [InvertedResidual(b, **kw) for b in blocks]
+        layers.append(_conv_bn(blocks[-1]["out"], last_conv, 1, act=nn.Hardswish, **kw))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Linear(last_conv, hidden, **kw), nn.Hardswish(), nn.Identity(), nn.Linear(hidden, o["classes"], **kw))
+
+    def forward(self, x):
+        x = torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1)
+        return (self.classifier(x),)
+
+
+class Fire(_Module):
+    def __init__(self, cin, sq, e1, e3, **kw):
+        super().__init__()
+        self.squeeze = nn.Conv2d(cin, sq, 1, **kw)
+        self.expand1x1 = nn.Conv2d(sq, e1, 1, **kw)
+        self.expand3x3 = nn.Conv2d(sq, e3, 3, padding=1, **kw)
+
+    def forward(self, x):
+        s = F.relu(self.squeeze(x))
+        return torch.cat([F.relu(self.expand1x1(s)), F.relu(self.expand3x3(s))], 1)
+
+
+class SqueezeNet11(_Module):
+    """torchvision squeezenet1_1's layout and names (models/zoo/squeezenet.ts). The zoo's head is a global
+    average pool or an AveragePool over the whole final map: the same numbers either way."""
+
+    def __init__(self, o, **kw):
+        super().__init__()
+        layers, cin = [nn.Conv2d(3, 64, 3, 2, **kw), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True)], 64
+        for i in sorted(SQUEEZENET_FEATURES):
+            f = SQUEEZENET_FEATURES[i]
+            if f == "pool":
+                layers.append(nn.MaxPool2d(3, 2, ceil_mode=True))
+            else:
+                layers.append(Fire(cin, *f, **kw))
+                cin = f[1] + f[2]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Identity(), nn.Conv2d(cin, o["classes"], 1, **kw), nn.ReLU())
+
+    def forward(self, x):
+        x = self.classifier(self.features(x))
+        return (torch.flatten(F.adaptive_avg_pool2d(x, 1), 1),)
+
+
+MODULES = {"mlp": MlpNet, "lstm": LstmNet, "resnet18": ResNet18, "encoder": EncoderNet,
+           "mobilenet": MobileNetV3Small, "squeezenet": SqueezeNet11}
 
 
 def build_module(kind, o, device, dtype):

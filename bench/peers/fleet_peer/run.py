@@ -9,7 +9,7 @@ from .check import worst
 from .deps import np, torch
 from .handoff import parse_fleet
 from .runners import WHERE, TenantWork, eager_tick, run_peer
-from .spec import TOLERANCE, PeerError, arch_key
+from .spec import PRECISIONS, TOLERANCE, PeerError, arch_key
 from .timing import measure_peaks
 from .util import cpu_name, log
 
@@ -26,15 +26,12 @@ def run(args):
     log(f"torch {torch.__version__}, CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, "
         f"device {torch.cuda.get_device_name(0)}, python {platform.python_version()}, numpy {np.__version__}")
     torch.set_grad_enabled(False)  # inference only; vmap and graph capture both work under no_grad
-    # fp32 is true fp32 (no TF32), like Loom's fp32 plans
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True
-    prec = plan["precision"] if plan else "fp32"
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[prec]
+    prec = peer_precision(args.precision, plan)
+    dtype, tf32 = precision_setup(prec)
     notes = ["tick wall time is time.perf_counter around one tick after warm-up; Python GC disabled while timing",
              "peaks: best of 5 (matmul 8192^3, TF32 off) / 10 (1 GiB D2D copy, 2*bytes/time) / 5 (1 GiB pinned H2D)",
-             "torch.backends.cudnn.benchmark = True (algorithm choice happens in warm-up, before any capture)"]
+             "torch.backends.cudnn.benchmark = True (algorithm choice happens in warm-up, before any capture)",
+             PRECISION_NOTES[prec]]
     result = {"format": "loom-peer-result", "version": 1, "fleet": plan["fleet"] if plan else None,
               "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "cuda": torch.version.cuda,
               "cpu": cpu_name(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -42,7 +39,9 @@ def run(args):
               "check": {}, "maxRelErr": None, "peers": {}, "notes": notes}
     WHERE.update(peer="peaks", tenant=None)
     if not args.skip_peaks:
+        set_tf32(False)  # the peaks are fp32's and bf16's, whatever the fleet runs at
         result["peaks"] = measure_peaks(device)
+    set_tf32(tf32)
     if plan is None:
         return result, 0
     WHERE["peer"] = "load"
@@ -99,3 +98,37 @@ def run(args):
         kinds = sorted({t["kind"] for t in plan["tenants"]})
         notes.append(f"vmap, vmap_graph: null, the fleet is not one architecture (kinds {', '.join(kinds)} / differing options or batch)")
     return result, 2 if bad else 3 if failed else 0
+
+
+# How each precision runs in torch: fp32 is true fp32 (no TF32), like Loom's fp32 plans; tf32 keeps fp32 tensors
+# and lets cuBLAS/cuDNN round matmul and conv operands to TF32; bf16 and fp16 convert the modules, inputs and
+# outputs to that dtype (weights included, as `.to(torch.bfloat16)` does).
+PRECISION_NOTES = {
+    "fp32": "precision fp32: float32 modules, TF32 off (torch.backends.cuda.matmul.allow_tf32 = cudnn.allow_tf32 = False)",
+    "tf32": "precision tf32: float32 modules, torch.backends.cuda.matmul.allow_tf32 = cudnn.allow_tf32 = True",
+    "bf16": "precision bf16: modules, inputs and outputs in torch.bfloat16, TF32 off",
+    "fp16": "precision fp16: modules, inputs and outputs in torch.float16, TF32 off",
+}
+
+
+def peer_precision(flag, plan):
+    """--precision when given, else the hand-off's (Loom's plan precision); a flag that contradicts the hand-off
+    is an error (the check against Loom's outputs would use the wrong tolerance)."""
+    handoff = plan["precision"] if plan else None
+    if flag is not None and flag not in PRECISIONS:
+        raise PeerError(f"--precision '{flag}' unknown (known: {', '.join(PRECISIONS)})")
+    if flag is not None and handoff is not None and flag != handoff:
+        raise PeerError(f"--precision {flag} but the hand-off was written for Loom at {handoff}")
+    return flag or handoff or "fp32"
+
+
+def precision_setup(prec):
+    """(module dtype, TF32 on?) for a precision."""
+    return {"fp32": (torch.float32, False), "tf32": (torch.float32, True),
+            "bf16": (torch.bfloat16, False), "fp16": (torch.float16, False)}[prec]
+
+
+def set_tf32(on):
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+    torch.backends.cudnn.benchmark = True

@@ -6,7 +6,8 @@ import os
 from .check import rel_err
 from .deps import np
 from .handoff import _numel, parse_fleet, read_array, tenant_arrays
-from .spec import TINY, PeerError, initializer_spec, io_spec, normalize_options
+from .run import peer_precision
+from .spec import PRECISIONS, TINY, TOLERANCE, PeerError, initializer_spec, io_spec, normalize_options
 from .timing import percentile
 from .util import json_safe
 
@@ -17,6 +18,8 @@ SELF_TEST_TENANTS = [
     ("resnet18-0", "resnet18", {"width": 2, "resolution": 16, "classes": 5, "seed": 3}, 1),
     ("encoder-0", "encoder", {"layers": 1, "hidden": 8, "heads": 2, "ffn": 16, "seq": 4, "vocabSize": 11,
                               "maxPositions": 6, "seed": 4}, 2),
+    ("mobilenet-0", "mobilenet", {"resolution": 32, "classes": 3, "widthMult": 0.25, "seed": 5}, 1),
+    ("squeezenet-0", "squeezenet", {"resolution": 32, "classes": 3, "seed": 6}, 1),
 ]
 
 
@@ -85,9 +88,26 @@ def self_test(keep):
     expect(learned("lstm", lstm_opts) == 8407050, f"lstm params {learned('lstm', lstm_opts)}")
     expect(learned("resnet18", {}) == 11689512, f"resnet18 params {learned('resnet18', {})}")
     expect(learned("encoder", {"seq": 64}) == 5454080, f"encoder params {learned('encoder', {'seq': 64})}")
+    # torchvision's parameter counts of mobilenet_v3_small and squeezenet1_1 (1000 classes, width 1)
+    expect(learned("mobilenet", {}) == 2542856, f"mobilenet params {learned('mobilenet', {})}")
+    expect(learned("squeezenet", {}) == 1235496, f"squeezenet params {learned('squeezenet', {})}")
+    expect_error(lambda: normalize_options("mobilenet", {"widthMult": 0}, "t"), "widthMult", "mobilenet width")
+    expect_error(lambda: normalize_options("squeezenet", {"headPool": "max"}, "t"), "headPool 'max'", "squeezenet head")
     expect_error(lambda: normalize_options("mlp", {"hidden": 3}, "t"), "option(s) hidden", "unknown option")
     expect_error(lambda: normalize_options("gru", {}, "t"), "unknown kind 'gru'", "unknown kind")
     expect_error(lambda: normalize_options("encoder", {"hidden": 10, "heads": 4}, "t"), "divisible", "heads")
+
+    # the precision: --precision parsed, the hand-off's by default, a contradiction refused
+    from .cli import parse_args  # cli imports this module
+    for prec in PRECISIONS:
+        args = parse_args(["--fleet", "f.json", "--out", "o.json", "--precision", prec])
+        expect(args.precision == prec, f"--precision {prec} parsed as {args.precision!r}")
+    expect(parse_args(["--fleet", "f.json", "--out", "o.json"]).precision is None, "--precision defaults to the hand-off's")
+    expect(peer_precision(None, {"precision": "tf32"}) == "tf32", "hand-off precision")
+    expect(peer_precision("bf16", {"precision": "bf16"}) == "bf16", "matching --precision")
+    expect(peer_precision("tf32", None) == "tf32" and peer_precision(None, None) == "fp32", "--peaks-only precision")
+    expect_error(lambda: peer_precision("tf32", {"precision": "fp32"}), "written for Loom at fp32", "contradicting --precision")
+    expect(TOLERANCE["tf32"] >= TOLERANCE["fp32"] and set(PRECISIONS) == {"fp32", "tf32", "bf16", "fp16"}, "precisions")
 
     expect(percentile(list(range(1, 101)), 50) == 50.5, "p50")
     expect(abs(percentile(list(range(1, 101)), 99) - 99.01) < 1e-9, "p99")
