@@ -26,7 +26,7 @@ export interface ReportBlock extends LaunchRow {
   readonly tenantCount: number; // tenants the launch covers (its `tenants` are group rows when grouped)
   readonly measuredUs: number | null;
   readonly us: number; // what the chart draws: measured when the bench has it, else predicted
-  readonly startUs: number; // launches run one after another; this one starts here in the tick
+  readonly startUs: number; // where it starts in the tick: after its lane's previous launch and the launches it waits for
   readonly runs: readonly RowRun[]; // top to bottom
 }
 
@@ -107,26 +107,35 @@ export function buildReportModel(full: ReportPlan, bench?: BenchTimes, opts: Rep
     };
   });
 
+  // A launch starts when its lane's previous launch and every launch it waits for have finished (one lane: one
+  // after another), so parallel lanes show as blocks side by side in time on their tenants' rows.
   let clock = 0;
+  const laneFree = new Map<number, number>();
+  const finish: number[] = [];
   const blocks: ReportBlock[] = rows.map((r, i) => {
     const measured = bench?.us.get(r.id);
     const us = measured ?? r.predictedUs;
-    const block = {
+    const startUs = Math.max(laneFree.get(r.lane) ?? 0, ...r.after.map((a) => finish[a] ?? 0));
+    finish[i] = startUs + us;
+    laneFree.set(r.lane, finish[i]!);
+    clock = Math.max(clock, finish[i]!);
+    return {
       ...r,
       tenantCount: new Set(full.launches[i]!.info.tenants).size,
       measuredUs: measured ?? null,
       us,
-      startUs: clock,
+      startUs,
       runs: rowRuns(tenantSets[i]!.map((t) => rowOf.get(t)!)),
     };
-    clock += us;
-    return block;
   });
 
   const stages: ReportStage[] = [];
   for (const b of blocks) {
     const last = stages[stages.length - 1];
-    if (last && last.stage === b.stage) stages[stages.length - 1] = { ...last, us: last.us + b.us, launches: last.launches + 1 };
+    if (last && last.stage === b.stage) {
+      const startUs = Math.min(last.startUs, b.startUs);
+      stages[stages.length - 1] = { ...last, startUs, us: Math.max(last.startUs + last.us, b.startUs + b.us) - startUs, launches: last.launches + 1 };
+    }
     else stages.push({ stage: b.stage, startUs: b.startUs, us: b.us, launches: 1 });
   }
 

@@ -20,6 +20,7 @@ function blockDetails(m: ReportModel): unknown {
     fields: [
       ['kind', b.kind === 'generated' ? `${KIND_TEXT[b.kind]}: ${b.op}` : KIND_TEXT[b.kind]],
       ['stage', `${b.stage}; starts ${fmtUs(b.startUs)} into the tick`],
+      ...(b.lane > 0 || b.after.length > 0 ? [['lane', `${b.lane}${b.after.length > 0 ? `; waits for ${b.after.map((a) => `#${a}`).join(', ')}` : ''}`]] : []),
       ['shapes', b.shapes],
       ['FLOPs', flopText(b.flops)],
       ['bytes', `${fmtBytes(b.bytes)} read + written`],

@@ -164,12 +164,33 @@ describe('loom compile / inspect / run', () => {
     // tenant layers = the launches a time-only runtime would make: 2 fused Gemms per MLP, the LSTM's lowered steps
     expect(parsed.totals.tenantLayers).toBe(onDisk.tenants.reduce((a, t) => a + t.layers, 0));
     for (const t of onDisk.tenants.filter((x) => x.id.startsWith('mlp'))) expect(t.layers).toBe(2);
-    expect(parsed.totals.launches).toBeLessThan(parsed.totals.tenantLayers);
-    // every MLP layer runs inside launches shared by all four MLPs: 2 launches cover their 8 layers
-    const mlpLaunches = parsed.launches.filter((l) => l.tenants.includes('mlp-a'));
-    expect(mlpLaunches).toHaveLength(2);
-    for (const l of mlpLaunches) expect(l.tenants).toEqual(expect.arrayContaining(['mlp-a', 'mlp-b', 'mlp-c', 'mlp-wide']));
+    expect(parsed.totals.launches).toBeLessThanOrEqual(parsed.totals.tenantLayers); // fewer on one lane: below
+    // the MLPs differ in maxBatch (so in GEMM shape): on lanes each one's 2 GEMMs run beside the others'; with
+    // --lanes 1 they join grouped launches (the test below)
+    expect(parsed.launches.filter((l) => l.tenants.includes('mlp-a'))).toHaveLength(2);
     expectOneLineError(loom('inspect', path.join(tmp, 'no-such-plan')), 'IO', 'no-such-plan');
+  });
+
+  it('--lanes: independent launches on parallel lanes, shown by inspect; a bad count is refused', () => {
+    const laned = path.join(tmp, 'plan-lanes');
+    const r = loom('compile', manifest, '-o', laned, '--quiet', '--lanes', '4');
+    expect(r.code, r.err).toBe(0);
+    const onDisk = JSON.parse(readFileSync(path.join(laned, 'plan.json'), 'utf8')) as { lanes?: number; launches: { lane?: number }[] };
+    expect(onDisk.lanes ?? 1).toBeGreaterThan(1);
+    expect(onDisk.lanes).toBeLessThanOrEqual(4);
+    const i = loom('inspect', laned);
+    expect(i.code, i.err).toBe(0);
+    expect(i.out).toContain('waits for');
+    expect(i.out).toMatch(new RegExp(`${onDisk.lanes} parallel lanes`));
+    expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--lanes', '0'), 'USAGE', '--lanes', '1..32');
+    // one lane: the four MLPs' equal layers share launches, mlp-wide's different shape joining them in grouped ones
+    const one = path.join(tmp, 'plan-one-lane');
+    expect(loom('compile', manifest, '-o', one, '--quiet', '--lanes', '1').code).toBe(0);
+    const j = JSON.parse(loom('inspect', one, '--json').out) as { launches: { kind: string; tenants: string[] }[]; totals: { launches: number; tenantLayers: number } };
+    expect(j.totals.launches).toBeLessThan(j.totals.tenantLayers);
+    const mlp = j.launches.filter((l) => l.tenants.includes('mlp-a'));
+    expect(mlp).toHaveLength(2);
+    for (const l of mlp) expect(l.tenants).toEqual(expect.arrayContaining(['mlp-a', 'mlp-b', 'mlp-c', 'mlp-wide']));
   });
 
   it('run writes .npy outputs equal to onnxruntime for that tenant', async () => {

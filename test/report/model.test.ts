@@ -156,6 +156,28 @@ describe('view model', () => {
     expect(m.kinds.generated).toEqual({ launches: 2, us: 1.5 });
   });
 
+  it('parallel lanes: a launch starts after its lane and the launches it waits for; the tick is the longest path', () => {
+    const laned: ReportPlan = {
+      ...PLAN,
+      lanes: 2,
+      launches: [
+        { ...gemm(0, info(0, [0, 2, 4], 10), true), lane: 0 },
+        { ...gemm(1, info(0, [1, 3], 4), false), lane: 1 },
+        { ...kernel(2, info(1, [1], 1)), lane: 1 },
+        { ...grouped(3, info(2, [0, 1, 2, 3, 4, 5], 20)), lane: 0, after: [2] },
+      ],
+    };
+    const m = buildReportModel(laned);
+    expect(m.blocks.map((b) => b.startUs)).toEqual([0, 0, 4, 10]);
+    expect(m.tickUs).toBe(30);
+    expect(m.stages.map((s) => [s.stage, s.startUs, s.us])).toEqual([
+      [0, 0, 10],
+      [1, 4, 1],
+      [2, 10, 20],
+    ]);
+    expect(renderReport(laned)).toContain('waits for #2');
+  });
+
   it('draws measured times when a bench is given; unmeasured launches keep their predicted width', () => {
     const m = buildReportModel(
       PLAN,
