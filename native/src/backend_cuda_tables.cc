@@ -90,9 +90,11 @@ cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launc
   return t;
 }
 
-std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants) {
+std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants,
+                                              std::vector<int64_t>* units) {
   std::vector<cuda_epi_job> jobs;
   if (tenants) tenants->clear();
+  if (units) units->clear();
   long long begin = 0;
   for (const auto& g : l.groups) {
     const gemm_problem& p = g.problem;
@@ -128,6 +130,7 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
       begin += p.m * p.n;
       jobs.push_back(j);
       if (tenants) tenants->push_back(e.tenant);
+      if (units) units->push_back(p.rows_unit);
     }
   }
   return jobs;
