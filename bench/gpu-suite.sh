@@ -9,6 +9,8 @@
 #   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks)
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
 #   host       bench/host-overhead.ts: runTick wall time minus the native tick
+#   rows       bench/tick-rows.ts: a tick at 1, 2, 4, ... 64 rows per tenant (16 x MLP 1024-4096-4096-1024 at
+#              maxBatch 64): the row-bucket GEMMs against the full tick
 #   demo       loom demo + loom bench (time-only / space-only / space-time) + loom bench --occupancy
 #   fleets     bench/fleet-table.ts: the issue-5 fleets against the PyTorch peers (needs python3 + torch)
 #   occupancy  loom bench --occupancy on the fleet table's 64 x MLP plan (after `fleets`)
@@ -26,7 +28,7 @@
 set -uo pipefail
 OUT=${1:?usage: bash bench/gpu-suite.sh OUT_DIR [PART ...]}
 shift
-PARTS=${*:-build tests tick host demo fleets occupancy seed}
+PARTS=${*:-build tests tick host rows demo fleets occupancy seed}
 WORK=${WORK:-/tmp/loom-gpu-suite}
 FLEETS=${FLEETS:-mlp-b1,mlp-b16,lstm,resnet18,mixed}
 mkdir -p "$OUT" "$WORK"
@@ -60,6 +62,7 @@ for part in $PARTS; do
     tests) step gpu-tests $X vitest run test/gpu ;;
     tick) step cuda-tick $TSX bench/cuda-tick.ts --iters 300 ;;
     host) step host-overhead $TSX bench/host-overhead.ts --backend cuda --iters 2000 ;;
+    rows) step tick-rows $TSX bench/tick-rows.ts --backend cuda --iters 500 ;;
     demo)
       step demo $LOOM demo --dir "$WORK/demo" --backend cuda --quiet
       step bench-demo $LOOM bench "$WORK/demo/plan" --backend cuda --ticks 200 --warmup 20 --json "$OUT/bench-demo.json" --quiet

@@ -10,30 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildLaunchPlan, loadWeights, parseLaunchPlan, readPlanDir, writePlanDir } from '../../codegen/index.js';
 import type { Launch } from '../../ir/contract/launch.js';
 import type { Plan } from '../../ir/contract/plan.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { generateModel } from '../../models/index.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
 import { planFleet } from '../../src/planner/index.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
-import { type TestTenant, tenantFromBytes } from '../planner/fleet-helpers.js';
+import { rowsFeeds, rowsFleet, zooTenant } from './rows-fleet.js';
 
-type Feeds = Record<string, Record<string, Tensor>>;
-
-const zoo = (id: string, kind: Parameters<typeof generateModel>[0], o: object, maxBatch: number): TestTenant =>
-  tenantFromBytes(id, generateModel(kind, o as never).bytes, maxBatch);
-
-function fleet(): TestTenant[] {
-  return [
-    zoo('mlp-0', 'mlp', { seed: 1, sizes: [32, 64, 10] }, 8),
-    zoo('mlp-1', 'mlp', { seed: 2, sizes: [32, 64, 10] }, 8),
-    zoo('mlp-2', 'mlp', { seed: 3, sizes: [48, 96, 64, 10], linear: 'matmul', activation: 'relu' }, 8),
-    zoo('pad', 'mlp', { seed: 4, sizes: [16, 32, 4] }, 8), // fed 8 rows to force a full-rows tick
-    zoo('enc', 'encoder', { seed: 7, layers: 1, hidden: 64, heads: 2, ffn: 128, seq: 16, vocabSize: 100, maxPositions: 32 }, 4),
-    zoo('resnet', 'resnet18', { seed: 13, width: 8, resolution: 32, classes: 10 }, 4),
-    zoo('lstm', 'lstm', { seed: 12, hidden: 32, inputSize: 16, seqLen: 4 }, 4),
-  ];
-}
+const zoo = zooTenant;
+const fleet = rowsFleet;
 
 // Per tenant: [GEMM entries in launches that scale, all GEMM entries].
 function scaledEntries(plan: Plan | { tenants: readonly { id: string }[]; launches: readonly Launch[] }): Record<string, [number, number]> {
@@ -94,14 +78,7 @@ describe('ticks at a row bucket on the CPU backend', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const feedsFor = (rows: Record<string, number>, seed: number): Feeds => {
-    const feeds: Feeds = {};
-    ts.forEach((t, i) => {
-      const r = rows[t.input.id];
-      if (r !== undefined) feeds[t.input.id] = makeFeeds(t.input.graph, { batch: r, seed: seed + i, intRange: 50 });
-    });
-    return feeds;
-  };
+  const feedsFor = (rows: Record<string, number>, seed: number) => rowsFeeds(ts, rows, seed);
 
   const info = (): Record<string, number> => {
     const i = plan.backendInfo();
