@@ -11,6 +11,7 @@ import { buildLaunchPlan, loadWeights, parseLaunchPlan, readPlanDir, writePlanDi
 import type { Launch } from '../../ir/contract/launch.js';
 import type { Plan } from '../../ir/contract/plan.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
+import { TickScheduler } from '../../runtime/serve/index.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
 import { planFleet } from '../../src/planner/index.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
@@ -117,6 +118,23 @@ describe('ticks at a row bucket on the CPU backend', () => {
     await checkTick({ 'mlp-0': 1 }, 40, 1);
     await checkTick({ resnet: 1, 'mlp-2': 1 }, 50, 1);
     await checkTick({ 'mlp-2': 5, enc: 3 }, 60, 8); // 5 rounds up to 8 = every row
+  });
+
+  it("loom serve's scheduler batches requests and their rows reach the backend (1-row requests run at bucket 1)", async () => {
+    const s = new TickScheduler(plan, {});
+    const before = info().gemmRows;
+    const x = rowsFeeds(ts, { 'mlp-0': 1, enc: 1 }, 70);
+    const [a, b] = await Promise.all([s.submit('mlp-0', x['mlp-0']!), s.submit('enc', x.enc!)]);
+    expect(info().lastRowsBucket).toBe(1);
+    expect(info().gemmRows - before).toBeGreaterThan(0);
+    for (const [id, got] of [
+      ['mlp-0', a!],
+      ['enc', b!],
+    ] as const) {
+      const want = await runOrt(ts.find((t) => t.input.id === id)!.model, x[id]!);
+      for (const [name, w] of Object.entries(want)) expect(relativeError(got[name]!, w), `${id}/${name}`).toBeLessThanOrEqual(1e-4);
+    }
+    await s.close();
   });
 
   it('runs fewer GEMM rows at a smaller bucket, in proportion for a fleet of MLPs', async () => {
