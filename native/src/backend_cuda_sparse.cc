@@ -35,7 +35,7 @@ namespace loom {
 namespace {
 
 constexpr double kSparseRatio = 0.8;             // sparse only when clearly cheaper than the full tick
-constexpr int kMaxMasks = 32;                    // cached masks (each holds a table slot and maybe a graph)
+constexpr int kMaxMasks = 32;                    // cached (mask, bucket) entries; those with a program hold a table slot
 constexpr size_t kSlabBudget = size_t(64) << 20; // device bytes for all table slots together
 constexpr int64_t kMergeGap = kStagingMergeGap;  // as the full tick: copy a small gap rather than add a copy
 constexpr int kTrustAfter = 3;                   // graph replays measured before the measurement decides
@@ -315,17 +315,45 @@ void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
 
 namespace {
 
+// Drops the least recently used entry other than `keep` (any entry when `with_program` is false, else one that
+// holds a program and so a table slot); false when there is none.
+bool evict_lru(cuda_ctx& c, const mask_entry* keep, bool with_program) {
+  sparse_state& sp = c.sparse;
+  auto lru = sp.cache.end();
+  for (auto it = sp.cache.begin(); it != sp.cache.end(); ++it) {
+    if (it->get() == keep || (with_program && !(*it)->prog)) continue;
+    if (lru == sp.cache.end() || (*it)->last_use < (*lru)->last_use) lru = it;
+  }
+  if (lru == sp.cache.end()) return false;
+  // staged ticks may still be running the program about to go (its graph, its table slot)
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+  release_program(c, **lru);
+  sp.cache.erase(lru);
+  sp.evictions++;
+  return true;
+}
+
+// Builds the entry's program, first freeing a table slot when none is free; on failure the entry leaves the
+// cache (an entry marked sparse always has its program).
+void build_entry(cuda_ctx& c, mask_entry& e) {
+  sparse_state& sp = c.sparse;
+  try {
+    if (sp.free_slots.empty() && !evict_lru(c, &e, true)) throw loom_error("sparse tick: no table slot to free (cache bookkeeping)");
+    build_program(c, e);
+  } catch (...) {
+    for (auto it = sp.cache.begin(); it != sp.cache.end(); ++it) {
+      if (it->get() != &e) continue;
+      sp.cache.erase(it);
+      break;
+    }
+    throw;
+  }
+}
+
 // A new cache entry for (mask, rows), evicting the least recently used one when the cache is full.
 mask_entry& add_entry(cuda_ctx& c, const tenant_mask& mask, int64_t rows) {
   sparse_state& sp = c.sparse;
-  if (static_cast<int>(sp.cache.size()) >= sp.n_slots) {
-    // staged ticks may still be running the program about to go (its graph, its table slot)
-    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-    auto lru = std::min_element(sp.cache.begin(), sp.cache.end(), [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
-    release_program(c, **lru);
-    sp.cache.erase(lru);
-    sp.evictions++;
-  }
+  if (static_cast<int>(sp.cache.size()) >= kMaxMasks) evict_lru(c, nullptr, false);
   auto e = std::make_unique<mask_entry>();
   e->mask = mask;
   e->rows = rows;
@@ -363,7 +391,7 @@ mask_entry* choose_sparse(cuda_ctx& c, const tenant_mask& active, int64_t rows) 
   e.estimate_us = estimate;
   e.sparse = sp.policy == sparse_policy::always || (sp.calibrated && estimate < kSparseRatio * sp.full_wall_us);
   sp.last_estimate_us = estimate;
-  if (e.sparse) build_program(c, e);
+  if (e.sparse) build_entry(c, e);
   return e.sparse ? &e : nullptr;
 }
 
@@ -375,7 +403,7 @@ mask_entry* whole_at_rows(cuda_ctx& c, int64_t rows) {
   mask_entry& e = add_entry(c, all, rows);
   e.forced = true;
   e.sparse = true;
-  build_program(c, e);
+  build_entry(c, e);
   return &e;
 }
 
@@ -438,7 +466,8 @@ void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out) {
   for (const auto& e : sp.cache) graphs += e->prog && e->prog->exec ? 1 : 0;
   num("sparseTicks", static_cast<double>(sp.sparse_ticks));
   num("fullTicks", static_cast<double>(sp.full_ticks));
-  num("sparseAvailable", sp.available ? 1 : 0);
+  num("sparseAvailable", sp.available && sp.policy != sparse_policy::never ? 1 : 0); // partly occupied ticks may run sparse
+  num("rowBucketsAvailable", sp.available ? 1 : 0);                                  // the tables the row-bucket programs need are set up
   num("sparseRatio", kSparseRatio);
   num("sparseMasksCached", static_cast<double>(sp.cache.size()));
   num("sparseGraphs", graphs);

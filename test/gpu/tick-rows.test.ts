@@ -71,6 +71,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: ticks at a row bucket',
           }
         }
         const info = gpu.backendInfo();
+        expect(Number(info.rowBucketsAvailable), String(info.sparseNote ?? '')).toBe(1);
         expect(Number(info.rowBucketTicksCuda)).toBe(3 * TICKS.filter(([, b]) => b < 8).length);
         expect(Number(info.sparseCaptures)).toBeGreaterThan(0); // the bucket programs were captured and replayed
       } finally {
