@@ -55,14 +55,14 @@ export function alignTable(head: readonly string[], body: ReadonlyArray<readonly
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...body.map(line)];
 }
 
-// `count` zoo MLPs of the given layer widths at batch 1 (seeds 5000 + i) and their manifest under `dir`;
-// returns the manifest's path.
-export function writeMlpFleet(dir: string, sizes: readonly number[], count = 64): string {
+// `count` zoo MLPs of the given layer widths at maxBatch `maxBatch` (default 1; seeds 5000 + i) and their manifest
+// under `dir`; returns the manifest's path.
+export function writeMlpFleet(dir: string, sizes: readonly number[], count = 64, maxBatch = 1): string {
   mkdirSync(path.join(dir, 'models'), { recursive: true });
   const tenants = Array.from({ length: count }, (_, i) => {
     const model = `models/mlp-${i}.onnx`;
     writeZooModel('mlp', { seed: 5000 + i, sizes }, path.join(dir, model));
-    return { id: `mlp-${i}`, model, maxBatch: 1 };
+    return { id: `mlp-${i}`, model, maxBatch };
   });
   const manifest = path.join(dir, 'fleet.json');
   writeFileSync(manifest, JSON.stringify({ tenants, precision: 'fp32' }));

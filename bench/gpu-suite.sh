@@ -9,6 +9,8 @@
 #   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks)
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
 #   host       bench/host-overhead.ts: runTick wall time minus the native tick
+#   rows       bench/tick-rows.ts: a tick at 1, 2, 4, ... 64 rows per tenant (16 x MLP 1024-4096-4096-1024 at
+#              maxBatch 64): the row-bucket GEMMs against the full tick
 #   demo       loom demo + loom bench (time-only / space-only / space-time) + loom bench --occupancy
 #   fleets     bench/fleet-table.ts: the issue-5 fleets and the zoo mix against Loom space-only (each tenant its
 #              own plan, its own CUDA graph on its own stream, all launched at once) and the PyTorch peers (needs
@@ -35,7 +37,7 @@
 set -uo pipefail
 OUT=${1:?usage: bash bench/gpu-suite.sh OUT_DIR [PART ...]}
 shift
-PARTS=${*:-build tests tick host demo fleets spacetime occupancy seed}
+PARTS=${*:-build tests tick host rows demo fleets spacetime occupancy seed}
 WORK=${WORK:-/tmp/loom-gpu-suite}
 FLEETS=${FLEETS:-mlp-b1,mlp-b16,lstm,resnet18,mixed,zoo-mix}
 PRECISIONS=${PRECISIONS-bf16,tf32}
@@ -74,6 +76,7 @@ for part in $PARTS; do
     tests) step gpu-tests $X vitest run test/gpu ;;
     tick) step cuda-tick $TSX bench/cuda-tick.ts --iters 300 ;;
     host) step host-overhead $TSX bench/host-overhead.ts --backend cuda --iters 2000 ;;
+    rows) step tick-rows $TSX bench/tick-rows.ts --backend cuda --iters 500 ;;
     demo)
       step demo $LOOM demo --dir "$WORK/demo" --backend cuda --quiet
       step bench-demo $LOOM bench "$WORK/demo/plan" --backend cuda --ticks 200 --warmup 20 --json "$OUT/bench-demo.json" --quiet

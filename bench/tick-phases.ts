@@ -30,15 +30,16 @@ export async function tickPhases(loaded: LoadedPlan, inputs: TickInputs, iters: 
   const codec = new TickCodec(loaded.plan.tenants, staging);
   const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
   const mask = new Uint8Array(loaded.plan.tenants.length);
+  const rows = new Int32Array(loaded.plan.tenants.length);
 
   const cols: number[][] = [[], [], [], [], [], [], []];
   for (let i = 0; i < iters + 50; i++) {
     const t0 = now();
     const checked = codec.check(inputs);
     const t1 = now();
-    const written = codec.write(checked, set, mask);
+    const written = codec.write(checked, set, mask, rows);
     const t2 = now();
-    const p = addon.submitTick(handle, 0, written.active);
+    const p = addon.submitTick(handle, 0, written.active, written.rows);
     const t3 = now();
     const result = await p;
     const t4 = now();

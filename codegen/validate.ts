@@ -42,6 +42,11 @@ function gemmProblem(x: unknown, p: string): void {
   num(g.beta, `${p}.beta`);
   oneOf(g.bias, GEMM_BIAS_MODES, `${p}.bias`);
   if (g.activation !== null) activation(g.activation, `${p}.activation`);
+  if (g.rowsUnit !== undefined) {
+    const unit = int(g.rowsUnit, `${p}.rowsUnit`, 1);
+    if (g.transA === true) bad(`${p}.rowsUnit`, 'a GEMM with a transposed A cannot scale its m with the rows');
+    if ((g.m as number) % unit !== 0) bad(`${p}.rowsUnit`, `${unit} does not divide m = ${String(g.m)}`);
+  }
 }
 
 function gemmEntry(x: unknown, p: string): void {

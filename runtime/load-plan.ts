@@ -195,6 +195,7 @@ class ResidentPlan implements LoadedPlan {
   private readonly codec: TickCodec;
   private readonly sets: readonly Uint8Array[]; // the native staging sets (pinned memory on CUDA)
   private readonly masks: readonly Uint8Array[]; // one per set, all zero between ticks
+  private readonly rowCounts: readonly Int32Array[]; // one per set (each live tenant's rows), all zero between ticks
   private readonly free: number[]; // staging sets not in flight
   private readonly waiting: WaitingTick[] = []; // in call order
 
@@ -208,6 +209,7 @@ class ResidentPlan implements LoadedPlan {
     this.codec = new TickCodec(plan.tenants, staging);
     this.sets = staging.sets.map((b) => new Uint8Array(b, 0, staging.inBytes));
     this.masks = staging.sets.map(() => new Uint8Array(plan.tenants.length));
+    this.rowCounts = staging.sets.map(() => new Int32Array(plan.tenants.length));
     this.free = staging.sets.map((_, i) => staging.sets.length - 1 - i);
   }
 
@@ -223,11 +225,11 @@ class ResidentPlan implements LoadedPlan {
     }
     if (this.waiting.length === 0 && this.free.length > 0) {
       const set = this.free.pop()!;
-      const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!);
+      const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!);
       return this.submit(set, written);
     }
     const bytes = new Uint8Array(this.codec.inBytes);
-    const written = this.codec.write(checked, bytes, new Uint8Array(this.plan.tenants.length));
+    const written = this.codec.write(checked, bytes, new Uint8Array(this.plan.tenants.length), new Int32Array(this.plan.tenants.length));
     return new Promise<TickOutputs>((resolve, reject) => this.waiting.push({ bytes, written, settle: { resolve, reject } }));
   }
 
@@ -235,7 +237,7 @@ class ResidentPlan implements LoadedPlan {
     let pending: Promise<ArrayBuffer>;
     try {
       if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
-      pending = this.addon.submitTick(this.handle, set, written.active);
+      pending = this.addon.submitTick(this.handle, set, written.active, written.rows);
     } catch (e) {
       this.release(set, written);
       return Promise.reject(isLoomError(e) ? e : new LoomError('EVAL', e instanceof Error ? e.message : String(e)));
@@ -263,7 +265,9 @@ class ResidentPlan implements LoadedPlan {
     this.sets[set]!.set(next.bytes);
     const mask = this.masks[set]!;
     mask.set(next.written.active);
-    this.submit(set, { active: mask, reads: next.written.reads }).then(next.settle.resolve, next.settle.reject);
+    const rows = this.rowCounts[set]!;
+    rows.set(next.written.rows);
+    this.submit(set, { active: mask, rows, reads: next.written.reads }).then(next.settle.resolve, next.settle.reject);
   }
 
   backendInfo(): Record<string, string | number> {

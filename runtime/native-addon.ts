@@ -67,13 +67,21 @@ export interface NativeTickOutput {
 export interface NativeAddon {
   create(plan: unknown, weights: Uint8Array, opts: NativeCreateOptions): NativeHandle;
   // The general tick: one object per input and output (hand-built plans, tests).
-  runTick(handle: NativeHandle, inputs: readonly NativeTickInput[], outputs: readonly NativeTickOutput[], active: Uint8Array): Promise<Uint8Array[]>;
+  // `rows` (optional): each plan tenant's rows this tick (live ones 1..maxBatch); the native side runs the tick's
+  // row-scaled GEMMs (plan problem.rowsUnit) at the most rows of a live tenant rounded up to a power of two.
+  runTick(
+    handle: NativeHandle,
+    inputs: readonly NativeTickInput[],
+    outputs: readonly NativeTickOutput[],
+    active: Uint8Array,
+    rows?: Int32Array,
+  ): Promise<Uint8Array[]>;
   // The runtime's tick path (native/src/tick_staging.h): the plan's staging sets and their layout, once per plan.
   staging(handle: NativeHandle): NativeStaging;
   // Submits the tick whose inputs were written into staging set `set` (at the layout's input offsets); the set
   // must not be written again until the promise settles. Resolves with the outputs at the layout's output
   // offsets, read in place (on CUDA a pinned block that returns to its pool when the buffer is collected).
-  submitTick(handle: NativeHandle, set: number, active: Uint8Array): Promise<ArrayBuffer>;
+  submitTick(handle: NativeHandle, set: number, active: Uint8Array, rows?: Int32Array): Promise<ArrayBuffer>;
   destroy(handle: NativeHandle): void;
   info(): AddonInfo;
   // What the backend says about a loaded plan (CUDA: graph, graphNodes, kernelNodes, kernelModule, device, ...).

@@ -53,9 +53,12 @@ export interface CheckedTick {
   readonly entries: readonly { readonly table: TenantTable; readonly given: Readonly<Record<string, Tensor>>; readonly rows: number | null }[];
 }
 
-// A tick written into a staging set: its mask (one byte per plan tenant) and the outputs to read back.
+// A tick written into a staging set: its mask (one byte per plan tenant), each live tenant's rows (the native side
+// runs the tick's row-scaled GEMMs at the most rows of any live tenant, rounded up to a power of two) and the
+// outputs to read back.
 export interface WrittenTick {
   readonly active: Uint8Array;
+  readonly rows: Int32Array;
   readonly reads: readonly TickRead[];
 }
 
@@ -168,15 +171,17 @@ export class TickCodec {
   }
 
   // Lays a checked tick's inputs into `data` (a staging set, or a buffer of inBytes copied into one later);
-  // `active` is the set's mask, all zero on entry.
-  write(tick: CheckedTick, data: Uint8Array, active: Uint8Array): WrittenTick {
+  // `active` and `rowCounts` are the set's mask and rows, all zero on entry. A tenant whose inputs have no batch
+  // axis counts maxBatch rows.
+  write(tick: CheckedTick, data: Uint8Array, active: Uint8Array, rowCounts: Int32Array): WrittenTick {
     const reads: TickRead[] = [];
     for (const { table, given, rows } of tick.entries) {
       for (const slot of table.inputs) writeInput(data, slot, given[slot.io.name]!, slot.io.batchAxis === null ? 0 : rows!);
       active[table.index] = 1;
+      rowCounts[table.index] = rows ?? table.tenant.maxBatch;
       for (const slot of table.outputs) reads.push({ table, slot, rows: rows ?? table.tenant.maxBatch });
     }
-    return { active, reads };
+    return { active, rows: rowCounts, reads };
   }
 
   // Output tensors per tenant from the tick's result buffer (see readOutput on sharing).
@@ -186,9 +191,12 @@ export class TickCodec {
     return out;
   }
 
-  // The mask back to all zero, touching only the tick's tenants.
+  // The mask and rows back to all zero, touching only the tick's tenants.
   clear(tick: WrittenTick): void {
-    for (const r of tick.reads) tick.active[r.table.index] = 0;
+    for (const r of tick.reads) {
+      tick.active[r.table.index] = 0;
+      tick.rows[r.table.index] = 0;
+    }
   }
 
   private describeTenants(): string {

@@ -103,6 +103,9 @@ export interface GemmProblem {
   readonly bias: GemmBiasMode;
   readonly ldBias: number; // for 'full'; 0 otherwise
   readonly activation: Activation | null;
+  // Optional: m = rowsUnit · the tenants' request rows, rows outermost in A and C (FORMAT.md "gemm"), so a tick
+  // whose live tenants carry fewer rows may run m' = rowsUnit · its row bucket. Absent: m never scales.
+  readonly rowsUnit?: number;
 }
 
 export interface GemmEntry {

@@ -49,6 +49,15 @@ inline Napi::Float64Array addon_f64s(const Napi::Value& v, const char* what) {
   return v.As<Napi::Float64Array>();
 }
 
+// A tick's rows per plan tenant (executor.h tick_rows): an Int32Array, or undefined for every tenant at maxBatch.
+inline tick_rows addon_rows(const Napi::Value& v) {
+  if (v.IsUndefined()) return {};
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw addon_eval_error(v.Env(), "loom addon: tick rows must be an Int32Array (one count per plan tenant) or undefined");
+  Napi::Int32Array a = v.As<Napi::Int32Array>();
+  return tick_rows(a.Data(), a.Data() + a.ElementLength());
+}
+
 inline int64_t addon_offset(const Napi::Value& v, const char* what) {
   if (!v.IsNumber()) throw addon_eval_error(v.Env(), std::string("loom addon: ") + what + " must be a number");
   return v.As<Napi::Number>().Int64Value();

@@ -123,6 +123,7 @@ gemm_problem parse_problem(const Napi::Object& o, const std::string& w) {
   p.beta = num(o, "beta", w);
   p.bias = parse_name(bias_mode_parse, bias_mode_expected, str(o, "bias", w), w + ".bias", "bias mode");
   p.ld_bias = present(o, "ldBias") ? integer(o, "ldBias", w) : 0;
+  p.rows_unit = present(o, "rowsUnit") ? integer(o, "rowsUnit", w) : 0;
   p.act = parse_activation(o.Has("activation") ? o.Get("activation") : Napi::Value(), w + ".activation");
   return p;
 }

@@ -1,10 +1,12 @@
 // The addon's tick entry points; the tick itself never runs on the JS thread (Napi::AsyncWorker → Promise):
 //   staging(handle) → the plan's staging sets (ArrayBuffers over pinned memory on CUDA) and their layout.
-//   submitTick(handle, set, active) → Promise<ArrayBuffer>: the runtime's tick. JS wrote the inputs into staging
+//   submitTick(handle, set, active, rows?) → Promise<ArrayBuffer>: the runtime's tick. JS wrote the inputs into staging
 //     set `set` at the layout's offsets; the tick is submitted at once (CUDA: enqueued on the stream before this
 //     returns), up to `depth` ticks are in flight, and the result block (output layout) is read in place.
-//   runTick(handle, inputs: {offset, data}[], outputs: {offset, bytes}[], active) → Promise<Uint8Array[]>
+//   runTick(handle, inputs: {offset, data}[], outputs: {offset, bytes}[], active, rows?) → Promise<Uint8Array[]>
 //     the general form (hand-built plans, tests): one JS object per input and output.
+// rows (Int32Array, one count per plan tenant; absent: every tenant at maxBatch) sets the tick's row bucket
+// (executor.h row_bucket): GEMMs whose m scales with the rows run only the rows the tick carries.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,13 +22,14 @@ namespace {
 class tick_worker : public Napi::AsyncWorker {
  public:
   tick_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<tick_input> inputs, std::vector<tick_output> outputs,
-              tenant_mask active)
+              tenant_mask active, tick_rows rows)
       : Napi::AsyncWorker(env, "loom.runTick"),
         deferred_(Napi::Promise::Deferred::New(env)),
         exec_(std::move(exec)),
         inputs_(std::move(inputs)),
         outputs_(std::move(outputs)),
-        active_(std::move(active)) {}
+        active_(std::move(active)),
+        rows_(std::move(rows)) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -36,7 +39,7 @@ class tick_worker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      exec_->run_tick(inputs_, outputs_, active_, dst_.data());
+      exec_->run_tick(inputs_, outputs_, active_, rows_, dst_.data());
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -51,6 +54,7 @@ class tick_worker : public Napi::AsyncWorker {
   std::vector<tick_input> inputs_; // spans into memory the subclass keeps alive
   std::vector<tick_output> outputs_;
   tenant_mask active_;
+  tick_rows rows_;
   std::vector<uint8_t*> dst_;
 };
 
@@ -58,8 +62,8 @@ class tick_worker : public Napi::AsyncWorker {
 class tick_list_worker : public tick_worker {
  public:
   tick_list_worker(Napi::Env env, std::shared_ptr<executor> exec, std::vector<std::vector<uint8_t>> in_bytes,
-                   std::vector<int64_t> in_offsets, std::vector<tick_output> outputs, tenant_mask active)
-      : tick_worker(env, std::move(exec), {}, std::move(outputs), std::move(active)), in_store_(std::move(in_bytes)) {
+                   std::vector<int64_t> in_offsets, std::vector<tick_output> outputs, tenant_mask active, tick_rows rows)
+      : tick_worker(env, std::move(exec), {}, std::move(outputs), std::move(active), std::move(rows)), in_store_(std::move(in_bytes)) {
     for (size_t i = 0; i < in_store_.size(); i++) inputs_.push_back({in_offsets[i], in_store_[i].data(), in_store_[i].size()});
     out_store_.resize(outputs_.size());
     for (size_t i = 0; i < outputs_.size(); i++) {
@@ -147,7 +151,7 @@ Napi::Value addon_result_buffer(Napi::Env env, const staged_result& r) {
 Napi::Value addon_run_tick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[1].IsArray() || !info[2].IsArray()) {
-    throw addon_eval_error(env, "loom addon: runTick(handle, inputs, outputs, active) needs two arrays and a mask");
+    throw addon_eval_error(env, "loom addon: runTick(handle, inputs, outputs, active, rows?) needs two arrays and a mask");
   }
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   // Inputs are copied here, on the JS thread: the caller may reuse its buffers as soon as this returns.
@@ -168,8 +172,9 @@ Napi::Value addon_run_tick(const Napi::CallbackInfo& info) {
   }
   Napi::Uint8Array mask = addon_bytes(info[3], "active mask");
   tenant_mask active(mask.Data(), mask.Data() + mask.ByteLength());
-  auto* worker =
-      new tick_list_worker(env, std::move(exec), std::move(in_bytes), std::move(in_offsets), std::move(outputs), std::move(active));
+  tick_rows rows = addon_rows(info.Length() > 4 ? info[4] : env.Undefined());
+  auto* worker = new tick_list_worker(env, std::move(exec), std::move(in_bytes), std::move(in_offsets), std::move(outputs),
+                                      std::move(active), std::move(rows));
   Napi::Promise p = worker->promise();
   worker->Queue();
   return p;
@@ -194,16 +199,17 @@ Napi::Value addon_staging(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// submitTick(handle, set, active) → Promise<ArrayBuffer>: the tick whose inputs JS wrote into staging set `set`;
+// submitTick(handle, set, active, rows?) → Promise<ArrayBuffer>: the tick whose inputs JS wrote into staging set `set`;
 // submitted now (the CUDA backend enqueues it before this returns), settled in submission order.
 Napi::Value addon_submit_tick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3) throw addon_eval_error(env, "loom addon: submitTick(handle, set, active)");
+  if (info.Length() < 3) throw addon_eval_error(env, "loom addon: submitTick(handle, set, active, rows?)");
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   const int set = set_index(env, info[1], *exec);
   Napi::Uint8Array mask = addon_bytes(info[2], "active mask");
+  const tick_rows rows = addon_rows(info.Length() > 3 ? info[3] : env.Undefined());
   try {
-    exec->submit(set, tenant_mask(mask.Data(), mask.Data() + mask.ByteLength()));
+    exec->submit(set, tenant_mask(mask.Data(), mask.Data() + mask.ByteLength()), rows);
   } catch (const std::exception& e) {
     throw addon_eval_error(env, e.what());
   }

@@ -1,7 +1,9 @@
 // The backend interface: a table of functions over an opaque context (ggml-style), so the executor
 // stays ignorant of how a device stores arenas or runs a GEMM. Every function throws loom_error on failure.
 // `active[t]` is 1 when tenant t has inputs this tick: a backend may skip the entries/segments of the others
-// (their outputs are not read), never anything else.
+// (their outputs are not read), never anything else. `rows` is the tick's row bucket (executor.h): > 0 when every
+// live tenant carries at most that many rows, so a GEMM problem with a rowsUnit may run gemm_rows_m(p, rows) rows
+// (the rows past it keep stale values nothing returned reads); 0 runs every row.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +30,7 @@ struct tenant_error : loom_error {
 // backend_ops and backend_entry; the executor refuses one that differs (a stale object file or a backend built
 // out of tree would otherwise call through a table of another shape). Bump it on any change to backend_ops,
 // backend_tick_ops, backend_entry, backend_config or an extension struct.
-#define LOOM_BACKEND_ABI 4
+#define LOOM_BACKEND_ABI 5
 
 struct backend_ops {
   int abi; // LOOM_BACKEND_ABI
@@ -40,8 +42,8 @@ struct backend_ops {
   void (*copy_in)(void* ctx, ref dst, const uint8_t* src, size_t bytes);
   void (*copy_out)(void* ctx, ref src, uint8_t* dst, size_t bytes);
   // launch.kind == gemm: one group; entries may be uniformly strided (launch.has_strides).
-  void (*gemm)(void* ctx, const launch& l, const tenant_mask& active);
-  void (*gemm_grouped)(void* ctx, const launch& l, const tenant_mask& active);
+  void (*gemm)(void* ctx, const launch& l, const tenant_mask& active, int64_t rows);
+  void (*gemm_grouped)(void* ctx, const launch& l, const tenant_mask& active, int64_t rows);
   // A generated kernel (KernelOp) over its per-tenant segments.
   void (*kernel)(void* ctx, const launch& l, const tenant_mask& active);
   // Waits for all queued work (a no-op on the CPU).
@@ -82,6 +84,7 @@ struct staged_tick {
   const uint8_t* in = nullptr; // layout->in_bytes bytes, left untouched until finish
   uint8_t* out = nullptr;      // layout->out_bytes bytes
   const tenant_mask* active = nullptr;
+  int64_t rows = 0; // the tick's row bucket (0: every row)
   int slot = 0;
 };
 
@@ -94,7 +97,7 @@ struct backend_tick_ops {
   // A whole tick; output i is written to dst[i] (outputs[i].bytes bytes, the caller's memory). Inputs and
   // outputs are inside the io arena.
   void (*run_tick)(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                   uint8_t* const* dst);
+                   int64_t rows, uint8_t* const* dst);
   // Staged ticks run asynchronously (all three or none). submit, on the caller's thread: enqueue the tick whose
   // inputs are in `t.in` (layout t.layout->in) and whose outputs go to `t.out` (layout t.layout->out), tagged
   // t.slot (at most one tick per slot in flight), and return at once. wait, on any thread: block until the

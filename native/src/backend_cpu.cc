@@ -143,9 +143,9 @@ void cpu_fault_check(cpu_ctx& c) {
   throw loom_error("injected fault (test only: testInjectFault / LOOM_TEST_FAULT_TICKS): the kernel failed");
 }
 
-void cpu_gemm_launch(void* ctx, const launch& l, const tenant_mask& active) {
+void cpu_gemm_launch(void* ctx, const launch& l, const tenant_mask& active, int64_t rows) {
   cpu_fault_check(C(ctx));
-  cpu_gemm(C(ctx), l, active);
+  cpu_gemm(C(ctx), l, active, rows);
 }
 
 void cpu_kernel_launch(void* ctx, const launch& l, const tenant_mask& active) {
@@ -175,9 +175,14 @@ void cpu_fault_arm(void* ctx, int32_t at_launch) { C(ctx).fault_countdown = at_l
 
 const backend_fault_ext cpu_fault_ext = {cpu_fault_arm};
 
-// Only the test-only fault hook: the executor runs the tick launch by launch and there is nothing to replay or profile.
+void cpu_stats(void* ctx, backend_stats& out) { out.numbers.emplace_back("gemmRows", static_cast<double>(C(ctx).gemm_rows)); }
+
+const backend_stats_ext cpu_stats_ext = {cpu_stats};
+
+// Stats and the test-only fault hook: the executor runs the tick launch by launch and there is nothing to replay or profile.
 const void* cpu_get_extension(const char* name) {
   if (backend_extension_is<backend_fault_ext>(name)) return &cpu_fault_ext;
+  if (backend_extension_is<backend_stats_ext>(name)) return &cpu_stats_ext;
   return nullptr;
 }
 

@@ -26,6 +26,8 @@ struct cpu_ctx {
   thread_pool pool;
   // TEST ONLY (backend_fault_ext): launches left before the one that fails; -1: disarmed.
   int32_t fault_countdown = -1;
+  // GEMM rows run, summed over every entry of every GEMM launch (a tick's row bucket shrinks it): handleInfo gemmRows.
+  uint64_t gemm_rows = 0;
 
   uint8_t* at(ref r) { return arenas[static_cast<int>(r.arena)].data.get() + r.offset; }
   int64_t arena_size(arena_id a) const { return arenas[static_cast<int>(a)].size; }
@@ -35,7 +37,8 @@ backend backend_cpu_create(int threads); // backend_cpu_entry.create; threads > 
 
 inline bool tenant_active(const tenant_mask& m, int32_t t) { return t >= 0 && static_cast<size_t>(t) < m.size() && m[t]; }
 
-void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active); // gemm and gemm_grouped
+// gemm and gemm_grouped; rows: the tick's row bucket (backend.h), 0 for every row.
+void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active, int64_t rows);
 void cpu_eltwise(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_reduce(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_softmax(cpu_ctx& ctx, const launch& l, const tenant_mask& active);

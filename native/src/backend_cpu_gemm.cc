@@ -81,17 +81,23 @@ void convert_b(const gemm_problem& p, dtype dt, const uint8_t* b, int64_t n0, in
 
 } // namespace
 
-void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
+void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active, int64_t rows) {
   if (!dtype_is_gemm_operand(l.dt))
     throw loom_error(std::string("gemm operands must be ") + gemm_dtype_expected() + ", got " + dtype_name(l.dt));
   const bool half = l.dt != dtype::f32;
   static const tile_fn tile = pick_tile_fn();
   static const tile_fn skinny = pick_skinny_fn();
   std::vector<tile_task> tasks;
-  for (const auto& g : l.groups) {
-    const gemm_problem& p = g.problem;
+  // each group's problem at the tick's rows (m' = gemm_rows_m): the tasks point into this, so it never grows
+  std::vector<gemm_problem> run(l.groups.size());
+  for (size_t gi = 0; gi < l.groups.size(); gi++) {
+    const auto& g = l.groups[gi];
+    gemm_problem& p = run[gi];
+    p = g.problem;
+    p.m = gemm_rows_m(g.problem, rows);
     for (const auto& e : g.entries) {
       if (!tenant_active(active, e.tenant)) continue;
+      ctx.gemm_rows += static_cast<uint64_t>(p.m);
       const int64_t nt = tile_width(p);
       for (int64_t m0 = 0; m0 < p.m; m0 += gemm_tile_mc)
         for (int64_t n0 = 0; n0 < p.n; n0 += nt) tasks.push_back({&p, &e, m0, n0});

@@ -171,6 +171,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
     if (g.entries.empty() || p.m == 0 || p.n == 0 || p.k == 0) return; // k = 0: the epilogue writes C
     gemm_call call;
     set_problem(call, p, plan, l);
+    call.rows_unit = p.rows_unit;
     call.ab = ab;
     call.ab_size = static_cast<size_t>(ab_size);
     call.batch = to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries");
@@ -222,6 +223,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
     call.galpha.push_back(one.alpha);
     call.gbeta.push_back(0.0f);
     call.gsize.push_back(to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries"));
+    call.grows_unit.push_back(p.rows_unit);
     for (const auto& e : g.entries) es.push_back(&e);
   }
   if (call.gsize.empty()) return;
@@ -327,7 +329,7 @@ void cuda_copy_out(void* ctx, ref src, uint8_t* dst, size_t bytes) {
   if (bytes) CUDA_CHECK(cudaMemcpy(dst, reinterpret_cast<void*>(c.mem.arenas.at(src)), bytes, cudaMemcpyDeviceToHost));
 }
 
-// The executor calls these only for a backend without run_tick; kept working for single launches.
+// The executor calls these only for a backend without run_tick; kept working for single launches (at every row).
 void cuda_one_launch(void* ctx, const launch& l, const tenant_mask&) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
@@ -335,6 +337,8 @@ void cuda_one_launch(void* ctx, const launch& l, const tenant_mask&) {
   if (it == c.full.by_id.end()) throw loom_error("launch " + std::to_string(l.id) + " was not prepared");
   cuda_enqueue_launch(c, c.full.launches[it->second], false);
 }
+
+void cuda_one_gemm(void* ctx, const launch& l, const tenant_mask& active, int64_t) { cuda_one_launch(ctx, l, active); }
 
 void cuda_synchronize(void* ctx) {
   cuda_ctx& c = cuda_ctx_of(ctx);
@@ -376,7 +380,7 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
       if (s.nsegs > 0) c.kernels.generated_launches++;
     } else {
       prepare_gemm(c, plan, s, src);
-      std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.mem.arenas, &src.job_tenants);
+      std::vector<cuda_epi_job> jobs = cuda_build_epilogue(*s.l, c.mem.arenas, &src.job_tenants, &src.job_units);
       if (!jobs.empty()) {
         s.n_epi = static_cast<int>(jobs.size());
         s.epi_total = jobs.back().begin + jobs.back().m * jobs.back().n;
@@ -460,8 +464,9 @@ void copy_host(cuda_ctx& c, const std::vector<host_copy>& copies) {
 }
 
 void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                   uint8_t* const* dst) {
-  mask_entry* sparse = cuda_sparse_choose(c, active);
+                   int64_t rows, uint8_t* const* dst) {
+  mask_entry* sparse = cuda_sparse_choose(c, active, rows);
+  cuda_note_rows(c, sparse);
   const std::vector<range>& ins = sparse ? sparse->prog->in : c.full.in_ranges;
   const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
   // Inputs go into pinned staging (the tick's H2D copies read it); anything outside the tick's copies is
@@ -493,12 +498,9 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
   }
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   const double wall_us = cuda_since_us(t0);
-  if (sparse) {
-    c.sparse.sparse_ticks++;
-    if (graphed) cuda_sparse_record(c, *sparse, wall_us);
-  } else {
-    c.sparse.full_ticks++;
-  }
+  if (sparse && !sparse->forced) c.sparse.sparse_ticks++;
+  else c.sparse.full_ticks++;
+  if (sparse && graphed) cuda_sparse_record(c, *sparse, wall_us);
   staging.clear();
   for (size_t i = 0; i < outputs.size(); i++) {
     const tick_output& out = outputs[i];
@@ -567,12 +569,12 @@ void cuda_recover(cuda_ctx& c) {
 namespace {
 
 void cuda_run_tick(void* ctx, const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                   uint8_t* const* dst) {
+                   int64_t rows, uint8_t* const* dst) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
   cuda_check_usable(c);
   try {
-    run_tick_body(c, inputs, outputs, active, dst);
+    run_tick_body(c, inputs, outputs, active, rows, dst);
   } catch (...) {
     c.fault.armed = false;
     c.fault.failed_ticks++;
@@ -669,7 +671,7 @@ const void* cuda_get_extension(const char* name) {
 
 const backend_ops cuda_ops = {
     LOOM_BACKEND_ABI, "cuda",        cuda_destroy,       cuda_allocate,     cuda_upload_weights,
-    cuda_copy_in,     cuda_copy_out, cuda_one_launch,    cuda_one_launch,   cuda_one_launch,
+    cuda_copy_in,     cuda_copy_out, cuda_one_gemm,      cuda_one_gemm,     cuda_one_launch,
     cuda_synchronize, cuda_threads,  cuda_get_extension, cuda_pinned_alloc, cuda_pinned_free,
 };
 

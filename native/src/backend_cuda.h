@@ -84,7 +84,9 @@ cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launc
 void cuda_activation_params(const activation& a, float& p0, float& p1);
 // The epilogue jobs of one gemm / gemm_grouped launch (empty when no entry needs bias, activation or k = 0);
 // `tenants`, when given, gets each job's tenant (the sparse tick keeps only live tenants' jobs).
-std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants = nullptr);
+// `units` (when given) gets each job's problem rowsUnit (0: its m never scales), parallel to the jobs.
+std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants = nullptr,
+                                              std::vector<int64_t>* units = nullptr);
 
 // backend_cuda_module.cc: the plan's generated kernels as a loaded module: the cubin when it was built for
 // this GPU's architecture, else kernels.cu compiled by NVRTC. `how` says which (and why).

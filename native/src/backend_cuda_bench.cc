@@ -89,7 +89,7 @@ void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vecto
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
   if (iters < 1) throw loom_error("benchTick needs iters >= 1, got " + std::to_string(iters));
-  mask_entry* sparse = active ? cuda_sparse_choose(c, *active) : nullptr;
+  mask_entry* sparse = active ? cuda_sparse_choose(c, *active, 0) : nullptr;
   if (active) c.sparse.last_bench_sparse = sparse ? 1 : 0;
   wall_us.clear();
   device_us.clear();

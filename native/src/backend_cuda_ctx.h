@@ -42,6 +42,9 @@ struct gemm_call {
   gemm_mode mode = gemm_mode::strided;
   cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N;
   int m = 0, n = 0, k = 0, lda = 0, ldb = 0, ldc = 0, batch = 0;
+  // the plan problem's rowsUnit (0: n, the plan's m, never scales); grouped: one per group, parallel to gn
+  int64_t rows_unit = 0;
+  std::vector<int64_t> grows_unit;
   float alpha = 1;
   // A'/B' storage: CUDA_R_32F, or CUDA_R_16BF / CUDA_R_16F for bf16/f16 launches (C is always CUDA_R_32F and
   // those run with CUBLAS_COMPUTE_32F: FORMAT.md "gemm dtype")
@@ -101,10 +104,11 @@ struct launch_src {
   std::vector<int32_t> seg_tenants;
   std::vector<cuda_epi_job> jobs; // GEMM epilogue jobs
   std::vector<int32_t> job_tenants;
-  int api_launches = 0; // cuBLAS calls + kernels this launch enqueues
+  std::vector<int64_t> job_units; // each job's problem rowsUnit (0: never scales)
+  int api_launches = 0;           // cuBLAS calls + kernels this launch enqueues
 };
 
-// A sparse tick for one occupancy mask: its copies, its launches over compacted tables (uploaded once into
+// A sparse tick for one occupancy mask (and row bucket): its copies, its launches over compacted tables (uploaded once into
 // a table slot), and, from its second use on, its captured graph.
 struct sparse_program {
   std::vector<range> in, out, poison;
@@ -122,6 +126,8 @@ struct sparse_program {
 struct mask_entry {
   uint64_t id = 0; // unique per entry (a staged tick names its program by id: the entry may be evicted before it finishes)
   tenant_mask mask;
+  int64_t rows = 0;        // the row bucket its GEMMs run at (executor.h row_bucket; 0: every row)
+  bool forced = false;     // a row-bucket program of the whole fleet: always built, never measured away
   bool sparse = false;     // the rule's choice for this mask
   double estimate_us = 0;  // the rule's estimate of the sparse tick (host wall, launch to synchronize)
   double measured_us = -1; // the fastest measured replay of its graph; < 0: none yet
@@ -155,6 +161,8 @@ struct sparse_state {
   uint64_t clock = 0, next_id = 1;
   // counters
   uint64_t sparse_ticks = 0, full_ticks = 0, captures = 0, evictions = 0, uploads = 0;
+  uint64_t bucket_ticks = 0; // ticks run at a row bucket (a program of its own, sparse or whole-fleet)
+  int64_t last_rows = 0;     // the row bucket the last tick ran at (0: every row)
   double last_estimate_us = -1, last_measured_us = -1;
   int last_bench_sparse = -1; // -1: no masked bench yet
 };
@@ -258,6 +266,7 @@ struct cuda_fault_state {
 struct cuda_staged_slot {
   cudaEvent_t done = nullptr; // recorded after the tick's last copy
   uint64_t sparse_id = 0;     // the sparse program it ran (0: the full tick)
+  bool whole = false;         // that program is a row-bucket program of the whole fleet (counted as a full tick)
   bool graphed = false;       // it ran as a captured graph (only those are measured)
   bool alone = false;         // nothing else was in flight when it was submitted (its wall time is its own)
   // overlap mode: the set's device copies of its staging and result buffers, and their events
@@ -401,8 +410,12 @@ sparse_policy cuda_sparse_policy_from_env();
 // At load, after the full tick is prepared and captured: host sources, table slots, and (auto) the
 // measurements the rule uses.
 void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan);
-// The mask's cache entry when the rule picks a sparse tick for it (built on first sight), else null.
-mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active);
+// The program a tick of this mask and row bucket (0: every row) runs instead of the full tick: the mask's sparse
+// tick when the rule picks one, else, for rows > 0, the whole fleet's program at that bucket (one per bucket: a
+// captured graph bakes its sizes in); null: the full tick. Built on first sight, cached with the sparse ticks.
+mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active, int64_t rows);
+// Notes which program the tick finally runs (null: the full tick) for the row-bucket counters.
+void cuda_note_rows(cuda_ctx& c, const mask_entry* e);
 // backend_cuda_sparse_cost.cc: per-tenant shares of each launch's work, the load-time measurements, and the
 // estimate of a mask's sparse tick (host wall µs) from them.
 void cuda_sparse_build_shares(cuda_ctx& c, size_t n_tenants);

@@ -12,6 +12,13 @@
 // per node) instead of eager launches (~3-8 µs each on the host). The first tick of a mask runs eagerly and
 // checked (a fault names its launch), so a one-off mask never pays a capture.
 //
+// Row buckets (executor.h row_bucket) share this machinery: a tick whose live tenants carry at most `rows` rows
+// runs its rows-scaled GEMMs (plan rowsUnit) at m' = rowsUnit · rows. A captured graph bakes m in, so each
+// (mask, bucket) is its own program: the mask's sparse tick when the rule picks one, else the whole fleet's
+// program at that bucket (`forced`: always built, never measured away), at most log2(maxBatch) + 1 of them.
+// Epilogue jobs of scaled GEMMs cover the m' rows only; generated kernels keep running every row (rows past a
+// tenant's count hold stale values that no returned output reads).
+//
 // The choice is measured, not guessed (backend_cuda_sparse_cost.cc): a mask's sparse tick is estimated from
 // load-time measurements and used only below kSparseRatio of the full tick; once a mask's graph has been
 // replayed a few times, its measured time replaces the estimate.
@@ -29,7 +36,7 @@ namespace loom {
 namespace {
 
 constexpr double kSparseRatio = 0.8;             // sparse only when clearly cheaper than the full tick
-constexpr int kMaxMasks = 32;                    // cached masks (each holds a table slot and maybe a graph)
+constexpr int kMaxMasks = 32;                    // cached (mask, bucket) entries; those with a program hold a table slot
 constexpr size_t kSlabBudget = size_t(64) << 20; // device bytes for all table slots together
 constexpr int64_t kMergeGap = kStagingMergeGap;  // as the full tick: copy a small gap rather than add a copy
 constexpr int kTrustAfter = 3;                   // graph replays measured before the measurement decides
@@ -97,8 +104,14 @@ struct table_writer {
   }
 };
 
-void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& es, const tenant_mask& m, const cuda_arenas& ar,
-                  table_writer& tw, std::vector<gemm_call>& out) {
+// A plan m (cuBLAS's n after the operand swap) at the row bucket: rows_unit · rows when that is smaller.
+int rows_m(int m, int64_t unit, int64_t rows) {
+  if (rows <= 0 || unit <= 0 || unit * rows >= m) return m;
+  return static_cast<int>(unit * rows);
+}
+
+void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& es, const tenant_mask& m, int64_t rows,
+                  const cuda_arenas& ar, table_writer& tw, std::vector<gemm_call>& out) {
   std::vector<size_t> idx;
   for (size_t j = 0; j < es.size(); j++)
     if (live(m, es[j]->tenant)) idx.push_back(j);
@@ -111,6 +124,7 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
     g.fused = false;
     g.lt = nullptr;
   }
+  g.n = rows_m(full.n, full.rows_unit, rows); // the plan's m; the skinny-GEMM kernel reads it as its rows too
   switch (g.mode) {
     case gemm_mode::strided:
     case gemm_mode::gemv_strided:
@@ -135,7 +149,7 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
     case gemm_mode::grouped_split: {
       // entries are concatenated group after group: keep each group's live count, drop groups with none
       g.gta.clear(), g.gtb.clear(), g.gm.clear(), g.gn.clear(), g.gk.clear(), g.glda.clear(), g.gldb.clear(), g.gldc.clear();
-      g.gsize.clear(), g.galpha.clear(), g.gbeta.clear();
+      g.gsize.clear(), g.galpha.clear(), g.gbeta.clear(), g.grows_unit.clear();
       size_t first = 0;
       for (size_t q = 0; q < full.gsize.size(); q++) {
         const size_t end = first + static_cast<size_t>(full.gsize[q]);
@@ -143,7 +157,10 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
         for (size_t j = first; j < end && j < es.size(); j++) n += live(m, es[j]->tenant) ? 1 : 0;
         first = end;
         if (n == 0) continue;
-        g.gta.push_back(full.gta[q]), g.gtb.push_back(full.gtb[q]), g.gm.push_back(full.gm[q]), g.gn.push_back(full.gn[q]);
+        const int64_t unit = q < full.grows_unit.size() ? full.grows_unit[q] : 0;
+        g.gta.push_back(full.gta[q]), g.gtb.push_back(full.gtb[q]), g.gm.push_back(full.gm[q]),
+            g.gn.push_back(rows_m(full.gn[q], unit, rows));
+        g.grows_unit.push_back(unit);
         g.gk.push_back(full.gk[q]), g.glda.push_back(full.glda[q]), g.gldb.push_back(full.gldb[q]), g.gldc.push_back(full.gldc[q]);
         g.galpha.push_back(full.galpha[q]), g.gbeta.push_back(full.gbeta[q]), g.gsize.push_back(n);
       }
@@ -166,7 +183,7 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
 }
 
 // The launch's sparse form; false when no live tenant has work in it.
-bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, table_writer& tw, launch_state& s) {
+bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, int64_t rows, table_writer& tw, launch_state& s) {
   const launch_state& full = c.full.launches[i];
   const launch_src& src = c.sparse.src[i];
   s.l = full.l;
@@ -192,15 +209,17 @@ bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, table_wri
     s.grid = static_cast<unsigned>(std::min<double>(full.grid, std::max(1.0, g)));
     return true;
   }
-  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, c.mem.arenas, tw, s.calls);
+  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, rows, c.mem.arenas, tw, s.calls);
   if (full.n_epi > 0) {
     std::vector<cuda_epi_job> jobs;
     long long begin = 0;
     for (size_t j = 0; j < src.jobs.size(); j++) {
       if (!live(m, src.job_tenants[j])) continue;
       jobs.push_back(src.jobs[j]);
-      jobs.back().begin = begin;
-      begin += src.jobs[j].m * src.jobs[j].n;
+      cuda_epi_job& job = jobs.back();
+      job.begin = begin;
+      if (rows > 0 && j < src.job_units.size() && src.job_units[j] > 0) job.m = std::min<long long>(job.m, src.job_units[j] * rows);
+      begin += job.m * job.n;
     }
     if (!jobs.empty()) {
       s.epi = tw.put(jobs.data(), jobs.size() * sizeof(cuda_epi_job));
@@ -242,7 +261,7 @@ void build_program(cuda_ctx& c, mask_entry& e) {
     table_writer tw{sp.pinned, sp.slot_bytes, base};
     for (size_t i = 0; i < c.full.launches.size(); i++) {
       launch_state s;
-      if (compact_launch(c, i, e.mask, tw, s)) p->launches.push_back(std::move(s));
+      if (compact_launch(c, i, e.mask, e.rows, tw, s)) p->launches.push_back(std::move(s));
     }
     p->table_bytes = tw.used;
     if (tw.used > 0) {
@@ -269,12 +288,10 @@ sparse_policy cuda_sparse_policy_from_env() {
 
 void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
   sparse_state& sp = c.sparse;
-  if (sp.policy == sparse_policy::never) {
-    sp.note = "LOOM_CUDA_SPARSE=never: every tick runs in full";
-    return;
-  }
+  // the row-bucket programs use the same tables, so the machinery is set up under every policy
+  if (sp.policy == sparse_policy::never) sp.note = "LOOM_CUDA_SPARSE=never: partly occupied ticks run every tenant";
   if (plan.io.size() != plan.tenants.size()) {
-    sp.note = "the plan names no per-tenant I/O slots: every tick runs in full";
+    sp.note = "the plan names no per-tenant I/O slots: every tick runs in full, at every row";
     return;
   }
   const size_t n = plan.tenants.size();
@@ -290,7 +307,8 @@ void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
   cuda_sparse_build_shares(c, n);
   sp.slot_bytes = worst_table_bytes(c);
   if (sp.slot_bytes > 4 * kSlabBudget) {
-    sp.note = "the sparse tick's tables would need " + std::to_string(sp.slot_bytes) + " bytes per mask: every tick runs in full";
+    sp.note =
+        "the sparse tick's tables would need " + std::to_string(sp.slot_bytes) + " bytes per mask: every tick runs in full, at every row";
     return;
   }
   sp.n_slots = static_cast<int>(std::clamp<size_t>(kSlabBudget / sp.slot_bytes, 1, kMaxMasks));
@@ -299,7 +317,8 @@ void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
   if (st != cudaSuccess) {
     cudaGetLastError();
     sp.slab = nullptr;
-    sp.note = std::string("no device memory for the sparse tick's tables (") + cudaGetErrorString(st) + "): every tick runs in full";
+    sp.note = std::string("no device memory for the sparse tick's tables (") + cudaGetErrorString(st) +
+              "): every tick runs in full, at every row";
     return;
   }
   for (int s = sp.n_slots; s-- > 0;) sp.free_slots.push_back(s);
@@ -307,14 +326,69 @@ void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
   if (sp.policy == sparse_policy::automatic) cuda_sparse_calibrate(c);
 }
 
-mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
+namespace {
+
+// Drops the least recently used entry other than `keep` (any entry when `with_program` is false, else one that
+// holds a program and so a table slot); false when there is none.
+bool evict_lru(cuda_ctx& c, const mask_entry* keep, bool with_program) {
   sparse_state& sp = c.sparse;
-  if (!sp.available || sp.policy == sparse_policy::never || active.size() != sp.tenant_in.size()) return nullptr;
-  if (std::all_of(active.begin(), active.end(), [](uint8_t a) { return a != 0; })) return nullptr; // the full tick is that
-  sp.clock++;
+  auto lru = sp.cache.end();
+  for (auto it = sp.cache.begin(); it != sp.cache.end(); ++it) {
+    if (it->get() == keep || (with_program && !(*it)->prog)) continue;
+    if (lru == sp.cache.end() || (*it)->last_use < (*lru)->last_use) lru = it;
+  }
+  if (lru == sp.cache.end()) return false;
+  // staged ticks may still be running the program about to go (its graph, its table slot)
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+  release_program(c, **lru);
+  sp.cache.erase(lru);
+  sp.evictions++;
+  return true;
+}
+
+// Builds the entry's program, first freeing a table slot when none is free; on failure the entry leaves the
+// cache (an entry marked sparse always has its program).
+void build_entry(cuda_ctx& c, mask_entry& e) {
+  sparse_state& sp = c.sparse;
+  try {
+    if (sp.free_slots.empty() && !evict_lru(c, &e, true)) throw loom_error("sparse tick: no table slot to free (cache bookkeeping)");
+    build_program(c, e);
+  } catch (...) {
+    for (auto it = sp.cache.begin(); it != sp.cache.end(); ++it) {
+      if (it->get() != &e) continue;
+      sp.cache.erase(it);
+      break;
+    }
+    throw;
+  }
+}
+
+// A new cache entry for (mask, rows), evicting the least recently used one when the cache is full.
+mask_entry& add_entry(cuda_ctx& c, const tenant_mask& mask, int64_t rows) {
+  sparse_state& sp = c.sparse;
+  if (static_cast<int>(sp.cache.size()) >= kMaxMasks) evict_lru(c, nullptr, false);
+  auto e = std::make_unique<mask_entry>();
+  e->mask = mask;
+  e->rows = rows;
+  e->last_use = sp.clock;
+  e->id = sp.next_id++;
+  sp.cache.push_back(std::move(e));
+  return *sp.cache.back();
+}
+
+mask_entry* find_entry(sparse_state& sp, const tenant_mask& mask, int64_t rows) {
   for (auto& e : sp.cache) {
-    if (e->mask != active) continue;
+    if (e->rows != rows || e->mask != mask) continue;
     e->last_use = sp.clock;
+    return e.get();
+  }
+  return nullptr;
+}
+
+// The mask's sparse tick at `rows` when the rule picks one for it, else null.
+mask_entry* choose_sparse(cuda_ctx& c, const tenant_mask& active, int64_t rows) {
+  sparse_state& sp = c.sparse;
+  if (mask_entry* e = find_entry(sp, active, rows)) {
     if (sp.policy == sparse_policy::automatic && e->sparse && e->measured_n >= kTrustAfter &&
         e->measured_us >= kSparseRatio * sp.full_wall_us) {
       e->sparse = false;                               // measured: not worth it after all
@@ -322,26 +396,46 @@ mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active) {
       release_program(c, *e);
     }
     sp.last_estimate_us = e->estimate_us;
-    return e->sparse ? e.get() : nullptr;
+    return e->sparse ? e : nullptr;
   }
-  auto e = std::make_unique<mask_entry>();
-  e->mask = active;
-  e->last_use = sp.clock;
-  e->estimate_us = sp.calibrated ? cuda_sparse_estimate_us(c, active) : -1;
-  e->sparse = sp.policy == sparse_policy::always || (sp.calibrated && e->estimate_us < kSparseRatio * sp.full_wall_us);
-  sp.last_estimate_us = e->estimate_us;
-  e->id = sp.next_id++;
-  if (static_cast<int>(sp.cache.size()) >= sp.n_slots) {
-    // staged ticks may still be running the program about to go (its graph, its table slot)
-    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-    auto lru = std::min_element(sp.cache.begin(), sp.cache.end(), [](const auto& a, const auto& b) { return a->last_use < b->last_use; });
-    release_program(c, **lru);
-    sp.cache.erase(lru);
-    sp.evictions++;
-  }
-  if (e->sparse) build_program(c, *e);
-  sp.cache.push_back(std::move(e));
-  return sp.cache.back()->sparse ? sp.cache.back().get() : nullptr;
+  // the estimate and the measurements are of ticks at every row: a bucket only makes either cheaper
+  const double estimate = sp.calibrated ? cuda_sparse_estimate_us(c, active) : -1;
+  mask_entry& e = add_entry(c, active, rows);
+  e.estimate_us = estimate;
+  e.sparse = sp.policy == sparse_policy::always || (sp.calibrated && estimate < kSparseRatio * sp.full_wall_us);
+  sp.last_estimate_us = estimate;
+  if (e.sparse) build_entry(c, e);
+  return e.sparse ? &e : nullptr;
+}
+
+// The whole fleet's program at row bucket `rows` (> 0).
+mask_entry* whole_at_rows(cuda_ctx& c, int64_t rows) {
+  sparse_state& sp = c.sparse;
+  const tenant_mask all(sp.tenant_in.size(), 1);
+  if (mask_entry* e = find_entry(sp, all, rows)) return e;
+  mask_entry& e = add_entry(c, all, rows);
+  e.forced = true;
+  e.sparse = true;
+  build_entry(c, e);
+  return &e;
+}
+
+} // namespace
+
+mask_entry* cuda_sparse_choose(cuda_ctx& c, const tenant_mask& active, int64_t rows) {
+  sparse_state& sp = c.sparse;
+  if (!sp.available || active.size() != sp.tenant_in.size()) return nullptr;
+  const bool all = std::all_of(active.begin(), active.end(), [](uint8_t a) { return a != 0; });
+  if (all && rows <= 0) return nullptr; // the full tick is that
+  sp.clock++;
+  if (!all && sp.policy != sparse_policy::never)
+    if (mask_entry* e = choose_sparse(c, active, rows)) return e;
+  return rows > 0 ? whole_at_rows(c, rows) : nullptr;
+}
+
+void cuda_note_rows(cuda_ctx& c, const mask_entry* e) {
+  c.sparse.last_rows = e ? e->rows : 0;
+  if (e && e->rows > 0) c.sparse.bucket_ticks++;
 }
 
 bool cuda_sparse_enqueue(cuda_ctx& c, mask_entry& e) {
@@ -385,7 +479,8 @@ void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out) {
   for (const auto& e : sp.cache) graphs += e->prog && e->prog->exec ? 1 : 0;
   num("sparseTicks", static_cast<double>(sp.sparse_ticks));
   num("fullTicks", static_cast<double>(sp.full_ticks));
-  num("sparseAvailable", sp.available ? 1 : 0);
+  num("sparseAvailable", sp.available && sp.policy != sparse_policy::never ? 1 : 0); // partly occupied ticks may run sparse
+  num("rowBucketsAvailable", sp.available ? 1 : 0);                                  // the tables the row-bucket programs need are set up
   num("sparseRatio", kSparseRatio);
   num("sparseMasksCached", static_cast<double>(sp.cache.size()));
   num("sparseGraphs", graphs);
@@ -394,6 +489,8 @@ void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out) {
   num("sparseTableUploads", static_cast<double>(sp.uploads));
   num("sparseTableSlots", sp.n_slots);
   num("sparseSlotBytes", static_cast<double>(sp.slot_bytes));
+  num("rowBucketTicksCuda", static_cast<double>(sp.bucket_ticks)); // ticks whose GEMMs ran at a row bucket
+  num("lastRowsBucketCuda", static_cast<double>(sp.last_rows));    // the bucket the last tick ran at (0: every row)
   num("sparseCalibrated", sp.calibrated ? 1 : 0);
   num("sparseFullWallUs", sp.full_wall_us);
   num("sparseFullDeviceUs", sp.full_device_us);

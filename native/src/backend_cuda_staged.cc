@@ -32,7 +32,7 @@ cuda_staged_slot& staged_slot(cuda_ctx& c, int slot) {
 
 // The sparse program for this mask when the rule picks one and its copies fit the staging layout.
 mask_entry* staged_sparse(cuda_ctx& c, const staged_tick& t) {
-  mask_entry* sparse = cuda_sparse_choose(c, *t.active);
+  mask_entry* sparse = cuda_sparse_choose(c, *t.active, t.rows);
   if (!sparse) return nullptr;
   for (const auto& r : sparse->prog->in_coarse)
     if (io_host_offset(t.layout->in, r.offset, r.bytes) < 0) return nullptr;
@@ -100,6 +100,7 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
   cuda_staged_slot& slot = staged_slot(c, t.slot);
   try {
     mask_entry* sparse = staged_sparse(c, t);
+    cuda_note_rows(c, sparse);
     const std::vector<range>& ins = sparse ? sparse->prog->in_coarse : c.full.in_ranges;
     const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
     const bool overlap = want_overlap(c, bytes_of(ins) + bytes_of(outs));
@@ -128,6 +129,7 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
       c.staged.overlapped++;
     }
     slot.sparse_id = sparse ? sparse->id : 0;
+    slot.whole = sparse && sparse->forced;
     slot.graphed = graphed;
     slot.alone = c.staged.in_flight == 0;
     c.staged.in_flight++;
@@ -155,11 +157,9 @@ void cuda_staged_finish(void* ctx, int slot, double wall_us) {
   cuda_staged_slot& s = c.staged.slots[slot];
   c.staged.in_flight = std::max(0, c.staged.in_flight - 1);
   c.staged.ticks++;
-  if (s.sparse_id == 0) {
-    c.sparse.full_ticks++;
-    return;
-  }
-  c.sparse.sparse_ticks++;
+  if (s.sparse_id == 0 || s.whole) c.sparse.full_ticks++;
+  else c.sparse.sparse_ticks++;
+  if (s.sparse_id == 0) return;
   if (!s.graphed || !s.alone) return;
   for (auto& e : c.sparse.cache)
     if (e->id == s.sparse_id && e->prog) cuda_sparse_record(c, *e, wall_us);

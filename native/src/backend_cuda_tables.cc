@@ -106,9 +106,11 @@ void cuda_activation_params(const activation& a, float& p0, float& p1) {
   }
 }
 
-std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants) {
+std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants,
+                                              std::vector<int64_t>* units) {
   std::vector<cuda_epi_job> jobs;
   if (tenants) tenants->clear();
+  if (units) units->clear();
   long long begin = 0;
   for (const auto& g : l.groups) {
     const gemm_problem& p = g.problem;
@@ -133,6 +135,7 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
       begin += p.m * p.n;
       jobs.push_back(j);
       if (tenants) tenants->push_back(e.tenant);
+      if (units) units->push_back(p.rows_unit);
     }
   }
   return jobs;

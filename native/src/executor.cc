@@ -57,6 +57,9 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
       }
     }
   }
+  for (const auto& l : plan_.launches)
+    for (const auto& g : l.groups)
+      if (g.problem.rows_unit > 0) full_rows_ = std::max(full_rows_, g.problem.m / g.problem.rows_unit);
   poison_outputs_ = opts.poison_outputs;
   const backend_entry& entry = find_backend(opts.backend);
   if (entry.abi != LOOM_BACKEND_ABI) {
@@ -138,11 +141,33 @@ void executor::check_set(int set, const char* what) const {
                      std::to_string(depth()) + ")");
 }
 
-void executor::submit(int set, tenant_mask active) {
+int64_t executor::row_bucket(const tenant_mask& active, const tick_rows& rows) const {
+  if (rows.empty()) return 0;
+  if (rows.size() != plan_.tenants.size())
+    throw loom_error("tick rows name " + std::to_string(rows.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
+  int64_t most = 0;
+  for (size_t t = 0; t < rows.size(); t++) {
+    if (t >= active.size() || !active[t]) continue;
+    if (rows[t] < 1) throw loom_error("tenant '" + plan_.tenants[t] + "' is live with " + std::to_string(rows[t]) + " rows (at least 1)");
+    most = std::max<int64_t>(most, rows[t]);
+  }
+  if (full_rows_ <= 0 || most == 0) return 0;
+  int64_t bucket = 1;
+  while (bucket < most) bucket *= 2;
+  return bucket >= full_rows_ ? 0 : bucket;
+}
+
+void executor::note_bucket(int64_t bucket) {
+  last_bucket_ = bucket;
+  if (bucket > 0) bucketed_ticks_++;
+}
+
+void executor::submit(int set, tenant_mask active, const tick_rows& rows) {
   check_set(set, "submit");
   if (active.size() != plan_.tenants.size()) {
     throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
   }
+  const int64_t bucket = row_bucket(active, rows);
   staged_ticket& t = tickets_[static_cast<size_t>(set)];
   if (t.busy) throw loom_error("staging set " + std::to_string(set) + " is still in use by an earlier tick");
   std::shared_ptr<host_block> result = results_->acquire();
@@ -153,6 +178,7 @@ void executor::submit(int set, tenant_mask active) {
     t.error = nullptr;
     t.seq = next_seq_;
     t.active = std::move(active);
+    t.bucket = bucket;
     t.result = std::move(result);
     t.t0 = std::chrono::steady_clock::now();
   }
@@ -162,12 +188,14 @@ void executor::submit(int set, tenant_mask active) {
     return;
   }
   std::lock_guard<std::mutex> lock(tick_mu_);
+  note_bucket(bucket);
   const backend_fault_ext* fault = arm_fault();
   staged_tick st;
   st.layout = &layout_;
   st.in = staging_[static_cast<size_t>(set)]->data;
   st.out = t.result ? t.result->data : landing_[static_cast<size_t>(set)]->data;
   st.active = &t.active;
+  st.rows = bucket;
   st.slot = set;
   try {
     backend_.tick->submit(backend_.ctx, st);
@@ -270,15 +298,24 @@ void executor::run_staged(int set) {
       }
     }
   }
-  run_tick(inputs, outputs, t.active, dst.data());
+  run_bucketed(inputs, outputs, t.active, t.bucket, dst.data());
 }
 
 void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                        uint8_t* const* dst) {
+                        const tick_rows& rows, uint8_t* const* dst) {
+  if (active.size() != plan_.tenants.size()) {
+    throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
+  }
+  run_bucketed(inputs, outputs, active, row_bucket(active, rows), dst);
+}
+
+void executor::run_bucketed(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                            int64_t bucket, uint8_t* const* dst) {
   std::lock_guard<std::mutex> lock(tick_mu_);
   if (active.size() != plan_.tenants.size()) {
     throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
   }
+  note_bucket(bucket);
   for (const auto& in : inputs) {
     check_io(in.offset, static_cast<int64_t>(in.size), "input");
     if (in.size > 0 && in.data == nullptr) throw loom_error("tick input at io offset " + std::to_string(in.offset) + " has no bytes");
@@ -290,9 +327,9 @@ void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector
   const auto t0 = std::chrono::steady_clock::now();
   try {
     if (backend_.tick && backend_.tick->run_tick) {
-      backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, dst);
+      backend_.tick->run_tick(backend_.ctx, inputs, outputs, active, bucket, dst);
     } else {
-      run_launches(inputs, outputs, active, dst);
+      run_launches(inputs, outputs, active, bucket, dst);
     }
   } catch (...) {
     failed_ticks_++;
@@ -309,15 +346,15 @@ void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector
 }
 
 void executor::run_launches(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                            uint8_t* const* dst) {
+                            int64_t bucket, uint8_t* const* dst) {
   const backend_ops& ops = *backend_.ops;
   for (const auto& in : inputs) ops.copy_in(backend_.ctx, ref{arena_id::io, in.offset}, in.data, in.size);
   if (poison_outputs_) poison(outputs);
   for (const auto& l : plan_.launches) {
     try {
       switch (l.kind) {
-        case launch_kind::gemm: ops.gemm(backend_.ctx, l, active); break;
-        case launch_kind::gemm_grouped: ops.gemm_grouped(backend_.ctx, l, active); break;
+        case launch_kind::gemm: ops.gemm(backend_.ctx, l, active, bucket); break;
+        case launch_kind::gemm_grouped: ops.gemm_grouped(backend_.ctx, l, active, bucket); break;
         case launch_kind::kernel: ops.kernel(backend_.ctx, l, active); break;
       }
     } catch (const tenant_error& e) {
@@ -361,6 +398,10 @@ backend_stats executor::stats() {
   s.numbers.emplace_back("resultBlocks", results_ ? results_->blocks() : 0);
   s.numbers.emplace_back("stagingInBytes", static_cast<double>(layout_.in_bytes));
   s.numbers.emplace_back("stagingOutBytes", static_cast<double>(layout_.out_bytes));
+  // rows per tick (issue 12): the bucket the last tick ran at (fullRows when every row ran)
+  s.numbers.emplace_back("fullRows", static_cast<double>(full_rows_));
+  s.numbers.emplace_back("lastRowsBucket", static_cast<double>(last_bucket_ > 0 ? last_bucket_ : full_rows_));
+  s.numbers.emplace_back("rowBucketTicks", static_cast<double>(bucketed_ticks_));
   if (const auto* ext = backend_extension<backend_stats_ext>(backend_)) ext->stats(backend_.ctx, s);
   return s;
 }

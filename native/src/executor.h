@@ -17,6 +17,10 @@ namespace loom {
 
 // tick_input / tick_output: backend.h.
 
+// Rows per plan tenant in one tick (the live tenants' request rows, 1..maxBatch; ignored for the others); empty:
+// every tenant at its full maxBatch. The executor turns it into the tick's row bucket (row_bucket below).
+using tick_rows = std::vector<int32_t>;
+
 struct backend_fault_ext;
 
 struct executor_options {
@@ -42,9 +46,9 @@ class executor {
   executor(const executor&) = delete;
   executor& operator=(const executor&) = delete;
 
-  // active: one byte per tenant. Output i is written to dst[i] (outputs[i].bytes bytes).
+  // active: one byte per tenant; rows: tick_rows. Output i is written to dst[i] (outputs[i].bytes bytes).
   void run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                uint8_t* const* dst);
+                const tick_rows& rows, uint8_t* const* dst);
 
   // Staged ticks (tick_staging.h): the caller writes a tick's inputs into staging set `set` at the layout's
   // input offsets, then submit (the submitting thread) → await (any thread; blocks until done, or, on a backend
@@ -53,9 +57,16 @@ class executor {
   const io_layout& layout() const { return layout_; }
   int depth() const { return static_cast<int>(staging_.size()); }
   const std::shared_ptr<host_block>& staging(int set) const { return staging_.at(static_cast<size_t>(set)); }
-  void submit(int set, tenant_mask active);
+  void submit(int set, tenant_mask active, const tick_rows& rows);
   void await(int set);
   staged_result finish(int set);
+
+  // The tick's row bucket: the most rows of any live tenant rounded up to a power of two, so one GEMM call
+  // (and, on CUDA, one captured graph per bucket) serves every tick of that size; 0 (every row) when that reaches
+  // full_rows() or when rows is empty. Throws on a row count < 1 for a live tenant.
+  int64_t row_bucket(const tenant_mask& active, const tick_rows& rows) const;
+  // The most rows any rows-scaled GEMM problem of the plan runs (max m / rowsUnit); 0 when none scales.
+  int64_t full_rows() const { return full_rows_; }
 
   const launch_plan& plan() const { return plan_; }
   const char* backend_name() const { return backend_.ops->name; }
@@ -78,7 +89,11 @@ class executor {
   void check_io(int64_t offset, int64_t bytes, const char* what) const;
   // The tick through backend_ops, for backends without a whole-tick run_tick.
   void run_launches(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
-                    uint8_t* const* dst);
+                    int64_t bucket, uint8_t* const* dst);
+  // run_tick with the bucket already chosen (staged ticks chose it at submit).
+  void run_bucketed(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
+                    int64_t bucket, uint8_t* const* dst);
+  void note_bucket(int64_t bucket);
   void poison(const std::vector<tick_output>& outputs);
   // Test only: the fault hook armed for this tick when inject_fault asked for it (null otherwise).
   const backend_fault_ext* arm_fault();
@@ -91,6 +106,7 @@ class executor {
     bool busy = false;
     uint64_t seq = 0;
     tenant_mask active;
+    int64_t bucket = 0;
     std::shared_ptr<host_block> result; // null: the landing buffer
     std::chrono::steady_clock::time_point t0;
     bool done = false;
@@ -112,6 +128,9 @@ class executor {
   std::condition_variable staged_cv_;
   uint64_t next_seq_ = 0, next_run_ = 0;
   uint64_t staged_ticks_ = 0, pooled_results_ = 0, copied_results_ = 0;
+  int64_t full_rows_ = 0;       // full_rows()
+  int64_t last_bucket_ = 0;     // the row bucket of the last tick run or submitted (0: every row)
+  uint64_t bucketed_ticks_ = 0; // ticks run with a bucket below full_rows()
 };
 
 } // namespace loom

@@ -42,7 +42,16 @@ struct gemm_problem {
   bias_mode bias = bias_mode::none;
   int64_t ld_bias = 0;
   activation act;
+  // rowsUnit (optional in plan.json; 0 = absent): m = rows_unit * the tenants' rows, with the rows outermost in A
+  // and C, so a tick whose tenants carry at most `rows` rows may run m' = gemm_rows_m(p, rows) rows instead.
+  int64_t rows_unit = 0;
 };
+
+// The m a tick runs for `p` when its live tenants carry at most `rows` rows (0: every row, the full m).
+inline int64_t gemm_rows_m(const gemm_problem& p, int64_t rows) {
+  if (rows <= 0 || p.rows_unit <= 0) return p.m;
+  return p.rows_unit * rows < p.m ? p.rows_unit * rows : p.m;
+}
 
 struct gemm_entry {
   int32_t tenant = 0;

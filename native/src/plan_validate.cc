@@ -102,6 +102,8 @@ struct checker {
     int64_t rb = p.trans_b ? p.n : p.k, cb = p.trans_b ? p.k : p.n;
     if (p.m < 0 || p.n < 0 || p.k < 0) bad("negative gemm size");
     if (p.lda < ca || p.ldb < cb || p.ldc < p.n) bad("gemm leading dimension smaller than the row length");
+    if (p.rows_unit < 0 || (p.rows_unit > 0 && (p.trans_a || p.m % p.rows_unit != 0)))
+      bad("gemm rowsUnit " + std::to_string(p.rows_unit) + " must divide m = " + std::to_string(p.m) + " of an untransposed A");
     span("gemm A", e.a, l.dt, {ra, ca}, {p.lda, 1}, false);
     span("gemm B", e.b, l.dt, {rb, cb}, {p.ldb, 1}, false);
     // l.dt is A's and B's dtype; C and bias are f32 (FORMAT.md "gemm dtype")

@@ -30,6 +30,7 @@ export interface MetricsOptions {
 
 export const DEFAULT_TOP_K = 10;
 const TICK_TENANT_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384];
+const TICK_ROW_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]; // the row buckets a tick runs at
 
 // The k entries with the largest values (ties: the name first in order), largest first; values > 0 only.
 export function topEntries(entries: Iterable<[string, number]>, k: number): Array<[string, number]> {
@@ -62,6 +63,7 @@ export class ServeMetrics implements SchedulerObserver {
   private readonly tickDuration: Histogram;
   private readonly tickOccupancy: Histogram;
   private readonly tickTenants: Histogram;
+  private readonly tickTenantRows: Histogram;
   private readonly launches: Counter;
   private readonly connectionsRefused: Counter;
   private readonly clientErrors: Counter<'reason'>;
@@ -161,6 +163,12 @@ export class ServeMetrics implements SchedulerObserver {
       registers,
     });
     this.tickTenants = new Histogram({ name: 'loom_tick_tenants', help: 'Tenants carried by a tick', buckets: TICK_TENANT_BUCKETS, registers });
+    this.tickTenantRows = new Histogram({
+      name: 'loom_tick_max_tenant_rows',
+      help: "The most rows one tenant carried in a tick: the tick's row-scaled GEMMs run at this rounded up to a power of two",
+      buckets: TICK_ROW_BUCKETS,
+      registers,
+    });
     this.launches = new Counter({ name: 'loom_tick_launches_total', help: "Launches issued by ticks (the plan's launches per tick)", registers });
     this.arena = new Gauge({
       name: 'loom_plan_arena_bytes',
@@ -260,6 +268,7 @@ export class ServeMetrics implements SchedulerObserver {
     this.tickDuration.observe(r.durationMs / 1000);
     this.tickOccupancy.observe(r.capacityRows > 0 ? r.rows / r.capacityRows : 0);
     this.tickTenants.observe(r.tenants);
+    this.tickTenantRows.observe(r.maxTenantRows);
     this.launches.inc(r.launches);
   }
 

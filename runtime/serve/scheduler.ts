@@ -43,6 +43,9 @@ export interface TickReport {
   readonly tenants: number; // tenants carried by the tick
   readonly requests: number;
   readonly rows: number; // live rows
+  // the most rows one tenant carried: the tick's row-scaled GEMMs run at this rounded up to a power of two
+  // (native/src/executor.h row_bucket)
+  readonly maxTenantRows: number;
   readonly capacityRows: number; // every tenant's maxBatch: the rows of a full tick
   readonly launches: number;
 }
@@ -495,6 +498,14 @@ export class TickScheduler {
       tenants: tick.groups.length,
       requests: tick.requests,
       rows: tick.rows,
+      maxTenantRows: tick.groups.reduce(
+        (m, g) =>
+          Math.max(
+            m,
+            g.taken.reduce((a, p) => a + p.rows, 0),
+          ),
+        0,
+      ),
       capacityRows: this.capacityRows,
       launches: this.runner.plan.launches.length,
     });

@@ -13,6 +13,14 @@ export type DraftLaunch =
   | { readonly kind: 'gemm_grouped'; readonly stage: number; readonly dtype: DType; readonly groups: ReadonlyArray<readonly GemmStep[]> }
   | { readonly kind: 'kernel'; readonly stage: number; readonly kernel: string; readonly op: KernelOp; readonly steps: readonly KernelStep[] };
 
+// A group's problem, with rowsUnit when every step of it scales by the same unit (FORMAT.md "gemm").
+function groupProblem(steps: readonly GemmStep[]): GemmProblem {
+  const p = steps[0]!.problem;
+  const unit = steps[0]!.rowsUnit;
+  if (unit === undefined || steps.some((s) => s.rowsUnit !== unit)) return p;
+  return { ...p, rowsUnit: unit };
+}
+
 function groupBy<T extends Step>(steps: readonly T[]): T[][] {
   const m = new Map<string, T[]>();
   for (const s of steps) {
@@ -38,7 +46,7 @@ export function buildLaunches(steps: readonly Step[], stageOf: readonly number[]
     if (gemms.length > 1 && dtypes.size === 1 && groupedPays(cost, gemms.map(work), parallel)) {
       out.push({ kind: 'gemm_grouped', stage, dtype: gemms[0]![0]!.dtype, groups: gemms });
     } else {
-      for (const g of gemms) out.push({ kind: 'gemm', stage, dtype: g[0]!.dtype, problem: g[0]!.problem, steps: g });
+      for (const g of gemms) out.push({ kind: 'gemm', stage, dtype: g[0]!.dtype, problem: groupProblem(g), steps: g });
     }
     for (const k of kernels) {
       const s0 = k[0]!;
@@ -120,7 +128,7 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
         return { kind: 'gemm', id, dtype: d.dtype, problem: d.problem, entries, strides: uniformStrides(entries), info };
       }
       case 'gemm_grouped':
-        return { kind: 'gemm_grouped', id, dtype: d.dtype, groups: d.groups.map((g) => ({ problem: g[0]!.problem, entries: entriesOf(g) })), info };
+        return { kind: 'gemm_grouped', id, dtype: d.dtype, groups: d.groups.map((g) => ({ problem: groupProblem(g), entries: entriesOf(g) })), info };
       case 'kernel': {
         const segments: Segment[] = d.steps.flatMap(
           (s) =>

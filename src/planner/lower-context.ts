@@ -46,6 +46,9 @@ export class TenantLowering {
     readonly tenant: number,
     readonly tenantId: string,
     readonly g: Graph,
+    // row-local.ts: the values that keep the tenant's request rows apart, rows outermost (null: none scale)
+    private readonly rowValues: ReadonlySet<ValueId> | null = null,
+    private readonly maxBatch = 1,
   ) {
     for (const n of g.nodes) for (const i of n.inputs) if (i !== null) this.uses.set(i, (this.uses.get(i) ?? 0) + 1);
     for (const o of g.outputs) this.uses.set(o, (this.uses.get(o) ?? 0) + 1);
@@ -205,7 +208,15 @@ export class TenantLowering {
     return `${this.tenantId}/${this.node?.name ?? 'output'}`;
   }
 
-  gemm(dtype: DType, problem: GemmProblem, entries: readonly DraftGemmEntry[], after: readonly number[] = []): Step {
+  // GemmStep.rowsUnit for a GEMM that reads value `a` whole as its untransposed A [m, k]: m / maxBatch when `a`
+  // is row-local (its dim-0 blocks are the request rows, so the GEMM's row blocks are too), else undefined.
+  rowsUnit(a: ValueId, m: number, k: number): number | undefined {
+    if (this.rowValues === null || !this.rowValues.has(a) || m % this.maxBatch !== 0 || m === 0) return undefined;
+    if (numel(this.shapeOf(a)) !== m * k) return undefined;
+    return m / this.maxBatch;
+  }
+
+  gemm(dtype: DType, problem: GemmProblem, entries: readonly DraftGemmEntry[], after: readonly number[] = [], rowsUnit?: number): Step {
     const reads = entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
     const writes = entries.map((e) => e.c.buf);
     // A and B in `dtype`; C and bias always f32
@@ -226,6 +237,7 @@ export class TenantLowering {
       problem,
       entries,
       key: `gemm|${dtype}|${JSON.stringify(problem)}`,
+      ...(rowsUnit !== undefined && entries.length === 1 ? { rowsUnit } : {}),
     };
     return this.record(step, writes);
   }

@@ -80,7 +80,8 @@ export function lowerGemm(cx: TenantLowering, n: Extract<Node, { op: 'Gemm' }>):
     ldBias,
     activation: a.activation,
   });
-  cx.gemm(cx.gemmDType, p, [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
+  const rowsUnit = a.transA ? undefined : cx.rowsUnit(n.inputs[0]!, m, k);
+  cx.gemm(cx.gemmDType, p, [{ a: A.ref, b: B.ref, c: Y.ref, bias }], [], rowsUnit);
 }
 
 // A runtime Gemm C of a broadcast shape, materialized as [m, n] by a copy.
@@ -152,7 +153,7 @@ export function lowerMatMul(cx: TenantLowering, n: Extract<Node, { op: 'MatMul' 
   if (numel(bBatch) === 1) {
     // B is one matrix: A's batch dims fold into rows
     const rows = numel(aBatch) * M;
-    cx.gemm(cx.gemmDType, problem({ ...base, m: rows }), [{ a: A.ref, b: B.ref, c: Y.ref, bias }]);
+    cx.gemm(cx.gemmDType, problem({ ...base, m: rows }), [{ a: A.ref, b: B.ref, c: Y.ref, bias }], [], cx.rowsUnit(n.inputs[0]!, rows, K));
     return;
   }
   const batch = broadcastShapes([aBatch, bBatch], cx.where()) as number[];

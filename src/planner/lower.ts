@@ -32,8 +32,16 @@ function fusesIntoConsumer(g: Graph, n: Node, consumers: ReadonlyMap<ValueId, No
   return numel(g.values.get(v)!.type.shape as number[]) > 0;
 }
 
-export function lowerTenant(fleet: FleetState, tenant: number, tenantId: string, g: Graph): LoweredTenant {
-  const cx = new TenantLowering(fleet, tenant, tenantId, g);
+// `rowValues` / `maxBatch`: row-local.ts (which GEMMs may run only a tick's rows); null: every GEMM runs every row.
+export function lowerTenant(
+  fleet: FleetState,
+  tenant: number,
+  tenantId: string,
+  g: Graph,
+  rowValues: ReadonlySet<ValueId> | null = null,
+  maxBatch = 1,
+): LoweredTenant {
+  const cx = new TenantLowering(fleet, tenant, tenantId, g, rowValues, maxBatch);
   const first = fleet.steps.length;
   const inputBufs = g.inputs.map((v, j) => {
     const shape = cx.shapeOf(v);

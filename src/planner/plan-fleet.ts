@@ -7,6 +7,7 @@ import { type CostModel, H100_FP32, floorUs, launchUs } from './cost.js';
 import type { ArenaId } from '../../ir/contract/launch.js';
 import { type DraftLaunch, buildLaunches, resolveLaunches } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
+import { rowLocalValues } from './row-local.js';
 import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
@@ -93,7 +94,10 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const grouping = opts.grouping ?? 'space-time';
   const limits = resolveLimits(opts.limits);
   const fleet: FleetState = { bufs: [], steps: [], gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32', limits };
-  const lowered: LoweredTenant[] = concrete.map((c, i) => lowerTenant(fleet, i, tenants[i]!.id, c.graph));
+  const lowered: LoweredTenant[] = concrete.map((c, i) => {
+    const t = tenants[i]!;
+    return lowerTenant(fleet, i, t.id, c.graph, rowLocalValues(c, t.maxBatch), t.maxBatch);
+  });
   const { bufs, steps } = fleet;
 
   const { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);

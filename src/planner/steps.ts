@@ -63,6 +63,9 @@ export interface GemmStep extends StepBase {
   readonly problem: GemmProblem;
   readonly entries: readonly DraftGemmEntry[];
   readonly key: string; // the GEMM signature: steps with equal keys may share one strided launch
+  // m = rowsUnit · the tenant's rows, rows outermost (row-local.ts); absent: m never scales. Not in `key`, so it
+  // never splits a launch: a launch's problem carries it only when all its steps agree (launches.ts).
+  readonly rowsUnit?: number;
 }
 
 export interface KernelStep extends StepBase {

@@ -15,7 +15,8 @@ describe('native backend registry', () => {
     expect(cpu.abi).toBeGreaterThan(0);
     expect(cpu.launchKinds).toEqual([...LAUNCH_KINDS]);
     expect(cpu.kernelOps).toEqual([...KERNEL_OPS]);
-    expect(cpu.extensions).toEqual(['test_fault']); // the executor drives its tick launch by launch: nothing to replay or profile; only the test-only fault hook
+    // the executor drives its tick launch by launch: nothing to replay or profile; its stats (gemmRows) and the test-only fault hook
+    expect(cpu.extensions).toEqual(['stats', 'test_fault']);
     const cuda = registry.find((b) => b.name === 'cuda');
     expect(i.cuda).toBe(cuda !== undefined);
     if (cuda) {

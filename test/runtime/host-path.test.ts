@@ -71,11 +71,15 @@ describe('runTick host path (cpu)', () => {
       const codec = new TickCodec(loaded.plan.tenants, staging);
       const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
       const mask = new Uint8Array(3);
-      const full = codec.write(codec.check({ a: { x: xa(4, 5) }, c: { x: xc(3, 6) } }), set, mask);
+      const rows = new Int32Array(3);
+      const full = codec.write(codec.check({ a: { x: xa(4, 5) }, c: { x: xc(3, 6) } }), set, mask, rows);
       expect(Array.from(mask)).toEqual([1, 0, 1]);
+      expect(Array.from(rows)).toEqual([4, 0, 3]);
       codec.clear(full);
       expect(Array.from(mask)).toEqual([0, 0, 0]);
-      codec.write(codec.check({ a: { x: xa(2, 7) }, c: { x: xc(1, 8) } }), set, mask);
+      expect(Array.from(rows)).toEqual([0, 0, 0]);
+      codec.write(codec.check({ a: { x: xa(2, 7) }, c: { x: xc(1, 8) } }), set, mask, rows);
+      expect(Array.from(rows)).toEqual([2, 0, 1]);
       // read the input slots back out of the staging set, where the layout puts them
       const at = (io: { ref: { offset: number }; bytes: number }) => {
         for (let i = 0; i < staging.inSpans.length; i += 3) {

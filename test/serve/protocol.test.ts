@@ -200,6 +200,7 @@ describe('OIP v2 endpoints', () => {
       'loom_tick_duration_seconds_count',
       'loom_tick_occupancy_ratio_bucket',
       'loom_tick_launches_total',
+      'loom_tick_max_tenant_rows_bucket{le="1"}',
       `loom_plan_arena_bytes{backend="cpu",arena="weights"} ${plan.arenas.weights}`,
       'process_resident_memory_bytes',
     ])

@@ -90,6 +90,7 @@ describe('TickScheduler', () => {
       [1, 1, 3, true],
     ]);
     expect(reports[0]!.capacityRows).toBe(4 + 4 + 2 + 3 + 2);
+    expect(reports.map((r) => r.maxTenantRows)).toEqual([4, 3]); // mlp-a's 4 rows, then its 3
     for (const [i, r] of reqs.entries()) {
       const want = await expectedOutputs(loaded, r.id, r.x);
       expect(got[i]!.output!.shape).toEqual(want.output!.shape);
