@@ -216,6 +216,11 @@ export function checkStructure(x: unknown): LaunchPlan {
   const cost = obj(root.cost, 'cost');
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
   str(cost.device, 'cost.device');
+  if (cost.profile !== undefined) {
+    const pr = obj(cost.profile, 'cost.profile');
+    str(pr.name, 'cost.profile.name');
+    if (!/^[0-9a-f]{64}$/.test(str(pr.hash, 'cost.profile.hash'))) bad('cost.profile.hash', 'expected 64 hex digits');
+  }
   const w = obj(root.weights, 'weights');
   planFile(w.file, 'weights.file');
   int(w.bytes, 'weights.bytes');

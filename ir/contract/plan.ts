@@ -48,6 +48,13 @@ export interface CostSummary {
   readonly ungroupedTickUs: number; // the same work as one launch per tenant step (time-only)
   readonly floorUs: number; // max(total flops / peak, total bytes / bandwidth)
   readonly device: string; // the device the cost model describes
+  // the device profile the model was calibrated with (`loom compile --profile`); absent: the default roofline
+  readonly profile?: CostProfileRef;
+}
+
+export interface CostProfileRef {
+  readonly name: string; // the profile's name: the card (or CPU) it was measured on
+  readonly hash: string; // sha256 (hex) of the profile file's bytes
 }
 
 export interface Plan {

@@ -5,7 +5,7 @@ import { numel } from '../../ir/shape.js';
 import { type ConcreteTenant, concretizeTenant } from './concretize.js';
 import { type CostModel, H100_FP32, floorUs, launchUs } from './cost.js';
 import type { ArenaId } from '../../ir/contract/launch.js';
-import { type DraftLaunch, buildLaunches, resolveLaunches } from './launches.js';
+import { type DraftLaunch, buildLaunches, resolveLaunches, stepWork } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planIo, planWeights } from './memory.js';
@@ -91,7 +91,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const { bufs, steps } = fleet;
 
   const { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);
-  const drafts = buildLaunches(steps, stageOf, stages, cost);
+  const drafts = buildLaunches(steps, stageOf, stages, cost, precision);
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
   const weightOrder: number[] = [];
@@ -159,7 +159,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       }
     }
   };
-  const launches = resolveLaunches(drafts, (r) => placement(r.buf), cost);
+  const launches = resolveLaunches(drafts, (r) => placement(r.buf), cost, precision);
 
   const plannedTenants: PlannedTenant[] = tenants.map((t, i) => {
     const c = concrete[i]!;
@@ -201,9 +201,10 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     weights: blobs,
     cost: {
       predictedTickUs: launches.reduce((a, l) => a + l.info.predictedUs, 0),
-      ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
+      ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, stepWork(s, precision)), 0),
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
+      ...(cost.calibrated ? { profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },
   };
   const buffers: BufferReport[] = bufs.map((b) => {
