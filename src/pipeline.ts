@@ -30,7 +30,7 @@ import {
   writeLaunchJson,
   writeWeights,
 } from '../codegen/index.js';
-import { type ConcreteIO, type ConcreteTenant, concretizeTenant, planConcreteFleet } from './planner/index.js';
+import { type ConcreteIO, type ConcreteTenant, type CostModel, concretizeTenant, planConcreteFleet } from './planner/index.js';
 import type { Manifest, TenantSpec } from './fleet/manifest.js';
 import {
   DUMP_FILE,
@@ -57,6 +57,7 @@ export interface StageContext {
   readonly nvcc: 'auto' | 'off';
   readonly cacheDir?: string;
   readonly limits?: Partial<SizeLimits>; // size limits for planning (ir/limits.ts)
+  readonly costModel?: CostModel; // the planner's cost model (a device profile's, `--profile`); default: the roofline
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
   readonly onPass?: (tenant: string, pass: string, g: Graph) => void; // after every canonicalizing or lowering pass
@@ -193,7 +194,11 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
     return {
       manifest: input.manifest,
       plan: ctx.clock.time('plan', () =>
-        planConcreteFleet(specs, input.values, { precision: input.manifest.precision, ...(ctx.limits ? { limits: ctx.limits } : {}) }),
+        planConcreteFleet(specs, input.values, {
+          precision: input.manifest.precision,
+          ...(ctx.limits ? { limits: ctx.limits } : {}),
+          ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
+        }),
       ),
     };
   },

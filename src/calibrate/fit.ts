@@ -21,6 +21,32 @@ export interface FitOptions {
 export const CORRECTION_BINS = 12;
 const MIN_US = 1e-3; // measurements below this (timer resolution) count as this
 
+// The extra time of a GEMM's epilogue, measured as a difference of two timings (noisy, and zero or below where
+// the backend fuses it): a straight line us = overhead + bytes / rate, robust to outliers (Theil-Sen: the
+// median of the pairwise slopes, then the median intercept), both terms kept non-negative, no correction.
+export function fitLinear(points: readonly Measurement[]): KindFit {
+  const pts = points.filter((p) => Number.isFinite(p.us) && p.bytes >= 0);
+  if (pts.length === 0) fail('USAGE', 'fitLinear: no usable measurements');
+  const slopes: number[] = [];
+  for (let i = 0; i < pts.length; i++)
+    for (let j = i + 1; j < pts.length; j++) {
+      const dx = pts[j]!.bytes - pts[i]!.bytes;
+      if (dx !== 0) slopes.push((pts[j]!.us - pts[i]!.us) / dx);
+    }
+  const slope = Math.max(0, slopes.length > 0 ? median(slopes) : 0); // µs per byte
+  const overhead = Math.max(0, median(pts.map((p) => p.us - slope * p.bytes)));
+  return { overheadUs: overhead, flopsPerS: 0, bytesPerS: slope > 0 ? 1e6 / slope : NO_COST_RATE, correction: [] };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+// The rate a fit reports for a term that costs nothing measurable.
+export const NO_COST_RATE = 1e18;
+
 export function fitKind(points: readonly Measurement[], opts: FitOptions): KindFit {
   const pts = points.filter((p) => Number.isFinite(p.us) && p.us >= 0 && p.bytes >= 0 && p.flops >= 0).map((p) => ({ ...p, us: Math.max(p.us, MIN_US) }));
   if (pts.length === 0) fail('USAGE', 'fitKind: no usable measurements (each needs flops >= 0, bytes >= 0 and a finite us >= 0)');

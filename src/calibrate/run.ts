@@ -5,7 +5,8 @@
 //         first tick); the difference of their device times (CUDA events) over N/2 is one launch inside a
 //         captured tick, every fixed cost of a tick cancelled. Two independent launches' overlap: two
 //         plans' ticks side by side on their own streams (benchConcurrent) against one alone.
-//   CPU:  the plan's launches timed one by one on the host clock (profileTick), median over repetitions.
+//   CPU:  the plan's launches timed one by one on the host clock (profileTick): each launch's fastest of a few
+//         ticks, the median over a point's launches.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { fail } from '../../ir/errors.js';
 import { type LoadedPlan, benchConcurrent, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
 import type { GemmMath } from '../planner/cost.js';
 import { type BenchLayout, type BenchPlan, type PointTenants, buildBenchPlan, precisionOf } from './bench-plan.js';
-import { fitKind, type Measurement } from './fit.js';
+import { fitKind, fitLinear, type Measurement } from './fit.js';
 import { type BenchPoint, OVERHEAD_PROBE, benchGrid } from './grid.js';
 import { type ConcurrencyPoint, type DeviceProfile, PROFILE_FORMAT, PROFILE_VERSION, type ProfileKind, type ProfilePoint } from './profile.js';
 
@@ -123,14 +124,14 @@ export function fitResults(results: readonly PointResult[]): Record<string, Prof
     if (r.point.kind === 'gemm' && r.point.epilogue) {
       const base = plain.get(shapeKey(r.point));
       if (base === undefined) continue;
-      add('gemm.epilogue', { flops: 0, bytes: r.epilogueBytes, us: Math.max(MIN_US, r.us - base) }, r.point.label);
+      add('gemm.epilogue', { flops: 0, bytes: r.epilogueBytes, us: r.us - base }, r.point.label);
     } else {
       add(r.point.key, { flops: r.flops, bytes: r.bytes, us: r.us }, r.point.label);
     }
   }
   const out: Record<string, ProfileKind> = {};
   for (const [key, ms] of [...byKey].sort(([a], [b]) => a.localeCompare(b))) {
-    const fit = fitKind(ms, { compute: key.startsWith('gemm') && key !== 'gemm.epilogue' });
+    const fit = key === 'gemm.epilogue' ? fitLinear(ms) : fitKind(ms, { compute: key.startsWith('gemm') });
     out[key] = {
       fit: { overheadUs: round(fit.overheadUs), flopsPerS: round(fit.flopsPerS), bytesPerS: round(fit.bytesPerS), correction: fit.correction },
       points: labels.get(key)!,
@@ -176,8 +177,9 @@ async function measureCpu(loaded: LoadedPlan, bench: BenchPlan, quick: boolean, 
     for (const p of loaded.profileTick()) (perId.get(p.id) ?? perId.set(p.id, []).get(p.id)!).push(p.us);
     await yieldLoop();
   }
+  // each launch's fastest repetition (another process can only slow a launch down), then the median launch
   return bench.points.map((pt, i) => {
-    const r = result(pt, Math.max(MIN_US, median(pt.longLaunchIds.flatMap((id) => perId.get(id) ?? []))));
+    const r = result(pt, Math.max(MIN_US, median(pt.longLaunchIds.map((id) => Math.min(...(perId.get(id) ?? [Infinity]))))));
     onPoint(i, r);
     return r;
   });

@@ -10,6 +10,7 @@ import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js'
 import type { Graph } from '../../ir/graph.js';
 import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
+import type { CostModel } from '../planner/index.js';
 import {
   KERNELS,
   type KernelFiles,
@@ -56,6 +57,8 @@ export interface CompileOptions {
   readonly client?: string; // also write the typed client here (a full compile always writes <dir>/client.ts)
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
+  // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
+  readonly costModel?: CostModel;
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
   // Used by compiles that run import through lower without --dump-after; CompileResult.tenants is then empty.
   readonly tenantCache?: string;
@@ -126,6 +129,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       nvcc: opts.nvcc ?? 'auto',
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
+      ...(opts.costModel ? { costModel: opts.costModel } : {}),
       clock,
       ...(onPass ? { onPass } : {}),
       ...(cache ? { tenantCache: cache } : {}),
