@@ -94,7 +94,14 @@ export function buildBenchPlan(points: readonly BenchPoint[], precision: Precisi
   const out: PointTenants[] = [];
   const addTenant = (id: string, layers: number): number => {
     const t = tenants.length;
-    const io = (name: string, offset: number) => ({ name, dtype: 'f32' as const, shape: [1, 4], batchAxis: 0, ref: { arena: 'io' as const, offset }, bytes: 16 });
+    const io = (name: string, offset: number) => ({
+      name,
+      dtype: 'f32' as const,
+      shape: [1, 4],
+      batchAxis: 0,
+      ref: { arena: 'io' as const, offset },
+      bytes: 16,
+    });
     tenants.push({ id, model: 'loom calibrate', maxBatch: 1, sloMs: null, layers, inputs: [io('x', t * 64)], outputs: [io('y', t * 64 + 32)] });
     return t;
   };

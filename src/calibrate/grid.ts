@@ -132,7 +132,13 @@ function kernelLabel(k: KernelShape): string {
 }
 
 function kernelShapes(o: GridOptions): KernelShape[] {
-  const sizes = o.quick ? (o.backend === 'cpu' ? [4096, 262144] : [4096, 262144, 4194304]) : o.backend === 'cpu' ? [1024, 16384, 262144, 2097152] : [1024, 16384, 262144, 2097152, 16777216];
+  const sizes = o.quick
+    ? o.backend === 'cpu'
+      ? [4096, 262144]
+      : [4096, 262144, 4194304]
+    : o.backend === 'cpu'
+      ? [1024, 16384, 262144, 2097152]
+      : [1024, 16384, 262144, 2097152, 16777216];
   const out: KernelShape[] = [OVERHEAD_PROBE];
   for (const n of sizes) {
     const cols = Math.min(1024, n);
@@ -163,5 +169,22 @@ function kernelShapes(o: GridOptions): KernelShape[] {
 
 function geometry(c: number, side: number, kernel: number, stride: number, pad: number): PoolGeometry {
   const o = Math.floor((side + 2 * pad - kernel) / stride) + 1;
-  return { n: 1, c, h: side, w: side, oh: o, ow: o, kh: kernel, kw: kernel, sh: stride, sw: stride, padTop: pad, padLeft: pad, padBottom: pad, padRight: pad, dh: 1, dw: 1 };
+  return {
+    n: 1,
+    c,
+    h: side,
+    w: side,
+    oh: o,
+    ow: o,
+    kh: kernel,
+    kw: kernel,
+    sh: stride,
+    sw: stride,
+    padTop: pad,
+    padLeft: pad,
+    padBottom: pad,
+    padRight: pad,
+    dh: 1,
+    dw: 1,
+  };
 }

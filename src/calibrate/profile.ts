@@ -118,11 +118,18 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
 
   const root = obj(json, 'the file');
   if (root.format !== PROFILE_FORMAT)
-    bad('field format', `must be '${PROFILE_FORMAT}', got ${JSON.stringify(root.format) ?? typeName(root.format)} (is this a device profile written by \`loom calibrate\`?)`);
+    bad(
+      'field format',
+      `must be '${PROFILE_FORMAT}', got ${JSON.stringify(root.format) ?? typeName(root.format)} (is this a device profile written by \`loom calibrate\`?)`,
+    );
   if (root.version !== PROFILE_VERSION)
-    bad('field version', `is ${JSON.stringify(root.version) ?? typeName(root.version)}; this Loom reads version ${PROFILE_VERSION} (recalibrate with \`loom calibrate\`)`);
+    bad(
+      'field version',
+      `is ${JSON.stringify(root.version) ?? typeName(root.version)}; this Loom reads version ${PROFILE_VERSION} (recalibrate with \`loom calibrate\`)`,
+    );
   const name = str(root.name, 'field name');
-  if (root.backend !== 'cpu' && root.backend !== 'cuda') bad('field backend', `must be 'cpu' or 'cuda', got ${JSON.stringify(root.backend) ?? typeName(root.backend)}`);
+  if (root.backend !== 'cpu' && root.backend !== 'cuda')
+    bad('field backend', `must be 'cpu' or 'cuda', got ${JSON.stringify(root.backend) ?? typeName(root.backend)}`);
   const date = str(root.date, 'field date', 64);
   if (Number.isNaN(Date.parse(date))) bad('field date', `must be an ISO 8601 date, got '${date}'`);
   const devRaw = obj(root.device, 'field device');
@@ -143,14 +150,20 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
     const o = obj(c, `concurrency[${i}]`);
     const overlap = num(o.overlap, `concurrency[${i}].overlap`);
     if (overlap > 1) bad(`concurrency[${i}].overlap`, `must be in [0, 1], got ${overlap}`);
-    return { label: str(o.label, `concurrency[${i}].label`), soloUs: num(o.soloUs, `concurrency[${i}].soloUs`), pairUs: num(o.pairUs, `concurrency[${i}].pairUs`), overlap };
+    return {
+      label: str(o.label, `concurrency[${i}].label`),
+      soloUs: num(o.soloUs, `concurrency[${i}].soloUs`),
+      pairUs: num(o.pairUs, `concurrency[${i}].pairUs`),
+      overlap,
+    };
   });
   const kindsRaw = obj(root.kinds, 'field kinds');
   const keys = Object.keys(kindsRaw);
   if (keys.length > MAX_KINDS) bad('field kinds', `has ${keys.length} kinds, more than ${MAX_KINDS}`);
   const kinds: Record<string, ProfileKind> = {};
   for (const k of keys) {
-    if (!isProfileKey(k)) bad(`kinds.${k}`, `is not a launch kind (expected gemm.<math>, gemm_grouped.<math> with math ${GEMM_MATHS.join('/')}, gemm.epilogue or kernel.<op>)`);
+    if (!isProfileKey(k))
+      bad(`kinds.${k}`, `is not a launch kind (expected gemm.<math>, gemm_grouped.<math> with math ${GEMM_MATHS.join('/')}, gemm.epilogue or kernel.<op>)`);
     const o = obj(kindsRaw[k], `kinds.${k}`);
     const f = obj(o.fit, `kinds.${k}.fit`);
     const at = `kinds.${k}.fit`;
@@ -170,7 +183,12 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
     const points = list(o.points, `kinds.${k}.points`, MAX_POINTS).map((p, i): ProfilePoint => {
       const q = obj(p, `kinds.${k}.points[${i}]`);
       const w = `kinds.${k}.points[${i}]`;
-      return { label: str(q.label, `${w}.label`), flops: num(q.flops, `${w}.flops`), bytes: num(q.bytes, `${w}.bytes`), us: num(q.us, `${w}.us`, k === 'gemm.epilogue' ? -Infinity : 0) }; // an epilogue's is a difference of two timings
+      return {
+        label: str(q.label, `${w}.label`),
+        flops: num(q.flops, `${w}.flops`),
+        bytes: num(q.bytes, `${w}.bytes`),
+        us: num(q.us, `${w}.us`, k === 'gemm.epilogue' ? -Infinity : 0),
+      }; // an epilogue's is a difference of two timings
     });
     kinds[k] = { fit, points };
   }

@@ -95,7 +95,11 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<DeviceProf
       backend,
       date: new Date().toISOString(),
       device: deviceInfo,
-      settings: { quick, reps: backend === 'cuda' ? CUDA_ITERS[quick ? 'quick' : 'full'] : CPU_REPS[quick ? 'quick' : 'full'], loom: opts.loomVersion ?? 'unknown' },
+      settings: {
+        quick,
+        reps: backend === 'cuda' ? CUDA_ITERS[quick ? 'quick' : 'full'] : CPU_REPS[quick ? 'quick' : 'full'],
+        loom: opts.loomVersion ?? 'unknown',
+      },
       launchOverheadUs: round(probe?.us ?? 0),
       concurrency,
       kinds: fitResults(results),
@@ -192,9 +196,30 @@ function result(pt: PointTenants, us: number): PointResult {
 // Two independent launches on two streams: how much of the second hides behind the first.
 async function measureConcurrency(scratch: string, quick: boolean, progress: (msg: string) => void): Promise<ConcurrencyPoint[]> {
   const cases: BenchPoint[] = [
-    { kind: 'gemm', key: 'gemm.f32', math: 'f32', shape: { m: 1, n: 1024, k: 1024, batch: 1 }, epilogue: false, label: 'gemm 1x1024x1024 x1 f32 (latency-bound)' },
-    { kind: 'gemm', key: 'gemm.f32', math: 'f32', shape: { m: 16, n: 1024, k: 1024, batch: 16 }, epilogue: false, label: 'gemm 16x1024x1024 x16 f32 (bandwidth-bound)' },
-    { kind: 'gemm', key: 'gemm.f32', math: 'f32', shape: { m: 256, n: 1024, k: 1024, batch: 8 }, epilogue: false, label: 'gemm 256x1024x1024 x8 f32 (compute-bound)' },
+    {
+      kind: 'gemm',
+      key: 'gemm.f32',
+      math: 'f32',
+      shape: { m: 1, n: 1024, k: 1024, batch: 1 },
+      epilogue: false,
+      label: 'gemm 1x1024x1024 x1 f32 (latency-bound)',
+    },
+    {
+      kind: 'gemm',
+      key: 'gemm.f32',
+      math: 'f32',
+      shape: { m: 16, n: 1024, k: 1024, batch: 16 },
+      epilogue: false,
+      label: 'gemm 16x1024x1024 x16 f32 (bandwidth-bound)',
+    },
+    {
+      kind: 'gemm',
+      key: 'gemm.f32',
+      math: 'f32',
+      shape: { m: 256, n: 1024, k: 1024, batch: 8 },
+      epilogue: false,
+      label: 'gemm 256x1024x1024 x8 f32 (compute-bound)',
+    },
   ];
   const iters = CUDA_ITERS[quick ? 'quick' : 'full'];
   const out: ConcurrencyPoint[] = [];
@@ -236,15 +261,25 @@ async function withSparse<T>(backend: 'cpu' | 'cuda', f: () => Promise<T>): Prom
 function resolveBackend(want: 'auto' | 'cpu' | 'cuda', backends: readonly string[], cudaDevices: number): 'cpu' | 'cuda' {
   const cudaOk = backends.includes('cuda') && cudaDevices > 0;
   if (want === 'cuda' && !cudaOk)
-    fail('USAGE', `calibrate --backend cuda: ${backends.includes('cuda') ? 'no GPU is visible' : 'this addon was built without CUDA'}; calibrate the CPU with --backend cpu`);
+    fail(
+      'USAGE',
+      `calibrate --backend cuda: ${backends.includes('cuda') ? 'no GPU is visible' : 'this addon was built without CUDA'}; calibrate the CPU with --backend cpu`,
+    );
   if (want === 'cpu') return 'cpu';
   return cudaOk ? 'cuda' : 'cpu';
 }
 
-function describeDevice(backend: 'cpu' | 'cuda', threads: number, gpu: Readonly<Record<string, string | number>> | undefined): { name: string; info: Record<string, string | number> } {
+function describeDevice(
+  backend: 'cpu' | 'cuda',
+  threads: number,
+  gpu: Readonly<Record<string, string | number>> | undefined,
+): { name: string; info: Record<string, string | number> } {
   if (backend === 'cpu') {
     const cpus = os.cpus();
-    return { name: cpus[0]?.model?.trim() || 'unknown CPU', info: { cpus: cpus.length, threads, platform: `${process.platform}-${process.arch}`, node: process.version } };
+    return {
+      name: cpus[0]?.model?.trim() || 'unknown CPU',
+      info: { cpus: cpus.length, threads, platform: `${process.platform}-${process.arch}`, node: process.version },
+    };
   }
   const info: Record<string, string | number> = { ...(gpu ?? {}) };
   const name = typeof info.name === 'string' ? info.name : 'CUDA device';

@@ -24,7 +24,10 @@ export function formatProfile(p: DeviceProfile): string {
   const head = [
     `device profile: ${p.name} (${p.backend}), ${p.date}${p.settings.quick ? ', quick grid' : ''}`,
     `launch overhead ${p.launchOverheadUs.toFixed(2)} us (the smallest launch${p.backend === 'cuda' ? ', inside a captured tick' : ''})`,
-    ...p.concurrency.map((c) => `overlap of two independent launches, ${c.label}: ${(c.overlap * 100).toFixed(0)}% (alone ${c.soloUs.toFixed(1)} us, two ${c.pairUs.toFixed(1)} us)`),
+    ...p.concurrency.map(
+      (c) =>
+        `overlap of two independent launches, ${c.label}: ${(c.overlap * 100).toFixed(0)}% (alone ${c.soloUs.toFixed(1)} us, two ${c.pairUs.toFixed(1)} us)`,
+    ),
   ];
   const header = ['kind', 'points', 'overhead us', 'GFLOP/s', 'GB/s', 'roofline err', 'fit err', 'worst fit err'];
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

@@ -18,7 +18,9 @@ interface CalibrateFlags {
 export function registerCalibrate(program: Command): void {
   program
     .command('calibrate')
-    .description("measure this device's launch costs (GEMMs by shape and precision, generated kernels, launch overhead, overlap) and write a device profile for `loom compile --profile`")
+    .description(
+      "measure this device's launch costs (GEMMs by shape and precision, generated kernels, launch overhead, overlap) and write a device profile for `loom compile --profile`",
+    )
     .option('--backend <name>', `the backend to calibrate: ${BACKENDS.join(' | ')}`, 'auto')
     .option('--out <file.json>', 'where to write the profile (default: <device>.json in the current folder)')
     .option('--quick', 'a coarse grid: under a minute on a GPU, seconds on a CPU')
@@ -59,7 +61,9 @@ export function registerCalibrate(program: Command): void {
       });
       const out = flags.out ?? `${slug(profile)}.json`;
       writeAtomically(out, profileJson(profile));
-      process.stdout.write(`${formatProfile(profile)}\nwrote ${out} (${((Date.now() - started) / 1000).toFixed(1)} s); use it with: loom compile <fleet> -o <plan-dir> --profile ${out}\n`);
+      process.stdout.write(
+        `${formatProfile(profile)}\nwrote ${out} (${((Date.now() - started) / 1000).toFixed(1)} s); use it with: loom compile <fleet> -o <plan-dir> --profile ${out}\n`,
+      );
     });
 }
 
