@@ -68,7 +68,7 @@ export interface LoadedProfile {
 }
 
 export function readProfile(file: string): LoadedProfile {
-  const bytes = readRegularFile(file, { what: `device profile '${file}'`, maxBytes: MAX_PROFILE_BYTES, code: 'USAGE' });
+  const bytes = readRegularFile(file, { what: 'device profile', maxBytes: MAX_PROFILE_BYTES, code: 'USAGE' });
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   const json = parseJsonText(text, { what: `device profile '${file}'`, code: 'USAGE' });
   return { profile: checkProfile(json, `device profile '${file}'`), hash: createHash('sha256').update(bytes).digest('hex'), file };
