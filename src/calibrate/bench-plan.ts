@@ -1,7 +1,7 @@
 // The micro-benchmarks as one LaunchPlan per GEMM math: every grid point becomes the same launch repeated,
 // each repetition on its own operands (a rotating window over one random weights region and the activation
 // arena, wider than a GPU's L2, so a launch reads its weights from memory as it does in a real tick, where
-// the fleet's weights do not fit the cache). Layout 'pair' (CUDA): per point a tenant with N/2 repetitions
+// the fleet's weights do not fit the cache; a point larger than the window reuses one copy). Layout 'pair' (CUDA): per point a tenant with N/2 repetitions
 // and one with N, so the difference of their masked ticks is N/2 launches with every fixed cost of a tick
 // cancelled; 'single' (CPU): one tenant of N repetitions, each launch timed on its own.
 import { byteSize } from '../../ir/dtype.js';
@@ -87,8 +87,11 @@ export function repetitions(p: BenchPoint, layout: BenchLayout, rotateBytes: num
 export function buildBenchPlan(points: readonly BenchPoint[], precision: Precision, layout: BenchLayout, rotateBytes: number, seed = 1): BenchPlan {
   const reps = points.map((p) => repetitions(p, layout, rotateBytes));
   const feet = points.map(footprint);
-  const region = align(Math.max(ALIGN, ...feet.map((f, i) => f.input * reps[i]!)));
-  const act = align(Math.max(ALIGN, ...feet.map((f, i) => f.output * reps[i]!)));
+  // the window: wide enough for the rotation and for the largest point; a point cycles through as many
+  // copies of its operands as fit (one, for a point past the window: too big for a cache anyway)
+  const region = align(Math.max(rotateBytes, ...feet.map((f) => f.input)));
+  const act = align(Math.max(rotateBytes, ...feet.map((f) => f.output)));
+  const slot = (bytes: number, window: number, j: number) => (bytes > 0 ? (j % Math.max(1, Math.floor(window / bytes))) * bytes : 0);
   const tenants: PlannedTenant[] = [];
   const launches: Launch[] = [];
   const out: PointTenants[] = [];
@@ -115,7 +118,7 @@ export function buildBenchPlan(points: readonly BenchPoint[], precision: Precisi
     let work: PointTenants['work'] = { flops: 0, bytes: 0, epilogueBytes: 0 };
     const emit = (tenant: number, count: number, record: boolean) => {
       for (let j = 0; j < count; j++) {
-        const l = launchOf(p, launches.length, tenant, j * f.input, j * f.output, `${tenants[tenant]!.id}/${p.label}#${j}`);
+        const l = launchOf(p, launches.length, tenant, slot(f.input, region, j), slot(f.output, act, j), `${tenants[tenant]!.id}/${p.label}#${j}`);
         work = { flops: l.info.flops, bytes: l.info.bytes, epilogueBytes: epilogueOf(l) };
         if (record) ids.push(l.id);
         launches.push(l);

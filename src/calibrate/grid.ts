@@ -37,8 +37,8 @@ export interface GridOptions {
   readonly quick: boolean;
 }
 
-// GEMM operand bytes one point may read (A and B of every entry): keeps the plan loadable anywhere.
-const MAX_GEMM_BYTES = { cuda: 256 * 2 ** 20, cpu: 48 * 2 ** 20 } as const;
+// GEMM operand bytes one point may read (A and B of every entry): the weights region is at least this big.
+const MAX_GEMM_BYTES = { cuda: { quick: 160 * 2 ** 20, full: 256 * 2 ** 20 }, cpu: { quick: 16 * 2 ** 20, full: 48 * 2 ** 20 } } as const;
 // FLOPs one launch may do: a CPU point past this takes too long to repeat.
 const MAX_GEMM_FLOPS = { cuda: 4e11, cpu: 4e9 } as const;
 
@@ -90,7 +90,10 @@ const gemmLabel = (s: GemmShape, math: string) => `${s.m}x${s.n}x${s.k} x${s.bat
 
 export function gemmFits(s: GemmShape, math: GemmMath, o: GridOptions): boolean {
   const es = math === 'bf16' || math === 'f16' ? 2 : 4;
-  return s.batch * (s.m * s.k + s.k * s.n) * es <= MAX_GEMM_BYTES[o.backend] && 2 * s.m * s.n * s.k * s.batch <= MAX_GEMM_FLOPS[o.backend];
+  return (
+    s.batch * (s.m * s.k + s.k * s.n) * es <= MAX_GEMM_BYTES[o.backend][o.quick ? 'quick' : 'full'] &&
+    2 * s.m * s.n * s.k * s.batch <= MAX_GEMM_FLOPS[o.backend]
+  );
 }
 
 export function benchGrid(o: GridOptions): BenchPoint[] {

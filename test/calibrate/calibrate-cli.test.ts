@@ -45,7 +45,17 @@ describe('loom calibrate', () => {
     const p = readProfile(profile()).profile; // the reader's checks pass
     expect(p).toMatchObject({ format: 'loom-device-profile', version: 1, backend: 'cpu', settings: { quick: true } });
     expect(p.name).toBe(os.cpus()[0]!.model.trim());
-    for (const k of ['gemm.f32', 'gemm_grouped.f32', 'gemm.epilogue', 'kernel.eltwise', 'kernel.softmax', 'kernel.layernorm', 'kernel.reduce', 'kernel.im2col', 'kernel.pool'])
+    for (const k of [
+      'gemm.f32',
+      'gemm_grouped.f32',
+      'gemm.epilogue',
+      'kernel.eltwise',
+      'kernel.softmax',
+      'kernel.layernorm',
+      'kernel.reduce',
+      'kernel.im2col',
+      'kernel.pool',
+    ])
       expect(Object.keys(p.kinds)).toContain(k);
     for (const k of Object.values(p.kinds)) {
       expect(k.fit.bytesPerS).toBeGreaterThan(0);
@@ -78,7 +88,10 @@ describe('loom compile --profile', () => {
     expect(withProfile.cost.predictedTickUs).not.toBeCloseTo(without.cost.predictedTickUs, 3);
     const changed = withProfile.launches.filter((l, i) => without.launches[i] && l.info.predictedUs !== without.launches[i]!.info.predictedUs);
     expect(changed.length).toBeGreaterThan(0);
-    expect(withProfile.cost.predictedTickUs).toBeCloseTo(withProfile.launches.reduce((a, l) => a + l.info.predictedUs, 0), 6);
+    expect(withProfile.cost.predictedTickUs).toBeCloseTo(
+      withProfile.launches.reduce((a, l) => a + l.info.predictedUs, 0),
+      6,
+    );
     const ins = await loom('inspect', planDir);
     expect(ins.code, ins.err).toBe(0);
     expect(ins.out).toContain(`profile      ${p.name}, sha256 ${hash}`);

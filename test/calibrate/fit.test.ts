@@ -2,14 +2,24 @@
 // cost model prices launches with it.
 import { describe, expect, it } from 'vitest';
 import { CORRECTION_BINS, fitKind, fitLinear, nelderMead } from '../../src/calibrate/fit.js';
-import { type CalibratedCost, type KindFit, calibratedFloorUs, calibratedLaunchUs, correctionAt, fallbackKeys, kindUs, rooflinePartUs } from '../../src/planner/cost-fit.js';
+import {
+  type CalibratedCost,
+  type KindFit,
+  calibratedFloorUs,
+  calibratedLaunchUs,
+  correctionAt,
+  fallbackKeys,
+  kindUs,
+  rooflinePartUs,
+} from '../../src/planner/cost-fit.js';
 import { H100_FP32, launchUs } from '../../src/planner/cost.js';
 
 const truth: KindFit = { overheadUs: 4.5, flopsPerS: 2e13, bytesPerS: 1.5e12, correction: [] };
 
 function gemmGrid(): Array<{ flops: number; bytes: number }> {
   const out: Array<{ flops: number; bytes: number }> = [];
-  for (const m of [1, 8, 64, 512]) for (const n of [128, 1024, 4096]) for (const b of [1, 16]) out.push({ flops: 2 * m * n * n * b, bytes: (2 * m * n + n * n) * 4 * b });
+  for (const m of [1, 8, 64, 512])
+    for (const n of [128, 1024, 4096]) for (const b of [1, 16]) out.push({ flops: 2 * m * n * n * b, bytes: (2 * m * n + n * n) * 4 * b });
   return out;
 }
 
@@ -104,7 +114,15 @@ describe('the calibrated cost model', () => {
   });
 
   it('interpolates the correction linearly in log10 of the time', () => {
-    const f: KindFit = { overheadUs: 0, flopsPerS: 0, bytesPerS: 1e6, correction: [[0, 1], [2, 3]] };
+    const f: KindFit = {
+      overheadUs: 0,
+      flopsPerS: 0,
+      bytesPerS: 1e6,
+      correction: [
+        [0, 1],
+        [2, 3],
+      ],
+    };
     expect(correctionAt(f, 0.1)).toBe(1);
     expect(correctionAt(f, 10)).toBeCloseTo(2, 9);
     expect(correctionAt(f, 1e4)).toBe(3);

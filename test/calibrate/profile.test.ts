@@ -6,12 +6,21 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_PROFILE_BYTES, type DeviceProfile, costModelFromProfile, profileJson, readProfile } from '../../src/calibrate/profile.js';
+import type { KindFit } from '../../src/planner/cost-fit.js';
 import { makeFifo } from '../support/fifo.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-profile-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const fit = { overheadUs: 3, flopsPerS: 1e13, bytesPerS: 1e12, correction: [[0.5, 1.1], [2, 0.9]] };
+const fit: KindFit = {
+  overheadUs: 3,
+  flopsPerS: 1e13,
+  bytesPerS: 1e12,
+  correction: [
+    [0.5, 1.1],
+    [2, 0.9],
+  ],
+};
 const VALID: DeviceProfile = {
   format: 'loom-device-profile',
   version: 1,
@@ -57,7 +66,11 @@ describe('readProfile', () => {
   const bad: Array<[string, unknown, RegExp]> = [
     ['not JSON', '{"format": ', /is not valid JSON/],
     ['an array', [], /the file must be an object, got an array/],
-    ['a launch plan', { format: 'loom-launchplan', version: 1 }, /field format must be 'loom-device-profile', got "loom-launchplan" \(is this a device profile/],
+    [
+      'a launch plan',
+      { format: 'loom-launchplan', version: 1 },
+      /field format must be 'loom-device-profile', got "loom-launchplan" \(is this a device profile/,
+    ],
     ['version 2', mutate((p) => (p.version = 2)), /field version is 2; this Loom reads version 1 \(recalibrate/],
     ['no name', mutate((p) => delete p.name), /field name must be a string, got undefined/],
     ['a huge name', mutate((p) => (p.name = 'x'.repeat(5000))), /field name must be 1\.\.200 characters, got 5000/],
@@ -68,29 +81,40 @@ describe('readProfile', () => {
     ['no gemm.f32', mutate((p) => delete (p.kinds as Record<string, unknown>)['gemm.f32']), /field kinds has no 'gemm\.f32'/],
     [
       'a negative rate',
-      mutate((p) => (((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.bytesPerS = -1))),
+      mutate((p) => ((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.bytesPerS = -1)),
       /kinds\.gemm\.f32\.fit\.bytesPerS must be >= 0, got -1/,
     ],
     [
       'a non-finite overhead',
-      mutate((p) => (((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.overheadUs = 'Infinity'))),
+      mutate((p) => ((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.overheadUs = 'Infinity')),
       /kinds\.gemm\.f32\.fit\.overheadUs must be a finite number, got "Infinity"/,
     ],
     [
       'a correction out of order',
-      mutate((p) => (((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.correction = [[2, 1], [1, 1]]))),
+      mutate(
+        (p) =>
+          ((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.correction = [
+            [2, 1],
+            [1, 1],
+          ]),
+      ),
       /correction must be in ascending order/,
     ],
     [
       'a zero correction factor',
-      mutate((p) => (((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.correction = [[1, 0]]))),
+      mutate((p) => ((p.kinds as Record<string, { fit: Record<string, unknown> }>)['gemm.f32']!.fit.correction = [[1, 0]])),
       /correction\[0\]\[1\] must be a positive factor, got 0/,
     ],
     [
       'too many points',
       mutate(
         (p) =>
-          ((p.kinds as Record<string, { points: unknown[] }>)['gemm.f32']!.points = Array.from({ length: 10_001 }, () => ({ label: 'x', flops: 0, bytes: 0, us: 1 }))),
+          ((p.kinds as Record<string, { points: unknown[] }>)['gemm.f32']!.points = Array.from({ length: 10_001 }, () => ({
+            label: 'x',
+            flops: 0,
+            bytes: 0,
+            us: 1,
+          }))),
       ),
       /kinds\.gemm\.f32\.points has 10001 entries, more than the 10000 a profile may hold/,
     ],
@@ -99,7 +123,11 @@ describe('readProfile', () => {
       mutate((p) => ((p.kinds as Record<string, { points: Array<Record<string, unknown>> }>)['gemm.f32']!.points[0]!.us = -3)),
       /kinds\.gemm\.f32\.points\[0\]\.us must be >= 0, got -3/,
     ],
-    ['an overlap past 1', mutate((p) => ((p.concurrency as Array<Record<string, unknown>>)[0]!.overlap = 1.5)), /concurrency\[0\]\.overlap must be in \[0, 1\], got 1\.5/],
+    [
+      'an overlap past 1',
+      mutate((p) => ((p.concurrency as Array<Record<string, unknown>>)[0]!.overlap = 1.5)),
+      /concurrency\[0\]\.overlap must be in \[0, 1\], got 1\.5/,
+    ],
     ['deep nesting', `${'['.repeat(300)}${']'.repeat(300)}`, /nested more than 256 levels deep/],
   ];
   for (const [what, v, msg] of bad) {
