@@ -1,6 +1,6 @@
 // `loom calibrate --quick` on the CPU backend, then the profile through `loom compile --profile`, `loom
 // inspect` and `loom bench` (in process, so the sources run).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
