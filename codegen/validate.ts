@@ -216,6 +216,7 @@ export function checkStructure(x: unknown): LaunchPlan {
   const cost = obj(root.cost, 'cost');
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
   str(cost.device, 'cost.device');
+  if (cost.tickIoUs !== undefined) num(cost.tickIoUs, 'cost.tickIoUs');
   if (cost.profile !== undefined) {
     const pr = obj(cost.profile, 'cost.profile');
     str(pr.name, 'cost.profile.name');

@@ -240,3 +240,42 @@ function randomHalfwords(bytes: number, seed: number): Uint8Array {
   }
   return u8;
 }
+
+// The tick's own cost: one tenant per size, its input slot `size` bytes (an f32 row), its output 16 bytes,
+// and one tiny GEMM (1x4x4) as its only launch. A tick of one tenant then costs the fixed cost of a tick, the
+// copies of its slots and that launch.
+export function buildIoPlan(sizes: readonly number[]): { plan: Plan; tenants: ReadonlyArray<{ readonly id: string; readonly ioBytes: number }> } {
+  const tenants: PlannedTenant[] = [];
+  const launches: Launch[] = [];
+  let io = 0;
+  sizes.forEach((size, t) => {
+    const elems = Math.max(1, Math.floor(size / 4));
+    const x = { name: 'x', dtype: 'f32' as const, shape: [1, elems], batchAxis: 0, ref: { arena: 'io' as const, offset: io }, bytes: elems * 4 };
+    io = align(io + elems * 4);
+    const y = { name: 'y', dtype: 'f32' as const, shape: [1, 4], batchAxis: 0, ref: { arena: 'io' as const, offset: io }, bytes: 16 };
+    io = align(io + 16);
+    tenants.push({ id: `io-${t}`, model: 'loom calibrate', maxBatch: 1, sloMs: null, layers: 1, inputs: [x], outputs: [y] });
+    const shape = { m: 1, n: 4, k: 4, batch: 1 };
+    const g = gemmEntries(shape, 'f32', false, t, 0, t * ALIGN);
+    const problem = problemOf(shape, false);
+    launches.push({
+      kind: 'gemm',
+      id: t,
+      dtype: 'f32',
+      problem,
+      entries: g.entries,
+      strides: { a: 0, b: 0, c: 0, bias: 0 },
+      info: { ...info('gemm 1x4x4 (tick probe)', t, `io-${t}/probe`, gemmWork('f32', problem, 1)), stage: t },
+    });
+  });
+  const plan: Plan = {
+    precision: 'fp32',
+    tenants,
+    launches,
+    stages: launches.length,
+    arenas: { weights: ALIGN, act: ALIGN * sizes.length, io: Math.max(io, ALIGN), actWithoutReuse: ALIGN * sizes.length },
+    weights: [{ offset: 0, tensor: makeTensor('u8', [ALIGN], randomHalfwords(ALIGN, 7)) }],
+    cost: { predictedTickUs: 0, ungroupedTickUs: 0, floorUs: 0, device: 'loom calibrate tick probe' },
+  };
+  return { plan, tenants: tenants.map((t) => ({ id: t.id, ioBytes: t.inputs[0]!.bytes + t.outputs[0]!.bytes })) };
+}

@@ -126,6 +126,12 @@ export function benchGrid(o: GridOptions): BenchPoint[] {
   return out;
 }
 
+// Input bytes of the tick probes (the tick's own cost: its fixed cost and io copies).
+export function ioSizes(o: GridOptions): number[] {
+  if (o.backend === 'cpu') return [4096, 262144, 4194304];
+  return o.quick ? [4096, 1048576, 16777216] : [4096, 65536, 1048576, 8388608, 33554432];
+}
+
 // The smallest launch there is: its time is the fixed cost of a launch.
 export const OVERHEAD_PROBE: KernelShape = { op: { op: 'fill', value: 0 }, inputs: [], outElems: 1, count: 1 };
 

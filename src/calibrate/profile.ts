@@ -23,7 +23,7 @@ export interface ProfilePoint {
   readonly label: string; // e.g. "gemm 64x1024x1024 x8 f32", "softmax 64x1024"
   readonly flops: number;
   readonly bytes: number;
-  readonly us: number; // measured time of one launch (gemm.epilogue: the extra time, which noise may make negative)
+  readonly us: number; // measured time of one launch (gemm.epilogue, tick.io: differences of timings, which noise may make negative)
 }
 
 export interface ProfileKind {
@@ -51,14 +51,14 @@ export interface DeviceProfile {
   readonly kinds: Readonly<Record<string, ProfileKind>>;
 }
 
-// The profile keys: gemm.<math>, gemm_grouped.<math>, gemm.epilogue, kernel.<op>.
+// The profile keys: gemm.<math>, gemm_grouped.<math>, gemm.epilogue, kernel.<op>, tick.io.
 export function isProfileKey(k: string): boolean {
   const [head, tail, ...rest] = k.split('.');
   if (rest.length > 0 || tail === undefined) return false;
   if (head === 'gemm') return tail === 'epilogue' || (GEMM_MATHS as readonly string[]).includes(tail);
   if (head === 'gemm_grouped') return (GEMM_MATHS as readonly string[]).includes(tail);
   if (head === 'kernel') return (KERNEL_OPS as readonly string[]).includes(tail);
-  return false;
+  return head === 'tick' && tail === 'io';
 }
 
 export interface LoadedProfile {
@@ -163,7 +163,10 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
   const kinds: Record<string, ProfileKind> = {};
   for (const k of keys) {
     if (!isProfileKey(k))
-      bad(`kinds.${k}`, `is not a launch kind (expected gemm.<math>, gemm_grouped.<math> with math ${GEMM_MATHS.join('/')}, gemm.epilogue or kernel.<op>)`);
+      bad(
+        `kinds.${k}`,
+        `is not a launch kind (expected gemm.<math>, gemm_grouped.<math> with math ${GEMM_MATHS.join('/')}, gemm.epilogue, kernel.<op> or tick.io)`,
+      );
     const o = obj(kindsRaw[k], `kinds.${k}`);
     const f = obj(o.fit, `kinds.${k}.fit`);
     const at = `kinds.${k}.fit`;

@@ -12,11 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { writePlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
+import { makeTensor } from '../../ir/tensor.js';
 import { type LoadedPlan, benchConcurrent, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
 import type { GemmMath } from '../planner/cost.js';
-import { type BenchLayout, type BenchPlan, type PointTenants, buildBenchPlan, precisionOf } from './bench-plan.js';
+import { type BenchLayout, type BenchPlan, type PointTenants, buildBenchPlan, buildIoPlan, precisionOf } from './bench-plan.js';
 import { fitKind, fitLinear, type Measurement } from './fit.js';
-import { type BenchPoint, OVERHEAD_PROBE, benchGrid } from './grid.js';
+import { type BenchPoint, OVERHEAD_PROBE, benchGrid, ioSizes } from './grid.js';
 import { type ConcurrencyPoint, type DeviceProfile, PROFILE_FORMAT, PROFILE_VERSION, type ProfileKind, type ProfilePoint } from './profile.js';
 
 export interface CalibrateOptions {
@@ -85,9 +86,10 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<DeviceProf
       done += list.length;
       rmSync(dir, { recursive: true, force: true });
     }
+    const probe = results.find((r) => r.point.kind === 'kernel' && r.point.kernel === OVERHEAD_PROBE);
+    const ticks = await measureTickIo(scratch, backend, quick, opts.threads, probe?.us ?? 0, progress);
     const concurrency = backend === 'cuda' ? await measureConcurrency(scratch, quick, progress) : [];
     progress(`measured ${results.length} points in ${((performance.now() - t0) / 1000).toFixed(1)} s; fitting`);
-    const probe = results.find((r) => r.point.kind === 'kernel' && r.point.kernel === OVERHEAD_PROBE);
     return {
       format: PROFILE_FORMAT,
       version: PROFILE_VERSION,
@@ -102,7 +104,7 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<DeviceProf
       },
       launchOverheadUs: round(probe?.us ?? 0),
       concurrency,
-      kinds: fitResults(results),
+      kinds: { ...fitResults(results), 'tick.io': tickIoKind(ticks) },
     };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -191,6 +193,63 @@ async function measureCpu(loaded: LoadedPlan, bench: BenchPlan, quick: boolean, 
 
 function result(pt: PointTenants, us: number): PointResult {
   return { point: pt.point, flops: pt.work.flops, bytes: pt.work.bytes, epilogueBytes: pt.work.epilogueBytes, us };
+}
+
+// A tick's own cost by its io bytes: one tenant of the io plan live at a time (CUDA: the masked tick's device
+// time; CPU: runTick's wall clock with only that tenant's input), less one launch (the probe GEMM's, taken as
+// the smallest launch's time).
+async function measureTickIo(
+  scratch: string,
+  backend: 'cpu' | 'cuda',
+  quick: boolean,
+  threads: number | undefined,
+  launchUs: number,
+  progress: (msg: string) => void,
+): Promise<Measurement[]> {
+  const { plan, tenants } = buildIoPlan(ioSizes({ backend, quick }));
+  const dir = path.join(scratch, 'tick-io');
+  await writePlanDir(plan, dir, { nvcc: 'off' });
+  const iters = backend === 'cuda' ? CUDA_ITERS[quick ? 'quick' : 'full'] : 4 * CPU_REPS[quick ? 'quick' : 'full'];
+  const out: Measurement[] = [];
+  await withSparse(backend, async () => {
+    const loaded = await loadPlan(dir, { backend, ...(threads !== undefined ? { threads } : {}) });
+    try {
+      for (const t of tenants) {
+        let us: number;
+        if (backend === 'cuda') {
+          const times = loaded.benchTick(iters, [t.id]);
+          if (loaded.backendInfo().benchSparse !== 1)
+            fail('EVAL', `calibrate: the CUDA backend ran the masked tick of '${t.id}' in full; the tick probe needs the sparse tick`);
+          us = median(times.deviceUs);
+        } else {
+          const spec = loaded.plan.tenants.find((x) => x.id === t.id)!;
+          const input = { x: makeTensor('f32', spec.inputs[0]!.shape) };
+          for (let i = 0; i < 3; i++) await loaded.runTick({ [t.id]: input });
+          const wall: number[] = [];
+          for (let i = 0; i < iters; i++) {
+            const t0 = performance.now();
+            await loaded.runTick({ [t.id]: input });
+            wall.push((performance.now() - t0) * 1e3);
+          }
+          us = Math.min(...wall);
+        }
+        out.push({ flops: 0, bytes: t.ioBytes, us: us - launchUs });
+        progress(`tick with ${fmtMiB(t.ioBytes)} of inputs and outputs: ${fmtUs(us)}${backend === 'cuda' ? ' (device)' : ' (wall, fastest)'}`);
+      }
+    } finally {
+      loaded.close();
+    }
+  });
+  rmSync(dir, { recursive: true, force: true });
+  return out;
+}
+
+function tickIoKind(ms: readonly Measurement[]): ProfileKind {
+  const fit = fitLinear(ms);
+  return {
+    fit: { overheadUs: round(fit.overheadUs), flopsPerS: 0, bytesPerS: round(fit.bytesPerS), correction: [] },
+    points: ms.map((m) => ({ label: `tick, ${m.bytes} bytes of io`, flops: 0, bytes: m.bytes, us: round(m.us) })),
+  };
 }
 
 // Two independent launches on two streams: how much of the second hides behind the first.

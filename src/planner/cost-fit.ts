@@ -6,6 +6,8 @@
 //   gemm.<math>, gemm_grouped.<math>   math = f32 | tf32 | bf16 | f16 (GemmMath)
 //   gemm.epilogue                      the extra time of a GEMM with a bias or activation, by C's bytes
 //   kernel.<op>                        a generated kernel (KernelOp name)
+//   tick.io                            a tick's own cost besides its launches: the fixed cost (graph launch,
+//                                      events) and copying the tenants' inputs in and outputs out, by bytes
 // A kind the profile lacks borrows a measured one (fallbackKeys); 'gemm.f32' and 'kernel.eltwise' are
 // always there (the profile reader requires them).
 import type { GemmMath, LaunchWork } from './cost.js';
@@ -80,9 +82,17 @@ export function calibratedLaunchUs(c: CalibratedCost, w: LaunchWork): number {
   return main + (epi ? kindUs(epi, 0, w.epilogueBytes) : 0);
 }
 
+// A tick's cost besides its launches (the fixed cost and the io copies of `ioBytes`); 0 without a tick.io fit.
+export function calibratedTickIoUs(c: CalibratedCost, ioBytes: number): number {
+  const f = c.fits['tick.io'];
+  return f ? kindUs(f, 0, ioBytes) : 0;
+}
+
 // The tick's work at the best effective rates the profile measured, without fixed costs.
 export function calibratedFloorUs(c: CalibratedCost, flops: number, bytes: number): number {
-  const fits = Object.values(c.fits);
+  const fits = Object.entries(c.fits)
+    .filter(([k]) => k !== 'tick.io' && k !== 'gemm.epilogue')
+    .map(([, f]) => f);
   const peakFlops = Math.max(0, ...fits.map((f) => f.flopsPerS));
   const peakBytes = Math.max(0, ...fits.map((f) => f.bytesPerS));
   return Math.max(peakFlops > 0 ? flops / peakFlops : 0, peakBytes > 0 ? bytes / peakBytes : 0) * 1e6;

@@ -5,7 +5,7 @@
 // one grouped launch or separate ones.
 import type { KernelOpName } from '../../ir/contract/launch.js';
 import type { Precision } from '../../ir/contract/plan.js';
-import { type CalibratedCost, calibratedFloorUs, calibratedLaunchUs } from './cost-fit.js';
+import { type CalibratedCost, calibratedFloorUs, calibratedLaunchUs, calibratedTickIoUs } from './cost-fit.js';
 import type { Work } from './work.js';
 
 export type { Work } from './work.js';
@@ -63,6 +63,12 @@ export function launchUs(m: CostModel, w: LaunchWork): number {
 // The roofline: one launch doing `flops` and moving `bytes`, in microseconds.
 export function rooflineUs(m: CostModel, flops: number, bytes: number, efficiency = 1): number {
   return m.launchUs + (Math.max(flops / m.peakFlops, bytes / m.bandwidth) / efficiency) * 1e6;
+}
+
+// What a tick costs besides its launches: a profile's fixed cost and io copies (`ioBytes`: every tenant's
+// input and output slots); the default roofline counts none.
+export function tickIoUs(m: CostModel, ioBytes: number): number {
+  return m.calibrated ? calibratedTickIoUs(m.calibrated, ioBytes) : 0;
 }
 
 // The whole tick's work at the device's best rates, with no launch overhead.

@@ -3,7 +3,7 @@ import { fail } from '../../ir/errors.js';
 import { byteSize } from '../../ir/dtype.js';
 import { numel } from '../../ir/shape.js';
 import { type ConcreteTenant, concretizeTenant } from './concretize.js';
-import { type CostModel, H100_FP32, floorUs, launchUs } from './cost.js';
+import { type CostModel, H100_FP32, floorUs, launchUs, tickIoUs } from './cost.js';
 import type { ArenaId } from '../../ir/contract/launch.js';
 import { type DraftLaunch, buildLaunches, resolveLaunches, stepWork } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
@@ -190,6 +190,8 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     .map((b) => ({ offset: weights.offsets.get(b.id)!, tensor: b.weight! }))
     .sort((a, b) => a.offset - b.offset);
 
+  const ioBytes = plannedTenants.reduce((a, t) => a + [...t.inputs, ...t.outputs].reduce((b, x) => b + x.bytes, 0), 0);
+  const ioUs = tickIoUs(cost, ioBytes);
   const totalFlops = steps.reduce((a, s) => a + s.flops, 0);
   const totalBytes = steps.reduce((a, s) => a + s.bytes, 0);
   const plan: Plan = {
@@ -200,11 +202,11 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     arenas: { weights: weights.size, act: act.size, io: io.size, actWithoutReuse: act.withoutReuse },
     weights: blobs,
     cost: {
-      predictedTickUs: launches.reduce((a, l) => a + l.info.predictedUs, 0),
+      predictedTickUs: launches.reduce((a, l) => a + l.info.predictedUs, 0) + ioUs,
       ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, stepWork(s, precision)), 0),
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
-      ...(cost.calibrated ? { profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
+      ...(cost.calibrated ? { tickIoUs: ioUs, profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },
   };
   const buffers: BufferReport[] = bufs.map((b) => {

@@ -46,6 +46,7 @@ describe('loom calibrate', () => {
     expect(p).toMatchObject({ format: 'loom-device-profile', version: 1, backend: 'cpu', settings: { quick: true } });
     expect(p.name).toBe(os.cpus()[0]!.model.trim());
     for (const k of [
+      'tick.io',
       'gemm.f32',
       'gemm_grouped.f32',
       'gemm.epilogue',
@@ -88,10 +89,10 @@ describe('loom compile --profile', () => {
     expect(withProfile.cost.predictedTickUs).not.toBeCloseTo(without.cost.predictedTickUs, 3);
     const changed = withProfile.launches.filter((l, i) => without.launches[i] && l.info.predictedUs !== without.launches[i]!.info.predictedUs);
     expect(changed.length).toBeGreaterThan(0);
-    expect(withProfile.cost.predictedTickUs).toBeCloseTo(
-      withProfile.launches.reduce((a, l) => a + l.info.predictedUs, 0),
-      6,
-    );
+    // the tick: its launches plus its own cost (the fixed cost and the io copies, tick.io)
+    expect(withProfile.cost.tickIoUs).toBeGreaterThan(0);
+    expect(withProfile.cost.predictedTickUs).toBeCloseTo(withProfile.launches.reduce((a, l) => a + l.info.predictedUs, 0) + withProfile.cost.tickIoUs!, 6);
+    expect(without.cost.tickIoUs).toBeUndefined();
     const ins = await loom('inspect', planDir);
     expect(ins.code, ins.err).toBe(0);
     expect(ins.out).toContain(`profile      ${p.name}, sha256 ${hash}`);
