@@ -88,11 +88,12 @@ export function correctionOf(f: KindFit, pts: readonly Measurement[]): Array<[nu
   const out: Array<[number, number]> = [];
   for (let i = 0; i < rows.length; i += per) {
     const bin = rows.slice(i, i + per);
-    const x = bin.reduce((a, b) => a + b.x, 0) / bin.length;
+    const x = round6(bin.reduce((a, b) => a + b.x, 0) / bin.length);
     const r = Math.exp(bin.reduce((a, b) => a + b.r, 0) / bin.length);
     const prev = out[out.length - 1];
-    if (prev && x - prev[0] < 1e-9) prev[1] = Math.sqrt(prev[1] * r);
-    else out.push([round6(x), round6(r)]);
+    // strictly ascending (the profile reader requires it): a bin at the same time as the last one joins it
+    if (prev && x <= prev[0]) prev[1] = round6(Math.sqrt(prev[1] * r));
+    else out.push([x, round6(r)]);
   }
   return out;
 }

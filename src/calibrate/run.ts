@@ -67,9 +67,9 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<DeviceProf
       const bench = buildBenchPlan(list, precisionOf(math), layout, ROTATE_BYTES[backend]);
       const dir = path.join(scratch, math);
       progress(
-        `${math}: ${list.length} points, ${bench.plan.launches.length} launches, ${fmtMiB(bench.plan.arenas.weights)} of operands; writing the plan${list.some((p) => p.kind === 'kernel') && backend === 'cuda' ? ' and compiling its kernels' : ''}`,
+        `${math}: ${list.length} points, ${bench.plan.launches.length} launches, ${fmtMiB(bench.plan.arenas.weights)} of operands; writing and loading the plan${list.some((p) => p.kind === 'kernel') && backend === 'cuda' ? ' (its kernels compile with NVRTC)' : ''}`,
       );
-      await writePlanDir(bench.plan, dir, { nvcc: backend === 'cuda' ? 'auto' : 'off' });
+      await writePlanDir(bench.plan, dir, { nvcc: 'off' }); // CUDA: its kernels compile with NVRTC at load (faster than nvcc here)
       const measured = await withSparse(backend, () =>
         loadPlan(dir, { backend, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) }).then(async (loaded) => {
           try {

@@ -1,7 +1,7 @@
 // The fit on synthetic measurements: a model that knows the true function recovers it, and the calibrated
 // cost model prices launches with it.
 import { describe, expect, it } from 'vitest';
-import { CORRECTION_BINS, fitKind, fitLinear, nelderMead } from '../../src/calibrate/fit.js';
+import { CORRECTION_BINS, correctionOf, fitKind, fitLinear, nelderMead } from '../../src/calibrate/fit.js';
 import {
   type CalibratedCost,
   type KindFit,
@@ -134,5 +134,20 @@ describe('nelderMead', () => {
     const x = nelderMead((v) => (v[0]! - 3) ** 2 + 2 * (v[1]! + 1) ** 2, [0, 0], 1, 500);
     expect(x[0]).toBeCloseTo(3, 4);
     expect(x[1]).toBeCloseTo(-1, 4);
+  });
+});
+
+describe('correctionOf', () => {
+  it('is strictly ascending even when many points share one time (the profile reader requires it)', () => {
+    const f: KindFit = { overheadUs: 5, flopsPerS: 0, bytesPerS: 1e12, correction: [] };
+    // 40 launches of the same size (one roofline time), a few others
+    const pts = [
+      ...Array.from({ length: 40 }, (_, i) => ({ flops: 0, bytes: 1000, us: 5 + (i % 3) })),
+      { flops: 0, bytes: 1e6, us: 9 },
+      { flops: 0, bytes: 1e8, us: 150 },
+    ];
+    const c = correctionOf(f, pts);
+    for (let i = 1; i < c.length; i++) expect(c[i]![0]).toBeGreaterThan(c[i - 1]![0]);
+    expect(c.length).toBeGreaterThanOrEqual(2);
   });
 });
