@@ -24,6 +24,10 @@
 #              binary bodies and gRPC, with --intake-threads 0 (HTTP on the tick thread) and loom's default
 #              (cores - 1), 4 client processes, against the fastify floor in the same run; then
 #              bench/serve-intake.ts (the tick thread's cost per request) (SERVE_LOAD_ARGS adds/overrides flags)
+#   calibrate  loom calibrate (the full grid) into OUT/device-profile.json, then bench/cost-model.ts: every bench
+#              fleet's predicted tick against its measured one with that profile and with the default roofline
+#              (issue 13 item 2: within ±25%). Not in the default list: a few minutes. Copy the profile to
+#              profiles/<card>.json to ship it.
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -102,11 +106,16 @@ for part in $PARTS; do
         --bodies json,binary,grpc --intake-threads 0,auto --client-procs 4 ${SERVE_LOAD_ARGS:-}
       step serve-intake $TSX bench/serve-intake.ts --seconds 3 --out "$OUT"
       ;;
+    calibrate)
+      step calibrate $LOOM calibrate --backend cuda --out "$OUT/device-profile.json"
+      step cost-model $TSX bench/cost-model.ts --profile "$OUT/device-profile.json" --backend cuda --work "$WORK/cost-model" --out "$OUT"
+      step cost-model-default $TSX bench/cost-model.ts --backend cuda --work "$WORK/cost-model" --out "$OUT/default-roofline"
+      ;;
     tenants)
       # shellcheck disable=SC2086
       step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 240 ${TENANT_SCALE_ARGS:-}
       ;;
-    *) echo "unknown part '$part' (build tests tick host demo fleets spacetime occupancy seed serve tenants)"; exit 2 ;;
+    *) echo "unknown part '$part' (build tests tick host rows demo fleets spacetime occupancy seed serve calibrate tenants)"; exit 2 ;;
   esac
 done
 exit $status

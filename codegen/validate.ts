@@ -226,6 +226,12 @@ export function checkStructure(x: unknown): LaunchPlan {
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
   if (cost.criticalPathUs !== undefined) num(cost.criticalPathUs, 'cost.criticalPathUs');
   str(cost.device, 'cost.device');
+  if (cost.tickIoUs !== undefined) num(cost.tickIoUs, 'cost.tickIoUs');
+  if (cost.profile !== undefined) {
+    const pr = obj(cost.profile, 'cost.profile');
+    str(pr.name, 'cost.profile.name');
+    if (!/^[0-9a-f]{64}$/.test(str(pr.hash, 'cost.profile.hash'))) bad('cost.profile.hash', 'expected 64 hex digits');
+  }
   const w = obj(root.weights, 'weights');
   planFile(w.file, 'weights.file');
   int(w.bytes, 'weights.bytes');

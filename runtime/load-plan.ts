@@ -51,7 +51,8 @@ export interface LoadedPlan {
   // per replay the host wall time of graph launch + synchronize and the device time between CUDA events, µs.
   // `live`: the tenants with work in the replayed tick (default: all), as runTick would run it.
   benchTick(iters: number, live?: readonly string[]): BenchTimes;
-  // Benchmarks: device time of every launch of one eager tick (CUDA backend only), in plan order.
+  // Benchmarks: the time of every launch of one tick, in plan order (CUDA: device time of an eager tick;
+  // CPU: the host clock around each launch).
   profileTick(): Array<{ id: number; us: number }>;
   // TEST ONLY: after `after` more ticks (default 0), the next `ticks` ticks fail inside the backend; 0 disarms.
   testInjectFault(ticks: number, after?: number): void;

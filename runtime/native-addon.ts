@@ -91,7 +91,7 @@ export interface NativeAddon {
   benchTick(handle: NativeHandle, iters: number, active?: Uint8Array): { wallUs: number[]; deviceUs: number[] };
   // Every plan's full tick launched at once, one CUDA stream each, `iters` rounds (CUDA backend only).
   benchTicks(handles: readonly NativeHandle[], iters: number): { wallUs: number[]; deviceUs: number[] };
-  // Device time of every launch of one eager tick (CUDA backend only): launch id → microseconds.
+  // Time of every launch of one tick: launch id → microseconds (CUDA: device time of an eager tick; CPU: host clock).
   profileTick(handle: NativeHandle): Array<{ id: number; us: number }>;
   // TEST ONLY: after `after` more ticks, the next `ticks` ticks fail inside the backend (0 disarms).
   testInjectFault(handle: NativeHandle, ticks: number, after: number): void;

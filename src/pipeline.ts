@@ -30,7 +30,7 @@ import {
   writeLaunchJson,
   writeWeights,
 } from '../codegen/index.js';
-import { type ConcreteIO, type ConcreteTenant, concretizeTenant, planConcreteFleet } from './planner/index.js';
+import { type ConcreteIO, type ConcreteTenant, type CostModel, concretizeTenant, planConcreteFleet } from './planner/index.js';
 import type { Manifest, TenantSpec } from './fleet/manifest.js';
 import {
   DUMP_FILE,
@@ -58,6 +58,7 @@ export interface StageContext {
   readonly cacheDir?: string;
   readonly limits?: Partial<SizeLimits>; // size limits for planning (ir/limits.ts)
   readonly maxLanes?: number; // parallel lanes of the tick (src/planner/lanes.ts; default the planner's)
+  readonly costModel?: CostModel; // the planner's cost model (a device profile's, `--profile`); default: the roofline
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
   readonly onPass?: (tenant: string, pass: string, g: Graph) => void; // after every canonicalizing or lowering pass
@@ -198,6 +199,7 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
           precision: input.manifest.precision,
           ...(ctx.limits ? { limits: ctx.limits } : {}),
           ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
+          ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
         }),
       ),
     };

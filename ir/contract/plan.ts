@@ -44,11 +44,20 @@ export interface ArenaSizes {
 }
 
 export interface CostSummary {
-  readonly predictedTickUs: number; // sum of the launches' predictions
+  readonly predictedTickUs: number; // sum of the launches' predictions (+ tickIoUs with a device profile)
   readonly ungroupedTickUs: number; // the same work as one launch per tenant step (time-only)
   readonly floorUs: number; // max(total flops / peak, total bytes / bandwidth)
   readonly device: string; // the device the cost model describes
   readonly criticalPathUs?: number; // multi-lane plans: the lanes' list schedule under the cost model
+  // the device profile the model was calibrated with (`loom compile --profile`); absent: the default roofline
+  readonly profile?: CostProfileRef;
+  // with a profile: the tick's fixed cost and the copies of every tenant's input and output slots
+  readonly tickIoUs?: number;
+}
+
+export interface CostProfileRef {
+  readonly name: string; // the profile's name: the card (or CPU) it was measured on
+  readonly hash: string; // sha256 (hex) of the profile file's bytes
 }
 
 export interface Plan {

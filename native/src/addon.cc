@@ -6,7 +6,7 @@
 //   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion, registry}
 //   handleInfo(handle) → backend facts   benchTick(handle, iters, active?) → {wallUs[], deviceUs[]} (CUDA graph replay)
 //   benchTicks(handles[], iters) → {wallUs[], deviceUs[]} (CUDA: every plan's graph at once, one stream each)
-//   profileTick(handle) → [{id, us}] (CUDA: device time per launch of one eager tick)
+//   profileTick(handle) → [{id, us}] (CUDA: device time per launch of one eager tick; CPU: host time per launch)
 #include <napi.h>
 
 #include <memory>
@@ -142,7 +142,7 @@ Napi::Value bench_ticks(const Napi::CallbackInfo& info) {
   return bench_object(env, wall, dev);
 }
 
-// profileTick(handle) → [{id, us}]: device time of every launch of one eager tick (CUDA; benchmarks only).
+// profileTick(handle) → [{id, us}]: the time of every launch of one tick (CUDA: device time, eager; CPU: host clock).
 Napi::Value profile_tick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1) throw addon_eval_error(env, "loom addon: profileTick(handle)");

@@ -456,10 +456,32 @@ void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, 
 
 std::vector<std::pair<int32_t, double>> executor::profile() {
   std::lock_guard<std::mutex> lock(tick_mu_);
-  const auto* ext = backend_extension<backend_profile_ext>(backend_);
-  if (!ext) throw loom_error(std::string("backend '") + backend_.ops->name + "' cannot profile launches");
   std::vector<std::pair<int32_t, double>> out;
-  ext->profile(backend_.ctx, out);
+  if (const auto* ext = backend_extension<backend_profile_ext>(backend_)) {
+    ext->profile(backend_.ctx, out);
+    return out;
+  }
+  if (backend_.tick && backend_.tick->run_tick)
+    throw loom_error(std::string("backend '") + backend_.ops->name + "' cannot profile launches");
+  // A backend that runs the tick launch by launch through its ops (the CPU backend): each launch of one
+  // full tick timed on the host clock, to the end of its synchronize; the io arena is left as it is.
+  const backend_ops& ops = *backend_.ops;
+  const tenant_mask all(plan_.tenants.size(), 1);
+  out.reserve(plan_.launches.size());
+  for (const auto& l : plan_.launches) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      switch (l.kind) {
+        case launch_kind::gemm: ops.gemm(backend_.ctx, l, all); break;
+        case launch_kind::gemm_grouped: ops.gemm_grouped(backend_.ctx, l, all); break;
+        case launch_kind::kernel: ops.kernel(backend_.ctx, l, all); break;
+      }
+      ops.synchronize(backend_.ctx);
+    } catch (const std::exception& e) {
+      throw loom_error("profiling " + launch_where(plan_, l) + ": " + e.what());
+    }
+    out.emplace_back(l.id, std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+  }
   return out;
 }
 

@@ -79,7 +79,8 @@ class executor {
   // run the CUDA backend); per round the host wall time and device time, microseconds.
   static void bench_concurrent(const std::vector<executor*>& execs, int iters, std::vector<double>& wall_us,
                                std::vector<double>& device_us);
-  // Device time of every launch of one eager tick (backends with a captured tick only).
+  // Time of every launch of one tick: the backend's profile extension (CUDA: device time of an eager tick), else,
+  // for a backend that runs launches through its ops (CPU), each launch on the host clock.
   std::vector<std::pair<int32_t, double>> profile();
   // TEST ONLY: after `after` more ticks, the next `ticks` ticks fail inside the backend (backend_fault_ext);
   // ticks 0 disarms. Throws when the backend offers no fault hook.

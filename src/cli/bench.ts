@@ -16,6 +16,7 @@ interface BenchFlags {
   allowOutsidePaths?: boolean;
   occupancy?: string;
   quiet?: boolean;
+  allLaunches?: boolean;
 }
 
 export function registerBench(program: Command): void {
@@ -31,6 +32,7 @@ export function registerBench(program: Command): void {
     .option('--manifest <fleet.json>', "the fleet's manifest, when <plan-dir>/manifest.json is missing or its model paths moved")
     .option('--allow-outside-paths', "with --manifest: let its relative model paths lead out of its folder ('..', or symlinks to elsewhere)")
     .option('--occupancy <fractions>', 'instead: time the plan with only some tenants live, e.g. 0.1,0.5,1 (each in (0, 1]; rows relative to the full tick)')
+    .option('--all-launches', 'in "predicted vs measured", list every launch (default: the ones the cost model misses most)')
     .option('--quiet', 'no progress output')
     .addHelpText(
       'after',
@@ -82,7 +84,7 @@ export function registerBench(program: Command): void {
       } finally {
         progress.finish();
       }
-      process.stdout.write(`${formatBench(result)}\n`);
+      process.stdout.write(`${formatBench(result, { allLaunches: flags.allLaunches === true })}\n`);
       writeJson(flags, result);
     });
 }

@@ -1,6 +1,7 @@
 // `loom compile ... --shards N [--device-memory GB]`: the sharded compile (src/fleet/shard-compile.ts).
 import { fail } from '../../ir/errors.js';
 import type { SizeLimits } from '../../ir/limits.js';
+import type { CostModel } from '../planner/index.js';
 import { manifestFromFiles, readManifest } from '../fleet/manifest.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { DEFAULT_DEVICE_MEMORY_GB, compileShards } from '../fleet/shard-compile.js';
@@ -30,7 +31,12 @@ interface ShardFlags {
   readonly deviceMemory?: string;
 }
 
-export async function runShardedCompile(fleet: readonly string[], flags: ShardFlags, limits: Partial<SizeLimits> | undefined): Promise<void> {
+export async function runShardedCompile(
+  fleet: readonly string[],
+  flags: ShardFlags,
+  limits: Partial<SizeLimits> | undefined,
+  costModel?: CostModel,
+): Promise<void> {
   if (flags.shards === undefined) fail('USAGE', '--device-memory sizes the shards of --shards N; give --shards as well');
   const n = Number(flags.shards);
   if (!Number.isInteger(n) || n < 1) fail('USAGE', `--shards must be a positive integer, got '${flags.shards}'`);
@@ -64,6 +70,7 @@ export async function runShardedCompile(fleet: readonly string[], flags: ShardFl
       onProgress: progress.onProgress,
       ...(budget !== undefined ? { deviceMemoryBytes: budget } : {}),
       ...(limits ? { limits } : {}),
+      ...(costModel ? { costModel } : {}),
     });
   } finally {
     progress.finish();

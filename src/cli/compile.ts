@@ -20,6 +20,8 @@ import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
+import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
+import type { CostModel } from '../planner/index.js';
 
 interface CompileFlags {
   output: string;
@@ -41,6 +43,7 @@ interface CompileFlags {
   cache?: string | false; // --cache DIR, or false from --no-cache
   cacheMaxMb?: string;
   lanes?: string;
+  profile?: string;
 }
 
 const MB_FLAGS = [
@@ -83,6 +86,7 @@ export function registerCompile(program: Command): void {
     .option('--dump-after <pass>', 'also write the IR after this canonicalizing or lowering pass to <plan-dir>/dump/<tenant>.<pass>.ir')
     .option('--lanes <n>', `parallel lanes of the tick: independent launches run side by side on their own CUDA streams (1..${MAX_LANES}, default ${DEFAULT_MAX_LANES}; 1: every launch in order on one stream)`)
     .option('--quiet', 'no progress output')
+    .option('--profile <file.json>', 'plan with the cost model of a device profile written by `loom calibrate` (default: a roofline of an H100)')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
     .option('--allow-outside-paths', "let a manifest's relative model paths lead out of its folder ('..', or symlinks to elsewhere)")
@@ -138,7 +142,8 @@ export function registerCompile(program: Command): void {
       ].join('\n'),
     )
     .action(async (fleet: string[], flags: CompileFlags) => {
-      if (flags.shards !== undefined || flags.deviceMemory !== undefined) return runShardedCompile(fleet, flags, limitsFrom(flags));
+      const costModel = profileCostModel(flags);
+      if (flags.shards !== undefined || flags.deviceMemory !== undefined) return runShardedCompile(fleet, flags, limitsFrom(flags), costModel);
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;
@@ -163,6 +168,7 @@ export function registerCompile(program: Command): void {
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
           ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
+          ...(costModel ? { costModel } : {}),
           ...cache,
         });
       } finally {
@@ -179,6 +185,16 @@ export function registerCompile(program: Command): void {
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
       if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
+}
+
+// --profile FILE: the device profile's cost model (its reader refuses a bad or foreign file with one line).
+function profileCostModel(flags: CompileFlags): CostModel | undefined {
+  if (flags.profile === undefined) return undefined;
+  if (flags.from === 'launch')
+    fail('USAGE', '--profile prices the plan stage, which --from launch skips (the launch dump was planned already); restart from lower or earlier');
+  if (flags.emit !== undefined && ['import', 'canonicalize', 'ir', 'lower'].includes(flags.emit))
+    fail('USAGE', `--profile prices the plan stage, which --emit ${flags.emit} stops before`);
+  return costModelFromProfile(readProfile(flags.profile));
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.

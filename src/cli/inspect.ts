@@ -114,6 +114,7 @@ export function formatTotals(plan: InspectablePlan): string {
     `launches     ${t.launches} per tick (${kinds || 'none'}) vs ${t.tenantLayers} tenant layers${fewer}`,
     `work         ${fmtFlops(t.flops)}FLOP, ${fmtBytes(t.bytes)} moved per tick`,
     `predicted    tick ${fmtUs(t.predictedTickUs)}${t.criticalPathUs !== null ? ` in order, ${fmtUs(t.criticalPathUs)} on ${t.lanes} lanes,` : ''} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,
+    ...(t.profile ? [`profile      ${t.profile.name}, sha256 ${t.profile.hash} (loom compile --profile)`] : []),
     `arenas       weights ${fmtBytes(a.weights)}, act ${fmtBytes(a.act)} (${fmtBytes(a.actWithoutReuse)} without reuse), io ${fmtBytes(a.io)}`,
   ].join('\n');
 }

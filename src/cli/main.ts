@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerBench } from './bench.js';
+import { registerCalibrate } from './calibrate.js';
 import { registerCompile } from './compile.js';
 import { registerDemo } from './demo.js';
 import { registerDeploy } from './deploy.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerServe(program);
   registerBench(program);
+  registerCalibrate(program);
   registerDeploy(program);
   return program;
 }

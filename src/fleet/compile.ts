@@ -10,6 +10,7 @@ import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js'
 import type { Graph } from '../../ir/graph.js';
 import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
+import type { CostModel } from '../planner/index.js';
 import {
   KERNELS,
   type KernelFiles,
@@ -57,6 +58,8 @@ export interface CompileOptions {
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
   readonly maxLanes?: number; // parallel lanes of the tick's DAG (default the planner's; 1: one stream)
+  // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
+  readonly costModel?: CostModel;
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
   // Used by compiles that run import through lower without --dump-after; CompileResult.tenants is then empty.
   readonly tenantCache?: string;
@@ -128,6 +131,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
       ...(opts.maxLanes !== undefined ? { maxLanes: opts.maxLanes } : {}),
+      ...(opts.costModel ? { costModel: opts.costModel } : {}),
       clock,
       ...(onPass ? { onPass } : {}),
       ...(cache ? { tenantCache: cache } : {}),

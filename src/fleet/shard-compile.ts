@@ -50,7 +50,7 @@ export async function planShards(
       p = planConcreteFleet(
         ids.map((i) => specs[i]!),
         ids.map((i) => lowered.values[i]!),
-        { precision: manifest.precision, ...(opts.limits ? { limits: opts.limits } : {}) },
+        { precision: manifest.precision, ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.costModel ? { costModel: opts.costModel } : {}) },
       );
       cache.set(key, p);
     }

@@ -46,6 +46,7 @@ export interface PlanTotals {
   readonly ungroupedTickUs: number;
   readonly floorUs: number;
   readonly device: string;
+  readonly profile?: { readonly name: string; readonly hash: string }; // the device profile the plan was priced with
   readonly arenas: ArenaSizes;
 }
 
@@ -97,6 +98,7 @@ export function planTotals(plan: InspectablePlan): PlanTotals {
     ungroupedTickUs: plan.cost.ungroupedTickUs,
     floorUs: plan.cost.floorUs,
     device: plan.cost.device,
+    ...(plan.cost.profile ? { profile: { name: plan.cost.profile.name, hash: plan.cost.profile.hash } } : {}),
     arenas: plan.arenas,
   };
 }

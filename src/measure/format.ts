@@ -1,8 +1,9 @@
 // The `loom bench` table: one row per mode, the plan's row last, ratios against it.
 import { fmtBytes, fmtUs } from '../fleet/summary.js';
 import type { BenchResult, ModeResult } from './run.js';
+import { formatPredictions } from './predicted-format.js';
 
-export function formatBench(r: BenchResult): string {
+export function formatBench(r: BenchResult, opts: { readonly allLaunches?: boolean } = {}): string {
   const f = r.fleet;
   const head = [
     `loom bench ${r.planDir}`,
@@ -51,6 +52,8 @@ export function formatBench(r: BenchResult): string {
     'modes:',
     ...notes,
     `outputs: all three modes agree on every tenant's outputs (worst rel. error vs space-time ${worst.toExponential(2)})`,
+    '',
+    formatPredictions(r.predictions, opts.allLaunches === true),
   ].join('\n');
 }
 

@@ -16,6 +16,7 @@ import { BENCH_MODES, type BenchMode, type ModeRunner, launchesPerTick, modeSema
 import { type TickStats, tickStats } from './stats.js';
 import { benchLoadOptions, deviceStats, timeInterleaved } from './timing.js';
 import { writeBaselines } from './variants.js';
+import { type PredictionCheck, checkPredictions, profileLaunchTimes } from './predicted.js';
 
 export const BENCH_FORMAT = 'loom-bench';
 const AGREE_TOLERANCE = 1e-4; // fp32, norm-wise relative: the modes run the same lowering, so far below this
@@ -88,6 +89,8 @@ export interface BenchResult {
     readonly costModel: string;
   };
   readonly modes: readonly ModeResult[];
+  // the cost model against the device: per launch and for the whole tick (predicted.ts)
+  readonly predictions: PredictionCheck;
 }
 
 export async function benchFleet(planDir: string, opts: BenchOptions = {}): Promise<BenchResult> {
@@ -144,6 +147,17 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
 
     const rowsPerTick = plan.tenants.reduce((a, t) => a + t.maxBatch, 0);
     const spaceTimeP50 = tickStats(measured.get('space-time')!.samples).p50;
+    progress({ phase: 'measure', done: ticks, total: ticks, label: 'per-launch times of the plan' });
+    const planRunner = runners.find((r) => r.mode === 'space-time')!;
+    const deviceP50 = measured.get('space-time')!.device?.p50;
+    const predictions = checkPredictions(
+      plan,
+      profileLaunchTimes(planRunner.loaded[0]!),
+      deviceP50 !== undefined
+        ? { measuredUs: deviceP50, measured: 'device p50 (CUDA events around a replay of the captured tick)' }
+        : { measuredUs: spaceTimeP50, measured: 'tick p50 (wall clock around one tick)' },
+      backend,
+    );
     const modes = BENCH_MODES.map((mode): ModeResult => {
       const r = runners.find((x) => x.mode === mode)!;
       const m = measured.get(mode)!;
@@ -185,6 +199,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
       settings: { ticks, warmup, threads: opts.threads ?? null, rows: 'maxBatch' },
       fleet: fleetSummary(plan, rowsPerTick),
       modes,
+      predictions,
     };
   } finally {
     for (const r of runners) r.close();

@@ -4,6 +4,7 @@
 // launches of equal shape stay batched. Dependencies come from ir/contract/dependencies.ts.
 import type { Launch } from '../../ir/contract/launch.js';
 import { launchDependencies } from '../../ir/contract/dependencies.js';
+import type { Precision } from '../../ir/contract/plan.js';
 import type { CostModel } from './cost.js';
 import { type DraftLaunch, draftPredictedUs, draftSteps } from './launches.js';
 
@@ -90,7 +91,7 @@ export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LA
 // 1.15x faster on 8. Below the bar the plan keeps one stream and its grouped GEMMs.
 export const LANES_MIN_GAIN = 0.75;
 
-export function lanesPay(drafts: readonly DraftLaunch[], cost: CostModel, maxLanes: number): boolean {
+export function lanesPay(drafts: readonly DraftLaunch[], cost: CostModel, precision: Precision, maxLanes: number): boolean {
   const launchOf = new Map<number, number>(); // step id → draft index
   drafts.forEach((d, i) => {
     for (const s of draftSteps(d)) launchOf.set(s.id, i);
@@ -101,7 +102,7 @@ export function lanesPay(drafts: readonly DraftLaunch[], cost: CostModel, maxLan
     ds.delete(i);
     return [...ds].filter((x) => x < i).sort((a, b) => a - b);
   });
-  const predicted = drafts.map((d) => draftPredictedUs(d, cost));
+  const predicted = drafts.map((d) => draftPredictedUs(d, cost, precision));
   const serial = predicted.reduce((a, b) => a + b, 0);
   return serial > 0 && assignLanes(deps, predicted, maxLanes).criticalPathUs <= LANES_MIN_GAIN * serial;
 }

@@ -3,7 +3,9 @@
 // kernel steps of one key → one 'kernel' launch with every tenant's segments. Refs stay buffer-relative
 // here (DraftLaunch); resolveLaunches fixes them to arena offsets after the memory plan.
 import type { DType } from '../../ir/dtype.js';
-import { type CostModel, groupedPays, launchUs } from './cost.js';
+import { type CostModel, type GemmLaunchWork, type LaunchWork, gemmMath, groupedPays, launchUs } from './cost.js';
+import type { Precision } from '../../ir/contract/plan.js';
+import { gemmEpilogueBytes } from './work.js';
 import type { GemmEntry, GemmProblem, GemmStrides, KernelOp, Launch, LaunchInfo, Ref, Segment } from '../../ir/contract/launch.js';
 import type { Placement } from './memory.js';
 import type { GemmStep, KernelStep, LRef, Step } from './steps.js';
@@ -34,8 +36,43 @@ function groupBy<T extends Step>(steps: readonly T[]): T[][] {
 const work = (steps: readonly Step[]): { flops: number; bytes: number } =>
   steps.reduce((a, s) => ({ flops: a.flops + s.flops, bytes: a.bytes + s.bytes }), { flops: 0, bytes: 0 });
 
+// What the cost model sees of one step run as its own launch.
+export function stepWork(s: Step, precision: Precision): LaunchWork {
+  if (s.kind === 'kernel') return { kind: 'kernel', op: s.op.op, flops: s.flops, bytes: s.bytes };
+  return { kind: 'gemm', math: gemmMath(s.dtype, precision), flops: s.flops, bytes: s.bytes, epilogueBytes: gemmEpilogueBytes(s.problem, s.entries.length) };
+}
+
+// GEMM steps of one dtype as one launch of `kind`.
+function gemmLaunchWork(kind: 'gemm' | 'gemm_grouped', steps: readonly GemmStep[], precision: Precision): GemmLaunchWork {
+  const w = work(steps);
+  const epilogueBytes = steps.reduce((a, s) => a + gemmEpilogueBytes(s.problem, s.entries.length), 0);
+  return { kind, math: gemmMath(steps[0]!.dtype, precision), ...w, epilogueBytes };
+}
+
+export function draftWork(d: DraftLaunch, precision: Precision): LaunchWork {
+  switch (d.kind) {
+    case 'gemm':
+      return gemmLaunchWork('gemm', d.steps, precision);
+    case 'gemm_grouped':
+      return gemmLaunchWork('gemm_grouped', d.groups.flat(), precision);
+    case 'kernel':
+      return { kind: 'kernel', op: d.op.op, ...work(d.steps) };
+    default: {
+      const never: never = d;
+      throw new Error(`unknown launch ${JSON.stringify(never)}`);
+    }
+  }
+}
+
 // parallel: the plan will have several lanes, so a stage's GEMM groups may run side by side as separate launches.
-export function buildLaunches(steps: readonly Step[], stageOf: readonly number[], stages: number, cost: CostModel, parallel = false): DraftLaunch[] {
+export function buildLaunches(
+  steps: readonly Step[],
+  stageOf: readonly number[],
+  stages: number,
+  cost: CostModel,
+  precision: Precision,
+  parallel = false,
+): DraftLaunch[] {
   const byStage: Step[][] = Array.from({ length: stages }, () => []);
   for (const s of steps) byStage[stageOf[s.id]!]!.push(s);
   const out: DraftLaunch[] = [];
@@ -43,7 +80,15 @@ export function buildLaunches(steps: readonly Step[], stageOf: readonly number[]
     const gemms = groupBy(list.filter((s): s is GemmStep => s.kind === 'gemm'));
     const kernels = groupBy(list.filter((s): s is KernelStep => s.kind === 'kernel'));
     const dtypes = new Set(gemms.map((g) => g[0]!.dtype));
-    if (gemms.length > 1 && dtypes.size === 1 && groupedPays(cost, gemms.map(work), parallel)) {
+    if (
+      gemms.length > 1 &&
+      dtypes.size === 1 &&
+      groupedPays(
+        cost,
+        gemms.map((g) => gemmLaunchWork('gemm', g, precision)),
+        parallel,
+      )
+    ) {
       out.push({ kind: 'gemm_grouped', stage, dtype: gemms[0]![0]!.dtype, groups: gemms });
     } else {
       for (const g of gemms) out.push({ kind: 'gemm', stage, dtype: g[0]!.dtype, problem: groupProblem(g), steps: g });
@@ -57,9 +102,8 @@ export function buildLaunches(steps: readonly Step[], stageOf: readonly number[]
 }
 
 // The cost model's time of a draft launch, as resolveLaunches will record it.
-export function draftPredictedUs(d: DraftLaunch, cost: CostModel): number {
-  const w = work(draftSteps(d));
-  return launchUs(cost, w.flops, w.bytes, d.kind === 'gemm_grouped' ? cost.groupedEfficiency : 1);
+export function draftPredictedUs(d: DraftLaunch, cost: CostModel, precision: Precision): number {
+  return launchUs(cost, draftWork(d, precision));
 }
 
 export function draftSteps(d: DraftLaunch): readonly Step[] {
@@ -101,7 +145,7 @@ function label(d: DraftLaunch, tenants: number): string {
   }
 }
 
-export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef) => Placement, cost: CostModel): Launch[] {
+export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef) => Placement, cost: CostModel, precision: Precision): Launch[] {
   const ref = (r: LRef): Ref => {
     const p = where(r);
     return { arena: p.arena, offset: p.offset + r.offset };
@@ -119,8 +163,8 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
       sources: steps.map((s) => s.source),
       flops: w.flops,
       bytes: w.bytes,
-      predictedUs: draftPredictedUs(d, cost),
-      ungroupedUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
+      predictedUs: draftPredictedUs(d, cost, precision),
+      ungroupedUs: steps.reduce((a, s) => a + launchUs(cost, stepWork(s, precision)), 0),
     };
     switch (d.kind) {
       case 'gemm': {

@@ -7,6 +7,7 @@ import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp } from '../../ir/contract/launch.js';
+import { gemmWork, kernelWork } from './work.js';
 import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, hashKey } from './steps.js';
 
 export interface Loc {
@@ -219,20 +220,15 @@ export class TenantLowering {
   gemm(dtype: DType, problem: GemmProblem, entries: readonly DraftGemmEntry[], after: readonly number[] = [], rowsUnit?: number): Step {
     const reads = entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
     const writes = entries.map((e) => e.c.buf);
-    // A and B in `dtype`; C and bias always f32
-    const ab = (problem.m * problem.k + problem.k * problem.n) * byteSize(dtype);
-    const cb =
-      (problem.m * problem.n +
-        (problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m)) *
-      4;
+    const work = gemmWork(dtype, problem, entries.length);
     const step: Step = {
       kind: 'gemm',
       id: this.fleet.steps.length,
       tenant: this.tenant,
       deps: this.depsFor(reads, writes, after),
       source: this.source(),
-      flops: 2 * problem.m * problem.n * problem.k * entries.length,
-      bytes: (ab + cb) * entries.length,
+      flops: work.flops,
+      bytes: work.bytes,
       dtype,
       problem,
       entries,
@@ -248,17 +244,15 @@ export class TenantLowering {
     const writes = segments.map((g) => g.out.buf);
     const s0 = segments[0]!;
     const key = `${JSON.stringify(op)}|${s0.inputs.map((v) => v.dtype).join(',')}>${s0.outDType}`;
-    let elems = 0;
-    for (const g of segments) elems += segmentElements(op, g);
-    const inBytes = segments.reduce((a, g) => a + g.inputs.reduce((b, v) => b + byteSize(v.dtype), 0), 0) / segments.length;
+    const work = kernelWork(op, segments);
     const step: Step = {
       kind: 'kernel',
       id: this.fleet.steps.length,
       tenant: this.tenant,
       deps: this.depsFor(reads, writes, after),
       source: this.source(),
-      flops: elems * (op.op === 'eltwise' ? Math.max(1, op.program.length) : 2),
-      bytes: elems * (inBytes + byteSize(s0.outDType)),
+      flops: work.flops,
+      bytes: work.bytes,
       op,
       key: `${op.op}_${hashKey(key)}|${key}`,
       segments,
@@ -269,19 +263,4 @@ export class TenantLowering {
   contiguous(shape: readonly number[]): number[] {
     return contiguousStrides(shape);
   }
-}
-
-function segmentElements(op: KernelOp, g: DraftSegment): number {
-  if (g.count !== undefined) return g.count;
-  if (g.shape !== undefined) return numel(g.shape);
-  if (g.geom !== undefined) {
-    const q = g.geom;
-    return op.op === 'im2col' ? q.c * q.kh * q.kw * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' ? q.kh * q.kw : 1);
-  }
-  if (g.dims !== undefined) {
-    // gather dims are [outer, axisLen, inner, nIdx]: it moves only the rows it picks, not the whole table
-    if (op.op === 'gather') return g.dims[0]! * g.dims[2]! * g.dims[3]!;
-    return numel(g.dims);
-  }
-  return 0;
 }

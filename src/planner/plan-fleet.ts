@@ -3,9 +3,9 @@ import { fail } from '../../ir/errors.js';
 import { byteSize } from '../../ir/dtype.js';
 import { numel } from '../../ir/shape.js';
 import { type ConcreteTenant, concretizeTenant } from './concretize.js';
-import { type CostModel, H100_FP32, floorUs, launchUs } from './cost.js';
+import { type CostModel, H100_FP32, floorUs, launchUs, tickIoUs } from './cost.js';
 import type { ArenaId } from '../../ir/contract/launch.js';
-import { type DraftLaunch, buildLaunches, resolveLaunches } from './launches.js';
+import { type DraftLaunch, buildLaunches, resolveLaunches, stepWork } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import { rowLocalValues } from './row-local.js';
 import type { FleetState } from './lower-context.js';
@@ -104,10 +104,10 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   // Lanes: as many as asked for; by default up to DEFAULT_MAX_LANES where the cost model says they pay
   // (lanesPay), else the single-stream plan with its grouped GEMMs.
   let maxLanes = grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES);
-  let drafts = buildLaunches(steps, stageOf, stages, cost, maxLanes > 1);
-  if (maxLanes > 1 && opts.maxLanes === undefined && !lanesPay(drafts, cost, maxLanes)) {
+  let drafts = buildLaunches(steps, stageOf, stages, cost, precision, maxLanes > 1);
+  if (maxLanes > 1 && opts.maxLanes === undefined && !lanesPay(drafts, cost, precision, maxLanes)) {
     maxLanes = 1;
-    drafts = buildLaunches(steps, stageOf, stages, cost, false);
+    drafts = buildLaunches(steps, stageOf, stages, cost, precision, false);
   }
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
@@ -177,7 +177,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     }
   };
   const { launches, lanes } = withLanes(
-    resolveLaunches(drafts, (r) => placement(r.buf), cost),
+    resolveLaunches(drafts, (r) => placement(r.buf), cost, precision),
     maxLanes,
   );
 
@@ -210,6 +210,8 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     .map((b) => ({ offset: weights.offsets.get(b.id)!, tensor: b.weight! }))
     .sort((a, b) => a.offset - b.offset);
 
+  const ioBytes = plannedTenants.reduce((a, t) => a + [...t.inputs, ...t.outputs].reduce((b, x) => b + x.bytes, 0), 0);
+  const ioUs = tickIoUs(cost, ioBytes);
   const totalFlops = steps.reduce((a, s) => a + s.flops, 0);
   const totalBytes = steps.reduce((a, s) => a + s.bytes, 0);
   const plan: Plan = {
@@ -221,11 +223,12 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     arenas: { weights: weights.size, act: act.size, io: io.size, actWithoutReuse: act.withoutReuse },
     weights: blobs,
     cost: {
-      predictedTickUs: launches.reduce((a, l) => a + l.info.predictedUs, 0),
-      ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, s.flops, s.bytes), 0),
+      predictedTickUs: launches.reduce((a, l) => a + l.info.predictedUs, 0) + ioUs,
+      ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, stepWork(s, precision)), 0),
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
       ...(lanes.lanes > 1 ? { criticalPathUs: lanes.criticalPathUs } : {}),
+      ...(cost.calibrated ? { tickIoUs: ioUs, profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },
   };
   const buffers: BufferReport[] = bufs.map((b) => {

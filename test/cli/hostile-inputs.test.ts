@@ -164,6 +164,27 @@ describe('hostile run inputs and plan directories', () => {
     expectOneLineError(loom('inspect', plan, '--html', path.join(tmp, 'r.html'), '--bench', bench), 'USAGE', 'nested');
   });
 
+  it('a device profile (--profile) that is a FIFO, a device, nested 100k deep or another format', () => {
+    const fleet = path.join(tmp, 'fleet.json');
+    const fifo = path.join(tmp, 'profile-fifo.json');
+    makeFifo(fifo);
+    expectOneLineError(loom('compile', fleet, '-o', path.join(tmp, 'p1'), '--quiet', '--profile', fifo), 'USAGE', 'device profile', 'not a regular file');
+    expectOneLineError(
+      loom('compile', fleet, '-o', path.join(tmp, 'p1'), '--quiet', '--profile', '/dev/zero'),
+      'USAGE',
+      'device profile',
+      'not a regular file',
+    );
+    const deep = manifestOf('profile-deep.json', `${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    expectOneLineError(loom('compile', fleet, '-o', path.join(tmp, 'p1'), '--quiet', '--profile', deep), 'USAGE', 'device profile', 'nested');
+    expectOneLineError(
+      loom('compile', fleet, '-o', path.join(tmp, 'p1'), '--quiet', '--profile', path.join(plan, 'plan.json')),
+      'USAGE',
+      'device profile',
+      "field format must be 'loom-device-profile'",
+    );
+  });
+
   it('an output file in a folder that does not exist', () => {
     expectOneLineError(loom('import', path.join(models, 'a.onnx'), '-o', path.join(tmp, 'no', 'such', 'dir', 'a.ir')), 'IO', 'a.ir');
   });

@@ -1,0 +1,89 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { fail } from '../../ir/errors.js';
+import { calibrate } from '../calibrate/run.js';
+import { formatProfile } from '../calibrate/summary.js';
+import { type DeviceProfile, profileJson } from '../calibrate/profile.js';
+
+const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
+
+interface CalibrateFlags {
+  backend: string;
+  out?: string;
+  quick?: boolean;
+  threads?: string;
+  quiet?: boolean;
+}
+
+export function registerCalibrate(program: Command): void {
+  program
+    .command('calibrate')
+    .description(
+      "measure this device's launch costs (GEMMs by shape and precision, generated kernels, launch overhead, overlap) and write a device profile for `loom compile --profile`",
+    )
+    .option('--backend <name>', `the backend to calibrate: ${BACKENDS.join(' | ')}`, 'auto')
+    .option('--out <file.json>', 'where to write the profile (default: <device>.json in the current folder)')
+    .option('--quick', 'a coarse grid: under a minute on a GPU, seconds on a CPU')
+    .option('--threads <n>', "CPU backend: worker threads (default: the backend's)")
+    .option('--quiet', 'no progress output')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The profile (JSON, format loom-device-profile version 1) is named by the card (or CPU) and dated; it holds every',
+        'measurement and, per launch kind, the fitted cost function the planner then uses:',
+        '  us = (overhead + max(FLOPs / FLOP/s, bytes / bytes/s)) x correction     (README "Calibrating the cost model")',
+        'Recalibrate after a driver, CUDA or Loom upgrade, or on another card model.',
+        'Examples:',
+        '  loom calibrate --quick --out profiles/h100-quick.json',
+        '  loom calibrate --backend cuda --out profiles/nvidia-h100-80gb-hbm3.json',
+        '  loom compile fleet.json -o plan/ --profile profiles/nvidia-h100-80gb-hbm3.json',
+        '',
+      ].join('\n'),
+    )
+    .action(async (flags: CalibrateFlags) => {
+      if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
+      let threads: number | undefined;
+      if (flags.threads !== undefined) {
+        threads = Number(flags.threads);
+        if (!Number.isInteger(threads) || threads < 1) fail('USAGE', `--threads must be a positive integer, got '${flags.threads}'`);
+      }
+      const started = Date.now();
+      const say = (msg: string) => {
+        if (!flags.quiet) process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
+      };
+      const profile = await calibrate({
+        backend: flags.backend as (typeof BACKENDS)[number],
+        quick: flags.quick === true,
+        ...(threads !== undefined ? { threads } : {}),
+        onProgress: say,
+        loomVersion: program.version() ?? 'unknown',
+      });
+      const out = flags.out ?? `${slug(profile)}.json`;
+      writeAtomically(out, profileJson(profile));
+      process.stdout.write(
+        `${formatProfile(profile)}\nwrote ${out} (${((Date.now() - started) / 1000).toFixed(1)} s); use it with: loom compile <fleet> -o <plan-dir> --profile ${out}\n`,
+      );
+    });
+}
+
+// "NVIDIA H100 80GB HBM3" → "nvidia-h100-80gb-hbm3" (the CPU backend's gets a "-cpu" suffix)
+function slug(p: DeviceProfile): string {
+  const s = p.name
+    .toLowerCase()
+    .replace(/\(r\)|\(tm\)/g, '')
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 80);
+  return `${s || 'device'}${p.backend === 'cpu' ? '-cpu' : ''}`;
+}
+
+function writeAtomically(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, file);
+  } catch (e) {
+    fail('IO', `cannot write the profile '${file}': ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,99 @@
+// A calibrated cost model: per launch kind one fitted function of a launch's FLOPs and bytes,
+//   us = (overheadUs + max(flops / flopsPerS, bytes / bytesPerS) · 1e6) · correction(log10 of that sum),
+// a roofline with the kind's own fixed cost and effective rates (least squares on log time over the
+// measured grid, src/calibrate/fit.ts), times a piecewise-linear correction through the measured points'
+// ratios (measured / roofline), flat past the first and last point. The kinds, as profile keys:
+//   gemm.<math>, gemm_grouped.<math>   math = f32 | tf32 | bf16 | f16 (GemmMath)
+//   gemm.epilogue                      the extra time of a GEMM with a bias or activation, by C's bytes
+//   kernel.<op>                        a generated kernel (KernelOp name)
+//   tick.io                            a tick's own cost besides its launches: the fixed cost (graph launch,
+//                                      events) and copying the tenants' inputs in and outputs out, by bytes
+// A kind the profile lacks borrows a measured one (fallbackKeys); 'gemm.f32' and 'kernel.eltwise' are
+// always there (the profile reader requires them).
+import type { GemmMath, LaunchWork } from './cost.js';
+
+export interface KindFit {
+  readonly overheadUs: number; // the fixed cost of one launch of this kind (inside a captured tick on CUDA)
+  readonly flopsPerS: number; // effective FLOP/s; 0: the kind is not limited by arithmetic (FLOPs ignored)
+  readonly bytesPerS: number; // effective bytes/s (read + written)
+  // [log10(roofline µs), measured / roofline], ascending in the first; empty: no correction
+  readonly correction: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface CalibratedCost {
+  readonly profile: { readonly name: string; readonly hash: string; readonly date: string };
+  readonly fits: Readonly<Record<string, KindFit>>;
+}
+
+export const REQUIRED_KINDS = ['gemm.f32', 'kernel.eltwise'] as const;
+
+export function rooflinePartUs(f: KindFit, flops: number, bytes: number): number {
+  const compute = f.flopsPerS > 0 ? flops / f.flopsPerS : 0;
+  const memory = f.bytesPerS > 0 ? bytes / f.bytesPerS : 0;
+  return f.overheadUs + Math.max(compute, memory) * 1e6;
+}
+
+export function correctionAt(f: KindFit, us: number): number {
+  const c = f.correction;
+  if (c.length === 0) return 1;
+  const x = Math.log10(Math.max(us, 1e-6));
+  if (x <= c[0]![0]) return c[0]![1];
+  const last = c[c.length - 1]!;
+  if (x >= last[0]) return last[1];
+  let i = 1;
+  while (c[i]![0] < x) i++;
+  const [x0, y0] = c[i - 1]!;
+  const [x1, y1] = c[i]!;
+  return x1 === x0 ? y1 : y0 + ((y1 - y0) * (x - x0)) / (x1 - x0);
+}
+
+export function kindUs(f: KindFit, flops: number, bytes: number): number {
+  const base = rooflinePartUs(f, flops, bytes);
+  return base * correctionAt(f, base);
+}
+
+const MATH_FALLBACK: Readonly<Record<GemmMath, readonly GemmMath[]>> = {
+  f32: ['f32'],
+  tf32: ['tf32', 'f32'],
+  bf16: ['bf16', 'f16', 'f32'],
+  f16: ['f16', 'bf16', 'f32'],
+};
+
+// The profile keys tried for a launch, most specific first.
+export function fallbackKeys(w: LaunchWork): string[] {
+  if (w.kind === 'kernel') return [`kernel.${w.op}`, 'kernel.eltwise'];
+  const maths = MATH_FALLBACK[w.math];
+  return w.kind === 'gemm_grouped' ? [...maths.map((m) => `gemm_grouped.${m}`), ...maths.map((m) => `gemm.${m}`)] : maths.map((m) => `gemm.${m}`);
+}
+
+export function fitFor(c: CalibratedCost, w: LaunchWork): KindFit {
+  for (const k of fallbackKeys(w)) {
+    const f = c.fits[k];
+    if (f) return f;
+  }
+  // unreachable for a profile the reader accepted (it requires REQUIRED_KINDS)
+  throw new Error(`device profile '${c.profile.name}' has no fit for ${fallbackKeys(w).join(' / ')}`);
+}
+
+export function calibratedLaunchUs(c: CalibratedCost, w: LaunchWork): number {
+  const main = kindUs(fitFor(c, w), w.flops, w.bytes);
+  if (w.kind === 'kernel' || w.epilogueBytes <= 0) return main;
+  const epi = c.fits['gemm.epilogue'];
+  return main + (epi ? kindUs(epi, 0, w.epilogueBytes) : 0);
+}
+
+// A tick's cost besides its launches (the fixed cost and the io copies of `ioBytes`); 0 without a tick.io fit.
+export function calibratedTickIoUs(c: CalibratedCost, ioBytes: number): number {
+  const f = c.fits['tick.io'];
+  return f ? kindUs(f, 0, ioBytes) : 0;
+}
+
+// The tick's work at the best effective rates the profile measured, without fixed costs.
+export function calibratedFloorUs(c: CalibratedCost, flops: number, bytes: number): number {
+  const fits = Object.entries(c.fits)
+    .filter(([k]) => k !== 'tick.io' && k !== 'gemm.epilogue')
+    .map(([, f]) => f);
+  const peakFlops = Math.max(0, ...fits.map((f) => f.flopsPerS));
+  const peakBytes = Math.max(0, ...fits.map((f) => f.bytesPerS));
+  return Math.max(peakFlops > 0 ? flops / peakFlops : 0, peakBytes > 0 ? bytes / peakBytes : 0) * 1e6;
+}

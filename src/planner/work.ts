@@ -1,0 +1,61 @@
+// The work one GEMM or kernel step does, in FLOPs and bytes read + written: what LaunchInfo reports and the
+// cost model prices. One definition, used by lowering (every step) and by `loom calibrate` (its
+// micro-benchmarks), so a calibrated model is fitted on exactly the numbers it is later asked about.
+import { byteSize, type DType } from '../../ir/dtype.js';
+import { numel } from '../../ir/shape.js';
+import type { GemmProblem, KernelOp, PoolGeometry } from '../../ir/contract/launch.js';
+
+export interface Work {
+  readonly flops: number;
+  readonly bytes: number;
+}
+
+// A and B in `dtype`; C and bias always f32. `entries` problems of the same shape.
+export function gemmWork(dtype: DType, problem: GemmProblem, entries: number): Work {
+  const ab = (problem.m * problem.k + problem.k * problem.n) * byteSize(dtype);
+  const biasElems = problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m;
+  const cb = (problem.m * problem.n + biasElems) * 4;
+  return { flops: 2 * problem.m * problem.n * problem.k * entries, bytes: (ab + cb) * entries };
+}
+
+// The bytes of C a GEMM writes when it adds a bias or applies an activation (a backend may run that as an
+// epilogue after the product): 0 for a plain product.
+export function gemmEpilogueBytes(problem: GemmProblem, entries: number): number {
+  return problem.bias === 'none' && problem.activation === null ? 0 : problem.m * problem.n * 4 * entries;
+}
+
+// What the work of a kernel segment depends on (launch Segment and the planner's DraftSegment both fit).
+export interface SegmentShape {
+  readonly shape?: readonly number[];
+  readonly dims?: readonly number[];
+  readonly count?: number;
+  readonly geom?: PoolGeometry;
+  readonly inputs: ReadonlyArray<{ readonly dtype: DType }>;
+  readonly outDType: DType;
+}
+
+export function kernelWork(op: KernelOp, segments: readonly SegmentShape[]): Work {
+  if (segments.length === 0) return { flops: 0, bytes: 0 };
+  let elems = 0;
+  for (const g of segments) elems += segmentElements(op, g);
+  const inBytes = segments.reduce((a, g) => a + g.inputs.reduce((b, v) => b + byteSize(v.dtype), 0), 0) / segments.length;
+  return {
+    flops: elems * (op.op === 'eltwise' ? Math.max(1, op.program.length) : 2),
+    bytes: elems * (inBytes + byteSize(segments[0]!.outDType)),
+  };
+}
+
+function segmentElements(op: KernelOp, g: SegmentShape): number {
+  if (g.count !== undefined) return g.count;
+  if (g.shape !== undefined) return numel(g.shape);
+  if (g.geom !== undefined) {
+    const q = g.geom;
+    return op.op === 'im2col' ? q.c * q.kh * q.kw * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' ? q.kh * q.kw : 1);
+  }
+  if (g.dims !== undefined) {
+    // gather dims are [outer, axisLen, inner, nIdx]: it moves only the rows it picks, not the whole table
+    if (op.op === 'gather') return g.dims[0]! * g.dims[2]! * g.dims[3]!;
+    return numel(g.dims);
+  }
+  return 0;
+}
