@@ -472,8 +472,8 @@ std::vector<std::pair<int32_t, double>> executor::profile() {
     const auto t0 = std::chrono::steady_clock::now();
     try {
       switch (l.kind) {
-        case launch_kind::gemm: ops.gemm(backend_.ctx, l, all); break;
-        case launch_kind::gemm_grouped: ops.gemm_grouped(backend_.ctx, l, all); break;
+        case launch_kind::gemm: ops.gemm(backend_.ctx, l, all, 0); break;
+        case launch_kind::gemm_grouped: ops.gemm_grouped(backend_.ctx, l, all, 0); break;
         case launch_kind::kernel: ops.kernel(backend_.ctx, l, all); break;
       }
       ops.synchronize(backend_.ctx);
