@@ -89,6 +89,9 @@ export function eltwiseStatements(program: readonly EltInstr[], where: string): 
       case 'const':
         stack.push(accLiteral(ins.v));
         break;
+      case 'param': // the segment's own constant (the eltwise template's `seg`), rounded once to acc_t as 'const' is
+        stack.push(`((acc_t)seg.params[${ins.i}])`);
+        break;
       case 'where': {
         const y = pop();
         const x = pop();

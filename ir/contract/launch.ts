@@ -28,7 +28,10 @@ export const ACTIVATION_KINDS = [
 ] as const satisfies readonly Activation['kind'][];
 
 // Elementwise instructions: the operand ones first, then unary, then binary (native keeps this order).
-export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act'] as const;
+export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act', 'param'] as const;
+// The most per-segment constants (eltwise `params`) one segment carries: the CUDA segment table keeps them in
+// the 16 slots that pool geometry uses in other ops (FORMAT.md "Segment tables").
+export const ELT_MAX_PARAMS = 16;
 export const ELT_UNARY = [
   'neg',
   'abs',
@@ -124,10 +127,12 @@ export interface GemmStrides {
 
 // ---- generated kernels ---------------------------------------------------------------------------
 // Elementwise programs: postfix over the segment's inputs; computed in f32 when every input and the output
-// are float, else in f64 (integers exact below 2^53). Comparisons give 1/0.
+// are float, else in f64 (integers exact below 2^53). Comparisons give 1/0. 'param' pushes the segment's
+// params[i]: one launch serves tenants whose programs differ only in constants (each segment carries its own).
 export type EltInstr =
   | { readonly op: 'in'; readonly i: number }
   | { readonly op: 'const'; readonly v: number }
+  | { readonly op: 'param'; readonly i: number }
   | { readonly op: EltUnary }
   | { readonly op: EltBinary }
   | { readonly op: 'where' } // pops c, x, y (pushed in that order) → c ? x : y
@@ -155,7 +160,7 @@ export type KernelOp =
   | { readonly op: 'gather_table' }; // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
 
 // One tenant's share of a kernel launch. Its fields depend on the op (see codegen/FORMAT.md):
-//   eltwise:    shape, out (strides = contiguous), inputs
+//   eltwise:    shape, out (strides = contiguous), inputs, params? (the values of the program's 'param' i)
 //   reduce/softmax: dims [outer, axis, inner], inputs[0], out (contiguous; reduce out is [outer, inner])
 //   layernorm:  dims [rows, cols], inputs [x, scale?, bias?] (scale/bias: [cols]), out
 //   groupnorm:  dims [n, groups, channelsPerGroup, spatial], inputs [x, scale, bias] (per channel), out
@@ -176,6 +181,9 @@ interface SegmentBase {
 export interface ShapeSegment extends SegmentBase {
   readonly shape: readonly number[];
 }
+export interface EltwiseSegment extends ShapeSegment {
+  readonly params?: readonly number[]; // absent: the program has no 'param' (at most ELT_MAX_PARAMS)
+}
 export interface CopySegment extends ShapeSegment {
   readonly outStrides?: readonly number[]; // absent: out is contiguous
 }
@@ -191,7 +199,7 @@ export interface CountSegment extends SegmentBase {
 
 // The segment form of each KernelOp; every op must have one (the mapped type makes a missing one an error).
 interface SegmentByOp {
-  readonly eltwise: ShapeSegment;
+  readonly eltwise: EltwiseSegment;
   readonly reduce: DimsSegment;
   readonly softmax: DimsSegment;
   readonly layernorm: DimsSegment;
@@ -210,12 +218,13 @@ export type SegmentOf<K extends KernelOpName> = SegmentByOp[K];
 export type Segment = SegmentByOp[KernelOpName];
 
 // A segment as read from plan.json before validation: any of the op-specific fields may be present.
-export type UncheckedSegment = SegmentBase & Partial<Omit<CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
+export type UncheckedSegment = SegmentBase &
+  Partial<Omit<EltwiseSegment & CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
 
 // The same, as data: the fields beyond tenant/inputs/out/outDType that each op's segments carry
 // (codegen/validate.ts requires them; `optional` ones may be absent).
 export const SEGMENT_FIELDS = {
-  eltwise: { required: ['shape'], optional: [] },
+  eltwise: { required: ['shape'], optional: ['params'] },
   reduce: { required: ['dims'], optional: [] },
   softmax: { required: ['dims'], optional: [] },
   layernorm: { required: ['dims'], optional: [] },

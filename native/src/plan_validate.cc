@@ -118,7 +118,9 @@ struct checker {
     }
   }
 
-  int32_t program_depth(const std::vector<elt_instr>& prog, size_t n_inputs) const {
+  int32_t program_depth(const std::vector<elt_instr>& prog, size_t n_inputs, size_t n_params) const {
+    if (n_params > elt_max_params)
+      bad("eltwise segment has " + std::to_string(n_params) + " params, at most " + std::to_string(elt_max_params));
     int32_t depth = 0, deepest = 0;
     for (const auto& ins : prog) {
       int32_t pops = 0, pushes = 1;
@@ -126,6 +128,10 @@ struct checker {
         case elt_op::in:
           if (ins.input < 0 || static_cast<size_t>(ins.input) >= n_inputs)
             bad("eltwise program reads input " + std::to_string(ins.input) + " of " + std::to_string(n_inputs));
+          break;
+        case elt_op::param:
+          if (ins.param < 0 || static_cast<size_t>(ins.param) >= n_params)
+            bad("eltwise program reads param " + std::to_string(ins.param) + " of " + std::to_string(n_params));
           break;
         case elt_op::constant: break;
         case elt_op::where: pops = 3; break;
@@ -143,6 +149,7 @@ struct checker {
 
   void kernel_segment(kernel_op& op, const segment& s) const {
     tenant(s.tenant);
+    if (!s.params.empty() && op.kind != kernel_kind::eltwise) bad("only eltwise segments carry params");
     auto in = [&](size_t i) -> const tensor_view& { return s.inputs[i]; };
     switch (op.kind) {
       case kernel_kind::eltwise: {
@@ -152,7 +159,7 @@ struct checker {
           span("eltwise input", in(i).r, in(i).dt, s.shape, in(i).strides, false);
         }
         span("eltwise output", s.out, s.out_dt, s.shape, {}, true);
-        op.stack_depth = std::max(op.stack_depth, program_depth(op.program, s.inputs.size()));
+        op.stack_depth = std::max(op.stack_depth, program_depth(op.program, s.inputs.size(), s.params.size()));
         break;
       }
       case kernel_kind::reduce:

@@ -7,7 +7,8 @@ import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp } from '../../ir/contract/launch.js';
-import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, hashKey } from './steps.js';
+import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, kernelKey } from './steps.js';
+import { constantsAbstracted } from './eltwise-params.js';
 
 export interface Loc {
   readonly ref: LRef;
@@ -235,7 +236,6 @@ export class TenantLowering {
     const reads = segments.flatMap((g) => g.inputs.map((v) => v.ref.buf));
     const writes = segments.map((g) => g.out.buf);
     const s0 = segments[0]!;
-    const key = `${JSON.stringify(op)}|${s0.inputs.map((v) => v.dtype).join(',')}>${s0.outDType}`;
     let elems = 0;
     for (const g of segments) elems += segmentElements(op, g);
     const inBytes = segments.reduce((a, g) => a + g.inputs.reduce((b, v) => b + byteSize(v.dtype), 0), 0) / segments.length;
@@ -248,7 +248,8 @@ export class TenantLowering {
       flops: elems * (op.op === 'eltwise' ? Math.max(1, op.program.length) : 2),
       bytes: elems * (inBytes + byteSize(s0.outDType)),
       op,
-      key: `${op.op}_${hashKey(key)}|${key}`,
+      key: kernelKey(op.op, constantsAbstracted(op), s0),
+      exactKey: kernelKey(op.op, JSON.stringify(op), s0),
       segments,
     };
     return this.record(step, writes);

@@ -76,12 +76,14 @@ function ints(n: number, seed: number, lo: number, hi: number): Int32Array {
 }
 
 // One eltwise launch over a [3, 5] shape: two tenants, each its own segment; inputs may broadcast a row.
+// `params` gives each tenant's segment its own params (the program's 'param' i).
 function eltwise(
   b: ArenaBuilder,
   program: EltInstr[],
   inputs: Array<{ data: Arr; dtype: DType; row?: boolean }>,
   outDType: DType,
   computeF32: boolean,
+  params?: readonly (readonly number[])[],
 ): Slot[] {
   const shape = [3, 5];
   const outs: Slot[] = [];
@@ -93,7 +95,7 @@ function eltwise(
     });
     const out = b.alloc('io', outDType, 15);
     outs.push(out);
-    segments.push({ tenant, shape, inputs: views, out: out.ref, outDType });
+    segments.push({ tenant, shape, inputs: views, out: out.ref, outDType, ...(params ? { params: params[tenant] } : {}) });
   }
   kernel(b, { op: 'eltwise', program, computeF32 }, segments);
   return outs;
@@ -223,6 +225,34 @@ function operandCase(op: (typeof ELT_OPERAND_OPS)[number]): Case[] {
           name: 'eltwise const',
           covers: ['operand:const'],
           build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'const', v: -1.75 }, { op: 'mul' }], [f32In(SIGNED)], 'f32', true),
+        },
+      ];
+    case 'param':
+      return [
+        {
+          name: 'eltwise param (per-tenant constants, f32 and f64)',
+          covers: ['operand:param'],
+          build: (b) => [
+            ...eltwise(
+              b,
+              [{ op: 'in', i: 0 }, { op: 'param', i: 1 }, { op: 'mul' }, { op: 'param', i: 0 }, { op: 'add' }, { op: 'const', v: 0.5 }, { op: 'mul' }],
+              [f32In(SIGNED)],
+              'f32',
+              true,
+              [
+                [0.1, -1.75],
+                [-3.25, 0.3],
+              ],
+            ),
+            ...eltwise(
+              b,
+              [{ op: 'in', i: 0 }, { op: 'param', i: 0 }, { op: 'sub' }],
+              [{ data: Int32Array.from(ints(15, 113, -50, 50)), dtype: 'i32' }],
+              'i32',
+              false,
+              [[7], [-1e9]],
+            ),
+          ],
         },
       ];
     case 'where':

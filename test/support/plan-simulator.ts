@@ -17,7 +17,7 @@ import {
   type Launch,
   type Ref,
   type Segment,
-  type ShapeSegment,
+  type EltwiseSegment,
   type TensorView,
   segmentOf,
 } from '../../ir/contract/launch.js';
@@ -241,7 +241,7 @@ function binary(op: string, x: number, y: number): number {
   }
 }
 
-function runProgram(prog: readonly EltInstr[], ins: Float64Array, f32: boolean, stack: Float64Array): number {
+function runProgram(prog: readonly EltInstr[], ins: Float64Array, params: readonly number[], f32: boolean, stack: Float64Array): number {
   let sp = 0;
   const r = f32 ? Math.fround : (v: number) => v;
   for (const p of prog) {
@@ -252,6 +252,12 @@ function runProgram(prog: readonly EltInstr[], ins: Float64Array, f32: boolean, 
       case 'const':
         stack[sp++] = r(p.v);
         break;
+      case 'param': {
+        const v = params[p.i];
+        if (v === undefined) throw new Error(`simulator: program reads param ${p.i} of ${params.length}`);
+        stack[sp++] = r(v);
+        break;
+      }
       case 'where': {
         const y = stack[--sp]!;
         const x = stack[--sp]!;
@@ -296,7 +302,8 @@ function forEachIndex(shape: readonly number[], strides: ReadonlyArray<readonly 
   }
 }
 
-function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: ShapeSegment): void {
+function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: EltwiseSegment): void {
+  const params = s.params ?? [];
   const shape = s.shape;
   const ins = new Float64Array(s.inputs.length);
   const stack = new Float64Array(op.program.length + 1);
@@ -307,7 +314,7 @@ function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: ShapeSe
       s.inputs.forEach((v, k) => {
         ins[k] = load(a, v.ref, v.dtype, offs[k]!);
       });
-      store(a, s.out, s.outDType, i, runProgram(op.program, ins, op.computeF32, stack));
+      store(a, s.out, s.outDType, i, runProgram(op.program, ins, params, op.computeF32, stack));
     },
   );
 }
