@@ -254,7 +254,8 @@ function checkProgram(program: readonly EltInstr[], nInputs: number, nParams: nu
   if (nParams > ELT_MAX_PARAMS) fail('PLAN_INVALID', `${where}: ${nParams} params, at most ${ELT_MAX_PARAMS} per segment`);
   let depth = 0;
   program.forEach((ins, pc) => {
-    const pop = ins.op === 'in' || ins.op === 'const' || ins.op === 'param' ? 0 : ins.op === 'where' ? 3 : (ELT_BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
+    const pop =
+      ins.op === 'in' || ins.op === 'const' || ins.op === 'param' ? 0 : ins.op === 'where' ? 3 : (ELT_BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
     if (depth < pop) fail('PLAN_INVALID', `${where}: program instruction ${pc} ('${ins.op}') pops ${pop} values from a stack of ${depth}`);
     if (ins.op === 'in' && ins.i >= nInputs) fail('PLAN_INVALID', `${where}: program reads input ${ins.i} but the segment has ${nInputs} inputs`);
     if (ins.op === 'param' && ins.i >= nParams)

@@ -218,8 +218,7 @@ export type SegmentOf<K extends KernelOpName> = SegmentByOp[K];
 export type Segment = SegmentByOp[KernelOpName];
 
 // A segment as read from plan.json before validation: any of the op-specific fields may be present.
-export type UncheckedSegment = SegmentBase &
-  Partial<Omit<EltwiseSegment & CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
+export type UncheckedSegment = SegmentBase & Partial<Omit<EltwiseSegment & CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
 
 // The same, as data: the fields beyond tenant/inputs/out/outDType that each op's segments carry
 // (codegen/validate.ts requires them; `optional` ones may be absent).

@@ -114,7 +114,7 @@ function label(d: DraftLaunch, tenants: number): string {
       return `gemm_grouped ${d.groups.length} shapes (${t})`;
     case 'kernel': {
       const n = d.params?.[0]?.length ?? 0;
-      return `${d.op.op} ${d.kernel} (${t}${n > 0 ? `, ${n} per-tenant constant${n === 1 ? '' : 's'}` : ''})`;
+      return `${d.op.op} ${d.kernel} (${t}${n > 0 ? `, ${n} param${n === 1 ? '' : 's'}` : ''})`; // params: per-tenant constants
     }
     default: {
       const never: never = d;

@@ -144,7 +144,9 @@ describe('writePlanDir / readPlanDir', () => {
     const q = JSON.parse(good);
     q.launches[20].segments[0].params = [0.25];
     writeFileSync(planFile, JSON.stringify(q));
-    expect(loomError(() => readPlanDir(dir)).message).toMatch(/launch 20 \(kernel, index 20\) segment 0: program instruction 6 reads param 1 but the segment has 1 params/);
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(
+      /launch 20 \(kernel, index 20\) segment 0: program instruction 6 reads param 1 but the segment has 1 params/,
+    );
     q.launches[3].segments[0].params = [1];
     writeFileSync(planFile, JSON.stringify(q));
     expect(loomError(() => readPlanDir(dir)).message).toMatch(/launches\[3\]\.segments\[0\]\.params: a 'reduce' segment has no 'params'/);

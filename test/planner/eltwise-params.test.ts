@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writePlanDir } from '../../codegen/index.js';
+import { formatParams } from '../../src/cli/inspect.js';
+import { launchRows } from '../../src/fleet/summary.js';
 import { ELT_MAX_PARAMS, type EltInstr, type KernelOp, type Launch, segmentOf } from '../../ir/contract/launch.js';
 import type { Plan } from '../../ir/contract/plan.js';
 import type { Tensor } from '../../ir/tensor.js';
@@ -102,10 +104,14 @@ describe('fleets whose copies differ in scalar constants', () => {
     expect(plan.launches).toHaveLength(1);
     const [l] = eltwise(plan);
     expect(l!.info.tenants).toEqual([0, 1, 2]);
-    expect(l!.info.label).toMatch(/3 tenants, 4 per-tenant constants/);
+    expect(l!.info.label).toMatch(/3 tenants, 4 params/);
     expect(l!.op.program.filter((i) => i.op === 'const')).toHaveLength(1);
     expect(l!.op.program.filter((i) => i.op === 'param')).toHaveLength(4);
     for (const s of l!.segments) expect(segmentOf(l!.op, s).params).toHaveLength(4);
+    // what `loom inspect` shows of it (text and --json rows)
+    expect(formatParams(plan)).toMatch(/^params {7}1 eltwise launch read per-tenant constants \(params\):\n {2}launch 0: chain5-0 \[[^\]]+\], chain5-1/);
+    expect(launchRows(plan)[0]!.params!.map((p) => p.tenant)).toEqual(['chain5-0', 'chain5-1', 'chain5-2']);
+    expect(launchRows(plan)[0]!.params![2]!.values).toEqual(segmentOf(l!.op, l!.segments[2]!).params);
     expectAllBelow(await checkFleet(plan, ts), 1e-5);
     expectAllBelow(await cpuErrors(plan, ts), 1e-5);
   });
@@ -113,7 +119,11 @@ describe('fleets whose copies differ in scalar constants', () => {
   it(`past ${ELT_MAX_PARAMS} differing constants: one launch per tenant, no params`, async () => {
     const ts = chainFleet(ELT_MAX_PARAMS + 2);
     const plan = planFleet(ts.map((t) => t.input));
-    expect(eltwise(plan).map((l) => l.info.tenants.join(',')).sort()).toEqual(['0', '1', '2']);
+    expect(
+      eltwise(plan)
+        .map((l) => l.info.tenants.join(','))
+        .sort(),
+    ).toEqual(['0', '1', '2']);
     expect(withParams(plan)).toHaveLength(0);
     expectAllBelow(await checkFleet(plan, ts), 1e-5);
     expectAllBelow(await cpuErrors(plan, ts), 1e-5);
