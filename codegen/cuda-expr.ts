@@ -45,7 +45,7 @@ export function accLiteral(v: number): string {
   return `((acc_t)${doubleLiteral(v)})`;
 }
 
-function activationCall(a: Activation, x: string): string {
+export function activationCall(a: Activation, x: string): string {
   switch (a.kind) {
     case 'relu':
     case 'sigmoid':

@@ -90,6 +90,9 @@ function kernelOp(x: unknown, p: string): KernelOpName {
     case 'fill':
       num(o.value, `${p}.value`);
       break;
+    case 'depthwise':
+      if (o.activation !== null) activation(o.activation, `${p}.activation`);
+      break;
     default:
       break;
   }

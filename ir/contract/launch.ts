@@ -67,6 +67,7 @@ export const KERNEL_OPS = [
   'layernorm',
   'groupnorm',
   'pool',
+  'depthwise',
   'im2col',
   'col2im',
   'copy',
@@ -152,6 +153,7 @@ export type KernelOp =
   | { readonly op: 'layernorm'; readonly epsilon: number }
   | { readonly op: 'groupnorm'; readonly epsilon: number }
   | { readonly op: 'pool'; readonly mode: (typeof POOL_MODES)[number]; readonly countIncludePad: boolean }
+  | { readonly op: 'depthwise'; readonly activation: Activation | null } // Conv with group = C_in = C_out
   | { readonly op: 'im2col' }
   | { readonly op: 'col2im' }
   | { readonly op: 'copy' }
@@ -165,6 +167,8 @@ export type KernelOp =
 //   layernorm:  dims [rows, cols], inputs [x, scale?, bias?] (scale/bias: [cols]), out
 //   groupnorm:  dims [n, groups, channelsPerGroup, spatial], inputs [x, scale, bias] (per channel), out
 //   pool:       geom (2-D; 1-D pools have H = 1), inputs[0], out
+//   depthwise:  geom (as pool's); inputs [x [n,c,h,w], w [c,kh,kw], bias? [c]], out [n,c,oh,ow] = act(bias +
+//               Σ of the window of each channel times its own kernel)
 //   im2col:     geom; inputs[0] = one image's [C, H, W] (a group's channels), out = [C*kh*kw, oh*ow]
 //   col2im:     geom (h, w = the ConvTranspose input; oh, ow = its output); inputs [cols [C*kh*kw, h*w] of one
 //               image, bias? [C]], out = [C, oh, ow] = bias + Σ of the contributions (a gather: no atomics)
@@ -205,6 +209,7 @@ interface SegmentByOp {
   readonly layernorm: DimsSegment;
   readonly groupnorm: DimsSegment;
   readonly pool: GeomSegment;
+  readonly depthwise: GeomSegment;
   readonly im2col: GeomSegment;
   readonly col2im: GeomSegment;
   readonly copy: CopySegment;
@@ -229,6 +234,7 @@ export const SEGMENT_FIELDS = {
   layernorm: { required: ['dims'], optional: [] },
   groupnorm: { required: ['dims'], optional: [] },
   pool: { required: ['geom'], optional: [] },
+  depthwise: { required: ['geom'], optional: [] },
   im2col: { required: ['geom'], optional: [] },
   col2im: { required: ['geom'], optional: [] },
   copy: { required: ['shape'], optional: ['outStrides'] },

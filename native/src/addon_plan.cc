@@ -181,6 +181,7 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
       k.count_include_pad = boolean(o, "countIncludePad", w);
       break;
     case kernel_kind::fill: k.value = num(o, "value", w); break;
+    case kernel_kind::depthwise: k.act = parse_activation(field(o, "activation", w), w + ".activation"); break;
     case kernel_kind::im2col:
     case kernel_kind::col2im:
     case kernel_kind::copy:

@@ -82,6 +82,7 @@ struct kernel_op {
   bool pool_max = true;           // pool: pool_mode::max (else avg)
   bool count_include_pad = false; // pool avg
   double value = 0;               // fill
+  activation act;                 // depthwise: applied to each output (kind none: no activation)
 };
 
 struct tensor_view {

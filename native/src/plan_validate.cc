@@ -210,6 +210,16 @@ struct checker {
         }
         break;
       }
+      case kernel_kind::depthwise: {
+        need_geom(s);
+        need_inputs(s, 2, 3);
+        const pool_geometry& g = s.geom;
+        flat("input", in(0).r, in(0).dt, g.n * g.c * g.h * g.w, false);
+        flat("weights", in(1).r, in(1).dt, g.c * g.kh * g.kw, false);
+        if (s.inputs.size() == 3) flat("bias", in(2).r, in(2).dt, g.c, false);
+        flat("output", s.out, s.out_dt, g.n * g.c * g.oh * g.ow, true);
+        break;
+      }
       case kernel_kind::copy: {
         need_inputs(s, 1, 1);
         if (in(0).strides.size() != s.shape.size()) bad("copy input strides do not match the shape's rank");

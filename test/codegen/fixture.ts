@@ -172,6 +172,10 @@ export function samplePlan(): Plan {
       { tenant: 1, shape: [3], inputs: [view(act(200), 'f32', [1]), view(act(224), 'f32', [1])], out: act(1900), outDType: 'f32', params: [0.25, -2] },
       { tenant: 0, shape: [3], inputs: [view(act(128), 'f32', [1]), view(act(152), 'f32', [1])], out: act(1950), outDType: 'f32', params: [-0, 1e-3] },
     ]),
+    // depthwise conv: one 3x3 kernel per channel (weights at w(0)), bias per channel, fused activation
+    kernel(21, 5, { op: 'depthwise', activation: { kind: 'clip', min: 0, max: 6 } }, [
+      { tenant: 0, geom: geom(), inputs: [view(act(320), 'f32'), view(w(0), 'f32'), view(w(96), 'f32')], out: act(1980), outDType: 'f32' },
+    ]),
   ];
   return {
     precision: 'fp32',

@@ -91,10 +91,10 @@ describe('writePlanDir / readPlanDir', () => {
     const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
     const src = readFileSync(path.join(dir, 'kernels.cu'), 'utf8');
     const defs = [...src.matchAll(/extern "C" __global__ void __launch_bounds__\(256\) (\w+)\(/g)].map((m) => m[1]);
-    expect(defs.length).toBe(18); // 19 kernel launches, launches 2 and 17 share a key
-    expect(new Set(defs).size).toBe(18);
+    expect(defs.length).toBe(19); // 20 kernel launches, launches 2 and 17 share a key
+    expect(new Set(defs).size).toBe(19);
     const names = w.plan.kernels.names;
-    expect(Object.keys(names).length).toBe(19);
+    expect(Object.keys(names).length).toBe(20);
     expect(names['2']).toBe(names['17']);
     expect(names['13']).not.toBe(names['19']); // copy f32→f32 vs f32→f16
     for (const name of Object.values(names)) expect(defs).toContain(name);
@@ -106,6 +106,9 @@ describe('writePlanDir / readPlanDir', () => {
     // per-segment constants are read from the segment table (launch 20)
     expect(src).toContain('const acc_t t3 = loom_mul(t2, ((acc_t)seg.params[1]));');
     expect(src).toContain('double params[16];');
+    // the depthwise kernel (launch 21) adds the channel's bias and clips
+    expect(src).toContain('acc_t a = loom_cvt<acc_t>(((const float*)views[seg.firstView + 2].ptr)[ch]);');
+    expect(src).toContain('loom_act_clip(a, ((acc_t)0.0), ((acc_t)6.0))');
   });
 
   it('rejects corrupt, truncated and future plans with clear errors', async () => {

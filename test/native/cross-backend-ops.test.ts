@@ -387,6 +387,19 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
     kernel(b, { op: 'im2col' }, [{ tenant: 0, geom: g, inputs: [view(x, [42, 6, 1])], out: out.ref, outDType: 'f32' }]);
     return [out];
   },
+  depthwise: (b) => {
+    // two tenants, one with bias and a fused activation, one without (one launch per signature)
+    const x = b.alloc('io', 'f32', IMAGE.length, IMAGE);
+    const w = b.alloc('weights', 'f32', 3 * GEOM.kh * GEOM.kw, randomF32(3 * GEOM.kh * GEOM.kw, 185));
+    const bias = b.alloc('weights', 'f32', 3, new Float32Array([0.25, -0.5, 1]));
+    const dense: PoolGeometry = { ...GEOM, sh: 1, sw: 1, oh: 7, ow: 5 };
+    const outs = [GEOM, dense].map((g) => b.alloc('io', 'f32', g.n * g.c * g.oh * g.ow));
+    kernel(b, { op: 'depthwise', activation: { kind: 'leaky_relu', alpha: 0.1 } }, [
+      { tenant: 0, geom: GEOM, inputs: [view(x), view(w), view(bias)], out: outs[0]!.ref, outDType: 'f32' },
+    ]);
+    kernel(b, { op: 'depthwise', activation: null }, [{ tenant: 1, geom: dense, inputs: [view(x), view(w)], out: outs[1]!.ref, outDType: 'f32' }]);
+    return outs;
+  },
   col2im: (b) => {
     const g: PoolGeometry = { ...GEOM, n: 1, h: 4, w: 3, oh: 7, ow: 6 };
     const cols = b.alloc('io', 'f32', 3 * g.kh * g.kw * 12, randomF32(3 * g.kh * g.kw * 12, 181));

@@ -2,22 +2,16 @@
 // differing constants become per-segment params, the agreed ones stay baked in, and past ELT_MAX_PARAMS the
 // planner falls back to one launch per program. Fleets of copies with different scalars are planned, run on
 // the plan simulator and on the CPU backend, and compared tenant by tenant with onnxruntime.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { writePlanDir } from '../../codegen/index.js';
+import { describe, expect, it } from 'vitest';
 import { formatParams } from '../../src/cli/inspect.js';
 import { launchRows } from '../../src/fleet/summary.js';
 import { ELT_MAX_PARAMS, type EltInstr, type KernelOp, type Launch, segmentOf } from '../../ir/contract/launch.js';
 import type { Plan } from '../../ir/contract/plan.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { loadPlan } from '../../runtime/index.js';
 import { constantsAbstracted, mergeConstants } from '../../src/planner/eltwise-params.js';
 import { planFleet } from '../../src/planner/index.js';
-import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
 import { bertCopies, chainFleet } from './const-fleets.js';
-import { type TestTenant, checkFleet } from './fleet-helpers.js';
+import { cpuErrors } from './cpu-errors.js';
+import { checkFleet } from './fleet-helpers.js';
 
 type EltwiseOp = Extract<KernelOp, { op: 'eltwise' }>;
 const elt = (program: EltInstr[]): EltwiseOp => ({ op: 'eltwise', program, computeF32: true });
@@ -27,35 +21,6 @@ const scaleAdd = (a: number, b: number): EltwiseOp =>
 const kernels = (plan: Plan): Array<Extract<Launch, { kind: 'kernel' }>> => plan.launches.filter((l) => l.kind === 'kernel');
 const eltwise = (plan: Plan) => kernels(plan).filter((l): l is typeof l & { op: EltwiseOp } => l.op.op === 'eltwise');
 const withParams = (plan: Plan) => eltwise(plan).filter((l) => l.op.program.some((i) => i.op === 'param'));
-
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-// One tick on the CPU backend (plan written by codegen, read back by the addon); worst error per tenant
-// against onnxruntime on the tenant's own model.
-async function cpuErrors(plan: Plan, tenants: readonly TestTenant[]): Promise<Record<string, number>> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'loom-params-'));
-  dirs.push(dir);
-  await writePlanDir(plan, dir, { nvcc: 'off' });
-  const loaded = await loadPlan(dir, { backend: 'cpu', threads: 2 });
-  try {
-    const feeds: Record<string, Record<string, Tensor>> = {};
-    tenants.forEach((t, i) => {
-      feeds[t.input.id] = makeFeeds(t.input.graph, { batch: t.input.maxBatch, seed: 300 + i, intRange: t.intRange ?? 50 });
-    });
-    const got = await loaded.runTick(feeds);
-    const errors: Record<string, number> = {};
-    for (const t of tenants) {
-      const want = await runOrt(t.model, feeds[t.input.id]!);
-      errors[t.input.id] = Math.max(...Object.entries(want).map(([name, w]) => relativeError(got[t.input.id]![name]!, w)));
-    }
-    return errors;
-  } finally {
-    loaded.close();
-  }
-}
 
 function expectAllBelow(errors: Record<string, number>, limit: number): void {
   for (const [id, e] of Object.entries(errors)) expect(e, `tenant ${id}`).toBeLessThan(limit);

@@ -472,6 +472,32 @@ function pool(a: Arenas, op: Extract<KernelOp, { op: 'pool' }>, s: GeomSegment):
   }
 }
 
+// Each (image, channel) plane convolved with its channel's own kernel (f64 sums), plus bias, then the activation.
+function depthwise(a: Arenas, op: Extract<KernelOp, { op: 'depthwise' }>, s: GeomSegment): void {
+  const q = s.geom;
+  const [x, w, bias] = s.inputs as [TensorView, TensorView, TensorView | undefined];
+  let o = 0;
+  for (let plane = 0; plane < q.n * q.c; plane++) {
+    const c = plane % q.c;
+    const b = bias ? viewLoad(a, bias, c) : 0;
+    for (let oy = 0; oy < q.oh; oy++) {
+      for (let ox = 0; ox < q.ow; ox++, o++) {
+        let sum = b;
+        for (let ky = 0; ky < q.kh; ky++) {
+          const iy = oy * q.sh - q.padTop + ky * q.dh;
+          if (iy < 0 || iy >= q.h) continue;
+          for (let kx = 0; kx < q.kw; kx++) {
+            const ix = ox * q.sw - q.padLeft + kx * q.dw;
+            if (ix < 0 || ix >= q.w) continue;
+            sum += viewLoad(a, x, plane * q.h * q.w + iy * q.w + ix) * viewLoad(a, w, (c * q.kh + ky) * q.kw + kx);
+          }
+        }
+        store(a, s.out, s.outDType, o, op.activation ? applyActivation(op.activation, sum) : sum);
+      }
+    }
+  }
+}
+
 // Direct f32 access to a ref (element index = base + i), when its arena allows it.
 function f32Ref(a: Arenas, r: Ref, dtype: DType): { arr: Float32Array; base: number } | null {
   const f = dtype === 'f32' ? f32View(a[r.arena]) : null;
@@ -587,6 +613,8 @@ function kernel(a: Arenas, op: KernelOp, s: Segment): void {
       return groupnorm(a, op, segmentOf(op, s));
     case 'pool':
       return pool(a, op, segmentOf(op, s));
+    case 'depthwise':
+      return depthwise(a, op, segmentOf(op, s));
     case 'im2col':
       return im2col(a, segmentOf(op, s));
     case 'col2im':
