@@ -45,7 +45,7 @@ export function accLiteral(v: number): string {
   return `((acc_t)${doubleLiteral(v)})`;
 }
 
-function activationCall(a: Activation, x: string): string {
+export function activationCall(a: Activation, x: string): string {
   switch (a.kind) {
     case 'relu':
     case 'sigmoid':
@@ -88,6 +88,9 @@ export function eltwiseStatements(program: readonly EltInstr[], where: string): 
         break;
       case 'const':
         stack.push(accLiteral(ins.v));
+        break;
+      case 'param': // the segment's own constant (the eltwise template's `seg`), rounded once to acc_t as 'const' is
+        stack.push(`((acc_t)seg.params[${ins.i}])`);
         break;
       case 'where': {
         const y = pop();

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import { type KernelOp, type Launch, type Segment, segmentOf } from '../ir/contract/launch.js';
-import { ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
+import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
 import { renderTemplate, type TemplateData } from './render.js';
@@ -71,7 +71,8 @@ export function segmentWork(op: KernelOp, seg: Segment): number {
       const g = segmentOf(op, seg).geom;
       return g.n * g.c * g.kh * g.kw * g.oh * g.ow;
     }
-    case 'col2im': {
+    case 'col2im':
+    case 'depthwise': {
       const g = segmentOf(op, seg).geom;
       return g.n * g.c * g.oh * g.ow;
     }
@@ -209,6 +210,11 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
     case 'im2col':
       sameDType(where, in0, out);
       return { template: 'im2col.cu.hbs', view: typed };
+    case 'depthwise': {
+      const bias = inputs[2] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[2])}*)views[seg.firstView + 2].ptr)[ch])`;
+      const result = op.activation === null ? 'a' : activationCall(op.activation, 'a');
+      return { template: 'depthwise.cu.hbs', view: { ...typed, w_t: ctypeOf(inputs[1] ?? in0), bias, result } };
+    }
     case 'col2im': {
       const bias = inputs[1] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[1])}*)views[seg.firstView + 1].ptr)[ch])`;
       return { template: 'col2im.cu.hbs', view: { ...typed, bias } };

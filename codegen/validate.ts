@@ -6,6 +6,7 @@ import { fail } from '../ir/errors.js';
 import {
   ACTIVATION_KINDS,
   ELT_BINARY,
+  ELT_MAX_PARAMS,
   ELT_UNARY,
   type EltInstr,
   GEMM_BIAS_MODES,
@@ -18,6 +19,7 @@ import {
   POOL_MODES,
   REDUCE_KINDS,
   SEGMENT_FIELDS,
+  segmentOf,
 } from '../ir/contract/launch.js';
 import { PRECISIONS } from '../ir/contract/plan.js';
 import { accessBytes, launchAccesses } from '../ir/contract/extents.js';
@@ -61,7 +63,7 @@ function gemmEntry(x: unknown, p: string): void {
 function instr(x: unknown, p: string): void {
   const i = obj(x, p);
   const op = str(i.op, `${p}.op`);
-  if (op === 'in') int(i.i, `${p}.i`);
+  if (op === 'in' || op === 'param') int(i.i, `${p}.i`);
   else if (op === 'const') num(i.v, `${p}.v`);
   else if (op === 'clip') num(i.min, `${p}.min`), num(i.max, `${p}.max`);
   else if (op === 'act') activation(i.act, `${p}.act`);
@@ -94,6 +96,9 @@ function kernelOp(x: unknown, p: string): KernelOpName {
     case 'fill':
       num(o.value, `${p}.value`);
       break;
+    case 'depthwise':
+      if (o.activation !== null) activation(o.activation, `${p}.activation`);
+      break;
     default:
       break;
   }
@@ -122,6 +127,7 @@ function segment(x: unknown, p: string): void {
     for (const k of POOL_GEOMETRY_FIELDS) int(g[k], `${q}.${k}`);
   });
   optional(s, 'outStrides', p, (v, q) => ints(v, q, true));
+  optional(s, 'params', p, (v, q) => arr(v, q).forEach((x, k) => num(x, `${q}[${k}]`)));
   arr(s.inputs, `${p}.inputs`).forEach((v, i) => {
     const q = `${p}.inputs[${i}]`;
     const t = obj(v, q);
@@ -263,12 +269,16 @@ export function checkStructure(x: unknown): LaunchPlan {
   return root as unknown as LaunchPlan;
 }
 
-function checkProgram(program: readonly EltInstr[], nInputs: number, where: string): void {
+function checkProgram(program: readonly EltInstr[], nInputs: number, nParams: number, where: string): void {
+  if (nParams > ELT_MAX_PARAMS) fail('PLAN_INVALID', `${where}: ${nParams} params, at most ${ELT_MAX_PARAMS} per segment`);
   let depth = 0;
   program.forEach((ins, pc) => {
-    const pop = ins.op === 'in' || ins.op === 'const' ? 0 : ins.op === 'where' ? 3 : (ELT_BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
+    const pop =
+      ins.op === 'in' || ins.op === 'const' || ins.op === 'param' ? 0 : ins.op === 'where' ? 3 : (ELT_BINARY as readonly string[]).includes(ins.op) ? 2 : 1;
     if (depth < pop) fail('PLAN_INVALID', `${where}: program instruction ${pc} ('${ins.op}') pops ${pop} values from a stack of ${depth}`);
     if (ins.op === 'in' && ins.i >= nInputs) fail('PLAN_INVALID', `${where}: program reads input ${ins.i} but the segment has ${nInputs} inputs`);
+    if (ins.op === 'param' && ins.i >= nParams)
+      fail('PLAN_INVALID', `${where}: program instruction ${pc} reads param ${ins.i} but the segment has ${nParams} params`);
     depth += 1 - pop;
   });
   if (depth !== 1) fail('PLAN_INVALID', `${where}: program leaves ${depth} values on the stack, expected 1`);
@@ -296,7 +306,9 @@ function checkLaunch(plan: LaunchPlan, l: Launch, index: number, prevStage: numb
     });
   }
   if (l.kind === 'kernel') {
-    if (l.op.op === 'eltwise') for (const [i, s] of l.segments.entries()) checkProgram(l.op.program, s.inputs.length, `${where} segment ${i}`);
+    const op = l.op;
+    if (op.op === 'eltwise')
+      for (const [i, s] of l.segments.entries()) checkProgram(op.program, s.inputs.length, segmentOf(op, s).params?.length ?? 0, `${where} segment ${i}`);
     const name = plan.kernels.names[String(l.id)];
     const grid = plan.kernels.grids[String(l.id)];
     if (name === undefined || grid === undefined || grid.name !== name)

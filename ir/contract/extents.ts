@@ -152,6 +152,13 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       const input = stridedIn(seg, 0, chw ? [g.c, g.h, g.w] : [g.n, g.c, g.h, g.w], where);
       return [input, out(op.op === 'pool' ? g.n * g.c * g.oh * g.ow : g.n * g.c * g.kh * g.kw * g.oh * g.ow)];
     }
+    case 'depthwise': {
+      const g = geomOf();
+      needArity(seg, 2, 3, where);
+      const acc = [contiguousIn(seg, 0, g.n * g.c * g.h * g.w, where), contiguousIn(seg, 1, g.c * g.kh * g.kw, where)];
+      if (seg.inputs.length === 3) acc.push(contiguousIn(seg, 2, g.c, where));
+      return [...acc, out(g.n * g.c * g.oh * g.ow)];
+    }
     case 'col2im': {
       const g = geomOf();
       needArity(seg, 1, 2, where);

@@ -28,7 +28,10 @@ export const ACTIVATION_KINDS = [
 ] as const satisfies readonly Activation['kind'][];
 
 // Elementwise instructions: the operand ones first, then unary, then binary (native keeps this order).
-export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act'] as const;
+export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act', 'param'] as const;
+// The most per-segment constants (eltwise `params`) one segment carries: the CUDA segment table keeps them in
+// the 16 slots that pool geometry uses in other ops (FORMAT.md "Segment tables").
+export const ELT_MAX_PARAMS = 16;
 export const ELT_UNARY = [
   'neg',
   'abs',
@@ -64,6 +67,7 @@ export const KERNEL_OPS = [
   'layernorm',
   'groupnorm',
   'pool',
+  'depthwise',
   'im2col',
   'col2im',
   'copy',
@@ -127,10 +131,12 @@ export interface GemmStrides {
 
 // ---- generated kernels ---------------------------------------------------------------------------
 // Elementwise programs: postfix over the segment's inputs; computed in f32 when every input and the output
-// are float, else in f64 (integers exact below 2^53). Comparisons give 1/0.
+// are float, else in f64 (integers exact below 2^53). Comparisons give 1/0. 'param' pushes the segment's
+// params[i]: one launch serves tenants whose programs differ only in constants (each segment carries its own).
 export type EltInstr =
   | { readonly op: 'in'; readonly i: number }
   | { readonly op: 'const'; readonly v: number }
+  | { readonly op: 'param'; readonly i: number }
   | { readonly op: EltUnary }
   | { readonly op: EltBinary }
   | { readonly op: 'where' } // pops c, x, y (pushed in that order) → c ? x : y
@@ -150,6 +156,7 @@ export type KernelOp =
   | { readonly op: 'layernorm'; readonly epsilon: number }
   | { readonly op: 'groupnorm'; readonly epsilon: number }
   | { readonly op: 'pool'; readonly mode: (typeof POOL_MODES)[number]; readonly countIncludePad: boolean }
+  | { readonly op: 'depthwise'; readonly activation: Activation | null } // Conv with group = C_in = C_out
   | { readonly op: 'im2col' }
   | { readonly op: 'col2im' }
   | { readonly op: 'copy' }
@@ -158,11 +165,13 @@ export type KernelOp =
   | { readonly op: 'gather_table' }; // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
 
 // One tenant's share of a kernel launch. Its fields depend on the op (see codegen/FORMAT.md):
-//   eltwise:    shape, out (strides = contiguous), inputs
+//   eltwise:    shape, out (strides = contiguous), inputs, params? (the values of the program's 'param' i)
 //   reduce/softmax: dims [outer, axis, inner], inputs[0], out (contiguous; reduce out is [outer, inner])
 //   layernorm:  dims [rows, cols], inputs [x, scale?, bias?] (scale/bias: [cols]), out
 //   groupnorm:  dims [n, groups, channelsPerGroup, spatial], inputs [x, scale, bias] (per channel), out
 //   pool:       geom (2-D; 1-D pools have H = 1), inputs[0], out
+//   depthwise:  geom (as pool's); inputs [x [n,c,h,w], w [c,kh,kw], bias? [c]], out [n,c,oh,ow] = act(bias +
+//               Σ of the window of each channel times its own kernel)
 //   im2col:     geom; inputs[0] = one image's [C, H, W] (a group's channels), out = [C*kh*kw, oh*ow]
 //   col2im:     geom (h, w = the ConvTranspose input; oh, ow = its output); inputs [cols [C*kh*kw, h*w] of one
 //               image, bias? [C]], out = [C, oh, ow] = bias + Σ of the contributions (a gather: no atomics)
@@ -179,6 +188,9 @@ interface SegmentBase {
 export interface ShapeSegment extends SegmentBase {
   readonly shape: readonly number[];
 }
+export interface EltwiseSegment extends ShapeSegment {
+  readonly params?: readonly number[]; // absent: the program has no 'param' (at most ELT_MAX_PARAMS)
+}
 export interface CopySegment extends ShapeSegment {
   readonly outStrides?: readonly number[]; // absent: out is contiguous
 }
@@ -194,12 +206,13 @@ export interface CountSegment extends SegmentBase {
 
 // The segment form of each KernelOp; every op must have one (the mapped type makes a missing one an error).
 interface SegmentByOp {
-  readonly eltwise: ShapeSegment;
+  readonly eltwise: EltwiseSegment;
   readonly reduce: DimsSegment;
   readonly softmax: DimsSegment;
   readonly layernorm: DimsSegment;
   readonly groupnorm: DimsSegment;
   readonly pool: GeomSegment;
+  readonly depthwise: GeomSegment;
   readonly im2col: GeomSegment;
   readonly col2im: GeomSegment;
   readonly copy: CopySegment;
@@ -213,17 +226,18 @@ export type SegmentOf<K extends KernelOpName> = SegmentByOp[K];
 export type Segment = SegmentByOp[KernelOpName];
 
 // A segment as read from plan.json before validation: any of the op-specific fields may be present.
-export type UncheckedSegment = SegmentBase & Partial<Omit<CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
+export type UncheckedSegment = SegmentBase & Partial<Omit<EltwiseSegment & CopySegment & DimsSegment & GeomSegment & CountSegment, keyof SegmentBase>>;
 
 // The same, as data: the fields beyond tenant/inputs/out/outDType that each op's segments carry
 // (codegen/validate.ts requires them; `optional` ones may be absent).
 export const SEGMENT_FIELDS = {
-  eltwise: { required: ['shape'], optional: [] },
+  eltwise: { required: ['shape'], optional: ['params'] },
   reduce: { required: ['dims'], optional: [] },
   softmax: { required: ['dims'], optional: [] },
   layernorm: { required: ['dims'], optional: [] },
   groupnorm: { required: ['dims'], optional: [] },
   pool: { required: ['geom'], optional: [] },
+  depthwise: { required: ['geom'], optional: [] },
   im2col: { required: ['geom'], optional: [] },
   col2im: { required: ['geom'], optional: [] },
   copy: { required: ['shape'], optional: ['outStrides'] },

@@ -160,6 +160,7 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
         ins.op = parse_name(elt_op_parse, elt_op_expected, str(io, "op", wi), wi + ".op", "eltwise instruction");
         if (ins.op == elt_op::in) ins.input = static_cast<int32_t>(integer(io, "i", wi));
         if (ins.op == elt_op::constant) ins.value = num(io, "v", wi);
+        if (ins.op == elt_op::param) ins.param = static_cast<int32_t>(integer(io, "i", wi));
         if (ins.op == elt_op::clip) {
           ins.min = num(io, "min", wi);
           ins.max = num(io, "max", wi);
@@ -181,6 +182,7 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
       k.count_include_pad = boolean(o, "countIncludePad", w);
       break;
     case kernel_kind::fill: k.value = num(o, "value", w); break;
+    case kernel_kind::depthwise: k.act = parse_activation(field(o, "activation", w), w + ".activation"); break;
     case kernel_kind::im2col:
     case kernel_kind::col2im:
     case kernel_kind::copy:
@@ -209,6 +211,10 @@ segment parse_segment(const Napi::Object& o, const std::string& w) {
   segment s;
   s.tenant = static_cast<int32_t>(integer(o, "tenant", w));
   if (present(o, "shape")) s.shape = int_list(o.Get("shape"), w + ".shape");
+  if (present(o, "params")) {
+    Napi::Array ps = as_array(o.Get("params"), w + ".params");
+    for (uint32_t i = 0; i < ps.Length(); i++) s.params.push_back(as_double(ps.Get(i), w + ".params[" + std::to_string(i) + "]"));
+  }
   if (present(o, "dims")) s.dims = int_list(o.Get("dims"), w + ".dims");
   if (present(o, "count")) s.count = integer(o, "count", w);
   s.has_geom = present(o, "geom");

@@ -158,6 +158,7 @@ void cpu_kernel_launch(void* ctx, const launch& l, const tenant_mask& active) {
     case kernel_kind::layernorm: cpu_layernorm(c, l, active); return;
     case kernel_kind::groupnorm: cpu_groupnorm(c, l, active); return;
     case kernel_kind::pool: cpu_pool(c, l, active); return;
+    case kernel_kind::depthwise: cpu_depthwise(c, l, active); return;
     case kernel_kind::im2col: cpu_im2col(c, l, active); return;
     case kernel_kind::col2im: cpu_col2im(c, l, active); return;
     case kernel_kind::copy: cpu_copy(c, l, active); return;
@@ -211,6 +212,7 @@ bool cpu_supports(launch_kind kind, kernel_kind op) {
     case kernel_kind::layernorm:
     case kernel_kind::groupnorm:
     case kernel_kind::pool:
+    case kernel_kind::depthwise:
     case kernel_kind::im2col:
     case kernel_kind::col2im:
     case kernel_kind::copy:

@@ -227,9 +227,11 @@ void run_chunk(const launch& l, cpu_ctx& ctx, const segment& s, int64_t start, i
         sp++;
         break;
       }
-      case elt_op::constant: {
+      case elt_op::constant:
+      case elt_op::param: {
+        const double v = ins_op.op == elt_op::constant ? ins_op.value : s.params[static_cast<size_t>(ins_op.param)];
         T* top = stack + static_cast<int64_t>(sp) * CH;
-        for (int64_t j = 0; j < len; j++) top[j] = static_cast<T>(ins_op.value);
+        for (int64_t j = 0; j < len; j++) top[j] = static_cast<T>(v);
         sp++;
         break;
       }

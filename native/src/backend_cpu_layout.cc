@@ -117,6 +117,37 @@ void cpu_pool(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
   });
 }
 
+// Depthwise convolution: plane (image, channel) = bias[c] + Σ x[plane] ⋆ w[c] over the window, then the
+// launch's activation; inputs [x [n,c,h,w], w [c,kh,kw], bias? [c]], all contiguous. f64 accumulation.
+void cpu_depthwise(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
+  for_planes(ctx, l, active, [&](const segment& s, int64_t plane) {
+    const pool_geometry& g = s.geom;
+    const tensor_view &xv = s.inputs[0], &wv = s.inputs[1];
+    const int64_t c = plane % g.c, xes = static_cast<int64_t>(dtype_size(xv.dt)), wes = static_cast<int64_t>(dtype_size(wv.dt));
+    const int64_t oes = static_cast<int64_t>(dtype_size(s.out_dt));
+    const uint8_t* x = ctx.at(xv.r) + plane * g.h * g.w * xes;
+    const uint8_t* k = ctx.at(wv.r) + c * g.kh * g.kw * wes;
+    const double bias =
+        s.inputs.size() > 2 ? cpu_load(ctx.at(s.inputs[2].r) + c * static_cast<int64_t>(dtype_size(s.inputs[2].dt)), s.inputs[2].dt) : 0;
+    uint8_t* out = ctx.at(s.out) + plane * g.oh * g.ow * oes;
+    for (int64_t oy = 0; oy < g.oh; oy++) {
+      for (int64_t ox = 0; ox < g.ow; ox++) {
+        double acc = bias;
+        for (int64_t ky = 0; ky < g.kh; ky++) {
+          const int64_t y = oy * g.sh - g.pad_top + ky * g.dh;
+          if (y < 0 || y >= g.h) continue;
+          for (int64_t kx = 0; kx < g.kw; kx++) {
+            const int64_t xx = ox * g.sw - g.pad_left + kx * g.dw;
+            if (xx < 0 || xx >= g.w) continue;
+            acc += cpu_load(x + (y * g.w + xx) * xes, xv.dt) * cpu_load(k + (ky * g.kw + kx) * wes, wv.dt);
+          }
+        }
+        cpu_store(out + (oy * g.ow + ox) * oes, s.out_dt, cpu_activation<double>(l.op.act, acc));
+      }
+    }
+  });
+}
+
 void cpu_im2col(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
   for_planes(ctx, l, active, [&](const segment& s, int64_t plane) {
     const pool_geometry& g = s.geom;

@@ -697,6 +697,7 @@ bool cuda_supports(launch_kind kind, kernel_kind op) {
     case kernel_kind::layernorm:
     case kernel_kind::groupnorm:
     case kernel_kind::pool:
+    case kernel_kind::depthwise:
     case kernel_kind::im2col:
     case kernel_kind::col2im:
     case kernel_kind::copy:

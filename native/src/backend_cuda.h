@@ -7,6 +7,7 @@
 #include <cuda.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,7 +53,10 @@ struct LoomSegment {
   long long work;
   long long shape[8];
   long long dims[8];
-  long long geom[16];
+  union {
+    long long geom[16]; // pool, im2col, col2im
+    double params[16];  // eltwise: segment::params
+  };
   unsigned long long out;
   long long outStrides[8];
   int rank;
@@ -62,6 +66,8 @@ struct LoomSegment {
 static_assert(sizeof(LoomView) == 72, "LoomView layout (codegen/FORMAT.md)");
 static_assert(sizeof(LoomSegment) == 360, "LoomSegment layout (codegen/FORMAT.md)");
 static_assert(pool_geometry_field_count == 16, "LoomSegment::geom holds one entry per POOL_GEOMETRY_FIELDS name");
+static_assert(elt_max_params == 16, "LoomSegment::params holds ELT_MAX_PARAMS values");
+static_assert(offsetof(LoomSegment, params) == 144 && offsetof(LoomSegment, out) == 272, "LoomSegment: params share geom's bytes");
 
 // Device addresses of the three arenas: ref → address.
 struct cuda_arenas {

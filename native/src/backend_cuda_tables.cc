@@ -65,6 +65,12 @@ cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launc
                                 p.sh, p.sw, p.pad_top, p.pad_left, p.pad_bottom, p.pad_right, p.dh, p.dw};
       for (int k = 0; k < 16; k++) g.geom[k] = geom[k];
     }
+    if (!s.params.empty()) {
+      if (l.op.kind != kernel_kind::eltwise) bad(plan, l, "only eltwise segments carry params");
+      if (s.params.size() > elt_max_params)
+        bad(plan, l, "segment has " + std::to_string(s.params.size()) + " params; the segment table holds at most 16");
+      for (size_t k = 0; k < s.params.size(); k++) g.params[k] = s.params[k];
+    }
     g.out = arenas.at(s.out);
     if (s.has_out_strides) {
       put8(g.outStrides, s.out_strides, plan, l, "segment outStrides");

@@ -73,6 +73,7 @@ struct gemm_group {
 struct elt_instr {
   elt_op op = elt_op::constant;
   int32_t input = 0;       // in
+  int32_t param = 0;       // param: index into the segment's params
   double value = 0;        // constant
   double min = 0, max = 0; // clip
   activation act;          // act
@@ -90,6 +91,7 @@ struct kernel_op {
   bool pool_max = true;           // pool: pool_mode::max (else avg)
   bool count_include_pad = false; // pool avg
   double value = 0;               // fill
+  activation act;                 // depthwise: applied to each output (kind none: no activation)
 };
 
 struct tensor_view {
@@ -109,6 +111,7 @@ static_assert(sizeof(pool_geometry) == pool_geometry_field_count * sizeof(int64_
 struct segment {
   int32_t tenant = 0;
   std::vector<int64_t> shape; // eltwise, copy
+  std::vector<double> params; // eltwise: the values its program's 'param' instructions read
   std::vector<int64_t> dims;  // reduce, softmax, layernorm, groupnorm, gather
   int64_t count = 0;          // fill, gather_table
   bool has_geom = false;

@@ -95,35 +95,35 @@ inline const char* activation_kind_expected() { return "relu, sigmoid, tanh, gel
 
 // ELT_OPERAND_OPS, ELT_UNARY, ELT_BINARY
 enum class elt_op : uint8_t {
-  in, constant, where, clip, act, neg, abs, recip, sqrt, exp, log, erf, tanh, sigmoid, relu, floor, ceil, round, sin,
-  cos, logical_not, sign, softplus, softsign, isnan, isinf, trunc, add, sub, mul, div, idiv, pow, max, min, mod, fmod,
-  eq, lt, gt, le, ge, logical_and, logical_or, logical_xor,
+  in, constant, where, clip, act, param, neg, abs, recip, sqrt, exp, log, erf, tanh, sigmoid, relu, floor, ceil,
+  round, sin, cos, logical_not, sign, softplus, softsign, isnan, isinf, trunc, add, sub, mul, div, idiv, pow, max,
+  min, mod, fmod, eq, lt, gt, le, ge, logical_and, logical_or, logical_xor,
 };
-inline constexpr size_t elt_op_count = 45;
+inline constexpr size_t elt_op_count = 46;
 inline constexpr const char* elt_op_names[elt_op_count] = {
-    "in", "const", "where", "clip", "act", "neg", "abs", "recip", "sqrt", "exp", "log", "erf", "tanh", "sigmoid",
-    "relu", "floor", "ceil", "round", "sin", "cos", "not", "sign", "softplus", "softsign", "isnan", "isinf", "trunc",
-    "add", "sub", "mul", "div", "idiv", "pow", "max", "min", "mod", "fmod", "eq", "lt", "gt", "le", "ge", "and", "or",
-    "xor",
+    "in", "const", "where", "clip", "act", "param", "neg", "abs", "recip", "sqrt", "exp", "log", "erf", "tanh",
+    "sigmoid", "relu", "floor", "ceil", "round", "sin", "cos", "not", "sign", "softplus", "softsign", "isnan",
+    "isinf", "trunc", "add", "sub", "mul", "div", "idiv", "pow", "max", "min", "mod", "fmod", "eq", "lt", "gt", "le",
+    "ge", "and", "or", "xor",
 };
 static_assert(static_cast<size_t>(elt_op::logical_xor) + 1 == elt_op_count, "elt_op: enumerators and names disagree");
 inline const char* elt_op_name(elt_op v) { return contract_detail::name_of(elt_op_names, static_cast<size_t>(v)); }
 inline bool elt_op_parse(const std::string& s, elt_op& out) { return contract_detail::parse(elt_op_names, 0, s, out); }
-inline const char* elt_op_expected() { return "in, const, where, clip, act, neg, abs, recip, sqrt, exp, log, erf, tanh, sigmoid, relu, floor, ceil, round, sin, cos, not, sign, softplus, softsign, isnan, isinf, trunc, add, sub, mul, div, idiv, pow, max, min, mod, fmod, eq, lt, gt, le, ge, and, or or xor"; }
+inline const char* elt_op_expected() { return "in, const, where, clip, act, param, neg, abs, recip, sqrt, exp, log, erf, tanh, sigmoid, relu, floor, ceil, round, sin, cos, not, sign, softplus, softsign, isnan, isinf, trunc, add, sub, mul, div, idiv, pow, max, min, mod, fmod, eq, lt, gt, le, ge, and, or or xor"; }
 
 // KERNEL_OPS
 enum class kernel_kind : uint8_t {
-  eltwise, reduce, softmax, layernorm, groupnorm, pool, im2col, col2im, copy, fill, gather, gather_table,
+  eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather, gather_table,
 };
-inline constexpr size_t kernel_kind_count = 12;
+inline constexpr size_t kernel_kind_count = 13;
 inline constexpr const char* kernel_kind_names[kernel_kind_count] = {
-    "eltwise", "reduce", "softmax", "layernorm", "groupnorm", "pool", "im2col", "col2im", "copy", "fill", "gather",
-    "gather_table",
+    "eltwise", "reduce", "softmax", "layernorm", "groupnorm", "pool", "depthwise", "im2col", "col2im", "copy", "fill",
+    "gather", "gather_table",
 };
 static_assert(static_cast<size_t>(kernel_kind::gather_table) + 1 == kernel_kind_count, "kernel_kind: enumerators and names disagree");
 inline const char* kernel_kind_name(kernel_kind v) { return contract_detail::name_of(kernel_kind_names, static_cast<size_t>(v)); }
 inline bool kernel_kind_parse(const std::string& s, kernel_kind& out) { return contract_detail::parse(kernel_kind_names, 0, s, out); }
-inline const char* kernel_kind_expected() { return "eltwise, reduce, softmax, layernorm, groupnorm, pool, im2col, col2im, copy, fill, gather or gather_table"; }
+inline const char* kernel_kind_expected() { return "eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather or gather_table"; }
 
 // REDUCE_KINDS
 enum class reduce_kind : uint8_t {
@@ -155,6 +155,8 @@ inline const char* pool_mode_expected() { return "max or avg"; }
 // that order), so an instruction's stack effect is a range check.
 constexpr bool elt_op_is_unary(elt_op o) { return o >= elt_op::neg && o < elt_op::add; }
 constexpr bool elt_op_is_binary(elt_op o) { return o >= elt_op::add; }
+// ELT_MAX_PARAMS: the most per-segment constants (an eltwise segment's params) a segment carries.
+inline constexpr size_t elt_max_params = 16;
 
 // GEMM_DTYPES: the dtypes a gemm / gemm_grouped launch may have (its A and B; C and bias are f32).
 inline constexpr dtype gemm_dtypes[] = {dtype::f32, dtype::bf16, dtype::f16};

@@ -120,7 +120,9 @@ struct checker {
     }
   }
 
-  int32_t program_depth(const std::vector<elt_instr>& prog, size_t n_inputs) const {
+  int32_t program_depth(const std::vector<elt_instr>& prog, size_t n_inputs, size_t n_params) const {
+    if (n_params > elt_max_params)
+      bad("eltwise segment has " + std::to_string(n_params) + " params, at most " + std::to_string(elt_max_params));
     int32_t depth = 0, deepest = 0;
     for (const auto& ins : prog) {
       int32_t pops = 0, pushes = 1;
@@ -128,6 +130,10 @@ struct checker {
         case elt_op::in:
           if (ins.input < 0 || static_cast<size_t>(ins.input) >= n_inputs)
             bad("eltwise program reads input " + std::to_string(ins.input) + " of " + std::to_string(n_inputs));
+          break;
+        case elt_op::param:
+          if (ins.param < 0 || static_cast<size_t>(ins.param) >= n_params)
+            bad("eltwise program reads param " + std::to_string(ins.param) + " of " + std::to_string(n_params));
           break;
         case elt_op::constant: break;
         case elt_op::where: pops = 3; break;
@@ -145,6 +151,7 @@ struct checker {
 
   void kernel_segment(kernel_op& op, const segment& s) const {
     tenant(s.tenant);
+    if (!s.params.empty() && op.kind != kernel_kind::eltwise) bad("only eltwise segments carry params");
     auto in = [&](size_t i) -> const tensor_view& { return s.inputs[i]; };
     switch (op.kind) {
       case kernel_kind::eltwise: {
@@ -154,7 +161,7 @@ struct checker {
           span("eltwise input", in(i).r, in(i).dt, s.shape, in(i).strides, false);
         }
         span("eltwise output", s.out, s.out_dt, s.shape, {}, true);
-        op.stack_depth = std::max(op.stack_depth, program_depth(op.program, s.inputs.size()));
+        op.stack_depth = std::max(op.stack_depth, program_depth(op.program, s.inputs.size(), s.params.size()));
         break;
       }
       case kernel_kind::reduce:
@@ -203,6 +210,16 @@ struct checker {
           int64_t outs = op.kind == kernel_kind::pool ? g.n * g.c * g.oh * g.ow : g.n * g.c * g.kh * g.kw * g.oh * g.ow;
           flat("output", s.out, s.out_dt, outs, true);
         }
+        break;
+      }
+      case kernel_kind::depthwise: {
+        need_geom(s);
+        need_inputs(s, 2, 3);
+        const pool_geometry& g = s.geom;
+        flat("input", in(0).r, in(0).dt, g.n * g.c * g.h * g.w, false);
+        flat("weights", in(1).r, in(1).dt, g.c * g.kh * g.kw, false);
+        if (s.inputs.size() == 3) flat("bias", in(2).r, in(2).dt, g.c, false);
+        flat("output", s.out, s.out_dt, g.n * g.c * g.oh * g.ow, true);
         break;
       }
       case kernel_kind::copy: {

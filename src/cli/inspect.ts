@@ -50,7 +50,8 @@ export function registerInspect(program: Command): void {
         return;
       }
       const groups = launchPlan.tenants.length > CHART_TENANT_ROWS ? `\n\n${formatTenantGroups(launchPlan)}` : '';
-      process.stdout.write(`${formatLaunchTable(plan)}\n\n${formatTotals(plan)}${groups}\n`);
+      const params = formatParams(plan);
+      process.stdout.write(`${formatLaunchTable(plan)}\n\n${formatTotals(plan)}${params ? `\n\n${params}` : ''}${groups}\n`);
     });
 }
 
@@ -117,6 +118,24 @@ export function formatTotals(plan: InspectablePlan): string {
     ...(t.profile ? [`profile      ${t.profile.name}, sha256 ${t.profile.hash} (loom compile --profile)`] : []),
     `arenas       weights ${fmtBytes(a.weights)}, act ${fmtBytes(a.act)} (${fmtBytes(a.actWithoutReuse)} without reuse), io ${fmtBytes(a.io)}`,
   ].join('\n');
+}
+
+// Eltwise launches whose tenants' programs differ only in constants: each tenant's values of the program's
+// 'param' instructions (the first few tenants and values of each launch); '' when the plan has none.
+export function formatParams(plan: InspectablePlan, tenants = 3, values = 6): string {
+  const rows = launchRows(plan).filter((r) => r.params !== undefined);
+  if (rows.length === 0) return '';
+  const num = (v: number): string => String(Number(v.toPrecision(6)));
+  const lines = rows.map((r) => {
+    const ps = r.params!;
+    const shown = ps.slice(0, tenants).map((p) => {
+      const more = p.values.length > values ? ', …' : '';
+      return `${p.tenant} [${p.values.slice(0, values).map(num).join(', ')}${more}]`;
+    });
+    const more = ps.length > tenants ? `, … ${ps.length - tenants} more` : '';
+    return `  launch ${r.id}: ${shown.join(', ')}${more}`;
+  });
+  return [`params       ${rows.length} eltwise launch${rows.length === 1 ? '' : 'es'} read per-tenant constants (params):`, ...lines].join('\n');
 }
 
 // Large fleets: who the tenants are, as groups (same model, max batch, SLO and launches), the largest first;

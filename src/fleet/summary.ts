@@ -1,6 +1,6 @@
 // What `loom inspect` shows, as data: one row per launch and the plan's headline numbers. Works on the
 // planner's Plan and on a LaunchPlan read back from disk (both carry the same launches, tenants and costs).
-import type { GemmProblem, Launch, Segment } from '../../ir/contract/launch.js';
+import { type GemmProblem, type Launch, type Segment, segmentOf } from '../../ir/contract/launch.js';
 import type { ArenaSizes, CostSummary } from '../../ir/contract/plan.js';
 
 export interface InspectablePlan {
@@ -30,6 +30,9 @@ export interface LaunchRow {
   readonly bytes: number;
   readonly predictedUs: number;
   readonly ungroupedUs: number;
+  // eltwise launches serving tenants whose programs differ only in constants: each segment's params
+  // (its tenant's values of the program's 'param' instructions), in segment order
+  readonly params?: ReadonlyArray<{ readonly tenant: string; readonly values: readonly number[] }>;
 }
 
 export interface PlanTotals {
@@ -70,8 +73,12 @@ export function launchRows(plan: InspectablePlan): LaunchRow[] {
         return { ...base, kind: l.strides ? 'strided' : 'batched', op: 'gemm', shapes: `${gemmShape(l.problem)} x${l.entries.length}` };
       case 'gemm_grouped':
         return { ...base, kind: 'grouped', op: 'gemm', shapes: countDistinct(l.groups.map((g) => [gemmShape(g.problem), g.entries.length])) };
-      case 'kernel':
-        return { ...base, kind: 'generated', op: l.op.op, shapes: countDistinct(l.segments.map((s) => [segmentShape(s), 1])) };
+      case 'kernel': {
+        const row: LaunchRow = { ...base, kind: 'generated', op: l.op.op, shapes: countDistinct(l.segments.map((s) => [segmentShape(s), 1])) };
+        const op = l.op;
+        if (op.op !== 'eltwise' || !l.segments.some((s) => segmentOf(op, s).params !== undefined)) return row;
+        return { ...row, params: l.segments.map((s) => ({ tenant: ids[s.tenant] ?? `#${s.tenant}`, values: segmentOf(op, s).params ?? [] })) };
+      }
       default: {
         const never: never = l;
         throw new Error(`unknown launch kind ${JSON.stringify(never)}`);

@@ -1,19 +1,28 @@
 // Turns scheduled steps into launches: per stage, GEMM steps of one signature → one 'gemm' launch (all
 // tenants' entries), several signatures → one 'gemm_grouped' launch when the cost model says it pays;
-// kernel steps of one key → one 'kernel' launch with every tenant's segments. Refs stay buffer-relative
-// here (DraftLaunch); resolveLaunches fixes them to arena offsets after the memory plan.
+// kernel steps of one key → one 'kernel' launch with every tenant's segments (eltwise programs that differ
+// only in constants read the differing ones from per-segment params: eltwise-params.ts). Refs stay
+// buffer-relative here (DraftLaunch); resolveLaunches fixes them to arena offsets after the memory plan.
 import type { DType } from '../../ir/dtype.js';
 import { type CostModel, type GemmLaunchWork, type LaunchWork, gemmMath, groupedPays, launchUs } from './cost.js';
 import type { Precision } from '../../ir/contract/plan.js';
 import { gemmEpilogueBytes } from './work.js';
 import type { GemmEntry, GemmProblem, GemmStrides, KernelOp, Launch, LaunchInfo, Ref, Segment } from '../../ir/contract/launch.js';
 import type { Placement } from './memory.js';
-import type { GemmStep, KernelStep, LRef, Step } from './steps.js';
+import { type GemmStep, type KernelStep, type LRef, type Step, kernelKey, kernelNameOf } from './steps.js';
+import { mergeConstants } from './eltwise-params.js';
 
 export type DraftLaunch =
   | { readonly kind: 'gemm'; readonly stage: number; readonly dtype: DType; readonly problem: GemmProblem; readonly steps: readonly GemmStep[] }
   | { readonly kind: 'gemm_grouped'; readonly stage: number; readonly dtype: DType; readonly groups: ReadonlyArray<readonly GemmStep[]> }
-  | { readonly kind: 'kernel'; readonly stage: number; readonly kernel: string; readonly op: KernelOp; readonly steps: readonly KernelStep[] };
+  | {
+      readonly kind: 'kernel';
+      readonly stage: number;
+      readonly kernel: string;
+      readonly op: KernelOp;
+      readonly steps: readonly KernelStep[];
+      readonly params?: ReadonlyArray<readonly number[]>; // per step: its segments' params (eltwise 'param')
+    };
 
 // A group's problem, with rowsUnit when every step of it scales by the same unit (FORMAT.md "gemm").
 function groupProblem(steps: readonly GemmStep[]): GemmProblem {
@@ -23,14 +32,37 @@ function groupProblem(steps: readonly GemmStep[]): GemmProblem {
   return { ...p, rowsUnit: unit };
 }
 
-function groupBy<T extends Step>(steps: readonly T[]): T[][] {
+// Steps by key, each group in tenant order; groups ordered by the least `order` of their steps (for
+// kernels the exact key, so a plan in which no constants differ keeps the launch order it had before
+// keys left the constants out).
+function groupBy<T extends Step>(steps: readonly T[], order: (s: T) => string): T[][] {
   const m = new Map<string, T[]>();
   for (const s of steps) {
     let l = m.get(s.key);
     if (l === undefined) m.set(s.key, (l = []));
     l.push(s);
   }
-  return [...m.keys()].sort().map((k) => m.get(k)!.sort((a, b) => a.tenant - b.tenant || a.id - b.id));
+  const first = (g: readonly T[]): string => g.reduce((a, s) => (order(s) < a ? order(s) : a), order(g[0]!));
+  const groups = [...m.values()].map((g) => ({ g: g.sort((a, b) => a.tenant - b.tenant || a.id - b.id), first: first(g) }));
+  return groups.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0)).map((x) => x.g);
+}
+
+// One kernel launch for a group of steps with equal keys: as is when their programs are equal, with params
+// when they differ in at most ELT_MAX_PARAMS constants, else one launch per distinct program.
+function kernelDrafts(stage: number, steps: readonly KernelStep[]): DraftLaunch[] {
+  const s0 = steps[0]!;
+  const exact = new Set(steps.map((s) => s.exactKey));
+  if (exact.size === 1) return [{ kind: 'kernel', stage, kernel: kernelNameOf(s0.exactKey), op: s0.op, steps }];
+  const ops = steps.map((s) => s.op);
+  const merged = s0.op.op === 'eltwise' ? mergeConstants(ops as Extract<KernelOp, { op: 'eltwise' }>[]) : null;
+  if (merged !== null) {
+    const kernel = kernelNameOf(kernelKey('eltwise', JSON.stringify(merged.op), s0.segments[0]!));
+    return [{ kind: 'kernel', stage, kernel, op: merged.op, steps, params: merged.params }];
+  }
+  return [...exact].sort().map((key) => {
+    const group = steps.filter((s) => s.exactKey === key);
+    return { kind: 'kernel', stage, kernel: kernelNameOf(key), op: group[0]!.op, steps: group };
+  });
 }
 
 const work = (steps: readonly Step[]): { flops: number; bytes: number } =>
@@ -77,8 +109,14 @@ export function buildLaunches(
   for (const s of steps) byStage[stageOf[s.id]!]!.push(s);
   const out: DraftLaunch[] = [];
   byStage.forEach((list, stage) => {
-    const gemms = groupBy(list.filter((s): s is GemmStep => s.kind === 'gemm'));
-    const kernels = groupBy(list.filter((s): s is KernelStep => s.kind === 'kernel'));
+    const gemms = groupBy(
+      list.filter((s): s is GemmStep => s.kind === 'gemm'),
+      (s) => s.key,
+    );
+    const kernels = groupBy(
+      list.filter((s): s is KernelStep => s.kind === 'kernel'),
+      (s) => s.exactKey,
+    );
     const dtypes = new Set(gemms.map((g) => g[0]!.dtype));
     if (
       gemms.length > 1 &&
@@ -93,10 +131,7 @@ export function buildLaunches(
     } else {
       for (const g of gemms) out.push({ kind: 'gemm', stage, dtype: g[0]!.dtype, problem: groupProblem(g), steps: g });
     }
-    for (const k of kernels) {
-      const s0 = k[0]!;
-      out.push({ kind: 'kernel', stage, kernel: s0.key.slice(0, s0.key.indexOf('|')), op: s0.op, steps: k });
-    }
+    for (const k of kernels) out.push(...kernelDrafts(stage, k));
   });
   return out;
 }
@@ -136,8 +171,10 @@ function label(d: DraftLaunch, tenants: number): string {
       return `gemm ${d.problem.m}x${d.problem.n}x${d.problem.k} (${t})`;
     case 'gemm_grouped':
       return `gemm_grouped ${d.groups.length} shapes (${t})`;
-    case 'kernel':
-      return `${d.op.op} ${d.kernel} (${t})`;
+    case 'kernel': {
+      const n = d.params?.[0]?.length ?? 0;
+      return `${d.op.op} ${d.kernel} (${t}${n > 0 ? `, ${n} param${n === 1 ? '' : 's'}` : ''})`; // params: per-tenant constants
+    }
     default: {
       const never: never = d;
       throw new Error(`unknown launch ${JSON.stringify(never)}`);
@@ -175,12 +212,13 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
         return { kind: 'gemm_grouped', id, dtype: d.dtype, groups: d.groups.map((g) => ({ problem: groupProblem(g), entries: entriesOf(g) })), info };
       case 'kernel': {
         const segments: Segment[] = d.steps.flatMap(
-          (s) =>
+          (s, i) =>
             s.segments.map(
               (g): Segment =>
                 ({
                   tenant: s.tenant,
                   ...(g.shape !== undefined ? { shape: g.shape } : {}),
+                  ...(d.params !== undefined ? { params: d.params[i] } : {}),
                   ...(g.dims !== undefined ? { dims: g.dims } : {}),
                   ...(g.count !== undefined ? { count: g.count } : {}),
                   ...(g.geom !== undefined ? { geom: g.geom } : {}),

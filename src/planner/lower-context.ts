@@ -8,7 +8,8 @@ import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp } from '../../ir/contract/launch.js';
 import { gemmWork, kernelWork } from './work.js';
-import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, hashKey } from './steps.js';
+import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, kernelKey } from './steps.js';
+import { constantsAbstracted } from './eltwise-params.js';
 
 export interface Loc {
   readonly ref: LRef;
@@ -243,7 +244,6 @@ export class TenantLowering {
     const reads = segments.flatMap((g) => g.inputs.map((v) => v.ref.buf));
     const writes = segments.map((g) => g.out.buf);
     const s0 = segments[0]!;
-    const key = `${JSON.stringify(op)}|${s0.inputs.map((v) => v.dtype).join(',')}>${s0.outDType}`;
     const work = kernelWork(op, segments);
     const step: Step = {
       kind: 'kernel',
@@ -254,7 +254,8 @@ export class TenantLowering {
       flops: work.flops,
       bytes: work.bytes,
       op,
-      key: `${op.op}_${hashKey(key)}|${key}`,
+      key: kernelKey(op.op, constantsAbstracted(op), s0),
+      exactKey: kernelKey(op.op, JSON.stringify(op), s0),
       segments,
     };
     return this.record(step, writes);

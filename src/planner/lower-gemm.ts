@@ -205,6 +205,7 @@ function spatialOf(shape: readonly number[], where: string): Spatial {
 export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): void {
   const attrs: ConvAttrs = n.attrs;
   requireF32(cx, n.inputs[0], n.inputs[1]);
+  if (isDepthwise(cx, n)) return lowerDepthwise(cx, n);
   // bf16/fp16: X is cast before im2col (kh·kw times fewer elements than the columns)
   const X = cx.gemmOperand(n.inputs[0]!);
   const W = cx.gemmOperand(n.inputs[1]!);
@@ -251,6 +252,33 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   }
   const p = problem({ m: mg, n: ohw, k: K, lda: K, ldb: ohw, ldc: ohw, bias: B ? 'col' : 'none', activation: attrs.activation });
   cx.gemm(dt, p, entries);
+}
+
+// Conv with one filter per input channel (group = C_in = C_out): a GEMM per (image, channel) of k = kh·kw
+// would be tiny, so it is one generated 'depthwise' kernel over every tenant's images and channels.
+function isDepthwise(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): boolean {
+  const C = cx.shapeOf(n.inputs[0]!)[1];
+  const W = cx.shapeOf(n.inputs[1]!);
+  return C !== undefined && C > 1 && n.attrs.group === C && W[0] === C && W[1] === 1;
+}
+
+// Computed in f32 in every precision (no GEMM, so no operand casts): input, weights and output stay f32.
+function lowerDepthwise(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): void {
+  const attrs: ConvAttrs = n.attrs;
+  const X = cx.loc(n.inputs[0]!);
+  const W = cx.loc(n.inputs[1]!);
+  const where = cx.where();
+  const { h, w } = spatialOf(X.shape, where);
+  const rank = X.shape.length - 2;
+  const win = resolveWindow(attrs, X.shape.slice(2), W.shape.slice(2), false, where);
+  const Y = cx.newValue(n.outputs[0]!);
+  const [N, C] = [X.shape[0]!, X.shape[1]!];
+  const { kh, kw, sh, sw, dh, dw, pt, pl, pb, pr, oh, ow } = window2d(win, rank);
+  const geom: PoolGeometry = { n: N, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
+  const biasId = n.inputs[2] ?? null;
+  const view = (l: Loc) => ({ ref: l.ref, dtype: l.dtype, strides: [] });
+  const inputs = [view(X), view(W), ...(biasId === null ? [] : [view(cx.loc(biasId))])];
+  cx.kernel({ op: 'depthwise', activation: attrs.activation }, [{ geom, inputs, out: Y.ref, outDType: Y.dtype }]);
 }
 
 export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'ConvTranspose' }>): void {

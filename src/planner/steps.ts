@@ -71,7 +71,10 @@ export interface GemmStep extends StepBase {
 export interface KernelStep extends StepBase {
   readonly kind: 'kernel';
   readonly op: KernelOp;
-  readonly key: string; // op + program + dtypes: steps with equal keys share one generated kernel
+  // op + program + dtypes, eltwise constants without their values (eltwise-params.ts): steps with equal
+  // keys share one launch
+  readonly key: string;
+  readonly exactKey: string; // the same with the constants' values: equal exact keys share one program as is
   readonly segments: readonly DraftSegment[];
 }
 
@@ -86,6 +89,15 @@ export function stepWrites(s: Step): number[] {
   if (s.kind === 'gemm') return s.entries.map((e) => e.c.buf);
   return s.segments.map((g) => g.out.buf);
 }
+
+// A kernel key: "<op>_<hash>|<op text>|<input dtypes>><output dtype>"; its part before '|' names the
+// launch's kernel.
+export function kernelKey(op: KernelOp['op'], opText: string, s0: DraftSegment): string {
+  const text = `${opText}|${s0.inputs.map((v) => v.dtype).join(',')}>${s0.outDType}`;
+  return `${op}_${hashKey(text)}|${text}`;
+}
+
+export const kernelNameOf = (key: string): string => key.slice(0, key.indexOf('|'));
 
 // FNV-1a over a string: short stable names for kernel keys.
 export function hashKey(s: string): string {

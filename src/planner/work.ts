@@ -50,7 +50,7 @@ function segmentElements(op: KernelOp, g: SegmentShape): number {
   if (g.shape !== undefined) return numel(g.shape);
   if (g.geom !== undefined) {
     const q = g.geom;
-    return op.op === 'im2col' ? q.c * q.kh * q.kw * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' ? q.kh * q.kw : 1);
+    return op.op === 'im2col' ? q.c * q.kh * q.kw * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' || op.op === 'depthwise' ? q.kh * q.kw : 1);
   }
   if (g.dims !== undefined) {
     // gather dims are [outer, axisLen, inner, nIdx]: it moves only the rows it picks, not the whole table

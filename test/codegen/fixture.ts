@@ -167,6 +167,15 @@ export function samplePlan(): Plan {
       [{ tenant: 0, shape: [2], inputs: [view(w(160), 'f16', [1]), view(w(128), 'i64', [0])], out: act(1700), outDType: 'bool' }],
     ),
     kernel(19, 5, { op: 'copy' }, [{ tenant: 1, shape: [6], inputs: [view(act(24), 'f32', [1])], out: act(1800), outDType: 'f16' }]),
+    // per-tenant constants: 'param' i reads the segment's params[i]
+    kernel(20, 5, { op: 'eltwise', program: [...ADD_RELU, { op: 'param', i: 1 }, { op: 'mul' }, { op: 'param', i: 0 }, { op: 'add' }], computeF32: true }, [
+      { tenant: 1, shape: [3], inputs: [view(act(200), 'f32', [1]), view(act(224), 'f32', [1])], out: act(1900), outDType: 'f32', params: [0.25, -2] },
+      { tenant: 0, shape: [3], inputs: [view(act(128), 'f32', [1]), view(act(152), 'f32', [1])], out: act(1950), outDType: 'f32', params: [-0, 1e-3] },
+    ]),
+    // depthwise conv: one 3x3 kernel per channel (weights at w(0)), bias per channel, fused activation
+    kernel(21, 5, { op: 'depthwise', activation: { kind: 'clip', min: 0, max: 6 } }, [
+      { tenant: 0, geom: geom(), inputs: [view(act(320), 'f32'), view(w(0), 'f32'), view(w(96), 'f32')], out: act(1980), outDType: 'f32' },
+    ]),
   ];
   return {
     precision: 'fp32',

@@ -91,10 +91,10 @@ describe('writePlanDir / readPlanDir', () => {
     const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
     const src = readFileSync(path.join(dir, 'kernels.cu'), 'utf8');
     const defs = [...src.matchAll(/extern "C" __global__ void __launch_bounds__\(256\) (\w+)\(/g)].map((m) => m[1]);
-    expect(defs.length).toBe(17); // 18 kernel launches, launches 2 and 17 share a key
-    expect(new Set(defs).size).toBe(17);
+    expect(defs.length).toBe(19); // 20 kernel launches, launches 2 and 17 share a key
+    expect(new Set(defs).size).toBe(19);
     const names = w.plan.kernels.names;
-    expect(Object.keys(names).length).toBe(18);
+    expect(Object.keys(names).length).toBe(20);
     expect(names['2']).toBe(names['17']);
     expect(names['13']).not.toBe(names['19']); // copy f32→f32 vs f32→f16
     for (const name of Object.values(names)) expect(defs).toContain(name);
@@ -103,6 +103,12 @@ describe('writePlanDir / readPlanDir', () => {
     // the eltwise program became straight-line code over the prelude's helpers
     expect(src).toContain('const acc_t t1 = loom_mul(t0, ((acc_t)0.5));');
     expect(src).toContain('loom_act_relu(t1)');
+    // per-segment constants are read from the segment table (launch 20)
+    expect(src).toContain('const acc_t t3 = loom_mul(t2, ((acc_t)seg.params[1]));');
+    expect(src).toContain('double params[16];');
+    // the depthwise kernel (launch 21) adds the channel's bias and clips
+    expect(src).toContain('acc_t a = loom_cvt<acc_t>(((const float*)views[seg.firstView + 2].ptr)[ch]);');
+    expect(src).toContain('loom_act_clip(a, ((acc_t)0.0), ((acc_t)6.0))');
   });
 
   it('rejects corrupt, truncated and future plans with clear errors', async () => {
@@ -137,6 +143,16 @@ describe('writePlanDir / readPlanDir', () => {
     k.launches[2].op.program = [{ op: 'in', i: 0 }, { op: 'add' }];
     writeFileSync(planFile, JSON.stringify(k));
     expect(loomError(() => readPlanDir(dir)).message).toMatch(/instruction 1 \('add'\) pops 2 values from a stack of 1/);
+
+    const q = JSON.parse(good);
+    q.launches[20].segments[0].params = [0.25];
+    writeFileSync(planFile, JSON.stringify(q));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(
+      /launch 20 \(kernel, index 20\) segment 0: program instruction 6 reads param 1 but the segment has 1 params/,
+    );
+    q.launches[3].segments[0].params = [1];
+    writeFileSync(planFile, JSON.stringify(q));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/launches\[3\]\.segments\[0\]\.params: a 'reduce' segment has no 'params'/);
 
     const m = JSON.parse(good);
     delete m.launches[3].segments[0].dims;

@@ -76,12 +76,14 @@ function ints(n: number, seed: number, lo: number, hi: number): Int32Array {
 }
 
 // One eltwise launch over a [3, 5] shape: two tenants, each its own segment; inputs may broadcast a row.
+// `params` gives each tenant's segment its own params (the program's 'param' i).
 function eltwise(
   b: ArenaBuilder,
   program: EltInstr[],
   inputs: Array<{ data: Arr; dtype: DType; row?: boolean }>,
   outDType: DType,
   computeF32: boolean,
+  params?: readonly (readonly number[])[],
 ): Slot[] {
   const shape = [3, 5];
   const outs: Slot[] = [];
@@ -93,7 +95,7 @@ function eltwise(
     });
     const out = b.alloc('io', outDType, 15);
     outs.push(out);
-    segments.push({ tenant, shape, inputs: views, out: out.ref, outDType });
+    segments.push({ tenant, shape, inputs: views, out: out.ref, outDType, ...(params ? { params: params[tenant] } : {}) });
   }
   kernel(b, { op: 'eltwise', program, computeF32 }, segments);
   return outs;
@@ -223,6 +225,34 @@ function operandCase(op: (typeof ELT_OPERAND_OPS)[number]): Case[] {
           name: 'eltwise const',
           covers: ['operand:const'],
           build: (b) => eltwise(b, [{ op: 'in', i: 0 }, { op: 'const', v: -1.75 }, { op: 'mul' }], [f32In(SIGNED)], 'f32', true),
+        },
+      ];
+    case 'param':
+      return [
+        {
+          name: 'eltwise param (per-tenant constants, f32 and f64)',
+          covers: ['operand:param'],
+          build: (b) => [
+            ...eltwise(
+              b,
+              [{ op: 'in', i: 0 }, { op: 'param', i: 1 }, { op: 'mul' }, { op: 'param', i: 0 }, { op: 'add' }, { op: 'const', v: 0.5 }, { op: 'mul' }],
+              [f32In(SIGNED)],
+              'f32',
+              true,
+              [
+                [0.1, -1.75],
+                [-3.25, 0.3],
+              ],
+            ),
+            ...eltwise(
+              b,
+              [{ op: 'in', i: 0 }, { op: 'param', i: 0 }, { op: 'sub' }],
+              [{ data: Int32Array.from(ints(15, 113, -50, 50)), dtype: 'i32' }],
+              'i32',
+              false,
+              [[7], [-1e9]],
+            ),
+          ],
         },
       ];
     case 'where':
@@ -356,6 +386,19 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
     const out = b.alloc('io', 'f32', 3 * g.kh * g.kw * g.oh * g.ow);
     kernel(b, { op: 'im2col' }, [{ tenant: 0, geom: g, inputs: [view(x, [42, 6, 1])], out: out.ref, outDType: 'f32' }]);
     return [out];
+  },
+  depthwise: (b) => {
+    // two tenants, one with bias and a fused activation, one without (one launch per signature)
+    const x = b.alloc('io', 'f32', IMAGE.length, IMAGE);
+    const w = b.alloc('weights', 'f32', 3 * GEOM.kh * GEOM.kw, randomF32(3 * GEOM.kh * GEOM.kw, 185));
+    const bias = b.alloc('weights', 'f32', 3, new Float32Array([0.25, -0.5, 1]));
+    const dense: PoolGeometry = { ...GEOM, sh: 1, sw: 1, oh: 7, ow: 5 };
+    const outs = [GEOM, dense].map((g) => b.alloc('io', 'f32', g.n * g.c * g.oh * g.ow));
+    kernel(b, { op: 'depthwise', activation: { kind: 'leaky_relu', alpha: 0.1 } }, [
+      { tenant: 0, geom: GEOM, inputs: [view(x), view(w), view(bias)], out: outs[0]!.ref, outDType: 'f32' },
+    ]);
+    kernel(b, { op: 'depthwise', activation: null }, [{ tenant: 1, geom: dense, inputs: [view(x), view(w)], out: outs[1]!.ref, outDType: 'f32' }]);
+    return outs;
   },
   col2im: (b) => {
     const g: PoolGeometry = { ...GEOM, n: 1, h: 4, w: 3, oh: 7, ow: 6 };

@@ -82,6 +82,36 @@ describe('native plan checks', () => {
     expect(create(b.plan())).toThrow(/copy input reads\/writes bytes \[-12, 4\) outside the io arena/);
   });
 
+  it('params: a program reading a param the segment lacks, too many params, params outside eltwise are rejected', () => {
+    const b = new ArenaBuilder();
+    const x = b.alloc('io', 'f32', 4);
+    const o = b.alloc('io', 'f32', 4);
+    const seg = { tenant: 0, shape: [4], inputs: [{ ref: x.ref, dtype: 'f32' as const, strides: [1] }], out: o.ref, outDType: 'f32' as const };
+    const eltwise = (params: number[] | undefined, i: number) => ({
+      kind: 'kernel' as const,
+      id: 3,
+      kernel: 'k',
+      op: { op: 'eltwise' as const, computeF32: true, program: [{ op: 'in' as const, i: 0 }, { op: 'param' as const, i }, { op: 'mul' as const }] },
+      segments: [{ ...seg, ...(params ? { params } : {}) }],
+      info: info('scale'),
+    });
+    b.launches.push(eltwise([0.5, 2], 1));
+    expect(create(b.plan())).not.toThrow();
+    b.launches[0] = eltwise([0.5], 1);
+    expect(create(b.plan())).toThrow(/launch 3 \(scale\): eltwise program reads param 1 of 1/);
+    b.launches[0] = eltwise(undefined, 0);
+    expect(create(b.plan())).toThrow(/reads param 0 of 0/);
+    b.launches[0] = eltwise(
+      Array.from({ length: 17 }, (_, k) => k),
+      0,
+    );
+    expect(create(b.plan())).toThrow(/eltwise segment has 17 params, at most 16/);
+    b.launches[0] = { ...eltwise(undefined, 0), op: { op: 'copy' }, segments: [{ ...seg, params: [1] }] } as never;
+    expect(create(b.plan())).toThrow(/only eltwise segments carry params/);
+    b.launches[0] = { ...eltwise(undefined, 0), segments: [{ ...seg, params: [1, 'x'] }] } as never;
+    expect(create(b.plan())).toThrow(/segments\[0\]\.params\[1\]: expected a number/);
+  });
+
   it('a closed handle rejects ticks', async () => {
     const addon = loadNativeAddon();
     const h = addon.create(gemmPlan(64), new Uint8Array(16), { backend: 'cpu', threads: 1 });

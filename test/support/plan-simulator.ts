@@ -17,7 +17,7 @@ import {
   type Launch,
   type Ref,
   type Segment,
-  type ShapeSegment,
+  type EltwiseSegment,
   type TensorView,
   segmentOf,
 } from '../../ir/contract/launch.js';
@@ -241,7 +241,7 @@ function binary(op: string, x: number, y: number): number {
   }
 }
 
-function runProgram(prog: readonly EltInstr[], ins: Float64Array, f32: boolean, stack: Float64Array): number {
+function runProgram(prog: readonly EltInstr[], ins: Float64Array, params: readonly number[], f32: boolean, stack: Float64Array): number {
   let sp = 0;
   const r = f32 ? Math.fround : (v: number) => v;
   for (const p of prog) {
@@ -252,6 +252,12 @@ function runProgram(prog: readonly EltInstr[], ins: Float64Array, f32: boolean, 
       case 'const':
         stack[sp++] = r(p.v);
         break;
+      case 'param': {
+        const v = params[p.i];
+        if (v === undefined) throw new Error(`simulator: program reads param ${p.i} of ${params.length}`);
+        stack[sp++] = r(v);
+        break;
+      }
       case 'where': {
         const y = stack[--sp]!;
         const x = stack[--sp]!;
@@ -296,7 +302,8 @@ function forEachIndex(shape: readonly number[], strides: ReadonlyArray<readonly 
   }
 }
 
-function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: ShapeSegment): void {
+function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: EltwiseSegment): void {
+  const params = s.params ?? [];
   const shape = s.shape;
   const ins = new Float64Array(s.inputs.length);
   const stack = new Float64Array(op.program.length + 1);
@@ -307,7 +314,7 @@ function eltwise(a: Arenas, op: Extract<KernelOp, { op: 'eltwise' }>, s: ShapeSe
       s.inputs.forEach((v, k) => {
         ins[k] = load(a, v.ref, v.dtype, offs[k]!);
       });
-      store(a, s.out, s.outDType, i, runProgram(op.program, ins, op.computeF32, stack));
+      store(a, s.out, s.outDType, i, runProgram(op.program, ins, params, op.computeF32, stack));
     },
   );
 }
@@ -465,6 +472,32 @@ function pool(a: Arenas, op: Extract<KernelOp, { op: 'pool' }>, s: GeomSegment):
   }
 }
 
+// Each (image, channel) plane convolved with its channel's own kernel (f64 sums), plus bias, then the activation.
+function depthwise(a: Arenas, op: Extract<KernelOp, { op: 'depthwise' }>, s: GeomSegment): void {
+  const q = s.geom;
+  const [x, w, bias] = s.inputs as [TensorView, TensorView, TensorView | undefined];
+  let o = 0;
+  for (let plane = 0; plane < q.n * q.c; plane++) {
+    const c = plane % q.c;
+    const b = bias ? viewLoad(a, bias, c) : 0;
+    for (let oy = 0; oy < q.oh; oy++) {
+      for (let ox = 0; ox < q.ow; ox++, o++) {
+        let sum = b;
+        for (let ky = 0; ky < q.kh; ky++) {
+          const iy = oy * q.sh - q.padTop + ky * q.dh;
+          if (iy < 0 || iy >= q.h) continue;
+          for (let kx = 0; kx < q.kw; kx++) {
+            const ix = ox * q.sw - q.padLeft + kx * q.dw;
+            if (ix < 0 || ix >= q.w) continue;
+            sum += viewLoad(a, x, plane * q.h * q.w + iy * q.w + ix) * viewLoad(a, w, (c * q.kh + ky) * q.kw + kx);
+          }
+        }
+        store(a, s.out, s.outDType, o, op.activation ? applyActivation(op.activation, sum) : sum);
+      }
+    }
+  }
+}
+
 // Direct f32 access to a ref (element index = base + i), when its arena allows it.
 function f32Ref(a: Arenas, r: Ref, dtype: DType): { arr: Float32Array; base: number } | null {
   const f = dtype === 'f32' ? f32View(a[r.arena]) : null;
@@ -580,6 +613,8 @@ function kernel(a: Arenas, op: KernelOp, s: Segment): void {
       return groupnorm(a, op, segmentOf(op, s));
     case 'pool':
       return pool(a, op, segmentOf(op, s));
+    case 'depthwise':
+      return depthwise(a, op, segmentOf(op, s));
     case 'im2col':
       return im2col(a, segmentOf(op, s));
     case 'col2im':
