@@ -278,30 +278,30 @@ export interface LaunchOrder {
 
 export type Launch = LaunchOrder &
   (
-  | {
-      readonly kind: 'gemm';
-      readonly id: number;
-      readonly dtype: DType;
-      readonly problem: GemmProblem;
-      readonly entries: readonly GemmEntry[];
-      readonly strides: GemmStrides | null;
-      readonly info: LaunchInfo;
-    }
-  | {
-      readonly kind: 'gemm_grouped';
-      readonly id: number;
-      readonly dtype: DType;
-      readonly groups: ReadonlyArray<{ readonly problem: GemmProblem; readonly entries: readonly GemmEntry[] }>;
-      readonly info: LaunchInfo;
-    }
-  | {
-      readonly kind: 'kernel';
-      readonly id: number;
-      readonly kernel: string;
-      readonly op: KernelOp;
-      readonly segments: readonly Segment[];
-      readonly info: LaunchInfo;
-    }
+    | {
+        readonly kind: 'gemm';
+        readonly id: number;
+        readonly dtype: DType;
+        readonly problem: GemmProblem;
+        readonly entries: readonly GemmEntry[];
+        readonly strides: GemmStrides | null;
+        readonly info: LaunchInfo;
+      }
+    | {
+        readonly kind: 'gemm_grouped';
+        readonly id: number;
+        readonly dtype: DType;
+        readonly groups: ReadonlyArray<{ readonly problem: GemmProblem; readonly entries: readonly GemmEntry[] }>;
+        readonly info: LaunchInfo;
+      }
+    | {
+        readonly kind: 'kernel';
+        readonly id: number;
+        readonly kernel: string;
+        readonly op: KernelOp;
+        readonly segments: readonly Segment[];
+        readonly info: LaunchInfo;
+      }
   );
 
 export type LaunchKind = Launch['kind'];

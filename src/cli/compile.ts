@@ -84,7 +84,10 @@ export function registerCompile(program: Command): void {
     .option('--emit <stage>', `stop after a stage and write its dump: ${EMIT_STAGES.join(' | ')}`)
     .option('--from <stage>', `restart from a stage's dump (written by --emit <stage>): ${FROM_STAGES.join(' | ')}`)
     .option('--dump-after <pass>', 'also write the IR after this canonicalizing or lowering pass to <plan-dir>/dump/<tenant>.<pass>.ir')
-    .option('--lanes <n>', `parallel lanes of the tick: independent launches run side by side on their own CUDA streams (1..${MAX_LANES}, default ${DEFAULT_MAX_LANES}; 1: every launch in order on one stream)`)
+    .option(
+      '--lanes <n>',
+      `parallel lanes of the tick: independent launches run side by side on their own CUDA streams (1..${MAX_LANES}, default ${DEFAULT_MAX_LANES}; 1: every launch in order on one stream)`,
+    )
     .option('--quiet', 'no progress output')
     .option('--profile <file.json>', 'plan with the cost model of a device profile written by `loom calibrate` (default: a roofline of an H100)')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')

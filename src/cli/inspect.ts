@@ -68,7 +68,19 @@ const MAX_CELL = 48;
 export function formatLaunchTable(plan: InspectablePlan): string {
   const rows = launchRows(plan);
   const lanes = (plan.lanes ?? 1) > 1;
-  const header = ['#', 'stage', ...(lanes ? ['lane', 'waits for'] : []), 'kind', 'launch', 'tenants', 'shapes (m x n x k | segment)', 'FLOPs', 'bytes', 'predicted', 'ungrouped'];
+  const header = [
+    '#',
+    'stage',
+    ...(lanes ? ['lane', 'waits for'] : []),
+    'kind',
+    'launch',
+    'tenants',
+    'shapes (m x n x k | segment)',
+    'FLOPs',
+    'bytes',
+    'predicted',
+    'ungrouped',
+  ];
   const right = new Set(lanes ? [0, 1, 2, 8, 9, 10, 11] : [0, 1, 6, 7, 8, 9]);
   const cells = rows.map((r) =>
     [

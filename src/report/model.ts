@@ -135,8 +135,7 @@ export function buildReportModel(full: ReportPlan, bench?: BenchTimes, opts: Rep
     if (last && last.stage === b.stage) {
       const startUs = Math.min(last.startUs, b.startUs);
       stages[stages.length - 1] = { ...last, startUs, us: Math.max(last.startUs + last.us, b.startUs + b.us) - startUs, launches: last.launches + 1 };
-    }
-    else stages.push({ stage: b.stage, startUs: b.startUs, us: b.us, launches: 1 });
+    } else stages.push({ stage: b.stage, startUs: b.startUs, us: b.us, launches: 1 });
   }
 
   const kinds = Object.fromEntries(KIND_LABELS.map((k) => [k, { launches: 0, us: 0 }])) as Record<LaunchKindLabel, { launches: number; us: number }>;

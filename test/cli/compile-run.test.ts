@@ -186,7 +186,10 @@ describe('loom compile / inspect / run', () => {
     // one lane: the four MLPs' equal layers share launches, mlp-wide's different shape joining them in grouped ones
     const one = path.join(tmp, 'plan-one-lane');
     expect(loom('compile', manifest, '-o', one, '--quiet', '--lanes', '1').code).toBe(0);
-    const j = JSON.parse(loom('inspect', one, '--json').out) as { launches: { kind: string; tenants: string[] }[]; totals: { launches: number; tenantLayers: number } };
+    const j = JSON.parse(loom('inspect', one, '--json').out) as {
+      launches: { kind: string; tenants: string[] }[];
+      totals: { launches: number; tenantLayers: number };
+    };
     expect(j.totals.launches).toBeLessThan(j.totals.tenantLayers);
     const mlp = j.launches.filter((l) => l.tenants.includes('mlp-a'));
     expect(mlp).toHaveLength(2);

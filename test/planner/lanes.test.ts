@@ -76,10 +76,18 @@ describe('a mixed fleet planned as a DAG', () => {
   });
 
   it('maxLanes 1 plans one stream, no lane fields', () => {
-    const one = planFleet(mixedFleet({ moreZoo: true }).map((t) => t.input), { maxLanes: 1 });
+    const one = planFleet(
+      mixedFleet({ moreZoo: true }).map((t) => t.input),
+      { maxLanes: 1 },
+    );
     expect(one.lanes).toBeUndefined();
     expect(one.launches.every((l) => l.lane === undefined && l.after === undefined)).toBe(true);
-    expect(() => planFleet(mixedFleet().map((t) => t.input), { maxLanes: 99 })).toThrow(/maxLanes 99/);
+    expect(() =>
+      planFleet(
+        mixedFleet().map((t) => t.input),
+        { maxLanes: 99 },
+      ),
+    ).toThrow(/maxLanes 99/);
   });
 
   it('the validator refuses lanes that would race', () => {

@@ -53,7 +53,10 @@ describe('GEMM grouping', () => {
 
   it('on lanes, different GEMM shapes in one stage run side by side as separate launches', async () => {
     const ts = [mlp('a', 1, [16, 32, 8]), mlp('b', 2, [24, 32, 8]), mlp('c', 3, [16, 48, 8])];
-    const plan = planFleet(ts.map((t) => t.input), { maxLanes: 4 });
+    const plan = planFleet(
+      ts.map((t) => t.input),
+      { maxLanes: 4 },
+    );
     const first = plan.launches.filter((l) => l.info.stage === 0);
     expect(first.map((l) => l.kind)).toEqual(['gemm', 'gemm', 'gemm']);
     expect(new Set(first.map((l) => l.lane)).size).toBe(3);
@@ -62,7 +65,10 @@ describe('GEMM grouping', () => {
 
   it('on one lane, different GEMM shapes in one stage become one grouped launch', async () => {
     const ts = [mlp('a', 1, [16, 32, 8]), mlp('b', 2, [24, 32, 8]), mlp('c', 3, [16, 48, 8])];
-    const plan = planFleet(ts.map((t) => t.input), { maxLanes: 1 });
+    const plan = planFleet(
+      ts.map((t) => t.input),
+      { maxLanes: 1 },
+    );
     const first = plan.launches.filter((l) => l.info.stage === 0);
     expect(first).toHaveLength(1);
     expect(first[0]!.kind).toBe('gemm_grouped');
