@@ -179,8 +179,14 @@ void cpu_stats(void* ctx, backend_stats& out) { out.numbers.emplace_back("gemmRo
 
 const backend_stats_ext cpu_stats_ext = {cpu_stats};
 
-// Stats and the test-only fault hook: the executor runs the tick launch by launch and there is nothing to replay or profile.
+uint8_t* cpu_host_arena(void* ctx, arena_id arena) { return C(ctx).arenas[static_cast<int>(arena)].data.get(); }
+
+const backend_host_arena_ext cpu_host_arena_ext = {cpu_host_arena};
+
+// Stats, host arenas and the test-only fault hook: the executor runs the tick launch by launch and there is
+// nothing to replay or profile.
 const void* cpu_get_extension(const char* name) {
+  if (backend_extension_is<backend_host_arena_ext>(name)) return &cpu_host_arena_ext;
   if (backend_extension_is<backend_fault_ext>(name)) return &cpu_fault_ext;
   if (backend_extension_is<backend_stats_ext>(name)) return &cpu_stats_ext;
   return nullptr;
