@@ -316,7 +316,12 @@ export function renderClientInWorker(tenants: readonly PlannedTenant[], opts: Cl
     worker.once('message', (m: { text?: string; error?: string; code?: LoomErrorCode }) => {
       settled = true;
       if (m.text !== undefined) resolve(m.text);
-      else reject(m.code !== undefined ? new LoomError(m.code, m.error ?? 'rendering the typed client failed') : new Error(`rendering the typed client failed: ${m.error}`));
+      else
+        reject(
+          m.code !== undefined
+            ? new LoomError(m.code, m.error ?? 'rendering the typed client failed')
+            : new Error(`rendering the typed client failed: ${m.error}`),
+        );
       void worker.terminate();
     });
     worker.once('error', (e) => {

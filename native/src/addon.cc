@@ -82,7 +82,8 @@ Napi::Value create(const Napi::CallbackInfo& info) {
 // it at weightsCommit (a staged window's buffer is reused for a later chunk).
 Napi::Value weights_window(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) throw addon_eval_error(env, "loom addon: weightsWindow(handle, offset, bytes)");
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+    throw addon_eval_error(env, "loom addon: weightsWindow(handle, offset, bytes)");
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   const auto offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
   const auto bytes = static_cast<int64_t>(info[2].As<Napi::Number>().DoubleValue());
@@ -109,7 +110,8 @@ Napi::Value weights_window(const Napi::CallbackInfo& info) {
 // with `data`: those bytes. Chunks in file order.
 Napi::Value weights_commit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) throw addon_eval_error(env, "loom addon: weightsCommit(handle, offset, bytes, data?)");
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+    throw addon_eval_error(env, "loom addon: weightsCommit(handle, offset, bytes, data?)");
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   const auto offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
   const auto bytes = static_cast<int64_t>(info[2].As<Napi::Number>().DoubleValue());
@@ -118,7 +120,8 @@ Napi::Value weights_commit(const Napi::CallbackInfo& info) {
     if (has_data) {
       Napi::Uint8Array data = addon_bytes(info[3], "weights chunk");
       if (static_cast<int64_t>(data.ByteLength()) != bytes)
-        throw addon_eval_error(env, "loom addon: weightsCommit: the chunk has " + std::to_string(data.ByteLength()) + " bytes, not " + std::to_string(bytes));
+        throw addon_eval_error(
+            env, "loom addon: weightsCommit: the chunk has " + std::to_string(data.ByteLength()) + " bytes, not " + std::to_string(bytes));
       exec->weights_commit(offset, bytes, data.Data());
     } else {
       exec->weights_commit(offset, bytes);

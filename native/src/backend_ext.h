@@ -73,10 +73,9 @@ struct backend_host_arena_ext {
 
 // Every extension name, for info() listings.
 inline const std::vector<const char*>& backend_extension_names() {
-  static const std::vector<const char*> names = {backend_stats_ext::name,       backend_bench_ext::name,
-                                                 backend_profile_ext::name,     backend_bench_concurrent_ext::name,
-                                                 backend_device_info_ext::name, backend_fault_ext::name,
-                                                 backend_host_arena_ext::name};
+  static const std::vector<const char*> names = {
+      backend_stats_ext::name,       backend_bench_ext::name, backend_profile_ext::name,   backend_bench_concurrent_ext::name,
+      backend_device_info_ext::name, backend_fault_ext::name, backend_host_arena_ext::name};
   return names;
 }
 

@@ -129,14 +129,16 @@ uint8_t* executor::weights_window(int64_t offset, int64_t bytes) {
     w.bytes = bytes;
     return w.block->data;
   }
-  throw loom_error("weights_window: " + std::to_string(sizeof(windows_) / sizeof(windows_[0])) + " windows are already open (commit one first)");
+  throw loom_error("weights_window: " + std::to_string(sizeof(windows_) / sizeof(windows_[0])) +
+                   " windows are already open (commit one first)");
 }
 
 void executor::weights_commit(int64_t offset, int64_t bytes, const uint8_t* data) {
   if (!loading_) throw loom_error("weights_commit: this plan is not loading its weights");
   if (offset != weights_committed_ || bytes <= 0 || offset + bytes > weights_expected_)
-    throw loom_error("weights_commit [" + std::to_string(offset) + ", +" + std::to_string(bytes) + "): chunks must arrive in order (next at " +
-                     std::to_string(weights_committed_) + ", " + std::to_string(weights_expected_) + " bytes in all)");
+    throw loom_error("weights_commit [" + std::to_string(offset) + ", +" + std::to_string(bytes) +
+                     "): chunks must arrive in order (next at " + std::to_string(weights_committed_) + ", " +
+                     std::to_string(weights_expected_) + " bytes in all)");
   if (data) { // the bytes from the caller's own buffer (no window)
     backend_.ops->copy_in(backend_.ctx, ref{arena_id::weights, offset}, data, static_cast<size_t>(bytes));
     weights_committed_ += bytes;
@@ -145,7 +147,9 @@ void executor::weights_commit(int64_t offset, int64_t bytes, const uint8_t* data
   bool staged = false;
   for (auto& w : windows_) {
     if (w.offset != offset) continue;
-    if (w.bytes != bytes) throw loom_error("weights_commit: the window at " + std::to_string(offset) + " has " + std::to_string(w.bytes) + " bytes, not " + std::to_string(bytes));
+    if (w.bytes != bytes)
+      throw loom_error("weights_commit: the window at " + std::to_string(offset) + " has " + std::to_string(w.bytes) + " bytes, not " +
+                       std::to_string(bytes));
     backend_.ops->copy_in(backend_.ctx, ref{arena_id::weights, offset}, w.block->data, static_cast<size_t>(bytes));
     w.offset = -1;
     staged = true;
@@ -159,7 +163,8 @@ void executor::weights_commit(int64_t offset, int64_t bytes, const uint8_t* data
 void executor::weights_finish() {
   if (!loading_) throw loom_error("weights_finish: this plan is not loading its weights");
   if (weights_committed_ != weights_expected_)
-    throw loom_error("weights_finish: " + std::to_string(weights_committed_) + " of " + std::to_string(weights_expected_) + " weight bytes are in");
+    throw loom_error("weights_finish: " + std::to_string(weights_committed_) + " of " + std::to_string(weights_expected_) +
+                     " weight bytes are in");
   for (auto& w : windows_) w = weights_window_slot{};
   if (backend_.tick && backend_.tick->prepare) backend_.tick->prepare(backend_.ctx, plan_);
   setup_staging(pipeline_depth_);
