@@ -512,6 +512,7 @@ void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, 
   // one extension, of one backend (the CUDA backend's today), runs them all: every plan must be on it
   const auto* ext = backend_extension<backend_bench_concurrent_ext>(execs[0]->backend_);
   for (size_t i = 0; i < execs.size(); i++) {
+    execs[i]->require_loaded("concurrent bench");
     const backend& b = execs[i]->backend_;
     if (!ext || b.ops != execs[0]->backend_.ops) {
       throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + b.ops->name +
