@@ -7,7 +7,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DType } from '../ir/dtype.js';
-import { fail } from '../ir/errors.js';
+import { Worker } from 'node:worker_threads';
+import { LoomError, type LoomErrorCode, fail } from '../ir/errors.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
 import { TYPED_ARRAY_NAMES } from '../ir/contract/tenant-io.js';
 
@@ -297,6 +298,51 @@ export async function renderClient(tenants: readonly PlannedTenant[], opts: Clie
 
   for (const f of [sf, body]) f.formatText({ indentSize: 2, convertTabsToSpaces: true });
   return `${sf.getFullText()}\n${body.getFullText()}`;
+}
+
+// renderClient on a worker thread: the same text, while this thread goes on (loom compile writes weights.bin
+// meanwhile; a 10,000-tenant client takes ~10 s of ts-morph). Where a worker cannot start, here.
+export function renderClientInWorker(tenants: readonly PlannedTenant[], opts: ClientOptions = {}): Promise<string> {
+  if (tenants.length === 0) return renderClient(tenants, opts); // its error, here
+  const entry = clientWorkerEntry();
+  let worker: Worker;
+  try {
+    worker = new Worker(entry.script, { workerData: { tenants, opts }, eval: entry.eval, name: 'loom-client' });
+  } catch {
+    return renderClient(tenants, opts);
+  }
+  return new Promise<string>((resolve, reject) => {
+    let settled = false;
+    worker.once('message', (m: { text?: string; error?: string; code?: LoomErrorCode }) => {
+      settled = true;
+      if (m.text !== undefined) resolve(m.text);
+      else
+        reject(
+          m.code !== undefined
+            ? new LoomError(m.code, m.error ?? 'rendering the typed client failed')
+            : new Error(`rendering the typed client failed: ${m.error}`),
+        );
+      void worker.terminate();
+    });
+    worker.once('error', (e) => {
+      if (!settled) reject(new Error(`the typed client's worker thread failed: ${e.message}`));
+      settled = true;
+    });
+    worker.once('exit', (code) => {
+      if (!settled) reject(new Error(`the typed client's worker thread exited (${code}) without a client`));
+      settled = true;
+    });
+  });
+}
+
+// The worker's entry: the compiled .js beside this file, or (tests and tsx, running the .ts sources) a script
+// that registers tsx's loader inside the worker and then imports the .ts (a worker's `--import tsx` execArgv
+// does not take on Node 20).
+function clientWorkerEntry(): { script: URL | string; eval: boolean } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./client-worker.js', import.meta.url), eval: false };
+  const api = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const entry = JSON.stringify(new URL('./client-worker.ts', import.meta.url).href);
+  return { script: `import(${api}).then(({ register }) => { register(); return import(${entry}); });`, eval: true };
 }
 
 export async function writeClient(tenants: readonly PlannedTenant[], file: string, opts: ClientOptions = {}): Promise<void> {

@@ -4,7 +4,7 @@ export type { LaunchPlan, KernelGrid, KernelsTable, WeightsTable, WeightBlobInfo
 export type { WrittenPlan, WritePlanOptions } from './format.js';
 export { writePlanDir, writeWeights, writeKernels, writeLaunchJson } from './write.js';
 export { planFromLaunchPlan } from './plan-from-launch.js';
-export { readPlanDir, loadWeights, loadWeightsAsync, parseLaunchPlan } from './read.js';
+export { readPlanDir, loadWeights, loadWeightsAsync, parseLaunchPlan, streamWeights, type WeightsSink } from './read.js';
 export { renderLaunchJson, renderKernelsCu } from './emit.js';
 export { buildLaunchPlan } from './build.js';
 export type { BuiltPlan } from './build.js';

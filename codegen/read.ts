@@ -63,24 +63,61 @@ export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
 }
 
 // As loadWeights, reading the next chunk while the last one is hashed (a plan of gigabytes loads in about the
-// time of the slower of the two, not their sum). What loadPlan uses.
+// time of the slower of the two, not their sum). Into one JS array: at most what a typed array may hold
+// (4 GiB on Node 20); loadPlan streams into the backend instead (streamWeights).
 export async function loadWeightsAsync(dir: string, plan: LaunchPlan): Promise<Uint8Array> {
+  const out = new Uint8Array(plan.weights.bytes);
+  await streamWeights(dir, plan, { window: (at, n) => out.subarray(at, at + n), commit: () => {} });
+  return out;
+}
+
+// Where streamWeights puts weights.bin's bytes, chunk by chunk in file order: `window` gives the memory a
+// chunk is read into (null: streamWeights reads it into a buffer of its own and hands that to commit); at most
+// two windows are open at once (the next chunk is read while the last is hashed); `commit` once a chunk's
+// bytes are in.
+export interface WeightsSink {
+  window(offset: number, bytes: number): Uint8Array | null;
+  commit(offset: number, bytes: number, data: Uint8Array | null): void;
+}
+
+// Reads weights.bin in WEIGHT_CHUNK_ASYNC chunks into `sink`, the next chunk's read (libuv's thread pool)
+// overlapping the last one's sha256 (this thread), and refuses a file whose size or sha256 differs from
+// plan.json's: the caller must not use what it was given before this resolves. The event loop gets a turn
+// between chunks.
+export async function streamWeights(dir: string, plan: LaunchPlan, sink: WeightsSink): Promise<void> {
   const { file, f } = openWeights(dir, plan);
+  let pending: Promise<void> | null = null;
   try {
     const size = f.size;
-    const out = new Uint8Array(size);
     const hash = createHash('sha256');
-    const chunk = (at: number): Uint8Array => out.subarray(at, Math.min(size, at + WEIGHT_CHUNK_ASYNC));
-    let pending: Promise<void> | null = size > 0 ? f.readInto(0, chunk(0)) : null;
-    for (let at = 0; at < size; at += WEIGHT_CHUNK_ASYNC) {
+    const own = [new Uint8Array(0), new Uint8Array(0)]; // buffers of our own where the sink gives no window
+    const open = (at: number, k: number): { at: number; n: number; into: Uint8Array; mine: boolean } => {
+      const n = Math.min(WEIGHT_CHUNK_ASYNC, size - at);
+      const w = sink.window(at, n);
+      if (w !== null) {
+        if (w.byteLength !== n) throw new Error(`weights sink: the window at ${at} has ${w.byteLength} bytes, not ${n}`);
+        return { at, n, into: w, mine: false };
+      }
+      if (own[k]!.byteLength < n) own[k] = new Uint8Array(WEIGHT_CHUNK_ASYNC);
+      return { at, n, into: own[k]!.subarray(0, n), mine: true };
+    };
+    let k = 0;
+    let cur = size > 0 ? open(0, k) : null;
+    pending = cur ? f.readInto(0, cur.into) : null;
+    while (cur) {
       await pending;
-      const next = at + WEIGHT_CHUNK_ASYNC;
-      pending = next < size ? f.readInto(next, chunk(next)) : null;
-      hash.update(chunk(at));
+      const nextAt = cur.at + cur.n;
+      k ^= 1;
+      const next = nextAt < size ? open(nextAt, k) : null;
+      pending = next ? f.readInto(nextAt, next.into) : null;
+      hash.update(cur.into);
+      sink.commit(cur.at, cur.n, cur.mine ? cur.into : null);
+      cur = next;
     }
+    pending = null;
     checkWeightsHash(file, plan, hash.digest('hex'));
-    return out;
   } finally {
+    if (pending) await pending.catch(() => {}); // no read left writing into the sink's memory or using the closed file
     f.close();
   }
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { MiB, readRegularFile, readTextFile } from '../ir/files.js';
-import { type LaunchPlan, loadWeightsAsync, readPlanDir } from '../codegen/index.js';
+import { type LaunchPlan, loadWeightsAsync, readPlanDir, streamWeights } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
 import { type CheckedTick, type TickInputs, type TickOutputs, TickCodec, type WrittenTick } from './tick-io.js';
 
@@ -83,7 +83,6 @@ export function chooseBackend(requested: LoadPlanOptions['backend'], available: 
 
 export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
   const plan = readPlanDir(dir);
-  const weights = await loadWeightsAsync(dir, plan); // the event loop gets a turn between chunks (a server loading its next plan keeps answering)
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1))
     fail('USAGE', `threads must be a positive integer, got ${opts.threads}`);
   if (opts.pipelineDepth !== undefined && (!Number.isInteger(opts.pipelineDepth) || opts.pipelineDepth < 1 || opts.pipelineDepth > 8))
@@ -102,12 +101,7 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
     ...(opts.pipelineDepth !== undefined ? { pipelineDepth: opts.pipelineDepth } : {}),
     ...(backend === 'cuda' ? cudaOptions(dir, plan, opts) : {}),
   };
-  let handle: NativeHandle;
-  try {
-    handle = addon.create(plan, weights, createOpts);
-  } catch (e) {
-    fromNative(e);
-  }
+  const handle = await createWithWeights(addon, dir, plan, createOpts);
   let resident: ResidentPlan;
   try {
     resident = new ResidentPlan(addon, handle, plan, backend);
@@ -125,6 +119,40 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
     }
   }
   return resident;
+}
+
+// The backend's plan with weights.bin in it, checked. weights.bin is read in chunks straight into the backend's
+// memory (the CPU arena itself; on CUDA a pinned buffer copied to the device), its sha256 computed on the way,
+// so the weights are never held twice and no JS array as large as the file is needed; a file whose sha256
+// differs is refused before the plan can run a tick (the handle is destroyed). The event loop gets a turn
+// between chunks (a server loading its next plan keeps answering). Older addons: the whole file, then create.
+async function createWithWeights(addon: NativeAddon, dir: string, plan: LaunchPlan, createOpts: NativeCreateOptions): Promise<NativeHandle> {
+  const { weightsWindow, weightsCommit, weightsFinish } = addon;
+  if (!weightsWindow || !weightsCommit || !weightsFinish) {
+    const weights = await loadWeightsAsync(dir, plan);
+    try {
+      return addon.create(plan, weights, createOpts);
+    } catch (e) {
+      fromNative(e);
+    }
+  }
+  let handle: NativeHandle;
+  try {
+    handle = addon.create(plan, null, { ...createOpts, weightBytes: plan.weights.bytes });
+  } catch (e) {
+    fromNative(e);
+  }
+  try {
+    await streamWeights(dir, plan, {
+      window: (at, n) => weightsWindow.call(addon, handle, at, n),
+      commit: (at, n, data) => weightsCommit.call(addon, handle, at, n, data ?? undefined),
+    });
+    weightsFinish.call(addon, handle);
+  } catch (e) {
+    addon.destroy(handle);
+    fromNative(e);
+  }
+  return handle;
 }
 
 // LOOM_TEST_FAULT_TICKS: "N" (the first N ticks fail) or "N@K" (after K good ticks, N fail). Test only.

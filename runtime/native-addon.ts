@@ -39,6 +39,7 @@ export interface NativeCreateOptions {
   readonly graph?: boolean; // cuda: false runs launches eagerly instead of replaying a CUDA graph (debugging)
   readonly debugPoisonOutputs?: boolean; // fill output slots with NaN bytes before every tick's launches
   readonly pipelineDepth?: number; // staging sets: ticks that may be in flight at once (1..8, default 3)
+  readonly weightBytes?: number; // create(plan, null, ...): the weights come later in chunks, this many bytes
 }
 
 // A plan's staging buffers and layout: spans are rows of [ioOffset, bytes, hostOffset]; an io slot's bytes sit
@@ -65,7 +66,14 @@ export interface NativeTickOutput {
 
 // The addon's whole surface (native/src/addon.cc). Errors it throws or rejects with carry code 'EVAL'.
 export interface NativeAddon {
-  create(plan: unknown, weights: Uint8Array, opts: NativeCreateOptions): NativeHandle;
+  // weights null (with opts.weightBytes): the plan is allocated but not ready; its weights come in chunks, in
+  // file order — weightsWindow (host memory to read chunk bytes into: the CPU arena itself, or a pinned
+  // buffer; null where this runtime refuses external buffers), weightsCommit (with `data` when there was no
+  // window), then weightsFinish. Ticks are refused until then.
+  create(plan: unknown, weights: Uint8Array | null, opts: NativeCreateOptions): NativeHandle;
+  weightsWindow?(handle: NativeHandle, offset: number, bytes: number): Uint8Array | null; // absent in older builds
+  weightsCommit?(handle: NativeHandle, offset: number, bytes: number, data?: Uint8Array): void;
+  weightsFinish?(handle: NativeHandle): void;
   // The general tick: one object per input and output (hand-built plans, tests).
   // `rows` (optional): each plan tenant's rows this tick (live ones 1..maxBatch); the native side runs the tick's
   // row-scaled GEMMs (plan problem.rowsUnit) at the most rows of a live tenant rounded up to a power of two.

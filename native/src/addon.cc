@@ -1,7 +1,8 @@
 // The N-API boundary, and nothing else: converts JS values to the executor's C++ types and back, runs
 // ticks on libuv's thread pool (Napi::AsyncWorker → Promise) so Node's event loop never blocks, and turns
 // C++ errors into JS Errors with code 'EVAL'.
-//   create(plan, weights: Uint8Array, {backend, threads}) → handle
+//   create(plan, weights: Uint8Array, {backend, threads}) → handle; create(plan, null, {..., weightBytes}) → a handle
+//     whose weights come in chunks: weightsWindow(handle, offset, bytes) / weightsCommit(...) / weightsFinish(handle)
 //   runTick / staging / submitTick (addon_tick.cc)
 //   destroy(handle)   info() → {backends, cuda, cudaDevices, gpu?, threads, napiVersion, registry}
 //   handleInfo(handle) → backend facts   benchTick(handle, iters, active?) → {wallUs[], deviceUs[]} (CUDA graph replay)
@@ -29,7 +30,11 @@ using loom::executor;
 Napi::Value create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject()) throw addon_eval_error(env, "loom addon: create(plan, weights, opts) needs a plan object");
-  Napi::Uint8Array weights = addon_bytes(info[1], "weights");
+  // weights null: they come later in chunks (weightsWindow / weightsCommit / weightsFinish); opts.weightBytes says how many
+  const bool deferred = info[1].IsNull() || info[1].IsUndefined();
+  Napi::Uint8Array weights;
+  if (!deferred) weights = addon_bytes(info[1], "weights");
+  int64_t deferred_bytes = -1;
   loom::executor_options opts;
   if (info.Length() > 2 && info[2].IsObject()) {
     Napi::Object o = info[2].As<Napi::Object>();
@@ -53,16 +58,93 @@ Napi::Value create(const Napi::CallbackInfo& info) {
       opts.cuda.cubin.assign(c.Data(), c.Data() + c.ByteLength());
     }
     if (o.Has("cubinArch") && o.Get("cubinArch").IsString()) opts.cuda.cubin_arch = o.Get("cubinArch").As<Napi::String>().Utf8Value();
+    if (deferred && o.Has("weightBytes") && o.Get("weightBytes").IsNumber())
+      deferred_bytes = static_cast<int64_t>(o.Get("weightBytes").As<Napi::Number>().DoubleValue());
     if (o.Has("kernelSource") && o.Get("kernelSource").IsString())
       opts.cuda.kernel_source = o.Get("kernelSource").As<Napi::String>().Utf8Value();
   }
   try {
     loom::launch_plan plan = loom::addon_plan_from_js(info[0].As<Napi::Object>());
-    auto exec = std::make_shared<executor>(std::move(plan), weights.Data(), weights.ByteLength(), opts);
+    if (deferred && deferred_bytes < 0)
+      throw addon_eval_error(env, "loom addon: create(plan, null, opts) loads the weights later and needs opts.weightBytes");
+    opts.defer_weights = deferred;
+    auto exec = deferred ? std::make_shared<executor>(std::move(plan), nullptr, static_cast<size_t>(deferred_bytes), opts)
+                         : std::make_shared<executor>(std::move(plan), weights.Data(), weights.ByteLength(), opts);
     return Napi::External<addon_handle>::New(env, new addon_handle{std::move(exec)}, [](Napi::Env, addon_handle* h) { delete h; });
   } catch (const std::exception& e) {
     throw addon_eval_error(env, e.what());
   }
+}
+
+// weightsWindow(handle, offset, bytes) → Uint8Array over host memory the weights at [offset, +bytes) go into
+// (the CPU arena itself, or a pinned buffer), or null where this runtime refuses external buffers (then
+// pass the bytes to weightsCommit). The buffer keeps the plan alive while it is reachable; the caller drops
+// it at weightsCommit (a staged window's buffer is reused for a later chunk).
+Napi::Value weights_window(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+    throw addon_eval_error(env, "loom addon: weightsWindow(handle, offset, bytes)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
+  const auto offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  const auto bytes = static_cast<int64_t>(info[2].As<Napi::Number>().DoubleValue());
+#ifndef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
+  uint8_t* at = nullptr;
+  try {
+    at = exec->weights_window(offset, bytes);
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
+  }
+  auto* hint = new std::shared_ptr<executor>(exec);
+  try {
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
+        env, at, static_cast<size_t>(bytes), [](Napi::Env, void*, std::shared_ptr<executor>* h) { delete h; }, hint);
+    return Napi::Uint8Array::New(env, static_cast<size_t>(bytes), ab, 0);
+  } catch (const Napi::Error&) {
+    delete hint; // external buffers refused (a sandboxed runtime): the caller passes its bytes instead
+  }
+#endif
+  return env.Null();
+}
+
+// weightsCommit(handle, offset, bytes, data?) once the window at offset holds its bytes, or
+// with `data`: those bytes. Chunks in file order.
+Napi::Value weights_commit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber())
+    throw addon_eval_error(env, "loom addon: weightsCommit(handle, offset, bytes, data?)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
+  const auto offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  const auto bytes = static_cast<int64_t>(info[2].As<Napi::Number>().DoubleValue());
+  const bool has_data = info.Length() > 3 && !info[3].IsUndefined() && !info[3].IsNull();
+  try {
+    if (has_data) {
+      Napi::Uint8Array data = addon_bytes(info[3], "weights chunk");
+      if (static_cast<int64_t>(data.ByteLength()) != bytes)
+        throw addon_eval_error(
+            env, "loom addon: weightsCommit: the chunk has " + std::to_string(data.ByteLength()) + " bytes, not " + std::to_string(bytes));
+      exec->weights_commit(offset, bytes, data.Data());
+    } else {
+      exec->weights_commit(offset, bytes);
+    }
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
+  }
+  return env.Undefined();
+}
+
+// weightsFinish(handle): every weight byte is in; prepares the backend (CUDA: captures the tick) and the staging sets.
+Napi::Value weights_finish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1) throw addon_eval_error(env, "loom addon: weightsFinish(handle)");
+  std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
+  try {
+    exec->weights_finish();
+  } catch (const std::exception& e) {
+    throw addon_eval_error(env, e.what());
+  }
+  return env.Undefined();
 }
 
 Napi::Value destroy(const Napi::CallbackInfo& info) {
@@ -243,6 +325,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("runTick", Napi::Function::New(env, loom::addon_run_tick, "runTick"));
   exports.Set("staging", Napi::Function::New(env, loom::addon_staging, "staging"));
   exports.Set("submitTick", Napi::Function::New(env, loom::addon_submit_tick, "submitTick"));
+  exports.Set("weightsWindow", Napi::Function::New(env, weights_window, "weightsWindow"));
+  exports.Set("weightsCommit", Napi::Function::New(env, weights_commit, "weightsCommit"));
+  exports.Set("weightsFinish", Napi::Function::New(env, weights_finish, "weightsFinish"));
   exports.Set("destroy", Napi::Function::New(env, destroy, "destroy"));
   exports.Set("info", Napi::Function::New(env, addon_info, "info"));
   exports.Set("handleInfo", Napi::Function::New(env, handle_info, "handleInfo"));

@@ -30,7 +30,7 @@ struct tenant_error : loom_error {
 // backend_ops and backend_entry; the executor refuses one that differs (a stale object file or a backend built
 // out of tree would otherwise call through a table of another shape). Bump it on any change to backend_ops,
 // backend_tick_ops, backend_entry, backend_config or an extension struct.
-#define LOOM_BACKEND_ABI 5
+#define LOOM_BACKEND_ABI 6
 
 struct backend_ops {
   int abi; // LOOM_BACKEND_ABI

@@ -4,9 +4,23 @@
 
 #include <cstdlib>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#endif
+
 #include "backend_ext.h"
 
 namespace loom {
+
+void cpu_arena_free::operator()(uint8_t* p) const {
+#if defined(__unix__) || defined(__APPLE__)
+  if (mapped > 0) {
+    munmap(p, mapped);
+    return;
+  }
+#endif
+  std::free(p);
+}
 
 float cpu_half_to_float(uint16_t h) {
   uint32_t s = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
@@ -102,13 +116,26 @@ void store_run(uint8_t* p, dtype d, int64_t count, const T* src) {
   for (int64_t i = 0; i < count; i++) cpu_store(p + i * es, d, static_cast<double>(src[i]));
 }
 
-void* ctx_new_buffer(int64_t bytes) {
+// Arenas of at least this many bytes are mapped pages (zero by the kernel, touched on first use: a plan's
+// gigabytes of weights are written once, by the read of weights.bin, not zero-filled first); smaller ones come
+// from aligned_alloc. No MADV_HUGEPAGE: with the kernel's usual defrag=madvise the faults then compact memory
+// and reading 5.4 GB of weights took twice as long (2-core machine, 2026-12-06).
+constexpr size_t kMappedArenaBytes = size_t{1} << 20;
+
+std::unique_ptr<uint8_t[], cpu_arena_free> ctx_new_buffer(int64_t bytes) {
   size_t n = static_cast<size_t>((bytes + 63) / 64 * 64);
   if (n == 0) n = 64;
+#if defined(__unix__) || defined(__APPLE__)
+  if (n >= kMappedArenaBytes) {
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw loom_error("out of host memory mapping an arena of " + std::to_string(bytes) + " bytes");
+    return std::unique_ptr<uint8_t[], cpu_arena_free>(static_cast<uint8_t*>(p), cpu_arena_free{n});
+  }
+#endif
   void* p = std::aligned_alloc(64, n);
   if (!p) throw loom_error("out of host memory allocating an arena of " + std::to_string(bytes) + " bytes");
   std::memset(p, 0, n);
-  return p;
+  return std::unique_ptr<uint8_t[], cpu_arena_free>(static_cast<uint8_t*>(p), cpu_arena_free{0});
 }
 
 cpu_ctx& C(void* ctx) { return *static_cast<cpu_ctx*>(ctx); }
@@ -118,7 +145,7 @@ void cpu_destroy(void* ctx) { delete static_cast<cpu_ctx*>(ctx); }
 void cpu_allocate(void* ctx, const arena_sizes& sizes) {
   const int64_t s[3] = {sizes.weights, sizes.act, sizes.io};
   for (int i = 0; i < 3; i++) {
-    C(ctx).arenas[i].data = std::unique_ptr<uint8_t[], void (*)(void*)>(static_cast<uint8_t*>(ctx_new_buffer(s[i])), std::free);
+    C(ctx).arenas[i].data = ctx_new_buffer(s[i]);
     C(ctx).arenas[i].size = s[i];
   }
 }
@@ -180,8 +207,19 @@ void cpu_stats(void* ctx, backend_stats& out) { out.numbers.emplace_back("gemmRo
 
 const backend_stats_ext cpu_stats_ext = {cpu_stats};
 
-// Stats and the test-only fault hook: the executor runs the tick launch by launch and there is nothing to replay or profile.
+uint8_t* cpu_host_arena(void* ctx, arena_id arena) { return C(ctx).arenas[static_cast<int>(arena)].data.get(); }
+
+const backend_host_arena_ext cpu_host_arena_ext = {cpu_host_arena};
+
+// Stats, host arenas and the test-only fault hook: the executor runs the tick launch by launch and there is
+// nothing to replay or profile.
 const void* cpu_get_extension(const char* name) {
+  // TEST ONLY: LOOM_TEST_NO_HOST_ARENA=1 hides the extension, so weights come in as a backend without host
+  // arenas (CUDA) takes them: chunks read into the executor's staging windows, then copy_in (CI covers that path)
+  if (backend_extension_is<backend_host_arena_ext>(name)) {
+    const char* off = std::getenv("LOOM_TEST_NO_HOST_ARENA");
+    return off && std::string(off) == "1" ? nullptr : &cpu_host_arena_ext;
+  }
   if (backend_extension_is<backend_fault_ext>(name)) return &cpu_fault_ext;
   if (backend_extension_is<backend_stats_ext>(name)) return &cpu_stats_ext;
   return nullptr;

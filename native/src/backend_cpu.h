@@ -15,8 +15,14 @@
 
 namespace loom {
 
+// Frees an arena: munmap for a mapped one (mapped bytes > 0), else std::free.
+struct cpu_arena_free {
+  size_t mapped = 0;
+  void operator()(uint8_t* p) const;
+};
+
 struct cpu_arena {
-  std::unique_ptr<uint8_t[], void (*)(void*)> data{nullptr, [](void*) {}};
+  std::unique_ptr<uint8_t[], cpu_arena_free> data;
   int64_t size = 0;
 };
 

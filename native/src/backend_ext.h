@@ -63,11 +63,19 @@ struct backend_fault_ext {
   void (*arm)(void* ctx, int32_t at_launch);
 };
 
+// Where an arena is host memory the executor can write into (the CPU backend's arenas are): its first byte,
+// or null when it is not (then weights go in through copy_in). A plan's weights are then read from weights.bin
+// straight into the arena, with no second copy (executor::weights_window).
+struct backend_host_arena_ext {
+  static constexpr const char* name = "host_arena";
+  uint8_t* (*host_arena)(void* ctx, arena_id arena);
+};
+
 // Every extension name, for info() listings.
 inline const std::vector<const char*>& backend_extension_names() {
-  static const std::vector<const char*> names = {backend_stats_ext::name,       backend_bench_ext::name,
-                                                 backend_profile_ext::name,     backend_bench_concurrent_ext::name,
-                                                 backend_device_info_ext::name, backend_fault_ext::name};
+  static const std::vector<const char*> names = {
+      backend_stats_ext::name,       backend_bench_ext::name, backend_profile_ext::name,   backend_bench_concurrent_ext::name,
+      backend_device_info_ext::name, backend_fault_ext::name, backend_host_arena_ext::name};
   return names;
 }
 

@@ -80,6 +80,13 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
   }
   try {
     backend_.ops->allocate(backend_.ctx, plan_.arenas);
+    if (opts.defer_weights) {
+      // weights_window / weights_commit / weights_finish bring the weights in, chunk by chunk, in order
+      loading_ = true;
+      weights_expected_ = static_cast<int64_t>(weight_bytes);
+      pipeline_depth_ = opts.pipeline_depth;
+      return;
+    }
     backend_.ops->upload_weights(backend_.ctx, weights, weight_bytes);
     if (backend_.tick && backend_.tick->prepare) backend_.tick->prepare(backend_.ctx, plan_);
     setup_staging(opts.pipeline_depth);
@@ -94,6 +101,74 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
 
 executor::~executor() {
   if (backend_.ops) backend_.ops->destroy(backend_.ctx);
+}
+
+void executor::require_loaded(const char* what) const {
+  if (loading_)
+    throw loom_error(std::string(what) + ": the plan's weights are still loading (" + std::to_string(weights_committed_) + " of " +
+                     std::to_string(weights_expected_) + " bytes in)");
+}
+
+uint8_t* executor::weights_window(int64_t offset, int64_t bytes) {
+  if (!loading_) throw loom_error("weights_window: this plan is not loading its weights (they are in, or were passed whole)");
+  if (offset < 0 || bytes <= 0 || bytes > kMaxWeightsChunk || offset + bytes > weights_expected_)
+    throw loom_error("weights_window [" + std::to_string(offset) + ", +" + std::to_string(bytes) + ") is not a chunk of at most " +
+                     std::to_string(kMaxWeightsChunk) + " bytes inside the " + std::to_string(weights_expected_) + " weight bytes");
+  if (const auto* direct = backend_extension<backend_host_arena_ext>(backend_)) {
+    uint8_t* base = direct->host_arena(backend_.ctx, arena_id::weights);
+    if (base) return base + offset; // the arena is host memory: the chunk is read straight into it
+  }
+  // a host buffer of its own per window in flight (pinned on CUDA); weights_commit copies it to the arena
+  for (auto& w : windows_) {
+    if (w.offset >= 0) continue;
+    if (!w.block || w.block->bytes < static_cast<size_t>(bytes)) {
+      const host_memory mem{backend_.ops->host_alloc, backend_.ops->host_free};
+      w.block = std::make_shared<host_block>(mem, static_cast<size_t>(std::max<int64_t>(bytes, kWeightsStagingBytes)));
+    }
+    w.offset = offset;
+    w.bytes = bytes;
+    return w.block->data;
+  }
+  throw loom_error("weights_window: " + std::to_string(sizeof(windows_) / sizeof(windows_[0])) +
+                   " windows are already open (commit one first)");
+}
+
+void executor::weights_commit(int64_t offset, int64_t bytes, const uint8_t* data) {
+  if (!loading_) throw loom_error("weights_commit: this plan is not loading its weights");
+  if (offset != weights_committed_ || bytes <= 0 || offset + bytes > weights_expected_)
+    throw loom_error("weights_commit [" + std::to_string(offset) + ", +" + std::to_string(bytes) +
+                     "): chunks must arrive in order (next at " + std::to_string(weights_committed_) + ", " +
+                     std::to_string(weights_expected_) + " bytes in all)");
+  if (data) { // the bytes from the caller's own buffer (no window)
+    backend_.ops->copy_in(backend_.ctx, ref{arena_id::weights, offset}, data, static_cast<size_t>(bytes));
+    weights_committed_ += bytes;
+    return;
+  }
+  bool staged = false;
+  for (auto& w : windows_) {
+    if (w.offset != offset) continue;
+    if (w.bytes != bytes)
+      throw loom_error("weights_commit: the window at " + std::to_string(offset) + " has " + std::to_string(w.bytes) + " bytes, not " +
+                       std::to_string(bytes));
+    backend_.ops->copy_in(backend_.ctx, ref{arena_id::weights, offset}, w.block->data, static_cast<size_t>(bytes));
+    w.offset = -1;
+    staged = true;
+    break;
+  }
+  if (!staged && !backend_extension<backend_host_arena_ext>(backend_))
+    throw loom_error("weights_commit: no window was opened at " + std::to_string(offset));
+  weights_committed_ += bytes;
+}
+
+void executor::weights_finish() {
+  if (!loading_) throw loom_error("weights_finish: this plan is not loading its weights");
+  if (weights_committed_ != weights_expected_)
+    throw loom_error("weights_finish: " + std::to_string(weights_committed_) + " of " + std::to_string(weights_expected_) +
+                     " weight bytes are in");
+  for (auto& w : windows_) w = weights_window_slot{};
+  if (backend_.tick && backend_.tick->prepare) backend_.tick->prepare(backend_.ctx, plan_);
+  setup_staging(pipeline_depth_);
+  loading_ = false;
 }
 
 void executor::check_io(int64_t offset, int64_t bytes, const char* what) const {
@@ -163,6 +238,7 @@ void executor::note_bucket(int64_t bucket) {
 }
 
 void executor::submit(int set, tenant_mask active, const tick_rows& rows) {
+  require_loaded("submit");
   check_set(set, "submit");
   if (active.size() != plan_.tenants.size()) {
     throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
@@ -303,6 +379,7 @@ void executor::run_staged(int set) {
 
 void executor::run_tick(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                         const tick_rows& rows, uint8_t* const* dst) {
+  require_loaded("run_tick");
   if (active.size() != plan_.tenants.size()) {
     throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
   }
@@ -417,6 +494,7 @@ void executor::inject_fault(int ticks, int after) {
 
 void executor::bench(int iters, const tenant_mask* active, std::vector<double>& wall_us, std::vector<double>& device_us) {
   std::lock_guard<std::mutex> lock(tick_mu_);
+  require_loaded("bench");
   if (iters < 1) throw loom_error("bench needs at least one iteration, got " + std::to_string(iters));
   if (active && active->size() != plan_.tenants.size()) {
     throw loom_error("bench mask names " + std::to_string(active->size()) + " tenants, the plan has " +
@@ -434,6 +512,7 @@ void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, 
   // one extension, of one backend (the CUDA backend's today), runs them all: every plan must be on it
   const auto* ext = backend_extension<backend_bench_concurrent_ext>(execs[0]->backend_);
   for (size_t i = 0; i < execs.size(); i++) {
+    execs[i]->require_loaded("concurrent bench");
     const backend& b = execs[i]->backend_;
     if (!ext || b.ops != execs[0]->backend_.ops) {
       throw loom_error("concurrent bench runs CUDA graphs side by side: plan " + std::to_string(i) + " is on backend '" + b.ops->name +
@@ -456,6 +535,7 @@ void executor::bench_concurrent(const std::vector<executor*>& execs, int iters, 
 
 std::vector<std::pair<int32_t, double>> executor::profile() {
   std::lock_guard<std::mutex> lock(tick_mu_);
+  require_loaded("profile");
   std::vector<std::pair<int32_t, double>> out;
   if (const auto* ext = backend_extension<backend_profile_ext>(backend_)) {
     ext->profile(backend_.ctx, out);

@@ -29,6 +29,9 @@ struct executor_options {
   bool poison_outputs = false; // debug: output slots are filled with 0xFF bytes (NaN) before every tick's launches
   cuda_options cuda;           // backend "cuda" only
   int pipeline_depth = 3;      // staging sets: ticks that may be in flight at once (1..8)
+  // The weights come later, in chunks (weights_window / weights_commit / weights_finish), not with the
+  // constructor: the caller reads weights.bin straight into the backend's memory and checks its hash on the way.
+  bool defer_weights = false;
 };
 
 // What a finished staged tick hands back: its result block (read in place), or, when the result pool was
@@ -82,12 +85,25 @@ class executor {
   // Time of every launch of one tick: the backend's profile extension (CUDA: device time of an eager tick), else,
   // for a backend that runs launches through its ops (CPU), each launch on the host clock.
   std::vector<std::pair<int32_t, double>> profile();
+  // Deferred weights (executor_options.defer_weights), in order: a host window for the bytes at [offset,
+  // +bytes) (at most kMaxWeightsChunk; up to two open at once: the next chunk is read while the last is
+  // hashed) — the backend's arena itself where that is host memory (CPU), else a host buffer (pinned on CUDA) —;
+  // weights_commit once those bytes are written (copies a buffer to the arena; chunks in file order; `data`
+  // non-null: the bytes come from there instead of a window, for runtimes without external buffers); then
+  // weights_finish (every byte in: prepares the backend and the staging sets). Ticks are refused until then.
+  uint8_t* weights_window(int64_t offset, int64_t bytes);
+  void weights_commit(int64_t offset, int64_t bytes, const uint8_t* data = nullptr);
+  void weights_finish();
+  bool loading() const { return loading_; }
+  static constexpr int64_t kMaxWeightsChunk = int64_t{256} << 20;
+  static constexpr int64_t kWeightsStagingBytes = int64_t{8} << 20;
   // TEST ONLY: after `after` more ticks, the next `ticks` ticks fail inside the backend (backend_fault_ext);
   // ticks 0 disarms. Throws when the backend offers no fault hook.
   void inject_fault(int ticks, int after);
 
  private:
   void check_io(int64_t offset, int64_t bytes, const char* what) const;
+  void require_loaded(const char* what) const;
   // The tick through backend_ops, for backends without a whole-tick run_tick.
   void run_launches(const std::vector<tick_input>& inputs, const std::vector<tick_output>& outputs, const tenant_mask& active,
                     int64_t bucket, uint8_t* const* dst);
@@ -116,6 +132,15 @@ class executor {
 
   launch_plan plan_;
   backend backend_;
+  struct weights_window_slot {
+    std::shared_ptr<host_block> block; // kept across chunks, freed at weights_finish
+    int64_t offset = -1;               // -1: not open
+    int64_t bytes = 0;
+  };
+  bool loading_ = false; // defer_weights: until weights_finish
+  int64_t weights_expected_ = 0, weights_committed_ = 0;
+  int pipeline_depth_ = 3;
+  weights_window_slot windows_[2];
   std::mutex tick_mu_;
   bool poison_outputs_ = false;
   int fault_ticks_ = 0, fault_after_ = 0; // inject_fault (test only)

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fail } from '../../ir/errors.js';
 import { printGraph } from '../../ir/print.js';
 import { renderKernelsCu } from '../../codegen/index.js';
-import { CLIENT_FILE, renderClient } from '../../codegen/client.js';
+import { CLIENT_FILE, renderClientInWorker } from '../../codegen/client.js';
 import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js';
 import type { Graph } from '../../ir/graph.js';
 import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
@@ -114,10 +114,18 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       ? new TenantCache({ dir: opts.tenantCache, ...(opts.tenantCacheMaxBytes !== undefined ? { maxBytes: opts.tenantCacheMaxBytes } : {}) })
       : undefined;
 
-  let clientText: string | undefined; // rendered once, written where asked and into the plan dir
-  const render = (plan: Plan) => () => renderClient(plan.tenants);
-  const client = async (plan: Plan) =>
-    (clientText ??= await clock.timeAsync('client', () => (cache ? cache.client(plan.tenants, render(plan)) : render(plan)())));
+  // The client is rendered once, written where asked and into the plan dir, on a worker thread started as soon
+  // as the plan is known: it runs while this thread writes weights.bin (the 'client' phase overlaps 'weights').
+  let clientText: Promise<string> | undefined;
+  const render = (plan: Plan) => () => renderClientInWorker(plan.tenants);
+  const client = (plan: Plan): Promise<string> => {
+    if (clientText === undefined) {
+      clientText = clock.timeAsync('client', () => (cache ? cache.client(plan.tenants, render(plan)) : render(plan)()));
+      clientText.catch(() => {}); // awaited below; a compile failing before that reports its own error
+    }
+    return clientText;
+  };
+  const wantsClient = opts.client !== undefined || emit === undefined;
   const run = await runPipeline({
     ...(manifest ? { manifest } : {}),
     ...(after !== undefined ? { from: { stage: after, dir: dumpDir! } } : {}),
@@ -138,7 +146,9 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
     },
     onStep: (done, total, label) => opts.onProgress?.({ done, total, label }),
     afterStage: async (name, output, step) => {
-      if (name !== 'plan' || opts.client === undefined) return;
+      if (name !== 'plan' || !wantsClient) return;
+      void client((output as PlannedFleet).plan); // started now, awaited where written
+      if (opts.client === undefined) return;
       step('write the typed client');
       writeText(opts.client, await client((output as PlannedFleet).plan));
     },

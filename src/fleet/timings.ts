@@ -1,5 +1,6 @@
 // Where a compile's time goes (`loom compile --timings`, bench/compile-time.ts): seconds summed per phase.
-// Tenants are imported one after another, so a phase's total is the sum over every tenant.
+// Tenants are imported one after another, so a phase's total is the sum over every tenant. 'client' runs on a
+// worker thread beside 'weights + kernels' (src/fleet/compile.ts): its time overlaps theirs.
 export interface PhaseTime {
   readonly phase: string;
   readonly seconds: number;

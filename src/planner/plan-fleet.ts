@@ -181,6 +181,8 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     maxLanes,
   );
 
+  const layersOf = new Array<number>(tenants.length).fill(0); // steps per tenant, counted once (not a scan per tenant)
+  for (const s of steps) layersOf[s.tenant] = (layersOf[s.tenant] ?? 0) + 1;
   const plannedTenants: PlannedTenant[] = tenants.map((t, i) => {
     const c = concrete[i]!;
     const l = lowered[i]!;
@@ -199,7 +201,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       maxBatch: t.maxBatch,
       sloMs: t.sloMs,
       ...(t.checkFinite === true ? { checkFinite: true as const } : {}),
-      layers: steps.filter((s) => s.tenant === i).length,
+      layers: layersOf[i] ?? 0,
       inputs: ioOf(c.inputs, l.inputBufs),
       outputs: ioOf(c.outputs, l.outputBufs),
     };

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientSupportText, renderClient, tenantNames } from '../../codegen/client.js';
+import { clientSupportText, renderClient, renderClientInWorker, tenantNames } from '../../codegen/client.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { fromNumbers, makeTensor } from '../../ir/tensor.js';
 import { generateModel } from '../../models/index.js';
@@ -369,5 +369,11 @@ describe('client names and text', () => {
     expect(a).toBe(await renderClient([t]));
     expect(a).toContain('readonly "input:0": Input<Float32Array');
     expect(a).toContain('export function x1(');
+  });
+
+  it('renders the same text on a worker thread (loom compile renders it there, beside the weights write)', async () => {
+    const tenants = loaded.plan.tenants;
+    expect(await renderClientInWorker(tenants)).toBe(await renderClient(tenants));
+    await expect(renderClientInWorker([])).rejects.toMatchObject({ code: 'USAGE' });
   });
 });

@@ -4,7 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isLoomError } from '../../ir/errors.js';
-import { FORMAT_VERSION, loadWeights, loadWeightsAsync, readPlanDir, renderKernelsCu, renderLaunchJson, writePlanDir } from '../../codegen/index.js';
+import {
+  FORMAT_VERSION,
+  loadWeights,
+  loadWeightsAsync,
+  readPlanDir,
+  renderKernelsCu,
+  renderLaunchJson,
+  streamWeights,
+  writePlanDir,
+} from '../../codegen/index.js';
 import { WEIGHT_CHUNK_ASYNC } from '../../codegen/read.js';
 import { samplePlan } from './fixture.js';
 import type { Plan } from '../../ir/contract/plan.js';
@@ -205,6 +214,58 @@ describe('writePlanDir / readPlanDir', () => {
     big[big.length - 7]! ^= 1;
     writeFileSync(path.join(dir, 'weights.bin'), big);
     await expect(loadWeightsAsync(dir, plan)).rejects.toMatchObject({ code: 'PLAN_INVALID', message: expect.stringMatching(/is corrupt: sha256/) });
+  });
+
+  it('streams weights into a sink: windows of its own or buffers of the reader, in order, refused when corrupt', async () => {
+    const dir = freshDir();
+    const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    const big = Buffer.alloc(2 * WEIGHT_CHUNK_ASYNC + 999);
+    for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2246822519) >>> 0, i);
+    writeFileSync(path.join(dir, 'weights.bin'), big);
+    const plan = { ...w.plan, weights: { ...w.plan.weights, bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') } };
+    for (const mode of ['window', 'data'] as const) {
+      const out = new Uint8Array(big.length);
+      const commits: Array<[number, number, boolean]> = [];
+      let open = 0;
+      let most = 0;
+      await streamWeights(dir, plan, {
+        window: (at, bytes) => {
+          if (mode === 'data') return null;
+          most = Math.max(most, ++open);
+          return out.subarray(at, at + bytes);
+        },
+        commit: (at, bytes, data) => {
+          if (mode === 'window') open--;
+          if (data) out.set(data, at);
+          commits.push([at, bytes, data !== null]);
+        },
+      });
+      expect(Buffer.from(out).equals(big)).toBe(true);
+      expect(commits).toEqual([
+        [0, WEIGHT_CHUNK_ASYNC, mode === 'data'],
+        [WEIGHT_CHUNK_ASYNC, WEIGHT_CHUNK_ASYNC, mode === 'data'],
+        [2 * WEIGHT_CHUNK_ASYNC, 999, mode === 'data'],
+      ]);
+      if (mode === 'window') expect(most).toBe(2); // the next chunk is read while the last is hashed
+    }
+    // every chunk reached the sink, but the stream is refused: the caller must not use what it got
+    big[3]! ^= 1;
+    writeFileSync(path.join(dir, 'weights.bin'), big);
+    let committed = 0;
+    await expect(streamWeights(dir, plan, { window: () => null, commit: (_at, n) => void (committed += n) })).rejects.toMatchObject({
+      code: 'PLAN_INVALID',
+      message: expect.stringMatching(/is corrupt: sha256/),
+    });
+    expect(committed).toBe(big.length);
+    // a sink that fails stops the stream with its error (no read left running)
+    await expect(
+      streamWeights(dir, plan, {
+        window: () => null,
+        commit: () => {
+          throw new Error('sink full');
+        },
+      }),
+    ).rejects.toThrow('sink full');
   });
 
   it('rejects planner bugs at write time', async () => {

@@ -16,7 +16,7 @@ describe('native backend registry', () => {
     expect(cpu.launchKinds).toEqual([...LAUNCH_KINDS]);
     expect(cpu.kernelOps).toEqual([...KERNEL_OPS]);
     // the executor drives its tick launch by launch: nothing to replay or profile; its stats (gemmRows) and the test-only fault hook
-    expect(cpu.extensions).toEqual(['stats', 'test_fault']);
+    expect(cpu.extensions).toEqual(['stats', 'test_fault', 'host_arena']);
     const cuda = registry.find((b) => b.name === 'cuda');
     expect(i.cuda).toBe(cuda !== undefined);
     if (cuda) {
