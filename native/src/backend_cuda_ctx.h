@@ -191,10 +191,8 @@ struct cuda_lanes_state {
   bool enabled = false;                          // the plan has > 1 lane and the policy allows them
   int plan_lanes = 1;
   std::string note;
-  std::vector<cuda_gemm_ctx> extra;        // lanes 1.., owned with their streams
-  std::vector<int32_t> lane_of;            // per full-tick launch
-  std::vector<std::vector<int32_t>> after; // per full-tick launch: launch indices of other lanes it waits for
-  std::vector<cudaEvent_t> done;           // per full-tick launch: recorded after it when some launch waits for it
+  std::vector<cuda_gemm_ctx> extra; // lanes 1.., owned with their streams (each launch's lane and waits: s.l->lane, s.l->after)
+  std::vector<cudaEvent_t> done;    // per full-tick launch: recorded after it when some launch waits for it
   cudaEvent_t fork = nullptr;
   std::vector<cudaEvent_t> join; // per extra lane
   int waits = 0;                 // cross-lane waits per tick

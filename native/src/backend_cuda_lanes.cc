@@ -34,15 +34,11 @@ void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_b
   const size_t n = plan.launches.size();
   if (c.full.launches.size() != n)
     throw loom_error("lanes: the prepared tick has " + std::to_string(c.full.launches.size()) + " launches, the plan " + std::to_string(n));
-  L.lane_of.resize(n);
-  L.after.resize(n);
   L.done.assign(n, nullptr);
   std::vector<bool> waited(n, false);
-  for (size_t i = 0; i < n; i++) {
-    L.lane_of[i] = plan.launches[i].lane;
-    L.after[i] = plan.launches[i].after; // plan_validate: earlier launches of other lanes
-    for (int32_t a : L.after[i]) waited[static_cast<size_t>(a)] = true;
-    L.waits += static_cast<int>(L.after[i].size());
+  for (const launch& l : plan.launches) {
+    for (int32_t a : l.after) waited[static_cast<size_t>(a)] = true; // plan_validate: earlier launches of other lanes
+    L.waits += static_cast<int>(l.after.size());
   }
   L.extra.resize(static_cast<size_t>(plan.lanes - 1));
   L.join.assign(L.extra.size(), nullptr);
@@ -69,14 +65,13 @@ void cuda_lanes_enqueue(cuda_ctx& c, bool may_fall_back) {
   for (const auto& x : L.extra) CUDA_CHECK(cudaStreamWaitEvent(x.stream, L.fork, 0));
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     launch_state& s = c.full.launches[i];
-    const cuda_gemm_ctx& on = lane(L.lane_of[i]);
+    const cuda_gemm_ctx& on = lane(s.l->lane);
     try {
-      for (int32_t a : L.after[i]) CUDA_CHECK(cudaStreamWaitEvent(on.stream, L.done[static_cast<size_t>(a)], 0));
+      for (int32_t a : s.l->after) CUDA_CHECK(cudaStreamWaitEvent(on.stream, L.done[static_cast<size_t>(a)], 0));
       cuda_enqueue_launch(c, on, s, may_fall_back);
       if (L.done[i]) CUDA_CHECK(cudaEventRecord(L.done[i], on.stream));
     } catch (const loom_error& e) {
-      throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "' (lane " + std::to_string(L.lane_of[i]) +
-                       "): " + e.what());
+      throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "' (lane " + std::to_string(s.l->lane) + "): " + e.what());
     }
   }
   for (size_t k = 0; k < L.extra.size(); k++) {

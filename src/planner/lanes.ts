@@ -12,7 +12,6 @@ export interface LaneAssignment {
   readonly lanes: number; // lanes used (1: the plain single-stream tick)
   readonly laneOf: readonly number[]; // per launch
   readonly after: ReadonlyArray<readonly number[]>; // per launch: launches on other lanes it waits for (at most one per lane)
-  readonly deps: ReadonlyArray<readonly number[]>; // per launch: every launch it directly depends on (for inspect/tests)
   readonly criticalPathUs: number; // the list schedule's length under the cost model (launches on a lane run in order)
 }
 
@@ -65,7 +64,7 @@ export function assignLanes(deps: ReadonlyArray<readonly number[]>, predictedUs:
     return [...latest.values()].sort((x, y) => x - y);
   });
   const lanes = n === 0 ? 1 : Math.max(...laneOf) + 1;
-  return { lanes, laneOf, after, deps: deps.map((d) => [...d]), criticalPathUs: finish.reduce((a, b) => Math.max(a, b), 0) };
+  return { lanes, laneOf, after, criticalPathUs: finish.reduce((a, b) => Math.max(a, b), 0) };
 }
 
 // The launches with their lanes and waits set (unchanged when one lane is used: single-lane plans carry
@@ -76,7 +75,7 @@ export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LA
     launches.map((l) => l.info.predictedUs),
     maxLanes,
   );
-  if (a.lanes <= 1) return { launches: [...launches], lanes: { ...a, lanes: 1 } };
+  if (a.lanes === 1) return { launches: [...launches], lanes: a };
   return {
     launches: launches.map((l, i): Launch => ({ ...l, lane: a.laneOf[i]!, ...(a.after[i]!.length > 0 ? { after: a.after[i]! } : {}) })),
     lanes: a,

@@ -16,6 +16,7 @@ import { ortUnavailable } from '../support/ort.js';
 import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
 import { worstErrors } from '../runtime/precision-fleet.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
+import { loadCudaWith } from './masked-fleet.js';
 
 type Feeds = Record<string, Record<string, Tensor>>;
 type Outs = Record<string, Record<string, Tensor>>;
@@ -117,11 +118,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a mixed fleet of 18 t
     const info = gpu.backendInfo();
     expect(gpu.plan.lanes ?? 1, 'the planner found independent launches in a mixed fleet').toBeGreaterThan(1);
     expect(info.lanes, String(info.lanesNote ?? '')).toBe(gpu.plan.lanes);
-    const before = process.env.LOOM_CUDA_LANES;
-    process.env.LOOM_CUDA_LANES = 'off';
-    const serial = await loadPlan(dir, { backend: 'cuda' });
-    if (before === undefined) delete process.env.LOOM_CUDA_LANES;
-    else process.env.LOOM_CUDA_LANES = before;
+    const serial = await loadCudaWith(dir, { LOOM_CUDA_LANES: 'off' });
     try {
       expect(serial.backendInfo().lanes).toBe(1);
       for (const seed of [3, 4]) {

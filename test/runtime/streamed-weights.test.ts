@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type NativeAddon, loadNativeAddon, loadPlan } from '../../runtime/index.js';
+import type { NativeHandle } from '../../runtime/native-addon.js';
 import { randomF32 } from '../native/helpers.js';
 import { type LoadedHandPlan, loadHandPlan } from './hand-plan-dir.js';
 
@@ -23,22 +24,19 @@ describe('streamed weights (cpu)', () => {
     expect(cpu?.extensions).toContain('host_arena');
   });
 
-  it('weights streamed in chunks give the answers of weights passed whole', async () => {
+  // Streams weights.bin into a plan created without weights (`stream` sends the chunks and finishes), then checks
+  // that a tick gives the bytes of the same plan created with its weights whole.
+  async function expectSameAsWhole(seed: number, stream: (h: NativeHandle, weights: Uint8Array) => void): Promise<void> {
     const plan = hand.loaded.plan;
     const weights = new Uint8Array(readFileSync(path.join(hand.dir, 'weights.bin')));
     const whole = addon.create(plan, weights, { backend: 'cpu', threads: 1 });
     const streamed = addon.create(plan, null, { backend: 'cpu', threads: 1, weightBytes: weights.byteLength });
     try {
-      for (let at = 0; at < weights.byteLength; at += 24) {
-        const n = Math.min(24, weights.byteLength - at);
-        addon.weightsWindow!(streamed, at, n)!.set(weights.subarray(at, at + n));
-        addon.weightsCommit!(streamed, at, n);
-      }
-      addon.weightsFinish!(streamed);
+      stream(streamed, weights);
       const active = new Uint8Array(plan.tenants.length).fill(1);
       const a = plan.tenants[0]!;
-      const x = new Uint8Array(randomF32(a.inputs[0]!.bytes / 4, 21).buffer);
-      const run = (h: typeof whole) =>
+      const x = new Uint8Array(randomF32(a.inputs[0]!.bytes / 4, seed).buffer);
+      const run = (h: NativeHandle) =>
         addon.runTick(h, [{ offset: a.inputs[0]!.ref.offset, data: x }], [{ offset: a.outputs[0]!.ref.offset, bytes: a.outputs[0]!.bytes }], active);
       const [yw] = await run(whole);
       const [ys] = await run(streamed);
@@ -48,43 +46,41 @@ describe('streamed weights (cpu)', () => {
       addon.destroy(whole);
       addon.destroy(streamed);
     }
+  }
+
+  // weightsWindow + weightsCommit for [from, end) in chunks of `chunk` bytes
+  function sendChunks(h: NativeHandle, weights: Uint8Array, from: number, chunk: number): void {
+    for (let at = from; at < weights.byteLength; at += chunk) {
+      const n = Math.min(chunk, weights.byteLength - at);
+      addon.weightsWindow!(h, at, n)!.set(weights.subarray(at, at + n));
+      addon.weightsCommit!(h, at, n);
+    }
+  }
+
+  it('weights streamed in chunks give the answers of weights passed whole', async () => {
+    await expectSameAsWhole(21, (h, weights) => {
+      sendChunks(h, weights, 0, 24);
+      addon.weightsFinish!(h);
+    });
   });
 
   it("as a backend without host arenas takes them (CUDA's path): staging windows, then copy_in, same answers", async () => {
-    const plan = hand.loaded.plan;
-    const weights = new Uint8Array(readFileSync(path.join(hand.dir, 'weights.bin')));
-    const whole = addon.create(plan, weights, { backend: 'cpu', threads: 1 });
-    const streamed = addon.create(plan, null, { backend: 'cpu', threads: 1, weightBytes: weights.byteLength });
-    const before = process.env.LOOM_TEST_NO_HOST_ARENA;
-    process.env.LOOM_TEST_NO_HOST_ARENA = '1'; // the CPU backend hides host_arena (backend_cpu.cc, test only)
-    try {
-      // without host arenas a commit needs its window (with them, the bytes are already in place)
-      expect(() => addon.weightsCommit!(streamed, 0, 24)).toThrow(/no window was opened/);
-      const first = addon.weightsWindow!(streamed, 0, 24)!;
-      // a window of the executor's own, not the arena: the bytes arrive only when committed
-      first.set(weights.subarray(0, 24));
-      addon.weightsCommit!(streamed, 0, 24);
-      for (let at = 24; at < weights.byteLength; at += 40) {
-        const n = Math.min(40, weights.byteLength - at);
-        addon.weightsWindow!(streamed, at, n)!.set(weights.subarray(at, at + n));
-        addon.weightsCommit!(streamed, at, n);
+    await expectSameAsWhole(22, (h, weights) => {
+      const before = process.env.LOOM_TEST_NO_HOST_ARENA;
+      process.env.LOOM_TEST_NO_HOST_ARENA = '1'; // the CPU backend hides host_arena (backend_cpu.cc, test only)
+      try {
+        // without host arenas a commit needs its window (with them, the bytes are already in place)
+        expect(() => addon.weightsCommit!(h, 0, 24)).toThrow(/no window was opened/);
+        // a window of the executor's own, not the arena: the bytes arrive only when committed
+        addon.weightsWindow!(h, 0, 24)!.set(weights.subarray(0, 24));
+        addon.weightsCommit!(h, 0, 24);
+        sendChunks(h, weights, 24, 40);
+        addon.weightsFinish!(h);
+      } finally {
+        if (before === undefined) delete process.env.LOOM_TEST_NO_HOST_ARENA;
+        else process.env.LOOM_TEST_NO_HOST_ARENA = before;
       }
-      addon.weightsFinish!(streamed);
-      const active = new Uint8Array(plan.tenants.length).fill(1);
-      const a = plan.tenants[0]!;
-      const x = new Uint8Array(randomF32(a.inputs[0]!.bytes / 4, 22).buffer);
-      const run = (h: typeof whole) =>
-        addon.runTick(h, [{ offset: a.inputs[0]!.ref.offset, data: x }], [{ offset: a.outputs[0]!.ref.offset, bytes: a.outputs[0]!.bytes }], active);
-      const [yw] = await run(whole);
-      const [ys] = await run(streamed);
-      expect(yw!.some((b) => b !== 0)).toBe(true);
-      expect(Buffer.from(ys!).equals(Buffer.from(yw!))).toBe(true);
-    } finally {
-      if (before === undefined) delete process.env.LOOM_TEST_NO_HOST_ARENA;
-      else process.env.LOOM_TEST_NO_HOST_ARENA = before;
-      addon.destroy(whole);
-      addon.destroy(streamed);
-    }
+    });
   });
 
   it('refuses a corrupt weights.bin before serving a tick', async () => {
