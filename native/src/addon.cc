@@ -88,16 +88,20 @@ Napi::Value weights_window(const Napi::CallbackInfo& info) {
   const auto offset = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
   const auto bytes = static_cast<int64_t>(info[2].As<Napi::Number>().DoubleValue());
 #ifndef NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED
-  uint8_t* at = nullptr;
+  executor::window_view w;
   try {
-    at = exec->weights_window(offset, bytes);
+    w = exec->weights_window(offset, bytes);
   } catch (const std::exception& e) {
     throw addon_eval_error(env, e.what());
   }
-  auto* hint = new std::shared_ptr<executor>(exec);
+  // The buffer keeps alive what its bytes belong to: a window of its own keeps just that host block, so a
+  // buffer the collector has not reached yet never holds a closed plan (on CUDA: its device memory); bytes
+  // inside the backend's host arena (CPU) keep the plan.
+  using owner = std::shared_ptr<const void>;
+  auto* hint = new owner(w.block ? owner(w.block) : owner(exec));
   try {
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(
-        env, at, static_cast<size_t>(bytes), [](Napi::Env, void*, std::shared_ptr<executor>* h) { delete h; }, hint);
+        env, w.data, static_cast<size_t>(bytes), [](Napi::Env, void*, owner* h) { delete h; }, hint);
     return Napi::Uint8Array::New(env, static_cast<size_t>(bytes), ab, 0);
   } catch (const Napi::Error&) {
     delete hint; // external buffers refused (a sandboxed runtime): the caller passes its bytes instead

@@ -109,14 +109,14 @@ void executor::require_loaded(const char* what) const {
                      std::to_string(weights_expected_) + " bytes in)");
 }
 
-uint8_t* executor::weights_window(int64_t offset, int64_t bytes) {
+executor::window_view executor::weights_window(int64_t offset, int64_t bytes) {
   if (!loading_) throw loom_error("weights_window: this plan is not loading its weights (they are in, or were passed whole)");
   if (offset < 0 || bytes <= 0 || bytes > kMaxWeightsChunk || offset + bytes > weights_expected_)
     throw loom_error("weights_window [" + std::to_string(offset) + ", +" + std::to_string(bytes) + ") is not a chunk of at most " +
                      std::to_string(kMaxWeightsChunk) + " bytes inside the " + std::to_string(weights_expected_) + " weight bytes");
   if (const auto* direct = backend_extension<backend_host_arena_ext>(backend_)) {
     uint8_t* base = direct->host_arena(backend_.ctx, arena_id::weights);
-    if (base) return base + offset; // the arena is host memory: the chunk is read straight into it
+    if (base) return {base + offset, nullptr}; // the arena is host memory: the chunk is read straight into it
   }
   // a host buffer of its own per window in flight (pinned on CUDA); weights_commit copies it to the arena
   for (auto& w : windows_) {
@@ -127,7 +127,7 @@ uint8_t* executor::weights_window(int64_t offset, int64_t bytes) {
     }
     w.offset = offset;
     w.bytes = bytes;
-    return w.block->data;
+    return {w.block->data, w.block};
   }
   throw loom_error("weights_window: " + std::to_string(sizeof(windows_) / sizeof(windows_[0])) +
                    " windows are already open (commit one first)");

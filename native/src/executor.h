@@ -91,7 +91,14 @@ class executor {
   // weights_commit once those bytes are written (copies a buffer to the arena; chunks in file order; `data`
   // non-null: the bytes come from there instead of a window, for runtimes without external buffers); then
   // weights_finish (every byte in: prepares the backend and the staging sets). Ticks are refused until then.
-  uint8_t* weights_window(int64_t offset, int64_t bytes);
+  // Host memory for the chunk at `offset`: `data`, owned by `block` when the window is a buffer of its own
+  // (pinned on CUDA; it stays valid while the caller holds `block`, even after weights_finish), or null when
+  // the chunk is read straight into the backend's host arena (valid while this executor lives).
+  struct window_view {
+    uint8_t* data = nullptr;
+    std::shared_ptr<host_block> block;
+  };
+  window_view weights_window(int64_t offset, int64_t bytes);
   void weights_commit(int64_t offset, int64_t bytes, const uint8_t* data = nullptr);
   void weights_finish();
   bool loading() const { return loading_; }
