@@ -54,7 +54,8 @@ function callOnce(client: InferClient, ledger: Ledger, req: GrpcRequest, since: 
       const ms = performance.now() - since;
       if (!e) ledger.answer(req.id, 200, `{"id":"${r.id}"}`, ms);
       else if (e.code === grpc.status.RESOURCE_EXHAUSTED) ledger.answer(req.id, 429, '', ms);
-      else if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) ledger.answer(req.id, 0, '', ms);
+      else if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED)
+        ledger.answer(req.id, 0, '', ms, grpc.status[e.code] ?? String(e.code));
       else ledger.answer(req.id, 500, '', ms);
       resolve();
     });

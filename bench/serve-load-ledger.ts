@@ -27,6 +27,7 @@ export class Ledger {
   refused = 0; // 429
   other = 0; // any other status
   errors = 0; // transport errors (no response)
+  readonly errorCodes: Record<string, number> = {}; // transport errors by code (ECONNRESET, EPIPE, ...)
   mismatched = 0; // a 2xx whose id is not its request's
   duplicated = 0; // a request answered more than once
   readonly latenciesMs: number[] = []; // of 2xx answers
@@ -38,10 +39,11 @@ export class Ledger {
     this.pending.add(id);
   }
 
-  // status 0: a transport error. body: the answer (only its id is read, for 2xx).
-  answer(sentId: string, status: number, body: string, latencyMs: number): void {
+  // status 0: a transport error (`code` says which). body: the answer (only its id is read, for 2xx).
+  answer(sentId: string, status: number, body: string, latencyMs: number, code = 'unknown'): void {
     if (status === 0) {
       this.errors++;
+      this.errorCodes[code] = (this.errorCodes[code] ?? 0) + 1;
       return;
     }
     this.answers++;
@@ -79,6 +81,7 @@ export interface PhaseResult {
   readonly refused429: number;
   readonly other: number;
   readonly errors: number;
+  readonly errorCodes: Record<string, number>; // transport errors by code
   readonly timeouts: number;
   readonly okPerS: number;
   readonly answersPerS: number;
@@ -116,6 +119,7 @@ export function summarize(
     refused429: ledger.refused,
     other: ledger.other,
     errors: ledger.errors,
+    errorCodes: { ...ledger.errorCodes },
     timeouts,
     okPerS: Math.round(ledger.ok / seconds),
     answersPerS: Math.round(ledger.answers / seconds),
@@ -159,6 +163,10 @@ export function mergePhases(parts: ReadonlyArray<{ readonly phase: ClientPhase; 
     refused429: sum('refused429'),
     other: sum('other'),
     errors: sum('errors'),
+    errorCodes: parts.reduce<Record<string, number>>((a, p) => {
+      for (const [k, n] of Object.entries(p.phase.errorCodes ?? {})) a[k] = (a[k] ?? 0) + n;
+      return a;
+    }, {}),
     timeouts: sum('timeouts'),
     okPerS: Math.round(sum('ok') / seconds),
     answersPerS: Math.round(sum('answers') / seconds),

@@ -135,6 +135,7 @@ export async function closedLoop(
   const seconds = result.duration || (performance.now() - started) / 1000;
   // autocannon counts connection errors itself (no response reaches onResponse then)
   ledger.errors += result.errors;
+  if (result.errors > 0) ledger.errorCodes.autocannon = (ledger.errorCodes.autocannon ?? 0) + result.errors;
   if (sink) sink.latenciesMs = ledger.latenciesMs;
   // one request is in flight on each connection when autocannon stops (it sends the next on every answer)
   return summarize(
@@ -177,14 +178,14 @@ export async function openLoop(
             ledger.answer(id, res.statusCode ?? 0, Buffer.concat(chunks).toString('latin1'), performance.now() - due);
             resolve();
           });
-          res.on('error', () => {
-            ledger.answer(id, 0, '', 0);
+          res.on('error', (e: NodeJS.ErrnoException) => {
+            ledger.answer(id, 0, '', 0, e.code ?? e.message);
             resolve();
           });
         },
       );
-      req.on('error', () => {
-        ledger.answer(id, 0, '', 0);
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        ledger.answer(id, 0, '', 0, e.code ?? e.message);
         resolve();
       });
       req.end(r.body);
@@ -270,10 +271,18 @@ function waitForUrl(proc: ChildProcess, re: RegExp, what: string): Promise<strin
 }
 
 // intakeThreads: `--intake-threads` ('auto' or absent: loom serve's default); grpcPort: also serve gRPC there;
-// devices: `--devices` (a shards directory).
+// devices: `--devices` (a shards directory); maxConnections: `--max-connections` (absent: loom serve's default).
 export async function startLoom(
   plan: string,
-  opts: { backend: string; threads?: string; queueTicks: number; intakeThreads?: string; grpcPort?: number; devices?: string },
+  opts: {
+    backend: string;
+    threads?: string;
+    queueTicks: number;
+    intakeThreads?: string;
+    grpcPort?: number;
+    devices?: string;
+    maxConnections?: number;
+  },
 ): Promise<{ proc: ChildProcess; url: string; grpc: string | null; intakeThreads: number | null }> {
   if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
   const argv = [
@@ -293,6 +302,7 @@ export async function startLoom(
   if (opts.devices) argv.push('--devices', opts.devices);
   if (opts.intakeThreads !== undefined && opts.intakeThreads !== 'auto') argv.push('--intake-threads', opts.intakeThreads);
   if (opts.grpcPort !== undefined) argv.push('--grpc-port', String(opts.grpcPort));
+  if (opts.maxConnections !== undefined) argv.push('--max-connections', String(opts.maxConnections));
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let line = '';
   proc.stderr?.on('data', (d: Buffer) => (line += d.toString()));
@@ -599,6 +609,8 @@ async function main(): Promise<void> {
           intakeThreads: intake!,
           grpcPort,
           ...(args.devices ? { devices: args.devices } : {}),
+          // every socket the clients may open, with room to spare: the benchmark measures serving, not the cap
+          maxConnections: Math.max(1000, clientProcs * Math.max(Number(args['open-sockets']), ...list(args.connections!).map(Number)) + 64),
         }));
       } else if (target === 'floor') ({ proc, url } = await startFloorChild(tenantsFile));
       else throw new Error(`unknown target '${target}' (floor, loom)`);
@@ -628,7 +640,7 @@ async function main(): Promise<void> {
           };
           phases.push(full);
           process.stderr.write(
-            `  ${target}${intakeThreads !== null ? ` intake ${intakeThreads}` : ''} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}\n`,
+            `  ${target}${intakeThreads !== null ? ` intake ${intakeThreads}` : ''} ${body} ${r.mode} ${r.mode === 'closed' ? `c=${r.connections}` : `rate=${r.rate}`}: ${r.okPerS} ok/s, p99 ${r.p99Ms} ms, 429 ${r.refused429}, lost ${r.lost}, dup ${r.duplicated}, mismatched ${r.mismatched}${r.errors > 0 ? `, transport errors ${JSON.stringify(r.errorCodes)}` : ''}\n`,
           );
         };
         const drainS = Number(args['drain-s']);

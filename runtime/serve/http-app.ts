@@ -75,6 +75,10 @@ export interface HttpAppOptions {
   readonly version: string;
   readonly limits: HttpLimits;
   readonly idPrefix?: string; // request ids are `${idPrefix}r<n>`: an intake worker's ids differ from the others'
+  // The open connections of every listener sharing the port (a SharedArrayBuffer's Int32Array, element 0):
+  // limits.maxConnections caps them all together (the intake workers), however the kernel spreads them.
+  // Absent: this listener's own connections.
+  readonly openConnections?: Int32Array;
 }
 
 export interface HttpApp {
@@ -146,7 +150,19 @@ export function createHttpApp(opts: HttpAppOptions, backend: IntakeBackend, metr
     ...tls,
     clientErrorHandler: (err: Error & { code?: string }, socket: Socket) => clientError(err, socket),
   } as never) as unknown as FastifyInstance;
-  if (maxConnections > 0) app.server.maxConnections = maxConnections;
+  const shared = opts.openConnections;
+  if (maxConnections > 0 && shared) {
+    // counted across the listeners: a connection past the cap is closed at accept, as Node's own cap does
+    app.server.prependListener('connection', (sock: Socket) => {
+      if (Atomics.add(shared, 0, 1) >= maxConnections) {
+        Atomics.sub(shared, 0, 1);
+        metrics.onConnectionRefused();
+        sock.destroy();
+        return;
+      }
+      sock.once('close', () => Atomics.sub(shared, 0, 1));
+    });
+  } else if (maxConnections > 0) app.server.maxConnections = maxConnections;
   app.server.on('drop', () => metrics.onConnectionRefused());
 
   // A request that did not arrive in time, or could not be parsed: Node hands the socket here before any

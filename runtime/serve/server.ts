@@ -322,11 +322,12 @@ export function createServer(opts: ServeOptions): LoomServer {
           metrics: opts.metrics ?? {},
           sloMs: now.sloMs,
           removed: now.removed,
-          // the connection cap is the process's: each worker takes its share
+          // the connection cap is the process's: the workers count their connections together
           http: {
             ...httpOpts,
             auth,
-            limits: { ...limits, maxConnections: Math.ceil(limits.maxConnections / intakeThreads) },
+            limits,
+            openConnections: new Int32Array(new SharedArrayBuffer(4)),
             logLevel: workerLog.level,
           },
         },

@@ -161,6 +161,7 @@ describe('serve-load accounting', () => {
       refused429: 0,
       other: 0,
       errors: 0,
+      errorCodes: {},
       timeouts: 0,
       okPerS: 0,
       answersPerS: 0,

@@ -277,6 +277,40 @@ describe.skipIf(why !== null)('worker intake', () => {
     expect(text).toMatch(/loom_requests_total\{tenant="mlp-a",code="413"\} 1\b/);
   });
 
+  it('--max-connections caps the connections of all workers together, however the kernel spreads them', async () => {
+    const { url } = await start({ intakeThreads: 3, maxConnections: 6, keepAliveTimeoutMs: 5000 });
+    const u = new URL(url);
+    // a keep-alive connection that asked for /v2/health/live: its status line, or 'closed' when cut off unanswered
+    const ask = () => {
+      const sock = net.connect(Number(u.port), u.hostname);
+      let got = '';
+      sock.on('data', (d) => (got += d.toString()));
+      sock.on('error', () => {});
+      const answered = new Promise<string>((resolve) => {
+        sock.on('data', () => got.includes('\r\n\r\n') && resolve(got.split('\r\n')[0]!));
+        sock.on('close', () => resolve(got ? got.split('\r\n')[0]! : 'closed'));
+      });
+      sock.write(`GET /v2/health/live HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+      return { sock, answered };
+    };
+    // six connections: every one served (a per-worker share of 2 would refuse some whenever the kernel puts 3 on one)
+    const open = Array.from({ length: 6 }, ask);
+    expect(await Promise.all(open.map((c) => c.answered))).toEqual(Array(6).fill('HTTP/1.1 200 OK'));
+    // the seventh is closed at accept
+    const extra = ask();
+    expect(await extra.answered).toBe('closed');
+    // one closes: room for one more
+    await new Promise<void>((resolve) => {
+      open[0]!.sock.on('close', () => resolve());
+      open[0]!.sock.destroy();
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const again = ask();
+    expect(await again.answered).toBe('HTTP/1.1 200 OK');
+    for (const c of [...open, again]) c.sock.destroy();
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/loom_connections_refused_total [1-9]/);
+  });
+
   it('a port another program holds fails listen() with the reason; the server still shuts down', async () => {
     const blocker = net.createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
