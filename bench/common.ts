@@ -57,6 +57,16 @@ export async function tableBenchMain<O extends { readonly log?: (msg: string) =>
   return result;
 }
 
+// The flags bench/space-time.ts and bench/fleet-table.ts share (for parseArgs); one --work default, so both
+// reuse the same fleet directories.
+export const FLEET_BENCH_FLAGS = {
+  work: { type: 'string', default: path.join(os.tmpdir(), 'loom-fleet-table') },
+  backend: { type: 'string', default: 'cuda' },
+  'tenants-scale': { type: 'string', default: '1' },
+  fresh: { type: 'boolean', default: false },
+  out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
+} as const;
+
 // --backend of a bench that names its backend: cpu or cuda.
 export function backendFlag(v: string): 'cpu' | 'cuda' {
   if (v !== 'cpu' && v !== 'cuda') fail('USAGE', `--backend must be cpu or cuda, got '${v}'`);

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { SUPPORTED_PRECISIONS } from '../src/fleet/manifest.js';
-import { backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
+import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { type TableMeta, formatFleetTable } from './fleet-table/format.js';
 import { writePeerFleet } from './fleet-table/handoff.js';
 import { measureLoom } from './fleet-table/measure.js';
@@ -193,21 +193,17 @@ export function parseFleetTableArgs(argv: readonly string[]): { opts: FleetTable
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      ...FLEET_BENCH_FLAGS,
       fleets: { type: 'string', default: Object.keys(FLEETS).join(',') },
-      work: { type: 'string', default: path.join(os.tmpdir(), 'loom-fleet-table') },
-      backend: { type: 'string', default: 'cuda' },
       precision: { type: 'string', default: 'fp32' },
       'extra-precisions': { type: 'string', default: '' },
       'extra-fleets': { type: 'string', default: DEFAULT_EXTRA_FLEETS.join(',') },
       'no-space-only': { type: 'boolean', default: false },
       iters: { type: 'string', default: '200' },
       warmup: { type: 'string', default: '20' },
-      'tenants-scale': { type: 'string', default: '1' },
       'no-peers': { type: 'boolean', default: false },
       peers: { type: 'string' },
       python: { type: 'string', default: 'python3' },
-      fresh: { type: 'boolean', default: false },
-      out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
     },
     strict: true,
   });

@@ -8,11 +8,10 @@
 //   Writes <out>/<date>-<card>-space-time.json and .txt. --work is shared with bench/fleet-table.ts (the same
 //   fleet directories, reused while their stamps match); the demo fleet goes to <work>/demo.
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { type BenchResult, benchFleet } from '../src/measure/index.js';
-import { backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
+import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { prepareFleet } from './fleet-table/prepare.js';
 import { type FleetSpec, FLEETS, describeFleet, fleetByName, scaleFleet } from './fleet-table/specs.js';
 import { DEMO_NAME, describeDemo, prepareDemo } from './space-time/demo.js';
@@ -123,14 +122,10 @@ export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOp
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      ...FLEET_BENCH_FLAGS,
       fleets: { type: 'string', default: SPACE_TIME_FLEETS.join(',') },
-      work: { type: 'string', default: path.join(os.tmpdir(), 'loom-fleet-table') },
-      backend: { type: 'string', default: 'cuda' },
       ticks: { type: 'string', default: '100' },
       warmup: { type: 'string', default: '10' },
-      'tenants-scale': { type: 'string', default: '1' },
-      fresh: { type: 'boolean', default: false },
-      out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
     },
     strict: true,
   });
