@@ -12,13 +12,12 @@
 //          [--peers eager,streams,...] [--python python3] [--fresh] [--out bench/results]
 //   Writes <out>/<date>-<device>-fleet-table.json and .txt. --work keeps the fleets (models, plan, hand-off)
 //   between runs (default <tmp>/loom-fleet-table); --fresh regenerates and recompiles them.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { SUPPORTED_PRECISIONS } from '../src/fleet/manifest.js';
-import { resultFile, runIfMain } from './common.js';
+import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { type TableMeta, formatFleetTable } from './fleet-table/format.js';
 import { writePeerFleet } from './fleet-table/handoff.js';
 import { measureLoom } from './fleet-table/measure.js';
@@ -187,50 +186,34 @@ async function peerRun(opts: FleetTableOptions, precision: string, fleetJson: st
 
 // <out>/<date>-<card>-fleet-table.json and .txt; the card is the peer's GPU where it ran, else Loom's device.
 export function writeFleetTable(result: FleetTableResult, outDir: string): { json: string; txt: string } {
-  mkdirSync(outDir, { recursive: true });
-  const card = result.peerDevice ?? result.device;
-  const json = resultFile(outDir, card, 'fleet-table', 'json', new Date(result.date));
-  const txt = resultFile(outDir, card, 'fleet-table', 'txt', new Date(result.date));
-  writeFileSync(json, `${JSON.stringify(result, null, 1)}\n`);
-  writeFileSync(txt, `${result.table}\n`);
-  return { json, txt };
+  return writeTableResult(result, outDir, result.peerDevice ?? result.device, 'fleet-table');
 }
 
 export function parseFleetTableArgs(argv: readonly string[]): { opts: FleetTableOptions; out: string } {
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      ...FLEET_BENCH_FLAGS,
       fleets: { type: 'string', default: Object.keys(FLEETS).join(',') },
-      work: { type: 'string', default: path.join(os.tmpdir(), 'loom-fleet-table') },
-      backend: { type: 'string', default: 'cuda' },
       precision: { type: 'string', default: 'fp32' },
       'extra-precisions': { type: 'string', default: '' },
       'extra-fleets': { type: 'string', default: DEFAULT_EXTRA_FLEETS.join(',') },
       'no-space-only': { type: 'boolean', default: false },
       iters: { type: 'string', default: '200' },
       warmup: { type: 'string', default: '20' },
-      'tenants-scale': { type: 'string', default: '1' },
       'no-peers': { type: 'boolean', default: false },
       peers: { type: 'string' },
       python: { type: 'string', default: 'python3' },
-      fresh: { type: 'boolean', default: false },
-      out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
     },
     strict: true,
   });
-  const backend = values.backend;
-  if (backend !== 'cpu' && backend !== 'cuda') fail('USAGE', `--backend must be cpu or cuda, got '${backend}'`);
+  const backend = backendFlag(values.backend);
   const precision = (flag: string, v: string): string => {
     if (!(SUPPORTED_PRECISIONS as readonly string[]).includes(v)) fail('USAGE', `--${flag} must be one of ${SUPPORTED_PRECISIONS.join(', ')}, got '${v}'`);
     return v;
   };
   precision('precision', values.precision);
   const list = (v: string): string[] => v.split(',').filter((x) => x !== '');
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) fail('USAGE', `--${name} must be an integer ≥ ${min}, got '${v}'`);
-    return n;
-  };
   const scale = Number(values['tenants-scale']);
   const fleets = list(values.fleets).map((n) => scaleFleet(fleetByName(n), scale));
   const extraPrecisions = list(values['extra-precisions']).map((p) => precision('extra-precisions', p));
@@ -246,8 +229,8 @@ export function parseFleetTableArgs(argv: readonly string[]): { opts: FleetTable
     precision: values.precision,
     ...(extraPrecisions.length > 0 ? { extra: { precisions: extraPrecisions, fleets: extraFleets } } : {}),
     spaceOnly: !values['no-space-only'],
-    iters: int('iters', values.iters, 1),
-    warmup: int('warmup', values.warmup, 0),
+    iters: intFlag('iters', values.iters, 1),
+    warmup: intFlag('warmup', values.warmup, 0),
     peers: values['no-peers'] ? { run: false, reason: '--no-peers' } : { run: true, python: values.python, ...(names ? { names } : {}) },
     fresh: values.fresh,
     log: (m) => process.stderr.write(`fleet-table: ${m}\n`),
@@ -278,17 +261,13 @@ with the same weights at the same precision, plus the roofline floor from the pe
 `;
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const { opts, out } = parseFleetTableArgs(process.argv.slice(2));
-  const t0 = Date.now();
-  opts.log?.(`fleets ${opts.fleets.map((f) => `${f.name} (${fleetTenants(f).length} tenants)`).join(', ')}; work dir ${opts.work}`);
-  const result = await runFleetTable(opts);
-  process.stdout.write(`${result.table}\n`);
-  const files = writeFleetTable(result, out);
-  opts.log?.(`wrote ${files.json} and ${files.txt} (${((Date.now() - t0) / 1e3).toFixed(0)} s)`);
+  await tableBenchMain(process.argv.slice(2), {
+    usage: USAGE,
+    parse: parseFleetTableArgs,
+    describe: (opts) => `fleets ${opts.fleets.map((f) => `${f.name} (${fleetTenants(f).length} tenants)`).join(', ')}; work dir ${opts.work}`,
+    run: runFleetTable,
+    write: writeFleetTable,
+  });
 }
 
 runIfMain(import.meta.url, main);

@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type LoadedPlan, loadPlan } from '../runtime/index.js';
+import { type LoadedPlan, loadPlan, withBackendEnv } from '../runtime/index.js';
 import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { alignTable, quantile, resultFile } from './common.js';
@@ -29,15 +29,8 @@ const { values, positionals } = parseArgs({
 const ITERS = Number(values.iters);
 const ROUNDS = Number(values.rounds);
 
-async function loadWith(dir: string, lanes: 'auto' | 'off'): Promise<LoadedPlan> {
-  const before = process.env.LOOM_CUDA_LANES;
-  process.env.LOOM_CUDA_LANES = lanes;
-  try {
-    return await loadPlan(dir, { backend: 'cuda' });
-  } finally {
-    if (before === undefined) delete process.env.LOOM_CUDA_LANES;
-    else process.env.LOOM_CUDA_LANES = before;
-  }
+function loadWith(dir: string, lanes: 'auto' | 'off'): Promise<LoadedPlan> {
+  return withBackendEnv({ LOOM_CUDA_LANES: lanes }, () => loadPlan(dir, { backend: 'cuda' }));
 }
 
 interface Row {

@@ -18,7 +18,7 @@ import { readPlanDir } from '../codegen/read.js';
 import type { TickInputs, TickOutputs } from '../runtime/tick-io.js';
 import type { MainMessage, SubmitItem } from '../runtime/serve/intake/protocol.js';
 import { compileFleet } from '../src/fleet/compile.js';
-import { alignTable, resultFile, runIfMain, writeMlpFleet } from './common.js';
+import { alignTable, resultFile, runHeader, runIfMain, writeMlpFleet } from './common.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -246,11 +246,7 @@ async function main(): Promise<void> {
         `worker side, CPU per request without HTTP (decode + validate + encode): JSON ${workerSide.json} µs, binary ${workerSide.binary} µs\n`,
       );
     const json = {
-      benchmark: 'serve-intake',
-      date: new Date().toISOString(),
-      device,
-      cores: os.cpus().length,
-      node: process.version,
+      ...runHeader('serve-intake', device),
       fleet: { tenants: nTenants, sizes, maxBatch },
       window,
       seconds,

@@ -28,7 +28,7 @@
 // --shards N compiles the fleet with `loom compile --shards N` and serves every shard from the one process
 // (`loom serve DIR --devices LIST`: e.g. 0,0 for two shards on one GPU, cpu,cpu on the CPU backend).
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -39,7 +39,7 @@ import { parseArgs } from 'node:util';
 import { compileFleet } from '../src/fleet/compile.js';
 import { readManifest } from '../src/fleet/manifest.js';
 import { compileShards } from '../src/fleet/shard-compile.js';
-import { alignTable, resultFile, runIfMain, writeMlpFleet } from './common.js';
+import { alignTable, listFlag as list, runHeader, runIfMain, writeMlpFleet, writeResultJson } from './common.js';
 import { grpcClosedLoop, grpcOpenLoop, grpcRequestMaker } from './serve-load-grpc.js';
 import { type BodyKind, type ClientPhase, Ledger, type PhaseResult, type TenantShape, mergePhases, summarize } from './serve-load-ledger.js';
 
@@ -330,7 +330,12 @@ export function stop(proc: ChildProcess): Promise<void> {
   });
 }
 
-export async function scrape(url: string): Promise<{ rejected: Record<string, number>; sloMissed: number }> {
+export interface Scrape {
+  readonly rejected: Record<string, number>; // loom_admission_rejected_total by reason
+  readonly sloMissed: number; // loom_slo_missed_total, summed over its series
+}
+
+export async function scrape(url: string): Promise<Scrape> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const rejected: Record<string, number> = {};
   for (const m of text.matchAll(/^loom_admission_rejected_total\{[^}]*reason="([^"]+)"[^}]*\} (\S+)$/gm))
@@ -338,6 +343,14 @@ export async function scrape(url: string): Promise<{ rejected: Record<string, nu
   // fleet-level by default (no labels), one series a tenant with --metrics-per-tenant
   const sloMissed = [...text.matchAll(/^loom_slo_missed_total(?:\{[^}]*\})? (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
   return { rejected, sloMissed };
+}
+
+// What loom's /metrics counted between two scrapes: admission refusals by reason and SLO misses.
+export function scrapeDelta(before: Scrape, after: Scrape): { rejectedByReason: Record<string, number>; sloMissed: number } {
+  return {
+    rejectedByReason: Object.fromEntries(Object.entries(after.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)])),
+    sloMissed: after.sloMissed - before.sloMissed,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -473,13 +486,6 @@ export async function freePort(): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-
-function list(s: string): string[] {
-  return s
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
-}
 
 function deviceName(backend: string): string {
   if (backend !== 'cpu') {
@@ -629,12 +635,11 @@ async function main(): Promise<void> {
           const before = target === 'loom' ? await scrape(url) : null;
           const r = await phase();
           const after = target === 'loom' ? await scrape(url) : null;
-          const rejectedByReason =
-            before && after ? Object.fromEntries(Object.entries(after.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)])) : null;
+          const delta = before && after ? scrapeDelta(before, after) : null;
           const full: PhaseResult = {
             ...r,
-            rejectedByReason,
-            sloMissed: before && after ? after.sloMissed - before.sloMissed : null,
+            rejectedByReason: delta?.rejectedByReason ?? null,
+            sloMissed: delta?.sloMissed ?? null,
             intakeThreads,
             clientProcs: procs,
           };
@@ -736,25 +741,14 @@ async function main(): Promise<void> {
     );
 
     const json = {
-      benchmark: 'serve-load',
-      date: new Date().toISOString(),
-      device,
-      cores: os.cpus().length,
-      node: process.version,
+      ...runHeader('serve-load', device),
       backend,
       fleet: { tenants: nTenants, sizes, maxBatch, sloMs, queueTicks },
       closedLoopClient: `autocannon (pipelining 1); gRPC: @grpc/grpc-js ModelInfer, raw_input_contents, N calls in flight over ${channels} channels; ${clientProcs} client process(es)`,
       openLoopClient: `own fixed-rate scheduler, node:http keep-alive agent, maxSockets ${args['open-sockets']}, latency from the due time`,
       phases,
     };
-    mkdirSync(args.out!, { recursive: true });
-    const file = resultFile(args.out!, device, 'serve-load', 'json');
-    writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
-    process.stdout.write(`wrote ${path.relative(ROOT, file)}\n`);
-    if (process.env.OUT) {
-      mkdirSync(process.env.OUT, { recursive: true });
-      writeFileSync(path.join(process.env.OUT, path.basename(file)), `${JSON.stringify(json, null, 2)}\n`);
-    }
+    writeResultJson(args.out!, device, 'serve-load', json);
     if (bad.length > 0) process.exitCode = 1;
   } finally {
     for (const c of children) await stop(c);

@@ -7,13 +7,11 @@
 //          [--ticks 100] [--warmup 10] [--tenants-scale 1] [--fresh] [--out bench/results]
 //   Writes <out>/<date>-<card>-space-time.json and .txt. --work is shared with bench/fleet-table.ts (the same
 //   fleet directories, reused while their stamps match); the demo fleet goes to <work>/demo.
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { type BenchResult, benchFleet } from '../src/measure/index.js';
-import { resultFile, runIfMain } from './common.js';
+import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { prepareFleet } from './fleet-table/prepare.js';
 import { type FleetSpec, FLEETS, describeFleet, fleetByName, scaleFleet } from './fleet-table/specs.js';
 import { DEMO_NAME, describeDemo, prepareDemo } from './space-time/demo.js';
@@ -117,36 +115,21 @@ export async function runSpaceTime(opts: SpaceTimeOptions): Promise<SpaceTimeRes
 }
 
 export function writeSpaceTime(result: SpaceTimeResult, outDir: string): { json: string; txt: string } {
-  mkdirSync(outDir, { recursive: true });
-  const json = resultFile(outDir, result.device, 'space-time', 'json', new Date(result.date));
-  const txt = resultFile(outDir, result.device, 'space-time', 'txt', new Date(result.date));
-  writeFileSync(json, `${JSON.stringify(result, null, 1)}\n`);
-  writeFileSync(txt, `${result.table}\n`);
-  return { json, txt };
+  return writeTableResult(result, outDir, result.device, 'space-time');
 }
 
 export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOptions; out: string } {
   const { values } = parseArgs({
     args: [...argv],
     options: {
+      ...FLEET_BENCH_FLAGS,
       fleets: { type: 'string', default: SPACE_TIME_FLEETS.join(',') },
-      work: { type: 'string', default: path.join(os.tmpdir(), 'loom-fleet-table') },
-      backend: { type: 'string', default: 'cuda' },
       ticks: { type: 'string', default: '100' },
       warmup: { type: 'string', default: '10' },
-      'tenants-scale': { type: 'string', default: '1' },
-      fresh: { type: 'boolean', default: false },
-      out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
     },
     strict: true,
   });
-  const backend = values.backend;
-  if (backend !== 'cpu' && backend !== 'cuda') fail('USAGE', `--backend must be cpu or cuda, got '${backend}'`);
-  const int = (name: string, v: string, min: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) fail('USAGE', `--${name} must be an integer ≥ ${min}, got '${v}'`);
-    return n;
-  };
+  const backend = backendFlag(values.backend);
   const scale = Number(values['tenants-scale']);
   const fleets = values.fleets
     .split(',')
@@ -158,8 +141,8 @@ export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOp
       fleets,
       work: values.work,
       backend,
-      ticks: int('ticks', values.ticks, 1),
-      warmup: int('warmup', values.warmup, 0),
+      ticks: intFlag('ticks', values.ticks, 1),
+      warmup: intFlag('warmup', values.warmup, 0),
       fresh: values.fresh,
       log: (m) => process.stderr.write(`space-time: ${m}\n`),
     },
@@ -184,18 +167,14 @@ at once, a CUDA stream each; space-time: the plan), their device ticks, ST/SO an
 `;
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return;
-  }
-  const { opts, out } = parseSpaceTimeArgs(process.argv.slice(2));
-  const t0 = Date.now();
-  opts.log?.(`fleets ${opts.fleets.map(fleetName).join(', ')}; work dir ${opts.work}`);
-  const result = await runSpaceTime(opts);
-  process.stdout.write(`${result.table}\n`);
-  const files = writeSpaceTime(result, out);
-  opts.log?.(`wrote ${files.json} and ${files.txt} (${((Date.now() - t0) / 1e3).toFixed(0)} s)`);
-  if (result.entries.some((e) => e.status === 'failed')) process.exitCode = 1;
+  const result = await tableBenchMain(process.argv.slice(2), {
+    usage: USAGE,
+    parse: parseSpaceTimeArgs,
+    describe: (opts) => `fleets ${opts.fleets.map(fleetName).join(', ')}; work dir ${opts.work}`,
+    run: runSpaceTime,
+    write: writeSpaceTime,
+  });
+  if (result?.entries.some((e) => e.status === 'failed')) process.exitCode = 1;
 }
 
 runIfMain(import.meta.url, main);

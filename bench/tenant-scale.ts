@@ -21,7 +21,7 @@
 //     [--threads N] [--nvcc] [--work DIR] [--out DIR]
 // On the GPU host: `bash bench/gpu-suite.sh OUT tenants` (about 5 minutes; TENANT_SCALE_ARGS adds flags).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,8 +30,8 @@ import { type LoadedPlan, type TickInputs, loadPlan } from '../runtime/index.js'
 import { benchInputs, deviceOf } from '../src/measure/run.js';
 import { tickStats } from '../src/measure/stats.js';
 import { deviceStats, timeInterleaved } from '../src/measure/timing.js';
-import { alignTable, resultFile, runIfMain } from './common.js';
-import { type TenantShape, closedLoop, requestMaker, scrape, startLoom, stop } from './serve-load.js';
+import { alignTable, listFlag, runHeader, runIfMain, writeResultJson } from './common.js';
+import { type TenantShape, closedLoop, requestMaker, scrape, scrapeDelta, startLoom, stop } from './serve-load.js';
 import { spreadTenants, writeTenantFleet } from './tenant-fleet.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -189,7 +189,7 @@ async function serveRow(
   const load = await closedLoop(url, make, { connections: o.connections, seconds: o.seconds, target: 'loom', body: 'binary', idPrefix: 's-' });
   const after = await scrape(url);
   const metricsBytesAfter = Buffer.byteLength(await (await fetch(`${url}/metrics`)).text());
-  const rejectedByReason = Object.fromEntries(Object.entries(after.rejected).map(([k, v]) => [k, v - (before.rejected[k] ?? 0)]));
+  const { rejectedByReason, sloMissed } = scrapeDelta(before, after);
   return {
     proc,
     result: {
@@ -203,7 +203,7 @@ async function serveRow(
       p99Ms: load.p99Ms,
       refused429: load.refused429,
       rejectedByReason,
-      sloMissed: after.sloMissed - before.sloMissed,
+      sloMissed,
       lost: load.lost,
       duplicated: load.duplicated,
       mismatched: load.mismatched,
@@ -348,10 +348,7 @@ async function main(): Promise<void> {
   if (!(budgetS > 0)) throw new Error(`--budget-s must be a positive number of seconds, got '${a['budget-s']}'`);
   const budget: Budget = { end: started + budgetS * 1000, left: () => (started + budgetS * 1000 - performance.now()) / 1000 };
   const smallSizes = a['small-sizes']!.split(',').map(Number);
-  const specs = a
-    .rows!.split(',')
-    .filter((s) => s.trim() !== '')
-    .map((s) => rowSpec(s.trim(), smallSizes));
+  const specs = listFlag(a.rows!).map((s) => rowSpec(s, smallSizes));
   if (!existsSync(path.join(ROOT, 'dist/src/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` first (compile and serve run bin/loom.js)');
   const o: Options = {
     backend: a.backend!,
@@ -380,23 +377,12 @@ async function main(): Promise<void> {
   const bad = rows.filter((r) => r.serve && r.serve.lost + r.serve.duplicated + r.serve.mismatched > 0);
   if (bad.length > 0) process.stdout.write(`ACCOUNTING FAILED: ${bad.map((r) => r.row).join(', ')}\n`);
   const json = {
-    benchmark: 'tenant-scale',
-    date: new Date().toISOString(),
-    device,
-    cores: os.cpus().length,
-    node: process.version,
+    ...runHeader('tenant-scale', device),
     backend: o.backend,
     elapsedS,
     rows,
   };
-  mkdirSync(a.out!, { recursive: true });
-  const file = resultFile(a.out!, device, 'tenant-scale', 'json');
-  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
-  process.stdout.write(`wrote ${path.relative(ROOT, file)}\n`);
-  if (process.env.OUT) {
-    mkdirSync(process.env.OUT, { recursive: true });
-    writeFileSync(path.join(process.env.OUT, path.basename(file)), `${JSON.stringify(json, null, 2)}\n`);
-  }
+  writeResultJson(a.out!, device, 'tenant-scale', json);
   if (bad.length > 0) process.exitCode = 1;
 }
 

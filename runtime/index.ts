@@ -2,6 +2,8 @@
 // loadPlan does, on first use.
 export { loadPlan, chooseBackend, benchConcurrent } from './load-plan.js';
 export type { LoadedPlan, LoadPlanOptions, BackendName, BenchTimes } from './load-plan.js';
+export { withBackendEnv } from './backend-env.js';
+export type { BackendEnv } from './backend-env.js';
 export { loadNativeAddon, nativeAddonInfo, nativeAddonPath } from './native-addon.js';
 export type { AddonInfo, NativeAddon } from './native-addon.js';
 export { TickCodec } from './tick-io.js';

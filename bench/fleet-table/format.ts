@@ -2,7 +2,7 @@
 // Loom's device time goes (the top launches of an eager tick) for every fleet that was profiled.
 import { fmtBytes, fmtUs } from '../../src/fleet/summary.js';
 import { fmtCount } from '../../src/measure/index.js';
-import { alignTable } from '../common.js';
+import { alignTable, ratioCell as ratio, usCell as us, yesNoCell as yn } from '../common.js';
 import { PEER_NAMES, peerMismatchBound } from './peer.js';
 import { SPACE_ONLY_AGREE } from './measure.js';
 import { BYTES_COUNTED, type FleetRow, TARGET_FLOOR, TARGET_SPACE_ONLY, TARGET_SPEEDUP } from './row.js';
@@ -14,10 +14,6 @@ export interface TableMeta {
   readonly peerDevice: string | null;
   readonly iters: number;
 }
-
-const us = (x: number | null | undefined): string => (x === null || x === undefined ? '-' : fmtUs(x));
-const ratio = (x: number | null): string => (x === null ? '-' : `${x.toFixed(2)}x`);
-const yn = (x: boolean | null): string => (x === null ? '-' : x ? 'y' : 'n');
 
 export function formatFleetTable(rows: readonly FleetRow[], meta: TableMeta): string {
   const head = [

@@ -1,7 +1,6 @@
 // bench/space-time.ts's table: one line per fleet with the three device ticks, the two ratios and whether
 // issue 13's targets are met, then the wall-clock ratios and what every number means.
-import { fmtUs } from '../../src/fleet/summary.js';
-import { alignTable } from '../common.js';
+import { alignTable, ratioCell as ratio, usCell as us, yesNoCell as yn } from '../common.js';
 import { type SpaceTimeEntry, TARGET_SPACE_ONLY, TARGET_TIME_ONLY } from './row.js';
 
 export interface SpaceTimeMeta {
@@ -10,10 +9,6 @@ export interface SpaceTimeMeta {
   readonly device: string;
   readonly ticks: number;
 }
-
-const us = (x: number | null): string => (x === null ? '-' : fmtUs(x));
-const ratio = (x: number | null): string => (x === null ? '-' : `${x.toFixed(2)}x`);
-const yn = (x: boolean | null): string => (x === null ? '-' : x ? 'y' : 'n');
 
 export function formatSpaceTime(entries: readonly SpaceTimeEntry[], meta: SpaceTimeMeta): string {
   const head = [

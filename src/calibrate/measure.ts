@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import { writePlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import { makeTensor } from '../../ir/tensor.js';
-import { type LoadedPlan, benchConcurrent, loadPlan } from '../../runtime/index.js';
+import { type LoadedPlan, benchConcurrent, loadPlan, withBackendEnv } from '../../runtime/index.js';
 import { type BenchPlan, type PointTenants, buildBenchPlan, buildIoPlan } from './bench-plan.js';
 import { fitLinear, type Measurement } from './fit.js';
 import { type BenchPoint, ioSizes } from './grid.js';
@@ -195,14 +195,6 @@ export async function measureConcurrency(scratch: string, quick: boolean, progre
 
 // The CUDA backend reads LOOM_CUDA_SPARSE when a plan is created: 'always' for the calibration plans, so
 // every masked tick runs only its live tenant's launches.
-export async function withSparse<T>(backend: 'cpu' | 'cuda', f: () => Promise<T>): Promise<T> {
-  if (backend !== 'cuda') return f();
-  const before = process.env.LOOM_CUDA_SPARSE;
-  process.env.LOOM_CUDA_SPARSE = 'always';
-  try {
-    return await f();
-  } finally {
-    if (before === undefined) delete process.env.LOOM_CUDA_SPARSE;
-    else process.env.LOOM_CUDA_SPARSE = before;
-  }
+export function withSparse<T>(backend: 'cpu' | 'cuda', f: () => Promise<T>): Promise<T> {
+  return backend === 'cuda' ? withBackendEnv({ LOOM_CUDA_SPARSE: 'always' }, f) : f();
 }

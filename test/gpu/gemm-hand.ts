@@ -5,13 +5,14 @@ import { expect } from 'vitest';
 import { f32ToBf16, f32ToF16 } from '../../ir/dtype.js';
 import type { Activation } from '../../ir/ops/activation.js';
 import type { ArenaId, GEMM_DTYPES, GemmEntry, GemmProblem, Launch, Ref } from '../../ir/contract/launch.js';
+import { type BackendEnv, withBackendEnv } from '../../runtime/backend-env.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
 import { info, maxRelError, randomF32 } from '../native/helpers.js';
 
 export const F = 4; // bytes per f32
 
 export type GemmDType = (typeof GEMM_DTYPES)[number];
-export type Env = Record<string, string>;
+export type Env = BackendEnv;
 export type Stats = Record<string, string | number>;
 
 export function elemBytes(dtype: GemmDType): number {
@@ -60,7 +61,7 @@ export class Hand {
     for (const i of this.inits) if (i.ref.arena === 'weights') weights.set(i.bytes, i.ref.offset);
     const tenants = Array.from({ length: this.tenants }, (_, i) => (this.ioSlots ? { id: `t${i}`, inputs: [], outputs: [] } : { id: `t${i}` }));
     const plan = { arenas: { ...this.sizes }, tenants, launches: this.launches };
-    const handle = withEnv(env, () => addon.create(plan, weights, backend === 'cuda' ? { backend, precision } : { backend, threads: 4 }));
+    const handle = await withBackendEnv(env, () => addon.create(plan, weights, backend === 'cuda' ? { backend, precision } : { backend, threads: 4 }));
     try {
       const ins = this.inits.filter((i) => i.ref.arena === 'io').map((i) => ({ offset: i.ref.offset, data: i.bytes.slice() }));
       const ticks: Float32Array[] = [];
@@ -71,20 +72,6 @@ export class Hand {
       return { ticks, stats: addon.handleInfo(handle) };
     } finally {
       addon.destroy(handle);
-    }
-  }
-}
-
-// The CUDA backend reads LOOM_CUDA_* when it is created: set them only around that.
-export function withEnv<T>(env: Env, fn: () => T): T {
-  const before = Object.keys(env).map((k) => [k, process.env[k]] as const);
-  Object.assign(process.env, env);
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of before) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
     }
   }
 }

@@ -2,7 +2,7 @@
 // with backend environment switches (LOOM_CUDA_SPARSE, LOOM_CUDA_OVERLAP, ... are read when the backend is
 // created, so they are set only around the load).
 import type { Tensor } from '../../ir/tensor.js';
-import { type LoadedPlan, type LoadPlanOptions, loadPlan } from '../../runtime/index.js';
+import { type BackendEnv, type LoadedPlan, type LoadPlanOptions, loadPlan, withBackendEnv } from '../../runtime/index.js';
 import { makeFeeds } from '../oracle/harness.js';
 import type { TestTenant } from '../planner/fleet-helpers.js';
 
@@ -17,15 +17,6 @@ export function feedsFor(ts: readonly TestTenant[], seed: number, live: (i: numb
   return feeds;
 }
 
-export async function loadCudaWith(dir: string, env: Record<string, string>, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
-  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, env);
-  try {
-    return await loadPlan(dir, { backend: 'cuda', ...opts });
-  } finally {
-    for (const [k, v] of Object.entries(before)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  }
+export function loadCudaWith(dir: string, env: BackendEnv, opts: LoadPlanOptions = {}): Promise<LoadedPlan> {
+  return withBackendEnv(env, () => loadPlan(dir, { backend: 'cuda', ...opts }));
 }

@@ -4,7 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type NativeAddon, loadNativeAddon, loadPlan } from '../../runtime/index.js';
+import { type NativeAddon, loadNativeAddon, loadPlan, withBackendEnv } from '../../runtime/index.js';
 import type { NativeHandle } from '../../runtime/native-addon.js';
 import { randomF32 } from '../native/helpers.js';
 import { type LoadedHandPlan, loadHandPlan } from './hand-plan-dir.js';
@@ -26,13 +26,13 @@ describe('streamed weights (cpu)', () => {
 
   // Streams weights.bin into a plan created without weights (`stream` sends the chunks and finishes), then checks
   // that a tick gives the bytes of the same plan created with its weights whole.
-  async function expectSameAsWhole(seed: number, stream: (h: NativeHandle, weights: Uint8Array) => void): Promise<void> {
+  async function expectSameAsWhole(seed: number, stream: (h: NativeHandle, weights: Uint8Array) => void | Promise<void>): Promise<void> {
     const plan = hand.loaded.plan;
     const weights = new Uint8Array(readFileSync(path.join(hand.dir, 'weights.bin')));
     const whole = addon.create(plan, weights, { backend: 'cpu', threads: 1 });
     const streamed = addon.create(plan, null, { backend: 'cpu', threads: 1, weightBytes: weights.byteLength });
     try {
-      stream(streamed, weights);
+      await stream(streamed, weights);
       const active = new Uint8Array(plan.tenants.length).fill(1);
       const a = plan.tenants[0]!;
       const x = new Uint8Array(randomF32(a.inputs[0]!.bytes / 4, seed).buffer);
@@ -65,10 +65,9 @@ describe('streamed weights (cpu)', () => {
   });
 
   it("as a backend without host arenas takes them (CUDA's path): staging windows, then copy_in, same answers", async () => {
-    await expectSameAsWhole(22, (h, weights) => {
-      const before = process.env.LOOM_TEST_NO_HOST_ARENA;
-      process.env.LOOM_TEST_NO_HOST_ARENA = '1'; // the CPU backend hides host_arena (backend_cpu.cc, test only)
-      try {
+    // the CPU backend hides host_arena under LOOM_TEST_NO_HOST_ARENA (backend_cpu.cc, test only)
+    await expectSameAsWhole(22, (h, weights) =>
+      withBackendEnv({ LOOM_TEST_NO_HOST_ARENA: '1' }, () => {
         // without host arenas a commit needs its window (with them, the bytes are already in place)
         expect(() => addon.weightsCommit!(h, 0, 24)).toThrow(/no window was opened/);
         // a window of the executor's own, not the arena: the bytes arrive only when committed
@@ -76,11 +75,8 @@ describe('streamed weights (cpu)', () => {
         addon.weightsCommit!(h, 0, 24);
         sendChunks(h, weights, 24, 40);
         addon.weightsFinish!(h);
-      } finally {
-        if (before === undefined) delete process.env.LOOM_TEST_NO_HOST_ARENA;
-        else process.env.LOOM_TEST_NO_HOST_ARENA = before;
-      }
-    });
+      }),
+    );
   });
 
   it('refuses a corrupt weights.bin before serving a tick', async () => {
