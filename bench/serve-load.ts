@@ -22,7 +22,7 @@
 // processes (one JavaScript client cannot load a server with many threads) and merges their ledgers.
 // A rate of "80%" is 80% of the best closed-loop rate of that body in the same run (the SLO check at 80%).
 //   npx tsx bench/serve-load.ts [--seconds 10] [--tenants 16] [--backend cpu|cuda|auto] [--connections 64,256]
-//     [--rates 2000,5000,80%] [--bodies json,binary,grpc] [--targets floor,loom] [--slo-ms 50] [--queue-ticks 4]
+//     [--rates 2000,5000,80%] [--bodies json,binary,grpc] [--targets floor,loom] [--slo-ms 50] [--queue-ticks N]
 //     [--sizes 256,512,256,10] [--threads N] [--intake-threads 0,auto] [--client-procs 1] [--grpc-channels 8]
 //     [--shards N --devices 0,0]
 // --shards N compiles the fleet with `loom compile --shards N` and serves every shard from the one process
@@ -277,7 +277,7 @@ export async function startLoom(
   opts: {
     backend: string;
     threads?: string;
-    queueTicks: number;
+    queueTicks?: number; // absent: loom serve's default admission
     intakeThreads?: string;
     grpcPort?: number;
     devices?: string;
@@ -285,23 +285,12 @@ export async function startLoom(
   },
 ): Promise<{ proc: ChildProcess; url: string; grpc: string | null; intakeThreads: number | null }> {
   if (!existsSync(path.join(ROOT, 'dist/src/cli/serve.js'))) throw new Error('dist/ has no serve command: run `npm run build` first');
-  const argv = [
-    path.join(ROOT, 'bin/loom.js'),
-    'serve',
-    plan,
-    '--port',
-    '0',
-    '--backend',
-    opts.backend,
-    '--log-level',
-    'warn',
-    '--queue-ticks',
-    String(opts.queueTicks),
-  ];
+  const argv = [path.join(ROOT, 'bin/loom.js'), 'serve', plan, '--port', '0', '--backend', opts.backend, '--log-level', 'warn'];
   if (opts.threads) argv.push('--threads', opts.threads);
   if (opts.devices) argv.push('--devices', opts.devices);
   if (opts.intakeThreads !== undefined && opts.intakeThreads !== 'auto') argv.push('--intake-threads', opts.intakeThreads);
   if (opts.grpcPort !== undefined) argv.push('--grpc-port', String(opts.grpcPort));
+  if (opts.queueTicks !== undefined) argv.push('--queue-ticks', String(opts.queueTicks));
   if (opts.maxConnections !== undefined) argv.push('--max-connections', String(opts.maxConnections));
   const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let line = '';
@@ -513,7 +502,7 @@ async function main(): Promise<void> {
       bodies: { type: 'string', default: 'json,binary' },
       targets: { type: 'string', default: 'floor,loom' },
       'slo-ms': { type: 'string', default: '50' },
-      'queue-ticks': { type: 'string', default: '4' },
+      'queue-ticks': { type: 'string' }, // absent: loom serve's default (admission by the SLO)
       'max-batch': { type: 'string', default: '8' },
       sizes: { type: 'string', default: '256,512,256,10' },
       'open-sockets': { type: 'string', default: '512' },
@@ -541,7 +530,7 @@ async function main(): Promise<void> {
   const seconds = Number(args.seconds);
   const nTenants = Number(args.tenants);
   const sloMs = Number(args['slo-ms']);
-  const queueTicks = Number(args['queue-ticks']);
+  const queueTicks = args['queue-ticks'] === undefined ? undefined : Number(args['queue-ticks']);
   const maxBatch = Number(args['max-batch']);
   const sizes = list(args.sizes!).map(Number);
   const bodies = list(args.bodies!) as BodyKind[];
@@ -611,7 +600,7 @@ async function main(): Promise<void> {
         } = await startLoom(plan, {
           backend,
           threads: args.threads,
-          queueTicks,
+          ...(queueTicks !== undefined ? { queueTicks } : {}),
           intakeThreads: intake!,
           grpcPort,
           ...(args.devices ? { devices: args.devices } : {}),
@@ -732,7 +721,7 @@ async function main(): Promise<void> {
     ]);
     const device = deviceName(backend);
     process.stdout.write(
-      `\nloom serve load: ${nTenants} x MLP ${sizes.join('-')}, maxBatch ${maxBatch}, sloMs ${sloMs}, --queue-ticks ${queueTicks}, backend ${backend}, ${device}, ${os.cpus().length} cores, ${seconds} s a phase\n`,
+      `\nloom serve load: ${nTenants} x MLP ${sizes.join('-')}, maxBatch ${maxBatch}, sloMs ${sloMs}, --queue-ticks ${queueTicks ?? 'default'}, backend ${backend}, ${device}, ${os.cpus().length} cores, ${seconds} s a phase\n`,
     );
     process.stdout.write(`${alignTable(head, rows, 5).join('\n')}\n`);
     const bad = phases.filter((p) => p.lost > 0 || p.duplicated > 0 || p.mismatched > 0);
@@ -743,7 +732,7 @@ async function main(): Promise<void> {
     const json = {
       ...runHeader('serve-load', device),
       backend,
-      fleet: { tenants: nTenants, sizes, maxBatch, sloMs, queueTicks },
+      fleet: { tenants: nTenants, sizes, maxBatch, sloMs, queueTicks: queueTicks ?? null },
       closedLoopClient: `autocannon (pipelining 1); gRPC: @grpc/grpc-js ModelInfer, raw_input_contents, N calls in flight over ${channels} channels; ${clientProcs} client process(es)`,
       openLoopClient: `own fixed-rate scheduler, node:http keep-alive agent, maxSockets ${args['open-sockets']}, latency from the due time`,
       phases,

@@ -177,7 +177,7 @@ async function serveRow(
   o: { backend: string; threads?: string; seconds: number; connections: number },
 ): Promise<{ result: NonNullable<RowResult['serve']>; proc: ChildProcess }> {
   const t0 = performance.now();
-  const { proc, url } = await startLoom(planDir, { backend: o.backend, threads: o.threads, queueTicks: 4 });
+  const { proc, url } = await startLoom(planDir, { backend: o.backend, threads: o.threads });
   const active = spreadTenants(shapes, 0.1);
   const make = requestMaker(active, 'binary');
   const first = make('startup', 0);

@@ -6,7 +6,10 @@
 // A queued request whose client went away (its AbortSignal) leaves the queue uncomputed.
 // Admission happens at submit time, so nothing waits in a queue it was never meant to be in:
 // a request is refused (429) when its tenant's quota is full or when its predicted completion is past the
-// tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows. The prediction
+// tenant's sloMs; one tenant's flood fills only its own queue, never the others' rows. Without an explicit
+// queueTicks, a tenant with an SLO is admitted by its predicted completion alone once ticks are timed (its
+// quota is then only a memory bound, SLO_QUEUE_TICKS batches): a burst that fits the SLO is never refused.
+// Before the first timed tick, and for tenants without an SLO, the quota is DEFAULT_QUEUE_TICKS batches. The prediction
 // (admit): the time it already spent, the running tick's remaining time, the ticks handed over behind it,
 // then ceil((rows queued before it + its rows) / maxBatch) ticks of its tenant (a tick takes up to maxBatch
 // rows per tenant), each tick costing the median of the recent tick durations (the tail's p90 per tick ahead
@@ -65,7 +68,10 @@ export interface SchedulerObserver {
 }
 
 export interface SchedulerOptions {
-  readonly queueTicks?: number; // per-tenant quota: this many full batches of rows may wait (default 4)
+  // Per-tenant quota: this many full batches of rows may wait, for every tenant. Absent: DEFAULT_QUEUE_TICKS
+  // for tenants without an SLO (and for all before the first timed tick); tenants with one are admitted by
+  // predicted completion, up to SLO_QUEUE_TICKS batches.
+  readonly queueTicks?: number;
   readonly defaultSloMs?: number | null; // for tenants whose plan has sloMs null (default: none)
   // Refuse NaN/Inf in float inputs for every tenant; without it, only tenants whose manifest sets checkFinite.
   readonly checkFinite?: boolean;
@@ -111,12 +117,18 @@ interface Pending {
   readonly reject: (e: unknown) => void;
 }
 
+export const DEFAULT_QUEUE_TICKS = 4;
+export const SLO_QUEUE_TICKS = 256;
+
 interface TenantQueue {
   readonly tenant: PlannedTenant;
   readonly index: number; // in the plan: ticks list their tenants in this order
   readonly sloMs: number | null;
   readonly checkFinite: boolean;
   readonly quotaRows: number;
+  // the quota once ticks are timed: quotaRows, or for a tenant with an SLO and no explicit queueTicks the
+  // memory bound SLO_QUEUE_TICKS batches (the SLO check refuses long before that)
+  readonly timedQuotaRows: number;
   readonly batchable: boolean;
   queue: Pending[];
   rows: number; // rows waiting in `queue`
@@ -177,15 +189,19 @@ export class TickScheduler {
     this.maxInFlight = opts.pipeline === true ? 2 : 1;
     this.failureHoldMs = opts.failureHoldMs ?? 2000;
     if (!(this.failureHoldMs >= 0)) throw new ServeError(500, `failureHoldMs must be >= 0, got ${opts.failureHoldMs}`);
-    const queueTicks = opts.queueTicks ?? 4;
+    const queueTicks = opts.queueTicks ?? DEFAULT_QUEUE_TICKS;
     if (!(queueTicks >= 1)) throw new ServeError(500, `queueTicks must be >= 1, got ${queueTicks}`);
+    const rowsOf = (ticks: number, maxBatch: number) => Math.max(1, Math.floor(ticks * maxBatch));
     for (const tenant of runner.plan.tenants) {
+      const sloMs = tenant.sloMs ?? opts.defaultSloMs ?? null;
+      const quotaRows = rowsOf(queueTicks, tenant.maxBatch);
       const q: TenantQueue = {
         tenant,
         index: this.ids.length,
-        sloMs: tenant.sloMs ?? opts.defaultSloMs ?? null,
+        sloMs,
         checkFinite: opts.checkFinite === true || tenant.checkFinite === true,
-        quotaRows: Math.max(1, Math.floor(queueTicks * tenant.maxBatch)),
+        quotaRows,
+        timedQuotaRows: opts.queueTicks === undefined && sloMs !== null ? rowsOf(SLO_QUEUE_TICKS, tenant.maxBatch) : quotaRows,
         batchable: isBatchable(tenant),
         queue: [],
         rows: 0,
@@ -359,9 +375,10 @@ export class TickScheduler {
     const maxBatch = q.tenant.maxBatch;
     const ticksAhead = q.batchable ? Math.ceil(q.rows / maxBatch) : q.queue.length;
     const retryAfterS = () => Math.max(1, Math.ceil((remaining + ticksAhead * (est ?? 0)) / 1000));
-    if (q.rows + rows > q.quotaRows) {
+    const quota = est === null ? q.quotaRows : q.timedQuotaRows;
+    if (q.rows + rows > quota) {
       this.opts.observer?.onReject?.(q.tenant.id, 'quota');
-      refuse(429, `model '${q.tenant.id}' has ${q.rows} rows queued and a quota of ${q.quotaRows}; retry later`, retryAfterS());
+      refuse(429, `model '${q.tenant.id}' has ${q.rows} rows queued and a quota of ${quota}; retry later`, retryAfterS());
     }
     if (q.sloMs === null) return;
     const expectedMs = this.predict(q, rows, spentMs, est);

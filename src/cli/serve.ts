@@ -18,7 +18,7 @@ interface ServeFlags {
   host: string;
   backend: string;
   threads?: string;
-  queueTicks: string;
+  queueTicks?: string;
   defaultSloMs?: string;
   checkFinite?: boolean;
   pipeline?: boolean;
@@ -102,7 +102,10 @@ export function registerServe(program: Command): void {
     .option('--backend <name>', `execution backend: ${BACKENDS.join(' | ')}`, 'auto')
     .option('--devices <list>', 'where each shard runs, in shard order: GPU indices and/or cpu, e.g. 0,1 or cpu,cpu (see below)')
     .option('--threads <n>', 'CPU backend worker threads (default: all cores)')
-    .option('--queue-ticks <n>', 'per-tenant queue quota, in full batches (maxBatch rows each)', '4')
+    .option(
+      '--queue-ticks <n>',
+      'per-tenant queue quota, in full batches (maxBatch rows each), for every model (default: 4 for models without an SLO; a model with an SLO is admitted while its predicted completion is within it, up to 256 batches)',
+    )
     .option('--default-slo-ms <ms>', 'deadline for tenants whose manifest gives no sloMs (default: none)')
     .option('--check-finite', 'refuse NaN/Inf in float inputs for every model (without it: only models whose manifest entry sets "checkFinite": true)')
     .option(
@@ -157,7 +160,7 @@ export function registerServe(program: Command): void {
       if (!(LEVELS as readonly string[]).includes(flags.logLevel)) fail('USAGE', `--log-level must be one of ${LEVELS.join(', ')}, got '${flags.logLevel}'`);
       const port = Number(flags.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) fail('USAGE', `--port must be 0..65535, got '${flags.port}'`);
-      const queueTicks = positive('--queue-ticks', flags.queueTicks, false);
+      const queueTicks = flags.queueTicks === undefined ? undefined : positive('--queue-ticks', flags.queueTicks, false);
       const defaultSloMs = flags.defaultSloMs === undefined ? null : positive('--default-slo-ms', flags.defaultSloMs, false);
       const bodyLimit = Math.floor(positive('--max-body-mb', flags.maxBodyMb, false) * 1024 * 1024);
       const requestTimeoutMs = positive('--request-timeout-ms', flags.requestTimeoutMs, true);

@@ -167,6 +167,36 @@ describe('TickScheduler', () => {
     await Promise.all(busy);
   });
 
+  it('admission without an explicit quota: a tenant with an SLO is refused only by its predicted completion once ticks are timed', async () => {
+    // mlp-c: maxBatch 2; ticks take >= 40 ms; SLO 5 s: twelve rows (6 ticks, ~240 ms) fit it
+    const x = requestInputs(loaded.plan, 'mlp-c', 1, 40);
+    const burst = async (s: TickScheduler, n: number) => {
+      const first = s.submit('mlp-c', x); // idle: starts a tick at once
+      await new Promise((r) => setImmediate(r));
+      const rest = Array.from({ length: n }, () =>
+        s.submit('mlp-c', x).then(
+          () => 'ok',
+          (e: ServeError) => e.message,
+        ),
+      );
+      await first;
+      return Promise.all(rest);
+    };
+    // untimed (no tick has finished yet): the default quota of 4 batches = 8 rows holds
+    const fresh = new TickScheduler(spy({ delayMs: 40 }).runner, { defaultSloMs: 5000 });
+    const untimed = await burst(fresh, 10);
+    expect(untimed.filter((r) => r === 'ok')).toHaveLength(8);
+    expect(untimed.filter((r) => r.includes('quota of 8'))).toHaveLength(2);
+    // timed: the same burst and more is admitted, since every request's predicted completion is within 5 s
+    expect(fresh.estimateTickMs()).toBeGreaterThanOrEqual(40);
+    expect(await burst(fresh, 12)).toEqual(Array(12).fill('ok'));
+    // an explicit queueTicks is a quota for every tenant, timed or not
+    const capped = new TickScheduler(spy({ delayMs: 40 }).runner, { defaultSloMs: 5000, queueTicks: 4 });
+    await capped.submit('mlp-c', x);
+    const r = await burst(capped, 12);
+    expect(r.filter((m) => m.includes('quota of 8'))).toHaveLength(4);
+  });
+
   // Admission predicts completion (issue 12 item 6) on a fake clock: the runner's ticks take exactly the ms the
   // test says, so predicted and actual completion times are exact.
   function timed(sloMs: number) {
