@@ -4,15 +4,15 @@
 // result buffer, cut back to the rows the tick carried. Pure TypeScript; the native side copies the bytes to
 // the device and back, nothing on the host copies them again.
 // Everything per tenant that does not depend on the request (slot geometry, where its bytes sit in the
-// staging and result layouts, the typed arrays and shapes it accepts and returns) is computed once per plan by
-// TickCodec, so a tick costs a few typed-array writes per live tenant and allocates only its outputs and three
-// small arrays, whatever the plan's tenant count.
+// staging and result layouts, typed views of its input slots, the shapes it returns) is computed once per plan
+// by TickCodec, so a tick costs the shared check and a few typed-array writes per live tenant and allocates only
+// its outputs and three small arrays, whatever the plan's tenant count.
 import { type AnyTypedArray, type DType, allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { LoomError, fail } from '../ir/errors.js';
 import { numel } from '../ir/shape.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
-import { TYPED_ARRAY_NAMES, TenantIOError, validateTenantInputs } from '../ir/contract/tenant-io.js';
+import { TenantIOError, validateTenantInputs } from '../ir/contract/tenant-io.js';
 
 export type TickInputs = Readonly<Record<string, Readonly<Record<string, Tensor>>>>;
 export type TickOutputs = Record<string, Record<string, Tensor>>;
@@ -33,8 +33,6 @@ interface Slot {
 
 interface InSlot extends Slot {
   readonly index: number; // among the plan's input slots (SlotViews)
-  readonly arrayName: string | undefined; // the typed array that holds the dtype (TYPED_ARRAY_NAMES)
-  readonly shape: readonly number[];
 }
 
 interface OutSlot extends Slot {
@@ -54,8 +52,8 @@ export interface StagingLayout {
 // rows on the batch axis, maxBatch where no input has one) and its tensors. Ready to be written.
 export interface CheckedTick {
   readonly count: number;
-  readonly tenants: Int32Array;
-  readonly rows: Int32Array;
+  readonly tenants: readonly number[];
+  readonly rows: readonly number[];
   readonly given: readonly Readonly<Record<string, Tensor>>[];
 }
 
@@ -67,8 +65,8 @@ export interface WrittenTick {
   readonly active: Uint8Array;
   readonly rows: Int32Array;
   readonly count: number;
-  readonly tenants: Int32Array;
-  readonly tenantRows: Int32Array;
+  readonly tenants: readonly number[];
+  readonly tenantRows: readonly number[];
 }
 
 // One typed view per plan input slot over a staging set, of the slot's dtype (TickCodec.slotViews): a full-batch
@@ -108,41 +106,6 @@ function slotOf(io: TenantIO, hostOffset: number): Slot {
     hostOffset,
     elems: io.bytes / byteSize(io.dtype),
   };
-}
-
-// The rows of one tenant's inputs when they plainly fit its table (names, dtypes, the exact typed array, shapes,
-// element counts, one row count): ≥ 1, 0 when no input has a batch axis, −1 when anything is off or unusual. It
-// only ever accepts what validateTenantInputs accepts; everything else goes to that check, which names the problem.
-function plainRows(slots: readonly InSlot[], given: Readonly<Record<string, Tensor>> | null | undefined): number {
-  if (given === null || typeof given !== 'object') return -1;
-  let keys = 0;
-  for (const key in given) if (Object.hasOwn(given, key)) keys++;
-  if (keys !== slots.length) return -1;
-  let rows = 0;
-  for (let k = 0; k < slots.length; k++) {
-    const s = slots[k]!;
-    const t = given[s.name];
-    if (t === undefined || t === null || t.dtype !== s.dtype) return -1;
-    const data: unknown = t.data;
-    if (!ArrayBuffer.isView(data) || (data as unknown as Record<symbol, unknown>)[Symbol.toStringTag] !== s.arrayName) return -1;
-    const shape: unknown = t.shape;
-    if (!Array.isArray(shape) || shape.length !== s.shape.length) return -1;
-    let n = 1;
-    let r = 0;
-    for (let i = 0; i < shape.length; i++) {
-      const d: unknown = shape[i];
-      if (i === s.batchAxis) {
-        if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > s.shape[i]!) return -1;
-        r = d;
-      } else if (d !== s.shape[i]) return -1;
-      n *= d as number;
-    }
-    if ((data as unknown as ArrayLike<unknown>).length !== n) return -1;
-    if (s.batchAxis === null) continue;
-    if (rows === 0) rows = r;
-    else if (r !== rows) return -1;
-  }
-  return rows;
 }
 
 // The request's row count for one tenant (null: no input has a batch axis), or an EVAL error from the
@@ -223,8 +186,6 @@ export class TickCodec {
         const s: InSlot = {
           ...slotOf(io, hostOffset(layout.inSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' input '${io.name}'`)),
           index: inSlots.length,
-          arrayName: TYPED_ARRAY_NAMES[io.dtype],
-          shape: io.shape,
         };
         inSlots.push(s);
         return s;
@@ -252,19 +213,18 @@ export class TickCodec {
   check(inputs: TickInputs): CheckedTick {
     if (inputs === null || typeof inputs !== 'object') fail('EVAL', 'runTick expects an object of tenant id → { input name → Tensor }');
     const keys = Object.keys(inputs);
-    const tenants = new Int32Array(keys.length);
-    const rows = new Int32Array(keys.length);
-    const given: Readonly<Record<string, Tensor>>[] = new Array(keys.length);
+    const tenants: number[] = []; // plain arrays: a small typed array costs more to allocate than these to fill
+    const rows: number[] = [];
+    const given: Readonly<Record<string, Tensor>>[] = [];
     for (let i = 0; i < keys.length; i++) {
       const id = keys[i]!;
       const t = this.byId.get(id);
       if (t === undefined) fail('EVAL', `unknown tenant '${id}' (${this.describeTenants()})`);
       const g = inputs[id]!;
-      let r = plainRows(this.inputs[t]!, g);
-      if (r < 0) r = checkTenantTick(this.tenants[t]!, g) ?? 0;
-      tenants[i] = t;
-      rows[i] = r === 0 ? this.tenants[t]!.maxBatch : r;
-      given[i] = g;
+      const r = checkTenantTick(this.tenants[t]!, g) ?? 0;
+      tenants.push(t);
+      rows.push(r === 0 ? this.tenants[t]!.maxBatch : r);
+      given.push(g);
     }
     return { count: keys.length, tenants, rows, given };
   }

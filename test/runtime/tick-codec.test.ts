@@ -1,7 +1,8 @@
-// TickCodec's per-tick fast paths (runtime/tick-io.ts) against the shared check and the plain byte path: the quick
-// accept takes only what validateTenantInputs takes (and every refusal carries that check's message), typed slot
-// views write the same bytes as the byte copy, output shapes are shared frozen arrays, and the planner's io layout
-// keeps a fleet's result block to its outputs. No native code except the last test (CPU backend).
+// TickCodec (runtime/tick-io.ts) against the shared check and the plain byte path: a tick is accepted exactly when
+// validateTenantInputs accepts each tenant (same rows; a refusal carries that check's message, a null tensor is
+// named instead of a TypeError), typed slot views write the same bytes as the byte copy, output shapes are shared
+// frozen arrays, and the planner's io layout keeps a fleet's result block to its outputs. No native code except
+// the last test (CPU backend).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -131,7 +132,7 @@ const MUTATIONS: Array<(req: Record<string, unknown>, tenant: PlannedTenant, r: 
   (req) => Object.setPrototypeOf(req, { inherited: 1 }),
 ];
 
-describe('TickCodec.check: the quick accept never takes what the shared check refuses', () => {
+describe('TickCodec.check: what the shared tenant-I/O check says, tenant by tenant', () => {
   it('600 seeded requests, each spoiled by up to two mutations: same rows or the same message', () => {
     const { tenants, layout } = fixture();
     const codec = new TickCodec(tenants, layout);
