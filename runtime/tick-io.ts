@@ -6,7 +6,7 @@
 // Everything per tenant that does not depend on the request (slot geometry, where its bytes sit in the
 // staging and result layouts, typed views of its input slots, the shapes it returns) is computed once per plan
 // by TickCodec, so a tick costs the shared check and a few typed-array writes per live tenant and allocates only
-// its outputs and three small arrays, whatever the plan's tenant count.
+// its outputs and a few small arrays, whatever the plan's tenant count.
 import { type AnyTypedArray, type DType, allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { LoomError, fail } from '../ir/errors.js';
 import { numel } from '../ir/shape.js';
