@@ -149,16 +149,25 @@ async function main(): Promise<void> {
   ]);
   process.stdout.write(`${alignTable(head, body, 2).join('\n')}\n`);
   process.stdout.write(`\n(host = runTick wall - the executor's native tick, per tick; medians unless noted)\n`);
-  const phaseHead = ['fleet', 'check', 'write', 'submit', 'settle', 'native', 'unpack', 'total'];
+  const phaseHead = ['fleet', 'check', 'write', 'submit', 'settle', 'native', 'hop', 'settle call', 'unpack', 'total'];
   const phaseBody = results.map((r) => [
     r.fleet,
-    ...[r.phases.checkUs, r.phases.writeUs, r.phases.submitUs, r.phases.settleUs, r.phases.nativeUs, r.phases.unpackUs, r.phases.totalUs].map((v) =>
-      v.toFixed(1),
-    ),
+    ...[
+      r.phases.checkUs,
+      r.phases.writeUs,
+      r.phases.submitUs,
+      r.phases.settleUs,
+      r.phases.nativeUs,
+      r.phases.handBackUs,
+      r.phases.settleCallUs,
+      r.phases.unpackUs,
+      r.phases.totalUs,
+    ].map((v) => v.toFixed(1)),
   ]);
   process.stdout.write(`\n${alignTable(phaseHead, phaseBody, 2).join('\n')}\n`);
   process.stdout.write(
-    `(µs, medians, bench/tick-phases.ts: settle = submitTick returned → promise resolved; native = the executor's submit → tick done)\nwrote ${path.relative(ROOT, file)}\n`,
+    `(µs, medians, bench/tick-phases.ts: settle = submitTick returned → promise resolved; native = the executor's submit → tick done;\n` +
+      ` hop = the waiter saw the tick done → the JS thread settles it; settle call = result buffer + resolve)\nwrote ${path.relative(ROOT, file)}\n`,
   );
 }
 

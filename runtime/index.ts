@@ -7,5 +7,5 @@ export type { BackendEnv } from './backend-env.js';
 export { loadNativeAddon, nativeAddonInfo, nativeAddonPath } from './native-addon.js';
 export type { AddonInfo, NativeAddon } from './native-addon.js';
 export { TickCodec } from './tick-io.js';
-export type { CheckedTick, StagingLayout, TickInputs, TickOutputs, WrittenTick } from './tick-io.js';
+export type { CheckedTick, SlotViews, StagingLayout, TickInputs, TickOutputs, WrittenTick } from './tick-io.js';
 export { readNpy, writeNpy, decodeNpy, encodeNpy } from './npy.js';

@@ -7,7 +7,7 @@ import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { MiB, readRegularFile, readTextFile } from '../ir/files.js';
 import { type LaunchPlan, loadWeightsAsync, readPlanDir, streamWeights } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
-import { type CheckedTick, type TickInputs, type TickOutputs, TickCodec, type WrittenTick } from './tick-io.js';
+import { type CheckedTick, type SlotViews, type TickInputs, type TickOutputs, TickCodec, type WrittenTick } from './tick-io.js';
 
 export type BackendName = 'cpu' | 'cuda';
 
@@ -223,6 +223,7 @@ class ResidentPlan implements LoadedPlan {
   private closed = false;
   private readonly codec: TickCodec;
   private readonly sets: readonly Uint8Array[]; // the native staging sets (pinned memory on CUDA)
+  private readonly views: readonly SlotViews[]; // per set: typed views of its input slots (TickCodec.slotViews)
   private readonly masks: readonly Uint8Array[]; // one per set, all zero between ticks
   private readonly rowCounts: readonly Int32Array[]; // one per set (each live tenant's rows), all zero between ticks
   private readonly free: number[]; // staging sets not in flight
@@ -237,6 +238,7 @@ class ResidentPlan implements LoadedPlan {
     const staging = addon.staging(handle);
     this.codec = new TickCodec(plan.tenants, staging);
     this.sets = staging.sets.map((b) => new Uint8Array(b, 0, staging.inBytes));
+    this.views = this.sets.map((set) => this.codec.slotViews(set));
     this.masks = staging.sets.map(() => new Uint8Array(plan.tenants.length));
     this.rowCounts = staging.sets.map(() => new Int32Array(plan.tenants.length));
     this.free = staging.sets.map((_, i) => staging.sets.length - 1 - i);
@@ -254,7 +256,7 @@ class ResidentPlan implements LoadedPlan {
     }
     if (this.waiting.length === 0 && this.free.length > 0) {
       const set = this.free.pop()!;
-      const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!);
+      const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!, this.views[set]!);
       return this.submit(set, written);
     }
     const bytes = new Uint8Array(this.codec.inBytes);
@@ -296,7 +298,7 @@ class ResidentPlan implements LoadedPlan {
     mask.set(next.written.active);
     const rows = this.rowCounts[set]!;
     rows.set(next.written.rows);
-    this.submit(set, { active: mask, rows, reads: next.written.reads }).then(next.settle.resolve, next.settle.reject);
+    this.submit(set, { ...next.written, active: mask, rows }).then(next.settle.resolve, next.settle.reject);
   }
 
   backendInfo(): Record<string, string | number> {

@@ -4,12 +4,13 @@
 // result buffer, cut back to the rows the tick carried. Pure TypeScript; the native side copies the bytes to
 // the device and back, nothing on the host copies them again.
 // Everything per tenant that does not depend on the request (slot geometry, where its bytes sit in the
-// staging and result layouts) is computed once per plan by TickCodec, so a tick costs a few typed-array
-// writes per live tenant, whatever the plan's tenant count.
-import { allocArray, byteSize, viewArray } from '../ir/dtype.js';
+// staging and result layouts, typed views of its input slots, the shapes it returns) is computed once per plan
+// by TickCodec, so a tick costs the shared check and a few typed-array writes per live tenant and allocates only
+// its outputs and a few small arrays, whatever the plan's tenant count.
+import { type AnyTypedArray, type DType, allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { LoomError, fail } from '../ir/errors.js';
 import { numel } from '../ir/shape.js';
-import { type Tensor, makeTensor, tensorBytes } from '../ir/tensor.js';
+import type { Tensor } from '../ir/tensor.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
 import { TenantIOError, validateTenantInputs } from '../ir/contract/tenant-io.js';
 
@@ -20,10 +21,23 @@ export type TickOutputs = Record<string, Record<string, Tensor>>;
 // slice after it; maxRows = 1 for a slot without a batch axis.
 interface Slot {
   readonly io: TenantIO;
+  readonly name: string;
+  readonly dtype: DType;
+  readonly batchAxis: number | null;
   readonly outer: number;
   readonly maxRows: number;
   readonly rowBytes: number;
   readonly hostOffset: number; // where the slot's bytes sit in a staging set (inputs) or a tick's result (outputs)
+  readonly elems: number; // elements at maxRows
+}
+
+interface InSlot extends Slot {
+  readonly index: number; // among the plan's input slots (SlotViews)
+}
+
+interface OutSlot extends Slot {
+  readonly fullShape: readonly number[]; // frozen, shared by every tick's full-batch output of this slot
+  readonly rowShapes: (readonly number[] | undefined)[]; // frozen shapes at r rows (index r), made on first use
 }
 
 // The native side's staging layout (runtime/native-addon.ts NativeStaging): spans of [ioOffset, bytes, hostOffset].
@@ -34,33 +48,31 @@ export interface StagingLayout {
   readonly outBytes: number;
 }
 
-interface TenantTable {
-  readonly tenant: PlannedTenant;
-  readonly index: number;
-  readonly inputs: readonly Slot[];
-  readonly outputs: readonly Slot[];
-}
-
-// One output the tick reads back: which, and how many rows.
-interface TickRead {
-  readonly table: TenantTable;
-  readonly slot: Slot;
-  readonly rows: number;
-}
-
-// A validated tick: its tenants' tables, inputs and row counts, ready to be written into a staging set.
+// A validated tick, in the order its tenants were given: plan tenant indices, each one's rows (its inputs'
+// rows on the batch axis, maxBatch where no input has one) and its tensors. Ready to be written.
 export interface CheckedTick {
-  readonly entries: readonly { readonly table: TenantTable; readonly given: Readonly<Record<string, Tensor>>; readonly rows: number | null }[];
+  readonly count: number;
+  readonly tenants: readonly number[];
+  readonly rows: readonly number[];
+  readonly given: readonly Readonly<Record<string, Tensor>>[];
 }
 
 // A tick written into a staging set: its mask (one byte per plan tenant), each live tenant's rows (the native side
-// runs the tick's row-scaled GEMMs at the most rows of any live tenant, rounded up to a power of two) and the
-// outputs to read back.
+// runs the tick's row-scaled GEMMs at the most rows of any live tenant, rounded up to a power of two), and its
+// tenants and their rows in call order (the outputs to read back; the tick's own arrays, so they outlive the set's
+// mask and rows, which the next tick reuses).
 export interface WrittenTick {
   readonly active: Uint8Array;
   readonly rows: Int32Array;
-  readonly reads: readonly TickRead[];
+  readonly count: number;
+  readonly tenants: readonly number[];
+  readonly tenantRows: readonly number[];
 }
+
+// One typed view per plan input slot over a staging set, of the slot's dtype (TickCodec.slotViews): a full-batch
+// input is one same-type set() into it, no byte view of the caller's array made per tick. Null where the slot's
+// offset does not fit its element size (the bytes are copied instead).
+export type SlotViews = readonly (AnyTypedArray | null)[];
 
 // Where io range [offset, offset + bytes) sits in the host buffer of `spans`; throws when no span holds it
 // (the layout and the plan disagree: a bug, not a request error).
@@ -85,122 +97,182 @@ function slotOf(io: TenantIO, hostOffset: number): Slot {
   const axis = io.batchAxis ?? 0;
   return {
     io,
+    name: io.name,
+    dtype: io.dtype,
+    batchAxis: io.batchAxis,
     outer: numel(io.shape.slice(0, axis)),
     maxRows: io.shape.length === 0 || io.batchAxis === null ? 1 : io.shape[axis]!,
     rowBytes: numel(io.shape.slice(axis + 1)) * byteSize(io.dtype),
     hostOffset,
+    elems: io.bytes / byteSize(io.dtype),
   };
 }
 
 // The request's row count for one tenant (null: no input has a batch axis), or an EVAL error from the
 // shared tenant-I/O check, with that check's error (field path, code) as its cause.
 function checkTenantTick(tenant: PlannedTenant, given: Readonly<Record<string, Tensor>>): number | null {
+  if (given === null || typeof given !== 'object')
+    fail('EVAL', `tenant '${tenant.id}': expected an object of input name → Tensor, got ${given === null ? 'null' : typeof given}`);
   try {
     return validateTenantInputs(tenant, given);
   } catch (e) {
     if (e instanceof TenantIOError) throw new LoomError('EVAL', e.message, { cause: e });
+    // the shared check reads a null tensor's fields (a TypeError): name the input instead
+    const gone = tenant.inputs.find((io) => given[io.name] === null);
+    if (gone !== undefined) fail('EVAL', `tenant '${tenant.id}' input '${gone.name}': expected a tensor { dtype, shape, data }, got null`);
     throw e;
   }
 }
 
+function bytesOf(a: AnyTypedArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
 // Rows [0, rows) of each outer block go to the front of the slot's block; the rest of the block is zeroed
-// (the buffer is reused from earlier ticks).
-function writeInput(data: Uint8Array, slot: Slot, t: Tensor, rows: number): void {
-  const src = tensorBytes(t);
-  if (slot.io.batchAxis === null || rows === slot.maxRows) {
-    data.set(src, slot.hostOffset);
+// (the buffer is reused from earlier ticks). A full batch is one copy, through the slot's typed view when there is one.
+function writeInput(data: Uint8Array, view: AnyTypedArray | null, slot: InSlot, src: AnyTypedArray, rows: number): void {
+  if (slot.batchAxis === null || rows === slot.maxRows) {
+    if (view !== null) (view as Float32Array).set(src as Float32Array);
+    else data.set(bytesOf(src), slot.hostOffset);
     return;
   }
+  const bytes = bytesOf(src);
   const given = rows * slot.rowBytes;
   const block = slot.maxRows * slot.rowBytes;
   for (let o = 0; o < slot.outer; o++) {
     const at = slot.hostOffset + o * block;
-    data.set(src.subarray(o * given, (o + 1) * given), at);
+    data.set(bytes.subarray(o * given, (o + 1) * given), at);
     data.fill(0, at + given, at + block);
   }
 }
 
 // Output tensors are views into the tick's result buffer where the rows carried are contiguous (no batch
 // axis, full batch, or batch axis 0); each tenant's view covers only its own range, so tenants never see
-// each other's bytes. A partial batch on an inner axis is compacted into a new array.
-function readOutput(r: TickRead, result: ArrayBuffer): Tensor {
-  const { io, outer, maxRows, rowBytes, hostOffset: at } = r.slot;
-  const elem = byteSize(io.dtype);
-  if (io.batchAxis === null || r.rows === maxRows) return makeTensor(io.dtype, io.shape, viewArray(io.dtype, result, at, io.bytes / elem));
-  const shape = [...io.shape];
-  shape[io.batchAxis] = r.rows;
-  const given = r.rows * rowBytes;
-  if (outer === 1) return makeTensor(io.dtype, shape, viewArray(io.dtype, result, at, given / elem));
-  const arr = allocArray(io.dtype, (outer * given) / elem);
+// each other's bytes. A partial batch on an inner axis is compacted into a new array. Shapes are frozen and
+// shared between ticks (a Tensor's shape is readonly).
+function readOutput(s: OutSlot, rows: number, result: ArrayBuffer): Tensor {
+  if (s.batchAxis === null || rows === s.maxRows) return { dtype: s.dtype, shape: s.fullShape, data: viewArray(s.dtype, result, s.hostOffset, s.elems) };
+  const shape = (s.rowShapes[rows] ??= Object.freeze(s.fullShape.map((d, i) => (i === s.batchAxis ? rows : d))));
+  const elem = byteSize(s.dtype);
+  const given = rows * s.rowBytes;
+  if (s.outer === 1) return { dtype: s.dtype, shape, data: viewArray(s.dtype, result, s.hostOffset, given / elem) };
+  const arr = allocArray(s.dtype, (s.outer * given) / elem);
   const dst = new Uint8Array(arr.buffer);
-  const src = new Uint8Array(result, at, io.bytes);
-  for (let o = 0; o < outer; o++) dst.set(src.subarray(o * maxRows * rowBytes, o * maxRows * rowBytes + given), o * given);
-  return makeTensor(io.dtype, shape, arr);
+  const src = new Uint8Array(result, s.hostOffset, s.io.bytes);
+  for (let o = 0; o < s.outer; o++) dst.set(src.subarray(o * s.maxRows * s.rowBytes, o * s.maxRows * s.rowBytes + given), o * given);
+  return { dtype: s.dtype, shape, data: arr };
 }
 
 // Writes ticks for one plan's tenants into its staging sets and reads their results. Built once per loaded plan.
 export class TickCodec {
-  private readonly tables: readonly TenantTable[];
-  private readonly byId: ReadonlyMap<string, TenantTable>;
+  private readonly tenants: readonly PlannedTenant[];
+  private readonly ids: readonly string[];
+  private readonly byId: ReadonlyMap<string, number>;
+  private readonly inputs: readonly (readonly InSlot[])[]; // per plan tenant
+  private readonly outputs: readonly (readonly OutSlot[])[];
+  private readonly inSlots: readonly InSlot[]; // every tenant's, in plan order (InSlot.index)
   readonly inBytes: number;
   readonly outBytes: number;
 
   constructor(tenants: readonly PlannedTenant[], layout: StagingLayout) {
     this.inBytes = layout.inBytes;
     this.outBytes = layout.outBytes;
-    this.tables = tenants.map((tenant, index) => ({
-      tenant,
-      index,
-      inputs: tenant.inputs.map((io) => slotOf(io, hostOffset(layout.inSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' input '${io.name}'`))),
-      outputs: tenant.outputs.map((io) => slotOf(io, hostOffset(layout.outSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' output '${io.name}'`))),
-    }));
-    this.byId = new Map(this.tables.map((t) => [t.tenant.id, t]));
+    this.tenants = tenants;
+    this.ids = tenants.map((t) => t.id);
+    this.byId = new Map(tenants.map((t, i) => [t.id, i]));
+    const inSlots: InSlot[] = [];
+    this.inputs = tenants.map((tenant) =>
+      tenant.inputs.map((io) => {
+        const s: InSlot = {
+          ...slotOf(io, hostOffset(layout.inSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' input '${io.name}'`)),
+          index: inSlots.length,
+        };
+        inSlots.push(s);
+        return s;
+      }),
+    );
+    this.inSlots = inSlots;
+    this.outputs = tenants.map((tenant) =>
+      tenant.outputs.map((io) => ({
+        ...slotOf(io, hostOffset(layout.outSpans, io.ref.offset, io.bytes, `tenant '${tenant.id}' output '${io.name}'`)),
+        fullShape: Object.freeze([...io.shape]),
+        rowShapes: [],
+      })),
+    );
+  }
+
+  // Typed views of every input slot over `data` (a staging set), made once per set by the caller and passed to write.
+  slotViews(data: Uint8Array): SlotViews {
+    return this.inSlots.map((s) => {
+      const at = data.byteOffset + s.hostOffset;
+      return at % byteSize(s.dtype) === 0 ? viewArray(s.dtype, data.buffer, at, s.elems) : null;
+    });
   }
 
   // Validates `inputs` (EVAL errors name the tenant, the input and what is wrong); touches no buffer.
   check(inputs: TickInputs): CheckedTick {
     if (inputs === null || typeof inputs !== 'object') fail('EVAL', 'runTick expects an object of tenant id → { input name → Tensor }');
-    const entries: { table: TenantTable; given: Readonly<Record<string, Tensor>>; rows: number | null }[] = [];
-    for (const id of Object.keys(inputs)) {
-      const table = this.byId.get(id);
-      if (table === undefined) fail('EVAL', `unknown tenant '${id}' (${this.describeTenants()})`);
-      const given = inputs[id]!;
-      entries.push({ table, given, rows: checkTenantTick(table.tenant, given) });
+    const keys = Object.keys(inputs);
+    const tenants: number[] = []; // plain arrays: a small typed array costs more to allocate than these to fill
+    const rows: number[] = [];
+    const given: Readonly<Record<string, Tensor>>[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      const id = keys[i]!;
+      const t = this.byId.get(id);
+      if (t === undefined) fail('EVAL', `unknown tenant '${id}' (${this.describeTenants()})`);
+      const g = inputs[id]!;
+      const r = checkTenantTick(this.tenants[t]!, g) ?? 0;
+      tenants.push(t);
+      rows.push(r === 0 ? this.tenants[t]!.maxBatch : r);
+      given.push(g);
     }
-    return { entries };
+    return { count: keys.length, tenants, rows, given };
   }
 
-  // Lays a checked tick's inputs into `data` (a staging set, or a buffer of inBytes copied into one later);
-  // `active` and `rowCounts` are the set's mask and rows, all zero on entry. A tenant whose inputs have no batch
-  // axis counts maxBatch rows.
-  write(tick: CheckedTick, data: Uint8Array, active: Uint8Array, rowCounts: Int32Array): WrittenTick {
-    const reads: TickRead[] = [];
-    for (const { table, given, rows } of tick.entries) {
-      for (const slot of table.inputs) writeInput(data, slot, given[slot.io.name]!, slot.io.batchAxis === null ? 0 : rows!);
-      active[table.index] = 1;
-      rowCounts[table.index] = rows ?? table.tenant.maxBatch;
-      for (const slot of table.outputs) reads.push({ table, slot, rows: rows ?? table.tenant.maxBatch });
+  // Lays a checked tick's inputs into `data` (a staging set with its slotViews, or a buffer of inBytes copied into
+  // one later, views null); `active` and `rowCounts` are the set's mask and rows, all zero on entry.
+  write(tick: CheckedTick, data: Uint8Array, active: Uint8Array, rowCounts: Int32Array, views: SlotViews | null = null): WrittenTick {
+    for (let i = 0; i < tick.count; i++) {
+      const t = tick.tenants[i]!;
+      const rows = tick.rows[i]!;
+      const given = tick.given[i]!;
+      const slots = this.inputs[t]!;
+      for (let k = 0; k < slots.length; k++) {
+        const s = slots[k]!;
+        writeInput(data, views === null ? null : views[s.index]!, s, given[s.name]!.data, rows);
+      }
+      active[t] = 1;
+      rowCounts[t] = rows;
     }
-    return { active, rows: rowCounts, reads };
+    return { active, rows: rowCounts, count: tick.count, tenants: tick.tenants, tenantRows: tick.rows };
   }
 
   // Output tensors per tenant from the tick's result buffer (see readOutput on sharing).
   unpack(tick: WrittenTick, result: ArrayBuffer): TickOutputs {
     const out: TickOutputs = {};
-    for (const r of tick.reads) (out[r.table.tenant.id] ??= {})[r.slot.io.name] = readOutput(r, result);
+    for (let i = 0; i < tick.count; i++) {
+      const t = tick.tenants[i]!;
+      const rows = tick.tenantRows[i]!;
+      const slots = this.outputs[t]!;
+      if (slots.length === 0) continue;
+      const rec: Record<string, Tensor> = {};
+      for (let k = 0; k < slots.length; k++) rec[slots[k]!.name] = readOutput(slots[k]!, rows, result);
+      out[this.ids[t]!] = rec;
+    }
     return out;
   }
 
   // The mask and rows back to all zero, touching only the tick's tenants.
   clear(tick: WrittenTick): void {
-    for (const r of tick.reads) {
-      tick.active[r.table.index] = 0;
-      tick.rows[r.table.index] = 0;
+    for (let i = 0; i < tick.count; i++) {
+      const t = tick.tenants[i]!;
+      tick.active[t] = 0;
+      tick.rows[t] = 0;
     }
   }
 
   private describeTenants(): string {
-    const ids = this.tables.map((x) => x.tenant.id);
+    const ids = this.ids;
     return ids.length <= 20 ? `the plan has: ${ids.join(', ')}` : `the plan has ${ids.length} tenants: ${ids.slice(0, 10).join(', ')}, …`;
   }
 }

@@ -16,6 +16,7 @@
 
 #include "addon_common.h"
 #include "addon_plan.h"
+#include "addon_waiter.h"
 #include "backend_ext.h"
 #include "thread_pool.h"
 
@@ -169,7 +170,11 @@ Napi::Value handle_info(const Napi::CallbackInfo& info) {
   if (info.Length() < 1) throw addon_eval_error(env, "loom addon: handleInfo(handle)");
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   try {
-    return stats_object(env, exec->stats());
+    loom::backend_stats st = exec->stats();
+    const loom::addon_handle* h = info[0].As<Napi::External<loom::addon_handle>>().Data();
+    if (h->waiter)
+      for (auto& kv : h->waiter->stats()) st.numbers.push_back(std::move(kv));
+    return stats_object(env, st);
   } catch (const std::exception& e) {
     throw addon_eval_error(env, e.what());
   }

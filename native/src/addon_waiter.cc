@@ -67,51 +67,97 @@ void tick_waiter::stop() {
 
 void tick_waiter::run() {
   for (;;) {
-    int set = 0;
+    completion c;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) break; // stopping, nothing left to hand back
-      set = queue_.front();
+      c.set = queue_.front();
       queue_.pop_front();
     }
-    auto* c = new completion{set, {}, exec_};
+    c.exec = exec_;
     try {
-      c->exec->await(set);
+      c.exec->await(c.set);
     } catch (const std::exception& e) {
-      c->error = e.what();
-      if (c->error.empty()) c->error = "the tick failed";
+      c.error = e.what();
+      if (c.error.empty()) c.error = "the tick failed";
     }
+    c.done = std::chrono::steady_clock::now();
+    bool call = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_.push_back(std::move(c));
+      call = !call_queued_; // else the queued call settles this tick too
+      call_queued_ = true;
+    }
+    if (!call) continue;
     // the object outlives every queued call: the finalizer, which runs after them, holds a reference
     tick_waiter* self = this;
-    const napi_status st = tsfn_.BlockingCall(c, [self](Napi::Env env, Napi::Function, completion* done) { self->settle(env, done); });
-    if (st != napi_ok) delete c; // the environment is going away
+    if (tsfn_.BlockingCall([self](Napi::Env env, Napi::Function) { self->drain(env); }) != napi_ok) {
+      std::lock_guard<std::mutex> lock(mu_);
+      call_queued_ = false; // the environment is going away; done_ is dropped with this object
+    }
   }
   tsfn_.Release();
 }
 
-void tick_waiter::settle(Napi::Env env, completion* c) {
-  std::unique_ptr<completion> own(c);
-  if (env == nullptr) return; // torn down with ticks queued
-  std::optional<Napi::Promise::Deferred>& d = deferred_.at(static_cast<size_t>(c->set));
+void tick_waiter::drain(Napi::Env env) {
+  const auto entered = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    draining_.swap(done_);
+    call_queued_ = false;
+  }
+  if (env == nullptr) { // torn down with ticks queued
+    draining_.clear();
+    return;
+  }
+  hand_backs_++;
+  handed_back_ticks_ += draining_.size();
+  try {
+    for (completion& c : draining_) {
+      last_hand_back_us_ = std::chrono::duration<double, std::micro>(entered - c.done).count();
+      hand_back_us_total_ += last_hand_back_us_;
+      settle(env, c);
+    }
+  } catch (...) {
+    draining_.clear();
+    throw;
+  }
+  if (!draining_.empty()) {
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - entered).count();
+    settle_us_total_ += us;
+    last_settle_us_ = us / static_cast<double>(draining_.size());
+  }
+  draining_.clear();
+}
+
+void tick_waiter::settle(Napi::Env env, completion& c) {
+  std::optional<Napi::Promise::Deferred>& d = deferred_.at(static_cast<size_t>(c.set));
   if (!d) return;
   Napi::Promise::Deferred deferred = *d;
   d.reset();
   if (--in_flight_ == 0) tsfn_.Unref(env);
-  if (!c->error.empty()) {
+  if (!c.error.empty()) {
     try {
-      c->exec->finish(c->set);
+      c.exec->finish(c.set);
     } catch (const std::exception&) {
       // the set is freed either way; the tick's own error is the one to report
     }
-    deferred.Reject(addon_eval_error(env, c->error).Value());
+    deferred.Reject(addon_eval_error(env, c.error).Value());
     return;
   }
   try {
-    deferred.Resolve(addon_result_buffer(env, c->exec->finish(c->set)));
+    deferred.Resolve(addon_result_buffer(env, c.exec->finish(c.set)));
   } catch (const std::exception& e) {
     deferred.Reject(addon_eval_error(env, e.what()).Value());
   }
+}
+
+std::vector<std::pair<std::string, double>> tick_waiter::stats() const {
+  return {{"lastHandBackUs", last_hand_back_us_},          {"lastSettleUs", last_settle_us_},
+          {"handBacks", static_cast<double>(hand_backs_)}, {"handedBackTicks", static_cast<double>(handed_back_ticks_)},
+          {"handBackUsTotal", hand_back_us_total_},        {"settleUsTotal", settle_us_total_}};
 }
 
 } // namespace loom

@@ -83,6 +83,34 @@ describe('pipelined ticks (cpu)', () => {
     expect(Number(plan.backendInfo().failedTicks)).toBe(1);
   });
 
+  it('ticks that finish while a hand-back is queued ride on it: one call settles them, in order, a failed one alone', async () => {
+    const plan = await load({ pipelineDepth: 3, testFaults: { ticks: 1, after: 2 } });
+    await plan.runTick({ a: { x: xa(1, 1) } }); // the tick waiter exists
+    const before = plan.backendInfo();
+    const feeds = [0, 1, 2].map((i) => ({ a: { x: xa(2, 300 + i) } }));
+    const order: number[] = [];
+    const ticks = feeds.map((f, i) =>
+      plan.runTick(f).finally(() => {
+        order.push(i);
+      }),
+    );
+    // the JS thread stays busy while the waiter finishes all three: the first one's call into JS cannot run yet
+    const until = Date.now() + 400;
+    while (Date.now() < until) {}
+    const settled = await Promise.allSettled(ticks);
+    const after = plan.backendInfo();
+    expect(order).toEqual([0, 1, 2]);
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'EVAL', message: expect.stringMatching(/injected fault/) });
+    for (const i of [0, 2]) {
+      const out = (settled[i] as PromiseFulfilledResult<Awaited<ReturnType<LoadedPlan['runTick']>>>).value;
+      expect(maxRelError(floats(out.a!.y), expected(fixture.hand, 0, floats(feeds[i]!.a.x), 2))).toBeLessThan(1e-6);
+    }
+    expect(Number(after.handedBackTicks) - Number(before.handedBackTicks)).toBe(3);
+    expect(Number(after.handBacks) - Number(before.handBacks)).toBe(1);
+    expect(Number(after.lastHandBackUs)).toBeGreaterThan(0);
+  });
+
   it('results stay intact while later ticks reuse the staging sets and result blocks', async () => {
     const plan = await load({ pipelineDepth: 2 });
     const first = await plan.runTick({ a: { x: xa(4, 1) } });
