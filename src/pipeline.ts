@@ -221,8 +221,14 @@ export const LAUNCH: FleetStage<PlannedFleet, LaunchFiles> = {
   output: 'plan.json + weights.bin (+ dump.json)',
   label: (_input, last) => (last ? 'write plan.json and weights.bin' : 'write the plan directory'),
   run: (input, ctx) => {
-    // weights.bin streams to disk while the LaunchPlan is built: a fleet's weights can be several GB
-    const built = ctx.clock.time('weights + kernels', () => writeWeights(input.plan, ctx.outDir, ctx.message));
+    // weights.bin streams to disk while the LaunchPlan is built: a fleet's weights can be several GB. With the
+    // tenant cache, an earlier plan's weights.bin of the same layout is copied and only the blobs of changed
+    // tenants are written (src/cache/plan-record.ts)
+    const cache = ctx.tenantCache;
+    const ids = input.manifest.tenants.map((t) => t.id);
+    const previous = cache === undefined ? undefined : ctx.clock.time('weights lookup', () => cache.previousWeights(input.plan, ids));
+    const built = ctx.clock.time('weights + kernels', () => writeWeights(input.plan, ctx.outDir, ctx.message, previous));
+    if (previous !== undefined) cache?.weightsWritten(built.reuse, built.reuseFailed);
     return { ...input, built, dir: ctx.outDir };
   },
   dump: (out, dir) => {
@@ -380,6 +386,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
       const first = key === undefined ? undefined : shared.get(key);
       if (first !== undefined) {
         newStep(`${t.id}: the same model as ${first.id}`);
+        cache?.sharedWith(t.id, first.id);
         first.values.forEach((v, k) => v !== undefined && results[k]!.push(named(v, t.id)));
         return;
       }

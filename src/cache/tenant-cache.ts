@@ -19,6 +19,18 @@ import { CLIENTS_DIR, cachedClient } from './client-cache.js';
 import { type Dependency, readEntry, writeEntry } from './entry.js';
 import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
 import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomBuildId } from './location.js';
+import { type PreviousPlan, findPreviousPlan, recordPlan } from './plan-record.js';
+import type { LaunchPlan } from '../../ir/contract/launch-plan.js';
+import type { Plan } from '../../ir/contract/plan.js';
+import type { WeightsReuse } from '../../codegen/format.js';
+
+// How this compile wrote weights.bin (reported by `loom compile`).
+export interface WeightsNote {
+  readonly reuse?: WeightsReuse; // kept an earlier plan's bytes
+  readonly fullBecause?: string; // else why every byte was written
+  readonly passedOver: readonly string[]; // recorded plans not used, and why
+  recordError?: string; // the plan could not be recorded for the next compile
+}
 
 export interface TenantCacheOptions {
   readonly dir: string;
@@ -56,6 +68,7 @@ export class TenantCache {
   private readonly memo = new Map<string, ConcreteTenant>(); // this run's tenants by key
   private readonly pending = new Map<string, Pending>(); // tenants being compiled, by id
   private readonly used = new Set<string>(); // entry files this run read or wrote
+  private readonly keys = new Map<string, string>(); // tenant id → the key of its lowered IR (hits, stores, shares)
 
   constructor(opts: TenantCacheOptions) {
     this.dir = path.resolve(opts.dir);
@@ -77,7 +90,7 @@ export class TenantCache {
     if (modelSha === undefined) return this.miss();
     const key = this.keyOf(t, precision, modelSha);
     const memo = this.memo.get(key);
-    if (memo !== undefined) return this.hit(t, memo);
+    if (memo !== undefined) return this.hit(t, memo, key);
     const file = this.entryFile(key);
     const r = readEntry(file, key);
     if ('rejected' in r) {
@@ -89,7 +102,7 @@ export class TenantCache {
     this.used.add(file);
     touch(file);
     this.memo.set(key, r.entry.tenant);
-    return this.hit(t, r.entry.tenant);
+    return this.hit(t, r.entry.tenant, key);
   }
 
   // Hooks for importing a tenant that missed: the model's bytes are hashed as they are read (not read twice).
@@ -114,6 +127,7 @@ export class TenantCache {
     if (p?.modelSha === undefined) return; // imported without the hooks
     const key = this.keyOf(t, precision, p.modelSha);
     this.memo.set(key, tenant);
+    this.keys.set(t.id, key);
     const file = this.entryFile(key);
     try {
       const deps: Dependency[] = [...p.external].sort().map((f) => ({ file: f, sha256: this.files.hash(f) }));
@@ -123,6 +137,48 @@ export class TenantCache {
     } catch (e) {
       this.stats.writeErrors.push(`tenant '${t.id}': ${(e as Error).message}`);
     }
+  }
+
+  // Tenant `id` got the same lowered IR as tenant `first` (one model file, dims and maxBatch: src/pipeline.ts).
+  sharedWith(id: string, first: string): void {
+    const key = this.keys.get(first);
+    if (key !== undefined) this.keys.set(id, key);
+  }
+
+  // The key of the lowered IR tenant `id` was planned from, when this run knows it.
+  tenantKey(id: string): string | undefined {
+    return this.keys.get(id);
+  }
+
+  // An earlier plan's weights.bin holding most of this plan's blobs (plan-record.ts), or undefined (noted).
+  previousWeights(plan: Plan, tenantIds: readonly string[]): PreviousPlan | undefined {
+    const blobs = sortedWeightBlobs(plan).map((b) => [b.offset, b.tensor.data.byteLength, this.blobSource(b, tenantIds)] as const);
+    const r = findPreviousPlan(this.dir, plan.arenas.weights, blobs);
+    this.weights = { passedOver: r.notes, ...(r.found ? {} : { fullBecause: r.notes.length > 0 ? 'no recorded plan fits' : 'no earlier plan recorded' }) };
+    return r.found;
+  }
+
+  // What writeWeights did with previousWeights' answer.
+  weightsWritten(reuse: WeightsReuse | undefined, failed: string | undefined): void {
+    const passedOver = this.weights?.passedOver ?? [];
+    if (reuse !== undefined) this.weights = { reuse, passedOver };
+    else if (failed !== undefined) this.weights = { fullBecause: `could not keep the earlier plan's bytes: ${failed}`, passedOver };
+  }
+
+  // Records the plan just written for the next compile (plan-record.ts).
+  async recordPlan(weightsFile: string, lp: LaunchPlan, plan: Plan, tenantIds: readonly string[]): Promise<void> {
+    const sources = sortedWeightBlobs(plan).map((b) => this.blobSource(b, tenantIds));
+    const err = await recordPlan(this.dir, weightsFile, lp, sources);
+    if (err !== null && this.weights !== undefined) this.weights.recordError = err;
+  }
+
+  weights: WeightsNote | undefined;
+
+  private blobSource(b: Plan['weights'][number], tenantIds: readonly string[]): string | null {
+    if (b.tenant === undefined || b.seq === undefined) return null;
+    const id = tenantIds[b.tenant];
+    const key = id === undefined ? undefined : this.keys.get(id);
+    return key === undefined ? null : `${key}#${b.seq}`;
   }
 
   // The plan's typed client, from the cache when these tenants' was rendered before.
@@ -194,10 +250,15 @@ export class TenantCache {
   }
 
   // The graph is named after the tenant (import names it so; messages use it), the rest is shared.
-  private hit(t: TenantSpec, c: ConcreteTenant): ConcreteTenant {
+  private hit(t: TenantSpec, c: ConcreteTenant, key: string): ConcreteTenant {
     this.stats.hits++;
+    this.keys.set(t.id, key);
     return { ...c, graph: { ...c.graph, name: t.id } };
   }
+}
+
+function sortedWeightBlobs(plan: Plan): Plan['weights'] {
+  return [...plan.weights].sort((a, b) => a.offset - b.offset);
 }
 
 function touch(file: string): void {

@@ -23,7 +23,7 @@ import {
   runPipeline,
   stageNamed,
 } from '../pipeline.js';
-import { TenantCache } from '../cache/tenant-cache.js';
+import { TenantCache, type WeightsNote } from '../cache/tenant-cache.js';
 import { writeManifestCopy } from './manifest-copy.js';
 import { type Manifest, type TenantSpec, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
@@ -68,6 +68,7 @@ export interface CompileOptions {
 
 export interface TenantCacheReport {
   readonly dir: string;
+  readonly weights?: WeightsNote; // how weights.bin was written (full compiles)
   readonly hits: number;
   readonly misses: number;
   readonly modelsRead: number; // model files read: those imported, and those hashed again because their stat changed
@@ -174,6 +175,11 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   writeText(path.join(outDir, CLIENT_FILE), await client(plan!));
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
   const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
+  // the next compile of this fleet may keep this plan's weights.bin bytes
+  if (cache !== undefined)
+    await clock.timeAsync('plan record', () =>
+      cache.recordPlan(kernels.written.files.weights, kernels.written.plan, plan!, run.manifest.tenants.map((t) => t.id)),
+    );
   return result(files, { nvccSkipped: kernels.written.nvccSkipped });
 }
 
@@ -186,7 +192,19 @@ function sameModelKey(t: TenantSpec): string {
 
 function reportCache(cache: TenantCache): TenantCacheReport {
   const { hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors } = cache.stats;
-  return { dir: cache.dir, hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors, pruned: { ...cache.prune(), maxBytes: cache.maxBytes } };
+  const weights = cache.weights === undefined ? {} : { weights: cache.weights };
+  return {
+    dir: cache.dir,
+    hits,
+    misses,
+    modelsRead,
+    written,
+    bytesWritten,
+    rejected,
+    writeErrors,
+    pruned: { ...cache.prune(), maxBytes: cache.maxBytes },
+    ...weights,
+  };
 }
 
 // Shared with the CLI, so both say why a stage name does not fit.
