@@ -2,6 +2,7 @@
 // kernels.cu and validates the result. writePlanDir and the --emit support functions share it; nothing here
 // touches the disk (writePlanDir's sink does).
 import { createHash } from 'node:crypto';
+import { bytesOf } from '../ir/deferred.js';
 import { byteSize } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
 import type { Plan } from '../ir/contract/plan.js';
@@ -59,8 +60,7 @@ export function packWeights(plan: Plan, sink: WeightsSink): WeightBlobInfo[] {
     for (let left = n; left > 0; left -= ZEROS.byteLength) sink(left >= ZEROS.byteLength ? ZEROS : ZEROS.subarray(0, left));
   };
   for (const b of sortedBlobs(plan)) {
-    const t = b.tensor;
-    const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const data = bytesOf(b.tensor); // a constant a cached tenant left on disk is read now (ir/deferred.ts)
     zeros(b.offset - end);
     if (data.byteLength > 0) sink(data);
     end = b.offset + data.byteLength;

@@ -2,6 +2,7 @@
 // is present, kernels.sm_90.cubin). Same Plan → byte-identical files.
 import { closeSync, constants as fsConstants, copyFileSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { DeferredReadError, bytesOf } from '../ir/deferred.js';
 import { fail, isLoomError } from '../ir/errors.js';
 import type { Plan } from '../ir/contract/plan.js';
 import { type BuiltPlan, ChunkHasher, buildLaunchPlan, buildLaunchPlanWith, sortedBlobs, weightBlobInfos } from './build.js';
@@ -90,7 +91,7 @@ export function writeWeights(
     try {
       return buildKeepingWeights(plan, file, previous);
     } catch (e) {
-      if (isLoomError(e) && e.code !== 'IO') throw e; // the plan itself is bad: the full path says the same
+      if (e instanceof DeferredReadError || (isLoomError(e) && e.code !== 'IO')) throw e; // the plan or the cache is bad: the caller decides
       const why = (e as Error).message;
       onProgress?.(`weights.bin: could not keep ${previous.file}'s bytes (${why}); writing every byte`);
       return { ...buildWritingWeights(plan, file), reuseFailed: why };
@@ -122,8 +123,7 @@ function buildKeepingWeights(plan: Plan, file: string, previous: PreviousWeights
     let rewrittenBytes = 0;
     sortedBlobs(plan).forEach((b, i) => {
       if (previous.keep[i]) return;
-      const t = b.tensor;
-      const data = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+      const data = bytesOf(b.tensor);
       for (let done = 0; done < data.byteLength; ) done += writeSync(fd, data, done, Math.min(WRITE_MAX, data.byteLength - done), b.offset + done);
       for (let k = Math.floor(b.offset / chunk); k * chunk < b.offset + data.byteLength; k++) dirty.add(k);
       rewrittenBlobs++;

@@ -48,6 +48,7 @@ import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
 import type { TenantCache } from './cache/tenant-cache.js';
+import { materialize, takeTouched } from '../ir/deferred.js';
 
 export const STAGE_NAMES = ['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -192,17 +193,23 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
   label: (input) => `plan ${input.values.length} tenant${input.values.length === 1 ? '' : 's'}`,
   run: (input, ctx) => {
     const specs = input.manifest.tenants.map(({ id, model, maxBatch, sloMs, checkFinite }) => ({ id, model, maxBatch, sloMs, checkFinite }));
-    return {
-      manifest: input.manifest,
-      plan: ctx.clock.time('plan', () =>
-        planConcreteFleet(specs, input.values, {
-          precision: input.manifest.precision,
-          ...(ctx.limits ? { limits: ctx.limits } : {}),
-          ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
-          ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
-        }),
-      ),
-    };
+    const plan = () =>
+      planConcreteFleet(specs, input.values, {
+        precision: input.manifest.precision,
+        ...(ctx.limits ? { limits: ctx.limits } : {}),
+        ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
+        ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
+      });
+    // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):
+    // a plan made while the planner read one is thrown away, and planned again with those constants loaded.
+    takeTouched();
+    let planned = ctx.clock.time('plan', plan);
+    for (let touched = takeTouched(); touched.length > 0; touched = takeTouched()) {
+      ctx.message(`plan: ${touched.length} cached constant${touched.length === 1 ? '' : 's'} read by the planner; loading them and planning again`);
+      ctx.clock.time('cache read', () => touched.forEach(materialize));
+      planned = ctx.clock.time('plan', plan);
+    }
+    return { manifest: input.manifest, plan: planned };
   },
   dump: (out, dir) => {
     writeText(path.join(dir, 'plan-summary.json'), `${JSON.stringify(planSummary(out.plan), null, 1)}\n`);

@@ -9,14 +9,14 @@
 // Size: after each compile, least recently used entries are deleted until the folder's entries fit maxBytes;
 // entries this compile used are kept even past it (pruneReport says so).
 import { createHash } from 'node:crypto';
-import { readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import type { ConcreteTenant } from '../planner/index.js';
 import type { FleetPrecision, TenantSpec } from '../fleet/manifest.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
 import { fail } from '../../ir/errors.js';
 import { CLIENTS_DIR, cachedClient } from './client-cache.js';
-import { type Dependency, readEntry, writeEntry } from './entry.js';
+import { type Dependency, type ReadResult, readEntry, readEntryLazy, writeEntry } from './entry.js';
 import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
 import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomBuildId } from './location.js';
 import { type PreviousPlan, findPreviousPlan, recordPlan } from './plan-record.js';
@@ -35,7 +35,13 @@ export interface WeightsNote {
 export interface TenantCacheOptions {
   readonly dir: string;
   readonly maxBytes?: number; // default DEFAULT_CACHE_MAX_BYTES
+  // Leave entries' large blobs on disk until the compile needs their bytes (entry.ts readEntryLazy); the
+  // tenants handed out then hold stand-ins (ir/deferred.ts), so only a compile that writes the plan directory
+  // and nothing from those tenants' graphs asks for it. close() when done.
+  readonly lazy?: boolean;
 }
+
+const MAX_OPEN_ENTRIES = 512; // entries kept open for their deferred blobs; later ones are read whole
 
 export interface CacheStats {
   hits: number;
@@ -69,6 +75,8 @@ export class TenantCache {
   private readonly pending = new Map<string, Pending>(); // tenants being compiled, by id
   private readonly used = new Set<string>(); // entry files this run read or wrote
   private readonly keys = new Map<string, string>(); // tenant id → the key of its lowered IR (hits, stores, shares)
+  private readonly lazy: boolean;
+  private readonly open: number[] = []; // descriptors of lazily read entries
 
   constructor(opts: TenantCacheOptions) {
     this.dir = path.resolve(opts.dir);
@@ -76,6 +84,7 @@ export class TenantCache {
     if (st !== null && !st.isDirectory())
       fail('USAGE', `the tenant cache '${opts.dir}' is not a folder (--cache names a folder; --no-cache compiles without one)`);
     this.maxBytes = opts.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
+    this.lazy = opts.lazy === true;
     this.files = new FileHashes(path.join(this.dir, 'files'));
   }
 
@@ -92,7 +101,8 @@ export class TenantCache {
     const memo = this.memo.get(key);
     if (memo !== undefined) return this.hit(t, memo, key);
     const file = this.entryFile(key);
-    const r = readEntry(file, key);
+    const r: ReadResult & { readonly fd?: number } = this.lazy && this.open.length < MAX_OPEN_ENTRIES ? readEntryLazy(file, key) : readEntry(file, key);
+    if (r.fd !== undefined) this.open.push(r.fd);
     if ('rejected' in r) {
       if (r.rejected !== '') this.stats.rejected.push({ tenant: t.id, reason: r.rejected });
       return this.miss();
@@ -137,6 +147,11 @@ export class TenantCache {
     } catch (e) {
       this.stats.writeErrors.push(`tenant '${t.id}': ${(e as Error).message}`);
     }
+  }
+
+  // Closes the entries kept open for their deferred blobs: none of those may be read after this.
+  close(): void {
+    for (const fd of this.open.splice(0)) closeSync(fd);
   }
 
   // Tenant `id` got the same lowered IR as tenant `first` (one model file, dims and maxBatch: src/pipeline.ts).

@@ -173,6 +173,7 @@ export function registerCompile(program: Command): void {
           ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
           ...(costModel ? { costModel } : {}),
           ...cache,
+          lazyWeights: true, // the CLI uses nothing of the plan but its directory
         });
       } finally {
         progress.finish();

@@ -24,6 +24,7 @@ import {
   stageNamed,
 } from '../pipeline.js';
 import { TenantCache, type WeightsNote } from '../cache/tenant-cache.js';
+import { DeferredReadError } from '../../ir/deferred.js';
 import { writeManifestCopy } from './manifest-copy.js';
 import { type Manifest, type TenantSpec, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
@@ -64,6 +65,11 @@ export interface CompileOptions {
   // Used by compiles that run import through lower without --dump-after; CompileResult.tenants is then empty.
   readonly tenantCache?: string;
   readonly tenantCacheMaxBytes?: number; // pruned to this after the compile (default DEFAULT_CACHE_MAX_BYTES)
+  // With tenantCache, a full compile: leave cached tenants' large constants on disk until
+  // their bytes are needed (weights.bin; often an earlier plan's bytes are kept instead). CompileResult.plan's
+  // weights may then hold zero stand-ins for those constants (ir/deferred.ts): set it only when nothing but
+  // the plan directory is used (`loom compile` does).
+  readonly lazyWeights?: boolean;
 }
 
 export interface TenantCacheReport {
@@ -95,6 +101,18 @@ const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'ca
 // `fleet` is a Manifest, a manifest file path, or a list of .onnx files (one tenant each); with `from`, the
 // dump directory to restart from.
 export async function compileFleet(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  try {
+    return await compileOnce(fleet, outDir, opts);
+  } catch (e) {
+    if (!(e instanceof DeferredReadError) || opts.lazyWeights !== true) throw e;
+    // a cached constant left on disk could not be read back as recorded: compile again reading entries whole
+    // (the bad entry is then found corrupt and recompiled)
+    opts.onProgress?.({ done: 0, total: 1, label: `${e.message}; compiling again reading every cache entry whole` });
+    return compileOnce(fleet, outDir, { ...opts, lazyWeights: false });
+  }
+}
+
+async function compileOnce(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions): Promise<CompileResult> {
   const { emit, from } = opts;
   checkStageNames(emit, from);
   const until = emit === undefined ? undefined : stageOf(emit);
@@ -112,8 +130,38 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const runsLower = index(after, -1) < STAGE_NAMES.indexOf('import') && index(until, STAGE_NAMES.length) >= STAGE_NAMES.indexOf('lower');
   const cache =
     opts.tenantCache !== undefined && runsLower && onPass === undefined
-      ? new TenantCache({ dir: opts.tenantCache, ...(opts.tenantCacheMaxBytes !== undefined ? { maxBytes: opts.tenantCacheMaxBytes } : {}) })
+      ? new TenantCache({
+          dir: opts.tenantCache,
+          ...(opts.tenantCacheMaxBytes !== undefined ? { maxBytes: opts.tenantCacheMaxBytes } : {}),
+          // stand-ins for large cached constants only where nothing but the plan directory is made from them
+          lazy: opts.lazyWeights === true && emit === undefined,
+        })
       : undefined;
+  try {
+    return await compileWith(cache, fleet, outDir, opts, { manifest, dumpDir, until, after, onPass, clock, index });
+  } finally {
+    cache?.close();
+  }
+}
+
+interface Prepared {
+  readonly manifest: Manifest | undefined;
+  readonly dumpDir: string | undefined;
+  readonly until: StageName | undefined;
+  readonly after: StageName | undefined;
+  readonly onPass: ((tenant: string, name: string, g: Graph) => void) | undefined;
+  readonly clock: ReturnType<typeof createPhaseClock>;
+  readonly index: (s: StageName | undefined, dflt: number) => number;
+}
+
+async function compileWith(
+  cache: TenantCache | undefined,
+  fleet: Manifest | string | readonly string[],
+  outDir: string,
+  opts: CompileOptions,
+  { manifest, dumpDir, until, after, onPass, clock }: Prepared,
+): Promise<CompileResult> {
+  const { emit } = opts;
 
   // The client is rendered once, written where asked and into the plan dir, on a worker thread started as soon
   // as the plan is known: it runs while this thread writes weights.bin (the 'client' phase overlaps 'weights').

@@ -1,5 +1,6 @@
 // State of lowering one tenant: where each IR value lives (a buffer and a byte offset, so free views alias
 // their input), the buffers and steps created so far, and the dependency bookkeeping between steps.
+import { placeConstant } from '../../ir/deferred.js';
 import { byteSize, type DType, f32ToBf16, f32ToF16 } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type SizeLimits, formatBytes } from '../../ir/limits.js';
@@ -105,7 +106,7 @@ export class TenantLowering {
   loc(v: ValueId): Loc {
     const l = this.locs.get(v);
     if (l !== undefined) return l;
-    const c = this.g.constants.get(v);
+    const c = placeConstant(this.g, v); // laid out, not read: a deferred constant's bytes stay where they are (ir/deferred.ts)
     if (c === undefined) fail('VERIFY', `${this.where()}: value '${this.g.values.get(v)?.name ?? v}' has no location`);
     let b = this.weightOf.get(v);
     if (b === undefined) {
