@@ -63,7 +63,7 @@ function buildWritingWeights(plan: Plan, file: string): BuiltPlan {
     renameSync(tmp, file);
   } catch (e) {
     rmSync(tmp, { force: true });
-    if (isLoomError(e)) throw e;
+    if (isLoomError(e) || e instanceof DeferredReadError) throw e;
     fail('IO', `cannot write '${file}': ${(e as Error).message}`);
   }
   return built;
