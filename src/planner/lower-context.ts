@@ -98,6 +98,14 @@ export class TenantLowering {
     return v == null ? undefined : this.g.constants.get(v);
   }
 
+  // A constant of one element (inlined into programs as a number), else undefined: only its size is looked at
+  // otherwise, so a constant a cached tenant left on disk stays there (ir/deferred.ts).
+  scalarConstantOf(v: ValueId | null | undefined): Tensor | undefined {
+    if (v == null) return undefined;
+    const c = placeConstant(this.g, v);
+    return c !== undefined && c.data.length === 1 ? this.constantOf(v) : undefined;
+  }
+
   has(v: ValueId): boolean {
     return this.locs.has(v) || this.g.constants.has(v);
   }
