@@ -27,6 +27,9 @@ export interface PreviousWeights {
   readonly keep: readonly boolean[]; // per blob of the new plan, in offset order
   // asked once the copy is made: why the file may have changed meanwhile (then every byte is written), or null
   readonly stillSame?: () => string | null;
+  // a copy of `file` already made (started early, while the tenants were read and planned): used instead of
+  // copying again, and removed when it cannot be used
+  readonly copied?: string;
 }
 
 // What writeWeights did with a PreviousWeights (absent: it wrote every byte).

@@ -113,7 +113,8 @@ function buildKeepingWeights(plan: Plan, file: string, previous: PreviousWeights
   const tmp = `${file}.tmp-${process.pid}`;
   let fd = -1;
   try {
-    copyFileSync(previous.file, tmp, fsConstants.COPYFILE_FICLONE);
+    if (previous.copied !== undefined) renameSync(previous.copied, tmp);
+    else copyFileSync(previous.file, tmp, fsConstants.COPYFILE_FICLONE);
     const changed = previous.stillSame?.() ?? null;
     if (changed !== null) throw new Error(changed);
     fd = openSync(tmp, 'r+');

@@ -227,13 +227,15 @@ export const LAUNCH: FleetStage<PlannedFleet, LaunchFiles> = {
   input: 'the Plan',
   output: 'plan.json + weights.bin (+ dump.json)',
   label: (_input, last) => (last ? 'write plan.json and weights.bin' : 'write the plan directory'),
-  run: (input, ctx) => {
+  run: async (input, ctx) => {
     // weights.bin streams to disk while the LaunchPlan is built: a fleet's weights can be several GB. With the
     // tenant cache, an earlier plan's weights.bin of the same layout is copied and only the blobs of changed
-    // tenants are written (src/cache/plan-record.ts)
+    // tenants are written (src/cache/plan-record.ts); the copy may have been started before planning
     const cache = ctx.tenantCache;
     const ids = input.manifest.tenants.map((t) => t.id);
-    const previous = cache === undefined ? undefined : ctx.clock.time('weights lookup', () => cache.previousWeights(input.plan, ids));
+    const found = cache === undefined ? undefined : ctx.clock.time('weights lookup', () => cache.previousWeights(input.plan, ids));
+    const copied = cache === undefined ? undefined : await ctx.clock.timeAsync('weights copy (wait)', () => cache.earlyCopyOf(found?.file));
+    const previous = found === undefined || copied === undefined ? found : { ...found, copied };
     const built = ctx.clock.time('weights + kernels', () => writeWeights(input.plan, ctx.outDir, ctx.message, previous));
     if (previous !== undefined) cache?.weightsWritten(built.reuse, built.reuseFailed);
     return { ...input, built, dir: ctx.outDir };

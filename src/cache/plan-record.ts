@@ -46,6 +46,7 @@ interface Body {
   readonly format: string;
   readonly version: number;
   readonly weightsFile: string;
+  readonly fleet?: string; // sha256 of the tenant ids in manifest order: which fleet the plan served
   readonly stat: StatFields;
   readonly recordedNs: string;
   readonly bytes: number;
@@ -99,7 +100,13 @@ export function findPreviousPlan(cacheDir: string, arenaBytes: number, blobs: re
 
 // Records the plan just written (its weights.bin and plan.json's weights table); keeps the newest records.
 // Returns why not, when it could not (the compile succeeded either way).
-export async function recordPlan(cacheDir: string, weightsPath: string, plan: LaunchPlan, sources: readonly (string | null)[]): Promise<string | null> {
+export async function recordPlan(
+  cacheDir: string,
+  weightsPath: string,
+  plan: LaunchPlan,
+  sources: readonly (string | null)[],
+  tenantIds: readonly string[],
+): Promise<string | null> {
   const chunks = plan.weights.chunks;
   if (chunks === undefined) return 'the plan has no chunk hashes';
   let weightsFile: string;
@@ -122,6 +129,7 @@ export async function recordPlan(cacheDir: string, weightsPath: string, plan: La
     format: FORMAT,
     version: VERSION,
     weightsFile,
+    fleet: fleetHash(tenantIds),
     stat: statFields(st),
     recordedNs: String(nowNs()),
     bytes: plan.weights.bytes,
@@ -139,6 +147,21 @@ export async function recordPlan(cacheDir: string, weightsPath: string, plan: La
   const all = readRecords(cacheDir, notes).sort((a, b) => (BigInt(b.rec.recordedNs) > BigInt(a.rec.recordedNs) ? 1 : -1));
   for (const old of all.slice(MAX_RECORDS)) rmSync(old.file, { force: true });
   return null;
+}
+
+// The weights.bin of the newest plan recorded for these tenants whose file is unchanged: the likely source of
+// the next compile's bytes, worth copying before the plan is known (findPreviousPlan decides later).
+export function likelyPreviousWeights(cacheDir: string, tenantIds: readonly string[], notes: string[]): string | undefined {
+  const fleet = fleetHash(tenantIds);
+  const mine = readRecords(cacheDir, notes)
+    .filter(({ rec }) => rec.fleet === fleet)
+    .sort((a, b) => (BigInt(b.rec.recordedNs) > BigInt(a.rec.recordedNs) ? 1 : -1));
+  for (const { rec } of mine) if (unusable(rec, rec.bytes, rec.blobs) === null) return rec.weightsFile;
+  return undefined;
+}
+
+function fleetHash(tenantIds: readonly string[]): string {
+  return sha256(JSON.stringify(tenantIds));
 }
 
 function readRecords(cacheDir: string, notes: string[]): { file: string; rec: Body }[] {

@@ -9,7 +9,8 @@
 // Size: after each compile, least recently used entries are deleted until the folder's entries fit maxBytes;
 // entries this compile used are kept even past it (pruneReport says so).
 import { createHash } from 'node:crypto';
-import { closeSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, constants as fsConstants, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConcreteTenant } from '../planner/index.js';
 import type { FleetPrecision, TenantSpec } from '../fleet/manifest.js';
@@ -19,7 +20,7 @@ import { CLIENTS_DIR, cachedClient } from './client-cache.js';
 import { type Dependency, type ReadResult, readEntry, readEntryLazy, writeEntry } from './entry.js';
 import { FileHashes, sha256Hex, statOrNull } from './file-hashes.js';
 import { CACHE_FORMAT, DEFAULT_CACHE_MAX_BYTES, loomBuildId } from './location.js';
-import { type PreviousPlan, findPreviousPlan, recordPlan } from './plan-record.js';
+import { type PreviousPlan, findPreviousPlan, likelyPreviousWeights, recordPlan } from './plan-record.js';
 import type { LaunchPlan } from '../../ir/contract/launch-plan.js';
 import type { Plan } from '../../ir/contract/plan.js';
 import type { WeightsReuse } from '../../codegen/format.js';
@@ -149,10 +150,44 @@ export class TenantCache {
     }
   }
 
-  // Closes the entries kept open for their deferred blobs: none of those may be read after this.
+  // Closes the entries kept open for their deferred blobs (none of those may be read after this) and removes
+  // an early copy no one used.
   close(): void {
     for (const fd of this.open.splice(0)) closeSync(fd);
+    if (this.early !== undefined) rmSync(this.early.tmp, { force: true });
+    this.early = undefined;
   }
+
+  // Starts copying the weights.bin this fleet's last recorded plan wrote into `outDir` (the kernel copies it on
+  // libuv's thread pool while this thread reads the tenants and plans them); previousWeights uses the copy
+  // when that file is the one to keep, else it is removed.
+  startEarlyCopy(tenantIds: readonly string[], outDir: string): void {
+    const file = likelyPreviousWeights(this.dir, tenantIds, this.earlyNotes);
+    if (file === undefined) return;
+    const tmp = path.join(outDir, `weights.bin.early-${process.pid}`);
+    const done = copyFile(file, tmp, fsConstants.COPYFILE_FICLONE).then(
+      () => true,
+      () => false,
+    );
+    this.early = { file, tmp, done };
+  }
+
+  // The early copy of `file`, once made; undefined when there is none of that file (any other is removed).
+  async earlyCopyOf(file: string | undefined): Promise<string | undefined> {
+    const early = this.early;
+    if (early === undefined) return undefined;
+    const ok = await early.done;
+    if (ok && early.file === file) {
+      this.early = undefined; // writeWeights takes the file over
+      return early.tmp;
+    }
+    rmSync(early.tmp, { force: true });
+    this.early = undefined;
+    return undefined;
+  }
+
+  private readonly earlyNotes: string[] = []; // records startEarlyCopy found corrupt (and deleted)
+  private early: { readonly file: string; readonly tmp: string; readonly done: Promise<boolean> } | undefined;
 
   // Tenant `id` got the same lowered IR as tenant `first` (one model file, dims and maxBatch: src/pipeline.ts).
   sharedWith(id: string, first: string): void {
@@ -169,7 +204,8 @@ export class TenantCache {
   previousWeights(plan: Plan, tenantIds: readonly string[]): PreviousPlan | undefined {
     const blobs = sortedWeightBlobs(plan).map((b) => [b.offset, b.tensor.data.byteLength, this.blobSource(b, tenantIds)] as const);
     const r = findPreviousPlan(this.dir, plan.arenas.weights, blobs);
-    this.weights = { passedOver: r.notes, ...(r.found ? {} : { fullBecause: r.notes.length > 0 ? 'no recorded plan fits' : 'no earlier plan recorded' }) };
+    const notes = [...this.earlyNotes, ...r.notes];
+    this.weights = { passedOver: notes, ...(r.found ? {} : { fullBecause: notes.length > 0 ? 'no recorded plan fits' : 'no earlier plan recorded' }) };
     return r.found;
   }
 
@@ -183,7 +219,7 @@ export class TenantCache {
   // Records the plan just written for the next compile (plan-record.ts).
   async recordPlan(weightsFile: string, lp: LaunchPlan, plan: Plan, tenantIds: readonly string[]): Promise<void> {
     const sources = sortedWeightBlobs(plan).map((b) => this.blobSource(b, tenantIds));
-    const err = await recordPlan(this.dir, weightsFile, lp, sources);
+    const err = await recordPlan(this.dir, weightsFile, lp, sources, tenantIds);
     if (err !== null && this.weights !== undefined) this.weights.recordError = err;
   }
 

@@ -138,6 +138,12 @@ async function compileOnce(fleet: Manifest | string | readonly string[], outDir:
         })
       : undefined;
   try {
+    // a full compile may keep its fleet's last plan's weights.bin: start copying it now (tenant-cache.ts)
+    if (cache !== undefined && emit === undefined && manifest !== undefined)
+      cache.startEarlyCopy(
+        manifest.tenants.map((t) => t.id),
+        outDir,
+      );
     return await compileWith(cache, fleet, outDir, opts, { manifest, dumpDir, until, after, onPass, clock, index });
   } finally {
     cache?.close();
