@@ -1,6 +1,18 @@
 // writePlanDir: a Plan becomes a LaunchPlan directory (plan.json, weights.bin, kernels.cu and, where nvcc
 // is present, kernels.sm_90.cubin). Same Plan → byte-identical files.
-import { closeSync, constants as fsConstants, copyFileSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  copyFileSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { DeferredReadError, bytesOf } from '../ir/deferred.js';
 import { fail, isLoomError } from '../ir/errors.js';

@@ -232,7 +232,12 @@ async function compileWith(
   // the next compile of this fleet may keep this plan's weights.bin bytes
   if (cache !== undefined)
     await clock.timeAsync('plan record', () =>
-      cache.recordPlan(kernels.written.files.weights, kernels.written.plan, plan!, run.manifest.tenants.map((t) => t.id)),
+      cache.recordPlan(
+        kernels.written.files.weights,
+        kernels.written.plan,
+        plan!,
+        run.manifest.tenants.map((t) => t.id),
+      ),
     );
   return result(files, { nvccSkipped: kernels.written.nvccSkipped });
 }
