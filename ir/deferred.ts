@@ -3,17 +3,17 @@
 // shape and size, not their bytes), and a recompile keeps the previous plan's weights.bin bytes for unchanged
 // tenants (src/cache/plan-record.ts), so those bytes are often never needed at all.
 //
-// Such a constant's `data` is a zero-filled array of the right length standing in for the bytes, with the
-// source registered here. The bytes are never guessed:
+// Such a constant's `data` is a stand-in of the right length (a view of one shared zero buffer, so standing in
+// costs no memory), with the source registered here. The bytes are never guessed:
 // - the graph's `constants` map is a TrackedConstants: every get (or iteration) that hands out a deferred
 //   constant records it as touched, except placeConstant, the planner's one read that only lays the
 //   constant out as a weight (src/planner/lower-context.ts loc). A plan made while a deferred constant was
-//   touched is thrown away: the caller loads those constants (materialize) and plans again, until a plan
-//   touched none (src/pipeline.ts PLAN);
+//   touched is thrown away: the caller loads those constants (loadTouched: each map then holds a real
+//   tensor in its place) and plans again, until a plan touched none (src/pipeline.ts PLAN);
 // - whoever writes a weight's bytes asks bytesOf, which reads a deferred constant's bytes from its source.
 import type { Graph, ValueId } from './graph.js';
-import type { AnyTypedArray } from './dtype.js';
-import type { Tensor } from './tensor.js';
+import { type AnyTypedArray, type DType, byteSize, viewArray } from './dtype.js';
+import { type Tensor, makeTensor } from './tensor.js';
 
 // A deferred constant's bytes could not be read back as recorded (the file is gone, short or corrupt): the
 // compile that deferred it starts again reading every constant whole (src/fleet/compile.ts).
@@ -27,10 +27,17 @@ export interface DeferredSource {
 }
 
 const sources = new WeakMap<AnyTypedArray, DeferredSource>(); // by the stand-in data array
-const touched = new Set<Tensor>();
+const touched = new Map<Tensor, Set<readonly [TrackedConstants, ValueId]>>(); // where each was handed out
+const loaded = new WeakMap<Tensor, Tensor>(); // stand-in → the real tensor once its bytes were read
+let zeros = new ArrayBuffer(0);
 
-export function defer(data: AnyTypedArray, source: DeferredSource): void {
+// A stand-in for n elements of dtype d (all zeros; never to be written), for `source`'s bytes.
+export function standIn(d: DType, n: number, source: DeferredSource): AnyTypedArray {
+  const bytes = n * byteSize(d);
+  if (zeros.byteLength < bytes) zeros = new ArrayBuffer(bytes);
+  const data = viewArray(d, zeros, 0, n);
   sources.set(data, source);
+  return data;
 }
 
 export function isDeferred(t: Tensor): boolean {
@@ -41,8 +48,13 @@ export function isDeferred(t: Tensor): boolean {
 export class TrackedConstants extends Map<ValueId, Tensor> {
   override get(v: ValueId): Tensor | undefined {
     const t = super.get(v);
-    if (t !== undefined && sources.has(t.data)) touched.add(t);
+    if (t !== undefined && sources.has(t.data)) touch(t, this, v);
     return t;
+  }
+
+  // Puts the real tensor where its stand-in was (loadTouched).
+  replace(v: ValueId, t: Tensor): void {
+    super.set(v, t);
   }
 
   peek(v: ValueId): Tensor | undefined {
@@ -70,7 +82,7 @@ export class TrackedConstants extends Map<ValueId, Tensor> {
   }
 
   private touchAll(): void {
-    for (const t of super.values()) if (sources.has(t.data)) touched.add(t);
+    for (const [v, t] of super.entries()) if (sources.has(t.data)) touch(t, this, v);
   }
 }
 
@@ -80,22 +92,37 @@ export function placeConstant(g: Graph, v: ValueId): Tensor | undefined {
   return m instanceof TrackedConstants ? m.peek(v) : m.get(v);
 }
 
-// The deferred constants handed out since the last call (and forgets them).
-export function takeTouched(): Tensor[] {
-  const out = [...touched].filter((t) => sources.has(t.data));
-  touched.clear();
-  return out;
+function touch(t: Tensor, m: TrackedConstants, v: ValueId): void {
+  let at = touched.get(t);
+  if (at === undefined) touched.set(t, (at = new Set()));
+  at.add([m, v]);
 }
 
-// Reads a deferred constant's bytes into its data: from now on it is an ordinary constant.
-export function materialize(t: Tensor): void {
-  const src = sources.get(t.data);
-  if (src === undefined) return;
-  const bytes = src.read();
-  const d = t.data;
-  if (bytes.byteLength !== d.byteLength) throw new Error(`${src.what}: ${bytes.byteLength} bytes, the constant has ${d.byteLength}`);
-  new Uint8Array(d.buffer, d.byteOffset, d.byteLength).set(bytes);
-  sources.delete(t.data);
+// Forgets what was handed out so far (before a plan whose touches are to be counted).
+export function forgetTouched(): void {
+  touched.clear();
+}
+
+// Reads the bytes of every deferred constant handed out since the last call and puts a real tensor in its
+// place in each map that handed it out; returns how many it loaded.
+export function loadTouched(): number {
+  const list = [...touched];
+  touched.clear();
+  for (const [t, at] of list) {
+    let real = loaded.get(t);
+    if (real === undefined) {
+      real = makeTensor(t.dtype, t.shape, copyOf(t.dtype, bytesOf(t)));
+      loaded.set(t, real);
+    }
+    for (const [m, v] of at) m.replace(v, real);
+  }
+  return list.length;
+}
+
+function copyOf(d: DType, bytes: Uint8Array): AnyTypedArray {
+  const buf = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(buf).set(bytes);
+  return viewArray(d, buf, 0, bytes.byteLength / byteSize(d));
 }
 
 // A tensor's bytes as stored: its data, or a deferred constant's bytes read from their source.

@@ -48,7 +48,7 @@ import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
 import type { TenantCache } from './cache/tenant-cache.js';
-import { materialize, takeTouched } from '../ir/deferred.js';
+import { forgetTouched, loadTouched } from '../ir/deferred.js';
 
 export const STAGE_NAMES = ['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -202,11 +202,10 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
       });
     // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):
     // a plan made while the planner read one is thrown away, and planned again with those constants loaded.
-    takeTouched();
+    forgetTouched();
     let planned = ctx.clock.time('plan', plan);
-    for (let touched = takeTouched(); touched.length > 0; touched = takeTouched()) {
-      ctx.message(`plan: ${touched.length} cached constant${touched.length === 1 ? '' : 's'} read by the planner; loading them and planning again`);
-      ctx.clock.time('cache read', () => touched.forEach(materialize));
+    for (let n = ctx.clock.time('cache read', loadTouched); n > 0; n = ctx.clock.time('cache read', loadTouched)) {
+      ctx.message(`plan: ${n} cached constant${n === 1 ? '' : 's'} read by the planner; loaded them, planning again`);
       planned = ctx.clock.time('plan', plan);
     }
     return { manifest: input.manifest, plan: planned };

@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { type AnyTypedArray, type DType, DTYPES, allocArray, byteSize, viewArray } from '../../ir/dtype.js';
-import { DeferredReadError, TrackedConstants, defer } from '../../ir/deferred.js';
+import { DeferredReadError, TrackedConstants, standIn } from '../../ir/deferred.js';
 import type { Graph } from '../../ir/graph.js';
 import { parseGraph } from '../../ir/parse.js';
 import { printGraph } from '../../ir/print.js';
@@ -207,9 +207,8 @@ export function readEntryLazy(file: string, key: string): ReadResult & { readonl
           if (crc32(data) !== b.crc32) throw new CorruptBlob(i);
           return blobTensor(data, { ...b, offset: 0 });
         }
-        const data = allocArray(b.dtype, n); // zeros standing in for the bytes until they are needed
         const what = `tenant cache entry ${file}, blob ${i}`;
-        defer(data, {
+        const data = standIn(b.dtype, n, {
           what,
           read: () => {
             let got: Buffer;
@@ -221,7 +220,7 @@ export function readEntryLazy(file: string, key: string): ReadResult & { readonl
             if (crc32(got) !== b.crc32) throw new DeferredReadError(`${what}: corrupt (blob checksum)`);
             return got;
           },
-        });
+        }); // zeros standing in for the bytes until they are needed
         deferred++;
         return makeTensor(b.dtype, b.shape, data);
       });
