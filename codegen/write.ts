@@ -120,11 +120,11 @@ function buildKeepingWeights(plan: Plan, file: string, previous: PreviousWeights
   const size = plan.arenas.weights;
   const chunk = previous.chunks.bytes;
   const total = Math.ceil(size / chunk);
-  if (previous.keep.length !== infos.length) throw new Error(`the layout differs (${previous.keep.length} blobs kept or not, the plan has ${infos.length})`);
-  if (chunk !== WEIGHT_HASH_CHUNK || previous.chunks.sha256.length !== total) throw new Error('its chunk hashes do not cover this arena');
   const tmp = `${file}.tmp-${process.pid}`;
   let fd = -1;
   try {
+    if (previous.keep.length !== infos.length) throw new Error(`the layout differs (${previous.keep.length} blobs kept or not, the plan has ${infos.length})`);
+    if (chunk !== WEIGHT_HASH_CHUNK || previous.chunks.sha256.length !== total) throw new Error('its chunk hashes do not cover this arena');
     if (previous.copied !== undefined) renameSync(previous.copied, tmp);
     else copyFileSync(previous.file, tmp, fsConstants.COPYFILE_FICLONE);
     const changed = previous.stillSame?.() ?? null;
@@ -172,6 +172,7 @@ function buildKeepingWeights(plan: Plan, file: string, previous: PreviousWeights
   } catch (e) {
     if (fd >= 0) closeSync(fd);
     rmSync(tmp, { force: true });
+    if (previous.copied !== undefined) rmSync(previous.copied, { force: true });
     throw e;
   }
 }
