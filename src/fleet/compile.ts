@@ -144,7 +144,7 @@ async function compileOnce(fleet: Manifest | string | readonly string[], outDir:
         manifest.tenants.map((t) => t.id),
         outDir,
       );
-    return await compileWith(cache, fleet, outDir, opts, { manifest, dumpDir, until, after, onPass, clock, index });
+    return await compileWith(cache, outDir, opts, { manifest, dumpDir, until, after, onPass, clock, index });
   } finally {
     cache?.close();
   }
@@ -162,7 +162,6 @@ interface Prepared {
 
 async function compileWith(
   cache: TenantCache | undefined,
-  fleet: Manifest | string | readonly string[],
   outDir: string,
   opts: CompileOptions,
   { manifest, dumpDir, until, after, onPass, clock }: Prepared,
