@@ -12,7 +12,9 @@
 // Modes, run in this order per fleet: `cold` compiles with --no-cache; `cache` compiles into an empty tenant
 // cache (a cold compile that also writes every entry); `warm` then rewrites the first tenant's model file (the
 // fleet's own first.onnx) with another seed of the same kind (new weights) and compiles with that cache: one
-// tenant compiled, the rest read back.
+// tenant compiled, the rest read back. As in README "Changing the fleet", the `cache` compile's plan directory
+// stays (the plan being served) and the `warm` compile writes a new one beside it, so it may keep the earlier
+// weights.bin's bytes.
 // Before each compile the bench runs `sync`, so no compile pays for the previous one's writes.
 // Every row also has the fleet's read+write floor: reading its distinct model files once and writing
 // weights.bin's bytes (256 KiB writes, no fsync, as the compile writes it), timed here in the bench process.
@@ -202,6 +204,7 @@ export function prepareFleet(
 }
 
 const CHANGED_SEED = 1_000_003;
+const PREVIOUS_PLAN = 'plan-previous'; // the `cache` mode's plan, kept for the `warm` mode
 const FIRST_MODEL = 'first.onnx';
 
 export interface Phase {
@@ -230,11 +233,11 @@ export interface CompileRow {
 export async function timeCompile(
   fleetName: string,
   manifest: string,
-  opts: { nvcc?: 'auto' | 'off'; keepPlan?: boolean; tenantCache?: string; mode?: Mode } = {},
+  opts: { nvcc?: 'auto' | 'off'; keepPlan?: boolean; tenantCache?: string; mode?: Mode; planDir?: string } = {},
 ): Promise<CompileRow> {
   const nvcc = opts.nvcc ?? 'auto';
   const dir = path.dirname(manifest);
-  const planDir = path.join(dir, 'plan');
+  const planDir = path.join(dir, opts.planDir ?? 'plan');
   const cache = path.join(dir, 'kernel-cache');
   const timings = path.join(dir, 'timings.json');
   for (const p of [planDir, cache, timings]) rmSync(p, { recursive: true, force: true });
@@ -403,7 +406,10 @@ async function main(argv: readonly string[]): Promise<void> {
       if (mode === 'warm' && !existsSync(cache)) throw new Error(`--modes: warm needs the cache the 'cache' mode fills (${cache})`);
       const file = mode === 'warm' ? prepareFleet(work, fleet, size, {}, note, true) : manifest;
       process.stderr.write(`compiling ${fleet.name} (${size} tenants, ${mode})...\n`);
-      const row = await timeCompile(fleet.name, file, { nvcc, mode, ...(mode === 'cold' ? {} : { tenantCache: cache }) });
+      // the `cache` compile's plan stays (as the plan being served would) while the `warm` one is written
+      // beside it: the warm compile may keep its weights.bin bytes (src/cache/plan-record.ts)
+      const where = mode === 'cache' ? { planDir: PREVIOUS_PLAN, keepPlan: true } : {};
+      const row = await timeCompile(fleet.name, file, { nvcc, mode, ...where, ...(mode === 'cold' ? {} : { tenantCache: cache }) });
       floor ??= readWriteFloor(manifest, row.weightsBytes);
       const full: CompileRow = { ...row, floorSeconds: floor, ...(cold && mode !== 'cold' ? { coldSeconds: cold.seconds } : {}) };
       if (mode === 'cold') cold = full;
@@ -413,6 +419,7 @@ async function main(argv: readonly string[]): Promise<void> {
       );
     }
     rmSync(cache, { recursive: true, force: true }); // as large as the fleet's weights
+    rmSync(path.join(path.dirname(manifest), PREVIOUS_PLAN), { recursive: true, force: true });
   }
   const table = formatTable(rows);
   const date = new Date().toISOString().slice(0, 10);

@@ -48,14 +48,14 @@ export function loadWeights(dir: string, plan: LaunchPlan): Uint8Array {
   try {
     const size = f.size;
     const out = new Uint8Array(size);
-    const hash = createHash('sha256');
+    const check = new WeightsCheck(file, plan);
     for (let at = 0; at < size; ) {
       const n = Math.min(WEIGHT_CHUNK, size - at);
       f.read(at, n, out.subarray(at, at + n));
-      hash.update(out.subarray(at, at + n));
+      check.update(out.subarray(at, at + n));
       at += n;
     }
-    checkWeightsHash(file, plan, hash.digest('hex'));
+    check.finish();
     return out;
   } finally {
     f.close();
@@ -89,7 +89,7 @@ export async function streamWeights(dir: string, plan: LaunchPlan, sink: Weights
   let pending: Promise<void> | null = null;
   try {
     const size = f.size;
-    const hash = createHash('sha256');
+    const check = new WeightsCheck(file, plan);
     const own = [new Uint8Array(0), new Uint8Array(0)]; // buffers of our own where the sink gives no window
     const open = (at: number, k: number): { at: number; n: number; into: Uint8Array; mine: boolean } => {
       const n = Math.min(WEIGHT_CHUNK_ASYNC, size - at);
@@ -110,12 +110,12 @@ export async function streamWeights(dir: string, plan: LaunchPlan, sink: Weights
       k ^= 1;
       const next = nextAt < size ? open(nextAt, k) : null;
       pending = next ? f.readInto(nextAt, next.into) : null;
-      hash.update(cur.into);
+      check.update(cur.into);
       sink.commit(cur.at, cur.n, cur.mine ? cur.into : null);
       cur = next;
     }
     pending = null;
-    checkWeightsHash(file, plan, hash.digest('hex'));
+    check.finish();
   } finally {
     if (pending) await pending.catch(() => {}); // no read left writing into the sink's memory or using the closed file
     f.close();
@@ -134,7 +134,59 @@ function openWeights(dir: string, plan: LaunchPlan): { file: string; f: RegularF
   return { file, f };
 }
 
-function checkWeightsHash(file: string, plan: LaunchPlan, sha: string): void {
-  if (sha !== plan.weights.sha256)
-    fail('PLAN_INVALID', `${file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${plan.weights.sha256.slice(0, 16)}…`);
+// Checks weights.bin's bytes, given in file order, against plan.json: the whole file's sha256 (older plans)
+// or each chunk's (weights.chunks), a bad chunk refused as soon as its last byte is in.
+class WeightsCheck {
+  private readonly whole = createHash('sha256');
+  private chunk = createHash('sha256');
+  private at = 0; // bytes seen
+  private filled = 0; // of the current chunk
+
+  constructor(
+    private readonly file: string,
+    private readonly plan: LaunchPlan,
+  ) {}
+
+  update(bytes: Uint8Array): void {
+    const c = this.plan.weights.chunks;
+    if (c === undefined) {
+      this.whole.update(bytes);
+      this.at += bytes.byteLength;
+      return;
+    }
+    for (let i = 0; i < bytes.byteLength; ) {
+      const n = Math.min(c.bytes - this.filled, bytes.byteLength - i);
+      this.chunk.update(n === bytes.byteLength ? bytes : bytes.subarray(i, i + n));
+      this.filled += n;
+      i += n;
+      this.at += n;
+      if (this.filled === c.bytes || this.at === this.plan.weights.bytes) this.endChunk(c.bytes, c.sha256);
+    }
+  }
+
+  finish(): void {
+    const c = this.plan.weights.chunks;
+    if (c !== undefined) {
+      if (this.filled > 0) this.endChunk(c.bytes, c.sha256);
+      return;
+    }
+    const sha = this.whole.digest('hex');
+    const want = this.plan.weights.sha256 ?? '';
+    if (sha !== want) fail('PLAN_INVALID', `${this.file} is corrupt: sha256 ${sha.slice(0, 16)}… differs from plan.json's ${want.slice(0, 16)}…`);
+  }
+
+  private endChunk(size: number, hashes: readonly string[]): void {
+    const k = Math.ceil(this.at / size) - 1;
+    const sha = this.chunk.digest('hex');
+    this.chunk = createHash('sha256');
+    this.filled = 0;
+    const want = hashes[k] ?? '';
+    if (sha !== want) {
+      const from = k * size;
+      fail(
+        'PLAN_INVALID',
+        `${this.file} is corrupt: sha256 of bytes [${from}, ${Math.min(from + size, this.plan.weights.bytes)}) ${sha.slice(0, 16)}… differs from plan.json's ${want.slice(0, 16)}… (weights.chunks.sha256[${k}])`,
+      );
+    }
+  }
 }

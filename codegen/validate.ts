@@ -241,7 +241,21 @@ export function checkStructure(x: unknown): LaunchPlan {
   const w = obj(root.weights, 'weights');
   planFile(w.file, 'weights.file');
   int(w.bytes, 'weights.bytes');
-  if (!/^[0-9a-f]{64}$/.test(str(w.sha256, 'weights.sha256'))) bad('weights.sha256', 'expected 64 hex digits');
+  // exactly one integrity record: the whole file's sha256 (plans written before chunk hashes) or one per chunk
+  if (w.chunks === undefined) {
+    if (!/^[0-9a-f]{64}$/.test(str(w.sha256, 'weights.sha256'))) bad('weights.sha256', 'expected 64 hex digits');
+  } else {
+    if (w.sha256 !== undefined) bad('weights.sha256', 'a plan with weights.chunks has no whole-file sha256');
+    const c = obj(w.chunks, 'weights.chunks');
+    int(c.bytes, 'weights.chunks.bytes');
+    if ((c.bytes as number) < 1) bad('weights.chunks.bytes', `expected a positive chunk size, got ${String(c.bytes)}`);
+    const hashes = arr(c.sha256, 'weights.chunks.sha256');
+    const want = Math.ceil((w.bytes as number) / (c.bytes as number));
+    if (hashes.length !== want) bad('weights.chunks.sha256', `expected ${want} chunk hashes for ${String(w.bytes)} bytes, got ${hashes.length}`);
+    hashes.forEach((h, i) => {
+      if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) bad(`weights.chunks.sha256[${i}]`, 'expected 64 hex digits');
+    });
+  }
   arr(w.blobs, 'weights.blobs').forEach((b, i) => {
     const p = `weights.blobs[${i}]`;
     const o = obj(b, p);

@@ -48,6 +48,7 @@ import { stableJson } from '../codegen/json.js';
 import { canonicalizeTenant, importTenantModel, tenantInput } from './fleet/tenants.js';
 import type { PhaseClock } from './fleet/timings.js';
 import type { TenantCache } from './cache/tenant-cache.js';
+import { forgetTouched, loadTouched } from '../ir/deferred.js';
 
 export const STAGE_NAMES = ['import', 'canonicalize', 'lower', 'plan', 'launch', 'kernels'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -192,17 +193,22 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
   label: (input) => `plan ${input.values.length} tenant${input.values.length === 1 ? '' : 's'}`,
   run: (input, ctx) => {
     const specs = input.manifest.tenants.map(({ id, model, maxBatch, sloMs, checkFinite }) => ({ id, model, maxBatch, sloMs, checkFinite }));
-    return {
-      manifest: input.manifest,
-      plan: ctx.clock.time('plan', () =>
-        planConcreteFleet(specs, input.values, {
-          precision: input.manifest.precision,
-          ...(ctx.limits ? { limits: ctx.limits } : {}),
-          ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
-          ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
-        }),
-      ),
-    };
+    const plan = () =>
+      planConcreteFleet(specs, input.values, {
+        precision: input.manifest.precision,
+        ...(ctx.limits ? { limits: ctx.limits } : {}),
+        ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
+        ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
+      });
+    // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):
+    // a plan made while the planner read one is thrown away, and planned again with those constants loaded.
+    forgetTouched();
+    let planned = ctx.clock.time('plan', plan);
+    for (let n = ctx.clock.time('cache read', loadTouched); n > 0; n = ctx.clock.time('cache read', loadTouched)) {
+      ctx.message(`plan: ${n} cached constant${n === 1 ? '' : 's'} read by the planner; loaded them, planning again`);
+      planned = ctx.clock.time('plan', plan);
+    }
+    return { manifest: input.manifest, plan: planned };
   },
   dump: (out, dir) => {
     writeText(path.join(dir, 'plan-summary.json'), `${JSON.stringify(planSummary(out.plan), null, 1)}\n`);
@@ -220,9 +226,17 @@ export const LAUNCH: FleetStage<PlannedFleet, LaunchFiles> = {
   input: 'the Plan',
   output: 'plan.json + weights.bin (+ dump.json)',
   label: (_input, last) => (last ? 'write plan.json and weights.bin' : 'write the plan directory'),
-  run: (input, ctx) => {
-    // weights.bin streams to disk while the LaunchPlan is built: a fleet's weights can be several GB
-    const built = ctx.clock.time('weights + kernels', () => writeWeights(input.plan, ctx.outDir, ctx.message));
+  run: async (input, ctx) => {
+    // weights.bin streams to disk while the LaunchPlan is built: a fleet's weights can be several GB. With the
+    // tenant cache, an earlier plan's weights.bin of the same layout is copied and only the blobs of changed
+    // tenants are written (src/cache/plan-record.ts); the copy may have been started before planning
+    const cache = ctx.tenantCache;
+    const ids = input.manifest.tenants.map((t) => t.id);
+    const found = cache === undefined ? undefined : ctx.clock.time('weights lookup', () => cache.previousWeights(input.plan, ids));
+    const copied = cache === undefined ? undefined : await ctx.clock.timeAsync('weights copy (wait)', () => cache.earlyCopyOf(found?.file));
+    const previous = found === undefined || copied === undefined ? found : { ...found, copied };
+    const built = ctx.clock.time('weights + kernels', () => writeWeights(input.plan, ctx.outDir, ctx.message, previous));
+    if (previous !== undefined) cache?.weightsWritten(built.reuse, built.reuseFailed);
     return { ...input, built, dir: ctx.outDir };
   },
   dump: (out, dir) => {
@@ -380,6 +394,7 @@ export async function runPipeline(run: PipelineRun): Promise<PipelineResult> {
       const first = key === undefined ? undefined : shared.get(key);
       if (first !== undefined) {
         newStep(`${t.id}: the same model as ${first.id}`);
+        cache?.sharedWith(t.id, first.id);
         first.values.forEach((v, k) => v !== undefined && results[k]!.push(named(v, t.id)));
         return;
       }

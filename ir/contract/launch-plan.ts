@@ -23,10 +23,21 @@ export interface WeightBlobInfo {
   readonly shape: readonly number[];
 }
 
+// weights.bin's integrity: a sha256 per WEIGHT_HASH_CHUNK bytes (FORMAT.md "weights"), so a recompile that
+// keeps most of the previous plan's bytes hashes only the chunks it rewrote.
+export const WEIGHT_HASH_CHUNK = 1 << 20;
+
+export interface WeightChunks {
+  readonly bytes: number; // chunk size; the last chunk may be shorter
+  readonly sha256: readonly string[]; // hex, one per chunk: ceil(weights.bytes / chunks.bytes) of them
+}
+
+// Exactly one of sha256 (plans written before chunk hashes) and chunks (plans written now).
 export interface WeightsTable {
   readonly file: string; // 'weights.bin', relative to the plan dir
   readonly bytes: number; // == arenas.weights
-  readonly sha256: string; // hex of the whole file
+  readonly sha256?: string; // hex of the whole file (older plans)
+  readonly chunks?: WeightChunks; // hex per chunk (written since the incremental recompile)
   readonly blobs: readonly WeightBlobInfo[];
 }
 

@@ -34,6 +34,11 @@ export interface PlannedTenant {
 export interface WeightBlob {
   readonly offset: number; // into the weights arena
   readonly tensor: Tensor;
+  // Where the planner made it: the tenant (index into tenants) whose lowering created it, and its place among
+  // that tenant's weights (0, 1, … in creation order). Its bytes depend on that tenant's lowered graph alone,
+  // which a recompile uses to keep them (src/cache/plan-record.ts). Absent in a Plan read back from plan.json.
+  readonly tenant?: number;
+  readonly seq?: number;
 }
 
 export interface ArenaSizes {

@@ -27,7 +27,7 @@ export interface PlanGeneration {
   readonly plan: LaunchPlan; // the front end's view (a ShardRouter's merged plan over shards)
   readonly backend: string;
   readonly source: string; // where it was loaded from (the real path behind a symbolic link), for logs and the report
-  readonly sha: string; // sha256 of plan.json (which holds weights.bin's sha256): which plan this is
+  readonly sha: string; // sha256 of plan.json (which holds weights.bin's sha256s): which plan this is
   closeRunners(): void; // frees the plan(s): called once the scheduler has drained
 }
 

@@ -3,11 +3,14 @@
 //   'LOOMTEN\n' | u32 header bytes | u32 crc32(header) | header (JSON) | zeros to 64 | payload (blobs, each at a
 //   multiple of 64)
 // The header names the cache format, the key, the files the tenant was compiled from (with their hashes),
-// every blob's dtype, shape and offset, and the payload's size and crc32. Reading checks all of it: a
-// truncated, corrupt or foreign entry is reported as a reason and never used.
-import { readFileSync } from 'node:fs';
+// every blob's dtype, shape, offset and crc32, and the payload's size and crc32. Reading checks all of it: a
+// truncated, corrupt or foreign entry is reported as a reason and never used. readEntryLazy reads the header
+// and the small blobs only; each large blob's bytes are read (and checked against its crc32) where the
+// compile needs them (ir/deferred.ts), from the file descriptor it keeps open.
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { type AnyTypedArray, type DType, DTYPES, allocArray, byteSize, viewArray } from '../../ir/dtype.js';
+import { DeferredReadError, TrackedConstants, standIn } from '../../ir/deferred.js';
 import type { Graph } from '../../ir/graph.js';
 import { parseGraph } from '../../ir/parse.js';
 import { printGraph } from '../../ir/print.js';
@@ -31,6 +34,7 @@ interface BlobInfo {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly offset: number; // in the payload
+  readonly crc32: number; // of the blob's bytes
 }
 
 interface Header {
@@ -72,7 +76,7 @@ export function writeEntry(file: string, key: string, deps: readonly Dependency[
       offset += gap;
     }
     const bytes = tensorBytes(t);
-    infos.push({ dtype: t.dtype, shape: t.shape, offset });
+    infos.push({ dtype: t.dtype, shape: t.shape, offset, crc32: crc32(bytes) });
     parts.push(bytes);
     crc = crc32(bytes, crc);
     offset += bytes.byteLength;
@@ -149,4 +153,107 @@ function blobTensor(payload: Buffer, b: BlobInfo): Tensor {
     new Uint8Array(data.buffer, data.byteOffset, bytes).set(payload.subarray(b.offset, b.offset + bytes));
   }
   return makeTensor(b.dtype, b.shape, data);
+}
+
+// Blobs at least this large stay on disk until needed (a model's weight matrices); smaller ones (biases,
+// scalars, shapes: what the planner reads) are read with the header.
+export const DEFER_MIN_BYTES = 64 * 1024;
+
+// As readEntry, keeping blobs of DEFER_MIN_BYTES or more on disk: the entry's file stays open (`fd`, closed by
+// the caller once the compile is done) and each such blob is read and checked only where it is needed.
+export function readEntryLazy(file: string, key: string): ReadResult & { readonly fd?: number } {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    return { rejected: (e as NodeJS.ErrnoException).code === 'ENOENT' ? '' : `unreadable (${(e as Error).message})` };
+  }
+  let keep = false;
+  try {
+    const size = fstatSync(fd).size;
+    const pread = (at: number, n: number): Buffer => {
+      const buf = Buffer.allocUnsafe(n);
+      for (let got = 0; got < n; ) {
+        const r = readSync(fd, buf, got, n - got, at + got);
+        if (r === 0) throw new Error(`it ends at byte ${at + got}`);
+        got += r;
+      }
+      return buf;
+    };
+    if (size < PREFIX) return { rejected: 'not a tenant cache entry (bad magic)' };
+    const prefix = pread(0, PREFIX);
+    if (!prefix.subarray(0, 8).equals(MAGIC)) return { rejected: 'not a tenant cache entry (bad magic)' };
+    const headerBytes = prefix.readUInt32LE(8);
+    if (PREFIX + headerBytes > size) return { rejected: 'truncated (header)' };
+    const json = pread(PREFIX, headerBytes);
+    if (crc32(json) !== prefix.readUInt32LE(12)) return { rejected: 'corrupt (header checksum)' };
+    let h: Header;
+    try {
+      h = JSON.parse(json.toString('utf8')) as Header;
+    } catch {
+      return { rejected: 'corrupt (header is not JSON)' };
+    }
+    if (h.format !== FORMAT_NAME || h.version !== CACHE_FORMAT) return { rejected: `another cache format (${String(h.format)} ${String(h.version)})` };
+    if (h.key !== key) return { rejected: 'written for another key' };
+    const start = pad(PREFIX + headerBytes);
+    if (size !== start + h.payloadBytes) return { rejected: `truncated or padded (${size} bytes, header says ${start + h.payloadBytes})` };
+    let deferred = 0;
+    let blobs: Tensor[];
+    try {
+      blobs = h.blobs.map((b, i) => {
+        const { n, bytes } = blobSize(b, h.payloadBytes);
+        if (bytes < DEFER_MIN_BYTES) {
+          const data = pread(start + b.offset, bytes);
+          if (crc32(data) !== b.crc32) throw new CorruptBlob(i);
+          return blobTensor(data, { ...b, offset: 0 });
+        }
+        const what = `tenant cache entry ${file}, blob ${i}`;
+        const data = standIn(b.dtype, n, {
+          what,
+          read: () => {
+            let got: Buffer;
+            try {
+              got = pread(start + b.offset, bytes);
+            } catch (e) {
+              throw new DeferredReadError(`${what}: unreadable (${(e as Error).message})`);
+            }
+            if (crc32(got) !== b.crc32) throw new DeferredReadError(`${what}: corrupt (blob checksum)`);
+            return got;
+          },
+        }); // zeros standing in for the bytes until they are needed
+        deferred++;
+        return makeTensor(b.dtype, b.shape, data);
+      });
+    } catch (e) {
+      if (e instanceof CorruptBlob) return { rejected: 'corrupt (blob checksum)' };
+      return { rejected: `unreadable IR (${(e as Error).message})` };
+    }
+    try {
+      const parsed: Graph = parseGraph(h.ir, { blobs });
+      const graph: Graph = deferred === 0 ? parsed : { ...parsed, constants: new TrackedConstants(parsed.constants) };
+      keep = deferred > 0;
+      return { entry: { deps: h.deps, tenant: { graph, inputs: h.inputs, outputs: h.outputs } }, ...(keep ? { fd } : {}) };
+    } catch (e) {
+      return { rejected: `unreadable IR (${(e as Error).message})` };
+    }
+  } catch (e) {
+    return { rejected: `unreadable (${(e as Error).message})` };
+  } finally {
+    if (!keep) closeSync(fd);
+  }
+}
+
+class CorruptBlob extends Error {
+  constructor(readonly blob: number) {
+    super(`blob ${blob}`);
+  }
+}
+
+function blobSize(b: BlobInfo, payloadBytes: number): { n: number; bytes: number } {
+  if (!DTYPES.includes(b.dtype) || !Array.isArray(b.shape) || !b.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error('bad blob table');
+  const n = b.shape.reduce((a, d) => a * d, 1);
+  const bytes = n * byteSize(b.dtype);
+  if (!Number.isSafeInteger(b.offset) || b.offset < 0 || b.offset + bytes > payloadBytes) throw new Error('blob outside the payload');
+  if (!Number.isInteger(b.crc32)) throw new Error('bad blob table (no crc32)');
+  return { n, bytes };
 }

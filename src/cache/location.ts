@@ -10,7 +10,7 @@ export const TENANT_CACHE_ENV = 'LOOM_TENANT_CACHE';
 
 // Bumped whenever the cached form changes (the entry layout, the IR text, what a lowered tenant holds): an
 // entry of another format is never read, and the pruning drops it in time.
-export const CACHE_FORMAT = 1;
+export const CACHE_FORMAT = 2; // 2: a crc32 per blob (entries whose large blobs are read only where needed)
 
 // The cache is pruned to this after every compile that used it (least recently used entries first).
 export const DEFAULT_CACHE_MAX_BYTES = 20 * 1024 ** 3;

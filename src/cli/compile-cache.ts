@@ -36,6 +36,15 @@ export function cacheSummary(c: TenantCacheReport): string {
       (c.written > 0 ? `, ${c.written} written (${formatBytes(c.bytesWritten)})` : '') +
       (c.pruned.removed > 0 ? `, ${c.pruned.removed} old entries pruned (${formatBytes(c.pruned.freedBytes)})` : ''),
   ];
+  const w = c.weights;
+  if (w?.reuse !== undefined) {
+    const r = w.reuse;
+    lines.push(
+      `loom: weights.bin: kept ${r.keptBlobs} of ${r.keptBlobs + r.rewrittenBlobs} blobs from ${r.from}; wrote ${r.rewrittenBlobs} (${formatBytes(r.rewrittenBytes)}) and hashed ${r.hashedChunks} of ${r.totalChunks} chunks`,
+    );
+  } else if (w?.fullBecause !== undefined) lines.push(`loom: weights.bin: written in full (${w.fullBecause})`);
+  for (const n of w?.passedOver ?? []) lines.push(`loom: weights.bin: did not keep ${n}`);
+  if (w?.recordError !== undefined) lines.push(`loom: tenant cache: could not record this plan for the next compile: ${w.recordError}`);
   for (const r of c.rejected) lines.push(`loom: tenant cache: entry for '${r.tenant}' ${r.reason}; recompiled it`);
   for (const e of c.writeErrors) lines.push(`loom: tenant cache: could not write ${e}`);
   if (c.pruned.keptBytes > c.pruned.maxBytes)

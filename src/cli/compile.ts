@@ -140,7 +140,9 @@ export function registerCompile(program: Command): void {
         '  loom compile fleet.json -o plan/ --cache .loom-cache   (a second compile reads unchanged tenants from .loom-cache)',
         "Tenant cache: an entry per tenant keyed by the model file's sha256, its dims, maxBatch, the precision and",
         "  Loom's version; entries are checksummed (a corrupt or truncated one is recompiled) and written atomically;",
-        '  a model whose size, times and inode are unchanged since it was hashed is not read at all.',
+        '  a model whose size, times and inode are unchanged since it was hashed is not read at all. A recompile whose',
+        "  weights layout matches the fleet's last recorded plan copies that plan's weights.bin and writes only the",
+        "  changed tenants' blobs (keep the serving plan directory until the new one is written).",
         '',
       ].join('\n'),
     )
@@ -173,6 +175,7 @@ export function registerCompile(program: Command): void {
           ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
           ...(costModel ? { costModel } : {}),
           ...cache,
+          lazyWeights: true, // the CLI uses nothing of the plan but its directory
         });
       } finally {
         progress.finish();

@@ -23,7 +23,8 @@ import {
   runPipeline,
   stageNamed,
 } from '../pipeline.js';
-import { TenantCache } from '../cache/tenant-cache.js';
+import { TenantCache, type WeightsNote } from '../cache/tenant-cache.js';
+import { DeferredReadError } from '../../ir/deferred.js';
 import { writeManifestCopy } from './manifest-copy.js';
 import { type Manifest, type TenantSpec, manifestFromFiles, readManifest } from './manifest.js';
 import { ensureDir, writeText } from './stage-dump.js';
@@ -64,10 +65,16 @@ export interface CompileOptions {
   // Used by compiles that run import through lower without --dump-after; CompileResult.tenants is then empty.
   readonly tenantCache?: string;
   readonly tenantCacheMaxBytes?: number; // pruned to this after the compile (default DEFAULT_CACHE_MAX_BYTES)
+  // With tenantCache, a full compile: leave cached tenants' large constants on disk until
+  // their bytes are needed (weights.bin; often an earlier plan's bytes are kept instead). CompileResult.plan's
+  // weights may then hold zero stand-ins for those constants (ir/deferred.ts): set it only when nothing but
+  // the plan directory is used (`loom compile` does).
+  readonly lazyWeights?: boolean;
 }
 
 export interface TenantCacheReport {
   readonly dir: string;
+  readonly weights?: WeightsNote; // how weights.bin was written (full compiles)
   readonly hits: number;
   readonly misses: number;
   readonly modelsRead: number; // model files read: those imported, and those hashed again because their stat changed
@@ -94,6 +101,18 @@ const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'ca
 // `fleet` is a Manifest, a manifest file path, or a list of .onnx files (one tenant each); with `from`, the
 // dump directory to restart from.
 export async function compileFleet(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  try {
+    return await compileOnce(fleet, outDir, opts);
+  } catch (e) {
+    if (!(e instanceof DeferredReadError) || opts.lazyWeights !== true) throw e;
+    // a cached constant left on disk could not be read back as recorded: compile again reading entries whole
+    // (the bad entry is then found corrupt and recompiled)
+    opts.onProgress?.({ done: 0, total: 1, label: `${e.message}; compiling again reading every cache entry whole` });
+    return compileOnce(fleet, outDir, { ...opts, lazyWeights: false });
+  }
+}
+
+async function compileOnce(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions): Promise<CompileResult> {
   const { emit, from } = opts;
   checkStageNames(emit, from);
   const until = emit === undefined ? undefined : stageOf(emit);
@@ -111,8 +130,43 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   const runsLower = index(after, -1) < STAGE_NAMES.indexOf('import') && index(until, STAGE_NAMES.length) >= STAGE_NAMES.indexOf('lower');
   const cache =
     opts.tenantCache !== undefined && runsLower && onPass === undefined
-      ? new TenantCache({ dir: opts.tenantCache, ...(opts.tenantCacheMaxBytes !== undefined ? { maxBytes: opts.tenantCacheMaxBytes } : {}) })
+      ? new TenantCache({
+          dir: opts.tenantCache,
+          ...(opts.tenantCacheMaxBytes !== undefined ? { maxBytes: opts.tenantCacheMaxBytes } : {}),
+          // stand-ins for large cached constants only where nothing but the plan directory is made from them
+          lazy: opts.lazyWeights === true && emit === undefined,
+        })
       : undefined;
+  try {
+    // a full compile may keep its fleet's last plan's weights.bin: start copying it now (tenant-cache.ts)
+    if (cache !== undefined && emit === undefined && manifest !== undefined)
+      cache.startEarlyCopy(
+        manifest.tenants.map((t) => t.id),
+        outDir,
+      );
+    return await compileWith(cache, outDir, opts, { manifest, dumpDir, until, after, onPass, clock, index });
+  } finally {
+    cache?.close();
+  }
+}
+
+interface Prepared {
+  readonly manifest: Manifest | undefined;
+  readonly dumpDir: string | undefined;
+  readonly until: StageName | undefined;
+  readonly after: StageName | undefined;
+  readonly onPass: ((tenant: string, name: string, g: Graph) => void) | undefined;
+  readonly clock: ReturnType<typeof createPhaseClock>;
+  readonly index: (s: StageName | undefined, dflt: number) => number;
+}
+
+async function compileWith(
+  cache: TenantCache | undefined,
+  outDir: string,
+  opts: CompileOptions,
+  { manifest, dumpDir, until, after, onPass, clock }: Prepared,
+): Promise<CompileResult> {
+  const { emit } = opts;
 
   // The client is rendered once, written where asked and into the plan dir, on a worker thread started as soon
   // as the plan is known: it runs while this thread writes weights.bin (the 'client' phase overlaps 'weights').
@@ -174,6 +228,16 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
   writeText(path.join(outDir, CLIENT_FILE), await client(plan!));
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
   const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
+  // the next compile of this fleet may keep this plan's weights.bin bytes
+  if (cache !== undefined)
+    await clock.timeAsync('plan record', () =>
+      cache.recordPlan(
+        kernels.written.files.weights,
+        kernels.written.plan,
+        plan!,
+        run.manifest.tenants.map((t) => t.id),
+      ),
+    );
   return result(files, { nvccSkipped: kernels.written.nvccSkipped });
 }
 
@@ -186,7 +250,19 @@ function sameModelKey(t: TenantSpec): string {
 
 function reportCache(cache: TenantCache): TenantCacheReport {
   const { hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors } = cache.stats;
-  return { dir: cache.dir, hits, misses, modelsRead, written, bytesWritten, rejected, writeErrors, pruned: { ...cache.prune(), maxBytes: cache.maxBytes } };
+  const weights = cache.weights === undefined ? {} : { weights: cache.weights };
+  return {
+    dir: cache.dir,
+    hits,
+    misses,
+    modelsRead,
+    written,
+    bytesWritten,
+    rejected,
+    writeErrors,
+    pruned: { ...cache.prune(), maxBytes: cache.maxBytes },
+    ...weights,
+  };
 }
 
 // Shared with the CLI, so both say why a stage name does not fit.

@@ -1,5 +1,6 @@
 // State of lowering one tenant: where each IR value lives (a buffer and a byte offset, so free views alias
 // their input), the buffers and steps created so far, and the dependency bookkeeping between steps.
+import { placeConstant } from '../../ir/deferred.js';
 import { byteSize, type DType, f32ToBf16, f32ToF16 } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type SizeLimits, formatBytes } from '../../ir/limits.js';
@@ -97,6 +98,14 @@ export class TenantLowering {
     return v == null ? undefined : this.g.constants.get(v);
   }
 
+  // A constant of one element (inlined into programs as a number), else undefined: only its size is looked at
+  // otherwise, so a constant a cached tenant left on disk stays there (ir/deferred.ts).
+  scalarConstantOf(v: ValueId | null | undefined): Tensor | undefined {
+    if (v == null) return undefined;
+    const c = placeConstant(this.g, v);
+    return c !== undefined && c.data.length === 1 ? this.constantOf(v) : undefined;
+  }
+
   has(v: ValueId): boolean {
     return this.locs.has(v) || this.g.constants.has(v);
   }
@@ -105,7 +114,7 @@ export class TenantLowering {
   loc(v: ValueId): Loc {
     const l = this.locs.get(v);
     if (l !== undefined) return l;
-    const c = this.g.constants.get(v);
+    const c = placeConstant(this.g, v); // laid out, not read: a deferred constant's bytes stay where they are (ir/deferred.ts)
     if (c === undefined) fail('VERIFY', `${this.where()}: value '${this.g.values.get(v)?.name ?? v}' has no location`);
     let b = this.weightOf.get(v);
     if (b === undefined) {

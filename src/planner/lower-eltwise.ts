@@ -180,8 +180,8 @@ function nodeExpr(cx: TenantLowering, n: Node): Expr {
 }
 
 function scalarConst(cx: TenantLowering, v: ValueId | null | undefined): number | undefined {
-  const c = cx.constantOf(v);
-  if (c === undefined || c.data.length !== 1) return undefined;
+  const c = cx.scalarConstantOf(v);
+  if (c === undefined) return undefined;
   const x = toNumbers(c)[0]!;
   return Number.isFinite(x) ? x : undefined;
 }
@@ -242,8 +242,8 @@ export function lowerEltwise(cx: TenantLowering, n: Node, pending: Map<ValueId, 
           if (!isFloat(cx.dtypeOf(leaf))) allFloat = false;
           continue;
         }
-        const c = cx.constantOf(leaf);
-        if (c !== undefined && c.data.length === 1) {
+        const c = cx.scalarConstantOf(leaf);
+        if (c !== undefined) {
           const v = toNumbers(c)[0]!;
           if (Number.isFinite(v)) {
             program.push(k(v));

@@ -207,9 +207,14 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     };
   });
 
+  const seqs = new Map<number, number>(); // per tenant: its weights so far, in creation (buffer id) order
   const blobs: WeightBlob[] = bufs
     .filter((b) => b.kind === 'weight')
-    .map((b) => ({ offset: weights.offsets.get(b.id)!, tensor: b.weight! }))
+    .map((b) => {
+      const seq = seqs.get(b.tenant) ?? 0;
+      seqs.set(b.tenant, seq + 1);
+      return { offset: weights.offsets.get(b.id)!, tensor: b.weight!, tenant: b.tenant, seq };
+    })
     .sort((a, b) => a.offset - b.offset);
 
   const ioBytes = plannedTenants.reduce((a, t) => a + [...t.inputs, ...t.outputs].reduce((b, x) => b + x.bytes, 0), 0);

@@ -37,6 +37,8 @@ describe('loom compile --cache', () => {
     expect(c.status, c.stderr).toBe(0);
     expect(c.stderr).toContain(`tenant cache ${cache}: 16 reused, 0 compiled`);
     expect(c.stderr).not.toContain('recompiled');
+    // a or b's weights.bin was recorded: c copies it and writes no blob of its own
+    expect(c.stderr).toMatch(/loom: weights\.bin: kept (\d+) of \1 blobs from .*\/[ab]\/weights\.bin; wrote 0 \(0 bytes\) and hashed 0 of \d+ chunks/);
     for (const f of ['plan.json', 'weights.bin', 'kernels.cu']) {
       expect(readFileSync(path.join(root, 'c', f)).equals(readFileSync(path.join(root, 'a', f))), f).toBe(true);
     }

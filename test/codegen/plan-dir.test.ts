@@ -13,8 +13,12 @@ import {
   renderLaunchJson,
   streamWeights,
   writePlanDir,
+  parseLaunchPlan,
 } from '../../codegen/index.js';
 import { WEIGHT_CHUNK_ASYNC } from '../../codegen/read.js';
+import { ChunkHasher } from '../../codegen/build.js';
+import { stableJson } from '../../codegen/json.js';
+import { WEIGHT_HASH_CHUNK, type WeightsTable } from '../../ir/contract/launch-plan.js';
 import { samplePlan } from './fixture.js';
 import type { Plan } from '../../ir/contract/plan.js';
 
@@ -31,6 +35,12 @@ function loomError(fn: () => unknown): { code: string; message: string } {
     throw e;
   }
   throw new Error('expected a LoomError');
+}
+
+// A plan as written before chunk hashes: the whole file's sha256 (such plans still load).
+function wholeFileHash(w: WeightsTable): WeightsTable {
+  const { chunks: _chunks, ...rest } = w;
+  return rest;
 }
 
 describe('writePlanDir / readPlanDir', () => {
@@ -199,6 +209,31 @@ describe('writePlanDir / readPlanDir', () => {
     expect(Buffer.from(await loadWeightsAsync(dir, w.plan)).equals(good)).toBe(true);
   });
 
+  it('checks each 1 MiB chunk of a plan with weights.chunks, naming the bad one as soon as it is read', async () => {
+    const dir = freshDir();
+    const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
+    const big = Buffer.alloc(3 * WEIGHT_HASH_CHUNK + 4321);
+    for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    writeFileSync(path.join(dir, 'weights.bin'), big);
+    const hasher = new ChunkHasher();
+    hasher.update(big);
+    const chunks = hasher.digest();
+    expect(chunks.sha256).toHaveLength(4);
+    const plan = { ...w.plan, weights: { ...w.plan.weights, bytes: big.length, chunks } };
+    expect(Buffer.from(loadWeights(dir, plan)).equals(big)).toBe(true);
+    expect(Buffer.from(await loadWeightsAsync(dir, plan)).equals(big)).toBe(true);
+    big[WEIGHT_HASH_CHUNK + 17]! ^= 1; // chunk 1
+    writeFileSync(path.join(dir, 'weights.bin'), big);
+    const message = new RegExp(`is corrupt: sha256 of bytes \\[${WEIGHT_HASH_CHUNK}, ${2 * WEIGHT_HASH_CHUNK}\\) .*weights\\.chunks\\.sha256\\[1\\]`);
+    expect(loomError(() => loadWeights(dir, plan)).message).toMatch(message);
+    await expect(loadWeightsAsync(dir, plan)).rejects.toMatchObject({ code: 'PLAN_INVALID', message: expect.stringMatching(message) });
+    // a plan.json with both records, or a wrong number of chunk hashes, is refused
+    expect(() => parseLaunchPlan(stableJson({ ...plan, weights: { ...plan.weights, sha256: 'a'.repeat(64) } }))).toThrow(/weights\.sha256/);
+    expect(() => parseLaunchPlan(stableJson({ ...plan, weights: { ...plan.weights, chunks: { ...chunks, sha256: chunks.sha256.slice(1) } } }))).toThrow(
+      /expected 4 chunk hashes/,
+    );
+  });
+
   it('reads weights over several chunks (the async reader: 8 MiB, so a server loading its next plan keeps answering)', async () => {
     const dir = freshDir();
     const w = await writePlanDir(samplePlan(), dir, { nvcc: 'off' });
@@ -207,7 +242,7 @@ describe('writePlanDir / readPlanDir', () => {
     const big = Buffer.alloc(3 * WEIGHT_CHUNK_ASYNC + 12345);
     for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
     writeFileSync(path.join(dir, 'weights.bin'), big);
-    const plan = { ...w.plan, weights: { ...w.plan.weights, bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') } };
+    const plan = { ...w.plan, weights: { ...wholeFileHash(w.plan.weights), bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') } };
     expect(Buffer.from(await loadWeightsAsync(dir, plan)).equals(big)).toBe(true);
     expect(Buffer.from(loadWeights(dir, plan)).equals(big)).toBe(true);
     // a flipped byte in the last chunk is caught
@@ -222,7 +257,7 @@ describe('writePlanDir / readPlanDir', () => {
     const big = Buffer.alloc(2 * WEIGHT_CHUNK_ASYNC + 999);
     for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((i * 2246822519) >>> 0, i);
     writeFileSync(path.join(dir, 'weights.bin'), big);
-    const plan = { ...w.plan, weights: { ...w.plan.weights, bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') } };
+    const plan = { ...w.plan, weights: { ...wholeFileHash(w.plan.weights), bytes: big.length, sha256: createHash('sha256').update(big).digest('hex') } };
     for (const mode of ['window', 'data'] as const) {
       const out = new Uint8Array(big.length);
       const commits: Array<[number, number, boolean]> = [];

@@ -173,8 +173,10 @@ async function runCase(i: number): Promise<void> {
     descs.push(m.desc);
     if (r() < 0.75) {
       // re-sign: plan.json agrees with the new file, so the bytes reach validation and the backend
-      const w = (plan as { weights: { bytes: number; sha256: string } }).weights;
+      // (as a whole-file sha256: the form plans had before chunk hashes, which still loads)
+      const w = (plan as { weights: { bytes: number; sha256?: string; chunks?: unknown } }).weights;
       w.bytes = weights.length;
+      delete w.chunks;
       w.sha256 = createHash('sha256').update(weights).digest('hex');
       descs.push('plan.json re-signed');
     }
