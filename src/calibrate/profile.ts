@@ -96,6 +96,9 @@ export function costModelFromProfile(p: LoadedProfile): CostModel {
 
 // ---- validation ----------------------------------------------------------------------------------
 
+// Kinds whose points are differences of two timings (profile points' `us` may be below zero).
+const DIFFERENCE_KINDS: ReadonlySet<string> = new Set(['gemm.epilogue', 'tick.io']);
+
 export function checkProfile(json: unknown, what: string): DeviceProfile {
   const bad = (where: string, msg: string): never => fail('USAGE', `${what}: ${where} ${msg}`);
   const obj = (v: unknown, where: string): Record<string, unknown> =>
@@ -190,8 +193,8 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
         label: str(q.label, `${w}.label`),
         flops: num(q.flops, `${w}.flops`),
         bytes: num(q.bytes, `${w}.bytes`),
-        us: num(q.us, `${w}.us`, k === 'gemm.epilogue' ? -Infinity : 0),
-      }; // an epilogue's is a difference of two timings
+        us: num(q.us, `${w}.us`, DIFFERENCE_KINDS.has(k) ? -Infinity : 0),
+      }; // an epilogue's and tick.io's are differences of two timings: noise may make them negative
     });
     kinds[k] = { fit, points };
   }
