@@ -51,9 +51,12 @@ function hasNaN(o: Outs): boolean {
   return false;
 }
 
-// Two loaded instances may pick different (equally valid) cuBLAS call forms for a grouped launch at load
-// (backend_cuda.cc choose_grouped), so results across instances are compared with a tolerance, not bitwise.
-const SAME = 1e-6;
+// Two loaded instances may pick different (equally valid) GEMM paths at load — a grouped call's form
+// (choose_grouped), cuBLAS or the skinny kernel, and a cuBLASLt algorithm, each timed on the device
+// (backend_cuda_gemm_paths.cc) — so their sums run in different orders and results across instances are
+// compared with a tolerance, not bitwise: fp32 reassociation over these fleets' reductions stays below 1e-5
+// (1.5e-6 seen on an H100 between two loads of one plan); within one instance ticks repeat bit for bit.
+const SAME = 1e-5;
 
 function table(title: string, errs: Record<string, number>): void {
   process.stdout.write(
