@@ -106,19 +106,16 @@ export function writeEntry(file: string, key: string, deps: readonly Dependency[
   return total;
 }
 
-// Reads and checks an entry written for `key`. A missing file is a plain miss (rejected: '').
-export function readEntry(file: string, key: string): ReadResult {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(file);
-  } catch (e) {
-    return { rejected: (e as NodeJS.ErrnoException).code === 'ENOENT' ? '' : `unreadable (${(e as Error).message})` };
-  }
-  if (buf.byteLength < PREFIX || !buf.subarray(0, 8).equals(MAGIC)) return { rejected: 'not a tenant cache entry (bad magic)' };
-  const headerBytes = buf.readUInt32LE(8);
-  if (PREFIX + headerBytes > buf.byteLength) return { rejected: 'truncated (header)' };
-  const json = buf.subarray(PREFIX, PREFIX + headerBytes);
-  if (crc32(json) !== buf.readUInt32LE(12)) return { rejected: 'corrupt (header checksum)' };
+// An entry's prefix and header, checked (magic, header checksum, format, key, total size), from an entry of
+// `size` bytes read through `read(at, bytes)`; `start` is where its payload begins.
+function readHeader(size: number, read: (at: number, bytes: number) => Buffer, key: string): { h: Header; start: number } | { rejected: string } {
+  if (size < PREFIX) return { rejected: 'not a tenant cache entry (bad magic)' };
+  const prefix = read(0, PREFIX);
+  if (!prefix.subarray(0, 8).equals(MAGIC)) return { rejected: 'not a tenant cache entry (bad magic)' };
+  const headerBytes = prefix.readUInt32LE(8);
+  if (PREFIX + headerBytes > size) return { rejected: 'truncated (header)' };
+  const json = read(PREFIX, headerBytes);
+  if (crc32(json) !== prefix.readUInt32LE(12)) return { rejected: 'corrupt (header checksum)' };
   let h: Header;
   try {
     h = JSON.parse(json.toString('utf8')) as Header;
@@ -128,7 +125,21 @@ export function readEntry(file: string, key: string): ReadResult {
   if (h.format !== FORMAT_NAME || h.version !== CACHE_FORMAT) return { rejected: `another cache format (${String(h.format)} ${String(h.version)})` };
   if (h.key !== key) return { rejected: 'written for another key' };
   const start = pad(PREFIX + headerBytes);
-  if (buf.byteLength !== start + h.payloadBytes) return { rejected: `truncated or padded (${buf.byteLength} bytes, header says ${start + h.payloadBytes})` };
+  if (size !== start + h.payloadBytes) return { rejected: `truncated or padded (${size} bytes, header says ${start + h.payloadBytes})` };
+  return { h, start };
+}
+
+// Reads and checks an entry written for `key`. A missing file is a plain miss (rejected: '').
+export function readEntry(file: string, key: string): ReadResult {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch (e) {
+    return { rejected: (e as NodeJS.ErrnoException).code === 'ENOENT' ? '' : `unreadable (${(e as Error).message})` };
+  }
+  const head = readHeader(buf.byteLength, (at, n) => buf.subarray(at, at + n), key);
+  if ('rejected' in head) return head;
+  const { h, start } = head;
   const payload = buf.subarray(start);
   if (crc32(payload) !== h.payloadCrc32) return { rejected: 'corrupt (payload checksum)' };
   try {
@@ -180,23 +191,9 @@ export function readEntryLazy(file: string, key: string): ReadResult & { readonl
       }
       return buf;
     };
-    if (size < PREFIX) return { rejected: 'not a tenant cache entry (bad magic)' };
-    const prefix = pread(0, PREFIX);
-    if (!prefix.subarray(0, 8).equals(MAGIC)) return { rejected: 'not a tenant cache entry (bad magic)' };
-    const headerBytes = prefix.readUInt32LE(8);
-    if (PREFIX + headerBytes > size) return { rejected: 'truncated (header)' };
-    const json = pread(PREFIX, headerBytes);
-    if (crc32(json) !== prefix.readUInt32LE(12)) return { rejected: 'corrupt (header checksum)' };
-    let h: Header;
-    try {
-      h = JSON.parse(json.toString('utf8')) as Header;
-    } catch {
-      return { rejected: 'corrupt (header is not JSON)' };
-    }
-    if (h.format !== FORMAT_NAME || h.version !== CACHE_FORMAT) return { rejected: `another cache format (${String(h.format)} ${String(h.version)})` };
-    if (h.key !== key) return { rejected: 'written for another key' };
-    const start = pad(PREFIX + headerBytes);
-    if (size !== start + h.payloadBytes) return { rejected: `truncated or padded (${size} bytes, header says ${start + h.payloadBytes})` };
+    const head = readHeader(size, pread, key);
+    if ('rejected' in head) return head;
+    const { h, start } = head;
     let deferred = 0;
     let blobs: Tensor[];
     try {
