@@ -67,7 +67,7 @@ export interface ServeOptions {
   // HTTP intake on this many worker threads (intake/): each serves the HTTP routes on the same port
   // (SO_REUSEPORT) and hands decoded, validated requests to this thread's scheduler. 0 (default): the HTTP
   // routes run on this thread. Where Node or the OS cannot share a port between threads: 0, with a warning.
-  // maxConnections is split between them. gRPC (listenGrpc after listen) then runs on the first worker.
+  // maxConnections counts their connections together. gRPC (listenGrpc after listen) then runs on every worker.
   readonly intakeThreads?: number;
 }
 
@@ -345,7 +345,7 @@ export function createServer(opts: ServeOptions): LoomServer {
     },
     async listenGrpc(port, host) {
       if (!grpcService) throw new Error('createServer: listenGrpc needs the grpc option');
-      if (pool) return pool.listenGrpc(port, host); // on the first intake worker, off this thread
+      if (pool) return pool.listenGrpc(port, host); // on every intake worker (a shared port), off this thread
       const where = await grpcService.listen(port, host);
       grpcListening = true;
       return where;

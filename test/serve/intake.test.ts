@@ -363,7 +363,38 @@ describe.skipIf(why !== null)('worker intake', () => {
     expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/loom_requests_cancelled_total\{tenant="mlp-b",stage="queued"\} 1\b/);
   });
 
-  it('gRPC on the first intake worker alongside HTTP: same answers, counted in the one /metrics, drained at shutdown', async () => {
+  it('gRPC on every intake worker: connections spread over them, each answers', async () => {
+    const { url, server } = await start({ grpc: true, intakeThreads: 3, scheduler: { queueTicks: 16 } });
+    const where = await server.listenGrpc(0, '127.0.0.1');
+    const Ctor = (loadInferenceProto().packageObject.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+    const x = requestInputs(reference.plan, 'mlp-c', 1, 78);
+    const want = (await expectedOutputs(reference, 'mlp-c', x)).output!;
+    const bytes = Buffer.from(x.input!.data.buffer, x.input!.data.byteOffset, x.input!.data.byteLength);
+    // 24 clients, each on its own connection (no shared subchannel pool): the kernel spreads them over the workers
+    const ids = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => {
+        const c = new Ctor(where, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1, 'test.client': i }) as unknown as Record<
+          string,
+          (r: unknown, cb: (e: grpc.ServiceError | null, r: { id: string; raw_output_contents: Buffer[] }) => void) => void
+        > &
+          grpc.Client;
+        return new Promise<string>((resolve, reject) =>
+          c.ModelInfer!({ model_name: 'mlp-c', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 16] }], raw_input_contents: [bytes] }, (e, r) => {
+            c.close();
+            if (e) return reject(e);
+            expect(r.raw_output_contents[0]).toEqual(Buffer.from(want.data.buffer, want.data.byteOffset, want.data.byteLength));
+            resolve(r.id);
+          }),
+        );
+      }),
+    );
+    const workers = new Set(ids.map((id) => /^w(\d+)g/.exec(id)?.[1]));
+    expect(workers.has(undefined), ids.join(' ')).toBe(false);
+    expect(workers.size, `answered by workers ${[...workers].join(', ')}`).toBeGreaterThan(1);
+    expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/loom_grpc_requests_total\{method="ModelInfer",code="200"\} 24\b/);
+  });
+
+  it('gRPC on the intake workers alongside HTTP: same answers, counted in the one /metrics, drained at shutdown', async () => {
     const { server, url } = await start({ grpc: true, slowMs: 200 });
     const where = await server.listenGrpc(0, '127.0.0.1');
     const Ctor = (loadInferenceProto().packageObject.inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;

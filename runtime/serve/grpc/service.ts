@@ -4,6 +4,7 @@
 // bytes) and decoded by oip.ts, so both protocols meet the same checks with the same messages, then it goes
 // through the same auth, admission and scheduler; errors become gRPC status codes carrying the HTTP message.
 import { existsSync } from 'node:fs';
+import { type AddressInfo, type Server as NetServer, createServer as createNetServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -199,13 +200,20 @@ export interface GrpcServiceOptions {
   readonly maxMessageBytes: number; // the HTTP body limit
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | null;
   readonly log: { info(o: object, msg: string): void; error(o: object, msg: string): void };
+  readonly idPrefix?: string; // generated response ids are `${idPrefix}g<n>` (an intake worker's differ from the others')
 }
 
 export interface GrpcService {
   listen(port: number, host: string): Promise<string>; // resolves with host:port
+  // As listen, on a port other listeners of this process share (SO_REUSEPORT: the intake workers, each with its
+  // own gRPC server; the kernel spreads the connections): port 0 picks a free one for the first.
+  listenShared(port: number, host: string): Promise<string>;
   // stop accepting calls and resolve once every accepted one was answered (forced after forceAfterMs)
   shutdown(forceAfterMs: number): Promise<void>;
 }
+
+// After the last accepted call's answer, how long shutdown waits for its frames to be written.
+const ANSWER_FLUSH_MS = 50;
 
 // The HTTP status of an error, as server.ts's error handler decides it.
 function statusOf(err: unknown): number {
@@ -218,6 +226,13 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
   const { scheduler, metrics: m } = o;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': o.maxMessageBytes });
   let nextId = 0;
+  // ModelInfer calls not yet answered, and who waits for them to reach zero (shutdown): grpc-js's tryShutdown
+  // does not always wait for the streams of connections handed over by listenShared
+  let inFlight = 0;
+  let whenIdle: (() => void) | null = null;
+  const settled = () => {
+    if (--inFlight === 0 && whenIdle) whenIdle();
+  };
 
   const fail = (cb: grpc.sendUnaryData<unknown>, status: number, message: string, retryAfterS: number | null = null): void => {
     const md = new grpc.Metadata();
@@ -274,7 +289,9 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
       call.once('cancelled', () => gone.abort());
       const deadline = call.getDeadline();
       const deadlinePassed = () => (deadline instanceof Date ? deadline.getTime() <= Date.now() : Number.isFinite(deadline) && deadline <= Date.now());
+      inFlight++;
       const answer = (status: number, message: string | null, body?: unknown, retryAfterS: number | null = null) => {
+        settled();
         m.observeRequest(model, status, (performance.now() - started) / 1000);
         m.onGrpcRequest('ModelInfer', status);
         if (status === 200) cb(null, body);
@@ -292,7 +309,11 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
           const outs = await scheduler.submit(r.tenant.id, decoded.inputs, { arrivedAt: started, signal: gone.signal });
           if (gone.signal.aborted)
             throw new ServeError(499, `the client of this request to model '${r.tenant.id}' went away while its tick ran; the answer was discarded`);
-          answer(200, null, encodeGrpcResponse(r.tenant.id, decoded.id ?? `g${(++nextId).toString(36)}`, outs, decoded.outputs, binary !== null));
+          answer(
+            200,
+            null,
+            encodeGrpcResponse(r.tenant.id, decoded.id ?? `${o.idPrefix ?? ''}g${(++nextId).toString(36)}`, outs, decoded.outputs, binary !== null),
+          );
         } catch (err) {
           let status = statusOf(err);
           if (status === 499 && deadlinePassed()) status = 408; // the deadline passed: gRPC has cancelled the call
@@ -306,27 +327,54 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
   server.addService(loadInferenceProto().service, handlers);
 
   let closing: Promise<void> | null = null;
+  let shared: NetServer | null = null; // listenShared's listener (grpc-js itself cannot share a port)
+  const creds = () =>
+    o.tls
+      ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.cert), private_key: Buffer.from(o.tls.key) }], false)
+      : grpc.ServerCredentials.createInsecure();
+  const bracket = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
   return {
     listen(port, host) {
-      const creds = o.tls
-        ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(o.tls.cert), private_key: Buffer.from(o.tls.key) }], false)
-        : grpc.ServerCredentials.createInsecure();
-      const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+      const h = bracket(host);
       return new Promise((resolve, reject) => {
-        server.bindAsync(`${h}:${port}`, creds, (err, bound) => (err ? reject(err) : resolve(`${h}:${bound}`)));
+        server.bindAsync(`${h}:${port}`, creds(), (err, bound) => (err ? reject(err) : resolve(`${h}:${bound}`)));
+      });
+    },
+    listenShared(port, host) {
+      // a plain TCP listener with SO_REUSEPORT hands each connection to this server (grpc-js's connection
+      // injector: the same HTTP/2 and TLS handling as a bound port, and tryShutdown drains its sessions)
+      const injector = server.createConnectionInjector(creds());
+      const net = createNetServer((sock) => injector.injectConnection(sock));
+      shared = net;
+      return new Promise((resolve, reject) => {
+        net.once('error', reject);
+        net.listen({ port, host, reusePort: true }, () => {
+          net.off('error', reject);
+          resolve(`${bracket(host)}:${(net.address() as AddressInfo).port}`);
+        });
       });
     },
     shutdown(forceAfterMs) {
       closing ??= new Promise<void>((resolve) => {
+        shared?.close(); // no new connections; the open ones drain
+        // both: grpc-js's tryShutdown, and every accepted call answered plus a moment for its response frames
+        let waiting = 2;
         const force = setTimeout(() => {
           server.forceShutdown();
           resolve();
         }, forceAfterMs);
         force.unref();
-        server.tryShutdown(() => {
+        const done = () => {
+          if (--waiting > 0) return;
           clearTimeout(force);
           resolve();
-        });
+        };
+        server.tryShutdown(() => done());
+        whenIdle = () => {
+          whenIdle = null;
+          setTimeout(done, ANSWER_FLUSH_MS);
+        };
+        if (inFlight === 0) whenIdle();
       });
       return closing;
     },

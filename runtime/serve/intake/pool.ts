@@ -105,7 +105,7 @@ export class IntakePool {
   private readonly collects = new Map<number, { want: number; got: MetricsJson[]; done: (parts: MetricsJson[]) => void }>();
   private nextCollect = 0;
   private closing: Promise<void> | null = null;
-  private grpcListen: ((m: Extract<WorkerMessage, { type: 'grpc-listening' | 'grpc-failed' }>) => void) | null = null;
+  private readonly grpcListens = new Map<Slot, (m: Extract<WorkerMessage, { type: 'grpc-listening' | 'grpc-failed' }>) => void>();
   private serving: IntakePlan | null = null; // the last setPlan's (a worker started after it serves that plan)
   private planSeq = 0;
 
@@ -256,7 +256,7 @@ export class IntakePool {
         return;
       case 'grpc-listening':
       case 'grpc-failed':
-        this.grpcListen?.(m);
+        this.grpcListens.get(slot)?.(m);
         return;
       case 'listening':
         return;
@@ -313,17 +313,26 @@ export class IntakePool {
     return renderMetrics(await this.metricsParts());
   }
 
-  // The gRPC service, on the first worker (grpc-js cannot share a port between threads): resolves with host:port.
-  listenGrpc(port: number, host: string): Promise<string> {
-    const first = this.slots[0];
-    if (!first || first.closed) return Promise.reject(new Error('intake pool: no worker to serve gRPC (listen first)'));
+  // The gRPC service on every worker, sharing one port as the HTTP routes do (each worker's own gRPC server
+  // takes the connections the kernel gives it): the first binds (port 0: any free one), the others join it.
+  // Resolves with host:port.
+  async listenGrpc(port: number, host: string): Promise<string> {
+    const live = this.slots.filter((s) => !s.closed);
+    if (live.length === 0) throw new Error('intake pool: no worker to serve gRPC (listen first)');
+    const where = await this.grpcOn(live[0]!, port, host);
+    const bound = Number(where.slice(where.lastIndexOf(':') + 1));
+    await Promise.all(live.slice(1).map((s) => this.grpcOn(s, bound, host)));
+    return where;
+  }
+
+  private grpcOn(slot: Slot, port: number, host: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.grpcListen = (m) => {
-        this.grpcListen = null;
+      this.grpcListens.set(slot, (m) => {
+        this.grpcListens.delete(slot);
         if (m.type === 'grpc-listening') resolve(m.where);
         else reject(new Error(m.message));
-      };
-      this.post(first, { type: 'grpc-listen', port, host });
+      });
+      this.post(slot, { type: 'grpc-listen', port, host });
     });
   }
 

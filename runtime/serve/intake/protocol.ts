@@ -50,7 +50,7 @@ export type MainMessage =
   // error: the ask failed (value undefined)
   | { readonly type: 'reply'; readonly ask: number; readonly value: unknown; readonly error?: string }
   | { readonly type: 'collect-metrics'; readonly collect: number }
-  | { readonly type: 'grpc-listen'; readonly port: number; readonly host: string } // serve gRPC here (the first worker)
+  | { readonly type: 'grpc-listen'; readonly port: number; readonly host: string } // serve gRPC on this shared port
   // a plan reload switched plans (swap.ts): serve the new plan's tenants from now on, then say 'plan-applied'
   | { readonly type: 'plan'; readonly seq: number; readonly plan: IntakePlan }
   | { readonly type: 'drain' } // shutdown began: refuse new infer requests (503), responses close their connection

@@ -167,7 +167,7 @@ const http = createHttpApp(
   metrics,
 );
 
-// gRPC, when the tick thread asks this worker to serve it: the same backend as the HTTP routes
+// gRPC, when the tick thread asks: the same backend as the HTTP routes, on the port every worker shares
 const never = new AbortController().signal;
 let grpcService: GrpcService | null = null;
 let grpcDone: Promise<void> = Promise.resolve();
@@ -187,8 +187,9 @@ const listenGrpc = (grpcPort: number, host: string): void => {
     maxMessageBytes: data.http.bodyLimit,
     tls: data.http.tls,
     log: http.app.log,
+    idPrefix: `w${data.index}`,
   });
-  grpcService.listen(grpcPort, host).then(
+  grpcService.listenShared(grpcPort, host).then(
     (where) => post({ type: 'grpc-listening', where }),
     (e: unknown) => post({ type: 'grpc-failed', message: e instanceof Error ? e.message : String(e) }),
   );
