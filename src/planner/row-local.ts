@@ -13,6 +13,7 @@
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { toNumbers } from '../../ir/tensor.js';
 import type { ConcreteTenant } from './concretize.js';
+import { isReduceOp } from './lower-norm.js';
 
 type Tag = 'row' | 'free' | 'unknown';
 
@@ -30,19 +31,6 @@ const VIEWS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity',
 
 // Per-sample ops on [N, C, ...]: pools and per-sample normalizations.
 const PER_SAMPLE = new Set(['MaxPool', 'AveragePool', 'GlobalAveragePool', 'GlobalMaxPool', 'InstanceNormalization', 'GroupNormalization']);
-
-const REDUCES = new Set([
-  'ReduceMean',
-  'ReduceSum',
-  'ReduceMax',
-  'ReduceMin',
-  'ReduceProd',
-  'ReduceL1',
-  'ReduceL2',
-  'ReduceSumSquare',
-  'ReduceLogSumExp',
-  'ReduceLogSum',
-]);
 
 // The values of `c` that are `row` for a tenant of `maxBatch` rows, or null when the tenant must run every row
 // (maxBatch 1, or some value is not traced as row-local).
@@ -126,7 +114,7 @@ function nodeTag(g: Graph, n: Node, ins: readonly Tag[], shape: (v: ValueId) => 
     case 'ConvTranspose':
       return onlyFirstRow ? 'row' : 'unknown';
     default:
-      if (REDUCES.has(n.op)) return onlyFirstRow && reduceKeepsRows(g, n, rank) ? 'row' : 'unknown';
+      if (isReduceOp(n.op)) return onlyFirstRow && reduceKeepsRows(g, n, rank) ? 'row' : 'unknown';
       return 'unknown';
   }
 }
