@@ -342,7 +342,8 @@ export function createGrpcService(o: GrpcServiceOptions): GrpcService {
     },
     listenShared(port, host) {
       // a plain TCP listener with SO_REUSEPORT hands each connection to this server (grpc-js's connection
-      // injector: the same HTTP/2 and TLS handling as a bound port, and tryShutdown drains its sessions)
+      // injector: the same HTTP/2 and TLS handling as a bound port; shutdown also counts the calls in flight,
+      // since tryShutdown alone did not wait for these connections' streams)
       const injector = server.createConnectionInjector(creds());
       const net = createNetServer((sock) => injector.injectConnection(sock));
       shared = net;
