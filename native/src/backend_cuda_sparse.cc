@@ -2,8 +2,8 @@
 // the live tenants' entries / segments, and copy only their io slots. A strided GEMM whose live entries are
 // one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
 // arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way, its fused epilogue
-// included; a cuBLASLt call, whose plan holds the full tick's pointers, runs on cuBLAS with the epilogue
-// kernel); epilogue jobs and kernel segment tables are compacted (workBegin re-prefix-summed; views stay in
+// included; a cuBLASLt call, whose plan holds the full tick's pointers, moves to the skinny-GEMM kernel where
+// that takes the shape, else to cuBLAS with the epilogue kernel: without_lt); epilogue jobs and kernel segment tables are compacted (workBegin re-prefix-summed; views stay in
 // the load-time table, segments index them by firstView).
 //
 // Per occupancy mask the compacted tables are built once on the host, staged in one pinned buffer and sent
@@ -110,21 +110,32 @@ int rows_m(int m, int64_t unit, int64_t rows) {
   return static_cast<int>(unit * rows);
 }
 
-void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& es, const tenant_mask& m, int64_t rows,
+// A cuBLASLt call's live entries: its plan holds the full tick's pointers and batch, so another path runs
+// them. The skinny-GEMM kernel where it takes the shape (its store applying the epilogue the cuBLASLt call
+// fused, where it can reach every bias): cuBLAS's strided and pointer-array calls at a few rows per entry read
+// the weights far below bandwidth (on an H100, 1,000 of 10,000 tenants on cuBLAS's pointer-array call took
+// longer than all 10,000 on cuBLASLt). Else cuBLAS, and the launch's epilogue kernel (compact_launch keeps
+// its jobs) applies bias / activation.
+gemm_call without_lt(const gemm_call& lt, bool gemv) {
+  gemm_call g = lt;
+  g.lt = nullptr;
+  g.mode = gemm_mode::gemv_strided;
+  if (gemv && g.fused && cuda_gemv_eligible(g)) return g;
+  g.fused = false;
+  if (gemv && cuda_gemv_eligible(g)) return g;
+  g.mode = gemm_mode::strided;
+  return g;
+}
+
+void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& es, const tenant_mask& m, int64_t rows, bool gemv,
                   const cuda_arenas& ar, table_writer& tw, std::vector<gemm_call>& out) {
   std::vector<size_t> idx;
   for (size_t j = 0; j < es.size(); j++)
     if (live(m, es[j]->tenant)) idx.push_back(j);
   if (idx.empty()) return;
   gemm_call g = full;
-  if (full.mode == gemm_mode::lt_strided) {
-    // its cuBLASLt plan holds the full tick's pointers and batch: cuBLAS runs the live entries, and the
-    // launch's epilogue kernel (compact_launch keeps its jobs) applies bias / activation
-    g.mode = gemm_mode::strided;
-    g.fused = false;
-    g.lt = nullptr;
-  }
   g.n = rows_m(full.n, full.rows_unit, rows); // the plan's m; the skinny-GEMM kernel reads it as its rows too
+  if (full.mode == gemm_mode::lt_strided) g = without_lt(g, gemv);
   switch (g.mode) {
     case gemm_mode::strided:
     case gemm_mode::gemv_strided:
@@ -209,7 +220,7 @@ bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, int64_t r
     s.grid = static_cast<unsigned>(std::min<double>(full.grid, std::max(1.0, g)));
     return true;
   }
-  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, rows, c.mem.arenas, tw, s.calls);
+  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, rows, c.gemm.gemv != gemv_policy::off, c.mem.arenas, tw, s.calls);
   if (full.n_epi > 0) {
     std::vector<cuda_epi_job> jobs;
     long long begin = 0;

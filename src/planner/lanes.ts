@@ -82,6 +82,32 @@ export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LA
   };
 }
 
+// Tenants joined by shared launches, as union-find over each draft's tenants: per tenant, the lowest tenant
+// index of its group. Groups share no launch, so on lanes they need no wait between them unless their
+// activations share bytes (planActivationsByRegion keeps them apart).
+export function tenantGroups(drafts: readonly DraftLaunch[], tenants: number): number[] {
+  const parent = Array.from({ length: tenants }, (_, i) => i);
+  const root = (x: number): number => {
+    while (parent[x] !== x) {
+      parent[x] = parent[parent[x]!]!;
+      x = parent[x]!;
+    }
+    return x;
+  };
+  for (const d of drafts) {
+    let first = -1;
+    for (const s of draftSteps(d)) {
+      if (first < 0) first = root(s.tenant);
+      else {
+        const r = root(s.tenant);
+        if (r !== first) parent[Math.max(r, first)] = Math.min(r, first);
+        first = Math.min(r, first);
+      }
+    }
+  }
+  return parent.map((_, i) => root(i));
+}
+
 // Whether a fleet's tick should be planned on lanes at all: the lanes' critical path, estimated from the
 // steps' data dependencies (the memory plan can only add waits), must be at most LANES_MIN_GAIN of the launches
 // run in order. Overlap is not free on the device: launches that each fill the GPU gain nothing side by side,

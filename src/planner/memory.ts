@@ -69,6 +69,30 @@ export function planActivations(bufs: readonly Buf[], items: readonly ActItem[])
   return { offsets, size, withoutReuse };
 }
 
+// Activations in separate regions, one after another: items of different regions never share bytes, so no
+// launch of one region waits for another's by memory reuse (write after read). A laned tick plans its tenant
+// groups (tenantGroups in lanes.ts) this way: tenants that share no launch then share no dependency, as each
+// tenant's own stream would, at the cost of an arena that is the sum of the regions' instead of their peak.
+export function planActivationsByRegion(bufs: readonly Buf[], items: readonly ActItem[], regionOf: (it: ActItem) => number): ActPlan {
+  const byRegion = new Map<number, ActItem[]>();
+  for (const it of items) {
+    const r = regionOf(it);
+    let list = byRegion.get(r);
+    if (list === undefined) byRegion.set(r, (list = []));
+    list.push(it);
+  }
+  const offsets = new Map<number, number>();
+  let size = 0;
+  let withoutReuse = 0;
+  for (const r of [...byRegion.keys()].sort((a, b) => a - b)) {
+    const part = planActivations(bufs, byRegion.get(r)!);
+    for (const [b, o] of part.offsets) offsets.set(b, size + o);
+    size += alignUp(part.size);
+    withoutReuse += part.withoutReuse;
+  }
+  return { offsets, size, withoutReuse };
+}
+
 // Weights in the given order (strided groups first, as the caller lists them), each 256-byte aligned.
 export function planWeights(bufs: readonly Buf[], order: readonly number[]): { offsets: Map<number, number>; size: number } {
   const offsets = new Map<number, number>();
