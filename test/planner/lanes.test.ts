@@ -75,6 +75,36 @@ describe('a mixed fleet planned as a DAG', () => {
     expect(() => checkLaunchPlan(built)).not.toThrow();
   });
 
+  it('tenants that share no launch share no dependency: their activations sit in separate regions', () => {
+    const deps = launchDependencies(plan.launches);
+    const tenantsOf = (l: Launch): Set<number> => {
+      const ts = new Set<number>();
+      JSON.stringify(l, (k, v: unknown) => {
+        if (k === 'tenant' && typeof v === 'number') ts.add(v);
+        return v;
+      });
+      return ts;
+    };
+    // groups: union of the tenants of each launch
+    const group = new Map<number, number>();
+    const find = (t: number): number => (group.get(t) === undefined || group.get(t) === t ? t : find(group.get(t)!));
+    const sets = plan.launches.map(tenantsOf);
+    for (const ts of sets) {
+      const [first, ...rest] = [...ts].map(find);
+      for (const r of rest) if (r !== first) group.set(Math.max(r, first!), Math.min(r, first!));
+    }
+    const groupOf = (i: number): number => find([...sets[i]!][0]!);
+    expect(new Set(sets.map((_, i) => groupOf(i))).size).toBeGreaterThan(1);
+    const crossing = deps.flatMap((ds, i) => ds.filter((d) => groupOf(d) !== groupOf(i)).map((d) => `${d} -> ${i}`));
+    expect(crossing).toEqual([]);
+    // the one-stream plan shares one arena across groups: never more bytes than the regions
+    const one = planFleet(
+      mixedFleet({ moreZoo: true }).map((t) => t.input),
+      { maxLanes: 1 },
+    );
+    expect(one.arenas.act).toBeLessThanOrEqual(plan.arenas.act);
+  });
+
   it('maxLanes 1 plans one stream, no lane fields', () => {
     const one = planFleet(
       mixedFleet({ moreZoo: true }).map((t) => t.input),
