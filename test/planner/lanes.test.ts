@@ -9,7 +9,9 @@ import type { Launch } from '../../ir/contract/launch.js';
 import type { LaunchPlan } from '../../ir/contract/launch-plan.js';
 import { planFleet } from '../../src/planner/index.js';
 import { assignLanes } from '../../src/planner/lanes.js';
-import { mixedFleet } from './fleet-helpers.js';
+import { mixedFleet, tenantFromBytes } from './fleet-helpers.js';
+import { demoFleet } from '../../src/fleet/demo.js';
+import { generateModel } from '../../models/index.js';
 
 const act = (begin: number, end: number, write = false): ByteAccess => ({ arena: 'act', begin, end, write });
 
@@ -75,36 +77,6 @@ describe('a mixed fleet planned as a DAG', () => {
     expect(() => checkLaunchPlan(built)).not.toThrow();
   });
 
-  it('tenants that share no launch share no dependency: their activations sit in separate regions', () => {
-    const deps = launchDependencies(plan.launches);
-    const tenantsOf = (l: Launch): Set<number> => {
-      const ts = new Set<number>();
-      JSON.stringify(l, (k, v: unknown) => {
-        if (k === 'tenant' && typeof v === 'number') ts.add(v);
-        return v;
-      });
-      return ts;
-    };
-    // groups: union of the tenants of each launch
-    const group = new Map<number, number>();
-    const find = (t: number): number => (group.get(t) === undefined || group.get(t) === t ? t : find(group.get(t)!));
-    const sets = plan.launches.map(tenantsOf);
-    for (const ts of sets) {
-      const [first, ...rest] = [...ts].map(find);
-      for (const r of rest) if (r !== first) group.set(Math.max(r, first!), Math.min(r, first!));
-    }
-    const groupOf = (i: number): number => find([...sets[i]!][0]!);
-    expect(new Set(sets.map((_, i) => groupOf(i))).size).toBeGreaterThan(1);
-    const crossing = deps.flatMap((ds, i) => ds.filter((d) => groupOf(d) !== groupOf(i)).map((d) => `${d} -> ${i}`));
-    expect(crossing).toEqual([]);
-    // the one-stream plan shares one arena across groups: never more bytes than the regions
-    const one = planFleet(
-      mixedFleet({ moreZoo: true }).map((t) => t.input),
-      { maxLanes: 1 },
-    );
-    expect(one.arenas.act).toBeLessThanOrEqual(plan.arenas.act);
-  });
-
   it('maxLanes 1 plans one stream, no lane fields', () => {
     const one = planFleet(
       mixedFleet({ moreZoo: true }).map((t) => t.input),
@@ -130,6 +102,39 @@ describe('a mixed fleet planned as a DAG', () => {
     expect(() => checkLaunchPlan(badLane)).toThrow(/lane 40 but the plan has/);
     const forward: LaunchPlan = { ...built, launches: built.launches.map((l, k): Launch => (k === 0 ? { ...l, after: [3] } : l)) };
     expect(() => checkLaunchPlan(forward)).toThrow(/waits for launch 3, which is not earlier/);
+  });
+});
+
+describe('a laned plan keeps tenant groups apart in memory', () => {
+  // the small demo fleet: MLPs of two widths, LSTMs, ResNet-18s and encoders, whose groups share no launch
+  const fleet = demoFleet(true).map((t) => tenantFromBytes(t.id, generateModel(t.kind, { ...t.options, seed: t.seed } as never).bytes, 4).input);
+  const tenantsOf = (l: Launch): Set<number> => {
+    const ts = new Set<number>();
+    JSON.stringify(l, (k, v: unknown) => {
+      if (k === 'tenant' && typeof v === 'number') ts.add(v);
+      return v;
+    });
+    return ts;
+  };
+  // dependencies between launches of tenant groups that share no launch (union of each launch's tenants)
+  const crossGroupDeps = (launches: readonly Launch[]): string[] => {
+    const parent = new Map<number, number>();
+    const find = (t: number): number => (parent.get(t) ?? t) === t ? t : find(parent.get(t)!);
+    const sets = launches.map(tenantsOf);
+    for (const ts of sets) {
+      const roots = [...ts].map(find);
+      for (const r of roots) if (r !== roots[0]) parent.set(Math.max(r, roots[0]!), Math.min(r, roots[0]!));
+    }
+    const groupOf = (i: number): number => find([...sets[i]!][0]!);
+    expect(new Set(sets.map((_, i) => groupOf(i))).size).toBeGreaterThan(2);
+    return launchDependencies(launches).flatMap((ds, i) => ds.filter((d) => groupOf(d) !== groupOf(i)).map((d) => `${d} -> ${i}`));
+  };
+
+  it('on lanes, tenants that share no launch share no dependency', () => {
+    const laned = planFleet(fleet, { maxLanes: 8 });
+    expect(laned.lanes ?? 1).toBeGreaterThan(1);
+    expect(crossGroupDeps(laned.launches)).toEqual([]);
+    expect(laneOrderViolation(laned.launches, launchDependencies(laned.launches))).toBeNull();
   });
 });
 
