@@ -4,7 +4,8 @@
 // (LOOM_CUDA_SPARSE=never) within 1e-5 and the CPU backend within 1e-4, on its eager first run and on its
 // captured graph; full ticks after masked ones are right; inactive tenants' output slots keep their last
 // outputs through the general-form tick and hold at most zeros after a staged one (its coarse copies); the
-// stats counters move; auto measures at load.
+// stats counters move; auto measures at load; the live entries of cuBLASLt launches (LOOM_CUDA_LT=force) run on
+// another path and match the CPU backend.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -103,6 +104,22 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: sparse ticks for partly
     expect(info(full, 'sparseTicks')).toBe(0);
     expect(info(sparse, 'sparseCaptures')).toBeGreaterThan(0);
     expect(info(sparse, 'sparseGraphs')).toBeGreaterThan(0);
+  });
+
+  it('masked ticks of cuBLASLt launches (LOOM_CUDA_LT=force; their live entries move to the skinny kernel or cuBLAS) match the CPU backend', async () => {
+    const lt = await loadCudaWith(dir, { LOOM_CUDA_SPARSE: 'always', LOOM_CUDA_LT: 'force' });
+    try {
+      for (const [m, [name, live]] of masks().entries()) {
+        for (let rep = 0; rep < 2; rep++) {
+          const feeds = feedsFor(ts, 700 + 50 * m + rep, live);
+          expectClose(worstErrors(await lt.runTick(feeds), await cpu.runTick(feeds)), VS_CPU, `${name}, tick ${rep}: LT sparse vs CPU backend`);
+        }
+      }
+      const all = feedsFor(ts, 990, () => true);
+      expectClose(worstErrors(await lt.runTick(all), await cpu.runTick(all)), VS_CPU, 'LT full tick');
+    } finally {
+      lt.close();
+    }
   });
 
   it('a tick where every tenant is live runs the full graph', async () => {

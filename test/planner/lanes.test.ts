@@ -119,7 +119,7 @@ describe('a laned plan keeps tenant groups apart in memory', () => {
   // dependencies between launches of tenant groups that share no launch (union of each launch's tenants)
   const crossGroupDeps = (launches: readonly Launch[]): string[] => {
     const parent = new Map<number, number>();
-    const find = (t: number): number => (parent.get(t) ?? t) === t ? t : find(parent.get(t)!);
+    const find = (t: number): number => ((parent.get(t) ?? t) === t ? t : find(parent.get(t)!));
     const sets = launches.map(tenantsOf);
     for (const ts of sets) {
       const roots = [...ts].map(find);
