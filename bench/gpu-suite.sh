@@ -6,7 +6,7 @@
 #
 # PARTs (default: all but serve and tenants, in this order):
 #   build      tsc + the native addon with the CUDA backend
-#   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks)
+#   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks); swap.test.ts alone after
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
 #   host       bench/host-overhead.ts: runTick wall time minus the native tick
 #   rows       bench/tick-rows.ts: a tick at 1, 2, 4, ... 64 rows per tenant (16 x MLP 1024-4096-4096-1024 at
@@ -77,7 +77,11 @@ for part in $PARTS; do
       step build-native $X cmake-js compile -d native --out native/build
       step doctor $LOOM doctor
       ;;
-    tests) step gpu-tests $X vitest run test/gpu ;;
+    tests)
+      # swap.test.ts reads the device's free memory (cudaMemGetInfo): alone, so other files' plans do not move it
+      step gpu-tests $X vitest run test/gpu --exclude test/gpu/swap.test.ts
+      step gpu-tests-swap $X vitest run test/gpu/swap.test.ts
+      ;;
     tick) step cuda-tick $TSX bench/cuda-tick.ts --iters 300 ;;
     host) step host-overhead $TSX bench/host-overhead.ts --backend cuda --iters 2000 ;;
     rows) step tick-rows $TSX bench/tick-rows.ts --backend cuda --iters 500 ;;

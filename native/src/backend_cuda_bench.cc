@@ -98,7 +98,11 @@ void cuda_bench_tick(void* ctx, int iters, const tenant_mask* active, std::vecto
     CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
     bool graphed = c.graph.captured;
     if (sparse) {
-      cuda_enqueue_copies_in(c, sparse->prog->in, c.mem.pin_in, nullptr);
+      const sparse_program& p = *sparse->prog;
+      if (p.n_gather > 0)
+        CUDA_CHECK(cuda_launch_io_gather(reinterpret_cast<const cuda_io_move*>(p.gather) + p.n_gather, p.n_gather, c.mem.pin_in,
+                                         reinterpret_cast<void*>(c.mem.io()), c.dev.stream));
+      else cuda_enqueue_copies_in(c, p.in, c.mem.pin_in, nullptr);
       graphed = cuda_sparse_enqueue(c, *sparse);
       cuda_enqueue_copies_out(c, sparse->prog->out, c.mem.pin_out, nullptr);
     } else {

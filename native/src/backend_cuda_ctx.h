@@ -15,6 +15,7 @@
 
 #include "backend_cuda.h"
 #include "backend_cuda_gemv.h"
+#include "backend_cuda_io_gather.h"
 #include "backend_cuda_lt.h"
 #include "thread_pool.h"
 
@@ -116,6 +117,12 @@ struct sparse_program {
   // staged tick reads only live tenants' outputs, so fewer, larger copies win: each is one API call)
   std::vector<range> in_coarse;
   std::vector<launch_state> launches;
+  // A staged tick's inputs by the io gather kernel instead (backend_cuda_io_gather.h), where its coarse copies
+  // would move at least twice the live bytes: n_gather moves from the staging layout in the program's table
+  // slot, then n_gather more from a buffer of the io arena's layout (benchTick)
+  CUdeviceptr gather = 0;
+  int n_gather = 0;
+  int64_t gather_bytes = 0;
   int slot = -1;
   size_t table_bytes = 0;
   cudaGraphExec_t exec = nullptr;
@@ -146,6 +153,8 @@ struct sparse_state {
   std::vector<std::vector<std::pair<size_t, double>>> by_tenant; // tenant → (launch index, share of its work)
   std::vector<std::vector<range>> tenant_in, tenant_out;         // tenant → its io slots
   std::vector<range> all_out;                                    // every output slot, sorted
+  std::vector<io_span> staging_in;                               // the executor's staging layout of inputs (empty: no gather)
+  int64_t staging_in_bytes = 0;
   // measured at load (auto only), microseconds
   bool calibrated = false;
   double full_wall_us = 0, full_device_us = 0, fixed_us = 0, node_us = 0, host_launch_us = 0, min_launch_us = 0, launch_sum_us = 0;
@@ -160,7 +169,7 @@ struct sparse_state {
   std::vector<std::unique_ptr<mask_entry>> cache; // LRU by last_use, at most n_slots entries
   uint64_t clock = 0, next_id = 1;
   // counters
-  uint64_t sparse_ticks = 0, full_ticks = 0, captures = 0, evictions = 0, uploads = 0;
+  uint64_t sparse_ticks = 0, full_ticks = 0, captures = 0, evictions = 0, uploads = 0, gathered = 0;
   uint64_t bucket_ticks = 0; // ticks run at a row bucket (a program of its own, sparse or whole-fleet)
   int64_t last_rows = 0;     // the row bucket the last tick ran at (0: every row)
   double last_estimate_us = -1, last_measured_us = -1;

@@ -40,6 +40,7 @@ constexpr int kMaxMasks = 32;                    // cached (mask, bucket) entrie
 constexpr size_t kSlabBudget = size_t(64) << 20; // device bytes for all table slots together
 constexpr int64_t kMergeGap = kStagingMergeGap;  // as the full tick: copy a small gap rather than add a copy
 constexpr int kTrustAfter = 3;                   // graph replays measured before the measurement decides
+constexpr int64_t kGatherMinBytes = 128 << 10;   // coarse input copies below this stay copies (~5 µs of PCIe)
 
 size_t align_up(size_t v) { return (v + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign; }
 
@@ -64,7 +65,38 @@ size_t worst_table_bytes(const cuda_ctx& c) {
     b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
     if (s.nsegs > 0) b += align_up(src.segs.size() * sizeof(LoomSegment));
   }
+  if (!c.sparse.staging_in.empty())
+    for (const auto& rs : c.sparse.tenant_in)
+      for (const auto& r : rs) b += 2 * static_cast<size_t>((r.bytes + kIoMovePiece - 1) / kIoMovePiece) * sizeof(cuda_io_move);
+  b += kCudaTableAlign;
   return std::max(b, kCudaTableAlign);
+}
+
+int64_t bytes_in(const std::vector<range>& rs) {
+  int64_t b = 0;
+  for (const auto& r : rs) b += r.bytes;
+  return b;
+}
+
+// The io gather kernel's moves for live input ranges `exact` (merged only where they touch) into the io arena,
+// each cut to kIoMovePiece: n moves from the staging layout (staged ticks), then the same n from a host buffer
+// of the io arena's layout (benchTick's pin_in). Empty when the coarse copies move under twice the live bytes or
+// under kGatherMinBytes (then the copies are as cheap), or the staging layout is not known.
+std::vector<cuda_io_move> gather_moves(const sparse_state& sp, const std::vector<range>& exact, const std::vector<range>& coarse) {
+  std::vector<cuda_io_move> staged, flat;
+  const int64_t live = bytes_in(exact), copied = bytes_in(coarse);
+  if (sp.staging_in.empty() || copied < kGatherMinBytes || 2 * live > copied) return staged;
+  for (const auto& r : exact) {
+    const int64_t h = io_host_offset(sp.staging_in, r.offset, r.bytes);
+    if (h < 0) return {};
+    for (int64_t o = 0; o < r.bytes; o += kIoMovePiece) {
+      const int64_t n = std::min<int64_t>(kIoMovePiece, r.bytes - o);
+      staged.push_back(cuda_io_move{h + o, r.offset + o, n});
+      flat.push_back(cuda_io_move{r.offset + o, r.offset + o, n});
+    }
+  }
+  staged.insert(staged.end(), flat.begin(), flat.end());
+  return staged;
 }
 
 // Ranges merged across small gaps, but never across another tenant's output slot: an H2D copy over it would
@@ -274,6 +306,12 @@ void build_program(cuda_ctx& c, mask_entry& e) {
       launch_state s;
       if (compact_launch(c, i, e.mask, e.rows, tw, s)) p->launches.push_back(std::move(s));
     }
+    const std::vector<cuda_io_move> moves = gather_moves(sp, cuda_merge_ranges(ins, 0), p->in_coarse);
+    if (!moves.empty()) {
+      p->gather = tw.put(moves.data(), moves.size() * sizeof(cuda_io_move));
+      p->n_gather = static_cast<int>(moves.size() / 2);
+      for (size_t k = 0; k < moves.size() / 2; k++) p->gather_bytes += moves[k].bytes;
+    }
     p->table_bytes = tw.used;
     if (tw.used > 0) {
       CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(base), sp.pinned, tw.used, cudaMemcpyHostToDevice, c.dev.stream));
@@ -315,6 +353,14 @@ void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
     outs.insert(outs.end(), sp.tenant_out[t].begin(), sp.tenant_out[t].end());
   }
   sp.all_out = cuda_merge_ranges(outs, 0);
+  // the gather kernel reads the staging buffer through its host pointer: unified addressing
+  int unified = 0;
+  if (cudaDeviceGetAttribute(&unified, cudaDevAttrUnifiedAddressing, c.dev.device) == cudaSuccess && unified) {
+    const io_layout layout = make_io_layout(plan, kStagingMergeGap);
+    sp.staging_in = layout.in;
+    sp.staging_in_bytes = layout.in_bytes;
+  }
+  cudaGetLastError();
   cuda_sparse_build_shares(c, n);
   sp.slot_bytes = worst_table_bytes(c);
   if (sp.slot_bytes > 4 * kSlabBudget) {
@@ -498,6 +544,7 @@ void cuda_sparse_stats(const cuda_ctx& c, backend_stats& out) {
   num("sparseCaptures", static_cast<double>(sp.captures));
   num("sparseEvictions", static_cast<double>(sp.evictions));
   num("sparseTableUploads", static_cast<double>(sp.uploads));
+  num("sparseGatheredTicks", static_cast<double>(sp.gathered)); // staged sparse ticks whose inputs the gather kernel moved
   num("sparseTableSlots", sp.n_slots);
   num("sparseSlotBytes", static_cast<double>(sp.slot_bytes));
   num("rowBucketTicksCuda", static_cast<double>(sp.bucket_ticks)); // ticks whose GEMMs ran at a row bucket

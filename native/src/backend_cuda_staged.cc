@@ -47,6 +47,13 @@ int64_t bytes_of(const std::vector<range>& rs) {
   return b;
 }
 
+// Whether a tick's staging layout is the one the sparse programs' gather moves were built for (the executor
+// makes it from the plan with the same gap: a check, not a conversion).
+bool same_layout(const std::vector<io_span>& in, int64_t in_bytes, const sparse_state& sp) {
+  return in.size() == sp.staging_in.size() && in_bytes == sp.staging_in_bytes &&
+         (in.empty() || (in.front().offset == sp.staging_in.front().offset && in.back().host == sp.staging_in.back().host));
+}
+
 bool want_overlap(const cuda_ctx& c, int64_t copy_bytes) {
   switch (c.staged.overlap) {
     case overlap_policy::never: return false;
@@ -103,10 +110,17 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
     cuda_note_rows(c, sparse);
     const std::vector<range>& ins = sparse ? sparse->prog->in_coarse : c.full.in_ranges;
     const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
-    const bool overlap = want_overlap(c, bytes_of(ins) + bytes_of(outs));
+    const bool gather = sparse && sparse->prog->n_gather > 0 && same_layout(t.layout->in, t.layout->in_bytes, c.sparse);
+    const bool overlap = !gather && want_overlap(c, bytes_of(ins) + bytes_of(outs));
     bool graphed = false;
+    if (gather) {
+      const sparse_program& p = *sparse->prog;
+      CUDA_CHECK(cuda_launch_io_gather(reinterpret_cast<const cuda_io_move*>(p.gather), p.n_gather, t.in,
+                                       reinterpret_cast<void*>(c.mem.io()), c.dev.stream));
+      c.sparse.gathered++;
+    }
     if (!overlap) {
-      cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
+      if (!gather) cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
       cuda_fail_if_armed(c);
       graphed = enqueue_launches(c, sparse);
       cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);

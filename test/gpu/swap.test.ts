@@ -3,6 +3,7 @@
 // serving plan's backendInfo().deviceFreeBytes (cudaMemGetInfo on its GPU, cuda_stats in
 // native/src/backend_cuda.cc). Skips without a GPU (gpu-env.ts), or, saying so, with an addon built before
 // that number existed.
+// Run alone (vitest run test/gpu/swap.test.ts): other GPU test files running beside it move the free memory it reads.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromNumbers } from '../../ir/tensor.js';
