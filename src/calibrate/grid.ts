@@ -1,6 +1,7 @@
 // What `loom calibrate` measures: the launch kinds and shapes the planner emits, as a grid of points.
 //   gemm.<math>          strided-batched GEMM over (m, n, k, batch) — m the rows (a tenant's batch, or a
 //                        conv's output channels), batch the tenants (× images) sharing the launch
+//   gemm_matvec.<math>   the same at m = 1 (MATVEC_ROWS: matrix-vector products, bandwidth-bound, fitted apart)
 //   gemm.epilogue        the same GEMMs with a row bias and ReLU, priced as the difference
 //   gemm_grouped.<math>  grouped GEMMs whose groups are several of those shapes
 //   kernel.<op>          generated kernels (elementwise, reduce, softmax, layernorm, pool, im2col, copy,
@@ -8,6 +9,7 @@
 // --quick keeps a coarse grid (under a minute on a GPU, seconds on a CPU).
 import type { KernelOp, PoolGeometry } from '../../ir/contract/launch.js';
 import type { GemmMath } from '../planner/cost.js';
+import { gemmKey } from '../planner/cost-fit.js';
 
 export interface GemmShape {
   readonly m: number;
@@ -101,7 +103,7 @@ export function benchGrid(o: GridOptions): BenchPoint[] {
   const shapes = gemmShapes(o);
   for (const math of gemmMaths(o)) {
     const fit = shapes.filter((s) => gemmFits(s, math, o));
-    for (const s of fit) out.push({ kind: 'gemm', key: `gemm.${math}`, math, shape: s, epilogue: false, label: `gemm ${gemmLabel(s, math)}` });
+    for (const s of fit) out.push({ kind: 'gemm', key: gemmKey(math, s.m), math, shape: s, epilogue: false, label: `gemm ${gemmLabel(s, math)}` });
     // grouped: every (m, batch) with the grid's (n, k) shapes as its groups
     const byMB = new Map<string, GemmShape[]>();
     for (const s of fit) {

@@ -51,12 +51,12 @@ export interface DeviceProfile {
   readonly kinds: Readonly<Record<string, ProfileKind>>;
 }
 
-// The profile keys: gemm.<math>, gemm_grouped.<math>, gemm.epilogue, kernel.<op>, tick.io.
+// The profile keys: gemm.<math>, gemm_matvec.<math>, gemm_grouped.<math>, gemm.epilogue, kernel.<op>, tick.io.
 export function isProfileKey(k: string): boolean {
   const [head, tail, ...rest] = k.split('.');
   if (rest.length > 0 || tail === undefined) return false;
   if (head === 'gemm') return tail === 'epilogue' || (GEMM_MATHS as readonly string[]).includes(tail);
-  if (head === 'gemm_grouped') return (GEMM_MATHS as readonly string[]).includes(tail);
+  if (head === 'gemm_grouped' || head === 'gemm_matvec') return (GEMM_MATHS as readonly string[]).includes(tail);
   if (head === 'kernel') return (KERNEL_OPS as readonly string[]).includes(tail);
   return head === 'tick' && tail === 'io';
 }

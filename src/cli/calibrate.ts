@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { calibrate } from '../calibrate/run.js';
 import { formatProfile } from '../calibrate/summary.js';
-import { type DeviceProfile, profileJson } from '../calibrate/profile.js';
+import { type DeviceProfile, profileJson, readProfile } from '../calibrate/profile.js';
+import { refitProfile } from '../calibrate/refit.js';
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
 
@@ -13,6 +14,7 @@ interface CalibrateFlags {
   quick?: boolean;
   threads?: string;
   quiet?: boolean;
+  refit?: string;
 }
 
 export function registerCalibrate(program: Command): void {
@@ -26,6 +28,7 @@ export function registerCalibrate(program: Command): void {
     .option('--quick', 'a coarse grid: under a minute on a GPU, seconds on a CPU')
     .option('--threads <n>', "CPU backend: worker threads (default: the backend's)")
     .option('--quiet', 'no progress output')
+    .option('--refit <profile.json>', "instead: fit a profile's kinds again from its own measurements by today's kinds (no GPU), written to --out or over it")
     .addHelpText(
       'after',
       [
@@ -42,6 +45,14 @@ export function registerCalibrate(program: Command): void {
       ].join('\n'),
     )
     .action(async (flags: CalibrateFlags) => {
+      if (flags.refit !== undefined) {
+        const { profile } = readProfile(flags.refit);
+        const { profile: refit, changed } = refitProfile(profile);
+        const out = flags.out ?? flags.refit;
+        writeAtomically(out, profileJson(refit));
+        process.stdout.write(`${changed.length === 0 ? "every kind already fitted by today's kinds" : `refitted ${changed.join(', ')}`}\nwrote ${out}\n`);
+        return;
+      }
       if (!(BACKENDS as readonly string[]).includes(flags.backend)) fail('USAGE', `--backend must be one of ${BACKENDS.join(', ')}, got '${flags.backend}'`);
       let threads: number | undefined;
       if (flags.threads !== undefined) {

@@ -4,13 +4,14 @@
 // measured grid, src/calibrate/fit.ts), times a piecewise-linear correction through the measured points'
 // ratios (measured / roofline), flat past the first and last point. The kinds, as profile keys:
 //   gemm.<math>, gemm_grouped.<math>   math = f32 | tf32 | bf16 | f16 (GemmMath)
+//   gemm_matvec.<math>                 GEMMs of MATVEC_ROWS (1) row per entry: matrix-vector products
 //   gemm.epilogue                      the extra time of a GEMM with a bias or activation, by C's bytes
 //   kernel.<op>                        a generated kernel (KernelOp name)
 //   tick.io                            a tick's own cost besides its launches: the fixed cost (graph launch,
 //                                      events) and copying the tenants' inputs in and outputs out, by bytes
 // A kind the profile lacks borrows a measured one (fallbackKeys); 'gemm.f32' and 'kernel.eltwise' are
 // always there (the profile reader requires them).
-import type { GemmMath, LaunchWork } from './cost.js';
+import { type GemmMath, type LaunchWork, MATVEC_ROWS } from './cost.js';
 
 export interface KindFit {
   readonly overheadUs: number; // the fixed cost of one launch of this kind (inside a captured tick on CUDA)
@@ -59,11 +60,18 @@ const MATH_FALLBACK: Readonly<Record<GemmMath, readonly GemmMath[]>> = {
   f16: ['f16', 'bf16', 'f32'],
 };
 
-// The profile keys tried for a launch, most specific first.
+// The profile keys tried for a launch, most specific first (a matrix-vector GEMM: its own fit, then every GEMM's).
 export function fallbackKeys(w: LaunchWork): string[] {
   if (w.kind === 'kernel') return [`kernel.${w.op}`, 'kernel.eltwise'];
   const maths = MATH_FALLBACK[w.math];
-  return w.kind === 'gemm_grouped' ? [...maths.map((m) => `gemm_grouped.${m}`), ...maths.map((m) => `gemm.${m}`)] : maths.map((m) => `gemm.${m}`);
+  if (w.kind === 'gemm_grouped') return [...maths.map((m) => `gemm_grouped.${m}`), ...maths.map((m) => `gemm.${m}`)];
+  const matvec = w.rows !== undefined && w.rows <= MATVEC_ROWS ? maths.map((m) => `gemm_matvec.${m}`) : [];
+  return [...matvec, ...maths.map((m) => `gemm.${m}`)];
+}
+
+// The profile key of a GEMM measurement of `rows` rows per entry in `math` (src/calibrate/grid.ts).
+export function gemmKey(math: GemmMath, rows: number): string {
+  return rows <= MATVEC_ROWS ? `gemm_matvec.${math}` : `gemm.${math}`;
 }
 
 export function fitFor(c: CalibratedCost, w: LaunchWork): KindFit {

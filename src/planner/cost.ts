@@ -48,7 +48,14 @@ export interface GemmLaunchWork extends Work {
   readonly kind: 'gemm' | 'gemm_grouped';
   readonly math: GemmMath;
   readonly epilogueBytes: number; // C's bytes in entries with a bias or activation (gemmEpilogueBytes)
+  readonly rows?: number; // the most rows (m) of any of its GEMMs: at most MATVEC_ROWS prices it as a matrix-vector product
 }
+
+// GEMMs of one row per entry (batch-1 inference: matrix-vector products) are bandwidth-bound, and read the
+// weights at 2.3-2.8 TB/s on an H100 where a few rows more may read them at 0.5-2.6: a calibrated profile
+// prices them by their own fit (gemm_matvec.<math>). One fit over every shape priced them ~1.7x too high
+// (median error on the H100 profile's m = 1 points: 80% with one fit, 4% with their own; 2026-12-06).
+export const MATVEC_ROWS = 1;
 export interface KernelLaunchWork extends Work {
   readonly kind: 'kernel';
   readonly op: KernelOpName;

@@ -71,14 +71,21 @@ const work = (steps: readonly Step[]): { flops: number; bytes: number } =>
 // What the cost model sees of one step run as its own launch.
 export function stepWork(s: Step, precision: Precision): LaunchWork {
   if (s.kind === 'kernel') return { kind: 'kernel', op: s.op.op, flops: s.flops, bytes: s.bytes };
-  return { kind: 'gemm', math: gemmMath(s.dtype, precision), flops: s.flops, bytes: s.bytes, epilogueBytes: gemmEpilogueBytes(s.problem, s.entries.length) };
+  return {
+    kind: 'gemm',
+    math: gemmMath(s.dtype, precision),
+    flops: s.flops,
+    bytes: s.bytes,
+    epilogueBytes: gemmEpilogueBytes(s.problem, s.entries.length),
+    rows: s.problem.m,
+  };
 }
 
 // GEMM steps of one dtype as one launch of `kind`.
 function gemmLaunchWork(kind: 'gemm' | 'gemm_grouped', steps: readonly GemmStep[], precision: Precision): GemmLaunchWork {
   const w = work(steps);
   const epilogueBytes = steps.reduce((a, s) => a + gemmEpilogueBytes(s.problem, s.entries.length), 0);
-  return { kind, math: gemmMath(steps[0]!.dtype, precision), ...w, epilogueBytes };
+  return { kind, math: gemmMath(steps[0]!.dtype, precision), ...w, epilogueBytes, rows: Math.max(...steps.map((s) => s.problem.m)) };
 }
 
 export function draftWork(d: DraftLaunch, precision: Precision): LaunchWork {

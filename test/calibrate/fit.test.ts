@@ -108,6 +108,18 @@ describe('the calibrated cost model', () => {
     expect(calibratedFloorUs(cost, 2e13, 0)).toBeCloseTo(1e6, 3);
   });
 
+  it('prices a GEMM of one row per entry by gemm_matvec.<math> where the profile has it, else by gemm.<math>', () => {
+    const one = { kind: 'gemm', math: 'f32', flops: 2e6, bytes: 4e6, epilogueBytes: 0, rows: 1 } as const;
+    expect(fallbackKeys(one)).toEqual(['gemm_matvec.f32', 'gemm.f32']);
+    expect(fallbackKeys({ ...one, rows: 2 })).toEqual(['gemm.f32']);
+    expect(fallbackKeys({ ...one, math: 'bf16' })).toEqual(['gemm_matvec.bf16', 'gemm_matvec.f16', 'gemm_matvec.f32', 'gemm.bf16', 'gemm.f16', 'gemm.f32']);
+    expect(launchUs(model, one)).toBeCloseTo(kindUs(truth, 2e6, 4e6), 9); // no matvec fit here: gemm.f32's
+    const matvec: KindFit = { overheadUs: 1, flopsPerS: 0, bytesPerS: 4e12, correction: [] };
+    const withMatvec = { ...H100_FP32, calibrated: { ...cost, fits: { ...cost.fits, 'gemm_matvec.f32': matvec } } };
+    expect(launchUs(withMatvec, one)).toBeCloseTo(1 + 1, 9);
+    expect(launchUs(withMatvec, { ...one, rows: 4 })).toBeCloseTo(kindUs(truth, 2e6, 4e6), 9);
+  });
+
   it('without a profile keeps the default roofline, numbers unchanged', () => {
     expect(launchUs(H100_FP32, { kind: 'gemm', math: 'f32', flops: 50e6, bytes: 0, epilogueBytes: 123 })).toBeCloseTo(4 + 1, 9);
     expect(launchUs(H100_FP32, { kind: 'gemm_grouped', math: 'f32', flops: 50e6, bytes: 0, epilogueBytes: 0 })).toBeCloseTo(4 + 1 / 0.85, 9);
