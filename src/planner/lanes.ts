@@ -21,7 +21,18 @@ export const MAX_LANES = 32;
 // List scheduling over the dependency DAG in launch order: each launch starts when its dependencies have
 // finished (cost-model times) and goes to the lane that lets it start earliest, preferring the lane whose last
 // launch it follows (no wait needed) and opening a new lane only while fewer than maxLanes are open.
-export function assignLanes(deps: ReadonlyArray<readonly number[]>, predictedUs: readonly number[], maxLanes = DEFAULT_MAX_LANES): LaneAssignment {
+//
+// With `chainOf` (per launch: its chain, e.g. the set of tenants it serves), a lane belongs to the chain of its
+// last launch: a launch goes first to a lane of its own chain that is free when it is ready, then to a new
+// lane, and only then to another chain's lane. The cost model's times are guesses (2x off per launch on the
+// H100, 2026-12-06), and by them alone a fleet's MobileNet and SqueezeNet chains shared three lanes, each
+// waiting behind the other's launches; each tenant's own stream never does that.
+export function assignLanes(
+  deps: ReadonlyArray<readonly number[]>,
+  predictedUs: readonly number[],
+  maxLanes = DEFAULT_MAX_LANES,
+  chainOf?: readonly string[],
+): LaneAssignment {
   if (!Number.isInteger(maxLanes) || maxLanes < 1 || maxLanes > MAX_LANES) throw new Error(`assignLanes: maxLanes ${maxLanes} is outside 1..${MAX_LANES}`);
   const n = deps.length;
   const laneOf = new Array<number>(n).fill(0);
@@ -30,18 +41,31 @@ export function assignLanes(deps: ReadonlyArray<readonly number[]>, predictedUs:
   const laneTail: number[] = []; // last launch on each lane
   for (let i = 0; i < n; i++) {
     const ready = deps[i]!.reduce((t, d) => Math.max(t, finish[d]!), 0);
-    let best = -1;
-    let bestStart = Number.POSITIVE_INFINITY;
-    let bestFollows = false;
-    for (let l = 0; l < laneFree.length; l++) {
-      const start = Math.max(ready, laneFree[l]!);
-      const follows = deps[i]!.includes(laneTail[l]!);
-      // earlier start wins; at equal start a lane whose tail it follows (no cross-lane wait), then the lower lane
-      if (start < bestStart - 1e-9 || (Math.abs(start - bestStart) <= 1e-9 && follows && !bestFollows)) {
-        best = l;
-        bestStart = start;
-        bestFollows = follows;
+    const chain = chainOf?.[i];
+    // the earliest-starting lane among those `ok` accepts; at equal start a lane whose tail it follows (no
+    // cross-lane wait), then the lower lane
+    const pick = (ok: (l: number) => boolean): { lane: number; start: number } => {
+      let best = -1;
+      let bestStart = Number.POSITIVE_INFINITY;
+      let bestFollows = false;
+      for (let l = 0; l < laneFree.length; l++) {
+        if (!ok(l)) continue;
+        const start = Math.max(ready, laneFree[l]!);
+        const follows = deps[i]!.includes(laneTail[l]!);
+        if (start < bestStart - 1e-9 || (Math.abs(start - bestStart) <= 1e-9 && follows && !bestFollows)) {
+          best = l;
+          bestStart = start;
+          bestFollows = follows;
+        }
       }
+      return { lane: best, start: bestStart };
+    };
+    let { lane: best, start: bestStart } = pick(() => true);
+    if (chain !== undefined) {
+      const own = pick((l) => chainOf![laneTail[l]!] === chain);
+      if (own.lane >= 0 && own.start <= ready + 1e-9) ({ lane: best, start: bestStart } = own);
+      else if (laneFree.length >= maxLanes && own.lane >= 0) ({ lane: best, start: bestStart } = own.start <= bestStart + 1e-9 ? own : { lane: best, start: bestStart });
+      else if (laneFree.length < maxLanes) best = -1; // a new lane for it, below
     }
     if (laneFree.length < maxLanes && (best < 0 || bestStart > ready + 1e-9)) {
       best = laneFree.length;
@@ -74,6 +98,7 @@ export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LA
     maxLanes > 1 ? launchDependencies(launches) : launches.map(() => []),
     launches.map((l) => l.info.predictedUs),
     maxLanes,
+    process.env.LOOM_LANE_CHAINS === 'off' ? undefined : launches.map((l) => l.info.tenants.join(',')),
   );
   if (a.lanes === 1) return { launches: [...launches], lanes: a };
   return {
