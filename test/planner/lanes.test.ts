@@ -138,6 +138,23 @@ describe('a laned plan keeps tenant groups apart in memory', () => {
   });
 });
 
+describe('lanes by chain', () => {
+  it("a chain keeps lanes of its own while lanes are left: none waits behind another chain's launch", () => {
+    // two chains interleaved in launch order, A slow by the cost model, B fast with a fork: by start times
+    // alone B's second branch lands on A's lane (free first), then A's next launch queues behind it
+    const deps = [[], [], [0], [1], [1], [2], [3, 4]];
+    const predicted = [1, 10, 1, 10, 10, 1, 1];
+    const chainOf = ['A', 'B', 'A', 'B', 'B', 'A', 'B'];
+    const mixed = (a: ReturnType<typeof assignLanes>) =>
+      Array.from({ length: a.lanes }, (_, l) => new Set(a.laneOf.flatMap((x, i) => (x === l ? [chainOf[i]!] : [])))).some((s) => s.size > 1);
+    expect(mixed(assignLanes(deps, predicted, 8))).toBe(true);
+    const a = assignLanes(deps, predicted, 8, chainOf);
+    expect(mixed(a)).toBe(false);
+    // with one lane there is no choice
+    expect(assignLanes(deps, predicted, 1, chainOf).laneOf).toEqual(deps.map(() => 0));
+  });
+});
+
 describe('lanes on random DAGs', () => {
   // a small deterministic generator (xorshift), so a failure names its seed
   function rng(seed: number): () => number {
@@ -161,10 +178,12 @@ describe('lanes on random DAGs', () => {
         }),
       );
       const deps = accessDependencies(accesses);
+      const chains = seed % 2 === 0 ? deps.map(() => String(Math.floor(r() * 3))) : undefined; // half with chain affinity
       const a = assignLanes(
         deps,
         deps.map(() => 1 + r() * 9),
         1 + Math.floor(r() * 6),
+        chains,
       );
       // run it: each step picks a random lane whose next launch's waits are all done
       const next = new Array<number>(a.lanes).fill(0);
