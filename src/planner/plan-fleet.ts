@@ -156,7 +156,9 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     bufs,
     lowered.map((l) => ({ inputs: l.inputBufs, outputs: l.outputBufs })),
   );
-  checkArena(bufs, 'weights', weights.size, limits.maxWeightsBytes, LIMIT_FLAGS.maxWeightsBytes, ['weight']);
+  checkArena(bufs, 'weights', weights.size, limits.maxWeightsBytes, LIMIT_FLAGS.maxWeightsBytes, ['weight'], () =>
+    whatFits(bufs, tenants, limits.maxWeightsBytes),
+  );
   checkArena(bufs, 'activation', act.size, limits.maxActivationsBytes, LIMIT_FLAGS.maxActivationsBytes, ['act']);
   checkArena(bufs, 'io', io.size, limits.maxIoBytes, LIMIT_FLAGS.maxIoBytes, ['input', 'output']);
 
@@ -256,14 +258,30 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
 
 // An arena past its limit: the plan could not be loaded on the card the limits describe. Names the biggest
 // buffers in it (tenant/value), which is where a fix starts.
-function checkArena(bufs: readonly Buf[], arena: string, size: number, max: number, flag: string, kinds: readonly BufKind[]): void {
+function checkArena(bufs: readonly Buf[], arena: string, size: number, max: number, flag: string, kinds: readonly BufKind[], advice?: () => string): void {
   if (size <= max) return;
   const top = bufs
     .filter((b) => kinds.includes(b.kind))
     .sort((a, b) => b.bytes - a.bytes || a.id - b.id)
     .slice(0, 3)
     .map((b) => `'${b.name}' ${formatBytes(b.bytes)}`);
-  fail('LIMIT', `the ${arena} arena would take ${formatBytes(size)}, past the limit of ${formatBytes(max)} (${flag}); biggest: ${top.join(', ')}`);
+  fail(
+    'LIMIT',
+    `the ${arena} arena would take ${formatBytes(size)}, past the limit of ${formatBytes(max)} (${flag}); biggest: ${top.join(', ')}${advice ? `. ${advice()}` : ''}`,
+  );
+}
+
+// What would fit a weights limit: how many tenants, in manifest order, and how many shards of it the fleet needs
+// (each tenant's weights whole on one device; `loom compile --shards` places them).
+function whatFits(bufs: readonly Buf[], tenants: readonly PlannedTenantSpec[], max: number): string {
+  const per = new Array<number>(tenants.length).fill(0);
+  for (const b of bufs) if (b.kind === 'weight') per[b.tenant] = (per[b.tenant] ?? 0) + b.bytes;
+  let n = 0;
+  for (let used = 0; n < per.length && used + per[n]! <= max; n++) used += per[n]!;
+  const biggest = per.reduce((a, b) => Math.max(a, b), 0);
+  const total = per.reduce((a, b) => a + b, 0);
+  if (biggest > max) return `Tenant '${tenants[per.indexOf(biggest)]!.id}' alone has ${formatBytes(biggest)} of weights: no device of this limit holds it`;
+  return `The first ${n} of ${tenants.length} tenants fit (${formatBytes(total / tenants.length)} of weights each on average); the whole fleet needs at least ${Math.ceil(total / max)} devices: loom compile --shards N --device-memory GB`;
 }
 
 // On lanes, each group of tenants that share launches gets its own activation region, so groups wait for each
