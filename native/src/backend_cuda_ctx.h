@@ -6,6 +6,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdlib>
+#include <initializer_list>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -366,6 +368,24 @@ void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
 void cuda_choose_grouped(cuda_ctx& c);
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
+// A backend switch read from the environment when the backend is created (LOOM_CUDA_GEMV, ..._SPARSE, ...):
+// unset or empty gives `fallback`; a value not among `choices` fails the load, naming the variable, what it
+// takes (in the order given) and what it got.
+template <typename E>
+E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<const char*, E>> choices) {
+  const char* env = std::getenv(var);
+  const std::string v = env ? env : "";
+  if (v.empty()) return fallback;
+  std::string names;
+  size_t i = 0;
+  for (const auto& [name, value] : choices) {
+    if (v == name) return value;
+    names += std::string(i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + name;
+    i++;
+  }
+  throw loom_error(std::string(var) + " must be " + names + ", got '" + v + "'");
+}
+
 gemv_policy cuda_gemv_policy_from_env();
 // Reads LOOM_CUDA_FUSE (auto|never|force) and LOOM_CUDA_LT (auto|off|force); throw on anything else.
 fuse_policy cuda_fuse_policy_from_env();

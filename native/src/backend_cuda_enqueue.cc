@@ -276,12 +276,8 @@ void cuda_choose_grouped(cuda_ctx& c) {
 }
 
 gemv_policy cuda_gemv_policy_from_env() {
-  const char* env = std::getenv("LOOM_CUDA_GEMV");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto") return gemv_policy::automatic;
-  if (v == "off") return gemv_policy::off;
-  if (v == "force") return gemv_policy::force;
-  throw loom_error("LOOM_CUDA_GEMV must be auto, off or force, got '" + v + "'");
+  return cuda_env_choice("LOOM_CUDA_GEMV", gemv_policy::automatic,
+                         {{"auto", gemv_policy::automatic}, {"off", gemv_policy::off}, {"force", gemv_policy::force}});
 }
 
 cuda_gemv_args cuda_gemv_args_of(const gemm_call& g) {

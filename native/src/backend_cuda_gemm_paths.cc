@@ -195,21 +195,12 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
 } // namespace
 
 fuse_policy cuda_fuse_policy_from_env() {
-  const char* env = std::getenv("LOOM_CUDA_FUSE");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto") return fuse_policy::automatic;
-  if (v == "never") return fuse_policy::never;
-  if (v == "force") return fuse_policy::force;
-  throw loom_error("LOOM_CUDA_FUSE must be auto, never or force, got '" + v + "'");
+  return cuda_env_choice("LOOM_CUDA_FUSE", fuse_policy::automatic,
+                         {{"auto", fuse_policy::automatic}, {"never", fuse_policy::never}, {"force", fuse_policy::force}});
 }
 
 lt_policy cuda_lt_policy_from_env() {
-  const char* env = std::getenv("LOOM_CUDA_LT");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto") return lt_policy::automatic;
-  if (v == "off") return lt_policy::off;
-  if (v == "force") return lt_policy::force;
-  throw loom_error("LOOM_CUDA_LT must be auto, off or force, got '" + v + "'");
+  return cuda_env_choice("LOOM_CUDA_LT", lt_policy::automatic, {{"auto", lt_policy::automatic}, {"off", lt_policy::off}, {"force", lt_policy::force}});
 }
 
 void cuda_choose_gemm_paths(cuda_ctx& c) {

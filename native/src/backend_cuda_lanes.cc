@@ -14,10 +14,7 @@
 namespace loom {
 
 lanes_policy cuda_lanes_policy_from_env() {
-  const char* v = std::getenv("LOOM_CUDA_LANES");
-  if (!v || !*v || std::string(v) == "auto") return lanes_policy::automatic;
-  if (std::string(v) == "off") return lanes_policy::off;
-  throw loom_error(std::string("LOOM_CUDA_LANES='") + v + "': expected auto or off");
+  return cuda_env_choice("LOOM_CUDA_LANES", lanes_policy::automatic, {{"auto", lanes_policy::automatic}, {"off", lanes_policy::off}});
 }
 
 void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_bytes) {

@@ -327,12 +327,8 @@ void build_program(cuda_ctx& c, mask_entry& e) {
 } // namespace
 
 sparse_policy cuda_sparse_policy_from_env() {
-  const char* env = std::getenv("LOOM_CUDA_SPARSE");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto") return sparse_policy::automatic;
-  if (v == "never") return sparse_policy::never;
-  if (v == "always") return sparse_policy::always;
-  throw loom_error("LOOM_CUDA_SPARSE must be never, always or auto, got '" + v + "'");
+  return cuda_env_choice("LOOM_CUDA_SPARSE", sparse_policy::automatic,
+                         {{"never", sparse_policy::never}, {"always", sparse_policy::always}, {"auto", sparse_policy::automatic}});
 }
 
 void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {

@@ -92,12 +92,8 @@ bool enqueue_launches(cuda_ctx& c, mask_entry* sparse) {
 } // namespace
 
 overlap_policy cuda_overlap_policy_from_env() {
-  const char* env = std::getenv("LOOM_CUDA_OVERLAP");
-  const std::string v = env ? env : "";
-  if (v.empty() || v == "auto") return overlap_policy::automatic;
-  if (v == "never") return overlap_policy::never;
-  if (v == "always") return overlap_policy::always;
-  throw loom_error("LOOM_CUDA_OVERLAP must be never, always or auto, got '" + v + "'");
+  return cuda_env_choice("LOOM_CUDA_OVERLAP", overlap_policy::automatic,
+                         {{"never", overlap_policy::never}, {"always", overlap_policy::always}, {"auto", overlap_policy::automatic}});
 }
 
 void cuda_staged_submit(void* ctx, const staged_tick& t) {
