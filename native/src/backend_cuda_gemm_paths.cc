@@ -200,7 +200,8 @@ fuse_policy cuda_fuse_policy_from_env() {
 }
 
 lt_policy cuda_lt_policy_from_env() {
-  return cuda_env_choice("LOOM_CUDA_LT", lt_policy::automatic, {{"auto", lt_policy::automatic}, {"off", lt_policy::off}, {"force", lt_policy::force}});
+  return cuda_env_choice("LOOM_CUDA_LT", lt_policy::automatic,
+                         {{"auto", lt_policy::automatic}, {"off", lt_policy::off}, {"force", lt_policy::force}});
 }
 
 void cuda_choose_gemm_paths(cuda_ctx& c) {

@@ -17,7 +17,8 @@ __device__ void move_words(const uint8_t* src, uint8_t* dst, long long bytes) {
   for (long long i = threadIdx.x; i < n; i += blockDim.x) d[i] = s[i];
 }
 
-__global__ void __launch_bounds__(256) loom_io_gather(const cuda_io_move* __restrict__ moves, int n, const uint8_t* src_base, uint8_t* dst_base) {
+__global__ void __launch_bounds__(256)
+    loom_io_gather(const cuda_io_move* __restrict__ moves, int n, const uint8_t* src_base, uint8_t* dst_base) {
   for (int m = blockIdx.x; m < n; m += gridDim.x) {
     const cuda_io_move mv = moves[m];
     const uint8_t* s = src_base + mv.src;

@@ -3,8 +3,8 @@
 // one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
 // arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way, its fused epilogue
 // included; a cuBLASLt call, whose plan holds the full tick's pointers, moves to the skinny-GEMM kernel where
-// that takes the shape, else to cuBLAS with the epilogue kernel: without_lt); epilogue jobs and kernel segment tables are compacted (workBegin re-prefix-summed; views stay in
-// the load-time table, segments index them by firstView).
+// that takes the shape, else to cuBLAS with the epilogue kernel: without_lt); epilogue jobs and kernel segment tables are compacted
+// (workBegin re-prefix-summed; views stay in the load-time table, segments index them by firstView).
 //
 // Per occupancy mask the compacted tables are built once on the host, staged in one pinned buffer and sent
 // with ONE cudaMemcpyAsync into a device table slot that the mask keeps while it is cached (LRU, at most 32
@@ -252,7 +252,8 @@ bool compact_launch(const cuda_ctx& c, size_t i, const tenant_mask& m, int64_t r
     s.grid = static_cast<unsigned>(std::min<double>(full.grid, std::max(1.0, g)));
     return true;
   }
-  for (size_t k = 0; k < full.calls.size(); k++) compact_gemm(full.calls[k], src.call_entries[k], m, rows, c.gemm.gemv != gemv_policy::off, c.mem.arenas, tw, s.calls);
+  for (size_t k = 0; k < full.calls.size(); k++)
+    compact_gemm(full.calls[k], src.call_entries[k], m, rows, c.gemm.gemv != gemv_policy::off, c.mem.arenas, tw, s.calls);
   if (full.n_epi > 0) {
     std::vector<cuda_epi_job> jobs;
     long long begin = 0;
