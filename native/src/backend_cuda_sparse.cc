@@ -3,8 +3,9 @@
 // one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
 // arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way, its fused epilogue
 // included; a cuBLASLt call, whose plan holds the full tick's pointers, moves to the skinny-GEMM kernel where
-// that takes the shape, else to cuBLAS with the epilogue kernel: without_lt); epilogue jobs and kernel segment tables are compacted
-// (workBegin re-prefix-summed; views stay in the load-time table, segments index them by firstView).
+// that takes the shape, else to cuBLAS with the epilogue kernel: without_lt); epilogue jobs and kernel
+// segment tables are compacted (workBegin re-prefix-summed; views stay in the load-time table, segments index
+// them by firstView).
 //
 // Per occupancy mask the compacted tables are built once on the host, staged in one pinned buffer and sent
 // with ONE cudaMemcpyAsync into a device table slot that the mask keeps while it is cached (LRU, at most 32
