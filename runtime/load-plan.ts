@@ -42,7 +42,8 @@ export interface BenchTimes {
 export interface LoadedPlan {
   readonly plan: LaunchPlan;
   readonly backend: BackendName;
-  // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis.
+  // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis. The
+  // output tensors are the caller's to keep: later ticks never change them.
   runTick(inputs: TickInputs): Promise<TickOutputs>;
   // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, weightBytes,
   // deviceFreeBytes: cudaMemGetInfo's free bytes on its GPU at the call, ...).
@@ -227,6 +228,7 @@ class ResidentPlan implements LoadedPlan {
   private readonly masks: readonly Uint8Array[]; // one per set, all zero between ticks
   private readonly rowCounts: readonly Int32Array[]; // one per set (each live tenant's rows), all zero between ticks
   private readonly free: number[]; // staging sets not in flight
+  private readonly compact: boolean; // results hold only the live tenants' outputs (NativeStaging.compact)
   private readonly waiting: WaitingTick[] = []; // in call order
 
   constructor(
@@ -242,6 +244,7 @@ class ResidentPlan implements LoadedPlan {
     this.masks = staging.sets.map(() => new Uint8Array(plan.tenants.length));
     this.rowCounts = staging.sets.map(() => new Int32Array(plan.tenants.length));
     this.free = staging.sets.map((_, i) => staging.sets.length - 1 - i);
+    this.compact = staging.compact === true;
   }
 
   // Ticks run in call order, up to the plan's pipeline depth at once: a tick is written straight into a free
@@ -268,7 +271,9 @@ class ResidentPlan implements LoadedPlan {
     let pending: Promise<ArrayBuffer>;
     try {
       if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
-      pending = this.addon.submitTick(this.handle, set, written.active, written.rows);
+      pending = this.compact
+        ? this.addon.submitTick(this.handle, set, written.active, written.rows, written.live)
+        : this.addon.submitTick(this.handle, set, written.active, written.rows);
     } catch (e) {
       this.release(set, written);
       return Promise.reject(isLoomError(e) ? e : new LoomError('EVAL', e instanceof Error ? e.message : String(e)));
@@ -276,7 +281,7 @@ class ResidentPlan implements LoadedPlan {
     return pending.then(
       (result) => {
         this.release(set, written);
-        return this.codec.unpack(written, result);
+        return this.codec.unpack(written, result, this.compact);
       },
       (e: unknown) => {
         this.release(set, written);
