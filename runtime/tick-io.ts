@@ -6,14 +6,16 @@
 // compact result holding only the live tenants' output bytes (native/src/tick_staging.h compact_copy).
 // Everything per tenant that does not depend on the request (slot geometry, where its bytes sit in the
 // staging and result layouts, typed views of its input slots, the shapes it returns) is computed once per plan
-// by TickCodec, so a tick costs the shared check and a few typed-array writes per live tenant and allocates only
-// its outputs and a few small arrays, whatever the plan's tenant count.
+// by TickCodec, so a tick costs the check (the quick accept of runtime/tick-check.ts over flat per-plan tables; the
+// shared check only for a request it leaves) and a few typed-array writes per live tenant and allocates only its
+// outputs and a few small arrays, whatever the plan's tenant count.
 import { type AnyTypedArray, type DType, allocArray, byteSize, viewArray } from '../ir/dtype.js';
 import { LoomError, fail } from '../ir/errors.js';
 import { numel } from '../ir/shape.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { PlannedTenant, TenantIO } from '../ir/contract/plan.js';
 import { TenantIOError, validateTenantInputs } from '../ir/contract/tenant-io.js';
+import { ASK_SHARED_CHECK, InputTables } from './tick-check.js';
 
 export type TickInputs = Readonly<Record<string, Readonly<Record<string, Tensor>>>>;
 export type TickOutputs = Record<string, Record<string, Tensor>>;
@@ -173,6 +175,7 @@ export class TickCodec {
   private readonly tenants: readonly PlannedTenant[];
   private readonly ids: readonly string[];
   private readonly byId: ReadonlyMap<string, number>;
+  private readonly inputTables: InputTables; // the check's quick accept
   private readonly inputs: readonly (readonly InSlot[])[]; // per plan tenant
   private readonly outputs: readonly (readonly OutSlot[])[];
   private readonly inSlots: readonly InSlot[]; // every tenant's, in plan order (InSlot.index)
@@ -186,6 +189,7 @@ export class TickCodec {
     this.tenants = tenants;
     this.ids = tenants.map((t) => t.id);
     this.byId = new Map(tenants.map((t, i) => [t.id, i]));
+    this.inputTables = new InputTables(tenants);
     const inSlots: InSlot[] = [];
     this.inputs = tenants.map((tenant) =>
       tenant.inputs.map((io) => {
@@ -233,7 +237,8 @@ export class TickCodec {
       const t = this.byId.get(id);
       if (t === undefined) fail('EVAL', `unknown tenant '${id}' (${this.describeTenants()})`);
       const g = inputs[id]!;
-      const r = checkTenantTick(this.tenants[t]!, g) ?? 0;
+      let r = this.inputTables.quickRows(t, g);
+      if (r === ASK_SHARED_CHECK) r = checkTenantTick(this.tenants[t]!, g) ?? 0;
       tenants.push(t);
       rows.push(r === 0 ? this.tenants[t]!.maxBatch : r);
       given.push(g);
