@@ -145,9 +145,8 @@ Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>&
 
 Napi::Value addon_result_buffer(Napi::Env env, const staged_result& r) {
   if (r.compact) { // the live tenants' output bytes only, in a buffer of JS's own: nothing native stays held
-    const size_t n = compact_bytes(*r.outs, r.live);
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, std::max<size_t>(n, 1));
-    compact_copy(*r.outs, r.live, r.landing, static_cast<uint8_t*>(ab.Data()));
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, std::max<size_t>(r.packed.size(), 1));
+    if (!r.packed.empty()) std::memcpy(ab.Data(), r.packed.data(), r.packed.size());
     return ab;
   }
   if (r.block) return block_buffer(env, r.block, r.bytes);

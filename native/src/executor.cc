@@ -323,6 +323,7 @@ void executor::await(int set) {
   if (backend_.tick && backend_.tick->submit) {
     try {
       backend_.tick->wait(backend_.ctx, set);
+      pack(set);
     } catch (...) {
       std::lock_guard<std::mutex> lock(staged_mu_);
       t.error = std::current_exception();
@@ -337,6 +338,7 @@ void executor::await(int set) {
     lock.unlock();
     try {
       run_staged(set);
+      pack(set);
     } catch (...) {
       lock.lock();
       t.error = std::current_exception();
@@ -351,6 +353,14 @@ void executor::await(int set) {
   if (t.error) std::rethrow_exception(t.error);
 }
 
+// A finished compact tick: its live tenants' output bytes out of the set's landing buffer, on the awaiting thread.
+void executor::pack(int set) {
+  staged_ticket& t = tickets_[static_cast<size_t>(set)];
+  if (!t.compact) return;
+  t.packed.resize(compact_bytes(out_slots_, t.live));
+  compact_copy(out_slots_, t.live, landing_[static_cast<size_t>(set)]->data, t.packed.data());
+}
+
 staged_result executor::finish(int set) {
   check_set(set, "finish");
   staged_ticket& t = tickets_[static_cast<size_t>(set)];
@@ -362,10 +372,9 @@ staged_result executor::finish(int set) {
     backend_.tick->finish(backend_.ctx, set, last_tick_us_);
   }
   if (t.compact) {
-    r.landing = landing_[static_cast<size_t>(set)]->data;
     r.compact = true;
-    r.live = std::move(t.live);
-    r.outs = &out_slots_;
+    r.packed = std::move(t.packed);
+    r.bytes = r.packed.size();
     compact_results_++;
   } else if (t.result) {
     r.block = std::move(t.result);

@@ -35,15 +35,14 @@ struct executor_options {
 };
 
 // What a finished staged tick hands back: its result block (read in place), or, when the result pool was
-// exhausted or the tick asked for a compact result, the landing buffer its bytes are in (copy them before the
-// set's next tick). compact: copy only `live`'s output bytes (tick_staging.h compact_copy with `outs`).
+// exhausted, the landing buffer its bytes are in (copy them before the set's next tick); or, for a compact tick,
+// `packed`: the live tenants' output bytes (tick_staging.h compact_copy), gathered on the thread that awaited it.
 struct staged_result {
   std::shared_ptr<host_block> block;
   const uint8_t* landing = nullptr;
   size_t bytes = 0;
   bool compact = false;
-  std::vector<int32_t> live;
-  const tenant_slots* outs = nullptr; // the executor's; valid while it lives
+  std::vector<uint8_t> packed;
 };
 
 class executor {
@@ -66,6 +65,7 @@ class executor {
   const std::shared_ptr<host_block>& staging(int set) const { return staging_.at(static_cast<size_t>(set)); }
   // `live` (compact ticks): the live tenants, in the order their outputs go into the compact result; each must be
   // live in `active`. The tick's row bucket and the CPU backend's slot lists then follow `live`, not every tenant.
+  // A compact tick's live outputs are gathered by await, off the submitting thread.
   void submit(int set, tenant_mask active, const tick_rows& rows, std::vector<int32_t> live = {}, bool compact = false);
   // Whether compact ticks are possible: the plan has an I/O slot table (not a hand-built plan).
   bool compact_results() const { return !plan_.io.empty(); }
@@ -133,6 +133,7 @@ class executor {
   const backend_fault_ext* arm_fault();
   // A staged tick on a backend without asynchronous ticks: its slots as tick_input / tick_output.
   void run_staged(int set);
+  void pack(int set);
   void check_set(int set, const char* what) const;
   void setup_staging(int depth);
 
@@ -143,7 +144,8 @@ class executor {
     int64_t bucket = 0;
     std::shared_ptr<host_block> result; // null: the landing buffer
     bool compact = false;
-    std::vector<int32_t> live; // compact ticks
+    std::vector<int32_t> live;   // compact ticks
+    std::vector<uint8_t> packed; // compact ticks: gathered by await
     std::chrono::steady_clock::time_point t0;
     bool done = false;
     std::exception_ptr error;
