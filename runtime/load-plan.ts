@@ -212,11 +212,10 @@ function checkIters(iters: number): void {
   if (!Number.isInteger(iters) || iters < 1 || iters > 2 ** 31 - 1) fail('USAGE', `iters must be a positive integer, got ${iters}`);
 }
 
-// A tick waiting for a staging set: its inputs already checked (and, when it had to wait, already written into
-// a buffer of its own, so the caller may reuse its tensors as soon as runTick returns).
+// A tick waiting for a staging set: its inputs already checked, their bytes copied (TickCodec.detach), so the
+// caller may reuse its tensors as soon as runTick returns; written into the set that frees up.
 interface WaitingTick {
-  readonly bytes: Uint8Array;
-  readonly written: WrittenTick;
+  readonly checked: CheckedTick;
   readonly settle: { resolve(o: TickOutputs): void; reject(e: unknown): void };
 }
 
@@ -262,9 +261,8 @@ class ResidentPlan implements LoadedPlan {
       const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!, this.views[set]!);
       return this.submit(set, written);
     }
-    const bytes = new Uint8Array(this.codec.inBytes);
-    const written = this.codec.write(checked, bytes, new Uint8Array(this.plan.tenants.length), new Int32Array(this.plan.tenants.length));
-    return new Promise<TickOutputs>((resolve, reject) => this.waiting.push({ bytes, written, settle: { resolve, reject } }));
+    const detached = this.codec.detach(checked);
+    return new Promise<TickOutputs>((resolve, reject) => this.waiting.push({ checked: detached, settle: { resolve, reject } }));
   }
 
   private submit(set: number, written: WrittenTick): Promise<TickOutputs> {
@@ -292,18 +290,14 @@ class ResidentPlan implements LoadedPlan {
 
   // The set is free again: the next waiting tick (in call order) takes it.
   private release(set: number, written: WrittenTick): void {
-    if (written.active === this.masks[set]) this.codec.clear(written);
+    this.codec.clear(written);
     const next = this.waiting.shift();
     if (next === undefined) {
       this.free.push(set);
       return;
     }
-    this.sets[set]!.set(next.bytes);
-    const mask = this.masks[set]!;
-    mask.set(next.written.active);
-    const rows = this.rowCounts[set]!;
-    rows.set(next.written.rows);
-    this.submit(set, { ...next.written, active: mask, rows }).then(next.settle.resolve, next.settle.reject);
+    const nextWritten = this.codec.write(next.checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!, this.views[set]!);
+    this.submit(set, nextWritten).then(next.settle.resolve, next.settle.reject);
   }
 
   backendInfo(): Record<string, string | number> {

@@ -246,6 +246,20 @@ export class TickCodec {
     return { count: keys.length, tenants, rows, given };
   }
 
+  // The tick with its tensors' bytes copied (a tick that waits for a staging set: the caller may reuse its tensors
+  // as soon as runTick returns): proportional to the tick's bytes, not the plan's.
+  detach(tick: CheckedTick): CheckedTick {
+    const given = tick.given.map((g, i) => {
+      const rec: Record<string, Tensor> = {};
+      for (const s of this.inputs[tick.tenants[i]!]!) {
+        const x = g[s.name]!;
+        rec[s.name] = { dtype: x.dtype, shape: [...x.shape], data: x.data.slice() };
+      }
+      return rec;
+    });
+    return { count: tick.count, tenants: tick.tenants, rows: tick.rows, given };
+  }
+
   // Lays a checked tick's inputs into `data` (a staging set with its slotViews, or a buffer of inBytes copied into
   // one later, views null); `active` and `rowCounts` are the set's mask and rows, all zero on entry.
   write(tick: CheckedTick, data: Uint8Array, active: Uint8Array, rowCounts: Int32Array, views: SlotViews | null = null): WrittenTick {
