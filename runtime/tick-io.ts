@@ -179,6 +179,10 @@ export class TickCodec {
   private readonly inputs: readonly (readonly InSlot[])[]; // per plan tenant
   private readonly outputs: readonly (readonly OutSlot[])[];
   private readonly inSlots: readonly InSlot[]; // every tenant's, in plan order (InSlot.index)
+  // the same slots flat, for write: tenant t's are [inFirst[t], inFirst[t + 1]); inRows: maxRows, 0 without a batch axis
+  private readonly inFirst: Int32Array;
+  private readonly inNames: readonly string[];
+  private readonly inRows: Int32Array;
   private readonly compactBytes: Float64Array; // per plan tenant: its part of a compact result (its slots, each 8-aligned)
   readonly inBytes: number;
   readonly outBytes: number;
@@ -202,6 +206,10 @@ export class TickCodec {
       }),
     );
     this.inSlots = inSlots;
+    this.inFirst = Int32Array.from([0, ...this.inputs.map((slots) => slots.length)]);
+    for (let t = 0; t < tenants.length; t++) this.inFirst[t + 1]! += this.inFirst[t]!;
+    this.inNames = inSlots.map((s) => s.name);
+    this.inRows = Int32Array.from(inSlots, (s) => (s.batchAxis === null ? 0 : s.maxRows));
     this.compactBytes = new Float64Array(tenants.length);
     this.outputs = tenants.map((tenant, t) =>
       tenant.outputs.map((io) => {
@@ -268,10 +276,13 @@ export class TickCodec {
       const t = tick.tenants[i]!;
       const rows = tick.rows[i]!;
       const given = tick.given[i]!;
-      const slots = this.inputs[t]!;
-      for (let k = 0; k < slots.length; k++) {
-        const s = slots[k]!;
-        writeInput(data, views === null ? null : views[s.index]!, s, given[s.name]!.data, rows);
+      for (let j = this.inFirst[t]!; j < this.inFirst[t + 1]!; j++) {
+        const src = given[this.inNames[j]!]!.data;
+        const view = views === null ? null : views[j]!;
+        const whole = this.inRows[j]!;
+        // a full slot through its typed view: one set(), no slot object read
+        if (view !== null && (whole === 0 || rows === whole)) (view as Float32Array).set(src as Float32Array);
+        else writeInput(data, view, this.inSlots[j]!, src, rows);
       }
       active[t] = 1;
       rowCounts[t] = rows;
