@@ -2,8 +2,9 @@
 // (io_layout: the slots merged into spans of the io arena, each with its place in one compact host buffer),
 // the caller writes a tick's inputs straight into one of a few staging buffers of that layout (pinned
 // memory on the CUDA backend, exposed to JS as external ArrayBuffers), and the tick's outputs land in a
-// result block of the output layout that JS reads in place. Nothing is copied on the host between the
-// caller's bytes and the device's copies. No N-API and no backend handles here.
+// buffer of the output layout: for the runtime's ticks the set's landing buffer, from which the live tenants'
+// output bytes are gathered into a compact result (compact_copy); for submitTick without a live list a pooled
+// result block that JS reads in place. No N-API and no backend handles here.
 #pragma once
 
 #include <cstddef>
