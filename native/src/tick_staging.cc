@@ -99,15 +99,24 @@ size_t compact_bytes(const tenant_slots& outs, const std::vector<int32_t>& live)
 }
 
 void compact_copy(const tenant_slots& outs, const std::vector<int32_t>& live, const uint8_t* src, uint8_t* dst) {
-  int64_t at = 0;
+  // slots that follow each other in both buffers are copied as one run (a full tick of packed slots: one memcpy)
+  int64_t at = 0, from = 0, to = 0, run = 0;
   for (const int32_t t : live) {
     check_tenant(outs, t);
     for (int32_t k = outs.first[static_cast<size_t>(t)]; k < outs.first[static_cast<size_t>(t) + 1]; k++) {
       const size_t i = static_cast<size_t>(k);
-      std::memcpy(dst + at, src + outs.host[i], static_cast<size_t>(outs.bytes[i]));
+      if (run > 0 && outs.host[i] == from + run && at == to + run) {
+        run += outs.bytes[i];
+      } else {
+        if (run > 0) std::memcpy(dst + to, src + from, static_cast<size_t>(run));
+        from = outs.host[i];
+        to = at;
+        run = outs.bytes[i];
+      }
       at += align_up(outs.bytes[i]);
     }
   }
+  if (run > 0) std::memcpy(dst + to, src + from, static_cast<size_t>(run));
 }
 
 host_block::host_block(const host_memory& m, size_t n) : bytes(n), mem(m) {

@@ -153,26 +153,35 @@ describe('submitTick argument checks', () => {
 
   it("a compact result holds exactly the live tenants' outputs of the full-layout result, in the order given", async () => {
     const addon = loadNativeAddon();
-    const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1, pipelineDepth: 1 });
+    const weights = new Uint8Array(readFileSync(path.join(dir, loaded.plan.weights.file)));
+    const handle = addon.create(loaded.plan, weights, { backend: 'cpu', threads: 1, pipelineDepth: 1 });
     try {
       const staging = addon.staging(handle);
       const codec = new TickCodec(loaded.plan.tenants, staging);
       const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
       const mask = new Uint8Array(3);
       const rows = new Int32Array(3);
-      const feeds = { c: { x: xc(2, 11) }, a: { x: xa(3, 12) } }; // call order c, a: not plan order
-      const w = codec.write(codec.check(feeds), set, mask, rows);
-      const full = codec.unpack(w, await addon.submitTick(handle, 0, w.active, w.rows));
-      const compactBuf = await addon.submitTick(handle, 0, w.active, w.rows, w.live);
-      expect(compactBuf.byteLength).toBeLessThan(staging.outBytes);
-      const compact = codec.unpack(w, compactBuf, true);
-      expect(Object.keys(compact)).toEqual(['c', 'a']);
-      for (const id of ['a', 'c'] as const) {
-        expect(compact[id]!.y!.shape).toEqual(full[id]!.y!.shape);
-        expect(Array.from(floats(compact[id]!.y))).toEqual(Array.from(floats(full[id]!.y)));
-        expect(compact[id]!.y!.data.buffer).toBe(compactBuf);
+      // c, a: not plan order; a, b, c: the outputs follow each other in both buffers (one copy); a, c: a gap
+      const ticks = [
+        { c: { x: xc(2, 11) }, a: { x: xa(3, 12) } },
+        { a: { x: xa(4, 13) }, b: { x: xa(4, 14) }, c: { x: xc(3, 15) } },
+        { a: { x: xa(1, 16) }, c: { x: xc(3, 17) } },
+      ];
+      for (const feeds of ticks) {
+        const w = codec.write(codec.check(feeds), set, mask, rows);
+        const full = codec.unpack(w, await addon.submitTick(handle, 0, w.active, w.rows));
+        const compactBuf = await addon.submitTick(handle, 0, w.active, w.rows, w.live);
+        expect(compactBuf.byteLength).toBeLessThanOrEqual(staging.outBytes);
+        const compact = codec.unpack(w, compactBuf, true);
+        expect(Object.keys(compact)).toEqual(Object.keys(feeds));
+        for (const id of Object.keys(feeds)) {
+          expect(compact[id]!.y!.shape).toEqual(full[id]!.y!.shape);
+          expect(Array.from(floats(compact[id]!.y))).toEqual(Array.from(floats(full[id]!.y)));
+          expect(compact[id]!.y!.data.buffer).toBe(compactBuf);
+        }
+        codec.clear(w);
       }
-      expect(Number(addon.handleInfo(handle).compactResults)).toBe(1);
+      expect(Number(addon.handleInfo(handle).compactResults)).toBe(ticks.length);
     } finally {
       addon.destroy(handle);
     }
