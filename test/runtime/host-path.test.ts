@@ -162,7 +162,7 @@ describe('submitTick argument checks', () => {
       const mask = new Uint8Array(3);
       const rows = new Int32Array(3);
       // c, a: not plan order; a, b, c: the outputs follow each other in both buffers (one copy); a, c: a gap
-      const ticks = [
+      const ticks: Record<string, Record<string, Tensor>>[] = [
         { c: { x: xc(2, 11) }, a: { x: xa(3, 12) } },
         { a: { x: xa(4, 13) }, b: { x: xa(4, 14) }, c: { x: xc(3, 15) } },
         { a: { x: xa(1, 16) }, c: { x: xc(3, 17) } },
