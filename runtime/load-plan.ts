@@ -42,7 +42,8 @@ export interface BenchTimes {
 export interface LoadedPlan {
   readonly plan: LaunchPlan;
   readonly backend: BackendName;
-  // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis.
+  // A tenant absent from `inputs` gets no outputs; a tenant's tensors carry 1..maxBatch rows on batchAxis. The
+  // output tensors are the caller's to keep: later ticks never change them.
   runTick(inputs: TickInputs): Promise<TickOutputs>;
   // What the backend reports about this loaded plan (CUDA: graph, graphNodes, kernelNodes, device, kernelModule, weightBytes,
   // deviceFreeBytes: cudaMemGetInfo's free bytes on its GPU at the call, ...).
@@ -211,11 +212,10 @@ function checkIters(iters: number): void {
   if (!Number.isInteger(iters) || iters < 1 || iters > 2 ** 31 - 1) fail('USAGE', `iters must be a positive integer, got ${iters}`);
 }
 
-// A tick waiting for a staging set: its inputs already checked (and, when it had to wait, already written into
-// a buffer of its own, so the caller may reuse its tensors as soon as runTick returns).
+// A tick waiting for a staging set: its inputs already checked, their bytes copied (TickCodec.detach), so the
+// caller may reuse its tensors as soon as runTick returns; written into the set that frees up.
 interface WaitingTick {
-  readonly bytes: Uint8Array;
-  readonly written: WrittenTick;
+  readonly checked: CheckedTick;
   readonly settle: { resolve(o: TickOutputs): void; reject(e: unknown): void };
 }
 
@@ -227,6 +227,7 @@ class ResidentPlan implements LoadedPlan {
   private readonly masks: readonly Uint8Array[]; // one per set, all zero between ticks
   private readonly rowCounts: readonly Int32Array[]; // one per set (each live tenant's rows), all zero between ticks
   private readonly free: number[]; // staging sets not in flight
+  private readonly compact: boolean; // results hold only the live tenants' outputs (NativeStaging.compact)
   private readonly waiting: WaitingTick[] = []; // in call order
 
   constructor(
@@ -242,6 +243,7 @@ class ResidentPlan implements LoadedPlan {
     this.masks = staging.sets.map(() => new Uint8Array(plan.tenants.length));
     this.rowCounts = staging.sets.map(() => new Int32Array(plan.tenants.length));
     this.free = staging.sets.map((_, i) => staging.sets.length - 1 - i);
+    this.compact = staging.compact === true;
   }
 
   // Ticks run in call order, up to the plan's pipeline depth at once: a tick is written straight into a free
@@ -259,16 +261,17 @@ class ResidentPlan implements LoadedPlan {
       const written = this.codec.write(checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!, this.views[set]!);
       return this.submit(set, written);
     }
-    const bytes = new Uint8Array(this.codec.inBytes);
-    const written = this.codec.write(checked, bytes, new Uint8Array(this.plan.tenants.length), new Int32Array(this.plan.tenants.length));
-    return new Promise<TickOutputs>((resolve, reject) => this.waiting.push({ bytes, written, settle: { resolve, reject } }));
+    const detached = this.codec.detach(checked);
+    return new Promise<TickOutputs>((resolve, reject) => this.waiting.push({ checked: detached, settle: { resolve, reject } }));
   }
 
   private submit(set: number, written: WrittenTick): Promise<TickOutputs> {
     let pending: Promise<ArrayBuffer>;
     try {
       if (this.closed) fail('USAGE', 'the plan was closed before this tick ran');
-      pending = this.addon.submitTick(this.handle, set, written.active, written.rows);
+      pending = this.compact
+        ? this.addon.submitTick(this.handle, set, written.active, written.rows, written.live)
+        : this.addon.submitTick(this.handle, set, written.active, written.rows);
     } catch (e) {
       this.release(set, written);
       return Promise.reject(isLoomError(e) ? e : new LoomError('EVAL', e instanceof Error ? e.message : String(e)));
@@ -276,7 +279,7 @@ class ResidentPlan implements LoadedPlan {
     return pending.then(
       (result) => {
         this.release(set, written);
-        return this.codec.unpack(written, result);
+        return this.codec.unpack(written, result, this.compact);
       },
       (e: unknown) => {
         this.release(set, written);
@@ -287,18 +290,14 @@ class ResidentPlan implements LoadedPlan {
 
   // The set is free again: the next waiting tick (in call order) takes it.
   private release(set: number, written: WrittenTick): void {
-    if (written.active === this.masks[set]) this.codec.clear(written);
+    this.codec.clear(written);
     const next = this.waiting.shift();
     if (next === undefined) {
       this.free.push(set);
       return;
     }
-    this.sets[set]!.set(next.bytes);
-    const mask = this.masks[set]!;
-    mask.set(next.written.active);
-    const rows = this.rowCounts[set]!;
-    rows.set(next.written.rows);
-    this.submit(set, { ...next.written, active: mask, rows }).then(next.settle.resolve, next.settle.reject);
+    const nextWritten = this.codec.write(next.checked, this.sets[set]!, this.masks[set]!, this.rowCounts[set]!, this.views[set]!);
+    this.submit(set, nextWritten).then(next.settle.resolve, next.settle.reject);
   }
 
   backendInfo(): Record<string, string | number> {

@@ -50,6 +50,9 @@ export interface NativeStaging {
   readonly outSpans: Float64Array;
   readonly inBytes: number;
   readonly outBytes: number;
+  // submitTick takes `live` (a compact result); false for a hand-built plan without an I/O slot table, absent
+  // from older addons
+  readonly compact?: boolean;
 }
 
 declare const handleBrand: unique symbol;
@@ -87,9 +90,11 @@ export interface NativeAddon {
   // The runtime's tick path (native/src/tick_staging.h): the plan's staging sets and their layout, once per plan.
   staging(handle: NativeHandle): NativeStaging;
   // Submits the tick whose inputs were written into staging set `set` (at the layout's input offsets); the set
-  // must not be written again until the promise settles. Resolves with the outputs at the layout's output
-  // offsets, read in place (on CUDA a pinned block that returns to its pool when the buffer is collected).
-  submitTick(handle: NativeHandle, set: number, active: Uint8Array, rows?: Int32Array): Promise<ArrayBuffer>;
+  // must not be written again until the promise settles. Without `live`, resolves with the outputs at the layout's
+  // output offsets, read in place (on CUDA a pinned block that returns to its pool when the buffer is collected).
+  // With `live` (plan tenant indices, each live in `active`; staging().compact), resolves with a compact result of
+  // JS's own: only those tenants' output slots, in that order, each slot at the next multiple of 8 bytes.
+  submitTick(handle: NativeHandle, set: number, active: Uint8Array, rows?: Int32Array, live?: Int32Array): Promise<ArrayBuffer>;
   destroy(handle: NativeHandle): void;
   info(): AddonInfo;
   // What the backend says about a loaded plan (CUDA: graph, graphNodes, kernelNodes, kernelModule, device, ...).

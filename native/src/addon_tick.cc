@@ -144,6 +144,11 @@ Napi::ArrayBuffer block_buffer(Napi::Env env, const std::shared_ptr<host_block>&
 } // namespace
 
 Napi::Value addon_result_buffer(Napi::Env env, const staged_result& r) {
+  if (r.compact) { // the live tenants' output bytes only, in a buffer of JS's own: nothing native stays held
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, std::max<size_t>(r.packed.size(), 1));
+    if (!r.packed.empty()) std::memcpy(ab.Data(), r.packed.data(), r.packed.size());
+    return ab;
+  }
   if (r.block) return block_buffer(env, r.block, r.bytes);
   return copy_buffer(env, r.landing, r.bytes);
 }
@@ -196,20 +201,32 @@ Napi::Value addon_staging(const Napi::CallbackInfo& info) {
   o.Set("outSpans", span_table(env, l.out));
   o.Set("inBytes", Napi::Number::New(env, static_cast<double>(l.in_bytes)));
   o.Set("outBytes", Napi::Number::New(env, static_cast<double>(l.out_bytes)));
+  o.Set("compact", Napi::Boolean::New(env, exec->compact_results()));
   return o;
 }
 
-// submitTick(handle, set, active, rows?) → Promise<ArrayBuffer>: the tick whose inputs JS wrote into staging set `set`;
-// submitted now (the CUDA backend enqueues it before this returns), settled in submission order.
+// submitTick(handle, set, active, rows?, live?) → Promise<ArrayBuffer>: the tick whose inputs JS wrote into staging set
+// `set`; submitted now (the CUDA backend enqueues it before this returns), settled in submission order. Without
+// `live` the result is a block of the whole output layout; with `live` (Int32Array of plan tenant indices, each live
+// in `active`; staging().compact must be true) it is compact: only those tenants' outputs, in that order
+// (tick_staging.h compact_copy), a buffer of its own.
 Napi::Value addon_submit_tick(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3) throw addon_eval_error(env, "loom addon: submitTick(handle, set, active, rows?)");
+  if (info.Length() < 3) throw addon_eval_error(env, "loom addon: submitTick(handle, set, active, rows?, live?)");
   std::shared_ptr<executor> exec = addon_handle_executor(info[0]);
   const int set = set_index(env, info[1], *exec);
   Napi::Uint8Array mask = addon_bytes(info[2], "active mask");
   const tick_rows rows = addon_rows(info.Length() > 3 ? info[3] : env.Undefined());
+  const bool compact = info.Length() > 4 && !info[4].IsUndefined();
+  std::vector<int32_t> live;
+  if (compact) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw addon_eval_error(env, "loom addon: live tenants must be an Int32Array (plan tenant indices) or undefined");
+    Napi::Int32Array a = info[4].As<Napi::Int32Array>();
+    live.assign(a.Data(), a.Data() + a.ElementLength());
+  }
   try {
-    exec->submit(set, tenant_mask(mask.Data(), mask.Data() + mask.ByteLength()), rows);
+    exec->submit(set, tenant_mask(mask.Data(), mask.Data() + mask.ByteLength()), rows, std::move(live), compact);
   } catch (const std::exception& e) {
     throw addon_eval_error(env, e.what());
   }

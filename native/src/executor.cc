@@ -182,6 +182,10 @@ void executor::setup_staging(int depth) {
   if (depth < 1 || depth > kMaxPipelineDepth)
     throw loom_error("pipeline depth must be 1.." + std::to_string(kMaxPipelineDepth) + ", got " + std::to_string(depth));
   layout_ = make_io_layout(plan_, kStagingMergeGap);
+  if (!plan_.io.empty()) {
+    in_slots_ = make_tenant_slots(plan_, layout_.in, false);
+    out_slots_ = make_tenant_slots(plan_, layout_.out, true);
+  }
   const host_memory mem{backend_.ops->host_alloc, backend_.ops->host_free};
   for (int i = 0; i < depth; i++) {
     staging_.push_back(std::make_shared<host_block>(mem, static_cast<size_t>(layout_.in_bytes)));
@@ -232,21 +236,44 @@ int64_t executor::row_bucket(const tenant_mask& active, const tick_rows& rows) c
   return bucket >= full_rows_ ? 0 : bucket;
 }
 
+int64_t executor::row_bucket_live(const tenant_mask& active, const tick_rows& rows, const std::vector<int32_t>& live) const {
+  const size_t n = plan_.tenants.size();
+  for (const int32_t t : live) {
+    if (t < 0 || static_cast<size_t>(t) >= n || !active[static_cast<size_t>(t)])
+      throw loom_error("live tenant " + std::to_string(t) + " is not a live tenant of the tick (the plan has " + std::to_string(n) + ")");
+  }
+  if (rows.empty()) return 0;
+  if (rows.size() != n) throw loom_error("tick rows name " + std::to_string(rows.size()) + " tenants, the plan has " + std::to_string(n));
+  int64_t most = 0;
+  for (const int32_t t : live) {
+    const int32_t r = rows[static_cast<size_t>(t)];
+    if (r < 1)
+      throw loom_error("tenant '" + plan_.tenants[static_cast<size_t>(t)] + "' is live with " + std::to_string(r) + " rows (at least 1)");
+    most = std::max<int64_t>(most, r);
+  }
+  if (full_rows_ <= 0 || most == 0) return 0;
+  int64_t bucket = 1;
+  while (bucket < most) bucket *= 2;
+  return bucket >= full_rows_ ? 0 : bucket;
+}
+
 void executor::note_bucket(int64_t bucket) {
   last_bucket_ = bucket;
   if (bucket > 0) bucketed_ticks_++;
 }
 
-void executor::submit(int set, tenant_mask active, const tick_rows& rows) {
+void executor::submit(int set, tenant_mask active, const tick_rows& rows, std::vector<int32_t> live, bool compact) {
   require_loaded("submit");
   check_set(set, "submit");
   if (active.size() != plan_.tenants.size()) {
     throw loom_error("tick names " + std::to_string(active.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
   }
-  const int64_t bucket = row_bucket(active, rows);
+  if (compact && !compact_results()) throw loom_error("a compact result needs the plan's I/O slot table (this plan has none)");
+  const int64_t bucket = compact ? row_bucket_live(active, rows, live) : row_bucket(active, rows);
   staged_ticket& t = tickets_[static_cast<size_t>(set)];
   if (t.busy) throw loom_error("staging set " + std::to_string(set) + " is still in use by an earlier tick");
-  std::shared_ptr<host_block> result = results_->acquire();
+  // a compact result is copied out of the landing buffer when the tick is handed back: no block leaves the pool
+  std::shared_ptr<host_block> result = compact ? nullptr : results_->acquire();
   {
     std::lock_guard<std::mutex> lock(staged_mu_);
     t.busy = true;
@@ -256,6 +283,8 @@ void executor::submit(int set, tenant_mask active, const tick_rows& rows) {
     t.active = std::move(active);
     t.bucket = bucket;
     t.result = std::move(result);
+    t.compact = compact;
+    t.live = std::move(live);
     t.t0 = std::chrono::steady_clock::now();
   }
   if (!backend_.tick || !backend_.tick->submit) {
@@ -294,6 +323,7 @@ void executor::await(int set) {
   if (backend_.tick && backend_.tick->submit) {
     try {
       backend_.tick->wait(backend_.ctx, set);
+      pack(set);
     } catch (...) {
       std::lock_guard<std::mutex> lock(staged_mu_);
       t.error = std::current_exception();
@@ -308,6 +338,7 @@ void executor::await(int set) {
     lock.unlock();
     try {
       run_staged(set);
+      pack(set);
     } catch (...) {
       lock.lock();
       t.error = std::current_exception();
@@ -322,6 +353,14 @@ void executor::await(int set) {
   if (t.error) std::rethrow_exception(t.error);
 }
 
+// A finished compact tick: its live tenants' output bytes out of the set's landing buffer, on the awaiting thread.
+void executor::pack(int set) {
+  staged_ticket& t = tickets_[static_cast<size_t>(set)];
+  if (!t.compact) return;
+  t.packed.resize(compact_bytes(out_slots_, t.live));
+  compact_copy(out_slots_, t.live, landing_[static_cast<size_t>(set)]->data, t.packed.data());
+}
+
 staged_result executor::finish(int set) {
   check_set(set, "finish");
   staged_ticket& t = tickets_[static_cast<size_t>(set)];
@@ -332,7 +371,12 @@ staged_result executor::finish(int set) {
     std::lock_guard<std::mutex> lock(tick_mu_);
     backend_.tick->finish(backend_.ctx, set, last_tick_us_);
   }
-  if (t.result) {
+  if (t.compact) {
+    r.compact = true;
+    r.packed = std::move(t.packed);
+    r.bytes = r.packed.size();
+    compact_results_++;
+  } else if (t.result) {
     r.block = std::move(t.result);
     pooled_results_++;
   } else {
@@ -359,19 +403,23 @@ void executor::run_staged(int set) {
       dst.push_back(out + s.host);
     }
   } else {
-    for (size_t k = 0; k < plan_.io.size(); k++) {
-      if (!t.active[k]) continue;
-      for (const auto& s : plan_.io[k].inputs) {
-        const int64_t h = io_host_offset(layout_.in, s.offset, s.bytes);
-        if (h < 0) throw loom_error("input slot at io offset " + std::to_string(s.offset) + " is outside the staging layout");
-        inputs.push_back({s.offset, in + h, static_cast<size_t>(s.bytes)});
+    // a compact tick's live tenants, else every tenant live in the mask; slots from the per-tenant tables
+    auto add = [&](size_t k) {
+      for (int32_t i = in_slots_.first[k]; i < in_slots_.first[k + 1]; i++) {
+        const size_t j = static_cast<size_t>(i);
+        inputs.push_back({in_slots_.offset[j], in + in_slots_.host[j], static_cast<size_t>(in_slots_.bytes[j])});
       }
-      for (const auto& s : plan_.io[k].outputs) {
-        const int64_t h = io_host_offset(layout_.out, s.offset, s.bytes);
-        if (h < 0) throw loom_error("output slot at io offset " + std::to_string(s.offset) + " is outside the result layout");
-        outputs.push_back({s.offset, s.bytes});
-        dst.push_back(out + h);
+      for (int32_t i = out_slots_.first[k]; i < out_slots_.first[k + 1]; i++) {
+        const size_t j = static_cast<size_t>(i);
+        outputs.push_back({out_slots_.offset[j], out_slots_.bytes[j]});
+        dst.push_back(out + out_slots_.host[j]);
       }
+    };
+    if (t.compact) {
+      for (const int32_t k : t.live) add(static_cast<size_t>(k));
+    } else {
+      for (size_t k = 0; k < plan_.io.size(); k++)
+        if (t.active[k]) add(k);
     }
   }
   run_bucketed(inputs, outputs, t.active, t.bucket, dst.data());
@@ -472,6 +520,7 @@ backend_stats executor::stats() {
   s.numbers.emplace_back("stagedTicks", static_cast<double>(staged_ticks_));
   s.numbers.emplace_back("pooledResults", static_cast<double>(pooled_results_));
   s.numbers.emplace_back("copiedResults", static_cast<double>(copied_results_));
+  s.numbers.emplace_back("compactResults", static_cast<double>(compact_results_));
   s.numbers.emplace_back("resultBlocks", results_ ? results_->blocks() : 0);
   s.numbers.emplace_back("stagingInBytes", static_cast<double>(layout_.in_bytes));
   s.numbers.emplace_back("stagingOutBytes", static_cast<double>(layout_.out_bytes));

@@ -35,11 +35,14 @@ struct executor_options {
 };
 
 // What a finished staged tick hands back: its result block (read in place), or, when the result pool was
-// exhausted, the landing buffer its bytes are in (copy them before the set's next tick).
+// exhausted, the landing buffer its bytes are in (copy them before the set's next tick); or, for a compact tick,
+// `packed`: the live tenants' output bytes (tick_staging.h compact_copy), gathered on the thread that awaited it.
 struct staged_result {
   std::shared_ptr<host_block> block;
   const uint8_t* landing = nullptr;
   size_t bytes = 0;
+  bool compact = false;
+  std::vector<uint8_t> packed;
 };
 
 class executor {
@@ -60,7 +63,12 @@ class executor {
   const io_layout& layout() const { return layout_; }
   int depth() const { return static_cast<int>(staging_.size()); }
   const std::shared_ptr<host_block>& staging(int set) const { return staging_.at(static_cast<size_t>(set)); }
-  void submit(int set, tenant_mask active, const tick_rows& rows);
+  // `live` (compact ticks): the live tenants, in the order their outputs go into the compact result; each must be
+  // live in `active`. The tick's row bucket and the CPU backend's slot lists then follow `live`, not every tenant.
+  // A compact tick's live outputs are gathered by await, off the submitting thread.
+  void submit(int set, tenant_mask active, const tick_rows& rows, std::vector<int32_t> live = {}, bool compact = false);
+  // Whether compact ticks are possible: the plan has an I/O slot table (not a hand-built plan).
+  bool compact_results() const { return !plan_.io.empty(); }
   void await(int set);
   staged_result finish(int set);
 
@@ -68,6 +76,8 @@ class executor {
   // (and, on CUDA, one captured graph per bucket) serves every tick of that size; 0 (every row) when that reaches
   // full_rows() or when rows is empty. Throws on a row count < 1 for a live tenant.
   int64_t row_bucket(const tenant_mask& active, const tick_rows& rows) const;
+  // The same for a compact tick, looking only at `live` (each checked to be a live tenant of the plan).
+  int64_t row_bucket_live(const tenant_mask& active, const tick_rows& rows, const std::vector<int32_t>& live) const;
   // The most rows any rows-scaled GEMM problem of the plan runs (max m / rowsUnit); 0 when none scales.
   int64_t full_rows() const { return full_rows_; }
 
@@ -123,6 +133,7 @@ class executor {
   const backend_fault_ext* arm_fault();
   // A staged tick on a backend without asynchronous ticks: its slots as tick_input / tick_output.
   void run_staged(int set);
+  void pack(int set);
   void check_set(int set, const char* what) const;
   void setup_staging(int depth);
 
@@ -132,6 +143,9 @@ class executor {
     tenant_mask active;
     int64_t bucket = 0;
     std::shared_ptr<host_block> result; // null: the landing buffer
+    bool compact = false;
+    std::vector<int32_t> live;   // compact ticks
+    std::vector<uint8_t> packed; // compact ticks: gathered by await
     std::chrono::steady_clock::time_point t0;
     bool done = false;
     std::exception_ptr error;
@@ -154,13 +168,14 @@ class executor {
   int faults_injected_ = 0, failed_ticks_ = 0;
   double last_tick_us_ = 0; // native time of the last run_tick (copy in, launches, copy out), for benches
   io_layout layout_;
+  tenant_slots in_slots_, out_slots_; // per tenant (empty for a hand-built plan)
   std::vector<std::shared_ptr<host_block>> staging_, landing_;
   std::shared_ptr<block_pool> results_;
   std::vector<staged_ticket> tickets_; // one per staging set
   std::mutex staged_mu_;               // tickets_' done/error and run order (await runs on worker threads)
   std::condition_variable staged_cv_;
   uint64_t next_seq_ = 0, next_run_ = 0;
-  uint64_t staged_ticks_ = 0, pooled_results_ = 0, copied_results_ = 0;
+  uint64_t staged_ticks_ = 0, pooled_results_ = 0, copied_results_ = 0, compact_results_ = 0;
   int64_t full_rows_ = 0;       // full_rows()
   int64_t last_bucket_ = 0;     // the row bucket of the last tick run or submitted (0: every row)
   uint64_t bucketed_ticks_ = 0; // ticks run with a bucket below full_rows()

@@ -1,6 +1,7 @@
 #include "tick_staging.h"
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 #include <string>
 
@@ -56,6 +57,66 @@ int64_t io_host_offset(const std::vector<io_span>& spans, int64_t offset, int64_
   --it;
   if (offset + bytes > it->offset + it->bytes) return -1;
   return it->host + (offset - it->offset);
+}
+
+tenant_slots make_tenant_slots(const launch_plan& plan, const std::vector<io_span>& spans, bool outputs) {
+  tenant_slots s;
+  s.first.reserve(plan.io.size() + 1);
+  for (const auto& t : plan.io) {
+    s.first.push_back(static_cast<int32_t>(s.offset.size()));
+    for (const auto& slot : outputs ? t.outputs : t.inputs) {
+      const int64_t h = io_host_offset(spans, slot.offset, slot.bytes);
+      if (h < 0)
+        throw loom_error(std::string(outputs ? "output" : "input") + " slot at io offset " + std::to_string(slot.offset) +
+                         " is outside the staging layout");
+      s.offset.push_back(slot.offset);
+      s.bytes.push_back(slot.bytes);
+      s.host.push_back(h);
+    }
+  }
+  s.first.push_back(static_cast<int32_t>(s.offset.size()));
+  return s;
+}
+
+namespace {
+
+void check_tenant(const tenant_slots& outs, int32_t t) {
+  if (t < 0 || static_cast<size_t>(t) + 1 >= outs.first.size())
+    throw loom_error("live tenant " + std::to_string(t) + " is not a tenant of the plan (it has " + std::to_string(outs.first.size() - 1) +
+                     ")");
+}
+
+} // namespace
+
+size_t compact_bytes(const tenant_slots& outs, const std::vector<int32_t>& live) {
+  int64_t n = 0;
+  for (const int32_t t : live) {
+    check_tenant(outs, t);
+    for (int32_t k = outs.first[static_cast<size_t>(t)]; k < outs.first[static_cast<size_t>(t) + 1]; k++)
+      n += align_up(outs.bytes[static_cast<size_t>(k)]);
+  }
+  return static_cast<size_t>(n);
+}
+
+void compact_copy(const tenant_slots& outs, const std::vector<int32_t>& live, const uint8_t* src, uint8_t* dst) {
+  // slots that follow each other in both buffers are copied as one run (a full tick of packed slots: one memcpy)
+  int64_t at = 0, from = 0, to = 0, run = 0;
+  for (const int32_t t : live) {
+    check_tenant(outs, t);
+    for (int32_t k = outs.first[static_cast<size_t>(t)]; k < outs.first[static_cast<size_t>(t) + 1]; k++) {
+      const size_t i = static_cast<size_t>(k);
+      if (run > 0 && outs.host[i] == from + run && at == to + run) {
+        run += outs.bytes[i];
+      } else {
+        if (run > 0) std::memcpy(dst + to, src + from, static_cast<size_t>(run));
+        from = outs.host[i];
+        to = at;
+        run = outs.bytes[i];
+      }
+      at += align_up(outs.bytes[i]);
+    }
+  }
+  if (run > 0) std::memcpy(dst + to, src + from, static_cast<size_t>(run));
 }
 
 host_block::host_block(const host_memory& m, size_t n) : bytes(n), mem(m) {

@@ -2,8 +2,9 @@
 // (io_layout: the slots merged into spans of the io arena, each with its place in one compact host buffer),
 // the caller writes a tick's inputs straight into one of a few staging buffers of that layout (pinned
 // memory on the CUDA backend, exposed to JS as external ArrayBuffers), and the tick's outputs land in a
-// result block of the output layout that JS reads in place. Nothing is copied on the host between the
-// caller's bytes and the device's copies. No N-API and no backend handles here.
+// buffer of the output layout: for the runtime's ticks the set's landing buffer, from which the live tenants'
+// output bytes are gathered into a compact result (compact_copy); for submitTick without a live list a pooled
+// result block that JS reads in place. No N-API and no backend handles here.
 #pragma once
 
 #include <cstddef>
@@ -39,6 +40,23 @@ io_layout make_io_layout(const launch_plan& plan, int64_t gap);
 
 // Where io range [offset, offset + bytes) lies in the host buffer of `spans`, or -1 when no span holds it.
 int64_t io_host_offset(const std::vector<io_span>& spans, int64_t offset, int64_t bytes);
+
+// Every plan tenant's input or output slots and where the layout puts them, in flat tables built once per plan,
+// so a tick touches only its live tenants' rows: tenant t's slots are [first[t], first[t + 1]), in table order.
+struct tenant_slots {
+  std::vector<int32_t> first;
+  std::vector<int64_t> offset, bytes, host; // io arena offset, bytes, offset in the layout's host buffer
+};
+
+// Throws loom_error when a slot lies outside `spans` (the layout and the plan disagree).
+tenant_slots make_tenant_slots(const launch_plan& plan, const std::vector<io_span>& spans, bool outputs);
+
+// A compact result: the live tenants' output bytes only, in the order of `live` (plan tenant indices), each tenant's
+// slots in table order, each slot starting at the next multiple of 8 bytes (runtime/tick-io.ts TickCodec reads
+// it with the same rule). compact_bytes: its size; compact_copy: from a result in the layout (`src`) into `dst`.
+// Throws loom_error on a tenant index outside the plan.
+size_t compact_bytes(const tenant_slots& outs, const std::vector<int32_t>& live);
+void compact_copy(const tenant_slots& outs, const std::vector<int32_t>& live, const uint8_t* src, uint8_t* dst);
 
 // Host memory a backend hands out for staging and results (pinned on the CUDA backend). The functions need
 // no backend instance: a block may outlive the backend that allocated it (JS holds it until collected).

@@ -2,6 +2,8 @@
 // the CPU backend: many ticks in flight each get their own outputs, in call order, a failed tick fails alone,
 // reused staging sets are re-zeroed where a partial batch pads, output views never overlap, and benchTick /
 // benchConcurrent fail clearly here.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTensor, type Tensor } from '../../ir/tensor.js';
 import { TickCodec, benchConcurrent, loadNativeAddon, loadPlan, type LoadedPlan } from '../../runtime/index.js';
@@ -127,6 +129,87 @@ describe('submitTick argument checks', () => {
       expect(() => addon.submitTick(handle, 0, new Uint8Array(3))).toThrow(/staging set 0 is still in use by an earlier tick/);
       await first;
       await addon.submitTick(handle, 0, new Uint8Array(3)); // free again once settled
+    } finally {
+      addon.destroy(handle);
+    }
+  });
+
+  it('live tenants: an Int32Array of tenants live in the mask, else an EVAL error', () => {
+    const addon = loadNativeAddon();
+    const handle = addon.create(loaded.plan, new Uint8Array(loaded.plan.arenas.weights), { backend: 'cpu', threads: 1, pipelineDepth: 1 });
+    try {
+      expect(addon.staging(handle).compact).toBe(true);
+      const mask = Uint8Array.of(1, 0, 1);
+      expect(() => addon.submitTick(handle, 0, mask, undefined, [0, 2] as unknown as Int32Array)).toThrow(/live tenants must be an Int32Array/);
+      expect(() => addon.submitTick(handle, 0, mask, undefined, Int32Array.of(0, 1))).toThrow(
+        expect.objectContaining({ code: 'EVAL', message: expect.stringMatching(/live tenant 1 is not a live tenant of the tick/) }),
+      );
+      expect(() => addon.submitTick(handle, 0, mask, undefined, Int32Array.of(3))).toThrow(/live tenant 3 is not a live tenant/);
+      expect(() => addon.submitTick(handle, 0, mask, undefined, Int32Array.of(-1))).toThrow(/live tenant -1 is not a live tenant/);
+    } finally {
+      addon.destroy(handle);
+    }
+  });
+
+  it("a compact result holds exactly the live tenants' outputs of the full-layout result, in the order given", async () => {
+    const addon = loadNativeAddon();
+    const weights = new Uint8Array(readFileSync(path.join(dir, loaded.plan.weights.file)));
+    const handle = addon.create(loaded.plan, weights, { backend: 'cpu', threads: 1, pipelineDepth: 1 });
+    try {
+      const staging = addon.staging(handle);
+      const codec = new TickCodec(loaded.plan.tenants, staging);
+      const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
+      const mask = new Uint8Array(3);
+      const rows = new Int32Array(3);
+      // c, a: not plan order; a, b, c: the outputs follow each other in both buffers (one copy); a, c: a gap
+      const ticks: Record<string, Record<string, Tensor>>[] = [
+        { c: { x: xc(2, 11) }, a: { x: xa(3, 12) } },
+        { a: { x: xa(4, 13) }, b: { x: xa(4, 14) }, c: { x: xc(3, 15) } },
+        { a: { x: xa(1, 16) }, c: { x: xc(3, 17) } },
+      ];
+      for (const feeds of ticks) {
+        const w = codec.write(codec.check(feeds), set, mask, rows);
+        const full = codec.unpack(w, await addon.submitTick(handle, 0, w.active, w.rows));
+        const compactBuf = await addon.submitTick(handle, 0, w.active, w.rows, w.live);
+        expect(compactBuf.byteLength).toBeLessThanOrEqual(staging.outBytes);
+        const compact = codec.unpack(w, compactBuf, true);
+        expect(Object.keys(compact)).toEqual(Object.keys(feeds));
+        for (const id of Object.keys(feeds)) {
+          expect(compact[id]!.y!.shape).toEqual(full[id]!.y!.shape);
+          expect(Array.from(floats(compact[id]!.y))).toEqual(Array.from(floats(full[id]!.y)));
+          expect(compact[id]!.y!.data.buffer).toBe(compactBuf);
+        }
+        codec.clear(w);
+      }
+      expect(Number(addon.handleInfo(handle).compactResults)).toBe(ticks.length);
+    } finally {
+      addon.destroy(handle);
+    }
+  });
+
+  it('full-layout results: a caller holding more than the result pool has gets copies, all correct; the pool never grows', async () => {
+    const addon = loadNativeAddon();
+    const weights = new Uint8Array(readFileSync(path.join(dir, loaded.plan.weights.file)));
+    const handle = addon.create(loaded.plan, weights, { backend: 'cpu', threads: 1, pipelineDepth: 1 });
+    try {
+      const staging = addon.staging(handle);
+      const codec = new TickCodec(loaded.plan.tenants, staging);
+      const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
+      const blocks = Number(addon.handleInfo(handle).resultBlocks);
+      const xs = Array.from({ length: blocks * 3 }, (_, i) => xa(1 + (i % 4), 700 + i));
+      const kept = [];
+      for (const x of xs) {
+        const w = codec.write(codec.check({ a: { x } }), set, new Uint8Array(3), new Int32Array(3));
+        kept.push(codec.unpack(w, await addon.submitTick(handle, 0, w.active, w.rows))); // every result held: the pool runs dry
+      }
+      kept.forEach((o, i) => {
+        const x = xs[i]!;
+        expect(maxRelError(floats(o.a!.y), expected(hand, 0, x.data as Float32Array, x.shape[0]!))).toBeLessThan(1e-6);
+      });
+      const info = addon.handleInfo(handle);
+      expect(Number(info.resultBlocks)).toBe(blocks);
+      expect(Number(info.copiedResults)).toBeGreaterThan(0);
+      expect(Number(info.pooledResults) + Number(info.copiedResults)).toBe(xs.length);
     } finally {
       addon.destroy(handle);
     }

@@ -16,6 +16,7 @@ import { alignUp } from '../../src/planner/steps.js';
 import { compileFleet } from '../../src/fleet/compile.js';
 import { writeMlpFleet } from '../../bench/common.js';
 import { rng } from '../support/tensors.js';
+import { ASK_SHARED_CHECK, InputTables } from '../../runtime/tick-check.js';
 
 // Three tenants on one io arena (inputs, then outputs, each 8-byte aligned): p has a batch-axis-0 f32 input and an
 // i64 input without a batch axis; q reads rows along axis 1 of an f16 input; r has two f32 inputs on axis 0.
@@ -179,6 +180,61 @@ describe('TickCodec.check: what the shared tenant-I/O check says, tenant by tena
     }
     expect(accepted).toBeGreaterThan(100);
     expect(refused).toBeGreaterThan(100);
+  });
+
+  it('the quick accept (InputTables) accepts only requests the shared check accepts, with its rows, and every unspoiled one', () => {
+    const { tenants } = fixture();
+    const tables = new InputTables(tenants);
+    const r = rng(21);
+    // beyond MUTATIONS: inputs whose rows disagree, and a table input found only on the prototype
+    const extra: Array<(req: Record<string, unknown>, tenant: PlannedTenant, r: () => number) => void> = [
+      (req, t, r) => {
+        const specs = t.inputs.filter((s) => s.batchAxis !== null);
+        const spec = specs[specs.length - 1]!;
+        const rows = (req[spec.name] as Tensor).shape[spec.batchAxis!]!;
+        req[spec.name] = tensorFor(spec, rows === 1 ? 2 : rows - 1, r);
+      },
+      (req, t) => {
+        const k = t.inputs[0]!.name;
+        const x = req[k];
+        delete req[k];
+        Object.setPrototypeOf(req, { [k]: x });
+      },
+    ];
+    let quick = 0;
+    let unspoiled = 0;
+    for (let i = 0; i < 1500; i++) {
+      const t = i % tenants.length;
+      const tenant = tenants[t]!;
+      const req: Record<string, unknown> = request(tenant, 1 + Math.floor(r() * tenant.maxBatch), r);
+      const muts = Math.floor(r() * 3);
+      for (let m = 0; m < muts; m++) {
+        const all = [...MUTATIONS, ...extra];
+        try {
+          all[Math.floor(r() * all.length)]!(req, tenant, r);
+        } catch {
+          // a mutation that needs what an earlier one removed does nothing
+        }
+      }
+      const got = tables.quickRows(t, req);
+      if (muts === 0) {
+        expect(got).not.toBe(ASK_SHARED_CHECK);
+        unspoiled++;
+      }
+      if (got === ASK_SHARED_CHECK) continue;
+      quick++;
+      let want: number | null | string;
+      try {
+        want = validateTenantInputs(tenant, req as Record<string, Tensor>);
+      } catch (e) {
+        want = `refused: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      expect(want).toBe(got === 0 ? null : got);
+    }
+    expect(unspoiled).toBeGreaterThan(300);
+    expect(quick).toBeGreaterThan(unspoiled);
+    expect(tables.quickRows(0, null)).toBe(ASK_SHARED_CHECK);
+    expect(tables.quickRows(0, 'x')).toBe(ASK_SHARED_CHECK);
   });
 
   it('a tenant entry that is not an object names the tenant; one bad tenant fails the tick before any byte is written', () => {
