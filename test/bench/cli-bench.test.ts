@@ -6,8 +6,8 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateModel } from '../../models/index.js';
 import type { OccupancyResult } from '../../src/measure/index.js';
-import { runCli } from '../../src/cli/main.js';
 import { FLEET, compileBenchFleet } from './fleet-fixture.js';
+import { loomInProcess } from '../support/loom-cli.js';
 
 let planDir = '';
 let root = '';
@@ -20,18 +20,7 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function loom(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await runCli(['node', 'loom', ...args]);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const loom = loomInProcess;
 
 describe('loom bench CLI', () => {
   it('prints the table and writes the JSON; exit 0', async () => {

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { readPlanDir } from '../../codegen/index.js';
 import { readProfile } from '../../src/calibrate/profile.js';
-import { runCli } from '../../src/cli/main.js';
 import { compileBenchFleet } from '../bench/fleet-fixture.js';
+import { loomInProcess } from '../support/loom-cli.js';
 
 let root = '';
 let manifest = '';
@@ -20,17 +20,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
 
-async function loom(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    return { code: await runCli(['node', 'loom', ...args]), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const loom = loomInProcess;
 
 describe('loom calibrate', () => {
   it('--quick on the CPU backend writes a valid profile, with progress and a summary table', async () => {

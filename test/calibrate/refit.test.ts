@@ -3,12 +3,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { fitKind } from '../../src/calibrate/fit.js';
 import { type DeviceProfile, profileJson, readProfile } from '../../src/calibrate/profile.js';
 import { refitProfile } from '../../src/calibrate/refit.js';
 import { kindUs } from '../../src/planner/cost-fit.js';
-import { runCli } from '../../src/cli/main.js';
+import { loomInProcess } from '../support/loom-cli.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loom-refit-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -38,17 +38,7 @@ const OLD: DeviceProfile = {
   },
 };
 
-async function loom(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
-  try {
-    return { code: await runCli(['node', 'loom', ...args]), stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const loom = loomInProcess;
 
 const err = (f: typeof fit, ps: typeof points) => Math.max(...ps.map((p) => Math.abs(Math.log(kindUs(f, p.flops, p.bytes) / p.us))));
 
@@ -72,13 +62,13 @@ describe('refitProfile', () => {
     writeFileSync(src, profileJson(OLD));
     const out = path.join(dir, 'new.json');
     const r = await loom('calibrate', '--refit', src, '--out', out);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/refitted gemm_matvec\.f32 \(12 points\), gemm\.f32 \(12 points\)/);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/refitted gemm_matvec\.f32 \(12 points\), gemm\.f32 \(12 points\)/);
     expect(Object.keys(readProfile(out).profile.kinds)).toContain('gemm_matvec.f32');
     const bad = path.join(dir, 'bad.json');
     writeFileSync(bad, profileJson({ ...OLD, kinds: { ...OLD.kinds, 'gemm.f32': { fit, points: [{ ...points[0]!, label: 'gemm what' }] } } }));
     const b = await loom('calibrate', '--refit', bad, '--out', out);
     expect(b.code).toBe(2);
-    expect(b.stderr).toMatch(/refit: point 'gemm what' of kind gemm\.f32 is not a GEMM grid label/);
+    expect(b.err).toMatch(/refit: point 'gemm what' of kind gemm\.f32 is not a GEMM grid label/);
   });
 });
