@@ -198,7 +198,9 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
     });
     kinds[k] = { fit, points };
   }
-  for (const k of REQUIRED_KINDS) if (!kinds[k]) bad('field kinds', `has no '${k}' (a profile needs ${REQUIRED_KINDS.join(' and ')}; recalibrate)`);
+  for (const any of REQUIRED_KINDS)
+    if (!any.some((k) => kinds[k]))
+      bad('field kinds', `has no '${any.join("' or '")}' (a profile needs ${REQUIRED_KINDS.map((a) => a.join(' or ')).join(' and ')}; recalibrate)`);
   return {
     format: PROFILE_FORMAT,
     version: PROFILE_VERSION,

@@ -9,8 +9,8 @@
 //   kernel.<op>                        a generated kernel (KernelOp name)
 //   tick.io                            a tick's own cost besides its launches: the fixed cost (graph launch,
 //                                      events) and copying the tenants' inputs in and outputs out, by bytes
-// A kind the profile lacks borrows a measured one (fallbackKeys); 'gemm.f32' and 'kernel.eltwise' are
-// always there (the profile reader requires them).
+// A kind the profile lacks borrows a measured one (fallbackKeys); 'gemm.f32' or 'gemm_matvec.f32', and
+// 'kernel.eltwise', are always there (the profile reader requires them: REQUIRED_KINDS).
 import { type GemmMath, type LaunchWork, MATVEC_ROWS } from './cost.js';
 
 export interface KindFit {
@@ -26,7 +26,8 @@ export interface CalibratedCost {
   readonly fits: Readonly<Record<string, KindFit>>;
 }
 
-export const REQUIRED_KINDS = ['gemm.f32', 'kernel.eltwise'] as const;
+// Each entry: the kinds of which a profile needs at least one (every launch then finds a fit: fallbackKeys).
+export const REQUIRED_KINDS: ReadonlyArray<readonly string[]> = [['gemm.f32', 'gemm_matvec.f32'], ['kernel.eltwise']];
 
 export function rooflinePartUs(f: KindFit, flops: number, bytes: number): number {
   const compute = f.flopsPerS > 0 ? flops / f.flopsPerS : 0;
@@ -64,9 +65,11 @@ const MATH_FALLBACK: Readonly<Record<GemmMath, readonly GemmMath[]>> = {
 export function fallbackKeys(w: LaunchWork): string[] {
   if (w.kind === 'kernel') return [`kernel.${w.op}`, 'kernel.eltwise'];
   const maths = MATH_FALLBACK[w.math];
-  if (w.kind === 'gemm_grouped') return [...maths.map((m) => `gemm_grouped.${m}`), ...maths.map((m) => `gemm.${m}`)];
-  const matvec = w.rows !== undefined && w.rows <= MATVEC_ROWS ? maths.map((m) => `gemm_matvec.${m}`) : [];
-  return [...matvec, ...maths.map((m) => `gemm.${m}`)];
+  const matvec = maths.map((m) => `gemm_matvec.${m}`);
+  const plain = maths.map((m) => `gemm.${m}`);
+  // a profile may hold only one of the two strided kinds (REQUIRED_KINDS): the other is the last resort
+  if (w.kind === 'gemm_grouped') return [...maths.map((m) => `gemm_grouped.${m}`), ...plain, ...matvec];
+  return w.rows !== undefined && w.rows <= MATVEC_ROWS ? [...matvec, ...plain] : [...plain, ...matvec];
 }
 
 // The profile key of a GEMM measurement of `rows` rows per entry in `math` (src/calibrate/grid.ts).

@@ -64,7 +64,8 @@ export function assignLanes(
     if (chain !== undefined) {
       const own = pick((l) => chainOf![laneTail[l]!] === chain);
       if (own.lane >= 0 && own.start <= ready + 1e-9) ({ lane: best, start: bestStart } = own);
-      else if (laneFree.length >= maxLanes && own.lane >= 0) ({ lane: best, start: bestStart } = own.start <= bestStart + 1e-9 ? own : { lane: best, start: bestStart });
+      else if (laneFree.length >= maxLanes && own.lane >= 0)
+        ({ lane: best, start: bestStart } = own.start <= bestStart + 1e-9 ? own : { lane: best, start: bestStart });
       else if (laneFree.length < maxLanes) best = -1; // a new lane for it, below
     }
     if (laneFree.length < maxLanes && (best < 0 || bestStart > ready + 1e-9)) {

@@ -99,7 +99,14 @@ describe('the calibrated cost model', () => {
     // the epilogue adds its fit on C's bytes
     expect(launchUs(model, { ...gemm, epilogueBytes: 1e6 })).toBeCloseTo(kindUs(truth, 2e9, 4e6) + 1 + 1, 9);
     // tf32 and grouped fall back to gemm.f32; a kernel op without a fit to kernel.eltwise
-    expect(fallbackKeys({ ...gemm, kind: 'gemm_grouped', math: 'tf32' })).toEqual(['gemm_grouped.tf32', 'gemm_grouped.f32', 'gemm.tf32', 'gemm.f32']);
+    expect(fallbackKeys({ ...gemm, kind: 'gemm_grouped', math: 'tf32' })).toEqual([
+      'gemm_grouped.tf32',
+      'gemm_grouped.f32',
+      'gemm.tf32',
+      'gemm.f32',
+      'gemm_matvec.tf32',
+      'gemm_matvec.f32',
+    ]);
     expect(launchUs(model, { ...gemm, math: 'tf32' })).toBeCloseTo(launchUs(model, gemm), 9);
     expect(launchUs(model, { kind: 'kernel', op: 'pool', flops: 0, bytes: 1e6 })).toBeCloseTo(2 + 1, 9);
     // the correction multiplies (flat past its last point)
@@ -111,8 +118,11 @@ describe('the calibrated cost model', () => {
   it('prices a GEMM of one row per entry by gemm_matvec.<math> where the profile has it, else by gemm.<math>', () => {
     const one = { kind: 'gemm', math: 'f32', flops: 2e6, bytes: 4e6, epilogueBytes: 0, rows: 1 } as const;
     expect(fallbackKeys(one)).toEqual(['gemm_matvec.f32', 'gemm.f32']);
-    expect(fallbackKeys({ ...one, rows: 2 })).toEqual(['gemm.f32']);
+    expect(fallbackKeys({ ...one, rows: 2 })).toEqual(['gemm.f32', 'gemm_matvec.f32']);
     expect(fallbackKeys({ ...one, math: 'bf16' })).toEqual(['gemm_matvec.bf16', 'gemm_matvec.f16', 'gemm_matvec.f32', 'gemm.bf16', 'gemm.f16', 'gemm.f32']);
+    // a profile of matrix-vector GEMMs only still prices every GEMM
+    const onlyMatvec = { ...H100_FP32, calibrated: { ...cost, fits: { 'gemm_matvec.f32': truth, 'kernel.eltwise': cost.fits['kernel.eltwise']! } } };
+    expect(launchUs(onlyMatvec, { ...one, rows: 8 })).toBeCloseTo(kindUs(truth, 2e6, 4e6), 9);
     expect(launchUs(model, one)).toBeCloseTo(kindUs(truth, 2e6, 4e6), 9); // no matvec fit here: gemm.f32's
     const matvec: KindFit = { overheadUs: 1, flopsPerS: 0, bytesPerS: 4e12, correction: [] };
     const withMatvec = { ...H100_FP32, calibrated: { ...cost, fits: { ...cost.fits, 'gemm_matvec.f32': matvec } } };

@@ -53,6 +53,15 @@ const mutate = (f: (p: Record<string, unknown>) => void): Record<string, unknown
 };
 
 describe('readProfile', () => {
+  it('accepts a profile whose strided GEMMs are all matrix-vector products (gemm_matvec.f32 only)', () => {
+    const only = mutate((p) => {
+      const kinds = p.kinds as Record<string, unknown>;
+      kinds['gemm_matvec.f32'] = kinds['gemm.f32'];
+      delete kinds['gemm.f32'];
+    });
+    expect(Object.keys(readProfile(write('matvec-only.json', only)).profile.kinds)).toContain('gemm_matvec.f32');
+  });
+
   it('reads a valid profile back, hashed over its bytes, and makes a calibrated cost model of it', () => {
     const text = profileJson(VALID);
     const f = write('ok.json', text);
@@ -131,6 +140,11 @@ describe('readProfile', () => {
       /concurrency\[0\]\.overlap must be in \[0, 1\], got 1\.5/,
     ],
     ['deep nesting', `${'['.repeat(300)}${']'.repeat(300)}`, /nested more than 256 levels deep/],
+    [
+      'no strided GEMM kind',
+      mutate((p) => delete (p.kinds as Record<string, unknown>)['gemm.f32']),
+      /field kinds has no 'gemm\.f32' or 'gemm_matvec\.f32' \(a profile needs gemm\.f32 or gemm_matvec\.f32 and kernel\.eltwise; recalibrate\)/,
+    ],
   ];
   for (const [what, v, msg] of bad) {
     it(`refuses ${what}, naming the file and the field`, () => {

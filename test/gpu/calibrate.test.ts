@@ -18,7 +18,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('loom calibrate on the CUDA backend', 
     const grid = benchGrid({ backend: 'cuda', quick: true });
     const pick = grid.filter(
       (p) =>
-        (p.kind === 'gemm' && p.math === 'f32' && !p.epilogue && p.shape.m === 1 && p.shape.batch === 1) ||
+        (p.kind === 'gemm' && p.math === 'f32' && !p.epilogue && (p.shape.m === 1 || p.shape.m === 16) && p.shape.batch === 1) ||
         (p.kind === 'kernel' && p.kernel.op.op === 'eltwise' && p.kernel.inputs.length === 1),
     );
     expect(pick.length).toBeGreaterThan(3);
@@ -28,7 +28,9 @@ describe.skipIf(GPU_SKIP_REASON !== null)('loom calibrate on the CUDA backend', 
     checkProfile(JSON.parse(profileJson(profile)), 'the profile');
     expect(profile.backend).toBe('cuda');
     expect(profile.name).toMatch(/\w/);
-    const gemm = profile.kinds['gemm.f32']!.points;
+    // one row per entry (matrix-vector products) and more rows fitted apart
+    const gemm = [...profile.kinds['gemm_matvec.f32']!.points, ...profile.kinds['gemm.f32']!.points];
+    expect(profile.kinds['gemm_matvec.f32']!.points.every((p) => p.label.startsWith('gemm 1x'))).toBe(true);
     for (const p of gemm) expect(p.us).toBeGreaterThan(0.5); // a launch inside a graph costs at least ~1 µs
     const eltwise = [...profile.kinds['kernel.eltwise']!.points].sort((a, b) => a.bytes - b.bytes);
     expect(eltwise[eltwise.length - 1]!.us).toBeGreaterThan(eltwise[0]!.us); // 16 MB moves slower than 16 KB
