@@ -193,12 +193,20 @@ void executor::setup_staging(int depth) {
     landing_.push_back(std::make_shared<host_block>(mem, static_cast<size_t>(layout_.out_bytes)));
   }
   // Result blocks for the ticks in flight and a few answers JS still holds (until its collector returns them),
-  // within a byte budget; allocated now, never on a tick's path.
+  // within a byte budget: only submitTick without a live list hands them out (runTick's results are compact
+  // copies), so they are allocated on that path's first tick (result_pool), not at load: up to 256 MB pinned.
   const int64_t per = std::max<int64_t>(layout_.out_bytes, 1);
   const int by_bytes = static_cast<int>(std::min<int64_t>(kResultPoolBytes / per, 1 << 20));
-  results_ =
-      std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), std::max(depth + 1, std::min(4 * depth + 4, by_bytes)));
+  result_blocks_ = std::max(depth + 1, std::min(4 * depth + 4, by_bytes));
   tickets_.assign(static_cast<size_t>(depth), staged_ticket{});
+}
+
+block_pool& executor::result_pool() {
+  if (!results_) {
+    const host_memory mem{backend_.ops->host_alloc, backend_.ops->host_free};
+    results_ = std::make_shared<block_pool>(mem, static_cast<size_t>(layout_.out_bytes), result_blocks_);
+  }
+  return *results_;
 }
 
 const backend_fault_ext* executor::arm_fault() {
@@ -273,7 +281,7 @@ void executor::submit(int set, tenant_mask active, const tick_rows& rows, std::v
   staged_ticket& t = tickets_[static_cast<size_t>(set)];
   if (t.busy) throw loom_error("staging set " + std::to_string(set) + " is still in use by an earlier tick");
   // a compact result is copied out of the landing buffer when the tick is handed back: no block leaves the pool
-  std::shared_ptr<host_block> result = compact ? nullptr : results_->acquire();
+  std::shared_ptr<host_block> result = compact ? nullptr : result_pool().acquire();
   {
     std::lock_guard<std::mutex> lock(staged_mu_);
     t.busy = true;
@@ -521,7 +529,8 @@ backend_stats executor::stats() {
   s.numbers.emplace_back("pooledResults", static_cast<double>(pooled_results_));
   s.numbers.emplace_back("copiedResults", static_cast<double>(copied_results_));
   s.numbers.emplace_back("compactResults", static_cast<double>(compact_results_));
-  s.numbers.emplace_back("resultBlocks", results_ ? results_->blocks() : 0);
+  s.numbers.emplace_back("resultBlocks", result_blocks_); // allocated on first use (result_pool)
+  s.numbers.emplace_back("resultBlocksAllocated", results_ ? results_->blocks() : 0);
   s.numbers.emplace_back("stagingInBytes", static_cast<double>(layout_.in_bytes));
   s.numbers.emplace_back("stagingOutBytes", static_cast<double>(layout_.out_bytes));
   // rows per tick (issue 12): the bucket the last tick ran at (fullRows when every row ran)

@@ -136,6 +136,7 @@ class executor {
   void pack(int set);
   void check_set(int set, const char* what) const;
   void setup_staging(int depth);
+  block_pool& result_pool(); // the pooled result blocks of submitTick without a live list, made on first use
 
   struct staged_ticket {
     bool busy = false;
@@ -170,7 +171,8 @@ class executor {
   io_layout layout_;
   tenant_slots in_slots_, out_slots_; // per tenant (empty for a hand-built plan)
   std::vector<std::shared_ptr<host_block>> staging_, landing_;
-  std::shared_ptr<block_pool> results_;
+  std::shared_ptr<block_pool> results_; // made by result_pool() on first use
+  int result_blocks_ = 0;
   std::vector<staged_ticket> tickets_; // one per staging set
   std::mutex staged_mu_;               // tickets_' done/error and run order (await runs on worker threads)
   std::condition_variable staged_cv_;

@@ -161,6 +161,7 @@ describe('submitTick argument checks', () => {
       const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
       const mask = new Uint8Array(3);
       const rows = new Int32Array(3);
+      expect(Number(addon.handleInfo(handle).resultBlocksAllocated)).toBe(0); // pinned result blocks wait for their first use
       // c, a: not plan order; a, b, c: the outputs follow each other in both buffers (one copy); a, c: a gap
       const ticks: Record<string, Record<string, Tensor>>[] = [
         { c: { x: xc(2, 11) }, a: { x: xa(3, 12) } },
@@ -182,6 +183,8 @@ describe('submitTick argument checks', () => {
         codec.clear(w);
       }
       expect(Number(addon.handleInfo(handle).compactResults)).toBe(ticks.length);
+      // the full-layout ticks above made the pool
+      expect(Number(addon.handleInfo(handle).resultBlocksAllocated)).toBe(Number(addon.handleInfo(handle).resultBlocks));
     } finally {
       addon.destroy(handle);
     }
