@@ -10,6 +10,7 @@ import { TickCodec, benchConcurrent, loadNativeAddon, loadPlan, type LoadedPlan 
 import { maxRelError, randomF32 } from '../native/helpers.js';
 import { type HandPlan, K, expected } from './hand-plan.js';
 import { type LoadedHandPlan, loadHandPlan } from './hand-plan-dir.js';
+import type { NativeHandle } from '../../runtime/native-addon.js';
 
 let fixture: LoadedHandPlan;
 let dir: string;
@@ -151,14 +152,29 @@ describe('submitTick argument checks', () => {
     }
   });
 
-  it("a compact result holds exactly the live tenants' outputs of the full-layout result, in the order given", async () => {
+  // A CPU executor of the fixture's plan with its staging set 0 and a codec, destroyed after `body`.
+  async function withCodec(
+    body: (h: {
+      addon: ReturnType<typeof loadNativeAddon>;
+      handle: NativeHandle;
+      staging: ReturnType<ReturnType<typeof loadNativeAddon>['staging']>;
+      codec: TickCodec;
+      set: Uint8Array;
+    }) => Promise<void>,
+  ): Promise<void> {
     const addon = loadNativeAddon();
     const weights = new Uint8Array(readFileSync(path.join(dir, loaded.plan.weights.file)));
     const handle = addon.create(loaded.plan, weights, { backend: 'cpu', threads: 1, pipelineDepth: 1 });
     try {
       const staging = addon.staging(handle);
-      const codec = new TickCodec(loaded.plan.tenants, staging);
-      const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
+      await body({ addon, handle, staging, codec: new TickCodec(loaded.plan.tenants, staging), set: new Uint8Array(staging.sets[0]!, 0, staging.inBytes) });
+    } finally {
+      addon.destroy(handle);
+    }
+  }
+
+  it("a compact result holds exactly the live tenants' outputs of the full-layout result, in the order given", async () => {
+    await withCodec(async ({ addon, handle, staging, codec, set }) => {
       const mask = new Uint8Array(3);
       const rows = new Int32Array(3);
       expect(Number(addon.handleInfo(handle).resultBlocksAllocated)).toBe(0); // pinned result blocks wait for their first use
@@ -185,19 +201,11 @@ describe('submitTick argument checks', () => {
       expect(Number(addon.handleInfo(handle).compactResults)).toBe(ticks.length);
       // the full-layout ticks above made the pool
       expect(Number(addon.handleInfo(handle).resultBlocksAllocated)).toBe(Number(addon.handleInfo(handle).resultBlocks));
-    } finally {
-      addon.destroy(handle);
-    }
+    });
   });
 
   it('full-layout results: a caller holding more than the result pool has gets copies, all correct; the pool never grows', async () => {
-    const addon = loadNativeAddon();
-    const weights = new Uint8Array(readFileSync(path.join(dir, loaded.plan.weights.file)));
-    const handle = addon.create(loaded.plan, weights, { backend: 'cpu', threads: 1, pipelineDepth: 1 });
-    try {
-      const staging = addon.staging(handle);
-      const codec = new TickCodec(loaded.plan.tenants, staging);
-      const set = new Uint8Array(staging.sets[0]!, 0, staging.inBytes);
+    await withCodec(async ({ addon, handle, codec, set }) => {
       const blocks = Number(addon.handleInfo(handle).resultBlocks);
       const xs = Array.from({ length: blocks * 3 }, (_, i) => xa(1 + (i % 4), 700 + i));
       const kept = [];
@@ -213,9 +221,7 @@ describe('submitTick argument checks', () => {
       expect(Number(info.resultBlocks)).toBe(blocks);
       expect(Number(info.copiedResults)).toBeGreaterThan(0);
       expect(Number(info.pooledResults) + Number(info.copiedResults)).toBe(xs.length);
-    } finally {
-      addon.destroy(handle);
-    }
+    });
   });
 
   it('pipeline depth outside 1..8 is refused at load', async () => {
