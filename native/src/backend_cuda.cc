@@ -430,7 +430,7 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   } else {
     c.graph.note = "disabled (graph: false)";
   }
-  cuda_sparse_prepare(c, plan);
+  cuda_sparse_prepare(c, plan, layout);
 }
 
 // Host copies between the caller's buffers and pinned staging. A big tick (32 ResNet-18 inputs are 19 MB)

@@ -124,7 +124,6 @@ struct sparse_program {
   // slot, then n_gather more from a buffer of the io arena's layout (benchTick)
   CUdeviceptr gather = 0;
   int n_gather = 0;
-  int64_t gather_bytes = 0;
   int slot = -1;
   size_t table_bytes = 0;
   cudaGraphExec_t exec = nullptr;
@@ -321,6 +320,12 @@ void cuda_bind(cuda_ctx& c);
 
 // Sorted, merged ranges; ranges closer than `gap` bytes are joined.
 std::vector<range> cuda_merge_ranges(std::vector<range> r, int64_t gap);
+// The bytes the ranges cover, summed.
+inline int64_t cuda_range_bytes(const std::vector<range>& rs) {
+  int64_t b = 0;
+  for (const auto& r : rs) b += r.bytes;
+  return b;
+}
 bool cuda_ranges_hold(const std::vector<range>& rs, int64_t off, int64_t bytes);
 
 // backend_cuda.cc: whether `b` is a CUDA backend (its ctx a cuda_ctx).
@@ -367,7 +372,6 @@ void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint
 // `count` (the full tick only) tallies its nodes into the context's stats.
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
 void cuda_choose_grouped(cuda_ctx& c);
-// Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 // A backend switch read from the environment when the backend is created (LOOM_CUDA_GEMV, ..._SPARSE, ...):
 // unset or empty gives `fallback`; a value not among `choices` fails the load, naming the variable, what it
 // takes (in the order given) and what it got.
@@ -386,6 +390,7 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
   throw loom_error(std::string(var) + " must be " + names + ", got '" + v + "'");
 }
 
+// Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
 // Reads LOOM_CUDA_FUSE (auto|never|force) and LOOM_CUDA_LT (auto|off|force); throw on anything else.
 fuse_policy cuda_fuse_policy_from_env();
@@ -435,8 +440,8 @@ void cuda_lanes_destroy(cuda_ctx& c);
 // Reads LOOM_CUDA_SPARSE (never|always|auto; throws on anything else).
 sparse_policy cuda_sparse_policy_from_env();
 // At load, after the full tick is prepared and captured: host sources, table slots, and (auto) the
-// measurements the rule uses.
-void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan);
+// measurements the rule uses. `layout`: the staging layout the executor hands JS (cuda_prepare made it).
+void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan, const io_layout& layout);
 // The program a tick of this mask and row bucket (0: every row) runs instead of the full tick: the mask's sparse
 // tick when the rule picks one, else, for rows > 0, the whole fleet's program at that bucket (one per bucket: a
 // captured graph bakes its sizes in); null: the full tick. Built on first sight, cached with the sparse ticks.

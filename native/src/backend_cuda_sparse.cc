@@ -66,17 +66,13 @@ size_t worst_table_bytes(const cuda_ctx& c) {
     b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
     if (s.nsegs > 0) b += align_up(src.segs.size() * sizeof(LoomSegment));
   }
-  if (!c.sparse.staging_in.empty())
+  if (!c.sparse.staging_in.empty()) { // gather_moves: two moves per kIoMovePiece of every input slot
+    size_t pieces = 0;
     for (const auto& rs : c.sparse.tenant_in)
-      for (const auto& r : rs) b += 2 * static_cast<size_t>((r.bytes + kIoMovePiece - 1) / kIoMovePiece) * sizeof(cuda_io_move);
-  b += kCudaTableAlign;
+      for (const auto& r : rs) pieces += static_cast<size_t>((r.bytes + kIoMovePiece - 1) / kIoMovePiece);
+    b += align_up(2 * pieces * sizeof(cuda_io_move));
+  }
   return std::max(b, kCudaTableAlign);
-}
-
-int64_t bytes_in(const std::vector<range>& rs) {
-  int64_t b = 0;
-  for (const auto& r : rs) b += r.bytes;
-  return b;
 }
 
 // The io gather kernel's moves for live input ranges `exact` (merged only where they touch) into the io arena,
@@ -85,7 +81,7 @@ int64_t bytes_in(const std::vector<range>& rs) {
 // under kGatherMinBytes (then the copies are as cheap), or the staging layout is not known.
 std::vector<cuda_io_move> gather_moves(const sparse_state& sp, const std::vector<range>& exact, const std::vector<range>& coarse) {
   std::vector<cuda_io_move> staged, flat;
-  const int64_t live = bytes_in(exact), copied = bytes_in(coarse);
+  const int64_t live = cuda_range_bytes(exact), copied = cuda_range_bytes(coarse);
   if (sp.staging_in.empty() || copied < kGatherMinBytes || 2 * live > copied) return staged;
   for (const auto& r : exact) {
     const int64_t h = io_host_offset(sp.staging_in, r.offset, r.bytes);
@@ -312,7 +308,6 @@ void build_program(cuda_ctx& c, mask_entry& e) {
     if (!moves.empty()) {
       p->gather = tw.put(moves.data(), moves.size() * sizeof(cuda_io_move));
       p->n_gather = static_cast<int>(moves.size() / 2);
-      for (size_t k = 0; k < moves.size() / 2; k++) p->gather_bytes += moves[k].bytes;
     }
     p->table_bytes = tw.used;
     if (tw.used > 0) {
@@ -333,7 +328,7 @@ sparse_policy cuda_sparse_policy_from_env() {
                          {{"never", sparse_policy::never}, {"always", sparse_policy::always}, {"auto", sparse_policy::automatic}});
 }
 
-void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
+void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan, const io_layout& layout) {
   sparse_state& sp = c.sparse;
   // the row-bucket programs use the same tables, so the machinery is set up under every policy
   if (sp.policy == sparse_policy::never) sp.note = "LOOM_CUDA_SPARSE=never: partly occupied ticks run every tenant";
@@ -354,7 +349,6 @@ void cuda_sparse_prepare(cuda_ctx& c, const launch_plan& plan) {
   // the gather kernel reads the staging buffer through its host pointer: unified addressing
   int unified = 0;
   if (cudaDeviceGetAttribute(&unified, cudaDevAttrUnifiedAddressing, c.dev.device) == cudaSuccess && unified) {
-    const io_layout layout = make_io_layout(plan, kStagingMergeGap);
     sp.staging_in = layout.in;
     sp.staging_in_bytes = layout.in_bytes;
   }

@@ -41,12 +41,6 @@ mask_entry* staged_sparse(cuda_ctx& c, const staged_tick& t) {
   return sparse;
 }
 
-int64_t bytes_of(const std::vector<range>& rs) {
-  int64_t b = 0;
-  for (const auto& r : rs) b += r.bytes;
-  return b;
-}
-
 // Whether a tick's staging layout is the one the sparse programs' gather moves were built for (the executor
 // makes it from the plan with the same gap: a check, not a conversion).
 bool same_layout(const std::vector<io_span>& in, int64_t in_bytes, const sparse_state& sp) {
@@ -107,7 +101,7 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
     const std::vector<range>& ins = sparse ? sparse->prog->in_coarse : c.full.in_ranges;
     const std::vector<range>& outs = sparse ? sparse->prog->out : c.full.out_ranges;
     const bool gather = sparse && sparse->prog->n_gather > 0 && same_layout(t.layout->in, t.layout->in_bytes, c.sparse);
-    const bool overlap = !gather && want_overlap(c, bytes_of(ins) + bytes_of(outs));
+    const bool overlap = !gather && want_overlap(c, cuda_range_bytes(ins) + cuda_range_bytes(outs));
     bool graphed = false;
     if (gather) {
       const sparse_program& p = *sparse->prog;
