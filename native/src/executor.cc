@@ -228,20 +228,31 @@ void executor::check_set(int set, const char* what) const {
                      std::to_string(depth()) + ")");
 }
 
-int64_t executor::row_bucket(const tenant_mask& active, const tick_rows& rows) const {
-  if (rows.empty()) return 0;
+bool executor::rows_given(const tick_rows& rows) const {
+  if (rows.empty()) return false;
   if (rows.size() != plan_.tenants.size())
     throw loom_error("tick rows name " + std::to_string(rows.size()) + " tenants, the plan has " + std::to_string(plan_.tenants.size()));
-  int64_t most = 0;
-  for (size_t t = 0; t < rows.size(); t++) {
-    if (t >= active.size() || !active[t]) continue;
-    if (rows[t] < 1) throw loom_error("tenant '" + plan_.tenants[t] + "' is live with " + std::to_string(rows[t]) + " rows (at least 1)");
-    most = std::max<int64_t>(most, rows[t]);
-  }
+  return true;
+}
+
+int64_t executor::live_rows(const tick_rows& rows, size_t t) const {
+  if (rows[t] < 1) throw loom_error("tenant '" + plan_.tenants[t] + "' is live with " + std::to_string(rows[t]) + " rows (at least 1)");
+  return rows[t];
+}
+
+int64_t executor::bucket_for(int64_t most) const {
   if (full_rows_ <= 0 || most == 0) return 0;
   int64_t bucket = 1;
   while (bucket < most) bucket *= 2;
   return bucket >= full_rows_ ? 0 : bucket;
+}
+
+int64_t executor::row_bucket(const tenant_mask& active, const tick_rows& rows) const {
+  if (!rows_given(rows)) return 0;
+  int64_t most = 0;
+  for (size_t t = 0; t < rows.size(); t++)
+    if (t < active.size() && active[t]) most = std::max(most, live_rows(rows, t));
+  return bucket_for(most);
 }
 
 int64_t executor::row_bucket_live(const tenant_mask& active, const tick_rows& rows, const std::vector<int32_t>& live) const {
@@ -250,19 +261,10 @@ int64_t executor::row_bucket_live(const tenant_mask& active, const tick_rows& ro
     if (t < 0 || static_cast<size_t>(t) >= n || !active[static_cast<size_t>(t)])
       throw loom_error("live tenant " + std::to_string(t) + " is not a live tenant of the tick (the plan has " + std::to_string(n) + ")");
   }
-  if (rows.empty()) return 0;
-  if (rows.size() != n) throw loom_error("tick rows name " + std::to_string(rows.size()) + " tenants, the plan has " + std::to_string(n));
+  if (!rows_given(rows)) return 0;
   int64_t most = 0;
-  for (const int32_t t : live) {
-    const int32_t r = rows[static_cast<size_t>(t)];
-    if (r < 1)
-      throw loom_error("tenant '" + plan_.tenants[static_cast<size_t>(t)] + "' is live with " + std::to_string(r) + " rows (at least 1)");
-    most = std::max<int64_t>(most, r);
-  }
-  if (full_rows_ <= 0 || most == 0) return 0;
-  int64_t bucket = 1;
-  while (bucket < most) bucket *= 2;
-  return bucket >= full_rows_ ? 0 : bucket;
+  for (const int32_t t : live) most = std::max(most, live_rows(rows, static_cast<size_t>(t)));
+  return bucket_for(most);
 }
 
 void executor::note_bucket(int64_t bucket) {

@@ -137,6 +137,11 @@ class executor {
   void check_set(int set, const char* what) const;
   void setup_staging(int depth);
   block_pool& result_pool(); // the pooled result blocks of submitTick without a live list, made on first use
+  // row_bucket's parts: whether the tick carries rows (checked to name every plan tenant), a live tenant's rows
+  // (checked ≥ 1), the bucket for the most rows of any live tenant
+  bool rows_given(const tick_rows& rows) const;
+  int64_t live_rows(const tick_rows& rows, size_t t) const;
+  int64_t bucket_for(int64_t most) const;
 
   struct staged_ticket {
     bool busy = false;
