@@ -63,10 +63,10 @@ export function assignLanes(
     let { lane: best, start: bestStart } = pick(() => true);
     if (chain !== undefined) {
       const own = pick((l) => chainOf![laneTail[l]!] === chain);
-      if (own.lane >= 0 && own.start <= ready + 1e-9) ({ lane: best, start: bestStart } = own);
-      else if (laneFree.length >= maxLanes && own.lane >= 0)
-        ({ lane: best, start: bestStart } = own.start <= bestStart + 1e-9 ? own : { lane: best, start: bestStart });
-      else if (laneFree.length < maxLanes) best = -1; // a new lane for it, below
+      // its own chain's lane when free at once; else a new lane; with none left, its own chain's at an equal start
+      const full = laneFree.length >= maxLanes;
+      if (own.lane >= 0 && (own.start <= ready + 1e-9 || (full && own.start <= bestStart + 1e-9))) ({ lane: best, start: bestStart } = own);
+      else if (!full) best = -1; // a new lane for it, below
     }
     if (laneFree.length < maxLanes && (best < 0 || bestStart > ready + 1e-9)) {
       best = laneFree.length;
