@@ -8,6 +8,7 @@ import { KiB, MiB, parseJsonText, readRegularFile } from '../../ir/files.js';
 import { KERNEL_OPS } from '../../ir/contract/launch.js';
 import { type CostModel, GEMM_MATHS, H100_FP32 } from '../planner/cost.js';
 import { type KindFit, REQUIRED_KINDS } from '../planner/cost-fit.js';
+import { round } from './numbers.js';
 
 export const PROFILE_FORMAT = 'loom-device-profile';
 export const PROFILE_VERSION = 1;
@@ -29,6 +30,11 @@ export interface ProfilePoint {
 export interface ProfileKind {
   readonly fit: KindFit;
   readonly points: readonly ProfilePoint[];
+}
+
+// A kind as a profile stores it: the fit with its overhead and rates rounded to 6 digits, and its points.
+export function profileKind(fit: KindFit, points: readonly ProfilePoint[]): ProfileKind {
+  return { fit: { overheadUs: round(fit.overheadUs), flopsPerS: round(fit.flopsPerS), bytesPerS: round(fit.bytesPerS), correction: fit.correction }, points };
 }
 
 export interface ConcurrencyPoint {

@@ -6,8 +6,7 @@ import { fail } from '../../ir/errors.js';
 import { GEMM_MATHS, type GemmMath } from '../planner/cost.js';
 import { gemmKey } from '../planner/cost-fit.js';
 import { fitKind } from './fit.js';
-import type { DeviceProfile, ProfileKind, ProfilePoint } from './profile.js';
-import { round } from './numbers.js';
+import { type DeviceProfile, type ProfileKind, type ProfilePoint, profileKind } from './profile.js';
 
 // "gemm 1x512x512 x64 f32" → its rows and math (the grid's label: src/calibrate/grid.ts gemmLabel)
 const GEMM_LABEL = /^gemm (\d+)x(\d+)x(\d+) x(\d+) (\w+)$/;
@@ -41,11 +40,7 @@ export function refitProfile(p: DeviceProfile): { profile: DeviceProfile; change
       kinds[key] = before;
       continue;
     }
-    const fit = fitKind(points, { compute: true });
-    kinds[key] = {
-      fit: { overheadUs: round(fit.overheadUs), flopsPerS: round(fit.flopsPerS), bytesPerS: round(fit.bytesPerS), correction: fit.correction },
-      points,
-    };
+    kinds[key] = profileKind(fitKind(points, { compute: true }), points);
     changed.push(`${key} (${points.length} points)`);
   }
   const sorted = Object.fromEntries(Object.entries(kinds).sort(([a], [b]) => a.localeCompare(b)));

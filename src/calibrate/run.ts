@@ -24,7 +24,7 @@ import {
   withSparse,
 } from './measure.js';
 import { fmtMiB, fmtUs, round } from './numbers.js';
-import { type DeviceProfile, PROFILE_FORMAT, PROFILE_VERSION, type ProfileKind, type ProfilePoint } from './profile.js';
+import { type DeviceProfile, PROFILE_FORMAT, PROFILE_VERSION, type ProfileKind, type ProfilePoint, profileKind } from './profile.js';
 
 export interface CalibrateOptions {
   readonly backend?: 'auto' | 'cpu' | 'cuda';
@@ -131,10 +131,7 @@ export function fitResults(results: readonly PointResult[]): Record<string, Prof
   const out: Record<string, ProfileKind> = {};
   for (const [key, ms] of [...byKey].sort(([a], [b]) => a.localeCompare(b))) {
     const fit = key === 'gemm.epilogue' ? fitLinear(ms) : fitKind(ms, { compute: key.startsWith('gemm') });
-    out[key] = {
-      fit: { overheadUs: round(fit.overheadUs), flopsPerS: round(fit.flopsPerS), bytesPerS: round(fit.bytesPerS), correction: fit.correction },
-      points: labels.get(key)!,
-    };
+    out[key] = profileKind(fit, labels.get(key)!);
   }
   return out;
 }
