@@ -231,6 +231,13 @@ export function checkStructure(x: unknown): LaunchPlan {
   const cost = obj(root.cost, 'cost');
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
   if (cost.criticalPathUs !== undefined) num(cost.criticalPathUs, 'cost.criticalPathUs');
+  if (cost.branches !== undefined) {
+    const br = obj(cost.branches, 'cost.branches');
+    num(br.batchedUs, 'cost.branches.batchedUs');
+    arr(br.tenants, 'cost.branches.tenants').forEach((t, k) => {
+      if (int(t, `cost.branches.tenants[${k}]`) >= (root.tenants as unknown[]).length) bad(`cost.branches.tenants[${k}]`, 'not a tenant of the plan');
+    });
+  }
   str(cost.device, 'cost.device');
   if (cost.tickIoUs !== undefined) num(cost.tickIoUs, 'cost.tickIoUs');
   if (cost.profile !== undefined) {

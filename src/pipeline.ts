@@ -30,7 +30,7 @@ import {
   writeLaunchJson,
   writeWeights,
 } from '../codegen/index.js';
-import { type ConcreteIO, type ConcreteTenant, type CostModel, concretizeTenant, planConcreteFleet } from './planner/index.js';
+import { type Branching, type ConcreteIO, type ConcreteTenant, type CostModel, concretizeTenant, planConcreteFleet } from './planner/index.js';
 import type { Manifest, TenantSpec } from './fleet/manifest.js';
 import {
   DUMP_FILE,
@@ -59,6 +59,7 @@ export interface StageContext {
   readonly cacheDir?: string;
   readonly limits?: Partial<SizeLimits>; // size limits for planning (ir/limits.ts)
   readonly maxLanes?: number; // parallel lanes of the tick (src/planner/lanes.ts; default the planner's)
+  readonly branching?: Branching; // batch or branch (src/planner/branches.ts; default the planner's)
   readonly costModel?: CostModel; // the planner's cost model (a device profile's, `--profile`); default: the roofline
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
@@ -198,6 +199,7 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
         precision: input.manifest.precision,
         ...(ctx.limits ? { limits: ctx.limits } : {}),
         ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
+        ...(ctx.branching !== undefined ? { branching: ctx.branching } : {}),
         ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
       });
     // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):

@@ -54,6 +54,9 @@ export interface CostSummary {
   readonly floorUs: number; // max(total flops / peak, total bytes / bandwidth)
   readonly device: string; // the device the cost model describes
   readonly criticalPathUs?: number; // multi-lane plans: the lanes' list schedule under the cost model
+  // tenants run as parallel branches (each its own chain of launches) rather than batched with their equals, and
+  // the predicted tick had they been batched (src/planner/branches.ts); absent: every group batched
+  readonly branches?: { readonly tenants: readonly number[]; readonly batchedUs: number };
   // the device profile the model was calibrated with (`loom compile --profile`); absent: the default roofline
   readonly profile?: CostProfileRef;
   // with a profile: the tick's fixed cost and the copies of every tenant's input and output slots

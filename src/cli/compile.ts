@@ -20,6 +20,7 @@ import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
+import { BRANCHINGS, type Branching } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import type { CostModel } from '../planner/index.js';
 
@@ -43,6 +44,7 @@ interface CompileFlags {
   cache?: string | false; // --cache DIR, or false from --no-cache
   cacheMaxMb?: string;
   lanes?: string;
+  branching?: string;
   profile?: string;
 }
 
@@ -58,6 +60,11 @@ function lanesFrom(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > MAX_LANES) fail('USAGE', `--lanes: expected an integer in 1..${MAX_LANES}, got '${v}'`);
   return n;
+}
+
+function branchingFrom(v: string): Branching {
+  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(', ')}, got '${v}'`);
+  return v as Branching;
 }
 
 function limitsFrom(flags: CompileFlags): Partial<SizeLimits> | undefined {
@@ -87,6 +94,10 @@ export function registerCompile(program: Command): void {
     .option(
       '--lanes <n>',
       `parallel lanes of the tick: independent launches run side by side on their own CUDA streams (1..${MAX_LANES}, default ${DEFAULT_MAX_LANES}; 1: every launch in order on one stream)`,
+    )
+    .option(
+      '--branching <mode>',
+      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: a group of equal tenants runs as parallel branches, each on a lane of its own, where the cost model says that shortens the tick; default never)`,
     )
     .option('--quiet', 'no progress output')
     .option('--profile <file.json>', 'plan with the cost model of a device profile written by `loom calibrate` (default: a roofline of an H100)')
@@ -173,6 +184,7 @@ export function registerCompile(program: Command): void {
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
           ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
+          ...(flags.branching !== undefined ? { branching: branchingFrom(flags.branching) } : {}),
           ...(costModel ? { costModel } : {}),
           ...cache,
           lazyWeights: true, // the CLI uses nothing of the plan but its directory

@@ -1,6 +1,6 @@
 // `loom inspect --diff <old-plan> <new-plan>` as text: what changes when the new plan replaces the old one.
 import type { PlanTotals } from '../fleet/summary.js';
-import { fmtBytes, fmtUs } from '../fleet/summary.js';
+import { fmtBytes, fmtUs, idsText } from '../fleet/summary.js';
 import type { PlanDiff } from '../fleet/plan-diff.js';
 
 const LIST_LIMIT = 20; // lines per list; --json has them all
@@ -31,7 +31,7 @@ export function formatPlanDiff(d: PlanDiff): string {
       [
         ...l.regrouped.map(
           (r) =>
-            `  ~ ${r.shape}: ${r.before} → ${r.after} tenants${r.joined.length > 0 ? `, joined ${names(r.joined)}` : ''}${r.left.length > 0 ? `, left ${names(r.left)}` : ''}`,
+            `  ~ ${r.shape}: ${r.before} → ${r.after} tenants${r.joined.length > 0 ? `, joined ${idsText(r.joined)}` : ''}${r.left.length > 0 ? `, left ${idsText(r.left)}` : ''}`,
         ),
         ...l.gone.map((s) => `  - ${s}`),
         ...l.new.map((s) => `  + ${s}`),
@@ -57,10 +57,6 @@ function change(x: number, y: number, fmt: (v: number) => string): string {
   if (x === y) return `${fmt(x)} (same)`;
   const pct = x > 0 ? ` (${y >= x ? '+' : ''}${(((y - x) / x) * 100).toFixed(1)}%)` : '';
   return `${fmt(x)} → ${fmt(y)}${pct}`;
-}
-
-function names(ids: readonly string[]): string {
-  return ids.length <= 4 ? ids.join(', ') : `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more`;
 }
 
 function limited(lines: readonly string[], what: string): string[] {

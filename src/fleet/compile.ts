@@ -10,7 +10,7 @@ import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js'
 import type { Graph } from '../../ir/graph.js';
 import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
-import type { CostModel } from '../planner/index.js';
+import type { Branching, CostModel } from '../planner/index.js';
 import {
   KERNELS,
   type KernelFiles,
@@ -59,6 +59,7 @@ export interface CompileOptions {
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
   readonly maxLanes?: number; // parallel lanes of the tick's DAG (default the planner's; 1: one stream)
+  readonly branching?: Branching; // batch or branch (src/planner/branches.ts; default the planner's)
   // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
   readonly costModel?: CostModel;
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
@@ -193,6 +194,7 @@ async function compileWith(
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
       ...(opts.maxLanes !== undefined ? { maxLanes: opts.maxLanes } : {}),
+      ...(opts.branching !== undefined ? { branching: opts.branching } : {}),
       ...(opts.costModel ? { costModel: opts.costModel } : {}),
       clock,
       ...(onPass ? { onPass } : {}),

@@ -42,6 +42,8 @@ export interface PlanTotals {
   readonly stages: number;
   readonly lanes: number;
   readonly criticalPathUs: number | null; // multi-lane plans: the lanes' predicted tick
+  // tenants run as parallel branches instead of batched with their equals, and the tick predicted had they been
+  readonly branches: { readonly tenants: readonly string[]; readonly batchedUs: number } | null;
   readonly kinds: Readonly<Record<LaunchKindLabel, number>>;
   readonly flops: number;
   readonly bytes: number;
@@ -87,6 +89,11 @@ export function launchRows(plan: InspectablePlan): LaunchRow[] {
   });
 }
 
+// "a, b, c and 5 more"
+export function idsText(ids: readonly string[]): string {
+  return ids.length <= 4 ? ids.join(', ') : `${ids.slice(0, 3).join(', ')} and ${ids.length - 3} more`;
+}
+
 export function planTotals(plan: InspectablePlan): PlanTotals {
   const rows = launchRows(plan);
   const kinds: Record<LaunchKindLabel, number> = { strided: 0, batched: 0, grouped: 0, generated: 0 };
@@ -98,6 +105,9 @@ export function planTotals(plan: InspectablePlan): PlanTotals {
     stages: plan.stages,
     lanes: plan.lanes ?? 1,
     criticalPathUs: plan.cost.criticalPathUs ?? null,
+    branches: plan.cost.branches
+      ? { tenants: plan.cost.branches.tenants.map((i) => plan.tenants[i]?.id ?? `#${i}`), batchedUs: plan.cost.branches.batchedUs }
+      : null,
     kinds,
     flops: rows.reduce((s, r) => s + r.flops, 0),
     bytes: rows.reduce((s, r) => s + r.bytes, 0),

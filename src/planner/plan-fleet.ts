@@ -13,6 +13,7 @@ import { type ActItem, type Placement, planActivations, planActivationsByRegion,
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
 import { DEFAULT_MAX_LANES, MAX_LANES, lanesPay, tenantGroups, withLanes } from './lanes.js';
+import { BRANCHINGS, type Branching, branchKeyed, chooseBranches, estimateLanes } from './branches.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
 
@@ -27,8 +28,13 @@ export interface PlanOptions {
   // the arenas once laid out, so no plan is made that one GPU cannot load.
   readonly limits?: Partial<SizeLimits>;
   // Parallel lanes of the tick's DAG (src/planner/lanes.ts; default DEFAULT_MAX_LANES, 1: one stream). Grouping
-  // 'none' always plans one lane: it is the time-only baseline.
+  // 'none' plans one lane unless asked for more (one lane: the time-only baseline; several: each tenant's chain
+  // on a lane of its own, space-only in one graph).
   readonly maxLanes?: number;
+  // Batch or branch (src/planner/branches.ts): 'never' (default) always batches; 'auto' runs a group of tenants with equal steps as
+  // parallel branches, each tenant's chain on a lane of its own, where the cost model says that shortens the
+  // tick; 'all' branches every group that fits the lanes. Grouping 'space-time' only.
+  readonly branching?: Branching;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -76,6 +82,8 @@ function checkFleet(tenants: readonly PlannedTenantSpec[], opts: PlanOptions): v
   const grouping = opts.grouping ?? 'space-time';
   if (grouping !== 'space-time' && grouping !== 'none')
     fail('USAGE', `planFleet: grouping '${String(grouping)}' is not supported (expected space-time or none)`);
+  if (opts.branching !== undefined && !BRANCHINGS.includes(opts.branching))
+    fail('USAGE', `planFleet: branching '${String(opts.branching)}' is not supported (expected ${BRANCHINGS.join(', ')})`);
   if (opts.maxLanes !== undefined && !(Number.isInteger(opts.maxLanes) && opts.maxLanes >= 1 && opts.maxLanes <= MAX_LANES))
     fail('USAGE', `planFleet: maxLanes ${String(opts.maxLanes)} is outside 1..${MAX_LANES}`);
   if (tenants.length === 0) fail('USAGE', 'planFleet: no tenants');
@@ -100,14 +108,35 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   });
   const { bufs, steps } = fleet;
 
-  const { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);
+  let { stageOf, stages } = grouping === 'none' ? scheduleSequential(steps) : scheduleSteps(steps);
   // Lanes: as many as asked for; by default up to DEFAULT_MAX_LANES where the cost model says they pay
   // (lanesPay), else the single-stream plan with its grouped GEMMs.
-  let maxLanes = grouping === 'none' ? 1 : (opts.maxLanes ?? DEFAULT_MAX_LANES);
-  let drafts = buildLaunches(steps, stageOf, stages, cost, precision, maxLanes > 1);
+  const laneCap = grouping === 'none' ? (opts.maxLanes ?? 1) : (opts.maxLanes ?? DEFAULT_MAX_LANES);
+  let maxLanes = laneCap;
+  const laneDrafts = buildLaunches(steps, stageOf, stages, cost, precision, maxLanes > 1);
+  let drafts = laneDrafts;
   if (maxLanes > 1 && opts.maxLanes === undefined && !lanesPay(drafts, cost, precision, maxLanes)) {
     maxLanes = 1;
     drafts = buildLaunches(steps, stageOf, stages, cost, precision, false);
+  }
+  // Batch or branch: groups of tenants whose batched chain is the tick's critical path may run as branches
+  const branches =
+    grouping === 'space-time'
+      ? chooseBranches(
+          steps,
+          tenantGroups(laneDrafts, tenants.length),
+          estimateLanes(drafts, cost, precision, maxLanes).tickUs,
+          cost,
+          precision,
+          laneCap,
+          opts.branching ?? 'never',
+        )
+      : null;
+  if (branches !== null) {
+    const keyed = branchKeyed(steps, branches.branched);
+    ({ stageOf, stages } = scheduleSteps(keyed));
+    drafts = buildLaunches(keyed, stageOf, stages, cost, precision, true);
+    maxLanes = laneCap;
   }
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
@@ -237,6 +266,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
       ...(lanes.lanes > 1 ? { criticalPathUs: lanes.criticalPathUs } : {}),
+      ...(branches !== null ? { branches: { tenants: [...branches.branched].sort((a, b) => a - b), batchedUs: branches.batchedUs } } : {}),
       ...(cost.calibrated ? { tickIoUs: ioUs, profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },
   };
