@@ -53,7 +53,7 @@ export interface CostSummary {
   readonly ungroupedTickUs: number; // the same work as one launch per tenant step (time-only)
   readonly floorUs: number; // max(total flops / peak, total bytes / bandwidth)
   readonly device: string; // the device the cost model describes
-  readonly criticalPathUs?: number; // multi-lane plans: the lanes' list schedule under the cost model
+  readonly criticalPathUs?: number; // multi-lane plans: the lanes run as the device would (src/planner/lane-sim.ts), by the cost model
   // tenants run as parallel branches (each its own chain of launches) rather than batched with their equals, and
   // the predicted tick had they been batched (src/planner/branches.ts); absent: every group batched
   readonly branches?: { readonly tenants: readonly number[]; readonly batchedUs: number };

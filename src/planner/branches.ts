@@ -7,9 +7,10 @@
 // brings the predicted tick — the lanes' critical path, never below the work's floor at the device's rates —
 // to at most BRANCH_MIN_GAIN of what it was.
 import type { Precision } from '../../ir/contract/plan.js';
-import { type CostModel, floorUs, launchUs } from './cost.js';
+import { type CostModel, floorUs, launchDemand, launchUs } from './cost.js';
+import { simulateLanes } from './lane-sim.js';
 import { assignLanes } from './lanes.js';
-import { type DraftLaunch, buildLaunches, draftPredictedUs, draftSteps, stepWork } from './launches.js';
+import { type DraftLaunch, buildLaunches, draftPredictedUs, draftSteps, draftWork, stepWork } from './launches.js';
 import { scheduleSteps } from './schedule.js';
 import type { Step } from './steps.js';
 
@@ -45,7 +46,7 @@ export function draftDeps(drafts: readonly DraftLaunch[]): number[][] {
 
 export interface LaneEstimate {
   readonly serialUs: number; // the launches in order
-  readonly criticalPathUs: number; // the lanes' list schedule, chains kept on lanes of their own
+  readonly criticalPathUs: number; // the lanes' list schedule (chains kept on lanes of their own) run by lane-sim.ts
   readonly floorUs: number; // the whole work at the device's rates
   readonly tickUs: number; // max(critical path, floor)
 }
@@ -54,7 +55,13 @@ export function estimateLanes(drafts: readonly DraftLaunch[], cost: CostModel, p
   const predicted = drafts.map((d) => draftPredictedUs(d, cost, precision));
   const serialUs = predicted.reduce((a, b) => a + b, 0);
   const chainOf = drafts.map((d) => [...new Set(draftSteps(d).map((s) => s.tenant))].join(','));
-  const criticalPathUs = maxLanes > 1 ? assignLanes(draftDeps(drafts), predicted, maxLanes, chainOf).criticalPathUs : serialUs;
+  let criticalPathUs = serialUs;
+  if (maxLanes > 1) {
+    const a = assignLanes(draftDeps(drafts), predicted, maxLanes, chainOf);
+    criticalPathUs = simulateLanes(
+      drafts.map((d, i) => ({ lane: a.laneOf[i]!, after: a.after[i]!, us: predicted[i]!, demand: launchDemand(cost, draftWork(d, precision)) })),
+    );
+  }
   let flops = 0;
   let bytes = 0;
   for (const d of drafts)

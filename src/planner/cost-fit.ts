@@ -93,6 +93,12 @@ export function calibratedLaunchUs(c: CalibratedCost, w: LaunchWork): number {
   return main + (epi ? kindUs(epi, 0, w.epilogueBytes) : 0);
 }
 
+// The fixed part of a launch's time: its kind's overhead, scaled like the rest by the correction at its size.
+export function calibratedOverheadUs(c: CalibratedCost, w: LaunchWork): number {
+  const f = fitFor(c, w);
+  return f.overheadUs * correctionAt(f, rooflinePartUs(f, w.flops, w.bytes));
+}
+
 // A tick's cost besides its launches (the fixed cost and the io copies of `ioBytes`); 0 without a tick.io fit.
 export function calibratedTickIoUs(c: CalibratedCost, ioBytes: number): number {
   const f = c.fits['tick.io'];

@@ -5,7 +5,7 @@
 // one grouped launch or separate ones.
 import type { KernelOpName } from '../../ir/contract/launch.js';
 import type { Precision } from '../../ir/contract/plan.js';
-import { type CalibratedCost, calibratedFloorUs, calibratedLaunchUs, calibratedTickIoUs } from './cost-fit.js';
+import { type CalibratedCost, calibratedFloorUs, calibratedLaunchUs, calibratedOverheadUs, calibratedTickIoUs } from './cost-fit.js';
 import type { Work } from './work.js';
 
 export type { Work } from './work.js';
@@ -65,6 +65,15 @@ export type LaunchWork = GemmLaunchWork | KernelLaunchWork;
 export function launchUs(m: CostModel, w: LaunchWork): number {
   if (m.calibrated) return calibratedLaunchUs(m.calibrated, w);
   return rooflineUs(m, w.flops, w.bytes, w.kind === 'gemm_grouped' ? m.groupedEfficiency : 1);
+}
+
+// The share of the device a launch uses while it runs alone: the part of its predicted time that is work at
+// its kind's rates, not fixed launch cost (src/planner/lane-sim.ts shares the device by it).
+export function launchDemand(m: CostModel, w: LaunchWork): number {
+  const total = launchUs(m, w);
+  if (!(total > 0)) return 0;
+  const fixed = m.calibrated ? calibratedOverheadUs(m.calibrated, w) : m.launchUs;
+  return Math.min(1, Math.max(0, 1 - fixed / total));
 }
 
 // The roofline: one launch doing `flops` and moving `bytes`, in microseconds.

@@ -3,9 +3,10 @@ import { fail } from '../../ir/errors.js';
 import { byteSize } from '../../ir/dtype.js';
 import { numel } from '../../ir/shape.js';
 import { type ConcreteTenant, concretizeTenant } from './concretize.js';
-import { type CostModel, H100_FP32, floorUs, launchUs, tickIoUs } from './cost.js';
+import { type CostModel, H100_FP32, floorUs, launchDemand, launchUs, tickIoUs } from './cost.js';
+import { simulateLanes } from './lane-sim.js';
 import type { ArenaId } from '../../ir/contract/launch.js';
-import { type DraftLaunch, buildLaunches, resolveLaunches, stepWork } from './launches.js';
+import { type DraftLaunch, buildLaunches, draftWork, resolveLaunches, stepWork } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import { rowLocalValues } from './row-local.js';
 import type { FleetState } from './lower-context.js';
@@ -211,6 +212,18 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     resolveLaunches(drafts, (r) => placement(r.buf), cost, precision),
     maxLanes,
   );
+  // the laned tick as the device would run it: side-by-side launches share its throughput (lane-sim.ts)
+  const lanesUs =
+    lanes.lanes > 1
+      ? simulateLanes(
+          launches.map((l, i) => ({
+            lane: l.lane ?? 0,
+            after: l.after ?? [],
+            us: l.info.predictedUs,
+            demand: launchDemand(cost, draftWork(drafts[i]!, precision)),
+          })),
+        )
+      : 0;
 
   const layersOf = new Array<number>(tenants.length).fill(0); // steps per tenant, counted once (not a scan per tenant)
   for (const s of steps) layersOf[s.tenant] = (layersOf[s.tenant] ?? 0) + 1;
@@ -265,7 +278,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       ungroupedTickUs: steps.reduce((a, s) => a + launchUs(cost, stepWork(s, precision)), 0),
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
-      ...(lanes.lanes > 1 ? { criticalPathUs: lanes.criticalPathUs } : {}),
+      ...(lanes.lanes > 1 ? { criticalPathUs: lanesUs } : {}),
       ...(branches !== null ? { branches: { tenants: [...branches.branched].sort((a, b) => a - b), batchedUs: branches.batchedUs } } : {}),
       ...(cost.calibrated ? { tickIoUs: ioUs, profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },

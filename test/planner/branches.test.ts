@@ -10,6 +10,7 @@ import { generateModel } from '../../models/index.js';
 import { planFleet } from '../../src/planner/index.js';
 import { BRANCH_MIN_GAIN, branchKeyed, chooseBranches } from '../../src/planner/branches.js';
 import { H100_FP32, costModel } from '../../src/planner/cost.js';
+import { simulateLanes } from '../../src/planner/lane-sim.js';
 import type { Step } from '../../src/planner/steps.js';
 import { checkFleet, tenantFromBytes } from './fleet-helpers.js';
 
@@ -95,5 +96,20 @@ describe('branchKeyed', () => {
   it("chooses nothing under 'never' or with one lane", () => {
     expect(chooseBranches([], [0, 0], 10, H100_FP32, 'fp32', 8, 'never')).toBeNull();
     expect(chooseBranches([], [0, 0], 10, H100_FP32, 'fp32', 1, 'all')).toBeNull();
+  });
+});
+
+describe('the laned tick as the device runs it (lane-sim)', () => {
+  const at = (lane: number, us: number, demand: number, after: number[] = []) => ({ lane, us, demand, after });
+  it('launches that ask little of the device overlap fully; launches that ask all of it take their sum', () => {
+    expect(simulateLanes([at(0, 10, 0.1), at(1, 10, 0.1)])).toBeCloseTo(10);
+    expect(simulateLanes([at(0, 10, 1), at(1, 10, 1)])).toBeCloseTo(20);
+    expect(simulateLanes([at(0, 10, 0.5), at(1, 10, 1)])).toBeCloseTo(15);
+  });
+  it('one lane is the launches in order; a wait holds a launch until its dependency ends', () => {
+    expect(simulateLanes([at(0, 3, 0.1), at(0, 4, 0.1), at(0, 5, 0.1)])).toBeCloseTo(12);
+    // lane 1's launch waits for lane 0's second launch
+    expect(simulateLanes([at(0, 3, 0.1), at(0, 4, 0.1), at(1, 5, 0.1, [1])])).toBeCloseTo(12);
+    expect(() => simulateLanes([at(0, 3, 0.1, [1]), at(1, 1, 0.1, [0])])).toThrow(/never ran/);
   });
 });
