@@ -94,12 +94,13 @@ export function assignLanes(
 
 // The launches with their lanes and waits set (unchanged when one lane is used: single-lane plans carry
 // neither field).
-export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LANES): { launches: Launch[]; lanes: LaneAssignment } {
+// chains: keep each tenant set's launches on lanes of their own (assignLanes chainOf); false: by start times alone.
+export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LANES, chains = true): { launches: Launch[]; lanes: LaneAssignment } {
   const a = assignLanes(
     maxLanes > 1 ? launchDependencies(launches) : launches.map(() => []),
     launches.map((l) => l.info.predictedUs),
     maxLanes,
-    process.env.LOOM_LANE_CHAINS === 'off' ? undefined : launches.map((l) => l.info.tenants.join(',')),
+    chains ? launches.map((l) => l.info.tenants.join(',')) : undefined,
   );
   if (a.lanes === 1) return { launches: [...launches], lanes: a };
   return {

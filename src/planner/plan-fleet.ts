@@ -36,6 +36,9 @@ export interface PlanOptions {
   // parallel branches, each tenant's chain on a lane of its own, where the cost model says that shortens the
   // tick; 'all' branches every group that fits the lanes. Grouping 'space-time' only.
   readonly branching?: Branching;
+  // Lanes follow chains (default true): the launches serving one set of tenants keep lanes of their own while
+  // lanes are left; false: lanes by the cost model's start times alone (the A/B of bench/lanes-ab.ts).
+  readonly laneChains?: boolean;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -211,6 +214,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const { launches, lanes } = withLanes(
     resolveLaunches(drafts, (r) => placement(r.buf), cost, precision),
     maxLanes,
+    opts.laneChains ?? true,
   );
   // the laned tick as the device would run it: side-by-side launches share its throughput (lane-sim.ts)
   const lanesUs =
