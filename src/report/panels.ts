@@ -1,6 +1,6 @@
 // The summary panels above the chart: launches per tick vs the tenants' layers, tick time vs ungrouped vs
 // the roofline floor, and the memory arenas. Plain HTML bars (widths in %), so they print and scale.
-import { fewerText, fmtBytes, fmtUs } from '../fleet/summary.js';
+import { fewerText, fmtBytes, fmtUs, idsText } from '../fleet/summary.js';
 import { KIND_COLORS, KIND_TEXT, esc } from './html.js';
 import { KIND_LABELS, type ReportModel } from './model.js';
 
@@ -50,6 +50,28 @@ function timePanel(m: ReportModel): string {
   const items: Bar[] = [
     { label: 'predicted tick', value: t.predictedTickUs, text: fmtUs(t.predictedTickUs), cls: 'plan' },
     { label: 'ungrouped', value: t.ungroupedTickUs, text: fmtUs(t.ungroupedTickUs), cls: 'base', note: 'one launch per tenant layer' },
+    ...(t.criticalPathUs !== null
+      ? [
+          {
+            label: `on ${t.lanes} lanes`,
+            value: t.criticalPathUs,
+            text: fmtUs(t.criticalPathUs),
+            cls: 'plan',
+            note: 'side-by-side launches sharing the device',
+          },
+        ]
+      : []),
+    ...(t.branches
+      ? [
+          {
+            label: 'batched instead',
+            value: t.branches.batchedUs,
+            text: fmtUs(t.branches.batchedUs),
+            cls: 'base',
+            note: `had ${t.branches.tenants.length} branched tenants been batched`,
+          },
+        ]
+      : []),
     { label: 'roofline floor', value: t.floorUs, text: fmtUs(t.floorUs), cls: 'floor', note: 'max(FLOPs / peak, bytes / bandwidth)' },
   ];
   if (m.basis === 'measured') {
@@ -66,7 +88,7 @@ function timePanel(m: ReportModel): string {
   return (
     `<section class="panel" id="panel-time"><h2>Tick time</h2><p class="big">${esc(speedup)}</p>` +
     bars(items) +
-    `<p class="note">cost model: ${esc(t.device)}</p></section>`
+    `<p class="note">cost model: ${esc(t.device)}${t.branches ? `; parallel branches: ${esc(idsText(t.branches.tenants))}` : ''}</p></section>`
   );
 }
 

@@ -13,6 +13,8 @@ import { H100_FP32, costModel } from '../../src/planner/cost.js';
 import { simulateLanes } from '../../src/planner/lane-sim.js';
 import type { Step } from '../../src/planner/steps.js';
 import { checkFleet, tenantFromBytes } from './fleet-helpers.js';
+import { formatTotals } from '../../src/cli/inspect.js';
+import { renderReport } from '../../src/report/index.js';
 
 // three MobileNets (deep chains of small launches) and two MLPs of another shape, every tenant its own weights
 const fleet = [
@@ -42,6 +44,17 @@ describe('batch or branch', () => {
     expect(branched.launches.filter((l) => (l.after?.length ?? 0) > 0)).toEqual([]);
     expect(laneOrderViolation(branched.launches, launchDependencies(branched.launches))).toBeNull();
     expect(() => checkLaunchPlan(buildLaunchPlan(branched).plan)).not.toThrow();
+  });
+
+  it('loom inspect and the HTML report name the branched tenants and the batched prediction', () => {
+    const text = formatTotals(branched);
+    expect(text).toMatch(
+      /branches {5}5 tenants as parallel branches, not batched with their equals \(predicted [\d.]+ [µu]s batched\): mobilenet-1, mobilenet-2, mobilenet-3 and 2 more/,
+    );
+    expect(formatTotals(batched)).not.toMatch(/branches/);
+    const html = renderReport(branched as never);
+    expect(html).toContain('batched instead');
+    expect(html).toContain('parallel branches: mobilenet-1, mobilenet-2, mobilenet-3 and 2 more');
   });
 
   it('branched and batched plans compute what onnxruntime computes, tenant by tenant', async () => {
