@@ -4,14 +4,12 @@
 //  - trans_w (W rows [cols x k], contiguous in k): a warp per kNtCols columns, lanes stride over k, the
 //    partial sums reduced with shuffles;
 //  - !trans_w (W [k x cols]): a lane per column, the CTA's warps split k, partial sums reduced in shared.
-// Rows beyond `rows` read zeros from the staged X and are never written. f32 weights with 16-byte aligned rows
-// are read 16 bytes a load (trans_w). Each C element is stored exactly
+// Rows beyond `rows` read zeros from the staged X and are never written. Each C element is stored exactly
 // once, by one thread, after its full k sum (the shuffle / shared-memory reduction): that store applies the
 // fused epilogue when asked (`finish`).
 #include "backend_cuda_gemv.h"
 
 #include <climits>
-#include <cstdint>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -69,25 +67,9 @@ __device__ __forceinline__ void stage_x(float (*xs)[kKTile], const T* x, int row
   }
 }
 
-// acc[r][q] += w[q] · x[r] over one float4 of k, in k order.
-template <int M>
-__device__ __forceinline__ void fma4(float (&acc)[M][kNtCols], const float4 (&w)[kNtCols], const float (*xs)[kKTile], int kk) {
-#pragma unroll
-  for (int r = 0; r < M; r++) {
-    const float4 x = *reinterpret_cast<const float4*>(&xs[r][kk]);
-#pragma unroll
-    for (int q = 0; q < kNtCols; q++) {
-      acc[r][q] = fmaf(w[q].x, x.x, acc[r][q]);
-      acc[r][q] = fmaf(w[q].y, x.y, acc[r][q]);
-      acc[r][q] = fmaf(w[q].z, x.z, acc[r][q]);
-      acc[r][q] = fmaf(w[q].w, x.w, acc[r][q]);
-    }
-  }
-}
-
 template <typename T, int M>
 __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, int col_blocks) {
-  __shared__ __align__(16) float xs[M][kKTile];
+  __shared__ float xs[M][kKTile];
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31;
   const int j0 = (blockIdx.x % col_blocks) * kNtBlockCols + (threadIdx.x >> 5) * kNtCols;
@@ -106,32 +88,12 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
 #pragma unroll
     for (int q = 0; q < kNtCols; q++) acc[r][q] = 0.0f;
 
-  // f32 weights whose rows start 16-byte aligned (k and ldw multiples of 4): 16-byte loads, four times the bytes
-  // in flight per load (a lane's sum then runs over 4 consecutive k, not every 32nd: last bits may differ)
-  bool vec = false;
-  if constexpr (sizeof(T) == 4) vec = a.vec && (a.k & 3) == 0 && (a.ldw & 3) == 0 && (reinterpret_cast<uintptr_t>(p.w) & 15) == 0;
   for (int k0 = 0; k0 < a.k; k0 += kKTile) {
     const int kn = min(kKTile, a.k - k0);
     __syncthreads(); // the previous tile is consumed
     stage_x<T, M>(xs, p.x, a.rows, a.ldx, k0, kn);
     __syncthreads();
     if (!busy) continue;
-    if constexpr (sizeof(T) == 4) {
-      if (vec) {
-#pragma unroll
-        for (int t = 0; t < kKTile / 128; t++) {
-          const int kk = (t * 32 + lane) * 4; // kn is a multiple of 4 here
-          if (kk < kn) {
-            float4 wv[kNtCols];
-#pragma unroll
-            for (int q = 0; q < kNtCols; q++)
-              wv[q] = __ldg(reinterpret_cast<const float4*>(reinterpret_cast<const float*>(wrow[q]) + k0 + kk));
-            fma4<M>(acc, wv, xs, kk);
-          }
-        }
-        continue;
-      }
-    }
 #pragma unroll
     for (int t = 0; t < kKTile / 32; t++) {
       const int kk = t * 32 + lane;

@@ -29,7 +29,6 @@ struct cuda_gemv_args {
   int ldw = 0, ldx = 0, ldc = 0;
   int trans_w = 0;
   int dtype = 0; // W and X storage: 0 f32, 1 bf16, 2 f16 (accumulation is always f32)
-  int vec = 1;   // f32 trans_w: 16-byte loads of W where its rows are aligned (LOOM_CUDA_GEMV_VEC=off: 0, the A/B)
   float alpha = 1;
   // the fused epilogue (read only when epilogue = 1)
   int epilogue = 0;
