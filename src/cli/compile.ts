@@ -20,7 +20,7 @@ import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
-import { BRANCHINGS, type Branching } from '../planner/index.js';
+import { BRANCHINGS, BRANCH_MAX_LANES, type Branching } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import type { CostModel } from '../planner/index.js';
 
@@ -97,7 +97,7 @@ export function registerCompile(program: Command): void {
     )
     .option(
       '--branching <mode>',
-      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: a group of equal tenants runs as parallel branches, each on a lane of its own, where the cost model says that shortens the tick; default never)`,
+      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given — for the CUDA backend; never: always batched; default never)`,
     )
     .option('--quiet', 'no progress output')
     .option('--profile <file.json>', 'plan with the cost model of a device profile written by `loom calibrate` (default: a roofline of an H100)')

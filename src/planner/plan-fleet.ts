@@ -14,7 +14,7 @@ import { type ActItem, type Placement, planActivations, planActivationsByRegion,
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
 import { DEFAULT_MAX_LANES, MAX_LANES, lanesPay, tenantGroups, withLanes } from './lanes.js';
-import { BRANCHINGS, type Branching, branchKeyed, chooseBranches, estimateLanes } from './branches.js';
+import { BRANCHINGS, type Branching, branchKeyed, chooseBranches, estimateTickUs } from './branches.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
 
@@ -32,9 +32,10 @@ export interface PlanOptions {
   // 'none' plans one lane unless asked for more (one lane: the time-only baseline; several: each tenant's chain
   // on a lane of its own, space-only in one graph).
   readonly maxLanes?: number;
-  // Batch or branch (src/planner/branches.ts): 'never' (default) always batches; 'auto' runs a group of tenants with equal steps as
-  // parallel branches, each tenant's chain on a lane of its own, where the cost model says that shortens the
-  // tick; 'all' branches every group that fits the lanes. Grouping 'space-time' only.
+  // Batch or branch (src/planner/branches.ts): 'never' (default) always batches; 'auto' runs each group of
+  // tenants with equal steps that fits the lanes as parallel branches, each tenant's chain on a lane of its own
+  // (for the CUDA backend: the CPU backend runs a plan's launches in order, so branches only cost it batching).
+  // Grouping 'space-time' only.
   readonly branching?: Branching;
   // Lanes follow chains (default true): the launches serving one set of tenants keep lanes of their own while
   // lanes are left; false: lanes by the cost model's start times alone (the A/B of bench/lanes-ab.ts).
@@ -123,24 +124,18 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     maxLanes = 1;
     drafts = buildLaunches(steps, stageOf, stages, cost, precision, false);
   }
-  // Batch or branch: groups of tenants whose batched chain is the tick's critical path may run as branches
+  // Batch or branch (branches.ts): groups that fit the lanes run as parallel branches, a lane per tenant
   const branches =
     grouping === 'space-time'
-      ? chooseBranches(
-          steps,
-          tenantGroups(laneDrafts, tenants.length),
-          estimateLanes(drafts, cost, precision, maxLanes).tickUs,
-          cost,
-          precision,
-          laneCap,
-          opts.branching ?? 'never',
-        )
+      ? chooseBranches(tenantGroups(laneDrafts, tenants.length), laneCap, opts.maxLanes !== undefined, opts.branching ?? 'never')
       : null;
+  let batchedUs = 0;
   if (branches !== null) {
+    batchedUs = estimateTickUs(drafts, cost, precision, maxLanes);
     const keyed = branchKeyed(steps, branches.branched);
     ({ stageOf, stages } = scheduleSteps(keyed));
     drafts = buildLaunches(keyed, stageOf, stages, cost, precision, true);
-    maxLanes = laneCap;
+    maxLanes = branches.lanes;
   }
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
@@ -283,7 +278,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
       ...(lanes.lanes > 1 ? { criticalPathUs: lanesUs } : {}),
-      ...(branches !== null ? { branches: { tenants: [...branches.branched].sort((a, b) => a - b), batchedUs: branches.batchedUs } } : {}),
+      ...(branches !== null ? { branches: { tenants: [...branches.branched].sort((a, b) => a - b), batchedUs } } : {}),
       ...(cost.calibrated ? { tickIoUs: ioUs, profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },
   };

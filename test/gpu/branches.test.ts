@@ -1,0 +1,73 @@
+// A branched plan on the CUDA backend (src/planner/branches.ts): the mixed test fleet with every group that fits
+// the lanes run as parallel branches (a lane per tenant, up to 16) computes what the CPU backend and the batched
+// plan compute, tenant by tenant; its tick is one captured graph over all its lanes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writePlanDir } from '../../codegen/index.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
+import { planFleet } from '../../src/planner/index.js';
+import { makeFeeds } from '../oracle/harness.js';
+import { type TestTenant, mixedFleet } from '../planner/fleet-helpers.js';
+import { worstErrors } from '../runtime/precision-fleet.js';
+import { GPU_SKIP_REASON } from './gpu-env.js';
+
+describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a branched plan', () => {
+  let dir = '';
+  let ts: TestTenant[] = [];
+  const loaded: LoadedPlan[] = [];
+
+  beforeAll(async () => {
+    ts = mixedFleet({ moreZoo: true });
+    dir = mkdtempSync(path.join(tmpdir(), 'loom-gpu-branches-'));
+    await writePlanDir(
+      planFleet(
+        ts.map((t) => t.input),
+        { branching: 'auto' },
+      ),
+      path.join(dir, 'branched'),
+      { nvcc: 'auto' },
+    );
+    await writePlanDir(
+      planFleet(
+        ts.map((t) => t.input),
+        { branching: 'never' },
+      ),
+      path.join(dir, 'batched'),
+      { nvcc: 'auto' },
+    );
+  });
+
+  afterAll(() => {
+    for (const l of loaded) l.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('matches the CPU backend and the batched plan on the GPU, tenant by tenant (fp32, ≤ 1e-4)', async () => {
+    const branched = await loadPlan(path.join(dir, 'branched'), { backend: 'cuda' });
+    const batched = await loadPlan(path.join(dir, 'batched'), { backend: 'cuda' });
+    const cpu = await loadPlan(path.join(dir, 'branched'), { backend: 'cpu' });
+    loaded.push(branched, batched, cpu);
+    const b = branched.plan.cost.branches;
+    expect(b?.tenants.length ?? 0, 'the mixed fleet has groups that fit the lanes').toBeGreaterThan(1);
+    expect(branched.plan.lanes ?? 1).toBeGreaterThan(8);
+    const info = branched.backendInfo();
+    expect(info.graph, String(info.graphNote ?? '')).toBe(1);
+    expect(info.lanes, String(info.lanesNote ?? '')).toBe(branched.plan.lanes);
+    for (const seed of [5, 6]) {
+      const feeds: Record<string, Record<string, Tensor>> = {};
+      ts.forEach((t, i) => {
+        feeds[t.input.id] = makeFeeds(t.input.graph, { batch: t.input.maxBatch, seed: seed * 100 + i, intRange: t.intRange ?? 50 });
+      });
+      const [g, c, s] = [await branched.runTick(feeds), await cpu.runTick(feeds), await batched.runTick(feeds)];
+      for (const [id, e] of Object.entries(worstErrors(g, c))) expect(e, `${id} vs the CPU backend`).toBeLessThanOrEqual(1e-4);
+      for (const [id, e] of Object.entries(worstErrors(g, s))) expect(e, `${id} vs the batched plan`).toBeLessThanOrEqual(1e-4);
+    }
+    const t = branched.benchTick(50).deviceUs;
+    process.stdout.write(
+      `branched mixed fleet: ${branched.plan.launches.length} launches on ${branched.plan.lanes} lanes, device tick p50 ${[...t].sort((x, y) => x - y)[25]!.toFixed(1)} us\n`,
+    );
+  });
+});
