@@ -11,6 +11,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { type BenchResult, benchFleet } from '../src/measure/index.js';
+import { BRANCHINGS, type Branching } from '../src/planner/index.js';
 import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { prepareFleet } from './fleet-table/prepare.js';
 import { type FleetSpec, FLEETS, describeFleet, fleetByName, scaleFleet } from './fleet-table/specs.js';
@@ -35,6 +36,7 @@ export interface SpaceTimeOptions {
   readonly warmup: number;
   readonly fresh?: boolean;
   readonly nvcc?: 'auto' | 'off'; // plans and baselines; default auto on cuda (cached cubins), off on cpu
+  readonly branching?: Branching; // the plans' batch or branch (loom compile --branching; default never)
   readonly log?: (msg: string) => void;
   readonly quietProgress?: boolean;
 }
@@ -45,7 +47,13 @@ export interface SpaceTimeResult {
   readonly date: string;
   readonly backend: 'cpu' | 'cuda';
   readonly device: string;
-  readonly settings: { readonly ticks: number; readonly warmup: number; readonly precision: 'fp32'; readonly fleets: readonly string[] };
+  readonly settings: {
+    readonly ticks: number;
+    readonly warmup: number;
+    readonly precision: 'fp32';
+    readonly fleets: readonly string[];
+    readonly branching: Branching;
+  };
   readonly entries: readonly SpaceTimeEntry[];
   // every fleet's loom bench result without the per-tick samples (the JSON stays small)
   readonly bench: Readonly<Record<string, Omit<BenchResult, 'modes'> & { modes: ReadonlyArray<Omit<BenchResult['modes'][number], 'samplesUs'>> }>>;
@@ -69,13 +77,21 @@ export async function runSpaceTime(opts: SpaceTimeOptions): Promise<SpaceTimeRes
       let t0 = Date.now();
       const planDir =
         f.kind === 'demo'
-          ? (await prepareDemo(opts.work, { nvcc, ...(opts.fresh ? { fresh: true } : {}), log, ...(opts.quietProgress ? { quietProgress: true } : {}) }))
-              .planDir
+          ? (
+              await prepareDemo(opts.work, {
+                nvcc,
+                ...(opts.branching ? { branching: opts.branching } : {}),
+                ...(opts.fresh ? { fresh: true } : {}),
+                log,
+                ...(opts.quietProgress ? { quietProgress: true } : {}),
+              })
+            ).planDir
           : (
               await prepareFleet(f.spec, {
                 work: opts.work,
                 precision: 'fp32',
                 nvcc,
+                ...(opts.branching ? { branching: opts.branching } : {}),
                 ...(opts.fresh ? { fresh: true } : {}),
                 log,
                 ...(opts.quietProgress ? { quietProgress: true } : {}),
@@ -107,15 +123,20 @@ export async function runSpaceTime(opts: SpaceTimeOptions): Promise<SpaceTimeRes
     date,
     backend: opts.backend,
     device,
-    settings: { ticks: opts.ticks, warmup: opts.warmup, precision: 'fp32', fleets: opts.fleets.map(fleetName) },
+    settings: { ticks: opts.ticks, warmup: opts.warmup, precision: 'fp32', fleets: opts.fleets.map(fleetName), branching: opts.branching ?? 'never' },
     entries,
     bench,
-    table: formatSpaceTime(entries, { date, backend: opts.backend, device, ticks: opts.ticks }),
+    table: formatSpaceTime(entries, { date, backend: opts.backend, device, ticks: opts.ticks, branching: opts.branching ?? 'never' }),
   };
 }
 
 export function writeSpaceTime(result: SpaceTimeResult, outDir: string): { json: string; txt: string } {
   return writeTableResult(result, outDir, result.device, 'space-time');
+}
+
+function branchingFlag(v: string): Branching {
+  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(' or ')}, got '${v}'`);
+  return v as Branching;
 }
 
 export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOptions; out: string } {
@@ -126,6 +147,7 @@ export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOp
       fleets: { type: 'string', default: SPACE_TIME_FLEETS.join(',') },
       ticks: { type: 'string', default: '100' },
       warmup: { type: 'string', default: '10' },
+      branching: { type: 'string', default: 'never' },
     },
     strict: true,
   });
@@ -144,6 +166,7 @@ export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOp
       ticks: intFlag('ticks', values.ticks, 1),
       warmup: intFlag('warmup', values.warmup, 0),
       fresh: values.fresh,
+      branching: branchingFlag(values.branching),
       log: (m) => process.stderr.write(`space-time: ${m}\n`),
     },
     out: values.out,
@@ -162,6 +185,8 @@ at once, a CUDA stream each; space-time: the plan), their device ticks, ST/SO an
   --backend cuda|cpu    default cuda
   --ticks N --warmup N  timed / untimed ticks per mode (default 100 / 10)
   --tenants-scale F     multiply the fleet table fleets' tenant counts (the demo keeps its 16)
+  --branching auto|never  the plans' batch or branch (loom compile --branching; default never): auto runs each
+                        group of equal tenants that fits the lanes as parallel branches, a lane per tenant
   --fresh               rebuild models and plans even when the work dir matches
   --out DIR             results folder (default bench/results)
 `;

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { readPlanDir } from '../../codegen/index.js';
 import { generateModel } from '../../models/index.js';
 import { compileFleet } from '../../src/fleet/compile.js';
+import type { Branching } from '../../src/planner/index.js';
 import { readPlanManifest } from '../../src/fleet/manifest-copy.js';
 import { type SpaceOnlyDirs, writeSpaceOnly } from '../../src/measure/index.js';
 import { createProgressReporter } from '../../src/fleet/progress.js';
@@ -27,6 +28,7 @@ export interface PrepareOptions {
   readonly dirName?: string; // default: the fleet's name
   readonly precision: string;
   readonly nvcc: 'auto' | 'off';
+  readonly branching?: Branching; // the plan's batch or branch (loom compile --branching; default the planner's)
   readonly fresh?: boolean; // ignore the stamps: regenerate and recompile
   readonly spaceOnly?: boolean; // also plan every tenant alone (the space-only column), in <dir>/space-only/
   readonly log?: (msg: string) => void;
@@ -53,7 +55,7 @@ export async function prepareFleet(spec: FleetSpec, opts: PrepareOptions): Promi
   const peerDir = path.join(dir, 'peer');
   const entries = fleetTenants(spec);
   const modelsHash = `${specHash(spec, opts.precision)}-${sourcesFingerprint(ZOO_SOURCES)}`;
-  const planHash = `${modelsHash}-${sourcesFingerprint(COMPILER_SOURCES)}-${opts.nvcc}`;
+  const planHash = `${modelsHash}-${sourcesFingerprint(COMPILER_SOURCES)}-${opts.nvcc}-${opts.branching ?? 'never'}`;
 
   let t0 = performance.now();
   const modelsStamp = opts.fresh ? null : readStamp<{ weights: Record<string, PeerWeightTensor[]> }>(path.join(dir, MODELS_STAMP), modelsHash);
@@ -75,7 +77,11 @@ export async function prepareFleet(spec: FleetSpec, opts: PrepareOptions): Promi
     rmSync(planDir, { recursive: true, force: true });
     const progress = createProgressReporter({ quiet: opts.quietProgress ?? false });
     try {
-      await compileFleet(path.join(dir, 'manifest.json'), planDir, { nvcc: opts.nvcc, onProgress: progress.onProgress });
+      await compileFleet(path.join(dir, 'manifest.json'), planDir, {
+        nvcc: opts.nvcc,
+        onProgress: progress.onProgress,
+        ...(opts.branching ? { branching: opts.branching } : {}),
+      });
     } finally {
       progress.finish();
     }

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { compileFleet } from '../../src/fleet/compile.js';
+import type { Branching } from '../../src/planner/index.js';
 import { demoFleet, writeDemoFleet } from '../../src/fleet/demo.js';
 import { createProgressReporter } from '../../src/fleet/progress.js';
 import { COMPILER_SOURCES, ZOO_SOURCES, readStamp, sourcesFingerprint, writeStamp } from '../fleet-table/prepare.js';
@@ -19,13 +20,19 @@ export function describeDemo(): string {
 
 export async function prepareDemo(
   work: string,
-  opts: { readonly nvcc: 'auto' | 'off'; readonly fresh?: boolean; readonly quietProgress?: boolean; readonly log?: (m: string) => void },
+  opts: {
+    readonly nvcc: 'auto' | 'off';
+    readonly branching?: Branching;
+    readonly fresh?: boolean;
+    readonly quietProgress?: boolean;
+    readonly log?: (m: string) => void;
+  },
 ): Promise<{ planDir: string; reused: boolean; seconds: number }> {
   const dir = path.join(work, DEMO_NAME);
   const planDir = path.join(dir, 'plan');
   const fleet = demoFleet(false);
   const hash = createHash('sha256')
-    .update(JSON.stringify({ v: 1, fleet, nvcc: opts.nvcc }))
+    .update(JSON.stringify({ v: 1, fleet, nvcc: opts.nvcc, branching: opts.branching ?? 'never' }))
     .update(sourcesFingerprint([...ZOO_SOURCES, ...COMPILER_SOURCES]))
     .digest('hex')
     .slice(0, 16);
@@ -38,7 +45,7 @@ export async function prepareDemo(
   const manifest = writeDemoFleet(dir, fleet);
   const progress = createProgressReporter({ quiet: opts.quietProgress ?? false });
   try {
-    await compileFleet(manifest, planDir, { nvcc: opts.nvcc, onProgress: progress.onProgress });
+    await compileFleet(manifest, planDir, { nvcc: opts.nvcc, onProgress: progress.onProgress, ...(opts.branching ? { branching: opts.branching } : {}) });
   } finally {
     progress.finish();
   }

@@ -8,6 +8,7 @@ export interface SpaceTimeMeta {
   readonly backend: 'cpu' | 'cuda';
   readonly device: string;
   readonly ticks: number;
+  readonly branching?: string; // the plans' --branching (absent: never)
 }
 
 export function formatSpaceTime(entries: readonly SpaceTimeEntry[], meta: SpaceTimeMeta): string {
@@ -43,7 +44,7 @@ export function formatSpaceTime(entries: readonly SpaceTimeEntry[], meta: SpaceT
     ];
   });
   const lines = [
-    `loom space-time vs space-only vs time-only — ${meta.date}; ${meta.backend} (${meta.device}); fp32; every tenant at maxBatch; ${meta.ticks} timed ticks per mode`,
+    `loom space-time vs space-only vs time-only — ${meta.date}; ${meta.backend} (${meta.device}); fp32; every tenant at maxBatch; ${meta.ticks} timed ticks per mode; plans --branching ${meta.branching ?? 'never'}`,
     '',
     ...alignTable(head, body, 1),
     '',
