@@ -35,7 +35,7 @@
 # Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
 # FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; PRECISIONS=bf16,tf32 (default; PRECISIONS= for none) and
 # PRECISION_FLEETS=mlp-b1,zoo-mix (default) choose its precision rows; SPACE_TIME_FLEETS limits `spacetime`
-# (default: demo and every fleet); FLEET_ITERS (200) and SPACE_TIME_TICKS (100) set their timed ticks; WORK=DIR
+# (default: demo and every fleet) and SPACE_TIME_BRANCHING=auto plans them with batch or branch; FLEET_ITERS (200) and SPACE_TIME_TICKS (100) set their timed ticks; WORK=DIR
 # keeps the compiled fleets between runs. The whole fleet table does not fit one 10-minute call: split it by
 # FLEETS (BENCHMARKS.md, "Space-only, precision rows and the zoo mix", lists the calls).
 set -uo pipefail
@@ -48,6 +48,7 @@ PRECISIONS=${PRECISIONS-bf16,tf32}
 PRECISION_FLEETS=${PRECISION_FLEETS:-mlp-b1,zoo-mix}
 SPACE_TIME_FLEETS=${SPACE_TIME_FLEETS:-demo,mlp-b1,mlp-b16,lstm,resnet18,mixed,zoo-mix}
 FLEET_ITERS=${FLEET_ITERS:-200}
+SPACE_TIME_BRANCHING=${SPACE_TIME_BRANCHING:-never}
 SPACE_TIME_TICKS=${SPACE_TIME_TICKS:-100}
 mkdir -p "$OUT" "$WORK"
 TSX="node --import tsx"
@@ -94,7 +95,10 @@ for part in $PARTS; do
       step fleet-table $TSX bench/fleet-table.ts --fleets "$FLEETS" --work "$WORK/fleets" --backend cuda --iters "$FLEET_ITERS" \
         --extra-precisions "$PRECISIONS" --extra-fleets "$PRECISION_FLEETS" --out "$OUT"
       ;;
-    spacetime) step space-time $TSX bench/space-time.ts --fleets "$SPACE_TIME_FLEETS" --work "$WORK/fleets" --backend cuda --ticks "$SPACE_TIME_TICKS" --warmup 10 --out "$OUT" ;;
+    spacetime)
+      step space-time $TSX bench/space-time.ts --fleets "$SPACE_TIME_FLEETS" --work "$WORK/fleets" --backend cuda --ticks "$SPACE_TIME_TICKS" --warmup 10 \
+        --branching "$SPACE_TIME_BRANCHING" --out "$OUT"
+      ;;
     occupancy)
       step occupancy-mlp64 $LOOM bench "$WORK/fleets/mlp-b1/plan" --backend cuda --occupancy 0.1,0.25,0.5,1 --ticks 300 --json "$OUT/occupancy-mlp64.json" --quiet
       ;;
