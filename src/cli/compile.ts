@@ -63,7 +63,7 @@ function lanesFrom(v: string): number {
 }
 
 function branchingFrom(v: string): Branching {
-  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(', ')}, got '${v}'`);
+  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(' or ')}, got '${v}'`);
   return v as Branching;
 }
 

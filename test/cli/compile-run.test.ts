@@ -171,6 +171,20 @@ describe('loom compile / inspect / run', () => {
     expectOneLineError(loom('inspect', path.join(tmp, 'no-such-plan')), 'IO', 'no-such-plan');
   });
 
+  it('--branching auto: equal tenants as parallel branches, a lane each, named by inspect; a bad mode is refused', () => {
+    // every tenant at one row, so the equal MLPs share launches when batched
+    const equal = path.join(tmp, 'fleet-equal.json');
+    writeFileSync(equal, JSON.stringify({ tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: 1 })), precision: 'fp32' }));
+    const dir = path.join(tmp, 'plan-branched');
+    const r = loom('compile', equal, '-o', dir, '--quiet', '--branching', 'auto', '--no-nvcc');
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(loom('inspect', dir, '--json').out) as { launches: { tenants: string[] }[]; totals: { branches: { tenants: string[] } | null } };
+    expect(j.totals.branches?.tenants.length ?? 0).toBeGreaterThan(1);
+    for (const l of j.launches) if (l.tenants.some((t) => j.totals.branches!.tenants.includes(t))) expect(l.tenants).toHaveLength(1);
+    expect(loom('inspect', dir).out).toMatch(/^branches {5}\d+ tenants as parallel branches/m);
+    expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--branching', 'maybe'), 'USAGE', '--branching', 'auto or never');
+  });
+
   it('--lanes: independent launches on parallel lanes, shown by inspect; a bad count is refused', () => {
     const laned = path.join(tmp, 'plan-lanes');
     const r = loom('compile', manifest, '-o', laned, '--quiet', '--lanes', '4');
