@@ -11,7 +11,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { type BenchResult, benchFleet } from '../src/measure/index.js';
-import { BRANCHINGS, type Branching } from '../src/planner/index.js';
+import { type Branching, branchingFrom } from '../src/planner/index.js';
 import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { prepareFleet } from './fleet-table/prepare.js';
 import { type FleetSpec, FLEETS, describeFleet, fleetByName, scaleFleet } from './fleet-table/specs.js';
@@ -134,11 +134,6 @@ export function writeSpaceTime(result: SpaceTimeResult, outDir: string): { json:
   return writeTableResult(result, outDir, result.device, 'space-time');
 }
 
-function branchingFlag(v: string): Branching {
-  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(' or ')}, got '${v}'`);
-  return v as Branching;
-}
-
 export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOptions; out: string } {
   const { values } = parseArgs({
     args: [...argv],
@@ -166,7 +161,7 @@ export function parseSpaceTimeArgs(argv: readonly string[]): { opts: SpaceTimeOp
       ticks: intFlag('ticks', values.ticks, 1),
       warmup: intFlag('warmup', values.warmup, 0),
       fresh: values.fresh,
-      branching: branchingFlag(values.branching),
+      branching: branchingFrom(values.branching),
       log: (m) => process.stderr.write(`space-time: ${m}\n`),
     },
     out: values.out,

@@ -20,7 +20,7 @@ import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
-import { BRANCHINGS, BRANCH_MAX_LANES, type Branching } from '../planner/index.js';
+import { BRANCHINGS, BRANCH_MAX_LANES, branchingFrom } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import type { CostModel } from '../planner/index.js';
 
@@ -60,11 +60,6 @@ function lanesFrom(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > MAX_LANES) fail('USAGE', `--lanes: expected an integer in 1..${MAX_LANES}, got '${v}'`);
   return n;
-}
-
-function branchingFrom(v: string): Branching {
-  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(' or ')}, got '${v}'`);
-  return v as Branching;
 }
 
 function limitsFrom(flags: CompileFlags): Partial<SizeLimits> | undefined {

@@ -12,14 +12,20 @@
 // it (its batched and branched ticks differ by 2-7% on these fleets), so 'auto' branches every group that fits
 // the lanes rather than asking the model.
 import type { Precision } from '../../ir/contract/plan.js';
-import { type CostModel, floorUs, launchDemand } from './cost.js';
-import { assignLanes } from './lanes.js';
-import { simulateLanes } from './lane-sim.js';
-import { type DraftLaunch, draftPredictedUs, draftSteps, draftWork } from './launches.js';
+import { fail } from '../../ir/errors.js';
+import { type CostModel, floorUs } from './cost.js';
+import { assignLanes, draftDeps, simulateDraftLanes } from './lanes.js';
+import { type DraftLaunch, draftPredictedUs, draftSteps } from './launches.js';
 import type { Step } from './steps.js';
 
 export const BRANCHINGS = ['auto', 'never'] as const;
 export type Branching = (typeof BRANCHINGS)[number];
+
+// A --branching flag's value (loom compile, bench/space-time.ts).
+export function branchingFrom(v: string): Branching {
+  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(' or ')}, got '${v}'`);
+  return v as Branching;
+}
 
 // Lanes a branched plan may open when `--lanes` is not given: one per chain (a branched tenant, or a batched
 // group), up to this. 16 lanes took the zoo mix's 12 branches from 482 to 463 µs against 8 (H100).
@@ -56,20 +62,6 @@ export function chooseBranches(groupOf: readonly number[], maxLanes: number, lan
   return { branched: new Set(branched), lanes: lanesGiven ? maxLanes : Math.min(cap, Math.max(maxLanes, chains)) };
 }
 
-// Per draft: the earlier drafts it reads from (the steps' data dependencies; the memory plan can only add waits).
-export function draftDeps(drafts: readonly DraftLaunch[]): number[][] {
-  const launchOf = new Map<number, number>(); // step id → draft index
-  drafts.forEach((d, i) => {
-    for (const s of draftSteps(d)) launchOf.set(s.id, i);
-  });
-  return drafts.map((d, i) => {
-    const ds = new Set<number>();
-    for (const s of draftSteps(d)) for (const x of s.deps) ds.add(launchOf.get(x)!);
-    ds.delete(i);
-    return [...ds].filter((x) => x < i).sort((a, b) => a - b);
-  });
-}
-
 // The predicted tick of drafts on up to maxLanes lanes (chains kept on lanes of their own, the lanes run by
 // lane-sim.ts), never below the work's floor; on one lane, the launches in order.
 export function estimateTickUs(drafts: readonly DraftLaunch[], cost: CostModel, precision: Precision, maxLanes: number): number {
@@ -89,8 +81,5 @@ export function estimateTickUs(drafts: readonly DraftLaunch[], cost: CostModel, 
     );
   const chainOf = drafts.map((d) => [...new Set(draftSteps(d).map((s) => s.tenant))].join(','));
   const a = assignLanes(draftDeps(drafts), predicted, maxLanes, chainOf);
-  const sim = simulateLanes(
-    drafts.map((d, i) => ({ lane: a.laneOf[i]!, after: a.after[i]!, us: predicted[i]!, demand: launchDemand(cost, draftWork(d, precision)) })),
-  );
-  return Math.max(floor, sim);
+  return Math.max(floor, simulateDraftLanes(drafts, a.laneOf, a.after, cost, precision));
 }

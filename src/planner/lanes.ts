@@ -5,8 +5,9 @@
 import type { Launch } from '../../ir/contract/launch.js';
 import { launchDependencies } from '../../ir/contract/dependencies.js';
 import type { Precision } from '../../ir/contract/plan.js';
-import type { CostModel } from './cost.js';
-import { type DraftLaunch, draftPredictedUs, draftSteps } from './launches.js';
+import { type CostModel, launchDemand, launchUs } from './cost.js';
+import { simulateLanes } from './lane-sim.js';
+import { type DraftLaunch, draftPredictedUs, draftSteps, draftWork } from './launches.js';
 
 export interface LaneAssignment {
   readonly lanes: number; // lanes used (1: the plain single-stream tick)
@@ -144,17 +145,38 @@ export function tenantGroups(drafts: readonly DraftLaunch[], tenants: number): n
 export const LANES_MIN_GAIN = 0.75;
 
 export function lanesPay(drafts: readonly DraftLaunch[], cost: CostModel, precision: Precision, maxLanes: number): boolean {
+  const predicted = drafts.map((d) => draftPredictedUs(d, cost, precision));
+  const serial = predicted.reduce((a, b) => a + b, 0);
+  return serial > 0 && assignLanes(draftDeps(drafts), predicted, maxLanes).criticalPathUs <= LANES_MIN_GAIN * serial;
+}
+
+// Per draft: the earlier drafts it reads from (the steps' data dependencies; the memory plan can only add waits).
+export function draftDeps(drafts: readonly DraftLaunch[]): number[][] {
   const launchOf = new Map<number, number>(); // step id → draft index
   drafts.forEach((d, i) => {
     for (const s of draftSteps(d)) launchOf.set(s.id, i);
   });
-  const deps = drafts.map((d, i) => {
+  return drafts.map((d, i) => {
     const ds = new Set<number>();
     for (const s of draftSteps(d)) for (const x of s.deps) ds.add(launchOf.get(x)!);
     ds.delete(i);
     return [...ds].filter((x) => x < i).sort((a, b) => a - b);
   });
-  const predicted = drafts.map((d) => draftPredictedUs(d, cost, precision));
-  const serial = predicted.reduce((a, b) => a + b, 0);
-  return serial > 0 && assignLanes(deps, predicted, maxLanes).criticalPathUs <= LANES_MIN_GAIN * serial;
+}
+
+// Drafts laid out on lanes (per draft: its lane and the drafts on other lanes it waits for) run as the device
+// would run them (lane-sim.ts), each draft taking its predicted time and its demand of the device.
+export function simulateDraftLanes(
+  drafts: readonly DraftLaunch[],
+  laneOf: readonly number[],
+  after: ReadonlyArray<readonly number[]>,
+  cost: CostModel,
+  precision: Precision,
+): number {
+  return simulateLanes(
+    drafts.map((d, i) => {
+      const w = draftWork(d, precision);
+      return { lane: laneOf[i]!, after: after[i]!, us: launchUs(cost, w), demand: launchDemand(cost, w) };
+    }),
+  );
 }

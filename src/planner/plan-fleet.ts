@@ -3,17 +3,16 @@ import { fail } from '../../ir/errors.js';
 import { byteSize } from '../../ir/dtype.js';
 import { numel } from '../../ir/shape.js';
 import { type ConcreteTenant, concretizeTenant } from './concretize.js';
-import { type CostModel, H100_FP32, floorUs, launchDemand, launchUs, tickIoUs } from './cost.js';
-import { simulateLanes } from './lane-sim.js';
+import { type CostModel, H100_FP32, floorUs, launchUs, tickIoUs } from './cost.js';
 import type { ArenaId } from '../../ir/contract/launch.js';
-import { type DraftLaunch, buildLaunches, draftWork, resolveLaunches, stepWork } from './launches.js';
+import { type DraftLaunch, buildLaunches, resolveLaunches, stepWork } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import { rowLocalValues } from './row-local.js';
 import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planActivationsByRegion, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
-import { DEFAULT_MAX_LANES, MAX_LANES, lanesPay, tenantGroups, withLanes } from './lanes.js';
+import { DEFAULT_MAX_LANES, MAX_LANES, lanesPay, simulateDraftLanes, tenantGroups, withLanes } from './lanes.js';
 import { BRANCHINGS, type Branching, branchKeyed, chooseBranches, estimateTickUs } from './branches.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
@@ -214,13 +213,12 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   // the laned tick as the device would run it: side-by-side launches share its throughput (lane-sim.ts)
   const lanesUs =
     lanes.lanes > 1
-      ? simulateLanes(
-          launches.map((l, i) => ({
-            lane: l.lane ?? 0,
-            after: l.after ?? [],
-            us: l.info.predictedUs,
-            demand: launchDemand(cost, draftWork(drafts[i]!, precision)),
-          })),
+      ? simulateDraftLanes(
+          drafts,
+          launches.map((l) => l.lane ?? 0),
+          launches.map((l) => l.after ?? []),
+          cost,
+          precision,
         )
       : 0;
 

@@ -22,22 +22,18 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a branched plan', () 
   beforeAll(async () => {
     ts = mixedFleet({ moreZoo: true });
     dir = mkdtempSync(path.join(tmpdir(), 'loom-gpu-branches-'));
-    await writePlanDir(
-      planFleet(
-        ts.map((t) => t.input),
-        { branching: 'auto' },
-      ),
-      path.join(dir, 'branched'),
-      { nvcc: 'auto' },
-    );
-    await writePlanDir(
-      planFleet(
-        ts.map((t) => t.input),
-        { branching: 'never' },
-      ),
-      path.join(dir, 'batched'),
-      { nvcc: 'auto' },
-    );
+    for (const [name, branching] of [
+      ['branched', 'auto'],
+      ['batched', 'never'],
+    ] as const)
+      await writePlanDir(
+        planFleet(
+          ts.map((t) => t.input),
+          { branching },
+        ),
+        path.join(dir, name),
+        { nvcc: 'auto' },
+      );
   });
 
   afterAll(() => {
