@@ -125,6 +125,7 @@ export function buildLaunchPlanWith(plan: Plan, blobs: WeightBlobInfo[], chunks:
     launches: plan.launches,
     stages: plan.stages,
     ...(plan.lanes !== undefined ? { lanes: plan.lanes } : {}),
+    ...(plan.priorityLanes !== undefined ? { priorityLanes: plan.priorityLanes } : {}),
     cost: plan.cost,
     weights: { file: WEIGHTS_FILE, bytes: plan.arenas.weights, chunks, blobs },
     kernels: { source: KERNELS_FILE, cubin: null, arch: null, names: kernels.names, grids: kernels.grids },

@@ -23,6 +23,7 @@ export function planFromLaunchPlan(lp: LaunchPlan, weights: Uint8Array): Plan {
     launches: lp.launches,
     stages: lp.stages,
     ...(lp.lanes !== undefined ? { lanes: lp.lanes } : {}),
+    ...(lp.priorityLanes !== undefined ? { priorityLanes: lp.priorityLanes } : {}),
     arenas: lp.arenas,
     weights: blobs,
     cost: lp.cost,

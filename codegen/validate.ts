@@ -228,6 +228,7 @@ export function checkStructure(x: unknown): LaunchPlan {
   arr(root.launches, 'launches').forEach((l, i) => launch(l, `launches[${i}]`));
   int(root.stages, 'stages');
   if (root.lanes !== undefined) int(root.lanes, 'lanes', 1);
+  if (root.priorityLanes !== undefined) ints(root.priorityLanes, 'priorityLanes');
   const cost = obj(root.cost, 'cost');
   for (const k of ['predictedTickUs', 'ungroupedTickUs', 'floorUs']) num(cost[k], `cost.${k}`);
   if (cost.criticalPathUs !== undefined) num(cost.criticalPathUs, 'cost.criticalPathUs');
@@ -393,6 +394,11 @@ function checkLanes(plan: LaunchPlan): void {
       if (a >= i) fail('PLAN_INVALID', `${where}: waits for launch ${a}, which is not earlier`);
       if ((plan.launches[a]!.lane ?? 0) === (l.lane ?? 0)) fail('PLAN_INVALID', `${where}: waits for launch ${a} of its own lane`);
     }
+  });
+  const prio = plan.priorityLanes ?? [];
+  prio.forEach((l, k) => {
+    if (l >= lanes) fail('PLAN_INVALID', `priorityLanes[${k}]: lane ${l} but the plan has ${lanes} lane${lanes === 1 ? '' : 's'}`);
+    if (prio.indexOf(l) !== k) fail('PLAN_INVALID', `priorityLanes[${k}]: lane ${l} is named twice`);
   });
   if (lanes <= 1) return;
   const violation = laneOrderViolation(plan.launches, launchDependencies(plan.launches));

@@ -67,6 +67,7 @@ export interface LaunchPlan {
   readonly launches: readonly Launch[];
   readonly stages: number;
   readonly lanes?: number; // absent: 1 (FORMAT.md "Lanes")
+  readonly priorityLanes?: readonly number[]; // absent: none (FORMAT.md "Lanes")
   readonly cost: CostSummary;
   readonly weights: WeightsTable;
   readonly kernels: KernelsTable;

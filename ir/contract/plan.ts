@@ -74,6 +74,9 @@ export interface Plan {
   readonly launches: readonly Launch[]; // in execution order; LaunchInfo.stage is non-decreasing
   readonly stages: number;
   readonly lanes?: number; // parallel lanes of the tick's DAG (absent: 1, every launch in order on one stream)
+  // lanes on the tick's critical path, run at the device's highest stream priority (src/planner/lanes.ts
+  // criticalLanes; absent: none)
+  readonly priorityLanes?: readonly number[];
   readonly arenas: ArenaSizes;
   readonly weights: readonly WeightBlob[];
   readonly cost: CostSummary;

@@ -345,6 +345,8 @@ launch_plan addon_plan_from_js(const Napi::Object& o) {
     p.launches.push_back(parse_launch(as_object(launches.Get(i), wi), wi));
   }
   if (present(o, "lanes")) p.lanes = static_cast<int32_t>(integer(o, "lanes", "plan"));
+  if (present(o, "priorityLanes"))
+    for (int64_t l : int_list(o.Get("priorityLanes"), "priorityLanes")) p.priority_lanes.push_back(static_cast<int32_t>(l));
   if (present(o, "kernels")) parse_kernel_grids(as_object(o.Get("kernels"), "kernels"), p);
   return p;
 }

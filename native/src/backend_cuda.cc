@@ -734,6 +734,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->gemm.lt = cuda_lt_policy_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();
     c->lanes.policy = cuda_lanes_policy_from_env();
+    c->lanes.priority = cuda_priority_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

@@ -195,13 +195,17 @@ struct cuda_device_handles {
 // cuBLAS / cuBLASLt handles and workspace, forked from the tick's stream after its input copies and joined back
 // before its output copies, inside the captured graph (backend_cuda_lanes.cc). Lane 0 is c.dev.gemm.
 enum class lanes_policy { automatic, off };
+enum class priority_policy { automatic, off };
 
 struct cuda_lanes_state {
   lanes_policy policy = lanes_policy::automatic; // LOOM_CUDA_LANES (off: every launch on lane 0, in plan order)
   bool enabled = false;                          // the plan has > 1 lane and the policy allows them
   int plan_lanes = 1;
   std::string note;
+  priority_policy priority = priority_policy::automatic; // LOOM_CUDA_PRIORITY (off: the plan's priorityLanes run at normal priority)
   std::vector<cuda_gemm_ctx> extra; // lanes 1.., owned with their streams (each launch's lane and waits: s.l->lane, s.l->after)
+  cuda_gemm_ctx first;              // lane 0's own stream when lane 0 runs at high priority (else lane 0 is the tick's stream)
+  int high = 0;                     // lanes whose streams run at the device's highest priority
   std::vector<cudaEvent_t> done;    // per full-tick launch: recorded after it when some launch waits for it
   cudaEvent_t fork = nullptr;
   std::vector<cudaEvent_t> join; // per extra lane
@@ -425,6 +429,7 @@ void cuda_lt_enqueue(const cuda_gemm_ctx& x, const gemm_call& g);
 // ---- backend_cuda_lanes.cc ----
 // Reads LOOM_CUDA_LANES (auto|off; throws on anything else).
 lanes_policy cuda_lanes_policy_from_env();
+priority_policy cuda_priority_policy_from_env();
 // At load, before the warm-up: the plan's lanes (streams, GEMM contexts with workspaces of `workspace_bytes`,
 // events) when it has more than one and the policy allows. Throws loom_error (out of memory, a failing call).
 void cuda_lanes_prepare(cuda_ctx& c, const launch_plan& plan, size_t workspace_bytes);

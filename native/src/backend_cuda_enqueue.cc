@@ -219,7 +219,8 @@ cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
   cudaGraphExec_t exec = nullptr;
   try {
     if (count) count_nodes(c, g);
-    CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+    // kernel nodes captured on a high-priority lane keep that priority only with this flag (backend_cuda_lanes.cc)
+    CUDA_CHECK(cudaGraphInstantiate(&exec, g, c.lanes.high > 0 ? cudaGraphInstantiateFlagUseNodePriority : 0));
     CUDA_CHECK(cudaGraphUpload(exec, c.dev.stream));
     CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   } catch (...) {

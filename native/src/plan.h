@@ -168,7 +168,8 @@ struct launch_plan {
   arena_sizes arenas;
   std::vector<std::string> tenants; // ids, for messages
   std::vector<launch> launches;
-  int32_t lanes = 1; // parallel lanes of the tick (plan.json `lanes`, absent: 1)
+  int32_t lanes = 1;                   // parallel lanes of the tick (plan.json `lanes`, absent: 1)
+  std::vector<int32_t> priority_lanes; // lanes on the critical path (plan.json `priorityLanes`, absent: none)
   // Parallel to `tenants` when plan.json names the tenants' I/O slots; empty for hand-built plans. The
   // CUDA backend copies exactly these ranges in and out of its captured tick.
   std::vector<tenant_io> io;

@@ -275,6 +275,13 @@ static void check_lanes(const launch_plan& plan) {
         throw loom_error(where + ": waits for launch index " + std::to_string(a) + " of its own lane");
     }
   }
+  std::vector<bool> named(static_cast<size_t>(plan.lanes), false);
+  for (int32_t l : plan.priority_lanes) {
+    if (l < 0 || l >= plan.lanes)
+      throw loom_error("plan: priorityLanes names lane " + std::to_string(l) + ", outside 0.." + std::to_string(plan.lanes - 1));
+    if (named[static_cast<size_t>(l)]) throw loom_error("plan: priorityLanes names lane " + std::to_string(l) + " twice");
+    named[static_cast<size_t>(l)] = true;
+  }
 }
 
 void plan_validate(launch_plan& plan) {

@@ -110,6 +110,23 @@ export function withLanes(launches: readonly Launch[], maxLanes = DEFAULT_MAX_LA
   };
 }
 
+// The lanes on the tick's critical path: those whose launches' predicted time adds up to at least
+// CRITICAL_SHARE of the busiest lane's. The CUDA backend runs them at the device's highest stream priority, so
+// when the lanes contend for SMs the longest chains' blocks are dispatched first and the shorter lanes fill in
+// around them (each tenant's own stream, the space-only setup, has no such order). None when every lane is about
+// as busy (nothing stands out) or on one lane.
+export const CRITICAL_SHARE = 0.8;
+
+export function criticalLanes(launches: readonly Launch[], lanes: number): number[] {
+  if (lanes < 2) return [];
+  const busy = new Array<number>(lanes).fill(0);
+  for (const l of launches) busy[l.lane ?? 0] = busy[l.lane ?? 0]! + l.info.predictedUs;
+  const top = Math.max(...busy);
+  if (top <= 0) return [];
+  const critical = busy.flatMap((b, lane) => (b >= CRITICAL_SHARE * top ? [lane] : []));
+  return critical.length * 2 <= lanes ? critical : [];
+}
+
 // Tenants joined by shared launches, as union-find over each draft's tenants: per tenant, the lowest tenant
 // index of its group. Groups share no launch, so on lanes they need no wait between them unless their
 // activations share bytes (planActivationsByRegion keeps them apart).

@@ -12,7 +12,7 @@ import type { FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planActivationsByRegion, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
-import { DEFAULT_MAX_LANES, MAX_LANES, lanesPay, simulateDraftLanes, tenantGroups, withLanes } from './lanes.js';
+import { DEFAULT_MAX_LANES, MAX_LANES, criticalLanes, lanesPay, simulateDraftLanes, tenantGroups, withLanes } from './lanes.js';
 import { BRANCHINGS, type Branching, branchKeyed, chooseBranches, estimateTickUs } from './branches.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
@@ -221,6 +221,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
           precision,
         )
       : 0;
+  const priority = criticalLanes(launches, lanes.lanes);
 
   const layersOf = new Array<number>(tenants.length).fill(0); // steps per tenant, counted once (not a scan per tenant)
   for (const s of steps) layersOf[s.tenant] = (layersOf[s.tenant] ?? 0) + 1;
@@ -268,6 +269,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     launches,
     stages,
     ...(lanes.lanes > 1 ? { lanes: lanes.lanes } : {}),
+    ...(priority.length > 0 ? { priorityLanes: priority } : {}),
     arenas: { weights: weights.size, act: act.size, io: io.size, actWithoutReuse: act.withoutReuse },
     weights: blobs,
     cost: {

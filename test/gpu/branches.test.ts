@@ -1,6 +1,7 @@
 // A branched plan on the CUDA backend (src/planner/branches.ts): the mixed test fleet with every group that fits
 // the lanes run as parallel branches (a lane per tenant, up to 16) computes what the CPU backend and the batched
-// plan compute, tenant by tenant; its tick is one captured graph over all its lanes.
+// plan compute, tenant by tenant; its tick is one captured graph over all its lanes, the critical path's lanes at
+// high stream priority (and the same outputs with LOOM_CUDA_PRIORITY=off).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -52,18 +53,25 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend on a branched plan', () 
     const info = branched.backendInfo();
     expect(info.graph, String(info.graphNote ?? '')).toBe(1);
     expect(info.lanes, String(info.lanesNote ?? '')).toBe(branched.plan.lanes);
+    expect(branched.plan.priorityLanes?.length ?? 0, 'the branched plan names its critical lanes').toBeGreaterThan(0);
+    expect(info.priorityLanes, String(info.lanesNote ?? '')).toBe(branched.plan.priorityLanes!.length);
+    process.env.LOOM_CUDA_PRIORITY = 'off';
+    const flat = await loadPlan(path.join(dir, 'branched'), { backend: 'cuda' }).finally(() => delete process.env.LOOM_CUDA_PRIORITY);
+    loaded.push(flat);
+    expect(flat.backendInfo().priorityLanes, String(flat.backendInfo().lanesNote ?? '')).toBe(0);
     for (const seed of [5, 6]) {
       const feeds: Record<string, Record<string, Tensor>> = {};
       ts.forEach((t, i) => {
         feeds[t.input.id] = makeFeeds(t.input.graph, { batch: t.input.maxBatch, seed: seed * 100 + i, intRange: t.intRange ?? 50 });
       });
-      const [g, c, s] = [await branched.runTick(feeds), await cpu.runTick(feeds), await batched.runTick(feeds)];
+      const [g, c, s, f] = [await branched.runTick(feeds), await cpu.runTick(feeds), await batched.runTick(feeds), await flat.runTick(feeds)];
       for (const [id, e] of Object.entries(worstErrors(g, c))) expect(e, `${id} vs the CPU backend`).toBeLessThanOrEqual(1e-4);
+      for (const [id, e] of Object.entries(worstErrors(g, f))) expect(e, `${id} vs normal priority`).toBeLessThanOrEqual(1e-6);
       for (const [id, e] of Object.entries(worstErrors(g, s))) expect(e, `${id} vs the batched plan`).toBeLessThanOrEqual(1e-4);
     }
-    const t = branched.benchTick(50).deviceUs;
+    const p50 = (l: LoadedPlan) => [...l.benchTick(50).deviceUs].sort((x, y) => x - y)[25]!.toFixed(1);
     process.stdout.write(
-      `branched mixed fleet: ${branched.plan.launches.length} launches on ${branched.plan.lanes} lanes, device tick p50 ${[...t].sort((x, y) => x - y)[25]!.toFixed(1)} us\n`,
+      `branched mixed fleet: ${branched.plan.launches.length} launches on ${branched.plan.lanes} lanes, device tick p50 ${p50(branched)} us (priority lanes ${branched.plan.priorityLanes!.join(',')}; all at normal priority ${p50(flat)} us)\n`,
     );
   });
 });

@@ -48,6 +48,13 @@ describe('native plan checks', () => {
     expect(loadNativeAddon().create.bind(null, ok, new Uint8Array(16), { backend: 'tpu' as never })).toThrow(/unknown backend 'tpu'/);
   });
 
+  it('priority lanes must name lanes of the plan, once each', () => {
+    const ok = { ...gemmPlan(64), lanes: 2, priorityLanes: [1] };
+    expect(create(ok, new Uint8Array(16))).not.toThrow();
+    expect(create({ ...ok, priorityLanes: [2] }, new Uint8Array(16))).toThrow(/priorityLanes names lane 2, outside 0\.\.1/);
+    expect(create({ ...ok, priorityLanes: [0, 0] }, new Uint8Array(16))).toThrow(/priorityLanes names lane 0 twice/);
+  });
+
   it('eltwise programs that misuse the stack or read missing inputs are rejected', () => {
     const b = new ArenaBuilder();
     const x = b.alloc('io', 'f32', 4);

@@ -8,7 +8,7 @@ import { type ByteAccess, accessDependencies, laneOrderViolation, launchDependen
 import type { Launch } from '../../ir/contract/launch.js';
 import type { LaunchPlan } from '../../ir/contract/launch-plan.js';
 import { planFleet } from '../../src/planner/index.js';
-import { assignLanes } from '../../src/planner/lanes.js';
+import { assignLanes, criticalLanes } from '../../src/planner/lanes.js';
 import { mixedFleet, tenantFromBytes } from './fleet-helpers.js';
 import { demoFleet } from '../../src/fleet/demo.js';
 import { generateModel } from '../../models/index.js';
@@ -102,6 +102,27 @@ describe('a mixed fleet planned as a DAG', () => {
     expect(() => checkLaunchPlan(badLane)).toThrow(/lane 40 but the plan has/);
     const forward: LaunchPlan = { ...built, launches: built.launches.map((l, k): Launch => (k === 0 ? { ...l, after: [3] } : l)) };
     expect(() => checkLaunchPlan(forward)).toThrow(/waits for launch 3, which is not earlier/);
+    expect(() => checkLaunchPlan({ ...built, priorityLanes: [built.lanes!] })).toThrow(/priorityLanes\[0\]: lane \d+ but the plan has/);
+    expect(() => checkLaunchPlan({ ...built, priorityLanes: [1, 1] })).toThrow(/priorityLanes\[1\]: lane 1 is named twice/);
+  });
+
+  it('the busiest lanes run at high priority: each is the critical path of the tick', () => {
+    expect(plan.priorityLanes?.length ?? 0).toBeGreaterThan(0);
+    const busy = new Array<number>(plan.lanes!).fill(0);
+    for (const l of plan.launches) busy[l.lane ?? 0] = busy[l.lane ?? 0]! + l.info.predictedUs;
+    expect(plan.priorityLanes).toContain(busy.indexOf(Math.max(...busy)));
+    for (const l of plan.priorityLanes!) expect(busy[l]!).toBeGreaterThanOrEqual(0.8 * Math.max(...busy));
+    expect(built.priorityLanes).toEqual(plan.priorityLanes);
+  });
+});
+
+describe('critical lanes', () => {
+  const launch = (lane: number, us: number) => ({ lane, info: { predictedUs: us } }) as unknown as Launch;
+  it('the lanes within 80% of the busiest, none when they are half the lanes or more, none on one lane', () => {
+    expect(criticalLanes([launch(0, 10), launch(1, 100), launch(2, 85), launch(3, 20), launch(1, 5)], 4)).toEqual([1, 2]);
+    expect(criticalLanes([launch(0, 100), launch(1, 90), launch(2, 85)], 3)).toEqual([]);
+    expect(criticalLanes([launch(0, 100)], 1)).toEqual([]);
+    expect(criticalLanes([launch(0, 100), launch(1, 10)], 2)).toEqual([0]);
   });
 });
 
