@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import { type KernelOp, type Launch, type Segment, segmentOf } from '../ir/contract/launch.js';
+import { type KernelOp, type Launch, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment, segmentOf } from '../ir/contract/launch.js';
 import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
@@ -43,7 +43,7 @@ function prod(xs: readonly number[]): number {
 }
 
 function mappingOf(op: KernelOp): 'thread' | 'block' {
-  return op.op === 'softmax' || op.op === 'layernorm' || op.op === 'groupnorm' ? 'block' : 'thread';
+  return op.op === 'softmax' || op.op === 'layernorm' || op.op === 'groupnorm' || op.op === 'squeeze_excite' ? 'block' : 'thread';
 }
 
 // Work items of one segment, as the op's template counts them (FORMAT.md "Work items").
@@ -83,6 +83,8 @@ export function segmentWork(op: KernelOp, seg: Segment): number {
       const d = segmentOf(op, seg).dims;
       return d[0]! * d[2]! * d[3]!;
     }
+    case 'squeeze_excite':
+      return segmentOf(op, seg).dims[0]!; // one block per image
     default: {
       const never: never = op;
       return fail('PLAN_INVALID', `unknown kernel op ${JSON.stringify(never)}`);
@@ -214,6 +216,13 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
       const bias = inputs[2] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[2])}*)views[seg.firstView + 2].ptr)[ch])`;
       const result = op.activation === null ? 'a' : activationCall(op.activation, 'a');
       return { template: 'depthwise.cu.hbs', view: { ...typed, w_t: ctypeOf(inputs[1] ?? in0), bias, result } };
+    }
+    case 'squeeze_excite': {
+      const act = (a: typeof op.act1, v: string) => (a === null ? v : activationCall(a, v));
+      return {
+        template: 'squeeze_excite.cu.hbs',
+        view: { ...base, max_channels: SE_MAX_CHANNELS, max_hidden: SE_MAX_HIDDEN, hidden: act(op.act1, 'v'), gate: act(op.act2, 'v') },
+      };
     }
     case 'col2im': {
       const bias = inputs[1] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[1])}*)views[seg.firstView + 1].ptr)[ch])`;

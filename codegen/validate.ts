@@ -99,6 +99,10 @@ function kernelOp(x: unknown, p: string): KernelOpName {
     case 'depthwise':
       if (o.activation !== null) activation(o.activation, `${p}.activation`);
       break;
+    case 'squeeze_excite':
+      if (o.act1 !== null) activation(o.act1, `${p}.act1`);
+      if (o.act2 !== null) activation(o.act2, `${p}.act2`);
+      break;
     default:
       break;
   }

@@ -22,6 +22,8 @@ import {
   POOL_GEOMETRY_FIELDS,
   POOL_MODES,
   REDUCE_KINDS,
+  SE_MAX_CHANNELS,
+  SE_MAX_HIDDEN,
 } from '../ir/contract/launch.js';
 
 export const NATIVE_CONTRACT_HEADER = 'native/src/plan_enums.gen.h';
@@ -166,6 +168,9 @@ export function nativeContractHeader(): string {
     `constexpr bool elt_op_is_binary(elt_op o) { return o >= elt_op::${firstBinary}; }`,
     "// ELT_MAX_PARAMS: the most per-segment constants (an eltwise segment's params) a segment carries.",
     `inline constexpr size_t elt_max_params = ${ELT_MAX_PARAMS};`,
+    "// SE_MAX_CHANNELS / SE_MAX_HIDDEN: a squeeze_excite segment's most channels and hidden values (shared memory).",
+    `inline constexpr int64_t se_max_channels = ${SE_MAX_CHANNELS};`,
+    `inline constexpr int64_t se_max_hidden = ${SE_MAX_HIDDEN};`,
     '',
     '// GEMM_DTYPES: the dtypes a gemm / gemm_grouped launch may have (its A and B; C and bias are f32).',
     `inline constexpr dtype gemm_dtypes[] = {${GEMM_DTYPES.map((d) => `dtype::${dtypeId(d)}`).join(', ')}};`,

@@ -3,7 +3,17 @@
 // check that each segment carries the fields its op needs.
 import { byteSize, type DType } from '../dtype.js';
 import { fail } from '../errors.js';
-import type { GemmEntry, GemmProblem, KernelOp, Launch, Ref, TensorView, UncheckedSegment } from './launch.js';
+import {
+  type GemmEntry,
+  type GemmProblem,
+  type KernelOp,
+  type Launch,
+  type Ref,
+  SE_MAX_CHANNELS,
+  SE_MAX_HIDDEN,
+  type TensorView,
+  type UncheckedSegment,
+} from './launch.js';
 
 export interface Access {
   readonly ref: Ref;
@@ -189,6 +199,24 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       if (byteSize(view(seg, 0, where).dtype) !== byteSize(seg.outDType))
         bad(where, `gather_table output dtype ${seg.outDType} differs in size from the data's ${view(seg, 0, where).dtype}`);
       return [contiguousIn(seg, 0, seg.count > 0 ? 1 : 0, where), contiguousIn(seg, 1, seg.count, where), out(seg.count)];
+    }
+    case 'squeeze_excite': {
+      const [n, c, sp, h] = needList(seg.dims, 4, 'dims', where) as [number, number, number, number];
+      needArity(seg, 5, 5, where);
+      seg.inputs.forEach((v, i) => {
+        if (v.dtype !== 'f32') bad(where, `squeeze_excite input ${i} must be f32, got ${v.dtype}`);
+      });
+      if (seg.outDType !== 'f32') bad(where, `squeeze_excite output must be f32, got ${seg.outDType}`);
+      if (c > SE_MAX_CHANNELS || h > SE_MAX_HIDDEN || sp < 1)
+        bad(where, `squeeze_excite dims [${n}, ${c}, ${sp}, ${h}]: at most ${SE_MAX_CHANNELS} channels and ${SE_MAX_HIDDEN} hidden, spatial ≥ 1`);
+      return [
+        contiguousIn(seg, 0, n * c * sp, where),
+        contiguousIn(seg, 1, h * c, where),
+        contiguousIn(seg, 2, h, where),
+        contiguousIn(seg, 3, c * h, where),
+        contiguousIn(seg, 4, c, where),
+        out(n * c * sp),
+      ];
     }
     default: {
       const never: never = op;

@@ -32,6 +32,10 @@ export const ELT_OPERAND_OPS = ['in', 'const', 'where', 'clip', 'act', 'param'] 
 // The most per-segment constants (eltwise `params`) one segment carries: the CUDA segment table keeps them in
 // the 16 slots that pool geometry uses in other ops (FORMAT.md "Segment tables").
 export const ELT_MAX_PARAMS = 16;
+// A squeeze_excite block keeps one image's channel means and gates and its hidden values in shared memory, so
+// its segments have at most this many channels and hidden values (dims[1], dims[3]).
+export const SE_MAX_CHANNELS = 2048;
+export const SE_MAX_HIDDEN = 1024;
 export const ELT_UNARY = [
   'neg',
   'abs',
@@ -74,6 +78,7 @@ export const KERNEL_OPS = [
   'fill',
   'gather',
   'gather_table',
+  'squeeze_excite',
 ] as const;
 export type KernelOpName = (typeof KERNEL_OPS)[number];
 export const REDUCE_KINDS = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
@@ -162,7 +167,9 @@ export type KernelOp =
   | { readonly op: 'copy' }
   | { readonly op: 'fill'; readonly value: number }
   | { readonly op: 'gather' } // runtime indices along one axis (embeddings)
-  | { readonly op: 'gather_table' }; // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
+  | { readonly op: 'gather_table' } // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
+  // out = x · act2(W2 · act1(W1 · mean(x) + b1) + b2), the gate per (image, channel): a squeeze-and-excite block
+  | { readonly op: 'squeeze_excite'; readonly act1: Activation | null; readonly act2: Activation | null };
 
 // One tenant's share of a kernel launch. Its fields depend on the op (see codegen/FORMAT.md):
 //   eltwise:    shape, out (strides = contiguous), inputs, params? (the values of the program's 'param' i)
@@ -179,6 +186,8 @@ export type KernelOp =
 //   fill:       count, out
 //   gather:     dims [outer, axisLen, inner, nIdx]; inputs [data, indices(i64/i32)], out = [outer, nIdx, inner]
 //   gather_table: count, inputs [data, table (i32, weights arena)], out
+//   squeeze_excite: dims [n, c, spatial, hidden]; inputs [x [n,c,spatial], w1 [hidden,c], b1 [hidden], w2 [c,hidden],
+//               b2 [c]] (f32, contiguous), out [n,c,spatial] = x · act2(w2 · act1(w1 · mean_spatial(x) + b1) + b2)
 interface SegmentBase {
   readonly tenant: number;
   readonly inputs: readonly TensorView[];
@@ -219,6 +228,7 @@ interface SegmentByOp {
   readonly fill: CountSegment;
   readonly gather: DimsSegment;
   readonly gather_table: CountSegment;
+  readonly squeeze_excite: DimsSegment;
 }
 export type SegmentOf<K extends KernelOpName> = SegmentByOp[K];
 // A kernel launch's segments all have the form of its op: the tag is the launch's `op.op` (plan.json keeps
@@ -244,6 +254,7 @@ export const SEGMENT_FIELDS = {
   fill: { required: ['count'], optional: [] },
   gather: { required: ['dims'], optional: [] },
   gather_table: { required: ['count'], optional: [] },
+  squeeze_excite: { required: ['dims'], optional: [] },
 } as const satisfies { readonly [K in KernelOpName]: { readonly required: readonly string[]; readonly optional: readonly string[] } };
 
 // One segment viewed as its op's form. Sound once the plan was validated (codegen/validate.ts checks the

@@ -11,6 +11,21 @@ export type Activation =
   | { readonly kind: 'hard_sigmoid'; readonly alpha: number; readonly beta: number }
   | { readonly kind: 'hard_swish' };
 
+// The same activation with its fields in declaration order (kind first): an activation read back from IR
+// text has them in the printer's order, and kernel keys and names hash the op's JSON.
+export function canonicalActivation(a: Activation): Activation {
+  switch (a.kind) {
+    case 'leaky_relu':
+      return { kind: a.kind, alpha: a.alpha };
+    case 'clip':
+      return { kind: a.kind, min: a.min, max: a.max };
+    case 'hard_sigmoid':
+      return { kind: a.kind, alpha: a.alpha, beta: a.beta };
+    default:
+      return { kind: a.kind };
+  }
+}
+
 // Abramowitz–Stegun 7.1.26 is too coarse for 1e-5 oracles; use a series/continued-fraction erf.
 export function erf(x: number): number {
   const ax = Math.abs(x);

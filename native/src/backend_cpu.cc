@@ -192,6 +192,7 @@ void cpu_kernel_launch(void* ctx, const launch& l, const tenant_mask& active) {
     case kernel_kind::fill: cpu_fill(c, l, active); return;
     case kernel_kind::gather: cpu_gather(c, l, active); return;
     case kernel_kind::gather_table: cpu_gather_table(c, l, active); return;
+    case kernel_kind::squeeze_excite: cpu_squeeze_excite(c, l, active); return;
   }
 }
 
@@ -256,7 +257,8 @@ bool cpu_supports(launch_kind kind, kernel_kind op) {
     case kernel_kind::copy:
     case kernel_kind::fill:
     case kernel_kind::gather:
-    case kernel_kind::gather_table: return true;
+    case kernel_kind::gather_table:
+    case kernel_kind::squeeze_excite: return true;
   }
   return false;
 }

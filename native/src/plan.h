@@ -91,7 +91,8 @@ struct kernel_op {
   bool pool_max = true;           // pool: pool_mode::max (else avg)
   bool count_include_pad = false; // pool avg
   double value = 0;               // fill
-  activation act;                 // depthwise: applied to each output (kind none: no activation)
+  activation act;                 // depthwise: applied to each output; squeeze_excite: act1 (kind none: no activation)
+  activation act2;                // squeeze_excite: the gate's activation
 };
 
 struct tensor_view {

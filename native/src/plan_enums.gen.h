@@ -114,16 +114,17 @@ inline const char* elt_op_expected() { return "in, const, where, clip, act, para
 // KERNEL_OPS
 enum class kernel_kind : uint8_t {
   eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather, gather_table,
+  squeeze_excite,
 };
-inline constexpr size_t kernel_kind_count = 13;
+inline constexpr size_t kernel_kind_count = 14;
 inline constexpr const char* kernel_kind_names[kernel_kind_count] = {
     "eltwise", "reduce", "softmax", "layernorm", "groupnorm", "pool", "depthwise", "im2col", "col2im", "copy", "fill",
-    "gather", "gather_table",
+    "gather", "gather_table", "squeeze_excite",
 };
-static_assert(static_cast<size_t>(kernel_kind::gather_table) + 1 == kernel_kind_count, "kernel_kind: enumerators and names disagree");
+static_assert(static_cast<size_t>(kernel_kind::squeeze_excite) + 1 == kernel_kind_count, "kernel_kind: enumerators and names disagree");
 inline const char* kernel_kind_name(kernel_kind v) { return contract_detail::name_of(kernel_kind_names, static_cast<size_t>(v)); }
 inline bool kernel_kind_parse(const std::string& s, kernel_kind& out) { return contract_detail::parse(kernel_kind_names, 0, s, out); }
-inline const char* kernel_kind_expected() { return "eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather or gather_table"; }
+inline const char* kernel_kind_expected() { return "eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather, gather_table or squeeze_excite"; }
 
 // REDUCE_KINDS
 enum class reduce_kind : uint8_t {
@@ -157,6 +158,9 @@ constexpr bool elt_op_is_unary(elt_op o) { return o >= elt_op::neg && o < elt_op
 constexpr bool elt_op_is_binary(elt_op o) { return o >= elt_op::add; }
 // ELT_MAX_PARAMS: the most per-segment constants (an eltwise segment's params) a segment carries.
 inline constexpr size_t elt_max_params = 16;
+// SE_MAX_CHANNELS / SE_MAX_HIDDEN: a squeeze_excite segment's most channels and hidden values (shared memory).
+inline constexpr int64_t se_max_channels = 2048;
+inline constexpr int64_t se_max_hidden = 1024;
 
 // GEMM_DTYPES: the dtypes a gemm / gemm_grouped launch may have (its A and B; C and bias are f32).
 inline constexpr dtype gemm_dtypes[] = {dtype::f32, dtype::bf16, dtype::f16};

@@ -245,6 +245,24 @@ struct checker {
         flat("output", s.out, s.out_dt, s.dims[0] * s.dims[3] * s.dims[2], true);
         break;
       }
+      case kernel_kind::squeeze_excite: {
+        need_dims(s, 4);
+        need_inputs(s, 5, 5);
+        const int64_t n = s.dims[0], c = s.dims[1], sp = s.dims[2], h = s.dims[3];
+        if (c > se_max_channels || h > se_max_hidden || sp < 1)
+          bad("squeeze_excite dims: at most " + std::to_string(se_max_channels) + " channels and " + std::to_string(se_max_hidden) +
+              " hidden values, spatial >= 1");
+        for (size_t i = 0; i < 5; i++)
+          if (in(i).dt != dtype::f32) bad("squeeze_excite input " + std::to_string(i) + " must be f32");
+        if (s.out_dt != dtype::f32) bad("squeeze_excite output must be f32");
+        flat("input", in(0).r, in(0).dt, n * c * sp, false);
+        flat("w1", in(1).r, in(1).dt, h * c, false);
+        flat("b1", in(2).r, in(2).dt, h, false);
+        flat("w2", in(3).r, in(3).dt, c * h, false);
+        flat("b2", in(4).r, in(4).dt, c, false);
+        flat("output", s.out, s.out_dt, n * c * sp, true);
+        break;
+      }
       case kernel_kind::gather_table: {
         need_inputs(s, 2, 2);
         if (in(1).dt != dtype::i32) bad(std::string("gather_table table must be i32, got ") + dtype_name(in(1).dt));

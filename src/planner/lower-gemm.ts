@@ -5,7 +5,7 @@ import { checkComputedTensor } from '../../ir/limits.js';
 import { byteSize } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import type { Node, ValueId } from '../../ir/graph.js';
-import type { Activation } from '../../ir/ops/activation.js';
+import { type Activation, canonicalActivation } from '../../ir/ops/activation.js';
 import type { ConvAttrs } from '../../ir/ops/conv.js';
 import { convTransposeGeometry } from '../../ir/ops/conv-transpose.js';
 import type { GemmAttrs, MatMulAttrs } from '../../ir/ops/gemm.js';
@@ -278,7 +278,9 @@ function lowerDepthwise(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): v
   const biasId = n.inputs[2] ?? null;
   const view = (l: Loc) => ({ ref: l.ref, dtype: l.dtype, strides: [] });
   const inputs = [view(X), view(W), ...(biasId === null ? [] : [view(cx.loc(biasId))])];
-  cx.kernel({ op: 'depthwise', activation: attrs.activation }, [{ geom, inputs, out: Y.ref, outDType: Y.dtype }]);
+  cx.kernel({ op: 'depthwise', activation: attrs.activation === null ? null : canonicalActivation(attrs.activation) }, [
+    { geom, inputs, out: Y.ref, outDType: Y.dtype },
+  ]);
 }
 
 export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'ConvTranspose' }>): void {

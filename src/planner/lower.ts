@@ -4,6 +4,7 @@ import type { Graph, Node, ValueId } from '../../ir/graph.js';
 import { numel } from '../../ir/shape.js';
 import { type FleetState, type Loc, TenantLowering } from './lower-context.js';
 import { type Expr, isEltwiseOp } from './lower-eltwise.js';
+import { lowerSqueezeExcite, matchSqueezeExcite } from './lower-excite.js';
 import { copyInto } from './lower-layout.js';
 import { lowerNodeByOp } from './lowerings.js';
 
@@ -62,8 +63,16 @@ export function lowerTenant(
   }
   const outputs = new Set(g.outputs);
   const pending = new Map<ValueId, Expr>();
+  const fused = new Set<Node>(); // nodes a multi-node lowering already covered
   for (const n of g.nodes) {
+    if (fused.has(n)) continue;
     cx.node = n;
+    const se = fleet.squeezeExcite === false ? null : matchSqueezeExcite(cx, n, consumers);
+    if (se !== null) {
+      lowerSqueezeExcite(cx, se);
+      for (const m of [se.fc1, se.fc2, se.mul]) fused.add(m);
+      continue;
+    }
     lowerNodeByOp(cx, n, pending, fusesIntoConsumer(g, n, consumers, outputs));
   }
   cx.node = null;

@@ -39,6 +39,9 @@ export interface PlanOptions {
   // Lanes follow chains (default true): the launches serving one set of tenants keep lanes of their own while
   // lanes are left; false: lanes by the cost model's start times alone (the A/B of bench/lanes-ab.ts).
   readonly laneChains?: boolean;
+  // Squeeze-and-excite blocks as one generated kernel (default true; src/planner/lower-excite.ts); false: a
+  // reduce, two GEMMs and a scale, as before (the A/B).
+  readonly squeezeExcite?: boolean;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -105,7 +108,13 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
   const cost = opts.costModel ?? H100_FP32;
   const grouping = opts.grouping ?? 'space-time';
   const limits = resolveLimits(opts.limits);
-  const fleet: FleetState = { bufs: [], steps: [], gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32', limits };
+  const fleet: FleetState = {
+    bufs: [],
+    steps: [],
+    gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32',
+    limits,
+    squeezeExcite: opts.squeezeExcite ?? true,
+  };
   const lowered: LoweredTenant[] = concrete.map((c, i) => {
     const t = tenants[i]!;
     return lowerTenant(fleet, i, t.id, c.graph, rowLocalValues(c, t.maxBatch), t.maxBatch);

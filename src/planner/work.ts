@@ -36,6 +36,17 @@ export interface SegmentShape {
 
 export function kernelWork(op: KernelOp, segments: readonly SegmentShape[]): Work {
   if (segments.length === 0) return { flops: 0, bytes: 0 };
+  if (op.op === 'squeeze_excite') {
+    // x read twice (the mean, the scale), out written once, both weight matrices read once per image
+    let flops = 0;
+    let elemsMoved = 0;
+    for (const g of segments) {
+      const [n = 0, c = 0, sp = 0, h = 0] = g.dims ?? [];
+      flops += n * (3 * c * sp + 4 * c * h);
+      elemsMoved += 3 * n * c * sp + n * (2 * c * h + c + h);
+    }
+    return { flops, bytes: elemsMoved * 4 };
+  }
   let elems = 0;
   for (const g of segments) elems += segmentElements(op, g);
   const inBytes = segments.reduce((a, g) => a + g.inputs.reduce((b, v) => b + byteSize(v.dtype), 0), 0) / segments.length;

@@ -453,6 +453,22 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
     kernel(b, { op: 'gather_table' }, [{ tenant: 2, count: 4, inputs: [view(data), view(table)], out: out.ref, outDType: 'f32' }]);
     return [out];
   },
+  squeeze_excite: (b) => {
+    // two tenants of different shapes in one launch (70 channels and 40 hidden: more than a warp's lanes and
+    // than the block's warps), then one without activations
+    const seg = (tenant: number, [n, c, sp, h]: readonly [number, number, number, number], seed: number) => {
+      const x = b.alloc('io', 'f32', n * c * sp, randomF32(n * c * sp, seed, 2));
+      const w = [h * c, h, c * h, c].map((len, i) => view(b.alloc('weights', 'f32', len, randomF32(len, seed + 1 + i, 0.5))));
+      const out = b.alloc('io', 'f32', n * c * sp);
+      return { slot: out, seg: { tenant, dims: [n, c, sp, h], inputs: [view(x), ...w], out: out.ref, outDType: 'f32' as const } };
+    };
+    const a = seg(0, [2, 5, 6, 3], 221);
+    const c = seg(1, [1, 70, 9, 40], 231);
+    const d = seg(2, [3, 4, 1, 2], 241);
+    kernel(b, { op: 'squeeze_excite', act1: { kind: 'relu' }, act2: { kind: 'hard_sigmoid', alpha: 1 / 6, beta: 0.5 } }, [a.seg, c.seg]);
+    kernel(b, { op: 'squeeze_excite', act1: null, act2: null }, [d.seg]);
+    return [a.slot, c.slot, d.slot];
+  },
 };
 
 function kernelOpCases(op: KernelOpName): Case[] {

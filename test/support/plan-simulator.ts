@@ -473,6 +473,33 @@ function pool(a: Arenas, op: Extract<KernelOp, { op: 'pool' }>, s: GeomSegment):
 }
 
 // Each (image, channel) plane convolved with its channel's own kernel (f64 sums), plus bias, then the activation.
+function squeezeExcite(a: Arenas, op: Extract<KernelOp, { op: 'squeeze_excite' }>, s: DimsSegment): void {
+  const [n, c, sp, h] = s.dims as [number, number, number, number];
+  const [x, w1, b1, w2, b2] = s.inputs as [TensorView, TensorView, TensorView, TensorView, TensorView];
+  const act = (f: typeof op.act1, v: number) => (f ? applyActivation(f, v) : v);
+  for (let img = 0; img < n; img++) {
+    const mean = Array.from({ length: c }, (_, ch) => {
+      let sum = 0;
+      for (let i = 0; i < sp; i++) sum += viewLoad(a, x, (img * c + ch) * sp + i);
+      return sum / sp;
+    });
+    const hidden = Array.from({ length: h }, (_, j) => {
+      let v = viewLoad(a, b1, j);
+      for (let ch = 0; ch < c; ch++) v += viewLoad(a, w1, j * c + ch) * mean[ch]!;
+      return act(op.act1, v);
+    });
+    for (let ch = 0; ch < c; ch++) {
+      let v = viewLoad(a, b2, ch);
+      for (let j = 0; j < h; j++) v += viewLoad(a, w2, ch * h + j) * hidden[j]!;
+      const gate = act(op.act2, v);
+      for (let i = 0; i < sp; i++) {
+        const at = (img * c + ch) * sp + i;
+        store(a, s.out, s.outDType, at, viewLoad(a, x, at) * gate);
+      }
+    }
+  }
+}
+
 function depthwise(a: Arenas, op: Extract<KernelOp, { op: 'depthwise' }>, s: GeomSegment): void {
   const q = s.geom;
   const [x, w, bias] = s.inputs as [TensorView, TensorView, TensorView | undefined];
@@ -628,6 +655,8 @@ function kernel(a: Arenas, op: KernelOp, s: Segment): void {
       return gather(a, segmentOf(op, s));
     case 'gather_table':
       return gatherTable(a, segmentOf(op, s));
+    case 'squeeze_excite':
+      return squeezeExcite(a, op, segmentOf(op, s));
     default: {
       const never: never = op;
       throw new Error(`simulator: unknown kernel ${JSON.stringify(never)}`);
