@@ -39,6 +39,9 @@ enum class fuse_policy { automatic, never, force };
 // LOOM_CUDA_LT: whether strided calls may run as cublasLtMatmul. auto: where measured faster; force: wherever
 // cuBLASLt has an algorithm (the skinny-GEMM kernel keeps the calls LOOM_CUDA_GEMV=force gives it).
 enum class lt_policy { automatic, off, force };
+// LOOM_CUDA_TILE: the tiled kernel with the epilogue in its store as a measured candidate (auto), never (off),
+// or the only path for launches it can run (force).
+enum class tile_policy { automatic, off, force };
 
 // One GEMM call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
 struct gemm_call {
@@ -66,6 +69,7 @@ struct gemm_call {
   // store, or the cuBLASLt epilogue): a launch whose calls all do runs no epilogue kernel.
   cuda_gemm_epi epi;
   bool fused = false;
+  bool tiled = false;               // gemv modes: the tiled kernel rather than the skinny ones (cuda_gemv_args.tiled)
   const cuda_lt_plan* lt = nullptr; // lt_strided: its plan (owned by cuda_gemm_state::lt_plans)
 };
 
@@ -254,6 +258,7 @@ struct cuda_gemm_state {
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
+  tile_policy tile = tile_policy::automatic; // LOOM_CUDA_TILE
   int lt_calls = 0;
   std::string paths_note;                              // the load-time choice, summed up
   std::vector<std::pair<int32_t, std::string>> paths;  // per gemm launch (plan id): the path it runs, as measured
@@ -399,6 +404,7 @@ gemv_policy cuda_gemv_policy_from_env();
 // Reads LOOM_CUDA_FUSE (auto|never|force) and LOOM_CUDA_LT (auto|off|force); throw on anything else.
 fuse_policy cuda_fuse_policy_from_env();
 lt_policy cuda_lt_policy_from_env();
+tile_policy cuda_tile_policy_from_env();
 // The kernel's arguments for a strided / batched call (either mode: the cuBLAS one or its gemv twin), and
 // whether the kernel can run it (m <= 16 rows per entry, trans_a false, dense leading dims).
 cuda_gemv_args cuda_gemv_args_of(const gemm_call& g);

@@ -298,6 +298,7 @@ cuda_gemv_args cuda_gemv_args_of(const gemm_call& g) {
   a.ldw = g.lda, a.ldx = g.ldb, a.ldc = g.ldc;
   a.trans_w = g.ta == CUBLAS_OP_T ? 1 : 0;
   a.dtype = gemv_dtype(g.ab);
+  a.tiled = g.tiled ? 1 : 0;
   a.alpha = g.alpha;
   if (g.fused) {
     const cuda_gemm_epi& e = g.epi;

@@ -4,7 +4,9 @@
 // it is exact (else the plain product and the epilogue kernel), over a few heuristic algorithms (split-K ones
 // among them: the heuristic sees the workspace). Each candidate is timed as the whole launch (its GEMM and,
 // unless fused, its epilogue kernel), so today's path is always one of them and the fastest wins; a fused
-// candidate wins near ties (kFusedTie): one launch and one graph node less in the tick. gemm_grouped launches
+// candidate wins near ties (kFusedTie): one launch and one graph node less in the tick. The tiled kernel (any
+// rows, f32) with the epilogue in its store is a candidate for every f32 launch with an epilogue: a conv's
+// per-channel bias has no cuBLASLt form, so without it such a launch is always two graph nodes. gemm_grouped launches
 // keep their path (cuda_choose_grouped). The choice per launch is reported in handleInfo (gemmPaths).
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,7 @@ constexpr double kFusedTie = 1.03; // a fused path within 3% of the fastest unfu
 struct candidate {
   gemm_mode mode = gemm_mode::strided;
   bool fused = false;
+  bool tiled = false;
   cuda_lt_plan* lt = nullptr;
   int algo = 0;
   double us = -1; // < 0: not measured (the only candidate) or failed
@@ -37,24 +40,38 @@ gemm_mode gemv_twin(gemm_mode m) { return strided_layout(m) ? gemm_mode::gemv_st
 void apply(gemm_call& g, const candidate& k) {
   g.mode = k.mode;
   g.fused = k.fused;
+  g.tiled = k.tiled;
   g.lt = k.lt;
   if (k.lt) k.lt->chosen = k.algo;
 }
 
-// Whether the skinny-GEMM kernel can run g with its launch's epilogue in its store.
-bool gemv_can_fuse(const gemm_call& g) {
+// Whether the skinny-GEMM kernel (or with `tiled`, the tiled one) can run g with its launch's epilogue in its store.
+bool gemv_can_fuse(const gemm_call& g, bool tiled) {
   if (!g.epi.needed) return false;
   gemm_call f = g;
   f.mode = gemv_twin(g.mode);
   f.fused = true;
+  f.tiled = tiled;
   if (strided_layout(f.mode) && g.epi.bias_mode != 0 && !g.epi.bias_strided) return false;
   return cuda_gemv_fits(cuda_gemv_args_of(f));
+}
+
+// The tiled kernel's operand forms: those of the skinny kernel (the plan's A untransposed), any rows.
+bool tile_eligible(const gemm_call& g) {
+  switch (g.mode) {
+    case gemm_mode::strided:
+    case gemm_mode::batched:
+    case gemm_mode::gemv_strided:
+    case gemm_mode::gemv_batched: break;
+    default: return false;
+  }
+  return g.tb == CUBLAS_OP_N && (g.ta == CUBLAS_OP_N || g.ta == CUBLAS_OP_T);
 }
 
 std::string describe(const candidate& k, bool has_epilogue) {
   std::string d;
   if (k.mode == gemm_mode::lt_strided) d = "cublasLt algo " + std::to_string(k.algo) + " (" + k.lt->form + ")";
-  else if (gemm_mode_is_gemv(k.mode)) d = k.fused ? "skinny kernel, epilogue fused" : "skinny kernel";
+  else if (gemm_mode_is_gemv(k.mode)) d = std::string(k.tiled ? "tiled kernel" : "skinny kernel") + (k.fused ? ", epilogue fused" : "");
   else d = k.mode == gemm_mode::batched ? "cublas batched" : "cublas strided";
   if (has_epilogue && !k.fused && k.mode != gemm_mode::lt_strided) d += " + epilogue kernel";
   if (k.us >= 0) {
@@ -116,10 +133,18 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   today.mode = g.mode;
   cands.push_back(today);
   const bool gemv_ok = gs.gemv != gemv_policy::off && cuda_gemv_eligible(g);
-  if (gemv_ok && has_epilogue && gs.fuse != fuse_policy::never && gemv_can_fuse(g)) {
+  if (gemv_ok && has_epilogue && gs.fuse != fuse_policy::never && gemv_can_fuse(g, false)) {
     candidate k;
     k.mode = gemv_twin(g.mode);
     k.fused = true;
+    cands.push_back(k);
+  }
+  const bool tile_ok = gs.tile != tile_policy::off && has_epilogue && gs.fuse != fuse_policy::never && tile_eligible(g) && gemv_can_fuse(g, true);
+  if (tile_ok) {
+    candidate k;
+    k.mode = gemv_twin(g.mode);
+    k.fused = true;
+    k.tiled = true;
     cands.push_back(k);
   }
   std::unique_ptr<cuda_lt_plan> plan;
@@ -145,7 +170,9 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
       cands.push_back(k);
     }
   }
-  if (gs.gemv == gemv_policy::force && gemm_mode_is_gemv(g.mode))
+  if (gs.tile == tile_policy::force && tile_ok)
+    keep_only(cands, [](const candidate& k) { return k.tiled; });
+  else if (gs.gemv == gemv_policy::force && gemm_mode_is_gemv(g.mode))
     keep_only(cands, [](const candidate& k) { return gemm_mode_is_gemv(k.mode); });
   else if (gs.lt == lt_policy::force) keep_only(cands, [](const candidate& k) { return k.mode == gemm_mode::lt_strided; });
   if (gs.fuse == fuse_policy::force) keep_only(cands, [](const candidate& k) { return k.fused; });
@@ -199,6 +226,11 @@ fuse_policy cuda_fuse_policy_from_env() {
                          {{"auto", fuse_policy::automatic}, {"never", fuse_policy::never}, {"force", fuse_policy::force}});
 }
 
+tile_policy cuda_tile_policy_from_env() {
+  return cuda_env_choice("LOOM_CUDA_TILE", tile_policy::automatic,
+                         {{"auto", tile_policy::automatic}, {"off", tile_policy::off}, {"force", tile_policy::force}});
+}
+
 lt_policy cuda_lt_policy_from_env() {
   return cuda_env_choice("LOOM_CUDA_LT", lt_policy::automatic,
                          {{"auto", lt_policy::automatic}, {"off", lt_policy::off}, {"force", lt_policy::force}});
@@ -221,7 +253,7 @@ void cuda_choose_gemm_paths(cuda_ctx& c) {
     }
   }
   gs.cublas_calls = gs.gemv_calls = gs.lt_calls = gs.epilogue_launches = gs.fused_epilogues = 0;
-  int lt_fused = 0, gemv_fused = 0;
+  int lt_fused = 0, gemv_fused = 0, tile_fused = 0;
   for (const auto& s : c.full.launches) {
     for (const auto& g : s.calls) {
       if (gemm_mode_is_gemv(g.mode)) gs.gemv_calls++;
@@ -234,14 +266,14 @@ void cuda_choose_gemm_paths(cuda_ctx& c) {
       continue;
     }
     gs.fused_epilogues++;
-    (s.calls[0].mode == gemm_mode::lt_strided ? lt_fused : gemv_fused)++;
+    (s.calls[0].mode == gemm_mode::lt_strided ? lt_fused : s.calls[0].tiled ? tile_fused : gemv_fused)++;
   }
   char buf[320];
   std::snprintf(buf, sizeof buf,
                 "LOOM_CUDA_FUSE=%s, LOOM_CUDA_LT=%s: of %d gemm launches, %d apply their epilogue in the GEMM (%d skinny kernel, %d "
-                "cuBLASLt), %d epilogue launches remain; %d cuBLASLt calls; measured at load %.1f us -> %.1f us",
-                fuse_name(gs.fuse), lt_name(gs.lt), considered, gs.fused_epilogues, gemv_fused, lt_fused, gs.epilogue_launches, gs.lt_calls,
-                before, after);
+                "tiled kernel, %d cuBLASLt), %d epilogue launches remain; %d cuBLASLt calls; measured at load %.1f us -> %.1f us",
+                fuse_name(gs.fuse), lt_name(gs.lt), considered, gs.fused_epilogues, gemv_fused, tile_fused, lt_fused, gs.epilogue_launches,
+                gs.lt_calls, before, after);
   gs.paths_note = buf;
   if (!lt_refusal.empty()) gs.paths_note += "; first cuBLASLt limit: " + lt_refusal;
 }

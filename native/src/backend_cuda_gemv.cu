@@ -167,6 +167,68 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
   }
 }
 
+// The tiled kernel (a.tiled): any rows, f32 only. One CTA = one entry x a kTile x kTile block of C; X and W
+// tiles of kTile x kTile staged in shared memory per k step; each thread keeps one row x kTileCols columns.
+// Its store applies the epilogue like the skinny kernels' (`finish`): for GEMMs whose epilogue no cuBLAS path
+// fuses (a conv's per-channel `col` bias) it saves the epilogue launch.
+constexpr int kTile = 32, kTileCols = 4, kTileThreads = kTile * kTile / kTileCols; // 256 threads
+
+template <bool TransW>
+__global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a, int row_tiles, int col_tiles) {
+  __shared__ float xs[kTile][kTile + 1]; // xs[kk][r]
+  __shared__ float ws[kTile][kTile + 1]; // ws[kk][j]
+  const int tiles = row_tiles * col_tiles;
+  const int e = blockIdx.x / tiles, t = blockIdx.x % tiles;
+  const int r0 = (t / col_tiles) * kTile, j0 = (t % col_tiles) * kTile;
+  const entry_ptrs<float> p = entry_of<float>(a, e);
+  const int tr = threadIdx.x / (kTile / kTileCols), tc = (threadIdx.x % (kTile / kTileCols)) * kTileCols;
+  float acc[kTileCols];
+#pragma unroll
+  for (int q = 0; q < kTileCols; q++) acc[q] = 0.0f;
+  for (int k0 = 0; k0 < a.k; k0 += kTile) {
+    __syncthreads(); // the previous tiles are consumed
+    for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
+      const int r = i / kTile, kk = i % kTile; // X rows contiguous in k: lanes along k
+      const int gr = r0 + r, gk = k0 + kk;
+      xs[kk][r] = (gr < a.rows && gk < a.k) ? p.x[static_cast<long long>(gr) * a.ldx + gk] : 0.0f;
+    }
+    for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
+      // lanes along whichever of k and j is contiguous in W
+      const int kk = TransW ? i % kTile : i / kTile, j = TransW ? i / kTile : i % kTile;
+      const int gk = k0 + kk, gj = j0 + j;
+      float v = 0.0f;
+      if (gk < a.k && gj < a.cols) v = TransW ? p.w[static_cast<long long>(gj) * a.ldw + gk] : p.w[static_cast<long long>(gk) * a.ldw + gj];
+      ws[kk][j] = v;
+    }
+    __syncthreads();
+#pragma unroll 8
+    for (int kk = 0; kk < kTile; kk++) {
+      const float xv = xs[kk][tr];
+#pragma unroll
+      for (int q = 0; q < kTileCols; q++) acc[q] = fmaf(xv, ws[kk][tc + q], acc[q]);
+    }
+  }
+  const int r = r0 + tr;
+  if (r >= a.rows) return;
+#pragma unroll
+  for (int q = 0; q < kTileCols; q++) {
+    const int j = j0 + tc + q;
+    if (j < a.cols) p.c[static_cast<long long>(r) * a.ldc + j] = finish(a, p.bias, r, j, __fmul_rn(a.alpha, acc[q]));
+  }
+}
+
+long long tile_grid(const cuda_gemv_args& a) {
+  return static_cast<long long>((a.rows + kTile - 1) / kTile) * ((a.cols + kTile - 1) / kTile) * a.batch;
+}
+
+cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream) {
+  const int rt = (a.rows + kTile - 1) / kTile, ct = (a.cols + kTile - 1) / kTile;
+  const unsigned grid = static_cast<unsigned>(tile_grid(a));
+  if (a.trans_w) loom_gemm_tile<true><<<grid, kTileThreads, 0, stream>>>(a, rt, ct);
+  else loom_gemm_tile<false><<<grid, kTileThreads, 0, stream>>>(a, rt, ct);
+  return cudaGetLastError();
+}
+
 int col_blocks(const cuda_gemv_args& a) {
   const int per = a.trans_w ? kNtBlockCols : kNnBlockCols;
   return (a.cols + per - 1) / per;
@@ -193,8 +255,8 @@ cudaError_t launch_t(const cuda_gemv_args& a, cudaStream_t stream) {
 } // namespace
 
 bool cuda_gemv_fits(const cuda_gemv_args& a) {
-  if (a.rows < 1 || a.rows > kGemvMaxRows || a.cols < 1 || a.k < 1 || a.batch < 1) return false;
-  if (a.dtype < 0 || a.dtype > 2) return false;
+  if (a.rows < 1 || a.rows > (a.tiled ? kTileMaxRows : kGemvMaxRows) || a.cols < 1 || a.k < 1 || a.batch < 1) return false;
+  if (a.dtype < 0 || a.dtype > (a.tiled ? 0 : 2)) return false;
   if (a.ldx < a.k || a.ldc < a.cols || a.ldw < (a.trans_w ? a.k : a.cols)) return false;
   if (a.arr ? a.total < a.batch : (a.sw < 0 || a.sx < 0 || a.sc < 0)) return false;
   if (a.epilogue) {
@@ -202,11 +264,12 @@ bool cuda_gemv_fits(const cuda_gemv_args& a) {
     if (a.bias_mode != 0 && !a.arr && (a.bias == 0 || a.sbias < 0)) return false;
     if (a.bias_mode == 3 && a.ld_bias < a.cols) return false;
   }
-  return static_cast<long long>(col_blocks(a)) * a.batch <= INT_MAX;
+  return (a.tiled ? tile_grid(a) : static_cast<long long>(col_blocks(a)) * a.batch) <= INT_MAX;
 }
 
 cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream) {
   if (!cuda_gemv_fits(a)) return cudaErrorInvalidValue;
+  if (a.tiled) return launch_tiled(a, stream);
   switch (a.dtype) {
     case 0: return launch_t<float>(a, stream);
     case 1: return launch_t<__nv_bfloat16>(a, stream);

@@ -11,6 +11,7 @@
 namespace loom {
 
 constexpr int kGemvMaxRows = 16;
+constexpr int kTileMaxRows = 4096; // the tiled kernel (tiled = 1): past this, cuBLAS's tiles are the better GEMM
 
 // Per entry, row-major (the plan's view, not cuBLAS's swapped one):
 //   C[rows x cols] (f32, ldc) = alpha · X[rows x k] (ldx) · op(W)
@@ -29,6 +30,7 @@ struct cuda_gemv_args {
   int ldw = 0, ldx = 0, ldc = 0;
   int trans_w = 0;
   int dtype = 0; // W and X storage: 0 f32, 1 bf16, 2 f16 (accumulation is always f32)
+  int tiled = 0; // 1: the tiled kernel (any rows up to kTileMaxRows, f32 only) instead of the skinny ones
   float alpha = 1;
   // the fused epilogue (read only when epilogue = 1)
   int epilogue = 0;
@@ -40,7 +42,8 @@ struct cuda_gemv_args {
   float beta = 1, p0 = 0, p1 = 0;
 };
 
-// Whether the kernel takes these sizes (rows 1..16, cols/k >= 1, dense leading dims, grid within limits) and,
+// Whether the kernel takes these sizes (rows 1..16, or 1..kTileMaxRows and f32 when tiled; cols/k >= 1, dense
+// leading dims, grid within limits) and,
 // with `epilogue`, can reach every entry's bias.
 bool cuda_gemv_fits(const cuda_gemv_args& a);
 

@@ -5,6 +5,8 @@
 //  - cuBLASLt (LOOM_CUDA_LT=force) for strided launches, with the epilogue fused where cuBLASLt expresses it
 //    exactly (row bias with beta 1, full bias as C, relu; gelu_tanh for tf32 / bf16 / f16 only), the rest by
 //    the epilogue kernel; fp32, tf32, bf16, f16; aligned and odd leading dims;
+//  - the tiled kernel's store (LOOM_CUDA_TILE=force) for f32 launches of any rows (a conv's per-channel bias
+//    above the skinny kernel's 16 rows), every bias mode x activation, one entry / strided / pointer arrays;
 //  - the default choice (auto) on a 64-tenant 3-layer MLP at batch 1: three GEMM launches, no epilogue launch.
 import { describe, expect, it } from 'vitest';
 import type { Activation } from '../../ir/ops/activation.js';
@@ -13,7 +15,8 @@ import { info, maxRelError } from '../native/helpers.js';
 import { ACTS, F, type GemmDType, Hand, type Stats, compare, elemBytes, entry, problem, stridedLaunch } from './gemm-hand.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
-const SKINNY = { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_LT: 'off' };
+const SKINNY = { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_LT: 'off', LOOM_CUDA_TILE: 'off' };
+const TILED = { LOOM_CUDA_TILE: 'force', LOOM_CUDA_LT: 'off', LOOM_CUDA_FUSE: 'force' };
 const LT = { LOOM_CUDA_GEMV: 'off', LOOM_CUDA_LT: 'force' };
 
 function needsEpilogue(p: GemmProblem): boolean {
@@ -127,6 +130,59 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
       const want = at.map((i) => cpu.io[i]!);
       expect(maxRelError(got, want), `tick ${tick}`).toBeLessThanOrEqual(1e-5);
     });
+  });
+});
+
+describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilogue in its store', () => {
+  it('f32, every bias mode x activation, rows past the skinny kernel, one entry / strided / pointer arrays: the CPU values, no epilogue launch', async () => {
+    const h = new Hand();
+    let id = 0;
+    let withEpilogue = 0;
+    for (const bias of GEMM_BIAS_MODES) {
+      for (const act of ACTS) {
+        const p = problem(
+          [17, 40, 100, 3][id % 4]!,
+          [9, 36, 70, 200][(id >> 1) % 4]!,
+          [8, 33, 100][id % 3]!,
+          false,
+          id % 2 === 0,
+          bias,
+          act,
+          id % 2,
+          id % 4 === 0 ? 1 : 0.75,
+        );
+        if (!needsEpilogue(p)) {
+          id++;
+          continue;
+        }
+        const lid = h.launches.length;
+        if (id % 3 === 0)
+          h.launches.push({
+            kind: 'gemm',
+            id: lid,
+            dtype: 'f32',
+            problem: p,
+            entries: [entry(h, p, id % 8, 100 + 10 * id)],
+            strides: null,
+            info: info(`one${id}`),
+          });
+        else if (id % 3 === 1) h.launches.push(stridedLaunch(h, lid, p, 5, 300 + 10 * id, (i) => (i + id) % 8));
+        else {
+          const entries = [6, 1, 4, 0].map((t) => entry(h, p, t, 600 + 10 * id + t));
+          h.launches.push({ kind: 'gemm', id: lid, dtype: 'f32', problem: p, entries, strides: null, info: info(`listed${id}`) });
+        }
+        withEpilogue++;
+        id++;
+      }
+    }
+    const cpu = await h.run('cpu');
+    const tiled = await h.run('cuda', 'fp32', TILED);
+    report('tiled kernel f32', tiled.stats);
+    expect(tiled.stats.graph, String(tiled.stats.graphNote ?? '')).toBe(1);
+    expect(String(tiled.stats.gemmPathsNote)).toContain(`${withEpilogue} tiled kernel`);
+    expect(tiled.stats.epilogueLaunches).toBe(0);
+    expect(maxRelError(Array.from(tiled.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
+    expect(tiled.io.some((v) => Number.isNaN(v))).toBe(false);
   });
 });
 
