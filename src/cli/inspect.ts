@@ -123,7 +123,7 @@ export function formatTotals(plan: InspectablePlan): string {
   const fewer = fewerText(t.launches, t.tenantLayers);
   const speedup = t.predictedTickUs > 0 ? ` (${(t.ungroupedTickUs / t.predictedTickUs).toFixed(1)}x)` : '';
   return [
-    `tenants      ${t.tenants}, ${t.stages} stages${t.lanes > 1 ? `, ${t.lanes} parallel lanes` : ''}`,
+    `tenants      ${t.tenants}, ${t.stages} stages${t.lanes > 1 ? `, ${t.lanes} parallel lanes` : ''}${t.priorityLanes.length > 0 ? ` (the critical path's at high priority: lane${t.priorityLanes.length > 1 ? 's' : ''} ${t.priorityLanes.join(', ')})` : ''}`,
     `launches     ${t.launches} per tick (${kinds || 'none'}) vs ${t.tenantLayers} tenant layers${fewer}`,
     `work         ${fmtFlops(t.flops)}FLOP, ${fmtBytes(t.bytes)} moved per tick`,
     `predicted    tick ${fmtUs(t.predictedTickUs)}${t.criticalPathUs !== null ? ` in order, ${fmtUs(t.criticalPathUs)} on ${t.lanes} lanes,` : ''} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,

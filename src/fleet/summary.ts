@@ -8,6 +8,7 @@ export interface InspectablePlan {
   readonly launches: readonly Launch[];
   readonly stages: number;
   readonly lanes?: number;
+  readonly priorityLanes?: readonly number[];
   readonly arenas: ArenaSizes;
   readonly cost: CostSummary;
 }
@@ -41,6 +42,7 @@ export interface PlanTotals {
   readonly tenantLayers: number; // what per-tenant execution would launch
   readonly stages: number;
   readonly lanes: number;
+  readonly priorityLanes: readonly number[]; // lanes on the critical path, at high stream priority on the CUDA backend
   readonly criticalPathUs: number | null; // multi-lane plans: the lanes' predicted tick
   // tenants run as parallel branches instead of batched with their equals, and the tick predicted had they been
   readonly branches: { readonly tenants: readonly string[]; readonly batchedUs: number } | null;
@@ -104,6 +106,7 @@ export function planTotals(plan: InspectablePlan): PlanTotals {
     tenantLayers: plan.tenants.reduce((s, t) => s + t.layers, 0),
     stages: plan.stages,
     lanes: plan.lanes ?? 1,
+    priorityLanes: plan.priorityLanes ?? [],
     criticalPathUs: plan.cost.criticalPathUs ?? null,
     branches: plan.cost.branches
       ? { tenants: plan.cost.branches.tenants.map((i) => plan.tenants[i]?.id ?? `#${i}`), batchedUs: plan.cost.branches.batchedUs }

@@ -189,13 +189,19 @@ describe('loom compile / inspect / run', () => {
     const laned = path.join(tmp, 'plan-lanes');
     const r = loom('compile', manifest, '-o', laned, '--quiet', '--lanes', '4');
     expect(r.code, r.err).toBe(0);
-    const onDisk = JSON.parse(readFileSync(path.join(laned, 'plan.json'), 'utf8')) as { lanes?: number; launches: { lane?: number }[] };
+    const onDisk = JSON.parse(readFileSync(path.join(laned, 'plan.json'), 'utf8')) as {
+      lanes?: number;
+      priorityLanes?: number[];
+      launches: { lane?: number }[];
+    };
     expect(onDisk.lanes ?? 1).toBeGreaterThan(1);
     expect(onDisk.lanes).toBeLessThanOrEqual(4);
     const i = loom('inspect', laned);
     expect(i.code, i.err).toBe(0);
     expect(i.out).toContain('waits for');
     expect(i.out).toMatch(new RegExp(`${onDisk.lanes} parallel lanes`));
+    expect(onDisk.priorityLanes?.length ?? 0, 'the busiest lanes run at high priority').toBeGreaterThan(0);
+    expect(i.out).toContain(`the critical path's at high priority: lane${onDisk.priorityLanes!.length > 1 ? 's' : ''} ${onDisk.priorityLanes!.join(', ')}`);
     expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--lanes', '0'), 'USAGE', '--lanes', '1..32');
     // one lane: the four MLPs' equal layers share launches, mlp-wide's different shape joining them in grouped ones
     const one = path.join(tmp, 'plan-one-lane');
