@@ -139,7 +139,8 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
     k.fused = true;
     cands.push_back(k);
   }
-  const bool tile_ok = gs.tile != tile_policy::off && has_epilogue && gs.fuse != fuse_policy::never && tile_eligible(g) && gemv_can_fuse(g, true);
+  const bool tile_ok =
+      gs.tile != tile_policy::off && has_epilogue && gs.fuse != fuse_policy::never && tile_eligible(g) && gemv_can_fuse(g, true);
   if (tile_ok) {
     candidate k;
     k.mode = gemv_twin(g.mode);
@@ -170,8 +171,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
       cands.push_back(k);
     }
   }
-  if (gs.tile == tile_policy::force && tile_ok)
-    keep_only(cands, [](const candidate& k) { return k.tiled; });
+  if (gs.tile == tile_policy::force && tile_ok) keep_only(cands, [](const candidate& k) { return k.tiled; });
   else if (gs.gemv == gemv_policy::force && gemm_mode_is_gemv(g.mode))
     keep_only(cands, [](const candidate& k) { return gemm_mode_is_gemv(k.mode); });
   else if (gs.lt == lt_policy::force) keep_only(cands, [](const candidate& k) { return k.mode == gemm_mode::lt_strided; });
