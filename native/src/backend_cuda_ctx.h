@@ -39,8 +39,9 @@ enum class fuse_policy { automatic, never, force };
 // LOOM_CUDA_LT: whether strided calls may run as cublasLtMatmul. auto: where measured faster; force: wherever
 // cuBLASLt has an algorithm (the skinny-GEMM kernel keeps the calls LOOM_CUDA_GEMV=force gives it).
 enum class lt_policy { automatic, off, force };
-// LOOM_CUDA_TILE: the tiled kernel with the epilogue in its store as a measured candidate (auto), never (off),
-// or the only path for launches it can run (force).
+// LOOM_CUDA_TILE: the tiled kernel with the epilogue in its store as a measured candidate (auto), never (off,
+// the default until its GPU tests have passed: backend_cuda_gemm_paths.cc), or the only path for launches it can
+// run (force).
 enum class tile_policy { automatic, off, force };
 
 // One GEMM call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
@@ -258,7 +259,7 @@ struct cuda_gemm_state {
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
-  tile_policy tile = tile_policy::automatic; // LOOM_CUDA_TILE
+  tile_policy tile = tile_policy::off;       // LOOM_CUDA_TILE (off until its GPU tests pass)
   int lt_calls = 0;
   std::string paths_note;                              // the load-time choice, summed up
   std::vector<std::pair<int32_t, std::string>> paths;  // per gemm launch (plan id): the path it runs, as measured

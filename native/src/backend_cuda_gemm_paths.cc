@@ -4,10 +4,11 @@
 // it is exact (else the plain product and the epilogue kernel), over a few heuristic algorithms (split-K ones
 // among them: the heuristic sees the workspace). Each candidate is timed as the whole launch (its GEMM and,
 // unless fused, its epilogue kernel), so today's path is always one of them and the fastest wins; a fused
-// candidate wins near ties (kFusedTie): one launch and one graph node less in the tick. The tiled kernel (any
-// rows, f32) with the epilogue in its store is a candidate for every f32 launch with an epilogue: a conv's
-// per-channel bias has no cuBLASLt form, so without it such a launch is always two graph nodes. gemm_grouped launches
-// keep their path (cuda_choose_grouped). The choice per launch is reported in handleInfo (gemmPaths).
+// candidate wins near ties (kFusedTie): one launch and one graph node less in the tick. With LOOM_CUDA_TILE=auto
+// (off by default until its GPU tests pass) the tiled kernel (any rows, f32) with the epilogue in its store is a
+// candidate for every f32 launch with an epilogue: a conv's per-channel bias has no cuBLASLt form, so without
+// it such a launch is always two graph nodes. gemm_grouped launches keep their path (cuda_choose_grouped). The
+// choice per launch is reported in handleInfo (gemmPaths).
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -226,8 +227,10 @@ fuse_policy cuda_fuse_policy_from_env() {
                          {{"auto", fuse_policy::automatic}, {"never", fuse_policy::never}, {"force", fuse_policy::force}});
 }
 
+// Off unless asked for (auto or force): the tiled kernel has not yet passed its GPU tests (stop 16 got no GPU);
+// make auto the default once test/gpu/cuda-gemm-fused.test.ts's tiled case has passed on a lent card.
 tile_policy cuda_tile_policy_from_env() {
-  return cuda_env_choice("LOOM_CUDA_TILE", tile_policy::automatic,
+  return cuda_env_choice("LOOM_CUDA_TILE", tile_policy::off,
                          {{"auto", tile_policy::automatic}, {"off", tile_policy::off}, {"force", tile_policy::force}});
 }
 
