@@ -7,6 +7,9 @@ export interface MobileNetOptions extends CommonOptions {
   readonly resolution?: number; // default 224
   readonly classes?: number; // default 1000
   readonly widthMult?: number; // torchvision width_mult; default 1.0
+  // How squeeze-excitation pools: 'global' (default) GlobalAveragePool as torchvision exports it; 'mean'
+  // ReduceMean over the spatial axes with keepdims, as timm's `x.mean((2, 3), keepdim=True)` exports.
+  readonly sePool?: 'global' | 'mean';
 }
 
 type Act = 'RE' | 'HS';
@@ -63,7 +66,7 @@ export function mobilenet(opts: MobileNetOptions): ZooModel {
     let j = 0;
     if (exp !== cin) [y, yms] = convBnAct(g, `${path}.${j++}`, y, yms, cin, exp, 1, 1, 0, act);
     [y, yms] = convBnAct(g, `${path}.${j++}`, y, yms, exp, exp, k, s, (k - 1) / 2, act, exp);
-    if (se) [y, yms] = squeezeExcite(g, `${path}.${j++}`, y, yms, act, exp, makeDivisible(exp / 4));
+    if (se) [y, yms] = squeezeExcite(g, `${path}.${j++}`, y, yms, act, exp, makeDivisible(exp / 4), opts.sePool ?? 'global');
     const residual = s === 1 && cin === out;
     y = conv2d(g, `${path}.${j}.0`, y, { cin: exp, cout: out, k: 1, std: Math.sqrt(1 / exp) });
     const gain = residual ? RESIDUAL_GAIN : 1;
@@ -127,11 +130,14 @@ function convBnAct(
 }
 
 // torchvision SqueezeExcitation: GlobalAveragePool → fc1 (Conv 1x1) → Relu → fc2 → HardSigmoid(1/6, 0.5) → Mul.
-function squeezeExcite(g: ZooGraph, path: string, x: string, xms: number, act: Act, c: number, squeeze: number): [string, number] {
+function squeezeExcite(g: ZooGraph, path: string, x: string, xms: number, act: Act, c: number, squeeze: number, pool: 'global' | 'mean'): [string, number] {
   const s = scope(path);
   // x is a BN-normalized activation: its spatial means are about E[act(z)], z ~ N(0, 1), plus per-channel spread
   const pooledMs = gaussMoments(ACT_FN[act], 1).mean ** 2 + 0.1;
-  let y = g.op('GlobalAveragePool', `${s}/avgpool/GlobalAveragePool`, [x]);
+  let y =
+    pool === 'global'
+      ? g.op('GlobalAveragePool', `${s}/avgpool/GlobalAveragePool`, [x])
+      : g.op('ReduceMean', `${s}/ReduceMean`, [x], { axes: [2, 3], keepdims: 1 });
   y = conv2d(g, `${path}.fc1`, y, { cin: c, cout: squeeze, k: 1, bias: true, std: Math.sqrt(2 / (c * pooledMs)) });
   y = relu(g, `${path}.activation`, y);
   // fc2 pre-activations ~N(0, 1.5²): gates spread over (0, 1) rather than all sitting at 0.5

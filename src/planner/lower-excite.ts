@@ -1,5 +1,6 @@
-// Squeeze-and-excite blocks (MobileNetV3, EfficientNet, SE-ResNet): x → GlobalAveragePool → Conv 1×1 (+ bias,
-// act1) → Conv 1×1 (+ bias, act2) → Mul with x, lowered as ONE generated squeeze_excite kernel instead of a
+// Squeeze-and-excite blocks (MobileNetV3, EfficientNet, SE-ResNet): x → GlobalAveragePool (or a ReduceMean that
+// keeps [N, C, 1, ...]: timm's `x.mean((2, 3), keepdim=True)`) → Conv 1×1 (+ bias, act1) → Conv 1×1 (+ bias,
+// act2) → Mul with x, lowered as ONE generated squeeze_excite kernel instead of a
 // reduce, two one-row GEMMs and a scale. Those four launches are tiny and sit on a deep net's critical path one
 // after another: 40 of a MobileNetV3-Small's 81 launches, at ~4.5 µs each on an H100 (2026-12-06), almost all
 // of it launch latency. The kernel runs one block per image (FORMAT.md "squeeze_excite").
@@ -23,15 +24,18 @@ export interface ExciteMatch {
 
 type Consumers = ReadonlyMap<ValueId, readonly Node[]>;
 
-// The block starting at `n` (a GlobalAveragePool), or null. Every intermediate value must have exactly one use
+// The block starting at `n` (a GlobalAveragePool or a spatial ReduceMean), or null. Every intermediate value must have exactly one use
 // (no graph output, no other reader): only then may the kernel skip materializing them.
 export function matchSqueezeExcite(cx: TenantLowering, n: Node, consumers: Consumers): ExciteMatch | null {
-  if (n.op !== 'GlobalAveragePool' || n.outputs.length !== 1) return null;
+  if ((n.op !== 'GlobalAveragePool' && n.op !== 'ReduceMean') || n.outputs.length !== 1) return null;
   const x = n.inputs[0];
   if (x == null || cx.dtypeOf(x) !== 'f32') return null;
   const xs = cx.shapeOf(x);
   if (xs.length < 3 || !xs.every((d) => Number.isInteger(d) && d > 0)) return null;
   const [images, channels] = [xs[0]!, xs[1]!];
+  // a ReduceMean whose output keeps [N, C] and 1s elsewhere averages each (image, channel) over its spatial values
+  const pooled = cx.shapeOf(n.outputs[0]!);
+  if (pooled.length !== xs.length || pooled[0] !== images || pooled[1] !== channels || pooled.slice(2).some((d) => d !== 1)) return null;
   const spatial = numel(xs.slice(2));
   if (channels > SE_MAX_CHANNELS || channels * spatial > SE_MAX_IMAGE_ELEMS) return null;
   const only = (v: ValueId): Node | undefined => {

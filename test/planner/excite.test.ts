@@ -63,6 +63,17 @@ describe('squeeze-and-excite as one kernel', () => {
     for (const [id, e] of Object.entries(worstErrors(outs[0]!, outs[1]!))) expect(e, id).toBeLessThanOrEqual(1e-5);
   });
 
+  it("timm's form (ReduceMean over the spatial axes, keepdims) is the same block: one launch, onnxruntime's values", async () => {
+    const timm = [1, 2].map((seed) =>
+      tenantFromBytes(`timm-${seed}`, generateModel('mobilenet', { seed, resolution: 32, classes: 10, widthMult: 0.25, sePool: 'mean' }).bytes, 1),
+    );
+    const plan = planFleet(timm.map((t) => t.input));
+    const se = plan.launches.filter((l) => opOf(l) === 'squeeze_excite');
+    expect(se.length).toBe(fused.launches.filter((l) => opOf(l) === 'squeeze_excite').length);
+    expect(plan.launches.filter((l) => opOf(l) === 'reduce')).toHaveLength(1); // the classifier's pool
+    for (const [id, e] of Object.entries(await checkFleet(plan, timm))) expect(e, id).toBeLessThanOrEqual(1e-4);
+  });
+
   it('a block whose image is too large for one block keeps the separate launches', () => {
     // at 640² the early blocks pool images past SE_MAX_IMAGE_ELEMS values; at 32² every block is one kernel
     const big = planFleet([mobilenet(3, 640, 1).input]);
