@@ -141,8 +141,10 @@ void cuda_lanes_destroy(cuda_ctx& c) {
   if (L.fork) cudaEventDestroy(L.fork);
   for (auto& x : L.extra) close_lane(x);
   close_lane(L.first);
+  const lanes_policy policy = L.policy; // read from the environment once, at create: kept for a next plan
   const priority_policy priority = L.priority;
   L = cuda_lanes_state{};
+  L.policy = policy;
   L.priority = priority;
   cudaGetLastError();
 }
