@@ -407,7 +407,8 @@ fuse_policy cuda_fuse_policy_from_env();
 lt_policy cuda_lt_policy_from_env();
 tile_policy cuda_tile_policy_from_env();
 // The kernel's arguments for a strided / batched call (either mode: the cuBLAS one or its gemv twin), and
-// whether the kernel can run it (m <= 16 rows per entry, trans_a false, dense leading dims).
+// whether the kernel can run it (m <= 16 rows per entry, or any rows and f32 when g.tiled; trans_a false, dense
+// leading dims).
 cuda_gemv_args cuda_gemv_args_of(const gemm_call& g);
 bool cuda_gemv_eligible(const gemm_call& g);
 // At load, after warm-up: per eligible call, cuBLAS vs the skinny-GEMM kernel (auto: measured, kept only

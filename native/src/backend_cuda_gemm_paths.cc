@@ -54,19 +54,7 @@ bool gemv_can_fuse(const gemm_call& g, bool tiled) {
   f.fused = true;
   f.tiled = tiled;
   if (strided_layout(f.mode) && g.epi.bias_mode != 0 && !g.epi.bias_strided) return false;
-  return cuda_gemv_fits(cuda_gemv_args_of(f));
-}
-
-// The tiled kernel's operand forms: those of the skinny kernel (the plan's A untransposed), any rows.
-bool tile_eligible(const gemm_call& g) {
-  switch (g.mode) {
-    case gemm_mode::strided:
-    case gemm_mode::batched:
-    case gemm_mode::gemv_strided:
-    case gemm_mode::gemv_batched: break;
-    default: return false;
-  }
-  return g.tb == CUBLAS_OP_N && (g.ta == CUBLAS_OP_N || g.ta == CUBLAS_OP_T);
+  return cuda_gemv_eligible(f);
 }
 
 std::string describe(const candidate& k, bool has_epilogue) {
@@ -140,8 +128,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
     k.fused = true;
     cands.push_back(k);
   }
-  const bool tile_ok =
-      gs.tile != tile_policy::off && has_epilogue && gs.fuse != fuse_policy::never && tile_eligible(g) && gemv_can_fuse(g, true);
+  const bool tile_ok = gs.tile != tile_policy::off && has_epilogue && gs.fuse != fuse_policy::never && gemv_can_fuse(g, true);
   if (tile_ok) {
     candidate k;
     k.mode = gemv_twin(g.mode);

@@ -217,12 +217,12 @@ __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a,
   }
 }
 
-long long tile_grid(const cuda_gemv_args& a) {
-  return static_cast<long long>((a.rows + kTile - 1) / kTile) * ((a.cols + kTile - 1) / kTile) * a.batch;
-}
+int tiles(int n) { return (n + kTile - 1) / kTile; }
+
+long long tile_grid(const cuda_gemv_args& a) { return static_cast<long long>(tiles(a.rows)) * tiles(a.cols) * a.batch; }
 
 cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream) {
-  const int rt = (a.rows + kTile - 1) / kTile, ct = (a.cols + kTile - 1) / kTile;
+  const int rt = tiles(a.rows), ct = tiles(a.cols);
   const unsigned grid = static_cast<unsigned>(tile_grid(a));
   if (a.trans_w) loom_gemm_tile<true><<<grid, kTileThreads, 0, stream>>>(a, rt, ct);
   else loom_gemm_tile<false><<<grid, kTileThreads, 0, stream>>>(a, rt, ct);
