@@ -50,6 +50,19 @@ function firstDifference(a: Float32Array, b: Float32Array): number {
   return -1;
 }
 
+// Launch `id` of problem p in one of three entry forms, by `seed` % 3: one entry, 5 strided entries, or 4 entries
+// through pointer arrays (their tenants and operand seeds derived from `seed`).
+function pushInForm(h: Hand, id: number, seed: number, p: GemmProblem, dtype: GemmDType): void {
+  if (seed % 3 === 0) {
+    h.launches.push({ kind: 'gemm', id, dtype, problem: p, entries: [entry(h, p, seed % 8, 100 + 10 * seed, dtype)], strides: null, info: info(`one${seed}`) });
+  } else if (seed % 3 === 1) {
+    h.launches.push(stridedLaunch(h, id, p, 5, 300 + 10 * seed, (i) => (i + seed) % 8, dtype));
+  } else {
+    const entries = [6, 1, 4, 0].map((t) => entry(h, p, t, 600 + 10 * seed + t, dtype));
+    h.launches.push({ kind: 'gemm', id, dtype, problem: p, entries, strides: null, info: info(`listed${seed}`) });
+  }
+}
+
 function report(what: string, s: Stats): void {
   process.stdout.write(`${what}: ${String(s.gemmPathsNote)}\n  ${String(s.gemmPaths ?? '')}\n`);
 }
@@ -65,22 +78,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
           const m = [1, 3, 16][Math.floor(id / 3) % 3]!;
           // k over two of the kernel's 256-wide tiles on some, n over several column blocks; both kernels (trans_b)
           const p = problem(m, 10 + (id % 7) * 9, 37 + (id % 5) * 60, false, id % 2 === 0, bias, act, id % 2, id % 4 === 0 ? 1 : 0.75);
-          if (id % 3 === 0) {
-            h.launches.push({
-              kind: 'gemm',
-              id,
-              dtype,
-              problem: p,
-              entries: [entry(h, p, id % 8, 100 + 10 * id, dtype)],
-              strides: null,
-              info: info(`one${id}`),
-            });
-          } else if (id % 3 === 1) {
-            h.launches.push(stridedLaunch(h, id, p, 5, 300 + 10 * id, (i) => (i + id) % 8, dtype));
-          } else {
-            const entries = [6, 1, 4, 0].map((t) => entry(h, p, t, 600 + 10 * id + t, dtype));
-            h.launches.push({ kind: 'gemm', id, dtype, problem: p, entries, strides: null, info: info(`listed${id}`) });
-          }
+          pushInForm(h, id, id, p, dtype);
           withEpilogue += needsEpilogue(p) ? 1 : 0;
           id++;
         }
@@ -155,22 +153,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilo
           id++;
           continue;
         }
-        const lid = h.launches.length;
-        if (id % 3 === 0)
-          h.launches.push({
-            kind: 'gemm',
-            id: lid,
-            dtype: 'f32',
-            problem: p,
-            entries: [entry(h, p, id % 8, 100 + 10 * id)],
-            strides: null,
-            info: info(`one${id}`),
-          });
-        else if (id % 3 === 1) h.launches.push(stridedLaunch(h, lid, p, 5, 300 + 10 * id, (i) => (i + id) % 8));
-        else {
-          const entries = [6, 1, 4, 0].map((t) => entry(h, p, t, 600 + 10 * id + t));
-          h.launches.push({ kind: 'gemm', id: lid, dtype: 'f32', problem: p, entries, strides: null, info: info(`listed${id}`) });
-        }
+        pushInForm(h, h.launches.length, id, p, 'f32');
         withEpilogue++;
         id++;
       }
