@@ -12,6 +12,13 @@ import { renderTemplate, type TemplateData } from './render.js';
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
 
 export const BLOCK = 256;
+// squeeze_excite runs one block per image and, at batch 1, that block is the whole launch: as many threads as a
+// block may have, so each of its passes is one or two rounds of loads (codegen/templates/squeeze_excite.cu.hbs).
+const EXCITE_BLOCK = 1024;
+
+function blockOf(op: KernelOp): number {
+  return op.op === 'squeeze_excite' ? EXCITE_BLOCK : BLOCK;
+}
 const MAX_GRID = 1 << 20; // kernels loop grid-stride past this
 // Kernels whose template walks runs (prelude loom_for_runs): a thread does several items of one segment,
 // paying the segment search and index divisions once per run. Their grid gives each thread up to
@@ -154,7 +161,7 @@ function reduceFragments(op: Extract<KernelOp, { op: 'reduce' }>): { init: strin
 function viewModel(l: KernelLaunch, name: string, key: string): { template: string; view: TemplateData } {
   const where = `launch ${l.id} ('${l.op.op}')`;
   const { inputs, out } = launchDTypes(l);
-  const base = { name, block: BLOCK, comment: `${name}: ${key}`, out_t: ctypeOf(out) };
+  const base = { name, block: blockOf(l.op), comment: `${name}: ${key}`, out_t: ctypeOf(out) };
   const in0 = inputs[0] ?? out;
   const typed = { ...base, in_t: ctypeOf(in0), acc_t: accType(in0) };
   const op = l.op;
@@ -241,7 +248,7 @@ function runGrid(op: KernelOp, blocks: number): number {
 
 export function kernelKey(l: KernelLaunch): string {
   const { inputs, out } = launchDTypes(l);
-  return JSON.stringify({ op: l.op, inputs, out, block: BLOCK });
+  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op) });
 }
 
 export function planKernels(launches: readonly Launch[]): KernelTable {
@@ -261,9 +268,10 @@ export function planKernels(launches: readonly Launch[]): KernelTable {
     const mapping = mappingOf(l.op);
     const work = l.segments.map((s) => segmentWork(l.op, s));
     const total = work.reduce((a, b) => a + b, 0);
-    const blocks = mapping === 'block' ? total : runGrid(l.op, Math.ceil(total / BLOCK));
+    const block = blockOf(l.op);
+    const blocks = mapping === 'block' ? total : runGrid(l.op, Math.ceil(total / block));
     names[String(l.id)] = k.name;
-    grids[String(l.id)] = { name: k.name, block: BLOCK, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
+    grids[String(l.id)] = { name: k.name, block, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
   }
   const kernels = [...byKey.entries()].map(
     ([key, k]): KernelSpec => ({

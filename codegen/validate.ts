@@ -44,6 +44,7 @@ function gemmProblem(x: unknown, p: string): void {
   num(g.beta, `${p}.beta`);
   oneOf(g.bias, GEMM_BIAS_MODES, `${p}.bias`);
   if (g.activation !== null) activation(g.activation, `${p}.activation`);
+  if (g.residual !== undefined) bool(g.residual, `${p}.residual`);
   if (g.rowsUnit !== undefined) {
     const unit = int(g.rowsUnit, `${p}.rowsUnit`, 1);
     if (g.transA === true) bad(`${p}.rowsUnit`, 'a GEMM with a transposed A cannot scale its m with the rows');
@@ -58,6 +59,7 @@ function gemmEntry(x: unknown, p: string): void {
   ref(e.b, `${p}.b`);
   ref(e.c, `${p}.c`);
   if (e.bias !== null) ref(e.bias, `${p}.bias`);
+  if (e.residual !== undefined) ref(e.residual, `${p}.residual`);
 }
 
 function instr(x: unknown, p: string): void {

@@ -63,6 +63,9 @@ function gemmAccesses(p: GemmProblem, dtype: DType, e: GemmEntry, where: string)
     const hi = p.bias === 'row' ? p.n : p.bias === 'col' ? p.m : span(p.m, p.n, p.ldBias);
     out.push({ ref: e.bias, dtype: 'f32', lo: 0, hi, what: `${where} bias` });
   }
+  if ((p.residual === true) !== (e.residual !== undefined))
+    bad(where, `residual ${p.residual === true ? 'on' : 'off'} but the entry ${e.residual === undefined ? 'has no' : 'has a'} residual ref`);
+  if (e.residual !== undefined) out.push({ ref: e.residual, dtype: 'f32', lo: 0, hi: span(p.m, p.n, p.ldc), what: `${where} residual` });
   return out;
 }
 

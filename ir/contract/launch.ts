@@ -98,6 +98,8 @@ export interface Ref {
 // Leading dims are in elements, row-major (lda >= k when !transA, >= m when transA; ...).
 // bias: 'none'; 'row' = bias[n] added to every row; 'col' = bias[m] added to every column (conv as W·cols);
 // 'full' = bias is an [m,n] matrix with leading dim ldBias (a Gemm's C input).
+// residual (optional, absent = false): every entry also adds its own f32 [m,n] residual with leading dim ldc
+// before the activation, C = act(alpha · op(A)·op(B) + beta · bias + residual): a residual Add folded in.
 export interface GemmProblem {
   readonly m: number;
   readonly n: number;
@@ -112,6 +114,7 @@ export interface GemmProblem {
   readonly bias: GemmBiasMode;
   readonly ldBias: number; // for 'full'; 0 otherwise
   readonly activation: Activation | null;
+  readonly residual?: boolean;
   // Optional: m = rowsUnit · the tenants' request rows, rows outermost in A and C (FORMAT.md "gemm"), so a tick
   // whose live tenants carry fewer rows may run m' = rowsUnit · its row bucket. Absent: m never scales.
   readonly rowsUnit?: number;
@@ -123,10 +126,12 @@ export interface GemmEntry {
   readonly b: Ref;
   readonly c: Ref;
   readonly bias: Ref | null;
+  readonly residual?: Ref; // present exactly when the problem has residual: the addend, laid out like C
 }
 
 // Uniform byte strides between consecutive entries, present only when every entry's a/b/c/bias is exactly
-// the first one's plus i * stride (then a backend may use one strided-batched call).
+// the first one's plus i * stride (then a backend may use one strided-batched call). Residuals are not covered:
+// a backend reaches each entry's residual through its own ref.
 export interface GemmStrides {
   readonly a: number;
   readonly b: number;

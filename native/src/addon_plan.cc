@@ -124,6 +124,7 @@ gemm_problem parse_problem(const Napi::Object& o, const std::string& w) {
   p.bias = parse_name(bias_mode_parse, bias_mode_expected, str(o, "bias", w), w + ".bias", "bias mode");
   p.ld_bias = present(o, "ldBias") ? integer(o, "ldBias", w) : 0;
   p.rows_unit = present(o, "rowsUnit") ? integer(o, "rowsUnit", w) : 0;
+  p.residual = present(o, "residual") && boolean(o, "residual", w);
   p.act = parse_activation(o.Has("activation") ? o.Get("activation") : Napi::Value(), w + ".activation");
   return p;
 }
@@ -141,6 +142,8 @@ std::vector<gemm_entry> parse_entries(const Napi::Value& v, const std::string& w
     e.c = parse_ref(field(o, "c", wi), wi + ".c");
     e.has_bias = present(o, "bias");
     if (e.has_bias) e.bias = parse_ref(o.Get("bias"), wi + ".bias");
+    e.has_residual = present(o, "residual");
+    if (e.has_residual) e.residual = parse_ref(o.Get("residual"), wi + ".residual");
   }
   return out;
 }

@@ -31,12 +31,14 @@ struct tile_task {
   int64_t m0, n0;
 };
 
-void epilogue(const gemm_problem& p, const float* bias, float* c, int64_t m0, int64_t mc, int64_t n0, int64_t nc) {
+// residual: the entry's [m, n] addend (leading dim ldc), null when the problem has none.
+void epilogue(const gemm_problem& p, const float* bias, const float* residual, float* c, int64_t m0, int64_t mc, int64_t n0, int64_t nc) {
   const float alpha = static_cast<float>(p.alpha), beta = static_cast<float>(p.beta);
   const bool has_act = p.act.kind != activation_kind::none;
-  if (alpha == 1.0f && p.bias == bias_mode::none && !has_act) return;
+  if (alpha == 1.0f && p.bias == bias_mode::none && !residual && !has_act) return;
   for (int64_t i = m0; i < m0 + mc; i++) {
     float* row = c + i * p.ldc;
+    const float* res = residual ? residual + i * p.ldc : nullptr;
     for (int64_t j = n0; j < n0 + nc; j++) {
       float v = alpha * row[j];
       switch (p.bias) {
@@ -45,6 +47,7 @@ void epilogue(const gemm_problem& p, const float* bias, float* c, int64_t m0, in
         case bias_mode::col: v += beta * bias[i]; break;
         case bias_mode::full: v += beta * bias[i * p.ld_bias + j]; break;
       }
+      if (res) v += res[j];
       row[j] = has_act ? cpu_activation<float>(p.act, v) : v;
     }
   }
@@ -138,7 +141,8 @@ void cpu_gemm(cpu_ctx& ctx, const launch& l, const tenant_mask& active, int64_t 
     if (use_skinny(p)) skinny(g);
     else tile(g);
     const float* bias = e.has_bias ? reinterpret_cast<const float*>(ctx.at(e.bias)) : nullptr;
-    epilogue(p, bias, c, t.m0, mc, t.n0, nc);
+    const float* residual = e.has_residual ? reinterpret_cast<const float*>(ctx.at(e.residual)) : nullptr;
+    epilogue(p, bias, residual, c, t.m0, mc, t.n0, nc);
   });
 }
 

@@ -130,7 +130,8 @@ void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const
 cuda_gemm_epi gemm_epilogue(const cuda_ctx& c, const launch& l, const gemm_group& g, bool strided) {
   const gemm_problem& p = g.problem;
   cuda_gemm_epi e;
-  e.needed = p.bias != bias_mode::none || p.act.kind != activation_kind::none;
+  e.needed = p.bias != bias_mode::none || p.residual || p.act.kind != activation_kind::none;
+  e.residual = p.residual;
   e.bias_mode = static_cast<int>(p.bias);
   e.ld_bias = p.ld_bias;
   e.act = static_cast<int>(p.act.kind);

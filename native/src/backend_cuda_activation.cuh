@@ -22,11 +22,12 @@ __device__ __forceinline__ float cuda_activation(int act, float x, float p0, flo
   return x;
 }
 
-// v (= alpha · the product) + beta · bias, then the activation: the whole epilogue of one C element at row
-// r, column j of its entry (the plan's row-major view). bias_mode: 0 none, 1 row (bias[j]), 2 col (bias[r]),
-// 3 full (bias[r·ld_bias + j]); a null bias adds nothing.
+// v (= alpha · the product) + beta · bias + the residual, then the activation: the whole epilogue of one C
+// element at row r, column j of its entry (the plan's row-major view). bias_mode: 0 none, 1 row (bias[j]), 2
+// col (bias[r]), 3 full (bias[r·ld_bias + j]); a null bias adds nothing; `res` points at this element's
+// residual (null: none), added after the bias as the CPU backend does.
 __device__ __forceinline__ float cuda_epilogue_value(float v, const float* bias, int bias_mode, long long ld_bias, long long r, long long j,
-                                                     float beta, int act, float p0, float p1) {
+                                                     float beta, int act, float p0, float p1, const float* res = nullptr) {
   if (bias) {
     switch (bias_mode) {
       case 1: v += beta * bias[j]; break;
@@ -35,6 +36,7 @@ __device__ __forceinline__ float cuda_epilogue_value(float v, const float* bias,
       default: break;
     }
   }
+  if (res) v += *res;
   return cuda_activation(act, v, p0, p1);
 }
 

@@ -21,7 +21,8 @@ __global__ void __launch_bounds__(256) loom_gemm_epilogue(const cuda_epi_job* __
     const long long i = w - j.begin, r = i / j.n, c = i % j.n;
     float* cp = reinterpret_cast<float*>(j.c) + r * j.ldc + c;
     const float v = j.zero_c ? 0.0f : *cp;
-    *cp = cuda_epilogue_value(v, reinterpret_cast<const float*>(j.bias), j.bias_mode, j.ld_bias, r, c, j.beta, j.act, j.p0, j.p1);
+    const float* res = j.residual ? reinterpret_cast<const float*>(j.residual) + r * j.ldc + c : nullptr;
+    *cp = cuda_epilogue_value(v, reinterpret_cast<const float*>(j.bias), j.bias_mode, j.ld_bias, r, c, j.beta, j.act, j.p0, j.p1, res);
   }
 }
 

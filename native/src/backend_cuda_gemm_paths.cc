@@ -48,7 +48,7 @@ void apply(gemm_call& g, const candidate& k) {
 
 // Whether the skinny-GEMM kernel (or with `tiled`, the tiled one) can run g with its launch's epilogue in its store.
 bool gemv_can_fuse(const gemm_call& g, bool tiled) {
-  if (!g.epi.needed) return false;
+  if (!g.epi.needed || g.epi.residual) return false;
   gemm_call f = g;
   f.mode = gemv_twin(g.mode);
   f.fused = true;

@@ -99,6 +99,10 @@ struct lt_epilogue {
 
 bool lt_epilogue_of(const gemm_call& g, bool true_fp32, lt_epilogue& out, std::string& why) {
   const cuda_gemm_epi& e = g.epi;
+  if (e.residual) {
+    why = "a residual addend (the epilogue kernel adds it)";
+    return false;
+  }
   int act = 0; // 0 none, 1 relu, 2 gelu
   switch (e.act) {
     case static_cast<int>(activation_kind::none): act = 0; break;

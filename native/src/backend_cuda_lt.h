@@ -41,7 +41,8 @@ void cuda_gemm_ctx_destroy(cuda_gemm_ctx& x);
 // The launch's epilogue as a GEMM call may apply it itself (gemm launches: one problem), in the plan's
 // row-major terms: C = act(alpha · op(A) · op(B) + beta · bias).
 struct cuda_gemm_epi {
-  bool needed = false;      // the launch has bias or an activation (and k > 0: a call exists)
+  bool needed = false;      // the launch has bias, a residual or an activation (and k > 0: a call exists)
+  bool residual = false;    // entries add a residual: only the epilogue kernel applies it (no fused form)
   int bias_mode = 0;        // bias_mode as int: 0 none, 1 row (bias[j]), 2 col (bias[i]), 3 full (bias[i·ld_bias + j])
   CUdeviceptr bias = 0;     // strided calls: entry 0's bias
   long long sbias = 0;      // strided calls: element stride between entries' biases (0: shared)

@@ -121,7 +121,7 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
   for (const auto& g : l.groups) {
     const gemm_problem& p = g.problem;
     const bool has_bias = p.bias != bias_mode::none;
-    const bool needed = has_bias || p.act.kind != activation_kind::none || p.k == 0;
+    const bool needed = has_bias || p.residual || p.act.kind != activation_kind::none || p.k == 0;
     if (!needed || p.m == 0 || p.n == 0) continue;
     for (const auto& e : g.entries) {
       cuda_epi_job j;
@@ -133,6 +133,7 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
       j.ld_bias = p.ld_bias;
       j.c = arenas.at(e.c);
       j.bias = has_bias && e.has_bias ? arenas.at(e.bias) : 0;
+      j.residual = p.residual && e.has_residual ? arenas.at(e.residual) : 0;
       j.bias_mode = static_cast<int>(p.bias); // none row col full = 0 1 2 3
       j.act = static_cast<int>(p.act.kind);
       j.beta = static_cast<float>(p.beta);

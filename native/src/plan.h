@@ -42,6 +42,9 @@ struct gemm_problem {
   bias_mode bias = bias_mode::none;
   int64_t ld_bias = 0;
   activation act;
+  // residual (optional in plan.json): every entry adds its own f32 [m, n] residual (leading dim ldc) before the
+  // activation: C = act(alpha · op(A) · op(B) + beta · bias + residual)
+  bool residual = false;
   // rowsUnit (optional in plan.json; 0 = absent): m = rows_unit * the tenants' rows, with the rows outermost in A
   // and C, so a tick whose tenants carry at most `rows` rows may run m' = gemm_rows_m(p, rows) rows instead.
   int64_t rows_unit = 0;
@@ -58,6 +61,8 @@ struct gemm_entry {
   ref a, b, c;
   bool has_bias = false;
   ref bias;
+  bool has_residual = false; // exactly when the problem has residual
+  ref residual;
 };
 
 struct gemm_strides {

@@ -118,6 +118,8 @@ struct checker {
         span("gemm bias", e.bias, dtype::f32, {p.m, p.n}, {p.ld_bias, 1}, false);
         break;
     }
+    if (p.residual != e.has_residual) bad("gemm entry residual does not match the problem's residual flag");
+    if (e.has_residual) span("gemm residual", e.residual, dtype::f32, {p.m, p.n}, {p.ldc, 1}, false);
   }
 
   int32_t program_depth(const std::vector<elt_instr>& prog, size_t n_inputs, size_t n_params) const {

@@ -195,7 +195,16 @@ export function resolveLaunches(drafts: readonly DraftLaunch[], where: (r: LRef)
     return { arena: p.arena, offset: p.offset + r.offset };
   };
   const entriesOf = (steps: readonly GemmStep[]): GemmEntry[] =>
-    steps.flatMap((s) => s.entries.map((e) => ({ tenant: s.tenant, a: ref(e.a), b: ref(e.b), c: ref(e.c), bias: e.bias ? ref(e.bias) : null })));
+    steps.flatMap((s) =>
+      s.entries.map((e) => ({
+        tenant: s.tenant,
+        a: ref(e.a),
+        b: ref(e.b),
+        c: ref(e.c),
+        bias: e.bias ? ref(e.bias) : null,
+        ...(e.residual ? { residual: ref(e.residual) } : {}),
+      })),
+    );
   return drafts.map((d, id): Launch => {
     const steps = draftSteps(d);
     const tenants = [...new Set(steps.map((s) => s.tenant))].sort((a, b) => a - b);

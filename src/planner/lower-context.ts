@@ -9,7 +9,7 @@ import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp } from '../../ir/contract/launch.js';
 import { gemmWork, kernelWork } from './work.js';
-import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, kernelKey } from './steps.js';
+import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, gemmEntryReads, kernelKey } from './steps.js';
 import { constantsAbstracted } from './eltwise-params.js';
 
 export interface Loc {
@@ -27,6 +27,7 @@ export interface FleetState {
   readonly gemmDType?: 'f32' | 'bf16' | 'f16';
   readonly limits?: SizeLimits; // default DEFAULT_LIMITS
   readonly squeezeExcite?: boolean; // default true: squeeze-and-excite blocks as one kernel (lower-excite.ts)
+  readonly residualEpilogue?: boolean; // default true: residual adds in the GEMM epilogue (lower-residual.ts)
 }
 
 const BUF_LIMIT: Readonly<Record<BufKind, { key: 'maxWeightsBytes' | 'maxActivationsBytes' | 'maxIoBytes'; what: string; arena: string }>> = {
@@ -44,6 +45,8 @@ export class TenantLowering {
   private readonly castOf = new Map<string, Loc>();
   readonly uses = new Map<ValueId, number>(); // uses of each value by nodes and graph outputs
   node: Node | null = null; // the node being lowered, for sources and messages
+  // The residual the next gemm() adds in its epilogue (lower-residual.ts), set around one GEMM node's lowering.
+  private residual: { readonly loc: Loc; readonly out: ValueId } | null = null;
 
   constructor(
     readonly fleet: FleetState,
@@ -228,8 +231,31 @@ export class TenantLowering {
     return m / this.maxBatch;
   }
 
-  gemm(dtype: DType, problem: GemmProblem, entries: readonly DraftGemmEntry[], after: readonly number[] = [], rowsUnit?: number): Step {
-    const reads = entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
+  // Runs `lower` (one GEMM node writing value `out`) with `residual` added in its GEMM's epilogue: each entry's
+  // residual sits where its C sits, relative to `out` (both f32 of one shape).
+  withResidual(residual: Loc, out: ValueId, lower: () => void): void {
+    this.residual = { loc: residual, out };
+    try {
+      lower();
+      if (this.residual !== null) fail('VERIFY', `${this.where()}: the residual add found no GEMM to fold into`);
+    } finally {
+      this.residual = null;
+    }
+  }
+
+  gemm(dtype: DType, problem0: GemmProblem, entries0: readonly DraftGemmEntry[], after: readonly number[] = [], rowsUnit?: number): Step {
+    let [problem, entries] = [problem0, entries0];
+    const res = this.residual;
+    if (res !== null) {
+      this.residual = null;
+      const Y = this.loc(res.out).ref;
+      entries = entries.map((e) => {
+        if (e.c.buf !== Y.buf) fail('VERIFY', `${this.where()}: a residual GEMM entry writes outside its output`);
+        return { ...e, residual: { buf: res.loc.ref.buf, offset: res.loc.ref.offset + e.c.offset - Y.offset } };
+      });
+      problem = { ...problem, residual: true };
+    }
+    const reads = entries.flatMap(gemmEntryReads);
     const writes = entries.map((e) => e.c.buf);
     const work = gemmWork(dtype, problem, entries.length);
     const step: Step = {

@@ -256,7 +256,7 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
 
 // Conv with one filter per input channel (group = C_in = C_out): a GEMM per (image, channel) of k = kh·kw
 // would be tiny, so it is one generated 'depthwise' kernel over every tenant's images and channels.
-function isDepthwise(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): boolean {
+export function isDepthwise(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): boolean {
   const C = cx.shapeOf(n.inputs[0]!)[1];
   const W = cx.shapeOf(n.inputs[1]!);
   return C !== undefined && C > 1 && n.attrs.group === C && W[0] === C && W[1] === 1;

@@ -6,6 +6,7 @@ import { type FleetState, type Loc, TenantLowering } from './lower-context.js';
 import { type Expr, isEltwiseOp } from './lower-eltwise.js';
 import { lowerSqueezeExcite, matchSqueezeExcite } from './lower-excite.js';
 import { copyInto } from './lower-layout.js';
+import { lowerResidual, matchResidual } from './lower-residual.js';
 import { lowerNodeByOp } from './lowerings.js';
 
 export interface LoweredTenant {
@@ -71,6 +72,12 @@ export function lowerTenant(
     if (se !== null) {
       lowerSqueezeExcite(cx, se);
       for (const m of [se.fc1, se.fc2, se.mul]) fused.add(m);
+      continue;
+    }
+    const res = fleet.residualEpilogue === false ? null : matchResidual(cx, n, consumers, (v) => cx.has(v) && !pending.has(v));
+    if (res !== null) {
+      lowerResidual(cx, res);
+      for (const m of res.fused) fused.add(m);
       continue;
     }
     lowerNodeByOp(cx, n, pending, fusesIntoConsumer(g, n, consumers, outputs));

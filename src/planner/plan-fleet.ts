@@ -42,6 +42,9 @@ export interface PlanOptions {
   // Squeeze-and-excite blocks as one generated kernel (default true; src/planner/lower-excite.ts); false: a
   // reduce, two GEMMs and a scale, as before (the A/B).
   readonly squeezeExcite?: boolean;
+  // Residual adds (and an activation after them) folded into the GEMM before them (default true;
+  // src/planner/lower-residual.ts); false: the GEMM and an elementwise launch, as before (the A/B).
+  readonly residualEpilogue?: boolean;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -114,6 +117,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32',
     limits,
     squeezeExcite: opts.squeezeExcite ?? true,
+    residualEpilogue: opts.residualEpilogue ?? true,
   };
   const lowered: LoweredTenant[] = concrete.map((c, i) => {
     const t = tenants[i]!;

@@ -46,6 +46,12 @@ export interface DraftGemmEntry {
   readonly b: LRef;
   readonly c: LRef;
   readonly bias: LRef | null;
+  readonly residual?: LRef; // exactly when the problem has residual (launch.ts GemmProblem)
+}
+
+// What one GEMM entry reads besides its weights' arena: A, B, the bias and the residual.
+export function gemmEntryReads(e: DraftGemmEntry): number[] {
+  return [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : []), ...(e.residual ? [e.residual.buf] : [])];
 }
 
 interface StepBase {
@@ -81,7 +87,7 @@ export interface KernelStep extends StepBase {
 export type Step = GemmStep | KernelStep;
 
 export function stepReads(s: Step): number[] {
-  if (s.kind === 'gemm') return s.entries.flatMap((e) => [e.a.buf, e.b.buf, ...(e.bias ? [e.bias.buf] : [])]);
+  if (s.kind === 'gemm') return s.entries.flatMap(gemmEntryReads);
   return s.segments.flatMap((g) => g.inputs.map((v) => v.ref.buf));
 }
 

@@ -10,18 +10,19 @@ export interface Work {
   readonly bytes: number;
 }
 
-// A and B in `dtype`; C and bias always f32. `entries` problems of the same shape.
+// A and B in `dtype`; C, bias and residual always f32. `entries` problems of the same shape.
 export function gemmWork(dtype: DType, problem: GemmProblem, entries: number): Work {
   const ab = (problem.m * problem.k + problem.k * problem.n) * byteSize(dtype);
   const biasElems = problem.bias === 'none' ? 0 : problem.bias === 'full' ? problem.m * problem.n : problem.bias === 'row' ? problem.n : problem.m;
-  const cb = (problem.m * problem.n + biasElems) * 4;
+  const residualElems = problem.residual === true ? problem.m * problem.n : 0;
+  const cb = (problem.m * problem.n + biasElems + residualElems) * 4;
   return { flops: 2 * problem.m * problem.n * problem.k * entries, bytes: (ab + cb) * entries };
 }
 
-// The bytes of C a GEMM writes when it adds a bias or applies an activation (a backend may run that as an
-// epilogue after the product): 0 for a plain product.
+// The bytes of C a GEMM writes when it adds a bias or a residual or applies an activation (a backend may run
+// that as an epilogue after the product): 0 for a plain product.
 export function gemmEpilogueBytes(problem: GemmProblem, entries: number): number {
-  return problem.bias === 'none' && problem.activation === null ? 0 : problem.m * problem.n * 4 * entries;
+  return problem.bias === 'none' && problem.activation === null && problem.residual !== true ? 0 : problem.m * problem.n * 4 * entries;
 }
 
 // What the work of a kernel segment depends on (launch Segment and the planner's DraftSegment both fit).

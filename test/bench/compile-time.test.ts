@@ -84,10 +84,11 @@ const FLEET = [
   { id: 'enc-1', kind: 'encoder', opts: { seed: 6, layers: 1, hidden: 16, heads: 2, ffn: 32, seq: 4, vocabSize: 30, maxPositions: 8 }, maxBatch: 1 },
 ] as const;
 
-// Computed by the code before this change (whole-arena packing, f64 BN folding and LSTM/GRU transposes).
+// Computed by the code before the streaming change (whole-arena packing, f64 BN folding and LSTM/GRU transposes);
+// recomputed when residual adds moved into GEMM epilogues (weights are laid out in launch order, which moved).
 const BEFORE = {
   bytes: 218112,
-  weightsSha256: 'b34b8c8e88c7a25d491560ed39c3965240d20be5bb7af72c6543d625fda9c28f',
+  weightsSha256: '7817b5f5ee6f362a332a85b6f85e0eda8b3143fe8d1f1dd181ac95f89b0c57f9',
 };
 
 function sha256(bytes: Uint8Array): string {

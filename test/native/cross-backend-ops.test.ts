@@ -499,10 +499,11 @@ function operand(data: Float32Array, dtype: (typeof GEMM_DTYPES)[number]): { dat
   return { data: Uint16Array.from(data, (v) => conv(v)), dtype };
 }
 
-function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode): Case {
+// residual: each entry also adds its own [m, n] residual (GemmProblem.residual) before the activation.
+function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode, residual = false): Case {
   return {
-    name: `gemm ${dtype} bias ${bias}`,
-    covers: ['launch:gemm', `gemm_dtype:${dtype}`, `bias:${bias}`],
+    name: `gemm ${dtype} bias ${bias}${residual ? ' + residual' : ''}`,
+    covers: ['launch:gemm', `gemm_dtype:${dtype}`, `bias:${bias}`, ...(residual ? ['gemm:residual'] : [])],
     build: (b) => {
       const [m, n, k] = [3, 5, 4];
       const w = operand(randomF32(k * n, 221), dtype);
@@ -513,6 +514,7 @@ function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode): Case
       const aData = operand(randomF32(2 * m * k, 223), dtype);
       const a = b.alloc('io', aData.dtype, 2 * m * k, aData.data);
       const c = b.alloc('io', 'f32', 2 * m * n);
+      const r = residual ? b.alloc('io', 'f32', 2 * m * n, randomF32(2 * m * n, 224)) : null;
       const es = Number(dtype === 'f32' ? 4 : 2);
       b.launches.push({
         kind: 'gemm',
@@ -533,6 +535,7 @@ function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode): Case
           bias,
           ldBias: bias === 'full' ? n : 0,
           activation: { kind: 'relu' },
+          ...(residual ? { residual: true } : {}),
         },
         entries: [0, 1].map((t) => ({
           tenant: t,
@@ -540,6 +543,7 @@ function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode): Case
           b: wb.ref,
           c: { arena: 'io' as const, offset: c.ref.offset + t * m * n * 4 },
           bias: bslot ? bslot.ref : null,
+          ...(r ? { residual: { arena: 'io' as const, offset: r.ref.offset + t * m * n * 4 } } : {}),
         })),
         strides: { a: m * k * es, b: 0, c: m * n * 4, bias: 0 },
       });
@@ -550,7 +554,7 @@ function gemmCase(dtype: (typeof GEMM_DTYPES)[number], bias: GemmBiasMode): Case
 
 function gemmGroupedCase(): Case {
   return {
-    name: 'gemm_grouped f32 (two problems, transposed B, gelu)',
+    name: 'gemm_grouped f32 (two problems, transposed B, gelu; a residual in the second)',
     covers: ['launch:gemm_grouped'],
     build: (b) => {
       const c1 = b.alloc('io', 'f32', 2 * 4);
@@ -560,6 +564,7 @@ function gemmGroupedCase(): Case {
       const a2 = b.alloc('io', 'f32', 3 * 5, randomF32(15, 233));
       const w2 = b.alloc('weights', 'f32', 5 * 2, randomF32(10, 234));
       const bias2 = b.alloc('weights', 'f32', 2, randomF32(2, 235));
+      const res2 = b.alloc('io', 'f32', 3 * 2, randomF32(6, 236));
       b.launches.push({
         kind: 'gemm_grouped',
         id: b.launches.length,
@@ -585,8 +590,23 @@ function gemmGroupedCase(): Case {
             entries: [{ tenant: 0, a: a1.ref, b: w1.ref, c: c1.ref, bias: null }],
           },
           {
-            problem: { m: 3, n: 2, k: 5, transA: false, transB: false, lda: 5, ldb: 2, ldc: 2, alpha: 1, beta: 1, bias: 'row', ldBias: 0, activation: null },
-            entries: [{ tenant: 1, a: a2.ref, b: w2.ref, c: c2.ref, bias: bias2.ref }],
+            problem: {
+              m: 3,
+              n: 2,
+              k: 5,
+              transA: false,
+              transB: false,
+              lda: 5,
+              ldb: 2,
+              ldc: 2,
+              alpha: 1,
+              beta: 1,
+              bias: 'row',
+              ldBias: 0,
+              activation: null,
+              residual: true,
+            },
+            entries: [{ tenant: 1, a: a2.ref, b: w2.ref, c: c2.ref, bias: bias2.ref, residual: res2.ref }],
           },
         ],
       });
@@ -598,7 +618,11 @@ function gemmGroupedCase(): Case {
 function launchKindCases(kind: (typeof LAUNCH_KINDS)[number]): Case[] {
   switch (kind) {
     case 'gemm':
-      return GEMM_DTYPES.flatMap((d) => GEMM_BIAS_MODES.map((bias) => gemmCase(d, bias)));
+      return [
+        ...GEMM_DTYPES.flatMap((d) => GEMM_BIAS_MODES.map((bias) => gemmCase(d, bias))),
+        ...(['none', 'row', 'col'] as const).map((bias) => gemmCase('f32', bias, true)),
+        gemmCase('bf16', 'row', true),
+      ];
     case 'gemm_grouped':
       return [gemmGroupedCase()];
     case 'kernel':
@@ -711,7 +735,7 @@ function compare(c: Case, x: Built, want: Uint8Array, got: Uint8Array, backend: 
 // ---- the tests -----------------------------------------------------------------------------------------
 
 describe('cross-backend ops: the contract lists all have cases', () => {
-  it('every KernelOp, eltwise instruction, activation, reduction, pool mode, launch kind, GEMM dtype and bias mode', () => {
+  it('every KernelOp, eltwise instruction, activation, reduction, pool mode, launch kind, GEMM dtype, bias mode and the residual', () => {
     const covered = new Set(CASES.flatMap((c) => c.covers));
     const want = [
       ...LAUNCH_KINDS.map((k) => `launch:${k}`),
@@ -724,6 +748,7 @@ describe('cross-backend ops: the contract lists all have cases', () => {
       ...POOL_MODES.map((k) => `pool:${k}`),
       ...GEMM_DTYPES.map((k) => `gemm_dtype:${k}`),
       ...GEMM_BIAS_MODES.map((k) => `bias:${k}`),
+      'gemm:residual',
     ];
     expect(want.filter((w) => !covered.has(w))).toEqual([]);
   });

@@ -48,6 +48,21 @@ describe('native plan checks', () => {
     expect(loadNativeAddon().create.bind(null, ok, new Uint8Array(16), { backend: 'tpu' as never })).toThrow(/unknown backend 'tpu'/);
   });
 
+  it('a residual GEMM needs a residual ref in every entry, inside its arena', () => {
+    type G = { problem: { residual?: boolean }; entries: Array<{ residual?: unknown }> };
+    const withResidual = (ref: unknown, flag = true) => {
+      const p = gemmPlan(64);
+      const l = p.launches[0] as unknown as G;
+      l.problem.residual = flag;
+      if (ref !== undefined) l.entries[0]!.residual = ref;
+      return p;
+    };
+    expect(create(withResidual({ arena: 'io', offset: 32 }), new Uint8Array(16))).not.toThrow();
+    expect(create(withResidual(undefined), new Uint8Array(16))).toThrow(/launch 7 \(gemm 2x2x2\): gemm entry residual does not match/);
+    expect(create(withResidual({ arena: 'io', offset: 32 }, false), new Uint8Array(16))).toThrow(/gemm entry residual does not match/);
+    expect(create(withResidual({ arena: 'io', offset: 80 }), new Uint8Array(16))).toThrow(/gemm residual .*outside the io arena/);
+  });
+
   it('priority lanes must name lanes of the plan, once each', () => {
     const ok = { ...gemmPlan(64), lanes: 2, priorityLanes: [1] };
     expect(create(ok, new Uint8Array(16))).not.toThrow();

@@ -119,6 +119,7 @@ function gemm(a: Arenas, dtype: DType, p: GemmProblem, e: GemmEntry): void {
   // `dtype` is A's and B's; C and bias are f32 (FORMAT.md "gemm dtype")
   const fc = f32Ref(a, e.c, 'f32');
   const fbias = e.bias ? f32Ref(a, e.bias, 'f32') : null;
+  const fres = e.residual ? f32Ref(a, e.residual, 'f32') : null;
   const acc = new Float64Array(p.n);
   for (let i = 0; i < p.m; i++) {
     acc.fill(0);
@@ -134,6 +135,7 @@ function gemm(a: Arenas, dtype: DType, p: GemmProblem, e: GemmEntry): void {
         const bi = p.bias === 'row' ? j : p.bias === 'col' ? i : i * p.ldBias + j;
         v += p.beta * (fbias ? fbias.arr[fbias.base + bi]! : load(a, e.bias!, 'f32', bi));
       }
+      if (e.residual) v += fres ? fres.arr[fres.base + i * p.ldc + j]! : load(a, e.residual, 'f32', i * p.ldc + j);
       if (p.activation) v = applyActivation(p.activation, v);
       if (fc) fc.arr[fc.base + i * p.ldc + j] = v;
       else store(a, e.c, 'f32', i * p.ldc + j, v);
