@@ -39,8 +39,9 @@ export interface PlanOptions {
   // Lanes follow chains (default true): the launches serving one set of tenants keep lanes of their own while
   // lanes are left; false: lanes by the cost model's start times alone (the A/B of bench/lanes-ab.ts).
   readonly laneChains?: boolean;
-  // Squeeze-and-excite blocks as one generated kernel (default true; src/planner/lower-excite.ts); false: a
-  // reduce, two GEMMs and a scale, as before (the A/B).
+  // Squeeze-and-excite blocks as one generated kernel (src/planner/lower-excite.ts); default false: a reduce, two
+  // GEMMs and a scale. Off until the kernel's reworked form has been measured on a GPU: its first form was
+  // slower than those four launches on an H100 (BENCHMARKS.md, stop 17).
   readonly squeezeExcite?: boolean;
   // Residual adds (and an activation after them) folded into the GEMM before them (default true;
   // src/planner/lower-residual.ts); false: the GEMM and an elementwise launch, as before (the A/B).
@@ -116,7 +117,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     steps: [],
     gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32',
     limits,
-    squeezeExcite: opts.squeezeExcite ?? true,
+    squeezeExcite: opts.squeezeExcite === true,
     residualEpilogue: opts.residualEpilogue ?? true,
   };
   const lowered: LoweredTenant[] = concrete.map((c, i) => {

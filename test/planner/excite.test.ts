@@ -26,8 +26,8 @@ afterAll(() => {
 });
 
 describe('squeeze-and-excite as one kernel', () => {
-  const fused = planFleet(inputs);
-  const apart = planFleet(inputs, { squeezeExcite: false });
+  const fused = planFleet(inputs, { squeezeExcite: true });
+  const apart = planFleet(inputs); // the default until the kernel has been measured on a GPU (plan-fleet.ts)
 
   it('each block is one launch over both tenants, in place of a reduce, two GEMMs and a scale', () => {
     const se = fused.launches.filter((l) => opOf(l) === 'squeeze_excite');
@@ -67,7 +67,10 @@ describe('squeeze-and-excite as one kernel', () => {
     const timm = [1, 2].map((seed) =>
       tenantFromBytes(`timm-${seed}`, generateModel('mobilenet', { seed, resolution: 32, classes: 10, widthMult: 0.25, sePool: 'mean' }).bytes, 1),
     );
-    const plan = planFleet(timm.map((t) => t.input));
+    const plan = planFleet(
+      timm.map((t) => t.input),
+      { squeezeExcite: true },
+    );
     const se = plan.launches.filter((l) => opOf(l) === 'squeeze_excite');
     expect(se.length).toBe(fused.launches.filter((l) => opOf(l) === 'squeeze_excite').length);
     expect(plan.launches.filter((l) => opOf(l) === 'reduce')).toHaveLength(1); // the classifier's pool
@@ -76,8 +79,8 @@ describe('squeeze-and-excite as one kernel', () => {
 
   it('a block whose image is too large for one block keeps the separate launches', () => {
     // at 640² the early blocks pool images past SE_MAX_IMAGE_ELEMS values; at 32² every block is one kernel
-    const big = planFleet([mobilenet(3, 640, 1).input]);
-    const small = planFleet([mobilenet(3, 32, 1).input]);
+    const big = planFleet([mobilenet(3, 640, 1).input], { squeezeExcite: true });
+    const small = planFleet([mobilenet(3, 32, 1).input], { squeezeExcite: true });
     const count = (p: typeof big, op: string) => p.launches.filter((l) => opOf(l) === op).length;
     const kept = count(small, 'squeeze_excite') - count(big, 'squeeze_excite');
     expect(kept).toBeGreaterThan(0);

@@ -59,7 +59,13 @@ function blocksModel(seed: number): Uint8Array {
     w('W4', 6, [16, 16]),
     w('W5', 7, [16, 16]),
   ]);
-  const node = (op: string, inputs: string[], out: string, attrs?: Readonly<Record<string, AttrValue>>) => ({ op, inputs, outputs: [out], name: out, ...(attrs ? { attrs } : {}) });
+  const node = (op: string, inputs: string[], out: string, attrs?: Readonly<Record<string, AttrValue>>) => ({
+    op,
+    inputs,
+    outputs: [out],
+    name: out,
+    ...(attrs ? { attrs } : {}),
+  });
   return encodeModel({
     inputs: [
       { name: 'x', dtype: 'f32', shape: ['N', 16] },
