@@ -18,14 +18,21 @@ export interface ResidualMatch {
   readonly activation: Activation | null; // an activation after the Add, else null
   readonly fused: readonly Node[]; // the Add and the activation's nodes: lowered with the GEMM
   readonly out: ValueId; // what the GEMM now writes: the activation's output, else the Add's
+  // The residual's producer, to lower before the GEMM when it comes later in node order (a ResNet block's
+  // downsample conv, whose input is ready): then the block's last conv takes the add, and the downsample conv
+  // still runs beside the block's first conv instead of after its last one. Null: the residual is ready.
+  readonly early: Node | null;
 }
+
+const GEMM_OPS: ReadonlySet<string> = new Set(['Conv', 'Gemm', 'MatMul']);
 
 type Consumers = ReadonlyMap<ValueId, readonly Node[]>;
 
 // The residual block ending at GEMM node `n`, or null. `ready(v)`: v already has a location of its own (not a
-// pending elementwise expression), so the GEMM can read it when it runs. The GEMM's output and the Add's must
-// each have one use; r must be an f32 activation of exactly the GEMM output's shape (no broadcast: the
-// epilogue reads it with C's layout), and neither a constant (a bias, not a residual) nor the GEMM output.
+// pending elementwise expression), so the GEMM can read it when it runs; else r's producer must be a GEMM node
+// whose inputs are all ready (lowered first: ResidualMatch.early). The GEMM's output and the Add's must each
+// have one use; r must be an f32 activation of exactly the GEMM output's shape (no broadcast: the epilogue reads
+// it with C's layout), and neither a constant (a bias, not a residual) nor the GEMM output.
 export function matchResidual(cx: TenantLowering, n: Node, consumers: Consumers, ready: (v: ValueId) => boolean): ResidualMatch | null {
   if (n.op !== 'Conv' && n.op !== 'Gemm' && n.op !== 'MatMul') return null;
   if (n.outputs.length !== 1 || hasActivation(n)) return null;
@@ -38,7 +45,14 @@ export function matchResidual(cx: TenantLowering, n: Node, consumers: Consumers,
   const add = only(y);
   if (add === undefined || add.op !== 'Add' || add.inputs.length !== 2 || add.outputs.length !== 1) return null;
   const r = add.inputs[0] === y ? add.inputs[1] : add.inputs[1] === y ? add.inputs[0] : null;
-  if (r == null || r === y || cx.g.constants.has(r) || !ready(r)) return null;
+  if (r == null || r === y || cx.g.constants.has(r)) return null;
+  let early: Node | null = null;
+  if (!ready(r)) {
+    const p = indexOf(cx.g).producer(r);
+    if (p === undefined || !GEMM_OPS.has(p.op) || p.outputs.length !== 1) return null;
+    if (!p.inputs.every((v) => v == null || cx.g.constants.has(v) || ready(v))) return null;
+    early = p;
+  }
   const sum = add.outputs[0]!;
   const same = (v: ValueId): boolean => {
     const [s, ys] = [cx.shapeOf(v), cx.shapeOf(y)];
@@ -54,6 +68,7 @@ export function matchResidual(cx: TenantLowering, n: Node, consumers: Consumers,
     activation: act?.activation ?? null,
     fused: [add, ...(act?.nodes ?? [])],
     out: act?.out ?? sum,
+    early,
   };
 }
 

@@ -76,6 +76,12 @@ export function lowerTenant(
     }
     const res = fleet.residualEpilogue === false ? null : matchResidual(cx, n, consumers, (v) => cx.has(v) && !pending.has(v));
     if (res !== null) {
+      if (res.early !== null) {
+        cx.node = res.early;
+        lowerNodeByOp(cx, res.early, pending, false);
+        fused.add(res.early);
+        cx.node = n;
+      }
       lowerResidual(cx, res);
       for (const m of res.fused) fused.add(m);
       continue;
