@@ -60,6 +60,8 @@ export interface StageContext {
   readonly limits?: Partial<SizeLimits>; // size limits for planning (ir/limits.ts)
   readonly maxLanes?: number; // parallel lanes of the tick (src/planner/lanes.ts; default the planner's)
   readonly branching?: Branching; // batch or branch (src/planner/branches.ts; default the planner's)
+  readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
+  readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
   readonly costModel?: CostModel; // the planner's cost model (a device profile's, `--profile`); default: the roofline
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
@@ -200,6 +202,8 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
         ...(ctx.limits ? { limits: ctx.limits } : {}),
         ...(ctx.maxLanes !== undefined ? { maxLanes: ctx.maxLanes } : {}),
         ...(ctx.branching !== undefined ? { branching: ctx.branching } : {}),
+        ...(ctx.squeezeExcite !== undefined ? { squeezeExcite: ctx.squeezeExcite } : {}),
+        ...(ctx.residualEpilogue !== undefined ? { residualEpilogue: ctx.residualEpilogue } : {}),
         ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
       });
     // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):

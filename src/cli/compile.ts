@@ -45,6 +45,8 @@ interface CompileFlags {
   cacheMaxMb?: string;
   lanes?: string;
   branching?: string;
+  squeezeExcite?: boolean;
+  residualEpilogue?: boolean; // false from --no-residual-epilogue
   profile?: string;
 }
 
@@ -94,6 +96,11 @@ export function registerCompile(program: Command): void {
       '--branching <mode>',
       `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given — for the CUDA backend; never: always batched; default never)`,
     )
+    .option(
+      '--squeeze-excite',
+      'run each squeeze-and-excite block (pool → 1×1 conv → 1×1 conv → scale) as one generated launch (experimental, off by default: not yet measured faster on a GPU)',
+    )
+    .option('--no-residual-epilogue', 'keep residual adds as elementwise launches (default: added in the epilogue of the GEMM before them)')
     .option('--quiet', 'no progress output')
     .option('--profile <file.json>', 'plan with the cost model of a device profile written by `loom calibrate` (default: a roofline of an H100)')
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
@@ -180,6 +187,8 @@ export function registerCompile(program: Command): void {
           ...(limits ? { limits } : {}),
           ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
           ...(flags.branching !== undefined ? { branching: branchingFrom(flags.branching) } : {}),
+          ...(flags.squeezeExcite === true ? { squeezeExcite: true } : {}),
+          ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
           ...(costModel ? { costModel } : {}),
           ...cache,
           lazyWeights: true, // the CLI uses nothing of the plan but its directory

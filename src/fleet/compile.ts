@@ -60,6 +60,8 @@ export interface CompileOptions {
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
   readonly maxLanes?: number; // parallel lanes of the tick's DAG (default the planner's; 1: one stream)
   readonly branching?: Branching; // batch or branch (src/planner/branches.ts; default the planner's)
+  readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
+  readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
   // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
   readonly costModel?: CostModel;
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
@@ -195,6 +197,8 @@ async function compileWith(
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
       ...(opts.maxLanes !== undefined ? { maxLanes: opts.maxLanes } : {}),
       ...(opts.branching !== undefined ? { branching: opts.branching } : {}),
+      ...(opts.squeezeExcite !== undefined ? { squeezeExcite: opts.squeezeExcite } : {}),
+      ...(opts.residualEpilogue !== undefined ? { residualEpilogue: opts.residualEpilogue } : {}),
       ...(opts.costModel ? { costModel: opts.costModel } : {}),
       clock,
       ...(onPass ? { onPass } : {}),

@@ -185,6 +185,29 @@ describe('loom compile / inspect / run', () => {
     expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--branching', 'maybe'), 'USAGE', '--branching', 'auto or never');
   });
 
+  it('--squeeze-excite opts into the squeeze_excite kernel, --no-residual-epilogue keeps residual adds apart', () => {
+    const bytes = generateModel('mobilenet', { seed: 9, resolution: 32, classes: 10, widthMult: 0.25 }).bytes;
+    writeFileSync(path.join(tmp, 'models', 'mobilenet.onnx'), bytes);
+    const fleet = path.join(tmp, 'fleet-mobilenet.json');
+    writeFileSync(fleet, JSON.stringify({ tenants: [{ id: 'mobilenet', model: 'models/mobilenet.onnx', maxBatch: 1 }], precision: 'fp32' }));
+    type L = { kind: string; op?: { op: string }; problem?: { residual?: boolean } };
+    const compiled = (...flags: string[]): L[] => {
+      const dir = path.join(tmp, `plan-mobilenet${flags.join('')}`);
+      const r = loom('compile', fleet, '-o', dir, '--quiet', '--no-nvcc', ...flags);
+      expect(r.code, r.err).toBe(0);
+      return (JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8')) as { launches: L[] }).launches;
+    };
+    const excite = (ls: L[]) => ls.filter((l) => l.op?.op === 'squeeze_excite').length;
+    const residual = (ls: L[]) => ls.filter((l) => l.problem?.residual === true).length;
+    const [plain, se, apart] = [compiled(), compiled('--squeeze-excite'), compiled('--no-residual-epilogue')];
+    expect([excite(plain), excite(apart)]).toEqual([0, 0]);
+    expect(excite(se)).toBeGreaterThan(5);
+    expect(se.length).toBe(plain.length - 3 * excite(se));
+    expect(residual(plain)).toBeGreaterThan(3);
+    expect(residual(apart)).toBe(0);
+    expect(apart.length).toBe(plain.length + residual(plain));
+  });
+
   it('--lanes: independent launches on parallel lanes, shown by inspect; a bad count is refused', () => {
     const laned = path.join(tmp, 'plan-lanes');
     const r = loom('compile', manifest, '-o', laned, '--quiet', '--lanes', '4');
