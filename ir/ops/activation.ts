@@ -13,7 +13,10 @@ export type Activation =
 
 // The same activation with its fields in declaration order (kind first): an activation read back from IR
 // text has them in the printer's order, and kernel keys and names hash the op's JSON.
-export function canonicalActivation(a: Activation): Activation {
+export function canonicalActivation(a: Activation): Activation;
+export function canonicalActivation(a: Activation | null): Activation | null;
+export function canonicalActivation(a: Activation | null): Activation | null {
+  if (a === null) return null;
   switch (a.kind) {
     case 'leaky_relu':
       return { kind: a.kind, alpha: a.alpha };

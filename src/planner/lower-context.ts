@@ -5,6 +5,7 @@ import { byteSize, type DType, f32ToBf16, f32ToF16 } from '../../ir/dtype.js';
 import { fail } from '../../ir/errors.js';
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type SizeLimits, formatBytes } from '../../ir/limits.js';
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
+import { type GraphIndex, indexGraph } from '../../ir/passes/rewrite.js';
 import { numel } from '../../ir/shape.js';
 import { type Tensor, makeTensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp } from '../../ir/contract/launch.js';
@@ -44,6 +45,7 @@ export class TenantLowering {
   private readonly halfWeightOf = new Map<ValueId, Loc>();
   private readonly castOf = new Map<string, Loc>();
   readonly uses = new Map<ValueId, number>(); // uses of each value by nodes and graph outputs
+  private index: GraphIndex | undefined;
   node: Node | null = null; // the node being lowered, for sources and messages
   // The residual the next gemm() adds in its epilogue (lower-residual.ts), set around one GEMM node's lowering.
   private residual: { readonly loc: Loc; readonly out: ValueId } | null = null;
@@ -59,6 +61,12 @@ export class TenantLowering {
   ) {
     for (const n of g.nodes) for (const i of n.inputs) if (i !== null) this.uses.set(i, (this.uses.get(i) ?? 0) + 1);
     for (const o of g.outputs) this.uses.set(o, (this.uses.get(o) ?? 0) + 1);
+  }
+
+  // Producers and consumers of the graph's values, built on first use (the multi-node matchers: lower-excite.ts,
+  // lower-residual.ts).
+  get graphIndex(): GraphIndex {
+    return (this.index ??= indexGraph(this.g));
   }
 
   where(): string {

@@ -6,7 +6,7 @@
 // of it launch latency. The kernel runs one block per image (FORMAT.md "squeeze_excite").
 import type { Node, NodeOf, ValueId } from '../../ir/graph.js';
 import { SE_MAX_CHANNELS, SE_MAX_HIDDEN } from '../../ir/contract/launch.js';
-import { type Activation, canonicalActivation } from '../../ir/ops/activation.js';
+import { canonicalActivation } from '../../ir/ops/activation.js';
 import { numel } from '../../ir/shape.js';
 import type { Loc, TenantLowering } from './lower-context.js';
 
@@ -22,11 +22,9 @@ export interface ExciteMatch {
   readonly mul: Node;
 }
 
-type Consumers = ReadonlyMap<ValueId, readonly Node[]>;
-
 // The block starting at `n` (a GlobalAveragePool or a spatial ReduceMean), or null. Every intermediate value must have exactly one use
 // (no graph output, no other reader): only then may the kernel skip materializing them.
-export function matchSqueezeExcite(cx: TenantLowering, n: Node, consumers: Consumers): ExciteMatch | null {
+export function matchSqueezeExcite(cx: TenantLowering, n: Node): ExciteMatch | null {
   if ((n.op !== 'GlobalAveragePool' && n.op !== 'ReduceMean') || n.outputs.length !== 1) return null;
   const x = n.inputs[0];
   if (x == null || cx.dtypeOf(x) !== 'f32') return null;
@@ -38,10 +36,7 @@ export function matchSqueezeExcite(cx: TenantLowering, n: Node, consumers: Consu
   if (pooled.length !== xs.length || pooled[0] !== images || pooled[1] !== channels || pooled.slice(2).some((d) => d !== 1)) return null;
   const spatial = numel(xs.slice(2));
   if (channels > SE_MAX_CHANNELS || channels * spatial > SE_MAX_IMAGE_ELEMS) return null;
-  const only = (v: ValueId): Node | undefined => {
-    const users = consumers.get(v) ?? [];
-    return users.length === 1 && cx.uses.get(v) === 1 ? users[0] : undefined;
-  };
+  const only = (v: ValueId): Node | undefined => cx.graphIndex.soleConsumer(v);
   const fc1 = pointwiseFc(cx, only(n.outputs[0]!), n.outputs[0]!, images, channels);
   if (fc1 === null || fc1.width > SE_MAX_HIDDEN) return null;
   const fc2 = pointwiseFc(cx, only(fc1.node.outputs[0]!), fc1.node.outputs[0]!, images, fc1.width);
@@ -82,8 +77,7 @@ export function lowerSqueezeExcite(cx: TenantLowering, m: ExciteMatch): void {
   const hidden = cx.shapeOf(m.fc1.outputs[0]!)[1]!;
   const view = (l: Loc) => ({ ref: l.ref, dtype: l.dtype, strides: [] });
   const operand = (v: ValueId | null | undefined) => view(cx.loc(v!));
-  const act = (a: Activation | null) => (a === null ? null : canonicalActivation(a));
-  cx.kernel({ op: 'squeeze_excite', act1: act(m.fc1.attrs.activation), act2: act(m.fc2.attrs.activation) }, [
+  cx.kernel({ op: 'squeeze_excite', act1: canonicalActivation(m.fc1.attrs.activation), act2: canonicalActivation(m.fc2.attrs.activation) }, [
     {
       dims: [images, channels, numel(X.shape.slice(2)), hidden],
       inputs: [view(X), operand(m.fc1.inputs[1]), operand(m.fc1.inputs[2]), operand(m.fc2.inputs[1]), operand(m.fc2.inputs[2])],

@@ -278,9 +278,7 @@ function lowerDepthwise(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>): v
   const biasId = n.inputs[2] ?? null;
   const view = (l: Loc) => ({ ref: l.ref, dtype: l.dtype, strides: [] });
   const inputs = [view(X), view(W), ...(biasId === null ? [] : [view(cx.loc(biasId))])];
-  cx.kernel({ op: 'depthwise', activation: attrs.activation === null ? null : canonicalActivation(attrs.activation) }, [
-    { geom, inputs, out: Y.ref, outDType: Y.dtype },
-  ]);
+  cx.kernel({ op: 'depthwise', activation: canonicalActivation(attrs.activation) }, [{ geom, inputs, out: Y.ref, outDType: Y.dtype }]);
 }
 
 export function lowerConvTranspose(cx: TenantLowering, n: Extract<Node, { op: 'ConvTranspose' }>): void {

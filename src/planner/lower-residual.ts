@@ -2,12 +2,11 @@
 // node (Conv, Gemm, MatMul) whose output's only use is Add(y, r), maybe followed by an activation, is lowered
 // as the GEMM with r added in its epilogue, C = act(A·B + bias + r) (launch.ts GemmProblem.residual), instead of
 // the GEMM and an elementwise launch. On a batch-1 fleet those adds are tiny launches on the critical path
-// (6 per MobileNetV3-Small, 8 per ResNet-18), each mostly launch latency; at large batches the add re-read C
+// (7 per MobileNetV3-Small, 8 per ResNet-18), each mostly launch latency; at large batches the add re-read C
 // and the residual and wrote C again, where the epilogue reads only the residual.
-import type { Graph, Node, NodeOf, ValueId } from '../../ir/graph.js';
+import type { Node, NodeOf, ValueId } from '../../ir/graph.js';
 import type { Activation } from '../../ir/ops/activation.js';
 import { hasActivation, matchActivation } from '../../ir/passes/match.js';
-import { type GraphIndex, indexGraph } from '../../ir/passes/rewrite.js';
 import { isDepthwise, lowerConv, lowerGemm, lowerMatMul } from './lower-gemm.js';
 import type { TenantLowering } from './lower-context.js';
 
@@ -26,29 +25,24 @@ export interface ResidualMatch {
 
 const GEMM_OPS: ReadonlySet<string> = new Set(['Conv', 'Gemm', 'MatMul']);
 
-type Consumers = ReadonlyMap<ValueId, readonly Node[]>;
-
 // The residual block ending at GEMM node `n`, or null. `ready(v)`: v already has a location of its own (not a
 // pending elementwise expression), so the GEMM can read it when it runs; else r's producer must be a GEMM node
 // whose inputs are all ready (lowered first: ResidualMatch.early). The GEMM's output and the Add's must each
 // have one use; r must be an f32 activation of exactly the GEMM output's shape (no broadcast: the epilogue reads
 // it with C's layout), and neither a constant (a bias, not a residual) nor the GEMM output.
-export function matchResidual(cx: TenantLowering, n: Node, consumers: Consumers, ready: (v: ValueId) => boolean): ResidualMatch | null {
-  if (n.op !== 'Conv' && n.op !== 'Gemm' && n.op !== 'MatMul') return null;
-  if (n.outputs.length !== 1 || hasActivation(n)) return null;
+export function matchResidual(cx: TenantLowering, n: Node, ready: (v: ValueId) => boolean): ResidualMatch | null {
+  if (!GEMM_OPS.has(n.op) || n.outputs.length !== 1 || hasActivation(n)) return null;
   if (n.op === 'Conv' && isDepthwise(cx, n)) return null; // a generated kernel, not a GEMM
   const y = n.outputs[0]!;
-  const only = (v: ValueId): Node | undefined => {
-    const users = consumers.get(v) ?? [];
-    return users.length === 1 && cx.uses.get(v) === 1 ? users[0] : undefined;
-  };
+  const index = cx.graphIndex;
+  const only = (v: ValueId): Node | undefined => index.soleConsumer(v);
   const add = only(y);
   if (add === undefined || add.op !== 'Add' || add.inputs.length !== 2 || add.outputs.length !== 1) return null;
   const r = add.inputs[0] === y ? add.inputs[1] : add.inputs[1] === y ? add.inputs[0] : null;
   if (r == null || r === y || cx.g.constants.has(r)) return null;
   let early: Node | null = null;
   if (!ready(r)) {
-    const p = indexOf(cx.g).producer(r);
+    const p = index.producer(r);
     if (p === undefined || !GEMM_OPS.has(p.op) || p.outputs.length !== 1) return null;
     if (!p.inputs.every((v) => v == null || cx.g.constants.has(v) || ready(v))) return null;
     early = p;
@@ -59,7 +53,7 @@ export function matchResidual(cx: TenantLowering, n: Node, consumers: Consumers,
     return cx.dtypeOf(v) === 'f32' && s.length === ys.length && s.every((d, i) => d === ys[i]);
   };
   if (!same(y) || !same(r) || !same(sum)) return null;
-  const act = only(sum) === undefined ? undefined : matchActivation(indexOf(cx.g), sum);
+  const act = only(sum) === undefined ? undefined : matchActivation(index, sum);
   if (act !== undefined && !same(act.out)) return null;
   return {
     gemm: n,
@@ -70,13 +64,6 @@ export function matchResidual(cx: TenantLowering, n: Node, consumers: Consumers,
     out: act?.out ?? sum,
     early,
   };
-}
-
-const indexes = new WeakMap<Graph, GraphIndex>();
-function indexOf(g: Graph): GraphIndex {
-  let i = indexes.get(g);
-  if (i === undefined) indexes.set(g, (i = indexGraph(g)));
-  return i;
 }
 
 // The match's GEMM node lowered to write m.out: the residual added in its epilogue, m.activation after it.

@@ -68,13 +68,13 @@ export function lowerTenant(
   for (const n of g.nodes) {
     if (fused.has(n)) continue;
     cx.node = n;
-    const se = fleet.squeezeExcite === true ? matchSqueezeExcite(cx, n, consumers) : null;
+    const se = fleet.squeezeExcite === true ? matchSqueezeExcite(cx, n) : null;
     if (se !== null) {
       lowerSqueezeExcite(cx, se);
       for (const m of [se.fc1, se.fc2, se.mul]) fused.add(m);
       continue;
     }
-    const res = fleet.residualEpilogue === false ? null : matchResidual(cx, n, consumers, (v) => cx.has(v) && !pending.has(v));
+    const res = fleet.residualEpilogue === false ? null : matchResidual(cx, n, (v) => cx.has(v) && !pending.has(v));
     if (res !== null) {
       if (res.early !== null) {
         cx.node = res.early;
