@@ -157,17 +157,66 @@ void count_nodes(cuda_ctx& c, cudaGraph_t g) {
   }
 }
 
-// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then 3 timed.
+// Device µs of one `run()` as a captured tick runs it: kGraphReps runs captured into a graph, replayed once
+// untimed, then the best of two timed replays, per run. Not the stream's eager time: eagerly each call also
+// pays its host launch cost (a cuBLAS call's is several µs), which a captured tick does not, so an eager timing
+// favours a one-kernel path far more than the tick does (H100, 2026-12-07: the tiled kernel timed 7 µs against
+// cuBLAS + the epilogue kernel's 16-21 eagerly, and made the MobileNet tick slower). Where capture fails, the
+// eager time. A run that throws while captured ends the capture first.
+template <typename Run>
+double time_as_graph(cuda_ctx& c, Run run) {
+  constexpr int kGraphReps = 8;
+  cudaGraph_t g = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  if (cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+    try {
+      for (int r = 0; r < kGraphReps; r++) run();
+    } catch (...) {
+      cudaStreamEndCapture(c.dev.stream, &g);
+      if (g) cudaGraphDestroy(g);
+      cudaGetLastError();
+      throw;
+    }
+    if (cudaStreamEndCapture(c.dev.stream, &g) == cudaSuccess && g && cudaGraphInstantiate(&exec, g, 0) != cudaSuccess) exec = nullptr;
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+  }
+  if (!exec) {
+    CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
+    for (int r = 0; r < 3; r++) run();
+    CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, c.dev.ev0, c.dev.ev1));
+    return static_cast<double>(ms) * 1000.0 / 3.0;
+  }
+  double best = -1;
+  try {
+    CUDA_CHECK(cudaGraphLaunch(exec, c.dev.stream));
+    for (int round = 0; round < 2; round++) {
+      CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
+      CUDA_CHECK(cudaGraphLaunch(exec, c.dev.stream));
+      CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
+      CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+      float ms = 0;
+      CUDA_CHECK(cudaEventElapsedTime(&ms, c.dev.ev0, c.dev.ev1));
+      const double us = static_cast<double>(ms) * 1000.0 / kGraphReps;
+      if (best < 0 || us < best) best = us;
+    }
+  } catch (...) {
+    cudaGraphExecDestroy(exec);
+    throw;
+  }
+  cudaGraphExecDestroy(exec);
+  return best;
+}
+
+// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then timed as a graph.
 double time_gemm(cuda_ctx& c, gemm_call& g, gemm_mode mode) {
   g.mode = mode;
   cuda_enqueue_gemm(c, c.dev.gemm, g, false);
-  CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
-  for (int r = 0; r < 3; r++) cuda_enqueue_gemm(c, c.dev.gemm, g, false);
-  CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-  float ms = 0;
-  CUDA_CHECK(cudaEventElapsedTime(&ms, c.dev.ev0, c.dev.ev1));
-  return static_cast<double>(ms) * 1000.0 / 3.0;
+  return time_as_graph(c, [&] { cuda_enqueue_gemm(c, c.dev.gemm, g, false); });
 }
 
 } // namespace
@@ -175,19 +224,7 @@ double time_gemm(cuda_ctx& c, gemm_call& g, gemm_mode mode) {
 double cuda_time_launch(cuda_ctx& c, launch_state& s) {
   cuda_enqueue_launch(c, s, false);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream)); // a candidate that fails, fails here, named by its caller
-  constexpr int kRounds = 2, kReps = 3;
-  double best = -1;
-  for (int round = 0; round < kRounds; round++) {
-    CUDA_CHECK(cudaEventRecord(c.dev.ev0, c.dev.stream));
-    for (int r = 0; r < kReps; r++) cuda_enqueue_launch(c, s, false);
-    CUDA_CHECK(cudaEventRecord(c.dev.ev1, c.dev.stream));
-    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-    float ms = 0;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, c.dev.ev0, c.dev.ev1));
-    const double us = static_cast<double>(ms) * 1000.0 / kReps;
-    if (best < 0 || us < best) best = us;
-  }
-  return best;
+  return time_as_graph(c, [&] { cuda_enqueue_launch(c, s, false); });
 }
 
 namespace {
