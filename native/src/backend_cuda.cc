@@ -113,20 +113,31 @@ bool uniformly_strided(const launch& l, const gemm_group& g) {
 }
 
 void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const gemm_entry*>& entries) {
-  std::vector<unsigned long long> arr(entries.size() * 4);
-  const size_t n = entries.size();
-  for (size_t i = 0; i < n; i++) {
-    arr[i] = c.mem.arenas.at(entries[i]->b);                                          // A' = B
-    arr[n + i] = c.mem.arenas.at(entries[i]->a);                                      // B' = A
-    arr[2 * n + i] = c.mem.arenas.at(entries[i]->c);                                  // C
-    arr[3 * n + i] = entries[i]->has_bias ? c.mem.arenas.at(entries[i]->bias) : 0ULL; // bias (a fused epilogue reads it)
-  }
+  const std::vector<unsigned long long> arr = cuda_pointer_arrays(entries, c.mem.arenas);
   call.arr_off = append_table(c, arr.data(), arr.size() * sizeof(unsigned long long));
-  call.total = static_cast<int>(n);
+  call.total = static_cast<int>(entries.size());
+}
+
+// Whether entry i's ref (picked by `of`, f32) == entry 0's + i · stride for one non-negative element stride
+// in one arena; `elems` gets it (0 for a single entry).
+template <typename F>
+bool f32_uniform(const gemm_group& g, F of, long long& elems) {
+  elems = 0;
+  if (g.entries.size() < 2) return true;
+  const ref r0 = of(g.entries[0]), r1 = of(g.entries[1]);
+  const int64_t sb = r1.offset - r0.offset;
+  if (r1.arena != r0.arena || sb < 0 || sb % 4 != 0) return false;
+  for (size_t i = 2; i < g.entries.size(); i++) {
+    const ref r = of(g.entries[i]);
+    if (r.arena != r0.arena || r.offset != r0.offset + static_cast<int64_t>(i) * sb) return false;
+  }
+  elems = sb / 4;
+  return true;
 }
 
 // The launch's epilogue as its call may apply it (gemm launches); with strided entries, whether their biases
-// are uniformly strided too (strides.bias), so that entry 0's bias and the stride reach them all.
+// are uniformly strided too (strides.bias), so that entry 0's bias and the stride reach them all, and so their
+// residuals (the plan gives no stride for them: found from the entries).
 cuda_gemm_epi gemm_epilogue(const cuda_ctx& c, const launch& l, const gemm_group& g, bool strided) {
   const gemm_problem& p = g.problem;
   cuda_gemm_epi e;
@@ -137,6 +148,12 @@ cuda_gemm_epi gemm_epilogue(const cuda_ctx& c, const launch& l, const gemm_group
   e.act = static_cast<int>(p.act.kind);
   e.beta = static_cast<float>(p.beta);
   cuda_activation_params(p.act, e.p0, e.p1);
+  if (p.residual && !g.entries.empty()) {
+    e.res = c.mem.arenas.at(g.entries[0].residual);
+    e.res_strided = f32_uniform(
+        g, [](const gemm_entry& x) { return x.residual; }, e.sres);
+    if (!e.res_strided) e.res = 0; // only pointer arrays reach every entry's residual
+  }
   if (p.bias == bias_mode::none || g.entries.empty()) return e;
   const gemm_entry& e0 = g.entries[0];
   e.bias = c.mem.arenas.at(e0.bias);

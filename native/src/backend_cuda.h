@@ -94,6 +94,12 @@ void cuda_activation_params(const activation& a, float& p0, float& p1);
 std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas& arenas, std::vector<int32_t>* tenants = nullptr,
                                               std::vector<int64_t>* units = nullptr);
 
+// The pointer arrays of a batched / grouped GEMM call over `entries` (in call order): kGemmPointerArrays arrays
+// of entries.size() device addresses each, back to back: A' (= the plan's B), B' (= the plan's A), C, then the
+// bias and the residual a fused epilogue reads (0 where an entry has none). cuBLAS reads the first three.
+constexpr size_t kGemmPointerArrays = 5;
+std::vector<unsigned long long> cuda_pointer_arrays(const std::vector<const gemm_entry*>& entries, const cuda_arenas& arenas);
+
 // backend_cuda_module.cc: the plan's generated kernels as a loaded module: the cubin when it was built for
 // this GPU's architecture, else kernels.cu compiled by NVRTC. `how` says which (and why).
 CUmodule cuda_load_kernels(const cuda_options& opts, int cc_major, int cc_minor, std::string& how);

@@ -346,6 +346,9 @@ cuda_gemv_args cuda_gemv_args_of(const gemm_call& g) {
     a.ld_bias = e.ld_bias;
     a.act = e.act;
     a.beta = e.beta, a.p0 = e.p0, a.p1 = e.p1;
+    a.residual = e.residual ? 1 : 0;
+    a.res = arrays ? 0 : e.res; // with arrays, each entry's residual is in the fifth array
+    a.sres = e.sres;
   }
   return a;
 }

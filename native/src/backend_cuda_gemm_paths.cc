@@ -7,7 +7,8 @@
 // candidate wins near ties (kFusedTie): one launch and one graph node less in the tick. With LOOM_CUDA_TILE=auto
 // (off by default until its GPU tests pass) the tiled kernel (any rows, f32) with the epilogue in its store is a
 // candidate for every f32 launch with an epilogue: a conv's per-channel bias has no cuBLASLt form, so without
-// it such a launch is always two graph nodes. gemm_grouped launches keep their path (cuda_choose_grouped). The
+// it such a launch is always two graph nodes. A residual addend (a folded Add) rides in the skinny and tiled
+// kernels' store too; cuBLASLt leaves it to the epilogue kernel. gemm_grouped launches keep their path (cuda_choose_grouped). The
 // choice per launch is reported in handleInfo (gemmPaths).
 #include <cstdio>
 #include <cstdlib>
@@ -48,12 +49,12 @@ void apply(gemm_call& g, const candidate& k) {
 
 // Whether the skinny-GEMM kernel (or with `tiled`, the tiled one) can run g with its launch's epilogue in its store.
 bool gemv_can_fuse(const gemm_call& g, bool tiled) {
-  if (!g.epi.needed || g.epi.residual) return false;
+  if (!g.epi.needed) return false;
   gemm_call f = g;
   f.mode = gemv_twin(g.mode);
   f.fused = true;
   f.tiled = tiled;
-  if (strided_layout(f.mode) && g.epi.bias_mode != 0 && !g.epi.bias_strided) return false;
+  if (strided_layout(f.mode) && ((g.epi.bias_mode != 0 && !g.epi.bias_strided) || (g.epi.residual && !g.epi.res_strided))) return false;
   return cuda_gemv_eligible(f);
 }
 

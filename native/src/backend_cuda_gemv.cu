@@ -35,27 +35,33 @@ struct entry_ptrs {
   const T* x;
   float* c;
   const float* bias; // null: none (or no fused epilogue)
+  const float* res;  // null: none (or no fused epilogue); C's layout
 };
 
 template <typename T>
 __device__ __forceinline__ entry_ptrs<T> entry_of(const cuda_gemv_args& a, int e) {
-  const bool has_bias = a.epilogue && a.bias_mode != 0;
+  const bool has_bias = a.epilogue && a.bias_mode != 0, has_res = a.epilogue && a.residual;
   if (a.arr) {
     const unsigned long long* p = reinterpret_cast<const unsigned long long*>(a.arr);
     const long long n = a.total;
     return {reinterpret_cast<const T*>(p[e]), reinterpret_cast<const T*>(p[n + e]), reinterpret_cast<float*>(p[2 * n + e]),
-            has_bias ? reinterpret_cast<const float*>(p[3 * n + e]) : nullptr};
+            has_bias ? reinterpret_cast<const float*>(p[3 * n + e]) : nullptr,
+            has_res ? reinterpret_cast<const float*>(p[4 * n + e]) : nullptr};
   }
   const long long i = e;
   return {reinterpret_cast<const T*>(a.w) + i * a.sw, reinterpret_cast<const T*>(a.x) + i * a.sx, reinterpret_cast<float*>(a.c) + i * a.sc,
-          has_bias ? reinterpret_cast<const float*>(a.bias) + i * a.sbias : nullptr};
+          has_bias ? reinterpret_cast<const float*>(a.bias) + i * a.sbias : nullptr,
+          has_res ? reinterpret_cast<const float*>(a.res) + i * a.sres : nullptr};
 }
 
 // The value stored at row r, column j of an entry: v = alpha · its full k sum (rounded on its own, __fmul_rn,
 // never merged into an FMA with the bias term: so the fused store gives the bits the epilogue kernel gives
-// after an unfused store), plus the fused epilogue.
-__device__ __forceinline__ float finish(const cuda_gemv_args& a, const float* bias, int r, int j, float v) {
-  return a.epilogue ? cuda_epilogue_value(v, bias, a.bias_mode, a.ld_bias, r, j, a.beta, a.act, a.p0, a.p1) : v;
+// after an unfused store), plus the fused epilogue (its residual at C's position).
+template <typename T>
+__device__ __forceinline__ float finish(const cuda_gemv_args& a, const entry_ptrs<T>& p, int r, int j, float v) {
+  if (!a.epilogue) return v;
+  const float* res = p.res ? p.res + static_cast<long long>(r) * a.ldc + j : nullptr;
+  return cuda_epilogue_value(v, p.bias, a.bias_mode, a.ld_bias, r, j, a.beta, a.act, a.p0, a.p1, res);
 }
 
 // xs[r][kk] = X[r, k0 + kk] for r < rows and kk < kn, else 0. Called by the whole CTA between barriers.
@@ -123,7 +129,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
     if (r >= a.rows) break;
 #pragma unroll
     for (int q = 0; q < kNtCols; q++)
-      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p.bias, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
+      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
   }
 }
 
@@ -163,7 +169,7 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
     float s = 0.0f;
 #pragma unroll
     for (int w = 0; w < kNnWarps; w++) s += part[w][r][l];
-    p.c[static_cast<long long>(r) * a.ldc + jb + l] = finish(a, p.bias, r, jb + l, __fmul_rn(a.alpha, s));
+    p.c[static_cast<long long>(r) * a.ldc + jb + l] = finish(a, p, r, jb + l, __fmul_rn(a.alpha, s));
   }
 }
 
@@ -213,7 +219,7 @@ __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a,
 #pragma unroll
   for (int q = 0; q < kTileCols; q++) {
     const int j = j0 + tc + q;
-    if (j < a.cols) p.c[static_cast<long long>(r) * a.ldc + j] = finish(a, p.bias, r, j, __fmul_rn(a.alpha, acc[q]));
+    if (j < a.cols) p.c[static_cast<long long>(r) * a.ldc + j] = finish(a, p, r, j, __fmul_rn(a.alpha, acc[q]));
   }
 }
 
@@ -263,6 +269,7 @@ bool cuda_gemv_fits(const cuda_gemv_args& a) {
     if (a.bias_mode < 0 || a.bias_mode > 3 || a.act < 0) return false;
     if (a.bias_mode != 0 && !a.arr && (a.bias == 0 || a.sbias < 0)) return false;
     if (a.bias_mode == 3 && a.ld_bias < a.cols) return false;
+    if (a.residual && !a.arr && (a.res == 0 || a.sres < 0)) return false;
   }
   return (a.tiled ? tile_grid(a) : static_cast<long long>(col_blocks(a)) * a.batch) <= INT_MAX;
 }

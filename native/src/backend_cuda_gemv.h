@@ -19,11 +19,12 @@ constexpr int kTileMaxRows = 4096; // the tiled kernel (tiled = 1): past this, c
 // X is the plan's A (trans_a false), W the plan's B; C is overwritten. With `epilogue` the store applies the
 // launch's epilogue itself, once per element after the whole k sum (C = act(alpha · X · op(W) + beta · bias),
 // the same math as the epilogue kernel: backend_cuda_activation.cuh), so no epilogue launch follows; without
-// it the separate epilogue launch adds bias and activation.
+// it the separate epilogue launch adds bias and activation. With `residual` too the store adds each entry's
+// residual (f32, C's layout and leading dim ldc) after the bias, as the epilogue kernel does.
 struct cuda_gemv_args {
   unsigned long long w = 0, x = 0, c = 0; // strided: entry 0's operands
   long long sw = 0, sx = 0, sc = 0;       // strided: element strides between entries
-  unsigned long long arr = 0;             // when non-zero, pointer arrays instead: W[total], X[total], C[total], bias[total]
+  unsigned long long arr = 0;             // when non-zero, pointer arrays instead: W, X, C, bias, residual [total] each
   int total = 0;                          // pointers per array
   int batch = 0;                          // entries
   int rows = 0, cols = 0, k = 0;
@@ -40,11 +41,14 @@ struct cuda_gemv_args {
   long long ld_bias = 0;
   int act = 0; // loom::activation_kind as int
   float beta = 1, p0 = 0, p1 = 0;
+  int residual = 0;           // 1: add each entry's residual (strided: res + i·sres; with `arr` the fifth array)
+  unsigned long long res = 0; // strided: entry 0's residual
+  long long sres = 0;         // strided: element stride between entries' residuals
 };
 
 // Whether the kernel takes these sizes (rows 1..16, or 1..kTileMaxRows and f32 when tiled; cols/k >= 1, dense
 // leading dims, grid within limits) and,
-// with `epilogue`, can reach every entry's bias.
+// with `epilogue`, can reach every entry's bias and residual.
 bool cuda_gemv_fits(const cuda_gemv_args& a);
 
 // Enqueues the kernel on `stream`; returns the launch status (cudaErrorInvalidValue when !cuda_gemv_fits).

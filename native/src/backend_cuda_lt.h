@@ -42,13 +42,16 @@ void cuda_gemm_ctx_destroy(cuda_gemm_ctx& x);
 // row-major terms: C = act(alpha · op(A) · op(B) + beta · bias).
 struct cuda_gemm_epi {
   bool needed = false;      // the launch has bias, a residual or an activation (and k > 0: a call exists)
-  bool residual = false;    // entries add a residual: only the epilogue kernel applies it (no fused form)
+  bool residual = false;    // entries add a residual (the epilogue kernel, or the skinny / tiled kernels' store)
   int bias_mode = 0;        // bias_mode as int: 0 none, 1 row (bias[j]), 2 col (bias[i]), 3 full (bias[i·ld_bias + j])
   CUdeviceptr bias = 0;     // strided calls: entry 0's bias
   long long sbias = 0;      // strided calls: element stride between entries' biases (0: shared)
   bool bias_strided = true; // strided calls: entry i's bias is bias + i·sbias (false: only the pointer arrays reach them)
   long long ld_bias = 0;
-  int act = 0; // activation_kind as int
+  CUdeviceptr res = 0;     // strided calls: entry 0's residual (C's layout)
+  long long sres = 0;      // strided calls: element stride between entries' residuals
+  bool res_strided = true; // strided calls: entry i's residual is res + i·sres (false: only the pointer arrays reach them)
+  int act = 0;             // activation_kind as int
   float beta = 1, p0 = 0, p1 = 0;
 };
 

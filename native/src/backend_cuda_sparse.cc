@@ -62,7 +62,7 @@ size_t worst_table_bytes(const cuda_ctx& c) {
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     const launch_state& s = c.full.launches[i];
     const launch_src& src = c.sparse.src[i];
-    for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * 4 * sizeof(unsigned long long));
+    for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * kGemmPointerArrays * sizeof(unsigned long long));
     b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
     if (s.nsegs > 0) b += align_up(src.segs.size() * sizeof(LoomSegment));
   }
@@ -174,12 +174,13 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
         g.b = full.b + i0 * static_cast<CUdeviceptr>(full.sb) * full.ab_size;
         g.c = full.c + i0 * static_cast<CUdeviceptr>(full.sc) * sizeof(float);
         if (g.epi.bias) g.epi.bias = full.epi.bias + i0 * static_cast<CUdeviceptr>(full.epi.sbias) * sizeof(float);
+        if (g.epi.res) g.epi.res = full.epi.res + i0 * static_cast<CUdeviceptr>(full.epi.sres) * sizeof(float);
         g.batch = static_cast<int>(idx.size());
         out.push_back(std::move(g));
         return;
       }
       // the full call's choice of cuBLAS or the skinny-GEMM kernel (fused or not) carries over to its
-      // pointer-array form, whose fourth array holds each entry's bias
+      // pointer-array form, whose fourth and fifth arrays hold each entry's bias and residual
       g.mode = g.mode == gemm_mode::strided ? gemm_mode::batched : gemm_mode::gemv_batched;
       break;
     case gemm_mode::batched:
@@ -208,14 +209,9 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
     }
   }
   const size_t n = idx.size();
-  std::vector<unsigned long long> arr(4 * n);
-  for (size_t i = 0; i < n; i++) {
-    const gemm_entry& e = *es[idx[i]];
-    arr[i] = ar.at(e.b);                                // A' = B
-    arr[n + i] = ar.at(e.a);                            // B' = A
-    arr[2 * n + i] = ar.at(e.c);                        // C
-    arr[3 * n + i] = e.has_bias ? ar.at(e.bias) : 0ULL; // bias (a fused epilogue reads it)
-  }
+  std::vector<const gemm_entry*> live_entries;
+  for (size_t j : idx) live_entries.push_back(es[j]);
+  const std::vector<unsigned long long> arr = cuda_pointer_arrays(live_entries, ar);
   g.arr = tw.put(arr.data(), arr.size() * sizeof(unsigned long long));
   g.total = static_cast<int>(n);
   g.batch = static_cast<int>(n);

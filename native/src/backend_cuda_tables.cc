@@ -148,4 +148,18 @@ std::vector<cuda_epi_job> cuda_build_epilogue(const launch& l, const cuda_arenas
   return jobs;
 }
 
+std::vector<unsigned long long> cuda_pointer_arrays(const std::vector<const gemm_entry*>& entries, const cuda_arenas& arenas) {
+  const size_t n = entries.size();
+  std::vector<unsigned long long> arr(kGemmPointerArrays * n);
+  for (size_t i = 0; i < n; i++) {
+    const gemm_entry& e = *entries[i];
+    arr[i] = arenas.at(e.b);
+    arr[n + i] = arenas.at(e.a);
+    arr[2 * n + i] = arenas.at(e.c);
+    arr[3 * n + i] = e.has_bias ? arenas.at(e.bias) : 0ULL;
+    arr[4 * n + i] = e.has_residual ? arenas.at(e.residual) : 0ULL;
+  }
+  return arr;
+}
+
 } // namespace loom

@@ -1,18 +1,20 @@
 // GEMM epilogues fused into the GEMM on the CUDA backend, against the CPU backend on the same hand-built plan:
-//  - the skinny-GEMM kernel's store (LOOM_CUDA_GEMV=force) applying every bias mode x beta x activation, f32 /
-//    bf16 / f16, one entry / strided entries / pointer arrays: the same bits as the kernel followed by the
-//    epilogue launch (LOOM_CUDA_FUSE=never), on full ticks and on masked (sparse) ticks;
+//  - the skinny-GEMM kernel's store (LOOM_CUDA_GEMV=force) applying every bias mode x beta x activation, a
+//    residual addend on every third launch, f32 / bf16 / f16, one entry / strided entries / pointer arrays: the
+//    same bits as the kernel followed by the epilogue launch (LOOM_CUDA_FUSE=never), on full ticks and on masked
+//    (sparse) ticks;
 //  - cuBLASLt (LOOM_CUDA_LT=force) for strided launches, with the epilogue fused where cuBLASLt expresses it
 //    exactly (row bias with beta 1, full bias as C, relu; gelu_tanh for tf32 / bf16 / f16 only), the rest by
 //    the epilogue kernel; fp32, tf32, bf16, f16; aligned and odd leading dims;
 //  - the tiled kernel's store (LOOM_CUDA_TILE=force) for f32 launches of any rows (a conv's per-channel bias
-//    above the skinny kernel's 16 rows), every bias mode x activation, one entry / strided / pointer arrays;
+//    above the skinny kernel's 16 rows), every bias mode x activation, residuals, one entry / strided / pointer
+//    arrays;
 //  - the default choice (auto) on a 64-tenant 3-layer MLP at batch 1: three GEMM launches, no epilogue launch.
 import { describe, expect, it } from 'vitest';
 import type { Activation } from '../../ir/ops/activation.js';
 import { GEMM_BIAS_MODES, GEMM_DTYPES, type GemmProblem, type Launch } from '../../ir/contract/launch.js';
 import { info, maxRelError } from '../native/helpers.js';
-import { ACTS, F, type GemmDType, Hand, type Stats, compare, elemBytes, entry, problem, stridedLaunch } from './gemm-hand.js';
+import { ACTS, F, type GemmDType, Hand, type Stats, compare, elemBytes, entry, problem, stridedLaunch, withResidual } from './gemm-hand.js';
 import { GPU_SKIP_REASON } from './gpu-env.js';
 
 const SKINNY = { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_LT: 'off', LOOM_CUDA_TILE: 'off' };
@@ -20,7 +22,7 @@ const TILED = { LOOM_CUDA_TILE: 'force', LOOM_CUDA_LT: 'off', LOOM_CUDA_FUSE: 'f
 const LT = { LOOM_CUDA_GEMV: 'off', LOOM_CUDA_LT: 'force' };
 
 function needsEpilogue(p: GemmProblem): boolean {
-  return p.bias !== 'none' || p.activation !== null;
+  return p.bias !== 'none' || p.activation !== null || p.residual === true;
 }
 
 // Whether cuBLASLt applies this launch's epilogue itself (backend_cuda_lt.cc): relu, or gelu_tanh off true fp32;
@@ -77,7 +79,8 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
         for (const act of ACTS) {
           const m = [1, 3, 16][Math.floor(id / 3) % 3]!;
           // k over two of the kernel's 256-wide tiles on some, n over several column blocks; both kernels (trans_b)
-          const p = problem(m, 10 + (id % 7) * 9, 37 + (id % 5) * 60, false, id % 2 === 0, bias, act, id % 2, id % 4 === 0 ? 1 : 0.75);
+          const q = problem(m, 10 + (id % 7) * 9, 37 + (id % 5) * 60, false, id % 2 === 0, bias, act, id % 2, id % 4 === 0 ? 1 : 0.75);
+          const p = id % 3 === 2 ? withResidual(q) : q; // the three entry forms (pushInForm) all meet a residual
           pushInForm(h, id, id, p, dtype);
           withEpilogue += needsEpilogue(p) ? 1 : 0;
           id++;
@@ -104,13 +107,13 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
     });
   }
 
-  it('masked ticks (LOOM_CUDA_SPARSE=always): the fused kernel over a contiguous run, scattered tenants (bias pointer array)', async () => {
+  it('masked ticks (LOOM_CUDA_SPARSE=always): the fused kernel over a contiguous run, scattered tenants (bias, residual pointer arrays)', async () => {
     const h = new Hand();
     h.tenants = 64;
     h.ioSlots = true;
     h.launches.push(stridedLaunch(h, 0, problem(3, 40, 70, false, true, 'row', { kind: 'gelu_erf' }, 1), 64, 11, (i) => i));
-    h.launches.push(stridedLaunch(h, 1, problem(2, 33, 45, false, false, 'full', { kind: 'hard_swish' }, 0), 64, 21, (i) => i));
-    const q = problem(16, 24, 50, false, false, 'col', { kind: 'relu' }, 0);
+    h.launches.push(stridedLaunch(h, 1, withResidual(problem(2, 33, 45, false, false, 'full', { kind: 'hard_swish' }, 0)), 64, 21, (i) => i));
+    const q = withResidual(problem(16, 24, 50, false, false, 'col', { kind: 'relu' }, 0));
     const listed = Array.from({ length: 64 }, (_, i) => entry(h, q, 63 - i, 1000 + 3 * i));
     h.launches.push({ kind: 'gemm', id: 2, dtype: 'f32', problem: q, entries: listed, strides: null, info: info('listed') });
     const run = new Uint8Array(64).fill(1, 10, 17);
@@ -138,7 +141,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilo
     let withEpilogue = 0;
     for (const bias of GEMM_BIAS_MODES) {
       for (const act of ACTS) {
-        const p = problem(
+        const q = problem(
           [17, 40, 100, 3][id % 4]!,
           [9, 36, 70, 200][(id >> 1) % 4]!,
           [8, 33, 100][id % 3]!,
@@ -149,6 +152,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilo
           id % 2,
           id % 4 === 0 ? 1 : 0.75,
         );
+        const p = id % 3 === 1 ? withResidual(q) : q;
         if (!needsEpilogue(p)) {
           id++;
           continue;

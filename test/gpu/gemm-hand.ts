@@ -108,7 +108,7 @@ export function biasLength(p: GemmProblem): number {
   return p.bias === 'row' ? p.n : p.bias === 'col' ? p.m : p.bias === 'full' ? (p.m - 1) * p.ldBias + p.n : 0;
 }
 
-// One entry's operands, laid out in the arenas (A in io, B and bias in weights, C in io).
+// One entry's operands, laid out in the arenas (A in io, B and bias in weights, C and a residual in io).
 export function entry(h: Hand, p: GemmProblem, tenant: number, seed: number, dtype: GemmDType = 'f32'): GemmEntry {
   const es = elemBytes(dtype);
   const aLen = (p.transA ? p.k : p.m) * p.lda,
@@ -117,7 +117,13 @@ export function entry(h: Hand, p: GemmProblem, tenant: number, seed: number, dty
   const b = h.alloc('weights', bLen, stored(randomF32(bLen, seed + 1), dtype), es);
   const bias = p.bias === 'none' ? null : h.alloc('weights', biasLength(p), randomF32(biasLength(p), seed + 2));
   const c = h.alloc('io', p.m * p.ldc);
-  return { tenant, a, b, c, bias };
+  if (!p.residual) return { tenant, a, b, c, bias };
+  return { tenant, a, b, c, bias, residual: h.alloc('io', p.m * p.ldc, randomF32(p.m * p.ldc, seed + 3)) };
+}
+
+// p with a residual addend (a folded Add: every entry adds its own [m, n] residual, leading dim ldc).
+export function withResidual(p: GemmProblem): GemmProblem {
+  return { ...p, residual: true };
 }
 
 // `count` entries whose operands lie back to back (A and C in io, B and bias in weights): a strided launch.
@@ -139,12 +145,14 @@ export function stridedLaunch(
   const B = h.alloc('weights', count * bLen, stored(randomF32(count * bLen, seed + 1), dtype), es);
   const bias = biasLen ? h.alloc('weights', count * biasLen, randomF32(count * biasLen, seed + 2)) : null;
   const C = h.alloc('io', count * cLen);
+  const R = p.residual ? h.alloc('io', count * cLen, randomF32(count * cLen, seed + 3)) : null;
   const entries = Array.from({ length: count }, (_, i) => ({
     tenant: tenantOf(i),
     a: { arena: 'io' as const, offset: A.offset + i * aLen * es },
     b: { arena: 'weights' as const, offset: B.offset + i * bLen * es },
     c: { arena: 'io' as const, offset: C.offset + i * cLen * F },
     bias: bias && { arena: 'weights' as const, offset: bias.offset + i * biasLen * F },
+    ...(R ? { residual: { arena: 'io' as const, offset: R.offset + i * cLen * F } } : {}),
   }));
   return {
     kind: 'gemm',
