@@ -644,6 +644,8 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("ccMajor", c.dev.props.major);
   num("ccMinor", c.dev.props.minor);
   cuda_lanes_stats(c, out);
+  num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
+  out.strings.emplace_back("pdlNote", c.pdl.note);
   out.strings.emplace_back("device", c.dev.props.name);
   out.strings.emplace_back("kernelModule", c.kernels.module_how);
   out.strings.emplace_back("compute", c.opts.tf32 ? "CUBLAS_COMPUTE_32F_FAST_TF32" : "CUBLAS_COMPUTE_32F");
@@ -755,12 +757,17 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->staged.overlap = cuda_overlap_policy_from_env();
     c->lanes.policy = cuda_lanes_policy_from_env();
     c->lanes.priority = cuda_priority_policy_from_env();
+    c->pdl.policy = cuda_pdl_policy_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));
     CU_CHECK(cuCtxGetCurrent(&c->dev.cu_ctx));
     if (!c->dev.cu_ctx) throw loom_error("backend 'cuda': no current CUDA context after initialization");
     CUDA_CHECK(cudaGetDeviceProperties(&c->dev.props, c->dev.device));
+    c->pdl.enabled = c->pdl.policy == pdl_policy::automatic && c->dev.props.major >= 9;
+    c->pdl.note = c->pdl.enabled ? "LOOM_CUDA_PDL=auto: a Loom kernel after a Loom kernel on its stream launches programmatically"
+                  : c->pdl.policy == pdl_policy::off ? "LOOM_CUDA_PDL=off"
+                                                     : "programmatic dependent launch needs sm_90 or later";
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->dev.stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev0));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev1));

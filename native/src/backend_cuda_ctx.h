@@ -217,6 +217,20 @@ struct cuda_lanes_state {
   int waits = 0;                 // cross-lane waits per tick
 };
 
+// Programmatic dependent launch (backend_cuda_pdl.cuh): a Loom kernel (generated, epilogue, skinny / tiled
+// GEMM) right after another Loom kernel on the same stream is launched with programmatic stream serialization,
+// so it is scheduled while that one runs (in a captured tick: a programmatic edge). Never after a cuBLAS call,
+// a copy or a cross-lane wait (backend_cuda_enqueue.cc decides per launch).
+enum class pdl_policy { automatic, off };
+
+struct cuda_pdl_state {
+  pdl_policy policy = pdl_policy::off; // LOOM_CUDA_PDL (off until its GPU tests and tick measurements have passed)
+  bool enabled = false;                // the policy allows it and the device is sm_90 or later
+  long long launched = 0;              // kernels launched programmatically so far
+  int graph_launches = 0;              // ... of them in the captured full tick
+  std::string note;
+};
+
 // The plan's arenas in device memory and the pinned host staging a tick copies through.
 struct cuda_memory {
   arena_sizes sizes;
@@ -317,6 +331,7 @@ struct cuda_ctx {
   cuda_fault_state fault;
   cuda_staged_state staged;
   cuda_lanes_state lanes;
+  cuda_pdl_state pdl;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
@@ -349,12 +364,17 @@ backend_stats cuda_device_info();
 
 // ---- backend_cuda_enqueue.cc ----
 // One gemm call on x's stream and handles; `may_fall_back` (load-time warm-up only): a grouped call cuBLAS
-// refuses becomes split.
-void cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool may_fall_back);
+// refuses becomes split. `after_kernel`: the stream's last work is a Loom kernel (a skinny / tiled call may then
+// launch programmatically: cuda_pdl_state). Returns whether the call ran as a Loom kernel.
+bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool may_fall_back, bool after_kernel = false);
 // One launch (its kernel, or its GEMM calls and, unless they applied it, its epilogue kernel) on x's stream.
-void cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, bool may_fall_back);
+// `after_kernel` as above; returns whether the launch's last work is a Loom kernel (unchanged when it enqueued
+// nothing), for the next launch on the stream.
+bool cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, bool may_fall_back, bool after_kernel = false);
 // ... on the context's own stream (c.dev.gemm).
-void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back);
+bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool after_kernel = false);
+// LOOM_CUDA_PDL (auto: programmatic dependent launch between Loom kernels on sm_90+; off), read at create.
+pdl_policy cuda_pdl_policy_from_env();
 // A tick's body: poison memsets and the launches — what a captured graph holds. Its copies (`in`, `out`: io
 // ranges) are enqueued around it by the caller, from and to whichever host buffer the tick uses (the pinned
 // io mirror, or a staging set and result block). `check_each` synchronizes after every launch so a fault

@@ -11,7 +11,7 @@
 
 namespace loom {
 
-void cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool may_fall_back) {
+bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool may_fall_back, bool after_kernel) {
   const float zero = 0.0f;
   const cudaDataType_t f32 = CUDA_R_32F, ab = g.ab;
   // TF32 (when asked for) applies to f32 operands; half operands always accumulate in true fp32
@@ -22,19 +22,19 @@ void cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
       CUBLAS_CHECK(cublasGemmStridedBatchedEx(x.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, reinterpret_cast<const void*>(g.a), ab, g.lda,
                                               g.sa, reinterpret_cast<const void*>(g.b), ab, g.ldb, g.sb, &zero,
                                               reinterpret_cast<void*>(g.c), f32, g.ldc, g.sc, g.batch, compute, CUBLAS_GEMM_DEFAULT));
-      return;
+      return false;
     case gemm_mode::batched:
       CUBLAS_CHECK(cublasGemmBatchedEx(x.blas, g.ta, g.tb, g.m, g.n, g.k, &g.alpha, const_cast<const void* const*>(arr(0)), ab, g.lda,
                                        const_cast<const void* const*>(arr(1)), ab, g.ldb, &zero, arr(2), f32, g.ldc, g.total, compute,
                                        CUBLAS_GEMM_DEFAULT));
-      return;
+      return false;
     case gemm_mode::grouped: {
 #if defined(CUBLAS_VERSION) && CUBLAS_VERSION >= 120500
       const cublasStatus_t st = cublasGemmGroupedBatchedEx(
           x.blas, g.gta.data(), g.gtb.data(), g.gm.data(), g.gn.data(), g.gk.data(), g.galpha.data(),
           const_cast<const void* const*>(arr(0)), ab, g.glda.data(), const_cast<const void* const*>(arr(1)), ab, g.gldb.data(),
           g.gbeta.data(), arr(2), f32, g.gldc.data(), static_cast<int>(g.gsize.size()), g.gsize.data(), compute);
-      if (st == CUBLAS_STATUS_SUCCESS) return;
+      if (st == CUBLAS_STATUS_SUCCESS) return false;
       if (!may_fall_back) CUBLAS_CHECK(st);
       // Found at load (warm-up run): this cuBLAS refuses the grouped call for these problems.
       c.gemm.grouped_note = std::string("cublasGemmGroupedBatchedEx returned ") + cublas_status_text(st) + ": one batched call per group";
@@ -42,12 +42,16 @@ void cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
       c.gemm.grouped_split++;
       cudaGetLastError();
 #endif
-      cuda_enqueue_gemm(c, x, g, false);
-      return;
+      return cuda_enqueue_gemm(c, x, g, false);
     }
     case gemm_mode::gemv_strided:
-    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), x.stream)); return;
-    case gemm_mode::lt_strided: cuda_lt_enqueue(x, g); return;
+    case gemm_mode::gemv_batched: {
+      const bool pdl = c.pdl.enabled && after_kernel;
+      CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), x.stream, pdl));
+      c.pdl.launched += pdl ? 1 : 0;
+      return true;
+    }
+    case gemm_mode::lt_strided: cuda_lt_enqueue(x, g); return false;
     case gemm_mode::grouped_split: {
       size_t first = 0;
       for (size_t i = 0; i < g.gsize.size(); i++) {
@@ -59,27 +63,52 @@ void cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
                                          &zero, cc, f32, g.gldc[i], g.gsize[i], compute, CUBLAS_GEMM_DEFAULT));
         first += static_cast<size_t>(g.gsize[i]);
       }
-      return;
+      return false;
     }
   }
+  return false;
 }
 
-void cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, bool may_fall_back) {
+bool cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, bool may_fall_back, bool after_kernel) {
   if (s.l->kind == launch_kind::kernel) {
-    if (s.nsegs == 0) return;
+    if (s.nsegs == 0) return after_kernel;
     CUdeviceptr segs = s.segs, views = s.views;
     int nsegs = s.nsegs;
     long long total = s.total;
     void* args[] = {&segs, &nsegs, &views, &total};
-    CU_CHECK(cuLaunchKernel(s.fn, s.grid, 1, 1, s.block, 1, 1, 0, reinterpret_cast<CUstream>(x.stream), args, nullptr));
-    return;
+    CUlaunchAttribute attr[1] = {};
+    attr[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attr[0].value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig cfg = {};
+    cfg.gridDimX = s.grid, cfg.gridDimY = 1, cfg.gridDimZ = 1;
+    cfg.blockDimX = s.block, cfg.blockDimY = 1, cfg.blockDimZ = 1;
+    cfg.sharedMemBytes = 0;
+    cfg.hStream = reinterpret_cast<CUstream>(x.stream);
+    const bool pdl = c.pdl.enabled && after_kernel;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl ? 1 : 0;
+    CU_CHECK(cuLaunchKernelEx(&cfg, s.fn, args, nullptr));
+    c.pdl.launched += pdl ? 1 : 0;
+    return true;
   }
-  for (auto& g : s.calls) cuda_enqueue_gemm(c, x, g, may_fall_back);
-  if (s.n_epi > 0 && !cuda_epilogue_fused(s.calls))
-    CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, x.stream));
+  bool last = after_kernel;
+  for (auto& g : s.calls) last = cuda_enqueue_gemm(c, x, g, may_fall_back, last);
+  if (s.n_epi > 0 && !cuda_epilogue_fused(s.calls)) {
+    const bool pdl = c.pdl.enabled && last;
+    CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, x.stream, pdl));
+    c.pdl.launched += pdl ? 1 : 0;
+    last = true;
+  }
+  return last;
 }
 
-void cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back) { cuda_enqueue_launch(c, c.dev.gemm, s, may_fall_back); }
+bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool after_kernel) {
+  return cuda_enqueue_launch(c, c.dev.gemm, s, may_fall_back, after_kernel);
+}
+
+pdl_policy cuda_pdl_policy_from_env() {
+  return cuda_env_choice("LOOM_CUDA_PDL", pdl_policy::off, {{"auto", pdl_policy::automatic}, {"off", pdl_policy::off}});
+}
 
 tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.full.poison_slots, &c.full.launches, &c.full.out_ranges}; }
 
@@ -93,9 +122,10 @@ void cuda_enqueue_body(cuda_ctx& c, const tick_body& b, bool check_each, bool ma
     cuda_lanes_enqueue(c, may_fall_back);
     return;
   }
+  bool after_kernel = false; // the poison memsets and input copies come before: not a kernel
   for (auto& s : *b.launches) {
     try {
-      cuda_enqueue_launch(c, s, may_fall_back);
+      after_kernel = cuda_enqueue_launch(c, s, may_fall_back, after_kernel);
       if (check_each) CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
     } catch (const loom_error& e) {
       throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "': " + e.what());
@@ -241,6 +271,7 @@ int gemv_dtype(cudaDataType_t t) {
 } // namespace
 
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
+  const long long pdl_before = c.pdl.launched;
   CUDA_CHECK(cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal));
   try {
     cuda_enqueue_body(c, b, false, false);
@@ -255,7 +286,10 @@ cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
   CUDA_CHECK(cudaStreamEndCapture(c.dev.stream, &g));
   cudaGraphExec_t exec = nullptr;
   try {
-    if (count) count_nodes(c, g);
+    if (count) {
+      count_nodes(c, g);
+      c.pdl.graph_launches = static_cast<int>(c.pdl.launched - pdl_before);
+    }
     // kernel nodes captured on a high-priority lane keep that priority only with this flag (backend_cuda_lanes.cc)
     CUDA_CHECK(cudaGraphInstantiate(&exec, g, c.lanes.high > 0 ? cudaGraphInstantiateFlagUseNodePriority : 0));
     CUDA_CHECK(cudaGraphUpload(exec, c.dev.stream));

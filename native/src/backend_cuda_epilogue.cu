@@ -4,12 +4,14 @@
 #include "backend_cuda_epilogue.h"
 
 #include "backend_cuda_activation.cuh"
+#include "backend_cuda_pdl.cuh"
 
 namespace loom {
 
 namespace {
 
 __global__ void __launch_bounds__(256) loom_gemm_epilogue(const cuda_epi_job* __restrict__ jobs, int n_jobs, long long total) {
+  cuda_pdl_enter();
   for (long long w = blockIdx.x * (long long)blockDim.x + threadIdx.x; w < total; w += (long long)gridDim.x * blockDim.x) {
     int lo = 0, hi = n_jobs - 1;
     while (lo < hi) {
@@ -28,12 +30,11 @@ __global__ void __launch_bounds__(256) loom_gemm_epilogue(const cuda_epi_job* __
 
 } // namespace
 
-cudaError_t cuda_launch_epilogue(const cuda_epi_job* jobs, int n_jobs, long long total, cudaStream_t stream) {
+cudaError_t cuda_launch_epilogue(const cuda_epi_job* jobs, int n_jobs, long long total, cudaStream_t stream, bool pdl) {
   if (n_jobs <= 0 || total <= 0) return cudaSuccess;
   const long long blocks = (total + 255) / 256;
   const unsigned grid = static_cast<unsigned>(blocks < (1LL << 20) ? blocks : (1LL << 20));
-  loom_gemm_epilogue<<<grid, 256, 0, stream>>>(jobs, n_jobs, total);
-  return cudaGetLastError();
+  return cuda_launch_kernel(loom_gemm_epilogue, grid, 256, stream, pdl, jobs, n_jobs, total);
 }
 
 } // namespace loom

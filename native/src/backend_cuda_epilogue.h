@@ -22,8 +22,9 @@ struct cuda_epi_job {
 };
 static_assert(sizeof(cuda_epi_job) == 88, "cuda_epi_job layout");
 
-// Enqueues the epilogue of `n_jobs` jobs (device array) covering `total` = Σ m·n elements on `stream`.
-// Returns the launch status (cudaSuccess or the error of the launch itself).
-cudaError_t cuda_launch_epilogue(const cuda_epi_job* jobs, int n_jobs, long long total, cudaStream_t stream);
+// Enqueues the epilogue of `n_jobs` jobs (device array) covering `total` = Σ m·n elements on `stream` (with
+// programmatic stream serialization when `pdl`: backend_cuda_pdl.cuh). Returns the launch status (cudaSuccess
+// or the error of the launch itself).
+cudaError_t cuda_launch_epilogue(const cuda_epi_job* jobs, int n_jobs, long long total, cudaStream_t stream, bool pdl = false);
 
 } // namespace loom

@@ -14,6 +14,7 @@
 #include <cuda_fp16.h>
 
 #include "backend_cuda_activation.cuh"
+#include "backend_cuda_pdl.cuh"
 
 namespace loom {
 
@@ -75,6 +76,7 @@ __device__ __forceinline__ void stage_x(float (*xs)[kKTile], const T* x, int row
 
 template <typename T, int M>
 __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, int col_blocks) {
+  cuda_pdl_enter();
   __shared__ float xs[M][kKTile];
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31;
@@ -135,6 +137,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
 
 template <typename T, int M>
 __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, int col_blocks) {
+  cuda_pdl_enter();
   __shared__ float xs[M][kKTile];
   __shared__ float part[kNnWarps][M][32];
   const int e = blockIdx.x / col_blocks;
@@ -181,6 +184,7 @@ constexpr int kTile = 32, kTileCols = 4, kTileThreads = kTile * kTile / kTileCol
 
 template <bool TransW>
 __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a, int row_tiles, int col_tiles) {
+  cuda_pdl_enter();
   __shared__ float xs[kTile][kTile + 1]; // xs[kk][r]
   __shared__ float ws[kTile][kTile + 1]; // ws[kk][j]
   const int tiles = row_tiles * col_tiles;
@@ -227,12 +231,10 @@ int tiles(int n) { return (n + kTile - 1) / kTile; }
 
 long long tile_grid(const cuda_gemv_args& a) { return static_cast<long long>(tiles(a.rows)) * tiles(a.cols) * a.batch; }
 
-cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream) {
+cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   const int rt = tiles(a.rows), ct = tiles(a.cols);
   const unsigned grid = static_cast<unsigned>(tile_grid(a));
-  if (a.trans_w) loom_gemm_tile<true><<<grid, kTileThreads, 0, stream>>>(a, rt, ct);
-  else loom_gemm_tile<false><<<grid, kTileThreads, 0, stream>>>(a, rt, ct);
-  return cudaGetLastError();
+  return cuda_launch_kernel(a.trans_w ? loom_gemm_tile<true> : loom_gemm_tile<false>, grid, kTileThreads, stream, pdl, a, rt, ct);
 }
 
 int col_blocks(const cuda_gemv_args& a) {
@@ -241,21 +243,20 @@ int col_blocks(const cuda_gemv_args& a) {
 }
 
 template <typename T, int M>
-cudaError_t launch_m(const cuda_gemv_args& a, cudaStream_t stream) {
+cudaError_t launch_m(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   const int cb = col_blocks(a);
   const unsigned grid = static_cast<unsigned>(static_cast<long long>(cb) * a.batch);
-  if (a.trans_w) loom_gemv_nt<T, M><<<grid, kNtWarps * 32, 0, stream>>>(a, cb);
-  else loom_gemv_nn<T, M><<<grid, kNnWarps * 32, 0, stream>>>(a, cb);
-  return cudaGetLastError();
+  if (a.trans_w) return cuda_launch_kernel(loom_gemv_nt<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);
+  return cuda_launch_kernel(loom_gemv_nn<T, M>, grid, kNnWarps * 32, stream, pdl, a, cb);
 }
 
 template <typename T>
-cudaError_t launch_t(const cuda_gemv_args& a, cudaStream_t stream) {
-  if (a.rows <= 1) return launch_m<T, 1>(a, stream);
-  if (a.rows <= 2) return launch_m<T, 2>(a, stream);
-  if (a.rows <= 4) return launch_m<T, 4>(a, stream);
-  if (a.rows <= 8) return launch_m<T, 8>(a, stream);
-  return launch_m<T, kGemvMaxRows>(a, stream);
+cudaError_t launch_t(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
+  if (a.rows <= 1) return launch_m<T, 1>(a, stream, pdl);
+  if (a.rows <= 2) return launch_m<T, 2>(a, stream, pdl);
+  if (a.rows <= 4) return launch_m<T, 4>(a, stream, pdl);
+  if (a.rows <= 8) return launch_m<T, 8>(a, stream, pdl);
+  return launch_m<T, kGemvMaxRows>(a, stream, pdl);
 }
 
 } // namespace
@@ -274,13 +275,13 @@ bool cuda_gemv_fits(const cuda_gemv_args& a) {
   return (a.tiled ? tile_grid(a) : static_cast<long long>(col_blocks(a)) * a.batch) <= INT_MAX;
 }
 
-cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream) {
+cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   if (!cuda_gemv_fits(a)) return cudaErrorInvalidValue;
-  if (a.tiled) return launch_tiled(a, stream);
+  if (a.tiled) return launch_tiled(a, stream, pdl);
   switch (a.dtype) {
-    case 0: return launch_t<float>(a, stream);
-    case 1: return launch_t<__nv_bfloat16>(a, stream);
-    case 2: return launch_t<__half>(a, stream);
+    case 0: return launch_t<float>(a, stream, pdl);
+    case 1: return launch_t<__nv_bfloat16>(a, stream, pdl);
+    case 2: return launch_t<__half>(a, stream, pdl);
     default: return cudaErrorInvalidValue;
   }
 }

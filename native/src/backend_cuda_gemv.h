@@ -51,7 +51,8 @@ struct cuda_gemv_args {
 // with `epilogue`, can reach every entry's bias and residual.
 bool cuda_gemv_fits(const cuda_gemv_args& a);
 
-// Enqueues the kernel on `stream`; returns the launch status (cudaErrorInvalidValue when !cuda_gemv_fits).
-cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream);
+// Enqueues the kernel on `stream` (with programmatic stream serialization when `pdl`: backend_cuda_pdl.cuh);
+// returns the launch status (cudaErrorInvalidValue when !cuda_gemv_fits).
+cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream, bool pdl = false);
 
 } // namespace loom

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "backend_cuda_io_gather.h"
+#include "backend_cuda_pdl.cuh"
 
 namespace loom {
 
@@ -19,6 +20,7 @@ __device__ void move_words(const uint8_t* src, uint8_t* dst, long long bytes) {
 
 __global__ void __launch_bounds__(256)
     loom_io_gather(const cuda_io_move* __restrict__ moves, int n, const uint8_t* src_base, uint8_t* dst_base) {
+  cuda_pdl_enter();
   for (int m = blockIdx.x; m < n; m += gridDim.x) {
     const cuda_io_move mv = moves[m];
     const uint8_t* s = src_base + mv.src;

@@ -95,12 +95,16 @@ void cuda_lanes_enqueue(cuda_ctx& c, bool may_fall_back) {
   CUDA_CHECK(cudaEventRecord(L.fork, main.stream));
   for (const auto& x : L.extra) CUDA_CHECK(cudaStreamWaitEvent(x.stream, L.fork, 0));
   if (L.first.stream) CUDA_CHECK(cudaStreamWaitEvent(L.first.stream, L.fork, 0));
+  // per lane: whether its last work is a Loom kernel (programmatic launch: cuda_pdl_state); the fork is not
+  std::vector<uint8_t> after_kernel(L.extra.size() + 1, 0);
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     launch_state& s = c.full.launches[i];
     const cuda_gemm_ctx& on = lane(s.l->lane);
+    uint8_t& last = after_kernel[static_cast<size_t>(s.l->lane)];
     try {
       for (int32_t a : s.l->after) CUDA_CHECK(cudaStreamWaitEvent(on.stream, L.done[static_cast<size_t>(a)], 0));
-      cuda_enqueue_launch(c, on, s, may_fall_back);
+      if (!s.l->after.empty()) last = 0; // a cross-lane wait: an ordinary edge
+      last = cuda_enqueue_launch(c, on, s, may_fall_back, last != 0) ? 1 : 0;
       if (L.done[i]) CUDA_CHECK(cudaEventRecord(L.done[i], on.stream));
     } catch (const loom_error& e) {
       throw loom_error("launch " + std::to_string(s.l->id) + " '" + s.l->label + "' (lane " + std::to_string(s.l->lane) + "): " + e.what());
