@@ -8,7 +8,7 @@
 // (off by default until its GPU tests pass) the tiled kernel (any rows, f32) with the epilogue in its store is a
 // candidate for every f32 launch with an epilogue: a conv's per-channel bias has no cuBLASLt form, so without
 // it such a launch is always two graph nodes. A residual addend (a folded Add) rides in the skinny and tiled
-// kernels' store too; cuBLASLt leaves it to the epilogue kernel. gemm_grouped launches keep their path (cuda_choose_grouped). The
+// kernels' store too, and into cuBLASLt as its C (beta 1) where no full bias takes C. gemm_grouped launches keep their path (cuda_choose_grouped). The
 // choice per launch is reported in handleInfo (gemmPaths).
 #include <cstdio>
 #include <cstdlib>

@@ -6,6 +6,9 @@
 //  - a `full` bias (bias[i·ldBias + j]) is a column-major [g.m x g.n] matrix with ld = ldBias: it rides in
 //    as C with beta = the plan's beta (D = alpha·A'B' + beta·C), exactly the plan's alpha·AB + beta·bias;
 //  - a `col` bias (one value per column of the result) has no cuBLASLt form: the epilogue kernel adds it;
+//  - a residual addend (a folded Add; C's layout) rides in as C with beta 1 (D = alpha·A'B' + R, then the bias
+//    vector and the activation): where the bias is none or `row` and the entries' residuals are uniformly
+//    strided; a `full` bias already takes C, so with a residual it stays on the epilogue kernel;
 //  - activations: relu (RELU), gelu_tanh (GELU: cuBLASLt's GELU is the tanh approximation, but evaluated
 //    with its own tanh, close to but not the bits of tanhf: fused only where the call is not true fp32, i.e.
 //    TF32 or bf16/f16 operands, whose tolerances dwarf it); the rest stay on the epilogue kernel. The plan's
@@ -94,13 +97,14 @@ struct lt_epilogue {
   cublasLtEpilogue_t ep = CUBLASLT_EPILOGUE_DEFAULT;
   bool bias_vector = false; // a `row` bias as the epilogue's bias vector
   bool bias_as_c = false;   // a `full` bias as C, scaled by beta
+  bool res_as_c = false;    // the residual as C, beta 1
   std::string form = "none";
 };
 
 bool lt_epilogue_of(const gemm_call& g, bool true_fp32, lt_epilogue& out, std::string& why) {
   const cuda_gemm_epi& e = g.epi;
-  if (e.residual) {
-    why = "a residual addend (the epilogue kernel adds it)";
+  if (e.residual && (e.bias_mode == 3 || !e.res_strided)) {
+    why = e.bias_mode == 3 ? "a residual beside a full bias (both would be C)" : "the entries' residuals are not uniformly strided";
     return false;
   }
   int act = 0; // 0 none, 1 relu, 2 gelu
@@ -126,10 +130,12 @@ bool lt_epilogue_of(const gemm_call& g, bool true_fp32, lt_epilogue& out, std::s
     why = "the entries' biases are not uniformly strided";
     return false;
   }
+  out.res_as_c = e.residual;
+  const std::string res = e.residual ? "C=residual, " : "";
   switch (e.bias_mode) {
     case 0:
       out.ep = plain[act];
-      out.form = act_names[act];
+      out.form = res + act_names[act];
       return true;
     case 1:
       if (e.beta != 1.0f) {
@@ -143,7 +149,7 @@ bool lt_epilogue_of(const gemm_call& g, bool true_fp32, lt_epilogue& out, std::s
       }
       out.ep = biased[act];
       out.bias_vector = true;
-      out.form = act ? std::string("bias+") + act_names[act] : "bias";
+      out.form = res + (act ? std::string("bias+") + act_names[act] : "bias");
       return true;
     case 3:
       out.ep = plain[act];
@@ -191,13 +197,19 @@ std::unique_ptr<cuda_lt_plan> cuda_lt_plan_make(const cuda_gemm_ctx& x, const ge
     make_layout(p->c, CUDA_R_32F, g.m, g.n, g.epi.ld_bias, batch, g.epi.sbias);
     p->c_ptr = reinterpret_cast<const void*>(g.epi.bias);
     p->beta = g.epi.beta;
+  } else if (ep.res_as_c) {
+    make_layout(p->c, CUDA_R_32F, g.m, g.n, g.ldc, batch, g.epi.sres);
+    p->c_ptr = reinterpret_cast<const void*>(g.epi.res);
+    p->beta = 1;
   }
 
   preference pref;
   const uint64_t ws = x.workspace_bytes;
   set_pref(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
   const uint32_t al_a = alignment(g.a, g.sa * es, batch), al_b = alignment(g.b, g.sb * es, batch), al_d = alignment(g.c, g.sc * 4, batch);
-  const uint32_t al_c = ep.bias_as_c ? alignment(g.epi.bias, g.epi.sbias * 4, batch) : al_d;
+  const uint32_t al_c = ep.bias_as_c ? alignment(g.epi.bias, g.epi.sbias * 4, batch)
+                        : ep.res_as_c ? alignment(g.epi.res, g.epi.sres * 4, batch)
+                                      : al_d;
   set_pref(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_a);
   set_pref(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al_b);
   set_pref(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al_c);

@@ -42,7 +42,7 @@ void cuda_gemm_ctx_destroy(cuda_gemm_ctx& x);
 // row-major terms: C = act(alpha · op(A) · op(B) + beta · bias).
 struct cuda_gemm_epi {
   bool needed = false;      // the launch has bias, a residual or an activation (and k > 0: a call exists)
-  bool residual = false;    // entries add a residual (the epilogue kernel, or the skinny / tiled kernels' store)
+  bool residual = false;    // entries add a residual (the epilogue kernel, the skinny / tiled kernels' store, or cuBLASLt's C)
   int bias_mode = 0;        // bias_mode as int: 0 none, 1 row (bias[j]), 2 col (bias[i]), 3 full (bias[i·ld_bias + j])
   CUdeviceptr bias = 0;     // strided calls: entry 0's bias
   long long sbias = 0;      // strided calls: element stride between entries' biases (0: shared)
@@ -56,7 +56,8 @@ struct cuda_gemm_epi {
 };
 
 // One strided-batched call as a cublasLtMatmul: descriptors built once, the heuristic's candidate algorithms,
-// the one chosen. C is D (beta 0) unless a `full` bias rides in as C (beta = the plan's beta).
+// the one chosen. C is D (beta 0) unless a `full` bias rides in as C (beta = the plan's beta) or a residual does
+// (beta 1).
 struct cuda_lt_plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr, d = nullptr; // c null: C is D, with D's layout

@@ -4,8 +4,8 @@
 //    same bits as the kernel followed by the epilogue launch (LOOM_CUDA_FUSE=never), on full ticks and on masked
 //    (sparse) ticks;
 //  - cuBLASLt (LOOM_CUDA_LT=force) for strided launches, with the epilogue fused where cuBLASLt expresses it
-//    exactly (row bias with beta 1, full bias as C, relu; gelu_tanh for tf32 / bf16 / f16 only), the rest by
-//    the epilogue kernel; fp32, tf32, bf16, f16; aligned and odd leading dims;
+//    exactly (row bias with beta 1, full bias or a residual as C, relu; gelu_tanh for tf32 / bf16 / f16 only),
+//    the rest by the epilogue kernel; fp32, tf32, bf16, f16; aligned and odd leading dims;
 //  - the tiled kernel's store (LOOM_CUDA_TILE=force) for f32 launches of any rows (a conv's per-channel bias
 //    above the skinny kernel's 16 rows), every bias mode x activation, residuals, one entry / strided / pointer
 //    arrays;
@@ -26,11 +26,11 @@ function needsEpilogue(p: GemmProblem): boolean {
 }
 
 // Whether cuBLASLt applies this launch's epilogue itself (backend_cuda_lt.cc): relu, or gelu_tanh off true fp32;
-// a row bias only with beta 1, a full bias as C, never a col bias.
+// a row bias only with beta 1, a full bias as C, never a col bias; a residual as C, so never beside a full bias.
 function ltFuses(p: GemmProblem, trueFp32: boolean): boolean {
   const act = p.activation?.kind;
   const actOk = act === undefined || act === 'relu' || (act === 'gelu_tanh' && !trueFp32);
-  const biasOk = p.bias === 'none' || p.bias === 'full' || (p.bias === 'row' && p.beta === 1);
+  const biasOk = p.bias === 'none' || (p.bias === 'full' && !p.residual) || (p.bias === 'row' && p.beta === 1);
   return needsEpilogue(p) && actOk && biasOk;
 }
 
@@ -173,8 +173,8 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilo
   });
 });
 
-// Strided launches for cuBLASLt: every bias mode x {none, relu, gelu_tanh, sigmoid} x beta {1, 0.75}, one entry
-// and 6 strided entries alternating. `aligned`: dims and leading dims multiples of 16 elements (every
+// Strided launches for cuBLASLt: every bias mode x {none, relu, gelu_tanh, sigmoid} x beta {1, 0.75}, a residual
+// addend on every third, one entry and 6 strided entries alternating. `aligned`: dims and leading dims multiples of 16 elements (every
 // operand 16-byte aligned or better); else odd pads (4-byte / 2-byte aligned operands).
 function ltPlan(dtype: GemmDType, aligned: boolean): { h: Hand; launches: number; needed: number; gemm: GemmProblem[] } {
   const h = new Hand();
@@ -186,7 +186,8 @@ function ltPlan(dtype: GemmDType, aligned: boolean): { h: Hand; launches: number
       for (const beta of [1, 0.75]) {
         const [m, n, k] = aligned ? [32, 48, 64] : [24 + (id % 5), 40 + (id % 7), 33 + (id % 11)];
         const pad = aligned ? (elemBytes(dtype) === 2 ? 16 : 0) : 1 + (id % 3);
-        const p = { ...problem(m, n, k, id % 4 >= 2, id % 2 === 1, bias, act, pad, beta), ldBias: bias === 'full' ? n + (aligned ? 16 : 2) : 0 };
+        const q = { ...problem(m, n, k, id % 4 >= 2, id % 2 === 1, bias, act, pad, beta), ldBias: bias === 'full' ? n + (aligned ? 16 : 2) : 0 };
+        const p = id % 3 === 2 ? withResidual(q) : q;
         if (id % 2 === 0) {
           h.launches.push({ kind: 'gemm', id, dtype, problem: p, entries: [entry(h, p, id % 8, 50 + 10 * id, dtype)], strides: null, info: info(`lt${id}`) });
         } else {
