@@ -224,7 +224,7 @@ struct cuda_lanes_state {
 enum class pdl_policy { automatic, off };
 
 struct cuda_pdl_state {
-  pdl_policy policy = pdl_policy::off; // LOOM_CUDA_PDL (off until its GPU tests and tick measurements have passed)
+  pdl_policy policy = pdl_policy::automatic; // LOOM_CUDA_PDL
   bool enabled = false;                // the policy allows it and the device is sm_90 or later
   long long launched = 0;              // kernels launched programmatically so far
   int graph_launches = 0;              // ... of them in the captured full tick
@@ -273,7 +273,7 @@ struct cuda_gemm_state {
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
-  tile_policy tile = tile_policy::off;       // LOOM_CUDA_TILE (off until its GPU tests pass)
+  tile_policy tile = tile_policy::automatic; // LOOM_CUDA_TILE
   int lt_calls = 0;
   std::string paths_note;                              // the load-time choice, summed up
   std::vector<std::pair<int32_t, std::string>> paths;  // per gemm launch (plan id): the path it runs, as measured

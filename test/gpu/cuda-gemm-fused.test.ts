@@ -19,7 +19,7 @@ import { GPU_SKIP_REASON } from './gpu-env.js';
 
 const SKINNY = { LOOM_CUDA_GEMV: 'force', LOOM_CUDA_LT: 'off', LOOM_CUDA_TILE: 'off' };
 const TILED = { LOOM_CUDA_TILE: 'force', LOOM_CUDA_LT: 'off', LOOM_CUDA_FUSE: 'force' };
-const LT = { LOOM_CUDA_GEMV: 'off', LOOM_CUDA_LT: 'force' };
+const LT = { LOOM_CUDA_GEMV: 'off', LOOM_CUDA_LT: 'force', LOOM_CUDA_TILE: 'off' };
 
 function needsEpilogue(p: GemmProblem): boolean {
   return p.bias !== 'none' || p.activation !== null || p.residual === true;
