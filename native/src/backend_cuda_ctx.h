@@ -39,9 +39,8 @@ enum class fuse_policy { automatic, never, force };
 // LOOM_CUDA_LT: whether strided calls may run as cublasLtMatmul. auto: where measured faster; force: wherever
 // cuBLASLt has an algorithm (the skinny-GEMM kernel keeps the calls LOOM_CUDA_GEMV=force gives it).
 enum class lt_policy { automatic, off, force };
-// LOOM_CUDA_TILE: the tiled kernel with the epilogue in its store as a measured candidate (auto), never (off,
-// the default until its GPU tests have passed: backend_cuda_gemm_paths.cc), or the only path for launches it can
-// run (force).
+// LOOM_CUDA_TILE: the tiled kernel with the epilogue in its store as a measured candidate (auto, the default),
+// never (off), or the only path for launches it can run (force).
 enum class tile_policy { automatic, off, force };
 
 // One GEMM call in column-major terms (operands already swapped): A' = the plan's B, B' = the plan's A.
@@ -225,9 +224,9 @@ enum class pdl_policy { automatic, off };
 
 struct cuda_pdl_state {
   pdl_policy policy = pdl_policy::automatic; // LOOM_CUDA_PDL
-  bool enabled = false;                // the policy allows it and the device is sm_90 or later
-  long long launched = 0;              // kernels launched programmatically so far
-  int graph_launches = 0;              // ... of them in the captured full tick
+  bool enabled = false;                      // the policy allows it and the device is sm_90 or later
+  long long launched = 0;                    // kernels launched programmatically so far
+  int graph_launches = 0;                    // ... of them in the captured full tick
   std::string note;
 };
 

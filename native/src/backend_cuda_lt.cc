@@ -131,11 +131,11 @@ bool lt_epilogue_of(const gemm_call& g, bool true_fp32, lt_epilogue& out, std::s
     return false;
   }
   out.res_as_c = e.residual;
-  const std::string res = e.residual ? "C=residual, " : "";
+  auto with_res = [&](const std::string& f) { return e.residual ? (f.empty() ? "C=residual" : "C=residual, " + f) : f; };
   switch (e.bias_mode) {
     case 0:
       out.ep = plain[act];
-      out.form = res + act_names[act];
+      out.form = with_res(act_names[act]);
       return true;
     case 1:
       if (e.beta != 1.0f) {
@@ -149,7 +149,7 @@ bool lt_epilogue_of(const gemm_call& g, bool true_fp32, lt_epilogue& out, std::s
       }
       out.ep = biased[act];
       out.bias_vector = true;
-      out.form = res + (act ? std::string("bias+") + act_names[act] : "bias");
+      out.form = with_res(act ? std::string("bias+") + act_names[act] : "bias");
       return true;
     case 3:
       out.ep = plain[act];
@@ -207,7 +207,7 @@ std::unique_ptr<cuda_lt_plan> cuda_lt_plan_make(const cuda_gemm_ctx& x, const ge
   const uint64_t ws = x.workspace_bytes;
   set_pref(pref.p, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ws);
   const uint32_t al_a = alignment(g.a, g.sa * es, batch), al_b = alignment(g.b, g.sb * es, batch), al_d = alignment(g.c, g.sc * 4, batch);
-  const uint32_t al_c = ep.bias_as_c ? alignment(g.epi.bias, g.epi.sbias * 4, batch)
+  const uint32_t al_c = ep.bias_as_c  ? alignment(g.epi.bias, g.epi.sbias * 4, batch)
                         : ep.res_as_c ? alignment(g.epi.res, g.epi.sres * 4, batch)
                                       : al_d;
   set_pref(pref.p, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al_a);

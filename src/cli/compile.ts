@@ -22,6 +22,7 @@ import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
 import { BRANCHINGS, BRANCH_MAX_LANES, branchingFrom } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
+import { hostBranching } from './host-branching.js';
 import type { CostModel } from '../planner/index.js';
 
 interface CompileFlags {
@@ -94,11 +95,11 @@ export function registerCompile(program: Command): void {
     )
     .option(
       '--branching <mode>',
-      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given — for the CUDA backend; never: always batched; default never)`,
+      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given — for the CUDA backend; never: always batched; default auto where this host runs plans on a CUDA GPU, else never)`,
     )
     .option(
-      '--squeeze-excite',
-      'run each squeeze-and-excite block (pool → 1×1 conv → 1×1 conv → scale) as one generated launch (experimental, off by default: not yet measured faster on a GPU)',
+      '--no-squeeze-excite',
+      'keep each squeeze-and-excite block (pool → 1×1 conv → 1×1 conv → scale) as its four launches (default: one generated launch per block)',
     )
     .option('--no-residual-epilogue', 'keep residual adds as elementwise launches (default: added in the epilogue of the GEMM before them)')
     .option('--quiet', 'no progress output')
@@ -173,6 +174,7 @@ export function registerCompile(program: Command): void {
       const cache = cacheFrom(flags, emit, from, flags.dumpAfter);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
+      const branching = flags.branching !== undefined ? { branching: branchingFrom(flags.branching), why: '' } : hostBranching();
       let result;
       try {
         result = await compileFleet(fleet, flags.output, {
@@ -186,8 +188,8 @@ export function registerCompile(program: Command): void {
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
           ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
-          ...(flags.branching !== undefined ? { branching: branchingFrom(flags.branching) } : {}),
-          ...(flags.squeezeExcite === true ? { squeezeExcite: true } : {}),
+          branching: branching.branching,
+          ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
           ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
           ...(costModel ? { costModel } : {}),
           ...cache,
@@ -205,6 +207,7 @@ export function registerCompile(program: Command): void {
         : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
+      if (branching.why && result.plan) process.stderr.write(`loom: ${branching.why}\n`);
       if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
 }

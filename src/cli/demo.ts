@@ -12,6 +12,7 @@ import { exampleInputs } from '../fleet/inputs.js';
 import { loadOracle, relativeError } from '../fleet/oracle.js';
 import { createProgressReporter } from '../fleet/progress.js';
 import { formatTotals } from './inspect.js';
+import { hostBranching } from './host-branching.js';
 
 const TOLERANCE = 1e-4; // fp32, norm-wise relative
 
@@ -43,14 +44,17 @@ export function registerDemo(program: Command): void {
       out(`models and manifest: ${manifest}`);
 
       const planDir = path.join(dir, 'plan');
+      const branching = hostBranching(flags.backend as 'auto' | 'cpu' | 'cuda');
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       let t0 = Date.now();
       try {
-        await compileFleet(manifest, planDir, { onProgress: progress.onProgress });
+        await compileFleet(manifest, planDir, { onProgress: progress.onProgress, branching: branching.branching });
       } finally {
         progress.finish();
       }
-      out(`compiled in ${((Date.now() - t0) / 1000).toFixed(1)}s → ${planDir}   (loom inspect ${planDir} for every launch)\n`);
+      out(
+        `compiled in ${((Date.now() - t0) / 1000).toFixed(1)}s → ${planDir}   (loom inspect ${planDir} for every launch; ${branching.why.replace(/ \(--branching.*\)$/, '')})\n`,
+      );
       const plan = readPlanDir(planDir);
       out(`${formatTotals(plan)}\n`);
 

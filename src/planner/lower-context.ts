@@ -27,7 +27,7 @@ export interface FleetState {
   // and biases are f32 whatever it is.
   readonly gemmDType?: 'f32' | 'bf16' | 'f16';
   readonly limits?: SizeLimits; // default DEFAULT_LIMITS
-  readonly squeezeExcite?: boolean; // default false: squeeze-and-excite blocks as one kernel (lower-excite.ts)
+  readonly squeezeExcite?: boolean; // default true: squeeze-and-excite blocks as one kernel (lower-excite.ts)
   readonly residualEpilogue?: boolean; // default true: residual adds in the GEMM epilogue (lower-residual.ts)
 }
 

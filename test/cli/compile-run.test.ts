@@ -185,7 +185,7 @@ describe('loom compile / inspect / run', () => {
     expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--branching', 'maybe'), 'USAGE', '--branching', 'auto or never');
   });
 
-  it('--squeeze-excite opts into the squeeze_excite kernel, --no-residual-epilogue keeps residual adds apart', () => {
+  it('squeeze-excite blocks are one kernel unless --no-squeeze-excite; --no-residual-epilogue keeps residual adds apart', () => {
     const bytes = generateModel('mobilenet', { seed: 9, resolution: 32, classes: 10, widthMult: 0.25 }).bytes;
     writeFileSync(path.join(tmp, 'models', 'mobilenet.onnx'), bytes);
     const fleet = path.join(tmp, 'fleet-mobilenet.json');
@@ -199,7 +199,7 @@ describe('loom compile / inspect / run', () => {
     };
     const excite = (ls: L[]) => ls.filter((l) => l.op?.op === 'squeeze_excite').length;
     const residual = (ls: L[]) => ls.filter((l) => l.problem?.residual === true).length;
-    const [plain, se, apart] = [compiled(), compiled('--squeeze-excite'), compiled('--no-residual-epilogue')];
+    const [plain, se, apart] = [compiled('--no-squeeze-excite'), compiled(), compiled('--no-residual-epilogue', '--no-squeeze-excite')];
     expect([excite(plain), excite(apart)]).toEqual([0, 0]);
     expect(excite(se)).toBeGreaterThan(5);
     expect(se.length).toBe(plain.length - 3 * excite(se));
