@@ -1,10 +1,9 @@
 // `loom compile ... --shards N [--device-memory GB]`: the sharded compile (src/fleet/shard-compile.ts).
 import { fail } from '../../ir/errors.js';
 import type { SizeLimits } from '../../ir/limits.js';
-import type { CostModel } from '../planner/index.js';
 import { manifestFromFiles, readManifest } from '../fleet/manifest.js';
 import { createProgressReporter } from '../fleet/progress.js';
-import { DEFAULT_DEVICE_MEMORY_GB, compileShards } from '../fleet/shard-compile.js';
+import { DEFAULT_DEVICE_MEMORY_GB, type ShardOptions, compileShards } from '../fleet/shard-compile.js';
 import { formatShards } from '../fleet/shards-summary.js';
 
 export const SHARD_HELP = [
@@ -15,6 +14,10 @@ export const SHARD_HELP = [
   "  tenants that batch together kept on one shard, each shard's tick at most half of its tenants' sloMs;",
   '  `loom serve shards/ --devices 0,1` serves them, `loom deploy nginx|k8s shards/` routes to them',
 ];
+
+// How each shard's plan is planned (loom compile's --lanes, --branching, --no-squeeze-excite,
+// --no-residual-epilogue, --profile), as for one plan.
+export type ShardPlanning = Pick<ShardOptions, 'maxLanes' | 'branching' | 'squeezeExcite' | 'residualEpilogue' | 'costModel'>;
 
 interface ShardFlags {
   readonly output: string;
@@ -35,7 +38,7 @@ export async function runShardedCompile(
   fleet: readonly string[],
   flags: ShardFlags,
   limits: Partial<SizeLimits> | undefined,
-  costModel?: CostModel,
+  planning: ShardPlanning = {},
 ): Promise<void> {
   if (flags.shards === undefined) fail('USAGE', '--device-memory sizes the shards of --shards N; give --shards as well');
   const n = Number(flags.shards);
@@ -70,7 +73,7 @@ export async function runShardedCompile(
       onProgress: progress.onProgress,
       ...(budget !== undefined ? { deviceMemoryBytes: budget } : {}),
       ...(limits ? { limits } : {}),
-      ...(costModel ? { costModel } : {}),
+      ...planning,
     });
   } finally {
     progress.finish();

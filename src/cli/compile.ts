@@ -162,7 +162,16 @@ export function registerCompile(program: Command): void {
     )
     .action(async (fleet: string[], flags: CompileFlags) => {
       const costModel = profileCostModel(flags);
-      if (flags.shards !== undefined || flags.deviceMemory !== undefined) return runShardedCompile(fleet, flags, limitsFrom(flags), costModel);
+      const branching = flags.branching !== undefined ? { branching: branchingFrom(flags.branching), why: '' } : hostBranching();
+      // how the plan stage plans, the same for one plan and for each shard's
+      const planning = {
+        ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
+        branching: branching.branching,
+        ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
+        ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
+        ...(costModel ? { costModel } : {}),
+      };
+      if (flags.shards !== undefined || flags.deviceMemory !== undefined) return runShardedCompile(fleet, flags, limitsFrom(flags), planning);
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;
@@ -174,7 +183,6 @@ export function registerCompile(program: Command): void {
       const cache = cacheFrom(flags, emit, from, flags.dumpAfter);
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       const started = Date.now();
-      const branching = flags.branching !== undefined ? { branching: branchingFrom(flags.branching), why: '' } : hostBranching();
       let result;
       try {
         result = await compileFleet(fleet, flags.output, {
@@ -187,11 +195,7 @@ export function registerCompile(program: Command): void {
           ...(flags.client !== undefined ? { client: flags.client } : {}),
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
-          ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
-          branching: branching.branching,
-          ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
-          ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
-          ...(costModel ? { costModel } : {}),
+          ...planning,
           ...cache,
           lazyWeights: true, // the CLI uses nothing of the plan but its directory
         });

@@ -1,6 +1,7 @@
 // The sharding commands as users type them (bin/loom.js, so dist/ must be built): compile --shards, inspect of
 // a shards directory, and the usage errors of compile, serve --devices and deploy.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MIXED, writeFleet } from '../fleet/shard-fleet.js';
@@ -27,6 +28,25 @@ describe('loom compile --shards / inspect / serve --devices / deploy', () => {
     expect(j.shards.flatMap((s) => s.tenants)).toHaveLength(12);
     const one = loom('inspect', path.join(dir, 'shard-0'));
     expect(one.out).toContain('launches'); // a shard is an ordinary plan directory
+  });
+
+  it("plans each shard as one plan is planned: --lanes, --branching, --no-residual-epilogue reach every shard's plan", () => {
+    type P = { lanes?: number; launches: { kind: string; problem?: { residual?: boolean } }[]; cost: { branches?: unknown } };
+    const shardPlans = (out: string): P[] => [0, 1].map((k) => JSON.parse(readFileSync(path.join(out, `shard-${k}`, 'plan.json'), 'utf8')) as P);
+    const one = `${dir}-one-lane`;
+    const c = loom('compile', manifest, '--shards', '2', '--no-nvcc', '--quiet', '--lanes', '1', '--no-residual-epilogue', '-o', one);
+    expect(c.code, c.err).toBe(0);
+    for (const p of shardPlans(one)) {
+      expect(p.lanes ?? 1).toBe(1);
+      expect(p.launches.some((l) => l.problem?.residual === true)).toBe(false);
+    }
+    const branched = `${dir}-branched`;
+    const b = loom('compile', manifest, '--shards', '2', '--no-nvcc', '--quiet', '--branching', 'auto', '-o', branched);
+    expect(b.code, b.err).toBe(0);
+    expect(
+      shardPlans(branched).some((p) => p.cost.branches !== undefined),
+      'a shard with equal tenants branches them',
+    ).toBe(true);
   });
 
   it('refuses what does not fit, and flags that do not combine', () => {
