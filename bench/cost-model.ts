@@ -5,14 +5,18 @@
 // print predicted vs measured per fleet, then per launch kind over all fleets.
 //
 //   usage: node --import tsx bench/cost-model.ts [--profile profiles/<card>.json] [--fleets demo,mlp-b1,...]
-//          [--backend auto|cpu|cuda] [--tolerance 25] [--iters 100] [--tenants-scale 1] [--work DIR]
-//          [--nvcc auto|off] [--out bench/results]
+//          [--backend auto|cpu|cuda] [--branching never|auto] [--tolerance 25] [--iters 100] [--tenants-scale 1]
+//          [--work DIR] [--nvcc auto|off] [--measured SPACE_TIME.json] [--out bench/results]
 //   Fleets: demo (loom demo's 16 tenants) and the fleet table's (bench/fleet-table/specs.ts). Writes
 //   <out>/<date>-<device>-cost-model.json. Exit code 0 whether or not the target is met (the table says).
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+//   --measured: no device needed — the measured tick of each fleet is its space-time device p50 in a result of
+//   bench/space-time.ts (plan it with that run's --branching), and no launch is timed one by one.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { readPlanDir } from '../codegen/index.js';
+import type { Plan } from '../ir/contract/plan.js';
 import { fail } from '../ir/errors.js';
 import { writeZooModel } from '../models/index.js';
 import { type LoadedPlan, loadPlan } from '../runtime/index.js';
@@ -21,8 +25,8 @@ import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { fmtUs } from '../src/fleet/summary.js';
 import { benchInputs } from '../src/measure/run.js';
-import { type PredictionCheck, checkPredictions, errorPct, profileLaunchTimes } from '../src/measure/predicted.js';
-import type { CostModel } from '../src/planner/index.js';
+import { type PredictionCheck, checkPredictions, errorPct, predictedTickUs, profileLaunchTimes } from '../src/measure/predicted.js';
+import { type Branching, type CostModel, branchingFrom } from '../src/planner/index.js';
 import { median, resultFile, runIfMain } from './common.js';
 import { FLEETS, fleetByName, fleetTenants, scaleFleet } from './fleet-table/specs.js';
 
@@ -48,7 +52,27 @@ export interface CostModelOptions {
   readonly tenantsScale: number;
   readonly work: string;
   readonly nvcc: 'auto' | 'off';
+  readonly branching?: Branching;
+  // recorded device ticks (bench/space-time.ts's JSON): fleet → its space-time device p50, instead of a device
+  readonly measured?: { readonly device: string; readonly file: string; readonly ticks: ReadonlyMap<string, number> };
   readonly log?: (msg: string) => void;
+}
+
+// The space-time device p50 of every measured fleet in a bench/space-time.ts result file.
+export function readMeasuredTicks(file: string): NonNullable<CostModelOptions['measured']> {
+  let doc: { device?: string; entries?: { status: string; row?: { fleet: string; modes: Record<string, { deviceP50Us?: number }> } }[] };
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8')) as typeof doc;
+  } catch (e) {
+    fail('IO', `--measured: cannot read '${file}': ${(e as Error).message}`);
+  }
+  const ticks = new Map<string, number>();
+  for (const e of doc.entries ?? []) {
+    const us = e.row?.modes['space-time']?.deviceP50Us;
+    if (e.status === 'measured' && e.row && typeof us === 'number' && us > 0) ticks.set(e.row.fleet, us);
+  }
+  if (ticks.size === 0) fail('USAGE', `--measured: '${file}' has no measured space-time fleet (is it a bench/space-time.ts result?)`);
+  return { device: doc.device ?? 'recorded device', file, ticks };
 }
 
 // Writes the fleet's models and manifest under `dir`; returns the manifest.
@@ -84,6 +108,8 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
   const costModel: CostModel | undefined = o.profile !== undefined ? costModelFromProfile(readProfile(o.profile)) : undefined;
   const rows: CostModelRow[] = [];
   let device = '';
+  for (const name of o.fleets)
+    if (o.measured && !o.measured.ticks.has(name)) fail('USAGE', `--measured: '${o.measured.file}' has no space-time tick of fleet '${name}'`);
   for (const name of o.fleets) {
     const dir = path.join(o.work, name);
     rmSync(dir, { recursive: true, force: true });
@@ -91,7 +117,17 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
     const manifest = writeFleet(name, dir, o.tenantsScale);
     log(`${name}: compiling${costModel ? ' with the profile' : ' with the default roofline'}`);
     const planDir = path.join(dir, 'plan');
-    await compileFleet(manifest, planDir, { nvcc: o.nvcc, ...(costModel ? { costModel } : {}) });
+    const compiled = await compileFleet(manifest, planDir, {
+      nvcc: o.measured ? 'off' : o.nvcc,
+      ...(costModel ? { costModel } : {}),
+      ...(o.branching ? { branching: o.branching } : {}),
+    });
+    if (o.measured) {
+      const measuredUs = o.measured.ticks.get(name)!; // checked before any fleet was compiled
+      device ||= o.measured.device;
+      rows.push(recordedRow(name, compiled.plan ?? readPlanDir(planDir), measuredUs, `device p50 recorded in ${path.basename(o.measured.file)}`, o));
+      continue;
+    }
     const loaded = await loadPlan(planDir, { backend: o.backend });
     try {
       device ||= loaded.backend === 'cuda' ? String(loaded.backendInfo().device ?? 'CUDA device') : (os.cpus()[0]?.model ?? 'CPU');
@@ -115,6 +151,37 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
     }
   }
   return { rows, device, costModel: costModel?.device ?? 'the default roofline (no --profile)' };
+}
+
+// A fleet's row against a recorded tick: the plan's predicted tick only (no launch was timed here).
+function recordedRow(
+  fleet: string,
+  plan: Pick<Plan, 'cost' | 'tenants' | 'launches'>,
+  measuredUs: number,
+  measured: string,
+  o: CostModelOptions,
+): CostModelRow {
+  const predictedUs = predictedTickUs(plan);
+  const err = errorPct(predictedUs, measuredUs);
+  const check: PredictionCheck = {
+    costModel: plan.cost.device,
+    profile: plan.cost.profile ?? null,
+    launchTiming: 'not timed (--measured)',
+    tick: { predictedUs, measuredUs, errorPct: err, measured },
+    launchSum: null,
+    byKind: [],
+    launches: [],
+  };
+  return {
+    fleet,
+    tenants: plan.tenants.length,
+    launches: plan.launches.length,
+    predictedUs,
+    measuredUs,
+    errorPct: err,
+    within: Math.abs(err) <= o.tolerancePct,
+    check,
+  };
 }
 
 export function formatCostModel(r: { rows: readonly CostModelRow[]; device: string; costModel: string }, tolerancePct: number): string {
@@ -176,6 +243,8 @@ async function main(): Promise<void> {
       'tenants-scale': { type: 'string', default: '1' },
       work: { type: 'string', default: path.join(os.tmpdir(), 'loom-cost-model') },
       nvcc: { type: 'string', default: 'auto' },
+      branching: { type: 'string' },
+      measured: { type: 'string' },
       out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
     },
   });
@@ -197,6 +266,8 @@ async function main(): Promise<void> {
     tenantsScale: Number(values['tenants-scale']),
     work: values.work,
     nvcc: values.nvcc,
+    ...(values.branching !== undefined ? { branching: branchingFrom(values.branching) } : {}),
+    ...(values.measured !== undefined ? { measured: readMeasuredTicks(values.measured) } : {}),
     log: (m) => process.stderr.write(`cost-model: ${m}\n`),
   };
   const r = await runCostModel(opts);
