@@ -118,20 +118,18 @@ void append_pointer_arrays(cuda_ctx& c, gemm_call& call, const std::vector<const
   call.total = static_cast<int>(entries.size());
 }
 
-// Whether entry i's ref (picked by `of`, f32) == entry 0's + i · stride for one non-negative element stride
-// in one arena; `elems` gets it (0 for a single entry).
+// Whether every entry's f32 operand (picked by `of`) is entry 0's + i · stride_bytes in entry 0's arena, for a
+// non-negative stride of whole elements; `elems` gets the stride in elements where it is (else 0).
 template <typename F>
-bool f32_uniform(const gemm_group& g, F of, long long& elems) {
+bool f32_strided(const gemm_group& g, F of, int64_t stride_bytes, long long& elems) {
   elems = 0;
-  if (g.entries.size() < 2) return true;
-  const ref r0 = of(g.entries[0]), r1 = of(g.entries[1]);
-  const int64_t sb = r1.offset - r0.offset;
-  if (r1.arena != r0.arena || sb < 0 || sb % 4 != 0) return false;
-  for (size_t i = 2; i < g.entries.size(); i++) {
+  if (stride_bytes < 0 || stride_bytes % 4 != 0) return false;
+  const ref r0 = of(g.entries[0]);
+  for (size_t i = 1; i < g.entries.size(); i++) {
     const ref r = of(g.entries[i]);
-    if (r.arena != r0.arena || r.offset != r0.offset + static_cast<int64_t>(i) * sb) return false;
+    if (r.arena != r0.arena || r.offset != r0.offset + static_cast<int64_t>(i) * stride_bytes) return false;
   }
-  elems = sb / 4;
+  elems = stride_bytes / 4;
   return true;
 }
 
@@ -149,24 +147,20 @@ cuda_gemm_epi gemm_epilogue(const cuda_ctx& c, const launch& l, const gemm_group
   e.beta = static_cast<float>(p.beta);
   cuda_activation_params(p.act, e.p0, e.p1);
   if (p.residual && !g.entries.empty()) {
+    // the plan gives no residual stride: entry 1's distance from entry 0, if every entry keeps it
+    const auto res = [](const gemm_entry& x) { return x.residual; };
+    const int64_t stride = g.entries.size() > 1 ? g.entries[1].residual.offset - g.entries[0].residual.offset : 0;
     e.res = c.mem.arenas.at(g.entries[0].residual);
-    e.res_strided = f32_uniform(
-        g, [](const gemm_entry& x) { return x.residual; }, e.sres);
+    e.res_strided = f32_strided(g, res, stride, e.sres);
     if (!e.res_strided) e.res = 0; // only pointer arrays reach every entry's residual
   }
   if (p.bias == bias_mode::none || g.entries.empty()) return e;
-  const gemm_entry& e0 = g.entries[0];
-  e.bias = c.mem.arenas.at(e0.bias);
+  e.bias = c.mem.arenas.at(g.entries[0].bias);
   if (!strided || g.entries.size() == 1) return e;
-  const int64_t sb = l.strides.bias;
-  bool uniform = sb >= 0 && sb % 4 == 0;
-  for (size_t i = 0; uniform && i < g.entries.size(); i++) {
-    const gemm_entry& x = g.entries[i];
-    uniform = x.has_bias && x.bias.arena == e0.bias.arena && x.bias.offset == e0.bias.offset + static_cast<int64_t>(i) * sb;
-  }
-  e.bias_strided = uniform;
-  e.sbias = uniform ? sb / 4 : 0;
-  if (!uniform) e.bias = 0; // nothing strided reaches every entry's bias: only pointer arrays could
+  // every entry has a bias here (plan_validate: an entry's bias matches the problem's bias mode)
+  e.bias_strided = f32_strided(
+      g, [](const gemm_entry& x) { return x.bias; }, l.strides.bias, e.sbias);
+  if (!e.bias_strided) e.bias = 0; // nothing strided reaches every entry's bias: only pointer arrays could
   return e;
 }
 

@@ -11,6 +11,18 @@
 
 namespace loom {
 
+namespace {
+
+// Whether a Loom kernel enqueued now goes programmatic (cuda_pdl_state): the policy allows it and the stream's
+// last work is a Loom kernel. Counts it.
+bool take_pdl(cuda_ctx& c, bool after_kernel) {
+  const bool pdl = c.pdl.enabled && after_kernel;
+  c.pdl.launched += pdl ? 1 : 0;
+  return pdl;
+}
+
+} // namespace
+
 bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool may_fall_back, bool after_kernel) {
   const float zero = 0.0f;
   const cudaDataType_t f32 = CUDA_R_32F, ab = g.ab;
@@ -45,12 +57,7 @@ bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
       return cuda_enqueue_gemm(c, x, g, false);
     }
     case gemm_mode::gemv_strided:
-    case gemm_mode::gemv_batched: {
-      const bool pdl = c.pdl.enabled && after_kernel;
-      CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), x.stream, pdl));
-      c.pdl.launched += pdl ? 1 : 0;
-      return true;
-    }
+    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), x.stream, take_pdl(c, after_kernel))); return true;
     case gemm_mode::lt_strided: cuda_lt_enqueue(x, g); return false;
     case gemm_mode::grouped_split: {
       size_t first = 0;
@@ -84,19 +91,15 @@ bool cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, b
     cfg.blockDimX = s.block, cfg.blockDimY = 1, cfg.blockDimZ = 1;
     cfg.sharedMemBytes = 0;
     cfg.hStream = reinterpret_cast<CUstream>(x.stream);
-    const bool pdl = c.pdl.enabled && after_kernel;
     cfg.attrs = attr;
-    cfg.numAttrs = pdl ? 1 : 0;
+    cfg.numAttrs = take_pdl(c, after_kernel) ? 1 : 0;
     CU_CHECK(cuLaunchKernelEx(&cfg, s.fn, args, nullptr));
-    c.pdl.launched += pdl ? 1 : 0;
     return true;
   }
   bool last = after_kernel;
   for (auto& g : s.calls) last = cuda_enqueue_gemm(c, x, g, may_fall_back, last);
   if (s.n_epi > 0 && !cuda_epilogue_fused(s.calls)) {
-    const bool pdl = c.pdl.enabled && last;
-    CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, x.stream, pdl));
-    c.pdl.launched += pdl ? 1 : 0;
+    CUDA_CHECK(cuda_launch_epilogue(reinterpret_cast<const cuda_epi_job*>(s.epi), s.n_epi, s.epi_total, x.stream, take_pdl(c, last)));
     last = true;
   }
   return last;
