@@ -162,11 +162,12 @@ export function registerCompile(program: Command): void {
     )
     .action(async (fleet: string[], flags: CompileFlags) => {
       const costModel = profileCostModel(flags);
-      const branching = flags.branching !== undefined ? { branching: branchingFrom(flags.branching), why: '' } : hostBranching();
+      const hostDefault = flags.branching === undefined ? hostBranching() : null; // said in the summary
+      const branching = hostDefault !== null ? hostDefault.branching : branchingFrom(String(flags.branching));
       // how the plan stage plans, the same for one plan and for each shard's
       const planning = {
         ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
-        branching: branching.branching,
+        branching,
         ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
         ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
         ...(costModel ? { costModel } : {}),
@@ -211,7 +212,7 @@ export function registerCompile(program: Command): void {
         : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
-      if (branching.why && result.plan) process.stderr.write(`loom: ${branching.why}\n`);
+      if (hostDefault && result.plan) process.stderr.write(`loom: branching ${hostDefault.branching}: ${hostDefault.reason} (${hostDefault.otherwise})\n`);
       if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
 }

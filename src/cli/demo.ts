@@ -53,7 +53,7 @@ export function registerDemo(program: Command): void {
         progress.finish();
       }
       out(
-        `compiled in ${((Date.now() - t0) / 1000).toFixed(1)}s → ${planDir}   (loom inspect ${planDir} for every launch; ${branching.why.replace(/ \(--branching.*\)$/, '')})\n`,
+        `compiled in ${((Date.now() - t0) / 1000).toFixed(1)}s → ${planDir}   (loom inspect ${planDir} for every launch; branching ${branching.branching}: ${branching.reason})\n`,
       );
       const plan = readPlanDir(planDir);
       out(`${formatTotals(plan)}\n`);

@@ -9,7 +9,8 @@ import type { Branching } from '../planner/index.js';
 
 export interface HostBranching {
   readonly branching: Branching;
-  readonly why: string;
+  readonly reason: string; // why this default, for the compile summary
+  readonly otherwise: string; // the flag that decides the other way
 }
 
 // `backend`: what the plan will be loaded with (auto: what `auto` picks on this host).
@@ -17,11 +18,11 @@ export function hostBranching(backend: 'auto' | 'cpu' | 'cuda' = 'auto'): HostBr
   let onCuda = false;
   try {
     const info = loadNativeAddon().info();
-    onCuda = backend !== 'cpu' && chooseBackend(backend === 'cuda' ? 'cuda' : 'auto', info.backends, info.cudaDevices) === 'cuda';
+    onCuda = backend !== 'cpu' && chooseBackend(backend, info.backends, info.cudaDevices) === 'cuda';
   } catch {
-    onCuda = false; // no addon or no CUDA backend built: the CPU backend runs the plan
+    // no addon, or no CUDA backend built: the CPU backend runs the plan
   }
   return onCuda
-    ? { branching: 'auto', why: 'branching auto: the CUDA backend runs this plan here (--branching never batches every group)' }
-    : { branching: 'never', why: 'branching never: the CPU backend runs this plan here (--branching auto branches for a GPU)' };
+    ? { branching: 'auto', reason: 'the CUDA backend runs this plan here', otherwise: '--branching never batches every group' }
+    : { branching: 'never', reason: 'the CPU backend runs this plan here', otherwise: '--branching auto branches for a GPU' };
 }
