@@ -25,7 +25,7 @@ import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { fmtUs } from '../src/fleet/summary.js';
 import { benchInputs } from '../src/measure/run.js';
-import { type PredictionCheck, checkPredictions, errorPct, predictedTickUs, profileLaunchTimes } from '../src/measure/predicted.js';
+import { type PredictionCheck, checkPredictions, errorPct, profileLaunchTimes } from '../src/measure/predicted.js';
 import { type Branching, type CostModel, branchingFrom } from '../src/planner/index.js';
 import { median, resultFile, runIfMain } from './common.js';
 import { FLEETS, fleetByName, fleetTenants, scaleFleet } from './fleet-table/specs.js';
@@ -117,7 +117,7 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
     const manifest = writeFleet(name, dir, o.tenantsScale);
     log(`${name}: compiling${costModel ? ' with the profile' : ' with the default roofline'}`);
     const planDir = path.join(dir, 'plan');
-    const compiled = await compileFleet(manifest, planDir, {
+    await compileFleet(manifest, planDir, {
       nvcc: o.measured ? 'off' : o.nvcc,
       ...(costModel ? { costModel } : {}),
       ...(o.branching ? { branching: o.branching } : {}),
@@ -125,7 +125,9 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
     if (o.measured) {
       const measuredUs = o.measured.ticks.get(name)!; // checked before any fleet was compiled
       device ||= o.measured.device;
-      rows.push(recordedRow(name, compiled.plan ?? readPlanDir(planDir), measuredUs, `device p50 recorded in ${path.basename(o.measured.file)}`, o));
+      const plan = readPlanDir(planDir);
+      const tick = { measuredUs, measured: `device p50 recorded in ${path.basename(o.measured.file)}` };
+      rows.push(rowOf(name, plan, { ...checkPredictions(plan, null, tick, 'cuda'), launchTiming: 'not timed (--measured)' }, o.tolerancePct));
       continue;
     }
     const loaded = await loadPlan(planDir, { backend: o.backend });
@@ -134,17 +136,8 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
       log(`${name}: measuring ${loaded.plan.launches.length} launches on ${loaded.backend}`);
       const tick = await measureFleet(loaded, o.iters);
       const check = checkPredictions(loaded.plan, profileLaunchTimes(loaded), tick, loaded.backend);
-      const err = errorPct(check.tick.predictedUs, check.tick.measuredUs);
-      rows.push({
-        fleet: name,
-        tenants: loaded.plan.tenants.length,
-        launches: loaded.plan.launches.length,
-        predictedUs: check.tick.predictedUs,
-        measuredUs: check.tick.measuredUs,
-        errorPct: err,
-        within: Math.abs(err) <= o.tolerancePct,
-        check,
-      });
+      const err = check.tick.errorPct;
+      rows.push(rowOf(name, loaded.plan, check, o.tolerancePct));
       log(`${name}: predicted ${fmtUs(check.tick.predictedUs)}, measured ${fmtUs(check.tick.measuredUs)} (${err >= 0 ? '+' : ''}${err.toFixed(1)}%)`);
     } finally {
       loaded.close();
@@ -153,25 +146,9 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
   return { rows, device, costModel: costModel?.device ?? 'the default roofline (no --profile)' };
 }
 
-// A fleet's row against a recorded tick: the plan's predicted tick only (no launch was timed here).
-function recordedRow(
-  fleet: string,
-  plan: Pick<Plan, 'cost' | 'tenants' | 'launches'>,
-  measuredUs: number,
-  measured: string,
-  o: CostModelOptions,
-): CostModelRow {
-  const predictedUs = predictedTickUs(plan);
-  const err = errorPct(predictedUs, measuredUs);
-  const check: PredictionCheck = {
-    costModel: plan.cost.device,
-    profile: plan.cost.profile ?? null,
-    launchTiming: 'not timed (--measured)',
-    tick: { predictedUs, measuredUs, errorPct: err, measured },
-    launchSum: null,
-    byKind: [],
-    launches: [],
-  };
+// A fleet's row: its predicted tick against the measured one (check.tick), within the tolerance or not.
+function rowOf(fleet: string, plan: Pick<Plan, 'tenants' | 'launches'>, check: PredictionCheck, tolerancePct: number): CostModelRow {
+  const { predictedUs, measuredUs, errorPct: err } = check.tick;
   return {
     fleet,
     tenants: plan.tenants.length,
@@ -179,7 +156,7 @@ function recordedRow(
     predictedUs,
     measuredUs,
     errorPct: err,
-    within: Math.abs(err) <= o.tolerancePct,
+    within: Math.abs(err) <= tolerancePct,
     check,
   };
 }
