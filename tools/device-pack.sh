@@ -18,6 +18,7 @@ echo "replacing the kit's Node with $("$LOOM_NODE_BIN/node" --version), stripped
 against the dynamic one); recompressing at xz -9e (a few minutes)"
 tmp=$(mktemp)
 cp "$LOOM_NODE_BIN/node" "$tmp"
+chmod 755 "$tmp" # mktemp made it 0600: cp into it keeps that
 strip "$tmp" # 127 -> 109 MB; 2.5 MB less to carry once compressed
 "$tmp" -e 'process.exit(0)' || { echo "the stripped Node does not run" >&2; exit 1; }
 xz -T2 -9e -c "$tmp" >.device/node.xz

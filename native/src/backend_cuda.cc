@@ -421,9 +421,11 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   // lazy module and cuBLAS initialization happen here, not inside the capture).
   cuda_enqueue_body(c, cuda_full_body(c), true, true);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+  const auto chose0 = std::chrono::steady_clock::now();
   cuda_choose_grouped(c);
   cuda_choose_gemv(c);
   cuda_choose_gemm_paths(c);
+  c.gemm.choose_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - chose0).count();
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     const launch_state& s = c.full.launches[i];
     int api = (s.nsegs > 0 ? 1 : 0) + (s.n_epi > 0 && !cuda_epilogue_fused(s.calls) ? 1 : 0);
@@ -638,6 +640,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("ccMajor", c.dev.props.major);
   num("ccMinor", c.dev.props.minor);
   cuda_lanes_stats(c, out);
+  num("loadChoiceMs", c.gemm.choose_ms); // wall ms of the load-time GEMM choices (timed candidates)
   num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
   out.strings.emplace_back("pdlNote", c.pdl.note);
   out.strings.emplace_back("device", c.dev.props.name);
@@ -745,6 +748,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->dev.device = opts.device;
     c->sparse.policy = cuda_sparse_policy_from_env();
     c->gemm.gemv = cuda_gemv_policy_from_env();
+    c->gemm.gemv_vec = cuda_gemv_vec_from_env();
     c->gemm.fuse = cuda_fuse_policy_from_env();
     c->gemm.lt = cuda_lt_policy_from_env();
     c->gemm.tile = cuda_tile_policy_from_env();

@@ -262,6 +262,23 @@ struct cuda_graph_state {
 
 // How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
 // cuBLASLt, the epilogue fused or not) and their counts.
+// Load-time choices reused across gemm calls of one shape (cuda_gemm_shape_key): a fleet of equal tenants, or a
+// calibration plan's repetitions, times each shape's candidates once instead of once per launch (each
+// candidate is a graph captured, instantiated and replayed: stop 18's calibration plan of 3,456 launches
+// outlived a 10-minute call).
+struct cuda_memo_path {
+  gemm_mode mode = gemm_mode::strided;
+  bool fused = false, tiled = false, lt = false;
+  int algo = 0;
+  double us = -1, today_us = -1; // the winner's time; today's path's (< 0: not timed)
+  int first = -1;                // the launch it was measured on (plan id)
+};
+struct cuda_choice_memo {
+  std::unordered_map<std::string, std::pair<bool, std::pair<double, double>>> gemv; // keep the kernel; cuBLAS and kernel us
+  std::unordered_map<std::string, cuda_memo_path> paths;
+  int gemv_hits = 0, path_hits = 0;
+};
+
 struct cuda_gemm_state {
   int cublas_calls = 0, grouped_split = 0;
   int epilogue_launches = 0; // epilogue kernel launches in a full tick (set once the paths are chosen)
@@ -269,6 +286,7 @@ struct cuda_gemm_state {
   std::string grouped_note;
   gemv_policy gemv = gemv_policy::automatic; // LOOM_CUDA_GEMV, read when the backend is created
   int gemv_calls = 0;
+  bool gemv_vec = true; // LOOM_CUDA_GEMV_VEC (off: the skinny kernel never takes its 16-byte-load form)
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
@@ -277,6 +295,8 @@ struct cuda_gemm_state {
   std::string paths_note;                              // the load-time choice, summed up
   std::vector<std::pair<int32_t, std::string>> paths;  // per gemm launch (plan id): the path it runs, as measured
   std::vector<std::unique_ptr<cuda_lt_plan>> lt_plans; // the plans lt_strided calls point to
+  cuda_choice_memo memo;                               // load-time choices by call shape
+  double choose_ms = 0;                                // wall time of the load-time choices (grouped, skinny, paths)
 };
 
 // The plan's generated kernels: the loaded module and how it was obtained (cubin or NVRTC).
@@ -421,6 +441,7 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
 
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
+bool cuda_gemv_vec_from_env(); // LOOM_CUDA_GEMV_VEC=auto|off
 // Reads LOOM_CUDA_FUSE (auto|never|force) and LOOM_CUDA_LT (auto|off|force); throw on anything else.
 fuse_policy cuda_fuse_policy_from_env();
 lt_policy cuda_lt_policy_from_env();
@@ -435,6 +456,10 @@ bool cuda_gemv_eligible(const gemm_call& g);
 void cuda_choose_gemv(cuda_ctx& c);
 // Device µs of one launch as it is configured now: one untimed, checked run, then the best of a few timed rounds.
 double cuda_time_launch(cuda_ctx& c, launch_state& s);
+
+// What makes two gemm calls time alike: mode, sizes, leading dims, strides, dtypes, the epilogue's form and the
+// operands' 16-byte alignment (not their addresses). Calls with equal keys take one load-time measurement.
+std::string cuda_gemm_shape_key(const gemm_call& g, int n_epi);
 
 // ---- backend_cuda_gemm_paths.cc ----
 // At load, after cuda_choose_gemv: per gemm launch with one call, the path it runs — today's (cuBLAS or the

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backend_cuda_ctx.h"
@@ -57,7 +58,12 @@ bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
       return cuda_enqueue_gemm(c, x, g, false);
     }
     case gemm_mode::gemv_strided:
-    case gemm_mode::gemv_batched: CUDA_CHECK(cuda_launch_gemv(cuda_gemv_args_of(g), x.stream, take_pdl(c, after_kernel))); return true;
+    case gemm_mode::gemv_batched: {
+      cuda_gemv_args a = cuda_gemv_args_of(g);
+      a.vec = c.gemm.gemv_vec ? 1 : 0;
+      CUDA_CHECK(cuda_launch_gemv(a, x.stream, take_pdl(c, after_kernel)));
+      return true;
+    }
     case gemm_mode::lt_strided: cuda_lt_enqueue(x, g); return false;
     case gemm_mode::grouped_split: {
       size_t first = 0;
@@ -350,6 +356,10 @@ void cuda_choose_grouped(cuda_ctx& c) {
   c.gemm.grouped_note = c.gemm.grouped_note.empty() ? buf : c.gemm.grouped_note + "; " + buf;
 }
 
+bool cuda_gemv_vec_from_env() {
+  return cuda_env_choice("LOOM_CUDA_GEMV_VEC", true, {{"auto", true}, {"off", false}});
+}
+
 gemv_policy cuda_gemv_policy_from_env() {
   return cuda_env_choice("LOOM_CUDA_GEMV", gemv_policy::automatic,
                          {{"auto", gemv_policy::automatic}, {"off", gemv_policy::off}, {"force", gemv_policy::force}});
@@ -405,8 +415,20 @@ bool cuda_gemv_eligible(const gemm_call& g) {
   return cuda_gemv_fits(cuda_gemv_args_of(g));
 }
 
-// Measured once at load like cuda_choose_grouped; the kernel must beat cuBLAS by > 10% so near ties keep
-// cuBLAS on every load.
+std::string cuda_gemm_shape_key(const gemm_call& g, int n_epi) {
+  const cuda_gemm_epi& e = g.epi;
+  const auto al = [](CUdeviceptr p) { return static_cast<int>(p % 16); };
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%d %d %d|%d %d %d|%d %d %d|%d %d|%lld %lld %lld|%d %d %d|%d %d|%d %.9g|%d %d %d %d %lld %lld %d %lld %d|%d %d",
+                static_cast<int>(g.mode), static_cast<int>(g.ta), static_cast<int>(g.tb), g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch,
+                g.total, g.sa, g.sb, g.sc, al(g.a), al(g.b), al(g.c), static_cast<int>(g.ab), g.tiled ? 1 : 0, g.fused ? 1 : 0, g.alpha,
+                e.needed ? 1 : 0, e.residual ? 1 : 0, e.bias_mode, e.bias_strided ? 1 : 0, e.sbias, e.ld_bias, e.res_strided ? 1 : 0,
+                e.sres, e.act, n_epi, g.mode == gemm_mode::batched || g.mode == gemm_mode::gemv_batched ? 1 : 0);
+  return buf;
+}
+
+// Measured once at load like cuda_choose_grouped (once per call shape: cuda_choice_memo); the kernel must beat
+// cuBLAS by > 10% so near ties keep cuBLAS on every load.
 void cuda_choose_gemv(cuda_ctx& c) {
   if (c.gemm.gemv == gemv_policy::off) {
     c.gemm.gemv_note = "LOOM_CUDA_GEMV=off: every GEMM call runs on cuBLAS";
@@ -430,8 +452,17 @@ void cuda_choose_gemv(cuda_ctx& c) {
           c.gemm.gemv_calls++;
           continue;
         }
-        const double tb = time_gemm(c, g, blas);
-        const double tk = time_gemm(c, g, twin);
+        const std::string key = cuda_gemm_shape_key(g, s.n_epi);
+        const auto hit = c.gemm.memo.gemv.find(key);
+        double tb, tk;
+        if (hit != c.gemm.memo.gemv.end()) {
+          std::tie(tb, tk) = hit->second.second;
+          c.gemm.memo.gemv_hits++;
+        } else {
+          tb = time_gemm(c, g, blas);
+          tk = time_gemm(c, g, twin);
+          c.gemm.memo.gemv.emplace(key, std::make_pair(tk < 0.9 * tb, std::make_pair(tb, tk)));
+        }
         const bool keep = tk < 0.9 * tb;
         g.mode = keep ? twin : blas;
         c.gemm.gemv_calls += keep ? 1 : 0;
@@ -456,8 +487,10 @@ void cuda_choose_gemv(cuda_ctx& c) {
     c.gemm.gemv_note = buf;
     return;
   }
-  std::snprintf(buf, sizeof buf, "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us)",
-                c.gemm.gemv_calls, eligible, before, after);
+  std::snprintf(buf, sizeof buf,
+                "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us; %d calls of a shape measured "
+                "before took its choice)",
+                c.gemm.gemv_calls, eligible, before, after, c.gemm.memo.gemv_hits);
   c.gemm.gemv_note = std::string(buf) + (detail.empty() ? "" : ": " + detail) + (eligible > 8 ? "; ..." : "");
 }
 

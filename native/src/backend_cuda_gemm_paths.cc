@@ -113,11 +113,59 @@ int pick(const std::vector<candidate>& cands) {
   return best_plain;
 }
 
-// Per gemm launch: the candidates the policies allow, timed, the winner applied.
+// A launch whose call shape was measured before (cuda_choice_memo) takes that launch's winner: rebuilt here
+// (a cuBLASLt winner gets this call's own plan, the same heuristic's algorithm by index) and run once eagerly, so a
+// fault still names this launch. False, leaving g as it was, when the winner cannot be rebuilt: then it is timed.
+bool reuse_choice(cuda_ctx& c, launch_state& s, const cuda_memo_path& m, double& before, double& after) {
+  cuda_gemm_state& gs = c.gemm;
+  gemm_call& g = s.calls[0];
+  const gemm_call was = g;
+  candidate k;
+  k.mode = m.mode;
+  k.fused = m.fused;
+  k.tiled = m.tiled;
+  k.algo = m.algo;
+  k.us = m.us;
+  std::unique_ptr<cuda_lt_plan> plan;
+  if (m.lt) {
+    std::string why;
+    const cublasComputeType_t compute = g.ab == CUDA_R_32F ? c.dev.compute : CUBLAS_COMPUTE_32F;
+    try {
+      plan = cuda_lt_plan_make(c.dev.gemm, g, compute, gs.fuse != fuse_policy::never, kLtCandidates, why);
+    } catch (const loom_error&) {
+      plan.reset();
+    }
+    if (!plan || plan->fused != m.fused || static_cast<size_t>(m.algo) >= plan->algos.size()) return false;
+    k.lt = plan.get();
+  }
+  apply(g, k);
+  try {
+    cuda_enqueue_launch(c, s, false);
+    CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+  } catch (const loom_error&) {
+    cudaGetLastError();
+    g = was;
+    return false;
+  }
+  if (plan) gs.lt_plans.push_back(std::move(plan));
+  if (m.today_us >= 0) {
+    before += m.today_us;
+    after += m.us;
+  }
+  gs.memo.path_hits++;
+  gs.paths.emplace_back(s.l->id, describe(k, s.n_epi > 0) + " (the choice of launch " + std::to_string(m.first) + ", same shape)");
+  return true;
+}
+
+// Per gemm launch: the candidates the policies allow, timed, the winner applied (or an equal earlier launch's
+// winner: reuse_choice).
 void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double& before, double& after) {
   cuda_gemm_state& gs = c.gemm;
   gemm_call& g = s.calls[0];
   const bool has_epilogue = s.n_epi > 0;
+  const std::string key = cuda_gemm_shape_key(g, s.n_epi);
+  const auto hit = gs.memo.paths.find(key);
+  if (hit != gs.memo.paths.end() && reuse_choice(c, s, hit->second, before, after)) return;
   std::vector<candidate> cands;
   candidate today;
   today.mode = g.mode;
@@ -169,7 +217,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   const bool only_today = cands.size() == 1 && cands[0].mode == today.mode && !cands[0].fused;
   if (only_today) {
     gs.paths.emplace_back(s.l->id, describe(today, has_epilogue));
-    return;
+    return; // nothing timed: nothing to remember
   }
   std::string failed;
   for (auto& k : cands) {
@@ -193,8 +241,12 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   }
   const candidate& w = cands[static_cast<size_t>(win)];
   apply(g, w);
-  if (w.lt) gs.lt_plans.push_back(std::move(plan));
   const bool today_timed = cands[0].mode == today.mode && !cands[0].fused && !cands[0].lt && cands[0].us >= 0;
+  cuda_memo_path m;
+  m.mode = w.mode, m.fused = w.fused, m.tiled = w.tiled, m.lt = w.lt != nullptr, m.algo = w.algo;
+  m.us = w.us, m.today_us = today_timed ? cands[0].us : -1, m.first = s.l->id;
+  gs.memo.paths.emplace(key, m);
+  if (w.lt) gs.lt_plans.push_back(std::move(plan));
   if (today_timed) {
     before += cands[0].us;
     after += w.us;
@@ -259,12 +311,13 @@ void cuda_choose_gemm_paths(cuda_ctx& c) {
     gs.fused_epilogues++;
     (s.calls[0].mode == gemm_mode::lt_strided ? lt_fused : s.calls[0].tiled ? tile_fused : gemv_fused)++;
   }
-  char buf[320];
+  char buf[400];
   std::snprintf(buf, sizeof buf,
                 "LOOM_CUDA_FUSE=%s, LOOM_CUDA_LT=%s: of %d gemm launches, %d apply their epilogue in the GEMM (%d skinny kernel, %d "
-                "tiled kernel, %d cuBLASLt), %d epilogue launches remain; %d cuBLASLt calls; measured at load %.1f us -> %.1f us",
+                "tiled kernel, %d cuBLASLt), %d epilogue launches remain; %d cuBLASLt calls; measured at load %.1f us -> %.1f us (%zu "
+                "shapes timed, %d launches took an equal shape's choice)",
                 fuse_name(gs.fuse), lt_name(gs.lt), considered, gs.fused_epilogues, gemv_fused, tile_fused, lt_fused, gs.epilogue_launches,
-                gs.lt_calls, before, after);
+                gs.lt_calls, before, after, gs.memo.paths.size(), gs.memo.path_hits);
   gs.paths_note = buf;
   if (!lt_refusal.empty()) gs.paths_note += "; first cuBLASLt limit: " + lt_refusal;
 }

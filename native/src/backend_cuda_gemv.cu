@@ -135,6 +135,85 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
   }
 }
 
+// 16 bytes of W or X as floats: 4 f32 or 8 bf16 / f16 values.
+template <typename T>
+struct vec16 {
+  static constexpr int n = 16 / static_cast<int>(sizeof(T));
+  __device__ __forceinline__ static void unpack(const uint4& v, float (&out)[n]) {
+    const T* e = reinterpret_cast<const T*>(&v);
+#pragma unroll
+    for (int i = 0; i < n; i++) out[i] = to_f32(e[i]);
+  }
+};
+
+// trans_w with 16-byte loads: each lane reads 16 bytes of each of its warp's kNtCols W rows per step and the
+// matching 16 bytes of X's rows straight from global memory (every CTA of an entry reads the same X: cache
+// hits), so a warp covers 32 x 16 bytes of k per step with no shared-memory staging and no barrier. For up to
+// kVecMaxRows rows (past that, reloading X per warp costs more than loom_gemv_nt's staging saves). An entry whose
+// W or X rows are not 16-byte aligned (odd k, an offset view) runs the scalar loop instead: the test is per
+// entry, uniform across the CTA. Sums in the same order as nothing else: results match the scalar kernels
+// to rounding, not bit for bit.
+constexpr int kVecMaxRows = 4;
+
+template <typename T, int M>
+__global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt_vec(cuda_gemv_args a, int col_blocks) {
+  cuda_pdl_enter();
+  constexpr int V = vec16<T>::n;
+  const int e = blockIdx.x / col_blocks;
+  const int lane = threadIdx.x & 31;
+  const int j0 = (blockIdx.x % col_blocks) * kNtBlockCols + (threadIdx.x >> 5) * kNtCols;
+  if (j0 >= a.cols) return; // warp-uniform; no barrier in this kernel
+  const entry_ptrs<T> p = entry_of<T>(a, e);
+  const T* wrow[kNtCols];
+#pragma unroll
+  for (int q = 0; q < kNtCols; q++) wrow[q] = p.w + static_cast<long long>(min(j0 + q, a.cols - 1)) * a.ldw; // past the end: the last row, never stored
+  float acc[M][kNtCols];
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++) acc[r][q] = 0.0f;
+  const bool aligned = ((reinterpret_cast<unsigned long long>(p.w) | reinterpret_cast<unsigned long long>(p.x)) & 15) == 0 && a.ldw % V == 0 &&
+                       a.ldx % V == 0;
+  const int kv = aligned ? a.k - a.k % V : 0; // k elements read 16 bytes at a time
+  for (int kb = lane * V; kb < kv; kb += 32 * V) {
+    float w[kNtCols][V];
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++) vec16<T>::unpack(__ldg(reinterpret_cast<const uint4*>(wrow[q] + kb)), w[q]);
+#pragma unroll
+    for (int r = 0; r < M; r++) {
+      if (r >= a.rows) break;
+      float x[V];
+      vec16<T>::unpack(__ldg(reinterpret_cast<const uint4*>(p.x + static_cast<long long>(r) * a.ldx + kb)), x);
+#pragma unroll
+      for (int q = 0; q < kNtCols; q++)
+#pragma unroll
+        for (int i = 0; i < V; i++) acc[r][q] = fmaf(w[q][i], x[i], acc[r][q]);
+    }
+  }
+  for (int kk = kv + lane; kk < a.k; kk += 32) {
+#pragma unroll
+    for (int r = 0; r < M; r++) {
+      if (r >= a.rows) break;
+      const float xv = to_f32(p.x[static_cast<long long>(r) * a.ldx + kk]);
+#pragma unroll
+      for (int q = 0; q < kNtCols; q++) acc[r][q] = fmaf(to_f32(wrow[q][kk]), xv, acc[r][q]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++)
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
+  // every lane holds every sum: lane r·kNtCols + q stores row r, column j0 + q
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++)
+      if (lane == r * kNtCols + q && r < a.rows && j0 + q < a.cols)
+        p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
+}
+
 template <typename T, int M>
 __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, int col_blocks) {
   cuda_pdl_enter();
@@ -246,6 +325,8 @@ template <typename T, int M>
 cudaError_t launch_m(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   const int cb = col_blocks(a);
   const unsigned grid = static_cast<unsigned>(static_cast<long long>(cb) * a.batch);
+  if constexpr (M <= kVecMaxRows)
+    if (a.trans_w && a.vec) return cuda_launch_kernel(loom_gemv_nt_vec<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);
   if (a.trans_w) return cuda_launch_kernel(loom_gemv_nt<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);
   return cuda_launch_kernel(loom_gemv_nn<T, M>, grid, kNnWarps * 32, stream, pdl, a, cb);
 }

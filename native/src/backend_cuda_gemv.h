@@ -32,6 +32,7 @@ struct cuda_gemv_args {
   int trans_w = 0;
   int dtype = 0; // W and X storage: 0 f32, 1 bf16, 2 f16 (accumulation is always f32)
   int tiled = 0; // 1: the tiled kernel (any rows up to kTileMaxRows, f32 only) instead of the skinny ones
+  int vec = 1;   // trans_w and <= 4 rows: the 16-byte-load form (per entry, where its W and X rows are 16-byte aligned)
   float alpha = 1;
   // the fused epilogue (read only when epilogue = 1)
   int epilogue = 0;

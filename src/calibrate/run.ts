@@ -63,9 +63,11 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<DeviceProf
         `${math}: ${list.length} points, ${bench.plan.launches.length} launches, ${fmtMiB(bench.plan.arenas.weights)} of operands; writing and loading the plan${list.some((p) => p.kind === 'kernel') && backend === 'cuda' ? ' (its kernels compile with NVRTC)' : ''}`,
       );
       await writePlanDir(bench.plan, dir, { nvcc: 'off' }); // CUDA: its kernels compile with NVRTC at load (faster than nvcc here)
+      const loadStart = performance.now();
       const measured = await withSparse(backend, () =>
         loadPlan(dir, { backend, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) }).then(async (loaded) => {
           try {
+            progress(`${math}: loaded in ${loadSeconds(loadStart, loaded.backendInfo())}`);
             if (!deviceName) ({ name: deviceName, info: deviceInfo } = describeDevice(backend, opts.threads ?? addon.threads, addon.gpu));
             return await (backend === 'cuda'
               ? measureCuda(loaded, bench, quick, (i, r) => progress(`${math}: ${done + i + 1}/${points.length} ${r.point.label}: ${fmtUs(r.us)}`))
@@ -166,4 +168,10 @@ function describeDevice(
   const info: Record<string, string | number> = { ...(gpu ?? {}) };
   const name = typeof info.name === 'string' ? info.name : 'CUDA device';
   return { name, info };
+}
+
+// "12.3 s (GEMM path choices 4.5 s)": a plan's load time, with the part its backend spent timing GEMM candidates.
+function loadSeconds(start: number, info: Record<string, string | number>): string {
+  const total = `${((performance.now() - start) / 1e3).toFixed(1)} s`;
+  return typeof info.loadChoiceMs === 'number' ? `${total} (GEMM path choices ${(info.loadChoiceMs / 1e3).toFixed(1)} s)` : total;
 }

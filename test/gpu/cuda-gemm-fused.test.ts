@@ -107,6 +107,42 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
     });
   }
 
+  for (const dtype of GEMM_DTYPES) {
+    it(`${dtype}: the 16-byte-load form (W rows, 1-4 rows, aligned rows; one unaligned call): the CPU's values, the staged kernel's to rounding`, async () => {
+      const h = new Hand();
+      let id = 0;
+      for (const m of [1, 2, 3, 4]) {
+        // k: a tail past the last 32 x 16-byte step (784), whole steps (1,024 f32 / 512 of 16-bit: 136 is neither), one vector
+        for (const k of [784, 512, 136, 8]) {
+          const bias = GEMM_BIAS_MODES[id % GEMM_BIAS_MODES.length]!;
+          const q = problem(m, [10, 50, 3][id % 3]!, k, false, true, bias, ACTS[id % ACTS.length]!, 0); // pad 0: 16-byte-aligned rows
+          pushInForm(h, id, id, id % 4 === 3 ? withResidual(q) : q, dtype);
+          id++;
+        }
+      }
+      pushInForm(h, id, id, problem(2, 20, 100, false, true, 'row', null, 1), dtype); // rows 4-byte aligned: the scalar loop
+      id++;
+      const cpu = await h.run('cpu');
+      const vec = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force' });
+      const staged = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force', LOOM_CUDA_GEMV_VEC: 'off' });
+      for (const r of [vec, staged]) {
+        expect(r.stats.gemvCalls).toBe(id);
+        expect(r.stats.epilogueLaunches).toBe(0);
+        expect(maxRelError(Array.from(r.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
+        expect(r.io.some((v) => Number.isNaN(v))).toBe(false);
+      }
+      // the two forms sum k in different orders: some bits differ where the 16-byte form ran
+      expect(firstDifference(vec.io, staged.io), 'the 16-byte form ran (its sums differ in the last bits)').not.toBe(-1);
+      expect(maxRelError(Array.from(vec.io), Array.from(staged.io))).toBeLessThanOrEqual(5e-5);
+    });
+  }
+
+  it('LOOM_CUDA_GEMV_VEC refuses values other than auto and off', async () => {
+    const h = new Hand();
+    pushInForm(h, 0, 0, problem(1, 8, 16, false, true, 'none', null, 0), 'f32');
+    await expect(h.run('cuda', 'fp32', { LOOM_CUDA_GEMV_VEC: 'on' })).rejects.toThrow(/LOOM_CUDA_GEMV_VEC/);
+  });
+
   it('masked ticks (LOOM_CUDA_SPARSE=always): the fused kernel over a contiguous run, scattered tenants (bias, residual pointer arrays)', async () => {
     const h = new Hand();
     h.tenants = 64;
