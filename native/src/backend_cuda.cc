@@ -640,7 +640,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("ccMajor", c.dev.props.major);
   num("ccMinor", c.dev.props.minor);
   cuda_lanes_stats(c, out);
-  num("loadChoiceMs", c.gemm.choose_ms); // wall ms of the load-time GEMM choices (timed candidates)
+  num("loadChoiceMs", c.gemm.choose_ms);    // wall ms of the load-time GEMM choices (timed candidates)
   num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
   out.strings.emplace_back("pdlNote", c.pdl.note);
   out.strings.emplace_back("device", c.dev.props.name);

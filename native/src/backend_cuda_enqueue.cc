@@ -356,9 +356,7 @@ void cuda_choose_grouped(cuda_ctx& c) {
   c.gemm.grouped_note = c.gemm.grouped_note.empty() ? buf : c.gemm.grouped_note + "; " + buf;
 }
 
-bool cuda_gemv_vec_from_env() {
-  return cuda_env_choice("LOOM_CUDA_GEMV_VEC", true, {{"auto", true}, {"off", false}});
-}
+bool cuda_gemv_vec_from_env() { return cuda_env_choice("LOOM_CUDA_GEMV_VEC", true, {{"auto", true}, {"off", false}}); }
 
 gemv_policy cuda_gemv_policy_from_env() {
   return cuda_env_choice("LOOM_CUDA_GEMV", gemv_policy::automatic,
@@ -419,7 +417,8 @@ std::string cuda_gemm_shape_key(const gemm_call& g, int n_epi) {
   const cuda_gemm_epi& e = g.epi;
   const auto al = [](CUdeviceptr p) { return static_cast<int>(p % 16); };
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%d %d %d|%d %d %d|%d %d %d|%d %d|%lld %lld %lld|%d %d %d|%d %d|%d %.9g|%d %d %d %d %lld %lld %d %lld %d|%d %d",
+  std::snprintf(buf, sizeof buf,
+                "%d %d %d|%d %d %d|%d %d %d|%d %d|%lld %lld %lld|%d %d %d|%d %d|%d %.9g|%d %d %d %d %lld %lld %d %lld %d|%d %d",
                 static_cast<int>(g.mode), static_cast<int>(g.ta), static_cast<int>(g.tb), g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.batch,
                 g.total, g.sa, g.sb, g.sc, al(g.a), al(g.b), al(g.c), static_cast<int>(g.ab), g.tiled ? 1 : 0, g.fused ? 1 : 0, g.alpha,
                 e.needed ? 1 : 0, e.residual ? 1 : 0, e.bias_mode, e.bias_strided ? 1 : 0, e.sbias, e.ld_bias, e.res_strided ? 1 : 0,
@@ -487,10 +486,11 @@ void cuda_choose_gemv(cuda_ctx& c) {
     c.gemm.gemv_note = buf;
     return;
   }
-  std::snprintf(buf, sizeof buf,
-                "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us; %d calls of a shape measured "
-                "before took its choice)",
-                c.gemm.gemv_calls, eligible, before, after, c.gemm.memo.gemv_hits);
+  std::snprintf(
+      buf, sizeof buf,
+      "%d of %d eligible GEMM calls run the skinny-GEMM kernel (measured at load: %.1f us -> %.1f us; %d calls of a shape measured "
+      "before took its choice)",
+      c.gemm.gemv_calls, eligible, before, after, c.gemm.memo.gemv_hits);
   c.gemm.gemv_note = std::string(buf) + (detail.empty() ? "" : ": " + detail) + (eligible > 8 ? "; ..." : "");
 }
 

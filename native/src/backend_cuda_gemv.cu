@@ -65,6 +65,25 @@ __device__ __forceinline__ float finish(const cuda_gemv_args& a, const entry_ptr
   return cuda_epilogue_value(v, p.bias, a.bias_mode, a.ld_bias, r, j, a.beta, a.act, a.p0, a.p1, res);
 }
 
+// trans_w: the W rows of a warp's kNtCols columns from j0; a column past the end reads a valid row (the last)
+// and is never written.
+template <typename T>
+__device__ __forceinline__ void w_rows(const cuda_gemv_args& a, const entry_ptrs<T>& p, int j0, const T* (&wrow)[kNtCols]) {
+#pragma unroll
+  for (int q = 0; q < kNtCols; q++) wrow[q] = p.w + static_cast<long long>(min(j0 + q, a.cols - 1)) * a.ldw;
+}
+
+// Each lane's partial sums reduced across the warp; every lane ends with every sum.
+template <int M>
+__device__ __forceinline__ void warp_sum(float (&acc)[M][kNtCols]) {
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++)
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
+}
+
 // xs[r][kk] = X[r, k0 + kk] for r < rows and kk < kn, else 0. Called by the whole CTA between barriers.
 template <typename T, int M>
 __device__ __forceinline__ void stage_x(float (*xs)[kKTile], const T* x, int rows, int ldx, int k0, int kn) {
@@ -84,17 +103,8 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
   const bool busy = j0 < a.cols; // warp-uniform
   const entry_ptrs<T> p = entry_of<T>(a, e);
   const T* wrow[kNtCols];
-#pragma unroll
-  for (int q = 0; q < kNtCols; q++) {
-    // a column past the end reads a valid row (the last) and is never written
-    const int j = min(j0 + q, a.cols - 1);
-    wrow[q] = p.w + static_cast<long long>(j) * a.ldw;
-  }
-  float acc[M][kNtCols];
-#pragma unroll
-  for (int r = 0; r < M; r++)
-#pragma unroll
-    for (int q = 0; q < kNtCols; q++) acc[r][q] = 0.0f;
+  w_rows<T>(a, p, j0, wrow);
+  float acc[M][kNtCols] = {};
 
   for (int k0 = 0; k0 < a.k; k0 += kKTile) {
     const int kn = min(kKTile, a.k - k0);
@@ -119,12 +129,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
     }
   }
   if (!busy) return; // no barrier follows
-#pragma unroll
-  for (int r = 0; r < M; r++)
-#pragma unroll
-    for (int q = 0; q < kNtCols; q++)
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
+  warp_sum<M>(acc);
   if (lane != 0) return;
 #pragma unroll
   for (int r = 0; r < M; r++) {
@@ -165,15 +170,10 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt_vec(cuda_gemv_args
   if (j0 >= a.cols) return; // warp-uniform; no barrier in this kernel
   const entry_ptrs<T> p = entry_of<T>(a, e);
   const T* wrow[kNtCols];
-#pragma unroll
-  for (int q = 0; q < kNtCols; q++) wrow[q] = p.w + static_cast<long long>(min(j0 + q, a.cols - 1)) * a.ldw; // past the end: the last row, never stored
-  float acc[M][kNtCols];
-#pragma unroll
-  for (int r = 0; r < M; r++)
-#pragma unroll
-    for (int q = 0; q < kNtCols; q++) acc[r][q] = 0.0f;
-  const bool aligned = ((reinterpret_cast<unsigned long long>(p.w) | reinterpret_cast<unsigned long long>(p.x)) & 15) == 0 && a.ldw % V == 0 &&
-                       a.ldx % V == 0;
+  w_rows<T>(a, p, j0, wrow);
+  float acc[M][kNtCols] = {};
+  const bool aligned = ((reinterpret_cast<unsigned long long>(p.w) | reinterpret_cast<unsigned long long>(p.x)) & 15) == 0 &&
+                       a.ldw % V == 0 && a.ldx % V == 0;
   const int kv = aligned ? a.k - a.k % V : 0; // k elements read 16 bytes at a time
   for (int kb = lane * V; kb < kv; kb += 32 * V) {
     float w[kNtCols][V];
@@ -199,12 +199,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt_vec(cuda_gemv_args
       for (int q = 0; q < kNtCols; q++) acc[r][q] = fmaf(to_f32(wrow[q][kk]), xv, acc[r][q]);
     }
   }
-#pragma unroll
-  for (int r = 0; r < M; r++)
-#pragma unroll
-    for (int q = 0; q < kNtCols; q++)
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
+  warp_sum<M>(acc);
   // every lane holds every sum: lane r·kNtCols + q stores row r, column j0 + q
 #pragma unroll
   for (int r = 0; r < M; r++)
