@@ -209,6 +209,21 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
 }
 
+const USAGE = `usage: node --import tsx bench/cost-model.ts [options]
+
+The cost model against the device, fleet by fleet: each fleet compiled with the profile (or the default
+roofline), its predicted tick and launches against the measured ones (target: within ±25% on every fleet).
+
+  --profile FILE        a device profile (loom calibrate); default: the roofline
+  --fleets a,b          ${COST_MODEL_FLEETS.join(', ')} (default: all)
+  --backend B           auto | cpu | cuda (default auto)
+  --branching B         never | auto: plan as measured (default: the planner's)
+  --measured FILE       no device: the measured ticks from a bench/space-time.ts result
+  --tolerance PCT       default 25
+  --iters N             timed ticks (default 100)
+  --tenants-scale F     multiply the fleet table fleets' tenant counts
+  --work DIR --nvcc auto|off --out DIR`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -223,8 +238,13 @@ async function main(): Promise<void> {
       branching: { type: 'string' },
       measured: { type: 'string' },
       out: { type: 'string', default: path.join(import.meta.dirname, 'results') },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   const fleets = values.fleets.split(',').filter(Boolean);
   for (const f of fleets)
     if (!(COST_MODEL_FLEETS as readonly string[]).includes(f)) fail('USAGE', `unknown fleet '${f}' (known: ${COST_MODEL_FLEETS.join(', ')})`);

@@ -12,7 +12,7 @@ import {
   kindUs,
   rooflinePartUs,
 } from '../../src/planner/cost-fit.js';
-import { H100_FP32, launchUs } from '../../src/planner/cost.js';
+import { H100_FP32, launchDemand, launchUs } from '../../src/planner/cost.js';
 
 const truth: KindFit = { overheadUs: 4.5, flopsPerS: 2e13, bytesPerS: 1.5e12, correction: [] };
 
@@ -128,6 +128,15 @@ describe('the calibrated cost model', () => {
     const withMatvec = { ...H100_FP32, calibrated: { ...cost, fits: { ...cost.fits, 'gemm_matvec.f32': matvec } } };
     expect(launchUs(withMatvec, one)).toBeCloseTo(1 + 1, 9);
     expect(launchUs(withMatvec, { ...one, rows: 4 })).toBeCloseTo(kindUs(truth, 2e6, 4e6), 9);
+  });
+
+  it("a launch's demand on the device counts the epilogue's fixed cost as fixed, not as work", () => {
+    // a tiny GEMM with a bias: 4.5 µs of GEMM overhead, 1 µs of epilogue overhead, ~0 of work
+    const tiny = { kind: 'gemm', math: 'f32', flops: 2e3, bytes: 4e3, epilogueBytes: 64 } as const;
+    expect(launchUs(model, tiny)).toBeCloseTo(4.5 + 1, 2);
+    expect(launchDemand(model, tiny)).toBeLessThan(0.01); // it was 1 / 5.5 with the epilogue's overhead as work
+    // a GEMM that is mostly work asks for most of the device
+    expect(launchDemand(model, { ...tiny, flops: 2e9, bytes: 4e6 })).toBeGreaterThan(0.9);
   });
 
   it('without a profile keeps the default roofline, numbers unchanged', () => {
