@@ -241,6 +241,7 @@ export function checkStructure(x: unknown): LaunchPlan {
   if (cost.branches !== undefined) {
     const br = obj(cost.branches, 'cost.branches');
     num(br.batchedUs, 'cost.branches.batchedUs');
+    if (br.branchedUs !== undefined) num(br.branchedUs, 'cost.branches.branchedUs');
     arr(br.tenants, 'cost.branches.tenants').forEach((t, k) => {
       if (int(t, `cost.branches.tenants[${k}]`) >= (root.tenants as unknown[]).length) bad(`cost.branches.tenants[${k}]`, 'not a tenant of the plan');
     });

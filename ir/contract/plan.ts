@@ -56,7 +56,9 @@ export interface CostSummary {
   readonly criticalPathUs?: number; // multi-lane plans: the lanes run as the device would (src/planner/lane-sim.ts), by the cost model
   // tenants run as parallel branches (each its own chain of launches) rather than batched with their equals, and
   // the predicted tick had they been batched (src/planner/branches.ts); absent: every group batched
-  readonly branches?: { readonly tenants: readonly number[]; readonly batchedUs: number };
+  // --branching auto: the tenants run as parallel branches (none: the model predicted batching faster), and the
+  // ticks the model predicted batched and branched
+  readonly branches?: { readonly tenants: readonly number[]; readonly batchedUs: number; readonly branchedUs?: number };
   // the device profile the model was calibrated with (`loom compile --profile`); absent: the default roofline
   readonly profile?: CostProfileRef;
   // with a profile: the tick's fixed cost and the copies of every tenant's input and output slots

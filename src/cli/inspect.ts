@@ -7,7 +7,7 @@ import { isShardsDir, readShardsFile } from '../fleet/shards-file.js';
 import { formatShards } from '../fleet/shards-summary.js';
 import { diffPlanDirs } from '../fleet/plan-diff.js';
 import { formatPlanDiff } from './inspect-diff.js';
-import { type InspectablePlan, type LaunchRow, fewerText, fmtBytes, fmtFlops, fmtUs, idsText, launchRows, planTotals } from '../fleet/summary.js';
+import { type InspectablePlan, type LaunchRow, type PlanTotals, fewerText, fmtBytes, fmtFlops, fmtUs, idsText, launchRows, planTotals } from '../fleet/summary.js';
 
 export function registerInspect(program: Command): void {
   program
@@ -127,11 +127,7 @@ export function formatTotals(plan: InspectablePlan): string {
     `launches     ${t.launches} per tick (${kinds || 'none'}) vs ${t.tenantLayers} tenant layers${fewer}`,
     `work         ${fmtFlops(t.flops)}FLOP, ${fmtBytes(t.bytes)} moved per tick`,
     `predicted    tick ${fmtUs(t.predictedTickUs)}${t.criticalPathUs !== null ? ` in order, ${fmtUs(t.criticalPathUs)} on ${t.lanes} lanes,` : ''} vs ungrouped ${fmtUs(t.ungroupedTickUs)}${speedup}, floor ${fmtUs(t.floorUs)} (${t.device})`,
-    ...(t.branches
-      ? [
-          `branches     ${t.branches.tenants.length} tenants as parallel branches, not batched with their equals (predicted ${fmtUs(t.branches.batchedUs)} batched): ${idsText(t.branches.tenants)}`,
-        ]
-      : []),
+    ...(t.branches ? [branchesLine(t.branches)] : []),
     ...(t.profile ? [`profile      ${t.profile.name}, sha256 ${t.profile.hash} (loom compile --profile)`] : []),
     `arenas       weights ${fmtBytes(a.weights)}, act ${fmtBytes(a.act)} (${fmtBytes(a.actWithoutReuse)} without reuse), io ${fmtBytes(a.io)}`,
   ].join('\n');
@@ -188,4 +184,11 @@ function inspectShards(dir: string, flags: { json?: boolean; html?: string; benc
     return;
   }
   process.stdout.write(`${formatShards(shards)}\n`);
+}
+
+// --branching auto's outcome: the branched tenants, or none where the cost model predicted batching faster.
+function branchesLine(b: NonNullable<PlanTotals['branches']>): string {
+  const predicted = `predicted ${b.branchedUs !== null ? `${fmtUs(b.branchedUs)} branched, ` : ''}${fmtUs(b.batchedUs)} batched`;
+  if (b.tenants.length === 0) return `branches     none: the cost model predicts batching faster (${predicted})`;
+  return `branches     ${b.tenants.length} tenants as parallel branches, not batched with their equals (${predicted}): ${idsText(b.tenants)}`;
 }

@@ -45,7 +45,7 @@ export interface PlanTotals {
   readonly priorityLanes: readonly number[]; // lanes on the critical path, at high stream priority on the CUDA backend
   readonly criticalPathUs: number | null; // multi-lane plans: the lanes' predicted tick
   // tenants run as parallel branches instead of batched with their equals, and the tick predicted had they been
-  readonly branches: { readonly tenants: readonly string[]; readonly batchedUs: number } | null;
+  readonly branches: { readonly tenants: readonly string[]; readonly batchedUs: number; readonly branchedUs: number | null } | null;
   readonly kinds: Readonly<Record<LaunchKindLabel, number>>;
   readonly flops: number;
   readonly bytes: number;
@@ -109,7 +109,11 @@ export function planTotals(plan: InspectablePlan): PlanTotals {
     priorityLanes: plan.priorityLanes ?? [],
     criticalPathUs: plan.cost.criticalPathUs ?? null,
     branches: plan.cost.branches
-      ? { tenants: plan.cost.branches.tenants.map((i) => plan.tenants[i]?.id ?? `#${i}`), batchedUs: plan.cost.branches.batchedUs }
+      ? {
+          tenants: plan.cost.branches.tenants.map((i) => plan.tenants[i]?.id ?? `#${i}`),
+          batchedUs: plan.cost.branches.batchedUs,
+          branchedUs: plan.cost.branches.branchedUs ?? null,
+        }
       : null,
     kinds,
     flops: rows.reduce((s, r) => s + r.flops, 0),

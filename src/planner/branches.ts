@@ -8,9 +8,13 @@
 // Measured on an H100 (2026-12-06, device ticks; space-only = each tenant's plan as its own graph on its own
 // stream): the zoo mix (3 MobileNetV3, 3 SqueezeNet, 3 LSTM, 3 MLP) batched 583 µs, branched 482 µs on 8
 // lanes and 463 µs on 16, space-only 507 µs; the demo fleet (16 tenants) 1,616 → 1,551 µs (space-only 1,637);
-// three MobileNets 443 → 422 µs (438); three BERT exports 153 → 125 µs (139). The cost model could not see
-// it (its batched and branched ticks differ by 2-7% on these fleets), so 'auto' branches every group that fits
-// the lanes rather than asking the model.
+// three MobileNets 443 → 422 µs (438); three BERT exports 153 → 125 µs (139). Until stop 19 the cost model
+// could not see it (its batched and branched ticks differed by 2-7%: a GEMM epilogue's fixed cost counted as
+// device demand, so the lane simulation serialized small launches), and 'auto' branched every group that fit
+// the lanes. Since, the model predicts branched below batched on every fleet measured (zoo mix 314 vs 368 µs
+// with the H100 profile, measured 328 vs 378; three MobileNets 310 vs 337, measured 288 vs 295; the roofline
+// agrees in direction), so 'auto' branches where the model predicts the branched tick within BRANCH_TOLERANCE
+// of the batched one (branchingPays) and batches where it does not.
 import type { Precision } from '../../ir/contract/plan.js';
 import { fail } from '../../ir/errors.js';
 import { type CostModel, floorUs } from './cost.js';
@@ -35,6 +39,14 @@ export const BRANCH_MAX_LANES = 16;
 export function branchKeyed(steps: readonly Step[], branched: ReadonlySet<number>): Step[] {
   if (branched.size === 0) return [...steps];
   return steps.map((s) => (branched.has(s.tenant) ? { ...s, key: `${s.key}|branch ${s.tenant}` } : s));
+}
+
+// Branches are taken unless the model predicts them more than 5% slower than batching: on the device they
+// won on every fleet measured, by 2-13% where the model saw a tie.
+export const BRANCH_TOLERANCE = 1.05;
+
+export function branchingPays(branchedUs: number, batchedUs: number): boolean {
+  return branchedUs <= BRANCH_TOLERANCE * batchedUs;
 }
 
 export interface BranchChoice {

@@ -13,7 +13,7 @@ import { type ActItem, type Placement, planActivations, planActivationsByRegion,
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
 import { DEFAULT_MAX_LANES, MAX_LANES, criticalLanes, lanesPay, simulateDraftLanes, tenantGroups, withLanes } from './lanes.js';
-import { BRANCHINGS, type Branching, branchKeyed, chooseBranches, estimateTickUs } from './branches.js';
+import { BRANCHINGS, type Branching, branchKeyed, branchingPays, chooseBranches, estimateTickUs } from './branches.js';
 import { type Buf, type BufKind, stepReads, stepWrites } from './steps.js';
 import { LIMIT_FLAGS, type SizeLimits, formatBytes, resolveLimits } from '../../ir/limits.js';
 
@@ -142,13 +142,21 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     grouping === 'space-time'
       ? chooseBranches(tenantGroups(laneDrafts, tenants.length), laneCap, opts.maxLanes !== undefined, opts.branching ?? 'never')
       : null;
-  let batchedUs = 0;
+  // ... where the cost model predicts the branched tick no slower than the batched one (branchingPays)
+  let branchCost: { readonly tenants: number[]; readonly batchedUs: number; readonly branchedUs: number } | null = null;
   if (branches !== null) {
-    batchedUs = estimateTickUs(drafts, cost, precision, maxLanes);
+    const batchedUs = estimateTickUs(drafts, cost, precision, maxLanes);
     const keyed = branchKeyed(steps, branches.branched);
-    ({ stageOf, stages } = scheduleSteps(keyed));
-    drafts = buildLaunches(keyed, stageOf, stages, cost, precision, true);
-    maxLanes = branches.lanes;
+    const schedule = scheduleSteps(keyed);
+    const branchedDrafts = buildLaunches(keyed, schedule.stageOf, schedule.stages, cost, precision, true);
+    const branchedUs = estimateTickUs(branchedDrafts, cost, precision, branches.lanes);
+    const pays = branchingPays(branchedUs, batchedUs);
+    branchCost = { tenants: pays ? [...branches.branched].sort((a, b) => a - b) : [], batchedUs, branchedUs };
+    if (pays) {
+      ({ stageOf, stages } = schedule);
+      drafts = branchedDrafts;
+      maxLanes = branches.lanes;
+    }
   }
 
   // weights: each GEMM launch's operands back to back, then the rest in creation order
@@ -292,7 +300,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
       floorUs: floorUs(cost, totalFlops, totalBytes),
       device: cost.device,
       ...(lanes.lanes > 1 ? { criticalPathUs: lanesUs } : {}),
-      ...(branches !== null ? { branches: { tenants: [...branches.branched].sort((a, b) => a - b), batchedUs } } : {}),
+      ...(branchCost !== null ? { branches: branchCost } : {}),
       ...(cost.calibrated ? { tickIoUs: ioUs, profile: { name: cost.calibrated.profile.name, hash: cost.calibrated.profile.hash } } : {}),
     },
   };

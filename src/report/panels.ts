@@ -61,7 +61,7 @@ function timePanel(m: ReportModel): string {
           },
         ]
       : []),
-    ...(t.branches
+    ...(t.branches && t.branches.tenants.length > 0
       ? [
           {
             label: 'batched instead',
@@ -69,6 +69,17 @@ function timePanel(m: ReportModel): string {
             text: fmtUs(t.branches.batchedUs),
             cls: 'base',
             note: `had ${t.branches.tenants.length} branched tenants been batched`,
+          },
+        ]
+      : []),
+    ...(t.branches && t.branches.tenants.length === 0 && t.branches.branchedUs !== null
+      ? [
+          {
+            label: 'branched instead',
+            value: t.branches.branchedUs,
+            text: fmtUs(t.branches.branchedUs),
+            cls: 'base',
+            note: 'had equal tenants run as parallel branches (--branching auto: the model predicted batching faster)',
           },
         ]
       : []),

@@ -7,7 +7,8 @@ import { buildLaunchPlan } from '../../codegen/build.js';
 import { laneOrderViolation, launchDependencies } from '../../ir/contract/dependencies.js';
 import { generateModel } from '../../models/index.js';
 import { planFleet } from '../../src/planner/index.js';
-import { BRANCH_MAX_LANES, branchKeyed, chooseBranches } from '../../src/planner/branches.js';
+import { BRANCH_MAX_LANES, BRANCH_TOLERANCE, branchKeyed, branchingPays, chooseBranches } from '../../src/planner/branches.js';
+import { H100_FP32 } from '../../src/planner/cost.js';
 import { simulateLanes } from '../../src/planner/lane-sim.js';
 import type { Step } from '../../src/planner/steps.js';
 import { checkFleet, tenantFromBytes } from './fleet-helpers.js';
@@ -49,12 +50,29 @@ describe('batch or branch', () => {
   it('loom inspect and the HTML report name the branched tenants and the batched prediction', () => {
     const text = formatTotals(branched);
     expect(text).toMatch(
-      /branches {5}5 tenants as parallel branches, not batched with their equals \(predicted [\d.]+ [µu]s batched\): mobilenet-1, mobilenet-2, mobilenet-3 and 2 more/,
+      /branches {5}5 tenants as parallel branches, not batched with their equals \(predicted [\d.]+ [µu]s branched, [\d.]+ [µu]s batched\): mobilenet-1, mobilenet-2, mobilenet-3 and 2 more/,
     );
     expect(formatTotals(batched)).not.toMatch(/branches/);
     const html = renderReport(branched as never);
     expect(html).toContain('batched instead');
     expect(html).toContain('parallel branches: mobilenet-1, mobilenet-2, mobilenet-3 and 2 more');
+  });
+
+  it("'auto' batches where the cost model predicts branches slower, and says so", () => {
+    // A contrived card: no fixed launch cost (every launch asks the whole device, so side-by-side launches
+    // serialize) and bigger launches always more efficient (the correction falls with size): one batched launch
+    // beats its branches.
+    const fit = { overheadUs: 0, flopsPerS: 1e9, bytesPerS: 1e9, correction: [[-3, 100], [4, 1]] as Array<[number, number]> };
+    const skewed = { ...H100_FP32, calibrated: { profile: { name: 'skewed', hash: 'b'.repeat(64), date: '2026-01-01T00:00:00Z' }, fits: { 'gemm.f32': fit, 'kernel.eltwise': fit } } };
+    const plan = planFleet(inputs, { branching: 'auto', costModel: skewed });
+    const b = plan.cost.branches!;
+    expect(b.tenants).toEqual([]);
+    expect(b.branchedUs!).toBeGreaterThan(BRANCH_TOLERANCE * b.batchedUs);
+    expect(plan.launches.some((l) => tenantsOf(l).length > 1)).toBe(true);
+    expect(formatTotals(plan)).toMatch(/branches {5}none: the cost model predicts batching faster \(predicted [\d.]+ [µum]?s branched, [\d.]+ [µum]?s batched\)/);
+    expect(renderReport(plan as never)).toContain('branched instead');
+    // the default roofline sees branches no slower on this fleet
+    expect(branchingPays(branched.cost.branches!.branchedUs!, branched.cost.branches!.batchedUs)).toBe(true);
   });
 
   it('branched and batched plans compute what onnxruntime computes, tenant by tenant', async () => {
