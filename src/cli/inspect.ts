@@ -7,7 +7,18 @@ import { isShardsDir, readShardsFile } from '../fleet/shards-file.js';
 import { formatShards } from '../fleet/shards-summary.js';
 import { diffPlanDirs } from '../fleet/plan-diff.js';
 import { formatPlanDiff } from './inspect-diff.js';
-import { type InspectablePlan, type LaunchRow, type PlanTotals, fewerText, fmtBytes, fmtFlops, fmtUs, idsText, launchRows, planTotals } from '../fleet/summary.js';
+import {
+  type InspectablePlan,
+  type LaunchRow,
+  type PlanTotals,
+  fewerText,
+  fmtBytes,
+  fmtFlops,
+  fmtUs,
+  idsText,
+  launchRows,
+  planTotals,
+} from '../fleet/summary.js';
 
 export function registerInspect(program: Command): void {
   program

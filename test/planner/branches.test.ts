@@ -62,14 +62,27 @@ describe('batch or branch', () => {
     // A contrived card: no fixed launch cost (every launch asks the whole device, so side-by-side launches
     // serialize) and bigger launches always more efficient (the correction falls with size): one batched launch
     // beats its branches.
-    const fit = { overheadUs: 0, flopsPerS: 1e9, bytesPerS: 1e9, correction: [[-3, 100], [4, 1]] as Array<[number, number]> };
-    const skewed = { ...H100_FP32, calibrated: { profile: { name: 'skewed', hash: 'b'.repeat(64), date: '2026-01-01T00:00:00Z' }, fits: { 'gemm.f32': fit, 'kernel.eltwise': fit } } };
+    const fit = {
+      overheadUs: 0,
+      flopsPerS: 1e9,
+      bytesPerS: 1e9,
+      correction: [
+        [-3, 100],
+        [4, 1],
+      ] as Array<[number, number]>,
+    };
+    const skewed = {
+      ...H100_FP32,
+      calibrated: { profile: { name: 'skewed', hash: 'b'.repeat(64), date: '2026-01-01T00:00:00Z' }, fits: { 'gemm.f32': fit, 'kernel.eltwise': fit } },
+    };
     const plan = planFleet(inputs, { branching: 'auto', costModel: skewed });
     const b = plan.cost.branches!;
     expect(b.tenants).toEqual([]);
     expect(b.branchedUs!).toBeGreaterThan(BRANCH_TOLERANCE * b.batchedUs);
     expect(plan.launches.some((l) => tenantsOf(l).length > 1)).toBe(true);
-    expect(formatTotals(plan)).toMatch(/branches {5}none: the cost model predicts batching faster \(predicted [\d.]+ [µum]?s branched, [\d.]+ [µum]?s batched\)/);
+    expect(formatTotals(plan)).toMatch(
+      /branches {5}none: the cost model predicts batching faster \(predicted [\d.]+ [µum]?s branched, [\d.]+ [µum]?s batched\)/,
+    );
     expect(renderReport(plan as never)).toContain('branched instead');
     // the default roofline sees branches no slower on this fleet
     expect(branchingPays(branched.cost.branches!.branchedUs!, branched.cost.branches!.batchedUs)).toBe(true);
