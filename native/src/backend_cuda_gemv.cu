@@ -251,46 +251,42 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
 }
 
 // The tiled kernel (a.tiled): any rows, f32 only. One CTA = one entry x a kTile x kTile block of C; X and W
-// slices of kTile x kTileK staged in shared memory per k step; each thread keeps one row x kTileCols columns.
+// tiles of kTile x kTile staged in shared memory per k step; each thread keeps one row x kTileCols columns.
 // Its store applies the epilogue like the skinny kernels' (`finish`): for GEMMs whose epilogue no cuBLAS path
-// fuses (a conv's per-channel `col` bias) it saves the epilogue launch. Its GEMMs are small (batch-1 convs: k
-// of 8 to a few hundred), so each k step is a round trip to memory: kTileK = 128 takes a 288-deep k in 3 steps
-// where a square 32 x 32 slice took 9.
-constexpr int kTile = 32, kTileK = 128, kTileCols = 4, kTileThreads = kTile * kTile / kTileCols; // 256 threads
+// fuses (a conv's per-channel `col` bias) it saves the epilogue launch.
+constexpr int kTile = 32, kTileCols = 4, kTileThreads = kTile * kTile / kTileCols; // 256 threads
 
 template <bool TransW>
 __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a, int row_tiles, int col_tiles) {
   cuda_pdl_enter();
-  __shared__ float xs[kTileK][kTile + 1]; // xs[kk][r]
-  __shared__ float ws[kTileK][kTile + 1]; // ws[kk][j]
+  __shared__ float xs[kTile][kTile + 1]; // xs[kk][r]
+  __shared__ float ws[kTile][kTile + 1]; // ws[kk][j]
   const int tiles = row_tiles * col_tiles;
   const int e = blockIdx.x / tiles, t = blockIdx.x % tiles;
   const int r0 = (t / col_tiles) * kTile, j0 = (t % col_tiles) * kTile;
   const entry_ptrs<float> p = entry_of<float>(a, e);
   const int tr = threadIdx.x / (kTile / kTileCols), tc = (threadIdx.x % (kTile / kTileCols)) * kTileCols;
-  float acc[kTileCols] = {};
-  for (int k0 = 0; k0 < a.k; k0 += kTileK) {
-    const int kn = min(kTileK, a.k - k0);
-    __syncthreads(); // the previous slices are consumed
-#pragma unroll 4
-    for (int i = threadIdx.x; i < kTile * kTileK; i += kTileThreads) {
-      const int r = i / kTileK, kk = i % kTileK; // X rows contiguous in k: lanes along k
-      const int gr = r0 + r;
-      xs[kk][r] = (gr < a.rows && kk < kn) ? p.x[static_cast<long long>(gr) * a.ldx + k0 + kk] : 0.0f;
+  float acc[kTileCols];
+#pragma unroll
+  for (int q = 0; q < kTileCols; q++) acc[q] = 0.0f;
+  for (int k0 = 0; k0 < a.k; k0 += kTile) {
+    __syncthreads(); // the previous tiles are consumed
+    for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
+      const int r = i / kTile, kk = i % kTile; // X rows contiguous in k: lanes along k
+      const int gr = r0 + r, gk = k0 + kk;
+      xs[kk][r] = (gr < a.rows && gk < a.k) ? p.x[static_cast<long long>(gr) * a.ldx + gk] : 0.0f;
     }
-#pragma unroll 4
-    for (int i = threadIdx.x; i < kTile * kTileK; i += kTileThreads) {
+    for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
       // lanes along whichever of k and j is contiguous in W
-      const int kk = TransW ? i % kTileK : i / kTile, j = TransW ? i / kTileK : i % kTile;
-      const int gj = j0 + j;
+      const int kk = TransW ? i % kTile : i / kTile, j = TransW ? i / kTile : i % kTile;
+      const int gk = k0 + kk, gj = j0 + j;
       float v = 0.0f;
-      if (kk < kn && gj < a.cols)
-        v = TransW ? p.w[static_cast<long long>(gj) * a.ldw + k0 + kk] : p.w[static_cast<long long>(k0 + kk) * a.ldw + gj];
+      if (gk < a.k && gj < a.cols) v = TransW ? p.w[static_cast<long long>(gj) * a.ldw + gk] : p.w[static_cast<long long>(gk) * a.ldw + gj];
       ws[kk][j] = v;
     }
     __syncthreads();
 #pragma unroll 8
-    for (int kk = 0; kk < kn; kk++) {
+    for (int kk = 0; kk < kTile; kk++) {
       const float xv = xs[kk][tr];
 #pragma unroll
       for (int q = 0; q < kTileCols; q++) acc[q] = fmaf(xv, ws[kk][tc + q], acc[q]);

@@ -180,7 +180,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilo
         const q = problem(
           [17, 40, 100, 3][id % 4]!,
           [9, 36, 70, 200][(id >> 1) % 4]!,
-          [8, 33, 290][id % 3]!, // 290: three of the kernel's 128-deep k steps, the last partial
+          [8, 33, 290][id % 3]!, // 290: ten of the kernel's 32-deep k steps, the last partial
           false,
           id % 2 === 0,
           bias,
