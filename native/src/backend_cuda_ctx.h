@@ -274,7 +274,7 @@ struct cuda_memo_path {
   int first = -1;                // the launch it was measured on (plan id)
 };
 struct cuda_choice_memo {
-  std::unordered_map<std::string, std::pair<bool, std::pair<double, double>>> gemv; // keep the kernel; cuBLAS and kernel us
+  std::unordered_map<std::string, std::pair<double, double>> gemv; // cuda_choose_gemv: cuBLAS's and the kernel's us
   std::unordered_map<std::string, cuda_memo_path> paths;
   int gemv_hits = 0, path_hits = 0;
 };

@@ -455,12 +455,12 @@ void cuda_choose_gemv(cuda_ctx& c) {
         const auto hit = c.gemm.memo.gemv.find(key);
         double tb, tk;
         if (hit != c.gemm.memo.gemv.end()) {
-          std::tie(tb, tk) = hit->second.second;
+          std::tie(tb, tk) = hit->second;
           c.gemm.memo.gemv_hits++;
         } else {
           tb = time_gemm(c, g, blas);
           tk = time_gemm(c, g, twin);
-          c.gemm.memo.gemv.emplace(key, std::make_pair(tk < 0.9 * tb, std::make_pair(tb, tk)));
+          c.gemm.memo.gemv.emplace(key, std::make_pair(tb, tk));
         }
         const bool keep = tk < 0.9 * tb;
         g.mode = keep ? twin : blas;
