@@ -6,7 +6,8 @@
 #
 # PARTs (default: all but serve and tenants, in this order):
 #   build      tsc + the native addon with the CUDA backend
-#   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks); swap.test.ts alone after
+#   tests      vitest run test/gpu (CUDA vs CPU backend and onnxruntime, occupancy masks); swap.test.ts alone after;
+#              then three rounds of four GPU files side by side (the upload race of stops 11-19)
 #   tick       bench/cuda-tick.ts: captured-graph tick of the demo fleet and of 64 x MLP
 #   host       bench/host-overhead.ts: runTick wall time minus the native tick
 #   rows       bench/tick-rows.ts: a tick at 1, 2, 4, ... 64 rows per tenant (16 x MLP 1024-4096-4096-1024 at
@@ -82,6 +83,12 @@ for part in $PARTS; do
       # swap.test.ts reads the device's free memory (cudaMemGetInfo): alone, so other files' plans do not move it
       step gpu-tests $X vitest run test/gpu --exclude test/gpu/swap.test.ts
       step gpu-tests-swap $X vitest run test/gpu/swap.test.ts
+      # the load-time upload race (stops 11-19): four files side by side with the slower staged skinny kernel
+      # failed 5 times of 5 with an illegal memory access before uploads went on the plan's own stream
+      for round in 1 2 3; do
+        step "gpu-race-$round" env LOOM_CUDA_GEMV_VEC=off $X vitest run test/gpu/cuda-fleet.test.ts test/gpu/pdl.test.ts \
+          test/gpu/branches.test.ts test/gpu/cuda-precision.test.ts
+      done
       ;;
     tick) step cuda-tick $TSX bench/cuda-tick.ts --iters 300 ;;
     host) step host-overhead $TSX bench/host-overhead.ts --backend cuda --iters 2000 ;;

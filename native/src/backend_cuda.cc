@@ -311,7 +311,7 @@ void cuda_allocate(void* ctx, const arena_sizes& sizes) {
   for (int i = 0; i < 3; i++) {
     const size_t bytes = static_cast<size_t>(std::max<int64_t>(s[i], 1));
     CUDA_CHECK(cudaMalloc(&c.mem.arena_mem[i], bytes));
-    CUDA_CHECK(cudaMemset(c.mem.arena_mem[i], 0, bytes));
+    CUDA_CHECK(cudaMemsetAsync(c.mem.arena_mem[i], 0, bytes, c.dev.stream)); // on the plan's stream: see upload_now
     c.mem.arenas.base[i] = reinterpret_cast<CUdeviceptr>(c.mem.arena_mem[i]);
   }
   cuda_gemm_ctx_allocate(c.dev.gemm, kWorkspaceBytes);
@@ -320,25 +320,37 @@ void cuda_allocate(void* ctx, const arena_sizes& sizes) {
   CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&c.mem.pin_out), io, cudaHostAllocDefault));
   std::memset(c.mem.pin_in, 0, io);
   std::memset(c.mem.pin_out, 0, io);
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
+}
+
+// Host bytes into device memory, done when it returns, ordered on the plan's stream. Not cudaMemcpy: that one
+// runs on the legacy default stream, which the plan's non-blocking streams never wait for, and from pageable
+// memory it may return before its DMA lands, so the plan's first kernels could read the tables, weights or
+// inputs before they arrive. (A timing race: it showed as an illegal memory access at a fresh load's first
+// launches or in a tick, only while other processes slowed the device; stops 11-19.)
+void upload_now(cuda_ctx& c, void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c.dev.stream));
+  CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
 }
 
 void cuda_upload_weights(void* ctx, const uint8_t* data, size_t bytes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  if (bytes) CUDA_CHECK(cudaMemcpy(c.mem.arena_mem[0], data, bytes, cudaMemcpyHostToDevice));
+  upload_now(c, c.mem.arena_mem[0], data, bytes);
 }
 
 void cuda_copy_in(void* ctx, ref dst, const uint8_t* src, size_t bytes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
-  if (bytes) CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.mem.arenas.at(dst)), src, bytes, cudaMemcpyHostToDevice));
+  upload_now(c, reinterpret_cast<void*>(c.mem.arenas.at(dst)), src, bytes);
 }
 
 void cuda_copy_out(void* ctx, ref src, uint8_t* dst, size_t bytes) {
   cuda_ctx& c = cuda_ctx_of(ctx);
   cuda_bind(c);
+  if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, reinterpret_cast<void*>(c.mem.arenas.at(src)), bytes, cudaMemcpyDeviceToHost, c.dev.stream));
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-  if (bytes) CUDA_CHECK(cudaMemcpy(dst, reinterpret_cast<void*>(c.mem.arenas.at(src)), bytes, cudaMemcpyDeviceToHost));
 }
 
 // The executor calls these only for a backend without run_tick; kept working for single launches (at every row).
@@ -403,8 +415,7 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   }
   check_free_memory(c, c.full.host_tables.size(), "segment tables and pointer arrays");
   CUDA_CHECK(cudaMalloc(&c.full.tables, std::max<size_t>(c.full.host_tables.size(), 1)));
-  if (!c.full.host_tables.empty())
-    CUDA_CHECK(cudaMemcpy(c.full.tables, c.full.host_tables.data(), c.full.host_tables.size(), cudaMemcpyHostToDevice));
+  if (!c.full.host_tables.empty()) upload_now(c, c.full.tables, c.full.host_tables.data(), c.full.host_tables.size());
   c.full.host_tables.clear();
   c.full.host_tables.shrink_to_fit();
   const CUdeviceptr base = reinterpret_cast<CUdeviceptr>(c.full.tables);
@@ -496,7 +507,8 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
       CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + in.offset), c.mem.pin_in + in.offset, in.size, cudaMemcpyHostToDevice,
                                  c.dev.stream));
     } else {
-      CUDA_CHECK(cudaMemcpy(reinterpret_cast<void*>(c.mem.io() + in.offset), in.data, in.size, cudaMemcpyHostToDevice));
+      // from pageable memory: staged before it returns, and on the tick's stream, ahead of its launches
+      CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(c.mem.io() + in.offset), in.data, in.size, cudaMemcpyHostToDevice, c.dev.stream));
     }
   }
   copy_host(c, staging);
@@ -516,15 +528,19 @@ void run_tick_body(cuda_ctx& c, const std::vector<tick_input>& inputs, const std
   else c.sparse.full_ticks++;
   if (sparse && graphed) cuda_sparse_record(c, *sparse, wall_us);
   staging.clear();
+  bool direct = false; // outputs copied straight to the caller's (pageable) buffers, on the tick's stream
   for (size_t i = 0; i < outputs.size(); i++) {
     const tick_output& out = outputs[i];
     if (out.bytes <= 0) continue;
-    if (cuda_ranges_hold(outs, out.offset, out.bytes))
+    if (cuda_ranges_hold(outs, out.offset, out.bytes)) {
       staging.push_back({dst[i], c.mem.pin_out + out.offset, static_cast<size_t>(out.bytes)});
-    else
-      CUDA_CHECK(
-          cudaMemcpy(dst[i], reinterpret_cast<void*>(c.mem.io() + out.offset), static_cast<size_t>(out.bytes), cudaMemcpyDeviceToHost));
+    } else {
+      CUDA_CHECK(cudaMemcpyAsync(dst[i], reinterpret_cast<void*>(c.mem.io() + out.offset), static_cast<size_t>(out.bytes),
+                                 cudaMemcpyDeviceToHost, c.dev.stream));
+      direct = true;
+    }
   }
+  if (direct) CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   copy_host(c, staging);
 }
 
