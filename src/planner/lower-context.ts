@@ -64,7 +64,7 @@ export class TenantLowering {
   }
 
   // Producers and consumers of the graph's values, built on first use (the multi-node matchers: lower-excite.ts,
-  // lower-residual.ts).
+  // lower-residual.ts; lower.ts's fusion of a producer into its one eltwise consumer).
   get graphIndex(): GraphIndex {
     return (this.index ??= indexGraph(this.g));
   }

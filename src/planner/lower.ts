@@ -1,6 +1,7 @@
 // Lowers one tenant's concrete IR to steps (see steps.ts): each node through its op's entry in lowerings.ts.
 import { byteSize } from '../../ir/dtype.js';
 import type { Graph, Node, ValueId } from '../../ir/graph.js';
+import type { GraphIndex } from '../../ir/passes/rewrite.js';
 import { numel } from '../../ir/shape.js';
 import { type FleetState, type Loc, TenantLowering } from './lower-context.js';
 import { type Expr, isEltwiseOp } from './lower-eltwise.js';
@@ -21,11 +22,13 @@ function readsAsLeaf(consumer: Node, pos: number): boolean {
   return true;
 }
 
-function fusesIntoConsumer(g: Graph, n: Node, consumers: ReadonlyMap<ValueId, Node[]>, outputs: ReadonlySet<ValueId>): boolean {
+// Whether n's one output feeds exactly one eltwise consumer, once, as a program leaf (the graph index lists a node
+// once per input it reads v at, so a consumer reading v twice counts twice and does not fuse).
+function fusesIntoConsumer(g: Graph, index: GraphIndex, n: Node): boolean {
   if (n.outputs.length !== 1) return false;
   const v = n.outputs[0]!;
-  if (outputs.has(v)) return false;
-  const users = consumers.get(v) ?? [];
+  if (index.isGraphOutput(v)) return false;
+  const users = index.consumers(v);
   if (users.length !== 1) return false;
   const c = users[0]!;
   if (!isEltwiseOp(c.op)) return false;
@@ -53,16 +56,6 @@ export function lowerTenant(
     cx.setLoc(v, { ref: { buf: b, offset: 0 }, dtype, shape });
     return b;
   });
-  const consumers = new Map<ValueId, Node[]>();
-  for (const n of g.nodes) {
-    for (const i of new Set(n.inputs)) {
-      if (i === null) continue;
-      let list = consumers.get(i);
-      if (list === undefined) consumers.set(i, (list = []));
-      list.push(n);
-    }
-  }
-  const outputs = new Set(g.outputs);
   const pending = new Map<ValueId, Expr>();
   const fused = new Set<Node>(); // nodes a multi-node lowering already covered
   for (const n of g.nodes) {
@@ -86,7 +79,7 @@ export function lowerTenant(
       for (const m of res.fused) fused.add(m);
       continue;
     }
-    lowerNodeByOp(cx, n, pending, fusesIntoConsumer(g, n, consumers, outputs));
+    lowerNodeByOp(cx, n, pending, fusesIntoConsumer(g, cx.graphIndex, n));
   }
   cx.node = null;
   const claimed = new Set<number>();
