@@ -20,7 +20,7 @@ import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
-import { BRANCHINGS, BRANCH_MAX_LANES, branchingFrom } from '../planner/index.js';
+import { BRANCHINGS, BRANCH_MAX_LANES, BRANCH_TOLERANCE, branchingFrom } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import { hostBranching } from './host-branching.js';
 import type { CostModel } from '../planner/index.js';
@@ -95,7 +95,7 @@ export function registerCompile(program: Command): void {
     )
     .option(
       '--branching <mode>',
-      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given — for the CUDA backend; never: always batched; default auto where this host runs plans on a CUDA GPU, else never)`,
+      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given, unless the cost model predicts the branched tick more than ${Math.round((BRANCH_TOLERANCE - 1) * 100)}% slower than batching — for the CUDA backend; never: always batched; default auto where this host runs plans on a CUDA GPU, else never)`,
     )
     .option(
       '--no-squeeze-excite',

@@ -3,7 +3,7 @@ export { planConcreteFleet, planFleet, planFleetDetailed } from './plan-fleet.js
 export type { BufferReport, DetailedPlan, PlannedTenantSpec, PlanOptions } from './plan-fleet.js';
 export { H100_FP32, costModel } from './cost.js';
 export type { CostModel } from './cost.js';
-export { BRANCHINGS, BRANCH_MAX_LANES, branchingFrom } from './branches.js';
+export { BRANCHINGS, BRANCH_MAX_LANES, BRANCH_TOLERANCE, branchingFrom } from './branches.js';
 export type { Branching } from './branches.js';
 export { concretizeTenant, rebuildWithInputs } from './concretize.js';
 export type { ConcreteIO, ConcreteTenant } from './concretize.js';
