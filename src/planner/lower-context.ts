@@ -44,7 +44,6 @@ export class TenantLowering {
   private readonly weightOf = new Map<ValueId, number>();
   private readonly halfWeightOf = new Map<ValueId, Loc>();
   private readonly castOf = new Map<string, Loc>();
-  readonly uses = new Map<ValueId, number>(); // uses of each value by nodes and graph outputs
   private index: GraphIndex | undefined;
   node: Node | null = null; // the node being lowered, for sources and messages
   // The residual the next gemm() adds in its epilogue (lower-residual.ts), set around one GEMM node's lowering.
@@ -58,15 +57,17 @@ export class TenantLowering {
     // row-local.ts: the values that keep the tenant's request rows apart, rows outermost (null: none scale)
     private readonly rowValues: ReadonlySet<ValueId> | null = null,
     private readonly maxBatch = 1,
-  ) {
-    for (const n of g.nodes) for (const i of n.inputs) if (i !== null) this.uses.set(i, (this.uses.get(i) ?? 0) + 1);
-    for (const o of g.outputs) this.uses.set(o, (this.uses.get(o) ?? 0) + 1);
-  }
+  ) {}
 
   // Producers and consumers of the graph's values, built on first use (the multi-node matchers: lower-excite.ts,
-  // lower-residual.ts; lower.ts's fusion of a producer into its one eltwise consumer).
+  // lower-residual.ts; lower.ts's fusion of a producer into its one eltwise consumer; used()).
   get graphIndex(): GraphIndex {
     return (this.index ??= indexGraph(this.g));
+  }
+
+  // Whether a node or the graph's outputs read v (an optional output nobody reads may be left unlowered).
+  used(v: ValueId): boolean {
+    return this.graphIndex.consumers(v).length > 0 || this.graphIndex.isGraphOutput(v);
   }
 
   where(): string {

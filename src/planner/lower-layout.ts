@@ -30,7 +30,7 @@ export const INDEX_MAP_OPS = new Set([
 ]);
 
 export function lowerView(cx: TenantLowering, n: Node): void {
-  if (n.op === 'Dropout' && n.outputs.length > 1 && (cx.uses.get(n.outputs[1]!) ?? 0) > 0) {
+  if (n.op === 'Dropout' && n.outputs.length > 1 && cx.used(n.outputs[1]!)) {
     fail('UNSUPPORTED_OP', `${cx.where()}: Dropout's mask output is not supported`);
   }
   const x = cx.loc(n.inputs[0]!);

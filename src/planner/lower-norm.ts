@@ -123,8 +123,7 @@ function paramVector(cx: TenantLowering, id: NonNullable<Node['inputs'][number]>
 }
 
 export function lowerLayerNorm(cx: TenantLowering, n: Extract<Node, { op: 'LayerNormalization' }>): void {
-  for (const o of n.outputs.slice(1))
-    if ((cx.uses.get(o) ?? 0) > 0) fail('UNSUPPORTED_OP', `${cx.where()}: LayerNormalization's Mean/InvStdDev outputs are not supported`);
+  for (const o of n.outputs.slice(1)) if (cx.used(o)) fail('UNSUPPORTED_OP', `${cx.where()}: LayerNormalization's Mean/InvStdDev outputs are not supported`);
   const x = cx.loc(n.inputs[0]!);
   const axis = normalizeAxis(n.attrs.axis, x.shape.length, cx.where());
   const rows = numel(x.shape.slice(0, axis));
@@ -182,7 +181,7 @@ export function lowerGroupNorm(cx: TenantLowering, n: Extract<Node, { op: 'Insta
 
 export function lowerPool(cx: TenantLowering, n: Extract<Node, { op: 'MaxPool' | 'AveragePool' }>): void {
   const where = cx.where();
-  if (n.outputs.length > 1 && (cx.uses.get(n.outputs[1]!) ?? 0) > 0) fail('UNSUPPORTED_OP', `${where}: MaxPool's Indices output is not supported`);
+  if (n.outputs.length > 1 && cx.used(n.outputs[1]!)) fail('UNSUPPORTED_OP', `${where}: MaxPool's Indices output is not supported`);
   const a: PoolAttrs = n.attrs;
   const x = cx.loc(n.inputs[0]!);
   const rank = x.shape.length - 2;
