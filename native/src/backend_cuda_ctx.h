@@ -260,8 +260,6 @@ struct cuda_graph_state {
   int nodes = 0, kernel_nodes = 0, memcpy_nodes = 0, memset_nodes = 0, other_nodes = 0;
 };
 
-// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
-// cuBLASLt, the epilogue fused or not) and their counts.
 // Load-time choices reused across gemm calls of one shape (cuda_gemm_shape_key): a fleet of equal tenants, or a
 // calibration plan's repetitions, times each shape's candidates once instead of once per launch (each
 // candidate is a graph captured, instantiated and replayed: stop 18's calibration plan of 3,456 launches
@@ -279,6 +277,8 @@ struct cuda_choice_memo {
   int gemv_hits = 0, path_hits = 0;
 };
 
+// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
+// cuBLASLt, the epilogue fused or not) and their counts.
 struct cuda_gemm_state {
   int cublas_calls = 0, grouped_split = 0;
   int epilogue_launches = 0; // epilogue kernel launches in a full tick (set once the paths are chosen)

@@ -113,6 +113,18 @@ int pick(const std::vector<candidate>& cands) {
   return best_plain;
 }
 
+// g as a cuBLASLt matmul with its heuristic's candidate algorithms, or null with `why` (no algorithm, or a
+// descriptor attribute this cuBLASLt refuses: then no cuBLASLt candidate, today's path still runs).
+std::unique_ptr<cuda_lt_plan> lt_plan_for(cuda_ctx& c, const gemm_call& g, std::string& why) {
+  const cublasComputeType_t compute = g.ab == CUDA_R_32F ? c.dev.compute : CUBLAS_COMPUTE_32F;
+  try {
+    return cuda_lt_plan_make(c.dev.gemm, g, compute, c.gemm.fuse != fuse_policy::never, kLtCandidates, why);
+  } catch (const loom_error& e) {
+    why = e.what();
+    return nullptr;
+  }
+}
+
 // A launch whose call shape was measured before (cuda_choice_memo) takes that launch's winner: rebuilt here
 // (a cuBLASLt winner gets this call's own plan, the same heuristic's algorithm by index) and run once eagerly, so a
 // fault still names this launch. False, leaving g as it was, when the winner cannot be rebuilt: then it is timed.
@@ -129,12 +141,7 @@ bool reuse_choice(cuda_ctx& c, launch_state& s, const cuda_memo_path& m, double&
   std::unique_ptr<cuda_lt_plan> plan;
   if (m.lt) {
     std::string why;
-    const cublasComputeType_t compute = g.ab == CUDA_R_32F ? c.dev.compute : CUBLAS_COMPUTE_32F;
-    try {
-      plan = cuda_lt_plan_make(c.dev.gemm, g, compute, gs.fuse != fuse_policy::never, kLtCandidates, why);
-    } catch (const loom_error&) {
-      plan.reset();
-    }
+    plan = lt_plan_for(c, g, why);
     if (!plan || plan->fused != m.fused || static_cast<size_t>(m.algo) >= plan->algos.size()) return false;
     k.lt = plan.get();
   }
@@ -188,14 +195,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   std::unique_ptr<cuda_lt_plan> plan;
   if (gs.lt != lt_policy::off && strided_layout(g.mode)) {
     std::string why;
-    const cublasComputeType_t compute = g.ab == CUDA_R_32F ? c.dev.compute : CUBLAS_COMPUTE_32F;
-    try {
-      plan = cuda_lt_plan_make(c.dev.gemm, g, compute, gs.fuse != fuse_policy::never, kLtCandidates, why);
-    } catch (const loom_error& e) {
-      // a descriptor attribute this cuBLASLt refuses: no cuBLASLt candidate, today's path still runs
-      plan.reset();
-      why = e.what();
-    }
+    plan = lt_plan_for(c, g, why);
     if (!plan && lt_refusal.empty()) lt_refusal = "launch " + std::to_string(s.l->id) + ": " + why;
     if (plan && lt_refusal.empty() && has_epilogue && !plan->fused && gs.fuse != fuse_policy::never)
       lt_refusal = "launch " + std::to_string(s.l->id) + " not fused on cuBLASLt: " + plan->form;

@@ -44,7 +44,8 @@ export interface PlanTotals {
   readonly lanes: number;
   readonly priorityLanes: readonly number[]; // lanes on the critical path, at high stream priority on the CUDA backend
   readonly criticalPathUs: number | null; // multi-lane plans: the lanes' predicted tick
-  // tenants run as parallel branches instead of batched with their equals, and the tick predicted had they been
+  // --branching auto: the tenants run as parallel branches instead of batched with their equals (none where the
+  // cost model predicted batching faster), and the ticks it predicted batched and branched
   readonly branches: { readonly tenants: readonly string[]; readonly batchedUs: number; readonly branchedUs: number | null } | null;
   readonly kinds: Readonly<Record<LaunchKindLabel, number>>;
   readonly flops: number;
