@@ -18,6 +18,13 @@ function bits(t: Tensor): number[] {
   return Array.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 }
 
+// setTimeout counts the event loop's whole milliseconds and may fire a fraction of one early on performance.now,
+// the scheduler's clock (a 40 ms delay was once timed 39.8 ms): wait out the rest on that clock.
+async function sleepAtLeast(ms: number): Promise<void> {
+  const t0 = performance.now();
+  for (let left = ms; left > 0; left = ms - (performance.now() - t0)) await new Promise((r) => setTimeout(r, Math.ceil(left)));
+}
+
 // A runner over the real plan that records each tick's inputs and can fail or slow chosen ticks. Like a
 // LoadedPlan it runs ticks one at a time in call order (the scheduler may hand it the next one early).
 function spy(opts: { failTick?: number; delayMs?: number } = {}) {
@@ -33,7 +40,7 @@ function spy(opts: { failTick?: number; delayMs?: number } = {}) {
       const run = async () => {
         seen.maxRunning = Math.max(seen.maxRunning, ++seen.running);
         try {
-          if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+          if (opts.delayMs) await sleepAtLeast(opts.delayMs);
           if (n === opts.failTick) throw new Error('simulated device fault');
           return await loaded.runTick(inputs);
         } finally {
