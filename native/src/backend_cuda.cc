@@ -184,6 +184,7 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
     gemm_call call;
     set_problem(call, p, plan, l);
     call.rows_unit = p.rows_unit;
+    call.gemv_swap = c.gemm.gemv_swap;
     call.ab = ab;
     call.ab_size = static_cast<size_t>(ab_size);
     call.batch = to_int(static_cast<int64_t>(g.entries.size()), plan, l, "entries");
@@ -765,6 +766,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->sparse.policy = cuda_sparse_policy_from_env();
     c->gemm.gemv = cuda_gemv_policy_from_env();
     c->gemm.gemv_vec = cuda_gemv_vec_from_env();
+    c->gemm.gemv_swap = cuda_gemv_swap_from_env();
     c->gemm.fuse = cuda_fuse_policy_from_env();
     c->gemm.lt = cuda_lt_policy_from_env();
     c->gemm.tile = cuda_tile_policy_from_env();

@@ -70,6 +70,7 @@ struct gemm_call {
   cuda_gemm_epi epi;
   bool fused = false;
   bool tiled = false;               // gemv modes: the tiled kernel rather than the skinny ones (cuda_gemv_args.tiled)
+  bool gemv_swap = true;            // the skinny kernel may run the call transposed (LOOM_CUDA_GEMV_SWAP; cuda_gemv_args.swap)
   const cuda_lt_plan* lt = nullptr; // lt_strided: its plan (owned by cuda_gemm_state::lt_plans)
 };
 
@@ -286,7 +287,8 @@ struct cuda_gemm_state {
   std::string grouped_note;
   gemv_policy gemv = gemv_policy::automatic; // LOOM_CUDA_GEMV, read when the backend is created
   int gemv_calls = 0;
-  bool gemv_vec = true; // LOOM_CUDA_GEMV_VEC (off: the skinny kernel never takes its 16-byte-load form)
+  bool gemv_vec = true;  // LOOM_CUDA_GEMV_VEC (off: the skinny kernel never takes its 16-byte-load form)
+  bool gemv_swap = true; // LOOM_CUDA_GEMV_SWAP (off: the skinny kernel never runs a call transposed)
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
@@ -441,7 +443,8 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
 
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
-bool cuda_gemv_vec_from_env(); // LOOM_CUDA_GEMV_VEC=auto|off
+bool cuda_gemv_vec_from_env();  // LOOM_CUDA_GEMV_VEC=auto|off
+bool cuda_gemv_swap_from_env(); // LOOM_CUDA_GEMV_SWAP=auto|off
 // Reads LOOM_CUDA_FUSE (auto|never|force) and LOOM_CUDA_LT (auto|off|force); throw on anything else.
 fuse_policy cuda_fuse_policy_from_env();
 lt_policy cuda_lt_policy_from_env();

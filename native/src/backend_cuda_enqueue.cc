@@ -358,27 +358,52 @@ void cuda_choose_grouped(cuda_ctx& c) {
 
 bool cuda_gemv_vec_from_env() { return cuda_env_choice("LOOM_CUDA_GEMV_VEC", true, {{"auto", true}, {"off", false}}); }
 
+bool cuda_gemv_swap_from_env() { return cuda_env_choice("LOOM_CUDA_GEMV_SWAP", true, {{"auto", true}, {"off", false}}); }
+
 gemv_policy cuda_gemv_policy_from_env() {
   return cuda_env_choice("LOOM_CUDA_GEMV", gemv_policy::automatic,
                          {{"auto", gemv_policy::automatic}, {"off", gemv_policy::off}, {"force", gemv_policy::force}});
 }
 
+// Whether the skinny kernel runs g transposed (cuda_gemv_args.swap): where its rows cannot be the plan's m (more
+// than kGemvMaxRows, or the plan's A transposed) but can be the plan's n (a few columns, the plan's B untransposed:
+// a conv's GEMM over a few output positions). A pure function of the call, so a masked tick's row bucket (a
+// smaller plan m) may run the untransposed form of the same call.
+namespace {
+bool gemv_swapped(const gemm_call& g) {
+  return g.gemv_swap && !g.tiled && g.ta == CUBLAS_OP_N && g.m <= kGemvMaxRows && (g.n > kGemvMaxRows || g.tb != CUBLAS_OP_N);
+}
+} // namespace
+
 cuda_gemv_args cuda_gemv_args_of(const gemm_call& g) {
   cuda_gemv_args a;
+  a.swap = gemv_swapped(g) ? 1 : 0;
   const bool arrays = g.mode == gemm_mode::batched || g.mode == gemm_mode::gemv_batched;
   if (arrays) {
     a.arr = g.arr;
     a.total = g.total;
     a.batch = g.total;
+  } else if (a.swap) {
+    a.w = g.b, a.x = g.a, a.c = g.c;
+    a.sw = g.sb, a.sx = g.sa, a.sc = g.sc;
+    a.batch = g.batch;
   } else {
     a.w = g.a, a.x = g.b, a.c = g.c;
     a.sw = g.sa, a.sx = g.sb, a.sc = g.sc;
     a.batch = g.batch;
   }
-  // column-major call → the plan's row-major problem: rows = plan m = g.n, cols = plan n = g.m
-  a.rows = g.n, a.cols = g.m, a.k = g.k;
-  a.ldw = g.lda, a.ldx = g.ldb, a.ldc = g.ldc;
-  a.trans_w = g.ta == CUBLAS_OP_T ? 1 : 0;
+  a.k = g.k, a.ldc = g.ldc;
+  if (a.swap) {
+    // rows = plan n = g.m, cols = plan m = g.n; W = the plan's A (B'), X = the plan's B (A', read down its columns)
+    a.rows = g.m, a.cols = g.n;
+    a.ldw = g.ldb, a.ldx = g.lda;
+    a.trans_w = g.tb == CUBLAS_OP_N ? 1 : 0;
+  } else {
+    // column-major call → the plan's row-major problem: rows = plan m = g.n, cols = plan n = g.m
+    a.rows = g.n, a.cols = g.m;
+    a.ldw = g.lda, a.ldx = g.ldb;
+    a.trans_w = g.ta == CUBLAS_OP_T ? 1 : 0;
+  }
   a.dtype = gemv_dtype(g.ab);
   a.tiled = g.tiled ? 1 : 0;
   a.alpha = g.alpha;
@@ -408,8 +433,10 @@ bool cuda_gemv_eligible(const gemm_call& g) {
     case gemm_mode::grouped:
     case gemm_mode::grouped_split: return false;
   }
-  // B' = the plan's A must be untransposed; A' = the plan's B either way
-  if (g.tb != CUBLAS_OP_N || (g.ta != CUBLAS_OP_N && g.ta != CUBLAS_OP_T)) return false;
+  // B' = the plan's A untransposed, A' = the plan's B either way; or transposed (gemv_swapped): A' untransposed,
+  // B' either way
+  const auto plain = [](cublasOperation_t t) { return t == CUBLAS_OP_N || t == CUBLAS_OP_T; };
+  if (!plain(g.ta) || !plain(g.tb) || (g.tb != CUBLAS_OP_N && !gemv_swapped(g))) return false;
   return cuda_gemv_fits(cuda_gemv_args_of(g));
 }
 

@@ -58,10 +58,15 @@ bool gemv_can_fuse(const gemm_call& g, bool tiled) {
   return cuda_gemv_eligible(f);
 }
 
-std::string describe(const candidate& k, bool has_epilogue) {
+// k as the launch's path, g its call with k applied.
+std::string describe(const candidate& k, const gemm_call& g, bool has_epilogue) {
   std::string d;
   if (k.mode == gemm_mode::lt_strided) d = "cublasLt algo " + std::to_string(k.algo) + " (" + k.lt->form + ")";
-  else if (gemm_mode_is_gemv(k.mode)) d = std::string(k.tiled ? "tiled kernel" : "skinny kernel") + (k.fused ? ", epilogue fused" : "");
+  else if (gemm_mode_is_gemv(k.mode))
+    d = std::string(k.tiled                     ? "tiled kernel"
+                    : cuda_gemv_args_of(g).swap ? "skinny kernel, transposed"
+                                                : "skinny kernel") +
+        (k.fused ? ", epilogue fused" : "");
   else d = k.mode == gemm_mode::batched ? "cublas batched" : "cublas strided";
   if (has_epilogue && !k.fused && k.mode != gemm_mode::lt_strided) d += " + epilogue kernel";
   if (k.us >= 0) {
@@ -160,7 +165,7 @@ bool reuse_choice(cuda_ctx& c, launch_state& s, const cuda_memo_path& m, double&
     after += m.us;
   }
   gs.memo.path_hits++;
-  gs.paths.emplace_back(s.l->id, describe(k, s.n_epi > 0) + " (the choice of launch " + std::to_string(m.first) + ", same shape)");
+  gs.paths.emplace_back(s.l->id, describe(k, g, s.n_epi > 0) + " (the choice of launch " + std::to_string(m.first) + ", same shape)");
   return true;
 }
 
@@ -216,7 +221,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
 
   const bool only_today = cands.size() == 1 && cands[0].mode == today.mode && !cands[0].fused;
   if (only_today) {
-    gs.paths.emplace_back(s.l->id, describe(today, has_epilogue));
+    gs.paths.emplace_back(s.l->id, describe(today, g, has_epilogue));
     return; // nothing timed: nothing to remember
   }
   std::string failed;
@@ -235,7 +240,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   if (win < 0) {
     // every allowed path failed (a forced one): today's path, which ran at warm-up, stays
     apply(g, today);
-    gs.paths.emplace_back(s.l->id, describe(today, has_epilogue) + " (the forced paths failed: " + failed + ")");
+    gs.paths.emplace_back(s.l->id, describe(today, g, has_epilogue) + " (the forced paths failed: " + failed + ")");
     if (lt_refusal.empty()) lt_refusal = "launch " + std::to_string(s.l->id) + ": " + failed;
     return;
   }
@@ -251,7 +256,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
     before += cands[0].us;
     after += w.us;
   }
-  std::string d = describe(w, has_epilogue);
+  std::string d = describe(w, g, has_epilogue);
   if (today_timed && win != 0) {
     char buf[48];
     std::snprintf(buf, sizeof buf, " (was %.1f us)", cands[0].us);

@@ -6,7 +6,8 @@
 //  - !trans_w (W [k x cols]): a lane per column, the CTA's warps split k, partial sums reduced in shared.
 // Rows beyond `rows` read zeros from the staged X and are never written. Each C element is stored exactly
 // once, by one thread, after its full k sum (the shuffle / shared-memory reduction): that store applies the
-// fused epilogue when asked (`finish`).
+// fused epilogue when asked (`finish`). With `swap` (the transposed problem: backend_cuda_gemv.h) only the
+// addressing of X, C and the epilogue changes (x_at, c_at, finish).
 #include "backend_cuda_gemv.h"
 
 #include <climits>
@@ -44,8 +45,8 @@ __device__ __forceinline__ entry_ptrs<T> entry_of(const cuda_gemv_args& a, int e
   const bool has_bias = a.epilogue && a.bias_mode != 0, has_res = a.epilogue && a.residual;
   if (a.arr) {
     const unsigned long long* p = reinterpret_cast<const unsigned long long*>(a.arr);
-    const long long n = a.total;
-    return {reinterpret_cast<const T*>(p[e]), reinterpret_cast<const T*>(p[n + e]), reinterpret_cast<float*>(p[2 * n + e]),
+    const long long n = a.total, w = a.swap ? n + e : e, x = a.swap ? e : n + e;
+    return {reinterpret_cast<const T*>(p[w]), reinterpret_cast<const T*>(p[x]), reinterpret_cast<float*>(p[2 * n + e]),
             has_bias ? reinterpret_cast<const float*>(p[3 * n + e]) : nullptr,
             has_res ? reinterpret_cast<const float*>(p[4 * n + e]) : nullptr};
   }
@@ -55,14 +56,23 @@ __device__ __forceinline__ entry_ptrs<T> entry_of(const cuda_gemv_args& a, int e
           has_res ? reinterpret_cast<const float*>(a.res) + i * a.sres : nullptr};
 }
 
+// Where X[r, k] and C[r, j] of an entry lie (swap: the plan's B down its columns, Cᵀ).
+__device__ __forceinline__ long long x_at(const cuda_gemv_args& a, int r, int k) {
+  return a.swap ? static_cast<long long>(k) * a.ldx + r : static_cast<long long>(r) * a.ldx + k;
+}
+__device__ __forceinline__ long long c_at(const cuda_gemv_args& a, int r, int j) {
+  return a.swap ? static_cast<long long>(j) * a.ldc + r : static_cast<long long>(r) * a.ldc + j;
+}
+
 // The value stored at row r, column j of an entry: v = alpha · its full k sum (rounded on its own, __fmul_rn,
 // never merged into an FMA with the bias term: so the fused store gives the bits the epilogue kernel gives
-// after an unfused store), plus the fused epilogue (its residual at C's position).
+// after an unfused store), plus the fused epilogue (its residual at C's position), in the plan's orientation.
 template <typename T>
 __device__ __forceinline__ float finish(const cuda_gemv_args& a, const entry_ptrs<T>& p, int r, int j, float v) {
   if (!a.epilogue) return v;
-  const float* res = p.res ? p.res + static_cast<long long>(r) * a.ldc + j : nullptr;
-  return cuda_epilogue_value(v, p.bias, a.bias_mode, a.ld_bias, r, j, a.beta, a.act, a.p0, a.p1, res);
+  const int pr = a.swap ? j : r, pj = a.swap ? r : j; // the plan's row and column
+  const float* res = p.res ? p.res + c_at(a, r, j) : nullptr;
+  return cuda_epilogue_value(v, p.bias, a.bias_mode, a.ld_bias, pr, pj, a.beta, a.act, a.p0, a.p1, res);
 }
 
 // trans_w: the W rows of a warp's kNtCols columns from j0; a column past the end reads a valid row (the last)
@@ -84,19 +94,39 @@ __device__ __forceinline__ void warp_sum(float (&acc)[M][kNtCols]) {
       for (int off = 16; off > 0; off >>= 1) acc[r][q] += __shfl_xor_sync(0xffffffffu, acc[r][q], off);
 }
 
-// xs[r][kk] = X[r, k0 + kk] for r < rows and kk < kn, else 0. Called by the whole CTA between barriers.
-template <typename T, int M>
-__device__ __forceinline__ void stage_x(float (*xs)[kKTile], const T* x, int rows, int ldx, int k0, int kn) {
-  for (int i = threadIdx.x; i < M * kKTile; i += blockDim.x) {
-    const int r = i / kKTile, kk = i % kKTile;
-    xs[r][kk] = (r < rows && kk < kn) ? to_f32(x[static_cast<long long>(r) * ldx + k0 + kk]) : 0.0f;
+// The staged X tile's row length: padded so that a warp's writes in swap order (lanes along r, then k) hit 32
+// different banks; reads along k are conflict-free either way.
+template <int M>
+constexpr int kXsLen = kKTile + 32 / M;
+
+// xs[r][kk] = X[r, k0 + kk] for r < rows and kk < kn, else 0, lanes along whichever of k and r is contiguous in
+// X. Called by the whole CTA (Threads threads) between barriers; loads are issued up to kBatch at a time before
+// their stores, so a tile costs a memory latency or two, not one per element a thread stages.
+template <typename T, int M, int Threads>
+__device__ __forceinline__ void stage_x(float (*xs)[kXsLen<M>], const cuda_gemv_args& a, const T* x, int k0, int kn) {
+  constexpr int kPer = M * kKTile / Threads, kBatch = kPer < 16 ? kPer : 16;
+#pragma unroll
+  for (int t0 = 0; t0 < kPer; t0 += kBatch) {
+    float v[kBatch];
+#pragma unroll
+    for (int t = 0; t < kBatch; t++) {
+      const int i = static_cast<int>(threadIdx.x) + (t0 + t) * Threads;
+      const int r = a.swap ? i % M : i / kKTile, kk = a.swap ? i / M : i % kKTile;
+      v[t] = (r < a.rows && kk < kn) ? to_f32(x[x_at(a, r, k0 + kk)]) : 0.0f;
+    }
+#pragma unroll
+    for (int t = 0; t < kBatch; t++) {
+      const int i = static_cast<int>(threadIdx.x) + (t0 + t) * Threads;
+      const int r = a.swap ? i % M : i / kKTile, kk = a.swap ? i / M : i % kKTile;
+      xs[r][kk] = v[t];
+    }
   }
 }
 
 template <typename T, int M>
 __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, int col_blocks) {
   cuda_pdl_enter();
-  __shared__ float xs[M][kKTile];
+  __shared__ float xs[M][kXsLen<M>];
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31;
   const int j0 = (blockIdx.x % col_blocks) * kNtBlockCols + (threadIdx.x >> 5) * kNtCols;
@@ -109,7 +139,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
   for (int k0 = 0; k0 < a.k; k0 += kKTile) {
     const int kn = min(kKTile, a.k - k0);
     __syncthreads(); // the previous tile is consumed
-    stage_x<T, M>(xs, p.x, a.rows, a.ldx, k0, kn);
+    stage_x<T, M, kNtWarps * 32>(xs, a, p.x, k0, kn);
     __syncthreads();
     if (!busy) continue;
 #pragma unroll
@@ -136,7 +166,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
     if (r >= a.rows) break;
 #pragma unroll
     for (int q = 0; q < kNtCols; q++)
-      if (j0 + q < a.cols) p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
+      if (j0 + q < a.cols) p.c[c_at(a, r, j0 + q)] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
   }
 }
 
@@ -209,10 +239,100 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt_vec(cuda_gemv_args
         p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
 }
 
+// swap with trans_w (a conv's GEMM over a few positions: W = its weights, rows contiguous in k; X = the im2col
+// columns, the positions of one k side by side): few entries, few rows and a long k, so a CTA per entry x
+// kNtBlockCols columns would leave most SMs idle and each warp walking k alone. Here kSwSplit warps share a
+// column group's k (interleaved 32-wide blocks), their partial sums reduced in shared memory before the one
+// store; lanes run along k, so each W row is read 128 bytes (f32) per load, and a lane reads its k's X values
+// (adjacent) 16 bytes at a time where the entry's X is 16-byte aligned with a leading dim of whole 16 bytes
+// (x_col); kUnroll steps of loads are issued before their FMAs. No staging, one barrier.
+constexpr int kSwGroups = 2, kSwSplit = 4; // warps per CTA: column groups x k parts
+constexpr int kSwBlockCols = kSwGroups * kNtCols;
+
+// X[r, k] for r < M of one k (zero from `rows` on): 16 bytes at a time where `vec`, else one value at a time.
+template <typename T, int M>
+__device__ __forceinline__ void x_col(const cuda_gemv_args& a, const T* x, int k, bool vec, float (&out)[M]) {
+  constexpr int V = vec16<T>::n;
+  const T* col = x + static_cast<long long>(k) * a.ldx;
+#pragma unroll
+  for (int r0 = 0; r0 < M; r0 += V) {
+    if (vec && r0 + V <= a.rows) {
+      float t[V];
+      vec16<T>::unpack(__ldg(reinterpret_cast<const uint4*>(col + r0)), t);
+#pragma unroll
+      for (int i = 0; i < V && r0 + i < M; i++) out[r0 + i] = t[i];
+    } else {
+#pragma unroll
+      for (int i = 0; i < V && r0 + i < M; i++) out[r0 + i] = r0 + i < a.rows ? to_f32(__ldg(col + r0 + i)) : 0.0f;
+    }
+  }
+}
+
+template <typename T, int M>
+__global__ void __launch_bounds__(kSwGroups* kSwSplit * 32, M > 4 ? 1 : 2) loom_gemv_swap(cuda_gemv_args a, int col_blocks) {
+  cuda_pdl_enter();
+  __shared__ float part[kSwSplit][kSwGroups][M * kNtCols];
+  const int e = blockIdx.x / col_blocks;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int g = warp % kSwGroups, s = warp / kSwGroups;
+  const int j0 = (blockIdx.x % col_blocks) * kSwBlockCols + g * kNtCols;
+  const bool busy = j0 < a.cols; // warp-uniform
+  const entry_ptrs<T> p = entry_of<T>(a, e);
+  const T* wrow[kNtCols];
+  w_rows<T>(a, p, j0, wrow);
+  const bool vec = (reinterpret_cast<unsigned long long>(p.x) & 15) == 0 && a.ldx % vec16<T>::n == 0;
+  float acc[M][kNtCols] = {};
+  constexpr int kStep = 32 * kSwSplit, kUnroll = M > 4 ? 2 : 4;
+  int kk = s * 32 + lane;
+  for (; busy && kk + (kUnroll - 1) * kStep < a.k; kk += kUnroll * kStep) {
+    float w[kUnroll][kNtCols], x[kUnroll][M];
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++) {
+#pragma unroll
+      for (int q = 0; q < kNtCols; q++) w[u][q] = to_f32(__ldg(wrow[q] + kk + u * kStep));
+      x_col<T, M>(a, p.x, kk + u * kStep, vec, x[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; u++)
+#pragma unroll
+      for (int r = 0; r < M; r++)
+#pragma unroll
+        for (int q = 0; q < kNtCols; q++) acc[r][q] = fmaf(w[u][q], x[u][r], acc[r][q]);
+  }
+  for (; busy && kk < a.k; kk += kStep) {
+    float x[M];
+    x_col<T, M>(a, p.x, kk, vec, x);
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++) {
+      const float wv = to_f32(__ldg(wrow[q] + kk));
+#pragma unroll
+      for (int r = 0; r < M; r++) acc[r][q] = fmaf(wv, x[r], acc[r][q]);
+    }
+  }
+  warp_sum<M>(acc);
+  // every lane holds every sum: lane i < M·kNtCols hands row i / kNtCols, column j0 + i % kNtCols to the k part 0
+  // warp (rows past 8 through a second round of lanes)
+#pragma unroll
+  for (int r = 0; r < M; r++)
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++)
+      if (lane == (r * kNtCols + q) % 32) part[s][g][r * kNtCols + q] = acc[r][q];
+  __syncthreads();
+  if (s != 0 || !busy) return;
+  for (int i = lane; i < M * kNtCols; i += 32) {
+    const int r = i / kNtCols, q = i % kNtCols;
+    if (r >= a.rows || j0 + q >= a.cols) continue;
+    float v = 0.0f;
+#pragma unroll
+    for (int t = 0; t < kSwSplit; t++) v += part[t][g][i];
+    p.c[c_at(a, r, j0 + q)] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, v));
+  }
+}
+
 template <typename T, int M>
 __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, int col_blocks) {
   cuda_pdl_enter();
-  __shared__ float xs[M][kKTile];
+  __shared__ float xs[M][kXsLen<M>];
   __shared__ float part[kNnWarps][M][32];
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -227,7 +347,7 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
   for (int k0 = 0; k0 < a.k; k0 += kKTile) {
     const int kn = min(kKTile, a.k - k0);
     __syncthreads();
-    stage_x<T, M>(xs, p.x, a.rows, a.ldx, k0, kn);
+    stage_x<T, M, kNnWarps * 32>(xs, a, p.x, k0, kn);
     __syncthreads();
     if (!col_ok) continue;
 #pragma unroll 4
@@ -246,7 +366,7 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
     float s = 0.0f;
 #pragma unroll
     for (int w = 0; w < kNnWarps; w++) s += part[w][r][l];
-    p.c[static_cast<long long>(r) * a.ldc + jb + l] = finish(a, p, r, jb + l, __fmul_rn(a.alpha, s));
+    p.c[c_at(a, r, jb + l)] = finish(a, p, r, jb + l, __fmul_rn(a.alpha, s));
   }
 }
 
@@ -311,8 +431,11 @@ cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream, bool pdl)
   return cuda_launch_kernel(a.trans_w ? loom_gemm_tile<true> : loom_gemm_tile<false>, grid, kTileThreads, stream, pdl, a, rt, ct);
 }
 
+// Whether a (not tiled) runs loom_gemv_swap.
+bool swap_kernel(const cuda_gemv_args& a) { return a.swap && a.trans_w; }
+
 int col_blocks(const cuda_gemv_args& a) {
-  const int per = a.trans_w ? kNtBlockCols : kNnBlockCols;
+  const int per = swap_kernel(a) ? kSwBlockCols : a.trans_w ? kNtBlockCols : kNnBlockCols;
   return (a.cols + per - 1) / per;
 }
 
@@ -320,6 +443,7 @@ template <typename T, int M>
 cudaError_t launch_m(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   const int cb = col_blocks(a);
   const unsigned grid = static_cast<unsigned>(static_cast<long long>(cb) * a.batch);
+  if (swap_kernel(a)) return cuda_launch_kernel(loom_gemv_swap<T, M>, grid, kSwGroups * kSwSplit * 32, stream, pdl, a, cb);
   if constexpr (M <= kVecMaxRows)
     if (a.trans_w && a.vec) return cuda_launch_kernel(loom_gemv_nt_vec<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);
   if (a.trans_w) return cuda_launch_kernel(loom_gemv_nt<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);
@@ -339,13 +463,14 @@ cudaError_t launch_t(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
 
 bool cuda_gemv_fits(const cuda_gemv_args& a) {
   if (a.rows < 1 || a.rows > (a.tiled ? kTileMaxRows : kGemvMaxRows) || a.cols < 1 || a.k < 1 || a.batch < 1) return false;
-  if (a.dtype < 0 || a.dtype > (a.tiled ? 0 : 2)) return false;
-  if (a.ldx < a.k || a.ldc < a.cols || a.ldw < (a.trans_w ? a.k : a.cols)) return false;
+  if (a.dtype < 0 || a.dtype > (a.tiled ? 0 : 2) || (a.tiled && a.swap)) return false;
+  const int plan_cols = a.swap ? a.rows : a.cols;
+  if (a.ldx < (a.swap ? a.rows : a.k) || a.ldc < plan_cols || a.ldw < (a.trans_w ? a.k : a.cols)) return false;
   if (a.arr ? a.total < a.batch : (a.sw < 0 || a.sx < 0 || a.sc < 0)) return false;
   if (a.epilogue) {
     if (a.bias_mode < 0 || a.bias_mode > 3 || a.act < 0) return false;
     if (a.bias_mode != 0 && !a.arr && (a.bias == 0 || a.sbias < 0)) return false;
-    if (a.bias_mode == 3 && a.ld_bias < a.cols) return false;
+    if (a.bias_mode == 3 && a.ld_bias < plan_cols) return false;
     if (a.residual && !a.arr && (a.res == 0 || a.sres < 0)) return false;
   }
   return (a.tiled ? tile_grid(a) : static_cast<long long>(col_blocks(a)) * a.batch) <= INT_MAX;

@@ -16,7 +16,13 @@ constexpr int kTileMaxRows = 4096; // the tiled kernel (tiled = 1): past this, c
 // Per entry, row-major (the plan's view, not cuBLAS's swapped one):
 //   C[rows x cols] (f32, ldc) = alpha · X[rows x k] (ldx) · op(W)
 // op(W) = Wᵀ with W stored [cols x k] (ldw) when trans_w, else W stored [k x cols] (ldw).
-// X is the plan's A (trans_a false), W the plan's B; C is overwritten. With `epilogue` the store applies the
+// X is the plan's A (trans_a false), W the plan's B; C is overwritten.
+// With `swap` the kernel runs the plan's problem transposed (Cᵀ = op(B)ᵀ · Aᵀ), for GEMMs with many rows and few
+// columns (a conv over a few output positions: C[cout x positions] = W · im2col): its rows are the plan's columns,
+// X is the plan's B read down its columns (X[r, k] at x[k·ldx + r]), W the plan's A (trans_w: A untransposed),
+// and C[r, j] is stored at c[j·ldc + r]. Bias modes, ld_bias and the residual keep the plan's orientation. With
+// pointer arrays the first two arrays trade roles (W is the second). The 16-byte form and the tiled kernel do
+// not swap. With `epilogue` the store applies the
 // launch's epilogue itself, once per element after the whole k sum (C = act(alpha · X · op(W) + beta · bias),
 // the same math as the epilogue kernel: backend_cuda_activation.cuh), so no epilogue launch follows; without
 // it the separate epilogue launch adds bias and activation. With `residual` too the store adds each entry's
@@ -33,6 +39,7 @@ struct cuda_gemv_args {
   int dtype = 0; // W and X storage: 0 f32, 1 bf16, 2 f16 (accumulation is always f32)
   int tiled = 0; // 1: the tiled kernel (any rows up to kTileMaxRows, f32 only) instead of the skinny ones
   int vec = 1;   // trans_w and <= 4 rows: the 16-byte-load form (per entry, where its W and X rows are 16-byte aligned)
+  int swap = 0;  // the transposed problem (above)
   float alpha = 1;
   // the fused epilogue (read only when epilogue = 1)
   int epilogue = 0;
@@ -48,8 +55,8 @@ struct cuda_gemv_args {
 };
 
 // Whether the kernel takes these sizes (rows 1..16, or 1..kTileMaxRows and f32 when tiled; cols/k >= 1, dense
-// leading dims, grid within limits) and,
-// with `epilogue`, can reach every entry's bias and residual.
+// leading dims, grid within limits; no swap when tiled) and, with `epilogue`, can reach every entry's bias and
+// residual.
 bool cuda_gemv_fits(const cuda_gemv_args& a);
 
 // Enqueues the kernel on `stream` (with programmatic stream serialization when `pdl`: backend_cuda_pdl.cuh);

@@ -9,6 +9,7 @@
 //  - the tiled kernel's store (LOOM_CUDA_TILE=force) for f32 launches of any rows (a conv's per-channel bias
 //    above the skinny kernel's 16 rows), every bias mode x activation, residuals, one entry / strided / pointer
 //    arrays;
+//  - the transposed form (LOOM_CUDA_GEMV_SWAP) for GEMMs past 16 rows with <= 16 columns, f32 / bf16 / f16;
 //  - the default choice (auto) on a 64-tenant 3-layer MLP at batch 1: three GEMM launches, no epilogue launch.
 import { describe, expect, it } from 'vitest';
 import type { Activation } from '../../ir/ops/activation.js';
@@ -137,10 +138,48 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
     });
   }
 
-  it('LOOM_CUDA_GEMV_VEC refuses values other than auto and off', async () => {
+  for (const dtype of GEMM_DTYPES) {
+    it(`${dtype}: the transposed form (past 16 rows, 1-16 columns: a conv's GEMM over a few positions; A either way): the CPU's values, the unfused bits`, async () => {
+      const h = new Hand();
+      let id = 0;
+      for (const n of [1, 4, 9, 16]) {
+        for (const m of [40, 300]) {
+          // k over several of the kernel's 128-wide steps on every other; A untransposed (the conv: W [cout x k]) and
+          // transposed; B's leading dim padded by 0 or 3: X read 16 bytes at a time where whole, else one by one
+          const transA = id % 4 === 3;
+          const bias = GEMM_BIAS_MODES[id % GEMM_BIAS_MODES.length]!;
+          const q = problem(m, n, [37, 600][id % 2]!, transA, false, bias, ACTS[(3 * id) % ACTS.length]!, [0, 3][id % 2], id % 2 === 0 ? 1 : 0.75);
+          pushInForm(h, id, id, id % 3 === 1 ? withResidual(q) : q, dtype);
+          id++;
+        }
+      }
+      // at most 16 rows but A transposed: only the transposed form takes it
+      pushInForm(h, id, id, problem(8, 5, 70, true, false, 'col', { kind: 'relu' }, 1), dtype);
+      id++;
+      const cpu = await h.run('cpu');
+      const fused = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force' });
+      const plain = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'never' });
+      report(`skinny kernel ${dtype}, transposed`, fused.stats);
+      for (const r of [fused, plain]) {
+        expect(r.stats.gemvCalls).toBe(id);
+        expect(String(r.stats.gemmPaths)).toContain('skinny kernel, transposed');
+        expect(maxRelError(Array.from(r.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
+        expect(r.io.some((v) => Number.isNaN(v))).toBe(false);
+      }
+      expect(fused.stats.epilogueLaunches).toBe(0);
+      expect(firstDifference(fused.io, plain.io), 'first io float where fused and unfused differ').toBe(-1);
+      // LOOM_CUDA_GEMV_SWAP=off: no launch here is the kernel's untransposed
+      const off = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_GEMV_SWAP: 'off' });
+      expect(off.stats.gemvCalls).toBe(0);
+      expect(maxRelError(Array.from(off.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
+    });
+  }
+
+  it('LOOM_CUDA_GEMV_VEC and LOOM_CUDA_GEMV_SWAP refuse values other than auto and off', async () => {
     const h = new Hand();
     pushInForm(h, 0, 0, problem(1, 8, 16, false, true, 'none', null, 0), 'f32');
     await expect(h.run('cuda', 'fp32', { LOOM_CUDA_GEMV_VEC: 'on' })).rejects.toThrow(/LOOM_CUDA_GEMV_VEC/);
+    await expect(h.run('cuda', 'fp32', { LOOM_CUDA_GEMV_SWAP: 'yes' })).rejects.toThrow(/LOOM_CUDA_GEMV_SWAP/);
   });
 
   it('masked ticks (LOOM_CUDA_SPARSE=always): the fused kernel over a contiguous run, scattered tenants (bias, residual pointer arrays)', async () => {
@@ -152,14 +191,18 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
     const q = withResidual(problem(16, 24, 50, false, false, 'col', { kind: 'relu' }, 0));
     const listed = Array.from({ length: 64 }, (_, i) => entry(h, q, 63 - i, 1000 + 3 * i));
     h.launches.push({ kind: 'gemm', id: 2, dtype: 'f32', problem: q, entries: listed, strides: null, info: info('listed') });
+    // the transposed form (a conv over 4 positions): strided, so a contiguous run stays strided, scattered tenants go
+    // through pointer arrays (whose first two arrays trade roles)
+    h.launches.push(stridedLaunch(h, 3, withResidual(problem(40, 4, 90, false, false, 'col', { kind: 'relu' }, 0)), 64, 31, (i) => i));
     const run = new Uint8Array(64).fill(1, 10, 17);
     const scattered = new Uint8Array(64).map((_, t) => (t % 9 === 0 ? 1 : 0));
     const masks = [run, run, scattered, scattered, new Uint8Array(64).fill(1)];
     const cpu = await h.run('cpu');
     const gpu = await h.runTicks('cuda', masks, 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force', LOOM_CUDA_SPARSE: 'always' });
-    expect(gpu.stats.fusedEpilogues).toBe(3);
+    expect(gpu.stats.fusedEpilogues).toBe(4);
     expect(gpu.stats.epilogueLaunches).toBe(0);
     expect(gpu.stats.sparseTicks).toBe(4);
+    expect(String(gpu.stats.gemmPaths)).toContain('skinny kernel, transposed');
     masks.forEach((mask, tick) => {
       const at = liveOutputs(h, mask);
       expect(at.length, `tick ${tick}`).toBeGreaterThan(0);

@@ -140,8 +140,8 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
         id++;
       }
     }
-    // not for the kernel: 17 rows, transposed A
-    for (const p of [problem(17, 12, 20, false, true, 'row', null, 0), problem(4, 12, 20, true, false, 'none', null, 0)]) {
+    // not for the kernel: 17 rows and 17 columns; transposed A beside 17 columns (the transposed form needs <= 16)
+    for (const p of [problem(17, 17, 20, false, true, 'row', null, 0), problem(4, 17, 20, true, false, 'none', null, 0)]) {
       h.launches.push({ kind: 'gemm', id, dtype: 'f32', problem: p, entries: [entry(h, p, 0, 900 + id)], strides: null, info: info(`blas${id}`) });
       id++;
     }
@@ -157,7 +157,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA gemm launches match the CPU back
     const h = new Hand();
     // the MLP layer of the measurements (64 tenants at batch 1, W [n x k]) and one call the kernel cannot take
     h.launches.push(stridedLaunch(h, 0, problem(1, 256, 784, false, true, 'row', { kind: 'gelu_erf' }, 0), 64, 5, (i) => i % 8));
-    const big = problem(20, 12, 20, false, false, 'none', null, 0);
+    const big = problem(20, 20, 20, false, false, 'none', null, 0);
     h.launches.push({ kind: 'gemm', id: 1, dtype: 'f32', problem: big, entries: [entry(h, big, 0, 77)], strides: null, info: info('m20') });
     const off = await compare(h, 1e-5, { ...TODAY, LOOM_CUDA_GEMV: 'off' });
     expect(off.gemvCalls).toBe(0);
