@@ -11,7 +11,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { fail } from '../ir/errors.js';
 import { type BenchResult, benchFleet } from '../src/measure/index.js';
-import { type Branching, branchingFrom } from '../src/planner/index.js';
+import { type CompileBranching as Branching, compileBranchingFrom as branchingFrom } from '../src/fleet/branch-measure.js';
 import { FLEET_BENCH_FLAGS, backendFlag, intFlag, runIfMain, tableBenchMain, writeTableResult } from './common.js';
 import { prepareFleet } from './fleet-table/prepare.js';
 import { type FleetSpec, FLEETS, describeFleet, fleetByName, scaleFleet } from './fleet-table/specs.js';
@@ -180,8 +180,10 @@ at once, a CUDA stream each; space-time: the plan), their device ticks, ST/SO an
   --backend cuda|cpu    default cuda
   --ticks N --warmup N  timed / untimed ticks per mode (default 100 / 10)
   --tenants-scale F     multiply the fleet table fleets' tenant counts (the demo keeps its 16)
-  --branching auto|never  the plans' batch or branch (loom compile --branching; default never): auto runs each
-                        group of equal tenants that fits the lanes as parallel branches, a lane per tenant
+  --branching MODE      the plans' batch or branch (loom compile --branching: auto, never, always, measure;
+                        default never): auto runs each group of equal tenants that fits the lanes as parallel
+                        branches, a lane per tenant, where the cost model predicts it pays; measure times both
+                        plans on this host's GPU at compile time and keeps the faster
   --fresh               rebuild models and plans even when the work dir matches
   --out DIR             results folder (default bench/results)
 `;

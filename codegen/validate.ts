@@ -242,6 +242,13 @@ export function checkStructure(x: unknown): LaunchPlan {
     const br = obj(cost.branches, 'cost.branches');
     num(br.batchedUs, 'cost.branches.batchedUs');
     if (br.branchedUs !== undefined) num(br.branchedUs, 'cost.branches.branchedUs');
+    if (br.measured !== undefined) {
+      const m = obj(br.measured, 'cost.branches.measured');
+      str(m.backend, 'cost.branches.measured.backend');
+      str(m.device, 'cost.branches.measured.device');
+      num(m.batchedUs, 'cost.branches.measured.batchedUs');
+      num(m.branchedUs, 'cost.branches.measured.branchedUs');
+    }
     arr(br.tenants, 'cost.branches.tenants').forEach((t, k) => {
       if (int(t, `cost.branches.tenants[${k}]`) >= (root.tenants as unknown[]).length) bad(`cost.branches.tenants[${k}]`, 'not a tenant of the plan');
     });

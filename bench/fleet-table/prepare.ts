@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { readPlanDir } from '../../codegen/index.js';
 import { generateModel } from '../../models/index.js';
 import { compileFleet } from '../../src/fleet/compile.js';
-import type { Branching } from '../../src/planner/index.js';
+import type { CompileBranching as Branching } from '../../src/fleet/branch-measure.js';
 import { readPlanManifest } from '../../src/fleet/manifest-copy.js';
 import { type SpaceOnlyDirs, writeSpaceOnly } from '../../src/measure/index.js';
 import { createProgressReporter } from '../../src/fleet/progress.js';

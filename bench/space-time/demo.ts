@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { compileFleet } from '../../src/fleet/compile.js';
-import type { Branching } from '../../src/planner/index.js';
+import type { CompileBranching as Branching } from '../../src/fleet/branch-measure.js';
 import { demoFleet, writeDemoFleet } from '../../src/fleet/demo.js';
 import { createProgressReporter } from '../../src/fleet/progress.js';
 import { COMPILER_SOURCES, ZOO_SOURCES, readStamp, sourcesFingerprint, writeStamp } from '../fleet-table/prepare.js';

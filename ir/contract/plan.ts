@@ -48,6 +48,15 @@ export interface ArenaSizes {
   readonly actWithoutReuse: number; // what the activation arena would take with no liveness reuse
 }
 
+// `loom compile --branching measure` (src/fleet/branch-measure.ts): the median ticks of the fleet's batched and
+// branched plans on the backend and device that timed them (device time where the backend reports it, else wall).
+export interface MeasuredBranches {
+  readonly backend: string;
+  readonly device: string;
+  readonly batchedUs: number;
+  readonly branchedUs: number;
+}
+
 export interface CostSummary {
   readonly predictedTickUs: number; // sum of the launches' predictions (+ tickIoUs with a device profile)
   readonly ungroupedTickUs: number; // the same work as one launch per tenant step (time-only)
@@ -58,7 +67,9 @@ export interface CostSummary {
   // the predicted tick had they been batched (src/planner/branches.ts); absent: every group batched
   // --branching auto: the tenants run as parallel branches (none: the model predicted batching faster), and the
   // ticks the model predicted batched and branched
-  readonly branches?: { readonly tenants: readonly number[]; readonly batchedUs: number; readonly branchedUs?: number };
+  // --branching measure: `measured` holds both plans' ticks as timed on the device at compile time (the faster
+  // plan was kept: `tenants` empty where it was the batched one)
+  readonly branches?: { readonly tenants: readonly number[]; readonly batchedUs: number; readonly branchedUs?: number; readonly measured?: MeasuredBranches };
   // the device profile the model was calibrated with (`loom compile --profile`); absent: the default roofline
   readonly profile?: CostProfileRef;
   // with a profile: the tick's fixed cost and the copies of every tenant's input and output slots

@@ -20,7 +20,8 @@ import { planHeadline } from '../fleet/summary.js';
 import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
-import { BRANCHINGS, BRANCH_MAX_LANES, BRANCH_TOLERANCE, branchingFrom } from '../planner/index.js';
+import { COMPILE_BRANCHINGS, compileBranchingFrom, measuredText } from '../fleet/branch-measure.js';
+import { BRANCH_MAX_LANES, BRANCH_TOLERANCE } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import { hostBranching } from './host-branching.js';
 import type { CostModel } from '../planner/index.js';
@@ -95,7 +96,7 @@ export function registerCompile(program: Command): void {
     )
     .option(
       '--branching <mode>',
-      `batch or branch: ${BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given, unless the cost model predicts the branched tick more than ${Math.round((BRANCH_TOLERANCE - 1) * 100)}% slower than batching — for the CUDA backend; never: always batched; default auto where this host runs plans on a CUDA GPU, else never)`,
+      `batch or branch: ${COMPILE_BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given, unless the cost model predicts the branched tick more than ${Math.round((BRANCH_TOLERANCE - 1) * 100)}% slower than batching — for the CUDA backend; never: always batched; always: branched whatever the model predicts; measure: plan both, time both on this host's GPU (or CPU), keep the faster — a second compile and two plan loads; default auto where this host runs plans on a CUDA GPU, else never)`,
     )
     .option(
       '--no-squeeze-excite',
@@ -163,16 +164,18 @@ export function registerCompile(program: Command): void {
     .action(async (fleet: string[], flags: CompileFlags) => {
       const costModel = profileCostModel(flags);
       const hostDefault = flags.branching === undefined ? hostBranching() : null; // said in the summary
-      const branching = hostDefault !== null ? hostDefault.branching : branchingFrom(String(flags.branching));
+      const branching = hostDefault !== null ? hostDefault.branching : compileBranchingFrom(String(flags.branching));
       // how the plan stage plans, the same for one plan and for each shard's
       const planning = {
         ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
-        branching,
         ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
         ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
         ...(costModel ? { costModel } : {}),
       };
-      if (flags.shards !== undefined || flags.deviceMemory !== undefined) return runShardedCompile(fleet, flags, limitsFrom(flags), planning);
+      if (flags.shards !== undefined || flags.deviceMemory !== undefined) {
+        if (branching === 'measure') fail('USAGE', '--branching measure times one whole plan; with --shards or --device-memory choose auto, never or always');
+        return runShardedCompile(fleet, flags, limitsFrom(flags), { ...planning, branching });
+      }
       const maxBatch = Number(flags.maxBatch ?? '1');
       if (!Number.isInteger(maxBatch) || maxBatch < 1) fail('USAGE', `--max-batch must be a positive integer, got '${flags.maxBatch}'`);
       const emit = flags.emit;
@@ -197,6 +200,7 @@ export function registerCompile(program: Command): void {
           ...(flags.allowOutsidePaths ? { allowOutsidePaths: true } : {}),
           ...(limits ? { limits } : {}),
           ...planning,
+          branching,
           ...cache,
           lazyWeights: true, // the CLI uses nothing of the plan but its directory
         });
@@ -213,6 +217,8 @@ export function registerCompile(program: Command): void {
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
       if (hostDefault && result.plan) process.stderr.write(`loom: branching ${hostDefault.branching}: ${hostDefault.reason} (${hostDefault.otherwise})\n`);
+      const measured = result.plan?.cost.branches?.measured;
+      if (measured) process.stderr.write(`loom: branching measure: ${measuredText(measured, (result.plan?.cost.branches?.tenants.length ?? 0) > 0)}\n`);
       if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
 }

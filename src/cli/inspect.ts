@@ -200,6 +200,9 @@ function inspectShards(dir: string, flags: { json?: boolean; html?: string; benc
 // --branching auto's outcome: the branched tenants, or none where the cost model predicted batching faster.
 function branchesLine(b: NonNullable<PlanTotals['branches']>): string {
   const predicted = `predicted ${b.branchedUs !== null ? `${fmtUs(b.branchedUs)} branched, ` : ''}${fmtUs(b.batchedUs)} batched`;
-  if (b.tenants.length === 0) return `branches     none: the cost model predicts batching faster (${predicted})`;
-  return `branches     ${b.tenants.length} tenants as parallel branches, not batched with their equals (${predicted}): ${idsText(b.tenants)}`;
+  const why = b.measured
+    ? `measured ${fmtUs(b.measured.branchedUs)} branched, ${fmtUs(b.measured.batchedUs)} batched on ${b.measured.device}; ${predicted}`
+    : predicted;
+  if (b.tenants.length === 0) return `branches     none: ${b.measured ? 'batching measured faster' : 'the cost model predicts batching faster'} (${why})`;
+  return `branches     ${b.tenants.length} tenants as parallel branches, not batched with their equals (${why}): ${idsText(b.tenants)}`;
 }

@@ -10,7 +10,8 @@ import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js'
 import type { Graph } from '../../ir/graph.js';
 import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
-import type { Branching, CostModel } from '../planner/index.js';
+import type { CostModel } from '../planner/index.js';
+import { type CompileBranching, compileMeasuringBranches } from './branch-measure.js';
 import {
   KERNELS,
   type KernelFiles,
@@ -59,7 +60,10 @@ export interface CompileOptions {
   readonly allowOutsidePaths?: boolean; // a manifest's relative model paths may lead out of its folder
   readonly limits?: Partial<SizeLimits>; // size limits in bytes (ir/limits.ts DEFAULT_LIMITS); past one, compile fails with LIMIT
   readonly maxLanes?: number; // parallel lanes of the tick's DAG (default the planner's; 1: one stream)
-  readonly branching?: Branching; // batch or branch (src/planner/branches.ts; default the planner's)
+  // batch or branch (src/planner/branches.ts; default the planner's); 'measure': plan both, time both on this
+  // host's `measureBackend` (default auto), keep the faster (src/fleet/branch-measure.ts; whole plans only)
+  readonly branching?: CompileBranching;
+  readonly measureBackend?: 'auto' | 'cpu' | 'cuda';
   readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
   readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
   // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
@@ -104,6 +108,20 @@ const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'ca
 // `fleet` is a Manifest, a manifest file path, or a list of .onnx files (one tenant each); with `from`, the
 // dump directory to restart from.
 export async function compileFleet(fleet: Manifest | string | readonly string[], outDir: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  if (opts.branching === 'measure') {
+    if (opts.emit !== undefined) fail('USAGE', `--branching measure times whole plans on the device; it cannot stop at --emit ${opts.emit}`);
+    let step = 0;
+    return compileMeasuringBranches(
+      outDir,
+      opts.measureBackend ?? 'auto',
+      (dir, branching) => {
+        opts.onProgress?.({ done: step, total: 3, label: `planning the fleet ${branching === 'never' ? 'batched' : 'branched'} (--branching measure)` });
+        step++;
+        return compileFleet(fleet, dir, { ...opts, branching });
+      },
+      (label) => opts.onProgress?.({ done: 2, total: 3, label }),
+    );
+  }
   try {
     return await compileOnce(fleet, outDir, opts);
   } catch (e) {
@@ -196,7 +214,7 @@ async function compileWith(
       ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
       ...(opts.limits ? { limits: resolveLimits(opts.limits) } : {}),
       ...(opts.maxLanes !== undefined ? { maxLanes: opts.maxLanes } : {}),
-      ...(opts.branching !== undefined ? { branching: opts.branching } : {}),
+      ...(opts.branching !== undefined && opts.branching !== 'measure' ? { branching: opts.branching } : {}),
       ...(opts.squeezeExcite !== undefined ? { squeezeExcite: opts.squeezeExcite } : {}),
       ...(opts.residualEpilogue !== undefined ? { residualEpilogue: opts.residualEpilogue } : {}),
       ...(opts.costModel ? { costModel: opts.costModel } : {}),

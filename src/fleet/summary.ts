@@ -1,7 +1,7 @@
 // What `loom inspect` shows, as data: one row per launch and the plan's headline numbers. Works on the
 // planner's Plan and on a LaunchPlan read back from disk (both carry the same launches, tenants and costs).
 import { type GemmProblem, type Launch, type Segment, segmentOf } from '../../ir/contract/launch.js';
-import type { ArenaSizes, CostSummary } from '../../ir/contract/plan.js';
+import type { ArenaSizes, CostSummary, MeasuredBranches } from '../../ir/contract/plan.js';
 
 export interface InspectablePlan {
   readonly tenants: ReadonlyArray<{ readonly id: string; readonly layers: number; readonly maxBatch: number }>;
@@ -45,8 +45,14 @@ export interface PlanTotals {
   readonly priorityLanes: readonly number[]; // lanes on the critical path, at high stream priority on the CUDA backend
   readonly criticalPathUs: number | null; // multi-lane plans: the lanes' predicted tick
   // --branching auto: the tenants run as parallel branches instead of batched with their equals (none where the
-  // cost model predicted batching faster), and the ticks it predicted batched and branched
-  readonly branches: { readonly tenants: readonly string[]; readonly batchedUs: number; readonly branchedUs: number | null } | null;
+  // cost model predicted batching faster), and the ticks it predicted batched and branched; --branching measure:
+  // the ticks timed on the device too (null: not measured)
+  readonly branches: {
+    readonly tenants: readonly string[];
+    readonly batchedUs: number;
+    readonly branchedUs: number | null;
+    readonly measured: MeasuredBranches | null;
+  } | null;
   readonly kinds: Readonly<Record<LaunchKindLabel, number>>;
   readonly flops: number;
   readonly bytes: number;
@@ -114,6 +120,7 @@ export function planTotals(plan: InspectablePlan): PlanTotals {
           tenants: plan.cost.branches.tenants.map((i) => plan.tenants[i]?.id ?? `#${i}`),
           batchedUs: plan.cost.branches.batchedUs,
           branchedUs: plan.cost.branches.branchedUs ?? null,
+          measured: plan.cost.branches.measured ?? null,
         }
       : null,
     kinds,

@@ -22,12 +22,15 @@ import { assignLanes, draftDeps, simulateDraftLanes } from './lanes.js';
 import { type DraftLaunch, draftPredictedUs, draftSteps } from './launches.js';
 import type { Step } from './steps.js';
 
-export const BRANCHINGS = ['auto', 'never'] as const;
+// auto: branch where the cost model predicts it pays (branchingPays); never: every group batched; always: every
+// group that fits the lanes branched, whatever the model predicts (one side of `loom compile --branching
+// measure`, src/fleet/branch-measure.ts, which times both on the device).
+export const BRANCHINGS = ['auto', 'never', 'always'] as const;
 export type Branching = (typeof BRANCHINGS)[number];
 
-// A --branching flag's value (loom compile, bench/space-time.ts).
+// A planner branching value (planFleet's `branching`).
 export function branchingFrom(v: string): Branching {
-  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(' or ')}, got '${v}'`);
+  if (!(BRANCHINGS as readonly string[]).includes(v)) fail('USAGE', `--branching: expected ${BRANCHINGS.join(', ')}, got '${v}'`);
   return v as Branching;
 }
 

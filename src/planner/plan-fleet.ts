@@ -33,8 +33,8 @@ export interface PlanOptions {
   readonly maxLanes?: number;
   // Batch or branch (src/planner/branches.ts): 'never' (default) always batches; 'auto' runs each group of
   // tenants with equal steps that fits the lanes as parallel branches, each tenant's chain on a lane of its own
-  // (for the CUDA backend: the CPU backend runs a plan's launches in order, so branches only cost it batching).
-  // Grouping 'space-time' only.
+  // (for the CUDA backend: the CPU backend runs a plan's launches in order, so branches only cost it batching)
+  // where the cost model predicts it pays; 'always' branches them whatever it predicts. Grouping 'space-time' only.
   readonly branching?: Branching;
   // Lanes follow chains (default true): the launches serving one set of tenants keep lanes of their own while
   // lanes are left; false: lanes by the cost model's start times alone (the A/B of bench/lanes-ab.ts).
@@ -150,7 +150,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     const schedule = scheduleSteps(keyed);
     const branchedDrafts = buildLaunches(keyed, schedule.stageOf, schedule.stages, cost, precision, true);
     const branchedUs = estimateTickUs(branchedDrafts, cost, precision, branches.lanes);
-    const pays = branchingPays(branchedUs, batchedUs);
+    const pays = opts.branching === 'always' || branchingPays(branchedUs, batchedUs);
     branchCost = { tenants: pays ? [...branches.branched].sort((a, b) => a - b) : [], batchedUs, branchedUs };
     if (pays) {
       ({ stageOf, stages } = schedule);

@@ -1,7 +1,7 @@
 // The product surface end to end through the real `bin/loom.js` (needs a fresh dist/: `npm run build`):
 // compile a small mixed fleet, inspect it, run one tenant from .npy files, and the demo.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -182,7 +182,46 @@ describe('loom compile / inspect / run', () => {
     expect(j.totals.branches?.tenants.length ?? 0).toBeGreaterThan(1);
     for (const l of j.launches) if (l.tenants.some((t) => j.totals.branches!.tenants.includes(t))) expect(l.tenants).toHaveLength(1);
     expect(loom('inspect', dir).out).toMatch(/^branches {5}\d+ tenants as parallel branches/m);
-    expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--branching', 'maybe'), 'USAGE', '--branching', 'auto or never');
+    expectOneLineError(loom('compile', manifest, '-o', path.join(tmp, 'nope'), '--branching', 'maybe'), 'USAGE', '--branching', 'auto, never, always, measure');
+  });
+
+  it('--branching measure: both plans timed on this host, the faster kept and recorded, inspect says so, no scratch left', () => {
+    const equal = path.join(tmp, 'fleet-equal-measure.json');
+    writeFileSync(equal, JSON.stringify({ tenants: FLEET.map((t) => ({ id: t.id, model: `models/${t.id}.onnx`, maxBatch: 1 })), precision: 'fp32' }));
+    const dir = path.join(tmp, 'plan-measured');
+    const r = loom('compile', equal, '-o', dir, '--branching', 'measure', '--no-nvcc');
+    expect(r.code, r.err).toBe(0);
+    const line = /loom: branching measure: batched ([\d.]+) [µm]?s, branched ([\d.]+) [µm]?s a tick on .+: the (batched|branched) plan kept/.exec(r.err);
+    expect(line, r.err).not.toBeNull();
+    const cost = (
+      JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8')) as {
+        cost: { branches: { tenants: number[]; measured: { backend: string; batchedUs: number; branchedUs: number } } };
+      }
+    ).cost;
+    const m = cost.branches.measured;
+    expect(m.batchedUs).toBeGreaterThan(0);
+    expect(m.branchedUs).toBeGreaterThan(0);
+    // the faster one was kept: branched tenants exactly when the branched plan timed faster
+    expect(cost.branches.tenants.length > 0).toBe(m.branchedUs < m.batchedUs);
+    expect(line![3]).toBe(m.branchedUs < m.batchedUs ? 'branched' : 'batched');
+    expect(loom('inspect', dir).out).toMatch(/^branches {5}.*measured [\d.]+ [µm]?s branched, [\d.]+ [µm]?s batched on /m);
+    // the plan moved out of its scratch folder: its manifest copy points at the models from where it is now
+    expect(existsSync(path.join(tmp, 'plan-measured'))).toBe(true);
+    expect(readdirSync(tmp).filter((n) => n.includes('.branching-'))).toEqual([]);
+    const copy = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tenants: { model: string }[] };
+    for (const t of copy.tenants) expect(existsSync(path.resolve(dir, t.model)), t.model).toBe(true);
+    expectOneLineError(
+      loom('compile', equal, '-o', path.join(tmp, 'nope'), '--branching', 'measure', '--emit', 'plan'),
+      'USAGE',
+      '--branching measure',
+      '--emit plan',
+    );
+    expectOneLineError(
+      loom('compile', equal, '-o', path.join(tmp, 'nope'), '--branching', 'measure', '--shards', '2'),
+      'USAGE',
+      '--branching measure',
+      '--shards',
+    );
   });
 
   it('squeeze-excite blocks are one kernel unless --no-squeeze-excite; --no-residual-epilogue keeps residual adds apart', () => {

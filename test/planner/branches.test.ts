@@ -84,6 +84,11 @@ describe('batch or branch', () => {
       /branches {5}none: the cost model predicts batching faster \(predicted [\d.]+ [µum]?s branched, [\d.]+ [µum]?s batched\)/,
     );
     expect(renderReport(plan as never)).toContain('branched instead');
+    // 'always' branches whatever the model predicts (one side of --branching measure)
+    const always = planFleet(inputs, { branching: 'always', costModel: skewed });
+    expect(always.cost.branches!.tenants).toEqual([0, 1, 2, 3, 4]);
+    expect(always.cost.branches!.branchedUs!).toBeGreaterThan(BRANCH_TOLERANCE * always.cost.branches!.batchedUs);
+    for (const l of always.launches) expect(tenantsOf(l).length, l.info.label).toBe(1);
     // the default roofline sees branches no slower on this fleet
     expect(branchingPays(branched.cost.branches!.branchedUs!, branched.cost.branches!.batchedUs)).toBe(true);
   });
