@@ -239,19 +239,28 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt_vec(cuda_gemv_args
         p.c[static_cast<long long>(r) * a.ldc + j0 + q] = finish(a, p, r, j0 + q, __fmul_rn(a.alpha, acc[r][q]));
 }
 
-// swap with trans_w (a conv's GEMM over a few positions: W = its weights, rows contiguous in k; X = the im2col
-// columns, the positions of one k side by side): few entries, few rows and a long k, so a CTA per entry x
-// kNtBlockCols columns would leave most SMs idle and each warp walking k alone. Here kSwSplit warps share a
-// column group's k (interleaved 32-wide blocks), their partial sums reduced in shared memory before the one
-// store; lanes run along k, so each W row is read 128 bytes (f32) per load, and a lane reads its k's X values
-// (adjacent) 16 bytes at a time where the entry's X is 16-byte aligned with a leading dim of whole 16 bytes
-// (x_col); kUnroll steps of loads are issued before their FMAs. No staging, one barrier.
+// The split-k kernel, for trans_w calls with few CTAs' worth of work in the other kernels' shapes: swap (a conv's
+// GEMM over a few positions: W = its weights, rows contiguous in k; X = the im2col columns, the positions of one
+// k side by side: few entries, few rows and a long k), or the plain form with few entries (a masked tick's live
+// tenants, a lightly loaded fleet). A CTA per entry x kNtBlockCols columns would leave most SMs idle and each
+// warp walking k alone; here kSwSplit warps share a column group's k (interleaved 32-wide blocks), their partial
+// sums reduced in shared memory before the one store. Lanes run along k, so each W row is read 128 bytes (f32)
+// per load; a lane reads its k's X values (x_k: swap, adjacent, 16 bytes at a time where the entry's X is
+// 16-byte aligned with a leading dim of whole 16 bytes; plain, one per row, adjacent across lanes). kUnroll
+// steps of loads are issued before their FMAs. No staging, one barrier.
 constexpr int kSwGroups = 2, kSwSplit = 4; // warps per CTA: column groups x k parts
 constexpr int kSwBlockCols = kSwGroups * kNtCols;
+// the plain form takes the split-k kernel below this many loom_gemv_nt(_vec) CTAs (a few per SM)
+constexpr long long kSplitBelowCtas = 512;
 
-// X[r, k] for r < M of one k (zero from `rows` on): 16 bytes at a time where `vec`, else one value at a time.
+// X[r, k] for r < M of one k (zero from `rows` on); swap: 16 bytes at a time where `vec`, else one value at a time.
 template <typename T, int M>
-__device__ __forceinline__ void x_col(const cuda_gemv_args& a, const T* x, int k, bool vec, float (&out)[M]) {
+__device__ __forceinline__ void x_k(const cuda_gemv_args& a, const T* x, int k, bool vec, float (&out)[M]) {
+  if (!a.swap) {
+#pragma unroll
+    for (int r = 0; r < M; r++) out[r] = r < a.rows ? to_f32(__ldg(x + static_cast<long long>(r) * a.ldx + k)) : 0.0f;
+    return;
+  }
   constexpr int V = vec16<T>::n;
   const T* col = x + static_cast<long long>(k) * a.ldx;
 #pragma unroll
@@ -269,7 +278,7 @@ __device__ __forceinline__ void x_col(const cuda_gemv_args& a, const T* x, int k
 }
 
 template <typename T, int M>
-__global__ void __launch_bounds__(kSwGroups* kSwSplit * 32, M > 4 ? 1 : 2) loom_gemv_swap(cuda_gemv_args a, int col_blocks) {
+__global__ void __launch_bounds__(kSwGroups* kSwSplit * 32, M > 4 ? 1 : 2) loom_gemv_split(cuda_gemv_args a, int col_blocks) {
   cuda_pdl_enter();
   __shared__ float part[kSwSplit][kSwGroups][M * kNtCols];
   const int e = blockIdx.x / col_blocks;
@@ -290,7 +299,7 @@ __global__ void __launch_bounds__(kSwGroups* kSwSplit * 32, M > 4 ? 1 : 2) loom_
     for (int u = 0; u < kUnroll; u++) {
 #pragma unroll
       for (int q = 0; q < kNtCols; q++) w[u][q] = to_f32(__ldg(wrow[q] + kk + u * kStep));
-      x_col<T, M>(a, p.x, kk + u * kStep, vec, x[u]);
+      x_k<T, M>(a, p.x, kk + u * kStep, vec, x[u]);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; u++)
@@ -301,7 +310,7 @@ __global__ void __launch_bounds__(kSwGroups* kSwSplit * 32, M > 4 ? 1 : 2) loom_
   }
   for (; busy && kk < a.k; kk += kStep) {
     float x[M];
-    x_col<T, M>(a, p.x, kk, vec, x);
+    x_k<T, M>(a, p.x, kk, vec, x);
 #pragma unroll
     for (int q = 0; q < kNtCols; q++) {
       const float wv = to_f32(__ldg(wrow[q] + kk));
@@ -431,11 +440,16 @@ cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream, bool pdl)
   return cuda_launch_kernel(a.trans_w ? loom_gemm_tile<true> : loom_gemm_tile<false>, grid, kTileThreads, stream, pdl, a, rt, ct);
 }
 
-// Whether a (not tiled) runs loom_gemv_swap.
-bool swap_kernel(const cuda_gemv_args& a) { return a.swap && a.trans_w; }
+// Whether a (not tiled) runs loom_gemv_split: swap, or the plain form with few CTAs in loom_gemv_nt(_vec)'s
+// shape, unless the 16-byte form is off (LOOM_CUDA_GEMV_VEC=off: the staged kernels for the plain form).
+bool split_kernel(const cuda_gemv_args& a) {
+  if (!a.trans_w) return false;
+  if (a.swap) return true;
+  return a.vec && static_cast<long long>((a.cols + kNtBlockCols - 1) / kNtBlockCols) * a.batch < kSplitBelowCtas;
+}
 
 int col_blocks(const cuda_gemv_args& a) {
-  const int per = swap_kernel(a) ? kSwBlockCols : a.trans_w ? kNtBlockCols : kNnBlockCols;
+  const int per = split_kernel(a) ? kSwBlockCols : a.trans_w ? kNtBlockCols : kNnBlockCols;
   return (a.cols + per - 1) / per;
 }
 
@@ -443,7 +457,7 @@ template <typename T, int M>
 cudaError_t launch_m(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   const int cb = col_blocks(a);
   const unsigned grid = static_cast<unsigned>(static_cast<long long>(cb) * a.batch);
-  if (swap_kernel(a)) return cuda_launch_kernel(loom_gemv_swap<T, M>, grid, kSwGroups * kSwSplit * 32, stream, pdl, a, cb);
+  if (split_kernel(a)) return cuda_launch_kernel(loom_gemv_split<T, M>, grid, kSwGroups * kSwSplit * 32, stream, pdl, a, cb);
   if constexpr (M <= kVecMaxRows)
     if (a.trans_w && a.vec) return cuda_launch_kernel(loom_gemv_nt_vec<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);
   if (a.trans_w) return cuda_launch_kernel(loom_gemv_nt<T, M>, grid, kNtWarps * 32, stream, pdl, a, cb);

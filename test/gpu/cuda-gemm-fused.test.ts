@@ -109,7 +109,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
   }
 
   for (const dtype of GEMM_DTYPES) {
-    it(`${dtype}: the 16-byte-load form (W rows, 1-4 rows, aligned rows; one unaligned call): the CPU's values, the staged kernel's to rounding`, async () => {
+    it(`${dtype}: the 16-byte-load form and the split-k kernel (W rows, 1-4 rows, aligned rows; one unaligned call): the CPU's values, the staged kernel's to rounding`, async () => {
       const h = new Hand();
       let id = 0;
       for (const m of [1, 2, 3, 4]) {
@@ -123,9 +123,19 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the skinny-GEMM kernel with the
       }
       pushInForm(h, id, id, problem(2, 20, 100, false, true, 'row', null, 1), dtype); // rows 4-byte aligned: the scalar loop
       id++;
+      // the calls above are a few CTAs' worth: the split-k kernel takes them; 64 entries x 300 columns (1,216 CTAs) is
+      // the 16-byte form's
+      const wp = problem(2, 300, 784, false, true, 'row', { kind: 'relu' }, 0);
+      const wide = stridedLaunch(h, id, wp, 64, 990, (i) => i % 8, dtype);
+      if (wide.kind !== 'gemm') throw new Error('stridedLaunch makes gemm launches');
+      h.launches.push(wide);
+      id++;
       const cpu = await h.run('cpu');
       const vec = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force' });
       const staged = await h.run('cuda', 'fp32', { ...SKINNY, LOOM_CUDA_FUSE: 'force', LOOM_CUDA_GEMV_VEC: 'off' });
+      const c0 = wide.entries[0]!.c.offset / F;
+      const wideC = (io: Float32Array) => io.subarray(c0, c0 + 64 * 2 * wp.ldc);
+      expect(firstDifference(wideC(vec.io), wideC(staged.io)), 'the 16-byte form ran on the wide launch').not.toBe(-1);
       for (const r of [vec, staged]) {
         expect(r.stats.gemvCalls).toBe(id);
         expect(r.stats.epilogueLaunches).toBe(0);
