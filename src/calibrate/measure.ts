@@ -6,7 +6,7 @@
 //         plans' ticks side by side on their own streams (benchConcurrent) against one alone.
 //   CPU:  the plan's launches timed one by one on the host clock (profileTick): each launch's fastest of a few
 //         ticks, the median over a point's launches.
-//   Both: the tick's own cost (tick.io) from a probe plan, one tenant live at a time.
+//   Both: the tick's own cost (tick.io) from one-tenant probe plans' full ticks, one per io size.
 import path from 'node:path';
 import { rmSync } from 'node:fs';
 import { writePlanDir } from '../../codegen/index.js';
@@ -85,9 +85,12 @@ function result(pt: PointTenants, us: number): PointResult {
   return { point: pt.point, flops: pt.work.flops, bytes: pt.work.bytes, epilogueBytes: pt.work.epilogueBytes, us };
 }
 
-// A tick's own cost by its io bytes: one tenant of the io plan live at a time (CUDA: the masked tick's device
-// time; CPU: runTick's wall clock with only that tenant's input), less one launch (the probe GEMM's, taken as
-// the smallest launch's time).
+// A tick's own cost by its io bytes: a one-tenant plan per size, its full tick (CUDA: the captured tick's device
+// time, the io copies with it; CPU: runTick's wall clock, fastest), less one launch (the probe GEMM's, taken as the
+// smallest launch's time). Full ticks, as the planner's tick.io prices them: until stop 20 one plan of every size
+// was timed one tenant live at a time, by the masked (sparse) tick, whose own fixed cost is larger (an H100
+// profile put the fixed part at 27.5 µs, where the full ticks of 64 MLPs measured 9 to 15 µs besides their
+// launches).
 export async function measureTickIo(
   scratch: string,
   backend: 'cpu' | 'cuda',
@@ -96,41 +99,37 @@ export async function measureTickIo(
   launchUs: number,
   progress: (msg: string) => void,
 ): Promise<Measurement[]> {
-  const { plan, tenants } = buildIoPlan(ioSizes({ backend, quick }));
-  const dir = path.join(scratch, 'tick-io');
-  await writePlanDir(plan, dir, { nvcc: 'off' });
   const iters = backend === 'cuda' ? CUDA_ITERS[quick ? 'quick' : 'full'] : 4 * CPU_REPS[quick ? 'quick' : 'full'];
   const out: Measurement[] = [];
-  await withSparse(backend, async () => {
+  for (const [i, size] of ioSizes({ backend, quick }).entries()) {
+    const { plan, tenants } = buildIoPlan([size]);
+    const t = tenants[0]!;
+    const dir = path.join(scratch, `tick-io-${i}`);
+    await writePlanDir(plan, dir, { nvcc: 'off' });
     const loaded = await loadPlan(dir, { backend, ...(threads !== undefined ? { threads } : {}) });
+    let us: number;
     try {
-      for (const t of tenants) {
-        let us: number;
-        if (backend === 'cuda') {
-          const times = loaded.benchTick(iters, [t.id]);
-          if (loaded.backendInfo().benchSparse !== 1)
-            fail('EVAL', `calibrate: the CUDA backend ran the masked tick of '${t.id}' in full; the tick probe needs the sparse tick`);
-          us = median(times.deviceUs);
-        } else {
-          const spec = loaded.plan.tenants.find((x) => x.id === t.id)!;
-          const input = { x: makeTensor('f32', spec.inputs[0]!.shape) };
-          for (let i = 0; i < 3; i++) await loaded.runTick({ [t.id]: input });
-          const wall: number[] = [];
-          for (let i = 0; i < iters; i++) {
-            const t0 = performance.now();
-            await loaded.runTick({ [t.id]: input });
-            wall.push((performance.now() - t0) * 1e3);
-          }
-          us = Math.min(...wall);
+      if (backend === 'cuda') {
+        us = median(loaded.benchTick(iters).deviceUs);
+      } else {
+        const spec = loaded.plan.tenants[0]!;
+        const input = { x: makeTensor('f32', spec.inputs[0]!.shape) };
+        for (let k = 0; k < 3; k++) await loaded.runTick({ [t.id]: input });
+        const wall: number[] = [];
+        for (let k = 0; k < iters; k++) {
+          const t0 = performance.now();
+          await loaded.runTick({ [t.id]: input });
+          wall.push((performance.now() - t0) * 1e3);
         }
-        out.push({ flops: 0, bytes: t.ioBytes, us: us - launchUs });
-        progress(`tick with ${fmtMiB(t.ioBytes)} of inputs and outputs: ${fmtUs(us)}${backend === 'cuda' ? ' (device)' : ' (wall, fastest)'}`);
+        us = Math.min(...wall);
       }
     } finally {
       loaded.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-  });
-  rmSync(dir, { recursive: true, force: true });
+    out.push({ flops: 0, bytes: t.ioBytes, us: us - launchUs });
+    progress(`tick with ${fmtMiB(t.ioBytes)} of inputs and outputs: ${fmtUs(us)}${backend === 'cuda' ? ' (device)' : ' (wall, fastest)'}`);
+  }
   return out;
 }
 
