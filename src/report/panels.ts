@@ -83,6 +83,15 @@ function timePanel(m: ReportModel): string {
           },
         ]
       : []),
+    ...(t.branches?.measured
+      ? (['batched', 'branched'] as const).map((how) => ({
+          label: `${how}, timed`,
+          value: how === 'batched' ? t.branches!.measured!.batchedUs : t.branches!.measured!.branchedUs,
+          text: fmtUs(how === 'batched' ? t.branches!.measured!.batchedUs : t.branches!.measured!.branchedUs),
+          cls: 'measured',
+          note: `--branching measure on ${t.branches!.measured!.device}: the ${t.branches!.tenants.length > 0 ? 'branched' : 'batched'} plan kept`,
+        }))
+      : []),
     { label: 'roofline floor', value: t.floorUs, text: fmtUs(t.floorUs), cls: 'floor', note: 'max(FLOPs / peak, bytes / bandwidth)' },
   ];
   if (m.basis === 'measured') {

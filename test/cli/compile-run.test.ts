@@ -195,7 +195,7 @@ describe('loom compile / inspect / run', () => {
     expect(line, r.err).not.toBeNull();
     const cost = (
       JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8')) as {
-        cost: { branches: { tenants: number[]; measured: { backend: string; batchedUs: number; branchedUs: number } } };
+        cost: { branches: { tenants: number[]; measured: { backend: string; device: string; batchedUs: number; branchedUs: number } } };
       }
     ).cost;
     const m = cost.branches.measured;
@@ -205,6 +205,12 @@ describe('loom compile / inspect / run', () => {
     expect(cost.branches.tenants.length > 0).toBe(m.branchedUs < m.batchedUs);
     expect(line![3]).toBe(m.branchedUs < m.batchedUs ? 'branched' : 'batched');
     expect(loom('inspect', dir).out).toMatch(/^branches {5}.*measured [\d.]+ [µm]?s branched, [\d.]+ [µm]?s batched on /m);
+    const html = path.join(tmp, 'measured.html');
+    expect(loom('inspect', dir, '--html', html).code).toBe(0);
+    const page = readFileSync(html, 'utf8');
+    expect(page).toContain('batched, timed');
+    expect(page).toContain('branched, timed');
+    expect(page).toContain(`--branching measure on ${m.device}: the ${line![3]} plan kept`);
     // the plan moved out of its scratch folder: its manifest copy points at the models from where it is now
     expect(existsSync(path.join(tmp, 'plan-measured'))).toBe(true);
     expect(readdirSync(tmp).filter((n) => n.includes('.branching-'))).toEqual([]);
