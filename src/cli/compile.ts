@@ -219,6 +219,8 @@ export function registerCompile(program: Command): void {
       if (hostDefault && result.plan) process.stderr.write(`loom: branching ${hostDefault.branching}: ${hostDefault.reason} (${hostDefault.otherwise})\n`);
       const measured = result.plan?.cost.branches?.measured;
       if (measured) process.stderr.write(`loom: branching measure: ${measuredText(measured, (result.plan?.cost.branches?.tenants.length ?? 0) > 0)}\n`);
+      else if (branching === 'measure' && result.plan)
+        process.stderr.write('loom: branching measure: no group of equal tenants fits the lanes as branches; nothing to time, the plan batches\n');
       if (result.cache) process.stderr.write(cacheSummary(result.cache));
     });
 }
