@@ -36,7 +36,7 @@
 # Logs and JSON land in OUT_DIR (and bench/results/ for the programs that write there).
 # FLEETS=mlp-b1,mlp-b16 (say) limits the fleet table; PRECISIONS=bf16,tf32 (default; PRECISIONS= for none) and
 # PRECISION_FLEETS=mlp-b1,zoo-mix (default) choose its precision rows; SPACE_TIME_FLEETS limits `spacetime`
-# (default: demo and every fleet) and SPACE_TIME_BRANCHING=auto plans them with batch or branch by the cost model, =measure by timing both on the card; FLEET_ITERS (200) and SPACE_TIME_TICKS (100) set their timed ticks; WORK=DIR
+# (default: demo and every fleet) and SPACE_TIME_BRANCHING (default measure: batch or branch by timing both plans on the card, as `loom compile --branching measure`; auto: by the cost model; never: batched) plans them; FLEET_ITERS (200) and SPACE_TIME_TICKS (100) set their timed ticks; WORK=DIR
 # keeps the compiled fleets between runs. The whole fleet table does not fit one 10-minute call: split it by
 # FLEETS (BENCHMARKS.md, "Space-only, precision rows and the zoo mix", lists the calls).
 set -uo pipefail
@@ -49,7 +49,7 @@ PRECISIONS=${PRECISIONS-bf16,tf32}
 PRECISION_FLEETS=${PRECISION_FLEETS:-mlp-b1,zoo-mix}
 SPACE_TIME_FLEETS=${SPACE_TIME_FLEETS:-demo,mlp-b1,mlp-b16,lstm,resnet18,mixed,zoo-mix}
 FLEET_ITERS=${FLEET_ITERS:-200}
-SPACE_TIME_BRANCHING=${SPACE_TIME_BRANCHING:-never}
+SPACE_TIME_BRANCHING=${SPACE_TIME_BRANCHING:-measure}
 SPACE_TIME_TICKS=${SPACE_TIME_TICKS:-100}
 mkdir -p "$OUT" "$WORK"
 TSX="node --import tsx"
