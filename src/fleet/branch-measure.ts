@@ -5,7 +5,8 @@
 // decides ('auto') it can be wrong both ways: on an H100 (2026-12-07) it predicted branching the 64-tenant
 // mixed fleet faster (3.93 vs 4.09 ms with the shipped profile) and the device ran it slower (6.51 vs 4.47 ms),
 // while on the demo and zoo-mix fleets branching won as predicted. Costs a second compile (the tenant cache, if
-// given, serves it) and two plan loads; plan.json's cost.branches.measured records the two ticks.
+// given, serves it) and two plan loads; plan.json's cost.branches.measured records the two ticks. The scratch
+// plans are not recorded in the tenant cache (they move or go): the next compile writes weights.bin in full.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';

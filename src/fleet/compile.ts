@@ -77,6 +77,9 @@ export interface CompileOptions {
   // weights may then hold zero stand-ins for those constants (ir/deferred.ts): set it only when nothing but
   // the plan directory is used (`loom compile` does).
   readonly lazyWeights?: boolean;
+  // With tenantCache: record the written plan's weights.bin for the next compile to keep (default true; false for
+  // a plan that will not stay where it is written: --branching measure's scratch plans).
+  readonly recordPlan?: boolean;
 }
 
 export interface TenantCacheReport {
@@ -117,7 +120,7 @@ export async function compileFleet(fleet: Manifest | string | readonly string[],
       (dir, branching) => {
         opts.onProgress?.({ done: step, total: 3, label: `planning the fleet ${branching === 'never' ? 'batched' : 'branched'} (--branching measure)` });
         step++;
-        return compileFleet(fleet, dir, { ...opts, branching });
+        return compileFleet(fleet, dir, { ...opts, branching, recordPlan: false });
       },
       (label) => opts.onProgress?.({ done: 2, total: 3, label }),
     );
@@ -253,7 +256,7 @@ async function compileWith(
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
   const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
   // the next compile of this fleet may keep this plan's weights.bin bytes
-  if (cache !== undefined)
+  if (cache !== undefined && opts.recordPlan !== false)
     await clock.timeAsync('plan record', () =>
       cache.recordPlan(
         kernels.written.files.weights,
