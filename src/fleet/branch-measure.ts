@@ -5,13 +5,14 @@
 // decides ('auto') it can be wrong both ways: on an H100 (2026-12-07) it predicted branching the 64-tenant
 // mixed fleet faster (3.93 vs 4.09 ms with the shipped profile) and the device ran it slower (6.51 vs 4.47 ms),
 // while on the demo and zoo-mix fleets branching won as predicted. Costs a second compile (the tenant cache, if
-// given, serves it) and two plan loads; plan.json's cost.branches.measured records the two ticks. The scratch
-// plans are not recorded in the tenant cache (they move or go): the next compile writes weights.bin in full.
+// given, serves it) and two plan loads; plan.json's cost.branches.measured records the two ticks. With the tenant
+// cache, the kept plan is recorded where it lands (the scratch ones are not: they move or go), so the next compile
+// of the fleet can keep its weights.bin bytes.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fail } from '../../ir/errors.js';
-import { PLAN_FILE } from '../../ir/contract/launch-plan.js';
+import { PLAN_FILE, WEIGHTS_FILE } from '../../ir/contract/launch-plan.js';
 import type { MeasuredBranches, Plan } from '../../ir/contract/plan.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { BRANCHINGS, type Branching } from '../planner/index.js';
@@ -42,6 +43,7 @@ interface CompiledDir {
   readonly dir: string;
   readonly manifest: Manifest;
   readonly plan: Plan | null;
+  readonly recordPlanAt?: (weightsFile: string) => Promise<void>; // the tenant cache's record, once moved
 }
 
 // Compiles the fleet both ways into a scratch folder beside outDir, times both, moves the faster to outDir.
@@ -78,6 +80,7 @@ export async function compileMeasuringBranches<R extends CompiledDir>(
     rmSync(out, { recursive: true, force: true });
     renameSync(chosen.dir, out);
     if (manifestCopy) writeManifestCopy(chosen.manifest, out); // its model paths are relative to the plan directory
+    await chosen.recordPlanAt?.(path.join(out, WEIGHTS_FILE));
     return { ...chosen, dir: outDir, plan, measured };
   } finally {
     rmSync(scratch, { recursive: true, force: true });

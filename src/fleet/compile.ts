@@ -78,7 +78,8 @@ export interface CompileOptions {
   // the plan directory is used (`loom compile` does).
   readonly lazyWeights?: boolean;
   // With tenantCache: record the written plan's weights.bin for the next compile to keep (default true; false for
-  // a plan that will not stay where it is written: --branching measure's scratch plans).
+  // a plan that will not stay where it is written: --branching measure's scratch plans, the kept one recorded
+  // where it lands by CompileResult.recordPlanAt).
   readonly recordPlan?: boolean;
 }
 
@@ -104,6 +105,8 @@ export interface CompileResult {
   readonly nvccSkipped?: string | null; // why no cubin was built (full compiles only)
   readonly phases: readonly PhaseTime[]; // seconds per compile phase
   readonly cache?: TenantCacheReport; // when the tenant cache was used
+  // With the tenant cache and recordPlan false: records the plan once its weights.bin is where it stays
+  readonly recordPlanAt?: (weightsFile: string) => Promise<void>;
 }
 
 const stageOf = (name: EmitStage | FromStage): StageName => (name === 'ir' ? 'canonicalize' : name === 'cuda' ? 'plan' : name);
@@ -256,16 +259,16 @@ async function compileWith(
   const manifestCopy = clock.time('manifest copy', () => writeManifestCopy(run.manifest, outDir)); // lets `loom bench` re-plan the baselines
   const files = [...KERNELS.dump(kernels, outDir), CLIENT_FILE, manifestCopy];
   // the next compile of this fleet may keep this plan's weights.bin bytes
-  if (cache !== undefined && opts.recordPlan !== false)
-    await clock.timeAsync('plan record', () =>
-      cache.recordPlan(
-        kernels.written.files.weights,
-        kernels.written.plan,
-        plan!,
-        run.manifest.tenants.map((t) => t.id),
-      ),
+  const record = (weightsFile: string) =>
+    cache!.recordPlan(
+      weightsFile,
+      kernels.written.plan,
+      plan!,
+      run.manifest.tenants.map((t) => t.id),
     );
-  return result(files, { nvccSkipped: kernels.written.nvccSkipped });
+  if (cache !== undefined && opts.recordPlan !== false) await clock.timeAsync('plan record', () => record(kernels.written.files.weights));
+  const deferred = cache !== undefined && opts.recordPlan === false ? { recordPlanAt: record } : {};
+  return result(files, { nvccSkipped: kernels.written.nvccSkipped, ...deferred });
 }
 
 function sameModelKey(t: TenantSpec): string {

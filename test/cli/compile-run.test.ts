@@ -216,6 +216,15 @@ describe('loom compile / inspect / run', () => {
     expect(readdirSync(tmp).filter((n) => n.includes('.branching-'))).toEqual([]);
     const copy = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as { tenants: { model: string }[] };
     for (const t of copy.tenants) expect(existsSync(path.resolve(dir, t.model)), t.model).toBe(true);
+    // with the tenant cache the kept plan is recorded where it landed: a second compile finds it there (and keeps
+    // its bytes, unless the timing kept the other plan this time: then its layout differs)
+    const cached = path.join(tmp, 'plan-measured-cached');
+    const cacheDir = path.join(tmp, 'measure-cache');
+    expect(loom('compile', equal, '-o', cached, '--branching', 'measure', '--no-nvcc', '--cache', cacheDir).code).toBe(0);
+    const again = loom('compile', equal, '-o', cached, '--branching', 'measure', '--no-nvcc', '--cache', cacheDir);
+    expect(again.code, again.err).toBe(0);
+    expect(again.err).toMatch(/weights\.bin: (kept \d+ of \d+ blobs from |did not keep )\S*plan-measured-cached\/weights\.bin(;|: another layout)/);
+    expect(again.err).not.toMatch(/: gone/);
     expectOneLineError(
       loom('compile', equal, '-o', path.join(tmp, 'nope'), '--branching', 'measure', '--emit', 'plan'),
       'USAGE',
