@@ -16,8 +16,7 @@ import { PLAN_FILE, WEIGHTS_FILE } from '../../ir/contract/launch-plan.js';
 import type { MeasuredBranches, Plan } from '../../ir/contract/plan.js';
 import { type LoadedPlan, loadPlan } from '../../runtime/index.js';
 import { BRANCHINGS, type Branching } from '../planner/index.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { exampleInputs } from './inputs.js';
+import { benchInputs } from './inputs.js';
 import { MANIFEST_COPY, writeManifestCopy } from './manifest-copy.js';
 import type { Manifest } from './manifest.js';
 import { fmtUs } from './summary.js';
@@ -157,10 +156,7 @@ async function timeRounds(ticks: ReadonlyArray<(n: number) => Promise<number[]>>
 // elsewhere the wall time of runTick over every tenant at maxBatch rows.
 function tickTimer(p: LoadedPlan): (n: number) => Promise<number[]> {
   if (p.backend === 'cuda') return async (n) => p.benchTick(n).deviceUs;
-  const inputs: Record<string, Record<string, Tensor>> = {};
-  p.plan.tenants.forEach((t, i) => {
-    inputs[t.id] = exampleInputs(t, t.maxBatch, 7000 + i, 16);
-  });
+  const inputs = benchInputs(p.plan);
   return async (n) => {
     const us: number[] = [];
     for (let i = 0; i < n; i++) {

@@ -43,3 +43,16 @@ export function exampleInputs(tenant: PlannedTenant, rows: number, seed: number,
   }
   return out;
 }
+
+// Full occupancy (the benches, --branching measure): every tenant at maxBatch rows, deterministic values
+// (exampleInputs: floats in [-1, 1), masks ones). Integer ids stay below BENCH_INT_RANGE: the plan does not
+// record a vocabulary size, and small ids are valid for any embedding table a real model has.
+const BENCH_INT_RANGE = 16;
+
+export function benchInputs(plan: { readonly tenants: readonly PlannedTenant[] }): Record<string, Record<string, Tensor>> {
+  const inputs: Record<string, Record<string, Tensor>> = {};
+  plan.tenants.forEach((t, i) => {
+    inputs[t.id] = exampleInputs(t, t.maxBatch, 7000 + i, BENCH_INT_RANGE);
+  });
+  return inputs;
+}

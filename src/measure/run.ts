@@ -6,9 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
-import type { Tensor } from '../../ir/tensor.js';
-import { type LoadedPlan, type TickInputs, type TickOutputs, benchConcurrent, nativeAddonInfo } from '../../runtime/index.js';
-import { exampleInputs } from '../fleet/inputs.js';
+import { type LoadedPlan, type TickOutputs, benchConcurrent, nativeAddonInfo } from '../../runtime/index.js';
+import { benchInputs } from '../fleet/inputs.js';
 import { relativeError } from '../fleet/oracle.js';
 import { planTotals } from '../fleet/summary.js';
 import { readPlanManifest } from '../fleet/manifest-copy.js';
@@ -207,18 +206,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
   }
 }
 
-// Full occupancy: every tenant at maxBatch rows, deterministic values (exampleInputs: floats in [-1, 1),
-// masks ones). Integer ids stay below INT_RANGE: the plan does not record a vocabulary size, and small
-// ids are valid for any embedding table a real model has.
-const INT_RANGE = 16;
-
-export function benchInputs(plan: LaunchPlan): TickInputs {
-  const inputs: Record<string, Record<string, Tensor>> = {};
-  plan.tenants.forEach((t, i) => {
-    inputs[t.id] = exampleInputs(t, t.maxBatch, 7000 + i, INT_RANGE);
-  });
-  return inputs;
-}
+export { benchInputs };
 
 // The worst norm-wise relative error over the outputs of `tenants` (default: all of the plan's).
 export function worstError(got: TickOutputs, want: TickOutputs, plan: LaunchPlan, tenants?: readonly string[]): number {
