@@ -780,10 +780,15 @@ backend backend_cuda_create(const cuda_options& opts) {
     CU_CHECK(cuCtxGetCurrent(&c->dev.cu_ctx));
     if (!c->dev.cu_ctx) throw loom_error("backend 'cuda': no current CUDA context after initialization");
     CUDA_CHECK(cudaGetDeviceProperties(&c->dev.props, c->dev.device));
-    c->pdl.enabled = c->pdl.policy == pdl_policy::automatic && c->dev.props.major >= 9;
-    c->pdl.note = c->pdl.enabled ? "LOOM_CUDA_PDL=auto: a Loom kernel after a Loom kernel on its stream launches programmatically"
-                  : c->pdl.policy == pdl_policy::off ? "LOOM_CUDA_PDL=off"
-                                                     : "programmatic dependent launch needs sm_90 or later";
+    c->pdl.enabled = c->pdl.policy != pdl_policy::off && c->dev.props.major >= 9;
+    c->pdl.prefetch = c->pdl.enabled && c->pdl.policy == pdl_policy::automatic ? cuda_pdl_prefetch_from_env() : 0;
+    const std::string launches = "a Loom kernel after a Loom kernel on its stream launches programmatically";
+    c->pdl.note = c->pdl.prefetch
+                      ? "LOOM_CUDA_PDL=auto: " + launches + "; skinny GEMMs prefetch their first weights into L2 before waiting (" +
+                            std::to_string(c->pdl.prefetch) + " k steps a row, LOOM_CUDA_PDL_PREFETCH)"
+                  : c->pdl.enabled                   ? "LOOM_CUDA_PDL=noprefetch: " + launches
+                  : c->pdl.policy == pdl_policy::off ? std::string("LOOM_CUDA_PDL=off")
+                                                     : std::string("programmatic dependent launch needs sm_90 or later");
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->dev.stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev0));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev1));

@@ -221,11 +221,14 @@ struct cuda_lanes_state {
 // GEMM) right after another Loom kernel on the same stream is launched with programmatic stream serialization,
 // so it is scheduled while that one runs (in a captured tick: a programmatic edge). Never after a cuBLAS call,
 // a copy or a cross-lane wait (backend_cuda_enqueue.cc decides per launch).
-enum class pdl_policy { automatic, off };
+// automatic: programmatic launches whose skinny-GEMM kernels prefetch their first weights into L2 before the
+// grid dependency wait (backend_cuda_gemv.cu); no_prefetch: the launches without the prefetch; off: none.
+enum class pdl_policy { automatic, no_prefetch, off };
 
 struct cuda_pdl_state {
   pdl_policy policy = pdl_policy::automatic; // LOOM_CUDA_PDL
   bool enabled = false;                      // the policy allows it and the device is sm_90 or later
+  int prefetch = 0;                          // enabled and automatic: the k steps of W each skinny-GEMM warp prefetches before its wait
   long long launched = 0;                    // kernels launched programmatically so far
   int graph_launches = 0;                    // ... of them in the captured full tick
   std::string note;
@@ -396,6 +399,7 @@ bool cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, b
 bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool after_kernel = false);
 // LOOM_CUDA_PDL (auto: programmatic dependent launch between Loom kernels on sm_90+; off), read at create.
 pdl_policy cuda_pdl_policy_from_env();
+int cuda_pdl_prefetch_from_env(); // LOOM_CUDA_PDL_PREFETCH: k steps per W row (1, 2, 4 or 8; default 2)
 // A tick's body: poison memsets and the launches — what a captured graph holds. Its copies (`in`, `out`: io
 // ranges) are enqueued around it by the caller, from and to whichever host buffer the tick uses (the pinned
 // io mirror, or a staging set and result block). `check_each` synchronizes after every launch so a fault

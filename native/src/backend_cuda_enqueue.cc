@@ -61,7 +61,9 @@ bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
     case gemm_mode::gemv_batched: {
       cuda_gemv_args a = cuda_gemv_args_of(g);
       a.vec = c.gemm.gemv_vec ? 1 : 0;
-      CUDA_CHECK(cuda_launch_gemv(a, x.stream, take_pdl(c, after_kernel)));
+      const bool pdl = take_pdl(c, after_kernel);
+      a.prefetch = pdl ? c.pdl.prefetch : 0;
+      CUDA_CHECK(cuda_launch_gemv(a, x.stream, pdl));
       return true;
     }
     case gemm_mode::lt_strided: cuda_lt_enqueue(x, g); return false;
@@ -116,8 +118,11 @@ bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool 
 }
 
 pdl_policy cuda_pdl_policy_from_env() {
-  return cuda_env_choice("LOOM_CUDA_PDL", pdl_policy::automatic, {{"auto", pdl_policy::automatic}, {"off", pdl_policy::off}});
+  return cuda_env_choice("LOOM_CUDA_PDL", pdl_policy::automatic,
+                         {{"auto", pdl_policy::automatic}, {"noprefetch", pdl_policy::no_prefetch}, {"off", pdl_policy::off}});
 }
+
+int cuda_pdl_prefetch_from_env() { return cuda_env_choice("LOOM_CUDA_PDL_PREFETCH", 2, {{"1", 1}, {"2", 2}, {"4", 4}, {"8", 8}}); }
 
 tick_body cuda_full_body(cuda_ctx& c) { return tick_body{&c.full.in_ranges, &c.full.poison_slots, &c.full.launches, &c.full.out_ranges}; }
 

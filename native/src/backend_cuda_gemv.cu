@@ -83,6 +83,20 @@ __device__ __forceinline__ void w_rows(const cuda_gemv_args& a, const entry_ptrs
   for (int q = 0; q < kNtCols; q++) wrow[q] = p.w + static_cast<long long>(min(j0 + q, a.cols - 1)) * a.ldw;
 }
 
+// With a.prefetch (a programmatic launch, before its grid dependency wait): the L2 lines of a warp's first
+// a.prefetch loads of each of its W rows, `step` elements apart from lane offset `k`, below `kend`. A hint:
+// nothing lands in registers, and only addresses the loads after the wait read are touched.
+template <typename T>
+__device__ __forceinline__ void prefetch_w(const cuda_gemv_args& a, const T* const (&wrow)[kNtCols], int k, int step, int kend) {
+  constexpr int kMaxSteps = 8; // LOOM_CUDA_PDL_PREFETCH's largest
+#pragma unroll
+  for (int t = 0; t < kMaxSteps; t++, k += step) {
+    if (t >= a.prefetch || k >= kend) break;
+#pragma unroll
+    for (int q = 0; q < kNtCols; q++) asm volatile("prefetch.global.L2 [%0];" ::"l"(wrow[q] + k));
+  }
+}
+
 // Each lane's partial sums reduced across the warp; every lane ends with every sum.
 template <int M>
 __device__ __forceinline__ void warp_sum(float (&acc)[M][kNtCols]) {
@@ -125,15 +139,16 @@ __device__ __forceinline__ void stage_x(float (*xs)[kXsLen<M>], const cuda_gemv_
 
 template <typename T, int M>
 __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, int col_blocks) {
-  cuda_pdl_enter();
   __shared__ float xs[M][kXsLen<M>];
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31;
   const int j0 = (blockIdx.x % col_blocks) * kNtBlockCols + (threadIdx.x >> 5) * kNtCols;
-  const bool busy = j0 < a.cols; // warp-uniform
-  const entry_ptrs<T> p = entry_of<T>(a, e);
+  const bool busy = j0 < a.cols;             // warp-uniform
+  const entry_ptrs<T> p = entry_of<T>(a, e); // the launch's tables: uploaded before the tick, never by a kernel
   const T* wrow[kNtCols];
   w_rows<T>(a, p, j0, wrow);
+  if (busy && a.prefetch) prefetch_w<T>(a, wrow, lane, 32, a.k);
+  cuda_pdl_enter();
   float acc[M][kNtCols] = {};
 
   for (int k0 = 0; k0 < a.k; k0 += kKTile) {
@@ -192,19 +207,23 @@ constexpr int kVecMaxRows = 4;
 
 template <typename T, int M>
 __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt_vec(cuda_gemv_args a, int col_blocks) {
-  cuda_pdl_enter();
   constexpr int V = vec16<T>::n;
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31;
   const int j0 = (blockIdx.x % col_blocks) * kNtBlockCols + (threadIdx.x >> 5) * kNtCols;
-  if (j0 >= a.cols) return; // warp-uniform; no barrier in this kernel
-  const entry_ptrs<T> p = entry_of<T>(a, e);
+  if (j0 >= a.cols) { // warp-uniform; no barrier in this kernel
+    cuda_pdl_enter();
+    return;
+  }
+  const entry_ptrs<T> p = entry_of<T>(a, e); // the launch's tables: uploaded before the tick, never by a kernel
   const T* wrow[kNtCols];
   w_rows<T>(a, p, j0, wrow);
-  float acc[M][kNtCols] = {};
   const bool aligned = ((reinterpret_cast<unsigned long long>(p.w) | reinterpret_cast<unsigned long long>(p.x)) & 15) == 0 &&
                        a.ldw % V == 0 && a.ldx % V == 0;
   const int kv = aligned ? a.k - a.k % V : 0; // k elements read 16 bytes at a time
+  prefetch_w<T>(a, wrow, aligned ? lane * V : lane, aligned ? 32 * V : 32, a.k);
+  cuda_pdl_enter();
+  float acc[M][kNtCols] = {};
   for (int kb = lane * V; kb < kv; kb += 32 * V) {
     float w[kNtCols][V];
 #pragma unroll
@@ -279,16 +298,17 @@ __device__ __forceinline__ void x_k(const cuda_gemv_args& a, const T* x, int k, 
 
 template <typename T, int M>
 __global__ void __launch_bounds__(kSwGroups* kSwSplit * 32, M > 4 ? 1 : 2) loom_gemv_split(cuda_gemv_args a, int col_blocks) {
-  cuda_pdl_enter();
   __shared__ float part[kSwSplit][kSwGroups][M * kNtCols];
   const int e = blockIdx.x / col_blocks;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int g = warp % kSwGroups, s = warp / kSwGroups;
   const int j0 = (blockIdx.x % col_blocks) * kSwBlockCols + g * kNtCols;
-  const bool busy = j0 < a.cols; // warp-uniform
-  const entry_ptrs<T> p = entry_of<T>(a, e);
+  const bool busy = j0 < a.cols;             // warp-uniform
+  const entry_ptrs<T> p = entry_of<T>(a, e); // the launch's tables: uploaded before the tick, never by a kernel
   const T* wrow[kNtCols];
   w_rows<T>(a, p, j0, wrow);
+  if (busy) prefetch_w<T>(a, wrow, s * 32 + lane, 32 * kSwSplit, a.k);
+  cuda_pdl_enter();
   const bool vec = (reinterpret_cast<unsigned long long>(p.x) & 15) == 0 && a.ldx % vec16<T>::n == 0;
   float acc[M][kNtCols] = {};
   constexpr int kStep = 32 * kSwSplit, kUnroll = M > 4 ? 2 : 4;

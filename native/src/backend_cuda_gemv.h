@@ -40,6 +40,11 @@ struct cuda_gemv_args {
   int tiled = 0; // 1: the tiled kernel (any rows up to kTileMaxRows, f32 only) instead of the skinny ones
   int vec = 1;   // trans_w and <= 4 rows: the 16-byte-load form (per entry, where its W and X rows are 16-byte aligned)
   int swap = 0;  // the transposed problem (above)
+  // launched programmatically (backend_cuda_pdl.cuh): before the grid dependency wait, each warp prefetches into
+  // L2 the W lines of its first `prefetch` load steps (0: none), so the weight stream starts under the previous
+  // kernel's tail. Safe for any W: L2 is the device's point of coherence, nothing of W reaches registers before
+  // the wait.
+  int prefetch = 0;
   float alpha = 1;
   // the fused epilogue (read only when epilogue = 1)
   int epilogue = 0;

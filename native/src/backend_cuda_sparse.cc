@@ -2,8 +2,9 @@
 // the live tenants' entries / segments, and copy only their io slots. A strided GEMM whose live entries are
 // one contiguous run stays strided (smaller batch at an offset); otherwise live entries go through pointer
 // arrays (a call the full tick runs on the skinny-GEMM kernel stays on it either way, its fused epilogue
-// included; a cuBLASLt call, whose plan holds the full tick's pointers, moves to the skinny-GEMM kernel where
-// that takes the shape, else to cuBLAS with the epilogue kernel: without_lt); epilogue jobs and kernel
+// included; a cuBLASLt call, whose plan holds the full tick's pointers, stays as it is where every entry is live
+// at the full tick's rows, else moves to the skinny-GEMM kernel where that takes the shape, else to cuBLAS with
+// the epilogue kernel: without_lt); epilogue jobs and kernel
 // segment tables are compacted (workBegin re-prefix-summed; views stay in the load-time table, segments index
 // them by firstView).
 //
@@ -164,6 +165,12 @@ void compact_gemm(const gemm_call& full, const std::vector<const gemm_entry*>& e
   if (idx.empty()) return;
   gemm_call g = full;
   g.n = rows_m(full.n, full.rows_unit, rows); // the plan's m; the skinny-GEMM kernel reads it as its rows too
+  // every entry live at the full tick's rows: the full tick's call as it is (a cuBLASLt call keeps its algorithm
+  // and fused epilogue; a branched plan's launches serve one tenant each, so a masked tick meets this often)
+  if (full.mode == gemm_mode::lt_strided && idx.size() == es.size() && g.n == full.n) {
+    out.push_back(full);
+    return;
+  }
   if (full.mode == gemm_mode::lt_strided) g = without_lt(g, gemv);
   switch (g.mode) {
     case gemm_mode::strided:

@@ -106,7 +106,7 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: sparse ticks for partly
     expect(info(sparse, 'sparseGraphs')).toBeGreaterThan(0);
   });
 
-  it('masked ticks of cuBLASLt launches (LOOM_CUDA_LT=force; their live entries move to the skinny kernel or cuBLAS) match the CPU backend', async () => {
+  it('masked ticks of cuBLASLt launches (LOOM_CUDA_LT=force; a launch with every entry live keeps its call, the live entries of others move to the skinny kernel or cuBLAS) match the CPU backend', async () => {
     const lt = await loadCudaWith(dir, { LOOM_CUDA_SPARSE: 'always', LOOM_CUDA_LT: 'force' });
     try {
       for (const [m, [name, live]] of masks().entries()) {

@@ -1,6 +1,7 @@
 // Programmatic dependent launch on the CUDA backend (native/src/backend_cuda_pdl.cuh, LOOM_CUDA_PDL): a Loom
-// kernel right after another Loom kernel on its stream is scheduled while that one still runs, and waits in
-// its first instruction for it to finish. It must change no output: the mixed test fleet (18 tenants, chains of
+// kernel right after another Loom kernel on its stream is scheduled while that one still runs, and waits for it
+// to finish before reading its results (under `auto` a skinny-GEMM kernel first prefetches its first weight lines
+// into L2; `noprefetch` leaves that out). It must change no output: the mixed test fleet (18 tenants, chains of
 // generated kernels, epilogue and skinny / tiled GEMM kernels) on lanes and on one stream, captured and eager,
 // full and masked ticks, against the same plan without it and the CPU backend, tenant by tenant.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -63,6 +64,12 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: programmatic dependent launch b
     else expect(String(info.pdlNote)).toContain('sm_90');
     expect(off.backendInfo().pdlLaunches).toBe(0);
     expect(String(off.backendInfo().pdlNote)).toContain('LOOM_CUDA_PDL=off');
+    const bare = await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'noprefetch' });
+    if (Number(info.ccMajor) >= 9) {
+      expect(String(info.pdlNote)).toContain('prefetch their first weights');
+      expect(String(bare.backendInfo().pdlNote)).toContain('LOOM_CUDA_PDL=noprefetch');
+      expect(bare.backendInfo().pdlLaunches).toBe(info.pdlLaunches);
+    }
   });
 
   it('changes no output: lanes and one stream, graph and eager, full and masked ticks, vs PDL off and the CPU backend', async () => {
@@ -71,9 +78,11 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: programmatic dependent launch b
     const off = await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'off' });
     const variants: Array<[string, LoadedPlan]> = [
       ['lanes, graph', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto' })],
+      ['lanes, graph, no prefetch', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'noprefetch' })],
       ['one stream, graph', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto', LOOM_CUDA_LANES: 'off' })],
       ['lanes, eager', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto' }, { debug: { graph: false } })],
       ['default paths', await load({ LOOM_CUDA_PDL: 'auto' })],
+      ['default paths, masked ticks', await load({ LOOM_CUDA_PDL: 'auto', LOOM_CUDA_SPARSE: 'always' })],
       ['masked ticks', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto', LOOM_CUDA_SPARSE: 'always' })],
     ];
     const ticks: Array<[string, Feeds]> = [
