@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
 import { calibrate } from '../calibrate/run.js';
 import { formatProfile } from '../calibrate/summary.js';
-import { type DeviceProfile, profileJson, readProfile } from '../calibrate/profile.js';
+import { profileJson, readProfile } from '../calibrate/profile.js';
 import { refitProfile } from '../calibrate/refit.js';
+import { profileSlug } from '../calibrate/shipped.js';
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
 
@@ -70,23 +71,12 @@ export function registerCalibrate(program: Command): void {
         onProgress: say,
         loomVersion: program.version() ?? 'unknown',
       });
-      const out = flags.out ?? `${slug(profile)}.json`;
+      const out = flags.out ?? `${profileSlug(profile.name, profile.backend)}.json`;
       writeAtomically(out, profileJson(profile));
       process.stdout.write(
         `${formatProfile(profile)}\nwrote ${out} (${((Date.now() - started) / 1000).toFixed(1)} s); use it with: loom compile <fleet> -o <plan-dir> --profile ${out}\n`,
       );
     });
-}
-
-// "NVIDIA H100 80GB HBM3" → "nvidia-h100-80gb-hbm3" (the CPU backend's gets a "-cpu" suffix)
-function slug(p: DeviceProfile): string {
-  const s = p.name
-    .toLowerCase()
-    .replace(/\(r\)|\(tm\)/g, '')
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 80);
-  return `${s || 'device'}${p.backend === 'cpu' ? '-cpu' : ''}`;
 }
 
 function writeAtomically(file: string, text: string): void {

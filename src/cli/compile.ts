@@ -23,7 +23,8 @@ import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
 import { COMPILE_BRANCHINGS, compileBranchingFrom, measuredText } from '../fleet/branch-measure.js';
 import { BRANCH_MAX_LANES, BRANCH_TOLERANCE } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
-import { hostBranching } from './host-branching.js';
+import { chooseProfile } from '../calibrate/shipped.js';
+import { hostBranching, hostGpuName } from './host-branching.js';
 import type { CostModel } from '../planner/index.js';
 
 interface CompileFlags {
@@ -104,7 +105,10 @@ export function registerCompile(program: Command): void {
     )
     .option('--no-residual-epilogue', 'keep residual adds as elementwise launches (default: added in the epilogue of the GEMM before them)')
     .option('--quiet', 'no progress output')
-    .option('--profile <file.json>', 'plan with the cost model of a device profile written by `loom calibrate` (default: a roofline of an H100)')
+    .option(
+      '--profile <file|name|auto>',
+      "plan with the cost model of a device profile written by `loom calibrate`: a file, a shipped profile's name (profiles/), or auto (this host's GPU's shipped profile) (default: a roofline of an H100)",
+    )
     .option('--no-nvcc', 'do not compile the CUDA kernels even when nvcc is present')
     .option('--timings <file.json>', 'write where the time went (seconds per phase) and the peak memory to this file')
     .option('--allow-outside-paths', "let a manifest's relative model paths lead out of its folder ('..', or symlinks to elsewhere)")
@@ -162,7 +166,7 @@ export function registerCompile(program: Command): void {
       ].join('\n'),
     )
     .action(async (fleet: string[], flags: CompileFlags) => {
-      const costModel = profileCostModel(flags);
+      const { costModel, note: profileNote } = profileCostModel(flags);
       const hostDefault = flags.branching === undefined ? hostBranching() : null; // said in the summary
       const branching = hostDefault !== null ? hostDefault.branching : compileBranchingFrom(String(flags.branching));
       // how the plan stage plans, the same for one plan and for each shard's
@@ -216,6 +220,7 @@ export function registerCompile(program: Command): void {
         : `${emit === 'import' ? 'raw' : emit === 'lower' ? 'lowered' : 'canonical'} IR of ${n} tenant${n === 1 ? '' : 's'}`;
       const cubin = flags.nvcc && result.nvccSkipped ? `; ${result.nvccSkipped}` : '';
       process.stderr.write(`loom: compiled ${n} tenant${n === 1 ? '' : 's'} in ${secs}s → ${result.dir} (${result.files.join(', ')}): ${what}${cubin}\n`);
+      if (profileNote && result.plan) process.stderr.write(`loom: cost model: ${profileNote}\n`);
       if (hostDefault && result.plan) process.stderr.write(`loom: branching ${hostDefault.branching}: ${hostDefault.reason} (${hostDefault.otherwise})\n`);
       const measured = result.plan?.cost.branches?.measured;
       if (measured) process.stderr.write(`loom: branching measure: ${measuredText(measured, (result.plan?.cost.branches?.tenants.length ?? 0) > 0)}\n`);
@@ -225,14 +230,16 @@ export function registerCompile(program: Command): void {
     });
 }
 
-// --profile FILE: the device profile's cost model (its reader refuses a bad or foreign file with one line).
-function profileCostModel(flags: CompileFlags): CostModel | undefined {
-  if (flags.profile === undefined) return undefined;
+// --profile FILE | NAME | auto: the device profile's cost model (its reader refuses a bad or foreign file with one
+// line), and what was chosen for the summary; auto without a shipped profile for this host's GPU: the roofline.
+function profileCostModel(flags: CompileFlags): { costModel?: CostModel; note?: string } {
+  if (flags.profile === undefined) return {};
   if (flags.from === 'launch')
     fail('USAGE', '--profile prices the plan stage, which --from launch skips (the launch dump was planned already); restart from lower or earlier');
   if (flags.emit !== undefined && ['import', 'canonicalize', 'ir', 'lower'].includes(flags.emit))
     fail('USAGE', `--profile prices the plan stage, which --emit ${flags.emit} stops before`);
-  return costModelFromProfile(readProfile(flags.profile));
+  const choice = chooseProfile(flags.profile, hostGpuName);
+  return { ...(choice.file !== null ? { costModel: costModelFromProfile(readProfile(choice.file)) } : {}), note: choice.note };
 }
 
 // maxRSS is this process's peak (kilobytes on Linux and macOS); an nvcc child is not counted.

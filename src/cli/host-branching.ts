@@ -26,3 +26,14 @@ export function hostBranching(backend: 'auto' | 'cpu' | 'cuda' = 'auto'): HostBr
     ? { branching: 'auto', reason: 'the CUDA backend runs this plan here', otherwise: '--branching never batches every group' }
     : { branching: 'never', reason: 'the CPU backend runs this plan here', otherwise: '--branching auto branches for a GPU' };
 }
+
+// The GPU the CUDA backend would run a plan on here (device 0's name), or null (no GPU, no CUDA backend built).
+export function hostGpuName(): string | null {
+  try {
+    const info = loadNativeAddon().info();
+    const name = info.cudaDevices && info.cudaDevices > 0 ? info.gpu?.name : undefined;
+    return typeof name === 'string' && name.length > 0 ? name : null;
+  } catch {
+    return null;
+  }
+}

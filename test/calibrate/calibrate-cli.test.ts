@@ -89,6 +89,24 @@ describe('loom compile --profile', () => {
     expect((await loom('inspect', defaultPlan)).out).not.toContain('profile      ');
   });
 
+  it('takes a shipped profile by name and says which in the summary; auto on a host without a GPU plans by the roofline', async () => {
+    const named = path.join(root, 'plan-shipped');
+    const r = await loom('compile', manifest, '-o', named, '--profile', 'nvidia-h100-80gb-hbm3', '--no-nvcc');
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toContain('loom: cost model: profile nvidia-h100-80gb-hbm3 (shipped)');
+    expect(readPlanDir(named).cost.profile?.name).toBe('NVIDIA H100 80GB HBM3');
+    const auto = await loom('compile', manifest, '-o', path.join(root, 'plan-auto'), '--profile', 'auto', '--no-nvcc');
+    expect(auto.code, auto.err).toBe(0);
+    // this host's GPU, if any, names the outcome; without one (CI) the roofline prices the plan
+    expect(auto.err).toMatch(
+      /loom: cost model: profile auto: (no GPU on this host; the roofline prices the plan|.* → the shipped profile |no shipped profile for )/,
+    );
+    if (/no GPU on this host/.test(auto.err)) expect(readPlanDir(path.join(root, 'plan-auto')).cost.profile).toBeUndefined();
+    const bad = await loom('compile', manifest, '-o', path.join(root, 'z'), '--profile', 'nvidia-a100', '--quiet');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--profile: no file 'nvidia-a100' and no shipped profile of that name \(shipped: .*nvidia-h100-80gb-hbm3/);
+  });
+
   it('refuses a foreign profile, and --profile with --from launch, with one line and exit 2', async () => {
     const foreign = path.join(root, 'foreign.json');
     writeFileSync(foreign, readFileSync(path.join(defaultPlan, 'plan.json')));
