@@ -51,7 +51,8 @@ export interface DeviceProfile {
   readonly backend: 'cpu' | 'cuda';
   readonly date: string; // ISO 8601
   readonly device: Readonly<Record<string, string | number>>; // driver / runtime / cuBLAS versions, capability, CPUs, ...
-  readonly settings: { readonly quick: boolean; readonly reps: number; readonly loom: string };
+  // tickIo: when `loom calibrate --tick-io` re-measured tick.io alone (ISO 8601), if it did
+  readonly settings: { readonly quick: boolean; readonly reps: number; readonly loom: string; readonly tickIo?: string };
   readonly launchOverheadUs: number; // the smallest launch's time (inside the captured tick on CUDA)
   readonly concurrency: readonly ConcurrencyPoint[]; // empty where not measured (the CPU backend)
   readonly kinds: Readonly<Record<string, ProfileKind>>;
@@ -153,7 +154,12 @@ export function checkProfile(json: unknown, what: string): DeviceProfile {
   }
   const st = obj(root.settings, 'field settings');
   if (typeof st.quick !== 'boolean') bad('settings.quick', `must be true or false, got ${typeName(st.quick)}`);
-  const settings = { quick: st.quick as boolean, reps: num(st.reps, 'settings.reps', 1), loom: str(st.loom, 'settings.loom', 64) };
+  const settings = {
+    quick: st.quick as boolean,
+    reps: num(st.reps, 'settings.reps', 1),
+    loom: str(st.loom, 'settings.loom', 64),
+    ...(st.tickIo !== undefined ? { tickIo: str(st.tickIo, 'settings.tickIo', 64) } : {}),
+  };
   const launchOverheadUs = num(root.launchOverheadUs, 'field launchOverheadUs');
   const concurrency = list(root.concurrency, 'field concurrency', 64).map((c, i): ConcurrencyPoint => {
     const o = obj(c, `concurrency[${i}]`);

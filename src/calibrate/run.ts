@@ -106,6 +106,25 @@ export async function calibrate(opts: CalibrateOptions = {}): Promise<DeviceProf
   }
 }
 
+// `loom calibrate --tick-io`: only the tick's own cost (tick.io) measured again on this device, written into
+// `profile` (a profile of this card and backend: its launch overhead is the probe launch subtracted). Seconds,
+// where the whole grid takes minutes: for a profile calibrated before tick.io was measured on full ticks.
+export async function remeasureTickIo(profile: DeviceProfile, opts: Pick<CalibrateOptions, 'threads' | 'onProgress'> = {}): Promise<DeviceProfile> {
+  const progress = opts.onProgress ?? (() => {});
+  const addon = nativeAddonInfo();
+  const backend = resolveBackend(profile.backend, addon.backends, addon.cudaDevices ?? 0);
+  const here = describeDevice(backend, opts.threads ?? addon.threads, addon.gpu).name;
+  if (backend !== profile.backend || here !== profile.name)
+    fail('USAGE', `calibrate --tick-io: the profile is of ${profile.name} (${profile.backend}); this host runs ${here} (${backend})`);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'loom-calibrate-'));
+  try {
+    const ticks = await measureTickIo(scratch, backend, profile.settings.quick, opts.threads, profile.launchOverheadUs, progress);
+    return { ...profile, settings: { ...profile.settings, tickIo: new Date().toISOString() }, kinds: { ...profile.kinds, 'tick.io': tickIoKind(ticks) } };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 function probePoint(): BenchPoint {
   return { kind: 'kernel', key: 'kernel.fill', kernel: OVERHEAD_PROBE, label: 'fill 1 (launch overhead)' };
 }

@@ -1,7 +1,7 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../ir/errors.js';
-import { calibrate } from '../calibrate/run.js';
+import { calibrate, remeasureTickIo } from '../calibrate/run.js';
 import { formatProfile } from '../calibrate/summary.js';
 import { profileJson, readProfile } from '../calibrate/profile.js';
 import { refitProfile } from '../calibrate/refit.js';
@@ -16,6 +16,7 @@ interface CalibrateFlags {
   threads?: string;
   quiet?: boolean;
   refit?: string;
+  tickIo?: string;
 }
 
 export function registerCalibrate(program: Command): void {
@@ -30,6 +31,10 @@ export function registerCalibrate(program: Command): void {
     .option('--threads <n>', "CPU backend: worker threads (default: the backend's)")
     .option('--quiet', 'no progress output')
     .option('--refit <profile.json>', "instead: fit a profile's kinds again from its own measurements by today's kinds (no GPU), written to --out or over it")
+    .option(
+      '--tick-io <profile.json>',
+      "instead: measure only the tick's own cost (tick.io, full ticks of one-tenant plans: seconds) on this device into a profile of this card, written to --out or over it",
+    )
     .addHelpText(
       'after',
       [
@@ -46,6 +51,22 @@ export function registerCalibrate(program: Command): void {
       ].join('\n'),
     )
     .action(async (flags: CalibrateFlags) => {
+      if (flags.refit !== undefined && flags.tickIo !== undefined) fail('USAGE', '--refit and --tick-io each rewrite a profile: give one');
+      if (flags.tickIo !== undefined) {
+        const { profile } = readProfile(flags.tickIo);
+        const started = Date.now();
+        const say = (msg: string) => {
+          if (!flags.quiet) process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
+        };
+        const before = profile.kinds['tick.io']?.fit;
+        const next = await remeasureTickIo(profile, { onProgress: say });
+        const after = next.kinds['tick.io']!.fit;
+        const out = flags.out ?? flags.tickIo;
+        writeAtomically(out, profileJson(next));
+        const line = (f: typeof after | undefined) => (f ? `${f.overheadUs.toFixed(2)} µs + bytes at ${(f.bytesPerS / 1e9).toFixed(1)} GB/s` : 'none');
+        process.stdout.write(`tick.io: ${line(before)} → ${line(after)}\nwrote ${out}\n`);
+        return;
+      }
       if (flags.refit !== undefined) {
         const { profile } = readProfile(flags.refit);
         const { profile: refit, changed } = refitProfile(profile);

@@ -57,6 +57,31 @@ describe('loom calibrate', () => {
     expect(p.concurrency).toEqual([]); // the CPU backend: not measured
   }, 120_000);
 
+  it('--tick-io measures only tick.io again into a profile of this device, and refuses one of another', async () => {
+    const out = path.join(root, 'tick-io.json');
+    const r = await loom('calibrate', '--tick-io', profile(), '--out', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/tick with [\d.]+ (KiB|MiB|B) of inputs and outputs/);
+    expect(r.out).toMatch(/tick\.io: [\d.-]+ µs \+ bytes at [\d.]+ GB\/s → [\d.-]+ µs \+ bytes at [\d.]+ GB\/s\nwrote /);
+    const before = readProfile(profile()).profile;
+    const after = readProfile(out).profile;
+    expect(after.settings.tickIo).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(before.settings.tickIo).toBeUndefined();
+    const { 'tick.io': newIo, ...rest } = after.kinds;
+    const { 'tick.io': oldIo, ...restBefore } = before.kinds;
+    expect(rest).toEqual(restBefore); // every other kind as it was
+    expect(newIo!.points.length).toBe(oldIo!.points.length);
+    expect({ ...after, kinds: {}, settings: {} }).toEqual({ ...before, kinds: {}, settings: {} });
+    const foreign = path.join(root, 'other-card.json');
+    writeFileSync(foreign, JSON.stringify({ ...before, name: 'NVIDIA H100 80GB HBM3', backend: 'cuda' }));
+    const bad = await loom('calibrate', '--tick-io', foreign, '--out', path.join(root, 'never.json'));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/calibrate --tick-io: the profile is of NVIDIA H100 80GB HBM3 \(cuda\); this host runs|calibrate --backend cuda: /);
+    const both = await loom('calibrate', '--tick-io', profile(), '--refit', profile());
+    expect(both.code).toBe(2);
+    expect(both.err).toMatch(/--refit and --tick-io each rewrite a profile: give one/);
+  }, 60_000);
+
   it('refuses an unknown backend and a non-numeric --threads with exit 2', async () => {
     expect((await loom('calibrate', '--backend', 'tpu')).err).toMatch(/--backend must be one of auto, cpu, cuda, got 'tpu'/);
     const r = await loom('calibrate', '--backend', 'cpu', '--threads', 'many');
