@@ -781,14 +781,18 @@ backend backend_cuda_create(const cuda_options& opts) {
     if (!c->dev.cu_ctx) throw loom_error("backend 'cuda': no current CUDA context after initialization");
     CUDA_CHECK(cudaGetDeviceProperties(&c->dev.props, c->dev.device));
     c->pdl.enabled = c->pdl.policy != pdl_policy::off && c->dev.props.major >= 9;
-    c->pdl.prefetch = c->pdl.enabled && c->pdl.policy == pdl_policy::automatic ? cuda_pdl_prefetch_from_env() : 0;
-    const std::string launches = "a Loom kernel after a Loom kernel on its stream launches programmatically";
-    c->pdl.note = c->pdl.prefetch
-                      ? "LOOM_CUDA_PDL=auto: " + launches + "; skinny GEMMs prefetch their first weights into L2 before waiting (" +
-                            std::to_string(c->pdl.prefetch) + " k steps a row, LOOM_CUDA_PDL_PREFETCH)"
-                  : c->pdl.enabled                   ? "LOOM_CUDA_PDL=noprefetch: " + launches
-                  : c->pdl.policy == pdl_policy::off ? std::string("LOOM_CUDA_PDL=off")
-                                                     : std::string("programmatic dependent launch needs sm_90 or later");
+    const bool prefetch = c->pdl.policy == pdl_policy::prefetch || (c->pdl.policy == pdl_policy::automatic && kPdlPrefetchByDefault);
+    c->pdl.prefetch = c->pdl.enabled && prefetch ? cuda_pdl_prefetch_from_env() : 0;
+    const char* policy = c->pdl.policy == pdl_policy::automatic     ? "auto"
+                         : c->pdl.policy == pdl_policy::prefetch    ? "prefetch"
+                         : c->pdl.policy == pdl_policy::no_prefetch ? "noprefetch"
+                                                                    : "off";
+    c->pdl.note = std::string("LOOM_CUDA_PDL=") + policy;
+    if (c->pdl.enabled) c->pdl.note += ": a Loom kernel after a Loom kernel on its stream launches programmatically";
+    else if (c->pdl.policy != pdl_policy::off) c->pdl.note += ": programmatic dependent launch needs sm_90 or later";
+    if (c->pdl.prefetch)
+      c->pdl.note += "; skinny GEMMs prefetch their first weights into L2 before waiting (" + std::to_string(c->pdl.prefetch) +
+                     " k steps a row, LOOM_CUDA_PDL_PREFETCH)";
     CUDA_CHECK(cudaStreamCreateWithFlags(&c->dev.stream, cudaStreamNonBlocking));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev0));
     CUDA_CHECK(cudaEventCreate(&c->dev.ev1));

@@ -221,9 +221,11 @@ struct cuda_lanes_state {
 // GEMM) right after another Loom kernel on the same stream is launched with programmatic stream serialization,
 // so it is scheduled while that one runs (in a captured tick: a programmatic edge). Never after a cuBLAS call,
 // a copy or a cross-lane wait (backend_cuda_enqueue.cc decides per launch).
-// automatic: programmatic launches whose skinny-GEMM kernels prefetch their first weights into L2 before the
-// grid dependency wait (backend_cuda_gemv.cu); no_prefetch: the launches without the prefetch; off: none.
-enum class pdl_policy { automatic, no_prefetch, off };
+// LOOM_CUDA_PDL: automatic = programmatic launches, their skinny-GEMM kernels prefetching their first W lines into
+// L2 before the grid dependency wait (backend_cuda_gemv.cu) where kPdlPrefetchByDefault; prefetch / noprefetch =
+// with / without that prefetch; off = no programmatic launches.
+enum class pdl_policy { automatic, prefetch, no_prefetch, off };
+constexpr bool kPdlPrefetchByDefault = false; // opt-in until a GPU measures it (written without one)
 
 struct cuda_pdl_state {
   pdl_policy policy = pdl_policy::automatic; // LOOM_CUDA_PDL

@@ -119,7 +119,10 @@ bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool 
 
 pdl_policy cuda_pdl_policy_from_env() {
   return cuda_env_choice("LOOM_CUDA_PDL", pdl_policy::automatic,
-                         {{"auto", pdl_policy::automatic}, {"noprefetch", pdl_policy::no_prefetch}, {"off", pdl_policy::off}});
+                         {{"auto", pdl_policy::automatic},
+                          {"prefetch", pdl_policy::prefetch},
+                          {"noprefetch", pdl_policy::no_prefetch},
+                          {"off", pdl_policy::off}});
 }
 
 int cuda_pdl_prefetch_from_env() { return cuda_env_choice("LOOM_CUDA_PDL_PREFETCH", 2, {{"1", 1}, {"2", 2}, {"4", 4}, {"8", 8}}); }

@@ -1,7 +1,7 @@
 // Programmatic dependent launch on the CUDA backend (native/src/backend_cuda_pdl.cuh, LOOM_CUDA_PDL): a Loom
 // kernel right after another Loom kernel on its stream is scheduled while that one still runs, and waits for it
-// to finish before reading its results (under `auto` a skinny-GEMM kernel first prefetches its first weight lines
-// into L2; `noprefetch` leaves that out). It must change no output: the mixed test fleet (18 tenants, chains of
+// to finish before reading its results (under `prefetch` a skinny-GEMM kernel first prefetches its first weight
+// lines into L2; `noprefetch` leaves that out; `auto` is one of the two). It must change no output: the mixed test fleet (18 tenants, chains of
 // generated kernels, epilogue and skinny / tiled GEMM kernels) on lanes and on one stream, captured and eager,
 // full and masked ticks, against the same plan without it and the CPU backend, tenant by tenant.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -65,10 +65,12 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: programmatic dependent launch b
     expect(off.backendInfo().pdlLaunches).toBe(0);
     expect(String(off.backendInfo().pdlNote)).toContain('LOOM_CUDA_PDL=off');
     const bare = await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'noprefetch' });
+    const fetching = await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'prefetch' });
     if (Number(info.ccMajor) >= 9) {
-      expect(String(info.pdlNote)).toContain('prefetch their first weights');
+      expect(String(fetching.backendInfo().pdlNote)).toContain('prefetch their first weights into L2 before waiting (2 k steps a row');
       expect(String(bare.backendInfo().pdlNote)).toContain('LOOM_CUDA_PDL=noprefetch');
-      expect(bare.backendInfo().pdlLaunches).toBe(info.pdlLaunches);
+      expect(String(bare.backendInfo().pdlNote)).not.toContain('prefetch their');
+      for (const l of [bare, fetching]) expect(l.backendInfo().pdlLaunches).toBe(info.pdlLaunches);
     }
   });
 
@@ -79,6 +81,8 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: programmatic dependent launch b
     const variants: Array<[string, LoadedPlan]> = [
       ['lanes, graph', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto' })],
       ['lanes, graph, no prefetch', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'noprefetch' })],
+      ['lanes, graph, prefetch', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'prefetch' })],
+      ['prefetch 8 steps, masked ticks', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'prefetch', LOOM_CUDA_PDL_PREFETCH: '8', LOOM_CUDA_SPARSE: 'always' })],
       ['one stream, graph', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto', LOOM_CUDA_LANES: 'off' })],
       ['lanes, eager', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto' }, { debug: { graph: false } })],
       ['default paths', await load({ LOOM_CUDA_PDL: 'auto' })],
