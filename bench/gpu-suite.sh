@@ -29,6 +29,10 @@
 #              fleet's predicted tick against its measured one with that profile and with the default roofline
 #              (issue 13 item 2: within ±25%). Not in the default list: a few minutes. Copy the profile to
 #              profiles/<card>.json to ship it.
+#   prefetch   bench/env-ab.ts: the skinny-GEMM weight prefetch before the programmatic-launch wait
+#              (LOOM_CUDA_PDL=noprefetch / prefetch / prefetch with 4 steps / off) on 64 x MLP b1 and b16, 120 x LSTM
+#              and the zoo mix, interleaved rounds in one process. Not in the default list: decides
+#              kPdlPrefetchByDefault (native/src/backend_cuda_ctx.h).
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -121,6 +125,11 @@ for part in $PARTS; do
         --bodies json,binary,grpc --intake-threads 0,auto --client-procs 4 ${SERVE_LOAD_ARGS:-}
       step serve-intake $TSX bench/serve-intake.ts --seconds 3 --out "$OUT"
       ;;
+    prefetch)
+      step prefetch-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
+        --settings 'LOOM_CUDA_PDL=noprefetch;LOOM_CUDA_PDL=prefetch;LOOM_CUDA_PDL=prefetch,LOOM_CUDA_PDL_PREFETCH=4;LOOM_CUDA_PDL=off'
+      grep -A40 '^env A/B' "$OUT/prefetch-ab.log" || true
+      ;;
     calibrate)
       step calibrate $LOOM calibrate --backend cuda --out "$OUT/device-profile.json"
       step cost-model $TSX bench/cost-model.ts --profile "$OUT/device-profile.json" --backend cuda --work "$WORK/cost-model" --out "$OUT"
@@ -130,7 +139,7 @@ for part in $PARTS; do
       # shellcheck disable=SC2086
       step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 240 ${TENANT_SCALE_ARGS:-}
       ;;
-    *) echo "unknown part '$part' (build tests tick host rows demo fleets spacetime occupancy seed serve calibrate tenants)"; exit 2 ;;
+    *) echo "unknown part '$part' (build tests tick host rows demo fleets spacetime occupancy seed serve calibrate prefetch tenants)"; exit 2 ;;
   esac
 done
 exit $status
