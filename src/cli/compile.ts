@@ -24,7 +24,7 @@ import { COMPILE_BRANCHINGS, compileBranchingFrom, measuredText } from '../fleet
 import { BRANCH_MAX_LANES, BRANCH_TOLERANCE } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import { chooseProfile } from '../calibrate/shipped.js';
-import { hostBranching, hostGpuName } from './host-branching.js';
+import { hostBranching, hostGpuName, unmeasured } from './host-branching.js';
 import type { CostModel } from '../planner/index.js';
 
 interface CompileFlags {
@@ -167,7 +167,9 @@ export function registerCompile(program: Command): void {
     )
     .action(async (fleet: string[], flags: CompileFlags) => {
       const { costModel, note: profileNote } = profileCostModel(flags);
-      const hostDefault = flags.branching === undefined ? hostBranching() : null; // said in the summary
+      // said in the summary; no whole plan to time with shards, --emit or --from launch
+      const wholePlan = flags.shards === undefined && flags.deviceMemory === undefined && flags.emit === undefined && flags.from !== 'launch';
+      const hostDefault = flags.branching === undefined ? (wholePlan ? hostBranching() : unmeasured(hostBranching())) : null;
       const branching = hostDefault !== null ? hostDefault.branching : compileBranchingFrom(String(flags.branching));
       // how the plan stage plans, the same for one plan and for each shard's
       const planning = {

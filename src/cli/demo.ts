@@ -6,6 +6,7 @@ import { readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { loadPlan } from '../../runtime/index.js';
+import { measuredText } from '../fleet/branch-measure.js';
 import { compileFleet } from '../fleet/compile.js';
 import { DEMO_MAX_BATCH, demoFleet, writeDemoFleet } from '../fleet/demo.js';
 import { exampleInputs } from '../fleet/inputs.js';
@@ -48,7 +49,11 @@ export function registerDemo(program: Command): void {
       const progress = createProgressReporter({ quiet: flags.quiet === true });
       let t0 = Date.now();
       try {
-        await compileFleet(manifest, planDir, { onProgress: progress.onProgress, branching: branching.branching });
+        await compileFleet(manifest, planDir, {
+          onProgress: progress.onProgress,
+          branching: branching.branching,
+          measureBackend: flags.backend as 'auto' | 'cpu' | 'cuda',
+        });
       } finally {
         progress.finish();
       }
@@ -56,6 +61,8 @@ export function registerDemo(program: Command): void {
         `compiled in ${((Date.now() - t0) / 1000).toFixed(1)}s → ${planDir}   (loom inspect ${planDir} for every launch; branching ${branching.branching}: ${branching.reason})\n`,
       );
       const plan = readPlanDir(planDir);
+      const measured = plan.cost.branches?.measured;
+      if (measured) out(`branching measure: ${measuredText(measured, (plan.cost.branches?.tenants.length ?? 0) > 0)}\n`);
       out(`${formatTotals(plan)}\n`);
 
       const loaded = await loadPlan(planDir, { backend: flags.backend as 'auto' | 'cpu' | 'cuda' });
