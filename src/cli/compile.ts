@@ -97,7 +97,7 @@ export function registerCompile(program: Command): void {
     )
     .option(
       '--branching <mode>',
-      `batch or branch: ${COMPILE_BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given, unless the cost model predicts the branched tick more than ${Math.round((BRANCH_TOLERANCE - 1) * 100)}% slower than batching — for the CUDA backend; never: always batched; always: branched whatever the model predicts; measure: plan both, time both on this host's GPU (or CPU), keep the faster — a second compile and two plan loads; default auto where this host runs plans on a CUDA GPU, else never)`,
+      `batch or branch: ${COMPILE_BRANCHINGS.join(' | ')} (auto: each group of equal tenants that fits the lanes runs as parallel branches, a lane per tenant, up to ${BRANCH_MAX_LANES} lanes unless --lanes is given, unless the cost model predicts the branched tick more than ${Math.round((BRANCH_TOLERANCE - 1) * 100)}% slower than batching — for the CUDA backend; never: always batched; always: branched whatever the model predicts; measure: plan both, time both on this host's GPU (or CPU), keep the faster — a second compile and two plan loads; default measure where this host runs plans on a CUDA GPU (auto with --shards, --device-memory, --emit or --from launch), else never)`,
     )
     .option(
       '--no-squeeze-excite',
