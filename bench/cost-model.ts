@@ -4,7 +4,7 @@
 // time of the captured tick, CUDA events; CPU: wall clock) and every launch (LoadedPlan.profileTick), and
 // print predicted vs measured per fleet, then per launch kind over all fleets.
 //
-//   usage: node --import tsx bench/cost-model.ts [--profile profiles/<card>.json] [--fleets demo,mlp-b1,...]
+//   usage: node --import tsx bench/cost-model.ts [--profile profiles/<card>.json | <card> | auto] [--fleets demo,mlp-b1,...]
 //          [--backend auto|cpu|cuda] [--branching never|auto] [--tolerance 25] [--iters 100] [--tenants-scale 1]
 //          [--work DIR] [--nvcc auto|off] [--measured SPACE_TIME.json] [--out bench/results]
 //   Fleets: demo (loom demo's 16 tenants) and the fleet table's (bench/fleet-table/specs.ts). Writes
@@ -21,6 +21,8 @@ import { fail } from '../ir/errors.js';
 import { writeZooModel } from '../models/index.js';
 import { type LoadedPlan, loadPlan } from '../runtime/index.js';
 import { costModelFromProfile, readProfile } from '../src/calibrate/profile.js';
+import { chooseProfile } from '../src/calibrate/shipped.js';
+import { hostGpuName } from '../src/cli/host-branching.js';
 import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { fmtUs } from '../src/fleet/summary.js';
@@ -105,7 +107,8 @@ export async function measureFleet(loaded: LoadedPlan, iters: number): Promise<{
 
 export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostModelRow[]; device: string; costModel: string }> {
   const log = o.log ?? (() => {});
-  const costModel: CostModel | undefined = o.profile !== undefined ? costModelFromProfile(readProfile(o.profile)) : undefined;
+  const profileFile = o.profile !== undefined ? chooseProfile(o.profile, hostGpuName).file : null;
+  const costModel: CostModel | undefined = profileFile !== null ? costModelFromProfile(readProfile(profileFile)) : undefined;
   const rows: CostModelRow[] = [];
   let device = '';
   for (const name of o.fleets)
@@ -214,7 +217,7 @@ const USAGE = `usage: node --import tsx bench/cost-model.ts [options]
 The cost model against the device, fleet by fleet: each fleet compiled with the profile (or the default
 roofline), its predicted tick and launches against the measured ones (target: within ±25% on every fleet).
 
-  --profile FILE        a device profile (loom calibrate); default: the roofline
+  --profile FILE|NAME|auto  a device profile (loom calibrate), a shipped one's name, or auto (this GPU's); default: the roofline
   --fleets a,b          ${COST_MODEL_FLEETS.join(', ')} (default: all)
   --backend B           auto | cpu | cuda (default auto)
   --branching B         never | auto: plan as measured (default: the planner's)
