@@ -54,12 +54,8 @@ export function registerCalibrate(program: Command): void {
       if (flags.refit !== undefined && flags.tickIo !== undefined) fail('USAGE', '--refit and --tick-io each rewrite a profile: give one');
       if (flags.tickIo !== undefined) {
         const { profile } = readProfile(flags.tickIo);
-        const started = Date.now();
-        const say = (msg: string) => {
-          if (!flags.quiet) process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
-        };
         const before = profile.kinds['tick.io']?.fit;
-        const next = await remeasureTickIo(profile, { onProgress: say });
+        const next = await remeasureTickIo(profile, { onProgress: progressLine(flags.quiet === true, Date.now()) });
         const after = next.kinds['tick.io']!.fit;
         const out = flags.out ?? flags.tickIo;
         writeAtomically(out, profileJson(next));
@@ -82,9 +78,7 @@ export function registerCalibrate(program: Command): void {
         if (!Number.isInteger(threads) || threads < 1) fail('USAGE', `--threads must be a positive integer, got '${flags.threads}'`);
       }
       const started = Date.now();
-      const say = (msg: string) => {
-        if (!flags.quiet) process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
-      };
+      const say = progressLine(flags.quiet === true, started);
       const profile = await calibrate({
         backend: flags.backend as (typeof BACKENDS)[number],
         quick: flags.quick === true,
@@ -98,6 +92,13 @@ export function registerCalibrate(program: Command): void {
         `${formatProfile(profile)}\nwrote ${out} (${((Date.now() - started) / 1000).toFixed(1)} s); use it with: loom compile <fleet> -o <plan-dir> --profile ${out}\n`,
       );
     });
+}
+
+// "[  12.3 s] msg" on stderr, seconds since `started`; nothing when quiet.
+function progressLine(quiet: boolean, started: number): (msg: string) => void {
+  return (msg) => {
+    if (!quiet) process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
+  };
 }
 
 function writeAtomically(file: string, text: string): void {
