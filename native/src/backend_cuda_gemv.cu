@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(kNtWarps * 32) loom_gemv_nt(cuda_gemv_args a, 
   const entry_ptrs<T> p = entry_of<T>(a, e); // the launch's tables: uploaded before the tick, never by a kernel
   const T* wrow[kNtCols];
   w_rows<T>(a, p, j0, wrow);
-  if (busy && a.prefetch) prefetch_w<T>(a, wrow, lane, 32, a.k);
+  if (busy) prefetch_w<T>(a, wrow, lane, 32, a.k);
   cuda_pdl_enter();
   float acc[M][kNtCols] = {};
 
