@@ -230,9 +230,9 @@ constexpr bool kPdlPrefetchByDefault = false; // opt-in until a GPU measures it 
 struct cuda_pdl_state {
   pdl_policy policy = pdl_policy::automatic; // LOOM_CUDA_PDL
   bool enabled = false;                      // the policy allows it and the device is sm_90 or later
-  int prefetch = 0;                          // enabled and automatic: the k steps of W each skinny-GEMM warp prefetches before its wait
-  long long launched = 0;                    // kernels launched programmatically so far
-  int graph_launches = 0;                    // ... of them in the captured full tick
+  int prefetch = 0;       // enabled and prefetching (prefetch, or auto where kPdlPrefetchByDefault): W k steps a warp prefetches
+  long long launched = 0; // kernels launched programmatically so far
+  int graph_launches = 0; // ... of them in the captured full tick
   std::string note;
 };
 
@@ -399,7 +399,7 @@ bool cuda_enqueue_gemm(cuda_ctx& c, const cuda_gemm_ctx& x, gemm_call& g, bool m
 bool cuda_enqueue_launch(cuda_ctx& c, const cuda_gemm_ctx& x, launch_state& s, bool may_fall_back, bool after_kernel = false);
 // ... on the context's own stream (c.dev.gemm).
 bool cuda_enqueue_launch(cuda_ctx& c, launch_state& s, bool may_fall_back, bool after_kernel = false);
-// LOOM_CUDA_PDL (auto: programmatic dependent launch between Loom kernels on sm_90+; off), read at create.
+// LOOM_CUDA_PDL (auto | prefetch | noprefetch | off: pdl_policy above), read at create.
 pdl_policy cuda_pdl_policy_from_env();
 int cuda_pdl_prefetch_from_env(); // LOOM_CUDA_PDL_PREFETCH: k steps per W row (1, 2, 4 or 8; default 2)
 // A tick's body: poison memsets and the launches — what a captured graph holds. Its copies (`in`, `out`: io
