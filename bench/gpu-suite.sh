@@ -33,6 +33,9 @@
 #              (LOOM_CUDA_PDL=noprefetch / prefetch / prefetch with 4 steps / off) on 64 x MLP b1 and b16, 120 x LSTM
 #              and the zoo mix, interleaved rounds in one process. Not in the default list: decides
 #              kPdlPrefetchByDefault (native/src/backend_cuda_ctx.h).
+#   l2warm     bench/env-ab.ts: the L2 warm-up of a full tick's first weights while its inputs are copied
+#              (LOOM_CUDA_L2_WARM=off / 16 MB / on = half the L2 / on with the PDL prefetch) on the same fleets. Not in
+#              the default list: decides kL2WarmByDefault (native/src/backend_cuda_ctx.h).
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -129,6 +132,11 @@ for part in $PARTS; do
       step prefetch-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
         --settings 'LOOM_CUDA_PDL=noprefetch;LOOM_CUDA_PDL=prefetch;LOOM_CUDA_PDL=prefetch,LOOM_CUDA_PDL_PREFETCH=4;LOOM_CUDA_PDL=off'
       grep -A40 '^env A/B' "$OUT/prefetch-ab.log" || true
+      ;;
+    l2warm)
+      step l2warm-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
+        --settings 'LOOM_CUDA_L2_WARM=off;LOOM_CUDA_L2_WARM=16;LOOM_CUDA_L2_WARM=on;LOOM_CUDA_L2_WARM=on,LOOM_CUDA_PDL=prefetch'
+      grep -A40 '^env A/B' "$OUT/l2warm-ab.log" || true
       ;;
     calibrate)
       step calibrate $LOOM calibrate --backend cuda --out "$OUT/device-profile.json"

@@ -281,6 +281,7 @@ void cuda_destroy(void* ctx) {
   }
   if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
   cuda_lanes_destroy(*c);
+  cuda_l2_warm_destroy(*c);
   cuda_staged_destroy(*c);
   cuda_sparse_destroy(*c);
   if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
@@ -428,6 +429,7 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   }
 
   cuda_lanes_prepare(c, plan, kWorkspaceBytes);
+  cuda_l2_warm_prepare(c, plan);
 
   // Warm-up: one eager tick on zero inputs, synchronizing after each launch (faults name their launch;
   // lazy module and cuBLAS initialization happen here, not inside the capture).
@@ -657,6 +659,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("ccMajor", c.dev.props.major);
   num("ccMinor", c.dev.props.minor);
   cuda_lanes_stats(c, out);
+  cuda_l2_warm_stats(c, out);
   num("loadChoiceMs", c.gemm.choose_ms);    // wall ms of the load-time GEMM choices (timed candidates)
   num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
   out.strings.emplace_back("pdlNote", c.pdl.note);
@@ -774,6 +777,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->lanes.policy = cuda_lanes_policy_from_env();
     c->lanes.priority = cuda_priority_policy_from_env();
     c->pdl.policy = cuda_pdl_policy_from_env();
+    c->l2.setting = cuda_l2_warm_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

@@ -236,6 +236,22 @@ struct cuda_pdl_state {
   std::string note;
 };
 
+// L2 warm-up of a full tick's first weights (backend_cuda_l2warm.h / .cc). LOOM_CUDA_L2_WARM: auto (off while
+// kL2WarmByDefault is false), on (half the L2), off, or a budget in MB (8, 16, 24, 32, 48).
+constexpr bool kL2WarmByDefault = false; // opt-in until a GPU measures it (written without one)
+constexpr int kL2WarmAuto = -1, kL2WarmOn = -2;
+
+struct cuda_l2_warm_state {
+  int setting = kL2WarmAuto; // LOOM_CUDA_L2_WARM: kL2WarmAuto, kL2WarmOn, 0 (off) or MB
+  long long bytes = 0;       // prefetched per full tick (0: no warm-up)
+  int spans = 0;             // pieces in `table`
+  void* table = nullptr;     // device cuda_l2_span[spans]
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr; // recorded on the tick's stream before its input copies; the side stream waits for it
+  long long launched = 0;
+  std::string note;
+};
+
 // The plan's arenas in device memory and the pinned host staging a tick copies through.
 struct cuda_memory {
   arena_sizes sizes;
@@ -358,6 +374,7 @@ struct cuda_ctx {
   cuda_staged_state staged;
   cuda_lanes_state lanes;
   cuda_pdl_state pdl;
+  cuda_l2_warm_state l2;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
@@ -446,6 +463,17 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
   }
   throw loom_error(std::string(var) + " must be " + names + ", got '" + v + "'");
 }
+
+// ---- backend_cuda_l2warm.cc ----
+int cuda_l2_warm_from_env(); // LOOM_CUDA_L2_WARM (cuda_l2_warm_state::setting)
+// At load, after the arenas: the first weights a full tick's GEMMs read, up to the setting's budget; the table,
+// side stream and event when there is anything worth warming.
+void cuda_l2_warm_prepare(cuda_ctx& c, const launch_plan& plan);
+// A full tick: mark before its input copies (returns whether it warms), launch after enqueueing them.
+bool cuda_l2_warm_mark(cuda_ctx& c);
+void cuda_l2_warm_launch(cuda_ctx& c);
+void cuda_l2_warm_stats(const cuda_ctx& c, backend_stats& out);
+void cuda_l2_warm_destroy(cuda_ctx& c);
 
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
