@@ -36,6 +36,10 @@
 #   l2warm     bench/env-ab.ts: the L2 warm-up of a full tick's first weights while its inputs are copied
 #              (LOOM_CUDA_L2_WARM=off / 16 MB / on = half the L2 / on with the PDL prefetch) on the same fleets. Not in
 #              the default list: decides kL2WarmByDefault (native/src/backend_cuda_ctx.h).
+#   choose     bench/env-ab.ts: the load-time GEMM choices timed as chains of programmatic launches against timed
+#              one by one (LOOM_CUDA_CHOOSE=isolated / chain) and Loom's tiled kernel wherever it fits
+#              (LOOM_CUDA_TILE=force) on the zoo mix, 64 x MLP b16 and 32 x ResNet-18. Not in the default list:
+#              decides kChooseChainByDefault (native/src/backend_cuda_ctx.h).
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -137,6 +141,11 @@ for part in $PARTS; do
       step l2warm-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
         --settings 'LOOM_CUDA_L2_WARM=off;LOOM_CUDA_L2_WARM=16;LOOM_CUDA_L2_WARM=on;LOOM_CUDA_L2_WARM=on,LOOM_CUDA_PDL=prefetch'
       grep -A40 '^env A/B' "$OUT/l2warm-ab.log" || true
+      ;;
+    choose)
+      step choose-ab $TSX bench/env-ab.ts --fleets zoo-mix,mlp-b16,resnet18 --work "$WORK/fleets" --rounds 5 \
+        --settings 'LOOM_CUDA_CHOOSE=isolated;LOOM_CUDA_CHOOSE=chain;LOOM_CUDA_TILE=force'
+      grep -A40 '^env A/B' "$OUT/choose-ab.log" || true
       ;;
     calibrate)
       step calibrate $LOOM calibrate --backend cuda --out "$OUT/device-profile.json"

@@ -773,6 +773,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->gemm.fuse = cuda_fuse_policy_from_env();
     c->gemm.lt = cuda_lt_policy_from_env();
     c->gemm.tile = cuda_tile_policy_from_env();
+    c->gemm.choose_chain = cuda_choose_chain_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();
     c->lanes.policy = cuda_lanes_policy_from_env();
     c->lanes.priority = cuda_priority_policy_from_env();

@@ -225,6 +225,9 @@ struct cuda_lanes_state {
 // L2 before the grid dependency wait (backend_cuda_gemv.cu) where kPdlPrefetchByDefault; prefetch / noprefetch =
 // with / without that prefetch; off = no programmatic launches.
 enum class pdl_policy { automatic, prefetch, no_prefetch, off };
+// Load-time GEMM choices timed as chains of programmatic launches (LOOM_CUDA_CHOOSE, cuda_gemm_state::choose_chain):
+// opt-in until a GPU measures it.
+constexpr bool kChooseChainByDefault = false;
 constexpr bool kPdlPrefetchByDefault = false; // opt-in until a GPU measures it (written without one)
 
 struct cuda_pdl_state {
@@ -310,6 +313,10 @@ struct cuda_gemm_state {
   int gemv_calls = 0;
   bool gemv_vec = true;  // LOOM_CUDA_GEMV_VEC (off: the skinny kernel never takes its 16-byte-load form)
   bool gemv_swap = true; // LOOM_CUDA_GEMV_SWAP (off: the skinny kernel never runs a call transposed)
+  // LOOM_CUDA_CHOOSE: the load-time timings replay a candidate's repetitions as a chain (chain: each Loom kernel
+  // launched programmatically after the previous repetition, as it runs between Loom kernels in a tick) or each
+  // on its own (isolated). auto = chain where kChooseChainByDefault.
+  bool choose_chain = false;
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
@@ -475,6 +482,8 @@ void cuda_l2_warm_launch(cuda_ctx& c);
 void cuda_l2_warm_stats(const cuda_ctx& c, backend_stats& out);
 void cuda_l2_warm_destroy(cuda_ctx& c);
 
+// Whether LOOM_CUDA_CHOOSE (auto|chain|isolated) times load-time candidates as chains (cuda_gemm_state::choose_chain).
+bool cuda_choose_chain_from_env();
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
 bool cuda_gemv_vec_from_env();  // LOOM_CUDA_GEMV_VEC=auto|off

@@ -258,20 +258,32 @@ double time_as_graph(cuda_ctx& c, Run run) {
   return best;
 }
 
-// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then timed as a graph.
+// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then timed as a graph
+// (as a chain under LOOM_CUDA_CHOOSE=chain: see cuda_time_launch).
 double time_gemm(cuda_ctx& c, gemm_call& g, gemm_mode mode) {
   g.mode = mode;
   cuda_enqueue_gemm(c, c.dev.gemm, g, false);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-  return time_as_graph(c, [&] { cuda_enqueue_gemm(c, c.dev.gemm, g, false); });
+  bool last = false;
+  return time_as_graph(c, [&] { last = cuda_enqueue_gemm(c, c.dev.gemm, g, false, c.gemm.choose_chain && last); });
 }
 
 } // namespace
 
+// Under LOOM_CUDA_CHOOSE=chain each repetition follows the previous one as it follows a Loom kernel in a tick:
+// a candidate that runs as Loom kernels launches programmatically (scheduled while the one before runs), one that
+// starts with a cuBLAS call does not, so the timing credits the launch latency a Loom kernel hides between Loom
+// kernels (the MobileNet chain: depthwise, squeeze-excite and GEMM launches in turn) and a cuBLAS call breaks.
 double cuda_time_launch(cuda_ctx& c, launch_state& s) {
   cuda_enqueue_launch(c, s, false);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream)); // a candidate that fails, fails here, named by its caller
-  return time_as_graph(c, [&] { cuda_enqueue_launch(c, s, false); });
+  bool last = false;
+  return time_as_graph(c, [&] { last = cuda_enqueue_launch(c, s, false, c.gemm.choose_chain && last); });
+}
+
+bool cuda_choose_chain_from_env() {
+  return cuda_env_choice("LOOM_CUDA_CHOOSE", kChooseChainByDefault,
+                         {{"auto", kChooseChainByDefault}, {"chain", true}, {"isolated", false}});
 }
 
 namespace {

@@ -324,6 +324,7 @@ void cuda_choose_gemm_paths(cuda_ctx& c) {
                 fuse_name(gs.fuse), lt_name(gs.lt), considered, gs.fused_epilogues, gemv_fused, tile_fused, lt_fused, gs.epilogue_launches,
                 gs.lt_calls, before, after, gs.memo.paths.size(), gs.memo.path_hits);
   gs.paths_note = buf;
+  if (gs.choose_chain) gs.paths_note += "; candidates timed as chains of programmatic launches (LOOM_CUDA_CHOOSE=chain)";
   if (!lt_refusal.empty()) gs.paths_note += "; first cuBLASLt limit: " + lt_refusal;
 }
 
