@@ -40,6 +40,9 @@
 #              one by one (LOOM_CUDA_CHOOSE=isolated / chain) and Loom's tiled kernel wherever it fits
 #              (LOOM_CUDA_TILE=force) on the zoo mix, 64 x MLP b16 and 32 x ResNet-18. Not in the default list:
 #              decides kChooseChainByDefault (native/src/backend_cuda_ctx.h).
+#   iograph    bench/env-ab.ts: a full tick as one graph with its copies (LOOM_CUDA_IO_GRAPH=off / on / on with the L2
+#              warm-up) on the same fleets as prefetch, then bench/host-overhead.ts with it on (the submit's host
+#              time). Not in the default list: decides kIoGraphByDefault (native/src/backend_cuda_ctx.h).
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -146,6 +149,13 @@ for part in $PARTS; do
       step choose-ab $TSX bench/env-ab.ts --fleets zoo-mix,mlp-b16,resnet18 --work "$WORK/fleets" --rounds 5 \
         --settings 'LOOM_CUDA_CHOOSE=isolated;LOOM_CUDA_CHOOSE=chain;LOOM_CUDA_TILE=force'
       grep -A40 '^env A/B' "$OUT/choose-ab.log" || true
+      ;;
+    iograph)
+      step iograph-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
+        --settings 'LOOM_CUDA_IO_GRAPH=off;LOOM_CUDA_IO_GRAPH=on;LOOM_CUDA_IO_GRAPH=on,LOOM_CUDA_L2_WARM=on'
+      grep -A40 '^env A/B' "$OUT/iograph-ab.log" || true
+      step iograph-host env LOOM_CUDA_IO_GRAPH=on OUT="$OUT" $TSX bench/host-overhead.ts --backend cuda --iters 2000
+      tail -12 "$OUT/iograph-host.log"
       ;;
     calibrate)
       step calibrate $LOOM calibrate --backend cuda --out "$OUT/device-profile.json"

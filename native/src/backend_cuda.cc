@@ -282,6 +282,7 @@ void cuda_destroy(void* ctx) {
   if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
   cuda_lanes_destroy(*c);
   cuda_l2_warm_destroy(*c);
+  cuda_io_graph_reset(*c);
   cuda_staged_destroy(*c);
   cuda_sparse_destroy(*c);
   if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
@@ -582,6 +583,7 @@ void cuda_recover(cuda_ctx& c) {
       return;
     }
   }
+  cuda_io_graph_reset(c); // re-captured at their next full tick, after the full tick's graph
   if (c.graph.captured) {
     try {
       cudaGraphExec_t fresh = cuda_capture(c, cuda_full_body(c), false);
@@ -660,6 +662,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("ccMinor", c.dev.props.minor);
   cuda_lanes_stats(c, out);
   cuda_l2_warm_stats(c, out);
+  cuda_io_graph_stats(c, out);
   num("loadChoiceMs", c.gemm.choose_ms);    // wall ms of the load-time GEMM choices (timed candidates)
   num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
   out.strings.emplace_back("pdlNote", c.pdl.note);
@@ -774,6 +777,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->gemm.lt = cuda_lt_policy_from_env();
     c->gemm.tile = cuda_tile_policy_from_env();
     c->gemm.choose_chain = cuda_choose_chain_from_env();
+    c->io_graph.enabled = cuda_io_graph_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();
     c->lanes.policy = cuda_lanes_policy_from_env();
     c->lanes.priority = cuda_priority_policy_from_env();

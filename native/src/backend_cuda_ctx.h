@@ -255,6 +255,37 @@ struct cuda_l2_warm_state {
   std::string note;
 };
 
+// The full tick with its copies in one graph (backend_cuda_io_graph.cc). LOOM_CUDA_IO_GRAPH: auto (off while
+// kIoGraphByDefault is false), on, off.
+constexpr bool kIoGraphByDefault = false; // opt-in until a GPU measures it (written without one)
+// One copy node of an io graph: its parameters as captured, where its host end lies in the staging layout.
+struct cuda_io_copy_node {
+  cudaGraphNode_t node = nullptr;
+  cudaMemcpy3DParms p{};
+  int64_t host_off = 0;
+  bool to_device = true;
+};
+// The full tick with its copies, for one host layout of the staging buffers: runTick's pinned staging (mirrors the
+// io arena: spans null) or the executor's staging sets (spans: their compact layout). The copies point at one
+// buffer pair at a time; a tick through another pair updates them first (cudaGraphExecMemcpyNodeSetParams: a
+// host-side change, for this and later launches only).
+struct cuda_io_graph {
+  const std::vector<io_span>* spans = nullptr;
+  cudaGraph_t graph = nullptr; // kept: its copy nodes' handles address the executable graph's copies
+  cudaGraphExec_t exec = nullptr;
+  std::vector<cuda_io_copy_node> copies;
+  const uint8_t* in = nullptr; // the buffers its copies use now
+  uint8_t* out = nullptr;
+};
+struct cuda_io_graph_state {
+  bool enabled = false;              // LOOM_CUDA_IO_GRAPH allows it
+  bool failed = false;               // a capture or an update failed: full ticks copy outside the graph (`note`)
+  std::vector<cuda_io_graph> graphs; // at most two: per host layout, captured at its first full tick
+  long long launched = 0;            // full ticks run as one graph with their copies
+  long long retargets = 0;           // ... of them that first pointed the copies at another buffer pair
+  std::string note;
+};
+
 // The plan's arenas in device memory and the pinned host staging a tick copies through.
 struct cuda_memory {
   arena_sizes sizes;
@@ -382,6 +413,7 @@ struct cuda_ctx {
   cuda_lanes_state lanes;
   cuda_pdl_state pdl;
   cuda_l2_warm_state l2;
+  cuda_io_graph_state io_graph;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
@@ -451,7 +483,16 @@ void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const
 void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans);
 // Captures `b` on the context's stream into an uploaded executable graph (throws loom_error on failure);
 // `count` (the full tick only) tallies its nodes into the context's stats.
-cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
+// `io` (optional): the host buffers the tick copies through, its input and output copies captured into the graph
+// as memcpy nodes before and after the body (backend_cuda_io_graph.cc); `keep` (optional): the graph itself is
+// handed back there (its nodes' handles update the executable graph) instead of destroyed.
+struct cuda_tick_io {
+  const uint8_t* in = nullptr;
+  uint8_t* out = nullptr;
+  const std::vector<io_span>* in_spans = nullptr; // null: the buffer mirrors the io arena (c.mem.pin_in / pin_out)
+  const std::vector<io_span>* out_spans = nullptr;
+};
+cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const cuda_tick_io* io = nullptr, cudaGraph_t* keep = nullptr);
 void cuda_choose_grouped(cuda_ctx& c);
 // A backend switch read from the environment when the backend is created (LOOM_CUDA_GEMV, ..._SPARSE, ...):
 // unset or empty gives `fallback`; a value not among `choices` fails the load, naming the variable, what it
@@ -470,6 +511,16 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
   }
   throw loom_error(std::string(var) + " must be " + names + ", got '" + v + "'");
 }
+
+// ---- backend_cuda_io_graph.cc ----
+bool cuda_io_graph_from_env(); // LOOM_CUDA_IO_GRAPH (auto|on|off)
+// A full tick through `io` as one graph launch (its copies and every launch), capturing that graph at the buffer
+// pair's first tick. False, having enqueued nothing: io graphs are off, the tick is not captured, too many pairs,
+// or a capture failed (then the caller copies around the full tick's graph as before).
+bool cuda_io_graph_launch(cuda_ctx& c, const cuda_tick_io& io);
+// After a failed tick (cuda_recover) and at destroy: every io graph dropped (re-captured at their next tick).
+void cuda_io_graph_reset(cuda_ctx& c);
+void cuda_io_graph_stats(const cuda_ctx& c, backend_stats& out);
 
 // ---- backend_cuda_l2warm.cc ----
 int cuda_l2_warm_from_env(); // LOOM_CUDA_L2_WARM (cuda_l2_warm_state::setting)

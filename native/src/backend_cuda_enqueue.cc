@@ -299,11 +299,13 @@ int gemv_dtype(cudaDataType_t t) {
 
 } // namespace
 
-cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
+cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const cuda_tick_io* io, cudaGraph_t* keep) {
   const long long pdl_before = c.pdl.launched;
   CUDA_CHECK(cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal));
   try {
+    if (io) cuda_enqueue_io_copies(c, *b.in, const_cast<uint8_t*>(io->in), io->in_spans, true, cudaMemcpyHostToDevice, c.dev.stream);
     cuda_enqueue_body(c, b, false, false);
+    if (io) cuda_enqueue_io_copies(c, *b.out, io->out, io->out_spans, false, cudaMemcpyDeviceToHost, c.dev.stream);
   } catch (...) {
     cudaGraph_t junk = nullptr;
     cudaStreamEndCapture(c.dev.stream, &junk);
@@ -328,7 +330,8 @@ cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
     cudaGraphDestroy(g);
     throw;
   }
-  cudaGraphDestroy(g);
+  if (keep) *keep = g;
+  else cudaGraphDestroy(g);
   return exec;
 }
 
