@@ -514,9 +514,10 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
 
 // ---- backend_cuda_io_graph.cc ----
 bool cuda_io_graph_from_env(); // LOOM_CUDA_IO_GRAPH (auto|on|off)
-// A full tick through `io` as one graph launch (its copies and every launch), capturing that graph at the buffer
-// pair's first tick. False, having enqueued nothing: io graphs are off, the tick is not captured, too many pairs,
-// or a capture failed (then the caller copies around the full tick's graph as before).
+// A full tick through `io` as one graph launch (its copies and every launch), capturing that graph at its host
+// layout's first tick and pointing its copies at io's buffers first where they point elsewhere. False, having
+// enqueued nothing: io graphs are off, the tick is not captured, or a capture or retarget failed (then the caller
+// copies around the full tick's graph as before, for this tick and every later one).
 bool cuda_io_graph_launch(cuda_ctx& c, const cuda_tick_io& io);
 // After a failed tick (cuda_recover) and at destroy: every io graph dropped (re-captured at their next tick).
 void cuda_io_graph_reset(cuda_ctx& c);
