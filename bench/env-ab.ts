@@ -44,6 +44,23 @@ export function settingLabel(s: Setting): string {
   return kv.length > 0 ? kv.join(',') : 'defaults';
 }
 
+// The backendInfo() notes that say what a variable did on the loaded plan (printed per plan and setting, so a
+// row's number comes with what ran: the paths chosen, the bytes warmed, the graphs captured).
+const NOTES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^LOOM_CUDA_PDL/, 'pdlNote'],
+  [/^LOOM_CUDA_L2_WARM$/, 'l2WarmNote'],
+  [/^LOOM_CUDA_IO_GRAPH$/, 'ioGraphNote'],
+  [/^LOOM_CUDA_(CHOOSE|TILE|LT|FUSE|GEMV.*)$/, 'gemmPathsNote'],
+  [/^LOOM_CUDA_LANES$|^LOOM_CUDA_PRIORITY$/, 'lanesNote'],
+];
+
+// The notes the setting's variables name, each once, from a loaded plan's backendInfo().
+export function settingNotes(s: Setting, info: Readonly<Record<string, unknown>>): string[] {
+  const keys = new Set<string>();
+  for (const name of Object.keys(s)) for (const [re, key] of NOTES) if (re.test(name)) keys.add(key);
+  return [...keys].filter((k) => info[k] !== undefined && info[k] !== '').map((k) => `${k}: ${String(info[k])}`);
+}
+
 interface Row {
   readonly plan: string;
   readonly setting: string;
@@ -82,6 +99,9 @@ async function main(): Promise<void> {
     try {
       for (const s of settings) loaded.push(await withBackendEnv(s, () => loadPlan(p.dir, { backend: 'cuda' })));
       card = String(loaded[0]!.backendInfo().device ?? card);
+      settings.forEach((s, i) => {
+        for (const note of settingNotes(s, loaded[i]!.backendInfo())) process.stdout.write(`${p.name}, ${settingLabel(s)}: ${note}\n`);
+      });
       for (const l of loaded) l.benchTick(Math.min(iters, 30)); // warm-up
       const p50s = loaded.map(() => [] as number[]);
       for (let r = 0; r < rounds; r++) loaded.forEach((l, i) => p50s[i]!.push(quantile(l.benchTick(iters).deviceUs, 0.5)));

@@ -1,6 +1,6 @@
 // bench/env-ab.ts's --settings: LOOM_* assignments per setting, refused with a line naming what is wrong.
 import { describe, expect, it } from 'vitest';
-import { parseSettings, settingLabel } from '../../bench/env-ab.js';
+import { parseSettings, settingLabel, settingNotes } from '../../bench/env-ab.js';
 
 describe('env-ab --settings', () => {
   it('splits settings by ; and variables by , (an empty setting is the defaults)', () => {
@@ -14,5 +14,16 @@ describe('env-ab --settings', () => {
     expect(() => parseSettings('PATH=/x;LOOM_A=1')).toThrow(/setting 1: 'PATH=\/x' is not LOOM_VAR=value/);
     expect(() => parseSettings('LOOM_A=1;LOOM_B')).toThrow(/setting 2: 'LOOM_B' is not LOOM_VAR=value/);
     expect(() => parseSettings('LOOM_A=1,LOOM_A=2;')).toThrow(/setting 1 sets LOOM_A twice/);
+  });
+
+  it("prints the notes that say what a setting's variables did, each once", () => {
+    const info = { pdlNote: 'LOOM_CUDA_PDL=prefetch: …', l2WarmNote: 'LOOM_CUDA_L2_WARM=on: 25.2 MB', ioGraphNote: '', gemmPathsNote: 'paths' };
+    expect(settingNotes({ LOOM_CUDA_PDL: 'prefetch', LOOM_CUDA_PDL_PREFETCH: '4', LOOM_CUDA_L2_WARM: 'on' }, info)).toEqual([
+      'pdlNote: LOOM_CUDA_PDL=prefetch: …',
+      'l2WarmNote: LOOM_CUDA_L2_WARM=on: 25.2 MB',
+    ]);
+    expect(settingNotes({ LOOM_CUDA_TILE: 'force', LOOM_CUDA_CHOOSE: 'chain' }, info)).toEqual(['gemmPathsNote: paths']);
+    expect(settingNotes({ LOOM_CUDA_IO_GRAPH: 'on' }, info)).toEqual([]); // an empty note is left out
+    expect(settingNotes({}, info)).toEqual([]);
   });
 });
