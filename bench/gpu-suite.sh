@@ -85,6 +85,11 @@ step() { # name, command...: runs it with its output in OUT/name.log; a failure 
   fi
 }
 
+ab() { # name, fleets, settings: bench/env-ab.ts's A/B of LOOM_CUDA_* settings on those fleets, its table echoed
+  step "$1-ab" $TSX bench/env-ab.ts --fleets "$2" --work "$WORK/fleets" --rounds 5 --settings "$3"
+  grep -A40 '^env A/B' "$OUT/$1-ab.log" || true
+}
+
 for part in $PARTS; do
   case $part in
     build)
@@ -136,24 +141,16 @@ for part in $PARTS; do
       step serve-intake $TSX bench/serve-intake.ts --seconds 3 --out "$OUT"
       ;;
     prefetch)
-      step prefetch-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
-        --settings 'LOOM_CUDA_PDL=noprefetch;LOOM_CUDA_PDL=prefetch;LOOM_CUDA_PDL=prefetch,LOOM_CUDA_PDL_PREFETCH=4;LOOM_CUDA_PDL=off'
-      grep -A40 '^env A/B' "$OUT/prefetch-ab.log" || true
+      ab prefetch mlp-b1,mlp-b16,lstm,zoo-mix 'LOOM_CUDA_PDL=noprefetch;LOOM_CUDA_PDL=prefetch;LOOM_CUDA_PDL=prefetch,LOOM_CUDA_PDL_PREFETCH=4;LOOM_CUDA_PDL=off'
       ;;
     l2warm)
-      step l2warm-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
-        --settings 'LOOM_CUDA_L2_WARM=off;LOOM_CUDA_L2_WARM=16;LOOM_CUDA_L2_WARM=on;LOOM_CUDA_L2_WARM=on,LOOM_CUDA_PDL=prefetch'
-      grep -A40 '^env A/B' "$OUT/l2warm-ab.log" || true
+      ab l2warm mlp-b1,mlp-b16,lstm,zoo-mix 'LOOM_CUDA_L2_WARM=off;LOOM_CUDA_L2_WARM=16;LOOM_CUDA_L2_WARM=on;LOOM_CUDA_L2_WARM=on,LOOM_CUDA_PDL=prefetch'
       ;;
     choose)
-      step choose-ab $TSX bench/env-ab.ts --fleets zoo-mix,mlp-b16,resnet18 --work "$WORK/fleets" --rounds 5 \
-        --settings 'LOOM_CUDA_CHOOSE=isolated;LOOM_CUDA_CHOOSE=chain;LOOM_CUDA_TILE=force'
-      grep -A40 '^env A/B' "$OUT/choose-ab.log" || true
+      ab choose zoo-mix,mlp-b16,resnet18 'LOOM_CUDA_CHOOSE=isolated;LOOM_CUDA_CHOOSE=chain;LOOM_CUDA_TILE=force'
       ;;
     iograph)
-      step iograph-ab $TSX bench/env-ab.ts --fleets mlp-b1,mlp-b16,lstm,zoo-mix --work "$WORK/fleets" --rounds 5 \
-        --settings 'LOOM_CUDA_IO_GRAPH=off;LOOM_CUDA_IO_GRAPH=on;LOOM_CUDA_IO_GRAPH=on,LOOM_CUDA_L2_WARM=on'
-      grep -A40 '^env A/B' "$OUT/iograph-ab.log" || true
+      ab iograph mlp-b1,mlp-b16,lstm,zoo-mix 'LOOM_CUDA_IO_GRAPH=off;LOOM_CUDA_IO_GRAPH=on;LOOM_CUDA_IO_GRAPH=on,LOOM_CUDA_L2_WARM=on'
       step iograph-host env LOOM_CUDA_IO_GRAPH=on OUT="$OUT" $TSX bench/host-overhead.ts --backend cuda --iters 2000
       tail -12 "$OUT/iograph-host.log"
       ;;
