@@ -1,9 +1,10 @@
 // The full tick with its copies in one graph (native/src/backend_cuda_io_graph.cc, LOOM_CUDA_IO_GRAPH=on): the
 // input and output copies captured as memcpy nodes with the launches, one graph per host layout, its copies
 // pointed at whichever staging buffers a tick comes through. It must change no output: the mixed test fleet
-// through runTick (one buffer pair) and through staged ticks in flight (the staging sets and result blocks in
-// turn: the copies retargeted), full and masked ticks mixed, and a failing tick among them (the io graphs are
-// dropped and captured again), against the CPU backend and the same plan without it, tenant by tenant.
+// through runTick one tick at a time and several in flight (the staging sets and result blocks in turn: the copies
+// retargeted), full and masked ticks mixed, benchTick (the pinned staging: a second layout), and a failing tick
+// among ticks in flight (the io graphs are dropped and captured again), against the CPU backend and the same plan
+// without it, tenant by tenant.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,11 +52,13 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: a full tick as one grap
     const off = keep(await loadCudaWith(dir, { LOOM_CUDA_IO_GRAPH: 'off' }));
     expect(String(on.backendInfo().ioGraphNote)).toContain('LOOM_CUDA_IO_GRAPH=on: a full tick is one graph launch with its copies');
     expect(String(off.backendInfo().ioGraphNote)).toContain('LOOM_CUDA_IO_GRAPH off');
-    expect(num(on, 'ioGraphs')).toBe(0); // captured at the first full tick, not at load
+    // captured at a layout's first full tick: at load only where the load times full ticks (LOOM_CUDA_SPARSE=auto)
+    expect(num(on, 'ioGraphs')).toBeLessThanOrEqual(1);
+    expect(num(off, 'ioGraphs')).toBe(0);
     await expect(loadCudaWith(dir, { LOOM_CUDA_IO_GRAPH: 'yes' })).rejects.toThrow("LOOM_CUDA_IO_GRAPH must be auto, on or off, got 'yes'");
   });
 
-  it('runTick: full and masked ticks match the CPU backend and the plan without it', async () => {
+  it('runTick one tick at a time: full and masked ticks match the CPU backend and the plan without it', async () => {
     const on = keep(await loadCudaWith(dir, { LOOM_CUDA_IO_GRAPH: 'on' }));
     const off = keep(await loadCudaWith(dir, { LOOM_CUDA_IO_GRAPH: 'off' }));
     const masks: Array<[string, (i: number) => boolean]> = [
@@ -72,14 +75,15 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA backend: a full tick as one grap
       expectClose(got, await off.runTick(feeds), SAME, `${what} vs no io graph`);
     }
     process.stdout.write(`io graph: ${String(on.backendInfo().ioGraphNote)}; ${num(on, 'ioGraphTicks')} ticks, ${num(on, 'ioGraphs')} graphs\n`);
-    expect(num(on, 'ioGraphs')).toBe(1);
+    expect([1, 2]).toContain(num(on, 'ioGraphs')); // the staging sets' layout (and the pinned staging's, if timed at load)
     expect(num(on, 'ioGraphTicks')).toBeGreaterThanOrEqual(3); // the full ones (a masked tick may run full too)
     expect(num(off, 'ioGraphTicks')).toBe(0);
     const p50 = (l: LoadedPlan) => [...l.benchTick(50).deviceUs].sort((x, y) => x - y)[25]!.toFixed(1);
     process.stdout.write(`mixed fleet device tick p50: io graph ${p50(on)} us, copies around the graph ${p50(off)} us\n`);
+    expect(num(on, 'ioGraphs')).toBe(2); // benchTick's full ticks copy through the pinned staging: its own layout
   });
 
-  it('staged ticks in flight through every staging set and result block match the CPU backend', async () => {
+  it('runTick with ticks in flight through every staging set and result block: matches the CPU backend', async () => {
     const on = keep(await loadCudaWith(dir, { LOOM_CUDA_IO_GRAPH: 'on', LOOM_CUDA_OVERLAP: 'never' }, { pipelineDepth: 3 }));
     const masks: ((i: number) => boolean)[] = [() => true, () => true, (i) => i % 3 !== 0, () => true, () => true, (i) => i === 2, () => true];
     for (let round = 0; round < 3; round++) {
