@@ -60,7 +60,7 @@ std::vector<cuda_l2_span> first_weights(const cuda_ctx& c, const launch_plan& pl
   return out;
 }
 
-std::string mib(long long bytes) {
+std::string megabytes(long long bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
   return buf;
@@ -89,7 +89,7 @@ void cuda_l2_warm_prepare(cuda_ctx& c, const launch_plan& plan) {
   long long bytes = 0;
   for (const auto& s : spans) bytes += s.bytes;
   if (bytes < kL2WarmMinBytes) {
-    W.note = name + ": no L2 warm-up (the tick's GEMMs read " + mib(bytes) + " of weights, below " + mib(kL2WarmMinBytes) + ")";
+    W.note = name + ": no L2 warm-up (the tick's GEMMs read " + megabytes(bytes) + " of weights, below " + megabytes(kL2WarmMinBytes) + ")";
     return;
   }
   CUDA_CHECK(cudaMalloc(&W.table, spans.size() * sizeof(cuda_l2_span)));
@@ -100,7 +100,7 @@ void cuda_l2_warm_prepare(cuda_ctx& c, const launch_plan& plan) {
   CUDA_CHECK(cudaEventCreateWithFlags(&W.start, cudaEventDisableTiming));
   W.spans = static_cast<int>(spans.size());
   W.bytes = bytes;
-  W.note = name + ": each full tick prefetches the first " + mib(bytes) + " of its GEMM weights into L2 (of " + mib(l2) +
+  W.note = name + ": each full tick prefetches the first " + megabytes(bytes) + " of its GEMM weights into L2 (of " + megabytes(l2) +
            ") while its inputs are copied";
 }
 
