@@ -24,10 +24,11 @@ constexpr long long kMiB = 1 << 20;
 // A plan whose first weights are smaller gains nothing worth a kernel launch per tick.
 constexpr long long kL2WarmMinBytes = 4 * kMiB;
 
-// The bytes a stored GEMM operand spans: `rows` rows `ld` elements apart, `cols` of them read.
+// The bytes a stored GEMM operand spans: `rows` rows `ld` elements apart (ld >= cols: plan_validate), `cols` of
+// them read.
 long long operand_bytes(int64_t rows, int64_t cols, int64_t ld, size_t esize) {
   if (rows <= 0 || cols <= 0) return 0;
-  return static_cast<long long>(((rows - 1) * std::max(ld, cols) + cols) * static_cast<int64_t>(esize));
+  return static_cast<long long>(((rows - 1) * ld + cols) * static_cast<int64_t>(esize));
 }
 
 // The weights-arena operands of the plan's GEMM launches, in plan order (each once), until `budget` bytes.
