@@ -43,7 +43,7 @@ void cuda_launch_full_compute(cuda_ctx& c) {
 
 void cuda_launch_full(cuda_ctx& c) {
   const bool warm = cuda_l2_warm_mark(c); // before the copies: the side stream starts when the previous tick is done
-  if (cuda_io_graph_launch(c, cuda_tick_io{c.mem.pin_in, c.mem.pin_out, nullptr, nullptr})) {
+  if (cuda_io_graph_launch(c, cuda_tick_io{c.mem.pin_in, c.mem.pin_out, nullptr})) {
     if (warm) cuda_l2_warm_launch(c);
     return;
   }

@@ -265,12 +265,12 @@ struct cuda_io_copy_node {
   int64_t host_off = 0;
   bool to_device = true;
 };
-// The full tick with its copies, for one host layout of the staging buffers: runTick's pinned staging (mirrors the
-// io arena: spans null) or the executor's staging sets (spans: their compact layout). The copies point at one
+// The full tick with its copies, for one host layout of the staging buffers: the pinned staging (mirrors the io
+// arena: layout null) or the executor's staging sets (their compact layout). The copies point at one
 // buffer pair at a time; a tick through another pair updates them first (cudaGraphExecMemcpyNodeSetParams: a
 // host-side change, for this and later launches only).
 struct cuda_io_graph {
-  const std::vector<io_span>* spans = nullptr;
+  const io_layout* layout = nullptr;
   cudaGraph_t graph = nullptr; // kept: its copy nodes' handles address the executable graph's copies
   cudaGraphExec_t exec = nullptr;
   std::vector<cuda_io_copy_node> copies;
@@ -489,10 +489,13 @@ void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint
 struct cuda_tick_io {
   const uint8_t* in = nullptr;
   uint8_t* out = nullptr;
-  const std::vector<io_span>* in_spans = nullptr; // null: the buffer mirrors the io arena (c.mem.pin_in / pin_out)
-  const std::vector<io_span>* out_spans = nullptr;
+  const io_layout* layout = nullptr; // the buffers' layout; null: they mirror the io arena (c.mem.pin_in / pin_out)
+  const std::vector<io_span>* in_spans() const { return layout ? &layout->in : nullptr; }
+  const std::vector<io_span>* out_spans() const { return layout ? &layout->out : nullptr; }
 };
 cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const cuda_tick_io* io = nullptr, cudaGraph_t* keep = nullptr);
+// Every node of graph `g` (top level).
+std::vector<cudaGraphNode_t> cuda_graph_nodes(cudaGraph_t g);
 void cuda_choose_grouped(cuda_ctx& c);
 // A backend switch read from the environment when the backend is created (LOOM_CUDA_GEMV, ..._SPARSE, ...):
 // unset or empty gives `fallback`; a value not among `choices` fails the load, naming the variable, what it

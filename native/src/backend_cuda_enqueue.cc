@@ -177,14 +177,19 @@ void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint
   cuda_enqueue_io_copies(c, ranges, host, spans, false, cudaMemcpyDeviceToHost, c.dev.stream);
 }
 
-namespace {
-
-void count_nodes(cuda_ctx& c, cudaGraph_t g) {
+std::vector<cudaGraphNode_t> cuda_graph_nodes(cudaGraph_t g) {
   size_t n = 0;
   CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
   std::vector<cudaGraphNode_t> nodes(n);
   if (n) CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
-  for (auto node : nodes) {
+  nodes.resize(n);
+  return nodes;
+}
+
+namespace {
+
+void count_nodes(cuda_ctx& c, cudaGraph_t g) {
+  for (auto node : cuda_graph_nodes(g)) {
     cudaGraphNodeType t;
     CUDA_CHECK(cudaGraphNodeGetType(node, &t));
     c.graph.nodes++;
@@ -303,9 +308,9 @@ cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const 
   const long long pdl_before = c.pdl.launched;
   CUDA_CHECK(cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal));
   try {
-    if (io) cuda_enqueue_io_copies(c, *b.in, const_cast<uint8_t*>(io->in), io->in_spans, true, cudaMemcpyHostToDevice, c.dev.stream);
+    if (io) cuda_enqueue_io_copies(c, *b.in, const_cast<uint8_t*>(io->in), io->in_spans(), true, cudaMemcpyHostToDevice, c.dev.stream);
     cuda_enqueue_body(c, b, false, false);
-    if (io) cuda_enqueue_io_copies(c, *b.out, io->out, io->out_spans, false, cudaMemcpyDeviceToHost, c.dev.stream);
+    if (io) cuda_enqueue_io_copies(c, *b.out, io->out, io->out_spans(), false, cudaMemcpyDeviceToHost, c.dev.stream);
   } catch (...) {
     cudaGraph_t junk = nullptr;
     cudaStreamEndCapture(c.dev.stream, &junk);

@@ -12,7 +12,6 @@
 //
 // Why: the tick's own cost on an H100 is ~20 µs (`loom calibrate`'s tick.io fit: 19.75 µs fixed) — a quarter of
 // 64 × MLP b1's 85 µs tick, against a target of 1.3x its 57.2 µs weight floor.
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -21,14 +20,6 @@
 namespace loom {
 
 namespace {
-
-// The bytes a host buffer of `spans`' layout holds (null: it mirrors the io arena).
-int64_t host_extent(const cuda_ctx& c, const std::vector<io_span>* spans) {
-  if (!spans) return c.mem.sizes.io;
-  int64_t end = 0;
-  for (const auto& s : *spans) end = std::max(end, s.host + s.bytes);
-  return end;
-}
 
 bool within(const void* p, const uint8_t* base, int64_t bytes) {
   const uint8_t* q = static_cast<const uint8_t*>(p);
@@ -39,13 +30,10 @@ bool within(const void* p, const uint8_t* base, int64_t bytes) {
 // input buffer for a copy to the device, the output buffer for one from it). Throws on a node it cannot place:
 // the graph is then not used.
 std::vector<cuda_io_copy_node> copy_nodes(const cuda_ctx& c, cudaGraph_t g, const cuda_tick_io& io) {
-  const int64_t in_bytes = host_extent(c, io.in_spans), out_bytes = host_extent(c, io.out_spans);
-  size_t n = 0;
-  CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
-  std::vector<cudaGraphNode_t> nodes(n);
-  if (n) CUDA_CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
+  const int64_t in_bytes = io.layout ? io.layout->in_bytes : c.mem.sizes.io;
+  const int64_t out_bytes = io.layout ? io.layout->out_bytes : c.mem.sizes.io;
   std::vector<cuda_io_copy_node> out;
-  for (auto node : nodes) {
+  for (auto node : cuda_graph_nodes(g)) {
     cudaGraphNodeType t;
     CUDA_CHECK(cudaGraphNodeGetType(node, &t));
     if (t != cudaGraphNodeTypeMemcpy) continue;
@@ -68,9 +56,9 @@ std::vector<cuda_io_copy_node> copy_nodes(const cuda_ctx& c, cudaGraph_t g, cons
   return out;
 }
 
-cuda_io_graph* find(cuda_io_graph_state& G, const std::vector<io_span>* spans) {
+cuda_io_graph* find(cuda_io_graph_state& G, const io_layout* layout) {
   for (auto& g : G.graphs)
-    if (g.spans == spans) return &g;
+    if (g.layout == layout) return &g;
   return nullptr;
 }
 
@@ -99,10 +87,10 @@ bool cuda_io_graph_from_env() {
 bool cuda_io_graph_launch(cuda_ctx& c, const cuda_tick_io& io) {
   cuda_io_graph_state& G = c.io_graph;
   if (!G.enabled || G.failed || !c.graph.captured) return false;
-  cuda_io_graph* g = find(G, io.in_spans);
+  cuda_io_graph* g = find(G, io.layout);
   if (!g) {
     cuda_io_graph fresh;
-    fresh.spans = io.in_spans;
+    fresh.layout = io.layout;
     try {
       fresh.exec = cuda_capture(c, cuda_full_body(c), false, &io, &fresh.graph);
       fresh.copies = copy_nodes(c, fresh.graph, io);

@@ -110,17 +110,17 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
                                        reinterpret_cast<void*>(c.mem.io()), c.dev.stream));
       c.sparse.gathered++;
     }
-    if (!overlap && !sparse) cuda_fail_if_armed(c); // before the one-graph tick below, as before the launches
-    if (!overlap && !sparse && cuda_io_graph_launch(c, cuda_tick_io{t.in, t.out, &t.layout->in, &t.layout->out})) {
-      if (warm) cuda_l2_warm_launch(c);
-      graphed = true;
-      CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
-    } else if (!overlap) {
-      if (!gather) cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
-      if (warm) cuda_l2_warm_launch(c);
-      if (sparse) cuda_fail_if_armed(c);
-      graphed = enqueue_launches(c, sparse);
-      cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);
+    if (!overlap) {
+      cuda_fail_if_armed(c);
+      if (!sparse && cuda_io_graph_launch(c, cuda_tick_io{t.in, t.out, t.layout})) { // one graph, copies included
+        if (warm) cuda_l2_warm_launch(c);
+        graphed = true;
+      } else {
+        if (!gather) cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
+        if (warm) cuda_l2_warm_launch(c);
+        graphed = enqueue_launches(c, sparse);
+        cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);
+      }
       CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
     } else {
       ensure_overlap(c, slot, *t.layout);
