@@ -50,7 +50,7 @@ const NOTES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^LOOM_CUDA_PDL/, 'pdlNote'],
   [/^LOOM_CUDA_L2_WARM$/, 'l2WarmNote'],
   [/^LOOM_CUDA_IO_GRAPH$/, 'ioGraphNote'],
-  [/^LOOM_CUDA_(CHOOSE|TILE|LT|FUSE|GEMV.*)$/, 'gemmPathsNote'],
+  [/^LOOM_CUDA_(CHOOSE|TILE|SPLIT_K|LT|FUSE|GEMV.*)$/, 'gemmPathsNote'],
   [/^LOOM_CUDA_LANES$|^LOOM_CUDA_PRIORITY$/, 'lanesNote'],
 ];
 

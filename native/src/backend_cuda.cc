@@ -290,6 +290,7 @@ void cuda_destroy(void* ctx) {
   if (c->dev.ev1) cudaEventDestroy(c->dev.ev1);
   if (c->kernels.module) cuModuleUnload(c->kernels.module);
   c->gemm.lt_plans.clear();
+  cuda_split_k_destroy(*c);
   cuda_gemm_ctx_destroy(c->dev.gemm);
   if (c->full.tables) cudaFree(c->full.tables);
   for (void* p : c->mem.arena_mem)
@@ -584,6 +585,7 @@ void cuda_recover(cuda_ctx& c) {
     }
   }
   cuda_io_graph_reset(c); // re-captured at their next full tick, after the full tick's graph
+  cuda_split_k_reset(c);  // a split launch cut short leaves its counters part way
   if (c.graph.captured) {
     try {
       cudaGraphExec_t fresh = cuda_capture(c, cuda_full_body(c), false);
@@ -663,6 +665,7 @@ void cuda_stats(void* ctx, backend_stats& out) {
   cuda_lanes_stats(c, out);
   cuda_l2_warm_stats(c, out);
   cuda_io_graph_stats(c, out);
+  cuda_split_k_stats(c, out);
   num("loadChoiceMs", c.gemm.choose_ms);    // wall ms of the load-time GEMM choices (timed candidates)
   num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
   out.strings.emplace_back("pdlNote", c.pdl.note);
@@ -776,6 +779,7 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->gemm.fuse = cuda_fuse_policy_from_env();
     c->gemm.lt = cuda_lt_policy_from_env();
     c->gemm.tile = cuda_tile_policy_from_env();
+    c->gemm.split_k = cuda_split_k_from_env();
     c->gemm.choose_chain = cuda_choose_chain_from_env();
     c->io_graph.enabled = cuda_io_graph_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();

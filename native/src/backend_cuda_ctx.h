@@ -69,7 +69,11 @@ struct gemm_call {
   // store, or the cuBLASLt epilogue): a launch whose calls all do runs no epilogue kernel.
   cuda_gemm_epi epi;
   bool fused = false;
-  bool tiled = false;               // gemv modes: the tiled kernel rather than the skinny ones (cuda_gemv_args.tiled)
+  bool tiled = false; // gemv modes: the tiled kernel rather than the skinny ones (cuda_gemv_args.tiled)
+  // the tiled kernel's split-K (cuda_gemv_args.splits / ws / sem): 1 unsplit; else this call's own workspace and
+  // counters (backend_cuda_split_k.cc), so launches on other lanes never share them
+  int splits = 1;
+  CUdeviceptr split_ws = 0, split_sem = 0;
   bool gemv_swap = true;            // the skinny kernel may run the call transposed (LOOM_CUDA_GEMV_SWAP; cuda_gemv_args.swap)
   const cuda_lt_plan* lt = nullptr; // lt_strided: its plan (owned by cuda_gemm_state::lt_plans)
 };
@@ -323,7 +327,7 @@ struct cuda_graph_state {
 struct cuda_memo_path {
   gemm_mode mode = gemm_mode::strided;
   bool fused = false, tiled = false, lt = false;
-  int algo = 0;
+  int algo = 0, splits = 1;
   double us = -1, today_us = -1; // the winner's time; today's path's (< 0: not timed)
   int first = -1;                // the launch it was measured on (plan id)
 };
@@ -335,6 +339,16 @@ struct cuda_choice_memo {
 
 // How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
 // cuBLASLt, the epilogue fused or not) and their counts.
+// Device memory of the tiled kernel's split-K calls: a scratch workspace and counters for the load-time
+// timings, then one block holding each chosen split call's own (counters first, all zero between launches).
+struct cuda_split_k_mem {
+  CUdeviceptr scratch = 0;
+  size_t scratch_sem_bytes = 0, scratch_ws_bytes = 0;
+  CUdeviceptr block = 0;
+  size_t sem_bytes = 0, ws_bytes = 0;
+  int calls = 0; // split calls in the full tick
+};
+
 struct cuda_gemm_state {
   int cublas_calls = 0, grouped_split = 0;
   int epilogue_launches = 0; // epilogue kernel launches in a full tick (set once the paths are chosen)
@@ -352,6 +366,10 @@ struct cuda_gemm_state {
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
   tile_policy tile = tile_policy::automatic; // LOOM_CUDA_TILE
+  // LOOM_CUDA_SPLIT_K (cuda_split_k_from_env): 0 auto (split-K candidates for the tiled kernel where its blocks
+  // of C leave SMs idle), -1 off, N: exactly N splits wherever the tiled kernel runs and k allows (tests)
+  int split_k = 0;
+  cuda_split_k_mem split_mem; // workspaces and counters of split calls (backend_cuda_split_k.cc)
   int lt_calls = 0;
   std::string paths_note;                              // the load-time choice, summed up
   std::vector<std::pair<int32_t, std::string>> paths;  // per gemm launch (plan id): the path it runs, as measured
@@ -536,6 +554,21 @@ bool cuda_l2_warm_mark(cuda_ctx& c);
 void cuda_l2_warm_launch(cuda_ctx& c);
 void cuda_l2_warm_stats(const cuda_ctx& c, backend_stats& out);
 void cuda_l2_warm_destroy(cuda_ctx& c);
+
+// ---- backend_cuda_split_k.cc ----
+int cuda_split_k_from_env(); // LOOM_CUDA_SPLIT_K (cuda_gemm_state::split_k)
+// The split counts worth timing for g as the tiled kernel with its epilogue (g: its call with that path applied):
+// none where its blocks of C already fill the SMs (auto), or the forced count where k allows. The load-time
+// scratch is grown to the largest of them.
+std::vector<int> cuda_split_k_choices(cuda_ctx& c, const gemm_call& g);
+// g's split count `splits` on the load-time scratch (timings, an equal shape's choice run once).
+void cuda_split_k_use_scratch(cuda_ctx& c, gemm_call& g, int splits);
+// After the load-time choices: every split call of the full tick gets its own workspace and zeroed counters, the
+// scratch is freed.
+void cuda_split_k_assign(cuda_ctx& c);
+void cuda_split_k_reset(cuda_ctx& c); // after a failed tick: every counter zero again
+void cuda_split_k_stats(const cuda_ctx& c, backend_stats& out);
+void cuda_split_k_destroy(cuda_ctx& c);
 
 // Whether LOOM_CUDA_CHOOSE (auto|chain|isolated) times load-time candidates as chains (cuda_gemm_state::choose_chain).
 bool cuda_choose_chain_from_env();

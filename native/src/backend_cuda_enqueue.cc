@@ -434,6 +434,7 @@ cuda_gemv_args cuda_gemv_args_of(const gemm_call& g) {
   }
   a.dtype = gemv_dtype(g.ab);
   a.tiled = g.tiled ? 1 : 0;
+  if (g.tiled && g.splits > 1) a.splits = g.splits, a.ws = g.split_ws, a.sem = g.split_sem;
   a.alpha = g.alpha;
   if (g.fused) {
     const cuda_gemm_epi& e = g.epi;

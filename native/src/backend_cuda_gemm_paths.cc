@@ -31,6 +31,7 @@ struct candidate {
   bool tiled = false;
   cuda_lt_plan* lt = nullptr;
   int algo = 0;
+  int splits = 1; // tiled: the split-K count (backend_cuda_split_k.cc)
   double us = -1; // < 0: not measured (the only candidate) or failed
   std::string failed;
 };
@@ -39,12 +40,13 @@ bool strided_layout(gemm_mode m) { return m == gemm_mode::strided || m == gemm_m
 
 gemm_mode gemv_twin(gemm_mode m) { return strided_layout(m) ? gemm_mode::gemv_strided : gemm_mode::gemv_batched; }
 
-void apply(gemm_call& g, const candidate& k) {
+void apply(cuda_ctx& c, gemm_call& g, const candidate& k) {
   g.mode = k.mode;
   g.fused = k.fused;
   g.tiled = k.tiled;
   g.lt = k.lt;
   if (k.lt) k.lt->chosen = k.algo;
+  cuda_split_k_use_scratch(c, g, k.tiled ? k.splits : 1);
 }
 
 // Whether the skinny-GEMM kernel (or with `tiled`, the tiled one) can run g with its launch's epilogue in its store.
@@ -66,7 +68,7 @@ std::string describe(const candidate& k, const gemm_call& g, bool has_epilogue) 
     d = std::string(k.tiled                     ? "tiled kernel"
                     : cuda_gemv_args_of(g).swap ? "skinny kernel, transposed"
                                                 : "skinny kernel") +
-        (k.fused ? ", epilogue fused" : "");
+        (k.tiled && k.splits > 1 ? ", split-K " + std::to_string(k.splits) : "") + (k.fused ? ", epilogue fused" : "");
   else d = k.mode == gemm_mode::batched ? "cublas batched" : "cublas strided";
   if (has_epilogue && !k.fused && k.mode != gemm_mode::lt_strided) d += " + epilogue kernel";
   if (k.us >= 0) {
@@ -142,6 +144,7 @@ bool reuse_choice(cuda_ctx& c, launch_state& s, const cuda_memo_path& m, double&
   k.fused = m.fused;
   k.tiled = m.tiled;
   k.algo = m.algo;
+  k.splits = m.splits;
   k.us = m.us;
   std::unique_ptr<cuda_lt_plan> plan;
   if (m.lt) {
@@ -150,13 +153,14 @@ bool reuse_choice(cuda_ctx& c, launch_state& s, const cuda_memo_path& m, double&
     if (!plan || plan->fused != m.fused || static_cast<size_t>(m.algo) >= plan->algos.size()) return false;
     k.lt = plan.get();
   }
-  apply(g, k);
+  apply(c, g, k);
   try {
     cuda_enqueue_launch(c, s, false);
     CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   } catch (const loom_error&) {
     cudaGetLastError();
     g = was;
+    cuda_split_k_use_scratch(c, g, 1);
     return false;
   }
   if (plan) gs.lt_plans.push_back(std::move(plan));
@@ -196,6 +200,12 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
     k.fused = true;
     k.tiled = true;
     cands.push_back(k);
+    gemm_call f = g;
+    f.mode = k.mode, f.fused = true, f.tiled = true;
+    for (int splits : cuda_split_k_choices(c, f)) {
+      k.splits = splits;
+      cands.push_back(k);
+    }
   }
   std::unique_ptr<cuda_lt_plan> plan;
   if (gs.lt != lt_policy::off && strided_layout(g.mode)) {
@@ -218,6 +228,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
     keep_only(cands, [](const candidate& k) { return gemm_mode_is_gemv(k.mode); });
   else if (gs.lt == lt_policy::force) keep_only(cands, [](const candidate& k) { return k.mode == gemm_mode::lt_strided; });
   if (gs.fuse == fuse_policy::force) keep_only(cands, [](const candidate& k) { return k.fused; });
+  if (gs.split_k > 0) keep_only(cands, [](const candidate& k) { return k.splits > 1; }); // a forced count where it applies
 
   const bool only_today = cands.size() == 1 && cands[0].mode == today.mode && !cands[0].fused;
   if (only_today) {
@@ -226,7 +237,7 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   }
   std::string failed;
   for (auto& k : cands) {
-    apply(g, k);
+    apply(c, g, k);
     try {
       k.us = cuda_time_launch(c, s);
     } catch (const loom_error& e) {
@@ -239,16 +250,16 @@ void choose_launch(cuda_ctx& c, launch_state& s, std::string& lt_refusal, double
   const int win = pick(cands);
   if (win < 0) {
     // every allowed path failed (a forced one): today's path, which ran at warm-up, stays
-    apply(g, today);
+    apply(c, g, today);
     gs.paths.emplace_back(s.l->id, describe(today, g, has_epilogue) + " (the forced paths failed: " + failed + ")");
     if (lt_refusal.empty()) lt_refusal = "launch " + std::to_string(s.l->id) + ": " + failed;
     return;
   }
   const candidate& w = cands[static_cast<size_t>(win)];
-  apply(g, w);
+  apply(c, g, w);
   const bool today_timed = cands[0].mode == today.mode && !cands[0].fused && !cands[0].lt && cands[0].us >= 0;
   cuda_memo_path m;
-  m.mode = w.mode, m.fused = w.fused, m.tiled = w.tiled, m.lt = w.lt != nullptr, m.algo = w.algo;
+  m.mode = w.mode, m.fused = w.fused, m.tiled = w.tiled, m.lt = w.lt != nullptr, m.algo = w.algo, m.splits = w.splits;
   m.us = w.us, m.today_us = today_timed ? cands[0].us : -1, m.first = s.l->id;
   gs.memo.paths.emplace(key, m);
   if (w.lt) gs.lt_plans.push_back(std::move(plan));
@@ -324,6 +335,13 @@ void cuda_choose_gemm_paths(cuda_ctx& c) {
                 fuse_name(gs.fuse), lt_name(gs.lt), considered, gs.fused_epilogues, gemv_fused, tile_fused, lt_fused, gs.epilogue_launches,
                 gs.lt_calls, before, after, gs.memo.paths.size(), gs.memo.path_hits);
   gs.paths_note = buf;
+  cuda_split_k_assign(c); // split calls leave the load-time scratch for memory of their own
+  if (gs.split_mem.calls > 0 || gs.split_k != 0) {
+    const char* how = gs.split_k < 0 ? "off" : gs.split_k == 0 ? "auto" : "forced";
+    std::snprintf(buf, sizeof buf, "; LOOM_CUDA_SPLIT_K %s: %d tiled launches split k (%.1f MB of partial sums and counters)", how,
+                  gs.split_mem.calls, static_cast<double>(gs.split_mem.sem_bytes + gs.split_mem.ws_bytes) / 1e6);
+    gs.paths_note += buf;
+  }
   if (gs.choose_chain) gs.paths_note += "; candidates timed as chains of programmatic launches (LOOM_CUDA_CHOOSE=chain)";
   if (!lt_refusal.empty()) gs.paths_note += "; first cuBLASLt limit: " + lt_refusal;
 }

@@ -403,6 +403,13 @@ __global__ void __launch_bounds__(kNnWarps * 32) loom_gemv_nn(cuda_gemv_args a, 
 // tiles of kTile x kTile staged in shared memory per k step; each thread keeps one row x kTileCols columns.
 // Its store applies the epilogue like the skinny kernels' (`finish`): for GEMMs whose epilogue no cuBLAS path
 // fuses (a conv's per-channel `col` bias) it saves the epilogue launch.
+//
+// Split-K (a.splits > 1): a block of C is `splits` CTAs, each over its own range of k steps. A GEMM with few
+// blocks of C and a long k (a conv late in a small-image network: 128 x 64 outputs per image, k = 1152) has
+// fewer CTAs than the GPU has SMs, each walking all of k alone; split, the same work runs on splits times as
+// many SMs. Each CTA writes its partial block to a.ws and counts itself in a.sem (one int per block, zero
+// between launches); the last of a block's CTAs to finish adds the partials in split order (so the sum does
+// not depend on which CTA came last), applies the epilogue, stores C, and sets the count back to zero.
 constexpr int kTile = 32, kTileCols = 4, kTileThreads = kTile * kTile / kTileCols; // 256 threads
 
 template <bool TransW>
@@ -410,27 +417,31 @@ __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a,
   cuda_pdl_enter();
   __shared__ float xs[kTile][kTile + 1]; // xs[kk][r]
   __shared__ float ws[kTile][kTile + 1]; // ws[kk][j]
+  __shared__ int last;
   const int tiles = row_tiles * col_tiles;
-  const int e = blockIdx.x / tiles, t = blockIdx.x % tiles;
+  const int split = blockIdx.x % a.splits, block = blockIdx.x / a.splits; // a block's splits are neighbours
+  const int e = block / tiles, t = block % tiles;
   const int r0 = (t / col_tiles) * kTile, j0 = (t % col_tiles) * kTile;
+  const int steps = (a.k + kTile - 1) / kTile, per = (steps + a.splits - 1) / a.splits;
+  const int kb = split * per * kTile, ke = min(a.k, kb + per * kTile);
   const entry_ptrs<float> p = entry_of<float>(a, e);
   const int tr = threadIdx.x / (kTile / kTileCols), tc = (threadIdx.x % (kTile / kTileCols)) * kTileCols;
   float acc[kTileCols];
 #pragma unroll
   for (int q = 0; q < kTileCols; q++) acc[q] = 0.0f;
-  for (int k0 = 0; k0 < a.k; k0 += kTile) {
+  for (int k0 = kb; k0 < ke; k0 += kTile) {
     __syncthreads(); // the previous tiles are consumed
     for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
       const int r = i / kTile, kk = i % kTile; // X rows contiguous in k: lanes along k
       const int gr = r0 + r, gk = k0 + kk;
-      xs[kk][r] = (gr < a.rows && gk < a.k) ? p.x[static_cast<long long>(gr) * a.ldx + gk] : 0.0f;
+      xs[kk][r] = (gr < a.rows && gk < ke) ? p.x[static_cast<long long>(gr) * a.ldx + gk] : 0.0f;
     }
     for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
       // lanes along whichever of k and j is contiguous in W
       const int kk = TransW ? i % kTile : i / kTile, j = TransW ? i / kTile : i % kTile;
       const int gk = k0 + kk, gj = j0 + j;
       float v = 0.0f;
-      if (gk < a.k && gj < a.cols) v = TransW ? p.w[static_cast<long long>(gj) * a.ldw + gk] : p.w[static_cast<long long>(gk) * a.ldw + gj];
+      if (gk < ke && gj < a.cols) v = TransW ? p.w[static_cast<long long>(gj) * a.ldw + gk] : p.w[static_cast<long long>(gk) * a.ldw + gj];
       ws[kk][j] = v;
     }
     __syncthreads();
@@ -440,6 +451,29 @@ __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a,
 #pragma unroll
       for (int q = 0; q < kTileCols; q++) acc[q] = fmaf(xv, ws[kk][tc + q], acc[q]);
     }
+  }
+  if (a.splits > 1) {
+    // this CTA's partial block, then whether it is the block's last; the last reads every partial from L2 (ld.cg:
+    // another SM wrote them, this SM's L1 may hold an older tick's)
+    float* part = reinterpret_cast<float*>(a.ws) + static_cast<long long>(block) * a.splits * (kTile * kTile);
+    float* mine = part + split * (kTile * kTile) + tr * kTile + tc;
+#pragma unroll
+    for (int q = 0; q < kTileCols; q++) mine[q] = acc[q];
+    __threadfence();
+    __syncthreads();
+    int* sem = reinterpret_cast<int*>(a.sem) + block;
+    if (threadIdx.x == 0) last = atomicAdd(sem, 1) == a.splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+#pragma unroll
+    for (int q = 0; q < kTileCols; q++) acc[q] = 0.0f;
+    for (int s = 0; s < a.splits; s++) {
+      const float* from = part + s * (kTile * kTile) + tr * kTile + tc;
+#pragma unroll
+      for (int q = 0; q < kTileCols; q++) acc[q] += __ldcg(from + q);
+    }
+    if (threadIdx.x == 0) *sem = 0; // every CTA of the block has counted itself: zero for the next launch
   }
   const int r = r0 + tr;
   if (r >= a.rows) return;
@@ -456,7 +490,7 @@ long long tile_grid(const cuda_gemv_args& a) { return static_cast<long long>(til
 
 cudaError_t launch_tiled(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {
   const int rt = tiles(a.rows), ct = tiles(a.cols);
-  const unsigned grid = static_cast<unsigned>(tile_grid(a));
+  const unsigned grid = static_cast<unsigned>(tile_grid(a) * a.splits);
   return cuda_launch_kernel(a.trans_w ? loom_gemm_tile<true> : loom_gemm_tile<false>, grid, kTileThreads, stream, pdl, a, rt, ct);
 }
 
@@ -507,7 +541,18 @@ bool cuda_gemv_fits(const cuda_gemv_args& a) {
     if (a.bias_mode == 3 && a.ld_bias < plan_cols) return false;
     if (a.residual && !a.arr && (a.res == 0 || a.sres < 0)) return false;
   }
-  return (a.tiled ? tile_grid(a) : static_cast<long long>(col_blocks(a)) * a.batch) <= INT_MAX;
+  if (a.splits != 1 &&
+      (!a.tiled || a.splits < 1 || a.splits > kMaxSplits || a.splits > (a.k + kTile - 1) / kTile || a.ws == 0 || a.sem == 0))
+    return false;
+  return (a.tiled ? tile_grid(a) * a.splits : static_cast<long long>(col_blocks(a)) * a.batch) <= INT_MAX;
+}
+
+long long cuda_tiled_blocks(const cuda_gemv_args& a) { return tile_grid(a); }
+
+int cuda_tiled_k_steps(const cuda_gemv_args& a) { return (a.k + kTile - 1) / kTile; }
+
+size_t cuda_tiled_split_bytes(const cuda_gemv_args& a) {
+  return a.splits > 1 ? static_cast<size_t>(tile_grid(a)) * a.splits * (kTile * kTile) * sizeof(float) : 0;
 }
 
 cudaError_t cuda_launch_gemv(const cuda_gemv_args& a, cudaStream_t stream, bool pdl) {

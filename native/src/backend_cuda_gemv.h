@@ -12,6 +12,7 @@ namespace loom {
 
 constexpr int kGemvMaxRows = 16;
 constexpr int kTileMaxRows = 4096; // the tiled kernel (tiled = 1): past this, cuBLAS's tiles are the better GEMM
+constexpr int kMaxSplits = 32;     // the tiled kernel's split-K: at most this many CTAs per block of C
 
 // Per entry, row-major (the plan's view, not cuBLAS's swapped one):
 //   C[rows x cols] (f32, ldc) = alpha · X[rows x k] (ldx) · op(W)
@@ -46,6 +47,11 @@ struct cuda_gemv_args {
   // the wait.
   int prefetch = 0;
   float alpha = 1;
+  // split-K (tiled only; backend_cuda_gemv.cu): each block of C as `splits` CTAs over ranges of k, their partial
+  // sums in ws (f32, cuda_tiled_split_bytes), counted in sem (one int per block of C, zero between launches:
+  // the last CTA of a block sets it back). Each launch in flight needs its own ws and sem.
+  int splits = 1;
+  unsigned long long ws = 0, sem = 0;
   // the fused epilogue (read only when epilogue = 1)
   int epilogue = 0;
   int bias_mode = 0;           // 0 none, 1 row (bias[j]), 2 col (bias[r]), 3 full (bias[r·ld_bias + j])
@@ -60,9 +66,15 @@ struct cuda_gemv_args {
 };
 
 // Whether the kernel takes these sizes (rows 1..16, or 1..kTileMaxRows and f32 when tiled; cols/k >= 1, dense
-// leading dims, grid within limits; no swap when tiled) and, with `epilogue`, can reach every entry's bias and
-// residual.
+// leading dims, grid within limits; no swap when tiled; splits > 1 only tiled, up to kMaxSplits and the k steps,
+// with ws and sem) and, with `epilogue`, can reach every entry's bias and residual.
 bool cuda_gemv_fits(const cuda_gemv_args& a);
+
+// The tiled kernel's blocks of C (entries x row tiles x column tiles: one int of sem each), its k steps (a
+// split's range is a whole number of them, so splits <= k steps), and the workspace a.splits needs (0 unsplit).
+long long cuda_tiled_blocks(const cuda_gemv_args& a);
+int cuda_tiled_k_steps(const cuda_gemv_args& a);
+size_t cuda_tiled_split_bytes(const cuda_gemv_args& a);
 
 // Enqueues the kernel on `stream` (with programmatic stream serialization when `pdl`: backend_cuda_pdl.cuh);
 // returns the launch status (cudaErrorInvalidValue when !cuda_gemv_fits).

@@ -260,6 +260,59 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: the tiled kernel with the epilo
     expect(maxRelError(Array.from(tiled.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
     expect(tiled.io.some((v) => Number.isNaN(v))).toBe(false);
   });
+
+  // Split-K (LOOM_CUDA_SPLIT_K): each block of C as several CTAs over ranges of k, the last adding the partials.
+  // Forced to 3 (2 where k has only two 32-deep steps, none at one step): uneven ranges, pointer arrays and strided
+  // entries, a conv-like launch with few blocks (128 x 64 x 1152); ticks in a row (the counters must return to
+  // zero), masked ticks (LOOM_CUDA_SPARSE=always: the compacted calls keep the split and its workspace).
+  it('split-K: forced counts, every bias mode x activation, ticks in a row and masked: the CPU values', async () => {
+    const h = new Hand();
+    h.tenants = 8;
+    h.ioSlots = true;
+    let id = 0;
+    for (const bias of GEMM_BIAS_MODES) {
+      for (const act of ACTS) {
+        const q = problem([17, 40, 100, 3][id % 4]!, [9, 36, 70][id % 3]!, [8, 33, 290][(id >> 1) % 3]!, false, id % 2 === 0, bias, act, id % 2, 0.75);
+        const p = id % 3 === 1 ? withResidual(q) : q;
+        if (needsEpilogue(p)) pushInForm(h, h.launches.length, id, p, 'f32');
+        id++;
+      }
+    }
+    const conv = withResidual(problem(128, 64, 1152, false, false, 'col', { kind: 'relu' }, 0));
+    h.launches.push(stridedLaunch(h, h.launches.length, conv, 8, 7, (i) => i));
+    const all = new Uint8Array(8).fill(1);
+    const some = new Uint8Array(8).map((_, t) => (t % 3 === 0 ? 1 : 0));
+    const cpu = await h.run('cpu');
+    const gpu = await h.runTicks('cuda', [all, all, some, all], 'fp32', { ...TILED, LOOM_CUDA_SPLIT_K: '3', LOOM_CUDA_SPARSE: 'always' });
+    report('tiled kernel, split-K forced to 3', gpu.stats);
+    const paths = String(gpu.stats.gemmPaths);
+    expect(paths).toContain('split-K 3');
+    expect(paths).toContain('split-K 2');
+    expect(Number(gpu.stats.splitKCalls)).toBeGreaterThan(h.launches.length / 2);
+    expect(Number(gpu.stats.splitKBytes)).toBeGreaterThan(0);
+    expect(String(gpu.stats.gemmPathsNote)).toContain('LOOM_CUDA_SPLIT_K forced');
+    [all, all, some, all].forEach((mask, tick) => {
+      const at = liveOutputs(h, mask);
+      const got = at.map((i) => gpu.ticks[tick]![i]!);
+      const want = at.map((i) => cpu.io[i]!);
+      expect(maxRelError(got, want), `tick ${tick}`).toBeLessThanOrEqual(5e-5);
+    });
+  });
+
+  it('split-K auto: timed where the blocks leave SMs idle, the CPU values; off: no split; a bad value is refused', async () => {
+    const h = new Hand();
+    const conv = problem(128, 64, 1152, false, false, 'col', { kind: 'relu' }, 0);
+    h.launches.push(stridedLaunch(h, 0, conv, 2, 5, (i) => i)); // 4 x 2 blocks x 2 entries: 16 CTAs unsplit
+    h.launches.push(stridedLaunch(h, 1, problem(256, 256, 1024, false, false, 'row', null, 0), 2, 9, (i) => i + 2));
+    const cpu = await h.run('cpu');
+    const auto = await h.run('cuda', 'fp32', TILED);
+    report('tiled kernel, split-K auto', auto.stats);
+    expect(maxRelError(Array.from(auto.io), Array.from(cpu.io))).toBeLessThanOrEqual(5e-5);
+    const off = await h.run('cuda', 'fp32', { ...TILED, LOOM_CUDA_SPLIT_K: 'off' });
+    expect(off.stats.splitKCalls).toBe(0);
+    expect(String(off.stats.gemmPaths)).not.toContain('split-K');
+    await expect(h.run('cuda', 'fp32', { ...TILED, LOOM_CUDA_SPLIT_K: '5' })).rejects.toThrow(/LOOM_CUDA_SPLIT_K must be auto, off, 2, 3, 4, 8 or 16, got '5'/);
+  });
 });
 
 // Strided launches for cuBLASLt: every bias mode x {none, relu, gelu_tanh, sigmoid} x beta {1, 0.75}, a residual
