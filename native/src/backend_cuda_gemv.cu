@@ -429,22 +429,35 @@ __global__ void __launch_bounds__(kTileThreads) loom_gemm_tile(cuda_gemv_args a,
   float acc[kTileCols];
 #pragma unroll
   for (int q = 0; q < kTileCols; q++) acc[q] = 0.0f;
+  // A step's X and W tiles pass through registers: the next step's loads are issued before this step's
+  // multiply-adds, so a CTA waits for memory about once, not once per step and element.
+  constexpr int kPer = kTile * kTile / kTileThreads; // elements of each tile a thread loads
+  float xr[kPer], wr[kPer];
+  const auto load = [&](int k0) {
+#pragma unroll
+    for (int u = 0; u < kPer; u++) {
+      const int i = threadIdx.x + u * kTileThreads;
+      const int r = i / kTile, kx = i % kTile; // X rows contiguous in k: lanes along k
+      xr[u] = (r0 + r < a.rows && k0 + kx < ke) ? p.x[static_cast<long long>(r0 + r) * a.ldx + k0 + kx] : 0.0f;
+      // W: lanes along whichever of k and j is contiguous
+      const int kw = TransW ? i % kTile : i / kTile, j = TransW ? i / kTile : i % kTile;
+      const int gk = k0 + kw, gj = j0 + j;
+      wr[u] = (gk < ke && gj < a.cols)
+                  ? (TransW ? p.w[static_cast<long long>(gj) * a.ldw + gk] : p.w[static_cast<long long>(gk) * a.ldw + gj])
+                  : 0.0f;
+    }
+  };
+  if (kb < ke) load(kb);
   for (int k0 = kb; k0 < ke; k0 += kTile) {
     __syncthreads(); // the previous tiles are consumed
-    for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
-      const int r = i / kTile, kk = i % kTile; // X rows contiguous in k: lanes along k
-      const int gr = r0 + r, gk = k0 + kk;
-      xs[kk][r] = (gr < a.rows && gk < ke) ? p.x[static_cast<long long>(gr) * a.ldx + gk] : 0.0f;
-    }
-    for (int i = threadIdx.x; i < kTile * kTile; i += kTileThreads) {
-      // lanes along whichever of k and j is contiguous in W
-      const int kk = TransW ? i % kTile : i / kTile, j = TransW ? i / kTile : i % kTile;
-      const int gk = k0 + kk, gj = j0 + j;
-      float v = 0.0f;
-      if (gk < ke && gj < a.cols) v = TransW ? p.w[static_cast<long long>(gj) * a.ldw + gk] : p.w[static_cast<long long>(gk) * a.ldw + gj];
-      ws[kk][j] = v;
+#pragma unroll
+    for (int u = 0; u < kPer; u++) {
+      const int i = threadIdx.x + u * kTileThreads;
+      xs[i % kTile][i / kTile] = xr[u];
+      ws[TransW ? i % kTile : i / kTile][TransW ? i / kTile : i % kTile] = wr[u];
     }
     __syncthreads();
+    if (k0 + kTile < ke) load(k0 + kTile);
 #pragma unroll 8
     for (int kk = 0; kk < kTile; kk++) {
       const float xv = xs[kk][tr];
