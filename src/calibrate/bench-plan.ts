@@ -55,7 +55,7 @@ function problemOf(s: GemmShape, epilogue: boolean): GemmProblem {
     ldc: s.n,
     alpha: 1,
     beta: 1,
-    bias: epilogue ? 'row' : 'none',
+    bias: epilogue ? 'col' : 'none', // a conv's per-channel bias: the epilogue cuBLASLt cannot fuse (grid.ts)
     ldBias: 0,
     activation: epilogue ? { kind: 'relu' } : null,
   };
@@ -64,7 +64,7 @@ function problemOf(s: GemmShape, epilogue: boolean): GemmProblem {
 // Bytes one repetition reads from the weights region and writes into the activation arena.
 function footprint(p: BenchPoint): { input: number; output: number } {
   const gemm = (s: GemmShape, math: GemmMath, epilogue: boolean) => ({
-    input: align(s.batch * ((s.m * s.k + s.k * s.n) * byteSize(gemmDType(math)) + (epilogue ? s.n * 4 : 0))),
+    input: align(s.batch * ((s.m * s.k + s.k * s.n) * byteSize(gemmDType(math)) + (epilogue ? s.m * 4 : 0))),
     output: align(s.batch * s.m * s.n * 4),
   });
   switch (p.kind) {
@@ -163,12 +163,12 @@ function gemmEntries(s: GemmShape, dtype: 'f32' | 'bf16' | 'f16', epilogue: bool
     a: w(inBase + e * aBytes),
     b: w(inBase + s.batch * aBytes + e * bBytes),
     c: { arena: 'act', offset: outBase + e * s.m * s.n * 4 },
-    bias: epilogue ? w(biasBase + e * s.n * 4) : null,
+    bias: epilogue ? w(biasBase + e * s.m * 4) : null,
   }));
   return {
     entries,
-    strides: { a: aBytes, b: bBytes, c: s.m * s.n * 4, bias: epilogue ? s.n * 4 : 0 },
-    input: align(s.batch * (aBytes + bBytes + (epilogue ? s.n * 4 : 0))),
+    strides: { a: aBytes, b: bBytes, c: s.m * s.n * 4, bias: epilogue ? s.m * 4 : 0 },
+    input: align(s.batch * (aBytes + bBytes + (epilogue ? s.m * 4 : 0))),
     output: align(s.batch * s.m * s.n * 4),
   };
 }

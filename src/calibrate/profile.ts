@@ -97,7 +97,11 @@ export function costModelFromProfile(p: LoadedProfile): CostModel {
   return {
     ...H100_FP32,
     device: `${pr.name} (${pr.backend}, profile of ${pr.date.slice(0, 10)}, sha256 ${p.hash.slice(0, 12)})`,
-    calibrated: { profile: { name: pr.name, hash: p.hash, date: pr.date }, fits },
+    calibrated: {
+      profile: { name: pr.name, hash: p.hash, date: pr.date },
+      fits,
+      ...(typeof pr.device.sms === 'number' && pr.device.sms > 0 ? { sms: pr.device.sms } : {}),
+    },
   };
 }
 

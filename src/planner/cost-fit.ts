@@ -24,6 +24,7 @@ export interface KindFit {
 export interface CalibratedCost {
   readonly profile: { readonly name: string; readonly hash: string; readonly date: string };
   readonly fits: Readonly<Record<string, KindFit>>;
+  readonly sms?: number; // the card's SMs (profile device.sms): the wave floor of GEMMs with few output blocks
 }
 
 // Each entry: the kinds of which a profile needs at least one (every launch then finds a fit: fallbackKeys).
@@ -86,8 +87,29 @@ export function fitFor(c: CalibratedCost, w: LaunchWork): KindFit {
   throw new Error(`device profile '${c.profile.name}' has no fit for ${fallbackKeys(w).join(' / ')}`);
 }
 
+// The wave floor of a GEMM launch: its output blocks (work.ts gemmBlocks) run GEMM_BLOCK x GEMM_BLOCK per CTA,
+// sms at a time, each at its SM's share of the kind's FLOP rate — a launch with fewer blocks than SMs takes as
+// long as one block, however few its FLOPs. The fit's roofline prices FLOPs as if every SM shared them (its grid
+// GEMMs mostly fill the card), so it priced the demo fleet's `gemm 128x64x1152` over 8 entries (16 blocks,
+// k = 1152) at 12 µs where every path took 26 (H100, 2026-12-07; wave floor 27.7 µs). 0 without SMs or blocks,
+// for matrix-vector GEMMs (their kernels spread over columns, not blocks) and grouped GEMMs.
+export function waveUs(c: CalibratedCost, f: KindFit, w: LaunchWork): number {
+  if (w.kind !== 'gemm' || !w.blocks || !c.sms || !(f.flopsPerS > 0)) return 0;
+  if (w.rows !== undefined && w.rows <= MATVEC_ROWS) return 0;
+  return Math.ceil(w.blocks.blocks / c.sms) * (w.blocks.blockFlops / (f.flopsPerS / c.sms)) * 1e6;
+}
+
+// The share of the SMs a launch occupies: its blocks over the SMs where the wave floor sets its time, else all.
+export function calibratedOccupancy(c: CalibratedCost, w: LaunchWork): number {
+  const f = fitFor(c, w);
+  const wave = waveUs(c, f, w);
+  if (!(wave > kindUs(f, w.flops, w.bytes)) || w.kind !== 'gemm' || !w.blocks || !c.sms) return 1;
+  return Math.min(1, w.blocks.blocks / c.sms);
+}
+
 export function calibratedLaunchUs(c: CalibratedCost, w: LaunchWork): number {
-  const main = kindUs(fitFor(c, w), w.flops, w.bytes);
+  const f = fitFor(c, w);
+  const main = Math.max(kindUs(f, w.flops, w.bytes), waveUs(c, f, w));
   if (w.kind === 'kernel' || w.epilogueBytes <= 0) return main;
   const epi = c.fits['gemm.epilogue'];
   return main + (epi ? kindUs(epi, 0, w.epilogueBytes) : 0);

@@ -5,8 +5,8 @@
 // one grouped launch or separate ones.
 import type { KernelOpName } from '../../ir/contract/launch.js';
 import type { Precision } from '../../ir/contract/plan.js';
-import { type CalibratedCost, calibratedFloorUs, calibratedLaunchUs, calibratedOverheadUs, calibratedTickIoUs } from './cost-fit.js';
-import type { Work } from './work.js';
+import { type CalibratedCost, calibratedFloorUs, calibratedLaunchUs, calibratedOccupancy, calibratedOverheadUs, calibratedTickIoUs } from './cost-fit.js';
+import type { GemmBlocks, Work } from './work.js';
 
 export type { Work } from './work.js';
 
@@ -49,6 +49,7 @@ export interface GemmLaunchWork extends Work {
   readonly math: GemmMath;
   readonly epilogueBytes: number; // C's bytes in entries with a bias or activation (gemmEpilogueBytes)
   readonly rows?: number; // the most rows (m) of any of its GEMMs: at most MATVEC_ROWS prices it as a matrix-vector product
+  readonly blocks?: GemmBlocks; // its output blocks over all GEMMs (work.ts gemmBlocks): a profile's wave floor
 }
 
 // GEMMs of one row per entry (batch-1 inference: matrix-vector products) are bandwidth-bound, and read the
@@ -73,7 +74,8 @@ export function launchDemand(m: CostModel, w: LaunchWork): number {
   const total = launchUs(m, w);
   if (!(total > 0)) return 0;
   const fixed = m.calibrated ? calibratedOverheadUs(m.calibrated, w) : m.launchUs;
-  return Math.min(1, Math.max(0, 1 - fixed / total));
+  const occupancy = m.calibrated ? calibratedOccupancy(m.calibrated, w) : 1; // a wave-bound GEMM leaves SMs to others
+  return Math.min(1, Math.max(0, (1 - fixed / total) * occupancy));
 }
 
 // The roofline: one launch doing `flops` and moving `bytes`, in microseconds.

@@ -6,7 +6,7 @@
 import type { DType } from '../../ir/dtype.js';
 import { type CostModel, type GemmLaunchWork, type LaunchWork, gemmMath, groupedPays, launchUs } from './cost.js';
 import type { Precision } from '../../ir/contract/plan.js';
-import { gemmEpilogueBytes } from './work.js';
+import { gemmBlocks, gemmEpilogueBytes } from './work.js';
 import type { GemmEntry, GemmProblem, GemmStrides, KernelOp, Launch, LaunchInfo, Ref, Segment } from '../../ir/contract/launch.js';
 import type { Placement } from './memory.js';
 import { type GemmStep, type KernelStep, type LRef, type Step, kernelKey, kernelNameOf } from './steps.js';
@@ -78,6 +78,7 @@ export function stepWork(s: Step, precision: Precision): LaunchWork {
     bytes: s.bytes,
     epilogueBytes: gemmEpilogueBytes(s.problem, s.entries.length),
     rows: s.problem.m,
+    blocks: gemmBlocks(s.problem, s.entries.length),
   };
 }
 
@@ -85,7 +86,9 @@ export function stepWork(s: Step, precision: Precision): LaunchWork {
 function gemmLaunchWork(kind: 'gemm' | 'gemm_grouped', steps: readonly GemmStep[], precision: Precision): GemmLaunchWork {
   const w = work(steps);
   const epilogueBytes = steps.reduce((a, s) => a + gemmEpilogueBytes(s.problem, s.entries.length), 0);
-  return { kind, math: gemmMath(steps[0]!.dtype, precision), ...w, epilogueBytes, rows: Math.max(...steps.map((s) => s.problem.m)) };
+  const each = steps.map((s) => gemmBlocks(s.problem, s.entries.length));
+  const blocks = { blocks: each.reduce((a, b) => a + b.blocks, 0), blockFlops: Math.max(...each.map((b) => b.blockFlops)) };
+  return { kind, math: gemmMath(steps[0]!.dtype, precision), ...w, epilogueBytes, rows: Math.max(...steps.map((s) => s.problem.m)), blocks };
 }
 
 export function draftWork(d: DraftLaunch, precision: Precision): LaunchWork {

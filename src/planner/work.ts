@@ -19,6 +19,23 @@ export function gemmWork(dtype: DType, problem: GemmProblem, entries: number): W
   return { flops: 2 * problem.m * problem.n * problem.k * entries, bytes: (ab + cb) * entries };
 }
 
+// How a GEMM spreads over the GPU's SMs: its output in GEMM_BLOCK x GEMM_BLOCK blocks (a typical cuBLAS CTA's
+// tile at these sizes), each a CTA walking all of k. `blocks` over every entry, `blockFlops` the largest block's
+// multiply-adds. A GEMM with fewer blocks than SMs and a deep k (a conv late in a small-image network: 128 x 64
+// outputs, k = 1152) runs as long as one block takes, whatever its total FLOPs (cost-fit.ts waveUs).
+export const GEMM_BLOCK = 64;
+export interface GemmBlocks {
+  readonly blocks: number;
+  readonly blockFlops: number;
+}
+export function gemmBlocks(problem: Pick<GemmProblem, 'm' | 'n' | 'k'>, entries: number): GemmBlocks {
+  const { m, n, k } = problem;
+  return {
+    blocks: entries * Math.ceil(m / GEMM_BLOCK) * Math.ceil(n / GEMM_BLOCK),
+    blockFlops: 2 * Math.min(m, GEMM_BLOCK) * Math.min(n, GEMM_BLOCK) * k,
+  };
+}
+
 // The bytes of C a GEMM writes when it adds a bias or a residual or applies an activation (a backend may run
 // that as an epilogue after the product): 0 for a plain product.
 export function gemmEpilogueBytes(problem: GemmProblem, entries: number): number {

@@ -44,7 +44,7 @@ describe('calibration plans', () => {
     for (const pt of b.points) {
       const p = pt.point;
       if (p.kind === 'gemm') {
-        const problem = { m: p.shape.m, n: p.shape.n, k: p.shape.k, bias: p.epilogue ? 'row' : 'none' } as never;
+        const problem = { m: p.shape.m, n: p.shape.n, k: p.shape.k, bias: p.epilogue ? 'col' : 'none' } as never;
         expect(pt.work.flops).toBe(gemmWork('f32', problem, p.shape.batch).flops);
         expect(pt.work.bytes).toBe(gemmWork('f32', problem, p.shape.batch).bytes);
         expect(pt.work.epilogueBytes).toBe(p.epilogue ? p.shape.m * p.shape.n * 4 * p.shape.batch : 0);

@@ -11,7 +11,9 @@ import {
   fallbackKeys,
   kindUs,
   rooflinePartUs,
+  waveUs,
 } from '../../src/planner/cost-fit.js';
+import { gemmBlocks } from '../../src/planner/work.js';
 import { H100_FP32, launchDemand, launchUs } from '../../src/planner/cost.js';
 
 const truth: KindFit = { overheadUs: 4.5, flopsPerS: 2e13, bytesPerS: 1.5e12, correction: [] };
@@ -137,6 +139,28 @@ describe('the calibrated cost model', () => {
     expect(launchDemand(model, tiny)).toBeLessThan(0.01); // it was 1 / 5.5 with the epilogue's overhead as work
     // a GEMM that is mostly work asks for most of the device
     expect(launchDemand(model, { ...tiny, flops: 2e9, bytes: 4e6 })).toBeGreaterThan(0.9);
+  });
+
+  it("the wave floor: a GEMM with fewer output blocks than SMs costs at least one block at its SM's share of the rate", () => {
+    const sms = 100;
+    const waved = { ...H100_FP32, calibrated: { ...cost, sms } };
+    // 8 entries of 128 x 64 outputs, k = 1152 (a conv late in a small-image network): 16 blocks of 64 x 64
+    const blocks = gemmBlocks({ m: 128, n: 64, k: 1152 }, 8);
+    expect(blocks).toEqual({ blocks: 16, blockFlops: 2 * 64 * 64 * 1152 });
+    const conv = { kind: 'gemm', math: 'f32', flops: 2 * 128 * 64 * 1152 * 8, bytes: 3e6, epilogueBytes: 0, rows: 128, blocks } as const;
+    const wave = (blocks.blockFlops / (truth.flopsPerS / sms)) * 1e6;
+    expect(waveUs(waved.calibrated, truth, conv)).toBeCloseTo(wave, 6);
+    expect(launchUs(waved, conv)).toBeCloseTo(Math.max(wave, kindUs(truth, conv.flops, conv.bytes)), 6);
+    expect(launchUs(waved, conv)).toBeGreaterThan(kindUs(truth, conv.flops, conv.bytes)); // the roofline alone was lower
+    // it uses a sixth of the SMs, so lanes beside it share the rest (lane-sim)
+    expect(launchDemand(waved, conv)).toBeLessThanOrEqual(16 / sms);
+    // 250 blocks: three waves
+    const wide = { ...conv, blocks: { blocks: 250, blockFlops: blocks.blockFlops } };
+    expect(waveUs(waved.calibrated, truth, wide)).toBeCloseTo(3 * wave, 6);
+    // none without the SMs (an older profile), for matrix-vector GEMMs, for grouped launches
+    expect(launchUs(model, conv)).toBeCloseTo(kindUs(truth, conv.flops, conv.bytes), 9);
+    expect(waveUs(waved.calibrated, truth, { ...conv, rows: 1 })).toBe(0);
+    expect(waveUs(waved.calibrated, truth, { ...conv, kind: 'gemm_grouped' })).toBe(0);
   });
 
   it('without a profile keeps the default roofline, numbers unchanged', () => {

@@ -72,6 +72,9 @@ describe('readProfile', () => {
     expect(m.calibrated?.profile).toEqual({ name: 'Test Card 80GB', hash: p.hash, date: VALID.date });
     expect(m.device).toContain('Test Card 80GB');
     expect(Object.keys(m.calibrated!.fits)).toEqual(['gemm.f32', 'gemm.epilogue', 'kernel.eltwise', 'tick.io']);
+    expect(m.calibrated?.sms).toBe(132); // the card's SMs: the wave floor of GEMMs with few output blocks
+    const noSms = mutate((q) => delete (q.device as Record<string, unknown>).sms);
+    expect(costModelFromProfile(readProfile(write('no-sms.json', profileJson(noSms as unknown as DeviceProfile)))).calibrated?.sms).toBeUndefined();
   });
 
   const bad: Array<[string, unknown, RegExp]> = [
