@@ -337,8 +337,6 @@ struct cuda_choice_memo {
   int gemv_hits = 0, path_hits = 0;
 };
 
-// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
-// cuBLASLt, the epilogue fused or not) and their counts.
 // Device memory of the tiled kernel's split-K calls: a scratch workspace and counters for the load-time
 // timings, then one block holding each chosen split call's own (counters first, all zero between launches).
 struct cuda_split_k_mem {
@@ -349,6 +347,8 @@ struct cuda_split_k_mem {
   int calls = 0; // split calls in the full tick
 };
 
+// How the GEMM launches run: the load-time choices (grouped vs split, cuBLAS vs the skinny-GEMM kernel vs
+// cuBLASLt, the epilogue fused or not) and their counts.
 struct cuda_gemm_state {
   int cublas_calls = 0, grouped_split = 0;
   int epilogue_launches = 0; // epilogue kernel launches in a full tick (set once the paths are chosen)
