@@ -27,7 +27,7 @@ import { compileFleet } from '../src/fleet/compile.js';
 import { demoFleet, writeDemoFleet } from '../src/fleet/demo.js';
 import { fmtUs } from '../src/fleet/summary.js';
 import { benchInputs } from '../src/measure/run.js';
-import { type PredictionCheck, checkPredictions, errorPct, profileLaunchTimes } from '../src/measure/predicted.js';
+import { type PredictionCheck, checkPredictions, errorPct, gemmPathsOf, profileLaunchTimes } from '../src/measure/predicted.js';
 import { type Branching, type CostModel, branchingFrom } from '../src/planner/index.js';
 import { median, resultFile, runIfMain } from './common.js';
 import { FLEETS, fleetByName, fleetTenants, scaleFleet } from './fleet-table/specs.js';
@@ -138,7 +138,7 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
       device ||= loaded.backend === 'cuda' ? String(loaded.backendInfo().device ?? 'CUDA device') : (os.cpus()[0]?.model ?? 'CPU');
       log(`${name}: measuring ${loaded.plan.launches.length} launches on ${loaded.backend}`);
       const tick = await measureFleet(loaded, o.iters);
-      const check = checkPredictions(loaded.plan, profileLaunchTimes(loaded), tick, loaded.backend);
+      const check = checkPredictions(loaded.plan, profileLaunchTimes(loaded), tick, loaded.backend, gemmPathsOf(loaded.backendInfo()));
       const err = check.tick.errorPct;
       rows.push(rowOf(name, loaded.plan, check, o.tolerancePct));
       log(`${name}: predicted ${fmtUs(check.tick.predictedUs)}, measured ${fmtUs(check.tick.measuredUs)} (${err >= 0 ? '+' : ''}${err.toFixed(1)}%)`);

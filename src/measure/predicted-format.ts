@@ -12,6 +12,7 @@ export function formatPredictions(p: PredictionCheck, all: boolean): string {
     `predicted vs measured (cost model: ${p.costModel}${p.profile ? '' : '; calibrate with `loom calibrate` and compile with --profile'})`,
     `  tick         predicted ${fmtUs(p.tick.predictedUs)}, measured ${fmtUs(p.tick.measuredUs)} (${p.tick.measured}): error ${pct(p.tick.errorPct)}`,
   ];
+  if (p.gemmPaths) head.push(`  gemm paths   ${p.gemmPaths}`);
   if (p.launches.length === 0) return [...head, '  per launch: not measured (the backend cannot profile launches)'].join('\n');
   const s = p.launchSum!;
   head.push(`  launches     sum predicted ${fmtUs(s.predictedUs)}, sum measured ${fmtUs(s.measuredUs)} (${p.launchTiming}): error ${pct(s.errorPct)}`);
@@ -23,10 +24,20 @@ export function formatPredictions(p: PredictionCheck, all: boolean): string {
     ? p.launches
     : [...p.launches].sort((a, b) => Math.abs(b.predictedUs - b.measuredUs) - Math.abs(a.predictedUs - a.measuredUs)).slice(0, TOP_LAUNCHES);
   const title = all ? 'launch' : `launch (the ${shown.length} furthest off of ${p.launches.length}; --all-launches for every one)`;
+  // a GEMM launch's path as the backend chose it at load (CUDA), with the time that choice measured
+  const paths = p.launches.some((l) => l.path !== undefined);
   const launchTable = table(
-    [title, 'stage', 'kind', 'predicted', 'measured', 'error'],
-    shown.map((l) => [`${l.id} ${l.label}`, String(l.stage), `${l.kind} ${l.op}`, fmtUs(l.predictedUs), fmtUs(l.measuredUs), pct(l.errorPct)]),
-    [0, 2],
+    [title, 'stage', 'kind', 'predicted', 'measured', 'error', ...(paths ? ['path (chosen at load)'] : [])],
+    shown.map((l) => [
+      `${l.id} ${l.label}`,
+      String(l.stage),
+      `${l.kind} ${l.op}`,
+      fmtUs(l.predictedUs),
+      fmtUs(l.measuredUs),
+      pct(l.errorPct),
+      ...(paths ? [l.path ?? ''] : []),
+    ]),
+    [0, 2, 6],
   );
   return [...head, '', ...kindTable, '', ...launchTable].join('\n');
 }

@@ -20,6 +20,7 @@ export interface LaunchAccuracy {
   readonly predictedUs: number;
   readonly measuredUs: number;
   readonly errorPct: number; // (predicted − measured) / measured · 100
+  readonly path?: string; // a GEMM launch: how the backend runs it, as it chose at load (backendInfo gemmPaths)
 }
 
 export interface KindAccuracyRow {
@@ -38,6 +39,20 @@ export interface PredictionCheck {
   readonly launchSum: { readonly predictedUs: number; readonly measuredUs: number; readonly errorPct: number } | null;
   readonly byKind: readonly KindAccuracyRow[];
   readonly launches: readonly LaunchAccuracy[]; // empty where the backend could not profile
+  readonly gemmPaths?: string; // the backend's load-time GEMM choices, summed up (backendInfo gemmPathsNote)
+}
+
+// The CUDA backend's load-time GEMM choices (backendInfo): per launch id its path and timing, from `gemmPaths`
+// ("67: tiled kernel, split-K 4, epilogue fused 21.7 us (was 26.3 us); 79: …"), and their summary.
+export function gemmPathsOf(info: Readonly<Record<string, unknown>>): { readonly byLaunch: Map<number, string>; readonly note?: string } {
+  const byLaunch = new Map<number, string>();
+  const raw = info.gemmPaths;
+  if (typeof raw === 'string')
+    for (const part of raw.split(/;\s*(?=\d+:\s)/)) {
+      const m = /^(\d+):\s+(.*)$/s.exec(part.trim());
+      if (m) byLaunch.set(Number(m[1]), m[2]!);
+    }
+  return { byLaunch, ...(typeof info.gemmPathsNote === 'string' && info.gemmPathsNote ? { note: info.gemmPathsNote } : {}) };
 }
 
 export const errorPct = (predicted: number, measured: number): number => (measured > 0 ? ((predicted - measured) / measured) * 100 : 0);
@@ -59,6 +74,7 @@ export function checkPredictions(
   perLaunch: ReadonlyMap<number, number> | null,
   tick: { readonly measuredUs: number; readonly measured: string },
   backend: 'cpu' | 'cuda',
+  paths?: ReturnType<typeof gemmPathsOf>,
 ): PredictionCheck {
   const rows = launchRows(plan);
   const launches: LaunchAccuracy[] = perLaunch
@@ -75,6 +91,7 @@ export function checkPredictions(
             predictedUs: r.predictedUs,
             measuredUs,
             errorPct: errorPct(r.predictedUs, measuredUs),
+            ...(paths?.byLaunch.has(r.id) ? { path: paths.byLaunch.get(r.id)! } : {}),
           };
         })
     : [];
@@ -111,6 +128,7 @@ export function checkPredictions(
         : null,
     byKind: [...byKind].map(([kind, a]) => ({ kind, ...a, errorPct: errorPct(a.predictedUs, a.measuredUs) })).sort((x, y) => y.measuredUs - x.measuredUs),
     launches,
+    ...(paths?.note ? { gemmPaths: paths.note } : {}),
   };
 }
 

@@ -15,7 +15,7 @@ import { BENCH_MODES, type BenchMode, type ModeRunner, launchesPerTick, modeSema
 import { type TickStats, tickStats } from './stats.js';
 import { benchLoadOptions, deviceStats, timeInterleaved } from './timing.js';
 import { writeBaselines } from './variants.js';
-import { type PredictionCheck, checkPredictions, profileLaunchTimes } from './predicted.js';
+import { type PredictionCheck, checkPredictions, gemmPathsOf, profileLaunchTimes } from './predicted.js';
 
 export const BENCH_FORMAT = 'loom-bench';
 const AGREE_TOLERANCE = 1e-4; // fp32, norm-wise relative: the modes run the same lowering, so far below this
@@ -156,6 +156,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
         ? { measuredUs: deviceP50, measured: 'device p50 (CUDA events around a replay of the captured tick)' }
         : { measuredUs: spaceTimeP50, measured: 'tick p50 (wall clock around one tick)' },
       backend,
+      backend === 'cuda' ? gemmPathsOf(planRunner.loaded[0]!.backendInfo()) : undefined,
     );
     const modes = BENCH_MODES.map((mode): ModeResult => {
       const r = runners.find((x) => x.mode === mode)!;
