@@ -17,6 +17,9 @@ namespace {
 constexpr int kMinStepsPerSplit = 2; // a split's range of k: at least two of the kernel's 32-deep steps
 constexpr int kCtasPerSm = 2;        // auto: split until the CTAs reach this many per SM
 constexpr size_t kAlign = 256;
+// A split call's partial sums at most this big (auto stays far below: under 2 CTAs per SM, ~2 MB on an H100; a
+// forced count on a launch of thousands of blocks would not)
+constexpr size_t kMaxSplitBytes = size_t{64} << 20;
 
 size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -73,7 +76,7 @@ std::vector<int> cuda_split_k_choices(cuda_ctx& c, const gemm_call& g) {
   for (int s : want) {
     cuda_gemv_args t = split_args(g, s);
     t.ws = t.sem = 1; // placeholders: fits checks that they are set
-    if (s > 1 && cuda_gemv_fits(t)) {
+    if (s > 1 && cuda_gemv_fits(t) && cuda_tiled_split_bytes(split_args(g, s)) <= kMaxSplitBytes) {
       grow_scratch(c, split_args(g, s));
       out.push_back(s);
     }
