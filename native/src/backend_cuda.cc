@@ -52,7 +52,7 @@ constexpr size_t kReserveBytes = size_t(64) << 20;          // left free for the
 constexpr int64_t kMergeGap = kStagingMergeGap;             // copy a gap this small rather than add a copy node (tick_staging.h)
 
 size_t append_table(cuda_ctx& c, const void* data, size_t bytes) {
-  const size_t off = (c.full.host_tables.size() + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign;
+  const size_t off = cuda_align_up(c.full.host_tables.size());
   c.full.host_tables.resize(off + std::max<size_t>(bytes, 1));
   if (bytes) std::memcpy(c.full.host_tables.data() + off, data, bytes);
   return off;

@@ -24,6 +24,8 @@
 namespace loom {
 
 constexpr size_t kCudaTableAlign = 256;
+// n rounded up to kCudaTableAlign: where device tables and workspaces carved from one allocation start
+inline size_t cuda_align_up(size_t n) { return (n + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign; }
 
 // gemv_strided / gemv_batched: the strided / batched call run by the skinny-GEMM kernel (backend_cuda_gemv.cu)
 // instead of cuBLAS, same fields; chosen per call at load (cuda_choose_gemv, cuda_choose_gemm_paths).

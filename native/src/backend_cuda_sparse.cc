@@ -44,8 +44,6 @@ constexpr int64_t kMergeGap = kStagingMergeGap;  // as the full tick: copy a sma
 constexpr int kTrustAfter = 3;                   // graph replays measured before the measurement decides
 constexpr int64_t kGatherMinBytes = 128 << 10;   // coarse input copies below this stay copies (~5 µs of PCIe)
 
-size_t align_up(size_t v) { return (v + kCudaTableAlign - 1) / kCudaTableAlign * kCudaTableAlign; }
-
 bool live(const tenant_mask& m, int32_t t) { return t >= 0 && static_cast<size_t>(t) < m.size() && m[t] != 0; }
 
 const char* policy_name(sparse_policy p) {
@@ -63,15 +61,16 @@ size_t worst_table_bytes(const cuda_ctx& c) {
   for (size_t i = 0; i < c.full.launches.size(); i++) {
     const launch_state& s = c.full.launches[i];
     const launch_src& src = c.sparse.src[i];
-    for (size_t k = 0; k < s.calls.size(); k++) b += align_up(src.call_entries[k].size() * kGemmPointerArrays * sizeof(unsigned long long));
-    b += align_up(src.jobs.size() * sizeof(cuda_epi_job));
-    if (s.nsegs > 0) b += align_up(src.segs.size() * sizeof(LoomSegment));
+    for (size_t k = 0; k < s.calls.size(); k++)
+      b += cuda_align_up(src.call_entries[k].size() * kGemmPointerArrays * sizeof(unsigned long long));
+    b += cuda_align_up(src.jobs.size() * sizeof(cuda_epi_job));
+    if (s.nsegs > 0) b += cuda_align_up(src.segs.size() * sizeof(LoomSegment));
   }
   if (!c.sparse.staging_in.empty()) { // gather_moves: two moves per kIoMovePiece of every input slot
     size_t pieces = 0;
     for (const auto& rs : c.sparse.tenant_in)
       for (const auto& r : rs) pieces += static_cast<size_t>((r.bytes + kIoMovePiece - 1) / kIoMovePiece);
-    b += align_up(2 * pieces * sizeof(cuda_io_move));
+    b += cuda_align_up(2 * pieces * sizeof(cuda_io_move));
   }
   return std::max(b, kCudaTableAlign);
 }
@@ -125,7 +124,7 @@ struct table_writer {
   CUdeviceptr base;
   size_t used = 0;
   CUdeviceptr put(const void* data, size_t bytes) {
-    const size_t off = align_up(used);
+    const size_t off = cuda_align_up(used);
     if (off + bytes > cap)
       throw loom_error("sparse tick: compacted tables need more than the " + std::to_string(cap) + " bytes sized at load");
     std::memcpy(pin + off, data, bytes);

@@ -6,6 +6,7 @@
 // (backend_cuda_gemm_paths.cc); a split call the launch keeps gets a workspace and counters of its own, since
 // launches on other lanes run at the same time.
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "backend_cuda_ctx.h"
@@ -16,12 +17,9 @@ namespace {
 
 constexpr int kMinStepsPerSplit = 2; // a split's range of k: at least two of the kernel's 32-deep steps
 constexpr int kCtasPerSm = 2;        // auto: split until the CTAs reach this many per SM
-constexpr size_t kAlign = 256;
 // A split call's partial sums at most this big (auto stays far below: under 2 CTAs per SM, ~2 MB on an H100; a
 // forced count on a launch of thousands of blocks would not)
 constexpr size_t kMaxSplitBytes = size_t{64} << 20;
-
-size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
 cuda_gemv_args split_args(const gemm_call& g, int splits) {
   cuda_gemv_args a = cuda_gemv_args_of(g);
@@ -29,19 +27,25 @@ cuda_gemv_args split_args(const gemm_call& g, int splits) {
   return a;
 }
 
-size_t sem_bytes(const cuda_gemv_args& a) { return aligned(static_cast<size_t>(cuda_tiled_blocks(a)) * sizeof(int)); }
+// The device bytes a split call's counters (one int per block of C) and partial sums take, each aligned.
+struct split_bytes {
+  size_t sem = 0, ws = 0;
+};
+split_bytes bytes_of(const cuda_gemv_args& a) {
+  return {cuda_align_up(static_cast<size_t>(cuda_tiled_blocks(a)) * sizeof(int)), cuda_align_up(cuda_tiled_split_bytes(a))};
+}
 
 // The load-time scratch, grown to hold counters and workspace of `a` (freed and allocated again: nothing that
-// points into it runs before the next call to split_scratch or cuda_split_k_assign).
+// points into it runs before the next call to grow_scratch or cuda_split_k_assign).
 void grow_scratch(cuda_ctx& c, const cuda_gemv_args& a) {
   cuda_split_k_mem& M = c.gemm.split_mem;
-  const size_t sem = sem_bytes(a), ws = aligned(cuda_tiled_split_bytes(a));
-  if (M.scratch && sem <= M.scratch_sem_bytes && ws <= M.scratch_ws_bytes) return;
+  const split_bytes need = bytes_of(a);
+  if (M.scratch && need.sem <= M.scratch_sem_bytes && need.ws <= M.scratch_ws_bytes) return;
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   if (M.scratch) cudaFree(reinterpret_cast<void*>(M.scratch));
   M.scratch = 0;
-  M.scratch_sem_bytes = std::max(sem, M.scratch_sem_bytes);
-  M.scratch_ws_bytes = std::max(ws, M.scratch_ws_bytes);
+  M.scratch_sem_bytes = std::max(need.sem, M.scratch_sem_bytes);
+  M.scratch_ws_bytes = std::max(need.ws, M.scratch_ws_bytes);
   void* p = nullptr;
   CUDA_CHECK(cudaMalloc(&p, M.scratch_sem_bytes + M.scratch_ws_bytes));
   CUDA_CHECK(cudaMemset(p, 0, M.scratch_sem_bytes));
@@ -74,10 +78,11 @@ std::vector<int> cuda_split_k_choices(cuda_ctx& c, const gemm_call& g) {
   }
   std::vector<int> out;
   for (int s : want) {
-    cuda_gemv_args t = split_args(g, s);
-    t.ws = t.sem = 1; // placeholders: fits checks that they are set
-    if (s > 1 && cuda_gemv_fits(t) && cuda_tiled_split_bytes(split_args(g, s)) <= kMaxSplitBytes) {
-      grow_scratch(c, split_args(g, s));
+    const cuda_gemv_args split = split_args(g, s);
+    cuda_gemv_args placed = split;
+    placed.ws = placed.sem = 1; // placeholders: fits checks that they are set
+    if (s > 1 && cuda_gemv_fits(placed) && cuda_tiled_split_bytes(split) <= kMaxSplitBytes) {
+      grow_scratch(c, split);
       out.push_back(s);
     }
   }
@@ -96,15 +101,14 @@ void cuda_split_k_use_scratch(cuda_ctx& c, gemm_call& g, int splits) {
 
 void cuda_split_k_assign(cuda_ctx& c) {
   cuda_split_k_mem& M = c.gemm.split_mem;
-  std::vector<gemm_call*> split;
+  std::vector<std::pair<gemm_call*, split_bytes>> split;
   size_t sem = 0, ws = 0;
   for (auto& s : c.full.launches)
     for (auto& g : s.calls) {
       if (g.splits <= 1) continue;
-      split.push_back(&g);
-      const cuda_gemv_args a = split_args(g, g.splits);
-      sem += sem_bytes(a);
-      ws += aligned(cuda_tiled_split_bytes(a));
+      split.emplace_back(&g, bytes_of(split_args(g, g.splits)));
+      sem += split.back().second.sem;
+      ws += split.back().second.ws;
     }
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
   if (M.scratch) cudaFree(reinterpret_cast<void*>(M.scratch));
@@ -118,13 +122,12 @@ void cuda_split_k_assign(cuda_ctx& c) {
   M.block = reinterpret_cast<CUdeviceptr>(p);
   M.sem_bytes = sem;
   M.ws_bytes = ws;
-  CUdeviceptr next_sem = M.block, next_ws = M.block + sem;
-  for (gemm_call* g : split) {
-    const cuda_gemv_args a = split_args(*g, g->splits);
+  CUdeviceptr next_sem = M.block, next_ws = M.block + sem; // counters first, then the partial sums
+  for (const auto& [g, b] : split) {
     g->split_sem = next_sem;
     g->split_ws = next_ws;
-    next_sem += sem_bytes(a);
-    next_ws += aligned(cuda_tiled_split_bytes(a));
+    next_sem += b.sem;
+    next_ws += b.ws;
   }
 }
 
