@@ -94,17 +94,22 @@ export function fitFor(c: CalibratedCost, w: LaunchWork): KindFit {
 // k = 1152) at 12 µs where every path took 26 (H100, 2026-12-07; wave floor 27.7 µs). 0 without SMs or blocks,
 // for matrix-vector GEMMs (their kernels spread over columns, not blocks) and grouped GEMMs.
 export function waveUs(c: CalibratedCost, f: KindFit, w: LaunchWork): number {
-  if (w.kind !== 'gemm' || !w.blocks || !c.sms || !(f.flopsPerS > 0)) return 0;
-  if (w.rows !== undefined && w.rows <= MATVEC_ROWS) return 0;
-  return Math.ceil(w.blocks.blocks / c.sms) * (w.blocks.blockFlops / (f.flopsPerS / c.sms)) * 1e6;
+  return gemmWave(c, f, w)?.us ?? 0;
+}
+
+// The wave floor and the share of the SMs the launch's blocks occupy; null where no floor applies.
+function gemmWave(c: CalibratedCost, f: KindFit, w: LaunchWork): { readonly us: number; readonly share: number } | null {
+  if (w.kind !== 'gemm' || !w.blocks || !c.sms || !(f.flopsPerS > 0)) return null;
+  if (w.rows !== undefined && w.rows <= MATVEC_ROWS) return null;
+  const { blocks, blockFlops } = w.blocks;
+  return { us: Math.ceil(blocks / c.sms) * (blockFlops / (f.flopsPerS / c.sms)) * 1e6, share: Math.min(1, blocks / c.sms) };
 }
 
 // The share of the SMs a launch occupies: its blocks over the SMs where the wave floor sets its time, else all.
 export function calibratedOccupancy(c: CalibratedCost, w: LaunchWork): number {
   const f = fitFor(c, w);
-  const wave = waveUs(c, f, w);
-  if (!(wave > kindUs(f, w.flops, w.bytes)) || w.kind !== 'gemm' || !w.blocks || !c.sms) return 1;
-  return Math.min(1, w.blocks.blocks / c.sms);
+  const wave = gemmWave(c, f, w);
+  return wave && wave.us > kindUs(f, w.flops, w.bytes) ? wave.share : 1;
 }
 
 export function calibratedLaunchUs(c: CalibratedCost, w: LaunchWork): number {
