@@ -7,6 +7,7 @@ import { type KernelOp, type Launch, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segmen
 import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
+import { fixedGeometry, fixedGeometryView } from './fixed-geometry.js';
 import { renderTemplate, type TemplateData } from './render.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
@@ -165,6 +166,7 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   const in0 = inputs[0] ?? out;
   const typed = { ...base, in_t: ctypeOf(in0), acc_t: accType(in0) };
   const op = l.op;
+  const fixed = fixedView(l);
   switch (op.op) {
     case 'eltwise': {
       const { body, result } = eltwiseStatements(op.program, where);
@@ -214,15 +216,16 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
               step: `if (inside) a += loom_cvt<acc_t>(x[iy * wd + ix]); if (${op.countIncludePad ? 'inPadded' : 'inside'}) ++n;`,
               result: 'n > 0 ? a / (acc_t)n : (acc_t)0',
             };
-      return { template: 'pool.cu.hbs', view: { ...typed, ...frag } };
+      return { template: fixed === null ? 'pool.cu.hbs' : 'pool_fixed.cu.hbs', view: { ...typed, ...frag, ...fixed } };
     }
     case 'im2col':
       sameDType(where, in0, out);
-      return { template: 'im2col.cu.hbs', view: typed };
+      return { template: fixed === null ? 'im2col.cu.hbs' : 'im2col_fixed.cu.hbs', view: { ...typed, ...fixed } };
     case 'depthwise': {
       const bias = inputs[2] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[2])}*)views[seg.firstView + 2].ptr)[ch])`;
       const result = op.activation === null ? 'a' : activationCall(op.activation, 'a');
-      return { template: 'depthwise.cu.hbs', view: { ...typed, w_t: ctypeOf(inputs[1] ?? in0), bias, result } };
+      const template = fixed === null ? 'depthwise.cu.hbs' : 'depthwise_fixed.cu.hbs';
+      return { template, view: { ...typed, w_t: ctypeOf(inputs[1] ?? in0), bias, result, ...fixed } };
     }
     case 'squeeze_excite': {
       const act = (a: typeof op.act1, v: string) => (a === null ? v : activationCall(a, v));
@@ -242,13 +245,25 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   }
 }
 
-function runGrid(op: KernelOp, blocks: number): number {
-  return RUN_OPS.has(op.op) && blocks > RUN_MIN_BLOCKS ? Math.max(RUN_MIN_BLOCKS, Math.ceil(blocks / RUN_ITEMS)) : blocks;
+// A geometry-fixed kernel's constants (codegen/fixed-geometry.ts), or null for the generic template. Window
+// loops unroll fully up to FIXED_UNROLL taps (a global pool's thousands would bloat the kernel).
+const FIXED_UNROLL = 64;
+function fixedView(l: KernelLaunch): { geometry: string; per: number; unroll: string } | null {
+  const g = fixedGeometry(l);
+  if (g === null) return null;
+  return { ...fixedGeometryView(l.op.op, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1' };
+}
+
+// A run kernel's items per thread, unless its geometry is fixed (one item per thread: no run to amortize).
+function runGrid(l: KernelLaunch, blocks: number): number {
+  if (!RUN_OPS.has(l.op.op) || blocks <= RUN_MIN_BLOCKS || fixedGeometry(l) !== null) return blocks;
+  return Math.max(RUN_MIN_BLOCKS, Math.ceil(blocks / RUN_ITEMS));
 }
 
 export function kernelKey(l: KernelLaunch): string {
   const { inputs, out } = launchDTypes(l);
-  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op) });
+  const geom = fixedGeometry(l);
+  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }) });
 }
 
 export function planKernels(launches: readonly Launch[]): KernelTable {
@@ -269,7 +284,7 @@ export function planKernels(launches: readonly Launch[]): KernelTable {
     const work = l.segments.map((s) => segmentWork(l.op, s));
     const total = work.reduce((a, b) => a + b, 0);
     const block = blockOf(l.op);
-    const blocks = mapping === 'block' ? total : runGrid(l.op, Math.ceil(total / block));
+    const blocks = mapping === 'block' ? total : runGrid(l, Math.ceil(total / block));
     names[String(l.id)] = k.name;
     grids[String(l.id)] = { name: k.name, block, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
   }

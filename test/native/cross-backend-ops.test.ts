@@ -471,6 +471,55 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
   },
 };
 
+// A launch whose segments share one geometry runs a kernel compiled for it (codegen/fixed-geometry.ts); one whose
+// segments differ runs the generic kernel that reads each segment's. Every case above is one geometry per launch;
+// these put two tenants of different geometries into one launch, so both kernels of each op run.
+const DENSE: PoolGeometry = { ...GEOM, sh: 1, sw: 1, oh: 7, ow: 5 };
+const MIXED_GEOMETRY_CASES: Case[] = [
+  {
+    name: 'pool max, two geometries in one launch',
+    covers: ['geometry:generic:pool'],
+    build: (b) => {
+      const x = b.alloc('io', 'f32', IMAGE.length, IMAGE);
+      const outs = [GEOM, DENSE].map((g) => b.alloc('io', 'f32', g.n * g.c * g.oh * g.ow));
+      kernel(b, { op: 'pool', mode: 'max', countIncludePad: false }, [
+        { tenant: 0, geom: GEOM, inputs: [view(x)], out: outs[0]!.ref, outDType: 'f32' },
+        { tenant: 1, geom: DENSE, inputs: [view(x)], out: outs[1]!.ref, outDType: 'f32' },
+      ]);
+      return outs;
+    },
+  },
+  {
+    name: 'im2col, two geometries in one launch',
+    covers: ['geometry:generic:im2col'],
+    build: (b) => {
+      const x = b.alloc('io', 'f32', 3 * 7 * 6, IMAGE.subarray(0, 3 * 7 * 6));
+      const geoms = [GEOM, DENSE].map((g) => ({ ...g, n: 1 }));
+      const outs = geoms.map((g) => b.alloc('io', 'f32', g.c * g.kh * g.kw * g.oh * g.ow));
+      kernel(
+        b,
+        { op: 'im2col' },
+        geoms.map((geom, t) => ({ tenant: t, geom, inputs: [view(x)], out: outs[t]!.ref, outDType: 'f32' })),
+      );
+      return outs;
+    },
+  },
+  {
+    name: 'depthwise, two geometries in one launch',
+    covers: ['geometry:generic:depthwise'],
+    build: (b) => {
+      const x = b.alloc('io', 'f32', IMAGE.length, IMAGE);
+      const w = b.alloc('weights', 'f32', 3 * GEOM.kh * GEOM.kw, randomF32(3 * GEOM.kh * GEOM.kw, 186));
+      const outs = [GEOM, DENSE].map((g) => b.alloc('io', 'f32', g.n * g.c * g.oh * g.ow));
+      kernel(b, { op: 'depthwise', activation: null }, [
+        { tenant: 0, geom: GEOM, inputs: [view(x), view(w)], out: outs[0]!.ref, outDType: 'f32' },
+        { tenant: 1, geom: DENSE, inputs: [view(x), view(w)], out: outs[1]!.ref, outDType: 'f32' },
+      ]);
+      return outs;
+    },
+  },
+];
+
 function kernelOpCases(op: KernelOpName): Case[] {
   switch (op) {
     case 'eltwise':
@@ -626,7 +675,7 @@ function launchKindCases(kind: (typeof LAUNCH_KINDS)[number]): Case[] {
     case 'gemm_grouped':
       return [gemmGroupedCase()];
     case 'kernel':
-      return KERNEL_OPS.flatMap(kernelOpCases).map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
+      return [...KERNEL_OPS.flatMap(kernelOpCases), ...MIXED_GEOMETRY_CASES].map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
   }
 }
 
@@ -751,6 +800,14 @@ describe('cross-backend ops: the contract lists all have cases', () => {
       'gemm:residual',
     ];
     expect(want.filter((w) => !covered.has(w))).toEqual([]);
+  });
+
+  it('runs the geometry-fixed and the generic kernel of pool, depthwise and im2col', () => {
+    const templates = new Set(CASES.flatMap((c) => planKernels(build(c).b.plan().launches).kernels.map((k) => k.template)));
+    for (const op of ['pool', 'depthwise', 'im2col']) {
+      expect(templates.has(`${op}.cu.hbs`), `${op}: generic kernel`).toBe(true);
+      expect(templates.has(`${op}_fixed.cu.hbs`), `${op}: geometry-fixed kernel`).toBe(true);
+    }
   });
 });
 
