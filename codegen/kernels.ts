@@ -8,6 +8,7 @@ import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cud
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
 import { fixedGeometry, fixedGeometryView } from './fixed-geometry.js';
+import { fixedLayout, fixedLayoutView } from './fixed-layout.js';
 import { renderTemplate, type TemplateData } from './render.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
@@ -167,17 +168,24 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   const typed = { ...base, in_t: ctypeOf(in0), acc_t: accType(in0) };
   const op = l.op;
   const fixed = fixedView(l);
+  const layout = fixedLayout(l);
   switch (op.op) {
     case 'eltwise': {
       const { body, result } = eltwiseStatements(op.program, where);
-      return {
-        template: 'eltwise.cu.hbs',
-        view: { ...base, acc_t: op.computeF32 ? 'float' : 'double', inputs: inputs.map((d, index) => ({ index, ctype: ctypeOf(d) })), body, result },
-      };
+      const acc_t = op.computeF32 ? 'float' : 'double';
+      if (layout === null) {
+        return { template: 'eltwise.cu.hbs', view: { ...base, acc_t, inputs: inputs.map((d, index) => ({ index, ctype: ctypeOf(d) })), body, result } };
+      }
+      const v = fixedLayoutView(layout);
+      const ins = inputs.map((d, index) => ({ index, ctype: ctypeOf(d), offset: v.offsets[index]! }));
+      return { template: 'eltwise_fixed.cu.hbs', view: { ...base, acc_t, inputs: ins, body, result, per: v.per, digits: v.digits } };
     }
     case 'copy': {
       const convert = in0 === out ? 'x' : isFloat(out) && in0 === 'f32' ? 'loom_cvt<out_t>(x)' : 'loom_cvt<out_t>(loom_cvt<double>(x))';
-      return { template: 'copy.cu.hbs', view: { ...base, in_t: ctypeOf(in0), convert } };
+      if (layout === null) return { template: 'copy.cu.hbs', view: { ...base, in_t: ctypeOf(in0), convert } };
+      const v = fixedLayoutView(layout);
+      const view = { ...base, in_t: ctypeOf(in0), convert, per: v.per, digits: v.digits, in_offset: v.offsets[0]!, out_offset: v.outOffset };
+      return { template: 'copy_fixed.cu.hbs', view };
     }
     case 'fill':
       return { template: 'fill.cu.hbs', view: { ...base, value: doubleLiteral(op.value) } };
@@ -263,7 +271,8 @@ function runGrid(l: KernelLaunch, blocks: number): number {
 export function kernelKey(l: KernelLaunch): string {
   const { inputs, out } = launchDTypes(l);
   const geom = fixedGeometry(l);
-  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }) });
+  const layout = fixedLayout(l);
+  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }), ...(layout === null ? {} : { layout }) });
 }
 
 export function planKernels(launches: readonly Launch[]): KernelTable {

@@ -518,6 +518,35 @@ const MIXED_GEOMETRY_CASES: Case[] = [
       return outs;
     },
   },
+  {
+    // eltwise and copy fix a layout (codegen/fixed-layout.ts): every case above shares one across its segments
+    name: 'eltwise, two layouts in one launch',
+    covers: ['layout:generic:eltwise'],
+    build: (b) => {
+      const x = b.alloc('io', 'f32', 15, SIGNED);
+      const row = b.alloc('weights', 'f32', 5, POSITIVE.subarray(0, 5));
+      const outs = [0, 1].map(() => b.alloc('io', 'f32', 15));
+      const program: EltInstr[] = [{ op: 'in', i: 0 }, { op: 'in', i: 1 }, { op: 'mul' }];
+      kernel(b, { op: 'eltwise', program, computeF32: true }, [
+        { tenant: 0, shape: [3, 5], inputs: [view(x, [5, 1]), view(row, [0, 1])], out: outs[0]!.ref, outDType: 'f32' },
+        { tenant: 1, shape: [5, 3], inputs: [view(x, [1, 5]), view(row, [1, 0])], out: outs[1]!.ref, outDType: 'f32' },
+      ]);
+      return outs;
+    },
+  },
+  {
+    name: 'copy, two layouts in one launch',
+    covers: ['layout:generic:copy'],
+    build: (b) => {
+      const x = b.alloc('io', 'f32', 24, randomF32(24, 192));
+      const outs = [0, 1].map(() => b.alloc('io', 'f32', 24));
+      kernel(b, { op: 'copy' }, [
+        { tenant: 0, shape: [4, 6], inputs: [view(x, [1, 4])], out: outs[0]!.ref, outDType: 'f32', outStrides: [6, 1] },
+        { tenant: 1, shape: [2, 3, 4], inputs: [view(x, [12, 1, 3])], out: outs[1]!.ref, outDType: 'f32', outStrides: [1, 2, 6] },
+      ]);
+      return outs;
+    },
+  },
 ];
 
 function kernelOpCases(op: KernelOpName): Case[] {
@@ -802,9 +831,9 @@ describe('cross-backend ops: the contract lists all have cases', () => {
     expect(want.filter((w) => !covered.has(w))).toEqual([]);
   });
 
-  it('runs the geometry-fixed and the generic kernel of pool, depthwise and im2col', () => {
+  it('runs the fixed (geometry or layout) and the generic kernel of pool, depthwise, im2col, eltwise and copy', () => {
     const templates = new Set(CASES.flatMap((c) => planKernels(build(c).b.plan().launches).kernels.map((k) => k.template)));
-    for (const op of ['pool', 'depthwise', 'im2col']) {
+    for (const op of ['pool', 'depthwise', 'im2col', 'eltwise', 'copy']) {
       expect(templates.has(`${op}.cu.hbs`), `${op}: generic kernel`).toBe(true);
       expect(templates.has(`${op}_fixed.cu.hbs`), `${op}: geometry-fixed kernel`).toBe(true);
     }
