@@ -45,12 +45,10 @@ export function settingLabel(s: Setting): string {
 }
 
 // The backendInfo() notes that say what a variable did on the loaded plan (printed per plan and setting, so a
-// row's number comes with what ran: the paths chosen, the bytes warmed, the graphs captured).
+// row's number comes with what ran: the paths chosen, the launches made programmatic, the lanes).
 const NOTES: ReadonlyArray<readonly [RegExp, string]> = [
   [/^LOOM_CUDA_PDL/, 'pdlNote'],
-  [/^LOOM_CUDA_L2_WARM$/, 'l2WarmNote'],
-  [/^LOOM_CUDA_IO_GRAPH$/, 'ioGraphNote'],
-  [/^LOOM_CUDA_(CHOOSE|TILE|SPLIT_K|LT|FUSE|GEMV.*)$/, 'gemmPathsNote'],
+  [/^LOOM_CUDA_(TILE|SPLIT_K|LT|FUSE|GEMV.*)$/, 'gemmPathsNote'],
   [/^LOOM_CUDA_LANES$|^LOOM_CUDA_PRIORITY$/, 'lanesNote'],
 ];
 

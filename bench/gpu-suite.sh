@@ -33,16 +33,10 @@
 #              (LOOM_CUDA_PDL=noprefetch / prefetch / prefetch with 4 steps / off) on 64 x MLP b1 and b16, 120 x LSTM
 #              and the zoo mix, interleaved rounds in one process. Not in the default list: decides
 #              kPdlPrefetchByDefault (native/src/backend_cuda_ctx.h).
-#   l2warm     bench/env-ab.ts: the L2 warm-up of a full tick's first weights while its inputs are copied
-#              (LOOM_CUDA_L2_WARM=off / 16 MB / on = half the L2 / on with the PDL prefetch) on the same fleets. Not in
-#              the default list: decides kL2WarmByDefault (native/src/backend_cuda_ctx.h).
-#   choose     bench/env-ab.ts: the load-time GEMM choices timed as chains of programmatic launches against timed
-#              one by one (LOOM_CUDA_CHOOSE=isolated / chain) and Loom's tiled kernel wherever it fits
-#              (LOOM_CUDA_TILE=force) on the zoo mix, 64 x MLP b16 and 32 x ResNet-18. Not in the default list:
-#              decides kChooseChainByDefault (native/src/backend_cuda_ctx.h).
-#   iograph    bench/env-ab.ts: a full tick as one graph with its copies (LOOM_CUDA_IO_GRAPH=off / on / on with the L2
-#              warm-up) on the same fleets as prefetch, then bench/host-overhead.ts with it on (the submit's host
-#              time). Not in the default list: decides kIoGraphByDefault (native/src/backend_cuda_ctx.h).
+#   tile       bench/env-ab.ts: Loom's tiled kernel as the load-time choice has it, off, and wherever it fits
+#              (LOOM_CUDA_TILE=auto / off / force) on the zoo mix, 64 x MLP b16 and 32 x ResNet-18. Not in the default
+#              list. (Stops 21-22's L2 warm-up, io graph and chained choice timing measured no gain on an H100 at stop 23
+#              and were removed at stop 24, with their parts here.)
 #   tenants    bench/tenant-scale.ts: 100 and 1,000 zoo MLPs and 10,000 small MLPs: compile, device tick vs the
 #              weight-bytes floor, full and 10%-occupancy ticks, serve start-up, /metrics bytes, serve load
 #              over 10% of the tenants; one 240 s budget (TENANT_SCALE_ARGS adds/overrides flags). Needs dist
@@ -143,16 +137,8 @@ for part in $PARTS; do
     prefetch)
       ab prefetch mlp-b1,mlp-b16,lstm,zoo-mix 'LOOM_CUDA_PDL=noprefetch;LOOM_CUDA_PDL=prefetch;LOOM_CUDA_PDL=prefetch,LOOM_CUDA_PDL_PREFETCH=4;LOOM_CUDA_PDL=off'
       ;;
-    l2warm)
-      ab l2warm mlp-b1,mlp-b16,lstm,zoo-mix 'LOOM_CUDA_L2_WARM=off;LOOM_CUDA_L2_WARM=16;LOOM_CUDA_L2_WARM=on;LOOM_CUDA_L2_WARM=on,LOOM_CUDA_PDL=prefetch'
-      ;;
-    choose)
-      ab choose zoo-mix,mlp-b16,resnet18 'LOOM_CUDA_CHOOSE=isolated;LOOM_CUDA_CHOOSE=chain;LOOM_CUDA_TILE=force'
-      ;;
-    iograph)
-      ab iograph mlp-b1,mlp-b16,lstm,zoo-mix 'LOOM_CUDA_IO_GRAPH=off;LOOM_CUDA_IO_GRAPH=on;LOOM_CUDA_IO_GRAPH=on,LOOM_CUDA_L2_WARM=on'
-      step iograph-host env LOOM_CUDA_IO_GRAPH=on OUT="$OUT" $TSX bench/host-overhead.ts --backend cuda --iters 2000
-      tail -12 "$OUT/iograph-host.log"
+    tile)
+      ab tile zoo-mix,mlp-b16,resnet18 'LOOM_CUDA_TILE=auto;LOOM_CUDA_TILE=off;LOOM_CUDA_TILE=force'
       ;;
     calibrate)
       step calibrate $LOOM calibrate --backend cuda --out "$OUT/device-profile.json"
@@ -163,7 +149,7 @@ for part in $PARTS; do
       # shellcheck disable=SC2086
       step tenant-scale env OUT="$OUT" $TSX bench/tenant-scale.ts --backend cuda --budget-s 240 ${TENANT_SCALE_ARGS:-}
       ;;
-    *) echo "unknown part '$part' (build tests tick host rows demo fleets spacetime occupancy seed serve calibrate prefetch tenants)"; exit 2 ;;
+    *) echo "unknown part '$part' (build tests tick host rows demo fleets spacetime occupancy seed serve calibrate prefetch tile tenants)"; exit 2 ;;
   esac
 done
 exit $status

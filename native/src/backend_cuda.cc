@@ -281,8 +281,6 @@ void cuda_destroy(void* ctx) {
   }
   if (c->dev.stream) cudaStreamSynchronize(c->dev.stream);
   cuda_lanes_destroy(*c);
-  cuda_l2_warm_destroy(*c);
-  cuda_io_graph_reset(*c);
   cuda_staged_destroy(*c);
   cuda_sparse_destroy(*c);
   if (c->graph.exec) cudaGraphExecDestroy(c->graph.exec);
@@ -431,7 +429,6 @@ void cuda_prepare(void* ctx, const launch_plan& plan) {
   }
 
   cuda_lanes_prepare(c, plan, kWorkspaceBytes);
-  cuda_l2_warm_prepare(c, plan);
 
   // Warm-up: one eager tick on zero inputs, synchronizing after each launch (faults name their launch;
   // lazy module and cuBLAS initialization happen here, not inside the capture).
@@ -584,8 +581,7 @@ void cuda_recover(cuda_ctx& c) {
       return;
     }
   }
-  cuda_io_graph_reset(c); // re-captured at their next full tick, after the full tick's graph
-  cuda_split_k_reset(c);  // a split launch cut short leaves its counters part way
+  cuda_split_k_reset(c); // a split launch cut short leaves its counters part way
   if (c.graph.captured) {
     try {
       cudaGraphExec_t fresh = cuda_capture(c, cuda_full_body(c), false);
@@ -663,8 +659,6 @@ void cuda_stats(void* ctx, backend_stats& out) {
   num("ccMajor", c.dev.props.major);
   num("ccMinor", c.dev.props.minor);
   cuda_lanes_stats(c, out);
-  cuda_l2_warm_stats(c, out);
-  cuda_io_graph_stats(c, out);
   cuda_split_k_stats(c, out);
   num("loadChoiceMs", c.gemm.choose_ms);    // wall ms of the load-time GEMM choices (timed candidates)
   num("pdlLaunches", c.pdl.graph_launches); // kernels of the captured full tick launched programmatically
@@ -780,13 +774,10 @@ backend backend_cuda_create(const cuda_options& opts) {
     c->gemm.lt = cuda_lt_policy_from_env();
     c->gemm.tile = cuda_tile_policy_from_env();
     c->gemm.split_k = cuda_split_k_from_env();
-    c->gemm.choose_chain = cuda_choose_chain_from_env();
-    c->io_graph.enabled = cuda_io_graph_from_env();
     c->staged.overlap = cuda_overlap_policy_from_env();
     c->lanes.policy = cuda_lanes_policy_from_env();
     c->lanes.priority = cuda_priority_policy_from_env();
     c->pdl.policy = cuda_pdl_policy_from_env();
-    c->l2.setting = cuda_l2_warm_from_env();
     CUDA_CHECK(cudaSetDevice(c->dev.device));
     CUDA_CHECK(cudaFree(nullptr)); // creates the primary context
     CU_CHECK(cuInit(0));

@@ -42,13 +42,7 @@ void cuda_launch_full_compute(cuda_ctx& c) {
 }
 
 void cuda_launch_full(cuda_ctx& c) {
-  const bool warm = cuda_l2_warm_mark(c); // before the copies: the side stream starts when the previous tick is done
-  if (cuda_io_graph_launch(c, cuda_tick_io{c.mem.pin_in, c.mem.pin_out, nullptr})) {
-    if (warm) cuda_l2_warm_launch(c);
-    return;
-  }
   cuda_enqueue_copies_in(c, c.full.in_ranges, c.mem.pin_in, nullptr);
-  if (warm) cuda_l2_warm_launch(c); // after them: the copies are not held up by a kernel launch on the host
   cuda_launch_full_compute(c);
   cuda_enqueue_copies_out(c, c.full.out_ranges, c.mem.pin_out, nullptr);
 }

@@ -231,9 +231,6 @@ struct cuda_lanes_state {
 // L2 before the grid dependency wait (backend_cuda_gemv.cu) where kPdlPrefetchByDefault; prefetch / noprefetch =
 // with / without that prefetch; off = no programmatic launches.
 enum class pdl_policy { automatic, prefetch, no_prefetch, off };
-// Load-time GEMM choices timed as chains of programmatic launches (LOOM_CUDA_CHOOSE, cuda_gemm_state::choose_chain):
-// opt-in until a GPU measures it.
-constexpr bool kChooseChainByDefault = false;
 constexpr bool kPdlPrefetchByDefault = false; // opt-in until a GPU measures it (written without one)
 
 struct cuda_pdl_state {
@@ -242,53 +239,6 @@ struct cuda_pdl_state {
   int prefetch = 0;       // enabled and prefetching (prefetch, or auto where kPdlPrefetchByDefault): W k steps a warp prefetches
   long long launched = 0; // kernels launched programmatically so far
   int graph_launches = 0; // ... of them in the captured full tick
-  std::string note;
-};
-
-// L2 warm-up of a full tick's first weights (backend_cuda_l2warm.h / .cc). LOOM_CUDA_L2_WARM: auto (off while
-// kL2WarmByDefault is false), on (half the L2), off, or a budget in MB (8, 16, 24, 32, 48).
-constexpr bool kL2WarmByDefault = false; // opt-in until a GPU measures it (written without one)
-constexpr int kL2WarmAuto = -1, kL2WarmOn = -2;
-
-struct cuda_l2_warm_state {
-  int setting = kL2WarmAuto; // LOOM_CUDA_L2_WARM: kL2WarmAuto, kL2WarmOn, 0 (off) or MB
-  long long bytes = 0;       // prefetched per full tick (0: no warm-up)
-  int spans = 0;             // pieces in `table`
-  void* table = nullptr;     // device cuda_l2_span[spans]
-  cudaStream_t stream = nullptr;
-  cudaEvent_t start = nullptr; // recorded on the tick's stream before its input copies; the side stream waits for it
-  long long launched = 0;
-  std::string note;
-};
-
-// The full tick with its copies in one graph (backend_cuda_io_graph.cc). LOOM_CUDA_IO_GRAPH: auto (off while
-// kIoGraphByDefault is false), on, off.
-constexpr bool kIoGraphByDefault = false; // opt-in until a GPU measures it (written without one)
-// One copy node of an io graph: its parameters as captured, where its host end lies in the staging layout.
-struct cuda_io_copy_node {
-  cudaGraphNode_t node = nullptr;
-  cudaMemcpy3DParms p{};
-  int64_t host_off = 0;
-  bool to_device = true;
-};
-// The full tick with its copies, for one host layout of the staging buffers: the pinned staging (mirrors the io
-// arena: layout null) or the executor's staging sets (their compact layout). The copies point at one
-// buffer pair at a time; a tick through another pair updates them first (cudaGraphExecMemcpyNodeSetParams: a
-// host-side change, for this and later launches only).
-struct cuda_io_graph {
-  const io_layout* layout = nullptr;
-  cudaGraph_t graph = nullptr; // kept: its copy nodes' handles address the executable graph's copies
-  cudaGraphExec_t exec = nullptr;
-  std::vector<cuda_io_copy_node> copies;
-  const uint8_t* in = nullptr; // the buffers its copies use now
-  uint8_t* out = nullptr;
-};
-struct cuda_io_graph_state {
-  bool enabled = false;              // LOOM_CUDA_IO_GRAPH allows it
-  bool failed = false;               // a capture or an update failed: full ticks copy outside the graph (`note`)
-  std::vector<cuda_io_graph> graphs; // at most two: per host layout, captured at its first full tick
-  long long launched = 0;            // full ticks run as one graph with their copies
-  long long retargets = 0;           // ... of them that first pointed the copies at another buffer pair
   std::string note;
 };
 
@@ -360,10 +310,6 @@ struct cuda_gemm_state {
   int gemv_calls = 0;
   bool gemv_vec = true;  // LOOM_CUDA_GEMV_VEC (off: the skinny kernel never takes its 16-byte-load form)
   bool gemv_swap = true; // LOOM_CUDA_GEMV_SWAP (off: the skinny kernel never runs a call transposed)
-  // LOOM_CUDA_CHOOSE: the load-time timings replay a candidate's repetitions as a chain (chain: each Loom kernel
-  // launched programmatically after the previous repetition, as it runs between Loom kernels in a tick) or each
-  // on its own (isolated). auto = chain where kChooseChainByDefault.
-  bool choose_chain = false;
   std::string gemv_note;
   fuse_policy fuse = fuse_policy::automatic; // LOOM_CUDA_FUSE
   lt_policy lt = lt_policy::automatic;       // LOOM_CUDA_LT
@@ -432,8 +378,6 @@ struct cuda_ctx {
   cuda_staged_state staged;
   cuda_lanes_state lanes;
   cuda_pdl_state pdl;
-  cuda_l2_warm_state l2;
-  cuda_io_graph_state io_graph;
 };
 
 inline cuda_ctx& cuda_ctx_of(void* ctx) { return *static_cast<cuda_ctx*>(ctx); }
@@ -503,17 +447,7 @@ void cuda_enqueue_copies_in(cuda_ctx& c, const std::vector<range>& ranges, const
 void cuda_enqueue_copies_out(cuda_ctx& c, const std::vector<range>& ranges, uint8_t* host, const std::vector<io_span>* spans);
 // Captures `b` on the context's stream into an uploaded executable graph (throws loom_error on failure);
 // `count` (the full tick only) tallies its nodes into the context's stats.
-// `io` (optional): the host buffers the tick copies through, its input and output copies captured into the graph
-// as memcpy nodes before and after the body (backend_cuda_io_graph.cc); `keep` (optional): the graph itself is
-// handed back there (its nodes' handles update the executable graph) instead of destroyed.
-struct cuda_tick_io {
-  const uint8_t* in = nullptr;
-  uint8_t* out = nullptr;
-  const io_layout* layout = nullptr; // the buffers' layout; null: they mirror the io arena (c.mem.pin_in / pin_out)
-  const std::vector<io_span>* in_spans() const { return layout ? &layout->in : nullptr; }
-  const std::vector<io_span>* out_spans() const { return layout ? &layout->out : nullptr; }
-};
-cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const cuda_tick_io* io = nullptr, cudaGraph_t* keep = nullptr);
+cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count);
 // Every node of graph `g` (top level).
 std::vector<cudaGraphNode_t> cuda_graph_nodes(cudaGraph_t g);
 void cuda_choose_grouped(cuda_ctx& c);
@@ -535,28 +469,6 @@ E cuda_env_choice(const char* var, E fallback, std::initializer_list<std::pair<c
   throw loom_error(std::string(var) + " must be " + names + ", got '" + v + "'");
 }
 
-// ---- backend_cuda_io_graph.cc ----
-bool cuda_io_graph_from_env(); // LOOM_CUDA_IO_GRAPH (auto|on|off)
-// A full tick through `io` as one graph launch (its copies and every launch), capturing that graph at its host
-// layout's first tick and pointing its copies at io's buffers first where they point elsewhere. False, having
-// enqueued nothing: io graphs are off, the tick is not captured, or a capture or retarget failed (then the caller
-// copies around the full tick's graph as before, for this tick and every later one).
-bool cuda_io_graph_launch(cuda_ctx& c, const cuda_tick_io& io);
-// After a failed tick (cuda_recover) and at destroy: every io graph dropped (re-captured at their next tick).
-void cuda_io_graph_reset(cuda_ctx& c);
-void cuda_io_graph_stats(const cuda_ctx& c, backend_stats& out);
-
-// ---- backend_cuda_l2warm.cc ----
-int cuda_l2_warm_from_env(); // LOOM_CUDA_L2_WARM (cuda_l2_warm_state::setting)
-// At load, after the arenas: the first weights a full tick's GEMMs read, up to the setting's budget; the table,
-// side stream and event when there is anything worth warming.
-void cuda_l2_warm_prepare(cuda_ctx& c, const launch_plan& plan);
-// A full tick: mark before its input copies (returns whether it warms), launch after enqueueing them.
-bool cuda_l2_warm_mark(cuda_ctx& c);
-void cuda_l2_warm_launch(cuda_ctx& c);
-void cuda_l2_warm_stats(const cuda_ctx& c, backend_stats& out);
-void cuda_l2_warm_destroy(cuda_ctx& c);
-
 // ---- backend_cuda_split_k.cc ----
 int cuda_split_k_from_env(); // LOOM_CUDA_SPLIT_K (cuda_gemm_state::split_k)
 // The split counts worth timing for g as the tiled kernel with its epilogue (g: its call with that path applied):
@@ -572,8 +484,6 @@ void cuda_split_k_reset(cuda_ctx& c); // after a failed tick: every counter zero
 void cuda_split_k_stats(const cuda_ctx& c, backend_stats& out);
 void cuda_split_k_destroy(cuda_ctx& c);
 
-// Whether LOOM_CUDA_CHOOSE (auto|chain|isolated) times load-time candidates as chains (cuda_gemm_state::choose_chain).
-bool cuda_choose_chain_from_env();
 // Reads LOOM_CUDA_GEMV (auto|off|force; throws on anything else).
 gemv_policy cuda_gemv_policy_from_env();
 bool cuda_gemv_vec_from_env();  // LOOM_CUDA_GEMV_VEC=auto|off

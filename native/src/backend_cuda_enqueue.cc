@@ -263,32 +263,23 @@ double time_as_graph(cuda_ctx& c, Run run) {
   return best;
 }
 
-// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then timed as a graph
-// (as a chain under LOOM_CUDA_CHOOSE=chain: see cuda_time_launch).
+// Device µs of one call run as `mode` (left set): one untimed run (lazy loading, caches), then timed as a graph.
 double time_gemm(cuda_ctx& c, gemm_call& g, gemm_mode mode) {
   g.mode = mode;
   cuda_enqueue_gemm(c, c.dev.gemm, g, false);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream));
-  bool last = false;
-  return time_as_graph(c, [&] { last = cuda_enqueue_gemm(c, c.dev.gemm, g, false, c.gemm.choose_chain && last); });
+  return time_as_graph(c, [&] { cuda_enqueue_gemm(c, c.dev.gemm, g, false); });
 }
 
 } // namespace
 
-// Under LOOM_CUDA_CHOOSE=chain each repetition follows the previous one as it follows a Loom kernel in a tick:
-// a candidate that runs as Loom kernels launches programmatically (scheduled while the one before runs), one that
-// starts with a cuBLAS call does not, so the timing credits the launch latency a Loom kernel hides between Loom
-// kernels (the MobileNet chain: depthwise, squeeze-excite and GEMM launches in turn) and a cuBLAS call breaks.
+// Each candidate is timed on its own, its repetitions launched as a tick launches a first kernel (not
+// programmatically). Timing them as chains of programmatic launches (stop 22's LOOM_CUDA_CHOOSE=chain) chose
+// no better: the zoo mix measured 328.5 µs vs 328.9 (H100, stop 23), so it was removed.
 double cuda_time_launch(cuda_ctx& c, launch_state& s) {
   cuda_enqueue_launch(c, s, false);
   CUDA_CHECK(cudaStreamSynchronize(c.dev.stream)); // a candidate that fails, fails here, named by its caller
-  bool last = false;
-  return time_as_graph(c, [&] { last = cuda_enqueue_launch(c, s, false, c.gemm.choose_chain && last); });
-}
-
-bool cuda_choose_chain_from_env() {
-  return cuda_env_choice("LOOM_CUDA_CHOOSE", kChooseChainByDefault,
-                         {{"auto", kChooseChainByDefault}, {"chain", true}, {"isolated", false}});
+  return time_as_graph(c, [&] { cuda_enqueue_launch(c, s, false); });
 }
 
 namespace {
@@ -304,13 +295,11 @@ int gemv_dtype(cudaDataType_t t) {
 
 } // namespace
 
-cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const cuda_tick_io* io, cudaGraph_t* keep) {
+cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count) {
   const long long pdl_before = c.pdl.launched;
   CUDA_CHECK(cudaStreamBeginCapture(c.dev.stream, cudaStreamCaptureModeThreadLocal));
   try {
-    if (io) cuda_enqueue_io_copies(c, *b.in, const_cast<uint8_t*>(io->in), io->in_spans(), true, cudaMemcpyHostToDevice, c.dev.stream);
     cuda_enqueue_body(c, b, false, false);
-    if (io) cuda_enqueue_io_copies(c, *b.out, io->out, io->out_spans(), false, cudaMemcpyDeviceToHost, c.dev.stream);
   } catch (...) {
     cudaGraph_t junk = nullptr;
     cudaStreamEndCapture(c.dev.stream, &junk);
@@ -335,8 +324,7 @@ cudaGraphExec_t cuda_capture(cuda_ctx& c, const tick_body& b, bool count, const 
     cudaGraphDestroy(g);
     throw;
   }
-  if (keep) *keep = g;
-  else cudaGraphDestroy(g);
+  cudaGraphDestroy(g);
   return exec;
 }
 

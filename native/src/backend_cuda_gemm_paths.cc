@@ -342,7 +342,6 @@ void cuda_choose_gemm_paths(cuda_ctx& c) {
                   gs.split_mem.calls, static_cast<double>(gs.split_mem.sem_bytes + gs.split_mem.ws_bytes) / 1e6);
     gs.paths_note += buf;
   }
-  if (gs.choose_chain) gs.paths_note += "; candidates timed as chains of programmatic launches (LOOM_CUDA_CHOOSE=chain)";
   if (!lt_refusal.empty()) gs.paths_note += "; first cuBLASLt limit: " + lt_refusal;
 }
 

@@ -103,7 +103,6 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
     const bool gather = sparse && sparse->prog->n_gather > 0 && same_layout(t.layout->in, t.layout->in_bytes, c.sparse);
     const bool overlap = !gather && want_overlap(c, cuda_range_bytes(ins) + cuda_range_bytes(outs));
     bool graphed = false;
-    const bool warm = !sparse && cuda_l2_warm_mark(c); // full ticks only: see backend_cuda_l2warm.cc
     if (gather) {
       const sparse_program& p = *sparse->prog;
       CUDA_CHECK(cuda_launch_io_gather(reinterpret_cast<const cuda_io_move*>(p.gather), p.n_gather, t.in,
@@ -112,15 +111,9 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
     }
     if (!overlap) {
       cuda_fail_if_armed(c);
-      if (!sparse && cuda_io_graph_launch(c, cuda_tick_io{t.in, t.out, t.layout})) { // one graph, copies included
-        if (warm) cuda_l2_warm_launch(c);
-        graphed = true;
-      } else {
-        if (!gather) cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
-        if (warm) cuda_l2_warm_launch(c);
-        graphed = enqueue_launches(c, sparse);
-        cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);
-      }
+      if (!gather) cuda_enqueue_copies_in(c, ins, t.in, &t.layout->in);
+      graphed = enqueue_launches(c, sparse);
+      cuda_enqueue_copies_out(c, outs, t.out, &t.layout->out);
       CUDA_CHECK(cudaEventRecord(slot.done, c.dev.stream));
     } else {
       ensure_overlap(c, slot, *t.layout);
@@ -130,7 +123,6 @@ void cuda_staged_submit(void* ctx, const staged_tick& t) {
       CUDA_CHECK(cudaEventRecord(slot.h2d, cs));
       CUDA_CHECK(cudaStreamWaitEvent(c.dev.stream, slot.h2d, 0));
       cuda_enqueue_io_copies(c, ins, slot.d_in, &t.layout->in, true, cudaMemcpyDeviceToDevice, c.dev.stream);
-      if (warm) cuda_l2_warm_launch(c);
       cuda_fail_if_armed(c);
       graphed = enqueue_launches(c, sparse);
       cuda_enqueue_io_copies(c, outs, slot.d_out, &t.layout->out, false, cudaMemcpyDeviceToDevice, c.dev.stream);

@@ -17,13 +17,13 @@ describe('env-ab --settings', () => {
   });
 
   it("prints the notes that say what a setting's variables did, each once", () => {
-    const info = { pdlNote: 'LOOM_CUDA_PDL=prefetch: …', l2WarmNote: 'LOOM_CUDA_L2_WARM=on: 25.2 MB', ioGraphNote: '', gemmPathsNote: 'paths' };
-    expect(settingNotes({ LOOM_CUDA_PDL: 'prefetch', LOOM_CUDA_PDL_PREFETCH: '4', LOOM_CUDA_L2_WARM: 'on' }, info)).toEqual([
+    const info = { pdlNote: 'LOOM_CUDA_PDL=prefetch: …', lanesNote: '', gemmPathsNote: 'paths' };
+    expect(settingNotes({ LOOM_CUDA_PDL: 'prefetch', LOOM_CUDA_PDL_PREFETCH: '4', LOOM_CUDA_TILE: 'force' }, info)).toEqual([
       'pdlNote: LOOM_CUDA_PDL=prefetch: …',
-      'l2WarmNote: LOOM_CUDA_L2_WARM=on: 25.2 MB',
+      'gemmPathsNote: paths',
     ]);
-    expect(settingNotes({ LOOM_CUDA_TILE: 'force', LOOM_CUDA_CHOOSE: 'chain' }, info)).toEqual(['gemmPathsNote: paths']);
-    expect(settingNotes({ LOOM_CUDA_IO_GRAPH: 'on' }, info)).toEqual([]); // an empty note is left out
+    expect(settingNotes({ LOOM_CUDA_TILE: 'force', LOOM_CUDA_SPLIT_K: '4' }, info)).toEqual(['gemmPathsNote: paths']);
+    expect(settingNotes({ LOOM_CUDA_LANES: 'off' }, info)).toEqual([]); // an empty note is left out
     expect(settingNotes({}, info)).toEqual([]);
   });
 });

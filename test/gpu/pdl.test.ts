@@ -3,8 +3,7 @@
 // to finish before reading its results (under `prefetch` a skinny-GEMM kernel first prefetches its first weight
 // lines into L2; `noprefetch` leaves that out; `auto` is one of the two). It must change no output: the mixed test fleet (18 tenants, chains of
 // generated kernels, epilogue and skinny / tiled GEMM kernels) on lanes and on one stream, captured and eager,
-// full and masked ticks, against the same plan without it and the CPU backend, tenant by tenant. The load-time
-// choices timed as chains of programmatic launches (LOOM_CUDA_CHOOSE=chain) are one of those plans.
+// full and masked ticks, against the same plan without it and the CPU backend, tenant by tenant.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -75,15 +74,6 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: programmatic dependent launch b
     }
   });
 
-  it('LOOM_CUDA_CHOOSE=chain times the load-time candidates as chains and says so; a wrong value fails the load', async () => {
-    const chain = await load({ LOOM_CUDA_CHOOSE: 'chain' });
-    const isolated = await load({ LOOM_CUDA_CHOOSE: 'isolated' });
-    process.stdout.write(`choose: ${String(chain.backendInfo().gemmPathsNote)}\n`);
-    expect(String(chain.backendInfo().gemmPathsNote)).toContain('candidates timed as chains of programmatic launches (LOOM_CUDA_CHOOSE=chain)');
-    expect(String(isolated.backendInfo().gemmPathsNote)).not.toContain('timed as chains');
-    await expect(load({ LOOM_CUDA_CHOOSE: 'fast' })).rejects.toThrow("LOOM_CUDA_CHOOSE must be auto, chain or isolated, got 'fast'");
-  });
-
   it('changes no output: lanes and one stream, graph and eager, full and masked ticks, vs PDL off and the CPU backend', async () => {
     const cpu = await loadPlan(dir, { backend: 'cpu' });
     loaded.push(cpu);
@@ -97,7 +87,6 @@ describe.skipIf(GPU_SKIP_REASON !== null)('CUDA: programmatic dependent launch b
       ['lanes, eager', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto' }, { debug: { graph: false } })],
       ['default paths', await load({ LOOM_CUDA_PDL: 'auto' })],
       ['default paths, masked ticks', await load({ LOOM_CUDA_PDL: 'auto', LOOM_CUDA_SPARSE: 'always' })],
-      ['default paths chosen as chains', await load({ LOOM_CUDA_PDL: 'auto', LOOM_CUDA_CHOOSE: 'chain' })],
       ['masked ticks', await load({ ...OWN_KERNELS, LOOM_CUDA_PDL: 'auto', LOOM_CUDA_SPARSE: 'always' })],
     ];
     const ticks: Array<[string, Feeds]> = [
