@@ -168,7 +168,7 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   const typed = { ...base, in_t: ctypeOf(in0), acc_t: accType(in0) };
   const op = l.op;
   const fixed = fixedView(l);
-  const layout = fixedLayout(l);
+  const layout = fixedLayoutOf(l);
   switch (op.op) {
     case 'eltwise': {
       const { body, result } = eltwiseStatements(op.program, where);
@@ -253,25 +253,37 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
   }
 }
 
+// LOOM_CODEGEN_FIXED=off (read when a plan is compiled): every launch gets the generic kernel, as before stop 24 —
+// to compare, or to set aside a fixed kernel suspected of a fault. Any other value but unset / `auto` fails.
+export function fixedKernelsOn(): boolean {
+  const v = process.env.LOOM_CODEGEN_FIXED ?? '';
+  if (v === '' || v === 'auto') return true;
+  if (v === 'off') return false;
+  return fail('USAGE', `LOOM_CODEGEN_FIXED must be auto or off, got '${v}'`);
+}
+
+const fixedGeometryOf = (l: KernelLaunch) => (fixedKernelsOn() ? fixedGeometry(l) : null);
+const fixedLayoutOf = (l: KernelLaunch) => (fixedKernelsOn() ? fixedLayout(l) : null);
+
 // A geometry-fixed kernel's constants (codegen/fixed-geometry.ts), or null for the generic template. Window
 // loops unroll fully up to FIXED_UNROLL taps (a global pool's thousands would bloat the kernel).
 const FIXED_UNROLL = 64;
 function fixedView(l: KernelLaunch): { geometry: string; per: number; unroll: string } | null {
-  const g = fixedGeometry(l);
+  const g = fixedGeometryOf(l);
   if (g === null) return null;
   return { ...fixedGeometryView(l.op.op, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1' };
 }
 
 // A run kernel's items per thread, unless its geometry is fixed (one item per thread: no run to amortize).
 function runGrid(l: KernelLaunch, blocks: number): number {
-  if (!RUN_OPS.has(l.op.op) || blocks <= RUN_MIN_BLOCKS || fixedGeometry(l) !== null) return blocks;
+  if (!RUN_OPS.has(l.op.op) || blocks <= RUN_MIN_BLOCKS || fixedGeometryOf(l) !== null) return blocks;
   return Math.max(RUN_MIN_BLOCKS, Math.ceil(blocks / RUN_ITEMS));
 }
 
 export function kernelKey(l: KernelLaunch): string {
   const { inputs, out } = launchDTypes(l);
-  const geom = fixedGeometry(l);
-  const layout = fixedLayout(l);
+  const geom = fixedGeometryOf(l);
+  const layout = fixedLayoutOf(l);
   return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }), ...(layout === null ? {} : { layout }) });
 }
 

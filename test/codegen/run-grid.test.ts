@@ -48,6 +48,22 @@ describe('generated kernel grids', () => {
     expect(planKernels([im2colLaunch(16, 64, 56)]).kernels[0]!.template).toBe('im2col.cu.hbs');
   });
 
+  it('LOOM_CODEGEN_FIXED=off compiles the generic kernel; a bad value fails naming the variable', () => {
+    const l = im2colLaunch(16, 64, 56, false);
+    const before = process.env.LOOM_CODEGEN_FIXED;
+    try {
+      process.env.LOOM_CODEGEN_FIXED = 'off';
+      expect(planKernels([l]).kernels[0]!.template).toBe('im2col.cu.hbs');
+      process.env.LOOM_CODEGEN_FIXED = 'auto';
+      expect(planKernels([l]).kernels[0]!.template).toBe('im2col_fixed.cu.hbs');
+      process.env.LOOM_CODEGEN_FIXED = 'no';
+      expect(() => planKernels([l])).toThrow("LOOM_CODEGEN_FIXED must be auto or off, got 'no'");
+    } finally {
+      if (before === undefined) delete process.env.LOOM_CODEGEN_FIXED;
+      else process.env.LOOM_CODEGEN_FIXED = before;
+    }
+  });
+
   it('keeps one item per thread for the kernels that still loop grid-stride', () => {
     const plan = samplePlan();
     const { grids } = planKernels(plan.launches);
