@@ -32,13 +32,18 @@ describe('generated kernel grids', () => {
     }
   });
 
-  it('gives a geometry-fixed im2col one item per thread, its geometry in the kernel key and source', () => {
+  it('gives a geometry-fixed im2col 4 or 1 outputs per thread, its geometry in the kernel key and source', () => {
     const l = im2colLaunch(16, 64, 56, false);
     const table = planKernels([l]);
     const g = table.grids[String(l.id)]!;
-    expect(g.grid).toBe(Math.ceil((16 * 64 * 9 * 56 * 56) / 256));
+    expect(g.grid).toBe(Math.ceil((16 * 64 * 9 * 56 * 56) / 4 / 256)); // rows of 56: 4 outputs per thread
     const k = table.kernels[0]!;
-    expect(k.template).toBe('im2col_fixed.cu.hbs');
+    expect(k.template).toBe('im2col_fixed4.cu.hbs');
+    // rows of 7: an output per thread, grid-stride over at most 4224 blocks (14112 blocks' worth of items)
+    const seven = im2colLaunch(16, 512, 7, false);
+    const t7 = planKernels([seven]);
+    expect(t7.kernels[0]!.template).toBe('im2col_fixed.cu.hbs');
+    expect(t7.grids[String(seven.id)]!.grid).toBe(4224);
     expect(JSON.parse(k.key).geom).toMatchObject({ c: 64, h: 56, kh: 3 });
     expect(renderKernelSource(table)).toContain('constexpr int N = 1, C = 64, H = 56, W = 56, OH = 56, OW = 56, KH = 3, KW = 3');
     // another geometry is another kernel
@@ -55,7 +60,7 @@ describe('generated kernel grids', () => {
       process.env.LOOM_CODEGEN_FIXED = 'off';
       expect(planKernels([l]).kernels[0]!.template).toBe('im2col.cu.hbs');
       process.env.LOOM_CODEGEN_FIXED = 'auto';
-      expect(planKernels([l]).kernels[0]!.template).toBe('im2col_fixed.cu.hbs');
+      expect(planKernels([l]).kernels[0]!.template).toBe('im2col_fixed4.cu.hbs');
       process.env.LOOM_CODEGEN_FIXED = 'no';
       expect(() => planKernels([l])).toThrow("LOOM_CODEGEN_FIXED must be auto or off, got 'no'");
     } finally {
@@ -68,7 +73,7 @@ describe('generated kernel grids', () => {
     const plan = samplePlan();
     const { grids } = planKernels(plan.launches);
     for (const l of plan.launches) {
-      if (l.kind !== 'kernel' || (l.op.op === 'im2col' && !planKernels([l]).kernels[0]!.template.includes('fixed'))) continue;
+      if (l.kind !== 'kernel' || l.op.op === 'im2col') continue; // its grids: the tests above
       const g = grids[String(l.id)]!;
       const total = g.work.reduce((a, b) => a + b, 0);
       expect(g.grid).toBe(Math.max(1, g.mapping === 'block' ? total : Math.ceil(total / g.block)));

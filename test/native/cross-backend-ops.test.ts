@@ -505,6 +505,46 @@ const MIXED_GEOMETRY_CASES: Case[] = [
     },
   },
   {
+    // output rows a multiple of 4 long: the fixed kernel takes 4 outputs per thread (im2col_fixed4.cu.hbs); two
+    // tenants, stride 2 across and dilation 2 down, padding on every side
+    name: 'im2col, rows of 4 outputs',
+    covers: ['geometry:fixed4:im2col'],
+    build: (b) => {
+      const g: PoolGeometry = {
+        n: 1,
+        c: 3,
+        h: 7,
+        w: 8,
+        oh: 5,
+        ow: 4,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 2,
+        padTop: 1,
+        padLeft: 1,
+        padBottom: 1,
+        padRight: 1,
+        dh: 2,
+        dw: 1,
+      };
+      const x = b.alloc('io', 'f32', 2 * 3 * 7 * 8, randomF32(2 * 3 * 7 * 8, 187, 2));
+      const outs = [0, 1].map(() => b.alloc('io', 'f32', g.c * g.kh * g.kw * g.oh * g.ow));
+      kernel(
+        b,
+        { op: 'im2col' },
+        [0, 1].map((t) => ({
+          tenant: t,
+          geom: g,
+          inputs: [{ ...view(x), ref: { arena: 'io' as const, offset: x.ref.offset + t * 3 * 7 * 8 * 4 } }],
+          out: outs[t]!.ref,
+          outDType: 'f32' as const,
+        })),
+      );
+      return outs;
+    },
+  },
+  {
     name: 'depthwise, two geometries in one launch',
     covers: ['geometry:generic:depthwise'],
     build: (b) => {
@@ -837,6 +877,7 @@ describe('cross-backend ops: the contract lists all have cases', () => {
       expect(templates.has(`${op}.cu.hbs`), `${op}: generic kernel`).toBe(true);
       expect(templates.has(`${op}_fixed.cu.hbs`), `${op}: geometry-fixed kernel`).toBe(true);
     }
+    expect(templates.has('im2col_fixed4.cu.hbs'), 'im2col: 4 outputs per thread').toBe(true);
   });
 });
 
