@@ -62,6 +62,7 @@ export interface StageContext {
   readonly branching?: Branching; // batch or branch (src/planner/branches.ts; default the planner's)
   readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
   readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
+  readonly convBiasInGemm?: boolean; // an im2col conv's bias as a k row of its GEMM (PlanOptions; default the planner's)
   readonly costModel?: CostModel; // the planner's cost model (a device profile's, `--profile`); default: the roofline
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
@@ -204,6 +205,7 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
         ...(ctx.branching !== undefined ? { branching: ctx.branching } : {}),
         ...(ctx.squeezeExcite !== undefined ? { squeezeExcite: ctx.squeezeExcite } : {}),
         ...(ctx.residualEpilogue !== undefined ? { residualEpilogue: ctx.residualEpilogue } : {}),
+        ...(ctx.convBiasInGemm !== undefined ? { convBiasInGemm: ctx.convBiasInGemm } : {}),
         ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
       });
     // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):

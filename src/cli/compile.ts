@@ -50,6 +50,7 @@ interface CompileFlags {
   branching?: string;
   squeezeExcite?: boolean;
   residualEpilogue?: boolean; // false from --no-residual-epilogue
+  convBiasInGemm?: boolean; // false from --no-conv-bias-in-gemm
   profile?: string;
 }
 
@@ -104,6 +105,7 @@ export function registerCompile(program: Command): void {
       'keep each squeeze-and-excite block (pool → 1×1 conv → 1×1 conv → scale) as its four launches (default: one generated launch per block)',
     )
     .option('--no-residual-epilogue', 'keep residual adds as elementwise launches (default: added in the epilogue of the GEMM before them)')
+    .option('--no-conv-bias-in-gemm', "add an f32 conv's bias in an epilogue pass (default: one more row of the GEMM's k, where the conv runs through im2col)")
     .option('--quiet', 'no progress output')
     .option(
       '--profile <file|name|auto>',
@@ -176,6 +178,7 @@ export function registerCompile(program: Command): void {
         ...(flags.lanes !== undefined ? { maxLanes: lanesFrom(flags.lanes) } : {}),
         ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
         ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
+        ...(flags.convBiasInGemm === false ? { convBiasInGemm: false } : {}),
         ...(costModel ? { costModel } : {}),
       };
       if (flags.shards !== undefined || flags.deviceMemory !== undefined) {

@@ -66,6 +66,7 @@ export interface CompileOptions {
   readonly measureBackend?: 'auto' | 'cpu' | 'cuda';
   readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
   readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
+  readonly convBiasInGemm?: boolean; // an im2col conv's bias as a k row of its GEMM (PlanOptions; default the planner's)
   // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
   readonly costModel?: CostModel;
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
@@ -223,6 +224,7 @@ async function compileWith(
       ...(opts.branching !== undefined && opts.branching !== 'measure' ? { branching: opts.branching } : {}),
       ...(opts.squeezeExcite !== undefined ? { squeezeExcite: opts.squeezeExcite } : {}),
       ...(opts.residualEpilogue !== undefined ? { residualEpilogue: opts.residualEpilogue } : {}),
+      ...(opts.convBiasInGemm !== undefined ? { convBiasInGemm: opts.convBiasInGemm } : {}),
       ...(opts.costModel ? { costModel: opts.costModel } : {}),
       clock,
       ...(onPass ? { onPass } : {}),

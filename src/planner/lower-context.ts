@@ -29,6 +29,7 @@ export interface FleetState {
   readonly limits?: SizeLimits; // default DEFAULT_LIMITS
   readonly squeezeExcite?: boolean; // default true: squeeze-and-excite blocks as one kernel (lower-excite.ts)
   readonly residualEpilogue?: boolean; // default true: residual adds in the GEMM epilogue (lower-residual.ts)
+  readonly convBiasInGemm?: boolean; // default true: an im2col conv's bias as one more k row (lower-gemm.ts)
 }
 
 const BUF_LIMIT: Readonly<Record<BufKind, { key: 'maxWeightsBytes' | 'maxActivationsBytes' | 'maxIoBytes'; what: string; arena: string }>> = {

@@ -11,7 +11,7 @@ import { convTransposeGeometry } from '../../ir/ops/conv-transpose.js';
 import type { GemmAttrs, MatMulAttrs } from '../../ir/ops/gemm.js';
 import { resolveWindow } from '../../ir/ops/window.js';
 import { broadcastShapes, numel } from '../../ir/shape.js';
-import { fromNumbers, toNumbers } from '../../ir/tensor.js';
+import { fromNumbers, makeTensor, toNumbers } from '../../ir/tensor.js';
 import type { GemmProblem, PoolGeometry } from '../../ir/contract/launch.js';
 import type { Loc, TenantLowering } from './lower-context.js';
 import type { DraftGemmEntry, LRef } from './steps.js';
@@ -208,16 +208,16 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   if (isDepthwise(cx, n)) return lowerDepthwise(cx, n);
   // bf16/fp16: X is cast before im2col (kh·kw times fewer elements than the columns)
   const X = cx.gemmOperand(n.inputs[0]!);
-  const W = cx.gemmOperand(n.inputs[1]!);
   const dt = cx.gemmDType;
   const where = cx.where();
   const { h, w } = spatialOf(X.shape, where);
   const rank = X.shape.length - 2;
-  const kernel = W.shape.slice(2);
+  const wShape = cx.shapeOf(n.inputs[1]!);
+  const kernel = wShape.slice(2);
   const win = resolveWindow(attrs, X.shape.slice(2), kernel, false, where);
   const Y = cx.newValue(n.outputs[0]!);
   const [N, C] = [X.shape[0]!, X.shape[1]!];
-  const M = W.shape[0]!;
+  const M = wShape[0]!;
   const G = attrs.group;
   const cg = C / G;
   const mg = M / G;
@@ -225,33 +225,67 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   const ohw = oh * ow;
   const K = cg * kh * kw;
   const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && pb === 0 && pr === 0;
+  const biasId = n.inputs[2] ?? null;
+  const folded = direct ? null : biasAsRow(cx, n.inputs[1]!, biasId, M, K, G);
+  const W = folded ?? cx.gemmOperand(n.inputs[1]!);
+  const Kg = folded ? K + 1 : K; // the GEMM's k: the bias row after the conv's
   let cols: Loc = X;
   let colsPerImage = C * h * w;
   if (!direct) {
-    colsPerImage = C * kh * kw * ohw;
-    cols = cx.temp(`${n.name}_cols`, dt, [N, C * kh * kw, ohw]);
+    colsPerImage = Kg * G * ohw;
+    cols = cx.temp(`${n.name}_cols`, dt, [N, Kg * G, ohw]);
     const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
     const segs = [];
     for (let i = 0; i < N; i++) {
       segs.push({ geom, inputs: [{ ref: at(X, i * C * h * w), dtype: dt, strides: [h * w, w, 1] }], out: at(cols, i * colsPerImage), outDType: dt });
     }
-    cx.kernel({ op: 'im2col' }, segs);
+    const im2col = cx.kernel({ op: 'im2col' }, segs);
+    if (folded) {
+      // the row of ones the bias column multiplies, after each image's columns, rewritten every tick (the
+      // activation memory under it is shared with other values); it waits for what the im2col waits for, so it
+      // runs beside it — not at the tick's start, which would keep every conv's columns alive all tick
+      const ones = [];
+      for (let i = 0; i < N; i++) ones.push({ count: ohw, inputs: [], out: at(cols, i * colsPerImage + K * ohw), outDType: dt });
+      cx.kernel({ op: 'fill', value: 1 }, ones, im2col?.deps ?? []);
+    }
   }
-  const biasId = n.inputs[2] ?? null;
-  const B = biasId === null ? null : cx.loc(biasId);
+  const B = folded || biasId === null ? null : cx.loc(biasId);
   const entries: DraftGemmEntry[] = [];
   for (let i = 0; i < N; i++) {
     for (let gi = 0; gi < G; gi++) {
       entries.push({
-        a: at(W, gi * mg * K),
-        b: at(cols, i * colsPerImage + gi * K * ohw),
+        a: at(W, gi * mg * Kg),
+        b: at(cols, i * colsPerImage + gi * Kg * ohw),
         c: at(Y, i * M * ohw + gi * mg * ohw),
         bias: B ? at(B, gi * mg) : null,
       });
     }
   }
-  const p = problem({ m: mg, n: ohw, k: K, lda: K, ldb: ohw, ldc: ohw, bias: B ? 'col' : 'none', activation: attrs.activation });
+  const p = problem({ m: mg, n: ohw, k: Kg, lda: Kg, ldb: ohw, ldc: ohw, bias: B ? 'col' : 'none', activation: attrs.activation });
   cx.gemm(dt, p, entries);
+}
+
+// An f32 conv's bias as one more row of its GEMM's k (PlanOptions.convBiasInGemm): W [M × K] becomes [M × (K+1)]
+// with the bias as its last column, and the im2col columns gain a row of ones, so A·B adds the bias inside the
+// GEMM. No cuBLASLt epilogue takes a per-channel (per-row of C) bias, so otherwise every such conv is a GEMM and
+// an epilogue kernel pass over its output; folded, what epilogue is left (ReLU, a residual) cuBLASLt fuses.
+// f32 plans only (a bf16 / fp16 bias row would round the bias to the operands' precision), one group (the ones
+// row of each group's columns would break the im2col's layout), and W and the bias constants. Null: not folded.
+function biasAsRow(cx: TenantLowering, wId: ValueId, biasId: ValueId | null, M: number, K: number, G: number): Loc | null {
+  if (cx.fleet.convBiasInGemm === false || cx.gemmDType !== 'f32' || G !== 1 || biasId === null) return null;
+  const Wc = cx.constantOf(wId);
+  const Bc = cx.constantOf(biasId);
+  if (Wc === undefined || Bc === undefined || Wc.dtype !== 'f32' || Bc.dtype !== 'f32') return null;
+  if (numel(Wc.shape) !== M * K || numel(Bc.shape) !== M) return null;
+  const w = Wc.data as Float32Array;
+  const b = Bc.data as Float32Array;
+  const t = makeTensor('f32', [M, K + 1]);
+  const out = t.data as Float32Array;
+  for (let r = 0; r < M; r++) {
+    out.set(w.subarray(r * K, (r + 1) * K), r * (K + 1));
+    out[r * (K + 1) + K] = b[r]!;
+  }
+  return cx.weight(`${cx.g.values.get(wId)!.name}_with_bias`, t);
 }
 
 // Conv with one filter per input channel (group = C_in = C_out): a GEMM per (image, channel) of k = kh·kw

@@ -46,6 +46,10 @@ export interface PlanOptions {
   // Residual adds (and an activation after them) folded into the GEMM before them (default true;
   // src/planner/lower-residual.ts); false: the GEMM and an elementwise launch, as before (the A/B).
   readonly residualEpilogue?: boolean;
+  // An f32 conv through im2col adds its bias in the GEMM itself, as one more row of k (default true;
+  // src/planner/lower-gemm.ts): no cuBLASLt epilogue takes a per-channel bias, so otherwise every such conv is a
+  // GEMM and an epilogue kernel pass over its output. false: the bias in the epilogue, as before (the A/B).
+  readonly convBiasInGemm?: boolean;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -119,6 +123,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     limits,
     squeezeExcite: opts.squeezeExcite !== false,
     residualEpilogue: opts.residualEpilogue ?? true,
+    convBiasInGemm: opts.convBiasInGemm ?? true,
   };
   const lowered: LoweredTenant[] = concrete.map((c, i) => {
     const t = tenants[i]!;
