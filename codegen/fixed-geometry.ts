@@ -37,7 +37,10 @@ export function fixedGeometry(l: KernelLaunch): PoolGeometry | null {
     g0.h + g0.padTop + g0.padBottom,
     g0.w + g0.padLeft + g0.padRight,
   ];
-  return sizes.every((v) => Number.isSafeInteger(v) && v < FIXED_MAX) ? g0 : null;
+  if (!sizes.every((v) => Number.isSafeInteger(v) && v < FIXED_MAX)) return null;
+  // in the canonical field order: the kernel key (and so the kernel's name) must not depend on how the plan
+  // spelled the object (a plan read back from a dump has its keys sorted)
+  return Object.fromEntries(POOL_GEOMETRY_FIELDS.map((f) => [f, g0[f]])) as PoolGeometry;
 }
 
 // The template fragment that declares the geometry as constants, and each segment's work items.

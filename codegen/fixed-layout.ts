@@ -41,12 +41,17 @@ export function fixedLayout(l: KernelLaunch): FixedLayout | null {
   const s0 = segs[0]!;
   const shape = s0.shape;
   if (shape === undefined) return null;
-  const out = s0.outStrides ?? null;
+  // a copy's absent outStrides means contiguous: the same layout as spelled out (a plan read back from a dump
+  // spells it), so both compare as the strides they stand for
+  const dense = contiguous(shape);
+  const outOf = (s: (typeof segs)[number]): readonly number[] => (s.outStrides === undefined || s.outStrides.length === 0 ? dense : s.outStrides);
+  const out0 = outOf(s0);
   for (const s of segs) {
     if (!same(s.shape, shape) || s.inputs.length !== s0.inputs.length) return null;
     if (!s.inputs.every((v, k) => same(v.strides, s0.inputs[k]!.strides))) return null;
-    if ((s.outStrides ?? null) === null ? out !== null : !same(s.outStrides, out ?? undefined)) return null;
+    if (!same(outOf(s), out0)) return null;
   }
+  const out = same(out0, dense) ? null : out0;
   const numel = shape.reduce((a, b) => a * b, 1);
   const reach = (st: readonly number[]): number => st.reduce((a, v, d) => a + Math.abs(v) * (shape[d]! - 1), 0);
   const sizes = [numel * l.segments.length, ...s0.inputs.map((v) => reach(v.strides)), out === null ? 0 : reach(out)];
