@@ -226,10 +226,11 @@ function viewModel(l: KernelLaunch, name: string, key: string): { template: stri
             };
       return { template: fixed === null ? 'pool.cu.hbs' : 'pool_fixed.cu.hbs', view: { ...typed, ...frag, ...fixed } };
     }
-    case 'im2col':
+    case 'im2col': {
       sameDType(where, in0, out);
       const template = fixed === null ? 'im2col.cu.hbs' : fixed.vec4 ? 'im2col_fixed4.cu.hbs' : 'im2col_fixed.cu.hbs';
       return { template, view: { ...typed, ...fixed } };
+    }
     case 'depthwise': {
       const bias = inputs[2] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[2])}*)views[seg.firstView + 2].ptr)[ch])`;
       const result = op.activation === null ? 'a' : activationCall(op.activation, 'a');
