@@ -6,6 +6,7 @@
 // offsets are multiply-shifts in 32-bit. Launches whose segments differ keep the generic kernel.
 import type { KernelOp, Launch } from '../ir/contract/launch.js';
 import { segmentOf } from '../ir/contract/launch.js';
+import { numel, stridesOf } from '../ir/shape.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
 
@@ -15,12 +16,6 @@ export interface FixedLayout {
   readonly shape: readonly number[];
   readonly inputs: readonly (readonly number[])[]; // each input's strides
   readonly out: readonly number[] | null; // a copy's output strides; null: contiguous
-}
-
-function contiguous(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length).fill(1);
-  for (let d = shape.length - 2; d >= 0; d--) s[d] = s[d + 1]! * shape[d + 1]!;
-  return s;
 }
 
 const same = (a: readonly number[] | undefined, b: readonly number[] | undefined): boolean =>
@@ -43,7 +38,7 @@ export function fixedLayout(l: KernelLaunch): FixedLayout | null {
   if (shape === undefined) return null;
   // a copy's absent outStrides means contiguous: the same layout as spelled out (a plan read back from a dump
   // spells it), so both compare as the strides they stand for
-  const dense = contiguous(shape);
+  const dense = stridesOf(shape);
   const outOf = (s: (typeof segs)[number]): readonly number[] => (s.outStrides === undefined || s.outStrides.length === 0 ? dense : s.outStrides);
   const out0 = outOf(s0);
   for (const s of segs) {
@@ -52,9 +47,8 @@ export function fixedLayout(l: KernelLaunch): FixedLayout | null {
     if (!same(outOf(s), out0)) return null;
   }
   const out = same(out0, dense) ? null : out0;
-  const numel = shape.reduce((a, b) => a * b, 1);
   const reach = (st: readonly number[]): number => st.reduce((a, v, d) => a + Math.abs(v) * (shape[d]! - 1), 0);
-  const sizes = [numel * l.segments.length, ...s0.inputs.map((v) => reach(v.strides)), out === null ? 0 : reach(out)];
+  const sizes = [numel(shape) * l.segments.length, ...s0.inputs.map((v) => reach(v.strides)), out === null ? 0 : reach(out)];
   if (!sizes.every((v) => Number.isSafeInteger(v) && v < FIXED_MAX)) return null;
   return { shape, inputs: s0.inputs.map((v) => v.strides), out };
 }
@@ -63,7 +57,7 @@ export function fixedLayout(l: KernelLaunch): FixedLayout | null {
 // offset needs them), an offset expression per input and for the output, and each segment's work items.
 export function fixedLayoutView(f: FixedLayout): { per: number; digits: string[]; offsets: string[]; outOffset: string } {
   const { shape } = f;
-  const dense = contiguous(shape);
+  const dense = stridesOf(shape);
   const isDense = (st: readonly number[]): boolean => st.every((v, d) => shape[d] === 1 || v === dense[d]);
   const needDigits = [...f.inputs, ...(f.out === null ? [] : [f.out])].some((st) => !isDense(st));
   const digits: string[] = [];
@@ -81,7 +75,7 @@ export function fixedLayoutView(f: FixedLayout): { per: number; digits: string[]
     return terms.length === 0 ? '0' : terms.join(' + ');
   };
   return {
-    per: shape.reduce((a, b) => a * b, 1),
+    per: numel(shape),
     digits,
     offsets: f.inputs.map(offset),
     outOffset: f.out === null ? '(int)i' : offset(f.out),

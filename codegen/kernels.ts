@@ -3,12 +3,12 @@
 import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import { type KernelOp, type Launch, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment, segmentOf } from '../ir/contract/launch.js';
+import { type KernelOp, type Launch, type PoolGeometry, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment, segmentOf } from '../ir/contract/launch.js';
 import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
 import { fixedGeometry, fixedGeometryView } from './fixed-geometry.js';
-import { fixedLayout, fixedLayoutView } from './fixed-layout.js';
+import { type FixedLayout, fixedLayout, fixedLayoutView } from './fixed-layout.js';
 import { renderTemplate, type TemplateData } from './render.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
@@ -160,15 +160,15 @@ function reduceFragments(op: Extract<KernelOp, { op: 'reduce' }>): { init: strin
   }
 }
 
-function viewModel(l: KernelLaunch, name: string, key: string): { template: string; view: TemplateData } {
+function viewModel(l: KernelLaunch, f: FixedForm, name: string, key: string): { template: string; view: TemplateData } {
   const where = `launch ${l.id} ('${l.op.op}')`;
   const { inputs, out } = launchDTypes(l);
   const base = { name, block: blockOf(l.op), comment: `${name}: ${key}`, out_t: ctypeOf(out) };
   const in0 = inputs[0] ?? out;
   const typed = { ...base, in_t: ctypeOf(in0), acc_t: accType(in0) };
   const op = l.op;
-  const fixed = fixedView(l);
-  const layout = fixedLayoutOf(l);
+  const fixed = fixedView(l, f.geom);
+  const layout = f.layout;
   switch (op.op) {
     case 'eltwise': {
       const { body, result } = eltwiseStatements(op.program, where);
@@ -264,17 +264,25 @@ export function fixedKernelsOn(): boolean {
   return fail('USAGE', `LOOM_CODEGEN_FIXED must be auto or off, got '${v}'`);
 }
 
-const fixedGeometryOf = (l: KernelLaunch) => (fixedKernelsOn() ? fixedGeometry(l) : null);
-const fixedLayoutOf = (l: KernelLaunch) => (fixedKernelsOn() ? fixedLayout(l) : null);
+// What a launch's kernel is compiled for beyond its op and dtypes: the geometry or layout all its segments share
+// (at most one of the two, by op), decided once per launch in planKernels.
+interface FixedForm {
+  readonly geom: PoolGeometry | null;
+  readonly layout: FixedLayout | null;
+}
+
+function fixedFormOf(l: KernelLaunch, on: boolean): FixedForm {
+  return on ? { geom: fixedGeometry(l), layout: fixedLayout(l) } : { geom: null, layout: null };
+}
 
 // A geometry-fixed kernel's constants (codegen/fixed-geometry.ts), or null for the generic template. Window
 // loops unroll fully up to FIXED_UNROLL taps (a global pool's thousands would bloat the kernel). An im2col whose
 // output rows are a multiple of 4 long runs 4 outputs per thread (im2col_fixed4.cu.hbs).
 const FIXED_UNROLL = 64;
-function fixedView(l: KernelLaunch): { geometry: string; per: number; unroll: string; vec4: boolean } | null {
-  const g = fixedGeometryOf(l);
+const fourPerThread = (g: PoolGeometry): boolean => g.ow % 4 === 0;
+function fixedView(l: KernelLaunch, g: PoolGeometry | null): { geometry: string; per: number; unroll: string; vec4: boolean } | null {
   if (g === null) return null;
-  const vec4 = l.op.op === 'im2col' && g.ow % 4 === 0;
+  const vec4 = l.op.op === 'im2col' && fourPerThread(g);
   return { ...fixedGeometryView(l.op.op, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1', vec4 };
 }
 
@@ -286,32 +294,32 @@ const FIXED_IM2COL_MAX_GRID = 4224;
 // Blocks of a 'thread'-mapped launch: the generic im2col walks runs (RUN_ITEMS items per thread, at least
 // RUN_MIN_BLOCKS blocks); a fixed im2col a quarter of its items (4 per thread) or a capped grid; the rest a
 // thread per item.
-function threadGrid(l: KernelLaunch, total: number, block: number): number {
+function threadGrid(l: KernelLaunch, g: PoolGeometry | null, total: number, block: number): number {
   const blocks = Math.ceil(total / block);
   if (l.op.op !== 'im2col') return blocks;
-  const fixed = fixedView(l);
-  if (fixed !== null) return fixed.vec4 ? Math.ceil(total / 4 / block) : Math.min(blocks, FIXED_IM2COL_MAX_GRID);
+  if (g !== null) return fourPerThread(g) ? Math.ceil(total / 4 / block) : Math.min(blocks, FIXED_IM2COL_MAX_GRID);
   return RUN_OPS.has(l.op.op) && blocks > RUN_MIN_BLOCKS ? Math.max(RUN_MIN_BLOCKS, Math.ceil(blocks / RUN_ITEMS)) : blocks;
 }
 
-export function kernelKey(l: KernelLaunch): string {
+export function kernelKey(l: KernelLaunch, f: FixedForm = fixedFormOf(l, fixedKernelsOn())): string {
   const { inputs, out } = launchDTypes(l);
-  const geom = fixedGeometryOf(l);
-  const layout = fixedLayoutOf(l);
+  const { geom, layout } = f;
   return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }), ...(layout === null ? {} : { layout }) });
 }
 
 export function planKernels(launches: readonly Launch[]): KernelTable {
-  const byKey = new Map<string, { name: string; launch: KernelLaunch; launches: number[] }>();
+  const byKey = new Map<string, { name: string; launch: KernelLaunch; fixed: FixedForm; launches: number[] }>();
   const names: Record<string, string> = {};
   const grids: Record<string, KernelGrid> = {};
+  const on = fixedKernelsOn();
   for (const l of launches) {
     if (l.kind !== 'kernel') continue;
-    const key = kernelKey(l);
+    const fixed = fixedFormOf(l, on);
+    const key = kernelKey(l, fixed);
     let k = byKey.get(key);
     if (k === undefined) {
       const hash = createHash('sha256').update(key).digest('hex').slice(0, 12);
-      k = { name: `loom_${l.op.op}_${hash}`, launch: l, launches: [] };
+      k = { name: `loom_${l.op.op}_${hash}`, launch: l, fixed, launches: [] };
       byKey.set(key, k);
     }
     k.launches.push(l.id);
@@ -319,7 +327,7 @@ export function planKernels(launches: readonly Launch[]): KernelTable {
     const work = l.segments.map((s) => segmentWork(l.op, s));
     const total = work.reduce((a, b) => a + b, 0);
     const block = blockOf(l.op);
-    const blocks = mapping === 'block' ? total : threadGrid(l, total, block);
+    const blocks = mapping === 'block' ? total : threadGrid(l, fixed.geom, total, block);
     names[String(l.id)] = k.name;
     grids[String(l.id)] = { name: k.name, block, grid: Math.min(MAX_GRID, Math.max(1, blocks)), mapping, work };
   }
@@ -330,7 +338,7 @@ export function planKernels(launches: readonly Launch[]): KernelTable {
       op: k.launch.op.op,
       launches: k.launches,
       mapping: mappingOf(k.launch.op),
-      ...viewModel(k.launch, k.name, key),
+      ...viewModel(k.launch, k.fixed, k.name, key),
     }),
   );
   return { kernels, names, grids };
