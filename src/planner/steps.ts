@@ -2,6 +2,7 @@
 // steps (one GEMM or one kernel over that tenant's tensors), reading and writing abstract buffers that the
 // memory plan places in arenas later. Not part of the Plan contract.
 import type { DType } from '../../ir/dtype.js';
+import { stridesOf } from '../../ir/shape.js';
 import type { Tensor } from '../../ir/tensor.js';
 import type { GemmProblem, KernelOp, PoolGeometry } from '../../ir/contract/launch.js';
 
@@ -115,15 +116,8 @@ export function hashKey(s: string): string {
   return h.toString(16).padStart(8, '0');
 }
 
-export function contiguousStrides(shape: readonly number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    st[i] = acc;
-    acc *= shape[i]!;
-  }
-  return st;
-}
+// A dense row-major layout's strides: ir/shape.ts stridesOf, under the name the planner's callers use.
+export const contiguousStrides = stridesOf;
 
 export const ALIGN = 256;
 export const alignUp = (n: number, a = ALIGN): number => Math.ceil(n / a) * a;
