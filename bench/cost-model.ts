@@ -19,7 +19,7 @@ import { readPlanDir } from '../codegen/index.js';
 import type { Plan } from '../ir/contract/plan.js';
 import { fail } from '../ir/errors.js';
 import { writeZooModel } from '../models/index.js';
-import { type LoadedPlan, loadPlan } from '../runtime/index.js';
+import { type LoadedPlan, clockOf, loadPlan } from '../runtime/index.js';
 import { costModelFromProfile, readProfile } from '../src/calibrate/profile.js';
 import { chooseProfile } from '../src/calibrate/shipped.js';
 import { hostGpuName } from '../src/cli/host-branching.js';
@@ -138,7 +138,7 @@ export async function runCostModel(o: CostModelOptions): Promise<{ rows: CostMod
       device ||= loaded.backend === 'cuda' ? String(loaded.backendInfo().device ?? 'CUDA device') : (os.cpus()[0]?.model ?? 'CPU');
       log(`${name}: measuring ${loaded.plan.launches.length} launches on ${loaded.backend}`);
       const tick = await measureFleet(loaded, o.iters);
-      const check = checkPredictions(loaded.plan, profileLaunchTimes(loaded), tick, loaded.backend, gemmPathsOf(loaded.backendInfo()));
+      const check = checkPredictions(loaded.plan, profileLaunchTimes(loaded), tick, clockOf(loaded.backend), gemmPathsOf(loaded.backendInfo()));
       const err = check.tick.errorPct;
       rows.push(rowOf(name, loaded.plan, check, o.tolerancePct));
       log(`${name}: predicted ${fmtUs(check.tick.predictedUs)}, measured ${fmtUs(check.tick.measuredUs)} (${err >= 0 ? '+' : ''}${err.toFixed(1)}%)`);

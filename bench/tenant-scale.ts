@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { readPlanDir } from '../codegen/index.js';
-import { type LoadedPlan, type TickInputs, loadPlan } from '../runtime/index.js';
+import { type LoadedPlan, type TickInputs, clockOf, loadPlan } from '../runtime/index.js';
 import { benchInputs, deviceOf } from '../src/measure/run.js';
 import { tickStats } from '../src/measure/stats.js';
 import { deviceStats, timeInterleaved } from '../src/measure/timing.js';
@@ -245,7 +245,7 @@ async function measureRow(spec: RowSpec, o: Options, budget: Budget): Promise<Ro
     const loaded = await loadPlan(planDir, { backend: o.backend as 'cpu' | 'cuda' | 'auto', ...(o.threads ? { threads: Number(o.threads) } : {}) });
     const loadS = (performance.now() - t0) / 1000;
     try {
-      o.device ??= deviceOf(loaded.backend, loaded).device;
+      o.device ??= deviceOf(clockOf(loaded.backend), loaded).device;
       res.tick = { ...(await tickRow(loaded, o.ticks, o.device)), loadS: round(loadS, 2) };
     } finally {
       loaded.close();

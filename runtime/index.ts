@@ -1,6 +1,6 @@
 // runtime/: executes LaunchPlans through the native addon. Importing this module never loads the addon;
 // loadPlan does, on first use.
-export { loadPlan, chooseBackend, benchConcurrent } from './load-plan.js';
+export { loadPlan, chooseBackend, clockOf, benchConcurrent } from './load-plan.js';
 export type { LoadedPlan, LoadPlanOptions, BackendName, BenchTimes } from './load-plan.js';
 export { withBackendEnv } from './backend-env.js';
 export type { BackendEnv } from './backend-env.js';

@@ -7,9 +7,19 @@ import { LoomError, fail, isLoomError } from '../ir/errors.js';
 import { MiB, readRegularFile, readTextFile } from '../ir/files.js';
 import { type LaunchPlan, loadWeightsAsync, readPlanDir, streamWeights } from '../codegen/index.js';
 import { type NativeAddon, type NativeCreateOptions, type NativeHandle, loadNativeAddon } from './native-addon.js';
+import { compileEmuKernels } from './emu-kernels.js';
 import { type CheckedTick, type SlotViews, type TickInputs, type TickOutputs, TickCodec, type WrittenTick } from './tick-io.js';
 
-export type BackendName = 'cpu' | 'cuda';
+// cuda-emu: the CPU backend with the plan's generated CUDA kernels compiled for the host (checks codegen without a
+// GPU; never chosen by auto).
+export type BackendName = 'cpu' | 'cuda' | 'cuda-emu';
+
+// How a backend's ticks are timed, for the measurements (bench, calibrate, occupancy): on the device by CUDA
+// events ('cuda'), or by the host clock ('cpu': the CPU backend, and cuda-emu, the CPU backend running the
+// generated kernels' host build).
+export function clockOf(backend: BackendName): 'cpu' | 'cuda' {
+  return backend === 'cuda' ? 'cuda' : 'cpu';
+}
 
 export interface LoadPlanOptions {
   readonly backend?: 'auto' | BackendName; // auto: cuda where this addon was built with it, else cpu
@@ -72,7 +82,7 @@ function fromNative(e: unknown): never {
 export function chooseBackend(requested: LoadPlanOptions['backend'], available: readonly string[], gpus?: number): BackendName {
   const want = requested ?? 'auto';
   if (want === 'auto') return available.includes('cuda') && (gpus === undefined || gpus > 0) ? 'cuda' : 'cpu';
-  if (want !== 'cpu' && want !== 'cuda') fail('USAGE', `unknown backend '${String(want)}' (expected auto, cpu or cuda)`);
+  if (want !== 'cpu' && want !== 'cuda' && want !== 'cuda-emu') fail('USAGE', `unknown backend '${String(want)}' (expected auto, cpu, cuda or cuda-emu)`);
   if (!available.includes(want)) {
     fail(
       'UNSUPPORTED_FEATURE',
@@ -101,6 +111,7 @@ export async function loadPlan(dir: string, opts: LoadPlanOptions = {}): Promise
     ...(opts.debug?.poisonOutputs ? { debugPoisonOutputs: true } : {}),
     ...(opts.pipelineDepth !== undefined ? { pipelineDepth: opts.pipelineDepth } : {}),
     ...(backend === 'cuda' ? cudaOptions(dir, plan, opts) : {}),
+    ...(backend === 'cuda-emu' ? { emuLibrary: emuLibrary(dir, plan) } : {}),
   };
   const handle = await createWithWeights(addon, dir, plan, createOpts);
   let resident: ResidentPlan;
@@ -184,6 +195,13 @@ function cudaOptions(dir: string, plan: LaunchPlan, opts: LoadPlanOptions): Part
   if (opts.debug?.graph === false) out.graph = false;
   if (opts.debug?.forceNvrtc) out.forceNvrtc = true;
   return out;
+}
+
+// The cuda-emu backend runs the plan's kernels.cu compiled for the host.
+function emuLibrary(dir: string, plan: LaunchPlan): string {
+  const src = path.join(dir, plan.kernels.source);
+  if (!existsSync(src)) fail('IO', `backend 'cuda-emu' runs the plan's generated kernels: ${src} is missing (recompile the plan)`);
+  return compileEmuKernels(readTextFile(src, { what: 'kernel source', maxBytes: MAX_KERNEL_FILE_BYTES }));
 }
 
 // Every plan's full tick launched at once, one CUDA stream each, `iters` rounds after a warm-up: the

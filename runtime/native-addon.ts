@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { fail } from '../ir/errors.js';
 
 export interface AddonInfo {
-  readonly backends: readonly string[]; // backends compiled into this addon ('cpu', and 'cuda' where built)
+  readonly backends: readonly string[]; // backends compiled into this addon ('cpu', 'cuda-emu' on POSIX, 'cuda' where built)
   readonly cuda: boolean; // LOOM_HAVE_CUDA: the CUDA toolkit with cuBLAS was found at build time
   readonly threads: number; // default CPU worker threads
   readonly napiVersion: number;
@@ -28,7 +28,7 @@ export interface AddonBackendInfo {
 
 // Options of create(): backend choice and, for the CUDA backend, the plan's kernels and debug switches.
 export interface NativeCreateOptions {
-  readonly backend: 'cpu' | 'cuda';
+  readonly backend: 'cpu' | 'cuda' | 'cuda-emu';
   readonly threads?: number;
   readonly device?: number; // cuda: the GPU index (native/src/addon.cc reads it into cuda_options.device; default 0)
   readonly precision?: 'fp32' | 'tf32'; // cuda: tf32 = CUBLAS_COMPUTE_32F_FAST_TF32 for f32 GEMMs
@@ -40,6 +40,7 @@ export interface NativeCreateOptions {
   readonly debugPoisonOutputs?: boolean; // fill output slots with NaN bytes before every tick's launches
   readonly pipelineDepth?: number; // staging sets: ticks that may be in flight at once (1..8, default 3)
   readonly weightBytes?: number; // create(plan, null, ...): the weights come later in chunks, this many bytes
+  readonly emuLibrary?: string; // cuda-emu: the plan's kernels.cu compiled for the host (runtime/emu-kernels.ts)
 }
 
 // A plan's staging buffers and layout: spans are rows of [ioOffset, bytes, hostOffset]; an io slot's bytes sit
@@ -114,7 +115,7 @@ const ADDON_RELATIVE = path.join('native', 'build', 'Release', 'loom.node');
 
 // The package root: the nearest folder above this file whose package.json is Loom's (works from the
 // sources under tsx/vitest and from dist/).
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pj = path.join(dir, 'package.json');

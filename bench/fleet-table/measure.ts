@@ -5,7 +5,7 @@
 // in flight at once; on CUDA each plan's tick is its own captured graph on its own stream (benchConcurrent).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { type LoadedPlan, type TickInputs, type TickOutputs, benchConcurrent, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
+import { type LoadedPlan, type TickInputs, type TickOutputs, benchConcurrent, clockOf, loadPlan, nativeAddonInfo } from '../../runtime/index.js';
 import { benchInputs, launchesPerTick, openSpaceOnly, tickStats, workPerTick, worstError } from '../../src/measure/index.js';
 import type { SpaceOnlyDirs, TickStats } from '../../src/measure/index.js';
 import { launchRows } from '../../src/fleet/summary.js';
@@ -92,8 +92,8 @@ export async function measureLoom(planDir: string, opts: MeasureOptions): Promis
     const pipelinedUsPerTick = await pipelined(loaded, inputs, opts.iters);
     const cuda = loaded.backend === 'cuda';
     main = {
-      backend: loaded.backend,
-      device: deviceName(loaded.backend),
+      backend: clockOf(loaded.backend),
+      device: deviceName(clockOf(loaded.backend)),
       iters: opts.iters,
       warmup: opts.warmup,
       runTickUs: tickStats(samples),

@@ -63,6 +63,8 @@ Napi::Value create(const Napi::CallbackInfo& info) {
       deferred_bytes = static_cast<int64_t>(o.Get("weightBytes").As<Napi::Number>().DoubleValue());
     if (o.Has("kernelSource") && o.Get("kernelSource").IsString())
       opts.cuda.kernel_source = o.Get("kernelSource").As<Napi::String>().Utf8Value();
+    // cuda-emu backend: the plan's kernels.cu compiled for the host (runtime/emu-kernels.ts).
+    if (o.Has("emuLibrary") && o.Get("emuLibrary").IsString()) opts.emu.library = o.Get("emuLibrary").As<Napi::String>().Utf8Value();
   }
   try {
     loom::launch_plan plan = loom::addon_plan_from_js(info[0].As<Napi::Object>());

@@ -30,7 +30,7 @@ struct tenant_error : loom_error {
 // backend_ops and backend_entry; the executor refuses one that differs (a stale object file or a backend built
 // out of tree would otherwise call through a table of another shape). Bump it on any change to backend_ops,
 // backend_tick_ops, backend_entry, backend_config or an extension struct.
-#define LOOM_BACKEND_ABI 6
+#define LOOM_BACKEND_ABI 7
 
 struct backend_ops {
   int abi; // LOOM_BACKEND_ABI
@@ -125,10 +125,16 @@ struct cuda_options {
   std::string kernel_source;   // kernels.cu, for NVRTC
 };
 
+// Options of the cuda-emu backend (backend_emu.cc).
+struct emu_options {
+  std::string library; // the plan's kernels.cu compiled for the host (runtime/emu-kernels.ts): a shared library's path
+};
+
 // What create() gets: every backend's options (each reads its own).
 struct backend_config {
   int threads = 0;   // CPU worker threads (> 0: the executor resolves "0 = hardware concurrency")
   cuda_options cuda; // backend "cuda"
+  emu_options emu;   // backend "cuda-emu"
 };
 
 // One backend as the executor and the addon find it by name (backend_registry.cc). The CPU backend is always
@@ -155,8 +161,11 @@ const backend_entry* backend_find(const std::string& name);
 const std::vector<const char*>& backend_known_names();
 const char* backend_missing_reason(const std::string& name);
 
-// The registry entries (backend_cpu.cc, backend_cuda.cc); reach them through backend_registry().
+// The registry entries (backend_cpu.cc, backend_emu.cc, backend_cuda.cc); reach them through backend_registry().
 extern const backend_entry backend_cpu_entry;
+#if LOOM_HAVE_EMU
+extern const backend_entry backend_emu_entry;
+#endif
 #if LOOM_HAVE_CUDA
 extern const backend_entry backend_cuda_entry;
 #endif

@@ -247,7 +247,12 @@ void prepare_gemm(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_
 
 void prepare_kernel(cuda_ctx& c, const launch_plan& plan, launch_state& s, launch_src& src) {
   const launch& l = *s.l;
-  cuda_kernel_tables t = cuda_build_kernel_tables(plan, l, c.mem.arenas);
+  kernel_tables t;
+  try {
+    t = build_kernel_tables(l, c.mem.arenas);
+  } catch (const loom_error& e) {
+    throw loom_error(launch_where(plan, l) + ": " + e.what());
+  }
   s.nsegs = static_cast<int>(t.segs.size());
   s.total = t.total_work;
   if (s.nsegs == 0) return;

@@ -14,6 +14,7 @@
 
 #include "backend.h"
 #include "backend_cuda_epilogue.h"
+#include "kernel_tables.h"
 #include "plan.h"
 
 namespace loom {
@@ -43,48 +44,10 @@ const char* cublas_status_text(cublasStatus_t s);
     if (loom_b_ != CUBLAS_STATUS_SUCCESS) ::loom::cuda_fail(#expr, ::loom::cublas_status_text(loom_b_), __FILE__, __LINE__); \
   } while (0)
 
-// ---- the segment-table ABI of codegen/FORMAT.md ("Segment tables"), byte for byte ----
-struct LoomView {
-  unsigned long long ptr;
-  long long strides[8];
-};
-struct LoomSegment {
-  long long workBegin;
-  long long work;
-  long long shape[8];
-  long long dims[8];
-  union {
-    long long geom[16]; // pool, im2col, col2im
-    double params[16];  // eltwise: segment::params
-  };
-  unsigned long long out;
-  long long outStrides[8];
-  int rank;
-  int nInputs;
-  long long firstView;
-};
-static_assert(sizeof(LoomView) == 72, "LoomView layout (codegen/FORMAT.md)");
-static_assert(sizeof(LoomSegment) == 360, "LoomSegment layout (codegen/FORMAT.md)");
-static_assert(pool_geometry_field_count == 16, "LoomSegment::geom holds one entry per POOL_GEOMETRY_FIELDS name");
-static_assert(elt_max_params == 16, "LoomSegment::params holds ELT_MAX_PARAMS values");
-static_assert(offsetof(LoomSegment, params) == 144 && offsetof(LoomSegment, out) == 272, "LoomSegment: params share geom's bytes");
+// The segment tables (LoomSegment, LoomView) and ref → address (arena_addresses): kernel_tables.h, shared with
+// the cuda-emu backend. Device addresses of the three arenas: ref → address.
+using cuda_arenas = arena_addresses;
 
-// Device addresses of the three arenas: ref → address.
-struct cuda_arenas {
-  CUdeviceptr base[3] = {0, 0, 0};
-  CUdeviceptr at(ref r) const { return base[static_cast<int>(r.arena)] + static_cast<CUdeviceptr>(r.offset); }
-};
-
-// One kernel launch's tables (host side, before upload): built from the plan's segments and grid.
-struct cuda_kernel_tables {
-  std::vector<LoomSegment> segs;
-  std::vector<LoomView> views;
-  long long total_work = 0;
-};
-
-// backend_cuda_tables.cc: the LoomSegment / LoomView arrays of one kernel launch (throws loom_error on a
-// segment the fixed-size ABI cannot hold).
-cuda_kernel_tables cuda_build_kernel_tables(const launch_plan& plan, const launch& l, const cuda_arenas& arenas);
 // The activation's parameters as the device epilogues take them (leaky_relu: alpha; hard_sigmoid: alpha, beta;
 // clip: min, max; others: 0, 0).
 void cuda_activation_params(const activation& a, float& p0, float& p1);

@@ -18,6 +18,11 @@ struct known_backend {
 const std::vector<known_backend>& known() {
   static const std::vector<known_backend> k = {
     {"cpu", &backend_cpu_entry, nullptr},
+#if LOOM_HAVE_EMU
+    {"cuda-emu", &backend_emu_entry, nullptr},
+#else
+    {"cuda-emu", nullptr, "the CUDA kernel emulation needs dlopen and ucontext (POSIX)"},
+#endif
 #if LOOM_HAVE_CUDA
     {"cuda", &backend_cuda_entry, nullptr},
 #else

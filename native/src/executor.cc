@@ -70,6 +70,7 @@ executor::executor(launch_plan plan, const uint8_t* weights, size_t weight_bytes
   backend_config cfg;
   cfg.threads = opts.threads > 0 ? opts.threads : thread_pool_default_threads();
   cfg.cuda = opts.cuda;
+  cfg.emu = opts.emu;
   // a backend that runs the tick as one unit poisons its outputs itself (run_launches does it otherwise)
   cfg.cuda.poison_outputs = opts.cuda.poison_outputs || opts.poison_outputs;
   backend_ = entry.create(cfg);

@@ -24,10 +24,11 @@ using tick_rows = std::vector<int32_t>;
 struct backend_fault_ext;
 
 struct executor_options {
-  std::string backend = "cpu"; // "cpu" | "cuda"
+  std::string backend = "cpu"; // "cpu" | "cuda" | "cuda-emu"
   int threads = 0;             // 0: hardware concurrency
   bool poison_outputs = false; // debug: output slots are filled with 0xFF bytes (NaN) before every tick's launches
   cuda_options cuda;           // backend "cuda" only
+  emu_options emu;             // backend "cuda-emu" only
   int pipeline_depth = 3;      // staging sets: ticks that may be in flight at once (1..8)
   // The weights come later, in chunks (weights_window / weights_commit / weights_finish), not with the
   // constructor: the caller reads weights.bin straight into the backend's memory and checks its hash on the way.

@@ -15,7 +15,7 @@ interface RunFlags {
   backend: string;
 }
 
-const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
+const BACKENDS = ['auto', 'cpu', 'cuda', 'cuda-emu'] as const;
 
 // `--input name=file.npy`, repeatable.
 function collectInput(value: string, prev: Record<string, string> = {}): Record<string, string> {

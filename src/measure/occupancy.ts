@@ -7,7 +7,7 @@ import path from 'node:path';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
 import type { PlannedTenant } from '../../ir/contract/plan.js';
-import { type TickInputs, type TickOutputs, loadPlan } from '../../runtime/index.js';
+import { type TickInputs, type TickOutputs, clockOf, loadPlan } from '../../runtime/index.js';
 import { benchInputs, deviceOf, worstError } from './run.js';
 import { type TickStats, tickStats } from './stats.js';
 import { benchLoadOptions, deviceStats, timeInterleaved } from './timing.js';
@@ -148,7 +148,7 @@ export async function benchOccupancy(planDir: string, opts: OccupancyOptions): P
         maxRelErrorVsFull: errors[k]!,
       };
     });
-    const backend = loaded.backend;
+    const backend = clockOf(loaded.backend);
     return {
       format: OCCUPANCY_FORMAT,
       version: 1,

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type LaunchPlan, readPlanDir } from '../../codegen/index.js';
 import { fail } from '../../ir/errors.js';
-import { type LoadedPlan, type TickOutputs, benchConcurrent, nativeAddonInfo } from '../../runtime/index.js';
+import { type LoadedPlan, type TickOutputs, benchConcurrent, clockOf, nativeAddonInfo } from '../../runtime/index.js';
 import { benchInputs } from '../fleet/inputs.js';
 import { relativeError } from '../fleet/oracle.js';
 import { planTotals } from '../fleet/summary.js';
@@ -111,7 +111,7 @@ export async function benchFleet(planDir: string, opts: BenchOptions = {}): Prom
     const baselines = await writeBaselines(plan, manifest, scratch, { onStep: prep, ...(opts.nvcc ? { nvcc: opts.nvcc } : {}) });
     prep('load the three modes');
     runners = await openModes(planDir, baselines, benchLoadOptions(opts));
-    const backend = runners[0]!.loaded[0]!.backend;
+    const backend = clockOf(runners[0]!.loaded[0]!.backend);
     const inputs = benchInputs(plan);
 
     const first = new Map<BenchMode, TickOutputs>();

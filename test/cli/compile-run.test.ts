@@ -10,6 +10,7 @@ import { fromNumbers } from '../../ir/tensor.js';
 import { encodeNpy, readNpy, writeNpy } from '../../runtime/npy.js';
 import { runOrt } from '../support/ort.js';
 import { relativeError, rng } from '../support/tensors.js';
+import { EMU_SKIP_REASON } from '../native/emu-env.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'loom-compile-run-'));
@@ -313,6 +314,13 @@ describe('loom compile / inspect / run', () => {
     // another tenant's weights give another answer: the run used mlp-b's
     const other = (await runOrt(path.join(tmp, 'models/mlp-a.onnx'), { input: x })).output!;
     expect(relativeError(got, other)).toBeGreaterThan(1e-2);
+    // the same tenant with the plan's generated CUDA kernels compiled for the host (no GPU needed)
+    if (EMU_SKIP_REASON === null) {
+      const e = loom('run', plan, '--tenant', 'mlp-b', '--input', `input=${xFile}`, '--out', path.join(tmp, 'out-b-emu'), '--backend', 'cuda-emu');
+      expect(e.code, e.err).toBe(0);
+      expect(e.err).toContain('on cuda-emu');
+      expect(relativeError(readNpy(path.join(tmp, 'out-b-emu', 'output.npy')), want)).toBeLessThan(1e-4);
+    }
 
     // the LSTM's rows are along axis 1 ([seq, batch, input])
     const seq = fromNumbers(

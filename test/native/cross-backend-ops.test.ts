@@ -29,6 +29,8 @@ import { planKernels, renderKernelSource } from '../../codegen/kernels.js';
 import { loadNativeAddon } from '../../runtime/native-addon.js';
 import { type Arenas, runLaunch } from '../support/plan-simulator.js';
 import { GPU_SKIP_REASON } from '../gpu/gpu-env.js';
+import { compileEmuKernels } from '../../runtime/emu-kernels.js';
+import { EMU_SKIP_REASON } from './emu-env.js';
 import { ArenaBuilder, type Arr, info, maxRelError, randomF32, rng } from './helpers.js';
 
 const TOLERANCE = 1e-5; // relative (max(1, |want|)), f32
@@ -471,6 +473,35 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
   },
 };
 
+// The block-mapped kernels reduce a row across the block (loom_block_reduce: warp shuffles, then shared memory).
+// The cases above have rows shorter than half a warp, where a wrong shuffle distance still sums everything:
+// rows of 300 and 1000 put values in every lane and every warp.
+const WIDE_ROW_CASES: Case[] = [
+  {
+    name: 'softmax and layernorm, rows across warps',
+    covers: ['rows:across-warps'],
+    build: (b) => {
+      const outs: Slot[] = [];
+      for (const [rows, len] of [
+        [2, 300],
+        [1, 1000],
+      ] as const) {
+        const x = b.alloc('io', 'f32', rows * len, randomF32(rows * len, 191 + len, 3));
+        const sm = b.alloc('io', 'f32', rows * len);
+        kernel(b, { op: 'softmax', log: false }, [{ tenant: 0, dims: [rows, len, 1], inputs: [view(x, [len, 1, 1])], out: sm.ref, outDType: 'f32' }]);
+        const scale = b.alloc('weights', 'f32', len, randomF32(len, 192 + len));
+        const bias = b.alloc('weights', 'f32', len, randomF32(len, 193 + len));
+        const ln = b.alloc('io', 'f32', rows * len);
+        kernel(b, { op: 'layernorm', epsilon: 1e-5 }, [
+          { tenant: 1, dims: [rows, len], inputs: [view(x), view(scale), view(bias)], out: ln.ref, outDType: 'f32' },
+        ]);
+        outs.push(sm, ln);
+      }
+      return outs;
+    },
+  },
+];
+
 // A launch whose segments share one geometry runs a kernel compiled for it (codegen/fixed-geometry.ts); one whose
 // segments differ runs the generic kernel that reads each segment's. Every case above is one geometry per launch;
 // these put two tenants of different geometries into one launch, so both kernels of each op run.
@@ -744,7 +775,7 @@ function launchKindCases(kind: (typeof LAUNCH_KINDS)[number]): Case[] {
     case 'gemm_grouped':
       return [gemmGroupedCase()];
     case 'kernel':
-      return [...KERNEL_OPS.flatMap(kernelOpCases), ...MIXED_GEOMETRY_CASES].map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
+      return [...KERNEL_OPS.flatMap(kernelOpCases), ...MIXED_GEOMETRY_CASES, ...WIDE_ROW_CASES].map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
   }
 }
 
@@ -778,15 +809,16 @@ function simulate(x: Built): Uint8Array {
 }
 
 // One tick on a native backend: the whole io arena in, the whole io arena out, every tenant live.
-async function runNative(x: Built, backend: 'cpu' | 'cuda'): Promise<Uint8Array> {
+async function runNative(x: Built, backend: 'cpu' | 'cuda' | 'cuda-emu'): Promise<Uint8Array> {
   const addon = loadNativeAddon();
   const plan = x.b.plan();
   let create: { plan: object; opts: Parameters<typeof addon.create>[2] };
-  if (backend === 'cuda') {
+  if (backend === 'cuda' || backend === 'cuda-emu') {
     const table = planKernels(plan.launches);
+    const source = renderKernelSource(table);
     create = {
       plan: { ...plan, kernels: { names: table.names, grids: table.grids } },
-      opts: { backend, kernelSource: renderKernelSource(table), forceNvrtc: true },
+      opts: backend === 'cuda' ? { backend, kernelSource: source, forceNvrtc: true } : { backend, threads: 2, emuLibrary: compileEmuKernels(source) },
     };
   } else {
     create = { plan, opts: { backend, threads: 2 } };
@@ -885,6 +917,15 @@ describe('cross-backend ops: simulator vs cpu', () => {
   it.each(CASES)('$name', async (c) => {
     const x = build(c);
     compare(c, x, simulate(x), await runNative(x, 'cpu'), 'cpu');
+  });
+});
+
+// The generated kernels — every template and fixed form, with the grids and segment tables the CUDA backend
+// launches — compiled for the host (native/emu): the index math and results checked on any machine.
+describe.skipIf(EMU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda-emu${EMU_SKIP_REASON ? ` (skipped: ${EMU_SKIP_REASON})` : ''}`, () => {
+  it.each(CASES)('$name', async (c) => {
+    const x = build(c);
+    compare(c, x, simulate(x), await runNative(x, 'cuda-emu'), 'cuda-emu');
   });
 });
 

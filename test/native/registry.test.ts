@@ -38,7 +38,7 @@ describe('native backend registry', () => {
       info: info('fill'),
     });
     const addon = loadNativeAddon();
-    expect(() => addon.create(b.plan(), new Uint8Array(0), { backend: 'tpu' as never })).toThrow(/unknown backend 'tpu' \(expected cpu or cuda\)/);
+    expect(() => addon.create(b.plan(), new Uint8Array(0), { backend: 'tpu' as never })).toThrow(/unknown backend 'tpu' \(expected cpu, cuda-emu or cuda\)/);
     if (!addon.info().cuda) {
       expect(() => addon.create(b.plan(), new Uint8Array(0), { backend: 'cuda' })).toThrow(
         /backend 'cuda' is not built into this addon \(no CUDA toolkit with cuBLAS at build time\); use backend 'cpu'/,

@@ -1,0 +1,3 @@
+// kernels.cu includes <cuda_bf16.h>; under the host emulation (cuda_emu.h, included first) it has nothing to add.
+#pragma once
+#include "cuda_emu.h"
