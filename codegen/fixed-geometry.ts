@@ -6,7 +6,7 @@
 // segment of an item is w / perSegment — no search. One kernel per distinct geometry, so a plan has a few more
 // kernels; launches whose segments differ keep the generic kernel.
 import type { KernelOp, Launch, PoolGeometry, Segment } from '../ir/contract/launch.js';
-import { POOL_GEOMETRY_FIELDS, segmentOf } from '../ir/contract/launch.js';
+import { POOL_GEOMETRY_FIELDS, im2colRows, segmentOf } from '../ir/contract/launch.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
 
@@ -16,8 +16,8 @@ const FIXED_OPS: ReadonlySet<KernelOp['op']> = new Set(['pool', 'depthwise', 'im
 const FIXED_MAX = 2 ** 30;
 
 // Work items of one segment of a fixed-geometry launch (FORMAT.md "Work items": the same as the generic kernel).
-function itemsOf(op: KernelOp['op'], g: PoolGeometry): number {
-  return op === 'im2col' ? g.n * g.c * g.kh * g.kw * g.oh * g.ow : g.n * g.c * g.oh * g.ow;
+function itemsOf(op: KernelOp, g: PoolGeometry): number {
+  return op.op === 'im2col' ? g.n * im2colRows(op, g) * g.oh * g.ow : g.n * g.c * g.oh * g.ow;
 }
 
 // The geometry every segment of the launch shares, or null (different geometries, an op without a fixed
@@ -29,11 +29,11 @@ export function fixedGeometry(l: KernelLaunch): PoolGeometry | null {
   if (g0 === undefined) return null;
   const same = (g: PoolGeometry | undefined): boolean => g !== undefined && POOL_GEOMETRY_FIELDS.every((f) => g[f] === g0[f]);
   if (!geoms.every(same)) return null;
-  const total = itemsOf(l.op.op, g0) * l.segments.length;
+  const total = itemsOf(l.op, g0) * l.segments.length;
   const sizes = [
     total,
     g0.n * g0.c * g0.h * g0.w,
-    g0.n * g0.c * g0.kh * g0.kw * g0.oh * g0.ow,
+    g0.n * (g0.c * g0.kh * g0.kw + 1) * g0.oh * g0.ow,
     g0.h + g0.padTop + g0.padBottom,
     g0.w + g0.padLeft + g0.padRight,
   ];
@@ -44,7 +44,7 @@ export function fixedGeometry(l: KernelLaunch): PoolGeometry | null {
 }
 
 // The template fragment that declares the geometry as constants, and each segment's work items.
-export function fixedGeometryView(op: KernelOp['op'], g: PoolGeometry): { geometry: string; per: number } {
+export function fixedGeometryView(op: KernelOp, g: PoolGeometry): { geometry: string; per: number } {
   const c = (name: string, v: number): string => `${name} = ${v}`;
   const geometry = [
     c('N', g.n),

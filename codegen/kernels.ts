@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import { type KernelOp, type Launch, type PoolGeometry, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment, segmentOf } from '../ir/contract/launch.js';
+import { type KernelOp, type Launch, type PoolGeometry, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment, im2colRows, segmentOf } from '../ir/contract/launch.js';
 import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
@@ -78,7 +78,7 @@ export function segmentWork(op: KernelOp, seg: Segment): number {
     }
     case 'im2col': {
       const g = segmentOf(op, seg).geom;
-      return g.n * g.c * g.kh * g.kw * g.oh * g.ow;
+      return g.n * im2colRows(op, g) * g.oh * g.ow;
     }
     case 'col2im':
     case 'depthwise': {
@@ -229,7 +229,7 @@ function viewModel(l: KernelLaunch, f: FixedForm, name: string, key: string): { 
     case 'im2col': {
       sameDType(where, in0, out);
       const template = fixed === null ? 'im2col.cu.hbs' : fixed.vec4 ? 'im2col_fixed4.cu.hbs' : 'im2col_fixed.cu.hbs';
-      return { template, view: { ...typed, ...fixed } };
+      return { template, view: { ...typed, ...fixed, ones: op.ones === true } };
     }
     case 'depthwise': {
       const bias = inputs[2] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[2])}*)views[seg.firstView + 2].ptr)[ch])`;
@@ -283,7 +283,7 @@ const fourPerThread = (g: PoolGeometry): boolean => g.ow % 4 === 0;
 function fixedView(l: KernelLaunch, g: PoolGeometry | null): { geometry: string; per: number; unroll: string; vec4: boolean } | null {
   if (g === null) return null;
   const vec4 = l.op.op === 'im2col' && fourPerThread(g);
-  return { ...fixedGeometryView(l.op.op, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1', vec4 };
+  return { ...fixedGeometryView(l.op, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1', vec4 };
 }
 
 // A fixed im2col with an item per thread (rows not a multiple of 4) loops grid-stride over at most this many

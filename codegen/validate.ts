@@ -98,6 +98,9 @@ function kernelOp(x: unknown, p: string): KernelOpName {
     case 'fill':
       num(o.value, `${p}.value`);
       break;
+    case 'im2col':
+      if (o.ones !== undefined) bool(o.ones, `${p}.ones`);
+      break;
     case 'depthwise':
       if (o.activation !== null) activation(o.activation, `${p}.activation`);
       break;

@@ -6,6 +6,7 @@ import { fail } from '../errors.js';
 import {
   type GemmEntry,
   type GemmProblem,
+  im2colRows,
   type KernelOp,
   type Launch,
   type Ref,
@@ -163,7 +164,8 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
       const chw = view(seg, 0, where).strides.length === 3;
       if (chw && g.n !== 1) bad(where, `a [C,H,W] strided input needs geom.n = 1, got ${g.n}`);
       const input = stridedIn(seg, 0, chw ? [g.c, g.h, g.w] : [g.n, g.c, g.h, g.w], where);
-      return [input, out(op.op === 'pool' ? g.n * g.c * g.oh * g.ow : g.n * g.c * g.kh * g.kw * g.oh * g.ow)];
+      if (op.op === 'im2col' && op.ones === true && g.n !== 1) bad(where, `an im2col with ones takes one image per segment (geom.n = 1), got ${g.n}`);
+      return [input, out(op.op === 'pool' ? g.n * g.c * g.oh * g.ow : g.n * im2colRows(op, g) * g.oh * g.ow)];
     }
     case 'depthwise': {
       const g = geomOf();

@@ -167,7 +167,9 @@ export type KernelOp =
   | { readonly op: 'groupnorm'; readonly epsilon: number }
   | { readonly op: 'pool'; readonly mode: (typeof POOL_MODES)[number]; readonly countIncludePad: boolean }
   | { readonly op: 'depthwise'; readonly activation: Activation | null } // Conv with group = C_in = C_out
-  | { readonly op: 'im2col' }
+  // ones: each image's columns end with one more row, of oh·ow ones (the row a GEMM's bias column multiplies:
+  // src/planner/lower-gemm.ts biasAsRow); segments then have geom.n = 1
+  | { readonly op: 'im2col'; readonly ones?: boolean }
   | { readonly op: 'col2im' }
   | { readonly op: 'copy' }
   | { readonly op: 'fill'; readonly value: number }
@@ -184,7 +186,7 @@ export type KernelOp =
 //   pool:       geom (2-D; 1-D pools have H = 1), inputs[0], out
 //   depthwise:  geom (as pool's); inputs [x [n,c,h,w], w [c,kh,kw], bias? [c]], out [n,c,oh,ow] = act(bias +
 //               Σ of the window of each channel times its own kernel)
-//   im2col:     geom; inputs[0] = one image's [C, H, W] (a group's channels), out = [C*kh*kw, oh*ow]
+//   im2col:     geom; inputs[0] = one image's [C, H, W] (a group's channels), out = [C*kh*kw (+1 with ones), oh*ow]
 //   col2im:     geom (h, w = the ConvTranspose input; oh, ow = its output); inputs [cols [C*kh*kw, h*w] of one
 //               image, bias? [C]], out = [C, oh, ow] = bias + Σ of the contributions (a gather: no atomics)
 //   copy:       shape; inputs[0] with strides (any, may be 0 or negative); out with outStrides
@@ -333,3 +335,8 @@ export const CONTRACT_LISTS_AGREE: readonly true[] = [
   true satisfies AllTrue<{ [K in KernelOpName]: Same<Exclude<keyof SegmentOf<K>, keyof SegmentBase>, SegmentFieldNames<K>> }[KernelOpName]>,
 ];
 type SegmentFieldNames<K extends KernelOpName> = (typeof SEGMENT_FIELDS)[K]['required'][number] | (typeof SEGMENT_FIELDS)[K]['optional'][number];
+
+// Rows of one image's im2col columns: c·kh·kw, and with `ones` the row of ones after them.
+export function im2colRows(op: Extract<KernelOp, { op: 'im2col' }>, g: PoolGeometry): number {
+  return g.c * g.kh * g.kw + (op.ones === true ? 1 : 0);
+}

@@ -190,7 +190,7 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
       k.act = parse_activation(field(o, "act1", w), w + ".act1");
       k.act2 = parse_activation(field(o, "act2", w), w + ".act2");
       break;
-    case kernel_kind::im2col:
+    case kernel_kind::im2col: k.ones = present(o, "ones") && boolean(o, "ones", w); break;
     case kernel_kind::col2im:
     case kernel_kind::copy:
     case kernel_kind::gather:

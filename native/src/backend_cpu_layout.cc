@@ -157,8 +157,13 @@ void cpu_im2col(cpu_ctx& ctx, const launch& l, const tenant_mask& active) {
     const int64_t n = plane / g.c, c = plane % g.c, es = static_cast<int64_t>(dtype_size(v.dt));
     const uint8_t* in = ctx.at(v.r) + (n * st[0] + c * st[1]) * es;
     const int64_t oes = static_cast<int64_t>(dtype_size(s.out_dt)), cols = g.oh * g.ow;
+    const int64_t rows = g.c * g.kh * g.kw + (l.op.ones ? 1 : 0); // an image's rows: with ones, one more after the last channel's
     // rows (c, ky, kx) of image n: out[n][(c*kh + ky)*kw + kx][oy*ow + ox]
-    uint8_t* out = ctx.at(s.out) + (n * g.c * g.kh * g.kw + c * g.kh * g.kw) * cols * oes;
+    uint8_t* out = ctx.at(s.out) + (n * rows + c * g.kh * g.kw) * cols * oes;
+    if (l.op.ones && c == g.c - 1) {
+      uint8_t* one = ctx.at(s.out) + (n * rows + g.c * g.kh * g.kw) * cols * oes;
+      for (int64_t i = 0; i < cols; i++) cpu_store(one + i * oes, s.out_dt, 1.0);
+    }
     const bool f32 = v.dt == dtype::f32 && s.out_dt == dtype::f32 && st[3] == 1;
     for (int64_t ky = 0; ky < g.kh; ky++) {
       for (int64_t kx = 0; kx < g.kw; kx++) {

@@ -2,10 +2,15 @@
 // compiled for the host (native/emu/cuda_emu.h; runtime/emu-kernels.ts builds the shared library that
 // backend_config.emu.library names) over the segment tables, grid and block the CUDA backend would launch.
 // GEMMs, copies and arenas are the CPU backend's. It checks codegen — templates, fixed forms, grids, tables —
-// on a machine without a GPU; it is slow and measures nothing.
+// on a machine without a GPU; it is slow and measures nothing. It also checks what a GPU would not: every kernel
+// launch writes only inside its outputs (launch::writes, from plan_validate) — a byte of any arena changed
+// elsewhere (another tenant's activations, the weights) fails the launch, naming the byte.
+// LOOM_EMU_CHECK_WRITES=0 turns that off (it copies every arena around each kernel launch).
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -28,6 +33,9 @@ struct emu_ctx {
   std::unordered_map<std::string, emu_kernel> kernels; // by symbol, looked up on first use
   uint64_t kernel_launches = 0;
   uint64_t blocks = 0;
+  bool check_writes = true;
+  std::vector<uint8_t> before[arena_id_count]; // the arenas as they were before the launch (check_writes)
+  uint64_t checked_launches = 0;
 
   ~emu_ctx() {
     if (cpu.ops) cpu.ops->destroy(cpu.ctx);
@@ -60,6 +68,40 @@ emu_kernel kernel_of(emu_ctx& e, const std::string& symbol) {
   return k;
 }
 
+// The first byte of `a` that differs between `was` and `now` outside `spans` (sorted by begin), or -1.
+int64_t stray_write(const std::vector<byte_span>& spans, arena_id a, const uint8_t* was, const uint8_t* now, int64_t size) {
+  int64_t at = 0;
+  auto check = [&](int64_t end) -> int64_t {
+    if (end > at && std::memcmp(was + at, now + at, static_cast<size_t>(end - at)) != 0)
+      for (int64_t i = at; i < end; i++)
+        if (was[i] != now[i]) return i;
+    return -1;
+  };
+  for (const byte_span& s : spans) {
+    if (s.arena != a) continue;
+    const int64_t hit = check(std::min(s.begin, size));
+    if (hit >= 0) return hit;
+    at = std::max(at, s.end);
+  }
+  return check(size);
+}
+
+void check_writes(emu_ctx& e, const launch& l) {
+  cpu_ctx& c = cpu_of(e);
+  std::vector<byte_span> spans = l.writes;
+  std::sort(spans.begin(), spans.end(), [](const byte_span& x, const byte_span& y) { return x.begin < y.begin; });
+  for (size_t a = 0; a < arena_id_count; a++) {
+    const int64_t size = c.arenas[a].size;
+    if (size <= 0) continue;
+    const int64_t hit = stray_write(spans, static_cast<arena_id>(a), e.before[a].data(), c.arenas[a].data.get(), size);
+    if (hit >= 0) {
+      throw loom_error("kernel '" + l.grid.symbol + "' (host emulation) wrote byte " + std::to_string(hit) + " of the " +
+                       arena_id_name(static_cast<arena_id>(a)) + " arena, outside every output of the launch");
+    }
+  }
+  e.checked_launches++;
+}
+
 // Every tenant's segment runs, live or not (a backend may skip the others' segments, never must).
 void emu_kernel_launch(void* ctx, const launch& l, const tenant_mask&) {
   emu_ctx& e = E(ctx);
@@ -71,9 +113,16 @@ void emu_kernel_launch(void* ctx, const launch& l, const tenant_mask&) {
   if (l.grid.block <= 0 || l.grid.block > 1024 || l.grid.grid <= 0 || l.grid.grid > INT32_MAX)
     throw loom_error("kernels.grids gives block " + std::to_string(l.grid.block) + ", grid " + std::to_string(l.grid.grid));
   const emu_kernel k = kernel_of(e, l.grid.symbol);
+  if (e.check_writes) {
+    for (size_t a = 0; a < arena_id_count; a++) {
+      const uint8_t* p = c.arenas[a].data.get();
+      e.before[a].assign(p, p + (p ? c.arenas[a].size : 0));
+    }
+  }
   const char* err = e.launch(k, static_cast<unsigned>(l.grid.grid), static_cast<unsigned>(l.grid.block), t.segs.data(),
                              static_cast<int>(t.segs.size()), t.views.data(), t.total_work, c.pool.size());
   if (err) throw loom_error("kernel '" + l.grid.symbol + "' (host emulation): " + err);
+  if (e.check_writes) check_writes(e, l);
   e.kernel_launches++;
   e.blocks += static_cast<uint64_t>(l.grid.grid);
 }
@@ -85,6 +134,7 @@ void emu_stats(void* ctx, backend_stats& out) {
   const emu_ctx& e = E(ctx);
   out.numbers.emplace_back("emulatedKernelLaunches", static_cast<double>(e.kernel_launches));
   out.numbers.emplace_back("emulatedBlocks", static_cast<double>(e.blocks));
+  out.numbers.emplace_back("writeCheckedLaunches", static_cast<double>(e.checked_launches));
   out.strings.emplace_back("emuLibrary", e.library_path);
 }
 const backend_stats_ext emu_stats_ext = {emu_stats};
@@ -118,6 +168,8 @@ backend emu_create(const backend_config& cfg) {
   e->launch = reinterpret_cast<emu_launch_fn>(dlsym(e->library, "loom_emu_launch"));
   if (!e->launch)
     throw loom_error("backend 'cuda-emu': " + cfg.emu.library + " has no loom_emu_launch (not built with native/emu/cuda_emu.h)");
+  const char* check = std::getenv("LOOM_EMU_CHECK_WRITES");
+  e->check_writes = !(check && std::string(check) == "0");
   e->cpu = backend_cpu_create(cfg.threads);
   return backend{&emu_ops, e.release()};
 }

@@ -96,6 +96,7 @@ struct kernel_op {
   bool pool_max = true;           // pool: pool_mode::max (else avg)
   bool count_include_pad = false; // pool avg
   double value = 0;               // fill
+  bool ones = false;              // im2col: a row of ones after each image's columns (geom.n = 1)
   activation act;                 // depthwise: applied to each output; squeeze_excite: act1 (kind none: no activation)
   activation act2;                // squeeze_excite: the gate's activation
 };
@@ -138,6 +139,12 @@ struct kernel_grid {
   std::vector<int64_t> work; // work items per segment
 };
 
+// Bytes [begin, end) of one arena.
+struct byte_span {
+  arena_id arena = arena_id::act;
+  int64_t begin = 0, end = 0;
+};
+
 struct launch {
   launch_kind kind = launch_kind::kernel;
   int32_t id = 0;
@@ -154,6 +161,9 @@ struct launch {
   // for. A backend without streams runs launches in plan order, which always respects both.
   int32_t lane = 0;
   std::vector<int32_t> after; // launch indices
+  // Set by plan_validate: the bytes each view the launch writes may touch (a strided view's hull), so a checking
+  // backend (cuda-emu) can tell a stray write from an output.
+  std::vector<byte_span> writes;
 };
 
 struct arena_sizes {

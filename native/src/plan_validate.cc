@@ -35,6 +35,7 @@ namespace {
 struct checker {
   const launch_plan& plan;
   const launch& l;
+  std::vector<byte_span>* writes; // l.writes, filled as the written views are checked
 
   [[noreturn]] void bad(const std::string& msg) const { throw loom_error(launch_where(plan, l) + ": " + msg); }
 
@@ -74,6 +75,7 @@ struct checker {
           arena_id_name(r.arena) + " arena of " + std::to_string(arena_size(r.arena)) + " bytes");
     }
     if (written && r.arena == arena_id::weights) bad(std::string(what) + " writes into the read-only weights arena");
+    if (written && writes) writes->push_back({r.arena, first, end});
   }
 
   void flat(const char* what, ref r, dtype dt, int64_t count, bool written) const { span(what, r, dt, {count}, {}, written); }
@@ -209,7 +211,9 @@ struct checker {
                in(0).strides.size() == 3 ? std::vector<int64_t>{g.c, g.h, g.w} : std::vector<int64_t>{g.n, g.c, g.h, g.w}, in(0).strides,
                false);
           if (in(0).strides.size() == 3 && g.n != 1) bad("a [C,H,W] strided input needs geom.n = 1");
-          int64_t outs = op.kind == kernel_kind::pool ? g.n * g.c * g.oh * g.ow : g.n * g.c * g.kh * g.kw * g.oh * g.ow;
+          if (op.ones && g.n != 1) bad("an im2col with ones takes one image per segment (geom.n = 1)");
+          int64_t outs =
+              op.kind == kernel_kind::pool ? g.n * g.c * g.oh * g.ow : g.n * (g.c * g.kh * g.kw + (op.ones ? 1 : 0)) * g.oh * g.ow;
           flat("output", s.out, s.out_dt, outs, true);
         }
         break;
@@ -307,7 +311,8 @@ static void check_lanes(const launch_plan& plan) {
 void plan_validate(launch_plan& plan) {
   check_lanes(plan);
   for (auto& l : plan.launches) {
-    checker c{plan, l};
+    l.writes.clear();
+    checker c{plan, l, &l.writes};
     switch (l.kind) {
       case launch_kind::gemm:
       case launch_kind::gemm_grouped:

@@ -219,11 +219,6 @@ export class TenantLowering {
     return [...deps].sort((a, b) => a - b);
   }
 
-  // The steps that have written buffer `buf` so far (what a reader of it waits for).
-  writersOf(buf: number): readonly number[] {
-    return this.writers.get(buf) ?? [];
-  }
-
   private record(step: Step, writes: readonly number[]): Step {
     this.fleet.steps.push(step);
     for (const b of new Set(writes)) {

@@ -235,22 +235,13 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
     colsPerImage = Kg * G * ohw;
     cols = cx.temp(`${n.name}_cols`, dt, [N, Kg * G, ohw]);
     const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
-    // With the bias folded, the row of ones its column multiplies follows each image's columns, rewritten every
-    // tick (the activation memory under it is shared with other values). The fill runs first, when the input is
-    // ready, and reaches one element into the columns, which the im2col then overwrites: that overlap orders the
-    // two by their bytes (a write after a write), so the im2col follows the fill on its lane — a branched
-    // tenant's chain stays on one lane — and the columns live from the conv's stage, not the tick's start.
-    let fill: { readonly id: number } | null = null;
-    if (folded) {
-      const ones = [];
-      for (let i = 0; i < N; i++) ones.push({ count: ohw + 1, inputs: [], out: at(cols, i * colsPerImage + K * ohw - 1), outDType: dt });
-      fill = cx.kernel({ op: 'fill', value: 1 }, ones, cx.writersOf(X.ref.buf));
-    }
     const segs = [];
     for (let i = 0; i < N; i++) {
       segs.push({ geom, inputs: [{ ref: at(X, i * C * h * w), dtype: dt, strides: [h * w, w, 1] }], out: at(cols, i * colsPerImage), outDType: dt });
     }
-    cx.kernel({ op: 'im2col' }, segs, fill ? [fill.id] : []);
+    // With the bias folded, the row of ones its column multiplies follows each image's columns: the im2col
+    // writes it too (rewritten every tick: the activation memory under it is shared with other values).
+    cx.kernel(folded ? { op: 'im2col', ones: true } : { op: 'im2col' }, segs);
   }
   const B = folded || biasId === null ? null : cx.loc(biasId);
   const entries: DraftGemmEntry[] = [];

@@ -3,7 +3,7 @@
 // micro-benchmarks), so a calibrated model is fitted on exactly the numbers it is later asked about.
 import { byteSize, type DType } from '../../ir/dtype.js';
 import { numel } from '../../ir/shape.js';
-import type { GemmProblem, KernelOp, PoolGeometry } from '../../ir/contract/launch.js';
+import { type GemmProblem, type KernelOp, type PoolGeometry, im2colRows } from '../../ir/contract/launch.js';
 
 export interface Work {
   readonly flops: number;
@@ -79,7 +79,7 @@ function segmentElements(op: KernelOp, g: SegmentShape): number {
   if (g.shape !== undefined) return numel(g.shape);
   if (g.geom !== undefined) {
     const q = g.geom;
-    return op.op === 'im2col' ? q.c * q.kh * q.kw * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' || op.op === 'depthwise' ? q.kh * q.kw : 1);
+    return op.op === 'im2col' ? q.n * im2colRows(op, q) * q.oh * q.ow : q.n * q.c * q.oh * q.ow * (op.op === 'pool' || op.op === 'depthwise' ? q.kh * q.kw : 1);
   }
   if (g.dims !== undefined) {
     // gather dims are [outer, axisLen, inner, nIdx]: it moves only the rows it picks, not the whole table

@@ -576,6 +576,31 @@ const MIXED_GEOMETRY_CASES: Case[] = [
     },
   },
   {
+    // the ones row after an image's columns (an f32 conv's bias folded into its GEMM): in the 4-wide, the one
+    // output per thread and the generic kernel
+    name: 'im2col with a row of ones',
+    covers: ['im2col:ones'],
+    build: (b) => {
+      const g4: PoolGeometry = { ...GEOM, n: 1, w: 8, ow: 4, dw: 1 };
+      const [dense, g6] = [
+        { ...DENSE, n: 1 },
+        { ...GEOM, n: 1 },
+      ];
+      const x8 = b.alloc('io', 'f32', 3 * 7 * 8, randomF32(3 * 7 * 8, 188, 2));
+      const x6 = b.alloc('io', 'f32', 3 * 7 * 6, IMAGE.subarray(0, 3 * 7 * 6));
+      const slot = (g: PoolGeometry) => b.alloc('io', 'f32', (g.c * g.kh * g.kw + 1) * g.oh * g.ow);
+      const seg = (t: number, g: PoolGeometry, out: Slot): Segment => {
+        const x = g.w === 8 ? x8 : x6;
+        return { tenant: t, geom: g, inputs: [view(x, [7 * g.w, g.w, 1])], out: out.ref, outDType: 'f32' };
+      };
+      const outs = [slot(g4), slot(dense), slot(g6), slot(dense)];
+      kernel(b, { op: 'im2col', ones: true }, [seg(0, g4, outs[0]!)]);
+      kernel(b, { op: 'im2col', ones: true }, [seg(1, dense, outs[1]!)]);
+      kernel(b, { op: 'im2col', ones: true }, [seg(2, g6, outs[2]!), seg(3, dense, outs[3]!)]);
+      return outs;
+    },
+  },
+  {
     name: 'depthwise, two geometries in one launch',
     covers: ['geometry:generic:depthwise'],
     build: (b) => {

@@ -2,7 +2,8 @@
 // exports) on the cuda-emu backend: every kernel launch runs the generated CUDA kernel the GPU would run —
 // the same kernels.cu, grids and segment tables — compiled for the host. Each tenant matches the CPU backend
 // and onnxruntime, at full batch and at one row. On a machine without a GPU this is what checks codegen's
-// kernels in real plans (the fixed forms, the 4-wide im2col, the conv bias row's ones).
+// kernels in real plans (the fixed forms, the 4-wide im2col, the conv bias row's ones), and that no kernel writes
+// outside its outputs: not into another tenant's activations, not into the weights.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,6 +62,8 @@ describe.skipIf(EMU_SKIP_REASON !== null)(`cuda-emu on a mixed fleet of 18 tenan
       const [e, c] = [await emu.runTick(feeds), await cpu.runTick(feeds)];
       const before = Number(emu.backendInfo().emulatedKernelLaunches);
       expect(before, 'kernel launches ran emulated').toBeGreaterThan(0);
+      // and each wrote nothing outside its outputs (the backend fails a launch that does)
+      expect(Number(emu.backendInfo().writeCheckedLaunches)).toBe(before);
       for (const [id, err] of Object.entries(worstErrors(e, c))) expect(err, `${id}: cuda-emu vs cpu (tick ${tick})`).toBeLessThanOrEqual(1e-4);
       const noOrt = ortUnavailable();
       if (noOrt !== null) {

@@ -28,6 +28,11 @@ extern "C" __global__ void emu_test_reduce(const LoomSegment* segs, int, const L
     out[2 * blockIdx.x + 1] = mirror;
   }
 }
+extern "C" __global__ void emu_test_stray(const LoomSegment* segs, int, const LoomView*, long long) {
+  // thread 5 writes 20 floats past the end of its segment's output (2048 floats): inside the io arena (1.0f: its
+  // first two bytes are 0, so the first changed byte is 8274)
+  if (blockIdx.x == 0 && threadIdx.x == 5) ((float*)segs[0].out)[2048 + 20] = 1.0f;
+}
 extern "C" __global__ void emu_test_stuck(const LoomSegment* segs, int, const LoomView*, long long) {
   // odd lanes shuffle while even ones wait at the block barrier: neither can complete
   float v = 1.0f;
@@ -40,6 +45,7 @@ extern "C" __global__ void emu_test_stuck(const LoomSegment* segs, int, const Lo
 async function runKernel(symbol: string, grid: number, block: number): Promise<Float32Array> {
   const b = new ArenaBuilder();
   const out = b.alloc('io', 'f32', 2048);
+  b.alloc('io', 'f32', 64); // someone else's bytes after the output
   b.launches.push({
     kind: 'kernel',
     id: 0,
@@ -78,6 +84,12 @@ describe.skipIf(EMU_SKIP_REASON !== null)(`CUDA kernels emulated on the host${EM
 
   it('a barrier that some live threads never reach is an error naming the block', async () => {
     await expect(runKernel('emu_test_stuck', 2, 64)).rejects.toThrow(/emu_test_stuck.*block \d: threads wait at a __syncthreads or __shfl_xor_sync/);
+  });
+
+  it("a write outside the launch's outputs fails the launch, naming the arena and the byte", async () => {
+    await expect(runKernel('emu_test_stray', 1, 32)).rejects.toThrow(
+      /emu_test_stray' \(host emulation\) wrote byte 8274 of the io arena, outside every output/,
+    );
   });
 
   it('a kernel missing from the library is named', async () => {

@@ -10,6 +10,7 @@ import { readPlanDir } from '../../codegen/index.js';
 import { loadPlan } from '../../runtime/index.js';
 import { planFleet } from '../../src/planner/index.js';
 import { simulateTick } from '../support/plan-simulator.js';
+import { EMU_SKIP_REASON } from '../native/emu-env.js';
 import {
   type PrecisionFleet,
   compilePrecision,
@@ -65,6 +66,17 @@ describe('manifest precisions on the CPU backend match onnxruntime fp32 per tena
         const vsSim = worstErrors(await loaded.runTick(feeds), simulateTick(compiled, feeds));
         report(`${precision} CPU backend vs plan simulator`, vsSim);
         for (const [id, e] of Object.entries(vsSim)) expect(e, `${precision} ${id} vs simulator`).toBeLessThanOrEqual(5e-3);
+        // the generated CUDA kernels of the half plan (operand casts, half im2col) compiled for the host: the same
+        // GEMMs as the CPU backend, so only the kernels can differ
+        if (EMU_SKIP_REASON === null) {
+          const emu = await loadPlan(dir, { backend: 'cuda-emu' });
+          try {
+            const vsCpu = worstErrors(await emu.runTick(feeds), await loaded.runTick(feeds));
+            for (const [id, e] of Object.entries(vsCpu)) expect(e, `${precision} ${id}: cuda-emu vs cpu`).toBeLessThanOrEqual(1e-4);
+          } finally {
+            emu.close();
+          }
+        }
       } finally {
         loaded.close();
       }

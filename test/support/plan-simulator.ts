@@ -533,12 +533,14 @@ function f32Ref(a: Arenas, r: Ref, dtype: DType): { arr: Float32Array; base: num
   return f && r.offset % 4 === 0 ? { arr: f, base: r.offset >> 2 } : null;
 }
 
-function im2col(a: Arenas, s: GeomSegment): void {
+function im2col(a: Arenas, s: GeomSegment, ones: boolean): void {
   const q = s.geom;
   const x = s.inputs[0]!;
   const ohw = q.oh * q.ow;
   const src = f32Ref(a, x.ref, x.dtype);
   const dst = f32Ref(a, s.out, s.outDType);
+  // with ones (geom.n = 1): the row after the last channel's is all ones
+  if (ones) for (let i = 0; i < ohw; i++) store(a, s.out, s.outDType, q.c * q.kh * q.kw * ohw + i, 1);
   if (src && dst) {
     const { arr: X, base: xb } = src;
     const { arr: Y, base: yb } = dst;
@@ -645,7 +647,7 @@ function kernel(a: Arenas, op: KernelOp, s: Segment): void {
     case 'depthwise':
       return depthwise(a, op, segmentOf(op, s));
     case 'im2col':
-      return im2col(a, segmentOf(op, s));
+      return im2col(a, segmentOf(op, s), op.ones === true);
     case 'col2im':
       return col2im(a, segmentOf(op, s));
     case 'copy':
