@@ -6,6 +6,8 @@
 // launch writes only inside its outputs (launch::writes, from plan_validate) — a byte of any arena changed
 // elsewhere (another tenant's activations, the weights) fails the launch, naming the byte.
 // LOOM_EMU_CHECK_WRITES=0 turns that off (it copies every arena around each kernel launch).
+// LOOM_EMU_GRID_DIVISOR=N runs every kernel launch on ceil(grid / N) blocks: the CUDA backend's sparse tick shrinks
+// grids with the work (backend_cuda_sparse.cc) on the promise that every template is correct on any grid.
 #include <dlfcn.h>
 
 #include <algorithm>
@@ -34,6 +36,7 @@ struct emu_ctx {
   uint64_t kernel_launches = 0;
   uint64_t blocks = 0;
   bool check_writes = true;
+  int64_t grid_divisor = 1;
   std::vector<uint8_t> before[arena_id_count]; // the arenas as they were before the launch (check_writes)
   uint64_t checked_launches = 0;
 
@@ -119,12 +122,13 @@ void emu_kernel_launch(void* ctx, const launch& l, const tenant_mask&) {
       e.before[a].assign(p, p + (p ? c.arenas[a].size : 0));
     }
   }
-  const char* err = e.launch(k, static_cast<unsigned>(l.grid.grid), static_cast<unsigned>(l.grid.block), t.segs.data(),
+  const int64_t grid = (l.grid.grid + e.grid_divisor - 1) / e.grid_divisor;
+  const char* err = e.launch(k, static_cast<unsigned>(grid), static_cast<unsigned>(l.grid.block), t.segs.data(),
                              static_cast<int>(t.segs.size()), t.views.data(), t.total_work, c.pool.size());
   if (err) throw loom_error("kernel '" + l.grid.symbol + "' (host emulation): " + err);
   if (e.check_writes) check_writes(e, l);
   e.kernel_launches++;
-  e.blocks += static_cast<uint64_t>(l.grid.grid);
+  e.blocks += static_cast<uint64_t>(grid);
 }
 
 void emu_synchronize(void*) {}
@@ -170,6 +174,12 @@ backend emu_create(const backend_config& cfg) {
     throw loom_error("backend 'cuda-emu': " + cfg.emu.library + " has no loom_emu_launch (not built with native/emu/cuda_emu.h)");
   const char* check = std::getenv("LOOM_EMU_CHECK_WRITES");
   e->check_writes = !(check && std::string(check) == "0");
+  if (const char* d = std::getenv("LOOM_EMU_GRID_DIVISOR")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(d, &end, 10);
+    if (!*d || *end || v < 1) throw loom_error(std::string("LOOM_EMU_GRID_DIVISOR must be a positive integer, got '") + d + "'");
+    e->grid_divisor = v;
+  }
   e->cpu = backend_cpu_create(cfg.threads);
   return backend{&emu_ops, e.release()};
 }

@@ -954,6 +954,24 @@ describe.skipIf(EMU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda-
   });
 });
 
+// The CUDA backend's sparse tick runs kernels on grids shrunk with the live tenants' work (native/src/
+// backend_cuda_sparse.cc), trusting that every template is correct on any grid: each case again on a third of
+// its blocks and on one block.
+describe.skipIf(EMU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda-emu on shrunken grids${EMU_SKIP_REASON ? ` (skipped: ${EMU_SKIP_REASON})` : ''}`, () => {
+  it.each(CASES.filter((c) => c.covers.includes('launch:kernel')))('$name', async (c) => {
+    const x = build(c);
+    const want = simulate(x);
+    for (const divisor of ['3', '1000000000']) {
+      process.env.LOOM_EMU_GRID_DIVISOR = divisor;
+      try {
+        compare(c, x, want, await runNative(x, 'cuda-emu'), `cuda-emu, grid / ${divisor}`);
+      } finally {
+        delete process.env.LOOM_EMU_GRID_DIVISOR;
+      }
+    }
+  });
+});
+
 describe.skipIf(GPU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda${GPU_SKIP_REASON ? ` (skipped: ${GPU_SKIP_REASON})` : ''}`, () => {
   it.each(CASES)('$name', async (c) => {
     const x = build(c);
