@@ -6,7 +6,8 @@
 // segment of an item is w / perSegment — no search. One kernel per distinct geometry, so a plan has a few more
 // kernels; launches whose segments differ keep the generic kernel.
 import type { KernelOp, Launch, PoolGeometry, Segment } from '../ir/contract/launch.js';
-import { POOL_GEOMETRY_FIELDS, im2colRows, segmentOf } from '../ir/contract/launch.js';
+import { POOL_GEOMETRY_FIELDS, segmentOf } from '../ir/contract/launch.js';
+import { segmentWork } from './work-items.js';
 
 type KernelLaunch = Extract<Launch, { kind: 'kernel' }>;
 
@@ -14,11 +15,6 @@ const FIXED_OPS: ReadonlySet<KernelOp['op']> = new Set(['pool', 'depthwise', 'im
 // every index the fixed kernels form (item, input element, output element) stays below this, so 32-bit math
 // and the grid-stride step past the last item cannot overflow
 const FIXED_MAX = 2 ** 30;
-
-// Work items of one segment of a fixed-geometry launch (FORMAT.md "Work items": the same as the generic kernel).
-function itemsOf(op: KernelOp, g: PoolGeometry): number {
-  return op.op === 'im2col' ? g.n * im2colRows(op, g) * g.oh * g.ow : g.n * g.c * g.oh * g.ow;
-}
 
 // The geometry every segment of the launch shares, or null (different geometries, an op without a fixed
 // kernel, or sizes past 32-bit math).
@@ -29,7 +25,7 @@ export function fixedGeometry(l: KernelLaunch): PoolGeometry | null {
   if (g0 === undefined) return null;
   const same = (g: PoolGeometry | undefined): boolean => g !== undefined && POOL_GEOMETRY_FIELDS.every((f) => g[f] === g0[f]);
   if (!geoms.every(same)) return null;
-  const total = itemsOf(l.op, g0) * l.segments.length;
+  const total = segmentWork(l.op, l.segments[0]!) * l.segments.length; // every segment has as many (one geometry)
   const sizes = [
     total,
     g0.n * g0.c * g0.h * g0.w,
@@ -44,7 +40,7 @@ export function fixedGeometry(l: KernelLaunch): PoolGeometry | null {
 }
 
 // The template fragment that declares the geometry as constants, and each segment's work items.
-export function fixedGeometryView(op: KernelOp, g: PoolGeometry): { geometry: string; per: number } {
+export function fixedGeometryView(l: KernelLaunch, g: PoolGeometry): { geometry: string; per: number } {
   const c = (name: string, v: number): string => `${name} = ${v}`;
   const geometry = [
     c('N', g.n),
@@ -64,5 +60,5 @@ export function fixedGeometryView(op: KernelOp, g: PoolGeometry): { geometry: st
     c('DH', g.dh),
     c('DW', g.dw),
   ].join(', ');
-  return { geometry: `constexpr int ${geometry};`, per: itemsOf(op, g) };
+  return { geometry: `constexpr int ${geometry};`, per: segmentWork(l.op, l.segments[0]!) };
 }

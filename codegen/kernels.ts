@@ -3,11 +3,12 @@
 import { createHash } from 'node:crypto';
 import { isFloat, type DType } from '../ir/dtype.js';
 import { fail } from '../ir/errors.js';
-import { type KernelOp, type Launch, type PoolGeometry, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment, im2colRows, segmentOf } from '../ir/contract/launch.js';
+import { type KernelOp, type Launch, type PoolGeometry, SE_MAX_CHANNELS, SE_MAX_HIDDEN, type Segment } from '../ir/contract/launch.js';
 import { activationCall, ctypeOf, doubleLiteral, eltwiseStatements } from './cuda-expr.js';
 import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
 import { fixedGeometry, fixedGeometryView } from './fixed-geometry.js';
+import { segmentWork } from './work-items.js';
 import { type FixedLayout, fixedLayout, fixedLayoutView } from './fixed-layout.js';
 import { renderTemplate, type TemplateData } from './render.js';
 
@@ -45,60 +46,8 @@ export interface KernelTable {
   readonly grids: Readonly<Record<string, KernelGrid>>;
 }
 
-function prod(xs: readonly number[]): number {
-  let p = 1;
-  for (const x of xs) p *= x;
-  return p;
-}
-
 function mappingOf(op: KernelOp): 'thread' | 'block' {
   return op.op === 'softmax' || op.op === 'layernorm' || op.op === 'groupnorm' || op.op === 'squeeze_excite' ? 'block' : 'thread';
-}
-
-// Work items of one segment, as the op's template counts them (FORMAT.md "Work items").
-export function segmentWork(op: KernelOp, seg: Segment): number {
-  switch (op.op) {
-    case 'eltwise':
-    case 'copy':
-      return prod(segmentOf(op, seg).shape);
-    case 'reduce':
-    case 'softmax': {
-      const d = segmentOf(op, seg).dims;
-      return d[0]! * d[2]!;
-    }
-    case 'layernorm':
-      return segmentOf(op, seg).dims[0]!;
-    case 'groupnorm': {
-      const d = segmentOf(op, seg).dims;
-      return d[0]! * d[1]!;
-    }
-    case 'pool': {
-      const g = segmentOf(op, seg).geom;
-      return g.n * g.c * g.oh * g.ow;
-    }
-    case 'im2col': {
-      const g = segmentOf(op, seg).geom;
-      return g.n * im2colRows(op, g) * g.oh * g.ow;
-    }
-    case 'col2im':
-    case 'depthwise': {
-      const g = segmentOf(op, seg).geom;
-      return g.n * g.c * g.oh * g.ow;
-    }
-    case 'fill':
-    case 'gather_table':
-      return segmentOf(op, seg).count;
-    case 'gather': {
-      const d = segmentOf(op, seg).dims;
-      return d[0]! * d[2]! * d[3]!;
-    }
-    case 'squeeze_excite':
-      return segmentOf(op, seg).dims[0]!; // one block per image
-    default: {
-      const never: never = op;
-      return fail('PLAN_INVALID', `unknown kernel op ${JSON.stringify(never)}`);
-    }
-  }
 }
 
 // The dtypes a launch's kernel is compiled for; one launch is one kernel, so its segments must agree.
@@ -283,7 +232,7 @@ const fourPerThread = (g: PoolGeometry): boolean => g.ow % 4 === 0;
 function fixedView(l: KernelLaunch, g: PoolGeometry | null): { geometry: string; per: number; unroll: string; vec4: boolean } | null {
   if (g === null) return null;
   const vec4 = l.op.op === 'im2col' && fourPerThread(g);
-  return { ...fixedGeometryView(l.op, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1', vec4 };
+  return { ...fixedGeometryView(l, g), unroll: g.kh * g.kw <= FIXED_UNROLL ? '#pragma unroll' : '#pragma unroll 1', vec4 };
 }
 
 // A fixed im2col with an item per thread (rows not a multiple of 4) loops grid-stride over at most this many
