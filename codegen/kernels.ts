@@ -9,6 +9,7 @@ import type { KernelGrid } from '../ir/contract/launch-plan.js';
 import { FORMAT_VERSION } from '../ir/contract/launch-plan.js';
 import { fixedGeometry, fixedGeometryView } from './fixed-geometry.js';
 import { segmentWork } from './work-items.js';
+import { CONV_BLOCK, convShape, convTile } from './conv-kernel.js';
 import { type FixedLayout, fixedLayout, fixedLayoutView } from './fixed-layout.js';
 import { renderTemplate, type TemplateData } from './render.js';
 
@@ -20,7 +21,7 @@ export const BLOCK = 256;
 const EXCITE_BLOCK = 1024;
 
 function blockOf(op: KernelOp): number {
-  return op.op === 'squeeze_excite' ? EXCITE_BLOCK : BLOCK;
+  return op.op === 'squeeze_excite' ? EXCITE_BLOCK : op.op === 'conv' ? CONV_BLOCK : BLOCK;
 }
 const MAX_GRID = 1 << 20; // kernels loop grid-stride past this
 // Kernels whose template walks runs (prelude loom_for_runs): a thread does several items of one segment,
@@ -47,7 +48,7 @@ export interface KernelTable {
 }
 
 function mappingOf(op: KernelOp): 'thread' | 'block' {
-  return op.op === 'softmax' || op.op === 'layernorm' || op.op === 'groupnorm' || op.op === 'squeeze_excite' ? 'block' : 'thread';
+  return op.op === 'softmax' || op.op === 'layernorm' || op.op === 'groupnorm' || op.op === 'squeeze_excite' || op.op === 'conv' ? 'block' : 'thread';
 }
 
 // The dtypes a launch's kernel is compiled for; one launch is one kernel, so its segments must agree.
@@ -193,6 +194,14 @@ function viewModel(l: KernelLaunch, f: FixedForm, name: string, key: string): { 
         view: { ...base, max_channels: SE_MAX_CHANNELS, max_hidden: SE_MAX_HIDDEN, hidden: act(op.act1, 'v'), gate: act(op.act2, 'v') },
       };
     }
+    case 'conv': {
+      // always compiled for its geometry and M (there is no generic conv kernel)
+      const { geom, m } = convShape(l);
+      const t = convTile(m, geom.oh * geom.ow);
+      const result = op.activation === null ? 'v' : activationCall(op.activation, 'v');
+      const view = { ...base, geometry: fixedGeometryView(l, geom).geometry, m, bm: t.bm, bn: t.bn, bias: op.bias, residual: op.residual };
+      return { template: 'conv.cu.hbs', view: { ...view, residual_view: 2 + (op.bias ? 1 : 0), result } };
+    }
     case 'col2im': {
       const bias = inputs[1] === undefined ? '(acc_t)0' : `loom_cvt<acc_t>(((const ${ctypeOf(inputs[1])}*)views[seg.firstView + 1].ptr)[ch])`;
       return { template: 'col2im.cu.hbs', view: { ...typed, bias } };
@@ -221,6 +230,7 @@ interface FixedForm {
 }
 
 function fixedFormOf(l: KernelLaunch, on: boolean): FixedForm {
+  if (l.op.op === 'conv') return { geom: convShape(l).geom, layout: null }; // its only form
   return on ? { geom: fixedGeometry(l), layout: fixedLayout(l) } : { geom: null, layout: null };
 }
 
@@ -253,7 +263,8 @@ function threadGrid(l: KernelLaunch, g: PoolGeometry | null, total: number, bloc
 export function kernelKey(l: KernelLaunch, f: FixedForm = fixedFormOf(l, fixedKernelsOn())): string {
   const { inputs, out } = launchDTypes(l);
   const { geom, layout } = f;
-  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }), ...(layout === null ? {} : { layout }) });
+  const m = l.op.op === 'conv' ? { m: convShape(l).m } : {};
+  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }), ...m, ...(layout === null ? {} : { layout }) });
 }
 
 export function planKernels(launches: readonly Launch[]): KernelTable {

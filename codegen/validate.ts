@@ -24,7 +24,7 @@ import {
 import { PRECISIONS } from '../ir/contract/plan.js';
 import { accessBytes, launchAccesses } from '../ir/contract/extents.js';
 import { laneOrderViolation, launchDependencies } from '../ir/contract/dependencies.js';
-import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan } from '../ir/contract/launch-plan.js';
+import { FORMAT_NAME, FORMAT_VERSION, type LaunchPlan, OLDEST_READ_VERSION } from '../ir/contract/launch-plan.js';
 import { arr, bad, bool, dtype, int, num, obj, oneOf, optional, ref, sint, str, ints } from './schema.js';
 
 function activation(x: unknown, p: string): void {
@@ -100,6 +100,11 @@ function kernelOp(x: unknown, p: string): KernelOpName {
       break;
     case 'im2col':
       if (o.ones !== undefined) bool(o.ones, `${p}.ones`);
+      break;
+    case 'conv':
+      if (o.activation !== null) activation(o.activation, `${p}.activation`);
+      bool(o.bias, `${p}.bias`);
+      bool(o.residual, `${p}.residual`);
       break;
     case 'depthwise':
       if (o.activation !== null) activation(o.activation, `${p}.activation`);
@@ -217,8 +222,12 @@ export function checkStructure(x: unknown): LaunchPlan {
   if (root.format !== FORMAT_NAME) bad('format', `expected "${FORMAT_NAME}", got ${JSON.stringify(root.format)}: not a Loom launch plan`);
   if (typeof root.version !== 'number' || !Number.isInteger(root.version)) bad('version', `expected an integer, got ${JSON.stringify(root.version)}`);
   if (root.version > FORMAT_VERSION)
-    bad('version', `the plan is format version ${root.version}, this Loom reads version ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`);
-  if (root.version !== FORMAT_VERSION) bad('version', `format version ${root.version} is not supported (this Loom reads version ${FORMAT_VERSION})`);
+    bad(
+      'version',
+      `the plan is format version ${root.version}, this Loom reads versions ${OLDEST_READ_VERSION} to ${FORMAT_VERSION}: recompile the plan with this Loom or upgrade Loom`,
+    );
+  if (root.version < OLDEST_READ_VERSION)
+    bad('version', `format version ${root.version} is not supported (this Loom reads versions ${OLDEST_READ_VERSION} to ${FORMAT_VERSION})`);
   oneOf(root.precision, PRECISIONS, 'precision');
   const arenas = obj(root.arenas, 'arenas');
   for (const k of ['weights', 'act', 'io', 'actWithoutReuse']) int(arenas[k], `arenas.${k}`);

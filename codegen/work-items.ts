@@ -3,6 +3,7 @@
 // kernels (fixed-geometry.ts), which must count alike.
 import { fail } from '../ir/errors.js';
 import { type KernelOp, type Segment, im2colRows, segmentOf } from '../ir/contract/launch.js';
+import { convTiles } from './conv-kernel.js';
 
 function prod(xs: readonly number[]): number {
   let p = 1;
@@ -49,6 +50,10 @@ export function segmentWork(op: KernelOp, seg: Segment): number {
     }
     case 'squeeze_excite':
       return segmentOf(op, seg).dims[0]!; // one block per image
+    case 'conv': {
+      const s = segmentOf(op, seg);
+      return convTiles(s.dims[0]!, s.geom.oh * s.geom.ow); // one block per tile of out
+    }
     default: {
       const never: never = op;
       return fail('PLAN_INVALID', `unknown kernel op ${JSON.stringify(never)}`);

@@ -223,6 +223,25 @@ function segmentAccesses(op: KernelOp, seg: UncheckedSegment, where: string): Ac
         out(n * c * sp),
       ];
     }
+    case 'conv': {
+      const g = geomOf();
+      const [m] = needList(seg.dims, 1, 'dims', where) as [number];
+      const arity = 2 + (op.bias ? 1 : 0) + (op.residual ? 1 : 0);
+      needArity(seg, arity, arity, where);
+      if (g.n !== 1) bad(where, `a conv segment is one image (geom.n = 1), got ${g.n}`);
+      seg.inputs.forEach((v, i) => {
+        if (v.dtype !== 'f32') bad(where, `conv input ${i} must be f32, got ${v.dtype}`);
+      });
+      if (seg.outDType !== 'f32') bad(where, `conv output must be f32, got ${seg.outDType}`);
+      const ohw = g.oh * g.ow;
+      return [
+        contiguousIn(seg, 0, g.c * g.h * g.w, where),
+        contiguousIn(seg, 1, m * g.c * g.kh * g.kw, where),
+        ...(op.bias ? [contiguousIn(seg, 2, m, where)] : []),
+        ...(op.residual ? [contiguousIn(seg, arity - 1, m * ohw, where)] : []),
+        out(m * ohw),
+      ];
+    }
     default: {
       const never: never = op;
       return bad(where, `unknown kernel op ${JSON.stringify((never as { op: unknown }).op)}`);

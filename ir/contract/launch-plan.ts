@@ -9,7 +9,10 @@ import type { ArenaSizes, CostSummary, PlannedTenant, Precision } from './plan.j
 export const FORMAT_NAME = 'loom-launchplan';
 // Bump on any change a reader of the previous version would misread; additive optional fields that old
 // readers may ignore keep the version (FORMAT.md "Versioning").
-export const FORMAT_VERSION = 1;
+// 2: the im2col `ones` row (a version-1 reader would ignore the field and leave the row unwritten) and the `conv`
+// KernelOp. A version-1 plan reads the same under version 2 (it has neither).
+export const FORMAT_VERSION = 2;
+export const OLDEST_READ_VERSION = 1;
 
 export const PLAN_FILE = 'plan.json';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -60,7 +63,7 @@ export interface KernelsTable {
 
 export interface LaunchPlan {
   readonly format: typeof FORMAT_NAME;
-  readonly version: typeof FORMAT_VERSION;
+  readonly version: number; // FORMAT_VERSION when written; OLDEST_READ_VERSION..FORMAT_VERSION when read
   readonly precision: Precision;
   readonly arenas: ArenaSizes;
   readonly tenants: readonly PlannedTenant[];

@@ -79,6 +79,7 @@ export const KERNEL_OPS = [
   'gather',
   'gather_table',
   'squeeze_excite',
+  'conv',
 ] as const;
 export type KernelOpName = (typeof KERNEL_OPS)[number];
 export const REDUCE_KINDS = ['sum', 'mean', 'max', 'min', 'prod', 'l1', 'l2', 'sumsq', 'logsum', 'logsumexp', 'argmax', 'argmin'] as const;
@@ -176,7 +177,10 @@ export type KernelOp =
   | { readonly op: 'gather' } // runtime indices along one axis (embeddings)
   | { readonly op: 'gather_table' } // out[i] = in[table[i]] with a compile-time i32 element-offset table (-1 → 0)
   // out = x · act2(W2 · act1(W1 · mean(x) + b1) + b2), the gate per (image, channel): a squeeze-and-excite block
-  | { readonly op: 'squeeze_excite'; readonly act1: Activation | null; readonly act2: Activation | null };
+  | { readonly op: 'squeeze_excite'; readonly act1: Activation | null; readonly act2: Activation | null }
+  // An f32 convolution as one implicit GEMM: out[m][p] = act(Σ_k w[m][k] · cols[k][p] + bias[m] + residual[m][p]),
+  // the im2col columns formed in the kernel's tile loads instead of written out (no im2col launch)
+  | { readonly op: 'conv'; readonly activation: Activation | null; readonly bias: boolean; readonly residual: boolean };
 
 // One tenant's share of a kernel launch. Its fields depend on the op (see codegen/FORMAT.md):
 //   eltwise:    shape, out (strides = contiguous), inputs, params? (the values of the program's 'param' i)
@@ -193,6 +197,9 @@ export type KernelOp =
 //   fill:       count, out
 //   gather:     dims [outer, axisLen, inner, nIdx]; inputs [data, indices(i64/i32)], out = [outer, nIdx, inner]
 //   gather_table: count, inputs [data, table (i32, weights arena)], out
+//   conv:       geom (n = 1: one image), dims [m] (output channels); inputs [x [c,h,w], w [m, kh, kw, c] (taps outer,
+//               channels inner: ONNX's [m, c, kh, kw] reordered), then bias [m]
+//               when op.bias, then residual [m, oh*ow] when op.residual] (f32, contiguous), out [m, oh*ow]
 //   squeeze_excite: dims [n, c, spatial, hidden]; inputs [x [n,c,spatial], w1 [hidden,c], b1 [hidden], w2 [c,hidden],
 //               b2 [c]] (f32, contiguous), out [n,c,spatial] = x · act2(w2 · act1(w1 · mean_spatial(x) + b1) + b2)
 interface SegmentBase {
@@ -216,6 +223,10 @@ export interface DimsSegment extends SegmentBase {
 export interface GeomSegment extends SegmentBase {
   readonly geom: PoolGeometry;
 }
+export interface ConvSegment extends SegmentBase {
+  readonly geom: PoolGeometry;
+  readonly dims: readonly number[]; // [m]
+}
 export interface CountSegment extends SegmentBase {
   readonly count: number;
 }
@@ -236,6 +247,7 @@ interface SegmentByOp {
   readonly gather: DimsSegment;
   readonly gather_table: CountSegment;
   readonly squeeze_excite: DimsSegment;
+  readonly conv: ConvSegment;
 }
 export type SegmentOf<K extends KernelOpName> = SegmentByOp[K];
 // A kernel launch's segments all have the form of its op: the tag is the launch's `op.op` (plan.json keeps
@@ -262,6 +274,7 @@ export const SEGMENT_FIELDS = {
   gather: { required: ['dims'], optional: [] },
   gather_table: { required: ['count'], optional: [] },
   squeeze_excite: { required: ['dims'], optional: [] },
+  conv: { required: ['geom', 'dims'], optional: [] },
 } as const satisfies { readonly [K in KernelOpName]: { readonly required: readonly string[]; readonly optional: readonly string[] } };
 
 // One segment viewed as its op's form. Sound once the plan was validated (codegen/validate.ts checks the

@@ -186,6 +186,11 @@ kernel_op parse_kernel_op(const Napi::Object& o, const std::string& w) {
       break;
     case kernel_kind::fill: k.value = num(o, "value", w); break;
     case kernel_kind::depthwise: k.act = parse_activation(field(o, "activation", w), w + ".activation"); break;
+    case kernel_kind::conv:
+      k.act = parse_activation(field(o, "activation", w), w + ".activation");
+      k.conv_bias = boolean(o, "bias", w);
+      k.conv_residual = boolean(o, "residual", w);
+      break;
     case kernel_kind::squeeze_excite:
       k.act = parse_activation(field(o, "act1", w), w + ".act1");
       k.act2 = parse_activation(field(o, "act2", w), w + ".act2");

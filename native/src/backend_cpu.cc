@@ -193,6 +193,7 @@ void cpu_kernel_launch(void* ctx, const launch& l, const tenant_mask& active) {
     case kernel_kind::gather: cpu_gather(c, l, active); return;
     case kernel_kind::gather_table: cpu_gather_table(c, l, active); return;
     case kernel_kind::squeeze_excite: cpu_squeeze_excite(c, l, active); return;
+    case kernel_kind::conv: cpu_conv(c, l, active); return;
   }
 }
 
@@ -258,7 +259,8 @@ bool cpu_supports(launch_kind kind, kernel_kind op) {
     case kernel_kind::fill:
     case kernel_kind::gather:
     case kernel_kind::gather_table:
-    case kernel_kind::squeeze_excite: return true;
+    case kernel_kind::squeeze_excite:
+    case kernel_kind::conv: return true;
   }
   return false;
 }

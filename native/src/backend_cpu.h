@@ -53,6 +53,7 @@ void cpu_groupnorm(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_pool(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_depthwise(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_squeeze_excite(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
+void cpu_conv(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_im2col(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_col2im(cpu_ctx& ctx, const launch& l, const tenant_mask& active);
 void cpu_copy(cpu_ctx& ctx, const launch& l, const tenant_mask& active);

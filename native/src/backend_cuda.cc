@@ -746,7 +746,8 @@ bool cuda_supports(launch_kind kind, kernel_kind op) {
     case kernel_kind::fill:
     case kernel_kind::gather:
     case kernel_kind::gather_table:
-    case kernel_kind::squeeze_excite: return true;
+    case kernel_kind::squeeze_excite:
+    case kernel_kind::conv: return true;
   }
   return false;
 }

@@ -97,7 +97,9 @@ struct kernel_op {
   bool count_include_pad = false; // pool avg
   double value = 0;               // fill
   bool ones = false;              // im2col: a row of ones after each image's columns (geom.n = 1)
-  activation act;                 // depthwise: applied to each output; squeeze_excite: act1 (kind none: no activation)
+  bool conv_bias = false;         // conv: inputs[2] is the bias
+  bool conv_residual = false;     // conv: the last input is a residual added before the activation
+  activation act;                 // depthwise, conv: applied to each output; squeeze_excite: act1 (kind none: no activation)
   activation act2;                // squeeze_excite: the gate's activation
 };
 

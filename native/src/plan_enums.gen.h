@@ -114,17 +114,17 @@ inline const char* elt_op_expected() { return "in, const, where, clip, act, para
 // KERNEL_OPS
 enum class kernel_kind : uint8_t {
   eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather, gather_table,
-  squeeze_excite,
+  squeeze_excite, conv,
 };
-inline constexpr size_t kernel_kind_count = 14;
+inline constexpr size_t kernel_kind_count = 15;
 inline constexpr const char* kernel_kind_names[kernel_kind_count] = {
     "eltwise", "reduce", "softmax", "layernorm", "groupnorm", "pool", "depthwise", "im2col", "col2im", "copy", "fill",
-    "gather", "gather_table", "squeeze_excite",
+    "gather", "gather_table", "squeeze_excite", "conv",
 };
-static_assert(static_cast<size_t>(kernel_kind::squeeze_excite) + 1 == kernel_kind_count, "kernel_kind: enumerators and names disagree");
+static_assert(static_cast<size_t>(kernel_kind::conv) + 1 == kernel_kind_count, "kernel_kind: enumerators and names disagree");
 inline const char* kernel_kind_name(kernel_kind v) { return contract_detail::name_of(kernel_kind_names, static_cast<size_t>(v)); }
 inline bool kernel_kind_parse(const std::string& s, kernel_kind& out) { return contract_detail::parse(kernel_kind_names, 0, s, out); }
-inline const char* kernel_kind_expected() { return "eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather, gather_table or squeeze_excite"; }
+inline const char* kernel_kind_expected() { return "eltwise, reduce, softmax, layernorm, groupnorm, pool, depthwise, im2col, col2im, copy, fill, gather, gather_table, squeeze_excite or conv"; }
 
 // REDUCE_KINDS
 enum class reduce_kind : uint8_t {

@@ -269,6 +269,24 @@ struct checker {
         flat("output", s.out, s.out_dt, n * c * sp, true);
         break;
       }
+      case kernel_kind::conv: {
+        need_geom(s);
+        need_dims(s, 1);
+        const size_t arity = 2 + (op.conv_bias ? 1 : 0) + (op.conv_residual ? 1 : 0);
+        need_inputs(s, arity, arity);
+        const pool_geometry& g = s.geom;
+        if (g.n != 1) bad("a conv segment is one image (geom.n = 1)");
+        for (size_t i = 0; i < arity; i++)
+          if (in(i).dt != dtype::f32) bad("conv input " + std::to_string(i) + " must be f32");
+        if (s.out_dt != dtype::f32) bad("conv output must be f32");
+        const int64_t m = s.dims[0], p = g.oh * g.ow;
+        flat("input", in(0).r, in(0).dt, g.c * g.h * g.w, false);
+        flat("weights", in(1).r, in(1).dt, m * g.c * g.kh * g.kw, false);
+        if (op.conv_bias) flat("bias", in(2).r, in(2).dt, m, false);
+        if (op.conv_residual) flat("residual", in(arity - 1).r, in(arity - 1).dt, m * p, false);
+        flat("output", s.out, s.out_dt, m * p, true);
+        break;
+      }
       case kernel_kind::gather_table: {
         need_inputs(s, 2, 2);
         if (in(1).dt != dtype::i32) bad(std::string("gather_table table must be i32, got ") + dtype_name(in(1).dt));

@@ -65,6 +65,22 @@ export function kernelWork(op: KernelOp, segments: readonly SegmentShape[]): Wor
     }
     return { flops, bytes: elemsMoved * 4 };
   }
+  if (op.op === 'conv') {
+    // an implicit GEMM per image: the image, the filter and out once each (the columns are never written), bias
+    // and residual where present
+    let flops = 0;
+    let elemsMoved = 0;
+    for (const g of segments) {
+      const q = g.geom;
+      const m = g.dims?.[0] ?? 0;
+      if (q === undefined) continue;
+      const k = q.c * q.kh * q.kw;
+      const p = q.oh * q.ow;
+      flops += 2 * m * k * p;
+      elemsMoved += q.c * q.h * q.w + m * k + m * p + (op.bias ? m : 0) + (op.residual ? m * p : 0);
+    }
+    return { flops, bytes: elemsMoved * 4 };
+  }
   let elems = 0;
   for (const g of segments) elems += segmentElements(op, g);
   const inBytes = segments.reduce((a, g) => a + g.inputs.reduce((b, v) => b + byteSize(v.dtype), 0), 0) / segments.length;

@@ -143,10 +143,16 @@ describe('writePlanDir / readPlanDir', () => {
     expect(e.code).toBe('PLAN_INVALID');
     expect(e.message).toMatch(/not valid JSON \(truncated or corrupt\?\)/);
 
-    writeFileSync(planFile, good.replace('"version": 1', '"version": 7'));
+    writeFileSync(planFile, good.replace('"version": 2', '"version": 7'));
     e = loomError(() => readPlanDir(dir));
     expect(e.code).toBe('PLAN_INVALID');
-    expect(e.message).toMatch(/format version 7, this Loom reads version 1/);
+    expect(e.message).toMatch(/format version 7, this Loom reads versions 1 to 2/);
+
+    // a version-1 plan (written before im2col's ones row and the conv op, which it cannot hold) reads as before
+    writeFileSync(planFile, good.replace('"version": 2', '"version": 1'));
+    expect(readPlanDir(dir).version).toBe(1);
+    writeFileSync(planFile, good.replace('"version": 2', '"version": 0'));
+    expect(loomError(() => readPlanDir(dir)).message).toMatch(/format version 0 is not supported \(this Loom reads versions 1 to 2\)/);
 
     writeFileSync(planFile, good.replace('"format": "loom-launchplan"', '"format": "other"'));
     expect(loomError(() => readPlanDir(dir)).message).toMatch(/not a Loom launch plan/);

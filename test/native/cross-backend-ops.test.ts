@@ -455,6 +455,43 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
     kernel(b, { op: 'gather_table' }, [{ tenant: 2, count: 4, inputs: [view(data), view(table)], out: out.ref, outDType: 'f32' }]);
     return [out];
   },
+  conv: (b) => {
+    // an implicit-GEMM conv: two tenants with bias and ReLU; one with a residual, no bias, no activation; a
+    // 7-channel output (partial tile), K = 27 (not a multiple of the 8-row k step), stride 2 across, padding
+    const g: PoolGeometry = {
+      n: 1,
+      c: 3,
+      h: 9,
+      w: 10,
+      oh: 9,
+      ow: 5,
+      kh: 3,
+      kw: 3,
+      sh: 1,
+      sw: 2,
+      padTop: 1,
+      padLeft: 1,
+      padBottom: 1,
+      padRight: 1,
+      dh: 1,
+      dw: 1,
+    };
+    const [m, k, p] = [7, 27, 45];
+    const outs: Slot[] = [];
+    const segs = (withBias: boolean, withResidual: boolean, seed: number): Segment[] =>
+      [0, 1].map((t) => {
+        const x = b.alloc('io', 'f32', 3 * 9 * 10, randomF32(270, seed + t, 2));
+        const w = b.alloc('weights', 'f32', m * k, randomF32(m * k, seed + 10 + t));
+        const bias = withBias ? [view(b.alloc('weights', 'f32', m, randomF32(m, seed + 20 + t)))] : [];
+        const res = withResidual ? [view(b.alloc('io', 'f32', m * p, randomF32(m * p, seed + 30 + t)))] : [];
+        const out = b.alloc('io', 'f32', m * p);
+        outs.push(out);
+        return { tenant: t, geom: g, dims: [m], inputs: [view(x), view(w), ...bias, ...res], out: out.ref, outDType: 'f32' };
+      });
+    kernel(b, { op: 'conv', activation: { kind: 'relu' }, bias: true, residual: false }, segs(true, false, 601));
+    kernel(b, { op: 'conv', activation: null, bias: false, residual: true }, segs(false, true, 651));
+    return outs;
+  },
   squeeze_excite: (b) => {
     // two tenants of different shapes in one launch (70 channels and 40 hidden: more than a warp's lanes and
     // than the block's warps), then one without activations
@@ -472,6 +509,45 @@ const KERNEL_CASES: Record<Exclude<KernelOpName, 'eltwise' | 'reduce' | 'pool'>,
     return [a.slot, c.slot, d.slot];
   },
 };
+
+// The conv kernel's wide tiles (128 output channels by 128 positions, 8 x 8 per thread) and its path for channels
+// in multiples of 8 (a k step is one tap's 8 channels): 130 channels (a second, nearly empty row of tiles) over an
+// 8 x 32 x 34 image (1,088 positions: a partial last column of tiles), dilation 2.
+const CONV_WIDE_CASES: Case[] = [
+  {
+    name: 'conv, 128-wide tiles',
+    covers: ['conv:wide-tiles'],
+    build: (b) => {
+      const g: PoolGeometry = {
+        n: 1,
+        c: 8,
+        h: 32,
+        w: 34,
+        oh: 32,
+        ow: 34,
+        kh: 3,
+        kw: 3,
+        sh: 1,
+        sw: 1,
+        padTop: 2,
+        padLeft: 2,
+        padBottom: 2,
+        padRight: 2,
+        dh: 2,
+        dw: 2,
+      };
+      const [m, k, p] = [130, 72, 32 * 34];
+      const x = b.alloc('io', 'f32', 8 * 32 * 34, randomF32(8 * 32 * 34, 701, 2));
+      const w = b.alloc('weights', 'f32', m * k, randomF32(m * k, 702));
+      const bias = b.alloc('weights', 'f32', m, randomF32(m, 703));
+      const out = b.alloc('io', 'f32', m * p);
+      kernel(b, { op: 'conv', activation: { kind: 'leaky_relu', alpha: 0.1 }, bias: true, residual: false }, [
+        { tenant: 0, geom: g, dims: [m], inputs: [view(x), view(w), view(bias)], out: out.ref, outDType: 'f32' },
+      ]);
+      return [out];
+    },
+  },
+];
 
 // The block-mapped kernels reduce a row across the block (loom_block_reduce: warp shuffles, then shared memory).
 // The cases above have rows shorter than half a warp, where a wrong shuffle distance still sums everything:
@@ -800,7 +876,10 @@ function launchKindCases(kind: (typeof LAUNCH_KINDS)[number]): Case[] {
     case 'gemm_grouped':
       return [gemmGroupedCase()];
     case 'kernel':
-      return [...KERNEL_OPS.flatMap(kernelOpCases), ...MIXED_GEOMETRY_CASES, ...WIDE_ROW_CASES].map((c) => ({ ...c, covers: [...c.covers, 'launch:kernel'] }));
+      return [...KERNEL_OPS.flatMap(kernelOpCases), ...MIXED_GEOMETRY_CASES, ...WIDE_ROW_CASES, ...CONV_WIDE_CASES].map((c) => ({
+        ...c,
+        covers: [...c.covers, 'launch:kernel'],
+      }));
   }
 }
 
@@ -957,20 +1036,23 @@ describe.skipIf(EMU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda-
 // The CUDA backend's sparse tick runs kernels on grids shrunk with the live tenants' work (native/src/
 // backend_cuda_sparse.cc), trusting that every template is correct on any grid: each case again on a third of
 // its blocks and on one block.
-describe.skipIf(EMU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda-emu on shrunken grids${EMU_SKIP_REASON ? ` (skipped: ${EMU_SKIP_REASON})` : ''}`, () => {
-  it.each(CASES.filter((c) => c.covers.includes('launch:kernel')))('$name', async (c) => {
-    const x = build(c);
-    const want = simulate(x);
-    for (const divisor of ['3', '1000000000']) {
-      process.env.LOOM_EMU_GRID_DIVISOR = divisor;
-      try {
-        compare(c, x, want, await runNative(x, 'cuda-emu'), `cuda-emu, grid / ${divisor}`);
-      } finally {
-        delete process.env.LOOM_EMU_GRID_DIVISOR;
+describe.skipIf(EMU_SKIP_REASON !== null)(
+  `cross-backend ops: simulator vs cuda-emu on shrunken grids${EMU_SKIP_REASON ? ` (skipped: ${EMU_SKIP_REASON})` : ''}`,
+  () => {
+    it.each(CASES.filter((c) => c.covers.includes('launch:kernel')))('$name', async (c) => {
+      const x = build(c);
+      const want = simulate(x);
+      for (const divisor of ['3', '1000000000']) {
+        process.env.LOOM_EMU_GRID_DIVISOR = divisor;
+        try {
+          compare(c, x, want, await runNative(x, 'cuda-emu'), `cuda-emu, grid / ${divisor}`);
+        } finally {
+          delete process.env.LOOM_EMU_GRID_DIVISOR;
+        }
       }
-    }
-  });
-});
+    });
+  },
+);
 
 describe.skipIf(GPU_SKIP_REASON !== null)(`cross-backend ops: simulator vs cuda${GPU_SKIP_REASON ? ` (skipped: ${GPU_SKIP_REASON})` : ''}`, () => {
   it.each(CASES)('$name', async (c) => {

@@ -12,6 +12,7 @@ import {
   type EltInstr,
   type GemmEntry,
   type GemmProblem,
+  type ConvSegment,
   type GeomSegment,
   type KernelOp,
   type Launch,
@@ -527,6 +528,38 @@ function depthwise(a: Arenas, op: Extract<KernelOp, { op: 'depthwise' }>, s: Geo
   }
 }
 
+// One image's convolution (f64 sums): out[m][p] = act(Σ_k w[m][k] · cols[k][p] + bias[m] + residual[m][p]), k over
+// (ky, kx, c): the filter stored taps outer, channels inner.
+function conv(a: Arenas, op: Extract<KernelOp, { op: 'conv' }>, s: ConvSegment): void {
+  const q = s.geom;
+  const m = s.dims[0]!;
+  const [x, w] = s.inputs as [TensorView, TensorView];
+  const bias = op.bias ? s.inputs[2] : undefined;
+  const residual = op.residual ? s.inputs[op.bias ? 3 : 2] : undefined;
+  const k = q.c * q.kh * q.kw;
+  const ohw = q.oh * q.ow;
+  for (let mi = 0; mi < m; mi++) {
+    for (let oy = 0; oy < q.oh; oy++) {
+      for (let ox = 0; ox < q.ow; ox++) {
+        let sum = 0;
+        for (let ky = 0; ky < q.kh; ky++) {
+          const iy = oy * q.sh - q.padTop + ky * q.dh;
+          if (iy < 0 || iy >= q.h) continue;
+          for (let kx = 0; kx < q.kw; kx++) {
+            const ix = ox * q.sw - q.padLeft + kx * q.dw;
+            if (ix < 0 || ix >= q.w) continue;
+            for (let c = 0; c < q.c; c++) sum += viewLoad(a, x, (c * q.h + iy) * q.w + ix) * viewLoad(a, w, mi * k + (ky * q.kw + kx) * q.c + c);
+          }
+        }
+        const p = oy * q.ow + ox;
+        if (bias) sum += viewLoad(a, bias, mi);
+        if (residual) sum += viewLoad(a, residual, mi * ohw + p);
+        store(a, s.out, s.outDType, mi * ohw + p, op.activation ? applyActivation(op.activation, sum) : sum);
+      }
+    }
+  }
+}
+
 // Direct f32 access to a ref (element index = base + i), when its arena allows it.
 function f32Ref(a: Arenas, r: Ref, dtype: DType): { arr: Float32Array; base: number } | null {
   const f = dtype === 'f32' ? f32View(a[r.arena]) : null;
@@ -659,6 +692,8 @@ function kernel(a: Arenas, op: KernelOp, s: Segment): void {
       return gather(a, segmentOf(op, s));
     case 'gather_table':
       return gatherTable(a, segmentOf(op, s));
+    case 'conv':
+      return conv(a, op, segmentOf(op, s));
     case 'squeeze_excite':
       return squeezeExcite(a, op, segmentOf(op, s));
     default: {
