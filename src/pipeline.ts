@@ -30,7 +30,7 @@ import {
   writeLaunchJson,
   writeWeights,
 } from '../codegen/index.js';
-import { type Branching, type ConcreteIO, type ConcreteTenant, type CostModel, concretizeTenant, planConcreteFleet } from './planner/index.js';
+import { type Branching, type ConcreteIO, type ConcreteTenant, type ConvKernel, type CostModel, concretizeTenant, planConcreteFleet } from './planner/index.js';
 import type { Manifest, TenantSpec } from './fleet/manifest.js';
 import {
   DUMP_FILE,
@@ -63,6 +63,7 @@ export interface StageContext {
   readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
   readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
   readonly convBiasInGemm?: boolean; // an im2col conv's bias as a k row of its GEMM (PlanOptions; default the planner's)
+  readonly convKernel?: ConvKernel; // im2col + GEMM or the generated conv kernel (PlanOptions; default the planner's)
   readonly costModel?: CostModel; // the planner's cost model (a device profile's, `--profile`); default: the roofline
   readonly clock: PhaseClock;
   readonly message: (label: string) => void; // progress within the current step
@@ -206,6 +207,7 @@ export const PLAN: FleetStage<PerTenant<ConcreteTenant>, PlannedFleet> = {
         ...(ctx.squeezeExcite !== undefined ? { squeezeExcite: ctx.squeezeExcite } : {}),
         ...(ctx.residualEpilogue !== undefined ? { residualEpilogue: ctx.residualEpilogue } : {}),
         ...(ctx.convBiasInGemm !== undefined ? { convBiasInGemm: ctx.convBiasInGemm } : {}),
+        ...(ctx.convKernel !== undefined ? { convKernel: ctx.convKernel } : {}),
         ...(ctx.costModel ? { costModel: ctx.costModel } : {}),
       });
     // Tenants read back lazily from the tenant cache hold stand-ins for their large constants (ir/deferred.ts):

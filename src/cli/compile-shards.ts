@@ -17,7 +17,7 @@ export const SHARD_HELP = [
 
 // How each shard's plan is planned (loom compile's --lanes, --branching, --no-squeeze-excite,
 // --no-residual-epilogue, --no-conv-bias-in-gemm, --profile), as for one plan.
-export type ShardPlanning = Pick<ShardOptions, 'maxLanes' | 'branching' | 'squeezeExcite' | 'residualEpilogue' | 'convBiasInGemm' | 'costModel'>;
+export type ShardPlanning = Pick<ShardOptions, 'maxLanes' | 'branching' | 'squeezeExcite' | 'residualEpilogue' | 'convBiasInGemm' | 'convKernel' | 'costModel'>;
 
 interface ShardFlags {
   readonly output: string;

@@ -21,7 +21,7 @@ import type { PhaseTime } from '../fleet/timings.js';
 import { SHARD_HELP, runShardedCompile } from './compile-shards.js';
 import { DEFAULT_MAX_LANES, MAX_LANES } from '../planner/lanes.js';
 import { COMPILE_BRANCHINGS, compileBranchingFrom, measuredText } from '../fleet/branch-measure.js';
-import { BRANCH_MAX_LANES, BRANCH_TOLERANCE } from '../planner/index.js';
+import { BRANCH_MAX_LANES, BRANCH_TOLERANCE, CONV_KERNELS, type ConvKernel } from '../planner/index.js';
 import { costModelFromProfile, readProfile } from '../calibrate/profile.js';
 import { chooseProfile } from '../calibrate/shipped.js';
 import { hostBranching, hostGpuName, unmeasured } from './host-branching.js';
@@ -51,6 +51,7 @@ interface CompileFlags {
   squeezeExcite?: boolean;
   residualEpilogue?: boolean; // false from --no-residual-epilogue
   convBiasInGemm?: boolean; // false from --no-conv-bias-in-gemm
+  conv?: string; // --conv im2col|implicit
   profile?: string;
 }
 
@@ -62,6 +63,11 @@ const MB_FLAGS = [
 ] as const;
 
 // --max-*-mb flags → SizeLimits in bytes (MiB: 2^20 bytes); unset ones keep their defaults.
+function convKernelFrom(v: string): ConvKernel {
+  if (!(CONV_KERNELS as readonly string[]).includes(v)) fail('USAGE', `--conv: expected ${CONV_KERNELS.join(' or ')}, got '${v}'`);
+  return v as ConvKernel;
+}
+
 function lanesFrom(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > MAX_LANES) fail('USAGE', `--lanes: expected an integer in 1..${MAX_LANES}, got '${v}'`);
@@ -106,6 +112,10 @@ export function registerCompile(program: Command): void {
     )
     .option('--no-residual-epilogue', 'keep residual adds as elementwise launches (default: added in the epilogue of the GEMM before them)')
     .option('--no-conv-bias-in-gemm', "add an f32 conv's bias in an epilogue pass (default: one more row of the GEMM's k, where the conv runs through im2col)")
+    .option(
+      '--conv <form>',
+      `how an f32 conv that needs im2col runs: ${CONV_KERNELS.join(' | ')} (im2col: an im2col launch and a cuBLAS GEMM; implicit: one generated implicit-GEMM kernel, bias, residual and activation fused — not yet measured faster on a GPU) (default: im2col)`,
+    )
     .option('--quiet', 'no progress output')
     .option(
       '--profile <file|name|auto>',
@@ -179,6 +189,7 @@ export function registerCompile(program: Command): void {
         ...(flags.squeezeExcite === false ? { squeezeExcite: false } : {}),
         ...(flags.residualEpilogue === false ? { residualEpilogue: false } : {}),
         ...(flags.convBiasInGemm === false ? { convBiasInGemm: false } : {}),
+        ...(flags.conv !== undefined ? { convKernel: convKernelFrom(flags.conv) } : {}),
         ...(costModel ? { costModel } : {}),
       };
       if (flags.shards !== undefined || flags.deviceMemory !== undefined) {

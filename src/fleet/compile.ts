@@ -10,7 +10,7 @@ import { CANONICAL_PASSES, LOWERING_PASS_NAMES } from '../../ir/passes/index.js'
 import type { Graph } from '../../ir/graph.js';
 import { type SizeLimits, resolveLimits } from '../../ir/limits.js';
 import type { Plan, TenantInput } from '../../ir/contract/plan.js';
-import type { CostModel } from '../planner/index.js';
+import type { ConvKernel, CostModel } from '../planner/index.js';
 import { type CompileBranching, compileMeasuringBranches } from './branch-measure.js';
 import {
   KERNELS,
@@ -67,6 +67,7 @@ export interface CompileOptions {
   readonly squeezeExcite?: boolean; // squeeze-and-excite blocks as one kernel (PlanOptions; default the planner's)
   readonly residualEpilogue?: boolean; // residual adds in the GEMM epilogue (PlanOptions; default the planner's)
   readonly convBiasInGemm?: boolean; // an im2col conv's bias as a k row of its GEMM (PlanOptions; default the planner's)
+  readonly convKernel?: ConvKernel; // im2col + GEMM or the generated conv kernel (PlanOptions; default the planner's)
   // The planner's cost model: a device profile's (src/calibrate, `loom compile --profile`); default: the roofline.
   readonly costModel?: CostModel;
   // The tenant cache folder (src/cache/): unchanged tenants are read back lowered instead of imported again.
@@ -225,6 +226,7 @@ async function compileWith(
       ...(opts.squeezeExcite !== undefined ? { squeezeExcite: opts.squeezeExcite } : {}),
       ...(opts.residualEpilogue !== undefined ? { residualEpilogue: opts.residualEpilogue } : {}),
       ...(opts.convBiasInGemm !== undefined ? { convBiasInGemm: opts.convBiasInGemm } : {}),
+      ...(opts.convKernel !== undefined ? { convKernel: opts.convKernel } : {}),
       ...(opts.costModel ? { costModel: opts.costModel } : {}),
       clock,
       ...(onPass ? { onPass } : {}),

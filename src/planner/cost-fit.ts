@@ -64,6 +64,8 @@ const MATH_FALLBACK: Readonly<Record<GemmMath, readonly GemmMath[]>> = {
 
 // The profile keys tried for a launch, most specific first (a matrix-vector GEMM: its own fit, then every GEMM's).
 export function fallbackKeys(w: LaunchWork): string[] {
+  // a profile calibrated before the conv kernel existed prices it as the f32 GEMM it is
+  if (w.kind === 'kernel' && w.op === 'conv') return ['kernel.conv', 'gemm.f32', 'kernel.eltwise'];
   if (w.kind === 'kernel') return [`kernel.${w.op}`, 'kernel.eltwise'];
   const maths = MATH_FALLBACK[w.math];
   const matvec = maths.map((m) => `gemm_matvec.${m}`);

@@ -13,6 +13,11 @@ import { gemmWork, kernelWork } from './work.js';
 import { type Buf, type BufKind, type DraftGemmEntry, type DraftSegment, type LRef, type Step, contiguousStrides, gemmEntryReads, kernelKey } from './steps.js';
 import { constantsAbstracted } from './eltwise-params.js';
 
+// How an f32 conv that needs im2col runs (PlanOptions.convKernel): an im2col launch and a GEMM, or one generated
+// implicit-GEMM kernel (KernelOp conv).
+export const CONV_KERNELS = ['im2col', 'implicit'] as const;
+export type ConvKernel = (typeof CONV_KERNELS)[number];
+
 export interface Loc {
   readonly ref: LRef;
   readonly dtype: DType;
@@ -30,6 +35,7 @@ export interface FleetState {
   readonly squeezeExcite?: boolean; // default true: squeeze-and-excite blocks as one kernel (lower-excite.ts)
   readonly residualEpilogue?: boolean; // default true: residual adds in the GEMM epilogue (lower-residual.ts)
   readonly convBiasInGemm?: boolean; // default true: an im2col conv's bias as one more k row (lower-gemm.ts)
+  readonly convKernel?: ConvKernel; // default 'im2col': how an f32 conv that needs im2col runs (lower-gemm.ts)
 }
 
 const BUF_LIMIT: Readonly<Record<BufKind, { key: 'maxWeightsBytes' | 'maxActivationsBytes' | 'maxIoBytes'; what: string; arena: string }>> = {
@@ -253,6 +259,14 @@ export class TenantLowering {
     }
   }
 
+  // The residual withResidual() set, taken by a lowering that adds it itself instead of in a GEMM's epilogue (the
+  // conv kernel): null when none is pending.
+  takeResidual(): { readonly loc: Loc; readonly out: ValueId } | null {
+    const res = this.residual;
+    this.residual = null;
+    return res;
+  }
+
   gemm(dtype: DType, problem0: GemmProblem, entries0: readonly DraftGemmEntry[], after: readonly number[] = [], rowsUnit?: number): Step {
     let [problem, entries] = [problem0, entries0];
     const res = this.residual;
@@ -291,6 +305,8 @@ export class TenantLowering {
     const writes = segments.map((g) => g.out.buf);
     const s0 = segments[0]!;
     const work = kernelWork(op, segments);
+    // a conv kernel is compiled for its geometry and output channels: only convs of one shape share a launch
+    const shapeKey = op.op === 'conv' ? `|${JSON.stringify(s0.geom)}|${JSON.stringify(s0.dims)}` : '';
     const step: Step = {
       kind: 'kernel',
       id: this.fleet.steps.length,
@@ -300,8 +316,8 @@ export class TenantLowering {
       flops: work.flops,
       bytes: work.bytes,
       op,
-      key: kernelKey(op.op, constantsAbstracted(op), s0),
-      exactKey: kernelKey(op.op, JSON.stringify(op), s0),
+      key: kernelKey(op.op, constantsAbstracted(op) + shapeKey, s0),
+      exactKey: kernelKey(op.op, JSON.stringify(op) + shapeKey, s0),
       segments,
     };
     return this.record(step, writes);

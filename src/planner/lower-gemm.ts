@@ -226,6 +226,10 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   const K = cg * kh * kw;
   const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && pb === 0 && pr === 0;
   const biasId = n.inputs[2] ?? null;
+  if (!direct && G === 1) {
+    const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
+    if (lowerConvKernel(cx, { X, Y, wId: n.inputs[1]!, biasId, geom, M, N, activation: canonicalActivation(attrs.activation) })) return;
+  }
   const folded = direct ? null : biasAsRow(cx, n.inputs[1]!, biasId, M, K, G);
   const W = folded ?? cx.gemmOperand(n.inputs[1]!);
   const Kg = folded ? K + 1 : K; // the GEMM's k: the bias row after the conv's
@@ -257,6 +261,48 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   }
   const p = problem({ m: mg, n: ohw, k: Kg, lda: Kg, ldb: ohw, ldc: ohw, bias: B ? 'col' : 'none', activation: attrs.activation });
   cx.gemm(dt, p, entries);
+}
+
+// An f32 conv as one generated kernel per launch (PlanOptions.convKernel 'implicit'; KernelOp conv): each image a
+// segment, the filter reordered to [M, kh, kw, C] (taps outer, channels inner: a k step of the kernel is then one
+// window position over 8 channels), the bias, a pending residual (lower-residual.ts) and the activation fused. f32
+// plans, one group, a constant f32 filter. False: not taken (the im2col and GEMM lowering follows).
+interface ConvKernelArgs {
+  readonly X: Loc;
+  readonly Y: Loc;
+  readonly wId: ValueId;
+  readonly biasId: ValueId | null;
+  readonly geom: PoolGeometry;
+  readonly M: number;
+  readonly N: number;
+  readonly activation: Activation | null;
+}
+
+function lowerConvKernel(cx: TenantLowering, a: ConvKernelArgs): boolean {
+  if (cx.fleet.convKernel !== 'implicit' || cx.gemmDType !== 'f32' || a.X.dtype !== 'f32' || a.Y.dtype !== 'f32') return false;
+  const g = a.geom;
+  const K = g.c * g.kh * g.kw;
+  const Wc = cx.constantOf(a.wId);
+  if (Wc === undefined || Wc.dtype !== 'f32' || numel(Wc.shape) !== a.M * K) return false;
+  const B = a.biasId === null ? null : cx.loc(a.biasId);
+  if (B !== null && (B.dtype !== 'f32' || numel(B.shape) !== a.M)) return false;
+  const src = Wc.data as Float32Array;
+  const t = makeTensor('f32', [a.M, g.kh, g.kw, g.c]);
+  const hwc = t.data as Float32Array;
+  const taps = g.kh * g.kw;
+  for (let m = 0; m < a.M; m++) for (let c = 0; c < g.c; c++) for (let tap = 0; tap < taps; tap++) hwc[m * K + tap * g.c + c] = src[m * K + c * taps + tap]!;
+  const W = cx.weight(`${cx.g.values.get(a.wId)!.name}_hwc`, t);
+  const res = cx.takeResidual();
+  const R = res === null ? null : res.loc;
+  const ohw = g.oh * g.ow;
+  const view = (ref: LRef) => ({ ref, dtype: 'f32' as const, strides: [] });
+  const segs = [];
+  for (let i = 0; i < a.N; i++) {
+    const inputs = [view(at(a.X, i * g.c * g.h * g.w)), view(W.ref), ...(B ? [view(B.ref)] : []), ...(R ? [view(at(R, i * a.M * ohw))] : [])];
+    segs.push({ geom: g, dims: [a.M], inputs, out: at(a.Y, i * a.M * ohw), outDType: 'f32' as const });
+  }
+  cx.kernel({ op: 'conv', activation: a.activation, bias: B !== null, residual: R !== null }, segs);
+  return true;
 }
 
 // An f32 conv's bias as one more row of its GEMM's k (PlanOptions.convBiasInGemm): W [M × K] becomes [M × (K+1)]

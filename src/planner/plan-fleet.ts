@@ -8,7 +8,7 @@ import type { ArenaId } from '../../ir/contract/launch.js';
 import { type DraftLaunch, buildLaunches, resolveLaunches, stepWork } from './launches.js';
 import { lowerTenant, type LoweredTenant } from './lower.js';
 import { rowLocalValues } from './row-local.js';
-import type { FleetState } from './lower-context.js';
+import type { ConvKernel, FleetState } from './lower-context.js';
 import { type ActItem, type Placement, planActivations, planActivationsByRegion, planIo, planWeights } from './memory.js';
 import { PRECISIONS, type Plan, type PlannedTenant, type Precision, type TenantIO, type TenantInput, type WeightBlob } from '../../ir/contract/plan.js';
 import { scheduleSequential, scheduleSteps } from './schedule.js';
@@ -50,6 +50,11 @@ export interface PlanOptions {
   // src/planner/lower-gemm.ts): no cuBLASLt epilogue takes a per-channel bias, so otherwise every such conv is a
   // GEMM and an epilogue kernel pass over its output. false: the bias in the epilogue, as before (the A/B).
   readonly convBiasInGemm?: boolean;
+  // How an f32 conv that needs im2col runs (src/planner/lower-gemm.ts): 'im2col' (default) writes its columns with
+  // an im2col launch and multiplies them with cuBLAS; 'implicit' runs it as one generated kernel (KernelOp conv:
+  // the columns formed in the GEMM's tile loads, bias, residual and activation fused). Not the default until
+  // measured faster on a GPU.
+  readonly convKernel?: ConvKernel;
 }
 
 // Where each buffer went (for tests and inspect): act items carry their live stages.
@@ -124,6 +129,7 @@ function planConcreteFleetDetailed(tenants: readonly PlannedTenantSpec[], concre
     squeezeExcite: opts.squeezeExcite !== false,
     residualEpilogue: opts.residualEpilogue ?? true,
     convBiasInGemm: opts.convBiasInGemm ?? true,
+    convKernel: opts.convKernel ?? 'im2col',
   };
   const lowered: LoweredTenant[] = concrete.map((c, i) => {
     const t = tenants[i]!;

@@ -111,6 +111,9 @@ describe('the calibrated cost model', () => {
     ]);
     expect(launchUs(model, { ...gemm, math: 'tf32' })).toBeCloseTo(launchUs(model, gemm), 9);
     expect(launchUs(model, { kind: 'kernel', op: 'pool', flops: 0, bytes: 1e6 })).toBeCloseTo(2 + 1, 9);
+    // the conv kernel, where the profile did not measure it, as the f32 GEMM it is
+    expect(fallbackKeys({ kind: 'kernel', op: 'conv', flops: 2e9, bytes: 4e6 })).toEqual(['kernel.conv', 'gemm.f32', 'kernel.eltwise']);
+    expect(launchUs(model, { kind: 'kernel', op: 'conv', flops: 2e9, bytes: 4e6 })).toBeCloseTo(kindUs(truth, 2e9, 4e6), 9);
     // the correction multiplies (flat past its last point)
     expect(calibratedLaunchUs(cost, { kind: 'kernel', op: 'softmax', flops: 0, bytes: 5e5 })).toBeCloseTo((3 + 1) * 2, 9);
     // the floor: the best rates measured, no fixed costs

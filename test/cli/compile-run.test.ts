@@ -263,6 +263,20 @@ describe('loom compile / inspect / run', () => {
     expect(apart.length).toBe(plain.length + residual(plain));
   });
 
+  it('--conv implicit: im2col convs are generated conv launches, shown by inspect; a bad form is refused', () => {
+    writeFileSync(path.join(tmp, 'models', 'mobilenet-c.onnx'), generateModel('mobilenet', { seed: 19, resolution: 32, classes: 10, widthMult: 0.25 }).bytes);
+    const fleet = path.join(tmp, 'fleet-mobilenet-c.json');
+    writeFileSync(fleet, JSON.stringify({ tenants: [{ id: 'mobilenet', model: 'models/mobilenet-c.onnx', maxBatch: 1 }], precision: 'fp32' }));
+    const dir = path.join(tmp, 'plan-conv-implicit');
+    const r = loom('compile', fleet, '-o', dir, '--quiet', '--no-nvcc', '--conv', 'implicit');
+    expect(r.code, r.err).toBe(0);
+    const launches = (JSON.parse(readFileSync(path.join(dir, 'plan.json'), 'utf8')) as { launches: { op?: { op: string } }[] }).launches;
+    expect(launches.filter((l) => l.op?.op === 'conv').length).toBeGreaterThan(0);
+    expect(launches.filter((l) => l.op?.op === 'im2col').length).toBe(0);
+    expect(loom('inspect', dir).out).toContain('gen:conv');
+    expectOneLineError(loom('compile', fleet, '-o', path.join(tmp, 'nope'), '--conv', 'winograd'), 'USAGE', '--conv', 'im2col or implicit', 'winograd');
+  });
+
   it('--lanes: independent launches on parallel lanes, shown by inspect; a bad count is refused', () => {
     const laned = path.join(tmp, 'plan-lanes');
     const r = loom('compile', manifest, '-o', laned, '--quiet', '--lanes', '4');

@@ -1,5 +1,6 @@
 // One tick of a planned fleet on the CPU backend (the plan written by codegen, read back by the addon), each
-// tenant compared with onnxruntime on its own model: the worst relative error per tenant.
+// tenant compared with onnxruntime on its own model: the worst relative error per tenant. `backend` 'cuda-emu':
+// the same with the plan's generated CUDA kernels compiled for the host.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,11 +11,11 @@ import { loadPlan } from '../../runtime/index.js';
 import { makeFeeds, relativeError, runOrt } from '../oracle/harness.js';
 import type { TestTenant } from './fleet-helpers.js';
 
-export async function cpuErrors(plan: Plan, tenants: readonly TestTenant[]): Promise<Record<string, number>> {
+export async function cpuErrors(plan: Plan, tenants: readonly TestTenant[], backend: 'cpu' | 'cuda-emu' = 'cpu'): Promise<Record<string, number>> {
   const dir = mkdtempSync(path.join(tmpdir(), 'loom-cpu-tick-'));
   try {
     await writePlanDir(plan, dir, { nvcc: 'off' });
-    const loaded = await loadPlan(dir, { backend: 'cpu', threads: 2 });
+    const loaded = await loadPlan(dir, { backend, threads: 2 });
     try {
       const feeds: Record<string, Record<string, Tensor>> = {};
       tenants.forEach((t, i) => {
