@@ -15,9 +15,11 @@ export interface ConvTile {
   readonly bn: number; // output positions per block
 }
 
-// 128-wide where the dimension fills it (fewer, fuller blocks; 8 x 8 outputs per thread), else 64 (4 x 4).
+// 128-wide where the dimension fills it (fewer, fuller blocks: up to 8 x 8 outputs per thread), else 64. Deep
+// layers (few positions, many channels: ResNet-18's 512 x 7 x 7) keep 64 channels a block, so an image still
+// makes several blocks: 32 images of 512 x 49 are 256 blocks this way, 128 — under one per SM — at 128.
 export function convTile(m: number, p: number): ConvTile {
-  return { bm: m >= 128 ? 128 : 64, bn: p >= 1024 ? 128 : 64 };
+  return { bm: m >= 128 && p >= 256 ? 128 : 64, bn: p >= 1024 ? 128 : 64 };
 }
 
 // Blocks (work items) of one image: tiles of out.
