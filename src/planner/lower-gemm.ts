@@ -226,10 +226,9 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   const K = cg * kh * kw;
   const direct = kh === 1 && kw === 1 && sh === 1 && sw === 1 && pt === 0 && pl === 0 && pb === 0 && pr === 0;
   const biasId = n.inputs[2] ?? null;
-  if (!direct && G === 1) {
-    const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
-    if (lowerConvKernel(cx, { X, Y, wId: n.inputs[1]!, biasId, geom, M, N, activation: canonicalActivation(attrs.activation) })) return;
-  }
+  // one image's window geometry (an im2col segment's, a conv kernel segment's)
+  const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
+  if (!direct && G === 1 && lowerConvKernel(cx, { X, Y, wId: n.inputs[1]!, biasId, geom, M, N, activation: canonicalActivation(attrs.activation) })) return;
   const folded = direct ? null : biasAsRow(cx, n.inputs[1]!, biasId, M, K, G);
   const W = folded ?? cx.gemmOperand(n.inputs[1]!);
   const Kg = folded ? K + 1 : K; // the GEMM's k: the bias row after the conv's
@@ -238,7 +237,6 @@ export function lowerConv(cx: TenantLowering, n: Extract<Node, { op: 'Conv' }>):
   if (!direct) {
     colsPerImage = Kg * G * ohw;
     cols = cx.temp(`${n.name}_cols`, dt, [N, Kg * G, ohw]);
-    const geom: PoolGeometry = { n: 1, c: C, h, w, oh, ow, kh, kw, sh, sw, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dh, dw };
     const segs = [];
     for (let i = 0; i < N; i++) {
       segs.push({ geom, inputs: [{ ref: at(X, i * C * h * w), dtype: dt, strides: [h * w, w, 1] }], out: at(cols, i * colsPerImage), outDType: dt });
