@@ -110,7 +110,7 @@ void emu_kernel_launch(void* ctx, const launch& l, const tenant_mask&) {
   emu_ctx& e = E(ctx);
   cpu_ctx& c = cpu_of(e);
   arena_addresses at;
-  for (int a = 0; a < 3; a++) at.base[a] = reinterpret_cast<unsigned long long>(c.arenas[a].data.get());
+  for (size_t a = 0; a < arena_id_count; a++) at.base[a] = reinterpret_cast<unsigned long long>(c.arenas[a].data.get());
   const kernel_tables t = build_kernel_tables(l, at);
   if (t.segs.empty()) return;
   if (l.grid.block <= 0 || l.grid.block > 1024 || l.grid.grid <= 0 || l.grid.grid > INT32_MAX)
