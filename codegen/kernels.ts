@@ -195,11 +195,12 @@ function viewModel(l: KernelLaunch, f: FixedForm, name: string, key: string): { 
       };
     }
     case 'conv': {
-      // always compiled for its geometry and M (there is no generic conv kernel)
-      const { geom, m } = convShape(l);
+      // always compiled for its geometry and M (there is no generic conv kernel: fixedFormOf)
+      const { geom, m } = f;
+      if (geom === null || m === null || fixed === null) return fail('PLAN_INVALID', `${where}: a conv kernel needs its geometry and m`);
       const t = convTile(m, geom.oh * geom.ow);
       const result = op.activation === null ? 'v' : activationCall(op.activation, 'v');
-      const view = { ...base, geometry: fixedGeometryView(l, geom).geometry, m, bm: t.bm, bn: t.bn, bias: op.bias, residual: op.residual };
+      const view = { ...base, geometry: fixed.geometry, m, bm: t.bm, bn: t.bn, bias: op.bias, residual: op.residual };
       return { template: 'conv.cu.hbs', view: { ...view, residual_view: 2 + (op.bias ? 1 : 0), result } };
     }
     case 'col2im': {
@@ -223,15 +224,16 @@ export function fixedKernelsOn(): boolean {
 }
 
 // What a launch's kernel is compiled for beyond its op and dtypes: the geometry or layout all its segments share
-// (at most one of the two, by op), decided once per launch in planKernels.
+// (at most one of the two, by op), and a conv's output channels, decided once per launch in planKernels.
 interface FixedForm {
   readonly geom: PoolGeometry | null;
   readonly layout: FixedLayout | null;
+  readonly m: number | null; // conv only
 }
 
 function fixedFormOf(l: KernelLaunch, on: boolean): FixedForm {
-  if (l.op.op === 'conv') return { geom: convShape(l).geom, layout: null }; // its only form
-  return on ? { geom: fixedGeometry(l), layout: fixedLayout(l) } : { geom: null, layout: null };
+  if (l.op.op === 'conv') return { ...convShape(l), layout: null }; // its only form, whatever `on` says
+  return on ? { geom: fixedGeometry(l), layout: fixedLayout(l), m: null } : { geom: null, layout: null, m: null };
 }
 
 // A geometry-fixed kernel's constants (codegen/fixed-geometry.ts), or null for the generic template. Window
@@ -262,9 +264,16 @@ function threadGrid(l: KernelLaunch, g: PoolGeometry | null, total: number, bloc
 
 export function kernelKey(l: KernelLaunch, f: FixedForm = fixedFormOf(l, fixedKernelsOn())): string {
   const { inputs, out } = launchDTypes(l);
-  const { geom, layout } = f;
-  const m = l.op.op === 'conv' ? { m: convShape(l).m } : {};
-  return JSON.stringify({ op: l.op, inputs, out, block: blockOf(l.op), ...(geom === null ? {} : { geom }), ...m, ...(layout === null ? {} : { layout }) });
+  const { geom, layout, m } = f;
+  return JSON.stringify({
+    op: l.op,
+    inputs,
+    out,
+    block: blockOf(l.op),
+    ...(geom === null ? {} : { geom }),
+    ...(m === null ? {} : { m }),
+    ...(layout === null ? {} : { layout }),
+  });
 }
 
 export function planKernels(launches: readonly Launch[]): KernelTable {

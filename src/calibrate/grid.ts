@@ -181,8 +181,8 @@ function kernelShapes(o: GridOptions): KernelShape[] {
     // the conv kernel (`--conv implicit`): 64 -> 64 channels, 3 x 3, with a bias and ReLU; its FLOPs grow 576x its
     // image, so the largest images are left out (and on the CPU all but the smallest)
     if (n <= (o.backend === 'cpu' ? 16384 : 2097152)) {
-      const flat = (elems: number) => ({ elems, strides: [] });
-      const inputs = [flat(c * side * side), flat(c * 9 * c), flat(c)];
+      const dense = (elems: number) => ({ elems, strides: [] });
+      const inputs = [dense(c * side * side), dense(c * 9 * c), dense(c)];
       const op = { op: 'conv', activation: { kind: 'relu' }, bias: true, residual: false } as const;
       out.push({ op, inputs, outElems: c * conv.oh * conv.ow, geom: conv, dims: [c] });
     }

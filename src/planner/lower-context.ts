@@ -269,9 +269,8 @@ export class TenantLowering {
 
   gemm(dtype: DType, problem0: GemmProblem, entries0: readonly DraftGemmEntry[], after: readonly number[] = [], rowsUnit?: number): Step {
     let [problem, entries] = [problem0, entries0];
-    const res = this.residual;
+    const res = this.takeResidual();
     if (res !== null) {
-      this.residual = null;
       const Y = this.loc(res.out).ref;
       entries = entries.map((e) => {
         if (e.c.buf !== Y.buf) fail('VERIFY', `${this.where()}: a residual GEMM entry writes outside its output`);
